@@ -1,0 +1,387 @@
+//! The CRAM gate library, derived from the threshold-switching model of DESIGN §1.2.
+//!
+//! Encoding: P (R_P) = logic 0, AP (R_AP) = logic 1. An n-input gate connects its input cells
+//! in parallel and its output cell in series on the row's logic line. With z inputs at 0:
+//!
+//! ```text
+//! R_in(z)  = 1 / ( z/(R_T+R_P) + (n−z)/(R_T+R_AP) )
+//! R_tot(z) = R_T + R_out,preset + R_in(z)        (STT; SHE: R_T + R_channel + R_in(z))
+//! I(z)     = V / R_tot(z)
+//! ```
+//!
+//! The output switches iff I(z) ≥ I_c (Zabihi et al., IEEE TC 68(8) 2019, gate design from
+//! electrical margins; derivation in `cram-literature.md` A2, tagged [D]). A gate that must
+//! switch exactly when z ≥ k works for every bias in `[V_min, V_max)` with
+//! `V_min = I_c·R_tot(k)` and `V_max = I_c·R_tot(k−1)`. Preset 0 (P→AP current) gives
+//! "out = 1 iff zeros ≥ k"; preset 1 (AP→P current) gives "out = 0 iff zeros ≥ k".
+
+use serde::Serialize;
+
+use crate::device::{Device, Variant};
+
+/// The gates CRAM builds from one threshold rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum GateKind {
+    /// ¬a (preset 0, n = 1, k = 1).
+    Not,
+    /// a, the buffer / copy gate (preset 1, n = 1, k = 1).
+    Copy,
+    /// a ∧ b (preset 1, k = 1).
+    And,
+    /// a ∨ b (preset 1, k = 2).
+    Or,
+    /// ¬(a ∧ b) (preset 0, k = 1).
+    Nand,
+    /// ¬(a ∨ b) (preset 0, k = 2).
+    Nor,
+    /// Majority of three (preset 1, k = 2).
+    Maj3,
+    /// Majority of five (preset 1, k = 3).
+    Maj5,
+    /// Inverted majority of three (preset 0, k = 2).
+    InvMaj3,
+    /// Inverted majority of five (preset 0, k = 3).
+    InvMaj5,
+}
+
+impl GateKind {
+    /// Every gate, in table order.
+    pub const ALL: [GateKind; 10] = [
+        GateKind::Not,
+        GateKind::Copy,
+        GateKind::And,
+        GateKind::Or,
+        GateKind::Nand,
+        GateKind::Nor,
+        GateKind::Maj3,
+        GateKind::Maj5,
+        GateKind::InvMaj3,
+        GateKind::InvMaj5,
+    ];
+
+    /// Number of input cells.
+    pub const fn arity(self) -> usize {
+        match self {
+            GateKind::Not | GateKind::Copy => 1,
+            GateKind::And | GateKind::Or | GateKind::Nand | GateKind::Nor => 2,
+            GateKind::Maj3 | GateKind::InvMaj3 => 3,
+            GateKind::Maj5 | GateKind::InvMaj5 => 5,
+        }
+    }
+
+    /// Threshold k: the output cell switches iff at least k inputs hold 0.
+    pub const fn threshold(self) -> usize {
+        match self {
+            GateKind::Not | GateKind::Copy | GateKind::And | GateKind::Nand => 1,
+            GateKind::Or | GateKind::Nor | GateKind::Maj3 | GateKind::InvMaj3 => 2,
+            GateKind::Maj5 | GateKind::InvMaj5 => 3,
+        }
+    }
+
+    /// Value the output cell is preset to before the pulse; the pulse can only move it to the
+    /// opposite value.
+    pub const fn preset(self) -> bool {
+        matches!(
+            self,
+            GateKind::Copy | GateKind::And | GateKind::Or | GateKind::Maj3 | GateKind::Maj5
+        )
+    }
+
+    /// Short upper-case mnemonic, as printed in tables and traces.
+    pub const fn mnemonic(self) -> &'static str {
+        match self {
+            GateKind::Not => "NOT",
+            GateKind::Copy => "COPY",
+            GateKind::And => "AND",
+            GateKind::Or => "OR",
+            GateKind::Nand => "NAND",
+            GateKind::Nor => "NOR",
+            GateKind::Maj3 => "MAJ3",
+            GateKind::Maj5 => "MAJ5",
+            GateKind::InvMaj3 => "INVMAJ3",
+            GateKind::InvMaj5 => "INVMAJ5",
+        }
+    }
+
+    /// The Boolean function, written independently of the threshold rule (the tests check the
+    /// two agree). `inputs.len()` must equal [`GateKind::arity`].
+    pub fn truth(self, inputs: &[bool]) -> bool {
+        debug_assert_eq!(inputs.len(), self.arity());
+        let ones = inputs.iter().filter(|&&b| b).count();
+        match self {
+            GateKind::Not => !inputs[0],
+            GateKind::Copy => inputs[0],
+            GateKind::And => inputs[0] && inputs[1],
+            GateKind::Or => inputs[0] || inputs[1],
+            GateKind::Nand => !(inputs[0] && inputs[1]),
+            GateKind::Nor => !(inputs[0] || inputs[1]),
+            GateKind::Maj3 => ones >= 2,
+            GateKind::Maj5 => ones >= 3,
+            GateKind::InvMaj3 => ones < 2,
+            GateKind::InvMaj5 => ones < 3,
+        }
+    }
+}
+
+impl std::fmt::Display for GateKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.mnemonic())
+    }
+}
+
+impl std::str::FromStr for GateKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        GateKind::ALL
+            .into_iter()
+            .find(|g| g.mnemonic().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown gate '{s}'"))
+    }
+}
+
+/// One row of the gate table: the physics of one gate on one device.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateSpec {
+    /// Which gate.
+    pub kind: GateKind,
+    /// Number of inputs n.
+    pub inputs: usize,
+    /// Threshold k (switch iff zeros ≥ k).
+    pub k: usize,
+    /// Preset value of the output cell.
+    pub preset: bool,
+    /// Critical current of the switching direction used, µA.
+    pub i_c_ua: f64,
+    /// Series resistance R_tot(z) for z = 0..=n input zeros, Ω.
+    pub r_tot_ohm: Vec<f64>,
+    /// Lower window edge V_min = I_c·R_tot(k), V (the gate switches at and above it).
+    pub v_min_v: f64,
+    /// Upper window edge V_max = I_c·R_tot(k−1), V (exclusive), before the driver limit.
+    pub v_max_v: f64,
+    /// Bias used: midpoint of [V_min, min(V_max, v_bias_max)], V.
+    pub bias_v: f64,
+    /// Relative noise margin (V_hi − V_min)/(V_hi + V_min) with V_hi = min(V_max, v_bias_max).
+    pub noise_margin: f64,
+    /// Energy of the logic pulse at the chosen bias for z = 0..=n input zeros, pJ
+    /// (V·I(z)·t_pulse).
+    pub e_pulse_pj: Vec<f64>,
+    /// Energy of the preset write of the output cell, pJ.
+    pub e_preset_pj: f64,
+    /// Preset write plus logic pulse, ns.
+    pub latency_ns: f64,
+    /// `None` if the gate can be built; otherwise why not, with the numbers.
+    pub unavailable: Option<String>,
+}
+
+impl GateSpec {
+    /// True if the gate can be built on this device.
+    pub fn available(&self) -> bool {
+        self.unavailable.is_none()
+    }
+
+    /// Whether the output cell switches with `zeros` inputs at 0 under bias `v_v`:
+    /// I(z) = V / R_tot(z) ≥ I_c.
+    pub fn switches(&self, zeros: usize, v_v: f64) -> bool {
+        v_v / self.r_tot_ohm[zeros] * 1e6 >= self.i_c_ua
+    }
+
+    /// The output the threshold model produces for these inputs at bias `v_v`, assuming the
+    /// output cell was preset.
+    pub fn evaluate(&self, inputs: &[bool], v_v: f64) -> bool {
+        let zeros = inputs.iter().filter(|&&b| !b).count();
+        if self.switches(zeros, v_v) {
+            !self.preset
+        } else {
+            self.preset
+        }
+    }
+}
+
+/// The gate table of one device.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateLibrary {
+    /// The device the table was derived for.
+    pub device: Device,
+    /// One entry per [`GateKind::ALL`], same order.
+    pub gates: Vec<GateSpec>,
+}
+
+impl GateLibrary {
+    /// Derives the gate table of `device` from the threshold model.
+    pub fn derive(device: &Device) -> GateLibrary {
+        let gates = GateKind::ALL
+            .into_iter()
+            .map(|kind| gate_spec(device, kind))
+            .collect();
+        GateLibrary {
+            device: device.clone(),
+            gates,
+        }
+    }
+
+    /// The entry for one gate.
+    pub fn get(&self, kind: GateKind) -> &GateSpec {
+        self.gates
+            .iter()
+            .find(|g| g.kind == kind)
+            .expect("GateLibrary holds every GateKind")
+    }
+}
+
+fn gate_spec(device: &Device, kind: GateKind) -> GateSpec {
+    let d = &device.derived;
+    let p = &device.params;
+    let n = kind.arity();
+    let k = kind.threshold();
+    let preset = kind.preset();
+    // Preset 0 gates drive P→AP current (the output moves 0 → 1) and vice versa.
+    let i_c_ua = device.i_c_to_ua(!preset);
+    let r_out = match p.variant {
+        Variant::Stt if preset => d.r_ap_ohm,
+        Variant::Stt => d.r_p_ohm,
+        Variant::She => d.r_channel_ohm,
+    };
+    let g_zero = 1.0 / (d.r_access_ohm + d.r_p_ohm);
+    let g_one = 1.0 / (d.r_access_ohm + d.r_ap_ohm);
+    let r_tot_ohm: Vec<f64> = (0..=n)
+        .map(|z| d.r_access_ohm + r_out + 1.0 / (z as f64 * g_zero + (n - z) as f64 * g_one))
+        .collect();
+    let v_min_v = i_c_ua * 1e-6 * r_tot_ohm[k];
+    let v_max_v = i_c_ua * 1e-6 * r_tot_ohm[k - 1];
+    let v_hi_v = v_max_v.min(p.v_bias_max_v);
+    let mut unavailable = None;
+    let (bias_v, noise_margin) = if v_min_v >= v_hi_v {
+        unavailable = Some(if v_min_v >= p.v_bias_max_v {
+            format!(
+                "{kind} needs a bias of at least V_min = {v_min_v:.4} V (I_c = {i_c_ua:.3} µA × \
+                 R_tot(z={k}) = {:.1} Ω) but the drivers give at most v_bias_max_v = {} V",
+                r_tot_ohm[k], p.v_bias_max_v
+            )
+        } else {
+            format!(
+                "{kind} has an empty window: V_min = {v_min_v:.4} V ≥ V_max = {v_max_v:.4} V \
+                 (R_tot(z={k}) = {:.1} Ω, R_tot(z={}) = {:.1} Ω, I_c = {i_c_ua:.3} µA)",
+                r_tot_ohm[k],
+                k - 1,
+                r_tot_ohm[k - 1]
+            )
+        });
+        (v_min_v, 0.0)
+    } else {
+        ((v_min_v + v_hi_v) / 2.0, (v_hi_v - v_min_v) / (v_hi_v + v_min_v))
+    };
+    if unavailable.is_none() && noise_margin < p.min_noise_margin {
+        unavailable = Some(format!(
+            "{kind} noise margin {:.2} % (window [{v_min_v:.4}, {v_hi_v:.4}) V) is below the \
+             device's min_noise_margin {:.2} %",
+            noise_margin * 100.0,
+            p.min_noise_margin * 100.0
+        ));
+    }
+    // E = V²/R · t; V in volts, R in Ω, t in ns → J·1e-9 → pJ ×1e12: factor 1e3.
+    let e_pulse_pj = r_tot_ohm
+        .iter()
+        .map(|r| bias_v * bias_v / r * p.t_switch_ns * 1e3)
+        .collect();
+    GateSpec {
+        kind,
+        inputs: n,
+        k,
+        preset,
+        i_c_ua,
+        r_tot_ohm,
+        v_min_v,
+        v_max_v,
+        bias_v,
+        noise_margin,
+        e_pulse_pj,
+        e_preset_pj: device.e_preset_pj(preset),
+        latency_ns: 2.0 * p.t_switch_ns,
+        unavailable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::presets;
+
+    fn all_inputs(n: usize) -> impl Iterator<Item = Vec<bool>> {
+        (0..1u32 << n).map(move |m| (0..n).map(|i| m >> i & 1 == 1).collect())
+    }
+
+    #[test]
+    fn threshold_model_reproduces_truth_tables_inside_windows_and_fails_outside() {
+        for name in presets::NAMES {
+            let lib = GateLibrary::derive(&presets::device(name).unwrap());
+            for g in &lib.gates {
+                // At the chosen bias and anywhere strictly inside [V_min, V_max): exact.
+                for v in [g.v_min_v, g.bias_v, g.v_max_v * (1.0 - 1e-9)] {
+                    for ins in all_inputs(g.inputs) {
+                        assert_eq!(
+                            g.evaluate(&ins, v),
+                            g.kind.truth(&ins),
+                            "{name} {} at {v} V, inputs {ins:?}",
+                            g.kind
+                        );
+                    }
+                }
+                // Just below V_min, or at V_max, some input row comes out wrong.
+                for v in [g.v_min_v * (1.0 - 1e-9), g.v_max_v] {
+                    let wrong = all_inputs(g.inputs).any(|ins| g.evaluate(&ins, v) != g.kind.truth(&ins));
+                    assert!(wrong, "{name} {} still correct at {v} V outside its window", g.kind);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn truth_tables_by_hand() {
+        use GateKind::*;
+        let t = |g: GateKind, ins: &[u8]| g.truth(&ins.iter().map(|&b| b == 1).collect::<Vec<_>>());
+        assert!(t(Not, &[0]) && !t(Not, &[1]));
+        assert!(!t(Copy, &[0]) && t(Copy, &[1]));
+        assert_eq!([t(And, &[0, 0]), t(And, &[0, 1]), t(And, &[1, 0]), t(And, &[1, 1])], [false, false, false, true]);
+        assert_eq!([t(Or, &[0, 0]), t(Or, &[0, 1]), t(Or, &[1, 0]), t(Or, &[1, 1])], [false, true, true, true]);
+        assert_eq!([t(Nand, &[0, 0]), t(Nand, &[1, 1])], [true, false]);
+        assert_eq!([t(Nor, &[0, 0]), t(Nor, &[0, 1])], [true, false]);
+        assert!(t(Maj3, &[1, 1, 0]) && !t(Maj3, &[1, 0, 0]));
+        assert!(t(Maj5, &[1, 1, 1, 0, 0]) && !t(Maj5, &[1, 1, 0, 0, 0]));
+        assert!(!t(InvMaj3, &[1, 1, 0]) && t(InvMaj5, &[1, 1, 0, 0, 0]));
+    }
+
+    #[test]
+    fn window_shrinks_as_access_resistance_grows() {
+        let base = presets::device("stt-today").unwrap().params;
+        let margin = |r_t: f64| {
+            let mut p = base.clone();
+            p.r_access_on_ohm = r_t;
+            let lib = GateLibrary::derive(&p.validate("t").unwrap());
+            lib.get(GateKind::Nand).noise_margin
+        };
+        assert!(margin(0.0) > margin(2000.0) && margin(2000.0) > margin(10000.0));
+    }
+
+    #[test]
+    fn unbuildable_gate_is_reported_with_numbers() {
+        let mut p = presets::device("stt-today").unwrap().params;
+        p.min_noise_margin = 0.05;
+        let lib = GateLibrary::derive(&p.clone().validate("t").unwrap());
+        let maj5 = lib.get(GateKind::Maj5);
+        let why = maj5.unavailable.as_deref().unwrap();
+        assert!(why.contains("MAJ5") && why.contains("%") && why.contains(" V"), "{why}");
+        assert!(lib.get(GateKind::Not).available());
+        p.v_bias_max_v = 0.1;
+        let lib = GateLibrary::derive(&p.validate("t").unwrap());
+        assert!(lib.get(GateKind::Not).unavailable.as_deref().unwrap().contains("at most"));
+    }
+
+    #[test]
+    fn pulse_energy_grows_with_input_zeros() {
+        let lib = GateLibrary::derive(&presets::device("stt-projected").unwrap());
+        for g in &lib.gates {
+            assert!(g.e_pulse_pj.windows(2).all(|w| w[1] > w[0]), "{}", g.kind);
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! `cram-arch`: the hardware side of cramulator — MTJ technology parameters, the
+//! threshold-gate physics derived from them, and (later) array organisation and baselines.
+//!
+//! This crate knows nothing about workloads or the simulator (ARCHITECTURE.md invariant).
+//! Parameters are serde structs with `deny_unknown_fields`; `validate()` turns them into
+//! values the rest of the program may trust.
+
+pub mod device;
+pub mod error;
+pub mod gates;
+pub mod presets;
+
+pub use device::{Derived, Device, DeviceParams, SheChannel, Variant};
+pub use error::ArchError;
+pub use gates::{GateKind, GateLibrary, GateSpec};

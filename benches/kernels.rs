@@ -1,0 +1,95 @@
+//! Criterion benches of the functional executor: single gate steps over one subarray, and
+//! whole kernels (program dispatch included). Throughput is in lane-gate evaluations.
+//!
+//! Targets (issue 2, single thread, release, portable build): MAJ3 column op ≥ 5×10^10
+//! lane-gate evaluations/s; whole kernels ≥ 2×10^10.
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use cramulator::arch::GateKind;
+use cramulator::engine::isa::{MAX_INPUTS, Op};
+use cramulator::engine::{Counter, Program, Subarray};
+use cramulator::kernels::{GateSet, KernelKind, KernelSpec};
+
+/// A subarray of `lanes` lanes with every column filled with a fixed pseudo-random pattern.
+fn filled(lanes: usize, cols: usize) -> Subarray {
+    let mut sa = Subarray::new(lanes, cols);
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for c in 0..cols {
+        for w in sa.column_mut(c as u16) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *w = x;
+        }
+    }
+    sa
+}
+
+fn single_gates(c: &mut Criterion) {
+    let mut g = c.benchmark_group("gate");
+    for lanes in [1024usize, 4096] {
+        for gate in [GateKind::Maj3, GateKind::Nand, GateKind::Not, GateKind::Maj5] {
+            let n = gate.arity();
+            let mut ins = [0; MAX_INPUTS];
+            (0..n).for_each(|i| ins[i] = i as u16);
+            let op = Op::Gate { gate, ins, out: n as u16, preset: true };
+            let names = (0..=n).map(|i| format!("c{i}")).collect();
+            let program = Program::new(vec![op], vec![], names).unwrap();
+            let mut sa = filled(lanes, n + 1);
+            g.throughput(Throughput::Elements(lanes as u64));
+            g.bench_with_input(BenchmarkId::new(gate.mnemonic(), lanes), &lanes, |b, _| {
+                b.iter(|| sa.run(black_box(&program)).unwrap());
+            });
+        }
+    }
+    g.finish();
+}
+
+/// The yardstick: a bare MAJ3 word loop over three columns into a fourth, no dispatch.
+fn bare_loop(c: &mut Criterion) {
+    let mut g = c.benchmark_group("bare");
+    for lanes in [1024usize, 4096] {
+        let w = lanes / 64;
+        let (a, b, d) = (vec![0x5555u64; w], vec![0x3333u64; w], vec![0x0F0Fu64; w]);
+        let mut o = vec![0u64; w];
+        g.throughput(Throughput::Elements(lanes as u64));
+        g.bench_with_input(BenchmarkId::new("MAJ3", lanes), &lanes, |bch, _| {
+            bch.iter(|| {
+                let (a, b, d) = (black_box(&a[..]), black_box(&b[..]), black_box(&d[..]));
+                for (o, ((x, y), z)) in o.iter_mut().zip(a.iter().zip(b).zip(d)) {
+                    *o = (x & y) | (z & (x | y));
+                }
+                black_box(&o);
+            });
+        });
+    }
+    g.finish();
+}
+
+fn whole_kernels(c: &mut Criterion) {
+    let mut g = c.benchmark_group("kernel");
+    let lanes = 4096;
+    for (kind, bits) in [(KernelKind::Add, 8), (KernelKind::Mul, 8), (KernelKind::Add, 32)] {
+        for gate_set in GateSet::ALL {
+            let spec = KernelSpec { kind, bits, bits_b: bits, constant: 0, gate_set };
+            let k = spec.build();
+            let evals = Counter::count(&k.program, lanes).lane_gate_evals;
+            let mut sa = filled(lanes, k.program.cols());
+            g.throughput(Throughput::Elements(evals));
+            let id = format!("{}{}-{}", kind.name(), bits, gate_set.name());
+            g.bench_with_input(BenchmarkId::new(id, lanes), &lanes, |b, _| {
+                b.iter(|| sa.run(black_box(&k.program)).unwrap());
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    targets = bare_loop, single_gates, whole_kernels
+}
+criterion_main!(benches);

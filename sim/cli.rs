@@ -1,0 +1,374 @@
+//! Command-line interface: clap definitions, validation into typed requests, and the
+//! commands' text and JSON output.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use cram_arch::{GateLibrary, presets};
+use serde::Serialize;
+
+use crate::engine::Tracer;
+use crate::error::UsageError;
+use crate::kernels::check::{CheckReport, RunConfig, run_and_check};
+use crate::kernels::{GateSet, KernelKind, KernelSpec};
+
+/// cramulator — a cycle-level, bit-accurate simulator of spintronic computational RAM.
+#[derive(Debug, Parser)]
+#[command(name = "cramulator", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the gate table of a device: derived device quantities, then per gate its preset,
+    /// threshold, voltage window, bias, noise margin, energy and latency.
+    Gates(GatesArgs),
+    /// Generate a kernel, run it bit by bit on random data in every lane, and check every lane
+    /// against the integer reference.
+    Kernel(KernelArgs),
+}
+
+/// Arguments of `cramulator gates`.
+#[derive(Debug, Args)]
+pub struct GatesArgs {
+    /// Device preset (stt-today, stt-projected, she-projected) or path to a device TOML file.
+    #[arg(long, default_value = "stt-projected")]
+    pub device: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Gate set on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GateSetArg {
+    /// Majority-based (MAJ3/MAJ5 full adder).
+    Maj,
+    /// NAND-based (NOT, NAND, AND only).
+    Nand,
+}
+
+impl From<GateSetArg> for GateSet {
+    fn from(g: GateSetArg) -> Self {
+        match g {
+            GateSetArg::Maj => GateSet::Maj,
+            GateSetArg::Nand => GateSet::Nand,
+        }
+    }
+}
+
+/// Arguments of `cramulator kernel`.
+#[derive(Debug, Args)]
+pub struct KernelArgs {
+    /// Kernel: copy, not, and, or, xor, xnor, fa, add, sub, mul, smul, mulc, popcount, lt,
+    /// ltu, max, relu.
+    #[arg(value_parser = parse_kernel)]
+    pub name: KernelKind,
+    /// Operand width n in bits (1..=32).
+    #[arg(long)]
+    pub bits: u32,
+    /// Width m of operand b for mul and smul (default: same as --bits).
+    #[arg(long)]
+    pub bits_b: Option<u32>,
+    /// The constant of mulc (default: drawn from the seed, n bits signed).
+    #[arg(long, allow_hyphen_values = true)]
+    pub constant: Option<i64>,
+    /// Number of lanes simulated (every one is checked).
+    #[arg(long, default_value_t = 4096)]
+    pub lanes: usize,
+    /// Lanes per subarray; the lanes are spread over ⌈lanes / this⌉ subarrays.
+    #[arg(long, default_value_t = 1024)]
+    pub lanes_per_subarray: usize,
+    /// Gate set the kernel is generated from.
+    #[arg(long, value_enum, default_value_t = GateSetArg::Maj)]
+    pub gate_set: GateSetArg,
+    /// Device preset or TOML file; the kernel may use only gates it can build.
+    #[arg(long, default_value = "stt-projected")]
+    pub device: String,
+    /// Seed of the random operands.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Worker threads (0 = one per core). Results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Print the program (disassembly) before running it (to stderr with --json).
+    #[arg(long)]
+    pub trace: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_kernel(s: &str) -> Result<KernelKind, String> {
+    s.parse::<KernelKind>().map_err(|e| e.to_string())
+}
+
+/// Errors a command can end with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The user's input was wrong (exit 2).
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// Writing output failed.
+    #[error("writing output: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What a command ended with when it did not fail outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything checked out.
+    Success,
+    /// The command ran but a check failed (e.g. a lane mismatched).
+    CheckFailed,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<Outcome, CliError> {
+    match cli.command {
+        Command::Gates(a) => gates(&a),
+        Command::Kernel(a) => kernel(&a),
+    }
+}
+
+fn emit(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("report types serialize");
+    s.push('\n');
+    s
+}
+
+fn gates(a: &GatesArgs) -> Result<Outcome, CliError> {
+    let device = presets::device(&a.device).map_err(UsageError::from)?;
+    let lib = GateLibrary::derive(&device);
+    emit(&if a.json { to_json(&lib) } else { gate_table(&lib) })?;
+    Ok(Outcome::Success)
+}
+
+/// The gate table as text: the derived device quantities first, so every window can be
+/// checked by hand (V = I_c · R_tot).
+pub fn gate_table(lib: &GateLibrary) -> String {
+    let (p, d) = (&lib.device.params, &lib.device.derived);
+    let mut s = String::new();
+    let _ = writeln!(s, "device {} ({:?})", p.name, p.variant);
+    let _ = writeln!(
+        s,
+        "  MTJ: diameter {} nm (area {:.1} nm²), RA {} Ω·µm², TMR {:.0} %, t_switch {} ns",
+        p.diameter_nm,
+        d.area_nm2,
+        p.ra_ohm_um2,
+        p.tmr * 100.0,
+        p.t_switch_ns
+    );
+    let _ = writeln!(
+        s,
+        "  R_P = {:.1} Ω   R_AP = {:.1} Ω   R_T (access on) = {:.1} Ω{}",
+        d.r_p_ohm,
+        d.r_ap_ohm,
+        d.r_access_ohm,
+        if d.r_channel_ohm > 0.0 { format!("   R_channel = {:.1} Ω", d.r_channel_ohm) } else { String::new() }
+    );
+    let _ = writeln!(
+        s,
+        "  I_c P→AP (0→1) = {:.3} µA   I_c AP→P (1→0) = {:.3} µA   bias limit {} V   min noise margin {:.2} %",
+        d.i_c_p_to_ap_ua,
+        d.i_c_ap_to_p_ua,
+        p.v_bias_max_v,
+        p.min_noise_margin * 100.0
+    );
+    let _ = writeln!(
+        s,
+        "  R_tot(z) = R_T + R_out + 1/(z/(R_T+R_P) + (n−z)/(R_T+R_AP)); V_min = I_c·R_tot(k), V_max = I_c·R_tot(k−1)"
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>7} {:>8} {:>9}  {:<}",
+        "gate", "n", "k", "preset", "V_min V", "V_max V", "bias V", "margin", "preset", "latency", "pulse energy pJ for z = 0..n zeros"
+    );
+    let _ = writeln!(s, "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>7} {:>8} {:>9}", "", "", "", "", "", "", "", "", "pJ", "ns");
+    for g in &lib.gates {
+        let energies: Vec<String> = g.e_pulse_pj.iter().map(|e| format!("{e:.4}")).collect();
+        let _ = writeln!(
+            s,
+            "{:<8} {:>1} {:>1} {:>6} {:>9.4} {:>9.4} {:>9.4} {:>6.2}% {:>8.4} {:>9.1}  {}",
+            g.kind.mnemonic(),
+            g.inputs,
+            g.k,
+            u8::from(g.preset),
+            g.v_min_v,
+            g.v_max_v,
+            g.bias_v,
+            g.noise_margin * 100.0,
+            g.e_preset_pj,
+            g.latency_ns,
+            energies.join(" ")
+        );
+    }
+    let unavailable: Vec<&str> = lib.gates.iter().filter_map(|g| g.unavailable.as_deref()).collect();
+    let _ = writeln!(s);
+    if unavailable.is_empty() {
+        let _ = writeln!(s, "all gates buildable");
+    } else {
+        for u in unavailable {
+            let _ = writeln!(s, "UNAVAILABLE: {u}");
+        }
+    }
+    s
+}
+
+/// Everything `cramulator kernel --json` prints.
+#[derive(Debug, Serialize)]
+pub struct KernelRunReport {
+    /// Kernel name.
+    pub kernel: &'static str,
+    /// What was generated.
+    pub spec: KernelSpec,
+    /// Device name.
+    pub device: String,
+    /// Run settings.
+    pub config: RunConfig,
+    /// Worker threads used.
+    pub threads: usize,
+    /// Counts and check results.
+    #[serde(flatten)]
+    pub check: CheckReport,
+    /// Host wall time of the whole run (data generation, execution, checking), seconds.
+    pub wall_s: f64,
+    /// Lane-gate evaluations per second of wall time, end to end.
+    pub lane_gate_evals_per_s_wall: f64,
+    /// Lane-gate evaluations per second of executor time on one thread.
+    pub lane_gate_evals_per_s_exec_thread: f64,
+}
+
+fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
+    if a.lanes == 0 {
+        return Err(UsageError::new("--lanes 0: must be at least 1").into());
+    }
+    if !(1..=1 << 20).contains(&a.lanes_per_subarray) {
+        return Err(UsageError::new(format!(
+            "--lanes-per-subarray {}: must be in 1..=1048576",
+            a.lanes_per_subarray
+        ))
+        .into());
+    }
+    let device = presets::device(&a.device).map_err(UsageError::from)?;
+    let lib = GateLibrary::derive(&device);
+    let mut spec = KernelSpec {
+        kind: a.name,
+        bits: a.bits,
+        bits_b: a.bits_b.unwrap_or(a.bits),
+        constant: a.constant.unwrap_or(0),
+        gate_set: a.gate_set.into(),
+    };
+    spec.validate()?;
+    if a.constant.is_none() && spec.kind == KernelKind::Mulc {
+        spec.constant = default_constant(a.seed, spec.bits);
+    }
+    let kernel = spec.build();
+    kernel.check_buildable(&lib)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads)
+        .build()
+        .map_err(|e| UsageError::new(format!("--threads {}: {e}", a.threads)))?;
+    let threads = pool.current_num_threads();
+    let cfg = RunConfig { lanes: a.lanes, lanes_per_subarray: a.lanes_per_subarray, seed: a.seed };
+    if a.trace {
+        let listing = Tracer::disassemble(&kernel.program);
+        if a.json {
+            eprint!("{listing}");
+        } else {
+            emit(&listing)?;
+        }
+    }
+    let t = Instant::now();
+    let check = pool.install(|| run_and_check(&kernel, &cfg));
+    let wall_s = t.elapsed().as_secs_f64();
+    let report = KernelRunReport {
+        kernel: spec.kind.name(),
+        spec,
+        device: device.params.name.clone(),
+        config: cfg,
+        threads,
+        lane_gate_evals_per_s_wall: check.lane_gate_evals as f64 / wall_s,
+        lane_gate_evals_per_s_exec_thread: check.lane_gate_evals as f64 / check.exec_cpu_s.max(1e-12),
+        check,
+        wall_s,
+    };
+    emit(&if a.json { to_json(&report) } else { kernel_text(&report) })?;
+    Ok(if report.check.mismatched_lanes == 0 { Outcome::Success } else { Outcome::CheckFailed })
+}
+
+/// The `mulc` constant when none is given: a seeded non-zero n-bit signed value.
+fn default_constant(seed: u64, bits: u32) -> i64 {
+    use rand_core::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xC0_57A7);
+    let f = cram_workloads::IntFormat::signed(bits.max(2));
+    loop {
+        let c = f.from_bits(rng.next_u64()) as i64;
+        if c != 0 {
+            return c;
+        }
+    }
+}
+
+fn kernel_text(r: &KernelRunReport) -> String {
+    let c = &r.check;
+    let mut s = String::new();
+    let widths = match r.spec.kind {
+        KernelKind::Mul | KernelKind::Smul => format!("{}×{}-bit", r.spec.bits, r.spec.bits_b),
+        KernelKind::Mulc => format!("{}-bit × constant {}", r.spec.bits, r.spec.constant),
+        _ => format!("{}-bit", r.spec.bits),
+    };
+    let _ = writeln!(s, "kernel {} ({widths}), gate set {}, device {}", r.kernel, r.spec.gate_set.name(), r.device);
+    let by_gate: Vec<String> = c.counts.by_gate.iter().map(|(g, n)| format!("{g} {n}")).collect();
+    let _ = writeln!(s, "  steps            {} gate steps ({})", c.counts.gate_steps, by_gate.join(", "));
+    let _ = writeln!(
+        s,
+        "  presets          {} folded into gate steps, {} stand-alone column presets",
+        c.counts.gate_presets, c.counts.column_presets
+    );
+    let _ = writeln!(s, "  columns          {}", c.columns);
+    let _ = writeln!(
+        s,
+        "  lanes            {} in {} subarray(s) of up to {} lanes, seed {}",
+        c.lanes, c.subarrays, r.config.lanes_per_subarray, r.config.seed
+    );
+    let _ = writeln!(s, "  lane-gate evals  {} ({:.3e})", c.lane_gate_evals, c.lane_gate_evals as f64);
+    let _ = writeln!(
+        s,
+        "  host wall time   {:.3} s on {} thread(s); executor {:.3} s summed over threads",
+        r.wall_s, r.threads, c.exec_cpu_s
+    );
+    let _ = writeln!(
+        s,
+        "  throughput       {:.3e} lane-gate evals/s end to end (incl. data generation and checking); {:.3e} /s per executor thread",
+        r.lane_gate_evals_per_s_wall, r.lane_gate_evals_per_s_exec_thread
+    );
+    match &c.first_mismatch {
+        None => {
+            let _ = writeln!(s, "  check            all {} lanes equal the integer reference", c.lanes);
+        }
+        Some(m) => {
+            let _ = writeln!(
+                s,
+                "  check            FAILED: {} of {} lanes differ; first: lane {} inputs {:?} got {:?} expected {:?}",
+                c.mismatched_lanes, c.lanes, m.lane, m.inputs, m.got, m.expected
+            );
+        }
+    }
+    s
+}

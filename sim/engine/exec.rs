@@ -1,0 +1,380 @@
+//! Functional executor: the bit-exact state of one subarray and the word-loop gate kernels.
+//!
+//! Storage (DESIGN §1.5, §6): column-major, one column = `words` consecutive `u64`s, bit `l`
+//! of word `w` is lane `64·w + l`. A gate step is one loop over the words of its columns,
+//! so a 1024-lane subarray with a few hundred columns stays in L1/L2 while its whole program
+//! runs. Lanes past `lanes` in the last word are padding: they compute garbage that no
+//! accessor returns.
+
+use cram_arch::GateKind;
+
+use super::isa::{Col, LaneMask, OpVisitor, Program, ProgramError};
+
+/// Bits per storage word.
+pub const WORD_BITS: usize = 64;
+
+/// Number of `u64` words that hold `lanes` bits.
+pub const fn words_for(lanes: usize) -> usize {
+    lanes.div_ceil(WORD_BITS)
+}
+
+/// The cells of one subarray: `lanes` rows × `cols` columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subarray {
+    lanes: usize,
+    cols: usize,
+    words: usize,
+    data: Vec<u64>,
+    /// Word mask of the selected lanes; empty means all lanes.
+    mask: Vec<u64>,
+    reads: Vec<Vec<u64>>,
+}
+
+impl Subarray {
+    /// A subarray with every cell at 0 (P).
+    pub fn new(lanes: usize, cols: usize) -> Subarray {
+        let words = words_for(lanes);
+        Subarray {
+            lanes,
+            cols,
+            words,
+            data: vec![0; words * cols],
+            mask: Vec::new(),
+            reads: Vec::new(),
+        }
+    }
+
+    /// Reshapes to `lanes` × `cols` and clears every cell, reusing the allocation.
+    pub fn reset(&mut self, lanes: usize, cols: usize) {
+        self.lanes = lanes;
+        self.cols = cols;
+        self.words = words_for(lanes);
+        self.data.clear();
+        self.data.resize(self.words * cols, 0);
+        self.mask.clear();
+        self.reads.clear();
+    }
+
+    /// Number of lanes (rows).
+    pub fn lanes(&self) -> usize {
+        self.lanes
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Words per column.
+    pub fn words(&self) -> usize {
+        self.words
+    }
+
+    /// Runs a program on this subarray. The only fallible step is the size check; the op loop
+    /// itself cannot fail.
+    pub fn run(&mut self, program: &Program) -> Result<(), ProgramError> {
+        program.check_fits(self.lanes, self.cols)?;
+        self.mask.clear();
+        program.visit(self);
+        Ok(())
+    }
+
+    /// The packed words of one column.
+    pub fn column(&self, col: Col) -> &[u64] {
+        let c = usize::from(col);
+        &self.data[c * self.words..(c + 1) * self.words]
+    }
+
+    /// The packed words of one column, writable (for loading data outside the op stream).
+    pub fn column_mut(&mut self, col: Col) -> &mut [u64] {
+        let c = usize::from(col);
+        &mut self.data[c * self.words..(c + 1) * self.words]
+    }
+
+    /// One cell.
+    pub fn get(&self, lane: usize, col: Col) -> bool {
+        debug_assert!(lane < self.lanes);
+        self.column(col)[lane / WORD_BITS] >> (lane % WORD_BITS) & 1 == 1
+    }
+
+    /// Sets one cell.
+    pub fn set(&mut self, lane: usize, col: Col, value: bool) {
+        debug_assert!(lane < self.lanes);
+        let w = &mut self.column_mut(col)[lane / WORD_BITS];
+        let bit = 1u64 << (lane % WORD_BITS);
+        if value {
+            *w |= bit;
+        } else {
+            *w &= !bit;
+        }
+    }
+
+    /// Rows read by [`super::isa::Op::ReadRow`] so far, in order (one bit per column).
+    pub fn reads(&self) -> &[Vec<u64>] {
+        &self.reads
+    }
+}
+
+/// How a step combines the gate function `f` with the output cell's old value.
+#[derive(Clone, Copy)]
+enum Combine {
+    /// Output was preset in this step: out = f.
+    Set,
+    /// No preset, preset-0 gate: the pulse can only set bits: out |= f.
+    Or,
+    /// No preset, preset-1 gate: the pulse can only clear bits: out &= f.
+    And,
+}
+
+/// Generates the word loop of a gate arity: `out[i] ∘= f(a[i], b[i], …)` under the combine
+/// rule and the lane mask. Every input is cut to `out.len()` first, so the loops carry no
+/// bounds checks and LLVM vectorizes them.
+macro_rules! word_loop {
+    ($name:ident, $($x:ident),+) => {
+        #[inline(never)]
+        fn $name(out: &mut [u64], $($x: &[u64],)+ mask: &[u64], combine: Combine, f: impl Fn($(word_loop!(@ty $x)),+) -> u64) {
+            let w = out.len();
+            $(let $x = &$x[..w];)+
+            if mask.is_empty() {
+                match combine {
+                    Combine::Set => (0..w).for_each(|i| out[i] = f($($x[i]),+)),
+                    Combine::Or => (0..w).for_each(|i| out[i] |= f($($x[i]),+)),
+                    Combine::And => (0..w).for_each(|i| out[i] &= f($($x[i]),+)),
+                }
+            } else {
+                let mask = &mask[..w];
+                for i in 0..w {
+                    let (old, v) = (out[i], f($($x[i]),+));
+                    let new = match combine {
+                        Combine::Set => v,
+                        Combine::Or => old | v,
+                        Combine::And => old & v,
+                    };
+                    out[i] = (old & !mask[i]) | (new & mask[i]);
+                }
+            }
+        }
+    };
+    (@ty $x:ident) => { u64 };
+}
+
+word_loop!(apply1, a);
+word_loop!(apply2, a, b);
+word_loop!(apply3, a, b, c);
+word_loop!(apply5, a, b, c, d, e);
+
+#[inline(always)]
+fn maj3(a: u64, b: u64, c: u64) -> u64 {
+    (a & b) | (c & (a | b))
+}
+
+/// Majority of five words: a bit-sliced count of ones compared with 3.
+#[inline(always)]
+fn maj5(a: u64, b: u64, c: u64, d: u64, e: u64) -> u64 {
+    // Full adder (a, b, c) → s1 (weight 1), c1 (weight 2); full adder (s1, d, e) → s0, c2.
+    let s1 = a ^ b ^ c;
+    let c1 = maj3(a, b, c);
+    let s0 = s1 ^ d ^ e;
+    let c2 = maj3(s1, d, e);
+    // count = s0 + 2·(c1 + c2); count ≥ 3 ⇔ both weight-2 bits, or one of them and s0.
+    (c1 & c2) | ((c1 | c2) & s0)
+}
+
+impl OpVisitor for Subarray {
+    fn preset(&mut self, col: Col, value: bool) {
+        let fill = if value { u64::MAX } else { 0 };
+        let words = self.words;
+        let c = usize::from(col);
+        let out = &mut self.data[c * words..(c + 1) * words];
+        if self.mask.is_empty() {
+            out.fill(fill);
+        } else {
+            for (o, m) in out.iter_mut().zip(&self.mask) {
+                *o = (*o & !m) | (fill & m);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn gate(&mut self, gate: GateKind, ins: &[Col], out: Col, preset: bool) {
+        let combine = match (preset, gate.preset()) {
+            (true, _) => Combine::Set,
+            (false, false) => Combine::Or,
+            (false, true) => Combine::And,
+        };
+        let words = self.words;
+        {
+            // Disjoint borrows: the output column mutably, the columns around it shared.
+            let (data, mask) = (&mut self.data[..], &self.mask[..]);
+            let (before, rest) = data.split_at_mut(usize::from(out) * words);
+            let (o, after) = rest.split_at_mut(words);
+            let oc = usize::from(out);
+            let col = |c: Col| -> &[u64] {
+                let c = usize::from(c);
+                if c < oc {
+                    &before[c * words..(c + 1) * words]
+                } else {
+                    &after[(c - oc - 1) * words..(c - oc) * words]
+                }
+            };
+            let (m, k) = (mask, combine);
+            match gate {
+                GateKind::Not => apply1(o, col(ins[0]), m, k, |a| !a),
+                GateKind::Copy => apply1(o, col(ins[0]), m, k, |a| a),
+                GateKind::And | GateKind::Or | GateKind::Nand | GateKind::Nor => {
+                    let (a, b) = (col(ins[0]), col(ins[1]));
+                    match gate {
+                        GateKind::And => apply2(o, a, b, m, k, |a, b| a & b),
+                        GateKind::Or => apply2(o, a, b, m, k, |a, b| a | b),
+                        GateKind::Nand => apply2(o, a, b, m, k, |a, b| !(a & b)),
+                        _ => apply2(o, a, b, m, k, |a, b| !(a | b)),
+                    }
+                }
+                GateKind::Maj3 | GateKind::InvMaj3 => {
+                    let (a, b, c) = (col(ins[0]), col(ins[1]), col(ins[2]));
+                    if gate == GateKind::Maj3 {
+                        apply3(o, a, b, c, m, k, maj3);
+                    } else {
+                        apply3(o, a, b, c, m, k, |a, b, c| !maj3(a, b, c));
+                    }
+                }
+                GateKind::Maj5 | GateKind::InvMaj5 => {
+                    let (a, b, c, d, e) = (col(ins[0]), col(ins[1]), col(ins[2]), col(ins[3]), col(ins[4]));
+                    if gate == GateKind::Maj5 {
+                        apply5(o, a, b, c, d, e, m, k, maj5);
+                    } else {
+                        apply5(o, a, b, c, d, e, m, k, |a, b, c, d, e| !maj5(a, b, c, d, e));
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_mask(&mut self, mask: LaneMask) {
+        match mask {
+            LaneMask::All => self.mask.clear(),
+            LaneMask::Range { lo, hi } => {
+                let (lo, hi) = (lo as usize, (hi as usize).min(self.lanes));
+                self.mask.clear();
+                self.mask.extend((0..self.words).map(|w| {
+                    let (start, end) = (w * WORD_BITS, (w + 1) * WORD_BITS);
+                    let (a, b) = (lo.clamp(start, end) - start, hi.clamp(start, end) - start);
+                    let upto = |n: usize| if n == WORD_BITS { u64::MAX } else { (1u64 << n) - 1 };
+                    upto(b) & !upto(a)
+                }));
+            }
+        }
+    }
+
+    fn read_row(&mut self, lane: u32) {
+        let lane = lane as usize;
+        let mut row = vec![0u64; words_for(self.cols)];
+        for c in 0..self.cols {
+            if self.data[c * self.words + lane / WORD_BITS] >> (lane % WORD_BITS) & 1 == 1 {
+                row[c / WORD_BITS] |= 1 << (c % WORD_BITS);
+            }
+        }
+        self.reads.push(row);
+    }
+
+    fn write_row(&mut self, lane: u32, bits: &[u64]) {
+        let lane = lane as usize;
+        for c in 0..self.cols {
+            let v = bits.get(c / WORD_BITS).is_some_and(|w| w >> (c % WORD_BITS) & 1 == 1);
+            self.set(lane, c as Col, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::isa::{MAX_INPUTS, Op};
+
+    fn gate_op(gate: GateKind, ins: &[Col], out: Col, preset: bool) -> Op {
+        let mut a = [0; MAX_INPUTS];
+        a[..ins.len()].copy_from_slice(ins);
+        Op::Gate { gate, ins: a, out, preset }
+    }
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("c{i}")).collect()
+    }
+
+    /// Every gate, every input combination, every old output value, with and without the
+    /// preset, against the Boolean truth table of `cram-arch`.
+    #[test]
+    fn word_kernels_match_truth_tables_exhaustively() {
+        for gate in GateKind::ALL {
+            let n = gate.arity();
+            // One lane per (inputs, old output) combination.
+            let lanes = 1usize << (n + 1);
+            for preset in [true, false] {
+                let mut sa = Subarray::new(lanes, n + 1);
+                for lane in 0..lanes {
+                    for i in 0..=n {
+                        sa.set(lane, i as Col, lane >> i & 1 == 1);
+                    }
+                }
+                let ins: Vec<Col> = (0..n as Col).collect();
+                let p = Program::new(vec![gate_op(gate, &ins, n as Col, preset)], vec![], names(n + 1)).unwrap();
+                sa.run(&p).unwrap();
+                for lane in 0..lanes {
+                    let inputs: Vec<bool> = (0..n).map(|i| lane >> i & 1 == 1).collect();
+                    let old = lane >> n & 1 == 1;
+                    let f = gate.truth(&inputs);
+                    let expect = match (preset, gate.preset()) {
+                        (true, _) => f,
+                        (false, false) => old | f,
+                        (false, true) => old & f,
+                    };
+                    assert_eq!(sa.get(lane, n as Col), expect, "{gate} preset={preset} lane {lane}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mask_limits_presets_and_gates_to_selected_lanes() {
+        let lanes = 200;
+        let mut sa = Subarray::new(lanes, 3);
+        let ops = vec![
+            Op::Preset { col: 0, value: true },
+            Op::SetMask(LaneMask::Range { lo: 60, hi: 130 }),
+            Op::Preset { col: 1, value: true },
+            gate_op(GateKind::Nand, &[0, 1], 2, true),
+            Op::SetMask(LaneMask::All),
+        ];
+        sa.run(&Program::new(ops, vec![], names(3)).unwrap()).unwrap();
+        for lane in 0..lanes {
+            let inside = (60..130).contains(&lane);
+            assert_eq!(sa.get(lane, 1), inside, "lane {lane}");
+            // NAND(1, 1) = 0 inside the mask; outside the gate never ran and col 2 stays 0.
+            assert!(!sa.get(lane, 2), "lane {lane}");
+        }
+    }
+
+    #[test]
+    fn rows_round_trip_through_memory_mode() {
+        let mut sa = Subarray::new(130, 70);
+        let row: Vec<u64> = vec![0xDEAD_BEEF_0123_4567, 0b10_1101];
+        let p = Program::new(
+            vec![Op::WriteRow { lane: 129, row: 0 }, Op::ReadRow { lane: 129 }, Op::ReadRow { lane: 3 }],
+            vec![row.clone()],
+            names(70),
+        )
+        .unwrap();
+        sa.run(&p).unwrap();
+        assert_eq!(sa.reads()[0], row);
+        assert_eq!(sa.reads()[1], vec![0, 0]);
+    }
+
+    #[test]
+    fn maj5_counts_ones() {
+        for m in 0u32..32 {
+            let w: Vec<u64> = (0..5).map(|i| if m >> i & 1 == 1 { u64::MAX } else { 0 }).collect();
+            let expect = if m.count_ones() >= 3 { u64::MAX } else { 0 };
+            assert_eq!(maj5(w[0], w[1], w[2], w[3], w[4]), expect);
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Runs a kernel on random data in every lane and checks every lane against the integer
+//! reference.
+//!
+//! The lanes are split into subarrays of `lanes_per_subarray`. Every subarray runs the same
+//! broadcast program and subarrays do not interact during a kernel, so the executor packs
+//! consecutive subarrays into *blocks* of about [`BLOCK_LANES`] lanes (whole subarrays; a
+//! subarray size that is not a multiple of 64 gets blocks of one subarray): one op then
+//! sweeps a whole block's column, which amortizes dispatch, and the block's state (a few
+//! tens of KiB) stays in L1/L2 while its whole program runs. Blocks run in parallel (rayon);
+//! each is generated, executed and checked, then its buffer is reused, so memory does not
+//! grow with the lane count. Operand data is loaded into the input columns before the program
+//! runs (not part of the kernel's op stream). Random data is counter-based — block b draws
+//! from ChaCha8 stream b of the seed — so data, outputs and report do not depend on the
+//! thread count.
+
+use std::time::Instant;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::Kernel;
+use crate::bits::transpose64;
+use crate::engine::count::{Counter, Counts};
+use crate::engine::exec::{Subarray, WORD_BITS};
+
+/// How to run a kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RunConfig {
+    /// Total lanes simulated.
+    pub lanes: usize,
+    /// Lanes per subarray.
+    pub lanes_per_subarray: usize,
+    /// Seed of the operand data.
+    pub seed: u64,
+}
+
+/// One lane whose output disagreed with the reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mismatch {
+    /// Global lane index.
+    pub lane: u64,
+    /// Raw input patterns.
+    pub inputs: Vec<u64>,
+    /// Raw output patterns the array produced.
+    pub got: Vec<u64>,
+    /// Raw output patterns of the reference.
+    pub expected: Vec<u64>,
+}
+
+/// Outcome of [`run_and_check`].
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// Op counts of the program for one subarray (every subarray runs the same program).
+    pub counts: Counts,
+    /// Columns the program uses.
+    pub columns: usize,
+    /// Subarrays simulated.
+    pub subarrays: usize,
+    /// Lanes simulated and checked.
+    pub lanes: u64,
+    /// Σ gate steps × lanes.
+    pub lane_gate_evals: u64,
+    /// Lanes whose output differed from the reference.
+    pub mismatched_lanes: u64,
+    /// The lowest-numbered mismatching lane, if any.
+    pub first_mismatch: Option<Mismatch>,
+    /// Summed time inside the executor over all threads, seconds.
+    pub exec_cpu_s: f64,
+}
+
+/// Target lanes per executor block.
+pub const BLOCK_LANES: usize = 4096;
+
+/// Lanes per executor block for a subarray size: whole subarrays, about [`BLOCK_LANES`].
+pub fn block_lanes(lanes_per_subarray: usize) -> usize {
+    let per = lanes_per_subarray.max(1);
+    if per % WORD_BITS == 0 { per * (BLOCK_LANES / per).max(1) } else { per }
+}
+
+/// Runs `kernel` in `cfg.lanes` lanes of random data and checks each lane.
+pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
+    let per = cfg.lanes_per_subarray.max(1);
+    let subarrays = cfg.lanes.div_ceil(per);
+    let block = block_lanes(per);
+    let blocks = cfg.lanes.div_ceil(block);
+    let cols = kernel.program.cols();
+    let counts = Counter::count(&kernel.program, per);
+    let partials: Vec<Partial> = (0..blocks)
+        .into_par_iter()
+        .with_min_len(4)
+        .map_init(
+            || Subarray::new(0, 0),
+            |sa, b| {
+                let lanes = block.min(cfg.lanes - b * block);
+                sa.reset(lanes, cols);
+                one_block(kernel, sa, cfg.seed, b, (b * block) as u64)
+            },
+        )
+        .collect();
+    let mut report = CheckReport {
+        lane_gate_evals: counts.gate_steps * cfg.lanes as u64,
+        counts,
+        columns: cols,
+        subarrays,
+        lanes: cfg.lanes as u64,
+        mismatched_lanes: 0,
+        first_mismatch: None,
+        exec_cpu_s: 0.0,
+    };
+    for p in partials {
+        report.mismatched_lanes += p.mismatches;
+        report.exec_cpu_s += p.exec_s;
+        if report.first_mismatch.is_none() {
+            report.first_mismatch = p.first;
+        }
+    }
+    report
+}
+
+struct Partial {
+    mismatches: u64,
+    first: Option<Mismatch>,
+    exec_s: f64,
+}
+
+/// Fills the inputs of block `b` from ChaCha8 stream `b`, runs, checks.
+fn one_block(kernel: &Kernel, sa: &mut Subarray, seed: u64, b: usize, lane0: u64) -> Partial {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(b as u64);
+    for op in &kernel.inputs {
+        for &c in &op.cols {
+            sa.column_mut(c).iter_mut().for_each(|w| *w = rng.next_u64());
+        }
+    }
+    let t = Instant::now();
+    sa.run(&kernel.program).expect("kernel columns fit the subarray");
+    let exec_s = t.elapsed().as_secs_f64();
+
+    let mut out = Partial { mismatches: 0, first: None, exec_s };
+    let lanes = sa.lanes();
+    let mut ins = vec![[0u64; 64]; kernel.inputs.len()];
+    let mut outs = vec![[0u64; 64]; kernel.outputs.len()];
+    let mut expected = [[0u64; 64]; 2];
+    for w in 0..sa.words() {
+        for (m, op) in ins.iter_mut().zip(&kernel.inputs).chain(outs.iter_mut().zip(&kernel.outputs)) {
+            gather(sa, op, w, m);
+        }
+        let valid = (lanes - w * WORD_BITS).min(WORD_BITS);
+        kernel.reference_block(&ins, valid, &mut expected);
+        for l in 0..valid {
+            if outs.iter().zip(&expected).any(|(m, e)| m[l] != e[l]) {
+                out.mismatches += 1;
+                if out.first.is_none() {
+                    out.first = Some(Mismatch {
+                        lane: lane0 + (w * WORD_BITS + l) as u64,
+                        inputs: ins.iter().map(|m| m[l]).collect(),
+                        got: outs.iter().map(|m| m[l]).collect(),
+                        expected: expected[..outs.len()].iter().map(|e| e[l]).collect(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Per-lane values of one operand for the 64 lanes of word `w`.
+fn gather(sa: &Subarray, op: &super::Operand, w: usize, m: &mut [u64; 64]) {
+    m.fill(0);
+    for (i, &c) in op.cols.iter().enumerate() {
+        m[i] = sa.column(c)[w];
+    }
+    transpose64(m);
+}

@@ -1,0 +1,15 @@
+//! cramulator: a cycle-level, bit-accurate simulator of spintronic computational RAM (CRAM).
+//!
+//! Bird's-eye view (ARCHITECTURE.md has the full map): `cram-arch` derives the gate library
+//! from MTJ device physics; [`kernels`] generates micro-programs for a gate set; [`engine`]
+//! decodes one op stream for several processors — the functional executor on `u64` columns,
+//! the counter and the disassembler; [`cli`] is the command line.
+
+pub mod bits;
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod kernels;
+
+pub use cram_arch as arch;
+pub use cram_workloads as workloads;

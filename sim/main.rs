@@ -1,0 +1,24 @@
+//! The `cramulator` binary: parses the command line, runs it, maps errors to exit codes.
+//!
+//! Exit codes: 0 success, 1 a check failed or an unexpected error, 2 usage or configuration
+//! error (clap's own parse errors also exit 2).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use cramulator::cli::{self, Cli, CliError, Outcome};
+use cramulator::error::{EXIT_FAILURE, EXIT_USAGE};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: anyhow::Result<Outcome> = cli::run(cli).map_err(anyhow::Error::from);
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::CheckFailed) => ExitCode::from(EXIT_FAILURE),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let usage = matches!(e.downcast_ref::<CliError>(), Some(CliError::Usage(_)));
+            ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
+        }
+    }
+}
