@@ -6,11 +6,11 @@
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use cramulator::arch::GateKind;
 use cramulator::engine::isa::{MAX_INPUTS, Op};
 use cramulator::engine::{Counter, Program, Subarray};
 use cramulator::kernels::{GateSet, KernelKind, KernelSpec};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 /// A subarray of `lanes` lanes with every column filled with a fixed pseudo-random pattern.
 fn filled(lanes: usize, cols: usize) -> Subarray {
@@ -30,11 +30,21 @@ fn filled(lanes: usize, cols: usize) -> Subarray {
 fn single_gates(c: &mut Criterion) {
     let mut g = c.benchmark_group("gate");
     for lanes in [1024usize, 4096] {
-        for gate in [GateKind::Maj3, GateKind::Nand, GateKind::Not, GateKind::Maj5] {
+        for gate in [
+            GateKind::Maj3,
+            GateKind::Nand,
+            GateKind::Not,
+            GateKind::Maj5,
+        ] {
             let n = gate.arity();
             let mut ins = [0; MAX_INPUTS];
             (0..n).for_each(|i| ins[i] = i as u16);
-            let op = Op::Gate { gate, ins, out: n as u16, preset: true };
+            let op = Op::Gate {
+                gate,
+                ins,
+                out: n as u16,
+                preset: true,
+            };
             let names = (0..=n).map(|i| format!("c{i}")).collect();
             let program = Program::new(vec![op], vec![], names).unwrap();
             let mut sa = filled(lanes, n + 1);
@@ -71,9 +81,19 @@ fn bare_loop(c: &mut Criterion) {
 fn whole_kernels(c: &mut Criterion) {
     let mut g = c.benchmark_group("kernel");
     let lanes = 4096;
-    for (kind, bits) in [(KernelKind::Add, 8), (KernelKind::Mul, 8), (KernelKind::Add, 32)] {
+    for (kind, bits) in [
+        (KernelKind::Add, 8),
+        (KernelKind::Mul, 8),
+        (KernelKind::Add, 32),
+    ] {
         for gate_set in GateSet::ALL {
-            let spec = KernelSpec { kind, bits, bits_b: bits, constant: 0, gate_set };
+            let spec = KernelSpec {
+                kind,
+                bits,
+                bits_b: bits,
+                constant: 0,
+                gate_set,
+            };
             let k = spec.build();
             let evals = Counter::count(&k.program, lanes).lane_gate_evals;
             let mut sa = filled(lanes, k.program.cols());

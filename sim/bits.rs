@@ -35,9 +35,9 @@ mod tests {
             m[32..].copy_from_slice(&more);
             let orig = m;
             transpose64(&mut m);
-            for r in 0..64 {
-                for c in 0..64 {
-                    prop_assert_eq!(m[r] >> c & 1, orig[c] >> r & 1);
+            for (r, row) in m.iter().enumerate() {
+                for (c, col) in orig.iter().enumerate() {
+                    prop_assert_eq!(row >> c & 1, col >> r & 1);
                 }
             }
         }

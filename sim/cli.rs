@@ -154,7 +154,11 @@ fn to_json<T: Serialize>(v: &T) -> String {
 fn gates(a: &GatesArgs) -> Result<Outcome, CliError> {
     let device = presets::device(&a.device).map_err(UsageError::from)?;
     let lib = GateLibrary::derive(&device);
-    emit(&if a.json { to_json(&lib) } else { gate_table(&lib) })?;
+    emit(&if a.json {
+        to_json(&lib)
+    } else {
+        gate_table(&lib)
+    })?;
     Ok(Outcome::Success)
 }
 
@@ -179,7 +183,11 @@ pub fn gate_table(lib: &GateLibrary) -> String {
         d.r_p_ohm,
         d.r_ap_ohm,
         d.r_access_ohm,
-        if d.r_channel_ohm > 0.0 { format!("   R_channel = {:.1} Ω", d.r_channel_ohm) } else { String::new() }
+        if d.r_channel_ohm > 0.0 {
+            format!("   R_channel = {:.1} Ω", d.r_channel_ohm)
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(
         s,
@@ -197,9 +205,23 @@ pub fn gate_table(lib: &GateLibrary) -> String {
     let _ = writeln!(
         s,
         "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>7} {:>8} {:>9}  {:<}",
-        "gate", "n", "k", "preset", "V_min V", "V_max V", "bias V", "margin", "preset", "latency", "pulse energy pJ for z = 0..n zeros"
+        "gate",
+        "n",
+        "k",
+        "preset",
+        "V_min V",
+        "V_max V",
+        "bias V",
+        "margin",
+        "preset",
+        "latency",
+        "pulse energy pJ for z = 0..n zeros"
     );
-    let _ = writeln!(s, "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>7} {:>8} {:>9}", "", "", "", "", "", "", "", "", "pJ", "ns");
+    let _ = writeln!(
+        s,
+        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>7} {:>8} {:>9}",
+        "", "", "", "", "", "", "", "", "pJ", "ns"
+    );
     for g in &lib.gates {
         let energies: Vec<String> = g.e_pulse_pj.iter().map(|e| format!("{e:.4}")).collect();
         let _ = writeln!(
@@ -218,7 +240,11 @@ pub fn gate_table(lib: &GateLibrary) -> String {
             energies.join(" ")
         );
     }
-    let unavailable: Vec<&str> = lib.gates.iter().filter_map(|g| g.unavailable.as_deref()).collect();
+    let unavailable: Vec<&str> = lib
+        .gates
+        .iter()
+        .filter_map(|g| g.unavailable.as_deref())
+        .collect();
     let _ = writeln!(s);
     if unavailable.is_empty() {
         let _ = writeln!(s, "all gates buildable");
@@ -285,7 +311,11 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         .build()
         .map_err(|e| UsageError::new(format!("--threads {}: {e}", a.threads)))?;
     let threads = pool.current_num_threads();
-    let cfg = RunConfig { lanes: a.lanes, lanes_per_subarray: a.lanes_per_subarray, seed: a.seed };
+    let cfg = RunConfig {
+        lanes: a.lanes,
+        lanes_per_subarray: a.lanes_per_subarray,
+        seed: a.seed,
+    };
     if a.trace {
         let listing = Tracer::disassemble(&kernel.program);
         if a.json {
@@ -304,12 +334,21 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         config: cfg,
         threads,
         lane_gate_evals_per_s_wall: check.lane_gate_evals as f64 / wall_s,
-        lane_gate_evals_per_s_exec_thread: check.lane_gate_evals as f64 / check.exec_cpu_s.max(1e-12),
+        lane_gate_evals_per_s_exec_thread: check.lane_gate_evals as f64
+            / check.exec_cpu_s.max(1e-12),
         check,
         wall_s,
     };
-    emit(&if a.json { to_json(&report) } else { kernel_text(&report) })?;
-    Ok(if report.check.mismatched_lanes == 0 { Outcome::Success } else { Outcome::CheckFailed })
+    emit(&if a.json {
+        to_json(&report)
+    } else {
+        kernel_text(&report)
+    })?;
+    Ok(if report.check.mismatched_lanes == 0 {
+        Outcome::Success
+    } else {
+        Outcome::CheckFailed
+    })
 }
 
 /// The `mulc` constant when none is given: a seeded non-zero n-bit signed value.
@@ -333,9 +372,25 @@ fn kernel_text(r: &KernelRunReport) -> String {
         KernelKind::Mulc => format!("{}-bit × constant {}", r.spec.bits, r.spec.constant),
         _ => format!("{}-bit", r.spec.bits),
     };
-    let _ = writeln!(s, "kernel {} ({widths}), gate set {}, device {}", r.kernel, r.spec.gate_set.name(), r.device);
-    let by_gate: Vec<String> = c.counts.by_gate.iter().map(|(g, n)| format!("{g} {n}")).collect();
-    let _ = writeln!(s, "  steps            {} gate steps ({})", c.counts.gate_steps, by_gate.join(", "));
+    let _ = writeln!(
+        s,
+        "kernel {} ({widths}), gate set {}, device {}",
+        r.kernel,
+        r.spec.gate_set.name(),
+        r.device
+    );
+    let by_gate: Vec<String> = c
+        .counts
+        .by_gate
+        .iter()
+        .map(|(g, n)| format!("{g} {n}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "  steps            {} gate steps ({})",
+        c.counts.gate_steps,
+        by_gate.join(", ")
+    );
     let _ = writeln!(
         s,
         "  presets          {} folded into gate steps, {} stand-alone column presets",
@@ -347,7 +402,11 @@ fn kernel_text(r: &KernelRunReport) -> String {
         "  lanes            {} in {} subarray(s) of up to {} lanes, seed {}",
         c.lanes, c.subarrays, r.config.lanes_per_subarray, r.config.seed
     );
-    let _ = writeln!(s, "  lane-gate evals  {} ({:.3e})", c.lane_gate_evals, c.lane_gate_evals as f64);
+    let _ = writeln!(
+        s,
+        "  lane-gate evals  {} ({:.3e})",
+        c.lane_gate_evals, c.lane_gate_evals as f64
+    );
     let _ = writeln!(
         s,
         "  host wall time   {:.3} s on {} thread(s); executor {:.3} s summed over threads",
@@ -360,7 +419,11 @@ fn kernel_text(r: &KernelRunReport) -> String {
     );
     match &c.first_mismatch {
         None => {
-            let _ = writeln!(s, "  check            all {} lanes equal the integer reference", c.lanes);
+            let _ = writeln!(
+                s,
+                "  check            all {} lanes equal the integer reference",
+                c.lanes
+            );
         }
         Some(m) => {
             let _ = writeln!(

@@ -122,7 +122,11 @@ impl DeviceParams {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(bad(key, v, &format!("must be a finite number > 0 ({unit})")))
+                Err(bad(
+                    key,
+                    v,
+                    &format!("must be a finite number > 0 ({unit})"),
+                ))
             }
         };
         positive("diameter_nm", self.diameter_nm, "nm")?;
@@ -246,8 +250,16 @@ mod tests {
     fn today_matches_literature_table_b() {
         // cram-literature.md table (b): R_P = 3.15 kΩ, R_AP = 7.34 kΩ ([R] + [D]).
         let d = presets::device("stt-today").unwrap();
-        assert!((d.derived.r_p_ohm - 3144.0).abs() < 2.0, "{}", d.derived.r_p_ohm);
-        assert!((d.derived.r_ap_ohm - 7325.0).abs() < 3.0, "{}", d.derived.r_ap_ohm);
+        assert!(
+            (d.derived.r_p_ohm - 3144.0).abs() < 2.0,
+            "{}",
+            d.derived.r_p_ohm
+        );
+        assert!(
+            (d.derived.r_ap_ohm - 7325.0).abs() < 3.0,
+            "{}",
+            d.derived.r_ap_ohm
+        );
         // I_c = J_c · area ≈ 80 µA at 5e6 A/cm² ([D]).
         assert!((d.derived.i_c_p_to_ap_ua - 79.5).abs() < 0.1);
     }
@@ -264,7 +276,10 @@ mod tests {
         let mut p = presets::device("stt-today").unwrap().params;
         p.r_access_on_ohm = -5.0;
         let e = p.validate("my.toml").unwrap_err().to_string();
-        assert!(e.contains("my.toml") && e.contains("r_access_on_ohm") && e.contains("-5"), "{e}");
+        assert!(
+            e.contains("my.toml") && e.contains("r_access_on_ohm") && e.contains("-5"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -269,7 +269,10 @@ fn gate_spec(device: &Device, kind: GateKind) -> GateSpec {
         });
         (v_min_v, 0.0)
     } else {
-        ((v_min_v + v_hi_v) / 2.0, (v_hi_v - v_min_v) / (v_hi_v + v_min_v))
+        (
+            (v_min_v + v_hi_v) / 2.0,
+            (v_hi_v - v_min_v) / (v_hi_v + v_min_v),
+        )
     };
     if unavailable.is_none() && noise_margin < p.min_noise_margin {
         unavailable = Some(format!(
@@ -327,10 +330,49 @@ mod tests {
                         );
                     }
                 }
-                // Just below V_min, or at V_max, some input row comes out wrong.
-                for v in [g.v_min_v * (1.0 - 1e-9), g.v_max_v] {
-                    let wrong = all_inputs(g.inputs).any(|ins| g.evaluate(&ins, v) != g.kind.truth(&ins));
-                    assert!(wrong, "{name} {} still correct at {v} V outside its window", g.kind);
+                // Just below V_min, or just above V_max, some input row comes out wrong.
+                for v in [g.v_min_v * (1.0 - 1e-9), g.v_max_v * (1.0 + 1e-9)] {
+                    let wrong =
+                        all_inputs(g.inputs).any(|ins| g.evaluate(&ins, v) != g.kind.truth(&ins));
+                    assert!(
+                        wrong,
+                        "{name} {} still correct at {v} V outside its window",
+                        g.kind
+                    );
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Over random devices (both variants): inside every window the threshold model is the
+        /// truth table; just below V_min or just above V_max it is not.
+        #[test]
+        fn threshold_model_over_random_devices(
+            she: bool,
+            diameter_nm in 5.0f64..80.0,
+            ra_ohm_um2 in 0.5f64..20.0,
+            tmr in 0.2f64..6.0,
+            r_access_on_ohm in 0.0f64..20_000.0,
+            jc in 1e5f64..5e7,
+            ratio in 0.3f64..1.0,
+        ) {
+            let mut p = presets::device(if she { "she-projected" } else { "stt-today" }).unwrap().params;
+            p.diameter_nm = diameter_nm;
+            p.ra_ohm_um2 = ra_ohm_um2;
+            p.tmr = tmr;
+            p.r_access_on_ohm = r_access_on_ohm;
+            p.jc_p_to_ap_a_per_cm2 = jc;
+            p.jc_ap_to_p_a_per_cm2 = jc * ratio;
+            p.v_bias_max_v = 1e3;
+            let lib = GateLibrary::derive(&p.validate("prop").unwrap());
+            for g in &lib.gates {
+                proptest::prop_assert!(g.v_min_v < g.v_max_v);
+                for ins in all_inputs(g.inputs) {
+                    proptest::prop_assert_eq!(g.evaluate(&ins, g.bias_v), g.kind.truth(&ins));
+                }
+                for v in [g.v_min_v * (1.0 - 1e-9), g.v_max_v * (1.0 + 1e-9)] {
+                    proptest::prop_assert!(all_inputs(g.inputs).any(|ins| g.evaluate(&ins, v) != g.kind.truth(&ins)));
                 }
             }
         }
@@ -342,8 +384,24 @@ mod tests {
         let t = |g: GateKind, ins: &[u8]| g.truth(&ins.iter().map(|&b| b == 1).collect::<Vec<_>>());
         assert!(t(Not, &[0]) && !t(Not, &[1]));
         assert!(!t(Copy, &[0]) && t(Copy, &[1]));
-        assert_eq!([t(And, &[0, 0]), t(And, &[0, 1]), t(And, &[1, 0]), t(And, &[1, 1])], [false, false, false, true]);
-        assert_eq!([t(Or, &[0, 0]), t(Or, &[0, 1]), t(Or, &[1, 0]), t(Or, &[1, 1])], [false, true, true, true]);
+        assert_eq!(
+            [
+                t(And, &[0, 0]),
+                t(And, &[0, 1]),
+                t(And, &[1, 0]),
+                t(And, &[1, 1])
+            ],
+            [false, false, false, true]
+        );
+        assert_eq!(
+            [
+                t(Or, &[0, 0]),
+                t(Or, &[0, 1]),
+                t(Or, &[1, 0]),
+                t(Or, &[1, 1])
+            ],
+            [false, true, true, true]
+        );
         assert_eq!([t(Nand, &[0, 0]), t(Nand, &[1, 1])], [true, false]);
         assert_eq!([t(Nor, &[0, 0]), t(Nor, &[0, 1])], [true, false]);
         assert!(t(Maj3, &[1, 1, 0]) && !t(Maj3, &[1, 0, 0]));
@@ -370,11 +428,20 @@ mod tests {
         let lib = GateLibrary::derive(&p.clone().validate("t").unwrap());
         let maj5 = lib.get(GateKind::Maj5);
         let why = maj5.unavailable.as_deref().unwrap();
-        assert!(why.contains("MAJ5") && why.contains("%") && why.contains(" V"), "{why}");
+        assert!(
+            why.contains("MAJ5") && why.contains("%") && why.contains(" V"),
+            "{why}"
+        );
         assert!(lib.get(GateKind::Not).available());
         p.v_bias_max_v = 0.1;
         let lib = GateLibrary::derive(&p.validate("t").unwrap());
-        assert!(lib.get(GateKind::Not).unavailable.as_deref().unwrap().contains("at most"));
+        assert!(
+            lib.get(GateKind::Not)
+                .unavailable
+                .as_deref()
+                .unwrap()
+                .contains("at most")
+        );
     }
 
     #[test]

@@ -68,7 +68,10 @@ mod tests {
     #[test]
     fn unknown_preset_lists_the_shipped_ones() {
         let e = device("stt-tomorrow").unwrap_err().to_string();
-        assert!(e.contains("stt-tomorrow") && e.contains("stt-today, stt-projected"), "{e}");
+        assert!(
+            e.contains("stt-tomorrow") && e.contains("stt-today, stt-projected"),
+            "{e}"
+        );
     }
 
     #[test]

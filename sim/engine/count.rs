@@ -40,7 +40,11 @@ pub struct Counter {
 impl Counter {
     /// A counter for a subarray with `lanes` lanes, all selected.
     pub fn new(lanes: usize) -> Counter {
-        Counter { lanes: lanes as u64, selected: lanes as u64, counts: Counts::default() }
+        Counter {
+            lanes: lanes as u64,
+            selected: lanes as u64,
+            counts: Counts::default(),
+        }
     }
 
     /// Counts a whole program.

@@ -132,6 +132,7 @@ enum Combine {
 macro_rules! word_loop {
     ($name:ident, $($x:ident),+) => {
         #[inline(never)]
+        #[allow(clippy::too_many_arguments, reason = "one slice per gate input, as the hardware has")]
         fn $name(out: &mut [u64], $($x: &[u64],)+ mask: &[u64], combine: Combine, f: impl Fn($(word_loop!(@ty $x)),+) -> u64) {
             let w = out.len();
             $(let $x = &$x[..w];)+
@@ -239,7 +240,13 @@ impl OpVisitor for Subarray {
                     }
                 }
                 GateKind::Maj5 | GateKind::InvMaj5 => {
-                    let (a, b, c, d, e) = (col(ins[0]), col(ins[1]), col(ins[2]), col(ins[3]), col(ins[4]));
+                    let (a, b, c, d, e) = (
+                        col(ins[0]),
+                        col(ins[1]),
+                        col(ins[2]),
+                        col(ins[3]),
+                        col(ins[4]),
+                    );
                     if gate == GateKind::Maj5 {
                         apply5(o, a, b, c, d, e, m, k, maj5);
                     } else {
@@ -259,7 +266,13 @@ impl OpVisitor for Subarray {
                 self.mask.extend((0..self.words).map(|w| {
                     let (start, end) = (w * WORD_BITS, (w + 1) * WORD_BITS);
                     let (a, b) = (lo.clamp(start, end) - start, hi.clamp(start, end) - start);
-                    let upto = |n: usize| if n == WORD_BITS { u64::MAX } else { (1u64 << n) - 1 };
+                    let upto = |n: usize| {
+                        if n == WORD_BITS {
+                            u64::MAX
+                        } else {
+                            (1u64 << n) - 1
+                        }
+                    };
                     upto(b) & !upto(a)
                 }));
             }
@@ -280,7 +293,9 @@ impl OpVisitor for Subarray {
     fn write_row(&mut self, lane: u32, bits: &[u64]) {
         let lane = lane as usize;
         for c in 0..self.cols {
-            let v = bits.get(c / WORD_BITS).is_some_and(|w| w >> (c % WORD_BITS) & 1 == 1);
+            let v = bits
+                .get(c / WORD_BITS)
+                .is_some_and(|w| w >> (c % WORD_BITS) & 1 == 1);
             self.set(lane, c as Col, v);
         }
     }
@@ -294,7 +309,12 @@ mod tests {
     fn gate_op(gate: GateKind, ins: &[Col], out: Col, preset: bool) -> Op {
         let mut a = [0; MAX_INPUTS];
         a[..ins.len()].copy_from_slice(ins);
-        Op::Gate { gate, ins: a, out, preset }
+        Op::Gate {
+            gate,
+            ins: a,
+            out,
+            preset,
+        }
     }
 
     fn names(n: usize) -> Vec<String> {
@@ -317,7 +337,12 @@ mod tests {
                     }
                 }
                 let ins: Vec<Col> = (0..n as Col).collect();
-                let p = Program::new(vec![gate_op(gate, &ins, n as Col, preset)], vec![], names(n + 1)).unwrap();
+                let p = Program::new(
+                    vec![gate_op(gate, &ins, n as Col, preset)],
+                    vec![],
+                    names(n + 1),
+                )
+                .unwrap();
                 sa.run(&p).unwrap();
                 for lane in 0..lanes {
                     let inputs: Vec<bool> = (0..n).map(|i| lane >> i & 1 == 1).collect();
@@ -328,7 +353,11 @@ mod tests {
                         (false, false) => old | f,
                         (false, true) => old & f,
                     };
-                    assert_eq!(sa.get(lane, n as Col), expect, "{gate} preset={preset} lane {lane}");
+                    assert_eq!(
+                        sa.get(lane, n as Col),
+                        expect,
+                        "{gate} preset={preset} lane {lane}"
+                    );
                 }
             }
         }
@@ -339,13 +368,20 @@ mod tests {
         let lanes = 200;
         let mut sa = Subarray::new(lanes, 3);
         let ops = vec![
-            Op::Preset { col: 0, value: true },
+            Op::Preset {
+                col: 0,
+                value: true,
+            },
             Op::SetMask(LaneMask::Range { lo: 60, hi: 130 }),
-            Op::Preset { col: 1, value: true },
+            Op::Preset {
+                col: 1,
+                value: true,
+            },
             gate_op(GateKind::Nand, &[0, 1], 2, true),
             Op::SetMask(LaneMask::All),
         ];
-        sa.run(&Program::new(ops, vec![], names(3)).unwrap()).unwrap();
+        sa.run(&Program::new(ops, vec![], names(3)).unwrap())
+            .unwrap();
         for lane in 0..lanes {
             let inside = (60..130).contains(&lane);
             assert_eq!(sa.get(lane, 1), inside, "lane {lane}");
@@ -359,7 +395,11 @@ mod tests {
         let mut sa = Subarray::new(130, 70);
         let row: Vec<u64> = vec![0xDEAD_BEEF_0123_4567, 0b10_1101];
         let p = Program::new(
-            vec![Op::WriteRow { lane: 129, row: 0 }, Op::ReadRow { lane: 129 }, Op::ReadRow { lane: 3 }],
+            vec![
+                Op::WriteRow { lane: 129, row: 0 },
+                Op::ReadRow { lane: 129 },
+                Op::ReadRow { lane: 3 },
+            ],
             vec![row.clone()],
             names(70),
         )
@@ -372,7 +412,9 @@ mod tests {
     #[test]
     fn maj5_counts_ones() {
         for m in 0u32..32 {
-            let w: Vec<u64> = (0..5).map(|i| if m >> i & 1 == 1 { u64::MAX } else { 0 }).collect();
+            let w: Vec<u64> = (0..5)
+                .map(|i| if m >> i & 1 == 1 { u64::MAX } else { 0 })
+                .collect();
             let expect = if m.count_ones() >= 3 { u64::MAX } else { 0 };
             assert_eq!(maj5(w[0], w[1], w[2], w[3], w[4]), expect);
         }

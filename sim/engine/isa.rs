@@ -149,7 +149,9 @@ pub enum ProgramError {
         hi: u32,
     },
     /// The subarray is too small for the program.
-    #[error("program needs {need_cols} columns and lane {need_lane}, subarray has {cols} columns × {lanes} lanes")]
+    #[error(
+        "program needs {need_cols} columns and lane {need_lane}, subarray has {cols} columns × {lanes} lanes"
+    )]
     DoesNotFit {
         /// Columns the program uses.
         need_cols: usize,
@@ -165,7 +167,11 @@ pub enum ProgramError {
 impl Program {
     /// Checks an op stream: columns in range, gate cells distinct, row indices valid, masks
     /// non-empty. `col_names` declares the columns (its length is the column count).
-    pub fn new(ops: Vec<Op>, rows: Vec<Vec<u64>>, col_names: Vec<String>) -> Result<Program, ProgramError> {
+    pub fn new(
+        ops: Vec<Op>,
+        rows: Vec<Vec<u64>>,
+        col_names: Vec<String>,
+    ) -> Result<Program, ProgramError> {
         let cols = col_names.len();
         let mut max_lane: Option<u32> = None;
         for (index, op) in ops.iter().enumerate() {
@@ -173,7 +179,12 @@ impl Program {
                 if usize::from(col) < cols {
                     Ok(())
                 } else {
-                    Err(ProgramError::ColumnOutOfRange { index, op: *op, col, cols })
+                    Err(ProgramError::ColumnOutOfRange {
+                        index,
+                        op: *op,
+                        col,
+                        cols,
+                    })
                 }
             };
             match *op {
@@ -198,13 +209,22 @@ impl Program {
                 Op::ReadRow { lane } => max_lane = max_lane.max(Some(lane)),
                 Op::WriteRow { lane, row } => {
                     if row as usize >= rows.len() {
-                        return Err(ProgramError::RowOutOfRange { index, row, rows: rows.len() });
+                        return Err(ProgramError::RowOutOfRange {
+                            index,
+                            row,
+                            rows: rows.len(),
+                        });
                     }
                     max_lane = max_lane.max(Some(lane));
                 }
             }
         }
-        Ok(Program { ops, rows, col_names, max_lane })
+        Ok(Program {
+            ops,
+            rows,
+            col_names,
+            max_lane,
+        })
     }
 
     /// The ops.
@@ -248,7 +268,12 @@ impl Program {
         for op in &self.ops {
             match *op {
                 Op::Preset { col, value } => v.preset(col, value),
-                Op::Gate { gate, ref ins, out, preset } => v.gate(gate, &ins[..gate.arity()], out, preset),
+                Op::Gate {
+                    gate,
+                    ref ins,
+                    out,
+                    preset,
+                } => v.gate(gate, &ins[..gate.arity()], out, preset),
                 Op::SetMask(mask) => v.set_mask(mask),
                 Op::ReadRow { lane } => v.read_row(lane),
                 Op::WriteRow { lane, row } => v.write_row(lane, &self.rows[row as usize]),
@@ -267,24 +292,51 @@ mod tests {
 
     #[test]
     fn op_is_small() {
-        assert!(std::mem::size_of::<Op>() <= 16, "{}", std::mem::size_of::<Op>());
+        assert!(
+            std::mem::size_of::<Op>() <= 16,
+            "{}",
+            std::mem::size_of::<Op>()
+        );
     }
 
     #[test]
     fn bad_programs_are_refused() {
-        let g = |ins: [Col; 2], out| Op::Gate { gate: GateKind::Nand, ins: [ins[0], ins[1], 0, 0, 0], out, preset: true };
-        assert!(matches!(Program::new(vec![g([0, 1], 1)], vec![], names(3)), Err(ProgramError::SharedCell { .. })));
-        assert!(matches!(Program::new(vec![g([0, 0], 2)], vec![], names(3)), Err(ProgramError::SharedCell { .. })));
-        assert!(matches!(Program::new(vec![g([0, 1], 3)], vec![], names(3)), Err(ProgramError::ColumnOutOfRange { .. })));
+        let g = |ins: [Col; 2], out| Op::Gate {
+            gate: GateKind::Nand,
+            ins: [ins[0], ins[1], 0, 0, 0],
+            out,
+            preset: true,
+        };
+        assert!(matches!(
+            Program::new(vec![g([0, 1], 1)], vec![], names(3)),
+            Err(ProgramError::SharedCell { .. })
+        ));
+        assert!(matches!(
+            Program::new(vec![g([0, 0], 2)], vec![], names(3)),
+            Err(ProgramError::SharedCell { .. })
+        ));
+        assert!(matches!(
+            Program::new(vec![g([0, 1], 3)], vec![], names(3)),
+            Err(ProgramError::ColumnOutOfRange { .. })
+        ));
         assert!(matches!(
             Program::new(vec![Op::WriteRow { lane: 0, row: 0 }], vec![], names(1)),
             Err(ProgramError::RowOutOfRange { .. })
         ));
         assert!(matches!(
-            Program::new(vec![Op::SetMask(LaneMask::Range { lo: 4, hi: 4 })], vec![], names(1)),
+            Program::new(
+                vec![Op::SetMask(LaneMask::Range { lo: 4, hi: 4 })],
+                vec![],
+                names(1)
+            ),
             Err(ProgramError::EmptyMask { .. })
         ));
-        let p = Program::new(vec![g([0, 1], 2), Op::ReadRow { lane: 99 }], vec![], names(3)).unwrap();
+        let p = Program::new(
+            vec![g([0, 1], 2), Op::ReadRow { lane: 99 }],
+            vec![],
+            names(3),
+        )
+        .unwrap();
         assert!(p.check_fits(100, 3).is_ok());
         assert!(p.check_fits(99, 3).is_err() && p.check_fits(100, 2).is_err());
     }

@@ -22,7 +22,11 @@ pub struct Tracer<'p> {
 impl<'p> Tracer<'p> {
     /// Disassembles a whole program.
     pub fn disassemble(program: &'p Program) -> String {
-        let mut t = Tracer { program, out: String::new(), index: 0 };
+        let mut t = Tracer {
+            program,
+            out: String::new(),
+            index: 0,
+        };
         program.visit(&mut t);
         t.out
     }

@@ -52,7 +52,13 @@ pub struct Builder {
 impl Builder {
     /// An empty program for a gate set.
     pub fn new(set: GateSet) -> Builder {
-        Builder { set, ops: Vec::new(), names: Vec::new(), free: Vec::new(), temp_counter: 0 }
+        Builder {
+            set,
+            ops: Vec::new(),
+            names: Vec::new(),
+            free: Vec::new(),
+            temp_counter: 0,
+        }
     }
 
     /// The gate set in use.
@@ -62,7 +68,9 @@ impl Builder {
 
     /// Declares an `bits`-bit operand in fresh columns named `name[i]` (bit 0 first).
     pub fn operand(&mut self, name: &str, bits: u32) -> Vec<Col> {
-        (0..bits).map(|i| self.new_col(format!("{name}[{i}]"))).collect()
+        (0..bits)
+            .map(|i| self.new_col(format!("{name}[{i}]")))
+            .collect()
     }
 
     fn new_col(&mut self, name: String) -> Col {
@@ -96,7 +104,12 @@ impl Builder {
         debug_assert_eq!(ins.len(), gate.arity());
         let mut a = [0; MAX_INPUTS];
         a[..ins.len()].copy_from_slice(ins);
-        self.ops.push(Op::Gate { gate, ins: a, out, preset: true });
+        self.ops.push(Op::Gate {
+            gate,
+            ins: a,
+            out,
+            preset: true,
+        });
     }
 
     /// Emits a gate step into a new column and returns it.
@@ -197,7 +210,14 @@ impl Builder {
             (GateSet::Maj, true) => (GateKind::And, GateKind::Nor, GateKind::Or),
             (GateSet::Nand, _) => {
                 let (t1, t2, t3) = self.nand_xor_parts(a, b);
-                let r = self.gate(if invert { GateKind::And } else { GateKind::Nand }, &[t2, t3]);
+                let r = self.gate(
+                    if invert {
+                        GateKind::And
+                    } else {
+                        GateKind::Nand
+                    },
+                    &[t2, t3],
+                );
                 for t in [t1, t2, t3] {
                     self.release(t);
                 }
@@ -214,12 +234,26 @@ impl Builder {
     /// Majority of three, or its inverse (maj: one gate; nand: 5 steps).
     pub fn maj3(&mut self, a: Col, b: Col, c: Col, invert: bool) -> Col {
         match self.set {
-            GateSet::Maj => self.gate(if invert { GateKind::InvMaj3 } else { GateKind::Maj3 }, &[a, b, c]),
+            GateSet::Maj => self.gate(
+                if invert {
+                    GateKind::InvMaj3
+                } else {
+                    GateKind::Maj3
+                },
+                &[a, b, c],
+            ),
             GateSet::Nand => {
                 // maj = ab ∨ ac ∨ bc = NAND(AND(NAND(a,b), NAND(a,c)), NAND(b,c)).
                 let (t1, t2, t3) = (self.nand(a, b), self.nand(a, c), self.nand(b, c));
                 let t4 = self.and(t1, t2);
-                let r = self.gate(if invert { GateKind::And } else { GateKind::Nand }, &[t4, t3]);
+                let r = self.gate(
+                    if invert {
+                        GateKind::And
+                    } else {
+                        GateKind::Nand
+                    },
+                    &[t4, t3],
+                );
                 for t in [t1, t2, t3, t4] {
                     self.release(t);
                 }
@@ -306,9 +340,16 @@ mod tests {
     use crate::engine::{Counter, Subarray};
 
     /// Runs a 3-input primitive over all 8 input combinations and returns its output per lane.
-    fn eval3(set: GateSet, f: impl Fn(&mut Builder, Col, Col, Col) -> Vec<Col>) -> (Vec<Vec<bool>>, u64) {
+    fn eval3(
+        set: GateSet,
+        f: impl Fn(&mut Builder, Col, Col, Col) -> Vec<Col>,
+    ) -> (Vec<Vec<bool>>, u64) {
         let mut b = Builder::new(set);
-        let ins = [b.operand("a", 1)[0], b.operand("b", 1)[0], b.operand("c", 1)[0]];
+        let ins = [
+            b.operand("a", 1)[0],
+            b.operand("b", 1)[0],
+            b.operand("c", 1)[0],
+        ];
         let outs = f(&mut b, ins[0], ins[1], ins[2]);
         let p = b.finish();
         let mut sa = Subarray::new(8, p.cols());
@@ -318,7 +359,9 @@ mod tests {
             }
         }
         sa.run(&p).unwrap();
-        let vals = (0..8).map(|lane| outs.iter().map(|&c| sa.get(lane, c)).collect()).collect();
+        let vals = (0..8)
+            .map(|lane| outs.iter().map(|&c| sa.get(lane, c)).collect())
+            .collect();
         (vals, Counter::count(&p, 8).gate_steps)
     }
 
@@ -332,7 +375,11 @@ mod tests {
             assert_eq!(n, steps, "{set:?}");
             for (lane, v) in vals.iter().enumerate() {
                 let ones = lane.count_ones() as usize;
-                assert_eq!((v[0], v[1]), (ones % 2 == 1, ones >= 2), "{set:?} lane {lane}");
+                assert_eq!(
+                    (v[0], v[1]),
+                    (ones % 2 == 1, ones >= 2),
+                    "{set:?} lane {lane}"
+                );
             }
         }
     }
@@ -358,14 +405,29 @@ mod tests {
             let (vals, _) = eval3(set, |b, x, y, z| {
                 let nz = b.not(z);
                 vec![
-                    b.copy(x), b.or(x, y), b.nor(x, y), b.xor(x, y), b.xnor(x, y), b.maj3(x, y, z, false),
-                    b.maj3(x, y, z, true), b.mux(z, nz, x, y),
+                    b.copy(x),
+                    b.or(x, y),
+                    b.nor(x, y),
+                    b.xor(x, y),
+                    b.xnor(x, y),
+                    b.maj3(x, y, z, false),
+                    b.maj3(x, y, z, true),
+                    b.mux(z, nz, x, y),
                 ]
             });
             for (lane, v) in vals.iter().enumerate() {
                 let (x, y, z) = (lane & 1 == 1, lane & 2 == 2, lane & 4 == 4);
                 let maj = (x as u8 + y as u8 + z as u8) >= 2;
-                let expect = [x, x || y, !(x || y), x ^ y, x == y, maj, !maj, if z { y } else { x }];
+                let expect = [
+                    x,
+                    x || y,
+                    !(x || y),
+                    x ^ y,
+                    x == y,
+                    maj,
+                    !maj,
+                    if z { y } else { x },
+                ];
                 assert_eq!(v.as_slice(), expect.as_slice(), "{set:?} lane {lane}");
             }
         }

@@ -66,6 +66,9 @@ pub struct CheckReport {
     pub mismatched_lanes: u64,
     /// The lowest-numbered mismatching lane, if any.
     pub first_mismatch: Option<Mismatch>,
+    /// Order-independent digest of every output bit of every lane: equal digests mean equal
+    /// results (compare runs with different thread counts).
+    pub output_digest: u64,
     /// Summed time inside the executor over all threads, seconds.
     pub exec_cpu_s: f64,
 }
@@ -76,7 +79,11 @@ pub const BLOCK_LANES: usize = 4096;
 /// Lanes per executor block for a subarray size: whole subarrays, about [`BLOCK_LANES`].
 pub fn block_lanes(lanes_per_subarray: usize) -> usize {
     let per = lanes_per_subarray.max(1);
-    if per % WORD_BITS == 0 { per * (BLOCK_LANES / per).max(1) } else { per }
+    if per.is_multiple_of(WORD_BITS) {
+        per * (BLOCK_LANES / per).max(1)
+    } else {
+        per
+    }
 }
 
 /// Runs `kernel` in `cfg.lanes` lanes of random data and checks each lane.
@@ -107,10 +114,12 @@ pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
         lanes: cfg.lanes as u64,
         mismatched_lanes: 0,
         first_mismatch: None,
+        output_digest: 0,
         exec_cpu_s: 0.0,
     };
     for p in partials {
         report.mismatched_lanes += p.mismatches;
+        report.output_digest = report.output_digest.wrapping_add(p.digest);
         report.exec_cpu_s += p.exec_s;
         if report.first_mismatch.is_none() {
             report.first_mismatch = p.first;
@@ -121,6 +130,7 @@ pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
 
 struct Partial {
     mismatches: u64,
+    digest: u64,
     first: Option<Mismatch>,
     exec_s: f64,
 }
@@ -131,30 +141,46 @@ fn one_block(kernel: &Kernel, sa: &mut Subarray, seed: u64, b: usize, lane0: u64
     rng.set_stream(b as u64);
     for op in &kernel.inputs {
         for &c in &op.cols {
-            sa.column_mut(c).iter_mut().for_each(|w| *w = rng.next_u64());
+            sa.column_mut(c)
+                .iter_mut()
+                .for_each(|w| *w = rng.next_u64());
         }
     }
     let t = Instant::now();
-    sa.run(&kernel.program).expect("kernel columns fit the subarray");
+    sa.run(&kernel.program)
+        .expect("kernel columns fit the subarray");
     let exec_s = t.elapsed().as_secs_f64();
 
-    let mut out = Partial { mismatches: 0, first: None, exec_s };
+    let mut out = Partial {
+        mismatches: 0,
+        digest: 0,
+        first: None,
+        exec_s,
+    };
     let lanes = sa.lanes();
     let mut ins = vec![[0u64; 64]; kernel.inputs.len()];
     let mut outs = vec![[0u64; 64]; kernel.outputs.len()];
     let mut expected = [[0u64; 64]; 2];
     for w in 0..sa.words() {
-        for (m, op) in ins.iter_mut().zip(&kernel.inputs).chain(outs.iter_mut().zip(&kernel.outputs)) {
+        for (m, op) in ins
+            .iter_mut()
+            .zip(&kernel.inputs)
+            .chain(outs.iter_mut().zip(&kernel.outputs))
+        {
             gather(sa, op, w, m);
         }
         let valid = (lanes - w * WORD_BITS).min(WORD_BITS);
         kernel.reference_block(&ins, valid, &mut expected);
         for l in 0..valid {
+            let lane = lane0 + (w * WORD_BITS + l) as u64;
+            for (i, m) in outs.iter().enumerate() {
+                out.digest = out.digest.wrapping_add(mix(lane, i as u64, m[l]));
+            }
             if outs.iter().zip(&expected).any(|(m, e)| m[l] != e[l]) {
                 out.mismatches += 1;
                 if out.first.is_none() {
                     out.first = Some(Mismatch {
-                        lane: lane0 + (w * WORD_BITS + l) as u64,
+                        lane,
                         inputs: ins.iter().map(|m| m[l]).collect(),
                         got: outs.iter().map(|m| m[l]).collect(),
                         expected: expected[..outs.len()].iter().map(|e| e[l]).collect(),
@@ -166,6 +192,16 @@ fn one_block(kernel: &Kernel, sa: &mut Subarray, seed: u64, b: usize, lane0: u64
     out
 }
 
+/// SplitMix64-style mix of (lane, output operand, value); summed over lanes it digests a run.
+fn mix(lane: u64, operand: u64, value: u64) -> u64 {
+    let mut z = value
+        ^ lane.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ operand.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Per-lane values of one operand for the 64 lanes of word `w`.
 fn gather(sa: &Subarray, op: &super::Operand, w: usize, m: &mut [u64; 64]) {
     m.fill(0);
@@ -173,4 +209,121 @@ fn gather(sa: &Subarray, op: &super::Operand, w: usize, m: &mut [u64; 64]) {
         m[i] = sa.column(c)[w];
     }
     transpose64(m);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::isa::{Op, Program};
+    use crate::kernels::{GateSet, KernelKind, KernelSpec};
+    use cram_arch::GateKind;
+
+    fn add8() -> Kernel {
+        KernelSpec {
+            kind: KernelKind::Add,
+            bits: 8,
+            bits_b: 8,
+            constant: 0,
+            gate_set: GateSet::Maj,
+        }
+        .build()
+    }
+
+    fn cfg(lanes: usize) -> RunConfig {
+        RunConfig {
+            lanes,
+            lanes_per_subarray: 1024,
+            seed: 7,
+        }
+    }
+
+    /// The checker must be able to fail: a program with one wrong gate is caught, and the
+    /// first bad lane is reported with its operands.
+    #[test]
+    fn a_corrupted_program_is_caught() {
+        let mut k = add8();
+        let names: Vec<String> = (0..k.program.cols())
+            .map(|c| k.program.col_name(c as u16).to_owned())
+            .collect();
+        let mut ops = k.program.ops().to_vec();
+        let i = ops
+            .iter()
+            .position(|op| {
+                matches!(
+                    op,
+                    Op::Gate {
+                        gate: GateKind::Maj5,
+                        ..
+                    }
+                )
+            })
+            .unwrap();
+        if let Op::Gate { gate, .. } = &mut ops[i] {
+            *gate = GateKind::InvMaj5;
+        }
+        k.program = Program::new(ops, vec![], names).unwrap();
+        let r = run_and_check(&k, &cfg(3000));
+        assert!(r.mismatched_lanes > 1000, "{}", r.mismatched_lanes);
+        let m = r.first_mismatch.unwrap();
+        assert_eq!(m.expected, vec![m.inputs[0] + m.inputs[1]]);
+        assert_ne!(m.got, m.expected);
+    }
+
+    #[test]
+    fn a_dropped_preset_is_caught() {
+        let mut k = add8();
+        let names: Vec<String> = (0..k.program.cols())
+            .map(|c| k.program.col_name(c as u16).to_owned())
+            .collect();
+        // Columns are reused, so a gate that skips its preset sees a stale value.
+        let ops: Vec<Op> = k
+            .program
+            .ops()
+            .iter()
+            .map(|op| match *op {
+                Op::Gate { gate, ins, out, .. } => Op::Gate {
+                    gate,
+                    ins,
+                    out,
+                    preset: false,
+                },
+                other => other,
+            })
+            .collect();
+        k.program = Program::new(ops, vec![], names).unwrap();
+        assert!(run_and_check(&k, &cfg(2000)).mismatched_lanes > 0);
+    }
+
+    #[test]
+    fn digest_is_independent_of_threads_and_depends_on_data() {
+        let k = add8();
+        let run = |threads: usize, seed: u64| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                run_and_check(
+                    &k,
+                    &RunConfig {
+                        seed,
+                        ..cfg(50_000)
+                    },
+                )
+            })
+        };
+        let (one, two) = (run(1, 7), run(2, 7));
+        assert_eq!(one.output_digest, two.output_digest);
+        assert_eq!(one.mismatched_lanes, 0);
+        assert_ne!(one.output_digest, run(2, 8).output_digest);
+    }
+
+    #[test]
+    fn block_sizes() {
+        assert_eq!(block_lanes(1024), 4096);
+        assert_eq!(block_lanes(4096), 4096);
+        assert_eq!(block_lanes(8192), 8192);
+        assert_eq!(block_lanes(1000), 1000);
+        assert_eq!(block_lanes(192), 4032);
+    }
 }

@@ -46,7 +46,11 @@ impl BitHeap {
     /// An empty heap whose sum is taken modulo 2^width (width ≤ 64).
     pub fn new(width: u32) -> BitHeap {
         assert!((1..=64).contains(&width), "heap width {width}");
-        BitHeap { width, queues: (0..width).map(|_| VecDeque::new()).collect(), constant: 0 }
+        BitHeap {
+            width,
+            queues: (0..width).map(|_| VecDeque::new()).collect(),
+            constant: 0,
+        }
     }
 
     /// Adds a bit of weight 2^w (ignored if w ≥ width).
@@ -63,7 +67,11 @@ impl BitHeap {
 
     /// Adds a constant (any integer; taken modulo 2^width).
     pub fn add_constant(&mut self, value: i128) {
-        let mask = if self.width == 64 { u64::MAX } else { (1u64 << self.width) - 1 };
+        let mask = if self.width == 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.width) - 1
+        };
         self.constant = self.constant.wrapping_add(value as u64) & mask;
     }
 
@@ -81,9 +89,15 @@ impl BitHeap {
                 let z = materialize(b, q.pop_front().expect("len ≥ 3"));
                 let (s, c) = b.full_adder(x.0, y.0, z.0, need_carry);
                 release(b, [x, y, z]);
-                q.push_back(HeapBit::Col { col: s, owned: true });
+                q.push_back(HeapBit::Col {
+                    col: s,
+                    owned: true,
+                });
                 if let Some(c) = c {
-                    self.queues[w + 1].push_back(HeapBit::Col { col: c, owned: true });
+                    self.queues[w + 1].push_back(HeapBit::Col {
+                        col: c,
+                        owned: true,
+                    });
                 }
             }
             let bits: Vec<(Col, bool)> = q.into_iter().map(|h| materialize(b, h)).collect();
@@ -95,7 +109,13 @@ impl BitHeap {
                     // x + 1: sum ¬x, carry x (no gate for the carry; it keeps x's ownership).
                     let s = b.not(x.0);
                     if need_carry {
-                        (s, Some(HeapBit::Col { col: x.0, owned: x.1 }))
+                        (
+                            s,
+                            Some(HeapBit::Col {
+                                col: x.0,
+                                owned: x.1,
+                            }),
+                        )
                     } else {
                         release(b, [x]);
                         (s, None)

@@ -74,12 +74,20 @@ kernel_kinds! {
 impl std::str::FromStr for KernelKind {
     type Err = UsageError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        KernelKind::ALL.iter().copied().find(|k| k.name() == s).ok_or_else(|| {
-            UsageError::new(format!(
-                "unknown kernel '{s}': expected one of {}",
-                KernelKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
-            ))
-        })
+        KernelKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                UsageError::new(format!(
+                    "unknown kernel '{s}': expected one of {}",
+                    KernelKind::ALL
+                        .iter()
+                        .map(|k| k.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
     }
 }
 
@@ -113,7 +121,11 @@ pub struct Operand {
 impl Operand {
     fn new(name: &str, cols: Vec<Col>, signed: bool) -> Operand {
         let format = IntFormat::new(cols.len() as u32, signed).expect("operands have 1..=64 bits");
-        Operand { name: name.into(), cols, format }
+        Operand {
+            name: name.into(),
+            cols,
+            format,
+        }
     }
 }
 
@@ -162,22 +174,43 @@ impl KernelSpec {
         let mut b = Builder::new(self.gate_set);
         let signed = matches!(
             self.kind,
-            KernelKind::Sub | KernelKind::Smul | KernelKind::Mulc | KernelKind::Lt | KernelKind::Max | KernelKind::Relu
+            KernelKind::Sub
+                | KernelKind::Smul
+                | KernelKind::Mulc
+                | KernelKind::Lt
+                | KernelKind::Max
+                | KernelKind::Relu
         );
         let operand = Operand::new;
         let a = b.operand("a", n);
         let mut inputs = vec![operand("a", a.clone(), signed)];
-        let b_bits = if matches!(self.kind, KernelKind::Mul | KernelKind::Smul) { self.bits_b } else { n };
+        let b_bits = if matches!(self.kind, KernelKind::Mul | KernelKind::Smul) {
+            self.bits_b
+        } else {
+            n
+        };
         let two_operand = !matches!(
             self.kind,
-            KernelKind::Copy | KernelKind::Not | KernelKind::Mulc | KernelKind::Popcount | KernelKind::Relu
+            KernelKind::Copy
+                | KernelKind::Not
+                | KernelKind::Mulc
+                | KernelKind::Popcount
+                | KernelKind::Relu
         );
-        let bb = if two_operand { b.operand("b", b_bits) } else { Vec::new() };
+        let bb = if two_operand {
+            b.operand("b", b_bits)
+        } else {
+            Vec::new()
+        };
         if two_operand {
             inputs.push(operand("b", bb.clone(), signed));
         }
         let outputs = match self.kind {
-            KernelKind::Copy => vec![operand("out", a.iter().map(|&x| b.copy(x)).collect(), false)],
+            KernelKind::Copy => vec![operand(
+                "out",
+                a.iter().map(|&x| b.copy(x)).collect(),
+                false,
+            )],
             KernelKind::Not => vec![operand("out", a.iter().map(|&x| b.not(x)).collect(), false)],
             KernelKind::And | KernelKind::Or | KernelKind::Xor | KernelKind::Xnor => {
                 let f = match self.kind {
@@ -186,7 +219,11 @@ impl KernelSpec {
                     KernelKind::Xor => Builder::xor,
                     _ => Builder::xnor,
                 };
-                vec![operand("out", a.iter().zip(&bb).map(|(&x, &y)| f(&mut b, x, y)).collect(), false)]
+                vec![operand(
+                    "out",
+                    a.iter().zip(&bb).map(|(&x, &y)| f(&mut b, x, y)).collect(),
+                    false,
+                )]
             }
             KernelKind::Fa => {
                 let c = b.operand("c", n);
@@ -236,12 +273,20 @@ impl KernelSpec {
                 vec![operand("count", h.reduce(&mut b), false)]
             }
             KernelKind::Lt | KernelKind::Ltu => {
-                vec![operand("lt", vec![less_than(&mut b, &a, &bb, signed)], false)]
+                vec![operand(
+                    "lt",
+                    vec![less_than(&mut b, &a, &bb, signed)],
+                    false,
+                )]
             }
             KernelKind::Max => {
                 let s = less_than(&mut b, &a, &bb, true);
                 let ns = b.not(s);
-                let out = a.iter().zip(&bb).map(|(&x, &y)| b.mux(s, ns, x, y)).collect();
+                let out = a
+                    .iter()
+                    .zip(&bb)
+                    .map(|(&x, &y)| b.mux(s, ns, x, y))
+                    .collect();
                 vec![operand("max", out, true)]
             }
             KernelKind::Relu => {
@@ -263,7 +308,12 @@ impl KernelSpec {
                 }
             }
         }
-        Kernel { spec: *self, program: b.finish(), inputs, outputs }
+        Kernel {
+            spec: *self,
+            program: b.finish(),
+            inputs,
+            outputs,
+        }
     }
 }
 
@@ -277,7 +327,14 @@ fn baugh_wooley(b: &mut Builder, a: &[Col], y: &[Col]) -> Vec<Col> {
         for (i, &ai) in a.iter().enumerate() {
             let w = (i + j) as u32;
             let (sa, sb) = (i == n - 1, j == m - 1);
-            h.push(w, if sa ^ sb { HeapBit::Nand(ai, yj) } else { HeapBit::And(ai, yj) });
+            h.push(
+                w,
+                if sa ^ sb {
+                    HeapBit::Nand(ai, yj)
+                } else {
+                    HeapBit::And(ai, yj)
+                },
+            );
         }
     }
     h.add_constant((1i128 << (n - 1)) + (1i128 << (m - 1)) - (1i128 << (n + m - 1)));
@@ -335,7 +392,11 @@ fn less_than(b: &mut Builder, a: &[Col], y: &[Col], signed: bool) -> Col {
     let mut carry: Option<Col> = None; // None = the constant carry-in 1.
     for i in 0..n {
         let last = i == n - 1;
-        let (x, ny) = if signed && last { (b.not(a[i]), y[i]) } else { (a[i], b.not(y[i])) };
+        let (x, ny) = if signed && last {
+            (b.not(a[i]), y[i])
+        } else {
+            (a[i], b.not(y[i]))
+        };
         let next = match carry {
             // MAJ(x, ¬y, 1) = x ∨ ¬y; on the last bit we want its inverse.
             None if last => b.nor(x, ny),
@@ -355,7 +416,10 @@ fn less_than(b: &mut Builder, a: &[Col], y: &[Col], signed: bool) -> Col {
 impl Kernel {
     /// Gate kinds the program uses.
     pub fn gates_used(&self) -> BTreeSet<GateKind> {
-        Counter::count(&self.program, 1).by_gate.into_keys().collect()
+        Counter::count(&self.program, 1)
+            .by_gate
+            .into_keys()
+            .collect()
     }
 
     /// Checks the device can build every gate the kernel uses.
@@ -398,11 +462,10 @@ impl Kernel {
         let fb = self.inputs.get(1).map_or(fa, |o| o.format);
         let fo = self.outputs[0].format;
         let at = |k: usize, l: usize| ins.get(k).map_or(0, |v| v[l]);
+        let [out0, out1] = out;
         let mut each = |f: &dyn Fn(u64, u64, u64) -> [u64; 2]| {
-            for l in 0..lanes {
-                let [x, y] = f(at(0, l), at(1, l), at(2, l));
-                out[0][l] = x;
-                out[1][l] = y;
+            for (l, (o0, o1)) in out0.iter_mut().zip(out1.iter_mut()).take(lanes).enumerate() {
+                [*o0, *o1] = f(at(0, l), at(1, l), at(2, l));
             }
         };
         let (sa, sb) = (move |x: u64| fa.from_bits(x), move |y: u64| fb.from_bits(y));
@@ -416,12 +479,20 @@ impl Kernel {
             KernelKind::Xor => each(&|x, y, _| [x ^ y, 0]),
             KernelKind::Xnor => each(&|x, y, _| [!(x ^ y) & fa.mask(), 0]),
             KernelKind::Fa => each(&|x, y, z| [x ^ y ^ z, (x & y) | (z & (x | y))]),
-            KernelKind::Add => each(&|x, y, _| [bits(int::add(sa(x), sb(y), fo, Overflow::Wrap)), 0]),
-            KernelKind::Sub => each(&|x, y, _| [bits(int::sub(sa(x), sb(y), fo, Overflow::Wrap)), 0]),
-            KernelKind::Mul | KernelKind::Smul => each(&|x, y, _| [bits(int::mul(sa(x), sb(y))), 0]),
+            KernelKind::Add => {
+                each(&|x, y, _| [bits(int::add(sa(x), sb(y), fo, Overflow::Wrap)), 0])
+            }
+            KernelKind::Sub => {
+                each(&|x, y, _| [bits(int::sub(sa(x), sb(y), fo, Overflow::Wrap)), 0])
+            }
+            KernelKind::Mul | KernelKind::Smul => {
+                each(&|x, y, _| [bits(int::mul(sa(x), sb(y))), 0])
+            }
             KernelKind::Mulc => each(&|x, _, _| [bits(int::mul(sa(x), constant)), 0]),
             KernelKind::Popcount => each(&|x, _, _| [bits(int::popcount(x, fa)), 0]),
-            KernelKind::Lt | KernelKind::Ltu => each(&|x, y, _| [bits(int::less_than(sa(x), sb(y))), 0]),
+            KernelKind::Lt | KernelKind::Ltu => {
+                each(&|x, y, _| [bits(int::less_than(sa(x), sb(y))), 0])
+            }
             KernelKind::Max => each(&|x, y, _| [bits(int::max(sa(x), sb(y))), 0]),
             KernelKind::Relu => each(&|x, _, _| [bits(int::relu(sa(x))), 0]),
         }
@@ -434,7 +505,13 @@ mod tests {
     use crate::engine::count::Counter;
 
     fn spec(kind: KernelKind, bits: u32, gate_set: GateSet) -> KernelSpec {
-        KernelSpec { kind, bits, bits_b: bits, constant: 0, gate_set }
+        KernelSpec {
+            kind,
+            bits,
+            bits_b: bits,
+            constant: 0,
+            gate_set,
+        }
     }
 
     #[test]
@@ -444,7 +521,11 @@ mod tests {
             let k = spec(KernelKind::Add, n, GateSet::Nand).build();
             let c = Counter::count(&k.program, 1);
             assert_eq!(c.gate_steps, u64::from(9 * n - 4), "n = {n}");
-            assert!(c.by_gate.keys().all(|g| matches!(g, GateKind::Nand | GateKind::Not)));
+            assert!(
+                c.by_gate
+                    .keys()
+                    .all(|g| matches!(g, GateKind::Nand | GateKind::Not))
+            );
         }
     }
 
@@ -454,7 +535,10 @@ mod tests {
             let c = Counter::count(&spec(KernelKind::Add, n, GateSet::Maj).build().program, 1);
             assert_eq!(c.gate_steps, u64::from(4 * n), "n = {n}");
             // Bits 1..n use one MAJ3, two INVMAJ3 and one MAJ5 each.
-            assert_eq!(c.by_gate.get(&GateKind::Maj5).copied().unwrap_or(0), u64::from(n - 1));
+            assert_eq!(
+                c.by_gate.get(&GateKind::Maj5).copied().unwrap_or(0),
+                u64::from(n - 1)
+            );
         }
     }
 
@@ -465,7 +549,8 @@ mod tests {
             s.constant = -45;
             let used = s.build().gates_used();
             assert!(
-                used.iter().all(|g| matches!(g, GateKind::Not | GateKind::Nand | GateKind::And)),
+                used.iter()
+                    .all(|g| matches!(g, GateKind::Not | GateKind::Nand | GateKind::And)),
                 "{kind:?}: {used:?}"
             );
         }
@@ -497,10 +582,18 @@ mod tests {
 
     #[test]
     fn validation_names_the_flag_and_range() {
-        let e = spec(KernelKind::Add, 0, GateSet::Maj).validate().unwrap_err().to_string();
+        let e = spec(KernelKind::Add, 0, GateSet::Maj)
+            .validate()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--bits 0") && e.contains("1..=32"), "{e}");
         let mut s = spec(KernelKind::Mul, 8, GateSet::Maj);
         s.bits_b = 40;
-        assert!(s.validate().unwrap_err().to_string().contains("--bits-b 40"));
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--bits-b 40")
+        );
     }
 }

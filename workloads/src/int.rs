@@ -63,17 +63,29 @@ impl IntFormat {
 
     /// Mask of the low `bits` bits.
     pub fn mask(self) -> u64 {
-        if self.bits == 64 { u64::MAX } else { (1u64 << self.bits) - 1 }
+        if self.bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.bits) - 1
+        }
     }
 
     /// Smallest representable value.
     pub fn min(self) -> i128 {
-        if self.signed { -(1i128 << (self.bits - 1)) } else { 0 }
+        if self.signed {
+            -(1i128 << (self.bits - 1))
+        } else {
+            0
+        }
     }
 
     /// Largest representable value.
     pub fn max(self) -> i128 {
-        if self.signed { (1i128 << (self.bits - 1)) - 1 } else { (1i128 << self.bits) - 1 }
+        if self.signed {
+            (1i128 << (self.bits - 1)) - 1
+        } else {
+            (1i128 << self.bits) - 1
+        }
     }
 
     /// Whether `v` is representable.
@@ -126,9 +138,18 @@ pub fn mul(a: i128, b: i128) -> i128 {
 }
 
 /// Σ a_i·b_i accumulated exactly, then fitted to `acc` under the overflow rule.
-pub fn dot(a: &[i128], b: &[i128], acc: IntFormat, overflow: Overflow) -> Result<i128, WorkloadError> {
+pub fn dot(
+    a: &[i128],
+    b: &[i128],
+    acc: IntFormat,
+    overflow: Overflow,
+) -> Result<i128, WorkloadError> {
     if a.len() != b.len() {
-        return Err(WorkloadError::Shape(format!("dot of lengths {} and {}", a.len(), b.len())));
+        return Err(WorkloadError::Shape(format!(
+            "dot of lengths {} and {}",
+            a.len(),
+            b.len()
+        )));
     }
     Ok(acc.fit(a.iter().zip(b).map(|(x, y)| x * y).sum(), overflow))
 }
@@ -178,7 +199,10 @@ mod tests {
         assert_eq!(add(100, 100, i8f, Overflow::Saturate), 127);
         assert_eq!(sub(-100, 100, i8f, Overflow::Saturate), -128);
         assert_eq!(add(200, 100, IntFormat::unsigned(8), Overflow::Wrap), 44);
-        assert_eq!(dot(&[127, 127], &[127, 127], i8f, Overflow::Saturate).unwrap(), 127);
+        assert_eq!(
+            dot(&[127, 127], &[127, 127], i8f, Overflow::Saturate).unwrap(),
+            127
+        );
         assert_eq!(dot(&[3, -2], &[4, 5], i8f, Overflow::Wrap).unwrap(), 2);
         assert!(dot(&[1], &[1, 2], i8f, Overflow::Wrap).is_err());
     }

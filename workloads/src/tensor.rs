@@ -15,7 +15,11 @@ pub struct IntTensor {
 
 impl IntTensor {
     /// Builds a tensor from a shape and row-major values, checking each value's range.
-    pub fn from_vec(shape: &[usize], values: Vec<i64>, format: IntFormat) -> Result<Self, WorkloadError> {
+    pub fn from_vec(
+        shape: &[usize],
+        values: Vec<i64>,
+        format: IntFormat,
+    ) -> Result<Self, WorkloadError> {
         let data = ArrayD::from_shape_vec(IxDyn(shape), values)
             .map_err(|e| WorkloadError::Shape(format!("{shape:?}: {e}")))?;
         Self::new(data, format)
@@ -23,7 +27,11 @@ impl IntTensor {
 
     /// Wraps an array, checking each value's range.
     pub fn new(data: ArrayD<i64>, format: IntFormat) -> Result<Self, WorkloadError> {
-        if let Some((index, &value)) = data.iter().enumerate().find(|(_, v)| !format.contains(i128::from(**v))) {
+        if let Some((index, &value)) = data
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !format.contains(i128::from(**v)))
+        {
             return Err(WorkloadError::OutOfRange {
                 value,
                 index,
@@ -51,7 +59,12 @@ impl IntTensor {
     }
 
     /// Element-wise sum in `out` format under the overflow rule.
-    pub fn add(&self, other: &IntTensor, out: IntFormat, overflow: Overflow) -> Result<IntTensor, WorkloadError> {
+    pub fn add(
+        &self,
+        other: &IntTensor,
+        out: IntFormat,
+        overflow: Overflow,
+    ) -> Result<IntTensor, WorkloadError> {
         self.zip_with(other, out, |a, b| out.fit(a + b, overflow))
     }
 
@@ -60,31 +73,56 @@ impl IntTensor {
     pub fn mul(&self, other: &IntTensor) -> Result<IntTensor, WorkloadError> {
         let signed = self.format.is_signed() || other.format.is_signed();
         let extra = u32::from(signed && !(self.format.is_signed() && other.format.is_signed()));
-        let out = IntFormat::new((self.format.bits() + other.format.bits() + extra).min(64), signed)?;
+        let out = IntFormat::new(
+            (self.format.bits() + other.format.bits() + extra).min(64),
+            signed,
+        )?;
         self.zip_with(other, out, |a, b| a * b)
     }
 
     /// Matrix product of two 2-D tensors, accumulated exactly and fitted to `acc`.
-    pub fn matmul(&self, other: &IntTensor, acc: IntFormat, overflow: Overflow) -> Result<IntTensor, WorkloadError> {
+    pub fn matmul(
+        &self,
+        other: &IntTensor,
+        acc: IntFormat,
+        overflow: Overflow,
+    ) -> Result<IntTensor, WorkloadError> {
         let (&[m, k], &[k2, n]) = (self.shape(), other.shape()) else {
-            return Err(WorkloadError::Shape(format!("matmul needs 2-D tensors, got {:?} and {:?}", self.shape(), other.shape())));
+            return Err(WorkloadError::Shape(format!(
+                "matmul needs 2-D tensors, got {:?} and {:?}",
+                self.shape(),
+                other.shape()
+            )));
         };
         if k != k2 {
-            return Err(WorkloadError::Shape(format!("matmul of {m}×{k} and {k2}×{n}")));
+            return Err(WorkloadError::Shape(format!(
+                "matmul of {m}×{k} and {k2}×{n}"
+            )));
         }
         let mut out = Vec::with_capacity(m * n);
         for i in 0..m {
             for j in 0..n {
-                let s: i128 = (0..k).map(|t| i128::from(self.data[[i, t]]) * i128::from(other.data[[t, j]])).sum();
+                let s: i128 = (0..k)
+                    .map(|t| i128::from(self.data[[i, t]]) * i128::from(other.data[[t, j]]))
+                    .sum();
                 out.push(acc.fit(s, overflow) as i64);
             }
         }
         IntTensor::from_vec(&[m, n], out, acc)
     }
 
-    fn zip_with(&self, other: &IntTensor, out: IntFormat, f: impl Fn(i128, i128) -> i128) -> Result<IntTensor, WorkloadError> {
+    fn zip_with(
+        &self,
+        other: &IntTensor,
+        out: IntFormat,
+        f: impl Fn(i128, i128) -> i128,
+    ) -> Result<IntTensor, WorkloadError> {
         if self.shape() != other.shape() {
-            return Err(WorkloadError::Shape(format!("{:?} vs {:?}", self.shape(), other.shape())));
+            return Err(WorkloadError::Shape(format!(
+                "{:?} vs {:?}",
+                self.shape(),
+                other.shape()
+            )));
         }
         let data = ndarray::Zip::from(&self.data)
             .and(&other.data)
@@ -110,7 +148,10 @@ mod tests {
         let c = a.matmul(&b, IntFormat::signed(8), Overflow::Wrap).unwrap();
         assert_eq!(c.data().iter().copied().collect::<Vec<_>>(), vec![-7, -9]);
         let s = a.add(&a, IntFormat::signed(4), Overflow::Saturate).unwrap();
-        assert_eq!(s.data().iter().copied().collect::<Vec<_>>(), vec![2, 4, 6, 7]);
+        assert_eq!(
+            s.data().iter().copied().collect::<Vec<_>>(),
+            vec![2, 4, 6, 7]
+        );
         assert_eq!(a.mul(&a).unwrap().format(), IntFormat::signed(8));
     }
 }

@@ -1,0 +1,234 @@
+//! The command line as a user meets it: outputs, exit codes and error messages for bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn cram(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cramulator"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A usage error: exit 2, one `error:` line naming every fragment, no panic.
+fn assert_usage_error(o: &Output, fragments: &[&str]) {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "stderr: {e}");
+    assert!(!e.contains("panicked"), "{e}");
+    assert_eq!(e.matches("error:").count(), 1, "{e}");
+    for f in fragments {
+        assert!(e.contains(f), "missing {f:?} in: {e}");
+    }
+}
+
+/// A device file derived from the shipped stt-today preset with one line replaced or added.
+fn device_file(name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let base = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/configs/devices/stt-today.toml"
+    ))
+    .unwrap();
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, edit(base)).unwrap();
+    path
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(o));
+    serde_json::from_slice(&o.stdout).expect("valid JSON")
+}
+
+#[test]
+fn unknown_preset() {
+    let o = cram(&["gates", "--device", "stt-tomorrow"]);
+    assert_usage_error(
+        &o,
+        &["stt-tomorrow", "stt-today, stt-projected, she-projected"],
+    );
+    let o = cram(&["kernel", "add", "--bits", "8", "--device", "nope"]);
+    assert_usage_error(&o, &["nope"]);
+}
+
+#[test]
+fn missing_device_file() {
+    let o = cram(&["gates", "--device", "no/such/device.toml"]);
+    assert_usage_error(&o, &["no/such/device.toml"]);
+}
+
+#[test]
+fn unknown_config_key() {
+    let f = device_file("unknown-key.toml", |s| {
+        format!("{s}\nr_acess_on_ohm = 5.0\n")
+    });
+    let o = cram(&["gates", "--device", f.to_str().unwrap()]);
+    assert_usage_error(
+        &o,
+        &["unknown-key.toml", "r_acess_on_ohm", "r_access_on_ohm"],
+    );
+}
+
+#[test]
+fn negative_resistance() {
+    let f = device_file("negative-r.toml", |s| {
+        s.replace("r_access_on_ohm = 1000.0", "r_access_on_ohm = -250.0")
+    });
+    let o = cram(&["gates", "--device", f.to_str().unwrap()]);
+    assert_usage_error(&o, &["negative-r.toml", "r_access_on_ohm", "-250", "≥ 0"]);
+    let f = device_file("negative-ra.toml", |s| {
+        s.replace("ra_ohm_um2 = 5.0", "ra_ohm_um2 = -5.0")
+    });
+    let o = cram(&[
+        "kernel",
+        "add",
+        "--bits",
+        "4",
+        "--device",
+        f.to_str().unwrap(),
+    ]);
+    assert_usage_error(&o, &["ra_ohm_um2", "-5", "> 0"]);
+}
+
+#[test]
+fn malformed_toml() {
+    let f = device_file("broken.toml", |s| s.replace("tmr = 1.33", "tmr = = 1.33"));
+    let o = cram(&["gates", "--device", f.to_str().unwrap()]);
+    assert_usage_error(&o, &["broken.toml"]);
+}
+
+#[test]
+fn gate_set_the_device_cannot_build() {
+    // At a 5 % margin requirement stt-today loses MAJ5 (0.79 %), MAJ3, OR, INVMAJ3, INVMAJ5.
+    let f = device_file("strict.toml", |s| {
+        s.replace("min_noise_margin = 0.005", "min_noise_margin = 0.05")
+    });
+    let dev = f.to_str().unwrap();
+    let o = cram(&[
+        "kernel",
+        "add",
+        "--bits",
+        "8",
+        "--gate-set",
+        "maj",
+        "--device",
+        dev,
+    ]);
+    assert_usage_error(&o, &["gate set maj", "MAJ5", "0.79 %", "5.00 %"]);
+    // NOT, NAND and AND keep margins above 5 %, so the NAND set still runs.
+    let o = cram(&[
+        "kernel",
+        "add",
+        "--bits",
+        "8",
+        "--gate-set",
+        "nand",
+        "--device",
+        dev,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The gate table shows the unavailable gates with their numbers.
+    let t = stdout(&cram(&["gates", "--device", dev]));
+    assert!(t.contains("UNAVAILABLE: MAJ5 noise margin 0.79 %"), "{t}");
+}
+
+#[test]
+fn bad_widths_and_names() {
+    assert_usage_error(
+        &cram(&["kernel", "add", "--bits", "0"]),
+        &["--bits 0", "1..=32"],
+    );
+    assert_usage_error(
+        &cram(&["kernel", "mul", "--bits", "33"]),
+        &["--bits 33", "1..=32"],
+    );
+    assert_usage_error(
+        &cram(&["kernel", "mul", "--bits", "8", "--bits-b", "0"]),
+        &["--bits-b 0"],
+    );
+    assert_usage_error(
+        &cram(&["kernel", "mulc", "--bits", "8", "--constant", "-4294967296"]),
+        &["--constant", "2^31"],
+    );
+    assert_usage_error(
+        &cram(&["kernel", "add", "--bits", "8", "--lanes", "0"]),
+        &["--lanes 0"],
+    );
+    assert_usage_error(
+        &cram(&["kernel", "frobnicate", "--bits", "8"]),
+        &["frobnicate", "add", "popcount"],
+    );
+    assert_usage_error(
+        &cram(&["kernel", "add", "--bits", "8", "--gate-set", "xor"]),
+        &["xor", "maj", "nand"],
+    );
+    assert_usage_error(&cram(&["kernel", "add", "--bits", "eight"]), &["eight"]);
+}
+
+#[test]
+fn kernel_json_reports_counts_and_a_clean_check() {
+    let v = json(&cram(&[
+        "kernel",
+        "add",
+        "--bits",
+        "8",
+        "--lanes",
+        "1000",
+        "--gate-set",
+        "nand",
+        "--json",
+    ]));
+    assert_eq!(v["counts"]["gate_steps"], 9 * 8 - 4);
+    assert_eq!(v["mismatched_lanes"], 0);
+    assert_eq!(v["lanes"], 1000);
+    assert_eq!(v["lane_gate_evals"], 1000 * (9 * 8 - 4));
+    assert!(v["lane_gate_evals_per_s_wall"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn results_do_not_depend_on_thread_count() {
+    let digest = |threads: &str| {
+        let v = json(&cram(&[
+            "kernel",
+            "smul",
+            "--bits",
+            "12",
+            "--lanes",
+            "20000",
+            "--threads",
+            threads,
+            "--json",
+        ]));
+        v["output_digest"].as_u64().unwrap()
+    };
+    assert_eq!(digest("1"), digest("2"));
+}
+
+#[test]
+fn trace_lists_every_step() {
+    let o = cram(&["kernel", "add", "--bits", "3", "--lanes", "64", "--trace"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0));
+    // 3-bit majority add: 4 steps per bit (half adder at bit 0, full adders above).
+    let steps = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with(char::is_numeric))
+        .count();
+    assert_eq!(steps, 12, "{out}");
+    assert!(out.contains("MAJ5     sum[1]  <- a[1], b[1]"), "{out}");
+}
+
+#[test]
+fn gates_json_and_table() {
+    let v = json(&cram(&["gates", "--device", "stt-today", "--json"]));
+    assert_eq!(v["gates"].as_array().unwrap().len(), 10);
+    assert!((v["device"]["derived"]["r_p_ohm"].as_f64().unwrap() - 3143.8).abs() < 0.1);
+    let t = stdout(&cram(&["gates", "--device", "she-projected"]));
+    assert!(t.contains("R_channel") && t.contains("INVMAJ5"), "{t}");
+}

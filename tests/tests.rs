@@ -1,0 +1,4 @@
+//! Integration tests of the `cramulator` package, linked as one test binary (faster to build).
+
+mod cli;
+mod props;
