@@ -78,6 +78,38 @@ fn bare_loop(c: &mut Criterion) {
     g.finish();
 }
 
+/// Steady state: a program of 64 MAJ3 steps over one subarray, so the per-op cost includes
+/// dispatch but not the per-program set-up of `Subarray::run`.
+fn gate_streams(c: &mut Criterion) {
+    const STEPS: usize = 64;
+    let mut g = c.benchmark_group("stream64");
+    for lanes in [1024usize, 4096] {
+        for gate in [GateKind::Maj3, GateKind::Nand] {
+            let n = gate.arity();
+            let ops = (0..STEPS)
+                .map(|s| {
+                    let mut ins = [0; MAX_INPUTS];
+                    (0..n).for_each(|i| ins[i] = ((s + i) % (n + 1)) as u16);
+                    Op::Gate {
+                        gate,
+                        ins,
+                        out: ((s + n) % (n + 1)) as u16,
+                        preset: true,
+                    }
+                })
+                .collect();
+            let names = (0..=n).map(|i| format!("c{i}")).collect();
+            let program = Program::new(ops, vec![], names).unwrap();
+            let mut sa = filled(lanes, n + 1);
+            g.throughput(Throughput::Elements((lanes * STEPS) as u64));
+            g.bench_with_input(BenchmarkId::new(gate.mnemonic(), lanes), &lanes, |b, _| {
+                b.iter(|| sa.run(black_box(&program)).unwrap());
+            });
+        }
+    }
+    g.finish();
+}
+
 fn whole_kernels(c: &mut Criterion) {
     let mut g = c.benchmark_group("kernel");
     let lanes = 4096;
@@ -110,6 +142,6 @@ fn whole_kernels(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
-    targets = bare_loop, single_gates, whole_kernels
+    targets = bare_loop, single_gates, gate_streams, whole_kernels
 }
 criterion_main!(benches);

@@ -10,6 +10,7 @@ use cram_arch::{GateLibrary, presets};
 use serde::Serialize;
 
 use crate::engine::Tracer;
+use crate::engine::exec::Simd;
 use crate::error::UsageError;
 use crate::kernels::check::{CheckReport, RunConfig, run_and_check};
 use crate::kernels::{GateSet, KernelKind, KernelSpec};
@@ -197,36 +198,30 @@ pub fn gate_table(lib: &GateLibrary) -> String {
         p.v_bias_max_v,
         p.min_noise_margin * 100.0
     );
+    let r_out = match p.variant {
+        cram_arch::Variant::Stt => "R_out(preset: R_P or R_AP)",
+        cram_arch::Variant::She => "R_channel",
+    };
     let _ = writeln!(
         s,
-        "  R_tot(z) = R_T + R_out + 1/(z/(R_T+R_P) + (n−z)/(R_T+R_AP)); V_min = I_c·R_tot(k), V_max = I_c·R_tot(k−1)"
+        "  R_tot(z) = R_T + {r_out} + 1/(z/(R_T+R_P) + (n−z)/(R_T+R_AP)); V_min = I_c·R_tot(k), V_max = I_c·R_tot(k−1)"
     );
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>7} {:>8} {:>9}  {:<}",
-        "gate",
-        "n",
-        "k",
-        "preset",
-        "V_min V",
-        "V_max V",
-        "bias V",
-        "margin",
-        "preset",
-        "latency",
-        "pulse energy pJ for z = 0..n zeros"
+        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9}  E_pulse for z = 0..n input zeros",
+        "gate", "n", "k", "preset", "V_min", "V_max", "bias", "margin", "E_preset", "latency"
     );
     let _ = writeln!(
         s,
-        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>7} {:>8} {:>9}",
-        "", "", "", "", "", "", "", "", "pJ", "ns"
+        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9}  pJ",
+        "", "", "", "", "V", "V", "V", "", "pJ", "ns"
     );
     for g in &lib.gates {
-        let energies: Vec<String> = g.e_pulse_pj.iter().map(|e| format!("{e:.4}")).collect();
+        let energies: Vec<String> = g.e_pulse_pj.iter().map(|&e| pj(e)).collect();
         let _ = writeln!(
             s,
-            "{:<8} {:>1} {:>1} {:>6} {:>9.4} {:>9.4} {:>9.4} {:>6.2}% {:>8.4} {:>9.1}  {}",
+            "{:<8} {:>1} {:>1} {:>6} {:>9.4} {:>9.4} {:>9.4} {:>6.2}% {:>9} {:>9.1}  {}",
             g.kind.mnemonic(),
             g.inputs,
             g.k,
@@ -235,7 +230,7 @@ pub fn gate_table(lib: &GateLibrary) -> String {
             g.v_max_v,
             g.bias_v,
             g.noise_margin * 100.0,
-            g.e_preset_pj,
+            pj(g.e_preset_pj),
             g.latency_ns,
             energies.join(" ")
         );
@@ -256,6 +251,15 @@ pub fn gate_table(lib: &GateLibrary) -> String {
     s
 }
 
+/// An energy in pJ with four significant digits (scientific below 0.01 pJ).
+fn pj(e: f64) -> String {
+    if e >= 0.01 {
+        format!("{e:.4}")
+    } else {
+        format!("{e:.3e}")
+    }
+}
+
 /// Everything `cramulator kernel --json` prints.
 #[derive(Debug, Serialize)]
 pub struct KernelRunReport {
@@ -269,6 +273,9 @@ pub struct KernelRunReport {
     pub config: RunConfig,
     /// Worker threads used.
     pub threads: usize,
+    /// Vector level of the executor's word loops (`CRAMULATOR_SIMD=portable` forces the
+    /// baseline).
+    pub simd: Simd,
     /// Counts and check results.
     #[serde(flatten)]
     pub check: CheckReport,
@@ -333,6 +340,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         device: device.params.name.clone(),
         config: cfg,
         threads,
+        simd: Simd::best(),
         lane_gate_evals_per_s_wall: check.lane_gate_evals as f64 / wall_s,
         lane_gate_evals_per_s_exec_thread: check.lane_gate_evals as f64
             / check.exec_cpu_s.max(1e-12),
@@ -409,8 +417,8 @@ fn kernel_text(r: &KernelRunReport) -> String {
     );
     let _ = writeln!(
         s,
-        "  host wall time   {:.3} s on {} thread(s); executor {:.3} s summed over threads",
-        r.wall_s, r.threads, c.exec_cpu_s
+        "  host wall time   {:.3} s on {} thread(s), {:?} word loops; executor {:.3} s summed over threads",
+        r.wall_s, r.threads, r.simd, c.exec_cpu_s
     );
     let _ = writeln!(
         s,

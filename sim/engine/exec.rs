@@ -28,6 +28,8 @@ pub struct Subarray {
     /// Word mask of the selected lanes; empty means all lanes.
     mask: Vec<u64>,
     reads: Vec<Vec<u64>>,
+    /// Vector level of the word loops; `Avx2` only if the CPU supports it.
+    simd: Simd,
 }
 
 impl Subarray {
@@ -41,7 +43,23 @@ impl Subarray {
             data: vec![0; words * cols],
             mask: Vec::new(),
             reads: Vec::new(),
+            simd: Simd::best(),
         }
+    }
+
+    /// Selects the vector level of the word loops; returns false (and keeps the current level)
+    /// if this CPU does not support `simd`.
+    pub fn set_simd(&mut self, simd: Simd) -> bool {
+        let ok = simd.is_supported();
+        if ok {
+            self.simd = simd;
+        }
+        ok
+    }
+
+    /// The vector level in use.
+    pub fn simd(&self) -> Simd {
+        self.simd
     }
 
     /// Reshapes to `lanes` × `cols` and clears every cell, reusing the allocation.
@@ -126,43 +144,123 @@ enum Combine {
     And,
 }
 
-/// Generates the word loop of a gate arity: `out[i] ∘= f(a[i], b[i], …)` under the combine
-/// rule and the lane mask. Every input is cut to `out.len()` first, so the loops carry no
-/// bounds checks and LLVM vectorizes them.
+/// The body of a word loop: `out[i] ∘= f(a[i], b[i], …)` under the combine rule and the
+/// lane mask. Every input is cut to `out.len()` first, so the loop carries no bounds checks
+/// and LLVM vectorizes it.
+macro_rules! word_loop_body {
+    ($out:ident, $mask:ident, $combine:ident, $f:ident; $($x:ident),+) => {{
+        let w = $out.len();
+        $(let $x = &$x[..w];)+
+        if $mask.is_empty() {
+            match $combine {
+                Combine::Set => (0..w).for_each(|i| $out[i] = $f($($x[i]),+)),
+                Combine::Or => (0..w).for_each(|i| $out[i] |= $f($($x[i]),+)),
+                Combine::And => (0..w).for_each(|i| $out[i] &= $f($($x[i]),+)),
+            }
+        } else {
+            let mask = &$mask[..w];
+            for i in 0..w {
+                let (old, v) = ($out[i], $f($($x[i]),+));
+                let new = match $combine {
+                    Combine::Set => v,
+                    Combine::Or => old | v,
+                    Combine::And => old & v,
+                };
+                $out[i] = (old & !mask[i]) | (new & mask[i]);
+            }
+        }
+    }};
+}
+
+/// Generates the word loop of one gate arity twice — portable (SSE2 on x86-64) and AVX2 —
+/// plus a dispatcher that picks one by the subarray's [`Simd`] level. Both are leaf
+/// functions, so their slice arguments carry `noalias` and vectorize without overlap checks.
 macro_rules! word_loop {
-    ($name:ident, $($x:ident),+) => {
+    ($name:ident, $portable:ident, $avx2:ident; $($x:ident),+) => {
         #[inline(never)]
         #[allow(clippy::too_many_arguments, reason = "one slice per gate input, as the hardware has")]
-        fn $name(out: &mut [u64], $($x: &[u64],)+ mask: &[u64], combine: Combine, f: impl Fn($(word_loop!(@ty $x)),+) -> u64) {
-            let w = out.len();
-            $(let $x = &$x[..w];)+
-            if mask.is_empty() {
-                match combine {
-                    Combine::Set => (0..w).for_each(|i| out[i] = f($($x[i]),+)),
-                    Combine::Or => (0..w).for_each(|i| out[i] |= f($($x[i]),+)),
-                    Combine::And => (0..w).for_each(|i| out[i] &= f($($x[i]),+)),
-                }
-            } else {
-                let mask = &mask[..w];
-                for i in 0..w {
-                    let (old, v) = (out[i], f($($x[i]),+));
-                    let new = match combine {
-                        Combine::Set => v,
-                        Combine::Or => old | v,
-                        Combine::And => old & v,
-                    };
-                    out[i] = (old & !mask[i]) | (new & mask[i]);
-                }
+        fn $portable(out: &mut [u64], $($x: &[u64],)+ mask: &[u64], combine: Combine, f: impl Fn($(word_loop!(@ty $x)),+) -> u64) {
+            word_loop_body!(out, mask, combine, f; $($x),+)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        #[inline(never)]
+        #[allow(clippy::too_many_arguments, reason = "one slice per gate input, as the hardware has")]
+        fn $avx2(out: &mut [u64], $($x: &[u64],)+ mask: &[u64], combine: Combine, f: impl Fn($(word_loop!(@ty $x)),+) -> u64) {
+            word_loop_body!(out, mask, combine, f; $($x),+)
+        }
+
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments, reason = "one slice per gate input, as the hardware has")]
+        fn $name(simd: Simd, out: &mut [u64], $($x: &[u64],)+ mask: &[u64], combine: Combine, f: impl Fn($(word_loop!(@ty $x)),+) -> u64) {
+            #[cfg(target_arch = "x86_64")]
+            if simd == Simd::Avx2 {
+                // SAFETY: a `Simd::Avx2` value only exists in a `Subarray` after
+                // `Simd::is_supported` confirmed the CPU has AVX2 (see `Subarray::set_simd`
+                // and `Simd::best`), so the target-feature function runs on a CPU that has it.
+                #[allow(unsafe_code)]
+                return unsafe { $avx2(out, $($x,)+ mask, combine, f) };
             }
+            let _ = simd;
+            $portable(out, $($x,)+ mask, combine, f)
         }
     };
     (@ty $x:ident) => { u64 };
 }
 
-word_loop!(apply1, a);
-word_loop!(apply2, a, b);
-word_loop!(apply3, a, b, c);
-word_loop!(apply5, a, b, c, d, e);
+word_loop!(apply1, apply1_portable, apply1_avx2; a);
+word_loop!(apply2, apply2_portable, apply2_avx2; a, b);
+word_loop!(apply3, apply3_portable, apply3_avx2; a, b, c);
+word_loop!(apply5, apply5_portable, apply5_avx2; a, b, c, d, e);
+
+/// Vector instruction set the word loops run with. The build is portable (SSE2 on x86-64);
+/// AVX2 is chosen at run time when the CPU has it (DESIGN §6: wider vectors by runtime
+/// dispatch, never a default that breaks older machines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Simd {
+    /// The build's baseline (SSE2 on x86-64).
+    Portable,
+    /// 256-bit AVX2 loops (x86-64 only).
+    Avx2,
+}
+
+impl Simd {
+    /// Whether this CPU can run this level.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Simd::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Simd::Avx2 => false,
+        }
+    }
+
+    /// The widest supported level, unless the environment variable `CRAMULATOR_SIMD=portable`
+    /// asks for the baseline. Detected once per process.
+    pub fn best() -> Simd {
+        static BEST: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| {
+            let forced =
+                std::env::var("CRAMULATOR_SIMD").is_ok_and(|v| v.eq_ignore_ascii_case("portable"));
+            if !forced && Simd::Avx2.is_supported() {
+                Simd::Avx2
+            } else {
+                Simd::Portable
+            }
+        })
+    }
+
+    /// Every level this CPU supports.
+    pub fn supported() -> Vec<Simd> {
+        [Simd::Portable, Simd::Avx2]
+            .into_iter()
+            .filter(|s| s.is_supported())
+            .collect()
+    }
+}
 
 #[inline(always)]
 fn maj3(a: u64, b: u64, c: u64) -> u64 {
@@ -218,25 +316,25 @@ impl OpVisitor for Subarray {
                     &after[(c - oc - 1) * words..(c - oc) * words]
                 }
             };
-            let (m, k) = (mask, combine);
+            let (m, k, v) = (mask, combine, self.simd);
             match gate {
-                GateKind::Not => apply1(o, col(ins[0]), m, k, |a| !a),
-                GateKind::Copy => apply1(o, col(ins[0]), m, k, |a| a),
+                GateKind::Not => apply1(v, o, col(ins[0]), m, k, |a| !a),
+                GateKind::Copy => apply1(v, o, col(ins[0]), m, k, |a| a),
                 GateKind::And | GateKind::Or | GateKind::Nand | GateKind::Nor => {
                     let (a, b) = (col(ins[0]), col(ins[1]));
                     match gate {
-                        GateKind::And => apply2(o, a, b, m, k, |a, b| a & b),
-                        GateKind::Or => apply2(o, a, b, m, k, |a, b| a | b),
-                        GateKind::Nand => apply2(o, a, b, m, k, |a, b| !(a & b)),
-                        _ => apply2(o, a, b, m, k, |a, b| !(a | b)),
+                        GateKind::And => apply2(v, o, a, b, m, k, |a, b| a & b),
+                        GateKind::Or => apply2(v, o, a, b, m, k, |a, b| a | b),
+                        GateKind::Nand => apply2(v, o, a, b, m, k, |a, b| !(a & b)),
+                        _ => apply2(v, o, a, b, m, k, |a, b| !(a | b)),
                     }
                 }
                 GateKind::Maj3 | GateKind::InvMaj3 => {
                     let (a, b, c) = (col(ins[0]), col(ins[1]), col(ins[2]));
                     if gate == GateKind::Maj3 {
-                        apply3(o, a, b, c, m, k, maj3);
+                        apply3(v, o, a, b, c, m, k, maj3);
                     } else {
-                        apply3(o, a, b, c, m, k, |a, b, c| !maj3(a, b, c));
+                        apply3(v, o, a, b, c, m, k, |a, b, c| !maj3(a, b, c));
                     }
                 }
                 GateKind::Maj5 | GateKind::InvMaj5 => {
@@ -248,9 +346,11 @@ impl OpVisitor for Subarray {
                         col(ins[4]),
                     );
                     if gate == GateKind::Maj5 {
-                        apply5(o, a, b, c, d, e, m, k, maj5);
+                        apply5(v, o, a, b, c, d, e, m, k, maj5);
                     } else {
-                        apply5(o, a, b, c, d, e, m, k, |a, b, c, d, e| !maj5(a, b, c, d, e));
+                        apply5(v, o, a, b, c, d, e, m, k, |a, b, c, d, e| {
+                            !maj5(a, b, c, d, e)
+                        });
                     }
                 }
             }
@@ -329,8 +429,12 @@ mod tests {
             let n = gate.arity();
             // One lane per (inputs, old output) combination.
             let lanes = 1usize << (n + 1);
-            for preset in [true, false] {
+            for (preset, simd) in [true, false]
+                .into_iter()
+                .flat_map(|p| Simd::supported().into_iter().map(move |s| (p, s)))
+            {
                 let mut sa = Subarray::new(lanes, n + 1);
+                assert!(sa.set_simd(simd));
                 for lane in 0..lanes {
                     for i in 0..=n {
                         sa.set(lane, i as Col, lane >> i & 1 == 1);
@@ -365,8 +469,15 @@ mod tests {
 
     #[test]
     fn mask_limits_presets_and_gates_to_selected_lanes() {
+        for simd in Simd::supported() {
+            mask_case(simd);
+        }
+    }
+
+    fn mask_case(simd: Simd) {
         let lanes = 200;
         let mut sa = Subarray::new(lanes, 3);
+        assert!(sa.set_simd(simd));
         let ops = vec![
             Op::Preset {
                 col: 0,

@@ -11,6 +11,6 @@ pub mod isa;
 pub mod trace;
 
 pub use count::{Counter, Counts};
-pub use exec::Subarray;
+pub use exec::{Simd, Subarray};
 pub use isa::{Col, LaneMask, Op, OpVisitor, Program, ProgramError};
 pub use trace::Tracer;
