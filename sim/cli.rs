@@ -106,6 +106,11 @@ pub struct KernelArgs {
     pub json: bool,
 }
 
+/// Largest `--lanes` accepted (2^40): beyond it a run would take days.
+const MAX_LANES: usize = 1 << 40;
+/// Largest `--threads` accepted.
+const MAX_THREADS: usize = 1024;
+
 fn parse_kernel(s: &str) -> Result<KernelKind, String> {
     s.parse::<KernelKind>().map_err(|e| e.to_string())
 }
@@ -206,28 +211,50 @@ pub fn gate_table(lib: &GateLibrary) -> String {
         s,
         "  R_tot(z) = R_T + {r_out} + 1/(z/(R_T+R_P) + (n−z)/(R_T+R_AP)); V_min = I_c·R_tot(k), V_max = I_c·R_tot(k−1)"
     );
+    if p.variant == cram_arch::Variant::She {
+        let _ = writeln!(
+            s,
+            "  input MTJ (STT) critical currents, the input-disturb limits: P→AP {:.3} µA, AP→P {:.3} µA",
+            d.i_disturb_p_to_ap_ua, d.i_disturb_ap_to_p_ua
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  V_dist = lowest bias that switches an input cell; bias = midpoint of [V_min, min(V_max, V_dist, bias limit)); margin on that window"
+    );
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9}  E_pulse for z = 0..n input zeros",
-        "gate", "n", "k", "preset", "V_min", "V_max", "bias", "margin", "E_preset", "latency"
+        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9}  E_pulse for z = 0..n input zeros",
+        "gate",
+        "n",
+        "k",
+        "preset",
+        "V_min",
+        "V_max",
+        "V_dist",
+        "bias",
+        "margin",
+        "E_preset",
+        "latency"
     );
     let _ = writeln!(
         s,
-        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9}  pJ",
-        "", "", "", "", "V", "V", "V", "", "pJ", "ns"
+        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9}  pJ",
+        "", "", "", "", "V", "V", "V", "V", "", "pJ", "ns"
     );
     for g in &lib.gates {
         let energies: Vec<String> = g.e_pulse_pj.iter().map(|&e| pj(e)).collect();
         let _ = writeln!(
             s,
-            "{:<8} {:>1} {:>1} {:>6} {:>9.4} {:>9.4} {:>9.4} {:>6.2}% {:>9} {:>9.1}  {}",
+            "{:<8} {:>1} {:>1} {:>6} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>6.2}% {:>9} {:>9.1}  {}",
             g.kind.mnemonic(),
             g.inputs,
             g.k,
             u8::from(g.preset),
             g.v_min_v,
             g.v_max_v,
+            g.v_disturb_v,
             g.bias_v,
             g.noise_margin * 100.0,
             pj(g.e_preset_pj),
@@ -288,8 +315,19 @@ pub struct KernelRunReport {
 }
 
 fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
-    if a.lanes == 0 {
-        return Err(UsageError::new("--lanes 0: must be at least 1").into());
+    if !(1..=MAX_LANES).contains(&a.lanes) {
+        return Err(UsageError::new(format!(
+            "--lanes {}: must be in 1..={MAX_LANES} (2^40)",
+            a.lanes
+        ))
+        .into());
+    }
+    if a.threads > MAX_THREADS {
+        return Err(UsageError::new(format!(
+            "--threads {}: must be in 0..={MAX_THREADS} (0 = one per core)",
+            a.threads
+        ))
+        .into());
     }
     if !(1..=1 << 20).contains(&a.lanes_per_subarray) {
         return Err(UsageError::new(format!(
@@ -310,6 +348,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
     spec.validate()?;
     if a.constant.is_none() && spec.kind == KernelKind::Mulc {
         spec.constant = default_constant(a.seed, spec.bits);
+        spec.validate()?;
     }
     let kernel = spec.build();
     kernel.check_buildable(&lib)?;
@@ -359,11 +398,11 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
     })
 }
 
-/// The `mulc` constant when none is given: a seeded non-zero n-bit signed value.
+/// The `mulc` constant when none is given: a seeded non-zero signed value of n bits (2 to 31).
 fn default_constant(seed: u64, bits: u32) -> i64 {
     use rand_core::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xC0_57A7);
-    let f = cram_workloads::IntFormat::signed(bits.max(2));
+    let f = cram_workloads::IntFormat::signed(bits.clamp(2, 31));
     loop {
         let c = f.from_bits(rng.next_u64()) as i64;
         if c != 0 {

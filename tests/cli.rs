@@ -93,7 +93,7 @@ fn negative_resistance() {
         "--device",
         f.to_str().unwrap(),
     ]);
-    assert_usage_error(&o, &["ra_ohm_um2", "-5", "> 0"]);
+    assert_usage_error(&o, &["ra_ohm_um2", "-5", "between 0.01 and 1000"]);
 }
 
 #[test]

@@ -56,9 +56,11 @@ pub struct DeviceParams {
     pub ra_ohm_um2: f64,
     /// Tunnel magnetoresistance ratio (R_AP − R_P)/R_P as a fraction (1.33 = 133 %).
     pub tmr: f64,
-    /// Critical current density for switching P→AP (logic 0 → 1), A/cm².
+    /// Critical current density for switching the MTJ P→AP (logic 0 → 1) by spin-transfer
+    /// torque, A/cm². STT: the write current of gates and presets. SHE: the input-disturb limit
+    /// (the SHE write uses `she.jc_a_per_cm2`).
     pub jc_p_to_ap_a_per_cm2: f64,
-    /// Critical current density for switching AP→P (logic 1 → 0), A/cm².
+    /// Critical current density for switching the MTJ AP→P (logic 1 → 0), A/cm² (see above).
     pub jc_ap_to_p_a_per_cm2: f64,
     /// Switching time: length of a logic pulse and of a preset write, ns.
     pub t_switch_ns: f64,
@@ -102,6 +104,11 @@ pub struct Derived {
     pub i_c_p_to_ap_ua: f64,
     /// Critical current for the AP→P (1 → 0) direction, µA.
     pub i_c_ap_to_p_ua: f64,
+    /// Current through an MTJ that switches it P→AP by spin-transfer torque (J_c · area), µA:
+    /// the input-disturb limit. Equal to `i_c_p_to_ap_ua` for STT cells.
+    pub i_disturb_p_to_ap_ua: f64,
+    /// Same for AP→P, µA.
+    pub i_disturb_ap_to_p_ua: f64,
 }
 
 const NM2_TO_UM2: f64 = 1e-6;
@@ -118,38 +125,77 @@ impl DeviceParams {
             value: format!("{value}"),
             allowed: allowed.to_owned(),
         };
-        let positive = |key: &str, v: f64, unit: &str| {
-            if v.is_finite() && v > 0.0 {
+        let range = |key: &str, v: f64, lo: f64, hi: f64, allowed: &str| {
+            if v.is_finite() && (lo..=hi).contains(&v) {
                 Ok(())
             } else {
-                Err(bad(
-                    key,
-                    v,
-                    &format!("must be a finite number > 0 ({unit})"),
-                ))
+                Err(bad(key, v, &format!("must be {allowed}")))
             }
         };
-        positive("diameter_nm", self.diameter_nm, "nm")?;
-        positive("ra_ohm_um2", self.ra_ohm_um2, "Ω·µm²")?;
-        positive("tmr", self.tmr, "fraction, 1.33 = 133 %")?;
-        positive("jc_p_to_ap_a_per_cm2", self.jc_p_to_ap_a_per_cm2, "A/cm²")?;
-        positive("jc_ap_to_p_a_per_cm2", self.jc_ap_to_p_a_per_cm2, "A/cm²")?;
-        positive("t_switch_ns", self.t_switch_ns, "ns")?;
-        positive("v_bias_max_v", self.v_bias_max_v, "V")?;
-        if !(self.r_access_on_ohm.is_finite() && self.r_access_on_ohm >= 0.0) {
-            return Err(bad(
-                "r_access_on_ohm",
-                self.r_access_on_ohm,
-                "must be a finite resistance ≥ 0 (Ω)",
-            ));
-        }
-        if !(self.write_overdrive.is_finite() && self.write_overdrive >= 1.0) {
-            return Err(bad(
-                "write_overdrive",
-                self.write_overdrive,
-                "must be ≥ 1 (a write needs at least the critical current)",
-            ));
-        }
+        range(
+            "diameter_nm",
+            self.diameter_nm,
+            1.0,
+            1000.0,
+            "between 1 and 1000 nm",
+        )?;
+        range(
+            "ra_ohm_um2",
+            self.ra_ohm_um2,
+            0.01,
+            1000.0,
+            "between 0.01 and 1000 Ω·µm²",
+        )?;
+        range(
+            "tmr",
+            self.tmr,
+            0.01,
+            20.0,
+            "a fraction between 0.01 and 20 (1 % to 2000 %; 1.33 = 133 %)",
+        )?;
+        let jc = "between 1e3 and 1e9 A/cm²";
+        range(
+            "jc_p_to_ap_a_per_cm2",
+            self.jc_p_to_ap_a_per_cm2,
+            1e3,
+            1e9,
+            jc,
+        )?;
+        range(
+            "jc_ap_to_p_a_per_cm2",
+            self.jc_ap_to_p_a_per_cm2,
+            1e3,
+            1e9,
+            jc,
+        )?;
+        range(
+            "t_switch_ns",
+            self.t_switch_ns,
+            1e-3,
+            1e6,
+            "between 0.001 and 1e6 ns",
+        )?;
+        range(
+            "r_access_on_ohm",
+            self.r_access_on_ohm,
+            0.0,
+            1e8,
+            "a resistance ≥ 0 and ≤ 1e8 Ω",
+        )?;
+        range(
+            "write_overdrive",
+            self.write_overdrive,
+            1.0,
+            10.0,
+            "between 1 and 10 (a write needs at least the critical current)",
+        )?;
+        range(
+            "v_bias_max_v",
+            self.v_bias_max_v,
+            1e-3,
+            10.0,
+            "between 0.001 and 10 V",
+        )?;
         if !(self.min_noise_margin.is_finite() && (0.0..1.0).contains(&self.min_noise_margin)) {
             return Err(bad(
                 "min_noise_margin",
@@ -185,11 +231,24 @@ impl DeviceParams {
                 });
             }
             (Variant::She, Some(ch)) => {
-                positive("she.length_nm", ch.length_nm, "nm")?;
-                positive("she.width_nm", ch.width_nm, "nm")?;
-                positive("she.thickness_nm", ch.thickness_nm, "nm")?;
-                positive("she.resistivity_uohm_cm", ch.resistivity_uohm_cm, "µΩ·cm")?;
-                positive("she.jc_a_per_cm2", ch.jc_a_per_cm2, "A/cm²")?;
+                let dim = "between 0.1 and 10000 nm";
+                range("she.length_nm", ch.length_nm, 0.1, 1e4, dim)?;
+                range("she.width_nm", ch.width_nm, 0.1, 1e4, dim)?;
+                range("she.thickness_nm", ch.thickness_nm, 0.1, 1e4, dim)?;
+                range(
+                    "she.resistivity_uohm_cm",
+                    ch.resistivity_uohm_cm,
+                    1.0,
+                    1e5,
+                    "between 1 and 1e5 µΩ·cm",
+                )?;
+                range(
+                    "she.jc_a_per_cm2",
+                    ch.jc_a_per_cm2,
+                    1e3,
+                    1e10,
+                    "between 1e3 and 1e10 A/cm²",
+                )?;
                 // ρ [Ω·m] = ρ [µΩ·cm] · 1e-8; lengths nm → m.
                 let rho_ohm_m = ch.resistivity_uohm_cm * 1e-8;
                 let r_ch = rho_ohm_m * (ch.length_nm * 1e-9)
@@ -199,6 +258,7 @@ impl DeviceParams {
                 (r_ch, i_c, i_c)
             }
         };
+        let mtj_ua = |jc: f64| jc * area_nm2 * NM2_TO_CM2 * A_TO_UA;
         let derived = Derived {
             area_nm2,
             r_p_ohm,
@@ -207,6 +267,8 @@ impl DeviceParams {
             r_channel_ohm,
             i_c_p_to_ap_ua,
             i_c_ap_to_p_ua,
+            i_disturb_p_to_ap_ua: mtj_ua(self.jc_p_to_ap_a_per_cm2),
+            i_disturb_ap_to_p_ua: mtj_ua(self.jc_ap_to_p_a_per_cm2),
         };
         Ok(Device {
             params: self,

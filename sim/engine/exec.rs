@@ -381,9 +381,14 @@ impl OpVisitor for Subarray {
 
     fn read_row(&mut self, lane: u32) {
         let lane = lane as usize;
+        assert!(
+            lane < self.lanes,
+            "read of lane {lane} in a {}-lane subarray",
+            self.lanes
+        );
         let mut row = vec![0u64; words_for(self.cols)];
         for c in 0..self.cols {
-            if self.data[c * self.words + lane / WORD_BITS] >> (lane % WORD_BITS) & 1 == 1 {
+            if self.get(lane, c as Col) {
                 row[c / WORD_BITS] |= 1 << (c % WORD_BITS);
             }
         }
@@ -392,6 +397,11 @@ impl OpVisitor for Subarray {
 
     fn write_row(&mut self, lane: u32, bits: &[u64]) {
         let lane = lane as usize;
+        assert!(
+            lane < self.lanes,
+            "write of lane {lane} in a {}-lane subarray",
+            self.lanes
+        );
         for c in 0..self.cols {
             let v = bits
                 .get(c / WORD_BITS)

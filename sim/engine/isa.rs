@@ -227,6 +227,11 @@ impl Program {
         })
     }
 
+    /// A program with other ops over the same columns and row data (validated again).
+    pub fn with_ops(&self, ops: Vec<Op>) -> Result<Program, ProgramError> {
+        Program::new(ops, self.rows.clone(), self.col_names.clone())
+    }
+
     /// The ops.
     pub fn ops(&self) -> &[Op] {
         &self.ops
@@ -235,6 +240,12 @@ impl Program {
     /// Row data referenced by [`Op::WriteRow`].
     pub fn rows(&self) -> &[Vec<u64>] {
         &self.rows
+    }
+
+    /// Whether any op addresses individual lanes (a lane-range mask or a row access). Only
+    /// programs that do not can run on several subarrays packed into one executor block.
+    pub fn addresses_lanes(&self) -> bool {
+        self.max_lane.is_some()
     }
 
     /// Number of columns the program uses.

@@ -90,10 +90,15 @@ pub fn block_lanes(lanes_per_subarray: usize) -> usize {
 pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
     let per = cfg.lanes_per_subarray.max(1);
     let subarrays = cfg.lanes.div_ceil(per);
-    let block = block_lanes(per);
+    // Packing subarrays into one block is only exact when no op addresses single lanes.
+    let block = if kernel.program.addresses_lanes() {
+        per
+    } else {
+        block_lanes(per)
+    };
     let blocks = cfg.lanes.div_ceil(block);
     let cols = kernel.program.cols();
-    let counts = Counter::count(&kernel.program, per);
+    let counts = Counter::count(&kernel.program, per.min(cfg.lanes));
     let partials: Vec<Partial> = (0..blocks)
         .into_par_iter()
         .with_min_len(4)
@@ -107,7 +112,7 @@ pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
         )
         .collect();
     let mut report = CheckReport {
-        lane_gate_evals: counts.gate_steps * cfg.lanes as u64,
+        lane_gate_evals: counts.gate_steps.saturating_mul(cfg.lanes as u64),
         counts,
         columns: cols,
         subarrays,
@@ -214,7 +219,7 @@ fn gather(sa: &Subarray, op: &super::Operand, w: usize, m: &mut [u64; 64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::isa::{Op, Program};
+    use crate::engine::isa::Op;
     use crate::kernels::{GateSet, KernelKind, KernelSpec};
     use cram_arch::GateKind;
 
@@ -242,9 +247,6 @@ mod tests {
     #[test]
     fn a_corrupted_program_is_caught() {
         let mut k = add8();
-        let names: Vec<String> = (0..k.program.cols())
-            .map(|c| k.program.col_name(c as u16).to_owned())
-            .collect();
         let mut ops = k.program.ops().to_vec();
         let i = ops
             .iter()
@@ -261,7 +263,7 @@ mod tests {
         if let Op::Gate { gate, .. } = &mut ops[i] {
             *gate = GateKind::InvMaj5;
         }
-        k.program = Program::new(ops, vec![], names).unwrap();
+        k.program = k.program.with_ops(ops).unwrap();
         let r = run_and_check(&k, &cfg(3000));
         assert!(r.mismatched_lanes > 1000, "{}", r.mismatched_lanes);
         let m = r.first_mismatch.unwrap();
@@ -272,9 +274,6 @@ mod tests {
     #[test]
     fn a_dropped_preset_is_caught() {
         let mut k = add8();
-        let names: Vec<String> = (0..k.program.cols())
-            .map(|c| k.program.col_name(c as u16).to_owned())
-            .collect();
         // Columns are reused, so a gate that skips its preset sees a stale value.
         let ops: Vec<Op> = k
             .program
@@ -290,7 +289,7 @@ mod tests {
                 other => other,
             })
             .collect();
-        k.program = Program::new(ops, vec![], names).unwrap();
+        k.program = k.program.with_ops(ops).unwrap();
         assert!(run_and_check(&k, &cfg(2000)).mismatched_lanes > 0);
     }
 

@@ -432,12 +432,19 @@ impl Kernel {
         if missing.is_empty() {
             return Ok(());
         }
+        let other = GateSet::ALL
+            .into_iter()
+            .find(|&g| g != self.spec.gate_set)
+            .expect("two sets");
         Err(UsageError::new(format!(
-            "kernel {} with gate set {} cannot run on device '{}': {}",
+            "kernel {} with gate set {} cannot run on device '{}': {} (see `cramulator gates --device {}`; \
+             --gate-set {} uses other gates)",
             self.spec.kind.name(),
             self.spec.gate_set.name(),
             lib.device.params.name,
-            missing.join("; ")
+            missing.join("; "),
+            lib.device.params.name,
+            other.name()
         )))
     }
 

@@ -25,8 +25,14 @@ impl IntTensor {
         Self::new(data, format)
     }
 
-    /// Wraps an array, checking each value's range.
+    /// Wraps an array, checking each value's range. Values are stored as `i64`, so unsigned
+    /// formats may have at most 63 bits.
     pub fn new(data: ArrayD<i64>, format: IntFormat) -> Result<Self, WorkloadError> {
+        if !format.is_signed() && format.bits() > 63 {
+            return Err(WorkloadError::BadBits {
+                bits: format.bits(),
+            });
+        }
         if let Some((index, &value)) = data
             .iter()
             .enumerate()
@@ -68,15 +74,18 @@ impl IntTensor {
         self.zip_with(other, out, |a, b| out.fit(a + b, overflow))
     }
 
-    /// Element-wise exact product; the result format has the sum of the widths and is signed
-    /// if either input is.
+    /// Element-wise exact product; the result format has the sum of the widths (one more if
+    /// exactly one input is unsigned) and is signed if either input is. A result wider than
+    /// the storage allows (64 bits signed, 63 unsigned) is an error, never a silent wrap.
     pub fn mul(&self, other: &IntTensor) -> Result<IntTensor, WorkloadError> {
-        let signed = self.format.is_signed() || other.format.is_signed();
-        let extra = u32::from(signed && !(self.format.is_signed() && other.format.is_signed()));
-        let out = IntFormat::new(
-            (self.format.bits() + other.format.bits() + extra).min(64),
-            signed,
-        )?;
+        let (fa, fb) = (self.format, other.format);
+        let signed = fa.is_signed() || fb.is_signed();
+        let extra = u32::from(fa.is_signed() != fb.is_signed());
+        let bits = fa.bits() + fb.bits() + extra;
+        if bits > if signed { 64 } else { 63 } {
+            return Err(WorkloadError::BadBits { bits });
+        }
+        let out = IntFormat::new(bits, signed)?;
         self.zip_with(other, out, |a, b| a * b)
     }
 
@@ -153,5 +162,9 @@ mod tests {
             vec![2, 4, 6, 7]
         );
         assert_eq!(a.mul(&a).unwrap().format(), IntFormat::signed(8));
+        // 40 × 40 bits needs 80: refused, not wrapped.
+        let big = IntTensor::from_vec(&[1], vec![1 << 38], IntFormat::signed(40)).unwrap();
+        assert!(big.mul(&big).is_err());
+        assert!(IntTensor::from_vec(&[1], vec![0], IntFormat::unsigned(64)).is_err());
     }
 }
