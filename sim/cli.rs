@@ -15,7 +15,7 @@ use crate::error::UsageError;
 use crate::kernels::check::{CheckReport, RunConfig, run_and_check};
 use crate::kernels::{GateSet, KernelKind, KernelSpec};
 
-/// cramulator — a cycle-level, bit-accurate simulator of spintronic computational RAM.
+/// cramulator — a bit-accurate simulator of spintronic computational RAM (CRAM).
 #[derive(Debug, Parser)]
 #[command(name = "cramulator", version, about, long_about = None)]
 pub struct Cli {

@@ -1,4 +1,5 @@
-//! cramulator: a cycle-level, bit-accurate simulator of spintronic computational RAM (CRAM).
+//! cramulator: a bit-accurate simulator of spintronic computational RAM (CRAM); cycle-level
+//! timing and energy accounting arrive with the accountant (issue 3).
 //!
 //! Bird's-eye view (ARCHITECTURE.md has the full map): `cram-arch` derives the gate library
 //! from MTJ device physics; [`kernels`] generates micro-programs for a gate set; [`engine`]
