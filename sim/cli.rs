@@ -101,6 +101,14 @@ pub struct KernelArgs {
     /// Print the program (disassembly) before running it (to stderr with --json).
     #[arg(long)]
     pub trace: bool,
+    /// Fault injection: probability (0..=1) that a gate step's output is wrong in a lane.
+    /// The run then measures the output bit-error and wrong-result rates instead of failing.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Write budget per cell for the endurance estimate (default 1e7, the upper budget the
+    /// public PIM endurance simulator studies; a setting, not device data).
+    #[arg(long, default_value_t = 1e7)]
+    pub endurance_budget: f64,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -312,6 +320,13 @@ pub struct KernelRunReport {
     pub lane_gate_evals_per_s_wall: f64,
     /// Lane-gate evaluations per second of executor time on one thread.
     pub lane_gate_evals_per_s_exec_thread: f64,
+    /// Write budget per cell used for `runs_to_endurance_budget`.
+    pub endurance_budget: f64,
+    /// Name of the hottest column (`t3`, `sum[0]`, …).
+    pub hottest_col_name: Option<String>,
+    /// Runs of the kernel until the hottest cell reaches the budget (None if nothing is
+    /// written).
+    pub runs_to_endurance_budget: Option<f64>,
 }
 
 fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
@@ -357,10 +372,25 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         .build()
         .map_err(|e| UsageError::new(format!("--threads {}: {e}", a.threads)))?;
     let threads = pool.current_num_threads();
+    if !(a.endurance_budget.is_finite() && a.endurance_budget >= 1.0) {
+        return Err(UsageError::new(format!(
+            "--endurance-budget {}: must be a number of writes ≥ 1",
+            a.endurance_budget
+        ))
+        .into());
+    }
+    if !(0.0..=1.0).contains(&a.error_rate) {
+        return Err(UsageError::new(format!(
+            "--error-rate {}: must be a probability in [0, 1]",
+            a.error_rate
+        ))
+        .into());
+    }
     let cfg = RunConfig {
         lanes: a.lanes,
         lanes_per_subarray: a.lanes_per_subarray,
         seed: a.seed,
+        error_rate: a.error_rate,
     };
     if a.trace {
         let listing = Tracer::disassemble(&kernel.program);
@@ -383,6 +413,13 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         lane_gate_evals_per_s_wall: check.lane_gate_evals as f64 / wall_s,
         lane_gate_evals_per_s_exec_thread: check.lane_gate_evals as f64
             / check.exec_cpu_s.max(1e-12),
+        endurance_budget: a.endurance_budget,
+        hottest_col_name: check
+            .counts
+            .hottest_col
+            .map(|c| kernel.program.col_name(c).to_owned()),
+        runs_to_endurance_budget: (check.counts.hottest.total() > 0)
+            .then(|| a.endurance_budget / check.counts.hottest.total() as f64),
         check,
         wall_s,
     };
@@ -391,11 +428,14 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
     } else {
         kernel_text(&report)
     })?;
-    Ok(if report.check.mismatched_lanes == 0 {
-        Outcome::Success
-    } else {
-        Outcome::CheckFailed
-    })
+    // With fault injection, wrong lanes are the measurement, not a failure.
+    Ok(
+        if report.check.mismatched_lanes == 0 || cfg.error_rate > 0.0 {
+            Outcome::Success
+        } else {
+            Outcome::CheckFailed
+        },
+    )
 }
 
 /// The `mulc` constant when none is given: a seeded non-zero signed value of n bits (2 to 31).
@@ -464,6 +504,35 @@ fn kernel_text(r: &KernelRunReport) -> String {
         "  throughput       {:.3e} lane-gate evals/s end to end (incl. data generation and checking); {:.3e} /s per executor thread",
         r.lane_gate_evals_per_s_wall, r.lane_gate_evals_per_s_exec_thread
     );
+    if let Some(runs) = r.runs_to_endurance_budget {
+        let _ = writeln!(
+            s,
+            "  endurance        hottest cells: column {} with {} presets + {} pulses per run; {:.3e} runs to a {:e}-write budget",
+            r.hottest_col_name.as_deref().unwrap_or("?"),
+            c.counts.hottest.presets,
+            c.counts.hottest.pulses,
+            runs,
+            r.endurance_budget
+        );
+    }
+    if r.config.error_rate > 0.0 {
+        let evals = c.lane_gate_evals.max(1) as f64;
+        let _ = writeln!(
+            s,
+            "  faults           p = {:e} per gate output per lane: {} flips injected (rate {:.3e}); \
+             output bit-error rate {:.3e} ({} of {} bits); wrong results {:.3e} ({} of {} lanes)",
+            r.config.error_rate,
+            c.injected_flips,
+            c.injected_flips as f64 / evals,
+            c.output_bits_wrong as f64 / c.output_bits.max(1) as f64,
+            c.output_bits_wrong,
+            c.output_bits,
+            c.mismatched_lanes as f64 / c.lanes.max(1) as f64,
+            c.mismatched_lanes,
+            c.lanes
+        );
+        return s;
+    }
     match &c.first_mismatch {
         None => {
             let _ = writeln!(

@@ -211,6 +211,58 @@ fn results_do_not_depend_on_thread_count() {
 }
 
 #[test]
+fn fault_injection_is_measured_not_failed() {
+    let args = [
+        "kernel",
+        "add",
+        "--bits",
+        "16",
+        "--lanes",
+        "50000",
+        "--error-rate",
+        "1e-3",
+        "--json",
+    ];
+    let v = json(&cram(&args));
+    let flips = v["injected_flips"].as_u64().unwrap() as f64;
+    let evals = v["lane_gate_evals"].as_u64().unwrap() as f64;
+    let sigma = (evals * 1e-3 * (1.0 - 1e-3)).sqrt();
+    assert!(
+        (flips - evals * 1e-3).abs() <= 5.0 * sigma,
+        "{flips} flips in {evals}"
+    );
+    assert!(v["mismatched_lanes"].as_u64().unwrap() > 0);
+    // Same seed, same faults: a second run reproduces flips, wrong lanes and outputs exactly.
+    let again = json(&cram(&args));
+    for key in [
+        "injected_flips",
+        "mismatched_lanes",
+        "output_bits_wrong",
+        "output_digest",
+    ] {
+        assert_eq!(v[key], again[key], "{key}");
+    }
+    let text = stdout(&cram(&[
+        "kernel",
+        "add",
+        "--bits",
+        "16",
+        "--lanes",
+        "5000",
+        "--error-rate",
+        "0.01",
+    ]));
+    assert!(
+        text.contains("output bit-error rate") && text.contains("wrong results"),
+        "{text}"
+    );
+    assert_usage_error(
+        &cram(&["kernel", "add", "--bits", "8", "--error-rate", "1.5"]),
+        &["--error-rate 1.5", "[0, 1]"],
+    );
+}
+
+#[test]
 fn trace_lists_every_step() {
     let o = cram(&["kernel", "add", "--bits", "3", "--lanes", "64", "--trace"]);
     let out = stdout(&o);

@@ -27,7 +27,7 @@ proptest! {
                 let spec = KernelSpec { kind, bits, bits_b, constant, gate_set };
                 prop_assert!(spec.validate().is_ok());
                 let k = spec.build();
-                let r = run_and_check(&k, &RunConfig { lanes, lanes_per_subarray, seed });
+                let r = run_and_check(&k, &RunConfig { lanes, lanes_per_subarray, seed, error_rate: 0.0 });
                 prop_assert_eq!(r.lanes, lanes as u64);
                 prop_assert_eq!(r.mismatched_lanes, 0, "{:?}: first bad lane {:?}", spec, r.first_mismatch);
             }
@@ -39,7 +39,7 @@ proptest! {
     fn mulc_small_constants(bits in 1u32..=32, constant in -300i64..=300, seed in any::<u64>()) {
         for gate_set in GateSet::ALL {
             let spec = KernelSpec { kind: KernelKind::Mulc, bits, bits_b: bits, constant, gate_set };
-            let r = run_and_check(&spec.build(), &RunConfig { lanes: 200, lanes_per_subarray: 128, seed });
+            let r = run_and_check(&spec.build(), &RunConfig { lanes: 200, lanes_per_subarray: 128, seed, error_rate: 0.0 });
             prop_assert_eq!(r.mismatched_lanes, 0, "{:?}: {:?}", spec, r.first_mismatch);
         }
     }
@@ -67,6 +67,7 @@ fn tiny_widths_exhaustively() {
                                 lanes: 4096,
                                 lanes_per_subarray: 4096,
                                 seed: 3,
+                                error_rate: 0.0,
                             },
                         );
                         assert_eq!(r.mismatched_lanes, 0, "{spec:?}: {:?}", r.first_mismatch);

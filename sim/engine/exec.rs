@@ -7,6 +7,8 @@
 //! accessor returns.
 
 use cram_arch::GateKind;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
 
 use super::isa::{Col, LaneMask, OpVisitor, Program, ProgramError};
 
@@ -19,7 +21,7 @@ pub const fn words_for(lanes: usize) -> usize {
 }
 
 /// The cells of one subarray: `lanes` rows × `cols` columns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Subarray {
     lanes: usize,
     cols: usize,
@@ -30,6 +32,83 @@ pub struct Subarray {
     reads: Vec<Vec<u64>>,
     /// Vector level of the word loops; `Avx2` only if the CPU supports it.
     simd: Simd,
+    /// Random gate-output errors, if enabled.
+    faults: Option<Faults>,
+}
+
+/// Random gate-output errors (DESIGN §1.3): every (gate step, selected lane) pair flips its
+/// output bit independently with probability `p`.
+///
+/// Flip positions are drawn by geometric skipping over the stream of lane evaluations in
+/// program order (gap ~ Geometric(p)), so the cost is proportional to the number of flips,
+/// not to the number of lanes. The stream is ChaCha8 keyed by a seed and a stream number that
+/// the caller derives from the data's position (e.g. the executor block), never from a
+/// thread, so the flip pattern does not depend on thread count or run order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Faults {
+    p: f64,
+    ln_q: f64,
+    rng: ChaCha8Rng,
+    /// Lane evaluations consumed so far.
+    pos: u64,
+    /// Position of the next flip.
+    next: u64,
+    flips: u64,
+}
+
+impl Faults {
+    /// Errors with probability `p` (0 < p ≤ 1) per gate output per lane, from stream
+    /// `stream` of `seed`.
+    pub fn new(p: f64, seed: u64, stream: u64) -> Faults {
+        debug_assert!(p > 0.0 && p <= 1.0);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(stream);
+        let mut f = Faults {
+            p,
+            ln_q: (-p).ln_1p(),
+            rng,
+            pos: 0,
+            next: 0,
+            flips: 0,
+        };
+        f.next = f.gap();
+        f
+    }
+
+    /// Flips injected so far.
+    pub fn flips(&self) -> u64 {
+        self.flips
+    }
+
+    /// Lane evaluations seen so far (selected or not).
+    pub fn evaluations(&self) -> u64 {
+        self.pos
+    }
+
+    /// Number of non-failing evaluations before the next failure: ⌊ln U / ln(1−p)⌋.
+    fn gap(&mut self) -> u64 {
+        if self.p >= 1.0 {
+            return 0;
+        }
+        // U uniform in (0, 1]: 53 random bits, shifted away from 0.
+        let u = ((self.rng.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
+        (u.ln() / self.ln_q) as u64
+    }
+
+    /// Applies the flips that fall into one gate step over `lanes` lanes.
+    fn apply(&mut self, out: &mut [u64], mask: &[u64], lanes: usize) {
+        let end = self.pos + lanes as u64;
+        while self.next < end {
+            let l = (self.next - self.pos) as usize;
+            let bit = 1u64 << (l % WORD_BITS);
+            if mask.is_empty() || mask[l / WORD_BITS] & bit != 0 {
+                out[l / WORD_BITS] ^= bit;
+                self.flips += 1;
+            }
+            self.next = self.next.saturating_add(1).saturating_add(self.gap());
+        }
+        self.pos = end;
+    }
 }
 
 impl Subarray {
@@ -44,7 +123,18 @@ impl Subarray {
             mask: Vec::new(),
             reads: Vec::new(),
             simd: Simd::best(),
+            faults: None,
         }
+    }
+
+    /// Enables (or with `None` disables) random gate-output errors.
+    pub fn set_faults(&mut self, faults: Option<Faults>) {
+        self.faults = faults;
+    }
+
+    /// The fault injector, if enabled.
+    pub fn faults(&self) -> Option<&Faults> {
+        self.faults.as_ref()
     }
 
     /// Selects the vector level of the word loops; returns false (and keeps the current level)
@@ -71,6 +161,7 @@ impl Subarray {
         self.data.resize(self.words * cols, 0);
         self.mask.clear();
         self.reads.clear();
+        self.faults = None;
     }
 
     /// Number of lanes (rows).
@@ -355,6 +446,10 @@ impl OpVisitor for Subarray {
                 }
             }
         }
+        if let Some(faults) = self.faults.as_mut() {
+            let o = usize::from(out) * words;
+            faults.apply(&mut self.data[o..o + words], &self.mask, self.lanes);
+        }
     }
 
     fn set_mask(&mut self, mask: LaneMask) {
@@ -528,6 +623,43 @@ mod tests {
         sa.run(&p).unwrap();
         assert_eq!(sa.reads()[0], row);
         assert_eq!(sa.reads()[1], vec![0, 0]);
+    }
+
+    /// Every flip lands on a selected lane of a gate output, and the count is binomial(N, p):
+    /// within 5 σ of N·p.
+    #[test]
+    fn fault_rate_is_binomial_and_only_hits_selected_lanes() {
+        let lanes = 1000;
+        let steps = 400;
+        let ops: Vec<Op> = (0..steps)
+            .map(|_| gate_op(GateKind::Copy, &[0], 1, true))
+            .collect();
+        let p = Program::new(ops, vec![], names(2)).unwrap();
+        for prob in [1e-3, 0.02, 0.5] {
+            let mut sa = Subarray::new(lanes, 2);
+            sa.set_faults(Some(Faults::new(prob, 9, 0)));
+            sa.run(&p).unwrap();
+            let f = sa.faults().unwrap();
+            let n = (lanes * steps) as f64;
+            let sigma = (n * prob * (1.0 - prob)).sqrt();
+            assert_eq!(f.evaluations(), n as u64);
+            assert!(
+                (f.flips() as f64 - n * prob).abs() <= 5.0 * sigma,
+                "p={prob}: {} flips of {n}",
+                f.flips()
+            );
+        }
+        // With a lane mask, lanes outside it are never touched.
+        let ops = vec![
+            Op::SetMask(LaneMask::Range { lo: 100, hi: 200 }),
+            gate_op(GateKind::Copy, &[0], 1, true),
+        ];
+        let mut sa = Subarray::new(lanes, 2);
+        sa.set_faults(Some(Faults::new(1.0, 1, 0)));
+        sa.run(&Program::new(ops, vec![], names(2)).unwrap())
+            .unwrap();
+        assert_eq!(sa.faults().unwrap().flips(), 100);
+        assert!((0..lanes).all(|l| sa.get(l, 1) == (100..200).contains(&l)));
     }
 
     #[test]

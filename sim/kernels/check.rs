@@ -23,18 +23,23 @@ use serde::Serialize;
 use super::Kernel;
 use crate::bits::transpose64;
 use crate::engine::count::{Counter, Counts};
-use crate::engine::exec::{Subarray, WORD_BITS};
+use crate::engine::exec::{Faults, Subarray, WORD_BITS};
 
 /// How to run a kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct RunConfig {
     /// Total lanes simulated.
     pub lanes: usize,
     /// Lanes per subarray.
     pub lanes_per_subarray: usize,
-    /// Seed of the operand data.
+    /// Seed of the operand data (and, through a fixed key, of the injected faults).
     pub seed: u64,
+    /// Probability that a gate step's output is wrong in a lane (0 = no fault injection).
+    pub error_rate: f64,
 }
+
+/// Key mixed into the seed for the fault stream, so faults and data are independent.
+const FAULT_KEY: u64 = 0xFA01_7CAF_E000_0001;
 
 /// One lane whose output disagreed with the reference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -69,6 +74,12 @@ pub struct CheckReport {
     /// Order-independent digest of every output bit of every lane: equal digests mean equal
     /// results (compare runs with different thread counts).
     pub output_digest: u64,
+    /// Gate-output flips injected (0 without `error_rate`).
+    pub injected_flips: u64,
+    /// Output bits checked (lanes × output width).
+    pub output_bits: u64,
+    /// Output bits that differ from the reference.
+    pub output_bits_wrong: u64,
     /// Summed time inside the executor over all threads, seconds.
     pub exec_cpu_s: f64,
 }
@@ -107,7 +118,7 @@ pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
             |sa, b| {
                 let lanes = block.min(cfg.lanes - b * block);
                 sa.reset(lanes, cols);
-                one_block(kernel, sa, cfg.seed, b, (b * block) as u64)
+                one_block(kernel, sa, cfg, b, (b * block) as u64)
             },
         )
         .collect();
@@ -120,11 +131,21 @@ pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
         mismatched_lanes: 0,
         first_mismatch: None,
         output_digest: 0,
+        injected_flips: 0,
+        output_bits: cfg.lanes as u64
+            * kernel
+                .outputs
+                .iter()
+                .map(|o| o.cols.len() as u64)
+                .sum::<u64>(),
+        output_bits_wrong: 0,
         exec_cpu_s: 0.0,
     };
     for p in partials {
         report.mismatched_lanes += p.mismatches;
         report.output_digest = report.output_digest.wrapping_add(p.digest);
+        report.injected_flips += p.flips;
+        report.output_bits_wrong += p.bits_wrong;
         report.exec_cpu_s += p.exec_s;
         if report.first_mismatch.is_none() {
             report.first_mismatch = p.first;
@@ -136,13 +157,15 @@ pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
 struct Partial {
     mismatches: u64,
     digest: u64,
+    flips: u64,
+    bits_wrong: u64,
     first: Option<Mismatch>,
     exec_s: f64,
 }
 
 /// Fills the inputs of block `b` from ChaCha8 stream `b`, runs, checks.
-fn one_block(kernel: &Kernel, sa: &mut Subarray, seed: u64, b: usize, lane0: u64) -> Partial {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+fn one_block(kernel: &Kernel, sa: &mut Subarray, cfg: &RunConfig, b: usize, lane0: u64) -> Partial {
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     rng.set_stream(b as u64);
     for op in &kernel.inputs {
         for &c in &op.cols {
@@ -151,14 +174,24 @@ fn one_block(kernel: &Kernel, sa: &mut Subarray, seed: u64, b: usize, lane0: u64
                 .for_each(|w| *w = rng.next_u64());
         }
     }
+    if cfg.error_rate > 0.0 {
+        sa.set_faults(Some(Faults::new(
+            cfg.error_rate,
+            cfg.seed ^ FAULT_KEY,
+            b as u64,
+        )));
+    }
     let t = Instant::now();
     sa.run(&kernel.program)
         .expect("kernel columns fit the subarray");
     let exec_s = t.elapsed().as_secs_f64();
 
+    let flips = sa.faults().map_or(0, Faults::flips);
     let mut out = Partial {
         mismatches: 0,
         digest: 0,
+        flips,
+        bits_wrong: 0,
         first: None,
         exec_s,
     };
@@ -181,8 +214,15 @@ fn one_block(kernel: &Kernel, sa: &mut Subarray, seed: u64, b: usize, lane0: u64
             for (i, m) in outs.iter().enumerate() {
                 out.digest = out.digest.wrapping_add(mix(lane, i as u64, m[l]));
             }
+            // Compare first: bits are counted only for the rare wrong lane.
             if outs.iter().zip(&expected).any(|(m, e)| m[l] != e[l]) {
+                let wrong: u32 = outs
+                    .iter()
+                    .zip(&expected)
+                    .map(|(m, e)| (m[l] ^ e[l]).count_ones())
+                    .sum();
                 out.mismatches += 1;
+                out.bits_wrong += u64::from(wrong);
                 if out.first.is_none() {
                     out.first = Some(Mismatch {
                         lane,
@@ -239,6 +279,7 @@ mod tests {
             lanes,
             lanes_per_subarray: 1024,
             seed: 7,
+            error_rate: 0.0,
         }
     }
 
@@ -315,6 +356,52 @@ mod tests {
         assert_eq!(one.output_digest, two.output_digest);
         assert_eq!(one.mismatched_lanes, 0);
         assert_ne!(one.output_digest, run(2, 8).output_digest);
+    }
+
+    /// Each output bit of `not` is exactly one gate step, so the observed output bit-error
+    /// rate must be p (5 σ binomial bound), and a faulty run is identical for 1 and 2 threads.
+    #[test]
+    fn injected_faults_reach_the_outputs_at_rate_p_whatever_the_thread_count() {
+        let k = KernelSpec {
+            kind: KernelKind::Not,
+            bits: 16,
+            bits_b: 16,
+            constant: 0,
+            gate_set: GateSet::Nand,
+        }
+        .build();
+        let p = 1e-3;
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                run_and_check(
+                    &k,
+                    &RunConfig {
+                        error_rate: p,
+                        ..cfg(200_000)
+                    },
+                )
+            })
+        };
+        let (one, two) = (run(1), run(2));
+        let n = one.output_bits as f64;
+        let sigma = (n * p * (1.0 - p)).sqrt();
+        assert!(
+            (one.output_bits_wrong as f64 - n * p).abs() <= 5.0 * sigma,
+            "{} of {n}",
+            one.output_bits_wrong
+        );
+        assert_eq!(one.injected_flips, one.output_bits_wrong);
+        assert_eq!(
+            (one.output_digest, one.injected_flips, one.mismatched_lanes),
+            (two.output_digest, two.injected_flips, two.mismatched_lanes)
+        );
+        // A clean run of the same kernel has none of it.
+        let clean = run_and_check(&k, &cfg(200_000));
+        assert_eq!((clean.injected_flips, clean.output_bits_wrong), (0, 0));
     }
 
     #[test]
