@@ -14,6 +14,7 @@ use crate::engine::exec::Simd;
 use crate::error::UsageError;
 use crate::kernels::check::{CheckReport, RunConfig, run_and_check};
 use crate::kernels::{GateSet, KernelKind, KernelSpec};
+use crate::timing::{self, Resource, ResourceUse, StepCycles, TimingReport};
 
 /// cramulator — a bit-accurate simulator of spintronic computational RAM (CRAM).
 #[derive(Debug, Parser)]
@@ -33,6 +34,23 @@ pub enum Command {
     /// Generate a kernel, run it bit by bit on random data in every lane, and check every lane
     /// against the integer reference.
     Kernel(KernelArgs),
+    /// Inspect configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `cramulator config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the fully defaulted configuration (device and array) as TOML.
+    Defaults {
+        /// Device preset or TOML file.
+        #[arg(long, default_value = "stt-projected")]
+        device: String,
+        /// Array preset or TOML file.
+        #[arg(long, default_value = "cram-1k")]
+        array: String,
+    },
 }
 
 /// Arguments of `cramulator gates`.
@@ -83,9 +101,20 @@ pub struct KernelArgs {
     /// Number of lanes simulated (every one is checked).
     #[arg(long, default_value_t = 4096)]
     pub lanes: usize,
-    /// Lanes per subarray; the lanes are spread over ⌈lanes / this⌉ subarrays.
-    #[arg(long, default_value_t = 1024)]
-    pub lanes_per_subarray: usize,
+    /// Lanes per subarray (default: the array's); the lanes are spread over
+    /// ⌈lanes / this⌉ subarrays.
+    #[arg(long)]
+    pub lanes_per_subarray: Option<usize>,
+    /// Chip organisation: array preset (cram-1k) or TOML file.
+    #[arg(long, default_value = "cram-1k")]
+    pub array: String,
+    /// Subarrays the kernel may use at once (default: every subarray of the chip). Lanes
+    /// beyond subarrays × lanes-per-subarray run in further passes.
+    #[arg(long)]
+    pub subarrays: Option<u32>,
+    /// Print the full per-resource utilization table.
+    #[arg(long)]
+    pub report: bool,
     /// Gate set the kernel is generated from.
     #[arg(long, value_enum, default_value_t = GateSetArg::Maj)]
     pub gate_set: GateSetArg,
@@ -147,6 +176,9 @@ pub enum Outcome {
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Gates(a) => gates(&a),
+        Command::Config(ConfigCommand::Defaults { device, array }) => {
+            config_defaults(&device, &array)
+        }
         Command::Kernel(a) => kernel(&a),
     }
 }
@@ -163,6 +195,27 @@ fn to_json<T: Serialize>(v: &T) -> String {
     let mut s = serde_json::to_string_pretty(v).expect("report types serialize");
     s.push('\n');
     s
+}
+
+fn config_defaults(device: &str, array: &str) -> Result<Outcome, CliError> {
+    #[derive(Serialize)]
+    struct Resolved<'a> {
+        device: &'a cram_arch::DeviceParams,
+        array: &'a cram_arch::OrgParams,
+    }
+    let device = presets::device(device).map_err(UsageError::from)?;
+    let org = presets::array(array).map_err(UsageError::from)?;
+    let body = toml::to_string(&Resolved {
+        device: &device.params,
+        array: &org.params,
+    })
+    .expect("params serialize to TOML");
+    emit(&format!(
+        "# cramulator configuration with every field filled in (device {}, array {}).\n\
+         # Field meanings and units: arch/src/device.rs and arch/src/org.rs.\n\n{body}",
+        device.params.name, org.params.name
+    ))?;
+    Ok(Outcome::Success)
 }
 
 fn gates(a: &GatesArgs) -> Result<Outcome, CliError> {
@@ -295,6 +348,26 @@ fn pj(e: f64) -> String {
     }
 }
 
+/// Timing of a kernel run: one pass is the program broadcast to the subarrays in use.
+#[derive(Debug, Serialize)]
+pub struct KernelTiming {
+    /// Array preset or file name.
+    pub array: String,
+    /// Cycles per step kind.
+    pub steps: StepCycles,
+    /// Subarrays running the program at once.
+    pub subarrays_in_parallel: u64,
+    /// Back-to-back passes needed to cover every lane (operand loading between passes is not
+    /// modelled yet).
+    pub passes: u64,
+    /// Cycles of all passes.
+    pub cycles: u64,
+    /// Time of all passes, ns.
+    pub time_ns: f64,
+    /// Schedule of one pass.
+    pub pass: TimingReport,
+}
+
 /// Everything `cramulator kernel --json` prints.
 #[derive(Debug, Serialize)]
 pub struct KernelRunReport {
@@ -304,6 +377,8 @@ pub struct KernelRunReport {
     pub spec: KernelSpec,
     /// Device name.
     pub device: String,
+    /// Cycles and utilization of the kernel on the chip.
+    pub timing: KernelTiming,
     /// Run settings.
     pub config: RunConfig,
     /// Worker threads used.
@@ -322,6 +397,9 @@ pub struct KernelRunReport {
     pub lane_gate_evals_per_s_exec_thread: f64,
     /// Write budget per cell used for `runs_to_endurance_budget`.
     pub endurance_budget: f64,
+    /// Whether the text output lists every resource.
+    #[serde(skip)]
+    pub full_report: bool,
     /// Name of the hottest column (`t3`, `sum[0]`, …).
     pub hottest_col_name: Option<String>,
     /// Runs of the kernel until the hottest cell reaches the budget (None if nothing is
@@ -344,14 +422,29 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         ))
         .into());
     }
-    if !(1..=1 << 20).contains(&a.lanes_per_subarray) {
+    let device = presets::device(&a.device).map_err(UsageError::from)?;
+    let org = presets::array(&a.array).map_err(UsageError::from)?;
+    let lanes_per_subarray = a
+        .lanes_per_subarray
+        .unwrap_or(org.params.lanes_per_subarray as usize);
+    if !(1..=1 << 20).contains(&lanes_per_subarray) {
         return Err(UsageError::new(format!(
-            "--lanes-per-subarray {}: must be in 1..=1048576",
-            a.lanes_per_subarray
+            "--lanes-per-subarray {lanes_per_subarray}: must be in 1..=1048576"
         ))
         .into());
     }
-    let device = presets::device(&a.device).map_err(UsageError::from)?;
+    let chip_subarrays = org.subarrays();
+    let subarrays = u64::from(a.subarrays.unwrap_or(u32::MAX)).min(chip_subarrays);
+    if a.subarrays
+        .is_some_and(|s| s == 0 || u64::from(s) > chip_subarrays)
+    {
+        return Err(UsageError::new(format!(
+            "--subarrays {}: array '{}' has {chip_subarrays} subarrays; use 1..={chip_subarrays}",
+            a.subarrays.unwrap_or(0),
+            org.params.name
+        ))
+        .into());
+    }
     let lib = GateLibrary::derive(&device);
     let mut spec = KernelSpec {
         kind: a.name,
@@ -367,6 +460,16 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
     }
     let kernel = spec.build();
     kernel.check_buildable(&lib)?;
+    let cols = org.params.cols_per_subarray as usize;
+    if kernel.program.cols() > cols {
+        return Err(UsageError::new(format!(
+            "kernel {} needs {} columns but array '{}' has {cols} per subarray (cols_per_subarray)",
+            spec.kind.name(),
+            kernel.program.cols(),
+            org.params.name
+        ))
+        .into());
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads)
         .build()
@@ -388,7 +491,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
     }
     let cfg = RunConfig {
         lanes: a.lanes,
-        lanes_per_subarray: a.lanes_per_subarray,
+        lanes_per_subarray,
         seed: a.seed,
         error_rate: a.error_rate,
     };
@@ -403,10 +506,29 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
     let t = Instant::now();
     let check = pool.install(|| run_and_check(&kernel, &cfg));
     let wall_s = t.elapsed().as_secs_f64();
+    // Timing: the program broadcast to the subarrays in use, once per pass.
+    let needed = (a.lanes as u64).div_ceil(lanes_per_subarray as u64);
+    let in_parallel = needed.min(subarrays);
+    let passes = needed.div_ceil(in_parallel);
+    let pass = timing::schedule(
+        &device,
+        &org,
+        &timing::broadcast(&kernel.program, in_parallel as u32),
+    );
+    let kernel_timing = KernelTiming {
+        array: org.params.name.clone(),
+        steps: StepCycles::derive(&device, &org),
+        subarrays_in_parallel: in_parallel,
+        passes,
+        cycles: pass.cycles * passes,
+        time_ns: pass.time_ns * passes as f64,
+        pass,
+    };
     let report = KernelRunReport {
         kernel: spec.kind.name(),
         spec,
         device: device.params.name.clone(),
+        timing: kernel_timing,
         config: cfg,
         threads,
         simd: Simd::best(),
@@ -414,6 +536,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         lane_gate_evals_per_s_exec_thread: check.lane_gate_evals as f64
             / check.exec_cpu_s.max(1e-12),
         endurance_budget: a.endurance_budget,
+        full_report: a.report,
         hottest_col_name: check
             .counts
             .hottest_col
@@ -504,6 +627,52 @@ fn kernel_text(r: &KernelRunReport) -> String {
         "  throughput       {:.3e} lane-gate evals/s end to end (incl. data generation and checking); {:.3e} /s per executor thread",
         r.lane_gate_evals_per_s_wall, r.lane_gate_evals_per_s_exec_thread
     );
+    let t = &r.timing;
+    let _ = writeln!(
+        s,
+        "  timing           {} cycles = {:.1} ns on array {}: {} subarray(s) in parallel × {} pass(es); gate step {} cycles (preset + pulse + set-up)",
+        t.cycles, t.time_ns, t.array, t.subarrays_in_parallel, t.passes, t.steps.gate
+    );
+    let subs: Vec<&ResourceUse> = t
+        .pass
+        .resources
+        .iter()
+        .filter(|u| matches!(u.resource, Resource::Subarray(_)))
+        .collect();
+    let mean_util = subs.iter().map(|u| u.utilization).sum::<f64>() / subs.len().max(1) as f64;
+    let issue = t
+        .pass
+        .resources
+        .iter()
+        .find(|u| u.resource == Resource::Issue)
+        .map_or(0.0, |u| u.utilization);
+    let path: Vec<String> = t
+        .pass
+        .critical_path_cycles
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "  utilization      subarrays {:.1} % (mean of {}), controller issue {:.1} %; critical path {} commands ({} cycles)",
+        mean_util * 100.0,
+        subs.len(),
+        issue * 100.0,
+        t.pass.critical_path_commands,
+        path.join(", ")
+    );
+    if r.full_report {
+        let _ = writeln!(s, "  resources (one pass of {} cycles):", t.pass.cycles);
+        for u in &t.pass.resources {
+            let _ = writeln!(
+                s,
+                "    {:<18} busy {:>10} cycles  {:>6.1} %",
+                u.name,
+                u.busy_cycles,
+                u.utilization * 100.0
+            );
+        }
+    }
     if let Some(runs) = r.runs_to_endurance_budget {
         let _ = writeln!(
             s,

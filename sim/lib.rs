@@ -11,6 +11,7 @@ pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod kernels;
+pub mod timing;
 
 pub use cram_arch as arch;
 pub use cram_workloads as workloads;

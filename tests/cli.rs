@@ -263,6 +263,60 @@ fn fault_injection_is_measured_not_failed() {
 }
 
 #[test]
+fn kernel_timing_and_array_options() {
+    // 8-bit majority add: 32 gate steps of 3 cycles each (stt-projected on cram-1k), in 4
+    // subarrays at once, one pass.
+    let v = json(&cram(&["kernel", "add", "--bits", "8", "--json"]));
+    assert_eq!(v["timing"]["cycles"], 96);
+    assert_eq!(v["timing"]["subarrays_in_parallel"], 4);
+    assert_eq!(v["timing"]["passes"], 1);
+    // Limiting the chip to 2 subarrays doubles the passes and the cycles.
+    let v = json(&cram(&[
+        "kernel",
+        "add",
+        "--bits",
+        "8",
+        "--subarrays",
+        "2",
+        "--json",
+    ]));
+    assert_eq!(
+        (
+            v["timing"]["passes"].as_u64(),
+            v["timing"]["cycles"].as_u64()
+        ),
+        (Some(2), Some(192))
+    );
+    assert_usage_error(
+        &cram(&["kernel", "add", "--bits", "8", "--subarrays", "0"]),
+        &["--subarrays 0", "1..=128"],
+    );
+    assert_usage_error(
+        &cram(&["kernel", "add", "--bits", "8", "--subarrays", "129"]),
+        &["--subarrays 129"],
+    );
+    assert_usage_error(
+        &cram(&["kernel", "add", "--bits", "8", "--array", "cram-2k"]),
+        &["cram-2k", "cram-1k"],
+    );
+    let text = stdout(&cram(&["kernel", "add", "--bits", "8", "--report"]));
+    assert!(
+        text.contains("subarray 3") && text.contains("controller issue"),
+        "{text}"
+    );
+}
+
+#[test]
+fn config_defaults_is_complete_toml() {
+    let o = cram(&["config", "defaults", "--device", "stt-today"]);
+    assert_eq!(o.status.code(), Some(0));
+    let t: toml::Table = toml::from_str(&stdout(&o)).expect("valid TOML");
+    assert_eq!(t["device"]["name"].as_str(), Some("stt-today"));
+    assert_eq!(t["array"]["lanes_per_subarray"].as_integer(), Some(1024));
+    assert!(t["array"]["bank_bus"]["width_bits"].is_integer());
+}
+
+#[test]
 fn trace_lists_every_step() {
     let o = cram(&["kernel", "add", "--bits", "3", "--lanes", "64", "--trace"]);
     let out = stdout(&o);

@@ -1,4 +1,5 @@
 //! Integration tests of the `cramulator` package, linked as one test binary (faster to build).
 
 mod cli;
+mod ops;
 mod props;

@@ -64,6 +64,8 @@ pub struct DeviceParams {
     pub jc_ap_to_p_a_per_cm2: f64,
     /// Switching time: length of a logic pulse and of a preset write, ns.
     pub t_switch_ns: f64,
+    /// Sensing time of a memory-mode read, ns.
+    pub t_read_ns: f64,
     /// On-resistance of one access transistor, Ω.
     pub r_access_on_ohm: f64,
     /// Preset/write current as a multiple of the critical current (≥ 1).
@@ -171,6 +173,13 @@ impl DeviceParams {
         range(
             "t_switch_ns",
             self.t_switch_ns,
+            1e-3,
+            1e6,
+            "between 0.001 and 1e6 ns",
+        )?;
+        range(
+            "t_read_ns",
+            self.t_read_ns,
             1e-3,
             1e6,
             "between 0.001 and 1e6 ns",

@@ -1,5 +1,5 @@
 //! `cram-arch`: the hardware side of cramulator — MTJ technology parameters, the
-//! threshold-gate physics derived from them, and (later) array organisation and baselines.
+//! threshold-gate physics derived from them, chip organisation, and (later) baselines.
 //!
 //! This crate knows nothing about workloads or the simulator (ARCHITECTURE.md invariant).
 //! Parameters are serde structs with `deny_unknown_fields`; `validate()` turns them into
@@ -8,8 +8,10 @@
 pub mod device;
 pub mod error;
 pub mod gates;
+pub mod org;
 pub mod presets;
 
 pub use device::{Derived, Device, DeviceParams, SheChannel, Variant};
 pub use error::ArchError;
 pub use gates::{GateKind, GateLibrary, GateSpec};
+pub use org::{BusParams, HostLinkParams, Org, OrgParams};

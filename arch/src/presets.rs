@@ -1,10 +1,13 @@
-//! Shipped technology presets (`configs/devices/*.toml`, embedded at build time) and loading
-//! a device from a preset name or a TOML file.
+//! Shipped presets (`configs/devices/*.toml`, `configs/arrays/*.toml`, embedded at build
+//! time) and loading a device or an organisation from a preset name or a TOML file.
 
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
+
 use crate::device::{Device, DeviceParams};
 use crate::error::ArchError;
+use crate::org::{Org, OrgParams};
 
 /// Names of the shipped device presets.
 pub const NAMES: [&str; 3] = ["stt-today", "stt-projected", "she-projected"];
@@ -15,24 +18,61 @@ const SOURCES: [&str; 3] = [
     include_str!("../../configs/devices/she-projected.toml"),
 ];
 
-/// The TOML text of a shipped preset.
+/// Names of the shipped organisation (array) presets.
+pub const ARRAY_NAMES: [&str; 1] = ["cram-1k"];
+
+const ARRAY_SOURCES: [&str; 1] = [include_str!("../../configs/arrays/cram-1k.toml")];
+
+/// The TOML text of a shipped device preset.
 pub fn preset_source(name: &str) -> Option<&'static str> {
     NAMES.iter().position(|&n| n == name).map(|i| SOURCES[i])
 }
 
-/// Parses and validates device parameters from TOML text; `origin` names the source in errors.
-pub fn parse_device(text: &str, origin: &str) -> Result<Device, ArchError> {
-    let params: DeviceParams = toml::from_str(text).map_err(|e| ArchError::Parse {
+/// The TOML text of a shipped array preset.
+pub fn array_source(name: &str) -> Option<&'static str> {
+    ARRAY_NAMES
+        .iter()
+        .position(|&n| n == name)
+        .map(|i| ARRAY_SOURCES[i])
+}
+
+fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, ArchError> {
+    toml::from_str(text).map_err(|e| ArchError::Parse {
         origin: origin.to_owned(),
         message: e.to_string().trim_end().to_owned(),
-    })?;
-    params.validate(origin)
+    })
+}
+
+/// Parses and validates device parameters from TOML text; `origin` names the source in errors.
+pub fn parse_device(text: &str, origin: &str) -> Result<Device, ArchError> {
+    parse::<DeviceParams>(text, origin)?.validate(origin)
+}
+
+/// Parses and validates an organisation from TOML text.
+pub fn parse_array(text: &str, origin: &str) -> Result<Org, ArchError> {
+    parse::<OrgParams>(text, origin)?.validate(origin)
 }
 
 /// Loads a device: a shipped preset name, or else a path to a TOML file.
 pub fn device(name_or_path: &str) -> Result<Device, ArchError> {
-    if let Some(src) = preset_source(name_or_path) {
-        return parse_device(src, &format!("preset {name_or_path}"));
+    let text = load(name_or_path, preset_source, &NAMES)?;
+    parse_device(&text.0, &text.1)
+}
+
+/// Loads an organisation: a shipped array preset name, or else a path to a TOML file.
+pub fn array(name_or_path: &str) -> Result<Org, ArchError> {
+    let text = load(name_or_path, array_source, &ARRAY_NAMES)?;
+    parse_array(&text.0, &text.1)
+}
+
+/// The text of a preset or a file, and the origin to quote in errors.
+fn load(
+    name_or_path: &str,
+    preset: fn(&str) -> Option<&'static str>,
+    names: &[&str],
+) -> Result<(String, String), ArchError> {
+    if let Some(src) = preset(name_or_path) {
+        return Ok((src.to_owned(), format!("preset {name_or_path}")));
     }
     let path = Path::new(name_or_path);
     let looks_like_path = name_or_path.contains(std::path::MAIN_SEPARATOR)
@@ -41,14 +81,14 @@ pub fn device(name_or_path: &str) -> Result<Device, ArchError> {
     if !looks_like_path && !path.exists() {
         return Err(ArchError::UnknownPreset {
             name: name_or_path.to_owned(),
-            allowed: NAMES.join(", "),
+            allowed: names.join(", "),
         });
     }
     let text = std::fs::read_to_string(path).map_err(|source| ArchError::Io {
         path: path.to_owned(),
         source,
     })?;
-    parse_device(&text, name_or_path)
+    Ok((text, name_or_path.to_owned()))
 }
 
 #[cfg(test)]
@@ -63,6 +103,16 @@ mod tests {
             let again = toml::to_string(&d.params).unwrap();
             assert_eq!(parse_device(&again, "rt").unwrap(), d);
         }
+    }
+
+    #[test]
+    fn every_array_preset_loads_and_round_trips() {
+        for name in ARRAY_NAMES {
+            let org = array(name).unwrap();
+            let again = toml::to_string(&org.params).unwrap();
+            assert_eq!(parse_array(&again, "rt").unwrap(), org);
+        }
+        assert!(array("nope").unwrap_err().to_string().contains("cram-1k"));
     }
 
     #[test]

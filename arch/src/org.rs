@@ -1,0 +1,184 @@
+//! Chip organisation: subarray geometry, banks, the controller clock and issue width, and the
+//! links that move rows (bank bus, global bus, host link). DESIGN §1.3–1.4.
+//!
+//! Only what the timing model uses today is here; energy per bit of the links and the
+//! line and peripheral parameters arrive with the energy accountant (issue 3).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ArchError;
+
+/// A bus that moves rows between subarrays.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusParams {
+    /// Bits moved per controller cycle.
+    pub width_bits: u32,
+    /// Cycles from the start of a transfer until its first bits arrive.
+    pub latency_cycles: u32,
+}
+
+/// The link between the chip and its host.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostLinkParams {
+    /// Sustained bandwidth, GB/s (10^9 bytes per second).
+    pub bandwidth_gb_s: f64,
+    /// Cycles from the start of a transfer until its first bits arrive.
+    pub latency_cycles: u32,
+}
+
+/// Organisation of one CRAM chip, as written in a `configs/arrays/*.toml` file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgParams {
+    /// Preset or user name.
+    pub name: String,
+    /// Rows per subarray: the SIMD lanes one logic step runs in.
+    pub lanes_per_subarray: u32,
+    /// Columns per subarray: bit positions per lane.
+    pub cols_per_subarray: u32,
+    /// Subarrays sharing one bank bus.
+    pub subarrays_per_bank: u32,
+    /// Banks per chip (they share the global bus).
+    pub banks: u32,
+    /// Controller clock, GHz. Every latency is rounded up to whole cycles of it.
+    pub clock_ghz: f64,
+    /// Commands the controller can issue per cycle (each broadcast counts once).
+    pub issue_slots_per_cycle: u32,
+    /// Line-driver set-up added to every array step, ns.
+    pub t_driver_setup_ns: f64,
+    /// Bus between the subarrays of one bank.
+    pub bank_bus: BusParams,
+    /// Bus between banks.
+    pub global_bus: BusParams,
+    /// Host link.
+    pub host_link: HostLinkParams,
+}
+
+impl OrgParams {
+    /// Checks every field's range; `origin` (file or preset) is quoted in errors.
+    pub fn validate(self, origin: &str) -> Result<Org, ArchError> {
+        let bad = |key: &str, value: String, allowed: &str| ArchError::Invalid {
+            origin: origin.to_owned(),
+            key: key.to_owned(),
+            value,
+            allowed: allowed.to_owned(),
+        };
+        let count = |key: &str, v: u32, lo: u32, hi: u32| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(bad(
+                    key,
+                    v.to_string(),
+                    &format!("must be an integer in {lo}..={hi}"),
+                ))
+            }
+        };
+        let real = |key: &str, v: f64, lo: f64, hi: f64, unit: &str| {
+            if v.is_finite() && (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(bad(
+                    key,
+                    v.to_string(),
+                    &format!("must be between {lo} and {hi} {unit}"),
+                ))
+            }
+        };
+        count("lanes_per_subarray", self.lanes_per_subarray, 1, 1 << 20)?;
+        count("cols_per_subarray", self.cols_per_subarray, 1, 1 << 16)?;
+        count("subarrays_per_bank", self.subarrays_per_bank, 1, 1 << 16)?;
+        count("banks", self.banks, 1, 1 << 12)?;
+        real("clock_ghz", self.clock_ghz, 1e-3, 100.0, "GHz")?;
+        count("issue_slots_per_cycle", self.issue_slots_per_cycle, 1, 64)?;
+        real("t_driver_setup_ns", self.t_driver_setup_ns, 0.0, 1e6, "ns")?;
+        for (name, bus) in [("bank_bus", self.bank_bus), ("global_bus", self.global_bus)] {
+            count(&format!("{name}.width_bits"), bus.width_bits, 1, 1 << 20)?;
+            count(
+                &format!("{name}.latency_cycles"),
+                bus.latency_cycles,
+                0,
+                1 << 20,
+            )?;
+        }
+        real(
+            "host_link.bandwidth_gb_s",
+            self.host_link.bandwidth_gb_s,
+            1e-3,
+            1e5,
+            "GB/s",
+        )?;
+        count(
+            "host_link.latency_cycles",
+            self.host_link.latency_cycles,
+            0,
+            1 << 20,
+        )?;
+        Ok(Org { params: self })
+    }
+}
+
+/// Validated organisation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Org {
+    /// The validated parameters.
+    pub params: OrgParams,
+}
+
+impl Org {
+    /// Whole controller cycles covering `t_ns` (at least 1 for a positive time).
+    pub fn cycles(&self, t_ns: f64) -> u64 {
+        // A tiny tolerance keeps exact products such as 2.0 ns × 1 GHz at 2 cycles.
+        (t_ns * self.params.clock_ghz - 1e-9).ceil().max(0.0) as u64
+    }
+
+    /// Subarrays on the chip.
+    pub fn subarrays(&self) -> u64 {
+        u64::from(self.params.subarrays_per_bank) * u64::from(self.params.banks)
+    }
+
+    /// Bank of a subarray.
+    pub fn bank_of(&self, subarray: u32) -> u32 {
+        subarray / self.params.subarrays_per_bank
+    }
+
+    /// Cycles a bus needs to move `bits`: latency plus ⌈bits / width⌉.
+    pub fn bus_cycles(bus: &BusParams, bits: u64) -> u64 {
+        u64::from(bus.latency_cycles) + bits.div_ceil(u64::from(bus.width_bits))
+    }
+
+    /// Cycles the host link needs to move `bits`.
+    pub fn host_cycles(&self, bits: u64) -> u64 {
+        let link = &self.params.host_link;
+        // bits / (GB/s · 8 bits/B) gives ns.
+        u64::from(link.latency_cycles) + self.cycles(bits as f64 / (link.bandwidth_gb_s * 8.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::presets;
+
+    #[test]
+    fn cycles_round_up() {
+        let org = presets::array("cram-1k").unwrap();
+        let f = org.params.clock_ghz;
+        assert_eq!(org.cycles(0.0), 0);
+        assert_eq!(org.cycles(1.0 / f), 1);
+        assert_eq!(org.cycles(1.0 / f + 1e-3), 2);
+        assert_eq!(org.cycles(2.0 / f), 2);
+    }
+
+    #[test]
+    fn bad_geometry_is_named() {
+        let mut p = presets::array("cram-1k").unwrap().params;
+        p.lanes_per_subarray = 0;
+        let e = p.validate("a.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("a.toml") && e.contains("lanes_per_subarray") && e.contains("1..="),
+            "{e}"
+        );
+    }
+}
