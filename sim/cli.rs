@@ -9,8 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use cram_arch::{GateLibrary, presets};
 use serde::Serialize;
 
+use crate::energy::{EnergyBreakdown, EnergyTable, Placement, RunEnergy, run_energy};
 use crate::engine::Tracer;
+use crate::engine::count::{Counter, Counts};
 use crate::engine::exec::Simd;
+use crate::engine::isa::Col;
 use crate::error::UsageError;
 use crate::kernels::check::{CheckReport, RunConfig, run_and_check};
 use crate::kernels::{GateSet, KernelKind, KernelSpec};
@@ -112,9 +115,13 @@ pub struct KernelArgs {
     /// beyond subarrays × lanes-per-subarray run in further passes.
     #[arg(long)]
     pub subarrays: Option<u32>,
-    /// Print the full per-resource utilization table.
+    /// Print the full per-resource utilization table and energy breakdown in pJ.
     #[arg(long)]
     pub report: bool,
+    /// functional: execute and check every lane (data-dependent energy); analytical: count
+    /// the op stream only (counts, cycles, mean and worst energy).
+    #[arg(long, value_enum, default_value_t = ModeArg::Functional)]
+    pub mode: ModeArg,
     /// Gate set the kernel is generated from.
     #[arg(long, value_enum, default_value_t = GateSetArg::Maj)]
     pub gate_set: GateSetArg,
@@ -377,8 +384,22 @@ pub struct KernelRunReport {
     pub spec: KernelSpec,
     /// Device name.
     pub device: String,
+    /// `functional` (every lane executed and checked) or `analytical` (counted only).
+    pub mode: &'static str,
+    /// Op counts of the program for one full subarray.
+    pub counts: Counts,
+    /// Columns the program uses.
+    pub columns: usize,
+    /// Lanes in all.
+    pub lanes: u64,
+    /// Subarrays the lanes fill.
+    pub subarrays: u64,
+    /// Σ gate steps × lanes.
+    pub lane_gate_evals: u64,
     /// Cycles and utilization of the kernel on the chip.
     pub timing: KernelTiming,
+    /// Energy of the run (all lanes), by model and component.
+    pub energy: RunEnergy,
     /// Run settings.
     pub config: RunConfig,
     /// Worker threads used.
@@ -386,18 +407,18 @@ pub struct KernelRunReport {
     /// Vector level of the executor's word loops (`CRAMULATOR_SIMD=portable` forces the
     /// baseline).
     pub simd: Simd,
-    /// Counts and check results.
+    /// Check results (functional mode).
     #[serde(flatten)]
-    pub check: CheckReport,
-    /// Host wall time of the whole run (data generation, execution, checking), seconds.
+    pub check: Option<CheckReport>,
+    /// Host wall time of the whole run, seconds.
     pub wall_s: f64,
     /// Lane-gate evaluations per second of wall time, end to end.
     pub lane_gate_evals_per_s_wall: f64,
-    /// Lane-gate evaluations per second of executor time on one thread.
-    pub lane_gate_evals_per_s_exec_thread: f64,
+    /// Lane-gate evaluations per second of executor time on one thread (functional mode).
+    pub lane_gate_evals_per_s_exec_thread: Option<f64>,
     /// Write budget per cell used for `runs_to_endurance_budget`.
     pub endurance_budget: f64,
-    /// Whether the text output lists every resource.
+    /// Whether the text output lists every resource and energy component.
     #[serde(skip)]
     pub full_report: bool,
     /// Name of the hottest column (`t3`, `sum[0]`, …).
@@ -405,6 +426,15 @@ pub struct KernelRunReport {
     /// Runs of the kernel until the hottest cell reaches the budget (None if nothing is
     /// written).
     pub runs_to_endurance_budget: Option<f64>,
+}
+
+/// Execution mode on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Execute every lane bit by bit and check it; data-dependent energy.
+    Functional,
+    /// Count the op stream without values: counts, cycles, mean and worst energy.
+    Analytical,
 }
 
 fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
@@ -422,6 +452,26 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         ))
         .into());
     }
+    if !(a.endurance_budget.is_finite() && a.endurance_budget >= 1.0) {
+        return Err(UsageError::new(format!(
+            "--endurance-budget {}: must be a number of writes ≥ 1",
+            a.endurance_budget
+        ))
+        .into());
+    }
+    if !(0.0..=1.0).contains(&a.error_rate) {
+        return Err(UsageError::new(format!(
+            "--error-rate {}: must be a probability in [0, 1]",
+            a.error_rate
+        ))
+        .into());
+    }
+    let analytical = a.mode == ModeArg::Analytical;
+    if analytical && a.error_rate > 0.0 {
+        return Err(
+            UsageError::new("--error-rate needs --mode functional (faults change values)").into(),
+        );
+    }
     let device = presets::device(&a.device).map_err(UsageError::from)?;
     let org = presets::array(&a.array).map_err(UsageError::from)?;
     let lanes_per_subarray = a
@@ -434,7 +484,6 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         .into());
     }
     let chip_subarrays = org.subarrays();
-    let subarrays = u64::from(a.subarrays.unwrap_or(u32::MAX)).min(chip_subarrays);
     if a.subarrays
         .is_some_and(|s| s == 0 || u64::from(s) > chip_subarrays)
     {
@@ -445,6 +494,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         ))
         .into());
     }
+    let subarrays = a.subarrays.map_or(chip_subarrays, u64::from);
     let lib = GateLibrary::derive(&device);
     let mut spec = KernelSpec {
         kind: a.name,
@@ -475,25 +525,12 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         .build()
         .map_err(|e| UsageError::new(format!("--threads {}: {e}", a.threads)))?;
     let threads = pool.current_num_threads();
-    if !(a.endurance_budget.is_finite() && a.endurance_budget >= 1.0) {
-        return Err(UsageError::new(format!(
-            "--endurance-budget {}: must be a number of writes ≥ 1",
-            a.endurance_budget
-        ))
-        .into());
-    }
-    if !(0.0..=1.0).contains(&a.error_rate) {
-        return Err(UsageError::new(format!(
-            "--error-rate {}: must be a probability in [0, 1]",
-            a.error_rate
-        ))
-        .into());
-    }
     let cfg = RunConfig {
         lanes: a.lanes,
         lanes_per_subarray,
         seed: a.seed,
         error_rate: a.error_rate,
+        track_zeros: !analytical,
     };
     if a.trace {
         let listing = Tracer::disassemble(&kernel.program);
@@ -504,10 +541,10 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         }
     }
     let t = Instant::now();
-    let check = pool.install(|| run_and_check(&kernel, &cfg));
-    let wall_s = t.elapsed().as_secs_f64();
+    let check = (!analytical).then(|| pool.install(|| run_and_check(&kernel, &cfg)));
     // Timing: the program broadcast to the subarrays in use, once per pass.
-    let needed = (a.lanes as u64).div_ceil(lanes_per_subarray as u64);
+    let lanes = a.lanes as u64;
+    let needed = lanes.div_ceil(lanes_per_subarray as u64);
     let in_parallel = needed.min(subarrays);
     let passes = needed.div_ceil(in_parallel);
     let pass = timing::schedule(
@@ -515,6 +552,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         &org,
         &timing::broadcast(&kernel.program, in_parallel as u32),
     );
+    let commands = pass.commands * passes;
     let kernel_timing = KernelTiming {
         array: org.params.name.clone(),
         steps: StepCycles::derive(&device, &org),
@@ -524,25 +562,60 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         time_ns: pass.time_ns * passes as f64,
         pass,
     };
+    let table = EnergyTable::derive(&lib, &org);
+    let inputs: Vec<Col> = kernel
+        .inputs
+        .iter()
+        .flat_map(|o| o.cols.iter().copied())
+        .collect();
+    let placement = Placement {
+        lanes,
+        lanes_per_subarray: lanes_per_subarray as u64,
+        cols: cols as u64,
+        commands,
+    };
+    let measured = check.as_ref().map(|c| c.zero_histograms.as_slice());
+    let energy = run_energy(
+        &kernel.program,
+        &inputs,
+        &table,
+        placement,
+        a.seed,
+        measured,
+    );
+    let wall_s = t.elapsed().as_secs_f64();
+    let counts = Counter::count(&kernel.program, lanes_per_subarray.min(a.lanes));
+    let lane_gate_evals = counts.gate_steps.saturating_mul(lanes);
     let report = KernelRunReport {
         kernel: spec.kind.name(),
         spec,
         device: device.params.name.clone(),
+        mode: if analytical {
+            "analytical"
+        } else {
+            "functional"
+        },
+        columns: kernel.program.cols(),
+        lanes,
+        subarrays: needed,
+        lane_gate_evals,
         timing: kernel_timing,
+        energy,
         config: cfg,
         threads,
         simd: Simd::best(),
-        lane_gate_evals_per_s_wall: check.lane_gate_evals as f64 / wall_s,
-        lane_gate_evals_per_s_exec_thread: check.lane_gate_evals as f64
-            / check.exec_cpu_s.max(1e-12),
+        lane_gate_evals_per_s_wall: lane_gate_evals as f64 / wall_s,
+        lane_gate_evals_per_s_exec_thread: check
+            .as_ref()
+            .map(|c| lane_gate_evals as f64 / c.exec_cpu_s.max(1e-12)),
         endurance_budget: a.endurance_budget,
         full_report: a.report,
-        hottest_col_name: check
-            .counts
+        hottest_col_name: counts
             .hottest_col
             .map(|c| kernel.program.col_name(c).to_owned()),
-        runs_to_endurance_budget: (check.counts.hottest.total() > 0)
-            .then(|| a.endurance_budget / check.counts.hottest.total() as f64),
+        runs_to_endurance_budget: (counts.hottest.total() > 0)
+            .then(|| a.endurance_budget / counts.hottest.total() as f64),
+        counts,
         check,
         wall_s,
     };
@@ -552,13 +625,15 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         kernel_text(&report)
     })?;
     // With fault injection, wrong lanes are the measurement, not a failure.
-    Ok(
-        if report.check.mismatched_lanes == 0 || cfg.error_rate > 0.0 {
-            Outcome::Success
-        } else {
-            Outcome::CheckFailed
-        },
-    )
+    let clean = report
+        .check
+        .as_ref()
+        .is_none_or(|c| c.mismatched_lanes == 0);
+    Ok(if clean || cfg.error_rate > 0.0 {
+        Outcome::Success
+    } else {
+        Outcome::CheckFailed
+    })
 }
 
 /// The `mulc` constant when none is given: a seeded non-zero signed value of n bits (2 to 31).
@@ -575,7 +650,6 @@ fn default_constant(seed: u64, bits: u32) -> i64 {
 }
 
 fn kernel_text(r: &KernelRunReport) -> String {
-    let c = &r.check;
     let mut s = String::new();
     let widths = match r.spec.kind {
         KernelKind::Mul | KernelKind::Smul => format!("{}×{}-bit", r.spec.bits, r.spec.bits_b),
@@ -584,12 +658,13 @@ fn kernel_text(r: &KernelRunReport) -> String {
     };
     let _ = writeln!(
         s,
-        "kernel {} ({widths}), gate set {}, device {}",
+        "kernel {} ({widths}), gate set {}, device {}, {} mode",
         r.kernel,
         r.spec.gate_set.name(),
-        r.device
+        r.device,
+        r.mode
     );
-    let by_gate: Vec<String> = c
+    let by_gate: Vec<String> = r
         .counts
         .by_gate
         .iter()
@@ -598,35 +673,46 @@ fn kernel_text(r: &KernelRunReport) -> String {
     let _ = writeln!(
         s,
         "  steps            {} gate steps ({})",
-        c.counts.gate_steps,
+        r.counts.gate_steps,
         by_gate.join(", ")
     );
     let _ = writeln!(
         s,
         "  presets          {} folded into gate steps, {} stand-alone column presets",
-        c.counts.gate_presets, c.counts.column_presets
+        r.counts.gate_presets, r.counts.column_presets
     );
-    let _ = writeln!(s, "  columns          {}", c.columns);
+    let _ = writeln!(s, "  columns          {}", r.columns);
     let _ = writeln!(
         s,
         "  lanes            {} in {} subarray(s) of up to {} lanes, seed {}",
-        c.lanes, c.subarrays, r.config.lanes_per_subarray, r.config.seed
+        r.lanes, r.subarrays, r.config.lanes_per_subarray, r.config.seed
     );
     let _ = writeln!(
         s,
         "  lane-gate evals  {} ({:.3e})",
-        c.lane_gate_evals, c.lane_gate_evals as f64
+        r.lane_gate_evals, r.lane_gate_evals as f64
     );
-    let _ = writeln!(
-        s,
-        "  host wall time   {:.3} s on {} thread(s), {:?} word loops; executor {:.3} s summed over threads",
-        r.wall_s, r.threads, r.simd, c.exec_cpu_s
-    );
-    let _ = writeln!(
-        s,
-        "  throughput       {:.3e} lane-gate evals/s end to end (incl. data generation and checking); {:.3e} /s per executor thread",
-        r.lane_gate_evals_per_s_wall, r.lane_gate_evals_per_s_exec_thread
-    );
+    match (&r.check, r.lane_gate_evals_per_s_exec_thread) {
+        (Some(c), Some(exec)) => {
+            let _ = writeln!(
+                s,
+                "  host wall time   {:.3} s on {} thread(s), {:?} word loops; executor {:.3} s summed over threads",
+                r.wall_s, r.threads, r.simd, c.exec_cpu_s
+            );
+            let _ = writeln!(
+                s,
+                "  throughput       {:.3e} lane-gate evals/s end to end (incl. data generation and checking); {exec:.3e} /s per executor thread",
+                r.lane_gate_evals_per_s_wall
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                s,
+                "  host wall time   {:.4} s (nothing executed but the characterization sample)",
+                r.wall_s
+            );
+        }
+    }
     let t = &r.timing;
     let _ = writeln!(
         s,
@@ -661,6 +747,24 @@ fn kernel_text(r: &KernelRunReport) -> String {
         t.pass.critical_path_commands,
         path.join(", ")
     );
+    let e = &r.energy;
+    let primary = e.data_dependent.as_ref().unwrap_or(&e.mean);
+    let label = if e.data_dependent.is_some() {
+        "data-dependent"
+    } else {
+        "mean"
+    };
+    let per_eval = primary.total_pj() / r.lane_gate_evals.max(1) as f64;
+    let _ = writeln!(
+        s,
+        "  energy           {label} {} ({} per lane, {} per lane-gate eval); mean {}, worst {}",
+        joules(primary.total_pj()),
+        joules(primary.total_pj() / r.lanes.max(1) as f64),
+        joules(per_eval),
+        joules(e.mean.total_pj()),
+        joules(e.worst_total_pj)
+    );
+    let _ = writeln!(s, "  breakdown        {}", breakdown_shares(primary));
     if r.full_report {
         let _ = writeln!(s, "  resources (one pass of {} cycles):", t.pass.cycles);
         for u in &t.pass.resources {
@@ -672,33 +776,39 @@ fn kernel_text(r: &KernelRunReport) -> String {
                 u.utilization * 100.0
             );
         }
+        let _ = writeln!(s, "  energy by component ({label}), pJ:");
+        for (name, v) in components(primary) {
+            let _ = writeln!(s, "    {name:<18} {v:>14.3}");
+        }
     }
     if let Some(runs) = r.runs_to_endurance_budget {
         let _ = writeln!(
             s,
             "  endurance        hottest cells: column {} with {} presets + {} pulses per run; {:.3e} runs to a {:e}-write budget",
             r.hottest_col_name.as_deref().unwrap_or("?"),
-            c.counts.hottest.presets,
-            c.counts.hottest.pulses,
+            r.counts.hottest.presets,
+            r.counts.hottest.pulses,
             runs,
             r.endurance_budget
         );
     }
+    let Some(c) = &r.check else {
+        return s;
+    };
     if r.config.error_rate > 0.0 {
-        let evals = c.lane_gate_evals.max(1) as f64;
         let _ = writeln!(
             s,
             "  faults           p = {:e} per gate output per lane: {} flips injected (rate {:.3e}); \
              output bit-error rate {:.3e} ({} of {} bits); wrong results {:.3e} ({} of {} lanes)",
             r.config.error_rate,
             c.injected_flips,
-            c.injected_flips as f64 / evals,
+            c.injected_flips as f64 / r.lane_gate_evals.max(1) as f64,
             c.output_bits_wrong as f64 / c.output_bits.max(1) as f64,
             c.output_bits_wrong,
             c.output_bits,
-            c.mismatched_lanes as f64 / c.lanes.max(1) as f64,
+            c.mismatched_lanes as f64 / c.lanes_checked.max(1) as f64,
             c.mismatched_lanes,
-            c.lanes
+            c.lanes_checked
         );
         return s;
     }
@@ -707,16 +817,58 @@ fn kernel_text(r: &KernelRunReport) -> String {
             let _ = writeln!(
                 s,
                 "  check            all {} lanes equal the integer reference",
-                c.lanes
+                c.lanes_checked
             );
         }
         Some(m) => {
             let _ = writeln!(
                 s,
                 "  check            FAILED: {} of {} lanes differ; first: lane {} inputs {:?} got {:?} expected {:?}",
-                c.mismatched_lanes, c.lanes, m.lane, m.inputs, m.got, m.expected
+                c.mismatched_lanes, c.lanes_checked, m.lane, m.inputs, m.got, m.expected
             );
         }
     }
     s
+}
+
+/// The components of a breakdown with their names.
+fn components(e: &EnergyBreakdown) -> [(&'static str, f64); 9] {
+    [
+        ("logic pulses", e.logic_pulses_pj),
+        ("presets", e.presets_pj),
+        ("memory reads", e.memory_reads_pj),
+        ("memory writes", e.memory_writes_pj),
+        ("line drivers", e.line_drivers_pj),
+        ("peripherals", e.peripherals_pj),
+        ("bus", e.bus_pj),
+        ("host I/O", e.host_io_pj),
+        ("controller", e.controller_pj),
+    ]
+}
+
+/// Non-zero components as shares of the total.
+fn breakdown_shares(e: &EnergyBreakdown) -> String {
+    let total = e.total_pj().max(f64::MIN_POSITIVE);
+    let parts: Vec<String> = components(e)
+        .into_iter()
+        .filter(|(_, v)| *v > 0.0)
+        .map(|(n, v)| format!("{n} {:.1} %", 100.0 * v / total))
+        .collect();
+    parts.join(", ")
+}
+
+/// An energy given in pJ, printed with an SI prefix.
+fn joules(pj: f64) -> String {
+    let (v, unit) = if pj >= 1e9 {
+        (pj / 1e9, "mJ")
+    } else if pj >= 1e6 {
+        (pj / 1e6, "µJ")
+    } else if pj >= 1e3 {
+        (pj / 1e3, "nJ")
+    } else if pj >= 1.0 {
+        (pj, "pJ")
+    } else {
+        (pj * 1e3, "fJ")
+    };
+    format!("{v:.4} {unit}")
 }

@@ -8,6 +8,7 @@
 
 pub mod bits;
 pub mod cli;
+pub mod energy;
 pub mod engine;
 pub mod error;
 pub mod kernels;

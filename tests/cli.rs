@@ -317,6 +317,52 @@ fn config_defaults_is_complete_toml() {
 }
 
 #[test]
+fn analytical_mode_matches_functional_counts_cycles_and_mean_energy() {
+    let f = json(&cram(&[
+        "kernel", "mul", "--bits", "6", "--lanes", "5000", "--json",
+    ]));
+    let a = json(&cram(&[
+        "kernel",
+        "mul",
+        "--bits",
+        "6",
+        "--lanes",
+        "5000",
+        "--mode",
+        "analytical",
+        "--json",
+    ]));
+    assert_eq!(a["mode"], "analytical");
+    assert!(a.get("mismatched_lanes").is_none() && f["mismatched_lanes"] == 0);
+    for key in ["counts", "lane_gate_evals", "timing"] {
+        assert_eq!(a[key], f[key], "{key}");
+    }
+    assert_eq!(a["energy"]["mean"], f["energy"]["mean"]);
+    assert!(a["energy"]["data_dependent"].is_null() && f["energy"]["data_dependent"].is_object());
+    let worst = f["energy"]["worst_total_pj"].as_f64().unwrap();
+    let sum: f64 = f["energy"]["data_dependent"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert!(sum > 0.0 && sum <= worst * (1.0 + 1e-12), "{sum} > {worst}");
+    assert_usage_error(
+        &cram(&[
+            "kernel",
+            "add",
+            "--bits",
+            "8",
+            "--mode",
+            "analytical",
+            "--error-rate",
+            "0.1",
+        ]),
+        &["--error-rate", "functional"],
+    );
+}
+
+#[test]
 fn trace_lists_every_step() {
     let o = cram(&["kernel", "add", "--bits", "3", "--lanes", "64", "--trace"]);
     let out = stdout(&o);

@@ -27,8 +27,8 @@ proptest! {
                 let spec = KernelSpec { kind, bits, bits_b, constant, gate_set };
                 prop_assert!(spec.validate().is_ok());
                 let k = spec.build();
-                let r = run_and_check(&k, &RunConfig { lanes, lanes_per_subarray, seed, error_rate: 0.0 });
-                prop_assert_eq!(r.lanes, lanes as u64);
+                let r = run_and_check(&k, &RunConfig { lanes, lanes_per_subarray, seed, error_rate: 0.0, track_zeros: false });
+                prop_assert_eq!(r.lanes_checked, lanes as u64);
                 prop_assert_eq!(r.mismatched_lanes, 0, "{:?}: first bad lane {:?}", spec, r.first_mismatch);
             }
         }
@@ -39,7 +39,7 @@ proptest! {
     fn mulc_small_constants(bits in 1u32..=32, constant in -300i64..=300, seed in any::<u64>()) {
         for gate_set in GateSet::ALL {
             let spec = KernelSpec { kind: KernelKind::Mulc, bits, bits_b: bits, constant, gate_set };
-            let r = run_and_check(&spec.build(), &RunConfig { lanes: 200, lanes_per_subarray: 128, seed, error_rate: 0.0 });
+            let r = run_and_check(&spec.build(), &RunConfig { lanes: 200, lanes_per_subarray: 128, seed, error_rate: 0.0, track_zeros: false });
             prop_assert_eq!(r.mismatched_lanes, 0, "{:?}: {:?}", spec, r.first_mismatch);
         }
     }
@@ -68,12 +68,77 @@ fn tiny_widths_exhaustively() {
                                 lanes_per_subarray: 4096,
                                 seed: 3,
                                 error_rate: 0.0,
+                                track_zeros: false,
                             },
                         );
                         assert_eq!(r.mismatched_lanes, 0, "{spec:?}: {:?}", r.first_mismatch);
                     }
                 }
             }
+        }
+    }
+}
+
+mod analytical_equals_functional {
+    use cramulator::arch::{GateLibrary, presets};
+    use cramulator::energy::{
+        EnergyTable, Placement, PulseModel, account, characterize, pulse_energy, run_energy,
+    };
+    use cramulator::engine::Counter;
+    use cramulator::engine::isa::Col;
+    use cramulator::kernels::check::{RunConfig, run_and_check};
+    use cramulator::kernels::{GateSet, KernelKind, KernelSpec};
+    use cramulator::timing::{broadcast, schedule};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// The executor runs exactly the lanes per step that the analytical accountant counts,
+        /// so counts, cycles (one schedule of the one op stream) and the mean energy agree to
+        /// 1e-12, whatever the kernel, width, lane count and subarray size.
+        #[test]
+        fn counts_cycles_and_mean_energy(
+            kind_i in 0usize..17,
+            nand in any::<bool>(),
+            bits in 1u32..=16,
+            lanes in 1usize..=3000,
+            per in prop_oneof![Just(64usize), Just(1024), 1usize..=700],
+            seed in any::<u64>(),
+        ) {
+            let kind = KernelKind::ALL[kind_i];
+            let gate_set = if nand { GateSet::Nand } else { GateSet::Maj };
+            let k = KernelSpec { kind, bits, bits_b: bits, constant: -77, gate_set }.build();
+            let lib = GateLibrary::derive(&presets::device("she-projected").unwrap());
+            let org = presets::array("cram-1k").unwrap();
+            let t = EnergyTable::derive(&lib, &org);
+            let cfg = RunConfig { lanes, lanes_per_subarray: per, seed, error_rate: 0.0, track_zeros: true };
+            let r = run_and_check(&k, &cfg);
+            prop_assert_eq!(r.mismatched_lanes, 0);
+
+            // Analytical: lanes per gate step from the op stream.
+            let (full, rem) = ((lanes / per) as u64, (lanes % per) as u64);
+            let a_full = account(&k.program, per as u64, 1024, &t).gate_steps;
+            let a_rem = account(&k.program, rem, 1024, &t).gate_steps;
+            let analytical: Vec<_> = a_full.iter().zip(&a_rem).map(|(&(g, l), &(_, m))| (g, l * full + m)).collect();
+            // Functional: lanes per gate step as executed.
+            let functional: Vec<_> = a_full.iter().zip(&r.zero_histograms).map(|(&(g, _), h)| (g, h.iter().sum::<u64>())).collect();
+            prop_assert_eq!(&analytical, &functional);
+            let evals: u64 = functional.iter().map(|s| s.1).sum();
+            prop_assert_eq!(evals, Counter::count(&k.program, per).gate_steps * lanes as u64);
+
+            let inputs: Vec<Col> = k.inputs.iter().flat_map(|o| o.cols.clone()).collect();
+            let fractions = characterize(&k.program, &inputs, seed);
+            let ea = pulse_energy(&analytical, &t, PulseModel::Expected(&fractions));
+            let ef = pulse_energy(&functional, &t, PulseModel::Expected(&fractions));
+            prop_assert!((ea - ef).abs() <= 1e-12 * ea.abs().max(1e-300));
+            let at = Placement { lanes: lanes as u64, lanes_per_subarray: per as u64, cols: 1024, commands: 1 };
+            let with = run_energy(&k.program, &inputs, &t, at, seed, Some(&r.zero_histograms));
+            let without = run_energy(&k.program, &inputs, &t, at, seed, None);
+            prop_assert_eq!(with.mean, without.mean);
+            let dev = presets::device("she-projected").unwrap();
+            let once = schedule(&dev, &org, &broadcast(&k.program, 3));
+            prop_assert_eq!(once.cycles, schedule(&dev, &org, &broadcast(&k.program, 3)).cycles);
         }
     }
 }

@@ -14,4 +14,4 @@ pub mod presets;
 pub use device::{Derived, Device, DeviceParams, SheChannel, Variant};
 pub use error::ArchError;
 pub use gates::{GateKind, GateLibrary, GateSpec};
-pub use org::{BusParams, HostLinkParams, Org, OrgParams};
+pub use org::{BusParams, HostLinkParams, Org, OrgParams, PeripheralParams};

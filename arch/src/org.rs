@@ -1,8 +1,7 @@
 //! Chip organisation: subarray geometry, banks, the controller clock and issue width, and the
 //! links that move rows (bank bus, global bus, host link). DESIGN §1.3–1.4.
 //!
-//! Only what the timing model uses today is here; energy per bit of the links and the
-//! line and peripheral parameters arrive with the energy accountant (issue 3).
+//! Line capacitances and peripheral energies feed the energy table (sim/energy.rs).
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +15,8 @@ pub struct BusParams {
     pub width_bits: u32,
     /// Cycles from the start of a transfer until its first bits arrive.
     pub latency_cycles: u32,
+    /// Energy per bit moved, pJ.
+    pub e_pj_per_bit: f64,
 }
 
 /// The link between the chip and its host.
@@ -26,6 +27,26 @@ pub struct HostLinkParams {
     pub bandwidth_gb_s: f64,
     /// Cycles from the start of a transfer until its first bits arrive.
     pub latency_cycles: u32,
+    /// Energy per bit moved, pJ.
+    pub e_pj_per_bit: f64,
+}
+
+/// Line capacitances and peripheral energies of a subarray.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeripheralParams {
+    /// Capacitance of a bit-select line per cell it passes (the line spans all lanes), fF.
+    pub c_bsl_ff_per_cell: f64,
+    /// Capacitance of a logic word line per cell it passes (the line spans all columns), fF.
+    pub c_wll_ff_per_cell: f64,
+    /// Swing of a logic word line when its lane is selected, V.
+    pub v_wordline_v: f64,
+    /// Row/column decode for one command in one subarray, pJ.
+    pub e_decoder_pj: f64,
+    /// Sensing one bit in a memory-mode read (sense amplifier and read current), pJ.
+    pub e_sense_pj_per_bit: f64,
+    /// Controller energy per command issued (decode, sequencing), pJ.
+    pub e_controller_pj_per_command: f64,
 }
 
 /// Organisation of one CRAM chip, as written in a `configs/arrays/*.toml` file.
@@ -54,6 +75,8 @@ pub struct OrgParams {
     pub global_bus: BusParams,
     /// Host link.
     pub host_link: HostLinkParams,
+    /// Lines and peripherals.
+    pub peripherals: PeripheralParams,
 }
 
 impl OrgParams {
@@ -109,6 +132,58 @@ impl OrgParams {
             1e-3,
             1e5,
             "GB/s",
+        )?;
+        real(
+            "bank_bus.e_pj_per_bit",
+            self.bank_bus.e_pj_per_bit,
+            0.0,
+            1e4,
+            "pJ",
+        )?;
+        real(
+            "global_bus.e_pj_per_bit",
+            self.global_bus.e_pj_per_bit,
+            0.0,
+            1e4,
+            "pJ",
+        )?;
+        real(
+            "host_link.e_pj_per_bit",
+            self.host_link.e_pj_per_bit,
+            0.0,
+            1e4,
+            "pJ",
+        )?;
+        let per = &self.peripherals;
+        real(
+            "peripherals.c_bsl_ff_per_cell",
+            per.c_bsl_ff_per_cell,
+            0.0,
+            1e3,
+            "fF",
+        )?;
+        real(
+            "peripherals.c_wll_ff_per_cell",
+            per.c_wll_ff_per_cell,
+            0.0,
+            1e3,
+            "fF",
+        )?;
+        real("peripherals.v_wordline_v", per.v_wordline_v, 0.0, 10.0, "V")?;
+        real("peripherals.e_decoder_pj", per.e_decoder_pj, 0.0, 1e6, "pJ")?;
+        real(
+            "peripherals.e_sense_pj_per_bit",
+            per.e_sense_pj_per_bit,
+            0.0,
+            1e4,
+            "pJ",
+        )?;
+        real(
+            "peripherals.e_controller_pj_per_command",
+            per.e_controller_pj_per_command,
+            0.0,
+            1e6,
+            "pJ",
         )?;
         count(
             "host_link.latency_cycles",

@@ -10,7 +10,7 @@ use cram_arch::GateKind;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
-use super::isa::{Col, LaneMask, OpVisitor, Program, ProgramError};
+use super::isa::{Col, LaneMask, MAX_INPUTS, OpVisitor, Program, ProgramError};
 
 /// Bits per storage word.
 pub const WORD_BITS: usize = 64;
@@ -34,7 +34,14 @@ pub struct Subarray {
     simd: Simd,
     /// Random gate-output errors, if enabled.
     faults: Option<Faults>,
+    /// Whether gate steps record their input-zero histograms (for data-dependent energy).
+    track_zeros: bool,
+    /// Per gate step, in program order: selected lanes with z inputs at 0, z = 0..=5.
+    zero_hist: Vec<ZeroHistogram>,
 }
+
+/// Selected lanes of one gate step by number of inputs at 0 (index z = 0..=5).
+pub type ZeroHistogram = [u64; MAX_INPUTS + 1];
 
 /// Random gate-output errors (DESIGN §1.3): every (gate step, selected lane) pair flips its
 /// output bit independently with probability `p`.
@@ -124,7 +131,50 @@ impl Subarray {
             reads: Vec::new(),
             simd: Simd::best(),
             faults: None,
+            track_zeros: false,
+            zero_hist: Vec::new(),
         }
+    }
+
+    /// Makes every following gate step record how many selected lanes had z inputs at 0.
+    pub fn set_track_zeros(&mut self, on: bool) {
+        self.track_zeros = on;
+    }
+
+    /// The input-zero histograms of the gate steps run so far (see
+    /// [`Subarray::set_track_zeros`]), one per gate step in program order.
+    pub fn zero_histograms(&self) -> &[ZeroHistogram] {
+        &self.zero_hist
+    }
+
+    /// Selected lanes by number of zeros among `ins`, over the valid lanes.
+    fn count_zeros(&self, ins: &[Col]) -> ZeroHistogram {
+        let n = ins.len();
+        let mut h = [0u64; MAX_INPUTS + 1];
+        for w in 0..self.words {
+            let valid = if (w + 1) * WORD_BITS <= self.lanes {
+                u64::MAX
+            } else {
+                (1u64 << (self.lanes % WORD_BITS)) - 1
+            };
+            let selected = valid & self.mask.get(w).copied().unwrap_or(u64::MAX);
+            // Bit-sliced counter of ones (up to 5 fits 3 bits).
+            let (mut c0, mut c1, mut c2) = (0u64, 0u64, 0u64);
+            for &c in ins {
+                let x = self.column(c)[w];
+                let k0 = c0 & x;
+                c0 ^= x;
+                let k1 = c1 & k0;
+                c1 ^= k0;
+                c2 |= k1;
+            }
+            for ones in 0..=n {
+                let pick = |bit: usize, v: u64| if ones >> bit & 1 == 1 { v } else { !v };
+                let lanes = pick(0, c0) & pick(1, c1) & pick(2, c2) & selected;
+                h[n - ones] += u64::from(lanes.count_ones());
+            }
+        }
+        h
     }
 
     /// Enables (or with `None` disables) random gate-output errors.
@@ -162,6 +212,7 @@ impl Subarray {
         self.mask.clear();
         self.reads.clear();
         self.faults = None;
+        self.zero_hist.clear();
     }
 
     /// Number of lanes (rows).
@@ -184,6 +235,7 @@ impl Subarray {
     pub fn run(&mut self, program: &Program) -> Result<(), ProgramError> {
         program.check_fits(self.lanes, self.cols)?;
         self.mask.clear();
+        self.zero_hist.clear();
         program.visit(self);
         Ok(())
     }
@@ -393,6 +445,10 @@ impl OpVisitor for Subarray {
             (false, true) => Combine::And,
         };
         let words = self.words;
+        if self.track_zeros {
+            let h = self.count_zeros(ins);
+            self.zero_hist.push(h);
+        }
         {
             // Disjoint borrows: the output column mutably, the columns around it shared.
             let (data, mask) = (&mut self.data[..], &self.mask[..]);
@@ -623,6 +679,29 @@ mod tests {
         sa.run(&p).unwrap();
         assert_eq!(sa.reads()[0], row);
         assert_eq!(sa.reads()[1], vec![0, 0]);
+    }
+
+    #[test]
+    fn zero_histograms_count_selected_lanes_by_input_zeros() {
+        // 200 lanes; column 0 = lane bit 0, column 1 = lane bit 1, so lanes cycle through
+        // (0,0), (1,0), (0,1), (1,1): z = 2, 1, 1, 0.
+        let lanes = 200;
+        let mut sa = Subarray::new(lanes, 3);
+        for l in 0..lanes {
+            sa.set(l, 0, l & 1 == 1);
+            sa.set(l, 1, l & 2 == 2);
+        }
+        sa.set_track_zeros(true);
+        let ops = vec![
+            gate_op(GateKind::Nand, &[0, 1], 2, true),
+            Op::SetMask(LaneMask::Range { lo: 0, hi: 8 }),
+            gate_op(GateKind::Nand, &[0, 1], 2, true),
+        ];
+        sa.run(&Program::new(ops, vec![], names(3)).unwrap())
+            .unwrap();
+        let h = sa.zero_histograms();
+        assert_eq!(&h[0][..3], &[50, 100, 50]);
+        assert_eq!(&h[1][..3], &[2, 4, 2]);
     }
 
     /// Every flip lands on a selected lane of a gate output, and the count is binomial(N, p):

@@ -22,8 +22,7 @@ use serde::Serialize;
 
 use super::Kernel;
 use crate::bits::transpose64;
-use crate::engine::count::{Counter, Counts};
-use crate::engine::exec::{Faults, Subarray, WORD_BITS};
+use crate::engine::exec::{Faults, Subarray, WORD_BITS, ZeroHistogram};
 
 /// How to run a kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -36,6 +35,8 @@ pub struct RunConfig {
     pub seed: u64,
     /// Probability that a gate step's output is wrong in a lane (0 = no fault injection).
     pub error_rate: f64,
+    /// Record every gate step's input-zero histogram (for data-dependent energy).
+    pub track_zeros: bool,
 }
 
 /// Key mixed into the seed for the fault stream, so faults and data are independent.
@@ -57,16 +58,8 @@ pub struct Mismatch {
 /// Outcome of [`run_and_check`].
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
-    /// Op counts of the program for one subarray (every subarray runs the same program).
-    pub counts: Counts,
-    /// Columns the program uses.
-    pub columns: usize,
-    /// Subarrays simulated.
-    pub subarrays: usize,
     /// Lanes simulated and checked.
-    pub lanes: u64,
-    /// Σ gate steps × lanes.
-    pub lane_gate_evals: u64,
+    pub lanes_checked: u64,
     /// Lanes whose output differed from the reference.
     pub mismatched_lanes: u64,
     /// The lowest-numbered mismatching lane, if any.
@@ -82,6 +75,9 @@ pub struct CheckReport {
     pub output_bits_wrong: u64,
     /// Summed time inside the executor over all threads, seconds.
     pub exec_cpu_s: f64,
+    /// With `track_zeros`: per gate step, lanes by input-zero count, summed over all lanes.
+    #[serde(skip)]
+    pub zero_histograms: Vec<ZeroHistogram>,
 }
 
 /// Target lanes per executor block.
@@ -100,7 +96,6 @@ pub fn block_lanes(lanes_per_subarray: usize) -> usize {
 /// Runs `kernel` in `cfg.lanes` lanes of random data and checks each lane.
 pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
     let per = cfg.lanes_per_subarray.max(1);
-    let subarrays = cfg.lanes.div_ceil(per);
     // Packing subarrays into one block is only exact when no op addresses single lanes.
     let block = if kernel.program.addresses_lanes() {
         per
@@ -109,7 +104,6 @@ pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
     };
     let blocks = cfg.lanes.div_ceil(block);
     let cols = kernel.program.cols();
-    let counts = Counter::count(&kernel.program, per.min(cfg.lanes));
     let partials: Vec<Partial> = (0..blocks)
         .into_par_iter()
         .with_min_len(4)
@@ -123,11 +117,7 @@ pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
         )
         .collect();
     let mut report = CheckReport {
-        lane_gate_evals: counts.gate_steps.saturating_mul(cfg.lanes as u64),
-        counts,
-        columns: cols,
-        subarrays,
-        lanes: cfg.lanes as u64,
+        lanes_checked: cfg.lanes as u64,
         mismatched_lanes: 0,
         first_mismatch: None,
         output_digest: 0,
@@ -140,6 +130,7 @@ pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
                 .sum::<u64>(),
         output_bits_wrong: 0,
         exec_cpu_s: 0.0,
+        zero_histograms: Vec::new(),
     };
     for p in partials {
         report.mismatched_lanes += p.mismatches;
@@ -147,6 +138,13 @@ pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
         report.injected_flips += p.flips;
         report.output_bits_wrong += p.bits_wrong;
         report.exec_cpu_s += p.exec_s;
+        if report.zero_histograms.is_empty() {
+            report.zero_histograms = p.zeros;
+        } else {
+            for (acc, h) in report.zero_histograms.iter_mut().zip(&p.zeros) {
+                acc.iter_mut().zip(h).for_each(|(a, b)| *a += b);
+            }
+        }
         if report.first_mismatch.is_none() {
             report.first_mismatch = p.first;
         }
@@ -155,6 +153,7 @@ pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
 }
 
 struct Partial {
+    zeros: Vec<ZeroHistogram>,
     mismatches: u64,
     digest: u64,
     flips: u64,
@@ -181,6 +180,7 @@ fn one_block(kernel: &Kernel, sa: &mut Subarray, cfg: &RunConfig, b: usize, lane
             b as u64,
         )));
     }
+    sa.set_track_zeros(cfg.track_zeros);
     let t = Instant::now();
     sa.run(&kernel.program)
         .expect("kernel columns fit the subarray");
@@ -188,6 +188,7 @@ fn one_block(kernel: &Kernel, sa: &mut Subarray, cfg: &RunConfig, b: usize, lane
 
     let flips = sa.faults().map_or(0, Faults::flips);
     let mut out = Partial {
+        zeros: sa.zero_histograms().to_vec(),
         mismatches: 0,
         digest: 0,
         flips,
@@ -280,6 +281,7 @@ mod tests {
             lanes_per_subarray: 1024,
             seed: 7,
             error_rate: 0.0,
+            track_zeros: false,
         }
     }
 
