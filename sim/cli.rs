@@ -426,6 +426,9 @@ pub struct KernelRunReport {
     /// Runs of the kernel until the hottest cell reaches the budget (None if nothing is
     /// written).
     pub runs_to_endurance_budget: Option<f64>,
+    /// Seconds until the hottest cell reaches the budget if the chip runs the program back to
+    /// back (each subarray executes it once per pass).
+    pub lifetime_s_continuous: Option<f64>,
 }
 
 /// Execution mode on the command line.
@@ -553,6 +556,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         &timing::broadcast(&kernel.program, in_parallel as u32),
     );
     let commands = pass.commands * passes;
+    let kernel_timing_pass_ns = pass.time_ns;
     let kernel_timing = KernelTiming {
         array: org.params.name.clone(),
         steps: StepCycles::derive(&device, &org),
@@ -615,6 +619,9 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
             .map(|c| kernel.program.col_name(c).to_owned()),
         runs_to_endurance_budget: (counts.hottest.total() > 0)
             .then(|| a.endurance_budget / counts.hottest.total() as f64),
+        lifetime_s_continuous: (counts.hottest.total() > 0).then(|| {
+            a.endurance_budget / counts.hottest.total() as f64 * kernel_timing_pass_ns * 1e-9
+        }),
         counts,
         check,
         wall_s,
@@ -784,12 +791,13 @@ fn kernel_text(r: &KernelRunReport) -> String {
     if let Some(runs) = r.runs_to_endurance_budget {
         let _ = writeln!(
             s,
-            "  endurance        hottest cells: column {} with {} presets + {} pulses per run; {:.3e} runs to a {:e}-write budget",
+            "  endurance        hottest cells: column {} with {} presets + {} pulses per run; {:.3e} runs to a {:e}-write budget ({:.3e} s of back-to-back runs)",
             r.hottest_col_name.as_deref().unwrap_or("?"),
             r.counts.hottest.presets,
             r.counts.hottest.pulses,
             runs,
-            r.endurance_budget
+            r.endurance_budget,
+            r.lifetime_s_continuous.unwrap_or(0.0)
         );
     }
     let Some(c) = &r.check else {

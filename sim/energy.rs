@@ -1,28 +1,30 @@
 //! Energy: action counts × an energy table (Accelergy style, DESIGN §1.6).
 //!
-//! [`EnergyTable::derive`] prices every action from the device (gate library) and the array
-//! (line capacitances, peripherals). [`account`] walks one subarray's op stream and returns
-//! the energy of everything except the logic pulses, plus the selected-lane count of each
-//! gate step; [`pulse_energy`] prices the pulses under a [`PulseModel`]:
+//! [`account`] walks one subarray's op stream once and returns its [`Actions`]: plain numbers
+//! (cells preset, lines charged, decodes, …) and the lanes of every gate step. Pricing is the
+//! pure function [`energy`]`(actions, table)`, so the same counts can be re-priced under
+//! another device or array without re-simulating. [`EnergyTable::derive`] prices each action
+//! from the device (gate library) and the array (line capacitances, peripherals).
 //!
-//! * **measured** — the executor's per-step histograms of input zeros (functional mode:
-//!   exact, data-dependent);
-//! * **expected** — per-step fractions of lanes with z zeros under random operands,
-//!   characterized once per program by [`characterize`] on a seeded sample. Internal signals
-//!   (carries, ¬carry) are neither uniform nor independent, so a Binomial(n, ½) input model
-//!   would be biased; the characterization is the mean the data-dependent energy converges to;
-//! * **worst** — every lane at its most expensive input pattern.
+//! Logic pulses cost E(gate, z), z = inputs at 0. How a step's lanes split over z comes from a
+//! [`PulseModel`]:
 //!
-//! Energy is charged only for what runs (a test proves it): pulses, presets and word-line
-//! charges only in selected lanes; bit-select lines only for the columns a step drives (each
-//! charged along its full length, all `lanes_per_subarray` cells); nothing for idle columns or
-//! lanes. A selected row's logic word line is charged when the row becomes active (first
-//! logic step after a selection change or a memory-mode access) and stays up across steps.
-//! Line energy is the supply energy C·V² of charging a line.
+//! * **measured**: the executor's per-step histograms (functional mode: exact, data-dependent);
+//! * **expected**: per-step fractions under random operands, characterized once per program
+//!   by [`characterize`] on a seeded sample. Internal signals (carries, ¬carry) are neither
+//!   uniform nor independent, so a Binomial(n, ½) input model would be biased; this is the
+//!   mean the data-dependent energy converges to (test below, bound stated there);
+//!
+//! and the **worst** case prices every lane at its gate's dearest z.
+//!
+//! Energy is charged only for what runs (a test proves it). Pulses, presets and word-line
+//! charges apply only in selected lanes. Bit-select lines are charged only for the columns a
+//! step drives, each along its full length of `lanes_per_subarray` cells. Idle columns and
+//! lanes cost nothing. A selected row's logic word line is charged when the row becomes
+//! active (the first logic step after a selection change or a memory-mode access) and stays
+//! up across steps. Line energy is the supply energy C·V² of charging a line.
 
-use std::collections::BTreeMap;
-
-use cram_arch::{Device, GateKind, GateLibrary, Org, Variant};
+use cram_arch::{GateKind, GateLibrary, Org, Variant};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use serde::Serialize;
@@ -30,16 +32,21 @@ use serde::Serialize;
 use crate::engine::exec::{Subarray, ZeroHistogram};
 use crate::engine::isa::{Col, LaneMask, MAX_INPUTS, OpVisitor, Program};
 
+/// Gate kinds, for tables indexed by [`GateKind::index`].
+const GATES: usize = GateKind::COUNT;
+/// Input-zero counts z = 0..=5.
+const ZS: usize = MAX_INPUTS + 1;
+
 /// Price of every action, pJ.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EnergyTable {
-    /// Logic pulse per lane, per gate and input-zero count z (index z).
-    pub pulse_pj: BTreeMap<GateKind, Vec<f64>>,
-    /// Preset write of one cell to 0 and to 1.
-    pub preset_pj: [f64; 2],
-    /// Charging one bit-select line to a gate's bias.
-    pub bsl_logic_pj: BTreeMap<GateKind, f64>,
-    /// Charging one bit-select line to the write voltage (presets, row writes).
+    /// Logic pulse per lane, by gate (index) and input-zero count z (0 beyond the arity).
+    pub pulse_pj: [[f64; ZS]; GATES],
+    /// Writing one cell to 0 and to 1 (presets, memory-mode writes).
+    pub cell_write_pj: [f64; 2],
+    /// Charging one bit-select line to a gate's bias, by gate.
+    pub bsl_logic_pj: [f64; GATES],
+    /// Charging one bit-select line to the write voltage.
     pub bsl_write_pj: f64,
     /// Charging one selected lane's logic word line.
     pub wll_pj: f64,
@@ -50,7 +57,34 @@ pub struct EnergyTable {
     /// One controller command.
     pub controller_pj_per_command: f64,
     /// Moving one bit over a bank bus, the global bus, the host link.
-    pub bus_pj_per_bit: [f64; 3],
+    pub moved_pj_per_bit: [f64; 3],
+}
+
+/// What a run does, as numbers (f64 so that counts can be scaled and expectations summed).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Actions {
+    /// Lane evaluations by gate (index) and input-zero count z.
+    pub pulse_lanes: [[f64; ZS]; GATES],
+    /// Lane evaluations by gate, all z together.
+    pub gate_lanes: [f64; GATES],
+    /// Cells preset to 0 and to 1 (folded into gate steps or stand-alone).
+    pub preset_cells: [f64; 2],
+    /// Bit-select lines charged to a gate's bias, by gate.
+    pub bsl_logic_lines: [f64; GATES],
+    /// Bit-select lines charged to the write voltage.
+    pub bsl_write_lines: f64,
+    /// Logic word lines charged (one per selected lane when rows become active).
+    pub wll_lanes: f64,
+    /// Decodes.
+    pub decodes: f64,
+    /// Bits sensed by memory-mode reads.
+    pub read_bits: f64,
+    /// Bits written to 0 and to 1 by memory-mode writes.
+    pub write_bits: [f64; 2],
+    /// Controller commands.
+    pub commands: f64,
+    /// Bits moved over the bank buses, the global bus, the host link.
+    pub moved_bits: [f64; 3],
 }
 
 /// Energy by component, pJ.
@@ -89,19 +123,6 @@ impl EnergyBreakdown {
             + self.host_io_pj
             + self.controller_pj
     }
-
-    /// Component-wise `self + k·other`.
-    pub fn add_scaled(&mut self, other: &EnergyBreakdown, k: f64) {
-        self.logic_pulses_pj += k * other.logic_pulses_pj;
-        self.presets_pj += k * other.presets_pj;
-        self.memory_reads_pj += k * other.memory_reads_pj;
-        self.memory_writes_pj += k * other.memory_writes_pj;
-        self.line_drivers_pj += k * other.line_drivers_pj;
-        self.peripherals_pj += k * other.peripherals_pj;
-        self.bus_pj += k * other.bus_pj;
-        self.host_io_pj += k * other.host_io_pj;
-        self.controller_pj += k * other.controller_pj;
-    }
 }
 
 /// fF · V² → pJ.
@@ -110,7 +131,7 @@ const FF_V2_TO_PJ: f64 = 1e-3;
 impl EnergyTable {
     /// Prices every action for a device (through its gate library) on an organisation.
     pub fn derive(lib: &GateLibrary, org: &Org) -> EnergyTable {
-        let dev: &Device = &lib.device;
+        let dev = &lib.device;
         let d = &dev.derived;
         let per = &org.params.peripherals;
         let bsl_c_ff = per.c_bsl_ff_per_cell * f64::from(org.params.lanes_per_subarray);
@@ -122,24 +143,22 @@ impl EnergyTable {
         };
         let i_write_ua = dev.params.write_overdrive * d.i_c_p_to_ap_ua.max(d.i_c_ap_to_p_ua);
         let v_write = i_write_ua * 1e-6 * r_write;
+        let mut pulse_pj = [[0.0; ZS]; GATES];
+        let mut bsl_logic_pj = [0.0; GATES];
+        for g in &lib.gates {
+            pulse_pj[g.kind.index()][..g.e_pulse_pj.len()].copy_from_slice(&g.e_pulse_pj);
+            bsl_logic_pj[g.kind.index()] = bsl_c_ff * g.bias_v * g.bias_v * FF_V2_TO_PJ;
+        }
         EnergyTable {
-            pulse_pj: lib
-                .gates
-                .iter()
-                .map(|g| (g.kind, g.e_pulse_pj.clone()))
-                .collect(),
-            preset_pj: [dev.e_preset_pj(false), dev.e_preset_pj(true)],
-            bsl_logic_pj: lib
-                .gates
-                .iter()
-                .map(|g| (g.kind, bsl_c_ff * g.bias_v * g.bias_v * FF_V2_TO_PJ))
-                .collect(),
+            pulse_pj,
+            cell_write_pj: [dev.e_preset_pj(false), dev.e_preset_pj(true)],
+            bsl_logic_pj,
             bsl_write_pj: bsl_c_ff * v_write * v_write * FF_V2_TO_PJ,
             wll_pj: wll_c_ff * per.v_wordline_v * per.v_wordline_v * FF_V2_TO_PJ,
             decoder_pj: per.e_decoder_pj,
             sense_pj_per_bit: per.e_sense_pj_per_bit,
             controller_pj_per_command: per.e_controller_pj_per_command,
-            bus_pj_per_bit: [
+            moved_pj_per_bit: [
                 org.params.bank_bus.e_pj_per_bit,
                 org.params.global_bus.e_pj_per_bit,
                 org.params.host_link.e_pj_per_bit,
@@ -148,27 +167,123 @@ impl EnergyTable {
     }
 }
 
-/// What one subarray run of a program costs apart from the logic pulses, and the gate steps
-/// whose pulses [`pulse_energy`] prices.
+/// How logic pulses are priced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pricing {
+    /// Each lane at its input-zero count (`Actions::pulse_lanes`).
+    ByZeros,
+    /// Each lane at its gate's dearest input-zero count (`Actions::gate_lanes`).
+    Worst,
+}
+
+/// Σ a·b with four independent partial sums (a serial f64 sum is latency-bound).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// Energy of a set of actions: a pure function of counts and prices.
+pub fn energy(a: &Actions, t: &EnergyTable, pricing: Pricing) -> EnergyBreakdown {
+    let logic_pulses_pj = match pricing {
+        Pricing::ByZeros => dot(a.pulse_lanes.as_flattened(), t.pulse_pj.as_flattened()),
+        Pricing::Worst => (0..GATES)
+            .map(|g| a.gate_lanes[g] * t.pulse_pj[g].iter().copied().fold(0.0, f64::max))
+            .sum(),
+    };
+    EnergyBreakdown {
+        logic_pulses_pj,
+        presets_pj: dot(&a.preset_cells, &t.cell_write_pj),
+        memory_reads_pj: a.read_bits * t.sense_pj_per_bit,
+        memory_writes_pj: dot(&a.write_bits, &t.cell_write_pj),
+        line_drivers_pj: dot(&a.bsl_logic_lines, &t.bsl_logic_pj)
+            + a.bsl_write_lines * t.bsl_write_pj
+            + a.wll_lanes * t.wll_pj,
+        peripherals_pj: a.decodes * t.decoder_pj,
+        bus_pj: a.moved_bits[0] * t.moved_pj_per_bit[0] + a.moved_bits[1] * t.moved_pj_per_bit[1],
+        host_io_pj: a.moved_bits[2] * t.moved_pj_per_bit[2],
+        controller_pj: a.commands * t.controller_pj_per_command,
+    }
+}
+
+impl Actions {
+    /// Component-wise `self += k·other`.
+    pub fn add_scaled(&mut self, other: &Actions, k: f64) {
+        fn add<const N: usize>(a: &mut [f64; N], b: &[f64; N], k: f64) {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += k * y);
+        }
+        for g in 0..GATES {
+            add(&mut self.pulse_lanes[g], &other.pulse_lanes[g], k);
+        }
+        add(&mut self.gate_lanes, &other.gate_lanes, k);
+        add(&mut self.preset_cells, &other.preset_cells, k);
+        add(&mut self.bsl_logic_lines, &other.bsl_logic_lines, k);
+        self.bsl_write_lines += k * other.bsl_write_lines;
+        self.wll_lanes += k * other.wll_lanes;
+        self.decodes += k * other.decodes;
+        self.read_bits += k * other.read_bits;
+        add(&mut self.write_bits, &other.write_bits, k);
+        self.commands += k * other.commands;
+        add(&mut self.moved_bits, &other.moved_bits, k);
+    }
+
+    /// Splits the lanes of each gate step (`(gate, lanes)`, program order) over input-zero
+    /// counts with a model, and adds them to `pulse_lanes`.
+    pub fn add_pulses(&mut self, gate_steps: &[(GateKind, u64)], model: PulseModel<'_>) {
+        for (i, &(gate, lanes)) in gate_steps.iter().enumerate() {
+            let row = &mut self.pulse_lanes[gate.index()];
+            match model {
+                PulseModel::Measured(h) => {
+                    row.iter_mut().zip(&h[i]).for_each(|(r, &n)| *r += n as f64)
+                }
+                PulseModel::Expected(f) => row
+                    .iter_mut()
+                    .zip(&f[i])
+                    .for_each(|(r, p)| *r += lanes as f64 * p),
+            }
+        }
+    }
+}
+
+/// How the lanes of each gate step split over input-zero counts.
+#[derive(Debug, Clone, Copy)]
+pub enum PulseModel<'a> {
+    /// Lanes counted by the executor, per gate step (data-dependent; carries its own counts).
+    Measured(&'a [ZeroHistogram]),
+    /// Expected fraction of lanes per z, per gate step (mean under random operands).
+    Expected(&'a [[f64; ZS]]),
+}
+
+/// One subarray run's actions and the lanes of each gate step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Accounted {
-    /// Everything but `logic_pulses_pj` (which is 0 here) and `controller_pj` (charged per
-    /// command, not per subarray: see [`controller_energy`]).
-    pub energy: EnergyBreakdown,
+    /// Everything but the z split of the pulses (`pulse_lanes` is zero; see
+    /// [`Actions::add_pulses`]) and the controller (per command, not per subarray).
+    pub actions: Actions,
     /// Per gate step, in program order: its gate and the lanes it ran in.
     pub gate_steps: Vec<(GateKind, u64)>,
 }
 
-/// Walks one subarray's program with `lanes` valid lanes.
-pub fn account(program: &Program, lanes: u64, cols: u64, table: &EnergyTable) -> Accounted {
+/// Walks one subarray's program with `lanes` valid lanes and `cols` columns.
+pub fn account(program: &Program, lanes: u64, cols: u64) -> Accounted {
     let mut v = Walker {
-        t: table,
         lanes,
         cols,
         selected: lanes,
         rows_active: false,
         out: Accounted {
-            energy: EnergyBreakdown::default(),
+            actions: Actions::default(),
             gate_steps: Vec::new(),
         },
     };
@@ -177,8 +292,7 @@ pub fn account(program: &Program, lanes: u64, cols: u64, table: &EnergyTable) ->
 }
 
 /// The accounting visitor behind [`account`].
-struct Walker<'t> {
-    t: &'t EnergyTable,
+struct Walker {
     lanes: u64,
     cols: u64,
     selected: u64,
@@ -187,37 +301,38 @@ struct Walker<'t> {
     out: Accounted,
 }
 
-impl Walker<'_> {
+impl Walker {
     /// A logic step needs the selected rows' logic word lines up; they stay up across steps
     /// until the selection changes or a memory-mode access intervenes.
     fn activate_rows(&mut self) {
         if !self.rows_active {
-            self.out.energy.line_drivers_pj += self.selected as f64 * self.t.wll_pj;
+            self.out.actions.wll_lanes += self.selected as f64;
             self.rows_active = true;
         }
     }
 }
 
-impl OpVisitor for Walker<'_> {
+impl OpVisitor for Walker {
     fn preset(&mut self, _col: Col, value: bool) {
         self.activate_rows();
-        let e = &mut self.out.energy;
-        e.presets_pj += self.selected as f64 * self.t.preset_pj[usize::from(value)];
-        e.line_drivers_pj += self.t.bsl_write_pj;
-        e.peripherals_pj += self.t.decoder_pj;
+        let a = &mut self.out.actions;
+        a.preset_cells[usize::from(value)] += self.selected as f64;
+        a.bsl_write_lines += 1.0;
+        a.decodes += 1.0;
     }
 
     fn gate(&mut self, gate: GateKind, ins: &[Col], _out: Col, preset: bool) {
         self.activate_rows();
-        let (t, sel) = (self.t, self.selected as f64);
-        let e = &mut self.out.energy;
+        let sel = self.selected as f64;
+        let a = &mut self.out.actions;
         if preset {
-            e.presets_pj += sel * t.preset_pj[usize::from(gate.preset())];
-            e.line_drivers_pj += t.bsl_write_pj;
+            a.preset_cells[usize::from(gate.preset())] += sel;
+            a.bsl_write_lines += 1.0;
         }
         // The inputs' and the output's bit-select lines, charged to the gate's bias.
-        e.line_drivers_pj += (ins.len() + 1) as f64 * t.bsl_logic_pj[&gate];
-        e.peripherals_pj += t.decoder_pj;
+        a.bsl_logic_lines[gate.index()] += (ins.len() + 1) as f64;
+        a.gate_lanes[gate.index()] += sel;
+        a.decodes += 1.0;
         self.out.gate_steps.push((gate, self.selected));
     }
 
@@ -229,71 +344,31 @@ impl OpVisitor for Walker<'_> {
             }
         };
         self.rows_active = false;
-        self.out.energy.peripherals_pj += self.t.decoder_pj;
+        self.out.actions.decodes += 1.0;
     }
 
     fn read_row(&mut self, _lane: u32) {
         self.rows_active = false;
-        let e = &mut self.out.energy;
-        e.memory_reads_pj += self.cols as f64 * self.t.sense_pj_per_bit;
-        e.peripherals_pj += self.t.decoder_pj;
+        let a = &mut self.out.actions;
+        a.read_bits += self.cols as f64;
+        a.decodes += 1.0;
     }
 
     fn write_row(&mut self, _lane: u32, bits: &[u64]) {
         self.rows_active = false;
-        let ones: u64 = bits
+        let ones = bits
             .iter()
             .map(|w| u64::from(w.count_ones()))
             .sum::<u64>()
             .min(self.cols);
-        let e = &mut self.out.energy;
-        e.memory_writes_pj +=
-            ones as f64 * self.t.preset_pj[1] + (self.cols - ones) as f64 * self.t.preset_pj[0];
+        let a = &mut self.out.actions;
+        a.write_bits[1] += ones as f64;
+        a.write_bits[0] += (self.cols - ones) as f64;
         // Every column's bit line is driven along its full length, plus the row's word line.
-        e.line_drivers_pj += self.cols as f64 * self.t.bsl_write_pj + self.t.wll_pj;
-        e.peripherals_pj += self.t.decoder_pj;
+        a.bsl_write_lines += self.cols as f64;
+        a.wll_lanes += 1.0;
+        a.decodes += 1.0;
     }
-}
-
-/// Controller energy of `commands` issued commands.
-pub fn controller_energy(table: &EnergyTable, commands: u64) -> f64 {
-    table.controller_pj_per_command * commands as f64
-}
-
-/// How the lanes of each gate step split over input-zero counts.
-#[derive(Debug, Clone, Copy)]
-pub enum PulseModel<'a> {
-    /// Lanes counted by the executor, per gate step (data-dependent).
-    Measured(&'a [ZeroHistogram]),
-    /// Expected fraction of lanes per z, per gate step (mean under random operands).
-    Expected(&'a [[f64; MAX_INPUTS + 1]]),
-    /// Every lane at the gate's most expensive z.
-    Worst,
-}
-
-/// Pulse energy of the gate steps (`(gate, lanes)` per step) under a model, pJ. For
-/// `Measured` the histograms carry the lane counts themselves.
-pub fn pulse_energy(
-    gate_steps: &[(GateKind, u64)],
-    table: &EnergyTable,
-    model: PulseModel<'_>,
-) -> f64 {
-    gate_steps
-        .iter()
-        .enumerate()
-        .map(|(i, &(gate, lanes))| {
-            let e = &table.pulse_pj[&gate];
-            match model {
-                PulseModel::Measured(h) => {
-                    e.iter().zip(&h[i]).map(|(e, &n)| e * n as f64).sum::<f64>()
-                }
-                PulseModel::Expected(f) => {
-                    lanes as f64 * e.iter().zip(&f[i]).map(|(e, p)| e * p).sum::<f64>()
-                }
-                PulseModel::Worst => lanes as f64 * e.iter().copied().fold(0.0, f64::max),
-            }
-        })
-        .sum()
 }
 
 /// Lanes of the characterization sample.
@@ -302,7 +377,7 @@ pub const CHARACTERIZATION_LANES: usize = 4096;
 /// Expected fraction of lanes with z input zeros, per gate step, under uniformly random input
 /// operands: measured on [`CHARACTERIZATION_LANES`] lanes of seeded random data (ChaCha8,
 /// `seed`). `inputs` are the program's input columns.
-pub fn characterize(program: &Program, inputs: &[Col], seed: u64) -> Vec<[f64; MAX_INPUTS + 1]> {
+pub fn characterize(program: &Program, inputs: &[Col], seed: u64) -> Vec<[f64; ZS]> {
     let mut sa = Subarray::new(CHARACTERIZATION_LANES, program.cols());
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for &c in inputs {
@@ -327,17 +402,6 @@ pub fn characterize(program: &Program, inputs: &[Col], seed: u64) -> Vec<[f64; M
         .collect()
 }
 
-/// Energy of running a program on `lanes` lanes spread over subarrays of `per` lanes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RunEnergy {
-    /// Data-dependent energy from the executor's histograms (functional mode only).
-    pub data_dependent: Option<EnergyBreakdown>,
-    /// Mean energy under random operands (characterized pulse model).
-    pub mean: EnergyBreakdown,
-    /// Worst-case total: every lane at its most expensive input pattern, pJ.
-    pub worst_total_pj: f64,
-}
-
 /// Where a program runs, for [`run_energy`].
 #[derive(Debug, Clone, Copy)]
 pub struct Placement {
@@ -351,30 +415,37 @@ pub struct Placement {
     pub commands: u64,
 }
 
+/// Energy of running a program on `lanes` lanes spread over subarrays of `per` lanes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunEnergy {
+    /// The run's actions with the expected (mean) pulse split: re-price them with
+    /// [`energy`] under another table without re-simulating.
+    pub actions: Actions,
+    /// Data-dependent energy from the executor's histograms (functional mode only).
+    pub data_dependent: Option<EnergyBreakdown>,
+    /// Mean energy under random operands (characterized pulse model).
+    pub mean: EnergyBreakdown,
+    /// Worst-case total: every lane at its most expensive input pattern, pJ.
+    pub worst_total_pj: f64,
+}
+
 /// Key mixed into the seed for the characterization sample.
 pub const CHARACTERIZATION_KEY: u64 = 0xC4A2_AC7E_21CE_0001;
 
-/// Energy of a program on a placement: full subarrays plus one partial, the controller per
-/// command, the pulses under the mean, worst and (if histograms are given) measured models.
-pub fn run_energy(
-    program: &Program,
-    inputs: &[Col],
-    table: &EnergyTable,
-    at: Placement,
-    seed: u64,
-    measured: Option<&[ZeroHistogram]>,
-) -> RunEnergy {
+/// Actions of a program on a placement: full subarrays plus one partial, the controller per
+/// command; and the lanes of each gate step over all subarrays.
+pub fn placed_actions(program: &Program, at: Placement) -> (Actions, Vec<(GateKind, u64)>) {
     let per = at.lanes_per_subarray.max(1);
     let (full, rem) = (at.lanes / per, at.lanes % per);
-    let a_full = account(program, per, at.cols, table);
-    let a_rem = (rem > 0).then(|| account(program, rem, at.cols, table));
-    let mut base = EnergyBreakdown::default();
-    base.add_scaled(&a_full.energy, full as f64);
+    let a_full = account(program, per, at.cols);
+    let a_rem = (rem > 0).then(|| account(program, rem, at.cols));
+    let mut actions = Actions::default();
+    actions.add_scaled(&a_full.actions, full as f64);
     if let Some(r) = &a_rem {
-        base.add_scaled(&r.energy, 1.0);
+        actions.add_scaled(&r.actions, 1.0);
     }
-    base.controller_pj = controller_energy(table, at.commands);
-    let steps: Vec<(GateKind, u64)> = a_full
+    actions.commands = at.commands as f64;
+    let steps = a_full
         .gate_steps
         .iter()
         .enumerate()
@@ -385,20 +456,33 @@ pub fn run_energy(
             )
         })
         .collect();
+    (actions, steps)
+}
+
+/// Energy of a program on a placement under the mean, worst and (given histograms) measured
+/// pulse models.
+pub fn run_energy(
+    program: &Program,
+    inputs: &[Col],
+    table: &EnergyTable,
+    at: Placement,
+    seed: u64,
+    measured: Option<&[ZeroHistogram]>,
+) -> RunEnergy {
+    let (base, steps) = placed_actions(program, at);
     let fractions = characterize(program, inputs, seed ^ CHARACTERIZATION_KEY);
-    let with = |pulses: f64| EnergyBreakdown {
-        logic_pulses_pj: pulses,
-        ..base
-    };
+    let mut mean_actions = base.clone();
+    mean_actions.add_pulses(&steps, PulseModel::Expected(&fractions));
+    let data_dependent = measured.map(|h| {
+        let mut a = base.clone();
+        a.add_pulses(&steps, PulseModel::Measured(h));
+        energy(&a, table, Pricing::ByZeros)
+    });
     RunEnergy {
-        data_dependent: measured
-            .map(|h| with(pulse_energy(&steps, table, PulseModel::Measured(h)))),
-        mean: with(pulse_energy(
-            &steps,
-            table,
-            PulseModel::Expected(&fractions),
-        )),
-        worst_total_pj: with(pulse_energy(&steps, table, PulseModel::Worst)).total_pj(),
+        mean: energy(&mean_actions, table, Pricing::ByZeros),
+        worst_total_pj: energy(&base, table, Pricing::Worst).total_pj(),
+        data_dependent,
+        actions: mean_actions,
     }
 }
 
@@ -410,11 +494,11 @@ mod tests {
     use crate::kernels::{GateSet, KernelKind, KernelSpec};
     use cram_arch::presets;
 
-    fn table() -> (GateLibrary, Org, EnergyTable) {
+    fn table() -> (GateLibrary, EnergyTable) {
         let lib = GateLibrary::derive(&presets::device("stt-projected").unwrap());
         let org = presets::array("cram-1k").unwrap();
         let t = EnergyTable::derive(&lib, &org);
-        (lib, org, t)
+        (lib, t)
     }
 
     fn nand_program(extra_cols: usize, mask: Option<(u32, u32)>) -> Program {
@@ -436,73 +520,83 @@ mod tests {
         .unwrap()
     }
 
+    const NAND: usize = GateKind::Nand as usize;
+
     /// The table by hand: 0.1 fF/cell × 1024 cells = 102.4 fF per line.
     #[test]
     fn table_entries_by_hand() {
-        let (lib, _, t) = table();
+        let (lib, t) = table();
         assert!((t.wll_pj - 102.4e-3).abs() < 1e-12); // 102.4 fF × 1 V²
         let nand = lib.get(GateKind::Nand);
-        assert!(
-            (t.bsl_logic_pj[&GateKind::Nand] - 102.4 * nand.bias_v * nand.bias_v * 1e-3).abs()
-                < 1e-15
-        );
-        assert_eq!(t.pulse_pj[&GateKind::Nand], nand.e_pulse_pj);
+        assert!((t.bsl_logic_pj[NAND] - 102.4 * nand.bias_v * nand.bias_v * 1e-3).abs() < 1e-15);
+        assert_eq!(&t.pulse_pj[NAND][..3], nand.e_pulse_pj.as_slice());
         assert_eq!(
-            t.preset_pj,
+            t.cell_write_pj,
             [lib.device.e_preset_pj(false), lib.device.e_preset_pj(true)]
+        );
+        assert!(
+            GateKind::ALL
+                .iter()
+                .enumerate()
+                .all(|(i, g)| g.index() == i)
         );
     }
 
     /// One NAND step on a full subarray, every component by hand.
     #[test]
     fn one_gate_step_by_hand() {
-        let (_, _, t) = table();
-        let a = account(&nand_program(0, None), 1024, 1024, &t);
-        let e = &a.energy;
-        assert!((e.presets_pj - 1024.0 * t.preset_pj[0]).abs() < 1e-9);
-        let lines = 1024.0 * t.wll_pj + t.bsl_write_pj + 3.0 * t.bsl_logic_pj[&GateKind::Nand];
-        assert!((e.line_drivers_pj - lines).abs() < 1e-9);
-        assert_eq!(e.peripherals_pj, t.decoder_pj);
+        let (_, t) = table();
+        let mut a = account(&nand_program(0, None), 1024, 1024);
         assert_eq!(a.gate_steps, vec![(GateKind::Nand, 1024)]);
         // 1024 lanes with z = 0, 1, 2 in the proportions 1:2:1.
-        let h = [256, 512, 256, 0, 0, 0];
-        let e_nand = &t.pulse_pj[&GateKind::Nand];
-        let by_hand = 256.0 * e_nand[0] + 512.0 * e_nand[1] + 256.0 * e_nand[2];
-        assert!(
-            (pulse_energy(&a.gate_steps, &t, PulseModel::Measured(&[h])) - by_hand).abs() < 1e-12
+        a.actions.add_pulses(
+            &a.gate_steps,
+            PulseModel::Measured(&[[256, 512, 256, 0, 0, 0]]),
         );
-        assert!(pulse_energy(&a.gate_steps, &t, PulseModel::Worst) >= by_hand);
+        let e = energy(&a.actions, &t, Pricing::ByZeros);
+        let p = &t.pulse_pj[NAND];
+        assert!((e.logic_pulses_pj - (256.0 * p[0] + 512.0 * p[1] + 256.0 * p[2])).abs() < 1e-12);
+        assert!((e.presets_pj - 1024.0 * t.cell_write_pj[0]).abs() < 1e-9);
+        let lines = 1024.0 * t.wll_pj + t.bsl_write_pj + 3.0 * t.bsl_logic_pj[NAND];
+        assert!((e.line_drivers_pj - lines).abs() < 1e-9);
+        assert_eq!(e.peripherals_pj, t.decoder_pj);
+        assert!(energy(&a.actions, &t, Pricing::Worst).logic_pulses_pj >= e.logic_pulses_pj);
     }
 
     /// Unselected lanes cost no pulse, preset or word-line energy; unused columns cost nothing.
     #[test]
     fn idle_lanes_and_columns_cost_nothing() {
-        let (_, _, t) = table();
-        let all = account(&nand_program(0, None), 1024, 1024, &t).energy;
-        let wide = account(&nand_program(500, None), 1024, 1024, &t).energy;
-        assert_eq!(all, wide);
-        let ten = account(&nand_program(0, Some((0, 10))), 1024, 1024, &t);
+        let (_, t) = table();
+        let price = |p: &Program| energy(&account(p, 1024, 1024).actions, &t, Pricing::Worst);
+        assert_eq!(
+            price(&nand_program(0, None)),
+            price(&nand_program(500, None))
+        );
+        let ten = account(&nand_program(0, Some((0, 10))), 1024, 1024);
         assert_eq!(ten.gate_steps, vec![(GateKind::Nand, 10)]);
-        assert!((ten.energy.presets_pj - 10.0 * t.preset_pj[0]).abs() < 1e-12);
+        let e = energy(&ten.actions, &t, Pricing::Worst);
+        assert!((e.presets_pj - 10.0 * t.cell_write_pj[0]).abs() < 1e-12);
+        assert!((e.logic_pulses_pj - 10.0 * t.pulse_pj[NAND][2]).abs() < 1e-12);
         // Word lines of 10 rows; the bit-select lines span the subarray whatever is selected.
-        let lines = 10.0 * t.wll_pj + t.bsl_write_pj + 3.0 * t.bsl_logic_pj[&GateKind::Nand];
-        assert!((ten.energy.line_drivers_pj - lines).abs() < 1e-12);
-        assert_eq!(ten.energy.peripherals_pj, 2.0 * t.decoder_pj); // mask + step
+        let lines = 10.0 * t.wll_pj + t.bsl_write_pj + 3.0 * t.bsl_logic_pj[NAND];
+        assert!((e.line_drivers_pj - lines).abs() < 1e-12);
+        assert_eq!(e.peripherals_pj, 2.0 * t.decoder_pj); // mask + step
     }
 
     /// Data-dependent pulse energy over N random lanes converges to the characterized mean.
     /// Bound: a lane's pulse energy lies in [lo, hi] (sum over steps of the cheapest and the
-    /// dearest z), so its standard deviation is at most (hi − lo)/2 (Popoviciu); the mean of
-    /// N lanes and the M-lane characterization then differ by at most
-    /// 5 · (hi − lo)/2 · √(1/N + 1/M) per lane, with probability far above 1 − 1e-6.
+    /// dearest z of each gate), so its standard deviation is at most (hi − lo)/2 (Popoviciu);
+    /// the mean of N lanes and the M-lane characterization then differ by at most
+    /// 5 · (hi − lo)/2 · √(1/N + 1/M) per lane, except with probability below 1e-6.
     #[test]
     fn data_dependent_energy_converges_to_the_mean_model() {
-        let (lib, org, t) = table();
-        for (kind, set) in [
+        let (_, t) = table();
+        let kernels = [
             (KernelKind::Add, GateSet::Maj),
             (KernelKind::Mul, GateSet::Nand),
             (KernelKind::Popcount, GateSet::Maj),
-        ] {
+        ];
+        for (kind, set) in kernels {
             let k = KernelSpec {
                 kind,
                 bits: 12,
@@ -531,11 +625,11 @@ mod tests {
             let e = run_energy(&k.program, &inputs, &t, at, 5, Some(&r.zero_histograms));
             let measured = e.data_dependent.unwrap().logic_pulses_pj / n as f64;
             let mean = e.mean.logic_pulses_pj / n as f64;
-            let steps = account(&k.program, 1, 1024, &t).gate_steps;
+            let steps = account(&k.program, 1, 1024).gate_steps;
             let range: f64 = steps
                 .iter()
                 .map(|(g, _)| {
-                    let p = &t.pulse_pj[g];
+                    let p = &t.pulse_pj[g.index()][..=g.arity()];
                     p.iter().copied().fold(0.0, f64::max)
                         - p.iter().copied().fold(f64::INFINITY, f64::min)
                 })
@@ -553,7 +647,6 @@ mod tests {
                 .map(|h| h.iter().sum::<u64>())
                 .sum();
             assert_eq!(lanes_run, steps.len() as u64 * n);
-            let _ = (&lib, &org);
         }
     }
 }

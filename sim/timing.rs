@@ -342,6 +342,19 @@ pub fn schedule(device: &Device, org: &Org, program: &[ChipOp]) -> TimingReport 
     t.report()
 }
 
+/// Cycles of a subarray program broadcast to any number of subarrays with one issue slot per
+/// cycle or more: every step runs in lockstep, so the total is the sum of the step latencies
+/// (each step takes at least one cycle, so issue never limits). Equal to
+/// `schedule(broadcast(..)).cycles` (tested); O(1) given the counts.
+pub fn broadcast_cycles(counts: &crate::engine::Counts, steps: &StepCycles) -> u64 {
+    counts.gate_presets * steps.gate
+        + (counts.gate_steps - counts.gate_presets) * steps.gate_no_preset
+        + counts.column_presets * steps.preset
+        + counts.masks * steps.set_mask
+        + counts.row_reads * steps.read_row
+        + counts.row_writes * steps.write_row
+}
+
 /// A subarray program broadcast to subarrays `0..subarrays`, as the kernel command runs it.
 pub fn broadcast(program: &crate::engine::Program, subarrays: u32) -> Vec<ChipOp> {
     program

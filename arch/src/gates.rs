@@ -72,6 +72,14 @@ impl GateKind {
         GateKind::InvMaj5,
     ];
 
+    /// Number of gate kinds.
+    pub const COUNT: usize = 10;
+
+    /// Position in [`GateKind::ALL`] (for tables indexed by gate).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// Number of input cells.
     pub const fn arity(self) -> usize {
         match self {

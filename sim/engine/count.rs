@@ -21,6 +21,8 @@ pub struct Counts {
     pub gate_presets: u64,
     /// Stand-alone column presets ([`super::isa::Op::Preset`]).
     pub column_presets: u64,
+    /// Lane-mask changes.
+    pub masks: u64,
     /// Memory-mode row reads.
     pub row_reads: u64,
     /// Memory-mode row writes.
@@ -118,6 +120,7 @@ impl OpVisitor for Counter {
     }
 
     fn set_mask(&mut self, mask: LaneMask) {
+        self.counts.masks += 1;
         self.selected = match mask {
             LaneMask::All => self.lanes,
             LaneMask::Range { lo, hi } => u64::from(hi.min(self.lanes as u32).saturating_sub(lo)),
