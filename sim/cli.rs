@@ -122,6 +122,10 @@ pub struct KernelArgs {
     /// the op stream only (counts, cycles, mean and worst energy).
     #[arg(long, value_enum, default_value_t = ModeArg::Functional)]
     pub mode: ModeArg,
+    /// Functional mode: also price every lane's actual input pattern (data-dependent energy).
+    /// Costs a histogram per gate step, so it is off by default.
+    #[arg(long)]
+    pub data_energy: bool,
     /// Gate set the kernel is generated from.
     #[arg(long, value_enum, default_value_t = GateSetArg::Maj)]
     pub gate_set: GateSetArg,
@@ -470,6 +474,12 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         .into());
     }
     let analytical = a.mode == ModeArg::Analytical;
+    if analytical && a.data_energy {
+        return Err(UsageError::new(
+            "--data-energy needs --mode functional (it prices executed values)",
+        )
+        .into());
+    }
     if analytical && a.error_rate > 0.0 {
         return Err(
             UsageError::new("--error-rate needs --mode functional (faults change values)").into(),
@@ -533,7 +543,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         lanes_per_subarray,
         seed: a.seed,
         error_rate: a.error_rate,
-        track_zeros: !analytical,
+        track_zeros: a.data_energy,
     };
     if a.trace {
         let listing = Tracer::disassemble(&kernel.program);
@@ -578,7 +588,10 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         cols: cols as u64,
         commands,
     };
-    let measured = check.as_ref().map(|c| c.zero_histograms.as_slice());
+    let measured = check
+        .as_ref()
+        .filter(|_| a.data_energy)
+        .map(|c| c.zero_histograms.as_slice());
     let energy = run_energy(
         &kernel.program,
         &inputs,

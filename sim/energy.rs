@@ -241,6 +241,15 @@ impl Actions {
     /// Splits the lanes of each gate step (`(gate, lanes)`, program order) over input-zero
     /// counts with a model, and adds them to `pulse_lanes`.
     pub fn add_pulses(&mut self, gate_steps: &[(GateKind, u64)], model: PulseModel<'_>) {
+        let per_step = match model {
+            PulseModel::Measured(h) => h.len(),
+            PulseModel::Expected(f) => f.len(),
+        };
+        assert_eq!(
+            per_step,
+            gate_steps.len(),
+            "one histogram or fraction row per gate step"
+        );
         for (i, &(gate, lanes)) in gate_steps.iter().enumerate() {
             let row = &mut self.pulse_lanes[gate.index()];
             match model {

@@ -319,7 +319,14 @@ fn config_defaults_is_complete_toml() {
 #[test]
 fn analytical_mode_matches_functional_counts_cycles_and_mean_energy() {
     let f = json(&cram(&[
-        "kernel", "mul", "--bits", "6", "--lanes", "5000", "--json",
+        "kernel",
+        "mul",
+        "--bits",
+        "6",
+        "--lanes",
+        "5000",
+        "--data-energy",
+        "--json",
     ]));
     let a = json(&cram(&[
         "kernel",
@@ -360,6 +367,23 @@ fn analytical_mode_matches_functional_counts_cycles_and_mean_energy() {
         ]),
         &["--error-rate", "functional"],
     );
+    assert_usage_error(
+        &cram(&[
+            "kernel",
+            "add",
+            "--bits",
+            "8",
+            "--mode",
+            "analytical",
+            "--data-energy",
+        ]),
+        &["--data-energy"],
+    );
+    // Without --data-energy a functional run reports the mean and worst models only.
+    let plain = json(&cram(&[
+        "kernel", "mul", "--bits", "6", "--lanes", "5000", "--json",
+    ]));
+    assert!(plain["energy"]["data_dependent"].is_null());
 }
 
 #[test]
