@@ -19,7 +19,7 @@ use crate::kernels::check::{CheckReport, RunConfig, run_and_check};
 use crate::kernels::{GateSet, KernelKind, KernelSpec};
 use crate::timing::{self, Resource, ResourceUse, StepCycles, TimingReport};
 
-/// cramulator — a bit-accurate simulator of spintronic computational RAM (CRAM).
+/// cramulator — a bit-accurate, cycle-level simulator of spintronic computational RAM (CRAM).
 #[derive(Debug, Parser)]
 #[command(name = "cramulator", version, about, long_about = None)]
 pub struct Cli {

@@ -1,5 +1,5 @@
-//! cramulator: a bit-accurate simulator of spintronic computational RAM (CRAM); cycle-level
-//! timing and energy accounting arrive with the accountant (issue 3).
+//! cramulator: a bit-accurate, cycle-level simulator of spintronic computational RAM (CRAM).
+//! Timing (`timing`) and energy (`energy`) are computed from the same op stream the executor runs.
 //!
 //! Bird's-eye view (ARCHITECTURE.md has the full map): `cram-arch` derives the gate library
 //! from MTJ device physics; [`kernels`] generates micro-programs for a gate set; [`engine`]
