@@ -141,10 +141,11 @@ pub struct KernelArgs {
     /// Print the program (disassembly) before running it (to stderr with --json).
     #[arg(long)]
     pub trace: bool,
-    /// Fault injection: probability (0..=1) that a gate step's output is wrong in a lane.
-    /// The run then measures the output bit-error and wrong-result rates instead of failing.
-    #[arg(long, default_value_t = 0.0)]
-    pub error_rate: f64,
+    /// Fault injection: a probability (0..=1) that a gate step's output is wrong in a lane, or
+    /// `derived` for each gate's own probability from its noise margin and the device's I_c
+    /// spread. The run then measures the output bit-error and wrong-result rates.
+    #[arg(long, default_value = "0")]
+    pub error_rate: String,
     /// Write budget per cell for the endurance estimate (default 1e7, the upper budget the
     /// public PIM endurance simulator studies; a setting, not device data).
     #[arg(long, default_value_t = 1e7)]
@@ -294,10 +295,15 @@ pub fn gate_table(lib: &GateLibrary) -> String {
         s,
         "  V_dist = lowest bias that switches an input cell; bias = midpoint of [V_min, min(V_max, V_dist, bias limit)); margin on that window"
     );
+    let _ = writeln!(
+        s,
+        "  p_err = wrong-output probability of the most vulnerable input pattern for an I_c spread of σ = {:.1} % (ic_sigma_rel)",
+        p.ic_sigma_rel * 100.0
+    );
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9}  E_pulse for z = 0..n input zeros",
+        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}  E_pulse for z = 0..n input zeros",
         "gate",
         "n",
         "k",
@@ -307,19 +313,20 @@ pub fn gate_table(lib: &GateLibrary) -> String {
         "V_dist",
         "bias",
         "margin",
+        "p_err",
         "E_preset",
         "latency"
     );
     let _ = writeln!(
         s,
-        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9}  pJ",
-        "", "", "", "", "V", "V", "V", "V", "", "pJ", "ns"
+        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}  pJ",
+        "", "", "", "", "V", "V", "V", "V", "", "", "pJ", "ns"
     );
     for g in &lib.gates {
         let energies: Vec<String> = g.e_pulse_pj.iter().map(|&e| pj(e)).collect();
         let _ = writeln!(
             s,
-            "{:<8} {:>1} {:>1} {:>6} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>6.2}% {:>9} {:>9.1}  {}",
+            "{:<8} {:>1} {:>1} {:>6} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>6.2}% {:>9.2e} {:>9} {:>9.1}  {}",
             g.kind.mnemonic(),
             g.inputs,
             g.k,
@@ -329,6 +336,7 @@ pub fn gate_table(lib: &GateLibrary) -> String {
             g.v_disturb_v,
             g.bias_v,
             g.noise_margin * 100.0,
+            g.error_prob,
             pj(g.e_preset_pj),
             g.latency_ns,
             energies.join(" ")
@@ -466,13 +474,22 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         ))
         .into());
     }
-    if !(0.0..=1.0).contains(&a.error_rate) {
-        return Err(UsageError::new(format!(
-            "--error-rate {}: must be a probability in [0, 1]",
-            a.error_rate
-        ))
-        .into());
-    }
+    let derived_errors = a.error_rate == "derived";
+    let error_rate = if derived_errors {
+        0.0
+    } else {
+        match a.error_rate.parse::<f64>() {
+            Ok(p) if (0.0..=1.0).contains(&p) => p,
+            _ => {
+                return Err(UsageError::new(format!(
+                    "--error-rate {}: must be a probability in [0, 1] or `derived`",
+                    a.error_rate
+                ))
+                .into());
+            }
+        }
+    };
+    let faults_on = derived_errors || error_rate > 0.0;
     let analytical = a.mode == ModeArg::Analytical;
     if analytical && a.data_energy {
         return Err(UsageError::new(
@@ -480,7 +497,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         )
         .into());
     }
-    if analytical && a.error_rate > 0.0 {
+    if analytical && faults_on {
         return Err(
             UsageError::new("--error-rate needs --mode functional (faults change values)").into(),
         );
@@ -542,7 +559,9 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         lanes: a.lanes,
         lanes_per_subarray,
         seed: a.seed,
-        error_rate: a.error_rate,
+        error_rate,
+        error_rates_by_gate: derived_errors
+            .then(|| std::array::from_fn(|i| lib.gates[i].error_prob)),
         track_zeros: a.data_energy,
     };
     if a.trace {
@@ -649,7 +668,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         .check
         .as_ref()
         .is_none_or(|c| c.mismatched_lanes == 0);
-    Ok(if clean || cfg.error_rate > 0.0 {
+    Ok(if clean || faults_on {
         Outcome::Success
     } else {
         Outcome::CheckFailed
@@ -816,12 +835,24 @@ fn kernel_text(r: &KernelRunReport) -> String {
     let Some(c) = &r.check else {
         return s;
     };
-    if r.config.error_rate > 0.0 {
+    if r.config.error_rate > 0.0 || r.config.error_rates_by_gate.is_some() {
+        let rate = match &r.config.error_rates_by_gate {
+            None => format!("{:e}", r.config.error_rate),
+            Some(p) => {
+                let used: Vec<String> = r
+                    .counts
+                    .by_gate
+                    .keys()
+                    .map(|g| format!("{g} {:.2e}", p[g.index()]))
+                    .collect();
+                format!("derived from noise margins ({})", used.join(", "))
+            }
+        };
         let _ = writeln!(
             s,
-            "  faults           p = {:e} per gate output per lane: {} flips injected (rate {:.3e}); \
+            "  faults           p = {} per gate output per lane: {} flips injected (rate {:.3e}); \
              output bit-error rate {:.3e} ({} of {} bits); wrong results {:.3e} ({} of {} lanes)",
-            r.config.error_rate,
+            rate,
             c.injected_flips,
             c.injected_flips as f64 / r.lane_gate_evals.max(1) as f64,
             c.output_bits_wrong as f64 / c.output_bits.max(1) as f64,

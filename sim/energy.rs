@@ -620,6 +620,7 @@ mod tests {
                 lanes_per_subarray: 1024,
                 seed: 5,
                 error_rate: 0.0,
+                error_rates_by_gate: None,
                 track_zeros: true,
             };
             let r = run_and_check(&k, &cfg);

@@ -387,6 +387,52 @@ fn analytical_mode_matches_functional_counts_cycles_and_mean_energy() {
 }
 
 #[test]
+fn derived_error_rates_follow_the_gates_margins() {
+    // NAND-set add on stt-projected: NOT, NAND (≥ 35 % margins) have p_err < 1e-6.
+    let nand = json(&cram(&[
+        "kernel",
+        "add",
+        "--bits",
+        "8",
+        "--gate-set",
+        "nand",
+        "--lanes",
+        "20000",
+        "--error-rate",
+        "derived",
+        "--json",
+    ]));
+    assert!(
+        nand["injected_flips"].as_u64().unwrap() <= 5,
+        "{}",
+        nand["injected_flips"]
+    );
+    // Majority set: MAJ5 sits in a 0.8 % window, so about a third of its outputs flip.
+    let maj = json(&cram(&[
+        "kernel",
+        "add",
+        "--bits",
+        "8",
+        "--lanes",
+        "20000",
+        "--error-rate",
+        "derived",
+        "--json",
+    ]));
+    assert!(
+        maj["mismatched_lanes"].as_u64().unwrap() > 10_000,
+        "{}",
+        maj["mismatched_lanes"]
+    );
+    assert_usage_error(
+        &cram(&["kernel", "add", "--bits", "8", "--error-rate", "often"]),
+        &["--error-rate often", "derived"],
+    );
+    let t = stdout(&cram(&["gates", "--device", "stt-projected"]));
+    assert!(t.contains("p_err"), "{t}");
+}
+
+#[test]
 fn trace_lists_every_step() {
     let o = cram(&["kernel", "add", "--bits", "3", "--lanes", "64", "--trace"]);
     let out = stdout(&o);

@@ -27,7 +27,7 @@ proptest! {
                 let spec = KernelSpec { kind, bits, bits_b, constant, gate_set };
                 prop_assert!(spec.validate().is_ok());
                 let k = spec.build();
-                let r = run_and_check(&k, &RunConfig { lanes, lanes_per_subarray, seed, error_rate: 0.0, track_zeros: false });
+                let r = run_and_check(&k, &RunConfig { lanes, lanes_per_subarray, seed, error_rate: 0.0, error_rates_by_gate: None, track_zeros: false });
                 prop_assert_eq!(r.lanes_checked, lanes as u64);
                 prop_assert_eq!(r.mismatched_lanes, 0, "{:?}: first bad lane {:?}", spec, r.first_mismatch);
             }
@@ -39,7 +39,7 @@ proptest! {
     fn mulc_small_constants(bits in 1u32..=32, constant in -300i64..=300, seed in any::<u64>()) {
         for gate_set in GateSet::ALL {
             let spec = KernelSpec { kind: KernelKind::Mulc, bits, bits_b: bits, constant, gate_set };
-            let r = run_and_check(&spec.build(), &RunConfig { lanes: 200, lanes_per_subarray: 128, seed, error_rate: 0.0, track_zeros: false });
+            let r = run_and_check(&spec.build(), &RunConfig { lanes: 200, lanes_per_subarray: 128, seed, error_rate: 0.0, error_rates_by_gate: None, track_zeros: false });
             prop_assert_eq!(r.mismatched_lanes, 0, "{:?}: {:?}", spec, r.first_mismatch);
         }
     }
@@ -68,6 +68,7 @@ fn tiny_widths_exhaustively() {
                                 lanes_per_subarray: 4096,
                                 seed: 3,
                                 error_rate: 0.0,
+                                error_rates_by_gate: None,
                                 track_zeros: false,
                             },
                         );
@@ -120,7 +121,7 @@ mod analytical_equals_functional {
             org_p.t_driver_setup_ns = setup_ns;
             let org = org_p.validate("prop").unwrap();
             let t = EnergyTable::derive(&lib, &org);
-            let cfg = RunConfig { lanes, lanes_per_subarray: per, seed, error_rate: 0.0, track_zeros: true };
+            let cfg = RunConfig { lanes, lanes_per_subarray: per, seed, error_rate: 0.0, error_rates_by_gate: None, track_zeros: true };
             let r = run_and_check(&k, &cfg);
             prop_assert_eq!(r.mismatched_lanes, 0);
 

@@ -75,6 +75,9 @@ pub struct DeviceParams {
     /// Smallest acceptable relative noise margin (V_max − V_min)/(V_max + V_min) for a gate to
     /// count as buildable, as a fraction.
     pub min_noise_margin: f64,
+    /// Relative standard deviation of the critical current (device-to-device and cycle-to-cycle
+    /// together), as a fraction: sets each gate's derived error probability.
+    pub ic_sigma_rel: f64,
     /// Heavy-metal channel; required when `variant = "she"`, forbidden otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub she: Option<SheChannel>,
@@ -204,6 +207,13 @@ impl DeviceParams {
             1e-3,
             10.0,
             "between 0.001 and 10 V",
+        )?;
+        range(
+            "ic_sigma_rel",
+            self.ic_sigma_rel,
+            1e-4,
+            1.0,
+            "a fraction between 0.0001 and 1",
         )?;
         if !(self.min_noise_margin.is_finite() && (0.0..1.0).contains(&self.min_noise_margin)) {
             return Err(bad(

@@ -193,6 +193,11 @@ pub struct GateSpec {
     pub e_preset_pj: f64,
     /// Preset write plus logic pulse, ns.
     pub latency_ns: f64,
+    /// Probability that the gate's output is wrong for its most vulnerable input pattern,
+    /// from a Gaussian spread of the critical current (relative σ = `ic_sigma_rel`) at the
+    /// chosen bias: max(Q(d_switch/σ), Q(d_hold/σ)) with d_switch = V/V_min − 1 (the k-zero
+    /// pattern fails to switch) and d_hold = 1 − V/V_max (the (k−1)-zero pattern switches).
+    pub error_prob: f64,
     /// `None` if the gate can be built; otherwise why not, with the numbers.
     pub unavailable: Option<String>,
 }
@@ -306,6 +311,9 @@ fn gate_spec(device: &Device, kind: GateKind) -> GateSpec {
             p.min_noise_margin * 100.0
         ));
     }
+    let sigma = p.ic_sigma_rel;
+    let error_prob = q_function((bias_v / v_min_v - 1.0) / sigma)
+        .max(q_function((1.0 - bias_v / v_max_v) / sigma));
     // E = V²/R · t; V in volts, R in Ω, t in ns → J·1e-9 → pJ ×1e12: factor 1e3.
     let e_pulse_pj = r_tot_ohm
         .iter()
@@ -326,8 +334,37 @@ fn gate_spec(device: &Device, kind: GateKind) -> GateSpec {
         e_pulse_pj,
         e_preset_pj: device.e_preset_pj(preset),
         latency_ns: 2.0 * p.t_switch_ns,
+        error_prob,
         unavailable,
     }
+}
+
+/// Upper tail of the standard normal distribution, Q(x) = ½·erfc(x/√2).
+pub fn q_function(x: f64) -> f64 {
+    0.5 * erfc(x / std::f64::consts::SQRT_2)
+}
+
+/// Complementary error function by the Chebyshev fit of Press et al., *Numerical Recipes*
+/// (2nd ed., §6.2, `erfcc`): fractional error below 1.2·10⁻⁷ for every x, so tiny
+/// probabilities keep their relative accuracy.
+pub fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let c = [
+        -1.265_512_23,
+        1.000_023_68,
+        0.374_091_96,
+        0.096_784_18,
+        -0.186_288_06,
+        0.278_868_07,
+        -1.135_203_98,
+        1.488_515_87,
+        -0.822_152_23,
+        0.170_872_77,
+    ];
+    let poly = c.iter().rev().fold(0.0, |acc, &k| acc * t + k);
+    let r = t * (-z * z + poly).exp();
+    if x >= 0.0 { r } else { 2.0 - r }
 }
 
 /// The lowest bias at which some input MTJ of the gate would itself be switched, and which
@@ -584,6 +621,37 @@ mod tests {
             assert!(g.available(), "{:?}", g.unavailable);
             assert!(g.v_disturb_v < g.v_max_v || g.kind != GateKind::Copy);
         }
+    }
+
+    #[test]
+    fn q_function_matches_tables() {
+        // Standard normal upper tails (tabulated values).
+        for (x, q) in [
+            (0.0, 0.5),
+            (1.0, 0.158_655_25),
+            (3.0, 1.349_898e-3),
+            (6.0, 9.865_877e-10),
+            (-1.0, 0.841_344_75),
+        ] {
+            assert!(
+                (q_function(x) - q).abs() <= 2e-7 * q,
+                "Q({x}) = {} vs {q}",
+                q_function(x)
+            );
+        }
+    }
+
+    #[test]
+    fn derived_error_probability_follows_the_margin() {
+        let lib = GateLibrary::derive(&presets::device("stt-projected").unwrap());
+        let (nand, maj5) = (lib.get(GateKind::Nand), lib.get(GateKind::Maj5));
+        // NAND's 35 % window is ~7 σ of a 5 % spread wide on each side; MAJ5's 0.8 % is not.
+        assert!(nand.error_prob < 1e-6, "{}", nand.error_prob);
+        assert!(maj5.error_prob > 0.3, "{}", maj5.error_prob);
+        let mut p = presets::device("stt-projected").unwrap().params;
+        p.ic_sigma_rel = 0.01;
+        let tight = GateLibrary::derive(&p.validate("t").unwrap());
+        assert!(tight.get(GateKind::Maj5).error_prob < maj5.error_prob);
     }
 
     #[test]

@@ -43,43 +43,41 @@ pub struct Subarray {
 /// Selected lanes of one gate step by number of inputs at 0 (index z = 0..=5).
 pub type ZeroHistogram = [u64; MAX_INPUTS + 1];
 
-/// Random gate-output errors (DESIGN §1.3): every (gate step, selected lane) pair flips its
-/// output bit independently with probability `p`.
+/// Random gate-output errors (DESIGN §1.3): in every gate step each selected lane's output
+/// flips independently with the probability of that step's gate (one rate for all gates, or
+/// one per gate, e.g. derived from the noise margins).
 ///
-/// Flip positions are drawn by geometric skipping over the stream of lane evaluations in
-/// program order (gap ~ Geometric(p)), so the cost is proportional to the number of flips,
-/// not to the number of lanes. The stream is ChaCha8 keyed by a seed and a stream number that
-/// the caller derives from the data's position (e.g. the executor block), never from a
-/// thread, so the flip pattern does not depend on thread count or run order.
+/// Within a step, flip positions are drawn by geometric skipping (gap ~ Geometric(p)), so the
+/// cost is proportional to the number of flips plus one draw per step. The stream is ChaCha8
+/// keyed by a seed and a stream number that the caller derives from the data's position (the
+/// executor block), never from a thread, so the pattern does not depend on thread count or
+/// run order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Faults {
-    p: f64,
-    ln_q: f64,
+    /// Error probability per gate ([`GateKind::index`]).
+    p: [f64; GateKind::COUNT],
     rng: ChaCha8Rng,
-    /// Lane evaluations consumed so far.
-    pos: u64,
-    /// Position of the next flip.
-    next: u64,
+    evaluations: u64,
     flips: u64,
 }
 
 impl Faults {
-    /// Errors with probability `p` (0 < p ≤ 1) per gate output per lane, from stream
-    /// `stream` of `seed`.
+    /// The same error probability `p` (0 ≤ p ≤ 1) for every gate.
     pub fn new(p: f64, seed: u64, stream: u64) -> Faults {
-        debug_assert!(p > 0.0 && p <= 1.0);
+        Faults::per_gate([p; GateKind::COUNT], seed, stream)
+    }
+
+    /// One error probability per gate ([`GateKind::index`] order).
+    pub fn per_gate(p: [f64; GateKind::COUNT], seed: u64, stream: u64) -> Faults {
+        debug_assert!(p.iter().all(|x| (0.0..=1.0).contains(x)));
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(stream);
-        let mut f = Faults {
+        Faults {
             p,
-            ln_q: (-p).ln_1p(),
             rng,
-            pos: 0,
-            next: 0,
+            evaluations: 0,
             flips: 0,
-        };
-        f.next = f.gap();
-        f
+        }
     }
 
     /// Flips injected so far.
@@ -89,32 +87,36 @@ impl Faults {
 
     /// Lane evaluations seen so far (selected or not).
     pub fn evaluations(&self) -> u64 {
-        self.pos
+        self.evaluations
     }
 
-    /// Number of non-failing evaluations before the next failure: ⌊ln U / ln(1−p)⌋.
-    fn gap(&mut self) -> u64 {
-        if self.p >= 1.0 {
+    /// Non-failing evaluations before the next failure at rate p: ⌊ln U / ln(1−p)⌋.
+    fn gap(&mut self, p: f64) -> u64 {
+        if p >= 1.0 {
             return 0;
         }
         // U uniform in (0, 1]: 53 random bits, shifted away from 0.
         let u = ((self.rng.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
-        (u.ln() / self.ln_q) as u64
+        (u.ln() / (-p).ln_1p()) as u64
     }
 
-    /// Applies the flips that fall into one gate step over `lanes` lanes.
-    fn apply(&mut self, out: &mut [u64], mask: &[u64], lanes: usize) {
-        let end = self.pos + lanes as u64;
-        while self.next < end {
-            let l = (self.next - self.pos) as usize;
+    /// Applies the flips of one gate step over `lanes` lanes.
+    fn apply(&mut self, gate: GateKind, out: &mut [u64], mask: &[u64], lanes: usize) {
+        self.evaluations += lanes as u64;
+        let p = self.p[gate.index()];
+        if p <= 0.0 {
+            return;
+        }
+        let mut next = self.gap(p);
+        while next < lanes as u64 {
+            let l = next as usize;
             let bit = 1u64 << (l % WORD_BITS);
             if mask.is_empty() || mask[l / WORD_BITS] & bit != 0 {
                 out[l / WORD_BITS] ^= bit;
                 self.flips += 1;
             }
-            self.next = self.next.saturating_add(1).saturating_add(self.gap());
+            next = next.saturating_add(1).saturating_add(self.gap(p));
         }
-        self.pos = end;
     }
 }
 
@@ -504,7 +506,7 @@ impl OpVisitor for Subarray {
         }
         if let Some(faults) = self.faults.as_mut() {
             let o = usize::from(out) * words;
-            faults.apply(&mut self.data[o..o + words], &self.mask, self.lanes);
+            faults.apply(gate, &mut self.data[o..o + words], &self.mask, self.lanes);
         }
     }
 

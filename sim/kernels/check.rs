@@ -33,8 +33,12 @@ pub struct RunConfig {
     pub lanes_per_subarray: usize,
     /// Seed of the operand data (and, through a fixed key, of the injected faults).
     pub seed: u64,
-    /// Probability that a gate step's output is wrong in a lane (0 = no fault injection).
+    /// Probability that a gate step's output is wrong in a lane (0 = no fault injection);
+    /// ignored when `error_rates_by_gate` is given.
     pub error_rate: f64,
+    /// Per-gate error probabilities ([`cram_arch::GateKind::index`] order), e.g. derived
+    /// from the device's noise margins.
+    pub error_rates_by_gate: Option<[f64; cram_arch::GateKind::COUNT]>,
     /// Record every gate step's input-zero histogram (for data-dependent energy).
     pub track_zeros: bool,
 }
@@ -173,7 +177,9 @@ fn one_block(kernel: &Kernel, sa: &mut Subarray, cfg: &RunConfig, b: usize, lane
                 .for_each(|w| *w = rng.next_u64());
         }
     }
-    if cfg.error_rate > 0.0 {
+    if let Some(p) = cfg.error_rates_by_gate {
+        sa.set_faults(Some(Faults::per_gate(p, cfg.seed ^ FAULT_KEY, b as u64)));
+    } else if cfg.error_rate > 0.0 {
         sa.set_faults(Some(Faults::new(
             cfg.error_rate,
             cfg.seed ^ FAULT_KEY,
@@ -281,6 +287,7 @@ mod tests {
             lanes_per_subarray: 1024,
             seed: 7,
             error_rate: 0.0,
+            error_rates_by_gate: None,
             track_zeros: false,
         }
     }
