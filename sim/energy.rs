@@ -495,6 +495,47 @@ pub fn run_energy(
     }
 }
 
+/// Actions of a chip-level transfer command (a row move or a host transfer), for `cols`
+/// columns per row. The row's contents are not known here, so the write is priced as half
+/// zeros and half ones (the mean of random data). Array commands are accounted per subarray
+/// by [`account`].
+pub fn transfer_actions(op: &crate::timing::ChipOp, org: &Org) -> Actions {
+    use crate::timing::ChipOp;
+    let cols = f64::from(org.params.cols_per_subarray);
+    let mut a = Actions {
+        commands: 1.0,
+        ..Actions::default()
+    };
+    let read = |a: &mut Actions| {
+        a.read_bits += cols;
+        a.decodes += 1.0;
+    };
+    let write = |a: &mut Actions| {
+        a.write_bits = [cols / 2.0, cols / 2.0];
+        a.bsl_write_lines += cols;
+        a.wll_lanes += 1.0;
+        a.decodes += 1.0;
+    };
+    match *op {
+        ChipOp::Array { .. } => a.commands = 0.0,
+        ChipOp::MoveRow { src, dst, .. } => {
+            read(&mut a);
+            let link = usize::from(org.bank_of(src) != org.bank_of(dst));
+            a.moved_bits[link] += cols;
+            write(&mut a);
+        }
+        ChipOp::HostLoad { .. } => {
+            a.moved_bits[2] += cols;
+            write(&mut a);
+        }
+        ChipOp::HostStore { .. } => {
+            read(&mut a);
+            a.moved_bits[2] += cols;
+        }
+    }
+    a
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -590,6 +631,45 @@ mod tests {
         let lines = 10.0 * t.wll_pj + t.bsl_write_pj + 3.0 * t.bsl_logic_pj[NAND];
         assert!((e.line_drivers_pj - lines).abs() < 1e-12);
         assert_eq!(e.peripherals_pj, 2.0 * t.decoder_pj); // mask + step
+    }
+
+    /// A row move inside a bank and one across banks, by hand (cram-1k: 1024 columns,
+    /// 0.2 / 1.0 pJ per bit on the bank / global bus, 0.1 pJ per sensed bit).
+    #[test]
+    fn row_move_energy_by_hand() {
+        use crate::timing::ChipOp;
+        let (_, t) = table();
+        let org = presets::array("cram-1k").unwrap();
+        let mv = |dst| {
+            energy(
+                &transfer_actions(
+                    &ChipOp::MoveRow {
+                        src: 0,
+                        src_lane: 0,
+                        dst,
+                        dst_lane: 0,
+                    },
+                    &org,
+                ),
+                &t,
+                Pricing::ByZeros,
+            )
+        };
+        let (near, far) = (mv(1), mv(16));
+        assert!((near.bus_pj - 1024.0 * 0.2).abs() < 1e-9);
+        assert!((far.bus_pj - 1024.0 * 1.0).abs() < 1e-9);
+        assert!((near.memory_reads_pj - 1024.0 * 0.1).abs() < 1e-9);
+        let write = 512.0 * (t.cell_write_pj[0] + t.cell_write_pj[1]);
+        assert!((near.memory_writes_pj - write).abs() < 1e-9);
+        assert!((near.line_drivers_pj - (1024.0 * t.bsl_write_pj + t.wll_pj)).abs() < 1e-9);
+        assert_eq!(near.peripherals_pj, 2.0 * t.decoder_pj);
+        assert_eq!(near.controller_pj, t.controller_pj_per_command);
+        let host = energy(
+            &transfer_actions(&ChipOp::HostLoad { dst: 0, lane: 0 }, &org),
+            &t,
+            Pricing::ByZeros,
+        );
+        assert!((host.host_io_pj - 1024.0 * 10.0).abs() < 1e-9 && host.bus_pj == 0.0);
     }
 
     /// Data-dependent pulse energy over N random lanes converges to the characterized mean.
