@@ -177,20 +177,17 @@ pub enum Pricing {
 }
 
 /// Σ a·b with four independent partial sums (a serial f64 sum is latency-bound).
+#[inline]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let (ca, ra) = a.as_chunks::<4>();
+    let (cb, rb) = b.as_chunks::<4>();
     let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
+    for (x, y) in ca.iter().zip(cb) {
         for k in 0..4 {
             acc[k] += x[k] * y[k];
         }
     }
+    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
