@@ -281,6 +281,15 @@ mod tests {
         .build()
     }
 
+    /// Runs `f` on a rayon pool of `threads` threads.
+    fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(f)
+    }
+
     fn cfg(lanes: usize) -> RunConfig {
         RunConfig {
             lanes,
@@ -346,12 +355,8 @@ mod tests {
     #[test]
     fn digest_is_independent_of_threads_and_depends_on_data() {
         let k = add8();
-        let run = |threads: usize, seed: u64| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+        let run = |threads, seed| {
+            with_threads(threads, || {
                 run_and_check(
                     &k,
                     &RunConfig {
@@ -380,12 +385,8 @@ mod tests {
         }
         .build();
         let p = 1e-3;
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+        let run = |threads| {
+            with_threads(threads, || {
                 run_and_check(
                     &k,
                     &RunConfig {
