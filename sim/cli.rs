@@ -585,7 +585,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         &timing::broadcast(&kernel.program, in_parallel as u32),
     );
     let commands = pass.commands * passes;
-    let kernel_timing_pass_ns = pass.time_ns;
+
     let kernel_timing = KernelTiming {
         array: org.params.name.clone(),
         steps: StepCycles::derive(&device, &org),
@@ -622,6 +622,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
     let wall_s = t.elapsed().as_secs_f64();
     let counts = Counter::count(&kernel.program, lanes_per_subarray.min(a.lanes));
     let lane_gate_evals = counts.gate_steps.saturating_mul(lanes);
+    let pass_time_ns = kernel_timing.pass.time_ns;
     let report = KernelRunReport {
         kernel: spec.kind.name(),
         spec,
@@ -651,9 +652,8 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
             .map(|c| kernel.program.col_name(c).to_owned()),
         runs_to_endurance_budget: (counts.hottest.total() > 0)
             .then(|| a.endurance_budget / counts.hottest.total() as f64),
-        lifetime_s_continuous: (counts.hottest.total() > 0).then(|| {
-            a.endurance_budget / counts.hottest.total() as f64 * kernel_timing_pass_ns * 1e-9
-        }),
+        lifetime_s_continuous: (counts.hottest.total() > 0)
+            .then(|| a.endurance_budget / counts.hottest.total() as f64 * pass_time_ns * 1e-9),
         counts,
         check,
         wall_s,

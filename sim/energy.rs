@@ -26,7 +26,7 @@
 
 use cram_arch::{GateKind, GateLibrary, Org, Variant};
 use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::SeedableRng;
 use serde::Serialize;
 
 use crate::engine::exec::{Subarray, ZeroHistogram};
@@ -343,12 +343,7 @@ impl OpVisitor for Walker {
     }
 
     fn set_mask(&mut self, mask: LaneMask) {
-        self.selected = match mask {
-            LaneMask::All => self.lanes,
-            LaneMask::Range { lo, hi } => {
-                u64::from(hi).min(self.lanes).saturating_sub(u64::from(lo))
-            }
-        };
+        self.selected = mask.selected(self.lanes);
         self.rows_active = false;
         self.out.actions.decodes += 1.0;
     }
@@ -386,11 +381,7 @@ pub const CHARACTERIZATION_LANES: usize = 4096;
 pub fn characterize(program: &Program, inputs: &[Col], seed: u64) -> Vec<[f64; ZS]> {
     let mut sa = Subarray::new(CHARACTERIZATION_LANES, program.cols());
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    for &c in inputs {
-        sa.column_mut(c)
-            .iter_mut()
-            .for_each(|w| *w = rng.next_u64());
-    }
+    sa.fill_random(inputs, &mut rng);
     sa.set_track_zeros(true);
     sa.run(program).expect("program fits its own columns");
     sa.zero_histograms()

@@ -199,11 +199,6 @@ impl<'a> Timeline<'a> {
         }
     }
 
-    /// The step latencies in use.
-    pub fn steps(&self) -> StepCycles {
-        self.steps
-    }
-
     /// Schedules one command and returns its (start, end) cycles.
     pub fn push(&mut self, op: &ChipOp) -> (u64, u64) {
         let issue = self.issue();

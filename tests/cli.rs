@@ -10,6 +10,11 @@ fn cram(args: &[&str]) -> Output {
         .expect("binary runs")
 }
 
+/// Runs the binary with whitespace-separated arguments.
+fn cram_line(args: &str) -> Output {
+    cram(&args.split_whitespace().collect::<Vec<_>>())
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -48,18 +53,18 @@ fn json(o: &Output) -> serde_json::Value {
 
 #[test]
 fn unknown_preset() {
-    let o = cram(&["gates", "--device", "stt-tomorrow"]);
+    let o = cram_line("gates --device stt-tomorrow");
     assert_usage_error(
         &o,
         &["stt-tomorrow", "stt-today, stt-projected, she-projected"],
     );
-    let o = cram(&["kernel", "add", "--bits", "8", "--device", "nope"]);
+    let o = cram_line("kernel add --bits 8 --device nope");
     assert_usage_error(&o, &["nope"]);
 }
 
 #[test]
 fn missing_device_file() {
-    let o = cram(&["gates", "--device", "no/such/device.toml"]);
+    let o = cram_line("gates --device no/such/device.toml");
     assert_usage_error(&o, &["no/such/device.toml"]);
 }
 
@@ -140,50 +145,33 @@ fn gate_set_the_device_cannot_build() {
 
 #[test]
 fn bad_widths_and_names() {
+    assert_usage_error(&cram_line("kernel add --bits 0"), &["--bits 0", "1..=32"]);
+    assert_usage_error(&cram_line("kernel mul --bits 33"), &["--bits 33", "1..=32"]);
     assert_usage_error(
-        &cram(&["kernel", "add", "--bits", "0"]),
-        &["--bits 0", "1..=32"],
-    );
-    assert_usage_error(
-        &cram(&["kernel", "mul", "--bits", "33"]),
-        &["--bits 33", "1..=32"],
-    );
-    assert_usage_error(
-        &cram(&["kernel", "mul", "--bits", "8", "--bits-b", "0"]),
+        &cram_line("kernel mul --bits 8 --bits-b 0"),
         &["--bits-b 0"],
     );
     assert_usage_error(
-        &cram(&["kernel", "mulc", "--bits", "8", "--constant", "-4294967296"]),
+        &cram_line("kernel mulc --bits 8 --constant -4294967296"),
         &["--constant", "2^31"],
     );
+    assert_usage_error(&cram_line("kernel add --bits 8 --lanes 0"), &["--lanes 0"]);
     assert_usage_error(
-        &cram(&["kernel", "add", "--bits", "8", "--lanes", "0"]),
-        &["--lanes 0"],
-    );
-    assert_usage_error(
-        &cram(&["kernel", "frobnicate", "--bits", "8"]),
+        &cram_line("kernel frobnicate --bits 8"),
         &["frobnicate", "add", "popcount"],
     );
     assert_usage_error(
-        &cram(&["kernel", "add", "--bits", "8", "--gate-set", "xor"]),
+        &cram_line("kernel add --bits 8 --gate-set xor"),
         &["xor", "maj", "nand"],
     );
-    assert_usage_error(&cram(&["kernel", "add", "--bits", "eight"]), &["eight"]);
+    assert_usage_error(&cram_line("kernel add --bits eight"), &["eight"]);
 }
 
 #[test]
 fn kernel_json_reports_counts_and_a_clean_check() {
-    let v = json(&cram(&[
-        "kernel",
-        "add",
-        "--bits",
-        "8",
-        "--lanes",
-        "1000",
-        "--gate-set",
-        "nand",
-        "--json",
-    ]));
+    let v = json(&cram_line(
+        "kernel add --bits 8 --lanes 1000 --gate-set nand --json",
+    ));
     assert_eq!(v["counts"]["gate_steps"], 9 * 8 - 4);
     assert_eq!(v["mismatched_lanes"], 0);
     assert_eq!(v["lanes"], 1000);
@@ -242,22 +230,15 @@ fn fault_injection_is_measured_not_failed() {
     ] {
         assert_eq!(v[key], again[key], "{key}");
     }
-    let text = stdout(&cram(&[
-        "kernel",
-        "add",
-        "--bits",
-        "16",
-        "--lanes",
-        "5000",
-        "--error-rate",
-        "0.01",
-    ]));
+    let text = stdout(&cram_line(
+        "kernel add --bits 16 --lanes 5000 --error-rate 0.01",
+    ));
     assert!(
         text.contains("output bit-error rate") && text.contains("wrong results"),
         "{text}"
     );
     assert_usage_error(
-        &cram(&["kernel", "add", "--bits", "8", "--error-rate", "1.5"]),
+        &cram_line("kernel add --bits 8 --error-rate 1.5"),
         &["--error-rate 1.5", "[0, 1]"],
     );
 }
@@ -266,20 +247,12 @@ fn fault_injection_is_measured_not_failed() {
 fn kernel_timing_and_array_options() {
     // 8-bit majority add: 32 gate steps of 3 cycles each (stt-projected on cram-1k), in 4
     // subarrays at once, one pass.
-    let v = json(&cram(&["kernel", "add", "--bits", "8", "--json"]));
+    let v = json(&cram_line("kernel add --bits 8 --json"));
     assert_eq!(v["timing"]["cycles"], 96);
     assert_eq!(v["timing"]["subarrays_in_parallel"], 4);
     assert_eq!(v["timing"]["passes"], 1);
     // Limiting the chip to 2 subarrays doubles the passes and the cycles.
-    let v = json(&cram(&[
-        "kernel",
-        "add",
-        "--bits",
-        "8",
-        "--subarrays",
-        "2",
-        "--json",
-    ]));
+    let v = json(&cram_line("kernel add --bits 8 --subarrays 2 --json"));
     assert_eq!(
         (
             v["timing"]["passes"].as_u64(),
@@ -288,18 +261,18 @@ fn kernel_timing_and_array_options() {
         (Some(2), Some(192))
     );
     assert_usage_error(
-        &cram(&["kernel", "add", "--bits", "8", "--subarrays", "0"]),
+        &cram_line("kernel add --bits 8 --subarrays 0"),
         &["--subarrays 0", "1..=128"],
     );
     assert_usage_error(
-        &cram(&["kernel", "add", "--bits", "8", "--subarrays", "129"]),
+        &cram_line("kernel add --bits 8 --subarrays 129"),
         &["--subarrays 129"],
     );
     assert_usage_error(
-        &cram(&["kernel", "add", "--bits", "8", "--array", "cram-2k"]),
+        &cram_line("kernel add --bits 8 --array cram-2k"),
         &["cram-2k", "cram-1k"],
     );
-    let text = stdout(&cram(&["kernel", "add", "--bits", "8", "--report"]));
+    let text = stdout(&cram_line("kernel add --bits 8 --report"));
     assert!(
         text.contains("subarray 3") && text.contains("controller issue"),
         "{text}"
@@ -308,7 +281,7 @@ fn kernel_timing_and_array_options() {
 
 #[test]
 fn config_defaults_is_complete_toml() {
-    let o = cram(&["config", "defaults", "--device", "stt-today"]);
+    let o = cram_line("config defaults --device stt-today");
     assert_eq!(o.status.code(), Some(0));
     let t: toml::Table = toml::from_str(&stdout(&o)).expect("valid TOML");
     assert_eq!(t["device"]["name"].as_str(), Some("stt-today"));
@@ -318,27 +291,12 @@ fn config_defaults_is_complete_toml() {
 
 #[test]
 fn analytical_mode_matches_functional_counts_cycles_and_mean_energy() {
-    let f = json(&cram(&[
-        "kernel",
-        "mul",
-        "--bits",
-        "6",
-        "--lanes",
-        "5000",
-        "--data-energy",
-        "--json",
-    ]));
-    let a = json(&cram(&[
-        "kernel",
-        "mul",
-        "--bits",
-        "6",
-        "--lanes",
-        "5000",
-        "--mode",
-        "analytical",
-        "--json",
-    ]));
+    let f = json(&cram_line(
+        "kernel mul --bits 6 --lanes 5000 --data-energy --json",
+    ));
+    let a = json(&cram_line(
+        "kernel mul --bits 6 --lanes 5000 --mode analytical --json",
+    ));
     assert_eq!(a["mode"], "analytical");
     assert!(a.get("mismatched_lanes").is_none() && f["mismatched_lanes"] == 0);
     for key in ["counts", "lane_gate_evals", "timing"] {
@@ -355,86 +313,49 @@ fn analytical_mode_matches_functional_counts_cycles_and_mean_energy() {
         .sum();
     assert!(sum > 0.0 && sum <= worst * (1.0 + 1e-12), "{sum} > {worst}");
     assert_usage_error(
-        &cram(&[
-            "kernel",
-            "add",
-            "--bits",
-            "8",
-            "--mode",
-            "analytical",
-            "--error-rate",
-            "0.1",
-        ]),
+        &cram_line("kernel add --bits 8 --mode analytical --error-rate 0.1"),
         &["--error-rate", "functional"],
     );
     assert_usage_error(
-        &cram(&[
-            "kernel",
-            "add",
-            "--bits",
-            "8",
-            "--mode",
-            "analytical",
-            "--data-energy",
-        ]),
+        &cram_line("kernel add --bits 8 --mode analytical --data-energy"),
         &["--data-energy"],
     );
     // Without --data-energy a functional run reports the mean and worst models only.
-    let plain = json(&cram(&[
-        "kernel", "mul", "--bits", "6", "--lanes", "5000", "--json",
-    ]));
+    let plain = json(&cram_line("kernel mul --bits 6 --lanes 5000 --json"));
     assert!(plain["energy"]["data_dependent"].is_null());
 }
 
 #[test]
 fn derived_error_rates_follow_the_gates_margins() {
     // NAND-set add on stt-projected: NOT, NAND (≥ 35 % margins) have p_err < 1e-6.
-    let nand = json(&cram(&[
-        "kernel",
-        "add",
-        "--bits",
-        "8",
-        "--gate-set",
-        "nand",
-        "--lanes",
-        "20000",
-        "--error-rate",
-        "derived",
-        "--json",
-    ]));
+    let nand = json(&cram_line(
+        "kernel add --bits 8 --gate-set nand --lanes 20000 --error-rate derived --json",
+    ));
     assert!(
         nand["injected_flips"].as_u64().unwrap() <= 5,
         "{}",
         nand["injected_flips"]
     );
     // Majority set: MAJ5 sits in a 0.8 % window, so about a third of its outputs flip.
-    let maj = json(&cram(&[
-        "kernel",
-        "add",
-        "--bits",
-        "8",
-        "--lanes",
-        "20000",
-        "--error-rate",
-        "derived",
-        "--json",
-    ]));
+    let maj = json(&cram_line(
+        "kernel add --bits 8 --lanes 20000 --error-rate derived --json",
+    ));
     assert!(
         maj["mismatched_lanes"].as_u64().unwrap() > 10_000,
         "{}",
         maj["mismatched_lanes"]
     );
     assert_usage_error(
-        &cram(&["kernel", "add", "--bits", "8", "--error-rate", "often"]),
+        &cram_line("kernel add --bits 8 --error-rate often"),
         &["--error-rate often", "derived"],
     );
-    let t = stdout(&cram(&["gates", "--device", "stt-projected"]));
+    let t = stdout(&cram_line("gates --device stt-projected"));
     assert!(t.contains("p_err"), "{t}");
 }
 
 #[test]
 fn trace_lists_every_step() {
-    let o = cram(&["kernel", "add", "--bits", "3", "--lanes", "64", "--trace"]);
+    let o = cram_line("kernel add --bits 3 --lanes 64 --trace");
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0));
     // 3-bit majority add: 4 steps per bit (half adder at bit 0, full adders above).
@@ -448,9 +369,9 @@ fn trace_lists_every_step() {
 
 #[test]
 fn gates_json_and_table() {
-    let v = json(&cram(&["gates", "--device", "stt-today", "--json"]));
+    let v = json(&cram_line("gates --device stt-today --json"));
     assert_eq!(v["gates"].as_array().unwrap().len(), 10);
     assert!((v["device"]["derived"]["r_p_ohm"].as_f64().unwrap() - 3143.8).abs() < 0.1);
-    let t = stdout(&cram(&["gates", "--device", "she-projected"]));
+    let t = stdout(&cram_line("gates --device she-projected"));
     assert!(t.contains("R_channel") && t.contains("INVMAJ5"), "{t}");
 }

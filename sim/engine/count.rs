@@ -121,10 +121,7 @@ impl OpVisitor for Counter {
 
     fn set_mask(&mut self, mask: LaneMask) {
         self.counts.masks += 1;
-        self.selected = match mask {
-            LaneMask::All => self.lanes,
-            LaneMask::Range { lo, hi } => u64::from(hi.min(self.lanes as u32).saturating_sub(lo)),
-        };
+        self.selected = mask.selected(self.lanes);
     }
 
     fn read_row(&mut self, _lane: u32) {

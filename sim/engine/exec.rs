@@ -254,6 +254,16 @@ impl Subarray {
         &mut self.data[c * self.words..(c + 1) * self.words]
     }
 
+    /// Fills columns with random words from `rng`, in the order given (the operand data of
+    /// kernel checks and energy characterization).
+    pub fn fill_random(&mut self, cols: &[Col], rng: &mut impl Rng) {
+        for &c in cols {
+            self.column_mut(c)
+                .iter_mut()
+                .for_each(|w| *w = rng.next_u64());
+        }
+    }
+
     /// One cell.
     pub fn get(&self, lane: usize, col: Col) -> bool {
         debug_assert!(lane < self.lanes);

@@ -32,6 +32,16 @@ pub enum LaneMask {
     },
 }
 
+impl LaneMask {
+    /// How many of a subarray's `lanes` lanes the mask selects.
+    pub fn selected(self, lanes: u64) -> u64 {
+        match self {
+            LaneMask::All => lanes,
+            LaneMask::Range { lo, hi } => u64::from(hi).min(lanes).saturating_sub(u64::from(lo)),
+        }
+    }
+}
+
 /// One instruction of the subarray ISA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {

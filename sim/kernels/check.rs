@@ -16,7 +16,7 @@
 use std::time::Instant;
 
 use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::SeedableRng;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -171,11 +171,7 @@ fn one_block(kernel: &Kernel, sa: &mut Subarray, cfg: &RunConfig, b: usize, lane
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     rng.set_stream(b as u64);
     for op in &kernel.inputs {
-        for &c in &op.cols {
-            sa.column_mut(c)
-                .iter_mut()
-                .for_each(|w| *w = rng.next_u64());
-        }
+        sa.fill_random(&op.cols, &mut rng);
     }
     if let Some(p) = cfg.error_rates_by_gate {
         sa.set_faults(Some(Faults::per_gate(p, cfg.seed ^ FAULT_KEY, b as u64)));
