@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use cram_arch::{GateLibrary, presets};
+use cram_arch::{GateLibrary, IrCheck, IrLimit, Org, ir, presets};
 use serde::Serialize;
 
 use crate::energy::{EnergyBreakdown, EnergyTable, Placement, RunEnergy, run_energy};
@@ -62,6 +62,9 @@ pub struct GatesArgs {
     /// Device preset (stt-today, stt-projected, she-projected) or path to a device TOML file.
     #[arg(long, default_value = "stt-projected")]
     pub device: String,
+    /// Array preset or TOML file whose line resistance sets the IR-drop row limits.
+    #[arg(long, default_value = "cram-1k")]
+    pub array: String,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -150,6 +153,10 @@ pub struct KernelArgs {
     /// public PIM endurance simulator studies; a setting, not device data).
     #[arg(long, default_value_t = 1e7)]
     pub endurance_budget: f64,
+    /// Run even if the IR drop along the shared lines would leave far rows outside a gate's
+    /// window (the results then assume every gate still switches).
+    #[arg(long)]
+    pub allow_ir_violation: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -232,18 +239,36 @@ fn config_defaults(device: &str, array: &str) -> Result<Outcome, CliError> {
 
 fn gates(a: &GatesArgs) -> Result<Outcome, CliError> {
     let device = presets::device(&a.device).map_err(UsageError::from)?;
+    let org = presets::array(&a.array).map_err(UsageError::from)?;
     let lib = GateLibrary::derive(&device);
+    let r_w = org.params.peripherals.r_wire_ohm_per_cell;
+    let ir: Vec<IrLimit> = lib.gates.iter().map(|g| ir::max_rows(g, r_w)).collect();
     emit(&if a.json {
-        to_json(&lib)
+        #[derive(Serialize)]
+        struct GatesJson<'a> {
+            #[serde(flatten)]
+            library: &'a GateLibrary,
+            array: &'a str,
+            r_wire_ohm_per_cell: f64,
+            lanes_per_line_segment: u32,
+            ir_max_rows: &'a [IrLimit],
+        }
+        to_json(&GatesJson {
+            library: &lib,
+            array: &org.params.name,
+            r_wire_ohm_per_cell: r_w,
+            lanes_per_line_segment: org.params.peripherals.lanes_per_line_segment,
+            ir_max_rows: &ir,
+        })
     } else {
-        gate_table(&lib)
+        gate_table(&lib, &org)
     })?;
     Ok(Outcome::Success)
 }
 
 /// The gate table as text: the derived device quantities first, so every window can be
-/// checked by hand (V = I_c · R_tot).
-pub fn gate_table(lib: &GateLibrary) -> String {
+/// checked by hand (V = I_c · R_tot); the IR-drop row limit uses `org`'s line resistance.
+pub fn gate_table(lib: &GateLibrary, org: &Org) -> String {
     let (p, d) = (&lib.device.params, &lib.device.derived);
     let mut s = String::new();
     let _ = writeln!(s, "device {} ({:?})", p.name, p.variant);
@@ -300,10 +325,16 @@ pub fn gate_table(lib: &GateLibrary) -> String {
         "  p_err = wrong-output probability of the most vulnerable input pattern for an I_c spread of σ = {:.1} % (ic_sigma_rel)",
         p.ic_sigma_rel * 100.0
     );
+    let per = &org.params.peripherals;
+    let _ = writeln!(
+        s,
+        "  rows = most rows one driven line may hold before the far row drops below V_min (IR drop, r_wire_ohm_per_cell = {} Ω of array {}; it has {} per line segment)",
+        per.r_wire_ohm_per_cell, org.params.name, per.lanes_per_line_segment
+    );
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}  E_pulse for z = 0..n input zeros",
+        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>7} {:>9} {:>9}  E_pulse for z = 0..n input zeros",
         "gate",
         "n",
         "k",
@@ -314,19 +345,23 @@ pub fn gate_table(lib: &GateLibrary) -> String {
         "bias",
         "margin",
         "p_err",
+        "rows",
         "E_preset",
         "latency"
     );
     let _ = writeln!(
         s,
-        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}  pJ",
-        "", "", "", "", "V", "V", "V", "V", "", "", "pJ", "ns"
+        "{:<8} {:>1} {:>1} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>7} {:>9} {:>9}  pJ",
+        "", "", "", "", "V", "V", "V", "V", "", "", "", "pJ", "ns"
     );
     for g in &lib.gates {
         let energies: Vec<String> = g.e_pulse_pj.iter().map(|&e| pj(e)).collect();
+        let rows = ir::max_rows(g, per.r_wire_ohm_per_cell)
+            .max_rows
+            .map_or_else(|| "∞".to_owned(), |r| r.to_string());
         let _ = writeln!(
             s,
-            "{:<8} {:>1} {:>1} {:>6} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>6.2}% {:>9.2e} {:>9} {:>9.1}  {}",
+            "{:<8} {:>1} {:>1} {:>6} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>6.2}% {:>9.2e} {:>7} {:>9} {:>9.1}  {}",
             g.kind.mnemonic(),
             g.inputs,
             g.k,
@@ -337,6 +372,7 @@ pub fn gate_table(lib: &GateLibrary) -> String {
             g.bias_v,
             g.noise_margin * 100.0,
             g.error_prob,
+            rows,
             pj(g.e_preset_pj),
             g.latency_ns,
             energies.join(" ")
@@ -410,6 +446,8 @@ pub struct KernelRunReport {
     pub lane_gate_evals: u64,
     /// Cycles and utilization of the kernel on the chip.
     pub timing: KernelTiming,
+    /// IR drop of the gates used, on the rows that share a line.
+    pub ir: IrCheck,
     /// Energy of the run (all lanes), by model and component.
     pub energy: RunEnergy,
     /// Run settings.
@@ -550,6 +588,24 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         ))
         .into());
     }
+    let counts = Counter::count(&kernel.program, lanes_per_subarray.min(a.lanes));
+    let ir = IrCheck::new(
+        &lib,
+        &org,
+        lanes_per_subarray.min(a.lanes) as u64,
+        counts.by_gate.keys().copied(),
+    );
+    if !ir.ok() && !a.allow_ir_violation {
+        return Err(UsageError::new(format!(
+            "IR drop on array '{}' with device '{}': {}. Shorten peripherals.lanes_per_line_segment \
+             or --lanes-per-subarray, lower peripherals.r_wire_ohm_per_cell, or pass \
+             --allow-ir-violation to run anyway",
+            a.array,
+            device.params.name,
+            ir.violations().join("; ")
+        ))
+        .into());
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads)
         .build()
@@ -620,7 +676,6 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         measured,
     );
     let wall_s = t.elapsed().as_secs_f64();
-    let counts = Counter::count(&kernel.program, lanes_per_subarray.min(a.lanes));
     let lane_gate_evals = counts.gate_steps.saturating_mul(lanes);
     let pass_time_ns = kernel_timing.pass.time_ns;
     let report = KernelRunReport {
@@ -637,6 +692,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         subarrays: needed,
         lane_gate_evals,
         timing: kernel_timing,
+        ir,
         energy,
         config: cfg,
         threads,
@@ -785,6 +841,25 @@ fn kernel_text(r: &KernelRunReport) -> String {
         issue * 100.0,
         t.pass.critical_path_commands,
         path.join(", ")
+    );
+    let ir = &r.ir;
+    let limit = ir.binding().map_or_else(
+        || "no limit (lines without resistance)".to_owned(),
+        |l| format!("limit {} rows ({})", l.max_rows.unwrap_or(0), l.gate),
+    );
+    let _ = writeln!(
+        s,
+        "  IR drop          {} rows share a line at {} Ω per cell; {limit}; {}",
+        ir.rows_per_line,
+        ir.r_wire_ohm_per_cell,
+        if ir.ok() {
+            "every gate switches in every row".to_owned()
+        } else {
+            format!(
+                "VIOLATED (run anyway by --allow-ir-violation; results assume every gate switches): {}",
+                ir.violations().join("; ")
+            )
+        }
     );
     let e = &r.energy;
     let primary = e.data_dependent.as_ref().unwrap_or(&e.mean);

@@ -176,25 +176,35 @@ pub enum Pricing {
     Worst,
 }
 
-/// Σ a·b with four independent partial sums (a serial f64 sum is latency-bound).
+/// Σ a·b with eight independent partial sums: a serial f64 sum is latency-bound, and the
+/// 60-entry pulse table is the analytical mode's hot loop. Fixed order, so deterministic.
 #[inline]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let (ca, ra) = a.as_chunks::<4>();
-    let (cb, rb) = b.as_chunks::<4>();
-    let mut acc = [0.0f64; 4];
+    let (ca, ra) = a.as_chunks::<8>();
+    let (cb, rb) = b.as_chunks::<8>();
+    let mut acc = [0.0f64; 8];
     for (x, y) in ca.iter().zip(cb) {
-        for k in 0..4 {
+        for k in 0..8 {
             acc[k] += x[k] * y[k];
         }
     }
     let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
 }
 
 /// Energy of a set of actions: a pure function of counts and prices.
 pub fn energy(a: &Actions, t: &EnergyTable, pricing: Pricing) -> EnergyBreakdown {
     let logic_pulses_pj = match pricing {
-        Pricing::ByZeros => dot(a.pulse_lanes.as_flattened(), t.pulse_pj.as_flattened()),
+        Pricing::ByZeros => {
+            // One partial sum per z over fixed-size rows: vectorizes, no bounds checks.
+            let mut acc = [0.0f64; ZS];
+            for (lanes, pj) in a.pulse_lanes.iter().zip(&t.pulse_pj) {
+                for z in 0..ZS {
+                    acc[z] += lanes[z] * pj[z];
+                }
+            }
+            acc.iter().sum()
+        }
         Pricing::Worst => (0..GATES)
             .map(|g| a.gate_lanes[g] * t.pulse_pj[g].iter().copied().fold(0.0, f64::max))
             .sum(),

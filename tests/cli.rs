@@ -34,16 +34,18 @@ fn assert_usage_error(o: &Output, fragments: &[&str]) {
     }
 }
 
-/// A device file derived from the shipped stt-today preset with one line replaced or added.
-fn device_file(name: &str, edit: impl Fn(String) -> String) -> PathBuf {
-    let base = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/configs/devices/stt-today.toml"
-    ))
-    .unwrap();
+/// A copy of a shipped config file (path relative to the repository) with lines edited.
+fn config_file(shipped: &str, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let base =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(shipped)).unwrap();
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     std::fs::write(&path, edit(base)).unwrap();
     path
+}
+
+/// A device file derived from the shipped stt-today preset with one line replaced or added.
+fn device_file(name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    config_file("configs/devices/stt-today.toml", name, edit)
 }
 
 fn json(o: &Output) -> serde_json::Value {
@@ -277,6 +279,74 @@ fn kernel_timing_and_array_options() {
         text.contains("subarray 3") && text.contains("controller issue"),
         "{text}"
     );
+}
+
+#[test]
+fn ir_drop_beyond_the_row_limit_is_refused_unless_allowed() {
+    // MAJ5 on stt-projected holds 32 rows at 1 Ω per cell (`gates` prints it); 64-row line
+    // segments break it, the NAND gate set (NAND ≤ 97 rows, NOT ≤ 120, AND ≤ 95) still fits.
+    let long = config_file("configs/arrays/cram-1k.toml", "seg64.toml", |s| {
+        s.replace("lanes_per_line_segment = 8", "lanes_per_line_segment = 64")
+    });
+    let arr = long.to_str().unwrap();
+    let limits = stdout(&cram(&["gates", "--array", arr]));
+    assert!(limits.contains("r_wire_ohm_per_cell = 1 Ω"), "{limits}");
+    let o = cram(&["kernel", "add", "--bits", "8", "--array", arr]);
+    assert_usage_error(
+        &o,
+        &[
+            "IR drop",
+            "seg64.toml",
+            "MAJ5 stays in its window for at most 32 rows, but 64 rows share a line",
+            "--allow-ir-violation",
+        ],
+    );
+    let v = json(&cram(&[
+        "kernel",
+        "add",
+        "--bits",
+        "8",
+        "--array",
+        arr,
+        "--allow-ir-violation",
+        "--json",
+    ]));
+    assert_eq!(v["ir"]["rows_per_line"], 64);
+    assert_eq!(v["mismatched_lanes"], 0);
+    let v = json(&cram(&[
+        "kernel",
+        "add",
+        "--bits",
+        "8",
+        "--array",
+        arr,
+        "--gate-set",
+        "nand",
+        "--json",
+    ]));
+    let ok: Vec<bool> = v["ir"]["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["ok"].as_bool().unwrap())
+        .collect();
+    assert!(!ok.is_empty() && ok.iter().all(|&b| b), "{v}");
+    // Fewer lanes per subarray than the segment: only the rows in use share the line.
+    let v = json(&cram(&[
+        "kernel",
+        "add",
+        "--bits",
+        "8",
+        "--array",
+        arr,
+        "--lanes-per-subarray",
+        "32",
+        "--json",
+    ]));
+    assert_eq!(v["ir"]["rows_per_line"], 32);
+    // Default array: 8-row segments keep every gate inside its window.
+    let v = json(&cram_line("kernel add --bits 8 --json"));
+    assert_eq!(v["ir"]["rows_per_line"], 8);
 }
 
 #[test]

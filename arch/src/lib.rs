@@ -8,10 +8,12 @@
 pub mod device;
 pub mod error;
 pub mod gates;
+pub mod ir;
 pub mod org;
 pub mod presets;
 
 pub use device::{Derived, Device, DeviceParams, SheChannel, Variant};
 pub use error::ArchError;
 pub use gates::{GateKind, GateLibrary, GateSpec};
+pub use ir::{IrCheck, IrGateCheck, IrLimit};
 pub use org::{BusParams, HostLinkParams, Org, OrgParams, PeripheralParams};

@@ -47,6 +47,12 @@ pub struct PeripheralParams {
     pub e_sense_pj_per_bit: f64,
     /// Controller energy per command issued (decode, sequencing), pJ.
     pub e_controller_pj_per_command: f64,
+    /// Resistance of a bit-select line per cell pitch it passes, Ω (sets the IR drop, see
+    /// `ir.rs`).
+    pub r_wire_ohm_per_cell: f64,
+    /// Rows on one driven segment of a bit-select line: each segment has its own line drivers,
+    /// so the IR drop accrues over at most this many rows (fewer if the subarray is smaller).
+    pub lanes_per_line_segment: u32,
 }
 
 /// Organisation of one CRAM chip, as written in a `configs/arrays/*.toml` file.
@@ -184,6 +190,19 @@ impl OrgParams {
             0.0,
             1e6,
             "pJ",
+        )?;
+        real(
+            "peripherals.r_wire_ohm_per_cell",
+            per.r_wire_ohm_per_cell,
+            0.0,
+            1e4,
+            "Ω",
+        )?;
+        count(
+            "peripherals.lanes_per_line_segment",
+            per.lanes_per_line_segment,
+            1,
+            1 << 20,
         )?;
         count(
             "host_link.latency_cycles",
