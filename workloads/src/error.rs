@@ -23,6 +23,17 @@ pub enum WorkloadError {
         /// Largest allowed value.
         max: i64,
     },
+    /// A network that is not well formed (names the network, layer and why).
+    #[error("{0}")]
+    Network(String),
+    /// A model or data file that cannot be read or used.
+    #[error("{path}: {why}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong, with the part of the file concerned.
+        why: String,
+    },
     /// Shapes that do not match the operation.
     #[error("shape mismatch: {0}")]
     Shape(String),

@@ -6,8 +6,13 @@
 
 pub mod error;
 pub mod int;
+pub mod net;
+pub mod onnx;
 pub mod tensor;
+pub mod weights;
+pub mod zoo;
 
 pub use error::WorkloadError;
 pub use int::{IntFormat, Overflow};
+pub use net::{Bits, Layer, LayerStats, Network, Op, Shape, Window};
 pub use tensor::IntTensor;

@@ -1,0 +1,567 @@
+//! The network IR: a DAG of layers in topological order, with shape inference and MAC and
+//! parameter counts (DESIGN §1.5; counting conventions of `baseline-and-workloads.md` B2).
+//!
+//! Conventions:
+//! * Activations are C×H×W (batch 1). A vector is C×1×1; a token sequence is features×seq×1,
+//!   and `Dense` applies to every position (H·W of them), like a 1×1 convolution.
+//! * MACs count the multiply-accumulates of Dense, Conv2d and the two attention products only
+//!   (no BatchNorm, pooling, activation or residual adds), as the published totals do.
+//! * Parameters count weights, biases and BatchNorm's γ and β (two per channel; the running
+//!   mean and variance are statistics, not parameters, as in torchvision's counts).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::WorkloadError;
+
+/// Activation shape, channels × height × width (batch 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Shape {
+    /// Channels (features for vectors and sequences).
+    pub c: usize,
+    /// Height (sequence length for token sequences).
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+}
+
+impl Shape {
+    /// C×H×W.
+    pub const fn new(c: usize, h: usize, w: usize) -> Shape {
+        Shape { c, h, w }
+    }
+
+    /// A vector of `n` features (n×1×1).
+    pub const fn vector(n: usize) -> Shape {
+        Shape { c: n, h: 1, w: 1 }
+    }
+
+    /// Number of elements.
+    pub const fn len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    /// True if the shape holds no element.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.h == 1 && self.w == 1 {
+            write!(f, "{}", self.c)
+        } else {
+            write!(f, "{}×{}×{}", self.c, self.h, self.w)
+        }
+    }
+}
+
+/// A 2-D window: kernel, stride and padding (top, left, bottom, right).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Stride along height and width.
+    pub stride: [usize; 2],
+    /// Zero padding: top, left, bottom, right.
+    pub pad: [usize; 4],
+    /// Round the output size up instead of down (pooling only; ONNX `ceil_mode`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ceil: bool,
+}
+
+impl Window {
+    /// A square k×k window with stride s and symmetric padding p.
+    pub const fn square(k: usize, s: usize, p: usize) -> Window {
+        Window {
+            kernel: [k, k],
+            stride: [s, s],
+            pad: [p, p, p, p],
+            ceil: false,
+        }
+    }
+
+    /// Output height and width for an input of `h`×`w`, or why there is none.
+    pub fn output(&self, h: usize, w: usize) -> Result<(usize, usize), String> {
+        let dim = |n: usize, k: usize, s: usize, lo: usize, hi: usize| {
+            let span = n
+                .checked_add(lo)
+                .and_then(|v| v.checked_add(hi))
+                .ok_or_else(|| format!("padding {lo} + {hi} overflows"))?;
+            if k == 0 || s == 0 {
+                return Err(format!("kernel {k} and stride {s} must be positive"));
+            }
+            if span < k {
+                return Err(format!(
+                    "kernel {k} is larger than the padded input {span} ({n} + {lo} + {hi})"
+                ));
+            }
+            Ok(if self.ceil {
+                (span - k).div_ceil(s) + 1
+            } else {
+                (span - k) / s + 1
+            })
+        };
+        Ok((
+            dim(h, self.kernel[0], self.stride[0], self.pad[0], self.pad[2])?,
+            dim(w, self.kernel[1], self.stride[1], self.pad[1], self.pad[3])?,
+        ))
+    }
+}
+
+/// What a layer computes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// The network input.
+    Input {
+        /// Its shape.
+        shape: Shape,
+    },
+    /// Fully connected: out[o] = Σ_i W[o,i]·x[i] (+ b[o]) at every spatial position.
+    Dense {
+        /// Output features.
+        out_features: usize,
+        /// Whether a bias is added.
+        bias: bool,
+    },
+    /// 2-D convolution with groups (groups = channels is depthwise).
+    Conv2d {
+        /// Output channels.
+        out_channels: usize,
+        /// Kernel, stride, padding.
+        window: Window,
+        /// Channel groups.
+        groups: usize,
+        /// Whether a bias is added.
+        bias: bool,
+    },
+    /// Max pooling.
+    MaxPool {
+        /// Kernel, stride, padding (padding never wins the max).
+        window: Window,
+    },
+    /// Average pooling (padding counts as zeros in the sum; the divisor is the kernel area).
+    AvgPool {
+        /// Kernel, stride, padding.
+        window: Window,
+    },
+    /// Mean over H×W per channel.
+    GlobalAvgPool,
+    /// max(x, 0).
+    Relu,
+    /// min(max(x, 0), 6) (MobileNetV2).
+    Relu6,
+    /// Element-wise sum of two inputs of the same shape (residual connections).
+    Add,
+    /// Concatenation of the inputs along channels.
+    Concat,
+    /// C×H×W → (C·H·W)×1×1, row-major.
+    Flatten,
+    /// Per-channel affine y = γ·(x − μ)/√(σ² + ε) + β; folded into the previous layer's scale
+    /// and bias before integer execution.
+    BatchNorm {
+        /// ε of the normalization.
+        eps: f32,
+    },
+    /// Option-A shortcut of He et al. 2016: every `stride`-th row and column, channels padded
+    /// with zeros up to `out_channels`.
+    Downsample {
+        /// Spatial step.
+        stride: usize,
+        /// Channels after zero padding (≥ the input's).
+        out_channels: usize,
+    },
+    /// Softmax over channels: monotone, so the integer reference passes logits through.
+    Softmax,
+    /// Attention scores per head: S[h][i][j] = Σ_d Q[h·dₕ+d][i]·K[h·dₕ+d][j]
+    /// (inputs Q and K, features×seq; output (heads·seq)×seq).
+    AttnScores {
+        /// Number of heads.
+        heads: usize,
+    },
+    /// Attention context per head: O[h·dₕ+d][i] = Σ_j S[h][i][j]·V[h·dₕ+d][j]
+    /// (inputs S and V; output features×seq).
+    AttnContext {
+        /// Number of heads.
+        heads: usize,
+    },
+}
+
+impl Op {
+    /// Short name for tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Input { .. } => "input",
+            Op::Dense { .. } => "dense",
+            Op::Conv2d { groups, .. } if *groups > 1 => "conv(g)",
+            Op::Conv2d { .. } => "conv",
+            Op::MaxPool { .. } => "maxpool",
+            Op::AvgPool { .. } => "avgpool",
+            Op::GlobalAvgPool => "gap",
+            Op::Relu => "relu",
+            Op::Relu6 => "relu6",
+            Op::Add => "add",
+            Op::Concat => "concat",
+            Op::Flatten => "flatten",
+            Op::BatchNorm { .. } => "batchnorm",
+            Op::Downsample { .. } => "downsample",
+            Op::Softmax => "softmax",
+            Op::AttnScores { .. } => "attn-scores",
+            Op::AttnContext { .. } => "attn-context",
+        }
+    }
+
+    /// Number of inputs the op takes (`None`: two or more).
+    fn arity(&self) -> Option<usize> {
+        match self {
+            Op::Input { .. } => Some(0),
+            Op::Add | Op::AttnScores { .. } | Op::AttnContext { .. } => Some(2),
+            Op::Concat => None,
+            _ => Some(1),
+        }
+    }
+}
+
+/// Bit-widths of a compressed layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bits {
+    /// Weight bits (1 for binary ±1 weights).
+    pub w: u32,
+    /// Input activation bits.
+    pub a: u32,
+}
+
+/// One layer: a name, an op and the layers it reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Layer {
+    /// Unique name.
+    pub name: String,
+    /// What it computes.
+    #[serde(flatten)]
+    pub op: Op,
+    /// Indices of the layers it reads, all earlier in the list.
+    pub inputs: Vec<usize>,
+    /// Bit-widths once compressed (None: not quantized yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bits: Option<Bits>,
+}
+
+/// A network: layers in topological order; layer 0 is the input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Network {
+    /// Name (zoo key or file stem).
+    pub name: String,
+    /// Layers, inputs first.
+    pub layers: Vec<Layer>,
+}
+
+/// Shapes and counts of one layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LayerStats {
+    /// Output shape.
+    pub out: Shape,
+    /// Multiply-accumulates.
+    pub macs: u64,
+    /// Weights (without bias).
+    pub weights: u64,
+    /// Parameters: weights, bias, BatchNorm γ and β.
+    pub params: u64,
+}
+
+impl Network {
+    /// A network holding only its input layer.
+    pub fn new(name: &str, input: Shape) -> Network {
+        Network {
+            name: name.to_owned(),
+            layers: vec![Layer {
+                name: "input".to_owned(),
+                op: Op::Input { shape: input },
+                inputs: vec![],
+                bits: None,
+            }],
+        }
+    }
+
+    /// Appends a layer reading `inputs` and returns its index.
+    pub fn push(&mut self, name: impl Into<String>, op: Op, inputs: &[usize]) -> usize {
+        self.layers.push(Layer {
+            name: name.into(),
+            op,
+            inputs: inputs.to_vec(),
+            bits: None,
+        });
+        self.layers.len() - 1
+    }
+
+    /// Appends a layer reading the last one and returns its index.
+    pub fn then(&mut self, name: impl Into<String>, op: Op) -> usize {
+        let last = self.layers.len() - 1;
+        self.push(name, op, &[last])
+    }
+
+    /// Index of the layer called `name`.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.layers.iter().position(|l| l.name == name)
+    }
+
+    /// Shape, MACs and parameters of every layer, checking the graph on the way: inputs
+    /// earlier in the list, arities, channel and shape agreement, names unique.
+    pub fn stats(&self) -> Result<Vec<LayerStats>, WorkloadError> {
+        let mut out: Vec<LayerStats> = Vec::with_capacity(self.layers.len());
+        let mut names = std::collections::HashSet::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let bad = |why: String| {
+                WorkloadError::Network(format!(
+                    "network '{}', layer {i} '{}' ({}): {why}",
+                    self.name,
+                    layer.name,
+                    layer.op.name()
+                ))
+            };
+            if !names.insert(layer.name.as_str()) {
+                return Err(bad("the name is used twice".into()));
+            }
+            if (i == 0) != matches!(layer.op, Op::Input { .. }) {
+                return Err(bad("layer 0, and only layer 0, must be the input".into()));
+            }
+            match layer.op.arity() {
+                Some(n) if layer.inputs.len() != n => {
+                    return Err(bad(format!(
+                        "takes {n} input(s), has {}",
+                        layer.inputs.len()
+                    )));
+                }
+                None if layer.inputs.len() < 2 => {
+                    return Err(bad("takes two or more inputs".into()));
+                }
+                _ => {}
+            }
+            if let Some(&j) = layer.inputs.iter().find(|&&j| j >= i) {
+                return Err(bad(format!(
+                    "reads layer {j}, which is not earlier in the list"
+                )));
+            }
+            let ins: Vec<Shape> = layer.inputs.iter().map(|&j| out[j].out).collect();
+            let s = layer_stats(&layer.op, &ins).map_err(bad)?;
+            out.push(s);
+        }
+        Ok(out)
+    }
+
+    /// Σ MACs, Σ weights and Σ parameters.
+    pub fn totals(&self) -> Result<(u64, u64, u64), WorkloadError> {
+        let s = self.stats()?;
+        Ok((
+            s.iter().map(|l| l.macs).sum(),
+            s.iter().map(|l| l.weights).sum(),
+            s.iter().map(|l| l.params).sum(),
+        ))
+    }
+
+    /// The input shape.
+    pub fn input_shape(&self) -> Shape {
+        match self.layers[0].op {
+            Op::Input { shape } => shape,
+            _ => unreachable!("stats() checks layer 0 is the input"),
+        }
+    }
+}
+
+/// Largest element count of one activation (2^40): beyond it a shape is corrupt, not a network.
+const MAX_ELEMENTS: u64 = 1 << 40;
+
+/// Product of counts, or an error if it overflows u64 (corrupt shapes, not real networks).
+fn product(xs: &[usize]) -> Result<u64, String> {
+    xs.iter()
+        .try_fold(1u64, |a, &x| a.checked_mul(x as u64))
+        .ok_or_else(|| format!("the count {xs:?} overflows 64 bits"))
+}
+
+fn layer_stats(op: &Op, ins: &[Shape]) -> Result<LayerStats, String> {
+    let s = layer_stats_unchecked(op, ins)?;
+    let n = product(&[s.out.c, s.out.h, s.out.w])?;
+    if n > MAX_ELEMENTS {
+        return Err(format!(
+            "output {} has {n} elements, more than the 2^40 allowed",
+            s.out
+        ));
+    }
+    Ok(s)
+}
+
+fn layer_stats_unchecked(op: &Op, ins: &[Shape]) -> Result<LayerStats, String> {
+    let plain = |out: Shape| LayerStats {
+        out,
+        macs: 0,
+        weights: 0,
+        params: 0,
+    };
+    let x = ins.first().copied().unwrap_or(Shape::vector(0));
+    Ok(match *op {
+        Op::Input { shape } => {
+            if shape.is_empty() {
+                return Err(format!("input shape {shape} has no element"));
+            }
+            plain(shape)
+        }
+        Op::Dense { out_features, bias } => {
+            if out_features == 0 {
+                return Err("out_features must be positive".into());
+            }
+            let weights = product(&[x.c, out_features])?;
+            LayerStats {
+                out: Shape::new(out_features, x.h, x.w),
+                macs: product(&[x.c, out_features, x.h, x.w])?,
+                weights,
+                params: weights + if bias { out_features as u64 } else { 0 },
+            }
+        }
+        Op::Conv2d {
+            out_channels,
+            window,
+            groups,
+            bias,
+        } => {
+            if groups == 0 || x.c % groups != 0 || out_channels % groups != 0 || out_channels == 0 {
+                return Err(format!(
+                    "groups {groups} must divide both the input channels {} and the output \
+                     channels {out_channels}",
+                    x.c
+                ));
+            }
+            let (h, w) = window.output(x.h, x.w)?;
+            let per_out = [
+                x.c / groups,
+                window.kernel[0],
+                window.kernel[1],
+                out_channels,
+            ];
+            let weights = product(&per_out)?;
+            LayerStats {
+                out: Shape::new(out_channels, h, w),
+                macs: product(&[&per_out[..], &[h, w]].concat())?,
+                weights,
+                params: weights + if bias { out_channels as u64 } else { 0 },
+            }
+        }
+        Op::MaxPool { window } | Op::AvgPool { window } => {
+            let (h, w) = window.output(x.h, x.w)?;
+            plain(Shape::new(x.c, h, w))
+        }
+        Op::GlobalAvgPool => plain(Shape::vector(x.c)),
+        Op::Relu | Op::Relu6 | Op::Softmax => plain(x),
+        Op::BatchNorm { .. } => LayerStats {
+            out: x,
+            macs: 0,
+            weights: 0,
+            params: 2 * x.c as u64,
+        },
+        Op::Add => {
+            if ins[0] != ins[1] {
+                return Err(format!("adds shapes {} and {} that differ", ins[0], ins[1]));
+            }
+            plain(x)
+        }
+        Op::Concat => {
+            if ins.iter().any(|s| (s.h, s.w) != (x.h, x.w)) {
+                let all: Vec<String> = ins.iter().map(Shape::to_string).collect();
+                return Err(format!(
+                    "concatenates shapes {} whose H×W differ",
+                    all.join(", ")
+                ));
+            }
+            let c = ins.iter().try_fold(0usize, |a, s| a.checked_add(s.c));
+            plain(Shape::new(c.ok_or("too many channels")?, x.h, x.w))
+        }
+        Op::Flatten => plain(Shape::vector(product(&[x.c, x.h, x.w])? as usize)),
+        Op::Downsample {
+            stride,
+            out_channels,
+        } => {
+            if stride == 0 || out_channels < x.c {
+                return Err(format!(
+                    "stride {stride} must be positive and out_channels {out_channels} at least the \
+                     input's {}",
+                    x.c
+                ));
+            }
+            plain(Shape::new(
+                out_channels,
+                x.h.div_ceil(stride),
+                x.w.div_ceil(stride),
+            ))
+        }
+        Op::AttnScores { heads } => {
+            let (q, k) = (ins[0], ins[1]);
+            if heads == 0 || q.c != k.c || q.c % heads != 0 || q.w != 1 || k.w != 1 {
+                return Err(format!(
+                    "Q {q} and K {k} must be features×seq with equal features divisible by \
+                     {heads} heads"
+                ));
+            }
+            LayerStats {
+                out: Shape::new(product(&[heads, k.h])? as usize, q.h, 1),
+                macs: product(&[q.h, k.h, q.c])?,
+                weights: 0,
+                params: 0,
+            }
+        }
+        Op::AttnContext { heads } => {
+            let (s, v) = (ins[0], ins[1]);
+            if heads == 0 || Some(s.c) != heads.checked_mul(v.h) || v.c % heads != 0 || v.w != 1 {
+                return Err(format!(
+                    "scores {s} must be (heads·seq)×seq for V {v} with {heads} heads"
+                ));
+            }
+            LayerStats {
+                out: Shape::new(v.c, s.h, 1),
+                macs: product(&[s.h, v.h, v.c])?,
+                weights: 0,
+                params: 0,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_output_sizes() {
+        assert_eq!(Window::square(3, 1, 1).output(32, 32), Ok((32, 32)));
+        assert_eq!(Window::square(3, 2, 1).output(224, 224), Ok((112, 112)));
+        assert_eq!(Window::square(7, 2, 3).output(224, 224), Ok((112, 112)));
+        // 3×3/s2 pooling of 55: floor gives 27, ceil gives 27 as well; of 56: 27 vs 28.
+        let mut w = Window::square(3, 2, 0);
+        assert_eq!(w.output(56, 56), Ok((27, 27)));
+        w.ceil = true;
+        assert_eq!(w.output(56, 56), Ok((28, 28)));
+        assert!(Window::square(5, 1, 0).output(4, 4).is_err());
+    }
+
+    #[test]
+    fn bad_graphs_are_named() {
+        let mut n = Network::new("t", Shape::new(3, 8, 8));
+        n.then(
+            "c",
+            Op::Conv2d {
+                out_channels: 4,
+                window: Window::square(3, 1, 1),
+                groups: 2,
+                bias: false,
+            },
+        );
+        let e = n.stats().unwrap_err().to_string();
+        assert!(e.contains("'c'") && e.contains("groups 2"), "{e}");
+        let mut n = Network::new("t", Shape::vector(4));
+        n.then("a", Op::Relu);
+        n.push("sum", Op::Add, &[0, 2]);
+        let e = n.stats().unwrap_err().to_string();
+        assert!(e.contains("not earlier"), "{e}");
+        let mut n = Network::new("t", Shape::vector(4));
+        n.then("input", Op::Relu);
+        assert!(n.stats().unwrap_err().to_string().contains("twice"));
+    }
+}

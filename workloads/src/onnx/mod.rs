@@ -1,0 +1,1186 @@
+//! ONNX import: graph and weights into the network IR (`baseline-and-workloads.md` B5).
+//!
+//! Supported ops: Conv, Gemm, MatMul, Relu, Clip (as ReLU/ReLU6), MaxPool, AveragePool,
+//! GlobalAveragePool, Add/Sum of two activations (or a constant bias after MatMul/Conv),
+//! Concat, Flatten, Reshape (to a vector), BatchNormalization, Softmax, Dropout and Identity
+//! (inference no-ops), Constant and ConstantOfShape (weights of structure-only models), and the
+//! quantized forms: QuantizeLinear/DequantizeLinear around Conv/MatMul/Gemm, QLinearConv,
+//! QLinearMatMul, MatMulInteger and ConvInteger. Quantized weights are imported dequantized
+//! ((q − zero point) · scale, per tensor or per channel) and the layer records its weight and
+//! activation bit-widths from the integer types.
+//!
+//! Any other op is an error naming the node and op type; with `skip_unsupported` the node is
+//! listed in `Imported::skipped` and its first input passes through unchanged.
+
+pub mod proto;
+
+use std::collections::HashMap;
+
+use crate::error::WorkloadError;
+use crate::net::{Bits, Network, Op, Shape, Window};
+use crate::weights::{Data, Tensor, Weights};
+
+/// An imported model.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The graph.
+    pub net: Network,
+    /// Its parameters.
+    pub weights: Weights,
+    /// Nodes skipped (`name (op_type)`), with `skip_unsupported`.
+    pub skipped: Vec<String>,
+    /// ONNX opset of the default domain.
+    pub opset: i64,
+}
+
+/// A value flowing between nodes.
+#[derive(Debug, Clone)]
+enum Val {
+    /// The output of a layer, with the bit-width of a quantized activation.
+    Act { layer: usize, a_bits: Option<u32> },
+    /// A constant, with the bit-width of its integer type if quantized.
+    Const { t: Tensor, w_bits: Option<u32> },
+}
+
+/// Imports the ONNX model in `bytes`; `origin` (the file name) is quoted in errors.
+pub fn import(
+    bytes: &[u8],
+    origin: &str,
+    skip_unsupported: bool,
+) -> Result<Imported, WorkloadError> {
+    let model = proto::decode_model(bytes).map_err(|e| WorkloadError::File {
+        path: origin.to_owned(),
+        why: format!("not a readable ONNX model: {e}"),
+    })?;
+    let mut im = Importer {
+        origin,
+        net: Network::new(stem(origin), Shape::vector(1)),
+        shapes: vec![],
+        weights: Weights::default(),
+        vals: HashMap::new(),
+        skipped: vec![],
+    };
+    for t in &model.graph.initializers {
+        let c = const_of(t).map_err(|why| im.err_tensor(&t.name, &why))?;
+        im.vals.insert(t.name.clone(), c);
+    }
+    let input = model
+        .graph
+        .inputs
+        .iter()
+        .find(|v| !im.vals.contains_key(&v.name))
+        .ok_or_else(|| im.file_err("the graph has no non-constant input".into()))?;
+    let shape = input_shape(&input.dims).map_err(|why| {
+        im.file_err(format!(
+            "graph input '{}' has an unsupported shape: {why}",
+            input.name
+        ))
+    })?;
+    im.net = Network::new(stem(origin), shape);
+    im.shapes = vec![shape];
+    im.vals.insert(
+        input.name.clone(),
+        Val::Act {
+            layer: 0,
+            a_bits: None,
+        },
+    );
+    for (i, node) in model.graph.nodes.iter().enumerate() {
+        let label = if node.name.is_empty() {
+            format!("#{i}")
+        } else {
+            node.name.clone()
+        };
+        match im.node(node, &label) {
+            Ok(()) => {}
+            Err(Unsupported(why)) if skip_unsupported => {
+                im.skipped
+                    .push(format!("{label} ({}): {why}", node.op_type));
+                let first = node
+                    .inputs
+                    .first()
+                    .and_then(|n| im.vals.get(n).cloned())
+                    .ok_or_else(|| im.node_err(&label, node, "has no input to pass through"))?;
+                for out in &node.outputs {
+                    im.vals.insert(out.clone(), first.clone());
+                }
+            }
+            Err(Unsupported(why)) => return Err(im.node_err(&label, node, &why)),
+        }
+    }
+    im.net.stats()?;
+    Ok(Imported {
+        net: im.net,
+        weights: im.weights,
+        skipped: im.skipped,
+        opset: model.opset,
+    })
+}
+
+/// Why a node cannot be imported.
+struct Unsupported(String);
+
+type NodeResult = Result<(), Unsupported>;
+
+struct Importer<'a> {
+    origin: &'a str,
+    net: Network,
+    shapes: Vec<Shape>,
+    weights: Weights,
+    vals: HashMap<String, Val>,
+    skipped: Vec<String>,
+}
+
+fn stem(origin: &str) -> &str {
+    let base = origin.rsplit(['/', '\\']).next().unwrap_or(origin);
+    base.strip_suffix(".onnx").unwrap_or(base)
+}
+
+fn input_shape(dims: &[Option<i64>]) -> Result<Shape, String> {
+    let d = |i: usize| -> Result<usize, String> {
+        match dims.get(i).copied().flatten() {
+            Some(v) if v > 0 => Ok(v as usize),
+            _ => Err(format!("dimension {i} is not a positive number ({dims:?})")),
+        }
+    };
+    match dims.len() {
+        4 => Ok(Shape::new(d(1)?, d(2)?, d(3)?)),
+        3 => Ok(Shape::new(d(2)?, d(1)?, 1)),
+        2 => Ok(Shape::vector(d(1)?)),
+        1 => Ok(Shape::vector(d(0)?)),
+        n => Err(format!("{n} dimensions (1 to 4 are supported)")),
+    }
+}
+
+/// Bits of an ONNX integer element type.
+fn int_bits(data_type: i32) -> Option<u32> {
+    match data_type {
+        2 | 3 => Some(8),
+        4 | 5 => Some(16),
+        6 => Some(32),
+        21 | 22 => Some(4),
+        _ => None,
+    }
+}
+
+/// The values of a tensor as f64, from whichever field holds them.
+fn values(t: &proto::Tensor) -> Result<Vec<f64>, String> {
+    if t.external {
+        return Err("its data is in an external file, which is not supported".into());
+    }
+    let n = element_count(&t.dims)?;
+    let raw = &t.raw;
+    let v: Vec<f64> = if !raw.is_empty() {
+        let width = match t.data_type {
+            1 | 6 | 12 => 4,
+            2 | 3 | 9 => 1,
+            4 | 5 | 10 | 16 => 2,
+            7 | 11 | 13 => 8,
+            21 | 22 => return nibbles(raw, n, t.data_type == 22),
+            d => return Err(format!("element type {d} is not supported")),
+        };
+        if raw.len() != n * width {
+            return Err(format!(
+                "raw_data has {} bytes, {} elements of {width} bytes need {}",
+                raw.len(),
+                n,
+                n * width
+            ));
+        }
+        raw.chunks_exact(width)
+            .map(|c| match t.data_type {
+                1 => f32::from_le_bytes(c.try_into().expect("4")) as f64,
+                6 => i32::from_le_bytes(c.try_into().expect("4")) as f64,
+                12 => u32::from_le_bytes(c.try_into().expect("4")) as f64,
+                2 | 9 => c[0] as f64,
+                3 => c[0] as i8 as f64,
+                4 => u16::from_le_bytes(c.try_into().expect("2")) as f64,
+                5 => i16::from_le_bytes(c.try_into().expect("2")) as f64,
+                10 => f16_to_f32(u16::from_le_bytes(c.try_into().expect("2"))) as f64,
+                16 => f32::from_bits((u16::from_le_bytes(c.try_into().expect("2")) as u32) << 16)
+                    as f64,
+                7 => i64::from_le_bytes(c.try_into().expect("8")) as f64,
+                13 => u64::from_le_bytes(c.try_into().expect("8")) as f64,
+                _ => f64::from_le_bytes(c.try_into().expect("8")),
+            })
+            .collect()
+    } else {
+        match t.data_type {
+            1 => t.floats.iter().map(|&x| x as f64).collect(),
+            7 => t.int64s.iter().map(|&x| x as f64).collect(),
+            11 => t.doubles.clone(),
+            10 => t
+                .int32s
+                .iter()
+                .map(|&x| f16_to_f32(x as u16) as f64)
+                .collect(),
+            2 | 3 | 4 | 5 | 6 | 9 => t.int32s.iter().map(|&x| x as i32 as f64).collect(),
+            d => return Err(format!("element type {d} is not supported")),
+        }
+    };
+    if v.len() != n {
+        return Err(format!(
+            "holds {} values but its dimensions {:?} need {n}",
+            v.len(),
+            t.dims
+        ));
+    }
+    Ok(v)
+}
+
+/// Number of elements of a tensor of `dims` (at most 2^40; negative dims are refused).
+fn element_count(dims: &[i64]) -> Result<usize, String> {
+    dims.iter()
+        .try_fold(1u64, |a, &d| {
+            u64::try_from(d).ok().and_then(|d| a.checked_mul(d))
+        })
+        .filter(|&n| n <= 1 << 40)
+        .map(|n| n as usize)
+        .ok_or_else(|| format!("dimensions {dims:?} are negative or hold more than 2^40 elements"))
+}
+
+/// 4-bit elements, two per byte, low nibble first.
+fn nibbles(raw: &[u8], n: usize, signed: bool) -> Result<Vec<f64>, String> {
+    if raw.len() != n.div_ceil(2) {
+        return Err(format!(
+            "raw_data has {} bytes for {n} 4-bit values",
+            raw.len()
+        ));
+    }
+    Ok((0..n)
+        .map(|i| {
+            let b = (raw[i / 2] >> (4 * (i % 2))) & 0xf;
+            if signed && b >= 8 {
+                b as f64 - 16.0
+            } else {
+                b as f64
+            }
+        })
+        .collect())
+}
+
+/// IEEE half to single precision.
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = if h >> 15 == 1 { -1.0 } else { 1.0 };
+    let exp = (h >> 10) & 0x1f;
+    let frac = (h & 0x3ff) as f32;
+    sign * match exp {
+        0 => frac * 2f32.powi(-24),
+        31 if frac == 0.0 => f32::INFINITY,
+        31 => f32::NAN,
+        e => (1.0 + frac / 1024.0) * 2f32.powi(e as i32 - 15),
+    }
+}
+
+fn const_of(t: &proto::Tensor) -> Result<Val, String> {
+    let v = values(t)?;
+    let dims = t.dims.iter().map(|&d| d as usize).collect();
+    Ok(Val::Const {
+        t: Tensor::new(dims, v.into_iter().map(|x| x as f32).collect()),
+        w_bits: int_bits(t.data_type),
+    })
+}
+
+impl Importer<'_> {
+    fn file_err(&self, why: String) -> WorkloadError {
+        WorkloadError::File {
+            path: self.origin.to_owned(),
+            why,
+        }
+    }
+
+    fn err_tensor(&self, name: &str, why: &str) -> WorkloadError {
+        self.file_err(format!("tensor '{name}' {why}"))
+    }
+
+    fn node_err(&self, label: &str, node: &proto::Node, why: &str) -> WorkloadError {
+        self.file_err(format!(
+            "node '{label}' (op type {}): {why}; pass --skip-unsupported to list and skip such nodes",
+            node.op_type
+        ))
+    }
+
+    fn val(&self, node: &proto::Node, i: usize) -> Result<&Val, Unsupported> {
+        let name = node
+            .inputs
+            .get(i)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| Unsupported(format!("input {i} is missing")))?;
+        self.vals
+            .get(name)
+            .ok_or_else(|| Unsupported(format!("input '{name}' is produced by no earlier node")))
+    }
+
+    fn act(&self, node: &proto::Node, i: usize) -> Result<(usize, Option<u32>), Unsupported> {
+        match self.val(node, i)? {
+            Val::Act { layer, a_bits } => Ok((*layer, *a_bits)),
+            Val::Const { .. } => Err(Unsupported(format!(
+                "input {i} is a constant where an activation is expected"
+            ))),
+        }
+    }
+
+    fn konst(&self, node: &proto::Node, i: usize) -> Result<(Tensor, Option<u32>), Unsupported> {
+        match self.val(node, i)? {
+            Val::Const { t, w_bits } => Ok((t.clone(), *w_bits)),
+            Val::Act { .. } => Err(Unsupported(format!(
+                "input {i} is computed at run time where a constant (weights) is expected"
+            ))),
+        }
+    }
+
+    fn opt_konst(&self, node: &proto::Node, i: usize) -> Result<Option<Tensor>, Unsupported> {
+        if node.inputs.get(i).is_none_or(|n| n.is_empty()) {
+            return Ok(None);
+        }
+        self.konst(node, i).map(|(t, _)| Some(t))
+    }
+
+    /// Adds a layer, infers its shape, and binds the node's first output to it.
+    fn layer(
+        &mut self,
+        node: &proto::Node,
+        label: &str,
+        op: Op,
+        inputs: &[usize],
+        a_bits: Option<u32>,
+    ) -> Result<usize, Unsupported> {
+        let mut name = label.to_owned();
+        while self.net.find(&name).is_some() {
+            name.push('_');
+        }
+        let i = self.net.push(name, op, inputs);
+        match self.net.stats() {
+            Ok(s) => self.shapes.push(s[i].out),
+            Err(e) => {
+                self.net.layers.pop();
+                return Err(Unsupported(e.to_string()));
+            }
+        }
+        if let Some(out) = node.outputs.first() {
+            self.vals.insert(out.clone(), Val::Act { layer: i, a_bits });
+        }
+        Ok(i)
+    }
+
+    fn alias(&mut self, node: &proto::Node, v: Val) {
+        for out in &node.outputs {
+            self.vals.insert(out.clone(), v.clone());
+        }
+    }
+
+    fn node(&mut self, node: &proto::Node, label: &str) -> NodeResult {
+        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+            return Err(Unsupported(format!(
+                "domain '{}' is not supported",
+                node.domain
+            )));
+        }
+        let attr = |name: &str| node.attrs.iter().find(|a| a.name == name);
+        let int = |name: &str, default: i64| attr(name).and_then(|a| a.i).unwrap_or(default);
+        let ints = |name: &str| attr(name).map(|a| a.ints.clone()).unwrap_or_default();
+        match node.op_type.as_str() {
+            "Constant" => {
+                let t = attr("value").and_then(|a| a.t.as_ref()).ok_or_else(|| {
+                    Unsupported("only the `value` tensor form is supported".into())
+                })?;
+                let v = const_of(t).map_err(Unsupported)?;
+                self.alias(node, v);
+            }
+            "ConstantOfShape" => {
+                let (shape, _) = self.konst(node, 0)?;
+                let dims64: Vec<i64> = shape.to_vec().iter().map(|&d| d as i64).collect();
+                element_count(&dims64).map_err(Unsupported)?;
+                let dims = dims64.iter().map(|&d| d as usize).collect();
+                let fill = match attr("value").and_then(|a| a.t.as_ref()) {
+                    Some(t) => values(t)
+                        .map_err(Unsupported)?
+                        .first()
+                        .copied()
+                        .unwrap_or(0.0),
+                    None => 0.0,
+                } as f32;
+                self.alias(
+                    node,
+                    Val::Const {
+                        t: Tensor {
+                            dims,
+                            data: Data::Fill(fill),
+                        },
+                        w_bits: None,
+                    },
+                );
+            }
+            "Dropout" | "Identity" => {
+                let v = self.val(node, 0)?.clone();
+                self.alias(node, v);
+            }
+            "Relu" => {
+                let (x, a) = self.act(node, 0)?;
+                self.layer(node, label, Op::Relu, &[x], a)?;
+            }
+            "Clip" => {
+                let (x, a) = self.act(node, 0)?;
+                let bound = |attr_name: &str, input: usize| -> Result<Option<f32>, Unsupported> {
+                    if let Some(v) = attr(attr_name).and_then(|a| a.f) {
+                        return Ok(Some(v));
+                    }
+                    Ok(self.opt_konst(node, input)?.map(|t| t.get(0)))
+                };
+                let op = match (bound("min", 1)?, bound("max", 2)?) {
+                    (Some(0.0), None) => Op::Relu,
+                    (Some(lo), Some(hi)) if lo == 0.0 && hi == 6.0 => Op::Relu6,
+                    (lo, hi) => {
+                        return Err(Unsupported(format!(
+                            "Clip to [{lo:?}, {hi:?}] (only [0, ∞) and [0, 6] are supported)"
+                        )));
+                    }
+                };
+                self.layer(node, label, op, &[x], a)?;
+            }
+            "Softmax" => {
+                let (x, a) = self.act(node, 0)?;
+                self.layer(node, label, Op::Softmax, &[x], a)?;
+            }
+            "GlobalAveragePool" => {
+                let (x, a) = self.act(node, 0)?;
+                self.layer(node, label, Op::GlobalAvgPool, &[x], a)?;
+            }
+            "Flatten" => {
+                let (x, a) = self.act(node, 0)?;
+                if int("axis", 1) != 1 {
+                    return Err(Unsupported("Flatten with axis ≠ 1".into()));
+                }
+                self.layer(node, label, Op::Flatten, &[x], a)?;
+            }
+            "Reshape" => {
+                let (x, a) = self.act(node, 0)?;
+                let (target, _) = self.konst(node, 1)?;
+                let t: Vec<i64> = target.to_vec().iter().map(|&d| d as i64).collect();
+                let len = self.shapes[x].len() as i64;
+                let to_vector = matches!(t.as_slice(), [_, -1] | [-1])
+                    || t.as_slice() == [1, len]
+                    || t.as_slice() == [len];
+                if !to_vector {
+                    return Err(Unsupported(format!(
+                        "Reshape of {} to {t:?} (only reshapes to a vector are supported)",
+                        self.shapes[x]
+                    )));
+                }
+                self.layer(node, label, Op::Flatten, &[x], a)?;
+            }
+            "MaxPool" | "AveragePool" => {
+                let (x, a) = self.act(node, 0)?;
+                let window = self.window(&ints("kernel_shape"), node, x)?;
+                let op = if node.op_type == "MaxPool" {
+                    Op::MaxPool { window }
+                } else {
+                    if window.pad.iter().any(|&p| p > 0) && int("count_include_pad", 0) == 0 {
+                        return Err(Unsupported(
+                            "AveragePool over padding with count_include_pad = 0".into(),
+                        ));
+                    }
+                    Op::AvgPool { window }
+                };
+                self.layer(node, label, op, &[x], a)?;
+            }
+            "Add" | "Sum" => self.add(node, label)?,
+            "Concat" => {
+                if int("axis", 1) != 1 {
+                    return Err(Unsupported(
+                        "Concat along an axis other than channels".into(),
+                    ));
+                }
+                let ins = (0..node.inputs.len())
+                    .map(|i| self.act(node, i).map(|(x, _)| x))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.layer(node, label, Op::Concat, &ins, None)?;
+            }
+            "BatchNormalization" => {
+                let (x, a) = self.act(node, 0)?;
+                let eps = attr("epsilon").and_then(|a| a.f).unwrap_or(1e-5);
+                let roles = ["gamma", "beta", "mean", "var"];
+                let ts = (1..=4)
+                    .map(|i| self.konst(node, i).map(|(t, _)| t))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let l = self.layer(node, label, Op::BatchNorm { eps }, &[x], a)?;
+                let name = self.net.layers[l].name.clone();
+                for (role, t) in roles.into_iter().zip(ts) {
+                    self.weights.insert(&name, role, t);
+                }
+            }
+            "Conv" | "ConvInteger" | "QLinearConv" => self.conv(node, label)?,
+            "Gemm" | "MatMul" | "MatMulInteger" | "QLinearMatMul" => self.dense(node, label)?,
+            "QuantizeLinear" | "DequantizeLinear" => self.qdq(node)?,
+            other => return Err(Unsupported(format!("op type {other} is not supported"))),
+        }
+        Ok(())
+    }
+
+    /// Kernel, strides, pads and ceil mode of a Conv or pooling node.
+    fn window(&self, kernel: &[i64], node: &proto::Node, x: usize) -> Result<Window, Unsupported> {
+        let attr = |name: &str| node.attrs.iter().find(|a| a.name == name);
+        let ints = |name: &str| attr(name).map(|a| a.ints.clone()).unwrap_or_default();
+        if kernel.len() != 2 {
+            return Err(Unsupported(format!(
+                "kernel {kernel:?} (only 2-D windows are supported)"
+            )));
+        }
+        if ints("dilations").iter().any(|&d| d != 1) {
+            return Err(Unsupported("dilated windows".into()));
+        }
+        let k = [kernel[0] as usize, kernel[1] as usize];
+        let s = match ints("strides").as_slice() {
+            [] => [1, 1],
+            [a, b] => [*a as usize, *b as usize],
+            other => return Err(Unsupported(format!("strides {other:?}"))),
+        };
+        let auto = attr("auto_pad")
+            .and_then(|a| a.s.clone())
+            .map(|s| String::from_utf8_lossy(&s).into_owned())
+            .unwrap_or_else(|| "NOTSET".into());
+        let pad = match auto.as_str() {
+            "NOTSET" => match ints("pads").as_slice() {
+                [] => [0; 4],
+                [t, l, b, r] => [*t as usize, *l as usize, *b as usize, *r as usize],
+                other => return Err(Unsupported(format!("pads {other:?}"))),
+            },
+            "VALID" => [0; 4],
+            "SAME_UPPER" | "SAME_LOWER" => {
+                let x = self.shapes[x];
+                let total = |n: usize, k: usize, s: usize| {
+                    (n.div_ceil(s).saturating_sub(1) * s + k).saturating_sub(n)
+                };
+                let (th, tw) = (total(x.h, k[0], s[0]), total(x.w, k[1], s[1]));
+                let upper = auto == "SAME_UPPER";
+                let split = |t: usize| {
+                    if upper {
+                        (t / 2, t - t / 2)
+                    } else {
+                        (t - t / 2, t / 2)
+                    }
+                };
+                let ((t, b), (l, r)) = (split(th), split(tw));
+                [t, l, b, r]
+            }
+            other => return Err(Unsupported(format!("auto_pad {other}"))),
+        };
+        Ok(Window {
+            kernel: k,
+            stride: s,
+            pad,
+            ceil: attr("ceil_mode").and_then(|a| a.i).unwrap_or(0) == 1,
+        })
+    }
+
+    fn add(&mut self, node: &proto::Node, label: &str) -> NodeResult {
+        if node.inputs.len() != 2 {
+            return Err(Unsupported(format!(
+                "{} inputs (two are supported)",
+                node.inputs.len()
+            )));
+        }
+        match (self.val(node, 0)?.clone(), self.val(node, 1)?.clone()) {
+            (Val::Act { layer: x, a_bits }, Val::Act { layer: y, .. }) => {
+                self.layer(node, label, Op::Add, &[x, y], a_bits)?;
+            }
+            (Val::Act { layer, a_bits }, Val::Const { t, .. })
+            | (Val::Const { t, .. }, Val::Act { layer, a_bits }) => {
+                // A bias after a bias-free MatMul or Conv whose output nothing else reads yet.
+                let l = &mut self.net.layers[layer];
+                let channels = self.shapes[layer].c;
+                let fits = t.len() == channels;
+                match &mut l.op {
+                    Op::Dense { bias, .. } | Op::Conv2d { bias, .. } if !*bias && fits => {
+                        *bias = true;
+                        let name = l.name.clone();
+                        self.weights
+                            .insert(&name, "bias", Tensor::new(vec![channels], t.to_vec()));
+                        self.alias(node, Val::Act { layer, a_bits });
+                    }
+                    _ => {
+                        return Err(Unsupported(
+                            "Add of a constant that is not the bias of the MatMul or Conv before it"
+                                .into(),
+                        ));
+                    }
+                }
+            }
+            _ => return Err(Unsupported("Add of two constants".into())),
+        }
+        Ok(())
+    }
+
+    /// Conv, ConvInteger and QLinearConv.
+    fn conv(&mut self, node: &proto::Node, label: &str) -> NodeResult {
+        let attr = |name: &str| node.attrs.iter().find(|a| a.name == name);
+        let (x, mut a_bits) = self.act(node, 0)?;
+        let (w_at, bias_at) = match node.op_type.as_str() {
+            "QLinearConv" => (3, Some(8)),
+            "ConvInteger" => (1, None),
+            _ => (1, Some(2)),
+        };
+        let (mut w, mut w_bits) = self.konst(node, w_at)?;
+        if w.dims.len() != 4 {
+            return Err(Unsupported(format!(
+                "weights of shape {:?} (4-D expected)",
+                w.dims
+            )));
+        }
+        let out_channels = w.dims[0];
+        let mut bias = bias_at
+            .map(|i| self.opt_konst(node, i))
+            .transpose()?
+            .flatten();
+        if node.op_type != "Conv" {
+            // x_zp is input 2 of both; the weights' zero point is input 5 (QLinearConv) or 3.
+            w_bits = w_bits.or(Some(8));
+            a_bits = a_bits.or(self.int_bits_of(node, 2)).or(Some(8));
+            let qlinear = node.op_type == "QLinearConv";
+            let w_zp = self.opt_konst(node, if qlinear { 5 } else { 3 })?;
+            let w_scale = if qlinear {
+                self.opt_konst(node, 4)?
+            } else {
+                None
+            };
+            w = dequantize(&w, w_zp.as_ref(), w_scale.as_ref(), 0)?;
+            if let (Some(b), true) = (&bias, qlinear) {
+                // The int32 bias is in units of x_scale · w_scale (per output channel).
+                let xs = self.opt_konst(node, 1)?.map_or(1.0, |t| t.get(0));
+                let v = (0..b.len())
+                    .map(|o| b.get(o) * xs * per_axis(w_scale.as_ref(), &[b.len()], 0, o, 1.0))
+                    .collect();
+                bias = Some(Tensor::new(b.dims.clone(), v));
+            }
+        }
+        let kernel: Vec<i64> = match attr("kernel_shape") {
+            Some(a) => a.ints.clone(),
+            None => vec![w.dims[2] as i64, w.dims[3] as i64],
+        };
+        let window = self.window(&kernel, node, x)?;
+        let groups = attr("group").and_then(|a| a.i).unwrap_or(1) as usize;
+        let op = Op::Conv2d {
+            out_channels,
+            window,
+            groups,
+            bias: bias.is_some(),
+        };
+        let out_bits = self.out_bits(node);
+        let l = self.layer(node, label, op, &[x], out_bits)?;
+        self.finish_weighted(l, w, bias, w_bits, a_bits);
+        Ok(())
+    }
+
+    /// Activation bits of a QLinear op's output: the type of its output zero point (input 7).
+    fn out_bits(&self, node: &proto::Node) -> Option<u32> {
+        node.op_type
+            .starts_with("QLinear")
+            .then(|| self.int_bits_of(node, 7).unwrap_or(8))
+    }
+
+    /// Gemm, MatMul, MatMulInteger and QLinearMatMul.
+    fn dense(&mut self, node: &proto::Node, label: &str) -> NodeResult {
+        let attr = |name: &str| node.attrs.iter().find(|a| a.name == name);
+        let (x, mut a_bits) = self.act(node, 0)?;
+        let b_at = if node.op_type == "QLinearMatMul" {
+            3
+        } else {
+            1
+        };
+        let (mut b, mut w_bits) = self.konst(node, b_at)?;
+        if b.dims.len() != 2 {
+            return Err(Unsupported(format!(
+                "weights of shape {:?} (2-D expected)",
+                b.dims
+            )));
+        }
+        let trans_b = node.op_type == "Gemm" && attr("transB").and_then(|a| a.i) == Some(1);
+        if node.op_type == "Gemm" && attr("transA").and_then(|a| a.i) == Some(1) {
+            return Err(Unsupported("Gemm with transA = 1".into()));
+        }
+        match node.op_type.as_str() {
+            "QLinearMatMul" => {
+                w_bits = w_bits.or(Some(8));
+                a_bits = a_bits.or(self.int_bits_of(node, 2)).or(Some(8));
+                let (zp, scale) = (self.opt_konst(node, 5)?, self.opt_konst(node, 4)?);
+                b = dequantize(&b, zp.as_ref(), scale.as_ref(), 1)?;
+            }
+            "MatMulInteger" => {
+                w_bits = w_bits.or(Some(8));
+                a_bits = a_bits.or(self.int_bits_of(node, 2)).or(Some(8));
+                b = dequantize(&b, self.opt_konst(node, 3)?.as_ref(), None, 1)?;
+            }
+            _ => {}
+        }
+        // Our layout is [out, in]: Gemm with transB already is; MatMul's [in, out] is not.
+        let (k_in, n_out) = if trans_b {
+            (b.dims[1], b.dims[0])
+        } else {
+            (b.dims[0], b.dims[1])
+        };
+        let features = self.shapes[x].c;
+        if self.shapes[x].h * self.shapes[x].w != 1 && node.op_type == "Gemm" {
+            return Err(Unsupported(format!(
+                "Gemm on a {} activation (flatten it first)",
+                self.shapes[x]
+            )));
+        }
+        if k_in != features {
+            return Err(Unsupported(format!(
+                "weights {:?} do not match the {features} input features",
+                b.dims
+            )));
+        }
+        let w = if trans_b { b } else { transpose(&b) };
+        let alpha = attr("alpha").and_then(|a| a.f).unwrap_or(1.0);
+        let beta = attr("beta").and_then(|a| a.f).unwrap_or(1.0);
+        let w = scale(&w, alpha);
+        let bias = if node.op_type == "Gemm" {
+            self.opt_konst(node, 2)?
+                .map(|c| {
+                    if c.len() == n_out || c.len() == 1 {
+                        let v = (0..n_out).map(|o| beta * c.get(if c.len() == 1 { 0 } else { o }));
+                        Ok(Tensor::new(vec![n_out], v.collect()))
+                    } else {
+                        Err(Unsupported(format!("bias of shape {:?}", c.dims)))
+                    }
+                })
+                .transpose()?
+        } else {
+            None
+        };
+        let op = Op::Dense {
+            out_features: n_out,
+            bias: bias.is_some(),
+        };
+        let out_bits = self.out_bits(node);
+        let l = self.layer(node, label, op, &[x], out_bits)?;
+        self.finish_weighted(l, w, bias, w_bits, a_bits);
+        Ok(())
+    }
+
+    fn finish_weighted(
+        &mut self,
+        l: usize,
+        w: Tensor,
+        bias: Option<Tensor>,
+        w_bits: Option<u32>,
+        a_bits: Option<u32>,
+    ) {
+        let name = self.net.layers[l].name.clone();
+        if let (Some(w), Some(a)) = (w_bits, a_bits) {
+            self.net.layers[l].bits = Some(Bits { w, a });
+        }
+        self.weights.insert(&name, "weight", w);
+        if let Some(b) = bias {
+            self.weights.insert(&name, "bias", b);
+        }
+    }
+
+    /// Bits of the integer type of input `i` (a zero point or an integer tensor), if typed.
+    fn int_bits_of(&self, node: &proto::Node, i: usize) -> Option<u32> {
+        match self.val(node, i).ok()? {
+            Val::Const { w_bits, .. } => *w_bits,
+            Val::Act { a_bits, .. } => *a_bits,
+        }
+    }
+
+    /// QuantizeLinear / DequantizeLinear: constants are converted, activations pass through
+    /// carrying the bit-width of the zero point's type.
+    fn qdq(&mut self, node: &proto::Node) -> NodeResult {
+        let axis = node
+            .attrs
+            .iter()
+            .find(|a| a.name == "axis")
+            .and_then(|a| a.i)
+            .unwrap_or(1);
+        let bits = self.int_bits_of(node, 2).or(Some(8));
+        let scale_t = self.opt_konst(node, 1)?;
+        let zp = self.opt_konst(node, 2)?;
+        let v = match self.val(node, 0)?.clone() {
+            Val::Act { layer, a_bits } => Val::Act {
+                layer,
+                a_bits: if node.op_type == "QuantizeLinear" {
+                    bits
+                } else {
+                    a_bits
+                },
+            },
+            Val::Const { t, w_bits } => {
+                if node.op_type == "DequantizeLinear" {
+                    Val::Const {
+                        t: dequantize(&t, zp.as_ref(), scale_t.as_ref(), axis as usize)?,
+                        w_bits: w_bits.or(bits),
+                    }
+                } else {
+                    Val::Const {
+                        t: quantize(&t, zp.as_ref(), scale_t.as_ref(), axis as usize)?,
+                        w_bits: bits,
+                    }
+                }
+            }
+        };
+        self.alias(node, v);
+        Ok(())
+    }
+}
+
+/// Scale or zero point `t` for element `i` of a tensor of `dims`, per tensor or along `axis`.
+fn per_axis(t: Option<&Tensor>, dims: &[usize], axis: usize, i: usize, default: f32) -> f32 {
+    match t {
+        None => default,
+        Some(t) if t.len() == 1 => t.get(0),
+        Some(t) => {
+            let inner: usize = dims[axis + 1..].iter().product();
+            t.get(i / inner % dims[axis])
+        }
+    }
+}
+
+fn check_axis(t: Option<&Tensor>, dims: &[usize], axis: usize) -> Result<(), Unsupported> {
+    match t {
+        Some(t) if t.len() != 1 && (axis >= dims.len() || t.len() != dims[axis]) => {
+            Err(Unsupported(format!(
+                "a scale or zero point of {} values does not match axis {axis} of {dims:?}",
+                t.len()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// (q − zero point) · scale, element by element.
+fn dequantize(
+    q: &Tensor,
+    zp: Option<&Tensor>,
+    scale: Option<&Tensor>,
+    axis: usize,
+) -> Result<Tensor, Unsupported> {
+    check_axis(zp, &q.dims, axis)?;
+    check_axis(scale, &q.dims, axis)?;
+    let v = (0..q.len())
+        .map(|i| {
+            (q.get(i) - per_axis(zp, &q.dims, axis, i, 0.0))
+                * per_axis(scale, &q.dims, axis, i, 1.0)
+        })
+        .collect();
+    Ok(Tensor::new(q.dims.clone(), v))
+}
+
+/// round(x / scale) + zero point (round half to even, as ONNX specifies).
+fn quantize(
+    x: &Tensor,
+    zp: Option<&Tensor>,
+    scale: Option<&Tensor>,
+    axis: usize,
+) -> Result<Tensor, Unsupported> {
+    check_axis(zp, &x.dims, axis)?;
+    check_axis(scale, &x.dims, axis)?;
+    let v = (0..x.len())
+        .map(|i| {
+            (x.get(i) / per_axis(scale, &x.dims, axis, i, 1.0)).round_ties_even()
+                + per_axis(zp, &x.dims, axis, i, 0.0)
+        })
+        .collect();
+    Ok(Tensor::new(x.dims.clone(), v))
+}
+
+fn transpose(t: &Tensor) -> Tensor {
+    let (r, c) = (t.dims[0], t.dims[1]);
+    match &t.data {
+        Data::Fill(x) => Tensor {
+            dims: vec![c, r],
+            data: Data::Fill(*x),
+        },
+        Data::F32(v) => Tensor::new(
+            vec![c, r],
+            (0..c * r).map(|i| v[(i % r) * c + i / r]).collect(),
+        ),
+    }
+}
+
+fn scale(t: &Tensor, k: f32) -> Tensor {
+    if k == 1.0 {
+        return t.clone();
+    }
+    match &t.data {
+        Data::Fill(x) => Tensor {
+            dims: t.dims.clone(),
+            data: Data::Fill(x * k),
+        },
+        Data::F32(v) => Tensor::new(t.dims.clone(), v.iter().map(|x| x * k).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::proto::write::{bytes, int};
+    use super::*;
+
+    const VGG19: &[u8] = include_bytes!("../../fixtures/onnx/light_vgg19.onnx");
+    const ALEXNET: &[u8] = include_bytes!("../../fixtures/onnx/light_bvlc_alexnet.onnx");
+    const SQUEEZENET: &[u8] = include_bytes!("../../fixtures/onnx/light_squeezenet.onnx");
+
+    #[test]
+    fn light_models_import_with_their_published_totals() {
+        // Published (fixtures README / reference note B4.4): VGG-19 ≈ 19.6 G MACs and
+        // 143.7 M weights; AlexNet (Caffe, grouped) ≈ 0.655 G MACs and 61.0 M weights;
+        // SqueezeNet 1.1 has 1,235,496 parameters.
+        let vgg = import(VGG19, "light_vgg19.onnx", false).unwrap();
+        let (macs, _, params) = vgg.net.totals().unwrap();
+        assert_eq!((macs, params), (19_632_062_464, 143_667_240));
+        assert_eq!(
+            ((macs as f64 / 1e8).round(), (params as f64 / 1e5).round()),
+            (196.0, 1437.0)
+        );
+        assert_eq!(vgg.opset, 9);
+        let alex = import(ALEXNET, "light_bvlc_alexnet.onnx", true).unwrap();
+        let (macs, _, params) = alex.net.totals().unwrap();
+        assert_eq!(
+            ((macs as f64 / 1e6).round(), (params as f64 / 1e5).round()),
+            (655.0, 610.0)
+        );
+        assert_eq!(alex.skipped.len(), 2, "{:?}", alex.skipped);
+        let grouped = alex
+            .net
+            .layers
+            .iter()
+            .filter(|l| matches!(l.op, Op::Conv2d { groups: 2, .. }))
+            .count();
+        assert_eq!(grouped, 3);
+        let sq = import(SQUEEZENET, "light_squeezenet.onnx", false).unwrap();
+        assert_eq!(sq.net.totals().unwrap().2, 1_235_496);
+        assert!(sq.net.layers.iter().any(|l| l.op == Op::Concat));
+        // Placeholder weights stay unmaterialized fills.
+        let (_, w) = vgg
+            .weights
+            .tensors
+            .iter()
+            .find(|(k, _)| k.ends_with(".weight"))
+            .unwrap();
+        assert!(!w.is_dense());
+    }
+
+    #[test]
+    fn unsupported_op_names_the_node_unless_skipped() {
+        let e = import(ALEXNET, "light_bvlc_alexnet.onnx", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("light_bvlc_alexnet.onnx")
+                && e.contains("node 'n2'")
+                && e.contains("op type LRN")
+                && e.contains("--skip-unsupported"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn truncated_or_corrupt_files_are_errors_not_panics() {
+        // Protobuf has no end marker: a cut at a field boundary near the end (dropping the
+        // graph outputs or the opset) is still a valid model. Every other cut is an error.
+        let mut errors = 0;
+        let cuts = (0..ALEXNET.len()).step_by(7);
+        let n = cuts.len();
+        for cut in cuts {
+            let r = std::panic::catch_unwind(|| import(&ALEXNET[..cut], "cut.onnx", true));
+            let r = r.unwrap_or_else(|_| panic!("panic at {cut} bytes"));
+            errors += usize::from(r.is_err());
+        }
+        assert!(errors * 100 >= n * 95, "{errors} errors of {n} cuts");
+        let mut flipped = ALEXNET.to_vec();
+        for i in (0..flipped.len()).step_by(97) {
+            flipped[i] ^= 0x5a;
+            let r = std::panic::catch_unwind(|| import(&flipped, "flip.onnx", true));
+            assert!(r.is_ok(), "panic with byte {i} flipped");
+            flipped[i] ^= 0x5a;
+        }
+        let e = import(b"not an onnx file", "x.onnx", false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("x.onnx: not a readable ONNX model"), "{e}");
+    }
+
+    /// A tensor proto: name, dims, element type and raw little-endian bytes.
+    fn tensor(name: &str, dims: &[i64], dtype: i64, raw: &[u8]) -> Vec<u8> {
+        let mut t = Vec::new();
+        for &d in dims {
+            int(&mut t, 1, d);
+        }
+        int(&mut t, 2, dtype);
+        bytes(&mut t, 8, name.as_bytes());
+        bytes(&mut t, 9, raw);
+        t
+    }
+
+    fn f32s(v: &[f32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    fn node(op: &str, ins: &[&str], outs: &[&str], attrs: &[Vec<u8>]) -> Vec<u8> {
+        let mut n = Vec::new();
+        for i in ins {
+            bytes(&mut n, 1, i.as_bytes());
+        }
+        for o in outs {
+            bytes(&mut n, 2, o.as_bytes());
+        }
+        bytes(&mut n, 3, format!("{op}_{}", outs[0]).as_bytes());
+        bytes(&mut n, 4, op.as_bytes());
+        for a in attrs {
+            bytes(&mut n, 5, a);
+        }
+        n
+    }
+
+    fn ints_attr(name: &str, v: &[i64]) -> Vec<u8> {
+        let mut a = Vec::new();
+        bytes(&mut a, 1, name.as_bytes());
+        for &x in v {
+            int(&mut a, 8, x);
+        }
+        a
+    }
+
+    /// A model with input `x` of `dims`, the given initializers and nodes.
+    fn model(dims: &[i64], inits: &[Vec<u8>], nodes: &[Vec<u8>]) -> Vec<u8> {
+        let mut shape = Vec::new();
+        for &d in dims {
+            let mut dim = Vec::new();
+            int(&mut dim, 1, d);
+            bytes(&mut shape, 1, &dim);
+        }
+        let mut tt = Vec::new();
+        int(&mut tt, 1, 1);
+        bytes(&mut tt, 2, &shape);
+        let mut ty = Vec::new();
+        bytes(&mut ty, 1, &tt);
+        let mut vi = Vec::new();
+        bytes(&mut vi, 1, b"x");
+        bytes(&mut vi, 2, &ty);
+        let mut g = Vec::new();
+        for n in nodes {
+            bytes(&mut g, 1, n);
+        }
+        for t in inits {
+            bytes(&mut g, 5, t);
+        }
+        bytes(&mut g, 11, &vi);
+        let mut m = Vec::new();
+        bytes(&mut m, 7, &g);
+        m
+    }
+
+    #[test]
+    fn qdq_around_matmul_dequantizes_weights_and_records_bits() {
+        // x (4) → Q/DQ (uint8) → MatMul with DQ(int8 W [4, 2], per-column scales) → Add bias.
+        let w_q: Vec<u8> = [1i8, -2, 3, 4, -5, 6, 7, -8]
+            .iter()
+            .map(|&v| v as u8)
+            .collect();
+        let inits = [
+            tensor("w_q", &[4, 2], 3, &w_q),
+            tensor("w_s", &[2], 1, &f32s(&[0.5, 0.25])),
+            tensor("w_z", &[2], 3, &[0, 0]),
+            tensor("x_s", &[], 1, &f32s(&[0.1])),
+            tensor("x_z", &[], 2, &[128]),
+            tensor("b", &[2], 1, &f32s(&[1.0, -1.0])),
+        ];
+        let nodes = [
+            node("QuantizeLinear", &["x", "x_s", "x_z"], &["xq"], &[]),
+            node("DequantizeLinear", &["xq", "x_s", "x_z"], &["xd"], &[]),
+            node("DequantizeLinear", &["w_q", "w_s", "w_z"], &["w"], &[]),
+            node("MatMul", &["xd", "w"], &["y0"], &[]),
+            node("Add", &["y0", "b"], &["y"], &[]),
+        ];
+        let im = import(&model(&[1, 4], &inits, &nodes), "qdq.onnx", false).unwrap();
+        let l = &im.net.layers[1];
+        assert_eq!(
+            l.op,
+            Op::Dense {
+                out_features: 2,
+                bias: true
+            }
+        );
+        assert_eq!(l.bits, Some(Bits { w: 8, a: 8 }));
+        // [out, in] layout: row o holds column o of W, times that column's scale.
+        let w = im.weights.get(&l.name, "weight").unwrap().to_vec();
+        assert_eq!(w, [0.5, 1.5, -2.5, 3.5, -0.5, 1.0, 1.5, -2.0]);
+        assert_eq!(
+            im.weights.get(&l.name, "bias").unwrap().to_vec(),
+            [1.0, -1.0]
+        );
+    }
+
+    #[test]
+    fn qlinear_and_integer_ops_import_as_layers_with_bits() {
+        // QLinearConv: 1 → 2 channels, 1×1 kernel, w zero point 1, per-channel scales, int32 bias.
+        let inits = [
+            tensor("xs", &[], 1, &f32s(&[0.5])),
+            tensor("xz", &[], 2, &[0]),
+            tensor("w", &[2, 1, 1, 1], 3, &[3, 5]),
+            tensor("ws", &[2], 1, &f32s(&[0.25, 2.0])),
+            tensor("wz", &[], 3, &[1]),
+            tensor("ys", &[], 1, &f32s(&[1.0])),
+            tensor("yz", &[], 3, &[0]),
+            tensor("b", &[2], 6, &[4, 0, 0, 0, 2, 0, 0, 0]),
+            tensor("m", &[2, 3], 3, &[1, 2, 3, 4, 5, 6]),
+        ];
+        let nodes = [
+            node(
+                "QLinearConv",
+                &["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"],
+                &["c"],
+                &[ints_attr("kernel_shape", &[1, 1])],
+            ),
+            node("Flatten", &["c"], &["f"], &[]),
+            node("MatMulInteger", &["f", "m"], &["y"], &[]),
+        ];
+        let im = import(&model(&[1, 1, 1, 1], &inits, &nodes), "ql.onnx", false).unwrap();
+        let conv = &im.net.layers[1];
+        assert_eq!(conv.bits, Some(Bits { w: 8, a: 8 }));
+        assert_eq!(
+            im.weights.get(&conv.name, "weight").unwrap().to_vec(),
+            [0.5, 8.0]
+        );
+        // bias · x_scale · w_scale[o]: 4·0.5·0.25, 2·0.5·2.
+        assert_eq!(
+            im.weights.get(&conv.name, "bias").unwrap().to_vec(),
+            [0.5, 2.0]
+        );
+        let mm = &im.net.layers[3];
+        assert_eq!(
+            mm.op,
+            Op::Dense {
+                out_features: 3,
+                bias: false
+            }
+        );
+        assert_eq!(mm.bits, Some(Bits { w: 8, a: 8 }));
+        assert_eq!(
+            im.weights.get(&mm.name, "weight").unwrap().to_vec(),
+            [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
+        );
+    }
+
+    #[test]
+    fn mismatched_weights_are_named() {
+        let inits = [tensor("w", &[3, 2], 1, &f32s(&[0.0; 6]))];
+        let nodes = [node("MatMul", &["x", "w"], &["y"], &[])];
+        let e = import(&model(&[1, 4], &inits, &nodes), "bad.onnx", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("MatMul_y") && e.contains("4 input features"),
+            "{e}"
+        );
+        let inits = [tensor("w", &[3, 2], 1, &f32s(&[0.0; 5]))];
+        let e = import(&model(&[1, 3], &inits, &nodes), "short.onnx", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tensor 'w'") && e.contains("raw_data has 20 bytes"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,431 @@
+//! The model zoo: the benchmark networks of CIM and CRAM papers with their exact published
+//! shapes (`baseline-and-workloads.md` B1/B2; each constructor names its definition). The
+//! tests check every MAC and parameter total against the published numbers.
+
+use crate::error::WorkloadError;
+use crate::net::{Network, Op, Shape, Window};
+
+/// Zoo entries: key and one-line description.
+pub const MODELS: [(&str, &str); 10] = [
+    (
+        "lenet5",
+        "LeNet-5, LeCun 1998 style: 32×32 input, full C3, biases (61,706 params)",
+    ),
+    (
+        "lenet5-caffe",
+        "LeNet-5 of Caffe / Han et al. 2015: 28×28, conv20-conv50-fc500-fc10 (431,080 params)",
+    ),
+    ("mlp-784-256-10", "MNIST MLP 784-256-10 (PRIME)"),
+    (
+        "lenet-300-100",
+        "LeNet-300-100, MNIST MLP 784-300-100-10 (Han et al. 2015)",
+    ),
+    (
+        "vgg8-cifar",
+        "VGG-8 for CIFAR-10, DNN+NeuroSim definition (no biases)",
+    ),
+    (
+        "resnet18",
+        "ResNet-18, ImageNet 224×224, torchvision definition",
+    ),
+    (
+        "resnet20",
+        "ResNet-20, CIFAR-10, He et al. 2016, option-A identity shortcuts",
+    ),
+    (
+        "mobilenetv2",
+        "MobileNetV2 width 1.0, ImageNet 224×224, torchvision definition",
+    ),
+    (
+        "bert-base-layer",
+        "one BERT-base encoder layer at seq 128, as its GEMMs (d 768, 12 heads, FFN 3072)",
+    ),
+    (
+        "digits-mlp",
+        "64-32-10 MLP for the 8×8 UCI digits, trained in this repository",
+    ),
+];
+
+/// The zoo network called `name`.
+pub fn model(name: &str) -> Result<Network, WorkloadError> {
+    Ok(match name {
+        "lenet5" => lenet5(),
+        "lenet5-caffe" => lenet5_caffe(),
+        "mlp-784-256-10" => mlp("mlp-784-256-10", 784, &[256, 10]),
+        "lenet-300-100" => mlp("lenet-300-100", 784, &[300, 100, 10]),
+        "vgg8-cifar" => vgg8_cifar(),
+        "resnet18" => resnet18(),
+        "resnet20" => resnet20(),
+        "mobilenetv2" => mobilenetv2(),
+        "bert-base-layer" => bert_base_layer(128),
+        "digits-mlp" => mlp("digits-mlp", 64, &[DIGITS_HIDDEN, 10]),
+        _ => {
+            let names: Vec<&str> = MODELS.iter().map(|m| m.0).collect();
+            return Err(WorkloadError::Network(format!(
+                "no zoo model '{name}'; the zoo has {}",
+                names.join(", ")
+            )));
+        }
+    })
+}
+
+/// Hidden width of digits-mlp.
+pub const DIGITS_HIDDEN: usize = 32;
+
+/// A convolution op.
+pub fn conv(out_channels: usize, k: usize, s: usize, p: usize, groups: usize, bias: bool) -> Op {
+    Op::Conv2d {
+        out_channels,
+        window: Window::square(k, s, p),
+        groups,
+        bias,
+    }
+}
+
+/// A dense op with bias.
+pub fn dense(out_features: usize) -> Op {
+    Op::Dense {
+        out_features,
+        bias: true,
+    }
+}
+
+fn maxpool(k: usize, s: usize, p: usize) -> Op {
+    Op::MaxPool {
+        window: Window::square(k, s, p),
+    }
+}
+
+const BN: Op = Op::BatchNorm { eps: 1e-5 };
+
+/// An MLP with ReLU between layers (none after the last).
+fn mlp(name: &str, inputs: usize, widths: &[usize]) -> Network {
+    let mut n = Network::new(name, Shape::vector(inputs));
+    for (i, &w) in widths.iter().enumerate() {
+        n.then(format!("fc{}", i + 1), dense(w));
+        if i + 1 < widths.len() {
+            n.then(format!("relu{}", i + 1), Op::Relu);
+        }
+    }
+    n
+}
+
+/// LeNet-5 in the modern reading of LeCun et al. 1998: ReLU, 2×2 max pooling, C3 fully
+/// connected to S2 (B2 table: 61,706 parameters, 416,520 MACs).
+fn lenet5() -> Network {
+    let mut n = Network::new("lenet5", Shape::new(1, 32, 32));
+    n.then("c1", conv(6, 5, 1, 0, 1, true));
+    n.then("relu1", Op::Relu);
+    n.then("s2", maxpool(2, 2, 0));
+    n.then("c3", conv(16, 5, 1, 0, 1, true));
+    n.then("relu3", Op::Relu);
+    n.then("s4", maxpool(2, 2, 0));
+    n.then("c5", conv(120, 5, 1, 0, 1, true));
+    n.then("relu5", Op::Relu);
+    n.then("flatten", Op::Flatten);
+    n.then("f6", dense(84));
+    n.then("relu6", Op::Relu);
+    n.then("out", dense(10));
+    n
+}
+
+/// The "LeNet-5" of Caffe and of Han et al. 2015 (B2: 431,080 parameters, 2,293,000 MACs).
+fn lenet5_caffe() -> Network {
+    let mut n = Network::new("lenet5-caffe", Shape::new(1, 28, 28));
+    n.then("conv1", conv(20, 5, 1, 0, 1, true));
+    n.then("pool1", maxpool(2, 2, 0));
+    n.then("conv2", conv(50, 5, 1, 0, 1, true));
+    n.then("pool2", maxpool(2, 2, 0));
+    n.then("flatten", Op::Flatten);
+    n.then("ip1", dense(500));
+    n.then("relu1", Op::Relu);
+    n.then("ip2", dense(10));
+    n
+}
+
+/// VGG-8 for CIFAR-10 as DNN+NeuroSim defines it: no biases, 2×2 max pooling after conv2,
+/// conv4 and conv6 (B2: 12,973,440 weights, 615,917,568 MACs).
+fn vgg8_cifar() -> Network {
+    let mut n = Network::new("vgg8-cifar", Shape::new(3, 32, 32));
+    for (i, c) in [128, 128, 256, 256, 512, 512].into_iter().enumerate() {
+        n.then(format!("conv{}", i + 1), conv(c, 3, 1, 1, 1, false));
+        n.then(format!("relu{}", i + 1), Op::Relu);
+        if i % 2 == 1 {
+            n.then(format!("pool{}", i / 2 + 1), maxpool(2, 2, 0));
+        }
+    }
+    n.then("flatten", Op::Flatten);
+    n.then(
+        "fc1",
+        Op::Dense {
+            out_features: 1024,
+            bias: false,
+        },
+    );
+    n.then("relu7", Op::Relu);
+    n.then(
+        "fc2",
+        Op::Dense {
+            out_features: 10,
+            bias: false,
+        },
+    );
+    n
+}
+
+/// conv → BN (→ ReLU), reading `from`; returns the last index.
+fn conv_bn(
+    n: &mut Network,
+    from: usize,
+    name: &str,
+    c: usize,
+    (k, s, p, g): (usize, usize, usize, usize),
+    relu: Option<Op>,
+) -> usize {
+    let x = n.push(name, conv(c, k, s, p, g, false), &[from]);
+    let mut x = n.push(format!("{name}.bn"), BN, &[x]);
+    if let Some(act) = relu {
+        x = n.push(format!("{name}.relu"), act, &[x]);
+    }
+    x
+}
+
+/// A ResNet basic block: two 3×3 conv-BN, the shortcut, add, ReLU.
+fn basic_block(n: &mut Network, from: usize, name: &str, c: usize, stride: usize, option_a: bool) {
+    let cin = match n.stats() {
+        Ok(s) => s[from].out.c,
+        Err(_) => unreachable!("zoo networks are well formed"),
+    };
+    let x = conv_bn(
+        n,
+        from,
+        &format!("{name}.conv1"),
+        c,
+        (3, stride, 1, 1),
+        Some(Op::Relu),
+    );
+    let x = conv_bn(n, x, &format!("{name}.conv2"), c, (3, 1, 1, 1), None);
+    let short = if stride == 1 && cin == c {
+        from
+    } else if option_a {
+        n.push(
+            format!("{name}.shortcut"),
+            Op::Downsample {
+                stride,
+                out_channels: c,
+            },
+            &[from],
+        )
+    } else {
+        conv_bn(
+            n,
+            from,
+            &format!("{name}.downsample"),
+            c,
+            (1, stride, 0, 1),
+            None,
+        )
+    };
+    let sum = n.push(format!("{name}.add"), Op::Add, &[x, short]);
+    n.push(format!("{name}.relu"), Op::Relu, &[sum]);
+}
+
+/// torchvision ResNet-18 (B2: 11,689,512 parameters incl. 9,600 BN, 1,814,073,344 MACs).
+fn resnet18() -> Network {
+    let mut n = Network::new("resnet18", Shape::new(3, 224, 224));
+    conv_bn(&mut n, 0, "conv1", 64, (7, 2, 3, 1), Some(Op::Relu));
+    n.then("maxpool", maxpool(3, 2, 1));
+    for (stage, c) in [64, 128, 256, 512].into_iter().enumerate() {
+        for b in 0..2 {
+            let stride = if stage > 0 && b == 0 { 2 } else { 1 };
+            let from = n.layers.len() - 1;
+            basic_block(
+                &mut n,
+                from,
+                &format!("layer{}.{b}", stage + 1),
+                c,
+                stride,
+                false,
+            );
+        }
+    }
+    n.then("avgpool", Op::GlobalAvgPool);
+    n.then("fc", dense(1000));
+    n
+}
+
+/// ResNet-20 for CIFAR-10 (He et al. 2016, option A). B2: 268,346 weights and biases (the
+/// BN γ/β are not in that total), 40,551,040 MACs.
+fn resnet20() -> Network {
+    let mut n = Network::new("resnet20", Shape::new(3, 32, 32));
+    conv_bn(&mut n, 0, "conv1", 16, (3, 1, 1, 1), Some(Op::Relu));
+    for (stage, c) in [16, 32, 64].into_iter().enumerate() {
+        for b in 0..3 {
+            let stride = if stage > 0 && b == 0 { 2 } else { 1 };
+            let from = n.layers.len() - 1;
+            basic_block(
+                &mut n,
+                from,
+                &format!("layer{}.{b}", stage + 1),
+                c,
+                stride,
+                true,
+            );
+        }
+    }
+    n.then("avgpool", Op::GlobalAvgPool);
+    n.then("fc", dense(10));
+    n
+}
+
+/// torchvision MobileNetV2, width 1.0 (B2: 3,504,872 parameters incl. BN, 300,774,272 MACs).
+fn mobilenetv2() -> Network {
+    let mut n = Network::new("mobilenetv2", Shape::new(3, 224, 224));
+    let mut x = conv_bn(&mut n, 0, "conv_stem", 32, (3, 2, 1, 1), Some(Op::Relu6));
+    let mut cin = 32;
+    for (t, c, reps, s) in [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ] {
+        for r in 0..reps {
+            let stride = if r == 0 { s } else { 1 };
+            let name = format!("b{c}_{r}");
+            let hidden = cin * t;
+            let mut y = x;
+            if t != 1 {
+                y = conv_bn(
+                    &mut n,
+                    y,
+                    &format!("{name}.expand"),
+                    hidden,
+                    (1, 1, 0, 1),
+                    Some(Op::Relu6),
+                );
+            }
+            y = conv_bn(
+                &mut n,
+                y,
+                &format!("{name}.dw"),
+                hidden,
+                (3, stride, 1, hidden),
+                Some(Op::Relu6),
+            );
+            y = conv_bn(&mut n, y, &format!("{name}.project"), c, (1, 1, 0, 1), None);
+            if stride == 1 && cin == c {
+                y = n.push(format!("{name}.add"), Op::Add, &[y, x]);
+            }
+            x = y;
+            cin = c;
+        }
+    }
+    conv_bn(&mut n, x, "conv_head", 1280, (1, 1, 0, 1), Some(Op::Relu6));
+    n.then("avgpool", Op::GlobalAvgPool);
+    n.then("classifier", dense(1000));
+    n
+}
+
+/// One BERT-base encoder layer as its GEMMs, at sequence length `seq`: Q, K, V projections,
+/// the attention scores and context products, the output projection and the two FFN layers
+/// (B1: 7.08 M weight MACs per token; ≈ 0.93 G MACs per layer at seq 128). Softmax,
+/// LayerNorm, GELU and the residual adds are not GEMMs and are left out.
+fn bert_base_layer(seq: usize) -> Network {
+    let (d, heads, ffn) = (768, 12, 3072);
+    let mut n = Network::new("bert-base-layer", Shape::new(d, seq, 1));
+    let q = n.push("q", dense(d), &[0]);
+    let k = n.push("k", dense(d), &[0]);
+    let v = n.push("v", dense(d), &[0]);
+    let s = n.push("scores", Op::AttnScores { heads }, &[q, k]);
+    n.push("context", Op::AttnContext { heads }, &[s, v]);
+    n.then("attn_out", dense(d));
+    n.then("ffn1", dense(ffn));
+    n.then("ffn2", dense(d));
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (model, MACs, weights + biases (no BN), all parameters incl. BN γ/β), each from
+    /// `baseline-and-workloads.md` B2 unless noted.
+    const PUBLISHED: [(&str, u64, u64, u64); 9] = [
+        ("lenet5", 416_520, 61_706, 61_706),
+        ("lenet5-caffe", 2_293_000, 431_080, 431_080),
+        ("mlp-784-256-10", 203_264, 203_530, 203_530),
+        ("lenet-300-100", 266_200, 266_610, 266_610),
+        ("vgg8-cifar", 615_917_568, 12_973_440, 12_973_440),
+        // torchvision 11,689,512 includes 9,600 BN parameters.
+        ("resnet18", 1_814_073_344, 11_689_512 - 9_600, 11_689_512),
+        // B2 counts conv and fc only: 268,346; BN adds 2·(16 + 6·16 + 6·32 + 6·64) = 1,376.
+        ("resnet20", 40_551_040, 268_346, 268_346 + 1_376),
+        // torchvision 3,504,872 includes BN; 34,112 of it are γ/β (2 · 17,056 BN channels).
+        ("mobilenetv2", 300_774_272, 3_504_872 - 34_112, 3_504_872),
+        // B1: 3·768² + 768² + 2·768·3072 = 7,077,888 weight MACs per token, × 128 tokens, plus
+        // 2·seq·768 per token for scores and context; biases 4·768 + 3072 + 768.
+        (
+            "bert-base-layer",
+            7_077_888 * 128 + 2 * 128 * 128 * 768,
+            7_077_888 + 6_912,
+            7_077_888 + 6_912,
+        ),
+    ];
+
+    #[test]
+    fn zoo_totals_equal_the_published_ones() {
+        for (name, macs, weights_biases, params) in PUBLISHED {
+            let n = model(name).unwrap();
+            let s = n.stats().unwrap();
+            let got_macs: u64 = s.iter().map(|l| l.macs).sum();
+            let bn: u64 = n
+                .layers
+                .iter()
+                .zip(&s)
+                .filter(|(l, _)| matches!(l.op, Op::BatchNorm { .. }))
+                .map(|(_, st)| st.params)
+                .sum();
+            let got_params: u64 = s.iter().map(|l| l.params).sum();
+            assert_eq!(got_macs, macs, "{name} MACs");
+            assert_eq!(got_params - bn, weights_biases, "{name} weights + biases");
+            assert_eq!(got_params, params, "{name} parameters");
+        }
+    }
+
+    #[test]
+    fn rounded_published_figures() {
+        // B1: ≈ 0.93 G MACs per BERT-base layer at seq 128, ≈ 85 M weights for 12 layers.
+        let (macs, weights, _) = model("bert-base-layer").unwrap().totals().unwrap();
+        assert_eq!((macs as f64 / 1e7).round(), 93.0);
+        assert_eq!((12.0 * weights as f64 / 1e6).round(), 85.0);
+        // B2: ResNet-20 ≈ 0.27 M parameters, ≈ 41 M MACs; MobileNetV2 ≈ 300 M MACs.
+        let (macs, _, _) = model("resnet20").unwrap().totals().unwrap();
+        assert_eq!((macs as f64 / 1e6).round(), 41.0);
+    }
+
+    #[test]
+    fn every_model_builds_and_unknown_names_list_the_zoo() {
+        for (name, _) in MODELS {
+            let n = model(name).unwrap();
+            assert_eq!(n.name, name);
+            n.stats().unwrap();
+        }
+        let e = model("alexnet").unwrap_err().to_string();
+        assert!(e.contains("alexnet") && e.contains("resnet18"), "{e}");
+    }
+
+    #[test]
+    fn resnet18_shapes_follow_the_table() {
+        let n = model("resnet18").unwrap();
+        let s = n.stats().unwrap();
+        let at = |name: &str| s[n.find(name).unwrap()].out;
+        assert_eq!(at("conv1"), Shape::new(64, 112, 112));
+        assert_eq!(at("maxpool"), Shape::new(64, 56, 56));
+        assert_eq!(at("layer2.0.downsample"), Shape::new(128, 28, 28));
+        assert_eq!(at("layer4.1.relu"), Shape::new(512, 7, 7));
+        assert_eq!(at("fc"), Shape::vector(1000));
+    }
+}
