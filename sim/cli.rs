@@ -37,6 +37,10 @@ pub enum Command {
     /// Generate a kernel, run it bit by bit on random data in every lane, and check every lane
     /// against the integer reference.
     Kernel(KernelArgs),
+    /// List the model zoo with each network's input, layers, MACs and parameters.
+    Models(crate::models::ModelsArgs),
+    /// Show a network layer by layer: shapes, MACs, parameters, bit-widths, sparsity.
+    Inspect(crate::models::InspectArgs),
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -199,10 +203,13 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
             config_defaults(&device, &array)
         }
         Command::Kernel(a) => kernel(&a),
+        Command::Models(a) => crate::models::models(&a),
+        Command::Inspect(a) => crate::models::inspect(&a),
     }
 }
 
-fn emit(text: &str) -> Result<(), CliError> {
+/// Writes `text` to stdout; a closed pipe is not an error.
+pub(crate) fn emit(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -210,7 +217,8 @@ fn emit(text: &str) -> Result<(), CliError> {
     }
 }
 
-fn to_json<T: Serialize>(v: &T) -> String {
+/// Pretty JSON with a final newline.
+pub(crate) fn to_json<T: Serialize>(v: &T) -> String {
     let mut s = serde_json::to_string_pretty(v).expect("report types serialize");
     s.push('\n');
     s

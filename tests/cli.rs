@@ -445,3 +445,55 @@ fn gates_json_and_table() {
     let t = stdout(&cram_line("gates --device she-projected"));
     assert!(t.contains("R_channel") && t.contains("INVMAJ5"), "{t}");
 }
+
+#[test]
+fn models_lists_the_zoo_with_published_totals() {
+    let t = stdout(&cram_line("models"));
+    assert!(
+        t.contains("resnet18") && t.contains("1,814,073,344") && t.contains("11,689,512"),
+        "{t}"
+    );
+    let v = json(&cram_line("models --json"));
+    let vgg = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "vgg8-cifar")
+        .unwrap();
+    assert_eq!(vgg["macs"], 615_917_568u64);
+}
+
+#[test]
+fn inspect_zoo_and_onnx_and_refuses_unsupported_ops() {
+    let v = json(&cram_line("inspect mobilenetv2 --json"));
+    assert_eq!(v["macs"], 300_774_272u64);
+    assert_eq!(v["params"], 3_504_872u64);
+    let alex = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/workloads/fixtures/onnx/light_bvlc_alexnet.onnx"
+    );
+    assert_usage_error(
+        &cram(&["inspect", alex]),
+        &[
+            "light_bvlc_alexnet.onnx",
+            "node 'n2'",
+            "LRN",
+            "--skip-unsupported",
+        ],
+    );
+    let v = json(&cram(&["inspect", alex, "--skip-unsupported", "--json"]));
+    assert_eq!(v["macs"], 654_560_384u64);
+    assert_eq!(v["skipped"].as_array().unwrap().len(), 2);
+    let t = stdout(&cram(&["inspect", alex, "--skip-unsupported"]));
+    assert!(
+        t.contains("conv(g)") && t.contains("skipped: n2 (LRN)"),
+        "{t}"
+    );
+    assert_usage_error(&cram_line("inspect resnet-19"), &["resnet-19", "resnet18"]);
+    let junk = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("junk.onnx");
+    std::fs::write(&junk, b"\x0a\xff\xff\xff\xff\x0f").unwrap();
+    assert_usage_error(
+        &cram(&["inspect", junk.to_str().unwrap()]),
+        &["junk.onnx", "not a readable ONNX model"],
+    );
+}

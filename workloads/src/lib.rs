@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod int;
+pub mod load;
 pub mod net;
 pub mod onnx;
 pub mod tensor;

@@ -42,7 +42,7 @@ pub const MODELS: [(&str, &str); 10] = [
     ),
     (
         "digits-mlp",
-        "64-32-10 MLP for the 8×8 UCI digits, trained in this repository",
+        "64-64-10 MLP for the 8×8 UCI digits (structure; trained weights pending)",
     ),
 ];
 
@@ -70,7 +70,7 @@ pub fn model(name: &str) -> Result<Network, WorkloadError> {
 }
 
 /// Hidden width of digits-mlp.
-pub const DIGITS_HIDDEN: usize = 32;
+pub const DIGITS_HIDDEN: usize = 64;
 
 /// A convolution op.
 pub fn conv(out_channels: usize, k: usize, s: usize, p: usize, groups: usize, bias: bool) -> Op {

@@ -1,0 +1,129 @@
+//! Where networks come from: a zoo name or a model file (ONNX today), and the per-layer
+//! summary `inspect` prints (shapes, MACs, parameters, bit-widths, sparsity).
+
+use serde::Serialize;
+
+use crate::error::WorkloadError;
+use crate::net::{Bits, Network, Shape};
+use crate::weights::{Data, Weights};
+use crate::{onnx, zoo};
+
+/// A network with whatever weights its source provides.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The graph.
+    pub net: Network,
+    /// Weights (None for zoo models, which get seeded synthetic weights when executed).
+    pub weights: Option<Weights>,
+    /// ONNX nodes skipped with `skip_unsupported`.
+    pub skipped: Vec<String>,
+    /// Where it came from: `zoo` or the file.
+    pub source: String,
+}
+
+/// Loads a zoo model by name, or an `.onnx` file.
+pub fn load(spec: &str, skip_unsupported: bool) -> Result<Loaded, WorkloadError> {
+    if spec.ends_with(".onnx") {
+        let bytes = std::fs::read(spec).map_err(|e| WorkloadError::File {
+            path: spec.to_owned(),
+            why: format!("cannot read: {e}"),
+        })?;
+        let im = onnx::import(&bytes, spec, skip_unsupported)?;
+        return Ok(Loaded {
+            net: im.net,
+            weights: Some(im.weights),
+            skipped: im.skipped,
+            source: spec.to_owned(),
+        });
+    }
+    if spec.contains('.') || spec.contains('/') {
+        return Err(WorkloadError::File {
+            path: spec.to_owned(),
+            why: "unknown model file type: model files are .onnx (or give a zoo name, see \
+                  `cramulator models`)"
+                .into(),
+        });
+    }
+    Ok(Loaded {
+        net: zoo::model(spec)?,
+        weights: None,
+        skipped: vec![],
+        source: "zoo".into(),
+    })
+}
+
+/// One row of `inspect`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerSummary {
+    /// Layer name.
+    pub name: String,
+    /// Op name.
+    pub op: &'static str,
+    /// Names of the layers it reads.
+    pub inputs: Vec<String>,
+    /// Output shape.
+    pub out: Shape,
+    /// Multiply-accumulates.
+    pub macs: u64,
+    /// Parameters.
+    pub params: u64,
+    /// Bit-widths, if compressed.
+    pub bits: Option<Bits>,
+    /// Fraction of zero weights, if the weights are known element by element.
+    pub sparsity: Option<f64>,
+}
+
+/// The per-layer summary of a network.
+pub fn summary(
+    net: &Network,
+    weights: Option<&Weights>,
+) -> Result<Vec<LayerSummary>, WorkloadError> {
+    let stats = net.stats()?;
+    Ok(net
+        .layers
+        .iter()
+        .zip(&stats)
+        .map(|(l, s)| LayerSummary {
+            name: l.name.clone(),
+            op: l.op.name(),
+            inputs: l
+                .inputs
+                .iter()
+                .map(|&i| net.layers[i].name.clone())
+                .collect(),
+            out: s.out,
+            macs: s.macs,
+            params: s.params,
+            bits: l.bits,
+            sparsity: weights
+                .and_then(|w| w.get(&l.name, "weight"))
+                .and_then(|t| match &t.data {
+                    Data::F32(v) if !v.is_empty() => {
+                        Some(v.iter().filter(|&&x| x == 0.0).count() as f64 / v.len() as f64)
+                    }
+                    _ => None,
+                }),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zoo_names_and_bad_paths() {
+        let l = load("lenet5", false).unwrap();
+        assert_eq!(l.source, "zoo");
+        let rows = summary(&l.net, None).unwrap();
+        assert_eq!(rows.iter().map(|r| r.macs).sum::<u64>(), 416_520);
+        assert_eq!(rows[1].inputs, ["input"]);
+        let e = load("model.h5", false).unwrap_err().to_string();
+        assert!(e.contains("model.h5") && e.contains(".onnx"), "{e}");
+        let e = load("missing/file.onnx", false).unwrap_err().to_string();
+        assert!(
+            e.contains("missing/file.onnx") && e.contains("cannot read"),
+            "{e}"
+        );
+    }
+}
