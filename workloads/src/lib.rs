@@ -4,6 +4,7 @@
 //! This crate knows nothing about hardware (ARCHITECTURE.md invariant): it never depends on
 //! `cram-arch` or on the simulator.
 
+pub mod digits;
 pub mod error;
 pub mod int;
 pub mod load;
