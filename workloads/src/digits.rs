@@ -13,7 +13,7 @@ use crate::error::WorkloadError;
 pub const DIGITS_CSV_GZ: &[u8] = include_bytes!("../data/digits.csv.gz");
 
 /// Seed of the project's split.
-pub const SPLIT_SEED: u64 = 0x0D16_175;
+pub const SPLIT_SEED: u64 = 0x00D1_6175;
 
 /// Labelled 8×8 images.
 #[derive(Debug, Clone, PartialEq, Eq)]
