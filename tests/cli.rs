@@ -289,11 +289,16 @@ fn ir_drop_beyond_the_row_limit_is_refused_unless_allowed() {
         s.replace("lanes_per_line_segment = 8", "lanes_per_line_segment = 64")
     });
     let arr = long.to_str().unwrap();
+    // `kernel add --bits 8 --array <long segments>` plus more arguments.
+    let add8 = |more: &str| {
+        let mut args = vec!["kernel", "add", "--bits", "8", "--array", arr];
+        args.extend(more.split_whitespace());
+        cram(&args)
+    };
     let limits = stdout(&cram(&["gates", "--array", arr]));
     assert!(limits.contains("r_wire_ohm_per_cell = 1 Ω"), "{limits}");
-    let o = cram(&["kernel", "add", "--bits", "8", "--array", arr]);
     assert_usage_error(
-        &o,
+        &add8(""),
         &[
             "IR drop",
             "seg64.toml",
@@ -301,29 +306,10 @@ fn ir_drop_beyond_the_row_limit_is_refused_unless_allowed() {
             "--allow-ir-violation",
         ],
     );
-    let v = json(&cram(&[
-        "kernel",
-        "add",
-        "--bits",
-        "8",
-        "--array",
-        arr,
-        "--allow-ir-violation",
-        "--json",
-    ]));
+    let v = json(&add8("--allow-ir-violation --json"));
     assert_eq!(v["ir"]["rows_per_line"], 64);
     assert_eq!(v["mismatched_lanes"], 0);
-    let v = json(&cram(&[
-        "kernel",
-        "add",
-        "--bits",
-        "8",
-        "--array",
-        arr,
-        "--gate-set",
-        "nand",
-        "--json",
-    ]));
+    let v = json(&add8("--gate-set nand --json"));
     let ok: Vec<bool> = v["ir"]["gates"]
         .as_array()
         .unwrap()
@@ -332,17 +318,7 @@ fn ir_drop_beyond_the_row_limit_is_refused_unless_allowed() {
         .collect();
     assert!(!ok.is_empty() && ok.iter().all(|&b| b), "{v}");
     // Fewer lanes per subarray than the segment: only the rows in use share the line.
-    let v = json(&cram(&[
-        "kernel",
-        "add",
-        "--bits",
-        "8",
-        "--array",
-        arr,
-        "--lanes-per-subarray",
-        "32",
-        "--json",
-    ]));
+    let v = json(&add8("--lanes-per-subarray 32 --json"));
     assert_eq!(v["ir"]["rows_per_line"], 32);
     // Default array: 8-row segments keep every gate inside its window.
     let v = json(&cram_line("kernel add --bits 8 --json"));

@@ -230,25 +230,25 @@ fn basic_block(n: &mut Network, from: usize, name: &str, c: usize, stride: usize
     n.push(format!("{name}.relu"), Op::Relu, &[sum]);
 }
 
+/// ResNet stages `layer1..`: `blocks` basic blocks of `channels[i]`, the first of every
+/// stage after the first with stride 2.
+fn residual_stages(n: &mut Network, channels: &[usize], blocks: usize, option_a: bool) {
+    for (stage, &c) in channels.iter().enumerate() {
+        for b in 0..blocks {
+            let stride = if stage > 0 && b == 0 { 2 } else { 1 };
+            let from = n.layers.len() - 1;
+            let name = format!("layer{}.{b}", stage + 1);
+            basic_block(n, from, &name, c, stride, option_a);
+        }
+    }
+}
+
 /// torchvision ResNet-18 (B2: 11,689,512 parameters incl. 9,600 BN, 1,814,073,344 MACs).
 fn resnet18() -> Network {
     let mut n = Network::new("resnet18", Shape::new(3, 224, 224));
     conv_bn(&mut n, 0, "conv1", 64, (7, 2, 3, 1), Some(Op::Relu));
     n.then("maxpool", maxpool(3, 2, 1));
-    for (stage, c) in [64, 128, 256, 512].into_iter().enumerate() {
-        for b in 0..2 {
-            let stride = if stage > 0 && b == 0 { 2 } else { 1 };
-            let from = n.layers.len() - 1;
-            basic_block(
-                &mut n,
-                from,
-                &format!("layer{}.{b}", stage + 1),
-                c,
-                stride,
-                false,
-            );
-        }
-    }
+    residual_stages(&mut n, &[64, 128, 256, 512], 2, false);
     n.then("avgpool", Op::GlobalAvgPool);
     n.then("fc", dense(1000));
     n
@@ -259,20 +259,7 @@ fn resnet18() -> Network {
 fn resnet20() -> Network {
     let mut n = Network::new("resnet20", Shape::new(3, 32, 32));
     conv_bn(&mut n, 0, "conv1", 16, (3, 1, 1, 1), Some(Op::Relu));
-    for (stage, c) in [16, 32, 64].into_iter().enumerate() {
-        for b in 0..3 {
-            let stride = if stage > 0 && b == 0 { 2 } else { 1 };
-            let from = n.layers.len() - 1;
-            basic_block(
-                &mut n,
-                from,
-                &format!("layer{}.{b}", stage + 1),
-                c,
-                stride,
-                true,
-            );
-        }
-    }
+    residual_stages(&mut n, &[16, 32, 64], 3, true);
     n.then("avgpool", Op::GlobalAvgPool);
     n.then("fc", dense(10));
     n

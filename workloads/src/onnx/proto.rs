@@ -141,36 +141,24 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// A repeated 32-bit float field, packed or not.
-    fn floats(&mut self, wire: Wire, out: &mut Vec<f32>) -> R<()> {
+    /// A repeated fixed-width field (float, double), packed or not.
+    fn fixed_values<const N: usize, T>(
+        &mut self,
+        wire: Wire,
+        out: &mut Vec<T>,
+        decode: fn([u8; N]) -> T,
+    ) -> R<()> {
         if wire == Wire::Bytes {
             let (b, _) = self.bytes()?;
-            if b.len() % 4 != 0 {
-                return Err(self.err("packed floats not a multiple of 4 bytes"));
+            if b.len() % N != 0 {
+                return Err(self.err(&format!("packed values not a multiple of {N} bytes")));
             }
             out.extend(
-                b.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))),
+                b.chunks_exact(N)
+                    .map(|c| decode(c.try_into().expect("N bytes"))),
             );
         } else {
-            out.push(f32::from_le_bytes(self.fixed::<4>()?));
-        }
-        Ok(())
-    }
-
-    /// A repeated 64-bit float field, packed or not.
-    fn doubles(&mut self, wire: Wire, out: &mut Vec<f64>) -> R<()> {
-        if wire == Wire::Bytes {
-            let (b, _) = self.bytes()?;
-            if b.len() % 8 != 0 {
-                return Err(self.err("packed doubles not a multiple of 8 bytes"));
-            }
-            out.extend(
-                b.chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))),
-            );
-        } else {
-            out.push(f64::from_le_bytes(self.fixed::<8>()?));
+            out.push(decode(self.fixed::<N>()?));
         }
         Ok(())
     }
@@ -353,7 +341,7 @@ fn attr(mut r: Reader<'_>) -> R<Attr> {
             (3, Wire::Varint) => a.i = Some(r.varint()? as i64),
             (4, Wire::Bytes) => a.s = Some(r.bytes()?.0.to_vec()),
             (5, Wire::Bytes) => a.t = Some(tensor(r.sub("TensorProto")?)?),
-            (7, w) => r.floats(w, &mut a.floats)?,
+            (7, w) => r.fixed_values(w, &mut a.floats, f32::from_le_bytes)?,
             (8, w) => r.varints(w, &mut a.ints)?,
             (_, w) => r.skip(w)?,
         }
@@ -367,12 +355,12 @@ fn tensor(mut r: Reader<'_>) -> R<Tensor> {
         match r.key()? {
             (1, w) => r.varints(w, &mut t.dims)?,
             (2, Wire::Varint) => t.data_type = r.varint()? as i32,
-            (4, w) => r.floats(w, &mut t.floats)?,
+            (4, w) => r.fixed_values(w, &mut t.floats, f32::from_le_bytes)?,
             (5, w) => r.varints(w, &mut t.int32s)?,
             (7, w) => r.varints(w, &mut t.int64s)?,
             (8, Wire::Bytes) => t.name = r.string()?,
             (9, Wire::Bytes) => t.raw = r.bytes()?.0.to_vec(),
-            (10, w) => r.doubles(w, &mut t.doubles)?,
+            (10, w) => r.fixed_values(w, &mut t.doubles, f64::from_le_bytes)?,
             (13, Wire::Bytes) => {
                 t.external = true;
                 r.skip(Wire::Bytes)?;
