@@ -176,8 +176,8 @@ pub enum Pricing {
     Worst,
 }
 
-/// Σ a·b with eight independent partial sums: a serial f64 sum is latency-bound, and the
-/// 60-entry pulse table is the analytical mode's hot loop. Fixed order, so deterministic.
+/// Σ a·b with eight independent partial sums (a serial f64 sum is latency-bound). Fixed
+/// order, so deterministic.
 #[inline]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     let (ca, ra) = a.as_chunks::<8>();

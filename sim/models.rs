@@ -106,8 +106,10 @@ pub fn inspect(a: &InspectArgs) -> Result<Outcome, CliError> {
         load::load(&a.model, a.skip_unsupported).map_err(|e| UsageError::new(e.to_string()))?;
     let rows = load::summary(&loaded.net, loaded.weights.as_ref())
         .map_err(|e| UsageError::new(e.to_string()))?;
-    let macs = rows.iter().map(|r| r.macs).sum();
-    let params = rows.iter().map(|r| r.params).sum();
+    let (macs, _, params) = loaded
+        .net
+        .totals()
+        .map_err(|e| UsageError::new(e.to_string()))?;
     if a.json {
         emit(&to_json(&InspectReport {
             model: &loaded.net.name,

@@ -3,7 +3,7 @@
 //! interconnect parasitics in the STT CRAM in-memory computational platform", IEEE JxCDC 6(1)
 //! 2020 — `cram-literature.md` A4/T14: IR drop ∝ rows², the gate's window caps the size).
 //!
-//! Model (conservative, closed form):
+//! Model (closed form; an estimate, not a proven bound — see the last paragraph):
 //!
 //! * A logic step drives the bit-select lines (BSLs) of its columns from one end of a line
 //!   segment of S rows: the inputs' lines at the bias V, the output's line at ground. Every row
@@ -20,7 +20,9 @@
 //!   `S(S+1) ≤ 2·(1 − V_min/V)·min_z R_tot(z) / (r_w·(1 + 1/n))`.
 //!
 //! Not modelled (each stated so a reader can weigh it): the row currents fall as the lines
-//! droop (so the true drop is smaller — the bound is conservative); the logic line's own
+//! droop (the true drop is smaller); input lines carry unequal shares when a row's inputs
+//! differ (for AND and MAJ on `stt-projected` one input line can carry more than I_max/n,
+//! which a first-order estimate puts at 4–10 % more drop, 1–4 rows fewer); the logic line's own
 //! resistance between the operand columns (a per-row series term, not shared); the global grid
 //! that feeds the segment drivers; the smaller margin left to far rows for fault rates.
 
@@ -118,11 +120,13 @@ impl IrCheck {
             .map(|kind| {
                 let g = lib.get(kind);
                 let far_row_v = g.bias_v * (1.0 - far_row_drop_rel(g, rows, r_w));
+                let limit = max_rows(g, r_w);
                 IrGateCheck {
-                    limit: max_rows(g, r_w),
+                    limit,
                     far_row_v,
                     v_min_v: g.v_min_v,
-                    ok: g.available() && far_row_v >= g.v_min_v,
+                    // The same inequality as `max_rows`, so the two never disagree at the edge.
+                    ok: g.available() && limit.max_rows.is_none_or(|m| rows <= m),
                 }
             })
             .collect();

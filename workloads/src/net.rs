@@ -97,7 +97,14 @@ impl Window {
                 ));
             }
             Ok(if self.ceil {
-                (span - k).div_ceil(s) + 1
+                // As ONNX and PyTorch: a last window that would start in the end padding is
+                // dropped.
+                let out = (span - k).div_ceil(s) + 1;
+                if (out - 1) * s >= n + lo {
+                    out - 1
+                } else {
+                    out
+                }
             } else {
                 (span - k) / s + 1
             })
@@ -352,11 +359,17 @@ impl Network {
     /// Σ MACs, Σ weights and Σ parameters.
     pub fn totals(&self) -> Result<(u64, u64, u64), WorkloadError> {
         let s = self.stats()?;
-        Ok((
-            s.iter().map(|l| l.macs).sum(),
-            s.iter().map(|l| l.weights).sum(),
-            s.iter().map(|l| l.params).sum(),
-        ))
+        let sum = |f: fn(&LayerStats) -> u64| {
+            s.iter()
+                .try_fold(0u64, |a, l| a.checked_add(f(l)))
+                .ok_or_else(|| {
+                    WorkloadError::Network(format!(
+                        "network '{}': a total overflows 64 bits",
+                        self.name
+                    ))
+                })
+        };
+        Ok((sum(|l| l.macs)?, sum(|l| l.weights)?, sum(|l| l.params)?))
     }
 
     /// The input shape.
@@ -414,7 +427,9 @@ fn layer_stats_unchecked(op: &Op, ins: &[Shape]) -> Result<LayerStats, String> {
                 out: Shape::new(out_features, x.h, x.w),
                 macs: product(&[x.c, out_features, x.h, x.w])?,
                 weights,
-                params: weights + if bias { out_features as u64 } else { 0 },
+                params: weights
+                    .checked_add(if bias { out_features as u64 } else { 0 })
+                    .ok_or("the parameter count overflows")?,
             }
         }
         Op::Conv2d {
@@ -442,7 +457,9 @@ fn layer_stats_unchecked(op: &Op, ins: &[Shape]) -> Result<LayerStats, String> {
                 out: Shape::new(out_channels, h, w),
                 macs: product(&[&per_out[..], &[h, w]].concat())?,
                 weights,
-                params: weights + if bias { out_channels as u64 } else { 0 },
+                params: weights
+                    .checked_add(if bias { out_channels as u64 } else { 0 })
+                    .ok_or("the parameter count overflows")?,
             }
         }
         Op::MaxPool { window } | Op::AvgPool { window } => {
@@ -539,6 +556,11 @@ mod tests {
         w.ceil = true;
         assert_eq!(w.output(56, 56), Ok((28, 28)));
         assert!(Window::square(5, 1, 0).output(4, 4).is_err());
+        // k 1, s 2, pads 1/1 on 4: ceil would give 4 windows, the last starting in the end
+        // padding, which ONNX drops: 3.
+        let mut w = Window::square(1, 2, 1);
+        w.ceil = true;
+        assert_eq!(w.output(4, 4), Ok((3, 3)));
     }
 
     #[test]

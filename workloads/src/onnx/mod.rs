@@ -58,11 +58,23 @@ pub fn import(
         shapes: vec![],
         weights: Weights::default(),
         vals: HashMap::new(),
+        readers: HashMap::new(),
+        dtypes: HashMap::new(),
         skipped: vec![],
     };
+    for name in model
+        .graph
+        .nodes
+        .iter()
+        .flat_map(|n| &n.inputs)
+        .chain(model.graph.outputs.iter().map(|o| &o.name))
+    {
+        *im.readers.entry(name.clone()).or_insert(0) += 1;
+    }
     for t in &model.graph.initializers {
         let c = const_of(t).map_err(|why| im.err_tensor(&t.name, &why))?;
         im.vals.insert(t.name.clone(), c);
+        im.dtypes.insert(t.name.clone(), t.data_type);
     }
     let input = model
         .graph
@@ -128,6 +140,10 @@ struct Importer<'a> {
     shapes: Vec<Shape>,
     weights: Weights,
     vals: HashMap<String, Val>,
+    /// Element types of the constants from the file (initializers and Constant nodes).
+    dtypes: HashMap<String, i32>,
+    /// How many nodes (and graph outputs) read each value.
+    readers: HashMap<String, usize>,
     skipped: Vec<String>,
 }
 
@@ -272,6 +288,29 @@ fn f16_to_f32(h: u16) -> f32 {
     }
 }
 
+/// The first element of a scalar-like constant, or why there is none.
+fn scalar(t: &Tensor, what: &str) -> Result<f32, Unsupported> {
+    if t.is_empty() {
+        return Err(Unsupported(format!("{what} has no element")));
+    }
+    Ok(t.get(0))
+}
+
+/// Largest constant the importer expands element by element (2^26; placeholder weights
+/// stay unexpanded fills).
+const MAX_EXPANDED: usize = 1 << 26;
+
+/// Every element of `t`, refusing to expand a huge fill.
+fn expand(t: &Tensor, what: &str) -> Result<Vec<f32>, Unsupported> {
+    if !t.is_dense() && t.len() > MAX_EXPANDED {
+        return Err(Unsupported(format!(
+            "{what} would expand {} elements (at most 2^26)",
+            t.len()
+        )));
+    }
+    Ok(t.to_vec())
+}
+
 fn const_of(t: &proto::Tensor) -> Result<Val, String> {
     let v = values(t)?;
     let dims = t.dims.iter().map(|&d| d as usize).collect();
@@ -385,11 +424,17 @@ impl Importer<'_> {
                     Unsupported("only the `value` tensor form is supported".into())
                 })?;
                 let v = const_of(t).map_err(Unsupported)?;
+                for out in &node.outputs {
+                    self.dtypes.insert(out.clone(), t.data_type);
+                }
                 self.alias(node, v);
             }
             "ConstantOfShape" => {
                 let (shape, _) = self.konst(node, 0)?;
-                let dims64: Vec<i64> = shape.to_vec().iter().map(|&d| d as i64).collect();
+                let dims64: Vec<i64> = expand(&shape, "the shape")?
+                    .iter()
+                    .map(|&d| d as i64)
+                    .collect();
                 element_count(&dims64).map_err(Unsupported)?;
                 let dims = dims64.iter().map(|&d| d as usize).collect();
                 let fill = match attr("value").and_then(|a| a.t.as_ref()) {
@@ -425,7 +470,9 @@ impl Importer<'_> {
                     if let Some(v) = attr(attr_name).and_then(|a| a.f) {
                         return Ok(Some(v));
                     }
-                    Ok(self.opt_konst(node, input)?.map(|t| t.get(0)))
+                    self.opt_konst(node, input)?
+                        .map(|t| scalar(&t, "the Clip bound"))
+                        .transpose()
                 };
                 let op = match (bound("min", 1)?, bound("max", 2)?) {
                     (Some(0.0), None) => Op::Relu,
@@ -456,9 +503,13 @@ impl Importer<'_> {
             "Reshape" => {
                 let (x, a) = self.act(node, 0)?;
                 let (target, _) = self.konst(node, 1)?;
-                let t: Vec<i64> = target.to_vec().iter().map(|&d| d as i64).collect();
+                let t: Vec<i64> = expand(&target, "the target shape")?
+                    .iter()
+                    .map(|&d| d as i64)
+                    .collect();
                 let len = self.shapes[x].len() as i64;
-                let to_vector = matches!(t.as_slice(), [_, -1] | [-1])
+                // At batch 1 only these are flattens ([0, -1] copies the batch dimension).
+                let to_vector = matches!(t.as_slice(), [0 | 1, -1] | [-1])
                     || t.as_slice() == [1, len]
                     || t.as_slice() == [len];
                 if !to_vector {
@@ -529,8 +580,18 @@ impl Importer<'_> {
         if ints("dilations").iter().any(|&d| d != 1) {
             return Err(Unsupported("dilated windows".into()));
         }
+        // Bounded so that no later sum or product of window sizes can overflow.
+        let small = |v: &[i64], lo: i64| v.iter().all(|&x| (lo..=1 << 20).contains(&x));
+        let strides = ints("strides");
+        let pads = ints("pads");
+        if !small(kernel, 1) || !small(&strides, 1) || !small(&pads, 0) {
+            return Err(Unsupported(format!(
+                "kernel {kernel:?}, strides {strides:?}, pads {pads:?}: kernels and strides must be \
+                 in 1..=2^20, pads in 0..=2^20"
+            )));
+        }
         let k = [kernel[0] as usize, kernel[1] as usize];
-        let s = match ints("strides").as_slice() {
+        let s = match strides.as_slice() {
             [] => [1, 1],
             [a, b] => [*a as usize, *b as usize],
             other => return Err(Unsupported(format!("strides {other:?}"))),
@@ -540,7 +601,7 @@ impl Importer<'_> {
             .map(|s| String::from_utf8_lossy(&s).into_owned())
             .unwrap_or_else(|| "NOTSET".into());
         let pad = match auto.as_str() {
-            "NOTSET" => match ints("pads").as_slice() {
+            "NOTSET" => match pads.as_slice() {
                 [] => [0; 4],
                 [t, l, b, r] => [*t as usize, *l as usize, *b as usize, *r as usize],
                 other => return Err(Unsupported(format!("pads {other:?}"))),
@@ -586,16 +647,31 @@ impl Importer<'_> {
             }
             (Val::Act { layer, a_bits }, Val::Const { t, .. })
             | (Val::Const { t, .. }, Val::Act { layer, a_bits }) => {
-                // A bias after a bias-free MatMul or Conv whose output nothing else reads yet.
+                // A bias after a bias-free MatMul or Conv whose output only this Add reads, in
+                // the broadcast shape of a per-channel bias.
+                let act_name = match self.val(node, 0)? {
+                    Val::Act { .. } => &node.inputs[0],
+                    Val::Const { .. } => &node.inputs[1],
+                };
+                let sole_reader =
+                    self.readers.get(act_name) == Some(&1) && layer + 1 == self.net.layers.len();
                 let l = &mut self.net.layers[layer];
                 let channels = self.shapes[layer].c;
-                let fits = t.len() == channels;
+                let per_channel = match l.op {
+                    Op::Conv2d { .. } => {
+                        matches!(t.dims.as_slice(), [c, 1, 1] | [1, c, 1, 1] if *c == channels)
+                    }
+                    _ => matches!(t.dims.as_slice(), [c] | [1, c] if *c == channels),
+                };
+                let fits = sole_reader && per_channel;
                 match &mut l.op {
                     Op::Dense { bias, .. } | Op::Conv2d { bias, .. } if !*bias && fits => {
+                        // `fits` bounds the length by the layer's channels: no huge expansion.
+                        let values = t.to_vec();
                         *bias = true;
                         let name = l.name.clone();
                         self.weights
-                            .insert(&name, "bias", Tensor::new(vec![channels], t.to_vec()));
+                            .insert(&name, "bias", Tensor::new(vec![channels], values));
                         self.alias(node, Val::Act { layer, a_bits });
                     }
                     _ => {
@@ -632,6 +708,12 @@ impl Importer<'_> {
             .map(|i| self.opt_konst(node, i))
             .transpose()?
             .flatten();
+        if let Some(b) = bias.as_ref().filter(|b| b.len() != out_channels) {
+            return Err(Unsupported(format!(
+                "bias of {} values for {out_channels} output channels",
+                b.len()
+            )));
+        }
         if node.op_type != "Conv" {
             // x_zp is input 2 of both; the weights' zero point is input 5 (QLinearConv) or 3.
             w_bits = w_bits.or(Some(8));
@@ -646,19 +728,35 @@ impl Importer<'_> {
             w = dequantize(&w, w_zp.as_ref(), w_scale.as_ref(), 0)?;
             if let (Some(b), true) = (&bias, qlinear) {
                 // The int32 bias is in units of x_scale · w_scale (per output channel).
-                let xs = self.opt_konst(node, 1)?.map_or(1.0, |t| t.get(0));
+                let xs = match self.opt_konst(node, 1)? {
+                    Some(t) => scalar(&t, "x_scale")?,
+                    None => 1.0,
+                };
                 let v = (0..b.len())
                     .map(|o| b.get(o) * xs * per_axis(w_scale.as_ref(), &[b.len()], 0, o, 1.0))
                     .collect();
                 bias = Some(Tensor::new(b.dims.clone(), v));
             }
         }
-        let kernel: Vec<i64> = match attr("kernel_shape") {
-            Some(a) => a.ints.clone(),
-            None => vec![w.dims[2] as i64, w.dims[3] as i64],
-        };
+        let kernel = vec![w.dims[2] as i64, w.dims[3] as i64];
+        if attr("kernel_shape").is_some_and(|a| a.ints != kernel) {
+            return Err(Unsupported(format!(
+                "kernel_shape {:?} differs from the weights {:?}",
+                attr("kernel_shape").map(|a| &a.ints),
+                w.dims
+            )));
+        }
         let window = self.window(&kernel, node, x)?;
-        let groups = attr("group").and_then(|a| a.i).unwrap_or(1) as usize;
+        let groups = attr("group").and_then(|a| a.i).unwrap_or(1);
+        let groups = usize::try_from(groups)
+            .ok()
+            .filter(|&g| g >= 1 && w.dims[1].checked_mul(g) == Some(self.shapes[x].c))
+            .ok_or_else(|| {
+                Unsupported(format!(
+                    "weights {:?} with group {groups} do not match the {} input channels",
+                    w.dims, self.shapes[x].c
+                ))
+            })?;
         let op = Op::Conv2d {
             out_channels,
             window,
@@ -719,7 +817,8 @@ impl Importer<'_> {
             (b.dims[0], b.dims[1])
         };
         let features = self.shapes[x].c;
-        if self.shapes[x].h * self.shapes[x].w != 1 && node.op_type == "Gemm" {
+        let spatial = self.shapes[x].h * self.shapes[x].w != 1;
+        if (spatial && node.op_type == "Gemm") || self.shapes[x].w != 1 {
             return Err(Unsupported(format!(
                 "Gemm on a {} activation (flatten it first)",
                 self.shapes[x]
@@ -735,6 +834,11 @@ impl Importer<'_> {
         let alpha = attr("alpha").and_then(|a| a.f).unwrap_or(1.0);
         let beta = attr("beta").and_then(|a| a.f).unwrap_or(1.0);
         let w = scale(&w, alpha);
+        if n_out > MAX_EXPANDED {
+            return Err(Unsupported(format!(
+                "{n_out} output features (at most 2^26)"
+            )));
+        }
         let bias = if node.op_type == "Gemm" {
             self.opt_konst(node, 2)?
                 .map(|c| {
@@ -795,6 +899,24 @@ impl Importer<'_> {
             .and_then(|a| a.i)
             .unwrap_or(1);
         let bits = self.int_bits_of(node, 2).or(Some(8));
+        // ONNX saturates to the zero point's type (uint8 when it is absent).
+        let range = match self.val(node, 2).ok() {
+            Some(Val::Const {
+                w_bits: Some(b), ..
+            }) => {
+                let signed = node
+                    .inputs
+                    .get(2)
+                    .and_then(|n| self.dtypes.get(n))
+                    .is_some_and(|d| matches!(d, 3 | 5 | 6 | 22));
+                if signed {
+                    (-(1i64 << (b - 1)) as f32, ((1i64 << (b - 1)) - 1) as f32)
+                } else {
+                    (0.0, ((1i64 << b) - 1) as f32)
+                }
+            }
+            _ => (0.0, 255.0),
+        };
         let scale_t = self.opt_konst(node, 1)?;
         let zp = self.opt_konst(node, 2)?;
         let v = match self.val(node, 0)?.clone() {
@@ -809,12 +931,12 @@ impl Importer<'_> {
             Val::Const { t, w_bits } => {
                 if node.op_type == "DequantizeLinear" {
                     Val::Const {
-                        t: dequantize(&t, zp.as_ref(), scale_t.as_ref(), axis as usize)?,
+                        t: dequantize(&t, zp.as_ref(), scale_t.as_ref(), axis)?,
                         w_bits: w_bits.or(bits),
                     }
                 } else {
                     Val::Const {
-                        t: quantize(&t, zp.as_ref(), scale_t.as_ref(), axis as usize)?,
+                        t: quantize(&t, zp.as_ref(), scale_t.as_ref(), axis, range)?,
                         w_bits: bits,
                     }
                 }
@@ -837,52 +959,86 @@ fn per_axis(t: Option<&Tensor>, dims: &[usize], axis: usize, i: usize, default: 
     }
 }
 
-fn check_axis(t: Option<&Tensor>, dims: &[usize], axis: usize) -> Result<(), Unsupported> {
-    match t {
-        Some(t) if t.len() != 1 && (axis >= dims.len() || t.len() != dims[axis]) => {
-            Err(Unsupported(format!(
+/// Checks the scale and zero point against `dims` and resolves a negative `axis`.
+fn resolve_axis(
+    params: [Option<&Tensor>; 2],
+    dims: &[usize],
+    axis: i64,
+) -> Result<usize, Unsupported> {
+    let rank = dims.len() as i64;
+    let axis = if axis < 0 { axis + rank } else { axis };
+    for t in params.into_iter().flatten() {
+        if t.is_empty() {
+            return Err(Unsupported("a scale or zero point has no element".into()));
+        }
+        if t.len() != 1 && !(0..rank).contains(&axis)
+            || t.len() != 1 && t.len() != dims[axis as usize]
+        {
+            return Err(Unsupported(format!(
                 "a scale or zero point of {} values does not match axis {axis} of {dims:?}",
                 t.len()
-            )))
+            )));
         }
-        _ => Ok(()),
     }
+    Ok(axis.clamp(0, rank.max(1) - 1) as usize)
 }
 
-/// (q − zero point) · scale, element by element.
+/// Applies `f(x, zero point, scale)` element by element; a fill with per-tensor parameters
+/// stays a fill.
+fn requantize(
+    x: &Tensor,
+    zp: Option<&Tensor>,
+    scale: Option<&Tensor>,
+    axis: i64,
+    f: impl Fn(f32, f32, f32) -> f32,
+) -> Result<Tensor, Unsupported> {
+    let axis = resolve_axis([zp, scale], &x.dims, axis)?;
+    let per_tensor = zp.is_none_or(|t| t.len() == 1) && scale.is_none_or(|t| t.len() == 1);
+    if let (Data::Fill(v), true) = (&x.data, per_tensor) {
+        let (z, s) = (
+            per_axis(zp, &x.dims, axis, 0, 0.0),
+            per_axis(scale, &x.dims, axis, 0, 1.0),
+        );
+        return Ok(Tensor {
+            dims: x.dims.clone(),
+            data: Data::Fill(f(*v, z, s)),
+        });
+    }
+    expand(x, "a quantized constant")?;
+    let v = (0..x.len())
+        .map(|i| {
+            f(
+                x.get(i),
+                per_axis(zp, &x.dims, axis, i, 0.0),
+                per_axis(scale, &x.dims, axis, i, 1.0),
+            )
+        })
+        .collect();
+    Ok(Tensor::new(x.dims.clone(), v))
+}
+
+/// (q − zero point) · scale.
 fn dequantize(
     q: &Tensor,
     zp: Option<&Tensor>,
     scale: Option<&Tensor>,
-    axis: usize,
+    axis: i64,
 ) -> Result<Tensor, Unsupported> {
-    check_axis(zp, &q.dims, axis)?;
-    check_axis(scale, &q.dims, axis)?;
-    let v = (0..q.len())
-        .map(|i| {
-            (q.get(i) - per_axis(zp, &q.dims, axis, i, 0.0))
-                * per_axis(scale, &q.dims, axis, i, 1.0)
-        })
-        .collect();
-    Ok(Tensor::new(q.dims.clone(), v))
+    requantize(q, zp, scale, axis, |q, z, s| (q - z) * s)
 }
 
-/// round(x / scale) + zero point (round half to even, as ONNX specifies).
+/// saturate(round(x / scale) + zero point) into `range` (round half to even, as ONNX
+/// specifies).
 fn quantize(
     x: &Tensor,
     zp: Option<&Tensor>,
     scale: Option<&Tensor>,
-    axis: usize,
+    axis: i64,
+    range: (f32, f32),
 ) -> Result<Tensor, Unsupported> {
-    check_axis(zp, &x.dims, axis)?;
-    check_axis(scale, &x.dims, axis)?;
-    let v = (0..x.len())
-        .map(|i| {
-            (x.get(i) / per_axis(scale, &x.dims, axis, i, 1.0)).round_ties_even()
-                + per_axis(zp, &x.dims, axis, i, 0.0)
-        })
-        .collect();
-    Ok(Tensor::new(x.dims.clone(), v))
+    requantize(x, zp, scale, axis, |x, z, s| {
+        ((x / s).round_ties_even() + z).clamp(range.0, range.1)
+    })
 }
 
 fn transpose(t: &Tensor) -> Tensor {
@@ -1161,6 +1317,72 @@ mod tests {
             im.weights.get(&mm.name, "weight").unwrap().to_vec(),
             [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
         );
+    }
+
+    fn str_attr(name: &str, v: &str) -> Vec<u8> {
+        let mut a = Vec::new();
+        bytes(&mut a, 1, name.as_bytes());
+        bytes(&mut a, 4, v.as_bytes());
+        a
+    }
+
+    #[test]
+    fn hostile_attributes_and_constants_are_errors_not_panics() {
+        let w = tensor("w", &[2, 1, 1, 1], 1, &f32s(&[1.0, 2.0]));
+        let conv = |attrs: &[Vec<u8>], ins: &[&str]| node("Conv", ins, &["y"], attrs);
+        let cases: Vec<(Vec<Vec<u8>>, Vec<Vec<u8>>, &str)> = vec![
+            (
+                vec![w.clone()],
+                vec![conv(
+                    &[
+                        ints_attr("strides", &[0, 0]),
+                        str_attr("auto_pad", "SAME_UPPER"),
+                    ],
+                    &["x", "w"],
+                )],
+                "strides",
+            ),
+            (
+                vec![w.clone()],
+                vec![conv(&[ints_attr("pads", &[-1, 0, 0, 0])], &["x", "w"])],
+                "pads",
+            ),
+            (
+                vec![w.clone(), tensor("b", &[3], 1, &f32s(&[0.0; 3]))],
+                vec![conv(&[], &["x", "w", "b"])],
+                "bias of 3 values",
+            ),
+            (
+                vec![w.clone()],
+                vec![conv(&[ints_attr("kernel_shape", &[3, 3])], &["x", "w"])],
+                "kernel_shape",
+            ),
+            (
+                vec![tensor("lo", &[0], 1, &[])],
+                vec![node("Clip", &["x", "lo"], &["y"], &[])],
+                "no element",
+            ),
+        ];
+        for (inits, nodes, fragment) in cases {
+            let e = import(&model(&[1, 1, 4, 4], &inits, &nodes), "h.onnx", false)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(fragment), "{fragment}: {e}");
+        }
+        // A bias Add whose MatMul output has a second reader is not folded.
+        let inits = [
+            tensor("m", &[4, 2], 1, &f32s(&[1.0; 8])),
+            tensor("b", &[2], 1, &f32s(&[1.0, 2.0])),
+        ];
+        let nodes = [
+            node("MatMul", &["x", "m"], &["y0"], &[]),
+            node("Relu", &["y0"], &["r"], &[]),
+            node("Add", &["y0", "b"], &["y"], &[]),
+        ];
+        let e = import(&model(&[1, 4], &inits, &nodes), "two.onnx", false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not the bias"), "{e}");
     }
 
     #[test]
