@@ -1330,7 +1330,9 @@ mod tests {
     fn hostile_attributes_and_constants_are_errors_not_panics() {
         let w = tensor("w", &[2, 1, 1, 1], 1, &f32s(&[1.0, 2.0]));
         let conv = |attrs: &[Vec<u8>], ins: &[&str]| node("Conv", ins, &["y"], attrs);
-        let cases: Vec<(Vec<Vec<u8>>, Vec<Vec<u8>>, &str)> = vec![
+        /// (initializers, nodes, a fragment the error must contain)
+        type Case<'a> = (Vec<Vec<u8>>, Vec<Vec<u8>>, &'a str);
+        let cases: Vec<Case> = vec![
             (
                 vec![w.clone()],
                 vec![conv(
