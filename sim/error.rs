@@ -35,3 +35,9 @@ impl From<cram_arch::ArchError> for UsageError {
         UsageError(e.to_string())
     }
 }
+
+impl From<cram_workloads::WorkloadError> for UsageError {
+    fn from(e: cram_workloads::WorkloadError) -> Self {
+        UsageError(e.to_string())
+    }
+}

@@ -48,8 +48,8 @@ struct ZooEntry {
 pub fn models(a: &ModelsArgs) -> Result<Outcome, CliError> {
     let mut rows = Vec::new();
     for (name, description) in zoo::MODELS {
-        let net = zoo::model(name).map_err(|e| UsageError::new(e.to_string()))?;
-        let (macs, _, params) = net.totals().map_err(|e| UsageError::new(e.to_string()))?;
+        let net = zoo::model(name).map_err(UsageError::from)?;
+        let (macs, _, params) = net.totals().map_err(UsageError::from)?;
         rows.push(ZooEntry {
             name,
             description,
@@ -102,14 +102,9 @@ struct InspectReport<'a> {
 
 /// `cramulator inspect`.
 pub fn inspect(a: &InspectArgs) -> Result<Outcome, CliError> {
-    let loaded =
-        load::load(&a.model, a.skip_unsupported).map_err(|e| UsageError::new(e.to_string()))?;
-    let rows = load::summary(&loaded.net, loaded.weights.as_ref())
-        .map_err(|e| UsageError::new(e.to_string()))?;
-    let (macs, _, params) = loaded
-        .net
-        .totals()
-        .map_err(|e| UsageError::new(e.to_string()))?;
+    let loaded = load::load(&a.model, a.skip_unsupported).map_err(UsageError::from)?;
+    let rows = load::summary(&loaded.net, loaded.weights.as_ref()).map_err(UsageError::from)?;
+    let (macs, _, params) = loaded.net.totals().map_err(UsageError::from)?;
     if a.json {
         emit(&to_json(&InspectReport {
             model: &loaded.net.name,

@@ -117,28 +117,21 @@ fn gate_set_the_device_cannot_build() {
         s.replace("min_noise_margin = 0.005", "min_noise_margin = 0.05")
     });
     let dev = f.to_str().unwrap();
-    let o = cram(&[
-        "kernel",
-        "add",
-        "--bits",
-        "8",
-        "--gate-set",
-        "maj",
-        "--device",
-        dev,
-    ]);
-    assert_usage_error(&o, &["gate set maj", "MAJ5", "0.79 %", "5.00 %"]);
+    let add8 = |set: &str| {
+        cram(&[
+            "kernel",
+            "add",
+            "--bits",
+            "8",
+            "--gate-set",
+            set,
+            "--device",
+            dev,
+        ])
+    };
+    assert_usage_error(&add8("maj"), &["gate set maj", "MAJ5", "0.79 %", "5.00 %"]);
     // NOT, NAND and AND keep margins above 5 %, so the NAND set still runs.
-    let o = cram(&[
-        "kernel",
-        "add",
-        "--bits",
-        "8",
-        "--gate-set",
-        "nand",
-        "--device",
-        dev,
-    ]);
+    let o = add8("nand");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // The gate table shows the unavailable gates with their numbers.
     let t = stdout(&cram(&["gates", "--device", dev]));

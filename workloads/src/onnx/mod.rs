@@ -415,14 +415,14 @@ impl Importer<'_> {
                 node.domain
             )));
         }
-        let attr = |name: &str| node.attrs.iter().find(|a| a.name == name);
-        let int = |name: &str, default: i64| attr(name).and_then(|a| a.i).unwrap_or(default);
-        let ints = |name: &str| attr(name).map(|a| a.ints.clone()).unwrap_or_default();
         match node.op_type.as_str() {
             "Constant" => {
-                let t = attr("value").and_then(|a| a.t.as_ref()).ok_or_else(|| {
-                    Unsupported("only the `value` tensor form is supported".into())
-                })?;
+                let t = node
+                    .attr("value")
+                    .and_then(|a| a.t.as_ref())
+                    .ok_or_else(|| {
+                        Unsupported("only the `value` tensor form is supported".into())
+                    })?;
                 let v = const_of(t).map_err(Unsupported)?;
                 for out in &node.outputs {
                     self.dtypes.insert(out.clone(), t.data_type);
@@ -437,7 +437,7 @@ impl Importer<'_> {
                     .collect();
                 element_count(&dims64).map_err(Unsupported)?;
                 let dims = dims64.iter().map(|&d| d as usize).collect();
-                let fill = match attr("value").and_then(|a| a.t.as_ref()) {
+                let fill = match node.attr("value").and_then(|a| a.t.as_ref()) {
                     Some(t) => values(t)
                         .map_err(Unsupported)?
                         .first()
@@ -467,7 +467,7 @@ impl Importer<'_> {
             "Clip" => {
                 let (x, a) = self.act(node, 0)?;
                 let bound = |attr_name: &str, input: usize| -> Result<Option<f32>, Unsupported> {
-                    if let Some(v) = attr(attr_name).and_then(|a| a.f) {
+                    if let Some(v) = node.attr(attr_name).and_then(|a| a.f) {
                         return Ok(Some(v));
                     }
                     self.opt_konst(node, input)?
@@ -495,7 +495,7 @@ impl Importer<'_> {
             }
             "Flatten" => {
                 let (x, a) = self.act(node, 0)?;
-                if int("axis", 1) != 1 {
+                if node.int("axis", 1) != 1 {
                     return Err(Unsupported("Flatten with axis ≠ 1".into()));
                 }
                 self.layer(node, label, Op::Flatten, &[x], a)?;
@@ -522,11 +522,11 @@ impl Importer<'_> {
             }
             "MaxPool" | "AveragePool" => {
                 let (x, a) = self.act(node, 0)?;
-                let window = self.window(&ints("kernel_shape"), node, x)?;
+                let window = self.window(&node.ints("kernel_shape"), node, x)?;
                 let op = if node.op_type == "MaxPool" {
                     Op::MaxPool { window }
                 } else {
-                    if window.pad.iter().any(|&p| p > 0) && int("count_include_pad", 0) == 0 {
+                    if window.pad.iter().any(|&p| p > 0) && node.int("count_include_pad", 0) == 0 {
                         return Err(Unsupported(
                             "AveragePool over padding with count_include_pad = 0".into(),
                         ));
@@ -537,7 +537,7 @@ impl Importer<'_> {
             }
             "Add" | "Sum" => self.add(node, label)?,
             "Concat" => {
-                if int("axis", 1) != 1 {
+                if node.int("axis", 1) != 1 {
                     return Err(Unsupported(
                         "Concat along an axis other than channels".into(),
                     ));
@@ -549,7 +549,7 @@ impl Importer<'_> {
             }
             "BatchNormalization" => {
                 let (x, a) = self.act(node, 0)?;
-                let eps = attr("epsilon").and_then(|a| a.f).unwrap_or(1e-5);
+                let eps = node.attr("epsilon").and_then(|a| a.f).unwrap_or(1e-5);
                 let roles = ["gamma", "beta", "mean", "var"];
                 let ts = (1..=4)
                     .map(|i| self.konst(node, i).map(|(t, _)| t))
@@ -570,20 +570,18 @@ impl Importer<'_> {
 
     /// Kernel, strides, pads and ceil mode of a Conv or pooling node.
     fn window(&self, kernel: &[i64], node: &proto::Node, x: usize) -> Result<Window, Unsupported> {
-        let attr = |name: &str| node.attrs.iter().find(|a| a.name == name);
-        let ints = |name: &str| attr(name).map(|a| a.ints.clone()).unwrap_or_default();
         if kernel.len() != 2 {
             return Err(Unsupported(format!(
                 "kernel {kernel:?} (only 2-D windows are supported)"
             )));
         }
-        if ints("dilations").iter().any(|&d| d != 1) {
+        if node.ints("dilations").iter().any(|&d| d != 1) {
             return Err(Unsupported("dilated windows".into()));
         }
         // Bounded so that no later sum or product of window sizes can overflow.
         let small = |v: &[i64], lo: i64| v.iter().all(|&x| (lo..=1 << 20).contains(&x));
-        let strides = ints("strides");
-        let pads = ints("pads");
+        let strides = node.ints("strides");
+        let pads = node.ints("pads");
         if !small(kernel, 1) || !small(&strides, 1) || !small(&pads, 0) {
             return Err(Unsupported(format!(
                 "kernel {kernel:?}, strides {strides:?}, pads {pads:?}: kernels and strides must be \
@@ -596,7 +594,8 @@ impl Importer<'_> {
             [a, b] => [*a as usize, *b as usize],
             other => return Err(Unsupported(format!("strides {other:?}"))),
         };
-        let auto = attr("auto_pad")
+        let auto = node
+            .attr("auto_pad")
             .and_then(|a| a.s.clone())
             .map(|s| String::from_utf8_lossy(&s).into_owned())
             .unwrap_or_else(|| "NOTSET".into());
@@ -630,7 +629,7 @@ impl Importer<'_> {
             kernel: k,
             stride: s,
             pad,
-            ceil: attr("ceil_mode").and_then(|a| a.i).unwrap_or(0) == 1,
+            ceil: node.attr("ceil_mode").and_then(|a| a.i).unwrap_or(0) == 1,
         })
     }
 
@@ -689,7 +688,6 @@ impl Importer<'_> {
 
     /// Conv, ConvInteger and QLinearConv.
     fn conv(&mut self, node: &proto::Node, label: &str) -> NodeResult {
-        let attr = |name: &str| node.attrs.iter().find(|a| a.name == name);
         let (x, mut a_bits) = self.act(node, 0)?;
         let (w_at, bias_at) = match node.op_type.as_str() {
             "QLinearConv" => (3, Some(8)),
@@ -739,15 +737,15 @@ impl Importer<'_> {
             }
         }
         let kernel = vec![w.dims[2] as i64, w.dims[3] as i64];
-        if attr("kernel_shape").is_some_and(|a| a.ints != kernel) {
+        if node.attr("kernel_shape").is_some_and(|a| a.ints != kernel) {
             return Err(Unsupported(format!(
                 "kernel_shape {:?} differs from the weights {:?}",
-                attr("kernel_shape").map(|a| &a.ints),
+                node.attr("kernel_shape").map(|a| &a.ints),
                 w.dims
             )));
         }
         let window = self.window(&kernel, node, x)?;
-        let groups = attr("group").and_then(|a| a.i).unwrap_or(1);
+        let groups = node.attr("group").and_then(|a| a.i).unwrap_or(1);
         let groups = usize::try_from(groups)
             .ok()
             .filter(|&g| g >= 1 && w.dims[1].checked_mul(g) == Some(self.shapes[x].c))
@@ -778,7 +776,6 @@ impl Importer<'_> {
 
     /// Gemm, MatMul, MatMulInteger and QLinearMatMul.
     fn dense(&mut self, node: &proto::Node, label: &str) -> NodeResult {
-        let attr = |name: &str| node.attrs.iter().find(|a| a.name == name);
         let (x, mut a_bits) = self.act(node, 0)?;
         let b_at = if node.op_type == "QLinearMatMul" {
             3
@@ -792,8 +789,8 @@ impl Importer<'_> {
                 b.dims
             )));
         }
-        let trans_b = node.op_type == "Gemm" && attr("transB").and_then(|a| a.i) == Some(1);
-        if node.op_type == "Gemm" && attr("transA").and_then(|a| a.i) == Some(1) {
+        let trans_b = node.op_type == "Gemm" && node.attr("transB").and_then(|a| a.i) == Some(1);
+        if node.op_type == "Gemm" && node.attr("transA").and_then(|a| a.i) == Some(1) {
             return Err(Unsupported("Gemm with transA = 1".into()));
         }
         match node.op_type.as_str() {
@@ -831,8 +828,8 @@ impl Importer<'_> {
             )));
         }
         let w = if trans_b { b } else { transpose(&b) };
-        let alpha = attr("alpha").and_then(|a| a.f).unwrap_or(1.0);
-        let beta = attr("beta").and_then(|a| a.f).unwrap_or(1.0);
+        let alpha = node.attr("alpha").and_then(|a| a.f).unwrap_or(1.0);
+        let beta = node.attr("beta").and_then(|a| a.f).unwrap_or(1.0);
         let w = scale(&w, alpha);
         if n_out > MAX_EXPANDED {
             return Err(Unsupported(format!(

@@ -212,6 +212,23 @@ pub struct Node {
     pub attrs: Vec<Attr>,
 }
 
+impl Node {
+    /// The attribute called `name`, if present.
+    pub fn attr(&self, name: &str) -> Option<&Attr> {
+        self.attrs.iter().find(|a| a.name == name)
+    }
+
+    /// An INT attribute, or `default` if absent.
+    pub fn int(&self, name: &str, default: i64) -> i64 {
+        self.attr(name).and_then(|a| a.i).unwrap_or(default)
+    }
+
+    /// An INTS attribute (empty if absent).
+    pub fn ints(&self, name: &str) -> Vec<i64> {
+        self.attr(name).map(|a| a.ints.clone()).unwrap_or_default()
+    }
+}
+
 /// AttributeProto (the kinds the importer uses).
 #[derive(Debug, Clone, Default)]
 pub struct Attr {
