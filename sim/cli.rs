@@ -41,6 +41,9 @@ pub enum Command {
     Models(crate::models::ModelsArgs),
     /// Show a network layer by layer: shapes, MACs, parameters, bit-widths, sparsity.
     Inspect(crate::models::InspectArgs),
+    /// Train digits-mlp from the embedded 8×8 digits and write it and its int8, int4, W4A4
+    /// and binary variants (deterministic: the same bytes on every run).
+    TrainDigits(crate::models::TrainArgs),
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -205,6 +208,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Kernel(a) => kernel(&a),
         Command::Models(a) => crate::models::models(&a),
         Command::Inspect(a) => crate::models::inspect(&a),
+        Command::TrainDigits(a) => crate::models::train_digits(&a),
     }
 }
 

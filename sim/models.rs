@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use clap::Args;
 use cram_workloads::load::{self, LayerSummary};
-use cram_workloads::zoo;
+use cram_workloads::{train, zoo};
 use serde::Serialize;
 
 use crate::cli::{CliError, Outcome, emit, to_json};
@@ -22,12 +22,24 @@ pub struct ModelsArgs {
 /// Arguments of `cramulator inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A zoo model (see `cramulator models`) or an ONNX file.
+    /// A zoo or shipped model (see `cramulator models`), a model description (`.toml`, with
+    /// its safetensors weights beside it) or an ONNX file.
     pub model: String,
     /// List and skip ONNX nodes of unsupported op types (each passes its first input through)
     /// instead of stopping at the first.
     #[arg(long)]
     pub skip_unsupported: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `cramulator train-digits`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Folder to write `<model>.toml` and `<model>.safetensors` into (created if missing).
+    #[arg(long)]
+    pub out: std::path::PathBuf,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -47,8 +59,17 @@ struct ZooEntry {
 /// `cramulator models`.
 pub fn models(a: &ModelsArgs) -> Result<Outcome, CliError> {
     let mut rows = Vec::new();
-    for (name, description) in zoo::MODELS {
-        let net = zoo::model(name).map_err(UsageError::from)?;
+    let shipped = train::SHIPPED.iter().map(|s| {
+        (
+            s.0,
+            "trained on the 8×8 digits, shipped (see `inspect` for its accuracy)",
+        )
+    });
+    for (name, description) in zoo::MODELS.into_iter().chain(shipped) {
+        let net = match train::shipped(name) {
+            Some(m) => m.map_err(UsageError::from)?.net,
+            None => zoo::model(name).map_err(UsageError::from)?,
+        };
         let (macs, _, params) = net.totals().map_err(UsageError::from)?;
         rows.push(ZooEntry {
             name,
@@ -66,13 +87,13 @@ pub fn models(a: &ModelsArgs) -> Result<Outcome, CliError> {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<16} {:>12} {:>7} {:>16} {:>12}  description",
+        "{:<18} {:>12} {:>7} {:>16} {:>12}  description",
         "model", "input", "layers", "MACs", "params"
     );
     for r in &rows {
         let _ = writeln!(
             s,
-            "{:<16} {:>12} {:>7} {:>16} {:>12}  {}",
+            "{:<18} {:>12} {:>7} {:>16} {:>12}  {}",
             r.name,
             r.input,
             r.layers,
@@ -98,12 +119,14 @@ struct InspectReport<'a> {
     params: u64,
     layers: &'a [LayerSummary],
     skipped: &'a [String],
+    metrics: &'a std::collections::BTreeMap<String, f64>,
 }
 
 /// `cramulator inspect`.
 pub fn inspect(a: &InspectArgs) -> Result<Outcome, CliError> {
     let loaded = load::load(&a.model, a.skip_unsupported).map_err(UsageError::from)?;
-    let rows = load::summary(&loaded.net, loaded.weights.as_ref()).map_err(UsageError::from)?;
+    let rows = load::summary(&loaded.net, loaded.weights.as_ref(), loaded.quant.as_ref())
+        .map_err(UsageError::from)?;
     let (macs, _, params) = loaded.net.totals().map_err(UsageError::from)?;
     if a.json {
         emit(&to_json(&InspectReport {
@@ -113,6 +136,7 @@ pub fn inspect(a: &InspectArgs) -> Result<Outcome, CliError> {
             params,
             layers: &rows,
             skipped: &loaded.skipped,
+            metrics: &loaded.metrics,
         }))?;
         return Ok(Outcome::Success);
     }
@@ -153,6 +177,66 @@ pub fn inspect(a: &InspectArgs) -> Result<Outcome, CliError> {
     }
     for k in &loaded.skipped {
         let _ = writeln!(s, "skipped: {k}");
+    }
+    for (k, v) in &loaded.metrics {
+        let _ = writeln!(s, "metric {k} = {v}");
+    }
+    emit(&s)?;
+    Ok(Outcome::Success)
+}
+
+/// One trained model's record.
+#[derive(Debug, Serialize)]
+struct Trained {
+    model: String,
+    file: String,
+    held_out_correct: f64,
+    held_out_images: f64,
+    held_out_accuracy: f64,
+}
+
+/// `cramulator train-digits`.
+pub fn train_digits(a: &TrainArgs) -> Result<Outcome, CliError> {
+    std::fs::create_dir_all(&a.out).map_err(|e| {
+        UsageError::from(cram_workloads::WorkloadError::File {
+            path: a.out.display().to_string(),
+            why: format!("cannot create the folder: {e}"),
+        })
+    })?;
+    let models = train::digits_models(&train::TrainConfig::default()).map_err(UsageError::from)?;
+    let mut rows = Vec::new();
+    for m in &models {
+        let path = a.out.join(format!("{}.toml", m.net.name));
+        m.write(&path).map_err(UsageError::from)?;
+        let metric = |k: &str| m.metrics.get(k).copied().unwrap_or(f64::NAN);
+        rows.push(Trained {
+            model: m.net.name.clone(),
+            file: path.display().to_string(),
+            held_out_correct: metric("held_out_correct"),
+            held_out_images: metric("held_out_images"),
+            held_out_accuracy: metric("held_out_accuracy"),
+        });
+    }
+    if a.json {
+        emit(&to_json(&rows))?;
+        return Ok(Outcome::Success);
+    }
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<20} {:>9} {:>9}  file",
+        "model", "held-out", "accuracy"
+    );
+    for r in &rows {
+        let _ = writeln!(
+            s,
+            "{:<20} {:>4}/{:<4} {:>8.2}%  {}",
+            r.model,
+            r.held_out_correct,
+            r.held_out_images,
+            r.held_out_accuracy * 100.0,
+            r.file
+        );
     }
     emit(&s)?;
     Ok(Outcome::Success)

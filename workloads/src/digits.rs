@@ -105,22 +105,25 @@ impl Digits {
     /// ChaCha8 (`seed`), then the first 80 % train, the rest test.
     pub fn split(&self, seed: u64) -> (Digits, Digits) {
         let mut idx: Vec<usize> = (0..self.len()).collect();
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        for i in (1..idx.len()).rev() {
-            // Unbiased index in 0..=i by rejection.
-            let bound = (i + 1) as u64;
-            let zone = u64::MAX - u64::MAX % bound;
-            let j = loop {
-                let r = rng.next_u64();
-                if r < zone {
-                    break (r % bound) as usize;
-                }
-            };
-            idx.swap(i, j);
-        }
+        shuffle(&mut idx, &mut ChaCha8Rng::seed_from_u64(seed));
         let n_test = self.len().div_ceil(5);
         let n_train = self.len() - n_test;
         (self.subset(&idx[..n_train]), self.subset(&idx[n_train..]))
+    }
+}
+
+/// Fisher–Yates shuffle with unbiased indices (rejection sampling).
+pub(crate) fn shuffle(idx: &mut [usize], rng: &mut ChaCha8Rng) {
+    for i in (1..idx.len()).rev() {
+        let bound = (i + 1) as u64;
+        let zone = u64::MAX - u64::MAX % bound;
+        let j = loop {
+            let r = rng.next_u64();
+            if r < zone {
+                break (r % bound) as usize;
+            }
+        };
+        idx.swap(i, j);
     }
 }
 

@@ -4,13 +4,20 @@
 //! This crate knows nothing about hardware (ARCHITECTURE.md invariant): it never depends on
 //! `cram-arch` or on the simulator.
 
+pub mod compress;
 pub mod digits;
 pub mod error;
+pub mod exec;
+pub mod golden;
 pub mod int;
 pub mod load;
+pub mod model;
 pub mod net;
 pub mod onnx;
+pub mod prune;
+pub mod quant;
 pub mod tensor;
+pub mod train;
 pub mod weights;
 pub mod zoo;
 

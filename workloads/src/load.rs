@@ -4,9 +4,11 @@
 use serde::Serialize;
 
 use crate::error::WorkloadError;
+use crate::golden::Quant;
+use crate::model::Model;
 use crate::net::{Bits, Network, Shape};
 use crate::weights::{Data, Weights};
-use crate::{onnx, zoo};
+use crate::{onnx, train, zoo};
 
 /// A network with whatever weights its source provides.
 #[derive(Debug, Clone)]
@@ -17,12 +19,39 @@ pub struct Loaded {
     pub weights: Option<Weights>,
     /// ONNX nodes skipped with `skip_unsupported`.
     pub skipped: Vec<String>,
-    /// Where it came from: `zoo` or the file.
+    /// Where it came from: `zoo`, `shipped` (trained, in the repository) or the file.
     pub source: String,
+    /// Weight codes and activation formats, if quantized.
+    pub quant: Option<Quant>,
+    /// Recorded measurements of a model file.
+    pub metrics: std::collections::BTreeMap<String, f64>,
 }
 
-/// Loads a zoo model by name, or an `.onnx` file.
+impl Loaded {
+    fn from_model(m: Model, source: String) -> Loaded {
+        Loaded {
+            net: m.net,
+            weights: Some(m.weights),
+            skipped: vec![],
+            source,
+            quant: m.quant,
+            metrics: m.metrics,
+        }
+    }
+}
+
+/// Loads a shipped trained model or a zoo model by name, a model description (`.toml`, the
+/// project's own format) or an `.onnx` file.
 pub fn load(spec: &str, skip_unsupported: bool) -> Result<Loaded, WorkloadError> {
+    if let Some(m) = train::shipped(spec) {
+        return Ok(Loaded::from_model(m?, "shipped".into()));
+    }
+    if spec.ends_with(".toml") {
+        return Ok(Loaded::from_model(
+            Model::read(std::path::Path::new(spec))?,
+            spec.to_owned(),
+        ));
+    }
     if spec.ends_with(".onnx") {
         let bytes = std::fs::read(spec).map_err(|e| WorkloadError::File {
             path: spec.to_owned(),
@@ -34,13 +63,15 @@ pub fn load(spec: &str, skip_unsupported: bool) -> Result<Loaded, WorkloadError>
             weights: Some(im.weights),
             skipped: im.skipped,
             source: spec.to_owned(),
+            quant: None,
+            metrics: Default::default(),
         });
     }
     if spec.contains('.') || spec.contains('/') {
         return Err(WorkloadError::File {
             path: spec.to_owned(),
-            why: "unknown model file type: model files are .onnx (or give a zoo name, see \
-                  `cramulator models`)"
+            why: "unknown model file type: model files are .toml (cramulator's own format) or \
+                  .onnx (or give a zoo name, see `cramulator models`)"
                 .into(),
         });
     }
@@ -49,6 +80,8 @@ pub fn load(spec: &str, skip_unsupported: bool) -> Result<Loaded, WorkloadError>
         weights: None,
         skipped: vec![],
         source: "zoo".into(),
+        quant: None,
+        metrics: Default::default(),
     })
 }
 
@@ -73,10 +106,12 @@ pub struct LayerSummary {
     pub sparsity: Option<f64>,
 }
 
-/// The per-layer summary of a network.
+/// The per-layer summary of a network (sparsity from the weight codes if quantized, else
+/// from the float weights).
 pub fn summary(
     net: &Network,
     weights: Option<&Weights>,
+    quant: Option<&Quant>,
 ) -> Result<Vec<LayerSummary>, WorkloadError> {
     let stats = net.stats()?;
     Ok(net
@@ -95,14 +130,17 @@ pub fn summary(
             macs: s.macs,
             params: s.params,
             bits: l.bits,
-            sparsity: weights
-                .and_then(|w| w.get(&l.name, "weight"))
-                .and_then(|t| match &t.data {
-                    Data::F32(v) if !v.is_empty() => {
-                        Some(v.iter().filter(|&&x| x == 0.0).count() as f64 / v.len() as f64)
-                    }
-                    _ => None,
-                }),
+            sparsity: match quant.and_then(|q| q.weights.get(&l.name)) {
+                Some(q) => Some(q.sparsity()),
+                None => weights
+                    .and_then(|w| w.get(&l.name, "weight"))
+                    .and_then(|t| match &t.data {
+                        Data::F32(v) if !v.is_empty() => {
+                            Some(v.iter().filter(|&&x| x == 0.0).count() as f64 / v.len() as f64)
+                        }
+                        _ => None,
+                    }),
+            },
         })
         .collect())
 }
@@ -115,7 +153,7 @@ mod tests {
     fn zoo_names_and_bad_paths() {
         let l = load("lenet5", false).unwrap();
         assert_eq!(l.source, "zoo");
-        let rows = summary(&l.net, None).unwrap();
+        let rows = summary(&l.net, None, None).unwrap();
         assert_eq!(rows.iter().map(|r| r.macs).sum::<u64>(), 416_520);
         assert_eq!(rows[1].inputs, ["input"]);
         let e = load("model.h5", false).unwrap_err().to_string();

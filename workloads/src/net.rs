@@ -181,6 +181,8 @@ pub enum Op {
     },
     /// Softmax over channels: monotone, so the integer reference passes logits through.
     Softmax,
+    /// Binary activation: +1 if x ≥ 0, else −1 (BNN sign; Courbariaux, Hubara et al. 2016).
+    Sign,
     /// Attention scores per head: S[h][i][j] = Σ_d Q[h·dₕ+d][i]·K[h·dₕ+d][j]
     /// (inputs Q and K, features×seq; output (heads·seq)×seq).
     AttnScores {
@@ -214,6 +216,7 @@ impl Op {
             Op::BatchNorm { .. } => "batchnorm",
             Op::Downsample { .. } => "downsample",
             Op::Softmax => "softmax",
+            Op::Sign => "sign",
             Op::AttnScores { .. } => "attn-scores",
             Op::AttnContext { .. } => "attn-context",
         }
@@ -467,7 +470,7 @@ fn layer_stats_unchecked(op: &Op, ins: &[Shape]) -> Result<LayerStats, String> {
             plain(Shape::new(x.c, h, w))
         }
         Op::GlobalAvgPool => plain(Shape::vector(x.c)),
-        Op::Relu | Op::Relu6 | Op::Softmax => plain(x),
+        Op::Relu | Op::Relu6 | Op::Softmax | Op::Sign => plain(x),
         Op::BatchNorm { .. } => LayerStats {
             out: x,
             macs: 0,

@@ -6,7 +6,7 @@ use crate::error::WorkloadError;
 use crate::net::{Network, Op, Shape, Window};
 
 /// Zoo entries: key and one-line description.
-pub const MODELS: [(&str, &str); 10] = [
+pub const MODELS: [(&str, &str); 9] = [
     (
         "lenet5",
         "LeNet-5, LeCun 1998 style: 32×32 input, full C3, biases (61,706 params)",
@@ -40,10 +40,6 @@ pub const MODELS: [(&str, &str); 10] = [
         "bert-base-layer",
         "one BERT-base encoder layer at seq 128, as its GEMMs (d 768, 12 heads, FFN 3072)",
     ),
-    (
-        "digits-mlp",
-        "64-64-10 MLP for the 8×8 UCI digits (structure; trained weights pending)",
-    ),
 ];
 
 /// The zoo network called `name`.
@@ -58,7 +54,6 @@ pub fn model(name: &str) -> Result<Network, WorkloadError> {
         "resnet20" => resnet20(),
         "mobilenetv2" => mobilenetv2(),
         "bert-base-layer" => bert_base_layer(128),
-        "digits-mlp" => mlp("digits-mlp", 64, &[DIGITS_HIDDEN, 10]),
         _ => {
             let names: Vec<&str> = MODELS.iter().map(|m| m.0).collect();
             return Err(WorkloadError::Network(format!(
@@ -69,7 +64,7 @@ pub fn model(name: &str) -> Result<Network, WorkloadError> {
     })
 }
 
-/// Hidden width of digits-mlp.
+/// Hidden width of the shipped digits-mlp (`train.rs`).
 pub const DIGITS_HIDDEN: usize = 64;
 
 /// A convolution op.

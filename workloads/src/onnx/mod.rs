@@ -460,9 +460,14 @@ impl Importer<'_> {
                 let v = self.val(node, 0)?.clone();
                 self.alias(node, v);
             }
-            "Relu" => {
+            "Relu" | "Sign" => {
                 let (x, a) = self.act(node, 0)?;
-                self.layer(node, label, Op::Relu, &[x], a)?;
+                let op = if node.op_type == "Relu" {
+                    Op::Relu
+                } else {
+                    Op::Sign
+                };
+                self.layer(node, label, op, &[x], a)?;
             }
             "Clip" => {
                 let (x, a) = self.act(node, 0)?;

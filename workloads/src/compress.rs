@@ -1,0 +1,369 @@
+//! Compression of a float network into an integer one: BatchNorm folding, seeded synthetic
+//! weights for models without trained ones, pruning, weight quantization or binarization,
+//! and min/max calibration of every activation format (post-training quantization, Jacob et
+//! al. 2018 §3; ranges from a calibration set as in TFLite/ONNX Runtime's MinMax).
+
+use ndarray::Array3;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::error::WorkloadError;
+use crate::exec;
+use crate::golden::Quant;
+use crate::model::Model;
+use crate::net::{Bits, Network, Op, Shape};
+use crate::prune::Prune;
+use crate::quant::{ActQuant, QWeight, WeightMode, WeightScheme};
+use crate::weights::{Data, Tensor, Weights};
+
+/// What to do to a network.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CompressSpec {
+    /// Weight code of every Dense/Conv2d layer.
+    pub weights: WeightScheme,
+    /// Bits of every activation that is not fixed otherwise (1..=16).
+    pub act_bits: u32,
+    /// Signed symmetric activations instead of unsigned affine ones.
+    pub act_symmetric: bool,
+    /// The input's format (None: calibrated like any activation).
+    pub input: Option<ActQuant>,
+    /// Pruning applied to every Dense/Conv2d weight before quantization.
+    pub prune: Option<Prune>,
+    /// How activation ranges are chosen from the calibration values.
+    pub calibration: Calibration,
+}
+
+/// How an activation's range is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Calibration {
+    /// The observed minimum and maximum.
+    MinMax,
+    /// The observed range scaled by the factor in 0.05..=1 (steps of 0.01) that minimizes the
+    /// mean squared quantization error over the calibration values (clipping outliers buys
+    /// resolution; e.g. Banner et al., NeurIPS 2019, "ACIQ"; Nagel et al. 2021 white paper
+    /// §3.1, MSE range setting).
+    Mse,
+}
+
+/// Folds every BatchNorm into the Dense/Conv2d layer it follows (its only reader):
+/// W'[c] = W[c]·γ[c]/√(σ²[c] + ε), b'[c] = (b[c] − μ[c])·γ[c]/√(σ²[c] + ε) + β[c]
+/// (Jacob et al. 2018 §3.2; Krishnamoorthi 2018 eq. 15). The BatchNorm layers disappear.
+pub fn fold_batchnorm(
+    net: &Network,
+    weights: &Weights,
+) -> Result<(Network, Weights), WorkloadError> {
+    let stats = net.stats()?;
+    let mut w = weights.clone();
+    let mut keep: Vec<bool> = vec![true; net.layers.len()];
+    let mut layers = net.layers.clone();
+    for (i, layer) in net.layers.iter().enumerate() {
+        let Op::BatchNorm { eps } = layer.op else {
+            continue;
+        };
+        let j = layer.inputs[0];
+        let readers = net.layers.iter().filter(|l| l.inputs.contains(&j)).count();
+        let prev = &net.layers[j];
+        if !matches!(prev.op, Op::Dense { .. } | Op::Conv2d { .. }) || readers != 1 {
+            return Err(WorkloadError::Network(format!(
+                "network '{}': BatchNorm '{}' cannot be folded: it must be the only reader of a \
+                 Dense or Conv2d layer ('{}' is {} with {readers} reader(s))",
+                net.name,
+                layer.name,
+                prev.name,
+                prev.op.name()
+            )));
+        }
+        let c = stats[j].out.c;
+        let p = |role| exec::param(weights, &layer.name, role, c).map(<[f32]>::to_vec);
+        let (g, beta, mean, var) = (p("gamma")?, p("beta")?, p("mean")?, p("var")?);
+        let k: Vec<f32> = (0..c).map(|ch| g[ch] / (var[ch] + eps).sqrt()).collect();
+        let wt = w
+            .tensors
+            .get_mut(&format!("{}.weight", prev.name))
+            .ok_or_else(|| {
+                WorkloadError::Network(format!("layer '{}' has no 'weight' tensor", prev.name))
+            })?;
+        let Data::F32(v) = &mut wt.data else {
+            return Err(WorkloadError::Network(format!(
+                "layer '{}': placeholder weights cannot be folded",
+                prev.name
+            )));
+        };
+        let per = v.len() / c;
+        for (ch, row) in v.chunks_mut(per).enumerate() {
+            row.iter_mut().for_each(|x| *x *= k[ch]);
+        }
+        let has_bias = matches!(
+            prev.op,
+            Op::Dense { bias: true, .. } | Op::Conv2d { bias: true, .. }
+        );
+        let b0 = if has_bias {
+            exec::param(weights, &prev.name, "bias", c)?.to_vec()
+        } else {
+            vec![0.0; c]
+        };
+        let b: Vec<f32> = (0..c)
+            .map(|ch| (b0[ch] - mean[ch]) * k[ch] + beta[ch])
+            .collect();
+        w.insert(&prev.name, "bias", Tensor::new(vec![c], b));
+        match &mut layers[j].op {
+            Op::Dense { bias, .. } | Op::Conv2d { bias, .. } => *bias = true,
+            _ => unreachable!(),
+        }
+        for role in ["gamma", "beta", "mean", "var"] {
+            w.tensors.remove(&format!("{}.{role}", layer.name));
+        }
+        keep[i] = false;
+    }
+    // Renumber: a removed layer's readers read what it read.
+    let mut map = vec![0usize; layers.len()];
+    let mut out = Vec::new();
+    for (i, mut l) in layers.into_iter().enumerate() {
+        if keep[i] {
+            l.inputs.iter_mut().for_each(|j| *j = map[*j]);
+            map[i] = out.len();
+            out.push(l);
+        } else {
+            map[i] = map[l.inputs[0]];
+        }
+    }
+    Ok((
+        Network {
+            name: net.name.clone(),
+            layers: out,
+        },
+        w,
+    ))
+}
+
+/// A uniform f32 in [0, 1) from 24 random bits.
+fn unit(rng: &mut ChaCha8Rng) -> f32 {
+    (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32
+}
+
+/// Seeded synthetic parameters: He-uniform weights U(±√(6/fan_in)) (He et al., ICCV 2015),
+/// biases U(±0.1), BatchNorm γ, σ² ∈ U(0.8, 1.2) and β, μ ∈ U(±0.1). One ChaCha8 stream in
+/// layer order, so the same seed gives the same weights on every machine.
+pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadError> {
+    let stats = net.stats()?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut w = Weights::default();
+    let mut fill = |n: usize, lo: f32, hi: f32| -> Vec<f32> {
+        (0..n).map(|_| lo + (hi - lo) * unit(&mut rng)).collect()
+    };
+    for layer in &net.layers {
+        if let Some(d) = layer
+            .inputs
+            .first()
+            .and_then(|&j| exec::weight_dims(&layer.op, stats[j].out.c))
+        {
+            let bound = (6.0 / (d.1 * d.2 * d.3) as f32).sqrt();
+            let dims = match layer.op {
+                Op::Dense { .. } => vec![d.0, d.1],
+                _ => vec![d.0, d.1, d.2, d.3],
+            };
+            let n = d.0 * d.1 * d.2 * d.3;
+            w.insert(
+                &layer.name,
+                "weight",
+                Tensor::new(dims, fill(n, -bound, bound)),
+            );
+            if matches!(
+                layer.op,
+                Op::Dense { bias: true, .. } | Op::Conv2d { bias: true, .. }
+            ) {
+                w.insert(
+                    &layer.name,
+                    "bias",
+                    Tensor::new(vec![d.0], fill(d.0, -0.1, 0.1)),
+                );
+            }
+        }
+        if let Op::BatchNorm { .. } = layer.op {
+            let c = stats[layer.inputs[0]].out.c;
+            for (role, lo, hi) in [
+                ("gamma", 0.8, 1.2),
+                ("beta", -0.1, 0.1),
+                ("mean", -0.1, 0.1),
+                ("var", 0.8, 1.2),
+            ] {
+                w.insert(&layer.name, role, Tensor::new(vec![c], fill(c, lo, hi)));
+            }
+        }
+    }
+    Ok(w)
+}
+
+/// `n` seeded synthetic inputs of `shape`, uniform in [0, 1) (image-like, non-negative).
+pub fn synthetic_inputs(shape: Shape, n: usize, seed: u64) -> Vec<Array3<f32>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| Array3::from_shape_simple_fn((shape.c, shape.h, shape.w), || unit(&mut rng)))
+        .collect()
+}
+
+/// Compresses a float network: folds BatchNorm, prunes, quantizes or binarizes every
+/// Dense/Conv2d weight, and calibrates every activation format on `calib` (min/max over all
+/// calibration inputs, run with the quantized weights). Returns the integer model and each
+/// weighted layer's achieved weight sparsity.
+///
+/// Formats: a layer whose only reader is ReLU (ReLU6) is calibrated on the clipped range, so
+/// its requantization clamp is the activation (ReLU fusion, Jacob et al. 2018 §2.4); one
+/// whose only reader is Sign gives ±1 directly; MaxPool, ReLU, ReLU6, Flatten, Downsample
+/// and Softmax keep their input's format.
+pub fn compress(
+    net: &Network,
+    weights: &Weights,
+    spec: &CompressSpec,
+    calib: &[Array3<f32>],
+) -> Result<(Model, Vec<(String, f64)>), WorkloadError> {
+    let bad = |why: String| WorkloadError::Network(format!("compressing '{}': {why}", net.name));
+    spec.weights.validate().map_err(bad)?;
+    if !(1..=16).contains(&spec.act_bits) {
+        return Err(bad(format!(
+            "activation bits {} are outside 1..=16",
+            spec.act_bits
+        )));
+    }
+    if spec.prune.is_some() && spec.weights.mode == WeightMode::Binary {
+        return Err(bad(
+            "binary weights are ±1 and cannot hold pruned zeros".into()
+        ));
+    }
+    if calib.is_empty() {
+        return Err(bad("calibration needs at least one input".into()));
+    }
+    let (mut net, mut weights) = fold_batchnorm(net, weights)?;
+    let mut quant = Quant::default();
+    let mut sparsity = Vec::new();
+    for layer in &net.layers {
+        if exec::weight_dims(&layer.op, 0).is_none() {
+            continue;
+        }
+        let key = format!("{}.weight", layer.name);
+        let t = weights.tensors.get_mut(&key).ok_or_else(|| {
+            WorkloadError::Network(format!("layer '{}' has no 'weight' tensor", layer.name))
+        })?;
+        if !t.is_dense() {
+            return Err(bad(format!(
+                "layer '{}' has placeholder weights (structure-only model); compress the zoo \
+                 model with synthetic weights instead",
+                layer.name
+            )));
+        }
+        if let Some(p) = spec.prune {
+            p.apply(t)
+                .map_err(|e| bad(format!("layer '{}': {e}", layer.name)))?;
+        }
+        let q = QWeight::quantize(t, spec.weights)
+            .map_err(|e| bad(format!("layer '{}': {e}", layer.name)))?;
+        *t = q.dequantize();
+        sparsity.push((layer.name.clone(), q.sparsity()));
+        quant.weights.insert(layer.name.clone(), q);
+    }
+    // Ranges of every layer's output over the calibration set (and the values, for MSE).
+    let mut range = vec![(f32::INFINITY, f32::NEG_INFINITY); net.layers.len()];
+    let keep_values = spec.calibration == Calibration::Mse;
+    let mut values: Vec<Vec<f32>> = vec![Vec::new(); net.layers.len()];
+    for x in calib {
+        for ((r, y), vals) in range
+            .iter_mut()
+            .zip(exec::forward(&net, &weights, x)?)
+            .zip(&mut values)
+        {
+            for &v in &y {
+                *r = (r.0.min(v), r.1.max(v));
+            }
+            if keep_values {
+                vals.extend(y.iter().copied());
+            }
+        }
+    }
+    let mut acts: Vec<ActQuant> = Vec::with_capacity(net.layers.len());
+    for (i, layer) in net.layers.iter().enumerate() {
+        let readers: Vec<&Op> = net
+            .layers
+            .iter()
+            .filter(|l| l.inputs.contains(&i))
+            .map(|l| &l.op)
+            .collect();
+        let sole = if readers.len() == 1 {
+            Some(readers[0])
+        } else {
+            None
+        };
+        let (mut lo, mut hi) = range[i];
+        let act = match layer.op {
+            Op::Input { .. } => spec
+                .input
+                .unwrap_or_else(|| ActQuant::from_range(lo, hi, spec.act_bits, spec.act_symmetric)),
+            Op::MaxPool { .. }
+            | Op::Relu
+            | Op::Relu6
+            | Op::Flatten
+            | Op::Downsample { .. }
+            | Op::Softmax => acts[layer.inputs[0]],
+            Op::Sign => ActQuant::BINARY,
+            Op::Dense { .. } | Op::Conv2d { .. } if sole == Some(&Op::Sign) => ActQuant::BINARY,
+            _ => {
+                match sole {
+                    Some(Op::Relu) => lo = lo.max(0.0),
+                    Some(Op::Relu6) => (lo, hi) = (lo.max(0.0), hi.min(6.0)),
+                    _ => {}
+                }
+                let fit = |f: f32| {
+                    ActQuant::from_range(lo * f, hi * f, spec.act_bits, spec.act_symmetric)
+                };
+                match spec.calibration {
+                    Calibration::MinMax => fit(1.0),
+                    Calibration::Mse => {
+                        (5..=100)
+                            .rev()
+                            .map(|k| fit(k as f32 / 100.0))
+                            .map(|a| {
+                                let clip = |v: f32| v.clamp(lo, hi);
+                                let err: f64 = values[i]
+                                    .iter()
+                                    .map(|&v| {
+                                        f64::from(a.dequantize(a.quantize(clip(v))) - clip(v))
+                                            .powi(2)
+                                    })
+                                    .sum();
+                                (err, a)
+                            })
+                            .fold(None, |best: Option<(f64, ActQuant)>, c| match best {
+                                Some(b) if b.0 <= c.0 => Some(b),
+                                _ => Some(c),
+                            })
+                            .expect("96 candidates")
+                            .1
+                    }
+                }
+            }
+        };
+        act.validate()
+            .map_err(|e| bad(format!("layer '{}': {e}", layer.name)))?;
+        acts.push(act);
+        quant.acts.insert(layer.name.clone(), act);
+    }
+    for layer in net.layers.iter_mut() {
+        if let Some(q) = quant.weights.get(&layer.name) {
+            let a = acts[layer.inputs[0]];
+            layer.bits = Some(Bits {
+                w: q.scheme.bits,
+                a: a.bits,
+            });
+        }
+    }
+    Ok((
+        Model {
+            net,
+            weights,
+            quant: Some(quant),
+            metrics: Default::default(),
+        },
+        sparsity,
+    ))
+}

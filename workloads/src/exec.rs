@@ -1,0 +1,369 @@
+//! Tensor kernels shared by the float forward pass and the integer golden executor
+//! (generic over f32 and i64), and the float forward pass itself (used to train, to
+//! calibrate activation ranges and to report float accuracy).
+//!
+//! Every kernel sums in a fixed order (input channel, then kernel row, then kernel column;
+//! for Dense the input feature), with no fused multiply-add, so float results are the same on
+//! every machine and thread count. Layout: activations are C×H×W `Array3`; Dense weights
+//! [out, in]; Conv2d weights [out, in/groups, kh, kw].
+
+use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView3, ArrayView4, LinalgScalar, s};
+
+use crate::error::WorkloadError;
+use crate::net::{Network, Op, Window};
+use crate::weights::Weights;
+
+/// Σ_i W[o,i]·x[i] at every position: W is [out, in], x is in×H×W.
+pub fn dense<T: LinalgScalar>(x: ArrayView3<T>, w: ArrayView2<T>) -> Array3<T> {
+    let (c, h, wd) = x.dim();
+    let x2 = x
+        .to_shape((c, h * wd))
+        .expect("C×(H·W) view of a standard array");
+    let mut out = Array2::<T>::zeros((w.nrows(), h * wd));
+    for (o, mut row) in out.outer_iter_mut().enumerate() {
+        for i in 0..c {
+            row.scaled_add(w[[o, i]], &x2.row(i));
+        }
+    }
+    out.into_shape_with_order((w.nrows(), h, wd))
+        .expect("same element count")
+}
+
+/// Grouped 2-D convolution with zero padding (the caller subtracts zero points first).
+pub fn conv2d<T: LinalgScalar>(
+    x: ArrayView3<T>,
+    w: ArrayView4<T>,
+    window: &Window,
+    groups: usize,
+) -> Array3<T> {
+    let (c, h, wd) = x.dim();
+    let (oh, ow) = window
+        .output(h, wd)
+        .expect("shapes checked by Network::stats");
+    let [pt, pl, pb, pr] = window.pad;
+    let mut xp = Array3::<T>::zeros((c, h + pt + pb, wd + pl + pr));
+    xp.slice_mut(s![.., pt..pt + h, pl..pl + wd]).assign(&x);
+    let [sh, sw] = window.stride;
+    let (cout, cin_g, kh, kw) = w.dim();
+    let cout_g = cout / groups;
+    let mut out = Array3::<T>::zeros((cout, oh, ow));
+    for (o, mut plane) in out.outer_iter_mut().enumerate() {
+        let g = o / cout_g;
+        for ci in 0..cin_g {
+            let ch = xp.index_axis(ndarray::Axis(0), g * cin_g + ci);
+            for r in 0..kh {
+                for q in 0..kw {
+                    let view = ch.slice(s![
+                        r..r + sh * (oh - 1) + 1;sh,
+                        q..q + sw * (ow - 1) + 1;sw
+                    ]);
+                    plane.scaled_add(w[[o, ci, r, q]], &view);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The input positions (row, column) a pooling window covers, padding excluded.
+fn window_cells(
+    window: &Window,
+    h: usize,
+    w: usize,
+    oy: usize,
+    ox: usize,
+) -> impl Iterator<Item = (usize, usize)> {
+    let y0 = (oy * window.stride[0]) as isize - window.pad[0] as isize;
+    let x0 = (ox * window.stride[1]) as isize - window.pad[1] as isize;
+    let [kh, kw] = window.kernel;
+    (0..kh as isize).flat_map(move |r| {
+        (0..kw as isize).filter_map(move |q| {
+            let (y, x) = (y0 + r, x0 + q);
+            (y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < w)
+                .then_some((y as usize, x as usize))
+        })
+    })
+}
+
+/// Max pooling; padding never wins. A window wholly in the padding gives `empty`.
+pub fn max_pool<T: Copy + PartialOrd>(x: ArrayView3<T>, window: &Window, empty: T) -> Array3<T> {
+    let (c, h, w) = x.dim();
+    let (oh, ow) = window
+        .output(h, w)
+        .expect("shapes checked by Network::stats");
+    Array3::from_shape_fn((c, oh, ow), |(ch, oy, ox)| {
+        window_cells(window, h, w, oy, ox)
+            .map(|(y, q)| x[[ch, y, q]])
+            .reduce(|a, b| if b > a { b } else { a })
+            .unwrap_or(empty)
+    })
+}
+
+/// Sum over each pooling window (padding counts as zero); average pooling divides it by the
+/// kernel area.
+pub fn sum_pool<T: LinalgScalar>(x: ArrayView3<T>, window: &Window) -> Array3<T> {
+    let (c, h, w) = x.dim();
+    let (oh, ow) = window
+        .output(h, w)
+        .expect("shapes checked by Network::stats");
+    Array3::from_shape_fn((c, oh, ow), |(ch, oy, ox)| {
+        window_cells(window, h, w, oy, ox).fold(T::zero(), |a, (y, q)| a + x[[ch, y, q]])
+    })
+}
+
+/// Σ over H×W per channel (a C×1×1 result).
+pub fn sum_spatial<T: LinalgScalar>(x: ArrayView3<T>) -> Array3<T> {
+    let c = x.dim().0;
+    Array3::from_shape_fn((c, 1, 1), |(ch, _, _)| {
+        x.index_axis(ndarray::Axis(0), ch)
+            .iter()
+            .fold(T::zero(), |a, &v| a + v)
+    })
+}
+
+/// Option-A shortcut: every `stride`-th row and column, channels padded with `fill`.
+pub fn downsample<T: Copy>(x: ArrayView3<T>, stride: usize, out_c: usize, fill: T) -> Array3<T> {
+    let (c, h, w) = x.dim();
+    Array3::from_shape_fn(
+        (out_c, h.div_ceil(stride), w.div_ceil(stride)),
+        |(ch, y, q)| {
+            if ch < c {
+                x[[ch, y * stride, q * stride]]
+            } else {
+                fill
+            }
+        },
+    )
+}
+
+/// Concatenation along channels.
+pub fn concat<T: Copy>(xs: &[ArrayView3<T>]) -> Array3<T> {
+    ndarray::concatenate(ndarray::Axis(0), xs).expect("H×W checked by Network::stats")
+}
+
+/// Attention scores: out[h·Sk + j, i] = Σ_d Q[h·dₕ+d, i]·K[h·dₕ+d, j].
+pub fn attn_scores<T: LinalgScalar>(q: ArrayView3<T>, k: ArrayView3<T>, heads: usize) -> Array3<T> {
+    let (f, sq, _) = q.dim();
+    let sk = k.dim().1;
+    let dh = f / heads;
+    Array3::from_shape_fn((heads * sk, sq, 1), |(hj, i, _)| {
+        let (h, j) = (hj / sk, hj % sk);
+        (0..dh).fold(T::zero(), |a, d| {
+            a + q[[h * dh + d, i, 0]] * k[[h * dh + d, j, 0]]
+        })
+    })
+}
+
+/// Attention context: out[h·dₕ+d, i] = Σ_j S[h·Sv + j, i]·V[h·dₕ+d, j].
+pub fn attn_context<T: LinalgScalar>(
+    sc: ArrayView3<T>,
+    v: ArrayView3<T>,
+    heads: usize,
+) -> Array3<T> {
+    let (f, sv, _) = v.dim();
+    let sq = sc.dim().1;
+    let dh = f / heads;
+    Array3::from_shape_fn((f, sq, 1), |(hd, i, _)| {
+        let h = hd / dh;
+        (0..sv).fold(T::zero(), |a, j| a + sc[[h * sv + j, i, 0]] * v[[hd, j, 0]])
+    })
+}
+
+/// The dense float parameter `role` of `layer`, with its expected element count checked.
+pub(crate) fn param<'a>(
+    weights: &'a Weights,
+    layer: &str,
+    role: &str,
+    len: usize,
+) -> Result<&'a [f32], WorkloadError> {
+    let t = weights
+        .get(layer, role)
+        .ok_or_else(|| WorkloadError::Network(format!("layer '{layer}' has no '{role}' tensor")))?;
+    match &t.data {
+        crate::weights::Data::F32(v) if v.len() == len => Ok(v),
+        crate::weights::Data::F32(v) => Err(WorkloadError::Network(format!(
+            "layer '{layer}': '{role}' has {} elements, the layer needs {len}",
+            v.len()
+        ))),
+        crate::weights::Data::Fill(_) => Err(WorkloadError::Network(format!(
+            "layer '{layer}': '{role}' is a placeholder fill (structure-only model); it cannot \
+             be executed"
+        ))),
+    }
+}
+
+/// The weight tensor of a Dense or Conv2d layer as an `Array4` [out, in/groups, kh, kw]
+/// (Dense: [out, in, 1, 1]), checked against the layer's input channels.
+pub(crate) fn weight4(
+    weights: &Weights,
+    layer: &str,
+    op: &Op,
+    in_c: usize,
+) -> Result<Array4<f32>, WorkloadError> {
+    let dims = weight_dims(op, in_c).expect("a weighted op");
+    let n = dims.0 * dims.1 * dims.2 * dims.3;
+    let v = param(weights, layer, "weight", n)?;
+    Ok(Array4::from_shape_vec(dims, v.to_vec()).expect("length checked"))
+}
+
+/// [out, in/groups, kh, kw] of a weighted op reading `in_c` channels (None: no weights).
+pub fn weight_dims(op: &Op, in_c: usize) -> Option<(usize, usize, usize, usize)> {
+    match *op {
+        Op::Dense { out_features, .. } => Some((out_features, in_c, 1, 1)),
+        Op::Conv2d {
+            out_channels,
+            window,
+            groups,
+            ..
+        } => Some((
+            out_channels,
+            in_c / groups,
+            window.kernel[0],
+            window.kernel[1],
+        )),
+        _ => None,
+    }
+}
+
+/// Applies the weight of a Dense (as [out, in, 1, 1]) or Conv2d layer.
+pub fn apply_weight<T: LinalgScalar>(op: &Op, x: ArrayView3<T>, w: ArrayView4<T>) -> Array3<T> {
+    match *op {
+        Op::Dense { .. } => {
+            let (o, i, _, _) = w.dim();
+            let w2 = w.to_shape((o, i)).expect("[out, in, 1, 1]");
+            dense(x, w2.view())
+        }
+        Op::Conv2d { window, groups, .. } => conv2d(x, w, &window, groups),
+        _ => unreachable!("only Dense and Conv2d carry weights"),
+    }
+}
+
+/// The float forward pass: every layer's output for one input. Softmax is the identity
+/// (monotone, so the arg-max is unchanged; the integer reference does the same).
+pub fn forward(
+    net: &Network,
+    weights: &Weights,
+    input: &Array3<f32>,
+) -> Result<Vec<Array3<f32>>, WorkloadError> {
+    let stats = net.stats()?;
+    let want = net.input_shape();
+    if input.dim() != (want.c, want.h, want.w) {
+        return Err(WorkloadError::Shape(format!(
+            "network '{}' takes {want}, got {:?}",
+            net.name,
+            input.dim()
+        )));
+    }
+    let mut outs: Vec<Array3<f32>> = Vec::with_capacity(net.layers.len());
+    for layer in &net.layers {
+        let x = |k: usize| outs[layer.inputs[k]].view();
+        let y = match &layer.op {
+            Op::Input { .. } => input.clone(),
+            op @ (Op::Dense { bias, .. } | Op::Conv2d { bias, .. }) => {
+                let w = weight4(weights, &layer.name, op, x(0).dim().0)?;
+                let mut y = apply_weight(op, x(0), w.view());
+                if *bias {
+                    let b = param(weights, &layer.name, "bias", y.dim().0)?;
+                    for (mut plane, &bo) in y.outer_iter_mut().zip(b) {
+                        plane.mapv_inplace(|v| v + bo);
+                    }
+                }
+                y
+            }
+            Op::MaxPool { window } => max_pool(x(0), window, 0.0),
+            Op::AvgPool { window } => {
+                let area = (window.kernel[0] * window.kernel[1]) as f32;
+                sum_pool(x(0), window).mapv(|v| v / area)
+            }
+            Op::GlobalAvgPool => {
+                let (_, h, w) = x(0).dim();
+                sum_spatial(x(0)).mapv(|v| v / (h * w) as f32)
+            }
+            Op::Relu => x(0).mapv(|v| v.max(0.0)),
+            Op::Relu6 => x(0).mapv(|v| v.clamp(0.0, 6.0)),
+            Op::Sign => x(0).mapv(|v| if v >= 0.0 { 1.0 } else { -1.0 }),
+            Op::Softmax => x(0).to_owned(),
+            Op::Add => &x(0) + &x(1),
+            Op::Concat => {
+                let views: Vec<_> = (0..layer.inputs.len()).map(x).collect();
+                concat(&views)
+            }
+            Op::Flatten => {
+                let v: Vec<f32> = x(0).iter().copied().collect();
+                let n = v.len();
+                Array3::from_shape_vec((n, 1, 1), v).expect("n elements")
+            }
+            Op::BatchNorm { eps } => {
+                let c = x(0).dim().0;
+                let p = |role| param(weights, &layer.name, role, c);
+                let (g, b, m, var) = (p("gamma")?, p("beta")?, p("mean")?, p("var")?);
+                let mut y = x(0).to_owned();
+                for (ch, mut plane) in y.outer_iter_mut().enumerate() {
+                    let k = g[ch] / (var[ch] + eps).sqrt();
+                    plane.mapv_inplace(|v| (v - m[ch]) * k + b[ch]);
+                }
+                y
+            }
+            Op::Downsample {
+                stride,
+                out_channels,
+            } => downsample(x(0), *stride, *out_channels, 0.0),
+            Op::AttnScores { heads } => attn_scores(x(0), x(1), *heads),
+            Op::AttnContext { heads } => attn_context(x(0), x(1), *heads),
+        };
+        outs.push(y);
+    }
+    debug_assert!(
+        outs.iter()
+            .zip(&stats)
+            .all(|(o, s)| o.dim() == (s.out.c, s.out.h, s.out.w))
+    );
+    Ok(outs)
+}
+
+/// Index of the largest element in iteration order (the first one on ties).
+pub fn argmax<T: Copy + PartialOrd>(x: &Array3<T>) -> usize {
+    let mut best: Option<(usize, T)> = None;
+    for (i, &v) in x.iter().enumerate() {
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
+        }
+    }
+    best.map_or(0, |(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::Shape;
+    use crate::weights::Tensor;
+
+    #[test]
+    fn small_network_by_hand() {
+        // 1×3×3 input, 2×2 conv (all ones, bias 1), ReLU, 2×2 max pool stride 1.
+        let mut n = Network::new("t", Shape::new(1, 3, 3));
+        n.then("c", crate::zoo::conv(1, 2, 1, 0, 1, true));
+        n.then("r", Op::Relu);
+        n.then(
+            "p",
+            Op::MaxPool {
+                window: Window::square(2, 1, 0),
+            },
+        );
+        let mut w = Weights::default();
+        w.insert("c", "weight", Tensor::new(vec![1, 1, 2, 2], vec![1.0; 4]));
+        w.insert("c", "bias", Tensor::new(vec![1], vec![-10.0]));
+        let x = Array3::from_shape_vec((1, 3, 3), (1..=9).map(|v| v as f32).collect()).unwrap();
+        let outs = forward(&n, &w, &x).unwrap();
+        // Window sums 12, 16, 24, 28 minus 10.
+        assert_eq!(
+            outs[1].iter().copied().collect::<Vec<_>>(),
+            [2.0, 6.0, 14.0, 18.0]
+        );
+        assert_eq!(outs[3].iter().copied().collect::<Vec<_>>(), [18.0]);
+        assert_eq!(argmax(&outs[1]), 3);
+        w.insert("c", "weight", Tensor::new(vec![1, 1, 2], vec![1.0; 2]));
+        let e = forward(&n, &w, &x).unwrap_err().to_string();
+        assert!(e.contains("'c'") && e.contains("2 elements"), "{e}");
+    }
+}

@@ -1,0 +1,736 @@
+//! The integer golden executor: the exact expected output of a quantized, binarized or
+//! pruned network, and so the oracle the simulator's results are checked against.
+//!
+//! Everything here is integer arithmetic on i64 codes (products and sums exact in i64/i128;
+//! requantization by [`Requant`], i.e. an integer multiplier and a shift). The float scales
+//! are used once, at [`Program::compile`], to derive those integers (Jacob et al., CVPR 2018,
+//! eqs. 4–7), and never while running. Per layer, with r = s·(q − z):
+//! * Dense/Conv2d: acc[o] = Σ (w − z_w[o])·(x − z_x) + round(b[o] / (s_x·s_w[o]));
+//!   y = clamp(z_y + R[o](acc)) with R[o] ≈ s_x·s_w[o]/s_y; into a binary (±1) output,
+//!   y = +1 if acc ≥ 0 else −1 (BatchNorm and bias folded into the threshold). With binary
+//!   weights and binary inputs the dot product is computed as XNOR-popcount,
+//!   Σ w·x = 2·popcount(XNOR(w, x)) − n, bit-identical to the ±1 dot product.
+//! * AvgPool/GlobalAvgPool: y = clamp(z_y + R(Σ (x − z_x))) with R ≈ s_x/(area·s_y).
+//! * Add: one rounding of m_a·(a − z_a) + m_b·(b − z_b) at a common shift; Concat requantizes
+//!   each input to the output format.
+//! * MaxPool, ReLU (max(q, z)), ReLU6 (clamped at z + round(6/s)), Flatten, Downsample (new
+//!   channels hold z) and Softmax (the identity: monotone) keep their input's format.
+//! * Sign: +1 if q ≥ z else −1. Attention products: exact dot products of centred codes,
+//!   then requantized.
+
+use std::collections::BTreeMap;
+
+use ndarray::{Array3, Array4, ArrayView3, Zip};
+
+use crate::error::WorkloadError;
+use crate::exec::{self, weight_dims};
+use crate::net::{Network, Op, Shape};
+use crate::quant::{ActQuant, QWeight, Requant, WeightMode, round_shift};
+use crate::weights::Weights;
+
+/// A network's quantization: weight codes of every Dense/Conv2d layer and the format of every
+/// layer's output, by layer name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Quant {
+    /// Weight codes by layer name.
+    pub weights: BTreeMap<String, QWeight>,
+    /// Output format by layer name (every layer, the input included).
+    pub acts: BTreeMap<String, ActQuant>,
+}
+
+/// One compiled layer.
+#[derive(Debug, Clone)]
+enum Step {
+    Input,
+    Linear {
+        /// Centred weight codes w − z_w, [out, in/groups, kh, kw].
+        w: Array4<i64>,
+        /// Bias in accumulator units.
+        bias: Vec<i64>,
+        /// Per output channel.
+        rq: Vec<Requant>,
+        /// Packed ±1 weight rows (bit set for +1) when weights and input are binary (Dense).
+        xnor: Option<Vec<Vec<u64>>>,
+    },
+    MaxPool,
+    SumPool(Requant),
+    Relu,
+    Relu6 {
+        hi: i64,
+    },
+    Sign,
+    Add {
+        mults: [i64; 2],
+        shift: u32,
+    },
+    Concat(Vec<Requant>),
+    Pass,
+    Downsample,
+    Attn(Requant),
+}
+
+/// A network compiled to integer steps.
+#[derive(Debug, Clone)]
+pub struct Program {
+    net: Network,
+    shapes: Vec<Shape>,
+    acts: Vec<ActQuant>,
+    steps: Vec<Step>,
+}
+
+impl Program {
+    /// Compiles `net` with its float parameters (`weights`: biases) and `quant`. BatchNorm
+    /// must be folded first ([`crate::compress::fold_batchnorm`]).
+    pub fn compile(
+        net: &Network,
+        weights: &Weights,
+        quant: &Quant,
+    ) -> Result<Program, WorkloadError> {
+        let stats = net.stats()?;
+        let mut acts = Vec::with_capacity(net.layers.len());
+        let mut steps = Vec::with_capacity(net.layers.len());
+        for layer in &net.layers {
+            let bad = |why: String| {
+                WorkloadError::Network(format!(
+                    "network '{}', layer '{}' ({}): {why}",
+                    net.name,
+                    layer.name,
+                    layer.op.name()
+                ))
+            };
+            let act = *quant
+                .acts
+                .get(&layer.name)
+                .ok_or_else(|| bad("has no activation format".into()))?;
+            act.validate()
+                .map_err(|e| bad(format!("activation format: {e}")))?;
+            let input = |k: usize| -> ActQuant { acts[layer.inputs[k]] };
+            let same = |what: &str| -> Result<(), WorkloadError> {
+                if act == input(0) {
+                    Ok(())
+                } else {
+                    Err(bad(format!(
+                        "{what} keeps its input's format {:?}, but is given {act:?}",
+                        input(0)
+                    )))
+                }
+            };
+            let requant = |m: f64| Requant::from_real(m).map_err(&bad);
+            let step = match &layer.op {
+                Op::Input { .. } => Step::Input,
+                op @ (Op::Dense { bias, .. } | Op::Conv2d { bias, .. }) => {
+                    let x = input(0);
+                    let in_c = stats[layer.inputs[0]].out.c;
+                    let dims = weight_dims(op, in_c).expect("weighted");
+                    let q = quant
+                        .weights
+                        .get(&layer.name)
+                        .ok_or_else(|| bad("has no quantized weights".into()))?;
+                    q.validate().map_err(|e| bad(format!("weights: {e}")))?;
+                    if q.values.len() != dims.0 * dims.1 * dims.2 * dims.3 {
+                        return Err(bad(format!(
+                            "weights have dims {:?}, the layer needs {dims:?}",
+                            q.dims
+                        )));
+                    }
+                    let per = q.per_channel_len();
+                    let w = Array4::from_shape_fn(dims, |(o, a, b, c)| {
+                        let idx = ((o * dims.1 + a) * dims.2 + b) * dims.3 + c;
+                        i64::from(q.values[idx] - q.channel(idx / per).1)
+                    });
+                    let b = if *bias {
+                        exec::param(weights, &layer.name, "bias", dims.0)?.to_vec()
+                    } else {
+                        vec![0.0; dims.0]
+                    };
+                    let mut bias_q = Vec::with_capacity(dims.0);
+                    let mut rq = Vec::with_capacity(dims.0);
+                    for (o, &bo) in b.iter().enumerate() {
+                        let acc_scale = f64::from(x.scale) * f64::from(q.channel(o).0);
+                        let bq = (f64::from(bo) / acc_scale).round();
+                        if !bq.is_finite() || bq.abs() > 2f64.powi(53) {
+                            return Err(bad(format!(
+                                "bias {bo} of channel {o} does not fit the accumulator (scale \
+                                 {acc_scale})"
+                            )));
+                        }
+                        bias_q.push(bq as i64);
+                        rq.push(if act.binary {
+                            Requant { mult: 0, shift: 0 }
+                        } else {
+                            requant(acc_scale / f64::from(act.scale))?
+                        });
+                    }
+                    let xnor = (x.binary
+                        && q.scheme.mode == WeightMode::Binary
+                        && matches!(op, Op::Dense { .. }))
+                    .then(|| {
+                        w.outer_iter()
+                            .map(|row| pack_signs(row.iter().copied()))
+                            .collect()
+                    });
+                    Step::Linear {
+                        w,
+                        bias: bias_q,
+                        rq,
+                        xnor,
+                    }
+                }
+                Op::MaxPool { .. } => {
+                    same("max pooling")?;
+                    Step::MaxPool
+                }
+                Op::AvgPool { window } => {
+                    let area = (window.kernel[0] * window.kernel[1]) as f64;
+                    Step::SumPool(requant(
+                        f64::from(input(0).scale) / (area * f64::from(act.scale)),
+                    )?)
+                }
+                Op::GlobalAvgPool => {
+                    let s = stats[layer.inputs[0]].out;
+                    let area = (s.h * s.w) as f64;
+                    Step::SumPool(requant(
+                        f64::from(input(0).scale) / (area * f64::from(act.scale)),
+                    )?)
+                }
+                Op::Relu => {
+                    same("ReLU")?;
+                    Step::Relu
+                }
+                Op::Relu6 => {
+                    same("ReLU6")?;
+                    let hi = i64::from(act.zero) + (6.0 / f64::from(act.scale)).round() as i64;
+                    Step::Relu6 {
+                        hi: hi.min(act.range().1),
+                    }
+                }
+                Op::Sign => {
+                    if act != ActQuant::BINARY {
+                        return Err(bad(format!("a sign output is binary, not {act:?}")));
+                    }
+                    Step::Sign
+                }
+                Op::Add => {
+                    let m = |k: usize| f64::from(input(k).scale) / f64::from(act.scale);
+                    let (mults, shift) = Requant::common(&[m(0), m(1)]).map_err(&bad)?;
+                    Step::Add {
+                        mults: [mults[0], mults[1]],
+                        shift,
+                    }
+                }
+                Op::Concat => Step::Concat(
+                    (0..layer.inputs.len())
+                        .map(|k| requant(f64::from(input(k).scale) / f64::from(act.scale)))
+                        .collect::<Result<_, _>>()?,
+                ),
+                Op::Flatten => {
+                    same("flatten")?;
+                    Step::Pass
+                }
+                Op::Softmax => {
+                    same("softmax (the identity on codes)")?;
+                    Step::Pass
+                }
+                Op::Downsample { .. } => {
+                    same("the option-A shortcut")?;
+                    Step::Downsample
+                }
+                Op::AttnScores { .. } | Op::AttnContext { .. } => Step::Attn(requant(
+                    f64::from(input(0).scale) * f64::from(input(1).scale) / f64::from(act.scale),
+                )?),
+                Op::BatchNorm { .. } => {
+                    return Err(bad(
+                        "BatchNorm must be folded into the layer before it for integer \
+                         execution (compress::fold_batchnorm)"
+                            .into(),
+                    ));
+                }
+            };
+            if act.binary && !matches!(step, Step::Linear { .. } | Step::Sign) {
+                return Err(bad(
+                    "only Dense, Conv2d and Sign layers can give binary outputs".into(),
+                ));
+            }
+            acts.push(act);
+            steps.push(step);
+        }
+        Ok(Program {
+            net: net.clone(),
+            shapes: stats.iter().map(|s| s.out).collect(),
+            acts,
+            steps,
+        })
+    }
+
+    /// The network it runs.
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// The output format of layer `i`.
+    pub fn act(&self, i: usize) -> ActQuant {
+        self.acts[i]
+    }
+
+    /// Every layer's output codes for one input (codes in the input layer's format).
+    pub fn run(&self, input: &Array3<i64>) -> Result<Vec<Array3<i64>>, WorkloadError> {
+        let want = self.net.input_shape();
+        if input.dim() != (want.c, want.h, want.w) {
+            return Err(WorkloadError::Shape(format!(
+                "network '{}' takes {want}, got {:?}",
+                self.net.name,
+                input.dim()
+            )));
+        }
+        let (lo, hi) = self.acts[0].range();
+        if let Some((i, v)) = input
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(lo..=hi).contains(*v))
+        {
+            return Err(WorkloadError::OutOfRange {
+                value: *v,
+                index: i,
+                format: format!("{:?}", self.acts[0]),
+                min: lo,
+                max: hi,
+            });
+        }
+        let mut outs: Vec<Array3<i64>> = Vec::with_capacity(self.steps.len());
+        for (i, (layer, step)) in self.net.layers.iter().zip(&self.steps).enumerate() {
+            let act = self.acts[i];
+            let (lo, hi) = act.range();
+            let zy = i64::from(act.zero);
+            let clamp = |v: i64| v.clamp(lo, hi);
+            let x = |k: usize| outs[layer.inputs[k]].view();
+            let centred = |k: usize| {
+                let z = i64::from(self.acts[layer.inputs[k]].zero);
+                outs[layer.inputs[k]].mapv(|v| v - z)
+            };
+            let y = match step {
+                Step::Input => input.clone(),
+                Step::Linear { w, bias, rq, xnor } => {
+                    let mut acc = match xnor {
+                        Some(rows) => xnor_dense(x(0), rows),
+                        None => exec::apply_weight(&layer.op, centred(0).view(), w.view()),
+                    };
+                    for (o, mut plane) in acc.outer_iter_mut().enumerate() {
+                        plane.mapv_inplace(|a| {
+                            let a = a + bias[o];
+                            if act.binary {
+                                if a >= 0 { 1 } else { -1 }
+                            } else {
+                                clamp(zy + rq[o].apply(a))
+                            }
+                        });
+                    }
+                    acc
+                }
+                Step::MaxPool => match layer.op {
+                    Op::MaxPool { window } => exec::max_pool(x(0), &window, zy),
+                    _ => unreachable!(),
+                },
+                Step::SumPool(r) => {
+                    let c = centred(0);
+                    let sum = match layer.op {
+                        Op::AvgPool { window } => exec::sum_pool(c.view(), &window),
+                        _ => exec::sum_spatial(c.view()),
+                    };
+                    sum.mapv(|v| clamp(zy + r.apply(v)))
+                }
+                Step::Relu => x(0).mapv(|v| v.max(zy)),
+                Step::Relu6 { hi } => x(0).mapv(|v| v.clamp(zy, *hi)),
+                Step::Sign => {
+                    let z = i64::from(self.acts[layer.inputs[0]].zero);
+                    x(0).mapv(|v| if v >= z { 1 } else { -1 })
+                }
+                Step::Add { mults, shift } => {
+                    let (a, b) = (centred(0), centred(1));
+                    let mut y = Array3::zeros(a.dim());
+                    Zip::from(&mut y).and(&a).and(&b).for_each(|y, &a, &b| {
+                        let p = i128::from(a) * i128::from(mults[0])
+                            + i128::from(b) * i128::from(mults[1]);
+                        *y = clamp(zy + round_shift(p, *shift));
+                    });
+                    y
+                }
+                Step::Concat(rqs) => {
+                    let parts: Vec<Array3<i64>> = rqs
+                        .iter()
+                        .enumerate()
+                        .map(|(k, r)| centred(k).mapv(|v| clamp(zy + r.apply(v))))
+                        .collect();
+                    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+                    exec::concat(&views)
+                }
+                Step::Pass => {
+                    let v: Vec<i64> = x(0).iter().copied().collect();
+                    let s = self.shapes[i];
+                    Array3::from_shape_vec((s.c, s.h, s.w), v).expect("same element count")
+                }
+                Step::Downsample => match layer.op {
+                    Op::Downsample {
+                        stride,
+                        out_channels,
+                    } => exec::downsample(x(0), stride, out_channels, zy),
+                    _ => unreachable!(),
+                },
+                Step::Attn(r) => {
+                    let (a, b) = (centred(0), centred(1));
+                    let acc = match layer.op {
+                        Op::AttnScores { heads } => exec::attn_scores(a.view(), b.view(), heads),
+                        Op::AttnContext { heads } => exec::attn_context(a.view(), b.view(), heads),
+                        _ => unreachable!(),
+                    };
+                    acc.mapv(|v| clamp(zy + r.apply(v)))
+                }
+            };
+            outs.push(y);
+        }
+        Ok(outs)
+    }
+
+    /// The arg-max of the last layer's codes for one input.
+    pub fn predict(&self, input: &Array3<i64>) -> Result<usize, WorkloadError> {
+        Ok(exec::argmax(
+            self.run(input)?.last().expect("layer 0 exists"),
+        ))
+    }
+}
+
+/// Packs ±1 values into u64 words, bit i set for +1 (word i/64, bit i%64).
+pub fn pack_signs(v: impl Iterator<Item = i64>) -> Vec<u64> {
+    let mut words = Vec::new();
+    for (i, x) in v.enumerate() {
+        if i % 64 == 0 {
+            words.push(0);
+        }
+        if x > 0 {
+            *words.last_mut().expect("pushed") |= 1 << (i % 64);
+        }
+    }
+    words
+}
+
+/// Σ aᵢ·bᵢ of two ±1 vectors of length `n` packed by [`pack_signs`]: 2·popcount(XNOR) − n,
+/// i.e. n − 2·popcount(a XOR b) (the tail bits of both are zero, so they never differ).
+pub fn xnor_dot(a: &[u64], b: &[u64], n: usize) -> i64 {
+    let differ: u32 = a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum();
+    n as i64 - 2 * i64::from(differ)
+}
+
+/// A binary Dense layer on binary inputs: XNOR-popcount per output and position.
+fn xnor_dense(x: ArrayView3<i64>, rows: &[Vec<u64>]) -> Array3<i64> {
+    let (c, h, w) = x.dim();
+    let mut out = Array3::zeros((rows.len(), h, w));
+    for y in 0..h {
+        for q in 0..w {
+            let packed = pack_signs((0..c).map(|ch| x[[ch, y, q]]));
+            for (o, row) in rows.iter().enumerate() {
+                out[[o, y, q]] = xnor_dot(row, &packed, c);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compress::{
+        Calibration, CompressSpec, compress, synthetic_inputs, synthetic_weights,
+    };
+    use crate::net::{Shape, Window};
+    use crate::quant::WeightScheme;
+    use crate::zoo::{conv, dense};
+    use ndarray::Array2;
+    use proptest::prelude::*;
+
+    /// Direct 7-loop convolution with explicit bounds checks (the naive reference).
+    fn naive_conv(x: &Array3<i64>, w: &Array4<i64>, win: &Window, groups: usize) -> Array3<i64> {
+        let (c, h, wd) = x.dim();
+        let (o_n, cin_g, kh, kw) = w.dim();
+        let (oh, ow) = win.output(h, wd).unwrap();
+        let mut out = Array3::zeros((o_n, oh, ow));
+        for o in 0..o_n {
+            let g = o / (o_n / groups);
+            for y in 0..oh {
+                for q in 0..ow {
+                    let mut acc = 0i64;
+                    for ci in 0..cin_g {
+                        for r in 0..kh {
+                            for t in 0..kw {
+                                let iy = (y * win.stride[0] + r) as i64 - win.pad[0] as i64;
+                                let ix = (q * win.stride[1] + t) as i64 - win.pad[1] as i64;
+                                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
+                                    acc += w[[o, ci, r, t]]
+                                        * x[[g * cin_g + ci, iy as usize, ix as usize]];
+                                }
+                            }
+                        }
+                    }
+                    out[[o, y, q]] = acc;
+                }
+            }
+        }
+        assert_eq!(c, cin_g * groups);
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn conv_equals_naive_i64(
+            groups in 1usize..=3, cin_g in 1usize..=3, cout_g in 1usize..=3,
+            kh in 1usize..=3, kw in 1usize..=3, sh in 1usize..=3, sw in 1usize..=2,
+            pad in proptest::array::uniform4(0usize..=2), h in 3usize..=7, wd in 3usize..=7,
+            seed in any::<u64>(),
+        ) {
+            let win = Window { kernel: [kh, kw], stride: [sh, sw], pad, ceil: false };
+            prop_assume!(win.output(h, wd).is_ok());
+            let mut s = seed;
+            let mut next = || { s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); ((s >> 33) % 511) as i64 - 255 };
+            let x = Array3::from_shape_simple_fn((groups * cin_g, h, wd), &mut next);
+            let w = Array4::from_shape_simple_fn((groups * cout_g, cin_g, kh, kw), &mut next);
+            prop_assert_eq!(exec::conv2d(x.view(), w.view(), &win, groups), naive_conv(&x, &w, &win, groups));
+        }
+
+        #[test]
+        fn dense_equals_naive_i64(
+            rows in proptest::collection::vec(proptest::collection::vec(-(1i64 << 20)..(1i64 << 20), 7), 1..6),
+            x in proptest::collection::vec(-(1i64 << 20)..(1i64 << 20), 7 * 3),
+        ) {
+            let w = Array2::from_shape_vec((rows.len(), 7), rows.concat()).unwrap();
+            let x3 = Array3::from_shape_vec((7, 3, 1), x.clone()).unwrap();
+            let got = exec::dense(x3.view(), w.view());
+            for o in 0..rows.len() {
+                for p in 0..3 {
+                    let want: i64 = (0..7).map(|i| rows[o][i] * x[i * 3 + p]).sum();
+                    prop_assert_eq!(got[[o, p, 0]], want);
+                }
+            }
+        }
+
+        #[test]
+        fn xnor_popcount_equals_the_pm1_dot_product(
+            pairs in proptest::collection::vec((any::<bool>(), any::<bool>()), 1..300),
+        ) {
+            let a: Vec<i64> = pairs.iter().map(|p| if p.0 { 1 } else { -1 }).collect();
+            let b: Vec<i64> = pairs.iter().map(|p| if p.1 { 1 } else { -1 }).collect();
+            let want: i64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            let got = xnor_dot(&pack_signs(a.iter().copied()), &pack_signs(b.iter().copied()), a.len());
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn requant_is_the_rounded_real_product(m in 1e-9f64..1e3, v in -(1i64 << 40)..(1i64 << 40)) {
+            let r = Requant::from_real(m).unwrap();
+            let exact = v as f64 * r.real();
+            // The fixed-point multiplier is m to 31 significant bits; the result is the
+            // rounding of v·mult/2^shift, so within ½ of the exact product of the two.
+            prop_assert!((r.apply(v) as f64 - exact).abs() <= 0.5 + exact.abs() * 1e-12);
+            prop_assert!((r.real() - m).abs() <= m * 2f64.powi(-30));
+        }
+    }
+
+    /// A two-layer Dense network worked by hand end to end.
+    #[test]
+    fn hand_worked_dense_layer() {
+        let mut net = Network::new("hand", Shape::vector(2));
+        net.then("fc", dense(1));
+        let mut w = Weights::default();
+        w.insert(
+            "fc",
+            "bias",
+            crate::weights::Tensor::new(vec![1], vec![0.3]),
+        );
+        let mut quant = Quant::default();
+        // x = 0.1·(q − 1); weights 0.05·code; y = 0.25·(q − 3).
+        quant.acts.insert(
+            "input".into(),
+            ActQuant {
+                bits: 4,
+                signed: false,
+                binary: false,
+                scale: 0.1,
+                zero: 1,
+            },
+        );
+        quant.acts.insert(
+            "fc".into(),
+            ActQuant {
+                bits: 4,
+                signed: false,
+                binary: false,
+                scale: 0.25,
+                zero: 3,
+            },
+        );
+        quant.weights.insert(
+            "fc".into(),
+            QWeight {
+                scheme: WeightScheme {
+                    bits: 4,
+                    mode: WeightMode::Symmetric,
+                    per_channel: false,
+                },
+                dims: vec![1, 2],
+                values: vec![7, -3],
+                scale: vec![0.05],
+                zero: vec![0],
+            },
+        );
+        let p = Program::compile(&net, &w, &quant).unwrap();
+        // x codes [9, 4] → centred [8, 3]; acc = 7·8 − 3·3 = 47; bias 0.3/(0.1·0.05) = 60;
+        // acc 107 · M (0.005/0.25 = 0.02) = 2.14 → 2; y = 3 + 2 = 5 (real 0.5; float: 0.535).
+        let out = p
+            .run(&Array3::from_shape_vec((2, 1, 1), vec![9, 4]).unwrap())
+            .unwrap();
+        assert_eq!(out[1][[0, 0, 0]], 5);
+        // Saturation: x [15, 0] → centred [14, −1]: 98 + 3 + 60 = 161 · 0.02 = 3.22 → 3 + 3 = 6.
+        let out = p
+            .run(&Array3::from_shape_vec((2, 1, 1), vec![15, 0]).unwrap())
+            .unwrap();
+        assert_eq!(out[1][[0, 0, 0]], 6);
+        // Out-of-range input codes are refused.
+        let e = p
+            .run(&Array3::from_shape_vec((2, 1, 1), vec![16, 0]).unwrap())
+            .unwrap_err();
+        assert!(e.to_string().contains("16"), "{e}");
+        let mut bad = quant.clone();
+        bad.acts.remove("fc");
+        let e = Program::compile(&net, &w, &bad).unwrap_err().to_string();
+        assert!(e.contains("'fc'") && e.contains("activation format"), "{e}");
+    }
+
+    fn spec(bits: u32) -> CompressSpec {
+        CompressSpec {
+            weights: WeightScheme {
+                bits,
+                mode: WeightMode::Symmetric,
+                per_channel: true,
+            },
+            act_bits: bits,
+            act_symmetric: false,
+            input: None,
+            prune: None,
+            calibration: Calibration::MinMax,
+        }
+    }
+
+    /// The integer program's dequantized outputs track the float network's (with the same
+    /// quantized weights) on inputs it was not calibrated on.
+    fn tracks_float(net: &Network, bits: u32, tolerance: f32) {
+        let w = synthetic_weights(net, 7).unwrap();
+        let calib = synthetic_inputs(net.input_shape(), 8, 1);
+        let (m, _) = compress(net, &w, &spec(bits), &calib).unwrap();
+        let p = m.program().unwrap();
+        let last = m.net.layers.len() - 1;
+        for x in synthetic_inputs(net.input_shape(), 3, 2) {
+            let want = exec::forward(&m.net, &m.weights, &x)
+                .unwrap()
+                .pop()
+                .unwrap();
+            let a0 = p.act(0);
+            let codes = x.mapv(|v| a0.quantize(v));
+            let got = p
+                .run(&codes)
+                .unwrap()
+                .pop()
+                .unwrap()
+                .mapv(|q| p.act(last).dequantize(q));
+            let range = want.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let err = want
+                .iter()
+                .zip(&got)
+                .fold(0f32, |a, (x, y)| a.max((x - y).abs()));
+            assert!(
+                err <= tolerance * range,
+                "{}: error {err} vs range {range}",
+                net.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_op_in_integer_tracks_float() {
+        let mut n = Network::new("every-op", Shape::new(4, 8, 8));
+        n.then("c1", conv(8, 3, 1, 1, 1, false));
+        n.then("bn1", Op::BatchNorm { eps: 1e-5 });
+        let r6 = n.then("r6", Op::Relu6);
+        n.then("dw", conv(8, 3, 1, 1, 8, true));
+        n.then("r", Op::Relu);
+        let ap = n.then(
+            "ap",
+            Op::AvgPool {
+                window: Window::square(2, 2, 0),
+            },
+        );
+        let ds = n.push(
+            "ds",
+            Op::Downsample {
+                stride: 2,
+                out_channels: 8,
+            },
+            &[r6],
+        );
+        let add = n.push("add", Op::Add, &[ap, ds]);
+        n.push("cat", Op::Concat, &[add, ap]);
+        n.then(
+            "mp",
+            Op::MaxPool {
+                window: Window::square(2, 2, 0),
+            },
+        );
+        n.then("gap", Op::GlobalAvgPool);
+        n.then("fc", dense(10));
+        n.then("sm", Op::Softmax);
+        tracks_float(&n, 8, 0.08);
+
+        let mut a = Network::new("attention", Shape::new(8, 4, 1));
+        let q = a.then("q", dense(8));
+        let k = a.push("k", dense(8), &[0]);
+        let v = a.push("v", dense(8), &[0]);
+        let s = a.push("scores", Op::AttnScores { heads: 2 }, &[q, k]);
+        a.push("ctx", Op::AttnContext { heads: 2 }, &[s, v]);
+        a.then("out", dense(4));
+        tracks_float(&a, 8, 0.08);
+    }
+
+    #[test]
+    fn zoo_networks_compile_and_track_float() {
+        tracks_float(&crate::zoo::model("lenet5").unwrap(), 8, 0.08);
+        tracks_float(&crate::zoo::model("resnet20").unwrap(), 8, 0.15);
+    }
+
+    #[test]
+    fn binary_dense_uses_xnor_and_agrees_with_the_generic_path() {
+        let mut net = Network::new("bnn", Shape::vector(100));
+        net.then("fc1", dense(70));
+        net.then("s1", Op::Sign);
+        net.then("fc2", dense(10));
+        let w = synthetic_weights(&net, 3).unwrap();
+        let mut sp = spec(8);
+        sp.weights = WeightScheme {
+            bits: 1,
+            mode: WeightMode::Binary,
+            per_channel: true,
+        };
+        let calib = synthetic_inputs(net.input_shape(), 4, 5);
+        let (m, _) = compress(&net, &w, &sp, &calib).unwrap();
+        let p = m.program().unwrap();
+        assert!(matches!(&p.steps[3], Step::Linear { xnor: Some(_), .. }));
+        assert!(matches!(&p.steps[1], Step::Linear { xnor: None, .. }));
+        let mut generic = p.clone();
+        if let Step::Linear { xnor, .. } = &mut generic.steps[3] {
+            *xnor = None;
+        }
+        for x in synthetic_inputs(net.input_shape(), 5, 9) {
+            let codes = x.mapv(|v| p.act(0).quantize(v));
+            let (a, b) = (p.run(&codes).unwrap(), generic.run(&codes).unwrap());
+            assert_eq!(a, b);
+            assert!(a[2].iter().all(|&v| v == 1 || v == -1));
+        }
+    }
+}

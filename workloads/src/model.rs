@@ -1,0 +1,468 @@
+//! A model: network, float parameters, optional quantization and recorded metrics, and the
+//! project's own file format for it (`baseline-and-workloads.md` B5): a TOML description
+//! (`NAME.toml`: the layer list, activation formats, weight schemes, metrics) next to a
+//! safetensors file (`NAME.safetensors`: float tensors as F32, weight codes as I8/U8/I16/U16
+//! with `<layer>.weight_scale` F32 and `<layer>.weight_zero` I32).
+//!
+//! Reading checks everything a corrupt or hand-edited file can get wrong (format tag, layer
+//! graph, tensor dtypes, shapes and counts, code ranges, scales) and names the file and the
+//! key; writing is atomic (`.part`, then rename).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::error::WorkloadError;
+use crate::exec;
+use crate::golden::{Program, Quant};
+use crate::net::{Network, Op};
+use crate::quant::{ActQuant, QWeight, WeightMode, WeightScheme};
+use crate::weights::{Data, Tensor, Weights};
+
+/// The `format` tag of a description.
+pub const FORMAT: &str = "cramulator-model";
+/// The description version this build reads and writes.
+pub const VERSION: u32 = 1;
+
+/// A network with its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    /// The graph (compressed layers carry their bit-widths).
+    pub net: Network,
+    /// Float parameters; for quantized layers `weight` holds the dequantized codes.
+    pub weights: Weights,
+    /// Weight codes and activation formats, if quantized.
+    pub quant: Option<Quant>,
+    /// Recorded measurements, e.g. `held_out_accuracy`.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// The TOML description.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Description {
+    format: String,
+    version: u32,
+    /// The safetensors file, a name in the same folder (absent: structure only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    weights: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    metrics: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    weight_codes: BTreeMap<String, WeightScheme>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    activations: BTreeMap<String, ActQuant>,
+    network: Network,
+}
+
+impl Model {
+    /// Compiles the integer golden program (the model must be quantized).
+    pub fn program(&self) -> Result<Program, WorkloadError> {
+        let q = self.quant.as_ref().ok_or_else(|| {
+            WorkloadError::Network(format!("model '{}' is not quantized", self.net.name))
+        })?;
+        Program::compile(&self.net, &self.weights, q)
+    }
+
+    /// The description text and the safetensors bytes (None if there are no tensors), with
+    /// the description naming `weights_file`.
+    pub fn to_bytes(&self, weights_file: &str) -> Result<(String, Option<Vec<u8>>), WorkloadError> {
+        let bad = |why: String| WorkloadError::Network(format!("model '{}': {why}", self.net.name));
+        let quant = self.quant.clone().unwrap_or_default();
+        let mut blobs: BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)> = BTreeMap::new();
+        for (key, t) in &self.weights.tensors {
+            let Data::F32(v) = &t.data else {
+                return Err(bad(format!(
+                    "'{key}' is a placeholder fill and cannot be saved"
+                )));
+            };
+            blobs.insert(
+                key.clone(),
+                (
+                    Dtype::F32,
+                    t.dims.clone(),
+                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                ),
+            );
+        }
+        for (layer, q) in &quant.weights {
+            let (dtype, bytes): (Dtype, Vec<u8>) = match (q.scheme.bits, q.scheme.mode) {
+                (..=8, WeightMode::Affine) => {
+                    (Dtype::U8, q.values.iter().map(|&v| v as u8).collect())
+                }
+                (..=8, _) => (Dtype::I8, q.values.iter().map(|&v| v as i8 as u8).collect()),
+                (_, WeightMode::Affine) => (
+                    Dtype::U16,
+                    q.values
+                        .iter()
+                        .flat_map(|&v| (v as u16).to_le_bytes())
+                        .collect(),
+                ),
+                _ => (
+                    Dtype::I16,
+                    q.values
+                        .iter()
+                        .flat_map(|&v| (v as i16).to_le_bytes())
+                        .collect(),
+                ),
+            };
+            blobs.insert(format!("{layer}.weight"), (dtype, q.dims.clone(), bytes));
+            let n = q.scale.len();
+            blobs.insert(
+                format!("{layer}.weight_scale"),
+                (
+                    Dtype::F32,
+                    vec![n],
+                    q.scale.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                ),
+            );
+            blobs.insert(
+                format!("{layer}.weight_zero"),
+                (
+                    Dtype::I32,
+                    vec![n],
+                    q.zero.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                ),
+            );
+        }
+        let st = if blobs.is_empty() {
+            None
+        } else {
+            let views: Vec<(String, TensorView<'_>)> = blobs
+                .iter()
+                .map(|(k, (d, dims, b))| Ok((k.clone(), TensorView::new(*d, dims.clone(), b)?)))
+                .collect::<Result<_, safetensors::SafeTensorError>>()
+                .map_err(|e| bad(format!("safetensors: {e}")))?;
+            Some(
+                safetensors::serialize(views, None)
+                    .map_err(|e| bad(format!("safetensors: {e}")))?,
+            )
+        };
+        let desc = Description {
+            format: FORMAT.into(),
+            version: VERSION,
+            weights: st.as_ref().map(|_| weights_file.to_owned()),
+            metrics: self.metrics.clone(),
+            weight_codes: quant
+                .weights
+                .iter()
+                .map(|(k, q)| (k.clone(), q.scheme))
+                .collect(),
+            activations: quant.acts.clone(),
+            network: self.net.clone(),
+        };
+        let text = toml::to_string(&desc).map_err(|e| bad(format!("TOML: {e}")))?;
+        Ok((text, st))
+    }
+
+    /// Parses a description and its safetensors bytes (if it names a file). `origin` is the
+    /// description's path, quoted in errors with `weights_origin` for the tensors.
+    pub fn from_bytes(
+        desc: &str,
+        origin: &str,
+        tensors: Option<(&[u8], &str)>,
+    ) -> Result<Model, WorkloadError> {
+        let file = |path: &str, why: String| WorkloadError::File {
+            path: path.to_owned(),
+            why,
+        };
+        let d: Description = toml::from_str(desc)
+            .map_err(|e| file(origin, format!("not a model description: {e}")))?;
+        if d.format != FORMAT || d.version != VERSION {
+            return Err(file(
+                origin,
+                format!(
+                    "format = '{}', version = {}: this build reads format = '{FORMAT}', version = {VERSION}",
+                    d.format, d.version
+                ),
+            ));
+        }
+        let stats = d.network.stats().map_err(|e| file(origin, e.to_string()))?;
+        let mut weights = Weights::default();
+        let mut quant = Quant {
+            weights: BTreeMap::new(),
+            acts: d.activations.clone(),
+        };
+        match (&d.weights, tensors) {
+            (None, _) => {}
+            (Some(name), None) => {
+                return Err(file(origin, format!("weights = '{name}' was not loaded")));
+            }
+            (Some(_), Some((bytes, st_origin))) => {
+                let sbad = |why: String| file(st_origin, why);
+                let st = SafeTensors::deserialize(bytes)
+                    .map_err(|e| sbad(format!("not a readable safetensors file: {e}")))?;
+                let mut names: Vec<&str> = st.names().into_iter().collect();
+                names.sort_unstable();
+                for name in names {
+                    let t = st
+                        .tensor(name)
+                        .map_err(|e| sbad(format!("tensor '{name}': {e}")))?;
+                    let (layer, role) = name.rsplit_once('.').ok_or_else(|| {
+                        sbad(format!("tensor '{name}' is not named <layer>.<role>"))
+                    })?;
+                    if d.network.find(layer).is_none() {
+                        return Err(sbad(format!(
+                            "tensor '{name}' names no layer of the network"
+                        )));
+                    }
+                    let coded = role == "weight" && d.weight_codes.contains_key(layer);
+                    let dims = t.shape().to_vec();
+                    let data = t.data();
+                    let v = match (t.dtype(), coded) {
+                        (Dtype::F32, false) => Values::F(
+                            data.chunks_exact(4)
+                                .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
+                                .collect(),
+                        ),
+                        (Dtype::I32, _) if role == "weight_zero" => Values::I(
+                            data.chunks_exact(4)
+                                .map(|c| i32::from_le_bytes(c.try_into().expect("4")))
+                                .collect(),
+                        ),
+                        (Dtype::I8, true) => {
+                            Values::I(data.iter().map(|&b| i32::from(b as i8)).collect())
+                        }
+                        (Dtype::U8, true) => {
+                            Values::I(data.iter().map(|&b| i32::from(b)).collect())
+                        }
+                        (Dtype::I16, true) => Values::I(
+                            data.chunks_exact(2)
+                                .map(|c| i32::from(i16::from_le_bytes([c[0], c[1]])))
+                                .collect(),
+                        ),
+                        (Dtype::U16, true) => Values::I(
+                            data.chunks_exact(2)
+                                .map(|c| i32::from(u16::from_le_bytes([c[0], c[1]])))
+                                .collect(),
+                        ),
+                        (dt, _) => {
+                            return Err(sbad(format!(
+                                "tensor '{name}' has dtype {dt:?}; allowed: F32 for float tensors and \
+                                 scales, I32 for zero points, I8/U8/I16/U16 for the codes of layers \
+                                 listed in [weight_codes]"
+                            )));
+                        }
+                    };
+                    match v {
+                        Values::F(v) => weights.insert(layer, role, Tensor::new(dims, v)),
+                        Values::I(v) if role == "weight_zero" => {
+                            codes(&mut quant, &d, layer, &sbad)?.zero = v;
+                        }
+                        Values::I(v) => {
+                            let q = codes(&mut quant, &d, layer, &sbad)?;
+                            q.dims = dims;
+                            q.values = v;
+                        }
+                    }
+                }
+                // Scales arrived as float tensors: move them into the codes.
+                for (layer, q) in quant.weights.iter_mut() {
+                    let s = weights
+                        .tensors
+                        .remove(&format!("{layer}.weight_scale"))
+                        .ok_or_else(|| {
+                            sbad(format!(
+                                "layer '{layer}' has codes but no '{layer}.weight_scale'"
+                            ))
+                        })?;
+                    q.scale = s.to_vec();
+                    q.validate()
+                        .map_err(|e| sbad(format!("layer '{layer}' codes: {e}")))?;
+                    weights.insert(layer, "weight", q.dequantize());
+                }
+                check_params(&d.network, &stats, &weights).map_err(|e| sbad(e.to_string()))?;
+            }
+        }
+        if let Some(layer) = d
+            .weight_codes
+            .keys()
+            .find(|l| !quant.weights.contains_key(*l))
+        {
+            return Err(file(
+                origin,
+                format!("[weight_codes] lists '{layer}', whose codes are not in the weights file"),
+            ));
+        }
+        for (name, a) in &quant.acts {
+            if d.network.find(name).is_none() {
+                return Err(file(origin, format!("[activations.{name}] names no layer")));
+            }
+            a.validate()
+                .map_err(|e| file(origin, format!("[activations.{name}]: {e}")))?;
+        }
+        let quantized = !quant.acts.is_empty() || !quant.weights.is_empty();
+        let model = Model {
+            net: d.network,
+            weights,
+            quant: quantized.then_some(quant),
+            metrics: d.metrics,
+        };
+        if quantized {
+            model.program().map_err(|e| file(origin, e.to_string()))?;
+        }
+        Ok(model)
+    }
+
+    /// Reads `NAME.toml` and the safetensors file it names (in the same folder).
+    pub fn read(path: &Path) -> Result<Model, WorkloadError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| WorkloadError::File {
+            path: shown.clone(),
+            why: format!("cannot read: {e}"),
+        })?;
+        let name = toml::from_str::<toml::Table>(&text)
+            .ok()
+            .and_then(|t| t.get("weights").and_then(|v| v.as_str().map(str::to_owned)));
+        let Some(name) = name else {
+            return Model::from_bytes(&text, &shown, None);
+        };
+        if name.contains(['/', '\\']) || name == ".." || name.is_empty() {
+            return Err(WorkloadError::File {
+                path: shown,
+                why: format!("weights = '{name}' must be a file name in the same folder"),
+            });
+        }
+        let st_path = path.with_file_name(&name);
+        let st_shown = st_path.display().to_string();
+        let bytes = std::fs::read(&st_path).map_err(|e| WorkloadError::File {
+            path: st_shown.clone(),
+            why: format!("cannot read: {e}"),
+        })?;
+        Model::from_bytes(&text, &shown, Some((&bytes, &st_shown)))
+    }
+
+    /// Writes `path` (a `.toml` description) and, if there are tensors, the safetensors file
+    /// beside it with the same stem; both atomically.
+    pub fn write(&self, path: &Path) -> Result<(), WorkloadError> {
+        let st_path = path.with_extension("safetensors");
+        let st_name = st_path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("weights.safetensors")
+            .to_owned();
+        let (text, st) = self.to_bytes(&st_name)?;
+        if let Some(bytes) = st {
+            write_atomic(&st_path, &bytes)?;
+        }
+        write_atomic(path, text.as_bytes())
+    }
+}
+
+/// Writes `bytes` to `path` through `path.part` and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WorkloadError> {
+    let part = path.with_extension(format!(
+        "{}.part",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    let fail = |e: std::io::Error| WorkloadError::File {
+        path: path.display().to_string(),
+        why: format!("cannot write: {e}"),
+    };
+    std::fs::write(&part, bytes).map_err(fail)?;
+    std::fs::rename(&part, path).map_err(fail)
+}
+
+enum Values {
+    F(Vec<f32>),
+    I(Vec<i32>),
+}
+
+/// The code entry of `layer`, created from its scheme in the description.
+fn codes<'a>(
+    quant: &'a mut Quant,
+    d: &Description,
+    layer: &str,
+    bad: &dyn Fn(String) -> WorkloadError,
+) -> Result<&'a mut QWeight, WorkloadError> {
+    let scheme = *d.weight_codes.get(layer).ok_or_else(|| {
+        bad(format!(
+            "zero points for '{layer}', which [weight_codes] does not list"
+        ))
+    })?;
+    Ok(quant
+        .weights
+        .entry(layer.to_owned())
+        .or_insert_with(|| QWeight {
+            scheme,
+            dims: vec![],
+            values: vec![],
+            scale: vec![],
+            zero: vec![],
+        }))
+}
+
+/// Checks that every parameter a layer needs is present with the right element count, and
+/// that no tensor is left over.
+pub fn check_params(
+    net: &Network,
+    stats: &[crate::net::LayerStats],
+    w: &Weights,
+) -> Result<(), WorkloadError> {
+    let mut used = 0;
+    for layer in &net.layers {
+        let in_c = layer.inputs.first().map_or(0, |&j| stats[j].out.c);
+        let mut need = |role: &str, n: usize| -> Result<(), WorkloadError> {
+            used += 1;
+            let t = w.get(&layer.name, role).ok_or_else(|| {
+                WorkloadError::Network(format!("layer '{}' has no '{role}' tensor", layer.name))
+            })?;
+            if t.len() != n {
+                return Err(WorkloadError::Network(format!(
+                    "layer '{}': '{role}' has dims {:?} ({} elements), the layer needs {n}",
+                    layer.name,
+                    t.dims,
+                    t.len()
+                )));
+            }
+            Ok(())
+        };
+        if let Some(d) = exec::weight_dims(&layer.op, in_c) {
+            need("weight", d.0 * d.1 * d.2 * d.3)?;
+        }
+        match layer.op {
+            Op::Dense {
+                bias: true,
+                out_features: n,
+            } => need("bias", n)?,
+            Op::Conv2d {
+                bias: true,
+                out_channels: n,
+                ..
+            } => need("bias", n)?,
+            Op::BatchNorm { .. } => {
+                for role in ["gamma", "beta", "mean", "var"] {
+                    need(role, in_c)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    if used != w.tensors.len() {
+        let extra: Vec<&String> = w
+            .tensors
+            .keys()
+            .filter(|k| {
+                let (l, r) = k.rsplit_once('.').unwrap_or((k, ""));
+                net.find(l).is_none_or(|i| !uses(&net.layers[i].op, r))
+            })
+            .collect();
+        return Err(WorkloadError::Network(format!(
+            "tensors no layer uses: {extra:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `op` takes a parameter in `role`.
+fn uses(op: &Op, role: &str) -> bool {
+    match op {
+        Op::Dense { bias, .. } | Op::Conv2d { bias, .. } => {
+            role == "weight" || (*bias && role == "bias")
+        }
+        Op::BatchNorm { .. } => ["gamma", "beta", "mean", "var"].contains(&role),
+        _ => false,
+    }
+}

@@ -1,0 +1,559 @@
+//! Quantization: integer weight codes (1..=16 bits, per tensor or per output channel,
+//! symmetric or affine), binary ±α weights, activation formats, and the integer
+//! requantization (multiplier + shift) that an integer accelerator applies between layers.
+//!
+//! Conventions (Jacob et al., CVPR 2018, "Quantization and training of neural networks for
+//! efficient integer-arithmetic-only inference", eqs. 1–6; ONNX QuantizeLinear):
+//! * a real value is r = s·(q − z), with scale s > 0 and zero point z;
+//! * **symmetric** weights use the narrow signed range ±(2^(b−1) − 1) with z = 0, so every
+//!   level has its negative (b ≥ 2); **affine** weights use 0..=2^b − 1 with z chosen so that
+//!   0.0 is exact (b ≥ 1);
+//! * **binary** weights are ±1 with a scale α = mean|W| (XNOR-Net, Rastegari et al. 2016),
+//!   and binary activations are ±1 (BNN, Courbariaux, Hubara et al. 2016);
+//! * rounding is to nearest, ties away from zero (`f32::round`), everywhere.
+
+use serde::{Deserialize, Serialize};
+
+use crate::weights::Tensor;
+
+/// How a weight tensor is coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightMode {
+    /// Signed, zero point 0, narrow range ±(2^(b−1) − 1).
+    Symmetric,
+    /// Unsigned 0..=2^b − 1 with a zero point.
+    Affine,
+    /// ±1 with a scale α = mean|W| (bits must be 1).
+    Binary,
+}
+
+/// A weight quantization scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightScheme {
+    /// Bits per weight: 1..=16 (1 only for affine and binary; 2..=16 for symmetric).
+    pub bits: u32,
+    /// The code.
+    pub mode: WeightMode,
+    /// One scale (and zero point) per output channel instead of one per tensor.
+    pub per_channel: bool,
+}
+
+impl WeightScheme {
+    /// Checks the bit-width against the mode.
+    pub fn validate(&self) -> Result<(), String> {
+        let ok = match self.mode {
+            WeightMode::Symmetric => (2..=16).contains(&self.bits),
+            WeightMode::Affine => (1..=16).contains(&self.bits),
+            WeightMode::Binary => self.bits == 1,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} bits are not allowed for {:?} weights (symmetric 2..=16, affine 1..=16, \
+                 binary 1; a 1-bit symmetric code has only the level 0, use binary)",
+                self.bits, self.mode
+            ))
+        }
+    }
+
+    /// Smallest and largest code.
+    pub fn range(&self) -> (i32, i32) {
+        match self.mode {
+            WeightMode::Symmetric => {
+                let m = (1i32 << (self.bits - 1)) - 1;
+                (-m, m)
+            }
+            WeightMode::Affine => (0, (1i32 << self.bits) - 1),
+            WeightMode::Binary => (-1, 1),
+        }
+    }
+}
+
+/// A quantized weight tensor: r = scale[c]·(values − zero[c]) for output channel c (dims[0]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QWeight {
+    /// How it was coded.
+    pub scheme: WeightScheme,
+    /// Dimensions (output channels first).
+    pub dims: Vec<usize>,
+    /// Integer codes, row-major.
+    pub values: Vec<i32>,
+    /// One scale, or one per output channel.
+    pub scale: Vec<f32>,
+    /// One zero point, or one per output channel.
+    pub zero: Vec<i32>,
+}
+
+impl QWeight {
+    /// Quantizes `t` (a dense float tensor) with `scheme`.
+    pub fn quantize(t: &Tensor, scheme: WeightScheme) -> Result<QWeight, String> {
+        scheme.validate()?;
+        if t.dims.is_empty() || t.is_empty() {
+            return Err("cannot quantize an empty tensor".into());
+        }
+        let data = t.to_vec();
+        if let Some(x) = data.iter().find(|x| !x.is_finite()) {
+            return Err(format!("cannot quantize the non-finite weight {x}"));
+        }
+        let groups = if scheme.per_channel { t.dims[0] } else { 1 };
+        let per = data.len() / groups;
+        let (lo_q, hi_q) = scheme.range();
+        let mut q = QWeight {
+            scheme,
+            dims: t.dims.clone(),
+            values: Vec::with_capacity(data.len()),
+            scale: Vec::with_capacity(groups),
+            zero: Vec::with_capacity(groups),
+        };
+        for chunk in data.chunks(per) {
+            let (s, z) = match scheme.mode {
+                WeightMode::Symmetric => {
+                    let m = chunk.iter().fold(0f32, |a, x| a.max(x.abs()));
+                    (if m > 0.0 { m / hi_q as f32 } else { 1.0 }, 0)
+                }
+                WeightMode::Affine => {
+                    let lo = chunk.iter().fold(0f32, |a, &x| a.min(x));
+                    let hi = chunk.iter().fold(0f32, |a, &x| a.max(x));
+                    let s = if hi > lo {
+                        (hi - lo) / hi_q as f32
+                    } else {
+                        1.0
+                    };
+                    (s, ((-lo / s).round() as i32).clamp(0, hi_q))
+                }
+                WeightMode::Binary => {
+                    // Σ|w| / n, accumulated in f64 in index order.
+                    let a = chunk.iter().map(|x| f64::from(x.abs())).sum::<f64>() / per as f64;
+                    (if a > 0.0 { a as f32 } else { 1.0 }, 0)
+                }
+            };
+            q.scale.push(s);
+            q.zero.push(z);
+            q.values.extend(chunk.iter().map(|&x| match scheme.mode {
+                WeightMode::Binary => {
+                    if x >= 0.0 {
+                        1
+                    } else {
+                        -1
+                    }
+                }
+                _ => ((x / s).round() as i32 + z).clamp(lo_q, hi_q),
+            }));
+        }
+        Ok(q)
+    }
+
+    /// Elements per output channel.
+    pub fn per_channel_len(&self) -> usize {
+        self.values.len() / self.dims[0].max(1)
+    }
+
+    /// Scale and zero point of output channel `c`.
+    pub fn channel(&self, c: usize) -> (f32, i32) {
+        let i = if self.scale.len() == 1 { 0 } else { c };
+        (self.scale[i], self.zero[i])
+    }
+
+    /// The real values the codes stand for.
+    pub fn dequantize(&self) -> Tensor {
+        let per = self.per_channel_len();
+        let v = self
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, &q)| {
+                let (s, z) = self.channel(i / per);
+                s * (q - z) as f32
+            })
+            .collect();
+        Tensor::new(self.dims.clone(), v)
+    }
+
+    /// Fraction of weights whose real value is exactly zero (code equal to the zero point).
+    pub fn sparsity(&self) -> f64 {
+        let per = self.per_channel_len();
+        let zeros = self
+            .values
+            .iter()
+            .enumerate()
+            .filter(|&(i, &q)| {
+                self.scheme.mode != WeightMode::Binary && q == self.channel(i / per).1
+            })
+            .count();
+        zeros as f64 / self.values.len() as f64
+    }
+
+    /// Checks codes, scales and zero points against the scheme and the dims (for files).
+    pub fn validate(&self) -> Result<(), String> {
+        self.scheme.validate()?;
+        let n: usize = self.dims.iter().product();
+        if self.dims.is_empty() || n == 0 || self.values.len() != n {
+            return Err(format!(
+                "{} codes for dims {:?}",
+                self.values.len(),
+                self.dims
+            ));
+        }
+        let groups = if self.scheme.per_channel {
+            self.dims[0]
+        } else {
+            1
+        };
+        if self.scale.len() != groups || self.zero.len() != groups {
+            return Err(format!(
+                "{} scales and {} zero points, expected {groups}",
+                self.scale.len(),
+                self.zero.len()
+            ));
+        }
+        if let Some(s) = self.scale.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return Err(format!("scale {s} is not a positive finite number"));
+        }
+        let (lo, hi) = self.scheme.range();
+        if let Some(v) = self
+            .values
+            .iter()
+            .chain(&self.zero)
+            .find(|v| !(lo..=hi).contains(*v))
+        {
+            return Err(format!("code {v} is outside {lo}..={hi}"));
+        }
+        if self.scheme.mode == WeightMode::Binary && self.values.contains(&0) {
+            return Err("binary codes must be ±1".into());
+        }
+        if self.scheme.mode != WeightMode::Affine && self.zero.iter().any(|&z| z != 0) {
+            return Err("symmetric and binary zero points must be 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// The integer format of an activation tensor: r = scale·(q − zero), q in the format's range.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ActQuant {
+    /// Bits (1..=16; binary activations have 1).
+    pub bits: u32,
+    /// Signed two's-complement range instead of unsigned.
+    pub signed: bool,
+    /// ±1 values (BNN sign activations): q ∈ {−1, +1}, r = scale·q.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binary: bool,
+    /// Real value of one step.
+    pub scale: f32,
+    /// Code of the real value 0 (0 for signed and binary formats).
+    pub zero: i32,
+}
+
+impl ActQuant {
+    /// Binary ±1 activations.
+    pub const BINARY: ActQuant = ActQuant {
+        bits: 1,
+        signed: true,
+        binary: true,
+        scale: 1.0,
+        zero: 0,
+    };
+
+    /// The format covering [lo, hi] (widened to include 0) with `bits` bits: unsigned affine,
+    /// or signed symmetric (zero point 0) if `symmetric`.
+    pub fn from_range(lo: f32, hi: f32, bits: u32, symmetric: bool) -> ActQuant {
+        let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+        if symmetric {
+            let m = lo.abs().max(hi);
+            let top = ((1i64 << (bits - 1)) - 1).max(1) as f32;
+            ActQuant {
+                bits,
+                signed: true,
+                binary: false,
+                scale: if m > 0.0 { m / top } else { 1.0 },
+                zero: 0,
+            }
+        } else {
+            let top = ((1i64 << bits) - 1) as f32;
+            let scale = if hi > lo { (hi - lo) / top } else { 1.0 };
+            ActQuant {
+                bits,
+                signed: false,
+                binary: false,
+                scale,
+                zero: ((-lo / scale).round() as i32).clamp(0, top as i32),
+            }
+        }
+    }
+
+    /// Smallest and largest code.
+    pub fn range(&self) -> (i64, i64) {
+        if self.binary {
+            (-1, 1)
+        } else if self.signed {
+            (-(1i64 << (self.bits - 1)), (1i64 << (self.bits - 1)) - 1)
+        } else {
+            (0, (1i64 << self.bits) - 1)
+        }
+    }
+
+    /// The code of a real value (rounded and clamped; binary: sign, 0 counting as +).
+    pub fn quantize(&self, r: f32) -> i64 {
+        if self.binary {
+            return if r >= 0.0 { 1 } else { -1 };
+        }
+        let (lo, hi) = self.range();
+        ((r / self.scale).round() as i64 + i64::from(self.zero)).clamp(lo, hi)
+    }
+
+    /// The real value of a code.
+    pub fn dequantize(&self, q: i64) -> f32 {
+        self.scale * (q - i64::from(self.zero)) as f32
+    }
+
+    /// Checks the fields (for files).
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=16).contains(&self.bits) {
+            return Err(format!("bits {} is outside 1..=16", self.bits));
+        }
+        if self.binary && !(self.bits == 1 && self.signed && self.zero == 0) {
+            return Err("binary activations have bits 1, signed true, zero 0".into());
+        }
+        if !(self.scale.is_finite() && self.scale > 0.0) {
+            return Err(format!(
+                "scale {} is not a positive finite number",
+                self.scale
+            ));
+        }
+        let (lo, hi) = self.range();
+        if !(lo..=hi).contains(&i64::from(self.zero)) || (self.signed && self.zero != 0) {
+            return Err(format!(
+                "zero point {} is outside {lo}..={hi} (signed formats have zero point 0)",
+                self.zero
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Integer requantization y = round(v·mult / 2^shift), ties away from zero: the fixed-point
+/// form of a real multiplier M = mult·2^−shift with mult a 31-bit integer in [2^30, 2^31)
+/// (Jacob et al. 2018, eq. 6: M = 2^−n·M₀, M₀ ∈ [0.5, 1) held as a Q31 integer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requant {
+    /// Integer multiplier, 0 ≤ mult < 2^31.
+    pub mult: i64,
+    /// Right shift, 0..=62.
+    pub shift: u32,
+}
+
+impl Requant {
+    /// The fixed-point form of `m` (0 ≤ m < 2^31). Multipliers below 2^−31 keep fewer than
+    /// 31 significant bits (the shift stops at 62), and below 2^−63 they become 0.
+    pub fn from_real(m: f64) -> Result<Requant, String> {
+        if !(m.is_finite() && m >= 0.0) {
+            return Err(format!(
+                "requantization multiplier {m} is not a finite m ≥ 0"
+            ));
+        }
+        if m >= 2f64.powi(31) {
+            return Err(format!("requantization multiplier {m} is not below 2^31"));
+        }
+        let (f, e) = frexp(m);
+        if f == 0.0 {
+            return Ok(Requant { mult: 0, shift: 0 });
+        }
+        let mut mult = (f * 2f64.powi(31)).round() as i64;
+        let mut shift = 31 - e;
+        if mult == 1 << 31 {
+            mult >>= 1;
+            shift -= 1;
+        }
+        if shift > 62 {
+            let extra = (shift - 62) as u32;
+            mult = if extra > 40 {
+                0
+            } else {
+                round_shift(i128::from(mult), extra)
+            };
+            shift = 62;
+        }
+        Ok(Requant {
+            mult,
+            shift: shift.max(0) as u32,
+        })
+    }
+
+    /// Several multipliers at one common shift (set by the largest), so that a sum of
+    /// rescaled terms is rounded once: Σₖ multₖ·vₖ / 2^shift.
+    pub fn common(ms: &[f64]) -> Result<(Vec<i64>, u32), String> {
+        let top = ms.iter().copied().fold(0f64, f64::max);
+        let shift = Requant::from_real(top)?.shift;
+        let mults = ms
+            .iter()
+            .map(|&m| {
+                Requant::from_real(m)?;
+                Ok((m * 2f64.powi(shift as i32)).round() as i64)
+            })
+            .collect::<Result<_, String>>()?;
+        Ok((mults, shift))
+    }
+
+    /// The real multiplier it stands for.
+    pub fn real(&self) -> f64 {
+        self.mult as f64 / 2f64.powi(self.shift as i32)
+    }
+
+    /// round(v·mult / 2^shift), saturated to i64.
+    pub fn apply(&self, v: i64) -> i64 {
+        round_shift(i128::from(v) * i128::from(self.mult), self.shift)
+    }
+}
+
+/// round(p / 2^shift), ties away from zero, saturated to i64.
+pub fn round_shift(p: i128, shift: u32) -> i64 {
+    let r = if shift == 0 {
+        p
+    } else {
+        let half = 1i128 << (shift - 1);
+        let mag = (p.unsigned_abs() + half as u128) >> shift;
+        let mag = i128::try_from(mag).unwrap_or(i128::MAX);
+        if p < 0 { -mag } else { mag }
+    };
+    r.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// m = f·2^e with f ∈ [0.5, 1) (f = 0 for 0 and subnormals).
+fn frexp(m: f64) -> (f64, i32) {
+    let bits = m.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i32;
+    if exp == 0 {
+        return (0.0, 0);
+    }
+    let f = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
+    (f, exp - 1022)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requant_matches_the_hand_worked_examples() {
+        // 0.3 = 0.6·2^−1: mult = round(0.6·2^31) = round(1288490188.8) = 1288490189, shift 32.
+        let r = Requant::from_real(0.3).unwrap();
+        assert_eq!(
+            r,
+            Requant {
+                mult: 1_288_490_189,
+                shift: 32
+            }
+        );
+        // 1000·0.3 = 300.00000005 → 300; 5·0.3 = 1.5 → 2 (tie away from 0); −7·0.3 → −2.
+        assert_eq!(
+            [
+                r.apply(1000),
+                r.apply(5),
+                r.apply(-5),
+                r.apply(3),
+                r.apply(-7)
+            ],
+            [300, 2, -2, 1, -2]
+        );
+        // A layer with s_x = 0.05, s_w = 0.01, s_y = 0.1: M = 0.005 = 0.64·2^−7,
+        // mult = round(0.64·2^31) = round(1374389534.72) = 1374389535, shift 38;
+        // acc 12345 → 12345·1374389535 / 2^38 = 61.7250000036 → 62.
+        let r = Requant::from_real(0.05f64 * 0.01 / 0.1).unwrap();
+        assert_eq!(
+            r,
+            Requant {
+                mult: 1_374_389_535,
+                shift: 38
+            }
+        );
+        assert_eq!(r.apply(12_345), 62);
+        // M = 0.5 is exact: 2^30 / 2^31; ties 1.5 → 2, 2.5 → 3, −1.5 → −2.
+        let r = Requant::from_real(0.5).unwrap();
+        assert_eq!(
+            r,
+            Requant {
+                mult: 1 << 30,
+                shift: 31
+            }
+        );
+        assert_eq!([r.apply(3), r.apply(5), r.apply(-3)], [2, 3, -2]);
+        // M just below 1 rounds its mantissa up to 2^31 and renormalises.
+        let r = Requant::from_real(1.0 - 1e-12).unwrap();
+        assert_eq!(
+            r,
+            Requant {
+                mult: 1 << 30,
+                shift: 30
+            }
+        );
+        assert_eq!(Requant::from_real(0.0).unwrap().apply(99), 0);
+        assert!(Requant::from_real(f64::NAN).is_err() && Requant::from_real(3e9).is_err());
+        // Tiny multipliers keep the shift at 62.
+        let r = Requant::from_real(2f64.powi(-40)).unwrap();
+        assert_eq!((r.mult, r.shift), (1 << 22, 62));
+        assert_eq!(r.apply(1 << 41), 2);
+    }
+
+    #[test]
+    fn common_shift_rounds_a_sum_once() {
+        let (m, shift) = Requant::common(&[0.5, 0.25]).unwrap();
+        assert_eq!((m.clone(), shift), (vec![1 << 30, 1 << 29], 31));
+        // 3·0.5 + 3·0.25 = 2.25 → 2, where rounding each term would give 2 + 1 = 3.
+        assert_eq!(
+            round_shift(3 * i128::from(m[0]) + 3 * i128::from(m[1]), shift),
+            2
+        );
+    }
+
+    #[test]
+    fn symmetric_affine_and_binary_codes() {
+        let t = Tensor::new(vec![2, 3], vec![-1.0, 0.6, 0.3, 0.0, 2.2, -4.0]);
+        let s = |bits, mode, per_channel| WeightScheme {
+            bits,
+            mode,
+            per_channel,
+        };
+        let q = QWeight::quantize(&t, s(4, WeightMode::Symmetric, true)).unwrap();
+        // Channel 0: scale 1/7, codes −7, 4.2 → 4, 2.1 → 2; channel 1: scale 4/7, 3.85 → 4.
+        assert_eq!(q.values, [-7, 4, 2, 0, 4, -7]);
+        assert_eq!(q.scale, [1.0 / 7.0, 4.0 / 7.0]);
+        assert!((q.sparsity() - 1.0 / 6.0).abs() < 1e-12);
+        let q = QWeight::quantize(&t, s(8, WeightMode::Affine, false)).unwrap();
+        // One range [−4, 2.2]: scale 6.2/255, zero point round(4/(6.2/255)) = round(164.5) = 165.
+        assert_eq!(q.zero, [165]);
+        let back = q.dequantize().to_vec();
+        assert!(
+            back.iter()
+                .zip(t.to_vec())
+                .all(|(a, b)| (a - b).abs() <= 3.1 / 255.0 + 1e-6)
+        );
+        assert_eq!(back[3], 0.0, "0.0 stays exact");
+        let q = QWeight::quantize(&t, s(1, WeightMode::Binary, true)).unwrap();
+        assert_eq!(q.values, [-1, 1, 1, 1, 1, -1]);
+        assert!((q.scale[0] - 1.9 / 3.0).abs() < 1e-6 && (q.scale[1] - 6.2 / 3.0).abs() < 1e-6);
+        assert!(q.validate().is_ok());
+        let e = QWeight::quantize(&t, s(1, WeightMode::Symmetric, false)).unwrap_err();
+        assert!(e.contains("binary"), "{e}");
+        assert!(QWeight::quantize(&t, s(17, WeightMode::Affine, false)).is_err());
+    }
+
+    #[test]
+    fn activation_formats() {
+        let a = ActQuant::from_range(0.0, 6.0, 4, false);
+        assert_eq!((a.zero, a.range()), (0, (0, 15)));
+        assert_eq!(a.quantize(6.0), 15);
+        assert_eq!(a.quantize(-1.0), 0);
+        let a = ActQuant::from_range(-1.0, 3.0, 8, false);
+        assert_eq!(a.zero, 64);
+        assert_eq!(a.dequantize(64), 0.0);
+        let a = ActQuant::from_range(-1.0, 3.0, 8, true);
+        assert_eq!((a.zero, a.range()), (0, (-128, 127)));
+        assert_eq!(ActQuant::BINARY.quantize(0.0), 1);
+        assert!(ActQuant::BINARY.validate().is_ok());
+        let mut bad = a;
+        bad.scale = 0.0;
+        assert!(bad.validate().is_err());
+    }
+}
