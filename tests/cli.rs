@@ -466,3 +466,64 @@ fn inspect_zoo_and_onnx_and_refuses_unsupported_ops() {
         &["junk.onnx", "not a readable ONNX model"],
     );
 }
+
+#[test]
+fn inspect_shipped_and_own_format_models() {
+    let t = stdout(&cram_line("inspect digits-mlp-binary"));
+    assert!(
+        t.contains("(shipped)") && t.contains("sign") && t.contains("w1a5") && t.contains("w1a1"),
+        "{t}"
+    );
+    assert!(t.contains("metric held_out_correct"), "{t}");
+    let v = json(&cram_line("inspect digits-mlp-int8 --json"));
+    assert_eq!(v["macs"], 64 * 64 + 64 * 10);
+    assert!(v["metrics"]["held_out_accuracy"].as_f64().unwrap() >= 0.97);
+    let models = json(&cram_line("models --json"));
+    let names: Vec<&str> = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "digits-mlp",
+        "digits-mlp-int4",
+        "digits-mlp-w4a4",
+        "resnet20",
+    ] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    // A pruned, quantized model in the project's own format, written by the library.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("own-format");
+    std::fs::create_dir_all(&dir).unwrap();
+    let m = cram_workloads::train::shipped("digits-mlp")
+        .unwrap()
+        .unwrap();
+    let mut w = m.weights.clone();
+    let t = w.tensors.get_mut("fc1.weight").unwrap();
+    cram_workloads::prune::Prune::NM { n: 2, m: 4 }
+        .apply(t)
+        .unwrap();
+    let pruned = cram_workloads::model::Model { weights: w, ..m };
+    let path = dir.join("pruned.toml");
+    pruned.write(&path).unwrap();
+    let t = stdout(&cram(&["inspect", path.to_str().unwrap()]));
+    assert!(t.contains("50.0%"), "{t}");
+    // A truncated weights file and a broken description are usage errors naming the file.
+    let st = dir.join("pruned.safetensors");
+    let bytes = std::fs::read(&st).unwrap();
+    std::fs::write(&st, &bytes[..bytes.len() - 10]).unwrap();
+    assert_usage_error(
+        &cram(&["inspect", path.to_str().unwrap()]),
+        &["pruned.safetensors", "not a readable safetensors file"],
+    );
+    std::fs::write(
+        &path,
+        "format = \"cramulator-model\"\nversion = 1\n[network\n",
+    )
+    .unwrap();
+    assert_usage_error(
+        &cram(&["inspect", path.to_str().unwrap()]),
+        &["pruned.toml", "not a model description"],
+    );
+}

@@ -466,3 +466,177 @@ fn uses(op: &Op, role: &str) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compress::{
+        Calibration, CompressSpec, compress, synthetic_inputs, synthetic_weights,
+    };
+    use crate::prune::Prune;
+
+    fn shipped(name: &str) -> (String, Vec<u8>) {
+        let m = crate::train::shipped(name).unwrap().unwrap();
+        let (t, b) = m.to_bytes(&format!("{name}.safetensors")).unwrap();
+        (t, b.unwrap())
+    }
+
+    fn err(desc: &str, st: Option<&[u8]>) -> String {
+        Model::from_bytes(desc, "m.toml", st.map(|b| (b, "m.safetensors")))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn every_weight_code_round_trips_through_the_files() {
+        let net = crate::zoo::model("lenet5").unwrap();
+        let w = synthetic_weights(&net, 1).unwrap();
+        let calib = synthetic_inputs(net.input_shape(), 2, 2);
+        for (bits, mode, per_channel, prune) in [
+            (8, WeightMode::Symmetric, true, None),
+            (
+                3,
+                WeightMode::Affine,
+                false,
+                Some(Prune::Unstructured { sparsity: 0.5 }),
+            ),
+            (
+                12,
+                WeightMode::Symmetric,
+                false,
+                Some(Prune::Filters { fraction: 0.25 }),
+            ),
+            (16, WeightMode::Affine, true, None),
+            (1, WeightMode::Binary, true, None),
+        ] {
+            let spec = CompressSpec {
+                weights: WeightScheme {
+                    bits,
+                    mode,
+                    per_channel,
+                },
+                act_bits: 6,
+                act_symmetric: mode == WeightMode::Affine,
+                input: None,
+                prune,
+                calibration: Calibration::MinMax,
+            };
+            let (m, sparsity) = compress(&net, &w, &spec, &calib).unwrap();
+            if let Some(Prune::Unstructured { sparsity: s }) = prune {
+                assert!(
+                    sparsity.iter().all(|(_, z)| (*z - s).abs() < 0.01),
+                    "{sparsity:?}"
+                );
+            }
+            let (text, st) = m.to_bytes("x.safetensors").unwrap();
+            let back =
+                Model::from_bytes(&text, "x.toml", Some((&st.unwrap(), "x.safetensors"))).unwrap();
+            assert_eq!(back, m, "{bits} {mode:?}");
+        }
+    }
+
+    #[test]
+    fn files_are_written_atomically_and_read_back() {
+        let dir = std::env::temp_dir().join(format!("cram-model-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let m = crate::train::shipped("digits-mlp-int4").unwrap().unwrap();
+        let path = dir.join("int4.toml");
+        m.write(&path).unwrap();
+        assert!(dir.join("int4.safetensors").exists());
+        assert!(!dir.join("int4.toml.part").exists());
+        assert_eq!(Model::read(&path).unwrap(), m);
+        // A structure-only model has no weights file.
+        let s = Model {
+            net: crate::zoo::model("resnet20").unwrap(),
+            weights: Weights::default(),
+            quant: None,
+            metrics: Default::default(),
+        };
+        s.write(&dir.join("r20.toml")).unwrap();
+        assert!(!dir.join("r20.safetensors").exists());
+        assert_eq!(Model::read(&dir.join("r20.toml")).unwrap(), s);
+        // The weights file must sit beside the description.
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            "weights = \"int4.safetensors\"",
+            "weights = \"../x.safetensors\"",
+        );
+        std::fs::write(&path, text).unwrap();
+        let e = Model::read(&path).unwrap_err().to_string();
+        assert!(e.contains("same folder"), "{e}");
+        std::fs::remove_file(dir.join("int4.safetensors")).unwrap();
+        let e = Model::read(&dir.join("missing.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("missing.toml") && e.contains("cannot read"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn truncated_or_corrupt_safetensors_are_named_errors() {
+        let (text, st) = shipped("digits-mlp-int8");
+        for cut in [0, 4, 8, 9, 100, st.len() / 2, st.len() - 1] {
+            let e = err(&text, Some(&st[..cut]));
+            assert!(e.starts_with("m.safetensors:"), "cut {cut}: {e}");
+        }
+        // A huge header length, and garbage in the header.
+        let mut bad = st.clone();
+        bad[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(err(&text, Some(&bad)).contains("not a readable safetensors"));
+        let mut bad = st.clone();
+        bad[12] = b'{';
+        assert!(err(&text, Some(&bad)).starts_with("m.safetensors:"));
+        // Every single-byte flip either reads back or fails with a named error, never panics.
+        for i in (0..st.len()).step_by(7) {
+            let mut b = st.clone();
+            b[i] ^= 0x5A;
+            if let Err(e) = Model::from_bytes(&text, "m.toml", Some((&b, "m.safetensors"))) {
+                assert!(e.to_string().starts_with("m."), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn inconsistent_descriptions_are_named_errors() {
+        let (text, st) = shipped("digits-mlp-int8");
+        let st = Some(&st[..]);
+        for (from, to, want) in [
+            (
+                "format = \"cramulator-model\"",
+                "format = \"onnx\"",
+                "format = 'onnx'",
+            ),
+            ("version = 1", "version = 7", "version = 7"),
+            ("out_features = 64", "out_features = 65", "'fc1'"),
+            (
+                "[activations.fc1]\nbits = 8",
+                "[activations.fc1]\nbits = 40",
+                "activations.fc1",
+            ),
+            ("op = \"dense\"", "op = \"lstm\"", "lstm"),
+            ("[metrics]", "[metrics]\nbogus = \"x\"", "bogus"),
+            (
+                "[weight_codes.fc2]\nbits = 8",
+                "[weight_codes.fc2]\nbits = 4",
+                "outside",
+            ),
+            ("scale = ", "scale = -", "scale"),
+        ] {
+            assert!(text.contains(from), "{from}");
+            let e = err(&text.replacen(from, to, 1), st);
+            assert!(
+                e.starts_with("m.") && e.contains(want),
+                "{from} → {to}: {e}"
+            );
+        }
+        assert!(err("", None).contains("m.toml"));
+        assert!(err(&text[..text.len() / 2], st).starts_with("m.toml"));
+        assert!(err(&text, None).contains("was not loaded"));
+        // Weights for a description of another network.
+        let (other, _) = shipped("digits-mlp-binary");
+        let e = err(&other, st);
+        assert!(e.starts_with("m."), "{e}");
+    }
+}

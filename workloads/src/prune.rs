@@ -119,7 +119,7 @@ impl Prune {
             }
             Prune::NM { n, m } => {
                 let per = v.len() / dims[0];
-                if m == 0 || n > m || per % m != 0 {
+                if m == 0 || n > m || !per.is_multiple_of(m) {
                     return Err(format!(
                         "{n}:{m} sparsity needs groups of {m} to tile each filter of {per} weights"
                     ));

@@ -437,30 +437,35 @@ pub fn digits_models(cfg: &TrainConfig) -> Result<Vec<Model>, WorkloadError> {
 }
 
 /// The shipped models (`workloads/models/`, written by `cramulator train-digits`): name,
-/// description and safetensors bytes.
-pub const SHIPPED: [(&str, &str, &[u8]); 5] = [
+/// one-line summary, description file and safetensors bytes.
+pub const SHIPPED: [(&str, &str, &str, &[u8]); 5] = [
     (
         "digits-mlp",
+        "64-64-10 MLP trained on the 8×8 UCI digits (float; `inspect` shows its accuracy)",
         include_str!("../models/digits-mlp.toml"),
         include_bytes!("../models/digits-mlp.safetensors"),
     ),
     (
         "digits-mlp-int8",
+        "digits-mlp at W8A8 (per-channel symmetric weights)",
         include_str!("../models/digits-mlp-int8.toml"),
         include_bytes!("../models/digits-mlp-int8.safetensors"),
     ),
     (
         "digits-mlp-int4",
+        "digits-mlp at W4A8 (4-bit per-channel weights)",
         include_str!("../models/digits-mlp-int4.toml"),
         include_bytes!("../models/digits-mlp-int4.safetensors"),
     ),
     (
         "digits-mlp-w4a4",
+        "digits-mlp at W4A4 (MSE-calibrated 4-bit activations)",
         include_str!("../models/digits-mlp-w4a4.toml"),
         include_bytes!("../models/digits-mlp-w4a4.safetensors"),
     ),
     (
         "digits-mlp-binary",
+        "digits-mlp as a BNN: ±α weights, ±1 hidden units, XNOR-popcount",
         include_str!("../models/digits-mlp-binary.toml"),
         include_bytes!("../models/digits-mlp-binary.safetensors"),
     ),
@@ -468,13 +473,16 @@ pub const SHIPPED: [(&str, &str, &[u8]); 5] = [
 
 /// The shipped model called `name`, if there is one.
 pub fn shipped(name: &str) -> Option<Result<Model, WorkloadError>> {
-    SHIPPED.iter().find(|s| s.0 == name).map(|(n, desc, st)| {
-        Model::from_bytes(
-            desc,
-            &format!("{n}.toml"),
-            Some((st, &format!("{n}.safetensors"))),
-        )
-    })
+    SHIPPED
+        .iter()
+        .find(|s| s.0 == name)
+        .map(|(n, _, desc, st)| {
+            Model::from_bytes(
+                desc,
+                &format!("{n}.toml"),
+                Some((st, &format!("{n}.safetensors"))),
+            )
+        })
 }
 
 /// Records the held-out accuracy of `m` in its metrics.
@@ -511,7 +519,7 @@ mod tests {
         let (_, test) = Digits::embedded().split(SPLIT_SEED);
         let models = digits_models(&TrainConfig::default()).unwrap();
         assert_eq!(models.len(), SHIPPED.len());
-        for (m, (name, desc, st)) in models.iter().zip(SHIPPED) {
+        for (m, (name, _, desc, st)) in models.iter().zip(SHIPPED) {
             assert_eq!(m.net.name, name);
             let (text, bytes) = m.to_bytes(&format!("{name}.safetensors")).unwrap();
             assert!(
