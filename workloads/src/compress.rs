@@ -79,6 +79,8 @@ pub fn fold_batchnorm(
         let p = |role| exec::param(weights, &layer.name, role, c).map(<[f32]>::to_vec);
         let (g, beta, mean, var) = (p("gamma")?, p("beta")?, p("mean")?, p("var")?);
         let k: Vec<f32> = (0..c).map(|ch| g[ch] / (var[ch] + eps).sqrt()).collect();
+        let d = exec::weight_dims(&prev.op, stats[prev_input(net, j)].out.c).expect("weighted");
+        exec::param(weights, &prev.name, "weight", d.0 * d.1 * d.2 * d.3)?;
         let wt = w
             .tensors
             .get_mut(&format!("{}.weight", prev.name))
@@ -136,6 +138,11 @@ pub fn fold_batchnorm(
         },
         w,
     ))
+}
+
+/// The layer a layer reads first.
+fn prev_input(net: &Network, j: usize) -> usize {
+    net.layers[j].inputs[0]
 }
 
 /// A uniform f32 in [0, 1) from 24 random bits.
@@ -313,6 +320,8 @@ pub fn compress(
                     Some(Op::Relu6) => (lo, hi) = (lo.max(0.0), hi.min(6.0)),
                     _ => {}
                 }
+                // As from_range does: the range holds 0 (also when clipping inverted it).
+                let (lo, hi) = (lo.min(0.0), hi.max(0.0));
                 let fit = |f: f32| {
                     ActQuant::from_range(lo * f, hi * f, spec.act_bits, spec.act_symmetric)
                 };

@@ -9,7 +9,8 @@
 //!   y = clamp(z_y + R[o](acc)) with R[o] ≈ s_x·s_w[o]/s_y; into a binary (±1) output,
 //!   y = +1 if acc ≥ 0 else −1 (BatchNorm and bias folded into the threshold). With binary
 //!   weights and binary inputs the dot product is computed as XNOR-popcount,
-//!   Σ w·x = 2·popcount(XNOR(w, x)) − n, bit-identical to the ±1 dot product.
+//!   Σ w·x = 2·popcount(XNOR(w, x)) − n, bit-identical to the ±1 dot product (Dense; a
+//!   binary Conv2d computes the same ±1 sums with the generic kernel).
 //! * AvgPool/GlobalAvgPool: y = clamp(z_y + R(Σ (x − z_x))) with R ≈ s_x/(area·s_y).
 //! * Add: one rounding of m_a·(a − z_a) + m_b·(b − z_b) at a common shift; Concat requantizes
 //!   each input to the output format.
@@ -127,7 +128,11 @@ impl Program {
                         .get(&layer.name)
                         .ok_or_else(|| bad("has no quantized weights".into()))?;
                     q.validate().map_err(|e| bad(format!("weights: {e}")))?;
-                    if q.values.len() != dims.0 * dims.1 * dims.2 * dims.3 {
+                    let want = match op {
+                        Op::Dense { .. } => vec![dims.0, dims.1],
+                        _ => vec![dims.0, dims.1, dims.2, dims.3],
+                    };
+                    if q.dims != want {
                         return Err(bad(format!(
                             "weights have dims {:?}, the layer needs {dims:?}",
                             q.dims
@@ -147,7 +152,13 @@ impl Program {
                     let mut rq = Vec::with_capacity(dims.0);
                     for (o, &bo) in b.iter().enumerate() {
                         let acc_scale = f64::from(x.scale) * f64::from(q.channel(o).0);
-                        let bq = (f64::from(bo) / acc_scale).round();
+                        // Into a ±1 output the bias is a threshold: s·acc + b ≥ 0 exactly when
+                        // acc + ⌊b/s⌋ ≥ 0 (acc is an integer), so floor, not round.
+                        let bq = if act.binary {
+                            (f64::from(bo) / acc_scale).floor()
+                        } else {
+                            (f64::from(bo) / acc_scale).round()
+                        };
                         if !bq.is_finite() || bq.abs() > 2f64.powi(53) {
                             return Err(bad(format!(
                                 "bias {bo} of channel {o} does not fit the accumulator (scale \
@@ -199,9 +210,10 @@ impl Program {
                 }
                 Op::Relu6 => {
                     same("ReLU6")?;
-                    let hi = i64::from(act.zero) + (6.0 / f64::from(act.scale)).round() as i64;
+                    let hi = f64::from(act.zero) + (6.0 / f64::from(act.scale)).round();
+                    let (lo_q, hi_q) = act.range();
                     Step::Relu6 {
-                        hi: hi.min(act.range().1),
+                        hi: hi.clamp(lo_q as f64, hi_q as f64) as i64,
                     }
                 }
                 Op::Sign => {
@@ -301,7 +313,8 @@ impl Program {
             let act = self.acts[i];
             let (lo, hi) = act.range();
             let zy = i64::from(act.zero);
-            let clamp = |v: i64| v.clamp(lo, hi);
+            // z_y + r, saturating (requantization saturates at the i64 range), then clamped.
+            let clamp = |r: i64| zy.saturating_add(r).clamp(lo, hi);
             let x = |k: usize| outs[layer.inputs[k]].view();
             let centred = |k: usize| {
                 let z = i64::from(self.acts[layer.inputs[k]].zero);
@@ -320,7 +333,7 @@ impl Program {
                             if act.binary {
                                 if a >= 0 { 1 } else { -1 }
                             } else {
-                                clamp(zy + rq[o].apply(a))
+                                clamp(rq[o].apply(a))
                             }
                         });
                     }
@@ -336,7 +349,7 @@ impl Program {
                         Op::AvgPool { window } => exec::sum_pool(c.view(), &window),
                         _ => exec::sum_spatial(c.view()),
                     };
-                    sum.mapv(|v| clamp(zy + r.apply(v)))
+                    sum.mapv(|v| clamp(r.apply(v)))
                 }
                 Step::Relu => x(0).mapv(|v| v.max(zy)),
                 Step::Relu6 { hi } => x(0).mapv(|v| v.clamp(zy, *hi)),
@@ -350,7 +363,7 @@ impl Program {
                     Zip::from(&mut y).and(&a).and(&b).for_each(|y, &a, &b| {
                         let p = i128::from(a) * i128::from(mults[0])
                             + i128::from(b) * i128::from(mults[1]);
-                        *y = clamp(zy + round_shift(p, *shift));
+                        *y = clamp(round_shift(p, *shift));
                     });
                     y
                 }
@@ -358,7 +371,7 @@ impl Program {
                     let parts: Vec<Array3<i64>> = rqs
                         .iter()
                         .enumerate()
-                        .map(|(k, r)| centred(k).mapv(|v| clamp(zy + r.apply(v))))
+                        .map(|(k, r)| centred(k).mapv(|v| clamp(r.apply(v))))
                         .collect();
                     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
                     exec::concat(&views)
@@ -382,7 +395,7 @@ impl Program {
                         Op::AttnContext { heads } => exec::attn_context(a.view(), b.view(), heads),
                         _ => unreachable!(),
                     };
-                    acc.mapv(|v| clamp(zy + r.apply(v)))
+                    acc.mapv(|v| clamp(r.apply(v)))
                 }
             };
             outs.push(y);
@@ -732,5 +745,106 @@ mod tests {
             assert_eq!(a, b);
             assert!(a[2].iter().all(|&v| v == 1 || v == -1));
         }
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+    use crate::net::Shape;
+
+    fn act(bits: u32, scale: f32, zero: i32) -> ActQuant {
+        ActQuant {
+            bits,
+            signed: false,
+            binary: false,
+            scale,
+            zero,
+        }
+    }
+
+    #[test]
+    fn relu6_with_a_tiny_scale_clamps_at_the_top_code() {
+        let mut net = Network::new("r6", Shape::vector(3));
+        net.then("r6", Op::Relu6);
+        let mut q = Quant::default();
+        for l in ["input", "r6"] {
+            q.acts.insert(l.into(), act(8, 1e-20, 1));
+        }
+        let p = Program::compile(&net, &Weights::default(), &q).unwrap();
+        let x = Array3::from_shape_vec((3, 1, 1), vec![0, 1, 255]).unwrap();
+        assert_eq!(
+            p.run(&x).unwrap()[1].iter().copied().collect::<Vec<_>>(),
+            [1, 1, 255]
+        );
+    }
+
+    #[test]
+    fn a_binary_threshold_floors_the_bias() {
+        // acc = −3 with b/s = 2.7: s·acc + b < 0, so −1 (rounding the bias to 3 would give +1).
+        let mut net = Network::new("t", Shape::vector(1));
+        net.then("fc", crate::zoo::dense(1));
+        let mut w = Weights::default();
+        w.insert(
+            "fc",
+            "bias",
+            crate::weights::Tensor::new(vec![1], vec![2.7]),
+        );
+        let mut q = Quant::default();
+        q.acts.insert(
+            "input".into(),
+            ActQuant {
+                bits: 4,
+                signed: true,
+                binary: false,
+                scale: 1.0,
+                zero: 0,
+            },
+        );
+        q.acts.insert("fc".into(), ActQuant::BINARY);
+        q.weights.insert(
+            "fc".into(),
+            QWeight {
+                scheme: crate::quant::WeightScheme {
+                    bits: 1,
+                    mode: WeightMode::Binary,
+                    per_channel: false,
+                },
+                dims: vec![1, 1],
+                values: vec![1],
+                scale: vec![1.0],
+                zero: vec![0],
+            },
+        );
+        let p = Program::compile(&net, &w, &q).unwrap();
+        let run = |v: i64| p.run(&Array3::from_elem((1, 1, 1), v)).unwrap()[1][[0, 0, 0]];
+        assert_eq!((run(-3), run(-2)), (-1, 1));
+        // Weight codes laid out for another shape are refused, not misread.
+        let mut bad = q.clone();
+        bad.weights.get_mut("fc").unwrap().dims = vec![1, 1, 1, 1];
+        let e = Program::compile(&net, &w, &bad).unwrap_err().to_string();
+        assert!(e.contains("dims"), "{e}");
+    }
+
+    #[test]
+    fn degenerate_graphs_are_refused() {
+        let empty = Network {
+            name: "e".into(),
+            layers: vec![],
+        };
+        assert!(empty.stats().unwrap_err().to_string().contains("no layer"));
+        let mut n = Network::new("c", Shape::new(1, 5, 5));
+        let mut w = crate::net::Window::square(2, 2, 0);
+        w.ceil = true;
+        n.then(
+            "c",
+            Op::Conv2d {
+                out_channels: 1,
+                window: w,
+                groups: 1,
+                bias: false,
+            },
+        );
+        assert!(n.stats().unwrap_err().to_string().contains("ceil"));
     }
 }

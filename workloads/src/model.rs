@@ -5,8 +5,8 @@
 //! with `<layer>.weight_scale` F32 and `<layer>.weight_zero` I32).
 //!
 //! Reading checks everything a corrupt or hand-edited file can get wrong (format tag, layer
-//! graph, tensor dtypes, shapes and counts, code ranges, scales) and names the file and the
-//! key; writing is atomic (`.part`, then rename).
+//! graph, tensor dtypes, every tensor's dims against its layer, code ranges, scales and zero
+//! points) and names the file and the key; writing is atomic (`.part`, then rename).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -337,6 +337,12 @@ impl Model {
     /// Writes `path` (a `.toml` description) and, if there are tensors, the safetensors file
     /// beside it with the same stem; both atomically.
     pub fn write(&self, path: &Path) -> Result<(), WorkloadError> {
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            return Err(WorkloadError::File {
+                path: path.display().to_string(),
+                why: "a model description is written to a .toml path".into(),
+            });
+        }
         let st_path = path.with_extension("safetensors");
         let st_name = st_path
             .file_name()
@@ -421,6 +427,22 @@ pub fn check_params(
         };
         if let Some(d) = exec::weight_dims(&layer.op, in_c) {
             need("weight", d.0 * d.1 * d.2 * d.3)?;
+            let want = match layer.op {
+                Op::Dense { .. } => vec![d.0, d.1],
+                _ => vec![d.0, d.1, d.2, d.3],
+            };
+            let got = &w.get(&layer.name, "weight").expect("checked").dims;
+            if *got != want {
+                return Err(WorkloadError::Network(format!(
+                    "layer '{}': 'weight' has dims {got:?}, the layer needs {want:?} ({})",
+                    layer.name,
+                    if want.len() == 2 {
+                        "[out, in]"
+                    } else {
+                        "[out, in/groups, kh, kw]"
+                    }
+                )));
+            }
         }
         match layer.op {
             Op::Dense {
@@ -631,6 +653,14 @@ mod tests {
                 "{from} → {to}: {e}"
             );
         }
+        // Weights stored transposed ([in, out]) are refused by dims, not misread.
+        let m = crate::train::shipped("digits-mlp").unwrap().unwrap();
+        let mut t = m.clone();
+        t.weights.tensors.get_mut("fc2.weight").unwrap().dims = vec![64, 10];
+        let (d, b) = t.to_bytes("m.safetensors").unwrap();
+        let e = err(&d, b.as_deref());
+        assert!(e.contains("'fc2'") && e.contains("[10, 64]"), "{e}");
+        assert!(m.write(std::path::Path::new("x.safetensors")).is_err());
         assert!(err("", None).contains("m.toml"));
         assert!(err(&text[..text.len() / 2], st).starts_with("m.toml"));
         assert!(err(&text, None).contains("was not loaded"));

@@ -318,6 +318,12 @@ impl Network {
     /// Shape, MACs and parameters of every layer, checking the graph on the way: inputs
     /// earlier in the list, arities, channel and shape agreement, names unique.
     pub fn stats(&self) -> Result<Vec<LayerStats>, WorkloadError> {
+        if self.layers.is_empty() {
+            return Err(WorkloadError::Network(format!(
+                "network '{}' has no layer (layer 0 must be the input)",
+                self.name
+            )));
+        }
         let mut out: Vec<LayerStats> = Vec::with_capacity(self.layers.len());
         let mut names = std::collections::HashSet::new();
         for (i, layer) in self.layers.iter().enumerate() {
@@ -448,6 +454,19 @@ fn layer_stats_unchecked(op: &Op, ins: &[Shape]) -> Result<LayerStats, String> {
                     x.c
                 ));
             }
+            if window.ceil {
+                return Err("ceil mode is for pooling windows only".into());
+            }
+            let padded = product(&[
+                x.c,
+                x.h + window.pad[0] + window.pad[2],
+                x.w + window.pad[1] + window.pad[3],
+            ])?;
+            if padded > MAX_ELEMENTS {
+                return Err(format!(
+                    "the padded input has {padded} elements, more than 2^40"
+                ));
+            }
             let (h, w) = window.output(x.h, x.w)?;
             let per_out = [
                 x.c / groups,
@@ -529,7 +548,12 @@ fn layer_stats_unchecked(op: &Op, ins: &[Shape]) -> Result<LayerStats, String> {
         }
         Op::AttnContext { heads } => {
             let (s, v) = (ins[0], ins[1]);
-            if heads == 0 || Some(s.c) != heads.checked_mul(v.h) || v.c % heads != 0 || v.w != 1 {
+            if heads == 0
+                || Some(s.c) != heads.checked_mul(v.h)
+                || !v.c.is_multiple_of(heads)
+                || v.w != 1
+                || s.w != 1
+            {
                 return Err(format!(
                     "scores {s} must be (heads·seq)×seq for V {v} with {heads} heads"
                 ));

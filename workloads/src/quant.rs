@@ -316,6 +316,12 @@ impl ActQuant {
         if self.binary && !(self.bits == 1 && self.signed && self.zero == 0) {
             return Err("binary activations have bits 1, signed true, zero 0".into());
         }
+        if self.signed && !self.binary && self.bits < 2 {
+            return Err(
+                "a 1-bit signed format holds only −1 and 0; use 2 or more bits, or binary ±1"
+                    .into(),
+            );
+        }
         if !(self.scale.is_finite() && self.scale > 0.0) {
             return Err(format!(
                 "scale {} is not a positive finite number",
@@ -345,8 +351,9 @@ pub struct Requant {
 }
 
 impl Requant {
-    /// The fixed-point form of `m` (0 ≤ m < 2^31). Multipliers below 2^−31 keep fewer than
-    /// 31 significant bits (the shift stops at 62), and below 2^−63 they become 0.
+    /// The fixed-point form of `m` (0 ≤ m < 2^31, after rounding to 31 significant bits).
+    /// Multipliers below 2^−32 keep fewer than 31 significant bits (the shift stops at 62),
+    /// and below about 2^−63 they become 0.
     pub fn from_real(m: f64) -> Result<Requant, String> {
         if !(m.is_finite() && m >= 0.0) {
             return Err(format!(
@@ -375,9 +382,12 @@ impl Requant {
             };
             shift = 62;
         }
+        if shift < 0 {
+            return Err(format!("requantization multiplier {m} is not below 2^31"));
+        }
         Ok(Requant {
             mult,
-            shift: shift.max(0) as u32,
+            shift: shift as u32,
         })
     }
 

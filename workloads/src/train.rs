@@ -1,9 +1,9 @@
-//! Deterministic training of `digits-mlp` (64-H-10) on the 8×8 digits, and its int8, int4
-//! and binary variants: the project's one model with real trained weights
-//! (`baseline-and-workloads.md` B4.3: ReLU, softmax cross-entropy, SGD with lr 0.1, batch
-//! 32, 60 epochs, inputs /16; BNN with sign weights scaled by mean|W| and ±1 hidden
-//! activations, trained with the straight-through estimator of Courbariaux, Hubara et al.
-//! 2016 / Hubara et al. 2016).
+//! Deterministic training of `digits-mlp` (64-H-10) on the 8×8 digits, and its int8, int4,
+//! W4A4 and binary variants: the project's one model with real trained weights. The recipe
+//! is `baseline-and-workloads.md` B4.3's (ReLU, softmax cross-entropy, SGD with lr 0.1,
+//! batch 32, inputs /16; BNN with sign weights scaled by mean|W| and ±1 hidden activations,
+//! trained with the straight-through estimator of Courbariaux, Hubara et al. 2016), with
+//! 200 epochs and dropout 0.3 chosen on a validation split (`workloads/models/README.md`).
 //!
 //! Determinism: one thread, a fixed summation order, no fused multiply-add, and an exp of
 //! our own (range reduction plus a Taylor polynomial in f64) instead of the platform's libm,

@@ -460,14 +460,9 @@ impl Importer<'_> {
                 let v = self.val(node, 0)?.clone();
                 self.alias(node, v);
             }
-            "Relu" | "Sign" => {
+            "Relu" => {
                 let (x, a) = self.act(node, 0)?;
-                let op = if node.op_type == "Relu" {
-                    Op::Relu
-                } else {
-                    Op::Sign
-                };
-                self.layer(node, label, op, &[x], a)?;
+                self.layer(node, label, Op::Relu, &[x], a)?;
             }
             "Clip" => {
                 let (x, a) = self.act(node, 0)?;
@@ -531,9 +526,12 @@ impl Importer<'_> {
                 let op = if node.op_type == "MaxPool" {
                     Op::MaxPool { window }
                 } else {
-                    if window.pad.iter().any(|&p| p > 0) && node.int("count_include_pad", 0) == 0 {
+                    if (window.ceil || window.pad.iter().any(|&p| p > 0))
+                        && node.int("count_include_pad", 0) == 0
+                    {
                         return Err(Unsupported(
-                            "AveragePool over padding with count_include_pad = 0".into(),
+                            "AveragePool over padding (or in ceil mode) with count_include_pad = 0"
+                                .into(),
                         ));
                     }
                     Op::AvgPool { window }
