@@ -146,7 +146,7 @@ fn prev_input(net: &Network, j: usize) -> usize {
 }
 
 /// A uniform f32 in [0, 1) from 24 random bits.
-fn unit(rng: &mut ChaCha8Rng) -> f32 {
+pub(crate) fn unit(rng: &mut ChaCha8Rng) -> f32 {
     (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32
 }
 

@@ -11,9 +11,9 @@
 
 use ndarray::Array3;
 use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::SeedableRng;
 
-use crate::compress::{Calibration, CompressSpec, compress};
+use crate::compress::{Calibration, CompressSpec, compress, unit};
 use crate::digits::{Digits, SPLIT_SEED, shuffle};
 use crate::error::WorkloadError;
 use crate::exec;
@@ -136,9 +136,7 @@ impl Mlp {
     fn new(hidden: usize, mode: Mode, rng: &mut ChaCha8Rng) -> Mlp {
         let mut uniform = |n: usize, fan_in: usize| -> Vec<f32> {
             let b = (6.0 / fan_in as f32).sqrt();
-            (0..n)
-                .map(|_| ((rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32) * 2.0 * b - b)
-                .collect()
+            (0..n).map(|_| unit(rng) * 2.0 * b - b).collect()
         };
         Mlp {
             hidden,
@@ -221,7 +219,7 @@ impl Mlp {
                 let mut keep = vec![1f32; hd];
                 if cfg.dropout > 0.0 {
                     for (k, h) in keep.iter_mut().zip(p.h.iter_mut()) {
-                        let u = (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32;
+                        let u = unit(rng);
                         *k = if u < cfg.dropout {
                             0.0
                         } else {
