@@ -1,5 +1,8 @@
 //! Bit-matrix helpers: moving between bit-serial columns and per-lane integers.
 
+use crate::engine::Subarray;
+use crate::engine::isa::Col;
+
 /// Transposes a 64×64 bit matrix in place: afterwards bit `c` of word `r` is what bit `r` of
 /// word `c` was. With word `i` = column i's 64-lane word, word `l` becomes lane l's value.
 /// (Recursive block swap, Warren, *Hacker's Delight*, 2nd ed., §7-3, in LSB-first order.)
@@ -22,10 +25,58 @@ pub fn transpose64(m: &mut [u64; 64]) {
     }
 }
 
+/// Writes one value per lane (its low `cols.len()` bits, bit i into `cols[i]`) into a
+/// subarray, 64 lanes at a time through [`transpose64`]. Lanes beyond `values` are left as
+/// they are.
+pub fn store_lanes(sa: &mut Subarray, cols: &[Col], values: &[u64]) {
+    debug_assert!(cols.len() <= 64 && values.len() <= sa.lanes());
+    for (g, chunk) in values.chunks(64).enumerate() {
+        let mut m = [0u64; 64];
+        m[..chunk.len()].copy_from_slice(chunk);
+        transpose64(&mut m);
+        let keep = if chunk.len() == 64 {
+            0
+        } else {
+            !((1u64 << chunk.len()) - 1)
+        };
+        for (i, &c) in cols.iter().enumerate() {
+            let w = &mut sa.column_mut(c)[g];
+            *w = (*w & keep) | m[i];
+        }
+    }
+}
+
+/// Reads one value per lane for `lanes` lanes: bit i from `cols[i]` (at most 64 columns).
+pub fn load_lanes(sa: &Subarray, cols: &[Col], lanes: usize) -> Vec<u64> {
+    debug_assert!(cols.len() <= 64 && lanes <= sa.lanes());
+    let mut out = Vec::with_capacity(lanes);
+    for g in 0..lanes.div_ceil(64) {
+        let mut m = [0u64; 64];
+        for (i, &c) in cols.iter().enumerate() {
+            m[i] = sa.column(c)[g];
+        }
+        transpose64(&mut m);
+        out.extend_from_slice(&m[..(lanes - 64 * g).min(64)]);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn lanes_round_trip_through_columns() {
+        let mut sa = Subarray::new(150, 12);
+        let vals: Vec<u64> = (0..150u64).map(|l| (l * 2654435761) & 0x3ff).collect();
+        let cols: Vec<Col> = (1..11).collect();
+        store_lanes(&mut sa, &cols, &vals);
+        assert_eq!(load_lanes(&sa, &cols, 150), vals);
+        for (l, v) in vals.iter().enumerate() {
+            assert_eq!(sa.get(l, 3), v >> 2 & 1 == 1);
+        }
+    }
 
     proptest! {
         #[test]

@@ -12,6 +12,7 @@ pub mod energy;
 pub mod engine;
 pub mod error;
 pub mod kernels;
+pub mod map;
 pub mod models;
 pub mod timing;
 

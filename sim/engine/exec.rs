@@ -242,6 +242,20 @@ impl Subarray {
         Ok(())
     }
 
+    /// Runs ops `range` of a program on the current cell state, keeping the lane mask at
+    /// all lanes and appending to the zero histograms: one segment of a program whose
+    /// operands are (re)loaded between segments.
+    pub fn run_segment(
+        &mut self,
+        program: &Program,
+        range: std::ops::Range<usize>,
+    ) -> Result<(), ProgramError> {
+        program.check_fits(self.lanes, self.cols)?;
+        self.mask.clear();
+        program.visit_range(range, self);
+        Ok(())
+    }
+
     /// The packed words of one column.
     pub fn column(&self, col: Col) -> &[u64] {
         let c = usize::from(col);

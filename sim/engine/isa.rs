@@ -286,7 +286,14 @@ impl Program {
     /// Drives a processor through the op stream in order.
     #[inline]
     pub fn visit<V: OpVisitor + ?Sized>(&self, v: &mut V) {
-        for op in &self.ops {
+        self.visit_range(0..self.ops.len(), v);
+    }
+
+    /// Drives a processor through ops `range` of the stream (one segment of a program
+    /// whose operands are reloaded between segments).
+    #[inline]
+    pub fn visit_range<V: OpVisitor + ?Sized>(&self, range: std::ops::Range<usize>, v: &mut V) {
+        for op in &self.ops[range] {
             match *op {
                 Op::Preset { col, value } => v.preset(col, value),
                 Op::Gate {

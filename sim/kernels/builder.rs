@@ -126,6 +126,21 @@ impl Builder {
         c
     }
 
+    /// Ops emitted so far (segment boundaries of multi-part programs).
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether no op has been emitted.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Columns declared so far (operands and temporaries).
+    pub fn cols(&self) -> usize {
+        self.names.len()
+    }
+
     /// Finishes the program.
     pub fn finish(self) -> Program {
         Program::new(self.ops, Vec::new(), self.names).expect("the builder emits only valid ops")

@@ -39,34 +39,50 @@ pub struct Quant {
     pub acts: BTreeMap<String, ActQuant>,
 }
 
-/// One compiled layer.
+/// One compiled layer: the integer constants the layer runs with. The simulator maps these
+/// same constants onto CRAM programs, so both sides compute from one derivation.
 #[derive(Debug, Clone)]
-enum Step {
+pub enum Step {
+    /// The input layer (codes given).
     Input,
+    /// Dense or Conv2d.
     Linear {
         /// Centred weight codes w − z_w, [out, in/groups, kh, kw].
         w: Array4<i64>,
         /// Bias in accumulator units.
         bias: Vec<i64>,
-        /// Per output channel.
+        /// Per output channel (unused into a binary output).
         rq: Vec<Requant>,
         /// Packed ±1 weight rows (bit set for +1) when weights and input are binary (Dense).
         xnor: Option<Vec<Vec<u64>>>,
     },
+    /// Max pooling (codes keep their format).
     MaxPool,
+    /// Average or global average pooling: the sum of centred codes, requantized.
     SumPool(Requant),
+    /// max(q, z).
     Relu,
+    /// clamp(q, z, hi).
     Relu6 {
+        /// Top code.
         hi: i64,
     },
+    /// +1 if q ≥ z else −1.
     Sign,
+    /// round((m_a·(a − z_a) + m_b·(b − z_b)) / 2^shift).
     Add {
+        /// Multipliers of the two inputs.
         mults: [i64; 2],
+        /// Common shift.
         shift: u32,
     },
+    /// Each input requantized to the output format.
     Concat(Vec<Requant>),
+    /// Flatten and Softmax: codes unchanged.
     Pass,
+    /// The option-A shortcut.
     Downsample,
+    /// Attention products, requantized.
     Attn(Requant),
 }
 
@@ -282,6 +298,16 @@ impl Program {
     /// The output format of layer `i`.
     pub fn act(&self, i: usize) -> ActQuant {
         self.acts[i]
+    }
+
+    /// The compiled step of layer `i` (its integer constants).
+    pub fn step(&self, i: usize) -> &Step {
+        &self.steps[i]
+    }
+
+    /// The output shape of layer `i`.
+    pub fn shape(&self, i: usize) -> Shape {
+        self.shapes[i]
     }
 
     /// Every layer's output codes for one input (codes in the input layer's format).
