@@ -44,6 +44,10 @@ pub enum Command {
     /// Train digits-mlp from the embedded 8×8 digits and write it and its int8, int4, W4A4
     /// and binary variants (deterministic: the same bytes on every run).
     TrainDigits(crate::models::TrainArgs),
+    /// Map a quantized network onto a CRAM chip and run it layer by layer: bit-exact
+    /// against the golden executor (functional) or counted (analytical), with per-layer
+    /// placement, steps, cycles and energy, and accuracy versus gate error rate.
+    Simulate(crate::simulate::SimulateArgs),
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -209,6 +213,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Models(a) => crate::models::models(&a),
         Command::Inspect(a) => crate::models::inspect(&a),
         Command::TrainDigits(a) => crate::models::train_digits(&a),
+        Command::Simulate(a) => crate::simulate::simulate(&a),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod kernels;
 pub mod map;
 pub mod models;
+pub mod simulate;
 pub mod timing;
 
 pub use cram_arch as arch;

@@ -527,3 +527,31 @@ fn inspect_shipped_and_own_format_models() {
         &["pruned.toml", "not a model description"],
     );
 }
+
+/// `simulate` runs the digits classifier bit-exactly in both strategies; the fault table is
+/// seeded (two runs give the same JSON) and bad flags are usage errors.
+#[test]
+fn simulate_digits_bit_exact_and_reproducible_faults() {
+    for strategy in ["const", "stored"] {
+        let o = cram_line(&format!(
+            "simulate digits-mlp-binary --images 60 --strategy {strategy} --json"
+        ));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let j = json(&o);
+        assert_eq!(j["bit_exact_images"], 60);
+        assert!(j["energy_pj_per_image"].as_f64().unwrap() > 0.0);
+    }
+    let args = "simulate digits-mlp-int8 --images 50 --error-rates 1e-3,0.02 --json";
+    let (a, b) = (cram_line(args), cram_line(args));
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(stdout(&a), stdout(&b));
+    let j = json(&a);
+    let rows = j["faults"].as_array().unwrap();
+    assert!(rows[1]["flips"].as_u64().unwrap() > rows[0]["flips"].as_u64().unwrap());
+    assert!(rows[1]["agree_with_golden"].as_u64().unwrap() < 50);
+    assert_usage_error(
+        &cram_line("simulate digits-mlp-int8 --error-rates 2"),
+        &["--error-rates", "[0, 1]"],
+    );
+    assert_usage_error(&cram_line("simulate lenet5"), &["not quantized"]);
+}

@@ -528,6 +528,9 @@ where
 
 type LayerOut = (Vec<StreamCost>, Vec<Array3<i64>>);
 
+/// Output codes read back from a job: (channel, lane index within the layer, code).
+type Placed = Vec<(usize, usize, i64)>;
+
 fn linear_layer(
     l: &Linear<'_>,
     strategy: Strategy,
@@ -560,16 +563,10 @@ fn linear_layer(
                 .max()
                 .unwrap_or(1);
             let g_max = (hw.cols() / 4 / (acc_bits + l.out.bits as usize)).clamp(1, per_group);
-            let sets: Vec<Range<usize>> = (0..c_out)
-                .step_by(g_max)
-                .flat_map(|s| {
-                    let g_end = (s / per_group + 1) * per_group;
-                    let e = (s + g_max).min(g_end);
-                    let mut v = vec![s..e];
-                    if e < (s + g_max).min(c_out) {
-                        v.push(e..(s + g_max).min(c_out));
-                    }
-                    v
+            let sets: Vec<Range<usize>> = (0..l.groups)
+                .flat_map(|g| {
+                    let (lo, hi) = (g * per_group, (g + 1) * per_group);
+                    (lo..hi).step_by(g_max).map(move |a| a..(a + g_max).min(hi))
                 })
                 .collect();
             let lanes_total = n_img * p_n;
@@ -585,7 +582,7 @@ fn linear_layer(
             let tasks: Vec<(usize, usize)> = (0..sets.len())
                 .flat_map(|s| (0..lane_blocks.len()).map(move |b| (s, b)))
                 .collect();
-            let results: Vec<(StreamCost, Vec<(usize, usize, i64)>)> = tasks
+            let results: Vec<(StreamCost, Placed)> = tasks
                 .par_iter()
                 .enumerate()
                 .map(|(k, &(s, bi))| {
@@ -642,7 +639,7 @@ fn linear_layer(
             let lane_blocks = blocks(lanes_total, per);
             let per_img = n_img * p_n;
             let wbits = l.weight_coding().bits as usize;
-            let results: Vec<Result<(StreamCost, Vec<(usize, usize, i64)>), String>> = lane_blocks
+            let results: Vec<Result<(StreamCost, Placed), String>> = lane_blocks
                 .par_iter()
                 .enumerate()
                 .map(|(k, blk)| {

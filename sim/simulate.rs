@@ -1,0 +1,382 @@
+//! `cramulator simulate`: one quantized network mapped onto a CRAM chip, run layer by layer
+//! (functional: bit-exact, checked against the golden executor; or analytical), with the
+//! per-layer report and, for the digits models, the held-out accuracy and its dependence on
+//! the gate error rate.
+
+use std::fmt::Write as _;
+
+use clap::{Args, ValueEnum};
+use cram_arch::{GateKind, GateLibrary, presets};
+use cram_workloads::digits::{Digits, SPLIT_SEED};
+use cram_workloads::golden;
+use cram_workloads::load;
+use cram_workloads::train::code_inputs;
+use ndarray::Array3;
+use serde::Serialize;
+
+use crate::cli::{CliError, ModeArg, Outcome, emit, to_json};
+use crate::error::UsageError;
+use crate::kernels::GateSet;
+use crate::map::{self, Choice, Hw, LayerReport, Mode, Objective, RunOptions, Strategy};
+
+/// Per-layer strategy on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrategyArg {
+    /// Chosen per layer by the cost model under `--objective`.
+    Auto,
+    /// Lane = output element, weights in the instruction stream.
+    Const,
+    /// Lane = output neuron, weights stored in cells.
+    Stored,
+}
+
+/// Objective on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ObjectiveArg {
+    /// Energy per inference.
+    Energy,
+    /// Latency.
+    Latency,
+    /// Energy × latency.
+    Edp,
+}
+
+/// Arguments of `cramulator simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// A quantized model: a shipped name (digits-mlp-int8, -int4, -w4a4, -binary) or an
+    /// own-format `.toml` file.
+    pub model: String,
+    /// Device preset or TOML file.
+    #[arg(long, default_value = "stt-projected")]
+    pub device: String,
+    /// Array preset or TOML file.
+    #[arg(long, default_value = "cram-1k")]
+    pub array: String,
+    /// Gate set the programs are generated from.
+    #[arg(long, default_value = "maj")]
+    pub gate_set: String,
+    /// Functional (every gate executed, outputs checked) or analytical (counted).
+    #[arg(long, value_enum, default_value = "functional")]
+    pub mode: ModeArg,
+    /// Per-layer mapping strategy.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub strategy: StrategyArg,
+    /// What `--strategy auto` minimizes.
+    #[arg(long, value_enum, default_value = "energy")]
+    pub objective: ObjectiveArg,
+    /// Images: the held-out digits for digits models (all 360 by default), else the
+    /// number of seeded random inputs (default 1).
+    #[arg(long)]
+    pub images: Option<usize>,
+    /// Gate error rates for the accuracy table (comma-separated probabilities; functional).
+    #[arg(long, value_delimiter = ',')]
+    pub error_rates: Vec<f64>,
+    /// Seed of the fault streams and random inputs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One row of the accuracy-vs-error-rate table.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultRow {
+    /// Gate error probability.
+    pub error_rate: f64,
+    /// Gate-output flips injected.
+    pub flips: u64,
+    /// Correct predictions (labelled inputs).
+    pub correct: Option<usize>,
+    /// Predictions equal to the fault-free golden executor's.
+    pub agree_with_golden: usize,
+}
+
+/// The report of `simulate`.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    model: &'a str,
+    device: &'a str,
+    array: &'a str,
+    mode: Mode,
+    images: usize,
+    energy_pj_per_image: f64,
+    cycles: u64,
+    /// Images whose final codes equal the golden executor's (functional).
+    bit_exact_images: Option<usize>,
+    correct: Option<usize>,
+    layers: &'a [LayerReport],
+    faults: &'a [FaultRow],
+}
+
+/// Gates each set may emit (the mapper's arithmetic uses no COPY).
+fn gates_of(set: GateSet) -> &'static [GateKind] {
+    match set {
+        GateSet::Maj => &[
+            GateKind::Not,
+            GateKind::And,
+            GateKind::Or,
+            GateKind::Nand,
+            GateKind::Nor,
+            GateKind::Maj3,
+            GateKind::InvMaj3,
+            GateKind::Maj5,
+        ],
+        GateSet::Nand => &[GateKind::Not, GateKind::Nand, GateKind::And],
+    }
+}
+
+fn check_gates(lib: &GateLibrary, set: GateSet) -> Result<(), UsageError> {
+    let missing: Vec<String> = gates_of(set)
+        .iter()
+        .filter_map(|&g| lib.get(g).unavailable.clone())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(UsageError::new(format!(
+            "gate set {} cannot run on device '{}': {} (see `cramulator gates`)",
+            set.name(),
+            lib.device.params.name,
+            missing.join("; ")
+        )))
+    }
+}
+
+/// `cramulator simulate`.
+pub fn simulate(a: &SimulateArgs) -> Result<Outcome, CliError> {
+    let set = match a.gate_set.as_str() {
+        "maj" => GateSet::Maj,
+        "nand" => GateSet::Nand,
+        s => {
+            return Err(UsageError::new(format!("--gate-set {s}: expected maj or nand")).into());
+        }
+    };
+    if let Some(p) = a.error_rates.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+        return Err(UsageError::new(format!(
+            "--error-rates {p}: must be probabilities in [0, 1]"
+        ))
+        .into());
+    }
+    let mode = match a.mode {
+        ModeArg::Functional => Mode::Functional,
+        ModeArg::Analytical => Mode::Analytical,
+    };
+    if mode == Mode::Analytical && !a.error_rates.is_empty() {
+        return Err(UsageError::new(
+            "--error-rates needs --mode functional (faults change values)",
+        )
+        .into());
+    }
+    let lib = GateLibrary::derive(&presets::device(&a.device).map_err(UsageError::from)?);
+    check_gates(&lib, set)?;
+    let org = presets::array(&a.array).map_err(UsageError::from)?;
+    let loaded = load::load(&a.model, false).map_err(UsageError::from)?;
+    let (Some(quant), Some(weights)) = (loaded.quant.as_ref(), loaded.weights.as_ref()) else {
+        return Err(UsageError::new(format!(
+            "model '{}' is not quantized: simulate needs integer codes (a shipped digits \
+             model or a quantized .toml)",
+            a.model
+        ))
+        .into());
+    };
+    let prog = golden::Program::compile(&loaded.net, weights, quant).map_err(UsageError::from)?;
+    let (images, labels) = inputs(&prog, a)?;
+    let choice = match a.strategy {
+        StrategyArg::Const => Choice::Force(Strategy::Const),
+        StrategyArg::Stored => Choice::Force(Strategy::Stored),
+        StrategyArg::Auto => Choice::Auto(match a.objective {
+            ObjectiveArg::Energy => Objective::Energy,
+            ObjectiveArg::Latency => Objective::Latency,
+            ObjectiveArg::Edp => Objective::Edp,
+        }),
+    };
+    let hw = Hw::new(lib, org, set);
+    let opts = RunOptions {
+        mode,
+        choice,
+        error_rate: 0.0,
+        seed: a.seed,
+    };
+    let run = map::run_network(&prog, &images, &hw, &opts)?;
+    let golden_out: Vec<Array3<i64>> = if mode == Mode::Functional {
+        images
+            .iter()
+            .map(|x| prog.run(x).map(|mut v| v.pop().expect("layers")))
+            .collect::<Result<_, _>>()
+            .map_err(UsageError::from)?
+    } else {
+        Vec::new()
+    };
+    let argmax = cram_workloads::exec::argmax;
+    let golden_pred: Vec<usize> = golden_out.iter().map(&argmax).collect();
+    let exact = (mode == Mode::Functional).then(|| {
+        run.outputs
+            .iter()
+            .zip(&golden_out)
+            .filter(|(a, b)| a == b)
+            .count()
+    });
+    let score = |outs: &[Array3<i64>]| -> (Option<usize>, usize) {
+        let pred: Vec<usize> = outs.iter().map(&argmax).collect();
+        let correct = labels
+            .as_ref()
+            .map(|l| pred.iter().zip(l).filter(|(p, y)| *p == *y).count());
+        let agree = pred
+            .iter()
+            .zip(&golden_pred)
+            .filter(|(p, g)| p == g)
+            .count();
+        (correct, agree)
+    };
+    let correct = (mode == Mode::Functional)
+        .then(|| score(&run.outputs).0)
+        .flatten();
+    let mut faults = Vec::new();
+    for &p in &a.error_rates {
+        let r = map::run_network(
+            &prog,
+            &images,
+            &hw,
+            &RunOptions {
+                error_rate: p,
+                ..opts
+            },
+        )?;
+        let (correct, agree) = score(&r.outputs);
+        faults.push(FaultRow {
+            error_rate: p,
+            flips: r.layers.iter().map(|l| l.flips).sum(),
+            correct,
+            agree_with_golden: agree,
+        });
+    }
+    let n = images.len();
+    let report = Report {
+        model: &loaded.net.name,
+        device: &hw.lib.device.params.name,
+        array: &hw.org.params.name,
+        mode,
+        images: n,
+        energy_pj_per_image: run.energy_pj() / n as f64,
+        cycles: run.cycles(),
+        bit_exact_images: exact,
+        correct,
+        layers: &run.layers,
+        faults: &faults,
+    };
+    let ok = exact.is_none_or(|e| e == n);
+    if a.json {
+        emit(&to_json(&report))?;
+    } else {
+        emit(&text(&report))?;
+    }
+    Ok(if ok {
+        Outcome::Success
+    } else {
+        Outcome::CheckFailed
+    })
+}
+
+/// Input codes and, for labelled data, the labels.
+type Inputs = (Vec<Array3<i64>>, Option<Vec<usize>>);
+
+/// The images and, for digits models, their labels.
+fn inputs(prog: &golden::Program, a: &SimulateArgs) -> Result<Inputs, UsageError> {
+    let shape = prog.network().input_shape();
+    let digits_like = shape.c == 64 && shape.h == 1 && shape.w == 1 && prog.act(0).bits == 5;
+    if digits_like {
+        let (_, test) = Digits::embedded().split(SPLIT_SEED);
+        let n = a.images.unwrap_or(test.len()).min(test.len());
+        let images = code_inputs(&test).into_iter().take(n).collect();
+        let labels = test.labels.iter().take(n).map(|&y| y as usize).collect();
+        return Ok((images, Some(labels)));
+    }
+    let n = a.images.unwrap_or(1);
+    if n == 0 || n > 1 << 16 {
+        return Err(UsageError::new(format!(
+            "--images {n}: must be in 1..=65536"
+        )));
+    }
+    let (lo, hi) = prog.act(0).range();
+    let images = cram_workloads::compress::synthetic_inputs(shape, n, a.seed)
+        .iter()
+        .map(|x| x.mapv(|v| (lo + ((hi - lo + 1) as f32 * v) as i64).min(hi)))
+        .collect();
+    Ok((images, None))
+}
+
+fn text(r: &Report<'_>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} on {} / {} ({:?}), {} image(s): {:.1} pJ per image, {} cycles for the batch",
+        r.model, r.device, r.array, r.mode, r.images, r.energy_pj_per_image, r.cycles
+    );
+    if let Some(e) = r.bit_exact_images {
+        let _ = writeln!(
+            s,
+            "bit-exact against the golden executor: {e}/{} images",
+            r.images
+        );
+    }
+    if let Some(c) = r.correct {
+        let _ = writeln!(
+            s,
+            "accuracy: {c}/{} = {:.2} %",
+            r.images,
+            100.0 * c as f64 / r.images as f64
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{:<10} {:<8} {:<7} {:>7} {:>9} {:>6} {:>6} {:>12} {:>14} {:>12} {:>14}",
+        "layer",
+        "op",
+        "strat",
+        "streams",
+        "subarrays",
+        "lanes",
+        "cols",
+        "gate steps",
+        "loaded bits",
+        "cycles",
+        "energy pJ"
+    );
+    for l in r.layers {
+        let _ = writeln!(
+            s,
+            "{:<10} {:<8} {:<7} {:>7} {:>9} {:>5.0}% {:>5.0}% {:>12} {:>14} {:>12} {:>14.1}",
+            l.name,
+            l.op,
+            l.strategy.map_or("-", Strategy::name),
+            l.streams,
+            l.subarrays,
+            100.0 * l.lane_utilization,
+            100.0 * l.column_utilization,
+            l.gate_steps,
+            l.loaded_bits,
+            l.cycles,
+            l.energy.total_pj()
+        );
+    }
+    if !r.faults.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n{:>10} {:>12} {:>10} {:>18}",
+            "error rate", "flips", "accuracy", "agree with golden"
+        );
+        for f in r.faults {
+            let acc = f.correct.map_or("-".to_owned(), |c| {
+                format!("{:.2} %", 100.0 * c as f64 / r.images as f64)
+            });
+            let _ = writeln!(
+                s,
+                "{:>10.0e} {:>12} {:>10} {:>13}/{}",
+                f.error_rate, f.flips, acc, f.agree_with_golden, r.images
+            );
+        }
+    }
+    s
+}
