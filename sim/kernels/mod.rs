@@ -343,8 +343,8 @@ fn baugh_wooley(b: &mut Builder, a: &[Col], y: &[Col]) -> Vec<Col> {
 
 /// Canonical signed digits of c, least significant first, each in {−1, 0, 1}, no two adjacent
 /// digits non-zero (Reitwiesner's recoding).
-pub fn csd_digits(c: i64) -> Vec<i8> {
-    let mut c = i128::from(c);
+pub fn csd_digits(c: i128) -> Vec<i8> {
+    let mut c = c;
     let mut digits = Vec::new();
     while c != 0 {
         let d = if c & 1 == 0 { 0 } else { 2 - (c & 3) as i8 };
@@ -361,7 +361,7 @@ fn mul_const(b: &mut Builder, x: &[Col], c: i64) -> Vec<Col> {
     let n = x.len();
     let width = n as u32 + (64 - c.unsigned_abs().leading_zeros());
     let mut h = BitHeap::new(width);
-    for (k, &d) in csd_digits(c).iter().enumerate() {
+    for (k, &d) in csd_digits(i128::from(c)).iter().enumerate() {
         let k32 = k as u32;
         match d {
             1 => {
@@ -566,7 +566,7 @@ mod tests {
     #[test]
     fn csd_has_no_adjacent_nonzero_digits_and_sums_back() {
         for c in -1000i64..=1000 {
-            let d = csd_digits(c);
+            let d = csd_digits(i128::from(c));
             let v: i64 = d.iter().enumerate().map(|(k, &x)| i64::from(x) << k).sum();
             assert_eq!(v, c);
             assert!(d.windows(2).all(|w| w[0] == 0 || w[1] == 0), "{c}: {d:?}");

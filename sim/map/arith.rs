@@ -15,8 +15,8 @@
 //! + z·2^S before the shift.
 
 use crate::engine::isa::Col;
-use crate::kernels::Builder;
 use crate::kernels::heap::{BitHeap, HeapBit};
+use crate::kernels::{Builder, csd_digits};
 use cram_workloads::quant::ActQuant;
 
 /// Widest heap (the executor's bit heaps are at most 64 bits wide).
@@ -158,20 +158,6 @@ pub fn signed_width(lo: i128, hi: i128) -> u32 {
     need(lo).max(need(hi)).max(1)
 }
 
-/// Canonical signed digits of c, least significant first, each in {−1, 0, 1}, no two
-/// adjacent digits non-zero (Reitwiesner's recoding; the i128 form of
-/// [`crate::kernels::csd_digits`]).
-pub fn csd(c: i128) -> Vec<i8> {
-    let mut c = c;
-    let mut digits = Vec::new();
-    while c != 0 {
-        let d = if c & 1 == 0 { 0 } else { 2 - (c & 3) as i8 };
-        digits.push(d);
-        c = (c - i128::from(d)) >> 1;
-    }
-    digits
-}
-
 /// The interval of m·[lo, hi].
 pub fn scale_interval(lo: i128, hi: i128, m: i128) -> (i128, i128) {
     if m >= 0 {
@@ -248,7 +234,7 @@ impl Sum {
         if m == 0 {
             return;
         }
-        let digits = csd(m);
+        let digits = csd_digits(m);
         self.scaled_digits(s, &digits);
         self.heap.add_constant(m.wrapping_mul(s.offset));
     }
@@ -637,7 +623,7 @@ mod tests {
     #[test]
     fn csd_reconstructs() {
         for c in [-1000i128, -3, -1, 0, 1, 7, 255, 1 << 40, (1 << 62) + 12345] {
-            let v: i128 = csd(c)
+            let v: i128 = csd_digits(c)
                 .iter()
                 .enumerate()
                 .map(|(j, &d)| i128::from(d) << j)

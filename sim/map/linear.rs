@@ -85,6 +85,8 @@ pub struct Linear<'a> {
     pub in_shape: Shape,
     /// Output shape.
     pub out_shape: Shape,
+    /// How the weights are stored in cells ([`Linear::weight_coding`]).
+    stored: Coding,
 }
 
 impl<'a> Linear<'a> {
@@ -113,6 +115,7 @@ impl<'a> Linear<'a> {
             ),
         };
         Some(Linear {
+            stored: stored_coding(w),
             w,
             bias,
             rq,
@@ -207,27 +210,31 @@ impl<'a> Linear<'a> {
     /// +1) when every weight is ±1, else two's complement of the narrowest width holding
     /// them all.
     pub fn weight_coding(&self) -> Coding {
-        let (mut lo, mut hi) = (0i64, 0i64);
-        let mut pm1 = true;
-        for &v in self.w.iter() {
-            lo = lo.min(v);
-            hi = hi.max(v);
-            pm1 &= v == 1 || v == -1;
-        }
-        if pm1 {
-            Coding {
-                bits: 1,
-                signed: false,
-                binary: true,
-            }
-        } else {
-            Coding::signed(arith::signed_width(i128::from(lo), i128::from(hi)))
-        }
+        self.stored
     }
 
     /// Output coding.
     pub fn out_coding(&self) -> Coding {
         Coding::of(&self.out)
+    }
+}
+
+fn stored_coding(w: &Array4<i64>) -> Coding {
+    let (mut lo, mut hi) = (0i64, 0i64);
+    let mut pm1 = true;
+    for &v in w.iter() {
+        lo = lo.min(v);
+        hi = hi.max(v);
+        pm1 &= v == 1 || v == -1;
+    }
+    if pm1 {
+        Coding {
+            bits: 1,
+            signed: false,
+            binary: true,
+        }
+    } else {
+        Coding::signed(arith::signed_width(i128::from(lo), i128::from(hi)))
     }
 }
 
@@ -396,7 +403,7 @@ pub fn const_job(
                 let d = match digits_cache.iter().find(|(v, _)| *v == w) {
                     Some((_, d)) => d,
                     None => {
-                        digits_cache.push((w, arith::csd(i128::from(w))));
+                        digits_cache.push((w, crate::kernels::csd_digits(i128::from(w))));
                         &digits_cache.last().expect("pushed").1
                     }
                 };
@@ -425,16 +432,7 @@ pub fn const_job(
             first_temp,
         )?);
     }
-    segments.push(Segment {
-        loads: Vec::new(),
-        ops: start..b.len(),
-    });
-    Ok(Job {
-        program: b.finish(),
-        segments,
-        outputs,
-        out: l.out_coding(),
-    })
+    Ok(finish(b, segments, start, outputs, l))
 }
 
 /// The raw columns of a sum (value modulo 2^n) as a canonical two's-complement signal.
@@ -454,13 +452,6 @@ fn raw_signal(cols: &[Col], (lo, hi): (i128, i128)) -> Signal {
         lo,
         hi,
     }
-}
-
-/// What a [`Strategy::Stored`] block's lanes hold, for skipping all-zero columns.
-#[derive(Debug, Clone)]
-pub struct StoredBlock {
-    /// Channels present in the block's lanes.
-    pub channels: Vec<usize>,
 }
 
 impl Linear<'_> {
@@ -485,11 +476,11 @@ impl Linear<'_> {
 }
 
 /// [`Strategy::Stored`]: the program for one subarray whose lanes hold outputs of
-/// `block.channels`.
+/// `channels` (their weights decide which weight-bit columns are all zero).
 pub fn stored_job(
     set: GateSet,
     l: &Linear<'_>,
-    block: &StoredBlock,
+    channels: &[usize],
     chunk: usize,
 ) -> Result<Job, String> {
     let mut b = Builder::new(set);
@@ -500,15 +491,14 @@ pub fn stored_job(
     let w_cols: Vec<Vec<Col>> = (0..n)
         .map(|r| b.operand(&format!("w{r}"), wc.bits))
         .collect();
-    let (lo, hi) = block
-        .channels
+    let (lo, hi) = channels
         .iter()
         .map(|&c| l.acc_interval(c))
         .fold((0i128, 0i128), |(a, b), (c, d)| (a.min(c), b.max(d)));
     let width = arith::signed_width(lo, hi);
     let k_cols = b.operand("k", width);
     let binary_out = l.out.binary;
-    let (shift, mults) = l.common_mult(&block.channels);
+    let (shift, mults) = l.common_mult(channels);
     let m_max = mults.iter().copied().max().unwrap_or(0);
     let m_bits = if binary_out {
         0
@@ -520,12 +510,11 @@ pub fn stored_job(
     let all_zero = mults.iter().all(|&m| m == 0);
     let flag = (!binary_out && any_zero && !all_zero).then(|| b.operand("mpos", 1)[0]);
     let first_temp = b.cols() as Col;
+    let ks: Vec<i128> = channels.iter().map(|&c| l.lane_constant(c)).collect();
     let live_k: Vec<bool> = (0..width)
         .map(|k| {
-            block
-                .channels
-                .iter()
-                .any(|&c| l.lane_constant(c).rem_euclid(1i128 << width) >> k & 1 == 1)
+            ks.iter()
+                .any(|&c| c.rem_euclid(1i128 << width) >> k & 1 == 1)
         })
         .collect();
     let live_m: Vec<bool> = (0..m_bits)
@@ -592,8 +581,7 @@ pub fn stored_job(
             let sig = l.x.signal(&x_cols[j]);
             let wsig = wc.signal(&w_cols[j]);
             for (kb, wb) in wsig.bits.iter().enumerate() {
-                let live = block
-                    .channels
+                let live = channels
                     .iter()
                     .any(|&c| wc.encode(l.weight(c, r)) >> kb & 1 == 1);
                 if !live {
@@ -642,14 +630,25 @@ pub fn stored_job(
         shift,
         first_temp,
     )?;
+    Ok(finish(b, segments, start, vec![out], l))
+}
+
+/// Closes a job: the epilogue segment (ops from `start`) and the program.
+fn finish(
+    b: Builder,
+    mut segments: Vec<Segment>,
+    start: usize,
+    outputs: Vec<Vec<Col>>,
+    l: &Linear<'_>,
+) -> Job {
     segments.push(Segment {
         loads: Vec::new(),
         ops: start..b.len(),
     });
-    Ok(Job {
+    Job {
         program: b.finish(),
         segments,
-        outputs: vec![out],
+        outputs,
         out: l.out_coding(),
-    })
+    }
 }

@@ -29,13 +29,12 @@ use std::ops::Range;
 
 use cram_arch::{GateKind, GateLibrary, Org};
 use cram_workloads::golden::{self, Step};
-use cram_workloads::net::Op as NetOp;
 use ndarray::Array3;
 use rayon::prelude::*;
 use serde::Serialize;
 
 pub use linear::Strategy;
-use linear::{Job, Linear, Source, StoredBlock};
+use linear::{Job, Linear, Source};
 
 use crate::bits::{load_lanes, store_lanes};
 use crate::energy::{self, Actions, EnergyBreakdown, EnergyTable, Pricing, PulseModel};
@@ -89,6 +88,8 @@ pub struct Hw {
     pub table: EnergyTable,
     /// Step latencies.
     pub steps: StepCycles,
+    /// Mean input-zero split per gate kind (analytical pricing), see [`gate_fractions`].
+    fractions: [[f64; 6]; GateKind::COUNT],
 }
 
 impl Hw {
@@ -102,6 +103,7 @@ impl Hw {
             set,
             table,
             steps,
+            fractions: gate_fractions(set),
         }
     }
 
@@ -292,7 +294,6 @@ pub fn run_network(
             strategy,
             &costs,
             hw,
-            functional,
         ));
         outs.push(y);
     }
@@ -309,7 +310,7 @@ pub fn run_network(
 
 /// Energy (pJ) and cycles of a layer's streams.
 fn totals(costs: &[StreamCost], hw: &Hw) -> (f64, u64) {
-    let r = report(String::new(), "", None, costs, hw, false);
+    let r = report(String::new(), "", None, costs, hw);
     (r.energy.total_pj(), r.cycles)
 }
 
@@ -319,7 +320,6 @@ fn report(
     strategy: Option<Strategy>,
     costs: &[StreamCost],
     hw: &Hw,
-    measured: bool,
 ) -> LayerReport {
     let mut actions = Actions::default();
     let (mut runs, mut lanes, mut steps, mut evals, mut loaded, mut flips) = (0, 0, 0, 0, 0, 0);
@@ -338,7 +338,6 @@ fn report(
         cols = cols.max(c.cols);
     }
     actions.commands = commands as f64;
-    let _ = measured;
     let chip = hw.org.subarrays();
     let bus = hw.org.params.global_bus.width_bits as u64;
     let cycles = longest
@@ -423,7 +422,7 @@ fn run_job(
     opts: &RunOptions,
     stream: u64,
     fractions: Option<&[[f64; 6]; GateKind::COUNT]>,
-    load: Option<&(dyn Fn(Source, usize) -> i64 + Sync)>,
+    load: Option<Loader<'_>>,
     charge_loads: bool,
 ) -> (StreamCost, Option<Subarray>) {
     let cols = job.program.cols();
@@ -528,6 +527,9 @@ where
 
 type LayerOut = (Vec<StreamCost>, Vec<Array3<i64>>);
 
+/// Gives the value a lane loads for an operand (functional mode).
+type Loader<'a> = &'a (dyn Fn(Source, usize) -> i64 + Sync);
+
 /// Output codes read back from a job: (channel, lane index within the layer, code).
 type Placed = Vec<(usize, usize, i64)>;
 
@@ -540,8 +542,7 @@ fn linear_layer(
     opts: &RunOptions,
     layer: usize,
 ) -> Result<LayerOut, String> {
-    let fr = gate_fractions(hw.set);
-    let fractions = x.is_none().then_some(&fr);
+    let fractions = x.is_none().then_some(&hw.fractions);
     let p_n = l.positions();
     let c_out = l.channels();
     let per = hw.lanes();
@@ -603,8 +604,7 @@ fn linear_layer(
                         opts,
                         stream_of(k),
                         fractions,
-                        x.is_some()
-                            .then_some(&loader as &(dyn Fn(Source, usize) -> i64 + Sync)),
+                        x.is_some().then_some(&loader as Loader<'_>),
                         true,
                     );
                     // One broadcast stream per set: its commands are issued once.
@@ -645,20 +645,12 @@ fn linear_layer(
                 .map(|(k, blk)| {
                     let channels: Vec<usize> =
                         (blk.start / per_img..=(blk.end - 1) / per_img).collect();
-                    let block = StoredBlock {
-                        channels: channels.clone(),
-                    };
                     let job = fitted(hw, l.reduction(), l.x.bits as usize + wbits, |chunk| {
-                        linear::stored_job(hw.set, l, &block, chunk)
+                        linear::stored_job(hw.set, l, &channels, chunk)
                     })?;
-                    let (shift, mults) = l.common_mult(&channels);
-                    let _ = shift;
-                    let width = job
-                        .segments
-                        .iter()
-                        .flat_map(|s| &s.loads)
-                        .find(|ld| ld.source == Source::K)
-                        .map_or(64, |ld| ld.cols.len() as u32);
+                    let (_, mults) = l.common_mult(&channels);
+                    // Per-channel constants, once per block (the K load keeps their low bits).
+                    let ks: Vec<i128> = channels.iter().map(|&c| l.lane_constant(c)).collect();
                     let loader = |src: Source, lane: usize| -> i64 {
                         let g = blk.start + lane;
                         let co = g / per_img;
@@ -667,14 +659,7 @@ fn linear_layer(
                         match src {
                             Source::X(r) => l.gather(&x.expect("functional")[img], co, p, r),
                             Source::W(r) => l.weight(co, r),
-                            Source::K => {
-                                let k = l.lane_constant(co);
-                                if width >= 64 {
-                                    k as i64
-                                } else {
-                                    k.rem_euclid(1i128 << width) as i64
-                                }
-                            }
+                            Source::K => ks[ci] as i64,
                             Source::M => mults[ci] as i64,
                             Source::MPos => i64::from(mults[ci] > 0),
                         }
@@ -686,8 +671,7 @@ fn linear_layer(
                         opts,
                         stream_of(k),
                         fractions,
-                        x.is_some()
-                            .then_some(&loader as &(dyn Fn(Source, usize) -> i64 + Sync)),
+                        x.is_some().then_some(&loader as Loader<'_>),
                         true,
                     );
                     let mut vals = Vec::new();
@@ -725,8 +709,7 @@ fn unary_layer(
     opts: &RunOptions,
     layer: usize,
 ) -> LayerOut {
-    let fr = gate_fractions(hw.set);
-    let fractions = x.is_none().then_some(&fr);
+    let fractions = x.is_none().then_some(&hw.fractions);
     let (c, h, w) = (shape.c, shape.h, shape.w);
     let per_img = c * h * w;
     let total = n_img * per_img;
@@ -747,8 +730,7 @@ fn unary_layer(
                 opts,
                 ((layer as u64) << 32) | k as u64,
                 fractions,
-                x.is_some()
-                    .then_some(&loader as &(dyn Fn(Source, usize) -> i64 + Sync)),
+                x.is_some().then_some(&loader as Loader<'_>),
                 false,
             );
             if k > 0 {
@@ -779,11 +761,6 @@ fn unary_layer(
         }
     }
     (costs, y)
-}
-
-/// The op name of a network layer, for reports.
-pub fn op_name(op: &NetOp) -> &'static str {
-    op.name()
 }
 
 #[cfg(test)]
@@ -844,7 +821,7 @@ mod conv_tests {
     use cram_workloads::compress::{
         Calibration, CompressSpec, compress, synthetic_inputs, synthetic_weights,
     };
-    use cram_workloads::net::{Network, Shape};
+    use cram_workloads::net::{Network, Op as NetOp, Shape};
     use cram_workloads::prune::Prune;
     use cram_workloads::quant::{WeightMode, WeightScheme};
     use cram_workloads::zoo::{conv, dense};
