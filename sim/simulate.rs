@@ -7,10 +7,14 @@ use std::fmt::Write as _;
 
 use clap::{Args, ValueEnum};
 use cram_arch::{GateKind, GateLibrary, presets};
+use cram_workloads::compress::{self, Calibration, CompressSpec};
 use cram_workloads::digits::{Digits, SPLIT_SEED};
 use cram_workloads::golden;
 use cram_workloads::load;
-use cram_workloads::train::code_inputs;
+use cram_workloads::prune::Prune;
+use cram_workloads::quant::{WeightMode, WeightScheme};
+use cram_workloads::train::{self, code_inputs};
+use cram_workloads::zoo;
 use ndarray::Array3;
 use serde::Serialize;
 
@@ -45,8 +49,18 @@ pub enum ObjectiveArg {
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// A quantized model: a shipped name (digits-mlp-int8, -int4, -w4a4, -binary) or an
-    /// own-format `.toml` file.
+    /// own-format `.toml` file; or a zoo network (see `cramulator models`), compressed here
+    /// with seeded synthetic weights by `--weight-bits`, `--act-bits` and `--sparsity`.
     pub model: String,
+    /// Weight bits of a zoo network (symmetric, per output channel).
+    #[arg(long)]
+    pub weight_bits: Option<u32>,
+    /// Activation bits of a zoo network (unsigned affine).
+    #[arg(long)]
+    pub act_bits: Option<u32>,
+    /// Unstructured magnitude-pruning sparsity of a zoo network's weights, in [0, 1).
+    #[arg(long)]
+    pub sparsity: Option<f64>,
     /// Device preset or TOML file.
     #[arg(long, default_value = "stt-projected")]
     pub device: String,
@@ -172,16 +186,7 @@ pub fn simulate(a: &SimulateArgs) -> Result<Outcome, CliError> {
     let lib = GateLibrary::derive(&presets::device(&a.device).map_err(UsageError::from)?);
     check_gates(&lib, set)?;
     let org = presets::array(&a.array).map_err(UsageError::from)?;
-    let loaded = load::load(&a.model, false).map_err(UsageError::from)?;
-    let (Some(quant), Some(weights)) = (loaded.quant.as_ref(), loaded.weights.as_ref()) else {
-        return Err(UsageError::new(format!(
-            "model '{}' is not quantized: simulate needs integer codes (a shipped digits \
-             model or a quantized .toml)",
-            a.model
-        ))
-        .into());
-    };
-    let prog = golden::Program::compile(&loaded.net, weights, quant).map_err(UsageError::from)?;
+    let prog = program(a)?;
     let (images, labels) = inputs(&prog, a)?;
     let choice = match a.strategy {
         StrategyArg::Const => Choice::Force(Strategy::Const),
@@ -254,7 +259,7 @@ pub fn simulate(a: &SimulateArgs) -> Result<Outcome, CliError> {
     }
     let n = images.len();
     let report = Report {
-        model: &loaded.net.name,
+        model: &prog.network().name,
         device: &hw.lib.device.params.name,
         array: &hw.org.params.name,
         mode,
@@ -277,6 +282,92 @@ pub fn simulate(a: &SimulateArgs) -> Result<Outcome, CliError> {
     } else {
         Outcome::CheckFailed
     })
+}
+
+/// The integer program of the model argument: a quantized model as given, or a zoo network
+/// compressed with synthetic weights.
+fn program(a: &SimulateArgs) -> Result<golden::Program, UsageError> {
+    let compress_flags = a.weight_bits.is_some() || a.act_bits.is_some() || a.sparsity.is_some();
+    let zoo_net = (train::shipped(&a.model).is_none())
+        .then(|| zoo::model(&a.model).ok())
+        .flatten();
+    if zoo_net.is_some() {
+        let spec = zoo_spec(a.weight_bits, a.act_bits, a.sparsity)?;
+        return zoo_program(&a.model, &spec, a.seed);
+    }
+    if compress_flags {
+        return Err(UsageError::new(format!(
+            "--weight-bits, --act-bits and --sparsity compress zoo networks; '{}' is not one \
+             (zoo: {})",
+            a.model,
+            zoo::MODELS.map(|m| m.0).join(", ")
+        )));
+    }
+    let loaded = load::load(&a.model, false)?;
+    let (Some(quant), Some(weights)) = (loaded.quant.as_ref(), loaded.weights.as_ref()) else {
+        return Err(UsageError::new(format!(
+            "model '{}' is not quantized: simulate needs integer codes (a shipped digits \
+             model, a quantized .toml, or a zoo network name)",
+            a.model
+        )));
+    };
+    Ok(golden::Program::compile(&loaded.net, weights, quant)?)
+}
+
+/// Zoo network `name` compressed by `spec` with seeded synthetic weights (calibrated on two
+/// seeded synthetic inputs) and compiled to integer steps.
+pub fn zoo_program(
+    name: &str,
+    spec: &CompressSpec,
+    seed: u64,
+) -> Result<golden::Program, UsageError> {
+    let net = zoo::model(name)?;
+    let m = compress::synthetic_model(&net, spec, seed, 2)?;
+    let quant = m.quant.as_ref().expect("compressed");
+    Ok(golden::Program::compile(&m.net, &m.weights, quant)?)
+}
+
+/// The compression of a zoo network: symmetric per-channel weights of `weight_bits`
+/// (default 8), unsigned affine activations of `act_bits` (default 8), min/max calibrated,
+/// optionally pruned to `sparsity` (unstructured, by magnitude).
+pub fn zoo_spec(
+    weight_bits: Option<u32>,
+    act_bits: Option<u32>,
+    sparsity: Option<f64>,
+) -> Result<CompressSpec, UsageError> {
+    let prune = match sparsity {
+        None => None,
+        Some(s) if (0.0..1.0).contains(&s) => {
+            (s > 0.0).then_some(Prune::Unstructured { sparsity: s })
+        }
+        Some(s) => {
+            return Err(UsageError::new(format!(
+                "--sparsity {s}: must be in [0, 1)"
+            )));
+        }
+    };
+    let spec = CompressSpec {
+        weights: WeightScheme {
+            bits: weight_bits.unwrap_or(8),
+            mode: WeightMode::Symmetric,
+            per_channel: true,
+        },
+        act_bits: act_bits.unwrap_or(8),
+        act_symmetric: false,
+        input: None,
+        prune,
+        calibration: Calibration::MinMax,
+    };
+    spec.weights
+        .validate()
+        .map_err(|e| UsageError::new(format!("--weight-bits: {e}")))?;
+    if !(2..=16).contains(&spec.act_bits) {
+        return Err(UsageError::new(format!(
+            "--act-bits {}: must be in 2..=16",
+            spec.act_bits
+        )));
+    }
+    Ok(spec)
 }
 
 /// Input codes and, for labelled data, the labels.

@@ -11,9 +11,14 @@
 //!
 //! Every primitive allocates its result in a fresh column and frees its own temporaries.
 //! Inputs are never freed by a primitive.
+//!
+//! A *counting* builder ([`Builder::counting`]) keeps no ops: it tallies them ([`Tally`])
+//! and tracks columns the same way, so one generator serves both the functional executor and
+//! the analytical cost model; bit heaps reduce in closed form there (`heap`).
 
 use cram_arch::GateKind;
 
+use super::Tally;
 use crate::engine::isa::{Col, MAX_INPUTS, Op, Program};
 
 /// The family of gates a kernel is generated from.
@@ -47,6 +52,12 @@ pub struct Builder {
     names: Vec<String>,
     free: Vec<Col>,
     temp_counter: usize,
+    /// Counting mode: the ops' tally instead of the ops.
+    tally: Option<Tally>,
+    /// Operand columns declared.
+    operands: usize,
+    /// Largest number of live temporaries plus a reserve announced by [`Builder::reserve`].
+    reserved_peak: usize,
 }
 
 impl Builder {
@@ -58,7 +69,56 @@ impl Builder {
             names: Vec::new(),
             free: Vec::new(),
             temp_counter: 0,
+            tally: None,
+            operands: 0,
+            reserved_peak: 0,
         }
+    }
+
+    /// A builder that tallies its ops instead of keeping them (the analytical cost model).
+    pub fn counting(set: GateSet) -> Builder {
+        Builder {
+            tally: Some(Tally::default()),
+            ..Builder::new(set)
+        }
+    }
+
+    /// Whether this builder only tallies.
+    pub fn is_counting(&self) -> bool {
+        self.tally.is_some()
+    }
+
+    /// The tally so far (counting mode), or that of the ops so far.
+    pub fn tally(&self) -> Tally {
+        match self.tally {
+            Some(t) => t,
+            None => {
+                let mut t = Tally::default();
+                for op in &self.ops {
+                    match *op {
+                        Op::Gate { gate, .. } => t.gates[gate.index()] += 1,
+                        Op::Preset { value, .. } => t.presets[usize::from(value)] += 1,
+                        _ => {}
+                    }
+                }
+                t
+            }
+        }
+    }
+
+    /// Adds `n` times `t` to the tally (counting mode: ops generated in closed form).
+    pub fn add_tally(&mut self, t: &Tally, n: u64) {
+        self.tally
+            .as_mut()
+            .expect("closed-form ops need a counting builder")
+            .add(t, n);
+    }
+
+    /// Announces that up to `extra` more temporaries than are live now may be needed at once
+    /// (closed-form code in counting mode); [`Builder::cols`] includes it.
+    pub fn reserve(&mut self, extra: usize) {
+        let live = self.names.len() - self.operands - self.free.len();
+        self.reserved_peak = self.reserved_peak.max(live + extra);
     }
 
     /// The gate set in use.
@@ -68,6 +128,7 @@ impl Builder {
 
     /// Declares an `bits`-bit operand in fresh columns named `name[i]` (bit 0 first).
     pub fn operand(&mut self, name: &str, bits: u32) -> Vec<Col> {
+        self.operands += bits as usize;
         (0..bits)
             .map(|i| self.new_col(format!("{name}[{i}]")))
             .collect()
@@ -102,6 +163,10 @@ impl Builder {
     /// Emits a gate step into `out` (with the output preset).
     pub fn gate_into(&mut self, gate: GateKind, ins: &[Col], out: Col) {
         debug_assert_eq!(ins.len(), gate.arity());
+        if let Some(t) = &mut self.tally {
+            t.gates[gate.index()] += 1;
+            return;
+        }
         let mut a = [0; MAX_INPUTS];
         a[..ins.len()].copy_from_slice(ins);
         self.ops.push(Op::Gate {
@@ -122,23 +187,30 @@ impl Builder {
     /// A new column holding a constant in every lane.
     pub fn constant(&mut self, value: bool) -> Col {
         let c = self.alloc();
-        self.ops.push(Op::Preset { col: c, value });
+        match &mut self.tally {
+            Some(t) => t.presets[usize::from(value)] += 1,
+            None => self.ops.push(Op::Preset { col: c, value }),
+        }
         c
     }
 
     /// Ops emitted so far (segment boundaries of multi-part programs).
     pub fn len(&self) -> usize {
-        self.ops.len()
+        match &self.tally {
+            Some(t) => t.ops() as usize,
+            None => self.ops.len(),
+        }
     }
 
     /// Whether no op has been emitted.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.len() == 0
     }
 
-    /// Columns declared so far (operands and temporaries).
+    /// Columns declared so far (operands and temporaries), or announced by
+    /// [`Builder::reserve`].
     pub fn cols(&self) -> usize {
-        self.names.len()
+        self.names.len().max(self.operands + self.reserved_peak)
     }
 
     /// Finishes the program.

@@ -10,10 +10,18 @@
 //! T1). Partial products are *lazy*: an AND/NAND/NOT is emitted only when its weight is
 //! reduced, so an n×m multiply never holds more than a weight's worth of them in columns.
 //! Results wider than the heap's width are dropped (arithmetic mod 2^width).
+//!
+//! On a counting builder the reduction runs in closed form: the gates of the loop above
+//! depend only on how many bits of each kind wait at each weight and on the constant, so
+//! the heap keeps those counts, and bits may be added n at a time ([`BitHeap::push_n`]). The
+//! columns the real reduction would hold at once are bounded from the same counts and
+//! announced with [`Builder::reserve`].
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 
-use super::builder::Builder;
+use super::builder::{Builder, GateSet};
+use super::tally::Tally;
 use crate::engine::isa::Col;
 
 /// One bit waiting in the heap.
@@ -40,6 +48,24 @@ pub struct BitHeap {
     width: u32,
     queues: Vec<VecDeque<HeapBit>>,
     constant: u64,
+    /// Per weight: bits waiting by kind (plain column, AND, NAND, NOT).
+    counts: Vec<[u64; 4]>,
+    /// Whether bits were added by count only (the heap can then only reduce in closed form).
+    aggregated: bool,
+    /// Counting heap: only the counts (and the owned columns, to free) are kept.
+    counting: bool,
+}
+
+impl HeapBit {
+    /// Index into the per-weight counts.
+    fn kind(self) -> usize {
+        match self {
+            HeapBit::Col { .. } => 0,
+            HeapBit::And(..) => 1,
+            HeapBit::Nand(..) => 2,
+            HeapBit::Not(_) => 3,
+        }
+    }
 }
 
 impl BitHeap {
@@ -50,13 +76,44 @@ impl BitHeap {
             width,
             queues: (0..width).map(|_| VecDeque::new()).collect(),
             constant: 0,
+            counts: vec![[0; 4]; width as usize],
+            aggregated: false,
+            counting: false,
+        }
+    }
+
+    /// An empty heap that keeps counts only (reducible on a counting builder alone).
+    pub fn counting(width: u32) -> BitHeap {
+        BitHeap {
+            counting: true,
+            aggregated: true,
+            queues: Vec::new(),
+            ..BitHeap::new(width)
         }
     }
 
     /// Adds a bit of weight 2^w (ignored if w ≥ width).
     pub fn push(&mut self, w: u32, bit: HeapBit) {
         if w < self.width {
-            self.queues[w as usize].push_back(bit);
+            self.counts[w as usize][bit.kind()] += 1;
+            if !self.counting {
+                self.queues[w as usize].push_back(bit);
+            } else if let HeapBit::Col { owned: true, .. } = bit {
+                // Kept so the closed form can free it.
+                if self.queues.is_empty() {
+                    self.queues.push(VecDeque::new());
+                }
+                self.queues[0].push_back(bit);
+            }
+        }
+    }
+
+    /// Adds `n` bits like `bit` at weight 2^w by count only (ignored if w ≥ width): the heap
+    /// can then only be reduced on a counting builder.
+    pub fn push_n(&mut self, w: u32, bit: HeapBit, n: u64) {
+        if w < self.width && n > 0 {
+            self.counts[w as usize][bit.kind()] += n;
+            self.aggregated = true;
         }
     }
 
@@ -78,6 +135,13 @@ impl BitHeap {
     /// Emits the reduction and returns one column per weight (bit 0 first). Result columns
     /// may alias input columns; they are never freed.
     pub fn reduce(mut self, b: &mut Builder) -> Vec<Col> {
+        if b.is_counting() {
+            return self.reduce_counted(b);
+        }
+        assert!(
+            !self.aggregated,
+            "a heap filled by count reduces on a counting builder only"
+        );
         let mut result = Vec::with_capacity(self.width as usize);
         for w in 0..self.width as usize {
             let need_carry = w + 1 < self.width as usize;
@@ -141,6 +205,166 @@ impl BitHeap {
         }
         result
     }
+}
+
+impl BitHeap {
+    /// The closed form of [`BitHeap::reduce`] on a counting builder: the same gates, tallied
+    /// per weight from the counts, and a bound on the temporaries live at once (results so
+    /// far, carries queued, the carries and sums in the current weight, three materialized
+    /// inputs and a primitive's own). Returns fresh result columns.
+    fn reduce_counted(self, b: &mut Builder) -> Vec<Col> {
+        let p = prims(b.set());
+        let width = self.width as usize;
+        // How many times each primitive runs: and, nand, not, fa[2], ha[2], xnor, or,
+        // constant[2].
+        let mut n_and = 0u64;
+        let mut n_nand = 0u64;
+        let mut n_not = 0u64;
+        let mut n_fa = [0u64; 2];
+        let mut n_ha = [0u64; 2];
+        let (mut n_xnor, mut n_or) = (0u64, 0u64);
+        let mut n_const = [0u64; 2];
+        let mut carry_in = 0u64;
+        let mut extra = 0u64;
+        for (w, c) in self.counts.iter().enumerate() {
+            let need = w + 1 < width;
+            n_and += c[1];
+            n_nand += c[2];
+            n_not += c[3];
+            let n = c[0] + c[1] + c[2] + c[3] + carry_in;
+            let fa = if n >= 3 { (n - 1) / 2 } else { 0 };
+            n_fa[usize::from(need)] += fa;
+            let mut out = if need { fa } else { 0 };
+            let one = self.constant >> w & 1 == 1;
+            match (n - 2 * fa, one) {
+                (0, v) => n_const[usize::from(v)] += 1,
+                (1, false) => {}
+                (1, true) => {
+                    n_not += 1;
+                    out += u64::from(need);
+                }
+                (2, false) => {
+                    n_ha[usize::from(need)] += 1;
+                    out += u64::from(need);
+                }
+                (2, true) => {
+                    n_xnor += 1;
+                    if need {
+                        n_or += 1;
+                        out += 1;
+                    }
+                }
+                _ => unreachable!("at most two bits remain after full adders"),
+            }
+            extra = extra.max(w as u64 + 1 + (fa + 1) + carry_in + fa + 3 + p.temps);
+            carry_in = out;
+        }
+        let mut t = Tally::default();
+        for (prim, n) in [
+            (&p.and, n_and),
+            (&p.nand, n_nand),
+            (&p.not, n_not),
+            (&p.fa[0], n_fa[0]),
+            (&p.fa[1], n_fa[1]),
+            (&p.ha[0], n_ha[0]),
+            (&p.ha[1], n_ha[1]),
+            (&p.xnor, n_xnor),
+            (&p.or, n_or),
+            (&p.constant[0], n_const[0]),
+            (&p.constant[1], n_const[1]),
+        ] {
+            if n > 0 {
+                t.add(prim, n);
+            }
+        }
+        b.add_tally(&t, 1);
+        b.reserve(extra as usize);
+        let result = (0..width).map(|_| b.alloc()).collect();
+        // Owned inputs are consumed (the real reduction frees each as it goes).
+        for q in &self.queues {
+            for bit in q {
+                if let HeapBit::Col { col, owned: true } = *bit {
+                    b.release(col);
+                }
+            }
+        }
+        result
+    }
+}
+
+/// The tallies of the builder primitives a heap reduction uses, for one gate set.
+#[derive(Debug)]
+struct Prims {
+    /// Full adder without / with the carry.
+    fa: [Tally; 2],
+    /// Half adder without / with the carry.
+    ha: [Tally; 2],
+    xnor: Tally,
+    or: Tally,
+    not: Tally,
+    and: Tally,
+    nand: Tally,
+    /// Constant 0 / 1.
+    constant: [Tally; 2],
+    /// Most temporaries (outputs included) any of them holds at once.
+    temps: u64,
+}
+
+/// Measures every primitive once on a scratch builder.
+fn prims(set: GateSet) -> &'static Prims {
+    static CACHE: [OnceLock<Prims>; 2] = [OnceLock::new(), OnceLock::new()];
+    CACHE[usize::from(set == GateSet::Nand)].get_or_init(|| {
+        let mut temps = 0;
+        let mut one = |f: &dyn Fn(&mut Builder, &[Col])| -> Tally {
+            let mut b = Builder::new(set);
+            let ins = b.operand("x", 3);
+            f(&mut b, &ins);
+            temps = temps.max((b.cols() - 3) as u64);
+            b.tally()
+        };
+        Prims {
+            fa: [
+                one(&|b, x| {
+                    let _ = b.full_adder(x[0], x[1], x[2], false);
+                }),
+                one(&|b, x| {
+                    let _ = b.full_adder(x[0], x[1], x[2], true);
+                }),
+            ],
+            ha: [
+                one(&|b, x| {
+                    let _ = b.half_adder(x[0], x[1], false);
+                }),
+                one(&|b, x| {
+                    let _ = b.half_adder(x[0], x[1], true);
+                }),
+            ],
+            xnor: one(&|b, x| {
+                let _ = b.xnor(x[0], x[1]);
+            }),
+            or: one(&|b, x| {
+                let _ = b.or(x[0], x[1]);
+            }),
+            not: one(&|b, x| {
+                let _ = b.not(x[0]);
+            }),
+            and: one(&|b, x| {
+                let _ = b.and(x[0], x[1]);
+            }),
+            nand: one(&|b, x| {
+                let _ = b.nand(x[0], x[1]);
+            }),
+            constant: [
+                one(&|b, _| {
+                    let _ = b.constant(false);
+                }),
+                one(&|b, _| {
+                    let _ = b.constant(true);
+                }),
+            ],
+            temps,
+        }
+    })
 }
 
 fn materialize(b: &mut Builder, bit: HeapBit) -> (Col, bool) {

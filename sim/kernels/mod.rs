@@ -8,6 +8,7 @@
 pub mod builder;
 pub mod check;
 pub mod heap;
+pub mod tally;
 
 use std::collections::BTreeSet;
 
@@ -17,6 +18,7 @@ use serde::Serialize;
 
 pub use builder::{Builder, GateSet};
 use heap::{BitHeap, HeapBit};
+pub use tally::Tally;
 
 use crate::engine::count::Counter;
 use crate::engine::isa::{Col, Program};

@@ -177,9 +177,10 @@ pub struct Sum {
 }
 
 impl Sum {
-    /// An empty sum whose exact value is known to lie in [lo, hi]; fails if that range
-    /// needs more than [`MAX_WIDTH`] bits.
-    pub fn new(lo: i128, hi: i128) -> Result<Sum, String> {
+    /// An empty sum whose exact value is known to lie in [lo, hi], to be reduced on `b` (a
+    /// counting builder's sum keeps counts only); fails if that range needs more than
+    /// [`MAX_WIDTH`] bits.
+    pub fn new(b: &Builder, lo: i128, hi: i128) -> Result<Sum, String> {
         let width = signed_width(lo, hi);
         if width > MAX_WIDTH {
             return Err(format!(
@@ -187,7 +188,11 @@ impl Sum {
             ));
         }
         Ok(Sum {
-            heap: BitHeap::new(width),
+            heap: if b.is_counting() {
+                BitHeap::counting(width)
+            } else {
+                BitHeap::new(width)
+            },
             width,
             lo,
             hi,
@@ -210,23 +215,40 @@ impl Sum {
         if w >= self.width {
             return;
         }
-        let bit = match (lit, negative) {
-            (Lit::Col(c), false) => HeapBit::Col {
-                col: c,
-                owned: false,
-            },
-            (Lit::Owned(c), false) => HeapBit::Col {
-                col: c,
-                owned: true,
-            },
-            (Lit::Col(c) | Lit::Owned(c), true) => HeapBit::Not(c),
-            (Lit::And(a, b), false) => HeapBit::And(a, b),
-            (Lit::And(a, b), true) => HeapBit::Nand(a, b),
-        };
+        let bit = heap_bit(lit, negative);
         self.heap.push(w, bit);
         if negative {
             self.heap.add_constant(-(1i128 << w));
         }
+    }
+
+    /// Adds `n` terms like [`Sum::literal`]'s by count only, for a counting builder's closed
+    /// form (the columns are placeholders: only the literal's kind matters).
+    pub fn literal_n(&mut self, w: u32, lit: Lit, negative: bool, n: u64) {
+        if w >= self.width || n == 0 {
+            return;
+        }
+        self.heap.push_n(w, heap_bit(lit, negative), n);
+        if negative {
+            self.heap
+                .add_constant(-(1i128 << w).wrapping_mul(i128::from(n)));
+        }
+    }
+
+    /// Adds n·m·s by count only (see [`Sum::literal_n`]).
+    pub fn scaled_n(&mut self, s: &Signal, m: i128, n: u64) {
+        if m == 0 || n == 0 {
+            return;
+        }
+        for b in &s.bits {
+            for (j, &d) in csd_digits(m).iter().enumerate() {
+                if d != 0 {
+                    self.literal_n(b.shift + j as u32, Lit::Col(b.col), (d < 0) ^ b.neg, n);
+                }
+            }
+        }
+        self.heap
+            .add_constant(m.wrapping_mul(s.offset).wrapping_mul(i128::from(n)));
     }
 
     /// Adds m·s (its bits by m's CSD digits, and m·offset).
@@ -248,6 +270,23 @@ impl Sum {
                 }
             }
         }
+    }
+
+    /// Adds x·y of two signals: the partial products x_i ∧ y_k (lazy ANDs), the offsets'
+    /// cross terms and their product.
+    pub fn product(&mut self, x: &Signal, y: &Signal) {
+        for a in &x.bits {
+            for c in &y.bits {
+                self.literal(a.shift + c.shift, Lit::And(a.col, c.col), a.neg ^ c.neg);
+            }
+        }
+        let bare = |s: &Signal| Signal {
+            offset: 0,
+            ..s.clone()
+        };
+        self.scaled(&bare(x), y.offset);
+        self.scaled(&bare(y), x.offset);
+        self.heap.add_constant(x.offset.wrapping_mul(y.offset));
     }
 
     /// Emits the reduction; the result is the exact value as a two's-complement signal.
@@ -273,6 +312,22 @@ impl Sum {
     /// Emits the reduction and returns the raw result columns (the value modulo 2^width).
     pub fn reduce_raw(self, b: &mut Builder) -> Vec<Col> {
         self.heap.reduce(b)
+    }
+}
+
+fn heap_bit(lit: Lit, negative: bool) -> HeapBit {
+    match (lit, negative) {
+        (Lit::Col(c), false) => HeapBit::Col {
+            col: c,
+            owned: false,
+        },
+        (Lit::Owned(c), false) => HeapBit::Col {
+            col: c,
+            owned: true,
+        },
+        (Lit::Col(c) | Lit::Owned(c), true) => HeapBit::Not(c),
+        (Lit::And(a, b), false) => HeapBit::And(a, b),
+        (Lit::And(a, b), true) => HeapBit::Nand(a, b),
     }
 }
 
@@ -509,7 +564,7 @@ pub fn requantize(
     let (p1, p2) = scale_interval(acc.lo, acc.hi, m_lo);
     let (p3, p4) = scale_interval(acc.lo, acc.hi, m_hi);
     let (p_lo, p_hi) = (p1.min(p2).min(p3).min(p4), p1.max(p2).max(p3).max(p4));
-    let mut sum = Sum::new(p_lo + c - 1, p_hi + c)?;
+    let mut sum = Sum::new(b, p_lo + c - 1, p_hi + c)?;
     sum.constant(c);
     let top = acc.bits[acc.bits.len() - 1];
     match m {

@@ -21,6 +21,7 @@
 //! accumulator stays in the lanes between chunks (a split over time).
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use cram_workloads::golden::Step;
 use cram_workloads::net::{Op as NetOp, Shape, Window};
@@ -29,7 +30,7 @@ use ndarray::Array4;
 
 use super::arith::{self, Coding, Lit, Mult, Nonzero, Signal, Sum};
 use crate::engine::isa::{Col, Program};
-use crate::kernels::{Builder, GateSet};
+use crate::kernels::{Builder, GateSet, Tally, csd_digits};
 
 /// How a layer is laid out on lanes (DESIGN §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -87,6 +88,12 @@ pub struct Linear<'a> {
     pub out_shape: Shape,
     /// How the weights are stored in cells ([`Linear::weight_coding`]).
     stored: Coding,
+    /// Per channel: the accumulator's interval.
+    intervals: Vec<(i128, i128)>,
+    /// Per channel: Σ_r w.
+    wsum: Vec<i128>,
+    /// Smallest weight, and the CSD digits (position, negative) of every weight from it up.
+    digits: (i64, Vec<Vec<(u32, bool)>>),
 }
 
 impl<'a> Linear<'a> {
@@ -114,8 +121,11 @@ impl<'a> Linear<'a> {
                 1,
             ),
         };
-        Some(Linear {
+        let mut l = Linear {
             stored: stored_coding(w),
+            intervals: Vec::new(),
+            wsum: Vec::new(),
+            digits: digit_table(w),
             w,
             bias,
             rq,
@@ -126,7 +136,34 @@ impl<'a> Linear<'a> {
             groups,
             in_shape,
             out_shape,
-        })
+        };
+        let (xl, xh) = l.x_centred();
+        for co in 0..l.channels() {
+            let mut lo = i128::from(l.bias[co]);
+            let mut hi = lo;
+            let mut sw = 0i128;
+            for &w in l.row(co) {
+                let w = i128::from(w);
+                let (a, b) = arith::scale_interval(xl, xh, w);
+                lo += a;
+                hi += b;
+                sw += w;
+            }
+            l.intervals.push((lo, hi));
+            l.wsum.push(sw);
+        }
+        Some(l)
+    }
+
+    /// Channel co's weights in reduction order (ci, kh, kw).
+    pub fn row(&self, co: usize) -> &[i64] {
+        let r = self.reduction();
+        &self.w.as_slice().expect("weights in standard layout")[co * r..(co + 1) * r]
+    }
+
+    /// The nonzero CSD digits of a weight: (position, negative).
+    fn digits_of(&self, w: i64) -> &[(u32, bool)] {
+        &self.digits.1[(w - self.digits.0) as usize]
     }
 
     /// Reduction length per output (C_in/groups·kh·kw).
@@ -180,26 +217,14 @@ impl<'a> Linear<'a> {
 
     /// The exact interval of channel co's accumulator (bias included).
     pub fn acc_interval(&self, co: usize) -> (i128, i128) {
-        let (xl, xh) = self.x_centred();
-        let mut lo = i128::from(self.bias[co]);
-        let mut hi = lo;
-        for r in 0..self.reduction() {
-            let w = i128::from(self.weight(co, r));
-            let (a, b) = arith::scale_interval(xl, xh, w);
-            lo += a;
-            hi += b;
-        }
-        (lo, hi)
+        self.intervals[co]
     }
 
     /// Per-lane constant of channel co: bias + Σ_r w·(offset − z_x), where the input's stored
     /// bits carry value Σ ±2^i·b + offset.
     pub fn lane_constant(&self, co: usize) -> i128 {
         let a0 = self.x_offset() - i128::from(self.x_zero);
-        let sw: i128 = (0..self.reduction())
-            .map(|r| i128::from(self.weight(co, r)))
-            .sum();
-        i128::from(self.bias[co]) + a0 * sw
+        i128::from(self.bias[co]) + a0 * self.wsum[co]
     }
 
     fn x_offset(&self) -> i128 {
@@ -217,6 +242,22 @@ impl<'a> Linear<'a> {
     pub fn out_coding(&self) -> Coding {
         Coding::of(&self.out)
     }
+}
+
+fn digit_table(w: &Array4<i64>) -> (i64, Vec<Vec<(u32, bool)>>) {
+    let lo = w.iter().copied().min().unwrap_or(0);
+    let hi = w.iter().copied().max().unwrap_or(0);
+    let table = (lo..=hi)
+        .map(|v| {
+            csd_digits(i128::from(v))
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| **d != 0)
+                .map(|(j, &d)| (j as u32, d < 0))
+                .collect()
+        })
+        .collect();
+    (lo, table)
 }
 
 fn stored_coding(w: &Array4<i64>) -> Coding {
@@ -259,7 +300,7 @@ pub struct Load {
     /// What.
     pub source: Source,
     /// Columns, bit 0 first.
-    pub cols: Vec<Col>,
+    pub cols: Arc<[Col]>,
     /// How the value is stored.
     pub coding: Coding,
 }
@@ -285,9 +326,26 @@ pub struct Job {
     pub outputs: Vec<Vec<Col>>,
     /// Output coding.
     pub out: Coding,
+    /// The program's tally (also without the program: a counting builder's job).
+    pub tally: Tally,
+    /// Columns it needs: the program's, or a counting builder's bound.
+    pub cols: usize,
 }
 
 impl Job {
+    /// Closes a builder into a job.
+    pub fn new(b: Builder, segments: Vec<Segment>, outputs: Vec<Vec<Col>>, out: Coding) -> Job {
+        let (tally, cols) = (b.tally(), b.cols());
+        Job {
+            program: b.finish(),
+            segments,
+            outputs,
+            out,
+            tally,
+            cols,
+        }
+    }
+
     /// Bits written into each lane over the whole job (all segments' loads).
     pub fn loaded_bits_per_lane(&self) -> u64 {
         self.segments
@@ -357,24 +415,35 @@ fn epilogue(
     Ok(cols)
 }
 
-/// [`Strategy::Const`]: one program for output channels `chs` on any lanes.
+/// A builder for a job: counting (closed form, the analytical cost) or real.
+fn builder(set: GateSet, counting: bool) -> Builder {
+    if counting {
+        Builder::counting(set)
+    } else {
+        Builder::new(set)
+    }
+}
+
+/// [`Strategy::Const`]: one program for output channels `chs` on any lanes; `counting`
+/// builds its tally in closed form instead (the weights' CSD digits counted per position).
 pub fn const_job(
     set: GateSet,
     l: &Linear<'_>,
     chs: Range<usize>,
     chunk: usize,
+    counting: bool,
 ) -> Result<Job, String> {
-    let mut b = Builder::new(set);
+    let mut b = builder(set, counting);
     let a = l.x.bits;
-    let x_cols: Vec<Vec<Col>> = (0..chunk.min(l.reduction()))
-        .map(|r| b.operand(&format!("x{r}"), a))
+    let x_cols: Vec<Arc<[Col]>> = (0..chunk.min(l.reduction()))
+        .map(|r| b.operand(&format!("x{r}"), a).into())
         .collect();
     let first_temp = b.cols() as Col;
+    let xsig0 = l.x.signal(&x_cols[0]);
     let xc = l.x_centred_offset();
     let intervals: Vec<(i128, i128)> = chs.clone().map(|co| l.acc_interval(co)).collect();
     let mut accs: Vec<Vec<Col>> = vec![Vec::new(); chs.len()];
     let mut segments = Vec::new();
-    let mut digits_cache: Vec<(i64, Vec<i8>)> = Vec::new();
     for (k, rs) in chunks(l.reduction(), chunk).into_iter().enumerate() {
         let start = b.len();
         let loads = rs
@@ -388,28 +457,44 @@ pub fn const_job(
             .collect();
         for (i, co) in chs.clone().enumerate() {
             let (lo, hi) = intervals[i];
-            let mut sum = Sum::new(lo, hi)?;
+            let mut sum = Sum::new(&b, lo, hi)?;
             for (bit, &c) in accs[i].iter().enumerate() {
                 sum.literal(bit as u32, Lit::Owned(c), false);
             }
             if k == 0 {
                 sum.constant(i128::from(l.bias[co]));
             }
-            for (j, r) in rs.clone().enumerate() {
-                let w = l.weight(co, r);
-                if w == 0 {
-                    continue;
-                }
-                let d = match digits_cache.iter().find(|(v, _)| *v == w) {
-                    Some((_, d)) => d,
-                    None => {
-                        digits_cache.push((w, crate::kernels::csd_digits(i128::from(w))));
-                        &digits_cache.last().expect("pushed").1
+            let row = &l.row(co)[rs.clone()];
+            if counting {
+                // Digits by position and sign over the chunk, then every x bit at once.
+                let mut n = [[0u64; 2]; 64];
+                let (mut sw, mut top) = (0i128, 0usize);
+                for &w in row {
+                    sw += i128::from(w);
+                    for &(j, neg) in l.digits_of(w) {
+                        n[j as usize][usize::from(neg)] += 1;
+                        top = top.max(j as usize + 1);
                     }
-                };
-                let sig = l.x.signal(&x_cols[j]);
-                sum.scaled_digits(&sig, d);
-                sum.constant(i128::from(w) * xc);
+                }
+                for xb in &xsig0.bits {
+                    for (j, c) in n[..top].iter().enumerate() {
+                        for neg in [false, true] {
+                            let lit = Lit::Col(xb.col);
+                            let w = xb.shift + j as u32;
+                            sum.literal_n(w, lit, neg ^ xb.neg, c[usize::from(neg)]);
+                        }
+                    }
+                }
+                sum.constant(sw * xc);
+            } else {
+                for (j, &w) in row.iter().enumerate() {
+                    for xb in &l.x.signal(&x_cols[j]).bits {
+                        for &(d, neg) in l.digits_of(w) {
+                            sum.literal(xb.shift + d, Lit::Col(xb.col), neg ^ xb.neg);
+                        }
+                    }
+                    sum.constant(i128::from(w) * xc);
+                }
             }
             accs[i] = sum.reduce_raw(&mut b);
         }
@@ -482,14 +567,17 @@ pub fn stored_job(
     l: &Linear<'_>,
     channels: &[usize],
     chunk: usize,
+    counting: bool,
 ) -> Result<Job, String> {
-    let mut b = Builder::new(set);
+    let mut b = builder(set, counting);
     let a = l.x.bits;
     let wc = l.weight_coding();
     let n = chunk.min(l.reduction());
-    let x_cols: Vec<Vec<Col>> = (0..n).map(|r| b.operand(&format!("x{r}"), a)).collect();
-    let w_cols: Vec<Vec<Col>> = (0..n)
-        .map(|r| b.operand(&format!("w{r}"), wc.bits))
+    let x_cols: Vec<Arc<[Col]>> = (0..n)
+        .map(|r| b.operand(&format!("x{r}"), a).into())
+        .collect();
+    let w_cols: Vec<Arc<[Col]>> = (0..n)
+        .map(|r| b.operand(&format!("w{r}"), wc.bits).into())
         .collect();
     let (lo, hi) = channels
         .iter()
@@ -525,14 +613,14 @@ pub fn stored_job(
     for (k, rs) in chunks(l.reduction(), chunk).into_iter().enumerate() {
         let start = b.len();
         let mut loads: Vec<Load> = Vec::new();
-        let mut sum = Sum::new(lo, hi)?;
+        let mut sum = Sum::new(&b, lo, hi)?;
         for (i, &c) in acc.iter().enumerate() {
             sum.literal(i as u32, Lit::Owned(c), false);
         }
         if k == 0 {
             loads.push(Load {
                 source: Source::K,
-                cols: k_cols.clone(),
+                cols: k_cols.as_slice().into(),
                 coding: Coding {
                     bits: width,
                     signed: true,
@@ -547,7 +635,7 @@ pub fn stored_job(
             if !binary_out {
                 loads.push(Load {
                     source: Source::M,
-                    cols: m_cols.clone(),
+                    cols: m_cols.as_slice().into(),
                     coding: Coding {
                         bits: m_bits,
                         signed: false,
@@ -557,7 +645,7 @@ pub fn stored_job(
                 if let Some(f) = flag {
                     loads.push(Load {
                         source: Source::MPos,
-                        cols: vec![f],
+                        cols: [f].into(),
                         coding: Coding {
                             bits: 1,
                             signed: false,
@@ -567,6 +655,10 @@ pub fn stored_job(
                 }
             }
         }
+        // Per input: which weight bits are set in some lane (a column of zeros is skipped).
+        let rows: Vec<&[i64]> = channels.iter().map(|&c| l.row(c)).collect();
+        let live = |r: usize| -> u64 { rows.iter().fold(0, |m, row| m | wc.encode(row[r])) };
+        let mut n_live = [0u64; 64];
         for (j, r) in rs.clone().enumerate() {
             loads.push(Load {
                 source: Source::X(r),
@@ -578,13 +670,19 @@ pub fn stored_job(
                 cols: w_cols[j].clone(),
                 coding: wc,
             });
+            let mask = live(r);
+            if counting {
+                let mut m = mask;
+                while m != 0 {
+                    n_live[m.trailing_zeros() as usize] += 1;
+                    m &= m - 1;
+                }
+                continue;
+            }
             let sig = l.x.signal(&x_cols[j]);
             let wsig = wc.signal(&w_cols[j]);
             for (kb, wb) in wsig.bits.iter().enumerate() {
-                let live = channels
-                    .iter()
-                    .any(|&c| wc.encode(l.weight(c, r)) >> kb & 1 == 1);
-                if !live {
+                if mask >> kb & 1 == 0 {
                     continue;
                 }
                 for xb in &sig.bits {
@@ -597,11 +695,22 @@ pub fn stored_job(
             }
             if wsig.offset != 0 {
                 // Binary weights, w = 2e − 1: the −Σ a_i·b_i part (offsets are in K).
-                let bare = Signal {
-                    offset: 0,
-                    ..sig.clone()
-                };
+                let bare = Signal { offset: 0, ..sig };
                 sum.scaled(&bare, wsig.offset);
+            }
+        }
+        if counting {
+            let sig = l.x.signal(&x_cols[0]);
+            let wsig = wc.signal(&w_cols[0]);
+            for (kb, wb) in wsig.bits.iter().enumerate() {
+                for xb in &sig.bits {
+                    let lit = Lit::And(xb.col, wb.col);
+                    sum.literal_n(xb.shift + wb.shift, lit, xb.neg ^ wb.neg, n_live[kb]);
+                }
+            }
+            if wsig.offset != 0 {
+                let bare = Signal { offset: 0, ..sig };
+                sum.scaled_n(&bare, wsig.offset, rs.len() as u64);
             }
         }
         acc = sum.reduce_raw(&mut b);
@@ -645,10 +754,5 @@ fn finish(
         loads: Vec::new(),
         ops: start..b.len(),
     });
-    Job {
-        program: b.finish(),
-        segments,
-        outputs,
-        out: l.out_coding(),
-    }
+    Job::new(b, segments, outputs, l.out_coding())
 }

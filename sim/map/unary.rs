@@ -40,19 +40,14 @@ pub fn job(set: GateSet, step: &Step, x: ActQuant, out: ActQuant) -> Result<Job,
         }
         _ => return Err("not an element-wise step".into()),
     };
-    let program = b.finish();
-    let n = program.ops().len();
-    Ok(Job {
-        program,
-        segments: vec![Segment {
-            loads: vec![Load {
-                source: Source::X(0),
-                cols,
-                coding: cx,
-            }],
-            ops: 0..n,
+    let n = b.len();
+    let segments = vec![Segment {
+        loads: vec![Load {
+            source: Source::X(0),
+            cols: cols.into(),
+            coding: cx,
         }],
-        outputs: vec![outputs],
-        out: Coding::of(&out),
-    })
+        ops: 0..n,
+    }];
+    Ok(Job::new(b, segments, vec![outputs], Coding::of(&out)))
 }

@@ -211,6 +211,20 @@ pub fn synthetic_inputs(shape: Shape, n: usize, seed: u64) -> Vec<Array3<f32>> {
         .collect()
 }
 
+/// A zoo network compressed with seeded synthetic weights ([`synthetic_weights`], seed
+/// `seed`), calibrated on `calib` seeded synthetic inputs (seed `seed + 1`): the stand-in for
+/// a trained model when only the shape and the compression matter (cost studies).
+pub fn synthetic_model(
+    net: &Network,
+    spec: &CompressSpec,
+    seed: u64,
+    calib: usize,
+) -> Result<Model, WorkloadError> {
+    let w = synthetic_weights(net, seed)?;
+    let inputs = synthetic_inputs(net.input_shape(), calib.max(1), seed.wrapping_add(1));
+    Ok(compress(net, &w, spec, &inputs)?.0)
+}
+
 /// Compresses a float network: folds BatchNorm, prunes, quantizes or binarizes every
 /// Dense/Conv2d weight, and calibrates every activation format on `calib` (min/max over all
 /// calibration inputs, run with the quantized weights). Returns the integer model and each
