@@ -122,6 +122,73 @@ struct Report<'a> {
     correct: Option<usize>,
     layers: &'a [LayerReport],
     faults: &'a [FaultRow],
+    /// A compressed zoo network against its dense int8 version, per strategy (analytical).
+    versus_dense_int8: &'a [Versus],
+}
+
+/// One strategy's cost on the compressed network and on its dense int8 version (same
+/// network, activations and seed; weights not pruned, 8-bit), analytical, per image.
+#[derive(Debug, Clone, Serialize)]
+pub struct Versus {
+    /// Strategy used for every weighted layer.
+    pub strategy: Strategy,
+    /// Energy of the compressed network, pJ.
+    pub energy_pj: f64,
+    /// Energy of the dense int8 network, pJ.
+    pub dense_int8_energy_pj: f64,
+    /// Latency of the compressed network, cycles.
+    pub cycles: u64,
+    /// Latency of the dense int8 network, cycles.
+    pub dense_int8_cycles: u64,
+    /// Per weighted layer: (name, energy pJ, dense int8 energy pJ, cycles, dense cycles).
+    pub layers: Vec<(String, f64, f64, u64, u64)>,
+}
+
+/// Both strategies on `prog` and on `dense`, analytically, one image.
+fn versus_dense(
+    prog: &golden::Program,
+    dense: &golden::Program,
+    hw: &Hw,
+) -> Result<Vec<Versus>, UsageError> {
+    let s = prog.network().input_shape();
+    let img = vec![Array3::zeros((s.c, s.h, s.w))];
+    Strategy::ALL
+        .iter()
+        .map(|&strategy| {
+            let opts = RunOptions {
+                mode: Mode::Analytical,
+                choice: Choice::Force(strategy),
+                error_rate: 0.0,
+                seed: 0,
+            };
+            let (c, d) = (
+                map::run_network(prog, &img, hw, &opts)?,
+                map::run_network(dense, &img, hw, &opts)?,
+            );
+            Ok(Versus {
+                strategy,
+                energy_pj: c.energy_pj(),
+                dense_int8_energy_pj: d.energy_pj(),
+                cycles: c.cycles(),
+                dense_int8_cycles: d.cycles(),
+                layers: c
+                    .layers
+                    .iter()
+                    .zip(&d.layers)
+                    .filter(|(l, _)| l.strategy.is_some())
+                    .map(|(l, m)| {
+                        (
+                            l.name.clone(),
+                            l.energy.total_pj(),
+                            m.energy.total_pj(),
+                            l.cycles,
+                            m.cycles,
+                        )
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
 }
 
 /// Gates each set may emit (the mapper's arithmetic uses no COPY).
@@ -257,6 +324,14 @@ pub fn simulate(a: &SimulateArgs) -> Result<Outcome, CliError> {
             agree_with_golden: agree,
         });
     }
+    // A compressed zoo network is also costed against its dense int8 version.
+    let compressed = a.weight_bits.is_some_and(|b| b != 8) || a.sparsity.is_some_and(|s| s > 0.0);
+    let versus = if compressed && zoo::model(&a.model).is_ok() {
+        let dense = zoo_program(&a.model, &zoo_spec(None, a.act_bits, None)?, a.seed)?;
+        versus_dense(&prog, &dense, &hw)?
+    } else {
+        Vec::new()
+    };
     let n = images.len();
     let report = Report {
         model: &prog.network().name,
@@ -270,6 +345,7 @@ pub fn simulate(a: &SimulateArgs) -> Result<Outcome, CliError> {
         correct,
         layers: &run.layers,
         faults: &faults,
+        versus_dense_int8: &versus,
     };
     let ok = exact.is_none_or(|e| e == n);
     if a.json {
@@ -451,6 +527,38 @@ fn text(r: &Report<'_>) -> String {
             l.cycles,
             l.energy.total_pj()
         );
+    }
+    for v in r.versus_dense_int8 {
+        let _ = writeln!(
+            s,
+            "\nstrategy {} against dense int8 (analytical, one image): energy {:.1} vs {:.1} pJ \
+             ({:.2}× less), latency {} vs {} cycles ({:.2}× less)",
+            v.strategy.name(),
+            v.energy_pj,
+            v.dense_int8_energy_pj,
+            v.dense_int8_energy_pj / v.energy_pj,
+            v.cycles,
+            v.dense_int8_cycles,
+            v.dense_int8_cycles as f64 / v.cycles as f64
+        );
+        let _ = writeln!(
+            s,
+            "{:<24} {:>14} {:>14} {:>8} {:>12} {:>12} {:>8}",
+            "layer", "energy pJ", "dense int8", "saving", "cycles", "dense int8", "speedup"
+        );
+        for (name, e, de, c, dc) in &v.layers {
+            let _ = writeln!(
+                s,
+                "{:<24} {:>14.1} {:>14.1} {:>7.2}× {:>12} {:>12} {:>7.2}×",
+                name,
+                e,
+                de,
+                de / e,
+                c,
+                dc,
+                *dc as f64 / *c as f64
+            );
+        }
     }
     if !r.faults.is_empty() {
         let _ = writeln!(

@@ -553,5 +553,35 @@ fn simulate_digits_bit_exact_and_reproducible_faults() {
         &cram_line("simulate digits-mlp-int8 --error-rates 2"),
         &["--error-rates", "[0, 1]"],
     );
-    assert_usage_error(&cram_line("simulate lenet5"), &["not quantized"]);
+    assert_usage_error(
+        &cram_line("simulate digits-mlp-int8 --sparsity 0.5"),
+        &["--sparsity", "zoo networks", "resnet20"],
+    );
+    assert_usage_error(
+        &cram_line("simulate lenet5 --sparsity 1.5"),
+        &["--sparsity 1.5", "[0, 1)"],
+    );
+    assert_usage_error(
+        &cram_line("simulate lenet5 --weight-bits 1"),
+        &["--weight-bits"],
+    );
+}
+
+/// A zoo network compressed on the fly runs bit-exactly, and a pruned one is costed against
+/// its dense int8 version in both strategies (strategy A cheaper with the pruning).
+#[test]
+fn simulate_zoo_network_against_dense_int8() {
+    let o = cram_line("simulate lenet5 --json");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["bit_exact_images"], 1);
+    let o = cram_line("simulate lenet5 --mode analytical --sparsity 0.5 --json");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&o);
+    let v = j["versus_dense_int8"].as_array().unwrap();
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0]["strategy"], "const");
+    let f = |k: &str| v[0][k].as_f64().unwrap();
+    assert!(f("energy_pj") < f("dense_int8_energy_pj"));
+    assert!(f("cycles") < f("dense_int8_cycles"));
+    assert_eq!(v[1]["layers"].as_array().unwrap().len(), 5);
 }

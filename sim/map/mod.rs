@@ -3,17 +3,19 @@
 //!
 //! [`run_network`] takes a compiled integer network (the golden executor's
 //! `cram_workloads::golden::Program`, so both sides use one set of constants), places every
-//! layer on subarrays, generates its CRAM programs ([`linear`], [`unary`]) and then either
-//! executes them bit by bit on the functional executor (reading every layer's outputs back
-//! out of the simulated cells and feeding them to the next layer) or only counts them. Each
-//! layer gets a [`LayerReport`]: placement, utilization, steps, cycles and energy by
-//! component.
+//! layer on subarrays and plans its CRAM programs ([`linear`], [`unary`], [`elem`]). The plan
+//! of a Dense or Conv2d layer — its gate tally, reduction chunk and column bound — comes from
+//! a counting builder in closed form, in both modes. Analytical mode prices the plan;
+//! functional mode also generates each program, checks it against the plan and executes it
+//! bit by bit, reading every layer's outputs back out of the simulated cells and feeding them
+//! to the next layer. Each layer gets a [`LayerReport`]: placement, utilization, steps,
+//! cycles and energy by component.
 //!
 //! Data movement is counted, not assumed free: before each segment of a job the runner
-//! writes the lanes' operands (receptive-field inputs, and stored weights) as partial row
-//! writes, each bit sensed at its source, carried over the global bus and written into its
-//! cell (`Actions` fields `read_bits`, `moved_bits`, `write_bits`, `bsl_write_lines`).
-//! Unary layers (ReLU, ReLU6, Sign) run in place on their producer's output columns;
+//! writes the lanes' operands (receptive-field inputs, pooling windows, addends, stored
+//! weights) as partial row writes, each bit sensed at its source, carried over the global
+//! bus and written into its cell (`Actions` fields `read_bits`, `moved_bits`, `write_bits`,
+//! `bsl_write_lines`). ReLU, ReLU6 and Sign run in place on their producer's output columns;
 //! Flatten and Softmax (the identity on codes) cost nothing.
 //!
 //! Layer latency is a bound-based schedule, not the cycle-by-cycle [`crate::timing`]
