@@ -146,6 +146,28 @@ impl Coding {
     }
 }
 
+impl Signal {
+    /// The raw columns of a sum (its value modulo 2^n, bit 0 first) as a canonical
+    /// two's-complement signal known to lie in [lo, hi].
+    pub fn raw(cols: &[Col], lo: i128, hi: i128) -> Signal {
+        let n = cols.len();
+        Signal {
+            bits: cols
+                .iter()
+                .enumerate()
+                .map(|(i, &col)| Bit {
+                    col,
+                    shift: i as u32,
+                    neg: i == n - 1,
+                })
+                .collect(),
+            offset: 0,
+            lo,
+            hi,
+        }
+    }
+}
+
 /// Smallest two's-complement width holding every value of [lo, hi].
 pub fn signed_width(lo: i128, hi: i128) -> u32 {
     let need = |v: i128| {

@@ -25,7 +25,7 @@ use cram_workloads::quant::{ActQuant, Requant};
 use ndarray::Array3;
 
 use super::Hw;
-use super::arith::{self, Bit, Coding, Lit, Mult, Signal, Sum};
+use super::arith::{self, Coding, Lit, Mult, Signal, Sum};
 use super::linear::{Job, Load, Segment, Source, chunks};
 use crate::engine::isa::Col;
 use crate::kernels::{Builder, GateSet};
@@ -213,23 +213,23 @@ fn accumulate(
     Ok((acc, segments))
 }
 
-/// The raw columns of a sum as a canonical signal.
-fn raw(cols: &[Col], lo: i128, hi: i128) -> Signal {
-    let n = cols.len();
-    Signal {
-        bits: cols
-            .iter()
-            .enumerate()
-            .map(|(i, &col)| Bit {
-                col,
-                shift: i as u32,
-                neg: i == n - 1,
-            })
-            .collect(),
-        offset: 0,
-        lo,
-        hi,
-    }
+/// The epilogue of a chunked sum: requantize the accumulator in a last segment and close
+/// the job.
+fn requant_job(
+    mut b: Builder,
+    mut segments: Vec<Segment>,
+    acc: &[Col],
+    (lo, hi): (i128, i128),
+    rq: Requant,
+    out: &ActQuant,
+) -> Result<Job, String> {
+    let start = b.len();
+    let outputs = requant_out(&mut b, &Signal::raw(acc, lo, hi), rq.mult, rq.shift, out)?;
+    segments.push(Segment {
+        loads: Vec::new(),
+        ops: start..b.len(),
+    });
+    Ok(job(b, segments, outputs, Coding::of(out)))
 }
 
 /// Average pooling: Σ (x_r − z) over `n` cells in chunks of `chunk`, requantized by `rq`.
@@ -248,7 +248,7 @@ pub fn sum_pool(
         .collect();
     let one = centred(x, &slots[0], z);
     let (lo, hi) = (one.lo * n as i128, one.hi * n as i128);
-    let (acc, mut segments) = accumulate(
+    let (acc, segments) = accumulate(
         &mut b,
         n,
         chunk,
@@ -256,13 +256,7 @@ pub fn sum_pool(
         |r, j| vec![load(Source::X(r), &slots[j], x)],
         |sum, j| sum.scaled(&centred(x, &slots[j], z), 1),
     )?;
-    let start = b.len();
-    let outputs = requant_out(&mut b, &raw(&acc, lo, hi), rq.mult, rq.shift, out)?;
-    segments.push(Segment {
-        loads: Vec::new(),
-        ops: start..b.len(),
-    });
-    Ok(job(b, segments, outputs, Coding::of(out)))
+    requant_job(b, segments, &acc, (lo, hi), rq, out)
 }
 
 /// Residual add: clamp(z + round((m_a·(a − z_a) + m_b·(b − z_b)) / 2^shift)); operands
@@ -372,7 +366,7 @@ pub fn dot(
         *corners.iter().max().expect("4"),
     );
     let (lo, hi) = (p_lo * n as i128, p_hi * n as i128);
-    let (acc, mut segments) = accumulate(
+    let (acc, segments) = accumulate(
         &mut b,
         n,
         chunk,
@@ -385,13 +379,7 @@ pub fn dot(
         },
         |sum, j| sum.product(&centred(ca, &xa[j], za), &centred(cb, &xb[j], zb)),
     )?;
-    let start = b.len();
-    let outputs = requant_out(&mut b, &raw(&acc, lo, hi), rq.mult, rq.shift, out)?;
-    segments.push(Segment {
-        loads: Vec::new(),
-        ops: start..b.len(),
-    });
-    Ok(job(b, segments, outputs, Coding::of(out)))
+    requant_job(b, segments, &acc, (lo, hi), rq, out)
 }
 
 /// One program over a range of output channels of an element-wise layer.

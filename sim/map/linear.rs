@@ -506,7 +506,7 @@ pub fn const_job(
     let start = b.len();
     let mut outputs = Vec::with_capacity(chs.len());
     for (i, co) in chs.clone().enumerate() {
-        let acc = raw_signal(&accs[i], intervals[i]);
+        let acc = Signal::raw(&accs[i], intervals[i].0, intervals[i].1);
         let rq = l.rq[co];
         outputs.push(epilogue(
             &mut b,
@@ -518,25 +518,6 @@ pub fn const_job(
         )?);
     }
     Ok(finish(b, segments, start, outputs, l))
-}
-
-/// The raw columns of a sum (value modulo 2^n) as a canonical two's-complement signal.
-fn raw_signal(cols: &[Col], (lo, hi): (i128, i128)) -> Signal {
-    let n = cols.len();
-    Signal {
-        bits: cols
-            .iter()
-            .enumerate()
-            .map(|(i, &col)| arith::Bit {
-                col,
-                shift: i as u32,
-                neg: i == n - 1,
-            })
-            .collect(),
-        offset: 0,
-        lo,
-        hi,
-    }
 }
 
 impl Linear<'_> {
@@ -734,7 +715,7 @@ pub fn stored_job(
     let out = epilogue(
         &mut b,
         l,
-        &raw_signal(&acc, (lo, hi)),
+        &Signal::raw(&acc, lo, hi),
         &mult,
         shift,
         first_temp,
