@@ -92,17 +92,7 @@ impl Builder {
     pub fn tally(&self) -> Tally {
         match self.tally {
             Some(t) => t,
-            None => {
-                let mut t = Tally::default();
-                for op in &self.ops {
-                    match *op {
-                        Op::Gate { gate, .. } => t.gates[gate.index()] += 1,
-                        Op::Preset { value, .. } => t.presets[usize::from(value)] += 1,
-                        _ => {}
-                    }
-                }
-                t
-            }
+            None => Tally::of_ops(&self.ops),
         }
     }
 

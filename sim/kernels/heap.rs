@@ -48,11 +48,10 @@ pub struct BitHeap {
     width: u32,
     queues: Vec<VecDeque<HeapBit>>,
     constant: u64,
-    /// Per weight: bits waiting by kind (plain column, AND, NAND, NOT).
+    /// Counting heap, per weight: bits waiting by kind (plain column, AND, NAND, NOT).
     counts: Vec<[u64; 4]>,
-    /// Whether bits were added by count only (the heap can then only reduce in closed form).
-    aggregated: bool,
-    /// Counting heap: only the counts (and the owned columns, to free) are kept.
+    /// Counting heap: only the counts (and the owned columns, to free) are kept; it reduces
+    /// on a counting builder only, and a real heap on a real builder only.
     counting: bool,
 }
 
@@ -76,8 +75,7 @@ impl BitHeap {
             width,
             queues: (0..width).map(|_| VecDeque::new()).collect(),
             constant: 0,
-            counts: vec![[0; 4]; width as usize],
-            aggregated: false,
+            counts: Vec::new(),
             counting: false,
         }
     }
@@ -86,8 +84,8 @@ impl BitHeap {
     pub fn counting(width: u32) -> BitHeap {
         BitHeap {
             counting: true,
-            aggregated: true,
             queues: Vec::new(),
+            counts: vec![[0; 4]; width as usize],
             ..BitHeap::new(width)
         }
     }
@@ -95,10 +93,12 @@ impl BitHeap {
     /// Adds a bit of weight 2^w (ignored if w ≥ width).
     pub fn push(&mut self, w: u32, bit: HeapBit) {
         if w < self.width {
-            self.counts[w as usize][bit.kind()] += 1;
             if !self.counting {
                 self.queues[w as usize].push_back(bit);
-            } else if let HeapBit::Col { owned: true, .. } = bit {
+                return;
+            }
+            self.counts[w as usize][bit.kind()] += 1;
+            if let HeapBit::Col { owned: true, .. } = bit {
                 // Kept so the closed form can free it.
                 if self.queues.is_empty() {
                     self.queues.push(VecDeque::new());
@@ -108,12 +108,15 @@ impl BitHeap {
         }
     }
 
-    /// Adds `n` bits like `bit` at weight 2^w by count only (ignored if w ≥ width): the heap
-    /// can then only be reduced on a counting builder.
+    /// Adds `n` bits like `bit` at weight 2^w by count only (ignored if w ≥ width); counting
+    /// heaps only.
     pub fn push_n(&mut self, w: u32, bit: HeapBit, n: u64) {
+        assert!(
+            self.counting,
+            "bits are added by count to a counting heap only"
+        );
         if w < self.width && n > 0 {
             self.counts[w as usize][bit.kind()] += n;
-            self.aggregated = true;
         }
     }
 
@@ -135,13 +138,14 @@ impl BitHeap {
     /// Emits the reduction and returns one column per weight (bit 0 first). Result columns
     /// may alias input columns; they are never freed.
     pub fn reduce(mut self, b: &mut Builder) -> Vec<Col> {
-        if b.is_counting() {
+        assert_eq!(
+            self.counting,
+            b.is_counting(),
+            "a counting heap reduces on a counting builder, a real one on a real builder"
+        );
+        if self.counting {
             return self.reduce_counted(b);
         }
-        assert!(
-            !self.aggregated,
-            "a heap filled by count reduces on a counting builder only"
-        );
         let mut result = Vec::with_capacity(self.width as usize);
         for w in 0..self.width as usize {
             let need_carry = w + 1 < self.width as usize;

@@ -27,8 +27,13 @@ pub struct Tally {
 impl Tally {
     /// The tally of a builder-made program (gate steps all preset their output).
     pub fn of(program: &Program) -> Tally {
+        Tally::of_ops(program.ops())
+    }
+
+    /// The tally of builder ops (gate steps and column presets only).
+    pub fn of_ops(ops: &[Op]) -> Tally {
         let mut t = Tally::default();
-        for op in program.ops() {
+        for op in ops {
             match *op {
                 Op::Gate { gate, .. } => t.gates[gate.index()] += 1,
                 Op::Preset { value, .. } => t.presets[usize::from(value)] += 1,

@@ -182,12 +182,6 @@ impl<'a> Linear<'a> {
         self.out_shape.h * self.out_shape.w
     }
 
-    /// Weight r of channel co (r in receptive-field order ci, kh, kw).
-    pub fn weight(&self, co: usize, r: usize) -> i64 {
-        let (_, _, kh, kw) = self.w.dim();
-        self.w[[co, r / (kh * kw), r / kw % kh, r % kw]]
-    }
-
     /// The input code lane (image input `x`, output position p) needs for reduction index r
     /// of channel co's group: the zero point in the padding.
     pub fn gather(&self, x: &ndarray::Array3<i64>, co: usize, p: usize, r: usize) -> i64 {
