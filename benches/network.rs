@@ -7,9 +7,9 @@
 use std::hint::black_box;
 
 use cramulator::arch::{GateLibrary, presets};
+use cramulator::config::{Config, zoo_program};
 use cramulator::kernels::GateSet;
 use cramulator::map::{Choice, Hw, Mode, Objective, RunOptions, run_network};
-use cramulator::simulate::{zoo_program, zoo_spec};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ndarray::Array3;
 
@@ -32,7 +32,7 @@ fn analytical(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("analytical");
     for name in ["resnet20", "resnet18"] {
-        let prog = zoo_program(name, &zoo_spec(None, None, None).expect("spec"), 1)
+        let prog = zoo_program(name, &Config::default().compress_spec().expect("spec"), 1)
             .expect("zoo model compresses");
         let s = prog.network().input_shape();
         // Analytical runs need only the number of images.

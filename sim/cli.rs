@@ -48,6 +48,10 @@ pub enum Command {
     /// against the golden executor (functional) or counted (analytical), with per-layer
     /// placement, steps, cycles and energy, and accuracy versus gate error rate.
     Simulate(crate::simulate::SimulateArgs),
+    /// Show where a run configuration's network lands on the chip: per layer its strategy,
+    /// programs, subarray runs and utilization; with --layer, which subarrays and lanes,
+    /// what every column holds and what moves where.
+    Map(crate::mapping::MapArgs),
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -214,6 +218,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Inspect(a) => crate::models::inspect(&a),
         Command::TrainDigits(a) => crate::models::train_digits(&a),
         Command::Simulate(a) => crate::simulate::simulate(&a),
+        Command::Map(a) => crate::mapping::map(&a),
     }
 }
 

@@ -8,11 +8,13 @@
 
 pub mod bits;
 pub mod cli;
+pub mod config;
 pub mod energy;
 pub mod engine;
 pub mod error;
 pub mod kernels;
 pub mod map;
+pub mod mapping;
 pub mod models;
 pub mod simulate;
 pub mod timing;

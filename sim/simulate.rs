@@ -6,19 +6,16 @@
 use std::fmt::Write as _;
 
 use clap::{Args, ValueEnum};
-use cram_arch::{GateKind, GateLibrary, presets};
-use cram_workloads::compress::{self, Calibration, CompressSpec};
 use cram_workloads::digits::{Digits, SPLIT_SEED};
 use cram_workloads::golden;
-use cram_workloads::load;
-use cram_workloads::prune::Prune;
-use cram_workloads::quant::{WeightMode, WeightScheme};
-use cram_workloads::train::{self, code_inputs};
-use cram_workloads::zoo;
+use cram_workloads::train::code_inputs;
 use ndarray::Array3;
 use serde::Serialize;
 
 use crate::cli::{CliError, ModeArg, Outcome, emit, to_json};
+use crate::config::{
+    Config, CramConfig, MappingConfig, Resolved, RunSection, StrategyChoice, WorkloadConfig,
+};
 use crate::error::UsageError;
 use crate::kernels::GateSet;
 use crate::map::{self, Choice, Hw, LayerReport, Mode, Objective, RunOptions, Strategy};
@@ -191,80 +188,26 @@ fn versus_dense(
         .collect()
 }
 
-/// Gates each set may emit (the mapper's arithmetic uses no COPY).
-fn gates_of(set: GateSet) -> &'static [GateKind] {
-    match set {
-        GateSet::Maj => &[
-            GateKind::Not,
-            GateKind::And,
-            GateKind::Or,
-            GateKind::Nand,
-            GateKind::Nor,
-            GateKind::Maj3,
-            GateKind::InvMaj3,
-            GateKind::Maj5,
-        ],
-        GateSet::Nand => &[GateKind::Not, GateKind::Nand, GateKind::And],
-    }
-}
-
-fn check_gates(lib: &GateLibrary, set: GateSet) -> Result<(), UsageError> {
-    let missing: Vec<String> = gates_of(set)
-        .iter()
-        .filter_map(|&g| lib.get(g).unavailable.clone())
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(UsageError::new(format!(
-            "gate set {} cannot run on device '{}': {} (see `cramulator gates`)",
-            set.name(),
-            lib.device.params.name,
-            missing.join("; ")
-        )))
-    }
-}
-
 /// `cramulator simulate`.
 pub fn simulate(a: &SimulateArgs) -> Result<Outcome, CliError> {
-    let set = match a.gate_set.as_str() {
-        "maj" => GateSet::Maj,
-        "nand" => GateSet::Nand,
-        s => {
-            return Err(UsageError::new(format!("--gate-set {s}: expected maj or nand")).into());
-        }
-    };
     if let Some(p) = a.error_rates.iter().find(|p| !(0.0..=1.0).contains(*p)) {
         return Err(UsageError::new(format!(
             "--error-rates {p}: must be probabilities in [0, 1]"
         ))
         .into());
     }
-    let mode = match a.mode {
-        ModeArg::Functional => Mode::Functional,
-        ModeArg::Analytical => Mode::Analytical,
-    };
+    let config = config(a)?;
+    let mode = config.run.mode;
     if mode == Mode::Analytical && !a.error_rates.is_empty() {
         return Err(UsageError::new(
             "--error-rates needs --mode functional (faults change values)",
         )
         .into());
     }
-    let lib = GateLibrary::derive(&presets::device(&a.device).map_err(UsageError::from)?);
-    check_gates(&lib, set)?;
-    let org = presets::array(&a.array).map_err(UsageError::from)?;
-    let prog = program(a)?;
+    let Resolved {
+        prog, hw, choice, ..
+    } = config.resolve()?;
     let (images, labels) = inputs(&prog, a)?;
-    let choice = match a.strategy {
-        StrategyArg::Const => Choice::Force(Strategy::Const),
-        StrategyArg::Stored => Choice::Force(Strategy::Stored),
-        StrategyArg::Auto => Choice::Auto(match a.objective {
-            ObjectiveArg::Energy => Objective::Energy,
-            ObjectiveArg::Latency => Objective::Latency,
-            ObjectiveArg::Edp => Objective::Edp,
-        }),
-    };
-    let hw = Hw::new(lib, org, set);
     let opts = RunOptions {
         mode,
         choice,
@@ -325,9 +268,8 @@ pub fn simulate(a: &SimulateArgs) -> Result<Outcome, CliError> {
         });
     }
     // A compressed zoo network is also costed against its dense int8 version.
-    let compressed = a.weight_bits.is_some_and(|b| b != 8) || a.sparsity.is_some_and(|s| s > 0.0);
-    let versus = if compressed && zoo::model(&a.model).is_ok() {
-        let dense = zoo_program(&a.model, &zoo_spec(None, a.act_bits, None)?, a.seed)?;
+    let versus = if config.compressed() {
+        let dense = config.dense_int8().resolve()?.prog;
         versus_dense(&prog, &dense, &hw)?
     } else {
         Vec::new()
@@ -360,90 +302,50 @@ pub fn simulate(a: &SimulateArgs) -> Result<Outcome, CliError> {
     })
 }
 
-/// The integer program of the model argument: a quantized model as given, or a zoo network
-/// compressed with synthetic weights.
-fn program(a: &SimulateArgs) -> Result<golden::Program, UsageError> {
-    let compress_flags = a.weight_bits.is_some() || a.act_bits.is_some() || a.sparsity.is_some();
-    let zoo_net = (train::shipped(&a.model).is_none())
-        .then(|| zoo::model(&a.model).ok())
-        .flatten();
-    if zoo_net.is_some() {
-        let spec = zoo_spec(a.weight_bits, a.act_bits, a.sparsity)?;
-        return zoo_program(&a.model, &spec, a.seed);
-    }
-    if compress_flags {
-        return Err(UsageError::new(format!(
-            "--weight-bits, --act-bits and --sparsity compress zoo networks; '{}' is not one \
-             (zoo: {})",
-            a.model,
-            zoo::MODELS.map(|m| m.0).join(", ")
-        )));
-    }
-    let loaded = load::load(&a.model, false)?;
-    let (Some(quant), Some(weights)) = (loaded.quant.as_ref(), loaded.weights.as_ref()) else {
-        return Err(UsageError::new(format!(
-            "model '{}' is not quantized: simulate needs integer codes (a shipped digits \
-             model, a quantized .toml, or a zoo network name)",
-            a.model
-        )));
-    };
-    Ok(golden::Program::compile(&loaded.net, weights, quant)?)
-}
-
-/// Zoo network `name` compressed by `spec` with seeded synthetic weights (calibrated on two
-/// seeded synthetic inputs) and compiled to integer steps.
-pub fn zoo_program(
-    name: &str,
-    spec: &CompressSpec,
-    seed: u64,
-) -> Result<golden::Program, UsageError> {
-    let net = zoo::model(name)?;
-    let m = compress::synthetic_model(&net, spec, seed, 2)?;
-    let quant = m.quant.as_ref().expect("compressed");
-    Ok(golden::Program::compile(&m.net, &m.weights, quant)?)
-}
-
-/// The compression of a zoo network: symmetric per-channel weights of `weight_bits`
-/// (default 8), unsigned affine activations of `act_bits` (default 8), min/max calibrated,
-/// optionally pruned to `sparsity` (unstructured, by magnitude).
-pub fn zoo_spec(
-    weight_bits: Option<u32>,
-    act_bits: Option<u32>,
-    sparsity: Option<f64>,
-) -> Result<CompressSpec, UsageError> {
-    let prune = match sparsity {
-        None => None,
-        Some(s) if (0.0..1.0).contains(&s) => {
-            (s > 0.0).then_some(Prune::Unstructured { sparsity: s })
-        }
-        Some(s) => {
+/// The run configuration the flags describe.
+fn config(a: &SimulateArgs) -> Result<Config, UsageError> {
+    let gate_set = match a.gate_set.as_str() {
+        "maj" => GateSet::Maj,
+        "nand" => GateSet::Nand,
+        s => {
             return Err(UsageError::new(format!(
-                "--sparsity {s}: must be in [0, 1)"
+                "--gate-set {s}: expected maj or nand"
             )));
         }
     };
-    let spec = CompressSpec {
-        weights: WeightScheme {
-            bits: weight_bits.unwrap_or(8),
-            mode: WeightMode::Symmetric,
-            per_channel: true,
+    Ok(Config {
+        cram: CramConfig {
+            device: a.device.clone(),
+            array: a.array.clone(),
+            gate_set,
         },
-        act_bits: act_bits.unwrap_or(8),
-        act_symmetric: false,
-        input: None,
-        prune,
-        calibration: Calibration::MinMax,
-    };
-    spec.weights
-        .validate()
-        .map_err(|e| UsageError::new(format!("--weight-bits: {e}")))?;
-    if !(2..=16).contains(&spec.act_bits) {
-        return Err(UsageError::new(format!(
-            "--act-bits {}: must be in 2..=16",
-            spec.act_bits
-        )));
-    }
-    Ok(spec)
+        workload: WorkloadConfig {
+            model: a.model.clone(),
+            weight_bits: a.weight_bits,
+            act_bits: a.act_bits,
+            sparsity: a.sparsity,
+        },
+        mapping: MappingConfig {
+            strategy: match a.strategy {
+                StrategyArg::Auto => StrategyChoice::Auto,
+                StrategyArg::Const => StrategyChoice::Const,
+                StrategyArg::Stored => StrategyChoice::Stored,
+            },
+            objective: match a.objective {
+                ObjectiveArg::Energy => Objective::Energy,
+                ObjectiveArg::Latency => Objective::Latency,
+                ObjectiveArg::Edp => Objective::Edp,
+            },
+        },
+        run: RunSection {
+            mode: match a.mode {
+                ModeArg::Functional => Mode::Functional,
+                ModeArg::Analytical => Mode::Analytical,
+            },
+            seed: a.seed,
+        },
+        from_flags: true,
+    })
 }
 
 /// Input codes and, for labelled data, the labels.

@@ -585,3 +585,69 @@ fn simulate_zoo_network_against_dense_int8() {
     assert!(f("cycles") < f("dense_int8_cycles"));
     assert_eq!(v[1]["layers"].as_array().unwrap().len(), 5);
 }
+
+/// `map` with no config places the built-in default; with a shipped config and `--layer`
+/// it shows one conv layer's subarrays, columns and moves, consistent with its cost report.
+#[test]
+fn map_shows_placement() {
+    let o = cram_line("map");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("digits-mlp-int4") && out.contains("fc1"),
+        "{out}"
+    );
+    let j = json(&cram_line(
+        "map configs/resnet20-w4-sparse.toml --layer layer1.0.conv2 --json",
+    ));
+    let l = &j["layers"][0];
+    assert_eq!(l["name"], "layer1.0.conv2");
+    assert_eq!(l["report"]["strategy"], "const");
+    assert_eq!(l["candidates"].as_array().unwrap().len(), 2);
+    let programs = l["programs"].as_array().unwrap();
+    let runs: Vec<&serde_json::Value> = programs
+        .iter()
+        .flat_map(|p| p["runs"].as_array().unwrap())
+        .collect();
+    assert_eq!(
+        runs.len() as u64,
+        l["report"]["subarray_runs"].as_u64().unwrap()
+    );
+    // Every output position of the one image has a lane in every channel set.
+    let lanes: u64 = runs
+        .iter()
+        .map(|r| r["lanes"][1].as_u64().unwrap() - r["lanes"][0].as_u64().unwrap())
+        .sum();
+    assert_eq!(lanes, 32 * 32 * programs.len() as u64);
+    // Inputs first, in 8-bit operands; moves land on them; the reduction is 16·3·3.
+    assert_eq!(l["reduction"], 144);
+    assert!(
+        l["columns"][0]["holds"]
+            .as_str()
+            .unwrap()
+            .starts_with("x0..")
+    );
+    let moves = l["moves"].as_array().unwrap();
+    let bits: u64 = moves
+        .iter()
+        .map(|m| m["bits_per_lane"].as_u64().unwrap())
+        .sum();
+    assert_eq!(bits, 144 * 8);
+    assert!(
+        moves[0]["from"]
+            .as_str()
+            .unwrap()
+            .contains("layer1.0.conv1.relu")
+    );
+    assert_usage_error(
+        &cram_line("map configs/resnet20-w4-sparse.toml --layer 99"),
+        &["--layer 99", "0..=51", "layer1.0.conv2"],
+    );
+    let bad = config_file("configs/digits-int4.toml", "map-bad.toml", |t| {
+        t.replace("strategy = \"auto\"", "strategy = \"fastest\"")
+    });
+    assert_usage_error(
+        &cram(&["map", bad.to_str().unwrap()]),
+        &["map-bad.toml", "fastest", "const", "stored"],
+    );
+}

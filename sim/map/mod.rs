@@ -26,6 +26,7 @@
 pub mod arith;
 pub mod elem;
 pub mod linear;
+pub mod place;
 pub mod unary;
 
 use std::ops::Range;
@@ -34,7 +35,7 @@ use cram_arch::{GateKind, GateLibrary, Org};
 use cram_workloads::golden::{self, Step};
 use ndarray::Array3;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use elem::Part;
 pub use linear::Strategy;
@@ -49,7 +50,7 @@ use crate::kernels::GateSet;
 use crate::timing::{StepCycles, broadcast_cycles};
 
 /// What the per-layer strategy choice minimizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Objective {
     /// Energy per inference.
@@ -70,7 +71,7 @@ pub enum Choice {
 }
 
 /// Functional (every bit executed) or analytical (counted).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Execute every gate in every lane.
@@ -201,6 +202,21 @@ struct StreamCost {
     loaded_bits: u64,
     cols: usize,
     flips: u64,
+    place: Place,
+}
+
+/// Where a stream ran: which program (channel set, stored group or element-wise part) on
+/// which lanes of the layer's lane order, for `cramulator map`.
+#[derive(Debug, Clone, Default)]
+struct Place {
+    /// Index of the program within the layer.
+    program: usize,
+    /// Output channels the program computes.
+    channels: Range<usize>,
+    /// The run's lanes in the layer's lane order (see [`place::lane_order`]).
+    lanes: Range<usize>,
+    /// Reduction inputs per segment (0 for programs without a chunked reduction).
+    chunk: usize,
 }
 
 /// Runs (functional) or counts (analytical) `prog` on `images` (input codes; one per image,
@@ -212,13 +228,10 @@ pub fn run_network(
     opts: &RunOptions,
 ) -> Result<NetRun, UsageError> {
     let net = prog.network();
-    let n_img = images.len();
     let functional = opts.mode == Mode::Functional;
     let mut outs: Vec<Vec<Array3<i64>>> = Vec::with_capacity(net.layers.len());
     let mut reports = Vec::with_capacity(net.layers.len());
     for (i, layer) in net.layers.iter().enumerate() {
-        let shape = prog.shape(i);
-        let act = prog.act(i);
         let bad = |why: String| {
             UsageError::new(format!(
                 "network '{}', layer '{}' ({}): {why}",
@@ -227,10 +240,47 @@ pub fn run_network(
                 layer.op.name()
             ))
         };
-        let input = |k: usize| layer.inputs.get(k).copied().unwrap_or(0);
-        let (costs, strategy, y): (Vec<StreamCost>, Option<Strategy>, Vec<Array3<i64>>) = match prog
-            .step(i)
-        {
+        let (costs, strategy, y) =
+            layer_costs(prog, i, images, &outs, hw, opts, None).map_err(&bad)?;
+        reports.push(report(
+            layer.name.clone(),
+            layer.op.name(),
+            strategy,
+            &costs,
+            hw,
+        ));
+        outs.push(y);
+    }
+    let outputs = if functional {
+        outs.pop().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    Ok(NetRun {
+        layers: reports,
+        outputs,
+    })
+}
+
+/// A layer's costs, strategy and (functional mode) output codes; `candidates` collects
+/// both strategies' (energy pJ, cycles) when the cost model chooses.
+#[allow(clippy::type_complexity)]
+fn layer_costs(
+    prog: &golden::Program,
+    i: usize,
+    images: &[Array3<i64>],
+    outs: &[Vec<Array3<i64>>],
+    hw: &Hw,
+    opts: &RunOptions,
+    mut candidates: Option<&mut Vec<(Strategy, f64, u64)>>,
+) -> Result<(Vec<StreamCost>, Option<Strategy>, Vec<Array3<i64>>), String> {
+    let layer = &prog.network().layers[i];
+    let (shape, act) = (prog.shape(i), prog.act(i));
+    let n_img = images.len();
+    let functional = opts.mode == Mode::Functional;
+    let input = |k: usize| layer.inputs.get(k).copied().unwrap_or(0);
+    let (costs, strategy, y): (Vec<StreamCost>, Option<Strategy>, Vec<Array3<i64>>) =
+        match prog.step(i) {
             Step::Input => (Vec::new(), None, images.to_vec()),
             Step::Pass => {
                 let y = if functional {
@@ -255,16 +305,16 @@ pub fn run_network(
                     .expect("a linear step");
                 let x = functional.then(|| outs[j].as_slice());
                 let (strategy, (c, y)) = match opts.choice {
-                    Choice::Force(s) => {
-                        (s, linear_layer(&l, s, hw, n_img, x, opts, i).map_err(&bad)?)
-                    }
+                    Choice::Force(s) => (s, linear_layer(&l, s, hw, n_img, x, opts, i)?),
                     Choice::Auto(obj) => {
                         // Both strategies costed in closed form; the cheaper one runs.
                         let mut best: Option<(f64, Strategy, LayerOut)> = None;
                         for s in Strategy::ALL {
-                            let out =
-                                linear_layer(&l, s, hw, n_img, None, opts, i).map_err(&bad)?;
+                            let out = linear_layer(&l, s, hw, n_img, None, opts, i)?;
                             let (e, t) = totals(&out.0, hw);
+                            if let Some(c) = candidates.as_mut() {
+                                c.push((s, e, t));
+                            }
                             let score = match obj {
                                 Objective::Energy => e,
                                 Objective::Latency => t as f64,
@@ -277,39 +327,20 @@ pub fn run_network(
                         let (_, s, out) = best.expect("two strategies");
                         match x {
                             None => (s, out),
-                            Some(_) => {
-                                (s, linear_layer(&l, s, hw, n_img, x, opts, i).map_err(&bad)?)
-                            }
+                            Some(_) => (s, linear_layer(&l, s, hw, n_img, x, opts, i)?),
                         }
                     }
                 };
                 (c, Some(strategy), y)
             }
             _ => {
-                let (parts, charge) = elem::parts(prog, i, hw).map_err(&bad)?;
-                let g = functional.then(|| elem::gather(prog, i, &outs));
+                let (parts, charge) = elem::parts(prog, i, hw)?;
+                let g = functional.then(|| elem::gather(prog, i, outs));
                 let (c, y) = elem_layer(&parts, hw, n_img, shape, g.as_deref(), opts, i, charge);
                 (c, None, y)
             }
         };
-        reports.push(report(
-            layer.name.clone(),
-            layer.op.name(),
-            strategy,
-            &costs,
-            hw,
-        ));
-        outs.push(y);
-    }
-    let outputs = if functional {
-        outs.pop().unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    Ok(NetRun {
-        layers: reports,
-        outputs,
-    })
+    Ok((costs, strategy, y))
 }
 
 /// Energy (pJ) and cycles of a layer's streams.
@@ -503,6 +534,7 @@ fn run_job(
             loaded_bits: bits as u64,
             cols: plan.cols,
             flips,
+            place: Place::default(),
         },
         sa,
     )
@@ -659,6 +691,12 @@ fn linear_layer(
                             if bi > 0 {
                                 cost.commands = 0;
                             }
+                            cost.place = Place {
+                                program: s,
+                                channels: chs.clone(),
+                                lanes: blk.clone(),
+                                chunk,
+                            };
                             let mut vals = Vec::new();
                             if let (Some(sa), Some(job)) = (sa, &real) {
                                 for (i, co) in chs.clone().enumerate() {
@@ -702,7 +740,8 @@ fn linear_layer(
             })?;
             let per_group: Vec<Streams> = groups
                 .par_iter()
-                .map(|(chs, ks)| {
+                .enumerate()
+                .map(|(gi, (chs, ks))| {
                     let channels: Vec<usize> = chs.clone().collect();
                     let (chunk, plan) = fitted_from(hw, chunk0, |chunk| {
                         linear::stored_job(set, l, &channels, chunk, true)
@@ -736,7 +775,7 @@ fn linear_layer(
                                     Source::MPos => i64::from(mults[ci] > 0),
                                 }
                             };
-                            let (cost, sa) = run_job(
+                            let (mut cost, sa) = run_job(
                                 &plan,
                                 real.as_ref(),
                                 blk.len(),
@@ -746,6 +785,12 @@ fn linear_layer(
                                 x.is_some().then_some(&loader as Loader<'_>),
                                 true,
                             );
+                            cost.place = Place {
+                                program: gi,
+                                channels: chs.clone(),
+                                lanes: blk.clone(),
+                                chunk,
+                            };
                             let mut vals = Vec::new();
                             if let (Some(sa), Some(job)) = (sa, &real) {
                                 for (lane, v) in load_lanes(&sa, &job.outputs[0], blk.len())
@@ -842,6 +887,12 @@ fn elem_layer(
             if *bi > 0 {
                 cost.commands = 0;
             }
+            cost.place = Place {
+                program: *pi,
+                channels: part.channels.clone(),
+                lanes: blk.clone(),
+                chunk: 0,
+            };
             let vals = sa.map_or(Vec::new(), |sa| {
                 load_lanes(&sa, &part.job.outputs[0], blk.len())
                     .into_iter()
@@ -1020,7 +1071,7 @@ mod analytical_tests {
     use super::Strategy;
     use super::tests::hw;
     use super::*;
-    use crate::simulate::{zoo_program, zoo_spec};
+    use crate::config::{Config, zoo_program};
     use cram_workloads::compress::{
         Calibration, CompressSpec, compress, synthetic_inputs, synthetic_weights,
     };
@@ -1147,7 +1198,7 @@ mod analytical_tests {
     /// cycles equal the functional ones, in both strategies.
     #[test]
     fn resnet20_analytical_equals_functional() {
-        let prog = zoo_program("resnet20", &zoo_spec(None, None, None).unwrap(), 1).unwrap();
+        let prog = zoo_program("resnet20", &Config::default().compress_spec().unwrap(), 1).unwrap();
         let imgs = images(&prog, 1, 5);
         for s in Strategy::ALL {
             check_equal(&prog, &imgs, s);
@@ -1161,8 +1212,10 @@ mod analytical_tests {
         let img = vec![Array3::zeros((3, 32, 32))];
         let costs: Vec<(f64, u64)> = [None, Some(0.5), Some(0.9)]
             .into_iter()
-            .map(|sp| {
-                let prog = zoo_program("resnet20", &zoo_spec(None, None, sp).unwrap(), 1).unwrap();
+            .map(|sparsity| {
+                let mut c = Config::default();
+                c.workload.sparsity = sparsity;
+                let prog = zoo_program("resnet20", &c.compress_spec().unwrap(), 1).unwrap();
                 let r = run(&prog, &img, Mode::Analytical, Strategy::Const);
                 (r.energy_pj(), r.cycles())
             })

@@ -1,0 +1,429 @@
+//! Run configuration: one CRAM architecture × one workload × a mapping, as a TOML file
+//! (DESIGN §4–5), parsed with unknown keys refused and validated into the objects a run
+//! needs ([`Resolved`]). `cramulator map` reads it; `simulate` builds one from its flags.
+//!
+//! ```toml
+//! [cram]
+//! device = "stt-projected"    # preset name or device TOML file
+//! array = "cram-1k"           # preset name or array TOML file
+//! gate_set = "maj"            # maj | nand
+//!
+//! [workload]
+//! model = "resnet20"          # shipped digits model, own-format .toml, or zoo network
+//! weight_bits = 4             # zoo networks only (default 8)
+//! act_bits = 8                # zoo networks only (default 8)
+//! sparsity = 0.5              # zoo networks only, unstructured, in [0, 1)
+//!
+//! [mapping]
+//! strategy = "auto"           # auto | const | stored
+//! objective = "energy"        # energy | latency | edp (for auto)
+//!
+//! [run]
+//! mode = "analytical"         # functional | analytical
+//! seed = 1
+//! ```
+//!
+//! A relative file path in a config file is taken relative to the file's folder.
+
+use std::path::Path;
+
+use cram_arch::{GateKind, GateLibrary, presets};
+use cram_workloads::compress::{Calibration, CompressSpec};
+use cram_workloads::prune::Prune;
+use cram_workloads::quant::{WeightMode, WeightScheme};
+use cram_workloads::{golden, load, train, zoo};
+use serde::{Deserialize, Serialize};
+
+use crate::error::UsageError;
+use crate::kernels::GateSet;
+use crate::map::{Choice, Hw, Mode, Objective, Strategy};
+
+/// A run configuration; every section and key has a default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The CRAM chip.
+    pub cram: CramConfig,
+    /// The network and its compression.
+    pub workload: WorkloadConfig,
+    /// How layers are placed.
+    pub mapping: MappingConfig,
+    /// Mode and seed.
+    pub run: RunSection,
+    /// Whether the values came from command-line flags (errors then name the flag).
+    #[serde(skip)]
+    pub from_flags: bool,
+}
+
+/// `[cram]`: device, array and gate set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CramConfig {
+    /// Device preset name or TOML file.
+    pub device: String,
+    /// Array preset name or TOML file.
+    pub array: String,
+    /// Gate set the programs are generated from.
+    pub gate_set: GateSet,
+}
+
+impl Default for CramConfig {
+    fn default() -> Self {
+        CramConfig {
+            device: "stt-projected".into(),
+            array: "cram-1k".into(),
+            gate_set: GateSet::Maj,
+        }
+    }
+}
+
+/// `[workload]`: the network and, for zoo networks, its compression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkloadConfig {
+    /// Shipped digits model, own-format `.toml` file, or zoo network name.
+    pub model: String,
+    /// Weight bits of a zoo network (symmetric, per output channel; default 8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_bits: Option<u32>,
+    /// Activation bits of a zoo network (unsigned affine; default 8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act_bits: Option<u32>,
+    /// Unstructured magnitude-pruning sparsity of a zoo network, in [0, 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sparsity: Option<f64>,
+}
+
+impl Default for WorkloadConfig {
+    fn default() -> Self {
+        WorkloadConfig {
+            model: "digits-mlp-int4".into(),
+            weight_bits: None,
+            act_bits: None,
+            sparsity: None,
+        }
+    }
+}
+
+/// Per-layer strategy choice in a config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StrategyChoice {
+    /// Chosen per layer by the cost model under the objective.
+    Auto,
+    /// Lane = output element, weights in the instruction stream.
+    Const,
+    /// Lane = output neuron, weights stored in cells.
+    Stored,
+}
+
+/// `[mapping]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MappingConfig {
+    /// Per-layer strategy.
+    pub strategy: StrategyChoice,
+    /// What `auto` minimizes.
+    pub objective: Objective,
+}
+
+impl Default for MappingConfig {
+    fn default() -> Self {
+        MappingConfig {
+            strategy: StrategyChoice::Auto,
+            objective: Objective::Energy,
+        }
+    }
+}
+
+/// `[run]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSection {
+    /// Functional or analytical.
+    pub mode: Mode,
+    /// Seed of synthetic weights, random inputs and fault streams.
+    pub seed: u64,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        RunSection {
+            mode: Mode::Functional,
+            seed: 1,
+        }
+    }
+}
+
+/// A validated configuration: the compiled network and the hardware it maps onto.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The integer program of the workload.
+    pub prog: golden::Program,
+    /// The chip.
+    pub hw: Hw,
+    /// The strategy choice.
+    pub choice: Choice,
+    /// Whether the model is a zoo network (synthetic weights, random inputs).
+    pub zoo: bool,
+}
+
+impl Config {
+    /// Reads a config file; errors name the file and the offending key or value.
+    pub fn read(path: &Path) -> Result<Config, UsageError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError::new(format!("config '{}': {e}", path.display())))?;
+        let mut c: Config = toml::from_str(&text).map_err(|e| {
+            UsageError::new(format!(
+                "config '{}': {}",
+                path.display(),
+                e.to_string().trim_end()
+            ))
+        })?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for v in [&mut c.cram.device, &mut c.cram.array, &mut c.workload.model] {
+            *v = relative_to(dir, v);
+        }
+        c.validate()
+            .map_err(|e| UsageError::new(format!("config '{}': {e}", path.display())))?;
+        Ok(c)
+    }
+
+    /// `key` and `value` as the user wrote them: `section.key = value` in a file,
+    /// `--key value` on the command line.
+    fn named(&self, key: &str, value: impl std::fmt::Display) -> String {
+        if self.from_flags {
+            let flag = key.rsplit('.').next().unwrap_or(key).replace('_', "-");
+            format!("--{flag} {value}")
+        } else {
+            format!("{key} = {value}")
+        }
+    }
+
+    /// Checks every value that the types do not; the message names the key.
+    pub fn validate(&self) -> Result<(), UsageError> {
+        let w = &self.workload;
+        if let Some(s) = w.sparsity
+            && !(0.0..1.0).contains(&s)
+        {
+            return Err(UsageError::new(format!(
+                "{}: must be in [0, 1)",
+                self.named("workload.sparsity", s)
+            )));
+        }
+        self.compress_spec()?;
+        let compresses = [
+            ("workload.weight_bits", w.weight_bits.is_some()),
+            ("workload.act_bits", w.act_bits.is_some()),
+            ("workload.sparsity", w.sparsity.is_some()),
+        ];
+        if let Some((key, _)) = compresses.iter().find(|k| k.1)
+            && !is_zoo(&w.model)
+        {
+            return Err(UsageError::new(format!(
+                "{}: weight bits, activation bits and sparsity compress zoo networks; '{}' is \
+                 not one (zoo: {})",
+                self.named(key, "…"),
+                w.model,
+                zoo::MODELS.map(|m| m.0).join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// The compression of a zoo network: symmetric per-channel weights of `weight_bits`
+    /// (default 8), unsigned affine activations of `act_bits` (default 8), min/max
+    /// calibrated, optionally pruned to `sparsity` (unstructured, by magnitude).
+    pub fn compress_spec(&self) -> Result<CompressSpec, UsageError> {
+        let w = &self.workload;
+        let spec = CompressSpec {
+            weights: WeightScheme {
+                bits: w.weight_bits.unwrap_or(8),
+                mode: WeightMode::Symmetric,
+                per_channel: true,
+            },
+            act_bits: w.act_bits.unwrap_or(8),
+            act_symmetric: false,
+            input: None,
+            prune: w
+                .sparsity
+                .filter(|&s| s > 0.0)
+                .map(|sparsity| Prune::Unstructured { sparsity }),
+            calibration: Calibration::MinMax,
+        };
+        spec.weights.validate().map_err(|e| {
+            UsageError::new(format!(
+                "{}: {e}",
+                self.named("workload.weight_bits", spec.weights.bits)
+            ))
+        })?;
+        if !(2..=16).contains(&spec.act_bits) {
+            return Err(UsageError::new(format!(
+                "{}: must be in 2..=16",
+                self.named("workload.act_bits", spec.act_bits)
+            )));
+        }
+        Ok(spec)
+    }
+
+    /// Whether the workload is compressed below dense int8 (pruned or fewer weight bits).
+    pub fn compressed(&self) -> bool {
+        let w = &self.workload;
+        w.weight_bits.is_some_and(|b| b != 8) || w.sparsity.is_some_and(|s| s > 0.0)
+    }
+
+    /// The same workload at dense int8 weights (activations unchanged).
+    pub fn dense_int8(&self) -> Config {
+        let mut c = self.clone();
+        c.workload.weight_bits = None;
+        c.workload.sparsity = None;
+        c
+    }
+
+    /// Loads presets and the model and compiles the network.
+    pub fn resolve(&self) -> Result<Resolved, UsageError> {
+        self.validate()?;
+        let lib = GateLibrary::derive(&presets::device(&self.cram.device)?);
+        check_gates(&lib, self.cram.gate_set)?;
+        let org = presets::array(&self.cram.array)?;
+        let zoo = is_zoo(&self.workload.model);
+        let prog = if zoo {
+            zoo_program(&self.workload.model, &self.compress_spec()?, self.run.seed)?
+        } else {
+            quantized_program(&self.workload.model)?
+        };
+        let choice = match self.mapping.strategy {
+            StrategyChoice::Const => Choice::Force(Strategy::Const),
+            StrategyChoice::Stored => Choice::Force(Strategy::Stored),
+            StrategyChoice::Auto => Choice::Auto(self.mapping.objective),
+        };
+        Ok(Resolved {
+            prog,
+            hw: Hw::new(lib, org, self.cram.gate_set),
+            choice,
+            zoo,
+        })
+    }
+}
+
+/// `value` joined to `dir` when it names a file there (preset and model names stay).
+fn relative_to(dir: &Path, value: &str) -> String {
+    let p = Path::new(value);
+    if p.is_relative() && dir.join(p).is_file() {
+        dir.join(p).to_string_lossy().into_owned()
+    } else {
+        value.to_owned()
+    }
+}
+
+/// Whether `model` names a zoo network (and not a shipped digits model).
+fn is_zoo(model: &str) -> bool {
+    train::shipped(model).is_none() && zoo::model(model).is_ok()
+}
+
+/// Zoo network `name` compressed by `spec` with seeded synthetic weights (calibrated on two
+/// seeded synthetic inputs) and compiled to integer steps.
+pub fn zoo_program(
+    name: &str,
+    spec: &CompressSpec,
+    seed: u64,
+) -> Result<golden::Program, UsageError> {
+    let net = zoo::model(name)?;
+    let m = cram_workloads::compress::synthetic_model(&net, spec, seed, 2)?;
+    let quant = m.quant.as_ref().expect("compressed");
+    Ok(golden::Program::compile(&m.net, &m.weights, quant)?)
+}
+
+/// A quantized model as given: a shipped name or an own-format file.
+fn quantized_program(model: &str) -> Result<golden::Program, UsageError> {
+    let loaded = load::load(model, false)?;
+    let (Some(quant), Some(weights)) = (loaded.quant.as_ref(), loaded.weights.as_ref()) else {
+        return Err(UsageError::new(format!(
+            "model '{model}' is not quantized: a run needs integer codes (a shipped digits \
+             model, a quantized .toml, or a zoo network name)"
+        )));
+    };
+    Ok(golden::Program::compile(&loaded.net, weights, quant)?)
+}
+
+/// Gates each set may emit (the mapper's arithmetic uses no COPY).
+fn gates_of(set: GateSet) -> &'static [GateKind] {
+    match set {
+        GateSet::Maj => &[
+            GateKind::Not,
+            GateKind::And,
+            GateKind::Or,
+            GateKind::Nand,
+            GateKind::Nor,
+            GateKind::Maj3,
+            GateKind::InvMaj3,
+            GateKind::Maj5,
+        ],
+        GateSet::Nand => &[GateKind::Not, GateKind::Nand, GateKind::And],
+    }
+}
+
+/// Refuses a gate set whose gates the device cannot run.
+fn check_gates(lib: &GateLibrary, set: GateSet) -> Result<(), UsageError> {
+    let missing: Vec<String> = gates_of(set)
+        .iter()
+        .filter_map(|&g| lib.get(g).unavailable.clone())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(UsageError::new(format!(
+            "gate set {} cannot run on device '{}': {} (see `cramulator gates`)",
+            set.name(),
+            lib.device.params.name,
+            missing.join("; ")
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.validate().map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn errors_name_the_key_and_value() {
+        let e = parse("[cram]\ndevise = 'x'\n").unwrap_err();
+        assert!(e.contains("devise") && e.contains("device"), "{e}");
+        let e = parse("[mapping]\nstrategy = 'fast'\n").unwrap_err();
+        assert!(e.contains("fast") && e.contains("const"), "{e}");
+        let e = parse("[workload]\nmodel = 'resnet20'\nsparsity = 1.5\n").unwrap_err();
+        assert!(
+            e.contains("workload.sparsity = 1.5") && e.contains("[0, 1)"),
+            "{e}"
+        );
+        let e = parse("[workload]\nmodel = 'digits-mlp-int8'\nweight_bits = 4\n").unwrap_err();
+        assert!(
+            e.contains("digits-mlp-int8") && e.contains("resnet20"),
+            "{e}"
+        );
+        let e = parse("[workload]\nmodel = 'lenet5'\nact_bits = 40\n").unwrap_err();
+        assert!(e.contains("workload.act_bits = 40"), "{e}");
+    }
+
+    #[test]
+    fn config_round_trips_through_toml() {
+        let c = parse(
+            "[workload]\nmodel = 'resnet20'\nweight_bits = 4\nsparsity = 0.5\n\
+             [mapping]\nstrategy = 'stored'\nobjective = 'edp'\n[run]\nmode = 'analytical'\n",
+        )
+        .unwrap();
+        assert_eq!(parse(&toml::to_string(&c).unwrap()).unwrap(), c);
+        assert!(c.compressed() && !c.dense_int8().compressed());
+    }
+}
