@@ -119,9 +119,26 @@ impl Builder {
     /// Declares an `bits`-bit operand in fresh columns named `name[i]` (bit 0 first).
     pub fn operand(&mut self, name: &str, bits: u32) -> Vec<Col> {
         self.operands += bits as usize;
+        let counting = self.is_counting();
         (0..bits)
-            .map(|i| self.new_col(format!("{name}[{i}]")))
+            .map(|i| {
+                // A counting builder keeps no program, so its columns need no names.
+                self.new_col(if counting {
+                    String::new()
+                } else {
+                    format!("{name}[{i}]")
+                })
+            })
             .collect()
+    }
+
+    /// [`Builder::operand`] named `{prefix}{index}`.
+    pub fn operand_at(&mut self, prefix: &str, index: usize, bits: u32) -> Vec<Col> {
+        if self.is_counting() {
+            self.operand("", bits)
+        } else {
+            self.operand(&format!("{prefix}{index}"), bits)
+        }
     }
 
     fn new_col(&mut self, name: String) -> Col {

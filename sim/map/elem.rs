@@ -134,7 +134,7 @@ pub fn less_than(b: &mut Builder, x: &Signal, y: &Signal) -> (Col, Col) {
 pub fn max_pool(set: GateSet, x: Coding, n: usize) -> Job {
     let mut b = Builder::new(set);
     let ops: Vec<Vec<Col>> = (0..n)
-        .map(|r| b.operand(&format!("x{r}"), x.bits))
+        .map(|r| b.operand_at("x", r, x.bits))
         .collect();
     let loads = ops
         .iter()
@@ -244,7 +244,7 @@ pub fn sum_pool(
 ) -> Result<Job, String> {
     let mut b = Builder::new(set);
     let slots: Vec<Vec<Col>> = (0..chunk.min(n))
-        .map(|r| b.operand(&format!("x{r}"), x.bits))
+        .map(|r| b.operand_at("x", r, x.bits))
         .collect();
     let one = centred(x, &slots[0], z);
     let (lo, hi) = (one.lo * n as i128, one.hi * n as i128);
@@ -354,10 +354,10 @@ pub fn dot(
     let mut b = Builder::new(set);
     let m = chunk.min(n);
     let xa: Vec<Vec<Col>> = (0..m)
-        .map(|r| b.operand(&format!("a{r}"), ca.bits))
+        .map(|r| b.operand_at("a", r, ca.bits))
         .collect();
     let xb: Vec<Vec<Col>> = (0..m)
-        .map(|r| b.operand(&format!("b{r}"), cb.bits))
+        .map(|r| b.operand_at("b", r, cb.bits))
         .collect();
     let (sa, sb) = (centred(ca, &xa[0], za), centred(cb, &xb[0], zb));
     let corners = [sa.lo * sb.lo, sa.lo * sb.hi, sa.hi * sb.lo, sa.hi * sb.hi];

@@ -94,6 +94,10 @@ pub struct Linear<'a> {
     wsum: Vec<i128>,
     /// Smallest weight, and the CSD digits (position, negative) of every weight from it up.
     digits: (i64, Vec<Vec<(u32, bool)>>),
+    /// The same digits packed per weight value: byte 2j + neg counts digit (j, neg), when
+    /// every position is below 8 (weights of up to 8 bits), so a chunk's digit histogram is
+    /// one add per weight (the counting builder's hot loop).
+    packed: Option<Vec<u128>>,
 }
 
 impl<'a> Linear<'a> {
@@ -126,6 +130,7 @@ impl<'a> Linear<'a> {
             intervals: Vec::new(),
             wsum: Vec::new(),
             digits: digit_table(w),
+            packed: None,
             w,
             bias,
             rq,
@@ -137,20 +142,40 @@ impl<'a> Linear<'a> {
             in_shape,
             out_shape,
         };
+        l.packed = l
+            .digits
+            .1
+            .iter()
+            .map(|ds| {
+                ds.iter().try_fold(0u128, |p, &(j, neg)| {
+                    (j < 8).then(|| p + (1u128 << (8 * (2 * j as usize + usize::from(neg)))))
+                })
+            })
+            .collect();
         let (xl, xh) = l.x_centred();
+        // Products and their row sums fit in i64: |x|, |w| < 2^17 and rows are shorter than
+        // 2^28 (asserted), so each row is summed in i64 and widened once.
+        let (xl, xh) = (i64::try_from(xl).ok()?, i64::try_from(xh).ok()?);
+        let big = |v: i64| v.unsigned_abs() >= 1 << 17;
+        assert!(
+            !big(xl)
+                && !big(xh)
+                && !big(l.digits.0)
+                && !big(l.digits.0 + l.digits.1.len() as i64)
+                && l.reduction() < 1 << 28,
+            "operands beyond the i64 interval bound"
+        );
         for co in 0..l.channels() {
-            let mut lo = i128::from(l.bias[co]);
-            let mut hi = lo;
-            let mut sw = 0i128;
+            let (mut lo, mut hi, mut sw) = (0i64, 0i64, 0i64);
             for &w in l.row(co) {
-                let w = i128::from(w);
-                let (a, b) = arith::scale_interval(xl, xh, w);
-                lo += a;
-                hi += b;
+                let (a, b) = if w >= 0 { (xl, xh) } else { (xh, xl) };
+                lo += a * w;
+                hi += b * w;
                 sw += w;
             }
-            l.intervals.push((lo, hi));
-            l.wsum.push(sw);
+            let bias = i128::from(l.bias[co]);
+            l.intervals.push((bias + i128::from(lo), bias + i128::from(hi)));
+            l.wsum.push(i128::from(sw));
         }
         Some(l)
     }
@@ -159,6 +184,40 @@ impl<'a> Linear<'a> {
     pub fn row(&self, co: usize) -> &[i64] {
         let r = self.reduction();
         &self.w.as_slice().expect("weights in standard layout")[co * r..(co + 1) * r]
+    }
+
+    /// Histogram of the CSD digits of `row` by (position, negative), one past the highest
+    /// position, and Σ row.
+    fn digit_histogram(&self, row: &[i64]) -> ([[u64; 2]; 64], usize, i128) {
+        let mut n = [[0u64; 2]; 64];
+        let mut sw = 0i64;
+        let mut top = 0usize;
+        match &self.packed {
+            Some(packed) => {
+                // Bytes count up to 255 digits each: flush every 255 weights.
+                for part in row.chunks(255) {
+                    let mut acc = 0u128;
+                    for &w in part {
+                        sw += w;
+                        acc += packed[(w - self.digits.0) as usize];
+                    }
+                    for f in 0..16 {
+                        n[f / 2][f % 2] += (acc >> (8 * f)) as u64 & 0xff;
+                    }
+                }
+                top = (0..8).rev().find(|&j| n[j] != [0, 0]).map_or(0, |j| j + 1);
+            }
+            None => {
+                for &w in row {
+                    sw += w;
+                    for &(j, neg) in self.digits_of(w) {
+                        n[j as usize][usize::from(neg)] += 1;
+                        top = top.max(j as usize + 1);
+                    }
+                }
+            }
+        }
+        (n, top, i128::from(sw))
     }
 
     /// The nonzero CSD digits of a weight: (position, negative).
@@ -430,7 +489,7 @@ pub fn const_job(
     let mut b = builder(set, counting);
     let a = l.x.bits;
     let x_cols: Vec<Arc<[Col]>> = (0..chunk.min(l.reduction()))
-        .map(|r| b.operand(&format!("x{r}"), a).into())
+        .map(|r| b.operand_at("x", r, a).into())
         .collect();
     let first_temp = b.cols() as Col;
     let xsig0 = l.x.signal(&x_cols[0]);
@@ -461,15 +520,7 @@ pub fn const_job(
             let row = &l.row(co)[rs.clone()];
             if counting {
                 // Digits by position and sign over the chunk, then every x bit at once.
-                let mut n = [[0u64; 2]; 64];
-                let (mut sw, mut top) = (0i128, 0usize);
-                for &w in row {
-                    sw += i128::from(w);
-                    for &(j, neg) in l.digits_of(w) {
-                        n[j as usize][usize::from(neg)] += 1;
-                        top = top.max(j as usize + 1);
-                    }
-                }
+                let (n, top, sw) = l.digit_histogram(row);
                 for xb in &xsig0.bits {
                     for (j, c) in n[..top].iter().enumerate() {
                         for neg in [false, true] {
@@ -549,10 +600,10 @@ pub fn stored_job(
     let wc = l.weight_coding();
     let n = chunk.min(l.reduction());
     let x_cols: Vec<Arc<[Col]>> = (0..n)
-        .map(|r| b.operand(&format!("x{r}"), a).into())
+        .map(|r| b.operand_at("x", r, a).into())
         .collect();
     let w_cols: Vec<Arc<[Col]>> = (0..n)
-        .map(|r| b.operand(&format!("w{r}"), wc.bits).into())
+        .map(|r| b.operand_at("w", r, wc.bits).into())
         .collect();
     let (lo, hi) = channels
         .iter()
