@@ -133,9 +133,7 @@ pub fn less_than(b: &mut Builder, x: &Signal, y: &Signal) -> (Col, Col) {
 /// Max pooling over `n` window cells of `x` coding: operands `X(0..n)`.
 pub fn max_pool(set: GateSet, x: Coding, n: usize) -> Job {
     let mut b = Builder::new(set);
-    let ops: Vec<Vec<Col>> = (0..n)
-        .map(|r| b.operand_at("x", r, x.bits))
-        .collect();
+    let ops: Vec<Vec<Col>> = (0..n).map(|r| b.operand_at("x", r, x.bits)).collect();
     let loads = ops
         .iter()
         .enumerate()
@@ -353,12 +351,8 @@ pub fn dot(
 ) -> Result<Job, String> {
     let mut b = Builder::new(set);
     let m = chunk.min(n);
-    let xa: Vec<Vec<Col>> = (0..m)
-        .map(|r| b.operand_at("a", r, ca.bits))
-        .collect();
-    let xb: Vec<Vec<Col>> = (0..m)
-        .map(|r| b.operand_at("b", r, cb.bits))
-        .collect();
+    let xa: Vec<Vec<Col>> = (0..m).map(|r| b.operand_at("a", r, ca.bits)).collect();
+    let xb: Vec<Vec<Col>> = (0..m).map(|r| b.operand_at("b", r, cb.bits)).collect();
     let (sa, sb) = (centred(ca, &xa[0], za), centred(cb, &xb[0], zb));
     let corners = [sa.lo * sb.lo, sa.lo * sb.hi, sa.hi * sb.lo, sa.hi * sb.hi];
     let (p_lo, p_hi) = (

@@ -174,7 +174,8 @@ impl<'a> Linear<'a> {
                 sw += w;
             }
             let bias = i128::from(l.bias[co]);
-            l.intervals.push((bias + i128::from(lo), bias + i128::from(hi)));
+            l.intervals
+                .push((bias + i128::from(lo), bias + i128::from(hi)));
             l.wsum.push(i128::from(sw));
         }
         Some(l)
@@ -599,9 +600,7 @@ pub fn stored_job(
     let a = l.x.bits;
     let wc = l.weight_coding();
     let n = chunk.min(l.reduction());
-    let x_cols: Vec<Arc<[Col]>> = (0..n)
-        .map(|r| b.operand_at("x", r, a).into())
-        .collect();
+    let x_cols: Vec<Arc<[Col]>> = (0..n).map(|r| b.operand_at("x", r, a).into()).collect();
     let w_cols: Vec<Arc<[Col]>> = (0..n)
         .map(|r| b.operand_at("w", r, wc.bits).into())
         .collect();

@@ -232,16 +232,8 @@ pub fn run_network(
     let mut outs: Vec<Vec<Array3<i64>>> = Vec::with_capacity(net.layers.len());
     let mut reports = Vec::with_capacity(net.layers.len());
     for (i, layer) in net.layers.iter().enumerate() {
-        let bad = |why: String| {
-            UsageError::new(format!(
-                "network '{}', layer '{}' ({}): {why}",
-                net.name,
-                layer.name,
-                layer.op.name()
-            ))
-        };
-        let (costs, strategy, y) =
-            layer_costs(prog, i, images, &outs, hw, opts, None).map_err(&bad)?;
+        let (costs, strategy, y) = layer_costs(prog, i, images, &outs, hw, opts, None)
+            .map_err(|why| layer_error(prog, i, why))?;
         reports.push(report(
             layer.name.clone(),
             layer.op.name(),
@@ -341,6 +333,18 @@ fn layer_costs(
             }
         };
     Ok((costs, strategy, y))
+}
+
+/// A layer's mapping error, naming the network, the layer and its op.
+fn layer_error(prog: &golden::Program, i: usize, why: String) -> UsageError {
+    let net = prog.network();
+    let layer = &net.layers[i];
+    UsageError::new(format!(
+        "network '{}', layer '{}' ({}): {why}",
+        net.name,
+        layer.name,
+        layer.op.name()
+    ))
 }
 
 /// Energy (pJ) and cycles of a layer's streams.

@@ -16,7 +16,9 @@ use serde::Serialize;
 
 use super::elem;
 use super::linear::{self, Job, Linear, Source, Strategy};
-use super::{Choice, Hw, LayerReport, Mode, RunOptions, StreamCost, layer_costs, report};
+use super::{
+    Choice, Hw, LayerReport, Mode, RunOptions, StreamCost, layer_costs, layer_error, report,
+};
 use crate::error::UsageError;
 
 /// The lane order of a layer's runs: which output a lane computes.
@@ -128,14 +130,7 @@ pub fn place(
 ) -> Result<LayerPlacement, UsageError> {
     let net = prog.network();
     let layer = &net.layers[i];
-    let bad = |why: String| {
-        UsageError::new(format!(
-            "network '{}', layer '{}' ({}): {why}",
-            net.name,
-            layer.name,
-            layer.op.name()
-        ))
-    };
+    let bad = |why: String| layer_error(prog, i, why);
     let opts = RunOptions {
         mode: Mode::Analytical,
         choice,
