@@ -128,21 +128,7 @@ impl Coding {
                 hi,
             };
         }
-        let n = cols.len();
-        Signal {
-            bits: cols
-                .iter()
-                .enumerate()
-                .map(|(i, &col)| Bit {
-                    col,
-                    shift: i as u32,
-                    neg: self.signed && i == n - 1,
-                })
-                .collect(),
-            offset: 0,
-            lo,
-            hi,
-        }
+        Signal::binary(cols, self.signed, lo, hi)
     }
 }
 
@@ -150,6 +136,11 @@ impl Signal {
     /// The raw columns of a sum (its value modulo 2^n, bit 0 first) as a canonical
     /// two's-complement signal known to lie in [lo, hi].
     pub fn raw(cols: &[Col], lo: i128, hi: i128) -> Signal {
+        Signal::binary(cols, true, lo, hi)
+    }
+
+    /// Positional binary columns, bit 0 first; the top bit weighs −2^(n−1) when `signed`.
+    fn binary(cols: &[Col], signed: bool, lo: i128, hi: i128) -> Signal {
         let n = cols.len();
         Signal {
             bits: cols
@@ -158,7 +149,7 @@ impl Signal {
                 .map(|(i, &col)| Bit {
                     col,
                     shift: i as u32,
-                    neg: i == n - 1,
+                    neg: signed && i == n - 1,
                 })
                 .collect(),
             offset: 0,

@@ -717,11 +717,7 @@ fn linear_layer(
                         .collect())
                 })
                 .collect();
-            let mut all = Vec::new();
-            for r in per_set {
-                all.extend(r?);
-            }
-            all
+            flatten(per_set)?
         }
         Strategy::Stored => {
             // Lane = (co, image, p), channel-major so a subarray holds few channels; blocks
@@ -811,11 +807,7 @@ fn linear_layer(
                         .collect())
                 })
                 .collect();
-            let mut all = Vec::new();
-            for r in per_group {
-                all.extend(r?);
-            }
-            all
+            flatten(per_group)?
         }
     };
     let mut y = vec![
@@ -831,6 +823,15 @@ fn linear_layer(
         costs.push(cost);
     }
     Ok((costs, y))
+}
+
+/// The streams of every program in order, or the first program's error.
+fn flatten(per_program: Vec<Streams>) -> Streams {
+    let mut all = Vec::new();
+    for streams in per_program {
+        all.extend(streams?);
+    }
+    Ok(all)
 }
 
 /// Gives a lane's operand: (source, image, output channel, output position) → code.
