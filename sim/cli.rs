@@ -31,6 +31,17 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The main job: one CRAM architecture × one workload × von-Neumann baselines. Prints
+    /// the comparison and writes results/<run-id>/ (resolved.toml, manifest.json,
+    /// report.json, layers.csv). Without CONFIG: digits-mlp-int4, bit-exact, on
+    /// stt-projected CRAM against cpu-ddr4 and nmp.
+    Run(crate::run::RunArgs),
+    /// Reproduce three measured systems with the baseline model (Eyeriss AlexNet CONV,
+    /// MLPerf Tiny ResNet-8 on a Cortex-M4, MLPerf ResNet-50 on a Jetson AGX Orin) and
+    /// print model ÷ measured with the assumptions.
+    Calibrate(CalibrateArgs),
+    /// Print (or write) the JSON Schema of every result record.
+    Schema(SchemaArgs),
     /// Print the gate table of a device: derived device quantities, then per gate its preset,
     /// threshold, voltage window, bias, noise margin, energy and latency.
     Gates(GatesArgs),
@@ -55,6 +66,22 @@ pub enum Command {
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+/// Arguments of `cramulator calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `cramulator schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Write `<name>.schema.json` files into this folder instead of printing them.
+    #[arg(long)]
+    pub write: Option<std::path::PathBuf>,
 }
 
 /// `cramulator config ...`.
@@ -209,6 +236,9 @@ pub enum Outcome {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
+        Command::Run(a) => crate::run::run(&a),
+        Command::Calibrate(a) => calibrate(&a),
+        Command::Schema(a) => schema(&a),
         Command::Gates(a) => gates(&a),
         Command::Config(ConfigCommand::Defaults { device, array }) => {
             config_defaults(&device, &array)
@@ -220,6 +250,70 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Simulate(a) => crate::simulate::simulate(&a),
         Command::Map(a) => crate::mapping::map(&a),
     }
+}
+
+/// `cramulator calibrate`.
+fn calibrate(a: &CalibrateArgs) -> Result<Outcome, CliError> {
+    let points = crate::calibrate::calibration()?;
+    let ok = points.iter().all(|p| (0.5..=2.0).contains(&p.ratio));
+    if a.json {
+        emit(&to_json(&points))?;
+    } else {
+        let mut s = String::new();
+        for p in &points {
+            let _ = writeln!(s, "{}: {}", p.name, p.system);
+            let _ = writeln!(
+                s,
+                "  measured  {:>9.3} mJ/inference, {:>9.3} ms ({})",
+                p.measured_mj, p.measured_ms, p.scope
+            );
+            let _ = writeln!(
+                s,
+                "  model     {:>9.3} mJ/inference, {:>9.3} ms (preset {}, {}-bit, batch {})",
+                p.model_mj, p.model_ms, p.preset, p.bits, p.batch
+            );
+            let _ = writeln!(
+                s,
+                "  model ÷ measured = {:.2} ({})",
+                p.ratio,
+                if (0.5..=2.0).contains(&p.ratio) {
+                    "within [0.5, 2]"
+                } else {
+                    "OUTSIDE [0.5, 2]"
+                }
+            );
+            let _ = writeln!(s, "  source: {}", p.source);
+            for a in &p.assumptions {
+                let _ = writeln!(s, "  assumes: {a}");
+            }
+            s.push('\n');
+        }
+        emit(&s)?;
+    }
+    Ok(if ok {
+        Outcome::Success
+    } else {
+        Outcome::CheckFailed
+    })
+}
+
+/// `cramulator schema`.
+fn schema(a: &SchemaArgs) -> Result<Outcome, CliError> {
+    let schemas = crate::records::schemas();
+    match &a.write {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            for (name, text) in schemas {
+                std::fs::write(dir.join(name), text)?;
+            }
+        }
+        None => {
+            for (name, text) in schemas {
+                emit(&format!("// {name}\n{text}"))?;
+            }
+        }
+    }
+    Ok(Outcome::Success)
 }
 
 /// Writes `text` to stdout; a closed pipe is not an error.

@@ -21,6 +21,10 @@
 //! [run]
 //! mode = "analytical"         # functional | analytical
 //! seed = 1
+//!
+//! [compare]
+//! baselines = ["cpu-ddr4", "nmp"]   # presets (configs/baselines/) or TOML files
+//! grid_gco2e_per_kwh = 436.0        # carbon intensity of the electricity
 //! ```
 //!
 //! A relative file path in a config file is taken relative to the file's folder.
@@ -50,6 +54,8 @@ pub struct Config {
     pub mapping: MappingConfig,
     /// Mode and seed.
     pub run: RunSection,
+    /// The machines CRAM is compared with (`cramulator run`).
+    pub compare: CompareSection,
     /// Whether the values came from command-line flags (errors then name the flag).
     #[serde(skip)]
     pub from_flags: bool,
@@ -155,6 +161,26 @@ impl Default for RunSection {
     }
 }
 
+/// `[compare]`: baselines and the carbon intensity of electricity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompareSection {
+    /// Baseline presets (`configs/baselines/`) or TOML files.
+    pub baselines: Vec<String>,
+    /// Carbon intensity of the electricity, g CO2e per kWh. Default: the 2022 world average
+    /// of power generation, 436 g/kWh (Ember, Global Electricity Review 2023).
+    pub grid_gco2e_per_kwh: f64,
+}
+
+impl Default for CompareSection {
+    fn default() -> Self {
+        CompareSection {
+            baselines: vec!["cpu-ddr4".into(), "nmp".into()],
+            grid_gco2e_per_kwh: 436.0,
+        }
+    }
+}
+
 /// A validated configuration: the compiled network and the hardware it maps onto.
 #[derive(Debug)]
 pub struct Resolved {
@@ -169,6 +195,95 @@ pub struct Resolved {
 }
 
 impl Config {
+    /// A config from a file (or the built-in default when `path` is `None`) with `--set
+    /// key.path=value` overrides applied in order. Errors name the file or the override,
+    /// the key and the value; an unknown key lists the nearest valid ones.
+    pub fn load_with(path: Option<&Path>, sets: &[String]) -> Result<Config, UsageError> {
+        let origin = path.map_or("built-in default".to_owned(), |p| {
+            format!("config '{}'", p.display())
+        });
+        let text = match path {
+            Some(p) => {
+                std::fs::read_to_string(p).map_err(|e| UsageError::new(format!("{origin}: {e}")))?
+            }
+            None => String::new(),
+        };
+        let parse = |doc: &toml::Table| -> Result<Config, String> {
+            toml::from_str::<Config>(&doc.to_string()).map_err(|e| {
+                // The parser quotes a line of the re-serialized document; keep its message.
+                let e = e.to_string();
+                e.lines()
+                    .rfind(|l| {
+                        let t = l.trim_start();
+                        !t.is_empty() && !t.starts_with(['|', '^']) && !l.contains(" --> ")
+                    })
+                    .unwrap_or(&e)
+                    .trim()
+                    .to_owned()
+            })
+        };
+        let mut doc: toml::Table = toml::from_str(&text)
+            .map_err(|e| UsageError::new(format!("{origin}: {}", e.to_string().trim_end())))?;
+        toml::from_str::<Config>(&text)
+            .map_err(|e| UsageError::new(format!("{origin}: {}", e.to_string().trim_end())))?;
+        let keys = Config::keys();
+        for set in sets {
+            let Some((key, raw)) = set.split_once('=') else {
+                return Err(UsageError::new(format!(
+                    "--set {set}: expected key.path=value, e.g. --set workload.sparsity=0.5"
+                )));
+            };
+            let key = key.trim();
+            if !keys.iter().any(|k| k == key) {
+                return Err(UsageError::new(format!(
+                    "--set {set}: unknown key '{key}'; nearest valid keys: {}",
+                    nearest(key, &keys, 3).join(", ")
+                )));
+            }
+            let value = set_value(key, raw.trim());
+            let mut at = &mut doc;
+            let parts: Vec<&str> = key.split('.').collect();
+            for part in &parts[..parts.len() - 1] {
+                at = at
+                    .entry(part.to_string())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                    .as_table_mut()
+                    .ok_or_else(|| {
+                        UsageError::new(format!("--set {set}: '{part}' is not a table"))
+                    })?;
+            }
+            at.insert(parts[parts.len() - 1].to_owned(), value);
+            parse(&doc).map_err(|e| UsageError::new(format!("--set {set}: {e}")))?;
+        }
+        let mut c = parse(&doc).map_err(|e| UsageError::new(format!("{origin}: {e}")))?;
+        if let Some(dir) = path.map(|p| p.parent().unwrap_or(Path::new(""))) {
+            c.relativize(dir);
+        }
+        c.validate().map_err(|e| {
+            let via = if sets.is_empty() {
+                String::new()
+            } else {
+                format!(" with --set {}", sets.join(" --set "))
+            };
+            UsageError::new(format!("{origin}{via}: {e}"))
+        })?;
+        Ok(c)
+    }
+
+    /// File paths in the config taken relative to `dir` (the config file's folder).
+    fn relativize(&mut self, dir: &Path) {
+        for v in [
+            &mut self.cram.device,
+            &mut self.cram.array,
+            &mut self.workload.model,
+        ]
+        .into_iter()
+        .chain(self.compare.baselines.iter_mut())
+        {
+            *v = relative_to(dir, v);
+        }
+    }
+
     /// Reads a config file; errors name the file and the offending key or value.
     pub fn read(path: &Path) -> Result<Config, UsageError> {
         let text = std::fs::read_to_string(path)
@@ -180,10 +295,7 @@ impl Config {
                 e.to_string().trim_end()
             ))
         })?;
-        let dir = path.parent().unwrap_or(Path::new(""));
-        for v in [&mut c.cram.device, &mut c.cram.array, &mut c.workload.model] {
-            *v = relative_to(dir, v);
-        }
+        c.relativize(path.parent().unwrap_or(Path::new("")));
         c.validate()
             .map_err(|e| UsageError::new(format!("config '{}': {e}", path.display())))?;
         Ok(c)
@@ -202,6 +314,12 @@ impl Config {
 
     /// Checks every value that the types do not; the message names the key.
     pub fn validate(&self) -> Result<(), UsageError> {
+        let g = self.compare.grid_gco2e_per_kwh;
+        if !(g.is_finite() && (0.0..=5000.0).contains(&g)) {
+            return Err(UsageError::new(format!(
+                "compare.grid_gco2e_per_kwh = {g}: must be in [0, 5000] g CO2e per kWh"
+            )));
+        }
         let w = &self.workload;
         if let Some(s) = w.sparsity
             && !(0.0..1.0).contains(&s)
@@ -272,6 +390,31 @@ impl Config {
         w.weight_bits.is_some_and(|b| b != 8) || w.sparsity.is_some_and(|s| s > 0.0)
     }
 
+    /// The configuration with every default written out (what `resolved.toml` records):
+    /// a zoo network's weight bits, activation bits and sparsity included.
+    pub fn filled(&self) -> Config {
+        let mut c = self.clone();
+        if is_zoo(&c.workload.model) {
+            let w = &mut c.workload;
+            w.weight_bits.get_or_insert(8);
+            w.act_bits.get_or_insert(8);
+            w.sparsity.get_or_insert(0.0);
+        }
+        c
+    }
+
+    /// Every settable key, dotted (`cram.device`, `workload.sparsity`, …).
+    pub fn keys() -> Vec<String> {
+        let mut c = Config::default();
+        c.workload.weight_bits = Some(8);
+        c.workload.act_bits = Some(8);
+        c.workload.sparsity = Some(0.0);
+        let v = toml::Value::try_from(&c).expect("a config serializes");
+        let mut out = Vec::new();
+        flatten_keys(&v, "", &mut out);
+        out
+    }
+
     /// The same workload at dense int8 weights (activations unchanged).
     pub fn dense_int8(&self) -> Config {
         let mut c = self.clone();
@@ -303,6 +446,63 @@ impl Config {
             choice,
             zoo,
         })
+    }
+}
+
+/// A `--set` value: TOML when it parses as one (numbers, booleans, quoted strings, arrays),
+/// else a bare string; for a list-valued key, a comma-separated list of strings.
+fn set_value(key: &str, raw: &str) -> toml::Value {
+    if let Ok(t) = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        && let Some(v) = t.get("v")
+    {
+        return v.clone();
+    }
+    if key == "compare.baselines" {
+        return toml::Value::Array(
+            raw.split(',')
+                .map(|s| toml::Value::String(s.trim().to_owned()))
+                .collect(),
+        );
+    }
+    toml::Value::String(raw.to_owned())
+}
+
+/// The `n` keys nearest to `key` by edit distance (ties in key order).
+fn nearest(key: &str, keys: &[String], n: usize) -> Vec<String> {
+    let mut scored: Vec<(usize, &String)> = keys.iter().map(|k| (levenshtein(key, k), k)).collect();
+    scored.sort_by_key(|&(d, _)| d);
+    scored.into_iter().take(n).map(|(_, k)| k.clone()).collect()
+}
+
+/// Edit distance between two strings (insertions, deletions, substitutions).
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+fn flatten_keys(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten_keys(v, &key, out);
+            }
+        }
+        _ => out.push(prefix.to_owned()),
     }
 }
 
@@ -414,6 +614,42 @@ mod tests {
         );
         let e = parse("[workload]\nmodel = 'lenet5'\nact_bits = 40\n").unwrap_err();
         assert!(e.contains("workload.act_bits = 40"), "{e}");
+    }
+
+    #[test]
+    fn set_overrides_and_names_bad_keys_and_values() {
+        let c = Config::load_with(
+            None,
+            &[
+                "workload.model=resnet20".into(),
+                "workload.sparsity=0.5".into(),
+                "compare.baselines=gpu-hbm2,nmp".into(),
+                "run.mode=analytical".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.workload.sparsity, Some(0.5));
+        assert_eq!(c.compare.baselines, ["gpu-hbm2", "nmp"]);
+        assert_eq!(c.run.mode, Mode::Analytical);
+        let e = Config::load_with(None, &["cram.devise=x".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown key 'cram.devise'") && e.contains("cram.device"),
+            "{e}"
+        );
+        let e = Config::load_with(None, &["mapping.strategy=fast".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--set mapping.strategy=fast") && e.contains("const"),
+            "{e}"
+        );
+        let e = Config::load_with(None, &["run.seed=-3".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--set run.seed=-3"), "{e}");
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
     }
 
     #[test]

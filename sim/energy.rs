@@ -88,7 +88,9 @@ pub struct Actions {
 }
 
 /// Energy by component, pJ.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct EnergyBreakdown {
     /// Logic pulses through the gate cells.
     pub logic_pulses_pj: f64,
@@ -122,6 +124,22 @@ impl EnergyBreakdown {
             + self.bus_pj
             + self.host_io_pj
             + self.controller_pj
+    }
+
+    /// Computing in the array: logic pulses, presets, line drivers, decoders and the
+    /// controller, pJ.
+    pub fn compute_pj(&self) -> f64 {
+        self.logic_pulses_pj
+            + self.presets_pj
+            + self.line_drivers_pj
+            + self.peripherals_pj
+            + self.controller_pj
+    }
+
+    /// Moving data: memory-mode reads and writes (loading operands, sensing results), the
+    /// buses and the host link, pJ.
+    pub fn data_movement_pj(&self) -> f64 {
+        self.memory_reads_pj + self.memory_writes_pj + self.bus_pj + self.host_io_pj
     }
 }
 

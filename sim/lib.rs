@@ -6,7 +6,9 @@
 //! decodes one op stream for several processors — the functional executor on `u64` columns,
 //! the counter and the disassembler; [`cli`] is the command line.
 
+pub mod baseline;
 pub mod bits;
+pub mod calibrate;
 pub mod cli;
 pub mod config;
 pub mod energy;
@@ -16,6 +18,8 @@ pub mod kernels;
 pub mod map;
 pub mod mapping;
 pub mod models;
+pub mod records;
+pub mod run;
 pub mod simulate;
 pub mod timing;
 

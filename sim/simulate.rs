@@ -207,7 +207,7 @@ pub fn simulate(a: &SimulateArgs) -> Result<Outcome, CliError> {
     let Resolved {
         prog, hw, choice, ..
     } = config.resolve()?;
-    let (images, labels) = inputs(&prog, a)?;
+    let (images, labels) = inputs(&prog, a.images, a.seed)?;
     let opts = RunOptions {
         mode,
         choice,
@@ -344,32 +344,38 @@ fn config(a: &SimulateArgs) -> Result<Config, UsageError> {
             },
             seed: a.seed,
         },
+        compare: Default::default(),
         from_flags: true,
     })
 }
 
 /// Input codes and, for labelled data, the labels.
-type Inputs = (Vec<Array3<i64>>, Option<Vec<usize>>);
+pub(crate) type Inputs = (Vec<Array3<i64>>, Option<Vec<usize>>);
 
-/// The images and, for digits models, their labels.
-fn inputs(prog: &golden::Program, a: &SimulateArgs) -> Result<Inputs, UsageError> {
+/// The images and, for digits models, their labels: `images` of the held-out digits (all
+/// 360 by default), else `images` seeded random inputs (default 1).
+pub(crate) fn inputs(
+    prog: &golden::Program,
+    images: Option<usize>,
+    seed: u64,
+) -> Result<Inputs, UsageError> {
     let shape = prog.network().input_shape();
     let digits_like = shape.c == 64 && shape.h == 1 && shape.w == 1 && prog.act(0).bits == 5;
     if digits_like {
         let (_, test) = Digits::embedded().split(SPLIT_SEED);
-        let n = a.images.unwrap_or(test.len()).min(test.len());
+        let n = images.unwrap_or(test.len()).min(test.len());
         let images = code_inputs(&test).into_iter().take(n).collect();
         let labels = test.labels.iter().take(n).map(|&y| y as usize).collect();
         return Ok((images, Some(labels)));
     }
-    let n = a.images.unwrap_or(1);
+    let n = images.unwrap_or(1);
     if n == 0 || n > 1 << 16 {
         return Err(UsageError::new(format!(
             "--images {n}: must be in 1..=65536"
         )));
     }
     let (lo, hi) = prog.act(0).range();
-    let images = cram_workloads::compress::synthetic_inputs(shape, n, a.seed)
+    let images = cram_workloads::compress::synthetic_inputs(shape, n, seed)
         .iter()
         .map(|x| x.mapv(|v| (lo + ((hi - lo + 1) as f32 * v) as i64).min(hi)))
         .collect();

@@ -651,3 +651,187 @@ fn map_shows_placement() {
         &["map-bad.toml", "fastest", "const", "stored"],
     );
 }
+
+/// A fresh results folder under the test target's tmp dir.
+fn results_dir(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// The single run folder written under `out`.
+fn run_folder(out: &std::path::Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.into_iter().next().unwrap()
+}
+
+/// Reads a record file and checks it matches its type exactly: it deserializes with unknown
+/// fields refused, and serializes back to the same bytes.
+fn strict<T: serde::de::DeserializeOwned + serde::Serialize>(path: &std::path::Path) -> T {
+    let text = std::fs::read_to_string(path).unwrap();
+    let v: T = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut again = serde_json::to_string_pretty(&v).unwrap();
+    again.push('\n');
+    assert_eq!(again, text, "{} does not round-trip", path.display());
+    v
+}
+
+#[test]
+fn run_default_compares_cram_with_cpu_and_nmp() {
+    use cramulator::records::{LayerRow, Manifest, RunReport};
+    let out = results_dir("run-default");
+    let o = cram(&["run", "--out", out.to_str().unwrap()]);
+    let s = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        s.contains("bit-exact 360/360") && s.contains("accuracy 97.50 %"),
+        "{s}"
+    );
+    for name in [
+        "cram",
+        "cpu-ddr4",
+        "nmp",
+        "baseline ÷ CRAM",
+        "CO2e per million",
+    ] {
+        assert!(s.contains(name), "missing {name} in {s}");
+    }
+    let dir = run_folder(&out);
+    let report: RunReport = strict(&dir.join("report.json"));
+    let manifest: Manifest = strict(&dir.join("manifest.json"));
+    assert_eq!(report.run_id, manifest.run_id);
+    assert!(dir.ends_with(&manifest.run_id));
+    assert_eq!(report.workload.model, "digits-mlp-int4");
+    assert_eq!(report.cram.bit_exact_images, Some(360));
+    let names: Vec<&str> = report.baselines.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["cpu-ddr4", "nmp"]);
+    for b in &report.baselines {
+        let m = &b.metrics;
+        assert!(m.energy_pj > 0.0 && m.latency_s > 0.0);
+        let split = m.compute_pj + m.data_movement_pj + m.static_pj;
+        assert!((split - m.energy_pj).abs() < 1e-9 * m.energy_pj);
+        assert!((b.versus_cram.energy - m.energy_pj / report.cram.metrics.energy_pj).abs() < 1e-9);
+    }
+    // resolved.toml is a complete config that reproduces the run.
+    let resolved = std::fs::read_to_string(dir.join("resolved.toml")).unwrap();
+    for key in [
+        "[cram]",
+        "device = \"stt-projected\"",
+        "[compare]",
+        "grid_gco2e_per_kwh",
+        "seed = 1",
+    ] {
+        assert!(resolved.contains(key), "{resolved}");
+    }
+    // layers.csv: one row per layer and machine, each a LayerRow.
+    let mut rows = csv::Reader::from_path(dir.join("layers.csv")).unwrap();
+    let rows: Vec<LayerRow> = rows.deserialize().map(|r| r.unwrap()).collect();
+    let machines: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.machine.as_str()).collect();
+    assert_eq!(
+        machines.into_iter().collect::<Vec<_>>(),
+        ["cpu-ddr4", "cram", "nmp"]
+    );
+    let cram_pj: f64 = rows
+        .iter()
+        .filter(|r| r.machine == "cram")
+        .map(|r| r.energy_pj)
+        .sum();
+    assert!((cram_pj - report.cram.metrics.energy_pj).abs() < 1e-6 * cram_pj);
+    // The same run again, on one thread: byte-identical files, replaced atomically.
+    let o = Command::new(env!("CARGO_BIN_EXE_cramulator"))
+        .args(["run", "--out", out.to_str().unwrap()])
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let again = run_folder(&out);
+    for f in &manifest.files {
+        assert_eq!(
+            std::fs::read(dir.join(f)).unwrap(),
+            std::fs::read(again.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn run_every_shipped_config() {
+    use cramulator::records::RunReport;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut configs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    configs.sort();
+    assert!(configs.len() >= 2);
+    for c in configs {
+        let stem = c.file_stem().unwrap().to_str().unwrap();
+        let out = results_dir(&format!("run-config-{stem}"));
+        let o = cram(&["run", c.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}: {}", c.display(), stderr(&o));
+        let report: RunReport = strict(&run_folder(&out).join("report.json"));
+        assert!(!report.baselines.is_empty() && report.cram.metrics.energy_pj > 0.0);
+    }
+}
+
+#[test]
+fn run_overrides_and_bad_overrides() {
+    use cramulator::records::RunReport;
+    let out = results_dir("run-set");
+    let o = cram(&[
+        "run",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "workload.model=lenet5",
+        "--set",
+        "workload.weight_bits=4",
+        "--set",
+        "compare.baselines=gpu-hbm2,mcu-cortex-m4",
+        "--mode",
+        "analytical",
+        "--json",
+    ]);
+    let v = json(&o);
+    let report: RunReport = serde_json::from_value(v).unwrap();
+    assert_eq!(report.workload.model, "lenet5");
+    assert_eq!(report.cram.mode, "analytical");
+    assert_eq!(report.baselines.len(), 2);
+    let resolved = std::fs::read_to_string(run_folder(&out).join("resolved.toml")).unwrap();
+    assert!(
+        resolved.contains("weight_bits = 4") && resolved.contains("act_bits = 8"),
+        "{resolved}"
+    );
+    // A bad path lists the nearest valid keys; a bad value names the key, value and choices.
+    let o = cram_line("run --set workload.sparsty=0.5");
+    assert_usage_error(&o, &["unknown key 'workload.sparsty'", "workload.sparsity"]);
+    let o = cram_line("run --set mapping.strategy=fastest");
+    assert_usage_error(
+        &o,
+        &["--set mapping.strategy=fastest", "`auto`, `const`, `stored`"],
+    );
+    let o = cram_line("run --set workload.model=resnet20 --set workload.sparsity=1.5");
+    assert_usage_error(&o, &["workload.sparsity = 1.5", "[0, 1)"]);
+    let o = cram_line("run --set compare.baselines=tpu");
+    assert_usage_error(&o, &["baseline preset 'tpu'", "cpu-ddr4"]);
+    let o = cram_line("run --set oops");
+    assert_usage_error(&o, &["--set oops", "key.path=value"]);
+}
+
+#[test]
+fn calibrate_prints_three_ratios_within_a_factor_of_two() {
+    let o = cram_line("calibrate --json");
+    let v = json(&o);
+    let points = v.as_array().unwrap();
+    assert_eq!(points.len(), 3);
+    for p in points {
+        let r = p["ratio"].as_f64().unwrap();
+        assert!((0.5..=2.0).contains(&r), "{p}");
+    }
+}

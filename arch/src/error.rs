@@ -9,8 +9,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ArchError {
     /// A preset name that is not shipped and is not a readable file either.
-    #[error("unknown device preset '{name}': expected one of {allowed}, or a path to a .toml file")]
+    #[error("unknown {kind} preset '{name}': expected one of {allowed}, or a path to a .toml file")]
     UnknownPreset {
+        /// What kind of preset (device, array, baseline).
+        kind: &'static str,
         /// What the user asked for.
         name: String,
         /// The shipped preset names, comma-separated.

@@ -83,6 +83,32 @@ pub struct OrgParams {
     pub host_link: HostLinkParams,
     /// Lines and peripherals.
     pub peripherals: PeripheralParams,
+    /// Area of one cell (MTJ and its two access transistors), µm².
+    #[serde(default = "default_cell_area")]
+    pub cell_area_um2: f64,
+    /// Fraction of the chip area that is cells (the rest: drivers, decoders, sense
+    /// amplifiers, buses, controller).
+    #[serde(default = "default_array_efficiency")]
+    pub array_efficiency: f64,
+}
+
+fn default_cell_area() -> f64 {
+    0.01
+}
+
+fn default_array_efficiency() -> f64 {
+    0.5
+}
+
+impl OrgParams {
+    /// Chip area: cells × cell area / array efficiency, mm².
+    pub fn chip_area_mm2(&self) -> f64 {
+        let cells = self.lanes_per_subarray as f64
+            * self.cols_per_subarray as f64
+            * self.subarrays_per_bank as f64
+            * self.banks as f64;
+        cells * self.cell_area_um2 / self.array_efficiency * 1e-6
+    }
 }
 
 impl OrgParams {
@@ -123,6 +149,8 @@ impl OrgParams {
         real("clock_ghz", self.clock_ghz, 1e-3, 100.0, "GHz")?;
         count("issue_slots_per_cycle", self.issue_slots_per_cycle, 1, 64)?;
         real("t_driver_setup_ns", self.t_driver_setup_ns, 0.0, 1e6, "ns")?;
+        real("cell_area_um2", self.cell_area_um2, 1e-6, 1e3, "µm²")?;
+        real("array_efficiency", self.array_efficiency, 1e-3, 1.0, "")?;
         for (name, bus) in [("bank_bus", self.bank_bus), ("global_bus", self.global_bus)] {
             count(&format!("{name}.width_bits"), bus.width_bits, 1, 1 << 20)?;
             count(

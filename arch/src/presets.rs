@@ -1,10 +1,12 @@
-//! Shipped presets (`configs/devices/*.toml`, `configs/arrays/*.toml`, embedded at build
-//! time) and loading a device or an organisation from a preset name or a TOML file.
+//! Shipped presets (`configs/devices/*.toml`, `configs/arrays/*.toml`,
+//! `configs/baselines/*.toml`, embedded at build time) and loading a device, an organisation
+//! or a baseline machine from a preset name or a TOML file.
 
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
+use crate::baseline::{Baseline, BaselineParams};
 use crate::device::{Device, DeviceParams};
 use crate::error::ArchError;
 use crate::org::{Org, OrgParams};
@@ -22,6 +24,33 @@ const SOURCES: [&str; 3] = [
 pub const ARRAY_NAMES: [&str; 1] = ["cram-1k"];
 
 const ARRAY_SOURCES: [&str; 1] = [include_str!("../../configs/arrays/cram-1k.toml")];
+
+/// Names of the shipped baseline machines.
+pub const BASELINE_NAMES: [&str; 6] = [
+    "cpu-ddr4",
+    "gpu-hbm2",
+    "edge-npu-lpddr4",
+    "mcu-cortex-m4",
+    "nmp",
+    "edge-gpu-orin",
+];
+
+const BASELINE_SOURCES: [&str; 6] = [
+    include_str!("../../configs/baselines/cpu-ddr4.toml"),
+    include_str!("../../configs/baselines/gpu-hbm2.toml"),
+    include_str!("../../configs/baselines/edge-npu-lpddr4.toml"),
+    include_str!("../../configs/baselines/mcu-cortex-m4.toml"),
+    include_str!("../../configs/baselines/nmp.toml"),
+    include_str!("../../configs/baselines/edge-gpu-orin.toml"),
+];
+
+/// The TOML text of a shipped baseline preset.
+pub fn baseline_source(name: &str) -> Option<&'static str> {
+    BASELINE_NAMES
+        .iter()
+        .position(|&n| n == name)
+        .map(|i| BASELINE_SOURCES[i])
+}
 
 /// The TOML text of a shipped device preset.
 pub fn preset_source(name: &str) -> Option<&'static str> {
@@ -53,21 +82,33 @@ pub fn parse_array(text: &str, origin: &str) -> Result<Org, ArchError> {
     parse::<OrgParams>(text, origin)?.validate(origin)
 }
 
+/// Parses and validates a baseline machine from TOML text.
+pub fn parse_baseline(text: &str, origin: &str) -> Result<Baseline, ArchError> {
+    parse::<BaselineParams>(text, origin)?.validate(origin)
+}
+
 /// Loads a device: a shipped preset name, or else a path to a TOML file.
 pub fn device(name_or_path: &str) -> Result<Device, ArchError> {
-    let text = load(name_or_path, preset_source, &NAMES)?;
+    let text = load(name_or_path, "device", preset_source, &NAMES)?;
     parse_device(&text.0, &text.1)
 }
 
 /// Loads an organisation: a shipped array preset name, or else a path to a TOML file.
 pub fn array(name_or_path: &str) -> Result<Org, ArchError> {
-    let text = load(name_or_path, array_source, &ARRAY_NAMES)?;
+    let text = load(name_or_path, "array", array_source, &ARRAY_NAMES)?;
     parse_array(&text.0, &text.1)
+}
+
+/// Loads a baseline machine: a shipped preset name, or else a path to a TOML file.
+pub fn baseline(name_or_path: &str) -> Result<Baseline, ArchError> {
+    let text = load(name_or_path, "baseline", baseline_source, &BASELINE_NAMES)?;
+    parse_baseline(&text.0, &text.1)
 }
 
 /// The text of a preset or a file, and the origin to quote in errors.
 fn load(
     name_or_path: &str,
+    kind: &'static str,
     preset: fn(&str) -> Option<&'static str>,
     names: &[&str],
 ) -> Result<(String, String), ArchError> {
@@ -80,6 +121,7 @@ fn load(
         || path.extension().is_some();
     if !looks_like_path && !path.exists() {
         return Err(ArchError::UnknownPreset {
+            kind,
             name: name_or_path.to_owned(),
             allowed: names.join(", "),
         });
@@ -113,6 +155,33 @@ mod tests {
             assert_eq!(parse_array(&again, "rt").unwrap(), org);
         }
         assert!(array("nope").unwrap_err().to_string().contains("cram-1k"));
+    }
+
+    #[test]
+    fn every_baseline_preset_loads_and_round_trips() {
+        for name in BASELINE_NAMES {
+            let b = baseline(name).unwrap();
+            assert_eq!(b.params.name, name);
+            let again = toml::to_string(&b.params).unwrap();
+            assert_eq!(parse_baseline(&again, "rt").unwrap(), b);
+        }
+        let e = baseline("tpu").unwrap_err().to_string();
+        assert!(
+            e.contains("baseline preset 'tpu'") && e.contains("cpu-ddr4"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_baseline_value_names_the_key() {
+        let text = baseline_source("cpu-ddr4")
+            .unwrap()
+            .replace("utilization = ", "utilization = 1.5 #");
+        let e = parse_baseline(&text, "x.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("x.toml") && e.contains("utilization") && e.contains("(0, 1]"),
+            "{e}"
+        );
     }
 
     #[test]

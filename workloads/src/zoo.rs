@@ -6,7 +6,7 @@ use crate::error::WorkloadError;
 use crate::net::{Network, Op, Shape, Window};
 
 /// Zoo entries: key and one-line description.
-pub const MODELS: [(&str, &str); 9] = [
+pub const MODELS: [(&str, &str); 12] = [
     (
         "lenet5",
         "LeNet-5, LeCun 1998 style: 32×32 input, full C3, biases (61,706 params)",
@@ -40,6 +40,18 @@ pub const MODELS: [(&str, &str); 9] = [
         "bert-base-layer",
         "one BERT-base encoder layer at seq 128, as its GEMMs (d 768, 12 heads, FFN 3072)",
     ),
+    (
+        "alexnet",
+        "AlexNet, Caffe/Eyeriss definition: 227×227, grouped conv2/4/5, no LRN (666 M conv MACs)",
+    ),
+    (
+        "resnet8",
+        "ResNet-8 of MLPerf Tiny image classification (CIFAR-10, 12.5 M MACs)",
+    ),
+    (
+        "resnet50",
+        "ResNet-50 v1.5, ImageNet 224×224, torchvision definition (4.09 G MACs)",
+    ),
 ];
 
 /// The zoo network called `name`.
@@ -54,6 +66,9 @@ pub fn model(name: &str) -> Result<Network, WorkloadError> {
         "resnet20" => resnet20(),
         "mobilenetv2" => mobilenetv2(),
         "bert-base-layer" => bert_base_layer(128),
+        "alexnet" => alexnet(),
+        "resnet8" => resnet8(),
+        "resnet50" => resnet50(),
         _ => {
             let names: Vec<&str> = MODELS.iter().map(|m| m.0).collect();
             return Err(WorkloadError::Network(format!(
@@ -260,6 +275,104 @@ fn resnet20() -> Network {
     n
 }
 
+/// AlexNet as Caffe's `bvlc_alexnet` and Eyeriss (JSSC 2017) define it: 227×227 input,
+/// conv2, conv4 and conv5 in two groups, 3×3/2 max pooling; LRN is left out (it has no
+/// weights and no MACs). Eyeriss: 2.3 M conv weights and 666 M conv MACs per image
+/// (`baseline-and-workloads.md` A9.1).
+fn alexnet() -> Network {
+    let mut n = Network::new("alexnet", Shape::new(3, 227, 227));
+    for (i, (c, k, s, p, g, pool)) in [
+        (96, 11, 4, 0, 1, true),
+        (256, 5, 1, 2, 2, true),
+        (384, 3, 1, 1, 1, false),
+        (384, 3, 1, 1, 2, false),
+        (256, 3, 1, 1, 2, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        n.then(format!("conv{}", i + 1), conv(c, k, s, p, g, true));
+        n.then(format!("relu{}", i + 1), Op::Relu);
+        if pool {
+            n.then(format!("pool{}", i + 1), maxpool(3, 2, 0));
+        }
+    }
+    n.then("flatten", Op::Flatten);
+    for (name, w) in [("fc6", 4096), ("fc7", 4096)] {
+        n.then(name, dense(w));
+        n.then(format!("{name}.relu"), Op::Relu);
+    }
+    n.then("fc8", dense(1000));
+    n
+}
+
+/// The ResNet-8 of MLPerf Tiny's image-classification task (Banbury et al. 2021; the
+/// benchmark's Keras model): a 16-channel stem and three basic blocks of 16, 32 and 64
+/// channels with 1×1 projection shortcuts at the two stride-2 blocks, global average
+/// pooling and a 10-way dense layer (12.5 M MACs, A9.2).
+fn resnet8() -> Network {
+    let mut n = Network::new("resnet8", Shape::new(3, 32, 32));
+    conv_bn(&mut n, 0, "conv1", 16, (3, 1, 1, 1), Some(Op::Relu));
+    residual_stages(&mut n, &[16, 32, 64], 1, false);
+    n.then("avgpool", Op::GlobalAvgPool);
+    n.then("fc", dense(10));
+    n
+}
+
+/// A ResNet bottleneck block (v1.5: the stride sits on the 3×3 conv): 1×1 → 3×3 → 1×1
+/// (4× wider), the projection shortcut when shape changes, add, ReLU.
+fn bottleneck(n: &mut Network, from: usize, name: &str, c: usize, stride: usize) {
+    let cin = match n.stats() {
+        Ok(s) => s[from].out.c,
+        Err(_) => unreachable!("zoo networks are well formed"),
+    };
+    let relu = Some(Op::Relu);
+    let x = conv_bn(
+        n,
+        from,
+        &format!("{name}.conv1"),
+        c,
+        (1, 1, 0, 1),
+        relu.clone(),
+    );
+    let x = conv_bn(n, x, &format!("{name}.conv2"), c, (3, stride, 1, 1), relu);
+    let x = conv_bn(n, x, &format!("{name}.conv3"), 4 * c, (1, 1, 0, 1), None);
+    let short = if stride == 1 && cin == 4 * c {
+        from
+    } else {
+        conv_bn(
+            n,
+            from,
+            &format!("{name}.downsample"),
+            4 * c,
+            (1, stride, 0, 1),
+            None,
+        )
+    };
+    let sum = n.push(format!("{name}.add"), Op::Add, &[x, short]);
+    n.push(format!("{name}.relu"), Op::Relu, &[sum]);
+}
+
+/// torchvision ResNet-50 (v1.5; A9.4: 4.09 G MACs, 25.5 M weights).
+fn resnet50() -> Network {
+    let mut n = Network::new("resnet50", Shape::new(3, 224, 224));
+    conv_bn(&mut n, 0, "conv1", 64, (7, 2, 3, 1), Some(Op::Relu));
+    n.then("maxpool", maxpool(3, 2, 1));
+    for (stage, (c, blocks)) in [(64, 3), (128, 4), (256, 6), (512, 3)]
+        .into_iter()
+        .enumerate()
+    {
+        for b in 0..blocks {
+            let stride = if stage > 0 && b == 0 { 2 } else { 1 };
+            let from = n.layers.len() - 1;
+            bottleneck(&mut n, from, &format!("layer{}.{b}", stage + 1), c, stride);
+        }
+    }
+    n.then("avgpool", Op::GlobalAvgPool);
+    n.then("fc", dense(1000));
+    n
+}
+
 /// torchvision MobileNetV2, width 1.0 (B2: 3,504,872 parameters incl. BN, 300,774,272 MACs).
 fn mobilenetv2() -> Network {
     let mut n = Network::new("mobilenetv2", Shape::new(3, 224, 224));
@@ -332,6 +445,7 @@ fn bert_base_layer(seq: usize) -> Network {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::LayerStats;
 
     /// (model, MACs, weights + biases (no BN), all parameters incl. BN γ/β), each from
     /// `baseline-and-workloads.md` B2 unless noted.
@@ -395,8 +509,34 @@ mod tests {
             assert_eq!(n.name, name);
             n.stats().unwrap();
         }
-        let e = model("alexnet").unwrap_err().to_string();
-        assert!(e.contains("alexnet") && e.contains("resnet18"), "{e}");
+        let e = model("googlenet").unwrap_err().to_string();
+        assert!(e.contains("googlenet") && e.contains("resnet18"), "{e}");
+    }
+
+    #[test]
+    fn calibration_networks_match_their_published_counts() {
+        // Eyeriss (A9.1): AlexNet CONV layers, 2.3 M weights and 666 M MACs per image; per
+        // layer 421 / 895 / 598 / 448 / 299 M MACs for a batch of 4.
+        let n = model("alexnet").unwrap();
+        let s = n.stats().unwrap();
+        let convs: Vec<&LayerStats> = n
+            .layers
+            .iter()
+            .zip(&s)
+            .filter(|(l, _)| matches!(l.op, Op::Conv2d { .. }))
+            .map(|(_, st)| st)
+            .collect();
+        let batch4: Vec<u64> = convs.iter().map(|c| (4 * c.macs) / 1_000_000).collect();
+        assert_eq!(batch4, [421, 895, 598, 448, 299]);
+        assert_eq!(convs.iter().map(|c| c.macs).sum::<u64>(), 665_784_864);
+        assert_eq!(convs.iter().map(|c| c.weights).sum::<u64>(), 2_332_704);
+        // MLPerf Tiny ResNet-8 (A9.2): ≈ 12.5 M MACs.
+        let (macs, _, _) = model("resnet8").unwrap().totals().unwrap();
+        assert_eq!(macs, 12_501_632);
+        // ResNet-50 v1.5 (A9.4): 4.09 G MACs, 25.5 M weights.
+        let (macs, weights, _) = model("resnet50").unwrap().totals().unwrap();
+        assert_eq!(((macs as f64) / 1e7).round(), 409.0);
+        assert_eq!(((weights as f64) / 1e5).round(), 255.0);
     }
 
     #[test]

@@ -1,0 +1,298 @@
+//! Result records: every type `cramulator run` writes under `results/<run-id>/` (and the
+//! calibration points), in one place. They are the serializable boundary of the simulator:
+//! `report.json` and `manifest.json` deserialize back into them with unknown fields refused,
+//! and their JSON Schema (`cramulator schema`, committed as `docs/schema/*.json`) is generated
+//! from these same definitions.
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::baseline::{BaselineEnergy, BaselineLayer};
+pub use crate::calibrate::CalibrationPoint;
+pub use crate::energy::EnergyBreakdown;
+
+/// Version of the record layout; raised whenever a field changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `manifest.json`: what produced a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Record layout version ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// `cramulator` version.
+    pub cramulator_version: String,
+    /// Run identifier: the model and the first 12 hex digits of `config_hash`.
+    pub run_id: String,
+    /// FNV-1a 64-bit hash of `resolved.toml`, hex.
+    pub config_hash: String,
+    /// Seed of synthetic weights, random inputs and fault streams.
+    pub seed: u64,
+    /// Config file given on the command line, if any.
+    pub config_file: Option<String>,
+    /// `--set` overrides, in order.
+    pub overrides: Vec<String>,
+    /// Files written, relative to the run directory.
+    pub files: Vec<String>,
+}
+
+/// The metrics of one machine running the workload, per inference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Energy per inference, pJ.
+    pub energy_pj: f64,
+    /// Of which computing (CRAM: logic in the array, drivers, decoders, controller; baseline:
+    /// arithmetic and instruction overhead), pJ.
+    pub compute_pj: f64,
+    /// Of which moving data (CRAM: memory-mode reads and writes, buses, host link;
+    /// baseline: every memory level), pJ.
+    pub data_movement_pj: f64,
+    /// Of which static power × time, pJ (0 for CRAM: non-volatile cells, no standby model).
+    pub static_pj: f64,
+    /// Latency of one inference, s.
+    pub latency_s: f64,
+    /// Inferences per second, one after another (1 / latency).
+    pub throughput_per_s: f64,
+    /// Dense network ops (2 per MAC) per pJ, which is TOPS/W.
+    pub tops_per_w: f64,
+    /// Energy × latency, J·s.
+    pub edp_j_s: f64,
+    /// Chip area, mm², where known.
+    pub area_mm2: Option<f64>,
+    /// CRAM: lanes holding work over lanes of the subarrays run; baseline: achieved MAC
+    /// rate over the peak.
+    pub utilization: f64,
+    /// CO2e of the electricity for one inference, g.
+    pub co2e_g_per_inference: f64,
+    /// CO2e of a million inferences, kg.
+    pub co2e_kg_per_million: f64,
+}
+
+impl Metrics {
+    /// Metrics from the energy split, the latency and the work.
+    pub fn new(
+        (compute_pj, data_movement_pj, static_pj): (f64, f64, f64),
+        latency_s: f64,
+        macs: u64,
+        area_mm2: Option<f64>,
+        utilization: f64,
+        grid_gco2e_per_kwh: f64,
+    ) -> Metrics {
+        let energy_pj = compute_pj + data_movement_pj + static_pj;
+        // 1 kWh = 3.6e6 J = 3.6e18 pJ.
+        let co2e_g = energy_pj / 3.6e18 * grid_gco2e_per_kwh;
+        Metrics {
+            energy_pj,
+            compute_pj,
+            data_movement_pj,
+            static_pj,
+            latency_s,
+            throughput_per_s: if latency_s > 0.0 {
+                1.0 / latency_s
+            } else {
+                0.0
+            },
+            tops_per_w: if energy_pj > 0.0 {
+                2.0 * macs as f64 / energy_pj
+            } else {
+                0.0
+            },
+            edp_j_s: energy_pj * 1e-12 * latency_s,
+            area_mm2,
+            utilization,
+            co2e_g_per_inference: co2e_g,
+            co2e_kg_per_million: co2e_g * 1e6 / 1e3,
+        }
+    }
+}
+
+/// The CRAM side of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CramSide {
+    /// Device preset or file.
+    pub device: String,
+    /// Array preset or file.
+    pub array: String,
+    /// Gate set.
+    pub gate_set: String,
+    /// `functional` or `analytical`.
+    pub mode: String,
+    /// Images run (energy is their mean).
+    pub images: usize,
+    /// Images whose outputs equal the golden executor's (functional mode).
+    pub bit_exact_images: Option<usize>,
+    /// Correct predictions (labelled inputs, functional mode).
+    pub correct: Option<usize>,
+    /// Metrics per inference.
+    pub metrics: Metrics,
+    /// Energy per inference by component.
+    pub energy: EnergyBreakdown,
+}
+
+/// How CRAM compares with one baseline (baseline ÷ CRAM: above 1, CRAM is better).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ratios {
+    /// Energy per inference, baseline ÷ CRAM.
+    pub energy: f64,
+    /// Latency, baseline ÷ CRAM (CRAM's speed-up).
+    pub speedup: f64,
+    /// Energy-delay product, baseline ÷ CRAM.
+    pub edp: f64,
+    /// Compute energy, baseline ÷ CRAM.
+    pub compute_energy: f64,
+    /// Data-movement energy, baseline ÷ CRAM.
+    pub data_movement_energy: f64,
+}
+
+/// One baseline machine's side of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineSide {
+    /// Preset name (or the `name` in its file).
+    pub name: String,
+    /// What machine it is.
+    pub description: String,
+    /// Metrics per inference.
+    pub metrics: Metrics,
+    /// Energy per inference by component.
+    pub energy: BaselineEnergy,
+    /// Names of the memory levels, innermost first (the order of `energy.levels_pj`).
+    pub levels: Vec<String>,
+    /// Layers whose latency is bound by compute / by memory.
+    pub compute_bound_layers: usize,
+    /// Layers whose latency is bound by a memory level.
+    pub memory_bound_layers: usize,
+    /// This baseline against CRAM.
+    pub versus_cram: Ratios,
+}
+
+/// The workload of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSummary {
+    /// Network name.
+    pub model: String,
+    /// Layers (the input excluded).
+    pub layers: usize,
+    /// Dense MACs per inference.
+    pub macs: u64,
+    /// Weights.
+    pub weights: u64,
+    /// Nonzero weights.
+    pub nonzero_weights: u64,
+}
+
+/// `report.json`: one CRAM architecture × one workload × the baselines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunReport {
+    /// Record layout version.
+    pub schema_version: u32,
+    /// Run identifier (as in the manifest).
+    pub run_id: String,
+    /// The workload.
+    pub workload: WorkloadSummary,
+    /// Carbon intensity used, g CO2e per kWh.
+    pub grid_gco2e_per_kwh: f64,
+    /// CRAM.
+    pub cram: CramSide,
+    /// Each baseline.
+    pub baselines: Vec<BaselineSide>,
+}
+
+/// One row of `layers.csv`: one layer on one machine (long format: the machines' rows
+/// follow each other).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LayerRow {
+    /// `cram` or the baseline's name.
+    pub machine: String,
+    /// Layer index in the network (the input is 0).
+    pub index: usize,
+    /// Layer name.
+    pub layer: String,
+    /// Op name.
+    pub op: String,
+    /// Dense MACs of the layer.
+    pub macs: u64,
+    /// Energy per inference, pJ.
+    pub energy_pj: f64,
+    /// Of which computing, pJ.
+    pub compute_pj: f64,
+    /// Of which moving data, pJ.
+    pub data_movement_pj: f64,
+    /// Of which static, pJ.
+    pub static_pj: f64,
+    /// Latency, s.
+    pub latency_s: f64,
+    /// CRAM: the strategy (const, stored, or empty); baseline: what bounds the latency.
+    pub detail: String,
+}
+
+/// The JSON Schemas of the records, by file name (`docs/schema/<name>`).
+pub fn schemas() -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let mut add = |name: &'static str, s: schemars::Schema| {
+        let mut text = serde_json::to_string_pretty(&s).expect("schemas serialize");
+        text.push('\n');
+        out.push((name, text));
+    };
+    add("report.schema.json", schemars::schema_for!(RunReport));
+    add("manifest.schema.json", schemars::schema_for!(Manifest));
+    add("layer-row.schema.json", schemars::schema_for!(LayerRow));
+    add(
+        "calibration.schema.json",
+        schemars::schema_for!(Vec<CalibrationPoint>),
+    );
+    out
+}
+
+/// FNV-1a, 64 bits: a stable hash of a config's text (not cryptographic).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_follow_their_definitions() {
+        // 1 µJ in 1 ms for 1 M MACs, at 436 g/kWh.
+        let m = Metrics::new((6e5, 4e5, 0.0), 1e-3, 1_000_000, None, 0.5, 436.0);
+        assert_eq!(m.energy_pj, 1e6);
+        assert_eq!(m.throughput_per_s, 1000.0);
+        assert!((m.tops_per_w - 2.0).abs() < 1e-12);
+        assert!((m.edp_j_s - 1e-9).abs() < 1e-21);
+        let g = 1e-6 / 3.6e6 * 436.0;
+        assert!((m.co2e_g_per_inference - g).abs() < 1e-20);
+        assert!((m.co2e_kg_per_million - g * 1e3).abs() < 1e-14);
+    }
+
+    #[test]
+    fn fnv_matches_the_reference_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn committed_schemas_are_the_generated_ones() {
+        for (name, text) in schemas() {
+            let path = format!("{}/docs/schema/{name}", env!("CARGO_MANIFEST_DIR"));
+            let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                panic!("{path}: {e}; run `cramulator schema --write docs/schema`")
+            });
+            assert_eq!(
+                committed, text,
+                "{name} is stale: run `cramulator schema --write docs/schema`"
+            );
+        }
+    }
+}

@@ -1,0 +1,537 @@
+//! `cramulator run [CONFIG]`: the main job. One CRAM architecture × one workload × one or
+//! more von-Neumann baselines (DESIGN §5): the network runs on CRAM (bit-exact and checked
+//! in functional mode, or counted), the same layers are priced on each baseline
+//! (`baseline.rs`), and the comparison is printed and written atomically to
+//! `results/<run-id>/` as `resolved.toml`, `manifest.json`, `report.json` and `layers.csv`
+//! (records in `records.rs`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use cram_arch::presets;
+use cram_workloads::exec::argmax;
+use ndarray::Array3;
+
+use crate::baseline::{BaselineRun, evaluate, work_of_program};
+use crate::cli::{CliError, ModeArg, Outcome, emit, to_json};
+use crate::config::{Config, Resolved};
+use crate::energy::EnergyBreakdown;
+use crate::error::UsageError;
+use crate::map::{self, Mode, NetRun, RunOptions};
+use crate::records::{
+    BaselineSide, CramSide, LayerRow, Manifest, Metrics, Ratios, RunReport, SCHEMA_VERSION,
+    WorkloadSummary, fnv1a64,
+};
+use crate::simulate::inputs;
+
+/// Arguments of `cramulator run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run configuration (TOML, see configs/). Without it: digits-mlp-int4, bit-exact on
+    /// every held-out image, on stt-projected CRAM against cpu-ddr4 and nmp.
+    pub config: Option<PathBuf>,
+    /// Override a config key, e.g. `--set workload.sparsity=0.5` or
+    /// `--set compare.baselines=gpu-hbm2,nmp` (repeatable, applied in order).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Functional (every gate executed, outputs checked) or analytical (counted); overrides
+    /// `run.mode`.
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// Images: held-out digits for digits models (default all 360), else seeded random
+    /// inputs (default 1).
+    #[arg(long)]
+    pub images: Option<usize>,
+    /// Folder under which `<run-id>/` is written.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Print report.json instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Everything a run produced.
+struct Outputs {
+    resolved: String,
+    manifest: Manifest,
+    report: RunReport,
+    rows: Vec<LayerRow>,
+    ok: bool,
+}
+
+/// `cramulator run`.
+pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
+    let mut sets = a.set.clone();
+    if let Some(m) = a.mode {
+        sets.push(format!(
+            "run.mode={}",
+            match m {
+                ModeArg::Functional => "functional",
+                ModeArg::Analytical => "analytical",
+            }
+        ));
+    }
+    let config = Config::load_with(a.config.as_deref(), &sets)?;
+    let out = execute(&config, a, &sets)?;
+    let dir = write_atomically(&a.out, &out)?;
+    if a.json {
+        emit(&to_json(&out.report))?;
+    } else {
+        emit(&table(&out.report, &dir))?;
+    }
+    Ok(if out.ok {
+        Outcome::Success
+    } else {
+        Outcome::CheckFailed
+    })
+}
+
+fn execute(config: &Config, a: &RunArgs, sets: &[String]) -> Result<Outputs, UsageError> {
+    let filled = config.filled();
+    let resolved = toml::to_string(&filled).expect("a config serializes");
+    let hash = format!("{:016x}", fnv1a64(resolved.as_bytes()));
+    let Resolved {
+        prog, hw, choice, ..
+    } = config.resolve()?;
+    let baselines = config
+        .compare
+        .baselines
+        .iter()
+        .map(|b| presets::baseline(b).map_err(UsageError::from))
+        .collect::<Result<Vec<_>, _>>()?;
+    let model = prog.network().name.clone();
+    let run_id = format!("{model}-{}", &hash[..12]);
+    let mode = config.run.mode;
+    let (images, labels) = inputs(&prog, a.images, config.run.seed)?;
+    let opts = RunOptions {
+        mode,
+        choice,
+        error_rate: 0.0,
+        seed: config.run.seed,
+    };
+    let batch = map::run_network(&prog, &images, &hw, &opts)?;
+    let n = images.len();
+    let (exact, correct) = if mode == Mode::Functional {
+        let golden: Vec<Array3<i64>> = images
+            .iter()
+            .map(|x| prog.run(x).map(|mut v| v.pop().expect("layers")))
+            .collect::<Result<_, _>>()?;
+        let exact = batch
+            .outputs
+            .iter()
+            .zip(&golden)
+            .filter(|(x, g)| x == g)
+            .count();
+        let correct = labels.as_ref().map(|l| {
+            batch
+                .outputs
+                .iter()
+                .zip(l)
+                .filter(|(o, y)| argmax(o) == **y)
+                .count()
+        });
+        (Some(exact), correct)
+    } else {
+        (None, None)
+    };
+    // Latency and utilization are those of one inference; with a batch of images, one
+    // more (analytical) run of the first image gives them.
+    let single = if n == 1 {
+        batch.clone()
+    } else {
+        let one = RunOptions {
+            mode: Mode::Analytical,
+            ..opts
+        };
+        map::run_network(&prog, &images[..1], &hw, &one)?
+    };
+    let org = &hw.org.params;
+    let cycle_s = 1e-9 / org.clock_ghz;
+    let work = work_of_program(&prog)?;
+    let macs: u64 = work.iter().map(|l| l.macs).sum();
+    let grid = config.compare.grid_gco2e_per_kwh;
+    let mut energy = EnergyBreakdown::default();
+    for l in &batch.layers {
+        add_breakdown(&mut energy, &l.energy, 1.0 / n as f64);
+    }
+    let lanes = org.lanes_per_subarray as f64;
+    let (used, offered) = single.layers.iter().fold((0.0, 0.0), |(u, o), l| {
+        (u + l.lanes_used as f64, o + l.subarray_runs as f64 * lanes)
+    });
+    let cram_latency_s = single.cycles() as f64 * cycle_s;
+    let cram_metrics = Metrics::new(
+        (energy.compute_pj(), energy.data_movement_pj(), 0.0),
+        cram_latency_s,
+        macs,
+        Some(org.chip_area_mm2()),
+        if offered > 0.0 { used / offered } else { 0.0 },
+        grid,
+    );
+    let mut rows = cram_rows(&prog, &batch, &single, n, cycle_s);
+    let mut sides = Vec::new();
+    for b in &baselines {
+        let r = evaluate(b, &work, 1);
+        let p = &b.params;
+        let executed: u64 = r.layers.iter().map(|l| l.macs_executed).sum();
+        let peak = p.macs_per_cycle * p.clock_ghz * 1e9;
+        let metrics = Metrics::new(
+            (
+                r.energy.compute_pj(),
+                r.energy.data_movement_pj(),
+                r.energy.static_pj,
+            ),
+            r.latency_s,
+            macs,
+            p.die_area_mm2,
+            executed as f64 / (r.latency_s * peak).max(f64::MIN_POSITIVE),
+            grid,
+        );
+        let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { f64::INFINITY };
+        let versus_cram = Ratios {
+            energy: ratio(metrics.energy_pj, cram_metrics.energy_pj),
+            speedup: ratio(metrics.latency_s, cram_metrics.latency_s),
+            edp: ratio(metrics.edp_j_s, cram_metrics.edp_j_s),
+            compute_energy: ratio(metrics.compute_pj, cram_metrics.compute_pj),
+            data_movement_energy: ratio(metrics.data_movement_pj, cram_metrics.data_movement_pj),
+        };
+        rows.extend(baseline_rows(&prog, &r, &p.name));
+        let compute_bound = r.layers.iter().filter(|l| l.bound == "compute").count();
+        sides.push(BaselineSide {
+            name: p.name.clone(),
+            description: p.description.clone(),
+            metrics,
+            energy: r.energy.clone(),
+            levels: p.levels.iter().map(|l| l.name.clone()).collect(),
+            compute_bound_layers: compute_bound,
+            memory_bound_layers: r.layers.len() - compute_bound,
+            versus_cram,
+        });
+    }
+    let report = RunReport {
+        schema_version: SCHEMA_VERSION,
+        run_id: run_id.clone(),
+        workload: WorkloadSummary {
+            model,
+            layers: work.len(),
+            macs,
+            weights: work.iter().map(|l| l.weights).sum(),
+            nonzero_weights: work.iter().map(|l| l.nonzero_weights).sum(),
+        },
+        grid_gco2e_per_kwh: grid,
+        cram: CramSide {
+            device: config.cram.device.clone(),
+            array: config.cram.array.clone(),
+            gate_set: config.cram.gate_set.name().to_owned(),
+            mode: format!("{mode:?}").to_lowercase(),
+            images: n,
+            bit_exact_images: exact,
+            correct,
+            metrics: cram_metrics,
+            energy,
+        },
+        baselines: sides,
+    };
+    let manifest = Manifest {
+        schema_version: SCHEMA_VERSION,
+        cramulator_version: env!("CARGO_PKG_VERSION").to_owned(),
+        run_id,
+        config_hash: hash,
+        seed: config.run.seed,
+        config_file: a.config.as_ref().map(|p| p.display().to_string()),
+        overrides: sets.to_vec(),
+        files: FILES.iter().map(|f| (*f).to_owned()).collect(),
+    };
+    Ok(Outputs {
+        resolved,
+        manifest,
+        report,
+        rows,
+        ok: exact.is_none_or(|e| e == n),
+    })
+}
+
+const FILES: [&str; 4] = [
+    "resolved.toml",
+    "manifest.json",
+    "report.json",
+    "layers.csv",
+];
+
+fn add_breakdown(acc: &mut EnergyBreakdown, e: &EnergyBreakdown, k: f64) {
+    acc.logic_pulses_pj += k * e.logic_pulses_pj;
+    acc.presets_pj += k * e.presets_pj;
+    acc.memory_reads_pj += k * e.memory_reads_pj;
+    acc.memory_writes_pj += k * e.memory_writes_pj;
+    acc.line_drivers_pj += k * e.line_drivers_pj;
+    acc.peripherals_pj += k * e.peripherals_pj;
+    acc.bus_pj += k * e.bus_pj;
+    acc.host_io_pj += k * e.host_io_pj;
+    acc.controller_pj += k * e.controller_pj;
+}
+
+/// CRAM's rows: energy per inference from the batch, latency from one inference.
+fn cram_rows(
+    prog: &cram_workloads::golden::Program,
+    batch: &NetRun,
+    single: &NetRun,
+    n: usize,
+    cycle_s: f64,
+) -> Vec<LayerRow> {
+    let net = prog.network();
+    let stats = net.stats().unwrap_or_default();
+    batch
+        .layers
+        .iter()
+        .zip(&single.layers)
+        .filter(|(l, _)| l.op != "input")
+        .map(|(l, s)| {
+            let index = net.find(&l.name).unwrap_or(0);
+            let k = 1.0 / n as f64;
+            LayerRow {
+                machine: "cram".into(),
+                index,
+                layer: l.name.clone(),
+                op: l.op.to_owned(),
+                macs: stats.get(index).map_or(0, |s| s.macs),
+                energy_pj: k * l.energy.total_pj(),
+                compute_pj: k * l.energy.compute_pj(),
+                data_movement_pj: k * l.energy.data_movement_pj(),
+                static_pj: 0.0,
+                latency_s: s.cycles as f64 * cycle_s,
+                detail: l
+                    .strategy
+                    .map(|s| format!("{s:?}").to_lowercase())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+fn baseline_rows(
+    prog: &cram_workloads::golden::Program,
+    r: &BaselineRun,
+    name: &str,
+) -> Vec<LayerRow> {
+    let net = prog.network();
+    r.layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| LayerRow {
+            machine: name.to_owned(),
+            index: i + 1,
+            layer: l.name.clone(),
+            op: net.layers[i + 1].op.name().to_owned(),
+            macs: net.stats().map_or(0, |s| s[i + 1].macs),
+            energy_pj: l.energy.total_pj(),
+            compute_pj: l.energy.compute_pj(),
+            data_movement_pj: l.energy.data_movement_pj(),
+            static_pj: l.energy.static_pj,
+            latency_s: l.latency_s,
+            detail: format!("{}-bound", l.bound),
+        })
+        .collect()
+}
+
+/// Writes the run's files into a temporary folder beside `out/<run-id>` and renames it into
+/// place, so a reader sees either the whole previous run or the whole new one.
+fn write_atomically(out: &Path, o: &Outputs) -> Result<PathBuf, UsageError> {
+    let io = |what: &Path, e: std::io::Error| {
+        UsageError::new(format!("writing results '{}': {e}", what.display()))
+    };
+    std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
+    let id = &o.manifest.run_id;
+    let dir = out.join(id);
+    let tmp = out.join(format!(".{id}.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+    }
+    std::fs::create_dir(&tmp).map_err(|e| io(&tmp, e))?;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    for r in &o.rows {
+        csv.serialize(r)
+            .map_err(|e| UsageError::new(format!("layers.csv: {e}")))?;
+    }
+    let csv = csv
+        .into_inner()
+        .map_err(|e| UsageError::new(format!("layers.csv: {e}")))?;
+    let files: [(&str, Vec<u8>); 4] = [
+        ("resolved.toml", o.resolved.clone().into_bytes()),
+        ("manifest.json", to_json(&o.manifest).into_bytes()),
+        ("report.json", to_json(&o.report).into_bytes()),
+        ("layers.csv", csv),
+    ];
+    for (name, bytes) in &files {
+        let p = tmp.join(name);
+        std::fs::write(&p, bytes).map_err(|e| io(&p, e))?;
+    }
+    if dir.exists() {
+        let old = out.join(format!(".{id}.old-{}", std::process::id()));
+        std::fs::rename(&dir, &old).map_err(|e| io(&dir, e))?;
+        std::fs::rename(&tmp, &dir).map_err(|e| io(&dir, e))?;
+        std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
+    } else {
+        std::fs::rename(&tmp, &dir).map_err(|e| io(&dir, e))?;
+    }
+    Ok(dir)
+}
+
+/// `value` with an SI prefix and `unit`, 3 significant digits.
+fn si(value: f64, unit: &str) -> String {
+    const P: [(f64, &str); 9] = [
+        (1e12, "T"),
+        (1e9, "G"),
+        (1e6, "M"),
+        (1e3, "k"),
+        (1.0, ""),
+        (1e-3, "m"),
+        (1e-6, "µ"),
+        (1e-9, "n"),
+        (1e-12, "p"),
+    ];
+    if value == 0.0 || !value.is_finite() {
+        return format!("{value} {unit}");
+    }
+    let (scale, prefix) = P
+        .iter()
+        .find(|(s, _)| value.abs() >= *s)
+        .copied()
+        .unwrap_or((1e-15, "f"));
+    let v = value / scale;
+    let digits = if v.abs() >= 100.0 {
+        0
+    } else if v.abs() >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.digits$} {prefix}{unit}")
+}
+
+/// A ratio as `123×`, `4.5×` or `0.31×`.
+fn times(r: f64) -> String {
+    if r >= 100.0 {
+        format!("{r:.0}×")
+    } else if r >= 10.0 {
+        format!("{r:.1}×")
+    } else if r >= 0.01 {
+        format!("{r:.2}×")
+    } else {
+        format!("{r:.1e}×")
+    }
+}
+
+fn table(r: &RunReport, dir: &Path) -> String {
+    let mut s = String::new();
+    let c = &r.cram;
+    let _ = write!(
+        s,
+        "{} ({} MACs) on CRAM {} / {} ({}), {} image(s)",
+        r.workload.model,
+        si(r.workload.macs as f64, ""),
+        c.device,
+        c.array,
+        c.mode,
+        c.images
+    );
+    if let Some(e) = c.bit_exact_images {
+        let _ = write!(s, ", bit-exact {e}/{}", c.images);
+    }
+    if let Some(k) = c.correct {
+        let _ = write!(s, ", accuracy {:.2} %", 100.0 * k as f64 / c.images as f64);
+    }
+    let _ = writeln!(s, "\n");
+    let _ = writeln!(
+        s,
+        "{:<16} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10} {:>10} {:>10} {:>9} {:>6} {:>11}",
+        "per inference",
+        "energy",
+        "compute",
+        "data mv.",
+        "static",
+        "TOPS/W",
+        "latency",
+        "inf/s",
+        "EDP",
+        "area",
+        "util",
+        "CO2e"
+    );
+    let mut line = |name: &str, m: &Metrics| {
+        let _ = writeln!(
+            s,
+            "{:<16} {:>10} {:>10} {:>10} {:>10} {:>8.3} {:>10} {:>10} {:>10} {:>9} {:>5.1}% {:>11}",
+            name,
+            si(m.energy_pj * 1e-12, "J"),
+            si(m.compute_pj * 1e-12, "J"),
+            si(m.data_movement_pj * 1e-12, "J"),
+            si(m.static_pj * 1e-12, "J"),
+            m.tops_per_w,
+            si(m.latency_s, "s"),
+            si(m.throughput_per_s, ""),
+            si(m.edp_j_s, "J·s"),
+            m.area_mm2.map_or("–".into(), |a| format!("{a:.1} mm²")),
+            100.0 * m.utilization,
+            si(m.co2e_g_per_inference, "g"),
+        );
+    };
+    line("cram", &c.metrics);
+    for b in &r.baselines {
+        line(&b.name, &b.metrics);
+    }
+    let _ = writeln!(
+        s,
+        "\nbaseline ÷ CRAM  {:>10} {:>10} {:>10} {:>10} {:>12}  where the baseline's time goes",
+        "energy", "compute", "data mv.", "latency", "EDP"
+    );
+    for b in &r.baselines {
+        let v = &b.versus_cram;
+        let _ = writeln!(
+            s,
+            "{:<16} {:>10} {:>10} {:>10} {:>10} {:>12}  {} of {} layers memory-bound",
+            b.name,
+            times(v.energy),
+            times(v.compute_energy),
+            times(v.data_movement_energy),
+            times(v.speedup),
+            times(v.edp),
+            b.memory_bound_layers,
+            b.memory_bound_layers + b.compute_bound_layers
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nCO2e per million inferences at {} g/kWh: cram {}{}",
+        r.grid_gco2e_per_kwh,
+        si(c.metrics.co2e_kg_per_million * 1e3, "g"),
+        r.baselines
+            .iter()
+            .map(|b| format!(
+                ", {} {}",
+                b.name,
+                si(b.metrics.co2e_kg_per_million * 1e3, "g")
+            ))
+            .collect::<String>()
+    );
+    let _ = writeln!(
+        s,
+        "results: {} (resolved.toml, manifest.json, report.json, layers.csv)",
+        dir.display()
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn si_prefixes() {
+        assert_eq!(si(1.234e-6, "J"), "1.23 µJ");
+        assert_eq!(si(45.6e-3, "s"), "45.6 ms");
+        assert_eq!(si(123_456.0, ""), "123 k");
+        assert_eq!(times(2.5), "2.50×");
+        assert_eq!(times(1234.0), "1234×");
+        assert_eq!(times(5.2e-4), "5.2e-4×");
+    }
+}
