@@ -680,6 +680,103 @@ fn strict<T: serde::de::DeserializeOwned + serde::Serialize>(path: &std::path::P
     v
 }
 
+/// Checks `v` against the JSON Schema subset the committed schemas use (`type`, `properties`,
+/// `required`, `additionalProperties: false`, `items`, `$ref` into `$defs`, `minimum`);
+/// returns the first violation with its JSON path.
+fn schema_violation(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    v: &serde_json::Value,
+    at: &str,
+) -> Option<String> {
+    use serde_json::Value;
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.strip_prefix("#/$defs/").expect("local refs only");
+        return schema_violation(root, &root["$defs"][name], v, at);
+    }
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let ok = types.iter().any(|t| match *t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "number" => v.is_number(),
+            "integer" => v.is_u64() || v.is_i64(),
+            "boolean" => v.is_boolean(),
+            "null" => v.is_null(),
+            _ => false,
+        });
+        if !ok {
+            return Some(format!("{at}: {v} is not of type {types:?}"));
+        }
+    }
+    if let (Some(min), Some(x)) = (schema.get("minimum").and_then(Value::as_f64), v.as_f64())
+        && x < min
+    {
+        return Some(format!("{at}: {x} < minimum {min}"));
+    }
+    if let Some(obj) = v.as_object() {
+        let props = schema.get("properties").and_then(Value::as_object);
+        for r in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let r = r.as_str().unwrap();
+            if !obj.contains_key(r) {
+                return Some(format!("{at}: required field '{r}' missing"));
+            }
+        }
+        for (k, x) in obj {
+            match props.and_then(|p| p.get(k)) {
+                Some(s) => {
+                    if let Some(e) = schema_violation(root, s, x, &format!("{at}.{k}")) {
+                        return Some(e);
+                    }
+                }
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    return Some(format!("{at}: field '{k}' is not in the schema"));
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(a)) = (schema.get("items"), v.as_array()) {
+        for (i, x) in a.iter().enumerate() {
+            if let Some(e) = schema_violation(root, items, x, &format!("{at}[{i}]")) {
+                return Some(e);
+            }
+        }
+    }
+    None
+}
+
+/// Validates a JSON file against a committed schema in docs/schema/.
+fn assert_valid(file: &std::path::Path, schema: &str) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/schema")
+        .join(schema);
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    if let Some(e) = schema_violation(&schema, &schema, &v, "$") {
+        panic!("{}: {e}", file.display());
+    }
+    // The validator is not vacuous: an unknown field and a wrong type are caught.
+    let mut bad = v.clone();
+    bad["unexpected"] = serde_json::Value::Bool(true);
+    assert!(schema_violation(&schema, &schema, &bad, "$").is_some());
+    let mut bad = v;
+    bad["schema_version"] = serde_json::Value::String("one".into());
+    assert!(schema_violation(&schema, &schema, &bad, "$").is_some());
+}
+
 #[test]
 fn run_default_compares_cram_with_cpu_and_nmp() {
     use cramulator::records::{LayerRow, Manifest, RunReport};
@@ -703,6 +800,8 @@ fn run_default_compares_cram_with_cpu_and_nmp() {
     let dir = run_folder(&out);
     let report: RunReport = strict(&dir.join("report.json"));
     let manifest: Manifest = strict(&dir.join("manifest.json"));
+    assert_valid(&dir.join("report.json"), "report.schema.json");
+    assert_valid(&dir.join("manifest.json"), "manifest.schema.json");
     assert_eq!(report.run_id, manifest.run_id);
     assert!(dir.ends_with(&manifest.run_id));
     assert_eq!(report.workload.model, "digits-mlp-int4");
@@ -776,6 +875,7 @@ fn run_every_shipped_config() {
         let o = cram(&["run", c.to_str().unwrap(), "--out", out.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(0), "{}: {}", c.display(), stderr(&o));
         let report: RunReport = strict(&run_folder(&out).join("report.json"));
+        assert_valid(&run_folder(&out).join("report.json"), "report.schema.json");
         assert!(!report.baselines.is_empty() && report.cram.metrics.energy_pj > 0.0);
     }
 }
@@ -814,7 +914,10 @@ fn run_overrides_and_bad_overrides() {
     let o = cram_line("run --set mapping.strategy=fastest");
     assert_usage_error(
         &o,
-        &["--set mapping.strategy=fastest", "`auto`, `const`, `stored`"],
+        &[
+            "--set mapping.strategy=fastest",
+            "`auto`, `const`, `stored`",
+        ],
     );
     let o = cram_line("run --set workload.model=resnet20 --set workload.sparsity=1.5");
     assert_usage_error(&o, &["workload.sparsity = 1.5", "[0, 1)"]);
@@ -828,6 +931,13 @@ fn run_overrides_and_bad_overrides() {
 fn calibrate_prints_three_ratios_within_a_factor_of_two() {
     let o = cram_line("calibrate --json");
     let v = json(&o);
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("calibration.json");
+    std::fs::write(&file, &o.stdout).unwrap();
+    let schema =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/schema/calibration.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema).unwrap()).unwrap();
+    assert_eq!(schema_violation(&schema, &schema, &v, "$"), None);
     let points = v.as_array().unwrap();
     assert_eq!(points.len(), 3);
     for p in points {
