@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ArchError;
+use crate::error::{ArchError, Checker};
 
 /// One level of the memory hierarchy, innermost (register file) first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,34 +98,11 @@ pub struct Baseline {
 impl BaselineParams {
     /// Checks every field's range; `origin` (file or preset) is quoted in errors.
     pub fn validate(self, origin: &str) -> Result<Baseline, ArchError> {
-        let bad = |key: &str, value: String, allowed: &str| ArchError::Invalid {
-            origin: origin.to_owned(),
-            key: key.to_owned(),
-            value,
-            allowed: allowed.to_owned(),
-        };
-        let real = |key: &str, v: f64, lo: f64, hi: f64, unit: &str| {
-            if v.is_finite() && (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(bad(
-                    key,
-                    v.to_string(),
-                    &format!("must be between {lo} and {hi} {unit}"),
-                ))
-            }
-        };
-        let bits = |key: &str, v: u32, lo: u32| {
-            if (lo..=64).contains(&v) {
-                Ok(())
-            } else {
-                Err(bad(
-                    key,
-                    v.to_string(),
-                    &format!("must be an integer in {lo}..=64"),
-                ))
-            }
-        };
+        let check = Checker { origin };
+        let bad = |key: &str, value: String, allowed: &str| check.bad(key, value, allowed);
+        let real =
+            |key: &str, v: f64, lo: f64, hi: f64, unit: &str| check.real(key, v, lo, hi, unit);
+        let bits = |key: &str, v: u32, lo: u32| check.count(key, v, lo, 64);
         real("clock_ghz", self.clock_ghz, 1e-6, 100.0, "GHz")?;
         real("macs_per_cycle", self.macs_per_cycle, 1e-6, 1e9, "MACs")?;
         if !(self.utilization > 0.0 && self.utilization <= 1.0) {

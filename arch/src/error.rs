@@ -47,3 +47,39 @@ pub enum ArchError {
         allowed: String,
     },
 }
+
+/// Range checks that name the origin (file or preset) and the key in their errors.
+pub(crate) struct Checker<'a> {
+    /// File path or preset name.
+    pub origin: &'a str,
+}
+
+impl Checker<'_> {
+    /// An `Invalid` error for `key` = `value`, saying what is allowed.
+    pub fn bad(&self, key: &str, value: impl ToString, allowed: &str) -> ArchError {
+        ArchError::Invalid {
+            origin: self.origin.to_owned(),
+            key: key.to_owned(),
+            value: value.to_string(),
+            allowed: allowed.to_owned(),
+        }
+    }
+
+    /// `v` must be finite and in [lo, hi] (`unit` names the unit in the message).
+    pub fn real(&self, key: &str, v: f64, lo: f64, hi: f64, unit: &str) -> Result<(), ArchError> {
+        if v.is_finite() && (lo..=hi).contains(&v) {
+            Ok(())
+        } else {
+            Err(self.bad(key, v, &format!("must be between {lo} and {hi} {unit}")))
+        }
+    }
+
+    /// `v` must be an integer in lo..=hi.
+    pub fn count(&self, key: &str, v: u32, lo: u32, hi: u32) -> Result<(), ArchError> {
+        if (lo..=hi).contains(&v) {
+            Ok(())
+        } else {
+            Err(self.bad(key, v, &format!("must be an integer in {lo}..={hi}")))
+        }
+    }
+}

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ArchError;
+use crate::error::{ArchError, Checker};
 
 /// A bus that moves rows between subarrays.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -114,34 +114,10 @@ impl OrgParams {
 impl OrgParams {
     /// Checks every field's range; `origin` (file or preset) is quoted in errors.
     pub fn validate(self, origin: &str) -> Result<Org, ArchError> {
-        let bad = |key: &str, value: String, allowed: &str| ArchError::Invalid {
-            origin: origin.to_owned(),
-            key: key.to_owned(),
-            value,
-            allowed: allowed.to_owned(),
-        };
-        let count = |key: &str, v: u32, lo: u32, hi: u32| {
-            if (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(bad(
-                    key,
-                    v.to_string(),
-                    &format!("must be an integer in {lo}..={hi}"),
-                ))
-            }
-        };
-        let real = |key: &str, v: f64, lo: f64, hi: f64, unit: &str| {
-            if v.is_finite() && (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(bad(
-                    key,
-                    v.to_string(),
-                    &format!("must be between {lo} and {hi} {unit}"),
-                ))
-            }
-        };
+        let check = Checker { origin };
+        let count = |key: &str, v: u32, lo: u32, hi: u32| check.count(key, v, lo, hi);
+        let real =
+            |key: &str, v: f64, lo: f64, hi: f64, unit: &str| check.real(key, v, lo, hi, unit);
         count("lanes_per_subarray", self.lanes_per_subarray, 1, 1 << 20)?;
         count("cols_per_subarray", self.cols_per_subarray, 1, 1 << 16)?;
         count("subarrays_per_bank", self.subarrays_per_bank, 1, 1 << 16)?;
