@@ -75,13 +75,15 @@ pub fn work_of_program(prog: &golden::Program) -> Result<Vec<LayerWork>, UsageEr
         let (w_bits, nonzero) = match prog.step(i) {
             Step::Linear { w, xnor, .. } => {
                 let max = w.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
-                let bits = if xnor.is_some() {
+                let nonzero = w.iter().filter(|&&v| v != 0).count() as u64;
+                let bits = if xnor.is_some() || (max == 1 && nonzero == w.len() as u64) {
+                    // ±1 weights: one sign bit each.
                     1
                 } else {
                     // Signed width of the codes: ±(2^(b−1) − 1) needs b bits.
                     65 - max.leading_zeros().min(64)
                 };
-                (bits, w.iter().filter(|&&v| v != 0).count() as u64)
+                (bits, nonzero)
             }
             _ => (0, 0),
         };
@@ -379,6 +381,39 @@ mod tests {
             out_bits: 8,
             elem_ops: 0,
         }
+    }
+
+    #[test]
+    fn work_reads_bits_and_zeros_off_the_codes() {
+        use crate::config::{Config, WorkloadConfig};
+        let prog = |model: &str, bits: Option<u32>, sparsity: Option<f64>| {
+            let c = Config {
+                workload: WorkloadConfig {
+                    model: model.into(),
+                    weight_bits: bits,
+                    sparsity,
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            work_of_program(&c.resolve().unwrap().prog).unwrap()
+        };
+        let fc_bits = |w: &[LayerWork]| -> Vec<u32> {
+            w.iter().filter(|l| l.weighted).map(|l| l.w_bits).collect()
+        };
+        assert_eq!(fc_bits(&prog("digits-mlp-int8", None, None)), [8, 8]);
+        assert_eq!(fc_bits(&prog("digits-mlp-int4", None, None)), [4, 4]);
+        assert_eq!(fc_bits(&prog("digits-mlp-binary", None, None))[0], 1);
+        // The digits input is 5-bit (pixel values 0..=16).
+        assert_eq!(prog("digits-mlp-int8", None, None)[0].a_bits, 5);
+        // A pruned zoo network: about half its weights are zero.
+        let w = prog("lenet5", Some(4), Some(0.5));
+        let (all, nz): (u64, u64) = w
+            .iter()
+            .fold((0, 0), |(a, n), l| (a + l.weights, n + l.nonzero_weights));
+        let kept = nz as f64 / all as f64;
+        assert!((0.45..0.55).contains(&kept), "{kept}");
+        assert!(fc_bits(&w).iter().all(|&b| b <= 4));
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //! [run]
 //! mode = "analytical"         # functional | analytical
 //! seed = 1
+//! images = 1                  # digits: held-out images (default 360); else random inputs
 //!
 //! [compare]
 //! baselines = ["cpu-ddr4", "nmp"]   # presets (configs/baselines/) or TOML files
@@ -150,6 +151,10 @@ pub struct RunSection {
     pub mode: Mode,
     /// Seed of synthetic weights, random inputs and fault streams.
     pub seed: u64,
+    /// Images: of the held-out digits for digits models (default all 360), else seeded
+    /// random inputs (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images: Option<usize>,
 }
 
 impl Default for RunSection {
@@ -157,6 +162,7 @@ impl Default for RunSection {
         RunSection {
             mode: Mode::Functional,
             seed: 1,
+            images: None,
         }
     }
 }
@@ -320,6 +326,14 @@ impl Config {
                 "compare.grid_gco2e_per_kwh = {g}: must be in [0, 5000] g CO2e per kWh"
             )));
         }
+        if let Some(n) = self.run.images
+            && !(1..=1 << 16).contains(&n)
+        {
+            return Err(UsageError::new(format!(
+                "{}: must be in 1..=65536",
+                self.named("run.images", n)
+            )));
+        }
         let w = &self.workload;
         if let Some(s) = w.sparsity
             && !(0.0..1.0).contains(&s)
@@ -409,6 +423,7 @@ impl Config {
         c.workload.weight_bits = Some(8);
         c.workload.act_bits = Some(8);
         c.workload.sparsity = Some(0.0);
+        c.run.images = Some(1);
         let v = toml::Value::try_from(&c).expect("a config serializes");
         let mut out = Vec::new();
         flatten_keys(&v, "", &mut out);

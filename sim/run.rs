@@ -39,10 +39,6 @@ pub struct RunArgs {
     /// `run.mode`.
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
-    /// Images: held-out digits for digits models (default all 360), else seeded random
-    /// inputs (default 1).
-    #[arg(long)]
-    pub images: Option<usize>,
     /// Folder under which `<run-id>/` is written.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
@@ -88,12 +84,14 @@ pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
 }
 
 fn execute(config: &Config, a: &RunArgs, sets: &[String]) -> Result<Outputs, UsageError> {
-    let filled = config.filled();
-    let resolved = toml::to_string(&filled).expect("a config serializes");
-    let hash = format!("{:016x}", fnv1a64(resolved.as_bytes()));
     let Resolved {
         prog, hw, choice, ..
     } = config.resolve()?;
+    let (images, labels) = inputs(&prog, config.run.images, config.run.seed)?;
+    let mut filled = config.filled();
+    filled.run.images = Some(images.len());
+    let resolved = toml::to_string(&filled).expect("a config serializes");
+    let hash = format!("{:016x}", fnv1a64(resolved.as_bytes()));
     let baselines = config
         .compare
         .baselines
@@ -103,7 +101,6 @@ fn execute(config: &Config, a: &RunArgs, sets: &[String]) -> Result<Outputs, Usa
     let model = prog.network().name.clone();
     let run_id = format!("{model}-{}", &hash[..12]);
     let mode = config.run.mode;
-    let (images, labels) = inputs(&prog, a.images, config.run.seed)?;
     let opts = RunOptions {
         mode,
         choice,
@@ -486,13 +483,15 @@ fn table(r: &RunReport, dir: &Path) -> String {
     );
     for b in &r.baselines {
         let v = &b.versus_cram;
+        // A component the baseline does not model apart (0 pJ) has no ratio.
+        let part = |ratio: f64, pj: f64| if pj > 0.0 { times(ratio) } else { "–".into() };
         let _ = writeln!(
             s,
             "{:<16} {:>10} {:>10} {:>10} {:>10} {:>12}  {} of {} layers memory-bound",
             b.name,
             times(v.energy),
-            times(v.compute_energy),
-            times(v.data_movement_energy),
+            part(v.compute_energy, b.metrics.compute_pj),
+            part(v.data_movement_energy, b.metrics.data_movement_pj),
             times(v.speedup),
             times(v.edp),
             b.memory_bound_layers,

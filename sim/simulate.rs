@@ -343,6 +343,7 @@ fn config(a: &SimulateArgs) -> Result<Config, UsageError> {
                 ModeArg::Analytical => Mode::Analytical,
             },
             seed: a.seed,
+            images: a.images,
         },
         compare: Default::default(),
         from_flags: true,
