@@ -924,7 +924,13 @@ fn run_overrides_and_bad_overrides() {
     let o = cram_line("run --set compare.baselines=tpu");
     assert_usage_error(&o, &["baseline preset 'tpu'", "cpu-ddr4"]);
     let out = results_dir("run-images");
-    let o = cram(&["run", "--set", "run.images=10", "--out", out.to_str().unwrap()]);
+    let o = cram(&[
+        "run",
+        "--set",
+        "run.images=10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(stdout(&o).contains("bit-exact 10/10"), "{}", stdout(&o));
     let resolved = std::fs::read_to_string(run_folder(&out).join("resolved.toml")).unwrap();
     assert!(resolved.contains("images = 10"), "{resolved}");
