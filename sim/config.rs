@@ -292,19 +292,7 @@ impl Config {
 
     /// Reads a config file; errors name the file and the offending key or value.
     pub fn read(path: &Path) -> Result<Config, UsageError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| UsageError::new(format!("config '{}': {e}", path.display())))?;
-        let mut c: Config = toml::from_str(&text).map_err(|e| {
-            UsageError::new(format!(
-                "config '{}': {}",
-                path.display(),
-                e.to_string().trim_end()
-            ))
-        })?;
-        c.relativize(path.parent().unwrap_or(Path::new("")));
-        c.validate()
-            .map_err(|e| UsageError::new(format!("config '{}': {e}", path.display())))?;
-        Ok(c)
+        Config::load_with(Some(path), &[])
     }
 
     /// `key` and `value` as the user wrote them: `section.key = value` in a file,

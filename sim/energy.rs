@@ -126,6 +126,19 @@ impl EnergyBreakdown {
             + self.controller_pj
     }
 
+    /// Adds `k` × `other`, component by component.
+    pub fn add_scaled(&mut self, other: &EnergyBreakdown, k: f64) {
+        self.logic_pulses_pj += k * other.logic_pulses_pj;
+        self.presets_pj += k * other.presets_pj;
+        self.memory_reads_pj += k * other.memory_reads_pj;
+        self.memory_writes_pj += k * other.memory_writes_pj;
+        self.line_drivers_pj += k * other.line_drivers_pj;
+        self.peripherals_pj += k * other.peripherals_pj;
+        self.bus_pj += k * other.bus_pj;
+        self.host_io_pj += k * other.host_io_pj;
+        self.controller_pj += k * other.controller_pj;
+    }
+
     /// Computing in the array: logic pulses, presets, line drivers, decoders and the
     /// controller, pJ.
     pub fn compute_pj(&self) -> f64 {

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use cram_arch::presets;
 use cram_workloads::exec::argmax;
-use ndarray::Array3;
+use cram_workloads::net::Network;
 
-use crate::baseline::{BaselineRun, evaluate, work_of_program};
+use crate::baseline::{BaselineRun, LayerWork, evaluate, work_of_program};
 use crate::cli::{CliError, ModeArg, Outcome, emit, to_json};
 use crate::config::{Config, Resolved};
 use crate::energy::EnergyBreakdown;
@@ -23,7 +23,7 @@ use crate::records::{
     BaselineSide, CramSide, LayerRow, Manifest, Metrics, Ratios, RunReport, SCHEMA_VERSION,
     WorkloadSummary, fnv1a64,
 };
-use crate::simulate::inputs;
+use crate::simulate::{golden_outputs, inputs};
 
 /// Arguments of `cramulator run`.
 #[derive(Debug, Args)]
@@ -110,10 +110,7 @@ fn execute(config: &Config, a: &RunArgs, sets: &[String]) -> Result<Outputs, Usa
     let batch = map::run_network(&prog, &images, &hw, &opts)?;
     let n = images.len();
     let (exact, correct) = if mode == Mode::Functional {
-        let golden: Vec<Array3<i64>> = images
-            .iter()
-            .map(|x| prog.run(x).map(|mut v| v.pop().expect("layers")))
-            .collect::<Result<_, _>>()?;
+        let golden = golden_outputs(&prog, &images)?;
         let exact = batch
             .outputs
             .iter()
@@ -150,7 +147,7 @@ fn execute(config: &Config, a: &RunArgs, sets: &[String]) -> Result<Outputs, Usa
     let grid = config.compare.grid_gco2e_per_kwh;
     let mut energy = EnergyBreakdown::default();
     for l in &batch.layers {
-        add_breakdown(&mut energy, &l.energy, 1.0 / n as f64);
+        energy.add_scaled(&l.energy, 1.0 / n as f64);
     }
     let lanes = org.lanes_per_subarray as f64;
     let (used, offered) = single.layers.iter().fold((0.0, 0.0), |(u, o), l| {
@@ -165,7 +162,7 @@ fn execute(config: &Config, a: &RunArgs, sets: &[String]) -> Result<Outputs, Usa
         if offered > 0.0 { used / offered } else { 0.0 },
         grid,
     );
-    let mut rows = cram_rows(&prog, &batch, &single, n, cycle_s);
+    let mut rows = cram_rows(&batch, &single, &work, n, cycle_s);
     let mut sides = Vec::new();
     for b in &baselines {
         let r = evaluate(b, &work, 1);
@@ -192,7 +189,7 @@ fn execute(config: &Config, a: &RunArgs, sets: &[String]) -> Result<Outputs, Usa
             compute_energy: ratio(metrics.compute_pj, cram_metrics.compute_pj),
             data_movement_energy: ratio(metrics.data_movement_pj, cram_metrics.data_movement_pj),
         };
-        rows.extend(baseline_rows(&prog, &r, &p.name));
+        rows.extend(baseline_rows(prog.network(), &r, &work, &p.name));
         let compute_bound = r.layers.iter().filter(|l| l.bound == "compute").count();
         sides.push(BaselineSide {
             name: p.name.clone(),
@@ -255,71 +252,54 @@ const FILES: [&str; 4] = [
     "layers.csv",
 ];
 
-fn add_breakdown(acc: &mut EnergyBreakdown, e: &EnergyBreakdown, k: f64) {
-    acc.logic_pulses_pj += k * e.logic_pulses_pj;
-    acc.presets_pj += k * e.presets_pj;
-    acc.memory_reads_pj += k * e.memory_reads_pj;
-    acc.memory_writes_pj += k * e.memory_writes_pj;
-    acc.line_drivers_pj += k * e.line_drivers_pj;
-    acc.peripherals_pj += k * e.peripherals_pj;
-    acc.bus_pj += k * e.bus_pj;
-    acc.host_io_pj += k * e.host_io_pj;
-    acc.controller_pj += k * e.controller_pj;
-}
-
-/// CRAM's rows: energy per inference from the batch, latency from one inference.
+/// CRAM's rows: energy per inference from the batch, latency from one inference; `work`
+/// holds the layers after the input, in order.
 fn cram_rows(
-    prog: &cram_workloads::golden::Program,
     batch: &NetRun,
     single: &NetRun,
+    work: &[LayerWork],
     n: usize,
     cycle_s: f64,
 ) -> Vec<LayerRow> {
-    let net = prog.network();
-    let stats = net.stats().unwrap_or_default();
+    let k = 1.0 / n as f64;
     batch
         .layers
         .iter()
         .zip(&single.layers)
         .filter(|(l, _)| l.op != "input")
-        .map(|(l, s)| {
-            let index = net.find(&l.name).unwrap_or(0);
-            let k = 1.0 / n as f64;
-            LayerRow {
-                machine: "cram".into(),
-                index,
-                layer: l.name.clone(),
-                op: l.op.to_owned(),
-                macs: stats.get(index).map_or(0, |s| s.macs),
-                energy_pj: k * l.energy.total_pj(),
-                compute_pj: k * l.energy.compute_pj(),
-                data_movement_pj: k * l.energy.data_movement_pj(),
-                static_pj: 0.0,
-                latency_s: s.cycles as f64 * cycle_s,
-                detail: l
-                    .strategy
-                    .map(|s| format!("{s:?}").to_lowercase())
-                    .unwrap_or_default(),
-            }
+        .zip(work)
+        .enumerate()
+        .map(|(i, ((l, s), w))| LayerRow {
+            machine: "cram".into(),
+            index: i + 1,
+            layer: l.name.clone(),
+            op: l.op.to_owned(),
+            macs: w.macs,
+            energy_pj: k * l.energy.total_pj(),
+            compute_pj: k * l.energy.compute_pj(),
+            data_movement_pj: k * l.energy.data_movement_pj(),
+            static_pj: 0.0,
+            latency_s: s.cycles as f64 * cycle_s,
+            detail: l
+                .strategy
+                .map(|s| format!("{s:?}").to_lowercase())
+                .unwrap_or_default(),
         })
         .collect()
 }
 
-fn baseline_rows(
-    prog: &cram_workloads::golden::Program,
-    r: &BaselineRun,
-    name: &str,
-) -> Vec<LayerRow> {
-    let net = prog.network();
+/// One baseline's rows, in the order of `work`.
+fn baseline_rows(net: &Network, r: &BaselineRun, work: &[LayerWork], name: &str) -> Vec<LayerRow> {
     r.layers
         .iter()
+        .zip(work)
         .enumerate()
-        .map(|(i, l)| LayerRow {
+        .map(|(i, (l, w))| LayerRow {
             machine: name.to_owned(),
             index: i + 1,
             layer: l.name.clone(),
             op: net.layers[i + 1].op.name().to_owned(),
-            macs: net.stats().map_or(0, |s| s[i + 1].macs),
+            macs: w.macs,
             energy_pj: l.energy.total_pj(),
             compute_pj: l.energy.compute_pj(),
             data_movement_pj: l.energy.data_movement_pj(),

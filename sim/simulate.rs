@@ -216,11 +216,7 @@ pub fn simulate(a: &SimulateArgs) -> Result<Outcome, CliError> {
     };
     let run = map::run_network(&prog, &images, &hw, &opts)?;
     let golden_out: Vec<Array3<i64>> = if mode == Mode::Functional {
-        images
-            .iter()
-            .map(|x| prog.run(x).map(|mut v| v.pop().expect("layers")))
-            .collect::<Result<_, _>>()
-            .map_err(UsageError::from)?
+        golden_outputs(&prog, &images)?
     } else {
         Vec::new()
     };
@@ -348,6 +344,17 @@ fn config(a: &SimulateArgs) -> Result<Config, UsageError> {
         compare: Default::default(),
         from_flags: true,
     })
+}
+
+/// The golden executor's final-layer codes for each image.
+pub(crate) fn golden_outputs(
+    prog: &golden::Program,
+    images: &[Array3<i64>],
+) -> Result<Vec<Array3<i64>>, UsageError> {
+    Ok(images
+        .iter()
+        .map(|x| prog.run(x).map(|mut v| v.pop().expect("layers")))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Input codes and, for labelled data, the labels.

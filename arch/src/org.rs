@@ -109,9 +109,7 @@ impl OrgParams {
             * self.banks as f64;
         cells * self.cell_area_um2 / self.array_efficiency * 1e-6
     }
-}
 
-impl OrgParams {
     /// Checks every field's range; `origin` (file or preset) is quoted in errors.
     pub fn validate(self, origin: &str) -> Result<Org, ArchError> {
         let check = Checker { origin };
