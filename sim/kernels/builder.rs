@@ -58,6 +58,8 @@ pub struct Builder {
     operands: usize,
     /// Largest number of live temporaries plus a reserve announced by [`Builder::reserve`].
     reserved_peak: usize,
+    /// Copies made so that no gate reads one cell twice (see [`Builder::distinct`]).
+    shared_copies: u64,
 }
 
 impl Builder {
@@ -72,6 +74,7 @@ impl Builder {
             tally: None,
             operands: 0,
             reserved_peak: 0,
+            shared_copies: 0,
         }
     }
 
@@ -170,6 +173,12 @@ impl Builder {
     /// Emits a gate step into `out` (with the output preset).
     pub fn gate_into(&mut self, gate: GateKind, ins: &[Col], out: Col) {
         debug_assert_eq!(ins.len(), gate.arity());
+        debug_assert!(
+            ins.iter()
+                .enumerate()
+                .all(|(i, c)| !ins[..i].contains(c) && *c != out),
+            "{gate:?} reads {ins:?} into {out}: a cell may take part once per step"
+        );
         if let Some(t) = &mut self.tally {
             t.gates[gate.index()] += 1;
             return;
@@ -230,6 +239,27 @@ impl Builder {
     /// ¬a.
     pub fn not(&mut self, a: Col) -> Col {
         self.gate(GateKind::Not, &[a])
+    }
+
+    /// Makes the columns of a gate's inputs distinct: a column met again is replaced by a
+    /// new copy (a cell takes part in a step once: DESIGN §2). Each entry is (column, owned);
+    /// an owned duplicate hands its ownership to the first entry, the copy is owned. Counts
+    /// the copies ([`Builder::shared_copies`]): the closed form cannot see column identity,
+    /// so they are the one place where a counting builder's tally falls short of the real
+    /// one.
+    pub fn distinct(&mut self, ins: &mut [(Col, bool)]) {
+        for i in 1..ins.len() {
+            if let Some(k) = (0..i).find(|&k| ins[k].0 == ins[i].0) {
+                ins[k].1 |= ins[i].1;
+                ins[i] = (self.copy(ins[i].0), true);
+                self.shared_copies += 1;
+            }
+        }
+    }
+
+    /// Copies [`Builder::distinct`] made so far.
+    pub fn shared_copies(&self) -> u64 {
+        self.shared_copies
     }
 
     /// A copy of a (COPY, or two NOTs in the NAND set).

@@ -152,11 +152,11 @@ impl BitHeap {
             let mut q = std::mem::take(&mut self.queues[w]);
             let one = self.constant >> w & 1 == 1;
             while q.len() >= 3 {
-                let x = materialize(b, q.pop_front().expect("len ≥ 3"));
-                let y = materialize(b, q.pop_front().expect("len ≥ 3"));
-                let z = materialize(b, q.pop_front().expect("len ≥ 3"));
+                let mut xyz = [(); 3].map(|_| materialize(b, q.pop_front().expect("len ≥ 3")));
+                b.distinct(&mut xyz);
+                let [x, y, z] = xyz;
                 let (s, c) = b.full_adder(x.0, y.0, z.0, need_carry);
-                release(b, [x, y, z]);
+                release(b, xyz);
                 q.push_back(HeapBit::Col {
                     col: s,
                     owned: true,
@@ -168,7 +168,8 @@ impl BitHeap {
                     });
                 }
             }
-            let bits: Vec<(Col, bool)> = q.into_iter().map(|h| materialize(b, h)).collect();
+            let mut bits: Vec<(Col, bool)> = q.into_iter().map(|h| materialize(b, h)).collect();
+            b.distinct(&mut bits);
             let (sum, carry) = match (bits.as_slice(), one) {
                 ([], false) => (b.constant(false), None),
                 ([], true) => (b.constant(true), None),

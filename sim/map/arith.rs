@@ -253,6 +253,11 @@ impl Sum {
         if m == 0 || n == 0 {
             return;
         }
+        if s.lo == s.hi {
+            self.heap
+                .add_constant(m.wrapping_mul(s.lo).wrapping_mul(i128::from(n)));
+            return;
+        }
         for b in &s.bits {
             for (j, &d) in csd_digits(m).iter().enumerate() {
                 if d != 0 {
@@ -264,9 +269,15 @@ impl Sum {
             .add_constant(m.wrapping_mul(s.offset).wrapping_mul(i128::from(n)));
     }
 
-    /// Adds m·s (its bits by m's CSD digits, and m·offset).
+    /// Adds m·s (its bits by m's CSD digits, and m·offset). A signal whose interval is one
+    /// value adds as that constant: its columns are then constant too, and a heap given one
+    /// column at several weights could meet it twice in one gate (a carry of x + 1 is x).
     pub fn scaled(&mut self, s: &Signal, m: i128) {
         if m == 0 {
+            return;
+        }
+        if s.lo == s.hi {
+            self.heap.add_constant(m.wrapping_mul(s.lo));
             return;
         }
         let digits = csd_digits(m);
@@ -583,8 +594,10 @@ pub fn requantize(
     match m {
         Mult::Const(k) => {
             sum.scaled(acc, i128::from(*k));
-            // −[p < 0] = −[acc < 0] when k > 0: ¬sign − 1.
-            if *k > 0 && top.neg {
+            // −[p < 0] = −[acc < 0] when k > 0: ¬sign − 1 (a constant for a constant acc).
+            if *k > 0 && acc.lo == acc.hi {
+                sum.constant(-i128::from(acc.lo < 0));
+            } else if *k > 0 && top.neg {
                 sum.literal(0, Lit::Col(top.col), true);
             }
         }

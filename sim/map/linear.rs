@@ -384,12 +384,14 @@ pub struct Job {
     pub tally: Tally,
     /// Columns it needs: the program's, or a counting builder's bound.
     pub cols: usize,
+    /// Copies made so that no gate reads a cell twice ([`Builder::shared_copies`]).
+    pub shared_copies: u64,
 }
 
 impl Job {
     /// Closes a builder into a job.
     pub fn new(b: Builder, segments: Vec<Segment>, outputs: Vec<Vec<Col>>, out: Coding) -> Job {
-        let (tally, cols) = (b.tally(), b.cols());
+        let (tally, cols, shared_copies) = (b.tally(), b.cols(), b.shared_copies());
         Job {
             program: b.finish(),
             segments,
@@ -397,6 +399,7 @@ impl Job {
             out,
             tally,
             cols,
+            shared_copies,
         }
     }
 
