@@ -66,6 +66,12 @@ pub enum Command {
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Design-space sweeps: plan a sweep file into points, run them in shards (on rayon;
+    /// under Slurm job arrays or any loop), merge the shards, print a Slurm job array.
+    #[command(subcommand)]
+    Sweep(crate::sweep::SweepCommand),
+    /// Draw a figure (SVG, or PNG by the file name) and write the CSV it was drawn from.
+    Plot(crate::plot::PlotArgs),
 }
 
 /// Arguments of `cramulator calibrate`.
@@ -231,6 +237,8 @@ pub enum Outcome {
     Success,
     /// The command ran but a check failed (e.g. a lane mismatched).
     CheckFailed,
+    /// A sweep's results are incomplete (points missing or repeated; exit 3).
+    Incomplete,
 }
 
 /// Runs a parsed command line.
@@ -249,6 +257,8 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::TrainDigits(a) => crate::models::train_digits(&a),
         Command::Simulate(a) => crate::simulate::simulate(&a),
         Command::Map(a) => crate::mapping::map(&a),
+        Command::Sweep(c) => crate::sweep::sweep(&c),
+        Command::Plot(a) => crate::plot::plot(&a),
     }
 }
 

@@ -30,10 +30,13 @@
 //!
 //! A relative file path in a config file is taken relative to the file's folder.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use cram_arch::{GateKind, GateLibrary, presets};
-use cram_workloads::compress::{Calibration, CompressSpec};
+use cram_workloads::compress::{Calibration, CompressSpec, compress};
+use cram_workloads::digits::{Digits, SPLIT_SEED};
 use cram_workloads::prune::Prune;
 use cram_workloads::quant::{WeightMode, WeightScheme};
 use cram_workloads::{golden, load, train, zoo};
@@ -72,6 +75,14 @@ pub struct CramConfig {
     pub array: String,
     /// Gate set the programs are generated from.
     pub gate_set: GateSet,
+    /// Overrides of the device's keys (those of a `configs/devices/` file), e.g.
+    /// `tmr = 4.0`: sweeps reach device physics through these.
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub device_params: toml::Table,
+    /// Overrides of the array's keys (those of a `configs/arrays/` file), e.g.
+    /// `lanes_per_subarray = 512` or `global_bus.width_bits = 256`.
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub array_params: toml::Table,
 }
 
 impl Default for CramConfig {
@@ -80,6 +91,8 @@ impl Default for CramConfig {
             device: "stt-projected".into(),
             array: "cram-1k".into(),
             gate_set: GateSet::Maj,
+            device_params: toml::Table::new(),
+            array_params: toml::Table::new(),
         }
     }
 }
@@ -99,6 +112,10 @@ pub struct WorkloadConfig {
     /// Unstructured magnitude-pruning sparsity of a zoo network, in [0, 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sparsity: Option<f64>,
+    /// Seed of a zoo network's synthetic weights (default: `run.seed`). A sweep fixes it, so
+    /// every design point runs the same network while `run.seed` varies per point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 impl Default for WorkloadConfig {
@@ -108,6 +125,7 @@ impl Default for WorkloadConfig {
             weight_bits: None,
             act_bits: None,
             sparsity: None,
+            seed: None,
         }
     }
 }
@@ -187,11 +205,17 @@ impl Default for CompareSection {
     }
 }
 
+/// Compiled networks by workload, shared by the points of a sweep.
+#[derive(Debug, Default)]
+pub struct ProgramCache(Mutex<HashMap<String, CacheSlot>>);
+
+type CacheSlot = Arc<std::sync::OnceLock<Result<Arc<golden::Program>, String>>>;
+
 /// A validated configuration: the compiled network and the hardware it maps onto.
 #[derive(Debug)]
 pub struct Resolved {
     /// The integer program of the workload.
-    pub prog: golden::Program,
+    pub prog: Arc<golden::Program>,
     /// The chip.
     pub hw: Hw,
     /// The strategy choice.
@@ -214,20 +238,6 @@ impl Config {
             }
             None => String::new(),
         };
-        let parse = |doc: &toml::Table| -> Result<Config, String> {
-            toml::from_str::<Config>(&doc.to_string()).map_err(|e| {
-                // The parser quotes a line of the re-serialized document; keep its message.
-                let e = e.to_string();
-                e.lines()
-                    .rfind(|l| {
-                        let t = l.trim_start();
-                        !t.is_empty() && !t.starts_with(['|', '^']) && !l.contains(" --> ")
-                    })
-                    .unwrap_or(&e)
-                    .trim()
-                    .to_owned()
-            })
-        };
         let mut doc: toml::Table = toml::from_str(&text)
             .map_err(|e| UsageError::new(format!("{origin}: {}", e.to_string().trim_end())))?;
         toml::from_str::<Config>(&text)
@@ -246,22 +256,11 @@ impl Config {
                     nearest(key, &keys, 3).join(", ")
                 )));
             }
-            let value = set_value(key, raw.trim());
-            let mut at = &mut doc;
-            let parts: Vec<&str> = key.split('.').collect();
-            for part in &parts[..parts.len() - 1] {
-                at = at
-                    .entry(part.to_string())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                    .as_table_mut()
-                    .ok_or_else(|| {
-                        UsageError::new(format!("--set {set}: '{part}' is not a table"))
-                    })?;
-            }
-            at.insert(parts[parts.len() - 1].to_owned(), value);
-            parse(&doc).map_err(|e| UsageError::new(format!("--set {set}: {e}")))?;
+            insert(&mut doc, key, set_value(key, raw.trim()))
+                .and_then(|()| parse_doc(&doc).map(drop))
+                .map_err(|e| UsageError::new(format!("--set {set}: {e}")))?;
         }
-        let mut c = parse(&doc).map_err(|e| UsageError::new(format!("{origin}: {e}")))?;
+        let mut c = parse_doc(&doc).map_err(|e| UsageError::new(format!("{origin}: {e}")))?;
         if let Some(dir) = path.map(|p| p.parent().unwrap_or(Path::new(""))) {
             c.relativize(dir);
         }
@@ -288,6 +287,36 @@ impl Config {
         {
             *v = relative_to(dir, v);
         }
+    }
+
+    /// This config with some keys set to values (a sweep point): every key must be one of
+    /// [`Config::keys`]; the result is validated. The error names the key and value.
+    pub fn with_values(&self, values: &[(&str, &toml::Value)]) -> Result<Config, UsageError> {
+        let mut doc = toml::Table::try_from(self).expect("a config serializes");
+        let keys = Config::keys();
+        for &(key, value) in values {
+            if !keys.iter().any(|k| k == key) {
+                return Err(UsageError::new(format!(
+                    "unknown key '{key}'; nearest valid keys: {}",
+                    nearest(key, &keys, 3).join(", ")
+                )));
+            }
+            insert(&mut doc, key, value.clone()).map_err(UsageError::new)?;
+        }
+        let listed = || {
+            values
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let c = parse_doc(&doc).map_err(|e| UsageError::new(format!("{}: {e}", listed())))?;
+        c.validate()
+            .map_err(|e| UsageError::new(format!("{}: {e}", listed())))?;
+        Ok(Config {
+            from_flags: self.from_flags,
+            ..c
+        })
     }
 
     /// Reads a config file; errors name the file and the offending key or value.
@@ -332,17 +361,24 @@ impl Config {
             )));
         }
         self.compress_spec()?;
-        let compresses = [
+        let c = &self.cram;
+        if !c.device_params.is_empty() {
+            presets::device_with(&c.device, &c.device_params)?;
+        }
+        if !c.array_params.is_empty() {
+            presets::array_with(&c.array, &c.array_params)?;
+        }
+        let set = [
             ("workload.weight_bits", w.weight_bits.is_some()),
             ("workload.act_bits", w.act_bits.is_some()),
             ("workload.sparsity", w.sparsity.is_some()),
         ];
-        if let Some((key, _)) = compresses.iter().find(|k| k.1)
-            && !is_zoo(&w.model)
+        if let Some((key, _)) = set.iter().find(|k| k.1)
+            && !compresses(&w.model)
         {
             return Err(UsageError::new(format!(
-                "{}: weight bits, activation bits and sparsity compress zoo networks; '{}' is \
-                 not one (zoo: {})",
+                "{}: weight bits, activation bits and sparsity compress zoo networks and the \
+                 float {DIGITS_FLOAT}; '{}' is neither (zoo: {})",
                 self.named(key, "…"),
                 w.model,
                 zoo::MODELS.map(|m| m.0).join(", ")
@@ -396,13 +432,19 @@ impl Config {
     /// a zoo network's weight bits, activation bits and sparsity included.
     pub fn filled(&self) -> Config {
         let mut c = self.clone();
-        if is_zoo(&c.workload.model) {
+        if compresses(&c.workload.model) {
             let w = &mut c.workload;
             w.weight_bits.get_or_insert(8);
             w.act_bits.get_or_insert(8);
             w.sparsity.get_or_insert(0.0);
+            w.seed.get_or_insert(self.run.seed);
         }
         c
+    }
+
+    /// The seed of a zoo network's synthetic weights.
+    pub fn weights_seed(&self) -> u64 {
+        self.workload.seed.unwrap_or(self.run.seed)
     }
 
     /// Every settable key, dotted (`cram.device`, `workload.sparsity`, …).
@@ -411,10 +453,22 @@ impl Config {
         c.workload.weight_bits = Some(8);
         c.workload.act_bits = Some(8);
         c.workload.sparsity = Some(0.0);
+        c.workload.seed = Some(1);
         c.run.images = Some(1);
         let v = toml::Value::try_from(&c).expect("a config serializes");
         let mut out = Vec::new();
         flatten_keys(&v, "", &mut out);
+        // The device and array keys, from the default presets.
+        for (section, src) in [
+            ("cram.device_params", presets::preset_source(&c.cram.device)),
+            ("cram.array_params", presets::array_source(&c.cram.array)),
+        ] {
+            let t: toml::Value =
+                toml::from_str(src.expect("a shipped preset")).expect("a shipped preset parses");
+            let mut keys = Vec::new();
+            flatten_keys(&t, section, &mut keys);
+            out.extend(keys.into_iter().filter(|k| !k.ends_with(".name")));
+        }
         out
     }
 
@@ -428,15 +482,47 @@ impl Config {
 
     /// Loads presets and the model and compiles the network.
     pub fn resolve(&self) -> Result<Resolved, UsageError> {
+        self.resolve_with(None)
+    }
+
+    /// [`Config::resolve`], taking the compiled network from `cache` when an earlier config
+    /// had the same workload (compressing a large zoo network dominates an analytical run).
+    pub fn resolve_with(&self, cache: Option<&ProgramCache>) -> Result<Resolved, UsageError> {
         self.validate()?;
-        let lib = GateLibrary::derive(&presets::device(&self.cram.device)?);
-        check_gates(&lib, self.cram.gate_set)?;
-        let org = presets::array(&self.cram.array)?;
+        let c = &self.cram;
+        let lib = GateLibrary::derive(&presets::device_with(&c.device, &c.device_params)?);
+        check_gates(&lib, c.gate_set)?;
+        let org = presets::array_with(&c.array, &c.array_params)?;
         let zoo = is_zoo(&self.workload.model);
-        let prog = if zoo {
-            zoo_program(&self.workload.model, &self.compress_spec()?, self.run.seed)?
-        } else {
-            quantized_program(&self.workload.model)?
+        let build = || -> Result<golden::Program, UsageError> {
+            if zoo {
+                zoo_program(
+                    &self.workload.model,
+                    &self.compress_spec()?,
+                    self.weights_seed(),
+                )
+            } else if compresses(&self.workload.model) {
+                digits_program(&self.compress_spec()?)
+            } else {
+                quantized_program(&self.workload.model)
+            }
+        };
+        let prog = match cache {
+            None => Arc::new(build()?),
+            Some(cache) => {
+                let key = format!("{:?}|{}", self.filled().workload, self.weights_seed());
+                let slot = cache
+                    .0
+                    .lock()
+                    .expect("the cache lock is not poisoned")
+                    .entry(key)
+                    .or_default()
+                    .clone();
+                // One builder per workload; other threads wanting it wait for it.
+                slot.get_or_init(|| build().map(Arc::new).map_err(|e| e.to_string()))
+                    .clone()
+                    .map_err(UsageError::new)?
+            }
         };
         let choice = match self.mapping.strategy {
             StrategyChoice::Const => Choice::Force(Strategy::Const),
@@ -454,6 +540,42 @@ impl Config {
 
 /// A `--set` value: TOML when it parses as one (numbers, booleans, quoted strings, arrays),
 /// else a bare string; for a list-valued key, a comma-separated list of strings.
+/// The `n` valid config keys nearest to `key` (for error messages).
+pub fn nearest_keys(key: &str, n: usize) -> Vec<String> {
+    nearest(key, &Config::keys(), n)
+}
+
+/// Parses a config document; on error, the parser's own message (it quotes a line of the
+/// re-serialized document, which would only confuse).
+fn parse_doc(doc: &toml::Table) -> Result<Config, String> {
+    toml::from_str::<Config>(&doc.to_string()).map_err(|e| {
+        let e = e.to_string();
+        e.lines()
+            .rfind(|l| {
+                let t = l.trim_start();
+                !t.is_empty() && !t.starts_with(['|', '^']) && !l.contains(" --> ")
+            })
+            .unwrap_or(&e)
+            .trim()
+            .to_owned()
+    })
+}
+
+/// Sets dotted `key` in a config document, creating tables on the way.
+fn insert(doc: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
+    let mut at = doc;
+    let parts: Vec<&str> = key.split('.').collect();
+    for part in &parts[..parts.len() - 1] {
+        at = at
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| format!("'{part}' is not a table"))?;
+    }
+    at.insert(parts[parts.len() - 1].to_owned(), value);
+    Ok(())
+}
+
 fn set_value(key: &str, raw: &str) -> toml::Value {
     if let Ok(t) = toml::from_str::<toml::Table>(&format!("v = {raw}"))
         && let Some(v) = t.get("v")
@@ -535,6 +657,34 @@ pub fn zoo_program(
     let m = cram_workloads::compress::synthetic_model(&net, spec, seed, 2)?;
     let quant = m.quant.as_ref().expect("compressed");
     Ok(golden::Program::compile(&m.net, &m.weights, quant)?)
+}
+
+/// The shipped float `digits-mlp` compressed by `spec` (its first layer reads the 5-bit
+/// pixel codes; activations calibrated on the training split, as `train-digits` does).
+fn digits_program(spec: &CompressSpec) -> Result<golden::Program, UsageError> {
+    let float = train::shipped(DIGITS_FLOAT).expect("digits-mlp is shipped")?;
+    let (train_set, _) = Digits::embedded().split(SPLIT_SEED);
+    let spec = CompressSpec {
+        input: Some(train::DIGITS_INPUT),
+        ..spec.clone()
+    };
+    let (m, _) = compress(
+        &float.net,
+        &float.weights,
+        &spec,
+        &train::float_inputs(&train_set),
+    )?;
+    let quant = m.quant.as_ref().expect("compressed");
+    Ok(golden::Program::compile(&m.net, &m.weights, quant)?)
+}
+
+/// The float digits model, which `workload.weight_bits`, `act_bits` and `sparsity` compress.
+const DIGITS_FLOAT: &str = "digits-mlp";
+
+/// Whether `workload.weight_bits`, `act_bits` and `sparsity` apply: zoo networks and the
+/// float digits model.
+fn compresses(model: &str) -> bool {
+    is_zoo(model) || model == DIGITS_FLOAT
 }
 
 /// A quantized model as given: a shipped name or an own-format file.

@@ -1,7 +1,8 @@
 //! Errors at the simulator's boundary and the exit codes they map to.
 //!
 //! Exit codes: 0 success; 1 a check failed (a lane disagreed with the reference) or an
-//! unexpected error; 2 a usage or configuration error (bad flag, preset, file or value).
+//! unexpected error; 2 a usage or configuration error (bad flag, preset, file or value); 3 an
+//! incomplete sweep (`sweep merge`: points missing or repeated).
 
 use std::fmt;
 
@@ -9,6 +10,8 @@ use std::fmt;
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for a usage or configuration error.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code for an incomplete result: `sweep merge` found points missing or repeated.
+pub const EXIT_INCOMPLETE: u8 = 3;
 
 /// A mistake in what the user asked for; the message names the flag or key, the value and
 /// what is allowed.

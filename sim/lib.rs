@@ -18,9 +18,11 @@ pub mod kernels;
 pub mod map;
 pub mod mapping;
 pub mod models;
+pub mod plot;
 pub mod records;
 pub mod run;
 pub mod simulate;
+pub mod sweep;
 pub mod timing;
 
 pub use cram_arch as arch;

@@ -1,13 +1,13 @@
 //! The `cramulator` binary: parses the command line, runs it, maps errors to exit codes.
 //!
 //! Exit codes: 0 success, 1 a check failed or an unexpected error, 2 usage or configuration
-//! error (clap's own parse errors also exit 2).
+//! error (clap's own parse errors also exit 2), 3 an incomplete sweep at merge.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use cramulator::cli::{self, Cli, CliError, Outcome};
-use cramulator::error::{EXIT_FAILURE, EXIT_USAGE};
+use cramulator::error::{EXIT_FAILURE, EXIT_INCOMPLETE, EXIT_USAGE};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::CheckFailed) => ExitCode::from(EXIT_FAILURE),
+        Ok(Outcome::Incomplete) => ExitCode::from(EXIT_INCOMPLETE),
         Err(e) => {
             eprintln!("error: {e:#}");
             let usage = matches!(e.downcast_ref::<CliError>(), Some(CliError::Usage(_)));

@@ -13,9 +13,9 @@ use cram_arch::presets;
 use cram_workloads::exec::argmax;
 use cram_workloads::net::Network;
 
-use crate::baseline::{BaselineRun, LayerWork, evaluate, work_of_program};
+use crate::baseline::{self, BaselineRun, LayerWork, work_of_program};
 use crate::cli::{CliError, ModeArg, Outcome, emit, to_json};
-use crate::config::{Config, Resolved};
+use crate::config::{Config, ProgramCache, Resolved};
 use crate::energy::EnergyBreakdown;
 use crate::error::UsageError;
 use crate::map::{self, Mode, NetRun, RunOptions};
@@ -84,9 +84,45 @@ pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
 }
 
 fn execute(config: &Config, a: &RunArgs, sets: &[String]) -> Result<Outputs, UsageError> {
+    let e = evaluate(config, None)?;
+    let manifest = Manifest {
+        schema_version: SCHEMA_VERSION,
+        cramulator_version: env!("CARGO_PKG_VERSION").to_owned(),
+        run_id: e.report.run_id.clone(),
+        config_hash: e.hash,
+        seed: config.run.seed,
+        config_file: a.config.as_ref().map(|p| p.display().to_string()),
+        overrides: sets.to_vec(),
+        files: FILES.iter().map(|f| (*f).to_owned()).collect(),
+    };
+    Ok(Outputs {
+        resolved: e.resolved,
+        manifest,
+        report: e.report,
+        rows: e.rows,
+        ok: e.ok,
+    })
+}
+
+/// What one configuration gives: its resolved text and hash, the report, the per-layer
+/// rows, and whether every image was bit-exact (functional mode).
+pub(crate) struct Evaluation {
+    pub resolved: String,
+    pub hash: String,
+    pub report: RunReport,
+    pub rows: Vec<LayerRow>,
+    pub ok: bool,
+}
+
+/// Runs one configuration (the work of `run` and of every sweep point); `cache` shares
+/// compiled networks between configurations.
+pub(crate) fn evaluate(
+    config: &Config,
+    cache: Option<&ProgramCache>,
+) -> Result<Evaluation, UsageError> {
     let Resolved {
         prog, hw, choice, ..
-    } = config.resolve()?;
+    } = config.resolve_with(cache)?;
     let (images, labels) = inputs(&prog, config.run.images, config.run.seed)?;
     let mut filled = config.filled();
     filled.run.images = Some(images.len());
@@ -165,7 +201,7 @@ fn execute(config: &Config, a: &RunArgs, sets: &[String]) -> Result<Outputs, Usa
     let mut rows = cram_rows(&batch, &single, &work, n, cycle_s);
     let mut sides = Vec::new();
     for b in &baselines {
-        let r = evaluate(b, &work, 1);
+        let r = baseline::evaluate(b, &work, 1);
         let p = &b.params;
         let executed: u64 = r.layers.iter().map(|l| l.macs_executed).sum();
         let peak = p.macs_per_cycle * p.clock_ghz * 1e9;
@@ -204,7 +240,7 @@ fn execute(config: &Config, a: &RunArgs, sets: &[String]) -> Result<Outputs, Usa
     }
     let report = RunReport {
         schema_version: SCHEMA_VERSION,
-        run_id: run_id.clone(),
+        run_id,
         workload: WorkloadSummary {
             model,
             layers: work.len(),
@@ -226,19 +262,9 @@ fn execute(config: &Config, a: &RunArgs, sets: &[String]) -> Result<Outputs, Usa
         },
         baselines: sides,
     };
-    let manifest = Manifest {
-        schema_version: SCHEMA_VERSION,
-        cramulator_version: env!("CARGO_PKG_VERSION").to_owned(),
-        run_id,
-        config_hash: hash,
-        seed: config.run.seed,
-        config_file: a.config.as_ref().map(|p| p.display().to_string()),
-        overrides: sets.to_vec(),
-        files: FILES.iter().map(|f| (*f).to_owned()).collect(),
-    };
-    Ok(Outputs {
+    Ok(Evaluation {
         resolved,
-        manifest,
+        hash,
         report,
         rows,
         ok: exact.is_none_or(|e| e == n),

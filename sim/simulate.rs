@@ -314,12 +314,14 @@ fn config(a: &SimulateArgs) -> Result<Config, UsageError> {
             device: a.device.clone(),
             array: a.array.clone(),
             gate_set,
+            ..CramConfig::default()
         },
         workload: WorkloadConfig {
             model: a.model.clone(),
             weight_bits: a.weight_bits,
             act_bits: a.act_bits,
             sparsity: a.sparsity,
+            seed: None,
         },
         mapping: MappingConfig {
             strategy: match a.strategy {

@@ -93,6 +93,67 @@ pub fn device(name_or_path: &str) -> Result<Device, ArchError> {
     parse_device(&text.0, &text.1)
 }
 
+/// Loads a device and overrides some of its keys (`overrides` holds keys of the device
+/// file, e.g. `tmr = 4.0`); errors name the preset and the overridden keys.
+pub fn device_with(name_or_path: &str, overrides: &toml::Table) -> Result<Device, ArchError> {
+    let (text, origin) = load(name_or_path, "device", preset_source, &NAMES)?;
+    let (text, origin) = overridden(&text, origin, overrides, "cram.device_params")?;
+    parse_device(&text, &origin)
+}
+
+/// Loads an organisation and overrides some of its keys (nested tables merge key by key).
+pub fn array_with(name_or_path: &str, overrides: &toml::Table) -> Result<Org, ArchError> {
+    let (text, origin) = load(name_or_path, "array", array_source, &ARRAY_NAMES)?;
+    let (text, origin) = overridden(&text, origin, overrides, "cram.array_params")?;
+    parse_array(&text, &origin)
+}
+
+/// `text` with `overrides` merged in, and an origin that says so.
+fn overridden(
+    text: &str,
+    origin: String,
+    overrides: &toml::Table,
+    what: &str,
+) -> Result<(String, String), ArchError> {
+    if overrides.is_empty() {
+        return Ok((text.to_owned(), origin));
+    }
+    let mut doc: toml::Table = parse(text, &origin)?;
+    merge(&mut doc, overrides);
+    let mut listed = Vec::new();
+    list(overrides, "", &mut listed);
+    Ok((
+        doc.to_string(),
+        format!("{origin} with {what} {}", listed.join(", ")),
+    ))
+}
+
+/// `key.path = value` for every leaf of `t`.
+fn list(t: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+    for (k, v) in t {
+        match v {
+            toml::Value::Table(sub) => list(sub, &format!("{prefix}{k}."), out),
+            v => out.push(format!("{prefix}{k} = {v}")),
+        }
+    }
+}
+
+/// Merges `over` into `base`, table by table.
+fn merge(base: &mut toml::Table, over: &toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            // `tmr = 4` over `tmr = 5.0`: the integer is meant as a real number.
+            (Some(toml::Value::Float(_)), &toml::Value::Integer(i)) => {
+                base.insert(k.clone(), toml::Value::Float(i as f64));
+            }
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
 /// Loads an organisation: a shipped array preset name, or else a path to a TOML file.
 pub fn array(name_or_path: &str) -> Result<Org, ArchError> {
     let text = load(name_or_path, "array", array_source, &ARRAY_NAMES)?;
