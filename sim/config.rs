@@ -362,12 +362,8 @@ impl Config {
         }
         self.compress_spec()?;
         let c = &self.cram;
-        if !c.device_params.is_empty() {
-            presets::device_with(&c.device, &c.device_params)?;
-        }
-        if !c.array_params.is_empty() {
-            presets::array_with(&c.array, &c.array_params)?;
-        }
+        presets::device_with(&c.device, &c.device_params)?;
+        presets::array_with(&c.array, &c.array_params)?;
         let set = [
             ("workload.weight_bits", w.weight_bits.is_some()),
             ("workload.act_bits", w.act_bits.is_some()),
@@ -666,7 +662,7 @@ fn digits_program(spec: &CompressSpec) -> Result<golden::Program, UsageError> {
     let (train_set, _) = Digits::embedded().split(SPLIT_SEED);
     let spec = CompressSpec {
         input: Some(train::DIGITS_INPUT),
-        ..spec.clone()
+        ..*spec
     };
     let (m, _) = compress(
         &float.net,

@@ -253,10 +253,30 @@ fn unit(name: &str) -> &'static str {
         .map_or("", |u| u.1)
 }
 
-/// A readable axis description: the name with its unit.
+/// A readable axis description: the metric's meaning or the key, with its unit.
 fn describe(name: &str) -> String {
+    const KNOWN: [(&str, &str); 11] = [
+        ("cram_energy_pj", "CRAM energy per inference"),
+        ("cram_compute_pj", "CRAM compute energy per inference"),
+        (
+            "cram_data_movement_pj",
+            "CRAM data-movement energy per inference",
+        ),
+        ("cram_latency_s", "CRAM latency per inference"),
+        ("cram_throughput_per_s", "CRAM inferences per second"),
+        ("cram_tops_per_w", "CRAM efficiency"),
+        ("cram_edp_j_s", "CRAM energy-delay product"),
+        ("cram_area_mm2", "CRAM chip area"),
+        ("cram_utilization", "CRAM lane utilization (fraction)"),
+        ("cram_co2e_g_per_inference", "CO2e per inference on CRAM"),
+        ("accuracy", "accuracy on the held-out images (fraction)"),
+    ];
     let u = unit(name);
-    let n = name.replace('_', " ");
+    let n = match KNOWN.iter().find(|k| k.0 == name) {
+        Some(k) => k.1.to_owned(),
+        None if name.contains('.') => name.to_owned(),
+        None => name.replace('_', " "),
+    };
     if u.is_empty() {
         n
     } else {
@@ -264,20 +284,18 @@ fn describe(name: &str) -> String {
     }
 }
 
-/// A compact number for ticks and labels.
+/// A compact number for ticks and labels: four significant digits at most.
 fn fmt_num(v: f64) -> String {
     let a = v.abs();
     if v == 0.0 {
         "0".into()
     } else if (1e-3..1e5).contains(&a) {
-        let s = format!("{:.4}", v);
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        // Four significant digits at most.
-        let digits = a.log10().floor() as i32;
-        if digits >= 3 || s.len() <= 6 {
-            s.to_owned()
+        let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{v:.decimals$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
         } else {
-            format!("{:.*}", (3 - digits).max(0) as usize, v)
+            s
         }
     } else {
         let s = format!("{v:.2e}");
@@ -431,11 +449,16 @@ struct SweepTable {
 
 impl SweepTable {
     fn read(dir: &Path, what: &str) -> Result<SweepTable, CliError> {
-        let mpath = dir.join("manifest.json");
-        let manifest: SweepManifest = serde_json::from_str(&read_file(&mpath, what)?)
-            .map_err(|e| usage(format!("'{}': {e}", mpath.display())))?;
         let path = dir.join("results.csv");
         let text = read_file(&path, what)?;
+        let mpath = dir.join("manifest.json");
+        let manifest: SweepManifest =
+            serde_json::from_str(&read_file(&mpath, what)?).map_err(|e| {
+                usage(format!(
+                    "'{}': {e} (not the manifest of a sweep plan)",
+                    mpath.display()
+                ))
+            })?;
         let mut r = csv::Reader::from_reader(text.as_bytes());
         let header = r
             .headers()
@@ -512,11 +535,18 @@ fn line(a: &PlotArgs) -> Result<Figure, CliError> {
     let xk = t.axis(a.x.as_ref(), 0, "--x")?;
     let xi = t.col(&xk, "--x")?;
     let yi = t.col(&a.metric, "--metric")?;
+    // Series: every other axis, except those zipped with x (they step with it).
+    let x_group = t
+        .manifest
+        .axes
+        .iter()
+        .find(|ax| ax.key == xk)
+        .and_then(|ax| ax.group.clone());
     let others: Vec<(String, usize)> = t
         .manifest
         .axes
         .iter()
-        .filter(|ax| ax.key != xk)
+        .filter(|ax| ax.key != xk && (x_group.is_none() || ax.group != x_group))
         .map(|ax| Ok((ax.key.clone(), t.col(&ax.key, "axis")?)))
         .collect::<Result<_, CliError>>()?;
     let xs = t.axis_values(&xk);
@@ -574,7 +604,7 @@ fn line(a: &PlotArgs) -> Result<Figure, CliError> {
         title: format!(
             "sweep {}: {} against {}",
             t.manifest.name,
-            a.metric.replace('_', " "),
+            describe(&a.metric),
             short(&xk)
         ),
         body: Body::Xy(Xy {
@@ -713,10 +743,10 @@ fn pareto(a: &PlotArgs) -> Result<Figure, CliError> {
             pts.len()
         ),
         body: Body::Xy(Xy {
-            x_desc: "latency per inference (s, log scale)".into(),
-            y_desc: "energy per inference (pJ, log scale)".into(),
-            log_x: true,
-            log_y: true,
+            x_desc: "CRAM latency per inference (s)".into(),
+            y_desc: "CRAM energy per inference (pJ)".into(),
+            log_x: spread(&pts.iter().map(|p| p.1).collect::<Vec<_>>()) >= 10.0,
+            log_y: spread(&pts.iter().map(|p| p.2).collect::<Vec<_>>()) >= 10.0,
             x_labels: None,
             series,
         }),
@@ -767,13 +797,13 @@ fn heatmap(a: &PlotArgs) -> Result<Figure, CliError> {
     }
     let mut out = Vec::new();
     let mut data = Vec::new();
-    for x in 0..xs.len() {
-        for y in 0..ys.len() {
+    for (x, xv) in xs.iter().enumerate() {
+        for (y, yv) in ys.iter().enumerate() {
             let vals = cells.get(&(x, y)).cloned().unwrap_or_default();
             let v = (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64);
             data.push(vec![
-                xs[x].clone(),
-                ys[y].clone(),
+                xv.clone(),
+                yv.clone(),
                 v.map(|v| format!("{v}")).unwrap_or_default(),
                 vals.len().to_string(),
             ]);
@@ -784,7 +814,7 @@ fn heatmap(a: &PlotArgs) -> Result<Figure, CliError> {
         title: format!(
             "sweep {}: {} over {} × {}",
             t.manifest.name,
-            a.metric.replace('_', " "),
+            describe(&a.metric),
             short(&xk),
             short(&yk)
         ),
@@ -838,9 +868,12 @@ fn padded(v: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
         return if log { (1.0, 10.0) } else { (0.0, 1.0) };
     }
     if log {
+        // Whole decades, so every axis shows labelled powers of ten.
         let (a, b) = (lo.log10(), hi.log10());
-        let pad = ((b - a) * 0.08).max(0.15);
-        (10f64.powf(a - pad), 10f64.powf(b + pad))
+        (
+            10f64.powf((a - 0.05).floor()),
+            10f64.powf((b + 0.05).ceil()),
+        )
     } else {
         let pad = ((hi - lo) * 0.08).max(if hi == lo {
             hi.abs().max(1.0) * 0.1
@@ -884,7 +917,7 @@ fn draw_xy<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, xy: &Xy) -> DrawRe
                 }
                 None => fmt_num(*v),
             };
-            let n_x = xy.x_labels.as_ref().map_or(10, |l| l.len());
+            let n_x = xy.x_labels.as_ref().map_or(10, |l| 4 * l.len());
             chart
                 .configure_mesh()
                 .x_desc(xy.x_desc.as_str())
@@ -925,7 +958,7 @@ fn draw_xy<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, xy: &Xy) -> DrawRe
             }
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
+                .position(legend_corner(xy, (x0, x1), (y0, y1)))
                 .label_font((FAMILY, 14))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
@@ -942,6 +975,38 @@ fn draw_xy<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, xy: &Xy) -> DrawRe
     Ok(())
 }
 
+/// The corner of the plot with the fewest points near it, for the legend.
+fn legend_corner(xy: &Xy, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> SeriesLabelPosition {
+    let frac = |v: f64, lo: f64, hi: f64, log: bool| {
+        if log {
+            (v.max(f64::MIN_POSITIVE).log10() - lo.log10()) / (hi.log10() - lo.log10())
+        } else {
+            (v - lo) / (hi - lo)
+        }
+    };
+    let corners = [
+        (SeriesLabelPosition::UpperRight, 1.0, 1.0),
+        (SeriesLabelPosition::UpperLeft, 0.0, 1.0),
+        (SeriesLabelPosition::LowerRight, 1.0, 0.0),
+        (SeriesLabelPosition::LowerLeft, 0.0, 0.0),
+    ];
+    let crowd = |cx: f64, cy: f64| {
+        xy.series
+            .iter()
+            .flat_map(|s| &s.points)
+            .filter(|p| {
+                let fx = frac(p.0, x0, x1, xy.log_x);
+                let fy = frac(p.1, y0, y1, xy.log_y);
+                (fx - cx).abs() < 0.4 && (fy - cy).abs() < 0.35
+            })
+            .count()
+    };
+    corners
+        .into_iter()
+        .min_by_key(|c| crowd(c.1, c.2))
+        .map_or(SeriesLabelPosition::UpperRight, |c| c.0)
+}
+
 fn draw_stacked<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     bars: &[(String, Vec<f64>, f64)],
@@ -953,13 +1018,13 @@ fn draw_stacked<DB: DrawingBackend>(
         .margin(20)
         .x_label_area_size(60)
         .y_label_area_size(90)
-        .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..112.0)
+        .build_cartesian_2d(-0.5..n as f64 + 0.5, 0.0..112.0)
         .map_err(|e| e.to_string())?;
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(n)
+        .x_labels(4 * (n + 1))
         .x_label_formatter(&|v: &f64| {
             let i = v.round();
             if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
@@ -1000,20 +1065,28 @@ fn draw_stacked<DB: DrawingBackend>(
     chart
         .draw_series(bars.iter().enumerate().map(|(i, (_, _, t))| {
             Text::new(
-                format!("{} pJ", fmt_num(*t)),
-                (i as f64 - 0.25, 106.0),
-                (FAMILY, 15).into_font(),
+                crate::run::si(t * 1e-12, "J"),
+                (i as f64 - 0.1, 106.0),
+                (FAMILY, 16).into_font(),
             )
         }))
         .map_err(|e| e.to_string())?;
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperRight)
         .label_font((FAMILY, 14))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
         .map_err(|e| e.to_string())
+}
+
+/// The unit in parentheses at the end of a description, or the description.
+fn unit_of_desc(desc: &str) -> String {
+    match (desc.rfind('('), desc.ends_with(')')) {
+        (Some(i), true) => desc[i + 1..desc.len() - 1].to_owned(),
+        _ => desc.to_owned(),
+    }
 }
 
 /// Viridis, by five anchors.
@@ -1079,8 +1152,8 @@ fn draw_heat<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_labels(xl.len())
-        .y_labels(yl.len())
+        .x_labels(4 * xl.len())
+        .y_labels(4 * yl.len())
         .x_label_formatter(&|v: &f64| pick(xl, *v))
         .y_label_formatter(&|v: &f64| pick(yl, *v))
         .x_desc(x_desc)
@@ -1126,7 +1199,10 @@ fn draw_heat<DB: DrawingBackend>(
         .margin_bottom(80)
         .margin_right(10)
         .y_label_area_size(70)
-        .caption(if log { "log scale" } else { "" }, (FAMILY, 13))
+        .caption(
+            format!("{}{}", unit_of_desc(metric), if log { ", log" } else { "" }),
+            (FAMILY, 14),
+        )
         .build_cartesian_2d(0.0..1.0, lo.min(hi)..hi.max(lo + 1e-12))
         .map_err(|e| e.to_string())?;
     bar.configure_mesh()
@@ -1134,8 +1210,6 @@ fn draw_heat<DB: DrawingBackend>(
         .disable_x_axis()
         .y_labels(6)
         .y_label_formatter(&|v: &f64| fmt_num(if log { 10f64.powf(*v) } else { *v }))
-        .y_desc(metric)
-        .axis_desc_style((FAMILY, 14))
         .label_style((FAMILY, 12))
         .draw()
         .map_err(|e| e.to_string())?;
@@ -1160,14 +1234,17 @@ mod tests {
     fn numbers_and_units_read_well() {
         assert_eq!(fmt_num(0.0), "0");
         assert_eq!(fmt_num(1234.0), "1234");
+        assert_eq!(fmt_num(3635.2065), "3635");
+        assert_eq!(fmt_num(0.012345), "0.01235");
         assert_eq!(fmt_num(2.5), "2.5");
         assert_eq!(fmt_num(1.5e-9), "1.5e-9");
         assert_eq!(fmt_num(3.0e7), "3e7");
-        assert_eq!(describe("cram_energy_pj"), "cram energy pj (pJ)");
+        assert_eq!(describe("cram_energy_pj"), "CRAM energy per inference (pJ)");
         assert_eq!(
             describe("cram.device_params.diameter_nm"),
-            "cram.device params.diameter nm (nm)"
+            "cram.device_params.diameter_nm (nm)"
         );
+        assert_eq!(unit_of_desc("CRAM energy per inference (pJ)"), "pJ");
         assert_eq!(unit("cpu-ddr4_energy_ratio"), "×");
     }
 

@@ -114,15 +114,25 @@ pub(crate) struct Evaluation {
     pub ok: bool,
 }
 
+/// Compiled networks and analytical layer plans shared by the points of a sweep.
+#[derive(Debug, Default)]
+pub struct Caches {
+    /// Networks by workload.
+    pub programs: ProgramCache,
+    /// Analytical layer plans by program, gate set, organisation and choice.
+    pub plans: map::PlanCache,
+    /// The baseline work of each program (counting a large network's nonzero weights costs
+    /// more than pricing it), by program address.
+    pub work: std::sync::Mutex<std::collections::HashMap<usize, std::sync::Arc<Vec<LayerWork>>>>,
+}
+
 /// Runs one configuration (the work of `run` and of every sweep point); `cache` shares
-/// compiled networks between configurations.
-pub(crate) fn evaluate(
-    config: &Config,
-    cache: Option<&ProgramCache>,
-) -> Result<Evaluation, UsageError> {
+/// compiled networks and analytical plans between configurations.
+pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evaluation, UsageError> {
     let Resolved {
         prog, hw, choice, ..
-    } = config.resolve_with(cache)?;
+    } = config.resolve_with(cache.map(|c| &c.programs))?;
+    let plans = cache.map(|c| &c.plans);
     let (images, labels) = inputs(&prog, config.run.images, config.run.seed)?;
     let mut filled = config.filled();
     filled.run.images = Some(images.len());
@@ -143,7 +153,7 @@ pub(crate) fn evaluate(
         error_rate: 0.0,
         seed: config.run.seed,
     };
-    let batch = map::run_network(&prog, &images, &hw, &opts)?;
+    let batch = map::run_network_with(&prog, &images, &hw, &opts, plans)?;
     let n = images.len();
     let (exact, correct) = if mode == Mode::Functional {
         let golden = golden_outputs(&prog, &images)?;
@@ -174,11 +184,25 @@ pub(crate) fn evaluate(
             mode: Mode::Analytical,
             ..opts
         };
-        map::run_network(&prog, &images[..1], &hw, &one)?
+        map::run_network_with(&prog, &images[..1], &hw, &one, plans)?
     };
     let org = &hw.org.params;
     let cycle_s = 1e-9 / org.clock_ghz;
-    let work = work_of_program(&prog)?;
+    let work = match cache {
+        None => std::sync::Arc::new(work_of_program(&prog)?),
+        Some(c) => {
+            let key = std::sync::Arc::as_ptr(&prog) as usize;
+            let known = c.work.lock().expect("not poisoned").get(&key).cloned();
+            match known {
+                Some(w) => w,
+                None => {
+                    let w = std::sync::Arc::new(work_of_program(&prog)?);
+                    c.work.lock().expect("not poisoned").insert(key, w.clone());
+                    w
+                }
+            }
+        }
+    };
     let macs: u64 = work.iter().map(|l| l.macs).sum();
     let grid = config.compare.grid_gco2e_per_kwh;
     let mut energy = EnergyBreakdown::default();
@@ -380,7 +404,7 @@ fn write_atomically(out: &Path, o: &Outputs) -> Result<PathBuf, UsageError> {
 }
 
 /// `value` with an SI prefix and `unit`, 3 significant digits.
-fn si(value: f64, unit: &str) -> String {
+pub(crate) fn si(value: f64, unit: &str) -> String {
     const P: [(f64, &str); 9] = [
         (1e12, "T"),
         (1e9, "G"),
@@ -529,6 +553,39 @@ fn table(r: &RunReport, dir: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sweep's caches give the very report an uncached run gives, on another device and
+    /// array than the one that filled them, under every strategy choice.
+    #[test]
+    fn cached_plans_price_like_a_fresh_run() {
+        let caches = Caches::default();
+        let config = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+            Config::load_with(None, &sets).unwrap()
+        };
+        for model in ["resnet8", "digits-mlp-int4"] {
+            for strategy in ["auto", "const", "stored"] {
+                let m = format!("workload.model={model}");
+                let st = format!("mapping.strategy={strategy}");
+                let common = [m.as_str(), st.as_str(), "run.mode=analytical"];
+                let first = config(&[&common[..], &["cram.device=stt-today"]].concat());
+                evaluate(&first, Some(&caches)).unwrap();
+                for extra in [
+                    &["cram.device=she-projected"][..],
+                    &["cram.device_params.tmr=3.0", "mapping.objective=latency"][..],
+                ] {
+                    let c = config(&[&common[..], extra].concat());
+                    let cached = evaluate(&c, Some(&caches)).unwrap();
+                    let fresh = evaluate(&c, None).unwrap();
+                    assert_eq!(
+                        to_json(&cached.report),
+                        to_json(&fresh.report),
+                        "{model} {strategy} {extra:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn si_prefixes() {

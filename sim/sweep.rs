@@ -32,9 +32,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{CliError, Outcome, emit};
-use crate::config::{Config, ProgramCache};
+use crate::config::Config;
 use crate::error::UsageError;
 use crate::records::{RunReport, SCHEMA_VERSION, fnv1a64};
+use crate::run::Caches;
 
 /// `cramulator sweep …`.
 #[derive(Debug, Subcommand)]
@@ -339,7 +340,7 @@ fn expand_axis(a: &AxisSpec, at: &str) -> Result<Vec<toml::Value>, String> {
     } else {
         let l = a.log.as_ref().expect("one is given");
         let (start, stop) = (num(&l.start, "log.start")?, num(&l.stop, "log.stop")?);
-        if !(start > 0.0 && stop > 0.0) || !(2..=MAX_AXIS_VALUES).contains(&l.num) {
+        if !(start > 0.0 && stop > 0.0 && (2..=MAX_AXIS_VALUES).contains(&l.num)) {
             return Err(format!(
                 "{at}: log from {start} to {stop} in {} values: needs start, stop > 0 and \
                  num in 2..={MAX_AXIS_VALUES}",
@@ -457,7 +458,7 @@ impl Plan {
         let mut axes = Vec::new();
         for (i, a) in file.axis.iter().enumerate() {
             let at = format!("{origin}: axis {} ('{}')", i + 1, a.key);
-            if !keys.iter().any(|k| *k == a.key) {
+            if !keys.contains(&a.key) {
                 let near = crate::config::nearest_keys(&a.key, 3);
                 return Err(UsageError::new(format!(
                     "{at}: unknown key; nearest valid keys: {}",
@@ -844,7 +845,7 @@ fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
         )
         .expect("a valid template"),
     );
-    let cache = ProgramCache::default();
+    let cache = Caches::default();
     let writer = Mutex::new((&mut file, None::<std::io::Error>));
     let failed = std::sync::atomic::AtomicU64::new(0);
     pool.install(|| {
@@ -897,7 +898,7 @@ fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
 }
 
 /// Runs point `id`: the base config with the point's values and seed.
-pub fn run_point(plan: &Plan, id: u64, cache: &ProgramCache) -> PointRecord {
+pub fn run_point(plan: &Plan, id: u64, cache: &Caches) -> PointRecord {
     let p = plan.point(id);
     let values: Vec<(String, toml::Value)> =
         p.set.iter().map(|(k, v)| (k.clone(), to_toml(v))).collect();
@@ -1230,9 +1231,12 @@ struct Best {
     set: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A metric read off a report.
+type Metric = fn(&RunReport) -> f64;
+
 fn summary(m: &SweepManifest, records: &[PointRecord]) -> Summary {
     let ok: Vec<&PointRecord> = records.iter().filter(|r| r.status == "ok").collect();
-    let metrics: [(&str, fn(&RunReport) -> f64); 3] = [
+    let metrics: [(&str, Metric); 3] = [
         ("energy_pj", |r| r.cram.metrics.energy_pj),
         ("latency_s", |r| r.cram.metrics.latency_s),
         ("edp_j_s", |r| r.cram.metrics.edp_j_s),

@@ -3,3 +3,4 @@
 mod cli;
 mod ops;
 mod props;
+mod sweep;

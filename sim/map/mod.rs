@@ -29,7 +29,9 @@ pub mod linear;
 pub mod place;
 pub mod unary;
 
+use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use cram_arch::{GateKind, GateLibrary, Org};
 use cram_workloads::golden::{self, Step};
@@ -201,6 +203,8 @@ struct StreamCost {
     runs: u64,
     lanes: u64,
     cycles_per_run: u64,
+    /// Partial row writes per run (loads), priced at the device's write latency.
+    load_writes: u64,
     commands: u64,
     loaded_bits: u64,
     cols: usize,
@@ -256,6 +260,151 @@ pub fn run_network(
         layers: reports,
         outputs,
     })
+}
+
+/// Analytical plans of networks, shared by the points of a sweep: a layer's streams (gate
+/// counts, actions, placement) depend on the program, the gate set, the organisation and
+/// the strategy choice, not on the device, whose prices and step latencies are applied per
+/// point ([`run_network_with`]).
+#[derive(Debug, Default)]
+pub struct PlanCache(Mutex<HashMap<String, PlanSlot>>);
+
+type PlanSlot = Arc<OnceLock<Result<Arc<Vec<LayerPlan>>, String>>>;
+
+/// One layer's candidate stream sets: one, or both strategies when the choice is the cost
+/// model's.
+#[derive(Debug)]
+pub struct LayerPlan {
+    name: String,
+    op: &'static str,
+    options: Vec<(Option<Strategy>, Vec<StreamCost>)>,
+}
+
+/// [`run_network`] in analytical mode with the layer plans taken from `cache` when an
+/// earlier run had the same program, gate set, organisation, choice and image count; then
+/// priced on this `hw`'s device. Gives the same report as [`run_network`] (tested).
+/// Functional runs, or no cache, go straight to [`run_network`].
+pub fn run_network_with(
+    prog: &golden::Program,
+    images: &[Array3<i64>],
+    hw: &Hw,
+    opts: &RunOptions,
+    cache: Option<&PlanCache>,
+) -> Result<NetRun, UsageError> {
+    let Some(cache) = cache.filter(|_| opts.mode == Mode::Analytical) else {
+        return run_network(prog, images, hw, opts);
+    };
+    let key = format!(
+        "{:p}|{:?}|{:?}|{:?}|{}",
+        prog as *const golden::Program,
+        hw.set,
+        hw.org.params,
+        opts.choice,
+        images.len()
+    );
+    let slot = cache
+        .0
+        .lock()
+        .expect("the plan cache lock is not poisoned")
+        .entry(key)
+        .or_default()
+        .clone();
+    let plans = slot
+        .get_or_init(|| {
+            plan_network(prog, images, hw, opts)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(UsageError::new)?;
+    let layers = plans
+        .iter()
+        .map(|p| {
+            let mut options: Vec<(Option<Strategy>, Vec<StreamCost>, f64)> = p
+                .options
+                .iter()
+                .map(|(s, costs)| {
+                    let mut costs = costs.clone();
+                    reprice(&mut costs, hw);
+                    let score = match opts.choice {
+                        Choice::Auto(obj) => {
+                            let (e, t) = totals(&costs, hw);
+                            match obj {
+                                Objective::Energy => e,
+                                Objective::Latency => t as f64,
+                                Objective::Edp => e * t as f64,
+                            }
+                        }
+                        Choice::Force(_) => 0.0,
+                    };
+                    (*s, costs, score)
+                })
+                .collect();
+            // The first of the cheapest, as `layer_costs` chooses.
+            let best =
+                (1..options.len()).fold(0, |b, k| if options[k].2 < options[b].2 { k } else { b });
+            let (strategy, costs, _) = options.swap_remove(best);
+            report(p.name.clone(), p.op, strategy, &costs, hw)
+        })
+        .collect();
+    Ok(NetRun {
+        layers,
+        outputs: Vec::new(),
+    })
+}
+
+/// Every layer's candidate streams (analytical).
+fn plan_network(
+    prog: &golden::Program,
+    images: &[Array3<i64>],
+    hw: &Hw,
+    opts: &RunOptions,
+) -> Result<Vec<LayerPlan>, UsageError> {
+    let net = prog.network();
+    let n_img = images.len();
+    let mut out = Vec::with_capacity(net.layers.len());
+    for (i, layer) in net.layers.iter().enumerate() {
+        let step = prog.step(i);
+        let options = match (step, opts.choice) {
+            (Step::Linear { .. }, Choice::Auto(_)) => {
+                let j = layer.inputs.first().copied().unwrap_or(0);
+                let l = Linear::of(
+                    &layer.op,
+                    step,
+                    prog.act(j),
+                    prog.act(i),
+                    prog.shape(j),
+                    prog.shape(i),
+                )
+                .expect("a linear step");
+                Strategy::ALL
+                    .into_iter()
+                    .map(|s| linear_layer(&l, s, hw, n_img, None, opts, i).map(|o| (Some(s), o.0)))
+                    .collect::<Result<Vec<_>, String>>()
+                    .map_err(|why| layer_error(prog, i, why))?
+            }
+            _ => {
+                let (costs, strategy, _) = layer_costs(prog, i, images, &[], hw, opts, None)
+                    .map_err(|why| layer_error(prog, i, why))?;
+                vec![(strategy, costs)]
+            }
+        };
+        out.push(LayerPlan {
+            name: layer.name.clone(),
+            op: layer.op.name(),
+            options,
+        });
+    }
+    Ok(out)
+}
+
+/// Sets the streams' cycles from this device's step latencies (the only device-dependent
+/// part of a stream's cost besides the prices `report` applies).
+fn reprice(costs: &mut [StreamCost], hw: &Hw) {
+    for c in costs {
+        c.cycles_per_run =
+            broadcast_cycles(&c.counts, &hw.steps) + c.load_writes * hw.steps.write_row;
+    }
 }
 
 /// A layer's costs, strategy and (functional mode) output codes; `candidates` collects
@@ -537,6 +686,7 @@ fn run_job(
     (
         StreamCost {
             cycles_per_run: broadcast_cycles(&counts, &hw.steps) + load_cycles,
+            load_writes: writes as u64,
             commands: plan.tally.ops() + writes as u64,
             counts,
             actions,

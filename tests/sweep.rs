@@ -1,0 +1,420 @@
+//! Sweeps and plots through the binary: determinism across shards and threads, recovery
+//! from `kill -9`, merge's completeness check, sbatch scripts, and every plot kind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn cram<P: AsRef<std::ffi::OsStr>>(args: &[P]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cramulator"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn ok(o: Output) -> String {
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "stdout: {out}\nstderr: {err}");
+    out
+}
+
+/// A fresh folder under the target's temporary directory.
+fn scratch(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("sweeps")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A sweep file in `dir`.
+fn sweep_file(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("sweep.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Six analytical points of the default workload: two devices × three array sizes (zipped
+/// rows and columns), with the per-point seed visible in the records.
+const SMALL: &str = r#"
+[sweep]
+name = "small"
+seed = 5
+set = ["run.mode=analytical", "run.images=2"]
+
+[[axis]]
+key = "cram.device"
+values = ["stt-projected", "she-projected"]
+
+[[axis]]
+key = "cram.array_params.lanes_per_subarray"
+values = [256, 512, 1024]
+group = "size"
+
+[[axis]]
+key = "cram.array_params.cols_per_subarray"
+values = [256, 512, 1024]
+group = "size"
+"#;
+
+fn plan(dir: &Path, text: &str, out: &str) -> PathBuf {
+    let f = sweep_file(dir, text);
+    let out = dir.join(out);
+    ok(cram(&[
+        "sweep".as_ref(),
+        "plan".as_ref(),
+        f.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]));
+    out
+}
+
+fn run_shard(dir: &Path, shard: &str, threads: &str) -> String {
+    ok(cram(&[
+        "sweep".as_ref(),
+        "run".as_ref(),
+        dir.as_os_str(),
+        "--shard".as_ref(),
+        shard.as_ref(),
+        "--threads".as_ref(),
+        threads.as_ref(),
+    ]))
+}
+
+fn merge(dir: &Path) -> Output {
+    cram(&["sweep".as_ref(), "merge".as_ref(), dir.as_os_str()])
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn merged_results_do_not_depend_on_shards_or_threads() {
+    let d = scratch("determinism");
+    let mut outputs = Vec::new();
+    for (name, shards, threads) in [("a", 1, "1"), ("b", 3, "1"), ("c", 1, "2"), ("d", 3, "2")] {
+        let p = plan(&d, SMALL, name);
+        for i in 0..shards {
+            run_shard(&p, &format!("{i}/{shards}"), threads);
+        }
+        ok(merge(&p));
+        outputs.push((read(&p.join("results.csv")), read(&p.join("results.jsonl"))));
+        // The plan itself is byte-identical too.
+        assert_eq!(
+            read(&p.join("plan.jsonl")),
+            read(&d.join("a").join("plan.jsonl"))
+        );
+    }
+    for o in &outputs[1..] {
+        assert!(o.0 == outputs[0].0, "results.csv differs");
+        assert!(o.1 == outputs[0].1, "results.jsonl differs");
+    }
+    let csv = String::from_utf8(outputs[0].0.clone()).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 7, "{csv}");
+    assert!(lines[0].starts_with("id,seed,cram.device,cram.array_params.lanes_per_subarray,"));
+    // Every point ran (status ok) with its own seed, and the array size reached the chip.
+    let seeds: std::collections::BTreeSet<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(seeds.len(), 6);
+    assert!(lines[1..].iter().all(|l| l.contains(",ok,")), "{csv}");
+    let area = |l: &str| -> f64 {
+        let h: Vec<&str> = lines[0].split(',').collect();
+        let i = h.iter().position(|c| *c == "cram_area_mm2").unwrap();
+        l.split(',').nth(i).unwrap().parse().unwrap()
+    };
+    assert!(area(lines[1]) < area(lines[2]) && area(lines[2]) < area(lines[3]));
+}
+
+#[test]
+fn kill_9_then_rerun_loses_and_repeats_nothing() {
+    let d = scratch("kill");
+    // Functional points on all 360 digits: slow enough to be killed mid-shard.
+    let text = r#"
+[sweep]
+name = "kill"
+seed = 3
+set = ["workload.model=digits-mlp", "run.mode=functional"]
+
+[[axis]]
+key = "workload.weight_bits"
+range = { start = 2, stop = 7, step = 1 }
+
+[[axis]]
+key = "workload.sparsity"
+values = [0.0, 0.5]
+"#;
+    let p = plan(&d, text, "killed");
+    let part = p.join("shards").join("shard-0000-of-0001.jsonl.part");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cramulator"))
+        .args(["sweep", "run"])
+        .arg(&p)
+        .args(["--threads", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    loop {
+        let lines = std::fs::read_to_string(&part).map_or(0, |s| s.lines().count());
+        if lines >= 3 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(300),
+            "no records appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the shard ended before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // A kill can also land mid-line: leave a torn record behind.
+    let before = std::fs::read_to_string(&part).unwrap();
+    let done_before = before.lines().count() - 1;
+    assert!(done_before < 12, "the shard finished before the kill");
+    std::fs::write(&part, format!("{before}{{\"id\":11,\"seed\":12")).unwrap();
+    let out = run_shard(&p, "0/1", "2");
+    assert!(out.contains("already done"), "{out}");
+    ok(merge(&p));
+    let jsonl = String::from_utf8(read(&p.join("results.jsonl"))).unwrap();
+    let ids: Vec<u64> = jsonl
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids, (0..12).collect::<Vec<_>>());
+    // And the records equal an uninterrupted run's.
+    let clean = plan(&d, text, "clean");
+    run_shard(&clean, "0/1", "2");
+    ok(merge(&clean));
+    assert!(read(&clean.join("results.csv")) == read(&p.join("results.csv")));
+    let csv = String::from_utf8(read(&p.join("results.csv"))).unwrap();
+    assert!(csv.lines().skip(1).all(|l| l.contains(",ok,")), "{csv}");
+}
+
+#[test]
+fn merge_names_the_shards_to_resubmit() {
+    let d = scratch("missing");
+    let p = plan(&d, SMALL, "p");
+    run_shard(&p, "0/3", "1");
+    run_shard(&p, "2/3", "1");
+    let o = merge(&p);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert!(e.contains("2 of 6 points missing"), "{e}");
+    assert!(e.contains("shards to re-run (of 3): 1"), "{e}");
+    assert!(e.contains("--array=1"), "{e}");
+    assert!(!p.join("results.csv").exists());
+    // Shards of another N mixed in: points twice.
+    run_shard(&p, "0/1", "1");
+    let o = merge(&p);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("more than once"));
+    // A finished shard is not run again.
+    assert!(run_shard(&p, "0/3", "1").contains("already done"));
+}
+
+#[test]
+fn bad_sweep_files_are_usage_errors() {
+    let d = scratch("bad");
+    let cases = [
+        (
+            SMALL.replace("cram.device\"", "cram.devise\""),
+            "nearest valid keys: cram.device",
+        ),
+        (
+            format!("{SMALL}\n[[axis]]\nkey = \"run.images\"\nvalues = [1, 2]\ngroup = \"size\"\n"),
+            "equal lengths",
+        ),
+        (
+            SMALL.replace("\"she-projected\"", "\"she-future\""),
+            "she-future",
+        ),
+        (
+            SMALL.replace(
+                "values = [\"stt-projected\", \"she-projected\"]",
+                "range = { start = 1, stop = 0, step = 1 }",
+            ),
+            "stop ≥ start",
+        ),
+        (
+            SMALL.replace("seed = 5", "seed = 5\nsed = 1"),
+            "unknown field `sed`",
+        ),
+    ];
+    for (text, want) in cases {
+        let f = sweep_file(&d, &text);
+        let out = d.join("never");
+        let o = cram(&[
+            "sweep".as_ref(),
+            "plan".as_ref(),
+            f.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "want {want:?}: {e}");
+        assert!(!out.exists());
+        assert!(e.contains(want), "want {want:?} in: {e}");
+        assert!(e.contains("sweep.toml"), "{e}");
+        assert!(!e.contains("panicked"), "{e}");
+    }
+    let o = cram(&["sweep", "run", "/nonexistent-plan"]);
+    assert_eq!(o.status.code(), Some(2));
+    let p = plan(&d, SMALL, "p");
+    for bad in ["3/3", "x", "1/0"] {
+        let o = cram(&[
+            "sweep".as_ref(),
+            "run".as_ref(),
+            p.as_os_str(),
+            "--shard".as_ref(),
+            bad.as_ref(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "--shard {bad}");
+    }
+}
+
+#[test]
+fn a_large_plan_is_written_in_full() {
+    let d = scratch("large");
+    // 100,000 points (10 × 100 × 100); the expansion time is measured in the README.
+    let text = r#"
+[sweep]
+name = "large"
+set = ["run.mode=analytical"]
+
+[[axis]]
+key = "workload.model"
+values = ["digits-mlp-int4", "digits-mlp-int8", "digits-mlp-w4a4", "digits-mlp-binary", "digits-mlp-int4", "digits-mlp-int8", "digits-mlp-w4a4", "digits-mlp-binary", "digits-mlp-int4", "digits-mlp-int8"]
+group = "m"
+
+[[axis]]
+key = "run.images"
+values = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+group = "m"
+
+[[axis]]
+key = "cram.device_params.tmr"
+range = { start = 1.0, stop = 10.9, step = 0.1 }
+
+[[axis]]
+key = "compare.grid_gco2e_per_kwh"
+log = { start = 10.0, stop = 1000.0, num = 100 }
+"#;
+    let p = plan(&d, text, "p");
+    let plan = String::from_utf8(read(&p.join("plan.jsonl"))).unwrap();
+    assert_eq!(plan.lines().count(), 100_000);
+    let last: serde_json::Value = serde_json::from_str(plan.lines().last().unwrap()).unwrap();
+    assert_eq!(last["id"], 99_999);
+    assert_eq!(last["set"]["cram.device_params.tmr"], 10.9);
+    assert_eq!(last["set"]["compare.grid_gco2e_per_kwh"], 1000.0);
+}
+
+#[test]
+fn sbatch_prints_an_array_and_its_merge_job() {
+    let d = scratch("sbatch");
+    let p = plan(&d, SMALL, "p");
+    let out = ok(cram(&[
+        "sweep".as_ref(),
+        "sbatch".as_ref(),
+        p.as_os_str(),
+        "--shards".as_ref(),
+        "4".as_ref(),
+        "--max-running".as_ref(),
+        "2".as_ref(),
+    ]));
+    assert!(out.contains("#SBATCH --array=0-3%2"), "{out}");
+    assert!(out.contains("--shard \"${SLURM_ARRAY_TASK_ID}/${SLURM_ARRAY_TASK_COUNT}\""));
+    assert!(out.contains("--dependency=afterok:$JID"), "{out}");
+    let merge = std::fs::read_to_string(p.join("slurm/merge.sbatch")).unwrap();
+    assert!(merge.contains("sweep merge"), "{merge}");
+    let submit = std::fs::read_to_string(p.join("slurm/submit.sh")).unwrap();
+    assert!(submit.contains("--dependency=afterok:"), "{submit}");
+}
+
+#[test]
+fn every_plot_kind_draws_and_writes_its_data() {
+    let d = scratch("plots");
+    let p = plan(&d, SMALL, "p");
+    run_shard(&p, "0/1", "2");
+    ok(merge(&p));
+    let runs = d.join("runs");
+    ok(cram(&[
+        "run".as_ref(),
+        "--mode".as_ref(),
+        "analytical".as_ref(),
+        "--out".as_ref(),
+        runs.as_os_str(),
+    ]));
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let cases: [(&str, &Path, &[&str]); 6] = [
+        ("layers", &run, &[]),
+        ("breakdown", &run, &[]),
+        ("line", &p, &["--x", "cram.array_params.lanes_per_subarray"]),
+        ("pareto", &p, &[]),
+        ("heatmap", &p, &["--metric", "cram_latency_s"]),
+        (
+            "line",
+            &p,
+            &["--x", "cram.device", "--metric", "cram_edp_j_s"],
+        ),
+    ];
+    for (i, (kind, input, extra)) in cases.iter().enumerate() {
+        for ext in ["svg", "png"] {
+            let out = d.join(format!("{i}-{kind}.{ext}"));
+            let mut args: Vec<&std::ffi::OsStr> = vec![
+                "plot".as_ref(),
+                kind.as_ref(),
+                input.as_os_str(),
+                "--out".as_ref(),
+                out.as_os_str(),
+            ];
+            args.extend(extra.iter().map(std::ffi::OsStr::new));
+            ok(cram(&args));
+            let bytes = read(&out);
+            if ext == "png" {
+                assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+                assert!(bytes.len() > 10_000, "{kind}: a nearly empty PNG");
+            } else {
+                let svg = String::from_utf8(bytes).unwrap();
+                assert!(svg.trim_end().ends_with("</svg>"), "{kind}");
+                assert!(svg.contains("<text"), "{kind}: no labels");
+            }
+            let csv = String::from_utf8(read(&out.with_extension("csv"))).unwrap();
+            assert!(csv.lines().count() >= 2, "{kind}: {csv}");
+        }
+    }
+    // Bad input: a clear error, no panic, no file.
+    let o = cram(&["plot".as_ref(), "heatmap".as_ref(), run.as_os_str()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("sweep merge"));
+    let o = cram(&[
+        "plot".as_ref(),
+        "line".as_ref(),
+        p.as_os_str(),
+        "--x".as_ref(),
+        "nope".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("axes: cram.device"));
+}
