@@ -454,16 +454,25 @@ impl Config {
         let v = toml::Value::try_from(&c).expect("a config serializes");
         let mut out = Vec::new();
         flatten_keys(&v, "", &mut out);
-        // The device and array keys, from the default presets.
-        for (section, src) in [
-            ("cram.device_params", presets::preset_source(&c.cram.device)),
-            ("cram.array_params", presets::array_source(&c.cram.array)),
-        ] {
+        // The device and array keys, from every shipped preset (the SHE channel's too).
+        let sources = presets::NAMES
+            .iter()
+            .map(|n| ("cram.device_params", presets::preset_source(n)))
+            .chain(
+                presets::ARRAY_NAMES
+                    .iter()
+                    .map(|n| ("cram.array_params", presets::array_source(n))),
+            );
+        for (section, src) in sources {
             let t: toml::Value =
                 toml::from_str(src.expect("a shipped preset")).expect("a shipped preset parses");
             let mut keys = Vec::new();
             flatten_keys(&t, section, &mut keys);
-            out.extend(keys.into_iter().filter(|k| !k.ends_with(".name")));
+            for k in keys {
+                if !k.ends_with(".name") && !out.contains(&k) {
+                    out.push(k);
+                }
+            }
         }
         out
     }

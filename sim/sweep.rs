@@ -921,7 +921,12 @@ pub fn run_point(plan: &Plan, id: u64, cache: &Caches) -> PointRecord {
     };
     PointRecord {
         id,
-        seed: p.seed,
+        // An axis over run.seed overrides the derived seed.
+        seed: p
+            .set
+            .get("run.seed")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(p.seed),
         set: p.set,
         status,
         error,
@@ -1302,6 +1307,11 @@ fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, CliError> {
     let q = |p: &Path| shell_quote(&p.display().to_string());
     let dir = q(&a.dir);
     let logs = a.dir.join("slurm").join("logs");
+    let part = a
+        .partition
+        .as_ref()
+        .map(|p| format!("#SBATCH --partition={p}\n"))
+        .unwrap_or_default();
     let array = format!(
         "#!/bin/bash\n# cramulator sweep {name}: {points} points in {n} shards (plan {hash}).\n\
          # Submit with slurm/submit.sh (this array, then the merge job after it).\n\
@@ -1321,11 +1331,6 @@ fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, CliError> {
         cpus = a.cpus,
         time = a.time,
         logs = logs.display(),
-        part = a
-            .partition
-            .as_ref()
-            .map(|p| format!("#SBATCH --partition={p}\n"))
-            .unwrap_or_default(),
         bin = q(&bin),
     );
     let merge = format!(
@@ -1338,11 +1343,6 @@ fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, CliError> {
          exec {bin} sweep merge {dir}\n",
         name = m.name,
         logs = logs.display(),
-        part = a
-            .partition
-            .as_ref()
-            .map(|p| format!("#SBATCH --partition={p}\n"))
-            .unwrap_or_default(),
         bin = q(&bin),
     );
     let slurm = a.dir.join("slurm");

@@ -23,7 +23,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use cram_workloads::golden::Step;
+use cram_workloads::golden::{self, Step};
 use cram_workloads::net::{Op as NetOp, Shape, Window};
 use cram_workloads::quant::{ActQuant, Requant};
 use ndarray::Array4;
@@ -101,6 +101,21 @@ pub struct Linear<'a> {
 }
 
 impl<'a> Linear<'a> {
+    /// The linear view of layer `i` of a compiled network (None unless it is Dense or
+    /// Conv2d); its input is the layer's first input.
+    pub fn at(prog: &'a golden::Program, i: usize) -> Option<Linear<'a>> {
+        let layer = &prog.network().layers[i];
+        let j = layer.inputs.first().copied().unwrap_or(0);
+        Linear::of(
+            &layer.op,
+            prog.step(i),
+            prog.act(j),
+            prog.act(i),
+            prog.shape(j),
+            prog.shape(i),
+        )
+    }
+
     /// The linear view of a compiled layer (None for other steps).
     pub fn of(
         op: &NetOp,

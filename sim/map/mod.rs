@@ -367,16 +367,7 @@ fn plan_network(
         let step = prog.step(i);
         let options = match (step, opts.choice) {
             (Step::Linear { .. }, Choice::Auto(_)) => {
-                let j = layer.inputs.first().copied().unwrap_or(0);
-                let l = Linear::of(
-                    &layer.op,
-                    step,
-                    prog.act(j),
-                    prog.act(i),
-                    prog.shape(j),
-                    prog.shape(i),
-                )
-                .expect("a linear step");
+                let l = Linear::at(prog, i).expect("a linear step");
                 Strategy::ALL
                     .into_iter()
                     .map(|s| linear_layer(&l, s, hw, n_img, None, opts, i).map(|o| (Some(s), o.0)))
@@ -420,7 +411,7 @@ fn layer_costs(
     mut candidates: Option<&mut Vec<(Strategy, f64, u64)>>,
 ) -> Result<(Vec<StreamCost>, Option<Strategy>, Vec<Array3<i64>>), String> {
     let layer = &prog.network().layers[i];
-    let (shape, act) = (prog.shape(i), prog.act(i));
+    let shape = prog.shape(i);
     let n_img = images.len();
     let functional = opts.mode == Mode::Functional;
     let input = |k: usize| layer.inputs.get(k).copied().unwrap_or(0);
@@ -444,10 +435,9 @@ fn layer_costs(
                 };
                 (Vec::new(), None, y)
             }
-            step @ Step::Linear { .. } => {
+            Step::Linear { .. } => {
                 let j = input(0);
-                let l = Linear::of(&layer.op, step, prog.act(j), act, prog.shape(j), shape)
-                    .expect("a linear step");
+                let l = Linear::at(prog, i).expect("a linear step");
                 let x = functional.then(|| outs[j].as_slice());
                 let (strategy, (c, y)) = match opts.choice {
                     Choice::Force(s) => (s, linear_layer(&l, s, hw, n_img, x, opts, i)?),

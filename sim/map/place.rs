@@ -9,7 +9,7 @@
 
 use std::ops::Range;
 
-use cram_workloads::golden::{self, Step};
+use cram_workloads::golden;
 use cram_workloads::{Op, Shape};
 use ndarray::Array3;
 use serde::Serialize;
@@ -144,20 +144,7 @@ pub fn place(
         layer_costs(prog, i, &image, &[], hw, &opts, Some(&mut candidates)).map_err(bad)?;
     let r = report(layer.name.clone(), layer.op.name(), strategy, &costs, hw);
     let programs = programs(&costs, hw);
-    let linear = match prog.step(i) {
-        step @ Step::Linear { .. } => {
-            let j = layer.inputs[0];
-            Linear::of(
-                &layer.op,
-                step,
-                prog.act(j),
-                prog.act(i),
-                prog.shape(j),
-                prog.shape(i),
-            )
-        }
-        _ => None,
-    };
+    let linear = Linear::at(prog, i);
     let (job, in_place) = match (&linear, strategy, programs.first()) {
         (Some(l), Some(s), Some(p)) => {
             let chs = p.channels[0]..p.channels[1];
