@@ -230,6 +230,13 @@ pub enum CliError {
     Io(#[from] std::io::Error),
 }
 
+impl CliError {
+    /// A usage error with this message (exit 2).
+    pub fn usage(msg: impl Into<String>) -> CliError {
+        CliError::Usage(UsageError::new(msg))
+    }
+}
+
 /// What a command ended with when it did not fail outright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

@@ -30,9 +30,8 @@
 //!
 //! A relative file path in a config file is taken relative to the file's folder.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 
 use cram_arch::{GateKind, GateLibrary, presets};
 use cram_workloads::compress::{Calibration, CompressSpec, compress};
@@ -45,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::UsageError;
 use crate::kernels::GateSet;
 use crate::map::{Choice, Hw, Mode, Objective, Strategy};
+use crate::memo::Memo;
 
 /// A run configuration; every section and key has a default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -207,9 +207,7 @@ impl Default for CompareSection {
 
 /// Compiled networks by workload, shared by the points of a sweep.
 #[derive(Debug, Default)]
-pub struct ProgramCache(Mutex<HashMap<String, CacheSlot>>);
-
-type CacheSlot = Arc<std::sync::OnceLock<Result<Arc<golden::Program>, String>>>;
+pub struct ProgramCache(Memo<String, golden::Program>);
 
 /// A validated configuration: the compiled network and the hardware it maps onto.
 #[derive(Debug)]
@@ -242,7 +240,6 @@ impl Config {
             .map_err(|e| UsageError::new(format!("{origin}: {}", e.to_string().trim_end())))?;
         toml::from_str::<Config>(&text)
             .map_err(|e| UsageError::new(format!("{origin}: {}", e.to_string().trim_end())))?;
-        let keys = Config::keys();
         for set in sets {
             let Some((key, raw)) = set.split_once('=') else {
                 return Err(UsageError::new(format!(
@@ -250,12 +247,7 @@ impl Config {
                 )));
             };
             let key = key.trim();
-            if !keys.iter().any(|k| k == key) {
-                return Err(UsageError::new(format!(
-                    "--set {set}: unknown key '{key}'; nearest valid keys: {}",
-                    nearest(key, &keys, 3).join(", ")
-                )));
-            }
+            check_key(key).map_err(|e| UsageError::new(format!("--set {set}: {e}")))?;
             insert(&mut doc, key, set_value(key, raw.trim()))
                 .and_then(|()| parse_doc(&doc).map(drop))
                 .map_err(|e| UsageError::new(format!("--set {set}: {e}")))?;
@@ -293,14 +285,8 @@ impl Config {
     /// [`Config::keys`]; the result is validated. The error names the key and value.
     pub fn with_values(&self, values: &[(&str, &toml::Value)]) -> Result<Config, UsageError> {
         let mut doc = toml::Table::try_from(self).expect("a config serializes");
-        let keys = Config::keys();
         for &(key, value) in values {
-            if !keys.iter().any(|k| k == key) {
-                return Err(UsageError::new(format!(
-                    "unknown key '{key}'; nearest valid keys: {}",
-                    nearest(key, &keys, 3).join(", ")
-                )));
-            }
+            check_key(key).map_err(UsageError::new)?;
             insert(&mut doc, key, value.clone()).map_err(UsageError::new)?;
         }
         let listed = || {
@@ -443,8 +429,14 @@ impl Config {
         self.workload.seed.unwrap_or(self.run.seed)
     }
 
-    /// Every settable key, dotted (`cram.device`, `workload.sparsity`, …).
-    pub fn keys() -> Vec<String> {
+    /// Every settable key, dotted (`cram.device`, `workload.sparsity`, …); listed once per
+    /// process (sweeps check keys at every point).
+    pub fn keys() -> &'static [String] {
+        static KEYS: OnceLock<Vec<String>> = OnceLock::new();
+        KEYS.get_or_init(Config::list_keys)
+    }
+
+    fn list_keys() -> Vec<String> {
         let mut c = Config::default();
         c.workload.weight_bits = Some(8);
         c.workload.act_bits = Some(8);
@@ -516,16 +508,9 @@ impl Config {
             None => Arc::new(build()?),
             Some(cache) => {
                 let key = format!("{:?}|{}", self.filled().workload, self.weights_seed());
-                let slot = cache
+                cache
                     .0
-                    .lock()
-                    .expect("the cache lock is not poisoned")
-                    .entry(key)
-                    .or_default()
-                    .clone();
-                // One builder per workload; other threads wanting it wait for it.
-                slot.get_or_init(|| build().map(Arc::new).map_err(|e| e.to_string()))
-                    .clone()
+                    .get_or_build(key, || build().map_err(|e| e.to_string()))
                     .map_err(UsageError::new)?
             }
         };
@@ -545,9 +530,17 @@ impl Config {
 
 /// A `--set` value: TOML when it parses as one (numbers, booleans, quoted strings, arrays),
 /// else a bare string; for a list-valued key, a comma-separated list of strings.
-/// The `n` valid config keys nearest to `key` (for error messages).
-pub fn nearest_keys(key: &str, n: usize) -> Vec<String> {
-    nearest(key, &Config::keys(), n)
+/// Refuses a key that is not one of [`Config::keys`], naming the three nearest.
+pub fn check_key(key: &str) -> Result<(), String> {
+    let keys = Config::keys();
+    if keys.iter().any(|k| k == key) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown key '{key}'; nearest valid keys: {}",
+            nearest(key, keys, 3).join(", ")
+        ))
+    }
 }
 
 /// Parses a config document; on error, the parser's own message (it quotes a line of the

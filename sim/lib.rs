@@ -17,6 +17,7 @@ pub mod error;
 pub mod kernels;
 pub mod map;
 pub mod mapping;
+pub mod memo;
 pub mod models;
 pub mod plot;
 pub mod records;

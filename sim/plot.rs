@@ -17,7 +17,6 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use crate::cli::{CliError, Outcome, emit};
-use crate::error::UsageError;
 use crate::records::{LayerRow, RunReport};
 use crate::sweep::SweepManifest;
 
@@ -85,10 +84,6 @@ fn color(i: usize) -> RGBColor {
     COLORS[i % COLORS.len()]
 }
 
-fn usage(msg: impl Into<String>) -> CliError {
-    CliError::Usage(UsageError::new(msg))
-}
-
 /// `cramulator plot`.
 pub fn plot(a: &PlotArgs) -> Result<Outcome, CliError> {
     let kind = a.kind.to_possible_value().expect("no skipped kinds");
@@ -100,7 +95,7 @@ pub fn plot(a: &PlotArgs) -> Result<Outcome, CliError> {
         Some("svg") => false,
         Some("png") => true,
         _ => {
-            return Err(usage(format!(
+            return Err(CliError::usage(format!(
                 "--out {}: the file name must end in .svg or .png",
                 out.display()
             )));
@@ -121,7 +116,8 @@ pub fn plot(a: &PlotArgs) -> Result<Outcome, CliError> {
         None => fig,
     };
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| usage(format!("'{}': {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::usage(format!("'{}': {e}", dir.display())))?;
     }
     let csv_path = out.with_extension("csv");
     crate::sweep::write_atomic(&csv_path, |w| {
@@ -139,14 +135,15 @@ pub fn plot(a: &PlotArgs) -> Result<Outcome, CliError> {
         if png { "png" } else { "svg" }
     ));
     register_font(FAMILY, FontStyle::Normal, FONT)
-        .map_err(|_| usage("the vendored font does not load"))?;
+        .map_err(|_| CliError::usage("the vendored font does not load"))?;
     let drawn = if png {
         draw(BitMapBackend::new(&tmp, SIZE).into_drawing_area(), &fig)
     } else {
         draw(SVGBackend::new(&tmp, SIZE).into_drawing_area(), &fig)
     };
-    drawn.map_err(|e| usage(format!("drawing {}: {e}", out.display())))?;
-    std::fs::rename(&tmp, &out).map_err(|e| usage(format!("'{}': {e}", out.display())))?;
+    drawn.map_err(|e| CliError::usage(format!("drawing {}: {e}", out.display())))?;
+    std::fs::rename(&tmp, &out)
+        .map_err(|e| CliError::usage(format!("'{}': {e}", out.display())))?;
     emit(&format!(
         "{} → {} (data: {})\n",
         fig.title,
@@ -199,7 +196,7 @@ struct Xy {
 struct Series {
     label: String,
     points: Vec<(f64, f64)>,
-    /// Marker radius per point (px); lines are drawn when absent.
+    /// Marker radius per point (px); 3 px each when absent.
     radii: Option<Vec<f64>>,
     /// Join the points with a line.
     line: bool,
@@ -209,17 +206,18 @@ struct Series {
 
 fn csv_bytes(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, CliError> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let e = |e: csv::Error| usage(format!("plot data: {e}"));
+    let e = |e: csv::Error| CliError::usage(format!("plot data: {e}"));
     w.write_record(header).map_err(e)?;
     for r in rows {
         w.write_record(r).map_err(e)?;
     }
-    w.into_inner().map_err(|e| usage(format!("plot data: {e}")))
+    w.into_inner()
+        .map_err(|e| CliError::usage(format!("plot data: {e}")))
 }
 
 fn read_file(path: &Path, what: &str) -> Result<String, CliError> {
     std::fs::read_to_string(path).map_err(|e| {
-        usage(format!(
+        CliError::usage(format!(
             "'{}': {e} (plot {what} reads a {})",
             path.display(),
             if what == "layers" || what == "breakdown" {
@@ -313,13 +311,13 @@ fn layer_rows(dir: &Path) -> Result<Vec<LayerRow>, CliError> {
     csv::Reader::from_reader(text.as_bytes())
         .deserialize()
         .collect::<Result<Vec<LayerRow>, _>>()
-        .map_err(|e| usage(format!("'{}': {e}", path.display())))
+        .map_err(|e| CliError::usage(format!("'{}': {e}", path.display())))
 }
 
 fn report(dir: &Path, what: &str) -> Result<RunReport, CliError> {
     let path = dir.join("report.json");
     let text = read_file(&path, what)?;
-    serde_json::from_str(&text).map_err(|e| usage(format!("'{}': {e}", path.display())))
+    serde_json::from_str(&text).map_err(|e| CliError::usage(format!("'{}': {e}", path.display())))
 }
 
 fn layers(dir: &Path) -> Result<Figure, CliError> {
@@ -341,12 +339,7 @@ fn layers(dir: &Path) -> Result<Figure, CliError> {
                 .filter(|r| &r.machine == m && r.energy_pj > 0.0)
                 .map(|r| (r.index as f64, r.energy_pj))
                 .collect(),
-            radii: Some(vec![
-                3.0;
-                rows.iter()
-                    .filter(|r| &r.machine == m && r.energy_pj > 0.0)
-                    .count()
-            ]),
+            radii: None,
             line: true,
             color: color(i),
             filled: i == 0,
@@ -454,7 +447,7 @@ impl SweepTable {
         let mpath = dir.join("manifest.json");
         let manifest: SweepManifest =
             serde_json::from_str(&read_file(&mpath, what)?).map_err(|e| {
-                usage(format!(
+                CliError::usage(format!(
                     "'{}': {e} (not the manifest of a sweep plan)",
                     mpath.display()
                 ))
@@ -462,7 +455,7 @@ impl SweepTable {
         let mut r = csv::Reader::from_reader(text.as_bytes());
         let header = r
             .headers()
-            .map_err(|e| usage(format!("'{}': {e}", path.display())))?
+            .map_err(|e| CliError::usage(format!("'{}': {e}", path.display())))?
             .iter()
             .map(String::from)
             .collect();
@@ -470,7 +463,7 @@ impl SweepTable {
             .records()
             .map(|rec| rec.map(|r| r.iter().map(String::from).collect()))
             .collect::<Result<Vec<Vec<String>>, _>>()
-            .map_err(|e| usage(format!("'{}': {e}", path.display())))?;
+            .map_err(|e| CliError::usage(format!("'{}': {e}", path.display())))?;
         Ok(SweepTable {
             manifest,
             header,
@@ -480,7 +473,7 @@ impl SweepTable {
 
     fn col(&self, name: &str, flag: &str) -> Result<usize, CliError> {
         self.header.iter().position(|h| h == name).ok_or_else(|| {
-            usage(format!(
+            CliError::usage(format!(
                 "{flag} {name}: not a column of results.csv; columns: {}",
                 self.header.join(", ")
             ))
@@ -491,13 +484,13 @@ impl SweepTable {
         let keys: Vec<&str> = self.manifest.axes.iter().map(|a| a.key.as_str()).collect();
         match given {
             Some(k) if keys.contains(&k.as_str()) => Ok(k.clone()),
-            Some(k) => Err(usage(format!(
+            Some(k) => Err(CliError::usage(format!(
                 "{flag} {k}: not an axis of sweep {}; axes: {}",
                 self.manifest.name,
                 keys.join(", ")
             ))),
             None => keys.get(nth).map(|k| (*k).to_owned()).ok_or_else(|| {
-                usage(format!(
+                CliError::usage(format!(
                     "sweep {} has {} axis/axes; this plot needs {}",
                     self.manifest.name,
                     keys.len(),
@@ -577,7 +570,7 @@ fn line(a: &PlotArgs) -> Result<Figure, CliError> {
         groups.entry(key).or_default().push((x, y));
     }
     if groups.is_empty() {
-        return Err(usage(format!(
+        return Err(CliError::usage(format!(
             "sweep {}: no point has a value of {}",
             t.manifest.name, a.metric
         )));
@@ -672,7 +665,7 @@ fn pareto(a: &PlotArgs) -> Result<Figure, CliError> {
         }
     }
     if pts.is_empty() {
-        return Err(usage(format!(
+        return Err(CliError::usage(format!(
             "sweep {}: no successful point to plot",
             t.manifest.name
         )));
@@ -769,7 +762,7 @@ fn heatmap(a: &PlotArgs) -> Result<Figure, CliError> {
     let xk = t.axis(a.x.as_ref(), 0, "--x")?;
     let yk = t.axis(a.y.as_ref(), 1, "--y")?;
     if xk == yk {
-        return Err(usage(format!(
+        return Err(CliError::usage(format!(
             "--x and --y are both {xk}: give two different axes"
         )));
     }
@@ -857,6 +850,16 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> DrawR
     root.present().map_err(e)
 }
 
+/// The label of category axis position `v`: a category at each integer, nothing between.
+fn category(labels: &[String], v: f64) -> String {
+    let i = v.round();
+    if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+        labels[i as usize].clone()
+    } else {
+        String::new()
+    }
+}
+
 /// The range of values, padded (in log space for a log axis).
 fn padded(v: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -907,14 +910,7 @@ fn draw_xy<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, xy: &Xy) -> DrawRe
                 .map_err(|e| e.to_string())?;
             let labels = xy.x_labels.clone();
             let xf = move |v: &f64| match &labels {
-                Some(l) => {
-                    let i = v.round();
-                    if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < l.len() {
-                        l[i as usize].clone()
-                    } else {
-                        String::new()
-                    }
-                }
+                Some(l) => category(l, *v),
                 None => fmt_num(*v),
             };
             let n_x = xy.x_labels.as_ref().map_or(10, |l| 4 * l.len());
@@ -937,7 +933,7 @@ fn draw_xy<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, xy: &Xy) -> DrawRe
                         .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))
                         .map_err(|e| e.to_string())?;
                 }
-                let radii = s.radii.clone().unwrap_or_else(|| vec![0.0; s.points.len()]);
+                let radii = s.radii.clone().unwrap_or_else(|| vec![3.0; s.points.len()]);
                 let filled = s.filled;
                 chart
                     .draw_series(s.points.iter().zip(radii).map(move |(&p, r)| {
@@ -1025,14 +1021,7 @@ fn draw_stacked<DB: DrawingBackend>(
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(4 * (n + 1))
-        .x_label_formatter(&|v: &f64| {
-            let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
-                names[i as usize].clone()
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&|v: &f64| category(&names, *v))
         .y_labels(11)
         .y_label_formatter(&|v: &f64| {
             if *v <= 100.0 {
@@ -1141,21 +1130,13 @@ fn draw_heat<DB: DrawingBackend>(
         .y_label_area_size(110)
         .build_cartesian_2d(-0.5..xl.len() as f64 - 0.5, -0.5..yl.len() as f64 - 0.5)
         .map_err(|e| e.to_string())?;
-    let pick = |l: &[String], v: f64| {
-        let i = v.round();
-        if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < l.len() {
-            l[i as usize].clone()
-        } else {
-            String::new()
-        }
-    };
     chart
         .configure_mesh()
         .disable_mesh()
         .x_labels(4 * xl.len())
         .y_labels(4 * yl.len())
-        .x_label_formatter(&|v: &f64| pick(xl, *v))
-        .y_label_formatter(&|v: &f64| pick(yl, *v))
+        .x_label_formatter(&|v: &f64| category(xl, *v))
+        .y_label_formatter(&|v: &f64| category(yl, *v))
         .x_desc(x_desc)
         .y_desc(y_desc)
         .axis_desc_style((FAMILY, 18))

@@ -19,6 +19,7 @@ use crate::config::{Config, ProgramCache, Resolved};
 use crate::energy::EnergyBreakdown;
 use crate::error::UsageError;
 use crate::map::{self, Mode, NetRun, RunOptions};
+use crate::memo::Memo;
 use crate::records::{
     BaselineSide, CramSide, LayerRow, Manifest, Metrics, Ratios, RunReport, SCHEMA_VERSION,
     WorkloadSummary, fnv1a64,
@@ -47,13 +48,10 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-/// Everything a run produced.
+/// Everything a run produced: the evaluation and its manifest.
 struct Outputs {
-    resolved: String,
+    e: Evaluation,
     manifest: Manifest,
-    report: RunReport,
-    rows: Vec<LayerRow>,
-    ok: bool,
 }
 
 /// `cramulator run`.
@@ -72,11 +70,11 @@ pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
     let out = execute(&config, a, &sets)?;
     let dir = write_atomically(&a.out, &out)?;
     if a.json {
-        emit(&to_json(&out.report))?;
+        emit(&to_json(&out.e.report))?;
     } else {
-        emit(&table(&out.report, &dir))?;
+        emit(&table(&out.e.report, &dir))?;
     }
-    Ok(if out.ok {
+    Ok(if out.e.ok {
         Outcome::Success
     } else {
         Outcome::CheckFailed
@@ -89,19 +87,13 @@ fn execute(config: &Config, a: &RunArgs, sets: &[String]) -> Result<Outputs, Usa
         schema_version: SCHEMA_VERSION,
         cramulator_version: env!("CARGO_PKG_VERSION").to_owned(),
         run_id: e.report.run_id.clone(),
-        config_hash: e.hash,
+        config_hash: e.hash.clone(),
         seed: config.run.seed,
         config_file: a.config.as_ref().map(|p| p.display().to_string()),
         overrides: sets.to_vec(),
         files: FILES.iter().map(|f| (*f).to_owned()).collect(),
     };
-    Ok(Outputs {
-        resolved: e.resolved,
-        manifest,
-        report: e.report,
-        rows: e.rows,
-        ok: e.ok,
-    })
+    Ok(Outputs { e, manifest })
 }
 
 /// What one configuration gives: its resolved text and hash, the report, the per-layer
@@ -123,7 +115,7 @@ pub struct Caches {
     pub plans: map::PlanCache,
     /// The baseline work of each program (counting a large network's nonzero weights costs
     /// more than pricing it), by program address.
-    pub work: std::sync::Mutex<std::collections::HashMap<usize, std::sync::Arc<Vec<LayerWork>>>>,
+    pub work: Memo<usize, Vec<LayerWork>>,
 }
 
 /// Runs one configuration (the work of `run` and of every sweep point); `cache` shares
@@ -190,18 +182,12 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
     let cycle_s = 1e-9 / org.clock_ghz;
     let work = match cache {
         None => std::sync::Arc::new(work_of_program(&prog)?),
-        Some(c) => {
-            let key = std::sync::Arc::as_ptr(&prog) as usize;
-            let known = c.work.lock().expect("not poisoned").get(&key).cloned();
-            match known {
-                Some(w) => w,
-                None => {
-                    let w = std::sync::Arc::new(work_of_program(&prog)?);
-                    c.work.lock().expect("not poisoned").insert(key, w.clone());
-                    w
-                }
-            }
-        }
+        Some(c) => c
+            .work
+            .get_or_build(std::sync::Arc::as_ptr(&prog) as usize, || {
+                work_of_program(&prog).map_err(|e| e.to_string())
+            })
+            .map_err(UsageError::new)?,
     };
     let macs: u64 = work.iter().map(|l| l.macs).sum();
     let grid = config.compare.grid_gco2e_per_kwh;
@@ -375,7 +361,7 @@ fn write_atomically(out: &Path, o: &Outputs) -> Result<PathBuf, UsageError> {
     }
     std::fs::create_dir(&tmp).map_err(|e| io(&tmp, e))?;
     let mut csv = csv::Writer::from_writer(Vec::new());
-    for r in &o.rows {
+    for r in &o.e.rows {
         csv.serialize(r)
             .map_err(|e| UsageError::new(format!("layers.csv: {e}")))?;
     }
@@ -383,9 +369,9 @@ fn write_atomically(out: &Path, o: &Outputs) -> Result<PathBuf, UsageError> {
         .into_inner()
         .map_err(|e| UsageError::new(format!("layers.csv: {e}")))?;
     let files: [(&str, Vec<u8>); 4] = [
-        ("resolved.toml", o.resolved.clone().into_bytes()),
+        ("resolved.toml", o.e.resolved.clone().into_bytes()),
         ("manifest.json", to_json(&o.manifest).into_bytes()),
-        ("report.json", to_json(&o.report).into_bytes()),
+        ("report.json", to_json(&o.e.report).into_bytes()),
         ("layers.csv", csv),
     ];
     for (name, bytes) in &files {

@@ -273,12 +273,8 @@ pub fn point_seed(global: u64, id: u64) -> u64 {
     rng.next_u64() >> 1
 }
 
-fn usage(msg: impl Into<String>) -> CliError {
-    CliError::Usage(UsageError::new(msg))
-}
-
 fn io_err(path: &Path, e: impl std::fmt::Display) -> CliError {
-    usage(format!("'{}': {e}", path.display()))
+    CliError::usage(format!("'{}': {e}", path.display()))
 }
 
 /// A number rounded to 12 significant digits (so 0.1 + 0.2 steps print as 0.3).
@@ -454,17 +450,10 @@ impl Plan {
             .map_err(|e| UsageError::new(format!("{origin}: base: {e}")))?;
         base.workload.seed.get_or_insert(s.seed);
         let base = base.filled();
-        let keys = Config::keys();
         let mut axes = Vec::new();
         for (i, a) in file.axis.iter().enumerate() {
             let at = format!("{origin}: axis {} ('{}')", i + 1, a.key);
-            if !keys.contains(&a.key) {
-                let near = crate::config::nearest_keys(&a.key, 3);
-                return Err(UsageError::new(format!(
-                    "{at}: unknown key; nearest valid keys: {}",
-                    near.join(", ")
-                )));
-            }
+            crate::config::check_key(&a.key).map_err(|e| UsageError::new(format!("{at}: {e}")))?;
             if axes.iter().any(|x: &Axis| x.key == a.key) {
                 return Err(UsageError::new(format!("{at}: the key is swept twice")));
             }
@@ -696,7 +685,7 @@ fn parse_shard(s: &str) -> Result<(u64, u64), CliError> {
         match (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
             (Some(i), Some(n)) => (i, n),
             _ => {
-                return Err(usage(
+                return Err(CliError::usage(
                     "--shard auto: SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT are not set \
                      (not in a Slurm job array); give --shard I/N",
                 ));
@@ -706,7 +695,7 @@ fn parse_shard(s: &str) -> Result<(u64, u64), CliError> {
         match s.split_once('/') {
             Some((i, n)) => (i.to_owned(), n.to_owned()),
             None => {
-                return Err(usage(format!(
+                return Err(CliError::usage(format!(
                     "--shard {s}: expected I/N (e.g. 3/64) or auto"
                 )));
             }
@@ -714,7 +703,7 @@ fn parse_shard(s: &str) -> Result<(u64, u64), CliError> {
     };
     match (i.trim().parse::<u64>(), n.trim().parse::<u64>()) {
         (Ok(i), Ok(n)) if n >= 1 && i < n => Ok((i, n)),
-        _ => Err(usage(format!(
+        _ => Err(CliError::usage(format!(
             "--shard {s} (= {i}/{n}): expected I/N with 0 ≤ I < N"
         ))),
     }
@@ -774,7 +763,7 @@ fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
     if done_path.exists() {
         let (h, recs, _) = read_shard(&done_path)?;
         if h.as_ref() != Some(&header) || recs.len() != mine.len() {
-            return Err(usage(format!(
+            return Err(CliError::usage(format!(
                 "'{}' is not this plan's finished shard {shard}/{of}; remove it to re-run",
                 done_path.display()
             )));
@@ -793,7 +782,7 @@ fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
         if let Some(h) = h
             && h != header
         {
-            return Err(usage(format!(
+            return Err(CliError::usage(format!(
                 "'{}' belongs to another plan or sharding ({} shard {}/{}); remove it",
                 part_path.display(),
                 h.plan_hash,
@@ -826,7 +815,7 @@ fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
         .filter(|id| !finished.contains(id))
         .collect();
     let threads = match a.threads {
-        Some(0) => return Err(usage("--threads 0: must be at least 1")),
+        Some(0) => return Err(CliError::usage("--threads 0: must be at least 1")),
         Some(t) => t,
         None => std::env::var("SLURM_CPUS_PER_TASK")
             .ok()
@@ -836,7 +825,7 @@ fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| usage(format!("--threads {threads}: {e}")))?;
+        .map_err(|e| CliError::usage(format!("--threads {threads}: {e}")))?;
     let t0 = Instant::now();
     let bar = indicatif::ProgressBar::new(todo.len() as u64);
     bar.set_style(
@@ -978,7 +967,7 @@ fn merge_cmd(a: &MergeArgs) -> Result<Outcome, CliError> {
         let (h, recs, _) = read_shard(f)?;
         let Some(h) = h else { continue };
         if h.plan_hash != m.plan_hash {
-            return Err(usage(format!(
+            return Err(CliError::usage(format!(
                 "'{}' belongs to another plan ({}, this one is {}); remove it",
                 f.display(),
                 h.plan_hash,
@@ -988,7 +977,7 @@ fn merge_cmd(a: &MergeArgs) -> Result<Outcome, CliError> {
         ns.insert(h.of);
         for r in recs {
             if r.id >= m.points || r.id % h.of != h.shard {
-                return Err(usage(format!(
+                return Err(CliError::usage(format!(
                     "'{}': point {} does not belong to shard {}/{}",
                     f.display(),
                     r.id,
@@ -1143,7 +1132,7 @@ fn results_csv(m: &SweepManifest, records: &[PointRecord]) -> Result<Vec<u8>, Cl
         }
     }
     let mut w = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| usage(format!("results.csv: {e}"));
+    let csv_err = |e: csv::Error| CliError::usage(format!("results.csv: {e}"));
     w.write_record(&header).map_err(csv_err)?;
     let num = |x: f64| format!("{x}");
     for r in records {
@@ -1210,7 +1199,7 @@ fn results_csv(m: &SweepManifest, records: &[PointRecord]) -> Result<Vec<u8>, Cl
         w.write_record(&row).map_err(csv_err)?;
     }
     w.into_inner()
-        .map_err(|e| usage(format!("results.csv: {e}")))
+        .map_err(|e| CliError::usage(format!("results.csv: {e}")))
 }
 
 /// summary.json.
@@ -1291,18 +1280,19 @@ fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, CliError> {
     let plan = Plan::read(&a.dir)?;
     let m = &plan.manifest;
     if a.shards == 0 || a.shards > 10_000 {
-        return Err(usage(format!(
+        return Err(CliError::usage(format!(
             "--shards {}: must be in 1..=10000 (Slurm's MaxArraySize is often 1001; check \
              `scontrol show config`)",
             a.shards
         )));
     }
     if a.cpus == 0 {
-        return Err(usage("--cpus 0: must be at least 1"));
+        return Err(CliError::usage("--cpus 0: must be at least 1"));
     }
     let bin = match &a.bin {
         Some(b) => b.clone(),
-        None => std::env::current_exe().map_err(|e| usage(format!("locating this binary: {e}")))?,
+        None => std::env::current_exe()
+            .map_err(|e| CliError::usage(format!("locating this binary: {e}")))?,
     };
     let q = |p: &Path| shell_quote(&p.display().to_string());
     let dir = q(&a.dir);

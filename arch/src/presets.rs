@@ -89,36 +89,34 @@ pub fn parse_baseline(text: &str, origin: &str) -> Result<Baseline, ArchError> {
 
 /// Loads a device: a shipped preset name, or else a path to a TOML file.
 pub fn device(name_or_path: &str) -> Result<Device, ArchError> {
-    let text = load(name_or_path, "device", preset_source, &NAMES)?;
-    parse_device(&text.0, &text.1)
+    device_with(name_or_path, &toml::Table::new())
 }
 
 /// Loads a device and overrides some of its keys (`overrides` holds keys of the device
 /// file, e.g. `tmr = 4.0`); errors name the preset and the overridden keys.
 pub fn device_with(name_or_path: &str, overrides: &toml::Table) -> Result<Device, ArchError> {
-    let (text, origin) = load(name_or_path, "device", preset_source, &NAMES)?;
-    let (text, origin) = overridden(&text, origin, overrides, "cram.device_params")?;
+    let loaded = load(name_or_path, "device", preset_source, &NAMES)?;
+    let (text, origin) = overridden(loaded, overrides, "cram.device_params")?;
     parse_device(&text, &origin)
 }
 
 /// Loads an organisation and overrides some of its keys (nested tables merge key by key).
 pub fn array_with(name_or_path: &str, overrides: &toml::Table) -> Result<Org, ArchError> {
-    let (text, origin) = load(name_or_path, "array", array_source, &ARRAY_NAMES)?;
-    let (text, origin) = overridden(&text, origin, overrides, "cram.array_params")?;
+    let loaded = load(name_or_path, "array", array_source, &ARRAY_NAMES)?;
+    let (text, origin) = overridden(loaded, overrides, "cram.array_params")?;
     parse_array(&text, &origin)
 }
 
-/// `text` with `overrides` merged in, and an origin that says so.
+/// A loaded (text, origin) with `overrides` merged in, and an origin that says so.
 fn overridden(
-    text: &str,
-    origin: String,
+    (text, origin): (String, String),
     overrides: &toml::Table,
     what: &str,
 ) -> Result<(String, String), ArchError> {
     if overrides.is_empty() {
-        return Ok((text.to_owned(), origin));
+        return Ok((text, origin));
     }
-    let mut doc: toml::Table = parse(text, &origin)?;
+    let mut doc: toml::Table = parse(&text, &origin)?;
     merge(&mut doc, overrides);
     let mut listed = Vec::new();
     list(overrides, "", &mut listed);
@@ -156,8 +154,7 @@ fn merge(base: &mut toml::Table, over: &toml::Table) {
 
 /// Loads an organisation: a shipped array preset name, or else a path to a TOML file.
 pub fn array(name_or_path: &str) -> Result<Org, ArchError> {
-    let text = load(name_or_path, "array", array_source, &ARRAY_NAMES)?;
-    parse_array(&text.0, &text.1)
+    array_with(name_or_path, &toml::Table::new())
 }
 
 /// Loads a baseline machine: a shipped preset name, or else a path to a TOML file.

@@ -29,9 +29,7 @@ pub mod linear;
 pub mod place;
 pub mod unary;
 
-use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use cram_arch::{GateKind, GateLibrary, Org};
 use cram_workloads::golden::{self, Step};
@@ -49,6 +47,7 @@ use crate::engine::Counts;
 use crate::engine::exec::{Faults, Subarray};
 use crate::error::UsageError;
 use crate::kernels::GateSet;
+use crate::memo::Memo;
 use crate::timing::{StepCycles, broadcast_cycles};
 
 /// What the per-layer strategy choice minimizes.
@@ -61,6 +60,17 @@ pub enum Objective {
     Latency,
     /// Energy × latency.
     Edp,
+}
+
+impl Objective {
+    /// What the choice minimizes, from a layer's energy (pJ) and cycles.
+    fn score(self, e_pj: f64, cycles: u64) -> f64 {
+        match self {
+            Objective::Energy => e_pj,
+            Objective::Latency => cycles as f64,
+            Objective::Edp => e_pj * cycles as f64,
+        }
+    }
 }
 
 /// How each layer's strategy is picked.
@@ -267,9 +277,7 @@ pub fn run_network(
 /// the strategy choice, not on the device, whose prices and step latencies are applied per
 /// point ([`run_network_with`]).
 #[derive(Debug, Default)]
-pub struct PlanCache(Mutex<HashMap<String, PlanSlot>>);
-
-type PlanSlot = Arc<OnceLock<Result<Arc<Vec<LayerPlan>>, String>>>;
+pub struct PlanCache(Memo<String, Vec<LayerPlan>>);
 
 /// One layer's candidate stream sets: one, or both strategies when the choice is the cost
 /// model's.
@@ -302,20 +310,11 @@ pub fn run_network_with(
         opts.choice,
         images.len()
     );
-    let slot = cache
+    let plans = cache
         .0
-        .lock()
-        .expect("the plan cache lock is not poisoned")
-        .entry(key)
-        .or_default()
-        .clone();
-    let plans = slot
-        .get_or_init(|| {
-            plan_network(prog, images, hw, opts)
-                .map(Arc::new)
-                .map_err(|e| e.to_string())
+        .get_or_build(key, || {
+            plan_network(prog, images, hw, opts).map_err(|e| e.to_string())
         })
-        .clone()
         .map_err(UsageError::new)?;
     let layers = plans
         .iter()
@@ -329,11 +328,7 @@ pub fn run_network_with(
                     let score = match opts.choice {
                         Choice::Auto(obj) => {
                             let (e, t) = totals(&costs, hw);
-                            match obj {
-                                Objective::Energy => e,
-                                Objective::Latency => t as f64,
-                                Objective::Edp => e * t as f64,
-                            }
+                            obj.score(e, t)
                         }
                         Choice::Force(_) => 0.0,
                     };
@@ -450,11 +445,7 @@ fn layer_costs(
                             if let Some(c) = candidates.as_mut() {
                                 c.push((s, e, t));
                             }
-                            let score = match obj {
-                                Objective::Energy => e,
-                                Objective::Latency => t as f64,
-                                Objective::Edp => e * t as f64,
-                            };
+                            let score = obj.score(e, t);
                             if best.as_ref().is_none_or(|b| score < b.0) {
                                 best = Some((score, s, out));
                             }
