@@ -72,6 +72,10 @@ pub enum Command {
     Sweep(crate::sweep::SweepCommand),
     /// Draw a figure (SVG, or PNG by the file name) and write the CSV it was drawn from.
     Plot(crate::plot::PlotArgs),
+    /// The validation suite: physics, kernels, networks, baseline calibration and published
+    /// paper claims; per check the expected and obtained values, the tolerance, the status
+    /// and the source. Exits 1 when a required check diverges.
+    Validate(crate::validate::ValidateArgs),
 }
 
 /// Arguments of `cramulator calibrate`.
@@ -266,6 +270,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Map(a) => crate::mapping::map(&a),
         Command::Sweep(c) => crate::sweep::sweep(&c),
         Command::Plot(a) => crate::plot::plot(&a),
+        Command::Validate(a) => crate::validate::validate(&a),
     }
 }
 

@@ -60,6 +60,11 @@ pub struct Config {
     pub run: RunSection,
     /// The machines CRAM is compared with (`cramulator run`).
     pub compare: CompareSection,
+    /// `[paper]`: the claim, source and assumptions of a paper-validation file
+    /// (`configs/papers/`). `cramulator validate` reads it; a run ignores it, and it is not
+    /// part of the resolved config or its hash.
+    #[serde(skip_serializing)]
+    pub paper: Option<toml::Table>,
     /// Whether the values came from command-line flags (errors then name the flag).
     #[serde(skip)]
     pub from_flags: bool,
@@ -236,9 +241,26 @@ impl Config {
             }
             None => String::new(),
         };
-        let mut doc: toml::Table = toml::from_str(&text)
+        let dir = path.map(|p| p.parent().unwrap_or(Path::new("")));
+        Config::parse_with(&text, &origin, dir, sets)
+    }
+
+    /// A config from TOML text; errors start with `origin` (e.g. "config 'x.toml'").
+    /// Preset names resolve as in a file; file paths are taken as they are.
+    pub fn from_text(text: &str, origin: &str) -> Result<Config, UsageError> {
+        Config::parse_with(text, origin, None, &[])
+    }
+
+    /// [`Config::load_with`] on text already read; `dir` is the config file's folder.
+    fn parse_with(
+        text: &str,
+        origin: &str,
+        dir: Option<&Path>,
+        sets: &[String],
+    ) -> Result<Config, UsageError> {
+        let mut doc: toml::Table = toml::from_str(text)
             .map_err(|e| UsageError::new(format!("{origin}: {}", e.to_string().trim_end())))?;
-        toml::from_str::<Config>(&text)
+        toml::from_str::<Config>(text)
             .map_err(|e| UsageError::new(format!("{origin}: {}", e.to_string().trim_end())))?;
         for set in sets {
             let Some((key, raw)) = set.split_once('=') else {
@@ -253,7 +275,7 @@ impl Config {
                 .map_err(|e| UsageError::new(format!("--set {set}: {e}")))?;
         }
         let mut c = parse_doc(&doc).map_err(|e| UsageError::new(format!("{origin}: {e}")))?;
-        if let Some(dir) = path.map(|p| p.parent().unwrap_or(Path::new(""))) {
+        if let Some(dir) = dir {
             c.relativize(dir);
         }
         c.validate().map_err(|e| {

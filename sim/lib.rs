@@ -25,6 +25,7 @@ pub mod run;
 pub mod simulate;
 pub mod sweep;
 pub mod timing;
+pub mod validate;
 
 pub use cram_arch as arch;
 pub use cram_workloads as workloads;

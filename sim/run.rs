@@ -267,6 +267,7 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
             images: n,
             bit_exact_images: exact,
             correct,
+            batch_latency_s: batch.cycles() as f64 * cycle_s,
             metrics: cram_metrics,
             energy,
         },

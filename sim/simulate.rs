@@ -344,6 +344,7 @@ fn config(a: &SimulateArgs) -> Result<Config, UsageError> {
             images: a.images,
         },
         compare: Default::default(),
+        paper: None,
         from_flags: true,
     })
 }

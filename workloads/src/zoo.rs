@@ -442,34 +442,37 @@ fn bert_base_layer(seq: usize) -> Network {
     n
 }
 
+/// Published totals of the zoo networks: (model, MACs, weights + biases (no BN), all
+/// parameters incl. BN γ/β), each from the workload reference (`baseline-and-workloads.md`
+/// B2: torchvision model cards, the LeNet/VGG/ResNet papers) unless noted. Tested equal to
+/// the zoo's own counts; `cramulator validate --group networks` reports them.
+pub const PUBLISHED: [(&str, u64, u64, u64); 9] = [
+    ("lenet5", 416_520, 61_706, 61_706),
+    ("lenet5-caffe", 2_293_000, 431_080, 431_080),
+    ("mlp-784-256-10", 203_264, 203_530, 203_530),
+    ("lenet-300-100", 266_200, 266_610, 266_610),
+    ("vgg8-cifar", 615_917_568, 12_973_440, 12_973_440),
+    // torchvision 11,689,512 includes 9,600 BN parameters.
+    ("resnet18", 1_814_073_344, 11_689_512 - 9_600, 11_689_512),
+    // B2 counts conv and fc only: 268,346; BN adds 2·(16 + 6·16 + 6·32 + 6·64) = 1,376.
+    ("resnet20", 40_551_040, 268_346, 268_346 + 1_376),
+    // torchvision 3,504,872 includes BN; 34,112 of it are γ/β (2 · 17,056 BN channels).
+    ("mobilenetv2", 300_774_272, 3_504_872 - 34_112, 3_504_872),
+    // B1: 3·768² + 768² + 2·768·3072 = 7,077,888 weight MACs per token, × 128 tokens, plus
+    // 2·seq·768 per token for scores and context; biases 4·768 + 3072 + 768.
+    (
+        "bert-base-layer",
+        7_077_888 * 128 + 2 * 128 * 128 * 768,
+        7_077_888 + 6_912,
+        7_077_888 + 6_912,
+    ),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::net::LayerStats;
 
-    /// (model, MACs, weights + biases (no BN), all parameters incl. BN γ/β), each from
-    /// `baseline-and-workloads.md` B2 unless noted.
-    const PUBLISHED: [(&str, u64, u64, u64); 9] = [
-        ("lenet5", 416_520, 61_706, 61_706),
-        ("lenet5-caffe", 2_293_000, 431_080, 431_080),
-        ("mlp-784-256-10", 203_264, 203_530, 203_530),
-        ("lenet-300-100", 266_200, 266_610, 266_610),
-        ("vgg8-cifar", 615_917_568, 12_973_440, 12_973_440),
-        // torchvision 11,689,512 includes 9,600 BN parameters.
-        ("resnet18", 1_814_073_344, 11_689_512 - 9_600, 11_689_512),
-        // B2 counts conv and fc only: 268,346; BN adds 2·(16 + 6·16 + 6·32 + 6·64) = 1,376.
-        ("resnet20", 40_551_040, 268_346, 268_346 + 1_376),
-        // torchvision 3,504,872 includes BN; 34,112 of it are γ/β (2 · 17,056 BN channels).
-        ("mobilenetv2", 300_774_272, 3_504_872 - 34_112, 3_504_872),
-        // B1: 3·768² + 768² + 2·768·3072 = 7,077,888 weight MACs per token, × 128 tokens, plus
-        // 2·seq·768 per token for scores and context; biases 4·768 + 3072 + 768.
-        (
-            "bert-base-layer",
-            7_077_888 * 128 + 2 * 128 * 128 * 768,
-            7_077_888 + 6_912,
-            7_077_888 + 6_912,
-        ),
-    ];
 
     #[test]
     fn zoo_totals_equal_the_published_ones() {
