@@ -23,6 +23,10 @@ use crate::timing::{self, Resource, ResourceUse, StepCycles, TimingReport};
 #[derive(Debug, Parser)]
 #[command(name = "cramulator", version, about, long_about = None)]
 pub struct Cli {
+    /// Largest memory a functional run may hold (e.g. 512M, 4G); a run whose estimate
+    /// exceeds it is refused with the estimate. Default: half of physical memory.
+    #[arg(long, global = true, value_parser = crate::guard::parse_size)]
+    pub max_memory: Option<u64>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -250,10 +254,13 @@ pub enum Outcome {
     CheckFailed,
     /// A sweep's results are incomplete (points missing or repeated; exit 3).
     Incomplete,
+    /// Stopped by SIGINT with finished work kept (exit 130).
+    Interrupted,
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
+    crate::guard::set_max_memory(cli.max_memory.unwrap_or(0));
     match cli.command {
         Command::Run(a) => crate::run::run(&a),
         Command::Calibrate(a) => calibrate(&a),

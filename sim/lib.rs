@@ -14,6 +14,7 @@ pub mod config;
 pub mod energy;
 pub mod engine;
 pub mod error;
+pub mod guard;
 pub mod kernels;
 pub mod map;
 pub mod mapping;

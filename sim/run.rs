@@ -145,6 +145,7 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
         error_rate: 0.0,
         seed: config.run.seed,
     };
+    map::check_memory(&prog, images.len(), &hw, &opts, plans)?;
     let batch = map::run_network_with(&prog, &images, &hw, &opts, plans)?;
     let n = images.len();
     let (exact, correct) = if mode == Mode::Functional {

@@ -214,6 +214,7 @@ pub fn simulate(a: &SimulateArgs) -> Result<Outcome, CliError> {
         error_rate: 0.0,
         seed: a.seed,
     };
+    map::check_memory(&prog, images.len(), &hw, &opts, None)?;
     let run = map::run_network(&prog, &images, &hw, &opts)?;
     let golden_out: Vec<Array3<i64>> = if mode == Mode::Functional {
         golden_outputs(&prog, &images)?

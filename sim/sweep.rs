@@ -426,10 +426,17 @@ pub struct Plan {
 impl Plan {
     /// Reads a sweep file and expands it (every axis value checked against the base config).
     pub fn from_file(path: &Path) -> Result<Plan, UsageError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError::new(format!("sweep file '{}': {e}", path.display())))?;
+        Plan::from_text(&text, path)
+    }
+
+    /// [`Plan::from_file`] on text already read from `path` (named in errors and the
+    /// manifest; its folder anchors a relative `sweep.base`).
+    pub fn from_text(text: &str, path: &Path) -> Result<Plan, UsageError> {
         let origin = format!("sweep file '{}'", path.display());
-        let text =
-            std::fs::read_to_string(path).map_err(|e| UsageError::new(format!("{origin}: {e}")))?;
-        let file: SweepFile = toml::from_str(&text)
+        let dir = path.parent().unwrap_or(Path::new(""));
+        let file: SweepFile = toml::from_str(text)
             .map_err(|e| UsageError::new(format!("{origin}: {}", e.to_string().trim_end())))?;
         let s = &file.sweep;
         if s.name.is_empty()
@@ -444,7 +451,6 @@ impl Plan {
                 s.name
             )));
         }
-        let dir = path.parent().unwrap_or(Path::new(""));
         let base_path = s.base.as_ref().map(|b| dir.join(b));
         let mut base = Config::load_with(base_path.as_deref(), &s.set)
             .map_err(|e| UsageError::new(format!("{origin}: base: {e}")))?;
@@ -837,9 +843,17 @@ fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
     let cache = Caches::default();
     let writer = Mutex::new((&mut file, None::<std::io::Error>));
     let failed = std::sync::atomic::AtomicU64::new(0);
+    let written = std::sync::atomic::AtomicU64::new(0);
     pool.install(|| {
         todo.par_iter().for_each(|&id| {
+            if crate::guard::interrupted() {
+                return;
+            }
             let rec = run_point(&plan, id, &cache);
+            // A point stopped by SIGINT is not recorded: the re-run runs it.
+            if rec.status != "ok" && crate::guard::interrupted() {
+                return;
+            }
             if rec.status != "ok" {
                 failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -851,6 +865,7 @@ fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
                 w.1 = Some(e);
             }
             drop(w);
+            written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             bar.inc(1);
         });
     });
@@ -863,6 +878,15 @@ fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
     }
     file.sync_all().map_err(|e| io_err(&part_path, e))?;
     drop(file);
+    if crate::guard::interrupted() {
+        let kept = finished.len() as u64 + written.into_inner();
+        eprintln!(
+            "shard {shard}/{of}: interrupted; {kept} finished point(s) kept in {}; run the same \
+             command again to run the rest",
+            part_path.display()
+        );
+        return Ok(Outcome::Interrupted);
+    }
     std::fs::rename(&part_path, &done_path).map_err(|e| io_err(&done_path, e))?;
     let secs = t0.elapsed().as_secs_f64();
     let failed = failed.into_inner();

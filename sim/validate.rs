@@ -79,9 +79,12 @@ pub struct ValidateArgs {
     /// Run only this group (repeatable; default: every group).
     #[arg(long, value_enum)]
     pub group: Vec<Group>,
-    /// Print the report as JSON (the input of docs/validation.md).
-    #[arg(long)]
+    /// Print the report as JSON.
+    #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
+    /// Print the report as a Markdown document (docs/validation.md is this output).
+    #[arg(long)]
+    pub markdown: bool,
     /// Read the paper files from this folder instead of the shipped configs/papers/.
     #[arg(long)]
     pub papers: Option<PathBuf>,
@@ -172,6 +175,8 @@ pub fn validate(a: &ValidateArgs) -> Result<Outcome, CliError> {
     let report = report(&groups, a.papers.as_deref())?;
     emit(&if a.json {
         to_json(&report)
+    } else if a.markdown {
+        markdown(&report)
     } else {
         text(&report)
     })?;
@@ -292,7 +297,8 @@ fn physics() -> Result<Vec<ValidationCheck>, UsageError> {
         // Window edges: exact just inside [V_min, V_max), wrong just outside.
         let mut wrong = Vec::new();
         for g in &available {
-            let exact_at = |v: f64| input_rows(g.inputs).all(|i| g.evaluate(&i, v) == g.kind.truth(&i));
+            let exact_at =
+                |v: f64| input_rows(g.inputs).all(|i| g.evaluate(&i, v) == g.kind.truth(&i));
             if !exact_at(g.v_min_v * (1.0 + 1e-9)) || !exact_at(g.v_max_v * (1.0 - 1e-9)) {
                 wrong.push(format!("{} inexact just inside its window", g.kind));
             }
@@ -304,7 +310,11 @@ fn physics() -> Result<Vec<ValidationCheck>, UsageError> {
             format!("window-edges/{name}"),
             "exact just inside [V_min, V_max), wrong just outside (±1e-9 relative)",
             format!("{} of {} gates", available.len(), available.len()),
-            format!("{} of {}", available.len() - wrong.len().min(available.len()), available.len()),
+            format!(
+                "{} of {}",
+                available.len() - wrong.len().min(available.len()),
+                available.len()
+            ),
             first_failure(&wrong),
             &format!("{LIT} A2, suggested self-check (i)"),
         ));
@@ -410,7 +420,10 @@ fn kernels() -> Result<Vec<ValidationCheck>, UsageError> {
         .clone()
         .filter_map(|n| {
             let c = counts(KernelKind::Add, n, GateSet::Nand);
-            let only_nand = c.by_gate.keys().all(|g| matches!(g, GateKind::Nand | GateKind::Not));
+            let only_nand = c
+                .by_gate
+                .keys()
+                .all(|g| matches!(g, GateKind::Nand | GateKind::Not));
             (c.gate_steps != u64::from(9 * n - 4) || !only_nand)
                 .then(|| format!("n = {n}: {} steps, gates {:?}", c.gate_steps, c.by_gate))
         })
@@ -422,7 +435,9 @@ fn kernels() -> Result<Vec<ValidationCheck>, UsageError> {
         format!(
             "{} steps at n = 4, 8, 16, 32; {}/32 widths exact",
             [4, 8, 16, 32]
-                .map(|n| counts(KernelKind::Add, n, GateSet::Nand).gate_steps.to_string())
+                .map(|n| counts(KernelKind::Add, n, GateSet::Nand)
+                    .gate_steps
+                    .to_string())
                 .join(", "),
             32 - wrong.len()
         ),
@@ -445,7 +460,10 @@ fn kernels() -> Result<Vec<ValidationCheck>, UsageError> {
     let failure = if fa_ok {
         first_failure(&wrong)
     } else {
-        Some(format!("full adder: {} steps, {:?}", fa.gate_steps, fa.by_gate))
+        Some(format!(
+            "full adder: {} steps, {:?}",
+            fa.gate_steps, fa.by_gate
+        ))
     };
     out.push(exact(
         "majority-full-adder-steps".to_owned(),
@@ -489,8 +507,10 @@ fn kernels() -> Result<Vec<ValidationCheck>, UsageError> {
         format!(
             "NAND {} at B = 4, 8, 16, 32; {}/31 widths exact",
             [4, 8, 16, 32]
-                .map(|b| by_gate(&counts(KernelKind::Mul, b, GateSet::Nand), GateKind::Nand)
-                    .to_string())
+                .map(
+                    |b| by_gate(&counts(KernelKind::Mul, b, GateSet::Nand), GateKind::Nand)
+                        .to_string()
+                )
                 .join(" / "),
             31 - wrong.len()
         ),
@@ -595,7 +615,10 @@ fn networks() -> Result<Vec<ValidationCheck>, UsageError> {
             format!("bit-exact/{model}"),
             "every held-out digit run gate by gate on CRAM = the golden integer executor",
             format!("{n}/{n} images bit-exact"),
-            format!("{exact_n}/{n} bit-exact; accuracy {:.2} %", accuracy * 100.0),
+            format!(
+                "{exact_n}/{n} bit-exact; accuracy {:.2} %",
+                accuracy * 100.0
+            ),
             (exact_n != n).then(|| format!("{} images differ", n - exact_n)),
             "UCI 8×8 digits (CC BY 4.0), held-out split; golden executor cram_workloads::exec",
         ));
@@ -603,9 +626,10 @@ fn networks() -> Result<Vec<ValidationCheck>, UsageError> {
     let mut wrong = Vec::new();
     let mut shown = Vec::new();
     for (name, macs, _, params) in cram_workloads::zoo::PUBLISHED {
-        let (got_macs, _, got_params) = cram_workloads::zoo::model(name)
-            .and_then(|m| m.totals())
-            .map_err(|e| UsageError::new(format!("zoo model {name}: {e}")))?;
+        let (got_macs, _, got_params) =
+            cram_workloads::zoo::model(name)
+                .and_then(|m| m.totals())
+                .map_err(|e| UsageError::new(format!("zoo model {name}: {e}")))?;
         if (got_macs, got_params) != (macs, params) {
             wrong.push(format!(
                 "{name}: {got_macs} MACs / {got_params} parameters, published {macs} / {params}"
@@ -762,7 +786,10 @@ fn paper_file(origin: &str, text: &str) -> Result<Vec<ValidationCheck>, UsageErr
         .ok_or_else(|| UsageError::new(format!("paper file '{origin}': no [paper] section")))?
         .try_into()
         .map_err(|e: toml::de::Error| {
-            UsageError::new(format!("paper file '{origin}': [paper]: {}", e.to_string().trim()))
+            UsageError::new(format!(
+                "paper file '{origin}': [paper]: {}",
+                e.to_string().trim()
+            ))
         })?;
     let bad = |what: String| UsageError::new(format!("paper file '{origin}': {what}"));
     if paper.check.is_empty() {
@@ -777,19 +804,33 @@ fn paper_file(origin: &str, text: &str) -> Result<Vec<ValidationCheck>, UsageErr
     for (i, c) in paper.check.iter().enumerate() {
         let key = |k: &str| format!("[[paper.check]] {} ('{}'): {k}", i + 1, c.name);
         if !(c.factor.is_finite() && c.factor >= 1.0) {
-            return Err(bad(format!("{} = {}: must be ≥ 1", key("factor"), c.factor)));
+            return Err(bad(format!(
+                "{} = {}: must be ≥ 1",
+                key("factor"),
+                c.factor
+            )));
         }
         if !(c.expected.is_finite() && c.expected > 0.0) {
-            return Err(bad(format!("{} = {}: must be > 0", key("expected"), c.expected)));
+            return Err(bad(format!(
+                "{} = {}: must be > 0",
+                key("expected"),
+                c.expected
+            )));
         }
         let (obtained, setting) = if let Some(k) = &paper.kernel {
             let kind = k
                 .name
                 .parse::<KernelKind>()
                 .map_err(|e| bad(format!("[paper.kernel] name = {:?}: {e}", k.name)))?;
-            let bits = c.bits.ok_or_else(|| bad(format!("{} is missing", key("bits"))))?;
-            let s = KernelSpec { bits_b: bits, ..spec(kind, bits, k.gate_set) };
-            s.validate().map_err(|e| bad(format!("{}: {e}", key("bits"))))?;
+            let bits = c
+                .bits
+                .ok_or_else(|| bad(format!("{} is missing", key("bits"))))?;
+            let s = KernelSpec {
+                bits_b: bits,
+                ..spec(kind, bits, k.gate_set)
+            };
+            s.validate()
+                .map_err(|e| bad(format!("{}: {e}", key("bits"))))?;
             let counts = Counter::count(&s.build().program, 1);
             let mut v = 0u64;
             for term in c.metric.split('+').map(str::trim) {
@@ -808,7 +849,10 @@ fn paper_file(origin: &str, text: &str) -> Result<Vec<ValidationCheck>, UsageErr
                     ),
                 };
             }
-            (v as f64, format!("{} {bits}-bit, gate set {}", k.name, k.gate_set.name()))
+            (
+                v as f64,
+                format!("{} {bits}-bit, gate set {}", k.name, k.gate_set.name()),
+            )
         } else if let Some(acc) = &paper.access {
             if c.metric != "access_over_compute" {
                 return Err(bad(format!(
@@ -835,9 +879,11 @@ fn run_metric(r: &crate::records::RunReport, metric: &str) -> Result<(f64, Strin
     let (what, name) = metric.split_once(':').ok_or_else(|| {
         format!("{metric:?}: expected energy_ratio:<baseline>, speedup:<baseline> or throughput_ratio:<baseline>")
     })?;
-    let b = r.baselines.iter().find(|b| b.name == name).ok_or_else(|| {
-        format!("{metric:?}: baseline '{name}' is not in compare.baselines")
-    })?;
+    let b = r
+        .baselines
+        .iter()
+        .find(|b| b.name == name)
+        .ok_or_else(|| format!("{metric:?}: baseline '{name}' is not in compare.baselines"))?;
     let cram = &r.cram;
     let v = match what {
         "energy_ratio" => b.versus_cram.energy,
@@ -886,8 +932,8 @@ fn access_over_compute(a: &AccessClaim) -> Result<(f64, String), String> {
     let bits = f64::from(a.bits);
     let access_pj = f64::from(a.reads + a.writes) * bits * level.e_pj_per_bit;
     let native = f64::from(p.native_bits);
-    let compute_pj = p.e_mul_pj * bits * bits / (native * native)
-        + p.e_add_pj * bits / f64::from(p.acc_bits);
+    let compute_pj =
+        p.e_mul_pj * bits * bits / (native * native) + p.e_add_pj * bits / f64::from(p.acc_bits);
     Ok((
         access_pj / compute_pj,
         format!(
@@ -915,7 +961,10 @@ fn judge(paper: &Paper, c: &PaperCheck, obtained: f64, setting: String) -> Valid
     } else if c.factor > 1.0 && q <= c.factor && q >= 1.0 / c.factor {
         (CheckStatus::WithinTolerance, None)
     } else {
-        (CheckStatus::Diverges, Some(if q > 1.0 { q } else { 1.0 / q }))
+        (
+            CheckStatus::Diverges,
+            Some(if q > 1.0 { q } else { 1.0 / q }),
+        )
     };
     let reason = off.map(|f| {
         let side = if q > 1.0 { "above" } else { "below" };
@@ -1015,6 +1064,102 @@ fn text(r: &ValidationReport) -> String {
     s
 }
 
+/// Escapes a table cell.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The report as Markdown: a summary, one table per group, then each paper's assumptions
+/// and the claims not attempted. `docs/validation.md` is this output (CI checks it is
+/// current).
+pub fn markdown(r: &ValidationReport) -> String {
+    let mut s = String::new();
+    let count = |st: CheckStatus| r.checks.iter().filter(|c| c.status == st).count();
+    let _ = writeln!(
+        s,
+        "# Validation report\n\n\
+         Generated by `cramulator validate --markdown` (cramulator {}); the same report is \
+         `cramulator validate --json`. Do not edit by hand: CI regenerates it and fails when \
+         it differs.\n\n\
+         {} checks: **{} reproduced, {} within tolerance, {} diverge** ({} of them required). \
+         {}\n\n\
+         *Required* checks fail the command (exit 1) when they diverge. *Informational* ones \
+         are published claims whose setup is not public: they report our number, how far it \
+         is from the claim and why.\n",
+        r.cramulator_version,
+        r.checks.len(),
+        count(CheckStatus::Reproduced),
+        count(CheckStatus::WithinTolerance),
+        count(CheckStatus::Diverges),
+        r.required_failed,
+        if r.passed {
+            "Every required check holds."
+        } else {
+            "**Required checks fail.**"
+        }
+    );
+    for g in &r.groups {
+        let _ = writeln!(
+            s,
+            "## {g}\n\n| check | status | expected | obtained | tolerance | source |\n\
+             |---|---|---|---|---|---|"
+        );
+        for c in r.checks.iter().filter(|c| &c.group == g) {
+            let status = match (&c.reason, c.required) {
+                (Some(why), true) => format!("**{}**: {}", c.status.label(), why),
+                (Some(why), false) => format!("{} (informational): {}", c.status.label(), why),
+                (None, req) => format!(
+                    "{}{}",
+                    c.status.label(),
+                    if req { "" } else { " (informational)" }
+                ),
+            };
+            let _ = writeln!(
+                s,
+                "| `{}`: {} | {} | {} | {} | {} | {} |",
+                c.id,
+                cell(&c.name),
+                cell(&status),
+                cell(&c.expected),
+                cell(&c.obtained),
+                cell(&c.tolerance),
+                cell(&c.source)
+            );
+        }
+        s.push('\n');
+        // Assumptions, once per source.
+        let mut shown: Vec<(&str, &[String])> = Vec::new();
+        for c in r
+            .checks
+            .iter()
+            .filter(|c| &c.group == g && !c.assumptions.is_empty())
+        {
+            let key = (c.source.as_str(), c.assumptions.as_slice());
+            if shown.contains(&key) {
+                continue;
+            }
+            shown.push(key);
+            let head = c.id.split('/').next().unwrap_or(&c.id);
+            let _ = writeln!(s, "**Assumptions of `{head}`** ({}):\n", cell(&c.name));
+            for a in &c.assumptions {
+                let _ = writeln!(s, "- {a}");
+            }
+            s.push('\n');
+        }
+    }
+    if !r.not_attempted.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Claims not attempted\n\nThe other claims of `{LIT}` §c, and why none is \
+             checked.\n\n| claim | reported | why not |\n|---|---|---|"
+        );
+        for n in &r.not_attempted {
+            let _ = writeln!(s, "| {} | {} | {} |", n.id, cell(&n.claim), cell(&n.reason));
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1084,6 +1229,10 @@ mod tests {
         assert_eq!(st(&check(10.0, true), 10.0), CheckStatus::WithinTolerance);
         let d = judge(&paper, &check(10.0, true), 5.0, String::new());
         assert_eq!(d.status, CheckStatus::Diverges);
-        assert!(d.reason.unwrap().contains("2.000e1× below the claim; because"));
+        assert!(
+            d.reason
+                .unwrap()
+                .contains("2.000e1× below the claim; because")
+        );
     }
 }

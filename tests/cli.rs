@@ -958,3 +958,122 @@ fn calibrate_prints_three_ratios_within_a_factor_of_two() {
         assert!((0.5..=2.0).contains(&r), "{p}");
     }
 }
+
+#[test]
+fn memory_guard_refuses_with_the_estimate_and_writes_nothing() {
+    let out = results_dir("memory-guard");
+    let o = cram(&["run", "--max-memory", "1K", "--out", out.to_str().unwrap()]);
+    assert_usage_error(
+        &o,
+        &[
+            "digits-mlp-int4 on 360 image(s)",
+            "a functional run would hold about",
+            "activations",
+            "programs",
+            "above --max-memory 1.0 KiB (as given)",
+            "--mode analytical",
+        ],
+    );
+    assert!(!out.exists(), "a refused run wrote results");
+    // The same run fits a realistic limit; analytical runs are never refused.
+    let o = cram(&["run", "--max-memory", "1G", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = cram(&["simulate", "lenet5", "--max-memory", "1K"]);
+    assert_usage_error(&o, &["lenet5 on 1 image(s)", "above --max-memory"]);
+    let o = cram(&[
+        "simulate",
+        "lenet5",
+        "--mode",
+        "analytical",
+        "--max-memory",
+        "1K",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = cram(&["run", "--max-memory", "lots"]);
+    assert_usage_error(&o, &["--max-memory lots", "512M"]);
+}
+
+#[test]
+fn sigint_stops_a_run_with_nothing_half_written() {
+    let out = results_dir("sigint-run");
+    // A functional ResNet-20: seconds of work, so the signal lands mid-network.
+    let child = Command::new(env!("CARGO_BIN_EXE_cramulator"))
+        .args(["run", "--set", "workload.model=resnet20", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{e}");
+    assert!(e.contains("interrupted") && !e.contains("panicked"), "{e}");
+    // Results are written atomically at the end: no run folder, no temporary left.
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn validate_runs_a_group_and_writes_json_with_every_field() {
+    let o = cram(&["validate", "--group", "kernels", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: cramulator::records::ValidationReport =
+        serde_json::from_slice(&o.stdout).expect("a validation report");
+    assert!(r.passed && r.required_failed == 0);
+    assert_eq!(r.groups, ["kernels"]);
+    assert!(r.checks.iter().any(|c| c.id == "nand-add-9n-4"));
+    for c in &r.checks {
+        assert!(!c.expected.is_empty() && !c.obtained.is_empty() && !c.source.is_empty());
+    }
+    let o = cram(&["validate", "--group", "nonsense"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn validate_fails_on_a_diverging_required_paper_check() {
+    let dir = results_dir("papers-bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let t1 = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("configs/papers/t1-nand-ripple-add.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("t1.toml"),
+        t1.replace("expected = 68", "expected = 69"),
+    )
+    .unwrap();
+    let o = cram(&[
+        "validate",
+        "--group",
+        "papers",
+        "--papers",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("[diverges] T1/add-8"), "{text}");
+    assert!(text.contains("REQUIRED CHECKS FAIL"), "{text}");
+    // A malformed paper file is a usage error naming the file and key.
+    std::fs::write(
+        dir.join("t1.toml"),
+        t1.replace("metric = \"gate_steps\"", "metric = \"GATES\""),
+    )
+    .unwrap();
+    let o = cram(&[
+        "validate",
+        "--group",
+        "papers",
+        "--papers",
+        dir.to_str().unwrap(),
+    ]);
+    assert_usage_error(&o, &["t1.toml", "metric", "GATES"]);
+}

@@ -418,3 +418,79 @@ fn every_plot_kind_draws_and_writes_its_data() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("axes: cram.device"));
 }
+
+/// Sends SIGINT to a child process.
+fn sigint(child: &std::process::Child) {
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -INT failed");
+}
+
+#[test]
+fn sigint_stops_a_shard_cleanly_and_the_rerun_finishes_it() {
+    let d = scratch("sigint");
+    let text = r#"
+[sweep]
+name = "sigint"
+seed = 5
+set = ["workload.model=digits-mlp", "run.mode=functional"]
+
+[[axis]]
+key = "workload.weight_bits"
+range = { start = 2, stop = 7, step = 1 }
+
+[[axis]]
+key = "workload.sparsity"
+values = [0.0, 0.5]
+"#;
+    let p = plan(&d, text, "stopped");
+    let part = p.join("shards").join("shard-0000-of-0001.jsonl.part");
+    let child = Command::new(env!("CARGO_BIN_EXE_cramulator"))
+        .args(["sweep", "run"])
+        .arg(&p)
+        .args(["--threads", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while std::fs::read_to_string(&part).map_or(0, |s| s.lines().count()) < 3 {
+        assert!(
+            t.elapsed() < Duration::from_secs(300),
+            "no records appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sigint(&child);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("kept in"),
+        "{stderr}"
+    );
+    // Every line on disk is a whole record; the shard is not marked done.
+    let kept = std::fs::read_to_string(&part).unwrap();
+    assert!(kept.ends_with('\n'));
+    let records = kept.lines().count() - 1;
+    assert!((2..12).contains(&records), "{records} records");
+    for l in kept.lines().skip(1) {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["status"], "ok", "{l}");
+    }
+    assert!(!p.join("shards").join("shard-0000-of-0001.jsonl").exists());
+    // The re-run runs only the rest, and the merge equals an uninterrupted run.
+    let rerun = run_shard(&p, "0/1", "2");
+    assert!(
+        rerun.contains(&format!("{records} already done")),
+        "{rerun}"
+    );
+    ok(merge(&p));
+    let clean = plan(&d, text, "clean");
+    run_shard(&clean, "0/1", "2");
+    ok(merge(&clean));
+    assert!(read(&clean.join("results.csv")) == read(&p.join("results.csv")));
+}

@@ -268,6 +268,66 @@ pub fn analytical_matches(f: &NetRun, a: &NetRun) -> Result<usize, String> {
     Ok(with_copies)
 }
 
+/// Refuses a functional run whose [`functional_memory`] estimate exceeds `--max-memory`
+/// (`guard`); the estimate comes from an analytical run of the same work (through `cache`).
+/// Analytical runs pass.
+pub fn check_memory(
+    prog: &golden::Program,
+    images: usize,
+    hw: &Hw,
+    opts: &RunOptions,
+    cache: Option<&PlanCache>,
+) -> Result<(), UsageError> {
+    if opts.mode != Mode::Functional {
+        return Ok(());
+    }
+    let counted = RunOptions {
+        mode: Mode::Analytical,
+        ..*opts
+    };
+    let dummies = vec![Array3::zeros((1, 1, 1)); images];
+    let planned = run_network_with(prog, &dummies, hw, &counted, cache)?;
+    functional_memory(prog, images, hw, &planned)
+        .check(&format!("{} on {images} image(s)", prog.network().name))
+}
+
+/// The memory a functional run of `prog` on `images` images would hold at its peak,
+/// estimated from an analytical run of the same work (`planned`): every layer's output
+/// codes are kept (8 bytes each) for the layers that read them, the layer being run holds
+/// its results (24 bytes per value) and, at most, every generated program of the layer (one
+/// [`crate::engine::isa::Op`] per gate step), and each worker thread simulates one
+/// subarray's cells. Measured against peak RSS in
+/// `docs/validation.md` (memory guard).
+pub fn functional_memory(
+    prog: &golden::Program,
+    images: usize,
+    hw: &Hw,
+    planned: &NetRun,
+) -> crate::guard::MemoryEstimate {
+    let n = images as u64;
+    let net = prog.network();
+    let outs: Vec<u64> = net
+        .stats()
+        .map(|s| s.iter().map(|l| l.out.len() as u64).collect())
+        .unwrap_or_default();
+    let input = net.input_shape().len() as u64;
+    let largest = outs.iter().copied().max().unwrap_or(0);
+    let op = std::mem::size_of::<crate::engine::isa::Op>() as u64;
+    let threads = rayon::current_num_threads() as u64;
+    // Every program of the layer, as if all were held at once (an upper bound).
+    let steps = planned
+        .layers
+        .iter()
+        .map(|l| l.gate_steps)
+        .max()
+        .unwrap_or(0);
+    crate::guard::MemoryEstimate {
+        activations_bytes: (input + outs.iter().sum::<u64>()) * n * 8 + largest * n * 24,
+        programs_bytes: steps.saturating_mul(op),
+        cells_bytes: threads * (hw.lanes() * hw.cols()).div_ceil(8) as u64,
+    }
+}
+
 /// One stream's cost: a program run on some subarrays.
 #[derive(Debug, Clone, Default)]
 struct StreamCost {
@@ -313,6 +373,9 @@ pub fn run_network(
     let mut outs: Vec<Vec<Array3<i64>>> = Vec::with_capacity(net.layers.len());
     let mut reports = Vec::with_capacity(net.layers.len());
     for (i, layer) in net.layers.iter().enumerate() {
+        if crate::guard::interrupted() {
+            return Err(crate::guard::stopped());
+        }
         let (costs, strategy, y) = layer_costs(prog, i, images, &outs, hw, opts, None)
             .map_err(|why| layer_error(prog, i, why))?;
         reports.push(report(

@@ -473,7 +473,6 @@ mod tests {
     use super::*;
     use crate::net::LayerStats;
 
-
     #[test]
     fn zoo_totals_equal_the_published_ones() {
         for (name, macs, weights_biases, params) in PUBLISHED {

@@ -1,0 +1,198 @@
+//! Run guards: the memory limit of functional runs (`--max-memory`) and the SIGINT stop flag
+//! that lets `run` and `sweep run` stop cleanly with finished work kept.
+//!
+//! SIGINT (Ctrl-C) sets a flag; long loops poll [`interrupted`] between units of work (a
+//! network layer, a sweep point) and return. A `run` then writes nothing (its results are
+//! written atomically at the end, so nothing half-written appears); a `sweep run` keeps
+//! every finished point's line and leaves the shard's `.part` file for the re-run. Both
+//! exit 130. A second SIGINT exits at once, as an unhandled one would.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::error::UsageError;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static MAX_MEMORY: AtomicU64 = AtomicU64::new(0);
+
+/// Exit status after SIGINT (128 + 2, the shell convention).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Share of physical memory a functional run may use by default.
+pub const DEFAULT_MEMORY_SHARE: f64 = 0.5;
+
+/// Default limit when physical memory cannot be read (not Linux): 4 GiB.
+const FALLBACK_MEMORY_BYTES: u64 = 4 << 30;
+
+/// Installs the SIGINT handler (once, from `main`).
+pub fn install_sigint() {
+    // Failing to install (another handler exists) leaves the default: the process dies.
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        eprintln!("\ninterrupted: finishing the work in flight (Ctrl-C again to quit at once)");
+    });
+}
+
+/// Whether SIGINT arrived.
+pub fn interrupted() -> bool {
+    STOP.load(Ordering::Relaxed)
+}
+
+/// Sets the flag as SIGINT would (tests).
+pub fn interrupt() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// The error a loop returns when it stopped for SIGINT.
+pub fn stopped() -> UsageError {
+    UsageError::new("interrupted by SIGINT")
+}
+
+/// Sets `--max-memory` in bytes (0 = the default).
+pub fn set_max_memory(bytes: u64) {
+    MAX_MEMORY.store(bytes, Ordering::Relaxed);
+}
+
+/// Physical memory from `/proc/meminfo` (Linux), bytes.
+pub fn physical_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The limit in force: `--max-memory`, else half of physical memory, else 4 GiB.
+pub fn max_memory_bytes() -> u64 {
+    match MAX_MEMORY.load(Ordering::Relaxed) {
+        0 => physical_memory_bytes().map_or(FALLBACK_MEMORY_BYTES, |b| {
+            (b as f64 * DEFAULT_MEMORY_SHARE) as u64
+        }),
+        b => b,
+    }
+}
+
+/// Parses a size: bytes, or a number with K, M, G or T (powers of 1024; an optional `iB`
+/// or `B` after the letter), e.g. `512M`, `4G`, `1.5GiB`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let upper = t.to_ascii_uppercase();
+    let body = upper
+        .strip_suffix("IB")
+        .or_else(|| upper.strip_suffix('B'))
+        .unwrap_or(&upper);
+    let (num, shift) = match body.chars().last() {
+        Some('K') => (&body[..body.len() - 1], 10),
+        Some('M') => (&body[..body.len() - 1], 20),
+        Some('G') => (&body[..body.len() - 1], 30),
+        Some('T') => (&body[..body.len() - 1], 40),
+        _ => (body, 0),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("--max-memory {s}: expected a size such as 512M, 4G or 1073741824"))?;
+    let bytes = v * (1u64 << shift) as f64;
+    if !(bytes.is_finite() && bytes >= 1.0 && bytes < 2f64.powi(63)) {
+        return Err(format!(
+            "--max-memory {s}: must be at least 1 byte and below 8 EiB"
+        ));
+    }
+    Ok(bytes as u64)
+}
+
+/// Bytes as a short human-readable size.
+pub fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{:.1} KiB", b / 1024.0),
+        1_048_576..1_073_741_824 => format!("{:.1} MiB", b / 1_048_576.0),
+        _ => format!("{:.2} GiB", b / 1_073_741_824.0),
+    }
+}
+
+/// An estimate of the memory a functional run holds at its peak, by part.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    /// Every layer's output codes, kept for the layers that read them later, bytes.
+    pub activations_bytes: u64,
+    /// The largest layer's generated programs, bytes.
+    pub programs_bytes: u64,
+    /// The simulated cells of the subarrays running at once (one per worker thread), bytes.
+    pub cells_bytes: u64,
+}
+
+impl MemoryEstimate {
+    /// The sum, bytes.
+    pub fn total_bytes(&self) -> u64 {
+        self.activations_bytes
+            .saturating_add(self.programs_bytes)
+            .saturating_add(self.cells_bytes)
+    }
+
+    /// Refuses the run when the estimate exceeds the limit in force; the message gives the
+    /// estimate, its parts and what to change.
+    pub fn check(&self, what: &str) -> Result<(), UsageError> {
+        let given = MAX_MEMORY.load(Ordering::Relaxed) != 0;
+        self.check_within(what, max_memory_bytes(), given)
+    }
+
+    /// [`MemoryEstimate::check`] against `limit`; `given` says whether the user set it.
+    pub fn check_within(&self, what: &str, limit: u64, given: bool) -> Result<(), UsageError> {
+        if self.total_bytes() <= limit {
+            return Ok(());
+        }
+        Err(UsageError::new(format!(
+            "{what}: a functional run would hold about {} (activations {}, programs {}, \
+             simulated cells {}), above --max-memory {} ({}); run with --mode analytical, \
+             fewer images, or a larger --max-memory",
+            human(self.total_bytes()),
+            human(self.activations_bytes),
+            human(self.programs_bytes),
+            human(self.cells_bytes),
+            human(limit),
+            if given {
+                "as given"
+            } else {
+                "the default: half of physical memory"
+            }
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_size("4g").unwrap(), 4 << 30);
+        assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_size("2KB").unwrap(), 2048);
+        for bad in ["", "G", "-1G", "0", "lots", "1e30T", "NaN"] {
+            let e = parse_size(bad).unwrap_err();
+            assert!(e.contains("--max-memory"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_message_names_estimate_parts_and_limit() {
+        let e = MemoryEstimate {
+            activations_bytes: 3 << 20,
+            programs_bytes: 1 << 20,
+            cells_bytes: 1 << 10,
+        };
+        let msg = e
+            .check_within("resnet18", 1 << 20, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("about 4.0 MiB") && msg.contains("1.0 MiB (as given)"),
+            "{msg}"
+        );
+        assert!(e.check_within("resnet18", 1 << 40, false).is_ok());
+    }
+}
