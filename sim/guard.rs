@@ -30,18 +30,16 @@ pub fn install_sigint() {
         if STOP.swap(true, Ordering::SeqCst) {
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
-        eprintln!("\ninterrupted: finishing the work in flight (Ctrl-C again to quit at once)");
+        eprintln!(
+            "\ninterrupted: stopping at the next layer or sweep point (Ctrl-C again to quit \
+             at once)"
+        );
     });
 }
 
 /// Whether SIGINT arrived.
 pub fn interrupted() -> bool {
     STOP.load(Ordering::Relaxed)
-}
-
-/// Sets the flag as SIGINT would (tests).
-pub fn interrupt() {
-    STOP.store(true, Ordering::SeqCst);
 }
 
 /// The error a loop returns when it stopped for SIGINT.

@@ -317,6 +317,13 @@ pub struct ValidationReport {
     pub not_attempted: Vec<NotAttempted>,
 }
 
+impl ValidationReport {
+    /// How many checks came out with `status`.
+    pub fn count(&self, status: CheckStatus) -> usize {
+        self.checks.iter().filter(|c| c.status == status).count()
+    }
+}
+
 /// The JSON Schemas of the records, by file name (`docs/schema/<name>`).
 pub fn schemas() -> Vec<(&'static str, String)> {
     let mut out = Vec::new();

@@ -850,11 +850,11 @@ fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
                 return;
             }
             let rec = run_point(&plan, id, &cache);
-            // A point stopped by SIGINT is not recorded: the re-run runs it.
-            if rec.status != "ok" && crate::guard::interrupted() {
-                return;
-            }
             if rec.status != "ok" {
+                // A point stopped by SIGINT is not recorded: the re-run runs it.
+                if crate::guard::interrupted() {
+                    return;
+                }
                 failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             let line = serde_json::to_string(&rec).expect("a record is JSON") + "\n";

@@ -1046,14 +1046,13 @@ fn text(r: &ValidationReport) -> String {
             let _ = writeln!(s, "{}: {} — {}", n.id, n.claim, n.reason);
         }
     }
-    let count = |st: CheckStatus| r.checks.iter().filter(|c| c.status == st).count();
     let _ = writeln!(
         s,
         "\n{} checks: {} reproduced, {} within tolerance, {} diverge ({} of them required); {}",
         r.checks.len(),
-        count(CheckStatus::Reproduced),
-        count(CheckStatus::WithinTolerance),
-        count(CheckStatus::Diverges),
+        r.count(CheckStatus::Reproduced),
+        r.count(CheckStatus::WithinTolerance),
+        r.count(CheckStatus::Diverges),
         r.required_failed,
         if r.passed {
             "every required check holds"
@@ -1074,7 +1073,6 @@ fn cell(s: &str) -> String {
 /// current).
 pub fn markdown(r: &ValidationReport) -> String {
     let mut s = String::new();
-    let count = |st: CheckStatus| r.checks.iter().filter(|c| c.status == st).count();
     let _ = writeln!(
         s,
         "# Validation report\n\n\
@@ -1088,9 +1086,9 @@ pub fn markdown(r: &ValidationReport) -> String {
          is from the claim and why.\n",
         r.cramulator_version,
         r.checks.len(),
-        count(CheckStatus::Reproduced),
-        count(CheckStatus::WithinTolerance),
-        count(CheckStatus::Diverges),
+        r.count(CheckStatus::Reproduced),
+        r.count(CheckStatus::WithinTolerance),
+        r.count(CheckStatus::Diverges),
         r.required_failed,
         if r.passed {
             "Every required check holds."

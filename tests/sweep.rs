@@ -134,50 +134,60 @@ fn merged_results_do_not_depend_on_shards_or_threads() {
     assert!(area(lines[1]) < area(lines[2]) && area(lines[2]) < area(lines[3]));
 }
 
-#[test]
-fn kill_9_then_rerun_loses_and_repeats_nothing() {
-    let d = scratch("kill");
-    // Functional points on all 360 digits: slow enough to be killed mid-shard.
-    let text = r#"
+/// Twelve functional points on all 360 digits: slow enough to be stopped mid-shard.
+fn slow_sweep(name: &str, seed: u64) -> String {
+    format!(
+        r#"
 [sweep]
-name = "kill"
-seed = 3
+name = "{name}"
+seed = {seed}
 set = ["workload.model=digits-mlp", "run.mode=functional"]
 
 [[axis]]
 key = "workload.weight_bits"
-range = { start = 2, stop = 7, step = 1 }
+range = {{ start = 2, stop = 7, step = 1 }}
 
 [[axis]]
 key = "workload.sparsity"
 values = [0.0, 0.5]
-"#;
-    let p = plan(&d, text, "killed");
+"#
+    )
+}
+
+/// Starts `sweep run` on the single shard of plan `p` (one thread) and returns once its
+/// `.part` file holds `lines` lines (the header and records), the shard still running.
+fn start_shard_until(p: &Path, lines: usize, stderr: Stdio) -> std::process::Child {
     let part = p.join("shards").join("shard-0000-of-0001.jsonl.part");
     let mut child = Command::new(env!("CARGO_BIN_EXE_cramulator"))
         .args(["sweep", "run"])
-        .arg(&p)
+        .arg(p)
         .args(["--threads", "1"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let t = Instant::now();
-    loop {
-        let lines = std::fs::read_to_string(&part).map_or(0, |s| s.lines().count());
-        if lines >= 3 {
-            break;
-        }
+    while std::fs::read_to_string(&part).map_or(0, |s| s.lines().count()) < lines {
         assert!(
             t.elapsed() < Duration::from_secs(300),
             "no records appeared"
         );
         assert!(
             child.try_wait().unwrap().is_none(),
-            "the shard ended before the kill"
+            "the shard ended before it could be stopped"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    child
+}
+
+#[test]
+fn kill_9_then_rerun_loses_and_repeats_nothing() {
+    let d = scratch("kill");
+    let text = slow_sweep("kill", 3);
+    let p = plan(&d, &text, "killed");
+    let part = p.join("shards").join("shard-0000-of-0001.jsonl.part");
+    let mut child = start_shard_until(&p, 3, Stdio::null());
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     // A kill can also land mid-line: leave a torn record behind.
@@ -199,7 +209,7 @@ values = [0.0, 0.5]
         .collect();
     assert_eq!(ids, (0..12).collect::<Vec<_>>());
     // And the records equal an uninterrupted run's.
-    let clean = plan(&d, text, "clean");
+    let clean = plan(&d, &text, "clean");
     run_shard(&clean, "0/1", "2");
     ok(merge(&clean));
     assert!(read(&clean.join("results.csv")) == read(&p.join("results.csv")));
@@ -432,38 +442,10 @@ fn sigint(child: &std::process::Child) {
 #[test]
 fn sigint_stops_a_shard_cleanly_and_the_rerun_finishes_it() {
     let d = scratch("sigint");
-    let text = r#"
-[sweep]
-name = "sigint"
-seed = 5
-set = ["workload.model=digits-mlp", "run.mode=functional"]
-
-[[axis]]
-key = "workload.weight_bits"
-range = { start = 2, stop = 7, step = 1 }
-
-[[axis]]
-key = "workload.sparsity"
-values = [0.0, 0.5]
-"#;
-    let p = plan(&d, text, "stopped");
+    let text = slow_sweep("sigint", 5);
+    let p = plan(&d, &text, "stopped");
     let part = p.join("shards").join("shard-0000-of-0001.jsonl.part");
-    let child = Command::new(env!("CARGO_BIN_EXE_cramulator"))
-        .args(["sweep", "run"])
-        .arg(&p)
-        .args(["--threads", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    while std::fs::read_to_string(&part).map_or(0, |s| s.lines().count()) < 3 {
-        assert!(
-            t.elapsed() < Duration::from_secs(300),
-            "no records appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let child = start_shard_until(&p, 3, Stdio::piped());
     sigint(&child);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -489,7 +471,7 @@ values = [0.0, 0.5]
         "{rerun}"
     );
     ok(merge(&p));
-    let clean = plan(&d, text, "clean");
+    let clean = plan(&d, &text, "clean");
     run_shard(&clean, "0/1", "2");
     ok(merge(&clean));
     assert!(read(&clean.join("results.csv")) == read(&p.join("results.csv")));

@@ -296,8 +296,8 @@ pub fn check_memory(
 /// codes are kept (8 bytes each) for the layers that read them, the layer being run holds
 /// its results (24 bytes per value) and, at most, every generated program of the layer (one
 /// [`crate::engine::isa::Op`] per gate step), and each worker thread simulates one
-/// subarray's cells. Measured against peak RSS in
-/// `docs/validation.md` (memory guard).
+/// subarray's cells. The README compares it with measured peak RSS ("Bad input, memory and
+/// Ctrl-C").
 pub fn functional_memory(
     prog: &golden::Program,
     images: usize,
