@@ -26,6 +26,7 @@
 //! [compare]
 //! baselines = ["cpu-ddr4", "nmp"]   # presets (configs/baselines/) or TOML files
 //! grid_gco2e_per_kwh = 436.0        # carbon intensity of the electricity
+//! batch = 360                       # inferences a baseline batches (default: run.images)
 //! ```
 //!
 //! A relative file path in a config file is taken relative to the file's folder.
@@ -199,6 +200,13 @@ pub struct CompareSection {
     /// Carbon intensity of the electricity, g CO2e per kWh. Default: the 2022 world average
     /// of power generation, 436 g/kWh (Ember, Global Electricity Review 2023).
     pub grid_gco2e_per_kwh: f64,
+    /// Inferences each baseline runs back to back as one batch, sharing every weight fetch
+    /// (`baseline::evaluate`); energy per inference and throughput come from this batch,
+    /// latency from one inference alone. Default: the CRAM run's image count, so both sides
+    /// amortise what a batch shares over the same number of inferences. 1 prices each
+    /// inference on its own, as the CRAM papers' near-memory baseline does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
 }
 
 impl Default for CompareSection {
@@ -206,6 +214,7 @@ impl Default for CompareSection {
         CompareSection {
             baselines: vec!["cpu-ddr4".into(), "nmp".into()],
             grid_gco2e_per_kwh: 436.0,
+            batch: None,
         }
     }
 }
@@ -351,13 +360,18 @@ impl Config {
                 "compare.grid_gco2e_per_kwh = {g}: must be in [0, 5000] g CO2e per kWh"
             )));
         }
-        if let Some(n) = self.run.images
-            && !(1..=1 << 16).contains(&n)
-        {
-            return Err(UsageError::new(format!(
-                "{}: must be in 1..=65536",
-                self.named("run.images", n)
-            )));
+        for (key, n) in [
+            ("run.images", self.run.images),
+            ("compare.batch", self.compare.batch),
+        ] {
+            if let Some(n) = n
+                && !(1..=1 << 16).contains(&n)
+            {
+                return Err(UsageError::new(format!(
+                    "{}: must be in 1..=65536",
+                    self.named(key, n)
+                )));
+            }
         }
         let w = &self.workload;
         if let Some(s) = w.sparsity
@@ -465,6 +479,7 @@ impl Config {
         c.workload.sparsity = Some(0.0);
         c.workload.seed = Some(1);
         c.run.images = Some(1);
+        c.compare.batch = Some(1);
         let v = toml::Value::try_from(&c).expect("a config serializes");
         let mut out = Vec::new();
         flatten_keys(&v, "", &mut out);

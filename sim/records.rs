@@ -51,11 +51,13 @@ pub struct Metrics {
     pub static_pj: f64,
     /// Latency of one inference, s.
     pub latency_s: f64,
-    /// Inferences per second, one after another (1 / latency).
+    /// Inferences per second sustained over the batch the run prices: CRAM, its images ÷
+    /// `batch_latency_s`; a baseline, 1 ÷ the time per inference in a batch of
+    /// `compare.batch`.
     pub throughput_per_s: f64,
     /// Dense network ops (2 per MAC) per pJ, which is TOPS/W.
     pub tops_per_w: f64,
-    /// Energy × latency, J·s.
+    /// Energy per inference × latency of one inference, J·s.
     pub edp_j_s: f64,
     /// Chip area, mm², where known.
     pub area_mm2: Option<f64>,
@@ -69,10 +71,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Metrics from the energy split, the latency and the work.
+    /// Metrics from the energy split, the latency of one inference, the throughput and the
+    /// work.
     pub fn new(
         (compute_pj, data_movement_pj, static_pj): (f64, f64, f64),
-        latency_s: f64,
+        (latency_s, throughput_per_s): (f64, f64),
         macs: u64,
         area_mm2: Option<f64>,
         utilization: f64,
@@ -87,11 +90,7 @@ impl Metrics {
             data_movement_pj,
             static_pj,
             latency_s,
-            throughput_per_s: if latency_s > 0.0 {
-                1.0 / latency_s
-            } else {
-                0.0
-            },
+            throughput_per_s,
             tops_per_w: if energy_pj > 0.0 {
                 2.0 * macs as f64 / energy_pj
             } else {
@@ -139,8 +138,10 @@ pub struct CramSide {
 pub struct Ratios {
     /// Energy per inference, baseline ÷ CRAM.
     pub energy: f64,
-    /// Latency, baseline ÷ CRAM (CRAM's speed-up).
+    /// Latency of one inference, baseline ÷ CRAM (CRAM's speed-up).
     pub speedup: f64,
+    /// Throughput, CRAM ÷ baseline (each at its batch; see `Metrics::throughput_per_s`).
+    pub throughput: f64,
     /// Energy-delay product, baseline ÷ CRAM.
     pub edp: f64,
     /// Compute energy, baseline ÷ CRAM.
@@ -157,6 +158,9 @@ pub struct BaselineSide {
     pub name: String,
     /// What machine it is.
     pub description: String,
+    /// Inferences priced as one batch (`compare.batch`): energy per inference and
+    /// throughput are the batch's, latency is one inference's alone.
+    pub batch: usize,
     /// Metrics per inference.
     pub metrics: Metrics,
     /// Energy per inference by component.
@@ -220,7 +224,8 @@ pub struct LayerRow {
     pub op: String,
     /// Dense MACs of the layer.
     pub macs: u64,
-    /// Energy per inference, pJ.
+    /// Energy per inference, at the run's batch (CRAM: its images; baseline:
+    /// `compare.batch`), pJ.
     pub energy_pj: f64,
     /// Of which computing, pJ.
     pub compute_pj: f64,
@@ -228,9 +233,9 @@ pub struct LayerRow {
     pub data_movement_pj: f64,
     /// Of which static, pJ.
     pub static_pj: f64,
-    /// Latency, s.
+    /// Latency of the layer for one inference alone, s.
     pub latency_s: f64,
-    /// CRAM: the strategy (const, stored, or empty); baseline: what bounds the latency.
+    /// CRAM: the strategy (const, stored, or empty); baseline: what bounds that latency.
     pub detail: String,
 }
 
@@ -363,9 +368,8 @@ mod tests {
     #[test]
     fn metrics_follow_their_definitions() {
         // 1 µJ in 1 ms for 1 M MACs, at 436 g/kWh.
-        let m = Metrics::new((6e5, 4e5, 0.0), 1e-3, 1_000_000, None, 0.5, 436.0);
+        let m = Metrics::new((6e5, 4e5, 0.0), (1e-3, 1000.0), 1_000_000, None, 0.5, 436.0);
         assert_eq!(m.energy_pj, 1e6);
-        assert_eq!(m.throughput_per_s, 1000.0);
         assert!((m.tops_per_w - 2.0).abs() < 1e-12);
         assert!((m.edp_j_s - 1e-9).abs() < 1e-21);
         let g = 1e-6 / 3.6e6 * 436.0;

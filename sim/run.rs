@@ -128,8 +128,6 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
     let (images, labels) = inputs(&prog, config.run.images, config.run.seed)?;
     let mut filled = config.filled();
     filled.run.images = Some(images.len());
-    let resolved = toml::to_string(&filled).expect("a config serializes");
-    let hash = format!("{:016x}", fnv1a64(resolved.as_bytes()));
     let baselines = config
         .compare
         .baselines
@@ -137,7 +135,6 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
         .map(|b| presets::baseline(b).map_err(UsageError::from))
         .collect::<Result<Vec<_>, _>>()?;
     let model = prog.network().name.clone();
-    let run_id = format!("{model}-{}", &hash[..12]);
     let mode = config.run.mode;
     let opts = RunOptions {
         mode,
@@ -201,18 +198,31 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
         (u + l.lanes_used as f64, o + l.subarray_runs as f64 * lanes)
     });
     let cram_latency_s = single.cycles() as f64 * cycle_s;
+    let batch_latency_s = batch.cycles() as f64 * cycle_s;
     let cram_metrics = Metrics::new(
         (energy.compute_pj(), energy.data_movement_pj(), 0.0),
-        cram_latency_s,
+        (cram_latency_s, per_second(n as f64, batch_latency_s)),
         macs,
         Some(org.chip_area_mm2()),
         if offered > 0.0 { used / offered } else { 0.0 },
         grid,
     );
     let mut rows = cram_rows(&batch, &single, &work, n, cycle_s);
+    // Equal footing: each baseline batches as many inferences as CRAM ran, unless the
+    // config says otherwise; latency is one inference alone on both sides.
+    let baseline_batch = config.compare.batch.unwrap_or(n);
+    filled.compare.batch = Some(baseline_batch);
+    let resolved = toml::to_string(&filled).expect("a config serializes");
+    let hash = format!("{:016x}", fnv1a64(resolved.as_bytes()));
+    let run_id = format!("{model}-{}", &hash[..12]);
     let mut sides = Vec::new();
     for b in &baselines {
-        let r = baseline::evaluate(b, &work, 1);
+        let r = baseline::evaluate(b, &work, baseline_batch as u32);
+        let alone = if baseline_batch == 1 {
+            r.clone()
+        } else {
+            baseline::evaluate(b, &work, 1)
+        };
         let p = &b.params;
         let executed: u64 = r.layers.iter().map(|l| l.macs_executed).sum();
         let peak = p.macs_per_cycle * p.clock_ghz * 1e9;
@@ -222,7 +232,7 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
                 r.energy.data_movement_pj(),
                 r.energy.static_pj,
             ),
-            r.latency_s,
+            (alone.latency_s, per_second(1.0, r.latency_s)),
             macs,
             p.die_area_mm2,
             executed as f64 / (r.latency_s * peak).max(f64::MIN_POSITIVE),
@@ -232,15 +242,17 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
         let versus_cram = Ratios {
             energy: ratio(metrics.energy_pj, cram_metrics.energy_pj),
             speedup: ratio(metrics.latency_s, cram_metrics.latency_s),
+            throughput: ratio(cram_metrics.throughput_per_s, metrics.throughput_per_s),
             edp: ratio(metrics.edp_j_s, cram_metrics.edp_j_s),
             compute_energy: ratio(metrics.compute_pj, cram_metrics.compute_pj),
             data_movement_energy: ratio(metrics.data_movement_pj, cram_metrics.data_movement_pj),
         };
-        rows.extend(baseline_rows(prog.network(), &r, &work, &p.name));
-        let compute_bound = r.layers.iter().filter(|l| l.bound == "compute").count();
+        rows.extend(baseline_rows(prog.network(), &r, &alone, &work, &p.name));
+        let compute_bound = alone.layers.iter().filter(|l| l.bound == "compute").count();
         sides.push(BaselineSide {
             name: p.name.clone(),
             description: p.description.clone(),
+            batch: baseline_batch,
             metrics,
             energy: r.energy.clone(),
             levels: p.levels.iter().map(|l| l.name.clone()).collect(),
@@ -268,7 +280,7 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
             images: n,
             bit_exact_images: exact,
             correct,
-            batch_latency_s: batch.cycles() as f64 * cycle_s,
+            batch_latency_s,
             metrics: cram_metrics,
             energy,
         },
@@ -326,13 +338,21 @@ fn cram_rows(
         .collect()
 }
 
-/// One baseline's rows, in the order of `work`.
-fn baseline_rows(net: &Network, r: &BaselineRun, work: &[LayerWork], name: &str) -> Vec<LayerRow> {
+/// One baseline's rows, in the order of `work`: energy from the batched run `r`, latency
+/// and its bound from the run of one inference `alone`.
+fn baseline_rows(
+    net: &Network,
+    r: &BaselineRun,
+    alone: &BaselineRun,
+    work: &[LayerWork],
+    name: &str,
+) -> Vec<LayerRow> {
     r.layers
         .iter()
+        .zip(&alone.layers)
         .zip(work)
         .enumerate()
-        .map(|(i, (l, w))| LayerRow {
+        .map(|(i, ((l, a), w))| LayerRow {
             machine: name.to_owned(),
             index: i + 1,
             layer: l.name.clone(),
@@ -342,8 +362,8 @@ fn baseline_rows(net: &Network, r: &BaselineRun, work: &[LayerWork], name: &str)
             compute_pj: l.energy.compute_pj(),
             data_movement_pj: l.energy.data_movement_pj(),
             static_pj: l.energy.static_pj,
-            latency_s: l.latency_s,
-            detail: format!("{}-bound", l.bound),
+            latency_s: a.latency_s,
+            detail: format!("{}-bound", a.bound),
         })
         .collect()
 }
@@ -424,12 +444,17 @@ pub(crate) fn si(value: f64, unit: &str) -> String {
 }
 
 /// A ratio as `123×`, `4.5×` or `0.31×`.
+/// `count` inferences in `seconds`, per second (0 when no time passed).
+fn per_second(count: f64, seconds: f64) -> f64 {
+    if seconds > 0.0 { count / seconds } else { 0.0 }
+}
+
 fn times(r: f64) -> String {
     if r >= 100.0 {
         format!("{r:.0}×")
     } else if r >= 10.0 {
         format!("{r:.1}×")
-    } else if r >= 0.01 {
+    } else if r >= 0.1 {
         format!("{r:.2}×")
     } else {
         format!("{r:.1e}×")
@@ -455,7 +480,16 @@ fn table(r: &RunReport, dir: &Path) -> String {
     if let Some(k) = c.correct {
         let _ = write!(s, ", accuracy {:.2} %", 100.0 * k as f64 / c.images as f64);
     }
-    let _ = writeln!(s, "\n");
+    let _ = writeln!(s);
+    if let Some(b) = r.baselines.first() {
+        let _ = writeln!(
+            s,
+            "energy and inf/s at a batch of {} on CRAM and {} on each baseline; latency of one \
+             inference alone",
+            c.images, b.batch
+        );
+    }
+    let _ = writeln!(s);
     let _ = writeln!(
         s,
         "{:<16} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10} {:>10} {:>10} {:>9} {:>6} {:>11}",
@@ -496,8 +530,8 @@ fn table(r: &RunReport, dir: &Path) -> String {
     }
     let _ = writeln!(
         s,
-        "\nbaseline ÷ CRAM  {:>10} {:>10} {:>10} {:>10} {:>12}  where the baseline's time goes",
-        "energy", "compute", "data mv.", "latency", "EDP"
+        "\nCRAM's gain      {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}  where the baseline's time goes",
+        "energy", "compute", "data mv.", "latency", "inf/s", "EDP"
     );
     for b in &r.baselines {
         let v = &b.versus_cram;
@@ -505,15 +539,23 @@ fn table(r: &RunReport, dir: &Path) -> String {
         let part = |ratio: f64, pj: f64| if pj > 0.0 { times(ratio) } else { "–".into() };
         let _ = writeln!(
             s,
-            "{:<16} {:>10} {:>10} {:>10} {:>10} {:>12}  {} of {} layers memory-bound",
+            "{:<16} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}  {} of {} layers memory-bound",
             b.name,
             times(v.energy),
             part(v.compute_energy, b.metrics.compute_pj),
             part(v.data_movement_energy, b.metrics.data_movement_pj),
             times(v.speedup),
+            times(v.throughput),
             times(v.edp),
             b.memory_bound_layers,
             b.memory_bound_layers + b.compute_bound_layers
+        );
+    }
+    if !r.baselines.is_empty() {
+        let _ = writeln!(
+            s,
+            "(baseline ÷ CRAM for energy, latency and EDP, CRAM ÷ baseline for inf/s: above 1, \
+             CRAM is better)"
         );
     }
     let _ = writeln!(
@@ -575,6 +617,48 @@ mod tests {
         }
     }
 
+    /// Both sides run the same batch by default: a baseline's energy and throughput are
+    /// those of `compare.batch` inferences sharing their weight fetches, its latency that of
+    /// one inference alone; CRAM's throughput is its images over the batch's time.
+    #[test]
+    fn baselines_batch_like_cram_unless_told() {
+        let config = |sets: &[&str]| {
+            let mut v = vec![
+                "workload.model=lenet5".to_owned(),
+                "run.mode=analytical".to_owned(),
+                "run.images=8".to_owned(),
+                "compare.baselines=nmp".to_owned(),
+            ];
+            v.extend(sets.iter().map(|s| (*s).to_owned()));
+            Config::load_with(None, &v).unwrap()
+        };
+        let prog = config(&[]).resolve_with(None).unwrap().prog;
+        let work = work_of_program(&prog).unwrap();
+        let nmp = presets::baseline("nmp").unwrap();
+        let alone = baseline::evaluate(&nmp, &work, 1);
+        for (sets, batch) in [(&[][..], 8), (&["compare.batch=1"][..], 1)] {
+            let e = evaluate(&config(sets), None).unwrap();
+            assert!(
+                e.resolved.contains(&format!("batch = {batch}")),
+                "{}",
+                e.resolved
+            );
+            let b = &e.report.baselines[0];
+            let r = baseline::evaluate(&nmp, &work, batch);
+            assert_eq!(b.batch, batch as usize);
+            assert_eq!(b.energy, r.energy);
+            assert_eq!(b.metrics.latency_s, alone.latency_s);
+            assert_eq!(b.metrics.throughput_per_s, 1.0 / r.latency_s);
+            let c = &e.report.cram;
+            assert_eq!(c.metrics.throughput_per_s, 8.0 / c.batch_latency_s);
+            let gain = c.metrics.throughput_per_s / b.metrics.throughput_per_s;
+            assert_eq!(b.versus_cram.throughput, gain);
+        }
+        // Sharing weight fetches matters on nmp, whose weights come from DRAM every batch.
+        let batched = baseline::evaluate(&nmp, &work, 8);
+        assert!(batched.energy.total_pj() < 0.9 * alone.energy.total_pj());
+    }
+
     #[test]
     fn si_prefixes() {
         assert_eq!(si(1.234e-6, "J"), "1.23 µJ");
@@ -583,5 +667,7 @@ mod tests {
         assert_eq!(times(2.5), "2.50×");
         assert_eq!(times(1234.0), "1234×");
         assert_eq!(times(5.2e-4), "5.2e-4×");
+        assert_eq!(times(0.0107), "1.1e-2×");
+        assert_eq!(times(0.55), "0.55×");
     }
 }

@@ -1125,6 +1125,16 @@ pub const CRAM_COLUMNS: [&str; 10] = [
     "cram_co2e_g_per_inference",
 ];
 
+/// Metric columns of results.csv per baseline, each prefixed `<baseline>_`.
+pub const BASELINE_COLUMNS: [&str; 6] = [
+    "energy_pj",
+    "latency_s",
+    "throughput_per_s",
+    "energy_ratio",
+    "speedup",
+    "throughput_ratio",
+];
+
 /// results.csv: one row per point, axis values then metrics (blank for a failed point).
 fn results_csv(m: &SweepManifest, records: &[PointRecord]) -> Result<Vec<u8>, CliError> {
     let mut baselines: Vec<String> = Vec::new();
@@ -1151,7 +1161,7 @@ fn results_csv(m: &SweepManifest, records: &[PointRecord]) -> Result<Vec<u8>, Cl
     );
     header.extend(CRAM_COLUMNS.map(String::from));
     for b in &baselines {
-        for c in ["energy_pj", "latency_s", "energy_ratio", "speedup"] {
+        for c in BASELINE_COLUMNS {
             header.push(format!("{b}_{c}"));
         }
     }
@@ -1206,18 +1216,22 @@ fn results_csv(m: &SweepManifest, records: &[PointRecord]) -> Result<Vec<u8>, Cl
                             [
                                 b.metrics.energy_pj,
                                 b.metrics.latency_s,
+                                b.metrics.throughput_per_s,
                                 b.versus_cram.energy,
                                 b.versus_cram.speedup,
+                                b.versus_cram.throughput,
                             ]
                             .map(num),
                         ),
-                        None => row.extend(std::iter::repeat_n(String::new(), 4)),
+                        None => {
+                            row.extend(std::iter::repeat_n(String::new(), BASELINE_COLUMNS.len()))
+                        }
                     }
                 }
             }
             None => row.extend(std::iter::repeat_n(
                 String::new(),
-                5 + CRAM_COLUMNS.len() + 4 * baselines.len(),
+                5 + CRAM_COLUMNS.len() + BASELINE_COLUMNS.len() * baselines.len(),
             )),
         }
         w.write_record(&row).map_err(csv_err)?;

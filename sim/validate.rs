@@ -873,8 +873,8 @@ fn paper_file(origin: &str, text: &str) -> Result<Vec<ValidationCheck>, UsageErr
 
 /// Our value of a run metric: `energy_ratio:<b>` (baseline ÷ CRAM energy per inference),
 /// `speedup:<b>` (baseline ÷ CRAM latency of one inference), `throughput_ratio:<b>` (CRAM
-/// inferences per second running the whole batch at once ÷ the baseline's, one inference
-/// after another), and the setting it was measured in.
+/// inferences per second running the whole batch at once ÷ the baseline's at its
+/// `compare.batch`), and the setting it was measured in.
 fn run_metric(r: &crate::records::RunReport, metric: &str) -> Result<(f64, String), String> {
     let (what, name) = metric.split_once(':').ok_or_else(|| {
         format!("{metric:?}: expected energy_ratio:<baseline>, speedup:<baseline> or throughput_ratio:<baseline>")
@@ -888,7 +888,7 @@ fn run_metric(r: &crate::records::RunReport, metric: &str) -> Result<(f64, Strin
     let v = match what {
         "energy_ratio" => b.versus_cram.energy,
         "speedup" => b.versus_cram.speedup,
-        "throughput_ratio" => b.metrics.latency_s * cram.images as f64 / cram.batch_latency_s,
+        "throughput_ratio" => b.versus_cram.throughput,
         _ => {
             return Err(format!(
                 "{metric:?}: '{what}' is not energy_ratio, speedup or throughput_ratio"
@@ -899,7 +899,7 @@ fn run_metric(r: &crate::records::RunReport, metric: &str) -> Result<(f64, Strin
         v,
         format!(
             "{} on {} / {} ({}, {} image(s)): CRAM {:.3} nJ and {:.3} µs per inference, batch \
-             {:.3} µs; {} {:.3} nJ and {:.3} µs",
+             {:.3} µs; {} at a batch of {}: {:.3} nJ and {:.3} µs",
             r.workload.model,
             cram.device,
             cram.array,
@@ -909,6 +909,7 @@ fn run_metric(r: &crate::records::RunReport, metric: &str) -> Result<(f64, Strin
             cram.metrics.latency_s * 1e6,
             cram.batch_latency_s * 1e6,
             b.name,
+            b.batch,
             b.metrics.energy_pj / 1e3,
             b.metrics.latency_s * 1e6
         ),

@@ -792,7 +792,8 @@ fn run_default_compares_cram_with_cpu_and_nmp() {
         "cram",
         "cpu-ddr4",
         "nmp",
-        "baseline ÷ CRAM",
+        "CRAM's gain",
+        "at a batch of 360 on CRAM and 360 on each baseline",
         "CO2e per million",
     ] {
         assert!(s.contains(name), "missing {name} in {s}");
@@ -809,6 +810,7 @@ fn run_default_compares_cram_with_cpu_and_nmp() {
     let names: Vec<&str> = report.baselines.iter().map(|b| b.name.as_str()).collect();
     assert_eq!(names, ["cpu-ddr4", "nmp"]);
     for b in &report.baselines {
+        assert_eq!(b.batch, 360);
         let m = &b.metrics;
         assert!(m.energy_pj > 0.0 && m.latency_s > 0.0);
         let split = m.compute_pj + m.data_movement_pj + m.static_pj;
@@ -858,25 +860,67 @@ fn run_default_compares_cram_with_cpu_and_nmp() {
     }
 }
 
-#[test]
-fn run_every_shipped_config() {
-    use cramulator::records::RunReport;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs");
-    let mut configs: Vec<PathBuf> = std::fs::read_dir(&root)
+/// The `.toml` files of `configs/<sub>`, sorted.
+fn shipped(sub: &str) -> Vec<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("configs")
+        .join(sub);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
-    configs.sort();
-    assert!(configs.len() >= 2);
-    for c in configs {
-        let stem = c.file_stem().unwrap().to_str().unwrap();
-        let out = results_dir(&format!("run-config-{stem}"));
-        let o = cram(&["run", c.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(0), "{}: {}", c.display(), stderr(&o));
+    files.sort();
+    files
+}
+
+/// Every run config in configs/ (the top level and the paper files that are run configs)
+/// runs, and so does every device, array and baseline preset in its folder.
+#[test]
+fn run_every_shipped_config() {
+    use cramulator::records::RunReport;
+    let is_run_config = |p: &PathBuf| {
+        let v: toml::Table = std::fs::read_to_string(p).unwrap().parse().unwrap();
+        let paper = v.get("paper").and_then(|p| p.as_table());
+        !paper.is_some_and(|p| p.contains_key("kernel") || p.contains_key("access"))
+    };
+    let configs: Vec<PathBuf> = shipped("")
+        .into_iter()
+        .chain(shipped("papers").into_iter().filter(is_run_config))
+        .collect();
+    assert!(configs.len() >= 4, "{configs:?}");
+    let stem = |p: &PathBuf| p.file_stem().unwrap().to_str().unwrap().to_owned();
+    let check = |name: &str, args: &[&str]| -> RunReport {
+        let out = results_dir(&format!("run-config-{name}"));
+        let mut all = vec!["run", "--out", out.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let o = cram(&all);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
         let report: RunReport = strict(&run_folder(&out).join("report.json"));
         assert_valid(&run_folder(&out).join("report.json"), "report.schema.json");
         assert!(!report.baselines.is_empty() && report.cram.metrics.energy_pj > 0.0);
+        report
+    };
+    for c in &configs {
+        check(&stem(c), &[c.to_str().unwrap()]);
+    }
+    let baselines: Vec<String> = shipped("baselines").iter().map(stem).collect();
+    let all = format!("compare.baselines={}", baselines.join(","));
+    for device in shipped("devices").iter().map(stem) {
+        for array in shipped("arrays").iter().map(stem) {
+            let (d, a) = (
+                format!("cram.device={device}"),
+                format!("cram.array={array}"),
+            );
+            let name = format!("{device}-{array}");
+            let r = check(&name, &["--set", &d, "--set", &a, "--set", &all]);
+            assert_eq!(
+                (r.cram.device.as_str(), r.cram.array.as_str()),
+                (&*device, &*array)
+            );
+            let got: Vec<&str> = r.baselines.iter().map(|b| b.name.as_str()).collect();
+            assert_eq!(got, baselines, "{name}");
+        }
     }
 }
 
@@ -936,6 +980,10 @@ fn run_overrides_and_bad_overrides() {
     assert!(resolved.contains("images = 10"), "{resolved}");
     let o = cram_line("run --set run.images=0");
     assert_usage_error(&o, &["run.images = 0", "1..=65536"]);
+    let o = cram_line("run --set compare.batch=0");
+    assert_usage_error(&o, &["compare.batch = 0", "1..=65536"]);
+    let o = cram_line("run --set compare.bacth=1");
+    assert_usage_error(&o, &["unknown key 'compare.bacth'", "compare.batch"]);
     let o = cram_line("run --set oops");
     assert_usage_error(&o, &["--set oops", "key.path=value"]);
 }
