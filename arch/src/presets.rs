@@ -230,6 +230,27 @@ mod tests {
         );
     }
 
+    /// Every number of a shipped baseline carries its source or reason in a comment on its
+    /// line (the preset files' header explains the tags).
+    #[test]
+    fn every_baseline_number_has_a_comment() {
+        for name in BASELINE_NAMES {
+            let text = baseline_source(name).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                let Some((key, value)) = line.split_once('=') else {
+                    continue;
+                };
+                let numeric = value.trim_start().starts_with(|c: char| c.is_ascii_digit());
+                assert!(
+                    !numeric || line.contains('#'),
+                    "{name}.toml line {}: {} has no source comment",
+                    i + 1,
+                    key.trim()
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_bad_baseline_value_names_the_key() {
         let text = baseline_source("cpu-ddr4")
