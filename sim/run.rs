@@ -443,12 +443,12 @@ pub(crate) fn si(value: f64, unit: &str) -> String {
     format!("{v:.digits$} {prefix}{unit}")
 }
 
-/// A ratio as `123×`, `4.5×` or `0.31×`.
 /// `count` inferences in `seconds`, per second (0 when no time passed).
 fn per_second(count: f64, seconds: f64) -> f64 {
     if seconds > 0.0 { count / seconds } else { 0.0 }
 }
 
+/// A ratio as `123×`, `4.5×`, `0.31×` or `5.2e-4×`.
 fn times(r: f64) -> String {
     if r >= 100.0 {
         format!("{r:.0}×")
