@@ -14,7 +14,7 @@
 //!   when they fit there together; otherwise the cheaper of two tilings: weight tiles of half
 //!   the child's capacity with the inputs streamed once per tile, or input tiles with the
 //!   weights streamed once per tile;
-//! * weights stay, from one inference to the next, in the innermost level that holds all
+//! * weights stay, from one batch to the next, in the innermost level that holds all
 //!   of the network's weights and allows it (`weights_resident`); activations stay in the
 //!   innermost level that holds the layer's inputs and outputs. Levels outside those homes
 //!   see no traffic for them (steady state, inferences back to back).

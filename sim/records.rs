@@ -11,7 +11,7 @@ pub use crate::calibrate::CalibrationPoint;
 pub use crate::energy::EnergyBreakdown;
 
 /// Version of the record layout; raised whenever a field changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `manifest.json`: what produced a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -61,8 +61,8 @@ pub struct Metrics {
     pub edp_j_s: f64,
     /// Chip area, mm², where known.
     pub area_mm2: Option<f64>,
-    /// CRAM: lanes holding work over lanes of the subarrays run; baseline: achieved MAC
-    /// rate over the peak.
+    /// For one inference alone: CRAM, lanes holding work over lanes of the subarrays run;
+    /// a baseline, its achieved MAC rate over the peak.
     pub utilization: f64,
     /// CO2e of the electricity for one inference, g.
     pub co2e_g_per_inference: f64,
@@ -132,7 +132,8 @@ pub struct CramSide {
     pub energy: EnergyBreakdown,
 }
 
-/// How CRAM compares with one baseline (baseline ÷ CRAM: above 1, CRAM is better).
+/// How CRAM compares with one baseline: baseline ÷ CRAM for costs, CRAM ÷ baseline for
+/// throughput; above 1, CRAM is better.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ratios {

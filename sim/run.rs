@@ -224,7 +224,7 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
             baseline::evaluate(b, &work, 1)
         };
         let p = &b.params;
-        let executed: u64 = r.layers.iter().map(|l| l.macs_executed).sum();
+        let executed: u64 = alone.layers.iter().map(|l| l.macs_executed).sum();
         let peak = p.macs_per_cycle * p.clock_ghz * 1e9;
         let metrics = Metrics::new(
             (
@@ -235,7 +235,7 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
             (alone.latency_s, per_second(1.0, r.latency_s)),
             macs,
             p.die_area_mm2,
-            executed as f64 / (r.latency_s * peak).max(f64::MIN_POSITIVE),
+            executed as f64 / (alone.latency_s * peak).max(f64::MIN_POSITIVE),
             grid,
         );
         let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { f64::INFINITY };
@@ -484,8 +484,8 @@ fn table(r: &RunReport, dir: &Path) -> String {
     if let Some(b) = r.baselines.first() {
         let _ = writeln!(
             s,
-            "energy and inf/s at a batch of {} on CRAM and {} on each baseline; latency of one \
-             inference alone",
+            "energy and inf/s at a batch of {} on CRAM and {} on each baseline; latency and util \
+             of one inference alone",
             c.images, b.batch
         );
     }
@@ -618,8 +618,9 @@ mod tests {
     }
 
     /// Both sides run the same batch by default: a baseline's energy and throughput are
-    /// those of `compare.batch` inferences sharing their weight fetches, its latency that of
-    /// one inference alone; CRAM's throughput is its images over the batch's time.
+    /// those of `compare.batch` inferences sharing their weight fetches, its latency (in the
+    /// report and in every layer row) and utilization those of one inference alone; CRAM's
+    /// throughput is its images over the batch's time.
     #[test]
     fn baselines_batch_like_cram_unless_told() {
         let config = |sets: &[&str]| {
@@ -627,15 +628,19 @@ mod tests {
                 "workload.model=lenet5".to_owned(),
                 "run.mode=analytical".to_owned(),
                 "run.images=8".to_owned(),
-                "compare.baselines=nmp".to_owned(),
+                "compare.baselines=nmp,gpu-hbm2".to_owned(),
             ];
             v.extend(sets.iter().map(|s| (*s).to_owned()));
             Config::load_with(None, &v).unwrap()
         };
         let prog = config(&[]).resolve_with(None).unwrap().prog;
         let work = work_of_program(&prog).unwrap();
-        let nmp = presets::baseline("nmp").unwrap();
-        let alone = baseline::evaluate(&nmp, &work, 1);
+        let machines = ["nmp", "gpu-hbm2"].map(|n| presets::baseline(n).unwrap());
+        // The test tells the two runs apart: nmp's weight reads from DRAM and the GPU's
+        // kernel launches are shared by a batch.
+        let at = |m: usize, batch: u32| baseline::evaluate(&machines[m], &work, batch);
+        assert!(at(0, 8).energy.total_pj() < 0.9 * at(0, 1).energy.total_pj());
+        assert!(at(1, 8).latency_s < 0.5 * at(1, 1).latency_s);
         for (sets, batch) in [(&[][..], 8), (&["compare.batch=1"][..], 1)] {
             let e = evaluate(&config(sets), None).unwrap();
             assert!(
@@ -643,20 +648,32 @@ mod tests {
                 "{}",
                 e.resolved
             );
-            let b = &e.report.baselines[0];
-            let r = baseline::evaluate(&nmp, &work, batch);
-            assert_eq!(b.batch, batch as usize);
-            assert_eq!(b.energy, r.energy);
-            assert_eq!(b.metrics.latency_s, alone.latency_s);
-            assert_eq!(b.metrics.throughput_per_s, 1.0 / r.latency_s);
             let c = &e.report.cram;
             assert_eq!(c.metrics.throughput_per_s, 8.0 / c.batch_latency_s);
-            let gain = c.metrics.throughput_per_s / b.metrics.throughput_per_s;
-            assert_eq!(b.versus_cram.throughput, gain);
+            for (k, b) in e.report.baselines.iter().enumerate() {
+                let (r, alone) = (at(k, batch), at(k, 1));
+                assert_eq!(b.batch, batch as usize);
+                assert_eq!(b.energy, r.energy);
+                assert_eq!(b.metrics.latency_s, alone.latency_s);
+                assert_eq!(b.metrics.throughput_per_s, 1.0 / r.latency_s);
+                let p = &machines[k].params;
+                let executed: u64 = alone.layers.iter().map(|l| l.macs_executed).sum();
+                let peak = p.macs_per_cycle * p.clock_ghz * 1e9;
+                assert_eq!(
+                    b.metrics.utilization,
+                    executed as f64 / (alone.latency_s * peak)
+                );
+                let gain = c.metrics.throughput_per_s / b.metrics.throughput_per_s;
+                assert_eq!(b.versus_cram.throughput, gain);
+                let rows: Vec<&LayerRow> = e.rows.iter().filter(|x| x.machine == b.name).collect();
+                assert_eq!(rows.len(), alone.layers.len());
+                for (row, (l, a)) in rows.iter().zip(r.layers.iter().zip(&alone.layers)) {
+                    assert_eq!(row.energy_pj, l.energy.total_pj(), "{}", row.layer);
+                    assert_eq!(row.latency_s, a.latency_s, "{}", row.layer);
+                    assert_eq!(row.detail, format!("{}-bound", a.bound));
+                }
+            }
         }
-        // Sharing weight fetches matters on nmp, whose weights come from DRAM every batch.
-        let batched = baseline::evaluate(&nmp, &work, 8);
-        assert!(batched.energy.total_pj() < 0.9 * alone.energy.total_pj());
     }
 
     #[test]

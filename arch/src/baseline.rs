@@ -25,10 +25,10 @@ pub struct LevelParams {
     /// Whether the level is off the compute chip (left out of chip-only energy).
     #[serde(default)]
     pub off_chip: bool,
-    /// Whether weights that fit may stay here from one inference to the next (a cache, or a
-    /// buffer software fills once). `false` for a scratchpad that is refilled per inference
-    /// or a store that weights are always read through (an MCU's SRAM, with weights in
-    /// flash).
+    /// Whether weights that fit may stay here from one batch of inferences to the next (a
+    /// cache, or a buffer software fills once). `false` for a scratchpad that is refilled
+    /// for every batch or a store that weights are always read through (an MCU's SRAM, with
+    /// weights in flash).
     #[serde(default = "yes")]
     pub weights_resident: bool,
 }
