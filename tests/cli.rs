@@ -1099,13 +1099,16 @@ fn validate_fails_on_a_diverging_required_paper_check() {
         t1.replace("expected = 68", "expected = 69"),
     )
     .unwrap();
-    let o = cram(&[
-        "validate",
-        "--group",
-        "papers",
-        "--papers",
-        dir.to_str().unwrap(),
-    ]);
+    let validate_papers = || {
+        cram(&[
+            "validate",
+            "--group",
+            "papers",
+            "--papers",
+            dir.to_str().unwrap(),
+        ])
+    };
+    let o = validate_papers();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("[diverges] T1/add-8"), "{text}");
@@ -1116,12 +1119,6 @@ fn validate_fails_on_a_diverging_required_paper_check() {
         t1.replace("metric = \"gate_steps\"", "metric = \"GATES\""),
     )
     .unwrap();
-    let o = cram(&[
-        "validate",
-        "--group",
-        "papers",
-        "--papers",
-        dir.to_str().unwrap(),
-    ]);
+    let o = validate_papers();
     assert_usage_error(&o, &["t1.toml", "metric", "GATES"]);
 }
