@@ -568,6 +568,16 @@ pub enum Nonzero {
 /// zero exactly as `round_shift` does. `acc` is a canonical signal. Returns the output
 /// columns and the product's columns (temporaries the caller releases once done, minding
 /// that they may alias `acc`'s columns or the outputs).
+///
+/// The rounded quotient is ⌊P / 2^S⌋ with P = acc·m + 2^(S−1) + z·2^S − [acc·m < 0]. When P
+/// fits one [`MAX_WIDTH`]-bit heap it is reduced there and shifted. When it does not (wide
+/// accumulators times 31-bit multipliers, or a large shift times the zero point), m and the
+/// constant are split into bit chunks at positions b_0 = 0 < b_1 < … ≤ S and reduced chunk
+/// by chunk from the bottom, each heap taking the carry of the one below:
+/// ⌊(A·2^k + B) / 2^S⌋ = ⌊(A + ⌊B / 2^k⌋) / 2^(S−k)⌋ for integers A, B and k ≤ S, so the
+/// result is exact. A constant multiplier whose product can never reach half a step
+/// (|acc·m| < 2^(S−1) over acc's interval) rounds to 0 in every lane: the output is then
+/// the constant clamp(z).
 #[allow(clippy::too_many_arguments)]
 pub fn requantize(
     b: &mut Builder,
@@ -579,21 +589,85 @@ pub fn requantize(
     hi: i128,
     out: Coding,
 ) -> Result<(Vec<Col>, Vec<Col>), String> {
+    if let Mult::Const(k) = m
+        && rounds_to_zero(acc.lo, acc.hi, i128::from(*k), shift)
+    {
+        let v = i128::from(zero).clamp(lo, hi);
+        let cols = (0..out.bits as usize)
+            .map(|i| b.constant(v >> i & 1 == 1))
+            .collect();
+        return Ok((cols, Vec::new()));
+    }
     let half = if shift == 0 { 0 } else { 1i128 << (shift - 1) };
     let c = half + (i128::from(zero) << shift);
     let (m_lo, m_hi) = match m {
         Mult::Const(k) => (i128::from(*k), i128::from(*k)),
         Mult::Stored { max, .. } => (0, *max),
     };
-    let (p1, p2) = scale_interval(acc.lo, acc.hi, m_lo);
-    let (p3, p4) = scale_interval(acc.lo, acc.hi, m_hi);
-    let (p_lo, p_hi) = (p1.min(p2).min(p3).min(p4), p1.max(p2).max(p3).max(p4));
+    let (p_lo, p_hi) = product_interval(acc, m_lo, m_hi);
+    if signed_width(p_lo + c - 1, p_hi + c) > MAX_WIDTH {
+        return requantize_chunked(b, acc, m, shift, c, (lo, hi), out);
+    }
     let mut sum = Sum::new(b, p_lo + c - 1, p_hi + c)?;
     sum.constant(c);
+    add_product(&mut sum, acc, m, 0, None);
+    add_negative_correction(&mut sum, acc, m);
+    let v = sum.reduce(b);
+    let t = shift_right(&v, shift);
+    let cols = clamp(b, &t, lo, hi, out);
+    Ok((cols, v.bits.iter().map(|x| x.col).collect()))
+}
+
+/// Whether round_shift(a·m, s) is 0 for every a in [lo, hi]: |a·m| < 2^(s−1) (or m = 0).
+pub fn rounds_to_zero(lo: i128, hi: i128, m: i128, s: u32) -> bool {
+    if m == 0 || (lo == 0 && hi == 0) {
+        return true;
+    }
+    if s == 0 || s > 126 {
+        return false;
+    }
+    let a = lo.unsigned_abs().max(hi.unsigned_abs());
+    a.checked_mul(m.unsigned_abs())
+        .is_some_and(|p| p < 1u128 << (s - 1))
+}
+
+/// The interval of acc·m for m in [m_lo, m_hi].
+fn product_interval(acc: &Signal, m_lo: i128, m_hi: i128) -> (i128, i128) {
+    let (p1, p2) = scale_interval(acc.lo, acc.hi, m_lo);
+    let (p3, p4) = scale_interval(acc.lo, acc.hi, m_hi);
+    (p1.min(p2).min(p3).min(p4), p1.max(p2).max(p3).max(p4))
+}
+
+/// Adds acc·(the multiplier's bits in `bits_from..bits_to`, shifted down by `bits_from`); the
+/// whole multiplier when `bits_to` is `None` and `bits_from` is 0.
+fn add_product(sum: &mut Sum, acc: &Signal, m: &Mult<'_>, from: u32, to: Option<u32>) {
+    match m {
+        Mult::Const(k) => {
+            let mut part = i128::from(*k) >> from;
+            if let Some(to) = to {
+                part &= (1i128 << (to - from)) - 1;
+            }
+            sum.scaled(acc, part);
+        }
+        Mult::Stored { cols, live, .. } => {
+            let to = to.map_or(cols.len(), |t| (t as usize).min(cols.len()));
+            for a in &acc.bits {
+                for k in from as usize..to {
+                    if live[k] {
+                        let lit = Lit::And(a.col, cols[k]);
+                        sum.literal(a.shift + (k as u32 - from), lit, a.neg);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds −[acc·m < 0]: the sign of acc in the lanes whose multiplier is positive.
+fn add_negative_correction(sum: &mut Sum, acc: &Signal, m: &Mult<'_>) {
     let top = acc.bits[acc.bits.len() - 1];
     match m {
         Mult::Const(k) => {
-            sum.scaled(acc, i128::from(*k));
             // −[p < 0] = −[acc < 0] when k > 0: ¬sign − 1 (a constant for a constant acc).
             if *k > 0 && acc.lo == acc.hi {
                 sum.constant(-i128::from(acc.lo < 0));
@@ -601,16 +675,7 @@ pub fn requantize(
                 sum.literal(0, Lit::Col(top.col), true);
             }
         }
-        Mult::Stored {
-            cols, live, pos, ..
-        } => {
-            for a in &acc.bits {
-                for (k, (&mc, &l)) in cols.iter().zip(live.iter()).enumerate() {
-                    if l {
-                        sum.literal(a.shift + k as u32, Lit::And(a.col, mc), a.neg);
-                    }
-                }
-            }
+        Mult::Stored { pos, .. } => {
             if top.neg {
                 match pos {
                     Nonzero::All => sum.literal(0, Lit::Col(top.col), true),
@@ -620,10 +685,118 @@ pub fn requantize(
             }
         }
     }
-    let v = sum.reduce(b);
-    let t = shift_right(&v, shift);
-    let cols = clamp(b, &t, lo, hi, out);
-    Ok((cols, v.bits.iter().map(|x| x.col).collect()))
+}
+
+/// [`requantize`] when the product does not fit one heap: the multiplier and the constant in
+/// bit chunks, each chunk's heap taking the carry ⌊T / 2^k⌋ of the one below (see there).
+fn requantize_chunked(
+    b: &mut Builder,
+    acc: &Signal,
+    m: &Mult<'_>,
+    shift: u32,
+    c: i128,
+    (lo, hi): (i128, i128),
+    out: Coding,
+) -> Result<(Vec<Col>, Vec<Col>), String> {
+    let m_bits = match m {
+        Mult::Const(k) => 64 - k.unsigned_abs().leading_zeros(),
+        Mult::Stored { cols, .. } => cols.len() as u32,
+    };
+    // The interval of chunk [from, to)'s multiplier (the last chunk: every bit from `from`).
+    let m_range = |from: u32, to: Option<u32>| -> (i128, i128) {
+        match m {
+            Mult::Const(k) => {
+                let mut part = i128::from(*k) >> from;
+                if let Some(to) = to {
+                    part &= (1i128 << (to - from)) - 1;
+                }
+                (part, part)
+            }
+            Mult::Stored { max, .. } => {
+                let top = max >> from;
+                (0, to.map_or(top, |to| top.min((1i128 << (to - from)) - 1)))
+            }
+        }
+    };
+    // The interval of chunk heap T = acc·m_part + c_part + carry (− 1 for the sign term).
+    let heap_interval = |from: u32, to: Option<u32>, carry: (i128, i128)| -> (i128, i128) {
+        let (ml, mh) = m_range(from, to);
+        let (pl, ph) = product_interval(acc, ml, mh);
+        let cp = c_part(c, from, to);
+        (pl + cp + carry.0 - 1, ph + cp + carry.1)
+    };
+    // The heap below's columns, freed once the carry they hold has been consumed.
+    let mut below: Vec<Col> = Vec::new();
+    let mut carry: Option<Signal> = None;
+    let mut from = 0u32;
+    loop {
+        let carry_iv = carry.as_ref().map_or((0, 0), |s| (s.lo, s.hi));
+        let (l, h) = heap_interval(from, None, carry_iv);
+        let last = signed_width(l, h) <= MAX_WIDTH && from <= shift;
+        // The widest next chunk [from, to) with to ≤ shift whose heap fits.
+        let to = if last {
+            None
+        } else {
+            (from + 1..=shift)
+                .rev()
+                .find(|&to| {
+                    let (l, h) = heap_interval(from, Some(to), carry_iv);
+                    signed_width(l, h) <= MAX_WIDTH
+                })
+        };
+        if !last && to.is_none() {
+            return Err(format!(
+                "requantizing an accumulator in [{}, {}] by a {m_bits}-bit multiplier and \
+                 shift {shift}: the rounded product needs {} bits, more than the \
+                 {MAX_WIDTH}-bit bit heaps (the layer's output scale is far below its \
+                 input's times its weights')",
+                acc.lo,
+                acc.hi,
+                signed_width(l, h)
+            ));
+        }
+        let (l, h) = heap_interval(from, to, carry_iv);
+        let mut sum = Sum::new(b, l, h)?;
+        sum.constant(c_part(c, from, to));
+        add_product(&mut sum, acc, m, from, to);
+        if from == 0 {
+            add_negative_correction(&mut sum, acc, m);
+        }
+        if let Some(cs) = &carry {
+            sum.scaled(cs, 1);
+        }
+        let v = sum.reduce(b);
+        // A heap may hand back an input column unchanged (a lone term): keep what the new
+        // value or the accumulator still holds.
+        below.sort_unstable();
+        below.dedup();
+        for c in below.drain(..) {
+            if !v.bits.iter().chain(&acc.bits).any(|x| x.col == c) {
+                b.release(c);
+            }
+        }
+        match to {
+            Some(to) => {
+                below.extend(v.bits.iter().map(|x| x.col));
+                carry = Some(shift_right(&v, to - from));
+                from = to;
+            }
+            None => {
+                let t = shift_right(&v, shift - from);
+                let cols = clamp(b, &t, lo, hi, out);
+                return Ok((cols, v.bits.iter().map(|x| x.col).collect()));
+            }
+        }
+    }
+}
+
+/// The constant's chunk [from, to) shifted down by `from` (the last chunk: every bit from
+/// `from`, arithmetic).
+fn c_part(c: i128, from: u32, to: Option<u32>) -> i128 {
+    match to {
+        Some(to) => (c >> from) & ((1i128 << (to - from)) - 1),
+        None => c >> from,
+    }
 }
 
 #[cfg(test)]
@@ -679,6 +852,66 @@ mod tests {
                 let a = code.decode(*v);
                 let want = (zero + round_shift(i128::from(a) * i128::from(rq.mult), rq.shift)).clamp(0, 255);
                 prop_assert_eq!(*g as i64, want, "acc {} m {:?} signed {}", a, rq, signed);
+            }
+        }
+
+        /// Wide accumulators times large multipliers and shifts, past one 64-bit heap (the
+        /// chunked path): every lane equals the golden rule, for one constant multiplier
+        /// and for a per-lane stored one (zero in some lanes), in both gate sets; and the
+        /// counting builder's closed form tallies the same ops as the real program.
+        #[test]
+        fn wide_requantize_equals_round_shift_and_clamp(
+            bits in 20u32..58, m_bits in 1u32..=44, shift in 0u32..=62, zero in 0i64..256,
+            xs in proptest::collection::vec(any::<u64>(), 1..24),
+            ms in proptest::collection::vec(any::<u64>(), 24),
+            stored in any::<bool>(),
+            set in prop_oneof![Just(GateSet::Maj), Just(GateSet::Nand)],
+        ) {
+            // Beyond this the rounded quotient itself needs more than 64 bits (refused).
+            prop_assume!(bits + m_bits <= shift + 60);
+            let code = Coding::signed(bits);
+            let out = Coding { bits: 8, signed: false, binary: false };
+            let lanes = xs.len();
+            let mask = |v: u64, n: u32| v & ((1u64 << n) - 1);
+            let lane_m: Vec<u64> = if stored {
+                ms[..lanes].iter().map(|&m| if m % 3 == 0 { 0 } else { mask(m, m_bits) }).collect()
+            } else {
+                vec![mask(ms[0], m_bits.min(31)); lanes]
+            };
+            let build = |b: &mut Builder| {
+                let x = b.operand("x", bits);
+                let mc = b.operand("m", m_bits);
+                let flag = b.operand("f", 1)[0];
+                let acc = code.signal(&x);
+                let max = i128::from(*lane_m.iter().max().unwrap());
+                let live: Vec<bool> = (0..m_bits).map(|k| lane_m.iter().any(|m| m >> k & 1 == 1)).collect();
+                let pos = if lane_m.iter().all(|&m| m > 0) {
+                    Nonzero::All
+                } else if lane_m.iter().all(|&m| m == 0) {
+                    Nonzero::None
+                } else {
+                    Nonzero::Flag(flag)
+                };
+                let mult = if stored {
+                    Mult::Stored { cols: &mc, live: &live, max, pos }
+                } else {
+                    Mult::Const(lane_m[0] as i64)
+                };
+                let (y, _) = requantize(b, &acc, &mult, shift, zero, 0, 255, out).unwrap();
+                (x, mc, flag, y)
+            };
+            let mut counting = Builder::counting(set);
+            build(&mut counting);
+            let mut b = Builder::new(set);
+            let (x, mc, flag, y) = build(&mut b);
+            prop_assert_eq!(counting.tally(), b.tally());
+            let vals: Vec<u64> = xs.iter().map(|&v| mask(v, bits)).collect();
+            let flags: Vec<u64> = lane_m.iter().map(|&m| u64::from(m > 0)).collect();
+            let got = run(b, &[(&x, vals.clone()), (&mc, lane_m.clone()), (&[flag], flags)], &y);
+            for ((v, m), g) in vals.iter().zip(&lane_m).zip(&got) {
+                let a = code.decode(*v);
+                let want = (zero + round_shift(i128::from(a) * i128::from(*m), shift)).clamp(0, 255);
+                prop_assert_eq!(*g as i64, want, "acc {} m {} shift {} stored {}", a, m, shift, stored);
             }
         }
 

@@ -590,16 +590,31 @@ impl Linear<'_> {
     }
 
     /// The common requantization shift of a set of channels, and each channel's multiplier
-    /// at that shift (round_shift(a·m, s) = round_shift(a·m·2^(S−s), S) exactly).
+    /// at that shift (round_shift(a·m, s) = round_shift(a·m·2^(S−s), S) exactly). A channel
+    /// whose product never reaches half a step over its accumulator's interval rounds to 0
+    /// in every lane ([`arith::rounds_to_zero`]): it gets multiplier 0 and does not raise
+    /// the common shift (a near-empty pruned channel would otherwise widen every lane's
+    /// multiplier and heaps by its large shift).
     pub fn common_mult(&self, channels: &[usize]) -> (u32, Vec<i128>) {
+        let live = |c: usize| {
+            let (lo, hi) = self.acc_interval(c);
+            !arith::rounds_to_zero(lo, hi, i128::from(self.rq[c].mult), self.rq[c].shift)
+        };
         let s = channels
             .iter()
+            .filter(|&&c| live(c))
             .map(|&c| self.rq[c].shift)
             .max()
             .unwrap_or(0);
         let m = channels
             .iter()
-            .map(|&c| i128::from(self.rq[c].mult) << (s - self.rq[c].shift))
+            .map(|&c| {
+                if live(c) {
+                    i128::from(self.rq[c].mult) << (s - self.rq[c].shift)
+                } else {
+                    0
+                }
+            })
             .collect();
         (s, m)
     }
@@ -631,6 +646,16 @@ pub fn stored_job(
     let binary_out = l.out.binary;
     let (shift, mults) = l.common_mult(channels);
     let m_max = mults.iter().copied().max().unwrap_or(0);
+    if m_max >= 1 << 63 {
+        return Err(format!(
+            "channels {}..={} need a common requantization multiplier of {} bits (their \
+             shifts differ by more than 32), more than the 63 a stored operand holds; map \
+             this layer with mapping.strategy = \"const\"",
+            channels[0],
+            channels[channels.len() - 1],
+            128 - m_max.leading_zeros()
+        ));
+    }
     let m_bits = if binary_out {
         0
     } else {

@@ -1498,6 +1498,29 @@ mod analytical_tests {
         assert!(check_every_op(3, 1, false, 8, 2, false, 0.5, 108) > 0);
     }
 
+    /// Settings that once failed with "a sum … needs 65 bits" (issue 19): 16-bit weights
+    /// and activations, whose requantization no longer fits one 64-bit heap, and heavy
+    /// pruning, whose near-empty channels carry tiny multipliers with large shifts. Both
+    /// strategies: bit-exact, and analytical == functional.
+    #[test]
+    fn wide_formats_and_heavy_pruning_are_exact() {
+        for (bits, act_bits, sparsity) in [(16, 16, 0.0), (16, 12, 0.5), (14, 14, 0.9)] {
+            for seed in [1, 2] {
+                check_every_op(3, 3, false, bits, act_bits, false, sparsity, seed);
+            }
+        }
+        let mut c = Config::default();
+        c.workload.sparsity = Some(0.8);
+        let prog = zoo_program("resnet20", &c.compress_spec().unwrap(), 1).unwrap();
+        let opts = RunOptions {
+            mode: Mode::Analytical,
+            choice: Choice::Auto(Objective::Energy),
+            error_rate: 0.0,
+            seed: 1,
+        };
+        run_network(&prog, &images(&prog, 1, 5), &hw(), &opts).unwrap();
+    }
+
     /// Every layer of ResNet-20 (int8, one image): bit-exact, and the analytical counts and
     /// cycles equal the functional ones, in both strategies.
     #[test]
