@@ -741,13 +741,10 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         counts.by_gate.keys().copied(),
     );
     if !ir.ok() && !a.allow_ir_violation {
-        return Err(UsageError::new(format!(
-            "IR drop on array '{}' with device '{}': {}. Shorten peripherals.lanes_per_line_segment \
-             or --lanes-per-subarray, lower peripherals.r_wire_ohm_per_cell, or pass \
-             --allow-ir-violation to run anyway",
-            a.array,
-            device.params.name,
-            ir.violations().join("; ")
+        return Err(UsageError::new(ir.refusal(
+            &a.array,
+            &device.params.name,
+            "pass --allow-ir-violation (or a smaller --lanes-per-subarray)",
         ))
         .into());
     }
@@ -804,7 +801,10 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         .collect();
     let placement = Placement {
         lanes,
-        lanes_per_subarray: lanes_per_subarray as u64,
+        lines: cram_arch::Lines::new(
+            lanes_per_subarray as u64,
+            u64::from(org.params.peripherals.lanes_per_line_segment),
+        ),
         cols: cols as u64,
         commands,
     };

@@ -34,7 +34,7 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use cram_arch::{GateKind, GateLibrary, presets};
+use cram_arch::{GateKind, GateLibrary, IrCheck, Org, presets};
 use cram_workloads::compress::{Calibration, CompressSpec, compress};
 use cram_workloads::digits::{Digits, SPLIT_SEED};
 use cram_workloads::prune::Prune;
@@ -89,6 +89,15 @@ pub struct CramConfig {
     /// `lanes_per_subarray = 512` or `global_bus.width_bits = 256`.
     #[serde(skip_serializing_if = "toml::Table::is_empty")]
     pub array_params: toml::Table,
+    /// Run even when the IR drop along a line segment leaves its far rows outside a gate's
+    /// window (`arch/src/ir.rs`); the report then says so and assumes every gate switches.
+    /// Without it such a configuration is refused with the numbers.
+    #[serde(skip_serializing_if = "is_false")]
+    pub allow_ir_violation: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Default for CramConfig {
@@ -99,6 +108,7 @@ impl Default for CramConfig {
             gate_set: GateSet::Maj,
             device_params: toml::Table::new(),
             array_params: toml::Table::new(),
+            allow_ir_violation: false,
         }
     }
 }
@@ -234,6 +244,9 @@ pub struct Resolved {
     pub choice: Choice,
     /// Whether the model is a zoo network (synthetic weights, random inputs).
     pub zoo: bool,
+    /// The IR-drop check of the gate set's gates on the array's line segments (passed, or
+    /// failed and allowed by `cram.allow_ir_violation`).
+    pub ir: IrCheck,
 }
 
 impl Config {
@@ -460,6 +473,31 @@ impl Config {
         c
     }
 
+    /// The device and array keys this config overrides, as `key = value` with the full
+    /// dotted key (`cram.device_params.tmr = 4.0`), in key order.
+    pub fn param_overrides(&self) -> Vec<String> {
+        fn walk(v: &toml::Value, key: &str, out: &mut Vec<String>) {
+            match v {
+                toml::Value::Table(t) => {
+                    for (k, v) in t {
+                        walk(v, &format!("{key}.{k}"), out);
+                    }
+                }
+                v => out.push(format!("{key} = {v}")),
+            }
+        }
+        let mut out = Vec::new();
+        for (section, table) in [
+            ("cram.device_params", &self.cram.device_params),
+            ("cram.array_params", &self.cram.array_params),
+        ] {
+            for (k, v) in table {
+                walk(v, &format!("{section}.{k}"), &mut out);
+            }
+        }
+        out
+    }
+
     /// The seed of a zoo network's synthetic weights.
     pub fn weights_seed(&self) -> u64 {
         self.workload.seed.unwrap_or(self.run.seed)
@@ -480,6 +518,7 @@ impl Config {
         c.workload.seed = Some(1);
         c.run.images = Some(1);
         c.compare.batch = Some(1);
+        c.cram.allow_ir_violation = true;
         let v = toml::Value::try_from(&c).expect("a config serializes");
         let mut out = Vec::new();
         flatten_keys(&v, "", &mut out);
@@ -527,6 +566,7 @@ impl Config {
         let lib = GateLibrary::derive(&presets::device_with(&c.device, &c.device_params)?);
         check_gates(&lib, c.gate_set)?;
         let org = presets::array_with(&c.array, &c.array_params)?;
+        let ir = self.ir_check(&lib, &org)?;
         let zoo = is_zoo(&self.workload.model);
         let build = || -> Result<golden::Program, UsageError> {
             if zoo {
@@ -561,7 +601,33 @@ impl Config {
             hw: Hw::new(lib, org, self.cram.gate_set),
             choice,
             zoo,
+            ir,
         })
+    }
+
+    /// The IR-drop check every command applies (`kernel` checks the gates its program uses,
+    /// the others every gate their gate set may emit, on rows of a full line segment):
+    /// refused with the numbers unless `cram.allow_ir_violation`.
+    pub fn ir_check(&self, lib: &GateLibrary, org: &Org) -> Result<IrCheck, UsageError> {
+        let ir = IrCheck::new(
+            lib,
+            org,
+            u64::from(org.params.lanes_per_subarray),
+            gates_of(self.cram.gate_set).iter().copied(),
+        );
+        if ir.ok() || self.cram.allow_ir_violation {
+            return Ok(ir);
+        }
+        let how = if self.from_flags {
+            "pass --allow-ir-violation"
+        } else {
+            "pass --allow-ir-violation (or set cram.allow_ir_violation = true)"
+        };
+        Err(UsageError::new(ir.refusal(
+            &self.cram.array,
+            &lib.device.params.name,
+            how,
+        )))
     }
 }
 

@@ -19,12 +19,13 @@
 //!
 //! Energy is charged only for what runs (a test proves it). Pulses, presets and word-line
 //! charges apply only in selected lanes. Bit-select lines are charged only for the columns a
-//! step drives, each along its full length of `lanes_per_subarray` cells. Idle columns and
-//! lanes cost nothing. A selected row's logic word line is charged when the row becomes
+//! step drives, and only over the line segments holding a selected lane (each segment has its
+//! own drivers, `lanes_per_line_segment` rows, the same segmentation the IR-drop check
+//! assumes; [`Lines::cells`]). Idle columns, lanes and segments cost nothing. A selected row's logic word line is charged when the row becomes
 //! active (the first logic step after a selection change or a memory-mode access) and stays
 //! up across steps. Line energy is the supply energy C·V² of charging a line.
 
-use cram_arch::{GateKind, GateLibrary, Org, Variant};
+use cram_arch::{GateKind, GateLibrary, Lines, Org, Variant};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use serde::Serialize;
@@ -44,10 +45,10 @@ pub struct EnergyTable {
     pub pulse_pj: [[f64; ZS]; GATES],
     /// Writing one cell to 0 and to 1 (presets, memory-mode writes).
     pub cell_write_pj: [f64; 2],
-    /// Charging one bit-select line to a gate's bias, by gate.
-    pub bsl_logic_pj: [f64; GATES],
-    /// Charging one bit-select line to the write voltage.
-    pub bsl_write_pj: f64,
+    /// Charging one cell's length of bit-select line to a gate's bias, by gate.
+    pub bsl_logic_pj_per_cell: [f64; GATES],
+    /// Charging one cell's length of bit-select line to the write voltage.
+    pub bsl_write_pj_per_cell: f64,
     /// Charging one selected lane's logic word line.
     pub wll_pj: f64,
     /// One decode (per command per subarray).
@@ -69,10 +70,10 @@ pub struct Actions {
     pub gate_lanes: [f64; GATES],
     /// Cells preset to 0 and to 1 (folded into gate steps or stand-alone).
     pub preset_cells: [f64; 2],
-    /// Bit-select lines charged to a gate's bias, by gate.
-    pub bsl_logic_lines: [f64; GATES],
-    /// Bit-select lines charged to the write voltage.
-    pub bsl_write_lines: f64,
+    /// Cells' length of bit-select line charged to a gate's bias, by gate.
+    pub bsl_logic_cells: [f64; GATES],
+    /// Cells' length of bit-select line charged to the write voltage.
+    pub bsl_write_cells: f64,
     /// Logic word lines charged (one per selected lane when rows become active).
     pub wll_lanes: f64,
     /// Decodes.
@@ -165,7 +166,7 @@ impl EnergyTable {
         let dev = &lib.device;
         let d = &dev.derived;
         let per = &org.params.peripherals;
-        let bsl_c_ff = per.c_bsl_ff_per_cell * f64::from(org.params.lanes_per_subarray);
+        let bsl_c_ff = per.c_bsl_ff_per_cell;
         let wll_c_ff = per.c_wll_ff_per_cell * f64::from(org.params.cols_per_subarray);
         // The write driver forces overdrive · I_c through the worst-case write path.
         let r_write = match dev.params.variant {
@@ -175,16 +176,16 @@ impl EnergyTable {
         let i_write_ua = dev.params.write_overdrive * d.i_c_p_to_ap_ua.max(d.i_c_ap_to_p_ua);
         let v_write = i_write_ua * 1e-6 * r_write;
         let mut pulse_pj = [[0.0; ZS]; GATES];
-        let mut bsl_logic_pj = [0.0; GATES];
+        let mut bsl_logic_pj_per_cell = [0.0; GATES];
         for g in &lib.gates {
             pulse_pj[g.kind.index()][..g.e_pulse_pj.len()].copy_from_slice(&g.e_pulse_pj);
-            bsl_logic_pj[g.kind.index()] = bsl_c_ff * g.bias_v * g.bias_v * FF_V2_TO_PJ;
+            bsl_logic_pj_per_cell[g.kind.index()] = bsl_c_ff * g.bias_v * g.bias_v * FF_V2_TO_PJ;
         }
         EnergyTable {
             pulse_pj,
             cell_write_pj: [dev.e_preset_pj(false), dev.e_preset_pj(true)],
-            bsl_logic_pj,
-            bsl_write_pj: bsl_c_ff * v_write * v_write * FF_V2_TO_PJ,
+            bsl_logic_pj_per_cell,
+            bsl_write_pj_per_cell: bsl_c_ff * v_write * v_write * FF_V2_TO_PJ,
             wll_pj: wll_c_ff * per.v_wordline_v * per.v_wordline_v * FF_V2_TO_PJ,
             decoder_pj: per.e_decoder_pj,
             sense_pj_per_bit: per.e_sense_pj_per_bit,
@@ -245,8 +246,8 @@ pub fn energy(a: &Actions, t: &EnergyTable, pricing: Pricing) -> EnergyBreakdown
         presets_pj: dot(&a.preset_cells, &t.cell_write_pj),
         memory_reads_pj: a.read_bits * t.sense_pj_per_bit,
         memory_writes_pj: dot(&a.write_bits, &t.cell_write_pj),
-        line_drivers_pj: dot(&a.bsl_logic_lines, &t.bsl_logic_pj)
-            + a.bsl_write_lines * t.bsl_write_pj
+        line_drivers_pj: dot(&a.bsl_logic_cells, &t.bsl_logic_pj_per_cell)
+            + a.bsl_write_cells * t.bsl_write_pj_per_cell
             + a.wll_lanes * t.wll_pj,
         peripherals_pj: a.decodes * t.decoder_pj,
         bus_pj: a.moved_bits[0] * t.moved_pj_per_bit[0] + a.moved_bits[1] * t.moved_pj_per_bit[1],
@@ -266,8 +267,8 @@ impl Actions {
         }
         add(&mut self.gate_lanes, &other.gate_lanes, k);
         add(&mut self.preset_cells, &other.preset_cells, k);
-        add(&mut self.bsl_logic_lines, &other.bsl_logic_lines, k);
-        self.bsl_write_lines += k * other.bsl_write_lines;
+        add(&mut self.bsl_logic_cells, &other.bsl_logic_cells, k);
+        self.bsl_write_cells += k * other.bsl_write_cells;
         self.wll_lanes += k * other.wll_lanes;
         self.decodes += k * other.decodes;
         self.read_bits += k * other.read_bits;
@@ -322,12 +323,14 @@ pub struct Accounted {
     pub gate_steps: Vec<(GateKind, u64)>,
 }
 
-/// Walks one subarray's program with `lanes` valid lanes and `cols` columns.
-pub fn account(program: &Program, lanes: u64, cols: u64) -> Accounted {
+/// Walks one subarray's program with `lanes` valid lanes (the first rows) and `cols`
+/// columns, on a subarray whose bit-select lines are `lines`.
+pub fn account(program: &Program, lanes: u64, cols: u64, lines: Lines) -> Accounted {
     let mut v = Walker {
         lanes,
         cols,
-        selected: lanes,
+        lines,
+        selected: (0, lanes.min(lines.rows)),
         rows_active: false,
         out: Accounted {
             actions: Actions::default(),
@@ -342,7 +345,9 @@ pub fn account(program: &Program, lanes: u64, cols: u64) -> Accounted {
 struct Walker {
     lanes: u64,
     cols: u64,
-    selected: u64,
+    lines: Lines,
+    /// The selected lanes, lo..hi.
+    selected: (u64, u64),
     /// Whether the selected lanes' logic word lines are asserted.
     rows_active: bool,
     out: Accounted,
@@ -353,38 +358,57 @@ impl Walker {
     /// until the selection changes or a memory-mode access intervenes.
     fn activate_rows(&mut self) {
         if !self.rows_active {
-            self.out.actions.wll_lanes += self.selected as f64;
+            self.out.actions.wll_lanes += self.count() as f64;
             self.rows_active = true;
         }
+    }
+
+    /// Selected lanes.
+    fn count(&self) -> u64 {
+        self.selected.1.saturating_sub(self.selected.0)
+    }
+
+    /// Cells of one bit-select line a step charges: the segments holding selected lanes.
+    fn line_cells(&self) -> f64 {
+        self.lines.cells(self.selected.0, self.selected.1) as f64
     }
 }
 
 impl OpVisitor for Walker {
     fn preset(&mut self, _col: Col, value: bool) {
         self.activate_rows();
+        let (sel, cells) = (self.count() as f64, self.line_cells());
         let a = &mut self.out.actions;
-        a.preset_cells[usize::from(value)] += self.selected as f64;
-        a.bsl_write_lines += 1.0;
+        a.preset_cells[usize::from(value)] += sel;
+        a.bsl_write_cells += cells;
         a.decodes += 1.0;
     }
 
     fn gate(&mut self, gate: GateKind, ins: &[Col], _out: Col, preset: bool) {
         self.activate_rows();
-        let sel = self.selected as f64;
+        let (n, cells) = (self.count(), self.line_cells());
+        let sel = n as f64;
         let a = &mut self.out.actions;
         if preset {
             a.preset_cells[usize::from(gate.preset())] += sel;
-            a.bsl_write_lines += 1.0;
+            a.bsl_write_cells += cells;
         }
         // The inputs' and the output's bit-select lines, charged to the gate's bias.
-        a.bsl_logic_lines[gate.index()] += (ins.len() + 1) as f64;
+        a.bsl_logic_cells[gate.index()] += (ins.len() + 1) as f64 * cells;
         a.gate_lanes[gate.index()] += sel;
         a.decodes += 1.0;
-        self.out.gate_steps.push((gate, self.selected));
+        self.out.gate_steps.push((gate, n));
     }
 
     fn set_mask(&mut self, mask: LaneMask) {
-        self.selected = mask.selected(self.lanes);
+        self.selected = match mask {
+            LaneMask::All => (0, self.lanes),
+            LaneMask::Range { lo, hi } => {
+                let hi = u64::from(hi).min(self.lanes);
+                (u64::from(lo).min(hi), hi)
+            }
+        };
+        debug_assert_eq!(self.count(), mask.selected(self.lanes));
         self.rows_active = false;
         self.out.actions.decodes += 1.0;
     }
@@ -396,7 +420,7 @@ impl OpVisitor for Walker {
         a.decodes += 1.0;
     }
 
-    fn write_row(&mut self, _lane: u32, bits: &[u64]) {
+    fn write_row(&mut self, lane: u32, bits: &[u64]) {
         self.rows_active = false;
         let ones = bits
             .iter()
@@ -406,8 +430,9 @@ impl OpVisitor for Walker {
         let a = &mut self.out.actions;
         a.write_bits[1] += ones as f64;
         a.write_bits[0] += (self.cols - ones) as f64;
-        // Every column's bit line is driven along its full length, plus the row's word line.
-        a.bsl_write_lines += self.cols as f64;
+        // Every column's bit line is driven over the row's segment, plus the row's word line.
+        let lane = u64::from(lane);
+        a.bsl_write_cells += (self.cols * self.lines.cells(lane, lane + 1)) as f64;
         a.wll_lanes += 1.0;
         a.decodes += 1.0;
     }
@@ -445,8 +470,8 @@ pub fn characterize(program: &Program, inputs: &[Col], seed: u64) -> Vec<[f64; Z
 pub struct Placement {
     /// Lanes in all.
     pub lanes: u64,
-    /// Lanes per subarray.
-    pub lanes_per_subarray: u64,
+    /// The bit-select lines of a subarray (`rows` = lanes per subarray).
+    pub lines: Lines,
     /// Columns per subarray.
     pub cols: u64,
     /// Controller commands issued in all (ops × passes for a broadcast kernel).
@@ -473,10 +498,10 @@ pub const CHARACTERIZATION_KEY: u64 = 0xC4A2_AC7E_21CE_0001;
 /// Actions of a program on a placement: full subarrays plus one partial, the controller per
 /// command; and the lanes of each gate step over all subarrays.
 pub fn placed_actions(program: &Program, at: Placement) -> (Actions, Vec<(GateKind, u64)>) {
-    let per = at.lanes_per_subarray.max(1);
+    let per = at.lines.rows.max(1);
     let (full, rem) = (at.lanes / per, at.lanes % per);
-    let a_full = account(program, per, at.cols);
-    let a_rem = (rem > 0).then(|| account(program, rem, at.cols));
+    let a_full = account(program, per, at.cols, at.lines);
+    let a_rem = (rem > 0).then(|| account(program, rem, at.cols, at.lines));
     let mut actions = Actions::default();
     actions.add_scaled(&a_full.actions, full as f64);
     if let Some(r) = &a_rem {
@@ -531,6 +556,7 @@ pub fn run_energy(
 pub fn transfer_actions(op: &crate::timing::ChipOp, org: &Org) -> Actions {
     use crate::timing::ChipOp;
     let cols = f64::from(org.params.cols_per_subarray);
+    let lines = org.lines();
     let mut a = Actions {
         commands: 1.0,
         ..Actions::default()
@@ -539,23 +565,27 @@ pub fn transfer_actions(op: &crate::timing::ChipOp, org: &Org) -> Actions {
         a.read_bits += cols;
         a.decodes += 1.0;
     };
-    let write = |a: &mut Actions| {
+    // The row's bit lines are driven over the segment holding it.
+    let write = |a: &mut Actions, lane: u32| {
+        let lane = u64::from(lane);
         a.write_bits = [cols / 2.0, cols / 2.0];
-        a.bsl_write_lines += cols;
+        a.bsl_write_cells += cols * lines.cells(lane, lane + 1) as f64;
         a.wll_lanes += 1.0;
         a.decodes += 1.0;
     };
     match *op {
         ChipOp::Array { .. } => a.commands = 0.0,
-        ChipOp::MoveRow { src, dst, .. } => {
+        ChipOp::MoveRow {
+            src, dst, dst_lane, ..
+        } => {
             read(&mut a);
             let link = usize::from(org.bank_of(src) != org.bank_of(dst));
             a.moved_bits[link] += cols;
-            write(&mut a);
+            write(&mut a, dst_lane);
         }
-        ChipOp::HostLoad { .. } => {
+        ChipOp::HostLoad { lane, .. } => {
             a.moved_bits[2] += cols;
-            write(&mut a);
+            write(&mut a, lane);
         }
         ChipOp::HostStore { .. } => {
             read(&mut a);
@@ -601,13 +631,20 @@ mod tests {
 
     const NAND: usize = GateKind::Nand as usize;
 
-    /// The table by hand: 0.1 fF/cell × 1024 cells = 102.4 fF per line.
+    /// cram-1k's lines: 1024 rows in segments of 8.
+    fn lines() -> Lines {
+        presets::array("cram-1k").unwrap().lines()
+    }
+
+    /// The table by hand: a logic word line of 0.1 fF/cell × 1024 columns = 102.4 fF; a bit
+    /// line 0.1 fF per cell it passes.
     #[test]
     fn table_entries_by_hand() {
         let (lib, t) = table();
         assert!((t.wll_pj - 102.4e-3).abs() < 1e-12); // 102.4 fF × 1 V²
         let nand = lib.get(GateKind::Nand);
-        assert!((t.bsl_logic_pj[NAND] - 102.4 * nand.bias_v * nand.bias_v * 1e-3).abs() < 1e-15);
+        let per_cell = 0.1 * nand.bias_v * nand.bias_v * 1e-3;
+        assert!((t.bsl_logic_pj_per_cell[NAND] - per_cell).abs() < 1e-18);
         assert_eq!(&t.pulse_pj[NAND][..3], nand.e_pulse_pj.as_slice());
         assert_eq!(
             t.cell_write_pj,
@@ -625,7 +662,7 @@ mod tests {
     #[test]
     fn one_gate_step_by_hand() {
         let (_, t) = table();
-        let mut a = account(&nand_program(0, None), 1024, 1024);
+        let mut a = account(&nand_program(0, None), 1024, 1024, lines());
         assert_eq!(a.gate_steps, vec![(GateKind::Nand, 1024)]);
         // 1024 lanes with z = 0, 1, 2 in the proportions 1:2:1.
         a.actions.add_pulses(
@@ -636,7 +673,9 @@ mod tests {
         let p = &t.pulse_pj[NAND];
         assert!((e.logic_pulses_pj - (256.0 * p[0] + 512.0 * p[1] + 256.0 * p[2])).abs() < 1e-12);
         assert!((e.presets_pj - 1024.0 * t.cell_write_pj[0]).abs() < 1e-9);
-        let lines = 1024.0 * t.wll_pj + t.bsl_write_pj + 3.0 * t.bsl_logic_pj[NAND];
+        // Every segment of the three lines is driven: 1024 cells each.
+        let lines =
+            1024.0 * (t.wll_pj + t.bsl_write_pj_per_cell + 3.0 * t.bsl_logic_pj_per_cell[NAND]);
         assert!((e.line_drivers_pj - lines).abs() < 1e-9);
         assert_eq!(e.peripherals_pj, t.decoder_pj);
         assert!(energy(&a.actions, &t, Pricing::Worst).logic_pulses_pj >= e.logic_pulses_pj);
@@ -646,18 +685,21 @@ mod tests {
     #[test]
     fn idle_lanes_and_columns_cost_nothing() {
         let (_, t) = table();
-        let price = |p: &Program| energy(&account(p, 1024, 1024).actions, &t, Pricing::Worst);
+        let price =
+            |p: &Program| energy(&account(p, 1024, 1024, lines()).actions, &t, Pricing::Worst);
         assert_eq!(
             price(&nand_program(0, None)),
             price(&nand_program(500, None))
         );
-        let ten = account(&nand_program(0, Some((0, 10))), 1024, 1024);
+        let ten = account(&nand_program(0, Some((0, 10))), 1024, 1024, lines());
         assert_eq!(ten.gate_steps, vec![(GateKind::Nand, 10)]);
         let e = energy(&ten.actions, &t, Pricing::Worst);
         assert!((e.presets_pj - 10.0 * t.cell_write_pj[0]).abs() < 1e-12);
         assert!((e.logic_pulses_pj - 10.0 * t.pulse_pj[NAND][2]).abs() < 1e-12);
-        // Word lines of 10 rows; the bit-select lines span the subarray whatever is selected.
-        let lines = 10.0 * t.wll_pj + t.bsl_write_pj + 3.0 * t.bsl_logic_pj[NAND];
+        // Word lines of 10 rows; the bit-select lines over the two 8-row segments holding
+        // them (16 cells), not the whole subarray.
+        let lines = 10.0 * t.wll_pj
+            + 16.0 * (t.bsl_write_pj_per_cell + 3.0 * t.bsl_logic_pj_per_cell[NAND]);
         assert!((e.line_drivers_pj - lines).abs() < 1e-12);
         assert_eq!(e.peripherals_pj, 2.0 * t.decoder_pj); // mask + step
     }
@@ -690,7 +732,9 @@ mod tests {
         assert!((near.memory_reads_pj - 1024.0 * 0.1).abs() < 1e-9);
         let write = 512.0 * (t.cell_write_pj[0] + t.cell_write_pj[1]);
         assert!((near.memory_writes_pj - write).abs() < 1e-9);
-        assert!((near.line_drivers_pj - (1024.0 * t.bsl_write_pj + t.wll_pj)).abs() < 1e-9);
+        // 1024 bit lines, each over the destination row's 8-row segment.
+        let lines = 1024.0 * 8.0 * t.bsl_write_pj_per_cell + t.wll_pj;
+        assert!((near.line_drivers_pj - lines).abs() < 1e-9);
         assert_eq!(near.peripherals_pj, 2.0 * t.decoder_pj);
         assert_eq!(near.controller_pj, t.controller_pj_per_command);
         let host = energy(
@@ -737,14 +781,14 @@ mod tests {
             let inputs: Vec<Col> = k.inputs.iter().flat_map(|o| o.cols.clone()).collect();
             let at = Placement {
                 lanes: n,
-                lanes_per_subarray: 1024,
+                lines: lines(),
                 cols: 1024,
                 commands: k.program.ops().len() as u64,
             };
             let e = run_energy(&k.program, &inputs, &t, at, 5, Some(&r.zero_histograms));
             let measured = e.data_dependent.unwrap().logic_pulses_pj / n as f64;
             let mean = e.mean.logic_pulses_pj / n as f64;
-            let steps = account(&k.program, 1, 1024).gate_steps;
+            let steps = account(&k.program, 1, 1024, lines()).gate_steps;
             let range: f64 = steps
                 .iter()
                 .map(|(g, _)| {

@@ -27,6 +27,10 @@ pub struct MapArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Place the network even if the IR drop along a line segment leaves far rows outside a
+    /// gate's window (the report lists the violations).
+    #[arg(long)]
+    pub allow_ir_violation: bool,
 }
 
 /// The placement report.
@@ -39,17 +43,26 @@ struct MapReport<'a> {
     cols_per_subarray: u32,
     subarrays: u64,
     strategy: String,
+    /// Gates the IR drop keeps from switching in the far rows (under
+    /// `--allow-ir-violation`); empty when every gate switches.
+    ir_violations: Vec<String>,
     layers: Vec<LayerPlacement>,
 }
 
 /// `cramulator map`.
 pub fn map(a: &MapArgs) -> Result<Outcome, CliError> {
-    let config = match &a.config {
-        Some(p) => Config::read(Path::new(p))?,
-        None => Config::default(),
+    let sets: Vec<String> = if a.allow_ir_violation {
+        vec!["cram.allow_ir_violation=true".to_owned()]
+    } else {
+        Vec::new()
     };
+    let config = Config::load_with(a.config.as_deref().map(Path::new), &sets)?;
     let Resolved {
-        prog, hw, choice, ..
+        prog,
+        hw,
+        choice,
+        ir,
+        ..
     } = config.resolve()?;
     let layers = &prog.network().layers;
     let which: Vec<usize> = match &a.layer {
@@ -96,6 +109,7 @@ pub fn map(a: &MapArgs) -> Result<Outcome, CliError> {
                 }
             ),
         },
+        ir_violations: ir.violations(),
         layers: placed,
     };
     emit(&if a.json {
@@ -109,7 +123,7 @@ pub fn map(a: &MapArgs) -> Result<Outcome, CliError> {
 }
 
 fn header(r: &MapReport<'_>) -> String {
-    format!(
+    let mut s = format!(
         "{} on {} / {} ({} lanes × {} columns per subarray, {} subarrays), one image, \
          strategy {}\n",
         r.model,
@@ -119,7 +133,14 @@ fn header(r: &MapReport<'_>) -> String {
         r.cols_per_subarray,
         r.subarrays,
         r.strategy
-    )
+    );
+    if !r.ir_violations.is_empty() {
+        s.push_str(&format!(
+            "WARNING: IR drop violated (placed under --allow-ir-violation): {}\n",
+            r.ir_violations.join("; ")
+        ));
+    }
+    s
 }
 
 fn waves(l: &LayerPlacement) -> u64 {

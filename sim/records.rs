@@ -11,7 +11,7 @@ pub use crate::calibrate::CalibrationPoint;
 pub use crate::energy::EnergyBreakdown;
 
 /// Version of the record layout; raised whenever a field changes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `manifest.json`: what produced a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -105,6 +105,20 @@ impl Metrics {
     }
 }
 
+/// The IR-drop check of a run (`arch/src/ir.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IrSummary {
+    /// Rows on one driven bit-select line segment.
+    pub rows_per_line: u64,
+    /// Line resistance per cell pitch, Ω.
+    pub r_wire_ohm_per_cell: f64,
+    /// The gates whose far row falls outside their window, with the numbers. Non-empty only
+    /// when the run went on under `cram.allow_ir_violation`: its results then assume every
+    /// gate still switches.
+    pub violations: Vec<String>,
+}
+
 /// The CRAM side of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -113,6 +127,11 @@ pub struct CramSide {
     pub device: String,
     /// Array preset or file.
     pub array: String,
+    /// The device and array keys the configuration overrode (`cram.device_params.*`,
+    /// `cram.array_params.*`), as `key = value`.
+    pub overrides: Vec<String>,
+    /// The IR-drop check.
+    pub ir: IrSummary,
     /// Gate set.
     pub gate_set: String,
     /// `functional` or `analytical`.

@@ -21,8 +21,8 @@ use crate::error::UsageError;
 use crate::map::{self, Mode, NetRun, RunOptions};
 use crate::memo::Memo;
 use crate::records::{
-    BaselineSide, CramSide, LayerRow, Manifest, Metrics, Ratios, RunReport, SCHEMA_VERSION,
-    WorkloadSummary, fnv1a64,
+    BaselineSide, CramSide, IrSummary, LayerRow, Manifest, Metrics, Ratios, RunReport,
+    SCHEMA_VERSION, WorkloadSummary, fnv1a64,
 };
 use crate::simulate::{golden_outputs, inputs};
 
@@ -46,6 +46,10 @@ pub struct RunArgs {
     /// Print report.json instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Run even if the IR drop along a line segment leaves far rows outside a gate's window
+    /// (sets `cram.allow_ir_violation`; the report lists the violations).
+    #[arg(long)]
+    pub allow_ir_violation: bool,
 }
 
 /// Everything a run produced: the evaluation and its manifest.
@@ -57,6 +61,9 @@ struct Outputs {
 /// `cramulator run`.
 pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
     let mut sets = a.set.clone();
+    if a.allow_ir_violation {
+        sets.push("cram.allow_ir_violation=true".to_owned());
+    }
     if let Some(m) = a.mode {
         sets.push(format!(
             "run.mode={}",
@@ -122,7 +129,11 @@ pub struct Caches {
 /// compiled networks and analytical plans between configurations.
 pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evaluation, UsageError> {
     let Resolved {
-        prog, hw, choice, ..
+        prog,
+        hw,
+        choice,
+        ir,
+        ..
     } = config.resolve_with(cache.map(|c| &c.programs))?;
     let plans = cache.map(|c| &c.plans);
     let (images, labels) = inputs(&prog, config.run.images, config.run.seed)?;
@@ -275,6 +286,12 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
         cram: CramSide {
             device: config.cram.device.clone(),
             array: config.cram.array.clone(),
+            overrides: config.param_overrides(),
+            ir: IrSummary {
+                rows_per_line: ir.rows_per_line,
+                r_wire_ohm_per_cell: ir.r_wire_ohm_per_cell,
+                violations: ir.violations(),
+            },
             gate_set: config.cram.gate_set.name().to_owned(),
             mode: format!("{mode:?}").to_lowercase(),
             images: n,
@@ -411,9 +428,11 @@ fn write_atomically(out: &Path, o: &Outputs) -> Result<PathBuf, UsageError> {
     Ok(dir)
 }
 
-/// `value` with an SI prefix and `unit`, 3 significant digits.
+/// `value` with an SI prefix and `unit`, 3 significant digits. A bare number (no unit) takes
+/// no prefix below 1 (0.411, not "411 m"); a value beyond the prefixes (above 999 T or
+/// below 1 a) is printed in e-notation.
 pub(crate) fn si(value: f64, unit: &str) -> String {
-    const P: [(f64, &str); 9] = [
+    const P: [(f64, &str); 11] = [
         (1e12, "T"),
         (1e9, "G"),
         (1e6, "M"),
@@ -423,24 +442,49 @@ pub(crate) fn si(value: f64, unit: &str) -> String {
         (1e-6, "µ"),
         (1e-9, "n"),
         (1e-12, "p"),
+        (1e-15, "f"),
+        (1e-18, "a"),
     ];
+    let join = |num: String, prefix: &str| {
+        if prefix.is_empty() && unit.is_empty() {
+            num
+        } else {
+            format!("{num} {prefix}{unit}")
+        }
+    };
     if value == 0.0 || !value.is_finite() {
-        return format!("{value} {unit}");
+        return join(format!("{value}"), "");
     }
-    let (scale, prefix) = P
-        .iter()
-        .find(|(s, _)| value.abs() >= *s)
-        .copied()
-        .unwrap_or((1e-15, "f"));
+    let a = value.abs();
+    let found = if unit.is_empty() && a < 1.0 {
+        None
+    } else {
+        // The largest prefix the value reaches once rounded to 3 digits (999.7 k is 1.00 M).
+        P.iter().find(|(s, _)| a >= 0.9995 * *s).copied()
+    };
+    let sci = || join(format!("{value:.2e}"), "");
+    let Some((scale, prefix)) = found else {
+        return if unit.is_empty() && a >= 1e-3 {
+            format!("{:.3}", value)
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_owned()
+        } else {
+            sci()
+        };
+    };
     let v = value / scale;
-    let digits = if v.abs() >= 100.0 {
+    if v.abs() >= 999.5 {
+        return sci();
+    }
+    let digits = if v.abs() >= 99.95 {
         0
-    } else if v.abs() >= 10.0 {
+    } else if v.abs() >= 9.995 {
         1
     } else {
         2
     };
-    format!("{v:.digits$} {prefix}{unit}")
+    join(format!("{v:.digits$}"), prefix)
 }
 
 /// `count` inferences in `seconds`, per second (0 when no time passed).
@@ -464,9 +508,14 @@ fn times(r: f64) -> String {
 fn table(r: &RunReport, dir: &Path) -> String {
     let mut s = String::new();
     let c = &r.cram;
+    let overrides = if c.overrides.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", c.overrides.join(", "))
+    };
     let _ = write!(
         s,
-        "{} ({} MACs) on CRAM {} / {} ({}), {} image(s)",
+        "{} ({} MACs) on CRAM {} / {}{overrides} ({}), {} image(s)",
         r.workload.model,
         si(r.workload.macs as f64, ""),
         c.device,
@@ -481,6 +530,14 @@ fn table(r: &RunReport, dir: &Path) -> String {
         let _ = write!(s, ", accuracy {:.2} %", 100.0 * k as f64 / c.images as f64);
     }
     let _ = writeln!(s);
+    if !c.ir.violations.is_empty() {
+        let _ = writeln!(
+            s,
+            "WARNING: IR drop violated (run under --allow-ir-violation; results assume every gate \
+             still switches): {}",
+            c.ir.violations.join("; ")
+        );
+    }
     if let Some(b) = r.baselines.first() {
         let _ = writeln!(
             s,
@@ -676,11 +733,22 @@ mod tests {
         }
     }
 
+    /// Issue 19 item 14: attojoule-seconds, bare numbers below 1 and without a unit.
     #[test]
     fn si_prefixes() {
         assert_eq!(si(1.234e-6, "J"), "1.23 µJ");
         assert_eq!(si(45.6e-3, "s"), "45.6 ms");
         assert_eq!(si(123_456.0, ""), "123 k");
+        assert_eq!(si(4.19e-18, "J·s"), "4.19 aJ·s");
+        assert_eq!(si(4.19e-21, "J·s"), "4.19e-21 J·s");
+        assert_eq!(si(160.0, ""), "160");
+        assert_eq!(si(0.411, ""), "0.411");
+        assert_eq!(si(0.5, ""), "0.5");
+        assert_eq!(si(2.5e-5, ""), "2.50e-5");
+        assert_eq!(si(9.9996, "s"), "10.0 s");
+        assert_eq!(si(999.7e3, "J"), "1.00 MJ");
+        assert_eq!(si(3e15, "J"), "3.00e15 J");
+        assert_eq!(si(0.0, "J"), "0 J");
         assert_eq!(times(2.5), "2.50×");
         assert_eq!(times(1234.0), "1234×");
         assert_eq!(times(5.2e-4), "5.2e-4×");

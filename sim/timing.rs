@@ -111,10 +111,11 @@ pub struct StepCycles {
 
 impl StepCycles {
     /// Derives the step latencies from the device's switching and read times and the
-    /// organisation's driver set-up and clock.
+    /// organisation's driver set-up (stretched to a line segment's RC settling time when
+    /// that is longer, [`Org::step_setup_ns`]) and clock.
     pub fn derive(device: &Device, org: &Org) -> StepCycles {
         let (t_sw, t_rd) = (device.params.t_switch_ns, device.params.t_read_ns);
-        let setup = org.params.t_driver_setup_ns;
+        let setup = org.step_setup_ns();
         StepCycles {
             gate: org.cycles(2.0 * t_sw + setup),
             gate_no_preset: org.cycles(t_sw + setup),

@@ -127,8 +127,9 @@ mod analytical_equals_functional {
 
             // Analytical: lanes per gate step from the op stream.
             let (full, rem) = ((lanes / per) as u64, (lanes % per) as u64);
-            let a_full = account(&k.program, per as u64, 1024).gate_steps;
-            let a_rem = account(&k.program, rem, 1024).gate_steps;
+            let lines = org.lines();
+            let a_full = account(&k.program, per as u64, 1024, lines).gate_steps;
+            let a_rem = account(&k.program, rem, 1024, lines).gate_steps;
             let analytical: Vec<_> = a_full.iter().zip(&a_rem).map(|(&(g, l), &(_, m))| (g, l * full + m)).collect();
             // Functional: lanes per gate step as executed.
             let functional: Vec<_> = a_full.iter().zip(&r.zero_histograms).map(|(&(g, _), h)| (g, h.iter().sum::<u64>())).collect();

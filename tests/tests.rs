@@ -1,7 +1,9 @@
 //! Integration tests of the `cramulator` package, linked as one test binary (faster to build).
 
 mod cli;
+mod common;
 mod fuzz;
 mod ops;
 mod props;
+mod robust;
 mod sweep;

@@ -119,7 +119,8 @@ impl IrCheck {
             .into_iter()
             .map(|kind| {
                 let g = lib.get(kind);
-                let far_row_v = g.bias_v * (1.0 - far_row_drop_rel(g, rows, r_w));
+                // The linear drop model stops meaning anything past a full drop: floor at 0 V.
+                let far_row_v = g.bias_v * (1.0 - far_row_drop_rel(g, rows, r_w)).max(0.0);
                 let limit = max_rows(g, r_w);
                 IrGateCheck {
                     limit,
@@ -151,6 +152,22 @@ impl IrCheck {
             .map(|(_, l)| l)
     }
 
+    /// The refusal of a check that failed: the array, the device and each failing gate with
+    /// its numbers, then what to change; `how` names the way to go on anyway (a flag or a
+    /// config key).
+    pub fn refusal(&self, array: &str, device: &str, how: &str) -> String {
+        format!(
+            "IR drop on array '{array}' with device '{device}': {} rows share a driven line \
+             segment at r_wire_ohm_per_cell = {} Ω, and the far row falls below these gates' \
+             window: {}. Shorten peripherals.lanes_per_line_segment (or the subarray), lower \
+             peripherals.r_wire_ohm_per_cell, or {how} to run anyway (the results then assume \
+             every gate still switches)",
+            self.rows_per_line,
+            self.r_wire_ohm_per_cell,
+            self.violations().join("; ")
+        )
+    }
+
     /// One line per gate that fails, with the numbers (empty if none fails).
     pub fn violations(&self) -> Vec<String> {
         self.gates
@@ -159,11 +176,10 @@ impl IrCheck {
             .map(|g| {
                 format!(
                     "{} stays in its window for at most {} rows, but {} rows share a line \
-                     (r_wire_ohm_per_cell = {} Ω): the far row sees {:.4} V < V_min = {:.4} V",
+                     (far row {:.4} V < V_min = {:.4} V)",
                     g.limit.gate,
                     g.limit.max_rows.unwrap_or(0),
                     self.rows_per_line,
-                    self.r_wire_ohm_per_cell,
                     g.far_row_v,
                     g.v_min_v
                 )

@@ -18,4 +18,4 @@ pub use device::{Derived, Device, DeviceParams, SheChannel, Variant};
 pub use error::ArchError;
 pub use gates::{GateKind, GateLibrary, GateSpec};
 pub use ir::{IrCheck, IrGateCheck, IrLimit};
-pub use org::{BusParams, HostLinkParams, Org, OrgParams, PeripheralParams};
+pub use org::{BusParams, HostLinkParams, Lines, Org, OrgParams, PeripheralParams};

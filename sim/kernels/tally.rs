@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use cram_arch::GateKind;
+use cram_arch::{GateKind, Lines};
 
 use crate::energy::Actions;
 use crate::engine::isa::{Op, Program};
@@ -86,16 +86,18 @@ impl Tally {
     }
 
     /// The actions [`crate::energy::account`] gives the program on `lanes` lanes (pulses'
-    /// zero split aside): the logic word lines rise once, then every op selects all lanes.
-    pub fn actions(&self, lanes: u64) -> Actions {
+    /// zero split aside) of a subarray with bit-select lines `lines`: the logic word lines
+    /// rise once, then every op selects all lanes, charging the segments that hold them.
+    pub fn actions(&self, lanes: u64, lines: Lines) -> Actions {
         let mut a = Actions::default();
         let sel = lanes as f64;
+        let cells = lines.cells(0, lanes) as f64;
         if self.ops() > 0 {
             a.wll_lanes = sel;
         }
         for (v, &n) in self.presets.iter().enumerate() {
             a.preset_cells[v] += n as f64 * sel;
-            a.bsl_write_lines += n as f64;
+            a.bsl_write_cells += n as f64 * cells;
             a.decodes += n as f64;
         }
         for g in GateKind::ALL {
@@ -104,8 +106,8 @@ impl Tally {
                 continue;
             }
             a.preset_cells[usize::from(g.preset())] += n * sel;
-            a.bsl_write_lines += n;
-            a.bsl_logic_lines[g.index()] += n * (g.arity() + 1) as f64;
+            a.bsl_write_cells += n * cells;
+            a.bsl_logic_cells[g.index()] += n * (g.arity() + 1) as f64 * cells;
             a.gate_lanes[g.index()] += n * sel;
             a.decodes += n;
         }
@@ -137,8 +139,18 @@ mod tests {
                 want.hottest_col = None;
                 want.hottest = CellWrites::default();
                 assert_eq!(t.counts(77), want);
-                let acc = crate::energy::account(&k.program, 77, k.program.cols() as u64);
-                assert_eq!(format!("{:?}", t.actions(77)), format!("{:?}", acc.actions));
+                for lines in [
+                    Lines::new(1024, 8),
+                    Lines::new(100, 64),
+                    Lines::new(77, 1 << 20),
+                ] {
+                    let acc =
+                        crate::energy::account(&k.program, 77, k.program.cols() as u64, lines);
+                    assert_eq!(
+                        format!("{:?}", t.actions(77, lines)),
+                        format!("{:?}", acc.actions)
+                    );
+                }
             }
         }
     }

@@ -737,12 +737,10 @@ fn requantize_chunked(
         let to = if last {
             None
         } else {
-            (from + 1..=shift)
-                .rev()
-                .find(|&to| {
-                    let (l, h) = heap_interval(from, Some(to), carry_iv);
-                    signed_width(l, h) <= MAX_WIDTH
-                })
+            (from + 1..=shift).rev().find(|&to| {
+                let (l, h) = heap_interval(from, Some(to), carry_iv);
+                signed_width(l, h) <= MAX_WIDTH
+            })
         };
         if !last && to.is_none() {
             return Err(format!(

@@ -15,7 +15,7 @@
 //! writes the lanes' operands (receptive-field inputs, pooling windows, addends, stored
 //! weights) as partial row writes, each bit sensed at its source, carried over the global
 //! bus and written into its cell (`Actions` fields `read_bits`, `moved_bits`, `write_bits`,
-//! `bsl_write_lines`). ReLU, ReLU6 and Sign run in place on their producer's output columns;
+//! `bsl_write_cells`). ReLU, ReLU6 and Sign run in place on their producer's output columns;
 //! Flatten and Softmax (the identity on codes) cost nothing.
 //!
 //! Layer latency is a bound-based schedule, not the cycle-by-cycle [`crate::timing`]
@@ -687,7 +687,8 @@ fn gate_fractions(set: GateSet) -> [[f64; 6]; GateKind::COUNT] {
     let per_step = energy::characterize(&k.program, &inputs, energy::CHARACTERIZATION_KEY);
     let mut sum = [[0.0f64; 6]; GateKind::COUNT];
     let mut n = [0.0f64; GateKind::COUNT];
-    let steps = energy::account(&k.program, 1, k.program.cols() as u64).gate_steps;
+    let lines = cram_arch::Lines::new(1, 1);
+    let steps = energy::account(&k.program, 1, k.program.cols() as u64, lines).gate_steps;
     for ((g, _), f) in steps.iter().zip(&per_step) {
         for z in 0..6 {
             sum[g.index()][z] += f[z];
@@ -730,7 +731,8 @@ fn run_job(
     charge_loads: bool,
 ) -> (StreamCost, Option<Subarray>) {
     let counts = plan.tally.counts(lanes as u64);
-    let mut actions = plan.tally.actions(lanes as u64);
+    let lines = hw.org.lines();
+    let mut actions = plan.tally.actions(lanes as u64, lines);
     let mut flips = 0;
     let sa = real.zip(load).map(|(job, load)| {
         let mut sa = Subarray::new(lanes, job.program.cols());
@@ -786,7 +788,11 @@ fn run_job(
     actions.moved_bits[1] += bits;
     actions.write_bits[0] += bits / 2.0;
     actions.write_bits[1] += bits / 2.0;
-    actions.bsl_write_lines += bits;
+    // Each lane's partial row write drives its columns over the lane's line segment.
+    if charge_loads {
+        actions.bsl_write_cells +=
+            plan.loaded_bits_per_lane() as f64 * lines.row_cells_sum(lanes as u64) as f64;
+    }
     actions.wll_lanes += writes;
     actions.decodes += 2.0 * writes;
     let load_cycles = writes as u64 * hw.steps.write_row;
