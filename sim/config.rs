@@ -4,7 +4,7 @@
 //!
 //! ```toml
 //! [cram]
-//! device = "stt-projected"    # preset name or device TOML file
+//! device = "stt-projected"    # preset name or device TOML file (or an inline table)
 //! array = "cram-1k"           # preset name or array TOML file
 //! gate_set = "maj"            # maj | nand
 //!
@@ -34,7 +34,9 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use cram_arch::{GateKind, GateLibrary, IrCheck, Org, presets};
+use cram_arch::{
+    BaselineParams, DeviceParams, GateKind, GateLibrary, IrCheck, Org, OrgParams, Source, presets,
+};
 use cram_workloads::compress::{Calibration, CompressSpec, compress};
 use cram_workloads::digits::{Digits, SPLIT_SEED};
 use cram_workloads::prune::Prune;
@@ -75,10 +77,10 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CramConfig {
-    /// Device preset name or TOML file.
-    pub device: String,
-    /// Array preset name or TOML file.
-    pub array: String,
+    /// Device preset name or TOML file, or the device's keys inline (`resolved.toml`).
+    pub device: Source,
+    /// Array preset name or TOML file, or the array's keys inline.
+    pub array: Source,
     /// Gate set the programs are generated from.
     pub gate_set: GateSet,
     /// Overrides of the device's keys (those of a `configs/devices/` file), e.g.
@@ -132,6 +134,11 @@ pub struct WorkloadConfig {
     /// every design point runs the same network while `run.seed` varies per point.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Digest of the model file's bytes (16 hex digits), as `resolved.toml` records it: a run
+    /// refuses a model file whose bytes no longer match, instead of running other weights
+    /// under the same id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_hash: Option<String>,
 }
 
 impl Default for WorkloadConfig {
@@ -142,6 +149,7 @@ impl Default for WorkloadConfig {
             act_bits: None,
             sparsity: None,
             seed: None,
+            model_hash: None,
         }
     }
 }
@@ -205,8 +213,8 @@ impl Default for RunSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompareSection {
-    /// Baseline presets (`configs/baselines/`) or TOML files.
-    pub baselines: Vec<String>,
+    /// Baseline presets (`configs/baselines/`) or TOML files, or their keys inline.
+    pub baselines: Vec<Source>,
     /// Carbon intensity of the electricity, g CO2e per kWh. Default: the 2022 world average
     /// of power generation, 436 g/kWh (Ember, Global Electricity Review 2023).
     pub grid_gco2e_per_kwh: f64,
@@ -229,9 +237,13 @@ impl Default for CompareSection {
     }
 }
 
-/// Compiled networks by workload, shared by the points of a sweep.
+/// Compiled networks (and the digest of the model bytes they came from) by workload, shared
+/// by the points of a sweep.
 #[derive(Debug, Default)]
-pub struct ProgramCache(Memo<String, golden::Program>);
+pub struct ProgramCache(Memo<String, Compiled>);
+
+/// A compiled network and the digest of the model file's bytes (None for zoo networks).
+type Compiled = (Arc<golden::Program>, Option<String>);
 
 /// A validated configuration: the compiled network and the hardware it maps onto.
 #[derive(Debug)]
@@ -247,6 +259,9 @@ pub struct Resolved {
     /// The IR-drop check of the gate set's gates on the array's line segments (passed, or
     /// failed and allowed by `cram.allow_ir_violation`).
     pub ir: IrCheck,
+    /// Digest of the bytes the model was read from (shipped or file models), for
+    /// `workload.model_hash`.
+    pub model_digest: Option<String>,
 }
 
 impl Config {
@@ -313,16 +328,15 @@ impl Config {
 
     /// File paths in the config taken relative to `dir` (the config file's folder).
     fn relativize(&mut self, dir: &Path) {
-        for v in [
-            &mut self.cram.device,
-            &mut self.cram.array,
-            &mut self.workload.model,
-        ]
-        .into_iter()
-        .chain(self.compare.baselines.iter_mut())
-        {
-            *v = relative_to(dir, v);
+        let sources = [&mut self.cram.device, &mut self.cram.array]
+            .into_iter()
+            .chain(self.compare.baselines.iter_mut());
+        for src in sources {
+            if let Source::Named(v) = src {
+                *v = relative_to(dir, v);
+            }
         }
+        self.workload.model = relative_to(dir, &self.workload.model);
     }
 
     /// This config with some keys set to values (a sweep point): every key must be one of
@@ -397,8 +411,8 @@ impl Config {
         }
         self.compress_spec()?;
         let c = &self.cram;
-        presets::device_with(&c.device, &c.device_params)?;
-        presets::array_with(&c.array, &c.array_params)?;
+        presets::device_from(&c.device, &c.device_params)?;
+        presets::array_from(&c.array, &c.array_params)?;
         let set = [
             ("workload.weight_bits", w.weight_bits.is_some()),
             ("workload.act_bits", w.act_bits.is_some()),
@@ -473,29 +487,68 @@ impl Config {
         c
     }
 
-    /// The device and array keys this config overrides, as `key = value` with the full
-    /// dotted key (`cram.device_params.tmr = 4.0`), in key order.
-    pub fn param_overrides(&self) -> Vec<String> {
-        fn walk(v: &toml::Value, key: &str, out: &mut Vec<String>) {
-            match v {
-                toml::Value::Table(t) => {
-                    for (k, v) in t {
-                        walk(v, &format!("{key}.{k}"), out);
-                    }
-                }
-                v => out.push(format!("{key} = {v}")),
-            }
+    /// What `resolved.toml` records: [`Config::filled`] with the device, the array and every
+    /// baseline written out inline with all their keys (their `cram.*_params` overrides
+    /// applied, so those tables are empty), and the model's content digest. Running it
+    /// repeats the run whatever the preset and model files hold later (a changed model file
+    /// is refused), and its hash, the run id, changes whenever anything the run read does.
+    /// The inline device and array are named as the config named them (preset or path), with
+    /// the overridden keys listed in brackets.
+    pub fn frozen(&self, r: &Resolved, baselines: &[cram_arch::Baseline]) -> Config {
+        let baselines: Vec<&BaselineParams> = baselines.iter().map(|b| &b.params).collect();
+        self.freeze(
+            &r.hw.lib.device.params,
+            &r.hw.org.params,
+            &baselines,
+            r.model_digest.clone(),
+        )
+    }
+
+    /// [`Config::frozen`] without running anything: loads the device, the array, the
+    /// baselines and the model's bytes (`sweep plan` freezes a sweep's base this way).
+    pub fn frozen_sources(&self) -> Result<Config, UsageError> {
+        let c = &self.cram;
+        let device = presets::device_from(&c.device, &c.device_params)?;
+        let org = presets::array_from(&c.array, &c.array_params)?;
+        let baselines = self
+            .compare
+            .baselines
+            .iter()
+            .map(presets::baseline_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let params: Vec<&BaselineParams> = baselines.iter().map(|b| &b.params).collect();
+        let digest = model_digest(&self.workload.model)?;
+        Ok(self.freeze(&device.params, &org.params, &params, digest))
+    }
+
+    fn freeze(
+        &self,
+        device: &DeviceParams,
+        org: &OrgParams,
+        baselines: &[&BaselineParams],
+        digest: Option<String>,
+    ) -> Config {
+        fn tagged<T: Serialize>(src: &Source, overrides: &toml::Table, params: &T) -> Source {
+            let mut t = toml::Table::try_from(params).expect("parameters serialize to a table");
+            let mut listed = Vec::new();
+            leaves(overrides, "", &mut listed);
+            let name = if listed.is_empty() {
+                src.label()
+            } else {
+                format!("{} [{}]", src.label(), listed.join(", "))
+            };
+            t.insert("name".into(), toml::Value::String(name));
+            Source::Inline(t)
         }
-        let mut out = Vec::new();
-        for (section, table) in [
-            ("cram.device_params", &self.cram.device_params),
-            ("cram.array_params", &self.cram.array_params),
-        ] {
-            for (k, v) in table {
-                walk(v, &format!("{section}.{k}"), &mut out);
-            }
-        }
-        out
+        let mut c = self.filled();
+        let cram = &self.cram;
+        c.cram.device = tagged(&cram.device, &cram.device_params, device);
+        c.cram.array = tagged(&cram.array, &cram.array_params, org);
+        c.cram.device_params.clear();
+        c.cram.array_params.clear();
+        c.compare.baselines = baselines.iter().map(|b| presets::inline(b)).collect();
+        c.workload.model_hash = digest;
+        c
     }
 
     /// The seed of a zoo network's synthetic weights.
@@ -563,34 +616,46 @@ impl Config {
     pub fn resolve_with(&self, cache: Option<&ProgramCache>) -> Result<Resolved, UsageError> {
         self.validate()?;
         let c = &self.cram;
-        let lib = GateLibrary::derive(&presets::device_with(&c.device, &c.device_params)?);
+        let lib = GateLibrary::derive(&presets::device_from(&c.device, &c.device_params)?);
         check_gates(&lib, c.gate_set)?;
-        let org = presets::array_with(&c.array, &c.array_params)?;
+        let org = presets::array_from(&c.array, &c.array_params)?;
         let ir = self.ir_check(&lib, &org)?;
         let zoo = is_zoo(&self.workload.model);
-        let build = || -> Result<golden::Program, UsageError> {
-            if zoo {
-                zoo_program(
-                    &self.workload.model,
-                    &self.compress_spec()?,
-                    self.weights_seed(),
+        let build = || -> Result<Compiled, UsageError> {
+            let (prog, digest) = if zoo {
+                let spec = self.compress_spec()?;
+                (
+                    zoo_program(&self.workload.model, &spec, self.weights_seed())?,
+                    None,
                 )
             } else if compresses(&self.workload.model) {
-                digits_program(&self.compress_spec()?)
+                digits_program(&self.compress_spec()?)?
             } else {
-                quantized_program(&self.workload.model)
-            }
+                quantized_program(&self.workload.model)?
+            };
+            Ok((Arc::new(prog), digest))
         };
-        let prog = match cache {
-            None => Arc::new(build()?),
+        let (prog, model_digest) = match cache {
+            None => build()?,
             Some(cache) => {
                 let key = format!("{:?}|{}", self.filled().workload, self.weights_seed());
-                cache
+                let hit = cache
                     .0
                     .get_or_build(key, || build().map_err(|e| e.to_string()))
-                    .map_err(UsageError::new)?
+                    .map_err(UsageError::new)?;
+                (hit.0.clone(), hit.1.clone())
             }
         };
+        if let (Some(want), Some(got)) = (&self.workload.model_hash, &model_digest)
+            && want != got
+        {
+            return Err(UsageError::new(format!(
+                "workload.model '{}': its bytes changed since this configuration was resolved \
+                 (workload.model_hash = \"{want}\", the file now hashes to \"{got}\"); restore \
+                 the file, or remove workload.model_hash to run what it holds now",
+                self.workload.model
+            )));
+        }
         let choice = match self.mapping.strategy {
             StrategyChoice::Const => Choice::Force(Strategy::Const),
             StrategyChoice::Stored => Choice::Force(Strategy::Stored),
@@ -602,6 +667,7 @@ impl Config {
             choice,
             zoo,
             ir,
+            model_digest,
         })
     }
 
@@ -624,7 +690,7 @@ impl Config {
             "pass --allow-ir-violation (or set cram.allow_ir_violation = true)"
         };
         Err(UsageError::new(ir.refusal(
-            &self.cram.array,
+            &self.cram.array.label(),
             &lib.device.params.name,
             how,
         )))
@@ -716,6 +782,16 @@ fn levenshtein(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// `prefix` + `key.path = value` for every leaf of `t`, in key order.
+fn leaves(t: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+    for (k, v) in t {
+        match v {
+            toml::Value::Table(sub) => leaves(sub, &format!("{prefix}{k}."), out),
+            v => out.push(format!("{prefix}{k} = {v}")),
+        }
+    }
+}
+
 fn flatten_keys(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
     match v {
         toml::Value::Table(t) => {
@@ -761,9 +837,11 @@ pub fn zoo_program(
 }
 
 /// The shipped float `digits-mlp` compressed by `spec` (its first layer reads the 5-bit
-/// pixel codes; activations calibrated on the training split, as `train-digits` does).
-fn digits_program(spec: &CompressSpec) -> Result<golden::Program, UsageError> {
+/// pixel codes; activations calibrated on the training split, as `train-digits` does), and
+/// the digest of its embedded bytes.
+fn digits_program(spec: &CompressSpec) -> Result<(golden::Program, Option<String>), UsageError> {
     let float = train::shipped(DIGITS_FLOAT).expect("digits-mlp is shipped")?;
+    let digest = train::shipped_digest(DIGITS_FLOAT).map(|d| d.hex());
     let (train_set, _) = Digits::embedded().split(SPLIT_SEED);
     let spec = CompressSpec {
         input: Some(train::DIGITS_INPUT),
@@ -776,7 +854,7 @@ fn digits_program(spec: &CompressSpec) -> Result<golden::Program, UsageError> {
         &train::float_inputs(&train_set),
     )?;
     let quant = m.quant.as_ref().expect("compressed");
-    Ok(golden::Program::compile(&m.net, &m.weights, quant)?)
+    Ok((golden::Program::compile(&m.net, &m.weights, quant)?, digest))
 }
 
 /// The float digits model, which `workload.weight_bits`, `act_bits` and `sparsity` compress.
@@ -788,8 +866,9 @@ fn compresses(model: &str) -> bool {
     is_zoo(model) || model == DIGITS_FLOAT
 }
 
-/// A quantized model as given: a shipped name or an own-format file.
-fn quantized_program(model: &str) -> Result<golden::Program, UsageError> {
+/// A quantized model as given (a shipped name or an own-format file), and the digest of the
+/// bytes it was read from.
+fn quantized_program(model: &str) -> Result<(golden::Program, Option<String>), UsageError> {
     let loaded = load::load(model, false)?;
     let (Some(quant), Some(weights)) = (loaded.quant.as_ref(), loaded.weights.as_ref()) else {
         return Err(UsageError::new(format!(
@@ -797,7 +876,23 @@ fn quantized_program(model: &str) -> Result<golden::Program, UsageError> {
              model, a quantized .toml, or a zoo network name)"
         )));
     };
-    Ok(golden::Program::compile(&loaded.net, weights, quant)?)
+    Ok((
+        golden::Program::compile(&loaded.net, weights, quant)?,
+        loaded.digest.clone(),
+    ))
+}
+
+/// The digest of the bytes a model is read from: None for a zoo network (built from code
+/// and a seed), the embedded bytes of a shipped model (and of the float digits model the
+/// `workload.*` keys compress), the file's bytes otherwise.
+fn model_digest(model: &str) -> Result<Option<String>, UsageError> {
+    if is_zoo(model) {
+        return Ok(None);
+    }
+    if let Some(d) = train::shipped_digest(model) {
+        return Ok(Some(d.hex()));
+    }
+    Ok(load::load(model, false)?.digest)
 }
 
 /// Gates each set may emit (the mapper's arithmetic uses no COPY).
@@ -883,7 +978,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.workload.sparsity, Some(0.5));
-        assert_eq!(c.compare.baselines, ["gpu-hbm2", "nmp"]);
+        assert_eq!(c.compare.baselines, ["gpu-hbm2".into(), "nmp".into()]);
         assert_eq!(c.run.mode, Mode::Analytical);
         let e = Config::load_with(None, &["cram.devise=x".into()])
             .unwrap_err()

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::baseline::{BaselineEnergy, BaselineLayer};
 pub use crate::calibrate::CalibrationPoint;
 pub use crate::energy::EnergyBreakdown;
+pub use cram_workloads::digest::fnv1a64;
 
 /// Version of the record layout; raised whenever a field changes.
 pub const SCHEMA_VERSION: u32 = 3;
@@ -123,13 +124,11 @@ pub struct IrSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CramSide {
-    /// Device preset or file.
+    /// Device: the preset or file the configuration named, with the keys it overrode in
+    /// brackets (`stt-projected [tmr = 4.0]`).
     pub device: String,
-    /// Array preset or file.
+    /// Array, named the same way.
     pub array: String,
-    /// The device and array keys the configuration overrode (`cram.device_params.*`,
-    /// `cram.array_params.*`), as `key = value`.
-    pub overrides: Vec<String>,
     /// The IR-drop check.
     pub ir: IrSummary,
     /// Gate set.
@@ -371,16 +370,6 @@ pub fn schemas() -> Vec<(&'static str, String)> {
     out
 }
 
-/// FNV-1a, 64 bits: a stable hash of a config's text (not cryptographic).
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,12 +384,6 @@ mod tests {
         let g = 1e-6 / 3.6e6 * 436.0;
         assert!((m.co2e_g_per_inference - g).abs() < 1e-20);
         assert!((m.co2e_kg_per_million - g * 1e3).abs() < 1e-14);
-    }
-
-    #[test]
-    fn fnv_matches_the_reference_vectors() {
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 
     #[test]

@@ -128,23 +128,24 @@ pub struct Caches {
 /// Runs one configuration (the work of `run` and of every sweep point); `cache` shares
 /// compiled networks and analytical plans between configurations.
 pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evaluation, UsageError> {
+    let resolved_config = config.resolve_with(cache.map(|c| &c.programs))?;
+    let baselines = config
+        .compare
+        .baselines
+        .iter()
+        .map(|b| presets::baseline_from(b).map_err(UsageError::from))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut frozen = config.frozen(&resolved_config, &baselines);
     let Resolved {
         prog,
         hw,
         choice,
         ir,
         ..
-    } = config.resolve_with(cache.map(|c| &c.programs))?;
+    } = resolved_config;
     let plans = cache.map(|c| &c.plans);
     let (images, labels) = inputs(&prog, config.run.images, config.run.seed)?;
-    let mut filled = config.filled();
-    filled.run.images = Some(images.len());
-    let baselines = config
-        .compare
-        .baselines
-        .iter()
-        .map(|b| presets::baseline(b).map_err(UsageError::from))
-        .collect::<Result<Vec<_>, _>>()?;
+    frozen.run.images = Some(images.len());
     let model = prog.network().name.clone();
     let mode = config.run.mode;
     let opts = RunOptions {
@@ -222,8 +223,8 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
     // Equal footing: each baseline batches as many inferences as CRAM ran, unless the
     // config says otherwise; latency is one inference alone on both sides.
     let baseline_batch = config.compare.batch.unwrap_or(n);
-    filled.compare.batch = Some(baseline_batch);
-    let resolved = toml::to_string(&filled).expect("a config serializes");
+    frozen.compare.batch = Some(baseline_batch);
+    let resolved = toml::to_string(&frozen).expect("a config serializes");
     let hash = format!("{:016x}", fnv1a64(resolved.as_bytes()));
     let run_id = format!("{model}-{}", &hash[..12]);
     let mut sides = Vec::new();
@@ -284,9 +285,8 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
         },
         grid_gco2e_per_kwh: grid,
         cram: CramSide {
-            device: config.cram.device.clone(),
-            array: config.cram.array.clone(),
-            overrides: config.param_overrides(),
+            device: frozen.cram.device.label(),
+            array: frozen.cram.array.label(),
             ir: IrSummary {
                 rows_per_line: ir.rows_per_line,
                 r_wire_ohm_per_cell: ir.r_wire_ohm_per_cell,
@@ -508,14 +508,9 @@ fn times(r: f64) -> String {
 fn table(r: &RunReport, dir: &Path) -> String {
     let mut s = String::new();
     let c = &r.cram;
-    let overrides = if c.overrides.is_empty() {
-        String::new()
-    } else {
-        format!(" [{}]", c.overrides.join(", "))
-    };
     let _ = write!(
         s,
-        "{} ({} MACs) on CRAM {} / {}{overrides} ({}), {} image(s)",
+        "{} ({} MACs) on CRAM {} / {} ({}), {} image(s)",
         r.workload.model,
         si(r.workload.macs as f64, ""),
         c.device,

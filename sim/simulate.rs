@@ -324,8 +324,8 @@ fn config(a: &SimulateArgs) -> Result<Config, UsageError> {
     };
     Ok(Config {
         cram: CramConfig {
-            device: a.device.clone(),
-            array: a.array.clone(),
+            device: a.device.as_str().into(),
+            array: a.array.as_str().into(),
             gate_set,
             allow_ir_violation: a.allow_ir_violation,
             ..CramConfig::default()
@@ -336,6 +336,7 @@ fn config(a: &SimulateArgs) -> Result<Config, UsageError> {
             act_bits: a.act_bits,
             sparsity: a.sparsity,
             seed: None,
+            model_hash: None,
         },
         mapping: MappingConfig {
             strategy: match a.strategy {

@@ -455,7 +455,11 @@ impl Plan {
         let mut base = Config::load_with(base_path.as_deref(), &s.set)
             .map_err(|e| UsageError::new(format!("{origin}: base: {e}")))?;
         base.workload.seed.get_or_insert(s.seed);
-        let base = base.filled();
+        // Frozen: the device, array and baselines written out inline and the model's digest,
+        // so every shard runs what the files held at plan time.
+        let base = base
+            .frozen_sources()
+            .map_err(|e| UsageError::new(format!("{origin}: base: {e}")))?;
         let mut axes = Vec::new();
         for (i, a) in file.axis.iter().enumerate() {
             let at = format!("{origin}: axis {} ('{}')", i + 1, a.key);
@@ -923,6 +927,13 @@ pub fn run_point(plan: &Plan, id: u64, cache: &Caches) -> PointRecord {
     let result = plan
         .base
         .with_values(&refs)
+        .map(|mut c| {
+            // The base's model digest is that of the base's model.
+            if p.set.contains_key("workload.model") {
+                c.workload.model_hash = None;
+            }
+            c
+        })
         .and_then(|c| crate::run::evaluate(&c, Some(cache)));
     let (status, error, report) = match result {
         Ok(e) => (

@@ -162,3 +162,177 @@ fn every_command_checks_the_ir_drop_and_prices_the_segments() {
         }
     }
 }
+
+/// The single run folder under `out` whose name is not in `before`.
+fn new_run(out: &std::path::Path, before: &[std::path::PathBuf]) -> std::path::PathBuf {
+    let mut fresh: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert_eq!(fresh.len(), 1, "{fresh:?}");
+    fresh.pop().unwrap()
+}
+
+fn folders(out: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(out)
+        .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
+/// Item 2: a run's id covers the content of every file it read, not the file names; its
+/// `resolved.toml` holds the resolved parameters and the model's digest, so running it
+/// repeats the run after the files change, and a changed model file is refused.
+#[test]
+fn run_ids_cover_file_contents_and_resolved_runs_repeat() {
+    let d = scratch("ids");
+    let out = d.join("results");
+    let dev = edited("configs/devices/stt-today.toml", &d, "dev.toml", |s| s);
+    let config = d.join("run.toml");
+    std::fs::write(
+        &config,
+        "[cram]\ndevice = \"dev.toml\"\n[run]\nmode = \"analytical\"\nimages = 4\n",
+    )
+    .unwrap();
+    ok(&cram(&["run", arg(&config), "--out", arg(&out)]));
+    let first = new_run(&out, &[]);
+    let report = std::fs::read(first.join("report.json")).unwrap();
+    let saved = d.join("saved-resolved.toml");
+    std::fs::copy(first.join("resolved.toml"), &saved).unwrap();
+    // TMR 1.33 → 1.5 in the file the config names: a new id, the first result untouched.
+    std::fs::write(
+        &dev,
+        std::fs::read_to_string(&dev)
+            .unwrap()
+            .replace("tmr = 1.33", "tmr = 1.5"),
+    )
+    .unwrap();
+    ok(&cram(&["run", arg(&config), "--out", arg(&out)]));
+    let second = new_run(&out, &[first.clone()]);
+    assert_ne!(second, first);
+    assert_eq!(std::fs::read(first.join("report.json")).unwrap(), report);
+    let e = |dir: &std::path::Path| {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+        v["cram"]["metrics"]["energy_pj"].as_f64().unwrap()
+    };
+    assert_ne!(e(&first), e(&second));
+    // The saved resolved.toml repeats the first run: same id, same bytes.
+    let again = d.join("again");
+    ok(&cram(&["run", arg(&saved), "--out", arg(&again)]));
+    let repeat = new_run(&again, &[]);
+    assert_eq!(repeat.file_name(), first.file_name());
+    assert_eq!(std::fs::read(repeat.join("report.json")).unwrap(), report);
+    let resolved = std::fs::read_to_string(&saved).unwrap();
+    assert!(
+        resolved.contains("tmr = 1.33") && resolved.contains("[cram.device]"),
+        "{resolved}"
+    );
+
+    // A model file: its digest is recorded, and a changed file is refused, not run.
+    let model = d.join("m.toml");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("workloads/models/digits-mlp-int4.toml"),
+        &model,
+    )
+    .unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("workloads/models/digits-mlp-int4.safetensors"),
+        d.join("digits-mlp-int4.safetensors"),
+    )
+    .unwrap();
+    let set = format!("workload.model={}", arg(&model));
+    let models = d.join("models");
+    ok(&cram(&[
+        "run",
+        "--set",
+        &set,
+        "--mode",
+        "analytical",
+        "--out",
+        arg(&models),
+    ]));
+    let run = new_run(&models, &[]);
+    let text = std::fs::read_to_string(run.join("resolved.toml")).unwrap();
+    assert!(text.contains("model_hash = \""), "{text}");
+    let mut w = std::fs::read(d.join("digits-mlp-int4.safetensors")).unwrap();
+    let last = w.len() - 1;
+    w[last] ^= 1;
+    std::fs::write(d.join("digits-mlp-int4.safetensors"), w).unwrap();
+    assert_usage_error(
+        &cram(&[
+            "run",
+            arg(&run.join("resolved.toml")),
+            "--out",
+            arg(&models),
+        ]),
+        &["m.toml", "workload.model_hash", "changed"],
+    );
+}
+
+/// Item 2, sweeps: `sweep plan` freezes the base's files, so a file edited between plan and
+/// run does not change (or split) the sweep's results.
+#[test]
+fn sweep_plans_freeze_the_files_they_read() {
+    let d = scratch("ids-sweep");
+    let dev = edited("configs/devices/stt-today.toml", &d, "dev.toml", |s| s);
+    let sweep = d.join("s.toml");
+    std::fs::write(
+        &sweep,
+        "[sweep]\nname = \"frozen\"\nset = [\"run.mode=analytical\", \"run.images=2\", \
+         \"cram.device=dev.toml\"]\n[[axis]]\nkey = \"mapping.objective\"\n\
+         values = [\"energy\", \"latency\"]\n",
+    )
+    .unwrap();
+    let plan = d.join("plan");
+    let cwd_run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cramulator"))
+            .args(args)
+            .current_dir(&d)
+            .output()
+            .unwrap()
+    };
+    ok(&cwd_run(&["sweep", "plan", "s.toml", "--out", "plan"]));
+    std::fs::write(
+        &dev,
+        std::fs::read_to_string(&dev)
+            .unwrap()
+            .replace("tmr = 1.33", "tmr = 1.5"),
+    )
+    .unwrap();
+    ok(&cwd_run(&["sweep", "run", "plan"]));
+    ok(&cwd_run(&["sweep", "merge", "plan"]));
+    let rec: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(plan.join("results.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    // The point equals a run of the original file (TMR 1.33).
+    let orig = edited("configs/devices/stt-today.toml", &d, "orig.toml", |s| s);
+    let set = format!("cram.device={}", arg(&orig));
+    let v = json(&cram(&[
+        "run",
+        "--set",
+        &set,
+        "--mode",
+        "analytical",
+        "--set",
+        "run.images=2",
+        "--set",
+        &format!("run.seed={}", rec["seed"]),
+        "--set",
+        "workload.seed=1",
+        "--json",
+        "--out",
+        arg(&d.join("r")),
+    ]));
+    assert_eq!(
+        rec["report"]["cram"]["metrics"]["energy_pj"],
+        v["cram"]["metrics"]["energy_pj"]
+    );
+}

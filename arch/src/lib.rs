@@ -19,3 +19,4 @@ pub use error::ArchError;
 pub use gates::{GateKind, GateLibrary, GateSpec};
 pub use ir::{IrCheck, IrGateCheck, IrLimit};
 pub use org::{BusParams, HostLinkParams, Lines, Org, OrgParams, PeripheralParams};
+pub use presets::Source;

@@ -44,6 +44,92 @@ const BASELINE_SOURCES: [&str; 6] = [
     include_str!("../../configs/baselines/edge-gpu-orin.toml"),
 ];
 
+/// Where a device, an array or a baseline machine comes from: a shipped preset name or a
+/// TOML file path, or its parameters themselves as a table (as `resolved.toml` records them,
+/// so that a run repeats whatever the files hold later).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A preset name or a file path.
+    Named(String),
+    /// Every key of a device, array or baseline file, inline.
+    Inline(toml::Table),
+}
+
+impl Source {
+    /// A preset name or a file path.
+    pub fn named(s: impl Into<String>) -> Source {
+        Source::Named(s.into())
+    }
+
+    /// How reports and messages name it: the preset or path, or the inline table's `name`.
+    pub fn label(&self) -> String {
+        match self {
+            Source::Named(s) => s.clone(),
+            Source::Inline(t) => t
+                .get("name")
+                .and_then(toml::Value::as_str)
+                .unwrap_or("inline")
+                .to_owned(),
+        }
+    }
+
+    /// The preset name or path, if it is one.
+    pub fn as_name(&self) -> Option<&str> {
+        match self {
+            Source::Named(s) => Some(s),
+            Source::Inline(_) => None,
+        }
+    }
+
+    /// The text and the origin to quote in errors.
+    fn load(
+        &self,
+        kind: &'static str,
+        preset: fn(&str) -> Option<&'static str>,
+        names: &[&str],
+    ) -> Result<(String, String), ArchError> {
+        match self {
+            Source::Named(s) => load(s, kind, preset, names),
+            Source::Inline(t) => Ok((t.to_string(), format!("inline {kind} '{}'", self.label()))),
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+impl From<&str> for Source {
+    fn from(s: &str) -> Source {
+        Source::named(s)
+    }
+}
+
+impl serde::Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Source::Named(n) => s.serialize_str(n),
+            Source::Inline(t) => serde::Serialize::serialize(t, s),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Source {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Source, D::Error> {
+        match <toml::Value as serde::Deserialize>::deserialize(d)? {
+            toml::Value::String(s) => Ok(Source::Named(s)),
+            toml::Value::Table(t) => Ok(Source::Inline(t)),
+            v => Err(serde::de::Error::custom(format!(
+                "expected a preset name, a TOML file path or a table of parameters, found {} \
+                 {v}",
+                v.type_str()
+            ))),
+        }
+    }
+}
+
 /// The TOML text of a shipped baseline preset.
 pub fn baseline_source(name: &str) -> Option<&'static str> {
     BASELINE_NAMES
@@ -95,16 +181,37 @@ pub fn device(name_or_path: &str) -> Result<Device, ArchError> {
 /// Loads a device and overrides some of its keys (`overrides` holds keys of the device
 /// file, e.g. `tmr = 4.0`); errors name the preset and the overridden keys.
 pub fn device_with(name_or_path: &str, overrides: &toml::Table) -> Result<Device, ArchError> {
-    let loaded = load(name_or_path, "device", preset_source, &NAMES)?;
-    let (text, origin) = overridden(loaded, overrides, "cram.device_params")?;
-    parse_device(&text, &origin)
+    device_from(&Source::named(name_or_path), overrides)
 }
 
 /// Loads an organisation and overrides some of its keys (nested tables merge key by key).
 pub fn array_with(name_or_path: &str, overrides: &toml::Table) -> Result<Org, ArchError> {
-    let loaded = load(name_or_path, "array", array_source, &ARRAY_NAMES)?;
+    array_from(&Source::named(name_or_path), overrides)
+}
+
+/// [`device_with`] from any [`Source`].
+pub fn device_from(src: &Source, overrides: &toml::Table) -> Result<Device, ArchError> {
+    let loaded = src.load("device", preset_source, &NAMES)?;
+    let (text, origin) = overridden(loaded, overrides, "cram.device_params")?;
+    parse_device(&text, &origin)
+}
+
+/// [`array_with`] from any [`Source`].
+pub fn array_from(src: &Source, overrides: &toml::Table) -> Result<Org, ArchError> {
+    let loaded = src.load("array", array_source, &ARRAY_NAMES)?;
     let (text, origin) = overridden(loaded, overrides, "cram.array_params")?;
     parse_array(&text, &origin)
+}
+
+/// [`baseline`] from any [`Source`].
+pub fn baseline_from(src: &Source) -> Result<Baseline, ArchError> {
+    let (text, origin) = src.load("baseline", baseline_source, &BASELINE_NAMES)?;
+    parse_baseline(&text, &origin)
+}
+
+/// The parameters as an inline [`Source`] (every key written out).
+pub fn inline<T: serde::Serialize>(params: &T) -> Source {
+    Source::Inline(toml::Table::try_from(params).expect("parameters serialize to a table"))
 }
 
 /// A loaded (text, origin) with `overrides` merged in, and an origin that says so.
@@ -159,8 +266,7 @@ pub fn array(name_or_path: &str) -> Result<Org, ArchError> {
 
 /// Loads a baseline machine: a shipped preset name, or else a path to a TOML file.
 pub fn baseline(name_or_path: &str) -> Result<Baseline, ArchError> {
-    let text = load(name_or_path, "baseline", baseline_source, &BASELINE_NAMES)?;
-    parse_baseline(&text.0, &text.1)
+    baseline_from(&Source::named(name_or_path))
 }
 
 /// The text of a preset or a file, and the origin to quote in errors.
@@ -261,6 +367,28 @@ mod tests {
             e.contains("x.toml") && e.contains("utilization") && e.contains("(0, 1]"),
             "{e}"
         );
+    }
+
+    /// A preset written out inline loads as the very same machine.
+    #[test]
+    fn inline_sources_load_like_their_presets() {
+        let d = device("she-projected").unwrap();
+        assert_eq!(
+            device_from(&inline(&d.params), &toml::Table::new()).unwrap(),
+            d
+        );
+        let o = array("cram-1k").unwrap();
+        assert_eq!(
+            array_from(&inline(&o.params), &toml::Table::new()).unwrap(),
+            o
+        );
+        let b = baseline("nmp").unwrap();
+        assert_eq!(baseline_from(&inline(&b.params)).unwrap(), b);
+        assert_eq!(inline(&b.params).label(), "nmp");
+        let mut t = toml::Table::new();
+        t.insert("tmr".into(), toml::Value::Float(3.0));
+        let over = device_from(&inline(&d.params), &t).unwrap();
+        assert_eq!(over.params.tmr, 3.0);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `cram-arch` or on the simulator.
 
 pub mod compress;
+pub mod digest;
 pub mod digits;
 pub mod error;
 pub mod exec;

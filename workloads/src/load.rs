@@ -25,10 +25,13 @@ pub struct Loaded {
     pub quant: Option<Quant>,
     /// Recorded measurements of a model file.
     pub metrics: std::collections::BTreeMap<String, f64>,
+    /// Digest of the bytes the model was read from (16 hex digits; None for zoo models,
+    /// which are built from code and a seed).
+    pub digest: Option<String>,
 }
 
 impl Loaded {
-    fn from_model(m: Model, source: String) -> Loaded {
+    fn from_model(m: Model, source: String, digest: crate::digest::Fnv) -> Loaded {
         Loaded {
             net: m.net,
             weights: Some(m.weights),
@@ -36,6 +39,7 @@ impl Loaded {
             source,
             quant: m.quant,
             metrics: m.metrics,
+            digest: Some(digest.hex()),
         }
     }
 }
@@ -43,14 +47,12 @@ impl Loaded {
 /// Loads a shipped trained model or a zoo model by name, a model description (`.toml`, the
 /// project's own format) or an `.onnx` file.
 pub fn load(spec: &str, skip_unsupported: bool) -> Result<Loaded, WorkloadError> {
-    if let Some(m) = train::shipped(spec) {
-        return Ok(Loaded::from_model(m?, "shipped".into()));
+    if let (Some(m), Some(digest)) = (train::shipped(spec), train::shipped_digest(spec)) {
+        return Ok(Loaded::from_model(m?, "shipped".into(), digest));
     }
     if spec.ends_with(".toml") {
-        return Ok(Loaded::from_model(
-            Model::read(std::path::Path::new(spec))?,
-            spec.to_owned(),
-        ));
+        let (m, digest) = Model::read_digest(std::path::Path::new(spec))?;
+        return Ok(Loaded::from_model(m, spec.to_owned(), digest));
     }
     if spec.ends_with(".onnx") {
         let bytes = std::fs::read(spec).map_err(|e| WorkloadError::File {
@@ -65,6 +67,7 @@ pub fn load(spec: &str, skip_unsupported: bool) -> Result<Loaded, WorkloadError>
             source: spec.to_owned(),
             quant: None,
             metrics: Default::default(),
+            digest: Some(crate::digest::Fnv::default().part(&bytes).hex()),
         });
     }
     if spec.contains('.') || spec.contains('/') {
@@ -82,6 +85,7 @@ pub fn load(spec: &str, skip_unsupported: bool) -> Result<Loaded, WorkloadError>
         source: "zoo".into(),
         quant: None,
         metrics: Default::default(),
+        digest: None,
     })
 }
 

@@ -11,6 +11,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::digest::Fnv;
+
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 
@@ -308,6 +310,12 @@ impl Model {
 
     /// Reads `NAME.toml` and the safetensors file it names (in the same folder).
     pub fn read(path: &Path) -> Result<Model, WorkloadError> {
+        Model::read_digest(path).map(|(m, _)| m)
+    }
+
+    /// [`Model::read`], with the digest of the bytes it read (the description, then the
+    /// weights file if any).
+    pub fn read_digest(path: &Path) -> Result<(Model, Fnv), WorkloadError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| WorkloadError::File {
             path: shown.clone(),
@@ -316,8 +324,9 @@ impl Model {
         let name = toml::from_str::<toml::Table>(&text)
             .ok()
             .and_then(|t| t.get("weights").and_then(|v| v.as_str().map(str::to_owned)));
+        let digest = Fnv::default().part(text.as_bytes());
         let Some(name) = name else {
-            return Model::from_bytes(&text, &shown, None);
+            return Ok((Model::from_bytes(&text, &shown, None)?, digest));
         };
         if name.contains(['/', '\\']) || name == ".." || name.is_empty() {
             return Err(WorkloadError::File {
@@ -331,7 +340,8 @@ impl Model {
             path: st_shown.clone(),
             why: format!("cannot read: {e}"),
         })?;
-        Model::from_bytes(&text, &shown, Some((&bytes, &st_shown)))
+        let model = Model::from_bytes(&text, &shown, Some((&bytes, &st_shown)))?;
+        Ok((model, digest.part(&bytes)))
     }
 
     /// Writes `path` (a `.toml` description) and, if there are tensors, the safetensors file

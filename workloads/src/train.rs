@@ -483,6 +483,15 @@ pub fn shipped(name: &str) -> Option<Result<Model, WorkloadError>> {
         })
 }
 
+/// The digest of a shipped model's embedded bytes (description, then weights), as
+/// [`crate::model::Model::read_digest`] gives it for the same files on disk.
+pub fn shipped_digest(name: &str) -> Option<crate::digest::Fnv> {
+    SHIPPED
+        .iter()
+        .find(|s| s.0 == name)
+        .map(|(_, _, desc, st)| crate::digest::Fnv::default().part(desc.as_bytes()).part(st))
+}
+
 /// Records the held-out accuracy of `m` in its metrics.
 fn record(m: &mut Model, test: &Digits) -> Result<(), WorkloadError> {
     let n = correct(m, test)?;
