@@ -165,7 +165,7 @@ fn accounting(c: &mut Criterion) {
         let counts = Counter::count(&k.program, 4096);
         let at = Placement {
             lanes: 4096,
-            lanes_per_subarray: 4096,
+            lines: cramulator::arch::Lines::new(4096, 8),
             cols: 1024,
             commands: k.program.ops().len() as u64,
         };

@@ -194,9 +194,10 @@ pub struct KernelArgs {
     /// Seed of the random operands.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Worker threads (0 = one per core). Results do not depend on it.
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    /// Worker threads: 0 = one per core [default: SLURM_CPUS_PER_TASK, else one per core].
+    /// Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Print the program (disassembly) before running it (to stderr with --json).
     #[arg(long)]
     pub trace: bool,
@@ -220,8 +221,6 @@ pub struct KernelArgs {
 
 /// Largest `--lanes` accepted (2^40): beyond it a run would take days.
 const MAX_LANES: usize = 1 << 40;
-/// Largest `--threads` accepted.
-const MAX_THREADS: usize = 1024;
 
 fn parse_kernel(s: &str) -> Result<KernelKind, String> {
     s.parse::<KernelKind>().map_err(|e| e.to_string())
@@ -233,9 +232,16 @@ pub enum CliError {
     /// The user's input was wrong (exit 2).
     #[error(transparent)]
     Usage(#[from] UsageError),
-    /// Writing output failed.
+    /// Writing output failed. (Not a `source`: the message already holds it, and `{:#}`
+    /// would print it twice.)
     #[error("writing output: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> CliError {
+        CliError::Io(e)
+    }
 }
 
 impl CliError {
@@ -331,9 +337,20 @@ fn schema(a: &SchemaArgs) -> Result<Outcome, CliError> {
     let schemas = crate::records::schemas();
     match &a.write {
         Some(dir) => {
-            std::fs::create_dir_all(dir)?;
+            if dir.exists() && !dir.is_dir() {
+                return Err(CliError::usage(format!(
+                    "--write '{}': is a file, not a folder; give the folder the \
+                     <name>.schema.json files go into",
+                    dir.display()
+                )));
+            }
+            let io = |p: &std::path::Path, e: std::io::Error| {
+                CliError::usage(format!("--write '{}': {e}", p.display()))
+            };
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
             for (name, text) in schemas {
-                std::fs::write(dir.join(name), text)?;
+                let p = dir.join(name);
+                crate::sweep::write_atomic(&p, |w| w.write_all(text.as_bytes()))?;
             }
         }
         None => {
@@ -643,13 +660,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         ))
         .into());
     }
-    if a.threads > MAX_THREADS {
-        return Err(UsageError::new(format!(
-            "--threads {}: must be in 0..={MAX_THREADS} (0 = one per core)",
-            a.threads
-        ))
-        .into());
-    }
+    let threads = crate::guard::threads(a.threads, "--threads")?;
     if !(a.endurance_budget.is_finite() && a.endurance_budget >= 1.0) {
         return Err(UsageError::new(format!(
             "--endurance-budget {}: must be a number of writes ≥ 1",
@@ -748,11 +759,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         ))
         .into());
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(a.threads)
-        .build()
-        .map_err(|e| UsageError::new(format!("--threads {}: {e}", a.threads)))?;
-    let threads = pool.current_num_threads();
+    let pool = crate::guard::pool(threads, "--threads")?;
     let cfg = RunConfig {
         lanes: a.lanes,
         lanes_per_subarray,

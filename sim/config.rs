@@ -546,7 +546,7 @@ impl Config {
         c.cram.array = tagged(&cram.array, &cram.array_params, org);
         c.cram.device_params.clear();
         c.cram.array_params.clear();
-        c.compare.baselines = baselines.iter().map(|b| presets::inline(b)).collect();
+        c.compare.baselines = baselines.iter().map(presets::inline).collect();
         c.workload.model_hash = digest;
         c
     }

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod guard;
 pub mod kernels;
+pub mod lock;
 pub mod map;
 pub mod mapping;
 pub mod memo;

@@ -1,12 +1,14 @@
 //! The `cramulator` binary: parses the command line, runs it, maps errors to exit codes.
 //!
-//! Exit codes: 0 success, 1 a check failed or an unexpected error, 2 usage or configuration
-//! error (clap's own parse errors also exit 2), 3 an incomplete sweep at merge.
+//! Exit codes: 0 success, 1 a check failed (the run finished and a result differed from its
+//! reference), 2 the command refused its input or could not do its work (usage,
+//! configuration or file error; clap's own parse errors also exit 2), 3 an incomplete sweep
+//! at merge, 130 stopped by SIGINT.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use cramulator::cli::{self, Cli, CliError, Outcome};
+use cramulator::cli::{self, Cli, Outcome};
 use cramulator::error::{EXIT_FAILURE, EXIT_INCOMPLETE, EXIT_USAGE};
 
 fn main() -> ExitCode {
@@ -23,9 +25,10 @@ fn main() -> ExitCode {
             ExitCode::from(cramulator::guard::EXIT_INTERRUPTED)
         }
         Err(e) => {
+            // Every error exits 2: exit 1 means only that the simulation ran and a check
+            // failed, so a script can tell a wrong result from a refused input.
             eprintln!("error: {e:#}");
-            let usage = matches!(e.downcast_ref::<CliError>(), Some(CliError::Usage(_)));
-            ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILURE })
+            ExitCode::from(EXIT_USAGE)
         }
     }
 }

@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// (sets `cram.allow_ir_violation`; the report lists the violations).
     #[arg(long)]
     pub allow_ir_violation: bool,
+    /// Worker threads: 0 = one per core [default: SLURM_CPUS_PER_TASK, else one per core].
+    /// Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// Everything a run produced: the evaluation and its manifest.
@@ -74,7 +78,8 @@ pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
         ));
     }
     let config = Config::load_with(a.config.as_deref(), &sets)?;
-    let out = execute(&config, a, &sets)?;
+    let pool = crate::guard::pool(crate::guard::threads(a.threads, "--threads")?, "--threads")?;
+    let out = pool.install(|| execute(&config, a, &sets))?;
     let dir = write_atomically(&a.out, &out)?;
     if a.json {
         emit(&to_json(&out.e.report))?;
@@ -394,6 +399,12 @@ fn write_atomically(out: &Path, o: &Outputs) -> Result<PathBuf, UsageError> {
     std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
     let id = &o.manifest.run_id;
     let dir = out.join(id);
+    if dir.exists() && !dir.is_dir() {
+        return Err(UsageError::new(format!(
+            "writing results '{}': it exists and is not a folder; move it away and run again",
+            dir.display()
+        )));
+    }
     let tmp = out.join(format!(".{id}.tmp-{}", std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
@@ -417,13 +428,32 @@ fn write_atomically(out: &Path, o: &Outputs) -> Result<PathBuf, UsageError> {
         let p = tmp.join(name);
         std::fs::write(&p, bytes).map_err(|e| io(&p, e))?;
     }
+    // A folder of the same id holds the same bytes (the id is the hash of everything the run
+    // read, and no record holds a time): replace it, or, if another process renamed its copy
+    // into place between these steps, keep that one.
     if dir.exists() {
         let old = out.join(format!(".{id}.old-{}", std::process::id()));
-        std::fs::rename(&dir, &old).map_err(|e| io(&dir, e))?;
-        std::fs::rename(&tmp, &dir).map_err(|e| io(&dir, e))?;
-        std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
-    } else {
-        std::fs::rename(&tmp, &dir).map_err(|e| io(&dir, e))?;
+        match std::fs::rename(&dir, &old) {
+            Ok(()) => {}
+            Err(_) if !dir.exists() => {}
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(io(&dir, e));
+            }
+        }
+        let placed = std::fs::rename(&tmp, &dir);
+        let _ = std::fs::remove_dir_all(&old);
+        if placed.is_err() && dir.is_dir() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        } else {
+            placed.map_err(|e| io(&dir, e))?;
+        }
+    } else if let Err(e) = std::fs::rename(&tmp, &dir) {
+        if dir.is_dir() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        } else {
+            return Err(io(&dir, e));
+        }
     }
     Ok(dir)
 }

@@ -93,6 +93,10 @@ pub struct SimulateArgs {
     /// (the report lists the violations; results assume every gate switches).
     #[arg(long)]
     pub allow_ir_violation: bool,
+    /// Worker threads: 0 = one per core [default: SLURM_CPUS_PER_TASK, else one per core].
+    /// Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// One row of the accuracy-vs-error-rate table.
@@ -197,6 +201,11 @@ fn versus_dense(
 
 /// `cramulator simulate`.
 pub fn simulate(a: &SimulateArgs) -> Result<Outcome, CliError> {
+    let pool = crate::guard::pool(crate::guard::threads(a.threads, "--threads")?, "--threads")?;
+    pool.install(|| simulate_in(a))
+}
+
+fn simulate_in(a: &SimulateArgs) -> Result<Outcome, CliError> {
     if let Some(p) = a.error_rates.iter().find(|p| !(0.0..=1.0).contains(*p)) {
         return Err(UsageError::new(format!(
             "--error-rates {p}: must be probabilities in [0, 1]"

@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Seek, Write as _};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -73,9 +73,14 @@ pub struct RunShardArgs {
     /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT).
     #[arg(long, default_value = "0/1")]
     pub shard: String,
-    /// Worker threads [default: SLURM_CPUS_PER_TASK, else every core].
+    /// Worker threads: 1..=1024, or 0 for one per core [default: SLURM_CPUS_PER_TASK,
+    /// else one per core]. Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Run again the points recorded as failed (status error), e.g. after fixing a file
+    /// they read; their old records are dropped.
+    #[arg(long)]
+    pub retry_failed: bool,
 }
 
 /// Arguments of `sweep merge`.
@@ -724,95 +729,203 @@ fn shard_name(i: u64, n: u64) -> String {
     format!("shard-{i:04}-of-{n:04}.jsonl")
 }
 
-/// The records of a shard file and the byte length of its complete lines (a torn last line,
-/// left by a killed writer, is not counted).
-fn read_shard(path: &Path) -> Result<(Option<ShardHeader>, Vec<PointRecord>, u64), CliError> {
+/// Shard `(i, n)` of a shard file's name (`shard-IIII-of-NNNN.jsonl[.part]`).
+fn shard_of_name(path: &Path) -> Option<(u64, u64)> {
+    let name = path.file_name()?.to_str()?;
+    let rest = name.strip_prefix("shard-")?;
+    let (i, rest) = rest.split_once("-of-")?;
+    let n = rest.split('.').next()?;
+    Some((i.parse().ok()?, n.parse().ok()?))
+}
+
+/// The lock file of a shard file.
+fn lock_of(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    path.with_file_name(format!("{}.lock", name.trim_end_matches(".part")))
+}
+
+/// A shard file as read back: its header, its records with their line numbers, and every
+/// line that is not a record (with why). A last line without its newline (a writer killed
+/// mid-line) is neither: it is `torn`.
+struct ShardFile {
+    header: Option<ShardHeader>,
+    records: Vec<(usize, PointRecord)>,
+    bad: Vec<(usize, String)>,
+    torn: bool,
+}
+
+/// Reads a shard file line by line; nothing after a bad line is lost.
+fn read_shard(path: &Path) -> Result<ShardFile, CliError> {
     let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
     let mut r = BufReader::new(file);
-    let (mut header, mut records, mut good) = (None, Vec::new(), 0u64);
+    let mut out = ShardFile {
+        header: None,
+        records: Vec::new(),
+        bad: Vec::new(),
+        torn: false,
+    };
     let mut line = String::new();
-    let mut first = true;
+    let mut n = 0usize;
     loop {
         line.clear();
-        let n = r.read_line(&mut line).map_err(|e| io_err(path, e))?;
-        if n == 0 || !line.ends_with('\n') {
+        let read = r.read_line(&mut line);
+        let len = match read {
+            Ok(len) => len,
+            // Bytes that are not UTF-8: the line is bad, the rest is still read.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                n += 1;
+                out.bad.push((n, "not UTF-8 text".into()));
+                let mut skip = Vec::new();
+                r.read_until(b'\n', &mut skip)
+                    .map_err(|e| io_err(path, e))?;
+                continue;
+            }
+            Err(e) => return Err(io_err(path, e)),
+        };
+        if len == 0 {
             break;
         }
-        if first {
-            let h: ShardHeader = serde_json::from_str(&line)
-                .map_err(|e| io_err(path, format!("not a shard file (first line: {e})")))?;
-            header = Some(h);
-            first = false;
-        } else {
-            match serde_json::from_str::<PointRecord>(&line) {
-                Ok(rec) => records.push(rec),
-                // A complete line that does not parse can only be the torn tail of an
-                // earlier kill that a later run appended after; stop at it.
-                Err(_) => break,
-            }
+        n += 1;
+        if !line.ends_with('\n') {
+            out.torn = true;
+            break;
         }
-        good += n as u64;
+        if n == 1 {
+            match serde_json::from_str::<ShardHeader>(&line) {
+                Ok(h) => out.header = Some(h),
+                Err(e) => out.bad.push((n, format!("not a shard header ({e})"))),
+            }
+            continue;
+        }
+        match serde_json::from_str::<PointRecord>(&line) {
+            Ok(rec) => out.records.push((n, rec)),
+            Err(e) => out.bad.push((n, format!("not a point record ({e})"))),
+        }
     }
-    Ok((header, records, good))
+    Ok(out)
+}
+
+/// Lines of a shard file left out of a repaired copy, with why.
+type Dropped = Vec<(usize, String)>;
+
+/// The records of `f` this shard keeps (its own points, each once; failed ones too unless
+/// `retry_failed`) and the lines it drops, with why.
+fn keep_records(
+    f: &ShardFile,
+    shard: u64,
+    of: u64,
+    points: u64,
+    retry_failed: bool,
+) -> (Vec<&PointRecord>, Dropped) {
+    let mut seen = BTreeMap::new();
+    let mut kept = Vec::new();
+    let mut dropped: Dropped = f.bad.clone();
+    for (n, r) in &f.records {
+        if r.id >= points || r.id % of != shard {
+            dropped.push((
+                *n,
+                format!("point {} is not one of shard {shard}/{of}'s", r.id),
+            ));
+        } else if let Some(first) = seen.get(&r.id) {
+            dropped.push((*n, format!("point {} again (first on line {first})", r.id)));
+        } else if retry_failed && r.status != "ok" {
+            seen.insert(r.id, *n);
+            dropped.push((
+                *n,
+                format!("point {} failed; retried (--retry-failed)", r.id),
+            ));
+        } else {
+            seen.insert(r.id, *n);
+            kept.push(r);
+        }
+    }
+    dropped.sort();
+    (kept, dropped)
 }
 
 fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
     let plan = Plan::read(&a.dir)?;
     let (shard, of) = parse_shard(&a.shard)?;
+    let threads = crate::guard::threads(a.threads, "--threads")?;
     let m = &plan.manifest;
     let shards = a.dir.join("shards");
     std::fs::create_dir_all(&shards).map_err(|e| io_err(&shards, e))?;
     let done_path = shards.join(shard_name(shard, of));
     let part_path = shards.join(format!("{}.part", shard_name(shard, of)));
+    // One process per shard: a second one is told who runs it.
+    let lock_path = shards.join(format!("{}.lock", shard_name(shard, of)));
+    let _lock = crate::lock::Lock::acquire(&lock_path).map_err(|e| {
+        CliError::usage(format!("shard {shard}/{of} of '{}': {e}", a.dir.display()))
+    })?;
     let header = ShardHeader {
         plan_hash: m.plan_hash.clone(),
         shard,
         of,
     };
     let mine: Vec<u64> = (shard..m.points).step_by(of as usize).collect();
+    let foreign = |path: &Path, h: &ShardHeader| {
+        CliError::usage(format!(
+            "'{}' belongs to another plan or sharding ({} shard {}/{}, this is {} shard \
+             {shard}/{of}); remove it",
+            path.display(),
+            h.plan_hash,
+            h.shard,
+            h.of,
+            m.plan_hash
+        ))
+    };
+    // The file the lines were read from, as the messages name it.
+    let mut shown = part_path.clone();
     if done_path.exists() {
-        let (h, recs, _) = read_shard(&done_path)?;
-        if h.as_ref() != Some(&header) || recs.len() != mine.len() {
-            return Err(CliError::usage(format!(
-                "'{}' is not this plan's finished shard {shard}/{of}; remove it to re-run",
-                done_path.display()
-            )));
+        let f = read_shard(&done_path)?;
+        if let Some(h) = f.header.as_ref().filter(|h| **h != header) {
+            return Err(foreign(&done_path, h));
         }
-        emit(&format!(
-            "shard {shard}/{of}: all {} points already done ({})\n",
-            mine.len(),
-            done_path.display()
-        ))?;
-        return Ok(Outcome::Success);
+        let (kept, dropped) = keep_records(&f, shard, of, m.points, a.retry_failed);
+        if f.header.is_some() && dropped.is_empty() && !f.torn && kept.len() == mine.len() {
+            emit(&format!(
+                "shard {shard}/{of}: all {} points already done ({})\n",
+                mine.len(),
+                done_path.display()
+            ))?;
+            return Ok(Outcome::Success);
+        }
+        // Repair: back to a part file, keeping the good lines; the rest runs again.
+        if part_path.exists() {
+            std::fs::remove_file(&part_path).map_err(|e| io_err(&part_path, e))?;
+        }
+        std::fs::rename(&done_path, &part_path).map_err(|e| io_err(&part_path, e))?;
+        shown.clone_from(&done_path);
     }
-    // Resume: keep the complete lines of an earlier attempt, cut a torn tail.
+    // Resume: keep the good records of an earlier attempt; rewrite the file without the
+    // rest when there is any (bad, repeated or foreign lines, a torn tail, retried points).
     let mut finished = BTreeSet::new();
     let mut file = if part_path.exists() {
-        let (h, recs, good) = read_shard(&part_path)?;
-        if let Some(h) = h
-            && h != header
-        {
-            return Err(CliError::usage(format!(
-                "'{}' belongs to another plan or sharding ({} shard {}/{}); remove it",
-                part_path.display(),
-                h.plan_hash,
-                h.shard,
-                h.of
-            )));
+        let f = read_shard(&part_path)?;
+        if let Some(h) = f.header.as_ref().filter(|h| **h != header) {
+            return Err(foreign(&part_path, h));
         }
-        finished.extend(recs.iter().map(|r| r.id));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
+        let (kept, dropped) = keep_records(&f, shard, of, m.points, a.retry_failed);
+        for (n, why) in &dropped {
+            eprintln!("{}:{n}: {why}; dropped", shown.display());
+        }
+        finished.extend(kept.iter().map(|r| r.id));
+        if f.header.is_none() || !dropped.is_empty() || f.torn {
+            write_atomic(&part_path, |w| {
+                writeln!(w, "{}", serde_json::to_string(&header).expect("JSON"))?;
+                for r in &kept {
+                    writeln!(w, "{}", serde_json::to_string(r).expect("JSON"))?;
+                }
+                Ok(())
+            })?;
+        }
+        std::fs::OpenOptions::new()
+            .append(true)
             .open(&part_path)
-            .map_err(|e| io_err(&part_path, e))?;
-        f.set_len(good).map_err(|e| io_err(&part_path, e))?;
-        f.seek(std::io::SeekFrom::End(0))
-            .map_err(|e| io_err(&part_path, e))?;
-        if good == 0 {
-            writeln!(f, "{}", serde_json::to_string(&header).expect("JSON"))
-                .map_err(|e| io_err(&part_path, e))?;
-        }
-        f
+            .map_err(|e| io_err(&part_path, e))?
     } else {
         let mut f = std::fs::File::create(&part_path).map_err(|e| io_err(&part_path, e))?;
         writeln!(f, "{}", serde_json::to_string(&header).expect("JSON"))
@@ -824,18 +937,7 @@ fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
         .copied()
         .filter(|id| !finished.contains(id))
         .collect();
-    let threads = match a.threads {
-        Some(0) => return Err(CliError::usage("--threads 0: must be at least 1")),
-        Some(t) => t,
-        None => std::env::var("SLURM_CPUS_PER_TASK")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| CliError::usage(format!("--threads {threads}: {e}")))?;
+    let pool = crate::guard::pool(threads, "--threads")?;
     let t0 = Instant::now();
     let bar = indicatif::ProgressBar::new(todo.len() as u64);
     bar.set_style(
@@ -995,51 +1097,83 @@ fn merge_cmd(a: &MergeArgs) -> Result<Outcome, CliError> {
         Err(_) => Vec::new(),
     };
     files.sort();
-    let mut by_id: BTreeMap<u64, PointRecord> = BTreeMap::new();
-    let mut repeated = BTreeSet::new();
+    // Every problem, with the file and line it is on; the shards it concerns are re-run.
+    let mut problems: Vec<String> = Vec::new();
+    let mut rerun: BTreeSet<(u64, u64)> = BTreeSet::new();
+    let mut by_id: BTreeMap<u64, (PointRecord, String)> = BTreeMap::new();
     let mut ns = BTreeSet::new();
     for f in &files {
-        let (h, recs, _) = read_shard(f)?;
-        let Some(h) = h else { continue };
+        let sf = read_shard(f)?;
+        let shown = f.display().to_string();
+        let Some(h) = sf.header.clone() else {
+            problems.push(if sf.records.is_empty() && sf.bad.len() <= 1 {
+                format!("{shown}: empty, or cut before its header (its run stopped at once)")
+            } else {
+                format!("{shown}:1: not a shard header")
+            });
+            if let Some((i, n)) = shard_of_name(f) {
+                rerun.insert((i, n));
+                ns.insert(n);
+            }
+            continue;
+        };
         if h.plan_hash != m.plan_hash {
             return Err(CliError::usage(format!(
-                "'{}' belongs to another plan ({}, this one is {}); remove it",
-                f.display(),
-                h.plan_hash,
-                m.plan_hash
+                "'{shown}' belongs to another plan ({}, this one is {}); remove it",
+                h.plan_hash, m.plan_hash
             )));
         }
         ns.insert(h.of);
-        for r in recs {
+        if let Some(holder) = crate::lock::Lock::holder(&lock_of(f)) {
+            problems.push(format!(
+                "{shown}: shard {}/{} is still running ({holder})",
+                h.shard, h.of
+            ));
+            continue;
+        }
+        for (n, why) in &sf.bad {
+            problems.push(format!("{shown}:{n}: {why}"));
+            rerun.insert((h.shard, h.of));
+        }
+        if sf.torn {
+            problems.push(format!(
+                "{shown}: its last line is cut (a writer was killed)"
+            ));
+            rerun.insert((h.shard, h.of));
+        }
+        for (n, r) in sf.records {
             if r.id >= m.points || r.id % h.of != h.shard {
-                return Err(CliError::usage(format!(
-                    "'{}': point {} does not belong to shard {}/{}",
-                    f.display(),
-                    r.id,
-                    h.shard,
-                    h.of
-                )));
+                problems.push(format!(
+                    "{shown}:{n}: point {} does not belong to shard {}/{}",
+                    r.id, h.shard, h.of
+                ));
+                rerun.insert((h.shard, h.of));
+                continue;
             }
-            if let Some(prev) = by_id.insert(r.id, r) {
-                repeated.insert(prev.id);
+            let at = format!("{shown}:{n}");
+            if let Some((_, first)) = by_id.get(&r.id) {
+                problems.push(format!(
+                    "point {} is recorded twice: {first} and {at}",
+                    r.id
+                ));
+                rerun.insert((h.shard, h.of));
+                continue;
             }
+            by_id.insert(r.id, (r, at));
         }
     }
+    if ns.len() > 1 {
+        problems.push(format!(
+            "shard files of different N ({}) are mixed in '{}': keep one sharding",
+            ns.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            shards.display()
+        ));
+    }
     let missing: Vec<u64> = (0..m.points).filter(|id| !by_id.contains_key(id)).collect();
-    if !missing.is_empty() || !repeated.is_empty() {
+    if !missing.is_empty() || !problems.is_empty() {
         let mut s = String::new();
-        if !repeated.is_empty() {
-            let r: Vec<u64> = repeated.into_iter().collect();
-            let _ = writeln!(
-                s,
-                "sweep {}: {} point(s) recorded more than once (ids {}); shard files of \
-                 different N ({}) are mixed in '{}': keep one sharding",
-                m.name,
-                r.len(),
-                ranges(&r),
-                ns.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
-                shards.display()
-            );
+        for p in &problems {
+            let _ = writeln!(s, "sweep {}: {p}", m.name);
         }
         if !missing.is_empty() {
             let _ = write!(
@@ -1049,29 +1183,36 @@ fn merge_cmd(a: &MergeArgs) -> Result<Outcome, CliError> {
                 missing.len(),
                 m.points
             );
-            if ns.len() == 1 {
-                let n = *ns.first().expect("one");
-                let sh: BTreeSet<u64> = missing.iter().map(|id| id % n).collect();
-                let sh: Vec<u64> = sh.into_iter().collect();
-                let _ = writeln!(
-                    s,
-                    "; shards to re-run (of {n}): {}\nresubmit: sbatch --array={} …, or \
-                     cramulator sweep run {} --shard I/{n} for each",
-                    ranges(&sh),
-                    ranges(&sh),
-                    a.dir.display()
-                );
-            } else {
+            if files.is_empty() {
                 let _ = writeln!(
                     s,
                     " (no shard files: run `cramulator sweep run {}` first)",
                     a.dir.display()
                 );
+            } else {
+                let _ = writeln!(s);
             }
+        }
+        if ns.len() == 1 {
+            let n = *ns.first().expect("one");
+            rerun.extend(missing.iter().map(|id| (id % n, n)));
+        }
+        if !rerun.is_empty() && ns.len() == 1 {
+            let n = *ns.first().expect("one");
+            let sh: Vec<u64> = rerun.iter().map(|r| r.0).collect();
+            let _ = writeln!(
+                s,
+                "shards to re-run (of {n}): {}; `cramulator sweep run {} --shard I/{n}` keeps \
+                 each shard's good lines and runs the rest (resubmit: sbatch --array={} …)",
+                ranges(&sh),
+                a.dir.display(),
+                ranges(&sh)
+            );
         }
         eprint!("{s}");
         return Ok(Outcome::Incomplete);
     }
+    let by_id: BTreeMap<u64, PointRecord> = by_id.into_iter().map(|(k, v)| (k, v.0)).collect();
     let records: Vec<PointRecord> = by_id.into_values().collect();
     let csv = results_csv(m, &records)?;
     write_atomic(&a.dir.join("results.csv"), |w| w.write_all(&csv))?;

@@ -821,7 +821,8 @@ fn run_default_compares_cram_with_cpu_and_nmp() {
     let resolved = std::fs::read_to_string(dir.join("resolved.toml")).unwrap();
     for key in [
         "[cram]",
-        "device = \"stt-projected\"",
+        "[cram.device]",
+        "name = \"stt-projected\"",
         "[compare]",
         "grid_gco2e_per_kwh",
         "seed = 1",
@@ -845,8 +846,7 @@ fn run_default_compares_cram_with_cpu_and_nmp() {
     assert!((cram_pj - report.cram.metrics.energy_pj).abs() < 1e-6 * cram_pj);
     // The same run again, on one thread: byte-identical files, replaced atomically.
     let o = Command::new(env!("CARGO_BIN_EXE_cramulator"))
-        .args(["run", "--out", out.to_str().unwrap()])
-        .env("RAYON_NUM_THREADS", "1")
+        .args(["run", "--threads", "1", "--out", out.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0));

@@ -12,11 +12,6 @@ pub fn cram<P: AsRef<OsStr>>(args: &[P]) -> Output {
         .expect("binary runs")
 }
 
-/// Runs the binary with whitespace-separated arguments.
-pub fn cram_line(args: &str) -> Output {
-    cram(&args.split_whitespace().collect::<Vec<_>>())
-}
-
 /// Standard error as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

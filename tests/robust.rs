@@ -208,7 +208,7 @@ fn run_ids_cover_file_contents_and_resolved_runs_repeat() {
     )
     .unwrap();
     ok(&cram(&["run", arg(&config), "--out", arg(&out)]));
-    let second = new_run(&out, &[first.clone()]);
+    let second = new_run(&out, std::slice::from_ref(&first));
     assert_ne!(second, first);
     assert_eq!(std::fs::read(first.join("report.json")).unwrap(), report);
     let e = |dir: &std::path::Path| {
@@ -335,4 +335,194 @@ fn sweep_plans_freeze_the_files_they_read() {
         rec["report"]["cram"]["metrics"]["energy_pj"],
         v["cram"]["metrics"]["energy_pj"]
     );
+}
+
+/// Twelve functional points of the float digits model on all 360 held-out digits: slow
+/// enough to catch a shard mid-run.
+const SLOW_SWEEP: &str = r#"
+[sweep]
+name = "slow"
+set = ["workload.model=digits-mlp", "run.mode=functional"]
+
+[[axis]]
+key = "workload.weight_bits"
+range = { start = 2, stop = 7, step = 1 }
+
+[[axis]]
+key = "workload.sparsity"
+values = [0.0, 0.5]
+"#;
+
+/// A plan of `text` in `dir/name`.
+fn plan(dir: &std::path::Path, text: &str, name: &str) -> std::path::PathBuf {
+    let f = dir.join(format!("{name}.toml"));
+    std::fs::write(&f, text).unwrap();
+    let p = dir.join(name);
+    ok(&cram(&["sweep", "plan", arg(&f), "--out", arg(&p)]));
+    p
+}
+
+/// `sweep run` of shard 0/1 on one thread, started in the background; returns once the
+/// shard's part file holds `lines` lines.
+fn start_shard(p: &std::path::Path, lines: usize) -> std::process::Child {
+    let part = p.join("shards/shard-0000-of-0001.jsonl.part");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cramulator"))
+        .args(["sweep", "run", arg(p), "--threads", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while std::fs::read_to_string(&part).map_or(0, |s| s.lines().count()) < lines {
+        assert!(t.elapsed().as_secs() < 300, "no records appeared");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the shard ended too soon"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child
+}
+
+/// Item 3: a second `sweep run` of a shard that is running is refused and names the holder;
+/// a shard damaged later (a torn line mid-file, a repeated record) is reported by `merge`
+/// with file:line and repaired by `sweep run`, which keeps the good lines and reruns the
+/// rest; the result equals an undisturbed run's.
+#[test]
+fn a_shard_runs_once_at_a_time_and_damage_is_repaired() {
+    let d = scratch("lock");
+    let p = plan(&d, SLOW_SWEEP, "locked");
+    let mut first = start_shard(&p, 2);
+    let second = cram(&["sweep", "run", arg(&p), "--threads", "1"]);
+    assert_usage_error(
+        &second,
+        &["shard 0/1", "held by pid", &first.id().to_string(), ".lock"],
+    );
+    // Merge while it runs: incomplete, and it says the shard is running.
+    let o = cram(&["sweep", "merge", arg(&p)]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("still running"), "{}", stderr(&o));
+    assert!(first.wait().unwrap().success());
+    ok(&cram(&["sweep", "merge", arg(&p)]));
+    let clean = std::fs::read(p.join("results.jsonl")).unwrap();
+
+    // Damage the finished shard: cut line 4 in half, repeat line 6.
+    let done = p.join("shards/shard-0000-of-0001.jsonl");
+    let text = std::fs::read_to_string(&done).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let half = lines[3].len() / 2;
+    lines[3].truncate(half);
+    let repeated = lines[5].clone();
+    lines.push(repeated);
+    std::fs::write(&done, lines.join("\n") + "\n").unwrap();
+    let o = cram(&["sweep", "merge", arg(&p)]);
+    assert_eq!(o.status.code(), Some(3));
+    let e = stderr(&o);
+    let at = |n: usize| format!("shard-0000-of-0001.jsonl:{n}");
+    assert!(
+        e.contains(&at(4)) && e.contains("not a point record"),
+        "{e}"
+    );
+    assert!(
+        e.contains("recorded twice") && e.contains(&at(6)) && e.contains(&at(14)),
+        "{e}"
+    );
+    assert!(
+        e.contains("11 of 12") || e.contains("1 of 12 points missing"),
+        "{e}"
+    );
+    let o = cram(&["sweep", "run", arg(&p), "--threads", "1"]);
+    let out = ok(&o);
+    assert!(
+        out.contains("1 points run") && out.contains("11 already done"),
+        "{out}"
+    );
+    assert!(stderr(&o).contains(&at(4)), "{}", stderr(&o));
+    ok(&cram(&["sweep", "merge", arg(&p)]));
+    assert!(std::fs::read(p.join("results.jsonl")).unwrap() == clean);
+}
+
+/// Item 11: merge names what is wrong (an empty shard file, a corrupt line mid-file without
+/// losing the lines after it); `schema --write` to a file and a results folder that is a
+/// file are usage errors naming the path, and leave nothing behind.
+#[test]
+fn merge_and_writers_name_what_is_wrong() {
+    let d = scratch("merge-msgs");
+    let small = "[sweep]\nname = \"m\"\nset = [\"run.mode=analytical\", \"run.images=2\"]\n\
+                 [[axis]]\nkey = \"mapping.objective\"\nvalues = [\"energy\", \"latency\", \
+                 \"edp\"]\n";
+    let p = plan(&d, small, "m");
+    ok(&cram(&["sweep", "run", arg(&p)]));
+    let done = p.join("shards/shard-0000-of-0001.jsonl");
+    let text = std::fs::read_to_string(&done).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[2] = "{\"id\": 1, \"oops\"";
+    std::fs::write(&done, lines.join("\n") + "\n").unwrap();
+    let o = cram(&["sweep", "merge", arg(&p)]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert!(e.contains("shard-0000-of-0001.jsonl:3"), "{e}");
+    // Only point 1 is missing: the line after the bad one was read.
+    assert!(e.contains("1 of 3 points missing"), "{e}");
+    std::fs::write(&done, "").unwrap();
+    let e = stderr(&cram(&["sweep", "merge", arg(&p)]));
+    assert!(
+        e.contains("empty") && e.contains("shard-0000-of-0001.jsonl"),
+        "{e}"
+    );
+    assert!(!e.contains("no shard files"), "{e}");
+
+    // schema --write to a file.
+    let f = d.join("not-a-folder");
+    std::fs::write(&f, "x").unwrap();
+    assert_usage_error(
+        &cram(&["schema", "--write", arg(&f)]),
+        &["not-a-folder", "folder"],
+    );
+    // results/<run-id> is a file.
+    let out = d.join("results");
+    ok(&cram(&["run", "--set", "run.images=1", "--out", arg(&out)]));
+    let run = new_run(&out, &[]);
+    std::fs::remove_dir_all(&run).unwrap();
+    std::fs::write(&run, "in the way").unwrap();
+    let o = cram(&["run", "--set", "run.images=1", "--out", arg(&out)]);
+    assert_usage_error(
+        &o,
+        &[run.file_name().unwrap().to_str().unwrap(), "not a folder"],
+    );
+    let left: Vec<_> = folders(&out);
+    assert_eq!(left, vec![run.clone()], "leftovers: {left:?}");
+}
+
+/// Item 12: `sweep run --retry-failed` runs the failed points again, e.g. once the file
+/// they read exists.
+#[test]
+fn failed_points_can_be_retried() {
+    let d = scratch("retry");
+    let model = d.join("late.toml");
+    let text = format!(
+        "[sweep]\nname = \"r\"\nset = [\"run.mode=analytical\", \"run.images=2\"]\n\
+         [[axis]]\nkey = \"workload.model\"\nvalues = [\"digits-mlp-int4\", \"{}\"]\n",
+        arg(&model)
+    );
+    let p = plan(&d, &text, "r");
+    let out = ok(&cram(&["sweep", "run", arg(&p)]));
+    assert!(out.contains("1 failed"), "{out}");
+    // Without the flag nothing reruns; with it the failed point does.
+    assert!(ok(&cram(&["sweep", "run", arg(&p)])).contains("already done"));
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/models");
+    std::fs::copy(repo.join("digits-mlp-int4.toml"), &model).unwrap();
+    std::fs::copy(
+        repo.join("digits-mlp-int4.safetensors"),
+        d.join("digits-mlp-int4.safetensors"),
+    )
+    .unwrap();
+    let out = ok(&cram(&["sweep", "run", arg(&p), "--retry-failed"]));
+    assert!(
+        out.contains("1 points run") && !out.contains("failed"),
+        "{out}"
+    );
+    ok(&cram(&["sweep", "merge", arg(&p)]));
+    let jsonl = std::fs::read_to_string(p.join("results.jsonl")).unwrap();
+    assert_eq!(jsonl.matches("\"status\":\"ok\"").count(), 2, "{jsonl}");
 }

@@ -234,7 +234,11 @@ fn merge_names_the_shards_to_resubmit() {
     run_shard(&p, "0/1", "1");
     let o = merge(&p);
     assert_eq!(o.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("more than once"));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("recorded twice") && e.contains("different N (1, 3)"),
+        "{e}"
+    );
     // A finished shard is not run again.
     assert!(run_shard(&p, "0/3", "1").contains("already done"));
 }
