@@ -778,7 +778,23 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         }
     }
     let t = Instant::now();
+    if !analytical {
+        // The executor holds one block of subarrays per thread, whatever the lane count.
+        let block = crate::kernels::check::block_lanes(lanes_per_subarray).min(a.lanes);
+        let words = block.div_ceil(64) as u64;
+        crate::guard::MemoryEstimate {
+            cells_bytes: threads as u64 * words * 8 * kernel.program.cols() as u64,
+            advice: "use fewer threads or a smaller --lanes-per-subarray, or a larger \
+                     --max-memory",
+            ..Default::default()
+        }
+        .check(&format!("kernel {} on {} lanes", spec.kind.name(), a.lanes))?;
+    }
     let check = (!analytical).then(|| pool.install(|| run_and_check(&kernel, &cfg)));
+    if check.as_ref().is_some_and(|c| c.interrupted) {
+        eprintln!("interrupted: stopped before every lane ran; nothing printed");
+        return Ok(Outcome::Interrupted);
+    }
     // Timing: the program broadcast to the subarrays in use, once per pass.
     let lanes = a.lanes as u64;
     let needed = lanes.div_ceil(lanes_per_subarray as u64);

@@ -31,7 +31,7 @@ pub fn install_sigint() {
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
         eprintln!(
-            "\ninterrupted: stopping at the next layer or sweep point (Ctrl-C again to quit \
+            "\ninterrupted: stopping at the next layer, block or sweep point (Ctrl-C again to quit \
              at once)"
         );
     });
@@ -161,7 +161,7 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-/// An estimate of the memory a functional run holds at its peak, by part.
+/// An estimate of the memory a command holds at its peak, by part.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemoryEstimate {
     /// Every layer's output codes, kept for the layers that read them later, bytes.
@@ -170,6 +170,12 @@ pub struct MemoryEstimate {
     pub programs_bytes: u64,
     /// The simulated cells of the subarrays running at once (one per worker thread), bytes.
     pub cells_bytes: u64,
+    /// Analytical plans (one cost record per stream of a layer), bytes.
+    pub plans_bytes: u64,
+    /// Records read into memory (a sweep's merge), bytes.
+    pub records_bytes: u64,
+    /// What to change when the estimate is over the limit.
+    pub advice: &'static str,
 }
 
 impl MemoryEstimate {
@@ -178,6 +184,8 @@ impl MemoryEstimate {
         self.activations_bytes
             .saturating_add(self.programs_bytes)
             .saturating_add(self.cells_bytes)
+            .saturating_add(self.plans_bytes)
+            .saturating_add(self.records_bytes)
     }
 
     /// Refuses the run when the estimate exceeds the limit in force; the message gives the
@@ -192,20 +200,28 @@ impl MemoryEstimate {
         if self.total_bytes() <= limit {
             return Ok(());
         }
+        let parts: Vec<String> = [
+            ("activations", self.activations_bytes),
+            ("programs", self.programs_bytes),
+            ("simulated cells", self.cells_bytes),
+            ("plans", self.plans_bytes),
+            ("records", self.records_bytes),
+        ]
+        .into_iter()
+        .filter(|p| p.1 > 0)
+        .map(|(n, b)| format!("{n} {}", human(b)))
+        .collect();
         Err(UsageError::new(format!(
-            "{what}: a functional run would hold about {} (activations {}, programs {}, \
-             simulated cells {}), above --max-memory {} ({}); run with --mode analytical, \
-             fewer images, or a larger --max-memory",
+            "{what}: would hold about {} ({}), above --max-memory {} ({}); {}",
             human(self.total_bytes()),
-            human(self.activations_bytes),
-            human(self.programs_bytes),
-            human(self.cells_bytes),
+            parts.join(", "),
             human(limit),
             if given {
                 "as given"
             } else {
                 "the default: half of physical memory"
-            }
+            },
+            self.advice
         )))
     }
 }
@@ -248,6 +264,7 @@ mod tests {
             activations_bytes: 3 << 20,
             programs_bytes: 1 << 20,
             cells_bytes: 1 << 10,
+            ..Default::default()
         };
         let msg = e
             .check_within("resnet18", 1 << 20, true)

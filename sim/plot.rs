@@ -655,7 +655,7 @@ fn pareto(a: &PlotArgs) -> Result<Figure, CliError> {
         ) else {
             continue;
         };
-        if e > 0.0 && l > 0.0 {
+        if e > 0.0 && l > 0.0 && e.is_finite() && l.is_finite() {
             let label = axis_cols
                 .iter()
                 .map(|(k, i)| format!("{}={}", short(k), r[*i]))
@@ -787,6 +787,13 @@ fn heatmap(a: &PlotArgs) -> Result<Figure, CliError> {
         {
             e.push(v);
         }
+    }
+    if cells.values().all(Vec::is_empty) {
+        return Err(CliError::usage(format!(
+            "sweep {}: no point has a numeric value of {} (failed points have none; rerun them \
+             with `sweep run --retry-failed`, or pick another --metric)",
+            t.manifest.name, a.metric
+        )));
     }
     let mut out = Vec::new();
     let mut data = Vec::new();

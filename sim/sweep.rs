@@ -107,9 +107,15 @@ pub struct SbatchArgs {
     /// Most tasks running at once (`%M` of `--array`).
     #[arg(long)]
     pub max_running: Option<u32>,
-    /// Slurm partition.
+    /// Slurm partition (or a comma-separated list).
     #[arg(long)]
     pub partition: Option<String>,
+    /// Memory per task, in Slurm's form (`4G`, `4000M`; default: the cluster's).
+    #[arg(long)]
+    pub mem: Option<String>,
+    /// Slurm account to charge.
+    #[arg(long)]
+    pub account: Option<String>,
     /// The cramulator binary the jobs run [default: this one].
     #[arg(long)]
     pub bin: Option<PathBuf>,
@@ -1476,22 +1482,68 @@ fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, CliError> {
             a.shards
         )));
     }
-    if a.cpus == 0 {
-        return Err(CliError::usage("--cpus 0: must be at least 1"));
+    if u64::from(a.shards) > m.points {
+        return Err(CliError::usage(format!(
+            "--shards {}: the plan has {} point(s), so at most {} shard(s) have work",
+            a.shards, m.points, m.points
+        )));
     }
+    if a.cpus == 0 || a.cpus > 4096 {
+        return Err(CliError::usage(format!(
+            "--cpus {}: must be in 1..=4096",
+            a.cpus
+        )));
+    }
+    slurm_time(&a.time).map_err(|why| CliError::usage(format!("--time {:?}: {why}", a.time)))?;
+    let names = [("--partition", &a.partition), ("--account", &a.account)];
+    for (flag, v) in names {
+        if let Some(v) = v
+            && (v.is_empty()
+                || !v
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.,-".contains(c)))
+        {
+            return Err(CliError::usage(format!(
+                "{flag} {v:?}: use letters, digits, '_', '.', '-' (and ',' between names)"
+            )));
+        }
+    }
+    if let Some(mem) = &a.mem {
+        let digits = mem.trim_end_matches(['K', 'M', 'G', 'T']);
+        if digits.is_empty()
+            || !digits.chars().all(|c| c.is_ascii_digit())
+            || mem.len() - digits.len() > 1
+        {
+            return Err(CliError::usage(format!(
+                "--mem {mem:?}: expected Slurm's form, a number with an optional K, M, G or T \
+                 (e.g. 4G or 4000M)"
+            )));
+        }
+    }
+    // Jobs run from wherever Slurm starts them: every path in the scripts is absolute.
+    let absolute = |p: &Path, what: &str| {
+        std::path::absolute(p)
+            .map_err(|e| CliError::usage(format!("{what} '{}': {e}", p.display())))
+    };
     let bin = match &a.bin {
-        Some(b) => b.clone(),
+        Some(b) => absolute(b, "--bin")?,
         None => std::env::current_exe()
             .map_err(|e| CliError::usage(format!("locating this binary: {e}")))?,
     };
+    let plan_dir = absolute(&a.dir, "plan folder")?;
     let q = |p: &Path| shell_quote(&p.display().to_string());
-    let dir = q(&a.dir);
-    let logs = a.dir.join("slurm").join("logs");
-    let part = a
-        .partition
-        .as_ref()
-        .map(|p| format!("#SBATCH --partition={p}\n"))
-        .unwrap_or_default();
+    let dir = q(&plan_dir);
+    let logs = plan_dir.join("slurm").join("logs");
+    let mut part = String::new();
+    for (key, v) in [
+        ("partition", &a.partition),
+        ("account", &a.account),
+        ("mem", &a.mem),
+    ] {
+        if let Some(v) = v {
+            let _ = writeln!(part, "#SBATCH --{key}={v}");
+        }
+    }
     let array = format!(
         "#!/bin/bash\n# cramulator sweep {name}: {points} points in {n} shards (plan {hash}).\n\
          # Submit with slurm/submit.sh (this array, then the merge job after it).\n\
@@ -1525,7 +1577,7 @@ fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, CliError> {
         logs = logs.display(),
         bin = q(&bin),
     );
-    let slurm = a.dir.join("slurm");
+    let slurm = plan_dir.join("slurm");
     let submit = format!(
         "#!/bin/bash\n# Submits the array, then the merge job to run after every task succeeded.\n\
          set -euo pipefail\n\
@@ -1550,6 +1602,19 @@ fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, CliError> {
         slurm.join("merge.sbatch").display()
     ))?;
     Ok(Outcome::Success)
+}
+
+/// Checks a Slurm time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS.
+fn slurm_time(t: &str) -> Result<(), &'static str> {
+    let form = "expected minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS";
+    let num = |p: &str| !p.is_empty() && p.len() <= 6 && p.chars().all(|c| c.is_ascii_digit());
+    let (days, rest) = match t.split_once('-') {
+        Some((d, r)) => (Some(d), r),
+        None => (None, t),
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    let ok = days.is_none_or(num) && parts.iter().all(|p| num(p)) && parts.len() <= 3;
+    if ok { Ok(()) } else { Err(form) }
 }
 
 /// A word for the shell, quoted when it needs to be.

@@ -1015,7 +1015,7 @@ fn memory_guard_refuses_with_the_estimate_and_writes_nothing() {
         &o,
         &[
             "digits-mlp-int4 on 360 image(s)",
-            "a functional run would hold about",
+            "would hold about",
             "activations",
             "programs",
             "above --max-memory 1.0 KiB (as given)",

@@ -526,3 +526,184 @@ fn failed_points_can_be_retried() {
     let jsonl = std::fs::read_to_string(p.join("results.jsonl")).unwrap();
     assert_eq!(jsonl.matches("\"status\":\"ok\"").count(), 2, "{jsonl}");
 }
+
+/// `cramulator` with these arguments started in the background; SIGINT after `after`; its
+/// exit status and how long it took to stop.
+fn interrupt_after(args: &[&str], after: std::time::Duration) -> (Option<i32>, f64, String) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cramulator"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let t = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        t.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Items 5 and 10: a kernel over 2^40 lanes no longer allocates by the lane count (it ran
+/// into a 36 GB allocation and aborted) — its memory is one block per thread, checked
+/// against --max-memory — and the first Ctrl-C stops it at the next block.
+#[test]
+fn huge_kernels_run_in_flat_memory_and_stop_on_the_first_ctrl_c() {
+    let (code, secs, err) = interrupt_after(
+        &[
+            "kernel",
+            "add",
+            "--bits",
+            "8",
+            "--lanes",
+            "1099511627776",
+            "--threads",
+            "2",
+        ],
+        std::time::Duration::from_millis(700),
+    );
+    assert_eq!(code, Some(130), "{err}");
+    assert!(secs < 5.0, "took {secs} s to stop: {err}");
+    assert!(
+        err.contains("interrupted") && !err.contains("panicked"),
+        "{err}"
+    );
+    // The estimate names its parts and the limit.
+    assert_usage_error(
+        &cram(&[
+            "--max-memory",
+            "64K",
+            "kernel",
+            "add",
+            "--bits",
+            "8",
+            "--lanes",
+            "1048576",
+            "--lanes-per-subarray",
+            "1048576",
+        ]),
+        &[
+            "kernel add on 1048576 lanes",
+            "simulated cells",
+            "--max-memory 64.0 KiB (as given)",
+        ],
+    );
+}
+
+/// Item 6: a heatmap of a sweep whose points all failed is refused at once (it looped).
+#[test]
+fn a_heatmap_without_values_is_refused() {
+    let d = scratch("heat");
+    // Model files that do not exist: every point fails when it runs.
+    let text = format!(
+        "[sweep]\nname = \"h\"\nset = [\"run.mode=analytical\"]\n\
+         [[axis]]\nkey = \"workload.model\"\nvalues = [\"{}\", \"{}\"]\n\
+         [[axis]]\nkey = \"run.images\"\nvalues = [1, 2]\n",
+        arg(&d.join("a.toml")),
+        arg(&d.join("b.toml"))
+    );
+    let p = plan(&d, &text, "h");
+    ok(&cram(&["sweep", "run", arg(&p)]));
+    ok(&cram(&["sweep", "merge", arg(&p)]));
+    for metric in ["cram_energy_pj", "status"] {
+        let o = cram(&[
+            "plot",
+            "heatmap",
+            arg(&p),
+            "--metric",
+            metric,
+            "--out",
+            arg(&d.join("h.svg")),
+        ]);
+        assert_usage_error(&o, &["no point has a numeric value", metric]);
+    }
+}
+
+/// Item 9: `--threads` means the same in every command (0 = one per core), with one bound.
+#[test]
+fn threads_mean_the_same_everywhere() {
+    let d = scratch("threads");
+    let small = "[sweep]\nname = \"t\"\nset = [\"run.mode=analytical\", \"run.images=1\"]\n\
+                 [[axis]]\nkey = \"mapping.objective\"\nvalues = [\"energy\", \"latency\"]\n";
+    let p = plan(&d, small, "t");
+    let out = d.join("results");
+    for cmd in [
+        vec!["kernel", "add", "--bits", "8"],
+        vec!["run", "--set", "run.images=1", "--out", arg(&out)],
+        vec!["simulate", "digits-mlp-int4", "--images", "1"],
+        vec!["sweep", "run", arg(&p)],
+    ] {
+        assert_usage_error(
+            &cram(&[&cmd[..], &["--threads", "10000"]].concat()),
+            &["--threads 10000", "0 = one per core"],
+        );
+        ok(&cram(&[&cmd[..], &["--threads", "0"]].concat()));
+    }
+}
+
+/// Item 13: Slurm scripts use absolute paths, refuse flags that would inject lines, take
+/// --mem and --account, and refuse more shards than points.
+#[test]
+fn sbatch_scripts_are_safe_and_absolute() {
+    let d = scratch("sbatch");
+    let small = "[sweep]\nname = \"s\"\nset = [\"run.mode=analytical\"]\n[[axis]]\n\
+                 key = \"run.seed\"\nvalues = [1, 2, 3, 4, 5, 6]\n";
+    plan(&d, small, "s");
+    let sbatch = |more: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cramulator"))
+            .args([&["sweep", "sbatch", "s"][..], more].concat())
+            .current_dir(&d)
+            .output()
+            .unwrap()
+    };
+    let text = ok(&sbatch(&["--mem", "4G", "--account", "proj-1"]));
+    assert!(text.contains("#SBATCH --mem=4G") && text.contains("#SBATCH --account=proj-1"));
+    let abs = std::fs::canonicalize(d.join("s")).unwrap();
+    let script = std::fs::read_to_string(d.join("s/slurm/array.sbatch")).unwrap();
+    assert!(
+        script.contains(&format!("sweep run {}", abs.display())),
+        "{script}"
+    );
+    assert!(script.contains(&format!("--output={}", abs.join("slurm/logs").display())));
+    for (flag, value) in [
+        ("--partition", "gpu\n#SBATCH --exclusive"),
+        ("--time", "00:30:00\n#SBATCH --qos=high"),
+        ("--time", "forever"),
+        ("--account", "a b"),
+        ("--mem", "lots"),
+    ] {
+        assert_usage_error(&sbatch(&[flag, value]), &[flag]);
+    }
+    assert_usage_error(&sbatch(&["--shards", "64"]), &["--shards 64", "6 point(s)"]);
+}
+
+/// Item 14: the run table prints small EDPs, bare numbers and MAC counts as numbers, and
+/// names the keys a config overrode.
+#[test]
+fn the_run_table_prints_what_it_means() {
+    let d = scratch("table");
+    let out = ok(&cram(&[
+        "run",
+        "--set",
+        "workload.model=lenet5",
+        "--set",
+        "cram.device_params.tmr=4.0",
+        "--set",
+        "run.mode=analytical",
+        "--out",
+        arg(&d),
+    ]));
+    let head = out.lines().next().unwrap();
+    assert!(head.contains("stt-projected [tmr = 4.0]"), "{head}");
+    assert!(!out.contains("  MACs") && !out.contains("0.00 fJ"), "{out}");
+    assert!(!out.contains(" m ") && !out.contains("0.00 "), "{out}");
+}

@@ -82,6 +82,9 @@ pub struct CheckReport {
     /// With `track_zeros`: per gate step, lanes by input-zero count, summed over all lanes.
     #[serde(skip)]
     pub zero_histograms: Vec<ZeroHistogram>,
+    /// SIGINT stopped the run before every block ran (the counts cover only some lanes).
+    #[serde(skip)]
+    pub interrupted: bool,
 }
 
 /// Target lanes per executor block.
@@ -97,7 +100,11 @@ pub fn block_lanes(lanes_per_subarray: usize) -> usize {
     }
 }
 
-/// Runs `kernel` in `cfg.lanes` lanes of random data and checks each lane.
+/// Runs `kernel` in `cfg.lanes` lanes of random data and checks each lane. The blocks'
+/// results are reduced as they finish, so memory does not grow with the lane count. Between
+/// blocks the run polls SIGINT ([`crate::guard::interrupted`]): once it arrives, the blocks
+/// not yet started are skipped and `interrupted` is set (the report then covers the blocks
+/// that ran, and is not a result).
 pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
     let per = cfg.lanes_per_subarray.max(1);
     // Packing subarrays into one block is only exact when no op addresses single lanes.
@@ -108,54 +115,43 @@ pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
     };
     let blocks = cfg.lanes.div_ceil(block);
     let cols = kernel.program.cols();
-    let partials: Vec<Partial> = (0..blocks)
+    let total = (0..blocks)
         .into_par_iter()
         .with_min_len(4)
         .map_init(
             || Subarray::new(0, 0),
             |sa, b| {
+                if crate::guard::interrupted() {
+                    return None;
+                }
                 let lanes = block.min(cfg.lanes - b * block);
                 sa.reset(lanes, cols);
-                one_block(kernel, sa, cfg, b, (b * block) as u64)
+                Some(one_block(kernel, sa, cfg, b, (b * block) as u64))
             },
         )
-        .collect();
-    let mut report = CheckReport {
+        // The first skipped block stops the iteration on every thread.
+        .while_some()
+        .reduce(Partial::empty, Partial::merge);
+    CheckReport {
         lanes_checked: cfg.lanes as u64,
-        mismatched_lanes: 0,
-        first_mismatch: None,
-        output_digest: 0,
-        injected_flips: 0,
+        mismatched_lanes: total.mismatches,
+        first_mismatch: total.first,
+        output_digest: total.digest,
+        injected_flips: total.flips,
         output_bits: cfg.lanes as u64
             * kernel
                 .outputs
                 .iter()
                 .map(|o| o.cols.len() as u64)
                 .sum::<u64>(),
-        output_bits_wrong: 0,
-        exec_cpu_s: 0.0,
-        zero_histograms: Vec::new(),
-    };
-    for p in partials {
-        report.mismatched_lanes += p.mismatches;
-        report.output_digest = report.output_digest.wrapping_add(p.digest);
-        report.injected_flips += p.flips;
-        report.output_bits_wrong += p.bits_wrong;
-        report.exec_cpu_s += p.exec_s;
-        if report.zero_histograms.is_empty() {
-            report.zero_histograms = p.zeros;
-        } else {
-            for (acc, h) in report.zero_histograms.iter_mut().zip(&p.zeros) {
-                acc.iter_mut().zip(h).for_each(|(a, b)| *a += b);
-            }
-        }
-        if report.first_mismatch.is_none() {
-            report.first_mismatch = p.first;
-        }
+        output_bits_wrong: total.bits_wrong,
+        exec_cpu_s: total.exec_s,
+        zero_histograms: total.zeros,
+        interrupted: crate::guard::interrupted(),
     }
-    report
 }
 
+/// The results of some blocks: sums, the lowest-lane mismatch, and the summed histograms.
 struct Partial {
     zeros: Vec<ZeroHistogram>,
     mismatches: u64,
@@ -164,6 +160,42 @@ struct Partial {
     bits_wrong: u64,
     first: Option<Mismatch>,
     exec_s: f64,
+}
+
+impl Partial {
+    fn empty() -> Partial {
+        Partial {
+            zeros: Vec::new(),
+            mismatches: 0,
+            digest: 0,
+            flips: 0,
+            bits_wrong: 0,
+            first: None,
+            exec_s: 0.0,
+        }
+    }
+
+    /// Both parts together; commutative and associative (sums, wrapping sums, the lowest
+    /// lane), so the result does not depend on the order blocks finish in.
+    fn merge(mut a: Partial, b: Partial) -> Partial {
+        a.mismatches += b.mismatches;
+        a.digest = a.digest.wrapping_add(b.digest);
+        a.flips += b.flips;
+        a.bits_wrong += b.bits_wrong;
+        a.exec_s += b.exec_s;
+        if a.zeros.is_empty() {
+            a.zeros = b.zeros;
+        } else {
+            for (acc, h) in a.zeros.iter_mut().zip(&b.zeros) {
+                acc.iter_mut().zip(h).for_each(|(x, y)| *x += y);
+            }
+        }
+        a.first = match (a.first, b.first) {
+            (Some(x), Some(y)) => Some(if y.lane < x.lane { y } else { x }),
+            (x, y) => x.or(y),
+        };
+        a
+    }
 }
 
 /// Fills the inputs of block `b` from ChaCha8 stream `b`, runs, checks.
@@ -191,12 +223,9 @@ fn one_block(kernel: &Kernel, sa: &mut Subarray, cfg: &RunConfig, b: usize, lane
     let flips = sa.faults().map_or(0, Faults::flips);
     let mut out = Partial {
         zeros: sa.zero_histograms().to_vec(),
-        mismatches: 0,
-        digest: 0,
         flips,
-        bits_wrong: 0,
-        first: None,
         exec_s,
+        ..Partial::empty()
     };
     let lanes = sa.lanes();
     let mut ins = vec![[0u64; 64]; kernel.inputs.len()];

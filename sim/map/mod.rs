@@ -325,6 +325,8 @@ pub fn functional_memory(
         activations_bytes: (input + outs.iter().sum::<u64>()) * n * 8 + largest * n * 24,
         programs_bytes: steps.saturating_mul(op),
         cells_bytes: threads * (hw.lanes() * hw.cols()).div_ceil(8) as u64,
+        advice: "run with --mode analytical, fewer images, or a larger --max-memory",
+        ..Default::default()
     }
 }
 

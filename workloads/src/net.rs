@@ -327,42 +327,52 @@ impl Network {
         let mut out: Vec<LayerStats> = Vec::with_capacity(self.layers.len());
         let mut names = std::collections::HashSet::new();
         for (i, layer) in self.layers.iter().enumerate() {
-            let bad = |why: String| {
-                WorkloadError::Network(format!(
-                    "network '{}', layer {i} '{}' ({}): {why}",
-                    self.name,
-                    layer.name,
-                    layer.op.name()
-                ))
-            };
             if !names.insert(layer.name.as_str()) {
-                return Err(bad("the name is used twice".into()));
+                return Err(self.layer_error(i, "the name is used twice".into()));
             }
-            if (i == 0) != matches!(layer.op, Op::Input { .. }) {
-                return Err(bad("layer 0, and only layer 0, must be the input".into()));
-            }
-            match layer.op.arity() {
-                Some(n) if layer.inputs.len() != n => {
-                    return Err(bad(format!(
-                        "takes {n} input(s), has {}",
-                        layer.inputs.len()
-                    )));
-                }
-                None if layer.inputs.len() < 2 => {
-                    return Err(bad("takes two or more inputs".into()));
-                }
-                _ => {}
-            }
-            if let Some(&j) = layer.inputs.iter().find(|&&j| j >= i) {
-                return Err(bad(format!(
-                    "reads layer {j}, which is not earlier in the list"
-                )));
-            }
-            let ins: Vec<Shape> = layer.inputs.iter().map(|&j| out[j].out).collect();
-            let s = layer_stats(&layer.op, &ins).map_err(bad)?;
-            out.push(s);
+            out.push(self.stats_at(i, &out)?);
         }
         Ok(out)
+    }
+
+    /// The stats of layer `i` given those of every earlier layer (`earlier`), with the same
+    /// checks as [`Network::stats`] but the names' uniqueness: a builder that adds layers
+    /// one at a time calls it once per layer, in time linear in the network.
+    pub fn stats_at(&self, i: usize, earlier: &[LayerStats]) -> Result<LayerStats, WorkloadError> {
+        let layer = &self.layers[i];
+        let bad = |why: String| self.layer_error(i, why);
+        if (i == 0) != matches!(layer.op, Op::Input { .. }) {
+            return Err(bad("layer 0, and only layer 0, must be the input".into()));
+        }
+        match layer.op.arity() {
+            Some(n) if layer.inputs.len() != n => {
+                return Err(bad(format!(
+                    "takes {n} input(s), has {}",
+                    layer.inputs.len()
+                )));
+            }
+            None if layer.inputs.len() < 2 => {
+                return Err(bad("takes two or more inputs".into()));
+            }
+            _ => {}
+        }
+        if let Some(&j) = layer.inputs.iter().find(|&&j| j >= i || j >= earlier.len()) {
+            return Err(bad(format!(
+                "reads layer {j}, which is not earlier in the list"
+            )));
+        }
+        let ins: Vec<Shape> = layer.inputs.iter().map(|&j| earlier[j].out).collect();
+        layer_stats(&layer.op, &ins).map_err(bad)
+    }
+
+    fn layer_error(&self, i: usize, why: String) -> WorkloadError {
+        let layer = &self.layers[i];
+        WorkloadError::Network(format!(
+            "network '{}', layer {i} '{}' ({}): {why}",
+            self.name,
+            layer.name,
+            layer.op.name()
+        ))
     }
 
     /// Σ MACs, Σ weights and Σ parameters.

@@ -14,10 +14,10 @@
 
 pub mod proto;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::WorkloadError;
-use crate::net::{Bits, Network, Op, Shape, Window};
+use crate::net::{Bits, LayerStats, Network, Op, Shape, Window};
 use crate::weights::{Data, Tensor, Weights};
 
 /// An imported model.
@@ -56,6 +56,8 @@ pub fn import(
         origin,
         net: Network::new(stem(origin), Shape::vector(1)),
         shapes: vec![],
+        stats: vec![],
+        names: HashSet::new(),
         weights: Weights::default(),
         vals: HashMap::new(),
         readers: HashMap::new(),
@@ -90,6 +92,8 @@ pub fn import(
     })?;
     im.net = Network::new(stem(origin), shape);
     im.shapes = vec![shape];
+    im.stats = im.net.stats()?;
+    im.names = im.net.layers.iter().map(|l| l.name.clone()).collect();
     im.vals.insert(
         input.name.clone(),
         Val::Act {
@@ -138,6 +142,10 @@ struct Importer<'a> {
     origin: &'a str,
     net: Network,
     shapes: Vec<Shape>,
+    /// Every layer's stats so far (the graph is checked one layer at a time).
+    stats: Vec<LayerStats>,
+    /// Every layer name so far.
+    names: HashSet<String>,
     weights: Weights,
     vals: HashMap<String, Val>,
     /// Element types of the constants from the file (initializers and Constant nodes).
@@ -385,12 +393,17 @@ impl Importer<'_> {
         a_bits: Option<u32>,
     ) -> Result<usize, Unsupported> {
         let mut name = label.to_owned();
-        while self.net.find(&name).is_some() {
+        while self.names.contains(&name) {
             name.push('_');
         }
-        let i = self.net.push(name, op, inputs);
-        match self.net.stats() {
-            Ok(s) => self.shapes.push(s[i].out),
+        let i = self.net.push(name.clone(), op, inputs);
+        // Only the new layer is checked: the earlier ones were, one at a time.
+        match self.net.stats_at(i, &self.stats) {
+            Ok(s) => {
+                self.shapes.push(s.out);
+                self.stats.push(s);
+                self.names.insert(name);
+            }
             Err(e) => {
                 self.net.layers.pop();
                 return Err(Unsupported(e.to_string()));
@@ -1225,6 +1238,34 @@ mod tests {
         let mut m = Vec::new();
         bytes(&mut m, 7, &g);
         m
+    }
+
+    /// A chain of `n` Relu nodes on a 4-vector.
+    pub(crate) fn relu_chain(n: usize) -> Vec<u8> {
+        let nodes: Vec<Vec<u8>> = (0..n)
+            .map(|i| {
+                let input = if i == 0 {
+                    "x".to_owned()
+                } else {
+                    format!("r{}", i - 1)
+                };
+                node("Relu", &[&input], &[&format!("r{i}")], &[])
+            })
+            .collect();
+        model(&[1, 4], &[], &nodes)
+    }
+
+    /// Issue 19 item 7: import used to re-check the whole graph after every node (20k nodes
+    /// took 28 s); each layer is now checked once, against the stats of the ones before it.
+    /// 100k nodes import whole (the time is in `benches/network.rs`).
+    #[test]
+    fn a_long_chain_imports_whole() {
+        let im = import(&relu_chain(100_000), "chain.onnx", false).unwrap();
+        assert_eq!(im.net.layers.len(), 100_001);
+        assert_eq!(im.net.stats().unwrap().len(), 100_001);
+        // Names stay unique however many nodes share a label.
+        let names: HashSet<&str> = im.net.layers.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names.len(), 100_001);
     }
 
     #[test]
