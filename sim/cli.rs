@@ -264,6 +264,22 @@ pub enum Outcome {
     Interrupted,
 }
 
+/// The command line, with negative numbers taken as values in every subcommand (so that
+/// `--seed -1` is refused by the flag's own parser, which names the flag, rather than read
+/// as an unknown option).
+pub fn command() -> clap::Command {
+    fn negatives(c: clap::Command) -> clap::Command {
+        c.allow_negative_numbers(true).mut_subcommands(negatives)
+    }
+    negatives(<Cli as clap::CommandFactory>::command())
+}
+
+/// Parses the process's arguments ([`command`]); exits with clap's message on an error.
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     crate::guard::set_max_memory(cli.max_memory.unwrap_or(0));

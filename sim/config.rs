@@ -831,6 +831,8 @@ pub fn zoo_program(
     seed: u64,
 ) -> Result<golden::Program, UsageError> {
     let net = zoo::model(name)?;
+    let (_, _, params) = net.totals()?;
+    crate::guard::check_network(&format!("network '{name}' ({params} parameters)"), params)?;
     let m = cram_workloads::compress::synthetic_model(&net, spec, seed, 2)?;
     let quant = m.quant.as_ref().expect("compressed");
     Ok(golden::Program::compile(&m.net, &m.weights, quant)?)
@@ -869,6 +871,7 @@ fn compresses(model: &str) -> bool {
 /// A quantized model as given (a shipped name or an own-format file), and the digest of the
 /// bytes it was read from.
 fn quantized_program(model: &str) -> Result<(golden::Program, Option<String>), UsageError> {
+    crate::guard::check_model_file(model)?;
     let loaded = load::load(model, false)?;
     let (Some(quant), Some(weights)) = (loaded.quant.as_ref(), loaded.weights.as_ref()) else {
         return Err(UsageError::new(format!(

@@ -150,6 +150,35 @@ pub fn pool(threads: usize, flag: &str) -> Result<rayon::ThreadPool, UsageError>
         .map_err(|e| UsageError::new(format!("{flag} {threads}: cannot start the threads: {e}")))
 }
 
+/// Bytes a compiled network holds per parameter, at most: its float weights, their integer
+/// codes and the mapper's per-weight tables (measured: 16.6 B per parameter for ResNet-50,
+/// analytical, in the README's "Bad input, memory and Ctrl-C").
+pub const BYTES_PER_PARAM: u64 = 24;
+
+/// Refuses a network whose compiled form would exceed the limit in force (every mode holds
+/// it): `params` parameters at [`BYTES_PER_PARAM`].
+pub fn check_network(what: &str, params: u64) -> Result<(), UsageError> {
+    MemoryEstimate {
+        plans_bytes: params.saturating_mul(BYTES_PER_PARAM),
+        advice: "use a smaller network, or a larger --max-memory",
+        ..MemoryEstimate::default()
+    }
+    .check(what)
+}
+
+/// Refuses a model file (and the weights file beside it with the same stem) too large to
+/// read and compile within the limit: its bytes bound the parameters it holds (at least
+/// one byte each).
+pub fn check_model_file(path: &str) -> Result<(), UsageError> {
+    let p = std::path::Path::new(path);
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let bytes = size(p) + size(&p.with_extension("safetensors"));
+    if bytes == 0 {
+        return Ok(());
+    }
+    check_network(&format!("model file '{path}' ({bytes} bytes)"), bytes)
+}
+
 /// Bytes as a short human-readable size.
 pub fn human(bytes: u64) -> String {
     let b = bytes as f64;
@@ -170,7 +199,7 @@ pub struct MemoryEstimate {
     pub programs_bytes: u64,
     /// The simulated cells of the subarrays running at once (one per worker thread), bytes.
     pub cells_bytes: u64,
-    /// Analytical plans (one cost record per stream of a layer), bytes.
+    /// The compiled network and its analytical plans, bytes.
     pub plans_bytes: u64,
     /// Records read into memory (a sweep's merge), bytes.
     pub records_bytes: u64,
@@ -204,7 +233,7 @@ impl MemoryEstimate {
             ("activations", self.activations_bytes),
             ("programs", self.programs_bytes),
             ("simulated cells", self.cells_bytes),
-            ("plans", self.plans_bytes),
+            ("network and plans", self.plans_bytes),
             ("records", self.records_bytes),
         ]
         .into_iter()

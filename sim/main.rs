@@ -7,12 +7,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use cramulator::cli::{self, Cli, Outcome};
+use cramulator::cli::{self, Outcome};
 use cramulator::error::{EXIT_FAILURE, EXIT_INCOMPLETE, EXIT_USAGE};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     cramulator::guard::install_sigint();
     let result: anyhow::Result<Outcome> = cli::run(cli).map_err(anyhow::Error::from);
     match result {

@@ -124,6 +124,7 @@ struct InspectReport<'a> {
 
 /// `cramulator inspect`.
 pub fn inspect(a: &InspectArgs) -> Result<Outcome, CliError> {
+    crate::guard::check_model_file(&a.model)?;
     let loaded = load::load(&a.model, a.skip_unsupported).map_err(UsageError::from)?;
     let rows = load::summary(&loaded.net, loaded.weights.as_ref(), loaded.quant.as_ref())
         .map_err(UsageError::from)?;

@@ -216,6 +216,14 @@ fn csv_bytes(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, CliError>
 }
 
 fn read_file(path: &Path, what: &str) -> Result<String, CliError> {
+    // The table is held whole, parsed into strings: about four times the file.
+    let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    crate::guard::MemoryEstimate {
+        records_bytes: bytes.saturating_mul(4),
+        advice: "plot on a machine with more memory, or give a larger --max-memory",
+        ..Default::default()
+    }
+    .check(&format!("plot {what} of '{}'", path.display()))?;
     std::fs::read_to_string(path).map_err(|e| {
         CliError::usage(format!(
             "'{}': {e} (plot {what} reads a {})",

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use cram_arch::presets;
-use cram_workloads::exec::argmax;
 use cram_workloads::net::Network;
 
 use crate::baseline::{self, BaselineRun, LayerWork, work_of_program};
@@ -18,13 +17,13 @@ use crate::cli::{CliError, ModeArg, Outcome, emit, to_json};
 use crate::config::{Config, ProgramCache, Resolved};
 use crate::energy::EnergyBreakdown;
 use crate::error::UsageError;
-use crate::map::{self, Mode, NetRun, RunOptions};
+use crate::map::{self, NetRun, RunOptions};
 use crate::memo::Memo;
 use crate::records::{
     BaselineSide, CramSide, IrSummary, LayerRow, Manifest, Metrics, Ratios, RunReport,
     SCHEMA_VERSION, WorkloadSummary, fnv1a64,
 };
-use crate::simulate::{golden_outputs, inputs};
+use crate::simulate::{Images, one_image, run_checked};
 
 /// Arguments of `cramulator run`.
 #[derive(Debug, Args)]
@@ -110,11 +109,16 @@ fn execute(config: &Config, a: &RunArgs, sets: &[String]) -> Result<Outputs, Usa
 
 /// What one configuration gives: its resolved text and hash, the report, the per-layer
 /// rows, and whether every image was bit-exact (functional mode).
-pub(crate) struct Evaluation {
+pub struct Evaluation {
+    /// `resolved.toml`.
     pub resolved: String,
+    /// Its hash (16 hex digits).
     pub hash: String,
+    /// `report.json`.
     pub report: RunReport,
+    /// `layers.csv`.
     pub rows: Vec<LayerRow>,
+    /// Every image bit-exact (functional mode).
     pub ok: bool,
 }
 
@@ -132,7 +136,7 @@ pub struct Caches {
 
 /// Runs one configuration (the work of `run` and of every sweep point); `cache` shares
 /// compiled networks and analytical plans between configurations.
-pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evaluation, UsageError> {
+pub fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evaluation, UsageError> {
     let resolved_config = config.resolve_with(cache.map(|c| &c.programs))?;
     let baselines = config
         .compare
@@ -149,8 +153,9 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
         ..
     } = resolved_config;
     let plans = cache.map(|c| &c.plans);
-    let (images, labels) = inputs(&prog, config.run.images, config.run.seed)?;
-    frozen.run.images = Some(images.len());
+    let images = Images::of(&prog, config.run.images, config.run.seed)?;
+    let n = images.len();
+    frozen.run.images = Some(n);
     let model = prog.network().name.clone();
     let mode = config.run.mode;
     let opts = RunOptions {
@@ -159,40 +164,14 @@ pub(crate) fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evalua
         error_rate: 0.0,
         seed: config.run.seed,
     };
-    map::check_memory(&prog, images.len(), &hw, &opts, plans)?;
-    let batch = map::run_network_with(&prog, &images, &hw, &opts, plans)?;
-    let n = images.len();
-    let (exact, correct) = if mode == Mode::Functional {
-        let golden = golden_outputs(&prog, &images)?;
-        let exact = batch
-            .outputs
-            .iter()
-            .zip(&golden)
-            .filter(|(x, g)| x == g)
-            .count();
-        let correct = labels.as_ref().map(|l| {
-            batch
-                .outputs
-                .iter()
-                .zip(l)
-                .filter(|(o, y)| argmax(o) == **y)
-                .count()
-        });
-        (Some(exact), correct)
-    } else {
-        (None, None)
-    };
-    // Latency and utilization are those of one inference; with a batch of images, one
-    // more (analytical) run of the first image gives them.
-    let single = if n == 1 {
-        batch.clone()
-    } else {
-        let one = RunOptions {
-            mode: Mode::Analytical,
-            ..opts
-        };
-        map::run_network_with(&prog, &images[..1], &hw, &one, plans)?
-    };
+    // Latency and utilization are those of one inference alone: an analytical run of one
+    // image gives them; a run of one image is its own.
+    let single = (n > 1)
+        .then(|| one_image(&prog, &hw, &opts, plans))
+        .transpose()?;
+    let checked = run_checked(&prog, &images, map::wave_size(&prog), &hw, &opts, plans)?;
+    let (batch, exact, correct) = (checked.run, checked.exact, checked.correct);
+    let single = single.unwrap_or_else(|| batch.clone());
     let org = &hw.org.params;
     let cycle_s = 1e-9 / org.clock_ghz;
     let work = match cache {

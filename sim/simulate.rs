@@ -4,6 +4,7 @@
 //! the gate error rate.
 
 use std::fmt::Write as _;
+use std::ops::Range;
 
 use clap::{Args, ValueEnum};
 use cram_workloads::digits::{Digits, SPLIT_SEED};
@@ -18,7 +19,7 @@ use crate::config::{
 };
 use crate::error::UsageError;
 use crate::kernels::GateSet;
-use crate::map::{self, Choice, Hw, LayerReport, Mode, Objective, RunOptions, Strategy};
+use crate::map::{self, Choice, Hw, LayerReport, Mode, NetRun, Objective, RunOptions, Strategy};
 
 /// Per-layer strategy on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -227,61 +228,28 @@ fn simulate_in(a: &SimulateArgs) -> Result<Outcome, CliError> {
         ir,
         ..
     } = config.resolve()?;
-    let (images, labels) = inputs(&prog, a.images, a.seed)?;
+    let images = Images::of(&prog, a.images, a.seed)?;
     let opts = RunOptions {
         mode,
         choice,
         error_rate: 0.0,
         seed: a.seed,
     };
-    map::check_memory(&prog, images.len(), &hw, &opts, None)?;
-    let run = map::run_network(&prog, &images, &hw, &opts)?;
-    let golden_out: Vec<Array3<i64>> = if mode == Mode::Functional {
-        golden_outputs(&prog, &images)?
-    } else {
-        Vec::new()
-    };
-    let argmax = cram_workloads::exec::argmax;
-    let golden_pred: Vec<usize> = golden_out.iter().map(&argmax).collect();
-    let exact = (mode == Mode::Functional).then(|| {
-        run.outputs
-            .iter()
-            .zip(&golden_out)
-            .filter(|(a, b)| a == b)
-            .count()
-    });
-    let score = |outs: &[Array3<i64>]| -> (Option<usize>, usize) {
-        let pred: Vec<usize> = outs.iter().map(&argmax).collect();
-        let correct = labels
-            .as_ref()
-            .map(|l| pred.iter().zip(l).filter(|(p, y)| *p == *y).count());
-        let agree = pred
-            .iter()
-            .zip(&golden_pred)
-            .filter(|(p, g)| p == g)
-            .count();
-        (correct, agree)
-    };
-    let correct = (mode == Mode::Functional)
-        .then(|| score(&run.outputs).0)
-        .flatten();
+    let wave = map::wave_size(&prog);
+    let checked = run_checked(&prog, &images, wave, &hw, &opts, None)?;
+    let (run, exact, correct) = (checked.run, checked.exact, checked.correct);
     let mut faults = Vec::new();
     for &p in &a.error_rates {
-        let r = map::run_network(
-            &prog,
-            &images,
-            &hw,
-            &RunOptions {
-                error_rate: p,
-                ..opts
-            },
-        )?;
-        let (correct, agree) = score(&r.outputs);
+        let faulty = RunOptions {
+            error_rate: p,
+            ..opts
+        };
+        let r = run_checked(&prog, &images, wave, &hw, &faulty, None)?;
         faults.push(FaultRow {
             error_rate: p,
-            flips: r.layers.iter().map(|l| l.flips).sum(),
-            correct,
-            agree_with_golden: agree,
+            flips: r.run.layers.iter().map(|l| l.flips).sum(),
+            correct: r.correct,
+            agree_with_golden: r.agree.unwrap_or(0),
         });
     }
     // A compressed zoo network is also costed against its dense int8 version.
@@ -373,6 +341,87 @@ fn config(a: &SimulateArgs) -> Result<Config, UsageError> {
     })
 }
 
+/// A network run over every image of a run, in waves, with (functional mode) each wave's
+/// outputs checked against the golden executor.
+pub(crate) struct Checked {
+    /// The waves together.
+    pub run: NetRun,
+    /// Images whose final codes equal the golden executor's (functional).
+    pub exact: Option<usize>,
+    /// Correct predictions (functional, labelled images).
+    pub correct: Option<usize>,
+    /// Predictions equal to the golden executor's (functional).
+    pub agree: Option<usize>,
+}
+
+/// An analytical run of one image (its latency and utilization, and the wave size).
+pub(crate) fn one_image(
+    prog: &golden::Program,
+    hw: &Hw,
+    opts: &RunOptions,
+    cache: Option<&map::PlanCache>,
+) -> Result<NetRun, UsageError> {
+    let one = RunOptions {
+        mode: Mode::Analytical,
+        ..*opts
+    };
+    map::run_network_with(prog, &[Array3::zeros((1, 1, 1))], hw, &one, cache)
+}
+
+/// Runs every image ([`map::run_waves`]: functional mode executes them in waves of `wave`),
+/// refusing first a wave whose memory estimate exceeds `--max-memory`; in functional mode
+/// each wave's outputs are checked against the golden executor (and the labels) and
+/// dropped.
+pub(crate) fn run_checked(
+    prog: &golden::Program,
+    images: &Images,
+    wave: usize,
+    hw: &Hw,
+    opts: &RunOptions,
+    cache: Option<&map::PlanCache>,
+) -> Result<Checked, UsageError> {
+    let n = images.len();
+    map::check_memory(prog, n, hw, opts, cache)?;
+    let functional = opts.mode == Mode::Functional;
+    let (mut exact, mut correct, mut agree) = (0, 0, 0);
+    let argmax = cram_workloads::exec::argmax;
+    let run = map::run_waves(
+        prog,
+        n,
+        wave,
+        hw,
+        opts,
+        cache,
+        &mut |r| Ok(images.get(r)),
+        &mut |r, imgs, run| {
+            let golden = golden_outputs(prog, imgs)?;
+            exact += run
+                .outputs
+                .iter()
+                .zip(&golden)
+                .filter(|(x, g)| x == g)
+                .count();
+            let pred: Vec<usize> = run.outputs.iter().map(argmax).collect();
+            agree += pred
+                .iter()
+                .zip(golden.iter().map(argmax))
+                .filter(|(p, g)| **p == *g)
+                .count();
+            if let Some(labels) = images.labels(r) {
+                correct += pred.iter().zip(labels).filter(|(p, y)| p == y).count();
+            }
+            Ok(())
+        },
+    )?;
+    let labelled = images.labels(0..0).is_some();
+    Ok(Checked {
+        run,
+        exact: functional.then_some(exact),
+        correct: (functional && labelled).then_some(correct),
+        agree: functional.then_some(agree),
+    })
+}
+
 /// The golden executor's final-layer codes for each image.
 pub(crate) fn golden_outputs(
     prog: &golden::Program,
@@ -384,37 +433,92 @@ pub(crate) fn golden_outputs(
         .collect::<Result<_, _>>()?)
 }
 
-/// Input codes and, for labelled data, the labels.
-pub(crate) type Inputs = (Vec<Array3<i64>>, Option<Vec<usize>>);
+/// The images of a run: the held-out digits with their labels (digits models), or seeded
+/// random input codes, generated a wave at a time so that a run never holds them all.
+pub(crate) struct Images {
+    n: usize,
+    kind: ImageKind,
+}
 
-/// The images and, for digits models, their labels: `images` of the held-out digits (all
-/// 360 by default), else `images` seeded random inputs (default 1).
-pub(crate) fn inputs(
-    prog: &golden::Program,
-    images: Option<usize>,
-    seed: u64,
-) -> Result<Inputs, UsageError> {
-    let shape = prog.network().input_shape();
-    let digits_like = shape.c == 64 && shape.h == 1 && shape.w == 1 && prog.act(0).bits == 5;
-    if digits_like {
-        let (_, test) = Digits::embedded().split(SPLIT_SEED);
-        let n = images.unwrap_or(test.len()).min(test.len());
-        let images = code_inputs(&test).into_iter().take(n).collect();
-        let labels = test.labels.iter().take(n).map(|&y| y as usize).collect();
-        return Ok((images, Some(labels)));
+enum ImageKind {
+    Digits {
+        codes: Vec<Array3<i64>>,
+        labels: Vec<usize>,
+    },
+    Random {
+        shape: cram_workloads::net::Shape,
+        lo: i64,
+        hi: i64,
+        seed: u64,
+    },
+}
+
+impl Images {
+    /// `images` of the held-out digits for digits models (all 360 by default), else
+    /// `images` seeded random inputs (default 1).
+    pub(crate) fn of(
+        prog: &golden::Program,
+        images: Option<usize>,
+        seed: u64,
+    ) -> Result<Images, UsageError> {
+        let shape = prog.network().input_shape();
+        let digits_like = shape.c == 64 && shape.h == 1 && shape.w == 1 && prog.act(0).bits == 5;
+        if digits_like {
+            let (_, test) = Digits::embedded().split(SPLIT_SEED);
+            let n = images.unwrap_or(test.len()).min(test.len());
+            let codes = code_inputs(&test).into_iter().take(n).collect();
+            let labels = test.labels.iter().take(n).map(|&y| y as usize).collect();
+            return Ok(Images {
+                n,
+                kind: ImageKind::Digits { codes, labels },
+            });
+        }
+        let n = images.unwrap_or(1);
+        if n == 0 || n > 1 << 16 {
+            return Err(UsageError::new(format!(
+                "--images {n}: must be in 1..=65536"
+            )));
+        }
+        let (lo, hi) = prog.act(0).range();
+        Ok(Images {
+            n,
+            kind: ImageKind::Random {
+                shape,
+                lo,
+                hi,
+                seed,
+            },
+        })
     }
-    let n = images.unwrap_or(1);
-    if n == 0 || n > 1 << 16 {
-        return Err(UsageError::new(format!(
-            "--images {n}: must be in 1..=65536"
-        )));
+
+    /// How many.
+    pub(crate) fn len(&self) -> usize {
+        self.n
     }
-    let (lo, hi) = prog.act(0).range();
-    let images = cram_workloads::compress::synthetic_inputs(shape, n, seed)
-        .iter()
-        .map(|x| x.mapv(|v| (lo + ((hi - lo + 1) as f32 * v) as i64).min(hi)))
-        .collect();
-    Ok((images, None))
+
+    /// The input codes of images `r`.
+    pub(crate) fn get(&self, r: Range<usize>) -> Vec<Array3<i64>> {
+        match &self.kind {
+            ImageKind::Digits { codes, .. } => codes[r].to_vec(),
+            ImageKind::Random {
+                shape,
+                lo,
+                hi,
+                seed,
+            } => cram_workloads::compress::synthetic_inputs_range(*shape, r, *seed)
+                .iter()
+                .map(|x| x.mapv(|v| (lo + ((hi - lo + 1) as f32 * v) as i64).min(*hi)))
+                .collect(),
+        }
+    }
+
+    /// The labels of images `r` (labelled data only).
+    pub(crate) fn labels(&self, r: Range<usize>) -> Option<&[usize]> {
+        match &self.kind {
+            ImageKind::Digits { labels, .. } => Some(&labels[r]),
+            ImageKind::Random { .. } => None,
+        }
+    }
 }
 
 fn text(r: &Report<'_>) -> String {

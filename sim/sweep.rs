@@ -95,9 +95,9 @@ pub struct MergeArgs {
 pub struct SbatchArgs {
     /// Plan folder.
     pub dir: PathBuf,
-    /// Array tasks (shards).
-    #[arg(long, default_value_t = 4)]
-    pub shards: u32,
+    /// Array tasks (shards) [default: 4, or the points if fewer].
+    #[arg(long)]
+    pub shards: Option<u32>,
     /// CPUs per task (the shard's rayon threads).
     #[arg(long, default_value_t = 2)]
     pub cpus: u32,
@@ -666,6 +666,20 @@ fn plan_cmd(a: &PlanArgs) -> Result<Outcome, CliError> {
         .out
         .clone()
         .unwrap_or_else(|| Path::new("results/sweeps").join(&plan.manifest.name));
+    // Planning again over the same plan is harmless (the same bytes); over another plan
+    // whose shards exist it would orphan them.
+    if let Ok(old) = Plan::read(&dir)
+        && old.manifest.plan_hash != plan.manifest.plan_hash
+        && dir.join("shards").is_dir()
+    {
+        return Err(CliError::usage(format!(
+            "'{}' holds another plan ({}, this one is {}) with shards; give another --out or \
+             remove the folder",
+            dir.display(),
+            old.manifest.plan_hash,
+            plan.manifest.plan_hash
+        )));
+    }
     plan.write(&dir)?;
     let m = &plan.manifest;
     let mut s = format!(
@@ -1103,6 +1117,17 @@ fn merge_cmd(a: &MergeArgs) -> Result<Outcome, CliError> {
         Err(_) => Vec::new(),
     };
     files.sort();
+    // Merge holds every record at once: about twice their JSON.
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
+    crate::guard::MemoryEstimate {
+        records_bytes: bytes.saturating_mul(2),
+        advice: "merge on a machine with more memory, or give a larger --max-memory",
+        ..Default::default()
+    }
+    .check(&format!("merging sweep {}", m.name))?;
     // Every problem, with the file and line it is on; the shards it concerns are re-run.
     let mut problems: Vec<String> = Vec::new();
     let mut rerun: BTreeSet<(u64, u64)> = BTreeSet::new();
@@ -1475,17 +1500,18 @@ fn summary(m: &SweepManifest, records: &[PointRecord]) -> Summary {
 fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, CliError> {
     let plan = Plan::read(&a.dir)?;
     let m = &plan.manifest;
-    if a.shards == 0 || a.shards > 10_000 {
+    let shards = a.shards.unwrap_or(m.points.clamp(1, 4) as u32);
+    if shards == 0 || shards > 10_000 {
         return Err(CliError::usage(format!(
             "--shards {}: must be in 1..=10000 (Slurm's MaxArraySize is often 1001; check \
              `scontrol show config`)",
-            a.shards
+            shards
         )));
     }
-    if u64::from(a.shards) > m.points {
+    if u64::from(shards) > m.points {
         return Err(CliError::usage(format!(
             "--shards {}: the plan has {} point(s), so at most {} shard(s) have work",
-            a.shards, m.points, m.points
+            shards, m.points, m.points
         )));
     }
     if a.cpus == 0 || a.cpus > 4096 {
@@ -1556,9 +1582,9 @@ fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, CliError> {
          exec {bin} sweep run {dir} \\\n  --shard \"${{SLURM_ARRAY_TASK_ID}}/${{SLURM_ARRAY_TASK_COUNT}}\" \\\n  --threads \"${{SLURM_CPUS_PER_TASK}}\"\n",
         name = m.name,
         points = m.points,
-        n = a.shards,
+        n = shards,
         hash = m.plan_hash,
-        last = a.shards - 1,
+        last = shards - 1,
         max = a.max_running.map(|x| format!("%{x}")).unwrap_or_default(),
         cpus = a.cpus,
         time = a.time,

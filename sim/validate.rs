@@ -36,7 +36,7 @@ use crate::map::{self, Choice, Mode, RunOptions, Strategy};
 use crate::records::{
     CheckStatus, NotAttempted, SCHEMA_VERSION, ValidationCheck, ValidationReport,
 };
-use crate::simulate::inputs;
+use crate::simulate::Images;
 
 /// A group of checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -550,7 +550,8 @@ fn kernels() -> Result<Vec<ValidationCheck>, UsageError> {
         let mut config = Config::default();
         config.workload.model = model.to_owned();
         let r = config.resolve()?;
-        let (imgs, _) = inputs(&r.prog, Some(images), 1)?;
+        let source = Images::of(&r.prog, Some(images), 1)?;
+        let imgs = source.get(0..source.len());
         let mut layers = 0;
         let mut failed = Vec::new();
         let mut copies = 0;

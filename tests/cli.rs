@@ -1023,10 +1023,11 @@ fn memory_guard_refuses_with_the_estimate_and_writes_nothing() {
         ],
     );
     assert!(!out.exists(), "a refused run wrote results");
-    // The same run fits a realistic limit; analytical runs are never refused.
+    // The same run fits a realistic limit; an analytical run holds far less than a
+    // functional one (its network, no activations or simulated cells).
     let o = cram(&["run", "--max-memory", "1G", "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = cram(&["simulate", "lenet5", "--max-memory", "1K"]);
+    let o = cram(&["simulate", "lenet5", "--max-memory", "2M"]);
     assert_usage_error(&o, &["lenet5 on 1 image(s)", "above --max-memory"]);
     let o = cram(&[
         "simulate",
@@ -1034,9 +1035,11 @@ fn memory_guard_refuses_with_the_estimate_and_writes_nothing() {
         "--mode",
         "analytical",
         "--max-memory",
-        "1K",
+        "2M",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    let o = cram(&["simulate", "lenet5", "--max-memory", "1K"]);
+    assert_usage_error(&o, &["network 'lenet5'", "parameters", "above --max-memory"]);
     let o = cram(&["run", "--max-memory", "lots"]);
     assert_usage_error(&o, &["--max-memory lots", "512M"]);
 }

@@ -216,3 +216,117 @@ fn mutated_onnx_models_never_panic() {
     });
     assert!(refused > 0);
 }
+
+/// Values that break models: zero, signs, the integer and float extremes, non-finite
+/// numbers, and the wrong types.
+const EXTREMES: &[&str] = &[
+    "0",
+    "-1",
+    "1",
+    "0.5",
+    "2147483648",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "1e308",
+    "-1e308",
+    "1e-320",
+    "nan",
+    "inf",
+    "-inf",
+    "\"\"",
+    "\"x\"",
+    "true",
+    "[]",
+];
+
+/// Every settable key at every extreme value, on top of a quick analytical run: each case
+/// is refused with an error naming the key, or runs to a report whose every metric is a
+/// finite, non-negative number — never a panic, a hang or a NaN.
+#[test]
+fn every_config_key_at_numeric_extremes() {
+    use cramulator::run::evaluate;
+    use std::sync::mpsc;
+    let keys = Config::keys();
+    assert!(keys.len() > 40, "{keys:?}");
+    let (mut accepted, mut refused) = (0, 0);
+    let mut failures = Vec::new();
+    for key in keys {
+        for value in EXTREMES {
+            let sets = vec![
+                "run.mode=analytical".to_owned(),
+                "compare.baselines=cpu-ddr4,nmp".to_owned(),
+                format!("{key}={value}"),
+            ];
+            let case = format!("--set {key}={value}");
+            let (tx, rx) = mpsc::channel();
+            let sets2 = sets.clone();
+            std::thread::spawn(move || {
+                let r = catch_unwind(AssertUnwindSafe(|| {
+                    let c = Config::load_with(None, &sets2).map_err(|e| e.to_string())?;
+                    evaluate(&c, None)
+                        .map(|e| e.report)
+                        .map_err(|e| e.to_string())
+                }));
+                let _ = tx.send(r);
+            });
+            let Ok(r) = rx.recv_timeout(std::time::Duration::from_secs(60)) else {
+                failures.push(format!("{case}: no answer within 60 s"));
+                continue;
+            };
+            match r {
+                Err(_) => failures.push(format!("{case}: panicked")),
+                Ok(Err(msg)) => {
+                    let leaf = key.rsplit('.').next().unwrap();
+                    if !(msg.contains(leaf) || msg.contains(key.as_str())) {
+                        failures.push(format!("{case}: the error does not name the key: {msg}"));
+                    }
+                    refused += 1;
+                }
+                Ok(Ok(report)) => {
+                    let json = serde_json::to_value(&report).unwrap();
+                    let mut bad = Vec::new();
+                    numbers(&json, "$", &mut bad);
+                    if !bad.is_empty() || report.cram.metrics.energy_pj <= 0.0 {
+                        failures.push(format!("{case}: {bad:?}"));
+                    }
+                    accepted += 1;
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        accepted > 0 && refused > 0,
+        "{accepted} accepted, {refused} refused"
+    );
+}
+
+/// Every number of a report that is not finite or is negative, by path.
+fn numbers(v: &serde_json::Value, at: &str, bad: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Number(n) => {
+            let x = n.as_f64().unwrap_or(f64::NAN);
+            if !x.is_finite() || x < 0.0 {
+                bad.push(format!("{at} = {x}"));
+            }
+        }
+        serde_json::Value::Null
+            if !at.ends_with("area_mm2")
+                && !at.contains("bit_exact")
+                && !at.contains("correct") =>
+        {
+            bad.push(format!("{at} = null"));
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                numbers(x, &format!("{at}[{i}]"), bad);
+            }
+        }
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                numbers(x, &format!("{at}.{k}"), bad);
+            }
+        }
+        _ => {}
+    }
+}

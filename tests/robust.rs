@@ -707,3 +707,181 @@ fn the_run_table_prints_what_it_means() {
     assert!(!out.contains("  MACs") && !out.contains("0.00 fJ"), "{out}");
     assert!(!out.contains(" m ") && !out.contains("0.00 "), "{out}");
 }
+
+/// `cramulator` under an address-space limit of `kib` KiB (`ulimit -v`).
+fn cram_limited(kib: u64, args: &[&str]) -> std::process::Output {
+    let mut line = format!(
+        "ulimit -v {kib}; exec '{}'",
+        env!("CARGO_BIN_EXE_cramulator")
+    );
+    for a in args {
+        line.push_str(&format!(" '{a}'"));
+    }
+    std::process::Command::new("sh")
+        .args(["-c", &line])
+        .output()
+        .unwrap()
+}
+
+/// Item 8: memory does not grow with the image count. Analytical runs price equal lane
+/// blocks once (65,536 ResNet-20 images ran in 5.5 GB; now within a 1 GiB address space);
+/// functional runs go in waves, and the guard checks one wave's estimate (the unit test
+/// `waves_report_what_one_run_of_every_image_does` shows waves give one run's numbers).
+#[test]
+fn memory_stays_flat_in_the_image_count() {
+    let d = scratch("flat");
+    for n in ["1", "65536"] {
+        let o = cram_limited(
+            1 << 20,
+            &[
+                "run",
+                "--set",
+                "workload.model=resnet20",
+                "--mode",
+                "analytical",
+                "--set",
+                &format!("run.images={n}"),
+                "--set",
+                "compare.baselines=nmp",
+                "--json",
+                "--out",
+                arg(&d),
+            ],
+        );
+        let v = json(&o);
+        assert_eq!(v["cram"]["images"], n.parse::<u64>().unwrap());
+    }
+    // A functional run of many images is checked one wave at a time: the estimate names
+    // the wave, not all 65,536 images at once.
+    let o = cram(&[
+        "--max-memory",
+        "20M",
+        "simulate",
+        "resnet20",
+        "--images",
+        "65536",
+    ]);
+    assert_usage_error(
+        &o,
+        &[
+            "resnet20 on 65536 image(s),",
+            "at a time",
+            "--max-memory 20.0 MiB",
+        ],
+    );
+    // The network itself is checked before it is compiled, in every mode.
+    let o = cram(&[
+        "--max-memory",
+        "64M",
+        "run",
+        "--set",
+        "workload.model=resnet50",
+        "--mode",
+        "analytical",
+        "--out",
+        arg(&d),
+    ]);
+    assert_usage_error(
+        &o,
+        &["network 'resnet50'", "parameters", "--max-memory 64.0 MiB"],
+    );
+}
+
+/// Runs `cramulator` with `args`, killing it after `secs` seconds (None: it hung).
+fn cram_within(args: &[&str], secs: u64) -> Option<std::process::Output> {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cramulator"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed().as_secs() >= secs {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+/// Every numeric flag of every command at the numeric extremes: it runs (exit 0) or is
+/// refused (exit 2) naming the flag — never a panic, a hang or another exit code.
+#[test]
+fn every_numeric_flag_at_extremes() {
+    let d = scratch("flags");
+    let small = "[sweep]\nname = \"f\"\nset = [\"run.mode=analytical\", \"run.images=1\"]\n\
+                 [[axis]]\nkey = \"run.seed\"\nvalues = [1, 2]\n";
+    let p = plan(&d, small, "f");
+    let out = d.join("results");
+    let kernel = ["kernel", "add", "--bits", "8", "--lanes", "256"];
+    let simulate = ["simulate", "digits-mlp-int4", "--images", "2"];
+    let zoo = ["simulate", "lenet5", "--mode", "analytical"];
+    let run = ["run", "--set", "run.images=1", "--out", arg(&out)];
+    let sweep = ["sweep", "run", arg(&p)];
+    let sbatch = ["sweep", "sbatch", arg(&p)];
+    let map = ["map"];
+    let cases: Vec<(&[&str], &str)> = vec![
+        (&kernel, "--bits"),
+        (&kernel, "--bits-b"),
+        (&kernel, "--constant"),
+        (&kernel, "--lanes-per-subarray"),
+        (&kernel, "--subarrays"),
+        (&kernel, "--seed"),
+        (&kernel, "--threads"),
+        (&kernel, "--error-rate"),
+        (&kernel, "--endurance-budget"),
+        (&simulate, "--images"),
+        (&simulate, "--error-rates"),
+        (&simulate, "--seed"),
+        (&simulate, "--threads"),
+        (&zoo, "--weight-bits"),
+        (&zoo, "--act-bits"),
+        (&zoo, "--sparsity"),
+        (&run, "--threads"),
+        (&run, "--max-memory"),
+        (&sweep, "--threads"),
+        (&sweep, "--shard"),
+        (&sbatch, "--shards"),
+        (&sbatch, "--cpus"),
+        (&sbatch, "--max-running"),
+        (&map, "--layer"),
+    ];
+    let values = [
+        "0",
+        "-1",
+        "1",
+        "4294967296",
+        "18446744073709551616",
+        "1e308",
+        "nan",
+        "inf",
+        "",
+        "x",
+    ];
+    let mut failures = Vec::new();
+    for (base, flag) in &cases {
+        for v in values {
+            let mut args = base.to_vec();
+            args.extend([flag, v]);
+            let shown = args.join(" ");
+            let Some(o) = cram_within(&args, 120) else {
+                failures.push(format!("{shown}: no answer within 120 s"));
+                continue;
+            };
+            let e = stderr(&o);
+            match o.status.code() {
+                Some(0) => {
+                    if stdout(&o).contains("NaN") {
+                        failures.push(format!("{shown}: NaN in the output"));
+                    }
+                }
+                Some(2) if e.contains(flag.trim_start_matches('-')) && !e.contains("panicked") => {}
+                code => failures.push(format!("{shown}: exit {code:?}: {e}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -22,6 +22,12 @@
 //! timeline: streams on disjoint subarrays overlap, so a layer takes the longest of its
 //! longest stream, its total array work spread over the chip's subarrays, its controller
 //! commands at the issue rate and its bus traffic at the bus width.
+//!
+//! Many images go through the chip in waves ([`run_waves`]): a wave is as many images as
+//! the chip's lanes hold at the layer that needs the most lanes per image ([`wave_size`]),
+//! mapped together as above; waves run one after another, so their energies and cycles
+//! add. This keeps what the simulator holds (activations, plans) bounded by one wave,
+//! whatever the image count.
 
 pub mod arith;
 pub mod elem;
@@ -205,6 +211,126 @@ impl NetRun {
     }
 }
 
+/// Most memory one functional wave of images may hold (activations of its images): a
+/// fixed budget, not `--max-memory`, so that the waves, and with them every number a run
+/// reports, do not depend on the machine.
+pub const WAVE_BYTES: u64 = 256 << 20;
+
+/// Images per functional wave: as many as [`WAVE_BYTES`] of activations hold (at least 1).
+pub fn wave_size(prog: &golden::Program) -> usize {
+    let per_image = activation_bytes(prog, 1).max(1);
+    usize::try_from((WAVE_BYTES / per_image).max(1)).unwrap_or(usize::MAX)
+}
+
+/// The activations a functional run of `images` images holds at its peak: every layer's
+/// output codes (8 bytes each) plus the layer being run's results (24 bytes per value).
+fn activation_bytes(prog: &golden::Program, images: usize) -> u64 {
+    let net = prog.network();
+    let outs: Vec<u64> = net
+        .stats()
+        .map(|s| s.iter().map(|l| l.out.len() as u64).collect())
+        .unwrap_or_default();
+    let input = net.input_shape().len() as u64;
+    let largest = outs.iter().copied().max().unwrap_or(0);
+    let n = images as u64;
+    (input + outs.iter().sum::<u64>()) * n * 8 + largest * n * 24
+}
+
+/// A wave's input codes, by image range.
+pub type WaveImages<'a> = dyn FnMut(Range<usize>) -> Result<Vec<Array3<i64>>, UsageError> + 'a;
+/// What sees each functional wave: its image range, input codes and run.
+pub type WaveVisit<'a> =
+    dyn FnMut(Range<usize>, &[Array3<i64>], &NetRun) -> Result<(), UsageError> + 'a;
+
+/// Runs `n` images on the chip at once (outputs are not kept). Analytical: counted, in
+/// memory that does not grow with `n` (equal lane blocks are priced once). Functional: the
+/// images are executed in waves of `wave` ([`wave_size`]), each handed to `visit` (to check
+/// it against the golden executor) and dropped, so memory is one wave's whatever `n`. With
+/// one wave, that run is the result. With more, the chip's work is still all `n` images at
+/// once: the placement, counts, cycles and energy are those of all `n` images priced with
+/// the generated programs (as execution prices them), and the logic pulses' data-dependent
+/// energy and the injected flips are the waves' measured sums.
+#[allow(clippy::too_many_arguments)]
+pub fn run_waves(
+    prog: &golden::Program,
+    n: usize,
+    wave: usize,
+    hw: &Hw,
+    opts: &RunOptions,
+    cache: Option<&PlanCache>,
+    images: &mut WaveImages<'_>,
+    visit: &mut WaveVisit<'_>,
+) -> Result<NetRun, UsageError> {
+    let dummies = |k: usize| vec![Array3::zeros((1, 1, 1)); k];
+    if opts.mode == Mode::Analytical {
+        return run_network_with(prog, &dummies(n), hw, opts, cache);
+    }
+    let wave = wave.clamp(1, n.max(1));
+    if n <= wave {
+        let imgs = images(0..n)?;
+        let run = run_network(prog, &imgs, hw, opts)?;
+        visit(0..n, &imgs, &run)?;
+        return Ok(run);
+    }
+    let mut pulses = vec![0.0f64; prog.network().layers.len()];
+    let mut flips = vec![0u64; pulses.len()];
+    let mut start = 0;
+    while start < n {
+        let range = start..(start + wave).min(n);
+        let imgs = images(range.clone())?;
+        let run = run_network(prog, &imgs, hw, opts)?;
+        visit(range.clone(), &imgs, &run)?;
+        for (i, l) in run.layers.iter().enumerate() {
+            pulses[i] += l.energy.logic_pulses_pj;
+            flips[i] += l.flips;
+        }
+        start = range.end;
+    }
+    let mut priced = run_network_priced(prog, n, hw, opts)?;
+    for (i, l) in priced.layers.iter_mut().enumerate() {
+        l.energy.logic_pulses_pj = pulses[i];
+        l.flips = flips[i];
+    }
+    Ok(priced)
+}
+
+/// All `n` images counted at once, with every weighted layer priced by its generated
+/// programs (their own tallies, copies included) instead of the closed form.
+fn run_network_priced(
+    prog: &golden::Program,
+    n: usize,
+    hw: &Hw,
+    opts: &RunOptions,
+) -> Result<NetRun, UsageError> {
+    let counted = RunOptions {
+        mode: Mode::Analytical,
+        ..*opts
+    };
+    let dummies = vec![Array3::zeros((1, 1, 1)); n];
+    let layers = (0..prog.network().layers.len())
+        .map(|i| {
+            if crate::guard::interrupted() {
+                return Err(crate::guard::stopped());
+            }
+            let layer = &prog.network().layers[i];
+            let (costs, strategy, _) =
+                layer_costs(prog, i, &dummies, &[], hw, &counted, true, None)
+                    .map_err(|why| layer_error(prog, i, why))?;
+            Ok(report(
+                layer.name.clone(),
+                layer.op.name(),
+                strategy,
+                &costs,
+                hw,
+            ))
+        })
+        .collect::<Result<Vec<_>, UsageError>>()?;
+    Ok(NetRun {
+        layers,
+        outputs: Vec::new(),
+    })
+}
+
 /// Checks that an analytical run `a` agrees with a functional run `f` of the same network,
 /// images and options: every layer's streams, subarray runs, lanes, gate steps, lane-gate
 /// evaluations, loaded bits, cycles and column utilization are equal, and so are the
@@ -268,9 +394,10 @@ pub fn analytical_matches(f: &NetRun, a: &NetRun) -> Result<usize, String> {
     Ok(with_copies)
 }
 
-/// Refuses a functional run whose [`functional_memory`] estimate exceeds `--max-memory`
-/// (`guard`); the estimate comes from an analytical run of the same work (through `cache`).
-/// Analytical runs pass.
+/// Refuses a functional run whose [`functional_memory`] estimate for one wave of its images
+/// ([`wave_size`]) exceeds `--max-memory` (`guard`); the estimate comes from an analytical
+/// run of the same work (through `cache`). Analytical runs pass here (their memory does not
+/// grow with the images; the network itself is checked when it is compiled).
 pub fn check_memory(
     prog: &golden::Program,
     images: usize,
@@ -281,14 +408,22 @@ pub fn check_memory(
     if opts.mode != Mode::Functional {
         return Ok(());
     }
+    let wave = images.min(wave_size(prog));
     let counted = RunOptions {
         mode: Mode::Analytical,
         ..*opts
     };
-    let dummies = vec![Array3::zeros((1, 1, 1)); images];
+    let dummies = vec![Array3::zeros((1, 1, 1)); wave];
     let planned = run_network_with(prog, &dummies, hw, &counted, cache)?;
-    functional_memory(prog, images, hw, &planned)
-        .check(&format!("{} on {images} image(s)", prog.network().name))
+    let what = if wave < images {
+        format!(
+            "{} on {images} image(s), {wave} at a time",
+            prog.network().name
+        )
+    } else {
+        format!("{} on {images} image(s)", prog.network().name)
+    };
+    functional_memory(prog, wave, hw, &planned).check(&what)
 }
 
 /// The memory a functional run of `prog` on `images` images would hold at its peak,
@@ -304,14 +439,6 @@ pub fn functional_memory(
     hw: &Hw,
     planned: &NetRun,
 ) -> crate::guard::MemoryEstimate {
-    let n = images as u64;
-    let net = prog.network();
-    let outs: Vec<u64> = net
-        .stats()
-        .map(|s| s.iter().map(|l| l.out.len() as u64).collect())
-        .unwrap_or_default();
-    let input = net.input_shape().len() as u64;
-    let largest = outs.iter().copied().max().unwrap_or(0);
     let op = std::mem::size_of::<crate::engine::isa::Op>() as u64;
     let threads = rayon::current_num_threads() as u64;
     // Every program of the layer, as if all were held at once (an upper bound).
@@ -322,7 +449,7 @@ pub fn functional_memory(
         .max()
         .unwrap_or(0);
     crate::guard::MemoryEstimate {
-        activations_bytes: (input + outs.iter().sum::<u64>()) * n * 8 + largest * n * 24,
+        activations_bytes: activation_bytes(prog, images),
         programs_bytes: steps.saturating_mul(op),
         cells_bytes: threads * (hw.lanes() * hw.cols()).div_ceil(8) as u64,
         advice: "run with --mode analytical, fewer images, or a larger --max-memory",
@@ -346,6 +473,9 @@ struct StreamCost {
     flips: u64,
     shared_copies: u64,
     place: Place,
+    /// How many consecutive lane blocks this cost stands for (analytical mode prices equal
+    /// blocks once; `place.lanes` is the first, the others follow it).
+    repeat: u64,
 }
 
 /// Where a stream ran: which program (channel set, stored group or element-wise part) on
@@ -378,7 +508,7 @@ pub fn run_network(
         if crate::guard::interrupted() {
             return Err(crate::guard::stopped());
         }
-        let (costs, strategy, y) = layer_costs(prog, i, images, &outs, hw, opts, None)
+        let (costs, strategy, y) = layer_costs(prog, i, images, &outs, hw, opts, false, None)
             .map_err(|why| layer_error(prog, i, why))?;
         reports.push(report(
             layer.name.clone(),
@@ -493,12 +623,14 @@ fn plan_network(
                 let l = Linear::at(prog, i).expect("a linear step");
                 Strategy::ALL
                     .into_iter()
-                    .map(|s| linear_layer(&l, s, hw, n_img, None, opts, i).map(|o| (Some(s), o.0)))
+                    .map(|s| {
+                        linear_layer(&l, s, hw, n_img, None, false, opts, i).map(|o| (Some(s), o.0))
+                    })
                     .collect::<Result<Vec<_>, String>>()
                     .map_err(|why| layer_error(prog, i, why))?
             }
             _ => {
-                let (costs, strategy, _) = layer_costs(prog, i, images, &[], hw, opts, None)
+                let (costs, strategy, _) = layer_costs(prog, i, images, &[], hw, opts, false, None)
                     .map_err(|why| layer_error(prog, i, why))?;
                 vec![(strategy, costs)]
             }
@@ -522,8 +654,9 @@ fn reprice(costs: &mut [StreamCost], hw: &Hw) {
 }
 
 /// A layer's costs, strategy and (functional mode) output codes; `candidates` collects
-/// both strategies' (energy pJ, cycles) when the cost model chooses.
-#[allow(clippy::type_complexity)]
+/// both strategies' (energy pJ, cycles) when the cost model chooses. `realize` (analytical
+/// mode) prices the chosen streams with their generated programs, as a functional run does.
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn layer_costs(
     prog: &golden::Program,
     i: usize,
@@ -531,6 +664,7 @@ fn layer_costs(
     outs: &[Vec<Array3<i64>>],
     hw: &Hw,
     opts: &RunOptions,
+    realize: bool,
     mut candidates: Option<&mut Vec<(Strategy, f64, u64)>>,
 ) -> Result<(Vec<StreamCost>, Option<Strategy>, Vec<Array3<i64>>), String> {
     let layer = &prog.network().layers[i];
@@ -563,12 +697,12 @@ fn layer_costs(
                 let l = Linear::at(prog, i).expect("a linear step");
                 let x = functional.then(|| outs[j].as_slice());
                 let (strategy, (c, y)) = match opts.choice {
-                    Choice::Force(s) => (s, linear_layer(&l, s, hw, n_img, x, opts, i)?),
+                    Choice::Force(s) => (s, linear_layer(&l, s, hw, n_img, x, realize, opts, i)?),
                     Choice::Auto(obj) => {
                         // Both strategies costed in closed form; the cheaper one runs.
                         let mut best: Option<(f64, Strategy, LayerOut)> = None;
                         for s in Strategy::ALL {
-                            let out = linear_layer(&l, s, hw, n_img, None, opts, i)?;
+                            let out = linear_layer(&l, s, hw, n_img, None, false, opts, i)?;
                             let (e, t) = totals(&out.0, hw);
                             if let Some(c) = candidates.as_mut() {
                                 c.push((s, e, t));
@@ -579,9 +713,10 @@ fn layer_costs(
                             }
                         }
                         let (_, s, out) = best.expect("two strategies");
-                        match x {
-                            None => (s, out),
-                            Some(_) => (s, linear_layer(&l, s, hw, n_img, x, opts, i)?),
+                        if x.is_some() || realize {
+                            (s, linear_layer(&l, s, hw, n_img, x, realize, opts, i)?)
+                        } else {
+                            (s, out)
                         }
                     }
                 };
@@ -626,18 +761,21 @@ fn report(
     let (mut runs, mut lanes, mut steps, mut evals, mut loaded) = (0, 0, 0, 0, 0);
     let (mut flips, mut shared_copies) = (0, 0);
     let (mut work, mut longest, mut commands, mut cols) = (0u64, 0u64, 0u64, 0usize);
+    let mut streams = 0;
     for c in costs {
-        actions.add_scaled(&c.actions, 1.0);
-        runs += c.runs;
-        lanes += c.lanes;
-        steps += c.counts.gate_steps * c.runs;
-        evals += c.counts.lane_gate_evals;
-        loaded += c.loaded_bits;
-        flips += c.flips;
-        shared_copies += c.shared_copies;
-        work += c.cycles_per_run * c.runs;
+        let k = c.repeat;
+        actions.add_scaled(&c.actions, k as f64);
+        streams += k;
+        runs += c.runs * k;
+        lanes += c.lanes * k;
+        steps += c.counts.gate_steps * c.runs * k;
+        evals += c.counts.lane_gate_evals * k;
+        loaded += c.loaded_bits * k;
+        flips += c.flips * k;
+        shared_copies += c.shared_copies * k;
+        work += c.cycles_per_run * c.runs * k;
         longest = longest.max(c.cycles_per_run);
-        commands += c.commands;
+        commands += c.commands * k;
         cols = cols.max(c.cols);
     }
     actions.commands = commands as f64;
@@ -651,7 +789,7 @@ fn report(
         name,
         op,
         strategy,
-        streams: costs.len() as u64,
+        streams,
         subarray_runs: runs,
         subarrays: runs.min(chip),
         lanes_used: lanes,
@@ -812,9 +950,33 @@ fn run_job(
             flips,
             shared_copies: real.map_or(0, |j| j.shared_copies),
             place: Place::default(),
+            repeat: 1,
         },
         sa,
     )
+}
+
+/// The lane blocks that run, as (block index, how many blocks its cost stands for): with
+/// values (`every`), each block; counted only, block 0 (a broadcast's commands are issued
+/// with it), the full blocks after it as one, and a shorter last block. Counts and actions
+/// depend on a block's length only, so the cost of a whole layer stays one entry per
+/// program and block length, whatever the number of images.
+fn block_runs(blocks: &[Range<usize>], ks: &[usize], every: bool) -> Vec<(usize, u64)> {
+    if every || ks.len() <= 2 {
+        return ks.iter().map(|&k| (k, 1)).collect();
+    }
+    let len = |k: usize| blocks[k].len();
+    let last = ks[ks.len() - 1];
+    let partial = len(last) != len(ks[0]);
+    let middle = ks.len() - 1 - usize::from(partial);
+    let mut out = vec![(ks[0], 1)];
+    if middle > 0 {
+        out.push((ks[1], middle as u64));
+    }
+    if partial {
+        out.push((last, 1));
+    }
+    out
 }
 
 /// Lane blocks of `total` lanes, `per` to a subarray.
@@ -851,7 +1013,7 @@ where
         }
         if chunk == 1 {
             return Err(format!(
-                "needs {} columns even one input at a time; the subarray has {}",
+                "needs {} columns even one input at a time; the subarray has {} (cols_per_subarray)",
                 job.cols,
                 hw.cols()
             ));
@@ -872,7 +1034,8 @@ fn realize(plan: &Job, real: Result<Job, String>, hw: &Hw) -> Result<Job, String
     if real.shared_copies > 0 {
         if real.program.cols() > hw.cols() {
             return Err(format!(
-                "needs {} columns once inputs read twice in a gate are copied; the subarray has {}",
+                "needs {} columns once inputs read twice in a gate are copied; the subarray has {} \
+                 (cols_per_subarray)",
                 real.program.cols(),
                 hw.cols()
             ));
@@ -903,15 +1066,21 @@ type Placed = Vec<(usize, usize, i64)>;
 /// The streams of one program (set or group), or why it could not be built.
 type Streams = Result<Vec<(StreamCost, Placed)>, String>;
 
+/// A Dense or Conv2d layer's streams, counted in closed form, or with `x` (input codes)
+/// executed bit by bit; `realize` prices the counted streams with their generated programs
+/// (as execution does, copies included) without executing them.
+#[allow(clippy::too_many_arguments)]
 fn linear_layer(
     l: &Linear<'_>,
     strategy: Strategy,
     hw: &Hw,
     n_img: usize,
     x: Option<&[Array3<i64>]>,
+    realize_programs: bool,
     opts: &RunOptions,
     layer: usize,
 ) -> Result<LayerOut, String> {
+    let generate = x.is_some() || realize_programs;
     let p_n = l.positions();
     let c_out = l.channels();
     let per = hw.lanes();
@@ -937,6 +1106,7 @@ fn linear_layer(
                 })
                 .collect();
             let lane_blocks = blocks(n_img * p_n, per);
+            let all_blocks: Vec<usize> = (0..lane_blocks.len()).collect();
             // The first set's chunk is where every other set's search starts.
             let (chunk0, _) = fitted(hw, l.reduction(), a_bits, |chunk| {
                 linear::const_job(set, l, sets[0].clone(), chunk, true)
@@ -948,18 +1118,19 @@ fn linear_layer(
                     let (chunk, plan) = fitted_from(hw, chunk0, |chunk| {
                         linear::const_job(set, l, chs.clone(), chunk, true)
                     })?;
-                    let real = match x {
-                        Some(_) => Some(realize(
+                    let real = if generate {
+                        Some(realize(
                             &plan,
                             linear::const_job(set, l, chs.clone(), chunk, false),
                             hw,
-                        )?),
-                        None => None,
+                        )?)
+                    } else {
+                        None
                     };
-                    Ok(lane_blocks
+                    Ok(block_runs(&lane_blocks, &all_blocks, x.is_some())
                         .par_iter()
-                        .enumerate()
-                        .map(|(bi, blk)| {
+                        .map(|&(bi, repeat)| {
+                            let blk = &lane_blocks[bi];
                             let loader = |src: Source, lane: usize| -> i64 {
                                 let g = blk.start + lane;
                                 let (img, p) = (g / p_n, g % p_n);
@@ -984,6 +1155,7 @@ fn linear_layer(
                             if bi > 0 {
                                 cost.commands = 0;
                             }
+                            cost.repeat = repeat;
                             cost.place = Place {
                                 program: s,
                                 channels: chs.clone(),
@@ -1035,20 +1207,21 @@ fn linear_layer(
                     let (chunk, plan) = fitted_from(hw, chunk0, |chunk| {
                         linear::stored_job(set, l, &channels, chunk, true)
                     })?;
-                    let real = match x {
-                        Some(_) => Some(realize(
+                    let real = if generate {
+                        Some(realize(
                             &plan,
                             linear::stored_job(set, l, &channels, chunk, false),
                             hw,
-                        )?),
-                        None => None,
+                        )?)
+                    } else {
+                        None
                     };
                     let (_, mults) = l.common_mult(&channels);
                     // Per-channel constants, once per group (the K load keeps their low bits).
                     let ks_c: Vec<i128> = channels.iter().map(|&c| l.lane_constant(c)).collect();
-                    Ok(ks
+                    Ok(block_runs(&lane_blocks, ks, x.is_some())
                         .par_iter()
-                        .map(|&k| {
+                        .map(|&(k, repeat)| {
                             let blk = &lane_blocks[k];
                             let loader = |src: Source, lane: usize| -> i64 {
                                 let g = blk.start + lane;
@@ -1075,6 +1248,7 @@ fn linear_layer(
                                 x.is_some().then_some(&loader as Loader<'_>),
                                 true,
                             );
+                            cost.repeat = repeat;
                             cost.place = Place {
                                 program: gi,
                                 channels: chs.clone(),
@@ -1142,21 +1316,21 @@ fn elem_layer(
     charge_loads: bool,
 ) -> LayerOut {
     let p_n = out.h * out.w;
-    let tasks: Vec<(usize, usize, Range<usize>)> = parts
-        .iter()
-        .enumerate()
-        .flat_map(|(pi, part)| {
-            let total = n_img * part.channels.len() * p_n;
-            blocks(total, hw.lanes())
-                .into_iter()
-                .enumerate()
-                .map(move |(bi, blk)| (pi, bi, blk))
-        })
-        .collect();
+    // (part, block index, lanes, how many blocks it stands for, stream number)
+    let mut tasks: Vec<(usize, usize, Range<usize>, u64, usize)> = Vec::new();
+    let mut streams = 0;
+    for (pi, part) in parts.iter().enumerate() {
+        let total = n_img * part.channels.len() * p_n;
+        let bs = blocks(total, hw.lanes());
+        let all: Vec<usize> = (0..bs.len()).collect();
+        for (bi, repeat) in block_runs(&bs, &all, gather.is_some()) {
+            tasks.push((pi, bi, bs[bi].clone(), repeat, streams + bi));
+        }
+        streams += bs.len();
+    }
     let results: Vec<(StreamCost, Placed)> = tasks
         .par_iter()
-        .enumerate()
-        .map(|(k, (pi, bi, blk))| {
+        .map(|(pi, bi, blk, repeat, k)| {
             let part = &parts[*pi];
             let n_c = part.channels.len();
             // Lane g of the part: image-major, then channel, then position.
@@ -1174,7 +1348,7 @@ fn elem_layer(
                 blk.len(),
                 hw,
                 opts,
-                ((layer as u64) << 32) | k as u64,
+                ((layer as u64) << 32) | *k as u64,
                 gather.is_some().then_some(&loader as Loader<'_>),
                 charge_loads,
             );
@@ -1182,6 +1356,7 @@ fn elem_layer(
             if *bi > 0 {
                 cost.commands = 0;
             }
+            cost.repeat = *repeat;
             cost.place = Place {
                 program: *pi,
                 channels: part.channels.clone(),
@@ -1527,6 +1702,107 @@ mod analytical_tests {
             seed: 1,
         };
         run_network(&prog, &images(&prog, 1, 5), &hw(), &opts).unwrap();
+    }
+
+    /// Issue 19 item 8: a functional run in waves (here of 2 images) checks every image and
+    /// reports what one run of all the images reports: the same streams, counts, cycles and
+    /// flips, and the same energy but for the summation order; analytical mode prices all
+    /// the images at once, counting equal lane blocks once.
+    #[test]
+    fn waves_report_what_one_run_of_every_image_does() {
+        for (sparsity, seed) in [(0.0, 4), (0.9, 189)] {
+            let net = every_op(2, 3, true);
+            let w = synthetic_weights(&net, seed).unwrap();
+            let spec = CompressSpec {
+                weights: WeightScheme {
+                    bits: 4,
+                    mode: WeightMode::Symmetric,
+                    per_channel: true,
+                },
+                act_bits: 6,
+                act_symmetric: false,
+                input: None,
+                prune: (sparsity > 0.0).then_some(Prune::Unstructured { sparsity }),
+                calibration: Calibration::MinMax,
+            };
+            let calib = synthetic_inputs(net.input_shape(), 3, seed + 1);
+            let prog = compress(&net, &w, &spec, &calib)
+                .unwrap()
+                .0
+                .program()
+                .unwrap();
+            let imgs = images(&prog, 5, 7);
+            for s in Strategy::ALL {
+                for error_rate in [0.0, 0.01] {
+                    let opts = RunOptions {
+                        mode: Mode::Functional,
+                        choice: Choice::Force(s),
+                        error_rate,
+                        seed: 3,
+                    };
+                    let whole = run_network(&prog, &imgs, &hw(), &opts).unwrap();
+                    let mut seen = Vec::new();
+                    let waves = run_waves(
+                        &prog,
+                        5,
+                        2,
+                        &hw(),
+                        &opts,
+                        None,
+                        &mut |r| Ok(imgs[r].to_vec()),
+                        &mut |r, x, run| {
+                            seen.push(r.clone());
+                            for (x, got) in x.iter().zip(&run.outputs) {
+                                let golden = prog.run(x).unwrap();
+                                assert!(error_rate > 0.0 || got == golden.last().unwrap());
+                            }
+                            Ok(())
+                        },
+                    )
+                    .unwrap();
+                    assert_eq!(seen, [0..2, 2..4, 4..5]);
+                    for (a, b) in whole.layers.iter().zip(&waves.layers) {
+                        // Faults fall on other lanes when the lanes are other blocks: only
+                        // the fault-free energies agree.
+                        let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * x.abs().max(1e-9);
+                        assert!(
+                            error_rate > 0.0 || close(a.energy.total_pj(), b.energy.total_pj()),
+                            "{}: {:?} vs {:?}",
+                            a.name,
+                            a.energy,
+                            b.energy
+                        );
+                        let strip = |l: &LayerReport| LayerReport {
+                            energy: EnergyBreakdown::default(),
+                            flips: 0,
+                            ..l.clone()
+                        };
+                        assert_eq!(format!("{:?}", strip(a)), format!("{:?}", strip(b)));
+                        if error_rate == 0.0 {
+                            assert_eq!(a.flips, b.flips);
+                        }
+                    }
+                    // Analytical: all at once, equal to the plain run.
+                    let counted = RunOptions {
+                        mode: Mode::Analytical,
+                        ..opts
+                    };
+                    let a = run_waves(
+                        &prog,
+                        5,
+                        2,
+                        &hw(),
+                        &counted,
+                        None,
+                        &mut |_| unreachable!(),
+                        &mut |_, _, _| unreachable!(),
+                    )
+                    .unwrap();
+                    let plain = run_network(&prog, &imgs, &hw(), &counted).unwrap();
+                    assert_eq!(format!("{:?}", a.layers), format!("{:?}", plain.layers));
+                }
+            }
+        }
     }
 
     /// Every layer of ResNet-20 (int8, one image): bit-exact, and the analytical counts and

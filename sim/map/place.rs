@@ -140,8 +140,17 @@ pub fn place(
     let s = net.input_shape();
     let image = [Array3::zeros((s.c, s.h, s.w))];
     let mut candidates = Vec::new();
-    let (costs, strategy, _) =
-        layer_costs(prog, i, &image, &[], hw, &opts, Some(&mut candidates)).map_err(bad)?;
+    let (costs, strategy, _) = layer_costs(
+        prog,
+        i,
+        &image,
+        &[],
+        hw,
+        &opts,
+        false,
+        Some(&mut candidates),
+    )
+    .map_err(bad)?;
     let r = report(layer.name.clone(), layer.op.name(), strategy, &costs, hw);
     let programs = programs(&costs, hw);
     let linear = Linear::at(prog, i);
@@ -213,8 +222,17 @@ fn programs(costs: &[StreamCost], hw: &Hw) -> Vec<ProgramPlace> {
     let chip = hw.org.subarrays();
     let per_bank = u64::from(hw.org.params.subarrays_per_bank);
     let mut out: Vec<ProgramPlace> = Vec::new();
-    for (k, c) in costs.iter().enumerate() {
-        let p = &c.place;
+    // A cost standing for several equal blocks expands into its runs, one block apart.
+    let expanded = costs.iter().flat_map(|c| {
+        let len = c.place.lanes.len();
+        (0..c.repeat as usize).map(move |r| {
+            let mut place = c.place.clone();
+            place.lanes = place.lanes.start + r * len..place.lanes.end + r * len;
+            (c, place)
+        })
+    });
+    for (k, (c, place)) in expanded.enumerate() {
+        let p = &place;
         if out.len() <= p.program {
             out.resize_with(p.program + 1, || ProgramPlace {
                 channels: [0, 0],

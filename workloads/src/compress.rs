@@ -205,8 +205,19 @@ pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadEr
 
 /// `n` seeded synthetic inputs of `shape`, uniform in [0, 1) (image-like, non-negative).
 pub fn synthetic_inputs(shape: Shape, n: usize, seed: u64) -> Vec<Array3<f32>> {
+    synthetic_inputs_range(shape, 0..n, seed)
+}
+
+/// Images `range` of [`synthetic_inputs`] (the same values, without drawing the ones
+/// before: image i starts at word i·c·h·w of the stream).
+pub fn synthetic_inputs_range(
+    shape: Shape,
+    range: std::ops::Range<usize>,
+    seed: u64,
+) -> Vec<Array3<f32>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n)
+    rng.set_word_pos(range.start as u128 * shape.len() as u128);
+    range
         .map(|_| Array3::from_shape_simple_fn((shape.c, shape.h, shape.w), || unit(&mut rng)))
         .collect()
 }
@@ -389,4 +400,16 @@ pub fn compress(
         },
         sparsity,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    /// A range of synthetic inputs equals the same images drawn from the start.
+    #[test]
+    fn input_ranges_equal_the_whole_draw() {
+        let shape = crate::net::Shape { c: 3, h: 5, w: 7 };
+        let all = super::synthetic_inputs(shape, 9, 4);
+        assert_eq!(super::synthetic_inputs_range(shape, 4..9, 4), all[4..]);
+        assert!(super::synthetic_inputs_range(shape, 3..3, 4).is_empty());
+    }
 }
