@@ -88,7 +88,12 @@ pub fn map(a: &MapArgs) -> Result<Outcome, CliError> {
     };
     let placed = which
         .iter()
-        .map(|&i| place(&prog, i, &hw, choice))
+        .map(|&i| {
+            if crate::guard::interrupted() {
+                return Err(crate::guard::stopped());
+            }
+            place(&prog, i, &hw, choice)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let p = &hw.org.params;
     let report = MapReport {

@@ -204,7 +204,11 @@ pub fn train_digits(a: &TrainArgs) -> Result<Outcome, CliError> {
             why: format!("cannot create the folder: {e}"),
         })
     })?;
-    let models = train::digits_models(&train::TrainConfig::default()).map_err(UsageError::from)?;
+    let cfg = train::TrainConfig {
+        stop: Some(crate::guard::interrupted),
+        ..train::TrainConfig::default()
+    };
+    let models = train::digits_models(&cfg).map_err(UsageError::from)?;
     let mut rows = Vec::new();
     for m in &models {
         let path = a.out.join(format!("{}.toml", m.net.name));

@@ -501,6 +501,9 @@ impl Plan {
         // Every value (every zipped tuple) must make a valid config on the base.
         for (group, n) in &dims {
             for k in 0..*n {
+                if crate::guard::interrupted() {
+                    return Err(crate::guard::stopped());
+                }
                 let set: Vec<(&str, toml::Value)> = group
                     .iter()
                     .map(|&a| (axes[a].key.as_str(), to_toml(&axes[a].values[k])))
@@ -598,6 +601,12 @@ impl Plan {
         write_atomic(&dir.join("plan.jsonl"), |w| {
             let mut line = String::new();
             for id in 0..self.manifest.points {
+                if id % 65_536 == 0 && crate::guard::interrupted() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::Interrupted,
+                        "interrupted by SIGINT",
+                    ));
+                }
                 let idx = indices(&d, axes.len(), id);
                 line.clear();
                 let _ = write!(
@@ -652,11 +661,20 @@ pub fn write_atomic(
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let file = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
     let mut w = std::io::BufWriter::new(file);
-    f(&mut w)
-        .and_then(|()| w.flush())
-        .map_err(|e| io_err(&tmp, e))?;
+    let written = f(&mut w).and_then(|()| w.flush());
     drop(w);
-    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))
+    // A failed or interrupted write leaves nothing behind.
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        if crate::guard::interrupted() {
+            return Err(crate::guard::stopped().into());
+        }
+        return Err(io_err(&tmp, e));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_err(path, e)
+    })
 }
 
 fn plan_cmd(a: &PlanArgs) -> Result<Outcome, CliError> {

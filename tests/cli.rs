@@ -1039,7 +1039,10 @@ fn memory_guard_refuses_with_the_estimate_and_writes_nothing() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = cram(&["simulate", "lenet5", "--max-memory", "1K"]);
-    assert_usage_error(&o, &["network 'lenet5'", "parameters", "above --max-memory"]);
+    assert_usage_error(
+        &o,
+        &["network 'lenet5'", "parameters", "above --max-memory"],
+    );
     let o = cram(&["run", "--max-memory", "lots"]);
     assert_usage_error(&o, &["--max-memory lots", "512M"]);
 }

@@ -885,3 +885,105 @@ fn every_numeric_flag_at_extremes() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Signals during every long command: the first Ctrl-C stops it within seconds with exit
+/// 130 and nothing half-written (`run`, `sweep run` and `kernel` have their own tests).
+#[test]
+fn the_first_ctrl_c_stops_every_long_command() {
+    let d = scratch("signals");
+    let big = d.join("big.toml");
+    std::fs::write(
+        &big,
+        "[sweep]\nname = \"big\"\n[[axis]]\nkey = \"run.seed\"\n\
+         range = { start = 1, stop = 1000000, step = 1 }\n[[axis]]\n\
+         key = \"mapping.objective\"\nvalues = [\"energy\", \"latency\", \"edp\"]\n",
+    )
+    .unwrap();
+    let trained = d.join("trained");
+    let plan = d.join("plan");
+    let cases: Vec<(Vec<&str>, Option<&std::path::Path>)> = vec![
+        (vec!["validate"], None),
+        (vec!["train-digits", "--out", arg(&trained)], Some(&trained)),
+        (
+            vec!["sweep", "plan", arg(&big), "--out", arg(&plan)],
+            Some(&plan),
+        ),
+        (vec!["simulate", "resnet20", "--images", "4"], None),
+    ];
+    for (args, out) in cases {
+        let (code, secs, err) = interrupt_after(&args, std::time::Duration::from_millis(800));
+        assert_eq!(code, Some(130), "{args:?}: {err}");
+        assert!(secs < 5.0, "{args:?}: {secs} s to stop");
+        assert!(err.contains("nothing was written"), "{args:?}: {err}");
+        if let Some(out) = out {
+            let left: Vec<_> = std::fs::read_dir(out)
+                .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+                .unwrap_or_default();
+            assert!(left.is_empty(), "{args:?} left {left:?}");
+        }
+    }
+}
+
+/// Two processes on every file the tool writes, at once: each ends with exit 0 (or, for a
+/// sweep shard, one is told who holds it) and what is left is whole and the same as one
+/// process alone writes.
+#[test]
+fn two_processes_on_every_file_the_tool_writes() {
+    let d = scratch("two");
+    let small = "[sweep]\nname = \"t\"\nset = [\"run.mode=analytical\", \"run.images=2\"]\n\
+                 [[axis]]\nkey = \"mapping.objective\"\nvalues = [\"energy\", \"latency\"]\n";
+    let sweep = d.join("t.toml");
+    std::fs::write(&sweep, small).unwrap();
+    let p = d.join("plan");
+    let out = d.join("results");
+    let svg = d.join("line.svg");
+    let both = |args: &[&str]| {
+        let spawn = || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_cramulator"))
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()]
+    };
+    for r in both(&["sweep", "plan", arg(&sweep), "--out", arg(&p)]) {
+        assert!(r.status.success(), "{}", stderr(&r));
+    }
+    let shard = both(&["sweep", "run", arg(&p)]);
+    assert!(shard.iter().any(|r| r.status.success()));
+    for r in &shard {
+        assert!(
+            r.status.success() || stderr(r).contains("held by"),
+            "{}",
+            stderr(r)
+        );
+    }
+    for args in [
+        vec!["sweep", "merge", arg(&p)],
+        vec!["plot", "line", arg(&p), "--out", arg(&svg)],
+        vec!["run", "--set", "run.images=2", "--out", arg(&out)],
+        vec!["schema", "--write", arg(&d.join("schema"))],
+    ] {
+        for r in both(&args) {
+            assert!(r.status.success(), "{args:?}: {}", stderr(&r));
+        }
+    }
+    let runs = folders(&out);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let lines = std::fs::read_to_string(p.join("results.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 2);
+    // Nothing temporary is left beside the outputs.
+    for dir in [&d, &p, &out, &d.join("schema")] {
+        for f in folders(dir) {
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                !name.contains(".tmp-") && !name.contains(".old-"),
+                "{}",
+                f.display()
+            );
+        }
+    }
+}

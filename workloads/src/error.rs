@@ -23,6 +23,9 @@ pub enum WorkloadError {
         /// Largest allowed value.
         max: i64,
     },
+    /// The caller asked to stop (e.g. Ctrl-C during training).
+    #[error("stopped before finishing")]
+    Stopped,
     /// A network that is not well formed (names the network, layer and why).
     #[error("{0}")]
     Network(String),

@@ -24,7 +24,7 @@ use crate::weights::{Tensor, Weights};
 use crate::zoo::{DIGITS_HIDDEN, dense};
 
 /// Training settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub struct TrainConfig {
     /// Hidden units.
     pub hidden: usize,
@@ -42,6 +42,9 @@ pub struct TrainConfig {
     pub dropout: f32,
     /// L2 weight decay added to the weight gradients.
     pub weight_decay: f32,
+    /// Asked between epochs: true stops the training ([`digits_models`] then returns
+    /// [`WorkloadError::Stopped`]). The caller's cancellation (Ctrl-C), not a setting.
+    pub stop: Option<fn() -> bool>,
 }
 
 impl Default for TrainConfig {
@@ -58,6 +61,7 @@ impl Default for TrainConfig {
             linear_decay: false,
             dropout: 0.3,
             weight_decay: 0.0,
+            stop: None,
         }
     }
 }
@@ -328,6 +332,9 @@ fn run(mut mlp: Mlp, train: &Digits, cfg: &TrainConfig, rng: &mut ChaCha8Rng) ->
         .collect();
     let mut order: Vec<usize> = (0..train.len()).collect();
     for e in 0..cfg.epochs {
+        if cfg.stop.is_some_and(|stop| stop()) {
+            break;
+        }
         shuffle(&mut order, rng);
         let lr = if cfg.linear_decay {
             cfg.lr * (cfg.epochs - e) as f32 / cfg.epochs as f32
@@ -370,8 +377,12 @@ pub fn correct(model: &Model, test: &Digits) -> Result<usize, WorkloadError> {
 pub fn digits_models(cfg: &TrainConfig) -> Result<Vec<Model>, WorkloadError> {
     let (train, test) = Digits::embedded().split(SPLIT_SEED);
     let calib = float_inputs(&train);
+    let stopped = || cfg.stop.is_some_and(|stop| stop());
     let float_w = train_mlp(&train, cfg, false);
     let bnn_w = train_mlp(&train, cfg, true);
+    if stopped() {
+        return Err(WorkloadError::Stopped);
+    }
     let mut out = Vec::new();
     let mut float = Model {
         net: digits_network("digits-mlp", cfg.hidden, false),
