@@ -18,6 +18,18 @@ fn array_file(dir: &std::path::Path, name: &str, r_ohm: f64, segment: u32) -> st
     })
 }
 
+/// Replaces `from` with `to` in the file at `path`.
+fn replace_in(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+/// The first record of a merged sweep.
+fn first_record(plan: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(plan.join("results.jsonl")).unwrap();
+    serde_json::from_str(text.lines().next().unwrap()).unwrap()
+}
+
 /// Item 1: `run`, `simulate`, `map` and sweeps apply the IR-drop check `kernel` applies:
 /// refused with the numbers, or run under `--allow-ir-violation` and said so in the report.
 /// And the segmentation the check assumes is what energy and timing price.
@@ -148,14 +160,7 @@ fn every_command_checks_the_ir_drop_and_prices_the_segments() {
         ok(&cram(&["sweep", "plan", arg(&sweep), "--out", arg(&plan)]));
         ok(&cram(&["sweep", "run", arg(&plan)]));
         ok(&cram(&["sweep", "merge", arg(&plan)]));
-        let rec: serde_json::Value = serde_json::from_str(
-            std::fs::read_to_string(plan.join("results.jsonl"))
-                .unwrap()
-                .lines()
-                .next()
-                .unwrap(),
-        )
-        .unwrap();
+        let rec = first_record(&plan);
         assert_eq!(rec["status"], status, "{rec}");
         if !allow {
             assert!(rec["error"].as_str().unwrap().contains("IR drop"), "{rec}");
@@ -200,13 +205,7 @@ fn run_ids_cover_file_contents_and_resolved_runs_repeat() {
     let saved = d.join("saved-resolved.toml");
     std::fs::copy(first.join("resolved.toml"), &saved).unwrap();
     // TMR 1.33 → 1.5 in the file the config names: a new id, the first result untouched.
-    std::fs::write(
-        &dev,
-        std::fs::read_to_string(&dev)
-            .unwrap()
-            .replace("tmr = 1.33", "tmr = 1.5"),
-    )
-    .unwrap();
+    replace_in(&dev, "tmr = 1.33", "tmr = 1.5");
     ok(&cram(&["run", arg(&config), "--out", arg(&out)]));
     let second = new_run(&out, std::slice::from_ref(&first));
     assert_ne!(second, first);
@@ -295,23 +294,10 @@ fn sweep_plans_freeze_the_files_they_read() {
             .unwrap()
     };
     ok(&cwd_run(&["sweep", "plan", "s.toml", "--out", "plan"]));
-    std::fs::write(
-        &dev,
-        std::fs::read_to_string(&dev)
-            .unwrap()
-            .replace("tmr = 1.33", "tmr = 1.5"),
-    )
-    .unwrap();
+    replace_in(&dev, "tmr = 1.33", "tmr = 1.5");
     ok(&cwd_run(&["sweep", "run", "plan"]));
     ok(&cwd_run(&["sweep", "merge", "plan"]));
-    let rec: serde_json::Value = serde_json::from_str(
-        std::fs::read_to_string(plan.join("results.jsonl"))
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let rec = first_record(&plan);
     // The point equals a run of the original file (TMR 1.33).
     let orig = edited("configs/devices/stt-today.toml", &d, "orig.toml", |s| s);
     let set = format!("cram.device={}", arg(&orig));

@@ -1633,18 +1633,16 @@ mod analytical_tests {
         }
     }
 
-    /// One case of `analytical_equals_functional`; returns the layers that needed copies.
-    #[allow(clippy::too_many_arguments)]
-    fn check_every_op(
+    /// [`every_op`] compressed with seeded synthetic weights: (weight bits, activation bits,
+    /// signed activations), unstructured pruning to `sparsity`.
+    fn every_op_program(
         c: usize,
         k: usize,
         pool: bool,
-        bits: u32,
-        act_bits: u32,
-        symmetric: bool,
+        (bits, act_bits, symmetric): (u32, u32, bool),
         sparsity: f64,
         seed: u64,
-    ) -> usize {
+    ) -> golden::Program {
         let net = every_op(c, k, pool);
         let w = synthetic_weights(&net, seed).unwrap();
         let spec = CompressSpec {
@@ -1660,11 +1658,26 @@ mod analytical_tests {
             calibration: Calibration::MinMax,
         };
         let calib = synthetic_inputs(net.input_shape(), 3, seed + 1);
-        let prog = compress(&net, &w, &spec, &calib)
+        compress(&net, &w, &spec, &calib)
             .unwrap()
             .0
             .program()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// One case of `analytical_equals_functional`; returns the layers that needed copies.
+    #[allow(clippy::too_many_arguments)]
+    fn check_every_op(
+        c: usize,
+        k: usize,
+        pool: bool,
+        bits: u32,
+        act_bits: u32,
+        symmetric: bool,
+        sparsity: f64,
+        seed: u64,
+    ) -> usize {
+        let prog = every_op_program(c, k, pool, (bits, act_bits, symmetric), sparsity, seed);
         let imgs = images(&prog, 3, seed + 2);
         Strategy::ALL
             .into_iter()
@@ -1711,26 +1724,7 @@ mod analytical_tests {
     #[test]
     fn waves_report_what_one_run_of_every_image_does() {
         for (sparsity, seed) in [(0.0, 4), (0.9, 189)] {
-            let net = every_op(2, 3, true);
-            let w = synthetic_weights(&net, seed).unwrap();
-            let spec = CompressSpec {
-                weights: WeightScheme {
-                    bits: 4,
-                    mode: WeightMode::Symmetric,
-                    per_channel: true,
-                },
-                act_bits: 6,
-                act_symmetric: false,
-                input: None,
-                prune: (sparsity > 0.0).then_some(Prune::Unstructured { sparsity }),
-                calibration: Calibration::MinMax,
-            };
-            let calib = synthetic_inputs(net.input_shape(), 3, seed + 1);
-            let prog = compress(&net, &w, &spec, &calib)
-                .unwrap()
-                .0
-                .program()
-                .unwrap();
+            let prog = every_op_program(2, 3, true, (4, 6, false), sparsity, seed);
             let imgs = images(&prog, 5, 7);
             for s in Strategy::ALL {
                 for error_rate in [0.0, 0.01] {
