@@ -465,7 +465,14 @@ impl Images {
         let digits_like = shape.c == 64 && shape.h == 1 && shape.w == 1 && prog.act(0).bits == 5;
         if digits_like {
             let (_, test) = Digits::embedded().split(SPLIT_SEED);
-            let n = images.unwrap_or(test.len()).min(test.len());
+            let n = images.unwrap_or(test.len());
+            if n == 0 || n > test.len() {
+                return Err(UsageError::new(format!(
+                    "--images {n} (run.images): the held-out digits are {} images; use 1..={}",
+                    test.len(),
+                    test.len()
+                )));
+            }
             let codes = code_inputs(&test).into_iter().take(n).collect();
             let labels = test.labels.iter().take(n).map(|&y| y as usize).collect();
             return Ok(Images {

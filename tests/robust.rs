@@ -973,3 +973,26 @@ fn two_processes_on_every_file_the_tool_writes() {
         }
     }
 }
+
+/// Asking for more held-out digits than there are is refused, not quietly cut to 360.
+#[test]
+fn more_digits_than_held_out_are_refused() {
+    let d = scratch("digits");
+    assert_usage_error(
+        &cram(&["run", "--set", "run.images=361", "--out", arg(&d)]),
+        &["run.images", "360"],
+    );
+    assert_usage_error(
+        &cram(&["simulate", "digits-mlp-int4", "--images", "1000"]),
+        &["--images 1000", "360"],
+    );
+    ok(&cram(&[
+        "run",
+        "--set",
+        "run.images=360",
+        "--mode",
+        "analytical",
+        "--out",
+        arg(&d),
+    ]));
+}
