@@ -23,11 +23,11 @@
 //! longest stream, its total array work spread over the chip's subarrays, its controller
 //! commands at the issue rate and its bus traffic at the bus width.
 //!
-//! Many images go through the chip in waves ([`run_waves`]): a wave is as many images as
-//! the chip's lanes hold at the layer that needs the most lanes per image ([`wave_size`]),
-//! mapped together as above; waves run one after another, so their energies and cycles
-//! add. This keeps what the simulator holds (activations, plans) bounded by one wave,
-//! whatever the image count.
+//! Many images ([`run_waves`]) are mapped onto the chip together, and what the simulator
+//! holds does not grow with their number: an analytical run prices equal lane blocks once
+//! (`StreamCost::repeat`), and a functional run executes the images in waves of a fixed
+//! activation budget ([`wave_size`]), checks and drops each wave's values, and reports
+//! what one run of all the images reports.
 
 pub mod arith;
 pub mod elem;
