@@ -34,9 +34,7 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use cram_arch::{
-    BaselineParams, DeviceParams, GateKind, GateLibrary, IrCheck, Org, OrgParams, Source, presets,
-};
+use cram_arch::{BaselineParams, GateKind, GateLibrary, IrCheck, Org, Source, presets};
 use cram_workloads::compress::{Calibration, CompressSpec, compress};
 use cram_workloads::digits::{Digits, SPLIT_SEED};
 use cram_workloads::prune::Prune;
@@ -262,6 +260,10 @@ pub struct Resolved {
     /// Digest of the bytes the model was read from (shipped or file models), for
     /// `workload.model_hash`.
     pub model_digest: Option<String>,
+    /// The device as read, inline (before the config's overrides).
+    pub device: Source,
+    /// The array as read, inline (before the config's overrides).
+    pub array: Source,
 }
 
 impl Config {
@@ -487,29 +489,31 @@ impl Config {
         c
     }
 
-    /// What `resolved.toml` records: [`Config::filled`] with the device, the array and every
-    /// baseline written out inline with all their keys (their `cram.*_params` overrides
-    /// applied, so those tables are empty), and the model's content digest. Running it
-    /// repeats the run whatever the preset and model files hold later (a changed model file
-    /// is refused), and its hash, the run id, changes whenever anything the run read does.
-    /// The inline device and array are named as the config named them (preset or path), with
-    /// the overridden keys listed in brackets.
+    /// What `resolved.toml` records: [`Config::filled`] with the device and the array
+    /// written out inline with every key they hold (named as the config named them; the
+    /// `cram.*_params` overrides stay apart and still apply), every baseline inline, and the
+    /// model's content digest. Running it repeats the run whatever the preset and model
+    /// files hold later (a changed model file is refused), and its hash, the run id, changes
+    /// whenever anything the run read does.
     pub fn frozen(&self, r: &Resolved, baselines: &[cram_arch::Baseline]) -> Config {
-        let baselines: Vec<&BaselineParams> = baselines.iter().map(|b| &b.params).collect();
+        let params: Vec<&BaselineParams> = baselines.iter().map(|b| &b.params).collect();
         self.freeze(
-            &r.hw.lib.device.params,
-            &r.hw.org.params,
-            &baselines,
+            r.device.clone(),
+            r.array.clone(),
+            &params,
             r.model_digest.clone(),
         )
     }
 
-    /// [`Config::frozen`] without running anything: loads the device, the array, the
+    /// [`Config::frozen`] without running anything: reads the device, the array, the
     /// baselines and the model's bytes (`sweep plan` freezes a sweep's base this way).
     pub fn frozen_sources(&self) -> Result<Config, UsageError> {
         let c = &self.cram;
-        let device = presets::device_from(&c.device, &c.device_params)?;
-        let org = presets::array_from(&c.array, &c.array_params)?;
+        let device = presets::inline_device(&c.device)?;
+        let array = presets::inline_array(&c.array)?;
+        // Checked as a run would (a bad override or file is refused at plan time).
+        presets::device_from(&device, &c.device_params)?;
+        presets::array_from(&array, &c.array_params)?;
         let baselines = self
             .compare
             .baselines
@@ -518,37 +522,33 @@ impl Config {
             .collect::<Result<Vec<_>, _>>()?;
         let params: Vec<&BaselineParams> = baselines.iter().map(|b| &b.params).collect();
         let digest = model_digest(&self.workload.model)?;
-        Ok(self.freeze(&device.params, &org.params, &params, digest))
+        Ok(self.freeze(device, array, &params, digest))
     }
 
     fn freeze(
         &self,
-        device: &DeviceParams,
-        org: &OrgParams,
+        device: Source,
+        array: Source,
         baselines: &[&BaselineParams],
         digest: Option<String>,
     ) -> Config {
-        fn tagged<T: Serialize>(src: &Source, overrides: &toml::Table, params: &T) -> Source {
-            let mut t = toml::Table::try_from(params).expect("parameters serialize to a table");
-            let mut listed = Vec::new();
-            leaves(overrides, "", &mut listed);
-            let name = if listed.is_empty() {
-                src.label()
-            } else {
-                format!("{} [{}]", src.label(), listed.join(", "))
-            };
-            t.insert("name".into(), toml::Value::String(name));
-            Source::Inline(t)
-        }
         let mut c = self.filled();
-        let cram = &self.cram;
-        c.cram.device = tagged(&cram.device, &cram.device_params, device);
-        c.cram.array = tagged(&cram.array, &cram.array_params, org);
-        c.cram.device_params.clear();
-        c.cram.array_params.clear();
+        c.cram.device = device;
+        c.cram.array = array;
         c.compare.baselines = baselines.iter().map(presets::inline).collect();
         c.workload.model_hash = digest;
         c
+    }
+
+    /// How reports name the device: as the config names it, with the keys it overrides in
+    /// brackets (`stt-projected [tmr = 4.0]`).
+    pub fn device_label(&self) -> String {
+        labelled(&self.cram.device, &self.cram.device_params)
+    }
+
+    /// How reports name the array (see [`Config::device_label`]).
+    pub fn array_label(&self) -> String {
+        labelled(&self.cram.array, &self.cram.array_params)
     }
 
     /// The seed of a zoo network's synthetic weights.
@@ -616,9 +616,12 @@ impl Config {
     pub fn resolve_with(&self, cache: Option<&ProgramCache>) -> Result<Resolved, UsageError> {
         self.validate()?;
         let c = &self.cram;
-        let lib = GateLibrary::derive(&presets::device_from(&c.device, &c.device_params)?);
+        // Each file is read once: its keys as read are what the run uses and records.
+        let device = presets::inline_device(&c.device)?;
+        let array = presets::inline_array(&c.array)?;
+        let lib = GateLibrary::derive(&presets::device_from(&device, &c.device_params)?);
         check_gates(&lib, c.gate_set)?;
-        let org = presets::array_from(&c.array, &c.array_params)?;
+        let org = presets::array_from(&array, &c.array_params)?;
         let ir = self.ir_check(&lib, &org)?;
         let zoo = is_zoo(&self.workload.model);
         let build = || -> Result<Compiled, UsageError> {
@@ -668,6 +671,8 @@ impl Config {
             zoo,
             ir,
             model_digest,
+            device,
+            array,
         })
     }
 
@@ -780,6 +785,17 @@ fn levenshtein(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// A source's label with the keys `overrides` sets in brackets.
+fn labelled(src: &Source, overrides: &toml::Table) -> String {
+    let mut listed = Vec::new();
+    leaves(overrides, "", &mut listed);
+    if listed.is_empty() {
+        src.label()
+    } else {
+        format!("{} [{}]", src.label(), listed.join(", "))
+    }
 }
 
 /// `prefix` + `key.path = value` for every leaf of `t`, in key order.

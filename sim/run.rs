@@ -269,8 +269,8 @@ pub fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evaluation, U
         },
         grid_gco2e_per_kwh: grid,
         cram: CramSide {
-            device: frozen.cram.device.label(),
-            array: frozen.cram.array.label(),
+            device: frozen.device_label(),
+            array: frozen.array_label(),
             ir: IrSummary {
                 rows_per_line: ir.rows_per_line,
                 r_wire_ohm_per_cell: ir.r_wire_ohm_per_cell,

@@ -805,40 +805,33 @@ fn read_shard(path: &Path) -> Result<ShardFile, CliError> {
         bad: Vec::new(),
         torn: false,
     };
-    let mut line = String::new();
+    let mut bytes = Vec::new();
     let mut n = 0usize;
     loop {
-        line.clear();
-        let read = r.read_line(&mut line);
-        let len = match read {
-            Ok(len) => len,
-            // Bytes that are not UTF-8: the line is bad, the rest is still read.
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                n += 1;
-                out.bad.push((n, "not UTF-8 text".into()));
-                let mut skip = Vec::new();
-                r.read_until(b'\n', &mut skip)
-                    .map_err(|e| io_err(path, e))?;
-                continue;
-            }
-            Err(e) => return Err(io_err(path, e)),
-        };
+        bytes.clear();
+        let len = r
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| io_err(path, e))?;
         if len == 0 {
             break;
         }
         n += 1;
-        if !line.ends_with('\n') {
+        if bytes.last() != Some(&b'\n') {
             out.torn = true;
             break;
         }
+        let Ok(line) = std::str::from_utf8(&bytes) else {
+            out.bad.push((n, "not UTF-8 text".into()));
+            continue;
+        };
         if n == 1 {
-            match serde_json::from_str::<ShardHeader>(&line) {
+            match serde_json::from_str::<ShardHeader>(line) {
                 Ok(h) => out.header = Some(h),
                 Err(e) => out.bad.push((n, format!("not a shard header ({e})"))),
             }
             continue;
         }
-        match serde_json::from_str::<PointRecord>(&line) {
+        match serde_json::from_str::<PointRecord>(line) {
             Ok(rec) => out.records.push((n, rec)),
             Err(e) => out.bad.push((n, format!("not a point record ({e})"))),
         }
@@ -1532,11 +1525,17 @@ fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, CliError> {
             shards, m.points, m.points
         )));
     }
-    if a.cpus == 0 || a.cpus > 4096 {
+    let most = crate::guard::MAX_THREADS as u32;
+    if a.cpus == 0 || a.cpus > most {
         return Err(CliError::usage(format!(
-            "--cpus {}: must be in 1..=4096",
+            "--cpus {}: must be in 1..={most} (each task's `sweep run --threads`)",
             a.cpus
         )));
+    }
+    if a.max_running == Some(0) {
+        return Err(CliError::usage(
+            "--max-running 0: must be at least 1 (tasks running at once)",
+        ));
     }
     slurm_time(&a.time).map_err(|why| CliError::usage(format!("--time {:?}: {why}", a.time)))?;
     let names = [("--partition", &a.partition), ("--account", &a.account)];
@@ -1575,6 +1574,17 @@ fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, CliError> {
             .map_err(|e| CliError::usage(format!("locating this binary: {e}")))?,
     };
     let plan_dir = absolute(&a.dir, "plan folder")?;
+    // `#SBATCH --output=` takes the path unquoted.
+    if plan_dir.to_str().is_none_or(|p| {
+        p.chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\'')
+    }) {
+        return Err(CliError::usage(format!(
+            "plan folder '{}': a Slurm directive cannot hold a path with spaces or quotes; \
+             move the plan to a plainer path",
+            plan_dir.display()
+        )));
+    }
     let q = |p: &Path| shell_quote(&p.display().to_string());
     let dir = q(&plan_dir);
     let logs = plan_dir.join("slurm").join("logs");

@@ -666,9 +666,17 @@ fn sbatch_scripts_are_safe_and_absolute() {
         ("--time", "forever"),
         ("--account", "a b"),
         ("--mem", "lots"),
+        ("--cpus", "2048"),
+        ("--max-running", "0"),
     ] {
         assert_usage_error(&sbatch(&[flag, value]), &[flag]);
     }
+    // A path a directive cannot hold.
+    let spaced = plan(&d, small, "with space");
+    assert_usage_error(
+        &cram(&["sweep", "sbatch", arg(&spaced)]),
+        &["with space", "spaces"],
+    );
     assert_usage_error(&sbatch(&["--shards", "64"]), &["--shards 64", "6 point(s)"]);
 }
 
@@ -995,4 +1003,74 @@ fn more_digits_than_held_out_are_refused() {
         "--out",
         arg(&d),
     ]));
+}
+
+/// A sweep's base overrides of the device stay in force on every point, also when an axis
+/// replaces the device (freezing the base must not fold them into the base's device).
+#[test]
+fn base_overrides_survive_an_axis_over_the_device() {
+    let d = scratch("overrides");
+    let text = "[sweep]\nname = \"o\"\nset = [\"run.mode=analytical\", \"run.images=2\", \
+                \"cram.device_params.tmr=2.0\"]\n[[axis]]\nkey = \"cram.device\"\n\
+                values = [\"stt-projected\", \"stt-today\"]\n";
+    let p = plan(&d, text, "o");
+    ok(&cram(&["sweep", "run", arg(&p)]));
+    ok(&cram(&["sweep", "merge", arg(&p)]));
+    let jsonl = std::fs::read_to_string(p.join("results.jsonl")).unwrap();
+    for (line, device) in jsonl.lines().zip(["stt-projected", "stt-today"]) {
+        let rec: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            rec["report"]["cram"]["device"],
+            format!("{device} [tmr = 2.0]")
+        );
+        let alone = json(&cram(&[
+            "run",
+            "--set",
+            &format!("cram.device={device}"),
+            "--set",
+            "cram.device_params.tmr=2.0",
+            "--set",
+            "run.mode=analytical",
+            "--set",
+            "run.images=2",
+            "--set",
+            &format!("run.seed={}", rec["seed"]),
+            "--set",
+            "workload.seed=1",
+            "--json",
+            "--out",
+            arg(&d.join("r")),
+        ]));
+        assert_eq!(
+            rec["report"]["cram"]["metrics"]["energy_pj"], alone["cram"]["metrics"]["energy_pj"],
+            "{device}"
+        );
+    }
+}
+
+/// A shard line that is not UTF-8 is named, and the line after it is kept.
+#[test]
+fn a_binary_line_in_a_shard_loses_nothing_else() {
+    let d = scratch("binary-line");
+    let small = "[sweep]\nname = \"b\"\nset = [\"run.mode=analytical\", \"run.images=2\"]\n\
+                 [[axis]]\nkey = \"mapping.objective\"\nvalues = [\"energy\", \"latency\", \
+                 \"edp\"]\n";
+    let p = plan(&d, small, "b");
+    ok(&cram(&["sweep", "run", arg(&p)]));
+    let done = p.join("shards/shard-0000-of-0001.jsonl");
+    let mut lines: Vec<Vec<u8>> = std::fs::read(&done)
+        .unwrap()
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    lines[2] = vec![0xff, 0xfe, b'x'];
+    std::fs::write(&done, lines.join(&b'\n')).unwrap();
+    let o = cram(&["sweep", "merge", arg(&p)]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert!(
+        e.contains("shard-0000-of-0001.jsonl:3") && e.contains("UTF-8"),
+        "{e}"
+    );
+    assert!(e.contains("1 of 3 points missing"), "{e}");
 }

@@ -209,6 +209,34 @@ pub fn baseline_from(src: &Source) -> Result<Baseline, ArchError> {
     parse_baseline(&text, &origin)
 }
 
+/// A device source written out as an inline table of the keys it holds (a preset's or a
+/// file's, as read now), named as the source names it (the preset or the path); an inline
+/// source stays as it is. Overrides are not applied: a config keeps them apart, so that
+/// they still apply when another source replaces this one (a sweep axis).
+pub fn inline_device(src: &Source) -> Result<Source, ArchError> {
+    inline_source(src, "device", preset_source, &NAMES)
+}
+
+/// [`inline_device`] for an array.
+pub fn inline_array(src: &Source) -> Result<Source, ArchError> {
+    inline_source(src, "array", array_source, &ARRAY_NAMES)
+}
+
+fn inline_source(
+    src: &Source,
+    kind: &'static str,
+    preset: fn(&str) -> Option<&'static str>,
+    names: &[&str],
+) -> Result<Source, ArchError> {
+    let Source::Named(name) = src else {
+        return Ok(src.clone());
+    };
+    let (text, origin) = load(name, kind, preset, names)?;
+    let mut table: toml::Table = parse(&text, &origin)?;
+    table.insert("name".into(), toml::Value::String(name.clone()));
+    Ok(Source::Inline(table))
+}
+
 /// The parameters as an inline [`Source`] (every key written out).
 pub fn inline<T: serde::Serialize>(params: &T) -> Source {
     Source::Inline(toml::Table::try_from(params).expect("parameters serialize to a table"))

@@ -272,13 +272,23 @@ pub fn run_waves(
         visit(0..n, &imgs, &run)?;
         return Ok(run);
     }
-    let mut pulses = vec![0.0f64; prog.network().layers.len()];
+    // The strategies are chosen for all the images at once; every wave runs them.
+    let mut priced = run_network_priced(prog, n, hw, opts)?;
+    let strategies: Vec<Option<Strategy>> = priced.layers.iter().map(|l| l.strategy).collect();
+    let mut pulses = vec![0.0f64; priced.layers.len()];
     let mut flips = vec![0u64; pulses.len()];
     let mut start = 0;
     while start < n {
         let range = start..(start + wave).min(n);
         let imgs = images(range.clone())?;
-        let run = run_network(prog, &imgs, hw, opts)?;
+        // Each wave draws its own faults (the streams are numbered within a wave).
+        let wave_opts = RunOptions {
+            seed: opts
+                .seed
+                .wrapping_add((start as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            ..*opts
+        };
+        let run = run_layers(prog, &imgs, hw, &wave_opts, Some(&strategies))?;
         visit(range.clone(), &imgs, &run)?;
         for (i, l) in run.layers.iter().enumerate() {
             pulses[i] += l.energy.logic_pulses_pj;
@@ -286,7 +296,6 @@ pub fn run_waves(
         }
         start = range.end;
     }
-    let mut priced = run_network_priced(prog, n, hw, opts)?;
     for (i, l) in priced.layers.iter_mut().enumerate() {
         l.energy.logic_pulses_pj = pulses[i];
         l.flips = flips[i];
@@ -500,6 +509,18 @@ pub fn run_network(
     hw: &Hw,
     opts: &RunOptions,
 ) -> Result<NetRun, UsageError> {
+    run_layers(prog, images, hw, opts, None)
+}
+
+/// [`run_network`], with each weighted layer's strategy forced to `strategies[i]` when
+/// given (a functional wave runs the strategies chosen for all the images).
+fn run_layers(
+    prog: &golden::Program,
+    images: &[Array3<i64>],
+    hw: &Hw,
+    opts: &RunOptions,
+    strategies: Option<&[Option<Strategy>]>,
+) -> Result<NetRun, UsageError> {
     let net = prog.network();
     let functional = opts.mode == Mode::Functional;
     let mut outs: Vec<Vec<Array3<i64>>> = Vec::with_capacity(net.layers.len());
@@ -508,7 +529,12 @@ pub fn run_network(
         if crate::guard::interrupted() {
             return Err(crate::guard::stopped());
         }
-        let (costs, strategy, y) = layer_costs(prog, i, images, &outs, hw, opts, false, None)
+        let forced = strategies.and_then(|s| s[i]).map(|s| RunOptions {
+            choice: Choice::Force(s),
+            ..*opts
+        });
+        let layer_opts = forced.as_ref().unwrap_or(opts);
+        let (costs, strategy, y) = layer_costs(prog, i, images, &outs, hw, layer_opts, false, None)
             .map_err(|why| layer_error(prog, i, why))?;
         reports.push(report(
             layer.name.clone(),
@@ -725,7 +751,16 @@ fn layer_costs(
             _ => {
                 let (parts, charge) = elem::parts(prog, i, hw)?;
                 let g = functional.then(|| elem::gather(prog, i, outs));
-                let (c, y) = elem_layer(&parts, hw, n_img, shape, g.as_deref(), opts, i, charge);
+                let (c, y) = elem_layer(
+                    &parts,
+                    hw,
+                    n_img,
+                    shape,
+                    (g.as_deref(), realize),
+                    opts,
+                    i,
+                    charge,
+                );
                 (c, None, y)
             }
         };
@@ -1302,15 +1337,16 @@ fn flatten(per_program: Vec<Streams>) -> Streams {
 type Gather<'a> = &'a (dyn Fn(Source, usize, usize, usize) -> i64 + Sync);
 
 /// Runs (functional) or counts element-wise parts: lane = (image, channel, position) of each
-/// part's channels, one broadcast program per part. `charge_loads` is false for programs
-/// that run in place on their producer's output columns.
+/// part's channels, one broadcast program per part. Counted with `realize`, the streams
+/// report the copies their programs made, as execution does. `charge_loads` is false for
+/// programs that run in place on their producer's output columns.
 #[allow(clippy::too_many_arguments)]
 fn elem_layer(
     parts: &[Part],
     hw: &Hw,
     n_img: usize,
     out: cram_workloads::Shape,
-    gather: Option<Gather<'_>>,
+    (gather, realize): (Option<Gather<'_>>, bool),
     opts: &RunOptions,
     layer: usize,
     charge_loads: bool,
@@ -1342,9 +1378,10 @@ fn elem_layer(
                 let (img, c, p) = place(blk.start + lane);
                 gather.expect("functional")(src, img, c, p)
             };
+            // Realized (priced as execution prices it) with values or when asked to.
             let (mut cost, sa) = run_job(
                 &part.job,
-                gather.is_some().then_some(&part.job),
+                (gather.is_some() || realize).then_some(&part.job),
                 blk.len(),
                 hw,
                 opts,
@@ -1726,16 +1763,22 @@ mod analytical_tests {
         for (sparsity, seed) in [(0.0, 4), (0.9, 189)] {
             let prog = every_op_program(2, 3, true, (4, 6, false), sparsity, seed);
             let imgs = images(&prog, 5, 7);
-            for s in Strategy::ALL {
+            let choices = [
+                Choice::Force(Strategy::Const),
+                Choice::Force(Strategy::Stored),
+                Choice::Auto(Objective::Energy),
+            ];
+            for choice in choices {
                 for error_rate in [0.0, 0.01] {
                     let opts = RunOptions {
                         mode: Mode::Functional,
-                        choice: Choice::Force(s),
+                        choice,
                         error_rate,
                         seed: 3,
                     };
                     let whole = run_network(&prog, &imgs, &hw(), &opts).unwrap();
                     let mut seen = Vec::new();
+                    let mut wave_flips = Vec::new();
                     let waves = run_waves(
                         &prog,
                         5,
@@ -1746,6 +1789,7 @@ mod analytical_tests {
                         &mut |r| Ok(imgs[r].to_vec()),
                         &mut |r, x, run| {
                             seen.push(r.clone());
+                            wave_flips.push(run.layers.iter().map(|l| l.flips).collect::<Vec<_>>());
                             for (x, got) in x.iter().zip(&run.outputs) {
                                 let golden = prog.run(x).unwrap();
                                 assert!(error_rate > 0.0 || got == golden.last().unwrap());
@@ -1755,6 +1799,11 @@ mod analytical_tests {
                     )
                     .unwrap();
                     assert_eq!(seen, [0..2, 2..4, 4..5]);
+                    // Each wave draws its own faults: two waves of the same size do not
+                    // repeat each other's flips.
+                    if error_rate > 0.0 {
+                        assert_ne!(wave_flips[0], wave_flips[1]);
+                    }
                     for (a, b) in whole.layers.iter().zip(&waves.layers) {
                         // Faults fall on other lanes when the lanes are other blocks: only
                         // the fault-free energies agree.

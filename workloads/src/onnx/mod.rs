@@ -58,6 +58,7 @@ pub fn import(
         shapes: vec![],
         stats: vec![],
         names: HashSet::new(),
+        dups: HashMap::new(),
         weights: Weights::default(),
         vals: HashMap::new(),
         readers: HashMap::new(),
@@ -146,6 +147,8 @@ struct Importer<'a> {
     stats: Vec<LayerStats>,
     /// Every layer name so far.
     names: HashSet<String>,
+    /// The last suffix given to each repeated label.
+    dups: HashMap<String, usize>,
     weights: Weights,
     vals: HashMap<String, Val>,
     /// Element types of the constants from the file (initializers and Constant nodes).
@@ -392,9 +395,18 @@ impl Importer<'_> {
         inputs: &[usize],
         a_bits: Option<u32>,
     ) -> Result<usize, Unsupported> {
+        // A repeated label gets the first free `_2`, `_3`, … (counted per label, so many
+        // nodes of one name stay linear).
         let mut name = label.to_owned();
-        while self.names.contains(&name) {
-            name.push('_');
+        if self.names.contains(&name) {
+            let k = self.dups.entry(label.to_owned()).or_insert(1);
+            loop {
+                *k += 1;
+                name = format!("{label}_{k}");
+                if !self.names.contains(&name) {
+                    break;
+                }
+            }
         }
         let i = self.net.push(name.clone(), op, inputs);
         // Only the new layer is checked: the earlier ones were, one at a time.
@@ -1263,9 +1275,28 @@ mod tests {
         let im = import(&relu_chain(100_000), "chain.onnx", false).unwrap();
         assert_eq!(im.net.layers.len(), 100_001);
         assert_eq!(im.net.stats().unwrap().len(), 100_001);
-        // Names stay unique however many nodes share a label.
         let names: HashSet<&str> = im.net.layers.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names.len(), 100_001);
+        // 20k nodes of one name (the node name is the label): `n`, `n_2`, `n_3`, …, still
+        // linear (appending `_` per clash was quadratic).
+        let nodes: Vec<Vec<u8>> = (0..20_000)
+            .map(|i| {
+                let input = if i == 0 {
+                    "x".to_owned()
+                } else {
+                    format!("r{}", i - 1)
+                };
+                let mut n = Vec::new();
+                bytes(&mut n, 1, input.as_bytes());
+                bytes(&mut n, 2, format!("r{i}").as_bytes());
+                bytes(&mut n, 3, b"n");
+                bytes(&mut n, 4, b"Relu");
+                n
+            })
+            .collect();
+        let im = import(&model(&[1, 4], &[], &nodes), "same.onnx", false).unwrap();
+        assert_eq!(im.net.layers[1].name, "n");
+        assert_eq!(im.net.layers[20_000].name, "n_20000");
     }
 
     #[test]
