@@ -24,6 +24,27 @@ fn replace_in(path: &std::path::Path, from: &str, to: &str) {
     std::fs::write(path, text.replace(from, to)).unwrap();
 }
 
+/// A `run` of one sweep point's configuration on its own (analytical, two images, the
+/// record's seed, the sweep's weights seed 1) with `sets` on top; its report.
+fn point_alone(
+    rec: &serde_json::Value,
+    sets: &[String],
+    out: &std::path::Path,
+) -> serde_json::Value {
+    let mut args: Vec<String> = ["run", "--mode", "analytical", "--json", "--out"]
+        .map(String::from)
+        .to_vec();
+    args.push(arg(out).to_owned());
+    let seed = format!("run.seed={}", rec["seed"]);
+    for set in ["run.images=2", "workload.seed=1", seed.as_str()]
+        .into_iter()
+        .chain(sets.iter().map(String::as_str))
+    {
+        args.extend(["--set".to_owned(), set.to_owned()]);
+    }
+    json(&cram(&args))
+}
+
 /// The first record of a merged sweep.
 fn first_record(plan: &std::path::Path) -> serde_json::Value {
     let text = std::fs::read_to_string(plan.join("results.jsonl")).unwrap();
@@ -300,23 +321,7 @@ fn sweep_plans_freeze_the_files_they_read() {
     let rec = first_record(&plan);
     // The point equals a run of the original file (TMR 1.33).
     let orig = edited("configs/devices/stt-today.toml", &d, "orig.toml", |s| s);
-    let set = format!("cram.device={}", arg(&orig));
-    let v = json(&cram(&[
-        "run",
-        "--set",
-        &set,
-        "--mode",
-        "analytical",
-        "--set",
-        "run.images=2",
-        "--set",
-        &format!("run.seed={}", rec["seed"]),
-        "--set",
-        "workload.seed=1",
-        "--json",
-        "--out",
-        arg(&d.join("r")),
-    ]));
+    let v = point_alone(&rec, &[format!("cram.device={}", arg(&orig))], &d.join("r"));
     assert_eq!(
         rec["report"]["cram"]["metrics"]["energy_pj"],
         v["cram"]["metrics"]["energy_pj"]
@@ -1023,24 +1028,11 @@ fn base_overrides_survive_an_axis_over_the_device() {
             rec["report"]["cram"]["device"],
             format!("{device} [tmr = 2.0]")
         );
-        let alone = json(&cram(&[
-            "run",
-            "--set",
-            &format!("cram.device={device}"),
-            "--set",
-            "cram.device_params.tmr=2.0",
-            "--set",
-            "run.mode=analytical",
-            "--set",
-            "run.images=2",
-            "--set",
-            &format!("run.seed={}", rec["seed"]),
-            "--set",
-            "workload.seed=1",
-            "--json",
-            "--out",
-            arg(&d.join("r")),
-        ]));
+        let sets = [
+            format!("cram.device={device}"),
+            "cram.device_params.tmr=2.0".to_owned(),
+        ];
+        let alone = point_alone(&rec, &sets, &d.join("r"));
         assert_eq!(
             rec["report"]["cram"]["metrics"]["energy_pj"], alone["cram"]["metrics"]["energy_pj"],
             "{device}"
