@@ -402,6 +402,18 @@ impl Config {
                 )));
             }
         }
+        let named: Vec<String> = self.compare.baselines.iter().map(Source::label).collect();
+        if let Some((i, b)) = named
+            .iter()
+            .enumerate()
+            .find(|(i, b)| named[..*i].contains(b))
+        {
+            return Err(UsageError::new(format!(
+                "{}: '{b}' is listed twice (entry {}); list each baseline once",
+                self.named("compare.baselines", named.join(",")),
+                i + 1
+            )));
+        }
         let w = &self.workload;
         if let Some(s) = w.sparsity
             && !(0.0..1.0).contains(&s)

@@ -987,7 +987,8 @@ fn two_processes_on_every_file_the_tool_writes() {
     }
 }
 
-/// Asking for more held-out digits than there are is refused, not quietly cut to 360.
+/// Asking for more held-out digits than there are is refused, not quietly cut to 360, and
+/// so is a baseline listed twice.
 #[test]
 fn more_digits_than_held_out_are_refused() {
     let d = scratch("digits");
