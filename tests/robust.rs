@@ -960,11 +960,13 @@ fn two_processes_on_every_file_the_tool_writes() {
             stderr(r)
         );
     }
+    let models = d.join("models");
     for args in [
         vec!["sweep", "merge", arg(&p)],
         vec!["plot", "line", arg(&p), "--out", arg(&svg)],
         vec!["run", "--set", "run.images=2", "--out", arg(&out)],
         vec!["schema", "--write", arg(&d.join("schema"))],
+        vec!["train-digits", "--out", arg(&models)],
     ] {
         for r in both(&args) {
             assert!(r.status.success(), "{args:?}: {}", stderr(&r));
@@ -975,7 +977,12 @@ fn two_processes_on_every_file_the_tool_writes() {
     let lines = std::fs::read_to_string(p.join("results.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 2);
     // Nothing temporary is left beside the outputs.
-    for dir in [&d, &p, &out, &d.join("schema")] {
+    // Both trainings wrote the same bytes the shipped models hold.
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/models");
+    for f in ["digits-mlp-int4.toml", "digits-mlp-int4.safetensors"] {
+        assert!(std::fs::read(models.join(f)).unwrap() == std::fs::read(shipped.join(f)).unwrap());
+    }
+    for dir in [&d, &p, &out, &d.join("schema"), &models] {
         for f in folders(dir) {
             let name = f.file_name().unwrap().to_string_lossy().into_owned();
             assert!(

@@ -6,7 +6,8 @@
 //!
 //! Reading checks everything a corrupt or hand-edited file can get wrong (format tag, layer
 //! graph, tensor dtypes, every tensor's dims against its layer, code ranges, scales and zero
-//! points) and names the file and the key; writing is atomic (`.part`, then rename).
+//! points) and names the file and the key; writing is atomic (a temporary file of this
+//! process, then a rename).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -367,15 +368,20 @@ impl Model {
     }
 }
 
-/// Writes `bytes` to `path` through `path.part` and a rename.
+/// Writes `bytes` to `path` through a hidden temporary file of this process and a rename; a
+/// failed write leaves nothing behind.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WorkloadError> {
-    let part = path.with_extension(format!(
-        "{}.part",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    let fail = |e: std::io::Error| WorkloadError::File {
-        path: path.display().to_string(),
-        why: format!("cannot write: {e}"),
+    // One temporary file per process, so two writers of one path never share it.
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let part = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let fail = |e: std::io::Error| {
+        let _ = std::fs::remove_file(&part);
+        WorkloadError::File {
+            path: path.display().to_string(),
+            why: format!("cannot write: {e}"),
+        }
     };
     std::fs::write(&part, bytes).map_err(fail)?;
     std::fs::rename(&part, path).map_err(fail)
@@ -575,7 +581,12 @@ mod tests {
         let path = dir.join("int4.toml");
         m.write(&path).unwrap();
         assert!(dir.join("int4.safetensors").exists());
-        assert!(!dir.join("int4.toml.part").exists());
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp-"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
         assert_eq!(Model::read(&path).unwrap(), m);
         // A structure-only model has no weights file.
         let s = Model {
