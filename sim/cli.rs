@@ -676,7 +676,8 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         ))
         .into());
     }
-    let threads = crate::guard::threads(a.threads, "--threads")?;
+    let pool = crate::guard::pool(a.threads, "--threads")?;
+    let threads = pool.current_num_threads();
     if !(a.endurance_budget.is_finite() && a.endurance_budget >= 1.0) {
         return Err(UsageError::new(format!(
             "--endurance-budget {}: must be a number of writes ≥ 1",
@@ -775,7 +776,6 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
         ))
         .into());
     }
-    let pool = crate::guard::pool(threads, "--threads")?;
     let cfg = RunConfig {
         lanes: a.lanes,
         lanes_per_subarray,
@@ -796,7 +796,7 @@ fn kernel(a: &KernelArgs) -> Result<Outcome, CliError> {
     let t = Instant::now();
     if !analytical {
         // The executor holds one block of subarrays per thread, whatever the lane count.
-        let block = crate::kernels::check::block_lanes(lanes_per_subarray).min(a.lanes);
+        let block = crate::kernels::check::executor_block(&kernel, lanes_per_subarray).min(a.lanes);
         let words = block.div_ceil(64) as u64;
         crate::guard::MemoryEstimate {
             cells_bytes: threads as u64 * words * 8 * kernel.program.cols() as u64,

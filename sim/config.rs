@@ -309,6 +309,7 @@ impl Config {
             };
             let key = key.trim();
             check_key(key).map_err(|e| UsageError::new(format!("--set {set}: {e}")))?;
+            forget_model_hash(&mut doc, key);
             insert(&mut doc, key, set_value(key, raw.trim()))
                 .and_then(|()| parse_doc(&doc).map(drop))
                 .map_err(|e| UsageError::new(format!("--set {set}: {e}")))?;
@@ -347,6 +348,7 @@ impl Config {
         let mut doc = toml::Table::try_from(self).expect("a config serializes");
         for &(key, value) in values {
             check_key(key).map_err(UsageError::new)?;
+            forget_model_hash(&mut doc, key);
             insert(&mut doc, key, value.clone()).map_err(UsageError::new)?;
         }
         let listed = || {
@@ -523,9 +525,6 @@ impl Config {
         let c = &self.cram;
         let device = presets::inline_device(&c.device)?;
         let array = presets::inline_array(&c.array)?;
-        // Checked as a run would (a bad override or file is refused at plan time).
-        presets::device_from(&device, &c.device_params)?;
-        presets::array_from(&array, &c.array_params)?;
         let baselines = self
             .compare
             .baselines
@@ -743,6 +742,16 @@ fn parse_doc(doc: &toml::Table) -> Result<Config, String> {
             .trim()
             .to_owned()
     })
+}
+
+/// Before `key` is set: setting `workload.model` makes the digest of the previous model
+/// (`workload.model_hash`, recorded by `resolved.toml` or a sweep's frozen base) stale.
+fn forget_model_hash(doc: &mut toml::Table, key: &str) {
+    if key == "workload.model"
+        && let Some(w) = doc.get_mut("workload").and_then(toml::Value::as_table_mut)
+    {
+        w.remove("model_hash");
+    }
 }
 
 /// Sets dotted `key` in a config document, creating tables on the way.

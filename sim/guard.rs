@@ -116,7 +116,7 @@ pub fn max_threads() -> usize {
 /// The worker threads a command runs with: `given` (`--threads`; 0 = one per core), else
 /// Slurm's `SLURM_CPUS_PER_TASK` when set, else one per core. The same meaning and bound in
 /// every command; errors name the flag or the variable, the value and what is allowed.
-pub fn threads(given: Option<usize>, flag: &str) -> Result<usize, UsageError> {
+fn threads(given: Option<usize>, flag: &str) -> Result<usize, UsageError> {
     let (n, from) = match given {
         Some(n) => (n, format!("{flag} {n}")),
         None => match std::env::var("SLURM_CPUS_PER_TASK") {
@@ -142,8 +142,10 @@ pub fn threads(given: Option<usize>, flag: &str) -> Result<usize, UsageError> {
     Ok(if n == 0 { cores() } else { n })
 }
 
-/// A rayon pool of `threads` workers (from [`threads`]).
-pub fn pool(threads: usize, flag: &str) -> Result<rayon::ThreadPool, UsageError> {
+/// A rayon pool of the workers `--threads` (`given`, named `flag` in errors) asks for, as
+/// [`threads`] resolves it.
+pub fn pool(given: Option<usize>, flag: &str) -> Result<rayon::ThreadPool, UsageError> {
+    let threads = threads(given, flag)?;
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()

@@ -139,12 +139,10 @@ fn header(r: &MapReport<'_>) -> String {
         r.subarrays,
         r.strategy
     );
-    if !r.ir_violations.is_empty() {
-        s.push_str(&format!(
-            "WARNING: IR drop violated (placed under --allow-ir-violation): {}\n",
-            r.ir_violations.join("; ")
-        ));
-    }
+    s.push_str(&crate::records::ir_warning(
+        &r.ir_violations,
+        "placed under --allow-ir-violation",
+    ));
     s
 }
 

@@ -120,6 +120,23 @@ pub struct IrSummary {
     pub violations: Vec<String>,
 }
 
+/// The warning line a text report prints for IR-drop violations (`how`: what went on
+/// anyway); empty when there are none.
+pub fn ir_warning(violations: &[String], how: &str) -> String {
+    if violations.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "WARNING: IR drop violated ({how}): {}\n",
+            violations.join("; ")
+        )
+    }
+}
+
+/// What a run or a simulation went on under when the IR drop was violated.
+pub const IR_ALLOWED: &str =
+    "run under --allow-ir-violation; results assume every gate still switches";
+
 /// The CRAM side of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -77,7 +77,7 @@ pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
         ));
     }
     let config = Config::load_with(a.config.as_deref(), &sets)?;
-    let pool = crate::guard::pool(crate::guard::threads(a.threads, "--threads")?, "--threads")?;
+    let pool = crate::guard::pool(a.threads, "--threads")?;
     let out = pool.install(|| execute(&config, a, &sets))?;
     let dir = write_atomically(&a.out, &out)?;
     if a.json {
@@ -169,7 +169,7 @@ pub fn evaluate(config: &Config, cache: Option<&Caches>) -> Result<Evaluation, U
     let single = (n > 1)
         .then(|| one_image(&prog, &hw, &opts, plans))
         .transpose()?;
-    let checked = run_checked(&prog, &images, map::wave_size(&prog), &hw, &opts, plans)?;
+    let checked = run_checked(&prog, &images, &hw, &opts, plans)?;
     let (batch, exact, correct) = (checked.run, checked.exact, checked.correct);
     let single = single.unwrap_or_else(|| batch.clone());
     let org = &hw.org.params;
@@ -534,14 +534,10 @@ fn table(r: &RunReport, dir: &Path) -> String {
         let _ = write!(s, ", accuracy {:.2} %", 100.0 * k as f64 / c.images as f64);
     }
     let _ = writeln!(s);
-    if !c.ir.violations.is_empty() {
-        let _ = writeln!(
-            s,
-            "WARNING: IR drop violated (run under --allow-ir-violation; results assume every gate \
-             still switches): {}",
-            c.ir.violations.join("; ")
-        );
-    }
+    s.push_str(&crate::records::ir_warning(
+        &c.ir.violations,
+        crate::records::IR_ALLOWED,
+    ));
     if let Some(b) = r.baselines.first() {
         let _ = writeln!(
             s,

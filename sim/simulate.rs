@@ -202,7 +202,7 @@ fn versus_dense(
 
 /// `cramulator simulate`.
 pub fn simulate(a: &SimulateArgs) -> Result<Outcome, CliError> {
-    let pool = crate::guard::pool(crate::guard::threads(a.threads, "--threads")?, "--threads")?;
+    let pool = crate::guard::pool(a.threads, "--threads")?;
     pool.install(|| simulate_in(a))
 }
 
@@ -235,8 +235,7 @@ fn simulate_in(a: &SimulateArgs) -> Result<Outcome, CliError> {
         error_rate: 0.0,
         seed: a.seed,
     };
-    let wave = map::wave_size(&prog);
-    let checked = run_checked(&prog, &images, wave, &hw, &opts, None)?;
+    let checked = run_checked(&prog, &images, &hw, &opts, None)?;
     let (run, exact, correct) = (checked.run, checked.exact, checked.correct);
     let mut faults = Vec::new();
     for &p in &a.error_rates {
@@ -244,7 +243,7 @@ fn simulate_in(a: &SimulateArgs) -> Result<Outcome, CliError> {
             error_rate: p,
             ..opts
         };
-        let r = run_checked(&prog, &images, wave, &hw, &faulty, None)?;
+        let r = run_checked(&prog, &images, &hw, &faulty, None)?;
         faults.push(FaultRow {
             error_rate: p,
             flips: r.run.layers.iter().map(|l| l.flips).sum(),
@@ -368,14 +367,13 @@ pub(crate) fn one_image(
     map::run_network_with(prog, &[Array3::zeros((1, 1, 1))], hw, &one, cache)
 }
 
-/// Runs every image ([`map::run_waves`]: functional mode executes them in waves of `wave`),
-/// refusing first a wave whose memory estimate exceeds `--max-memory`; in functional mode
-/// each wave's outputs are checked against the golden executor (and the labels) and
-/// dropped.
+/// Runs every image ([`map::run_waves`]: functional mode executes them in waves of
+/// [`map::wave_size`]), refusing first a wave whose memory estimate exceeds `--max-memory`;
+/// in functional mode each wave's outputs are checked against the golden executor (and the
+/// labels) and dropped.
 pub(crate) fn run_checked(
     prog: &golden::Program,
     images: &Images,
-    wave: usize,
     hw: &Hw,
     opts: &RunOptions,
     cache: Option<&map::PlanCache>,
@@ -388,7 +386,7 @@ pub(crate) fn run_checked(
     let run = map::run_waves(
         prog,
         n,
-        wave,
+        map::wave_size(prog),
         hw,
         opts,
         cache,
@@ -413,11 +411,10 @@ pub(crate) fn run_checked(
             Ok(())
         },
     )?;
-    let labelled = images.labels(0..0).is_some();
     Ok(Checked {
         run,
         exact: functional.then_some(exact),
-        correct: (functional && labelled).then_some(correct),
+        correct: (functional && images.labels(0..0).is_some()).then_some(correct),
         agree: functional.then_some(agree),
     })
 }
@@ -535,14 +532,10 @@ fn text(r: &Report<'_>) -> String {
         "{} on {} / {} ({:?}), {} image(s): {:.1} pJ per image, {} cycles for the batch",
         r.model, r.device, r.array, r.mode, r.images, r.energy_pj_per_image, r.cycles
     );
-    if !r.ir_violations.is_empty() {
-        let _ = writeln!(
-            s,
-            "WARNING: IR drop violated (run under --allow-ir-violation; results assume every gate \
-             still switches): {}",
-            r.ir_violations.join("; ")
-        );
-    }
+    s.push_str(&crate::records::ir_warning(
+        &r.ir_violations,
+        crate::records::IR_ALLOWED,
+    ));
     if let Some(e) = r.bit_exact_images {
         let _ = writeln!(
             s,

@@ -880,15 +880,14 @@ fn keep_records(
 fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
     let plan = Plan::read(&a.dir)?;
     let (shard, of) = parse_shard(&a.shard)?;
-    let threads = crate::guard::threads(a.threads, "--threads")?;
+    let pool = crate::guard::pool(a.threads, "--threads")?;
     let m = &plan.manifest;
     let shards = a.dir.join("shards");
     std::fs::create_dir_all(&shards).map_err(|e| io_err(&shards, e))?;
     let done_path = shards.join(shard_name(shard, of));
     let part_path = shards.join(format!("{}.part", shard_name(shard, of)));
     // One process per shard: a second one is told who runs it.
-    let lock_path = shards.join(format!("{}.lock", shard_name(shard, of)));
-    let _lock = crate::lock::Lock::acquire(&lock_path).map_err(|e| {
+    let _lock = crate::lock::Lock::acquire(&lock_of(&done_path)).map_err(|e| {
         CliError::usage(format!("shard {shard}/{of} of '{}': {e}", a.dir.display()))
     })?;
     let header = ShardHeader {
@@ -897,26 +896,28 @@ fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
         of,
     };
     let mine: Vec<u64> = (shard..m.points).step_by(of as usize).collect();
-    let foreign = |path: &Path, h: &ShardHeader| {
-        CliError::usage(format!(
-            "'{}' belongs to another plan or sharding ({} shard {}/{}, this is {} shard \
-             {shard}/{of}); remove it",
-            path.display(),
-            h.plan_hash,
-            h.shard,
-            h.of,
-            m.plan_hash
-        ))
-    };
-    // The file the lines were read from, as the messages name it.
-    let mut shown = part_path.clone();
-    if done_path.exists() {
-        let f = read_shard(&done_path)?;
+    // Resume from the finished file, else the part file: keep its good records; a
+    // finished shard with every point is done; otherwise the part file is rewritten without
+    // the rest (bad, repeated or foreign lines, a torn tail, retried points), and the
+    // missing points run.
+    let earlier = [&done_path, &part_path].into_iter().find(|p| p.exists());
+    let mut finished = BTreeSet::new();
+    let mut file = if let Some(path) = earlier {
+        let f = read_shard(path)?;
         if let Some(h) = f.header.as_ref().filter(|h| **h != header) {
-            return Err(foreign(&done_path, h));
+            return Err(CliError::usage(format!(
+                "'{}' belongs to another plan or sharding ({} shard {}/{}, this is {} shard \
+                 {shard}/{of}); remove it",
+                path.display(),
+                h.plan_hash,
+                h.shard,
+                h.of,
+                m.plan_hash
+            )));
         }
         let (kept, dropped) = keep_records(&f, shard, of, m.points, a.retry_failed);
-        if f.header.is_some() && dropped.is_empty() && !f.torn && kept.len() == mine.len() {
+        let whole = f.header.is_some() && dropped.is_empty() && !f.torn;
+        if *path == done_path && whole && kept.len() == mine.len() {
             emit(&format!(
                 "shard {shard}/{of}: all {} points already done ({})\n",
                 mine.len(),
@@ -924,27 +925,11 @@ fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
             ))?;
             return Ok(Outcome::Success);
         }
-        // Repair: back to a part file, keeping the good lines; the rest runs again.
-        if part_path.exists() {
-            std::fs::remove_file(&part_path).map_err(|e| io_err(&part_path, e))?;
-        }
-        std::fs::rename(&done_path, &part_path).map_err(|e| io_err(&part_path, e))?;
-        shown.clone_from(&done_path);
-    }
-    // Resume: keep the good records of an earlier attempt; rewrite the file without the
-    // rest when there is any (bad, repeated or foreign lines, a torn tail, retried points).
-    let mut finished = BTreeSet::new();
-    let mut file = if part_path.exists() {
-        let f = read_shard(&part_path)?;
-        if let Some(h) = f.header.as_ref().filter(|h| **h != header) {
-            return Err(foreign(&part_path, h));
-        }
-        let (kept, dropped) = keep_records(&f, shard, of, m.points, a.retry_failed);
         for (n, why) in &dropped {
-            eprintln!("{}:{n}: {why}; dropped", shown.display());
+            eprintln!("{}:{n}: {why}; dropped", path.display());
         }
         finished.extend(kept.iter().map(|r| r.id));
-        if f.header.is_none() || !dropped.is_empty() || f.torn {
+        if *path == done_path || !whole {
             write_atomic(&part_path, |w| {
                 writeln!(w, "{}", serde_json::to_string(&header).expect("JSON"))?;
                 for r in &kept {
@@ -952,6 +937,9 @@ fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
                 }
                 Ok(())
             })?;
+            if *path == done_path {
+                std::fs::remove_file(&done_path).map_err(|e| io_err(&done_path, e))?;
+            }
         }
         std::fs::OpenOptions::new()
             .append(true)
@@ -968,7 +956,6 @@ fn run_cmd(a: &RunShardArgs) -> Result<Outcome, CliError> {
         .copied()
         .filter(|id| !finished.contains(id))
         .collect();
-    let pool = crate::guard::pool(threads, "--threads")?;
     let t0 = Instant::now();
     let bar = indicatif::ProgressBar::new(todo.len() as u64);
     bar.set_style(
@@ -1060,13 +1047,6 @@ pub fn run_point(plan: &Plan, id: u64, cache: &Caches) -> PointRecord {
     let result = plan
         .base
         .with_values(&refs)
-        .map(|mut c| {
-            // The base's model digest is that of the base's model.
-            if p.set.contains_key("workload.model") {
-                c.workload.model_hash = None;
-            }
-            c
-        })
         .and_then(|c| crate::run::evaluate(&c, Some(cache)));
     let (status, error, report) = match result {
         Ok(e) => (
@@ -1235,27 +1215,26 @@ fn merge_cmd(a: &MergeArgs) -> Result<Outcome, CliError> {
                 let _ = writeln!(s);
             }
         }
-        if ns.len() == 1 {
-            let n = *ns.first().expect("one");
+        // With one sharding, every shard that lost, repeated or misplaced a point reruns.
+        if let (1, Some(&n)) = (ns.len(), ns.first()) {
             rerun.extend(missing.iter().map(|id| (id % n, n)));
-        }
-        if !rerun.is_empty() && ns.len() == 1 {
-            let n = *ns.first().expect("one");
-            let sh: Vec<u64> = rerun.iter().map(|r| r.0).collect();
-            let _ = writeln!(
-                s,
-                "shards to re-run (of {n}): {}; `cramulator sweep run {} --shard I/{n}` keeps \
-                 each shard's good lines and runs the rest (resubmit: sbatch --array={} …)",
-                ranges(&sh),
-                a.dir.display(),
-                ranges(&sh)
-            );
+            if !rerun.is_empty() {
+                let sh: Vec<u64> = rerun.iter().map(|r| r.0).collect();
+                let _ = writeln!(
+                    s,
+                    "shards to re-run (of {n}): {}; `cramulator sweep run {} --shard I/{n}` \
+                     keeps each shard's good lines and runs the rest (resubmit: sbatch \
+                     --array={} …)",
+                    ranges(&sh),
+                    a.dir.display(),
+                    ranges(&sh)
+                );
+            }
         }
         eprint!("{s}");
         return Ok(Outcome::Incomplete);
     }
-    let by_id: BTreeMap<u64, PointRecord> = by_id.into_iter().map(|(k, v)| (k, v.0)).collect();
-    let records: Vec<PointRecord> = by_id.into_values().collect();
+    let records: Vec<PointRecord> = by_id.into_values().map(|(r, _)| r).collect();
     let csv = results_csv(m, &records)?;
     write_atomic(&a.dir.join("results.csv"), |w| w.write_all(&csv))?;
     write_atomic(&a.dir.join("results.jsonl"), |w| {

@@ -73,14 +73,6 @@ impl Source {
         }
     }
 
-    /// The preset name or path, if it is one.
-    pub fn as_name(&self) -> Option<&str> {
-        match self {
-            Source::Named(s) => Some(s),
-            Source::Inline(_) => None,
-        }
-    }
-
     /// The text and the origin to quote in errors.
     fn load(
         &self,
@@ -92,12 +84,6 @@ impl Source {
             Source::Named(s) => load(s, kind, preset, names),
             Source::Inline(t) => Ok((t.to_string(), format!("inline {kind} '{}'", self.label()))),
         }
-    }
-}
-
-impl std::fmt::Display for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.label())
     }
 }
 

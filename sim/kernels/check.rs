@@ -100,19 +100,25 @@ pub fn block_lanes(lanes_per_subarray: usize) -> usize {
     }
 }
 
+/// Lanes of one executor block of `kernel` (what one thread holds at a time): whole
+/// subarrays packed to about [`BLOCK_LANES`], or one subarray when an op addresses single
+/// lanes (packing is only exact without such ops).
+pub fn executor_block(kernel: &Kernel, lanes_per_subarray: usize) -> usize {
+    let per = lanes_per_subarray.max(1);
+    if kernel.program.addresses_lanes() {
+        per
+    } else {
+        block_lanes(per)
+    }
+}
+
 /// Runs `kernel` in `cfg.lanes` lanes of random data and checks each lane. The blocks'
 /// results are reduced as they finish, so memory does not grow with the lane count. Between
 /// blocks the run polls SIGINT ([`crate::guard::interrupted`]): once it arrives, the blocks
 /// not yet started are skipped and `interrupted` is set (the report then covers the blocks
 /// that ran, and is not a result).
 pub fn run_and_check(kernel: &Kernel, cfg: &RunConfig) -> CheckReport {
-    let per = cfg.lanes_per_subarray.max(1);
-    // Packing subarrays into one block is only exact when no op addresses single lanes.
-    let block = if kernel.program.addresses_lanes() {
-        per
-    } else {
-        block_lanes(per)
-    };
+    let block = executor_block(kernel, cfg.lanes_per_subarray);
     let blocks = cfg.lanes.div_ceil(block);
     let cols = kernel.program.cols();
     let total = (0..blocks)

@@ -642,13 +642,7 @@ fn product_interval(acc: &Signal, m_lo: i128, m_hi: i128) -> (i128, i128) {
 /// whole multiplier when `bits_to` is `None` and `bits_from` is 0.
 fn add_product(sum: &mut Sum, acc: &Signal, m: &Mult<'_>, from: u32, to: Option<u32>) {
     match m {
-        Mult::Const(k) => {
-            let mut part = i128::from(*k) >> from;
-            if let Some(to) = to {
-                part &= (1i128 << (to - from)) - 1;
-            }
-            sum.scaled(acc, part);
-        }
+        Mult::Const(k) => sum.scaled(acc, bit_chunk(i128::from(*k), from, to)),
         Mult::Stored { cols, live, .. } => {
             let to = to.map_or(cols.len(), |t| (t as usize).min(cols.len()));
             for a in &acc.bits {
@@ -706,10 +700,7 @@ fn requantize_chunked(
     let m_range = |from: u32, to: Option<u32>| -> (i128, i128) {
         match m {
             Mult::Const(k) => {
-                let mut part = i128::from(*k) >> from;
-                if let Some(to) = to {
-                    part &= (1i128 << (to - from)) - 1;
-                }
+                let part = bit_chunk(i128::from(*k), from, to);
                 (part, part)
             }
             Mult::Stored { max, .. } => {
@@ -722,7 +713,7 @@ fn requantize_chunked(
     let heap_interval = |from: u32, to: Option<u32>, carry: (i128, i128)| -> (i128, i128) {
         let (ml, mh) = m_range(from, to);
         let (pl, ph) = product_interval(acc, ml, mh);
-        let cp = c_part(c, from, to);
+        let cp = bit_chunk(c, from, to);
         (pl + cp + carry.0 - 1, ph + cp + carry.1)
     };
     // The heap below's columns, freed once the carry they hold has been consumed.
@@ -755,7 +746,7 @@ fn requantize_chunked(
         }
         let (l, h) = heap_interval(from, to, carry_iv);
         let mut sum = Sum::new(b, l, h)?;
-        sum.constant(c_part(c, from, to));
+        sum.constant(bit_chunk(c, from, to));
         add_product(&mut sum, acc, m, from, to);
         if from == 0 {
             add_negative_correction(&mut sum, acc, m);
@@ -788,9 +779,9 @@ fn requantize_chunked(
     }
 }
 
-/// The constant's chunk [from, to) shifted down by `from` (the last chunk: every bit from
-/// `from`, arithmetic).
-fn c_part(c: i128, from: u32, to: Option<u32>) -> i128 {
+/// Bits [from, to) of `c` shifted down by `from` (without `to`: every bit from `from`,
+/// arithmetic): a chunk of the multiplier or of the constant.
+fn bit_chunk(c: i128, from: u32, to: Option<u32>) -> i128 {
     match to {
         Some(to) => (c >> from) & ((1i128 << (to - from)) - 1),
         None => c >> from,

@@ -273,7 +273,13 @@ pub fn run_waves(
         return Ok(run);
     }
     // The strategies are chosen for all the images at once; every wave runs them.
-    let mut priced = run_network_priced(prog, n, hw, opts)?;
+    // All `n` images counted at once, every layer priced by its generated programs (their
+    // own tallies, copies included) instead of the closed form.
+    let counted = RunOptions {
+        mode: Mode::Analytical,
+        ..*opts
+    };
+    let mut priced = run_layers(prog, &dummies(n), hw, &counted, None, true)?;
     let strategies: Vec<Option<Strategy>> = priced.layers.iter().map(|l| l.strategy).collect();
     let mut pulses = vec![0.0f64; priced.layers.len()];
     let mut flips = vec![0u64; pulses.len()];
@@ -288,7 +294,7 @@ pub fn run_waves(
                 .wrapping_add((start as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             ..*opts
         };
-        let run = run_layers(prog, &imgs, hw, &wave_opts, Some(&strategies))?;
+        let run = run_layers(prog, &imgs, hw, &wave_opts, Some(&strategies), false)?;
         visit(range.clone(), &imgs, &run)?;
         for (i, l) in run.layers.iter().enumerate() {
             pulses[i] += l.energy.logic_pulses_pj;
@@ -301,43 +307,6 @@ pub fn run_waves(
         l.flips = flips[i];
     }
     Ok(priced)
-}
-
-/// All `n` images counted at once, with every weighted layer priced by its generated
-/// programs (their own tallies, copies included) instead of the closed form.
-fn run_network_priced(
-    prog: &golden::Program,
-    n: usize,
-    hw: &Hw,
-    opts: &RunOptions,
-) -> Result<NetRun, UsageError> {
-    let counted = RunOptions {
-        mode: Mode::Analytical,
-        ..*opts
-    };
-    let dummies = vec![Array3::zeros((1, 1, 1)); n];
-    let layers = (0..prog.network().layers.len())
-        .map(|i| {
-            if crate::guard::interrupted() {
-                return Err(crate::guard::stopped());
-            }
-            let layer = &prog.network().layers[i];
-            let (costs, strategy, _) =
-                layer_costs(prog, i, &dummies, &[], hw, &counted, true, None)
-                    .map_err(|why| layer_error(prog, i, why))?;
-            Ok(report(
-                layer.name.clone(),
-                layer.op.name(),
-                strategy,
-                &costs,
-                hw,
-            ))
-        })
-        .collect::<Result<Vec<_>, UsageError>>()?;
-    Ok(NetRun {
-        layers,
-        outputs: Vec::new(),
-    })
 }
 
 /// Checks that an analytical run `a` agrees with a functional run `f` of the same network,
@@ -509,17 +478,19 @@ pub fn run_network(
     hw: &Hw,
     opts: &RunOptions,
 ) -> Result<NetRun, UsageError> {
-    run_layers(prog, images, hw, opts, None)
+    run_layers(prog, images, hw, opts, None, false)
 }
 
 /// [`run_network`], with each weighted layer's strategy forced to `strategies[i]` when
-/// given (a functional wave runs the strategies chosen for all the images).
+/// given (a functional wave runs the strategies chosen for all the images); `realize`
+/// (analytical) prices each layer with its generated programs ([`layer_costs`]).
 fn run_layers(
     prog: &golden::Program,
     images: &[Array3<i64>],
     hw: &Hw,
     opts: &RunOptions,
     strategies: Option<&[Option<Strategy>]>,
+    realize: bool,
 ) -> Result<NetRun, UsageError> {
     let net = prog.network();
     let functional = opts.mode == Mode::Functional;
@@ -534,8 +505,9 @@ fn run_layers(
             ..*opts
         });
         let layer_opts = forced.as_ref().unwrap_or(opts);
-        let (costs, strategy, y) = layer_costs(prog, i, images, &outs, hw, layer_opts, false, None)
-            .map_err(|why| layer_error(prog, i, why))?;
+        let (costs, strategy, y) =
+            layer_costs(prog, i, images, &outs, hw, layer_opts, realize, None)
+                .map_err(|why| layer_error(prog, i, why))?;
         reports.push(report(
             layer.name.clone(),
             layer.op.name(),
