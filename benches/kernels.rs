@@ -7,9 +7,9 @@
 use std::hint::black_box;
 
 use cramulator::arch::GateKind;
-use cramulator::engine::isa::{MAX_INPUTS, Op};
-use cramulator::engine::{Counter, Program, Subarray};
-use cramulator::kernels::{GateSet, KernelKind, KernelSpec};
+use cramulator::model::engine::isa::{MAX_INPUTS, Op};
+use cramulator::model::engine::{Counter, Program, Subarray};
+use cramulator::model::kernels::{GateSet, KernelKind, KernelSpec};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 /// A subarray of `lanes` lanes with every column filled with a fixed pseudo-random pattern.
@@ -145,8 +145,8 @@ fn whole_kernels(c: &mut Criterion) {
 /// and array and the lockstep cycle count. Issue 3 asks for ≥ 100× faster than functional.
 fn accounting(c: &mut Criterion) {
     use cramulator::arch::{GateLibrary, presets};
-    use cramulator::energy::{EnergyTable, Placement, Pricing, energy, run_energy};
-    use cramulator::timing::{StepCycles, broadcast_cycles};
+    use cramulator::model::energy::{EnergyTable, Placement, Pricing, energy, run_energy};
+    use cramulator::model::timing::{StepCycles, broadcast_cycles};
     let mut g = c.benchmark_group("accounting");
     let lib = GateLibrary::derive(&presets::device("stt-projected").unwrap());
     let org = presets::array("cram-1k").unwrap();

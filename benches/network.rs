@@ -7,9 +7,9 @@
 use std::hint::black_box;
 
 use cramulator::arch::{GateLibrary, presets};
-use cramulator::config::{Config, zoo_program};
-use cramulator::kernels::GateSet;
-use cramulator::map::{Choice, Hw, Mode, Objective, RunOptions, run_network};
+use cramulator::experiment::config::{Config, zoo_program};
+use cramulator::model::kernels::GateSet;
+use cramulator::model::map::{Choice, Hw, Mode, Objective, RunOptions, run_network};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ndarray::Array3;
 
@@ -29,11 +29,17 @@ fn analytical(c: &mut Criterion) {
         choice: Choice::Auto(Objective::Energy),
         error_rate: 0.0,
         seed: 1,
+        limits: Default::default(),
     };
     let mut g = c.benchmark_group("analytical");
     for name in ["resnet20", "resnet18"] {
-        let prog = zoo_program(name, &Config::default().compress_spec().expect("spec"), 1)
-            .expect("zoo model compresses");
+        let prog = zoo_program(
+            name,
+            &Config::default().compress_spec().expect("spec"),
+            1,
+            Default::default(),
+        )
+        .expect("zoo model compresses");
         let s = prog.network().input_shape();
         // Analytical runs need only the number of images.
         let images = vec![Array3::zeros((s.c, s.h, s.w))];

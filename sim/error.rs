@@ -1,46 +1,109 @@
-//! Errors at the simulator's boundary and the exit codes they map to.
+//! The one error type of the library, and the exit codes the binary maps it to.
 //!
-//! Exit codes: 0 success; 1 a check failed (a lane disagreed with the reference) or an
-//! unexpected error; 2 a usage or configuration error (bad flag, preset, file or value); 3 an
-//! incomplete sweep (`sweep merge`: points missing or repeated).
+//! A leaf module: every layer returns [`Error`], and it depends on no layer. Exit codes: 0
+//! success; 1 a check failed (the run finished and a result differed from its reference);
+//! 2 any [`Error`] but [`Error::Interrupted`]; 3 an incomplete sweep (`sweep merge`: points
+//! missing or repeated); 130 [`Error::Interrupted`].
 
 use std::fmt;
 
-/// Exit code for a failed check or an unexpected error.
+/// Exit code for a failed check.
 pub const EXIT_FAILURE: u8 = 1;
-/// Exit code for a usage or configuration error.
+/// Exit code for a refused input or work that could not be done.
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code for an incomplete result: `sweep merge` found points missing or repeated.
 pub const EXIT_INCOMPLETE: u8 = 3;
+/// Exit status after SIGINT (128 + 2, the shell convention).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
-/// A mistake in what the user asked for; the message names the flag or key, the value and
-/// what is allowed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError(String);
+/// Why a library call did not return its result.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A mistake in what the caller asked for; the message names the flag, key or file, the
+    /// value and what is allowed.
+    #[error("{0}")]
+    Usage(String),
+    /// A device, array or baseline preset (or its parameters) was refused.
+    #[error(transparent)]
+    Arch(#[from] cram_arch::ArchError),
+    /// A network, model file or compression setting was refused.
+    #[error(transparent)]
+    Workload(cram_workloads::WorkloadError),
+    /// The work would hold more memory than the limit in force.
+    #[error(transparent)]
+    Memory(#[from] MemoryRefusal),
+    /// Stopped by the caller's stop flag (SIGINT in the binary) before finishing. Nothing
+    /// half-done was returned; work already written (a sweep's finished points) is kept.
+    #[error("interrupted by SIGINT")]
+    Interrupted,
+    /// Writing or reading an output failed. (Not a `source`: the message already holds it,
+    /// and `{:#}` would print it twice.)
+    #[error("writing output: {0}")]
+    Io(std::io::Error),
+}
 
-impl UsageError {
+impl Error {
     /// A usage error with this message.
-    pub fn new(message: impl Into<String>) -> UsageError {
-        UsageError(message.into())
+    pub fn usage(message: impl Into<String>) -> Error {
+        Error::Usage(message.into())
     }
 }
 
-impl fmt::Display for UsageError {
+impl From<cram_workloads::WorkloadError> for Error {
+    /// The workloads' own stop (training asked to stop) is [`Error::Interrupted`].
+    fn from(e: cram_workloads::WorkloadError) -> Error {
+        match e {
+            cram_workloads::WorkloadError::Stopped => Error::Interrupted,
+            e => Error::Workload(e),
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        Error::Io(e)
+    }
+}
+
+/// A refusal for memory: what was asked, the estimate by part, and the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryRefusal {
+    /// What would have run.
+    pub what: String,
+    /// The estimate's non-zero parts, by name, bytes.
+    pub parts: Vec<(&'static str, u64)>,
+    /// The estimate's total, bytes.
+    pub total_bytes: u64,
+    /// The limit in force, bytes.
+    pub limit_bytes: u64,
+    /// Whether the user set the limit (`--max-memory`) or it is the default.
+    pub given: bool,
+    /// What to change.
+    pub advice: &'static str,
+}
+
+impl fmt::Display for MemoryRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        let parts: Vec<String> = self
+            .parts
+            .iter()
+            .map(|(n, b)| format!("{n} {}", crate::units::bytes(*b)))
+            .collect();
+        write!(
+            f,
+            "{}: would hold about {} ({}), above --max-memory {} ({}); {}",
+            self.what,
+            crate::units::bytes(self.total_bytes),
+            parts.join(", "),
+            crate::units::bytes(self.limit_bytes),
+            if self.given {
+                "as given"
+            } else {
+                "the default: half of physical memory"
+            },
+            self.advice
+        )
     }
 }
 
-impl std::error::Error for UsageError {}
-
-impl From<cram_arch::ArchError> for UsageError {
-    fn from(e: cram_arch::ArchError) -> Self {
-        UsageError(e.to_string())
-    }
-}
-
-impl From<cram_workloads::WorkloadError> for UsageError {
-    fn from(e: cram_workloads::WorkloadError) -> Self {
-        UsageError(e.to_string())
-    }
-}
+impl std::error::Error for MemoryRefusal {}

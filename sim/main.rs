@@ -12,21 +12,20 @@ use cramulator::error::{EXIT_FAILURE, EXIT_INCOMPLETE, EXIT_USAGE};
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    cramulator::guard::install_sigint();
-    let result: anyhow::Result<Outcome> = cli::run(cli).map_err(anyhow::Error::from);
-    match result {
+    cramulator::cli::guard::install_sigint();
+    match cli::run(cli) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::CheckFailed) => ExitCode::from(EXIT_FAILURE),
         Ok(Outcome::Incomplete) => ExitCode::from(EXIT_INCOMPLETE),
-        Ok(Outcome::Interrupted) => ExitCode::from(cramulator::guard::EXIT_INTERRUPTED),
-        Err(_) if cramulator::guard::interrupted() => {
+        Ok(Outcome::Interrupted) => ExitCode::from(cramulator::cli::guard::EXIT_INTERRUPTED),
+        Err(cramulator::error::Error::Interrupted) => {
             eprintln!("interrupted: stopped before finishing; nothing was written");
-            ExitCode::from(cramulator::guard::EXIT_INTERRUPTED)
+            ExitCode::from(cramulator::cli::guard::EXIT_INTERRUPTED)
         }
         Err(e) => {
             // Every error exits 2: exit 1 means only that the simulation ran and a check
             // failed, so a script can tell a wrong result from a refused input.
-            eprintln!("error: {e:#}");
+            eprintln!("error: {:#}", anyhow::Error::from(e));
             ExitCode::from(EXIT_USAGE)
         }
     }

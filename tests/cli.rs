@@ -506,7 +506,9 @@ fn inspect_shipped_and_own_format_models() {
         .unwrap();
     let pruned = cram_workloads::model::Model { weights: w, ..m };
     let path = dir.join("pruned.toml");
-    pruned.write(&path).unwrap();
+    for (p, bytes) in pruned.files(&path).unwrap() {
+        std::fs::write(p, bytes).unwrap();
+    }
     let t = stdout(&cram(&["inspect", path.to_str().unwrap()]));
     assert!(t.contains("50.0%"), "{t}");
     // A truncated weights file and a broken description are usage errors naming the file.

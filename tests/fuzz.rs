@@ -6,8 +6,8 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
-use cramulator::config::Config;
-use cramulator::sweep::Plan;
+use cramulator::experiment::config::Config;
+use cramulator::experiment::sweep::Plan;
 use cramulator::workloads::model::Model;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -154,7 +154,9 @@ fn mutated_run_configs_never_panic() {
         // networks are left out here: compressing ResNet-20 ten thousand times is slow and
         // is the same code on the same shapes every time.
         if c.workload.model.starts_with("digits") {
-            c.resolve().map(drop).map_err(|e| e.to_string())?;
+            c.resolve(Default::default())
+                .map(drop)
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     });
@@ -170,11 +172,13 @@ fn mutated_sweep_files_never_panic() {
     ];
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/sweeps/fuzz.toml");
     let (_, refused) = fuzz("sweep", &seeds, |b| {
-        Plan::from_text(text(b)?, &path).map(drop).map_err(|e| {
-            let m = e.to_string();
-            assert!(m.contains("fuzz.toml"), "the error names the file: {m}");
-            m
-        })
+        Plan::from_text(text(b)?, &path, Default::default())
+            .map(drop)
+            .map_err(|e| {
+                let m = e.to_string();
+                assert!(m.contains("fuzz.toml"), "the error names the file: {m}");
+                m
+            })
     });
     assert!(refused > 0);
 }
@@ -244,7 +248,7 @@ const EXTREMES: &[&str] = &[
 /// finite, non-negative number — never a panic, a hang or a NaN.
 #[test]
 fn every_config_key_at_numeric_extremes() {
-    use cramulator::run::evaluate;
+    use cramulator::experiment::run::evaluate;
     use std::sync::mpsc;
     let keys = Config::keys();
     assert!(keys.len() > 40, "{keys:?}");
@@ -263,7 +267,7 @@ fn every_config_key_at_numeric_extremes() {
             std::thread::spawn(move || {
                 let r = catch_unwind(AssertUnwindSafe(|| {
                     let c = Config::load_with(None, &sets2).map_err(|e| e.to_string())?;
-                    evaluate(&c, None)
+                    evaluate(&c, None, Default::default())
                         .map(|e| e.report)
                         .map_err(|e| e.to_string())
                 }));

@@ -5,8 +5,8 @@
 //! contention cases: shared buses serialize, separate ones overlap.
 
 use cramulator::arch::{GateKind, presets};
-use cramulator::engine::isa::{LaneMask, Op};
-use cramulator::timing::{ChipOp, Resource, Timeline, schedule};
+use cramulator::model::engine::isa::{LaneMask, Op};
+use cramulator::model::timing::{ChipOp, Resource, Timeline, schedule};
 
 fn setup() -> (cramulator::arch::Device, cramulator::arch::Org) {
     (

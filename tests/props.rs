@@ -2,8 +2,8 @@
 //! lane, for random widths 1..=32, random lane counts (mostly not multiples of 64) and
 //! random subarray sizes.
 
-use cramulator::kernels::check::{RunConfig, run_and_check};
-use cramulator::kernels::{GateSet, KernelKind, KernelSpec};
+use cramulator::model::kernels::check::{RunConfig, run_and_check};
+use cramulator::model::kernels::{GateSet, KernelKind, KernelSpec};
 use proptest::prelude::*;
 
 fn subarray_size() -> impl Strategy<Value = usize> {
@@ -27,7 +27,7 @@ proptest! {
                 let spec = KernelSpec { kind, bits, bits_b, constant, gate_set };
                 prop_assert!(spec.validate().is_ok());
                 let k = spec.build();
-                let r = run_and_check(&k, &RunConfig { lanes, lanes_per_subarray, seed, error_rate: 0.0, error_rates_by_gate: None, track_zeros: false });
+                let r = run_and_check(&k, &RunConfig { lanes, lanes_per_subarray, seed, error_rate: 0.0, error_rates_by_gate: None, track_zeros: false, stop: Default::default() });
                 prop_assert_eq!(r.lanes_checked, lanes as u64);
                 prop_assert_eq!(r.mismatched_lanes, 0, "{:?}: first bad lane {:?}", spec, r.first_mismatch);
             }
@@ -39,7 +39,7 @@ proptest! {
     fn mulc_small_constants(bits in 1u32..=32, constant in -300i64..=300, seed in any::<u64>()) {
         for gate_set in GateSet::ALL {
             let spec = KernelSpec { kind: KernelKind::Mulc, bits, bits_b: bits, constant, gate_set };
-            let r = run_and_check(&spec.build(), &RunConfig { lanes: 200, lanes_per_subarray: 128, seed, error_rate: 0.0, error_rates_by_gate: None, track_zeros: false });
+            let r = run_and_check(&spec.build(), &RunConfig { lanes: 200, lanes_per_subarray: 128, seed, error_rate: 0.0, error_rates_by_gate: None, track_zeros: false, stop: Default::default() });
             prop_assert_eq!(r.mismatched_lanes, 0, "{:?}: {:?}", spec, r.first_mismatch);
         }
     }
@@ -70,6 +70,7 @@ fn tiny_widths_exhaustively() {
                                 error_rate: 0.0,
                                 error_rates_by_gate: None,
                                 track_zeros: false,
+                                stop: Default::default(),
                             },
                         );
                         assert_eq!(r.mismatched_lanes, 0, "{spec:?}: {:?}", r.first_mismatch);
@@ -82,14 +83,14 @@ fn tiny_widths_exhaustively() {
 
 mod analytical_equals_functional {
     use cramulator::arch::{GateLibrary, presets};
-    use cramulator::energy::{
+    use cramulator::model::energy::{
         Actions, EnergyTable, Pricing, PulseModel, account, characterize, energy,
     };
-    use cramulator::engine::Counter;
-    use cramulator::engine::isa::Col;
-    use cramulator::kernels::check::{RunConfig, run_and_check};
-    use cramulator::kernels::{GateSet, KernelKind, KernelSpec};
-    use cramulator::timing::{StepCycles, broadcast, broadcast_cycles, schedule};
+    use cramulator::model::engine::Counter;
+    use cramulator::model::engine::isa::Col;
+    use cramulator::model::kernels::check::{RunConfig, run_and_check};
+    use cramulator::model::kernels::{GateSet, KernelKind, KernelSpec};
+    use cramulator::model::timing::{StepCycles, broadcast, broadcast_cycles, schedule};
     use proptest::prelude::*;
 
     proptest! {
@@ -121,7 +122,7 @@ mod analytical_equals_functional {
             org_p.t_driver_setup_ns = setup_ns;
             let org = org_p.validate("prop").unwrap();
             let t = EnergyTable::derive(&lib, &org);
-            let cfg = RunConfig { lanes, lanes_per_subarray: per, seed, error_rate: 0.0, error_rates_by_gate: None, track_zeros: true };
+            let cfg = RunConfig { lanes, lanes_per_subarray: per, seed, error_rate: 0.0, error_rates_by_gate: None, track_zeros: true, stop: Default::default() };
             let r = run_and_check(&k, &cfg);
             prop_assert_eq!(r.mismatched_lanes, 0);
 

@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod fuzz;
+mod layering;
 mod ops;
 mod props;
 mod robust;

@@ -6,11 +6,11 @@
 //!
 //! Reading checks everything a corrupt or hand-edited file can get wrong (format tag, layer
 //! graph, tensor dtypes, every tensor's dims against its layer, code ranges, scales and zero
-//! points) and names the file and the key; writing is atomic (a temporary file of this
-//! process, then a rename).
+//! points) and names the file and the key; writing returns the files' bytes for the caller to write
+//! (the simulator writes them atomically).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::digest::Fnv;
 
@@ -345,9 +345,11 @@ impl Model {
         Ok((model, digest.part(&bytes)))
     }
 
-    /// Writes `path` (a `.toml` description) and, if there are tensors, the safetensors file
-    /// beside it with the same stem; both atomically.
-    pub fn write(&self, path: &Path) -> Result<(), WorkloadError> {
+    /// The files that store this model at `path` (a `.toml` description): the safetensors
+    /// file beside it with the same stem when there are tensors, then the description. The
+    /// caller writes them (the simulator through its one atomic writer), weights first, so a
+    /// description never names a weights file not yet written.
+    pub fn files(&self, path: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>, WorkloadError> {
         if path.extension().and_then(|e| e.to_str()) != Some("toml") {
             return Err(WorkloadError::File {
                 path: path.display().to_string(),
@@ -361,30 +363,13 @@ impl Model {
             .unwrap_or("weights.safetensors")
             .to_owned();
         let (text, st) = self.to_bytes(&st_name)?;
+        let mut files = Vec::new();
         if let Some(bytes) = st {
-            write_atomic(&st_path, &bytes)?;
+            files.push((st_path, bytes));
         }
-        write_atomic(path, text.as_bytes())
+        files.push((path.to_path_buf(), text.into_bytes()));
+        Ok(files)
     }
-}
-
-/// Writes `bytes` to `path` through a hidden temporary file of this process and a rename; a
-/// failed write leaves nothing behind.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WorkloadError> {
-    // One temporary file per process, so two writers of one path never share it.
-    let name = path
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let part = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let fail = |e: std::io::Error| {
-        let _ = std::fs::remove_file(&part);
-        WorkloadError::File {
-            path: path.display().to_string(),
-            why: format!("cannot write: {e}"),
-        }
-    };
-    std::fs::write(&part, bytes).map_err(fail)?;
-    std::fs::rename(&part, path).map_err(fail)
 }
 
 enum Values {
@@ -574,19 +559,18 @@ mod tests {
     }
 
     #[test]
-    fn files_are_written_atomically_and_read_back() {
+    fn files_are_written_and_read_back() {
         let dir = std::env::temp_dir().join(format!("cram-model-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let m = crate::train::shipped("digits-mlp-int4").unwrap().unwrap();
         let path = dir.join("int4.toml");
-        m.write(&path).unwrap();
+        let write = |m: &Model, path: &Path| {
+            for (p, bytes) in m.files(path).unwrap() {
+                std::fs::write(p, bytes).unwrap();
+            }
+        };
+        write(&m, &path);
         assert!(dir.join("int4.safetensors").exists());
-        let left: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.contains(".tmp-"))
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
         assert_eq!(Model::read(&path).unwrap(), m);
         // A structure-only model has no weights file.
         let s = Model {
@@ -595,7 +579,7 @@ mod tests {
             quant: None,
             metrics: Default::default(),
         };
-        s.write(&dir.join("r20.toml")).unwrap();
+        write(&s, &dir.join("r20.toml"));
         assert!(!dir.join("r20.safetensors").exists());
         assert_eq!(Model::read(&dir.join("r20.toml")).unwrap(), s);
         // The weights file must sit beside the description.
@@ -681,7 +665,7 @@ mod tests {
         let (d, b) = t.to_bytes("m.safetensors").unwrap();
         let e = err(&d, b.as_deref());
         assert!(e.contains("'fc2'") && e.contains("[10, 64]"), "{e}");
-        assert!(m.write(std::path::Path::new("x.safetensors")).is_err());
+        assert!(m.files(std::path::Path::new("x.safetensors")).is_err());
         assert!(err("", None).contains("m.toml"));
         assert!(err(&text[..text.len() / 2], st).starts_with("m.toml"));
         assert!(err(&text, None).contains("was not loaded"));

@@ -1,0 +1,136 @@
+//! `cramulator calibrate`, `schema` and `config defaults`.
+
+use crate::cli::common::*;
+use crate::error::Error;
+use crate::records::to_json;
+use clap::{Args, Subcommand};
+use cram_arch::presets;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// Arguments of `cramulator calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `cramulator schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Write `<name>.schema.json` files into this folder instead of printing them.
+    #[arg(long)]
+    pub write: Option<std::path::PathBuf>,
+}
+
+/// `cramulator config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the fully defaulted configuration (device and array) as TOML.
+    Defaults {
+        /// Device preset or TOML file.
+        #[arg(long, default_value = "stt-projected")]
+        device: String,
+        /// Array preset or TOML file.
+        #[arg(long, default_value = "cram-1k")]
+        array: String,
+    },
+}
+
+/// `cramulator calibrate`.
+pub fn calibrate(a: &CalibrateArgs) -> Result<Outcome, Error> {
+    let points = crate::experiment::calibrate::calibration()?;
+    let ok = points.iter().all(|p| (0.5..=2.0).contains(&p.ratio));
+    if a.json {
+        emit(&to_json(&points))?;
+    } else {
+        let mut s = String::new();
+        for p in &points {
+            let _ = writeln!(s, "{}: {}", p.name, p.system);
+            let _ = writeln!(
+                s,
+                "  measured  {:>9.3} mJ/inference, {:>9.3} ms ({})",
+                p.measured_mj, p.measured_ms, p.scope
+            );
+            let _ = writeln!(
+                s,
+                "  model     {:>9.3} mJ/inference, {:>9.3} ms (preset {}, {}-bit, batch {})",
+                p.model_mj, p.model_ms, p.preset, p.bits, p.batch
+            );
+            let _ = writeln!(
+                s,
+                "  model ÷ measured = {:.2} ({})",
+                p.ratio,
+                if (0.5..=2.0).contains(&p.ratio) {
+                    "within [0.5, 2]"
+                } else {
+                    "OUTSIDE [0.5, 2]"
+                }
+            );
+            let _ = writeln!(s, "  source: {}", p.source);
+            for a in &p.assumptions {
+                let _ = writeln!(s, "  assumes: {a}");
+            }
+            s.push('\n');
+        }
+        emit(&s)?;
+    }
+    Ok(if ok {
+        Outcome::Success
+    } else {
+        Outcome::CheckFailed
+    })
+}
+
+/// `cramulator schema`.
+pub fn schema(a: &SchemaArgs) -> Result<Outcome, Error> {
+    let schemas = crate::records::schemas();
+    match &a.write {
+        Some(dir) => {
+            if dir.exists() && !dir.is_dir() {
+                return Err(Error::usage(format!(
+                    "--write '{}': is a file, not a folder; give the folder the \
+                     <name>.schema.json files go into",
+                    dir.display()
+                )));
+            }
+            let io = |p: &std::path::Path, e: std::io::Error| {
+                Error::usage(format!("--write '{}': {e}", p.display()))
+            };
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+            for (name, text) in schemas {
+                let p = dir.join(name);
+                crate::io::atomic::write(&p, text.as_bytes())?;
+            }
+        }
+        None => {
+            for (name, text) in schemas {
+                emit(&format!("// {name}\n{text}"))?;
+            }
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+/// `cramulator config defaults`.
+pub fn config_defaults(device: &str, array: &str) -> Result<Outcome, Error> {
+    #[derive(Serialize)]
+    struct Resolved<'a> {
+        device: &'a cram_arch::DeviceParams,
+        array: &'a cram_arch::OrgParams,
+    }
+    let device = presets::device(device).map_err(Error::from)?;
+    let org = presets::array(array).map_err(Error::from)?;
+    let body = toml::to_string(&Resolved {
+        device: &device.params,
+        array: &org.params,
+    })
+    .expect("params serialize to TOML");
+    emit(&format!(
+        "# cramulator configuration with every field filled in (device {}, array {}).\n\
+         # Field meanings and units: arch/src/device.rs and arch/src/org.rs.\n\n{body}",
+        device.params.name, org.params.name
+    ))?;
+    Ok(Outcome::Success)
+}

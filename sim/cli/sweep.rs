@@ -1,0 +1,710 @@
+//! `cramulator sweep plan|run|merge|sbatch`.
+
+use crate::cli::{Outcome, emit};
+use crate::error::Error;
+use crate::experiment::run::Caches;
+use crate::experiment::sweep::*;
+use crate::io::shard::*;
+use crate::io::slurm::*;
+use crate::records::*;
+use clap::{Args, Subcommand};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// `cramulator sweep …`.
+#[derive(Debug, Subcommand)]
+pub enum SweepCommand {
+    /// Expand a sweep file into DIR/plan.jsonl (one line per point), DIR/manifest.json and
+    /// DIR/base.toml. Deterministic: the same file gives the same bytes.
+    Plan(PlanArgs),
+    /// Run the points of one shard (id mod N = I) on rayon, appending one record per point
+    /// to DIR/shards/; re-running skips the points already recorded.
+    Run(RunShardArgs),
+    /// Check that every point was run exactly once and write DIR/results.csv,
+    /// DIR/results.jsonl and DIR/summary.json (exit 3 with the shards to resubmit if not).
+    Merge(MergeArgs),
+    /// Print a Slurm job-array script for a plan and write it, the dependent merge job and a
+    /// submit script into DIR/slurm/.
+    Sbatch(SbatchArgs),
+}
+
+/// Arguments of `sweep plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Sweep file (TOML; see configs/sweeps/).
+    pub sweep: PathBuf,
+    /// Folder for the plan and, later, the shards and results [default: results/sweeps/NAME].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Arguments of `sweep run`.
+#[derive(Debug, Args)]
+pub struct RunShardArgs {
+    /// Plan folder (written by `sweep plan`).
+    pub dir: PathBuf,
+    /// This process's share: `I/N` (points with id mod N = I), or `auto` (Slurm's
+    /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT).
+    #[arg(long, default_value = "0/1")]
+    pub shard: String,
+    /// Worker threads: 1..=1024, or 0 for one per core [default: SLURM_CPUS_PER_TASK,
+    /// else one per core]. Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Run again the points recorded as failed (status error), e.g. after fixing a file
+    /// they read; their old records are dropped.
+    #[arg(long)]
+    pub retry_failed: bool,
+}
+
+/// Arguments of `sweep merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Plan folder.
+    pub dir: PathBuf,
+}
+
+/// Arguments of `sweep sbatch`.
+#[derive(Debug, Args)]
+pub struct SbatchArgs {
+    /// Plan folder.
+    pub dir: PathBuf,
+    /// Array tasks (shards) [default: 4, or the points if fewer].
+    #[arg(long)]
+    pub shards: Option<u32>,
+    /// CPUs per task (the shard's rayon threads).
+    #[arg(long, default_value_t = 2)]
+    pub cpus: u32,
+    /// Wall-time limit per task (Slurm's format).
+    #[arg(long, default_value = "00:30:00")]
+    pub time: String,
+    /// Most tasks running at once (`%M` of `--array`).
+    #[arg(long)]
+    pub max_running: Option<u32>,
+    /// Slurm partition (or a comma-separated list).
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Memory per task, in Slurm's form (`4G`, `4000M`; default: the cluster's).
+    #[arg(long)]
+    pub mem: Option<String>,
+    /// Slurm account to charge.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// The cramulator binary the jobs run [default: this one].
+    #[arg(long)]
+    pub bin: Option<PathBuf>,
+}
+
+/// `cramulator sweep …`.
+pub fn sweep(c: &SweepCommand) -> Result<Outcome, Error> {
+    match c {
+        SweepCommand::Plan(a) => plan_cmd(a),
+        SweepCommand::Run(a) => run_cmd(a),
+        SweepCommand::Merge(a) => merge_cmd(a),
+        SweepCommand::Sbatch(a) => sbatch_cmd(a),
+    }
+}
+
+pub(crate) fn plan_cmd(a: &PlanArgs) -> Result<Outcome, Error> {
+    let t = Instant::now();
+    let plan = Plan::from_file(&a.sweep, crate::cli::guard::limits().stop)?;
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("results/sweeps").join(&plan.manifest.name));
+    // Planning again over the same plan is harmless (the same bytes); over another plan
+    // whose shards exist it would orphan them.
+    if let Ok(old) = Plan::read(&dir)
+        && old.manifest.plan_hash != plan.manifest.plan_hash
+        && dir.join("shards").is_dir()
+    {
+        return Err(Error::usage(format!(
+            "'{}' holds another plan ({}, this one is {}) with shards; give another --out or \
+             remove the folder",
+            dir.display(),
+            old.manifest.plan_hash,
+            plan.manifest.plan_hash
+        )));
+    }
+    crate::io::shard::write_plan(&plan, &dir, crate::cli::guard::limits().stop)?;
+    let m = &plan.manifest;
+    let mut s = format!(
+        "sweep {}: {} points ({}) in {:.2} s → {}\n",
+        m.name,
+        m.points,
+        m.axes
+            .iter()
+            .map(|a| format!(
+                "{} × {}{}",
+                a.values.len(),
+                a.key,
+                a.group
+                    .as_ref()
+                    .map(|g| format!(" [zip {g}]"))
+                    .unwrap_or_default()
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+        t.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    let _ = writeln!(
+        s,
+        "next: cramulator sweep run {d} [--shard I/N]; cramulator sweep merge {d}",
+        d = dir.display()
+    );
+    emit(&s)?;
+    Ok(Outcome::Success)
+}
+
+// ----- running a shard -------------------------------------------------------------------
+
+/// `I/N` or `auto`.
+pub(crate) fn parse_shard(s: &str) -> Result<(u64, u64), Error> {
+    let (i, n) = if s == "auto" {
+        let var = |k: &str| std::env::var(k).ok();
+        match (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
+            (Some(i), Some(n)) => (i, n),
+            _ => {
+                return Err(Error::usage(
+                    "--shard auto: SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT are not set \
+                     (not in a Slurm job array); give --shard I/N",
+                ));
+            }
+        }
+    } else {
+        match s.split_once('/') {
+            Some((i, n)) => (i.to_owned(), n.to_owned()),
+            None => {
+                return Err(Error::usage(format!(
+                    "--shard {s}: expected I/N (e.g. 3/64) or auto"
+                )));
+            }
+        }
+    };
+    match (i.trim().parse::<u64>(), n.trim().parse::<u64>()) {
+        (Ok(i), Ok(n)) if n >= 1 && i < n => Ok((i, n)),
+        _ => Err(Error::usage(format!(
+            "--shard {s} (= {i}/{n}): expected I/N with 0 ≤ I < N"
+        ))),
+    }
+}
+
+pub(crate) fn run_cmd(a: &RunShardArgs) -> Result<Outcome, Error> {
+    let plan = Plan::read(&a.dir)?;
+    let (shard, of) = parse_shard(&a.shard)?;
+    let pool = crate::cli::guard::pool(a.threads, "--threads")?;
+    let m = &plan.manifest;
+    let shards = a.dir.join("shards");
+    std::fs::create_dir_all(&shards).map_err(|e| io_err(&shards, e))?;
+    let done_path = shards.join(shard_name(shard, of));
+    let part_path = shards.join(format!("{}.part", shard_name(shard, of)));
+    // One process per shard: a second one is told who runs it.
+    let _lock = crate::io::lock::Lock::acquire(&lock_of(&done_path))
+        .map_err(|e| Error::usage(format!("shard {shard}/{of} of '{}': {e}", a.dir.display())))?;
+    let header = ShardHeader {
+        plan_hash: m.plan_hash.clone(),
+        shard,
+        of,
+    };
+    let mine: Vec<u64> = (shard..m.points).step_by(of as usize).collect();
+    // Resume from the finished file, else the part file: keep its good records; a
+    // finished shard with every point is done; otherwise the part file is rewritten without
+    // the rest (bad, repeated or foreign lines, a torn tail, retried points), and the
+    // missing points run.
+    let earlier = [&done_path, &part_path].into_iter().find(|p| p.exists());
+    let mut finished = BTreeSet::new();
+    let mut file = if let Some(path) = earlier {
+        let f = read_shard(path)?;
+        if let Some(h) = f.header.as_ref().filter(|h| **h != header) {
+            return Err(Error::usage(format!(
+                "'{}' belongs to another plan or sharding ({} shard {}/{}, this is {} shard \
+                 {shard}/{of}); remove it",
+                path.display(),
+                h.plan_hash,
+                h.shard,
+                h.of,
+                m.plan_hash
+            )));
+        }
+        let (kept, dropped) = keep_records(&f, shard, of, m.points, a.retry_failed);
+        let whole = f.header.is_some() && dropped.is_empty() && !f.torn;
+        if *path == done_path && whole && kept.len() == mine.len() {
+            emit(&format!(
+                "shard {shard}/{of}: all {} points already done ({})\n",
+                mine.len(),
+                done_path.display()
+            ))?;
+            return Ok(Outcome::Success);
+        }
+        for (n, why) in &dropped {
+            eprintln!("{}:{n}: {why}; dropped", path.display());
+        }
+        finished.extend(kept.iter().map(|r| r.id));
+        if *path == done_path || !whole {
+            crate::io::atomic::write_with(&part_path, crate::cli::guard::interrupted, |w| {
+                writeln!(w, "{}", serde_json::to_string(&header).expect("JSON"))?;
+                for r in &kept {
+                    writeln!(w, "{}", serde_json::to_string(r).expect("JSON"))?;
+                }
+                Ok(())
+            })?;
+            if *path == done_path {
+                std::fs::remove_file(&done_path).map_err(|e| io_err(&done_path, e))?;
+            }
+        }
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&part_path)
+            .map_err(|e| io_err(&part_path, e))?
+    } else {
+        let mut f = std::fs::File::create(&part_path).map_err(|e| io_err(&part_path, e))?;
+        writeln!(f, "{}", serde_json::to_string(&header).expect("JSON"))
+            .map_err(|e| io_err(&part_path, e))?;
+        f
+    };
+    let todo: Vec<u64> = mine
+        .iter()
+        .copied()
+        .filter(|id| !finished.contains(id))
+        .collect();
+    let t0 = Instant::now();
+    let bar = indicatif::ProgressBar::new(todo.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} points  {per_sec}  ETA {eta}",
+        )
+        .expect("a valid template"),
+    );
+    let cache = Caches::default();
+    let writer = Mutex::new((&mut file, None::<std::io::Error>));
+    let failed = std::sync::atomic::AtomicU64::new(0);
+    let written = std::sync::atomic::AtomicU64::new(0);
+    pool.install(|| {
+        todo.par_iter().for_each(|&id| {
+            if crate::cli::guard::interrupted() {
+                return;
+            }
+            let rec = run_point(&plan, id, &cache, crate::cli::guard::limits());
+            if rec.status != "ok" {
+                // A point stopped by SIGINT is not recorded: the re-run runs it.
+                if crate::cli::guard::interrupted() {
+                    return;
+                }
+                failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            let line = serde_json::to_string(&rec).expect("a record is JSON") + "\n";
+            let mut w = writer.lock().expect("the writer lock is not poisoned");
+            if w.1.is_none()
+                && let Err(e) = w.0.write_all(line.as_bytes())
+            {
+                w.1 = Some(e);
+            }
+            drop(w);
+            written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            bar.inc(1);
+        });
+    });
+    bar.finish_and_clear();
+    let (_, err) = writer
+        .into_inner()
+        .expect("the writer lock is not poisoned");
+    if let Some(e) = err {
+        return Err(io_err(&part_path, e));
+    }
+    file.sync_all().map_err(|e| io_err(&part_path, e))?;
+    drop(file);
+    if crate::cli::guard::interrupted() {
+        let kept = finished.len() as u64 + written.into_inner();
+        eprintln!(
+            "shard {shard}/{of}: interrupted; {kept} finished point(s) kept in {}; run the same \
+             command again to run the rest",
+            part_path.display()
+        );
+        return Ok(Outcome::Interrupted);
+    }
+    std::fs::rename(&part_path, &done_path).map_err(|e| io_err(&done_path, e))?;
+    let secs = t0.elapsed().as_secs_f64();
+    let failed = failed.into_inner();
+    emit(&format!(
+        "shard {shard}/{of}: {} points run in {secs:.2} s ({:.1} points/s, {} threads){}{} → {}\n",
+        todo.len(),
+        todo.len() as f64 / secs.max(1e-9),
+        pool.current_num_threads(),
+        if finished.is_empty() {
+            String::new()
+        } else {
+            format!(", {} already done", finished.len())
+        },
+        if failed > 0 {
+            format!(", {failed} failed (status error; see the records)")
+        } else {
+            String::new()
+        },
+        done_path.display()
+    ))?;
+    Ok(Outcome::Success)
+}
+
+pub(crate) fn merge_cmd(a: &MergeArgs) -> Result<Outcome, Error> {
+    let plan = Plan::read(&a.dir)?;
+    let m = &plan.manifest;
+    let shards = a.dir.join("shards");
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(&shards) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with("shard-") && (n.ends_with(".jsonl") || n.ends_with(".jsonl.part"))
+                })
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    files.sort();
+    // Merge holds every record at once: about twice their JSON.
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
+    crate::model::limits::MemoryEstimate {
+        records_bytes: bytes.saturating_mul(2),
+        advice: "merge on a machine with more memory, or give a larger --max-memory",
+        ..Default::default()
+    }
+    .check(
+        &format!("merging sweep {}", m.name),
+        crate::cli::guard::limits().memory,
+    )?;
+    // Every problem, with the file and line it is on; the shards it concerns are re-run.
+    let mut problems: Vec<String> = Vec::new();
+    let mut rerun: BTreeSet<(u64, u64)> = BTreeSet::new();
+    let mut by_id: BTreeMap<u64, (PointRecord, String)> = BTreeMap::new();
+    let mut ns = BTreeSet::new();
+    for f in &files {
+        let sf = read_shard(f)?;
+        let shown = f.display().to_string();
+        let Some(h) = sf.header.clone() else {
+            problems.push(if sf.records.is_empty() && sf.bad.len() <= 1 {
+                format!("{shown}: empty, or cut before its header (its run stopped at once)")
+            } else {
+                format!("{shown}:1: not a shard header")
+            });
+            if let Some((i, n)) = shard_of_name(f) {
+                rerun.insert((i, n));
+                ns.insert(n);
+            }
+            continue;
+        };
+        if h.plan_hash != m.plan_hash {
+            return Err(Error::usage(format!(
+                "'{shown}' belongs to another plan ({}, this one is {}); remove it",
+                h.plan_hash, m.plan_hash
+            )));
+        }
+        ns.insert(h.of);
+        if let Some(holder) = crate::io::lock::Lock::holder(&lock_of(f)) {
+            problems.push(format!(
+                "{shown}: shard {}/{} is still running ({holder})",
+                h.shard, h.of
+            ));
+            continue;
+        }
+        for (n, why) in &sf.bad {
+            problems.push(format!("{shown}:{n}: {why}"));
+            rerun.insert((h.shard, h.of));
+        }
+        if sf.torn {
+            problems.push(format!(
+                "{shown}: its last line is cut (a writer was killed)"
+            ));
+            rerun.insert((h.shard, h.of));
+        }
+        for (n, r) in sf.records {
+            if r.id >= m.points || r.id % h.of != h.shard {
+                problems.push(format!(
+                    "{shown}:{n}: point {} does not belong to shard {}/{}",
+                    r.id, h.shard, h.of
+                ));
+                rerun.insert((h.shard, h.of));
+                continue;
+            }
+            let at = format!("{shown}:{n}");
+            if let Some((_, first)) = by_id.get(&r.id) {
+                problems.push(format!(
+                    "point {} is recorded twice: {first} and {at}",
+                    r.id
+                ));
+                rerun.insert((h.shard, h.of));
+                continue;
+            }
+            by_id.insert(r.id, (r, at));
+        }
+    }
+    if ns.len() > 1 {
+        problems.push(format!(
+            "shard files of different N ({}) are mixed in '{}': keep one sharding",
+            ns.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            shards.display()
+        ));
+    }
+    let missing: Vec<u64> = (0..m.points).filter(|id| !by_id.contains_key(id)).collect();
+    if !missing.is_empty() || !problems.is_empty() {
+        let mut s = String::new();
+        for p in &problems {
+            let _ = writeln!(s, "sweep {}: {p}", m.name);
+        }
+        if !missing.is_empty() {
+            let _ = write!(
+                s,
+                "sweep {}: {} of {} points missing",
+                m.name,
+                missing.len(),
+                m.points
+            );
+            if files.is_empty() {
+                let _ = writeln!(
+                    s,
+                    " (no shard files: run `cramulator sweep run {}` first)",
+                    a.dir.display()
+                );
+            } else {
+                let _ = writeln!(s);
+            }
+        }
+        // With one sharding, every shard that lost, repeated or misplaced a point reruns.
+        if let (1, Some(&n)) = (ns.len(), ns.first()) {
+            rerun.extend(missing.iter().map(|id| (id % n, n)));
+            if !rerun.is_empty() {
+                let sh: Vec<u64> = rerun.iter().map(|r| r.0).collect();
+                let _ = writeln!(
+                    s,
+                    "shards to re-run (of {n}): {}; `cramulator sweep run {} --shard I/{n}` \
+                     keeps each shard's good lines and runs the rest (resubmit: sbatch \
+                     --array={} …)",
+                    ranges(&sh),
+                    a.dir.display(),
+                    ranges(&sh)
+                );
+            }
+        }
+        eprint!("{s}");
+        return Ok(Outcome::Incomplete);
+    }
+    let records: Vec<PointRecord> = by_id.into_values().map(|(r, _)| r).collect();
+    let csv = results_csv(m, &records)?;
+    crate::io::atomic::write_with(
+        &a.dir.join("results.csv"),
+        crate::cli::guard::interrupted,
+        |w| w.write_all(&csv),
+    )?;
+    crate::io::atomic::write_with(
+        &a.dir.join("results.jsonl"),
+        crate::cli::guard::interrupted,
+        |w| {
+            for r in &records {
+                w.write_all(serde_json::to_string(r).expect("JSON").as_bytes())?;
+                w.write_all(b"\n")?;
+            }
+            Ok(())
+        },
+    )?;
+    let summary = summary(m, &records);
+    let json = serde_json::to_string_pretty(&summary).expect("JSON") + "\n";
+    crate::io::atomic::write_with(
+        &a.dir.join("summary.json"),
+        crate::cli::guard::interrupted,
+        |w| w.write_all(json.as_bytes()),
+    )?;
+    let mut s = format!(
+        "sweep {}: {} points merged from {} shard file(s) → {}/results.csv, results.jsonl, \
+         summary.json\n",
+        m.name,
+        records.len(),
+        files.len(),
+        a.dir.display()
+    );
+    if summary.failed > 0 {
+        let _ = writeln!(
+            s,
+            "{} point(s) failed (status error): ids {}",
+            summary.failed,
+            ranges(&summary.failed_ids)
+        );
+    }
+    for b in &summary.best {
+        let _ = writeln!(
+            s,
+            "lowest {:<10} point {:>6}: {} = {}  ({})",
+            b.metric,
+            b.id,
+            b.metric,
+            b.value,
+            b.set
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    emit(&s)?;
+    Ok(Outcome::Success)
+}
+
+// ----- Slurm -----------------------------------------------------------------------------
+
+pub(crate) fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, Error> {
+    let plan = Plan::read(&a.dir)?;
+    let m = &plan.manifest;
+    let shards = a.shards.unwrap_or(m.points.clamp(1, 4) as u32);
+    if shards == 0 || shards > 10_000 {
+        return Err(Error::usage(format!(
+            "--shards {}: must be in 1..=10000 (Slurm's MaxArraySize is often 1001; check \
+             `scontrol show config`)",
+            shards
+        )));
+    }
+    if u64::from(shards) > m.points {
+        return Err(Error::usage(format!(
+            "--shards {}: the plan has {} point(s), so at most {} shard(s) have work",
+            shards, m.points, m.points
+        )));
+    }
+    let most = crate::cli::guard::MAX_THREADS as u32;
+    if a.cpus == 0 || a.cpus > most {
+        return Err(Error::usage(format!(
+            "--cpus {}: must be in 1..={most} (each task's `sweep run --threads`)",
+            a.cpus
+        )));
+    }
+    if a.max_running == Some(0) {
+        return Err(Error::usage(
+            "--max-running 0: must be at least 1 (tasks running at once)",
+        ));
+    }
+    slurm_time(&a.time).map_err(|why| Error::usage(format!("--time {:?}: {why}", a.time)))?;
+    let names = [("--partition", &a.partition), ("--account", &a.account)];
+    for (flag, v) in names {
+        if let Some(v) = v
+            && (v.is_empty()
+                || !v
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.,-".contains(c)))
+        {
+            return Err(Error::usage(format!(
+                "{flag} {v:?}: use letters, digits, '_', '.', '-' (and ',' between names)"
+            )));
+        }
+    }
+    if let Some(mem) = &a.mem {
+        let digits = mem.trim_end_matches(['K', 'M', 'G', 'T']);
+        if digits.is_empty()
+            || !digits.chars().all(|c| c.is_ascii_digit())
+            || mem.len() - digits.len() > 1
+        {
+            return Err(Error::usage(format!(
+                "--mem {mem:?}: expected Slurm's form, a number with an optional K, M, G or T \
+                 (e.g. 4G or 4000M)"
+            )));
+        }
+    }
+    // Jobs run from wherever Slurm starts them: every path in the scripts is absolute.
+    let absolute = |p: &Path, what: &str| {
+        std::path::absolute(p).map_err(|e| Error::usage(format!("{what} '{}': {e}", p.display())))
+    };
+    let bin = match &a.bin {
+        Some(b) => absolute(b, "--bin")?,
+        None => std::env::current_exe()
+            .map_err(|e| Error::usage(format!("locating this binary: {e}")))?,
+    };
+    let plan_dir = absolute(&a.dir, "plan folder")?;
+    // `#SBATCH --output=` takes the path unquoted.
+    if plan_dir.to_str().is_none_or(|p| {
+        p.chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\'')
+    }) {
+        return Err(Error::usage(format!(
+            "plan folder '{}': a Slurm directive cannot hold a path with spaces or quotes; \
+             move the plan to a plainer path",
+            plan_dir.display()
+        )));
+    }
+    let q = |p: &Path| shell_quote(&p.display().to_string());
+    let dir = q(&plan_dir);
+    let logs = plan_dir.join("slurm").join("logs");
+    let mut part = String::new();
+    for (key, v) in [
+        ("partition", &a.partition),
+        ("account", &a.account),
+        ("mem", &a.mem),
+    ] {
+        if let Some(v) = v {
+            let _ = writeln!(part, "#SBATCH --{key}={v}");
+        }
+    }
+    let array = format!(
+        "#!/bin/bash\n# cramulator sweep {name}: {points} points in {n} shards (plan {hash}).\n\
+         # Submit with slurm/submit.sh (this array, then the merge job after it).\n\
+         #SBATCH --job-name=cramulator-{name}\n\
+         #SBATCH --array=0-{last}{max}\n\
+         #SBATCH --cpus-per-task={cpus}\n\
+         #SBATCH --time={time}\n\
+         #SBATCH --output={logs}/%A_%a.out\n{part}\
+         set -euo pipefail\n\
+         exec {bin} sweep run {dir} \\\n  --shard \"${{SLURM_ARRAY_TASK_ID}}/${{SLURM_ARRAY_TASK_COUNT}}\" \\\n  --threads \"${{SLURM_CPUS_PER_TASK}}\"\n",
+        name = m.name,
+        points = m.points,
+        n = shards,
+        hash = m.plan_hash,
+        last = shards - 1,
+        max = a.max_running.map(|x| format!("%{x}")).unwrap_or_default(),
+        cpus = a.cpus,
+        time = a.time,
+        logs = logs.display(),
+        bin = q(&bin),
+    );
+    let merge = format!(
+        "#!/bin/bash\n# Merges the shards of cramulator sweep {name} once the array is done.\n\
+         #SBATCH --job-name=cramulator-{name}-merge\n\
+         #SBATCH --cpus-per-task=1\n\
+         #SBATCH --time=00:10:00\n\
+         #SBATCH --output={logs}/merge_%j.out\n{part}\
+         set -euo pipefail\n\
+         exec {bin} sweep merge {dir}\n",
+        name = m.name,
+        logs = logs.display(),
+        bin = q(&bin),
+    );
+    let slurm = plan_dir.join("slurm");
+    let submit = format!(
+        "#!/bin/bash\n# Submits the array, then the merge job to run after every task succeeded.\n\
+         set -euo pipefail\n\
+         JID=$(sbatch --parsable {array})\n\
+         MID=$(sbatch --parsable --dependency=afterok:\"${{JID%%;*}}\" {merge})\n\
+         echo \"array job $JID, merge job $MID\"\n",
+        array = q(&slurm.join("array.sbatch")),
+        merge = q(&slurm.join("merge.sbatch")),
+    );
+    std::fs::create_dir_all(&logs).map_err(|e| io_err(&logs, e))?;
+    for (name, text) in [
+        ("array.sbatch", &array),
+        ("merge.sbatch", &merge),
+        ("submit.sh", &submit),
+    ] {
+        crate::io::atomic::write_with(&slurm.join(name), crate::cli::guard::interrupted, |w| {
+            w.write_all(text.as_bytes())
+        })?;
+    }
+    emit(&format!(
+        "{array}\n# The merge job ({}), submitted after the array by {}:\n#   sbatch --dependency=afterok:$JID {}\n",
+        slurm.join("merge.sbatch").display(),
+        slurm.join("submit.sh").display(),
+        slurm.join("merge.sbatch").display()
+    ))?;
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,388 @@
+//! `cramulator run [CONFIG]`: the main job. One CRAM architecture × one workload × one or
+//! more von-Neumann baselines (DESIGN §5): the network runs on CRAM (bit-exact and checked
+//! in functional mode, or counted), the same layers are priced on each baseline
+//! (`baseline.rs`), and the comparison is printed and written atomically to
+//! `results/<run-id>/` as `resolved.toml`, `manifest.json`, `report.json` and `layers.csv`
+//! (records in `records.rs`).
+
+use cram_arch::presets;
+use cram_workloads::net::Network;
+
+use crate::error::Error;
+use crate::experiment::config::{Config, ProgramCache, Resolved};
+use crate::experiment::simulate::{Images, one_image, run_checked};
+use crate::model::baseline::{self, BaselineRun, LayerWork, work_of_program};
+use crate::model::energy::EnergyBreakdown;
+use crate::model::limits::Limits;
+use crate::model::map::{self, NetRun, RunOptions};
+use crate::model::memo::Memo;
+use crate::records::{
+    BaselineSide, CramSide, IrSummary, LayerRow, Metrics, Ratios, RunReport, SCHEMA_VERSION,
+    WorkloadSummary, fnv1a64,
+};
+
+/// What one configuration gives: its resolved text and hash, the report, the per-layer
+/// rows, and whether every image was bit-exact (functional mode).
+pub struct Evaluation {
+    /// `resolved.toml`.
+    pub resolved: String,
+    /// Its hash (16 hex digits).
+    pub hash: String,
+    /// `report.json`.
+    pub report: RunReport,
+    /// `layers.csv`.
+    pub rows: Vec<LayerRow>,
+    /// Every image bit-exact (functional mode).
+    pub ok: bool,
+}
+
+/// Compiled networks and analytical layer plans shared by the points of a sweep.
+#[derive(Debug, Default)]
+pub struct Caches {
+    /// Networks by workload.
+    pub programs: ProgramCache,
+    /// Analytical layer plans by program, gate set, organisation and choice.
+    pub plans: map::PlanCache,
+    /// The baseline work of each program (counting a large network's nonzero weights costs
+    /// more than pricing it), by program address.
+    pub work: Memo<usize, Vec<LayerWork>>,
+}
+
+/// Runs one configuration (the work of `run` and of every sweep point); `cache` shares
+/// compiled networks and analytical plans between configurations.
+pub fn evaluate(
+    config: &Config,
+    cache: Option<&Caches>,
+    limits: Limits,
+) -> Result<Evaluation, Error> {
+    let resolved_config = config.resolve_with(cache.map(|c| &c.programs), limits.memory)?;
+    let baselines = config
+        .compare
+        .baselines
+        .iter()
+        .map(|b| presets::baseline_from(b).map_err(Error::from))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut frozen = config.frozen(&resolved_config, &baselines);
+    let Resolved {
+        prog,
+        hw,
+        choice,
+        ir,
+        ..
+    } = resolved_config;
+    let plans = cache.map(|c| &c.plans);
+    let images = Images::of(&prog, config.run.images, config.run.seed)?;
+    let n = images.len();
+    frozen.run.images = Some(n);
+    let model = prog.network().name.clone();
+    let mode = config.run.mode;
+    let opts = RunOptions {
+        mode,
+        choice,
+        error_rate: 0.0,
+        seed: config.run.seed,
+        limits,
+    };
+    // Latency and utilization are those of one inference alone: an analytical run of one
+    // image gives them; a run of one image is its own.
+    let single = (n > 1)
+        .then(|| one_image(&prog, &hw, &opts, plans))
+        .transpose()?;
+    let checked = run_checked(&prog, &images, &hw, &opts, plans)?;
+    let (batch, exact, correct) = (checked.run, checked.exact, checked.correct);
+    let single = single.unwrap_or_else(|| batch.clone());
+    let org = &hw.org.params;
+    let cycle_s = 1e-9 / org.clock_ghz;
+    let work = match cache {
+        None => std::sync::Arc::new(work_of_program(&prog)?),
+        Some(c) => c
+            .work
+            .get_or_build(std::sync::Arc::as_ptr(&prog) as usize, || {
+                work_of_program(&prog).map_err(|e| e.to_string())
+            })
+            .map_err(Error::usage)?,
+    };
+    let macs: u64 = work.iter().map(|l| l.macs).sum();
+    let grid = config.compare.grid_gco2e_per_kwh;
+    let mut energy = EnergyBreakdown::default();
+    for l in &batch.layers {
+        energy.add_scaled(&l.energy, 1.0 / n as f64);
+    }
+    let lanes = org.lanes_per_subarray as f64;
+    let (used, offered) = single.layers.iter().fold((0.0, 0.0), |(u, o), l| {
+        (u + l.lanes_used as f64, o + l.subarray_runs as f64 * lanes)
+    });
+    let cram_latency_s = single.cycles() as f64 * cycle_s;
+    let batch_latency_s = batch.cycles() as f64 * cycle_s;
+    let cram_metrics = Metrics::new(
+        (energy.compute_pj(), energy.data_movement_pj(), 0.0),
+        (cram_latency_s, per_second(n as f64, batch_latency_s)),
+        macs,
+        Some(org.chip_area_mm2()),
+        if offered > 0.0 { used / offered } else { 0.0 },
+        grid,
+    );
+    let mut rows = cram_rows(&batch, &single, &work, n, cycle_s);
+    // Equal footing: each baseline batches as many inferences as CRAM ran, unless the
+    // config says otherwise; latency is one inference alone on both sides.
+    let baseline_batch = config.compare.batch.unwrap_or(n);
+    frozen.compare.batch = Some(baseline_batch);
+    let resolved = toml::to_string(&frozen).expect("a config serializes");
+    let hash = format!("{:016x}", fnv1a64(resolved.as_bytes()));
+    let run_id = format!("{model}-{}", &hash[..12]);
+    let mut sides = Vec::new();
+    for b in &baselines {
+        let r = baseline::evaluate(b, &work, baseline_batch as u32);
+        let alone = if baseline_batch == 1 {
+            r.clone()
+        } else {
+            baseline::evaluate(b, &work, 1)
+        };
+        let p = &b.params;
+        let executed: u64 = alone.layers.iter().map(|l| l.macs_executed).sum();
+        let peak = p.macs_per_cycle * p.clock_ghz * 1e9;
+        let metrics = Metrics::new(
+            (
+                r.energy.compute_pj(),
+                r.energy.data_movement_pj(),
+                r.energy.static_pj,
+            ),
+            (alone.latency_s, per_second(1.0, r.latency_s)),
+            macs,
+            p.die_area_mm2,
+            executed as f64 / (alone.latency_s * peak).max(f64::MIN_POSITIVE),
+            grid,
+        );
+        let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { f64::INFINITY };
+        let versus_cram = Ratios {
+            energy: ratio(metrics.energy_pj, cram_metrics.energy_pj),
+            speedup: ratio(metrics.latency_s, cram_metrics.latency_s),
+            throughput: ratio(cram_metrics.throughput_per_s, metrics.throughput_per_s),
+            edp: ratio(metrics.edp_j_s, cram_metrics.edp_j_s),
+            compute_energy: ratio(metrics.compute_pj, cram_metrics.compute_pj),
+            data_movement_energy: ratio(metrics.data_movement_pj, cram_metrics.data_movement_pj),
+        };
+        rows.extend(baseline_rows(prog.network(), &r, &alone, &work, &p.name));
+        let compute_bound = alone.layers.iter().filter(|l| l.bound == "compute").count();
+        sides.push(BaselineSide {
+            name: p.name.clone(),
+            description: p.description.clone(),
+            batch: baseline_batch,
+            metrics,
+            energy: r.energy.clone(),
+            levels: p.levels.iter().map(|l| l.name.clone()).collect(),
+            compute_bound_layers: compute_bound,
+            memory_bound_layers: r.layers.len() - compute_bound,
+            versus_cram,
+        });
+    }
+    let report = RunReport {
+        schema_version: SCHEMA_VERSION,
+        run_id,
+        workload: WorkloadSummary {
+            model,
+            layers: work.len(),
+            macs,
+            weights: work.iter().map(|l| l.weights).sum(),
+            nonzero_weights: work.iter().map(|l| l.nonzero_weights).sum(),
+        },
+        grid_gco2e_per_kwh: grid,
+        cram: CramSide {
+            device: frozen.device_label(),
+            array: frozen.array_label(),
+            ir: IrSummary {
+                rows_per_line: ir.rows_per_line,
+                r_wire_ohm_per_cell: ir.r_wire_ohm_per_cell,
+                violations: ir.violations(),
+            },
+            gate_set: config.cram.gate_set.name().to_owned(),
+            mode: format!("{mode:?}").to_lowercase(),
+            images: n,
+            bit_exact_images: exact,
+            correct,
+            batch_latency_s,
+            metrics: cram_metrics,
+            energy,
+        },
+        baselines: sides,
+    };
+    Ok(Evaluation {
+        resolved,
+        hash,
+        report,
+        rows,
+        ok: exact.is_none_or(|e| e == n),
+    })
+}
+
+/// CRAM's rows: energy per inference from the batch, latency from one inference; `work`
+/// holds the layers after the input, in order.
+pub(crate) fn cram_rows(
+    batch: &NetRun,
+    single: &NetRun,
+    work: &[LayerWork],
+    n: usize,
+    cycle_s: f64,
+) -> Vec<LayerRow> {
+    let k = 1.0 / n as f64;
+    batch
+        .layers
+        .iter()
+        .zip(&single.layers)
+        .filter(|(l, _)| l.op != "input")
+        .zip(work)
+        .enumerate()
+        .map(|(i, ((l, s), w))| LayerRow {
+            machine: "cram".into(),
+            index: i + 1,
+            layer: l.name.clone(),
+            op: l.op.to_owned(),
+            macs: w.macs,
+            energy_pj: k * l.energy.total_pj(),
+            compute_pj: k * l.energy.compute_pj(),
+            data_movement_pj: k * l.energy.data_movement_pj(),
+            static_pj: 0.0,
+            latency_s: s.cycles as f64 * cycle_s,
+            detail: l
+                .strategy
+                .map(|s| format!("{s:?}").to_lowercase())
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// One baseline's rows, in the order of `work`: energy from the batched run `r`, latency
+/// and its bound from the run of one inference `alone`.
+pub(crate) fn baseline_rows(
+    net: &Network,
+    r: &BaselineRun,
+    alone: &BaselineRun,
+    work: &[LayerWork],
+    name: &str,
+) -> Vec<LayerRow> {
+    r.layers
+        .iter()
+        .zip(&alone.layers)
+        .zip(work)
+        .enumerate()
+        .map(|(i, ((l, a), w))| LayerRow {
+            machine: name.to_owned(),
+            index: i + 1,
+            layer: l.name.clone(),
+            op: net.layers[i + 1].op.name().to_owned(),
+            macs: w.macs,
+            energy_pj: l.energy.total_pj(),
+            compute_pj: l.energy.compute_pj(),
+            data_movement_pj: l.energy.data_movement_pj(),
+            static_pj: l.energy.static_pj,
+            latency_s: a.latency_s,
+            detail: format!("{}-bound", a.bound),
+        })
+        .collect()
+}
+
+/// `count` inferences in `seconds`, per second (0 when no time passed).
+pub(crate) fn per_second(count: f64, seconds: f64) -> f64 {
+    if seconds > 0.0 { count / seconds } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::to_json;
+
+    /// A sweep's caches give the very report an uncached run gives, on another device and
+    /// array than the one that filled them, under every strategy choice.
+    #[test]
+    fn cached_plans_price_like_a_fresh_run() {
+        let caches = Caches::default();
+        let config = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+            Config::load_with(None, &sets).unwrap()
+        };
+        for model in ["resnet8", "digits-mlp-int4"] {
+            for strategy in ["auto", "const", "stored"] {
+                let m = format!("workload.model={model}");
+                let st = format!("mapping.strategy={strategy}");
+                let common = [m.as_str(), st.as_str(), "run.mode=analytical"];
+                let first = config(&[&common[..], &["cram.device=stt-today"]].concat());
+                evaluate(&first, Some(&caches), Limits::default()).unwrap();
+                for extra in [
+                    &["cram.device=she-projected"][..],
+                    &["cram.device_params.tmr=3.0", "mapping.objective=latency"][..],
+                ] {
+                    let c = config(&[&common[..], extra].concat());
+                    let cached = evaluate(&c, Some(&caches), Limits::default()).unwrap();
+                    let fresh = evaluate(&c, None, Limits::default()).unwrap();
+                    assert_eq!(
+                        to_json(&cached.report),
+                        to_json(&fresh.report),
+                        "{model} {strategy} {extra:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Both sides run the same batch by default: a baseline's energy and throughput are
+    /// those of `compare.batch` inferences sharing their weight fetches, its latency (in the
+    /// report and in every layer row) and utilization those of one inference alone; CRAM's
+    /// throughput is its images over the batch's time.
+    #[test]
+    fn baselines_batch_like_cram_unless_told() {
+        let config = |sets: &[&str]| {
+            let mut v = vec![
+                "workload.model=lenet5".to_owned(),
+                "run.mode=analytical".to_owned(),
+                "run.images=8".to_owned(),
+                "compare.baselines=nmp,gpu-hbm2".to_owned(),
+            ];
+            v.extend(sets.iter().map(|s| (*s).to_owned()));
+            Config::load_with(None, &v).unwrap()
+        };
+        let prog = config(&[])
+            .resolve_with(None, Default::default())
+            .unwrap()
+            .prog;
+        let work = work_of_program(&prog).unwrap();
+        let machines = ["nmp", "gpu-hbm2"].map(|n| presets::baseline(n).unwrap());
+        // The test tells the two runs apart: nmp's weight reads from DRAM and the GPU's
+        // kernel launches are shared by a batch.
+        let at = |m: usize, batch: u32| baseline::evaluate(&machines[m], &work, batch);
+        assert!(at(0, 8).energy.total_pj() < 0.9 * at(0, 1).energy.total_pj());
+        assert!(at(1, 8).latency_s < 0.5 * at(1, 1).latency_s);
+        for (sets, batch) in [(&[][..], 8), (&["compare.batch=1"][..], 1)] {
+            let e = evaluate(&config(sets), None, Limits::default()).unwrap();
+            assert!(
+                e.resolved.contains(&format!("batch = {batch}")),
+                "{}",
+                e.resolved
+            );
+            let c = &e.report.cram;
+            assert_eq!(c.metrics.throughput_per_s, 8.0 / c.batch_latency_s);
+            for (k, b) in e.report.baselines.iter().enumerate() {
+                let (r, alone) = (at(k, batch), at(k, 1));
+                assert_eq!(b.batch, batch as usize);
+                assert_eq!(b.energy, r.energy);
+                assert_eq!(b.metrics.latency_s, alone.latency_s);
+                assert_eq!(b.metrics.throughput_per_s, 1.0 / r.latency_s);
+                let p = &machines[k].params;
+                let executed: u64 = alone.layers.iter().map(|l| l.macs_executed).sum();
+                let peak = p.macs_per_cycle * p.clock_ghz * 1e9;
+                assert_eq!(
+                    b.metrics.utilization,
+                    executed as f64 / (alone.latency_s * peak)
+                );
+                let gain = c.metrics.throughput_per_s / b.metrics.throughput_per_s;
+                assert_eq!(b.versus_cram.throughput, gain);
+                let rows: Vec<&LayerRow> = e.rows.iter().filter(|x| x.machine == b.name).collect();
+                assert_eq!(rows.len(), alone.layers.len());
+                for (row, (l, a)) in rows.iter().zip(r.layers.iter().zip(&alone.layers)) {
+                    assert_eq!(row.energy_pj, l.energy.total_pj(), "{}", row.layer);
+                    assert_eq!(row.latency_s, a.latency_s, "{}", row.layer);
+                    assert_eq!(row.detail, format!("{}-bound", a.bound));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! `cramulator simulate`: one quantized network mapped onto a CRAM chip, run layer by layer
+//! (functional: bit-exact, checked against the golden executor; or analytical), with the
+//! per-layer report and, for the digits models, the held-out accuracy and its dependence on
+//! the gate error rate.
+
+use crate::records::*;
+use std::ops::Range;
+
+use cram_workloads::digits::{Digits, SPLIT_SEED};
+use cram_workloads::golden;
+use cram_workloads::train::code_inputs;
+use ndarray::Array3;
+
+use crate::error::Error;
+use crate::model::map::{self, Choice, Hw, Mode, NetRun, RunOptions, Strategy};
+
+/// Both strategies on `prog` and on `dense`, analytically, one image.
+pub(crate) fn versus_dense(
+    prog: &golden::Program,
+    dense: &golden::Program,
+    hw: &Hw,
+    limits: crate::model::limits::Limits,
+) -> Result<Vec<Versus>, Error> {
+    let s = prog.network().input_shape();
+    let img = vec![Array3::zeros((s.c, s.h, s.w))];
+    Strategy::ALL
+        .iter()
+        .map(|&strategy| {
+            let opts = RunOptions {
+                mode: Mode::Analytical,
+                choice: Choice::Force(strategy),
+                error_rate: 0.0,
+                seed: 0,
+                limits,
+            };
+            let (c, d) = (
+                map::run_network(prog, &img, hw, &opts)?,
+                map::run_network(dense, &img, hw, &opts)?,
+            );
+            Ok(Versus {
+                strategy,
+                energy_pj: c.energy_pj(),
+                dense_int8_energy_pj: d.energy_pj(),
+                cycles: c.cycles(),
+                dense_int8_cycles: d.cycles(),
+                layers: c
+                    .layers
+                    .iter()
+                    .zip(&d.layers)
+                    .filter(|(l, _)| l.strategy.is_some())
+                    .map(|(l, m)| {
+                        (
+                            l.name.clone(),
+                            l.energy.total_pj(),
+                            m.energy.total_pj(),
+                            l.cycles,
+                            m.cycles,
+                        )
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// A network run over every image of a run, in waves, with (functional mode) each wave's
+/// outputs checked against the golden executor.
+pub(crate) struct Checked {
+    /// The waves together.
+    pub run: NetRun,
+    /// Images whose final codes equal the golden executor's (functional).
+    pub exact: Option<usize>,
+    /// Correct predictions (functional, labelled images).
+    pub correct: Option<usize>,
+    /// Predictions equal to the golden executor's (functional).
+    pub agree: Option<usize>,
+}
+
+/// An analytical run of one image (its latency and utilization, and the wave size).
+pub(crate) fn one_image(
+    prog: &golden::Program,
+    hw: &Hw,
+    opts: &RunOptions,
+    cache: Option<&map::PlanCache>,
+) -> Result<NetRun, Error> {
+    let one = RunOptions {
+        mode: Mode::Analytical,
+        ..*opts
+    };
+    map::run_network_with(prog, &[Array3::zeros((1, 1, 1))], hw, &one, cache)
+}
+
+/// Runs every image ([`map::run_waves`]: functional mode executes them in waves of
+/// [`map::wave_size`]), refusing first a wave whose memory estimate exceeds `--max-memory`;
+/// in functional mode each wave's outputs are checked against the golden executor (and the
+/// labels) and dropped.
+pub(crate) fn run_checked(
+    prog: &golden::Program,
+    images: &Images,
+    hw: &Hw,
+    opts: &RunOptions,
+    cache: Option<&map::PlanCache>,
+) -> Result<Checked, Error> {
+    let n = images.len();
+    map::check_memory(prog, n, hw, opts, cache)?;
+    let functional = opts.mode == Mode::Functional;
+    let (mut exact, mut correct, mut agree) = (0, 0, 0);
+    let argmax = cram_workloads::exec::argmax;
+    let run = map::run_waves(
+        prog,
+        n,
+        map::wave_size(prog),
+        hw,
+        opts,
+        cache,
+        &mut |r| Ok(images.get(r)),
+        &mut |r, imgs, run| {
+            let golden = golden_outputs(prog, imgs)?;
+            exact += run
+                .outputs
+                .iter()
+                .zip(&golden)
+                .filter(|(x, g)| x == g)
+                .count();
+            let pred: Vec<usize> = run.outputs.iter().map(argmax).collect();
+            agree += pred
+                .iter()
+                .zip(golden.iter().map(argmax))
+                .filter(|(p, g)| **p == *g)
+                .count();
+            if let Some(labels) = images.labels(r) {
+                correct += pred.iter().zip(labels).filter(|(p, y)| p == y).count();
+            }
+            Ok(())
+        },
+    )?;
+    Ok(Checked {
+        run,
+        exact: functional.then_some(exact),
+        correct: (functional && images.labels(0..0).is_some()).then_some(correct),
+        agree: functional.then_some(agree),
+    })
+}
+
+/// The golden executor's final-layer codes for each image.
+pub(crate) fn golden_outputs(
+    prog: &golden::Program,
+    images: &[Array3<i64>],
+) -> Result<Vec<Array3<i64>>, Error> {
+    Ok(images
+        .iter()
+        .map(|x| prog.run(x).map(|mut v| v.pop().expect("layers")))
+        .collect::<Result<_, _>>()?)
+}
+
+/// The images of a run: the held-out digits with their labels (digits models), or seeded
+/// random input codes, generated a wave at a time so that a run never holds them all.
+pub(crate) struct Images {
+    n: usize,
+    kind: ImageKind,
+}
+
+pub(crate) enum ImageKind {
+    Digits {
+        codes: Vec<Array3<i64>>,
+        labels: Vec<usize>,
+    },
+    Random {
+        shape: cram_workloads::net::Shape,
+        lo: i64,
+        hi: i64,
+        seed: u64,
+    },
+}
+
+impl Images {
+    /// `images` of the held-out digits for digits models (all 360 by default), else
+    /// `images` seeded random inputs (default 1).
+    pub(crate) fn of(
+        prog: &golden::Program,
+        images: Option<usize>,
+        seed: u64,
+    ) -> Result<Images, Error> {
+        let shape = prog.network().input_shape();
+        let digits_like = shape.c == 64 && shape.h == 1 && shape.w == 1 && prog.act(0).bits == 5;
+        if digits_like {
+            let (_, test) = Digits::embedded().split(SPLIT_SEED);
+            let n = images.unwrap_or(test.len());
+            if n == 0 || n > test.len() {
+                return Err(Error::usage(format!(
+                    "--images {n} (run.images): the held-out digits are {} images; use 1..={}",
+                    test.len(),
+                    test.len()
+                )));
+            }
+            let codes = code_inputs(&test).into_iter().take(n).collect();
+            let labels = test.labels.iter().take(n).map(|&y| y as usize).collect();
+            return Ok(Images {
+                n,
+                kind: ImageKind::Digits { codes, labels },
+            });
+        }
+        let n = images.unwrap_or(1);
+        if n == 0 || n > 1 << 16 {
+            return Err(Error::usage(format!("--images {n}: must be in 1..=65536")));
+        }
+        let (lo, hi) = prog.act(0).range();
+        Ok(Images {
+            n,
+            kind: ImageKind::Random {
+                shape,
+                lo,
+                hi,
+                seed,
+            },
+        })
+    }
+
+    /// How many.
+    pub(crate) fn len(&self) -> usize {
+        self.n
+    }
+
+    /// The input codes of images `r`.
+    pub(crate) fn get(&self, r: Range<usize>) -> Vec<Array3<i64>> {
+        match &self.kind {
+            ImageKind::Digits { codes, .. } => codes[r].to_vec(),
+            ImageKind::Random {
+                shape,
+                lo,
+                hi,
+                seed,
+            } => cram_workloads::compress::synthetic_inputs_range(*shape, r, *seed)
+                .iter()
+                .map(|x| x.mapv(|v| (lo + ((hi - lo + 1) as f32 * v) as i64).min(*hi)))
+                .collect(),
+        }
+    }
+
+    /// The labels of images `r` (labelled data only).
+    pub(crate) fn labels(&self, r: Range<usize>) -> Option<&[usize]> {
+        match &self.kind {
+            ImageKind::Digits { labels, .. } => Some(&labels[r]),
+            ImageKind::Random { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The `run` table: the comparison a person reads.
+
+use crate::records::{Metrics, RunReport};
+use std::fmt::Write as _;
+use std::path::Path;
+
+pub(crate) fn table(r: &RunReport, dir: &Path) -> String {
+    let mut s = String::new();
+    let c = &r.cram;
+    let _ = write!(
+        s,
+        "{} ({} MACs) on CRAM {} / {} ({}), {} image(s)",
+        r.workload.model,
+        crate::units::si(r.workload.macs as f64, ""),
+        c.device,
+        c.array,
+        c.mode,
+        c.images
+    );
+    if let Some(e) = c.bit_exact_images {
+        let _ = write!(s, ", bit-exact {e}/{}", c.images);
+    }
+    if let Some(k) = c.correct {
+        let _ = write!(s, ", accuracy {:.2} %", 100.0 * k as f64 / c.images as f64);
+    }
+    let _ = writeln!(s);
+    s.push_str(&crate::records::ir_warning(
+        &c.ir.violations,
+        crate::records::IR_ALLOWED,
+    ));
+    if let Some(b) = r.baselines.first() {
+        let _ = writeln!(
+            s,
+            "energy and inf/s at a batch of {} on CRAM and {} on each baseline; latency and util \
+             of one inference alone",
+            c.images, b.batch
+        );
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "{:<16} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10} {:>10} {:>10} {:>9} {:>6} {:>11}",
+        "per inference",
+        "energy",
+        "compute",
+        "data mv.",
+        "static",
+        "TOPS/W",
+        "latency",
+        "inf/s",
+        "EDP",
+        "area",
+        "util",
+        "CO2e"
+    );
+    let mut line = |name: &str, m: &Metrics| {
+        let _ = writeln!(
+            s,
+            "{:<16} {:>10} {:>10} {:>10} {:>10} {:>8.3} {:>10} {:>10} {:>10} {:>9} {:>5.1}% {:>11}",
+            name,
+            crate::units::si(m.energy_pj * 1e-12, "J"),
+            crate::units::si(m.compute_pj * 1e-12, "J"),
+            crate::units::si(m.data_movement_pj * 1e-12, "J"),
+            crate::units::si(m.static_pj * 1e-12, "J"),
+            m.tops_per_w,
+            crate::units::si(m.latency_s, "s"),
+            crate::units::si(m.throughput_per_s, ""),
+            crate::units::si(m.edp_j_s, "J·s"),
+            m.area_mm2.map_or("–".into(), |a| format!("{a:.1} mm²")),
+            100.0 * m.utilization,
+            crate::units::si(m.co2e_g_per_inference, "g"),
+        );
+    };
+    line("cram", &c.metrics);
+    for b in &r.baselines {
+        line(&b.name, &b.metrics);
+    }
+    let _ = writeln!(
+        s,
+        "\nCRAM's gain      {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}  where the baseline's time goes",
+        "energy", "compute", "data mv.", "latency", "inf/s", "EDP"
+    );
+    for b in &r.baselines {
+        let v = &b.versus_cram;
+        // A component the baseline does not model apart (0 pJ) has no ratio.
+        let part = |ratio: f64, pj: f64| {
+            if pj > 0.0 {
+                crate::units::times(ratio)
+            } else {
+                "–".into()
+            }
+        };
+        let _ = writeln!(
+            s,
+            "{:<16} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}  {} of {} layers memory-bound",
+            b.name,
+            crate::units::times(v.energy),
+            part(v.compute_energy, b.metrics.compute_pj),
+            part(v.data_movement_energy, b.metrics.data_movement_pj),
+            crate::units::times(v.speedup),
+            crate::units::times(v.throughput),
+            crate::units::times(v.edp),
+            b.memory_bound_layers,
+            b.memory_bound_layers + b.compute_bound_layers
+        );
+    }
+    if !r.baselines.is_empty() {
+        let _ = writeln!(
+            s,
+            "(baseline ÷ CRAM for energy, latency and EDP, CRAM ÷ baseline for inf/s: above 1, \
+             CRAM is better)"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nCO2e per million inferences at {} g/kWh: cram {}{}",
+        r.grid_gco2e_per_kwh,
+        crate::units::si(c.metrics.co2e_kg_per_million * 1e3, "g"),
+        r.baselines
+            .iter()
+            .map(|b| format!(
+                ", {} {}",
+                b.name,
+                crate::units::si(b.metrics.co2e_kg_per_million * 1e3, "g")
+            ))
+            .collect::<String>()
+    );
+    let _ = writeln!(
+        s,
+        "results: {} (resolved.toml, manifest.json, report.json, layers.csv)",
+        dir.display()
+    );
+    s
+}

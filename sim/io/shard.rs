@@ -1,0 +1,192 @@
+//! Sweep shard files: names, locks, and reading a shard line by line with repair.
+
+use crate::error::Error;
+use crate::experiment::sweep::*;
+use crate::model::limits::Stop;
+use crate::records::*;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+/// File name of shard `i` of `n` (finished; `.part` while running).
+pub(crate) fn shard_name(i: u64, n: u64) -> String {
+    format!("shard-{i:04}-of-{n:04}.jsonl")
+}
+
+/// Shard `(i, n)` of a shard file's name (`shard-IIII-of-NNNN.jsonl[.part]`).
+pub(crate) fn shard_of_name(path: &Path) -> Option<(u64, u64)> {
+    let name = path.file_name()?.to_str()?;
+    let rest = name.strip_prefix("shard-")?;
+    let (i, rest) = rest.split_once("-of-")?;
+    let n = rest.split('.').next()?;
+    Some((i.parse().ok()?, n.parse().ok()?))
+}
+
+/// The lock file of a shard file.
+pub(crate) fn lock_of(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    path.with_file_name(format!("{}.lock", name.trim_end_matches(".part")))
+}
+
+/// A shard file as read back: its header, its records with their line numbers, and every
+/// line that is not a record (with why). A last line without its newline (a writer killed
+/// mid-line) is neither: it is `torn`.
+pub(crate) struct ShardFile {
+    pub(crate) header: Option<ShardHeader>,
+    pub(crate) records: Vec<(usize, PointRecord)>,
+    pub(crate) bad: Vec<(usize, String)>,
+    pub(crate) torn: bool,
+}
+
+/// Reads a shard file line by line; nothing after a bad line is lost.
+pub(crate) fn read_shard(path: &Path) -> Result<ShardFile, Error> {
+    let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let mut r = BufReader::new(file);
+    let mut out = ShardFile {
+        header: None,
+        records: Vec::new(),
+        bad: Vec::new(),
+        torn: false,
+    };
+    let mut bytes = Vec::new();
+    let mut n = 0usize;
+    loop {
+        bytes.clear();
+        let len = r
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| io_err(path, e))?;
+        if len == 0 {
+            break;
+        }
+        n += 1;
+        if bytes.last() != Some(&b'\n') {
+            out.torn = true;
+            break;
+        }
+        let Ok(line) = std::str::from_utf8(&bytes) else {
+            out.bad.push((n, "not UTF-8 text".into()));
+            continue;
+        };
+        if n == 1 {
+            match serde_json::from_str::<ShardHeader>(line) {
+                Ok(h) => out.header = Some(h),
+                Err(e) => out.bad.push((n, format!("not a shard header ({e})"))),
+            }
+            continue;
+        }
+        match serde_json::from_str::<PointRecord>(line) {
+            Ok(rec) => out.records.push((n, rec)),
+            Err(e) => out.bad.push((n, format!("not a point record ({e})"))),
+        }
+    }
+    Ok(out)
+}
+
+/// Lines of a shard file left out of a repaired copy, with why.
+pub(crate) type Dropped = Vec<(usize, String)>;
+
+/// The records of `f` this shard keeps (its own points, each once; failed ones too unless
+/// `retry_failed`) and the lines it drops, with why.
+pub(crate) fn keep_records(
+    f: &ShardFile,
+    shard: u64,
+    of: u64,
+    points: u64,
+    retry_failed: bool,
+) -> (Vec<&PointRecord>, Dropped) {
+    let mut seen = BTreeMap::new();
+    let mut kept = Vec::new();
+    let mut dropped: Dropped = f.bad.clone();
+    for (n, r) in &f.records {
+        if r.id >= points || r.id % of != shard {
+            dropped.push((
+                *n,
+                format!("point {} is not one of shard {shard}/{of}'s", r.id),
+            ));
+        } else if let Some(first) = seen.get(&r.id) {
+            dropped.push((*n, format!("point {} again (first on line {first})", r.id)));
+        } else if retry_failed && r.status != "ok" {
+            seen.insert(r.id, *n);
+            dropped.push((
+                *n,
+                format!("point {} failed; retried (--retry-failed)", r.id),
+            ));
+        } else {
+            seen.insert(r.id, *n);
+            kept.push(r);
+        }
+    }
+    dropped.sort();
+    (kept, dropped)
+}
+
+/// Writes `plan` as plan.jsonl, base.toml and manifest.json into `dir` (each atomically);
+/// `stop` ends a long plan.jsonl early, leaving nothing half-written.
+pub fn write_plan(plan: &Plan, dir: &Path, stop: Stop) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    let axes = &plan.manifest.axes;
+    let d = dims(axes).expect("a checked plan");
+    // Each value's JSON once; a line is then a few copies.
+    let keys: Vec<String> = axes
+        .iter()
+        .map(|a| serde_json::to_string(&a.key).expect("a string is JSON"))
+        .collect();
+    let vals: Vec<Vec<String>> = axes
+        .iter()
+        .map(|a| {
+            a.values
+                .iter()
+                .map(|v| serde_json::to_string(v).expect("JSON"))
+                .collect()
+        })
+        .collect();
+    crate::io::atomic::write_with(
+        &dir.join("plan.jsonl"),
+        || stop.requested(),
+        |w| {
+            let mut line = String::new();
+            for id in 0..plan.manifest.points {
+                if id % 65_536 == 0 && stop.requested() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::Interrupted,
+                        "interrupted by SIGINT",
+                    ));
+                }
+                let idx = indices(&d, axes.len(), id);
+                line.clear();
+                let _ = write!(
+                    line,
+                    "{{\"id\":{id},\"seed\":{},\"set\":{{",
+                    point_seed(plan.manifest.seed, id)
+                );
+                for (a, &k) in idx.iter().enumerate() {
+                    if a > 0 {
+                        line.push(',');
+                    }
+                    line.push_str(&keys[a]);
+                    line.push(':');
+                    line.push_str(&vals[a][k]);
+                }
+                line.push_str("}}\n");
+                w.write_all(line.as_bytes())?;
+            }
+            Ok(())
+        },
+    )?;
+    crate::io::atomic::write_with(
+        &dir.join("base.toml"),
+        || stop.requested(),
+        |w| w.write_all(plan.base_text.as_bytes()),
+    )?;
+    let json = serde_json::to_string_pretty(&plan.manifest).expect("JSON") + "\n";
+    crate::io::atomic::write_with(
+        &dir.join("manifest.json"),
+        || stop.requested(),
+        |w| w.write_all(json.as_bytes()),
+    )
+}

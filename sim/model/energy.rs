@@ -1,0 +1,816 @@
+//! Energy: action counts × an energy table (Accelergy style, DESIGN §1.6).
+//!
+//! [`account`] walks one subarray's op stream once and returns its [`Actions`]: plain numbers
+//! (cells preset, lines charged, decodes, …) and the lanes of every gate step. Pricing is the
+//! pure function [`energy`]`(actions, table)`, so the same counts can be re-priced under
+//! another device or array without re-simulating. [`EnergyTable::derive`] prices each action
+//! from the device (gate library) and the array (line capacitances, peripherals).
+//!
+//! Logic pulses cost E(gate, z), z = inputs at 0. How a step's lanes split over z comes from a
+//! [`PulseModel`]:
+//!
+//! * **measured**: the executor's per-step histograms (functional mode: exact, data-dependent);
+//! * **expected**: per-step fractions under random operands, characterized once per program
+//!   by [`characterize`] on a seeded sample. Internal signals (carries, ¬carry) are neither
+//!   uniform nor independent, so a Binomial(n, ½) input model would be biased; this is the
+//!   mean the data-dependent energy converges to (test below, bound stated there);
+//!
+//! and the **worst** case prices every lane at its gate's dearest z.
+//!
+//! Energy is charged only for what runs (a test proves it). Pulses, presets and word-line
+//! charges apply only in selected lanes. Bit-select lines are charged only for the columns a
+//! step drives, and only over the line segments holding a selected lane (each segment has its
+//! own drivers, `lanes_per_line_segment` rows, the same segmentation the IR-drop check
+//! assumes; [`Lines::cells`]). Idle columns, lanes and segments cost nothing. A selected row's logic word line is charged when the row becomes
+//! active (the first logic step after a selection change or a memory-mode access) and stays
+//! up across steps. Line energy is the supply energy C·V² of charging a line.
+
+use cram_arch::{GateKind, GateLibrary, Lines, Org, Variant};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use serde::Serialize;
+
+use crate::model::engine::exec::{Subarray, ZeroHistogram};
+use crate::model::engine::isa::{Col, LaneMask, MAX_INPUTS, OpVisitor, Program};
+
+/// Gate kinds, for tables indexed by [`GateKind::index`].
+const GATES: usize = GateKind::COUNT;
+/// Input-zero counts z = 0..=5.
+const ZS: usize = MAX_INPUTS + 1;
+
+/// Price of every action, pJ.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnergyTable {
+    /// Logic pulse per lane, by gate (index) and input-zero count z (0 beyond the arity).
+    pub pulse_pj: [[f64; ZS]; GATES],
+    /// Writing one cell to 0 and to 1 (presets, memory-mode writes).
+    pub cell_write_pj: [f64; 2],
+    /// Charging one cell's length of bit-select line to a gate's bias, by gate.
+    pub bsl_logic_pj_per_cell: [f64; GATES],
+    /// Charging one cell's length of bit-select line to the write voltage.
+    pub bsl_write_pj_per_cell: f64,
+    /// Charging one selected lane's logic word line.
+    pub wll_pj: f64,
+    /// One decode (per command per subarray).
+    pub decoder_pj: f64,
+    /// Sensing one bit (memory-mode read).
+    pub sense_pj_per_bit: f64,
+    /// One controller command.
+    pub controller_pj_per_command: f64,
+    /// Moving one bit over a bank bus, the global bus, the host link.
+    pub moved_pj_per_bit: [f64; 3],
+}
+
+/// What a run does, as numbers (f64 so that counts can be scaled and expectations summed).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Actions {
+    /// Lane evaluations by gate (index) and input-zero count z.
+    pub pulse_lanes: [[f64; ZS]; GATES],
+    /// Lane evaluations by gate, all z together.
+    pub gate_lanes: [f64; GATES],
+    /// Cells preset to 0 and to 1 (folded into gate steps or stand-alone).
+    pub preset_cells: [f64; 2],
+    /// Cells' length of bit-select line charged to a gate's bias, by gate.
+    pub bsl_logic_cells: [f64; GATES],
+    /// Cells' length of bit-select line charged to the write voltage.
+    pub bsl_write_cells: f64,
+    /// Logic word lines charged (one per selected lane when rows become active).
+    pub wll_lanes: f64,
+    /// Decodes.
+    pub decodes: f64,
+    /// Bits sensed by memory-mode reads.
+    pub read_bits: f64,
+    /// Bits written to 0 and to 1 by memory-mode writes.
+    pub write_bits: [f64; 2],
+    /// Controller commands.
+    pub commands: f64,
+    /// Bits moved over the bank buses, the global bus, the host link.
+    pub moved_bits: [f64; 3],
+}
+
+/// Energy by component, pJ.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct EnergyBreakdown {
+    /// Logic pulses through the gate cells.
+    pub logic_pulses_pj: f64,
+    /// Output presets (folded into gate steps) and stand-alone column presets.
+    pub presets_pj: f64,
+    /// Memory-mode reads (sensing).
+    pub memory_reads_pj: f64,
+    /// Memory-mode writes.
+    pub memory_writes_pj: f64,
+    /// Bit-select and logic word-line charging.
+    pub line_drivers_pj: f64,
+    /// Decoders.
+    pub peripherals_pj: f64,
+    /// Bank and global buses.
+    pub bus_pj: f64,
+    /// Host link.
+    pub host_io_pj: f64,
+    /// Controller.
+    pub controller_pj: f64,
+}
+
+impl EnergyBreakdown {
+    /// Sum of all components.
+    pub fn total_pj(&self) -> f64 {
+        self.logic_pulses_pj
+            + self.presets_pj
+            + self.memory_reads_pj
+            + self.memory_writes_pj
+            + self.line_drivers_pj
+            + self.peripherals_pj
+            + self.bus_pj
+            + self.host_io_pj
+            + self.controller_pj
+    }
+
+    /// Adds `k` × `other`, component by component.
+    pub fn add_scaled(&mut self, other: &EnergyBreakdown, k: f64) {
+        self.logic_pulses_pj += k * other.logic_pulses_pj;
+        self.presets_pj += k * other.presets_pj;
+        self.memory_reads_pj += k * other.memory_reads_pj;
+        self.memory_writes_pj += k * other.memory_writes_pj;
+        self.line_drivers_pj += k * other.line_drivers_pj;
+        self.peripherals_pj += k * other.peripherals_pj;
+        self.bus_pj += k * other.bus_pj;
+        self.host_io_pj += k * other.host_io_pj;
+        self.controller_pj += k * other.controller_pj;
+    }
+
+    /// Computing in the array: logic pulses, presets, line drivers, decoders and the
+    /// controller, pJ.
+    pub fn compute_pj(&self) -> f64 {
+        self.logic_pulses_pj
+            + self.presets_pj
+            + self.line_drivers_pj
+            + self.peripherals_pj
+            + self.controller_pj
+    }
+
+    /// Moving data: memory-mode reads and writes (loading operands, sensing results), the
+    /// buses and the host link, pJ.
+    pub fn data_movement_pj(&self) -> f64 {
+        self.memory_reads_pj + self.memory_writes_pj + self.bus_pj + self.host_io_pj
+    }
+}
+
+/// fF · V² → pJ.
+const FF_V2_TO_PJ: f64 = 1e-3;
+
+impl EnergyTable {
+    /// Prices every action for a device (through its gate library) on an organisation.
+    pub fn derive(lib: &GateLibrary, org: &Org) -> EnergyTable {
+        let dev = &lib.device;
+        let d = &dev.derived;
+        let per = &org.params.peripherals;
+        let bsl_c_ff = per.c_bsl_ff_per_cell;
+        let wll_c_ff = per.c_wll_ff_per_cell * f64::from(org.params.cols_per_subarray);
+        // The write driver forces overdrive · I_c through the worst-case write path.
+        let r_write = match dev.params.variant {
+            Variant::Stt => d.r_access_ohm + d.r_ap_ohm,
+            Variant::She => d.r_access_ohm + d.r_channel_ohm,
+        };
+        let i_write_ua = dev.params.write_overdrive * d.i_c_p_to_ap_ua.max(d.i_c_ap_to_p_ua);
+        let v_write = i_write_ua * 1e-6 * r_write;
+        let mut pulse_pj = [[0.0; ZS]; GATES];
+        let mut bsl_logic_pj_per_cell = [0.0; GATES];
+        for g in &lib.gates {
+            pulse_pj[g.kind.index()][..g.e_pulse_pj.len()].copy_from_slice(&g.e_pulse_pj);
+            bsl_logic_pj_per_cell[g.kind.index()] = bsl_c_ff * g.bias_v * g.bias_v * FF_V2_TO_PJ;
+        }
+        EnergyTable {
+            pulse_pj,
+            cell_write_pj: [dev.e_preset_pj(false), dev.e_preset_pj(true)],
+            bsl_logic_pj_per_cell,
+            bsl_write_pj_per_cell: bsl_c_ff * v_write * v_write * FF_V2_TO_PJ,
+            wll_pj: wll_c_ff * per.v_wordline_v * per.v_wordline_v * FF_V2_TO_PJ,
+            decoder_pj: per.e_decoder_pj,
+            sense_pj_per_bit: per.e_sense_pj_per_bit,
+            controller_pj_per_command: per.e_controller_pj_per_command,
+            moved_pj_per_bit: [
+                org.params.bank_bus.e_pj_per_bit,
+                org.params.global_bus.e_pj_per_bit,
+                org.params.host_link.e_pj_per_bit,
+            ],
+        }
+    }
+}
+
+/// How logic pulses are priced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pricing {
+    /// Each lane at its input-zero count (`Actions::pulse_lanes`).
+    ByZeros,
+    /// Each lane at its gate's dearest input-zero count (`Actions::gate_lanes`).
+    Worst,
+}
+
+/// Σ a·b with eight independent partial sums (a serial f64 sum is latency-bound). Fixed
+/// order, so deterministic.
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let (ca, ra) = a.as_chunks::<8>();
+    let (cb, rb) = b.as_chunks::<8>();
+    let mut acc = [0.0f64; 8];
+    for (x, y) in ca.iter().zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
+}
+
+/// Energy of a set of actions: a pure function of counts and prices.
+pub fn energy(a: &Actions, t: &EnergyTable, pricing: Pricing) -> EnergyBreakdown {
+    let logic_pulses_pj = match pricing {
+        Pricing::ByZeros => {
+            // One partial sum per z over fixed-size rows: vectorizes, no bounds checks.
+            let mut acc = [0.0f64; ZS];
+            for (lanes, pj) in a.pulse_lanes.iter().zip(&t.pulse_pj) {
+                for z in 0..ZS {
+                    acc[z] += lanes[z] * pj[z];
+                }
+            }
+            acc.iter().sum()
+        }
+        Pricing::Worst => (0..GATES)
+            .map(|g| a.gate_lanes[g] * t.pulse_pj[g].iter().copied().fold(0.0, f64::max))
+            .sum(),
+    };
+    EnergyBreakdown {
+        logic_pulses_pj,
+        presets_pj: dot(&a.preset_cells, &t.cell_write_pj),
+        memory_reads_pj: a.read_bits * t.sense_pj_per_bit,
+        memory_writes_pj: dot(&a.write_bits, &t.cell_write_pj),
+        line_drivers_pj: dot(&a.bsl_logic_cells, &t.bsl_logic_pj_per_cell)
+            + a.bsl_write_cells * t.bsl_write_pj_per_cell
+            + a.wll_lanes * t.wll_pj,
+        peripherals_pj: a.decodes * t.decoder_pj,
+        bus_pj: a.moved_bits[0] * t.moved_pj_per_bit[0] + a.moved_bits[1] * t.moved_pj_per_bit[1],
+        host_io_pj: a.moved_bits[2] * t.moved_pj_per_bit[2],
+        controller_pj: a.commands * t.controller_pj_per_command,
+    }
+}
+
+impl Actions {
+    /// Component-wise `self += k·other`.
+    pub fn add_scaled(&mut self, other: &Actions, k: f64) {
+        fn add<const N: usize>(a: &mut [f64; N], b: &[f64; N], k: f64) {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += k * y);
+        }
+        for g in 0..GATES {
+            add(&mut self.pulse_lanes[g], &other.pulse_lanes[g], k);
+        }
+        add(&mut self.gate_lanes, &other.gate_lanes, k);
+        add(&mut self.preset_cells, &other.preset_cells, k);
+        add(&mut self.bsl_logic_cells, &other.bsl_logic_cells, k);
+        self.bsl_write_cells += k * other.bsl_write_cells;
+        self.wll_lanes += k * other.wll_lanes;
+        self.decodes += k * other.decodes;
+        self.read_bits += k * other.read_bits;
+        add(&mut self.write_bits, &other.write_bits, k);
+        self.commands += k * other.commands;
+        add(&mut self.moved_bits, &other.moved_bits, k);
+    }
+
+    /// Splits the lanes of each gate step (`(gate, lanes)`, program order) over input-zero
+    /// counts with a model, and adds them to `pulse_lanes`.
+    pub fn add_pulses(&mut self, gate_steps: &[(GateKind, u64)], model: PulseModel<'_>) {
+        let per_step = match model {
+            PulseModel::Measured(h) => h.len(),
+            PulseModel::Expected(f) => f.len(),
+        };
+        assert_eq!(
+            per_step,
+            gate_steps.len(),
+            "one histogram or fraction row per gate step"
+        );
+        for (i, &(gate, lanes)) in gate_steps.iter().enumerate() {
+            let row = &mut self.pulse_lanes[gate.index()];
+            match model {
+                PulseModel::Measured(h) => {
+                    row.iter_mut().zip(&h[i]).for_each(|(r, &n)| *r += n as f64)
+                }
+                PulseModel::Expected(f) => row
+                    .iter_mut()
+                    .zip(&f[i])
+                    .for_each(|(r, p)| *r += lanes as f64 * p),
+            }
+        }
+    }
+}
+
+/// How the lanes of each gate step split over input-zero counts.
+#[derive(Debug, Clone, Copy)]
+pub enum PulseModel<'a> {
+    /// Lanes counted by the executor, per gate step (data-dependent; carries its own counts).
+    Measured(&'a [ZeroHistogram]),
+    /// Expected fraction of lanes per z, per gate step (mean under random operands).
+    Expected(&'a [[f64; ZS]]),
+}
+
+/// One subarray run's actions and the lanes of each gate step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accounted {
+    /// Everything but the z split of the pulses (`pulse_lanes` is zero; see
+    /// [`Actions::add_pulses`]) and the controller (per command, not per subarray).
+    pub actions: Actions,
+    /// Per gate step, in program order: its gate and the lanes it ran in.
+    pub gate_steps: Vec<(GateKind, u64)>,
+}
+
+/// Walks one subarray's program with `lanes` valid lanes (the first rows) and `cols`
+/// columns, on a subarray whose bit-select lines are `lines`.
+pub fn account(program: &Program, lanes: u64, cols: u64, lines: Lines) -> Accounted {
+    let mut v = Walker {
+        lanes,
+        cols,
+        lines,
+        selected: (0, lanes.min(lines.rows)),
+        rows_active: false,
+        out: Accounted {
+            actions: Actions::default(),
+            gate_steps: Vec::new(),
+        },
+    };
+    program.visit(&mut v);
+    v.out
+}
+
+/// The accounting visitor behind [`account`].
+struct Walker {
+    lanes: u64,
+    cols: u64,
+    lines: Lines,
+    /// The selected lanes, lo..hi.
+    selected: (u64, u64),
+    /// Whether the selected lanes' logic word lines are asserted.
+    rows_active: bool,
+    out: Accounted,
+}
+
+impl Walker {
+    /// A logic step needs the selected rows' logic word lines up; they stay up across steps
+    /// until the selection changes or a memory-mode access intervenes.
+    fn activate_rows(&mut self) {
+        if !self.rows_active {
+            self.out.actions.wll_lanes += self.count() as f64;
+            self.rows_active = true;
+        }
+    }
+
+    /// Selected lanes.
+    fn count(&self) -> u64 {
+        self.selected.1.saturating_sub(self.selected.0)
+    }
+
+    /// Cells of one bit-select line a step charges: the segments holding selected lanes.
+    fn line_cells(&self) -> f64 {
+        self.lines.cells(self.selected.0, self.selected.1) as f64
+    }
+}
+
+impl OpVisitor for Walker {
+    fn preset(&mut self, _col: Col, value: bool) {
+        self.activate_rows();
+        let (sel, cells) = (self.count() as f64, self.line_cells());
+        let a = &mut self.out.actions;
+        a.preset_cells[usize::from(value)] += sel;
+        a.bsl_write_cells += cells;
+        a.decodes += 1.0;
+    }
+
+    fn gate(&mut self, gate: GateKind, ins: &[Col], _out: Col, preset: bool) {
+        self.activate_rows();
+        let (n, cells) = (self.count(), self.line_cells());
+        let sel = n as f64;
+        let a = &mut self.out.actions;
+        if preset {
+            a.preset_cells[usize::from(gate.preset())] += sel;
+            a.bsl_write_cells += cells;
+        }
+        // The inputs' and the output's bit-select lines, charged to the gate's bias.
+        a.bsl_logic_cells[gate.index()] += (ins.len() + 1) as f64 * cells;
+        a.gate_lanes[gate.index()] += sel;
+        a.decodes += 1.0;
+        self.out.gate_steps.push((gate, n));
+    }
+
+    fn set_mask(&mut self, mask: LaneMask) {
+        self.selected = match mask {
+            LaneMask::All => (0, self.lanes),
+            LaneMask::Range { lo, hi } => {
+                let hi = u64::from(hi).min(self.lanes);
+                (u64::from(lo).min(hi), hi)
+            }
+        };
+        debug_assert_eq!(self.count(), mask.selected(self.lanes));
+        self.rows_active = false;
+        self.out.actions.decodes += 1.0;
+    }
+
+    fn read_row(&mut self, _lane: u32) {
+        self.rows_active = false;
+        let a = &mut self.out.actions;
+        a.read_bits += self.cols as f64;
+        a.decodes += 1.0;
+    }
+
+    fn write_row(&mut self, lane: u32, bits: &[u64]) {
+        self.rows_active = false;
+        let ones = bits
+            .iter()
+            .map(|w| u64::from(w.count_ones()))
+            .sum::<u64>()
+            .min(self.cols);
+        let a = &mut self.out.actions;
+        a.write_bits[1] += ones as f64;
+        a.write_bits[0] += (self.cols - ones) as f64;
+        // Every column's bit line is driven over the row's segment, plus the row's word line.
+        let lane = u64::from(lane);
+        a.bsl_write_cells += (self.cols * self.lines.cells(lane, lane + 1)) as f64;
+        a.wll_lanes += 1.0;
+        a.decodes += 1.0;
+    }
+}
+
+/// Lanes of the characterization sample.
+pub const CHARACTERIZATION_LANES: usize = 4096;
+
+/// Expected fraction of lanes with z input zeros, per gate step, under uniformly random input
+/// operands: measured on [`CHARACTERIZATION_LANES`] lanes of seeded random data (ChaCha8,
+/// `seed`). `inputs` are the program's input columns.
+pub fn characterize(program: &Program, inputs: &[Col], seed: u64) -> Vec<[f64; ZS]> {
+    let mut sa = Subarray::new(CHARACTERIZATION_LANES, program.cols());
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    sa.fill_random(inputs, &mut rng);
+    sa.set_track_zeros(true);
+    sa.run(program).expect("program fits its own columns");
+    sa.zero_histograms()
+        .iter()
+        .map(|h| {
+            let total: u64 = h.iter().sum();
+            std::array::from_fn(|z| {
+                if total == 0 {
+                    0.0
+                } else {
+                    h[z] as f64 / total as f64
+                }
+            })
+        })
+        .collect()
+}
+
+/// Where a program runs, for [`run_energy`].
+#[derive(Debug, Clone, Copy)]
+pub struct Placement {
+    /// Lanes in all.
+    pub lanes: u64,
+    /// The bit-select lines of a subarray (`rows` = lanes per subarray).
+    pub lines: Lines,
+    /// Columns per subarray.
+    pub cols: u64,
+    /// Controller commands issued in all (ops × passes for a broadcast kernel).
+    pub commands: u64,
+}
+
+/// Energy of running a program on `lanes` lanes spread over subarrays of `per` lanes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunEnergy {
+    /// The run's actions with the expected (mean) pulse split: re-price them with
+    /// [`energy`] under another table without re-simulating.
+    pub actions: Actions,
+    /// Data-dependent energy from the executor's histograms (functional mode only).
+    pub data_dependent: Option<EnergyBreakdown>,
+    /// Mean energy under random operands (characterized pulse model).
+    pub mean: EnergyBreakdown,
+    /// Worst-case total: every lane at its most expensive input pattern, pJ.
+    pub worst_total_pj: f64,
+}
+
+/// Key mixed into the seed for the characterization sample.
+pub const CHARACTERIZATION_KEY: u64 = 0xC4A2_AC7E_21CE_0001;
+
+/// Actions of a program on a placement: full subarrays plus one partial, the controller per
+/// command; and the lanes of each gate step over all subarrays.
+pub fn placed_actions(program: &Program, at: Placement) -> (Actions, Vec<(GateKind, u64)>) {
+    let per = at.lines.rows.max(1);
+    let (full, rem) = (at.lanes / per, at.lanes % per);
+    let a_full = account(program, per, at.cols, at.lines);
+    let a_rem = (rem > 0).then(|| account(program, rem, at.cols, at.lines));
+    let mut actions = Actions::default();
+    actions.add_scaled(&a_full.actions, full as f64);
+    if let Some(r) = &a_rem {
+        actions.add_scaled(&r.actions, 1.0);
+    }
+    actions.commands = at.commands as f64;
+    let steps = a_full
+        .gate_steps
+        .iter()
+        .enumerate()
+        .map(|(i, &(g, l))| {
+            (
+                g,
+                l * full + a_rem.as_ref().map_or(0, |r| r.gate_steps[i].1),
+            )
+        })
+        .collect();
+    (actions, steps)
+}
+
+/// Energy of a program on a placement under the mean, worst and (given histograms) measured
+/// pulse models.
+pub fn run_energy(
+    program: &Program,
+    inputs: &[Col],
+    table: &EnergyTable,
+    at: Placement,
+    seed: u64,
+    measured: Option<&[ZeroHistogram]>,
+) -> RunEnergy {
+    let (base, steps) = placed_actions(program, at);
+    let fractions = characterize(program, inputs, seed ^ CHARACTERIZATION_KEY);
+    let mut mean_actions = base.clone();
+    mean_actions.add_pulses(&steps, PulseModel::Expected(&fractions));
+    let data_dependent = measured.map(|h| {
+        let mut a = base.clone();
+        a.add_pulses(&steps, PulseModel::Measured(h));
+        energy(&a, table, Pricing::ByZeros)
+    });
+    RunEnergy {
+        mean: energy(&mean_actions, table, Pricing::ByZeros),
+        worst_total_pj: energy(&base, table, Pricing::Worst).total_pj(),
+        data_dependent,
+        actions: mean_actions,
+    }
+}
+
+/// Actions of a chip-level transfer command (a row move or a host transfer), for `cols`
+/// columns per row. The row's contents are not known here, so the write is priced as half
+/// zeros and half ones (the mean of random data). Array commands are accounted per subarray
+/// by [`account`].
+pub fn transfer_actions(op: &crate::model::timing::ChipOp, org: &Org) -> Actions {
+    use crate::model::timing::ChipOp;
+    let cols = f64::from(org.params.cols_per_subarray);
+    let lines = org.lines();
+    let mut a = Actions {
+        commands: 1.0,
+        ..Actions::default()
+    };
+    let read = |a: &mut Actions| {
+        a.read_bits += cols;
+        a.decodes += 1.0;
+    };
+    // The row's bit lines are driven over the segment holding it.
+    let write = |a: &mut Actions, lane: u32| {
+        let lane = u64::from(lane);
+        a.write_bits = [cols / 2.0, cols / 2.0];
+        a.bsl_write_cells += cols * lines.cells(lane, lane + 1) as f64;
+        a.wll_lanes += 1.0;
+        a.decodes += 1.0;
+    };
+    match *op {
+        ChipOp::Array { .. } => a.commands = 0.0,
+        ChipOp::MoveRow {
+            src, dst, dst_lane, ..
+        } => {
+            read(&mut a);
+            let link = usize::from(org.bank_of(src) != org.bank_of(dst));
+            a.moved_bits[link] += cols;
+            write(&mut a, dst_lane);
+        }
+        ChipOp::HostLoad { lane, .. } => {
+            a.moved_bits[2] += cols;
+            write(&mut a, lane);
+        }
+        ChipOp::HostStore { .. } => {
+            read(&mut a);
+            a.moved_bits[2] += cols;
+        }
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::engine::isa::Op;
+    use crate::model::kernels::check::{RunConfig, run_and_check};
+    use crate::model::kernels::{GateSet, KernelKind, KernelSpec};
+    use cram_arch::presets;
+
+    fn table() -> (GateLibrary, EnergyTable) {
+        let lib = GateLibrary::derive(&presets::device("stt-projected").unwrap());
+        let org = presets::array("cram-1k").unwrap();
+        let t = EnergyTable::derive(&lib, &org);
+        (lib, t)
+    }
+
+    fn nand_program(extra_cols: usize, mask: Option<(u32, u32)>) -> Program {
+        let mut ops = Vec::new();
+        if let Some((lo, hi)) = mask {
+            ops.push(Op::SetMask(LaneMask::Range { lo, hi }));
+        }
+        ops.push(Op::Gate {
+            gate: GateKind::Nand,
+            ins: [0, 1, 0, 0, 0],
+            out: 2,
+            preset: true,
+        });
+        Program::new(
+            ops,
+            vec![],
+            (0..3 + extra_cols).map(|i| format!("c{i}")).collect(),
+        )
+        .unwrap()
+    }
+
+    const NAND: usize = GateKind::Nand as usize;
+
+    /// cram-1k's lines: 1024 rows in segments of 8.
+    fn lines() -> Lines {
+        presets::array("cram-1k").unwrap().lines()
+    }
+
+    /// The table by hand: a logic word line of 0.1 fF/cell × 1024 columns = 102.4 fF; a bit
+    /// line 0.1 fF per cell it passes.
+    #[test]
+    fn table_entries_by_hand() {
+        let (lib, t) = table();
+        assert!((t.wll_pj - 102.4e-3).abs() < 1e-12); // 102.4 fF × 1 V²
+        let nand = lib.get(GateKind::Nand);
+        let per_cell = 0.1 * nand.bias_v * nand.bias_v * 1e-3;
+        assert!((t.bsl_logic_pj_per_cell[NAND] - per_cell).abs() < 1e-18);
+        assert_eq!(&t.pulse_pj[NAND][..3], nand.e_pulse_pj.as_slice());
+        assert_eq!(
+            t.cell_write_pj,
+            [lib.device.e_preset_pj(false), lib.device.e_preset_pj(true)]
+        );
+        assert!(
+            GateKind::ALL
+                .iter()
+                .enumerate()
+                .all(|(i, g)| g.index() == i)
+        );
+    }
+
+    /// One NAND step on a full subarray, every component by hand.
+    #[test]
+    fn one_gate_step_by_hand() {
+        let (_, t) = table();
+        let mut a = account(&nand_program(0, None), 1024, 1024, lines());
+        assert_eq!(a.gate_steps, vec![(GateKind::Nand, 1024)]);
+        // 1024 lanes with z = 0, 1, 2 in the proportions 1:2:1.
+        a.actions.add_pulses(
+            &a.gate_steps,
+            PulseModel::Measured(&[[256, 512, 256, 0, 0, 0]]),
+        );
+        let e = energy(&a.actions, &t, Pricing::ByZeros);
+        let p = &t.pulse_pj[NAND];
+        assert!((e.logic_pulses_pj - (256.0 * p[0] + 512.0 * p[1] + 256.0 * p[2])).abs() < 1e-12);
+        assert!((e.presets_pj - 1024.0 * t.cell_write_pj[0]).abs() < 1e-9);
+        // Every segment of the three lines is driven: 1024 cells each.
+        let lines =
+            1024.0 * (t.wll_pj + t.bsl_write_pj_per_cell + 3.0 * t.bsl_logic_pj_per_cell[NAND]);
+        assert!((e.line_drivers_pj - lines).abs() < 1e-9);
+        assert_eq!(e.peripherals_pj, t.decoder_pj);
+        assert!(energy(&a.actions, &t, Pricing::Worst).logic_pulses_pj >= e.logic_pulses_pj);
+    }
+
+    /// Unselected lanes cost no pulse, preset or word-line energy; unused columns cost nothing.
+    #[test]
+    fn idle_lanes_and_columns_cost_nothing() {
+        let (_, t) = table();
+        let price =
+            |p: &Program| energy(&account(p, 1024, 1024, lines()).actions, &t, Pricing::Worst);
+        assert_eq!(
+            price(&nand_program(0, None)),
+            price(&nand_program(500, None))
+        );
+        let ten = account(&nand_program(0, Some((0, 10))), 1024, 1024, lines());
+        assert_eq!(ten.gate_steps, vec![(GateKind::Nand, 10)]);
+        let e = energy(&ten.actions, &t, Pricing::Worst);
+        assert!((e.presets_pj - 10.0 * t.cell_write_pj[0]).abs() < 1e-12);
+        assert!((e.logic_pulses_pj - 10.0 * t.pulse_pj[NAND][2]).abs() < 1e-12);
+        // Word lines of 10 rows; the bit-select lines over the two 8-row segments holding
+        // them (16 cells), not the whole subarray.
+        let lines = 10.0 * t.wll_pj
+            + 16.0 * (t.bsl_write_pj_per_cell + 3.0 * t.bsl_logic_pj_per_cell[NAND]);
+        assert!((e.line_drivers_pj - lines).abs() < 1e-12);
+        assert_eq!(e.peripherals_pj, 2.0 * t.decoder_pj); // mask + step
+    }
+
+    /// A row move inside a bank and one across banks, by hand (cram-1k: 1024 columns,
+    /// 0.2 / 1.0 pJ per bit on the bank / global bus, 0.1 pJ per sensed bit).
+    #[test]
+    fn row_move_energy_by_hand() {
+        use crate::model::timing::ChipOp;
+        let (_, t) = table();
+        let org = presets::array("cram-1k").unwrap();
+        let mv = |dst| {
+            energy(
+                &transfer_actions(
+                    &ChipOp::MoveRow {
+                        src: 0,
+                        src_lane: 0,
+                        dst,
+                        dst_lane: 0,
+                    },
+                    &org,
+                ),
+                &t,
+                Pricing::ByZeros,
+            )
+        };
+        let (near, far) = (mv(1), mv(16));
+        assert!((near.bus_pj - 1024.0 * 0.2).abs() < 1e-9);
+        assert!((far.bus_pj - 1024.0 * 1.0).abs() < 1e-9);
+        assert!((near.memory_reads_pj - 1024.0 * 0.1).abs() < 1e-9);
+        let write = 512.0 * (t.cell_write_pj[0] + t.cell_write_pj[1]);
+        assert!((near.memory_writes_pj - write).abs() < 1e-9);
+        // 1024 bit lines, each over the destination row's 8-row segment.
+        let lines = 1024.0 * 8.0 * t.bsl_write_pj_per_cell + t.wll_pj;
+        assert!((near.line_drivers_pj - lines).abs() < 1e-9);
+        assert_eq!(near.peripherals_pj, 2.0 * t.decoder_pj);
+        assert_eq!(near.controller_pj, t.controller_pj_per_command);
+        let host = energy(
+            &transfer_actions(&ChipOp::HostLoad { dst: 0, lane: 0 }, &org),
+            &t,
+            Pricing::ByZeros,
+        );
+        assert!((host.host_io_pj - 1024.0 * 10.0).abs() < 1e-9 && host.bus_pj == 0.0);
+    }
+
+    /// Data-dependent pulse energy over N random lanes converges to the characterized mean.
+    /// Bound: a lane's pulse energy lies in [lo, hi] (sum over steps of the cheapest and the
+    /// dearest z of each gate), so its standard deviation is at most (hi − lo)/2 (Popoviciu);
+    /// the mean of N lanes and the M-lane characterization then differ by at most
+    /// 5 · (hi − lo)/2 · √(1/N + 1/M) per lane, except with probability below 1e-6.
+    #[test]
+    fn data_dependent_energy_converges_to_the_mean_model() {
+        let (_, t) = table();
+        let kernels = [
+            (KernelKind::Add, GateSet::Maj),
+            (KernelKind::Mul, GateSet::Nand),
+            (KernelKind::Popcount, GateSet::Maj),
+        ];
+        for (kind, set) in kernels {
+            let k = KernelSpec {
+                kind,
+                bits: 12,
+                bits_b: 12,
+                constant: 0,
+                gate_set: set,
+            }
+            .build();
+            let n: u64 = 60_000;
+            let cfg = RunConfig {
+                lanes: n as usize,
+                lanes_per_subarray: 1024,
+                seed: 5,
+                error_rate: 0.0,
+                error_rates_by_gate: None,
+                track_zeros: true,
+                stop: Default::default(),
+            };
+            let r = run_and_check(&k, &cfg);
+            assert_eq!(r.mismatched_lanes, 0);
+            let inputs: Vec<Col> = k.inputs.iter().flat_map(|o| o.cols.clone()).collect();
+            let at = Placement {
+                lanes: n,
+                lines: lines(),
+                cols: 1024,
+                commands: k.program.ops().len() as u64,
+            };
+            let e = run_energy(&k.program, &inputs, &t, at, 5, Some(&r.zero_histograms));
+            let measured = e.data_dependent.unwrap().logic_pulses_pj / n as f64;
+            let mean = e.mean.logic_pulses_pj / n as f64;
+            let steps = account(&k.program, 1, 1024, lines()).gate_steps;
+            let range: f64 = steps
+                .iter()
+                .map(|(g, _)| {
+                    let p = &t.pulse_pj[g.index()][..=g.arity()];
+                    p.iter().copied().fold(0.0, f64::max)
+                        - p.iter().copied().fold(f64::INFINITY, f64::min)
+                })
+                .sum();
+            let bound =
+                5.0 * range / 2.0 * (1.0 / n as f64 + 1.0 / CHARACTERIZATION_LANES as f64).sqrt();
+            assert!(
+                (measured - mean).abs() <= bound,
+                "{kind:?}: {measured} vs {mean} (bound {bound})"
+            );
+            // The executor ran exactly the lanes the accountant counts.
+            let lanes_run: u64 = r
+                .zero_histograms
+                .iter()
+                .map(|h| h.iter().sum::<u64>())
+                .sum();
+            assert_eq!(lanes_run, steps.len() as u64 * n);
+        }
+    }
+}

@@ -1,0 +1,780 @@
+//! Functional executor: the bit-exact state of one subarray and the word-loop gate kernels.
+//!
+//! Storage (DESIGN §1.5, §6): column-major, one column = `words` consecutive `u64`s, bit `l`
+//! of word `w` is lane `64·w + l`. A gate step is one loop over the words of its columns,
+//! so a 1024-lane subarray with a few hundred columns stays in L1/L2 while its whole program
+//! runs. Lanes past `lanes` in the last word are padding: they compute garbage that no
+//! accessor returns.
+
+use cram_arch::GateKind;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+
+use super::isa::{Col, LaneMask, MAX_INPUTS, OpVisitor, Program, ProgramError};
+
+/// Bits per storage word.
+pub const WORD_BITS: usize = 64;
+
+/// Number of `u64` words that hold `lanes` bits.
+pub const fn words_for(lanes: usize) -> usize {
+    lanes.div_ceil(WORD_BITS)
+}
+
+/// The cells of one subarray: `lanes` rows × `cols` columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subarray {
+    lanes: usize,
+    cols: usize,
+    words: usize,
+    data: Vec<u64>,
+    /// Word mask of the selected lanes; empty means all lanes.
+    mask: Vec<u64>,
+    reads: Vec<Vec<u64>>,
+    /// Vector level of the word loops; `Avx2` only if the CPU supports it.
+    simd: Simd,
+    /// Random gate-output errors, if enabled.
+    faults: Option<Faults>,
+    /// Whether gate steps record their input-zero histograms (for data-dependent energy).
+    track_zeros: bool,
+    /// Per gate step, in program order: selected lanes with z inputs at 0, z = 0..=5.
+    zero_hist: Vec<ZeroHistogram>,
+}
+
+/// Selected lanes of one gate step by number of inputs at 0 (index z = 0..=5).
+pub type ZeroHistogram = [u64; MAX_INPUTS + 1];
+
+/// Random gate-output errors (DESIGN §1.3): in every gate step each selected lane's output
+/// flips independently with the probability of that step's gate (one rate for all gates, or
+/// one per gate, e.g. derived from the noise margins).
+///
+/// Within a step, flip positions are drawn by geometric skipping (gap ~ Geometric(p)), so the
+/// cost is proportional to the number of flips plus one draw per step. The stream is ChaCha8
+/// keyed by a seed and a stream number that the caller derives from the data's position (the
+/// executor block), never from a thread, so the pattern does not depend on thread count or
+/// run order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Faults {
+    /// Error probability per gate ([`GateKind::index`]).
+    p: [f64; GateKind::COUNT],
+    rng: ChaCha8Rng,
+    evaluations: u64,
+    flips: u64,
+}
+
+impl Faults {
+    /// The same error probability `p` (0 ≤ p ≤ 1) for every gate.
+    pub fn new(p: f64, seed: u64, stream: u64) -> Faults {
+        Faults::per_gate([p; GateKind::COUNT], seed, stream)
+    }
+
+    /// One error probability per gate ([`GateKind::index`] order).
+    pub fn per_gate(p: [f64; GateKind::COUNT], seed: u64, stream: u64) -> Faults {
+        debug_assert!(p.iter().all(|x| (0.0..=1.0).contains(x)));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(stream);
+        Faults {
+            p,
+            rng,
+            evaluations: 0,
+            flips: 0,
+        }
+    }
+
+    /// Flips injected so far.
+    pub fn flips(&self) -> u64 {
+        self.flips
+    }
+
+    /// Lane evaluations seen so far (selected or not).
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations
+    }
+
+    /// Non-failing evaluations before the next failure at rate p: ⌊ln U / ln(1−p)⌋.
+    fn gap(&mut self, p: f64) -> u64 {
+        if p >= 1.0 {
+            return 0;
+        }
+        // U uniform in (0, 1]: 53 random bits, shifted away from 0.
+        let u = ((self.rng.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
+        (u.ln() / (-p).ln_1p()) as u64
+    }
+
+    /// Applies the flips of one gate step over `lanes` lanes.
+    fn apply(&mut self, gate: GateKind, out: &mut [u64], mask: &[u64], lanes: usize) {
+        self.evaluations += lanes as u64;
+        let p = self.p[gate.index()];
+        if p <= 0.0 {
+            return;
+        }
+        let mut next = self.gap(p);
+        while next < lanes as u64 {
+            let l = next as usize;
+            let bit = 1u64 << (l % WORD_BITS);
+            if mask.is_empty() || mask[l / WORD_BITS] & bit != 0 {
+                out[l / WORD_BITS] ^= bit;
+                self.flips += 1;
+            }
+            next = next.saturating_add(1).saturating_add(self.gap(p));
+        }
+    }
+}
+
+impl Subarray {
+    /// A subarray with every cell at 0 (P).
+    pub fn new(lanes: usize, cols: usize) -> Subarray {
+        let words = words_for(lanes);
+        Subarray {
+            lanes,
+            cols,
+            words,
+            data: vec![0; words * cols],
+            mask: Vec::new(),
+            reads: Vec::new(),
+            simd: Simd::best(),
+            faults: None,
+            track_zeros: false,
+            zero_hist: Vec::new(),
+        }
+    }
+
+    /// Makes every following gate step record how many selected lanes had z inputs at 0.
+    pub fn set_track_zeros(&mut self, on: bool) {
+        self.track_zeros = on;
+    }
+
+    /// The input-zero histograms of the gate steps run so far (see
+    /// [`Subarray::set_track_zeros`]), one per gate step in program order.
+    pub fn zero_histograms(&self) -> &[ZeroHistogram] {
+        &self.zero_hist
+    }
+
+    /// Selected lanes by number of zeros among `ins`, over the valid lanes.
+    fn count_zeros(&self, ins: &[Col]) -> ZeroHistogram {
+        let n = ins.len();
+        let mut h = [0u64; MAX_INPUTS + 1];
+        for w in 0..self.words {
+            let valid = if (w + 1) * WORD_BITS <= self.lanes {
+                u64::MAX
+            } else {
+                (1u64 << (self.lanes % WORD_BITS)) - 1
+            };
+            let selected = valid & self.mask.get(w).copied().unwrap_or(u64::MAX);
+            // Bit-sliced counter of ones (up to 5 fits 3 bits).
+            let (mut c0, mut c1, mut c2) = (0u64, 0u64, 0u64);
+            for &c in ins {
+                let x = self.column(c)[w];
+                let k0 = c0 & x;
+                c0 ^= x;
+                let k1 = c1 & k0;
+                c1 ^= k0;
+                c2 |= k1;
+            }
+            for ones in 0..=n {
+                let pick = |bit: usize, v: u64| if ones >> bit & 1 == 1 { v } else { !v };
+                let lanes = pick(0, c0) & pick(1, c1) & pick(2, c2) & selected;
+                h[n - ones] += u64::from(lanes.count_ones());
+            }
+        }
+        h
+    }
+
+    /// Enables (or with `None` disables) random gate-output errors.
+    pub fn set_faults(&mut self, faults: Option<Faults>) {
+        self.faults = faults;
+    }
+
+    /// The fault injector, if enabled.
+    pub fn faults(&self) -> Option<&Faults> {
+        self.faults.as_ref()
+    }
+
+    /// Selects the vector level of the word loops; returns false (and keeps the current level)
+    /// if this CPU does not support `simd`.
+    pub fn set_simd(&mut self, simd: Simd) -> bool {
+        let ok = simd.is_supported();
+        if ok {
+            self.simd = simd;
+        }
+        ok
+    }
+
+    /// The vector level in use.
+    pub fn simd(&self) -> Simd {
+        self.simd
+    }
+
+    /// Reshapes to `lanes` × `cols` and clears every cell, reusing the allocation.
+    pub fn reset(&mut self, lanes: usize, cols: usize) {
+        self.lanes = lanes;
+        self.cols = cols;
+        self.words = words_for(lanes);
+        self.data.clear();
+        self.data.resize(self.words * cols, 0);
+        self.mask.clear();
+        self.reads.clear();
+        self.faults = None;
+        self.zero_hist.clear();
+    }
+
+    /// Number of lanes (rows).
+    pub fn lanes(&self) -> usize {
+        self.lanes
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Words per column.
+    pub fn words(&self) -> usize {
+        self.words
+    }
+
+    /// Runs a program on this subarray. The only fallible step is the size check; the op loop
+    /// itself cannot fail.
+    pub fn run(&mut self, program: &Program) -> Result<(), ProgramError> {
+        program.check_fits(self.lanes, self.cols)?;
+        self.mask.clear();
+        self.zero_hist.clear();
+        program.visit(self);
+        Ok(())
+    }
+
+    /// Runs ops `range` of a program on the current cell state, keeping the lane mask at
+    /// all lanes and appending to the zero histograms: one segment of a program whose
+    /// operands are (re)loaded between segments.
+    pub fn run_segment(
+        &mut self,
+        program: &Program,
+        range: std::ops::Range<usize>,
+    ) -> Result<(), ProgramError> {
+        program.check_fits(self.lanes, self.cols)?;
+        self.mask.clear();
+        program.visit_range(range, self);
+        Ok(())
+    }
+
+    /// The packed words of one column.
+    pub fn column(&self, col: Col) -> &[u64] {
+        let c = usize::from(col);
+        &self.data[c * self.words..(c + 1) * self.words]
+    }
+
+    /// The packed words of one column, writable (for loading data outside the op stream).
+    pub fn column_mut(&mut self, col: Col) -> &mut [u64] {
+        let c = usize::from(col);
+        &mut self.data[c * self.words..(c + 1) * self.words]
+    }
+
+    /// Fills columns with random words from `rng`, in the order given (the operand data of
+    /// kernel checks and energy characterization).
+    pub fn fill_random(&mut self, cols: &[Col], rng: &mut impl Rng) {
+        for &c in cols {
+            self.column_mut(c)
+                .iter_mut()
+                .for_each(|w| *w = rng.next_u64());
+        }
+    }
+
+    /// One cell.
+    pub fn get(&self, lane: usize, col: Col) -> bool {
+        debug_assert!(lane < self.lanes);
+        self.column(col)[lane / WORD_BITS] >> (lane % WORD_BITS) & 1 == 1
+    }
+
+    /// Sets one cell.
+    pub fn set(&mut self, lane: usize, col: Col, value: bool) {
+        debug_assert!(lane < self.lanes);
+        let w = &mut self.column_mut(col)[lane / WORD_BITS];
+        let bit = 1u64 << (lane % WORD_BITS);
+        if value {
+            *w |= bit;
+        } else {
+            *w &= !bit;
+        }
+    }
+
+    /// Rows read by [`super::isa::Op::ReadRow`] so far, in order (one bit per column).
+    pub fn reads(&self) -> &[Vec<u64>] {
+        &self.reads
+    }
+}
+
+/// How a step combines the gate function `f` with the output cell's old value.
+#[derive(Clone, Copy)]
+enum Combine {
+    /// Output was preset in this step: out = f.
+    Set,
+    /// No preset, preset-0 gate: the pulse can only set bits: out |= f.
+    Or,
+    /// No preset, preset-1 gate: the pulse can only clear bits: out &= f.
+    And,
+}
+
+/// The body of a word loop: `out[i] ∘= f(a[i], b[i], …)` under the combine rule and the
+/// lane mask. Every input is cut to `out.len()` first, so the loop carries no bounds checks
+/// and LLVM vectorizes it.
+macro_rules! word_loop_body {
+    ($out:ident, $mask:ident, $combine:ident, $f:ident; $($x:ident),+) => {{
+        let w = $out.len();
+        $(let $x = &$x[..w];)+
+        if $mask.is_empty() {
+            match $combine {
+                Combine::Set => (0..w).for_each(|i| $out[i] = $f($($x[i]),+)),
+                Combine::Or => (0..w).for_each(|i| $out[i] |= $f($($x[i]),+)),
+                Combine::And => (0..w).for_each(|i| $out[i] &= $f($($x[i]),+)),
+            }
+        } else {
+            let mask = &$mask[..w];
+            for i in 0..w {
+                let (old, v) = ($out[i], $f($($x[i]),+));
+                let new = match $combine {
+                    Combine::Set => v,
+                    Combine::Or => old | v,
+                    Combine::And => old & v,
+                };
+                $out[i] = (old & !mask[i]) | (new & mask[i]);
+            }
+        }
+    }};
+}
+
+/// Generates the word loop of one gate arity twice — portable (SSE2 on x86-64) and AVX2 —
+/// plus a dispatcher that picks one by the subarray's [`Simd`] level. Both are leaf
+/// functions, so their slice arguments carry `noalias` and vectorize without overlap checks.
+macro_rules! word_loop {
+    ($name:ident, $portable:ident, $avx2:ident; $($x:ident),+) => {
+        #[inline(never)]
+        #[allow(clippy::too_many_arguments, reason = "one slice per gate input, as the hardware has")]
+        fn $portable(out: &mut [u64], $($x: &[u64],)+ mask: &[u64], combine: Combine, f: impl Fn($(word_loop!(@ty $x)),+) -> u64) {
+            word_loop_body!(out, mask, combine, f; $($x),+)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        #[inline(never)]
+        #[allow(clippy::too_many_arguments, reason = "one slice per gate input, as the hardware has")]
+        fn $avx2(out: &mut [u64], $($x: &[u64],)+ mask: &[u64], combine: Combine, f: impl Fn($(word_loop!(@ty $x)),+) -> u64) {
+            word_loop_body!(out, mask, combine, f; $($x),+)
+        }
+
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments, reason = "one slice per gate input, as the hardware has")]
+        fn $name(simd: Simd, out: &mut [u64], $($x: &[u64],)+ mask: &[u64], combine: Combine, f: impl Fn($(word_loop!(@ty $x)),+) -> u64) {
+            #[cfg(target_arch = "x86_64")]
+            if simd == Simd::Avx2 {
+                // SAFETY: a `Simd::Avx2` value only exists in a `Subarray` after
+                // `Simd::is_supported` confirmed the CPU has AVX2 (see `Subarray::set_simd`
+                // and `Simd::best`), so the target-feature function runs on a CPU that has it.
+                #[allow(unsafe_code)]
+                return unsafe { $avx2(out, $($x,)+ mask, combine, f) };
+            }
+            let _ = simd;
+            $portable(out, $($x,)+ mask, combine, f)
+        }
+    };
+    (@ty $x:ident) => { u64 };
+}
+
+word_loop!(apply1, apply1_portable, apply1_avx2; a);
+word_loop!(apply2, apply2_portable, apply2_avx2; a, b);
+word_loop!(apply3, apply3_portable, apply3_avx2; a, b, c);
+word_loop!(apply5, apply5_portable, apply5_avx2; a, b, c, d, e);
+
+/// Vector instruction set the word loops run with. The build is portable (SSE2 on x86-64);
+/// AVX2 is chosen at run time when the CPU has it (DESIGN §6: wider vectors by runtime
+/// dispatch, never a default that breaks older machines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Simd {
+    /// The build's baseline (SSE2 on x86-64).
+    Portable,
+    /// 256-bit AVX2 loops (x86-64 only).
+    Avx2,
+}
+
+impl Simd {
+    /// Whether this CPU can run this level.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Simd::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Simd::Avx2 => false,
+        }
+    }
+
+    /// The widest supported level, unless the environment variable `CRAMULATOR_SIMD=portable`
+    /// asks for the baseline. Detected once per process.
+    pub fn best() -> Simd {
+        static BEST: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| {
+            let forced =
+                std::env::var("CRAMULATOR_SIMD").is_ok_and(|v| v.eq_ignore_ascii_case("portable"));
+            if !forced && Simd::Avx2.is_supported() {
+                Simd::Avx2
+            } else {
+                Simd::Portable
+            }
+        })
+    }
+
+    /// Every level this CPU supports.
+    pub fn supported() -> Vec<Simd> {
+        [Simd::Portable, Simd::Avx2]
+            .into_iter()
+            .filter(|s| s.is_supported())
+            .collect()
+    }
+}
+
+#[inline(always)]
+fn maj3(a: u64, b: u64, c: u64) -> u64 {
+    (a & b) | (c & (a | b))
+}
+
+/// Majority of five words: a bit-sliced count of ones compared with 3.
+#[inline(always)]
+fn maj5(a: u64, b: u64, c: u64, d: u64, e: u64) -> u64 {
+    // Full adder (a, b, c) → s1 (weight 1), c1 (weight 2); full adder (s1, d, e) → s0, c2.
+    let s1 = a ^ b ^ c;
+    let c1 = maj3(a, b, c);
+    let s0 = s1 ^ d ^ e;
+    let c2 = maj3(s1, d, e);
+    // count = s0 + 2·(c1 + c2); count ≥ 3 ⇔ both weight-2 bits, or one of them and s0.
+    (c1 & c2) | ((c1 | c2) & s0)
+}
+
+impl OpVisitor for Subarray {
+    fn preset(&mut self, col: Col, value: bool) {
+        let fill = if value { u64::MAX } else { 0 };
+        let words = self.words;
+        let c = usize::from(col);
+        let out = &mut self.data[c * words..(c + 1) * words];
+        if self.mask.is_empty() {
+            out.fill(fill);
+        } else {
+            for (o, m) in out.iter_mut().zip(&self.mask) {
+                *o = (*o & !m) | (fill & m);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn gate(&mut self, gate: GateKind, ins: &[Col], out: Col, preset: bool) {
+        let combine = match (preset, gate.preset()) {
+            (true, _) => Combine::Set,
+            (false, false) => Combine::Or,
+            (false, true) => Combine::And,
+        };
+        let words = self.words;
+        if self.track_zeros {
+            let h = self.count_zeros(ins);
+            self.zero_hist.push(h);
+        }
+        {
+            // Disjoint borrows: the output column mutably, the columns around it shared.
+            let (data, mask) = (&mut self.data[..], &self.mask[..]);
+            let (before, rest) = data.split_at_mut(usize::from(out) * words);
+            let (o, after) = rest.split_at_mut(words);
+            let oc = usize::from(out);
+            let col = |c: Col| -> &[u64] {
+                let c = usize::from(c);
+                if c < oc {
+                    &before[c * words..(c + 1) * words]
+                } else {
+                    &after[(c - oc - 1) * words..(c - oc) * words]
+                }
+            };
+            let (m, k, v) = (mask, combine, self.simd);
+            match gate {
+                GateKind::Not => apply1(v, o, col(ins[0]), m, k, |a| !a),
+                GateKind::Copy => apply1(v, o, col(ins[0]), m, k, |a| a),
+                GateKind::And | GateKind::Or | GateKind::Nand | GateKind::Nor => {
+                    let (a, b) = (col(ins[0]), col(ins[1]));
+                    match gate {
+                        GateKind::And => apply2(v, o, a, b, m, k, |a, b| a & b),
+                        GateKind::Or => apply2(v, o, a, b, m, k, |a, b| a | b),
+                        GateKind::Nand => apply2(v, o, a, b, m, k, |a, b| !(a & b)),
+                        _ => apply2(v, o, a, b, m, k, |a, b| !(a | b)),
+                    }
+                }
+                GateKind::Maj3 | GateKind::InvMaj3 => {
+                    let (a, b, c) = (col(ins[0]), col(ins[1]), col(ins[2]));
+                    if gate == GateKind::Maj3 {
+                        apply3(v, o, a, b, c, m, k, maj3);
+                    } else {
+                        apply3(v, o, a, b, c, m, k, |a, b, c| !maj3(a, b, c));
+                    }
+                }
+                GateKind::Maj5 | GateKind::InvMaj5 => {
+                    let (a, b, c, d, e) = (
+                        col(ins[0]),
+                        col(ins[1]),
+                        col(ins[2]),
+                        col(ins[3]),
+                        col(ins[4]),
+                    );
+                    if gate == GateKind::Maj5 {
+                        apply5(v, o, a, b, c, d, e, m, k, maj5);
+                    } else {
+                        apply5(v, o, a, b, c, d, e, m, k, |a, b, c, d, e| {
+                            !maj5(a, b, c, d, e)
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(faults) = self.faults.as_mut() {
+            let o = usize::from(out) * words;
+            faults.apply(gate, &mut self.data[o..o + words], &self.mask, self.lanes);
+        }
+    }
+
+    fn set_mask(&mut self, mask: LaneMask) {
+        match mask {
+            LaneMask::All => self.mask.clear(),
+            LaneMask::Range { lo, hi } => {
+                let (lo, hi) = (lo as usize, (hi as usize).min(self.lanes));
+                self.mask.clear();
+                self.mask.extend((0..self.words).map(|w| {
+                    let (start, end) = (w * WORD_BITS, (w + 1) * WORD_BITS);
+                    let (a, b) = (lo.clamp(start, end) - start, hi.clamp(start, end) - start);
+                    let upto = |n: usize| {
+                        if n == WORD_BITS {
+                            u64::MAX
+                        } else {
+                            (1u64 << n) - 1
+                        }
+                    };
+                    upto(b) & !upto(a)
+                }));
+            }
+        }
+    }
+
+    fn read_row(&mut self, lane: u32) {
+        let lane = lane as usize;
+        assert!(
+            lane < self.lanes,
+            "read of lane {lane} in a {}-lane subarray",
+            self.lanes
+        );
+        let mut row = vec![0u64; words_for(self.cols)];
+        for c in 0..self.cols {
+            if self.get(lane, c as Col) {
+                row[c / WORD_BITS] |= 1 << (c % WORD_BITS);
+            }
+        }
+        self.reads.push(row);
+    }
+
+    fn write_row(&mut self, lane: u32, bits: &[u64]) {
+        let lane = lane as usize;
+        assert!(
+            lane < self.lanes,
+            "write of lane {lane} in a {}-lane subarray",
+            self.lanes
+        );
+        for c in 0..self.cols {
+            let v = bits
+                .get(c / WORD_BITS)
+                .is_some_and(|w| w >> (c % WORD_BITS) & 1 == 1);
+            self.set(lane, c as Col, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::engine::isa::{MAX_INPUTS, Op};
+
+    fn gate_op(gate: GateKind, ins: &[Col], out: Col, preset: bool) -> Op {
+        let mut a = [0; MAX_INPUTS];
+        a[..ins.len()].copy_from_slice(ins);
+        Op::Gate {
+            gate,
+            ins: a,
+            out,
+            preset,
+        }
+    }
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("c{i}")).collect()
+    }
+
+    /// Every gate, every input combination, every old output value, with and without the
+    /// preset, against the Boolean truth table of `cram-arch`.
+    #[test]
+    fn word_kernels_match_truth_tables_exhaustively() {
+        for gate in GateKind::ALL {
+            let n = gate.arity();
+            // One lane per (inputs, old output) combination.
+            let lanes = 1usize << (n + 1);
+            for (preset, simd) in [true, false]
+                .into_iter()
+                .flat_map(|p| Simd::supported().into_iter().map(move |s| (p, s)))
+            {
+                let mut sa = Subarray::new(lanes, n + 1);
+                assert!(sa.set_simd(simd));
+                for lane in 0..lanes {
+                    for i in 0..=n {
+                        sa.set(lane, i as Col, lane >> i & 1 == 1);
+                    }
+                }
+                let ins: Vec<Col> = (0..n as Col).collect();
+                let p = Program::new(
+                    vec![gate_op(gate, &ins, n as Col, preset)],
+                    vec![],
+                    names(n + 1),
+                )
+                .unwrap();
+                sa.run(&p).unwrap();
+                for lane in 0..lanes {
+                    let inputs: Vec<bool> = (0..n).map(|i| lane >> i & 1 == 1).collect();
+                    let old = lane >> n & 1 == 1;
+                    let f = gate.truth(&inputs);
+                    let expect = match (preset, gate.preset()) {
+                        (true, _) => f,
+                        (false, false) => old | f,
+                        (false, true) => old & f,
+                    };
+                    assert_eq!(
+                        sa.get(lane, n as Col),
+                        expect,
+                        "{gate} preset={preset} lane {lane}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mask_limits_presets_and_gates_to_selected_lanes() {
+        for simd in Simd::supported() {
+            mask_case(simd);
+        }
+    }
+
+    fn mask_case(simd: Simd) {
+        let lanes = 200;
+        let mut sa = Subarray::new(lanes, 3);
+        assert!(sa.set_simd(simd));
+        let ops = vec![
+            Op::Preset {
+                col: 0,
+                value: true,
+            },
+            Op::SetMask(LaneMask::Range { lo: 60, hi: 130 }),
+            Op::Preset {
+                col: 1,
+                value: true,
+            },
+            gate_op(GateKind::Nand, &[0, 1], 2, true),
+            Op::SetMask(LaneMask::All),
+        ];
+        sa.run(&Program::new(ops, vec![], names(3)).unwrap())
+            .unwrap();
+        for lane in 0..lanes {
+            let inside = (60..130).contains(&lane);
+            assert_eq!(sa.get(lane, 1), inside, "lane {lane}");
+            // NAND(1, 1) = 0 inside the mask; outside the gate never ran and col 2 stays 0.
+            assert!(!sa.get(lane, 2), "lane {lane}");
+        }
+    }
+
+    #[test]
+    fn rows_round_trip_through_memory_mode() {
+        let mut sa = Subarray::new(130, 70);
+        let row: Vec<u64> = vec![0xDEAD_BEEF_0123_4567, 0b10_1101];
+        let p = Program::new(
+            vec![
+                Op::WriteRow { lane: 129, row: 0 },
+                Op::ReadRow { lane: 129 },
+                Op::ReadRow { lane: 3 },
+            ],
+            vec![row.clone()],
+            names(70),
+        )
+        .unwrap();
+        sa.run(&p).unwrap();
+        assert_eq!(sa.reads()[0], row);
+        assert_eq!(sa.reads()[1], vec![0, 0]);
+    }
+
+    #[test]
+    fn zero_histograms_count_selected_lanes_by_input_zeros() {
+        // 200 lanes; column 0 = lane bit 0, column 1 = lane bit 1, so lanes cycle through
+        // (0,0), (1,0), (0,1), (1,1): z = 2, 1, 1, 0.
+        let lanes = 200;
+        let mut sa = Subarray::new(lanes, 3);
+        for l in 0..lanes {
+            sa.set(l, 0, l & 1 == 1);
+            sa.set(l, 1, l & 2 == 2);
+        }
+        sa.set_track_zeros(true);
+        let ops = vec![
+            gate_op(GateKind::Nand, &[0, 1], 2, true),
+            Op::SetMask(LaneMask::Range { lo: 0, hi: 8 }),
+            gate_op(GateKind::Nand, &[0, 1], 2, true),
+        ];
+        sa.run(&Program::new(ops, vec![], names(3)).unwrap())
+            .unwrap();
+        let h = sa.zero_histograms();
+        assert_eq!(&h[0][..3], &[50, 100, 50]);
+        assert_eq!(&h[1][..3], &[2, 4, 2]);
+    }
+
+    /// Every flip lands on a selected lane of a gate output, and the count is binomial(N, p):
+    /// within 5 σ of N·p.
+    #[test]
+    fn fault_rate_is_binomial_and_only_hits_selected_lanes() {
+        let lanes = 1000;
+        let steps = 400;
+        let ops: Vec<Op> = (0..steps)
+            .map(|_| gate_op(GateKind::Copy, &[0], 1, true))
+            .collect();
+        let p = Program::new(ops, vec![], names(2)).unwrap();
+        for prob in [1e-3, 0.02, 0.5] {
+            let mut sa = Subarray::new(lanes, 2);
+            sa.set_faults(Some(Faults::new(prob, 9, 0)));
+            sa.run(&p).unwrap();
+            let f = sa.faults().unwrap();
+            let n = (lanes * steps) as f64;
+            let sigma = (n * prob * (1.0 - prob)).sqrt();
+            assert_eq!(f.evaluations(), n as u64);
+            assert!(
+                (f.flips() as f64 - n * prob).abs() <= 5.0 * sigma,
+                "p={prob}: {} flips of {n}",
+                f.flips()
+            );
+        }
+        // With a lane mask, lanes outside it are never touched.
+        let ops = vec![
+            Op::SetMask(LaneMask::Range { lo: 100, hi: 200 }),
+            gate_op(GateKind::Copy, &[0], 1, true),
+        ];
+        let mut sa = Subarray::new(lanes, 2);
+        sa.set_faults(Some(Faults::new(1.0, 1, 0)));
+        sa.run(&Program::new(ops, vec![], names(2)).unwrap())
+            .unwrap();
+        assert_eq!(sa.faults().unwrap().flips(), 100);
+        assert!((0..lanes).all(|l| sa.get(l, 1) == (100..200).contains(&l)));
+    }
+
+    #[test]
+    fn maj5_counts_ones() {
+        for m in 0u32..32 {
+            let w: Vec<u64> = (0..5)
+                .map(|i| if m >> i & 1 == 1 { u64::MAX } else { 0 })
+                .collect();
+            let expect = if m.count_ones() >= 3 { u64::MAX } else { 0 };
+            assert_eq!(maj5(w[0], w[1], w[2], w[3], w[4]), expect);
+        }
+    }
+}

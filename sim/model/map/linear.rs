@@ -1,0 +1,826 @@
+//! Code generation for Dense and Conv2d layers under the two mapping strategies of DESIGN §2.
+//!
+//! Both see a layer as, per output channel co and output position p,
+//! acc = Σ_r w[co,r]·(x_p[r] − z_x) + bias[co] over the receptive field r = (ci, kh, kw)
+//! (a Dense layer is a 1×1 convolution), followed by requantization and saturation (or, into a
+//! ±1 output, the sign). The constants are the golden executor's
+//! (`cram_workloads::golden::Step::Linear`), so both compute from one derivation.
+//!
+//! * [`Strategy::Const`] — *lane = output element, weights in the instruction stream*: every
+//!   lane of a subarray holds one output position (of one image); a program serves a set of
+//!   output channels, whose weights are compile-time constants. Each multiply w·x becomes the
+//!   shifted bits of x at w's CSD digits, all summed in one bit heap per channel and chunk, so
+//!   a pruned weight emits nothing and a low-bit or binary weight emits little.
+//! * [`Strategy::Stored`] — *lane = output neuron, weights in cells*: every lane holds one
+//!   (co, image, p) output with its own weights loaded into columns; the generic bit-serial
+//!   MAC sums the partial products x_i ∧ w_k. A partial-product column is skipped only when
+//!   weight bit k of input r is 0 in every lane of the subarray.
+//!
+//! The reduction runs in chunks of `chunk` inputs: the runner loads a chunk's inputs (and,
+//! for `Stored`, its weights) into the same columns before each segment, and the
+//! accumulator stays in the lanes between chunks (a split over time).
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use cram_workloads::golden::{self, Step};
+use cram_workloads::net::{Op as NetOp, Shape, Window};
+use cram_workloads::quant::{ActQuant, Requant};
+use ndarray::Array4;
+
+use super::arith::{self, Coding, Lit, Mult, Nonzero, Signal, Sum};
+use crate::model::engine::isa::{Col, Program};
+use crate::model::kernels::{Builder, GateSet, Tally, csd_digits};
+
+/// How a layer is laid out on lanes (DESIGN §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Lane = output element; weights are constants in the instruction stream.
+    Const,
+    /// Lane = output neuron; weights stored in cells, generic bit-serial MAC.
+    Stored,
+}
+
+impl Strategy {
+    /// Both strategies.
+    pub const ALL: [Strategy; 2] = [Strategy::Const, Strategy::Stored];
+
+    /// Command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Const => "const",
+            Strategy::Stored => "stored",
+        }
+    }
+
+    /// Short description for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Strategy::Const => "lane = output element, weights in the instruction stream",
+            Strategy::Stored => "lane = output neuron, weights stored in cells",
+        }
+    }
+}
+
+/// A Dense or Conv2d layer with its integer constants.
+#[derive(Debug, Clone)]
+pub struct Linear<'a> {
+    /// Centred weight codes, [out, in/groups, kh, kw].
+    pub w: &'a Array4<i64>,
+    /// Bias in accumulator units.
+    pub bias: &'a [i64],
+    /// Requantization per output channel.
+    pub rq: &'a [Requant],
+    /// Input coding.
+    pub x: Coding,
+    /// Input zero point.
+    pub x_zero: i64,
+    /// Output format.
+    pub out: ActQuant,
+    /// Window (a Dense layer is 1×1, stride 1, no padding).
+    pub window: Window,
+    /// Groups.
+    pub groups: usize,
+    /// Input shape.
+    pub in_shape: Shape,
+    /// Output shape.
+    pub out_shape: Shape,
+    /// How the weights are stored in cells ([`Linear::weight_coding`]).
+    stored: Coding,
+    /// Per channel: the accumulator's interval.
+    intervals: Vec<(i128, i128)>,
+    /// Per channel: Σ_r w.
+    wsum: Vec<i128>,
+    /// Smallest weight, and the CSD digits (position, negative) of every weight from it up.
+    digits: (i64, Vec<Vec<(u32, bool)>>),
+    /// The same digits packed per weight value: byte 2j + neg counts digit (j, neg), when
+    /// every position is below 8 (weights of up to 8 bits), so a chunk's digit histogram is
+    /// one add per weight (the counting builder's hot loop).
+    packed: Option<Vec<u128>>,
+}
+
+impl<'a> Linear<'a> {
+    /// The linear view of layer `i` of a compiled network (None unless it is Dense or
+    /// Conv2d); its input is the layer's first input.
+    pub fn at(prog: &'a golden::Program, i: usize) -> Option<Linear<'a>> {
+        let layer = &prog.network().layers[i];
+        let j = layer.inputs.first().copied().unwrap_or(0);
+        Linear::of(
+            &layer.op,
+            prog.step(i),
+            prog.act(j),
+            prog.act(i),
+            prog.shape(j),
+            prog.shape(i),
+        )
+    }
+
+    /// The linear view of a compiled layer (None for other steps).
+    pub fn of(
+        op: &NetOp,
+        step: &'a Step,
+        x: ActQuant,
+        out: ActQuant,
+        in_shape: Shape,
+        out_shape: Shape,
+    ) -> Option<Linear<'a>> {
+        let Step::Linear { w, bias, rq, .. } = step else {
+            return None;
+        };
+        let (window, groups) = match *op {
+            NetOp::Conv2d { window, groups, .. } => (window, groups),
+            _ => (
+                Window {
+                    kernel: [1, 1],
+                    stride: [1, 1],
+                    pad: [0; 4],
+                    ceil: false,
+                },
+                1,
+            ),
+        };
+        let mut l = Linear {
+            stored: stored_coding(w),
+            intervals: Vec::new(),
+            wsum: Vec::new(),
+            digits: digit_table(w),
+            packed: None,
+            w,
+            bias,
+            rq,
+            x: Coding::of(&x),
+            x_zero: i64::from(x.zero),
+            out,
+            window,
+            groups,
+            in_shape,
+            out_shape,
+        };
+        l.packed = l
+            .digits
+            .1
+            .iter()
+            .map(|ds| {
+                ds.iter().try_fold(0u128, |p, &(j, neg)| {
+                    (j < 8).then(|| p + (1u128 << (8 * (2 * j as usize + usize::from(neg)))))
+                })
+            })
+            .collect();
+        let (xl, xh) = l.x_centred();
+        // Products and their row sums fit in i64: |x|, |w| < 2^17 and rows are shorter than
+        // 2^28 (asserted), so each row is summed in i64 and widened once.
+        let (xl, xh) = (i64::try_from(xl).ok()?, i64::try_from(xh).ok()?);
+        let big = |v: i64| v.unsigned_abs() >= 1 << 17;
+        assert!(
+            !big(xl)
+                && !big(xh)
+                && !big(l.digits.0)
+                && !big(l.digits.0 + l.digits.1.len() as i64)
+                && l.reduction() < 1 << 28,
+            "operands beyond the i64 interval bound"
+        );
+        for co in 0..l.channels() {
+            let (mut lo, mut hi, mut sw) = (0i64, 0i64, 0i64);
+            for &w in l.row(co) {
+                let (a, b) = if w >= 0 { (xl, xh) } else { (xh, xl) };
+                lo += a * w;
+                hi += b * w;
+                sw += w;
+            }
+            let bias = i128::from(l.bias[co]);
+            l.intervals
+                .push((bias + i128::from(lo), bias + i128::from(hi)));
+            l.wsum.push(i128::from(sw));
+        }
+        Some(l)
+    }
+
+    /// Channel co's weights in reduction order (ci, kh, kw).
+    pub fn row(&self, co: usize) -> &[i64] {
+        let r = self.reduction();
+        &self.w.as_slice().expect("weights in standard layout")[co * r..(co + 1) * r]
+    }
+
+    /// Histogram of the CSD digits of `row` by (position, negative), one past the highest
+    /// position, and Σ row.
+    fn digit_histogram(&self, row: &[i64]) -> ([[u64; 2]; 64], usize, i128) {
+        let mut n = [[0u64; 2]; 64];
+        let mut sw = 0i64;
+        let mut top = 0usize;
+        match &self.packed {
+            Some(packed) => {
+                // Bytes count up to 255 digits each: flush every 255 weights.
+                for part in row.chunks(255) {
+                    let mut acc = 0u128;
+                    for &w in part {
+                        sw += w;
+                        acc += packed[(w - self.digits.0) as usize];
+                    }
+                    for f in 0..16 {
+                        n[f / 2][f % 2] += (acc >> (8 * f)) as u64 & 0xff;
+                    }
+                }
+                top = (0..8).rev().find(|&j| n[j] != [0, 0]).map_or(0, |j| j + 1);
+            }
+            None => {
+                for &w in row {
+                    sw += w;
+                    for &(j, neg) in self.digits_of(w) {
+                        n[j as usize][usize::from(neg)] += 1;
+                        top = top.max(j as usize + 1);
+                    }
+                }
+            }
+        }
+        (n, top, i128::from(sw))
+    }
+
+    /// The nonzero CSD digits of a weight: (position, negative).
+    fn digits_of(&self, w: i64) -> &[(u32, bool)] {
+        &self.digits.1[(w - self.digits.0) as usize]
+    }
+
+    /// Reduction length per output (C_in/groups·kh·kw).
+    pub fn reduction(&self) -> usize {
+        let d = self.w.dim();
+        d.1 * d.2 * d.3
+    }
+
+    /// Output channels.
+    pub fn channels(&self) -> usize {
+        self.w.dim().0
+    }
+
+    /// Output positions per image.
+    pub fn positions(&self) -> usize {
+        self.out_shape.h * self.out_shape.w
+    }
+
+    /// The input code lane (image input `x`, output position p) needs for reduction index r
+    /// of channel co's group: the zero point in the padding.
+    pub fn gather(&self, x: &ndarray::Array3<i64>, co: usize, p: usize, r: usize) -> i64 {
+        let (_, cin_g, kh, kw) = self.w.dim();
+        let g = co / (self.channels() / self.groups);
+        let (ci, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
+        let (oy, ox) = (p / self.out_shape.w, p % self.out_shape.w);
+        let y = (oy * self.window.stride[0] + ky) as isize - self.window.pad[0] as isize;
+        let xx = (ox * self.window.stride[1] + kx) as isize - self.window.pad[1] as isize;
+        if y < 0 || xx < 0 || y as usize >= self.in_shape.h || xx as usize >= self.in_shape.w {
+            self.x_zero
+        } else {
+            x[[g * cin_g + ci, y as usize, xx as usize]]
+        }
+    }
+
+    /// Centred input interval [x_lo − z, x_hi − z].
+    fn x_centred(&self) -> (i128, i128) {
+        let (lo, hi) = self.x.range();
+        let z = i128::from(self.x_zero);
+        if self.x.binary {
+            (-1, 1)
+        } else {
+            (lo - z, hi - z)
+        }
+    }
+
+    /// The exact interval of channel co's accumulator (bias included).
+    pub fn acc_interval(&self, co: usize) -> (i128, i128) {
+        self.intervals[co]
+    }
+
+    /// Per-lane constant of channel co: bias + Σ_r w·(offset − z_x), where the input's stored
+    /// bits carry value Σ ±2^i·b + offset.
+    pub fn lane_constant(&self, co: usize) -> i128 {
+        let a0 = self.x_offset() - i128::from(self.x_zero);
+        i128::from(self.bias[co]) + a0 * self.wsum[co]
+    }
+
+    fn x_offset(&self) -> i128 {
+        if self.x.binary { -1 } else { 0 }
+    }
+
+    /// How weights are stored in cells for [`Strategy::Stored`]: binary (one bit, set for
+    /// +1) when every weight is ±1, else two's complement of the narrowest width holding
+    /// them all.
+    pub fn weight_coding(&self) -> Coding {
+        self.stored
+    }
+
+    /// Output coding.
+    pub fn out_coding(&self) -> Coding {
+        Coding::of(&self.out)
+    }
+}
+
+fn digit_table(w: &Array4<i64>) -> (i64, Vec<Vec<(u32, bool)>>) {
+    let lo = w.iter().copied().min().unwrap_or(0);
+    let hi = w.iter().copied().max().unwrap_or(0);
+    let table = (lo..=hi)
+        .map(|v| {
+            csd_digits(i128::from(v))
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| **d != 0)
+                .map(|(j, &d)| (j as u32, d < 0))
+                .collect()
+        })
+        .collect();
+    (lo, table)
+}
+
+fn stored_coding(w: &Array4<i64>) -> Coding {
+    let (mut lo, mut hi) = (0i64, 0i64);
+    let mut pm1 = true;
+    for &v in w.iter() {
+        lo = lo.min(v);
+        hi = hi.max(v);
+        pm1 &= v == 1 || v == -1;
+    }
+    if pm1 {
+        Coding {
+            bits: 1,
+            signed: false,
+            binary: true,
+        }
+    } else {
+        Coding::signed(arith::signed_width(i128::from(lo), i128::from(hi)))
+    }
+}
+
+/// What the runner loads into a job's columns before a segment, per lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Input code for reduction index r (the lane's receptive field).
+    X(usize),
+    /// The lane's channel's weight r ([`Strategy::Stored`]).
+    W(usize),
+    /// The lane's channel's constant, modulo 2^width ([`Strategy::Stored`]).
+    K,
+    /// The lane's channel's requantization multiplier at the block's common shift.
+    M,
+    /// Whether that multiplier is non-zero.
+    MPos,
+}
+
+/// One operand written into every lane of a job before a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Load {
+    /// What.
+    pub source: Source,
+    /// Columns, bit 0 first.
+    pub cols: Arc<[Col]>,
+    /// How the value is stored.
+    pub coding: Coding,
+}
+
+/// A run of ops preceded by operand loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// Loads before the ops.
+    pub loads: Vec<Load>,
+    /// Op range in the job's program.
+    pub ops: Range<usize>,
+}
+
+/// A generated program for one subarray's lanes, in segments.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The op stream.
+    pub program: Program,
+    /// Segments in order.
+    pub segments: Vec<Segment>,
+    /// Output columns: per channel of the set ([`Strategy::Const`]), or one entry for every
+    /// lane's own channel ([`Strategy::Stored`]).
+    pub outputs: Vec<Vec<Col>>,
+    /// Output coding.
+    pub out: Coding,
+    /// The program's tally (also without the program: a counting builder's job).
+    pub tally: Tally,
+    /// Columns it needs: the program's, or a counting builder's bound.
+    pub cols: usize,
+    /// Copies made so that no gate reads a cell twice ([`Builder::shared_copies`]).
+    pub shared_copies: u64,
+}
+
+impl Job {
+    /// Closes a builder into a job.
+    pub fn new(b: Builder, segments: Vec<Segment>, outputs: Vec<Vec<Col>>, out: Coding) -> Job {
+        let (tally, cols, shared_copies) = (b.tally(), b.cols(), b.shared_copies());
+        Job {
+            program: b.finish(),
+            segments,
+            outputs,
+            out,
+            tally,
+            cols,
+            shared_copies,
+        }
+    }
+
+    /// Bits written into each lane over the whole job (all segments' loads).
+    pub fn loaded_bits_per_lane(&self) -> u64 {
+        self.segments
+            .iter()
+            .flat_map(|s| &s.loads)
+            .map(|l| l.cols.len() as u64)
+            .sum()
+    }
+}
+
+/// Chunks of the reduction dimension.
+pub fn chunks(reduction: usize, chunk: usize) -> Vec<Range<usize>> {
+    (0..reduction.div_ceil(chunk))
+        .map(|k| k * chunk..((k + 1) * chunk).min(reduction))
+        .collect()
+}
+
+/// Releases the temporaries among `cols` (index ≥ `first_temp`, not in `keep`), once each.
+fn release_temps(b: &mut Builder, cols: &[Col], keep: &[Col], first_temp: Col) {
+    let mut done: Vec<Col> = Vec::new();
+    for &c in cols {
+        if c >= first_temp && !keep.contains(&c) && !done.contains(&c) {
+            done.push(c);
+            b.release(c);
+        }
+    }
+}
+
+/// The epilogue of one accumulator: sign into a binary output, else requantize and
+/// saturate; consumes the accumulator's temporaries.
+fn epilogue(
+    b: &mut Builder,
+    l: &Linear<'_>,
+    acc: &Signal,
+    mult: &Mult<'_>,
+    shift: u32,
+    first_temp: Col,
+) -> Result<Vec<Col>, String> {
+    let out = l.out_coding();
+    let mut temps: Vec<Col> = acc.bits.iter().map(|x| x.col).collect();
+    let cols = if out.binary {
+        // +1 (bit 1) iff acc ≥ 0: ¬sign.
+        let top = acc.bits[acc.bits.len() - 1];
+        vec![if acc.lo >= 0 {
+            b.constant(true)
+        } else if acc.hi < 0 {
+            b.constant(false)
+        } else {
+            b.not(top.col)
+        }]
+    } else {
+        let (lo, hi) = l.out.range();
+        let (cols, more) = arith::requantize(
+            b,
+            acc,
+            mult,
+            shift,
+            i64::from(l.out.zero),
+            i128::from(lo),
+            i128::from(hi),
+            out,
+        )?;
+        temps.extend(more);
+        cols
+    };
+    release_temps(b, &temps, &cols, first_temp);
+    Ok(cols)
+}
+
+/// A builder for a job: counting (closed form, the analytical cost) or real.
+fn builder(set: GateSet, counting: bool) -> Builder {
+    if counting {
+        Builder::counting(set)
+    } else {
+        Builder::new(set)
+    }
+}
+
+/// [`Strategy::Const`]: one program for output channels `chs` on any lanes; `counting`
+/// builds its tally in closed form instead (the weights' CSD digits counted per position).
+pub fn const_job(
+    set: GateSet,
+    l: &Linear<'_>,
+    chs: Range<usize>,
+    chunk: usize,
+    counting: bool,
+) -> Result<Job, String> {
+    let mut b = builder(set, counting);
+    let a = l.x.bits;
+    let x_cols: Vec<Arc<[Col]>> = (0..chunk.min(l.reduction()))
+        .map(|r| b.operand_at("x", r, a).into())
+        .collect();
+    let first_temp = b.cols() as Col;
+    let xsig0 = l.x.signal(&x_cols[0]);
+    let xc = l.x_centred_offset();
+    let intervals: Vec<(i128, i128)> = chs.clone().map(|co| l.acc_interval(co)).collect();
+    let mut accs: Vec<Vec<Col>> = vec![Vec::new(); chs.len()];
+    let mut segments = Vec::new();
+    for (k, rs) in chunks(l.reduction(), chunk).into_iter().enumerate() {
+        let start = b.len();
+        let loads = rs
+            .clone()
+            .enumerate()
+            .map(|(j, r)| Load {
+                source: Source::X(r),
+                cols: x_cols[j].clone(),
+                coding: l.x,
+            })
+            .collect();
+        for (i, co) in chs.clone().enumerate() {
+            let (lo, hi) = intervals[i];
+            let mut sum = Sum::new(&b, lo, hi)?;
+            for (bit, &c) in accs[i].iter().enumerate() {
+                sum.literal(bit as u32, Lit::Owned(c), false);
+            }
+            if k == 0 {
+                sum.constant(i128::from(l.bias[co]));
+            }
+            let row = &l.row(co)[rs.clone()];
+            if counting {
+                // Digits by position and sign over the chunk, then every x bit at once.
+                let (n, top, sw) = l.digit_histogram(row);
+                for xb in &xsig0.bits {
+                    for (j, c) in n[..top].iter().enumerate() {
+                        for neg in [false, true] {
+                            let lit = Lit::Col(xb.col);
+                            let w = xb.shift + j as u32;
+                            sum.literal_n(w, lit, neg ^ xb.neg, c[usize::from(neg)]);
+                        }
+                    }
+                }
+                sum.constant(sw * xc);
+            } else {
+                for (j, &w) in row.iter().enumerate() {
+                    for xb in &l.x.signal(&x_cols[j]).bits {
+                        for &(d, neg) in l.digits_of(w) {
+                            sum.literal(xb.shift + d, Lit::Col(xb.col), neg ^ xb.neg);
+                        }
+                    }
+                    sum.constant(i128::from(w) * xc);
+                }
+            }
+            accs[i] = sum.reduce_raw(&mut b);
+        }
+        segments.push(Segment {
+            loads,
+            ops: start..b.len(),
+        });
+    }
+    let start = b.len();
+    let mut outputs = Vec::with_capacity(chs.len());
+    for (i, co) in chs.clone().enumerate() {
+        let acc = Signal::raw(&accs[i], intervals[i].0, intervals[i].1);
+        let rq = l.rq[co];
+        outputs.push(epilogue(
+            &mut b,
+            l,
+            &acc,
+            &Mult::Const(rq.mult),
+            rq.shift,
+            first_temp,
+        )?);
+    }
+    Ok(finish(b, segments, start, outputs, l))
+}
+
+impl Linear<'_> {
+    fn x_centred_offset(&self) -> i128 {
+        self.x_offset() - i128::from(self.x_zero)
+    }
+
+    /// The common requantization shift of a set of channels, and each channel's multiplier
+    /// at that shift (round_shift(a·m, s) = round_shift(a·m·2^(S−s), S) exactly). A channel
+    /// whose product never reaches half a step over its accumulator's interval rounds to 0
+    /// in every lane ([`arith::rounds_to_zero`]): it gets multiplier 0 and does not raise
+    /// the common shift (a near-empty pruned channel would otherwise widen every lane's
+    /// multiplier and heaps by its large shift).
+    pub fn common_mult(&self, channels: &[usize]) -> (u32, Vec<i128>) {
+        let live = |c: usize| {
+            let (lo, hi) = self.acc_interval(c);
+            !arith::rounds_to_zero(lo, hi, i128::from(self.rq[c].mult), self.rq[c].shift)
+        };
+        let s = channels
+            .iter()
+            .filter(|&&c| live(c))
+            .map(|&c| self.rq[c].shift)
+            .max()
+            .unwrap_or(0);
+        let m = channels
+            .iter()
+            .map(|&c| {
+                if live(c) {
+                    i128::from(self.rq[c].mult) << (s - self.rq[c].shift)
+                } else {
+                    0
+                }
+            })
+            .collect();
+        (s, m)
+    }
+}
+
+/// [`Strategy::Stored`]: the program for one subarray whose lanes hold outputs of
+/// `channels` (their weights decide which weight-bit columns are all zero).
+pub fn stored_job(
+    set: GateSet,
+    l: &Linear<'_>,
+    channels: &[usize],
+    chunk: usize,
+    counting: bool,
+) -> Result<Job, String> {
+    let mut b = builder(set, counting);
+    let a = l.x.bits;
+    let wc = l.weight_coding();
+    let n = chunk.min(l.reduction());
+    let x_cols: Vec<Arc<[Col]>> = (0..n).map(|r| b.operand_at("x", r, a).into()).collect();
+    let w_cols: Vec<Arc<[Col]>> = (0..n)
+        .map(|r| b.operand_at("w", r, wc.bits).into())
+        .collect();
+    let (lo, hi) = channels
+        .iter()
+        .map(|&c| l.acc_interval(c))
+        .fold((0i128, 0i128), |(a, b), (c, d)| (a.min(c), b.max(d)));
+    let width = arith::signed_width(lo, hi);
+    let k_cols = b.operand("k", width);
+    let binary_out = l.out.binary;
+    let (shift, mults) = l.common_mult(channels);
+    let m_max = mults.iter().copied().max().unwrap_or(0);
+    if m_max >= 1 << 63 {
+        return Err(format!(
+            "channels {}..={} need a common requantization multiplier of {} bits (their \
+             shifts differ by more than 32), more than the 63 a stored operand holds; map \
+             this layer with mapping.strategy = \"const\"",
+            channels[0],
+            channels[channels.len() - 1],
+            128 - m_max.leading_zeros()
+        ));
+    }
+    let m_bits = if binary_out {
+        0
+    } else {
+        (128 - m_max.leading_zeros()).max(1)
+    };
+    let m_cols = b.operand("m", m_bits);
+    let any_zero = mults.contains(&0);
+    let all_zero = mults.iter().all(|&m| m == 0);
+    let flag = (!binary_out && any_zero && !all_zero).then(|| b.operand("mpos", 1)[0]);
+    let first_temp = b.cols() as Col;
+    let ks: Vec<i128> = channels.iter().map(|&c| l.lane_constant(c)).collect();
+    let live_k: Vec<bool> = (0..width)
+        .map(|k| {
+            ks.iter()
+                .any(|&c| c.rem_euclid(1i128 << width) >> k & 1 == 1)
+        })
+        .collect();
+    let live_m: Vec<bool> = (0..m_bits)
+        .map(|k| mults.iter().any(|&m| m >> k & 1 == 1))
+        .collect();
+    let mut acc: Vec<Col> = Vec::new();
+    let mut segments = Vec::new();
+    for (k, rs) in chunks(l.reduction(), chunk).into_iter().enumerate() {
+        let start = b.len();
+        let mut loads: Vec<Load> = Vec::new();
+        let mut sum = Sum::new(&b, lo, hi)?;
+        for (i, &c) in acc.iter().enumerate() {
+            sum.literal(i as u32, Lit::Owned(c), false);
+        }
+        if k == 0 {
+            loads.push(Load {
+                source: Source::K,
+                cols: k_cols.as_slice().into(),
+                coding: Coding {
+                    bits: width,
+                    signed: true,
+                    binary: false,
+                },
+            });
+            for (i, &c) in k_cols.iter().enumerate() {
+                if live_k[i] {
+                    sum.literal(i as u32, Lit::Col(c), false);
+                }
+            }
+            if !binary_out {
+                loads.push(Load {
+                    source: Source::M,
+                    cols: m_cols.as_slice().into(),
+                    coding: Coding {
+                        bits: m_bits,
+                        signed: false,
+                        binary: false,
+                    },
+                });
+                if let Some(f) = flag {
+                    loads.push(Load {
+                        source: Source::MPos,
+                        cols: [f].into(),
+                        coding: Coding {
+                            bits: 1,
+                            signed: false,
+                            binary: false,
+                        },
+                    });
+                }
+            }
+        }
+        // Per input: which weight bits are set in some lane (a column of zeros is skipped).
+        let rows: Vec<&[i64]> = channels.iter().map(|&c| l.row(c)).collect();
+        let live = |r: usize| -> u64 { rows.iter().fold(0, |m, row| m | wc.encode(row[r])) };
+        let mut n_live = [0u64; 64];
+        for (j, r) in rs.clone().enumerate() {
+            loads.push(Load {
+                source: Source::X(r),
+                cols: x_cols[j].clone(),
+                coding: l.x,
+            });
+            loads.push(Load {
+                source: Source::W(r),
+                cols: w_cols[j].clone(),
+                coding: wc,
+            });
+            let mask = live(r);
+            if counting {
+                let mut m = mask;
+                while m != 0 {
+                    n_live[m.trailing_zeros() as usize] += 1;
+                    m &= m - 1;
+                }
+                continue;
+            }
+            let sig = l.x.signal(&x_cols[j]);
+            let wsig = wc.signal(&w_cols[j]);
+            for (kb, wb) in wsig.bits.iter().enumerate() {
+                if mask >> kb & 1 == 0 {
+                    continue;
+                }
+                for xb in &sig.bits {
+                    sum.literal(
+                        xb.shift + wb.shift,
+                        Lit::And(xb.col, wb.col),
+                        xb.neg ^ wb.neg,
+                    );
+                }
+            }
+            if wsig.offset != 0 {
+                // Binary weights, w = 2e − 1: the −Σ a_i·b_i part (offsets are in K).
+                let bare = Signal { offset: 0, ..sig };
+                sum.scaled(&bare, wsig.offset);
+            }
+        }
+        if counting {
+            let sig = l.x.signal(&x_cols[0]);
+            let wsig = wc.signal(&w_cols[0]);
+            for (kb, wb) in wsig.bits.iter().enumerate() {
+                for xb in &sig.bits {
+                    let lit = Lit::And(xb.col, wb.col);
+                    sum.literal_n(xb.shift + wb.shift, lit, xb.neg ^ wb.neg, n_live[kb]);
+                }
+            }
+            if wsig.offset != 0 {
+                let bare = Signal { offset: 0, ..sig };
+                sum.scaled_n(&bare, wsig.offset, rs.len() as u64);
+            }
+        }
+        acc = sum.reduce_raw(&mut b);
+        segments.push(Segment {
+            loads,
+            ops: start..b.len(),
+        });
+    }
+    let start = b.len();
+    let pos = match flag {
+        Some(f) => Nonzero::Flag(f),
+        None if all_zero => Nonzero::None,
+        None => Nonzero::All,
+    };
+    let mult = Mult::Stored {
+        cols: &m_cols,
+        live: &live_m,
+        max: m_max,
+        pos,
+    };
+    let out = epilogue(
+        &mut b,
+        l,
+        &Signal::raw(&acc, lo, hi),
+        &mult,
+        shift,
+        first_temp,
+    )?;
+    Ok(finish(b, segments, start, vec![out], l))
+}
+
+/// Closes a job: the epilogue segment (ops from `start`) and the program.
+fn finish(
+    b: Builder,
+    mut segments: Vec<Segment>,
+    start: usize,
+    outputs: Vec<Vec<Col>>,
+    l: &Linear<'_>,
+) -> Job {
+    segments.push(Segment {
+        loads: Vec::new(),
+        ops: start..b.len(),
+    });
+    Job::new(b, segments, outputs, l.out_coding())
+}

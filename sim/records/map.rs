@@ -1,0 +1,28 @@
+//! The record of `map`: every layer placed.
+
+use crate::model::map::place::LayerPlacement;
+use serde::Serialize;
+
+/// The placement report.
+#[derive(Debug, Serialize)]
+pub struct MapReport<'a> {
+    /// Network name.
+    pub model: &'a str,
+    /// Device preset (or inline label).
+    pub device: &'a str,
+    /// Array preset (or inline label).
+    pub array: &'a str,
+    /// Lanes (rows) per subarray.
+    pub lanes_per_subarray: u32,
+    /// Columns per subarray.
+    pub cols_per_subarray: u32,
+    /// Subarrays on the chip.
+    pub subarrays: u64,
+    /// The strategy choice in force.
+    pub strategy: String,
+    /// Gates the IR drop keeps from switching in the far rows (under
+    /// `--allow-ir-violation`); empty when every gate switches.
+    pub ir_violations: Vec<String>,
+    /// Every layer placed.
+    pub layers: Vec<LayerPlacement>,
+}

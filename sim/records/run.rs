@@ -1,0 +1,266 @@
+//! The record of a run: `report.json`, `manifest.json` and the rows of `layers.csv`.
+
+use crate::model::baseline::BaselineEnergy;
+use crate::model::energy::EnergyBreakdown;
+use serde::{Deserialize, Serialize};
+
+/// `manifest.json`: what produced a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Record layout version ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// `cramulator` version.
+    pub cramulator_version: String,
+    /// Run identifier: the model and the first 12 hex digits of `config_hash`.
+    pub run_id: String,
+    /// FNV-1a 64-bit hash of `resolved.toml`, hex.
+    pub config_hash: String,
+    /// Seed of synthetic weights, random inputs and fault streams.
+    pub seed: u64,
+    /// Config file given on the command line, if any.
+    pub config_file: Option<String>,
+    /// `--set` overrides, in order.
+    pub overrides: Vec<String>,
+    /// Files written, relative to the run directory.
+    pub files: Vec<String>,
+}
+
+/// The metrics of one machine running the workload, per inference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Energy per inference, pJ.
+    pub energy_pj: f64,
+    /// Of which computing (CRAM: logic in the array, drivers, decoders, controller; baseline:
+    /// arithmetic and instruction overhead), pJ.
+    pub compute_pj: f64,
+    /// Of which moving data (CRAM: memory-mode reads and writes, buses, host link;
+    /// baseline: every memory level), pJ.
+    pub data_movement_pj: f64,
+    /// Of which static power × time, pJ (0 for CRAM: non-volatile cells, no standby model).
+    pub static_pj: f64,
+    /// Latency of one inference, s.
+    pub latency_s: f64,
+    /// Inferences per second sustained over the batch the run prices: CRAM, its images ÷
+    /// `batch_latency_s`; a baseline, 1 ÷ the time per inference in a batch of
+    /// `compare.batch`.
+    pub throughput_per_s: f64,
+    /// Dense network ops (2 per MAC) per pJ, which is TOPS/W.
+    pub tops_per_w: f64,
+    /// Energy per inference × latency of one inference, J·s.
+    pub edp_j_s: f64,
+    /// Chip area, mm², where known.
+    pub area_mm2: Option<f64>,
+    /// For one inference alone: CRAM, lanes holding work over lanes of the subarrays run;
+    /// a baseline, its achieved MAC rate over the peak.
+    pub utilization: f64,
+    /// CO2e of the electricity for one inference, g.
+    pub co2e_g_per_inference: f64,
+    /// CO2e of a million inferences, kg.
+    pub co2e_kg_per_million: f64,
+}
+
+impl Metrics {
+    /// Metrics from the energy split, the latency of one inference, the throughput and the
+    /// work.
+    pub fn new(
+        (compute_pj, data_movement_pj, static_pj): (f64, f64, f64),
+        (latency_s, throughput_per_s): (f64, f64),
+        macs: u64,
+        area_mm2: Option<f64>,
+        utilization: f64,
+        grid_gco2e_per_kwh: f64,
+    ) -> Metrics {
+        let energy_pj = compute_pj + data_movement_pj + static_pj;
+        // 1 kWh = 3.6e6 J = 3.6e18 pJ.
+        let co2e_g = energy_pj / 3.6e18 * grid_gco2e_per_kwh;
+        Metrics {
+            energy_pj,
+            compute_pj,
+            data_movement_pj,
+            static_pj,
+            latency_s,
+            throughput_per_s,
+            tops_per_w: if energy_pj > 0.0 {
+                2.0 * macs as f64 / energy_pj
+            } else {
+                0.0
+            },
+            edp_j_s: energy_pj * 1e-12 * latency_s,
+            area_mm2,
+            utilization,
+            co2e_g_per_inference: co2e_g,
+            co2e_kg_per_million: co2e_g * 1e6 / 1e3,
+        }
+    }
+}
+
+/// The IR-drop check of a run (`arch/src/ir.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IrSummary {
+    /// Rows on one driven bit-select line segment.
+    pub rows_per_line: u64,
+    /// Line resistance per cell pitch, Ω.
+    pub r_wire_ohm_per_cell: f64,
+    /// The gates whose far row falls outside their window, with the numbers. Non-empty only
+    /// when the run went on under `cram.allow_ir_violation`: its results then assume every
+    /// gate still switches.
+    pub violations: Vec<String>,
+}
+
+/// The warning line a text report prints for IR-drop violations (`how`: what went on
+/// anyway); empty when there are none.
+pub fn ir_warning(violations: &[String], how: &str) -> String {
+    if violations.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "WARNING: IR drop violated ({how}): {}\n",
+            violations.join("; ")
+        )
+    }
+}
+
+/// What a run or a simulation went on under when the IR drop was violated.
+pub const IR_ALLOWED: &str =
+    "run under --allow-ir-violation; results assume every gate still switches";
+
+/// The CRAM side of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CramSide {
+    /// Device: the preset or file the configuration named, with the keys it overrode in
+    /// brackets (`stt-projected [tmr = 4.0]`).
+    pub device: String,
+    /// Array, named the same way.
+    pub array: String,
+    /// The IR-drop check.
+    pub ir: IrSummary,
+    /// Gate set.
+    pub gate_set: String,
+    /// `functional` or `analytical`.
+    pub mode: String,
+    /// Images run (energy is their mean).
+    pub images: usize,
+    /// Images whose outputs equal the golden executor's (functional mode).
+    pub bit_exact_images: Option<usize>,
+    /// Correct predictions (labelled inputs, functional mode).
+    pub correct: Option<usize>,
+    /// Time for the whole batch of `images` on the chip at once (images share lanes and
+    /// subarrays as the mapper places them), s. Equals `metrics.latency_s` for one image.
+    pub batch_latency_s: f64,
+    /// Metrics per inference.
+    pub metrics: Metrics,
+    /// Energy per inference by component.
+    pub energy: EnergyBreakdown,
+}
+
+/// How CRAM compares with one baseline: baseline ÷ CRAM for costs, CRAM ÷ baseline for
+/// throughput; above 1, CRAM is better.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ratios {
+    /// Energy per inference, baseline ÷ CRAM.
+    pub energy: f64,
+    /// Latency of one inference, baseline ÷ CRAM (CRAM's speed-up).
+    pub speedup: f64,
+    /// Throughput, CRAM ÷ baseline (each at its batch; see `Metrics::throughput_per_s`).
+    pub throughput: f64,
+    /// Energy-delay product, baseline ÷ CRAM.
+    pub edp: f64,
+    /// Compute energy, baseline ÷ CRAM.
+    pub compute_energy: f64,
+    /// Data-movement energy, baseline ÷ CRAM.
+    pub data_movement_energy: f64,
+}
+
+/// One baseline machine's side of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineSide {
+    /// Preset name (or the `name` in its file).
+    pub name: String,
+    /// What machine it is.
+    pub description: String,
+    /// Inferences priced as one batch (`compare.batch`): energy per inference and
+    /// throughput are the batch's, latency is one inference's alone.
+    pub batch: usize,
+    /// Metrics per inference.
+    pub metrics: Metrics,
+    /// Energy per inference by component.
+    pub energy: BaselineEnergy,
+    /// Names of the memory levels, innermost first (the order of `energy.levels_pj`).
+    pub levels: Vec<String>,
+    /// Layers whose latency is bound by compute / by memory.
+    pub compute_bound_layers: usize,
+    /// Layers whose latency is bound by a memory level.
+    pub memory_bound_layers: usize,
+    /// This baseline against CRAM.
+    pub versus_cram: Ratios,
+}
+
+/// The workload of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSummary {
+    /// Network name.
+    pub model: String,
+    /// Layers (the input excluded).
+    pub layers: usize,
+    /// Dense MACs per inference.
+    pub macs: u64,
+    /// Weights.
+    pub weights: u64,
+    /// Nonzero weights.
+    pub nonzero_weights: u64,
+}
+
+/// `report.json`: one CRAM architecture × one workload × the baselines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunReport {
+    /// Record layout version.
+    pub schema_version: u32,
+    /// Run identifier (as in the manifest).
+    pub run_id: String,
+    /// The workload.
+    pub workload: WorkloadSummary,
+    /// Carbon intensity used, g CO2e per kWh.
+    pub grid_gco2e_per_kwh: f64,
+    /// CRAM.
+    pub cram: CramSide,
+    /// Each baseline.
+    pub baselines: Vec<BaselineSide>,
+}
+
+/// One row of `layers.csv`: one layer on one machine (long format: the machines' rows
+/// follow each other).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LayerRow {
+    /// `cram` or the baseline's name.
+    pub machine: String,
+    /// Layer index in the network (the input is 0).
+    pub index: usize,
+    /// Layer name.
+    pub layer: String,
+    /// Op name.
+    pub op: String,
+    /// Dense MACs of the layer.
+    pub macs: u64,
+    /// Energy per inference, at the run's batch (CRAM: its images; baseline:
+    /// `compare.batch`), pJ.
+    pub energy_pj: f64,
+    /// Of which computing, pJ.
+    pub compute_pj: f64,
+    /// Of which moving data, pJ.
+    pub data_movement_pj: f64,
+    /// Of which static, pJ.
+    pub static_pj: f64,
+    /// Latency of the layer for one inference alone, s.
+    pub latency_s: f64,
+    /// CRAM: the strategy (const, stored, or empty); baseline: what bounds that latency.
+    pub detail: String,
+}
