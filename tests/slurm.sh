@@ -7,7 +7,7 @@
 #
 #   tests/slurm.sh            # uses target/release/cramulator (built if missing)
 #
-# The cluster follows the recipe in the engineering notes (§3.1): proctrack/linuxproc and
+# The cluster follows the recipe in docs/model.md §5.4: proctrack/linuxproc and
 # task/none (no cgroups), accounting off, state and logs in a scratch folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."

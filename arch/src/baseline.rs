@@ -1,8 +1,8 @@
 //! Parameters of a conventional (von-Neumann) machine that runs the same network: the
 //! datapath (MACs per cycle, energy per multiply and add at its native width, instruction
 //! overhead) and its memory hierarchy (energy per bit, bandwidth and capacity per level).
-//! DESIGN §3; the model form is the energy roofline of Choi et al. (IPDPS 2013) as
-//! `baseline-and-workloads.md` A10 writes it. Presets live in `configs/baselines/*.toml`,
+//! docs/model.md §3; the model form is the energy roofline of Choi et al. (IPDPS 2013) as
+//! `docs/references.md` A10 writes it. Presets live in `configs/baselines/*.toml`,
 //! every number with its source; `sim/baseline.rs` evaluates a network on them.
 
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
 //! MTJ device parameters (independent quantities only) and the quantities derived from them.
 //!
-//! Model (DESIGN §1.2; reference note `cram-literature.md` table (b)):
+//! Model (docs/model.md §1.1; `docs/references.md` L-b):
 //! area = π·d²/4, R_P = RA / area, R_AP = R_P·(1 + TMR), I_c = J_c · area (per switching
 //! direction). For the spin-Hall variant the output is written by charge current through a
 //! heavy-metal channel (US 11,176,979 B2), so its write path is the channel:
@@ -92,7 +92,7 @@ pub struct Device {
     pub derived: Derived,
 }
 
-/// Quantities derived from [`DeviceParams`] (DESIGN §1.2).
+/// Quantities derived from [`DeviceParams`] (docs/model.md §1.1).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Derived {
     /// MTJ area π·d²/4, nm².
@@ -329,7 +329,7 @@ mod tests {
 
     #[test]
     fn today_matches_literature_table_b() {
-        // cram-literature.md table (b): R_P = 3.15 kΩ, R_AP = 7.34 kΩ ([R] + [D]).
+        // docs/references.md L-b: R_P = 3.15 kΩ, R_AP = 7.34 kΩ ([R] + [D]).
         let d = presets::device("stt-today").unwrap();
         assert!(
             (d.derived.r_p_ohm - 3144.0).abs() < 2.0,

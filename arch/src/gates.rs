@@ -1,4 +1,4 @@
-//! The CRAM gate library, derived from the threshold-switching model of DESIGN §1.2.
+//! The CRAM gate library, derived from the threshold-switching model of docs/model.md §1.2.
 //!
 //! Encoding: P (R_P) = logic 0, AP (R_AP) = logic 1. An n-input gate connects its input cells
 //! in parallel and its output cell in series on the row's logic line. With z inputs at 0:
@@ -10,7 +10,7 @@
 //! ```
 //!
 //! The output switches iff I(z) ≥ I_c (Zabihi et al., IEEE TC 68(8) 2019, gate design from
-//! electrical margins; derivation in `cram-literature.md` A2, tagged [D]). A gate that must
+//! electrical margins; derivation in `docs/references.md` L-A2, tagged [D]). A gate that must
 //! switch exactly when z ≥ k works for every bias in `[V_min, V_max)` with
 //! `V_min = I_c·R_tot(k)` and `V_max = I_c·R_tot(k−1)`. Preset 0 (P→AP current) gives
 //! "out = 1 iff zeros ≥ k"; preset 1 (AP→P current) gives "out = 0 iff zeros ≥ k".

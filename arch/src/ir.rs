@@ -1,7 +1,7 @@
 //! IR drop along the bit-select lines a logic step shares between rows, and the largest number
-//! of rows each gate tolerates (DESIGN §1.3; method of Zabihi et al., "Analyzing the effects of
+//! of rows each gate tolerates (docs/model.md §1.3.2; method of Zabihi et al., "Analyzing the effects of
 //! interconnect parasitics in the STT CRAM in-memory computational platform", IEEE JxCDC 6(1)
-//! 2020 — `cram-literature.md` A4/T14: IR drop ∝ rows², the gate's window caps the size).
+//! 2020 — `docs/references.md` L-A4/T14: IR drop ∝ rows², the gate's window caps the size).
 //!
 //! Model (closed form; an estimate, not a proven bound — see the last paragraph):
 //!

@@ -1,5 +1,5 @@
 //! Chip organisation: subarray geometry, banks, the controller clock and issue width, and the
-//! links that move rows (bank bus, global bus, host link). DESIGN §1.3–1.4.
+//! links that move rows (bank bus, global bus, host link). docs/model.md §1.1, §1.3–1.4.
 //!
 //! Line capacitances and peripheral energies feed the energy table (sim/energy.rs).
 

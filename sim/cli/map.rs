@@ -1,7 +1,7 @@
 //! `cramulator map [CONFIG] [--layer N]`: where a run configuration's network lands on the
 //! chip — per layer its strategy, programs, subarray runs and utilization; for one layer,
 //! which subarrays and lanes each program runs on, what every column holds, and what moves
-//! where before each segment (DESIGN §2, §5).
+//! where before each segment (docs/model.md §2.8, §8).
 
 use crate::io::render::map::*;
 use crate::records::*;

@@ -1,5 +1,5 @@
 //! Calibration of the baseline model against three measured systems
-//! (`baseline-and-workloads.md` A9): Eyeriss on AlexNet's CONV layers, an MLPerf Tiny
+//! (`docs/references.md` A9): Eyeriss on AlexNet's CONV layers, an MLPerf Tiny
 //! ResNet-8 on a Cortex-M4, and the MLPerf Inference ResNet-50 run of a Jetson AGX Orin.
 //! Each point states what was measured, what the model counts, and the assumptions between
 //! them; `cramulator calibrate` prints them and a test holds every ratio within [0.5, 2].
@@ -32,7 +32,7 @@ pub(crate) const SPECS: [Spec; 3] = [
         name: "eyeriss-alexnet-conv",
         system: "Eyeriss (65 nm, 168 PEs, 200 MHz, 16-bit), AlexNet CONV1–5, 227×227, batch 4",
         source: "Chen et al., JSSC 52(1) 2017: 278 mW, 115.3 ms per batch of 4 (34.7 fps) \
-                 → 8.0 mJ/image chip only (docs/reference/baseline-and-workloads.md A9.1)",
+                 → 8.0 mJ/image chip only (docs/references.md A9.1)",
         preset: "edge-npu-lpddr4",
         model: "alexnet",
         bits: 16,
@@ -55,7 +55,7 @@ pub(crate) const SPECS: [Spec; 3] = [
         name: "mlperf-tiny-resnet8-m4",
         system: "STM32L4R5 (Cortex-M4F, 120 MHz), MLPerf Tiny IC ResNet-8 int8, batch 1",
         source: "MLPerf Tiny v1.0, OctoML microTVM + CMSIS-NN on NUCLEO-L4R5ZI: 20.24 mJ and \
-                 2.57 inferences/s (docs/reference/baseline-and-workloads.md A9.2)",
+                 2.57 inferences/s (docs/references.md A9.2)",
         preset: "mcu-cortex-m4",
         model: "resnet8",
         bits: 8,
@@ -79,7 +79,7 @@ pub(crate) const SPECS: [Spec; 3] = [
         system: "Jetson AGX Orin 64 GB (GPU + 2 DLA), MLPerf Inference v3.1 MaxQ, ResNet-50 \
                  v1.5 int8, Offline",
         source: "MLPerf Inference v3.1 closed, NVIDIA Orin_TRT_MaxQ: 3,526.29 samples/s at \
-                 ≈ 23.7 W at the wall → 6.7 mJ/image (docs/reference/baseline-and-workloads.md A9.3)",
+                 ≈ 23.7 W at the wall → 6.7 mJ/image (docs/references.md A9.3)",
         preset: "edge-gpu-orin",
         model: "resnet50",
         bits: 8,

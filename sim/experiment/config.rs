@@ -1,5 +1,5 @@
 //! Run configuration: one CRAM architecture × one workload × a mapping, as a TOML file
-//! (DESIGN §4–5), parsed with unknown keys refused and validated into the objects a run
+//! (docs/model.md §8), parsed with unknown keys refused and validated into the objects a run
 //! needs ([`Resolved`]). `cramulator map` reads it; `simulate` builds one from its flags.
 //!
 //! ```toml

@@ -1,5 +1,5 @@
 //! `cramulator run [CONFIG]`: the main job. One CRAM architecture × one workload × one or
-//! more von-Neumann baselines (DESIGN §5): the network runs on CRAM (bit-exact and checked
+//! more von-Neumann baselines (docs/model.md §4, §8): the network runs on CRAM (bit-exact and checked
 //! in functional mode, or counted), the same layers are priced on each baseline
 //! (`baseline.rs`), and the comparison is printed and written atomically to
 //! `results/<run-id>/` as `resolved.toml`, `manifest.json`, `report.json` and `layers.csv`

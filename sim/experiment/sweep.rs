@@ -1,7 +1,7 @@
 //! Design-space sweeps: a sweep file (a base run configuration plus axes over any config key)
 //! expanded into a deterministic plan, run in shards on rayon, merged, and handed to Slurm.
 //!
-//! The tool never schedules jobs itself (engineering note §3.5): a shard only knows "I am
+//! The tool never schedules jobs itself (docs/model.md §5.4): a shard only knows "I am
 //! shard I of N" (`--shard I/N`, or `auto` from Slurm's array variables), so the same binary
 //! runs unchanged under a Slurm job array, GNU parallel or a shell loop. Correctness rests on
 //! four rules:

@@ -1,6 +1,6 @@
 //! `cramulator validate`: the validation suite. Check by check it says what the simulator
-//! reproduces, within what tolerance, and what it cannot reproduce and why (DESIGN §5,
-//! `docs/reference/cram-literature.md` §c). Groups:
+//! reproduces, within what tolerance, and what it cannot reproduce and why (docs/model.md §6,
+//! `docs/references.md` L-c). Groups:
 //!
 //! * physics — gate truth tables from the threshold model, window edges, the majority
 //!   full-adder identity, the IR-drop trend (max rows falls as R_wire^−½, T14);
@@ -98,7 +98,7 @@ pub const PAPERS: [(&str, &str); 5] = [
     ),
 ];
 
-/// The claims of `cram-literature.md` §c with no paper file, and why.
+/// The claims of `docs/references.md` L-c with no paper file, and why.
 pub(crate) const NOT_ATTEMPTED: [(&str, &str, &str); 8] = [
     (
         "T3",
@@ -144,7 +144,7 @@ pub(crate) const NOT_ATTEMPTED: [(&str, &str, &str); 8] = [
     ),
 ];
 
-pub(crate) const LIT: &str = "docs/reference/cram-literature.md";
+pub(crate) const LIT: &str = "docs/references.md";
 
 /// Runs the groups and collects the report.
 pub fn report(
@@ -255,7 +255,7 @@ pub(crate) fn physics() -> Result<Vec<ValidationCheck>, Error> {
             format!("{rows}/{rows} input rows of {} gates", available.len()),
             format!("{}/{rows}", rows - wrong.len()),
             first_failure(&wrong),
-            &format!("{LIT} A2 (threshold switching), DESIGN §1.2"),
+            &format!("{LIT} L-A2 (threshold switching), docs/model.md §1.2"),
         ));
         // Window edges: exact just inside [V_min, V_max), wrong just outside.
         let mut wrong = Vec::new();
@@ -279,7 +279,7 @@ pub(crate) fn physics() -> Result<Vec<ValidationCheck>, Error> {
                 available.len()
             ),
             first_failure(&wrong),
-            &format!("{LIT} A2, suggested self-check (i)"),
+            &format!("{LIT} L-A2, L-c self-check (i)"),
         ));
         out.push(ir_trend(name, &lib, r_w));
     }
@@ -299,7 +299,7 @@ pub(crate) fn physics() -> Result<Vec<ValidationCheck>, Error> {
         "8/8 rows".to_owned(),
         format!("{}/8", 8 - wrong.len()),
         first_failure(&wrong),
-        &format!("{LIT} A6 [D], suggested self-check (ii)"),
+        &format!("{LIT} L-A6 [D], L-c self-check (ii)"),
     ));
     Ok(out)
 }
@@ -347,7 +347,7 @@ pub(crate) fn ir_trend(device: &str, lib: &GateLibrary, r_w: f64) -> ValidationC
         },
         reason: (!ok).then(|| format!("rows {listed:?}, exponent {exponent:.3}")),
         source: format!(
-            "{LIT} T14 (Zabihi et al., JxCDC 2020: IR drop ∝ rows²), self-check (iv); \
+            "{LIT} T14 (Zabihi et al., JxCDC 2020: IR drop ∝ rows²), L-c self-check (iv); \
              binding gate of the device; R of cram-1k = {r_w} Ω per cell"
         ),
         required: true,
@@ -448,8 +448,8 @@ pub(crate) fn kernels(limits: Limits) -> Result<Vec<ValidationCheck>, Error> {
         ),
         failure,
         &format!(
-            "{LIT} A6 ([D] identity; a cell joins a gate once, so ¬Cout is made twice), \
-             DESIGN §1.4"
+            "{LIT} L-A6 ([D] identity; a cell joins a gate once, so ¬Cout is made twice), \
+             docs/model.md §1.4"
         ),
     ));
     // T2: NAND multiply gate counts, B = 2..32 (the C1 table's four points and the array
@@ -482,7 +482,7 @@ pub(crate) fn kernels(limits: Limits) -> Result<Vec<ValidationCheck>, Error> {
             31 - wrong.len()
         ),
         first_failure(&wrong),
-        &format!("{LIT} A6 table and T2 [C], {c1}"),
+        &format!("{LIT} L-A6 table and T2 [C], {c1}"),
     ));
     // Every kernel bit-exact on random data in 1,024 lanes, both gate sets.
     for set in [GateSet::Maj, GateSet::Nand] {
@@ -555,7 +555,7 @@ pub(crate) fn kernels(limits: Limits) -> Result<Vec<ValidationCheck>, Error> {
                 }
             ),
             first_failure(&failed),
-            "sim/map (analytical mode), DESIGN §4",
+            "sim/map (analytical mode), docs/model.md §1.5",
         );
         c.assumptions.push(format!(
             "{images} image(s){}",
@@ -614,7 +614,7 @@ pub(crate) fn networks(limits: Limits) -> Result<Vec<ValidationCheck>, Error> {
         format!("{n}/{n} networks"),
         format!("{}/{n} equal ({})", n - wrong.len(), shown.join(", ")),
         first_failure(&wrong),
-        "docs/reference/baseline-and-workloads.md B1/B2 (torchvision, the LeNet/VGG/ResNet/BERT papers)",
+        "docs/references.md B1/B2 (torchvision, the LeNet/VGG/ResNet/BERT papers)",
     ));
     Ok(out)
 }
@@ -652,7 +652,7 @@ pub(crate) fn baseline() -> Result<Vec<ValidationCheck>, Error> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Paper {
-    /// The claim's ID in `cram-literature.md` §c.
+    /// The claim's ID in `docs/references.md` L-c (T1–T14).
     id: String,
     /// What is claimed, as reported.
     claim: String,

@@ -1,6 +1,6 @@
 //! The von-Neumann baseline: a network's layers priced on a conventional machine
 //! ([`cram_arch::Baseline`]) with the energy roofline of Choi et al. (IPDPS 2013) in the form
-//! of `baseline-and-workloads.md` A10 (DESIGN §3):
+//! of `docs/references.md` A10 (docs/model.md §3):
 //!
 //! ```text
 //! E_ℓ = M·(E_mul(bits) + E_add) + N_instr·E_instr + Σ_levels bits_moved·E_bit + P_static·T_ℓ

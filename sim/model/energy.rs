@@ -1,4 +1,4 @@
-//! Energy: action counts × an energy table (Accelergy style, DESIGN §1.6).
+//! Energy: action counts × an energy table (Accelergy style, docs/model.md §1.6).
 //!
 //! [`account`] walks one subarray's op stream once and returns its [`Actions`]: plain numbers
 //! (cells preset, lines charged, decodes, …) and the lanes of every gate step. Pricing is the

@@ -1,4 +1,4 @@
-//! Cycle-level timing of a chip program (DESIGN §1.4): per-subarray timelines and shared
+//! Cycle-level timing of a chip program (docs/model.md §1.4.4): per-subarray timelines and shared
 //! resources arbitrated by the controller.
 //!
 //! A [`ChipOp`] is one controller command: a subarray op broadcast to a range of subarrays,
@@ -8,7 +8,7 @@
 //! resource for that resource's share of its latency:
 //!
 //! * an array step holds its target subarrays for `⌈(t_preset + t_pulse + t_setup)·f⌉`
-//!   cycles (DESIGN §1.4: preset + pulse + driver set-up, quantized to controller cycles);
+//!   cycles (docs/model.md §1.4.3: preset + pulse + driver set-up, quantized to controller cycles);
 //! * a row move holds the source subarray for the read, then the bus (the bank bus inside a
 //!   bank, the global bus across banks) for `latency + ⌈bits / width⌉`, then the destination
 //!   subarray for the write;

@@ -57,7 +57,7 @@ pub struct ValidationCheck {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotAttempted {
-    /// The claim's ID in `cram-literature.md` §c.
+    /// The claim's ID in `docs/references.md` L-c (T1–T14).
     pub id: String,
     /// The claim.
     pub claim: String,

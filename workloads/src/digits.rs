@@ -1,6 +1,6 @@
 //! The 8×8 UCI digits (Alpaydin & Kaynak 1998, CC BY 4.0; `workloads/data/README.md`),
 //! embedded in the crate, and the fixed seeded 80/20 split the project trains and tests on
-//! (`baseline-and-workloads.md` B4.2: 1,437 training and 360 test images).
+//! (`docs/references.md` B4.2: 1,437 training and 360 test images).
 
 use std::io::Read as _;
 

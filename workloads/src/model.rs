@@ -1,5 +1,5 @@
 //! A model: network, float parameters, optional quantization and recorded metrics, and the
-//! project's own file format for it (`baseline-and-workloads.md` B5): a TOML description
+//! project's own file format for it (`docs/references.md` B5): a TOML description
 //! (`NAME.toml`: the layer list, activation formats, weight schemes, metrics) next to a
 //! safetensors file (`NAME.safetensors`: float tensors as F32, weight codes as I8/U8/I16/U16
 //! with `<layer>.weight_scale` F32 and `<layer>.weight_zero` I32).

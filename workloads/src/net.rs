@@ -1,5 +1,5 @@
 //! The network IR: a DAG of layers in topological order, with shape inference and MAC and
-//! parameter counts (DESIGN §1.5; counting conventions of `baseline-and-workloads.md` B2).
+//! parameter counts (docs/model.md §2.1; counting conventions of `docs/references.md` B2).
 //!
 //! Conventions:
 //! * Activations are C×H×W (batch 1). A vector is C×1×1; a token sequence is features×seq×1,

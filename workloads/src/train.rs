@@ -1,6 +1,6 @@
 //! Deterministic training of `digits-mlp` (64-H-10) on the 8×8 digits, and its int8, int4,
 //! W4A4 and binary variants: the project's one model with real trained weights. The recipe
-//! is `baseline-and-workloads.md` B4.3's (ReLU, softmax cross-entropy, SGD with lr 0.1,
+//! is `docs/references.md` B4.3's (ReLU, softmax cross-entropy, SGD with lr 0.1,
 //! batch 32, inputs /16; BNN with sign weights scaled by mean|W| and ±1 hidden activations,
 //! trained with the straight-through estimator of Courbariaux, Hubara et al. 2016), with
 //! 200 epochs and dropout 0.3 chosen on a validation split (`workloads/models/README.md`).

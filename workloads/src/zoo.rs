@@ -1,5 +1,5 @@
 //! The model zoo: the benchmark networks of CIM and CRAM papers with their exact published
-//! shapes (`baseline-and-workloads.md` B1/B2; each constructor names its definition). The
+//! shapes (`docs/references.md` B1/B2; each constructor names its definition). The
 //! tests check every MAC and parameter total against the published numbers.
 
 use crate::error::WorkloadError;
@@ -278,7 +278,7 @@ fn resnet20() -> Network {
 /// AlexNet as Caffe's `bvlc_alexnet` and Eyeriss (JSSC 2017) define it: 227×227 input,
 /// conv2, conv4 and conv5 in two groups, 3×3/2 max pooling; LRN is left out (it has no
 /// weights and no MACs). Eyeriss: 2.3 M conv weights and 666 M conv MACs per image
-/// (`baseline-and-workloads.md` A9.1).
+/// (`docs/references.md` A9.1).
 fn alexnet() -> Network {
     let mut n = Network::new("alexnet", Shape::new(3, 227, 227));
     for (i, (c, k, s, p, g, pool)) in [
@@ -443,7 +443,7 @@ fn bert_base_layer(seq: usize) -> Network {
 }
 
 /// Published totals of the zoo networks: (model, MACs, weights + biases (no BN), all
-/// parameters incl. BN γ/β), each from the workload reference (`baseline-and-workloads.md`
+/// parameters incl. BN γ/β), each from the workload reference (`docs/references.md`
 /// B2: torchvision model cards, the LeNet/VGG/ResNet papers) unless noted. Tested equal to
 /// the zoo's own counts; `cramulator validate --group networks` reports them.
 pub const PUBLISHED: [(&str, u64, u64, u64); 9] = [

@@ -38,7 +38,7 @@ pub(crate) fn text(r: &ValidationReport) -> String {
         shown = Some((&c.source, &c.assumptions));
     }
     if !r.not_attempted.is_empty() {
-        let _ = writeln!(s, "== not attempted (claims of {LIT} §c)");
+        let _ = writeln!(s, "== not attempted (claims of {LIT} L-c)");
         for n in &r.not_attempted {
             let _ = writeln!(s, "{}: {} — {}", n.id, n.claim, n.reason);
         }
@@ -145,7 +145,7 @@ pub fn markdown(r: &ValidationReport) -> String {
     if !r.not_attempted.is_empty() {
         let _ = writeln!(
             s,
-            "## Claims not attempted\n\nThe other claims of `{LIT}` §c, and why none is \
+            "## Claims not attempted\n\nThe other claims of `{LIT}` L-c, and why none is \
              checked.\n\n| claim | reported | why not |\n|---|---|---|"
         );
         for n in &r.not_attempted {

@@ -35,8 +35,8 @@ pub struct Counts {
     pub hottest: CellWrites,
 }
 
-/// Write events on one cell during one run (endurance, DESIGN §1.3; each event is one
-/// switching attempt, as the PIM endurance simulator counts them, cram-literature.md A7 [C]).
+/// Write events on one cell during one run (endurance, docs/model.md §1.7; each event is one
+/// switching attempt, as the PIM endurance simulator counts them, docs/references.md L-A7 [C]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct CellWrites {
     /// Preset writes (stand-alone or folded into a gate step) and memory-mode row writes.

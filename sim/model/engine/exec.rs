@@ -1,6 +1,6 @@
 //! Functional executor: the bit-exact state of one subarray and the word-loop gate kernels.
 //!
-//! Storage (DESIGN §1.5, §6): column-major, one column = `words` consecutive `u64`s, bit `l`
+//! Storage (docs/model.md §1.5, §7): column-major, one column = `words` consecutive `u64`s, bit `l`
 //! of word `w` is lane `64·w + l`. A gate step is one loop over the words of its columns,
 //! so a 1024-lane subarray with a few hundred columns stays in L1/L2 while its whole program
 //! runs. Lanes past `lanes` in the last word are padding: they compute garbage that no
@@ -43,7 +43,7 @@ pub struct Subarray {
 /// Selected lanes of one gate step by number of inputs at 0 (index z = 0..=5).
 pub type ZeroHistogram = [u64; MAX_INPUTS + 1];
 
-/// Random gate-output errors (DESIGN §1.3): in every gate step each selected lane's output
+/// Random gate-output errors (docs/model.md §1.7): in every gate step each selected lane's output
 /// flips independently with the probability of that step's gate (one rate for all gates, or
 /// one per gate, e.g. derived from the noise margins).
 ///
@@ -384,7 +384,7 @@ word_loop!(apply3, apply3_portable, apply3_avx2; a, b, c);
 word_loop!(apply5, apply5_portable, apply5_avx2; a, b, c, d, e);
 
 /// Vector instruction set the word loops run with. The build is portable (SSE2 on x86-64);
-/// AVX2 is chosen at run time when the CPU has it (DESIGN §6: wider vectors by runtime
+/// AVX2 is chosen at run time when the CPU has it (docs/model.md §7: wider vectors by runtime
 /// dispatch, never a default that breaks older machines).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

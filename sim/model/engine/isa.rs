@@ -5,7 +5,7 @@
 //! the functional executor ([`super::exec::Subarray`]), the counter
 //! ([`super::count::Counter`]) and the disassembler ([`super::trace::Tracer`]).
 //!
-//! Axes (DESIGN §1.1): a *lane* is a row of the array (one SIMD lane: every logic step runs
+//! Axes (docs/model.md §1.1): a *lane* is a row of the array (one SIMD lane: every logic step runs
 //! in all selected lanes at once); a *column* is a bit position within a lane. Logic ops
 //! address columns; memory-mode ops address one lane.
 

@@ -1,12 +1,12 @@
 //! Program builder: column allocation and the logic primitives of each gate set.
 //!
-//! Two gate sets (DESIGN §1.4):
+//! Two gate sets (docs/model.md §1.2, §1.4.2):
 //! * [`GateSet::Maj`] — the majority-based CRAM set (all ten threshold gates). Full adder:
 //!   carry = MAJ3(a,b,c), ¬carry twice with INVMAJ3 (a cell cannot join one gate twice), sum =
-//!   MAJ5(a,b,c,¬carry,¬carry) — 4 steps (cram-literature.md A6, [D] identity checked
+//!   MAJ5(a,b,c,¬carry,¬carry) — 4 steps (docs/references.md L-A6, [D] identity checked
 //!   exhaustively in the tests).
 //! * [`GateSet::Nand`] — NOT, NAND, AND only, the set of the public PIM endurance simulator
-//!   (cram-literature.md A6, [C]): half adder 5 steps, full adder 9 NAND steps, so an n-bit
+//!   (docs/references.md L-A6, [C]): half adder 5 steps, full adder 9 NAND steps, so an n-bit
 //!   ripple add takes 9n − 4.
 //!
 //! Every primitive allocates its result in a fresh column and frees its own temporaries.
@@ -242,7 +242,7 @@ impl Builder {
     }
 
     /// Makes the columns of a gate's inputs distinct: a column met again is replaced by a
-    /// new copy (a cell takes part in a step once: DESIGN §2). Each entry is (column, owned);
+    /// new copy (a cell takes part in a step once: docs/model.md §1.4.1). Each entry is (column, owned);
     /// an owned duplicate hands its ownership to the first entry, the copy is owned. Counts
     /// the copies ([`Builder::shared_copies`]): the closed form cannot see column identity,
     /// so they are the one place where a counting builder's tally falls short of the real

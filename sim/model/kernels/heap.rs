@@ -6,7 +6,7 @@
 //! full adder turns them into a sum (back into w) and a carry (into w+1); two bits take a half
 //! adder; a constant 1 folds in for free (x + 1 = ¬x with carry x; x + y + 1 = XNOR with carry
 //! OR). With operands a and b this is exactly a ripple-carry adder (half adder at bit 0, full
-//! adders above), so the NAND-set add of n bits costs 5 + 9(n−1) = 9n − 4 steps (cram-literature
+//! adders above), so the NAND-set add of n bits costs 5 + 9(n−1) = 9n − 4 steps (docs/references.md
 //! T1). Partial products are *lazy*: an AND/NAND/NOT is emitted only when its weight is
 //! reduced, so an n×m multiply never holds more than a weight's worth of them in columns.
 //! Results wider than the heap's width are dropped (arithmetic mod 2^width).

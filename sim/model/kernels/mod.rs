@@ -525,7 +525,7 @@ mod tests {
 
     #[test]
     fn nand_ripple_add_takes_9n_minus_4_steps() {
-        // cram-literature.md T1: 4 → 32, 8 → 68, 16 → 140, 32 → 284.
+        // docs/references.md T1: 4 → 32, 8 → 68, 16 → 140, 32 → 284.
         for n in 1..=MAX_BITS {
             let k = spec(KernelKind::Add, n, GateSet::Nand).build();
             let c = Counter::count(&k.program, 1);

@@ -4,7 +4,7 @@
 //! and column presets, one lane mask (all lanes) and no row access, so its counts
 //! ([`crate::model::engine::Counts`]) and its energy actions ([`crate::model::energy::account`], pulses
 //! aside) are linear in these few numbers. The mapper's analytical mode computes a
-//! [`Tally`] in closed form instead of generating the program (DESIGN §2: analytical ==
+//! [`Tally`] in closed form instead of generating the program (docs/model.md §1.5: analytical ==
 //! functional); a test checks both against the walkers over generated programs.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Code generation for Dense and Conv2d layers under the two mapping strategies of DESIGN §2.
+//! Code generation for Dense and Conv2d layers under the two mapping strategies of docs/model.md §2.2.
 //!
 //! Both see a layer as, per output channel co and output position p,
 //! acc = Σ_r w[co,r]·(x_p[r] − z_x) + bias[co] over the receptive field r = (ci, kh, kw)
@@ -32,7 +32,7 @@ use super::arith::{self, Coding, Lit, Mult, Nonzero, Signal, Sum};
 use crate::model::engine::isa::{Col, Program};
 use crate::model::kernels::{Builder, GateSet, Tally, csd_digits};
 
-/// How a layer is laid out on lanes (DESIGN §2).
+/// How a layer is laid out on lanes (docs/model.md §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {

@@ -1,5 +1,5 @@
 //! Mapping compressed networks onto CRAM cell blocks, and running them layer by layer
-//! (DESIGN §2): the only place that sees both the architecture and the workload.
+//! (docs/model.md §2): the only place that sees both the architecture and the workload.
 //!
 //! [`run_network`] takes a compiled integer network (the golden executor's
 //! `cram_workloads::golden::Program`, so both sides use one set of constants), places every

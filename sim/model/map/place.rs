@@ -1,6 +1,6 @@
 //! Placement of one layer on the chip, for `cramulator map`: which programs it runs, on
 //! which subarrays and lanes, what each column of a program holds, and what moves where
-//! before each segment (DESIGN §2). It is read off the same plan the runner prices.
+//! before each segment (docs/model.md §2.8). It is read off the same plan the runner prices.
 //!
 //! Subarrays are assigned in stream order, round-robin over the chip: subarray run k goes to
 //! subarray k mod S (bank ⌊(k mod S) / subarrays per bank⌋) in wave ⌊k / S⌋. This is the

@@ -1,4 +1,4 @@
-//! ONNX import: graph and weights into the network IR (`baseline-and-workloads.md` B5).
+//! ONNX import: graph and weights into the network IR (`docs/references.md` B5).
 //!
 //! Supported ops: Conv, Gemm, MatMul, Relu, Clip (as ReLU/ReLU6), MaxPool, AveragePool,
 //! GlobalAveragePool, Add/Sum of two activations (or a constant bias after MatMul/Conv),
@@ -1104,7 +1104,7 @@ mod tests {
 
     #[test]
     fn light_models_import_with_their_published_totals() {
-        // Published (fixtures README / reference note B4.4): VGG-19 ≈ 19.6 G MACs and
+        // Published (fixtures README / docs/references.md B4.4): VGG-19 ≈ 19.6 G MACs and
         // 143.7 M weights; AlexNet (Caffe, grouped) ≈ 0.655 G MACs and 61.0 M weights;
         // SqueezeNet 1.1 has 1,235,496 parameters.
         let vgg = import(VGG19, "light_vgg19.onnx", false).unwrap();
