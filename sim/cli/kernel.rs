@@ -2,19 +2,12 @@
 
 use crate::cli::common::*;
 use crate::error::Error;
+use crate::experiment::kernel::{ErrorRate, KernelRequest};
 use crate::io::render::kernel::*;
-use crate::model::energy::{EnergyTable, Placement, run_energy};
-use crate::model::engine::Tracer;
-use crate::model::engine::count::Counter;
-use crate::model::engine::exec::Simd;
-use crate::model::engine::isa::Col;
-use crate::model::kernels::check::{RunConfig, run_and_check};
-use crate::model::kernels::{KernelKind, KernelSpec};
-use crate::model::timing::{self, StepCycles};
-use crate::records::*;
+use crate::model::kernels::KernelKind;
+use crate::model::map::Mode;
+use crate::records::to_json;
 use clap::Args;
-use cram_arch::{GateLibrary, IrCheck, presets};
-use std::time::Instant;
 
 /// Arguments of `cramulator kernel`.
 #[derive(Debug, Args)]
@@ -91,35 +84,17 @@ pub struct KernelArgs {
     pub json: bool,
 }
 
-/// Largest `--lanes` accepted (2^40): beyond it a run would take days.
-pub(crate) const MAX_LANES: usize = 1 << 40;
-
 pub(crate) fn parse_kernel(s: &str) -> Result<KernelKind, String> {
     s.parse::<KernelKind>().map_err(|e| e.to_string())
 }
 
 /// `cramulator kernel`.
 pub fn kernel(a: &KernelArgs) -> Result<Outcome, Error> {
-    if !(1..=MAX_LANES).contains(&a.lanes) {
-        return Err(Error::usage(format!(
-            "--lanes {}: must be in 1..={MAX_LANES} (2^40)",
-            a.lanes
-        )));
-    }
-    let pool = crate::cli::guard::pool(a.threads, "--threads")?;
-    let threads = pool.current_num_threads();
-    if !(a.endurance_budget.is_finite() && a.endurance_budget >= 1.0) {
-        return Err(Error::usage(format!(
-            "--endurance-budget {}: must be a number of writes ≥ 1",
-            a.endurance_budget
-        )));
-    }
-    let derived_errors = a.error_rate == "derived";
-    let error_rate = if derived_errors {
-        0.0
+    let error_rate = if a.error_rate == "derived" {
+        ErrorRate::Derived
     } else {
         match a.error_rate.parse::<f64>() {
-            Ok(p) if (0.0..=1.0).contains(&p) => p,
+            Ok(p) if (0.0..=1.0).contains(&p) => ErrorRate::Fixed(p),
             _ => {
                 return Err(Error::usage(format!(
                     "--error-rate {}: must be a probability in [0, 1] or `derived`",
@@ -128,204 +103,39 @@ pub fn kernel(a: &KernelArgs) -> Result<Outcome, Error> {
             }
         }
     };
-    let faults_on = derived_errors || error_rate > 0.0;
-    let analytical = a.mode == ModeArg::Analytical;
-    if analytical && a.data_energy {
-        return Err(Error::usage(
-            "--data-energy needs --mode functional (it prices executed values)",
-        ));
-    }
-    if analytical && faults_on {
-        return Err(Error::usage(
-            "--error-rate needs --mode functional (faults change values)",
-        ));
-    }
-    let device = presets::device(&a.device).map_err(Error::from)?;
-    let org = presets::array(&a.array).map_err(Error::from)?;
-    let lanes_per_subarray = a
-        .lanes_per_subarray
-        .unwrap_or(org.params.lanes_per_subarray as usize);
-    if !(1..=1 << 20).contains(&lanes_per_subarray) {
-        return Err(Error::usage(format!(
-            "--lanes-per-subarray {lanes_per_subarray}: must be in 1..=1048576"
-        )));
-    }
-    let chip_subarrays = org.subarrays();
-    if a.subarrays
-        .is_some_and(|s| s == 0 || u64::from(s) > chip_subarrays)
-    {
-        return Err(Error::usage(format!(
-            "--subarrays {}: array '{}' has {chip_subarrays} subarrays; use 1..={chip_subarrays}",
-            a.subarrays.unwrap_or(0),
-            org.params.name
-        )));
-    }
-    let subarrays = a.subarrays.map_or(chip_subarrays, u64::from);
-    let lib = GateLibrary::derive(&device);
-    let mut spec = KernelSpec {
+    let request = KernelRequest {
         kind: a.name,
         bits: a.bits,
-        bits_b: a.bits_b.unwrap_or(a.bits),
-        constant: a.constant.unwrap_or(0),
+        bits_b: a.bits_b,
+        constant: a.constant,
         gate_set: a.gate_set.into(),
-    };
-    spec.validate()?;
-    if a.constant.is_none() && spec.kind == KernelKind::Mulc {
-        spec.constant = default_constant(a.seed, spec.bits);
-        spec.validate()?;
-    }
-    let kernel = spec.build();
-    kernel.check_buildable(&lib)?;
-    let cols = org.params.cols_per_subarray as usize;
-    if kernel.program.cols() > cols {
-        return Err(Error::usage(format!(
-            "kernel {} needs {} columns but array '{}' has {cols} per subarray (cols_per_subarray)",
-            spec.kind.name(),
-            kernel.program.cols(),
-            org.params.name
-        )));
-    }
-    let counts = Counter::count(&kernel.program, lanes_per_subarray.min(a.lanes));
-    let ir = IrCheck::new(
-        &lib,
-        &org,
-        lanes_per_subarray.min(a.lanes) as u64,
-        counts.by_gate.keys().copied(),
-    );
-    if !ir.ok() && !a.allow_ir_violation {
-        return Err(Error::usage(ir.refusal(
-            &a.array,
-            &device.params.name,
-            "pass --allow-ir-violation (or a smaller --lanes-per-subarray)",
-        )));
-    }
-    let cfg = RunConfig {
+        device: a.device.clone(),
+        array: a.array.clone(),
         lanes: a.lanes,
-        lanes_per_subarray,
+        lanes_per_subarray: a.lanes_per_subarray,
+        subarrays: a.subarrays,
         seed: a.seed,
         error_rate,
-        error_rates_by_gate: derived_errors
-            .then(|| std::array::from_fn(|i| lib.gates[i].error_prob)),
-        track_zeros: a.data_energy,
-        stop: crate::cli::guard::limits().stop,
-    };
-    if a.trace {
-        let listing = Tracer::disassemble(&kernel.program);
-        if a.json {
-            eprint!("{listing}");
-        } else {
-            emit(&listing)?;
-        }
-    }
-    let t = Instant::now();
-    if !analytical {
-        // The executor holds one block of subarrays per thread, whatever the lane count.
-        let block =
-            crate::model::kernels::check::executor_block(&kernel, lanes_per_subarray).min(a.lanes);
-        let words = block.div_ceil(64) as u64;
-        crate::model::limits::MemoryEstimate {
-            cells_bytes: threads as u64 * words * 8 * kernel.program.cols() as u64,
-            advice: "use fewer threads or a smaller --lanes-per-subarray, or a larger \
-                     --max-memory",
-            ..Default::default()
-        }
-        .check(
-            &format!("kernel {} on {} lanes", spec.kind.name(), a.lanes),
-            crate::cli::guard::limits().memory,
-        )?;
-    }
-    let check = (!analytical).then(|| pool.install(|| run_and_check(&kernel, &cfg)));
-    if check.as_ref().is_some_and(|c| c.interrupted) {
-        eprintln!("interrupted: stopped before every lane ran; nothing printed");
-        return Ok(Outcome::Interrupted);
-    }
-    // Timing: the program broadcast to the subarrays in use, once per pass.
-    let lanes = a.lanes as u64;
-    let needed = lanes.div_ceil(lanes_per_subarray as u64);
-    let in_parallel = needed.min(subarrays);
-    let passes = needed.div_ceil(in_parallel);
-    let pass = timing::schedule(
-        &device,
-        &org,
-        &timing::broadcast(&kernel.program, in_parallel as u32),
-    );
-    let commands = pass.commands * passes;
-
-    let kernel_timing = KernelTiming {
-        array: org.params.name.clone(),
-        steps: StepCycles::derive(&device, &org),
-        subarrays_in_parallel: in_parallel,
-        passes,
-        cycles: pass.cycles * passes,
-        time_ns: pass.time_ns * passes as f64,
-        pass,
-    };
-    let table = EnergyTable::derive(&lib, &org);
-    let inputs: Vec<Col> = kernel
-        .inputs
-        .iter()
-        .flat_map(|o| o.cols.iter().copied())
-        .collect();
-    let placement = Placement {
-        lanes,
-        lines: cram_arch::Lines::new(
-            lanes_per_subarray as u64,
-            u64::from(org.params.peripherals.lanes_per_line_segment),
-        ),
-        cols: cols as u64,
-        commands,
-    };
-    let measured = check
-        .as_ref()
-        .filter(|_| a.data_energy)
-        .map(|c| c.zero_histograms.as_slice());
-    let energy = run_energy(
-        &kernel.program,
-        &inputs,
-        &table,
-        placement,
-        a.seed,
-        measured,
-    );
-    let wall_s = t.elapsed().as_secs_f64();
-    let lane_gate_evals = counts.gate_steps.saturating_mul(lanes);
-    let pass_time_ns = kernel_timing.pass.time_ns;
-    let report = KernelRunReport {
-        kernel: spec.kind.name(),
-        spec,
-        device: device.params.name.clone(),
-        mode: if analytical {
-            "analytical"
-        } else {
-            "functional"
+        mode: match a.mode {
+            ModeArg::Functional => Mode::Functional,
+            ModeArg::Analytical => Mode::Analytical,
         },
-        columns: kernel.program.cols(),
-        lanes,
-        subarrays: needed,
-        lane_gate_evals,
-        timing: kernel_timing,
-        ir,
-        energy,
-        config: cfg,
-        threads,
-        simd: Simd::best(),
-        lane_gate_evals_per_s_wall: lane_gate_evals as f64 / wall_s,
-        lane_gate_evals_per_s_exec_thread: check
-            .as_ref()
-            .map(|c| lane_gate_evals as f64 / c.exec_cpu_s.max(1e-12)),
+        data_energy: a.data_energy,
+        allow_ir_violation: a.allow_ir_violation,
         endurance_budget: a.endurance_budget,
         full_report: a.report,
-        hottest_col_name: counts
-            .hottest_col
-            .map(|c| kernel.program.col_name(c).to_owned()),
-        runs_to_endurance_budget: (counts.hottest.total() > 0)
-            .then(|| a.endurance_budget / counts.hottest.total() as f64),
-        lifetime_s_continuous: (counts.hottest.total() > 0)
-            .then(|| a.endurance_budget / counts.hottest.total() as f64 * pass_time_ns * 1e-9),
-        counts,
-        check,
-        wall_s,
     };
+    let options = crate::cli::common::options(a.threads);
+    let report = crate::experiment::kernel::run(&request, &options, &mut |listing| {
+        if !a.trace {
+            Ok(())
+        } else if a.json {
+            eprint!("{listing}");
+            Ok(())
+        } else {
+            emit(listing)
+        }
+    })?;
     emit(&if a.json {
         to_json(&report)
     } else {
@@ -336,22 +146,9 @@ pub fn kernel(a: &KernelArgs) -> Result<Outcome, Error> {
         .check
         .as_ref()
         .is_none_or(|c| c.mismatched_lanes == 0);
-    Ok(if clean || faults_on {
+    Ok(if clean || request.error_rate.injects() {
         Outcome::Success
     } else {
         Outcome::CheckFailed
     })
-}
-
-/// The `mulc` constant when none is given: a seeded non-zero signed value of n bits (2 to 31).
-pub(crate) fn default_constant(seed: u64, bits: u32) -> i64 {
-    use rand_core::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xC0_57A7);
-    let f = cram_workloads::IntFormat::signed(bits.clamp(2, 31));
-    loop {
-        let c = f.from_bits(rng.next_u64()) as i64;
-        if c != 0 {
-            return c;
-        }
-    }
 }

@@ -3,13 +3,11 @@
 use crate::cli::{ModeArg, Outcome, emit, to_json};
 use crate::error::Error;
 use crate::experiment::config::{
-    Config, CramConfig, MappingConfig, Resolved, RunSection, StrategyChoice, WorkloadConfig,
+    Config, CramConfig, MappingConfig, RunSection, StrategyChoice, WorkloadConfig,
 };
-use crate::experiment::simulate::*;
 use crate::io::render::simulate::*;
 use crate::model::kernels::GateSet;
-use crate::model::map::{Mode, Objective, RunOptions};
-use crate::records::*;
+use crate::model::map::{Mode, Objective};
 use clap::{Args, ValueEnum};
 
 /// Per-layer strategy on the command line.
@@ -89,91 +87,28 @@ pub struct SimulateArgs {
     /// Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Override a config key of the run these flags describe, e.g.
+    /// `--set cram.device_params.tmr=3` (repeatable, applied in order after the flags).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 /// `cramulator simulate`.
 pub fn simulate(a: &SimulateArgs) -> Result<Outcome, Error> {
-    let pool = crate::cli::guard::pool(a.threads, "--threads")?;
-    pool.install(|| simulate_in(a))
-}
-
-pub(crate) fn simulate_in(a: &SimulateArgs) -> Result<Outcome, Error> {
     if let Some(p) = a.error_rates.iter().find(|p| !(0.0..=1.0).contains(*p)) {
         return Err(Error::usage(format!(
             "--error-rates {p}: must be probabilities in [0, 1]"
         )));
     }
-    let config = config(a)?;
-    let mode = config.run.mode;
-    if mode == Mode::Analytical && !a.error_rates.is_empty() {
-        return Err(Error::usage(
-            "--error-rates needs --mode functional (faults change values)",
-        ));
-    }
-    let Resolved {
-        prog,
-        hw,
-        choice,
-        ir,
-        ..
-    } = config.resolve(crate::cli::guard::limits().memory)?;
-    let images = Images::of(&prog, a.images, a.seed)?;
-    let opts = RunOptions {
-        mode,
-        choice,
-        error_rate: 0.0,
-        seed: a.seed,
-        limits: crate::cli::guard::limits(),
-    };
-    let checked = run_checked(&prog, &images, &hw, &opts, None)?;
-    let (run, exact, correct) = (checked.run, checked.exact, checked.correct);
-    let mut faults = Vec::new();
-    for &p in &a.error_rates {
-        let faulty = RunOptions {
-            error_rate: p,
-            ..opts
-        };
-        let r = run_checked(&prog, &images, &hw, &faulty, None)?;
-        faults.push(FaultRow {
-            error_rate: p,
-            flips: r.run.layers.iter().map(|l| l.flips).sum(),
-            correct: r.correct,
-            agree_with_golden: r.agree.unwrap_or(0),
-        });
-    }
-    // A compressed zoo network is also costed against its dense int8 version.
-    let versus = if config.compressed() {
-        let dense = config
-            .dense_int8()
-            .resolve(crate::cli::guard::limits().memory)?
-            .prog;
-        versus_dense(&prog, &dense, &hw, crate::cli::guard::limits())?
-    } else {
-        Vec::new()
-    };
-    let n = images.len();
-    let report = SimulateReport {
-        model: &prog.network().name,
-        device: &hw.lib.device.params.name,
-        array: &hw.org.params.name,
-        mode,
-        images: n,
-        energy_pj_per_image: run.energy_pj() / n as f64,
-        cycles: run.cycles(),
-        bit_exact_images: exact,
-        correct,
-        layers: &run.layers,
-        faults: &faults,
-        versus_dense_int8: &versus,
-        ir_violations: ir.violations(),
-    };
-    let ok = exact.is_none_or(|e| e == n);
+    let config = config(a)?.with_sets(&a.set)?;
+    let options = crate::cli::common::options(a.threads);
+    let report = crate::experiment::simulate::simulate(&config, &a.error_rates, &options)?;
     if a.json {
         emit(&to_json(&report))?;
     } else {
         emit(&text(&report))?;
     }
-    Ok(if ok {
+    Ok(if report.ok {
         Outcome::Success
     } else {
         Outcome::CheckFailed

@@ -2,13 +2,11 @@
 
 use crate::cli::{Outcome, emit};
 use crate::error::Error;
-use crate::experiment::run::Caches;
 use crate::experiment::sweep::*;
 use crate::io::shard::*;
 use crate::io::slurm::*;
 use crate::records::*;
 use clap::{Args, Subcommand};
-use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -198,7 +196,9 @@ pub(crate) fn parse_shard(s: &str) -> Result<(u64, u64), Error> {
 pub(crate) fn run_cmd(a: &RunShardArgs) -> Result<Outcome, Error> {
     let plan = Plan::read(&a.dir)?;
     let (shard, of) = parse_shard(&a.shard)?;
-    let pool = crate::cli::guard::pool(a.threads, "--threads")?;
+    let options = crate::cli::common::options(a.threads);
+    // The thread count is refused before any file is touched.
+    options.pool()?;
     let m = &plan.manifest;
     let shards = a.dir.join("shards");
     std::fs::create_dir_all(&shards).map_err(|e| io_err(&shards, e))?;
@@ -281,35 +281,18 @@ pub(crate) fn run_cmd(a: &RunShardArgs) -> Result<Outcome, Error> {
         )
         .expect("a valid template"),
     );
-    let cache = Caches::default();
     let writer = Mutex::new((&mut file, None::<std::io::Error>));
-    let failed = std::sync::atomic::AtomicU64::new(0);
-    let written = std::sync::atomic::AtomicU64::new(0);
-    pool.install(|| {
-        todo.par_iter().for_each(|&id| {
-            if crate::cli::guard::interrupted() {
-                return;
-            }
-            let rec = run_point(&plan, id, &cache, crate::cli::guard::limits());
-            if rec.status != "ok" {
-                // A point stopped by SIGINT is not recorded: the re-run runs it.
-                if crate::cli::guard::interrupted() {
-                    return;
-                }
-                failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            let line = serde_json::to_string(&rec).expect("a record is JSON") + "\n";
-            let mut w = writer.lock().expect("the writer lock is not poisoned");
-            if w.1.is_none()
-                && let Err(e) = w.0.write_all(line.as_bytes())
-            {
-                w.1 = Some(e);
-            }
-            drop(w);
-            written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            bar.inc(1);
-        });
-    });
+    let ran = run_points(&plan, &todo, &options, &|rec: &PointRecord| {
+        let line = serde_json::to_string(rec).expect("a record is JSON") + "\n";
+        let mut w = writer.lock().expect("the writer lock is not poisoned");
+        if w.1.is_none()
+            && let Err(e) = w.0.write_all(line.as_bytes())
+        {
+            w.1 = Some(e);
+        }
+        drop(w);
+        bar.inc(1);
+    })?;
     bar.finish_and_clear();
     let (_, err) = writer
         .into_inner()
@@ -319,8 +302,8 @@ pub(crate) fn run_cmd(a: &RunShardArgs) -> Result<Outcome, Error> {
     }
     file.sync_all().map_err(|e| io_err(&part_path, e))?;
     drop(file);
-    if crate::cli::guard::interrupted() {
-        let kept = finished.len() as u64 + written.into_inner();
+    if ran.interrupted {
+        let kept = finished.len() as u64 + ran.ran;
         eprintln!(
             "shard {shard}/{of}: interrupted; {kept} finished point(s) kept in {}; run the same \
              command again to run the rest",
@@ -330,12 +313,12 @@ pub(crate) fn run_cmd(a: &RunShardArgs) -> Result<Outcome, Error> {
     }
     std::fs::rename(&part_path, &done_path).map_err(|e| io_err(&done_path, e))?;
     let secs = t0.elapsed().as_secs_f64();
-    let failed = failed.into_inner();
+    let failed = ran.failed;
     emit(&format!(
         "shard {shard}/{of}: {} points run in {secs:.2} s ({:.1} points/s, {} threads){}{} → {}\n",
         todo.len(),
         todo.len() as f64 / secs.max(1e-9),
-        pool.current_num_threads(),
+        ran.threads,
         if finished.is_empty() {
             String::new()
         } else {
@@ -496,8 +479,11 @@ pub(crate) fn merge_cmd(a: &MergeArgs) -> Result<Outcome, Error> {
         eprint!("{s}");
         return Ok(Outcome::Incomplete);
     }
-    let records: Vec<PointRecord> = by_id.into_values().map(|(r, _)| r).collect();
-    let csv = results_csv(m, &records)?;
+    let Merged {
+        records,
+        csv,
+        summary,
+    } = merge(m, by_id.into_values().map(|(r, _)| r).collect())?;
     crate::io::atomic::write_with(
         &a.dir.join("results.csv"),
         crate::cli::guard::interrupted,
@@ -514,7 +500,6 @@ pub(crate) fn merge_cmd(a: &MergeArgs) -> Result<Outcome, Error> {
             Ok(())
         },
     )?;
-    let summary = summary(m, &records);
     let json = serde_json::to_string_pretty(&summary).expect("JSON") + "\n";
     crate::io::atomic::write_with(
         &a.dir.join("summary.json"),
@@ -575,7 +560,7 @@ pub(crate) fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, Error> {
             shards, m.points, m.points
         )));
     }
-    let most = crate::cli::guard::MAX_THREADS as u32;
+    let most = crate::experiment::options::MAX_THREADS as u32;
     if a.cpus == 0 || a.cpus > most {
         return Err(Error::usage(format!(
             "--cpus {}: must be in 1..={most} (each task's `sweep run --threads`)",

@@ -100,6 +100,12 @@ pub(crate) const SPECS: [Spec; 3] = [
 ];
 
 /// Evaluates the three calibration points.
+///
+/// ```
+/// let points = cramulator::experiment::calibrate::calibration()?;
+/// assert!(points.iter().all(|p| (0.5..=2.0).contains(&p.ratio)));
+/// # Ok::<(), cramulator::error::Error>(())
+/// ```
 pub fn calibration() -> Result<Vec<CalibrationPoint>, Error> {
     SPECS
         .iter()

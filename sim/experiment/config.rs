@@ -343,6 +343,21 @@ impl Config {
         self.workload.model = relative_to(dir, &self.workload.model);
     }
 
+    /// This config with `sets` (`KEY=VALUE`, as `--set` takes them) applied in order, by
+    /// the same rules as [`Config::load_with`]; a config built from a command's flags stays
+    /// one.
+    pub fn with_sets(&self, sets: &[String]) -> Result<Config, Error> {
+        if sets.is_empty() {
+            return Ok(self.clone());
+        }
+        let text = toml::to_string(self).expect("a config serializes");
+        let c = Config::parse_with(&text, "the command's flags", None, sets)?;
+        Ok(Config {
+            from_flags: self.from_flags,
+            ..c
+        })
+    }
+
     /// This config with some keys set to values (a sweep point): every key must be one of
     /// [`Config::keys`]; the result is validated. The error names the key and value.
     pub fn with_values(&self, values: &[(&str, &toml::Value)]) -> Result<Config, Error> {

@@ -6,6 +6,9 @@
 
 pub mod calibrate;
 pub mod config;
+pub mod kernel;
+pub mod map;
+pub mod options;
 pub mod run;
 pub mod simulate;
 pub mod sweep;

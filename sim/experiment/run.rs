@@ -10,6 +10,7 @@ use cram_workloads::net::Network;
 
 use crate::error::Error;
 use crate::experiment::config::{Config, ProgramCache, Resolved};
+use crate::experiment::options::Options;
 use crate::experiment::simulate::{Images, one_image, run_checked};
 use crate::model::baseline::{self, BaselineRun, LayerWork, work_of_program};
 use crate::model::energy::EnergyBreakdown;
@@ -17,9 +18,62 @@ use crate::model::limits::Limits;
 use crate::model::map::{self, NetRun, RunOptions};
 use crate::model::memo::Memo;
 use crate::records::{
-    BaselineSide, CramSide, IrSummary, LayerRow, Metrics, Ratios, RunReport, SCHEMA_VERSION,
-    WorkloadSummary, fnv1a64,
+    BaselineSide, CramSide, IrSummary, LayerRow, Manifest, Metrics, RUN_FILES, Ratios, RunRecord,
+    RunReport, SCHEMA_VERSION, WorkloadSummary, fnv1a64,
 };
+
+/// Where a run's configuration came from; the manifest records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provenance {
+    /// The configuration file, as given (none: the built-in default).
+    pub config_file: Option<String>,
+    /// The `KEY=VALUE` overrides applied to it, in order.
+    pub overrides: Vec<String>,
+}
+
+/// The main job: one CRAM architecture × one workload × the configured baselines. The
+/// network runs on CRAM (bit-exact and checked in functional mode, or counted in analytical
+/// mode), the same layers are priced on each baseline, and the comparison is returned as
+/// the records of a run folder (`resolved.toml`, `manifest.json`, `report.json`,
+/// `layers.csv`); [`RunRecord::files`] gives their bytes. Runs on `options`' threads; the
+/// result does not depend on their number.
+///
+/// ```
+/// use cramulator::experiment::{config::Config, options::Options, run};
+///
+/// let config = Config::from_text("[run]\nmode = \"analytical\"\n", "example.toml")?;
+/// let record = run::run(&config, &run::Provenance::default(), &Options::default())?;
+/// assert!(record.report.cram.metrics.energy_pj > 0.0);
+/// assert_eq!(record.manifest.run_id, record.report.run_id);
+/// assert_eq!(record.report.baselines.len(), 2); // cpu-ddr4 and nmp by default
+/// # Ok::<(), cramulator::error::Error>(())
+/// ```
+pub fn run(
+    config: &Config,
+    provenance: &Provenance,
+    options: &Options,
+) -> Result<RunRecord, Error> {
+    options.pool()?.install(|| {
+        let e = evaluate(config, None, options.limits)?;
+        let manifest = Manifest {
+            schema_version: SCHEMA_VERSION,
+            cramulator_version: env!("CARGO_PKG_VERSION").to_owned(),
+            run_id: e.report.run_id.clone(),
+            config_hash: e.hash,
+            seed: config.run.seed,
+            config_file: provenance.config_file.clone(),
+            overrides: provenance.overrides.clone(),
+            files: RUN_FILES.iter().map(|f| (*f).to_owned()).collect(),
+        };
+        Ok(RunRecord {
+            resolved: e.resolved,
+            manifest,
+            report: e.report,
+            rows: e.rows,
+            ok: e.ok,
+        })
+    })
+}
 
 /// What one configuration gives: its resolved text and hash, the report, the per-layer
 /// rows, and whether every image was bit-exact (functional mode).

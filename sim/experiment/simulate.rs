@@ -12,6 +12,9 @@ use cram_workloads::train::code_inputs;
 use ndarray::Array3;
 
 use crate::error::Error;
+use crate::experiment::config::{Config, Resolved};
+use crate::experiment::options::Options;
+use crate::model::limits::Limits;
 use crate::model::map::{self, Choice, Hw, Mode, NetRun, RunOptions, Strategy};
 
 /// Both strategies on `prog` and on `dense`, analytically, one image.
@@ -244,4 +247,92 @@ impl Images {
             ImageKind::Random { .. } => None,
         }
     }
+}
+
+/// Runs one network on CRAM: every image executed and checked against the golden integer
+/// executor (functional) or counted (analytical), then the same images with each gate error
+/// rate of `error_rates` injected, and a compressed zoo network costed against its dense
+/// int8 version. The images, seed, mode and mapping come from `config`.
+pub fn simulate(
+    config: &Config,
+    error_rates: &[f64],
+    options: &Options,
+) -> Result<SimulateReport, Error> {
+    options
+        .pool()?
+        .install(|| simulate_in(config, error_rates, options.limits))
+}
+
+fn simulate_in(
+    config: &Config,
+    error_rates: &[f64],
+    limits: Limits,
+) -> Result<SimulateReport, Error> {
+    if let Some(p) = error_rates.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+        return Err(Error::usage(format!(
+            "--error-rates {p}: must be probabilities in [0, 1]"
+        )));
+    }
+    let mode = config.run.mode;
+    if mode == Mode::Analytical && !error_rates.is_empty() {
+        return Err(Error::usage(
+            "--error-rates needs --mode functional (faults change values)",
+        ));
+    }
+    let Resolved {
+        prog,
+        hw,
+        choice,
+        ir,
+        ..
+    } = config.resolve(limits.memory)?;
+    let images = Images::of(&prog, config.run.images, config.run.seed)?;
+    let opts = RunOptions {
+        mode,
+        choice,
+        error_rate: 0.0,
+        seed: config.run.seed,
+        limits,
+    };
+    let checked = run_checked(&prog, &images, &hw, &opts, None)?;
+    let (run, exact, correct) = (checked.run, checked.exact, checked.correct);
+    let mut faults = Vec::new();
+    for &p in error_rates {
+        let faulty = RunOptions {
+            error_rate: p,
+            ..opts
+        };
+        let r = run_checked(&prog, &images, &hw, &faulty, None)?;
+        faults.push(FaultRow {
+            error_rate: p,
+            flips: r.run.layers.iter().map(|l| l.flips).sum(),
+            correct: r.correct,
+            agree_with_golden: r.agree.unwrap_or(0),
+        });
+    }
+    // A compressed zoo network is also costed against its dense int8 version.
+    let versus = if config.compressed() {
+        let dense = config.dense_int8().resolve(limits.memory)?.prog;
+        versus_dense(&prog, &dense, &hw, limits)?
+    } else {
+        Vec::new()
+    };
+    let n = images.len();
+    let report = SimulateReport {
+        model: prog.network().name.clone(),
+        device: hw.lib.device.params.name.clone(),
+        array: hw.org.params.name.clone(),
+        mode,
+        images: n,
+        energy_pj_per_image: run.energy_pj() / n as f64,
+        cycles: run.cycles(),
+        bit_exact_images: exact,
+        correct,
+        layers: run.layers,
+        faults,
+        versus_dense_int8: versus,
+        ir_violations: ir.violations(),
+        ok: exact.is_none_or(|e| e == n),
+    };
+    Ok(report)
 }

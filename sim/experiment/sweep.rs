@@ -28,6 +28,7 @@ use serde::Deserialize;
 
 use crate::error::Error;
 use crate::experiment::config::Config;
+use crate::experiment::options::Options;
 use crate::experiment::run::Caches;
 use crate::model::limits::{Limits, Stop};
 use crate::records::{RunReport, SCHEMA_VERSION, fnv1a64};
@@ -651,6 +652,85 @@ pub(crate) fn ranges(ix: &[u64]) -> String {
         i = j + 1;
     }
     out.join(",")
+}
+
+/// A merged sweep: the records, the results table and the summary.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    /// Every point's record, by id.
+    pub records: Vec<PointRecord>,
+    /// `results.csv`: one row per point, the axes then the metrics.
+    pub csv: Vec<u8>,
+    /// `summary.json`.
+    pub summary: Summary,
+}
+
+/// Merges the records of every point of the plan `m` (in any order, each once) into the
+/// results table and the summary.
+pub fn merge(m: &SweepManifest, mut records: Vec<PointRecord>) -> Result<Merged, Error> {
+    records.sort_by_key(|r| r.id);
+    let csv = results_csv(m, &records)?;
+    let summary = summary(m, &records);
+    Ok(Merged {
+        records,
+        csv,
+        summary,
+    })
+}
+
+/// What [`run_points`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PointsRun {
+    /// Points handed to the sink.
+    pub ran: u64,
+    /// Of those, points whose status is not `ok`.
+    pub failed: u64,
+    /// Worker threads.
+    pub threads: usize,
+    /// Stopped by the stop flag before every point ran.
+    pub interrupted: bool,
+}
+
+/// Runs the points `ids` of `plan` on `options`' threads, sharing compiled networks and
+/// plans between them, and hands each finished point's record to `sink` as it finishes
+/// (in finishing order; a merge orders them by id). Once the stop flag is set no point
+/// starts, and a point it stopped is not handed over (a re-run runs it). A point's record
+/// does not depend on the thread count or on which other points run.
+pub fn run_points(
+    plan: &Plan,
+    ids: &[u64],
+    options: &Options,
+    sink: &(dyn Fn(&PointRecord) + Sync),
+) -> Result<PointsRun, Error> {
+    use rayon::prelude::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let pool = options.pool()?;
+    let stop = options.limits.stop;
+    let cache = Caches::default();
+    let (ran, failed) = (AtomicU64::new(0), AtomicU64::new(0));
+    pool.install(|| {
+        ids.par_iter().for_each(|&id| {
+            if stop.requested() {
+                return;
+            }
+            let rec = run_point(plan, id, &cache, options.limits);
+            if rec.status != "ok" {
+                // A point stopped by the flag is not recorded: the re-run runs it.
+                if stop.requested() {
+                    return;
+                }
+                failed.fetch_add(1, Ordering::Relaxed);
+            }
+            sink(&rec);
+            ran.fetch_add(1, Ordering::Relaxed);
+        });
+    });
+    Ok(PointsRun {
+        ran: ran.into_inner(),
+        failed: failed.into_inner(),
+        threads: pool.current_num_threads(),
+        interrupted: stop.requested(),
+    })
 }
 
 #[cfg(test)]

@@ -146,7 +146,16 @@ pub(crate) const NOT_ATTEMPTED: [(&str, &str, &str); 8] = [
 
 pub(crate) const LIT: &str = "docs/references.md";
 
-/// Runs the groups and collects the report.
+/// Runs the groups of checks (with the paper files of `papers`, else the shipped ones) and
+/// collects the report.
+///
+/// ```
+/// use cramulator::experiment::validate::{Group, report};
+///
+/// let r = report(&[Group::Physics], None, Default::default())?;
+/// assert!(r.passed);
+/// # Ok::<(), cramulator::error::Error>(())
+/// ```
 pub fn report(
     groups: &[Group],
     papers: Option<&Path>,

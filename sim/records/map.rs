@@ -5,13 +5,13 @@ use serde::Serialize;
 
 /// The placement report.
 #[derive(Debug, Serialize)]
-pub struct MapReport<'a> {
+pub struct MapReport {
     /// Network name.
-    pub model: &'a str,
+    pub model: String,
     /// Device preset (or inline label).
-    pub device: &'a str,
+    pub device: String,
     /// Array preset (or inline label).
-    pub array: &'a str,
+    pub array: String,
     /// Lanes (rows) per subarray.
     pub lanes_per_subarray: u32,
     /// Columns per subarray.

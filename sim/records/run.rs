@@ -264,3 +264,46 @@ pub struct LayerRow {
     /// CRAM: the strategy (const, stored, or empty); baseline: what bounds that latency.
     pub detail: String,
 }
+
+/// The files of a run folder (`results/<run-id>/`), in the order the manifest lists them.
+pub const RUN_FILES: [&str; 4] = [
+    "resolved.toml",
+    "manifest.json",
+    "report.json",
+    "layers.csv",
+];
+
+/// Everything `run` produced: the records of the four files of its folder.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    /// `resolved.toml`: the configuration with every preset and default filled in.
+    pub resolved: String,
+    /// `manifest.json`.
+    pub manifest: Manifest,
+    /// `report.json`.
+    pub report: RunReport,
+    /// The rows of `layers.csv`.
+    pub rows: Vec<LayerRow>,
+    /// Every image bit-exact (functional mode).
+    pub ok: bool,
+}
+
+impl RunRecord {
+    /// The bytes of each file of [`RUN_FILES`], by name.
+    pub fn files(&self) -> Result<Vec<(&'static str, Vec<u8>)>, crate::error::Error> {
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        for r in &self.rows {
+            csv.serialize(r)
+                .map_err(|e| crate::error::Error::usage(format!("layers.csv: {e}")))?;
+        }
+        let csv = csv
+            .into_inner()
+            .map_err(|e| crate::error::Error::usage(format!("layers.csv: {e}")))?;
+        Ok(vec![
+            (RUN_FILES[0], self.resolved.clone().into_bytes()),
+            (RUN_FILES[1], super::to_json(&self.manifest).into_bytes()),
+            (RUN_FILES[2], super::to_json(&self.report).into_bytes()),
+            (RUN_FILES[3], csv),
+        ])
+    }
+}

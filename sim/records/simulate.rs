@@ -18,13 +18,13 @@ pub struct FaultRow {
 
 /// The report of `simulate`.
 #[derive(Debug, Serialize)]
-pub struct SimulateReport<'a> {
+pub struct SimulateReport {
     /// Network name.
-    pub model: &'a str,
+    pub model: String,
     /// Device preset (or inline label).
-    pub device: &'a str,
+    pub device: String,
     /// Array preset (or inline label).
-    pub array: &'a str,
+    pub array: String,
     /// Functional or analytical.
     pub mode: Mode,
     /// Images run.
@@ -38,14 +38,17 @@ pub struct SimulateReport<'a> {
     /// Images classified correctly (labelled inputs only).
     pub correct: Option<usize>,
     /// Per-layer cost and placement.
-    pub layers: &'a [LayerReport],
+    pub layers: Vec<LayerReport>,
     /// The fault sweep (`--error-rates`).
-    pub faults: &'a [FaultRow],
+    pub faults: Vec<FaultRow>,
     /// A compressed zoo network against its dense int8 version, per strategy (analytical).
-    pub versus_dense_int8: &'a [Versus],
+    pub versus_dense_int8: Vec<Versus>,
     /// Gates the IR drop keeps from switching in the far rows (run under
     /// `--allow-ir-violation`); empty when every gate switches.
     pub ir_violations: Vec<String>,
+    /// Every image bit-exact (functional mode); not serialized.
+    #[serde(skip)]
+    pub ok: bool,
 }
 
 /// One strategy's cost on the compressed network and on its dense int8 version (same

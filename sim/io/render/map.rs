@@ -4,7 +4,7 @@ use crate::model::map::place::LayerPlacement;
 use crate::records::*;
 use std::fmt::Write as _;
 
-pub(crate) fn header(r: &MapReport<'_>) -> String {
+pub(crate) fn header(r: &MapReport) -> String {
     let mut s = format!(
         "{} on {} / {} ({} lanes × {} columns per subarray, {} subarrays), one image, \
          strategy {}\n",
@@ -33,7 +33,7 @@ pub(crate) fn waves(l: &LayerPlacement) -> u64 {
 }
 
 /// One line per layer.
-pub(crate) fn summary(r: &MapReport<'_>) -> String {
+pub(crate) fn summary(r: &MapReport) -> String {
     let mut s = header(r);
     let _ = writeln!(
         s,
@@ -80,7 +80,7 @@ pub(crate) fn summary(r: &MapReport<'_>) -> String {
 }
 
 /// Everything about one layer.
-pub(crate) fn detail(r: &MapReport<'_>) -> String {
+pub(crate) fn detail(r: &MapReport) -> String {
     const MAX_PROGRAMS: usize = 12;
     const MAX_RUNS: usize = 4;
     let mut s = header(r);

@@ -4,7 +4,7 @@ use crate::model::map::Strategy;
 use crate::records::*;
 use std::fmt::Write as _;
 
-pub(crate) fn text(r: &SimulateReport<'_>) -> String {
+pub(crate) fn text(r: &SimulateReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -45,7 +45,7 @@ pub(crate) fn text(r: &SimulateReport<'_>) -> String {
         "cycles",
         "energy pJ"
     );
-    for l in r.layers {
+    for l in &r.layers {
         let _ = writeln!(
             s,
             "{:<10} {:<8} {:<7} {:>7} {:>9} {:>5.0}% {:>5.0}% {:>12} {:>14} {:>12} {:>14.1}",
@@ -62,7 +62,7 @@ pub(crate) fn text(r: &SimulateReport<'_>) -> String {
             l.energy.total_pj()
         );
     }
-    for v in r.versus_dense_int8 {
+    for v in &r.versus_dense_int8 {
         let _ = writeln!(
             s,
             "\nstrategy {} against dense int8 (analytical, one image): energy {:.1} vs {:.1} pJ \
@@ -100,7 +100,7 @@ pub(crate) fn text(r: &SimulateReport<'_>) -> String {
             "\n{:>10} {:>12} {:>10} {:>18}",
             "error rate", "flips", "accuracy", "agree with golden"
         );
-        for f in r.faults {
+        for f in &r.faults {
             let acc = f.correct.map_or("-".to_owned(), |c| {
                 format!("{:.2} %", 100.0 * c as f64 / r.images as f64)
             });

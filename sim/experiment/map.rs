@@ -1,0 +1,89 @@
+//! The map experiment: where every layer of a network lands on the chip.
+
+use crate::error::Error;
+use crate::experiment::config::{Config, Resolved};
+use crate::experiment::options::Options;
+use crate::model::limits::Limits;
+use crate::model::map::place::place;
+use crate::model::map::{Choice, Objective};
+use crate::records::MapReport;
+
+/// Places every layer of `config`'s network (or the one `layer` names, by index or name) on
+/// the chip: the strategy, lanes, columns, subarrays and waves of each, as the analytical
+/// plan chooses them.
+///
+/// ```
+/// use cramulator::experiment::{config::Config, map, options::Options};
+///
+/// let report = map::map(&Config::default(), None, &Options::default())?;
+/// assert_eq!(report.model, "digits-mlp-int4");
+/// assert!(!report.layers.is_empty());
+/// # Ok::<(), cramulator::error::Error>(())
+/// ```
+pub fn map(config: &Config, layer: Option<&str>, options: &Options) -> Result<MapReport, Error> {
+    options
+        .pool()?
+        .install(|| map_in(config, layer, options.limits))
+}
+
+fn map_in(config: &Config, layer: Option<&str>, limits: Limits) -> Result<MapReport, Error> {
+    let Resolved {
+        prog,
+        hw,
+        choice,
+        ir,
+        ..
+    } = config.resolve(limits.memory)?;
+    let layers = &prog.network().layers;
+    let which: Vec<usize> = match layer {
+        None => (0..layers.len()).collect(),
+        Some(s) => {
+            let found = match s.parse::<usize>() {
+                Ok(i) => (i < layers.len()).then_some(i),
+                Err(_) => layers.iter().position(|l| l.name == s),
+            };
+            vec![found.ok_or_else(|| {
+                Error::usage(format!(
+                    "--layer {s}: network '{}' has layers 0..={} ({})",
+                    prog.network().name,
+                    layers.len() - 1,
+                    layers
+                        .iter()
+                        .map(|l| l.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?]
+        }
+    };
+    let placed = which
+        .iter()
+        .map(|&i| {
+            limits.stop.check()?;
+            place(&prog, i, &hw, choice)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let p = &hw.org.params;
+    let report = MapReport {
+        model: prog.network().name.clone(),
+        device: hw.lib.device.params.name.clone(),
+        array: p.name.clone(),
+        lanes_per_subarray: p.lanes_per_subarray,
+        cols_per_subarray: p.cols_per_subarray,
+        subarrays: hw.org.subarrays(),
+        strategy: match choice {
+            Choice::Force(s) => s.name().to_owned(),
+            Choice::Auto(o) => format!(
+                "auto ({})",
+                match o {
+                    Objective::Energy => "energy",
+                    Objective::Latency => "latency",
+                    Objective::Edp => "edp",
+                }
+            ),
+        },
+        ir_violations: ir.violations(),
+        layers: placed,
+    };
+    Ok(report)
+}
