@@ -29,6 +29,18 @@ pub enum Error {
     /// A network, model file or compression setting was refused.
     #[error(transparent)]
     Workload(cram_workloads::WorkloadError),
+    /// The mapper cannot run a layer of a network.
+    #[error("network '{network}', layer '{layer}' ({op}): {why}")]
+    Layer {
+        /// The network.
+        network: String,
+        /// The layer's name.
+        layer: String,
+        /// The layer's op.
+        op: &'static str,
+        /// Why. (Part of the message; not named `source`, which would print it twice.)
+        why: Box<MapError>,
+    },
     /// The work would hold more memory than the limit in force.
     #[error(transparent)]
     Memory(#[from] MemoryRefusal),
@@ -107,3 +119,104 @@ impl fmt::Display for MemoryRefusal {
 }
 
 impl std::error::Error for MemoryRefusal {}
+
+/// Why the mapper cannot build or run a layer's programs, or why a check of its own
+/// consistency failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MapError {
+    /// A bit-heap sum wider than the heaps.
+    #[error("a sum in [{lo}, {hi}] needs {width} bits, more than the {max}-bit bit heaps")]
+    SumTooWide {
+        /// Lowest value of the sum.
+        lo: i128,
+        /// Highest value of the sum.
+        hi: i128,
+        /// Bits it needs.
+        width: u32,
+        /// The heaps' width.
+        max: u32,
+    },
+    /// A requantization whose rounded product no chunking fits into the heaps.
+    #[error(
+        "requantizing an accumulator in [{lo}, {hi}] by a {m_bits}-bit multiplier and shift \
+         {shift}: the rounded product needs {width} bits, more than the {max}-bit bit heaps \
+         (the layer's output scale is far below its input's times its weights')"
+    )]
+    RequantTooWide {
+        /// Lowest accumulator value.
+        lo: i128,
+        /// Highest accumulator value.
+        hi: i128,
+        /// Multiplier bits.
+        m_bits: u32,
+        /// Right shift.
+        shift: u32,
+        /// Bits the rounded product needs.
+        width: u32,
+        /// The heaps' width.
+        max: u32,
+    },
+    /// Channels whose requantization shifts differ too much to share one multiplier.
+    #[error(
+        "channels {first}..={last} need a common requantization multiplier of {bits} bits \
+         (their shifts differ by more than 32), more than the 63 a stored operand holds; map \
+         this layer with mapping.strategy = \"const\""
+    )]
+    CommonMultiplier {
+        /// First channel of the set.
+        first: usize,
+        /// Last channel of the set.
+        last: usize,
+        /// Bits the multiplier needs.
+        bits: u32,
+    },
+    /// A program wider than the subarray even one input at a time.
+    #[error(
+        "needs {needed} columns even one input at a time; the subarray has {have} \
+         (cols_per_subarray)"
+    )]
+    Columns {
+        /// Columns the program needs.
+        needed: usize,
+        /// Columns per subarray.
+        have: usize,
+    },
+    /// A program that no longer fits once inputs read twice by one gate are copied.
+    #[error(
+        "needs {needed} columns once inputs read twice in a gate are copied; the subarray has \
+         {have} (cols_per_subarray)"
+    )]
+    CopiedColumns {
+        /// Columns the program needs.
+        needed: usize,
+        /// Columns per subarray.
+        have: usize,
+    },
+    /// The closed-form cost model and the generated program disagree (a bug).
+    #[error(
+        "internal error: the closed-form cost model disagrees with the generated program ({planned} \
+         vs {generated} ops, {cols} columns vs a bound of {bound}); please report it"
+    )]
+    CostModel {
+        /// Ops the closed form counted.
+        planned: u64,
+        /// Ops the program has.
+        generated: u64,
+        /// Columns the program uses.
+        cols: usize,
+        /// The closed form's column bound.
+        bound: usize,
+    },
+    /// ReLU of a ±1 activation.
+    #[error("ReLU of a binary (±1) activation is not defined here")]
+    BinaryRelu,
+    /// A step that is not element-wise where one was expected.
+    #[error("not an element-wise step")]
+    NotElementWiseStep,
+    /// A layer that is not element-wise where one was expected.
+    #[error("this op is not an element-wise layer")]
+    NotElementWiseLayer,
+    /// An analytical run that disagrees with the functional run of the same work.
+    #[error("{0}")]
+    Disagree(String),
+}

@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod fuzz;
 mod layering;
+mod layers_api;
 mod ops;
 mod props;
 mod robust;

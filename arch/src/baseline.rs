@@ -37,12 +37,42 @@ fn yes() -> bool {
     true
 }
 
+/// How a baseline machine is priced: the kind of model its parameters feed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaselineKind {
+    /// The energy roofline of Choi et al. (IPDPS 2013) over a memory hierarchy with
+    /// blocking (docs/model.md §3).
+    #[default]
+    Roofline,
+}
+
+impl BaselineKind {
+    /// Every kind, for messages and checks.
+    pub const ALL: [BaselineKind; 1] = [BaselineKind::Roofline];
+
+    /// The name a preset file uses (`model = "roofline"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            BaselineKind::Roofline => "roofline",
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == BaselineKind::default()
+    }
+}
+
 /// A baseline machine as written in a `configs/baselines/*.toml` file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BaselineParams {
     /// Preset or user name.
     pub name: String,
+    /// The model that prices it (default `roofline`; not written when it is the default,
+    /// so a resolved configuration and its run id do not change with the key).
+    #[serde(default, skip_serializing_if = "BaselineKind::is_default")]
+    pub model: BaselineKind,
     /// One line saying what machine this is.
     pub description: String,
     /// Datapath clock, GHz.

@@ -13,7 +13,7 @@ pub mod ir;
 pub mod org;
 pub mod presets;
 
-pub use baseline::{Baseline, BaselineParams, LevelParams};
+pub use baseline::{Baseline, BaselineKind, BaselineParams, LevelParams};
 pub use device::{Derived, Device, DeviceParams, SheChannel, Variant};
 pub use error::ArchError;
 pub use gates::{GateKind, GateLibrary, GateSpec};

@@ -117,15 +117,10 @@ pub fn simulate(a: &SimulateArgs) -> Result<Outcome, Error> {
 
 /// The run configuration the flags describe.
 pub(crate) fn config(a: &SimulateArgs) -> Result<Config, Error> {
-    let gate_set = match a.gate_set.as_str() {
-        "maj" => GateSet::Maj,
-        "nand" => GateSet::Nand,
-        s => {
-            return Err(Error::usage(format!(
-                "--gate-set {s}: expected maj or nand"
-            )));
-        }
-    };
+    let gate_set: GateSet = a
+        .gate_set
+        .parse()
+        .map_err(|e| Error::usage(format!("--gate-set {}: {e}", a.gate_set)))?;
     Ok(Config {
         cram: CramConfig {
             device: a.device.as_str().into(),

@@ -7,7 +7,7 @@ use crate::io::shard::*;
 use crate::io::slurm::*;
 use crate::records::*;
 use clap::{Args, Subcommand};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -213,60 +213,12 @@ pub(crate) fn run_cmd(a: &RunShardArgs) -> Result<Outcome, Error> {
         of,
     };
     let mine: Vec<u64> = (shard..m.points).step_by(of as usize).collect();
-    // Resume from the finished file, else the part file: keep its good records; a
-    // finished shard with every point is done; otherwise the part file is rewritten without
-    // the rest (bad, repeated or foreign lines, a torn tail, retried points), and the
-    // missing points run.
-    let earlier = [&done_path, &part_path].into_iter().find(|p| p.exists());
-    let mut finished = BTreeSet::new();
-    let mut file = if let Some(path) = earlier {
-        let f = read_shard(path)?;
-        if let Some(h) = f.header.as_ref().filter(|h| **h != header) {
-            return Err(Error::usage(format!(
-                "'{}' belongs to another plan or sharding ({} shard {}/{}, this is {} shard \
-                 {shard}/{of}); remove it",
-                path.display(),
-                h.plan_hash,
-                h.shard,
-                h.of,
-                m.plan_hash
-            )));
-        }
-        let (kept, dropped) = keep_records(&f, shard, of, m.points, a.retry_failed);
-        let whole = f.header.is_some() && dropped.is_empty() && !f.torn;
-        if *path == done_path && whole && kept.len() == mine.len() {
-            emit(&format!(
-                "shard {shard}/{of}: all {} points already done ({})\n",
-                mine.len(),
-                done_path.display()
-            ))?;
-            return Ok(Outcome::Success);
-        }
-        for (n, why) in &dropped {
-            eprintln!("{}:{n}: {why}; dropped", path.display());
-        }
-        finished.extend(kept.iter().map(|r| r.id));
-        if *path == done_path || !whole {
-            crate::io::atomic::write_with(&part_path, crate::cli::guard::interrupted, |w| {
-                writeln!(w, "{}", serde_json::to_string(&header).expect("JSON"))?;
-                for r in &kept {
-                    writeln!(w, "{}", serde_json::to_string(r).expect("JSON"))?;
-                }
-                Ok(())
-            })?;
-            if *path == done_path {
-                std::fs::remove_file(&done_path).map_err(|e| io_err(&done_path, e))?;
-            }
-        }
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&part_path)
-            .map_err(|e| io_err(&part_path, e))?
-    } else {
-        let mut f = std::fs::File::create(&part_path).map_err(|e| io_err(&part_path, e))?;
-        writeln!(f, "{}", serde_json::to_string(&header).expect("JSON"))
-            .map_err(|e| io_err(&part_path, e))?;
-        f
+    let paths = ShardPaths {
+        done: &done_path,
+        part: &part_path,
+    };
+    let Some((mut file, finished)) = open_shard(a, &header, m.points, mine.len(), &paths)? else {
+        return Ok(Outcome::Success);
     };
     let todo: Vec<u64> = mine
         .iter()
@@ -274,32 +226,7 @@ pub(crate) fn run_cmd(a: &RunShardArgs) -> Result<Outcome, Error> {
         .filter(|id| !finished.contains(id))
         .collect();
     let t0 = Instant::now();
-    let bar = indicatif::ProgressBar::new(todo.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} points  {per_sec}  ETA {eta}",
-        )
-        .expect("a valid template"),
-    );
-    let writer = Mutex::new((&mut file, None::<std::io::Error>));
-    let ran = run_points(&plan, &todo, &options, &|rec: &PointRecord| {
-        let line = serde_json::to_string(rec).expect("a record is JSON") + "\n";
-        let mut w = writer.lock().expect("the writer lock is not poisoned");
-        if w.1.is_none()
-            && let Err(e) = w.0.write_all(line.as_bytes())
-        {
-            w.1 = Some(e);
-        }
-        drop(w);
-        bar.inc(1);
-    })?;
-    bar.finish_and_clear();
-    let (_, err) = writer
-        .into_inner()
-        .expect("the writer lock is not poisoned");
-    if let Some(e) = err {
-        return Err(io_err(&part_path, e));
-    }
+    let ran = run_todo(&plan, &todo, &options, &mut file, &part_path)?;
     file.sync_all().map_err(|e| io_err(&part_path, e))?;
     drop(file);
     if ran.interrupted {
@@ -334,22 +261,123 @@ pub(crate) fn run_cmd(a: &RunShardArgs) -> Result<Outcome, Error> {
     Ok(Outcome::Success)
 }
 
+/// The two files of a shard: finished, and part (while it runs).
+struct ShardPaths<'a> {
+    done: &'a Path,
+    part: &'a Path,
+}
+
+/// Opens the part file of a shard to append to, with the points already finished in it.
+/// Resumes from the finished file, else the part file: keeps its good records; a finished
+/// shard with every point is done (`None`, said so); otherwise the part file is rewritten
+/// without the rest (bad, repeated or foreign lines, a torn tail, retried points), and the
+/// missing points run.
+fn open_shard(
+    a: &RunShardArgs,
+    header: &ShardHeader,
+    points: u64,
+    mine: usize,
+    paths: &ShardPaths,
+) -> Result<Option<(std::fs::File, BTreeSet<u64>)>, Error> {
+    let ShardHeader { shard, of, .. } = *header;
+    let (done_path, part_path) = (paths.done, paths.part);
+    let earlier = [done_path, part_path].into_iter().find(|p| p.exists());
+    let mut finished = BTreeSet::new();
+    let file = if let Some(path) = earlier {
+        let f = read_shard(path)?;
+        if let Some(h) = f.header.as_ref().filter(|h| **h != *header) {
+            return Err(Error::usage(format!(
+                "'{}' belongs to another plan or sharding ({} shard {}/{}, this is {} shard \
+                 {shard}/{of}); remove it",
+                path.display(),
+                h.plan_hash,
+                h.shard,
+                h.of,
+                header.plan_hash
+            )));
+        }
+        let (kept, dropped) = keep_records(&f, shard, of, points, a.retry_failed);
+        let whole = f.header.is_some() && dropped.is_empty() && !f.torn;
+        if path == done_path && whole && kept.len() == mine {
+            emit(&format!(
+                "shard {shard}/{of}: all {} points already done ({})\n",
+                mine,
+                done_path.display()
+            ))?;
+            return Ok(None);
+        }
+        for (n, why) in &dropped {
+            eprintln!("{}:{n}: {why}; dropped", path.display());
+        }
+        finished.extend(kept.iter().map(|r| r.id));
+        if path == done_path || !whole {
+            crate::io::atomic::write_with(part_path, crate::cli::guard::interrupted, |w| {
+                writeln!(w, "{}", serde_json::to_string(header).expect("JSON"))?;
+                for r in &kept {
+                    writeln!(w, "{}", serde_json::to_string(r).expect("JSON"))?;
+                }
+                Ok(())
+            })?;
+            if path == done_path {
+                std::fs::remove_file(done_path).map_err(|e| io_err(done_path, e))?;
+            }
+        }
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(part_path)
+            .map_err(|e| io_err(part_path, e))?
+    } else {
+        let mut f = std::fs::File::create(part_path).map_err(|e| io_err(part_path, e))?;
+        writeln!(f, "{}", serde_json::to_string(header).expect("JSON"))
+            .map_err(|e| io_err(part_path, e))?;
+        f
+    };
+    Ok(Some((file, finished)))
+}
+
+/// Runs the points `todo` with a progress bar, appending each finished point's record to
+/// `file` (the part file at `part_path`).
+fn run_todo(
+    plan: &Plan,
+    todo: &[u64],
+    options: &crate::experiment::options::Options,
+    file: &mut std::fs::File,
+    part_path: &Path,
+) -> Result<PointsRun, Error> {
+    let bar = indicatif::ProgressBar::new(todo.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} points  {per_sec}  ETA {eta}",
+        )
+        .expect("a valid template"),
+    );
+    let writer = Mutex::new((file, None::<std::io::Error>));
+    let ran = run_points(plan, todo, options, &|rec: &PointRecord| {
+        let line = serde_json::to_string(rec).expect("a record is JSON") + "\n";
+        let mut w = writer.lock().expect("the writer lock is not poisoned");
+        if w.1.is_none()
+            && let Err(e) = w.0.write_all(line.as_bytes())
+        {
+            w.1 = Some(e);
+        }
+        drop(w);
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    let (_, err) = writer
+        .into_inner()
+        .expect("the writer lock is not poisoned");
+    if let Some(e) = err {
+        return Err(io_err(part_path, e));
+    }
+    Ok(ran)
+}
+
 pub(crate) fn merge_cmd(a: &MergeArgs) -> Result<Outcome, Error> {
     let plan = Plan::read(&a.dir)?;
     let m = &plan.manifest;
     let shards = a.dir.join("shards");
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(&shards) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    n.starts_with("shard-") && (n.ends_with(".jsonl") || n.ends_with(".jsonl.part"))
-                })
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    files.sort();
+    let files = shard_files(&shards);
     // Merge holds every record at once: about twice their JSON.
     let bytes: u64 = files
         .iter()
@@ -364,155 +392,129 @@ pub(crate) fn merge_cmd(a: &MergeArgs) -> Result<Outcome, Error> {
         &format!("merging sweep {}", m.name),
         crate::cli::guard::limits().memory,
     )?;
-    // Every problem, with the file and line it is on; the shards it concerns are re-run.
-    let mut problems: Vec<String> = Vec::new();
-    let mut rerun: BTreeSet<(u64, u64)> = BTreeSet::new();
-    let mut by_id: BTreeMap<u64, (PointRecord, String)> = BTreeMap::new();
-    let mut ns = BTreeSet::new();
-    for f in &files {
-        let sf = read_shard(f)?;
-        let shown = f.display().to_string();
-        let Some(h) = sf.header.clone() else {
-            problems.push(if sf.records.is_empty() && sf.bad.len() <= 1 {
-                format!("{shown}: empty, or cut before its header (its run stopped at once)")
-            } else {
-                format!("{shown}:1: not a shard header")
-            });
-            if let Some((i, n)) = shard_of_name(f) {
-                rerun.insert((i, n));
-                ns.insert(n);
-            }
-            continue;
-        };
-        if h.plan_hash != m.plan_hash {
-            return Err(Error::usage(format!(
-                "'{shown}' belongs to another plan ({}, this one is {}); remove it",
-                h.plan_hash, m.plan_hash
-            )));
-        }
-        ns.insert(h.of);
-        if let Some(holder) = crate::io::lock::Lock::holder(&lock_of(f)) {
-            problems.push(format!(
-                "{shown}: shard {}/{} is still running ({holder})",
-                h.shard, h.of
-            ));
-            continue;
-        }
-        for (n, why) in &sf.bad {
-            problems.push(format!("{shown}:{n}: {why}"));
-            rerun.insert((h.shard, h.of));
-        }
-        if sf.torn {
-            problems.push(format!(
-                "{shown}: its last line is cut (a writer was killed)"
-            ));
-            rerun.insert((h.shard, h.of));
-        }
-        for (n, r) in sf.records {
-            if r.id >= m.points || r.id % h.of != h.shard {
-                problems.push(format!(
-                    "{shown}:{n}: point {} does not belong to shard {}/{}",
-                    r.id, h.shard, h.of
-                ));
-                rerun.insert((h.shard, h.of));
-                continue;
-            }
-            let at = format!("{shown}:{n}");
-            if let Some((_, first)) = by_id.get(&r.id) {
-                problems.push(format!(
-                    "point {} is recorded twice: {first} and {at}",
-                    r.id
-                ));
-                rerun.insert((h.shard, h.of));
-                continue;
-            }
-            by_id.insert(r.id, (r, at));
-        }
-    }
-    if ns.len() > 1 {
-        problems.push(format!(
+    let mut reading = read_shards(&files, m)?;
+    if reading.ns.len() > 1 {
+        reading.problems.push(format!(
             "shard files of different N ({}) are mixed in '{}': keep one sharding",
-            ns.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            reading
+                .ns
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
             shards.display()
         ));
     }
-    let missing: Vec<u64> = (0..m.points).filter(|id| !by_id.contains_key(id)).collect();
-    if !missing.is_empty() || !problems.is_empty() {
-        let mut s = String::new();
-        for p in &problems {
-            let _ = writeln!(s, "sweep {}: {p}", m.name);
-        }
-        if !missing.is_empty() {
-            let _ = write!(
-                s,
-                "sweep {}: {} of {} points missing",
-                m.name,
-                missing.len(),
-                m.points
-            );
-            if files.is_empty() {
-                let _ = writeln!(
-                    s,
-                    " (no shard files: run `cramulator sweep run {}` first)",
-                    a.dir.display()
-                );
-            } else {
-                let _ = writeln!(s);
-            }
-        }
-        // With one sharding, every shard that lost, repeated or misplaced a point reruns.
-        if let (1, Some(&n)) = (ns.len(), ns.first()) {
-            rerun.extend(missing.iter().map(|id| (id % n, n)));
-            if !rerun.is_empty() {
-                let sh: Vec<u64> = rerun.iter().map(|r| r.0).collect();
-                let _ = writeln!(
-                    s,
-                    "shards to re-run (of {n}): {}; `cramulator sweep run {} --shard I/{n}` \
-                     keeps each shard's good lines and runs the rest (resubmit: sbatch \
-                     --array={} …)",
-                    ranges(&sh),
-                    a.dir.display(),
-                    ranges(&sh)
-                );
-            }
-        }
-        eprint!("{s}");
+    let missing: Vec<u64> = (0..m.points)
+        .filter(|id| !reading.by_id.contains_key(id))
+        .collect();
+    if !missing.is_empty() || !reading.problems.is_empty() {
+        eprint!(
+            "{}",
+            incomplete_text(m, &a.dir, reading, &missing, files.is_empty())
+        );
         return Ok(Outcome::Incomplete);
     }
-    let Merged {
-        records,
-        csv,
-        summary,
-    } = merge(m, by_id.into_values().map(|(r, _)| r).collect())?;
+    let merged = merge(m, reading.by_id.into_values().map(|(r, _)| r).collect())?;
+    write_merged(&a.dir, &merged)?;
+    emit(&merged_text(m, &merged, files.len(), &a.dir))?;
+    Ok(Outcome::Success)
+}
+
+/// The message of a sweep that cannot be merged yet: every problem, the points missing and
+/// (with one sharding) the shards to re-run.
+fn incomplete_text(
+    m: &SweepManifest,
+    dir: &Path,
+    reading: ShardReading,
+    missing: &[u64],
+    no_files: bool,
+) -> String {
+    let ShardReading {
+        problems,
+        mut rerun,
+        ns,
+        ..
+    } = reading;
+    let mut s = String::new();
+    for p in &problems {
+        let _ = writeln!(s, "sweep {}: {p}", m.name);
+    }
+    if !missing.is_empty() {
+        let _ = write!(
+            s,
+            "sweep {}: {} of {} points missing",
+            m.name,
+            missing.len(),
+            m.points
+        );
+        if no_files {
+            let _ = writeln!(
+                s,
+                " (no shard files: run `cramulator sweep run {}` first)",
+                dir.display()
+            );
+        } else {
+            let _ = writeln!(s);
+        }
+    }
+    // With one sharding, every shard that lost, repeated or misplaced a point reruns.
+    if let (1, Some(&n)) = (ns.len(), ns.first()) {
+        rerun.extend(missing.iter().map(|id| (id % n, n)));
+        if !rerun.is_empty() {
+            let sh: Vec<u64> = rerun.iter().map(|r| r.0).collect();
+            let _ = writeln!(
+                s,
+                "shards to re-run (of {n}): {}; `cramulator sweep run {} --shard I/{n}` \
+                 keeps each shard's good lines and runs the rest (resubmit: sbatch \
+                 --array={} …)",
+                ranges(&sh),
+                dir.display(),
+                ranges(&sh)
+            );
+        }
+    }
+    s
+}
+
+/// Writes `results.csv`, `results.jsonl` and `summary.json` of a merged sweep into `dir`.
+fn write_merged(dir: &Path, merged: &Merged) -> Result<(), Error> {
     crate::io::atomic::write_with(
-        &a.dir.join("results.csv"),
+        &dir.join("results.csv"),
         crate::cli::guard::interrupted,
-        |w| w.write_all(&csv),
+        |w| w.write_all(&merged.csv),
     )?;
     crate::io::atomic::write_with(
-        &a.dir.join("results.jsonl"),
+        &dir.join("results.jsonl"),
         crate::cli::guard::interrupted,
         |w| {
-            for r in &records {
+            for r in &merged.records {
                 w.write_all(serde_json::to_string(r).expect("JSON").as_bytes())?;
                 w.write_all(b"\n")?;
             }
             Ok(())
         },
     )?;
-    let json = serde_json::to_string_pretty(&summary).expect("JSON") + "\n";
+    let json = serde_json::to_string_pretty(&merged.summary).expect("JSON") + "\n";
     crate::io::atomic::write_with(
-        &a.dir.join("summary.json"),
+        &dir.join("summary.json"),
         crate::cli::guard::interrupted,
         |w| w.write_all(json.as_bytes()),
     )?;
+    Ok(())
+}
+
+/// What `sweep merge` says of a merged sweep: the files written, the failed points and the
+/// best point of each metric.
+fn merged_text(m: &SweepManifest, merged: &Merged, files: usize, dir: &Path) -> String {
+    let summary = &merged.summary;
     let mut s = format!(
         "sweep {}: {} points merged from {} shard file(s) → {}/results.csv, results.jsonl, \
          summary.json\n",
         m.name,
-        records.len(),
-        files.len(),
-        a.dir.display()
+        merged.records.len(),
+        files,
+        dir.display()
     );
     if summary.failed > 0 {
         let _ = writeln!(
@@ -537,8 +539,7 @@ pub(crate) fn merge_cmd(a: &MergeArgs) -> Result<Outcome, Error> {
                 .join(", ")
         );
     }
-    emit(&s)?;
-    Ok(Outcome::Success)
+    s
 }
 
 // ----- Slurm -----------------------------------------------------------------------------
@@ -546,7 +547,71 @@ pub(crate) fn merge_cmd(a: &MergeArgs) -> Result<Outcome, Error> {
 pub(crate) fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, Error> {
     let plan = Plan::read(&a.dir)?;
     let m = &plan.manifest;
-    let shards = a.shards.unwrap_or(m.points.clamp(1, 4) as u32);
+    let shards = checked_shards(a, m.points)?;
+    // Jobs run from wherever Slurm starts them: every path in the scripts is absolute.
+    let absolute = |p: &Path, what: &str| {
+        std::path::absolute(p).map_err(|e| Error::usage(format!("{what} '{}': {e}", p.display())))
+    };
+    let bin = match &a.bin {
+        Some(b) => absolute(b, "--bin")?,
+        None => std::env::current_exe()
+            .map_err(|e| Error::usage(format!("locating this binary: {e}")))?,
+    };
+    let plan_dir = absolute(&a.dir, "plan folder")?;
+    // `#SBATCH --output=` takes the path unquoted.
+    if plan_dir.to_str().is_none_or(|p| {
+        p.chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\'')
+    }) {
+        return Err(Error::usage(format!(
+            "plan folder '{}': a Slurm directive cannot hold a path with spaces or quotes; \
+             move the plan to a plainer path",
+            plan_dir.display()
+        )));
+    }
+    let Scripts {
+        array,
+        merge,
+        submit,
+    } = scripts(
+        m,
+        &ArrayJob {
+            shards,
+            cpus: a.cpus,
+            time: &a.time,
+            max_running: a.max_running,
+            partition: a.partition.as_deref(),
+            account: a.account.as_deref(),
+            mem: a.mem.as_deref(),
+            bin: &bin,
+            plan_dir: &plan_dir,
+        },
+    );
+    let slurm = plan_dir.join("slurm");
+    let logs = slurm.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| io_err(&logs, e))?;
+    for (name, text) in [
+        ("array.sbatch", &array),
+        ("merge.sbatch", &merge),
+        ("submit.sh", &submit),
+    ] {
+        crate::io::atomic::write_with(&slurm.join(name), crate::cli::guard::interrupted, |w| {
+            w.write_all(text.as_bytes())
+        })?;
+    }
+    emit(&format!(
+        "{array}\n# The merge job ({}), submitted after the array by {}:\n#   sbatch --dependency=afterok:$JID {}\n",
+        slurm.join("merge.sbatch").display(),
+        slurm.join("submit.sh").display(),
+        slurm.join("merge.sbatch").display()
+    ))?;
+    Ok(Outcome::Success)
+}
+
+/// Checks the settings of `sweep sbatch` for a plan of `points` points; returns the number
+/// of shards.
+fn checked_shards(a: &SbatchArgs, points: u64) -> Result<u32, Error> {
+    let shards = a.shards.unwrap_or(points.clamp(1, 4) as u32);
     if shards == 0 || shards > 10_000 {
         return Err(Error::usage(format!(
             "--shards {}: must be in 1..=10000 (Slurm's MaxArraySize is often 1001; check \
@@ -554,10 +619,10 @@ pub(crate) fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, Error> {
             shards
         )));
     }
-    if u64::from(shards) > m.points {
+    if u64::from(shards) > points {
         return Err(Error::usage(format!(
             "--shards {}: the plan has {} point(s), so at most {} shard(s) have work",
-            shards, m.points, m.points
+            shards, points, points
         )));
     }
     let most = crate::experiment::options::MAX_THREADS as u32;
@@ -598,98 +663,5 @@ pub(crate) fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, Error> {
             )));
         }
     }
-    // Jobs run from wherever Slurm starts them: every path in the scripts is absolute.
-    let absolute = |p: &Path, what: &str| {
-        std::path::absolute(p).map_err(|e| Error::usage(format!("{what} '{}': {e}", p.display())))
-    };
-    let bin = match &a.bin {
-        Some(b) => absolute(b, "--bin")?,
-        None => std::env::current_exe()
-            .map_err(|e| Error::usage(format!("locating this binary: {e}")))?,
-    };
-    let plan_dir = absolute(&a.dir, "plan folder")?;
-    // `#SBATCH --output=` takes the path unquoted.
-    if plan_dir.to_str().is_none_or(|p| {
-        p.chars()
-            .any(|c| c.is_whitespace() || c == '"' || c == '\'')
-    }) {
-        return Err(Error::usage(format!(
-            "plan folder '{}': a Slurm directive cannot hold a path with spaces or quotes; \
-             move the plan to a plainer path",
-            plan_dir.display()
-        )));
-    }
-    let q = |p: &Path| shell_quote(&p.display().to_string());
-    let dir = q(&plan_dir);
-    let logs = plan_dir.join("slurm").join("logs");
-    let mut part = String::new();
-    for (key, v) in [
-        ("partition", &a.partition),
-        ("account", &a.account),
-        ("mem", &a.mem),
-    ] {
-        if let Some(v) = v {
-            let _ = writeln!(part, "#SBATCH --{key}={v}");
-        }
-    }
-    let array = format!(
-        "#!/bin/bash\n# cramulator sweep {name}: {points} points in {n} shards (plan {hash}).\n\
-         # Submit with slurm/submit.sh (this array, then the merge job after it).\n\
-         #SBATCH --job-name=cramulator-{name}\n\
-         #SBATCH --array=0-{last}{max}\n\
-         #SBATCH --cpus-per-task={cpus}\n\
-         #SBATCH --time={time}\n\
-         #SBATCH --output={logs}/%A_%a.out\n{part}\
-         set -euo pipefail\n\
-         exec {bin} sweep run {dir} \\\n  --shard \"${{SLURM_ARRAY_TASK_ID}}/${{SLURM_ARRAY_TASK_COUNT}}\" \\\n  --threads \"${{SLURM_CPUS_PER_TASK}}\"\n",
-        name = m.name,
-        points = m.points,
-        n = shards,
-        hash = m.plan_hash,
-        last = shards - 1,
-        max = a.max_running.map(|x| format!("%{x}")).unwrap_or_default(),
-        cpus = a.cpus,
-        time = a.time,
-        logs = logs.display(),
-        bin = q(&bin),
-    );
-    let merge = format!(
-        "#!/bin/bash\n# Merges the shards of cramulator sweep {name} once the array is done.\n\
-         #SBATCH --job-name=cramulator-{name}-merge\n\
-         #SBATCH --cpus-per-task=1\n\
-         #SBATCH --time=00:10:00\n\
-         #SBATCH --output={logs}/merge_%j.out\n{part}\
-         set -euo pipefail\n\
-         exec {bin} sweep merge {dir}\n",
-        name = m.name,
-        logs = logs.display(),
-        bin = q(&bin),
-    );
-    let slurm = plan_dir.join("slurm");
-    let submit = format!(
-        "#!/bin/bash\n# Submits the array, then the merge job to run after every task succeeded.\n\
-         set -euo pipefail\n\
-         JID=$(sbatch --parsable {array})\n\
-         MID=$(sbatch --parsable --dependency=afterok:\"${{JID%%;*}}\" {merge})\n\
-         echo \"array job $JID, merge job $MID\"\n",
-        array = q(&slurm.join("array.sbatch")),
-        merge = q(&slurm.join("merge.sbatch")),
-    );
-    std::fs::create_dir_all(&logs).map_err(|e| io_err(&logs, e))?;
-    for (name, text) in [
-        ("array.sbatch", &array),
-        ("merge.sbatch", &merge),
-        ("submit.sh", &submit),
-    ] {
-        crate::io::atomic::write_with(&slurm.join(name), crate::cli::guard::interrupted, |w| {
-            w.write_all(text.as_bytes())
-        })?;
-    }
-    emit(&format!(
-        "{array}\n# The merge job ({}), submitted after the array by {}:\n#   sbatch --dependency=afterok:$JID {}\n",
-        slurm.join("merge.sbatch").display(),
-        slurm.join("submit.sh").display(),
-        slurm.join("merge.sbatch").display()
-    ))?;
-    Ok(Outcome::Success)
+    Ok(shards)
 }

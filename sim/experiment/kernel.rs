@@ -2,17 +2,17 @@
 
 use std::time::Instant;
 
-use cram_arch::{GateLibrary, IrCheck, presets};
+use cram_arch::{Device, GateLibrary, IrCheck, Org, presets};
 
 use crate::error::Error;
 use crate::experiment::options::Options;
-use crate::model::energy::{EnergyTable, Placement, run_energy};
+use crate::model::energy::{EnergyTable, Placement, RunEnergy, run_energy};
 use crate::model::engine::Tracer;
-use crate::model::engine::count::Counter;
+use crate::model::engine::count::{Counter, Counts};
 use crate::model::engine::exec::Simd;
 use crate::model::engine::isa::Col;
-use crate::model::kernels::check::{RunConfig, run_and_check};
-use crate::model::kernels::{GateSet, KernelKind, KernelSpec};
+use crate::model::kernels::check::{CheckReport, RunConfig, run_and_check};
+use crate::model::kernels::{GateSet, Kernel, KernelKind, KernelSpec};
 use crate::model::map::Mode;
 use crate::model::timing::{self, StepCycles};
 use crate::records::{KernelRunReport, KernelTiming};
@@ -135,6 +135,67 @@ pub fn run(
     }
     let pool = options.pool()?;
     let threads = pool.current_num_threads();
+    let (derived_errors, error_rate) = checked_settings(a)?;
+    let analytical = a.mode == Mode::Analytical;
+    let p = prepare(a, options, derived_errors, error_rate)?;
+    trace(&Tracer::disassemble(&p.kernel.program))?;
+    let t = Instant::now();
+    if !analytical {
+        check_memory(a, options, &p, threads)?;
+    }
+    let check = (!analytical).then(|| pool.install(|| run_and_check(&p.kernel, &p.cfg)));
+    if check.as_ref().is_some_and(|c| c.interrupted) {
+        return Err(Error::Interrupted);
+    }
+    let lanes = a.lanes as u64;
+    let (kernel_timing, commands, needed) = kernel_timing(a, &p);
+    let energy = price_energy(a, &p, commands, check.as_ref());
+    let wall_s = t.elapsed().as_secs_f64();
+    let counts = p.counts;
+    let lane_gate_evals = counts.gate_steps.saturating_mul(lanes);
+    let pass_time_ns = kernel_timing.pass.time_ns;
+    let report = KernelRunReport {
+        kernel: p.spec.kind.name(),
+        spec: p.spec,
+        device: p.device.params.name.clone(),
+        mode: if analytical {
+            "analytical"
+        } else {
+            "functional"
+        },
+        columns: p.kernel.program.cols(),
+        lanes,
+        subarrays: needed,
+        lane_gate_evals,
+        timing: kernel_timing,
+        ir: p.ir,
+        energy,
+        config: p.cfg,
+        threads,
+        simd: Simd::best(),
+        lane_gate_evals_per_s_wall: lane_gate_evals as f64 / wall_s,
+        lane_gate_evals_per_s_exec_thread: check
+            .as_ref()
+            .map(|c| lane_gate_evals as f64 / c.exec_cpu_s.max(1e-12)),
+        endurance_budget: a.endurance_budget,
+        full_report: a.full_report,
+        hottest_col_name: counts
+            .hottest_col
+            .map(|c| p.kernel.program.col_name(c).to_owned()),
+        runs_to_endurance_budget: (counts.hottest.total() > 0)
+            .then(|| a.endurance_budget / counts.hottest.total() as f64),
+        lifetime_s_continuous: (counts.hottest.total() > 0)
+            .then(|| a.endurance_budget / counts.hottest.total() as f64 * pass_time_ns * 1e-9),
+        counts,
+        check,
+        wall_s,
+    };
+    Ok(report)
+}
+
+/// Checks the endurance budget, the error rate and the settings the analytical mode refuses;
+/// returns whether the error rates are derived and the fixed error rate.
+fn checked_settings(a: &KernelRequest) -> Result<(bool, f64), Error> {
     if !(a.endurance_budget.is_finite() && a.endurance_budget >= 1.0) {
         return Err(Error::usage(format!(
             "--endurance-budget {}: must be a number of writes ≥ 1",
@@ -162,6 +223,33 @@ pub fn run(
             "--error-rate needs --mode functional (faults change values)",
         ));
     }
+    Ok((derived_errors, error_rate))
+}
+
+/// A kernel ready to run: its device and array, its program, its counts and IR check, and
+/// the run's settings.
+struct Prepared {
+    device: Device,
+    org: Org,
+    lanes_per_subarray: usize,
+    subarrays: u64,
+    lib: GateLibrary,
+    spec: KernelSpec,
+    kernel: Kernel,
+    cols: usize,
+    counts: Counts,
+    ir: IrCheck,
+    cfg: RunConfig,
+}
+
+/// Loads the device and array, checks the lane and subarray settings, builds the kernel's
+/// program and checks it fits the array and the device (IR drop).
+fn prepare(
+    a: &KernelRequest,
+    options: &Options,
+    derived_errors: bool,
+    error_rate: f64,
+) -> Result<Prepared, Error> {
     let device = presets::device(&a.device).map_err(Error::from)?;
     let org = presets::array(&a.array).map_err(Error::from)?;
     let lanes_per_subarray = a
@@ -231,116 +319,106 @@ pub fn run(
         track_zeros: a.data_energy,
         stop: options.limits.stop,
     };
-    trace(&Tracer::disassemble(&kernel.program))?;
-    let t = Instant::now();
-    if !analytical {
-        // The executor holds one block of subarrays per thread, whatever the lane count.
-        let block =
-            crate::model::kernels::check::executor_block(&kernel, lanes_per_subarray).min(a.lanes);
-        let words = block.div_ceil(64) as u64;
-        crate::model::limits::MemoryEstimate {
-            cells_bytes: threads as u64 * words * 8 * kernel.program.cols() as u64,
-            advice: "use fewer threads or a smaller --lanes-per-subarray, or a larger \
-                     --max-memory",
-            ..Default::default()
-        }
-        .check(
-            &format!("kernel {} on {} lanes", spec.kind.name(), a.lanes),
-            options.limits.memory,
-        )?;
+    Ok(Prepared {
+        device,
+        org,
+        lanes_per_subarray,
+        subarrays,
+        lib,
+        spec,
+        kernel,
+        cols,
+        counts,
+        ir,
+        cfg,
+    })
+}
+
+/// Refuses a functional run whose executor blocks (one per thread) would pass the memory
+/// limit.
+fn check_memory(
+    a: &KernelRequest,
+    options: &Options,
+    p: &Prepared,
+    threads: usize,
+) -> Result<(), Error> {
+    // The executor holds one block of subarrays per thread, whatever the lane count.
+    let block =
+        crate::model::kernels::check::executor_block(&p.kernel, p.lanes_per_subarray).min(a.lanes);
+    let words = block.div_ceil(64) as u64;
+    crate::model::limits::MemoryEstimate {
+        cells_bytes: threads as u64 * words * 8 * p.kernel.program.cols() as u64,
+        advice: "use fewer threads or a smaller --lanes-per-subarray, or a larger \
+                 --max-memory",
+        ..Default::default()
     }
-    let check = (!analytical).then(|| pool.install(|| run_and_check(&kernel, &cfg)));
-    if check.as_ref().is_some_and(|c| c.interrupted) {
-        return Err(Error::Interrupted);
-    }
-    // Timing: the program broadcast to the subarrays in use, once per pass.
+    .check(
+        &format!("kernel {} on {} lanes", p.spec.kind.name(), a.lanes),
+        options.limits.memory,
+    )?;
+    Ok(())
+}
+
+/// The kernel's timing: the program broadcast to the subarrays in use, once per pass.
+/// Returns the timing, the commands of all passes and the subarrays the lanes fill.
+fn kernel_timing(a: &KernelRequest, p: &Prepared) -> (KernelTiming, u64, u64) {
     let lanes = a.lanes as u64;
-    let needed = lanes.div_ceil(lanes_per_subarray as u64);
-    let in_parallel = needed.min(subarrays);
+    let needed = lanes.div_ceil(p.lanes_per_subarray as u64);
+    let in_parallel = needed.min(p.subarrays);
     let passes = needed.div_ceil(in_parallel);
     let pass = timing::schedule(
-        &device,
-        &org,
-        &timing::broadcast(&kernel.program, in_parallel as u32),
+        &p.device,
+        &p.org,
+        &timing::broadcast(&p.kernel.program, in_parallel as u32),
     );
     let commands = pass.commands * passes;
 
     let kernel_timing = KernelTiming {
-        array: org.params.name.clone(),
-        steps: StepCycles::derive(&device, &org),
+        array: p.org.params.name.clone(),
+        steps: StepCycles::derive(&p.device, &p.org),
         subarrays_in_parallel: in_parallel,
         passes,
         cycles: pass.cycles * passes,
         time_ns: pass.time_ns * passes as f64,
         pass,
     };
-    let table = EnergyTable::derive(&lib, &org);
-    let inputs: Vec<Col> = kernel
+    (kernel_timing, commands, needed)
+}
+
+/// The energy of the run, with the executed values' zero histograms when `--data-energy`.
+fn price_energy(
+    a: &KernelRequest,
+    p: &Prepared,
+    commands: u64,
+    check: Option<&CheckReport>,
+) -> RunEnergy {
+    let table = EnergyTable::derive(&p.lib, &p.org);
+    let inputs: Vec<Col> = p
+        .kernel
         .inputs
         .iter()
         .flat_map(|o| o.cols.iter().copied())
         .collect();
     let placement = Placement {
-        lanes,
+        lanes: a.lanes as u64,
         lines: cram_arch::Lines::new(
-            lanes_per_subarray as u64,
-            u64::from(org.params.peripherals.lanes_per_line_segment),
+            p.lanes_per_subarray as u64,
+            u64::from(p.org.params.peripherals.lanes_per_line_segment),
         ),
-        cols: cols as u64,
+        cols: p.cols as u64,
         commands,
     };
     let measured = check
-        .as_ref()
         .filter(|_| a.data_energy)
         .map(|c| c.zero_histograms.as_slice());
-    let energy = run_energy(
-        &kernel.program,
+    run_energy(
+        &p.kernel.program,
         &inputs,
         &table,
         placement,
         a.seed,
         measured,
-    );
-    let wall_s = t.elapsed().as_secs_f64();
-    let lane_gate_evals = counts.gate_steps.saturating_mul(lanes);
-    let pass_time_ns = kernel_timing.pass.time_ns;
-    let report = KernelRunReport {
-        kernel: spec.kind.name(),
-        spec,
-        device: device.params.name.clone(),
-        mode: if analytical {
-            "analytical"
-        } else {
-            "functional"
-        },
-        columns: kernel.program.cols(),
-        lanes,
-        subarrays: needed,
-        lane_gate_evals,
-        timing: kernel_timing,
-        ir,
-        energy,
-        config: cfg,
-        threads,
-        simd: Simd::best(),
-        lane_gate_evals_per_s_wall: lane_gate_evals as f64 / wall_s,
-        lane_gate_evals_per_s_exec_thread: check
-            .as_ref()
-            .map(|c| lane_gate_evals as f64 / c.exec_cpu_s.max(1e-12)),
-        endurance_budget: a.endurance_budget,
-        full_report: a.full_report,
-        hottest_col_name: counts
-            .hottest_col
-            .map(|c| kernel.program.col_name(c).to_owned()),
-        runs_to_endurance_budget: (counts.hottest.total() > 0)
-            .then(|| a.endurance_budget / counts.hottest.total() as f64),
-        lifetime_s_continuous: (counts.hottest.total() > 0)
-            .then(|| a.endurance_budget / counts.hottest.total() as f64 * pass_time_ns * 1e-9),
-        counts,
-        check,
-        wall_s,
-    };
-    Ok(report)
+    )
 }
 
 /// The `mulc` constant when none is given: a seeded non-zero signed value of n bits (2 to 31).

@@ -5,7 +5,8 @@
 //! `results/<run-id>/` as `resolved.toml`, `manifest.json`, `report.json` and `layers.csv`
 //! (records in `records.rs`).
 
-use cram_arch::presets;
+use cram_arch::{Baseline, OrgParams, presets};
+use cram_workloads::golden;
 use cram_workloads::net::Network;
 
 use crate::error::Error;
@@ -147,35 +148,11 @@ pub fn evaluate(
     let single = single.unwrap_or_else(|| batch.clone());
     let org = &hw.org.params;
     let cycle_s = 1e-9 / org.clock_ghz;
-    let work = match cache {
-        None => std::sync::Arc::new(work_of_program(&prog)?),
-        Some(c) => c
-            .work
-            .get_or_build(std::sync::Arc::as_ptr(&prog) as usize, || {
-                work_of_program(&prog).map_err(|e| e.to_string())
-            })
-            .map_err(Error::usage)?,
-    };
+    let work = program_work(&prog, cache)?;
     let macs: u64 = work.iter().map(|l| l.macs).sum();
     let grid = config.compare.grid_gco2e_per_kwh;
-    let mut energy = EnergyBreakdown::default();
-    for l in &batch.layers {
-        energy.add_scaled(&l.energy, 1.0 / n as f64);
-    }
-    let lanes = org.lanes_per_subarray as f64;
-    let (used, offered) = single.layers.iter().fold((0.0, 0.0), |(u, o), l| {
-        (u + l.lanes_used as f64, o + l.subarray_runs as f64 * lanes)
-    });
-    let cram_latency_s = single.cycles() as f64 * cycle_s;
-    let batch_latency_s = batch.cycles() as f64 * cycle_s;
-    let cram_metrics = Metrics::new(
-        (energy.compute_pj(), energy.data_movement_pj(), 0.0),
-        (cram_latency_s, per_second(n as f64, batch_latency_s)),
-        macs,
-        Some(org.chip_area_mm2()),
-        if offered > 0.0 { used / offered } else { 0.0 },
-        grid,
-    );
+    let (energy, cram_metrics, batch_latency_s) =
+        cram_side_metrics(&batch, &single, org, n, macs, grid);
     let mut rows = cram_rows(&batch, &single, &work, n, cycle_s);
     // Equal footing: each baseline batches as many inferences as CRAM ran, unless the
     // config says otherwise; latency is one inference alone on both sides.
@@ -186,49 +163,16 @@ pub fn evaluate(
     let run_id = format!("{model}-{}", &hash[..12]);
     let mut sides = Vec::new();
     for b in &baselines {
-        let r = baseline::evaluate(b, &work, baseline_batch as u32);
-        let alone = if baseline_batch == 1 {
-            r.clone()
-        } else {
-            baseline::evaluate(b, &work, 1)
-        };
-        let p = &b.params;
-        let executed: u64 = alone.layers.iter().map(|l| l.macs_executed).sum();
-        let peak = p.macs_per_cycle * p.clock_ghz * 1e9;
-        let metrics = Metrics::new(
-            (
-                r.energy.compute_pj(),
-                r.energy.data_movement_pj(),
-                r.energy.static_pj,
-            ),
-            (alone.latency_s, per_second(1.0, r.latency_s)),
-            macs,
-            p.die_area_mm2,
-            executed as f64 / (alone.latency_s * peak).max(f64::MIN_POSITIVE),
-            grid,
+        let (side, their_rows) = baseline_side(
+            b,
+            &work,
+            baseline_batch,
+            (macs, grid),
+            &cram_metrics,
+            prog.network(),
         );
-        let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { f64::INFINITY };
-        let versus_cram = Ratios {
-            energy: ratio(metrics.energy_pj, cram_metrics.energy_pj),
-            speedup: ratio(metrics.latency_s, cram_metrics.latency_s),
-            throughput: ratio(cram_metrics.throughput_per_s, metrics.throughput_per_s),
-            edp: ratio(metrics.edp_j_s, cram_metrics.edp_j_s),
-            compute_energy: ratio(metrics.compute_pj, cram_metrics.compute_pj),
-            data_movement_energy: ratio(metrics.data_movement_pj, cram_metrics.data_movement_pj),
-        };
-        rows.extend(baseline_rows(prog.network(), &r, &alone, &work, &p.name));
-        let compute_bound = alone.layers.iter().filter(|l| l.bound == "compute").count();
-        sides.push(BaselineSide {
-            name: p.name.clone(),
-            description: p.description.clone(),
-            batch: baseline_batch,
-            metrics,
-            energy: r.energy.clone(),
-            levels: p.levels.iter().map(|l| l.name.clone()).collect(),
-            compute_bound_layers: compute_bound,
-            memory_bound_layers: r.layers.len() - compute_bound,
-            versus_cram,
-        });
+        rows.extend(their_rows);
+        sides.push(side);
     }
     let report = RunReport {
         schema_version: SCHEMA_VERSION,
@@ -267,6 +211,112 @@ pub fn evaluate(
         rows,
         ok: exact.is_none_or(|e| e == n),
     })
+}
+
+/// The baseline work of each layer of `prog`, shared through `cache` between the points of
+/// a sweep.
+fn program_work(
+    prog: &std::sync::Arc<golden::Program>,
+    cache: Option<&Caches>,
+) -> Result<std::sync::Arc<Vec<LayerWork>>, Error> {
+    Ok(match cache {
+        None => std::sync::Arc::new(work_of_program(prog)?),
+        Some(c) => c
+            .work
+            .get_or_build(std::sync::Arc::as_ptr(prog) as usize, || {
+                work_of_program(prog).map_err(|e| e.to_string())
+            })
+            .map_err(Error::usage)?,
+    })
+}
+
+/// CRAM's energy per inference (from the batch of `n` images), its metrics (latency and
+/// utilization from one inference alone) and the latency of the whole batch.
+fn cram_side_metrics(
+    batch: &NetRun,
+    single: &NetRun,
+    org: &OrgParams,
+    n: usize,
+    macs: u64,
+    grid: f64,
+) -> (EnergyBreakdown, Metrics, f64) {
+    let cycle_s = 1e-9 / org.clock_ghz;
+    let mut energy = EnergyBreakdown::default();
+    for l in &batch.layers {
+        energy.add_scaled(&l.energy, 1.0 / n as f64);
+    }
+    let lanes = org.lanes_per_subarray as f64;
+    let (used, offered) = single.layers.iter().fold((0.0, 0.0), |(u, o), l| {
+        (u + l.lanes_used as f64, o + l.subarray_runs as f64 * lanes)
+    });
+    let cram_latency_s = single.cycles() as f64 * cycle_s;
+    let batch_latency_s = batch.cycles() as f64 * cycle_s;
+    let cram_metrics = Metrics::new(
+        (energy.compute_pj(), energy.data_movement_pj(), 0.0),
+        (cram_latency_s, per_second(n as f64, batch_latency_s)),
+        macs,
+        Some(org.chip_area_mm2()),
+        if offered > 0.0 { used / offered } else { 0.0 },
+        grid,
+    );
+    (energy, cram_metrics, batch_latency_s)
+}
+
+/// One baseline's side of the comparison (its batch of `batch` inferences, latency of one
+/// alone) against CRAM's metrics `cram`, and its per-layer rows; `(macs, grid)` are the
+/// workload's MACs and the grid's carbon intensity.
+fn baseline_side(
+    b: &Baseline,
+    work: &[LayerWork],
+    batch: usize,
+    (macs, grid): (u64, f64),
+    cram: &Metrics,
+    network: &Network,
+) -> (BaselineSide, Vec<LayerRow>) {
+    let r = baseline::evaluate(b, work, batch as u32);
+    let alone = if batch == 1 {
+        r.clone()
+    } else {
+        baseline::evaluate(b, work, 1)
+    };
+    let p = &b.params;
+    let executed: u64 = alone.layers.iter().map(|l| l.macs_executed).sum();
+    let peak = p.macs_per_cycle * p.clock_ghz * 1e9;
+    let metrics = Metrics::new(
+        (
+            r.energy.compute_pj(),
+            r.energy.data_movement_pj(),
+            r.energy.static_pj,
+        ),
+        (alone.latency_s, per_second(1.0, r.latency_s)),
+        macs,
+        p.die_area_mm2,
+        executed as f64 / (alone.latency_s * peak).max(f64::MIN_POSITIVE),
+        grid,
+    );
+    let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { f64::INFINITY };
+    let versus_cram = Ratios {
+        energy: ratio(metrics.energy_pj, cram.energy_pj),
+        speedup: ratio(metrics.latency_s, cram.latency_s),
+        throughput: ratio(cram.throughput_per_s, metrics.throughput_per_s),
+        edp: ratio(metrics.edp_j_s, cram.edp_j_s),
+        compute_energy: ratio(metrics.compute_pj, cram.compute_pj),
+        data_movement_energy: ratio(metrics.data_movement_pj, cram.data_movement_pj),
+    };
+    let rows = baseline_rows(network, &r, &alone, work, &p.name);
+    let compute_bound = alone.layers.iter().filter(|l| l.bound == "compute").count();
+    let side = BaselineSide {
+        name: p.name.clone(),
+        description: p.description.clone(),
+        batch,
+        metrics,
+        energy: r.energy.clone(),
+        levels: p.levels.iter().map(|l| l.name.clone()).collect(),
+        compute_bound_layers: compute_bound,
+        memory_bound_layers: r.layers.len() - compute_bound,
+        versus_cram,
+    };
+    (side, rows)
 }
 
 /// CRAM's rows: energy per inference from the batch, latency from one inference; `work`

@@ -1,10 +1,11 @@
-//! Sweep shard files: names, locks, and reading a shard line by line with repair.
+//! Sweep shard files: names, locks, reading a shard line by line with repair, and reading
+//! every shard of a sweep back for a merge.
 
 use crate::error::Error;
 use crate::experiment::sweep::*;
 use crate::model::limits::Stop;
 use crate::records::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::io::{BufRead, BufReader};
@@ -123,6 +124,114 @@ pub(crate) fn keep_records(
     }
     dropped.sort();
     (kept, dropped)
+}
+
+/// The shard files in a sweep's `shards` folder (finished and part files), sorted; none if
+/// the folder cannot be read.
+pub(crate) fn shard_files(shards: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(shards) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with("shard-") && (n.ends_with(".jsonl") || n.ends_with(".jsonl.part"))
+                })
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    files.sort();
+    files
+}
+
+/// The shard files of a sweep as read back for a merge: every good record by point id, every
+/// problem with the file and line it is on, the shards they concern and the shardings seen.
+pub(crate) struct ShardReading {
+    /// Every point's first good record, with the file and line it is on.
+    pub(crate) by_id: BTreeMap<u64, (PointRecord, String)>,
+    /// Every problem, with the file and line it is on.
+    pub(crate) problems: Vec<String>,
+    /// The shards `(i, n)` to re-run.
+    pub(crate) rerun: BTreeSet<(u64, u64)>,
+    /// The shard counts `N` of the files.
+    pub(crate) ns: BTreeSet<u64>,
+}
+
+/// Reads and checks every shard file of the plan `m`: a file of another plan is an error; a
+/// missing header, a shard still running, bad or cut lines, points of another shard and
+/// points recorded twice are problems.
+pub(crate) fn read_shards(files: &[PathBuf], m: &SweepManifest) -> Result<ShardReading, Error> {
+    // Every problem, with the file and line it is on; the shards it concerns are re-run.
+    let mut problems: Vec<String> = Vec::new();
+    let mut rerun: BTreeSet<(u64, u64)> = BTreeSet::new();
+    let mut by_id: BTreeMap<u64, (PointRecord, String)> = BTreeMap::new();
+    let mut ns = BTreeSet::new();
+    for f in files {
+        let sf = read_shard(f)?;
+        let shown = f.display().to_string();
+        let Some(h) = sf.header.clone() else {
+            problems.push(if sf.records.is_empty() && sf.bad.len() <= 1 {
+                format!("{shown}: empty, or cut before its header (its run stopped at once)")
+            } else {
+                format!("{shown}:1: not a shard header")
+            });
+            if let Some((i, n)) = shard_of_name(f) {
+                rerun.insert((i, n));
+                ns.insert(n);
+            }
+            continue;
+        };
+        if h.plan_hash != m.plan_hash {
+            return Err(Error::usage(format!(
+                "'{shown}' belongs to another plan ({}, this one is {}); remove it",
+                h.plan_hash, m.plan_hash
+            )));
+        }
+        ns.insert(h.of);
+        if let Some(holder) = crate::io::lock::Lock::holder(&lock_of(f)) {
+            problems.push(format!(
+                "{shown}: shard {}/{} is still running ({holder})",
+                h.shard, h.of
+            ));
+            continue;
+        }
+        for (n, why) in &sf.bad {
+            problems.push(format!("{shown}:{n}: {why}"));
+            rerun.insert((h.shard, h.of));
+        }
+        if sf.torn {
+            problems.push(format!(
+                "{shown}: its last line is cut (a writer was killed)"
+            ));
+            rerun.insert((h.shard, h.of));
+        }
+        for (n, r) in sf.records {
+            if r.id >= m.points || r.id % h.of != h.shard {
+                problems.push(format!(
+                    "{shown}:{n}: point {} does not belong to shard {}/{}",
+                    r.id, h.shard, h.of
+                ));
+                rerun.insert((h.shard, h.of));
+                continue;
+            }
+            let at = format!("{shown}:{n}");
+            if let Some((_, first)) = by_id.get(&r.id) {
+                problems.push(format!(
+                    "point {} is recorded twice: {first} and {at}",
+                    r.id
+                ));
+                rerun.insert((h.shard, h.of));
+                continue;
+            }
+            by_id.insert(r.id, (r, at));
+        }
+    }
+    Ok(ShardReading {
+        by_id,
+        problems,
+        rerun,
+        ns,
+    })
 }
 
 /// Writes `plan` as plan.jsonl, base.toml and manifest.json into `dir` (each atomically);

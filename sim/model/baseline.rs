@@ -24,7 +24,7 @@
 //! weights are skipped (stored as nonzeros with an index each) when the preset says so and
 //! that format is the smaller one.
 
-use cram_arch::Baseline;
+use cram_arch::{Baseline, BaselineKind};
 use cram_workloads::golden::{self, Step};
 use cram_workloads::net::{Network, Op};
 use serde::{Deserialize, Serialize};
@@ -85,7 +85,17 @@ pub fn work_of_program(prog: &golden::Program) -> Result<Vec<LayerWork>, Error> 
                 };
                 (bits, nonzero)
             }
-            _ => (0, 0),
+            Step::Input
+            | Step::MaxPool
+            | Step::SumPool(_)
+            | Step::Relu
+            | Step::Relu6 { .. }
+            | Step::Sign
+            | Step::Add { .. }
+            | Step::Concat(_)
+            | Step::Pass
+            | Step::Downsample
+            | Step::Attn(_) => (0, 0),
         };
         out.push(layer_work(
             net,
@@ -126,7 +136,21 @@ fn layer_work(
     let (weighted, conv) = match layer.op {
         Op::Dense { .. } => (true, false),
         Op::Conv2d { .. } => (true, true),
-        _ => (false, false),
+        Op::Input { .. }
+        | Op::MaxPool { .. }
+        | Op::AvgPool { .. }
+        | Op::GlobalAvgPool
+        | Op::Relu
+        | Op::Relu6
+        | Op::Add
+        | Op::Concat
+        | Op::Flatten
+        | Op::BatchNorm { .. }
+        | Op::Downsample { .. }
+        | Op::Softmax
+        | Op::Sign
+        | Op::AttnScores { .. }
+        | Op::AttnContext { .. } => (false, false),
     };
     let elem_ops = match &layer.op {
         // Requantization: one multiply and one add per output.
@@ -137,7 +161,13 @@ fn layer_work(
         Op::GlobalAvgPool => in_elems + out_elems,
         Op::Add => 3 * out_elems,
         Op::Flatten | Op::Input { .. } | Op::Downsample { .. } | Op::Softmax => 0,
-        _ => out_elems,
+        Op::Relu
+        | Op::Relu6
+        | Op::Concat
+        | Op::BatchNorm { .. }
+        | Op::Sign
+        | Op::AttnScores { .. }
+        | Op::AttnContext { .. } => out_elems,
     };
     LayerWork {
         name: layer.name.clone(),
@@ -259,9 +289,41 @@ fn blocked(w: f64, i: f64, o: f64, child: f64, move_w: bool, move_a: bool) -> f6
     weight_tiles.min(input_tiles) + o
 }
 
-/// Evaluates `work` on `b` with `batch` inferences sharing each weight fetch; every figure
-/// is per inference.
+/// A way to price a network's layers on a von-Neumann machine. A baseline preset names
+/// its kind (`model = "roofline"` in `configs/baselines/*.toml`); [`model_of`] gives the
+/// implementation. Adding a kind: a variant of [`BaselineKind`], an implementation of this
+/// trait, and its arm in [`model_of`] (the compiler lists the places).
+pub trait BaselineModel: Sync {
+    /// Evaluates `work` on `b` with `batch` inferences sharing each weight fetch; every
+    /// figure is per inference.
+    fn evaluate(&self, b: &Baseline, work: &[LayerWork], batch: u32) -> BaselineRun;
+}
+
+/// The energy roofline over a memory hierarchy (the module's documentation).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Roofline;
+
+impl BaselineModel for Roofline {
+    fn evaluate(&self, b: &Baseline, work: &[LayerWork], batch: u32) -> BaselineRun {
+        roofline(b, work, batch)
+    }
+}
+
+/// The model of a baseline kind.
+pub fn model_of(kind: BaselineKind) -> &'static dyn BaselineModel {
+    match kind {
+        BaselineKind::Roofline => &Roofline,
+    }
+}
+
+/// Evaluates `work` on `b` by the model its preset names, with `batch` inferences sharing
+/// each weight fetch; every figure is per inference.
 pub fn evaluate(b: &Baseline, work: &[LayerWork], batch: u32) -> BaselineRun {
+    model_of(b.params.model).evaluate(b, work, batch)
+}
+
+/// [`Roofline`]'s evaluation.
+fn roofline(b: &Baseline, work: &[LayerWork], batch: u32) -> BaselineRun {
     let p = &b.params;
     let nb = p.native_bits as f64;
     let batch = batch.max(1) as f64;

@@ -49,6 +49,22 @@ pub fn schemas() -> Vec<(&'static str, String)> {
         "validation.schema.json",
         schemars::schema_for!(ValidationReport),
     );
+    add(
+        "sweep-manifest.schema.json",
+        schemars::schema_for!(SweepManifest),
+    );
+    add("plan-point.schema.json", schemars::schema_for!(PlanPoint));
+    add(
+        "point-record.schema.json",
+        schemars::schema_for!(PointRecord),
+    );
+    add(
+        "shard-header.schema.json",
+        schemars::schema_for!(ShardHeader),
+    );
+    add("sweep-summary.schema.json", schemars::schema_for!(Summary));
+    add("zoo.schema.json", schemars::schema_for!(Vec<ZooEntry>));
+    add("trained.schema.json", schemars::schema_for!(Vec<Trained>));
     out
 }
 

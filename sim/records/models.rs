@@ -4,7 +4,7 @@ use cram_workloads::load::LayerSummary;
 use serde::Serialize;
 
 /// One zoo entry with its totals.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ZooEntry {
     /// Zoo name.
     pub name: &'static str,
@@ -40,7 +40,7 @@ pub struct InspectReport<'a> {
 }
 
 /// One trained model's record.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Trained {
     /// Model name.
     pub model: String,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// An expanded axis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Axis {
     /// Dotted config key.
@@ -18,7 +18,7 @@ pub struct Axis {
 }
 
 /// `DIR/manifest.json` of a plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SweepManifest {
     /// Record schema version.
@@ -42,7 +42,7 @@ pub struct SweepManifest {
 }
 
 /// One line of `plan.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanPoint {
     /// Point id, 0-based.
@@ -54,7 +54,7 @@ pub struct PlanPoint {
 }
 
 /// One line of a shard file and of `results.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PointRecord {
     /// Point id.
@@ -74,7 +74,7 @@ pub struct PointRecord {
 }
 
 /// First line of a shard file: which plan and which share it belongs to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShardHeader {
     /// Hash of the plan the shard belongs to.
@@ -86,7 +86,7 @@ pub struct ShardHeader {
 }
 
 /// summary.json.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Summary {
     /// Sweep name.
     pub name: String,
@@ -109,7 +109,7 @@ pub struct Summary {
 }
 
 /// The point with the lowest value of a metric.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Best {
     /// Metric name.
     pub metric: String,

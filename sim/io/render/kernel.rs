@@ -2,12 +2,31 @@
 
 use crate::model::energy::EnergyBreakdown;
 use crate::model::kernels::KernelKind;
+use crate::model::kernels::check::CheckReport;
 use crate::model::timing::{Resource, ResourceUse};
 use crate::records::*;
+use cram_arch::IrCheck;
 use std::fmt::Write as _;
 
+/// The text report of a kernel run.
 pub(crate) fn kernel_text(r: &KernelRunReport) -> String {
     let mut s = String::new();
+    program_lines(&mut s, r);
+    host_lines(&mut s, r);
+    timing_lines(&mut s, &r.timing);
+    ir_line(&mut s, &r.ir);
+    energy_lines(&mut s, r);
+    if let Some(runs) = r.runs_to_endurance_budget {
+        endurance_line(&mut s, r, runs);
+    }
+    if let Some(c) = &r.check {
+        check_lines(&mut s, r, c);
+    }
+    s
+}
+
+/// The kernel, its program's steps and columns, its lanes and lane-gate evaluations.
+fn program_lines(s: &mut String, r: &KernelRunReport) {
     let widths = match r.spec.kind {
         KernelKind::Mul | KernelKind::Smul => format!("{}×{}-bit", r.spec.bits, r.spec.bits_b),
         KernelKind::Mulc => format!("{}-bit × constant {}", r.spec.bits, r.spec.constant),
@@ -49,6 +68,10 @@ pub(crate) fn kernel_text(r: &KernelRunReport) -> String {
         "  lane-gate evals  {} ({:.3e})",
         r.lane_gate_evals, r.lane_gate_evals as f64
     );
+}
+
+/// The host's wall time and throughput.
+fn host_lines(s: &mut String, r: &KernelRunReport) {
     match (&r.check, r.lane_gate_evals_per_s_exec_thread) {
         (Some(c), Some(exec)) => {
             let _ = writeln!(
@@ -70,7 +93,10 @@ pub(crate) fn kernel_text(r: &KernelRunReport) -> String {
             );
         }
     }
-    let t = &r.timing;
+}
+
+/// The timing of the run and the utilization of one pass.
+fn timing_lines(s: &mut String, t: &KernelTiming) {
     let _ = writeln!(
         s,
         "  timing           {} cycles = {:.1} ns on array {}: {} subarray(s) in parallel × {} pass(es); gate step {} cycles (preset + pulse + set-up)",
@@ -104,7 +130,10 @@ pub(crate) fn kernel_text(r: &KernelRunReport) -> String {
         t.pass.critical_path_commands,
         path.join(", ")
     );
-    let ir = &r.ir;
+}
+
+/// The IR drop check of the gates used.
+fn ir_line(s: &mut String, ir: &IrCheck) {
     let limit = ir.binding().map_or_else(
         || "no limit (lines without resistance)".to_owned(),
         |l| format!("limit {} rows ({})", l.max_rows.unwrap_or(0), l.gate),
@@ -123,6 +152,11 @@ pub(crate) fn kernel_text(r: &KernelRunReport) -> String {
             )
         }
     );
+}
+
+/// The energy, its breakdown and (full report) every resource and energy component.
+fn energy_lines(s: &mut String, r: &KernelRunReport) {
+    let t = &r.timing;
     let e = &r.energy;
     let primary = e.data_dependent.as_ref().unwrap_or(&e.mean);
     let label = if e.data_dependent.is_some() {
@@ -157,21 +191,25 @@ pub(crate) fn kernel_text(r: &KernelRunReport) -> String {
             let _ = writeln!(s, "    {name:<18} {v:>14.3}");
         }
     }
-    if let Some(runs) = r.runs_to_endurance_budget {
-        let _ = writeln!(
-            s,
-            "  endurance        hottest cells: column {} with {} presets + {} pulses per run; {:.3e} runs to a {:e}-write budget ({:.3e} s of back-to-back runs)",
-            r.hottest_col_name.as_deref().unwrap_or("?"),
-            r.counts.hottest.presets,
-            r.counts.hottest.pulses,
-            runs,
-            r.endurance_budget,
-            r.lifetime_s_continuous.unwrap_or(0.0)
-        );
-    }
-    let Some(c) = &r.check else {
-        return s;
-    };
+}
+
+/// The hottest cells and the runs until they reach the write budget.
+fn endurance_line(s: &mut String, r: &KernelRunReport, runs: f64) {
+    let _ = writeln!(
+        s,
+        "  endurance        hottest cells: column {} with {} presets + {} pulses per run; {:.3e} runs to a {:e}-write budget ({:.3e} s of back-to-back runs)",
+        r.hottest_col_name.as_deref().unwrap_or("?"),
+        r.counts.hottest.presets,
+        r.counts.hottest.pulses,
+        runs,
+        r.endurance_budget,
+        r.lifetime_s_continuous.unwrap_or(0.0)
+    );
+}
+
+/// The check of the lanes: the injected faults and their effect, or whether every lane
+/// equals the integer reference.
+fn check_lines(s: &mut String, r: &KernelRunReport, c: &CheckReport) {
     if r.config.error_rate > 0.0 || r.config.error_rates_by_gate.is_some() {
         let rate = match &r.config.error_rates_by_gate {
             None => format!("{:e}", r.config.error_rate),
@@ -199,7 +237,7 @@ pub(crate) fn kernel_text(r: &KernelRunReport) -> String {
             c.mismatched_lanes,
             c.lanes_checked
         );
-        return s;
+        return;
     }
     match &c.first_mismatch {
         None => {
@@ -217,7 +255,6 @@ pub(crate) fn kernel_text(r: &KernelRunReport) -> String {
             );
         }
     }
-    s
 }
 
 /// The components of a breakdown with their names.

@@ -79,176 +79,30 @@ pub(crate) fn summary(r: &MapReport) -> String {
     s
 }
 
+/// Programs listed of a layer (and output channels).
+const MAX_PROGRAMS: usize = 12;
+/// Subarray runs listed of a program.
+const MAX_RUNS: usize = 4;
+
 /// Everything about one layer.
 pub(crate) fn detail(r: &MapReport) -> String {
-    const MAX_PROGRAMS: usize = 12;
-    const MAX_RUNS: usize = 4;
     let mut s = header(r);
     for l in &r.layers {
         let rep = &l.report;
-        let inputs: Vec<String> = l
-            .inputs
-            .iter()
-            .map(|(n, sh)| format!("'{n}' {}×{}×{}", sh.c, sh.h, sh.w))
-            .collect();
-        let _ = writeln!(
-            s,
-            "\nlayer {} '{}' ({}): {} → {}×{}×{}",
-            l.index,
-            l.name,
-            l.op,
-            if inputs.is_empty() {
-                "network input".to_owned()
-            } else {
-                inputs.join(" + ")
-            },
-            l.output.c,
-            l.output.h,
-            l.output.w
-        );
-        if let Some(st) = rep.strategy {
-            let _ = writeln!(s, "strategy {}: {}", st.name(), st.describe());
-        }
-        for (st, e, t) in &l.candidates {
-            let _ = writeln!(
-                s,
-                "  cost model: {:<6} {:>14.1} pJ {:>12} cycles",
-                st.name(),
-                e,
-                t
-            );
-        }
+        layer_heading(&mut s, l);
         if l.programs.is_empty() {
             let _ = writeln!(s, "no programs: this layer moves no data and runs no gates");
             continue;
         }
-        let _ = writeln!(s, "lane order: {}", l.lane_order);
-        if let (Some(red), Some(p)) = (l.reduction, l.programs.first()) {
-            let _ = writeln!(
-                s,
-                "reduction {red} inputs in chunks of {} → {} segment(s) per program; partial \
-                 sums stay in the lanes' accumulator columns between segments",
-                p.chunk,
-                red.div_ceil(p.chunk.max(1))
-            );
-        }
-        let _ = writeln!(
-            s,
-            "{} program(s), {} subarray run(s) on {} subarray(s) in {} wave(s); lanes used {} \
-             ({:.1} %), columns up to {:.1} %",
-            l.programs.len(),
-            rep.subarray_runs,
-            rep.subarrays,
-            waves(l),
-            rep.lanes_used,
-            100.0 * rep.lane_utilization,
-            100.0 * rep.column_utilization
-        );
-        let _ = writeln!(
-            s,
-            "\n  {:>7} {:>11} {:>7} {:>7}  runs: subarray (bank, wave) lanes",
-            "program", "channels", "chunk", "columns"
-        );
-        for (k, p) in l.programs.iter().enumerate().take(MAX_PROGRAMS) {
-            let mut runs: Vec<String> = p
-                .runs
-                .iter()
-                .take(MAX_RUNS)
-                .map(|r| {
-                    format!(
-                        "s{} (b{}, w{}) {}..{}",
-                        r.subarray, r.bank, r.wave, r.lanes[0], r.lanes[1]
-                    )
-                })
-                .collect();
-            if p.runs.len() > MAX_RUNS {
-                runs.push(format!("… {} more", p.runs.len() - MAX_RUNS));
-            }
-            let _ = writeln!(
-                s,
-                "  {:>7} {:>11} {:>7} {:>7}  {}",
-                k,
-                format!("{}..{}", p.channels[0], p.channels[1]),
-                if p.chunk > 0 {
-                    p.chunk.to_string()
-                } else {
-                    "-".into()
-                },
-                p.cols,
-                runs.join(", ")
-            );
-        }
-        if l.programs.len() > MAX_PROGRAMS {
-            let _ = writeln!(s, "  … {} more programs", l.programs.len() - MAX_PROGRAMS);
-        }
-        let _ = writeln!(
-            s,
-            "\ncolumns of program 0 (its generated code uses {}; the plan reserves {} of {} \
-             per subarray):",
-            l.columns.last().map_or(0, |c| c.end),
-            l.programs[0].cols,
-            r.cols_per_subarray
-        );
-        for c in &l.columns {
-            let _ = writeln!(
-                s,
-                "  {:>11}  {}",
-                format!("{}..{}", c.first, c.end),
-                c.holds
-            );
-        }
-        if !l.outputs.is_empty() {
-            let _ = writeln!(s, "output columns (bit 0 first):");
-            for (ch, cols) in l.outputs.iter().take(MAX_PROGRAMS) {
-                let cols: Vec<String> = cols.iter().map(usize::to_string).collect();
-                let who = ch.map_or("each lane's own channel".to_owned(), |c| {
-                    format!("channel {c}")
-                });
-                let _ = writeln!(s, "  {who:>13}: {}", cols.join(" "));
-            }
-            if l.outputs.len() > MAX_PROGRAMS {
-                let _ = writeln!(s, "  … {} more channels", l.outputs.len() - MAX_PROGRAMS);
-            }
-        }
+        programs(&mut s, l);
+        columns(&mut s, l, r.cols_per_subarray);
         if l.in_place {
             let _ = writeln!(
                 s,
                 "\nno moves: runs in place on its producer's output columns"
             );
         } else {
-            let _ = writeln!(
-                s,
-                "\nmoves before each segment (program 0; every lane of each run):"
-            );
-            let segs = l.moves.last().map_or(0, |m| m.segment + 1);
-            let mut elided = false;
-            for m in &l.moves {
-                if segs > 6 && (3..segs - 1).contains(&m.segment) {
-                    if !elided {
-                        let _ = writeln!(
-                            s,
-                            "  … segments 3..={} load the next chunks alike",
-                            segs - 2
-                        );
-                        elided = true;
-                    }
-                    continue;
-                }
-                let _ = writeln!(
-                    s,
-                    "  seg {:>3}  {:<12} → cols {}..{}, {} b/lane",
-                    m.segment, m.operands, m.cols[0], m.cols[1], m.bits_per_lane
-                );
-            }
-            let mut sources: Vec<(&str, &str)> = Vec::new();
-            for m in &l.moves {
-                if !sources.iter().any(|(k, _)| *k == m.kind) {
-                    sources.push((m.kind, &m.from));
-                }
-            }
-            for (kind, from) in sources {
-                let _ = writeln!(s, "  {kind:>5}  from {from}");
-            }
+            moves(&mut s, l);
         }
         let _ = writeln!(
             s,
@@ -261,4 +115,175 @@ pub(crate) fn detail(r: &MapReport) -> String {
         );
     }
     s
+}
+
+/// The layer's inputs and output, its strategy and the cost model's candidates.
+fn layer_heading(s: &mut String, l: &LayerPlacement) {
+    let rep = &l.report;
+    let inputs: Vec<String> = l
+        .inputs
+        .iter()
+        .map(|(n, sh)| format!("'{n}' {}×{}×{}", sh.c, sh.h, sh.w))
+        .collect();
+    let _ = writeln!(
+        s,
+        "\nlayer {} '{}' ({}): {} → {}×{}×{}",
+        l.index,
+        l.name,
+        l.op,
+        if inputs.is_empty() {
+            "network input".to_owned()
+        } else {
+            inputs.join(" + ")
+        },
+        l.output.c,
+        l.output.h,
+        l.output.w
+    );
+    if let Some(st) = rep.strategy {
+        let _ = writeln!(s, "strategy {}: {}", st.name(), st.describe());
+    }
+    for (st, e, t) in &l.candidates {
+        let _ = writeln!(
+            s,
+            "  cost model: {:<6} {:>14.1} pJ {:>12} cycles",
+            st.name(),
+            e,
+            t
+        );
+    }
+}
+
+/// The lane order, the reduction, the programs and their subarray runs.
+fn programs(s: &mut String, l: &LayerPlacement) {
+    let rep = &l.report;
+    let _ = writeln!(s, "lane order: {}", l.lane_order);
+    if let (Some(red), Some(p)) = (l.reduction, l.programs.first()) {
+        let _ = writeln!(
+            s,
+            "reduction {red} inputs in chunks of {} → {} segment(s) per program; partial \
+             sums stay in the lanes' accumulator columns between segments",
+            p.chunk,
+            red.div_ceil(p.chunk.max(1))
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{} program(s), {} subarray run(s) on {} subarray(s) in {} wave(s); lanes used {} \
+         ({:.1} %), columns up to {:.1} %",
+        l.programs.len(),
+        rep.subarray_runs,
+        rep.subarrays,
+        waves(l),
+        rep.lanes_used,
+        100.0 * rep.lane_utilization,
+        100.0 * rep.column_utilization
+    );
+    let _ = writeln!(
+        s,
+        "\n  {:>7} {:>11} {:>7} {:>7}  runs: subarray (bank, wave) lanes",
+        "program", "channels", "chunk", "columns"
+    );
+    for (k, p) in l.programs.iter().enumerate().take(MAX_PROGRAMS) {
+        let mut runs: Vec<String> = p
+            .runs
+            .iter()
+            .take(MAX_RUNS)
+            .map(|r| {
+                format!(
+                    "s{} (b{}, w{}) {}..{}",
+                    r.subarray, r.bank, r.wave, r.lanes[0], r.lanes[1]
+                )
+            })
+            .collect();
+        if p.runs.len() > MAX_RUNS {
+            runs.push(format!("… {} more", p.runs.len() - MAX_RUNS));
+        }
+        let _ = writeln!(
+            s,
+            "  {:>7} {:>11} {:>7} {:>7}  {}",
+            k,
+            format!("{}..{}", p.channels[0], p.channels[1]),
+            if p.chunk > 0 {
+                p.chunk.to_string()
+            } else {
+                "-".into()
+            },
+            p.cols,
+            runs.join(", ")
+        );
+    }
+    if l.programs.len() > MAX_PROGRAMS {
+        let _ = writeln!(s, "  … {} more programs", l.programs.len() - MAX_PROGRAMS);
+    }
+}
+
+/// The columns of program 0 and the output columns.
+fn columns(s: &mut String, l: &LayerPlacement, cols_per_subarray: u32) {
+    let _ = writeln!(
+        s,
+        "\ncolumns of program 0 (its generated code uses {}; the plan reserves {} of {} \
+         per subarray):",
+        l.columns.last().map_or(0, |c| c.end),
+        l.programs[0].cols,
+        cols_per_subarray
+    );
+    for c in &l.columns {
+        let _ = writeln!(
+            s,
+            "  {:>11}  {}",
+            format!("{}..{}", c.first, c.end),
+            c.holds
+        );
+    }
+    if !l.outputs.is_empty() {
+        let _ = writeln!(s, "output columns (bit 0 first):");
+        for (ch, cols) in l.outputs.iter().take(MAX_PROGRAMS) {
+            let cols: Vec<String> = cols.iter().map(usize::to_string).collect();
+            let who = ch.map_or("each lane's own channel".to_owned(), |c| {
+                format!("channel {c}")
+            });
+            let _ = writeln!(s, "  {who:>13}: {}", cols.join(" "));
+        }
+        if l.outputs.len() > MAX_PROGRAMS {
+            let _ = writeln!(s, "  … {} more channels", l.outputs.len() - MAX_PROGRAMS);
+        }
+    }
+}
+
+/// The moves before each segment of program 0 and where each kind of operand comes from.
+fn moves(s: &mut String, l: &LayerPlacement) {
+    let _ = writeln!(
+        s,
+        "\nmoves before each segment (program 0; every lane of each run):"
+    );
+    let segs = l.moves.last().map_or(0, |m| m.segment + 1);
+    let mut elided = false;
+    for m in &l.moves {
+        if segs > 6 && (3..segs - 1).contains(&m.segment) {
+            if !elided {
+                let _ = writeln!(
+                    s,
+                    "  … segments 3..={} load the next chunks alike",
+                    segs - 2
+                );
+                elided = true;
+            }
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "  seg {:>3}  {:<12} → cols {}..{}, {} b/lane",
+            m.segment, m.operands, m.cols[0], m.cols[1], m.bits_per_lane
+        );
+    }
+    let mut sources: Vec<(&str, &str)> = Vec::new();
+    for m in &l.moves {
+        if !sources.iter().any(|(k, _)| *k == m.kind) {
+            sources.push((m.kind, &m.from));
+        }
+    }
+    for (kind, from) in sources {
+        let _ = writeln!(s, "  {kind:>5}  from {from}");
+    }
 }

@@ -4,6 +4,8 @@ use crate::records::{Metrics, RunReport};
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// The `run` table: the workload and its check, CRAM's and each baseline's metrics per
+/// inference, CRAM's gains, the carbon footprint and where the results are.
 pub(crate) fn table(r: &RunReport, dir: &Path) -> String {
     let mut s = String::new();
     let c = &r.cram;
@@ -37,6 +39,32 @@ pub(crate) fn table(r: &RunReport, dir: &Path) -> String {
         );
     }
     let _ = writeln!(s);
+    metrics_table(&mut s, r);
+    gains_table(&mut s, r);
+    let _ = writeln!(
+        s,
+        "\nCO2e per million inferences at {} g/kWh: cram {}{}",
+        r.grid_gco2e_per_kwh,
+        crate::units::si(c.metrics.co2e_kg_per_million * 1e3, "g"),
+        r.baselines
+            .iter()
+            .map(|b| format!(
+                ", {} {}",
+                b.name,
+                crate::units::si(b.metrics.co2e_kg_per_million * 1e3, "g")
+            ))
+            .collect::<String>()
+    );
+    let _ = writeln!(
+        s,
+        "results: {} (resolved.toml, manifest.json, report.json, layers.csv)",
+        dir.display()
+    );
+    s
+}
+
+/// Every side's metrics per inference.
+fn metrics_table(s: &mut String, r: &RunReport) {
     let _ = writeln!(
         s,
         "{:<16} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10} {:>10} {:>10} {:>9} {:>6} {:>11}",
@@ -71,10 +99,14 @@ pub(crate) fn table(r: &RunReport, dir: &Path) -> String {
             crate::units::si(m.co2e_g_per_inference, "g"),
         );
     };
-    line("cram", &c.metrics);
+    line("cram", &r.cram.metrics);
     for b in &r.baselines {
         line(&b.name, &b.metrics);
     }
+}
+
+/// CRAM's gain over each baseline, and where the baseline's time goes.
+fn gains_table(s: &mut String, r: &RunReport) {
     let _ = writeln!(
         s,
         "\nCRAM's gain      {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}  where the baseline's time goes",
@@ -111,24 +143,4 @@ pub(crate) fn table(r: &RunReport, dir: &Path) -> String {
              CRAM is better)"
         );
     }
-    let _ = writeln!(
-        s,
-        "\nCO2e per million inferences at {} g/kWh: cram {}{}",
-        r.grid_gco2e_per_kwh,
-        crate::units::si(c.metrics.co2e_kg_per_million * 1e3, "g"),
-        r.baselines
-            .iter()
-            .map(|b| format!(
-                ", {} {}",
-                b.name,
-                crate::units::si(b.metrics.co2e_kg_per_million * 1e3, "g")
-            ))
-            .collect::<String>()
-    );
-    let _ = writeln!(
-        s,
-        "results: {} (resolved.toml, manifest.json, report.json, layers.csv)",
-        dir.display()
-    );
-    s
 }

@@ -6,11 +6,16 @@
 //! runs. Lanes past `lanes` in the last word are padding: they compute garbage that no
 //! accessor returns.
 
+use bitvec::prelude::{BitVec, Lsb0};
+use bitvec::view::BitView;
 use cram_arch::GateKind;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use super::isa::{Col, LaneMask, MAX_INPUTS, OpVisitor, Program, ProgramError};
+
+/// Bit storage of cells and lane masks: `u64` words, bit 0 first.
+pub type Cells = BitVec<u64, Lsb0>;
 
 /// Bits per storage word.
 pub const WORD_BITS: usize = 64;
@@ -26,9 +31,12 @@ pub struct Subarray {
     lanes: usize,
     cols: usize,
     words: usize,
-    data: Vec<u64>,
-    /// Word mask of the selected lanes; empty means all lanes.
-    mask: Vec<u64>,
+    /// The cells, column-major: bit `l` of column `c` is bit `c·64·words + l`. The word loops
+    /// read its raw `u64` words ([`BitVec::as_raw_slice`]); bit-level access (a fault, a
+    /// lane) goes through its bit API.
+    data: Cells,
+    /// The selected lanes, padded to whole words; empty means all lanes.
+    mask: Cells,
     reads: Vec<Vec<u64>>,
     /// Vector level of the word loops; `Avx2` only if the CPU supports it.
     simd: Simd,
@@ -101,18 +109,19 @@ impl Faults {
     }
 
     /// Applies the flips of one gate step over `lanes` lanes.
-    fn apply(&mut self, gate: GateKind, out: &mut [u64], mask: &[u64], lanes: usize) {
+    fn apply(&mut self, gate: GateKind, out: &mut [u64], mask: &Cells, lanes: usize) {
         self.evaluations += lanes as u64;
         let p = self.p[gate.index()];
         if p <= 0.0 {
             return;
         }
+        let out = out.view_bits_mut::<Lsb0>();
         let mut next = self.gap(p);
         while next < lanes as u64 {
             let l = next as usize;
-            let bit = 1u64 << (l % WORD_BITS);
-            if mask.is_empty() || mask[l / WORD_BITS] & bit != 0 {
-                out[l / WORD_BITS] ^= bit;
+            if mask.is_empty() || mask[l] {
+                let flipped = !out[l];
+                out.set(l, flipped);
                 self.flips += 1;
             }
             next = next.saturating_add(1).saturating_add(self.gap(p));
@@ -128,8 +137,8 @@ impl Subarray {
             lanes,
             cols,
             words,
-            data: vec![0; words * cols],
-            mask: Vec::new(),
+            data: Cells::from_vec(vec![0; words * cols]),
+            mask: Cells::new(),
             reads: Vec::new(),
             simd: Simd::best(),
             faults: None,
@@ -159,7 +168,7 @@ impl Subarray {
             } else {
                 (1u64 << (self.lanes % WORD_BITS)) - 1
             };
-            let selected = valid & self.mask.get(w).copied().unwrap_or(u64::MAX);
+            let selected = valid & self.mask.as_raw_slice().get(w).copied().unwrap_or(u64::MAX);
             // Bit-sliced counter of ones (up to 5 fits 3 bits).
             let (mut c0, mut c1, mut c2) = (0u64, 0u64, 0u64);
             for &c in ins {
@@ -209,8 +218,11 @@ impl Subarray {
         self.lanes = lanes;
         self.cols = cols;
         self.words = words_for(lanes);
-        self.data.clear();
-        self.data.resize(self.words * cols, 0);
+        // The words are reused: a BitVec's storage converts to and from its Vec for free.
+        let mut words = std::mem::take(&mut self.data).into_vec();
+        words.clear();
+        words.resize(self.words * cols, 0);
+        self.data = Cells::from_vec(words);
         self.mask.clear();
         self.reads.clear();
         self.faults = None;
@@ -259,13 +271,13 @@ impl Subarray {
     /// The packed words of one column.
     pub fn column(&self, col: Col) -> &[u64] {
         let c = usize::from(col);
-        &self.data[c * self.words..(c + 1) * self.words]
+        &self.data.as_raw_slice()[c * self.words..(c + 1) * self.words]
     }
 
     /// The packed words of one column, writable (for loading data outside the op stream).
     pub fn column_mut(&mut self, col: Col) -> &mut [u64] {
         let c = usize::from(col);
-        &mut self.data[c * self.words..(c + 1) * self.words]
+        &mut self.data.as_raw_mut_slice()[c * self.words..(c + 1) * self.words]
     }
 
     /// Fills columns with random words from `rng`, in the order given (the operand data of
@@ -281,19 +293,19 @@ impl Subarray {
     /// One cell.
     pub fn get(&self, lane: usize, col: Col) -> bool {
         debug_assert!(lane < self.lanes);
-        self.column(col)[lane / WORD_BITS] >> (lane % WORD_BITS) & 1 == 1
+        self.data[self.cell(lane, col)]
+    }
+
+    /// The bit index of one cell in [`Subarray::data`].
+    fn cell(&self, lane: usize, col: Col) -> usize {
+        usize::from(col) * self.words * WORD_BITS + lane
     }
 
     /// Sets one cell.
     pub fn set(&mut self, lane: usize, col: Col, value: bool) {
         debug_assert!(lane < self.lanes);
-        let w = &mut self.column_mut(col)[lane / WORD_BITS];
-        let bit = 1u64 << (lane % WORD_BITS);
-        if value {
-            *w |= bit;
-        } else {
-            *w &= !bit;
-        }
+        let at = self.cell(lane, col);
+        self.data.set(at, value);
     }
 
     /// Rows read by [`super::isa::Op::ReadRow`] so far, in order (one bit per column).
@@ -453,11 +465,11 @@ impl OpVisitor for Subarray {
         let fill = if value { u64::MAX } else { 0 };
         let words = self.words;
         let c = usize::from(col);
-        let out = &mut self.data[c * words..(c + 1) * words];
+        let out = &mut self.data.as_raw_mut_slice()[c * words..(c + 1) * words];
         if self.mask.is_empty() {
             out.fill(fill);
         } else {
-            for (o, m) in out.iter_mut().zip(&self.mask) {
+            for (o, m) in out.iter_mut().zip(self.mask.as_raw_slice()) {
                 *o = (*o & !m) | (fill & m);
             }
         }
@@ -477,7 +489,7 @@ impl OpVisitor for Subarray {
         }
         {
             // Disjoint borrows: the output column mutably, the columns around it shared.
-            let (data, mask) = (&mut self.data[..], &self.mask[..]);
+            let (data, mask) = (self.data.as_raw_mut_slice(), self.mask.as_raw_slice());
             let (before, rest) = data.split_at_mut(usize::from(out) * words);
             let (o, after) = rest.split_at_mut(words);
             let oc = usize::from(out);
@@ -530,7 +542,12 @@ impl OpVisitor for Subarray {
         }
         if let Some(faults) = self.faults.as_mut() {
             let o = usize::from(out) * words;
-            faults.apply(gate, &mut self.data[o..o + words], &self.mask, self.lanes);
+            faults.apply(
+                gate,
+                &mut self.data.as_raw_mut_slice()[o..o + words],
+                &self.mask,
+                self.lanes,
+            );
         }
     }
 
@@ -540,18 +557,10 @@ impl OpVisitor for Subarray {
             LaneMask::Range { lo, hi } => {
                 let (lo, hi) = (lo as usize, (hi as usize).min(self.lanes));
                 self.mask.clear();
-                self.mask.extend((0..self.words).map(|w| {
-                    let (start, end) = (w * WORD_BITS, (w + 1) * WORD_BITS);
-                    let (a, b) = (lo.clamp(start, end) - start, hi.clamp(start, end) - start);
-                    let upto = |n: usize| {
-                        if n == WORD_BITS {
-                            u64::MAX
-                        } else {
-                            (1u64 << n) - 1
-                        }
-                    };
-                    upto(b) & !upto(a)
-                }));
+                self.mask.resize(self.words * WORD_BITS, false);
+                if lo < hi {
+                    self.mask[lo..hi].fill(true);
+                }
             }
         }
     }
@@ -580,9 +589,7 @@ impl OpVisitor for Subarray {
             self.lanes
         );
         for c in 0..self.cols {
-            let v = bits
-                .get(c / WORD_BITS)
-                .is_some_and(|w| w >> (c % WORD_BITS) & 1 == 1);
+            let v = bits.view_bits::<Lsb0>().get(c).is_some_and(|b| *b);
             self.set(lane, c as Col, v);
         }
     }

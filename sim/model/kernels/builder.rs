@@ -42,6 +42,48 @@ impl GateSet {
             GateSet::Nand => "nand",
         }
     }
+
+    /// The set's position in [`GateSet::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            GateSet::Maj => 0,
+            GateSet::Nand => 1,
+        }
+    }
+
+    /// The gates this set's arithmetic is built from: what a device must run for the set
+    /// to be usable. (A program may also copy a column that one gate would read twice; the
+    /// maj set copies with COPY, the nand set with two NOTs: see [`Builder::copy`].)
+    pub fn gates(self) -> &'static [GateKind] {
+        match self {
+            GateSet::Maj => &[
+                GateKind::Not,
+                GateKind::And,
+                GateKind::Or,
+                GateKind::Nand,
+                GateKind::Nor,
+                GateKind::Maj3,
+                GateKind::InvMaj3,
+                GateKind::Maj5,
+            ],
+            GateSet::Nand => &[GateKind::Not, GateKind::Nand, GateKind::And],
+        }
+    }
+}
+
+impl std::str::FromStr for GateSet {
+    type Err = String;
+
+    /// A set by its name (`maj`, `nand`).
+    fn from_str(s: &str) -> Result<GateSet, String> {
+        GateSet::ALL
+            .into_iter()
+            .find(|g| g.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = GateSet::ALL.iter().map(|g| g.name()).collect();
+                format!("expected {}", names.join(" or "))
+            })
+    }
 }
 
 /// Accumulates ops and manages columns for one kernel.

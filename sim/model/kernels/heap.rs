@@ -317,8 +317,9 @@ struct Prims {
 
 /// Measures every primitive once on a scratch builder.
 fn prims(set: GateSet) -> &'static Prims {
-    static CACHE: [OnceLock<Prims>; 2] = [OnceLock::new(), OnceLock::new()];
-    CACHE[usize::from(set == GateSet::Nand)].get_or_init(|| {
+    static CACHE: [OnceLock<Prims>; GateSet::ALL.len()] =
+        [const { OnceLock::new() }; GateSet::ALL.len()];
+    CACHE[set.index()].get_or_init(|| {
         let mut temps = 0;
         let mut one = |f: &dyn Fn(&mut Builder, &[Col])| -> Tally {
             let mut b = Builder::new(set);

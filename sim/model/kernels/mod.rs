@@ -207,7 +207,41 @@ impl KernelSpec {
         if two_operand {
             inputs.push(operand("b", bb.clone(), signed));
         }
-        let outputs = match self.kind {
+        let outputs = self.outputs(&mut b, &a, &bb, signed, &mut inputs);
+        let n_inputs: usize = inputs.iter().map(|o| o.cols.len()).sum();
+        for o in &outputs {
+            for (i, &c) in o.cols.iter().enumerate() {
+                if usize::from(c) >= n_inputs {
+                    b.rename(c, format!("{}[{i}]", o.name));
+                }
+            }
+        }
+        Kernel {
+            spec: *self,
+            program: b.finish(),
+            inputs,
+            outputs,
+        }
+    }
+
+    /// The outputs of the kernel on operands `a` and `bb` (a full adder's third operand is
+    /// declared here and added to `inputs`).
+    fn outputs(
+        &self,
+        b: &mut Builder,
+        a: &[Col],
+        bb: &[Col],
+        signed: bool,
+        inputs: &mut Vec<Operand>,
+    ) -> Vec<Operand> {
+        let n = self.bits;
+        let b_bits = if matches!(self.kind, KernelKind::Mul | KernelKind::Smul) {
+            self.bits_b
+        } else {
+            n
+        };
+        let operand = Operand::new;
+        match self.kind {
             KernelKind::Copy => vec![operand(
                 "out",
                 a.iter().map(|&x| b.copy(x)).collect(),
@@ -223,7 +257,7 @@ impl KernelSpec {
                 };
                 vec![operand(
                     "out",
-                    a.iter().zip(&bb).map(|(&x, &y)| f(&mut b, x, y)).collect(),
+                    a.iter().zip(bb).map(|(&x, &y)| f(b, x, y)).collect(),
                     false,
                 )]
             }
@@ -244,7 +278,7 @@ impl KernelSpec {
                     h.push_col(i, a[i as usize]);
                     h.push_col(i, bb[i as usize]);
                 }
-                vec![operand("sum", h.reduce(&mut b), false)]
+                vec![operand("sum", h.reduce(b), false)]
             }
             KernelKind::Sub => {
                 // a − b = a + ¬b + 1 (mod 2^n).
@@ -254,7 +288,7 @@ impl KernelSpec {
                     h.push(i, HeapBit::Not(bb[i as usize]));
                 }
                 h.add_constant(1);
-                vec![operand("diff", h.reduce(&mut b), true)]
+                vec![operand("diff", h.reduce(b), true)]
             }
             KernelKind::Mul => {
                 let mut h = BitHeap::new(n + b_bits);
@@ -263,30 +297,26 @@ impl KernelSpec {
                         h.push((i + j) as u32, HeapBit::And(x, y));
                     }
                 }
-                vec![operand("prod", h.reduce(&mut b), false)]
+                vec![operand("prod", h.reduce(b), false)]
             }
-            KernelKind::Smul => vec![operand("prod", baugh_wooley(&mut b, &a, &bb), true)],
-            KernelKind::Mulc => vec![operand("prod", mul_const(&mut b, &a, self.constant), true)],
+            KernelKind::Smul => vec![operand("prod", baugh_wooley(b, a, bb), true)],
+            KernelKind::Mulc => vec![operand("prod", mul_const(b, a, self.constant), true)],
             KernelKind::Popcount => {
                 let mut h = BitHeap::new(32 - n.leading_zeros());
-                for &x in &a {
+                for &x in a {
                     h.push_col(0, x);
                 }
-                vec![operand("count", h.reduce(&mut b), false)]
+                vec![operand("count", h.reduce(b), false)]
             }
             KernelKind::Lt | KernelKind::Ltu => {
-                vec![operand(
-                    "lt",
-                    vec![less_than(&mut b, &a, &bb, signed)],
-                    false,
-                )]
+                vec![operand("lt", vec![less_than(b, a, bb, signed)], false)]
             }
             KernelKind::Max => {
-                let s = less_than(&mut b, &a, &bb, true);
+                let s = less_than(b, a, bb, true);
                 let ns = b.not(s);
                 let out = a
                     .iter()
-                    .zip(&bb)
+                    .zip(bb)
                     .map(|(&x, &y)| b.mux(s, ns, x, y))
                     .collect();
                 vec![operand("max", out, true)]
@@ -301,20 +331,6 @@ impl KernelSpec {
                 out.push(b.constant(false));
                 vec![operand("relu", out, true)]
             }
-        };
-        let n_inputs: usize = inputs.iter().map(|o| o.cols.len()).sum();
-        for o in &outputs {
-            for (i, &c) in o.cols.iter().enumerate() {
-                if usize::from(c) >= n_inputs {
-                    b.rename(c, format!("{}[{i}]", o.name));
-                }
-            }
-        }
-        Kernel {
-            spec: *self,
-            program: b.finish(),
-            inputs,
-            outputs,
         }
     }
 }

@@ -17,6 +17,7 @@
 //! * The attention products are Σ (a − z_a)(b − z_b): partial products a_i ∧ b_k plus the
 //!   zero-point cross terms, reduced in chunks like a stored-weight MAC.
 
+use crate::error::MapError;
 use std::ops::Range;
 
 use cram_workloads::golden::{Program, Step};
@@ -41,7 +42,7 @@ fn centred(coding: Coding, cols: &[Col], z: i64) -> Signal {
 }
 
 /// A canonical two's-complement signal of `s`'s value (reduced only when it is not one).
-fn canonical(b: &mut Builder, s: &Signal) -> Result<Signal, String> {
+fn canonical(b: &mut Builder, s: &Signal) -> Result<Signal, MapError> {
     let n = s.bits.len();
     let plain = s.offset == 0
         && s.bits
@@ -63,7 +64,7 @@ fn requant_out(
     m: i64,
     shift: u32,
     out: &ActQuant,
-) -> Result<Vec<Col>, String> {
+) -> Result<Vec<Col>, MapError> {
     let (lo, hi) = out.range();
     let (cols, temps) = arith::requantize(
         b,
@@ -188,7 +189,7 @@ fn accumulate(
     (lo, hi): (i128, i128),
     mut loads: impl FnMut(usize, usize) -> Vec<Load>,
     mut term: impl FnMut(&mut Sum, usize),
-) -> Result<(Vec<Col>, Vec<Segment>), String> {
+) -> Result<(Vec<Col>, Vec<Segment>), MapError> {
     let mut acc: Vec<Col> = Vec::new();
     let mut segments = Vec::new();
     for rs in chunks(n, chunk) {
@@ -220,7 +221,7 @@ fn requant_job(
     (lo, hi): (i128, i128),
     rq: Requant,
     out: &ActQuant,
-) -> Result<Job, String> {
+) -> Result<Job, MapError> {
     let start = b.len();
     let outputs = requant_out(&mut b, &Signal::raw(acc, lo, hi), rq.mult, rq.shift, out)?;
     segments.push(Segment {
@@ -239,7 +240,7 @@ pub fn sum_pool(
     chunk: usize,
     rq: Requant,
     out: &ActQuant,
-) -> Result<Job, String> {
+) -> Result<Job, MapError> {
     let mut b = Builder::new(set);
     let slots: Vec<Vec<Col>> = (0..chunk.min(n))
         .map(|r| b.operand_at("x", r, x.bits))
@@ -266,7 +267,7 @@ pub fn add(
     mults: [i64; 2],
     shift: u32,
     out: &ActQuant,
-) -> Result<Job, String> {
+) -> Result<Job, MapError> {
     let mut b = Builder::new(set);
     let (xa, xb) = (b.operand("a", ca.bits), b.operand("b", cb.bits));
     let (sa, sb) = (centred(ca, &xa, za), centred(cb, &xb, zb));
@@ -295,7 +296,7 @@ pub fn requant(
     zx: i64,
     rq: Requant,
     out: &ActQuant,
-) -> Result<Job, String> {
+) -> Result<Job, MapError> {
     let mut b = Builder::new(set);
     let cols = b.operand("x", x.bits);
     let acc = canonical(&mut b, &centred(x, &cols, zx))?;
@@ -348,7 +349,7 @@ pub fn dot(
     chunk: usize,
     rq: Requant,
     out: &ActQuant,
-) -> Result<Job, String> {
+) -> Result<Job, MapError> {
     let mut b = Builder::new(set);
     let m = chunk.min(n);
     let xa: Vec<Vec<Col>> = (0..m).map(|r| b.operand_at("a", r, ca.bits)).collect();
@@ -386,7 +387,7 @@ pub struct Part {
 
 /// The programs of weight-free layer `i` of `prog` and whether their operand loads are
 /// charged (false: the program runs in place on its producer's output columns).
-pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), String> {
+pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), MapError> {
     let layer = &prog.network().layers[i];
     let out = prog.act(i);
     let shape = prog.shape(i);
@@ -416,7 +417,22 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Str
         (Step::SumPool(rq), op) => {
             let n = match op {
                 Op::AvgPool { window } => window.kernel[0] * window.kernel[1],
-                _ => {
+                Op::Input { .. }
+                | Op::Dense { .. }
+                | Op::Conv2d { .. }
+                | Op::MaxPool { .. }
+                | Op::GlobalAvgPool
+                | Op::Relu
+                | Op::Relu6
+                | Op::Add
+                | Op::Concat
+                | Op::Flatten
+                | Op::BatchNorm { .. }
+                | Op::Downsample { .. }
+                | Op::Softmax
+                | Op::Sign
+                | Op::AttnScores { .. }
+                | Op::AttnContext { .. } => {
                     let s = prog.shape(input(0));
                     s.h * s.w
                 }
@@ -460,7 +476,22 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Str
         (Step::Attn(rq), op) => {
             let n = match *op {
                 Op::AttnScores { heads } => prog.shape(input(0)).c / heads,
-                _ => prog.shape(input(1)).h,
+                Op::Input { .. }
+                | Op::Dense { .. }
+                | Op::Conv2d { .. }
+                | Op::MaxPool { .. }
+                | Op::AvgPool { .. }
+                | Op::GlobalAvgPool
+                | Op::Relu
+                | Op::Relu6
+                | Op::Add
+                | Op::Concat
+                | Op::Flatten
+                | Op::BatchNorm { .. }
+                | Op::Downsample { .. }
+                | Op::Softmax
+                | Op::Sign
+                | Op::AttnContext { .. } => prog.shape(input(1)).h,
             };
             let per = (x(0).0.bits + x(1).0.bits) as usize;
             let (_, job) = super::fitted(hw, n, per, |chunk| {
@@ -468,7 +499,9 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Str
             })?;
             (all(job), true)
         }
-        _ => return Err("this op is not an element-wise layer".into()),
+        (Step::Input | Step::Linear { .. } | Step::MaxPool | Step::Pass, _) => {
+            return Err(MapError::NotElementWiseLayer);
+        }
     })
 }
 
@@ -484,43 +517,7 @@ pub fn gather<'a>(
     let inp = |k: usize| &outs[layer.inputs[k]];
     let (a, b) = (inp(0), layer.inputs.get(1).map(|&j| &outs[j]));
     match (prog.step(i), &layer.op) {
-        (Step::MaxPool | Step::SumPool(_), op) => {
-            let s = prog.shape(layer.inputs[0]);
-            let window = match *op {
-                Op::MaxPool { window } | Op::AvgPool { window } => window,
-                _ => Window {
-                    kernel: [s.h, s.w],
-                    stride: [1, 1],
-                    pad: [0; 4],
-                    ceil: false,
-                },
-            };
-            let act = prog.act(layer.inputs[0]);
-            let z = i64::from(act.zero);
-            // Padding: the zero point (a centred zero) for sums; for max, the code minimum
-            // (it never wins) unless the whole window is padding (then the zero point).
-            let pad = match prog.step(i) {
-                Step::MaxPool => Some(act.range().0),
-                _ => None,
-            };
-            let [kh, kw] = window.kernel;
-            let cell = move |oy: usize, ox: usize, r: usize| -> Option<(usize, usize)> {
-                let y = (oy * window.stride[0] + r / kw) as isize - window.pad[0] as isize;
-                let x = (ox * window.stride[1] + r % kw) as isize - window.pad[1] as isize;
-                (y >= 0 && x >= 0 && (y as usize) < s.h && (x as usize) < s.w)
-                    .then_some((y as usize, x as usize))
-            };
-            Box::new(move |src, img, c, p| {
-                let (oy, ox, r) = (p / ow, p % ow, src_index(src));
-                match cell(oy, ox, r) {
-                    Some((y, x)) => a[img][[c, y, x]],
-                    None => match pad {
-                        Some(min) if (0..kh * kw).any(|q| cell(oy, ox, q).is_some()) => min,
-                        _ => z,
-                    },
-                }
-            })
-        }
+        (Step::MaxPool | Step::SumPool(_), op) => pool_gather(prog, i, op, a, ow),
         (Step::Concat(_), _) => {
             let offsets: Vec<usize> = layer
                 .inputs
@@ -563,7 +560,18 @@ pub fn gather<'a>(
             })
         }
         // Element-wise (unary, Add): operand k of the lane's own element.
-        _ => Box::new(move |src, img, c, p| {
+        (
+            Step::Input
+            | Step::Linear { .. }
+            | Step::Relu
+            | Step::Relu6 { .. }
+            | Step::Sign
+            | Step::Add { .. }
+            | Step::Pass
+            | Step::Downsample
+            | Step::Attn(_),
+            _,
+        ) => Box::new(move |src, img, c, p| {
             let x = match src {
                 Source::W(_) => b.expect("two inputs"),
                 _ => a,
@@ -571,6 +579,78 @@ pub fn gather<'a>(
             x[img][[c, p / ow, p % ow]]
         }),
     }
+}
+
+/// [`gather`] of a pooling layer: operand `r` of a lane is cell `r` of its output's window
+/// over input `a` (padding: the zero point for sums; for max, the code minimum unless the
+/// whole window is padding).
+fn pool_gather<'a>(
+    prog: &'a Program,
+    i: usize,
+    op: &Op,
+    a: &'a [Array3<i64>],
+    ow: usize,
+) -> Box<dyn Fn(Source, usize, usize, usize) -> i64 + Sync + 'a> {
+    let layer = &prog.network().layers[i];
+    let s = prog.shape(layer.inputs[0]);
+    let window = match *op {
+        Op::MaxPool { window } | Op::AvgPool { window } => window,
+        Op::Input { .. }
+        | Op::Dense { .. }
+        | Op::Conv2d { .. }
+        | Op::GlobalAvgPool
+        | Op::Relu
+        | Op::Relu6
+        | Op::Add
+        | Op::Concat
+        | Op::Flatten
+        | Op::BatchNorm { .. }
+        | Op::Downsample { .. }
+        | Op::Softmax
+        | Op::Sign
+        | Op::AttnScores { .. }
+        | Op::AttnContext { .. } => Window {
+            kernel: [s.h, s.w],
+            stride: [1, 1],
+            pad: [0; 4],
+            ceil: false,
+        },
+    };
+    let act = prog.act(layer.inputs[0]);
+    let z = i64::from(act.zero);
+    // Padding: the zero point (a centred zero) for sums; for max, the code minimum
+    // (it never wins) unless the whole window is padding (then the zero point).
+    let pad = match prog.step(i) {
+        Step::MaxPool => Some(act.range().0),
+        Step::Input
+        | Step::Linear { .. }
+        | Step::SumPool(_)
+        | Step::Relu
+        | Step::Relu6 { .. }
+        | Step::Sign
+        | Step::Add { .. }
+        | Step::Concat(_)
+        | Step::Pass
+        | Step::Downsample
+        | Step::Attn(_) => None,
+    };
+    let [kh, kw] = window.kernel;
+    let cell = move |oy: usize, ox: usize, r: usize| -> Option<(usize, usize)> {
+        let y = (oy * window.stride[0] + r / kw) as isize - window.pad[0] as isize;
+        let x = (ox * window.stride[1] + r % kw) as isize - window.pad[1] as isize;
+        (y >= 0 && x >= 0 && (y as usize) < s.h && (x as usize) < s.w)
+            .then_some((y as usize, x as usize))
+    };
+    Box::new(move |src, img, c, p| {
+        let (oy, ox, r) = (p / ow, p % ow, src_index(src));
+        match cell(oy, ox, r) {
+            Some((y, x)) => a[img][[c, y, x]],
+            None => match pad {
+                Some(min) if (0..kh * kw).any(|q| cell(oy, ox, q).is_some()) => min,
+                _ => z,
+            },
+        }
+    })
 }
 
 fn src_index(src: Source) -> usize {

@@ -20,6 +20,8 @@
 //! for `Stored`, its weights) into the same columns before each segment, and the
 //! accumulator stays in the lanes between chunks (a split over time).
 
+pub use super::jobs::{const_job, stored_job};
+use crate::error::MapError;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -28,7 +30,7 @@ use cram_workloads::net::{Op as NetOp, Shape, Window};
 use cram_workloads::quant::{ActQuant, Requant};
 use ndarray::Array4;
 
-use super::arith::{self, Coding, Lit, Mult, Nonzero, Signal, Sum};
+use super::arith::{self, Coding, Mult, Signal};
 use crate::model::engine::isa::{Col, Program};
 use crate::model::kernels::{Builder, GateSet, Tally, csd_digits};
 
@@ -130,7 +132,22 @@ impl<'a> Linear<'a> {
         };
         let (window, groups) = match *op {
             NetOp::Conv2d { window, groups, .. } => (window, groups),
-            _ => (
+            NetOp::Input { .. }
+            | NetOp::Dense { .. }
+            | NetOp::MaxPool { .. }
+            | NetOp::AvgPool { .. }
+            | NetOp::GlobalAvgPool
+            | NetOp::Relu
+            | NetOp::Relu6
+            | NetOp::Add
+            | NetOp::Concat
+            | NetOp::Flatten
+            | NetOp::BatchNorm { .. }
+            | NetOp::Downsample { .. }
+            | NetOp::Softmax
+            | NetOp::Sign
+            | NetOp::AttnScores { .. }
+            | NetOp::AttnContext { .. } => (
                 Window {
                     kernel: [1, 1],
                     stride: [1, 1],
@@ -204,7 +221,7 @@ impl<'a> Linear<'a> {
 
     /// Histogram of the CSD digits of `row` by (position, negative), one past the highest
     /// position, and Σ row.
-    fn digit_histogram(&self, row: &[i64]) -> ([[u64; 2]; 64], usize, i128) {
+    pub(crate) fn digit_histogram(&self, row: &[i64]) -> ([[u64; 2]; 64], usize, i128) {
         let mut n = [[0u64; 2]; 64];
         let mut sw = 0i64;
         let mut top = 0usize;
@@ -237,7 +254,7 @@ impl<'a> Linear<'a> {
     }
 
     /// The nonzero CSD digits of a weight: (position, negative).
-    fn digits_of(&self, w: i64) -> &[(u32, bool)] {
+    pub(crate) fn digits_of(&self, w: i64) -> &[(u32, bool)] {
         &self.digits.1[(w - self.digits.0) as usize]
     }
 
@@ -274,7 +291,7 @@ impl<'a> Linear<'a> {
     }
 
     /// Centred input interval [x_lo − z, x_hi − z].
-    fn x_centred(&self) -> (i128, i128) {
+    pub(crate) fn x_centred(&self) -> (i128, i128) {
         let (lo, hi) = self.x.range();
         let z = i128::from(self.x_zero);
         if self.x.binary {
@@ -296,7 +313,7 @@ impl<'a> Linear<'a> {
         i128::from(self.bias[co]) + a0 * self.wsum[co]
     }
 
-    fn x_offset(&self) -> i128 {
+    pub(crate) fn x_offset(&self) -> i128 {
         if self.x.binary { -1 } else { 0 }
     }
 
@@ -313,7 +330,7 @@ impl<'a> Linear<'a> {
     }
 }
 
-fn digit_table(w: &Array4<i64>) -> (i64, Vec<Vec<(u32, bool)>>) {
+pub(crate) fn digit_table(w: &Array4<i64>) -> (i64, Vec<Vec<(u32, bool)>>) {
     let lo = w.iter().copied().min().unwrap_or(0);
     let hi = w.iter().copied().max().unwrap_or(0);
     let table = (lo..=hi)
@@ -329,7 +346,7 @@ fn digit_table(w: &Array4<i64>) -> (i64, Vec<Vec<(u32, bool)>>) {
     (lo, table)
 }
 
-fn stored_coding(w: &Array4<i64>) -> Coding {
+pub(crate) fn stored_coding(w: &Array4<i64>) -> Coding {
     let (mut lo, mut hi) = (0i64, 0i64);
     let mut pm1 = true;
     for &v in w.iter() {
@@ -436,7 +453,7 @@ pub fn chunks(reduction: usize, chunk: usize) -> Vec<Range<usize>> {
 }
 
 /// Releases the temporaries among `cols` (index ≥ `first_temp`, not in `keep`), once each.
-fn release_temps(b: &mut Builder, cols: &[Col], keep: &[Col], first_temp: Col) {
+pub(crate) fn release_temps(b: &mut Builder, cols: &[Col], keep: &[Col], first_temp: Col) {
     let mut done: Vec<Col> = Vec::new();
     for &c in cols {
         if c >= first_temp && !keep.contains(&c) && !done.contains(&c) {
@@ -448,14 +465,14 @@ fn release_temps(b: &mut Builder, cols: &[Col], keep: &[Col], first_temp: Col) {
 
 /// The epilogue of one accumulator: sign into a binary output, else requantize and
 /// saturate; consumes the accumulator's temporaries.
-fn epilogue(
+pub(crate) fn epilogue(
     b: &mut Builder,
     l: &Linear<'_>,
     acc: &Signal,
     mult: &Mult<'_>,
     shift: u32,
     first_temp: Col,
-) -> Result<Vec<Col>, String> {
+) -> Result<Vec<Col>, MapError> {
     let out = l.out_coding();
     let mut temps: Vec<Col> = acc.bits.iter().map(|x| x.col).collect();
     let cols = if out.binary {
@@ -488,7 +505,7 @@ fn epilogue(
 }
 
 /// A builder for a job: counting (closed form, the analytical cost) or real.
-fn builder(set: GateSet, counting: bool) -> Builder {
+pub(crate) fn builder(set: GateSet, counting: bool) -> Builder {
     if counting {
         Builder::counting(set)
     } else {
@@ -496,96 +513,8 @@ fn builder(set: GateSet, counting: bool) -> Builder {
     }
 }
 
-/// [`Strategy::Const`]: one program for output channels `chs` on any lanes; `counting`
-/// builds its tally in closed form instead (the weights' CSD digits counted per position).
-pub fn const_job(
-    set: GateSet,
-    l: &Linear<'_>,
-    chs: Range<usize>,
-    chunk: usize,
-    counting: bool,
-) -> Result<Job, String> {
-    let mut b = builder(set, counting);
-    let a = l.x.bits;
-    let x_cols: Vec<Arc<[Col]>> = (0..chunk.min(l.reduction()))
-        .map(|r| b.operand_at("x", r, a).into())
-        .collect();
-    let first_temp = b.cols() as Col;
-    let xsig0 = l.x.signal(&x_cols[0]);
-    let xc = l.x_centred_offset();
-    let intervals: Vec<(i128, i128)> = chs.clone().map(|co| l.acc_interval(co)).collect();
-    let mut accs: Vec<Vec<Col>> = vec![Vec::new(); chs.len()];
-    let mut segments = Vec::new();
-    for (k, rs) in chunks(l.reduction(), chunk).into_iter().enumerate() {
-        let start = b.len();
-        let loads = rs
-            .clone()
-            .enumerate()
-            .map(|(j, r)| Load {
-                source: Source::X(r),
-                cols: x_cols[j].clone(),
-                coding: l.x,
-            })
-            .collect();
-        for (i, co) in chs.clone().enumerate() {
-            let (lo, hi) = intervals[i];
-            let mut sum = Sum::new(&b, lo, hi)?;
-            for (bit, &c) in accs[i].iter().enumerate() {
-                sum.literal(bit as u32, Lit::Owned(c), false);
-            }
-            if k == 0 {
-                sum.constant(i128::from(l.bias[co]));
-            }
-            let row = &l.row(co)[rs.clone()];
-            if counting {
-                // Digits by position and sign over the chunk, then every x bit at once.
-                let (n, top, sw) = l.digit_histogram(row);
-                for xb in &xsig0.bits {
-                    for (j, c) in n[..top].iter().enumerate() {
-                        for neg in [false, true] {
-                            let lit = Lit::Col(xb.col);
-                            let w = xb.shift + j as u32;
-                            sum.literal_n(w, lit, neg ^ xb.neg, c[usize::from(neg)]);
-                        }
-                    }
-                }
-                sum.constant(sw * xc);
-            } else {
-                for (j, &w) in row.iter().enumerate() {
-                    for xb in &l.x.signal(&x_cols[j]).bits {
-                        for &(d, neg) in l.digits_of(w) {
-                            sum.literal(xb.shift + d, Lit::Col(xb.col), neg ^ xb.neg);
-                        }
-                    }
-                    sum.constant(i128::from(w) * xc);
-                }
-            }
-            accs[i] = sum.reduce_raw(&mut b);
-        }
-        segments.push(Segment {
-            loads,
-            ops: start..b.len(),
-        });
-    }
-    let start = b.len();
-    let mut outputs = Vec::with_capacity(chs.len());
-    for (i, co) in chs.clone().enumerate() {
-        let acc = Signal::raw(&accs[i], intervals[i].0, intervals[i].1);
-        let rq = l.rq[co];
-        outputs.push(epilogue(
-            &mut b,
-            l,
-            &acc,
-            &Mult::Const(rq.mult),
-            rq.shift,
-            first_temp,
-        )?);
-    }
-    Ok(finish(b, segments, start, outputs, l))
-}
-
 impl Linear<'_> {
-    fn x_centred_offset(&self) -> i128 {
+    pub(crate) fn x_centred_offset(&self) -> i128 {
         self.x_offset() - i128::from(self.x_zero)
     }
 
@@ -618,209 +547,4 @@ impl Linear<'_> {
             .collect();
         (s, m)
     }
-}
-
-/// [`Strategy::Stored`]: the program for one subarray whose lanes hold outputs of
-/// `channels` (their weights decide which weight-bit columns are all zero).
-pub fn stored_job(
-    set: GateSet,
-    l: &Linear<'_>,
-    channels: &[usize],
-    chunk: usize,
-    counting: bool,
-) -> Result<Job, String> {
-    let mut b = builder(set, counting);
-    let a = l.x.bits;
-    let wc = l.weight_coding();
-    let n = chunk.min(l.reduction());
-    let x_cols: Vec<Arc<[Col]>> = (0..n).map(|r| b.operand_at("x", r, a).into()).collect();
-    let w_cols: Vec<Arc<[Col]>> = (0..n)
-        .map(|r| b.operand_at("w", r, wc.bits).into())
-        .collect();
-    let (lo, hi) = channels
-        .iter()
-        .map(|&c| l.acc_interval(c))
-        .fold((0i128, 0i128), |(a, b), (c, d)| (a.min(c), b.max(d)));
-    let width = arith::signed_width(lo, hi);
-    let k_cols = b.operand("k", width);
-    let binary_out = l.out.binary;
-    let (shift, mults) = l.common_mult(channels);
-    let m_max = mults.iter().copied().max().unwrap_or(0);
-    if m_max >= 1 << 63 {
-        return Err(format!(
-            "channels {}..={} need a common requantization multiplier of {} bits (their \
-             shifts differ by more than 32), more than the 63 a stored operand holds; map \
-             this layer with mapping.strategy = \"const\"",
-            channels[0],
-            channels[channels.len() - 1],
-            128 - m_max.leading_zeros()
-        ));
-    }
-    let m_bits = if binary_out {
-        0
-    } else {
-        (128 - m_max.leading_zeros()).max(1)
-    };
-    let m_cols = b.operand("m", m_bits);
-    let any_zero = mults.contains(&0);
-    let all_zero = mults.iter().all(|&m| m == 0);
-    let flag = (!binary_out && any_zero && !all_zero).then(|| b.operand("mpos", 1)[0]);
-    let first_temp = b.cols() as Col;
-    let ks: Vec<i128> = channels.iter().map(|&c| l.lane_constant(c)).collect();
-    let live_k: Vec<bool> = (0..width)
-        .map(|k| {
-            ks.iter()
-                .any(|&c| c.rem_euclid(1i128 << width) >> k & 1 == 1)
-        })
-        .collect();
-    let live_m: Vec<bool> = (0..m_bits)
-        .map(|k| mults.iter().any(|&m| m >> k & 1 == 1))
-        .collect();
-    let mut acc: Vec<Col> = Vec::new();
-    let mut segments = Vec::new();
-    for (k, rs) in chunks(l.reduction(), chunk).into_iter().enumerate() {
-        let start = b.len();
-        let mut loads: Vec<Load> = Vec::new();
-        let mut sum = Sum::new(&b, lo, hi)?;
-        for (i, &c) in acc.iter().enumerate() {
-            sum.literal(i as u32, Lit::Owned(c), false);
-        }
-        if k == 0 {
-            loads.push(Load {
-                source: Source::K,
-                cols: k_cols.as_slice().into(),
-                coding: Coding {
-                    bits: width,
-                    signed: true,
-                    binary: false,
-                },
-            });
-            for (i, &c) in k_cols.iter().enumerate() {
-                if live_k[i] {
-                    sum.literal(i as u32, Lit::Col(c), false);
-                }
-            }
-            if !binary_out {
-                loads.push(Load {
-                    source: Source::M,
-                    cols: m_cols.as_slice().into(),
-                    coding: Coding {
-                        bits: m_bits,
-                        signed: false,
-                        binary: false,
-                    },
-                });
-                if let Some(f) = flag {
-                    loads.push(Load {
-                        source: Source::MPos,
-                        cols: [f].into(),
-                        coding: Coding {
-                            bits: 1,
-                            signed: false,
-                            binary: false,
-                        },
-                    });
-                }
-            }
-        }
-        // Per input: which weight bits are set in some lane (a column of zeros is skipped).
-        let rows: Vec<&[i64]> = channels.iter().map(|&c| l.row(c)).collect();
-        let live = |r: usize| -> u64 { rows.iter().fold(0, |m, row| m | wc.encode(row[r])) };
-        let mut n_live = [0u64; 64];
-        for (j, r) in rs.clone().enumerate() {
-            loads.push(Load {
-                source: Source::X(r),
-                cols: x_cols[j].clone(),
-                coding: l.x,
-            });
-            loads.push(Load {
-                source: Source::W(r),
-                cols: w_cols[j].clone(),
-                coding: wc,
-            });
-            let mask = live(r);
-            if counting {
-                let mut m = mask;
-                while m != 0 {
-                    n_live[m.trailing_zeros() as usize] += 1;
-                    m &= m - 1;
-                }
-                continue;
-            }
-            let sig = l.x.signal(&x_cols[j]);
-            let wsig = wc.signal(&w_cols[j]);
-            for (kb, wb) in wsig.bits.iter().enumerate() {
-                if mask >> kb & 1 == 0 {
-                    continue;
-                }
-                for xb in &sig.bits {
-                    sum.literal(
-                        xb.shift + wb.shift,
-                        Lit::And(xb.col, wb.col),
-                        xb.neg ^ wb.neg,
-                    );
-                }
-            }
-            if wsig.offset != 0 {
-                // Binary weights, w = 2e − 1: the −Σ a_i·b_i part (offsets are in K).
-                let bare = Signal { offset: 0, ..sig };
-                sum.scaled(&bare, wsig.offset);
-            }
-        }
-        if counting {
-            let sig = l.x.signal(&x_cols[0]);
-            let wsig = wc.signal(&w_cols[0]);
-            for (kb, wb) in wsig.bits.iter().enumerate() {
-                for xb in &sig.bits {
-                    let lit = Lit::And(xb.col, wb.col);
-                    sum.literal_n(xb.shift + wb.shift, lit, xb.neg ^ wb.neg, n_live[kb]);
-                }
-            }
-            if wsig.offset != 0 {
-                let bare = Signal { offset: 0, ..sig };
-                sum.scaled_n(&bare, wsig.offset, rs.len() as u64);
-            }
-        }
-        acc = sum.reduce_raw(&mut b);
-        segments.push(Segment {
-            loads,
-            ops: start..b.len(),
-        });
-    }
-    let start = b.len();
-    let pos = match flag {
-        Some(f) => Nonzero::Flag(f),
-        None if all_zero => Nonzero::None,
-        None => Nonzero::All,
-    };
-    let mult = Mult::Stored {
-        cols: &m_cols,
-        live: &live_m,
-        max: m_max,
-        pos,
-    };
-    let out = epilogue(
-        &mut b,
-        l,
-        &Signal::raw(&acc, lo, hi),
-        &mult,
-        shift,
-        first_temp,
-    )?;
-    Ok(finish(b, segments, start, vec![out], l))
-}
-
-/// Closes a job: the epilogue segment (ops from `start`) and the program.
-fn finish(
-    b: Builder,
-    mut segments: Vec<Segment>,
-    start: usize,
-    outputs: Vec<Vec<Col>>,
-    l: &Linear<'_>,
-) -> Job {
-    segments.push(Segment {
-        loads: Vec::new(),
-        ops: start..b.len(),
-    });
-    Job::new(b, segments, outputs, l.out_coding())
 }

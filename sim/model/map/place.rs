@@ -19,7 +19,7 @@ use super::linear::{self, Job, Linear, Source, Strategy};
 use super::{
     Choice, Hw, LayerReport, Mode, RunOptions, StreamCost, layer_costs, layer_error, report,
 };
-use crate::error::Error;
+use crate::error::{Error, MapError};
 
 /// The lane order of a layer's runs: which output a lane computes.
 pub fn lane_order(strategy: Option<Strategy>) -> &'static str {
@@ -130,7 +130,7 @@ pub fn place(
 ) -> Result<LayerPlacement, Error> {
     let net = prog.network();
     let layer = &net.layers[i];
-    let bad = |why: String| layer_error(prog, i, why);
+    let bad = |why: MapError| layer_error(prog, i, why);
     let opts = RunOptions {
         mode: Mode::Analytical,
         choice,
@@ -440,8 +440,34 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
             format!("'{}' (values) at (c, value r) for w_r; {via}", name(1))
         }
         (Source::W(_), Op::Add) => format!("'{}' output at (c, y, x); {via}", name(1)),
-        (Source::X(_), _) => format!("'{}' output at (c, y, x); {via}", name(0)),
-        (Source::W(_), _) => "the layer's weight store in CRAM (weight r of the lane's output \
+        (
+            Source::X(_),
+            Op::Input { .. }
+            | Op::Relu
+            | Op::Relu6
+            | Op::Add
+            | Op::Flatten
+            | Op::BatchNorm { .. }
+            | Op::Softmax
+            | Op::Sign,
+        ) => format!("'{}' output at (c, y, x); {via}", name(0)),
+        (
+            Source::W(_),
+            Op::Input { .. }
+            | Op::Dense { .. }
+            | Op::Conv2d { .. }
+            | Op::MaxPool { .. }
+            | Op::AvgPool { .. }
+            | Op::GlobalAvgPool
+            | Op::Relu
+            | Op::Relu6
+            | Op::Concat
+            | Op::Flatten
+            | Op::BatchNorm { .. }
+            | Op::Downsample { .. }
+            | Op::Softmax
+            | Op::Sign,
+        ) => "the layer's weight store in CRAM (weight r of the lane's output \
                                channel for w_r), sensed and moved over the global bus"
             .to_owned(),
         (Source::K, _) => "the weight store (the lane's channel constant)".to_owned(),

@@ -2,6 +2,7 @@
 //! (+1 if q ≥ z), each one program over the lanes that hold the producer's outputs, built
 //! from the carry-only compare and saturation of [`super::arith`].
 
+use crate::error::MapError;
 use cram_workloads::golden::Step;
 use cram_workloads::quant::ActQuant;
 
@@ -10,7 +11,7 @@ use super::linear::{Job, Load, Segment, Source};
 use crate::model::kernels::{Builder, GateSet};
 
 /// The in-place program of a ReLU, ReLU6 or Sign layer from input format `x` to `out`.
-pub fn job(set: GateSet, step: &Step, x: ActQuant, out: ActQuant) -> Result<Job, String> {
+pub fn job(set: GateSet, step: &Step, x: ActQuant, out: ActQuant) -> Result<Job, MapError> {
     let mut b = Builder::new(set);
     let cx = Coding::of(&x);
     let cols = b.operand("q", cx.bits);
@@ -19,11 +20,21 @@ pub fn job(set: GateSet, step: &Step, x: ActQuant, out: ActQuant) -> Result<Job,
     let outputs = match step {
         Step::Relu | Step::Relu6 { .. } => {
             if cx.binary {
-                return Err("ReLU of a binary (±1) activation is not defined here".into());
+                return Err(MapError::BinaryRelu);
             }
             let hi = match step {
                 Step::Relu6 { hi } => i128::from(*hi),
-                _ => s.hi,
+                Step::Input
+                | Step::Linear { .. }
+                | Step::MaxPool
+                | Step::SumPool(_)
+                | Step::Relu
+                | Step::Sign
+                | Step::Add { .. }
+                | Step::Concat(_)
+                | Step::Pass
+                | Step::Downsample
+                | Step::Attn(_) => s.hi,
             };
             arith::clamp(&mut b, &s, z, hi, cx)
         }
@@ -38,7 +49,15 @@ pub fn job(set: GateSet, step: &Step, x: ActQuant, out: ActQuant) -> Result<Job,
             };
             vec![bit]
         }
-        _ => return Err("not an element-wise step".into()),
+        Step::Input
+        | Step::Linear { .. }
+        | Step::MaxPool
+        | Step::SumPool(_)
+        | Step::Add { .. }
+        | Step::Concat(_)
+        | Step::Pass
+        | Step::Downsample
+        | Step::Attn(_) => return Err(MapError::NotElementWiseStep),
     };
     let n = b.len();
     let segments = vec![Segment {

@@ -19,12 +19,10 @@
 //! divergence with the reason and does not fail the run. The report has no timings, so the
 //! same build gives the same bytes (`docs/validation.md` is generated from it).
 
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::ValueEnum;
 use cram_arch::{GateKind, GateLibrary, ir, presets};
-use serde::Deserialize;
 
 use crate::error::Error;
 use crate::experiment::config::Config;
@@ -37,6 +35,9 @@ use crate::model::map::{self, Choice, Mode, RunOptions, Strategy};
 use crate::records::{
     CheckStatus, NotAttempted, SCHEMA_VERSION, ValidationCheck, ValidationReport,
 };
+
+mod papers;
+use papers::paper_checks;
 
 /// A group of checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -78,23 +79,23 @@ impl Group {
 pub const PAPERS: [(&str, &str); 5] = [
     (
         "t1-nand-ripple-add.toml",
-        include_str!("../../configs/papers/t1-nand-ripple-add.toml"),
+        include_str!("../../../configs/papers/t1-nand-ripple-add.toml"),
     ),
     (
         "t2-nand-multiply.toml",
-        include_str!("../../configs/papers/t2-nand-multiply.toml"),
+        include_str!("../../../configs/papers/t2-nand-multiply.toml"),
     ),
     (
         "t4-mnist-vs-nmp.toml",
-        include_str!("../../configs/papers/t4-mnist-vs-nmp.toml"),
+        include_str!("../../../configs/papers/t4-mnist-vs-nmp.toml"),
     ),
     (
         "t5-ai-energy-1000x.toml",
-        include_str!("../../configs/papers/t5-ai-energy-1000x.toml"),
+        include_str!("../../../configs/papers/t5-ai-energy-1000x.toml"),
     ),
     (
         "t13-data-movement.toml",
-        include_str!("../../configs/papers/t13-data-movement.toml"),
+        include_str!("../../../configs/papers/t13-data-movement.toml"),
     ),
 ];
 
@@ -387,13 +388,25 @@ pub(crate) fn by_gate(c: &crate::model::engine::count::Counts, g: GateKind) -> u
     c.by_gate.get(&g).copied().unwrap_or(0)
 }
 
+/// The public simulator whose step and gate counts T1 and T2 are taken from.
+const C1: &str = "public PIM endurance simulator (software/adders.cpp, operations.cpp)";
+
 pub(crate) fn kernels(limits: Limits) -> Result<Vec<ValidationCheck>, Error> {
-    let mut out = Vec::new();
-    let widths = 1..=crate::model::kernels::MAX_BITS;
-    let c1 = "public PIM endurance simulator (software/adders.cpp, operations.cpp)";
-    // T1: NAND ripple add.
-    let wrong: Vec<String> = widths
-        .clone()
+    let mut out = vec![nand_add(), majority_add(), nand_multiply()];
+    // Every kernel bit-exact on random data in 1,024 lanes, both gate sets.
+    for set in [GateSet::Maj, GateSet::Nand] {
+        out.push(bit_exact(set, limits));
+    }
+    // Analytical == functional on whole networks.
+    for (model, images) in [("digits-mlp-int4", 32), ("lenet5", 1)] {
+        out.push(analytical_equals_functional(model, images, limits)?);
+    }
+    Ok(out)
+}
+
+/// T1: the NAND ripple add is 9n − 4 steps of NAND and NOT.
+fn nand_add() -> ValidationCheck {
+    let wrong: Vec<String> = (1..=crate::model::kernels::MAX_BITS)
         .filter_map(|n| {
             let c = counts(KernelKind::Add, n, GateSet::Nand);
             let only_nand = c
@@ -404,7 +417,7 @@ pub(crate) fn kernels(limits: Limits) -> Result<Vec<ValidationCheck>, Error> {
                 .then(|| format!("n = {n}: {} steps, gates {:?}", c.gate_steps, c.by_gate))
         })
         .collect();
-    out.push(exact(
+    exact(
         "nand-add-9n-4".to_owned(),
         "NAND-set n-bit ripple add = 9n − 4 steps of NAND/NOT, n = 1..32",
         "32, 68, 140, 284 steps at n = 4, 8, 16, 32".to_owned(),
@@ -418,16 +431,19 @@ pub(crate) fn kernels(limits: Limits) -> Result<Vec<ValidationCheck>, Error> {
             32 - wrong.len()
         ),
         first_failure(&wrong),
-        &format!("{LIT} T1 [C], {c1}"),
-    ));
-    // The majority full adder and ripple add.
+        &format!("{LIT} T1 [C], {C1}"),
+    )
+}
+
+/// The majority full adder is MAJ3 + 2 INVMAJ3 + MAJ5 (4 steps) and the n-bit ripple add
+/// 4n steps.
+fn majority_add() -> ValidationCheck {
     let fa = counts(KernelKind::Fa, 1, GateSet::Maj);
     let fa_ok = fa.gate_steps == 4
         && by_gate(&fa, GateKind::Maj3) == 1
         && by_gate(&fa, GateKind::InvMaj3) == 2
         && by_gate(&fa, GateKind::Maj5) == 1;
-    let wrong: Vec<String> = widths
-        .clone()
+    let wrong: Vec<String> = (1..=crate::model::kernels::MAX_BITS)
         .filter_map(|n| {
             let s = counts(KernelKind::Add, n, GateSet::Maj).gate_steps;
             (s != u64::from(4 * n)).then(|| format!("n = {n}: {s} steps"))
@@ -441,7 +457,7 @@ pub(crate) fn kernels(limits: Limits) -> Result<Vec<ValidationCheck>, Error> {
             fa.gate_steps, fa.by_gate
         ))
     };
-    out.push(exact(
+    exact(
         "majority-full-adder-steps".to_owned(),
         "majority full adder = MAJ3 + 2 INVMAJ3 + MAJ5 (4 steps); n-bit ripple add = 4n",
         "4 steps; 4n steps for n = 1..32".to_owned(),
@@ -460,9 +476,12 @@ pub(crate) fn kernels(limits: Limits) -> Result<Vec<ValidationCheck>, Error> {
             "{LIT} L-A6 ([D] identity; a cell joins a gate once, so ¬Cout is made twice), \
              docs/model.md §1.4"
         ),
-    ));
-    // T2: NAND multiply gate counts, B = 2..32 (the C1 table's four points and the array
-    // multiplier they imply: B² AND, B(B − 2) full and B half adders).
+    )
+}
+
+/// T2: NAND multiply gate counts, B = 2..32 (the C1 table's four points and the array
+/// multiplier they imply: B² AND, B(B − 2) full and B half adders).
+fn nand_multiply() -> ValidationCheck {
     let wrong: Vec<String> = (2..=crate::model::kernels::MAX_BITS)
         .filter_map(|b| {
             let c = counts(KernelKind::Mul, b, GateSet::Nand);
@@ -476,7 +495,7 @@ pub(crate) fn kernels(limits: Limits) -> Result<Vec<ValidationCheck>, Error> {
             (got != want).then(|| format!("B = {b}: (NAND, NOT, AND) {got:?}, want {want:?}"))
         })
         .collect();
-    out.push(exact(
+    exact(
         "nand-multiply-counts".to_owned(),
         "NAND-set B×B multiply: NAND = 9B(B−2) + 4B, NOT = B, AND = B², B = 2..32",
         "NAND 88 / 464 / 2080 / 8768 at B = 4, 8, 16, 32".to_owned(),
@@ -491,92 +510,99 @@ pub(crate) fn kernels(limits: Limits) -> Result<Vec<ValidationCheck>, Error> {
             31 - wrong.len()
         ),
         first_failure(&wrong),
-        &format!("{LIT} L-A6 table and T2 [C], {c1}"),
-    ));
-    // Every kernel bit-exact on random data in 1,024 lanes, both gate sets.
-    for set in [GateSet::Maj, GateSet::Nand] {
-        let cfg = RunConfig {
-            lanes: 1024,
-            lanes_per_subarray: 1024,
-            seed: 7,
-            error_rate: 0.0,
-            error_rates_by_gate: None,
-            track_zeros: false,
-            stop: limits.stop,
-        };
-        let wrong: Vec<String> = KernelKind::ALL
-            .iter()
-            .filter_map(|&k| {
-                let r = run_and_check(&spec(k, 8, set).build(), &cfg);
-                (r.mismatched_lanes > 0)
-                    .then(|| format!("{}: {} lanes wrong", k.name(), r.mismatched_lanes))
-            })
-            .collect();
-        let n = KernelKind::ALL.len();
-        out.push(exact(
-            format!("kernels-bit-exact/{}", set.name()),
-            "every kernel at 8 bits, executed bit by bit in 1,024 random lanes, = integer reference",
-            format!("{n}/{n} kernels, 0 wrong lanes"),
-            format!("{}/{n} kernels exact", n - wrong.len()),
-            first_failure(&wrong),
-            "sim/kernels (reference integer semantics per kernel)",
-        ));
-    }
-    // Analytical == functional on whole networks.
-    for (model, images) in [("digits-mlp-int4", 32), ("lenet5", 1)] {
-        let mut config = Config::default();
-        config.workload.model = model.to_owned();
-        let r = config.resolve(limits.memory)?;
-        let source = Images::of(&r.prog, Some(images), 1)?;
-        let imgs = source.get(0..source.len());
-        let mut layers = 0;
-        let mut failed = Vec::new();
-        let mut copies = 0;
-        for s in Strategy::ALL {
-            let run = |mode| {
-                let opts = RunOptions {
-                    mode,
-                    choice: Choice::Force(s),
-                    error_rate: 0.0,
-                    seed: 1,
-                    limits,
-                };
-                map::run_network(&r.prog, &imgs, &r.hw, &opts)
+        &format!("{LIT} L-A6 table and T2 [C], {C1}"),
+    )
+}
+
+/// Every kernel at 8 bits in `set`, executed bit by bit in 1,024 random lanes, equals the
+/// integer reference.
+fn bit_exact(set: GateSet, limits: Limits) -> ValidationCheck {
+    let cfg = RunConfig {
+        lanes: 1024,
+        lanes_per_subarray: 1024,
+        seed: 7,
+        error_rate: 0.0,
+        error_rates_by_gate: None,
+        track_zeros: false,
+        stop: limits.stop,
+    };
+    let wrong: Vec<String> = KernelKind::ALL
+        .iter()
+        .filter_map(|&k| {
+            let r = run_and_check(&spec(k, 8, set).build(), &cfg);
+            (r.mismatched_lanes > 0)
+                .then(|| format!("{}: {} lanes wrong", k.name(), r.mismatched_lanes))
+        })
+        .collect();
+    let n = KernelKind::ALL.len();
+    exact(
+        format!("kernels-bit-exact/{}", set.name()),
+        "every kernel at 8 bits, executed bit by bit in 1,024 random lanes, = integer reference",
+        format!("{n}/{n} kernels, 0 wrong lanes"),
+        format!("{}/{n} kernels exact", n - wrong.len()),
+        first_failure(&wrong),
+        "sim/kernels (reference integer semantics per kernel)",
+    )
+}
+
+/// The closed-form analytical run of `model` on `images` images equals the functional run,
+/// layer by layer, with both strategies.
+fn analytical_equals_functional(
+    model: &str,
+    images: usize,
+    limits: Limits,
+) -> Result<ValidationCheck, Error> {
+    let mut config = Config::default();
+    config.workload.model = model.to_owned();
+    let r = config.resolve(limits.memory)?;
+    let source = Images::of(&r.prog, Some(images), 1)?;
+    let imgs = source.get(0..source.len());
+    let mut layers = 0;
+    let mut failed = Vec::new();
+    let mut copies = 0;
+    for s in Strategy::ALL {
+        let run = |mode| {
+            let opts = RunOptions {
+                mode,
+                choice: Choice::Force(s),
+                error_rate: 0.0,
+                seed: 1,
+                limits,
             };
-            let (f, a) = (run(Mode::Functional)?, run(Mode::Analytical)?);
-            layers += f.layers.len();
-            match map::analytical_matches(&f, &a) {
-                Ok(c) => copies += c,
-                Err(e) => failed.push(format!("{s:?}: {e}")),
-            }
+            map::run_network(&r.prog, &imgs, &r.hw, &opts)
+        };
+        let (f, a) = (run(Mode::Functional)?, run(Mode::Analytical)?);
+        layers += f.layers.len();
+        match map::analytical_matches(&f, &a) {
+            Ok(c) => copies += c,
+            Err(e) => failed.push(format!("{s:?}: {e}")),
         }
-        let mut c = exact(
-            format!("analytical-equals-functional/{model}"),
-            "closed-form analytical run = functional run, layer by layer, both strategies",
-            format!("{layers}/{layers} layers: equal counts, cycles, preset and bus energy"),
-            format!(
-                "{}/{layers} layers equal{}",
-                if failed.is_empty() { layers } else { 0 },
-                if copies > 0 {
-                    format!(" ({copies} with column copies the closed form cannot see)")
-                } else {
-                    String::new()
-                }
-            ),
-            first_failure(&failed),
-            "sim/map (analytical mode), docs/model.md §1.5",
-        );
-        c.assumptions.push(format!(
-            "{images} image(s){}",
-            if model.starts_with("digits") {
-                " of the held-out digits"
-            } else {
-                ", seeded synthetic weights and inputs"
-            }
-        ));
-        out.push(c);
     }
-    Ok(out)
+    let mut c = exact(
+        format!("analytical-equals-functional/{model}"),
+        "closed-form analytical run = functional run, layer by layer, both strategies",
+        format!("{layers}/{layers} layers: equal counts, cycles, preset and bus energy"),
+        format!(
+            "{}/{layers} layers equal{}",
+            if failed.is_empty() { layers } else { 0 },
+            if copies > 0 {
+                format!(" ({copies} with column copies the closed form cannot see)")
+            } else {
+                String::new()
+            }
+        ),
+        first_failure(&failed),
+        "sim/map (analytical mode), docs/model.md §1.5",
+    );
+    c.assumptions.push(format!(
+        "{images} image(s){}",
+        if model.starts_with("digits") {
+            " of the held-out digits"
+        } else {
+            ", seeded synthetic weights and inputs"
+        }
+    ));
+    Ok(c)
 }
 
 pub(crate) fn networks(limits: Limits) -> Result<Vec<ValidationCheck>, Error> {
@@ -657,424 +683,5 @@ pub(crate) fn baseline() -> Result<Vec<ValidationCheck>, Error> {
         .collect())
 }
 
-/// `[paper]` of a paper file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Paper {
-    /// The claim's ID in `docs/references.md` L-c (T1–T14).
-    id: String,
-    /// What is claimed, as reported.
-    claim: String,
-    /// Where it was reported, and how reliable the note is.
-    source: String,
-    /// Every assumption between the paper text and this configuration.
-    assumptions: Vec<String>,
-    /// A kernel claim: the kernel the checks count.
-    kernel: Option<PaperKernel>,
-    /// An access-versus-compute claim on a baseline's energy table.
-    access: Option<AccessClaim>,
-    /// The numbers compared.
-    check: Vec<PaperCheck>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PaperKernel {
-    name: String,
-    gate_set: GateSet,
-}
-
-/// Energy of moving operands off chip versus computing on them, from one baseline preset.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AccessClaim {
-    baseline: String,
-    bits: u32,
-    reads: u32,
-    writes: u32,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PaperCheck {
-    name: String,
-    /// Kernel files: `gate_steps` or a gate name (NAND, NOT, AND, MAJ3, …), or a sum of
-    /// them with `+`. Run files: `energy_ratio:<baseline>`, `speedup:<baseline>`,
-    /// `throughput_ratio:<baseline>`. Access files: `access_over_compute`.
-    metric: String,
-    expected: f64,
-    /// Kernel files: the operand width.
-    bits: Option<u32>,
-    /// Tolerance as a factor either way (1 = exact).
-    #[serde(default = "one")]
-    factor: f64,
-    /// The claim is a lower bound ("at least").
-    #[serde(default)]
-    at_least: bool,
-    required: bool,
-    /// Why our number differs, printed when it diverges.
-    if_diverges: Option<String>,
-}
-
-pub(crate) fn one() -> f64 {
-    1.0
-}
-
-pub(crate) fn paper_checks(
-    dir: Option<&Path>,
-    limits: Limits,
-) -> Result<Vec<ValidationCheck>, Error> {
-    let files: Vec<(String, String)> = match dir {
-        None => PAPERS
-            .iter()
-            .map(|(n, t)| (format!("configs/papers/{n}"), (*t).to_owned()))
-            .collect(),
-        Some(d) => {
-            let mut names: Vec<PathBuf> = std::fs::read_dir(d)
-                .map_err(|e| Error::usage(format!("--papers {}: {e}", d.display())))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect();
-            names.sort();
-            if names.is_empty() {
-                return Err(Error::usage(format!(
-                    "--papers {}: no .toml paper files there",
-                    d.display()
-                )));
-            }
-            names
-                .into_iter()
-                .map(|p| {
-                    std::fs::read_to_string(&p)
-                        .map(|t| (p.display().to_string(), t))
-                        .map_err(|e| Error::usage(format!("{}: {e}", p.display())))
-                })
-                .collect::<Result<_, _>>()?
-        }
-    };
-    let mut out = Vec::new();
-    for (origin, text) in files {
-        out.extend(paper_file(&origin, &text, limits)?);
-    }
-    Ok(out)
-}
-
-/// The checks of one paper file.
-pub(crate) fn paper_file(
-    origin: &str,
-    text: &str,
-    limits: Limits,
-) -> Result<Vec<ValidationCheck>, Error> {
-    let config = Config::from_text(text, &format!("paper file '{origin}'"))?;
-    let paper: Paper = config
-        .paper
-        .clone()
-        .ok_or_else(|| Error::usage(format!("paper file '{origin}': no [paper] section")))?
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            Error::usage(format!(
-                "paper file '{origin}': [paper]: {}",
-                e.to_string().trim()
-            ))
-        })?;
-    let bad = |what: String| Error::usage(format!("paper file '{origin}': {what}"));
-    if paper.check.is_empty() {
-        return Err(bad("[paper] needs at least one [[paper.check]]".to_owned()));
-    }
-    let run = if paper.kernel.is_none() && paper.access.is_none() {
-        Some(crate::experiment::run::evaluate(&config, None, limits)?)
-    } else {
-        None
-    };
-    let mut out = Vec::new();
-    for (i, c) in paper.check.iter().enumerate() {
-        let key = |k: &str| format!("[[paper.check]] {} ('{}'): {k}", i + 1, c.name);
-        if !(c.factor.is_finite() && c.factor >= 1.0) {
-            return Err(bad(format!(
-                "{} = {}: must be ≥ 1",
-                key("factor"),
-                c.factor
-            )));
-        }
-        if !(c.expected.is_finite() && c.expected > 0.0) {
-            return Err(bad(format!(
-                "{} = {}: must be > 0",
-                key("expected"),
-                c.expected
-            )));
-        }
-        let (obtained, setting) = if let Some(k) = &paper.kernel {
-            let kind = k
-                .name
-                .parse::<KernelKind>()
-                .map_err(|e| bad(format!("[paper.kernel] name = {:?}: {e}", k.name)))?;
-            let bits = c
-                .bits
-                .ok_or_else(|| bad(format!("{} is missing", key("bits"))))?;
-            let s = KernelSpec {
-                bits_b: bits,
-                ..spec(kind, bits, k.gate_set)
-            };
-            s.validate()
-                .map_err(|e| bad(format!("{}: {e}", key("bits"))))?;
-            let counts = Counter::count(&s.build().program, 1);
-            let mut v = 0u64;
-            for term in c.metric.split('+').map(str::trim) {
-                v += match term {
-                    "gate_steps" => counts.gate_steps,
-                    g => by_gate(
-                        &counts,
-                        g.parse::<GateKind>().map_err(|_| {
-                            bad(format!(
-                                "{} = {:?}: '{g}' is neither gate_steps nor a gate name (NOT, \
-                                 NAND, AND, OR, NOR, MAJ3, MAJ5, …)",
-                                key("metric"),
-                                c.metric
-                            ))
-                        })?,
-                    ),
-                };
-            }
-            (
-                v as f64,
-                format!("{} {bits}-bit, gate set {}", k.name, k.gate_set.name()),
-            )
-        } else if let Some(acc) = &paper.access {
-            if c.metric != "access_over_compute" {
-                return Err(bad(format!(
-                    "{} = {:?}: an [paper.access] file has only access_over_compute",
-                    key("metric"),
-                    c.metric
-                )));
-            }
-            access_over_compute(acc).map_err(|e| bad(format!("[paper.access]: {e}")))?
-        } else {
-            let e = run.as_ref().expect("a run file was evaluated");
-            run_metric(&e.report, &c.metric).map_err(|w| bad(format!("{}: {w}", key("metric"))))?
-        };
-        out.push(judge(&paper, c, obtained, setting));
-    }
-    Ok(out)
-}
-
-/// Our value of a run metric: `energy_ratio:<b>` (baseline ÷ CRAM energy per inference),
-/// `speedup:<b>` (baseline ÷ CRAM latency of one inference), `throughput_ratio:<b>` (CRAM
-/// inferences per second running the whole batch at once ÷ the baseline's at its
-/// `compare.batch`), and the setting it was measured in.
-pub(crate) fn run_metric(
-    r: &crate::records::RunReport,
-    metric: &str,
-) -> Result<(f64, String), String> {
-    let (what, name) = metric.split_once(':').ok_or_else(|| {
-        format!("{metric:?}: expected energy_ratio:<baseline>, speedup:<baseline> or throughput_ratio:<baseline>")
-    })?;
-    let b = r
-        .baselines
-        .iter()
-        .find(|b| b.name == name)
-        .ok_or_else(|| format!("{metric:?}: baseline '{name}' is not in compare.baselines"))?;
-    let cram = &r.cram;
-    let v = match what {
-        "energy_ratio" => b.versus_cram.energy,
-        "speedup" => b.versus_cram.speedup,
-        "throughput_ratio" => b.versus_cram.throughput,
-        _ => {
-            return Err(format!(
-                "{metric:?}: '{what}' is not energy_ratio, speedup or throughput_ratio"
-            ));
-        }
-    };
-    Ok((
-        v,
-        format!(
-            "{} on {} / {} ({}, {} image(s)): CRAM {:.3} nJ and {:.3} µs per inference, batch \
-             {:.3} µs; {} at a batch of {}: {:.3} nJ and {:.3} µs",
-            r.workload.model,
-            cram.device,
-            cram.array,
-            cram.mode,
-            cram.images,
-            cram.metrics.energy_pj / 1e3,
-            cram.metrics.latency_s * 1e6,
-            cram.batch_latency_s * 1e6,
-            b.name,
-            b.batch,
-            b.metrics.energy_pj / 1e3,
-            b.metrics.latency_s * 1e6
-        ),
-    ))
-}
-
-/// Off-chip access energy of `reads + writes` operands of `bits` over the energy of one
-/// `bits`-wide multiply-add, both from the baseline's own table (its multiply scales as
-/// bits², its add linearly from the accumulator width, as `baseline.rs` prices them).
-pub(crate) fn access_over_compute(a: &AccessClaim) -> Result<(f64, String), String> {
-    let b = presets::baseline(&a.baseline).map_err(|e| e.to_string())?;
-    let p = &b.params;
-    let level = p
-        .levels
-        .iter()
-        .find(|l| l.off_chip)
-        .ok_or_else(|| format!("baseline '{}' has no off-chip level", p.name))?;
-    if !(1..=1024).contains(&a.bits) {
-        return Err(format!("bits = {}: must be in 1..=1024", a.bits));
-    }
-    let bits = f64::from(a.bits);
-    let access_pj = f64::from(a.reads + a.writes) * bits * level.e_pj_per_bit;
-    let native = f64::from(p.native_bits);
-    let compute_pj =
-        p.e_mul_pj * bits * bits / (native * native) + p.e_add_pj * bits / f64::from(p.acc_bits);
-    Ok((
-        access_pj / compute_pj,
-        format!(
-            "{}: {} + {} accesses × {} bits × {} pJ/bit ({}) = {access_pj:.0} pJ; {}-bit \
-             multiply-add {compute_pj:.2} pJ",
-            p.name, a.reads, a.writes, a.bits, level.e_pj_per_bit, level.name, a.bits
-        ),
-    ))
-}
-
-/// Compares our value with the reported one.
-pub(crate) fn judge(
-    paper: &Paper,
-    c: &PaperCheck,
-    obtained: f64,
-    setting: String,
-) -> ValidationCheck {
-    let q = obtained / c.expected;
-    let equal = (q - 1.0).abs() <= 1e-9;
-    let (status, off) = if c.at_least {
-        if obtained >= c.expected {
-            (CheckStatus::Reproduced, None)
-        } else if obtained * c.factor >= c.expected {
-            (CheckStatus::WithinTolerance, None)
-        } else {
-            (CheckStatus::Diverges, Some(c.expected / obtained))
-        }
-    } else if equal {
-        (CheckStatus::Reproduced, None)
-    } else if c.factor > 1.0 && q <= c.factor && q >= 1.0 / c.factor {
-        (CheckStatus::WithinTolerance, None)
-    } else {
-        (
-            CheckStatus::Diverges,
-            Some(if q > 1.0 { q } else { 1.0 / q }),
-        )
-    };
-    let reason = off.map(|f| {
-        let side = if q > 1.0 { "above" } else { "below" };
-        let mut r = format!("ours is {f:.3e}× {side} the claim");
-        if let Some(why) = &c.if_diverges {
-            let _ = write!(r, "; {why}");
-        }
-        r
-    });
-    let fmt = |v: f64| {
-        if v.fract() == 0.0 && v.abs() < 1e15 {
-            format!("{v:.0}")
-        } else {
-            format!("{v:.4}")
-        }
-    };
-    ValidationCheck {
-        group: String::new(),
-        id: format!("{}/{}", paper.id, c.name),
-        name: paper.claim.clone(),
-        expected: format!(
-            "{}{} ({})",
-            if c.at_least { "≥ " } else { "" },
-            fmt(c.expected),
-            c.metric
-        ),
-        obtained: format!("{} — {setting}", fmt(obtained)),
-        tolerance: if c.factor == 1.0 {
-            "exact".to_owned()
-        } else if c.at_least {
-            format!("at least claim ÷ {}", c.factor)
-        } else {
-            format!("within a factor of {} either way", c.factor)
-        },
-        status,
-        reason,
-        source: paper.source.clone(),
-        required: c.required,
-        assumptions: paper.assumptions.clone(),
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shipped_papers_are_the_files_in_configs_papers() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/papers");
-        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        on_disk.sort();
-        let mut shipped: Vec<String> = PAPERS.iter().map(|(n, _)| (*n).to_owned()).collect();
-        shipped.sort();
-        assert_eq!(on_disk, shipped, "add new paper files to validate::PAPERS");
-        for (n, t) in PAPERS {
-            assert_eq!(std::fs::read_to_string(dir.join(n)).unwrap(), t);
-        }
-    }
-
-    #[test]
-    fn every_paper_file_states_source_and_assumptions() {
-        for (n, t) in PAPERS {
-            let c = Config::from_text(t, n).unwrap();
-            let p: Paper = c.paper.unwrap().try_into().unwrap();
-            assert!(!p.source.trim().is_empty(), "{n}");
-            assert!(p.assumptions.len() >= 2, "{n}: state every assumption");
-            assert!(p.id.starts_with('T'), "{n}");
-        }
-    }
-
-    #[test]
-    fn physics_group_holds() {
-        let r = report(&[Group::Physics], None, Limits::default()).unwrap();
-        assert!(r.passed, "{:#?}", r.checks);
-        assert_eq!(r.checks.len(), 3 * presets::NAMES.len() + 1);
-    }
-
-    #[test]
-    fn judge_grades_exact_tolerant_and_divergent_values() {
-        let paper = Paper {
-            id: "T0".into(),
-            claim: "c".into(),
-            source: "s".into(),
-            assumptions: vec![],
-            kernel: None,
-            access: None,
-            check: vec![],
-        };
-        let check = |factor, at_least| PaperCheck {
-            name: "n".into(),
-            metric: "m".into(),
-            expected: 100.0,
-            bits: None,
-            factor,
-            at_least,
-            required: true,
-            if_diverges: Some("because".into()),
-        };
-        let st = |c: &PaperCheck, v| judge(&paper, c, v, String::new()).status;
-        assert_eq!(st(&check(1.0, false), 100.0), CheckStatus::Reproduced);
-        assert_eq!(st(&check(1.0, false), 101.0), CheckStatus::Diverges);
-        assert_eq!(st(&check(10.0, false), 11.0), CheckStatus::WithinTolerance);
-        assert_eq!(st(&check(10.0, false), 9.0), CheckStatus::Diverges);
-        assert_eq!(st(&check(10.0, false), 999.0), CheckStatus::WithinTolerance);
-        assert_eq!(st(&check(10.0, true), 5000.0), CheckStatus::Reproduced);
-        assert_eq!(st(&check(10.0, true), 10.0), CheckStatus::WithinTolerance);
-        let d = judge(&paper, &check(10.0, true), 5.0, String::new());
-        assert_eq!(d.status, CheckStatus::Diverges);
-        assert!(
-            d.reason
-                .unwrap()
-                .contains("2.000e1× below the claim; because")
-        );
-    }
-}
+mod tests;

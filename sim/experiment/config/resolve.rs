@@ -1,0 +1,243 @@
+//! Resolving a config: loading the presets and the model, compiling the network (zoo,
+//! digits or a quantized model), the model's digest, and the gate and IR-drop checks.
+
+use std::sync::Arc;
+
+use cram_arch::{GateLibrary, IrCheck, Org, presets};
+use cram_workloads::compress::{CompressSpec, compress};
+use cram_workloads::digits::{Digits, SPLIT_SEED};
+use cram_workloads::{golden, load, train, zoo};
+
+use super::{Compiled, Config, ProgramCache, Resolved, StrategyChoice};
+use crate::error::Error;
+use crate::model::kernels::GateSet;
+use crate::model::limits::MemoryLimit;
+use crate::model::map::{Choice, Hw, Strategy};
+
+impl Config {
+    /// Loads presets and the model and compiles the network, refusing a network whose
+    /// compiled form would exceed `memory`.
+    pub fn resolve(&self, memory: MemoryLimit) -> Result<Resolved, Error> {
+        self.resolve_with(None, memory)
+    }
+
+    /// [`Config::resolve`], taking the compiled network from `cache` when an earlier config
+    /// had the same workload (compressing a large zoo network dominates an analytical run).
+    pub fn resolve_with(
+        &self,
+        cache: Option<&ProgramCache>,
+        memory: MemoryLimit,
+    ) -> Result<Resolved, Error> {
+        self.validate()?;
+        let c = &self.cram;
+        // Each file is read once: its keys as read are what the run uses and records.
+        let device = presets::inline_device(&c.device)?;
+        let array = presets::inline_array(&c.array)?;
+        let lib = GateLibrary::derive(&presets::device_from(&device, &c.device_params)?);
+        check_gates(&lib, c.gate_set)?;
+        let org = presets::array_from(&array, &c.array_params)?;
+        let ir = self.ir_check(&lib, &org)?;
+        let zoo = is_zoo(&self.workload.model);
+        let build = || -> Result<Compiled, Error> {
+            let (prog, digest) = if zoo {
+                let spec = self.compress_spec()?;
+                (
+                    zoo_program(&self.workload.model, &spec, self.weights_seed(), memory)?,
+                    None,
+                )
+            } else if compresses(&self.workload.model) {
+                digits_program(&self.compress_spec()?)?
+            } else {
+                quantized_program(&self.workload.model, memory)?
+            };
+            Ok((Arc::new(prog), digest))
+        };
+        let (prog, model_digest) = match cache {
+            None => build()?,
+            Some(cache) => {
+                let key = format!("{:?}|{}", self.filled().workload, self.weights_seed());
+                let hit = cache
+                    .0
+                    .get_or_build(key, || build().map_err(|e| e.to_string()))
+                    .map_err(Error::usage)?;
+                (hit.0.clone(), hit.1.clone())
+            }
+        };
+        if let (Some(want), Some(got)) = (&self.workload.model_hash, &model_digest)
+            && want != got
+        {
+            return Err(Error::usage(format!(
+                "workload.model '{}': its bytes changed since this configuration was resolved \
+                 (workload.model_hash = \"{want}\", the file now hashes to \"{got}\"); restore \
+                 the file, or remove workload.model_hash to run what it holds now",
+                self.workload.model
+            )));
+        }
+        let choice = match self.mapping.strategy {
+            StrategyChoice::Const => Choice::Force(Strategy::Const),
+            StrategyChoice::Stored => Choice::Force(Strategy::Stored),
+            StrategyChoice::Auto => Choice::Auto(self.mapping.objective),
+        };
+        Ok(Resolved {
+            prog,
+            hw: Hw::new(lib, org, self.cram.gate_set),
+            choice,
+            zoo,
+            ir,
+            model_digest,
+            device,
+            array,
+        })
+    }
+
+    /// The IR-drop check every command applies (`kernel` checks the gates its program uses,
+    /// the others every gate their gate set may emit, on rows of a full line segment):
+    /// refused with the numbers unless `cram.allow_ir_violation`.
+    pub fn ir_check(&self, lib: &GateLibrary, org: &Org) -> Result<IrCheck, Error> {
+        let ir = IrCheck::new(
+            lib,
+            org,
+            u64::from(org.params.lanes_per_subarray),
+            self.cram.gate_set.gates().iter().copied(),
+        );
+        if ir.ok() || self.cram.allow_ir_violation {
+            return Ok(ir);
+        }
+        let how = if self.from_flags {
+            "pass --allow-ir-violation"
+        } else {
+            "pass --allow-ir-violation (or set cram.allow_ir_violation = true)"
+        };
+        Err(Error::usage(ir.refusal(
+            &self.cram.array.label(),
+            &lib.device.params.name,
+            how,
+        )))
+    }
+}
+
+/// Whether `model` names a zoo network (and not a shipped digits model).
+pub(crate) fn is_zoo(model: &str) -> bool {
+    train::shipped(model).is_none() && zoo::model(model).is_ok()
+}
+
+/// Refuses a model file (and the weights file beside it with the same stem) too large to
+/// read and compile within the limit: its bytes bound the parameters it holds (at least
+/// one byte each).
+pub fn check_model_file(path: &str, memory: MemoryLimit) -> Result<(), Error> {
+    let p = std::path::Path::new(path);
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let bytes = size(p) + size(&p.with_extension("safetensors"));
+    if bytes == 0 {
+        return Ok(());
+    }
+    crate::model::limits::check_network(
+        &format!("model file '{path}' ({bytes} bytes)"),
+        bytes,
+        memory,
+    )
+}
+
+/// Zoo network `name` compressed by `spec` with seeded synthetic weights (calibrated on two
+/// seeded synthetic inputs) and compiled to integer steps.
+pub fn zoo_program(
+    name: &str,
+    spec: &CompressSpec,
+    seed: u64,
+    memory: MemoryLimit,
+) -> Result<golden::Program, Error> {
+    let net = zoo::model(name)?;
+    let (_, _, params) = net.totals()?;
+    crate::model::limits::check_network(
+        &format!("network '{name}' ({params} parameters)"),
+        params,
+        memory,
+    )?;
+    let m = cram_workloads::compress::synthetic_model(&net, spec, seed, 2)?;
+    let quant = m.quant.as_ref().expect("compressed");
+    Ok(golden::Program::compile(&m.net, &m.weights, quant)?)
+}
+
+/// The shipped float `digits-mlp` compressed by `spec` (its first layer reads the 5-bit
+/// pixel codes; activations calibrated on the training split, as `train-digits` does), and
+/// the digest of its embedded bytes.
+pub(crate) fn digits_program(
+    spec: &CompressSpec,
+) -> Result<(golden::Program, Option<String>), Error> {
+    let float = train::shipped(DIGITS_FLOAT).expect("digits-mlp is shipped")?;
+    let digest = train::shipped_digest(DIGITS_FLOAT).map(|d| d.hex());
+    let (train_set, _) = Digits::embedded().split(SPLIT_SEED);
+    let spec = CompressSpec {
+        input: Some(train::DIGITS_INPUT),
+        ..*spec
+    };
+    let (m, _) = compress(
+        &float.net,
+        &float.weights,
+        &spec,
+        &train::float_inputs(&train_set),
+    )?;
+    let quant = m.quant.as_ref().expect("compressed");
+    Ok((golden::Program::compile(&m.net, &m.weights, quant)?, digest))
+}
+
+/// The float digits model, which `workload.weight_bits`, `act_bits` and `sparsity` compress.
+pub(crate) const DIGITS_FLOAT: &str = "digits-mlp";
+
+/// Whether `workload.weight_bits`, `act_bits` and `sparsity` apply: zoo networks and the
+/// float digits model.
+pub(crate) fn compresses(model: &str) -> bool {
+    is_zoo(model) || model == DIGITS_FLOAT
+}
+
+/// A quantized model as given (a shipped name or an own-format file), and the digest of the
+/// bytes it was read from.
+pub(crate) fn quantized_program(
+    model: &str,
+    memory: MemoryLimit,
+) -> Result<(golden::Program, Option<String>), Error> {
+    check_model_file(model, memory)?;
+    let loaded = load::load(model, false)?;
+    let (Some(quant), Some(weights)) = (loaded.quant.as_ref(), loaded.weights.as_ref()) else {
+        return Err(Error::usage(format!(
+            "model '{model}' is not quantized: a run needs integer codes (a shipped digits \
+             model, a quantized .toml, or a zoo network name)"
+        )));
+    };
+    Ok((
+        golden::Program::compile(&loaded.net, weights, quant)?,
+        loaded.digest.clone(),
+    ))
+}
+
+/// The digest of the bytes a model is read from: None for a zoo network (built from code
+/// and a seed), the embedded bytes of a shipped model (and of the float digits model the
+/// `workload.*` keys compress), the file's bytes otherwise.
+pub(crate) fn model_digest(model: &str) -> Result<Option<String>, Error> {
+    if is_zoo(model) {
+        return Ok(None);
+    }
+    if let Some(d) = train::shipped_digest(model) {
+        return Ok(Some(d.hex()));
+    }
+    Ok(load::load(model, false)?.digest)
+}
+
+/// Refuses a gate set whose gates the device cannot run.
+pub(crate) fn check_gates(lib: &GateLibrary, set: GateSet) -> Result<(), Error> {
+    let missing: Vec<String> = set
+        .gates()
+        .iter()
+        .filter_map(|&g| lib.get(g).unavailable.clone())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "gate set {} cannot run on device '{}': {} (see `cramulator gates`)",
+            set.name(),
+            lib.device.params.name,
+            missing.join("; ")
+        )))
+    }
+}

@@ -1,0 +1,116 @@
+//! Tests of run configurations: parsing, errors naming the key, `--set`, round trips and
+//! the work a resolved network reads off its codes.
+
+use super::keys::levenshtein;
+use super::*;
+
+#[test]
+fn work_reads_bits_and_zeros_off_the_codes() {
+    use crate::model::baseline::{LayerWork, work_of_program};
+    let prog = |model: &str, bits: Option<u32>, sparsity: Option<f64>| {
+        let c = Config {
+            workload: WorkloadConfig {
+                model: model.into(),
+                weight_bits: bits,
+                sparsity,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        work_of_program(&c.resolve(Default::default()).unwrap().prog).unwrap()
+    };
+    let fc_bits = |w: &[LayerWork]| -> Vec<u32> {
+        w.iter().filter(|l| l.weighted).map(|l| l.w_bits).collect()
+    };
+    assert_eq!(fc_bits(&prog("digits-mlp-int8", None, None)), [8, 8]);
+    assert_eq!(fc_bits(&prog("digits-mlp-int4", None, None)), [4, 4]);
+    assert_eq!(fc_bits(&prog("digits-mlp-binary", None, None))[0], 1);
+    // The digits input is 5-bit (pixel values 0..=16).
+    assert_eq!(prog("digits-mlp-int8", None, None)[0].a_bits, 5);
+    // A pruned zoo network: about half its weights are zero.
+    let w = prog("lenet5", Some(4), Some(0.5));
+    let (all, nz): (u64, u64) = w
+        .iter()
+        .fold((0, 0), |(a, n), l| (a + l.weights, n + l.nonzero_weights));
+    let kept = nz as f64 / all as f64;
+    assert!((0.45..0.55).contains(&kept), "{kept}");
+    assert!(fc_bits(&w).iter().all(|&b| b <= 4));
+}
+
+fn parse(text: &str) -> Result<Config, String> {
+    let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+    c.validate().map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+#[test]
+fn empty_file_is_the_default() {
+    assert_eq!(parse("").unwrap(), Config::default());
+}
+
+#[test]
+fn errors_name_the_key_and_value() {
+    let e = parse("[cram]\ndevise = 'x'\n").unwrap_err();
+    assert!(e.contains("devise") && e.contains("device"), "{e}");
+    let e = parse("[mapping]\nstrategy = 'fast'\n").unwrap_err();
+    assert!(e.contains("fast") && e.contains("const"), "{e}");
+    let e = parse("[workload]\nmodel = 'resnet20'\nsparsity = 1.5\n").unwrap_err();
+    assert!(
+        e.contains("workload.sparsity = 1.5") && e.contains("[0, 1)"),
+        "{e}"
+    );
+    let e = parse("[workload]\nmodel = 'digits-mlp-int8'\nweight_bits = 4\n").unwrap_err();
+    assert!(
+        e.contains("digits-mlp-int8") && e.contains("resnet20"),
+        "{e}"
+    );
+    let e = parse("[workload]\nmodel = 'lenet5'\nact_bits = 40\n").unwrap_err();
+    assert!(e.contains("workload.act_bits = 40"), "{e}");
+}
+
+#[test]
+fn set_overrides_and_names_bad_keys_and_values() {
+    let c = Config::load_with(
+        None,
+        &[
+            "workload.model=resnet20".into(),
+            "workload.sparsity=0.5".into(),
+            "compare.baselines=gpu-hbm2,nmp".into(),
+            "run.mode=analytical".into(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.workload.sparsity, Some(0.5));
+    assert_eq!(c.compare.baselines, ["gpu-hbm2".into(), "nmp".into()]);
+    assert_eq!(c.run.mode, Mode::Analytical);
+    let e = Config::load_with(None, &["cram.devise=x".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown key 'cram.devise'") && e.contains("cram.device"),
+        "{e}"
+    );
+    let e = Config::load_with(None, &["mapping.strategy=fast".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--set mapping.strategy=fast") && e.contains("const"),
+        "{e}"
+    );
+    let e = Config::load_with(None, &["run.seed=-3".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--set run.seed=-3"), "{e}");
+    assert_eq!(levenshtein("kitten", "sitting"), 3);
+}
+
+#[test]
+fn config_round_trips_through_toml() {
+    let c = parse(
+        "[workload]\nmodel = 'resnet20'\nweight_bits = 4\nsparsity = 0.5\n\
+         [mapping]\nstrategy = 'stored'\nobjective = 'edp'\n[run]\nmode = 'analytical'\n",
+    )
+    .unwrap();
+    assert_eq!(parse(&toml::to_string(&c).unwrap()).unwrap(), c);
+    assert!(c.compressed() && !c.dense_int8().compressed());
+}

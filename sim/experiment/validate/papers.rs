@@ -1,0 +1,361 @@
+//! The paper files of `validate`: a published claim, its source and assumptions, and the
+//! checks of our number against the reported one.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use cram_arch::{GateKind, presets};
+use serde::Deserialize;
+
+use super::{PAPERS, by_gate, spec};
+use crate::error::Error;
+use crate::experiment::config::Config;
+use crate::model::engine::count::Counter;
+use crate::model::kernels::{GateSet, KernelKind, KernelSpec};
+use crate::model::limits::Limits;
+use crate::records::{CheckStatus, ValidationCheck};
+
+/// `[paper]` of a paper file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Paper {
+    /// The claim's ID in `docs/references.md` L-c (T1–T14).
+    pub(super) id: String,
+    /// What is claimed, as reported.
+    pub(super) claim: String,
+    /// Where it was reported, and how reliable the note is.
+    pub(super) source: String,
+    /// Every assumption between the paper text and this configuration.
+    pub(super) assumptions: Vec<String>,
+    /// A kernel claim: the kernel the checks count.
+    pub(super) kernel: Option<PaperKernel>,
+    /// An access-versus-compute claim on a baseline's energy table.
+    pub(super) access: Option<AccessClaim>,
+    /// The numbers compared.
+    pub(super) check: Vec<PaperCheck>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PaperKernel {
+    name: String,
+    gate_set: GateSet,
+}
+
+/// Energy of moving operands off chip versus computing on them, from one baseline preset.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccessClaim {
+    baseline: String,
+    bits: u32,
+    reads: u32,
+    writes: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PaperCheck {
+    pub(super) name: String,
+    /// Kernel files: `gate_steps` or a gate name (NAND, NOT, AND, MAJ3, …), or a sum of
+    /// them with `+`. Run files: `energy_ratio:<baseline>`, `speedup:<baseline>`,
+    /// `throughput_ratio:<baseline>`. Access files: `access_over_compute`.
+    pub(super) metric: String,
+    pub(super) expected: f64,
+    /// Kernel files: the operand width.
+    pub(super) bits: Option<u32>,
+    /// Tolerance as a factor either way (1 = exact).
+    #[serde(default = "one")]
+    pub(super) factor: f64,
+    /// The claim is a lower bound ("at least").
+    #[serde(default)]
+    pub(super) at_least: bool,
+    pub(super) required: bool,
+    /// Why our number differs, printed when it diverges.
+    pub(super) if_diverges: Option<String>,
+}
+
+pub(crate) fn one() -> f64 {
+    1.0
+}
+
+pub(crate) fn paper_checks(
+    dir: Option<&Path>,
+    limits: Limits,
+) -> Result<Vec<ValidationCheck>, Error> {
+    let files: Vec<(String, String)> = match dir {
+        None => PAPERS
+            .iter()
+            .map(|(n, t)| (format!("configs/papers/{n}"), (*t).to_owned()))
+            .collect(),
+        Some(d) => {
+            let mut names: Vec<PathBuf> = std::fs::read_dir(d)
+                .map_err(|e| Error::usage(format!("--papers {}: {e}", d.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            names.sort();
+            if names.is_empty() {
+                return Err(Error::usage(format!(
+                    "--papers {}: no .toml paper files there",
+                    d.display()
+                )));
+            }
+            names
+                .into_iter()
+                .map(|p| {
+                    std::fs::read_to_string(&p)
+                        .map(|t| (p.display().to_string(), t))
+                        .map_err(|e| Error::usage(format!("{}: {e}", p.display())))
+                })
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let mut out = Vec::new();
+    for (origin, text) in files {
+        out.extend(paper_file(&origin, &text, limits)?);
+    }
+    Ok(out)
+}
+
+/// The checks of one paper file.
+pub(crate) fn paper_file(
+    origin: &str,
+    text: &str,
+    limits: Limits,
+) -> Result<Vec<ValidationCheck>, Error> {
+    let config = Config::from_text(text, &format!("paper file '{origin}'"))?;
+    let paper: Paper = config
+        .paper
+        .clone()
+        .ok_or_else(|| Error::usage(format!("paper file '{origin}': no [paper] section")))?
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            Error::usage(format!(
+                "paper file '{origin}': [paper]: {}",
+                e.to_string().trim()
+            ))
+        })?;
+    let bad = |what: String| Error::usage(format!("paper file '{origin}': {what}"));
+    if paper.check.is_empty() {
+        return Err(bad("[paper] needs at least one [[paper.check]]".to_owned()));
+    }
+    let run = if paper.kernel.is_none() && paper.access.is_none() {
+        Some(crate::experiment::run::evaluate(&config, None, limits)?)
+    } else {
+        None
+    };
+    let mut out = Vec::new();
+    for (i, c) in paper.check.iter().enumerate() {
+        let key = |k: &str| format!("[[paper.check]] {} ('{}'): {k}", i + 1, c.name);
+        if !(c.factor.is_finite() && c.factor >= 1.0) {
+            return Err(bad(format!(
+                "{} = {}: must be ≥ 1",
+                key("factor"),
+                c.factor
+            )));
+        }
+        if !(c.expected.is_finite() && c.expected > 0.0) {
+            return Err(bad(format!(
+                "{} = {}: must be > 0",
+                key("expected"),
+                c.expected
+            )));
+        }
+        let (obtained, setting) = if let Some(k) = &paper.kernel {
+            let kind = k
+                .name
+                .parse::<KernelKind>()
+                .map_err(|e| bad(format!("[paper.kernel] name = {:?}: {e}", k.name)))?;
+            let bits = c
+                .bits
+                .ok_or_else(|| bad(format!("{} is missing", key("bits"))))?;
+            let s = KernelSpec {
+                bits_b: bits,
+                ..spec(kind, bits, k.gate_set)
+            };
+            s.validate()
+                .map_err(|e| bad(format!("{}: {e}", key("bits"))))?;
+            let counts = Counter::count(&s.build().program, 1);
+            let mut v = 0u64;
+            for term in c.metric.split('+').map(str::trim) {
+                v += match term {
+                    "gate_steps" => counts.gate_steps,
+                    g => by_gate(
+                        &counts,
+                        g.parse::<GateKind>().map_err(|_| {
+                            bad(format!(
+                                "{} = {:?}: '{g}' is neither gate_steps nor a gate name (NOT, \
+                                 NAND, AND, OR, NOR, MAJ3, MAJ5, …)",
+                                key("metric"),
+                                c.metric
+                            ))
+                        })?,
+                    ),
+                };
+            }
+            (
+                v as f64,
+                format!("{} {bits}-bit, gate set {}", k.name, k.gate_set.name()),
+            )
+        } else if let Some(acc) = &paper.access {
+            if c.metric != "access_over_compute" {
+                return Err(bad(format!(
+                    "{} = {:?}: an [paper.access] file has only access_over_compute",
+                    key("metric"),
+                    c.metric
+                )));
+            }
+            access_over_compute(acc).map_err(|e| bad(format!("[paper.access]: {e}")))?
+        } else {
+            let e = run.as_ref().expect("a run file was evaluated");
+            run_metric(&e.report, &c.metric).map_err(|w| bad(format!("{}: {w}", key("metric"))))?
+        };
+        out.push(judge(&paper, c, obtained, setting));
+    }
+    Ok(out)
+}
+
+/// Our value of a run metric: `energy_ratio:<b>` (baseline ÷ CRAM energy per inference),
+/// `speedup:<b>` (baseline ÷ CRAM latency of one inference), `throughput_ratio:<b>` (CRAM
+/// inferences per second running the whole batch at once ÷ the baseline's at its
+/// `compare.batch`), and the setting it was measured in.
+pub(crate) fn run_metric(
+    r: &crate::records::RunReport,
+    metric: &str,
+) -> Result<(f64, String), String> {
+    let (what, name) = metric.split_once(':').ok_or_else(|| {
+        format!("{metric:?}: expected energy_ratio:<baseline>, speedup:<baseline> or throughput_ratio:<baseline>")
+    })?;
+    let b = r
+        .baselines
+        .iter()
+        .find(|b| b.name == name)
+        .ok_or_else(|| format!("{metric:?}: baseline '{name}' is not in compare.baselines"))?;
+    let cram = &r.cram;
+    let v = match what {
+        "energy_ratio" => b.versus_cram.energy,
+        "speedup" => b.versus_cram.speedup,
+        "throughput_ratio" => b.versus_cram.throughput,
+        _ => {
+            return Err(format!(
+                "{metric:?}: '{what}' is not energy_ratio, speedup or throughput_ratio"
+            ));
+        }
+    };
+    Ok((
+        v,
+        format!(
+            "{} on {} / {} ({}, {} image(s)): CRAM {:.3} nJ and {:.3} µs per inference, batch \
+             {:.3} µs; {} at a batch of {}: {:.3} nJ and {:.3} µs",
+            r.workload.model,
+            cram.device,
+            cram.array,
+            cram.mode,
+            cram.images,
+            cram.metrics.energy_pj / 1e3,
+            cram.metrics.latency_s * 1e6,
+            cram.batch_latency_s * 1e6,
+            b.name,
+            b.batch,
+            b.metrics.energy_pj / 1e3,
+            b.metrics.latency_s * 1e6
+        ),
+    ))
+}
+
+/// Off-chip access energy of `reads + writes` operands of `bits` over the energy of one
+/// `bits`-wide multiply-add, both from the baseline's own table (its multiply scales as
+/// bits², its add linearly from the accumulator width, as `baseline.rs` prices them).
+pub(crate) fn access_over_compute(a: &AccessClaim) -> Result<(f64, String), String> {
+    let b = presets::baseline(&a.baseline).map_err(|e| e.to_string())?;
+    let p = &b.params;
+    let level = p
+        .levels
+        .iter()
+        .find(|l| l.off_chip)
+        .ok_or_else(|| format!("baseline '{}' has no off-chip level", p.name))?;
+    if !(1..=1024).contains(&a.bits) {
+        return Err(format!("bits = {}: must be in 1..=1024", a.bits));
+    }
+    let bits = f64::from(a.bits);
+    let access_pj = f64::from(a.reads + a.writes) * bits * level.e_pj_per_bit;
+    let native = f64::from(p.native_bits);
+    let compute_pj =
+        p.e_mul_pj * bits * bits / (native * native) + p.e_add_pj * bits / f64::from(p.acc_bits);
+    Ok((
+        access_pj / compute_pj,
+        format!(
+            "{}: {} + {} accesses × {} bits × {} pJ/bit ({}) = {access_pj:.0} pJ; {}-bit \
+             multiply-add {compute_pj:.2} pJ",
+            p.name, a.reads, a.writes, a.bits, level.e_pj_per_bit, level.name, a.bits
+        ),
+    ))
+}
+
+/// Compares our value with the reported one.
+pub(crate) fn judge(
+    paper: &Paper,
+    c: &PaperCheck,
+    obtained: f64,
+    setting: String,
+) -> ValidationCheck {
+    let q = obtained / c.expected;
+    let equal = (q - 1.0).abs() <= 1e-9;
+    let (status, off) = if c.at_least {
+        if obtained >= c.expected {
+            (CheckStatus::Reproduced, None)
+        } else if obtained * c.factor >= c.expected {
+            (CheckStatus::WithinTolerance, None)
+        } else {
+            (CheckStatus::Diverges, Some(c.expected / obtained))
+        }
+    } else if equal {
+        (CheckStatus::Reproduced, None)
+    } else if c.factor > 1.0 && q <= c.factor && q >= 1.0 / c.factor {
+        (CheckStatus::WithinTolerance, None)
+    } else {
+        (
+            CheckStatus::Diverges,
+            Some(if q > 1.0 { q } else { 1.0 / q }),
+        )
+    };
+    let reason = off.map(|f| {
+        let side = if q > 1.0 { "above" } else { "below" };
+        let mut r = format!("ours is {f:.3e}× {side} the claim");
+        if let Some(why) = &c.if_diverges {
+            let _ = write!(r, "; {why}");
+        }
+        r
+    });
+    let fmt = |v: f64| {
+        if v.fract() == 0.0 && v.abs() < 1e15 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.4}")
+        }
+    };
+    ValidationCheck {
+        group: String::new(),
+        id: format!("{}/{}", paper.id, c.name),
+        name: paper.claim.clone(),
+        expected: format!(
+            "{}{} ({})",
+            if c.at_least { "≥ " } else { "" },
+            fmt(c.expected),
+            c.metric
+        ),
+        obtained: format!("{} — {setting}", fmt(obtained)),
+        tolerance: if c.factor == 1.0 {
+            "exact".to_owned()
+        } else if c.at_least {
+            format!("at least claim ÷ {}", c.factor)
+        } else {
+            format!("within a factor of {} either way", c.factor)
+        },
+        status,
+        reason,
+        source: paper.source.clone(),
+        required: c.required,
+        assumptions: paper.assumptions.clone(),
+    }
+}

@@ -1,0 +1,76 @@
+//! Tests of the validation suite: the shipped paper files and the grading of a claim.
+
+use super::papers::{Paper, PaperCheck, judge};
+use super::*;
+
+#[test]
+fn shipped_papers_are_the_files_in_configs_papers() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/papers");
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    let mut shipped: Vec<String> = PAPERS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    shipped.sort();
+    assert_eq!(on_disk, shipped, "add new paper files to validate::PAPERS");
+    for (n, t) in PAPERS {
+        assert_eq!(std::fs::read_to_string(dir.join(n)).unwrap(), t);
+    }
+}
+
+#[test]
+fn every_paper_file_states_source_and_assumptions() {
+    for (n, t) in PAPERS {
+        let c = Config::from_text(t, n).unwrap();
+        let p: Paper = c.paper.unwrap().try_into().unwrap();
+        assert!(!p.source.trim().is_empty(), "{n}");
+        assert!(p.assumptions.len() >= 2, "{n}: state every assumption");
+        assert!(p.id.starts_with('T'), "{n}");
+    }
+}
+
+#[test]
+fn physics_group_holds() {
+    let r = report(&[Group::Physics], None, Limits::default()).unwrap();
+    assert!(r.passed, "{:#?}", r.checks);
+    assert_eq!(r.checks.len(), 3 * presets::NAMES.len() + 1);
+}
+
+#[test]
+fn judge_grades_exact_tolerant_and_divergent_values() {
+    let paper = Paper {
+        id: "T0".into(),
+        claim: "c".into(),
+        source: "s".into(),
+        assumptions: vec![],
+        kernel: None,
+        access: None,
+        check: vec![],
+    };
+    let check = |factor, at_least| PaperCheck {
+        name: "n".into(),
+        metric: "m".into(),
+        expected: 100.0,
+        bits: None,
+        factor,
+        at_least,
+        required: true,
+        if_diverges: Some("because".into()),
+    };
+    let st = |c: &PaperCheck, v| judge(&paper, c, v, String::new()).status;
+    assert_eq!(st(&check(1.0, false), 100.0), CheckStatus::Reproduced);
+    assert_eq!(st(&check(1.0, false), 101.0), CheckStatus::Diverges);
+    assert_eq!(st(&check(10.0, false), 11.0), CheckStatus::WithinTolerance);
+    assert_eq!(st(&check(10.0, false), 9.0), CheckStatus::Diverges);
+    assert_eq!(st(&check(10.0, false), 999.0), CheckStatus::WithinTolerance);
+    assert_eq!(st(&check(10.0, true), 5000.0), CheckStatus::Reproduced);
+    assert_eq!(st(&check(10.0, true), 10.0), CheckStatus::WithinTolerance);
+    let d = judge(&paper, &check(10.0, true), 5.0, String::new());
+    assert_eq!(d.status, CheckStatus::Diverges);
+    assert!(
+        d.reason
+            .unwrap()
+            .contains("2.000e1× below the claim; because")
+    );
+}

@@ -1,0 +1,355 @@
+//! `cramulator plot`: figures from a run folder (`layers.csv`, `report.json`) or a merged
+//! sweep folder (`results.csv`), drawn with plotters as SVG (default) or PNG, each written
+//! beside the CSV of exactly the numbers it shows.
+//!
+//! Kinds: `layers` (per-layer energy, CRAM against every baseline, log scale), `breakdown`
+//! (stacked energy split per machine), `line` (a sweep metric against one axis, one series
+//! per value of the other axes), `pareto` (energy against latency, marker area ∝ chip area,
+//! the non-dominated front highlighted) and `heatmap` (a metric over two axes). Text uses the
+//! vendored DejaVu Sans (`assets/fonts/`), so PNGs need no system fonts.
+
+mod draw;
+mod sweep;
+
+pub(crate) use draw::*;
+pub(crate) use sweep::*;
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::error::Error;
+use crate::model::limits::MemoryLimit;
+use crate::records::{LayerRow, RunReport};
+
+/// What a sweep figure shows: the merged sweep folder, the axes and the metric.
+#[derive(Debug, Clone)]
+pub struct SweepPlot {
+    /// The merged sweep folder.
+    pub input: std::path::PathBuf,
+    /// Sweep axis on x (line, heatmap); the first axis when `None`.
+    pub x: Option<String>,
+    /// Sweep axis on y (heatmap); the second axis when `None`.
+    pub y: Option<String>,
+    /// Metric column of `results.csv` (line, heatmap).
+    pub metric: String,
+    /// The most memory the sweep's tables may take once read.
+    pub memory: MemoryLimit,
+}
+
+pub(crate) const FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+pub(crate) const SIZE: (u32, u32) = (1200, 760);
+pub(crate) const FAMILY: &str = "sans-serif";
+
+/// Series colours (Okabe–Ito, readable by colour-blind readers), then a cycle.
+pub(crate) const COLORS: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(86, 180, 233),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 0, 0),
+    RGBColor(240, 228, 66),
+];
+
+pub(crate) fn color(i: usize) -> RGBColor {
+    COLORS[i % COLORS.len()]
+}
+
+// ----- figure descriptions ---------------------------------------------------------------
+
+/// What to draw, independent of the backend.
+pub(crate) struct Figure {
+    /// Title.
+    pub title: String,
+    /// What is drawn.
+    pub body: Body,
+    /// The CSV the figure is drawn from.
+    pub csv: Vec<u8>,
+}
+
+pub(crate) enum Body {
+    /// Series on x–y axes.
+    Xy(Xy),
+    /// Stacked bars (fractions of a total, in %).
+    Stacked {
+        bars: Vec<(String, Vec<f64>, f64)>,
+        parts: Vec<String>,
+        total_unit: String,
+    },
+    /// Cells over two categorical axes.
+    Heat {
+        x_desc: String,
+        y_desc: String,
+        x_labels: Vec<String>,
+        y_labels: Vec<String>,
+        /// (x, y, value) where known.
+        cells: Vec<(usize, usize, Option<f64>)>,
+        metric: String,
+    },
+}
+
+pub(crate) struct Xy {
+    x_desc: String,
+    y_desc: String,
+    log_x: bool,
+    log_y: bool,
+    /// Tick labels for an x of category indices.
+    x_labels: Option<Vec<String>>,
+    series: Vec<Series>,
+}
+
+pub(crate) struct Series {
+    label: String,
+    points: Vec<(f64, f64)>,
+    /// Marker radius per point (px); 3 px each when absent.
+    radii: Option<Vec<f64>>,
+    /// Join the points with a line.
+    line: bool,
+    color: RGBColor,
+    filled: bool,
+}
+
+pub(crate) fn csv_bytes(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let e = |e: csv::Error| Error::usage(format!("plot data: {e}"));
+    w.write_record(header).map_err(e)?;
+    for r in rows {
+        w.write_record(r).map_err(e)?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::usage(format!("plot data: {e}")))
+}
+
+pub(crate) fn read_file(path: &Path, what: &str, memory: MemoryLimit) -> Result<String, Error> {
+    // The table is held whole, parsed into strings: about four times the file.
+    let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    crate::model::limits::MemoryEstimate {
+        records_bytes: bytes.saturating_mul(4),
+        advice: "plot on a machine with more memory, or give a larger --max-memory",
+        ..Default::default()
+    }
+    .check(&format!("plot {what} of '{}'", path.display()), memory)?;
+    std::fs::read_to_string(path).map_err(|e| {
+        Error::usage(format!(
+            "'{}': {e} (plot {what} reads a {})",
+            path.display(),
+            if what == "layers" || what == "breakdown" {
+                "run folder written by `cramulator run`"
+            } else {
+                "sweep folder merged by `cramulator sweep merge`"
+            }
+        ))
+    })
+}
+
+/// Unit of a column or key, from its suffix.
+pub(crate) fn unit(name: &str) -> &'static str {
+    const UNITS: [(&str, &str); 12] = [
+        ("_j_s", "J·s"),
+        ("_pj", "pJ"),
+        ("_mm2", "mm²"),
+        ("_per_s", "1/s"),
+        ("_tops_per_w", "TOPS/W"),
+        ("_latency_s", "s"),
+        ("_nm", "nm"),
+        ("_ns", "ns"),
+        ("_ghz", "GHz"),
+        ("_g_per_inference", "g CO2e"),
+        ("_ratio", "×"),
+        ("_speedup", "×"),
+    ];
+    UNITS
+        .iter()
+        .find(|(s, _)| name.ends_with(s))
+        .map_or("", |u| u.1)
+}
+
+/// A readable axis description: the metric's meaning or the key, with its unit.
+pub(crate) fn describe(name: &str) -> String {
+    const KNOWN: [(&str, &str); 11] = [
+        ("cram_energy_pj", "CRAM energy per inference"),
+        ("cram_compute_pj", "CRAM compute energy per inference"),
+        (
+            "cram_data_movement_pj",
+            "CRAM data-movement energy per inference",
+        ),
+        ("cram_latency_s", "CRAM latency per inference"),
+        ("cram_throughput_per_s", "CRAM inferences per second"),
+        ("cram_tops_per_w", "CRAM efficiency"),
+        ("cram_edp_j_s", "CRAM energy-delay product"),
+        ("cram_area_mm2", "CRAM chip area"),
+        ("cram_utilization", "CRAM lane utilization (fraction)"),
+        ("cram_co2e_g_per_inference", "CO2e per inference on CRAM"),
+        ("accuracy", "accuracy on the held-out images (fraction)"),
+    ];
+    let u = unit(name);
+    let n = match KNOWN.iter().find(|k| k.0 == name) {
+        Some(k) => k.1.to_owned(),
+        None if name.contains('.') => name.to_owned(),
+        None => name.replace('_', " "),
+    };
+    if u.is_empty() {
+        n
+    } else {
+        format!("{n} ({u})")
+    }
+}
+
+// ----- run-folder figures ----------------------------------------------------------------
+
+pub(crate) fn layer_rows(dir: &Path, memory: MemoryLimit) -> Result<Vec<LayerRow>, Error> {
+    let path = dir.join("layers.csv");
+    let text = read_file(&path, "layers", memory)?;
+    csv::Reader::from_reader(text.as_bytes())
+        .deserialize()
+        .collect::<Result<Vec<LayerRow>, _>>()
+        .map_err(|e| Error::usage(format!("'{}': {e}", path.display())))
+}
+
+pub(crate) fn report(dir: &Path, what: &str, memory: MemoryLimit) -> Result<RunReport, Error> {
+    let path = dir.join("report.json");
+    let text = read_file(&path, what, memory)?;
+    serde_json::from_str(&text).map_err(|e| Error::usage(format!("'{}': {e}", path.display())))
+}
+
+pub(crate) fn layers(dir: &Path, memory: MemoryLimit) -> Result<Figure, Error> {
+    let rows = layer_rows(dir, memory)?;
+    let rep = report(dir, "layers", memory)?;
+    let mut machines: Vec<String> = Vec::new();
+    for r in &rows {
+        if !machines.contains(&r.machine) {
+            machines.push(r.machine.clone());
+        }
+    }
+    let series = machines
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Series {
+            label: m.clone(),
+            points: rows
+                .iter()
+                .filter(|r| &r.machine == m && r.energy_pj > 0.0)
+                .map(|r| (r.index as f64, r.energy_pj))
+                .collect(),
+            radii: None,
+            line: true,
+            color: color(i),
+            filled: i == 0,
+        })
+        .collect();
+    let csv = csv_bytes(
+        &["machine", "index", "layer", "op", "energy_pj"],
+        &rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.machine.clone(),
+                    r.index.to_string(),
+                    r.layer.clone(),
+                    r.op.clone(),
+                    format!("{}", r.energy_pj),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    )?;
+    Ok(Figure {
+        title: format!(
+            "{}: energy per layer per inference, CRAM ({} / {}) vs baselines",
+            rep.workload.model, rep.cram.device, rep.cram.array
+        ),
+        body: Body::Xy(Xy {
+            x_desc: "layer (index in the network)".into(),
+            y_desc: "energy per inference (pJ, log scale)".into(),
+            log_x: false,
+            log_y: true,
+            x_labels: None,
+            series,
+        }),
+        csv,
+    })
+}
+
+pub(crate) fn breakdown(dir: &Path, memory: MemoryLimit) -> Result<Figure, Error> {
+    let rep = report(dir, "breakdown", memory)?;
+    let mut bars = vec![(
+        "cram".to_owned(),
+        vec![
+            rep.cram.metrics.compute_pj,
+            rep.cram.metrics.data_movement_pj,
+            rep.cram.metrics.static_pj,
+        ],
+        rep.cram.metrics.energy_pj,
+    )];
+    for b in &rep.baselines {
+        bars.push((
+            b.name.clone(),
+            vec![
+                b.metrics.compute_pj,
+                b.metrics.data_movement_pj,
+                b.metrics.static_pj,
+            ],
+            b.metrics.energy_pj,
+        ));
+    }
+    let csv = csv_bytes(
+        &[
+            "machine",
+            "compute_pj",
+            "data_movement_pj",
+            "static_pj",
+            "energy_pj",
+        ],
+        &bars
+            .iter()
+            .map(|(m, p, t)| {
+                let mut r = vec![m.clone()];
+                r.extend(p.iter().map(|v| format!("{v}")));
+                r.push(format!("{t}"));
+                r
+            })
+            .collect::<Vec<_>>(),
+    )?;
+    Ok(Figure {
+        title: format!(
+            "{}: where the energy of one inference goes (share of each machine's total)",
+            rep.workload.model
+        ),
+        body: Body::Stacked {
+            bars,
+            parts: vec!["compute".into(), "data movement".into(), "static".into()],
+            total_unit: "per inference".into(),
+        },
+        csv,
+    })
+}
+/// max / min of positive values.
+pub(crate) fn spread(v: &[f64]) -> f64 {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if lo > 0.0 { hi / lo } else { 1.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_units_read_well() {
+        assert_eq!(describe("cram_energy_pj"), "CRAM energy per inference (pJ)");
+        assert_eq!(
+            describe("cram.device_params.diameter_nm"),
+            "cram.device_params.diameter_nm (nm)"
+        );
+        assert_eq!(unit_of_desc("CRAM energy per inference (pJ)"), "pJ");
+        assert_eq!(unit("cpu-ddr4_energy_ratio"), "×");
+    }
+
+    #[test]
+    fn viridis_runs_dark_to_bright() {
+        let (a, b) = (viridis(0.0), viridis(1.0));
+        assert_eq!((a.0, a.1, a.2), (68, 1, 84));
+        assert_eq!((b.0, b.1, b.2), (253, 231, 37));
+    }
+}

@@ -1,0 +1,216 @@
+//! Tests of `energy`.
+
+use super::*;
+use crate::model::engine::isa::Op;
+use crate::model::kernels::check::{RunConfig, run_and_check};
+use crate::model::kernels::{GateSet, KernelKind, KernelSpec};
+use cram_arch::presets;
+
+fn table() -> (GateLibrary, EnergyTable) {
+    let lib = GateLibrary::derive(&presets::device("stt-projected").unwrap());
+    let org = presets::array("cram-1k").unwrap();
+    let t = EnergyTable::derive(&lib, &org);
+    (lib, t)
+}
+
+fn nand_program(extra_cols: usize, mask: Option<(u32, u32)>) -> Program {
+    let mut ops = Vec::new();
+    if let Some((lo, hi)) = mask {
+        ops.push(Op::SetMask(LaneMask::Range { lo, hi }));
+    }
+    ops.push(Op::Gate {
+        gate: GateKind::Nand,
+        ins: [0, 1, 0, 0, 0],
+        out: 2,
+        preset: true,
+    });
+    Program::new(
+        ops,
+        vec![],
+        (0..3 + extra_cols).map(|i| format!("c{i}")).collect(),
+    )
+    .unwrap()
+}
+
+const NAND: usize = GateKind::Nand as usize;
+
+/// cram-1k's lines: 1024 rows in segments of 8.
+fn lines() -> Lines {
+    presets::array("cram-1k").unwrap().lines()
+}
+
+/// The table by hand: a logic word line of 0.1 fF/cell × 1024 columns = 102.4 fF; a bit
+/// line 0.1 fF per cell it passes.
+#[test]
+fn table_entries_by_hand() {
+    let (lib, t) = table();
+    assert!((t.wll_pj - 102.4e-3).abs() < 1e-12); // 102.4 fF × 1 V²
+    let nand = lib.get(GateKind::Nand);
+    let per_cell = 0.1 * nand.bias_v * nand.bias_v * 1e-3;
+    assert!((t.bsl_logic_pj_per_cell[NAND] - per_cell).abs() < 1e-18);
+    assert_eq!(&t.pulse_pj[NAND][..3], nand.e_pulse_pj.as_slice());
+    assert_eq!(
+        t.cell_write_pj,
+        [lib.device.e_preset_pj(false), lib.device.e_preset_pj(true)]
+    );
+    assert!(
+        GateKind::ALL
+            .iter()
+            .enumerate()
+            .all(|(i, g)| g.index() == i)
+    );
+}
+
+/// One NAND step on a full subarray, every component by hand.
+#[test]
+fn one_gate_step_by_hand() {
+    let (_, t) = table();
+    let mut a = account(&nand_program(0, None), 1024, 1024, lines());
+    assert_eq!(a.gate_steps, vec![(GateKind::Nand, 1024)]);
+    // 1024 lanes with z = 0, 1, 2 in the proportions 1:2:1.
+    a.actions.add_pulses(
+        &a.gate_steps,
+        PulseModel::Measured(&[[256, 512, 256, 0, 0, 0]]),
+    );
+    let e = energy(&a.actions, &t, Pricing::ByZeros);
+    let p = &t.pulse_pj[NAND];
+    assert!((e.logic_pulses_pj - (256.0 * p[0] + 512.0 * p[1] + 256.0 * p[2])).abs() < 1e-12);
+    assert!((e.presets_pj - 1024.0 * t.cell_write_pj[0]).abs() < 1e-9);
+    // Every segment of the three lines is driven: 1024 cells each.
+    let lines = 1024.0 * (t.wll_pj + t.bsl_write_pj_per_cell + 3.0 * t.bsl_logic_pj_per_cell[NAND]);
+    assert!((e.line_drivers_pj - lines).abs() < 1e-9);
+    assert_eq!(e.peripherals_pj, t.decoder_pj);
+    assert!(energy(&a.actions, &t, Pricing::Worst).logic_pulses_pj >= e.logic_pulses_pj);
+}
+
+/// Unselected lanes cost no pulse, preset or word-line energy; unused columns cost nothing.
+#[test]
+fn idle_lanes_and_columns_cost_nothing() {
+    let (_, t) = table();
+    let price = |p: &Program| energy(&account(p, 1024, 1024, lines()).actions, &t, Pricing::Worst);
+    assert_eq!(
+        price(&nand_program(0, None)),
+        price(&nand_program(500, None))
+    );
+    let ten = account(&nand_program(0, Some((0, 10))), 1024, 1024, lines());
+    assert_eq!(ten.gate_steps, vec![(GateKind::Nand, 10)]);
+    let e = energy(&ten.actions, &t, Pricing::Worst);
+    assert!((e.presets_pj - 10.0 * t.cell_write_pj[0]).abs() < 1e-12);
+    assert!((e.logic_pulses_pj - 10.0 * t.pulse_pj[NAND][2]).abs() < 1e-12);
+    // Word lines of 10 rows; the bit-select lines over the two 8-row segments holding
+    // them (16 cells), not the whole subarray.
+    let lines =
+        10.0 * t.wll_pj + 16.0 * (t.bsl_write_pj_per_cell + 3.0 * t.bsl_logic_pj_per_cell[NAND]);
+    assert!((e.line_drivers_pj - lines).abs() < 1e-12);
+    assert_eq!(e.peripherals_pj, 2.0 * t.decoder_pj); // mask + step
+}
+
+/// A row move inside a bank and one across banks, by hand (cram-1k: 1024 columns,
+/// 0.2 / 1.0 pJ per bit on the bank / global bus, 0.1 pJ per sensed bit).
+#[test]
+fn row_move_energy_by_hand() {
+    use crate::model::timing::ChipOp;
+    let (_, t) = table();
+    let org = presets::array("cram-1k").unwrap();
+    let mv = |dst| {
+        energy(
+            &transfer_actions(
+                &ChipOp::MoveRow {
+                    src: 0,
+                    src_lane: 0,
+                    dst,
+                    dst_lane: 0,
+                },
+                &org,
+            ),
+            &t,
+            Pricing::ByZeros,
+        )
+    };
+    let (near, far) = (mv(1), mv(16));
+    assert!((near.bus_pj - 1024.0 * 0.2).abs() < 1e-9);
+    assert!((far.bus_pj - 1024.0 * 1.0).abs() < 1e-9);
+    assert!((near.memory_reads_pj - 1024.0 * 0.1).abs() < 1e-9);
+    let write = 512.0 * (t.cell_write_pj[0] + t.cell_write_pj[1]);
+    assert!((near.memory_writes_pj - write).abs() < 1e-9);
+    // 1024 bit lines, each over the destination row's 8-row segment.
+    let lines = 1024.0 * 8.0 * t.bsl_write_pj_per_cell + t.wll_pj;
+    assert!((near.line_drivers_pj - lines).abs() < 1e-9);
+    assert_eq!(near.peripherals_pj, 2.0 * t.decoder_pj);
+    assert_eq!(near.controller_pj, t.controller_pj_per_command);
+    let host = energy(
+        &transfer_actions(&ChipOp::HostLoad { dst: 0, lane: 0 }, &org),
+        &t,
+        Pricing::ByZeros,
+    );
+    assert!((host.host_io_pj - 1024.0 * 10.0).abs() < 1e-9 && host.bus_pj == 0.0);
+}
+
+/// Data-dependent pulse energy over N random lanes converges to the characterized mean.
+/// Bound: a lane's pulse energy lies in [lo, hi] (sum over steps of the cheapest and the
+/// dearest z of each gate), so its standard deviation is at most (hi − lo)/2 (Popoviciu);
+/// the mean of N lanes and the M-lane characterization then differ by at most
+/// 5 · (hi − lo)/2 · √(1/N + 1/M) per lane, except with probability below 1e-6.
+#[test]
+fn data_dependent_energy_converges_to_the_mean_model() {
+    let (_, t) = table();
+    let kernels = [
+        (KernelKind::Add, GateSet::Maj),
+        (KernelKind::Mul, GateSet::Nand),
+        (KernelKind::Popcount, GateSet::Maj),
+    ];
+    for (kind, set) in kernels {
+        let k = KernelSpec {
+            kind,
+            bits: 12,
+            bits_b: 12,
+            constant: 0,
+            gate_set: set,
+        }
+        .build();
+        let n: u64 = 60_000;
+        let cfg = RunConfig {
+            lanes: n as usize,
+            lanes_per_subarray: 1024,
+            seed: 5,
+            error_rate: 0.0,
+            error_rates_by_gate: None,
+            track_zeros: true,
+            stop: Default::default(),
+        };
+        let r = run_and_check(&k, &cfg);
+        assert_eq!(r.mismatched_lanes, 0);
+        let inputs: Vec<Col> = k.inputs.iter().flat_map(|o| o.cols.clone()).collect();
+        let at = Placement {
+            lanes: n,
+            lines: lines(),
+            cols: 1024,
+            commands: k.program.ops().len() as u64,
+        };
+        let e = run_energy(&k.program, &inputs, &t, at, 5, Some(&r.zero_histograms));
+        let measured = e.data_dependent.unwrap().logic_pulses_pj / n as f64;
+        let mean = e.mean.logic_pulses_pj / n as f64;
+        let steps = account(&k.program, 1, 1024, lines()).gate_steps;
+        let range: f64 = steps
+            .iter()
+            .map(|(g, _)| {
+                let p = &t.pulse_pj[g.index()][..=g.arity()];
+                p.iter().copied().fold(0.0, f64::max)
+                    - p.iter().copied().fold(f64::INFINITY, f64::min)
+            })
+            .sum();
+        let bound =
+            5.0 * range / 2.0 * (1.0 / n as f64 + 1.0 / CHARACTERIZATION_LANES as f64).sqrt();
+        assert!(
+            (measured - mean).abs() <= bound,
+            "{kind:?}: {measured} vs {mean} (bound {bound})"
+        );
+        // The executor ran exactly the lanes the accountant counts.
+        let lanes_run: u64 = r
+            .zero_histograms
+            .iter()
+            .map(|h| h.iter().sum::<u64>())
+            .sum();
+        assert_eq!(lanes_run, steps.len() as u64 * n);
+    }
+}

@@ -1,0 +1,332 @@
+//! Tests of the mapper.
+
+use super::Strategy;
+use super::tests::hw;
+use super::*;
+use cram_workloads::golden;
+
+/// The compression of the default configuration (8-bit symmetric per-channel weights,
+/// 8-bit activations), with `sparsity` of the weights pruned.
+fn spec(sparsity: Option<f64>) -> CompressSpec {
+    CompressSpec {
+        weights: WeightScheme {
+            bits: 8,
+            mode: WeightMode::Symmetric,
+            per_channel: true,
+        },
+        act_bits: 8,
+        act_symmetric: false,
+        input: None,
+        prune: sparsity
+            .filter(|&s| s > 0.0)
+            .map(|sparsity| Prune::Unstructured { sparsity }),
+        calibration: Calibration::MinMax,
+    }
+}
+
+/// Zoo network `name` with synthetic weights of `seed`, compressed by `spec`.
+fn zoo_program(name: &str, spec: &CompressSpec, seed: u64) -> golden::Program {
+    let net = cram_workloads::zoo::model(name).unwrap();
+    let m = cram_workloads::compress::synthetic_model(&net, spec, seed, 2).unwrap();
+    golden::Program::compile(&m.net, &m.weights, m.quant.as_ref().unwrap()).unwrap()
+}
+use cram_workloads::compress::{
+    Calibration, CompressSpec, compress, synthetic_inputs, synthetic_weights,
+};
+use cram_workloads::net::{Network, Op as NetOp, Shape, Window};
+use cram_workloads::prune::Prune;
+use cram_workloads::quant::{WeightMode, WeightScheme};
+use cram_workloads::zoo::{conv, dense};
+use proptest::prelude::*;
+
+fn run(prog: &golden::Program, images: &[Array3<i64>], mode: Mode, s: Strategy) -> NetRun {
+    let opts = RunOptions {
+        mode,
+        choice: Choice::Force(s),
+        error_rate: 0.0,
+        seed: 3,
+        limits: Default::default(),
+    };
+    run_network(prog, images, &hw(), &opts).unwrap()
+}
+
+fn images(prog: &golden::Program, n: usize, seed: u64) -> Vec<Array3<i64>> {
+    let (lo, hi) = prog.act(0).range();
+    synthetic_inputs(prog.network().input_shape(), n, seed)
+        .iter()
+        .map(|x| x.mapv(|v| (lo + ((hi - lo + 1) as f32 * v) as i64).min(hi)))
+        .collect()
+}
+
+/// The functional run is bit-exact and its every layer's counts and cycles equal the
+/// closed-form analytical run's, except in a layer whose programs had to copy a column
+/// read twice by one gate: there the analytical run is short by those copies. Returns
+/// how many such layers there were.
+fn check_equal(prog: &golden::Program, images: &[Array3<i64>], s: Strategy) -> usize {
+    let f = run(prog, images, Mode::Functional, s);
+    let a = run(prog, images, Mode::Analytical, s);
+    for (x, got) in images.iter().zip(&f.outputs) {
+        assert_eq!(got, prog.run(x).unwrap().last().unwrap(), "{s:?}");
+    }
+    analytical_matches(&f, &a).unwrap_or_else(|e| panic!("{s:?}: {e}"))
+}
+
+/// A network with every op the mapper knows beside Dense/Conv2d.
+fn every_op(c: usize, k: usize, pool: bool) -> Network {
+    let mut n = Network::new("every-op", Shape { c, h: 6, w: 6 });
+    n.then("c1", conv(4, k, 1, k / 2, 1, true));
+    n.then("r1", NetOp::Relu);
+    let m = if pool {
+        n.then(
+            "mp",
+            NetOp::MaxPool {
+                window: Window::square(2, 2, 0),
+            },
+        )
+    } else {
+        n.then(
+            "ap",
+            NetOp::AvgPool {
+                window: Window::square(3, 2, 1),
+            },
+        )
+    };
+    let b = n.then("c2", conv(4, 1, 1, 0, 1, false));
+    n.push("add", NetOp::Add, &[m, b]);
+    let d = n.then(
+        "ds",
+        NetOp::Downsample {
+            stride: 2,
+            out_channels: 6,
+        },
+    );
+    let e = n.push("c3", conv(3, 1, 1, 0, 1, true), &[d]);
+    n.push("cat", NetOp::Concat, &[d, e]);
+    n.then("gap", NetOp::GlobalAvgPool);
+    n.then("fc", dense(5));
+    n
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// Analytical == functional (counts, cycles) and bit-exact, on random small networks
+    /// with every mapped op, random weight bits, signedness and sparsity, both strategies.
+    #[test]
+    fn analytical_equals_functional(
+        c in 1usize..4, k in prop_oneof![Just(1usize), Just(3)], pool in any::<bool>(),
+        bits in 2u32..9, act_bits in 2u32..9, symmetric in any::<bool>(),
+        sparsity in prop_oneof![Just(0.0f64), Just(0.5), Just(0.9)], seed in 0u64..1000,
+    ) {
+        check_every_op(c, k, pool, bits, act_bits, symmetric, sparsity, seed);
+    }
+}
+
+/// [`every_op`] compressed with seeded synthetic weights: (weight bits, activation bits,
+/// signed activations), unstructured pruning to `sparsity`.
+fn every_op_program(
+    c: usize,
+    k: usize,
+    pool: bool,
+    (bits, act_bits, symmetric): (u32, u32, bool),
+    sparsity: f64,
+    seed: u64,
+) -> golden::Program {
+    let net = every_op(c, k, pool);
+    let w = synthetic_weights(&net, seed).unwrap();
+    let spec = CompressSpec {
+        weights: WeightScheme {
+            bits,
+            mode: WeightMode::Symmetric,
+            per_channel: true,
+        },
+        act_bits,
+        act_symmetric: symmetric,
+        input: None,
+        prune: (sparsity > 0.0).then_some(Prune::Unstructured { sparsity }),
+        calibration: Calibration::MinMax,
+    };
+    let calib = synthetic_inputs(net.input_shape(), 3, seed + 1);
+    compress(&net, &w, &spec, &calib)
+        .unwrap()
+        .0
+        .program()
+        .unwrap()
+}
+
+/// One case of `analytical_equals_functional`; returns the layers that needed copies.
+#[allow(clippy::too_many_arguments)]
+fn check_every_op(
+    c: usize,
+    k: usize,
+    pool: bool,
+    bits: u32,
+    act_bits: u32,
+    symmetric: bool,
+    sparsity: f64,
+    seed: u64,
+) -> usize {
+    let prog = every_op_program(c, k, pool, (bits, act_bits, symmetric), sparsity, seed);
+    let imgs = images(&prog, 3, seed + 2);
+    Strategy::ALL
+        .into_iter()
+        .map(|s| check_equal(&prog, &imgs, s))
+        .sum()
+}
+
+/// Cases the property test once found where a gate was given the same column twice: an
+/// all-pruned channel (its accumulator is a constant), and an accumulator holding one
+/// input column at two weights (a single live weight of two CSD digits).
+#[test]
+fn found_cases_stay_fixed() {
+    assert_eq!(check_every_op(1, 1, false, 2, 4, false, 0.9, 189), 0);
+    assert!(check_every_op(3, 1, false, 8, 2, false, 0.5, 108) > 0);
+}
+
+/// Settings that once failed with "a sum … needs 65 bits" (issue 19): 16-bit weights
+/// and activations, whose requantization no longer fits one 64-bit heap, and heavy
+/// pruning, whose near-empty channels carry tiny multipliers with large shifts. Both
+/// strategies: bit-exact, and analytical == functional.
+#[test]
+fn wide_formats_and_heavy_pruning_are_exact() {
+    for (bits, act_bits, sparsity) in [(16, 16, 0.0), (16, 12, 0.5), (14, 14, 0.9)] {
+        for seed in [1, 2] {
+            check_every_op(3, 3, false, bits, act_bits, false, sparsity, seed);
+        }
+    }
+    let prog = zoo_program("resnet20", &spec(Some(0.8)), 1);
+    let opts = RunOptions {
+        mode: Mode::Analytical,
+        choice: Choice::Auto(Objective::Energy),
+        error_rate: 0.0,
+        seed: 1,
+        limits: Default::default(),
+    };
+    run_network(&prog, &images(&prog, 1, 5), &hw(), &opts).unwrap();
+}
+
+/// Issue 19 item 8: a functional run in waves (here of 2 images) checks every image and
+/// reports what one run of all the images reports: the same streams, counts, cycles and
+/// flips, and the same energy but for the summation order; analytical mode prices all
+/// the images at once, counting equal lane blocks once.
+#[test]
+fn waves_report_what_one_run_of_every_image_does() {
+    for (sparsity, seed) in [(0.0, 4), (0.9, 189)] {
+        let prog = every_op_program(2, 3, true, (4, 6, false), sparsity, seed);
+        let imgs = images(&prog, 5, 7);
+        let choices = [
+            Choice::Force(Strategy::Const),
+            Choice::Force(Strategy::Stored),
+            Choice::Auto(Objective::Energy),
+        ];
+        for choice in choices {
+            for error_rate in [0.0, 0.01] {
+                let opts = RunOptions {
+                    mode: Mode::Functional,
+                    choice,
+                    error_rate,
+                    seed: 3,
+                    limits: Default::default(),
+                };
+                let whole = run_network(&prog, &imgs, &hw(), &opts).unwrap();
+                let mut seen = Vec::new();
+                let mut wave_flips = Vec::new();
+                let waves = run_waves(
+                    &prog,
+                    5,
+                    2,
+                    &hw(),
+                    &opts,
+                    None,
+                    &mut |r| Ok(imgs[r].to_vec()),
+                    &mut |r, x, run| {
+                        seen.push(r.clone());
+                        wave_flips.push(run.layers.iter().map(|l| l.flips).collect::<Vec<_>>());
+                        for (x, got) in x.iter().zip(&run.outputs) {
+                            let golden = prog.run(x).unwrap();
+                            assert!(error_rate > 0.0 || got == golden.last().unwrap());
+                        }
+                        Ok(())
+                    },
+                )
+                .unwrap();
+                assert_eq!(seen, [0..2, 2..4, 4..5]);
+                // Each wave draws its own faults: two waves of the same size do not
+                // repeat each other's flips.
+                if error_rate > 0.0 {
+                    assert_ne!(wave_flips[0], wave_flips[1]);
+                }
+                for (a, b) in whole.layers.iter().zip(&waves.layers) {
+                    // Faults fall on other lanes when the lanes are other blocks: only
+                    // the fault-free energies agree.
+                    let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * x.abs().max(1e-9);
+                    assert!(
+                        error_rate > 0.0 || close(a.energy.total_pj(), b.energy.total_pj()),
+                        "{}: {:?} vs {:?}",
+                        a.name,
+                        a.energy,
+                        b.energy
+                    );
+                    let strip = |l: &LayerReport| LayerReport {
+                        energy: EnergyBreakdown::default(),
+                        flips: 0,
+                        ..l.clone()
+                    };
+                    assert_eq!(format!("{:?}", strip(a)), format!("{:?}", strip(b)));
+                    if error_rate == 0.0 {
+                        assert_eq!(a.flips, b.flips);
+                    }
+                }
+                // Analytical: all at once, equal to the plain run.
+                let counted = RunOptions {
+                    mode: Mode::Analytical,
+                    ..opts
+                };
+                let a = run_waves(
+                    &prog,
+                    5,
+                    2,
+                    &hw(),
+                    &counted,
+                    None,
+                    &mut |_| unreachable!(),
+                    &mut |_, _, _| unreachable!(),
+                )
+                .unwrap();
+                let plain = run_network(&prog, &imgs, &hw(), &counted).unwrap();
+                assert_eq!(format!("{:?}", a.layers), format!("{:?}", plain.layers));
+            }
+        }
+    }
+}
+
+/// Every layer of ResNet-20 (int8, one image): bit-exact, and the analytical counts and
+/// cycles equal the functional ones, in both strategies.
+#[test]
+fn resnet20_analytical_equals_functional() {
+    let prog = zoo_program("resnet20", &spec(None), 1);
+    let imgs = images(&prog, 1, 5);
+    for s in Strategy::ALL {
+        check_equal(&prog, &imgs, s);
+    }
+}
+
+/// Strategy A (weights in the instruction stream) gets cheaper in energy and latency as
+/// the weights get sparser: ResNet-20 at 0, 50 and 90 % unstructured pruning.
+#[test]
+fn const_strategy_cost_falls_with_sparsity() {
+    let img = vec![Array3::zeros((3, 32, 32))];
+    let costs: Vec<(f64, u64)> = [None, Some(0.5), Some(0.9)]
+        .into_iter()
+        .map(|sparsity| {
+            let prog = zoo_program("resnet20", &spec(sparsity), 1);
+            let r = run(&prog, &img, Mode::Analytical, Strategy::Const);
+            (r.energy_pj(), r.cycles())
+        })
+        .collect();
+    for w in costs.windows(2) {
+        assert!(w[1].0 < w[0].0 && w[1].1 < w[0].1, "{costs:?}");
+    }
+    // Half the weights pruned saves a good part of the energy, not a rounding error.
+    assert!(costs[1].0 < 0.8 * costs[0].0, "{costs:?}");
+}

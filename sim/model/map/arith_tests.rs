@@ -1,0 +1,149 @@
+//! Tests of `arith`.
+
+use super::*;
+use crate::model::engine::Subarray;
+use crate::model::kernels::GateSet;
+use cram_workloads::quant::{Requant, round_shift};
+use proptest::prelude::*;
+
+fn run(b: Builder, loads: &[(&[Col], Vec<u64>)], outs: &[Col]) -> Vec<u64> {
+    let p = b.finish();
+    let lanes = loads[0].1.len();
+    let mut sa = Subarray::new(lanes, p.cols());
+    for (cols, vals) in loads {
+        for (lane, &v) in vals.iter().enumerate() {
+            for (i, &c) in cols.iter().enumerate() {
+                sa.set(lane, c, v >> i & 1 == 1);
+            }
+        }
+    }
+    sa.run(&p).unwrap();
+    (0..lanes)
+        .map(|l| {
+            outs.iter()
+                .enumerate()
+                .map(|(i, &c)| u64::from(sa.get(l, c)) << i)
+                .sum()
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Requantizing in the array equals the golden rule for every lane.
+    #[test]
+    fn requantize_equals_round_shift_and_clamp(
+        bits in 2u32..10, signed in any::<bool>(), m in 0.0f64..4.0,
+        zero in -20i64..20, xs in proptest::collection::vec(any::<u64>(), 1..40),
+        set in prop_oneof![Just(GateSet::Maj), Just(GateSet::Nand)],
+    ) {
+        let rq = Requant::from_real(m).unwrap();
+        let code = Coding::signed(bits);
+        let mut b = Builder::new(set);
+        let x = b.operand("x", bits);
+        let s = code.signal(&x);
+        let out = Coding { bits: 8, signed: false, binary: false };
+        let (y, _) = requantize(&mut b, &s, &Mult::Const(rq.mult), rq.shift, zero, 0, 255, out).unwrap();
+        let vals: Vec<u64> = xs.iter().map(|v| v & ((1 << bits) - 1)).collect();
+        let got = run(b, &[(&x, vals.clone())], &y);
+        for (v, g) in vals.iter().zip(&got) {
+            let a = code.decode(*v);
+            let want = (zero + round_shift(i128::from(a) * i128::from(rq.mult), rq.shift)).clamp(0, 255);
+            prop_assert_eq!(*g as i64, want, "acc {} m {:?} signed {}", a, rq, signed);
+        }
+    }
+
+    /// Wide accumulators times large multipliers and shifts, past one 64-bit heap (the
+    /// chunked path): every lane equals the golden rule, for one constant multiplier
+    /// and for a per-lane stored one (zero in some lanes), in both gate sets; and the
+    /// counting builder's closed form tallies the same ops as the real program.
+    #[test]
+    fn wide_requantize_equals_round_shift_and_clamp(
+        bits in 20u32..58, m_bits in 1u32..=44, shift in 0u32..=62, zero in 0i64..256,
+        xs in proptest::collection::vec(any::<u64>(), 1..24),
+        ms in proptest::collection::vec(any::<u64>(), 24),
+        stored in any::<bool>(),
+        set in prop_oneof![Just(GateSet::Maj), Just(GateSet::Nand)],
+    ) {
+        // Beyond this the rounded quotient itself needs more than 64 bits (refused).
+        prop_assume!(bits + m_bits <= shift + 60);
+        let code = Coding::signed(bits);
+        let out = Coding { bits: 8, signed: false, binary: false };
+        let lanes = xs.len();
+        let mask = |v: u64, n: u32| v & ((1u64 << n) - 1);
+        let lane_m: Vec<u64> = if stored {
+            ms[..lanes].iter().map(|&m| if m % 3 == 0 { 0 } else { mask(m, m_bits) }).collect()
+        } else {
+            vec![mask(ms[0], m_bits.min(31)); lanes]
+        };
+        let build = |b: &mut Builder| {
+            let x = b.operand("x", bits);
+            let mc = b.operand("m", m_bits);
+            let flag = b.operand("f", 1)[0];
+            let acc = code.signal(&x);
+            let max = i128::from(*lane_m.iter().max().unwrap());
+            let live: Vec<bool> = (0..m_bits).map(|k| lane_m.iter().any(|m| m >> k & 1 == 1)).collect();
+            let pos = if lane_m.iter().all(|&m| m > 0) {
+                Nonzero::All
+            } else if lane_m.iter().all(|&m| m == 0) {
+                Nonzero::None
+            } else {
+                Nonzero::Flag(flag)
+            };
+            let mult = if stored {
+                Mult::Stored { cols: &mc, live: &live, max, pos }
+            } else {
+                Mult::Const(lane_m[0] as i64)
+            };
+            let (y, _) = requantize(b, &acc, &mult, shift, zero, 0, 255, out).unwrap();
+            (x, mc, flag, y)
+        };
+        let mut counting = Builder::counting(set);
+        build(&mut counting);
+        let mut b = Builder::new(set);
+        let (x, mc, flag, y) = build(&mut b);
+        prop_assert_eq!(counting.tally(), b.tally());
+        let vals: Vec<u64> = xs.iter().map(|&v| mask(v, bits)).collect();
+        let flags: Vec<u64> = lane_m.iter().map(|&m| u64::from(m > 0)).collect();
+        let got = run(b, &[(&x, vals.clone()), (&mc, lane_m.clone()), (&[flag], flags)], &y);
+        for ((v, m), g) in vals.iter().zip(&lane_m).zip(&got) {
+            let a = code.decode(*v);
+            let want = (zero + round_shift(i128::from(a) * i128::from(*m), shift)).clamp(0, 255);
+            prop_assert_eq!(*g as i64, want, "acc {} m {} shift {} stored {}", a, m, shift, stored);
+        }
+    }
+
+    /// Compares with a constant agree with `<` for signed and unsigned signals.
+    #[test]
+    fn compare_const_is_exact(bits in 1u32..9, signed in any::<bool>(), k in -300i128..300,
+                              ge in any::<bool>(), xs in proptest::collection::vec(any::<u64>(), 1..40)) {
+        let code = Coding { bits, signed: signed && bits > 1, binary: false };
+        let (lo, hi) = code.range();
+        prop_assume!(lo < k && k <= hi);
+        let mut b = Builder::new(GateSet::Maj);
+        let x = b.operand("x", bits);
+        let (r, _) = compare_const(&mut b, &code.signal(&x), k, ge);
+        let vals: Vec<u64> = xs.iter().map(|v| v & ((1 << bits) - 1)).collect();
+        let got = run(b, &[(&x, vals.clone())], &[r]);
+        for (v, g) in vals.iter().zip(&got) {
+            let a = i128::from(code.decode(*v));
+            prop_assert_eq!(*g == 1, (a < k) ^ ge);
+        }
+    }
+}
+
+#[test]
+fn csd_reconstructs() {
+    for c in [-1000i128, -3, -1, 0, 1, 7, 255, 1 << 40, (1 << 62) + 12345] {
+        let v: i128 = csd_digits(c)
+            .iter()
+            .enumerate()
+            .map(|(j, &d)| i128::from(d) << j)
+            .sum();
+        assert_eq!(v, c);
+    }
+    assert_eq!(signed_width(-128, 127), 8);
+    assert_eq!(signed_width(0, 128), 9);
+    assert_eq!(signed_width(0, 0), 1);
+}

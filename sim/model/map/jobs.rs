@@ -1,0 +1,332 @@
+//! The two strategies' programs for a set of channels: `const` (weights as constants of the program) and `stored` (weights loaded as operands), each reduction in chunks that fit the subarray.
+
+use super::arith::{self, Coding, Lit, Mult, Nonzero, Signal, Sum};
+use super::linear::*;
+use crate::error::MapError;
+use crate::model::engine::isa::Col;
+use crate::model::kernels::{Builder, GateSet};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// [`Strategy::Const`]: one program for output channels `chs` on any lanes; `counting`
+/// builds its tally in closed form instead (the weights' CSD digits counted per position).
+pub fn const_job(
+    set: GateSet,
+    l: &Linear<'_>,
+    chs: Range<usize>,
+    chunk: usize,
+    counting: bool,
+) -> Result<Job, MapError> {
+    let mut b = builder(set, counting);
+    let a = l.x.bits;
+    let x_cols: Vec<Arc<[Col]>> = (0..chunk.min(l.reduction()))
+        .map(|r| b.operand_at("x", r, a).into())
+        .collect();
+    let first_temp = b.cols() as Col;
+    let xsig0 = l.x.signal(&x_cols[0]);
+    let xc = l.x_centred_offset();
+    let intervals: Vec<(i128, i128)> = chs.clone().map(|co| l.acc_interval(co)).collect();
+    let mut accs: Vec<Vec<Col>> = vec![Vec::new(); chs.len()];
+    let mut segments = Vec::new();
+    for (k, rs) in chunks(l.reduction(), chunk).into_iter().enumerate() {
+        let start = b.len();
+        let loads = rs
+            .clone()
+            .enumerate()
+            .map(|(j, r)| Load {
+                source: Source::X(r),
+                cols: x_cols[j].clone(),
+                coding: l.x,
+            })
+            .collect();
+        for (i, co) in chs.clone().enumerate() {
+            let (lo, hi) = intervals[i];
+            let mut sum = Sum::new(&b, lo, hi)?;
+            for (bit, &c) in accs[i].iter().enumerate() {
+                sum.literal(bit as u32, Lit::Owned(c), false);
+            }
+            if k == 0 {
+                sum.constant(i128::from(l.bias[co]));
+            }
+            let row = &l.row(co)[rs.clone()];
+            if counting {
+                // Digits by position and sign over the chunk, then every x bit at once.
+                let (n, top, sw) = l.digit_histogram(row);
+                for xb in &xsig0.bits {
+                    for (j, c) in n[..top].iter().enumerate() {
+                        for neg in [false, true] {
+                            let lit = Lit::Col(xb.col);
+                            let w = xb.shift + j as u32;
+                            sum.literal_n(w, lit, neg ^ xb.neg, c[usize::from(neg)]);
+                        }
+                    }
+                }
+                sum.constant(sw * xc);
+            } else {
+                for (j, &w) in row.iter().enumerate() {
+                    for xb in &l.x.signal(&x_cols[j]).bits {
+                        for &(d, neg) in l.digits_of(w) {
+                            sum.literal(xb.shift + d, Lit::Col(xb.col), neg ^ xb.neg);
+                        }
+                    }
+                    sum.constant(i128::from(w) * xc);
+                }
+            }
+            accs[i] = sum.reduce_raw(&mut b);
+        }
+        segments.push(Segment {
+            loads,
+            ops: start..b.len(),
+        });
+    }
+    let start = b.len();
+    let mut outputs = Vec::with_capacity(chs.len());
+    for (i, co) in chs.clone().enumerate() {
+        let acc = Signal::raw(&accs[i], intervals[i].0, intervals[i].1);
+        let rq = l.rq[co];
+        outputs.push(epilogue(
+            &mut b,
+            l,
+            &acc,
+            &Mult::Const(rq.mult),
+            rq.shift,
+            first_temp,
+        )?);
+    }
+    Ok(finish(b, segments, start, outputs, l))
+}
+
+/// [`Strategy::Stored`]: the program for one subarray whose lanes hold outputs of
+/// `channels` (their weights decide which weight-bit columns are all zero).
+pub fn stored_job(
+    set: GateSet,
+    l: &Linear<'_>,
+    channels: &[usize],
+    chunk: usize,
+    counting: bool,
+) -> Result<Job, MapError> {
+    let mut b = builder(set, counting);
+    let a = l.x.bits;
+    let wc = l.weight_coding();
+    let n = chunk.min(l.reduction());
+    let x_cols: Vec<Arc<[Col]>> = (0..n).map(|r| b.operand_at("x", r, a).into()).collect();
+    let w_cols: Vec<Arc<[Col]>> = (0..n)
+        .map(|r| b.operand_at("w", r, wc.bits).into())
+        .collect();
+    let (lo, hi) = channels
+        .iter()
+        .map(|&c| l.acc_interval(c))
+        .fold((0i128, 0i128), |(a, b), (c, d)| (a.min(c), b.max(d)));
+    let width = arith::signed_width(lo, hi);
+    let k_cols = b.operand("k", width);
+    let binary_out = l.out.binary;
+    let (shift, mults) = l.common_mult(channels);
+    let m_max = mults.iter().copied().max().unwrap_or(0);
+    if m_max >= 1 << 63 {
+        return Err(MapError::CommonMultiplier {
+            first: channels[0],
+            last: channels[channels.len() - 1],
+            bits: 128 - m_max.leading_zeros(),
+        });
+    }
+    let m_bits = if binary_out {
+        0
+    } else {
+        (128 - m_max.leading_zeros()).max(1)
+    };
+    let m_cols = b.operand("m", m_bits);
+    let any_zero = mults.contains(&0);
+    let all_zero = mults.iter().all(|&m| m == 0);
+    let flag = (!binary_out && any_zero && !all_zero).then(|| b.operand("mpos", 1)[0]);
+    let first_temp = b.cols() as Col;
+    let ks: Vec<i128> = channels.iter().map(|&c| l.lane_constant(c)).collect();
+    let live_k: Vec<bool> = (0..width)
+        .map(|k| {
+            ks.iter()
+                .any(|&c| c.rem_euclid(1i128 << width) >> k & 1 == 1)
+        })
+        .collect();
+    let live_m: Vec<bool> = (0..m_bits)
+        .map(|k| mults.iter().any(|&m| m >> k & 1 == 1))
+        .collect();
+    let mut acc: Vec<Col> = Vec::new();
+    let mut segments = Vec::new();
+    for (k, rs) in chunks(l.reduction(), chunk).into_iter().enumerate() {
+        let start = b.len();
+        let mut loads: Vec<Load> = Vec::new();
+        let mut sum = Sum::new(&b, lo, hi)?;
+        for (i, &c) in acc.iter().enumerate() {
+            sum.literal(i as u32, Lit::Owned(c), false);
+        }
+        if k == 0 {
+            let m = (!binary_out).then_some((m_cols.as_slice(), m_bits, flag));
+            loads.extend(constant_loads(&mut sum, &k_cols, width, &live_k, m));
+        }
+        // Per input: which weight bits are set in some lane (a column of zeros is skipped).
+        let rows: Vec<&[i64]> = channels.iter().map(|&c| l.row(c)).collect();
+        let live = |r: usize| -> u64 { rows.iter().fold(0, |m, row| m | wc.encode(row[r])) };
+        let mut n_live = [0u64; 64];
+        for (j, r) in rs.clone().enumerate() {
+            loads.extend(input_loads(r, &x_cols[j], &w_cols[j], l.x, wc));
+            let mask = live(r);
+            if counting {
+                count_bits(&mut n_live, mask);
+                continue;
+            }
+            add_products(
+                &mut sum,
+                l.x.signal(&x_cols[j]),
+                wc.signal(&w_cols[j]),
+                mask,
+            );
+        }
+        if counting {
+            let (x0, w0) = (l.x.signal(&x_cols[0]), wc.signal(&w_cols[0]));
+            add_counted_products(&mut sum, x0, w0, &n_live, rs.len() as u64);
+        }
+        acc = sum.reduce_raw(&mut b);
+        segments.push(Segment {
+            loads,
+            ops: start..b.len(),
+        });
+    }
+    let start = b.len();
+    let pos = match flag {
+        Some(f) => Nonzero::Flag(f),
+        None if all_zero => Nonzero::None,
+        None => Nonzero::All,
+    };
+    let mult = Mult::Stored {
+        cols: &m_cols,
+        live: &live_m,
+        max: m_max,
+        pos,
+    };
+    let out = epilogue(
+        &mut b,
+        l,
+        &Signal::raw(&acc, lo, hi),
+        &mult,
+        shift,
+        first_temp,
+    )?;
+    Ok(finish(b, segments, start, vec![out], l))
+}
+
+/// The first segment's loads of the per-lane constants: K (the accumulator's offset, its
+/// live bits entered into `sum`), and, unless the output is binary, the multiplier M
+/// (`m`: its columns and bits) and the flag of a nonzero multiplier.
+fn constant_loads(
+    sum: &mut Sum,
+    k_cols: &[Col],
+    width: u32,
+    live_k: &[bool],
+    m: Option<(&[Col], u32, Option<Col>)>,
+) -> Vec<Load> {
+    let coding = |bits: u32, signed: bool| Coding {
+        bits,
+        signed,
+        binary: false,
+    };
+    let mut loads = vec![Load {
+        source: Source::K,
+        cols: k_cols.into(),
+        coding: coding(width, true),
+    }];
+    for (i, &c) in k_cols.iter().enumerate() {
+        if live_k[i] {
+            sum.literal(i as u32, Lit::Col(c), false);
+        }
+    }
+    if let Some((m_cols, m_bits, flag)) = m {
+        loads.push(Load {
+            source: Source::M,
+            cols: m_cols.into(),
+            coding: coding(m_bits, false),
+        });
+        if let Some(f) = flag {
+            loads.push(Load {
+                source: Source::MPos,
+                cols: [f].into(),
+                coding: coding(1, false),
+            });
+        }
+    }
+    loads
+}
+
+/// The loads of input `r` of a segment: its activation `x` and its weight `w`.
+fn input_loads(r: usize, x: &Arc<[Col]>, w: &Arc<[Col]>, xc: Coding, wc: Coding) -> [Load; 2] {
+    [
+        Load {
+            source: Source::X(r),
+            cols: x.clone(),
+            coding: xc,
+        },
+        Load {
+            source: Source::W(r),
+            cols: w.clone(),
+            coding: wc,
+        },
+    ]
+}
+
+/// Counts each set bit of `mask` at its position in `n`.
+fn count_bits(n: &mut [u64; 64], mask: u64) {
+    let mut m = mask;
+    while m != 0 {
+        n[m.trailing_zeros() as usize] += 1;
+        m &= m - 1;
+    }
+}
+
+/// Adds the products of one input's bits with the weight bits set in some lane (`mask`)
+/// to `sum`; binary weights (w = 2e − 1) add their −Σ a_i part (the offsets are in K).
+fn add_products(sum: &mut Sum, sig: Signal, wsig: Signal, mask: u64) {
+    for (kb, wb) in wsig.bits.iter().enumerate() {
+        if mask >> kb & 1 == 0 {
+            continue;
+        }
+        for xb in &sig.bits {
+            sum.literal(
+                xb.shift + wb.shift,
+                Lit::And(xb.col, wb.col),
+                xb.neg ^ wb.neg,
+            );
+        }
+    }
+    if wsig.offset != 0 {
+        let bare = Signal { offset: 0, ..sig };
+        sum.scaled(&bare, wsig.offset);
+    }
+}
+
+/// The counted form of [`add_products`] over a chunk of `inputs` inputs: weight bit `kb`
+/// is live in `n_live[kb]` of them.
+fn add_counted_products(sum: &mut Sum, sig: Signal, wsig: Signal, n_live: &[u64; 64], inputs: u64) {
+    for (kb, wb) in wsig.bits.iter().enumerate() {
+        for xb in &sig.bits {
+            let lit = Lit::And(xb.col, wb.col);
+            sum.literal_n(xb.shift + wb.shift, lit, xb.neg ^ wb.neg, n_live[kb]);
+        }
+    }
+    if wsig.offset != 0 {
+        let bare = Signal { offset: 0, ..sig };
+        sum.scaled_n(&bare, wsig.offset, inputs);
+    }
+}
+
+/// Closes a job: the epilogue segment (ops from `start`) and the program.
+fn finish(
+    b: Builder,
+    mut segments: Vec<Segment>,
+    start: usize,
+    outputs: Vec<Vec<Col>>,
+    l: &Linear<'_>,
+) -> Job {
+    segments.push(Segment {
+        loads: Vec::new(),
+        ops: start..b.len(),
+    });
+    Job::new(b, segments, outputs, l.out_coding())
+}

@@ -1,0 +1,432 @@
+//! Networks on the chip: a run layer by layer, functional waves, the analytical plan cache, the memory estimate and the analytical = functional check.
+
+use super::*;
+use crate::error::{Error, MapError};
+use crate::model::limits::MemoryEstimate;
+use crate::model::memo::Memo;
+use crate::model::timing::broadcast_cycles;
+use cram_workloads::golden::{self, Step};
+use linear::Linear;
+use linear::Strategy;
+use ndarray::Array3;
+use std::ops::Range;
+
+/// Most memory one functional wave of images may hold (activations of its images): a
+/// fixed budget, not `--max-memory`, so that the waves, and with them every number a run
+/// reports, do not depend on the machine.
+pub const WAVE_BYTES: u64 = 256 << 20;
+
+/// Images per functional wave: as many as [`WAVE_BYTES`] of activations hold (at least 1).
+pub fn wave_size(prog: &golden::Program) -> usize {
+    let per_image = activation_bytes(prog, 1).max(1);
+    usize::try_from((WAVE_BYTES / per_image).max(1)).unwrap_or(usize::MAX)
+}
+
+/// The activations a functional run of `images` images holds at its peak: every layer's
+/// output codes (8 bytes each) plus the layer being run's results (24 bytes per value).
+pub(crate) fn activation_bytes(prog: &golden::Program, images: usize) -> u64 {
+    let net = prog.network();
+    let outs: Vec<u64> = net
+        .stats()
+        .map(|s| s.iter().map(|l| l.out.len() as u64).collect())
+        .unwrap_or_default();
+    let input = net.input_shape().len() as u64;
+    let largest = outs.iter().copied().max().unwrap_or(0);
+    let n = images as u64;
+    (input + outs.iter().sum::<u64>()) * n * 8 + largest * n * 24
+}
+
+/// A wave's input codes, by image range.
+pub type WaveImages<'a> = dyn FnMut(Range<usize>) -> Result<Vec<Array3<i64>>, Error> + 'a;
+
+/// What sees each functional wave: its image range, input codes and run.
+pub type WaveVisit<'a> = dyn FnMut(Range<usize>, &[Array3<i64>], &NetRun) -> Result<(), Error> + 'a;
+
+/// Runs `n` images on the chip at once (outputs are not kept). Analytical: counted, in
+/// memory that does not grow with `n` (equal lane blocks are priced once). Functional: the
+/// images are executed in waves of `wave` ([`wave_size`]), each handed to `visit` (to check
+/// it against the golden executor) and dropped, so memory is one wave's whatever `n`. With
+/// one wave, that run is the result. With more, the chip's work is still all `n` images at
+/// once: the placement, counts, cycles and energy are those of all `n` images priced with
+/// the generated programs (as execution prices them), and the logic pulses' data-dependent
+/// energy and the injected flips are the waves' measured sums.
+#[allow(clippy::too_many_arguments)]
+pub fn run_waves(
+    prog: &golden::Program,
+    n: usize,
+    wave: usize,
+    hw: &Hw,
+    opts: &RunOptions,
+    cache: Option<&PlanCache>,
+    images: &mut WaveImages<'_>,
+    visit: &mut WaveVisit<'_>,
+) -> Result<NetRun, Error> {
+    let dummies = |k: usize| vec![Array3::zeros((1, 1, 1)); k];
+    if opts.mode == Mode::Analytical {
+        return run_network_with(prog, &dummies(n), hw, opts, cache);
+    }
+    let wave = wave.clamp(1, n.max(1));
+    if n <= wave {
+        let imgs = images(0..n)?;
+        let run = run_network(prog, &imgs, hw, opts)?;
+        visit(0..n, &imgs, &run)?;
+        return Ok(run);
+    }
+    // The strategies are chosen for all the images at once; every wave runs them.
+    // All `n` images counted at once, every layer priced by its generated programs (their
+    // own tallies, copies included) instead of the closed form.
+    let counted = RunOptions {
+        mode: Mode::Analytical,
+        ..*opts
+    };
+    let mut priced = run_layers(prog, &dummies(n), hw, &counted, None, true)?;
+    let strategies: Vec<Option<Strategy>> = priced.layers.iter().map(|l| l.strategy).collect();
+    let mut pulses = vec![0.0f64; priced.layers.len()];
+    let mut flips = vec![0u64; pulses.len()];
+    let mut start = 0;
+    while start < n {
+        let range = start..(start + wave).min(n);
+        let imgs = images(range.clone())?;
+        // Each wave draws its own faults (the streams are numbered within a wave).
+        let wave_opts = RunOptions {
+            seed: opts
+                .seed
+                .wrapping_add((start as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            ..*opts
+        };
+        let run = run_layers(prog, &imgs, hw, &wave_opts, Some(&strategies), false)?;
+        visit(range.clone(), &imgs, &run)?;
+        for (i, l) in run.layers.iter().enumerate() {
+            pulses[i] += l.energy.logic_pulses_pj;
+            flips[i] += l.flips;
+        }
+        start = range.end;
+    }
+    for (i, l) in priced.layers.iter_mut().enumerate() {
+        l.energy.logic_pulses_pj = pulses[i];
+        l.flips = flips[i];
+    }
+    Ok(priced)
+}
+
+/// Checks that an analytical run `a` agrees with a functional run `f` of the same network,
+/// images and options: every layer's streams, subarray runs, lanes, gate steps, lane-gate
+/// evaluations, loaded bits, cycles and column utilization are equal, and so are the
+/// preset and bus energies (the rest differs only through the pulses' data-dependent zero
+/// split). A layer whose functional programs had to copy a column read twice by one gate
+/// is the exception the closed form cannot see: there the analytical run must be short
+/// (fewer steps and evaluations). Returns how many such layers there were; the error names
+/// the first layer that disagrees.
+pub fn analytical_matches(f: &NetRun, a: &NetRun) -> Result<usize, MapError> {
+    if f.layers.len() != a.layers.len() {
+        return Err(MapError::Disagree(format!(
+            "{} functional layers vs {} analytical",
+            f.layers.len(),
+            a.layers.len()
+        )));
+    }
+    let mut with_copies = 0;
+    for (lf, la) in f.layers.iter().zip(&a.layers) {
+        if la.shared_copies != 0 {
+            return Err(MapError::Disagree(format!(
+                "layer {}: the closed form counted copies",
+                la.name
+            )));
+        }
+        if lf.shared_copies > 0 {
+            if !(lf.gate_steps > la.gate_steps && lf.lane_gate_evals > la.lane_gate_evals) {
+                return Err(MapError::Disagree(format!(
+                    "layer {}: {} copies, yet {} vs {} steps",
+                    lf.name, lf.shared_copies, lf.gate_steps, la.gate_steps
+                )));
+            }
+            with_copies += 1;
+            continue;
+        }
+        let key = |l: &LayerReport| {
+            (
+                l.streams,
+                l.subarray_runs,
+                l.lanes_used,
+                l.gate_steps,
+                l.lane_gate_evals,
+                l.loaded_bits,
+                l.cycles,
+                l.column_utilization,
+            )
+        };
+        if key(lf) != key(la) {
+            return Err(MapError::Disagree(format!(
+                "layer {}: functional (streams, runs, lanes, steps, evals, loaded bits, cycles, \
+                 column use) {:?} vs analytical {:?}",
+                lf.name,
+                key(lf),
+                key(la)
+            )));
+        }
+        let (ef, ea) = (&lf.energy, &la.energy);
+        if ef.presets_pj != ea.presets_pj || ef.bus_pj != ea.bus_pj {
+            return Err(MapError::Disagree(format!(
+                "layer {}: preset/bus energy {} / {} pJ functional vs {} / {} pJ analytical",
+                lf.name, ef.presets_pj, ef.bus_pj, ea.presets_pj, ea.bus_pj
+            )));
+        }
+    }
+    Ok(with_copies)
+}
+
+/// Refuses a functional run whose [`functional_memory`] estimate for one wave of its images
+/// ([`wave_size`]) exceeds `--max-memory` (`guard`); the estimate comes from an analytical
+/// run of the same work (through `cache`). Analytical runs pass here (their memory does not
+/// grow with the images; the network itself is checked when it is compiled).
+pub fn check_memory(
+    prog: &golden::Program,
+    images: usize,
+    hw: &Hw,
+    opts: &RunOptions,
+    cache: Option<&PlanCache>,
+) -> Result<(), Error> {
+    if opts.mode != Mode::Functional {
+        return Ok(());
+    }
+    let wave = images.min(wave_size(prog));
+    let counted = RunOptions {
+        mode: Mode::Analytical,
+        ..*opts
+    };
+    let dummies = vec![Array3::zeros((1, 1, 1)); wave];
+    let planned = run_network_with(prog, &dummies, hw, &counted, cache)?;
+    let what = if wave < images {
+        format!(
+            "{} on {images} image(s), {wave} at a time",
+            prog.network().name
+        )
+    } else {
+        format!("{} on {images} image(s)", prog.network().name)
+    };
+    functional_memory(prog, wave, hw, &planned).check(&what, opts.limits.memory)
+}
+
+/// The memory a functional run of `prog` on `images` images would hold at its peak,
+/// estimated from an analytical run of the same work (`planned`): every layer's output
+/// codes are kept (8 bytes each) for the layers that read them, the layer being run holds
+/// its results (24 bytes per value) and, at most, every generated program of the layer (one
+/// [`crate::model::engine::isa::Op`] per gate step), and each worker thread simulates one
+/// subarray's cells. The README compares it with measured peak RSS ("Bad input, memory and
+/// Ctrl-C").
+pub fn functional_memory(
+    prog: &golden::Program,
+    images: usize,
+    hw: &Hw,
+    planned: &NetRun,
+) -> MemoryEstimate {
+    let op = std::mem::size_of::<crate::model::engine::isa::Op>() as u64;
+    let threads = rayon::current_num_threads() as u64;
+    // Every program of the layer, as if all were held at once (an upper bound).
+    let steps = planned
+        .layers
+        .iter()
+        .map(|l| l.gate_steps)
+        .max()
+        .unwrap_or(0);
+    MemoryEstimate {
+        activations_bytes: activation_bytes(prog, images),
+        programs_bytes: steps.saturating_mul(op),
+        cells_bytes: threads * (hw.lanes() * hw.cols()).div_ceil(8) as u64,
+        advice: "run with --mode analytical, fewer images, or a larger --max-memory",
+        ..Default::default()
+    }
+}
+
+/// Runs (functional) or counts (analytical) `prog` on `images` (input codes; one per image,
+/// also in analytical mode, where only their number matters).
+pub fn run_network(
+    prog: &golden::Program,
+    images: &[Array3<i64>],
+    hw: &Hw,
+    opts: &RunOptions,
+) -> Result<NetRun, Error> {
+    run_layers(prog, images, hw, opts, None, false)
+}
+
+/// [`run_network`], with each weighted layer's strategy forced to `strategies[i]` when
+/// given (a functional wave runs the strategies chosen for all the images); `realize`
+/// (analytical) prices each layer with its generated programs ([`layer_costs`]).
+pub(crate) fn run_layers(
+    prog: &golden::Program,
+    images: &[Array3<i64>],
+    hw: &Hw,
+    opts: &RunOptions,
+    strategies: Option<&[Option<Strategy>]>,
+    realize: bool,
+) -> Result<NetRun, Error> {
+    let net = prog.network();
+    let functional = opts.mode == Mode::Functional;
+    let mut outs: Vec<Vec<Array3<i64>>> = Vec::with_capacity(net.layers.len());
+    let mut reports = Vec::with_capacity(net.layers.len());
+    for (i, layer) in net.layers.iter().enumerate() {
+        opts.limits.stop.check()?;
+        let forced = strategies.and_then(|s| s[i]).map(|s| RunOptions {
+            choice: Choice::Force(s),
+            ..*opts
+        });
+        let layer_opts = forced.as_ref().unwrap_or(opts);
+        let (costs, strategy, y) =
+            layer_costs(prog, i, images, &outs, hw, layer_opts, realize, None)
+                .map_err(|why| layer_error(prog, i, why))?;
+        reports.push(report(
+            layer.name.clone(),
+            layer.op.name(),
+            strategy,
+            &costs,
+            hw,
+        ));
+        outs.push(y);
+    }
+    let outputs = if functional {
+        outs.pop().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    Ok(NetRun {
+        layers: reports,
+        outputs,
+    })
+}
+
+/// Analytical plans of networks, shared by the points of a sweep: a layer's streams (gate
+/// counts, actions, placement) depend on the program, the gate set, the organisation and
+/// the strategy choice, not on the device, whose prices and step latencies are applied per
+/// point ([`run_network_with`]).
+#[derive(Debug, Default)]
+pub struct PlanCache(Memo<String, Vec<LayerPlan>>);
+
+/// One layer's candidate stream sets: one, or both strategies when the choice is the cost
+/// model's.
+#[derive(Debug)]
+pub struct LayerPlan {
+    pub(crate) name: String,
+    pub(crate) op: &'static str,
+    pub(crate) options: Vec<(Option<Strategy>, Vec<StreamCost>)>,
+}
+
+/// [`run_network`] in analytical mode with the layer plans taken from `cache` when an
+/// earlier run had the same program, gate set, organisation, choice and image count; then
+/// priced on this `hw`'s device. Gives the same report as [`run_network`] (tested).
+/// Functional runs, or no cache, go straight to [`run_network`].
+pub fn run_network_with(
+    prog: &golden::Program,
+    images: &[Array3<i64>],
+    hw: &Hw,
+    opts: &RunOptions,
+    cache: Option<&PlanCache>,
+) -> Result<NetRun, Error> {
+    let Some(cache) = cache.filter(|_| opts.mode == Mode::Analytical) else {
+        return run_network(prog, images, hw, opts);
+    };
+    let key = format!(
+        "{:p}|{:?}|{:?}|{:?}|{}",
+        prog as *const golden::Program,
+        hw.set,
+        hw.org.params,
+        opts.choice,
+        images.len()
+    );
+    let plans = cache
+        .0
+        .get_or_build(key, || {
+            plan_network(prog, images, hw, opts).map_err(|e| e.to_string())
+        })
+        .map_err(Error::usage)?;
+    let layers = plans
+        .iter()
+        .map(|p| {
+            let mut options: Vec<(Option<Strategy>, Vec<StreamCost>, f64)> = p
+                .options
+                .iter()
+                .map(|(s, costs)| {
+                    let mut costs = costs.clone();
+                    reprice(&mut costs, hw);
+                    let score = match opts.choice {
+                        Choice::Auto(obj) => {
+                            let (e, t) = totals(&costs, hw);
+                            obj.score(e, t)
+                        }
+                        Choice::Force(_) => 0.0,
+                    };
+                    (*s, costs, score)
+                })
+                .collect();
+            // The first of the cheapest, as `layer_costs` chooses.
+            let best =
+                (1..options.len()).fold(0, |b, k| if options[k].2 < options[b].2 { k } else { b });
+            let (strategy, costs, _) = options.swap_remove(best);
+            report(p.name.clone(), p.op, strategy, &costs, hw)
+        })
+        .collect();
+    Ok(NetRun {
+        layers,
+        outputs: Vec::new(),
+    })
+}
+
+/// Every layer's candidate streams (analytical).
+pub(crate) fn plan_network(
+    prog: &golden::Program,
+    images: &[Array3<i64>],
+    hw: &Hw,
+    opts: &RunOptions,
+) -> Result<Vec<LayerPlan>, Error> {
+    let net = prog.network();
+    let n_img = images.len();
+    let mut out = Vec::with_capacity(net.layers.len());
+    for (i, layer) in net.layers.iter().enumerate() {
+        let step = prog.step(i);
+        let options = match (step, opts.choice) {
+            (Step::Linear { .. }, Choice::Auto(_)) => {
+                let l = Linear::at(prog, i).expect("a linear step");
+                Strategy::ALL
+                    .into_iter()
+                    .map(|s| {
+                        linear_layer(&l, s, hw, n_img, None, false, opts, i).map(|o| (Some(s), o.0))
+                    })
+                    .collect::<Result<Vec<_>, MapError>>()
+                    .map_err(|why| layer_error(prog, i, why))?
+            }
+            (
+                Step::Input
+                | Step::Linear { .. }
+                | Step::MaxPool
+                | Step::SumPool(_)
+                | Step::Relu
+                | Step::Relu6 { .. }
+                | Step::Sign
+                | Step::Add { .. }
+                | Step::Concat(_)
+                | Step::Pass
+                | Step::Downsample
+                | Step::Attn(_),
+                _,
+            ) => {
+                let (costs, strategy, _) = layer_costs(prog, i, images, &[], hw, opts, false, None)
+                    .map_err(|why| layer_error(prog, i, why))?;
+                vec![(strategy, costs)]
+            }
+        };
+        out.push(LayerPlan {
+            name: layer.name.clone(),
+            op: layer.op.name(),
+            options,
+        });
+    }
+    Ok(out)
+}
+
+/// Sets the streams' cycles from this device's step latencies (the only device-dependent
+/// part of a stream's cost besides the prices `report` applies).
+pub(crate) fn reprice(costs: &mut [StreamCost], hw: &Hw) {
+    for c in costs {
+        c.cycles_per_run =
+            broadcast_cycles(&c.counts, &hw.steps) + c.load_writes * hw.steps.write_row;
+    }
+}

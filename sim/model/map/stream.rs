@@ -1,0 +1,300 @@
+//! One stream: a program run on some subarrays, executed or counted, its lane blocks, its fit to the subarray and its cost.
+
+use super::*;
+use crate::error::MapError;
+use crate::model::bits::store_lanes;
+use crate::model::energy::{self, Actions, PulseModel};
+use crate::model::engine::Counts;
+use crate::model::engine::exec::{Faults, Subarray};
+use crate::model::kernels::GateSet;
+use crate::model::timing::broadcast_cycles;
+use cram_arch::GateKind;
+use linear::Job;
+use std::ops::Range;
+
+/// One stream's cost: a program run on some subarrays.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StreamCost {
+    pub(crate) counts: Counts,
+    pub(crate) actions: Actions,
+    pub(crate) runs: u64,
+    pub(crate) lanes: u64,
+    pub(crate) cycles_per_run: u64,
+    /// Partial row writes per run (loads), priced at the device's write latency.
+    pub(crate) load_writes: u64,
+    pub(crate) commands: u64,
+    pub(crate) loaded_bits: u64,
+    pub(crate) cols: usize,
+    pub(crate) flips: u64,
+    pub(crate) shared_copies: u64,
+    pub(crate) place: Place,
+    /// How many consecutive lane blocks this cost stands for (analytical mode prices equal
+    /// blocks once; `place.lanes` is the first, the others follow it).
+    pub(crate) repeat: u64,
+}
+
+/// Where a stream ran: which program (channel set, stored group or element-wise part) on
+/// which lanes of the layer's lane order, for `cramulator map`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Place {
+    /// Index of the program within the layer.
+    pub(crate) program: usize,
+    /// Output channels the program computes.
+    pub(crate) channels: Range<usize>,
+    /// The run's lanes in the layer's lane order (see [`place::lane_order`]).
+    pub(crate) lanes: Range<usize>,
+    /// Reduction inputs per segment (0 for programs without a chunked reduction).
+    pub(crate) chunk: usize,
+}
+
+/// Energy (pJ) and cycles of a layer's streams.
+pub(crate) fn totals(costs: &[StreamCost], hw: &Hw) -> (f64, u64) {
+    let r = report(String::new(), "", None, costs, hw);
+    (r.energy.total_pj(), r.cycles)
+}
+
+/// Expected fraction of lanes per input-zero count for each gate kind, characterized once
+/// per gate set on a seeded sample of a signed 8×8 multiply (the mean pulse model of
+/// analytical runs: the internal signals of adders are neither uniform nor independent, so
+/// a Binomial model would be biased; see `energy`).
+pub(crate) fn gate_fractions(set: GateSet) -> [[f64; 6]; GateKind::COUNT] {
+    use crate::model::kernels::{KernelKind, KernelSpec};
+    let k = KernelSpec {
+        kind: KernelKind::Smul,
+        bits: 8,
+        bits_b: 8,
+        constant: 0,
+        gate_set: set,
+    }
+    .build();
+    let inputs: Vec<_> = k.inputs.iter().flat_map(|o| o.cols.clone()).collect();
+    let per_step = energy::characterize(&k.program, &inputs, energy::CHARACTERIZATION_KEY);
+    let mut sum = [[0.0f64; 6]; GateKind::COUNT];
+    let mut n = [0.0f64; GateKind::COUNT];
+    let lines = cram_arch::Lines::new(1, 1);
+    let steps = energy::account(&k.program, 1, k.program.cols() as u64, lines).gate_steps;
+    for ((g, _), f) in steps.iter().zip(&per_step) {
+        for z in 0..6 {
+            sum[g.index()][z] += f[z];
+        }
+        n[g.index()] += 1.0;
+    }
+    std::array::from_fn(|g| {
+        if n[g] == 0.0 {
+            // A gate the sample does not use: inputs taken as independent fair bits.
+            let arity = GateKind::ALL[g].arity();
+            std::array::from_fn(|z| {
+                if z > arity {
+                    0.0
+                } else {
+                    binomial(arity, z) / f64::from(1u32 << arity)
+                }
+            })
+        } else {
+            std::array::from_fn(|z| sum[g][z] / n[g])
+        }
+    })
+}
+
+pub(crate) fn binomial(n: usize, k: usize) -> f64 {
+    (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
+}
+
+/// Costs one job on `lanes` lanes from its tally (`plan`, which may come from a counting
+/// builder) and, in functional mode, executes `real` (the same program, generated) with
+/// operands from `load`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_job(
+    plan: &Job,
+    real: Option<&Job>,
+    lanes: usize,
+    hw: &Hw,
+    opts: &RunOptions,
+    stream: u64,
+    load: Option<Loader<'_>>,
+    charge_loads: bool,
+) -> (StreamCost, Option<Subarray>) {
+    let counts = plan.tally.counts(lanes as u64);
+    let lines = hw.org.lines();
+    let mut actions = plan.tally.actions(lanes as u64, lines);
+    let mut flips = 0;
+    let sa = real.zip(load).map(|(job, load)| {
+        let mut sa = Subarray::new(lanes, job.program.cols());
+        sa.set_track_zeros(true);
+        if opts.error_rate > 0.0 {
+            sa.set_faults(Some(Faults::new(opts.error_rate, opts.seed, stream)));
+        }
+        for seg in &job.segments {
+            for l in &seg.loads {
+                let vals: Vec<u64> = (0..lanes)
+                    .map(|lane| l.coding.encode(load(l.source, lane)))
+                    .collect();
+                store_lanes(&mut sa, &l.cols, &vals);
+            }
+            sa.run_segment(&job.program, seg.ops.clone())
+                .expect("a job fits its own columns");
+        }
+        flips = sa.faults().map_or(0, |f| f.flips());
+        sa
+    });
+    match (&sa, real) {
+        (Some(sa), Some(job)) => {
+            let steps: Vec<(GateKind, u64)> = job
+                .program
+                .ops()
+                .iter()
+                .filter_map(|op| match *op {
+                    crate::model::engine::Op::Gate { gate, .. } => Some((gate, lanes as u64)),
+                    _ => None,
+                })
+                .collect();
+            actions.add_pulses(&steps, PulseModel::Measured(sa.zero_histograms()));
+        }
+        _ => {
+            for (g, z) in hw.fractions.iter().enumerate() {
+                for (k, p) in z.iter().enumerate() {
+                    actions.pulse_lanes[g][k] += actions.gate_lanes[g] * p;
+                }
+            }
+        }
+    }
+    // Operand loads: per segment, one partial row write per lane (none for a job that runs
+    // in place on its producer's columns).
+    let (bits, writes) = if charge_loads {
+        (
+            plan.loaded_bits_per_lane() as f64 * lanes as f64,
+            plan.segments.iter().filter(|s| !s.loads.is_empty()).count() as f64 * lanes as f64,
+        )
+    } else {
+        (0.0, 0.0)
+    };
+    actions.read_bits += bits;
+    actions.moved_bits[1] += bits;
+    actions.write_bits[0] += bits / 2.0;
+    actions.write_bits[1] += bits / 2.0;
+    // Each lane's partial row write drives its columns over the lane's line segment.
+    if charge_loads {
+        actions.bsl_write_cells +=
+            plan.loaded_bits_per_lane() as f64 * lines.row_cells_sum(lanes as u64) as f64;
+    }
+    actions.wll_lanes += writes;
+    actions.decodes += 2.0 * writes;
+    let load_cycles = writes as u64 * hw.steps.write_row;
+    (
+        StreamCost {
+            cycles_per_run: broadcast_cycles(&counts, &hw.steps) + load_cycles,
+            load_writes: writes as u64,
+            commands: plan.tally.ops() + writes as u64,
+            counts,
+            actions,
+            runs: 1,
+            lanes: lanes as u64,
+            loaded_bits: bits as u64,
+            cols: plan.cols,
+            flips,
+            shared_copies: real.map_or(0, |j| j.shared_copies),
+            place: Place::default(),
+            repeat: 1,
+        },
+        sa,
+    )
+}
+
+/// The lane blocks that run, as (block index, how many blocks its cost stands for): with
+/// values (`every`), each block; counted only, block 0 (a broadcast's commands are issued
+/// with it), the full blocks after it as one, and a shorter last block. Counts and actions
+/// depend on a block's length only, so the cost of a whole layer stays one entry per
+/// program and block length, whatever the number of images.
+pub(crate) fn block_runs(blocks: &[Range<usize>], ks: &[usize], every: bool) -> Vec<(usize, u64)> {
+    if every || ks.len() <= 2 {
+        return ks.iter().map(|&k| (k, 1)).collect();
+    }
+    let len = |k: usize| blocks[k].len();
+    let last = ks[ks.len() - 1];
+    let partial = len(last) != len(ks[0]);
+    let middle = ks.len() - 1 - usize::from(partial);
+    let mut out = vec![(ks[0], 1)];
+    if middle > 0 {
+        out.push((ks[1], middle as u64));
+    }
+    if partial {
+        out.push((last, 1));
+    }
+    out
+}
+
+/// Lane blocks of `total` lanes, `per` to a subarray.
+pub(crate) fn blocks(total: usize, per: usize) -> Vec<Range<usize>> {
+    (0..total.div_ceil(per))
+        .map(|b| b * per..((b + 1) * per).min(total))
+        .collect()
+}
+
+/// Fits a job into the subarray: starts from a chunk of half the columns' worth of
+/// operands and shrinks until the job fits. `make(chunk)` builds the job (a counting one
+/// for linear layers, whose column bound then decides the chunk in both modes).
+pub(crate) fn fitted<F>(
+    hw: &Hw,
+    reduction: usize,
+    per_r: usize,
+    make: F,
+) -> Result<(usize, Job), MapError>
+where
+    F: FnMut(usize) -> Result<Job, MapError>,
+{
+    fitted_from(
+        hw,
+        (hw.cols() / 2 / per_r.max(1)).clamp(1, reduction.max(1)),
+        make,
+    )
+}
+
+/// [`fitted`] from a given first chunk.
+pub(crate) fn fitted_from<F>(hw: &Hw, first: usize, mut make: F) -> Result<(usize, Job), MapError>
+where
+    F: FnMut(usize) -> Result<Job, MapError>,
+{
+    let mut chunk = first;
+    loop {
+        let job = make(chunk)?;
+        if job.cols <= hw.cols() {
+            return Ok((chunk, job));
+        }
+        if chunk == 1 {
+            return Err(MapError::Columns {
+                needed: job.cols,
+                have: hw.cols(),
+            });
+        }
+        chunk = chunk * 3 / 4;
+    }
+}
+
+/// The generated program of a planned job, checked against the plan: the same tally, and
+/// no more columns than the plan's bound (the closed form and the generator must agree).
+/// The one allowed difference is the copies the generator made so that no gate reads a
+/// cell twice (`Builder::distinct`, invisible to the closed form): such a program must still
+/// fit the subarray, and functional mode then prices it from its own tally. Either way the
+/// job reports the plan's column bound (at least), as analytical mode does.
+pub(crate) fn realize(plan: &Job, real: Result<Job, MapError>, hw: &Hw) -> Result<Job, MapError> {
+    let mut real = real?;
+    real.cols = real.cols.max(plan.cols);
+    if real.shared_copies > 0 {
+        if real.program.cols() > hw.cols() {
+            return Err(MapError::CopiedColumns {
+                needed: real.program.cols(),
+                have: hw.cols(),
+            });
+        }
+        return Ok(real);
+    }
+    if real.tally != plan.tally || real.program.cols() > plan.cols {
+        return Err(MapError::CostModel {
+            planned: plan.tally.ops(),
+            generated: real.tally.ops(),
+            cols: real.program.cols(),
+            bound: plan.cols,
+        });
+    }
+    Ok(real)
+}
