@@ -50,10 +50,11 @@ pub fn store_lanes(sa: &mut Subarray, cols: &[Col], values: &[u64]) {
 pub fn load_lanes(sa: &Subarray, cols: &[Col], lanes: usize) -> Vec<u64> {
     debug_assert!(cols.len() <= 64 && lanes <= sa.lanes());
     let mut out = Vec::with_capacity(lanes);
+    let (cells, words) = (sa.cells(), sa.words());
     for g in 0..lanes.div_ceil(64) {
         let mut m = [0u64; 64];
         for (i, &c) in cols.iter().enumerate() {
-            m[i] = sa.column(c)[g];
+            m[i] = cells[usize::from(c) * words + g];
         }
         transpose64(&mut m);
         out.extend_from_slice(&m[..(lanes - 64 * g).min(64)]);

@@ -162,17 +162,18 @@ impl Subarray {
     fn count_zeros(&self, ins: &[Col]) -> ZeroHistogram {
         let n = ins.len();
         let mut h = [0u64; MAX_INPUTS + 1];
+        let (cells, mask) = (self.data.as_raw_slice(), self.mask.as_raw_slice());
         for w in 0..self.words {
             let valid = if (w + 1) * WORD_BITS <= self.lanes {
                 u64::MAX
             } else {
                 (1u64 << (self.lanes % WORD_BITS)) - 1
             };
-            let selected = valid & self.mask.as_raw_slice().get(w).copied().unwrap_or(u64::MAX);
+            let selected = valid & mask.get(w).copied().unwrap_or(u64::MAX);
             // Bit-sliced counter of ones (up to 5 fits 3 bits).
             let (mut c0, mut c1, mut c2) = (0u64, 0u64, 0u64);
             for &c in ins {
-                let x = self.column(c)[w];
+                let x = cells[usize::from(c) * self.words + w];
                 let k0 = c0 & x;
                 c0 ^= x;
                 let k1 = c1 & k0;
@@ -268,6 +269,12 @@ impl Subarray {
         Ok(())
     }
 
+    /// Every cell's word, column-major (`words()` words per column): the raw storage, for
+    /// loops that read many columns (one call, then plain indexing).
+    pub fn cells(&self) -> &[u64] {
+        self.data.as_raw_slice()
+    }
+
     /// The packed words of one column.
     pub fn column(&self, col: Col) -> &[u64] {
         let c = usize::from(col);
@@ -293,19 +300,19 @@ impl Subarray {
     /// One cell.
     pub fn get(&self, lane: usize, col: Col) -> bool {
         debug_assert!(lane < self.lanes);
-        self.data[self.cell(lane, col)]
-    }
-
-    /// The bit index of one cell in [`Subarray::data`].
-    fn cell(&self, lane: usize, col: Col) -> usize {
-        usize::from(col) * self.words * WORD_BITS + lane
+        self.column(col)[lane / WORD_BITS] >> (lane % WORD_BITS) & 1 == 1
     }
 
     /// Sets one cell.
     pub fn set(&mut self, lane: usize, col: Col, value: bool) {
         debug_assert!(lane < self.lanes);
-        let at = self.cell(lane, col);
-        self.data.set(at, value);
+        let w = &mut self.column_mut(col)[lane / WORD_BITS];
+        let bit = 1u64 << (lane % WORD_BITS);
+        if value {
+            *w |= bit;
+        } else {
+            *w &= !bit;
+        }
     }
 
     /// Rows read by [`super::isa::Op::ReadRow`] so far, in order (one bit per column).

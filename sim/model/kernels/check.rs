@@ -292,8 +292,9 @@ fn mix(lane: u64, operand: u64, value: u64) -> u64 {
 /// Per-lane values of one operand for the 64 lanes of word `w`.
 fn gather(sa: &Subarray, op: &super::Operand, w: usize, m: &mut [u64; 64]) {
     m.fill(0);
+    let (cells, words) = (sa.cells(), sa.words());
     for (i, &c) in op.cols.iter().enumerate() {
-        m[i] = sa.column(c)[w];
+        m[i] = cells[usize::from(c) * words + w];
     }
     transpose64(m);
 }
