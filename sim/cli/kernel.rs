@@ -3,10 +3,9 @@
 use crate::cli::common::*;
 use crate::error::Error;
 use crate::experiment::kernel::{ErrorRate, KernelRequest};
-use crate::io::render::kernel::*;
+use crate::io::render::{Format, render};
 use crate::model::kernels::KernelKind;
 use crate::model::map::Mode;
-use crate::records::to_json;
 use clap::Args;
 
 /// Arguments of `cramulator kernel`.
@@ -136,11 +135,7 @@ pub fn kernel(a: &KernelArgs) -> Result<Outcome, Error> {
             emit(listing)
         }
     })?;
-    emit(&if a.json {
-        to_json(&report)
-    } else {
-        kernel_text(&report)
-    })?;
+    emit(&render(&report, Format::of_flags(a.json, false))?)?;
     // With fault injection, wrong lanes are the measurement, not a failure.
     let clean = report
         .check

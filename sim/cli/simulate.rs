@@ -1,11 +1,11 @@
 //! `cramulator simulate MODEL`: one network, bit-exact, with faults and the dense comparison.
 
-use crate::cli::{ModeArg, Outcome, emit, to_json};
+use crate::cli::{ModeArg, Outcome, emit};
 use crate::error::Error;
 use crate::experiment::config::{
     Config, CramConfig, MappingConfig, RunSection, StrategyChoice, WorkloadConfig,
 };
-use crate::io::render::simulate::*;
+use crate::io::render::{Format, render};
 use crate::model::kernels::GateSet;
 use crate::model::map::{Mode, Objective};
 use clap::{Args, ValueEnum};
@@ -103,11 +103,7 @@ pub fn simulate(a: &SimulateArgs) -> Result<Outcome, Error> {
     let config = config(a)?.with_sets(&a.set)?;
     let options = crate::cli::common::options(a.threads);
     let report = crate::experiment::simulate::simulate(&config, &a.error_rates, &options)?;
-    if a.json {
-        emit(&to_json(&report))?;
-    } else {
-        emit(&text(&report))?;
-    }
+    emit(&render(&report, Format::of_flags(a.json, false))?)?;
     Ok(if report.ok {
         Outcome::Success
     } else {

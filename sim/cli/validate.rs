@@ -1,9 +1,9 @@
 //! `cramulator validate`: the paper-validation suite.
 
-use crate::cli::{Outcome, emit, to_json};
+use crate::cli::{Outcome, emit};
 use crate::error::Error;
 use crate::experiment::validate::*;
-use crate::io::render::validate::*;
+use crate::io::render::{Format, render};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ use std::path::PathBuf;
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Run only this group (repeatable; default: every group).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = group_parser())]
     pub group: Vec<Group>,
     /// Print the report as JSON.
     #[arg(long, conflicts_with = "markdown")]
@@ -24,6 +24,19 @@ pub struct ValidateArgs {
     pub papers: Option<PathBuf>,
 }
 
+/// `--group NAME`: every group by name, with its description in the help.
+fn group_parser() -> impl clap::builder::TypedValueParser<Value = Group> {
+    use clap::builder::TypedValueParser as _;
+    let values =
+        Group::ALL.map(|g| clap::builder::PossibleValue::new(g.name()).help(g.description()));
+    clap::builder::PossibleValuesParser::new(values).map(|name| {
+        Group::ALL
+            .into_iter()
+            .find(|g| g.name() == name)
+            .expect("the parser accepts listed names only")
+    })
+}
+
 /// `cramulator validate`.
 pub fn validate(a: &ValidateArgs) -> Result<Outcome, Error> {
     let mut groups = if a.group.is_empty() {
@@ -33,14 +46,12 @@ pub fn validate(a: &ValidateArgs) -> Result<Outcome, Error> {
     };
     groups.sort();
     groups.dedup();
-    let report = report(&groups, a.papers.as_deref(), crate::cli::guard::limits())?;
-    emit(&if a.json {
-        to_json(&report)
-    } else if a.markdown {
-        markdown(&report)
-    } else {
-        text(&report)
-    })?;
+    let report = report(
+        &groups,
+        a.papers.as_deref(),
+        &crate::cli::common::options(None),
+    )?;
+    emit(&render(&report, Format::of_flags(a.json, a.markdown))?)?;
     Ok(if report.passed {
         Outcome::Success
     } else {

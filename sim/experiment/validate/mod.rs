@@ -21,11 +21,11 @@
 
 use std::path::Path;
 
-use clap::ValueEnum;
 use cram_arch::{GateKind, GateLibrary, ir, presets};
 
 use crate::error::Error;
 use crate::experiment::config::Config;
+use crate::experiment::options::Options;
 use crate::experiment::simulate::Images;
 use crate::model::engine::count::Counter;
 use crate::model::kernels::check::{RunConfig, run_and_check};
@@ -40,7 +40,7 @@ mod papers;
 use papers::paper_checks;
 
 /// A group of checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Group {
     /// Truth tables, window edges, the majority full adder, the IR-drop trend.
     Physics,
@@ -55,7 +55,8 @@ pub enum Group {
 }
 
 impl Group {
-    pub(crate) const ALL: [Group; 5] = [
+    /// Every group, in the order they run.
+    pub const ALL: [Group; 5] = [
         Group::Physics,
         Group::Kernels,
         Group::Networks,
@@ -63,7 +64,23 @@ impl Group {
         Group::Papers,
     ];
 
-    fn name(self) -> &'static str {
+    /// What the group checks.
+    pub fn description(self) -> &'static str {
+        match self {
+            Group::Physics => {
+                "Truth tables, window edges, the majority full adder, the IR-drop trend"
+            }
+            Group::Kernels => {
+                "Kernel step and gate counts, bit-exact kernels, analytical == functional"
+            }
+            Group::Networks => "Bit-exact networks and the zoo's published totals",
+            Group::Baseline => "The baseline's three calibration points",
+            Group::Papers => "The published claims of configs/papers/",
+        }
+    }
+
+    /// The group's name (`--group NAME`).
+    pub fn name(self) -> &'static str {
         match self {
             Group::Physics => "physics",
             Group::Kernels => "kernels",
@@ -153,11 +170,21 @@ pub(crate) const LIT: &str = "docs/references.md";
 /// ```
 /// use cramulator::experiment::validate::{Group, report};
 ///
-/// let r = report(&[Group::Physics], None, Default::default())?;
+/// let r = report(&[Group::Physics], None, &Default::default())?;
 /// assert!(r.passed);
 /// # Ok::<(), cramulator::error::Error>(())
 /// ```
 pub fn report(
+    groups: &[Group],
+    papers: Option<&Path>,
+    options: &Options,
+) -> Result<ValidationReport, Error> {
+    options
+        .pool()?
+        .install(|| report_in(groups, papers, options.limits))
+}
+
+fn report_in(
     groups: &[Group],
     papers: Option<&Path>,
     limits: Limits,

@@ -32,7 +32,7 @@ fn every_paper_file_states_source_and_assumptions() {
 
 #[test]
 fn physics_group_holds() {
-    let r = report(&[Group::Physics], None, Limits::default()).unwrap();
+    let r = report(&[Group::Physics], None, &Default::default()).unwrap();
     assert!(r.passed, "{:#?}", r.checks);
     assert_eq!(r.checks.len(), 3 * presets::NAMES.len() + 1);
 }

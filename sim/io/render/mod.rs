@@ -1,4 +1,10 @@
-//! Records rendered for a person: text tables and Markdown, one module per command.
+//! Records rendered for a person: text tables and Markdown, one module per command, behind
+//! one trait so a command prints any record in any format through one call.
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::records::{KernelRunReport, SimulateReport, ValidationReport, to_json};
 
 pub mod gates;
 pub mod kernel;
@@ -6,3 +12,69 @@ pub mod map;
 pub mod run;
 pub mod simulate;
 pub mod validate;
+
+/// How a record reads for a person.
+pub trait Render: Serialize {
+    /// Plain text for a terminal.
+    fn text(&self) -> String;
+
+    /// A Markdown document, for the records that have one.
+    fn markdown(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The formats a command prints a record in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// [`Render::text`].
+    Text,
+    /// The record's JSON ([`to_json`]).
+    Json,
+    /// [`Render::markdown`].
+    Markdown,
+}
+
+impl Format {
+    /// The format of the usual `--json` and `--markdown` flags (text when neither is set).
+    pub fn of_flags(json: bool, markdown: bool) -> Format {
+        match (json, markdown) {
+            (true, _) => Format::Json,
+            (false, true) => Format::Markdown,
+            (false, false) => Format::Text,
+        }
+    }
+}
+
+/// `record` in `format`.
+pub fn render<R: Render>(record: &R, format: Format) -> Result<String, Error> {
+    match format {
+        Format::Text => Ok(record.text()),
+        Format::Json => Ok(to_json(record)),
+        Format::Markdown => record
+            .markdown()
+            .ok_or_else(|| Error::usage("--markdown: this command prints text or JSON only")),
+    }
+}
+
+impl Render for SimulateReport {
+    fn text(&self) -> String {
+        simulate::text(self)
+    }
+}
+
+impl Render for KernelRunReport {
+    fn text(&self) -> String {
+        kernel::kernel_text(self)
+    }
+}
+
+impl Render for ValidationReport {
+    fn text(&self) -> String {
+        validate::text(self)
+    }
+
+    fn markdown(&self) -> Option<String> {
+        Some(validate::markdown(self))
+    }
+}
