@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Instant;
 
 /// `cramulator sweep …`.
@@ -217,7 +216,7 @@ pub(crate) fn run_cmd(a: &RunShardArgs) -> Result<Outcome, Error> {
         done: &done_path,
         part: &part_path,
     };
-    let Some((mut file, finished)) = open_shard(a, &header, m.points, mine.len(), &paths)? else {
+    let Some((part, finished)) = open_shard(a, &header, m.points, mine.len(), &paths)? else {
         return Ok(Outcome::Success);
     };
     let todo: Vec<u64> = mine
@@ -226,9 +225,11 @@ pub(crate) fn run_cmd(a: &RunShardArgs) -> Result<Outcome, Error> {
         .filter(|id| !finished.contains(id))
         .collect();
     let t0 = Instant::now();
-    let ran = run_todo(&plan, &todo, &options, &mut file, &part_path)?;
-    file.sync_all().map_err(|e| io_err(&part_path, e))?;
-    drop(file);
+    let ran = run_todo(&plan, &todo, &options, &part);
+    // The part file is closed (its finished lines kept) whatever the run did.
+    let closed = part.close();
+    let ran = ran?;
+    closed?;
     if ran.interrupted {
         let kept = finished.len() as u64 + ran.ran;
         eprintln!(
@@ -238,7 +239,7 @@ pub(crate) fn run_cmd(a: &RunShardArgs) -> Result<Outcome, Error> {
         );
         return Ok(Outcome::Interrupted);
     }
-    std::fs::rename(&part_path, &done_path).map_err(|e| io_err(&done_path, e))?;
+    publish(&part_path, &done_path)?;
     let secs = t0.elapsed().as_secs_f64();
     let failed = ran.failed;
     emit(&format!(
@@ -278,7 +279,7 @@ fn open_shard(
     points: u64,
     mine: usize,
     paths: &ShardPaths,
-) -> Result<Option<(std::fs::File, BTreeSet<u64>)>, Error> {
+) -> Result<Option<(PartFile, BTreeSet<u64>)>, Error> {
     let ShardHeader { shard, of, .. } = *header;
     let (done_path, part_path) = (paths.done, paths.part);
     let earlier = [done_path, part_path].into_iter().find(|p| p.exists());
@@ -311,38 +312,29 @@ fn open_shard(
         }
         finished.extend(kept.iter().map(|r| r.id));
         if path == done_path || !whole {
-            crate::io::atomic::write_with(part_path, crate::cli::guard::interrupted, |w| {
-                writeln!(w, "{}", serde_json::to_string(header).expect("JSON"))?;
-                for r in &kept {
-                    writeln!(w, "{}", serde_json::to_string(r).expect("JSON"))?;
-                }
-                Ok(())
-            })?;
+            let kept: Vec<PointRecord> = kept.into_iter().cloned().collect();
+            let part =
+                PartFile::rewrite(part_path, header, &kept, crate::cli::guard::limits().stop)?;
             if path == done_path {
                 std::fs::remove_file(done_path).map_err(|e| io_err(done_path, e))?;
             }
+            part
+        } else {
+            PartFile::append_to(part_path)?
         }
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(part_path)
-            .map_err(|e| io_err(part_path, e))?
     } else {
-        let mut f = std::fs::File::create(part_path).map_err(|e| io_err(part_path, e))?;
-        writeln!(f, "{}", serde_json::to_string(header).expect("JSON"))
-            .map_err(|e| io_err(part_path, e))?;
-        f
+        PartFile::create(part_path, header)?
     };
     Ok(Some((file, finished)))
 }
 
-/// Runs the points `todo` with a progress bar, appending each finished point's record to
-/// `file` (the part file at `part_path`).
+/// Runs the points `todo` of `plan`, each appended to `part` as it finishes, with a
+/// progress bar.
 fn run_todo(
     plan: &Plan,
     todo: &[u64],
     options: &crate::experiment::options::Options,
-    file: &mut std::fs::File,
-    part_path: &Path,
+    part: &PartFile,
 ) -> Result<PointsRun, Error> {
     let bar = indicatif::ProgressBar::new(todo.len() as u64);
     bar.set_style(
@@ -351,25 +343,11 @@ fn run_todo(
         )
         .expect("a valid template"),
     );
-    let writer = Mutex::new((file, None::<std::io::Error>));
     let ran = run_points(plan, todo, options, &|rec: &PointRecord| {
-        let line = serde_json::to_string(rec).expect("a record is JSON") + "\n";
-        let mut w = writer.lock().expect("the writer lock is not poisoned");
-        if w.1.is_none()
-            && let Err(e) = w.0.write_all(line.as_bytes())
-        {
-            w.1 = Some(e);
-        }
-        drop(w);
+        part.append(rec);
         bar.inc(1);
     })?;
     bar.finish_and_clear();
-    let (_, err) = writer
-        .into_inner()
-        .expect("the writer lock is not poisoned");
-    if let Some(e) = err {
-        return Err(io_err(part_path, e));
-    }
     Ok(ran)
 }
 

@@ -299,3 +299,90 @@ pub fn write_plan(plan: &Plan, dir: &Path, stop: Stop) -> Result<(), Error> {
         |w| w.write_all(json.as_bytes()),
     )
 }
+
+/// A shard's part file (`shard-I-of-N.jsonl.part`), open for appending finished points. It
+/// starts with the shard's header; each point is one JSON line, appended as it finishes (an
+/// interrupted run keeps every finished line; a torn last line is repaired on the next run).
+/// The one file not written through [`crate::io::atomic`]: it streams.
+#[derive(Debug)]
+pub struct PartFile {
+    path: PathBuf,
+    /// The file, and the first append error (later points are not written after one).
+    file: std::sync::Mutex<(std::fs::File, Option<std::io::Error>)>,
+}
+
+impl PartFile {
+    /// A new part file holding only `header`.
+    pub fn create(path: &Path, header: &ShardHeader) -> Result<PartFile, Error> {
+        let mut f = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
+        writeln!(f, "{}", serde_json::to_string(header).expect("JSON"))
+            .map_err(|e| io_err(path, e))?;
+        Ok(PartFile::of(path, f))
+    }
+
+    /// The part file rewritten (atomically) as `header` and the `kept` records, then open
+    /// for appending.
+    pub fn rewrite(
+        path: &Path,
+        header: &ShardHeader,
+        kept: &[PointRecord],
+        stop: Stop,
+    ) -> Result<PartFile, Error> {
+        crate::io::atomic::write_with(
+            path,
+            || stop.requested(),
+            |w| {
+                writeln!(w, "{}", serde_json::to_string(header).expect("JSON"))?;
+                for r in kept {
+                    writeln!(w, "{}", serde_json::to_string(r).expect("JSON"))?;
+                }
+                Ok(())
+            },
+        )?;
+        PartFile::append_to(path)
+    }
+
+    /// An existing part file, open for appending.
+    pub fn append_to(path: &Path) -> Result<PartFile, Error> {
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| io_err(path, e))?;
+        Ok(PartFile::of(path, f))
+    }
+
+    fn of(path: &Path, file: std::fs::File) -> PartFile {
+        PartFile {
+            path: path.to_path_buf(),
+            file: std::sync::Mutex::new((file, None)),
+        }
+    }
+
+    /// Appends one finished point (from any thread). An error is kept for [`PartFile::close`].
+    pub fn append(&self, rec: &PointRecord) {
+        let line = serde_json::to_string(rec).expect("a record is JSON") + "\n";
+        let mut w = self.file.lock().expect("the writer lock is not poisoned");
+        if w.1.is_none()
+            && let Err(e) = w.0.write_all(line.as_bytes())
+        {
+            w.1 = Some(e);
+        }
+    }
+
+    /// Flushes the file to disk; the first append error, if any, is the result.
+    pub fn close(self) -> Result<(), Error> {
+        let (file, err) = self
+            .file
+            .into_inner()
+            .expect("the writer lock is not poisoned");
+        if let Some(e) = err {
+            return Err(io_err(&self.path, e));
+        }
+        file.sync_all().map_err(|e| io_err(&self.path, e))
+    }
+}
+
+/// Renames a finished shard's part file to its final name: the shard is then done.
+pub fn publish(part: &Path, done: &Path) -> Result<(), Error> {
+    std::fs::rename(part, done).map_err(|e| io_err(done, e))
+}

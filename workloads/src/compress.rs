@@ -112,7 +112,21 @@ pub fn fold_batchnorm(
         w.insert(&prev.name, "bias", Tensor::new(vec![c], b));
         match &mut layers[j].op {
             Op::Dense { bias, .. } | Op::Conv2d { bias, .. } => *bias = true,
-            _ => unreachable!(),
+            Op::Input { .. }
+            | Op::MaxPool { .. }
+            | Op::AvgPool { .. }
+            | Op::GlobalAvgPool
+            | Op::Relu
+            | Op::Relu6
+            | Op::Add
+            | Op::Concat
+            | Op::Flatten
+            | Op::BatchNorm { .. }
+            | Op::Downsample { .. }
+            | Op::Softmax
+            | Op::Sign
+            | Op::AttnScores { .. }
+            | Op::AttnContext { .. } => unreachable!(),
         }
         for role in ["gamma", "beta", "mean", "var"] {
             w.tensors.remove(&format!("{}.{role}", layer.name));
@@ -169,7 +183,22 @@ pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadEr
             let bound = (6.0 / (d.1 * d.2 * d.3) as f32).sqrt();
             let dims = match layer.op {
                 Op::Dense { .. } => vec![d.0, d.1],
-                _ => vec![d.0, d.1, d.2, d.3],
+                Op::Input { .. }
+                | Op::Conv2d { .. }
+                | Op::MaxPool { .. }
+                | Op::AvgPool { .. }
+                | Op::GlobalAvgPool
+                | Op::Relu
+                | Op::Relu6
+                | Op::Add
+                | Op::Concat
+                | Op::Flatten
+                | Op::BatchNorm { .. }
+                | Op::Downsample { .. }
+                | Op::Softmax
+                | Op::Sign
+                | Op::AttnScores { .. }
+                | Op::AttnContext { .. } => vec![d.0, d.1, d.2, d.3],
             };
             let n = d.0 * d.1 * d.2 * d.3;
             w.insert(
@@ -339,7 +368,15 @@ pub fn compress(
             | Op::Softmax => acts[layer.inputs[0]],
             Op::Sign => ActQuant::BINARY,
             Op::Dense { .. } | Op::Conv2d { .. } if sole == Some(&Op::Sign) => ActQuant::BINARY,
-            _ => {
+            Op::Dense { .. }
+            | Op::Conv2d { .. }
+            | Op::AvgPool { .. }
+            | Op::GlobalAvgPool
+            | Op::Add
+            | Op::Concat
+            | Op::BatchNorm { .. }
+            | Op::AttnScores { .. }
+            | Op::AttnContext { .. } => {
                 match sole {
                     Some(Op::Relu) => lo = lo.max(0.0),
                     Some(Op::Relu6) => (lo, hi) = (lo.max(0.0), hi.min(6.0)),

@@ -221,7 +221,21 @@ pub fn weight_dims(op: &Op, in_c: usize) -> Option<(usize, usize, usize, usize)>
             window.kernel[0],
             window.kernel[1],
         )),
-        _ => None,
+        Op::Input { .. }
+        | Op::MaxPool { .. }
+        | Op::AvgPool { .. }
+        | Op::GlobalAvgPool
+        | Op::Relu
+        | Op::Relu6
+        | Op::Add
+        | Op::Concat
+        | Op::Flatten
+        | Op::BatchNorm { .. }
+        | Op::Downsample { .. }
+        | Op::Softmax
+        | Op::Sign
+        | Op::AttnScores { .. }
+        | Op::AttnContext { .. } => None,
     }
 }
 
@@ -234,7 +248,21 @@ pub fn apply_weight<T: LinalgScalar>(op: &Op, x: ArrayView3<T>, w: ArrayView4<T>
             dense(x, w2.view())
         }
         Op::Conv2d { window, groups, .. } => conv2d(x, w, &window, groups),
-        _ => unreachable!("only Dense and Conv2d carry weights"),
+        Op::Input { .. }
+        | Op::MaxPool { .. }
+        | Op::AvgPool { .. }
+        | Op::GlobalAvgPool
+        | Op::Relu
+        | Op::Relu6
+        | Op::Add
+        | Op::Concat
+        | Op::Flatten
+        | Op::BatchNorm { .. }
+        | Op::Downsample { .. }
+        | Op::Softmax
+        | Op::Sign
+        | Op::AttnScores { .. }
+        | Op::AttnContext { .. } => unreachable!("only Dense and Conv2d carry weights"),
     }
 }
 

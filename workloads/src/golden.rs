@@ -146,7 +146,22 @@ impl Program {
                     q.validate().map_err(|e| bad(format!("weights: {e}")))?;
                     let want = match op {
                         Op::Dense { .. } => vec![dims.0, dims.1],
-                        _ => vec![dims.0, dims.1, dims.2, dims.3],
+                        Op::Input { .. }
+                        | Op::Conv2d { .. }
+                        | Op::MaxPool { .. }
+                        | Op::AvgPool { .. }
+                        | Op::GlobalAvgPool
+                        | Op::Relu
+                        | Op::Relu6
+                        | Op::Add
+                        | Op::Concat
+                        | Op::Flatten
+                        | Op::BatchNorm { .. }
+                        | Op::Downsample { .. }
+                        | Op::Softmax
+                        | Op::Sign
+                        | Op::AttnScores { .. }
+                        | Op::AttnContext { .. } => vec![dims.0, dims.1, dims.2, dims.3],
                     };
                     if q.dims != want {
                         return Err(bad(format!(
@@ -367,13 +382,43 @@ impl Program {
                 }
                 Step::MaxPool => match layer.op {
                     Op::MaxPool { window } => exec::max_pool(x(0), &window, zy),
-                    _ => unreachable!(),
+                    Op::Input { .. }
+                    | Op::Dense { .. }
+                    | Op::Conv2d { .. }
+                    | Op::AvgPool { .. }
+                    | Op::GlobalAvgPool
+                    | Op::Relu
+                    | Op::Relu6
+                    | Op::Add
+                    | Op::Concat
+                    | Op::Flatten
+                    | Op::BatchNorm { .. }
+                    | Op::Downsample { .. }
+                    | Op::Softmax
+                    | Op::Sign
+                    | Op::AttnScores { .. }
+                    | Op::AttnContext { .. } => unreachable!(),
                 },
                 Step::SumPool(r) => {
                     let c = centred(0);
                     let sum = match layer.op {
                         Op::AvgPool { window } => exec::sum_pool(c.view(), &window),
-                        _ => exec::sum_spatial(c.view()),
+                        Op::Input { .. }
+                        | Op::Dense { .. }
+                        | Op::Conv2d { .. }
+                        | Op::MaxPool { .. }
+                        | Op::GlobalAvgPool
+                        | Op::Relu
+                        | Op::Relu6
+                        | Op::Add
+                        | Op::Concat
+                        | Op::Flatten
+                        | Op::BatchNorm { .. }
+                        | Op::Downsample { .. }
+                        | Op::Softmax
+                        | Op::Sign
+                        | Op::AttnScores { .. }
+                        | Op::AttnContext { .. } => exec::sum_spatial(c.view()),
                     };
                     sum.mapv(|v| clamp(r.apply(v)))
                 }
@@ -419,7 +464,21 @@ impl Program {
                     let acc = match layer.op {
                         Op::AttnScores { heads } => exec::attn_scores(a.view(), b.view(), heads),
                         Op::AttnContext { heads } => exec::attn_context(a.view(), b.view(), heads),
-                        _ => unreachable!(),
+                        Op::Input { .. }
+                        | Op::Dense { .. }
+                        | Op::Conv2d { .. }
+                        | Op::MaxPool { .. }
+                        | Op::AvgPool { .. }
+                        | Op::GlobalAvgPool
+                        | Op::Relu
+                        | Op::Relu6
+                        | Op::Add
+                        | Op::Concat
+                        | Op::Flatten
+                        | Op::BatchNorm { .. }
+                        | Op::Downsample { .. }
+                        | Op::Softmax
+                        | Op::Sign => unreachable!(),
                     };
                     acc.mapv(|v| clamp(r.apply(v)))
                 }

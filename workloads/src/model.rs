@@ -430,7 +430,22 @@ pub fn check_params(
             need("weight", d.0 * d.1 * d.2 * d.3)?;
             let want = match layer.op {
                 Op::Dense { .. } => vec![d.0, d.1],
-                _ => vec![d.0, d.1, d.2, d.3],
+                Op::Input { .. }
+                | Op::Conv2d { .. }
+                | Op::MaxPool { .. }
+                | Op::AvgPool { .. }
+                | Op::GlobalAvgPool
+                | Op::Relu
+                | Op::Relu6
+                | Op::Add
+                | Op::Concat
+                | Op::Flatten
+                | Op::BatchNorm { .. }
+                | Op::Downsample { .. }
+                | Op::Softmax
+                | Op::Sign
+                | Op::AttnScores { .. }
+                | Op::AttnContext { .. } => vec![d.0, d.1, d.2, d.3],
             };
             let got = &w.get(&layer.name, "weight").expect("checked").dims;
             if *got != want {
@@ -486,7 +501,20 @@ fn uses(op: &Op, role: &str) -> bool {
             role == "weight" || (*bias && role == "bias")
         }
         Op::BatchNorm { .. } => ["gamma", "beta", "mean", "var"].contains(&role),
-        _ => false,
+        Op::Input { .. }
+        | Op::MaxPool { .. }
+        | Op::AvgPool { .. }
+        | Op::GlobalAvgPool
+        | Op::Relu
+        | Op::Relu6
+        | Op::Add
+        | Op::Concat
+        | Op::Flatten
+        | Op::Downsample { .. }
+        | Op::Softmax
+        | Op::Sign
+        | Op::AttnScores { .. }
+        | Op::AttnContext { .. } => false,
     }
 }
 

@@ -228,7 +228,18 @@ impl Op {
             Op::Input { .. } => Some(0),
             Op::Add | Op::AttnScores { .. } | Op::AttnContext { .. } => Some(2),
             Op::Concat => None,
-            _ => Some(1),
+            Op::Dense { .. }
+            | Op::Conv2d { .. }
+            | Op::MaxPool { .. }
+            | Op::AvgPool { .. }
+            | Op::GlobalAvgPool
+            | Op::Relu
+            | Op::Relu6
+            | Op::Flatten
+            | Op::BatchNorm { .. }
+            | Op::Downsample { .. }
+            | Op::Softmax
+            | Op::Sign => Some(1),
         }
     }
 }
@@ -395,7 +406,22 @@ impl Network {
     pub fn input_shape(&self) -> Shape {
         match self.layers[0].op {
             Op::Input { shape } => shape,
-            _ => unreachable!("stats() checks layer 0 is the input"),
+            Op::Dense { .. }
+            | Op::Conv2d { .. }
+            | Op::MaxPool { .. }
+            | Op::AvgPool { .. }
+            | Op::GlobalAvgPool
+            | Op::Relu
+            | Op::Relu6
+            | Op::Add
+            | Op::Concat
+            | Op::Flatten
+            | Op::BatchNorm { .. }
+            | Op::Downsample { .. }
+            | Op::Softmax
+            | Op::Sign
+            | Op::AttnScores { .. }
+            | Op::AttnContext { .. } => unreachable!("stats() checks layer 0 is the input"),
         }
     }
 }

@@ -688,7 +688,24 @@ impl Importer<'_> {
                     Op::Conv2d { .. } => {
                         matches!(t.dims.as_slice(), [c, 1, 1] | [1, c, 1, 1] if *c == channels)
                     }
-                    _ => matches!(t.dims.as_slice(), [c] | [1, c] if *c == channels),
+                    Op::Input { .. }
+                    | Op::Dense { .. }
+                    | Op::MaxPool { .. }
+                    | Op::AvgPool { .. }
+                    | Op::GlobalAvgPool
+                    | Op::Relu
+                    | Op::Relu6
+                    | Op::Add
+                    | Op::Concat
+                    | Op::Flatten
+                    | Op::BatchNorm { .. }
+                    | Op::Downsample { .. }
+                    | Op::Softmax
+                    | Op::Sign
+                    | Op::AttnScores { .. }
+                    | Op::AttnContext { .. } => {
+                        matches!(t.dims.as_slice(), [c] | [1, c] if *c == channels)
+                    }
                 };
                 let fits = sole_reader && per_channel;
                 match &mut l.op {
@@ -701,7 +718,23 @@ impl Importer<'_> {
                             .insert(&name, "bias", Tensor::new(vec![channels], values));
                         self.alias(node, Val::Act { layer, a_bits });
                     }
-                    _ => {
+                    Op::Input { .. }
+                    | Op::Dense { .. }
+                    | Op::Conv2d { .. }
+                    | Op::MaxPool { .. }
+                    | Op::AvgPool { .. }
+                    | Op::GlobalAvgPool
+                    | Op::Relu
+                    | Op::Relu6
+                    | Op::Add
+                    | Op::Concat
+                    | Op::Flatten
+                    | Op::BatchNorm { .. }
+                    | Op::Downsample { .. }
+                    | Op::Softmax
+                    | Op::Sign
+                    | Op::AttnScores { .. }
+                    | Op::AttnContext { .. } => {
                         return Err(Unsupported(
                             "Add of a constant that is not the bias of the MatMul or Conv before it"
                                 .into(),
