@@ -2,11 +2,8 @@
 
 use crate::cli::common::*;
 use crate::error::Error;
-use crate::io::render::gates::*;
-use crate::records::to_json;
+use crate::io::render::{Format, render};
 use clap::Args;
-use cram_arch::{GateLibrary, IrLimit, ir, presets};
-use serde::Serialize;
 
 /// Arguments of `cramulator gates`.
 #[derive(Debug, Args)]
@@ -24,30 +21,7 @@ pub struct GatesArgs {
 
 /// `cramulator gates`.
 pub fn gates(a: &GatesArgs) -> Result<Outcome, Error> {
-    let device = presets::device(&a.device).map_err(Error::from)?;
-    let org = presets::array(&a.array).map_err(Error::from)?;
-    let lib = GateLibrary::derive(&device);
-    let r_w = org.params.peripherals.r_wire_ohm_per_cell;
-    let ir: Vec<IrLimit> = lib.gates.iter().map(|g| ir::max_rows(g, r_w)).collect();
-    emit(&if a.json {
-        #[derive(Serialize)]
-        struct GatesJson<'a> {
-            #[serde(flatten)]
-            library: &'a GateLibrary,
-            array: &'a str,
-            r_wire_ohm_per_cell: f64,
-            lanes_per_line_segment: u32,
-            ir_max_rows: &'a [IrLimit],
-        }
-        to_json(&GatesJson {
-            library: &lib,
-            array: &org.params.name,
-            r_wire_ohm_per_cell: r_w,
-            lanes_per_line_segment: org.params.peripherals.lanes_per_line_segment,
-            ir_max_rows: &ir,
-        })
-    } else {
-        gate_table(&lib, &org)
-    })?;
+    let table = crate::experiment::gates::gates(&a.device, &a.array)?;
+    emit(&render(&table, Format::of_flags(a.json, false))?)?;
     Ok(Outcome::Success)
 }

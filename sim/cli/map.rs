@@ -4,11 +4,11 @@
 //! where before each segment (docs/model.md §2.8, §8).
 
 use crate::cli::common::ConfigArgs;
-use crate::io::render::map::*;
+use crate::io::render::{Format, MapView, render};
 
 use clap::Args;
 
-use crate::cli::{Outcome, emit, to_json};
+use crate::cli::{Outcome, emit};
 use crate::error::Error;
 
 /// Arguments of `cramulator map`.
@@ -29,12 +29,10 @@ pub struct MapArgs {
 pub fn map(a: &MapArgs) -> Result<Outcome, Error> {
     let (config, _) = a.config.load()?;
     let report = crate::experiment::map::map(&config, a.layer.as_deref(), &a.config.options())?;
-    emit(&if a.json {
-        to_json(&report)
-    } else if a.layer.is_some() {
-        detail(&report)
-    } else {
-        summary(&report)
-    })?;
+    let view = MapView {
+        report: &report,
+        detail: a.layer.is_some(),
+    };
+    emit(&render(&view, Format::of_flags(a.json, false))?)?;
     Ok(Outcome::Success)
 }

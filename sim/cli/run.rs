@@ -1,9 +1,9 @@
 //! `cramulator run [CONFIG]`: runs the main job and writes `results/<run-id>/`.
 
 use crate::cli::common::ConfigArgs;
-use crate::cli::{Outcome, emit, to_json};
+use crate::cli::{Outcome, emit};
 use crate::error::Error;
-use crate::io::render::run::*;
+use crate::io::render::{Format, RunView, render};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -27,11 +27,11 @@ pub fn run(a: &RunArgs) -> Result<Outcome, Error> {
     let options = a.config.options();
     let record = crate::experiment::run::run(&config, &provenance, &options)?;
     let dir = crate::io::atomic::write_folder(&a.out, &record.manifest.run_id, &record.files()?)?;
-    if a.json {
-        emit(&to_json(&record.report))?;
-    } else {
-        emit(&table(&record.report, &dir))?;
-    }
+    let view = RunView {
+        report: &record.report,
+        dir: &dir,
+    };
+    emit(&render(&view, Format::of_flags(a.json, false))?)?;
     Ok(if record.ok {
         Outcome::Success
     } else {

@@ -6,6 +6,7 @@
 
 pub mod calibrate;
 pub mod config;
+pub mod gates;
 pub mod kernel;
 pub mod map;
 pub mod options;

@@ -10,6 +10,7 @@ pub use cram_workloads::digest::fnv1a64;
 use serde::Serialize;
 
 mod calibrate;
+mod gates;
 mod kernel;
 mod map;
 mod models;
@@ -19,6 +20,7 @@ mod sweep;
 mod validation;
 
 pub use calibrate::*;
+pub use gates::*;
 pub use kernel::*;
 pub use map::*;
 pub use models::*;

@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::records::{KernelRunReport, SimulateReport, ValidationReport, to_json};
+use crate::records::{
+    GateTable, KernelRunReport, MapReport, RunReport, SimulateReport, ValidationReport, to_json,
+};
 
 pub mod gates;
 pub mod kernel;
@@ -76,5 +78,51 @@ impl Render for ValidationReport {
 
     fn markdown(&self) -> Option<String> {
         Some(validate::markdown(self))
+    }
+}
+
+impl Render for GateTable {
+    fn text(&self) -> String {
+        gates::gate_table(&self.library, &self.org)
+    }
+}
+
+/// A placement report as `map` shows it: the summary of every layer, or one layer in
+/// detail. Its JSON is the report's.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct MapView<'a> {
+    /// The report.
+    pub report: &'a MapReport,
+    /// One layer in detail (`map --layer`).
+    #[serde(skip)]
+    pub detail: bool,
+}
+
+impl Render for MapView<'_> {
+    fn text(&self) -> String {
+        if self.detail {
+            map::detail(self.report)
+        } else {
+            map::summary(self.report)
+        }
+    }
+}
+
+/// A run's report with the folder it was written to (the table names it). Its JSON is
+/// the report's.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct RunView<'a> {
+    /// The report.
+    pub report: &'a RunReport,
+    /// Where the run folder was written.
+    #[serde(skip)]
+    pub dir: &'a std::path::Path,
+}
+
+impl Render for RunView<'_> {
+    fn text(&self) -> String {
+        run::table(self.report, self.dir)
     }
 }
