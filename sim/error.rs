@@ -23,11 +23,12 @@ pub enum Error {
     /// value and what is allowed.
     #[error("{0}")]
     Usage(String),
-    /// A device, array or baseline preset (or its parameters) was refused.
-    #[error(transparent)]
-    Arch(#[from] cram_arch::ArchError),
+    /// A device, array or baseline preset (or its parameters) was refused. (Its message
+    /// already holds any I/O cause; it is not chained again, or `{:#}` would print it twice.)
+    #[error("{0}")]
+    Arch(cram_arch::ArchError),
     /// A network, model file or compression setting was refused.
-    #[error(transparent)]
+    #[error("{0}")]
     Workload(cram_workloads::WorkloadError),
     /// The mapper cannot run a layer of a network.
     #[error("network '{network}', layer '{layer}' ({op}): {why}")]
@@ -58,6 +59,12 @@ impl Error {
     /// A usage error with this message.
     pub fn usage(message: impl Into<String>) -> Error {
         Error::Usage(message.into())
+    }
+}
+
+impl From<cram_arch::ArchError> for Error {
+    fn from(e: cram_arch::ArchError) -> Error {
+        Error::Arch(e)
     }
 }
 

@@ -64,3 +64,15 @@ fn the_library_run_writes_what_the_command_writes() {
         assert_eq!(std::fs::read(dir.join(name)).unwrap(), bytes, "{name}");
     }
 }
+
+/// One error type at the boundary prints each cause once (an unreadable preset file's I/O
+/// error is part of its message, not chained a second time).
+#[test]
+fn an_unreadable_preset_names_its_cause_once() {
+    let d = scratch("missing-preset");
+    let missing = d.join("missing.toml");
+    let o = cram(&["gates", "--device", arg(&missing)]);
+    assert_usage_error(&o, &["missing.toml"]);
+    let err = crate::common::stderr(&o);
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
+}
