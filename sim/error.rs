@@ -60,6 +60,11 @@ impl Error {
     pub fn usage(message: impl Into<String>) -> Error {
         Error::Usage(message.into())
     }
+
+    /// A file that could not be read or written: its path and why.
+    pub fn file(path: &std::path::Path, why: impl fmt::Display) -> Error {
+        Error::Usage(format!("'{}': {why}", path.display()))
+    }
 }
 
 impl From<cram_arch::ArchError> for Error {

@@ -197,10 +197,10 @@ pub(crate) fn run_cmd(a: &RunShardArgs) -> Result<Outcome, Error> {
     let (shard, of) = parse_shard(&a.shard)?;
     let options = crate::cli::common::options(a.threads);
     // The thread count is refused before any file is touched.
-    options.pool()?;
+    options.workers()?;
     let m = &plan.manifest;
     let shards = a.dir.join("shards");
-    std::fs::create_dir_all(&shards).map_err(|e| io_err(&shards, e))?;
+    std::fs::create_dir_all(&shards).map_err(|e| Error::file(&shards, e))?;
     let done_path = shards.join(shard_name(shard, of));
     let part_path = shards.join(format!("{}.part", shard_name(shard, of)));
     // One process per shard: a second one is told who runs it.
@@ -316,7 +316,7 @@ fn open_shard(
             let part =
                 PartFile::rewrite(part_path, header, &kept, crate::cli::guard::limits().stop)?;
             if path == done_path {
-                std::fs::remove_file(done_path).map_err(|e| io_err(done_path, e))?;
+                std::fs::remove_file(done_path).map_err(|e| Error::file(done_path, e))?;
             }
             part
         } else {
@@ -567,7 +567,7 @@ pub(crate) fn sbatch_cmd(a: &SbatchArgs) -> Result<Outcome, Error> {
     );
     let slurm = plan_dir.join("slurm");
     let logs = slurm.join("logs");
-    std::fs::create_dir_all(&logs).map_err(|e| io_err(&logs, e))?;
+    std::fs::create_dir_all(&logs).map_err(|e| Error::file(&logs, e))?;
     for (name, text) in [
         ("array.sbatch", &array),
         ("merge.sbatch", &merge),

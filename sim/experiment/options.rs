@@ -19,6 +19,11 @@ impl Options {
     pub fn pool(&self) -> Result<rayon::ThreadPool, Error> {
         pool(self.threads, "--threads")
     }
+
+    /// The number of workers [`Options::pool`] starts, checked without starting them.
+    pub fn workers(&self) -> Result<usize, Error> {
+        threads(self.threads, "--threads")
+    }
 }
 
 /// Most worker threads a command may run, whatever the machine.

@@ -10,11 +10,6 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 
-/// The error of writing `path`.
-pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::usage(format!("'{}': {e}", path.display()))
-}
-
 /// The hidden temporary path of this process for `path`, with `suffix` after it.
 pub(crate) fn temporary(path: &Path, suffix: &str) -> PathBuf {
     let name = path
@@ -32,7 +27,7 @@ pub fn write_with(
     write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
 ) -> Result<(), Error> {
     let tmp = temporary(path, "");
-    let file = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+    let file = std::fs::File::create(&tmp).map_err(|e| Error::file(&tmp, e))?;
     let mut w = std::io::BufWriter::new(file);
     let written = write(&mut w).and_then(|()| w.flush());
     drop(w);
@@ -41,11 +36,11 @@ pub fn write_with(
         if stopped() {
             return Err(Error::Interrupted);
         }
-        return Err(io_err(&tmp, e));
+        return Err(Error::file(&tmp, e));
     }
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        io_err(path, e)
+        Error::file(path, e)
     })
 }
 
@@ -69,7 +64,7 @@ pub fn write_by_path(
     }
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        Error::usage(format!("'{}': {e}", path.display()))
+        Error::file(path, e)
     })
 }
 

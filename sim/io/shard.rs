@@ -46,7 +46,7 @@ pub(crate) struct ShardFile {
 
 /// Reads a shard file line by line; nothing after a bad line is lost.
 pub(crate) fn read_shard(path: &Path) -> Result<ShardFile, Error> {
-    let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let file = std::fs::File::open(path).map_err(|e| Error::file(path, e))?;
     let mut r = BufReader::new(file);
     let mut out = ShardFile {
         header: None,
@@ -60,7 +60,7 @@ pub(crate) fn read_shard(path: &Path) -> Result<ShardFile, Error> {
         bytes.clear();
         let len = r
             .read_until(b'\n', &mut bytes)
-            .map_err(|e| io_err(path, e))?;
+            .map_err(|e| Error::file(path, e))?;
         if len == 0 {
             break;
         }
@@ -237,7 +237,7 @@ pub(crate) fn read_shards(files: &[PathBuf], m: &SweepManifest) -> Result<ShardR
 /// Writes `plan` as plan.jsonl, base.toml and manifest.json into `dir` (each atomically);
 /// `stop` ends a long plan.jsonl early, leaving nothing half-written.
 pub fn write_plan(plan: &Plan, dir: &Path, stop: Stop) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
     let axes = &plan.manifest.axes;
     let d = dims(axes).expect("a checked plan");
     // Each value's JSON once; a line is then a few copies.
@@ -314,9 +314,9 @@ pub struct PartFile {
 impl PartFile {
     /// A new part file holding only `header`.
     pub fn create(path: &Path, header: &ShardHeader) -> Result<PartFile, Error> {
-        let mut f = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
+        let mut f = std::fs::File::create(path).map_err(|e| Error::file(path, e))?;
         writeln!(f, "{}", serde_json::to_string(header).expect("JSON"))
-            .map_err(|e| io_err(path, e))?;
+            .map_err(|e| Error::file(path, e))?;
         Ok(PartFile::of(path, f))
     }
 
@@ -347,7 +347,7 @@ impl PartFile {
         let f = std::fs::OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|e| io_err(path, e))?;
+            .map_err(|e| Error::file(path, e))?;
         Ok(PartFile::of(path, f))
     }
 
@@ -376,13 +376,13 @@ impl PartFile {
             .into_inner()
             .expect("the writer lock is not poisoned");
         if let Some(e) = err {
-            return Err(io_err(&self.path, e));
+            return Err(Error::file(&self.path, e));
         }
-        file.sync_all().map_err(|e| io_err(&self.path, e))
+        file.sync_all().map_err(|e| Error::file(&self.path, e))
     }
 }
 
 /// Renames a finished shard's part file to its final name: the shard is then done.
 pub fn publish(part: &Path, done: &Path) -> Result<(), Error> {
-    std::fs::rename(part, done).map_err(|e| io_err(done, e))
+    std::fs::rename(part, done).map_err(|e| Error::file(done, e))
 }

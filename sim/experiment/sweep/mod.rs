@@ -108,10 +108,6 @@ pub fn point_seed(global: u64, id: u64) -> u64 {
     rng.next_u64() >> 1
 }
 
-pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::usage(format!("'{}': {e}", path.display()))
-}
-
 /// A number rounded to 12 significant digits (so 0.1 + 0.2 steps print as 0.3).
 pub(crate) fn round12(x: f64) -> f64 {
     if x == 0.0 || !x.is_finite() {

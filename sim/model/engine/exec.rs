@@ -7,7 +7,6 @@
 //! accessor returns.
 
 use bitvec::prelude::{BitVec, Lsb0};
-use bitvec::view::BitView;
 use cram_arch::GateKind;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -32,8 +31,9 @@ pub struct Subarray {
     cols: usize,
     words: usize,
     /// The cells, column-major: bit `l` of column `c` is bit `c·64·words + l`. The word loops
-    /// read its raw `u64` words ([`BitVec::as_raw_slice`]); bit-level access (a fault, a
-    /// lane) goes through its bit API.
+    /// read its raw `u64` words ([`BitVec::as_raw_slice`]), as do fault flips and row reads
+    /// and writes (they run per lane; a BitVec decode per access would cost more than the
+    /// access).
     data: Cells,
     /// The selected lanes, padded to whole words; empty means all lanes.
     mask: Cells,
@@ -115,13 +115,15 @@ impl Faults {
         if p <= 0.0 {
             return;
         }
-        let out = out.view_bits_mut::<Lsb0>();
+        // Word operations on the raw storage: at high rates this loop flips a large share of
+        // the lanes, so it stays off bitvec's per-bit accessors.
+        let mask = mask.as_raw_slice();
         let mut next = self.gap(p);
         while next < lanes as u64 {
             let l = next as usize;
-            if mask.is_empty() || mask[l] {
-                let flipped = !out[l];
-                out.set(l, flipped);
+            let bit = 1u64 << (l % WORD_BITS);
+            if mask.is_empty() || mask[l / WORD_BITS] & bit != 0 {
+                out[l / WORD_BITS] ^= bit;
                 self.flips += 1;
             }
             next = next.saturating_add(1).saturating_add(self.gap(p));
@@ -579,11 +581,11 @@ impl OpVisitor for Subarray {
             "read of lane {lane} in a {}-lane subarray",
             self.lanes
         );
+        let (cells, words) = (self.data.as_raw_slice(), self.words);
+        let (w, shift) = (lane / WORD_BITS, lane % WORD_BITS);
         let mut row = vec![0u64; words_for(self.cols)];
         for c in 0..self.cols {
-            if self.get(lane, c as Col) {
-                row[c / WORD_BITS] |= 1 << (c % WORD_BITS);
-            }
+            row[c / WORD_BITS] |= (cells[c * words + w] >> shift & 1) << (c % WORD_BITS);
         }
         self.reads.push(row);
     }
@@ -595,9 +597,19 @@ impl OpVisitor for Subarray {
             "write of lane {lane} in a {}-lane subarray",
             self.lanes
         );
+        let words = self.words;
+        let (w, bit) = (lane / WORD_BITS, 1u64 << (lane % WORD_BITS));
+        let cells = self.data.as_raw_mut_slice();
         for c in 0..self.cols {
-            let v = bits.view_bits::<Lsb0>().get(c).is_some_and(|b| *b);
-            self.set(lane, c as Col, v);
+            let v = bits
+                .get(c / WORD_BITS)
+                .is_some_and(|x| x >> (c % WORD_BITS) & 1 == 1);
+            let cell = &mut cells[c * words + w];
+            if v {
+                *cell |= bit;
+            } else {
+                *cell &= !bit;
+            }
         }
     }
 }
