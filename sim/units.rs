@@ -131,6 +131,19 @@ pub fn times(r: f64) -> String {
     }
 }
 
+/// Digits grouped by thousands: 1234567 → "1,234,567".
+pub fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +169,14 @@ mod tests {
         assert_eq!(times(5.2e-4), "5.2e-4×");
         assert_eq!(times(0.0107), "1.1e-2×");
         assert_eq!(times(0.55), "0.55×");
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1,000");
+        assert_eq!(group(1234567), "1,234,567");
     }
 
     #[test]

@@ -8,4 +8,5 @@ mod layers_api;
 mod ops;
 mod props;
 mod robust;
+mod schemas;
 mod sweep;

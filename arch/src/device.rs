@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ArchError;
 
 /// Which cell the array is built from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Variant {
     /// Two-transistor, one-MTJ STT cell: the output MTJ sits in series with the inputs and
@@ -26,7 +26,7 @@ pub enum Variant {
 }
 
 /// Heavy-metal channel of a spin-Hall cell (only for `variant = "she"`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SheChannel {
     /// Channel length along the current, nm.
@@ -43,7 +43,7 @@ pub struct SheChannel {
 
 /// Independent device parameters of one CRAM technology, as written in a
 /// `configs/devices/*.toml` file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceParams {
     /// Preset or user name of this technology.
@@ -84,7 +84,7 @@ pub struct DeviceParams {
 }
 
 /// A value known to be valid: only [`DeviceParams::validate`] makes one.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Device {
     /// The validated parameters.
     pub params: DeviceParams,
@@ -93,7 +93,7 @@ pub struct Device {
 }
 
 /// Quantities derived from [`DeviceParams`] (docs/model.md §1.1).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Derived {
     /// MTJ area π·d²/4, nm².
     pub area_nm2: f64,

@@ -32,7 +32,9 @@ use serde::Serialize;
 use crate::device::{Device, Variant};
 
 /// The gates CRAM builds from one threshold rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum GateKind {
     /// ¬a (preset 0, n = 1, k = 1).
@@ -161,7 +163,7 @@ impl std::str::FromStr for GateKind {
 }
 
 /// One row of the gate table: the physics of one gate on one device.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct GateSpec {
     /// Which gate.
     pub kind: GateKind,
@@ -227,7 +229,7 @@ impl GateSpec {
 }
 
 /// The gate table of one device.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct GateLibrary {
     /// The device the table was derived for.
     pub device: Device,

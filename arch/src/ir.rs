@@ -32,7 +32,7 @@ use crate::gates::{GateKind, GateLibrary, GateSpec};
 use crate::org::Org;
 
 /// The IR-drop limit of one gate on one line resistance.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct IrLimit {
     /// The gate.
     pub gate: GateKind,
@@ -78,7 +78,7 @@ pub fn max_rows(gate: &GateSpec, r_wire_ohm_per_cell: f64) -> IrLimit {
 }
 
 /// One gate of a program checked against the rows that share a line.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct IrGateCheck {
     /// The gate and its limit.
     pub limit: IrLimit,
@@ -91,7 +91,7 @@ pub struct IrGateCheck {
 }
 
 /// The IR-drop check of the gates one program uses, on one organisation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct IrCheck {
     /// Rows sharing one driven line: min(lanes per line segment, lanes per subarray).
     pub rows_per_line: u64,

@@ -2,11 +2,11 @@
 
 use crate::cli::common::*;
 use crate::error::Error;
-use crate::records::to_json;
+use crate::io::render::{Format, render};
+use crate::records::CalibrationPoint;
 use clap::{Args, Subcommand};
 use cram_arch::presets;
 use serde::Serialize;
-use std::fmt::Write as _;
 
 /// Arguments of `cramulator calibrate`.
 #[derive(Debug, Args)]
@@ -41,42 +41,8 @@ pub enum ConfigCommand {
 /// `cramulator calibrate`.
 pub fn calibrate(a: &CalibrateArgs) -> Result<Outcome, Error> {
     let points = crate::experiment::calibrate::calibration()?;
-    let ok = points.iter().all(|p| (0.5..=2.0).contains(&p.ratio));
-    if a.json {
-        emit(&to_json(&points))?;
-    } else {
-        let mut s = String::new();
-        for p in &points {
-            let _ = writeln!(s, "{}: {}", p.name, p.system);
-            let _ = writeln!(
-                s,
-                "  measured  {:>9.3} mJ/inference, {:>9.3} ms ({})",
-                p.measured_mj, p.measured_ms, p.scope
-            );
-            let _ = writeln!(
-                s,
-                "  model     {:>9.3} mJ/inference, {:>9.3} ms (preset {}, {}-bit, batch {})",
-                p.model_mj, p.model_ms, p.preset, p.bits, p.batch
-            );
-            let _ = writeln!(
-                s,
-                "  model ÷ measured = {:.2} ({})",
-                p.ratio,
-                if (0.5..=2.0).contains(&p.ratio) {
-                    "within [0.5, 2]"
-                } else {
-                    "OUTSIDE [0.5, 2]"
-                }
-            );
-            let _ = writeln!(s, "  source: {}", p.source);
-            for a in &p.assumptions {
-                let _ = writeln!(s, "  assumes: {a}");
-            }
-            s.push('\n');
-        }
-        emit(&s)?;
-    }
-    Ok(if ok {
+    emit(&render(&points, Format::of_flags(a.json, false))?)?;
+    Ok(if points.iter().all(CalibrationPoint::within_band) {
         Outcome::Success
     } else {
         Outcome::CheckFailed

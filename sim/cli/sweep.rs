@@ -8,7 +8,6 @@ use crate::io::slurm::*;
 use crate::records::*;
 use clap::{Args, Subcommand};
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -130,32 +129,11 @@ pub(crate) fn plan_cmd(a: &PlanArgs) -> Result<Outcome, Error> {
     }
     crate::io::shard::write_plan(&plan, &dir, crate::cli::guard::limits().stop)?;
     let m = &plan.manifest;
-    let mut s = format!(
-        "sweep {}: {} points ({}) in {:.2} s → {}\n",
-        m.name,
-        m.points,
-        m.axes
-            .iter()
-            .map(|a| format!(
-                "{} × {}{}",
-                a.values.len(),
-                a.key,
-                a.group
-                    .as_ref()
-                    .map(|g| format!(" [zip {g}]"))
-                    .unwrap_or_default()
-            ))
-            .collect::<Vec<_>>()
-            .join(", "),
+    emit(&crate::io::render::sweep::planned(
+        m,
         t.elapsed().as_secs_f64(),
-        dir.display()
-    );
-    let _ = writeln!(
-        s,
-        "next: cramulator sweep run {d} [--shard I/N]; cramulator sweep merge {d}",
-        d = dir.display()
-    );
-    emit(&s)?;
+        &dir,
+    ))?;
     Ok(Outcome::Success)
 }
 
@@ -389,70 +367,19 @@ pub(crate) fn merge_cmd(a: &MergeArgs) -> Result<Outcome, Error> {
     if !missing.is_empty() || !reading.problems.is_empty() {
         eprint!(
             "{}",
-            incomplete_text(m, &a.dir, reading, &missing, files.is_empty())
+            crate::io::render::sweep::incomplete(m, &a.dir, reading, &missing, files.is_empty())
         );
         return Ok(Outcome::Incomplete);
     }
     let merged = merge(m, reading.by_id.into_values().map(|(r, _)| r).collect())?;
     write_merged(&a.dir, &merged)?;
-    emit(&merged_text(m, &merged, files.len(), &a.dir))?;
+    emit(&crate::io::render::sweep::merged(
+        m,
+        &merged,
+        files.len(),
+        &a.dir,
+    ))?;
     Ok(Outcome::Success)
-}
-
-/// The message of a sweep that cannot be merged yet: every problem, the points missing and
-/// (with one sharding) the shards to re-run.
-fn incomplete_text(
-    m: &SweepManifest,
-    dir: &Path,
-    reading: ShardReading,
-    missing: &[u64],
-    no_files: bool,
-) -> String {
-    let ShardReading {
-        problems,
-        mut rerun,
-        ns,
-        ..
-    } = reading;
-    let mut s = String::new();
-    for p in &problems {
-        let _ = writeln!(s, "sweep {}: {p}", m.name);
-    }
-    if !missing.is_empty() {
-        let _ = write!(
-            s,
-            "sweep {}: {} of {} points missing",
-            m.name,
-            missing.len(),
-            m.points
-        );
-        if no_files {
-            let _ = writeln!(
-                s,
-                " (no shard files: run `cramulator sweep run {}` first)",
-                dir.display()
-            );
-        } else {
-            let _ = writeln!(s);
-        }
-    }
-    // With one sharding, every shard that lost, repeated or misplaced a point reruns.
-    if let (1, Some(&n)) = (ns.len(), ns.first()) {
-        rerun.extend(missing.iter().map(|id| (id % n, n)));
-        if !rerun.is_empty() {
-            let sh: Vec<u64> = rerun.iter().map(|r| r.0).collect();
-            let _ = writeln!(
-                s,
-                "shards to re-run (of {n}): {}; `cramulator sweep run {} --shard I/{n}` \
-                 keeps each shard's good lines and runs the rest (resubmit: sbatch \
-                 --array={} …)",
-                ranges(&sh),
-                dir.display(),
-                ranges(&sh)
-            );
-        }
-    }
-    s
 }
 
 /// Writes `results.csv`, `results.jsonl` and `summary.json` of a merged sweep into `dir`.
@@ -480,44 +407,6 @@ fn write_merged(dir: &Path, merged: &Merged) -> Result<(), Error> {
         |w| w.write_all(json.as_bytes()),
     )?;
     Ok(())
-}
-
-/// What `sweep merge` says of a merged sweep: the files written, the failed points and the
-/// best point of each metric.
-fn merged_text(m: &SweepManifest, merged: &Merged, files: usize, dir: &Path) -> String {
-    let summary = &merged.summary;
-    let mut s = format!(
-        "sweep {}: {} points merged from {} shard file(s) → {}/results.csv, results.jsonl, \
-         summary.json\n",
-        m.name,
-        merged.records.len(),
-        files,
-        dir.display()
-    );
-    if summary.failed > 0 {
-        let _ = writeln!(
-            s,
-            "{} point(s) failed (status error): ids {}",
-            summary.failed,
-            ranges(&summary.failed_ids)
-        );
-    }
-    for b in &summary.best {
-        let _ = writeln!(
-            s,
-            "lowest {:<10} point {:>6}: {} = {}  ({})",
-            b.metric,
-            b.id,
-            b.metric,
-            b.value,
-            b.set
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    s
 }
 
 // ----- Slurm -----------------------------------------------------------------------------

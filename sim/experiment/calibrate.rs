@@ -103,7 +103,7 @@ pub(crate) const SPECS: [Spec; 3] = [
 ///
 /// ```
 /// let points = cramulator::experiment::calibrate::calibration()?;
-/// assert!(points.iter().all(|p| (0.5..=2.0).contains(&p.ratio)));
+/// assert!(points.iter().all(|p| p.within_band()));
 /// # Ok::<(), cramulator::error::Error>(())
 /// ```
 pub fn calibration() -> Result<Vec<CalibrationPoint>, Error> {

@@ -156,7 +156,7 @@ pub fn run(
     let pass_time_ns = kernel_timing.pass.time_ns;
     let report = KernelRunReport {
         kernel: p.spec.kind.name(),
-        spec: p.spec,
+        spec: (&p.spec).into(),
         device: p.device.params.name.clone(),
         mode: if analytical {
             "analytical"
@@ -169,8 +169,8 @@ pub fn run(
         lane_gate_evals,
         timing: kernel_timing,
         ir: p.ir,
-        energy,
-        config: p.cfg,
+        energy: (&energy).into(),
+        config: (&p.cfg).into(),
         threads,
         simd: Simd::best(),
         lane_gate_evals_per_s_wall: lane_gate_evals as f64 / wall_s,
@@ -186,8 +186,8 @@ pub fn run(
             .then(|| a.endurance_budget / counts.hottest.total() as f64),
         lifetime_s_continuous: (counts.hottest.total() > 0)
             .then(|| a.endurance_budget / counts.hottest.total() as f64 * pass_time_ns * 1e-9),
-        counts,
-        check,
+        counts: (&counts).into(),
+        check: check.as_ref().map(Into::into),
         wall_s,
     };
     Ok(report)
@@ -375,12 +375,12 @@ fn kernel_timing(a: &KernelRequest, p: &Prepared) -> (KernelTiming, u64, u64) {
 
     let kernel_timing = KernelTiming {
         array: p.org.params.name.clone(),
-        steps: StepCycles::derive(&p.device, &p.org),
+        steps: (&StepCycles::derive(&p.device, &p.org)).into(),
         subarrays_in_parallel: in_parallel,
         passes,
         cycles: pass.cycles * passes,
         time_ns: pass.time_ns * passes as f64,
-        pass,
+        pass: (&pass).into(),
     };
     (kernel_timing, commands, needed)
 }

@@ -83,7 +83,7 @@ fn map_in(config: &Config, layer: Option<&str>, limits: Limits) -> Result<MapRep
             ),
         },
         ir_violations: ir.violations(),
-        layers: placed,
+        layers: placed.iter().map(Into::into).collect(),
     };
     Ok(report)
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod gates;
 pub mod kernel;
 pub mod map;
+pub mod models;
 pub mod options;
 pub mod run;
 pub mod simulate;

@@ -200,7 +200,7 @@ pub fn evaluate(
             correct,
             batch_latency_s,
             metrics: cram_metrics,
-            energy,
+            energy: (&energy).into(),
         },
         baselines: sides,
     };
@@ -310,7 +310,7 @@ fn baseline_side(
         description: p.description.clone(),
         batch,
         metrics,
-        energy: r.energy.clone(),
+        energy: (&r.energy).into(),
         levels: p.levels.iter().map(|l| l.name.clone()).collect(),
         compute_bound_layers: compute_bound,
         memory_bound_layers: r.layers.len() - compute_bound,
@@ -467,7 +467,7 @@ mod tests {
             for (k, b) in e.report.baselines.iter().enumerate() {
                 let (r, alone) = (at(k, batch), at(k, 1));
                 assert_eq!(b.batch, batch as usize);
-                assert_eq!(b.energy, r.energy);
+                assert_eq!(b.energy, (&r.energy).into());
                 assert_eq!(b.metrics.latency_s, alone.latency_s);
                 assert_eq!(b.metrics.throughput_per_s, 1.0 / r.latency_s);
                 let p = &machines[k].params;

@@ -328,7 +328,7 @@ fn simulate_in(
         cycles: run.cycles(),
         bit_exact_images: exact,
         correct,
-        layers: run.layers,
+        layers: run.layers.iter().map(Into::into).collect(),
         faults,
         versus_dense_int8: versus,
         ir_violations: ir.violations(),

@@ -27,7 +27,6 @@
 use cram_arch::{Baseline, BaselineKind};
 use cram_workloads::golden::{self, Step};
 use cram_workloads::net::{Network, Op};
-use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
@@ -186,8 +185,7 @@ fn layer_work(
 }
 
 /// Energy of one layer (or a whole run) on a baseline machine, by component, pJ.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BaselineEnergy {
     /// Multiplies, accumulates and element-wise operations.
     pub arithmetic_pj: f64,
@@ -229,8 +227,7 @@ impl BaselineEnergy {
 }
 
 /// One layer on a baseline machine, per inference.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BaselineLayer {
     /// Layer name.
     pub name: String,

@@ -28,7 +28,6 @@
 use cram_arch::{GateKind, GateLibrary, Lines, Org, Variant};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
-use serde::Serialize;
 
 use crate::model::engine::exec::{Subarray, ZeroHistogram};
 use crate::model::engine::isa::{Col, LaneMask, MAX_INPUTS, OpVisitor, Program};
@@ -39,7 +38,7 @@ const GATES: usize = GateKind::COUNT;
 const ZS: usize = MAX_INPUTS + 1;
 
 /// Price of every action, pJ.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EnergyTable {
     /// Logic pulse per lane, by gate (index) and input-zero count z (0 beyond the arity).
     pub pulse_pj: [[f64; ZS]; GATES],
@@ -62,7 +61,7 @@ pub struct EnergyTable {
 }
 
 /// What a run does, as numbers (f64 so that counts can be scaled and expectations summed).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Actions {
     /// Lane evaluations by gate (index) and input-zero count z.
     pub pulse_lanes: [[f64; ZS]; GATES],
@@ -89,9 +88,7 @@ pub struct Actions {
 }
 
 /// Energy by component, pJ.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct EnergyBreakdown {
     /// Logic pulses through the gate cells.
     pub logic_pulses_pj: f64,
@@ -479,7 +476,7 @@ pub struct Placement {
 }
 
 /// Energy of running a program on `lanes` lanes spread over subarrays of `per` lanes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunEnergy {
     /// The run's actions with the expected (mean) pulse split: re-price them with
     /// [`energy`] under another table without re-simulating.

@@ -29,6 +29,11 @@ impl Stop {
         Stop(Some(flag))
     }
 
+    /// The flag polled, if any (for loops below the simulator that poll it themselves).
+    pub fn flag(&self) -> Option<&'static AtomicBool> {
+        self.0
+    }
+
     /// Whether the flag is set.
     pub fn requested(&self) -> bool {
         self.0.is_some_and(|f| f.load(Ordering::Relaxed))

@@ -22,7 +22,6 @@
 use std::collections::BTreeMap;
 
 use cram_arch::{Device, Org};
-use serde::Serialize;
 
 use crate::model::engine::isa::Op;
 
@@ -66,7 +65,7 @@ pub enum ChipOp {
 }
 
 /// A resource commands compete for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Resource {
     /// The controller's issue slots.
     Issue,
@@ -93,7 +92,7 @@ impl std::fmt::Display for Resource {
 }
 
 /// Cycles of each array-step kind on a device and organisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepCycles {
     /// Gate step with its output preset: preset + pulse + set-up.
     pub gate: u64,
@@ -140,7 +139,7 @@ impl StepCycles {
 }
 
 /// Busy time of one resource.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ResourceUse {
     /// Which resource.
     pub resource: Resource,
@@ -153,7 +152,7 @@ pub struct ResourceUse {
 }
 
 /// Outcome of scheduling a program.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TimingReport {
     /// Cycles from the first issue to the end of the last command.
     pub cycles: u64,

@@ -35,3 +35,13 @@ pub struct CalibrationPoint {
     /// Assumptions between the measurement and the model.
     pub assumptions: Vec<String>,
 }
+
+impl CalibrationPoint {
+    /// The band model ÷ measured must fall in for the calibration to hold.
+    pub const BAND: std::ops::RangeInclusive<f64> = 0.5..=2.0;
+
+    /// Whether model ÷ measured is within [`CalibrationPoint::BAND`].
+    pub fn within_band(&self) -> bool {
+        Self::BAND.contains(&self.ratio)
+    }
+}

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 /// `gates --json`: the gate library (its fields at the top level), the array and the most
 /// rows one driven line may hold for each gate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct GateTable {
     /// The device's derived gates.
     #[serde(flatten)]

@@ -1,10 +1,222 @@
-//! The record of `map`: every layer placed.
+//! The record of `map` (every layer placed) and the per-layer cost report that `map` and
+//! `simulate` print, converted from the mapper's types at the boundary.
 
-use crate::model::map::place::LayerPlacement;
+use crate::model::map::{self, Strategy, place};
+use crate::records::energy::EnergyBreakdown;
+use cram_workloads::Shape;
 use serde::Serialize;
 
+// Converted from the mapper's [`map::LayerReport`].
+/// Cost and placement of one layer.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct LayerReport {
+    /// Layer name.
+    pub name: String,
+    /// Op name.
+    pub op: &'static str,
+    /// Strategy (weighted layers).
+    pub strategy: Option<Strategy>,
+    /// Independent op streams (programs).
+    pub streams: u64,
+    /// Subarray runs (one stream on one subarray).
+    pub subarray_runs: u64,
+    /// Largest number of subarrays busy at once.
+    pub subarrays: u64,
+    /// Lanes holding work, over all subarray runs.
+    pub lanes_used: u64,
+    /// lanes_used / (subarray_runs × lanes per subarray).
+    pub lane_utilization: f64,
+    /// Largest column count of a program / columns per subarray.
+    pub column_utilization: f64,
+    /// Gate steps over all streams.
+    pub gate_steps: u64,
+    /// Σ over gate steps of the lanes they ran in.
+    pub lane_gate_evals: u64,
+    /// Bits written into lanes before segments (inputs and stored weights).
+    pub loaded_bits: u64,
+    /// Cycles (bound-based schedule, docs/model.md).
+    pub cycles: u64,
+    /// Energy by component (data-dependent in functional mode, mean in analytical mode).
+    pub energy: EnergyBreakdown,
+    /// Gate-output flips injected (functional mode with faults).
+    pub flips: u64,
+    /// Copies the generated programs made so that no gate reads a cell twice (functional
+    /// mode only: the analytical closed form cannot see them, so it is short by these).
+    pub shared_copies: u64,
+}
+
+impl From<&map::LayerReport> for LayerReport {
+    fn from(l: &map::LayerReport) -> Self {
+        LayerReport {
+            name: l.name.clone(),
+            op: l.op,
+            strategy: l.strategy,
+            streams: l.streams,
+            subarray_runs: l.subarray_runs,
+            subarrays: l.subarrays,
+            lanes_used: l.lanes_used,
+            lane_utilization: l.lane_utilization,
+            column_utilization: l.column_utilization,
+            gate_steps: l.gate_steps,
+            lane_gate_evals: l.lane_gate_evals,
+            loaded_bits: l.loaded_bits,
+            cycles: l.cycles,
+            energy: (&l.energy).into(),
+            flips: l.flips,
+            shared_copies: l.shared_copies,
+        }
+    }
+}
+
+/// One subarray run of a program.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Run {
+    /// Subarray index on the chip.
+    pub subarray: u64,
+    /// Its bank.
+    pub bank: u64,
+    /// Wave: how many runs the subarray took before this one.
+    pub wave: u64,
+    /// Lanes in the layer's lane order (first..end).
+    pub lanes: [usize; 2],
+}
+
+/// One program of a layer and where it runs.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ProgramPlace {
+    /// Output channels it computes (first..end).
+    pub channels: [usize; 2],
+    /// Reduction inputs per segment (0: no chunked reduction).
+    pub chunk: usize,
+    /// Columns it needs (the plan's bound).
+    pub cols: usize,
+    /// Its subarray runs.
+    pub runs: Vec<Run>,
+}
+
+/// A range of columns of a program and what it holds.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ColumnUse {
+    /// First column.
+    pub first: usize,
+    /// One past the last column.
+    pub end: usize,
+    /// What the columns hold.
+    pub holds: String,
+}
+
+/// An operand written into every lane of a run before a segment.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Move {
+    /// Segment index.
+    pub segment: usize,
+    /// Operand kind: x (input), w (weight), k (channel constant), m (multiplier), m>0.
+    pub kind: &'static str,
+    /// Operands (as named in the column map).
+    pub operands: String,
+    /// Destination columns (first..end of the span).
+    pub cols: [usize; 2],
+    /// Bits written per lane.
+    pub bits_per_lane: usize,
+    /// Where each lane's value comes from.
+    pub from: String,
+}
+
+// Converted from the mapper's [`place::LayerPlacement`].
+/// The placement of one layer.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct LayerPlacement {
+    /// Layer index.
+    pub index: usize,
+    /// Layer name.
+    pub name: String,
+    /// Op name.
+    pub op: &'static str,
+    /// Input layers and their output shapes.
+    pub inputs: Vec<(String, Shape)>,
+    /// Output shape.
+    pub output: Shape,
+    /// Both strategies' (energy pJ, cycles) when the cost model chose (weighted layers).
+    pub candidates: Vec<(Strategy, f64, u64)>,
+    /// Which output a lane computes.
+    pub lane_order: &'static str,
+    /// Reduction length (weighted layers).
+    pub reduction: Option<usize>,
+    /// Programs and their runs.
+    pub programs: Vec<ProgramPlace>,
+    /// Column map of the first program (its generated code).
+    pub columns: Vec<ColumnUse>,
+    /// Output columns of the first program, bit 0 first: per channel of the program
+    /// (constant-weight strategy), or one entry (channel None) for each lane's own channel.
+    pub outputs: Vec<(Option<usize>, Vec<usize>)>,
+    /// Operand moves of the first program, per segment.
+    pub moves: Vec<Move>,
+    /// Whether the layer runs in place on its producer's output columns (no moves).
+    pub in_place: bool,
+    /// The layer's cost report (one image).
+    pub report: LayerReport,
+}
+
+impl From<&place::LayerPlacement> for LayerPlacement {
+    fn from(p: &place::LayerPlacement) -> Self {
+        LayerPlacement {
+            index: p.index,
+            name: p.name.clone(),
+            op: p.op,
+            inputs: p.inputs.clone(),
+            output: p.output,
+            candidates: p.candidates.clone(),
+            lane_order: p.lane_order,
+            reduction: p.reduction,
+            programs: p
+                .programs
+                .iter()
+                .map(|g| ProgramPlace {
+                    channels: g.channels,
+                    chunk: g.chunk,
+                    cols: g.cols,
+                    runs: g
+                        .runs
+                        .iter()
+                        .map(|r| Run {
+                            subarray: r.subarray,
+                            bank: r.bank,
+                            wave: r.wave,
+                            lanes: r.lanes,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            columns: p
+                .columns
+                .iter()
+                .map(|c| ColumnUse {
+                    first: c.first,
+                    end: c.end,
+                    holds: c.holds.clone(),
+                })
+                .collect(),
+            outputs: p.outputs.clone(),
+            moves: p
+                .moves
+                .iter()
+                .map(|m| Move {
+                    segment: m.segment,
+                    kind: m.kind,
+                    operands: m.operands.clone(),
+                    cols: m.cols,
+                    bits_per_lane: m.bits_per_lane,
+                    from: m.from.clone(),
+                })
+                .collect(),
+            in_place: p.in_place,
+            report: (&p.report).into(),
+        }
+    }
+}
+
 /// The placement report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct MapReport {
     /// Network name.
     pub model: String,

@@ -4,12 +4,11 @@
 //! and their JSON Schema (`cramulator schema`, committed as `docs/schema/*.json`) is generated
 //! from these same definitions.
 
-pub use crate::model::baseline::{BaselineEnergy, BaselineLayer};
-pub use crate::model::energy::EnergyBreakdown;
 pub use cram_workloads::digest::fnv1a64;
 use serde::Serialize;
 
 mod calibrate;
+mod energy;
 mod gates;
 mod kernel;
 mod map;
@@ -20,6 +19,7 @@ mod sweep;
 mod validation;
 
 pub use calibrate::*;
+pub use energy::*;
 pub use gates::*;
 pub use kernel::*;
 pub use map::*;
@@ -67,6 +67,14 @@ pub fn schemas() -> Vec<(&'static str, String)> {
     add("sweep-summary.schema.json", schemars::schema_for!(Summary));
     add("zoo.schema.json", schemars::schema_for!(Vec<ZooEntry>));
     add("trained.schema.json", schemars::schema_for!(Vec<Trained>));
+    add("inspect.schema.json", schemars::schema_for!(InspectReport));
+    add("gates.schema.json", schemars::schema_for!(GateTable));
+    add("kernel.schema.json", schemars::schema_for!(KernelRunReport));
+    add("map.schema.json", schemars::schema_for!(MapReport));
+    add(
+        "simulate.schema.json",
+        schemars::schema_for!(SimulateReport),
+    );
     out
 }
 

@@ -21,22 +21,22 @@ pub struct ZooEntry {
 }
 
 /// `inspect` as JSON.
-#[derive(Debug, Serialize)]
-pub struct InspectReport<'a> {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct InspectReport {
     /// The model as named (zoo name or file).
-    pub model: &'a str,
+    pub model: String,
     /// Where it came from (zoo, project file, ONNX).
-    pub source: &'a str,
+    pub source: String,
     /// Multiply-accumulates per inference.
     pub macs: u64,
     /// Parameters.
     pub params: u64,
     /// Every layer with its shapes and counts.
-    pub layers: &'a [LayerSummary],
+    pub layers: Vec<LayerSummary>,
     /// Operators skipped at import (`--skip-unsupported`).
-    pub skipped: &'a [String],
+    pub skipped: Vec<String>,
     /// Metrics recorded in the model file.
-    pub metrics: &'a std::collections::BTreeMap<String, f64>,
+    pub metrics: std::collections::BTreeMap<String, f64>,
 }
 
 /// One trained model's record.

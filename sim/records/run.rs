@@ -1,7 +1,6 @@
 //! The record of a run: `report.json`, `manifest.json` and the rows of `layers.csv`.
 
-use crate::model::baseline::BaselineEnergy;
-use crate::model::energy::EnergyBreakdown;
+use crate::records::{BaselineEnergy, EnergyBreakdown};
 use serde::{Deserialize, Serialize};
 
 /// `manifest.json`: what produced a run.

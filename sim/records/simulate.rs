@@ -1,10 +1,11 @@
 //! The record of `simulate`: the checked run, the fault sweep rows and the dense comparison.
 
-use crate::model::map::{LayerReport, Mode, Strategy};
+use crate::model::map::{Mode, Strategy};
+use crate::records::map::LayerReport;
 use serde::Serialize;
 
 /// One row of the accuracy-vs-error-rate table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct FaultRow {
     /// Gate error probability.
     pub error_rate: f64,
@@ -17,7 +18,7 @@ pub struct FaultRow {
 }
 
 /// The report of `simulate`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SimulateReport {
     /// Network name.
     pub model: String,
@@ -53,7 +54,7 @@ pub struct SimulateReport {
 
 /// One strategy's cost on the compressed network and on its dense int8 version (same
 /// network, activations and seed; weights not pruned, 8-bit), analytical, per image.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Versus {
     /// Strategy used for every weighted layer.
     pub strategy: Strategy,

@@ -377,10 +377,8 @@ pub fn compress(
             | Op::BatchNorm { .. }
             | Op::AttnScores { .. }
             | Op::AttnContext { .. } => {
-                match sole {
-                    Some(Op::Relu) => lo = lo.max(0.0),
-                    Some(Op::Relu6) => (lo, hi) = (lo.max(0.0), hi.min(6.0)),
-                    _ => {}
+                if let Some((low, high)) = sole.and_then(Op::clips_to) {
+                    (lo, hi) = (lo.max(low), hi.min(high));
                 }
                 // As from_range does: the range holds 0 (also when clipping inverted it).
                 let (lo, hi) = (lo.min(0.0), hi.max(0.0));

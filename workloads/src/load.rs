@@ -90,7 +90,7 @@ pub fn load(spec: &str, skip_unsupported: bool) -> Result<Loaded, WorkloadError>
 }
 
 /// One row of `inspect`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LayerSummary {
     /// Layer name.
     pub name: String,

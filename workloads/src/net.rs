@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::WorkloadError;
 
 /// Activation shape, channels × height × width (batch 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Shape {
     /// Channels (features for vectors and sequences).
     pub c: usize,
@@ -222,6 +222,30 @@ impl Op {
         }
     }
 
+    /// The range an element-wise clipping op limits its input to, (low, high); `None` for
+    /// an op that does not clip (calibration narrows a producer's range by its consumer's).
+    pub fn clips_to(&self) -> Option<(f32, f32)> {
+        match self {
+            Op::Relu => Some((0.0, f32::INFINITY)),
+            Op::Relu6 => Some((0.0, 6.0)),
+            Op::Input { .. }
+            | Op::Dense { .. }
+            | Op::Conv2d { .. }
+            | Op::MaxPool { .. }
+            | Op::AvgPool { .. }
+            | Op::GlobalAvgPool
+            | Op::Add
+            | Op::Concat
+            | Op::Flatten
+            | Op::BatchNorm { .. }
+            | Op::Downsample { .. }
+            | Op::Softmax
+            | Op::Sign
+            | Op::AttnScores { .. }
+            | Op::AttnContext { .. } => None,
+        }
+    }
+
     /// Number of inputs the op takes (`None`: two or more).
     fn arity(&self) -> Option<usize> {
         match self {
@@ -245,7 +269,7 @@ impl Op {
 }
 
 /// Bit-widths of a compressed layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Bits {
     /// Weight bits (1 for binary ±1 weights).
     pub w: u32,

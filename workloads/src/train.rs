@@ -42,9 +42,9 @@ pub struct TrainConfig {
     pub dropout: f32,
     /// L2 weight decay added to the weight gradients.
     pub weight_decay: f32,
-    /// Asked between epochs: true stops the training ([`digits_models`] then returns
+    /// Polled between epochs: once set, the training stops ([`digits_models`] then returns
     /// [`WorkloadError::Stopped`]). The caller's cancellation (Ctrl-C), not a setting.
-    pub stop: Option<fn() -> bool>,
+    pub stop: Option<&'static std::sync::atomic::AtomicBool>,
 }
 
 impl Default for TrainConfig {
@@ -332,7 +332,10 @@ fn run(mut mlp: Mlp, train: &Digits, cfg: &TrainConfig, rng: &mut ChaCha8Rng) ->
         .collect();
     let mut order: Vec<usize> = (0..train.len()).collect();
     for e in 0..cfg.epochs {
-        if cfg.stop.is_some_and(|stop| stop()) {
+        if cfg
+            .stop
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+        {
             break;
         }
         shuffle(&mut order, rng);
@@ -377,7 +380,10 @@ pub fn correct(model: &Model, test: &Digits) -> Result<usize, WorkloadError> {
 pub fn digits_models(cfg: &TrainConfig) -> Result<Vec<Model>, WorkloadError> {
     let (train, test) = Digits::embedded().split(SPLIT_SEED);
     let calib = float_inputs(&train);
-    let stopped = || cfg.stop.is_some_and(|stop| stop());
+    let stopped = || {
+        cfg.stop
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+    };
     let float_w = train_mlp(&train, cfg, false);
     let bnn_w = train_mlp(&train, cfg, true);
     if stopped() {

@@ -685,7 +685,7 @@ pub(crate) fn baseline() -> Result<Vec<ValidationCheck>, Error> {
     Ok(crate::experiment::calibrate::calibration()?
         .into_iter()
         .map(|p| {
-            let ok = (0.5..=2.0).contains(&p.ratio);
+            let ok = p.within_band();
             ValidationCheck {
                 group: String::new(),
                 id: format!("calibration/{}", p.name),

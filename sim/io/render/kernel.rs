@@ -1,9 +1,6 @@
 //! The `kernel` text report.
 
-use crate::model::energy::EnergyBreakdown;
 use crate::model::kernels::KernelKind;
-use crate::model::kernels::check::CheckReport;
-use crate::model::timing::{Resource, ResourceUse};
 use crate::records::*;
 use cram_arch::IrCheck;
 use std::fmt::Write as _;
@@ -187,7 +184,7 @@ fn energy_lines(s: &mut String, r: &KernelRunReport) {
             );
         }
         let _ = writeln!(s, "  energy by component ({label}), pJ:");
-        for (name, v) in components(primary) {
+        for (name, v) in primary.components() {
             let _ = writeln!(s, "    {name:<18} {v:>14.3}");
         }
     }
@@ -257,25 +254,11 @@ fn check_lines(s: &mut String, r: &KernelRunReport, c: &CheckReport) {
     }
 }
 
-/// The components of a breakdown with their names.
-pub(crate) fn components(e: &EnergyBreakdown) -> [(&'static str, f64); 9] {
-    [
-        ("logic pulses", e.logic_pulses_pj),
-        ("presets", e.presets_pj),
-        ("memory reads", e.memory_reads_pj),
-        ("memory writes", e.memory_writes_pj),
-        ("line drivers", e.line_drivers_pj),
-        ("peripherals", e.peripherals_pj),
-        ("bus", e.bus_pj),
-        ("host I/O", e.host_io_pj),
-        ("controller", e.controller_pj),
-    ]
-}
-
 /// Non-zero components as shares of the total.
 pub(crate) fn breakdown_shares(e: &EnergyBreakdown) -> String {
     let total = e.total_pj().max(f64::MIN_POSITIVE);
-    let parts: Vec<String> = components(e)
+    let parts: Vec<String> = e
+        .components()
         .into_iter()
         .filter(|(_, v)| *v > 0.0)
         .map(|(n, v)| format!("{n} {:.1} %", 100.0 * v / total))

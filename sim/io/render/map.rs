@@ -1,6 +1,5 @@
 //! The `map` text report: the placement of every layer.
 
-use crate::model::map::place::LayerPlacement;
 use crate::records::*;
 use std::fmt::Write as _;
 

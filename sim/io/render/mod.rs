@@ -5,14 +5,17 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::records::{
-    GateTable, KernelRunReport, MapReport, RunReport, SimulateReport, ValidationReport, to_json,
+    CalibrationPoint, GateTable, InspectReport, KernelRunReport, MapReport, RunReport,
+    SimulateReport, Trained, ValidationReport, ZooEntry, to_json,
 };
 
 pub mod gates;
 pub mod kernel;
 pub mod map;
+pub mod models;
 pub mod run;
 pub mod simulate;
+pub mod sweep;
 pub mod validate;
 
 /// How a record reads for a person.
@@ -56,6 +59,30 @@ pub fn render<R: Render>(record: &R, format: Format) -> Result<String, Error> {
         Format::Markdown => record
             .markdown()
             .ok_or_else(|| Error::usage("--markdown: this command prints text or JSON only")),
+    }
+}
+
+impl Render for Vec<ZooEntry> {
+    fn text(&self) -> String {
+        models::zoo(self)
+    }
+}
+
+impl Render for InspectReport {
+    fn text(&self) -> String {
+        models::inspect(self)
+    }
+}
+
+impl Render for Vec<Trained> {
+    fn text(&self) -> String {
+        models::trained(self)
+    }
+}
+
+impl Render for Vec<CalibrationPoint> {
+    fn text(&self) -> String {
+        models::calibration(self)
     }
 }
 

@@ -6,12 +6,11 @@
 use std::collections::BTreeMap;
 
 use cram_arch::GateKind;
-use serde::Serialize;
 
 use super::isa::{Col, LaneMask, OpVisitor, Program};
 
 /// What a program does, counted op by op.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Logic steps (one gate pulse each, with its preset if it has one).
     pub gate_steps: u64,
@@ -37,7 +36,7 @@ pub struct Counts {
 
 /// Write events on one cell during one run (endurance, docs/model.md §1.7; each event is one
 /// switching attempt, as the PIM endurance simulator counts them, docs/references.md L-A7 [C]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CellWrites {
     /// Preset writes (stand-alone or folded into a gate step) and memory-mode row writes.
     pub presets: u64,

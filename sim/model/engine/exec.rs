@@ -407,7 +407,7 @@ word_loop!(apply5, apply5_portable, apply5_avx2; a, b, c, d, e);
 /// Vector instruction set the word loops run with. The build is portable (SSE2 on x86-64);
 /// AVX2 is chosen at run time when the CPU has it (docs/model.md §7: wider vectors by runtime
 /// dispatch, never a default that breaks older machines).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Simd {
     /// The build's baseline (SSE2 on x86-64).

@@ -22,7 +22,17 @@ use super::Tally;
 use crate::model::engine::isa::{Col, MAX_INPUTS, Op, Program};
 
 /// The family of gates a kernel is generated from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum GateSet {
     /// Majority-based: MAJ3/MAJ5 adders plus every simple gate.

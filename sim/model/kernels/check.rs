@@ -18,7 +18,6 @@ use std::time::Instant;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use rayon::prelude::*;
-use serde::Serialize;
 
 use super::Kernel;
 use crate::model::bits::transpose64;
@@ -26,7 +25,7 @@ use crate::model::engine::exec::{Faults, Subarray, WORD_BITS, ZeroHistogram};
 use crate::model::limits::Stop;
 
 /// How to run a kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RunConfig {
     /// Total lanes simulated.
     pub lanes: usize,
@@ -43,7 +42,6 @@ pub struct RunConfig {
     /// Record every gate step's input-zero histogram (for data-dependent energy).
     pub track_zeros: bool,
     /// Polled between executor blocks.
-    #[serde(skip)]
     pub stop: Stop,
 }
 
@@ -51,7 +49,7 @@ pub struct RunConfig {
 const FAULT_KEY: u64 = 0xFA01_7CAF_E000_0001;
 
 /// One lane whose output disagreed with the reference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
     /// Global lane index.
     pub lane: u64,
@@ -64,7 +62,7 @@ pub struct Mismatch {
 }
 
 /// Outcome of [`run_and_check`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct CheckReport {
     /// Lanes simulated and checked.
     pub lanes_checked: u64,
@@ -84,10 +82,8 @@ pub struct CheckReport {
     /// Summed time inside the executor over all threads, seconds.
     pub exec_cpu_s: f64,
     /// With `track_zeros`: per gate step, lanes by input-zero count, summed over all lanes.
-    #[serde(skip)]
     pub zero_histograms: Vec<ZeroHistogram>,
     /// SIGINT stopped the run before every block ran (the counts cover only some lanes).
-    #[serde(skip)]
     pub interrupted: bool,
 }
 

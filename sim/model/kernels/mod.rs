@@ -33,7 +33,7 @@ pub const MAX_OPERANDS: usize = 3;
 macro_rules! kernel_kinds {
     ($($variant:ident = $name:literal: $doc:literal,)*) => {
         /// The kernels the generator knows.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
         pub enum KernelKind { $(#[doc = $doc] $variant,)* }
 
         impl KernelKind {
@@ -94,7 +94,7 @@ impl std::str::FromStr for KernelKind {
 }
 
 /// What to generate: kernel, widths, constant, gate set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelSpec {
     /// Which kernel.
     pub kind: KernelKind,
@@ -109,14 +109,13 @@ pub struct KernelSpec {
 }
 
 /// One operand of a kernel: its columns (bit 0 first) and how to read them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operand {
     /// Name, e.g. `a` or `sum`.
     pub name: String,
     /// Columns, bit 0 first.
     pub cols: Vec<Col>,
     /// Integer format (width = number of columns).
-    #[serde(skip)]
     pub format: IntFormat,
 }
 

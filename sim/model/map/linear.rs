@@ -35,7 +35,17 @@ use crate::model::engine::isa::{Col, Program};
 use crate::model::kernels::{Builder, GateSet, Tally, csd_digits};
 
 /// How a layer is laid out on lanes (docs/model.md §2.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// Lane = output element; weights are constants in the instruction stream.

@@ -79,7 +79,7 @@ impl Objective {
 }
 
 /// How each layer's strategy is picked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
     /// By the cost model, per layer.
     Auto(Objective),
@@ -88,7 +88,7 @@ pub enum Choice {
 }
 
 /// Functional (every bit executed) or analytical (counted).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Execute every gate in every lane.
@@ -154,7 +154,7 @@ pub struct RunOptions {
 }
 
 /// Cost and placement of one layer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct LayerReport {
     /// Layer name.
     pub name: String,

@@ -12,7 +12,6 @@ use std::ops::Range;
 use cram_workloads::golden;
 use cram_workloads::{Op, Shape};
 use ndarray::Array3;
-use serde::Serialize;
 
 use super::elem;
 use super::linear::{self, Job, Linear, Source, Strategy};
@@ -33,7 +32,7 @@ pub fn lane_order(strategy: Option<Strategy>) -> &'static str {
 }
 
 /// One subarray run of a program.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Run {
     /// Subarray index on the chip.
     pub subarray: u64,
@@ -46,7 +45,7 @@ pub struct Run {
 }
 
 /// One program of a layer and where it runs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ProgramPlace {
     /// Output channels it computes (first..end).
     pub channels: [usize; 2],
@@ -59,7 +58,7 @@ pub struct ProgramPlace {
 }
 
 /// A range of columns of a program and what it holds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ColumnUse {
     /// First column.
     pub first: usize,
@@ -70,7 +69,7 @@ pub struct ColumnUse {
 }
 
 /// An operand written into every lane of a run before a segment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Move {
     /// Segment index.
     pub segment: usize,
@@ -87,7 +86,7 @@ pub struct Move {
 }
 
 /// The placement of one layer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct LayerPlacement {
     /// Layer index.
     pub index: usize,
