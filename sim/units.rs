@@ -131,6 +131,17 @@ pub fn times(r: f64) -> String {
     }
 }
 
+/// A share (0..=1) as a percentage: `45.0 %`, `0.4 %`, and `3.2e-3 %` below 0.1 % so that a
+/// small share does not read as none.
+pub fn percent(share: f64) -> String {
+    let p = 100.0 * share;
+    if p == 0.0 || p >= 0.1 {
+        format!("{p:.1} %")
+    } else {
+        format!("{p:.1e} %")
+    }
+}
+
 /// Digits grouped by thousands: 1234567 → "1,234,567".
 pub fn group(n: u64) -> String {
     let digits = n.to_string();
@@ -169,6 +180,15 @@ mod tests {
         assert_eq!(times(5.2e-4), "5.2e-4×");
         assert_eq!(times(0.0107), "1.1e-2×");
         assert_eq!(times(0.55), "0.55×");
+    }
+
+    #[test]
+    fn shares_read_as_percentages() {
+        assert_eq!(percent(0.0), "0.0 %");
+        assert_eq!(percent(0.45), "45.0 %");
+        assert_eq!(percent(0.004), "0.4 %");
+        assert_eq!(percent(3.2e-5), "3.2e-3 %");
+        assert_eq!(percent(1.0), "100.0 %");
     }
 
     #[test]

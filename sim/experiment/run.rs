@@ -200,6 +200,9 @@ pub fn evaluate(
             correct,
             batch_latency_s,
             metrics: cram_metrics,
+            chip_lane_utilization: single
+                .chip_lane_utilization(hw.org.subarrays() * u64::from(org.lanes_per_subarray)),
+            mapping_efficiency: single.mapping_efficiency(),
             energy: (&energy).into(),
         },
         baselines: sides,
@@ -351,6 +354,8 @@ pub(crate) fn cram_rows(
                 .strategy
                 .map(|s| format!("{s:?}").to_lowercase())
                 .unwrap_or_default(),
+            chip_lane_utilization: Some(s.chip_lane_utilization),
+            mapping_efficiency: Some(s.mapping_efficiency),
         })
         .collect()
 }
@@ -381,6 +386,8 @@ pub(crate) fn baseline_rows(
             static_pj: l.energy.static_pj,
             latency_s: a.latency_s,
             detail: format!("{}-bound", a.bound),
+            chip_lane_utilization: None,
+            mapping_efficiency: None,
         })
         .collect()
 }

@@ -34,8 +34,19 @@ pub struct LayerReport {
     pub lane_gate_evals: u64,
     /// Bits written into lanes before segments (inputs and stored weights).
     pub loaded_bits: u64,
-    /// Cycles (bound-based schedule, docs/model.md).
+    /// Cycles (bound-based schedule, docs/model.md §2.8).
     pub cycles: u64,
+    /// Lane-cycles the layer keeps busy: Σ over subarray runs of the lanes holding work ×
+    /// the run's cycles.
+    pub lane_cycles: u64,
+    /// `lane_cycles` ÷ (lanes on the chip × `cycles`): the share of the chip's lanes the
+    /// layer keeps busy over its time (0 for a layer that takes no time).
+    pub chip_lane_utilization: f64,
+    /// A lower bound on the layer's cycles for its work under any placement of it
+    /// (docs/model.md §2.8).
+    pub bound_cycles: u64,
+    /// `bound_cycles` ÷ `cycles` (1 for a layer that takes no time).
+    pub mapping_efficiency: f64,
     /// Energy by component (data-dependent in functional mode, mean in analytical mode).
     pub energy: EnergyBreakdown,
     /// Gate-output flips injected (functional mode with faults).
@@ -61,6 +72,10 @@ impl From<&map::LayerReport> for LayerReport {
             lane_gate_evals: l.lane_gate_evals,
             loaded_bits: l.loaded_bits,
             cycles: l.cycles,
+            lane_cycles: l.lane_cycles,
+            chip_lane_utilization: l.chip_lane_utilization,
+            bound_cycles: l.bound_cycles,
+            mapping_efficiency: l.mapping_efficiency,
             energy: (&l.energy).into(),
             flips: l.flips,
             shared_copies: l.shared_copies,

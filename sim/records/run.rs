@@ -152,6 +152,12 @@ pub struct CramSide {
     pub batch_latency_s: f64,
     /// Metrics per inference.
     pub metrics: Metrics,
+    /// One inference alone: Σ of the layers' lane-cycles ÷ (lanes on the chip × its
+    /// cycles), the share of the chip's lanes kept busy over its time.
+    pub chip_lane_utilization: f64,
+    /// One inference alone: Σ of the layers' lower-bound cycles ÷ its cycles
+    /// (docs/model.md §2.8).
+    pub mapping_efficiency: f64,
     /// Energy per inference by component.
     pub energy: EnergyBreakdown,
 }
@@ -262,6 +268,12 @@ pub struct LayerRow {
     pub latency_s: f64,
     /// CRAM: the strategy (const, stored, or empty); baseline: what bounds that latency.
     pub detail: String,
+    /// CRAM, one inference alone: the layer's lane-cycles ÷ (lanes on the chip × its
+    /// cycles); empty for a baseline.
+    pub chip_lane_utilization: Option<f64>,
+    /// CRAM, one inference alone: the layer's lower-bound cycles ÷ its cycles
+    /// (docs/model.md §2.8); empty for a baseline.
+    pub mapping_efficiency: Option<f64>,
 }
 
 /// The files of a run folder (`results/<run-id>/`), in the order the manifest lists them.

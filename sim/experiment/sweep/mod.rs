@@ -452,7 +452,7 @@ pub fn run_point(plan: &Plan, id: u64, cache: &Caches, limits: Limits) -> PointR
 }
 
 /// CRAM metric columns of results.csv.
-pub const CRAM_COLUMNS: [&str; 10] = [
+pub const CRAM_COLUMNS: [&str; 12] = [
     "cram_energy_pj",
     "cram_compute_pj",
     "cram_data_movement_pj",
@@ -463,6 +463,8 @@ pub const CRAM_COLUMNS: [&str; 10] = [
     "cram_area_mm2",
     "cram_utilization",
     "cram_co2e_g_per_inference",
+    "cram_chip_lane_utilization",
+    "cram_mapping_efficiency",
 ];
 
 /// Metric columns of results.csv per baseline, each prefixed `<baseline>_`.
@@ -547,6 +549,8 @@ pub(crate) fn results_csv(m: &SweepManifest, records: &[PointRecord]) -> Result<
                         c.area_mm2.unwrap_or(f64::NAN),
                         c.utilization,
                         c.co2e_g_per_inference,
+                        cr.chip_lane_utilization,
+                        cr.mapping_efficiency,
                     ]
                     .map(num),
                 );

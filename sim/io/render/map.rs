@@ -36,7 +36,7 @@ pub(crate) fn summary(r: &MapReport) -> String {
     let mut s = header(r);
     let _ = writeln!(
         s,
-        "{:>3} {:<22} {:<10} {:<8} {:>8} {:>7} {:>5} {:>10} {:>6} {:>6} {:>6} {:>12}",
+        "{:>3} {:<22} {:<10} {:<8} {:>8} {:>7} {:>5} {:>10} {:>6} {:>6} {:>6} {:>12} {:>10} {:>6} {:>6}",
         "#",
         "layer",
         "op",
@@ -48,13 +48,16 @@ pub(crate) fn summary(r: &MapReport) -> String {
         "lane%",
         "col%",
         "chunk",
-        "loaded bits"
+        "loaded bits",
+        "cycles",
+        "chip%",
+        "eff%"
     );
     for l in &r.layers {
         let rep = &l.report;
         let _ = writeln!(
             s,
-            "{:>3} {:<22} {:<10} {:<8} {:>8} {:>7} {:>5} {:>10} {:>6.1} {:>6.1} {:>6} {:>12}",
+            "{:>3} {:<22} {:<10} {:<8} {:>8} {:>7} {:>5} {:>10} {:>6.1} {:>6.1} {:>6} {:>12} {:>10} {:>6.1} {:>6.1}",
             l.index,
             l.name,
             l.op,
@@ -69,9 +72,25 @@ pub(crate) fn summary(r: &MapReport) -> String {
                 .first()
                 .filter(|p| p.chunk > 0)
                 .map_or("-".to_owned(), |p| p.chunk.to_string()),
-            rep.loaded_bits
+            rep.loaded_bits,
+            rep.cycles,
+            100.0 * rep.chip_lane_utilization,
+            100.0 * rep.mapping_efficiency
         );
     }
+    let cycles: u64 = r.layers.iter().map(|l| l.report.cycles).sum();
+    let lane_cycles: u64 = r.layers.iter().map(|l| l.report.lane_cycles).sum();
+    let bound: u64 = r.layers.iter().map(|l| l.report.bound_cycles).sum();
+    let chip_lanes = u64::from(r.lanes_per_subarray) * r.subarrays;
+    let share = |x: u64, y: u64, none: f64| if y > 0 { x as f64 / y as f64 } else { none };
+    let _ = writeln!(
+        s,
+        "\nnetwork: {cycles} cycles, chip lanes busy {}, mapping efficiency {} (lower bound \
+         {bound} cycles: every lane-gate evaluation on the whole chip at the shortest step, \
+         docs/model.md §2.8)",
+        crate::units::percent(share(lane_cycles, chip_lanes.saturating_mul(cycles), 0.0)),
+        crate::units::percent(share(bound, cycles, 1.0))
+    );
     s.push_str(
         "\n`cramulator map [CONFIG] --layer N` shows one layer's subarrays, columns and moves.\n",
     );
@@ -177,6 +196,15 @@ fn programs(s: &mut String, l: &LayerPlacement) {
         rep.lanes_used,
         100.0 * rep.lane_utilization,
         100.0 * rep.column_utilization
+    );
+    let _ = writeln!(
+        s,
+        "{} cycles; chip lanes busy {} of them; mapping efficiency {} (lower bound {} cycles, \
+         docs/model.md §2.8)",
+        rep.cycles,
+        crate::units::percent(rep.chip_lane_utilization),
+        crate::units::percent(rep.mapping_efficiency),
+        rep.bound_cycles
     );
     let _ = writeln!(
         s,

@@ -40,6 +40,13 @@ pub(crate) fn table(r: &RunReport, dir: &Path) -> String {
     }
     let _ = writeln!(s);
     metrics_table(&mut s, r);
+    let _ = writeln!(
+        s,
+        "cram mapping (one inference): chip lanes busy {}, mapping efficiency {} (lower bound \
+         ÷ cycles, docs/model.md §2.8)",
+        crate::units::percent(c.chip_lane_utilization),
+        crate::units::percent(c.mapping_efficiency)
+    );
     gains_table(&mut s, r);
     let _ = writeln!(
         s,

@@ -68,7 +68,38 @@ fn check_equal(prog: &golden::Program, images: &[Array3<i64>], s: Strategy) -> u
     for (x, got) in images.iter().zip(&f.outputs) {
         assert_eq!(got, prog.run(x).unwrap().last().unwrap(), "{s:?}");
     }
+    mapping_measures_are_bounded(&f);
+    mapping_measures_are_bounded(&a);
     analytical_matches(&f, &a).unwrap_or_else(|e| panic!("{s:?}: {e}"))
+}
+
+/// The lower bound of docs/model.md §2.8 is below every layer's cycles, and the lane-cycles
+/// fit in the chip's lanes over them: both measures lie in [0, 1], per layer and network.
+fn mapping_measures_are_bounded(r: &NetRun) {
+    let org = hw().org;
+    let chip_lanes = org.subarrays() * u64::from(org.params.lanes_per_subarray);
+    for l in &r.layers {
+        assert!(
+            l.bound_cycles <= l.cycles,
+            "{}: bound {} > {} cycles",
+            l.name,
+            l.bound_cycles,
+            l.cycles
+        );
+        assert!(
+            u128::from(l.lane_cycles) <= u128::from(chip_lanes) * u128::from(l.cycles),
+            "{}: {} lane-cycles in {} cycles",
+            l.name,
+            l.lane_cycles,
+            l.cycles
+        );
+        for m in [l.chip_lane_utilization, l.mapping_efficiency] {
+            assert!((0.0..=1.0).contains(&m), "{}: {m}", l.name);
+        }
+    }
+    for m in [r.chip_lane_utilization(chip_lanes), r.mapping_efficiency()] {
+        assert!((0.0..=1.0).contains(&m), "network: {m}");
+    }
 }
 
 /// A network with every op the mapper knows beside Dense/Conv2d.
@@ -202,7 +233,8 @@ fn wide_formats_and_heavy_pruning_are_exact() {
         seed: 1,
         limits: Default::default(),
     };
-    run_network(&prog, &images(&prog, 1, 5), &hw(), &opts).unwrap();
+    let r = run_network(&prog, &images(&prog, 1, 5), &hw(), &opts).unwrap();
+    mapping_measures_are_bounded(&r);
 }
 
 /// Issue 19 item 8: a functional run in waves (here of 2 images) checks every image and

@@ -131,6 +131,7 @@ pub(crate) fn report(
     let (mut runs, mut lanes, mut steps, mut evals, mut loaded) = (0, 0, 0, 0, 0);
     let (mut flips, mut shared_copies) = (0, 0);
     let (mut work, mut longest, mut commands, mut cols) = (0u64, 0u64, 0u64, 0usize);
+    let mut lane_cycles = 0u64;
     let mut streams = 0;
     for c in costs {
         let k = c.repeat;
@@ -144,6 +145,7 @@ pub(crate) fn report(
         flips += c.flips * k;
         shared_copies += c.shared_copies * k;
         work += c.cycles_per_run * c.runs * k;
+        lane_cycles += c.lanes * c.cycles_per_run * k;
         longest = longest.max(c.cycles_per_run);
         commands += c.commands * k;
         cols = cols.max(c.cols);
@@ -155,6 +157,11 @@ pub(crate) fn report(
         .max(work.div_ceil(chip))
         .max(commands.div_ceil(u64::from(hw.org.params.issue_slots_per_cycle)))
         .max(loaded.div_ceil(bus));
+    let chip_lanes = chip * hw.lanes() as u64;
+    // Every lane-gate evaluation holds its lane for at least the shortest gate step, and the
+    // chip evaluates at most `chip_lanes` at once (docs/model.md §2.8).
+    let bound_cycles = (u128::from(evals) * u128::from(hw.steps.gate_no_preset))
+        .div_ceil(u128::from(chip_lanes.max(1))) as u64;
     LayerReport {
         name,
         op,
@@ -173,6 +180,10 @@ pub(crate) fn report(
         lane_gate_evals: evals,
         loaded_bits: loaded,
         cycles,
+        lane_cycles,
+        chip_lane_utilization: ratio(lane_cycles as f64, chip_lanes as f64 * cycles as f64, 0.0),
+        bound_cycles,
+        mapping_efficiency: ratio(bound_cycles as f64, cycles as f64, 1.0),
         energy: energy::energy(&actions, &hw.table, Pricing::ByZeros),
         flips,
         shared_copies,

@@ -182,6 +182,18 @@ pub struct LayerReport {
     pub loaded_bits: u64,
     /// Cycles (bound-based schedule, see the module doc).
     pub cycles: u64,
+    /// Lane-cycles the layer keeps busy: Σ over subarray runs of the lanes holding work ×
+    /// the run's cycles.
+    pub lane_cycles: u64,
+    /// `lane_cycles` ÷ (lanes on the chip × `cycles`): the share of the chip's lanes the
+    /// layer keeps busy over its time (0 for a layer that takes no time).
+    pub chip_lane_utilization: f64,
+    /// A lower bound on the layer's cycles for its work under any placement of it
+    /// (docs/model.md §2.8): ⌈Σ lane-gate evaluations × cycles of the shortest gate step ÷
+    /// lanes on the chip⌉.
+    pub bound_cycles: u64,
+    /// `bound_cycles` ÷ `cycles` (1 for a layer that takes no time).
+    pub mapping_efficiency: f64,
     /// Energy by component (data-dependent in functional mode, mean in analytical mode).
     pub energy: EnergyBreakdown,
     /// Gate-output flips injected (functional mode with faults).
@@ -210,6 +222,24 @@ impl NetRun {
     pub fn cycles(&self) -> u64 {
         self.layers.iter().map(|l| l.cycles).sum()
     }
+
+    /// Σ of the layers' lane-cycles ÷ (lanes on the chip × Σ of their cycles): the share of
+    /// the chip's lanes the network keeps busy over its time.
+    pub fn chip_lane_utilization(&self, chip_lanes: u64) -> f64 {
+        let used: u64 = self.layers.iter().map(|l| l.lane_cycles).sum();
+        ratio(used as f64, chip_lanes as f64 * self.cycles() as f64, 0.0)
+    }
+
+    /// Σ of the layers' lower bounds ÷ Σ of their cycles.
+    pub fn mapping_efficiency(&self) -> f64 {
+        let bound: u64 = self.layers.iter().map(|l| l.bound_cycles).sum();
+        ratio(bound as f64, self.cycles() as f64, 1.0)
+    }
+}
+
+/// `x ÷ y`, or `otherwise` when `y` is 0.
+pub(crate) fn ratio(x: f64, y: f64, otherwise: f64) -> f64 {
+    if y > 0.0 { x / y } else { otherwise }
 }
 
 #[cfg(test)]

@@ -153,12 +153,14 @@ pub fn analytical_matches(f: &NetRun, a: &NetRun) -> Result<usize, MapError> {
                 l.loaded_bits,
                 l.cycles,
                 l.column_utilization,
+                l.lane_cycles,
+                l.bound_cycles,
             )
         };
         if key(lf) != key(la) {
             return Err(MapError::Disagree(format!(
                 "layer {}: functional (streams, runs, lanes, steps, evals, loaded bits, cycles, \
-                 column use) {:?} vs analytical {:?}",
+                 column use, lane-cycles, bound) {:?} vs analytical {:?}",
                 lf.name,
                 key(lf),
                 key(la)
