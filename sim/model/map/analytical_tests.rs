@@ -362,3 +362,39 @@ fn const_strategy_cost_falls_with_sparsity() {
     // Half the weights pruned saves a good part of the energy, not a rounding error.
     assert!(costs[1].0 < 0.8 * costs[0].0, "{costs:?}");
 }
+
+/// A program that several lane blocks run is broadcast: its ops are issued once, and only
+/// each block's operand row writes are commands of its own (docs/model.md §2.6). So a stored
+/// layer's commands do not depend on how its channels' lanes split into subarray blocks:
+/// 16 images of a 6×6 conv give 576 lanes per channel, 9 blocks of 64 lanes or 1 block of
+/// 576, with the same programs and the same row writes.
+#[test]
+fn a_broadcast_program_is_issued_once_whatever_the_blocks() {
+    let prog = every_op_program(2, 3, false, (4, 6, false), 0.0, 7);
+    let imgs = images(&prog, 16, 8);
+    let controller_commands = |lanes: u32| {
+        let mut org = hw().org.params.clone();
+        org.lanes_per_subarray = lanes;
+        org.peripherals.lanes_per_line_segment = lanes.min(org.peripherals.lanes_per_line_segment);
+        let org = org.validate("test").unwrap();
+        let h = Hw::new(hw().lib, org, GateSet::Maj);
+        let opts = RunOptions {
+            mode: Mode::Analytical,
+            choice: Choice::Force(Strategy::Stored),
+            error_rate: 0.0,
+            seed: 3,
+            limits: Default::default(),
+        };
+        let r = run_network(&prog, &imgs, &h, &opts).unwrap();
+        let c1 = r.layers.iter().find(|l| l.name == "c1").unwrap();
+        assert_eq!(c1.strategy, Some(Strategy::Stored));
+        (
+            c1.energy.controller_pj / h.table.controller_pj_per_command,
+            c1.subarray_runs,
+        )
+    };
+    let (split, runs_split) = controller_commands(64);
+    let (whole, runs_whole) = controller_commands(576);
+    assert_eq!((runs_split, runs_whole), (4 * 9, 4));
+    assert!((split - whole).abs() < 1e-6, "{split} vs {whole} commands");
+}

@@ -317,7 +317,7 @@ fn const_streams(
                     );
                     // One broadcast stream per set: its commands are issued once.
                     if bi > 0 {
-                        cost.commands = 0;
+                        cost.commands = cost.load_writes;
                     }
                     cost.repeat = repeat;
                     cost.place = Place {
@@ -428,6 +428,12 @@ fn stored_streams(
                         x.is_some().then_some(&loader as Loader<'_>),
                         true,
                     );
+                    // The group's blocks run one program, broadcast: its commands are issued
+                    // once, with the group's first block (as for const sets and element-wise
+                    // parts).
+                    if k != ks[0] {
+                        cost.commands = cost.load_writes;
+                    }
                     cost.repeat = repeat;
                     cost.place = Place {
                         program: gi,
@@ -521,7 +527,7 @@ pub(crate) fn elem_layer(
             );
             // One broadcast stream per part: its commands are issued once.
             if *bi > 0 {
-                cost.commands = 0;
+                cost.commands = cost.load_writes;
             }
             cost.repeat = *repeat;
             cost.place = Place {
