@@ -315,7 +315,8 @@ fn const_streams(
                         x.is_some().then_some(&loader as Loader<'_>),
                         true,
                     );
-                    // One broadcast stream per set: its commands are issued once.
+                    // One broadcast stream per set: its program's ops are issued once, with
+                    // its first block; each block's row writes are its own commands.
                     if bi > 0 {
                         cost.commands = cost.load_writes;
                     }
@@ -525,7 +526,8 @@ pub(crate) fn elem_layer(
                 gather.is_some().then_some(&loader as Loader<'_>),
                 charge_loads,
             );
-            // One broadcast stream per part: its commands are issued once.
+            // One broadcast stream per part: its program's ops are issued once, with its
+            // first block; each block's row writes are its own commands.
             if *bi > 0 {
                 cost.commands = cost.load_writes;
             }
