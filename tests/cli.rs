@@ -588,6 +588,28 @@ fn simulate_zoo_network_against_dense_int8() {
     assert_eq!(v[1]["layers"].as_array().unwrap().len(), 5);
 }
 
+/// A value several lanes of a run load crosses the bus once (docs/model.md §2.6): fc1 of
+/// the T4 network at one image runs `stored`, one lane per output channel, and its 784 int8
+/// inputs are the same in all 256 lanes, so they move once while every lane writes them.
+#[test]
+fn a_shared_input_crosses_the_bus_once() {
+    let j = json(&cram_line(
+        "map configs/papers/t4-mnist-vs-nmp.toml --layer fc1 --json",
+    ));
+    let r = &j["layers"][0]["report"];
+    assert_eq!(r["strategy"], "stored");
+    assert_eq!(r["lanes_used"], 256);
+    let (moved, written) = (
+        r["loaded_bits"].as_u64().unwrap(),
+        r["written_bits"].as_u64().unwrap(),
+    );
+    assert_eq!(
+        written - moved,
+        255 * 784 * 8,
+        "moved {moved}, written {written}"
+    );
+}
+
 /// `map` with no config places the built-in default; with a shipped config and `--layer`
 /// it shows one conv layer's subarrays, columns and moves, consistent with its cost report.
 #[test]

@@ -32,8 +32,11 @@ pub struct LayerReport {
     pub gate_steps: u64,
     /// Σ over gate steps of the lanes they ran in.
     pub lane_gate_evals: u64,
-    /// Bits written into lanes before segments (inputs and stored weights).
+    /// Bits moved over the global bus into lanes before segments (inputs and stored
+    /// weights): each distinct value once per subarray run (docs/model.md §2.6).
     pub loaded_bits: u64,
+    /// Bits written into cells by those loads (every lane's operands).
+    pub written_bits: u64,
     /// Cycles (bound-based schedule, docs/model.md §2.8).
     pub cycles: u64,
     /// Lane-cycles the layer keeps busy: Σ over subarray runs of the lanes holding work ×
@@ -71,6 +74,7 @@ impl From<&map::LayerReport> for LayerReport {
             gate_steps: l.gate_steps,
             lane_gate_evals: l.lane_gate_evals,
             loaded_bits: l.loaded_bits,
+            written_bits: l.written_bits,
             cycles: l.cycles,
             lane_cycles: l.lane_cycles,
             chip_lane_utilization: l.chip_lane_utilization,

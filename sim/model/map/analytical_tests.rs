@@ -93,6 +93,12 @@ fn mapping_measures_are_bounded(r: &NetRun) {
             l.lane_cycles,
             l.cycles
         );
+        // A value crosses the bus at most once per lane that loads it; a lane of a const
+        // set or of an element-wise part loads its own operands.
+        assert!(l.loaded_bits <= l.written_bits, "{}", l.name);
+        if l.strategy != Some(Strategy::Stored) {
+            assert_eq!(l.loaded_bits, l.written_bits, "{}", l.name);
+        }
         for m in [l.chip_lane_utilization, l.mapping_efficiency] {
             assert!((0.0..=1.0).contains(&m), "{}: {m}", l.name);
         }

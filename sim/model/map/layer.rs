@@ -129,6 +129,7 @@ pub(crate) fn report(
 ) -> LayerReport {
     let mut actions = Actions::default();
     let (mut runs, mut lanes, mut steps, mut evals, mut loaded) = (0, 0, 0, 0, 0);
+    let mut written = 0;
     let (mut flips, mut shared_copies) = (0, 0);
     let (mut work, mut longest, mut commands, mut cols) = (0u64, 0u64, 0u64, 0usize);
     let mut lane_cycles = 0u64;
@@ -142,6 +143,7 @@ pub(crate) fn report(
         steps += c.counts.gate_steps * c.runs * k;
         evals += c.counts.lane_gate_evals * k;
         loaded += c.loaded_bits * k;
+        written += c.written_bits * k;
         flips += c.flips * k;
         shared_copies += c.shared_copies * k;
         work += c.cycles_per_run * c.runs * k;
@@ -179,6 +181,7 @@ pub(crate) fn report(
         gate_steps: steps,
         lane_gate_evals: evals,
         loaded_bits: loaded,
+        written_bits: written,
         cycles,
         lane_cycles,
         chip_lane_utilization: ratio(lane_cycles as f64, chip_lanes as f64 * cycles as f64, 0.0),
@@ -314,6 +317,8 @@ fn const_streams(
                         stream_of(s * lane_blocks.len() + bi),
                         x.is_some().then_some(&loader as Loader<'_>),
                         true,
+                        // Every lane is another (image, position): its own inputs.
+                        &|_| blk.len() as u64,
                     );
                     // One broadcast stream per set: its program's ops are issued once, with
                     // its first block; each block's row writes are its own commands.
@@ -428,6 +433,10 @@ fn stored_streams(
                         stream_of(k),
                         x.is_some().then_some(&loader as Loader<'_>),
                         true,
+                        &|src: Source| match src {
+                            Source::X(_) => stored_x_distinct(blk, per_img, c_out / l.groups),
+                            Source::W(_) | Source::K | Source::M | Source::MPos => chs.len() as u64,
+                        },
                     );
                     // The group's blocks run one program, broadcast: its commands are issued
                     // once, with the group's first block (as for const sets and element-wise
@@ -459,6 +468,23 @@ fn stored_streams(
         })
         .collect();
     flatten(per_group)
+}
+
+/// The distinct input vectors a block of stored lanes loads: lanes are (channel, image,
+/// position), channel-major, `per_img` = images × positions per channel; lanes of one
+/// convolution group (`per_group` channels) at the same image and position read the same
+/// inputs, so each group's lanes in the block load min(their number, `per_img`) distinct
+/// vectors.
+pub(crate) fn stored_x_distinct(blk: &Range<usize>, per_img: usize, per_group: usize) -> u64 {
+    let group_lanes = per_group.max(1) * per_img;
+    let (first, last) = (blk.start / group_lanes, (blk.end - 1) / group_lanes);
+    (first..=last)
+        .map(|g| {
+            let lo = blk.start.max(g * group_lanes);
+            let hi = blk.end.min((g + 1) * group_lanes);
+            (hi - lo).min(per_img) as u64
+        })
+        .sum()
 }
 
 /// The streams of every program in order, or the first program's error.
@@ -525,6 +551,8 @@ pub(crate) fn elem_layer(
                 ((layer as u64) << 32) | *k as u64,
                 gather.is_some().then_some(&loader as Loader<'_>),
                 charge_loads,
+                // Every lane is another output element with its own operands.
+                &|_| blk.len() as u64,
             );
             // One broadcast stream per part: its program's ops are issued once, with its
             // first block; each block's row writes are its own commands.

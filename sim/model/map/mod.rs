@@ -178,8 +178,11 @@ pub struct LayerReport {
     pub gate_steps: u64,
     /// Σ over gate steps of the lanes they ran in.
     pub lane_gate_evals: u64,
-    /// Bits written into lanes before segments (inputs and stored weights).
+    /// Bits moved over the global bus into lanes before segments (inputs and stored
+    /// weights): each distinct value once per subarray run (docs/model.md §2.6).
     pub loaded_bits: u64,
+    /// Bits written into cells by those loads (every lane's operands).
+    pub written_bits: u64,
     /// Cycles (bound-based schedule, see the module doc).
     pub cycles: u64,
     /// Lane-cycles the layer keeps busy: Σ over subarray runs of the lanes holding work ×

@@ -513,7 +513,7 @@ mod tests {
                         .iter()
                         .map(|r| r.lanes[1] - r.lanes[0])
                         .sum();
-                    assert!(per_lane * lanes0 <= p.report.loaded_bits as usize);
+                    assert!(per_lane * lanes0 <= p.report.written_bits as usize);
                     assert!(per_lane > 0 && !p.columns.is_empty());
                 }
             }

@@ -151,6 +151,7 @@ pub fn analytical_matches(f: &NetRun, a: &NetRun) -> Result<usize, MapError> {
                 l.gate_steps,
                 l.lane_gate_evals,
                 l.loaded_bits,
+                l.written_bits,
                 l.cycles,
                 l.column_utilization,
                 l.lane_cycles,
@@ -159,8 +160,8 @@ pub fn analytical_matches(f: &NetRun, a: &NetRun) -> Result<usize, MapError> {
         };
         if key(lf) != key(la) {
             return Err(MapError::Disagree(format!(
-                "layer {}: functional (streams, runs, lanes, steps, evals, loaded bits, cycles, \
-                 column use, lane-cycles, bound) {:?} vs analytical {:?}",
+                "layer {}: functional (streams, runs, lanes, steps, evals, loaded bits, written \
+                 bits, cycles, column use, lane-cycles, bound) {:?} vs analytical {:?}",
                 lf.name,
                 key(lf),
                 key(la)

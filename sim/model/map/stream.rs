@@ -9,7 +9,7 @@ use crate::model::engine::exec::{Faults, Subarray};
 use crate::model::kernels::GateSet;
 use crate::model::timing::broadcast_cycles;
 use cram_arch::GateKind;
-use linear::Job;
+use linear::{Job, Source};
 use std::ops::Range;
 
 /// One stream's cost: a program run on some subarrays.
@@ -23,7 +23,10 @@ pub(crate) struct StreamCost {
     /// Partial row writes per run (loads), priced at the device's write latency.
     pub(crate) load_writes: u64,
     pub(crate) commands: u64,
+    /// Bits moved over the global bus into the run (each distinct operand value once).
     pub(crate) loaded_bits: u64,
+    /// Bits written into the run's cells by its loads (every lane's operands).
+    pub(crate) written_bits: u64,
     pub(crate) cols: usize,
     pub(crate) flips: u64,
     pub(crate) shared_copies: u64,
@@ -100,9 +103,13 @@ pub(crate) fn binomial(n: usize, k: usize) -> f64 {
     (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
 }
 
+/// How many distinct values an operand source takes over a run's lanes (at most the lanes):
+/// a value several lanes load crosses the bus once (docs/model.md §2.6).
+pub(crate) type Distinct<'a> = &'a (dyn Fn(Source) -> u64 + Sync);
+
 /// Costs one job on `lanes` lanes from its tally (`plan`, which may come from a counting
 /// builder) and, in functional mode, executes `real` (the same program, generated) with
-/// operands from `load`.
+/// operands from `load`; `distinct` counts each source's distinct values over the lanes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_job(
     plan: &Job,
@@ -113,6 +120,7 @@ pub(crate) fn run_job(
     stream: u64,
     load: Option<Loader<'_>>,
     charge_loads: bool,
+    distinct: Distinct<'_>,
 ) -> (StreamCost, Option<Subarray>) {
     let counts = plan.tally.counts(lanes as u64);
     let lines = hw.org.lines();
@@ -159,17 +167,26 @@ pub(crate) fn run_job(
         }
     }
     // Operand loads: per segment, one partial row write per lane (none for a job that runs
-    // in place on its producer's columns).
-    let (bits, writes) = if charge_loads {
+    // in place on its producer's columns). Each distinct value is sensed at its source and
+    // crosses the global bus once; the subarray's write drivers keep it for every row that
+    // loads it.
+    let (bits, writes, moved) = if charge_loads {
+        let moved: u64 = plan
+            .segments
+            .iter()
+            .flat_map(|s| &s.loads)
+            .map(|l| l.cols.len() as u64 * distinct(l.source).min(lanes as u64))
+            .sum();
         (
             plan.loaded_bits_per_lane() as f64 * lanes as f64,
             plan.segments.iter().filter(|s| !s.loads.is_empty()).count() as f64 * lanes as f64,
+            moved as f64,
         )
     } else {
-        (0.0, 0.0)
+        (0.0, 0.0, 0.0)
     };
-    actions.read_bits += bits;
-    actions.moved_bits[1] += bits;
+    actions.read_bits += moved;
+    actions.moved_bits[1] += moved;
     actions.write_bits[0] += bits / 2.0;
     actions.write_bits[1] += bits / 2.0;
     // Each lane's partial row write drives its columns over the lane's line segment.
@@ -189,7 +206,8 @@ pub(crate) fn run_job(
             actions,
             runs: 1,
             lanes: lanes as u64,
-            loaded_bits: bits as u64,
+            loaded_bits: moved as u64,
+            written_bits: bits as u64,
             cols: plan.cols,
             flips,
             shared_copies: real.map_or(0, |j| j.shared_copies),

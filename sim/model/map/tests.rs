@@ -48,3 +48,21 @@ fn digits_models_are_bit_exact_in_both_strategies() {
         }
     }
 }
+
+/// The distinct input vectors of a block of stored lanes, (channel, image, position)
+/// channel-major: one per (image, position) of each convolution group the block touches.
+#[test]
+fn stored_inputs_are_distinct_per_position_and_group() {
+    // A dense layer at one image: 256 channels share one input vector.
+    assert_eq!(stored_x_distinct(&(0..256), 1, 256), 1);
+    // 1024 positions per channel: a block inside one channel, or across two of one group.
+    assert_eq!(stored_x_distinct(&(0..1024), 1024, 16), 1024);
+    assert_eq!(stored_x_distinct(&(512..1536), 1024, 16), 1024);
+    assert_eq!(stored_x_distinct(&(0..100), 1024, 16), 100);
+    // Depthwise (one channel per group), 4 positions: every channel its own inputs.
+    assert_eq!(stored_x_distinct(&(0..16), 4, 1), 16);
+    assert_eq!(stored_x_distinct(&(2..6), 4, 1), 4);
+    // Groups of 2 channels, 3 positions: 6 lanes per group, 3 distinct vectors each.
+    assert_eq!(stored_x_distinct(&(0..12), 3, 2), 6);
+    assert_eq!(stored_x_distinct(&(4..8), 3, 2), 2 + 2);
+}
