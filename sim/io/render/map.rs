@@ -125,8 +125,9 @@ pub(crate) fn detail(r: &MapReport) -> String {
         let _ = writeln!(
             s,
             "outputs stay in their output columns; consumers load them from there\n\ntotal: \
-             {} bits loaded, {} gate steps, {} cycles, {:.1} pJ",
+             {} bits moved ({} written), {} gate steps, {} cycles, {:.1} pJ",
             rep.loaded_bits,
+            rep.written_bits,
             rep.gate_steps,
             rep.cycles,
             rep.energy.total_pj()

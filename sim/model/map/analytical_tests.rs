@@ -373,34 +373,55 @@ fn const_strategy_cost_falls_with_sparsity() {
 /// each block's operand row writes are commands of its own (docs/model.md §2.6). So a stored
 /// layer's commands do not depend on how its channels' lanes split into subarray blocks:
 /// 16 images of a 6×6 conv give 576 lanes per channel, 9 blocks of 64 lanes or 1 block of
-/// 576, with the same programs and the same row writes.
+/// 576, with the same programs and the same row writes. The split run, whose analytical
+/// form counts a group's equal blocks once with a repeat count, equals the functional run
+/// that executes every block, and is bit-exact.
 #[test]
 fn a_broadcast_program_is_issued_once_whatever_the_blocks() {
     let prog = every_op_program(2, 3, false, (4, 6, false), 0.0, 7);
     let imgs = images(&prog, 16, 8);
-    let controller_commands = |lanes: u32| {
+    let run_on = |lanes: u32, mode: Mode| {
         let mut org = hw().org.params.clone();
         org.lanes_per_subarray = lanes;
         org.peripherals.lanes_per_line_segment = lanes.min(org.peripherals.lanes_per_line_segment);
         let org = org.validate("test").unwrap();
         let h = Hw::new(hw().lib, org, GateSet::Maj);
         let opts = RunOptions {
-            mode: Mode::Analytical,
+            mode,
             choice: Choice::Force(Strategy::Stored),
             error_rate: 0.0,
             seed: 3,
             limits: Default::default(),
         };
-        let r = run_network(&prog, &imgs, &h, &opts).unwrap();
-        let c1 = r.layers.iter().find(|l| l.name == "c1").unwrap();
-        assert_eq!(c1.strategy, Some(Strategy::Stored));
         (
-            c1.energy.controller_pj / h.table.controller_pj_per_command,
-            c1.subarray_runs,
+            run_network(&prog, &imgs, &h, &opts).unwrap(),
+            h.table.controller_pj_per_command,
         )
     };
-    let (split, runs_split) = controller_commands(64);
-    let (whole, runs_whole) = controller_commands(576);
+    let commands = |(r, price): &(NetRun, f64)| {
+        let c1 = r.layers.iter().find(|l| l.name == "c1").unwrap();
+        assert_eq!(c1.strategy, Some(Strategy::Stored));
+        (c1.energy.controller_pj / price, c1.subarray_runs)
+    };
+    let split = run_on(64, Mode::Analytical);
+    let (split_commands, runs_split) = commands(&split);
+    let (whole_commands, runs_whole) = commands(&run_on(576, Mode::Analytical));
     assert_eq!((runs_split, runs_whole), (4 * 9, 4));
-    assert!((split - whole).abs() < 1e-6, "{split} vs {whole} commands");
+    assert!(split_commands > 0.0);
+    assert!(
+        (split_commands - whole_commands).abs() < 1e-6,
+        "{split_commands} vs {whole_commands} commands"
+    );
+    let functional = run_on(64, Mode::Functional);
+    for (x, got) in imgs.iter().zip(&functional.0.outputs) {
+        assert_eq!(got, prog.run(x).unwrap().last().unwrap());
+    }
+    analytical_matches(&functional.0, &split.0).unwrap();
+    assert!((commands(&functional).0 - split_commands).abs() < 1e-6);
+    // Blocks of 100 lanes straddle channels (576 per channel): groups of one block over two
+    // channels, whose shared inputs are counted across the channel boundary.
+    let (f, a) = (run_on(100, Mode::Functional), run_on(100, Mode::Analytical));
+    analytical_matches(&f.0, &a.0).unwrap();
+    let c1 = a.0.layers.iter().find(|l| l.name == "c1").unwrap();
+    assert!(c1.loaded_bits < c1.written_bits);
 }

@@ -132,7 +132,7 @@ pub(crate) fn report(
     let mut written = 0;
     let (mut flips, mut shared_copies) = (0, 0);
     let (mut work, mut longest, mut commands, mut cols) = (0u64, 0u64, 0u64, 0usize);
-    let mut lane_cycles = 0u64;
+    let mut lane_cycles = 0u128;
     let mut streams = 0;
     for c in costs {
         let k = c.repeat;
@@ -147,7 +147,7 @@ pub(crate) fn report(
         flips += c.flips * k;
         shared_copies += c.shared_copies * k;
         work += c.cycles_per_run * c.runs * k;
-        lane_cycles += c.lanes * c.cycles_per_run * k;
+        lane_cycles += u128::from(c.lanes) * u128::from(c.cycles_per_run) * u128::from(k);
         longest = longest.max(c.cycles_per_run);
         commands += c.commands * k;
         cols = cols.max(c.cols);
@@ -164,6 +164,7 @@ pub(crate) fn report(
     // chip evaluates at most `chip_lanes` at once (docs/model.md §2.8).
     let bound_cycles = (u128::from(evals) * u128::from(hw.steps.gate_no_preset))
         .div_ceil(u128::from(chip_lanes.max(1))) as u64;
+    let lane_cycles = u64::try_from(lane_cycles).unwrap_or(u64::MAX);
     LayerReport {
         name,
         op,
@@ -382,6 +383,10 @@ fn stored_streams(
             _ => groups.push((chs, vec![k])),
         }
     }
+    // A group of several blocks lies inside one channel (a block spanning two channels is
+    // followed by one starting in the second), so its blocks differ only in length: what
+    // the analytical repeat count assumes, distinct loads included.
+    debug_assert!(groups.iter().all(|(c, ks)| ks.len() == 1 || c.len() == 1));
     // The first group's chunk is where every other group's search starts.
     let first: Vec<usize> = groups[0].0.clone().collect();
     let (chunk0, _) = fitted(hw, l.reduction(), a_bits + wbits, |chunk| {
@@ -438,9 +443,9 @@ fn stored_streams(
                             Source::W(_) | Source::K | Source::M | Source::MPos => chs.len() as u64,
                         },
                     );
-                    // The group's blocks run one program, broadcast: its commands are issued
-                    // once, with the group's first block (as for const sets and element-wise
-                    // parts).
+                    // The group's blocks run one program, broadcast: its ops are issued once,
+                    // with the group's first block (as for const sets and element-wise parts);
+                    // each block's row writes are its own commands.
                     if k != ks[0] {
                         cost.commands = cost.load_writes;
                     }

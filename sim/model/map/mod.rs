@@ -13,9 +13,9 @@
 //!
 //! Data movement is counted, not assumed free: before each segment of a job the runner
 //! writes the lanes' operands (receptive-field inputs, pooling windows, addends, stored
-//! weights) as partial row writes, each bit sensed at its source, carried over the global
-//! bus and written into its cell (`Actions` fields `read_bits`, `moved_bits`, `write_bits`,
-//! `bsl_write_cells`). ReLU, ReLU6 and Sign run in place on their producer's output columns;
+//! weights) as partial row writes, each distinct value sensed at its source and carried over
+//! the global bus once per subarray run, each bit written into its cell (`Actions` fields
+//! `read_bits`, `moved_bits`, `write_bits`, `bsl_write_cells`). ReLU, ReLU6 and Sign run in place on their producer's output columns;
 //! Flatten and Softmax (the identity on codes) cost nothing.
 //!
 //! Layer latency is a bound-based schedule, not the cycle-by-cycle [`crate::model::timing`]

@@ -111,7 +111,8 @@ pub fn run_waves(
 
 /// Checks that an analytical run `a` agrees with a functional run `f` of the same network,
 /// images and options: every layer's streams, subarray runs, lanes, gate steps, lane-gate
-/// evaluations, loaded bits, cycles and column utilization are equal, and so are the
+/// evaluations, loaded (moved) and written bits, cycles, column utilization, lane-cycles and
+/// lower bounds are equal, and so are the
 /// preset and bus energies (the rest differs only through the pulses' data-dependent zero
 /// split). A layer whose functional programs had to copy a column read twice by one gate
 /// is the exception the closed form cannot see: there the analytical run must be short

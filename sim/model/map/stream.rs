@@ -219,9 +219,10 @@ pub(crate) fn run_job(
 }
 
 /// The lane blocks that run, as (block index, how many blocks its cost stands for): with
-/// values (`every`), each block; counted only, block 0 (a broadcast's commands are issued
+/// values (`every`), each block; counted only, block 0 (a broadcast program's ops are issued
 /// with it), the full blocks after it as one, and a shorter last block. Counts and actions
-/// depend on a block's length only, so the cost of a whole layer stays one entry per
+/// depend on a block's length only (and on the channels it holds, which are the same for
+/// every block of one stored group), so the cost of a whole layer stays one entry per
 /// program and block length, whatever the number of images.
 pub(crate) fn block_runs(blocks: &[Range<usize>], ks: &[usize], every: bool) -> Vec<(usize, u64)> {
     if every || ks.len() <= 2 {
