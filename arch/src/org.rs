@@ -235,6 +235,11 @@ impl Org {
         u64::from(self.params.subarrays_per_bank) * u64::from(self.params.banks)
     }
 
+    /// Lanes on the chip: subarrays × lanes per subarray.
+    pub fn lanes(&self) -> u64 {
+        self.subarrays() * u64::from(self.params.lanes_per_subarray)
+    }
+
     /// Bank of a subarray.
     pub fn bank_of(&self, subarray: u32) -> u32 {
         subarray / self.params.subarrays_per_bank

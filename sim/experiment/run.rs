@@ -200,8 +200,7 @@ pub fn evaluate(
             correct,
             batch_latency_s,
             metrics: cram_metrics,
-            chip_lane_utilization: single
-                .chip_lane_utilization(hw.org.subarrays() * u64::from(org.lanes_per_subarray)),
+            chip_lane_utilization: single.chip_lane_utilization(hw.org.lanes()),
             mapping_efficiency: single.mapping_efficiency(),
             energy: (&energy).into(),
         },

@@ -82,7 +82,7 @@ pub(crate) fn summary(r: &MapReport) -> String {
     let lane_cycles: u64 = r.layers.iter().map(|l| l.report.lane_cycles).sum();
     let bound: u64 = r.layers.iter().map(|l| l.report.bound_cycles).sum();
     let chip_lanes = u64::from(r.lanes_per_subarray) * r.subarrays;
-    let share = |x: u64, y: u64, none: f64| if y > 0 { x as f64 / y as f64 } else { none };
+    let share = |x: u64, y: u64, none: f64| crate::model::map::ratio(x as f64, y as f64, none);
     let _ = writeln!(
         s,
         "\nnetwork: {cycles} cycles, chip lanes busy {}, mapping efficiency {} (lower bound \

@@ -76,8 +76,7 @@ fn check_equal(prog: &golden::Program, images: &[Array3<i64>], s: Strategy) -> u
 /// The lower bound of docs/model.md §2.8 is below every layer's cycles, and the lane-cycles
 /// fit in the chip's lanes over them: both measures lie in [0, 1], per layer and network.
 fn mapping_measures_are_bounded(r: &NetRun) {
-    let org = hw().org;
-    let chip_lanes = org.subarrays() * u64::from(org.params.lanes_per_subarray);
+    let chip_lanes = hw().org.lanes();
     for l in &r.layers {
         assert!(
             l.bound_cycles <= l.cycles,

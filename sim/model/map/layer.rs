@@ -159,7 +159,7 @@ pub(crate) fn report(
         .max(work.div_ceil(chip))
         .max(commands.div_ceil(u64::from(hw.org.params.issue_slots_per_cycle)))
         .max(loaded.div_ceil(bus));
-    let chip_lanes = chip * hw.lanes() as u64;
+    let chip_lanes = hw.org.lanes();
     // Every lane-gate evaluation holds its lane for at least the shortest gate step, and the
     // chip evaluates at most `chip_lanes` at once (docs/model.md §2.8).
     let bound_cycles = (u128::from(evals) * u128::from(hw.steps.gate_no_preset))
@@ -321,10 +321,9 @@ fn const_streams(
                         // Every lane is another (image, position): its own inputs.
                         &|_| blk.len() as u64,
                     );
-                    // One broadcast stream per set: its program's ops are issued once, with
-                    // its first block; each block's row writes are its own commands.
+                    // One broadcast stream per set.
                     if bi > 0 {
-                        cost.commands = cost.load_writes;
+                        cost.share_program();
                     }
                     cost.repeat = repeat;
                     cost.place = Place {
@@ -443,11 +442,9 @@ fn stored_streams(
                             Source::W(_) | Source::K | Source::M | Source::MPos => chs.len() as u64,
                         },
                     );
-                    // The group's blocks run one program, broadcast: its ops are issued once,
-                    // with the group's first block (as for const sets and element-wise parts);
-                    // each block's row writes are its own commands.
+                    // The group's blocks run one program, broadcast.
                     if k != ks[0] {
-                        cost.commands = cost.load_writes;
+                        cost.share_program();
                     }
                     cost.repeat = repeat;
                     cost.place = Place {
@@ -559,10 +556,9 @@ pub(crate) fn elem_layer(
                 // Every lane is another output element with its own operands.
                 &|_| blk.len() as u64,
             );
-            // One broadcast stream per part: its program's ops are issued once, with its
-            // first block; each block's row writes are its own commands.
+            // One broadcast stream per part.
             if *bi > 0 {
-                cost.commands = cost.load_writes;
+                cost.share_program();
             }
             cost.repeat = *repeat;
             cost.place = Place {

@@ -36,6 +36,15 @@ pub(crate) struct StreamCost {
     pub(crate) repeat: u64,
 }
 
+impl StreamCost {
+    /// Makes this a later block of a program broadcast to several blocks: the program's ops
+    /// are issued once, with its first block, and this block's own commands are only its
+    /// operand row writes (docs/model.md §2.6).
+    pub(crate) fn share_program(&mut self) {
+        self.commands = self.load_writes;
+    }
+}
+
 /// Where a stream ran: which program (channel set, stored group or element-wise part) on
 /// which lanes of the layer's lane order, for `cramulator map`.
 #[derive(Debug, Clone, Default)]
