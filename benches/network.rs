@@ -26,7 +26,7 @@ fn analytical(c: &mut Criterion) {
     );
     let opts = RunOptions {
         mode: Mode::Analytical,
-        choice: Choice::Auto(Objective::Energy),
+        choice: Choice::auto(Objective::Energy),
         error_rate: 0.0,
         seed: 1,
         limits: Default::default(),

@@ -182,6 +182,15 @@ pub enum MapError {
         /// Bits the multiplier needs.
         bits: u32,
     },
+    /// The mapping pins leave no layout for a weighted layer.
+    #[error(
+        "no layout fits the pins ({pins}): const runs one slice with a program per channel \
+         set; drop mapping.slices or mapping.programs, or set mapping.strategy = \"stored\""
+    )]
+    NoLayout {
+        /// The pins, as reports show them.
+        pins: String,
+    },
     /// A program wider than the subarray even one input at a time.
     #[error(
         "needs {needed} columns even one input at a time; the subarray has {have} \

@@ -594,7 +594,8 @@ fn simulate_zoo_network_against_dense_int8() {
 #[test]
 fn a_shared_input_crosses_the_bus_once() {
     let j = json(&cram_line(
-        "map configs/papers/t4-mnist-vs-nmp.toml --layer fc1 --json",
+        "map configs/papers/t4-mnist-vs-nmp.toml --layer fc1 --json --set mapping.slices=1 \
+         --set mapping.programs=per-group",
     ));
     let r = &j["layers"][0]["report"];
     assert_eq!(r["strategy"], "stored");
@@ -622,7 +623,8 @@ fn map_shows_placement() {
         "{out}"
     );
     let j = json(&cram_line(
-        "map configs/resnet20-w4-sparse.toml --layer layer1.0.conv2 --json",
+        "map configs/resnet20-w4-sparse.toml --layer layer1.0.conv2 --json --set \
+         mapping.slices=1 --set mapping.programs=per-group",
     ));
     let l = &j["layers"][0];
     assert_eq!(l["name"], "layer1.0.conv2");

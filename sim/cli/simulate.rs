@@ -144,6 +144,7 @@ pub(crate) fn config(a: &SimulateArgs) -> Result<Config, Error> {
                 ObjectiveArg::Latency => Objective::Latency,
                 ObjectiveArg::Edp => Objective::Edp,
             },
+            ..MappingConfig::default()
         },
         run: RunSection {
             mode: match a.mode {

@@ -5,7 +5,6 @@ use crate::experiment::config::{Config, Resolved};
 use crate::experiment::options::Options;
 use crate::model::limits::Limits;
 use crate::model::map::place::place;
-use crate::model::map::{Choice, Objective};
 use crate::records::MapReport;
 
 /// Places every layer of `config`'s network (or the one `layer` names, by index or name) on
@@ -71,17 +70,7 @@ fn map_in(config: &Config, layer: Option<&str>, limits: Limits) -> Result<MapRep
         lanes_per_subarray: p.lanes_per_subarray,
         cols_per_subarray: p.cols_per_subarray,
         subarrays: hw.org.subarrays(),
-        strategy: match choice {
-            Choice::Force(s) => s.name().to_owned(),
-            Choice::Auto(o) => format!(
-                "auto ({})",
-                match o {
-                    Objective::Energy => "energy",
-                    Objective::Latency => "latency",
-                    Objective::Edp => "edp",
-                }
-            ),
-        },
+        strategy: choice.describe(),
         ir_violations: ir.violations(),
         layers: placed.iter().map(Into::into).collect(),
     };

@@ -16,7 +16,7 @@ use crate::experiment::simulate::{Images, one_image, run_checked};
 use crate::model::baseline::{self, BaselineRun, LayerWork, work_of_program};
 use crate::model::energy::EnergyBreakdown;
 use crate::model::limits::Limits;
-use crate::model::map::{self, NetRun, RunOptions};
+use crate::model::map::{self, Layout, NetRun, RunOptions};
 use crate::model::memo::Memo;
 use crate::records::{
     BaselineSide, CramSide, IrSummary, LayerRow, Manifest, Metrics, RUN_FILES, Ratios, RunRecord,
@@ -349,10 +349,7 @@ pub(crate) fn cram_rows(
             data_movement_pj: k * l.energy.data_movement_pj(),
             static_pj: 0.0,
             latency_s: s.cycles as f64 * cycle_s,
-            detail: l
-                .strategy
-                .map(|s| format!("{s:?}").to_lowercase())
-                .unwrap_or_default(),
+            detail: l.layout.map(Layout::name).unwrap_or_default(),
             chip_lane_utilization: Some(s.chip_lane_utilization),
             mapping_efficiency: Some(s.mapping_efficiency),
         })

@@ -31,7 +31,7 @@ pub(crate) fn versus_dense(
         .map(|&strategy| {
             let opts = RunOptions {
                 mode: Mode::Analytical,
-                choice: Choice::Force(strategy),
+                choice: Choice::force(strategy),
                 error_rate: 0.0,
                 seed: 0,
                 limits,
@@ -50,7 +50,7 @@ pub(crate) fn versus_dense(
                     .layers
                     .iter()
                     .zip(&d.layers)
-                    .filter(|(l, _)| l.strategy.is_some())
+                    .filter(|(l, _)| l.layout.is_some())
                     .map(|(l, m)| {
                         (
                             l.name.clone(),

@@ -16,6 +16,10 @@ pub struct LayerReport {
     pub op: &'static str,
     /// Strategy (weighted layers).
     pub strategy: Option<Strategy>,
+    /// Reduction slices in space (weighted layers; 1: the reduction whole in each lane).
+    pub slices: Option<u64>,
+    /// Whether one program serves every lane block (weighted layers).
+    pub shared_program: Option<bool>,
     /// Independent op streams (programs).
     pub streams: u64,
     /// Subarray runs (one stream on one subarray).
@@ -64,7 +68,9 @@ impl From<&map::LayerReport> for LayerReport {
         LayerReport {
             name: l.name.clone(),
             op: l.op,
-            strategy: l.strategy,
+            strategy: l.strategy(),
+            slices: l.layout.map(|l| l.slices as u64),
+            shared_program: l.layout.map(|l| l.shared),
             streams: l.streams,
             subarray_runs: l.subarray_runs,
             subarrays: l.subarrays,
@@ -155,8 +161,8 @@ pub struct LayerPlacement {
     pub inputs: Vec<(String, Shape)>,
     /// Output shape.
     pub output: Shape,
-    /// Both strategies' (energy pJ, cycles) when the cost model chose (weighted layers).
-    pub candidates: Vec<(Strategy, f64, u64)>,
+    /// Every searched layout with its cost, when the cost model chose (weighted layers).
+    pub candidates: Vec<Candidate>,
     /// Which output a lane computes.
     pub lane_order: &'static str,
     /// Reduction length (weighted layers).
@@ -176,6 +182,21 @@ pub struct LayerPlacement {
     pub report: LayerReport,
 }
 
+/// One layout the search priced for a layer.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Candidate {
+    /// Strategy.
+    pub strategy: Strategy,
+    /// Reduction slices in space.
+    pub slices: u64,
+    /// One program for every lane block.
+    pub shared_program: bool,
+    /// Energy, pJ.
+    pub energy_pj: f64,
+    /// Cycles.
+    pub cycles: u64,
+}
+
 impl From<&place::LayerPlacement> for LayerPlacement {
     fn from(p: &place::LayerPlacement) -> Self {
         LayerPlacement {
@@ -184,7 +205,17 @@ impl From<&place::LayerPlacement> for LayerPlacement {
             op: p.op,
             inputs: p.inputs.clone(),
             output: p.output,
-            candidates: p.candidates.clone(),
+            candidates: p
+                .candidates
+                .iter()
+                .map(|&(l, energy_pj, cycles)| Candidate {
+                    strategy: l.strategy,
+                    slices: l.slices as u64,
+                    shared_program: l.shared,
+                    energy_pj,
+                    cycles,
+                })
+                .collect(),
             lane_order: p.lane_order,
             reduction: p.reduction,
             programs: p

@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::model::kernels::GateSet;
-use crate::model::map::{Choice, Hw, Mode, Objective};
+use crate::model::map::{Choice, Hw, Mode, Objective, Strategy};
 use crate::model::memo::Memo;
 
 mod keys;
@@ -171,14 +171,80 @@ pub enum StrategyChoice {
     Stored,
 }
 
+/// `mapping.slices`: how many slices a stored layer's reduction is split into across
+/// lanes, searched (`"auto"`) or pinned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlicesChoice {
+    /// Searched per layer.
+    Auto,
+    /// This many (at most each layer's reduction length).
+    Fixed(usize),
+}
+
+impl Serialize for SlicesChoice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SlicesChoice::Auto => s.serialize_str("auto"),
+            SlicesChoice::Fixed(n) => s.serialize_u64(*n as u64),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SlicesChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        const WANT: &str = "\"auto\" or a whole number from 1 to 65536";
+        impl serde::de::Visitor<'_> for V {
+            type Value = SlicesChoice;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(WANT)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SlicesChoice, E> {
+                if v == "auto" {
+                    Ok(SlicesChoice::Auto)
+                } else {
+                    Err(E::custom(format!("slices = \"{v}\": expected {WANT}")))
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SlicesChoice, E> {
+                match usize::try_from(v) {
+                    Ok(n) if (1..=65536).contains(&n) => Ok(SlicesChoice::Fixed(n)),
+                    _ => Err(E::custom(format!("slices = {v}: expected {WANT}"))),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SlicesChoice, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(-1))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `mapping.programs`: whether a stored layer's lane blocks each run their channel
+/// group's program or all run one shared program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProgramsChoice {
+    /// Searched per layer.
+    Auto,
+    /// A program per channel group (its all-zero weight-bit columns skipped).
+    PerGroup,
+    /// One program broadcast to every block.
+    Shared,
+}
+
 /// `[mapping]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MappingConfig {
     /// Per-layer strategy.
     pub strategy: StrategyChoice,
-    /// What `auto` minimizes.
+    /// What the search minimizes.
     pub objective: Objective,
+    /// Reduction slices of stored layers.
+    pub slices: SlicesChoice,
+    /// Program sharing of stored layers.
+    pub programs: ProgramsChoice,
 }
 
 impl Default for MappingConfig {
@@ -186,7 +252,58 @@ impl Default for MappingConfig {
         MappingConfig {
             strategy: StrategyChoice::Auto,
             objective: Objective::Energy,
+            slices: SlicesChoice::Auto,
+            programs: ProgramsChoice::Auto,
         }
+    }
+}
+
+impl MappingConfig {
+    /// The layout choice these keys make, or why they contradict each other.
+    pub fn choice(&self) -> Result<Choice, String> {
+        let strategy = match self.strategy {
+            StrategyChoice::Const => Some(Strategy::Const),
+            StrategyChoice::Stored => Some(Strategy::Stored),
+            StrategyChoice::Auto => None,
+        };
+        let slices = match self.slices {
+            SlicesChoice::Auto => None,
+            SlicesChoice::Fixed(n) => Some(n),
+        };
+        let shared = match self.programs {
+            ProgramsChoice::Auto => None,
+            ProgramsChoice::PerGroup => Some(false),
+            ProgramsChoice::Shared => Some(true),
+        };
+        if strategy == Some(Strategy::Const) {
+            if let Some(n) = slices.filter(|&n| n > 1) {
+                return Err(format!(
+                    "mapping.slices = {n} with mapping.strategy = \"const\": a const layer \
+                     runs its reduction whole in each lane; use strategy \"stored\" or \
+                     \"auto\", or slices = 1"
+                ));
+            }
+            if shared == Some(true) {
+                return Err(
+                    "mapping.programs = \"shared\" with mapping.strategy = \"const\": \
+                     const channel sets are different programs; use strategy \"stored\" or \
+                     \"auto\", or programs = \"per-group\""
+                        .to_owned(),
+                );
+            }
+        }
+        // A const layer has one slice and its own programs: pins that only it could meet
+        // are the plain layout's.
+        let (slices, shared) = match strategy {
+            Some(Strategy::Const) => (Some(1), Some(false)),
+            _ => (slices, shared),
+        };
+        Ok(Choice {
+            objective: self.objective,
+            strategy,
+            slices,
+            shared,
+        })
     }
 }
 
@@ -407,6 +524,7 @@ impl Config {
 
     /// Checks every value that the types do not; the message names the key.
     pub fn validate(&self) -> Result<(), Error> {
+        self.mapping.choice().map_err(Error::usage)?;
         let g = self.compare.grid_gco2e_per_kwh;
         if !(g.is_finite() && (0.0..=5000.0).contains(&g)) {
             return Err(Error::usage(format!(

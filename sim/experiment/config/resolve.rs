@@ -8,11 +8,11 @@ use cram_workloads::compress::{CompressSpec, compress};
 use cram_workloads::digits::{Digits, SPLIT_SEED};
 use cram_workloads::{golden, load, train, zoo};
 
-use super::{Compiled, Config, ProgramCache, Resolved, StrategyChoice};
+use super::{Compiled, Config, ProgramCache, Resolved};
 use crate::error::Error;
 use crate::model::kernels::GateSet;
 use crate::model::limits::MemoryLimit;
-use crate::model::map::{Choice, Hw, Strategy};
+use crate::model::map::Hw;
 
 impl Config {
     /// Loads presets and the model and compiles the network, refusing a network whose
@@ -73,11 +73,7 @@ impl Config {
                 self.workload.model
             )));
         }
-        let choice = match self.mapping.strategy {
-            StrategyChoice::Const => Choice::Force(Strategy::Const),
-            StrategyChoice::Stored => Choice::Force(Strategy::Stored),
-            StrategyChoice::Auto => Choice::Auto(self.mapping.objective),
-        };
+        let choice = self.mapping.choice().map_err(Error::usage)?;
         Ok(Resolved {
             prog,
             hw: Hw::new(lib, org, self.cram.gate_set),

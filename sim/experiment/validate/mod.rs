@@ -591,7 +591,7 @@ fn analytical_equals_functional(
         let run = |mode| {
             let opts = RunOptions {
                 mode,
-                choice: Choice::Force(s),
+                choice: Choice::force(s),
                 error_rate: 0.0,
                 seed: 1,
                 limits,

@@ -1,5 +1,6 @@
 //! The `map` text report: the placement of every layer.
 
+use crate::model::map::Layout;
 use crate::records::*;
 use std::fmt::Write as _;
 
@@ -36,7 +37,7 @@ pub(crate) fn summary(r: &MapReport) -> String {
     let mut s = header(r);
     let _ = writeln!(
         s,
-        "{:>3} {:<22} {:<10} {:<8} {:>8} {:>7} {:>5} {:>10} {:>6} {:>6} {:>6} {:>12} {:>10} {:>6} {:>6}",
+        "{:>3} {:<22} {:<10} {:<15} {:>8} {:>7} {:>5} {:>10} {:>6} {:>6} {:>6} {:>12} {:>10} {:>6} {:>6}",
         "#",
         "layer",
         "op",
@@ -57,11 +58,11 @@ pub(crate) fn summary(r: &MapReport) -> String {
         let rep = &l.report;
         let _ = writeln!(
             s,
-            "{:>3} {:<22} {:<10} {:<8} {:>8} {:>7} {:>5} {:>10} {:>6.1} {:>6.1} {:>6} {:>12} {:>10} {:>6.1} {:>6.1}",
+            "{:>3} {:<22} {:<10} {:<15} {:>8} {:>7} {:>5} {:>10} {:>6.1} {:>6.1} {:>6} {:>12} {:>10} {:>6.1} {:>6.1}",
             l.index,
             l.name,
             l.op,
-            rep.strategy.map_or("-", |s| s.name()),
+            layout_name(rep),
             l.programs.len(),
             rep.subarray_runs,
             waves(l),
@@ -160,16 +161,33 @@ fn layer_heading(s: &mut String, l: &LayerPlacement) {
         l.output.w
     );
     if let Some(st) = rep.strategy {
-        let _ = writeln!(s, "strategy {}: {}", st.name(), st.describe());
+        let _ = writeln!(s, "strategy {}: {}", layout_name(rep), st.describe());
     }
-    for (st, e, t) in &l.candidates {
+    for c in &l.candidates {
+        let name = Layout {
+            strategy: c.strategy,
+            slices: c.slices as usize,
+            shared: c.shared_program,
+        }
+        .name();
         let _ = writeln!(
             s,
-            "  cost model: {:<6} {:>14.1} pJ {:>12} cycles",
-            st.name(),
-            e,
-            t
+            "  cost model: {:<15} {:>14.1} pJ {:>12} cycles",
+            name, c.energy_pj, c.cycles
         );
+    }
+}
+
+/// A weighted layer's layout as the search names it (`-` for other layers).
+fn layout_name(rep: &LayerReport) -> String {
+    match (rep.strategy, rep.slices, rep.shared_program) {
+        (Some(strategy), Some(slices), Some(shared)) => Layout {
+            strategy,
+            slices: slices as usize,
+            shared,
+        }
+        .name(),
+        _ => "-".to_owned(),
     }
 }
 
@@ -178,12 +196,28 @@ fn programs(s: &mut String, l: &LayerPlacement) {
     let rep = &l.report;
     let _ = writeln!(s, "lane order: {}", l.lane_order);
     if let (Some(red), Some(p)) = (l.reduction, l.programs.first()) {
+        let slices = rep.slices.unwrap_or(1).clamp(1, red.max(1) as u64) as usize;
+        let per = red.div_ceil(slices);
+        if slices > 1 {
+            let _ = write!(
+                s,
+                "reduction {red} inputs in {slices} slices of up to {per} across lanes, each \
+                 in chunks of {} → {} segment(s); a reducer pass adds each output's \
+                 {slices} partial sums; ",
+                p.chunk,
+                per.div_ceil(p.chunk.max(1))
+            );
+        } else {
+            let _ = write!(
+                s,
+                "reduction {red} inputs in chunks of {} → {} segment(s) per program; ",
+                p.chunk,
+                red.div_ceil(p.chunk.max(1))
+            );
+        }
         let _ = writeln!(
             s,
-            "reduction {red} inputs in chunks of {} → {} segment(s) per program; partial \
-             sums stay in the lanes' accumulator columns between segments",
-            p.chunk,
-            red.div_ceil(p.chunk.max(1))
+            "partial sums stay in the lanes' accumulator columns between segments"
         );
     }
     let _ = writeln!(

@@ -39,10 +39,10 @@ use cram_workloads::quant::{WeightMode, WeightScheme};
 use cram_workloads::zoo::{conv, dense};
 use proptest::prelude::*;
 
-fn run(prog: &golden::Program, images: &[Array3<i64>], mode: Mode, s: Strategy) -> NetRun {
+fn run(prog: &golden::Program, images: &[Array3<i64>], mode: Mode, s: Layout) -> NetRun {
     let opts = RunOptions {
         mode,
-        choice: Choice::Force(s),
+        choice: Choice::layout(s),
         error_rate: 0.0,
         seed: 3,
         limits: Default::default(),
@@ -62,7 +62,7 @@ fn images(prog: &golden::Program, n: usize, seed: u64) -> Vec<Array3<i64>> {
 /// closed-form analytical run's, except in a layer whose programs had to copy a column
 /// read twice by one gate: there the analytical run is short by those copies. Returns
 /// how many such layers there were.
-fn check_equal(prog: &golden::Program, images: &[Array3<i64>], s: Strategy) -> usize {
+fn check_equal(prog: &golden::Program, images: &[Array3<i64>], s: Layout) -> usize {
     let f = run(prog, images, Mode::Functional, s);
     let a = run(prog, images, Mode::Analytical, s);
     for (x, got) in images.iter().zip(&f.outputs) {
@@ -92,10 +92,10 @@ fn mapping_measures_are_bounded(r: &NetRun) {
             l.lane_cycles,
             l.cycles
         );
-        // A value crosses the bus at most once per lane that loads it; a lane of a const
-        // set or of an element-wise part loads its own operands.
+        // A value crosses the bus at most once per lane that loads it; a lane of an
+        // element-wise part loads its own operands.
         assert!(l.loaded_bits <= l.written_bits, "{}", l.name);
-        if l.strategy != Some(Strategy::Stored) {
+        if l.layout.is_none() {
             assert_eq!(l.loaded_bits, l.written_bits, "{}", l.name);
         }
         for m in [l.chip_lane_utilization, l.mapping_efficiency] {
@@ -147,14 +147,20 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(12))]
 
     /// Analytical == functional (counts, cycles) and bit-exact, on random small networks
-    /// with every mapped op, random weight bits, signedness and sparsity, both strategies.
+    /// with every mapped op, random weight bits, signedness and sparsity, both strategies'
+    /// plain layouts and a random stored layout (reduction slices, program sharing).
     #[test]
     fn analytical_equals_functional(
         c in 1usize..4, k in prop_oneof![Just(1usize), Just(3)], pool in any::<bool>(),
         bits in 2u32..9, act_bits in 2u32..9, symmetric in any::<bool>(),
         sparsity in prop_oneof![Just(0.0f64), Just(0.5), Just(0.9)], seed in 0u64..1000,
+        slices in 1usize..12, shared in any::<bool>(),
     ) {
         check_every_op(c, k, pool, bits, act_bits, symmetric, sparsity, seed);
+        let prog = every_op_program(c, k, pool, (bits, act_bits, symmetric), sparsity, seed);
+        let imgs = images(&prog, 3, seed + 2);
+        let layout = Layout { strategy: Strategy::Stored, slices, shared };
+        check_equal(&prog, &imgs, layout);
     }
 }
 
@@ -206,7 +212,7 @@ fn check_every_op(
     let imgs = images(&prog, 3, seed + 2);
     Strategy::ALL
         .into_iter()
-        .map(|s| check_equal(&prog, &imgs, s))
+        .map(|s| check_equal(&prog, &imgs, Layout::plain(s)))
         .sum()
 }
 
@@ -233,7 +239,7 @@ fn wide_formats_and_heavy_pruning_are_exact() {
     let prog = zoo_program("resnet20", &spec(Some(0.8)), 1);
     let opts = RunOptions {
         mode: Mode::Analytical,
-        choice: Choice::Auto(Objective::Energy),
+        choice: Choice::auto(Objective::Energy),
         error_rate: 0.0,
         seed: 1,
         limits: Default::default(),
@@ -252,9 +258,9 @@ fn waves_report_what_one_run_of_every_image_does() {
         let prog = every_op_program(2, 3, true, (4, 6, false), sparsity, seed);
         let imgs = images(&prog, 5, 7);
         let choices = [
-            Choice::Force(Strategy::Const),
-            Choice::Force(Strategy::Stored),
-            Choice::Auto(Objective::Energy),
+            Choice::force(Strategy::Const),
+            Choice::force(Strategy::Stored),
+            Choice::auto(Objective::Energy),
         ];
         for choice in choices {
             for error_rate in [0.0, 0.01] {
@@ -338,12 +344,18 @@ fn waves_report_what_one_run_of_every_image_does() {
 }
 
 /// Every layer of ResNet-20 (int8, one image): bit-exact, and the analytical counts and
-/// cycles equal the functional ones, in both strategies.
+/// cycles equal the functional ones, in both strategies' plain layouts and with every
+/// reduction split over 8 slices under one shared program.
 #[test]
 fn resnet20_analytical_equals_functional() {
     let prog = zoo_program("resnet20", &spec(None), 1);
     let imgs = images(&prog, 1, 5);
-    for s in Strategy::ALL {
+    let sliced = Layout {
+        strategy: Strategy::Stored,
+        slices: 8,
+        shared: true,
+    };
+    for s in Strategy::ALL.map(Layout::plain).into_iter().chain([sliced]) {
         check_equal(&prog, &imgs, s);
     }
 }
@@ -357,7 +369,12 @@ fn const_strategy_cost_falls_with_sparsity() {
         .into_iter()
         .map(|sparsity| {
             let prog = zoo_program("resnet20", &spec(sparsity), 1);
-            let r = run(&prog, &img, Mode::Analytical, Strategy::Const);
+            let r = run(
+                &prog,
+                &img,
+                Mode::Analytical,
+                Layout::plain(Strategy::Const),
+            );
             (r.energy_pj(), r.cycles())
         })
         .collect();
@@ -368,13 +385,14 @@ fn const_strategy_cost_falls_with_sparsity() {
     assert!(costs[1].0 < 0.8 * costs[0].0, "{costs:?}");
 }
 
-/// A program that several lane blocks run is broadcast: its ops are issued once, and only
-/// each block's operand row writes are commands of its own (docs/model.md §2.6). So a stored
-/// layer's commands do not depend on how its channels' lanes split into subarray blocks:
-/// 16 images of a 6×6 conv give 576 lanes per channel, 9 blocks of 64 lanes or 1 block of
-/// 576, with the same programs and the same row writes. The split run, whose analytical
-/// form counts a group's equal blocks once with a repeat count, equals the functional run
-/// that executes every block, and is bit-exact.
+/// A program that several lane blocks run is broadcast: its ops and its operand row writes
+/// are issued once, each row write addressing that row in every block (docs/model.md §2.6).
+/// So a stored layer's commands are its programs' ops plus, per program, the row writes of
+/// its longest block: 16 images of a 6×6 conv give 576 lanes per channel, 9 blocks of 64
+/// lanes, 2 of 288 or 1 of 576, with the same programs, and the commands grow by the same
+/// count per lane of a block. The split run, whose analytical form counts a group's equal
+/// blocks once with a repeat count, equals the functional run that executes every block,
+/// and is bit-exact.
 #[test]
 fn a_broadcast_program_is_issued_once_whatever_the_blocks() {
     let prog = every_op_program(2, 3, false, (4, 6, false), 0.0, 7);
@@ -387,7 +405,7 @@ fn a_broadcast_program_is_issued_once_whatever_the_blocks() {
         let h = Hw::new(hw().lib, org, GateSet::Maj);
         let opts = RunOptions {
             mode,
-            choice: Choice::Force(Strategy::Stored),
+            choice: Choice::force(Strategy::Stored),
             error_rate: 0.0,
             seed: 3,
             limits: Default::default(),
@@ -399,17 +417,21 @@ fn a_broadcast_program_is_issued_once_whatever_the_blocks() {
     };
     let commands = |(r, price): &(NetRun, f64)| {
         let c1 = r.layers.iter().find(|l| l.name == "c1").unwrap();
-        assert_eq!(c1.strategy, Some(Strategy::Stored));
+        assert_eq!(c1.strategy(), Some(Strategy::Stored));
         (c1.energy.controller_pj / price, c1.subarray_runs)
     };
     let split = run_on(64, Mode::Analytical);
     let (split_commands, runs_split) = commands(&split);
+    let (half_commands, runs_half) = commands(&run_on(288, Mode::Analytical));
     let (whole_commands, runs_whole) = commands(&run_on(576, Mode::Analytical));
-    assert_eq!((runs_split, runs_whole), (4 * 9, 4));
-    assert!(split_commands > 0.0);
+    assert_eq!((runs_split, runs_half, runs_whole), (4 * 9, 4 * 2, 4));
+    assert!(0.0 < split_commands && split_commands < half_commands);
+    // The same row writes per lane of the longest block: 224 more lanes add 224/288 of
+    // what 288 more add.
     assert!(
-        (split_commands - whole_commands).abs() < 1e-6,
-        "{split_commands} vs {whole_commands} commands"
+        ((half_commands - split_commands) * 288.0 - (whole_commands - half_commands) * 224.0).abs()
+            < 1e-6,
+        "{split_commands}, {half_commands}, {whole_commands} commands"
     );
     let functional = run_on(64, Mode::Functional);
     for (x, got) in imgs.iter().zip(&functional.0.outputs) {
@@ -423,4 +445,52 @@ fn a_broadcast_program_is_issued_once_whatever_the_blocks() {
     analytical_matches(&f.0, &a.0).unwrap();
     let c1 = a.0.layers.iter().find(|l| l.name == "c1").unwrap();
     assert!(c1.loaded_bits < c1.written_bits);
+}
+
+/// Every objective minimizes over the same candidate layouts, so per layer the latency
+/// objective never gives more cycles than the energy objective, nor the energy objective
+/// more energy than the latency one; EDP lies between on both.
+#[test]
+fn each_objective_wins_its_own_measure() {
+    for (name, sparsity, n) in [
+        ("resnet20", Some(0.5), 1),
+        ("mlp-784-256-10", None, 4),
+        ("lenet5", Some(0.9), 2),
+    ] {
+        let prog = zoo_program(name, &spec(sparsity), 1);
+        let s = prog.network().input_shape();
+        let imgs = vec![Array3::zeros((s.c, s.h, s.w)); n];
+        let run = |objective| {
+            let opts = RunOptions {
+                mode: Mode::Analytical,
+                choice: Choice::auto(objective),
+                error_rate: 0.0,
+                seed: 1,
+                limits: Default::default(),
+            };
+            run_network(&prog, &imgs, &hw(), &opts).unwrap()
+        };
+        let (e, t, p) = (
+            run(Objective::Energy),
+            run(Objective::Latency),
+            run(Objective::Edp),
+        );
+        let mut differ = 0;
+        for ((a, b), c) in e.layers.iter().zip(&t.layers).zip(&p.layers) {
+            let (ea, eb, ec) = (
+                a.energy.total_pj(),
+                b.energy.total_pj(),
+                c.energy.total_pj(),
+            );
+            assert!(
+                b.cycles <= a.cycles && b.cycles <= c.cycles,
+                "{name} {}",
+                a.name
+            );
+            assert!(ea <= eb && ea <= ec, "{name} {}: {ea} vs {eb}", a.name);
+            differ += usize::from(a.layout != b.layout);
+        }
+        // The objectives do pick different layouts somewhere (the test is not vacuous).
+        assert!(differ > 0, "{name}");
+    }
 }

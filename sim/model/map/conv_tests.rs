@@ -75,7 +75,7 @@ fn small_cnn_is_bit_exact() {
                 &hw,
                 &RunOptions {
                     mode: Mode::Functional,
-                    choice: Choice::Force(s),
+                    choice: Choice::force(s),
                     error_rate: 0.0,
                     seed: 0,
                     limits: Default::default(),

@@ -93,78 +93,100 @@ pub fn const_job(
             first_temp,
         )?);
     }
-    Ok(finish(b, segments, start, outputs, l))
+    Ok(finish(b, segments, start, outputs, l.out_coding()))
 }
 
-/// [`Strategy::Stored`]: the program for one subarray whose lanes hold outputs of
-/// `channels` (their weights decide which weight-bit columns are all zero).
+/// What one [`Strategy::Stored`] program serves.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredSpec<'s> {
+    /// The output channels its lanes hold (their weights decide which weight-bit columns
+    /// are all zero, their intervals the accumulator's width).
+    pub channels: &'s [usize],
+    /// The reduction ranges its lanes cover, one per slice: a lane loads input `j` of its
+    /// own range into the same columns as every other lane (`Source::X(j)`, relative to the
+    /// range's start; a shorter range's lanes load zero bits past its end). The whole
+    /// reduction (one range) for a program that computes outputs.
+    pub ranges: &'s [Range<usize>],
+    /// Whether it computes each slice's partial sum Σ w·v (raw two's complement, for a
+    /// reducer: no constants, no epilogue) rather than the output.
+    pub partial: bool,
+}
+
+impl StoredSpec<'_> {
+    /// The interval its accumulator lies in: the union over its channels (and ranges) of
+    /// the output accumulator's, or the partial sums'.
+    pub fn interval(&self, l: &Linear<'_>) -> (i128, i128) {
+        let one = |c: usize| -> Vec<(i128, i128)> {
+            if self.partial {
+                self.ranges
+                    .iter()
+                    .map(|r| l.partial_interval(c, r.clone()))
+                    .collect()
+            } else {
+                vec![l.acc_interval(c)]
+            }
+        };
+        self.channels
+            .iter()
+            .flat_map(|&c| one(c))
+            .fold((0i128, 0i128), |(a, b), (c, d)| (a.min(c), b.max(d)))
+    }
+
+    /// Inputs per lane: the longest range.
+    fn len(&self) -> usize {
+        self.ranges.iter().map(Range::len).max().unwrap_or(0)
+    }
+}
+
+/// [`Strategy::Stored`]: the program for subarrays whose lanes hold outputs (or, for a
+/// reduction split in space, partial sums) of `spec`'s channels.
 pub fn stored_job(
     set: GateSet,
     l: &Linear<'_>,
-    channels: &[usize],
+    spec: &StoredSpec<'_>,
     chunk: usize,
     counting: bool,
 ) -> Result<Job, MapError> {
     let mut b = builder(set, counting);
     let a = l.x.bits;
     let wc = l.weight_coding();
-    let n = chunk.min(l.reduction());
+    let len = spec.len();
+    let n = chunk.min(len);
     let x_cols: Vec<Arc<[Col]>> = (0..n).map(|r| b.operand_at("x", r, a).into()).collect();
     let w_cols: Vec<Arc<[Col]>> = (0..n)
         .map(|r| b.operand_at("w", r, wc.bits).into())
         .collect();
-    let (lo, hi) = channels
-        .iter()
-        .map(|&c| l.acc_interval(c))
-        .fold((0i128, 0i128), |(a, b), (c, d)| (a.min(c), b.max(d)));
-    let width = arith::signed_width(lo, hi);
-    let k_cols = b.operand("k", width);
-    let binary_out = l.out.binary;
-    let (shift, mults) = l.common_mult(channels);
-    let m_max = mults.iter().copied().max().unwrap_or(0);
-    if m_max >= 1 << 63 {
-        return Err(MapError::CommonMultiplier {
-            first: channels[0],
-            last: channels[channels.len() - 1],
-            bits: 128 - m_max.leading_zeros(),
-        });
-    }
-    let m_bits = if binary_out {
-        0
+    let (lo, hi) = spec.interval(l);
+    let consts = if spec.partial {
+        None
     } else {
-        (128 - m_max.leading_zeros()).max(1)
+        Some(Consts::new(&mut b, l, spec.channels, lo, hi)?)
     };
-    let m_cols = b.operand("m", m_bits);
-    let any_zero = mults.contains(&0);
-    let all_zero = mults.iter().all(|&m| m == 0);
-    let flag = (!binary_out && any_zero && !all_zero).then(|| b.operand("mpos", 1)[0]);
     let first_temp = b.cols() as Col;
-    let ks: Vec<i128> = channels.iter().map(|&c| l.lane_constant(c)).collect();
-    let live_k: Vec<bool> = (0..width)
-        .map(|k| {
-            ks.iter()
-                .any(|&c| c.rem_euclid(1i128 << width) >> k & 1 == 1)
-        })
-        .collect();
-    let live_m: Vec<bool> = (0..m_bits)
-        .map(|k| mults.iter().any(|&m| m >> k & 1 == 1))
-        .collect();
     let mut acc: Vec<Col> = Vec::new();
     let mut segments = Vec::new();
-    for (k, rs) in chunks(l.reduction(), chunk).into_iter().enumerate() {
+    // Per input position: which weight bits are set in some lane (a column of zeros is
+    // skipped); past a shorter range's end a lane's bits are zero.
+    let rows: Vec<&[i64]> = spec.channels.iter().map(|&c| l.row(c)).collect();
+    let live = |j: usize| -> u64 {
+        let mut m = 0;
+        for r in spec.ranges.iter().filter(|r| r.start + j < r.end) {
+            m = rows
+                .iter()
+                .fold(m, |m, row| m | wc.encode(row[r.start + j]));
+        }
+        m
+    };
+    for (k, rs) in chunks(len, chunk).into_iter().enumerate() {
         let start = b.len();
         let mut loads: Vec<Load> = Vec::new();
         let mut sum = Sum::new(&b, lo, hi)?;
         for (i, &c) in acc.iter().enumerate() {
             sum.literal(i as u32, Lit::Owned(c), false);
         }
-        if k == 0 {
-            let m = (!binary_out).then_some((m_cols.as_slice(), m_bits, flag));
-            loads.extend(constant_loads(&mut sum, &k_cols, width, &live_k, m));
+        if let (0, Some(c)) = (k, &consts) {
+            loads.extend(c.loads(&mut sum));
         }
-        // Per input: which weight bits are set in some lane (a column of zeros is skipped).
-        let rows: Vec<&[i64]> = channels.iter().map(|&c| l.row(c)).collect();
-        let live = |r: usize| -> u64 { rows.iter().fold(0, |m, row| m | wc.encode(row[r])) };
         let mut n_live = [0u64; 64];
         for (j, r) in rs.clone().enumerate() {
             loads.extend(input_loads(r, &x_cols[j], &w_cols[j], l.x, wc));
@@ -191,26 +213,175 @@ pub fn stored_job(
         });
     }
     let start = b.len();
-    let pos = match flag {
-        Some(f) => Nonzero::Flag(f),
-        None if all_zero => Nonzero::None,
-        None => Nonzero::All,
+    let Some(consts) = consts else {
+        // A partial sum leaves as it is, for the reducer.
+        let coding = Coding::signed(acc.len() as u32);
+        return Ok(finish(b, segments, start, vec![acc], coding));
     };
-    let mult = Mult::Stored {
-        cols: &m_cols,
-        live: &live_m,
-        max: m_max,
-        pos,
-    };
-    let out = epilogue(
-        &mut b,
-        l,
-        &Signal::raw(&acc, lo, hi),
-        &mult,
-        shift,
-        first_temp,
-    )?;
-    Ok(finish(b, segments, start, vec![out], l))
+    let out = consts.epilogue(&mut b, l, &Signal::raw(&acc, lo, hi), first_temp)?;
+    Ok(finish(b, segments, start, vec![out], l.out_coding()))
+}
+
+/// The reducer of a reduction split in space: for subarrays whose lanes hold outputs of
+/// `channels`, it loads the lane's partial sums (`Source::Partial(s)`, slice s lying in
+/// `parts[s]`, `chunk` of them per segment), adds them to the channel constant K, and
+/// requantizes as a whole [`stored_job`] does.
+pub fn reduce_job(
+    set: GateSet,
+    l: &Linear<'_>,
+    channels: &[usize],
+    parts: &[(i128, i128)],
+    chunk: usize,
+    counting: bool,
+) -> Result<Job, MapError> {
+    let mut b = builder(set, counting);
+    let n = chunk.min(parts.len());
+    let widths: Vec<u32> = parts
+        .iter()
+        .map(|&(lo, hi)| arith::signed_width(lo, hi))
+        .collect();
+    let w_max = widths.iter().copied().max().unwrap_or(1);
+    let p_cols: Vec<Vec<Col>> = (0..n).map(|j| b.operand_at("p", j, w_max)).collect();
+    let (lo, hi) = StoredSpec {
+        channels,
+        ranges: &[],
+        partial: false,
+    }
+    .interval(l);
+    let consts = Consts::new(&mut b, l, channels, lo, hi)?;
+    let first_temp = b.cols() as Col;
+    let mut acc: Vec<Col> = Vec::new();
+    let mut segments = Vec::new();
+    for (k, ss) in chunks(parts.len(), chunk).into_iter().enumerate() {
+        let start = b.len();
+        let mut loads: Vec<Load> = Vec::new();
+        let mut sum = Sum::new(&b, lo, hi)?;
+        for (i, &c) in acc.iter().enumerate() {
+            sum.literal(i as u32, Lit::Owned(c), false);
+        }
+        if k == 0 {
+            loads.extend(consts.loads(&mut sum));
+        }
+        for (j, s) in ss.enumerate() {
+            let cols = &p_cols[j][..widths[s] as usize];
+            loads.push(Load {
+                source: Source::Partial(s),
+                cols: cols.into(),
+                coding: Coding::signed(widths[s]),
+            });
+            let (plo, phi) = parts[s];
+            sum.scaled(&Signal::raw(cols, plo, phi), 1);
+        }
+        acc = sum.reduce_raw(&mut b);
+        segments.push(Segment {
+            loads,
+            ops: start..b.len(),
+        });
+    }
+    let start = b.len();
+    let out = consts.epilogue(&mut b, l, &Signal::raw(&acc, lo, hi), first_temp)?;
+    Ok(finish(b, segments, start, vec![out], l.out_coding()))
+}
+
+/// A stored program's per-lane constants: the accumulator offset K (in the accumulator's
+/// width) and, unless the output is binary, the requantization multiplier M at the
+/// channels' common shift and the flag of a nonzero M.
+struct Consts {
+    width: u32,
+    k_cols: Vec<Col>,
+    live_k: Vec<bool>,
+    m_cols: Vec<Col>,
+    m_bits: u32,
+    live_m: Vec<bool>,
+    m_max: i128,
+    shift: u32,
+    flag: Option<Col>,
+    all_zero: bool,
+    binary_out: bool,
+}
+
+impl Consts {
+    /// Allocates the constants' columns for an accumulator in [lo, hi].
+    fn new(
+        b: &mut Builder,
+        l: &Linear<'_>,
+        channels: &[usize],
+        lo: i128,
+        hi: i128,
+    ) -> Result<Consts, MapError> {
+        let width = arith::signed_width(lo, hi);
+        let k_cols = b.operand("k", width);
+        let binary_out = l.out.binary;
+        let (shift, mults) = l.common_mult(channels);
+        let m_max = mults.iter().copied().max().unwrap_or(0);
+        if m_max >= 1 << 63 {
+            return Err(MapError::CommonMultiplier {
+                first: channels[0],
+                last: channels[channels.len() - 1],
+                bits: 128 - m_max.leading_zeros(),
+            });
+        }
+        let m_bits = if binary_out {
+            0
+        } else {
+            (128 - m_max.leading_zeros()).max(1)
+        };
+        let m_cols = b.operand("m", m_bits);
+        let any_zero = mults.contains(&0);
+        let all_zero = mults.iter().all(|&m| m == 0);
+        let flag = (!binary_out && any_zero && !all_zero).then(|| b.operand("mpos", 1)[0]);
+        let ks: Vec<i128> = channels.iter().map(|&c| l.lane_constant(c)).collect();
+        let live_k = (0..width)
+            .map(|k| {
+                ks.iter()
+                    .any(|&c| c.rem_euclid(1i128 << width) >> k & 1 == 1)
+            })
+            .collect();
+        let live_m = (0..m_bits)
+            .map(|k| mults.iter().any(|&m| m >> k & 1 == 1))
+            .collect();
+        Ok(Consts {
+            width,
+            k_cols,
+            live_k,
+            m_cols,
+            m_bits,
+            live_m,
+            m_max,
+            shift,
+            flag,
+            all_zero,
+            binary_out,
+        })
+    }
+
+    /// Their loads, K's live bits entered into `sum`.
+    fn loads(&self, sum: &mut Sum) -> Vec<Load> {
+        let m = (!self.binary_out).then_some((self.m_cols.as_slice(), self.m_bits, self.flag));
+        constant_loads(sum, &self.k_cols, self.width, &self.live_k, m)
+    }
+
+    /// The epilogue of the accumulator `acc` with these constants.
+    fn epilogue(
+        &self,
+        b: &mut Builder,
+        l: &Linear<'_>,
+        acc: &Signal,
+        first_temp: Col,
+    ) -> Result<Vec<Col>, MapError> {
+        let pos = match self.flag {
+            Some(f) => Nonzero::Flag(f),
+            None if self.all_zero => Nonzero::None,
+            None => Nonzero::All,
+        };
+        let mult = Mult::Stored {
+            cols: &self.m_cols,
+            live: &self.live_m,
+            max: self.m_max,
+            pos,
+        };
+        epilogue(b, l, acc, &mult, self.shift, first_temp)
+    }
 }
 
 /// The first segment's loads of the per-lane constants: K (the accumulator's offset, its
@@ -322,11 +493,11 @@ fn finish(
     mut segments: Vec<Segment>,
     start: usize,
     outputs: Vec<Vec<Col>>,
-    l: &Linear<'_>,
+    out: Coding,
 ) -> Job {
     segments.push(Segment {
         loads: Vec::new(),
         ops: start..b.len(),
     });
-    Job::new(b, segments, outputs, l.out_coding())
+    Job::new(b, segments, outputs, out)
 }

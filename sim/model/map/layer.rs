@@ -7,13 +7,13 @@ use crate::model::energy::{self, Actions, Pricing};
 use cram_workloads::golden::{self, Step};
 use elem::Part;
 use linear::Strategy;
-use linear::{Linear, Source};
+use linear::{Linear, Source, StoredSpec, chunks};
 use ndarray::Array3;
 use rayon::prelude::*;
 use std::ops::Range;
 
-/// A layer's costs, strategy and (functional mode) output codes; `candidates` collects
-/// both strategies' (energy pJ, cycles) when the cost model chooses. `realize` (analytical
+/// A layer's costs, layout and (functional mode) output codes; `candidates` collects every
+/// searched layout's (energy pJ, cycles) when the cost model chooses. `realize` (analytical
 /// mode) prices the chosen streams with their generated programs, as a functional run does.
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
 pub(crate) fn layer_costs(
@@ -24,88 +24,116 @@ pub(crate) fn layer_costs(
     hw: &Hw,
     opts: &RunOptions,
     realize: bool,
-    mut candidates: Option<&mut Vec<(Strategy, f64, u64)>>,
-) -> Result<(Vec<StreamCost>, Option<Strategy>, Vec<Array3<i64>>), MapError> {
+    mut candidates: Option<&mut Vec<(Layout, f64, u64)>>,
+) -> Result<(Vec<StreamCost>, Option<Layout>, Vec<Array3<i64>>), MapError> {
     let layer = &prog.network().layers[i];
     let shape = prog.shape(i);
     let n_img = images.len();
     let functional = opts.mode == Mode::Functional;
     let input = |k: usize| layer.inputs.get(k).copied().unwrap_or(0);
-    let (costs, strategy, y): (Vec<StreamCost>, Option<Strategy>, Vec<Array3<i64>>) =
-        match prog.step(i) {
-            Step::Input => (Vec::new(), None, images.to_vec()),
-            Step::Pass => {
-                let y = if functional {
-                    outs[input(0)]
-                        .iter()
-                        .map(|x: &Array3<i64>| {
-                            Array3::from_shape_vec(
-                                (shape.c, shape.h, shape.w),
-                                x.iter().copied().collect(),
-                            )
-                            .expect("same element count")
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                (Vec::new(), None, y)
-            }
-            Step::Linear { .. } => {
-                let j = input(0);
-                let l = Linear::at(prog, i).expect("a linear step");
-                let x = functional.then(|| outs[j].as_slice());
-                let (strategy, (c, y)) = match opts.choice {
-                    Choice::Force(s) => (s, linear_layer(&l, s, hw, n_img, x, realize, opts, i)?),
-                    Choice::Auto(obj) => {
-                        // Both strategies costed in closed form; the cheaper one runs.
-                        let mut best: Option<(f64, Strategy, LayerOut)> = None;
-                        for s in Strategy::ALL {
-                            let out = linear_layer(&l, s, hw, n_img, None, false, opts, i)?;
-                            let (e, t) = totals(&out.0, hw);
-                            if let Some(c) = candidates.as_mut() {
-                                c.push((s, e, t));
-                            }
-                            let score = obj.score(e, t);
-                            if best.as_ref().is_none_or(|b| score < b.0) {
-                                best = Some((score, s, out));
-                            }
+    let (costs, layout, y): (Vec<StreamCost>, Option<Layout>, Vec<Array3<i64>>) = match prog.step(i)
+    {
+        Step::Input => (Vec::new(), None, images.to_vec()),
+        Step::Pass => {
+            let y = if functional {
+                outs[input(0)]
+                    .iter()
+                    .map(|x: &Array3<i64>| {
+                        Array3::from_shape_vec(
+                            (shape.c, shape.h, shape.w),
+                            x.iter().copied().collect(),
+                        )
+                        .expect("same element count")
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (Vec::new(), None, y)
+        }
+        Step::Linear { .. } => {
+            let j = input(0);
+            let l = Linear::at(prog, i).expect("a linear step");
+            let x = functional.then(|| outs[j].as_slice());
+            let layouts = layouts(&opts.choice, &l, n_img, hw)?;
+            let (layout, (c, y)) = if let [one] = layouts[..] {
+                (one, linear_layer(&l, one, hw, n_img, x, realize, opts, i)?)
+            } else {
+                // Every layout costed in closed form; the cheapest runs.
+                // A layout that does not fit (columns, multiplier width) is passed
+                // over; with none left, the first one's error stands.
+                let mut best: Option<(f64, Layout, LayerOut)> = None;
+                let mut first_error = None;
+                for lay in layouts {
+                    let out = match linear_layer(&l, lay, hw, n_img, None, false, opts, i) {
+                        Ok(out) => out,
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                            continue;
                         }
-                        let (_, s, out) = best.expect("two strategies");
-                        if x.is_some() || realize {
-                            (s, linear_layer(&l, s, hw, n_img, x, realize, opts, i)?)
-                        } else {
-                            (s, out)
-                        }
+                    };
+                    let (e, t) = totals(&out.0, hw);
+                    if let Some(c) = candidates.as_mut() {
+                        c.push((lay, e, t));
                     }
+                    let score = opts.choice.objective.score(e, t);
+                    if best.as_ref().is_none_or(|b| score < b.0) {
+                        best = Some((score, lay, out));
+                    }
+                }
+                let Some((_, lay, out)) = best else {
+                    return Err(first_error.expect("a layout failed"));
                 };
-                (c, Some(strategy), y)
-            }
-            Step::MaxPool
-            | Step::SumPool(_)
-            | Step::Relu
-            | Step::Relu6 { .. }
-            | Step::Sign
-            | Step::Add { .. }
-            | Step::Concat(_)
-            | Step::Downsample
-            | Step::Attn(_) => {
-                let (parts, charge) = elem::parts(prog, i, hw)?;
-                let g = functional.then(|| elem::gather(prog, i, outs));
-                let (c, y) = elem_layer(
-                    &parts,
-                    hw,
-                    n_img,
-                    shape,
-                    (g.as_deref(), realize),
-                    opts,
-                    i,
-                    charge,
-                );
-                (c, None, y)
-            }
-        };
-    Ok((costs, strategy, y))
+                if x.is_some() || realize {
+                    (lay, linear_layer(&l, lay, hw, n_img, x, realize, opts, i)?)
+                } else {
+                    (lay, out)
+                }
+            };
+            (c, Some(layout), y)
+        }
+        Step::MaxPool
+        | Step::SumPool(_)
+        | Step::Relu
+        | Step::Relu6 { .. }
+        | Step::Sign
+        | Step::Add { .. }
+        | Step::Concat(_)
+        | Step::Downsample
+        | Step::Attn(_) => {
+            let (parts, charge) = elem::parts(prog, i, hw)?;
+            let g = functional.then(|| elem::gather(prog, i, outs));
+            let (c, y) = elem_layer(
+                &parts,
+                hw,
+                n_img,
+                shape,
+                (g.as_deref(), realize),
+                opts,
+                i,
+                charge,
+            );
+            (c, None, y)
+        }
+    };
+    Ok((costs, layout, y))
+}
+
+/// The layouts `choice` leaves for a linear layer of `n_img` images, or why none.
+pub(crate) fn layouts(
+    choice: &Choice,
+    l: &Linear<'_>,
+    n_img: usize,
+    hw: &Hw,
+) -> Result<Vec<Layout>, MapError> {
+    let outputs = l.channels() * n_img * l.positions();
+    let out = choice.layouts(outputs, l.reduction(), hw.org.lanes() as usize);
+    if out.is_empty() {
+        return Err(MapError::NoLayout {
+            pins: choice.describe(),
+        });
+    }
+    Ok(out)
 }
 
 /// A layer's mapping error, naming the network, the layer and its op.
@@ -123,7 +151,7 @@ pub(crate) fn layer_error(prog: &golden::Program, i: usize, why: MapError) -> Er
 pub(crate) fn report(
     name: String,
     op: &'static str,
-    strategy: Option<Strategy>,
+    layout: Option<Layout>,
     costs: &[StreamCost],
     hw: &Hw,
 ) -> LayerReport {
@@ -168,7 +196,7 @@ pub(crate) fn report(
     LayerReport {
         name,
         op,
-        strategy,
+        layout,
         streams,
         subarray_runs: runs,
         subarrays: runs.min(chip),
@@ -211,7 +239,7 @@ pub(crate) type Streams = Result<Vec<(StreamCost, Placed)>, MapError>;
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn linear_layer(
     l: &Linear<'_>,
-    strategy: Strategy,
+    layout: Layout,
     hw: &Hw,
     n_img: usize,
     x: Option<&[Array3<i64>]>,
@@ -222,9 +250,9 @@ pub(crate) fn linear_layer(
     let generate = x.is_some() || realize_programs;
     let p_n = l.positions();
     let c_out = l.channels();
-    let results = match strategy {
+    let results = match layout.strategy {
         Strategy::Const => const_streams(l, hw, n_img, x, generate, opts, layer)?,
-        Strategy::Stored => stored_streams(l, hw, n_img, x, generate, opts, layer)?,
+        Strategy::Stored => stored_streams(l, hw, n_img, x, generate, opts, layer, layout)?,
     };
     let mut y = vec![
         Array3::<i64>::zeros((c_out, l.out_shape.h, l.out_shape.w));
@@ -318,8 +346,14 @@ fn const_streams(
                         stream_of(s * lane_blocks.len() + bi),
                         x.is_some().then_some(&loader as Loader<'_>),
                         true,
-                        // Every lane is another (image, position): its own inputs.
-                        &|_| blk.len() as u64,
+                        // Every lane is another (image, position): its own inputs, which
+                        // the sets of one conv group share (multicast: they cross the bus
+                        // with the group's first set).
+                        &|_| {
+                            let group = |c: usize| c / per_group;
+                            let first = s == 0 || group(sets[s - 1].start) != group(chs.start);
+                            if first { blk.len() as u64 } else { 0 }
+                        },
                     );
                     // One broadcast stream per set.
                     if bi > 0 {
@@ -352,7 +386,11 @@ fn const_streams(
 }
 
 /// The streams of a linear layer by the `stored` strategy: lanes are (channel, image,
-/// position), channel-major, and blocks holding the same channels share one program.
+/// position), channel-major, and blocks holding the same channels share one program (one
+/// program for all of them when `layout.shared`). With `layout.slices` = s > 1 the
+/// reduction is split in space: a first pass computes each slice's partial sum on lanes
+/// (channel, image, position, slice), and a reducer pass adds a lane's s partial sums, moved
+/// in from the slices' lanes, and requantizes (docs/model.md §2.2).
 #[allow(clippy::too_many_arguments)]
 fn stored_streams(
     l: &Linear<'_>,
@@ -362,21 +400,166 @@ fn stored_streams(
     generate: bool,
     opts: &RunOptions,
     layer: usize,
+    layout: Layout,
+) -> Streams {
+    let s = layout.slices.clamp(1, l.reduction().max(1));
+    let per_img = n_img * l.positions();
+    // Output values by (channel, image and position).
+    let outputs = |streams: Vec<(StreamCost, Placed)>| {
+        streams
+            .into_iter()
+            .map(|(c, vals)| {
+                let vals = vals.into_iter().map(|(co, g, v)| (co, g % per_img, v));
+                (c, vals.collect())
+            })
+            .collect()
+    };
+    if s == 1 {
+        let pass = Pass::Whole;
+        return stored_pass(
+            l,
+            hw,
+            n_img,
+            (x, None),
+            generate,
+            opts,
+            layer,
+            layout,
+            &pass,
+            0,
+        )
+        .map(outputs);
+    }
+    let ranges = chunks(l.reduction(), l.reduction().div_ceil(s));
+    let slices = Pass::Slices(&ranges);
+    let first = stored_pass(
+        l,
+        hw,
+        n_img,
+        (x, None),
+        generate,
+        opts,
+        layer,
+        layout,
+        &slices,
+        0,
+    )?;
+    // The partial sums by slice lane (functional mode).
+    let partials: Option<Vec<i64>> = x.map(|_| {
+        let mut p = vec![0; l.channels() * n_img * l.positions() * ranges.len()];
+        for (_, vals) in &first {
+            for &(_, g, v) in vals {
+                p[g] = v;
+            }
+        }
+        p
+    });
+    let base = first
+        .iter()
+        .map(|(c, _)| c.place.program + 1)
+        .max()
+        .unwrap_or(0);
+    let reduce = Pass::Reduce(&ranges);
+    let second = stored_pass(
+        l,
+        hw,
+        n_img,
+        (x, partials.as_deref()),
+        generate,
+        opts,
+        layer,
+        layout,
+        &reduce,
+        base,
+    )?;
+    Ok(first
+        .into_iter()
+        .map(|(c, _)| (c, Vec::new()))
+        .chain(outputs(second))
+        .collect())
+}
+
+/// The generated first program of a linear layer's `layout`, on channels `chs` with
+/// `chunk` inputs per segment (as [`layer_costs`] placed it): a `const` set's, or a stored
+/// layer's first pass (whole, or its slices' partial sums), every channel's when shared.
+pub(crate) fn first_program(
+    l: &Linear<'_>,
+    layout: Layout,
+    chs: Range<usize>,
+    chunk: usize,
+    set: crate::model::kernels::GateSet,
+) -> Result<linear::Job, MapError> {
+    if layout.strategy == Strategy::Const {
+        return linear::const_job(set, l, chs, chunk, false);
+    }
+    let channels: Vec<usize> = if layout.shared {
+        (0..l.channels()).collect()
+    } else {
+        chs.collect()
+    };
+    let s = layout.slices.clamp(1, l.reduction().max(1));
+    let ranges = chunks(l.reduction(), l.reduction().div_ceil(s));
+    let spec = StoredSpec {
+        channels: &channels,
+        ranges: &ranges,
+        partial: s > 1,
+    };
+    linear::stored_job(set, l, &spec, chunk, false)
+}
+
+/// One pass of a stored layer over its lanes.
+enum Pass<'r> {
+    /// Outputs, the reduction whole.
+    Whole,
+    /// Each slice's partial sum (lanes: channel, image, position, slice).
+    Slices(&'r [Range<usize>]),
+    /// Outputs from the slices' partial sums.
+    Reduce(&'r [Range<usize>]),
+}
+
+/// The streams of one [`Pass`]: `x` the inputs and the slices' partial sums by slice lane
+/// (functional mode); programs are numbered from `base`. Its output values are (channel,
+/// lane of the pass, value): output codes, or a slice pass's partial sums.
+#[allow(clippy::too_many_arguments)]
+fn stored_pass(
+    l: &Linear<'_>,
+    hw: &Hw,
+    n_img: usize,
+    (x, partials): (Option<&[Array3<i64>]>, Option<&[i64]>),
+    generate: bool,
+    opts: &RunOptions,
+    layer: usize,
+    layout: Layout,
+    pass: &Pass<'_>,
+    base: usize,
 ) -> Streams {
     let p_n = l.positions();
     let c_out = l.channels();
     let per = hw.lanes();
     let set = hw.set;
-    let stream_of = |k: usize| ((layer as u64) << 32) | k as u64;
     let a_bits = l.x.bits as usize;
-    // Lane = (co, image, p), channel-major so a subarray holds few channels; blocks
-    // holding the same channels share one program.
+    #[allow(clippy::single_range_in_vec_init)] // one range: the whole reduction
+    let whole = [0..l.reduction()];
+    let (ranges, s): (&[Range<usize>], usize) = match pass {
+        Pass::Whole => (&whole, 1),
+        Pass::Slices(r) => (r, r.len()),
+        Pass::Reduce(r) => (r, 1),
+    };
+    // Stream numbers (fault streams) after the slice pass's.
+    let offset = match pass {
+        Pass::Reduce(r) => (c_out * n_img * p_n * r.len()).div_ceil(per),
+        Pass::Whole | Pass::Slices(_) => 0,
+    };
+    let stream_of = |k: usize| ((layer as u64) << 32) | (offset + k) as u64;
+    // Lane = (co, image, p[, slice]), channel-major so a subarray holds few channels;
+    // blocks holding the same channels share one program.
     let per_img = n_img * p_n;
+    let per_ch = per_img * s;
     let wbits = l.weight_coding().bits as usize;
-    let lane_blocks = blocks(c_out * per_img, per);
+    let lane_blocks = blocks(c_out * per_ch, per);
     let mut groups: Vec<(Range<usize>, Vec<usize>)> = Vec::new();
     for (k, blk) in lane_blocks.iter().enumerate() {
-        let chs = blk.start / per_img..(blk.end - 1) / per_img + 1;
+        let chs = blk.start / per_ch..(blk.end - 1) / per_ch + 1;
         match groups.last_mut() {
             Some((c, ks)) if *c == chs => ks.push(k),
             _ => groups.push((chs, vec![k])),
@@ -386,27 +569,77 @@ fn stored_streams(
     // followed by one starting in the second), so its blocks differ only in length: what
     // the analytical repeat count assumes, distinct loads included.
     debug_assert!(groups.iter().all(|(c, ks)| ks.len() == 1 || c.len() == 1));
+    let all: Vec<usize> = (0..c_out).collect();
+    let program_channels = |chs: &Range<usize>| -> Vec<usize> {
+        if layout.shared {
+            all.clone()
+        } else {
+            chs.clone().collect()
+        }
+    };
+    // The partial sums' intervals per slice, over a program's channels.
+    let parts = |channels: &[usize]| -> Vec<(i128, i128)> {
+        ranges
+            .iter()
+            .map(|r| {
+                StoredSpec {
+                    channels,
+                    ranges: std::slice::from_ref(r),
+                    partial: true,
+                }
+                .interval(l)
+            })
+            .collect()
+    };
+    let make = |channels: &[usize], chunk: usize, counting: bool| match pass {
+        Pass::Whole | Pass::Slices(_) => {
+            let spec = StoredSpec {
+                channels,
+                ranges,
+                partial: matches!(pass, Pass::Slices(_)),
+            };
+            linear::stored_job(set, l, &spec, chunk, counting)
+        }
+        Pass::Reduce(_) => linear::reduce_job(set, l, channels, &parts(channels), chunk, counting),
+    };
+    let (len, per_r) = match pass {
+        Pass::Whole | Pass::Slices(_) => (ranges[0].len(), a_bits + wbits),
+        Pass::Reduce(r) => (r.len(), 32),
+    };
     // The first group's chunk is where every other group's search starts.
-    let first: Vec<usize> = groups[0].0.clone().collect();
-    let (chunk0, _) = fitted(hw, l.reduction(), a_bits + wbits, |chunk| {
-        linear::stored_job(set, l, &first, chunk, true)
-    })?;
+    let first = program_channels(&groups[0].0);
+    let (chunk0, _) = fitted(hw, len, per_r, |chunk| make(&first, chunk, true))?;
+    // One program for every group when shared: fitted and generated once.
+    let shared_job = if layout.shared {
+        let (chunk, plan) = fitted_from(hw, chunk0, |chunk| make(&all, chunk, true))?;
+        let real = if generate {
+            Some(realize(&plan, make(&all, chunk, false), hw)?)
+        } else {
+            None
+        };
+        Some((chunk, plan, real))
+    } else {
+        None
+    };
     let per_group: Vec<Streams> = groups
         .par_iter()
         .enumerate()
         .map(|(gi, (chs, ks))| {
-            let channels: Vec<usize> = chs.clone().collect();
-            let (chunk, plan) = fitted_from(hw, chunk0, |chunk| {
-                linear::stored_job(set, l, &channels, chunk, true)
-            })?;
-            let real = if generate {
-                Some(realize(
-                    &plan,
-                    linear::stored_job(set, l, &channels, chunk, false),
-                    hw,
-                )?)
-            } else {
-                None
+            let channels = program_channels(chs);
+            let own;
+            let (chunk, plan, real) = match &shared_job {
+                Some((c, p, r)) => (*c, p, r.as_ref()),
+                None => {
+                    let (chunk, plan) =
+                        fitted_from(hw, chunk0, |chunk| make(&channels, chunk, true))?;
+                    let real = if generate {
+                        Some(realize(&plan, make(&channels, chunk, false), hw)?)
+                    } else {
+                        None
+                    };
+                    own = (plan, real);
+                    (chunk, &own.0, own.1.as_ref())
+                }
             };
             let (_, mults) = l.common_mult(&channels);
             // Per-channel constants, once per group (the K load keeps their low bits).
@@ -417,51 +650,67 @@ fn stored_streams(
                     let blk = &lane_blocks[k];
                     let loader = |src: Source, lane: usize| -> i64 {
                         let g = blk.start + lane;
-                        let co = g / per_img;
-                        let (img, p) = (g % per_img / p_n, g % p_n);
+                        let co = g / per_ch;
+                        let (pos, slice) = (g % per_ch / s, g % s);
+                        let (img, p) = (pos / p_n, pos % p_n);
                         let ci = co - channels[0];
+                        let rs = &ranges[slice];
                         match src {
-                            Source::X(r) => l.gather(&x.expect("functional")[img], co, p, r),
-                            Source::W(r) => l.row(co)[r],
+                            // Past a shorter slice's end, zero bits: a product of 0.
+                            Source::X(j) if rs.start + j >= rs.end => l.x_offset() as i64,
+                            Source::W(j) if rs.start + j >= rs.end => 0,
+                            Source::X(j) => {
+                                l.gather(&x.expect("functional")[img], co, p, rs.start + j)
+                            }
+                            Source::W(j) => l.row(co)[rs.start + j],
                             Source::K => ks_c[ci] as i64,
                             Source::M => mults[ci] as i64,
                             Source::MPos => i64::from(mults[ci] > 0),
+                            Source::Partial(t) => {
+                                partials.expect("functional")[g * ranges.len() + t]
+                            }
                         }
                     };
                     let (mut cost, sa) = run_job(
-                        real.as_ref().unwrap_or(&plan),
-                        real.as_ref(),
+                        real.unwrap_or(plan),
+                        real,
                         blk.len(),
                         hw,
                         opts,
                         stream_of(k),
                         x.is_some().then_some(&loader as Loader<'_>),
                         true,
+                        // Multicast: lanes of one conv group at one (image, position,
+                        // slice) share their inputs, a (channel, slice)'s lanes its weights,
+                        // a channel's lanes its constants.
                         &|src: Source| match src {
-                            Source::X(_) => stored_x_distinct(blk, per_img, c_out / l.groups),
-                            Source::W(_) | Source::K | Source::M | Source::MPos => chs.len() as u64,
+                            Source::X(_) => first_lanes(blk, per_ch * c_out / l.groups, per_ch),
+                            Source::W(_) => first_lanes(blk, per_ch, s),
+                            Source::K | Source::M | Source::MPos => first_lanes(blk, per_ch, 1),
+                            // Every lane's own partial sums.
+                            Source::Partial(_) => blk.len() as u64,
                         },
                     );
-                    // The group's blocks run one program, broadcast.
-                    if k != ks[0] {
+                    // The group's blocks run one program, broadcast (and so do all the
+                    // groups' blocks when the program is shared).
+                    if k != ks[0] || (layout.shared && gi > 0) {
                         cost.share_program();
                     }
                     cost.repeat = repeat;
                     cost.place = Place {
-                        program: gi,
-                        channels: chs.clone(),
+                        program: base + if layout.shared { 0 } else { gi },
+                        channels: if layout.shared { 0..c_out } else { chs.clone() },
                         lanes: blk.clone(),
                         chunk,
                     };
                     let mut vals = Vec::new();
-                    if let (Some(sa), Some(job)) = (sa, &real) {
+                    if let (Some(sa), Some(job)) = (sa, real) {
                         for (lane, v) in load_lanes(&sa, &job.outputs[0], blk.len())
                             .into_iter()
                             .enumerate()
                         {
                             let g = blk.start + lane;
-                            let (co, rest) = (g / per_img, g % per_img);
-                            vals.push((co, rest, job.out.decode(v)));
+                            vals.push((g / per_ch, g, job.out.decode(v)));
                         }
                     }
                     (cost, vals)
@@ -472,19 +721,21 @@ fn stored_streams(
     flatten(per_group)
 }
 
-/// The distinct input vectors a block of stored lanes loads: lanes are (channel, image,
-/// position), channel-major, `per_img` = images × positions per channel; lanes of one
-/// convolution group (`per_group` channels) at the same image and position read the same
-/// inputs, so each group's lanes in the block load min(their number, `per_img`) distinct
-/// vectors.
-pub(crate) fn stored_x_distinct(blk: &Range<usize>, per_img: usize, per_group: usize) -> u64 {
-    let group_lanes = per_group.max(1) * per_img;
-    let (first, last) = (blk.start / group_lanes, (blk.end - 1) / group_lanes);
-    (first..=last)
-        .map(|g| {
-            let lo = blk.start.max(g * group_lanes);
-            let hi = blk.end.min((g + 1) * group_lanes);
-            (hi - lo).min(per_img) as u64
+/// How many lanes of block `blk` are the first of their kind, lanes being numbered
+/// `period`-major: the lanes g whose offset in their run of `period` lanes is below
+/// `first`. A value the lanes of one kind share crosses the bus with the first of them
+/// (docs/model.md §2.6): with g = (channel, position, slice) and `period` = a conv group's
+/// lanes, `first` = one channel's lanes counts each input vector once; with `period` = a
+/// channel's lanes, `first` = the slices counts each (channel, slice)'s weights once, and
+/// `first` = 1 each channel's constants once.
+pub(crate) fn first_lanes(blk: &Range<usize>, period: usize, first: usize) -> u64 {
+    let period = period.max(1);
+    let (a, b) = (blk.start / period, (blk.end - 1) / period);
+    (a..=b)
+        .map(|k| {
+            let lo = blk.start.max(k * period);
+            let hi = blk.end.min(k * period + first.min(period));
+            hi.saturating_sub(lo) as u64
         })
         .sum()
 }

@@ -20,7 +20,7 @@
 //! for `Stored`, its weights) into the same columns before each segment, and the
 //! accumulator stays in the lanes between chunks (a split over time).
 
-pub use super::jobs::{const_job, stored_job};
+pub use super::jobs::{StoredSpec, const_job, reduce_job, stored_job};
 use crate::error::MapError;
 use std::ops::Range;
 use std::sync::Arc;
@@ -72,6 +72,44 @@ impl Strategy {
             Strategy::Const => "lane = output element, weights in the instruction stream",
             Strategy::Stored => "lane = output neuron, weights stored in cells",
         }
+    }
+}
+
+/// How a Dense or Conv2d layer runs on lanes (docs/model.md §2.2): its strategy and, for
+/// [`Strategy::Stored`], how many slices its reduction is split into across lanes (space)
+/// and whether one program serves every lane block of a pass (`shared`: its weight-bit
+/// columns skipped only where every channel's are zero) or each channel group has its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Layout {
+    /// Where the weights live.
+    pub strategy: Strategy,
+    /// Reduction slices in space (1: the reduction whole in each lane).
+    pub slices: usize,
+    /// One program for every lane block.
+    pub shared: bool,
+}
+
+impl Layout {
+    /// A strategy's first layout: the reduction whole, a program per channel group (or
+    /// channel set).
+    pub const fn plain(strategy: Strategy) -> Layout {
+        Layout {
+            strategy,
+            slices: 1,
+            shared: false,
+        }
+    }
+
+    /// Short name: `const`, `stored`, `stored/4` (four slices), `stored/4 shared`.
+    pub fn name(self) -> String {
+        let mut n = self.strategy.name().to_owned();
+        if self.slices > 1 {
+            n += &format!("/{}", self.slices);
+        }
+        if self.shared {
+            n += " shared";
+        }
+        n
     }
 }
 
@@ -316,6 +354,19 @@ impl<'a> Linear<'a> {
         self.intervals[co]
     }
 
+    /// The exact interval of channel co's partial sum over reduction range `rs`, Σ_r w·v
+    /// with v the value of the input's stored bits without their offset (v = x − offset,
+    /// see [`Linear::lane_constant`]): what a slice of a reduction split in space adds.
+    pub fn partial_interval(&self, co: usize, rs: Range<usize>) -> (i128, i128) {
+        let (xl, xh) = self.x_centred();
+        let a0 = self.x_centred_offset();
+        let (vl, vh) = (xl - a0, xh - a0);
+        self.row(co)[rs].iter().fold((0, 0), |(lo, hi), &w| {
+            let (a, b) = arith::scale_interval(vl, vh, i128::from(w));
+            (lo + a, hi + b)
+        })
+    }
+
     /// Per-lane constant of channel co: bias + Σ_r w·(offset − z_x), where the input's stored
     /// bits carry value Σ ±2^i·b + offset.
     pub fn lane_constant(&self, co: usize) -> i128 {
@@ -388,6 +439,8 @@ pub enum Source {
     M,
     /// Whether that multiplier is non-zero.
     MPos,
+    /// The lane's partial sum of reduction slice s ([`reduce_job`]).
+    Partial(usize),
 }
 
 /// One operand written into every lane of a job before a segment.

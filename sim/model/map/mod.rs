@@ -48,7 +48,7 @@ use cram_arch::{GateKind, GateLibrary, Org};
 use ndarray::Array3;
 use serde::{Deserialize, Serialize};
 
-pub use linear::Strategy;
+pub use linear::{Layout, Strategy};
 
 use crate::model::energy::{EnergyBreakdown, EnergyTable};
 use crate::model::kernels::GateSet;
@@ -56,7 +56,7 @@ use crate::model::limits::Limits;
 use crate::model::timing::StepCycles;
 
 /// What the per-layer strategy choice minimizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Objective {
     /// Energy per inference.
@@ -68,6 +68,15 @@ pub enum Objective {
 }
 
 impl Objective {
+    /// Its name in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Energy => "energy",
+            Objective::Latency => "latency",
+            Objective::Edp => "edp",
+        }
+    }
+
     /// What the choice minimizes, from a layer's energy (pJ) and cycles.
     fn score(self, e_pj: f64, cycles: u64) -> f64 {
         match self {
@@ -78,13 +87,121 @@ impl Objective {
     }
 }
 
-/// How each layer's strategy is picked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Choice {
-    /// By the cost model, per layer.
-    Auto(Objective),
-    /// The same strategy for every layer.
-    Force(Strategy),
+/// How each weighted layer's layout is picked (docs/model.md §2.9): among the layouts its
+/// pins leave ([`Choice::layouts`]), the one the cost model scores lowest under the
+/// objective (the first of the lowest, in the order listed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Choice {
+    /// What the search minimizes.
+    pub objective: Objective,
+    /// Pinned strategy.
+    pub strategy: Option<Strategy>,
+    /// Pinned reduction slices (clamped to each layer's reduction length).
+    pub slices: Option<usize>,
+    /// Pinned program sharing (stored layouts).
+    pub shared: Option<bool>,
+}
+
+impl Choice {
+    /// Every layout searched under `objective`.
+    pub const fn auto(objective: Objective) -> Choice {
+        Choice {
+            objective,
+            strategy: None,
+            slices: None,
+            shared: None,
+        }
+    }
+
+    /// A strategy's plain layout ([`Layout::plain`]) for every layer.
+    pub const fn force(strategy: Strategy) -> Choice {
+        Choice::layout(Layout::plain(strategy))
+    }
+
+    /// One layout for every layer.
+    pub const fn layout(l: Layout) -> Choice {
+        Choice {
+            objective: Objective::Energy,
+            strategy: Some(l.strategy),
+            slices: Some(l.slices),
+            shared: Some(l.shared),
+        }
+    }
+
+    /// Whether the pins leave one layout.
+    pub fn is_pinned(&self) -> bool {
+        self.strategy.is_some() && self.slices.is_some() && self.shared.is_some()
+    }
+
+    /// The layouts of a layer (`outputs` output elements, `reduction` long) the pins leave,
+    /// in search order: `const`, then `stored` by slices (powers of two while the slices'
+    /// lanes fit the chip's `chip_lanes`, and at most the reduction), each with a program
+    /// per channel group, then shared. `const` has one slice and no shared program.
+    pub fn layouts(&self, outputs: usize, reduction: usize, chip_lanes: usize) -> Vec<Layout> {
+        let red = reduction.max(1);
+        let mut out = Vec::new();
+        for strategy in Strategy::ALL {
+            if self.strategy.is_some_and(|s| s != strategy) {
+                continue;
+            }
+            if strategy == Strategy::Const {
+                if self.slices.is_none_or(|s| s <= 1) && self.shared != Some(true) {
+                    out.push(Layout::plain(strategy));
+                }
+                continue;
+            }
+            let slices: Vec<usize> = match self.slices {
+                Some(s) => vec![s.clamp(1, red)],
+                None => std::iter::successors(Some(1usize), |s| Some(s * 2))
+                    .take_while(|&s| s == 1 || (s <= red && s * outputs <= chip_lanes))
+                    .collect(),
+            };
+            let shared: &[bool] = match self.shared {
+                Some(true) => &[true],
+                Some(false) => &[false],
+                None => &[false, true],
+            };
+            for &s in &slices {
+                for &sh in shared {
+                    out.push(Layout {
+                        strategy,
+                        slices: s,
+                        shared: sh,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// How the choice reads in reports: `auto (energy)`, a pinned layout's name, or the pins
+    /// and the objective.
+    pub fn describe(&self) -> String {
+        let obj = self.objective.name();
+        if let (Some(st), Some(s), Some(sh)) = (self.strategy, self.slices, self.shared) {
+            return Layout {
+                strategy: st,
+                slices: s,
+                shared: sh,
+            }
+            .name();
+        }
+        let mut pins = Vec::new();
+        if let Some(s) = self.strategy {
+            pins.push(s.name().to_owned());
+        }
+        if let Some(s) = self.slices {
+            pins.push(format!("{s} slices"));
+        }
+        if let Some(sh) = self.shared {
+            pins.push(if sh { "shared" } else { "per-group" }.to_owned());
+        }
+        if pins.is_empty() {
+            format!("auto ({obj})")
+        } else {
+            format!("{}, the rest by {obj}", pins.join(", "))
+        }
+    }
 }
 
 /// Functional (every bit executed) or analytical (counted).
@@ -160,8 +277,8 @@ pub struct LayerReport {
     pub name: String,
     /// Op name.
     pub op: &'static str,
-    /// Strategy (weighted layers).
-    pub strategy: Option<Strategy>,
+    /// Layout (weighted layers).
+    pub layout: Option<Layout>,
     /// Independent op streams (programs).
     pub streams: u64,
     /// Subarray runs (one stream on one subarray).
@@ -213,6 +330,13 @@ pub struct NetRun {
     pub layers: Vec<LayerReport>,
     /// Final layer's codes per image (functional mode; empty otherwise).
     pub outputs: Vec<Array3<i64>>,
+}
+
+impl LayerReport {
+    /// The layout's strategy (weighted layers).
+    pub fn strategy(&self) -> Option<Strategy> {
+        self.layout.map(|l| l.strategy)
+    }
 }
 
 impl NetRun {

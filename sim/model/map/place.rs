@@ -14,19 +14,32 @@ use cram_workloads::{Op, Shape};
 use ndarray::Array3;
 
 use super::elem;
-use super::linear::{self, Job, Linear, Source, Strategy};
+use super::linear::{Job, Linear, Source, Strategy};
 use super::{
-    Choice, Hw, LayerReport, Mode, RunOptions, StreamCost, layer_costs, layer_error, report,
+    Choice, Hw, LayerReport, Layout, Mode, RunOptions, StreamCost, first_program, layer_costs,
+    layer_error, report,
 };
 use crate::error::{Error, MapError};
 
 /// The lane order of a layer's runs: which output a lane computes.
-pub fn lane_order(strategy: Option<Strategy>) -> &'static str {
-    match strategy {
-        Some(Strategy::Const) => {
-            "(image, output y, output x); every lane of a run computes the program's channels"
+pub fn lane_order(layout: Option<Layout>) -> &'static str {
+    match layout {
+        Some(Layout {
+            strategy: Strategy::Const,
+            ..
+        }) => "(image, output y, output x); every lane of a run computes the program's channels",
+        Some(Layout {
+            strategy: Strategy::Stored,
+            slices: 2..,
+            ..
+        }) => {
+            "(output channel, image, output y, output x, reduction slice), channel-major; then \
+             the reducer's (output channel, image, output y, output x)"
         }
-        Some(Strategy::Stored) => "(output channel, image, output y, output x), channel-major",
+        Some(Layout {
+            strategy: Strategy::Stored,
+            ..
+        }) => "(output channel, image, output y, output x), channel-major",
         None => "(image, channel within the program's channels, output y, output x)",
     }
 }
@@ -98,8 +111,9 @@ pub struct LayerPlacement {
     pub inputs: Vec<(String, Shape)>,
     /// Output shape.
     pub output: Shape,
-    /// Both strategies' (energy pJ, cycles) when the cost model chose (weighted layers).
-    pub candidates: Vec<(Strategy, f64, u64)>,
+    /// Every searched layout's (energy pJ, cycles) when the cost model chose (weighted
+    /// layers).
+    pub candidates: Vec<(Layout, f64, u64)>,
     /// Which output a lane computes.
     pub lane_order: &'static str,
     /// Reduction length (weighted layers).
@@ -157,12 +171,7 @@ pub fn place(
     let (job, in_place) = match (&linear, strategy, programs.first()) {
         (Some(l), Some(s), Some(p)) => {
             let chs = p.channels[0]..p.channels[1];
-            let job = match s {
-                Strategy::Const => linear::const_job(hw.set, l, chs, p.chunk, false),
-                Strategy::Stored => {
-                    linear::stored_job(hw.set, l, &chs.collect::<Vec<_>>(), p.chunk, false)
-                }
-            };
+            let job = first_program(l, s, chs, p.chunk, hw.set);
             (Some(job.map_err(bad)?), false)
         }
         (None, _, Some(_)) => {
@@ -172,7 +181,7 @@ pub fn place(
         _ => (None, false),
     };
     let first_channel = programs.first().map_or(0, |p| p.channels[0]);
-    let per_channel = strategy == Some(Strategy::Const);
+    let per_channel = strategy.is_some_and(|l| l.strategy == Strategy::Const);
     let (columns, moves) = job.as_ref().map_or((Vec::new(), Vec::new()), |job| {
         (
             column_map(job, linear.is_some()),
@@ -267,6 +276,7 @@ fn operand(src: Source) -> Role {
         Source::K => ("k", 0),
         Source::M => ("m", 0),
         Source::MPos => ("m>0", 0),
+        Source::Partial(s) => ("p", s),
     }
 }
 
@@ -473,6 +483,9 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
         (Source::M | Source::MPos, _) => {
             "the weight store (the lane's channel's requantization multiplier)".to_owned()
         }
+        (Source::Partial(_), _) => "the lane's partial sum of reduction slice s, from the \
+                                    slice pass's lanes, sensed and moved over the global bus"
+            .to_owned(),
     }
 }
 
@@ -494,7 +507,7 @@ mod tests {
         let hw = hw();
         for s in Strategy::ALL {
             for i in 0..prog.network().layers.len() {
-                let p = place(&prog, i, &hw, Choice::Force(s)).unwrap();
+                let p = place(&prog, i, &hw, Choice::force(s)).unwrap();
                 let runs: usize = p.programs.iter().map(|q| q.runs.len()).sum();
                 assert_eq!(runs as u64, p.report.subarray_runs, "layer {i}");
                 let lanes: usize = p

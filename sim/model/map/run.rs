@@ -7,7 +7,6 @@ use crate::model::memo::Memo;
 use crate::model::timing::broadcast_cycles;
 use cram_workloads::golden::{self, Step};
 use linear::Linear;
-use linear::Strategy;
 use ndarray::Array3;
 use std::ops::Range;
 
@@ -80,7 +79,7 @@ pub fn run_waves(
         ..*opts
     };
     let mut priced = run_layers(prog, &dummies(n), hw, &counted, None, true)?;
-    let strategies: Vec<Option<Strategy>> = priced.layers.iter().map(|l| l.strategy).collect();
+    let layouts: Vec<Option<Layout>> = priced.layers.iter().map(|l| l.layout).collect();
     let mut pulses = vec![0.0f64; priced.layers.len()];
     let mut flips = vec![0u64; pulses.len()];
     let mut start = 0;
@@ -94,7 +93,7 @@ pub fn run_waves(
                 .wrapping_add((start as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             ..*opts
         };
-        let run = run_layers(prog, &imgs, hw, &wave_opts, Some(&strategies), false)?;
+        let run = run_layers(prog, &imgs, hw, &wave_opts, Some(&layouts), false)?;
         visit(range.clone(), &imgs, &run)?;
         for (i, l) in run.layers.iter().enumerate() {
             pulses[i] += l.energy.logic_pulses_pj;
@@ -253,15 +252,15 @@ pub fn run_network(
     run_layers(prog, images, hw, opts, None, false)
 }
 
-/// [`run_network`], with each weighted layer's strategy forced to `strategies[i]` when
-/// given (a functional wave runs the strategies chosen for all the images); `realize`
+/// [`run_network`], with each weighted layer's layout forced to `layouts[i]` when given (a
+/// functional wave runs the layouts chosen for all the images); `realize`
 /// (analytical) prices each layer with its generated programs ([`layer_costs`]).
 pub(crate) fn run_layers(
     prog: &golden::Program,
     images: &[Array3<i64>],
     hw: &Hw,
     opts: &RunOptions,
-    strategies: Option<&[Option<Strategy>]>,
+    layouts: Option<&[Option<Layout>]>,
     realize: bool,
 ) -> Result<NetRun, Error> {
     let net = prog.network();
@@ -270,8 +269,8 @@ pub(crate) fn run_layers(
     let mut reports = Vec::with_capacity(net.layers.len());
     for (i, layer) in net.layers.iter().enumerate() {
         opts.limits.stop.check()?;
-        let forced = strategies.and_then(|s| s[i]).map(|s| RunOptions {
-            choice: Choice::Force(s),
+        let forced = layouts.and_then(|s| s[i]).map(|s| RunOptions {
+            choice: Choice::layout(s),
             ..*opts
         });
         let layer_opts = forced.as_ref().unwrap_or(opts);
@@ -305,13 +304,12 @@ pub(crate) fn run_layers(
 #[derive(Debug, Default)]
 pub struct PlanCache(Memo<String, Vec<LayerPlan>>);
 
-/// One layer's candidate stream sets: one, or both strategies when the choice is the cost
-/// model's.
+/// One layer's candidate stream sets: one, or every layout the choice leaves.
 #[derive(Debug)]
 pub struct LayerPlan {
     pub(crate) name: String,
     pub(crate) op: &'static str,
-    pub(crate) options: Vec<(Option<Strategy>, Vec<StreamCost>)>,
+    pub(crate) options: Vec<(Option<Layout>, Vec<StreamCost>)>,
 }
 
 /// [`run_network`] in analytical mode with the layer plans taken from `cache` when an
@@ -345,18 +343,18 @@ pub fn run_network_with(
     let layers = plans
         .iter()
         .map(|p| {
-            let mut options: Vec<(Option<Strategy>, Vec<StreamCost>, f64)> = p
+            let several = p.options.len() > 1;
+            let mut options: Vec<(Option<Layout>, Vec<StreamCost>, f64)> = p
                 .options
                 .iter()
                 .map(|(s, costs)| {
                     let mut costs = costs.clone();
                     reprice(&mut costs, hw);
-                    let score = match opts.choice {
-                        Choice::Auto(obj) => {
-                            let (e, t) = totals(&costs, hw);
-                            obj.score(e, t)
-                        }
-                        Choice::Force(_) => 0.0,
+                    let score = if several {
+                        let (e, t) = totals(&costs, hw);
+                        opts.choice.objective.score(e, t)
+                    } else {
+                        0.0
                     };
                     (*s, costs, score)
                 })
@@ -386,32 +384,38 @@ pub(crate) fn plan_network(
     let mut out = Vec::with_capacity(net.layers.len());
     for (i, layer) in net.layers.iter().enumerate() {
         let step = prog.step(i);
-        let options = match (step, opts.choice) {
-            (Step::Linear { .. }, Choice::Auto(_)) => {
+        let options = match step {
+            Step::Linear { .. } if !opts.choice.is_pinned() => {
                 let l = Linear::at(prog, i).expect("a linear step");
-                Strategy::ALL
-                    .into_iter()
-                    .map(|s| {
-                        linear_layer(&l, s, hw, n_img, None, false, opts, i).map(|o| (Some(s), o.0))
-                    })
-                    .collect::<Result<Vec<_>, MapError>>()
-                    .map_err(|why| layer_error(prog, i, why))?
+                let bad = |why| layer_error(prog, i, why);
+                // Layouts that do not fit are passed over, as `layer_costs` does.
+                let mut first_error = None;
+                let mut options = Vec::new();
+                for s in layouts(&opts.choice, &l, n_img, hw).map_err(bad)? {
+                    match linear_layer(&l, s, hw, n_img, None, false, opts, i) {
+                        Ok(o) => options.push((Some(s), o.0)),
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+                if options.is_empty() {
+                    return Err(bad(first_error.expect("a layout failed")));
+                }
+                options
             }
-            (
-                Step::Input
-                | Step::Linear { .. }
-                | Step::MaxPool
-                | Step::SumPool(_)
-                | Step::Relu
-                | Step::Relu6 { .. }
-                | Step::Sign
-                | Step::Add { .. }
-                | Step::Concat(_)
-                | Step::Pass
-                | Step::Downsample
-                | Step::Attn(_),
-                _,
-            ) => {
+            Step::Input
+            | Step::Linear { .. }
+            | Step::MaxPool
+            | Step::SumPool(_)
+            | Step::Relu
+            | Step::Relu6 { .. }
+            | Step::Sign
+            | Step::Add { .. }
+            | Step::Concat(_)
+            | Step::Pass
+            | Step::Downsample
+            | Step::Attn(_) => {
                 let (costs, strategy, _) = layer_costs(prog, i, images, &[], hw, opts, false, None)
                     .map_err(|why| layer_error(prog, i, why))?;
                 vec![(strategy, costs)]

@@ -37,11 +37,12 @@ pub(crate) struct StreamCost {
 }
 
 impl StreamCost {
-    /// Makes this a later block of a program broadcast to several blocks: the program's ops
-    /// are issued once, with its first block, and this block's own commands are only its
-    /// operand row writes (docs/model.md §2.6).
+    /// Makes this a later block of a program broadcast to several blocks: the program's
+    /// commands, its ops and its operand row writes (each addressing one row in every
+    /// subarray of the broadcast, the data coming over the bus), are issued once, with its
+    /// first block, which is the longest (docs/model.md §2.6).
     pub(crate) fn share_program(&mut self) {
-        self.commands = self.load_writes;
+        self.commands = 0;
     }
 }
 
@@ -112,8 +113,10 @@ pub(crate) fn binomial(n: usize, k: usize) -> f64 {
     (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
 }
 
-/// How many distinct values an operand source takes over a run's lanes (at most the lanes):
-/// a value several lanes load crosses the bus once (docs/model.md §2.6).
+/// How many of an operand source's values a run's lanes load that cross the global bus
+/// for it (at most the lanes): a value several lanes of a layer load crosses the bus once,
+/// with the first run that loads it, and every subarray that loads it latches it then
+/// (multicast, docs/model.md §2.6).
 pub(crate) type Distinct<'a> = &'a (dyn Fn(Source) -> u64 + Sync);
 
 /// Costs one job on `lanes` lanes from its tally (`plan`, which may come from a counting

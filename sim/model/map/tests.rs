@@ -13,7 +13,7 @@ pub(crate) fn hw() -> Hw {
 fn opts(mode: Mode, strategy: Strategy) -> RunOptions {
     RunOptions {
         mode,
-        choice: Choice::Force(strategy),
+        choice: Choice::force(strategy),
         error_rate: 0.0,
         seed: 1,
         limits: Default::default(),
@@ -49,20 +49,27 @@ fn digits_models_are_bit_exact_in_both_strategies() {
     }
 }
 
-/// The distinct input vectors of a block of stored lanes, (channel, image, position)
-/// channel-major: one per (image, position) of each convolution group the block touches.
+/// The values a block of stored lanes, (channel, image, position[, slice]) channel-major,
+/// moves over the bus: each input vector, (channel, slice)'s weights and channel's
+/// constants with the first lane of the layer that loads it (multicast).
 #[test]
-fn stored_inputs_are_distinct_per_position_and_group() {
+fn a_block_moves_what_no_earlier_lane_loaded() {
     // A dense layer at one image: 256 channels share one input vector.
-    assert_eq!(stored_x_distinct(&(0..256), 1, 256), 1);
-    // 1024 positions per channel: a block inside one channel, or across two of one group.
-    assert_eq!(stored_x_distinct(&(0..1024), 1024, 16), 1024);
-    assert_eq!(stored_x_distinct(&(512..1536), 1024, 16), 1024);
-    assert_eq!(stored_x_distinct(&(0..100), 1024, 16), 100);
+    assert_eq!(first_lanes(&(0..256), 256, 1), 1);
+    // 1024 positions per channel, 16 channels per group: the first channel's lanes move
+    // the inputs, the others' find them sent.
+    assert_eq!(first_lanes(&(0..1024), 16 * 1024, 1024), 1024);
+    assert_eq!(first_lanes(&(512..1536), 16 * 1024, 1024), 512);
+    assert_eq!(first_lanes(&(1024..2048), 16 * 1024, 1024), 0);
+    assert_eq!(first_lanes(&(0..100), 16 * 1024, 1024), 100);
     // Depthwise (one channel per group), 4 positions: every channel its own inputs.
-    assert_eq!(stored_x_distinct(&(0..16), 4, 1), 16);
-    assert_eq!(stored_x_distinct(&(2..6), 4, 1), 4);
-    // Groups of 2 channels, 3 positions: 6 lanes per group, 3 distinct vectors each.
-    assert_eq!(stored_x_distinct(&(0..12), 3, 2), 6);
-    assert_eq!(stored_x_distinct(&(4..8), 3, 2), 2 + 2);
+    assert_eq!(first_lanes(&(0..16), 4, 4), 16);
+    assert_eq!(first_lanes(&(2..6), 4, 4), 4);
+    // Groups of 2 channels, 3 positions: 6 lanes per group, 3 vectors each.
+    assert_eq!(first_lanes(&(0..12), 6, 3), 6);
+    assert_eq!(first_lanes(&(4..8), 6, 3), 2);
+    // 4 positions × 2 slices per channel: each (channel, slice)'s weights once, each
+    // channel's constants once.
+    assert_eq!(first_lanes(&(0..16), 8, 2), 4);
+    assert_eq!(first_lanes(&(4..20), 8, 1), 2);
 }
