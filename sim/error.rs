@@ -182,6 +182,18 @@ pub enum MapError {
         /// Bits the multiplier needs.
         bits: u32,
     },
+    /// A resident layout's weights take more than the subarray's resident columns.
+    #[error(
+        "its resident weights and constants need {needed} columns per lane; at most {budget} \
+         (half of cols_per_subarray) may be resident: split the reduction into more slices \
+         (mapping.slices) or reload the weights (mapping.residency = \"reload\")"
+    )]
+    ResidentColumns {
+        /// Resident columns per lane.
+        needed: usize,
+        /// The resident share of a subarray's columns.
+        budget: usize,
+    },
     /// The mapping pins leave no layout for a weighted layer.
     #[error(
         "no layout fits the pins ({pins}): const runs one slice with a program per channel \

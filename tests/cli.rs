@@ -611,6 +611,25 @@ fn a_shared_input_crosses_the_bus_once() {
     );
 }
 
+/// Issue 21's T4 criterion: fc1 of the T4 network at one image, weights resident, moves at
+/// most a tenth of the 3,225,344 bits it moved when every lane loaded its weights and
+/// inputs; the deployment (every weight written once) is reported apart.
+#[test]
+fn resident_weights_leave_fc1_a_tenth_of_its_moves() {
+    let j = json(&cram_line(
+        "map configs/papers/t4-mnist-vs-nmp.toml --layer fc1 --json",
+    ));
+    assert_eq!(j["resident"], true);
+    let r = &j["layers"][0]["report"];
+    assert_eq!(r["resident"], true, "{r}");
+    let moved = r["loaded_bits"].as_u64().unwrap();
+    assert!(moved <= 322_534, "{moved} bits moved");
+    let d = &r["deployment"];
+    assert!(d["written_bits"].as_u64().unwrap() >= 784 * 256 * 8, "{d}");
+    assert!(d["moved_bits"].as_u64().unwrap() >= 784 * 256 * 8, "{d}");
+    assert!(d["energy"]["bus_pj"].as_f64().unwrap() > 0.0, "{d}");
+}
+
 /// `map` with no config places the built-in default; with a shipped config and `--layer`
 /// it shows one conv layer's subarrays, columns and moves, consistent with its cost report.
 #[test]

@@ -107,12 +107,15 @@ fn every_command_checks_the_ir_drop_and_prices_the_segments() {
     // Allowed: the run goes on, and the table and the report say so.
     let analytical = |arr: &std::path::Path, allow: bool| {
         let set = format!("cram.array={}", arg(arr));
+        // One layout on every array, so that the arrays price the same work.
         let mut args = vec![
             "run",
             "--set",
             "cram.device=stt-today",
             "--set",
             &set,
+            "--set",
+            "mapping.strategy=const",
             "--mode",
             "analytical",
             "--out",

@@ -153,6 +153,7 @@ pub(crate) fn config(a: &SimulateArgs) -> Result<Config, Error> {
             },
             seed: a.seed,
             images: a.images,
+            ..RunSection::default()
         },
         compare: Default::default(),
         paper: None,

@@ -5,7 +5,9 @@ use crate::experiment::config::{Config, Resolved};
 use crate::experiment::options::Options;
 use crate::model::limits::Limits;
 use crate::model::map::place::place;
+use crate::model::map::{Mode, RunOptions, run_network};
 use crate::records::MapReport;
+use ndarray::Array3;
 
 /// Places every layer of `config`'s network (or the one `layer` names, by index or name) on
 /// the chip: the strategy, lanes, columns, subarrays and waves of each, as the analytical
@@ -29,10 +31,24 @@ fn map_in(config: &Config, layer: Option<&str>, limits: Limits) -> Result<MapRep
     let Resolved {
         prog,
         hw,
-        choice,
+        mut choice,
         ir,
         ..
     } = config.resolve(limits.memory)?;
+    // Residency is decided for the whole network (one image, as placed): layers are placed
+    // reloading their weights when the preferred resident layouts do not fit.
+    let s = prog.network().input_shape();
+    let opts = RunOptions {
+        mode: Mode::Analytical,
+        choice,
+        error_rate: 0.0,
+        seed: 0,
+        limits,
+    };
+    let net = run_network(&prog, &[Array3::zeros((s.c, s.h, s.w))], &hw, &opts)?;
+    if net.residency.spilled() {
+        choice.resident = Some(false);
+    }
     let layers = &prog.network().layers;
     let which: Vec<usize> = match layer {
         None => (0..layers.len()).collect(),
@@ -71,6 +87,9 @@ fn map_in(config: &Config, layer: Option<&str>, limits: Limits) -> Result<MapRep
         cols_per_subarray: p.cols_per_subarray,
         subarrays: hw.org.subarrays(),
         strategy: choice.describe(),
+        resident: net.residency.resident,
+        resident_bits: net.residency.wanted_bits,
+        resident_capacity_bits: net.residency.capacity_bits,
         ir_violations: ir.violations(),
         layers: placed.iter().map(Into::into).collect(),
     };

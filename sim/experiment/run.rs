@@ -18,6 +18,7 @@ use crate::model::energy::EnergyBreakdown;
 use crate::model::limits::Limits;
 use crate::model::map::{self, Layout, NetRun, RunOptions};
 use crate::model::memo::Memo;
+use crate::records::ResidencyReport;
 use crate::records::{
     BaselineSide, CramSide, IrSummary, LayerRow, Manifest, Metrics, RUN_FILES, Ratios, RunRecord,
     RunReport, SCHEMA_VERSION, WorkloadSummary, fnv1a64,
@@ -101,6 +102,38 @@ pub struct Caches {
     /// The baseline work of each program (counting a large network's nonzero weights costs
     /// more than pricing it), by program address.
     pub work: Memo<usize, Vec<LayerWork>>,
+}
+
+/// What a run's residency and deployment say (docs/model.md §2.7).
+fn residency_report(run: &NetRun, inferences: u64, cycle_s: f64) -> ResidencyReport {
+    let r = run.residency;
+    let d = run.deployment();
+    let decision = if r.resident {
+        "resident: the weights and constants of the stored layers are written once per \
+         deployment"
+            .to_owned()
+    } else if r.spilled() {
+        format!(
+            "reload: the resident layouts the search preferred need {} bits, more than the \
+             chip's {} resident bits, so every layer reloads its weights",
+            r.wanted_bits, r.capacity_bits
+        )
+    } else {
+        "reload: no layer's chosen layout keeps its weights resident".to_owned()
+    };
+    let e = d.energy.total_pj();
+    ResidencyReport {
+        resident: r.resident,
+        decision,
+        wanted_bits: r.wanted_bits,
+        capacity_bits: r.capacity_bits,
+        inferences_per_deployment: inferences,
+        deployment_moved_bits: d.moved_bits,
+        deployment_written_bits: d.written_bits,
+        deployment_latency_s: d.cycles as f64 * cycle_s,
+        deployment_energy: (&d.energy).into(),
+        deployment_pj_per_inference: e / inferences.max(1) as f64,
+    }
 }
 
 /// Runs one configuration (the work of `run` and of every sweep point); `cache` shares
@@ -203,6 +236,7 @@ pub fn evaluate(
             chip_lane_utilization: single.chip_lane_utilization(hw.org.lanes()),
             mapping_efficiency: single.mapping_efficiency(),
             energy: (&energy).into(),
+            residency: residency_report(&batch, choice.inferences_per_deployment, cycle_s),
         },
         baselines: sides,
     };

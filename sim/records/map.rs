@@ -20,6 +20,8 @@ pub struct LayerReport {
     pub slices: Option<u64>,
     /// Whether one program serves every lane block (weighted layers).
     pub shared_program: Option<bool>,
+    /// Whether the weights and constants stay resident in the cells (weighted layers).
+    pub resident: Option<bool>,
     /// Independent op streams (programs).
     pub streams: u64,
     /// Subarray runs (one stream on one subarray).
@@ -61,6 +63,33 @@ pub struct LayerReport {
     /// Copies the generated programs made so that no gate reads a cell twice (functional
     /// mode only: the analytical closed form cannot see them, so it is short by these).
     pub shared_copies: u64,
+    /// Writing the layer's resident data, once per deployment (zero when it reloads).
+    pub deployment: Deployment,
+}
+
+// Converted from the mapper's [`map::Deployment`].
+/// The one-time cost of writing resident weights and constants into the cells.
+#[derive(Debug, Clone, Copy, Default, Serialize, schemars::JsonSchema)]
+pub struct Deployment {
+    /// Bits moved over the global bus.
+    pub moved_bits: u64,
+    /// Bits written into cells (each resident cell written once per deployment).
+    pub written_bits: u64,
+    /// Cycles.
+    pub cycles: u64,
+    /// Energy by component.
+    pub energy: EnergyBreakdown,
+}
+
+impl From<&map::Deployment> for Deployment {
+    fn from(d: &map::Deployment) -> Self {
+        Deployment {
+            moved_bits: d.moved_bits,
+            written_bits: d.written_bits,
+            cycles: d.cycles,
+            energy: (&d.energy).into(),
+        }
+    }
 }
 
 impl From<&map::LayerReport> for LayerReport {
@@ -71,6 +100,8 @@ impl From<&map::LayerReport> for LayerReport {
             strategy: l.strategy(),
             slices: l.layout.map(|l| l.slices as u64),
             shared_program: l.layout.map(|l| l.shared),
+            resident: l.layout.map(|l| l.resident),
+            deployment: (&l.deployment).into(),
             streams: l.streams,
             subarray_runs: l.subarray_runs,
             subarrays: l.subarrays,
@@ -191,7 +222,9 @@ pub struct Candidate {
     pub slices: u64,
     /// One program for every lane block.
     pub shared_program: bool,
-    /// Energy, pJ.
+    /// Weights resident in the cells.
+    pub resident: bool,
+    /// Energy, pJ (per run; a resident layout's deployment apart).
     pub energy_pj: f64,
     /// Cycles.
     pub cycles: u64,
@@ -212,6 +245,7 @@ impl From<&place::LayerPlacement> for LayerPlacement {
                     strategy: l.strategy,
                     slices: l.slices as u64,
                     shared_program: l.shared,
+                    resident: l.resident,
                     energy_pj,
                     cycles,
                 })
@@ -282,6 +316,12 @@ pub struct MapReport {
     pub subarrays: u64,
     /// The strategy choice in force.
     pub strategy: String,
+    /// Whether the stored layers' weights stay resident (docs/model.md §2.7).
+    pub resident: bool,
+    /// Resident bits the layouts the search preferred need.
+    pub resident_bits: u64,
+    /// Resident bits the chip holds (half of every subarray's cells).
+    pub resident_capacity_bits: u64,
     /// Gates the IR drop keeps from switching in the far rows (under
     /// `--allow-ir-violation`); empty when every gate switches.
     pub ir_violations: Vec<String>,

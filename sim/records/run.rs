@@ -160,6 +160,36 @@ pub struct CramSide {
     pub mapping_efficiency: f64,
     /// Energy per inference by component.
     pub energy: EnergyBreakdown,
+    /// Whether the weights stay resident in the cells, and what writing them costs.
+    pub residency: ResidencyReport,
+}
+
+/// Whether a network's stored weights stay resident in the cells between runs, why, and
+/// the one-time cost of writing them (docs/model.md §2.7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResidencyReport {
+    /// Whether they are resident.
+    pub resident: bool,
+    /// What the mapper did, in words.
+    pub decision: String,
+    /// Resident bits the layouts the search preferred need.
+    pub wanted_bits: u64,
+    /// Resident bits the chip holds (half of every subarray's cells).
+    pub capacity_bits: u64,
+    /// Inferences one deployment serves (`run.inferences_per_deployment`).
+    pub inferences_per_deployment: u64,
+    /// Bits the deployment moves over the global bus.
+    pub deployment_moved_bits: u64,
+    /// Cells the deployment writes, once each.
+    pub deployment_written_bits: u64,
+    /// Time of the deployment, s.
+    pub deployment_latency_s: f64,
+    /// Energy of the deployment by component.
+    pub deployment_energy: EnergyBreakdown,
+    /// The deployment's energy ÷ inferences per deployment, pJ: each inference's share,
+    /// not included in `energy`.
+    pub deployment_pj_per_inference: f64,
 }
 
 /// How CRAM compares with one baseline: baseline ÷ CRAM for costs, CRAM ÷ baseline for

@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::model::kernels::GateSet;
-use crate::model::map::{Choice, Hw, Mode, Objective, Strategy};
+use crate::model::map::{Choice, DEFAULT_INFERENCES_PER_DEPLOYMENT, Hw, Mode, Objective, Strategy};
 use crate::model::memo::Memo;
 
 mod keys;
@@ -233,6 +233,18 @@ pub enum ProgramsChoice {
     Shared,
 }
 
+/// `mapping.residency`: whether stored weights stay in the cells between runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResidencyChoice {
+    /// Resident where the search prefers it and the network fits; reload otherwise.
+    Auto,
+    /// Every stored layer resident (refused when the network does not fit).
+    Resident,
+    /// Weights written before every run.
+    Reload,
+}
+
 /// `[mapping]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -245,6 +257,8 @@ pub struct MappingConfig {
     pub slices: SlicesChoice,
     /// Program sharing of stored layers.
     pub programs: ProgramsChoice,
+    /// Weight residency of stored layers.
+    pub residency: ResidencyChoice,
 }
 
 impl Default for MappingConfig {
@@ -254,13 +268,15 @@ impl Default for MappingConfig {
             objective: Objective::Energy,
             slices: SlicesChoice::Auto,
             programs: ProgramsChoice::Auto,
+            residency: ResidencyChoice::Auto,
         }
     }
 }
 
 impl MappingConfig {
-    /// The layout choice these keys make, or why they contradict each other.
-    pub fn choice(&self) -> Result<Choice, String> {
+    /// The layout choice these keys make, with resident energy shared over `inferences`
+    /// per deployment, or why they contradict each other.
+    pub fn choice(&self, inferences: u64) -> Result<Choice, String> {
         let strategy = match self.strategy {
             StrategyChoice::Const => Some(Strategy::Const),
             StrategyChoice::Stored => Some(Strategy::Stored),
@@ -275,6 +291,19 @@ impl MappingConfig {
             ProgramsChoice::PerGroup => Some(false),
             ProgramsChoice::Shared => Some(true),
         };
+        let resident = match self.residency {
+            ResidencyChoice::Auto => None,
+            ResidencyChoice::Resident => Some(true),
+            ResidencyChoice::Reload => Some(false),
+        };
+        if strategy == Some(Strategy::Const) && resident == Some(true) {
+            return Err(
+                "mapping.residency = \"resident\" with mapping.strategy = \"const\": \
+                 const weights live in the instruction stream, not in cells; use strategy \
+                 \"stored\" or \"auto\", or residency = \"reload\""
+                    .to_owned(),
+            );
+        }
         if strategy == Some(Strategy::Const) {
             if let Some(n) = slices.filter(|&n| n > 1) {
                 return Err(format!(
@@ -294,15 +323,17 @@ impl MappingConfig {
         }
         // A const layer has one slice and its own programs: pins that only it could meet
         // are the plain layout's.
-        let (slices, shared) = match strategy {
-            Some(Strategy::Const) => (Some(1), Some(false)),
-            _ => (slices, shared),
+        let (slices, shared, resident) = match strategy {
+            Some(Strategy::Const) => (Some(1), Some(false), Some(false)),
+            _ => (slices, shared, resident),
         };
         Ok(Choice {
             objective: self.objective,
             strategy,
             slices,
             shared,
+            resident,
+            inferences_per_deployment: inferences,
         })
     }
 }
@@ -319,6 +350,9 @@ pub struct RunSection {
     /// random inputs (default 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub images: Option<usize>,
+    /// Inferences one deployment of the network serves: resident weights are written once
+    /// per deployment, and their energy is shared over these inferences.
+    pub inferences_per_deployment: u64,
 }
 
 impl Default for RunSection {
@@ -327,6 +361,7 @@ impl Default for RunSection {
             mode: Mode::Functional,
             seed: 1,
             images: None,
+            inferences_per_deployment: DEFAULT_INFERENCES_PER_DEPLOYMENT,
         }
     }
 }
@@ -524,7 +559,14 @@ impl Config {
 
     /// Checks every value that the types do not; the message names the key.
     pub fn validate(&self) -> Result<(), Error> {
-        self.mapping.choice().map_err(Error::usage)?;
+        let n = self.run.inferences_per_deployment;
+        if n == 0 {
+            return Err(Error::usage(format!(
+                "{}: must be at least 1",
+                self.named("run.inferences_per_deployment", n)
+            )));
+        }
+        self.mapping.choice(n).map_err(Error::usage)?;
         let g = self.compare.grid_gco2e_per_kwh;
         if !(g.is_finite() && (0.0..=5000.0).contains(&g)) {
             return Err(Error::usage(format!(

@@ -73,7 +73,10 @@ impl Config {
                 self.workload.model
             )));
         }
-        let choice = self.mapping.choice().map_err(Error::usage)?;
+        let choice = self
+            .mapping
+            .choice(self.run.inferences_per_deployment)
+            .map_err(Error::usage)?;
         Ok(Resolved {
             prog,
             hw: Hw::new(lib, org, self.cram.gate_set),

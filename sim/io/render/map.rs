@@ -92,6 +92,20 @@ pub(crate) fn summary(r: &MapReport) -> String {
         crate::units::percent(share(lane_cycles, chip_lanes.saturating_mul(cycles), 0.0)),
         crate::units::percent(share(bound, cycles, 1.0))
     );
+    let _ = writeln!(
+        s,
+        "weights: {} (resident layouts need {} of the chip's {} resident bits; docs/model.md \
+         §2.7)",
+        if r.resident {
+            "resident, written once per deployment"
+        } else if r.resident_bits > r.resident_capacity_bits {
+            "reloaded every run: the resident layouts do not fit"
+        } else {
+            "reloaded every run"
+        },
+        r.resident_bits,
+        r.resident_capacity_bits
+    );
     s.push_str(
         "\n`cramulator map [CONFIG] --layer N` shows one layer's subarrays, columns and moves.\n",
     );
@@ -168,6 +182,7 @@ fn layer_heading(s: &mut String, l: &LayerPlacement) {
             strategy: c.strategy,
             slices: c.slices as usize,
             shared: c.shared_program,
+            resident: c.resident,
         }
         .name();
         let _ = writeln!(
@@ -180,11 +195,12 @@ fn layer_heading(s: &mut String, l: &LayerPlacement) {
 
 /// A weighted layer's layout as the search names it (`-` for other layers).
 fn layout_name(rep: &LayerReport) -> String {
-    match (rep.strategy, rep.slices, rep.shared_program) {
-        (Some(strategy), Some(slices), Some(shared)) => Layout {
+    match (rep.strategy, rep.slices, rep.shared_program, rep.resident) {
+        (Some(strategy), Some(slices), Some(shared), Some(resident)) => Layout {
             strategy,
             slices: slices as usize,
             shared,
+            resident,
         }
         .name(),
         _ => "-".to_owned(),

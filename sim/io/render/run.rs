@@ -47,6 +47,23 @@ pub(crate) fn table(r: &RunReport, dir: &Path) -> String {
         crate::units::percent(c.chip_lane_utilization),
         crate::units::percent(c.mapping_efficiency)
     );
+    let d = &c.residency;
+    if d.resident {
+        let e: f64 = d.deployment_energy.components().iter().map(|c| c.1).sum();
+        let _ = writeln!(
+            s,
+            "cram weights: resident ({} of the chip's {} resident bits); deploying them takes {} \
+             and {} once, {} per inference over {} inferences (not in the table)",
+            d.deployment_written_bits,
+            d.capacity_bits,
+            crate::units::si(e * 1e-12, "J"),
+            crate::units::si(d.deployment_latency_s, "s"),
+            crate::units::si(d.deployment_pj_per_inference * 1e-12, "J"),
+            d.inferences_per_deployment
+        );
+    } else {
+        let _ = writeln!(s, "cram weights: {}", d.decision);
+    }
     gains_table(&mut s, r);
     let _ = writeln!(
         s,

@@ -154,13 +154,25 @@ proptest! {
         c in 1usize..4, k in prop_oneof![Just(1usize), Just(3)], pool in any::<bool>(),
         bits in 2u32..9, act_bits in 2u32..9, symmetric in any::<bool>(),
         sparsity in prop_oneof![Just(0.0f64), Just(0.5), Just(0.9)], seed in 0u64..1000,
-        slices in 1usize..12, shared in any::<bool>(),
+        slices in 1usize..12, shared in any::<bool>(), resident in any::<bool>(),
     ) {
         check_every_op(c, k, pool, bits, act_bits, symmetric, sparsity, seed);
         let prog = every_op_program(c, k, pool, (bits, act_bits, symmetric), sparsity, seed);
         let imgs = images(&prog, 3, seed + 2);
-        let layout = Layout { strategy: Strategy::Stored, slices, shared };
-        check_equal(&prog, &imgs, layout);
+        let layout = Layout { strategy: Strategy::Stored, slices, shared, resident };
+        // A resident layout whose weights exceed the resident columns is refused.
+        match run_network(&prog, &imgs, &hw(), &RunOptions {
+            mode: Mode::Analytical,
+            choice: Choice::layout(layout),
+            error_rate: 0.0,
+            seed: 3,
+            limits: Default::default(),
+        }) {
+            Ok(_) => {
+                check_equal(&prog, &imgs, layout);
+            }
+            Err(e) => prop_assert!(resident && e.to_string().contains("resident"), "{e}"),
+        }
     }
 }
 
@@ -345,7 +357,8 @@ fn waves_report_what_one_run_of_every_image_does() {
 
 /// Every layer of ResNet-20 (int8, one image): bit-exact, and the analytical counts and
 /// cycles equal the functional ones, in both strategies' plain layouts and with every
-/// reduction split over 8 slices under one shared program.
+/// reduction split over 8 slices under one shared program. (Resident, its stored lanes would
+/// hold 335 Mbit of weight copies, more than a chip: see `residency_that_does_not_fit`.)
 #[test]
 fn resnet20_analytical_equals_functional() {
     let prog = zoo_program("resnet20", &spec(None), 1);
@@ -354,6 +367,7 @@ fn resnet20_analytical_equals_functional() {
         strategy: Strategy::Stored,
         slices: 8,
         shared: true,
+        resident: false,
     };
     for s in Strategy::ALL.map(Layout::plain).into_iter().chain([sliced]) {
         check_equal(&prog, &imgs, s);
@@ -493,4 +507,56 @@ fn each_objective_wins_its_own_measure() {
         // The objectives do pick different layouts somewhere (the test is not vacuous).
         assert!(differ > 0, "{name}");
     }
+}
+
+/// A network whose resident layouts do not fit the chip: pinned resident, the run is
+/// refused with the bits it needs and the chip holds; searched, every layer reloads and
+/// the run says why; the layouts it prefers resident fit a chip whose subarrays are larger.
+#[test]
+fn residency_that_does_not_fit() {
+    let prog = zoo_program("resnet20", &spec(None), 1);
+    let img = vec![Array3::zeros((3, 32, 32))];
+    let choice = Choice {
+        strategy: Some(Strategy::Stored),
+        slices: Some(16),
+        ..Choice::auto(Objective::Energy)
+    };
+    let run = |choice: Choice, hw: &Hw| {
+        let opts = RunOptions {
+            mode: Mode::Analytical,
+            choice,
+            error_rate: 0.0,
+            seed: 1,
+            limits: Default::default(),
+        };
+        run_network(&prog, &img, hw, &opts)
+    };
+    let pinned = Choice {
+        resident: Some(true),
+        ..choice
+    };
+    let e = run(pinned, &hw()).unwrap_err().to_string();
+    assert!(
+        e.contains("resident weights and constants need") && e.contains("67108864"),
+        "{e}"
+    );
+    let r = run(choice, &hw()).unwrap();
+    assert!(
+        r.residency.spilled() && !r.residency.resident,
+        "{:?}",
+        r.residency
+    );
+    assert!(
+        r.layers
+            .iter()
+            .all(|l| l.layout.is_none_or(|l| !l.resident))
+    );
+    assert_eq!(r.deployment(), Deployment::default());
+    // With 8× the subarrays the same preference fits, and is kept.
+    let mut org = hw().org.params.clone();
+    org.banks *= 8;
+    let big = Hw::new(hw().lib, org.validate("test").unwrap(), GateSet::Maj);
+    let r = run(choice, &big).unwrap();
+    assert!(r.residency.resident, "{:?}", r.residency);
+    assert!(r.deployment().written_bits > 67_108_864);
 }

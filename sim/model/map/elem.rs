@@ -91,6 +91,7 @@ fn load(source: Source, cols: &[Col], coding: Coding) -> Load {
         source,
         cols: cols.into(),
         coding,
+        resident: false,
     }
 }
 

@@ -37,6 +37,7 @@ pub fn const_job(
                 source: Source::X(r),
                 cols: x_cols[j].clone(),
                 coding: l.x,
+                resident: false,
             })
             .collect();
         for (i, co) in chs.clone().enumerate() {
@@ -110,6 +111,9 @@ pub struct StoredSpec<'s> {
     /// Whether it computes each slice's partial sum Σ w·v (raw two's complement, for a
     /// reducer: no constants, no epilogue) rather than the output.
     pub partial: bool,
+    /// Whether the weights (and constants) are resident: every input position of the range
+    /// gets weight columns of its own, loaded once at deployment.
+    pub resident: bool,
 }
 
 impl StoredSpec<'_> {
@@ -153,14 +157,21 @@ pub fn stored_job(
     let len = spec.len();
     let n = chunk.min(len);
     let x_cols: Vec<Arc<[Col]>> = (0..n).map(|r| b.operand_at("x", r, a).into()).collect();
-    let w_cols: Vec<Arc<[Col]>> = (0..n)
+    let w_cols: Vec<Arc<[Col]>> = (0..if spec.resident { len } else { n })
         .map(|r| b.operand_at("w", r, wc.bits).into())
         .collect();
     let (lo, hi) = spec.interval(l);
     let consts = if spec.partial {
         None
     } else {
-        Some(Consts::new(&mut b, l, spec.channels, lo, hi)?)
+        Some(Consts::new(
+            &mut b,
+            l,
+            spec.channels,
+            lo,
+            hi,
+            spec.resident,
+        )?)
     };
     let first_temp = b.cols() as Col;
     let mut acc: Vec<Col> = Vec::new();
@@ -189,18 +200,14 @@ pub fn stored_job(
         }
         let mut n_live = [0u64; 64];
         for (j, r) in rs.clone().enumerate() {
-            loads.extend(input_loads(r, &x_cols[j], &w_cols[j], l.x, wc));
+            let w = &w_cols[if spec.resident { r } else { j }];
+            loads.extend(input_loads(r, &x_cols[j], w, l.x, wc, spec.resident));
             let mask = live(r);
             if counting {
                 count_bits(&mut n_live, mask);
                 continue;
             }
-            add_products(
-                &mut sum,
-                l.x.signal(&x_cols[j]),
-                wc.signal(&w_cols[j]),
-                mask,
-            );
+            add_products(&mut sum, l.x.signal(&x_cols[j]), wc.signal(w), mask);
         }
         if counting {
             let (x0, w0) = (l.x.signal(&x_cols[0]), wc.signal(&w_cols[0]));
@@ -226,12 +233,14 @@ pub fn stored_job(
 /// `channels`, it loads the lane's partial sums (`Source::Partial(s)`, slice s lying in
 /// `parts[s]`, `chunk` of them per segment), adds them to the channel constant K, and
 /// requantizes as a whole [`stored_job`] does.
+#[allow(clippy::too_many_arguments)]
 pub fn reduce_job(
     set: GateSet,
     l: &Linear<'_>,
     channels: &[usize],
     parts: &[(i128, i128)],
     chunk: usize,
+    resident: bool,
     counting: bool,
 ) -> Result<Job, MapError> {
     let mut b = builder(set, counting);
@@ -246,9 +255,10 @@ pub fn reduce_job(
         channels,
         ranges: &[],
         partial: false,
+        resident,
     }
     .interval(l);
-    let consts = Consts::new(&mut b, l, channels, lo, hi)?;
+    let consts = Consts::new(&mut b, l, channels, lo, hi, resident)?;
     let first_temp = b.cols() as Col;
     let mut acc: Vec<Col> = Vec::new();
     let mut segments = Vec::new();
@@ -268,6 +278,7 @@ pub fn reduce_job(
                 source: Source::Partial(s),
                 cols: cols.into(),
                 coding: Coding::signed(widths[s]),
+                resident: false,
             });
             let (plo, phi) = parts[s];
             sum.scaled(&Signal::raw(cols, plo, phi), 1);
@@ -298,6 +309,7 @@ struct Consts {
     flag: Option<Col>,
     all_zero: bool,
     binary_out: bool,
+    resident: bool,
 }
 
 impl Consts {
@@ -308,6 +320,7 @@ impl Consts {
         channels: &[usize],
         lo: i128,
         hi: i128,
+        resident: bool,
     ) -> Result<Consts, MapError> {
         let width = arith::signed_width(lo, hi);
         let k_cols = b.operand("k", width);
@@ -352,13 +365,18 @@ impl Consts {
             flag,
             all_zero,
             binary_out,
+            resident,
         })
     }
 
     /// Their loads, K's live bits entered into `sum`.
     fn loads(&self, sum: &mut Sum) -> Vec<Load> {
         let m = (!self.binary_out).then_some((self.m_cols.as_slice(), self.m_bits, self.flag));
-        constant_loads(sum, &self.k_cols, self.width, &self.live_k, m)
+        let mut loads = constant_loads(sum, &self.k_cols, self.width, &self.live_k, m);
+        for l in &mut loads {
+            l.resident = self.resident;
+        }
+        loads
     }
 
     /// The epilogue of the accumulator `acc` with these constants.
@@ -403,6 +421,7 @@ fn constant_loads(
         source: Source::K,
         cols: k_cols.into(),
         coding: coding(width, true),
+        resident: false,
     }];
     for (i, &c) in k_cols.iter().enumerate() {
         if live_k[i] {
@@ -414,30 +433,42 @@ fn constant_loads(
             source: Source::M,
             cols: m_cols.into(),
             coding: coding(m_bits, false),
+            resident: false,
         });
         if let Some(f) = flag {
             loads.push(Load {
                 source: Source::MPos,
                 cols: [f].into(),
                 coding: coding(1, false),
+                resident: false,
             });
         }
     }
     loads
 }
 
-/// The loads of input `r` of a segment: its activation `x` and its weight `w`.
-fn input_loads(r: usize, x: &Arc<[Col]>, w: &Arc<[Col]>, xc: Coding, wc: Coding) -> [Load; 2] {
+/// The loads of input `r` of a segment: its activation `x` and its weight `w` (`resident`:
+/// written at deployment).
+fn input_loads(
+    r: usize,
+    x: &Arc<[Col]>,
+    w: &Arc<[Col]>,
+    xc: Coding,
+    wc: Coding,
+    resident: bool,
+) -> [Load; 2] {
     [
         Load {
             source: Source::X(r),
             cols: x.clone(),
             coding: xc,
+            resident: false,
         },
         Load {
             source: Source::W(r),
             cols: w.clone(),
             coding: wc,
+            resident,
         },
     ]
 }

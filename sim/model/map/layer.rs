@@ -64,19 +64,23 @@ pub(crate) fn layer_costs(
                 // over; with none left, the first one's error stands.
                 let mut best: Option<(f64, Layout, LayerOut)> = None;
                 let mut first_error = None;
-                for lay in layouts {
-                    let out = match linear_layer(&l, lay, hw, n_img, None, false, opts, i) {
+                // Costed in parallel, taken in order.
+                let outs: Vec<Result<LayerOut, MapError>> = layouts
+                    .par_iter()
+                    .map(|&lay| linear_layer(&l, lay, hw, n_img, None, false, opts, i))
+                    .collect();
+                for (lay, out) in layouts.into_iter().zip(outs) {
+                    let out = match out {
                         Ok(out) => out,
                         Err(e) => {
                             first_error.get_or_insert(e);
                             continue;
                         }
                     };
-                    let (e, t) = totals(&out.0, hw);
+                    let (score, e, t) = score(&opts.choice, &out.0, hw, n_img);
                     if let Some(c) = candidates.as_mut() {
                         c.push((lay, e, t));
                     }
-                    let score = opts.choice.objective.score(e, t);
                     if best.as_ref().is_none_or(|b| score < b.0) {
                         best = Some((score, lay, out));
                     }
@@ -162,6 +166,16 @@ pub(crate) fn report(
     let (mut work, mut longest, mut commands, mut cols) = (0u64, 0u64, 0u64, 0usize);
     let mut lane_cycles = 0u128;
     let mut streams = 0;
+    let mut deploy = Actions::default();
+    let (mut d_moved, mut d_written, mut d_commands, mut d_longest) = (0, 0, 0, 0);
+    for c in costs {
+        let k = c.repeat;
+        deploy.add_scaled(&c.deploy.actions, k as f64);
+        d_moved += c.deploy.moved_bits * k;
+        d_written += c.deploy.written_bits * k;
+        d_commands += c.deploy.commands * k;
+        d_longest = d_longest.max(c.deploy.writes * hw.steps.write_row);
+    }
     for c in costs {
         let k = c.repeat;
         actions.add_scaled(&c.actions, k as f64);
@@ -183,10 +197,22 @@ pub(crate) fn report(
     actions.commands = commands as f64;
     let chip = hw.org.subarrays();
     let bus = hw.org.params.global_bus.width_bits as u64;
+    let slots = u64::from(hw.org.params.issue_slots_per_cycle);
     let cycles = longest
         .max(work.div_ceil(chip))
-        .max(commands.div_ceil(u64::from(hw.org.params.issue_slots_per_cycle)))
+        .max(commands.div_ceil(slots))
         .max(loaded.div_ceil(bus));
+    deploy.commands = d_commands as f64;
+    let deployment = Deployment {
+        moved_bits: d_moved,
+        written_bits: d_written,
+        // Every run writes its lanes' rows at once (one row write per lane), the runs on
+        // all subarrays in parallel: the longest run, the commands or the bus.
+        cycles: d_longest
+            .max(d_commands.div_ceil(slots))
+            .max(d_moved.div_ceil(bus)),
+        energy: energy::energy(&deploy, &hw.table, Pricing::ByZeros),
+    };
     let chip_lanes = hw.org.lanes();
     // Every lane-gate evaluation holds its lane for at least the shortest gate step, and the
     // chip evaluates at most `chip_lanes` at once (docs/model.md §2.8).
@@ -219,6 +245,7 @@ pub(crate) fn report(
         energy: energy::energy(&actions, &hw.table, Pricing::ByZeros),
         flips,
         shared_copies,
+        deployment,
     }
 }
 
@@ -503,8 +530,16 @@ pub(crate) fn first_program(
         channels: &channels,
         ranges: &ranges,
         partial: s > 1,
+        resident: layout.resident,
     };
     linear::stored_job(set, l, &spec, chunk, false)
+}
+
+/// The columns of each subarray that may hold resident data: half of them (an assumption
+/// of docs/model.md §2.7: the other half stays working space for whatever layer runs
+/// there).
+pub(crate) fn resident_cols(hw: &Hw) -> usize {
+    hw.cols() / 2
 }
 
 /// One pass of a stored layer over its lanes.
@@ -586,6 +621,7 @@ fn stored_pass(
                     channels,
                     ranges: std::slice::from_ref(r),
                     partial: true,
+                    resident: false,
                 }
                 .interval(l)
             })
@@ -597,18 +633,41 @@ fn stored_pass(
                 channels,
                 ranges,
                 partial: matches!(pass, Pass::Slices(_)),
+                resident: layout.resident,
             };
             linear::stored_job(set, l, &spec, chunk, counting)
         }
-        Pass::Reduce(_) => linear::reduce_job(set, l, channels, &parts(channels), chunk, counting),
+        Pass::Reduce(_) => {
+            let parts = parts(channels);
+            linear::reduce_job(set, l, channels, &parts, chunk, layout.resident, counting)
+        }
     };
     let (len, per_r) = match pass {
         Pass::Whole | Pass::Slices(_) => (ranges[0].len(), a_bits + wbits),
         Pass::Reduce(r) => (r.len(), 32),
     };
+    // Resident data may take at most the subarray's resident share of the columns: the
+    // weights alone tell before any program is built.
+    let budget = resident_cols(hw);
+    let weight_cols = match pass {
+        Pass::Whole | Pass::Slices(_) => len * wbits,
+        Pass::Reduce(_) => 0,
+    };
+    if layout.resident && weight_cols > budget {
+        return Err(MapError::ResidentColumns {
+            needed: weight_cols,
+            budget,
+        });
+    }
     // The first group's chunk is where every other group's search starts.
     let first = program_channels(&groups[0].0);
-    let (chunk0, _) = fitted(hw, len, per_r, |chunk| make(&first, chunk, true))?;
+    let (chunk0, plan0) = fitted(hw, len, per_r, |chunk| make(&first, chunk, true))?;
+    if plan0.resident_bits_per_lane() as usize > budget {
+        return Err(MapError::ResidentColumns {
+            needed: plan0.resident_bits_per_lane() as usize,
+            budget,
+        });
+    }
     // One program for every group when shared: fitted and generated once.
     let shared_job = if layout.shared {
         let (chunk, plan) = fitted_from(hw, chunk0, |chunk| make(&all, chunk, true))?;

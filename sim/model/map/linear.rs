@@ -87,6 +87,10 @@ pub struct Layout {
     pub slices: usize,
     /// One program for every lane block.
     pub shared: bool,
+    /// Weights and per-channel constants resident in their lanes' cells, written once at
+    /// deployment (`stored` only): each lane holds its whole slice's weights in columns of
+    /// their own.
+    pub resident: bool,
 }
 
 impl Layout {
@@ -97,10 +101,12 @@ impl Layout {
             strategy,
             slices: 1,
             shared: false,
+            resident: false,
         }
     }
 
-    /// Short name: `const`, `stored`, `stored/4` (four slices), `stored/4 shared`.
+    /// Short name: `const`, `stored`, `stored/4` (four slices), `stored/4 shared`,
+    /// `stored/4 shared resident`.
     pub fn name(self) -> String {
         let mut n = self.strategy.name().to_owned();
         if self.slices > 1 {
@@ -108,6 +114,9 @@ impl Layout {
         }
         if self.shared {
             n += " shared";
+        }
+        if self.resident {
+            n += " resident";
         }
         n
     }
@@ -452,6 +461,9 @@ pub struct Load {
     pub cols: Arc<[Col]>,
     /// How the value is stored.
     pub coding: Coding,
+    /// Written once, when the network is deployed (resident weights and constants), not
+    /// before every run.
+    pub resident: bool,
 }
 
 /// A run of ops preceded by operand loads.
@@ -498,11 +510,22 @@ impl Job {
         }
     }
 
-    /// Bits written into each lane over the whole job (all segments' loads).
+    /// Bits written into each lane before every run (all segments' loads but the
+    /// resident ones).
     pub fn loaded_bits_per_lane(&self) -> u64 {
+        self.bits_per_lane(false)
+    }
+
+    /// Bits of each lane that are resident: written once, at deployment.
+    pub fn resident_bits_per_lane(&self) -> u64 {
+        self.bits_per_lane(true)
+    }
+
+    fn bits_per_lane(&self, resident: bool) -> u64 {
         self.segments
             .iter()
             .flat_map(|s| &s.loads)
+            .filter(|l| l.resident == resident)
             .map(|l| l.cols.len() as u64)
             .sum()
     }

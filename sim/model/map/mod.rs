@@ -100,7 +100,16 @@ pub struct Choice {
     pub slices: Option<usize>,
     /// Pinned program sharing (stored layouts).
     pub shared: Option<bool>,
+    /// Pinned weight residency (stored layouts; `Some(true)` also when the network must be
+    /// resident, `Some(false)` to reload the weights every run).
+    pub resident: Option<bool>,
+    /// Inferences one deployment serves: a resident layout's deployment energy is charged
+    /// to each inference as its 1/N share when the search scores energy.
+    pub inferences_per_deployment: u64,
 }
+
+/// Inferences per deployment when a run does not state them.
+pub const DEFAULT_INFERENCES_PER_DEPLOYMENT: u64 = 1_000_000;
 
 impl Choice {
     /// Every layout searched under `objective`.
@@ -110,6 +119,8 @@ impl Choice {
             strategy: None,
             slices: None,
             shared: None,
+            resident: None,
+            inferences_per_deployment: DEFAULT_INFERENCES_PER_DEPLOYMENT,
         }
     }
 
@@ -125,18 +136,24 @@ impl Choice {
             strategy: Some(l.strategy),
             slices: Some(l.slices),
             shared: Some(l.shared),
+            resident: Some(l.resident),
+            inferences_per_deployment: DEFAULT_INFERENCES_PER_DEPLOYMENT,
         }
     }
 
     /// Whether the pins leave one layout.
     pub fn is_pinned(&self) -> bool {
-        self.strategy.is_some() && self.slices.is_some() && self.shared.is_some()
+        self.strategy.is_some()
+            && self.slices.is_some()
+            && self.shared.is_some()
+            && self.resident.is_some()
     }
 
     /// The layouts of a layer (`outputs` output elements, `reduction` long) the pins leave,
     /// in search order: `const`, then `stored` by slices (powers of two while the slices'
     /// lanes fit the chip's `chip_lanes`, and at most the reduction), each with a program
-    /// per channel group, then shared. `const` has one slice and no shared program.
+    /// per channel group, then shared, each reloading its weights and then resident.
+    /// `const` has one slice, no shared program and no stored weights.
     pub fn layouts(&self, outputs: usize, reduction: usize, chip_lanes: usize) -> Vec<Layout> {
         let red = reduction.max(1);
         let mut out = Vec::new();
@@ -145,7 +162,10 @@ impl Choice {
                 continue;
             }
             if strategy == Strategy::Const {
-                if self.slices.is_none_or(|s| s <= 1) && self.shared != Some(true) {
+                if self.slices.is_none_or(|s| s <= 1)
+                    && self.shared != Some(true)
+                    && self.resident != Some(true)
+                {
                     out.push(Layout::plain(strategy));
                 }
                 continue;
@@ -156,18 +176,23 @@ impl Choice {
                     .take_while(|&s| s == 1 || (s <= red && s * outputs <= chip_lanes))
                     .collect(),
             };
-            let shared: &[bool] = match self.shared {
-                Some(true) => &[true],
-                Some(false) => &[false],
-                None => &[false, true],
+            let pins = |p: Option<bool>| -> &[bool] {
+                match p {
+                    Some(true) => &[true],
+                    Some(false) => &[false],
+                    None => &[false, true],
+                }
             };
             for &s in &slices {
-                for &sh in shared {
-                    out.push(Layout {
-                        strategy,
-                        slices: s,
-                        shared: sh,
-                    });
+                for &sh in pins(self.shared) {
+                    for &resident in pins(self.resident) {
+                        out.push(Layout {
+                            strategy,
+                            slices: s,
+                            shared: sh,
+                            resident,
+                        });
+                    }
                 }
             }
         }
@@ -178,11 +203,14 @@ impl Choice {
     /// and the objective.
     pub fn describe(&self) -> String {
         let obj = self.objective.name();
-        if let (Some(st), Some(s), Some(sh)) = (self.strategy, self.slices, self.shared) {
+        if let (Some(st), Some(s), Some(sh), Some(r)) =
+            (self.strategy, self.slices, self.shared, self.resident)
+        {
             return Layout {
                 strategy: st,
                 slices: s,
                 shared: sh,
+                resident: r,
             }
             .name();
         }
@@ -195,6 +223,9 @@ impl Choice {
         }
         if let Some(sh) = self.shared {
             pins.push(if sh { "shared" } else { "per-group" }.to_owned());
+        }
+        if let Some(r) = self.resident {
+            pins.push(if r { "resident" } else { "reload" }.to_owned());
         }
         if pins.is_empty() {
             format!("auto ({obj})")
@@ -321,6 +352,52 @@ pub struct LayerReport {
     /// Copies the generated programs made so that no gate reads a cell twice (functional
     /// mode only: the analytical closed form cannot see them, so it is short by these).
     pub shared_copies: u64,
+    /// Writing the layer's resident weights and constants, once per deployment (zero for a
+    /// layer that reloads them every run).
+    pub deployment: Deployment,
+}
+
+/// The one-time cost of writing resident data into the cells (docs/model.md §2.6).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Deployment {
+    /// Bits moved over the global bus.
+    pub moved_bits: u64,
+    /// Bits written into cells (the resident footprint; each cell written once).
+    pub written_bits: u64,
+    /// Cycles (the same bound-based schedule as a run's).
+    pub cycles: u64,
+    /// Energy by component.
+    pub energy: EnergyBreakdown,
+}
+
+impl Deployment {
+    /// Adds another layer's deployment (layers deploy one after another).
+    pub fn add(&mut self, o: &Deployment) {
+        self.moved_bits += o.moved_bits;
+        self.written_bits += o.written_bits;
+        self.cycles += o.cycles;
+        self.energy.add_scaled(&o.energy, 1.0);
+    }
+}
+
+/// Whether a network's weights stay resident in the cells, and the capacity that decided
+/// it (docs/model.md §2.7).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Residency {
+    /// Resident bits the layouts the search preferred need (0: none preferred).
+    pub wanted_bits: u64,
+    /// Resident bits the chip holds: the resident share of every subarray's cells.
+    pub capacity_bits: u64,
+    /// Whether the weights are resident (false: none wanted, or they did not fit and every
+    /// layer reloads its weights).
+    pub resident: bool,
+}
+
+impl Residency {
+    /// Whether the preferred resident layouts did not fit and the network reloads.
+    pub fn spilled(&self) -> bool {
+        self.wanted_bits > self.capacity_bits
+    }
 }
 
 /// A network run.
@@ -328,6 +405,8 @@ pub struct LayerReport {
 pub struct NetRun {
     /// One report per layer.
     pub layers: Vec<LayerReport>,
+    /// Whether its weights are resident.
+    pub residency: Residency,
     /// Final layer's codes per image (functional mode; empty otherwise).
     pub outputs: Vec<Array3<i64>>,
 }
@@ -355,6 +434,15 @@ impl NetRun {
     pub fn chip_lane_utilization(&self, chip_lanes: u64) -> f64 {
         let used: u64 = self.layers.iter().map(|l| l.lane_cycles).sum();
         ratio(used as f64, chip_lanes as f64 * self.cycles() as f64, 0.0)
+    }
+
+    /// The network's deployment: Σ over its layers.
+    pub fn deployment(&self) -> Deployment {
+        let mut d = Deployment::default();
+        for l in &self.layers {
+            d.add(&l.deployment);
+        }
+        d
     }
 
     /// Σ of the layers' lower bounds ÷ Σ of their cycles.

@@ -8,6 +8,7 @@ use crate::model::timing::broadcast_cycles;
 use cram_workloads::golden::{self, Step};
 use linear::Linear;
 use ndarray::Array3;
+use rayon::prelude::*;
 use std::ops::Range;
 
 /// Most memory one functional wave of images may hold (activations of its images): a
@@ -156,12 +157,18 @@ pub fn analytical_matches(f: &NetRun, a: &NetRun) -> Result<usize, MapError> {
                 l.column_utilization,
                 l.lane_cycles,
                 l.bound_cycles,
+                (
+                    l.deployment.moved_bits,
+                    l.deployment.written_bits,
+                    l.deployment.cycles,
+                ),
             )
         };
         if key(lf) != key(la) {
             return Err(MapError::Disagree(format!(
                 "layer {}: functional (streams, runs, lanes, steps, evals, loaded bits, written \
-                 bits, cycles, column use, lane-cycles, bound) {:?} vs analytical {:?}",
+                 bits, cycles, column use, lane-cycles, bound, deployment moved, written and \
+                 cycles) {:?} vs analytical {:?}",
                 lf.name,
                 key(lf),
                 key(la)
@@ -263,6 +270,103 @@ pub(crate) fn run_layers(
     layouts: Option<&[Option<Layout>]>,
     realize: bool,
 ) -> Result<NetRun, Error> {
+    let capacity = resident_capacity(hw);
+    if let Some(l) = layouts {
+        let mut r = run_layers_once(prog, images, hw, opts, Some(l), realize)?;
+        r.residency = residency(&r, capacity);
+        return Ok(r);
+    }
+    match opts.choice.resident {
+        Some(false) => {
+            let mut r = run_layers_once(prog, images, hw, opts, None, realize)?;
+            r.residency = residency(&r, capacity);
+            Ok(r)
+        }
+        Some(true) => {
+            let mut r = run_layers_once(prog, images, hw, opts, None, realize)?;
+            r.residency = residency(&r, capacity);
+            does_not_fit(prog, &r.residency)?;
+            Ok(r)
+        }
+        None if opts.mode == Mode::Functional => {
+            // Residency is decided for the whole network: on the closed form first.
+            let counted = RunOptions {
+                mode: Mode::Analytical,
+                ..*opts
+            };
+            let a = run_layers(prog, images, hw, &counted, None, false)?;
+            let chosen: Vec<Option<Layout>> = a.layers.iter().map(|l| l.layout).collect();
+            let mut r = run_layers_once(prog, images, hw, opts, Some(&chosen), realize)?;
+            r.residency = a.residency;
+            Ok(r)
+        }
+        None => {
+            let r = run_layers_once(prog, images, hw, opts, None, realize)?;
+            let wanted = residency(&r, capacity);
+            if !wanted.spilled() {
+                return Ok(NetRun {
+                    residency: wanted,
+                    ..r
+                });
+            }
+            // The preferred resident layouts do not fit: every layer reloads.
+            let reload = RunOptions {
+                choice: Choice {
+                    resident: Some(false),
+                    ..opts.choice
+                },
+                ..*opts
+            };
+            let mut r = run_layers_once(prog, images, hw, &reload, None, realize)?;
+            r.residency = Residency {
+                resident: false,
+                ..wanted
+            };
+            Ok(r)
+        }
+    }
+}
+
+/// Resident bits the chip holds: the resident share of every subarray's cells (§2.7).
+pub fn resident_capacity(hw: &Hw) -> u64 {
+    hw.org.subarrays() * u64::from(hw.org.params.lanes_per_subarray) * resident_cols(hw) as u64
+}
+
+/// A run's residency: what its layouts hold resident, against `capacity`.
+fn residency(r: &NetRun, capacity: u64) -> Residency {
+    let wanted = r.deployment().written_bits;
+    Residency {
+        wanted_bits: wanted,
+        capacity_bits: capacity,
+        resident: wanted > 0 && wanted <= capacity,
+    }
+}
+
+/// Refuses a network pinned resident whose resident data do not fit the chip.
+fn does_not_fit(prog: &golden::Program, r: &Residency) -> Result<(), Error> {
+    if r.spilled() {
+        return Err(Error::usage(format!(
+            "{}: its resident weights and constants need {} bits; the chip holds {} resident \
+             bits (half of every subarray's cells): set mapping.residency = \"reload\" or \
+             \"auto\"",
+            prog.network().name,
+            r.wanted_bits,
+            r.capacity_bits
+        )));
+    }
+    Ok(())
+}
+
+/// [`run_layers`] with the layouts as the choice (or `layouts`) gives them, residency not
+/// checked.
+fn run_layers_once(
+    prog: &golden::Program,
+    images: &[Array3<i64>],
+    hw: &Hw,
+    opts: &RunOptions,
+    layouts: Option<&[Option<Layout>]>,
+    realize: bool,
+) -> Result<NetRun, Error> {
     let net = prog.network();
     let functional = opts.mode == Mode::Functional;
     let mut outs: Vec<Vec<Array3<i64>>> = Vec::with_capacity(net.layers.len());
@@ -294,6 +398,7 @@ pub(crate) fn run_layers(
     Ok(NetRun {
         layers: reports,
         outputs,
+        residency: Residency::default(),
     })
 }
 
@@ -340,36 +445,54 @@ pub fn run_network_with(
             plan_network(prog, images, hw, opts).map_err(|e| e.to_string())
         })
         .map_err(Error::usage)?;
-    let layers = plans
-        .iter()
-        .map(|p| {
-            let several = p.options.len() > 1;
-            let mut options: Vec<(Option<Layout>, Vec<StreamCost>, f64)> = p
-                .options
-                .iter()
-                .map(|(s, costs)| {
-                    let mut costs = costs.clone();
-                    reprice(&mut costs, hw);
-                    let score = if several {
-                        let (e, t) = totals(&costs, hw);
-                        opts.choice.objective.score(e, t)
-                    } else {
-                        0.0
-                    };
-                    (*s, costs, score)
-                })
-                .collect();
-            // The first of the cheapest, as `layer_costs` chooses.
-            let best =
-                (1..options.len()).fold(0, |b, k| if options[k].2 < options[b].2 { k } else { b });
-            let (strategy, costs, _) = options.swap_remove(best);
-            report(p.name.clone(), p.op, strategy, &costs, hw)
-        })
-        .collect();
-    Ok(NetRun {
-        layers,
-        outputs: Vec::new(),
-    })
+    // The first of the cheapest per layer, as `layer_costs` chooses (with `resident`
+    // false, among the layouts that reload).
+    let pick = |resident: bool| -> NetRun {
+        let layers = plans
+            .iter()
+            .map(|p| {
+                let several = p.options.len() > 1;
+                let mut options: Vec<(Option<Layout>, Vec<StreamCost>, f64)> = p
+                    .options
+                    .iter()
+                    .filter(|(s, _)| resident || s.is_none_or(|s| !s.resident))
+                    .map(|(s, costs)| {
+                        let mut costs = costs.clone();
+                        reprice(&mut costs, hw);
+                        let score = if several {
+                            score(&opts.choice, &costs, hw, images.len()).0
+                        } else {
+                            0.0
+                        };
+                        (*s, costs, score)
+                    })
+                    .collect();
+                let best = (1..options.len())
+                    .fold(0, |b, k| if options[k].2 < options[b].2 { k } else { b });
+                let (layout, costs, _) = options.swap_remove(best);
+                report(p.name.clone(), p.op, layout, &costs, hw)
+            })
+            .collect();
+        NetRun {
+            layers,
+            outputs: Vec::new(),
+            residency: Residency::default(),
+        }
+    };
+    let capacity = resident_capacity(hw);
+    let mut r = pick(true);
+    let wanted = residency(&r, capacity);
+    if opts.choice.resident == Some(true) {
+        does_not_fit(prog, &wanted)?;
+    }
+    if wanted.spilled() {
+        r = pick(false);
+    }
+    r.residency = Residency {
+        resident: wanted.resident,
+        ..wanted
+    };
+    Ok(r)
 }
 
 /// Every layer's candidate streams (analytical).
@@ -391,8 +514,13 @@ pub(crate) fn plan_network(
                 // Layouts that do not fit are passed over, as `layer_costs` does.
                 let mut first_error = None;
                 let mut options = Vec::new();
-                for s in layouts(&opts.choice, &l, n_img, hw).map_err(bad)? {
-                    match linear_layer(&l, s, hw, n_img, None, false, opts, i) {
+                let all = layouts(&opts.choice, &l, n_img, hw).map_err(bad)?;
+                let outs: Vec<_> = all
+                    .par_iter()
+                    .map(|&s| linear_layer(&l, s, hw, n_img, None, false, opts, i))
+                    .collect();
+                for (s, out) in all.into_iter().zip(outs) {
+                    match out {
                         Ok(o) => options.push((Some(s), o.0)),
                         Err(e) => {
                             first_error.get_or_insert(e);

@@ -9,7 +9,7 @@ use crate::model::engine::exec::{Faults, Subarray};
 use crate::model::kernels::GateSet;
 use crate::model::timing::broadcast_cycles;
 use cram_arch::GateKind;
-use linear::{Job, Source};
+use linear::{Job, Segment, Source};
 use std::ops::Range;
 
 /// One stream's cost: a program run on some subarrays.
@@ -34,6 +34,24 @@ pub(crate) struct StreamCost {
     /// How many consecutive lane blocks this cost stands for (analytical mode prices equal
     /// blocks once; `place.lanes` is the first, the others follow it).
     pub(crate) repeat: u64,
+    /// Writing the run's resident data once, at deployment.
+    pub(crate) deploy: Deploy,
+}
+
+/// The deployment of a run's resident weights and constants: one partial row write per
+/// lane, each value sensed at the weight store and moved over the global bus once for the
+/// layer (as per-run loads are, docs/model.md §2.6).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Deploy {
+    pub(crate) actions: Actions,
+    /// Bits moved over the global bus.
+    pub(crate) moved_bits: u64,
+    /// Bits written into cells: the run's resident footprint.
+    pub(crate) written_bits: u64,
+    /// Row writes per run.
+    pub(crate) writes: u64,
+    /// Controller commands (a broadcast program's row writes issued once).
+    pub(crate) commands: u64,
 }
 
 impl StreamCost {
@@ -43,6 +61,7 @@ impl StreamCost {
     /// first block, which is the longest (docs/model.md §2.6).
     pub(crate) fn share_program(&mut self) {
         self.commands = 0;
+        self.deploy.commands = 0;
     }
 }
 
@@ -60,10 +79,28 @@ pub(crate) struct Place {
     pub(crate) chunk: usize,
 }
 
-/// Energy (pJ) and cycles of a layer's streams.
-pub(crate) fn totals(costs: &[StreamCost], hw: &Hw) -> (f64, u64) {
+/// Energy (pJ) and cycles of a layer's streams, and its deployment energy (pJ).
+pub(crate) fn totals(costs: &[StreamCost], hw: &Hw) -> (f64, u64, f64) {
     let r = report(String::new(), "", None, costs, hw);
-    (r.energy.total_pj(), r.cycles)
+    (
+        r.energy.total_pj(),
+        r.cycles,
+        r.deployment.energy.total_pj(),
+    )
+}
+
+/// What the search minimizes for a layer's streams over `images` images: the objective of
+/// its energy, with each image's 1/N share of the deployment (N inferences per
+/// deployment), and its cycles. Also gives that energy and the cycles.
+pub(crate) fn score(
+    choice: &Choice,
+    costs: &[StreamCost],
+    hw: &Hw,
+    images: usize,
+) -> (f64, f64, u64) {
+    let (e, t, d) = totals(costs, hw);
+    let e = e + d * images as f64 / choice.inferences_per_deployment.max(1) as f64;
+    (choice.objective.score(e, t), e, t)
 }
 
 /// Expected fraction of lanes per input-zero count for each gate kind, characterized once
@@ -181,53 +218,84 @@ pub(crate) fn run_job(
     // Operand loads: per segment, one partial row write per lane (none for a job that runs
     // in place on its producer's columns). Each distinct value is sensed at its source and
     // crosses the global bus once; the subarray's write drivers keep it for every row that
-    // loads it.
-    let (bits, writes, moved) = if charge_loads {
-        let moved: u64 = plan
-            .segments
+    // loads it. Resident loads are written once, at deployment, one row write per lane.
+    let moved_by = |resident: bool| -> u64 {
+        plan.segments
             .iter()
             .flat_map(|s| &s.loads)
+            .filter(|l| l.resident == resident)
             .map(|l| l.cols.len() as u64 * distinct(l.source).min(lanes as u64))
-            .sum();
+            .sum()
+    };
+    let (bits, writes, moved) = if charge_loads {
+        let loading = |s: &&Segment| s.loads.iter().any(|l| !l.resident);
         (
-            plan.loaded_bits_per_lane() as f64 * lanes as f64,
-            plan.segments.iter().filter(|s| !s.loads.is_empty()).count() as f64 * lanes as f64,
-            moved as f64,
+            plan.loaded_bits_per_lane() * lanes as u64,
+            plan.segments.iter().filter(loading).count() as u64 * lanes as u64,
+            moved_by(false),
         )
     } else {
-        (0.0, 0.0, 0.0)
+        (0, 0, 0)
     };
-    actions.read_bits += moved;
-    actions.moved_bits[1] += moved;
-    actions.write_bits[0] += bits / 2.0;
-    actions.write_bits[1] += bits / 2.0;
-    // Each lane's partial row write drives its columns over the lane's line segment.
-    if charge_loads {
-        actions.bsl_write_cells +=
-            plan.loaded_bits_per_lane() as f64 * lines.row_cells_sum(lanes as u64) as f64;
+    let per_lane = if charge_loads {
+        plan.loaded_bits_per_lane()
+    } else {
+        0
+    };
+    charge_writes(&mut actions, (moved, bits, writes), per_lane, lanes, hw);
+    let mut deploy = Deploy::default();
+    let resident = plan.resident_bits_per_lane();
+    if resident > 0 {
+        deploy.moved_bits = moved_by(true);
+        deploy.written_bits = resident * lanes as u64;
+        deploy.writes = lanes as u64;
+        deploy.commands = deploy.writes;
+        let counts = (deploy.moved_bits, deploy.written_bits, deploy.writes);
+        charge_writes(&mut deploy.actions, counts, resident, lanes, hw);
+        deploy.actions.commands = deploy.commands as f64;
     }
-    actions.wll_lanes += writes;
-    actions.decodes += 2.0 * writes;
-    let load_cycles = writes as u64 * hw.steps.write_row;
+    let load_cycles = writes * hw.steps.write_row;
     (
         StreamCost {
             cycles_per_run: broadcast_cycles(&counts, &hw.steps) + load_cycles,
-            load_writes: writes as u64,
-            commands: plan.tally.ops() + writes as u64,
+            load_writes: writes,
+            commands: plan.tally.ops() + writes,
             counts,
             actions,
             runs: 1,
             lanes: lanes as u64,
-            loaded_bits: moved as u64,
-            written_bits: bits as u64,
+            loaded_bits: moved,
+            written_bits: bits,
             cols: plan.cols,
             flips,
             shared_copies: real.map_or(0, |j| j.shared_copies),
             place: Place::default(),
             repeat: 1,
+            deploy,
         },
         sa,
     )
+}
+
+/// Charges operand loads to `actions`: `moved` bits sensed at their source and carried over
+/// the global bus, `written` bits written into cells (half zeros, half ones), `writes`
+/// partial row writes (a word line and two decodes each), each lane's `per_lane` bits
+/// driving their columns over the lane's line segment.
+fn charge_writes(
+    actions: &mut Actions,
+    (moved, written, writes): (u64, u64, u64),
+    per_lane: u64,
+    lanes: usize,
+    hw: &Hw,
+) {
+    let (moved, written, writes) = (moved as f64, written as f64, writes as f64);
+    actions.read_bits += moved;
+    actions.moved_bits[1] += moved;
+    actions.write_bits[0] += written / 2.0;
+    actions.write_bits[1] += written / 2.0;
+    actions.bsl_write_cells += per_lane as f64 * hw.org.lines().row_cells_sum(lanes as u64) as f64;
+    actions.wll_lanes += writes;
+    actions.decodes += 2.0 * writes;
 }
 
 /// The lane blocks that run, as (block index, how many blocks its cost stands for): with

@@ -65,6 +65,7 @@ pub fn job(set: GateSet, step: &Step, x: ActQuant, out: ActQuant) -> Result<Job,
             source: Source::X(0),
             cols: cols.into(),
             coding: cx,
+            resident: false,
         }],
         ops: 0..n,
     }];
