@@ -14,14 +14,18 @@
 //! act_bits = 8                # zoo networks only (default 8)
 //! sparsity = 0.5              # zoo networks only, unstructured, in [0, 1)
 //!
-//! [mapping]
+//! [mapping]                   # docs/model.md §2.2, §2.7; each key pins one dimension
 //! strategy = "auto"           # auto | const | stored
-//! objective = "energy"        # energy | latency | edp (for auto)
+//! objective = "energy"        # energy | latency | edp (what the search minimizes)
+//! slices = "auto"             # "auto" | reduction slices across lanes (stored)
+//! programs = "auto"           # auto | per-group | shared (stored)
+//! residency = "auto"          # auto | resident | reload (stored weights)
 //!
 //! [run]
 //! mode = "analytical"         # functional | analytical
 //! seed = 1
 //! images = 1                  # digits: held-out images (default 360); else random inputs
+//! inferences_per_deployment = 1000000   # resident weights are written once per deployment
 //!
 //! [compare]
 //! baselines = ["cpu-ddr4", "nmp"]   # presets (configs/baselines/) or TOML files

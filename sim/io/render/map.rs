@@ -37,7 +37,7 @@ pub(crate) fn summary(r: &MapReport) -> String {
     let mut s = header(r);
     let _ = writeln!(
         s,
-        "{:>3} {:<22} {:<10} {:<15} {:>8} {:>7} {:>5} {:>10} {:>6} {:>6} {:>6} {:>12} {:>10} {:>6} {:>6}",
+        "{:>3} {:<22} {:<10} {:<25} {:>8} {:>7} {:>5} {:>10} {:>6} {:>6} {:>6} {:>12} {:>10} {:>6} {:>6}",
         "#",
         "layer",
         "op",
@@ -58,7 +58,7 @@ pub(crate) fn summary(r: &MapReport) -> String {
         let rep = &l.report;
         let _ = writeln!(
             s,
-            "{:>3} {:<22} {:<10} {:<15} {:>8} {:>7} {:>5} {:>10} {:>6.1} {:>6.1} {:>6} {:>12} {:>10} {:>6.1} {:>6.1}",
+            "{:>3} {:<22} {:<10} {:<25} {:>8} {:>7} {:>5} {:>10} {:>6.1} {:>6.1} {:>6} {:>12} {:>10} {:>6.1} {:>6.1}",
             l.index,
             l.name,
             l.op,
@@ -187,7 +187,7 @@ fn layer_heading(s: &mut String, l: &LayerPlacement) {
         .name();
         let _ = writeln!(
             s,
-            "  cost model: {:<15} {:>14.1} pJ {:>12} cycles",
+            "  cost model: {:<25} {:>14.1} pJ {:>12} cycles",
             name, c.energy_pj, c.cycles
         );
     }
