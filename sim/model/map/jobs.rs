@@ -111,6 +111,9 @@ pub struct StoredSpec<'s> {
     /// Whether it computes each slice's partial sum Σ w·v (raw two's complement, for a
     /// reducer: no constants, no epilogue) rather than the output.
     pub partial: bool,
+    /// With `partial`: every channel's partial-sum interval over each of `ranges`
+    /// ([`partial_table`]), indexed by channel.
+    pub partials: &'s [Vec<(i128, i128)>],
     /// Whether the weights (and constants) are resident: every input position of the range
     /// gets weight columns of its own, loaded once at deployment.
     pub resident: bool,
@@ -120,26 +123,38 @@ impl StoredSpec<'_> {
     /// The interval its accumulator lies in: the union over its channels (and ranges) of
     /// the output accumulator's, or the partial sums'.
     pub fn interval(&self, l: &Linear<'_>) -> (i128, i128) {
-        let one = |c: usize| -> Vec<(i128, i128)> {
+        let one = |c: usize| -> &[(i128, i128)] {
             if self.partial {
-                self.ranges
-                    .iter()
-                    .map(|r| l.partial_interval(c, r.clone()))
-                    .collect()
+                &self.partials[c]
             } else {
-                vec![l.acc_interval(c)]
+                std::slice::from_ref(&l.intervals[c])
             }
         };
-        self.channels
-            .iter()
-            .flat_map(|&c| one(c))
-            .fold((0i128, 0i128), |(a, b), (c, d)| (a.min(c), b.max(d)))
+        union(self.channels.iter().flat_map(|&c| one(c)))
     }
 
     /// Inputs per lane: the longest range.
     fn len(&self) -> usize {
         self.ranges.iter().map(Range::len).max().unwrap_or(0)
     }
+}
+
+/// Every channel's partial-sum interval over each reduction range
+/// ([`Linear::partial_interval`]), computed once per layer and split.
+pub fn partial_table(l: &Linear<'_>, ranges: &[Range<usize>]) -> Vec<Vec<(i128, i128)>> {
+    (0..l.channels())
+        .map(|c| {
+            ranges
+                .iter()
+                .map(|r| l.partial_interval(c, r.clone()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The smallest interval holding 0 and every one of `intervals`.
+pub fn union<'a>(intervals: impl Iterator<Item = &'a (i128, i128)>) -> (i128, i128) {
+    intervals.fold((0, 0), |(a, b), &(c, d)| (a.min(c), b.max(d)))
 }
 
 /// [`Strategy::Stored`]: the program for subarrays whose lanes hold outputs (or, for a
@@ -251,13 +266,7 @@ pub fn reduce_job(
         .collect();
     let w_max = widths.iter().copied().max().unwrap_or(1);
     let p_cols: Vec<Vec<Col>> = (0..n).map(|j| b.operand_at("p", j, w_max)).collect();
-    let (lo, hi) = StoredSpec {
-        channels,
-        ranges: &[],
-        partial: false,
-        resident,
-    }
-    .interval(l);
+    let (lo, hi) = union(channels.iter().map(|&c| &l.intervals[c]));
     let consts = Consts::new(&mut b, l, channels, lo, hi, resident)?;
     let first_temp = b.cols() as Col;
     let mut acc: Vec<Col> = Vec::new();

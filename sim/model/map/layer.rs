@@ -526,10 +526,16 @@ pub(crate) fn first_program(
     };
     let s = layout.slices.clamp(1, l.reduction().max(1));
     let ranges = chunks(l.reduction(), l.reduction().div_ceil(s));
+    let table = if s > 1 {
+        linear::partial_table(l, &ranges)
+    } else {
+        Vec::new()
+    };
     let spec = StoredSpec {
         channels: &channels,
         ranges: &ranges,
         partial: s > 1,
+        partials: &table,
         resident: layout.resident,
     };
     linear::stored_job(set, l, &spec, chunk, false)
@@ -612,19 +618,15 @@ fn stored_pass(
             chs.clone().collect()
         }
     };
-    // The partial sums' intervals per slice, over a program's channels.
+    // Every channel's partial-sum interval per slice (once per pass), and their union per
+    // slice over a program's channels.
+    let table = match pass {
+        Pass::Whole => Vec::new(),
+        Pass::Slices(_) | Pass::Reduce(_) => linear::partial_table(l, ranges),
+    };
     let parts = |channels: &[usize]| -> Vec<(i128, i128)> {
-        ranges
-            .iter()
-            .map(|r| {
-                StoredSpec {
-                    channels,
-                    ranges: std::slice::from_ref(r),
-                    partial: true,
-                    resident: false,
-                }
-                .interval(l)
-            })
+        (0..ranges.len())
+            .map(|k| linear::union(channels.iter().map(|&c| &table[c][k])))
             .collect()
     };
     let make = |channels: &[usize], chunk: usize, counting: bool| match pass {
@@ -633,6 +635,7 @@ fn stored_pass(
                 channels,
                 ranges,
                 partial: matches!(pass, Pass::Slices(_)),
+                partials: &table,
                 resident: layout.resident,
             };
             linear::stored_job(set, l, &spec, chunk, counting)

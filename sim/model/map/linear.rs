@@ -20,7 +20,7 @@
 //! for `Stored`, its weights) into the same columns before each segment, and the
 //! accumulator stays in the lanes between chunks (a split over time).
 
-pub use super::jobs::{StoredSpec, const_job, reduce_job, stored_job};
+pub use super::jobs::{StoredSpec, const_job, partial_table, reduce_job, stored_job, union};
 use crate::error::MapError;
 use std::ops::Range;
 use std::sync::Arc;
@@ -148,7 +148,7 @@ pub struct Linear<'a> {
     /// How the weights are stored in cells ([`Linear::weight_coding`]).
     stored: Coding,
     /// Per channel: the accumulator's interval.
-    intervals: Vec<(i128, i128)>,
+    pub(crate) intervals: Vec<(i128, i128)>,
     /// Per channel: Σ_r w.
     wsum: Vec<i128>,
     /// Smallest weight, and the CSD digits (position, negative) of every weight from it up.
@@ -369,11 +369,16 @@ impl<'a> Linear<'a> {
     pub fn partial_interval(&self, co: usize, rs: Range<usize>) -> (i128, i128) {
         let (xl, xh) = self.x_centred();
         let a0 = self.x_centred_offset();
-        let (vl, vh) = (xl - a0, xh - a0);
-        self.row(co)[rs].iter().fold((0, 0), |(lo, hi), &w| {
-            let (a, b) = arith::scale_interval(vl, vh, i128::from(w));
-            (lo + a, hi + b)
-        })
+        // In i64, as the accumulator intervals are (`Linear::of` bounds |v|, |w| and the
+        // row length so that a row's sums fit).
+        let (vl, vh) = ((xl - a0) as i64, (xh - a0) as i64);
+        let (mut lo, mut hi) = (0i64, 0i64);
+        for &w in &self.row(co)[rs] {
+            let (a, b) = if w >= 0 { (vl, vh) } else { (vh, vl) };
+            lo += a * w;
+            hi += b * w;
+        }
+        (i128::from(lo), i128::from(hi))
     }
 
     /// Per-lane constant of channel co: bias + Σ_r w·(offset − z_x), where the input's stored

@@ -151,7 +151,8 @@ impl Choice {
 
     /// The layouts of a layer (`outputs` output elements, `reduction` long) the pins leave,
     /// in search order: `const`, then `stored` by slices (powers of two while the slices'
-    /// lanes fit the chip's `chip_lanes`, and at most the reduction), each with a program
+    /// lanes fit the chip's `chip_lanes`, or with residency pinned whatever the lanes, and
+    /// at most the reduction), each with a program
     /// per channel group, then shared, each reloading its weights and then resident.
     /// `const` has one slice, no shared program and no stored weights.
     pub fn layouts(&self, outputs: usize, reduction: usize, chip_lanes: usize) -> Vec<Layout> {
@@ -172,8 +173,14 @@ impl Choice {
             }
             let slices: Vec<usize> = match self.slices {
                 Some(s) => vec![s.clamp(1, red)],
+                // Pinned resident, a long reduction may need more slices than the chip
+                // has lanes for at once to fit its resident columns: up to the reduction.
                 None => std::iter::successors(Some(1usize), |s| Some(s * 2))
-                    .take_while(|&s| s == 1 || (s <= red && s * outputs <= chip_lanes))
+                    .take_while(|&s| {
+                        s == 1
+                            || (s <= red
+                                && (s * outputs <= chip_lanes || self.resident == Some(true)))
+                    })
                     .collect(),
             };
             let pins = |p: Option<bool>| -> &[bool] {
