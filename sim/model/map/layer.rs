@@ -59,24 +59,9 @@ pub(crate) fn layer_costs(
             let (layout, (c, y)) = if let [one] = layouts[..] {
                 (one, linear_layer(&l, one, hw, n_img, x, realize, opts, i)?)
             } else {
-                // Every layout costed in closed form; the cheapest runs.
-                // A layout that does not fit (columns, multiplier width) is passed
-                // over; with none left, the first one's error stands.
+                // Every layout costed in closed form; the first of the cheapest runs.
                 let mut best: Option<(f64, Layout, LayerOut)> = None;
-                let mut first_error = None;
-                // Costed in parallel, taken in order.
-                let outs: Vec<Result<LayerOut, MapError>> = layouts
-                    .par_iter()
-                    .map(|&lay| linear_layer(&l, lay, hw, n_img, None, false, opts, i))
-                    .collect();
-                for (lay, out) in layouts.into_iter().zip(outs) {
-                    let out = match out {
-                        Ok(out) => out,
-                        Err(e) => {
-                            first_error.get_or_insert(e);
-                            continue;
-                        }
-                    };
+                for (lay, out) in cost_layouts(&l, layouts, hw, n_img, opts, i)? {
                     let (score, e, t) = score(&opts.choice, &out.0, hw, n_img);
                     if let Some(c) = candidates.as_mut() {
                         c.push((lay, e, t));
@@ -85,9 +70,7 @@ pub(crate) fn layer_costs(
                         best = Some((score, lay, out));
                     }
                 }
-                let Some((_, lay, out)) = best else {
-                    return Err(first_error.expect("a layout failed"));
-                };
+                let (_, lay, out) = best.expect("cost_layouts gives at least one");
                 if x.is_some() || realize {
                     (lay, linear_layer(&l, lay, hw, n_img, x, realize, opts, i)?)
                 } else {
@@ -121,6 +104,37 @@ pub(crate) fn layer_costs(
         }
     };
     Ok((costs, layout, y))
+}
+
+/// Every one of `layouts` costed in closed form (in parallel), in order. A layout that does
+/// not fit (columns, resident columns, a common multiplier) is passed over; with none left,
+/// the first one's error stands.
+pub(crate) fn cost_layouts(
+    l: &Linear<'_>,
+    layouts: Vec<Layout>,
+    hw: &Hw,
+    n_img: usize,
+    opts: &RunOptions,
+    layer: usize,
+) -> Result<Vec<(Layout, LayerOut)>, MapError> {
+    let outs: Vec<Result<LayerOut, MapError>> = layouts
+        .par_iter()
+        .map(|&lay| linear_layer(l, lay, hw, n_img, None, false, opts, layer))
+        .collect();
+    let mut first_error = None;
+    let mut fit = Vec::new();
+    for (lay, out) in layouts.into_iter().zip(outs) {
+        match out {
+            Ok(out) => fit.push((lay, out)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) if fit.is_empty() => Err(e),
+        _ => Ok(fit),
+    }
 }
 
 /// The layouts `choice` leaves for a linear layer of `n_img` images, or why none.

@@ -8,7 +8,6 @@ use crate::model::timing::broadcast_cycles;
 use cram_workloads::golden::{self, Step};
 use linear::Linear;
 use ndarray::Array3;
-use rayon::prelude::*;
 use std::ops::Range;
 
 /// Most memory one functional wave of images may hold (activations of its images): a
@@ -511,26 +510,12 @@ pub(crate) fn plan_network(
             Step::Linear { .. } if !opts.choice.is_pinned() => {
                 let l = Linear::at(prog, i).expect("a linear step");
                 let bad = |why| layer_error(prog, i, why);
-                // Layouts that do not fit are passed over, as `layer_costs` does.
-                let mut first_error = None;
-                let mut options = Vec::new();
                 let all = layouts(&opts.choice, &l, n_img, hw).map_err(bad)?;
-                let outs: Vec<_> = all
-                    .par_iter()
-                    .map(|&s| linear_layer(&l, s, hw, n_img, None, false, opts, i))
-                    .collect();
-                for (s, out) in all.into_iter().zip(outs) {
-                    match out {
-                        Ok(o) => options.push((Some(s), o.0)),
-                        Err(e) => {
-                            first_error.get_or_insert(e);
-                        }
-                    }
-                }
-                if options.is_empty() {
-                    return Err(bad(first_error.expect("a layout failed")));
-                }
-                options
+                cost_layouts(&l, all, hw, n_img, opts, i)
+                    .map_err(bad)?
+                    .into_iter()
+                    .map(|(s, out)| (Some(s), out.0))
+                    .collect()
             }
             Step::Input
             | Step::Linear { .. }
