@@ -452,7 +452,7 @@ pub fn run_point(plan: &Plan, id: u64, cache: &Caches, limits: Limits) -> PointR
 }
 
 /// CRAM metric columns of results.csv.
-pub const CRAM_COLUMNS: [&str; 12] = [
+pub const CRAM_COLUMNS: [&str; 14] = [
     "cram_energy_pj",
     "cram_compute_pj",
     "cram_data_movement_pj",
@@ -465,6 +465,8 @@ pub const CRAM_COLUMNS: [&str; 12] = [
     "cram_co2e_g_per_inference",
     "cram_chip_lane_utilization",
     "cram_mapping_efficiency",
+    "cram_resident_bits",
+    "cram_deployment_pj_per_inference",
 ];
 
 /// Metric columns of results.csv per baseline, each prefixed `<baseline>_`.
@@ -551,6 +553,12 @@ pub(crate) fn results_csv(m: &SweepManifest, records: &[PointRecord]) -> Result<
                         c.co2e_g_per_inference,
                         cr.chip_lane_utilization,
                         cr.mapping_efficiency,
+                        if cr.residency.resident {
+                            cr.residency.deployment_written_bits as f64
+                        } else {
+                            0.0
+                        },
+                        cr.residency.deployment_pj_per_inference,
                     ]
                     .map(num),
                 );
