@@ -560,3 +560,38 @@ fn residency_that_does_not_fit() {
     assert!(r.residency.resident, "{:?}", r.residency);
     assert!(r.deployment().written_bits > 67_108_864);
 }
+
+/// A functional run's memory estimate holds a split reduction's partial sums: every slice
+/// lane's value while the reducer runs, so pinning many slices is refused up front rather
+/// than run past `--max-memory`.
+#[test]
+fn the_memory_estimate_counts_the_partial_sums() {
+    let prog = zoo_program("lenet5", &spec(None), 1);
+    let img = vec![Array3::zeros((1, 32, 32))];
+    let plan = |slices| {
+        let opts = RunOptions {
+            mode: Mode::Analytical,
+            choice: Choice::layout(Layout {
+                strategy: Strategy::Stored,
+                slices,
+                shared: false,
+                resident: false,
+            }),
+            error_rate: 0.0,
+            seed: 1,
+            limits: Default::default(),
+        };
+        let r = run_network(&prog, &img, &hw(), &opts).unwrap();
+        (functional_memory(&prog, 1, &hw(), &r).activations_bytes, r)
+    };
+    let (whole, _) = plan(1);
+    let (split, r) = plan(64);
+    let lanes = r
+        .layers
+        .iter()
+        .filter(|l| l.layout.is_some_and(|l| l.slices > 1))
+        .map(|l| l.lanes_used)
+        .max()
+        .unwrap();
+    assert_eq!(split, whole + 32 * lanes);
+}

@@ -238,8 +238,17 @@ pub fn functional_memory(
         .map(|l| l.gate_steps)
         .max()
         .unwrap_or(0);
+    // A reduction split over slices holds every slice lane's partial sum while its
+    // reducer runs (the value read back, 24 bytes, and the partial sum, 8).
+    let partials = planned
+        .layers
+        .iter()
+        .filter(|l| l.layout.is_some_and(|l| l.slices > 1))
+        .map(|l| l.lanes_used.saturating_mul(32))
+        .max()
+        .unwrap_or(0);
     MemoryEstimate {
-        activations_bytes: activation_bytes(prog, images),
+        activations_bytes: activation_bytes(prog, images).saturating_add(partials),
         programs_bytes: steps.saturating_mul(op),
         cells_bytes: threads * (hw.lanes() * hw.cols()).div_ceil(8) as u64,
         advice: "run with --mode analytical, fewer images, or a larger --max-memory",
