@@ -49,7 +49,7 @@ pub(crate) fn table(r: &RunReport, dir: &Path) -> String {
     );
     let d = &c.residency;
     if d.resident {
-        let e: f64 = d.deployment_energy.components().iter().map(|c| c.1).sum();
+        let e = d.deployment_energy.total_pj();
         let _ = writeln!(
             s,
             "cram weights: resident ({} of the chip's {} resident bits); deploying them takes {} \

@@ -189,9 +189,6 @@ pub(crate) fn report(
         d_written += c.deploy.written_bits * k;
         d_commands += c.deploy.commands * k;
         d_longest = d_longest.max(c.deploy.writes * hw.steps.write_row);
-    }
-    for c in costs {
-        let k = c.repeat;
         actions.add_scaled(&c.actions, k as f64);
         streams += k;
         runs += c.runs * k;
@@ -455,39 +452,30 @@ fn stored_streams(
             })
             .collect()
     };
-    if s == 1 {
-        let pass = Pass::Whole;
-        return stored_pass(
+    let pass = |p: &Pass<'_>, partials: Option<&[i64]>, base: usize| {
+        stored_pass(
             l,
             hw,
             n_img,
-            (x, None),
+            (x, partials),
             generate,
             opts,
             layer,
             layout,
-            &pass,
-            0,
+            p,
+            base,
         )
-        .map(outputs);
+    };
+    if s == 1 {
+        return pass(&Pass::Whole, None, 0).map(outputs);
     }
-    let ranges = chunks(l.reduction(), l.reduction().div_ceil(s));
-    let slices = Pass::Slices(&ranges);
-    let first = stored_pass(
-        l,
-        hw,
-        n_img,
-        (x, None),
-        generate,
-        opts,
-        layer,
-        layout,
-        &slices,
-        0,
-    )?;
+    let ranges = slice_ranges(l, s);
+    // Every channel's partial-sum interval per slice, for both passes.
+    let table = linear::partial_table(l, &ranges);
+    let first = pass(&Pass::Slices(&ranges, &table), None, 0)?;
     // The partial sums by slice lane (functional mode).
     let partials: Option<Vec<i64>> = x.map(|_| {
-        let mut p = vec![0; l.channels() * n_img * l.positions() * ranges.len()];
+        let mut p = vec![0; l.channels() * per_img * ranges.len()];
         for (_, vals) in &first {
             for &(_, g, v) in vals {
                 p[g] = v;
@@ -500,24 +488,17 @@ fn stored_streams(
         .map(|(c, _)| c.place.program + 1)
         .max()
         .unwrap_or(0);
-    let reduce = Pass::Reduce(&ranges);
-    let second = stored_pass(
-        l,
-        hw,
-        n_img,
-        (x, partials.as_deref()),
-        generate,
-        opts,
-        layer,
-        layout,
-        &reduce,
-        base,
-    )?;
+    let second = pass(&Pass::Reduce(&ranges, &table), partials.as_deref(), base)?;
     Ok(first
         .into_iter()
         .map(|(c, _)| (c, Vec::new()))
         .chain(outputs(second))
         .collect())
+}
+
+/// A reduction cut into `s` slices of ⌈reduction / s⌉ inputs (the last may be shorter).
+fn slice_ranges(l: &Linear<'_>, s: usize) -> Vec<Range<usize>> {
+    chunks(l.reduction(), l.reduction().div_ceil(s))
 }
 
 /// The generated first program of a linear layer's `layout`, on channels `chs` with
@@ -539,7 +520,7 @@ pub(crate) fn first_program(
         chs.collect()
     };
     let s = layout.slices.clamp(1, l.reduction().max(1));
-    let ranges = chunks(l.reduction(), l.reduction().div_ceil(s));
+    let ranges = slice_ranges(l, s);
     let table = if s > 1 {
         linear::partial_table(l, &ranges)
     } else {
@@ -562,15 +543,19 @@ pub(crate) fn resident_cols(hw: &Hw) -> usize {
     hw.cols() / 2
 }
 
-/// One pass of a stored layer over its lanes.
+/// One pass of a stored layer over its lanes; a split reduction's passes carry its slices
+/// and every channel's partial-sum interval per slice ([`linear::partial_table`]).
 enum Pass<'r> {
     /// Outputs, the reduction whole.
     Whole,
     /// Each slice's partial sum (lanes: channel, image, position, slice).
-    Slices(&'r [Range<usize>]),
+    Slices(&'r [Range<usize>], &'r Intervals),
     /// Outputs from the slices' partial sums.
-    Reduce(&'r [Range<usize>]),
+    Reduce(&'r [Range<usize>], &'r Intervals),
 }
+
+/// Per channel, an interval per slice.
+type Intervals = [Vec<(i128, i128)>];
 
 /// The streams of one [`Pass`]: `x` the inputs and the slices' partial sums by slice lane
 /// (functional mode); programs are numbered from `base`. Its output values are (channel,
@@ -595,15 +580,15 @@ fn stored_pass(
     let a_bits = l.x.bits as usize;
     #[allow(clippy::single_range_in_vec_init)] // one range: the whole reduction
     let whole = [0..l.reduction()];
-    let (ranges, s): (&[Range<usize>], usize) = match pass {
-        Pass::Whole => (&whole, 1),
-        Pass::Slices(r) => (r, r.len()),
-        Pass::Reduce(r) => (r, 1),
+    let (ranges, s, table): (&[Range<usize>], usize, &Intervals) = match pass {
+        Pass::Whole => (&whole, 1, &[]),
+        Pass::Slices(r, t) => (r, r.len(), t),
+        Pass::Reduce(r, t) => (r, 1, t),
     };
     // Stream numbers (fault streams) after the slice pass's.
     let offset = match pass {
-        Pass::Reduce(r) => (c_out * n_img * p_n * r.len()).div_ceil(per),
-        Pass::Whole | Pass::Slices(_) => 0,
+        Pass::Reduce(r, _) => (c_out * n_img * p_n * r.len()).div_ceil(per),
+        Pass::Whole | Pass::Slices(..) => 0,
     };
     let stream_of = |k: usize| ((layer as u64) << 32) | (offset + k) as u64;
     // Lane = (co, image, p[, slice]), channel-major so a subarray holds few channels;
@@ -632,43 +617,38 @@ fn stored_pass(
             chs.clone().collect()
         }
     };
-    // Every channel's partial-sum interval per slice (once per pass), and their union per
-    // slice over a program's channels.
-    let table = match pass {
-        Pass::Whole => Vec::new(),
-        Pass::Slices(_) | Pass::Reduce(_) => linear::partial_table(l, ranges),
-    };
+    // The partial sums' intervals per slice over a program's channels.
     let parts = |channels: &[usize]| -> Vec<(i128, i128)> {
         (0..ranges.len())
             .map(|k| linear::union(channels.iter().map(|&c| &table[c][k])))
             .collect()
     };
     let make = |channels: &[usize], chunk: usize, counting: bool| match pass {
-        Pass::Whole | Pass::Slices(_) => {
+        Pass::Whole | Pass::Slices(..) => {
             let spec = StoredSpec {
                 channels,
                 ranges,
-                partial: matches!(pass, Pass::Slices(_)),
-                partials: &table,
+                partial: matches!(pass, Pass::Slices(..)),
+                partials: table,
                 resident: layout.resident,
             };
             linear::stored_job(set, l, &spec, chunk, counting)
         }
-        Pass::Reduce(_) => {
+        Pass::Reduce(..) => {
             let parts = parts(channels);
             linear::reduce_job(set, l, channels, &parts, chunk, layout.resident, counting)
         }
     };
     let (len, per_r) = match pass {
-        Pass::Whole | Pass::Slices(_) => (ranges[0].len(), a_bits + wbits),
-        Pass::Reduce(r) => (r.len(), 32),
+        Pass::Whole | Pass::Slices(..) => (ranges[0].len(), a_bits + wbits),
+        Pass::Reduce(r, _) => (r.len(), 32),
     };
     // Resident data may take at most the subarray's resident share of the columns: the
     // weights alone tell before any program is built.
     let budget = resident_cols(hw);
     let weight_cols = match pass {
-        Pass::Whole | Pass::Slices(_) => len * wbits,
-        Pass::Reduce(_) => 0,
+        Pass::Whole | Pass::Slices(..) => len * wbits,
+        Pass::Reduce(..) => 0,
     };
     if layout.resident && weight_cols > budget {
         return Err(MapError::ResidentColumns {
@@ -685,15 +665,15 @@ fn stored_pass(
             budget,
         });
     }
-    // One program for every group when shared: fitted and generated once.
+    // One program for every group when shared: the first group's, whose channels are
+    // all of them, generated once.
     let shared_job = if layout.shared {
-        let (chunk, plan) = fitted_from(hw, chunk0, |chunk| make(&all, chunk, true))?;
         let real = if generate {
-            Some(realize(&plan, make(&all, chunk, false), hw)?)
+            Some(realize(&plan0, make(&all, chunk0, false), hw)?)
         } else {
             None
         };
-        Some((chunk, plan, real))
+        Some((chunk0, plan0, real))
     } else {
         None
     };

@@ -326,10 +326,8 @@ pub(crate) fn run_layers(
                 ..*opts
             };
             let mut r = run_layers_once(prog, images, hw, &reload, None, realize)?;
-            r.residency = Residency {
-                resident: false,
-                ..wanted
-            };
+            // Spilled, `wanted` already says not resident.
+            r.residency = wanted;
             Ok(r)
         }
     }
@@ -496,10 +494,7 @@ pub fn run_network_with(
     if wanted.spilled() {
         r = pick(false);
     }
-    r.residency = Residency {
-        resident: wanted.resident,
-        ..wanted
-    };
+    r.residency = wanted;
     Ok(r)
 }
 
