@@ -8,6 +8,7 @@
 //! [out, in]; Conv2d weights [out, in/groups, kh, kw].
 
 use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView3, ArrayView4, LinalgScalar, s};
+use rayon::prelude::*;
 
 use crate::error::WorkloadError;
 use crate::net::{Network, Op, Window};
@@ -30,7 +31,10 @@ pub fn dense<T: LinalgScalar>(x: ArrayView3<T>, w: ArrayView2<T>) -> Array3<T> {
 }
 
 /// Grouped 2-D convolution with zero padding (the caller subtracts zero points first).
-pub fn conv2d<T: LinalgScalar>(
+/// Output channels are computed in parallel, each element summing its terms in the fixed
+/// order of the module doc (`y = y + w·x`, as `scaled_add` does), so the result does not
+/// depend on the thread count.
+pub fn conv2d<T: LinalgScalar + Send + Sync>(
     x: ArrayView3<T>,
     w: ArrayView4<T>,
     window: &Window,
@@ -41,28 +45,42 @@ pub fn conv2d<T: LinalgScalar>(
         .output(h, wd)
         .expect("shapes checked by Network::stats");
     let [pt, pl, pb, pr] = window.pad;
-    let mut xp = Array3::<T>::zeros((c, h + pt + pb, wd + pl + pr));
+    let (hp, wp) = (h + pt + pb, wd + pl + pr);
+    let mut xp = Array3::<T>::zeros((c, hp, wp));
     xp.slice_mut(s![.., pt..pt + h, pl..pl + wd]).assign(&x);
+    let xp = xp.as_slice().expect("a new array is contiguous");
     let [sh, sw] = window.stride;
     let (cout, cin_g, kh, kw) = w.dim();
     let cout_g = cout / groups;
-    let mut out = Array3::<T>::zeros((cout, oh, ow));
-    for (o, mut plane) in out.outer_iter_mut().enumerate() {
-        let g = o / cout_g;
-        for ci in 0..cin_g {
-            let ch = xp.index_axis(ndarray::Axis(0), g * cin_g + ci);
-            for r in 0..kh {
-                for q in 0..kw {
-                    let view = ch.slice(s![
-                        r..r + sh * (oh - 1) + 1;sh,
-                        q..q + sw * (ow - 1) + 1;sw
-                    ]);
-                    plane.scaled_add(w[[o, ci, r, q]], &view);
+    let w = w.as_standard_layout();
+    let w = w.as_slice().expect("standard layout");
+    let mut out = vec![T::zero(); cout * oh * ow];
+    out.par_chunks_mut((oh * ow).max(1))
+        .enumerate()
+        .for_each(|(o, plane)| {
+            let g = o / cout_g;
+            for ci in 0..cin_g {
+                let ch = &xp[(g * cin_g + ci) * hp * wp..][..hp * wp];
+                for r in 0..kh {
+                    for q in 0..kw {
+                        let wv = w[((o * cin_g + ci) * kh + r) * kw + q];
+                        for (y, row) in plane.chunks_mut(ow.max(1)).enumerate() {
+                            let src = &ch[(r + sh * y) * wp + q..];
+                            if sw == 1 {
+                                for (a, &b) in row.iter_mut().zip(&src[..ow]) {
+                                    *a = *a + wv * b;
+                                }
+                            } else {
+                                for (xo, a) in row.iter_mut().enumerate() {
+                                    *a = *a + wv * src[sw * xo];
+                                }
+                            }
+                        }
+                    }
                 }
             }
-        }
-    }
-    out
+        });
+    Array3::from_shape_vec((cout, oh, ow), out).expect("cout × oh × ow elements")
 }
 
 /// The input positions (row, column) a pooling window covers, padding excluded.
@@ -240,7 +258,11 @@ pub fn weight_dims(op: &Op, in_c: usize) -> Option<(usize, usize, usize, usize)>
 }
 
 /// Applies the weight of a Dense (as [out, in, 1, 1]) or Conv2d layer.
-pub fn apply_weight<T: LinalgScalar>(op: &Op, x: ArrayView3<T>, w: ArrayView4<T>) -> Array3<T> {
+pub fn apply_weight<T: LinalgScalar + Send + Sync>(
+    op: &Op,
+    x: ArrayView3<T>,
+    w: ArrayView4<T>,
+) -> Array3<T> {
     match *op {
         Op::Dense { .. } => {
             let (o, i, _, _) = w.dim();
