@@ -630,6 +630,70 @@ fn resident_weights_leave_fc1_a_tenth_of_its_moves() {
     assert!(d["energy"]["bus_pj"].as_f64().unwrap() > 0.0, "{d}");
 }
 
+/// Issue 21's fit criterion on a network the tests can afford: ResNet-20 int8 pinned
+/// resident with a lane per output position (335 Mbit of weight copies) is refused on one
+/// cram-1k with the chips that would hold it; on that many chips it runs resident, with
+/// their area and a chip link's share of the moves; searched copies fit one chip; an array
+/// without a chip link refuses more than one chip.
+#[test]
+fn chips_hold_what_one_chip_cannot() {
+    let pinned = "run --mode analytical --out target/chips --set workload.model=resnet20 \
+                  --set workload.weight_bits=8 --set workload.act_bits=8 \
+                  --set mapping.strategy=stored --set mapping.slices=16 \
+                  --set mapping.residency=resident";
+    let o = cram_line(&format!("{pinned} --set mapping.copies=per-output"));
+    assert_usage_error(
+        &o,
+        &["resnet20", "need at least", "67108864", "cram.chips = 5"],
+    );
+    let five = json(&cram_line(&format!(
+        "{pinned} --set mapping.copies=per-output --set cram.chips=5 --json"
+    )));
+    let r = &five["cram"]["residency"];
+    assert_eq!(r["resident"], true, "{r}");
+    assert_eq!(r["chips"], 5, "{r}");
+    assert!(
+        r["deployment_written_bits"].as_u64().unwrap() > 67_108_864,
+        "{r}"
+    );
+    let copies = json(&cram_line(&format!("{pinned} --json")));
+    let r1 = &copies["cram"]["residency"];
+    assert_eq!(r1["resident"], true, "{r1}");
+    assert_eq!(r1["chips"], 1, "{r1}");
+    assert!(
+        r1["deployment_written_bits"].as_u64().unwrap() <= 67_108_864,
+        "{r1}"
+    );
+    // Five chips' area; the chip link carries part of the moves (off-chip energy).
+    let area = |j: &serde_json::Value| j["cram"]["metrics"]["area_mm2"].as_f64().unwrap();
+    assert!((area(&five) / area(&copies) - 5.0).abs() < 1e-9);
+    let host = |j: &serde_json::Value| j["cram"]["energy"]["host_io_pj"].as_f64().unwrap();
+    assert!(
+        host(&five) > host(&copies),
+        "{} vs {}",
+        host(&five),
+        host(&copies)
+    );
+    let nolink = config_file("configs/arrays/cram-1k.toml", "cram-nolink.toml", |s| {
+        s.replace(
+            "[chip_link]\nbandwidth_gb_s = 25.6\nlatency_cycles = 20\ne_pj_per_bit = 10.0\n",
+            "",
+        )
+    });
+    let o = cram(&[
+        "run",
+        "--mode",
+        "analytical",
+        "--set",
+        &format!("cram.array={}", nolink.display()),
+        "--set",
+        "cram.chips=2",
+    ]);
+    assert_usage_error(&o, &["cram.chips = 2", "[chip_link]"]);
+    let o = cram_line("run --set cram.chips=0");
+    assert_usage_error(&o, &["cram.chips = 0", "1..=4096"]);
+}
+
 /// `map` with no config places the built-in default; with a shipped config and `--layer`
 /// it shows one conv layer's subarrays, columns and moves, consistent with its cost report.
 #[test]

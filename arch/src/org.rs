@@ -19,7 +19,7 @@ pub struct BusParams {
     pub e_pj_per_bit: f64,
 }
 
-/// The link between the chip and its host.
+/// An off-chip link: the one between the chip and its host, or between chips.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostLinkParams {
@@ -81,6 +81,10 @@ pub struct OrgParams {
     pub global_bus: BusParams,
     /// Host link.
     pub host_link: HostLinkParams,
+    /// The link between chips, when a run spans several (`cram.chips`): each chip has one
+    /// port of it. Only needed then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chip_link: Option<HostLinkParams>,
     /// Lines and peripherals.
     pub peripherals: PeripheralParams,
     /// Area of one cell (MTJ and its two access transistors), µm².
@@ -212,6 +216,17 @@ impl OrgParams {
             0,
             1 << 20,
         )?;
+        if let Some(link) = &self.chip_link {
+            real(
+                "chip_link.bandwidth_gb_s",
+                link.bandwidth_gb_s,
+                1e-3,
+                1e5,
+                "GB/s",
+            )?;
+            real("chip_link.e_pj_per_bit", link.e_pj_per_bit, 0.0, 1e4, "pJ")?;
+            count("chip_link.latency_cycles", link.latency_cycles, 0, 1 << 20)?;
+        }
         Ok(Org { params: self })
     }
 }
@@ -285,7 +300,12 @@ impl Org {
 
     /// Cycles the host link needs to move `bits`.
     pub fn host_cycles(&self, bits: u64) -> u64 {
-        let link = &self.params.host_link;
+        self.link_cycles(&self.params.host_link, bits)
+    }
+
+    /// Cycles an off-chip link needs to move `bits`: its latency, then the bits at its
+    /// bandwidth.
+    pub fn link_cycles(&self, link: &HostLinkParams, bits: u64) -> u64 {
         // bits / (GB/s · 8 bits/B) gives ns.
         u64::from(link.latency_cycles) + self.cycles(bits as f64 / (link.bandwidth_gb_s * 8.0))
     }

@@ -31,12 +31,12 @@ fn map_in(config: &Config, layer: Option<&str>, limits: Limits) -> Result<MapRep
     let Resolved {
         prog,
         hw,
-        mut choice,
+        choice,
         ir,
         ..
     } = config.resolve(limits.memory)?;
-    // Residency is decided for the whole network (one image, as placed): layers are placed
-    // reloading their weights when the preferred resident layouts do not fit.
+    // Residency is decided for the whole network (one image, as placed): each layer is
+    // placed in the layout the network's choice gave it.
     let s = prog.network().input_shape();
     let opts = RunOptions {
         mode: Mode::Analytical,
@@ -46,9 +46,6 @@ fn map_in(config: &Config, layer: Option<&str>, limits: Limits) -> Result<MapRep
         limits,
     };
     let net = run_network(&prog, &[Array3::zeros((s.c, s.h, s.w))], &hw, &opts)?;
-    if net.residency.spilled() {
-        choice.resident = Some(false);
-    }
     let layers = &prog.network().layers;
     let which: Vec<usize> = match layer {
         None => (0..layers.len()).collect(),
@@ -75,7 +72,7 @@ fn map_in(config: &Config, layer: Option<&str>, limits: Limits) -> Result<MapRep
         .iter()
         .map(|&i| {
             limits.stop.check()?;
-            place(&prog, i, &hw, choice)
+            place(&prog, i, &hw, choice, net.layers[i].layout)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let p = &hw.org.params;
@@ -85,10 +82,13 @@ fn map_in(config: &Config, layer: Option<&str>, limits: Limits) -> Result<MapRep
         array: p.name.clone(),
         lanes_per_subarray: p.lanes_per_subarray,
         cols_per_subarray: p.cols_per_subarray,
-        subarrays: hw.org.subarrays(),
+        subarrays: hw.subarrays(),
+        chips: hw.chips,
         strategy: choice.describe(),
         resident: net.residency.resident,
-        resident_bits: net.residency.wanted_bits,
+        resident_bits: net.residency.held_bits,
+        wanted_resident_bits: net.residency.wanted_bits,
+        residency: net.residency.describe(),
         resident_capacity_bits: net.residency.capacity_bits,
         ir_violations: ir.violations(),
         layers: placed.iter().map(Into::into).collect(),

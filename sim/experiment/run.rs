@@ -108,25 +108,15 @@ pub struct Caches {
 fn residency_report(run: &NetRun, inferences: u64, cycle_s: f64) -> ResidencyReport {
     let r = run.residency;
     let d = run.deployment();
-    let decision = if r.resident {
-        "resident: the weights and constants of the stored layers are written once per \
-         deployment"
-            .to_owned()
-    } else if r.spilled() {
-        format!(
-            "reload: the resident layouts the search preferred need {} bits, more than the \
-             chip's {} resident bits, so every layer reloads its weights",
-            r.wanted_bits, r.capacity_bits
-        )
-    } else {
-        "reload: no layer's chosen layout keeps its weights resident".to_owned()
-    };
+    let decision = r.describe();
     let e = d.energy.total_pj();
     ResidencyReport {
         resident: r.resident,
         decision,
         wanted_bits: r.wanted_bits,
         capacity_bits: r.capacity_bits,
+        chips: r.chips,
+        chips_needed: r.chips_needed(),
         inferences_per_deployment: inferences,
         deployment_moved_bits: d.moved_bits,
         deployment_written_bits: d.written_bits,
@@ -185,7 +175,7 @@ pub fn evaluate(
     let macs: u64 = work.iter().map(|l| l.macs).sum();
     let grid = config.compare.grid_gco2e_per_kwh;
     let (energy, cram_metrics, batch_latency_s) =
-        cram_side_metrics(&batch, &single, org, n, macs, grid);
+        cram_side_metrics(&batch, &single, (org, hw.chips), n, macs, grid);
     let mut rows = cram_rows(&batch, &single, &work, n, cycle_s);
     // Equal footing: each baseline batches as many inferences as CRAM ran, unless the
     // config says otherwise; latency is one inference alone on both sides.
@@ -233,7 +223,7 @@ pub fn evaluate(
             correct,
             batch_latency_s,
             metrics: cram_metrics,
-            chip_lane_utilization: single.chip_lane_utilization(hw.org.lanes()),
+            chip_lane_utilization: single.chip_lane_utilization(hw.machine_lanes()),
             mapping_efficiency: single.mapping_efficiency(),
             energy: (&energy).into(),
             residency: residency_report(&batch, choice.inferences_per_deployment, cycle_s),
@@ -271,7 +261,7 @@ fn program_work(
 fn cram_side_metrics(
     batch: &NetRun,
     single: &NetRun,
-    org: &OrgParams,
+    (org, chips): (&OrgParams, u64),
     n: usize,
     macs: u64,
     grid: f64,
@@ -291,7 +281,8 @@ fn cram_side_metrics(
         (energy.compute_pj(), energy.data_movement_pj(), 0.0),
         (cram_latency_s, per_second(n as f64, batch_latency_s)),
         macs,
-        Some(org.chip_area_mm2()),
+        // Every chip's area.
+        Some(org.chip_area_mm2() * chips as f64),
         if offered > 0.0 { used / offered } else { 0.0 },
         grid,
     );

@@ -56,8 +56,9 @@ pub struct EnergyTable {
     pub sense_pj_per_bit: f64,
     /// One controller command.
     pub controller_pj_per_command: f64,
-    /// Moving one bit over a bank bus, the global bus, the host link.
-    pub moved_pj_per_bit: [f64; 3],
+    /// Moving one bit over a bank bus, the global bus, the host link, the chip-to-chip link
+    /// (0 when the array has none).
+    pub moved_pj_per_bit: [f64; 4],
 }
 
 /// What a run does, as numbers (f64 so that counts can be scaled and expectations summed).
@@ -83,8 +84,8 @@ pub struct Actions {
     pub write_bits: [f64; 2],
     /// Controller commands.
     pub commands: f64,
-    /// Bits moved over the bank buses, the global bus, the host link.
-    pub moved_bits: [f64; 3],
+    /// Bits moved over the bank buses, the global bus, the host link, the chip-to-chip link.
+    pub moved_bits: [f64; 4],
 }
 
 /// Energy by component, pJ.
@@ -104,7 +105,8 @@ pub struct EnergyBreakdown {
     pub peripherals_pj: f64,
     /// Bank and global buses.
     pub bus_pj: f64,
-    /// Host link.
+    /// Off-chip links: the host link and, when a run spans several chips, the chip-to-chip
+    /// link.
     pub host_io_pj: f64,
     /// Controller.
     pub controller_pj: f64,
@@ -191,6 +193,7 @@ impl EnergyTable {
                 org.params.bank_bus.e_pj_per_bit,
                 org.params.global_bus.e_pj_per_bit,
                 org.params.host_link.e_pj_per_bit,
+                org.params.chip_link.map_or(0.0, |l| l.e_pj_per_bit),
             ],
         }
     }
@@ -248,7 +251,8 @@ pub fn energy(a: &Actions, t: &EnergyTable, pricing: Pricing) -> EnergyBreakdown
             + a.wll_lanes * t.wll_pj,
         peripherals_pj: a.decodes * t.decoder_pj,
         bus_pj: a.moved_bits[0] * t.moved_pj_per_bit[0] + a.moved_bits[1] * t.moved_pj_per_bit[1],
-        host_io_pj: a.moved_bits[2] * t.moved_pj_per_bit[2],
+        host_io_pj: a.moved_bits[2] * t.moved_pj_per_bit[2]
+            + a.moved_bits[3] * t.moved_pj_per_bit[3],
         controller_pj: a.commands * t.controller_pj_per_command,
     }
 }

@@ -28,7 +28,8 @@ pub struct EnergyBreakdown {
     pub peripherals_pj: f64,
     /// Bank and global buses.
     pub bus_pj: f64,
-    /// Host link.
+    /// Off-chip links: the host link and, when a run spans several chips, the chip-to-chip
+    /// link.
     pub host_io_pj: f64,
     /// Controller.
     pub controller_pj: f64,
@@ -96,8 +97,8 @@ pub struct Actions {
     pub write_bits: [f64; 2],
     /// Controller commands.
     pub commands: f64,
-    /// Bits moved over the bank buses, the global bus, the host link.
-    pub moved_bits: [f64; 3],
+    /// Bits moved over the bank buses, the global bus, the host link, the chip-to-chip link.
+    pub moved_bits: [f64; 4],
 }
 
 impl From<&energy::Actions> for Actions {

@@ -22,6 +22,9 @@ pub struct LayerReport {
     pub shared_program: Option<bool>,
     /// Whether the weights and constants stay resident in the cells (weighted layers).
     pub resident: Option<bool>,
+    /// Copies of resident weights the outputs take turns on (weighted layers; 0: a lane
+    /// per output, docs/model.md §2.2).
+    pub copies: Option<u64>,
     /// Independent op streams (programs).
     pub streams: u64,
     /// Subarray runs (one stream on one subarray).
@@ -101,6 +104,7 @@ impl From<&map::LayerReport> for LayerReport {
             slices: l.layout.map(|l| l.slices as u64),
             shared_program: l.layout.map(|l| l.shared),
             resident: l.layout.map(|l| l.resident),
+            copies: l.layout.map(|l| l.copies as u64),
             deployment: (&l.deployment).into(),
             streams: l.streams,
             subarray_runs: l.subarray_runs,
@@ -224,6 +228,8 @@ pub struct Candidate {
     pub shared_program: bool,
     /// Weights resident in the cells.
     pub resident: bool,
+    /// Copies of the resident weights (0: a lane per output).
+    pub copies: u64,
     /// Energy, pJ (per run; a resident layout's deployment apart).
     pub energy_pj: f64,
     /// Cycles.
@@ -246,6 +252,7 @@ impl From<&place::LayerPlacement> for LayerPlacement {
                     slices: l.slices as u64,
                     shared_program: l.shared,
                     resident: l.resident,
+                    copies: l.copies as u64,
                     energy_pj,
                     cycles,
                 })
@@ -312,14 +319,20 @@ pub struct MapReport {
     pub lanes_per_subarray: u32,
     /// Columns per subarray.
     pub cols_per_subarray: u32,
-    /// Subarrays on the chip.
+    /// Subarrays on all the chips.
     pub subarrays: u64,
+    /// Chips the network is spread over (`cram.chips`).
+    pub chips: u64,
     /// The strategy choice in force.
     pub strategy: String,
     /// Whether the stored layers' weights stay resident (docs/model.md §2.7).
     pub resident: bool,
-    /// Resident bits the layouts the search preferred need.
+    /// Resident bits the chosen layouts hold.
     pub resident_bits: u64,
+    /// Resident bits the layouts each layer's search preferred would need.
+    pub wanted_resident_bits: u64,
+    /// What the mapper did with the weights, in words.
+    pub residency: String,
     /// Resident bits the chip holds (half of every subarray's cells).
     pub resident_capacity_bits: u64,
     /// Gates the IR drop keeps from switching in the far rows (under

@@ -175,8 +175,13 @@ pub struct ResidencyReport {
     pub decision: String,
     /// Resident bits the layouts the search preferred need.
     pub wanted_bits: u64,
-    /// Resident bits the chip holds (half of every subarray's cells).
+    /// Resident bits the chips hold (half of every subarray's cells).
     pub capacity_bits: u64,
+    /// Chips the network is spread over (`cram.chips`).
+    pub chips: u64,
+    /// Chips whose resident share would hold `wanted_bits` (what `cram.chips` needs for
+    /// the preferred layouts to stay resident).
+    pub chips_needed: u64,
     /// Inferences one deployment serves (`run.inferences_per_deployment`).
     pub inferences_per_deployment: u64,
     /// Bits the deployment moves over the global bus.

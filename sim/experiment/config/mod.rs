@@ -105,6 +105,15 @@ pub struct CramConfig {
     /// Without it such a configuration is refused with the numbers.
     #[serde(skip_serializing_if = "is_false")]
     pub allow_ir_violation: bool,
+    /// Identical chips of the array the network is spread over (1..=4096), joined by the
+    /// array's `[chip_link]` (docs/model.md §2.10). Several chips hold more resident
+    /// weights and add lanes; data crossing between them pays the link.
+    #[serde(skip_serializing_if = "is_one")]
+    pub chips: u32,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 pub(crate) fn is_false(b: &bool) -> bool {
@@ -120,6 +129,7 @@ impl Default for CramConfig {
             device_params: toml::Table::new(),
             array_params: toml::Table::new(),
             allow_ir_violation: false,
+            chips: 1,
         }
     }
 }
@@ -249,6 +259,58 @@ pub enum ResidencyChoice {
     Reload,
 }
 
+/// `mapping.copies`: how many copies of a resident, shared stored layer's weights the
+/// outputs take turns on (docs/model.md §2.2), searched, a lane per output, or pinned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopiesChoice {
+    /// Searched per layer.
+    Auto,
+    /// A lane per output, each holding its own copy of its channel's weights.
+    PerOutput,
+    /// This many copies (at most each layer's images × output positions).
+    Fixed(usize),
+}
+
+impl Serialize for CopiesChoice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CopiesChoice::Auto => s.serialize_str("auto"),
+            CopiesChoice::PerOutput => s.serialize_str("per-output"),
+            CopiesChoice::Fixed(n) => s.serialize_u64(*n as u64),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CopiesChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        const WANT: &str = "\"auto\", \"per-output\" or a whole number from 1 to 65536";
+        impl serde::de::Visitor<'_> for V {
+            type Value = CopiesChoice;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(WANT)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CopiesChoice, E> {
+                match v {
+                    "auto" => Ok(CopiesChoice::Auto),
+                    "per-output" => Ok(CopiesChoice::PerOutput),
+                    _ => Err(E::custom(format!("copies = \"{v}\": expected {WANT}"))),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<CopiesChoice, E> {
+                match usize::try_from(v) {
+                    Ok(n) if (1..=65536).contains(&n) => Ok(CopiesChoice::Fixed(n)),
+                    _ => Err(E::custom(format!("copies = {v}: expected {WANT}"))),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<CopiesChoice, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(-1))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// `[mapping]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -263,6 +325,8 @@ pub struct MappingConfig {
     pub programs: ProgramsChoice,
     /// Weight residency of stored layers.
     pub residency: ResidencyChoice,
+    /// Copies of a resident, shared stored layer's weights.
+    pub copies: CopiesChoice,
 }
 
 impl Default for MappingConfig {
@@ -273,6 +337,7 @@ impl Default for MappingConfig {
             slices: SlicesChoice::Auto,
             programs: ProgramsChoice::Auto,
             residency: ResidencyChoice::Auto,
+            copies: CopiesChoice::Auto,
         }
     }
 }
@@ -325,11 +390,37 @@ impl MappingConfig {
                 );
             }
         }
+        let copies = match self.copies {
+            CopiesChoice::Auto => None,
+            CopiesChoice::PerOutput => Some(0),
+            CopiesChoice::Fixed(n) => Some(n),
+        };
+        let (shared, resident) = match copies {
+            Some(n @ 1..) => {
+                let clash = [
+                    (
+                        strategy == Some(Strategy::Const),
+                        "mapping.strategy = \"const\"",
+                    ),
+                    (shared == Some(false), "mapping.programs = \"per-group\""),
+                    (resident == Some(false), "mapping.residency = \"reload\""),
+                ];
+                if let Some((_, key)) = clash.iter().find(|c| c.0) {
+                    return Err(format!(
+                        "mapping.copies = {n} with {key}: copies are of resident weights \
+                         under one shared program of a stored layer; use copies = \"auto\" \
+                         or \"per-output\", or leave {key} to \"auto\""
+                    ));
+                }
+                (Some(true), Some(true))
+            }
+            _ => (shared, resident),
+        };
         // A const layer has one slice and its own programs: pins that only it could meet
         // are the plain layout's.
-        let (slices, shared, resident) = match strategy {
-            Some(Strategy::Const) => (Some(1), Some(false), Some(false)),
-            _ => (slices, shared, resident),
+        let (slices, shared, resident, copies) = match strategy {
+            Some(Strategy::Const) => (Some(1), Some(false), Some(false), Some(0)),
+            _ => (slices, shared, resident, copies),
         };
         Ok(Choice {
             objective: self.objective,
@@ -337,6 +428,7 @@ impl MappingConfig {
             slices,
             shared,
             resident,
+            copies,
             inferences_per_deployment: inferences,
         })
     }
@@ -571,6 +663,13 @@ impl Config {
             )));
         }
         self.mapping.choice(n).map_err(Error::usage)?;
+        let chips = self.cram.chips;
+        if !(1..=4096).contains(&chips) {
+            return Err(Error::usage(format!(
+                "{}: must be in 1..=4096",
+                self.named("cram.chips", chips)
+            )));
+        }
         let g = self.compare.grid_gco2e_per_kwh;
         if !(g.is_finite() && (0.0..=5000.0).contains(&g)) {
             return Err(Error::usage(format!(
@@ -769,6 +868,7 @@ impl Config {
         c.run.images = Some(1);
         c.compare.batch = Some(1);
         c.cram.allow_ir_violation = true;
+        c.cram.chips = 2;
         let v = toml::Value::try_from(&c).expect("a config serializes");
         let mut out = Vec::new();
         flatten_keys(&v, "", &mut out);

@@ -37,6 +37,15 @@ impl Config {
         check_gates(&lib, c.gate_set)?;
         let org = presets::array_from(&array, &c.array_params)?;
         let ir = self.ir_check(&lib, &org)?;
+        if c.chips > 1 && org.params.chip_link.is_none() {
+            return Err(Error::usage(format!(
+                "cram.chips = {}: array '{}' has no [chip_link] (bandwidth_gb_s, \
+                 latency_cycles, e_pj_per_bit) to join its chips; add one to the array file \
+                 or set cram.chips = 1",
+                c.chips,
+                c.array.label()
+            )));
+        }
         let zoo = is_zoo(&self.workload.model);
         let build = || -> Result<Compiled, Error> {
             let (prog, digest) = if zoo {
@@ -79,7 +88,7 @@ impl Config {
             .map_err(Error::usage)?;
         Ok(Resolved {
             prog,
-            hw: Hw::new(lib, org, self.cram.gate_set),
+            hw: Hw::new(lib, org, self.cram.gate_set).with_chips(u64::from(c.chips)),
             choice,
             zoo,
             ir,

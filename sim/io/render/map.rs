@@ -5,16 +5,19 @@ use crate::records::*;
 use std::fmt::Write as _;
 
 pub(crate) fn header(r: &MapReport) -> String {
+    let subarrays = if r.chips > 1 {
+        format!(
+            "{} subarrays on each of {} chips",
+            r.subarrays / r.chips,
+            r.chips
+        )
+    } else {
+        format!("{} subarrays", r.subarrays)
+    };
     let mut s = format!(
-        "{} on {} / {} ({} lanes × {} columns per subarray, {} subarrays), one image, \
+        "{} on {} / {} ({} lanes × {} columns per subarray, {subarrays}), one image, \
          strategy {}\n",
-        r.model,
-        r.device,
-        r.array,
-        r.lanes_per_subarray,
-        r.cols_per_subarray,
-        r.subarrays,
-        r.strategy
+        r.model, r.device, r.array, r.lanes_per_subarray, r.cols_per_subarray, r.strategy
     );
     s.push_str(&crate::records::ir_warning(
         &r.ir_violations,
@@ -37,7 +40,7 @@ pub(crate) fn summary(r: &MapReport) -> String {
     let mut s = header(r);
     let _ = writeln!(
         s,
-        "{:>3} {:<22} {:<10} {:<25} {:>8} {:>7} {:>5} {:>10} {:>6} {:>6} {:>6} {:>12} {:>10} {:>6} {:>6}",
+        "{:>3} {:<22} {:<10} {:<30} {:>8} {:>7} {:>5} {:>10} {:>6} {:>6} {:>6} {:>12} {:>10} {:>6} {:>6}",
         "#",
         "layer",
         "op",
@@ -58,7 +61,7 @@ pub(crate) fn summary(r: &MapReport) -> String {
         let rep = &l.report;
         let _ = writeln!(
             s,
-            "{:>3} {:<22} {:<10} {:<25} {:>8} {:>7} {:>5} {:>10} {:>6.1} {:>6.1} {:>6} {:>12} {:>10} {:>6.1} {:>6.1}",
+            "{:>3} {:<22} {:<10} {:<30} {:>8} {:>7} {:>5} {:>10} {:>6.1} {:>6.1} {:>6} {:>12} {:>10} {:>6.1} {:>6.1}",
             l.index,
             l.name,
             l.op,
@@ -92,20 +95,7 @@ pub(crate) fn summary(r: &MapReport) -> String {
         crate::units::percent(share(lane_cycles, chip_lanes.saturating_mul(cycles), 0.0)),
         crate::units::percent(share(bound, cycles, 1.0))
     );
-    let _ = writeln!(
-        s,
-        "weights: {} (resident layouts need {} of the chip's {} resident bits; docs/model.md \
-         §2.7)",
-        if r.resident {
-            "resident, written once per deployment"
-        } else if r.resident_bits > r.resident_capacity_bits {
-            "reloaded every run: the resident layouts do not fit"
-        } else {
-            "reloaded every run"
-        },
-        r.resident_bits,
-        r.resident_capacity_bits
-    );
+    let _ = writeln!(s, "weights: {} (docs/model.md §2.7)", r.residency);
     s.push_str(
         "\n`cramulator map [CONFIG] --layer N` shows one layer's subarrays, columns and moves.\n",
     );
@@ -177,30 +167,68 @@ fn layer_heading(s: &mut String, l: &LayerPlacement) {
     if let Some(st) = rep.strategy {
         let _ = writeln!(s, "strategy {}: {}", layout_name(rep), st.describe());
     }
-    for c in &l.candidates {
-        let name = Layout {
+    // The chosen layout and the few best others by energy and by cycles, in search order.
+    let name = |c: &Candidate| {
+        Layout {
             strategy: c.strategy,
             slices: c.slices as usize,
             shared: c.shared_program,
             resident: c.resident,
+            copies: c.copies as usize,
         }
-        .name();
+        .name()
+    };
+    let chosen = layout_name(rep);
+    let mut shown: Vec<bool> = l.candidates.iter().map(|c| name(c) == chosen).collect();
+    for key in [
+        (|c: &Candidate| c.energy_pj) as fn(&Candidate) -> f64,
+        |c: &Candidate| c.cycles as f64,
+    ] {
+        let mut order: Vec<usize> = (0..l.candidates.len()).collect();
+        order.sort_by(|&a, &b| key(&l.candidates[a]).total_cmp(&key(&l.candidates[b])));
+        for &k in order.iter().take(BEST_CANDIDATES) {
+            shown[k] = true;
+        }
+    }
+    for (c, _) in l.candidates.iter().zip(&shown).filter(|(_, s)| **s) {
         let _ = writeln!(
             s,
-            "  cost model: {:<25} {:>14.1} pJ {:>12} cycles",
-            name, c.energy_pj, c.cycles
+            "  cost model: {:<30} {:>14.1} pJ {:>12} cycles{}",
+            name(c),
+            c.energy_pj,
+            c.cycles,
+            if name(c) == chosen { "  (chosen)" } else { "" }
+        );
+    }
+    let hidden = shown.iter().filter(|s| !**s).count();
+    if hidden > 0 {
+        let _ = writeln!(
+            s,
+            "  … {hidden} more candidate(s), not among the {BEST_CANDIDATES} lowest in energy or \
+             cycles (`map --json` lists every one)"
         );
     }
 }
 
+/// Candidates listed beside the chosen layout: the lowest this many by energy and by
+/// cycles.
+const BEST_CANDIDATES: usize = 4;
+
 /// A weighted layer's layout as the search names it (`-` for other layers).
 fn layout_name(rep: &LayerReport) -> String {
-    match (rep.strategy, rep.slices, rep.shared_program, rep.resident) {
-        (Some(strategy), Some(slices), Some(shared), Some(resident)) => Layout {
+    match (
+        rep.strategy,
+        rep.slices,
+        rep.shared_program,
+        rep.resident,
+        rep.copies,
+    ) {
+        (Some(strategy), Some(slices), Some(shared), Some(resident), Some(copies)) => Layout {
             strategy,
             slices: slices as usize,
             shared,
             resident,
+            copies: copies as usize,
         }
         .name(),
         _ => "-".to_owned(),

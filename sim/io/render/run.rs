@@ -48,21 +48,18 @@ pub(crate) fn table(r: &RunReport, dir: &Path) -> String {
         crate::units::percent(c.mapping_efficiency)
     );
     let d = &c.residency;
+    let _ = writeln!(s, "cram weights: {}", d.decision);
     if d.resident {
         let e = d.deployment_energy.total_pj();
         let _ = writeln!(
             s,
-            "cram weights: resident ({} of the chip's {} resident bits); deploying them takes {} \
-             and {} once, {} per inference over {} inferences (not in the table)",
-            d.deployment_written_bits,
-            d.capacity_bits,
+            "cram deployment: {} and {} once, {} per inference over {} inferences (not in \
+             the table)",
             crate::units::si(e * 1e-12, "J"),
             crate::units::si(d.deployment_latency_s, "s"),
             crate::units::si(d.deployment_pj_per_inference * 1e-12, "J"),
             d.inferences_per_deployment
         );
-    } else {
-        let _ = writeln!(s, "cram weights: {}", d.decision);
     }
     gains_table(&mut s, r);
     let _ = writeln!(

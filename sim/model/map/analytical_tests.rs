@@ -155,11 +155,14 @@ proptest! {
         bits in 2u32..9, act_bits in 2u32..9, symmetric in any::<bool>(),
         sparsity in prop_oneof![Just(0.0f64), Just(0.5), Just(0.9)], seed in 0u64..1000,
         slices in 1usize..12, shared in any::<bool>(), resident in any::<bool>(),
+        copies in 0usize..5,
     ) {
         check_every_op(c, k, pool, bits, act_bits, symmetric, sparsity, seed);
         let prog = every_op_program(c, k, pool, (bits, act_bits, symmetric), sparsity, seed);
         let imgs = images(&prog, 3, seed + 2);
-        let layout = Layout { strategy: Strategy::Stored, slices, shared, resident };
+        // Copies (outputs over time, in waves) are of resident shared weights.
+        let copies = if shared && resident { copies } else { 0 };
+        let layout = Layout { strategy: Strategy::Stored, slices, shared, resident, copies };
         // A resident layout whose weights exceed the resident columns is refused.
         match run_network(&prog, &imgs, &hw(), &RunOptions {
             mode: Mode::Analytical,
@@ -356,9 +359,11 @@ fn waves_report_what_one_run_of_every_image_does() {
 }
 
 /// Every layer of ResNet-20 (int8, one image): bit-exact, and the analytical counts and
-/// cycles equal the functional ones, in both strategies' plain layouts and with every
-/// reduction split over 8 slices under one shared program. (Resident, its stored lanes would
-/// hold 335 Mbit of weight copies, more than a chip: see `residency_that_does_not_fit`.)
+/// cycles equal the functional ones, in both strategies' plain layouts, with every
+/// reduction split over 8 slices under one shared program, and resident in 3 copies over
+/// 16 slices, the outputs in waves. (Resident with a lane per output, its stored lanes
+/// would hold 335 Mbit of weight copies, more than a chip: see
+/// `residency_that_does_not_fit`.)
 #[test]
 fn resnet20_analytical_equals_functional() {
     let prog = zoo_program("resnet20", &spec(None), 1);
@@ -368,8 +373,20 @@ fn resnet20_analytical_equals_functional() {
         slices: 8,
         shared: true,
         resident: false,
+        copies: 0,
     };
-    for s in Strategy::ALL.map(Layout::plain).into_iter().chain([sliced]) {
+    // Resident in 3 copies, the 1024 positions of layer 1 in 342 waves.
+    let waves = Layout {
+        slices: 16,
+        resident: true,
+        copies: 3,
+        ..sliced
+    };
+    for s in Strategy::ALL
+        .map(Layout::plain)
+        .into_iter()
+        .chain([sliced, waves])
+    {
         check_equal(&prog, &imgs, s);
     }
 }
@@ -509,16 +526,20 @@ fn each_objective_wins_its_own_measure() {
     }
 }
 
-/// A network whose resident layouts do not fit the chip: pinned resident, the run is
-/// refused with the bits it needs and the chip holds; searched, every layer reloads and
-/// the run says why; the layouts it prefers resident fit a chip whose subarrays are larger.
+/// A network whose resident layouts do not fit the chip. With a lane per output (every
+/// position its own copy of the weights, 335 Mbit): pinned resident, the run is refused
+/// with the bits it needs, the chip's and the chips that would hold them; searched, the
+/// layers that gain most per bit stay resident within the chip and the others reload; on
+/// that many chips the same pin fits. With copies searched, pinned resident fits one chip
+/// by taking fewer copies.
 #[test]
 fn residency_that_does_not_fit() {
     let prog = zoo_program("resnet20", &spec(None), 1);
     let img = vec![Array3::zeros((3, 32, 32))];
-    let choice = Choice {
+    let per_output = Choice {
         strategy: Some(Strategy::Stored),
         slices: Some(16),
+        copies: Some(0),
         ..Choice::auto(Objective::Energy)
     };
     let run = |choice: Choice, hw: &Hw| {
@@ -531,34 +552,51 @@ fn residency_that_does_not_fit() {
         };
         run_network(&prog, &img, hw, &opts)
     };
-    let pinned = Choice {
+    let pinned = |c: Choice| Choice {
         resident: Some(true),
-        ..choice
+        shared: Some(true),
+        ..c
     };
-    let e = run(pinned, &hw()).unwrap_err().to_string();
+    let e = run(pinned(per_output), &hw()).unwrap_err().to_string();
     assert!(
-        e.contains("resident weights and constants need") && e.contains("67108864"),
+        e.contains("resident weights and constants need at least")
+            && e.contains("67108864")
+            && e.contains("cram.chips = 5"),
         "{e}"
     );
-    let r = run(choice, &hw()).unwrap();
+    // Searched: as much as fits stays resident, the rest reloads.
+    let r = run(per_output, &hw()).unwrap();
+    let d = &r.residency;
+    assert!(d.spilled() && d.held_bits <= d.capacity_bits, "{d:?}");
+    assert_eq!(r.deployment().written_bits, d.held_bits);
+    assert_eq!(d.reloading, r.reloading());
+    assert!(d.describe().contains("cram.chips = "), "{}", d.describe());
+    // Five chips hold the pinned layouts.
+    let five = hw().with_chips(5);
+    let r = run(pinned(per_output), &five).unwrap();
     assert!(
-        r.residency.spilled() && !r.residency.resident,
+        r.residency.resident && r.reloading() == 0,
         "{:?}",
         r.residency
     );
+    assert!(r.deployment().written_bits > 67_108_864);
+    // Copies searched: fewer copies fit one chip, every layer resident.
+    let copies = Choice {
+        copies: None,
+        ..per_output
+    };
+    let r = run(pinned(copies), &hw()).unwrap();
+    assert!(
+        r.residency.resident && r.reloading() == 0,
+        "{:?}",
+        r.residency
+    );
+    assert!(r.residency.held_bits <= 67_108_864);
     assert!(
         r.layers
             .iter()
-            .all(|l| l.layout.is_none_or(|l| !l.resident))
+            .any(|l| l.layout.is_some_and(|l| l.copies > 0))
     );
-    assert_eq!(r.deployment(), Deployment::default());
-    // With 8× the subarrays the same preference fits, and is kept.
-    let mut org = hw().org.params.clone();
-    org.banks *= 8;
-    let big = Hw::new(hw().lib, org.validate("test").unwrap(), GateSet::Maj);
-    let r = run(choice, &big).unwrap();
-    assert!(r.residency.resident, "{:?}", r.residency);
-    assert!(r.deployment().written_bits > 67_108_864);
 }
 
 /// A functional run's memory estimate holds a split reduction's partial sums: every slice
@@ -576,6 +614,7 @@ fn the_memory_estimate_counts_the_partial_sums() {
                 slices,
                 shared: false,
                 resident: false,
+                copies: 0,
             }),
             error_rate: 0.0,
             seed: 1,

@@ -144,8 +144,12 @@ pub(crate) fn layouts(
     n_img: usize,
     hw: &Hw,
 ) -> Result<Vec<Layout>, MapError> {
-    let outputs = l.channels() * n_img * l.positions();
-    let out = choice.layouts(outputs, l.reduction(), hw.org.lanes() as usize);
+    let out = choice.layouts(
+        l.channels(),
+        n_img * l.positions(),
+        l.reduction(),
+        hw.machine_lanes() as usize,
+    );
     if out.is_empty() {
         return Err(MapError::NoLayout {
             pins: choice.describe(),
@@ -177,11 +181,14 @@ pub(crate) fn report(
     let (mut runs, mut lanes, mut steps, mut evals, mut loaded) = (0, 0, 0, 0, 0);
     let mut written = 0;
     let (mut flips, mut shared_copies) = (0, 0);
-    let (mut work, mut longest, mut commands, mut cols) = (0u64, 0u64, 0u64, 0usize);
+    let mut cols = 0usize;
     let mut lane_cycles = 0u128;
     let mut streams = 0;
     let mut deploy = Actions::default();
     let (mut d_moved, mut d_written, mut d_commands, mut d_longest) = (0, 0, 0, 0);
+    // Per pass: (longest chain of runs' cycles, Σ run cycles, commands, moved bits, runs,
+    // subarrays).
+    let mut passes: Vec<[u64; 6]> = Vec::new();
     for c in costs {
         let k = c.repeat;
         deploy.add_scaled(&c.deploy.actions, k as f64);
@@ -199,20 +206,47 @@ pub(crate) fn report(
         written += c.written_bits * k;
         flips += c.flips * k;
         shared_copies += c.shared_copies * k;
-        work += c.cycles_per_run * c.runs * k;
         lane_cycles += u128::from(c.lanes) * u128::from(c.cycles_per_run) * u128::from(k);
-        longest = longest.max(c.cycles_per_run);
-        commands += c.commands * k;
         cols = cols.max(c.cols);
+        if passes.len() <= c.pass {
+            passes.resize(c.pass + 1, [0; 6]);
+        }
+        let p = &mut passes[c.pass];
+        p[0] = p[0].max(c.cycles_per_run * c.chain);
+        p[1] += c.cycles_per_run * c.runs * k;
+        p[2] += c.commands * k;
+        p[3] += c.loaded_bits * k;
+        p[4] += c.runs * k;
+        // A subarray making `chain` runs in turn counts once.
+        p[5] += (c.runs * k).div_ceil(c.chain.max(1));
     }
-    actions.commands = commands as f64;
-    let chip = hw.org.subarrays();
     let bus = hw.org.params.global_bus.width_bits as u64;
     let slots = u64::from(hw.org.params.issue_slots_per_cycle);
-    let cycles = longest
-        .max(work.div_ceil(chip))
-        .max(commands.div_ceil(slots))
-        .max(loaded.div_ceil(bus));
+    // The cycles a chip-link port needs for `bits` spread over `chips` ports.
+    let link = |bits: u64, chips: u64| {
+        hw.chip_link().map_or(0, |l| {
+            hw.org
+                .link_cycles(&l, hw.link_bits(bits).div_ceil(chips.max(1)))
+        })
+    };
+    // A pass starts when the one before it has ended (a reducer needs every partial sum);
+    // within a pass, runs on disjoint subarrays overlap, each chip has its own controller
+    // (issuing the pass's programs to its subarrays), global bus and chip-link port
+    // (docs/model.md §2.8, §2.10).
+    let mut issued = 0;
+    let cycles = passes
+        .iter()
+        .map(|&[longest, work, commands, loaded, runs, _]| {
+            let chips = hw.chips_used(runs);
+            issued += commands * chips;
+            longest
+                .max(work.div_ceil(hw.subarrays()))
+                .max(commands.div_ceil(slots))
+                .max(loaded.div_ceil(bus * chips))
+                .max(link(loaded, chips))
+        })
+        .sum();
+    actions.commands = issued as f64;
     deploy.commands = d_commands as f64;
     let deployment = Deployment {
         moved_bits: d_moved,
@@ -221,12 +255,13 @@ pub(crate) fn report(
         // all subarrays in parallel: the longest run, the commands or the bus.
         cycles: d_longest
             .max(d_commands.div_ceil(slots))
-            .max(d_moved.div_ceil(bus)),
+            .max(d_moved.div_ceil(bus * hw.chips))
+            .max(link(d_moved, hw.chips)),
         energy: energy::energy(&deploy, &hw.table, Pricing::ByZeros),
     };
-    let chip_lanes = hw.org.lanes();
+    let chip_lanes = hw.machine_lanes();
     // Every lane-gate evaluation holds its lane for at least the shortest gate step, and the
-    // chip evaluates at most `chip_lanes` at once (docs/model.md §2.8).
+    // chips evaluate at most `chip_lanes` at once (docs/model.md §2.8).
     let bound_cycles = (u128::from(evals) * u128::from(hw.steps.gate_no_preset))
         .div_ceil(u128::from(chip_lanes.max(1))) as u64;
     let lane_cycles = u64::try_from(lane_cycles).unwrap_or(u64::MAX);
@@ -236,7 +271,12 @@ pub(crate) fn report(
         layout,
         streams,
         subarray_runs: runs,
-        subarrays: runs.min(chip),
+        subarrays: passes
+            .iter()
+            .map(|p| p[5])
+            .max()
+            .unwrap_or(0)
+            .min(hw.subarrays()),
         lanes_used: lanes,
         lane_utilization: if runs == 0 {
             0.0
@@ -403,6 +443,7 @@ fn const_streams(
                         channels: chs.clone(),
                         lanes: blk.clone(),
                         chunk,
+                        wave_lanes: 0,
                     };
                     let mut vals = Vec::new();
                     if let (Some(sa), Some(job)) = (sa, &real) {
@@ -443,11 +484,14 @@ fn stored_streams(
     let s = layout.slices.clamp(1, l.reduction().max(1));
     let per_img = n_img * l.positions();
     // Output values by (channel, image and position).
+    let order = Order::new(l, n_img, 1, layout.copies);
     let outputs = |streams: Vec<(StreamCost, Placed)>| {
         streams
             .into_iter()
             .map(|(c, vals)| {
-                let vals = vals.into_iter().map(|(co, g, v)| (co, g % per_img, v));
+                let vals = vals
+                    .into_iter()
+                    .map(|(co, g, v)| (co, order.decode(g).1, v));
                 (c, vals.collect())
             })
             .collect()
@@ -471,10 +515,11 @@ fn stored_streams(
     }
     let ranges = slice_ranges(l, s);
     // Every channel's partial-sum interval per slice, for both passes.
-    let table = linear::partial_table(l, &ranges);
-    let first = pass(&Pass::Slices(&ranges, &table), None, 0)?;
+    let table = l.partial_table_of(&ranges);
+    let first = pass(&Pass::Slices(&ranges, &table[..]), None, 0)?;
     // The partial sums by slice lane (functional mode).
     let partials: Option<Vec<i64>> = x.map(|_| {
+        // Slice lane g·s + k holds reducer lane g's slice k, in either lane order.
         let mut p = vec![0; l.channels() * per_img * ranges.len()];
         for (_, vals) in &first {
             for &(_, g, v) in vals {
@@ -488,7 +533,11 @@ fn stored_streams(
         .map(|(c, _)| c.place.program + 1)
         .max()
         .unwrap_or(0);
-    let second = pass(&Pass::Reduce(&ranges, &table), partials.as_deref(), base)?;
+    let second = pass(
+        &Pass::Reduce(&ranges, &table[..]),
+        partials.as_deref(),
+        base,
+    )?;
     Ok(first
         .into_iter()
         .map(|(c, _)| (c, Vec::new()))
@@ -522,9 +571,9 @@ pub(crate) fn first_program(
     let s = layout.slices.clamp(1, l.reduction().max(1));
     let ranges = slice_ranges(l, s);
     let table = if s > 1 {
-        linear::partial_table(l, &ranges)
+        l.partial_table_of(&ranges)
     } else {
-        Vec::new()
+        Default::default()
     };
     let spec = StoredSpec {
         channels: &channels,
@@ -557,6 +606,107 @@ enum Pass<'r> {
 /// Per channel, an interval per slice.
 type Intervals = [Vec<(i128, i128)>];
 
+/// Which output a stored pass's lane g computes: (channel, round, slice), a round being an
+/// (image, output position) (docs/model.md §2.2).
+///
+/// * `copies` 0 — a lane per output, channel-major: g = (co · rounds + t) · s + slice, so a
+///   subarray holds few channels, each lane its own copy of its weights.
+/// * `copies` R ≥ 1 — round-major: g = (t · c_out + co) · s + slice, in waves of R rounds
+///   (R · c_out · s lanes, cut into subarray blocks); wave w's block b runs on the same
+///   subarray as wave 0's block b, after it, so only wave 0 writes resident weights.
+#[derive(Debug, Clone, Copy)]
+struct Order {
+    s: usize,
+    c_out: usize,
+    rounds: usize,
+    copies: usize,
+}
+
+impl Order {
+    fn new(l: &Linear<'_>, n_img: usize, s: usize, copies: usize) -> Order {
+        Order {
+            s,
+            c_out: l.channels(),
+            rounds: n_img * l.positions(),
+            copies,
+        }
+    }
+
+    /// (channel, round, slice) of lane g.
+    fn decode(&self, g: usize) -> (usize, usize, usize) {
+        let s = self.s;
+        if self.copies == 0 {
+            let per_ch = self.rounds * s;
+            (g / per_ch, g % per_ch / s, g % s)
+        } else {
+            let per_round = self.c_out * s;
+            (g % per_round / s, g / per_round, g % s)
+        }
+    }
+
+    /// Lanes of one round.
+    fn round_lanes(&self) -> usize {
+        self.c_out * self.s
+    }
+
+    /// Lanes of one wave (0 for a lane per output).
+    fn wave_lanes(&self) -> usize {
+        self.copies * self.round_lanes()
+    }
+
+    /// Runs each subarray makes one after another: the waves.
+    fn chain(&self) -> u64 {
+        if self.copies == 0 {
+            1
+        } else {
+            self.rounds.div_ceil(self.copies) as u64
+        }
+    }
+
+    /// The lane blocks of a lane per output, `per` lanes to a subarray.
+    fn blocks(&self, per: usize) -> Vec<Range<usize>> {
+        blocks(self.c_out * self.rounds * self.s, per)
+    }
+
+    /// Round-major: blocks per full wave, full waves, and the blocks of all of them and of
+    /// a shorter last wave. No block spans two waves.
+    fn wave_blocks(&self, per: usize) -> (usize, usize, usize) {
+        let wave = self.wave_lanes();
+        let b = wave.div_ceil(per);
+        let full = self.rounds / self.copies;
+        let last = (self.rounds % self.copies * self.round_lanes()).div_ceil(per);
+        (b, full, b * full + last)
+    }
+
+    /// Round-major: lane block k (computed, not stored: a layout of one copy over many
+    /// images has a block per wave).
+    fn block(&self, k: usize, per: usize) -> Range<usize> {
+        let wave = self.wave_lanes();
+        let (b, _, _) = self.wave_blocks(per);
+        let total = self.c_out * self.rounds * self.s;
+        let (w, j) = (k / b, k % b);
+        let start = w * wave + j * per;
+        start..(start + per).min((w + 1) * wave).min(total)
+    }
+
+    /// Round-major: the blocks that run, as (block index, blocks it stands for, whether it
+    /// writes the resident data): with values (`every`), each block (wave 0's writing);
+    /// counted only, wave 0's blocks, the same blocks of the other full waves as one entry
+    /// each, and the last wave's blocks when it is shorter.
+    fn wave_runs(&self, per: usize, every: bool) -> Vec<(usize, u64, bool)> {
+        let (b, full, n) = self.wave_blocks(per);
+        if every {
+            return (0..n).map(|k| (k, 1, k < b)).collect();
+        }
+        let mut out: Vec<(usize, u64, bool)> = (0..b.min(n)).map(|k| (k, 1, true)).collect();
+        if full > 1 {
+            out.extend((0..b).map(|k| (b + k, full as u64 - 1, false)));
+        }
+        out.extend((full.max(1) * b..n).map(|k| (k, 1, false)));
+        out
+    }
+}
+
 /// The streams of one [`Pass`]: `x` the inputs and the slices' partial sums by slice lane
 /// (functional mode); programs are numbered from `base`. Its output values are (channel,
 /// lane of the pass, value): output codes, or a slice pass's partial sums.
@@ -585,30 +735,52 @@ fn stored_pass(
         Pass::Slices(r, t) => (r, r.len(), t),
         Pass::Reduce(r, t) => (r, 1, t),
     };
+    let order = Order::new(l, n_img, s, layout.copies);
     // Stream numbers (fault streams) after the slice pass's.
     let offset = match pass {
+        Pass::Reduce(r, _) if layout.copies > 0 => {
+            Order::new(l, n_img, r.len(), layout.copies)
+                .wave_blocks(per)
+                .2
+        }
         Pass::Reduce(r, _) => (c_out * n_img * p_n * r.len()).div_ceil(per),
         Pass::Whole | Pass::Slices(..) => 0,
     };
     let stream_of = |k: usize| ((layer as u64) << 32) | (offset + k) as u64;
     // Lane = (co, image, p[, slice]), channel-major so a subarray holds few channels;
-    // blocks holding the same channels share one program.
-    let per_img = n_img * p_n;
-    let per_ch = per_img * s;
+    // blocks holding the same channels share one program. Round-major (copies), one
+    // shared program serves every block.
+    let per_ch = n_img * p_n * s;
     let wbits = l.weight_coding().bits as usize;
-    let lane_blocks = blocks(c_out * per_ch, per);
+    let lane_blocks = if layout.copies > 0 {
+        Vec::new()
+    } else {
+        order.blocks(per)
+    };
+    let block = |k: usize| {
+        if layout.copies > 0 {
+            order.block(k, per)
+        } else {
+            lane_blocks[k].clone()
+        }
+    };
     let mut groups: Vec<(Range<usize>, Vec<usize>)> = Vec::new();
-    for (k, blk) in lane_blocks.iter().enumerate() {
-        let chs = blk.start / per_ch..(blk.end - 1) / per_ch + 1;
-        match groups.last_mut() {
-            Some((c, ks)) if *c == chs => ks.push(k),
-            _ => groups.push((chs, vec![k])),
+    if layout.copies > 0 {
+        // One group, its first block 0 (the runs come from `Order::wave_runs`).
+        groups.push((0..c_out, vec![0]));
+    } else {
+        for (k, blk) in lane_blocks.iter().enumerate() {
+            let chs = blk.start / per_ch..(blk.end - 1) / per_ch + 1;
+            match groups.last_mut() {
+                Some((c, ks)) if *c == chs => ks.push(k),
+                _ => groups.push((chs, vec![k])),
+            }
         }
     }
     // A group of several blocks lies inside one channel (a block spanning two channels is
     // followed by one starting in the second), so its blocks differ only in length: what
     // the analytical repeat count assumes, distinct loads included.
-    debug_assert!(groups.iter().all(|(c, ks)| ks.len() == 1 || c.len() == 1));
+    debug_assert!(layout.copies > 0 || groups.iter().all(|(c, ks)| ks.len() == 1 || c.len() == 1));
     let all: Vec<usize> = (0..c_out).collect();
     let program_channels = |chs: &Range<usize>| -> Vec<usize> {
         if layout.shared {
@@ -658,7 +830,28 @@ fn stored_pass(
     }
     // The first group's chunk is where every other group's search starts.
     let first = program_channels(&groups[0].0);
-    let (chunk0, plan0) = fitted(hw, len, per_r, |chunk| make(&first, chunk, true))?;
+    // Candidates differing only in copies share it (`LayerMemo`).
+    let key = (
+        match pass {
+            Pass::Whole => 0,
+            Pass::Slices(..) => 1,
+            Pass::Reduce(..) => 2,
+        },
+        ranges.len(),
+        ranges[0].len(),
+        layout.resident,
+        first[0]..first[first.len() - 1] + 1,
+        set,
+        hw.cols(),
+    );
+    let fit = l
+        .memo
+        .plans
+        .get_or_build(key, || {
+            Ok(fitted(hw, len, per_r, |chunk| make(&first, chunk, true)))
+        })
+        .expect("a fit always builds");
+    let (chunk0, plan0) = fit.as_ref().clone()?;
     if plan0.resident_bits_per_lane() as usize > budget {
         return Err(MapError::ResidentColumns {
             needed: plan0.resident_bits_per_lane() as usize,
@@ -700,15 +893,23 @@ fn stored_pass(
             let (_, mults) = l.common_mult(&channels);
             // Per-channel constants, once per group (the K load keeps their low bits).
             let ks_c: Vec<i128> = channels.iter().map(|&c| l.lane_constant(c)).collect();
-            Ok(block_runs(&lane_blocks, ks, x.is_some())
+            let runs: Vec<(usize, u64, bool)> = if layout.copies > 0 {
+                order.wave_runs(per, x.is_some())
+            } else {
+                block_runs(&lane_blocks, ks, x.is_some())
+                    .into_iter()
+                    .map(|(k, r)| (k, r, true))
+                    .collect()
+            };
+            let wave = order.wave_lanes();
+            Ok(runs
                 .par_iter()
-                .map(|&(k, repeat)| {
-                    let blk = &lane_blocks[k];
+                .map(|&(k, repeat, deploys)| {
+                    let blk = &block(k);
                     let loader = |src: Source, lane: usize| -> i64 {
                         let g = blk.start + lane;
-                        let co = g / per_ch;
-                        let (pos, slice) = (g % per_ch / s, g % s);
-                        let (img, p) = (pos / p_n, pos % p_n);
+                        let (co, t, slice) = order.decode(g);
+                        let (img, p) = (t / p_n, t % p_n);
                         let ci = co - channels[0];
                         let rs = &ranges[slice];
                         match src {
@@ -727,6 +928,21 @@ fn stored_pass(
                             }
                         }
                     };
+                    // Multicast: lanes of one conv group at one (image, position, slice)
+                    // share their inputs, a (channel, slice)'s lanes its weights, a
+                    // channel's lanes its constants. Round-major, the copies of a wave
+                    // share its first round's weights and constants.
+                    let round = order.round_lanes();
+                    let distinct = |src: Source| match (src, layout.copies) {
+                        (Source::Partial(_), _) => blk.len() as u64,
+                        (Source::X(_), 0) => first_lanes(blk, per_ch * c_out / l.groups, per_ch),
+                        (Source::W(_), 0) => first_lanes(blk, per_ch, s),
+                        (Source::K | Source::M | Source::MPos, 0) => first_lanes(blk, per_ch, 1),
+                        (Source::X(_), _) => first_lanes(blk, round / l.groups, s),
+                        (Source::W(_) | Source::K | Source::M | Source::MPos, _) => {
+                            first_lanes(blk, wave, round)
+                        }
+                    };
                     let (mut cost, sa) = run_job(
                         real.unwrap_or(plan),
                         real,
@@ -736,28 +952,26 @@ fn stored_pass(
                         stream_of(k),
                         x.is_some().then_some(&loader as Loader<'_>),
                         true,
-                        // Multicast: lanes of one conv group at one (image, position,
-                        // slice) share their inputs, a (channel, slice)'s lanes its weights,
-                        // a channel's lanes its constants.
-                        &|src: Source| match src {
-                            Source::X(_) => first_lanes(blk, per_ch * c_out / l.groups, per_ch),
-                            Source::W(_) => first_lanes(blk, per_ch, s),
-                            Source::K | Source::M | Source::MPos => first_lanes(blk, per_ch, 1),
-                            // Every lane's own partial sums.
-                            Source::Partial(_) => blk.len() as u64,
-                        },
+                        &distinct,
                     );
                     // The group's blocks run one program, broadcast (and so do all the
                     // groups' blocks when the program is shared).
                     if k != ks[0] || (layout.shared && gi > 0) {
                         cost.share_program();
                     }
+                    // A later wave finds the resident data where wave 0 wrote them.
+                    if !deploys {
+                        cost.deploy = Default::default();
+                    }
                     cost.repeat = repeat;
+                    cost.chain = order.chain();
+                    cost.pass = usize::from(matches!(pass, Pass::Reduce(..)));
                     cost.place = Place {
                         program: base + if layout.shared { 0 } else { gi },
                         channels: if layout.shared { 0..c_out } else { chs.clone() },
                         lanes: blk.clone(),
                         chunk,
+                        wave_lanes: wave,
                     };
                     let mut vals = Vec::new();
                     if let (Some(sa), Some(job)) = (sa, real) {
@@ -766,7 +980,7 @@ fn stored_pass(
                             .enumerate()
                         {
                             let g = blk.start + lane;
-                            vals.push((g / per_ch, g, job.out.decode(v)));
+                            vals.push((order.decode(g).0, g, job.out.decode(v)));
                         }
                     }
                     (cost, vals)
@@ -873,6 +1087,7 @@ pub(crate) fn elem_layer(
                 channels: part.channels.clone(),
                 lanes: blk.clone(),
                 chunk: 0,
+                wave_lanes: 0,
             };
             let vals = sa.map_or(Vec::new(), |sa| {
                 load_lanes(&sa, &part.job.outputs[0], blk.len())

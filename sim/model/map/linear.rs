@@ -33,6 +33,7 @@ use ndarray::Array4;
 use super::arith::{self, Coding, Mult, Signal};
 use crate::model::engine::isa::{Col, Program};
 use crate::model::kernels::{Builder, GateSet, Tally, csd_digits};
+use crate::model::memo::Memo;
 
 /// How a layer is laid out on lanes (docs/model.md §2.2).
 #[derive(
@@ -91,6 +92,12 @@ pub struct Layout {
     /// deployment (`stored` only): each lane holds its whole slice's weights in columns of
     /// their own.
     pub resident: bool,
+    /// Copies of the weights (`stored`, resident and shared only; docs/model.md §2.2): 0 —
+    /// a lane per output, so every output position holds its own copy of its channel's
+    /// weights; R ≥ 1 — a lane per (channel, slice) in each of R copies, and the outputs
+    /// (images × positions) take their turns on them, R at a time, in ⌈outputs / R⌉ waves
+    /// on the same subarrays.
+    pub copies: usize,
 }
 
 impl Layout {
@@ -102,11 +109,13 @@ impl Layout {
             slices: 1,
             shared: false,
             resident: false,
+            copies: 0,
         }
     }
 
     /// Short name: `const`, `stored`, `stored/4` (four slices), `stored/4 shared`,
-    /// `stored/4 shared resident`.
+    /// `stored/4 shared resident`, `stored/4 shared resident ×2` (two copies, the outputs
+    /// over time).
     pub fn name(self) -> String {
         let mut n = self.strategy.name().to_owned();
         if self.slices > 1 {
@@ -117,6 +126,9 @@ impl Layout {
         }
         if self.resident {
             n += " resident";
+        }
+        if self.copies > 0 {
+            n += &format!(" ×{}", self.copies);
         }
         n
     }
@@ -157,6 +169,34 @@ pub struct Linear<'a> {
     /// every position is below 8 (weights of up to 8 bits), so a chunk's digit histogram is
     /// one add per weight (the counting builder's hot loop).
     packed: Option<Vec<u128>>,
+    /// What several candidate layouts of this layer would build alike, built once.
+    pub(crate) memo: Arc<LayerMemo>,
+}
+
+/// What candidate layouts of one layer share (the layout search costs dozens): the fitted
+/// first program of a stored pass (its chunk and counted job, or why none fits) by
+/// [`PlanKey`], and every channel's partial-sum intervals by slice count.
+#[derive(Debug, Default)]
+pub(crate) struct LayerMemo {
+    pub(crate) plans: Memo<PlanKey, Result<(usize, Job), MapError>>,
+    pub(crate) tables: Memo<usize, Vec<Vec<(i128, i128)>>>,
+}
+
+/// What a stored pass's fitted first program depends on: the pass (0 whole, 1 slices, 2
+/// reducer), the slices and their width, residency, the program's channels, the gate set
+/// and the columns.
+pub(crate) type PlanKey = (u8, usize, usize, bool, Range<usize>, GateSet, usize);
+
+impl Linear<'_> {
+    /// Every channel's partial-sum intervals over the slices `ranges` (all as wide as the
+    /// first but the last, as [`chunks`] cuts them), computed once per layer and width.
+    pub(crate) fn partial_table_of(&self, ranges: &[Range<usize>]) -> Arc<Vec<Vec<(i128, i128)>>> {
+        let width = ranges.first().map_or(0, |r| r.len());
+        self.memo
+            .tables
+            .get_or_build(width, || Ok(partial_table(self, ranges)))
+            .expect("a table always builds")
+    }
 }
 
 impl<'a> Linear<'a> {
@@ -220,6 +260,7 @@ impl<'a> Linear<'a> {
             wsum: Vec::new(),
             digits: digit_table(w),
             packed: None,
+            memo: Arc::default(),
             w,
             bias,
             rq,

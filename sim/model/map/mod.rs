@@ -103,6 +103,9 @@ pub struct Choice {
     /// Pinned weight residency (stored layouts; `Some(true)` also when the network must be
     /// resident, `Some(false)` to reload the weights every run).
     pub resident: Option<bool>,
+    /// Pinned copies of a resident, shared layout's weights ([`Layout::copies`]; 0: a lane
+    /// per output).
+    pub copies: Option<usize>,
     /// Inferences one deployment serves: a resident layout's deployment energy is charged
     /// to each inference as its 1/N share when the search scores energy.
     pub inferences_per_deployment: u64,
@@ -120,6 +123,7 @@ impl Choice {
             slices: None,
             shared: None,
             resident: None,
+            copies: None,
             inferences_per_deployment: DEFAULT_INFERENCES_PER_DEPLOYMENT,
         }
     }
@@ -137,6 +141,7 @@ impl Choice {
             slices: Some(l.slices),
             shared: Some(l.shared),
             resident: Some(l.resident),
+            copies: Some(l.copies),
             inferences_per_deployment: DEFAULT_INFERENCES_PER_DEPLOYMENT,
         }
     }
@@ -147,16 +152,26 @@ impl Choice {
             && self.slices.is_some()
             && self.shared.is_some()
             && self.resident.is_some()
+            && self.copies.is_some()
     }
 
-    /// The layouts of a layer (`outputs` output elements, `reduction` long) the pins leave,
-    /// in search order: `const`, then `stored` by slices (powers of two while the slices'
-    /// lanes fit the chip's `chip_lanes`, or with residency pinned whatever the lanes, and
-    /// at most the reduction), each with a program
-    /// per channel group, then shared, each reloading its weights and then resident.
+    /// The layouts of a layer (`channels` output channels over `rounds` images × output
+    /// positions, `reduction` long) the pins leave, in search order: `const`, then `stored`
+    /// by slices (powers of two while the slices' lanes fit the chip's `chip_lanes`, or
+    /// with residency pinned whatever the lanes, and at most the reduction), each with a
+    /// program per channel group, then shared, each reloading its weights and then
+    /// resident; a resident shared layout first with a lane per output, then with 1, 2,
+    /// 4, … copies of its weights (fewer than the rounds, their lanes within the chip's).
     /// `const` has one slice, no shared program and no stored weights.
-    pub fn layouts(&self, outputs: usize, reduction: usize, chip_lanes: usize) -> Vec<Layout> {
+    pub fn layouts(
+        &self,
+        channels: usize,
+        rounds: usize,
+        reduction: usize,
+        chip_lanes: usize,
+    ) -> Vec<Layout> {
         let red = reduction.max(1);
+        let outputs = channels * rounds;
         let mut out = Vec::new();
         for strategy in Strategy::ALL {
             if self.strategy.is_some_and(|s| s != strategy) {
@@ -166,20 +181,30 @@ impl Choice {
                 if self.slices.is_none_or(|s| s <= 1)
                     && self.shared != Some(true)
                     && self.resident != Some(true)
+                    && self.copies.is_none_or(|c| c == 0)
                 {
                     out.push(Layout::plain(strategy));
                 }
                 continue;
             }
+            // A lane per output needs outputs × slices lanes at once; copies, a copy's
+            // channels × slices lanes. Pinned resident, a long reduction may need more
+            // slices than the chip has lanes for at once to fit its resident columns.
+            let pinned_slices = self.slices.is_some();
+            let fits_outputs = |s: usize| {
+                s == 1 || pinned_slices || s * outputs <= chip_lanes || self.resident == Some(true)
+            };
+            let copies_allowed = self.resident != Some(false)
+                && self.shared != Some(false)
+                && self.copies != Some(0);
             let slices: Vec<usize> = match self.slices {
                 Some(s) => vec![s.clamp(1, red)],
-                // Pinned resident, a long reduction may need more slices than the chip
-                // has lanes for at once to fit its resident columns: up to the reduction.
                 None => std::iter::successors(Some(1usize), |s| Some(s * 2))
                     .take_while(|&s| {
                         s == 1
                             || (s <= red
-                                && (s * outputs <= chip_lanes || self.resident == Some(true)))
+                                && (fits_outputs(s)
+                                    || (copies_allowed && s * channels <= chip_lanes)))
                     })
                     .collect(),
             };
@@ -193,12 +218,35 @@ impl Choice {
             for &s in &slices {
                 for &sh in pins(self.shared) {
                     for &resident in pins(self.resident) {
-                        out.push(Layout {
-                            strategy,
-                            slices: s,
-                            shared: sh,
-                            resident,
-                        });
+                        let per_output = fits_outputs(s).then_some(0);
+                        let copies: Vec<usize> = if !(sh && resident) {
+                            per_output.into_iter().collect()
+                        } else {
+                            match self.copies {
+                                Some(c) => vec![c.min(rounds.max(1))],
+                                None => per_output
+                                    .into_iter()
+                                    .chain(
+                                        std::iter::successors(Some(1usize), |r| Some(r * 2))
+                                            .take_while(|&r| {
+                                                r < rounds && r * channels * s <= chip_lanes
+                                            }),
+                                    )
+                                    .collect(),
+                            }
+                        };
+                        for copies in copies {
+                            if self.copies.is_some_and(|c| (c == 0) != (copies == 0)) {
+                                continue;
+                            }
+                            out.push(Layout {
+                                strategy,
+                                slices: s,
+                                shared: sh,
+                                resident,
+                                copies,
+                            });
+                        }
                     }
                 }
             }
@@ -210,14 +258,19 @@ impl Choice {
     /// and the objective.
     pub fn describe(&self) -> String {
         let obj = self.objective.name();
-        if let (Some(st), Some(s), Some(sh), Some(r)) =
-            (self.strategy, self.slices, self.shared, self.resident)
-        {
+        if let (Some(st), Some(s), Some(sh), Some(r), Some(c)) = (
+            self.strategy,
+            self.slices,
+            self.shared,
+            self.resident,
+            self.copies,
+        ) {
             return Layout {
                 strategy: st,
                 slices: s,
                 shared: sh,
                 resident: r,
+                copies: c,
             }
             .name();
         }
@@ -233,6 +286,11 @@ impl Choice {
         }
         if let Some(r) = self.resident {
             pins.push(if r { "resident" } else { "reload" }.to_owned());
+        }
+        match self.copies {
+            Some(0) => pins.push("a lane per output".to_owned()),
+            Some(c) => pins.push(format!("{c} copies")),
+            None => {}
         }
         if pins.is_empty() {
             format!("auto ({obj})")
@@ -267,6 +325,9 @@ pub struct Hw {
     pub steps: StepCycles,
     /// Mean input-zero split per gate kind (analytical pricing), see [`gate_fractions`].
     fractions: [[f64; 6]; GateKind::COUNT],
+    /// Identical chips the network is spread over, joined by the array's chip link
+    /// (docs/model.md §2.10).
+    pub chips: u64,
 }
 
 impl Hw {
@@ -281,7 +342,50 @@ impl Hw {
             table,
             steps,
             fractions: gate_fractions(set),
+            chips: 1,
         }
+    }
+
+    /// The same hardware spread over `chips` identical chips (at least 1); more than one
+    /// needs the array's chip link ([`Hw::chip_link`]).
+    pub fn with_chips(mut self, chips: u64) -> Hw {
+        self.chips = chips.max(1);
+        self
+    }
+
+    /// Subarrays on all the chips.
+    pub fn subarrays(&self) -> u64 {
+        self.org.subarrays() * self.chips
+    }
+
+    /// Lanes on all the chips.
+    pub fn machine_lanes(&self) -> u64 {
+        self.org.lanes() * self.chips
+    }
+
+    /// The chip-to-chip link, when the run spans several chips.
+    pub fn chip_link(&self) -> Option<cram_arch::HostLinkParams> {
+        (self.chips > 1)
+            .then_some(self.org.params.chip_link)
+            .flatten()
+    }
+
+    /// Of `bits` moved onto the chips, those that cross a chip link: a value's producer
+    /// (or, for weights, the store beside the first chip) is taken to lie on any of the
+    /// chips alike, so (chips − 1) / chips of them (an assumption, docs/model.md §2.10).
+    pub fn link_bits(&self, bits: u64) -> u64 {
+        if self.chips <= 1 {
+            0
+        } else {
+            ((u128::from(bits) * u128::from(self.chips - 1)) / u128::from(self.chips)) as u64
+        }
+    }
+
+    /// Chips a pass of `runs` subarray runs occupies: the runs fill one chip's subarrays
+    /// before the next chip's.
+    pub fn chips_used(&self, runs: u64) -> u64 {
+        runs.div_ceil(self.org.subarrays().max(1))
+            .clamp(1, self.chips)
     }
 
     fn lanes(&self) -> usize {
@@ -393,17 +497,66 @@ impl Deployment {
 pub struct Residency {
     /// Resident bits the layouts the search preferred need (0: none preferred).
     pub wanted_bits: u64,
-    /// Resident bits the chip holds: the resident share of every subarray's cells.
+    /// Resident bits the chips hold: the resident share of every subarray's cells.
     pub capacity_bits: u64,
-    /// Whether the weights are resident (false: none wanted, or they did not fit and every
+    /// Chips the run spans.
+    pub chips: u64,
+    /// Resident bits the chosen layouts hold (at most `capacity_bits`).
+    pub held_bits: u64,
+    /// Stored layers whose chosen layout reloads its weights every run.
+    pub reloading: usize,
+    /// Whether any layer's weights are resident (false: none wanted, or none fit and every
     /// layer reloads its weights).
     pub resident: bool,
 }
 
 impl Residency {
-    /// Whether the preferred resident layouts did not fit and the network reloads.
+    /// Chips whose resident share would hold the wanted bits (at least 1).
+    pub fn chips_needed(&self) -> u64 {
+        let per_chip = (self.capacity_bits / self.chips.max(1)).max(1);
+        self.wanted_bits.div_ceil(per_chip).max(1)
+    }
+
+    /// Whether the preferred resident layouts did not fit (some or all layers then reload
+    /// their weights).
     pub fn spilled(&self) -> bool {
         self.wanted_bits > self.capacity_bits
+    }
+
+    /// What the mapper did, in words (docs/model.md §2.7).
+    pub fn describe(&self) -> String {
+        let chips = if self.chips > 1 {
+            format!("the {} chips'", self.chips)
+        } else {
+            "the chip's".to_owned()
+        };
+        let (w, c, h) = (self.wanted_bits, self.capacity_bits, self.held_bits);
+        let more = format!("cram.chips = {} would hold them", self.chips_needed());
+        match (self.spilled(), h > 0) {
+            (false, true) => format!(
+                "resident: the stored layers' weights and constants ({h} of {chips} {c} \
+                 resident bits) are written once per deployment"
+            ),
+            (false, false) => {
+                "reload: no layer's chosen layout keeps its weights resident".to_owned()
+            }
+            (true, true) if self.reloading == 0 => format!(
+                "resident in fewer bits: the resident layouts each layer preferred need {w} \
+                 bits, more than {chips} {c}; the layers that gain least per bit take \
+                 layouts holding fewer (fewer copies of their weights), {h} bits in all \
+                 ({more})"
+            ),
+            (true, true) => format!(
+                "partly resident: the resident layouts each layer preferred need {w} bits, \
+                 more than {chips} {c}; the layers that gain most per bit keep {h} bits \
+                 resident and {} stored layer(s) reload their weights every run ({more})",
+                self.reloading
+            ),
+            (true, false) => format!(
+                "reload: the resident layouts each layer preferred need {w} bits, more than \
+                 {chips} {c}, so every layer reloads its weights ({more})"
+            ),
+        }
     }
 }
 
@@ -426,6 +579,17 @@ impl LayerReport {
 }
 
 impl NetRun {
+    /// Stored layers whose layout reloads its weights every run.
+    pub fn reloading(&self) -> usize {
+        self.layers
+            .iter()
+            .filter(|l| {
+                l.layout
+                    .is_some_and(|l| l.strategy == Strategy::Stored && !l.resident)
+            })
+            .count()
+    }
+
     /// Σ of the layers' energy, pJ.
     pub fn energy_pj(&self) -> f64 {
         self.layers.iter().map(|l| l.energy.total_pj()).sum()

@@ -30,6 +30,15 @@ pub fn lane_order(layout: Option<Layout>) -> &'static str {
         }) => "(image, output y, output x); every lane of a run computes the program's channels",
         Some(Layout {
             strategy: Strategy::Stored,
+            copies: 1..,
+            ..
+        }) => {
+            "(image, output y, output x, output channel[, reduction slice]), round-major in \
+             waves of as many (image, position) rounds as the layout has copies, each wave on \
+             the same subarrays; then the reducer's (image, output y, output x, output channel)"
+        }
+        Some(Layout {
+            strategy: Strategy::Stored,
             slices: 2..,
             ..
         }) => {
@@ -134,12 +143,14 @@ pub struct LayerPlacement {
 }
 
 /// Places layer `i` of `prog` for one image under `choice` (analytical; the first program
-/// is generated to show its columns).
+/// is generated to show its columns), in `chosen` layout when the network's choice fixed
+/// it (the candidates the choice leaves are still listed).
 pub fn place(
     prog: &golden::Program,
     i: usize,
     hw: &Hw,
     choice: Choice,
+    chosen: Option<Layout>,
 ) -> Result<LayerPlacement, Error> {
     let net = prog.network();
     let layer = &net.layers[i];
@@ -154,7 +165,7 @@ pub fn place(
     let s = net.input_shape();
     let image = [Array3::zeros((s.c, s.h, s.w))];
     let mut candidates = Vec::new();
-    let (costs, strategy, _) = layer_costs(
+    let (mut costs, mut strategy, _) = layer_costs(
         prog,
         i,
         &image,
@@ -165,6 +176,14 @@ pub fn place(
         Some(&mut candidates),
     )
     .map_err(bad)?;
+    if let Some(l) = chosen.filter(|&l| Some(l) != strategy) {
+        let forced = RunOptions {
+            choice: Choice::layout(l),
+            ..opts
+        };
+        (costs, strategy, _) =
+            layer_costs(prog, i, &image, &[], hw, &forced, false, None).map_err(bad)?;
+    }
     let r = report(layer.name.clone(), layer.op.name(), strategy, &costs, hw);
     let programs = programs(&costs, hw);
     let linear = Linear::at(prog, i);
@@ -228,19 +247,26 @@ pub fn place(
 
 /// Groups a layer's streams by program and assigns subarrays round-robin in stream order.
 fn programs(costs: &[StreamCost], hw: &Hw) -> Vec<ProgramPlace> {
-    let chip = hw.org.subarrays();
+    let chip = hw.subarrays();
     let per_bank = u64::from(hw.org.params.subarrays_per_bank);
     let mut out: Vec<ProgramPlace> = Vec::new();
-    // A cost standing for several equal blocks expands into its runs, one block apart.
+    let per = hw.lanes();
+    // A cost standing for several equal blocks expands into its runs, one block apart (or,
+    // for a layout in waves, one wave apart).
     let expanded = costs.iter().flat_map(|c| {
-        let len = c.place.lanes.len();
+        let step = match c.place.wave_lanes {
+            0 => c.place.lanes.len(),
+            w => w,
+        };
         (0..c.repeat as usize).map(move |r| {
             let mut place = c.place.clone();
-            place.lanes = place.lanes.start + r * len..place.lanes.end + r * len;
+            place.lanes = place.lanes.start + r * step..place.lanes.end + r * step;
             (c, place)
         })
     });
-    for (k, (c, place)) in expanded.enumerate() {
+    // Runs in waves stay on their block's subarray; the others go round-robin.
+    let mut k = 0u64;
+    for (c, place) in expanded {
         let p = &place;
         if out.len() <= p.program {
             out.resize_with(p.program + 1, || ProgramPlace {
@@ -254,11 +280,20 @@ fn programs(costs: &[StreamCost], hw: &Hw) -> Vec<ProgramPlace> {
         prog.channels = [p.channels.start, p.channels.end];
         prog.chunk = p.chunk;
         prog.cols = c.cols;
-        let sub = k as u64 % chip;
+        let (sub, wave) = match p.wave_lanes {
+            0 => {
+                k += 1;
+                ((k - 1) % chip, (k - 1) / chip)
+            }
+            w => (
+                (p.lanes.start % w / per) as u64 % chip,
+                (p.lanes.start / w) as u64,
+            ),
+        };
         prog.runs.push(Run {
             subarray: sub,
             bank: sub / per_bank,
-            wave: k as u64 / chip,
+            wave,
             lanes: [p.lanes.start, p.lanes.end],
         });
     }
@@ -507,7 +542,7 @@ mod tests {
         let hw = hw();
         for s in Strategy::ALL {
             for i in 0..prog.network().layers.len() {
-                let p = place(&prog, i, &hw, Choice::force(s)).unwrap();
+                let p = place(&prog, i, &hw, Choice::force(s), None).unwrap();
                 let runs: usize = p.programs.iter().map(|q| q.runs.len()).sum();
                 assert_eq!(runs as u64, p.report.subarray_runs, "layer {i}");
                 let lanes: usize = p

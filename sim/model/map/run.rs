@@ -270,6 +270,8 @@ pub fn run_network(
 /// [`run_network`], with each weighted layer's layout forced to `layouts[i]` when given (a
 /// functional wave runs the layouts chosen for all the images); `realize`
 /// (analytical) prices each layer with its generated programs ([`layer_costs`]).
+/// Otherwise the layouts are chosen for the whole network on the closed form
+/// ([`plan_network`], [`choose`]): a functional run then executes them.
 pub(crate) fn run_layers(
     prog: &golden::Program,
     images: &[Array3<i64>],
@@ -278,86 +280,197 @@ pub(crate) fn run_layers(
     layouts: Option<&[Option<Layout>]>,
     realize: bool,
 ) -> Result<NetRun, Error> {
-    let capacity = resident_capacity(hw);
     if let Some(l) = layouts {
         let mut r = run_layers_once(prog, images, hw, opts, Some(l), realize)?;
-        r.residency = residency(&r, capacity);
+        let held = r.deployment().written_bits;
+        r.residency = Residency {
+            wanted_bits: held,
+            capacity_bits: resident_capacity(hw),
+            chips: hw.chips,
+            held_bits: held,
+            reloading: r.reloading(),
+            resident: held > 0,
+        };
         return Ok(r);
     }
-    match opts.choice.resident {
-        Some(false) => {
-            let mut r = run_layers_once(prog, images, hw, opts, None, realize)?;
-            r.residency = residency(&r, capacity);
-            Ok(r)
-        }
-        Some(true) => {
-            let mut r = run_layers_once(prog, images, hw, opts, None, realize)?;
-            r.residency = residency(&r, capacity);
-            does_not_fit(prog, &r.residency)?;
-            Ok(r)
-        }
-        None if opts.mode == Mode::Functional => {
-            // Residency is decided for the whole network: on the closed form first.
-            let counted = RunOptions {
-                mode: Mode::Analytical,
-                ..*opts
+    let counted = RunOptions {
+        mode: Mode::Analytical,
+        ..*opts
+    };
+    let plans = plan_network(prog, images, hw, &counted)?;
+    let chosen = choose(prog, &plans, hw, opts, images.len())?;
+    if opts.mode == Mode::Analytical && !realize {
+        return Ok(chosen);
+    }
+    let layouts: Vec<Option<Layout>> = chosen.layers.iter().map(|l| l.layout).collect();
+    let mut r = run_layers_once(prog, images, hw, opts, Some(&layouts), realize)?;
+    r.residency = chosen.residency;
+    Ok(r)
+}
+
+/// Resident bits the chips hold: the resident share of every subarray's cells (§2.7).
+pub fn resident_capacity(hw: &Hw) -> u64 {
+    hw.subarrays() * u64::from(hw.org.params.lanes_per_subarray) * resident_cols(hw) as u64
+}
+
+/// One layer's candidate, priced on `hw`: its layout, costs, score and resident bits.
+struct Priced {
+    layout: Option<Layout>,
+    costs: Vec<StreamCost>,
+    score: f64,
+    bits: u64,
+}
+
+/// Picks one candidate per layer for the whole network (docs/model.md §2.7): each layer's
+/// first of the cheapest under the objective, when the resident bits of those picks fit
+/// the chips. Otherwise, from every layer's best layout that reloads (or, pinned resident,
+/// its layout with the fewest resident bits), layers move to better layouts while the
+/// resident bits still fit, the move with the most score gained per resident bit added
+/// first, so that the layers that gain most from residency keep it. Pinned resident, a
+/// network whose fewest resident bits do not fit is refused.
+fn choose(
+    prog: &golden::Program,
+    plans: &[LayerPlan],
+    hw: &Hw,
+    opts: &RunOptions,
+    images: usize,
+) -> Result<NetRun, Error> {
+    let pin = opts.choice.resident;
+    let layers: Vec<Vec<Priced>> = plans
+        .iter()
+        .map(|p| {
+            let several = p.options.len() > 1;
+            p.options
+                .iter()
+                .filter(|(s, _)| pin != Some(false) || s.is_none_or(|s| !s.resident))
+                .map(|(s, costs)| {
+                    let mut costs = costs.clone();
+                    reprice(&mut costs, hw);
+                    let score = if several {
+                        score(&opts.choice, &costs, hw, images).0
+                    } else {
+                        0.0
+                    };
+                    let bits = costs.iter().map(|c| c.deploy.written_bits * c.repeat).sum();
+                    Priced {
+                        layout: *s,
+                        costs,
+                        score,
+                        bits,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    // The first of the lowest by `key` among a layer's candidates that `keep`.
+    let first_min =
+        |opts: &[Priced], keep: &dyn Fn(&Priced) -> bool, key: &dyn Fn(&Priced) -> (f64, f64)| {
+            (0..opts.len())
+                .filter(|&k| keep(&opts[k]))
+                .fold(None, |b: Option<usize>, k| match b {
+                    Some(b) if key(&opts[k]) >= key(&opts[b]) => Some(b),
+                    _ => Some(k),
+                })
+                .expect("every layer has a candidate")
+        };
+    let capacity = resident_capacity(hw);
+    let by_score = |o: &Priced| (o.score, 0.0);
+    let preferred: Vec<usize> = layers
+        .iter()
+        .map(|o| first_min(o, &|_| true, &by_score))
+        .collect();
+    let total = |pick: &[usize]| -> u64 { pick.iter().zip(&layers).map(|(&k, o)| o[k].bits).sum() };
+    let wanted = total(&preferred);
+    let mut pick = preferred;
+    if wanted > capacity {
+        pick = layers
+            .iter()
+            .map(|o| {
+                if pin == Some(true) {
+                    first_min(o, &|_| true, &|c| (c.bits as f64, c.score))
+                } else {
+                    first_min(o, &|c| c.bits == 0, &by_score)
+                }
+            })
+            .collect();
+        let least = total(&pick);
+        if least > capacity {
+            let r = Residency {
+                wanted_bits: least,
+                capacity_bits: capacity,
+                chips: hw.chips,
+                held_bits: 0,
+                reloading: 0,
+                resident: false,
             };
-            let a = run_layers(prog, images, hw, &counted, None, false)?;
-            let chosen: Vec<Option<Layout>> = a.layers.iter().map(|l| l.layout).collect();
-            let mut r = run_layers_once(prog, images, hw, opts, Some(&chosen), realize)?;
-            r.residency = a.residency;
-            Ok(r)
+            does_not_fit(prog, &r)?;
         }
-        None => {
-            let r = run_layers_once(prog, images, hw, opts, None, realize)?;
-            let wanted = residency(&r, capacity);
-            if !wanted.spilled() {
-                return Ok(NetRun {
-                    residency: wanted,
-                    ..r
-                });
+        // Greedy moves to better candidates while the resident bits fit.
+        let mut held = least;
+        loop {
+            let mut best: Option<(f64, usize, usize)> = None;
+            for (i, o) in layers.iter().enumerate() {
+                let cur = &o[pick[i]];
+                for (k, c) in o.iter().enumerate() {
+                    let gain = cur.score - c.score;
+                    if gain <= 0.0 || held - cur.bits + c.bits > capacity {
+                        continue;
+                    }
+                    let extra = c.bits as f64 - cur.bits as f64;
+                    let merit = if extra <= 0.0 {
+                        f64::INFINITY
+                    } else {
+                        gain / extra
+                    };
+                    if best.is_none_or(|b| merit > b.0) {
+                        best = Some((merit, i, k));
+                    }
+                }
             }
-            // The preferred resident layouts do not fit: every layer reloads.
-            let reload = RunOptions {
-                choice: Choice {
-                    resident: Some(false),
-                    ..opts.choice
-                },
-                ..*opts
-            };
-            let mut r = run_layers_once(prog, images, hw, &reload, None, realize)?;
-            // Spilled, `wanted` already says not resident.
-            r.residency = wanted;
-            Ok(r)
+            let Some((_, i, k)) = best else { break };
+            held = held - layers[i][pick[i]].bits + layers[i][k].bits;
+            pick[i] = k;
         }
     }
-}
-
-/// Resident bits the chip holds: the resident share of every subarray's cells (§2.7).
-pub fn resident_capacity(hw: &Hw) -> u64 {
-    hw.org.subarrays() * u64::from(hw.org.params.lanes_per_subarray) * resident_cols(hw) as u64
-}
-
-/// A run's residency: what its layouts hold resident, against `capacity`.
-fn residency(r: &NetRun, capacity: u64) -> Residency {
-    let wanted = r.deployment().written_bits;
-    Residency {
+    let held = total(&pick);
+    let layers = plans
+        .iter()
+        .zip(layers)
+        .zip(&pick)
+        .map(|((p, mut o), &k)| {
+            let c = o.swap_remove(k);
+            report(p.name.clone(), p.op, c.layout, &c.costs, hw)
+        })
+        .collect();
+    let mut r = NetRun {
+        layers,
+        outputs: Vec::new(),
+        residency: Residency::default(),
+    };
+    r.residency = Residency {
         wanted_bits: wanted,
         capacity_bits: capacity,
-        resident: wanted > 0 && wanted <= capacity,
-    }
+        chips: hw.chips,
+        held_bits: held,
+        reloading: r.reloading(),
+        resident: held > 0,
+    };
+    Ok(r)
 }
 
 /// Refuses a network pinned resident whose resident data do not fit the chip.
 fn does_not_fit(prog: &golden::Program, r: &Residency) -> Result<(), Error> {
     if r.spilled() {
         return Err(Error::usage(format!(
-            "{}: its resident weights and constants need {} bits; the chip holds {} resident \
-             bits (half of every subarray's cells): set mapping.residency = \"reload\" or \
-             \"auto\"",
+            "{}: its resident weights and constants need at least {} bits; {} chip(s) hold {} \
+             resident bits (half of every subarray's cells): set cram.chips = {} (each chip \
+             one more of the array, joined by its chip link), or mapping.residency = \
+             \"reload\" or \"auto\"",
             prog.network().name,
             r.wanted_bits,
-            r.capacity_bits
+            r.chips,
+            r.capacity_bits,
+            r.chips_needed()
         )));
     }
     Ok(())
@@ -438,10 +551,11 @@ pub fn run_network_with(
         return run_network(prog, images, hw, opts);
     };
     let key = format!(
-        "{:p}|{:?}|{:?}|{:?}|{}",
+        "{:p}|{:?}|{:?}|{}|{:?}|{}",
         prog as *const golden::Program,
         hw.set,
         hw.org.params,
+        hw.chips,
         opts.choice,
         images.len()
     );
@@ -451,51 +565,7 @@ pub fn run_network_with(
             plan_network(prog, images, hw, opts).map_err(|e| e.to_string())
         })
         .map_err(Error::usage)?;
-    // The first of the cheapest per layer, as `layer_costs` chooses (with `resident`
-    // false, among the layouts that reload).
-    let pick = |resident: bool| -> NetRun {
-        let layers = plans
-            .iter()
-            .map(|p| {
-                let several = p.options.len() > 1;
-                let mut options: Vec<(Option<Layout>, Vec<StreamCost>, f64)> = p
-                    .options
-                    .iter()
-                    .filter(|(s, _)| resident || s.is_none_or(|s| !s.resident))
-                    .map(|(s, costs)| {
-                        let mut costs = costs.clone();
-                        reprice(&mut costs, hw);
-                        let score = if several {
-                            score(&opts.choice, &costs, hw, images.len()).0
-                        } else {
-                            0.0
-                        };
-                        (*s, costs, score)
-                    })
-                    .collect();
-                let best = (1..options.len())
-                    .fold(0, |b, k| if options[k].2 < options[b].2 { k } else { b });
-                let (layout, costs, _) = options.swap_remove(best);
-                report(p.name.clone(), p.op, layout, &costs, hw)
-            })
-            .collect();
-        NetRun {
-            layers,
-            outputs: Vec::new(),
-            residency: Residency::default(),
-        }
-    };
-    let capacity = resident_capacity(hw);
-    let mut r = pick(true);
-    let wanted = residency(&r, capacity);
-    if opts.choice.resident == Some(true) {
-        does_not_fit(prog, &wanted)?;
-    }
-    if wanted.spilled() {
-        r = pick(false);
-    }
-    r.residency = wanted;
-    Ok(r)
+    choose(prog, &plans, hw, opts, images.len())
 }
 
 /// Every layer's candidate streams (analytical).

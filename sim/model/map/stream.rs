@@ -36,6 +36,12 @@ pub(crate) struct StreamCost {
     pub(crate) repeat: u64,
     /// Writing the run's resident data once, at deployment.
     pub(crate) deploy: Deploy,
+    /// Which pass of its layer the run belongs to: a split reduction's reducer pass (1)
+    /// starts when its slice pass (0) has ended (docs/model.md §2.8).
+    pub(crate) pass: usize,
+    /// Runs its subarray makes one after another (the waves of a layout with copies,
+    /// docs/model.md §2.2): its cycles count that many times on the critical path.
+    pub(crate) chain: u64,
 }
 
 /// The deployment of a run's resident weights and constants: one partial row write per
@@ -77,6 +83,10 @@ pub(crate) struct Place {
     pub(crate) lanes: Range<usize>,
     /// Reduction inputs per segment (0 for programs without a chunked reduction).
     pub(crate) chunk: usize,
+    /// Lanes of a wave, when the layout runs its outputs in waves on pinned subarrays
+    /// (copies; 0 otherwise): a cost standing for several blocks stands for the same block
+    /// of consecutive waves, this many lanes apart, on one subarray.
+    pub(crate) wave_lanes: usize,
 }
 
 /// Energy (pJ) and cycles of a layer's streams, and its deployment energy (pJ).
@@ -272,13 +282,15 @@ pub(crate) fn run_job(
             place: Place::default(),
             repeat: 1,
             deploy,
+            pass: 0,
+            chain: 1,
         },
         sa,
     )
 }
 
 /// Charges operand loads to `actions`: `moved` bits sensed at their source and carried over
-/// the global bus, `written` bits written into cells (half zeros, half ones), `writes`
+/// the global bus (and, across chips, the share [`Hw::link_bits`] over the chip link), `written` bits written into cells (half zeros, half ones), `writes`
 /// partial row writes (a word line and two decodes each), each lane's `per_lane` bits
 /// driving their columns over the lane's line segment.
 fn charge_writes(
@@ -288,9 +300,11 @@ fn charge_writes(
     lanes: usize,
     hw: &Hw,
 ) {
+    let link = hw.link_bits(moved) as f64;
     let (moved, written, writes) = (moved as f64, written as f64, writes as f64);
     actions.read_bits += moved;
     actions.moved_bits[1] += moved;
+    actions.moved_bits[3] += link;
     actions.write_bits[0] += written / 2.0;
     actions.write_bits[1] += written / 2.0;
     actions.bsl_write_cells += per_lane as f64 * hw.org.lines().row_cells_sum(lanes as u64) as f64;

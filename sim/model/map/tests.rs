@@ -45,14 +45,23 @@ fn digits_models_are_bit_exact_under_every_layout() {
             [1, 2, 3, 7, 64]
                 .into_iter()
                 .flat_map(|slices| {
-                    [(false, false), (true, false), (false, true), (true, true)].map(
-                        |(shared, resident)| Layout {
-                            strategy: Strategy::Stored,
-                            slices,
-                            shared,
-                            resident,
-                        },
-                    )
+                    [(false, false), (true, false), (false, true), (true, true)]
+                        .into_iter()
+                        .flat_map(move |(shared, resident)| {
+                            // Copies (outputs over time) are of resident shared weights.
+                            let copies: &[usize] = if shared && resident {
+                                &[0, 1, 5, 64]
+                            } else {
+                                &[0]
+                            };
+                            copies.iter().map(move |&copies| Layout {
+                                strategy: Strategy::Stored,
+                                slices,
+                                shared,
+                                resident,
+                                copies,
+                            })
+                        })
                 })
                 .skip(1),
         );
