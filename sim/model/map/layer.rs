@@ -186,9 +186,9 @@ pub(crate) fn report(
     let mut streams = 0;
     let mut deploy = Actions::default();
     let (mut d_moved, mut d_written, mut d_commands, mut d_longest) = (0, 0, 0, 0);
-    // Per pass: (longest chain of runs' cycles, Σ run cycles, commands, moved bits, runs,
-    // subarrays).
-    let mut passes: Vec<[u64; 6]> = Vec::new();
+    // Per pass: (longest chain of runs' cycles, Σ run cycles, commands, moved bits,
+    // subarrays taken).
+    let mut passes: Vec<[u64; 5]> = Vec::new();
     for c in costs {
         let k = c.repeat;
         deploy.add_scaled(&c.deploy.actions, k as f64);
@@ -209,16 +209,17 @@ pub(crate) fn report(
         lane_cycles += u128::from(c.lanes) * u128::from(c.cycles_per_run) * u128::from(k);
         cols = cols.max(c.cols);
         if passes.len() <= c.pass {
-            passes.resize(c.pass + 1, [0; 6]);
+            passes.resize(c.pass + 1, [0; 5]);
         }
         let p = &mut passes[c.pass];
         p[0] = p[0].max(c.cycles_per_run * c.chain);
         p[1] += c.cycles_per_run * c.runs * k;
         p[2] += c.commands * k;
         p[3] += c.loaded_bits * k;
-        p[4] += c.runs * k;
-        // A subarray making `chain` runs in turn counts once.
-        p[5] += (c.runs * k).div_ceil(c.chain.max(1));
+        // A later wave of a layout with copies runs on subarrays an earlier one took.
+        if c.new_subarrays {
+            p[4] += c.runs * k;
+        }
     }
     let bus = hw.org.params.global_bus.width_bits as u64;
     let slots = u64::from(hw.org.params.issue_slots_per_cycle);
@@ -236,8 +237,8 @@ pub(crate) fn report(
     let mut issued = 0;
     let cycles = passes
         .iter()
-        .map(|&[longest, work, commands, loaded, runs, _]| {
-            let chips = hw.chips_used(runs);
+        .map(|&[longest, work, commands, loaded, subarrays]| {
+            let chips = hw.chips_used(subarrays);
             issued += commands * chips;
             longest
                 .max(work.div_ceil(hw.subarrays()))
@@ -273,7 +274,7 @@ pub(crate) fn report(
         subarray_runs: runs,
         subarrays: passes
             .iter()
-            .map(|p| p[5])
+            .map(|p| p[4])
             .max()
             .unwrap_or(0)
             .min(hw.subarrays()),
@@ -902,6 +903,11 @@ fn stored_pass(
                     .collect()
             };
             let wave = order.wave_lanes();
+            let per_wave = if layout.copies > 0 {
+                order.wave_blocks(per).0.max(1)
+            } else {
+                1
+            };
             Ok(runs
                 .par_iter()
                 .map(|&(k, repeat, deploys)| {
@@ -955,13 +961,21 @@ fn stored_pass(
                         &distinct,
                     );
                     // The group's blocks run one program, broadcast (and so do all the
-                    // groups' blocks when the program is shared).
-                    if k != ks[0] || (layout.shared && gi > 0) {
+                    // groups' blocks when the program is shared). Waves run one after
+                    // another, so each wave issues it again, with its first block.
+                    let shares = if layout.copies > 0 {
+                        k % per_wave != 0
+                    } else {
+                        k != ks[0] || (layout.shared && gi > 0)
+                    };
+                    if shares {
                         cost.share_program();
                     }
-                    // A later wave finds the resident data where wave 0 wrote them.
+                    // A later wave finds the resident data where wave 0 wrote them, on the
+                    // subarrays wave 0 took.
                     if !deploys {
                         cost.deploy = Default::default();
+                        cost.new_subarrays = false;
                     }
                     cost.repeat = repeat;
                     cost.chain = order.chain();

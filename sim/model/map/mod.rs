@@ -223,7 +223,11 @@ impl Choice {
                             per_output.into_iter().collect()
                         } else {
                             match self.copies {
-                                Some(c) => vec![c.min(rounds.max(1))],
+                                // At most the rounds, and one wave within the chips' lanes.
+                                Some(c) => vec![
+                                    c.min(rounds.max(1))
+                                        .min((chip_lanes / (channels * s).max(1)).max(1)),
+                                ],
                                 None => per_output
                                     .into_iter()
                                     .chain(
@@ -533,9 +537,15 @@ impl Residency {
         let (w, c, h) = (self.wanted_bits, self.capacity_bits, self.held_bits);
         let more = format!("cram.chips = {} would hold them", self.chips_needed());
         match (self.spilled(), h > 0) {
-            (false, true) => format!(
+            (false, true) if self.reloading == 0 => format!(
                 "resident: the stored layers' weights and constants ({h} of {chips} {c} \
                  resident bits) are written once per deployment"
+            ),
+            (false, true) => format!(
+                "resident where the search preferred it: {h} of {chips} {c} resident bits \
+                 are written once per deployment; {} stored layer(s) reload their weights \
+                 every run, their best layout",
+                self.reloading
             ),
             (false, false) => {
                 "reload: no layer's chosen layout keeps its weights resident".to_owned()

@@ -371,13 +371,14 @@ fn choose(
                     Some(b) if key(&opts[k]) >= key(&opts[b]) => Some(b),
                     _ => Some(k),
                 })
-                .expect("every layer has a candidate")
         };
+    let fewest_bits = |c: &Priced| (c.bits as f64, c.score);
     let capacity = resident_capacity(hw);
     let by_score = |o: &Priced| (o.score, 0.0);
     let preferred: Vec<usize> = layers
         .iter()
-        .map(|o| first_min(o, &|_| true, &by_score))
+        // Every layer has a candidate (`cost_layouts` fails when none fits).
+        .map(|o| first_min(o, &|_| true, &by_score).unwrap_or(0))
         .collect();
     let total = |pick: &[usize]| -> u64 { pick.iter().zip(&layers).map(|(&k, o)| o[k].bits).sum() };
     let wanted = total(&preferred);
@@ -386,11 +387,14 @@ fn choose(
         pick = layers
             .iter()
             .map(|o| {
-                if pin == Some(true) {
-                    first_min(o, &|_| true, &|c| (c.bits as f64, c.score))
-                } else {
-                    first_min(o, &|c| c.bits == 0, &by_score)
-                }
+                // A layer with no candidate that reloads (its layouts pinned resident)
+                // starts from its fewest resident bits.
+                let reload = (pin != Some(true))
+                    .then(|| first_min(o, &|c| c.bits == 0, &by_score))
+                    .flatten();
+                reload
+                    .or_else(|| first_min(o, &|_| true, &fewest_bits))
+                    .unwrap_or(0)
             })
             .collect();
         let least = total(&pick);

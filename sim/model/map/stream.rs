@@ -42,6 +42,9 @@ pub(crate) struct StreamCost {
     /// Runs its subarray makes one after another (the waves of a layout with copies,
     /// docs/model.md §2.2): its cycles count that many times on the critical path.
     pub(crate) chain: u64,
+    /// Whether its runs take subarrays of their own (false for a later wave of a layout
+    /// with copies, which runs where wave 0 ran).
+    pub(crate) new_subarrays: bool,
 }
 
 /// The deployment of a run's resident weights and constants: one partial row write per
@@ -284,6 +287,7 @@ pub(crate) fn run_job(
             deploy,
             pass: 0,
             chain: 1,
+            new_subarrays: true,
         },
         sa,
     )
