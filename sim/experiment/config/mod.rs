@@ -206,31 +206,47 @@ impl Serialize for SlicesChoice {
 
 impl<'de> Deserialize<'de> for SlicesChoice {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        const WANT: &str = "\"auto\" or a whole number from 1 to 65536";
-        impl serde::de::Visitor<'_> for V {
-            type Value = SlicesChoice;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(WANT)
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SlicesChoice, E> {
-                if v == "auto" {
-                    Ok(SlicesChoice::Auto)
-                } else {
-                    Err(E::custom(format!("slices = \"{v}\": expected {WANT}")))
-                }
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SlicesChoice, E> {
-                match usize::try_from(v) {
-                    Ok(n) if (1..=65536).contains(&n) => Ok(SlicesChoice::Fixed(n)),
-                    _ => Err(E::custom(format!("slices = {v}: expected {WANT}"))),
-                }
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SlicesChoice, E> {
-                self.visit_i64(i64::try_from(v).unwrap_or(-1))
-            }
+        d.deserialize_any(WordsOrCount {
+            key: "slices",
+            want: "\"auto\" or a whole number from 1 to 65536",
+            words: &[("auto", SlicesChoice::Auto)],
+            count: SlicesChoice::Fixed,
+        })
+    }
+}
+
+/// Reads a key that is one of some words or a whole number from 1 to 65536 (`count` makes
+/// the value of a number); a message names the key, the value and `want`.
+struct WordsOrCount<T: 'static> {
+    key: &'static str,
+    want: &'static str,
+    words: &'static [(&'static str, T)],
+    count: fn(usize) -> T,
+}
+
+impl<T: Copy> serde::de::Visitor<'_> for WordsOrCount<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.want)
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        self.words
+            .iter()
+            .find(|(w, _)| *w == v)
+            .map(|&(_, t)| t)
+            .ok_or_else(|| E::custom(format!("{} = \"{v}\": expected {}", self.key, self.want)))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        match usize::try_from(v) {
+            Ok(n) if (1..=65536).contains(&n) => Ok((self.count)(n)),
+            _ => Err(E::custom(format!(
+                "{} = {v}: expected {}",
+                self.key, self.want
+            ))),
         }
-        d.deserialize_any(V)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        self.visit_i64(i64::try_from(v).unwrap_or(-1))
     }
 }
 
@@ -283,31 +299,15 @@ impl Serialize for CopiesChoice {
 
 impl<'de> Deserialize<'de> for CopiesChoice {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        const WANT: &str = "\"auto\", \"per-output\" or a whole number from 1 to 65536";
-        impl serde::de::Visitor<'_> for V {
-            type Value = CopiesChoice;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(WANT)
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CopiesChoice, E> {
-                match v {
-                    "auto" => Ok(CopiesChoice::Auto),
-                    "per-output" => Ok(CopiesChoice::PerOutput),
-                    _ => Err(E::custom(format!("copies = \"{v}\": expected {WANT}"))),
-                }
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<CopiesChoice, E> {
-                match usize::try_from(v) {
-                    Ok(n) if (1..=65536).contains(&n) => Ok(CopiesChoice::Fixed(n)),
-                    _ => Err(E::custom(format!("copies = {v}: expected {WANT}"))),
-                }
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<CopiesChoice, E> {
-                self.visit_i64(i64::try_from(v).unwrap_or(-1))
-            }
-        }
-        d.deserialize_any(V)
+        d.deserialize_any(WordsOrCount {
+            key: "copies",
+            want: "\"auto\", \"per-output\" or a whole number from 1 to 65536",
+            words: &[
+                ("auto", CopiesChoice::Auto),
+                ("per-output", CopiesChoice::PerOutput),
+            ],
+            count: CopiesChoice::Fixed,
+        })
     }
 }
 

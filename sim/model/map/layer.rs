@@ -669,6 +669,15 @@ impl Order {
         blocks(self.c_out * self.rounds * self.s, per)
     }
 
+    /// Lane blocks of the pass, `per` lanes to a subarray.
+    fn n_blocks(&self, per: usize) -> usize {
+        if self.copies == 0 {
+            (self.c_out * self.rounds * self.s).div_ceil(per)
+        } else {
+            self.wave_blocks(per).2
+        }
+    }
+
     /// Round-major: blocks per full wave, full waves, and the blocks of all of them and of
     /// a shorter last wave. No block spans two waves.
     fn wave_blocks(&self, per: usize) -> (usize, usize, usize) {
@@ -739,12 +748,7 @@ fn stored_pass(
     let order = Order::new(l, n_img, s, layout.copies);
     // Stream numbers (fault streams) after the slice pass's.
     let offset = match pass {
-        Pass::Reduce(r, _) if layout.copies > 0 => {
-            Order::new(l, n_img, r.len(), layout.copies)
-                .wave_blocks(per)
-                .2
-        }
-        Pass::Reduce(r, _) => (c_out * n_img * p_n * r.len()).div_ceil(per),
+        Pass::Reduce(r, _) => Order::new(l, n_img, r.len(), layout.copies).n_blocks(per),
         Pass::Whole | Pass::Slices(..) => 0,
     };
     let stream_of = |k: usize| ((layer as u64) << 32) | (offset + k) as u64;

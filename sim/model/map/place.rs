@@ -282,8 +282,9 @@ fn programs(costs: &[StreamCost], hw: &Hw) -> Vec<ProgramPlace> {
         prog.cols = c.cols;
         let (sub, wave) = match p.wave_lanes {
             0 => {
+                let n = k;
                 k += 1;
-                ((k - 1) % chip, (k - 1) / chip)
+                (n % chip, n / chip)
             }
             w => (
                 (p.lanes.start % w / per) as u64 % chip,

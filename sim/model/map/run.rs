@@ -340,9 +340,9 @@ fn choose(
         .iter()
         .map(|p| {
             let several = p.options.len() > 1;
+            // (Pinned reload, the plans hold no resident candidate.)
             p.options
                 .iter()
-                .filter(|(s, _)| pin != Some(false) || s.is_none_or(|s| !s.resident))
                 .map(|(s, costs)| {
                     let mut costs = costs.clone();
                     reprice(&mut costs, hw);
