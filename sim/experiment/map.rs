@@ -6,7 +6,7 @@ use crate::experiment::options::Options;
 use crate::model::limits::Limits;
 use crate::model::map::place::place;
 use crate::model::map::{Mode, RunOptions, run_network};
-use crate::records::MapReport;
+use crate::records::{LayerPlacement, MapReport};
 use ndarray::Array3;
 
 /// Places every layer of `config`'s network (or the one `layer` names, by index or name) on
@@ -91,7 +91,21 @@ fn map_in(config: &Config, layer: Option<&str>, limits: Limits) -> Result<MapRep
         residency: net.residency.describe(),
         resident_capacity_bits: net.residency.capacity_bits,
         ir_violations: ir.violations(),
-        layers: placed.iter().map(Into::into).collect(),
+        cycles: net.cycles(),
+        layers_cycles: net.layers.iter().map(|l| l.cycles).sum(),
+        busy: (&net.timeline.busy).into(),
+        layers: placed
+            .iter()
+            .zip(&which)
+            .map(|(p, &i)| {
+                let (start_cycle, end_cycle) = net.timeline.spans[i];
+                LayerPlacement {
+                    start_cycle,
+                    end_cycle,
+                    ..p.into()
+                }
+            })
+            .collect(),
     };
     Ok(report)
 }

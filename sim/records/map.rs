@@ -46,7 +46,7 @@ pub struct LayerReport {
     pub loaded_bits: u64,
     /// Bits written into cells by those loads (every lane's operands).
     pub written_bits: u64,
-    /// Cycles (bound-based schedule, docs/model.md §2.8).
+    /// Cycles of its runs alone on the chips' timeline (docs/model.md §2.8, §2.11).
     pub cycles: u64,
     /// Lane-cycles the layer keeps busy: Σ over subarray runs of the lanes holding work ×
     /// the run's cycles.
@@ -215,6 +215,10 @@ pub struct LayerPlacement {
     pub in_place: bool,
     /// The layer's cost report (one image).
     pub report: LayerReport,
+    /// The cycle its first run starts on the network's timeline (docs/model.md §2.11).
+    pub start_cycle: u64,
+    /// The cycle its last run ends on the network's timeline.
+    pub end_cycle: u64,
 }
 
 /// One layout the search priced for a layer.
@@ -302,6 +306,8 @@ impl From<&place::LayerPlacement> for LayerPlacement {
                 .collect(),
             in_place: p.in_place,
             report: (&p.report).into(),
+            start_cycle: 0,
+            end_cycle: 0,
         }
     }
 }
@@ -338,6 +344,38 @@ pub struct MapReport {
     /// Gates the IR drop keeps from switching in the far rows (under
     /// `--allow-ir-violation`); empty when every gate switches.
     pub ir_violations: Vec<String>,
+    /// The network's cycles on its timeline: layers overlap where their inputs allow
+    /// (docs/model.md §2.11).
+    pub cycles: u64,
+    /// Σ of the layers' cycles, each alone on the chips (no overlap).
+    pub layers_cycles: u64,
+    /// What the timeline's shared resources did.
+    pub busy: TimelineBusy,
     /// Every layer placed.
     pub layers: Vec<LayerPlacement>,
+}
+
+// Converted from the mapper's [`map::timeline::Busy`].
+/// Busy cycles of the timeline's resources, summed over their instances.
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
+pub struct TimelineBusy {
+    /// Σ over subarrays of the cycles they held a run.
+    pub subarray_cycles: u64,
+    /// Σ over the chips' global buses of their occupied cycles.
+    pub bus_cycles: u64,
+    /// Σ over the chips' link ports of their occupied cycles.
+    pub link_cycles: u64,
+    /// Σ over the chips' controllers of their issuing cycles.
+    pub issue_cycles: u64,
+}
+
+impl From<&map::timeline::Busy> for TimelineBusy {
+    fn from(b: &map::timeline::Busy) -> Self {
+        TimelineBusy {
+            subarray_cycles: b.subarray_cycles,
+            bus_cycles: b.bus_cycles,
+            link_cycles: b.link_cycles,
+            issue_cycles: b.issue_cycles,
+        }
+    }
 }

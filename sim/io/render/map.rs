@@ -40,7 +40,7 @@ pub(crate) fn summary(r: &MapReport) -> String {
     let mut s = header(r);
     let _ = writeln!(
         s,
-        "{:>3} {:<22} {:<10} {:<30} {:>8} {:>7} {:>5} {:>10} {:>6} {:>6} {:>6} {:>12} {:>10} {:>6} {:>6}",
+        "{:>3} {:<22} {:<10} {:<30} {:>8} {:>7} {:>5} {:>10} {:>6} {:>6} {:>6} {:>12} {:>10} {:>6} {:>6} {:>10} {:>10}",
         "#",
         "layer",
         "op",
@@ -55,13 +55,15 @@ pub(crate) fn summary(r: &MapReport) -> String {
         "loaded bits",
         "cycles",
         "chip%",
-        "eff%"
+        "eff%",
+        "start",
+        "end"
     );
     for l in &r.layers {
         let rep = &l.report;
         let _ = writeln!(
             s,
-            "{:>3} {:<22} {:<10} {:<30} {:>8} {:>7} {:>5} {:>10} {:>6.1} {:>6.1} {:>6} {:>12} {:>10} {:>6.1} {:>6.1}",
+            "{:>3} {:<22} {:<10} {:<30} {:>8} {:>7} {:>5} {:>10} {:>6.1} {:>6.1} {:>6} {:>12} {:>10} {:>6.1} {:>6.1} {:>10} {:>10}",
             l.index,
             l.name,
             l.op,
@@ -79,21 +81,49 @@ pub(crate) fn summary(r: &MapReport) -> String {
             rep.loaded_bits,
             rep.cycles,
             100.0 * rep.chip_lane_utilization,
-            100.0 * rep.mapping_efficiency
+            100.0 * rep.mapping_efficiency,
+            l.start_cycle,
+            l.end_cycle
         );
     }
-    let cycles: u64 = r.layers.iter().map(|l| l.report.cycles).sum();
+    let cycles = r.cycles;
     let lane_cycles: u64 = r.layers.iter().map(|l| l.report.lane_cycles).sum();
     let bound: u64 = r.layers.iter().map(|l| l.report.bound_cycles).sum();
     let chip_lanes = u64::from(r.lanes_per_subarray) * r.subarrays;
     let share = |x: u64, y: u64, none: f64| crate::model::map::ratio(x as f64, y as f64, none);
     let _ = writeln!(
         s,
-        "\nnetwork: {cycles} cycles, chip lanes busy {}, mapping efficiency {} (lower bound \
-         {bound} cycles: every lane-gate evaluation on the whole chip at the shortest step, \
-         docs/model.md §2.8)",
+        "\nnetwork: {cycles} cycles on the timeline (the layers alone, one after another: {}; \
+         start and end above, docs/model.md §2.11), chip lanes busy {}, mapping efficiency {} \
+         (lower bound {bound} cycles: every lane-gate evaluation on the whole chip at the \
+         shortest step, §2.8)",
+        r.layers_cycles,
         crate::units::percent(share(lane_cycles, chip_lanes.saturating_mul(cycles), 0.0)),
         crate::units::percent(share(bound, cycles, 1.0))
+    );
+    let chips = r.chips.max(1);
+    let _ = writeln!(
+        s,
+        "busy over the timeline: subarrays {}, global buses {}, controllers {}{}",
+        crate::units::percent(share(
+            r.busy.subarray_cycles,
+            r.subarrays.saturating_mul(cycles),
+            0.0
+        )),
+        crate::units::percent(share(r.busy.bus_cycles, chips.saturating_mul(cycles), 0.0)),
+        crate::units::percent(share(
+            r.busy.issue_cycles,
+            chips.saturating_mul(cycles),
+            0.0
+        )),
+        if chips > 1 {
+            format!(
+                ", chip-link ports {}",
+                crate::units::percent(share(r.busy.link_cycles, chips.saturating_mul(cycles), 0.0))
+            )
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(s, "weights: {} (docs/model.md §2.7)", r.residency);
     s.push_str(
@@ -278,9 +308,11 @@ fn programs(s: &mut String, l: &LayerPlacement) {
     );
     let _ = writeln!(
         s,
-        "{} cycles; chip lanes busy {} of them; mapping efficiency {} (lower bound {} cycles, \
-         docs/model.md §2.8)",
+        "{} cycles alone on the chips (cycles {}..{} of the network's timeline, docs/model.md \
+         §2.11); chip lanes busy {} of them; mapping efficiency {} (lower bound {} cycles, §2.8)",
         rep.cycles,
+        l.start_cycle,
+        l.end_cycle,
         crate::units::percent(rep.chip_lane_utilization),
         crate::units::percent(rep.mapping_efficiency),
         rep.bound_cycles

@@ -634,3 +634,33 @@ fn the_memory_estimate_counts_the_partial_sums() {
         .unwrap();
     assert_eq!(split, whole + 32 * lanes);
 }
+
+/// Every layout the search prices, of every layer of a network with each mapped op, on one
+/// chip and on three: the layer's timeline (docs/model.md §2.11) never beats the per-pass
+/// bound (each pass's longest chain of runs on a subarray, its work over the subarrays,
+/// its commands at the issue rate, its moves at the bus width). On one chip the timeline is
+/// one chip's, so the bound holds in full.
+#[test]
+fn the_timeline_meets_the_pass_bounds() {
+    let prog = every_op_program(3, 3, true, (4, 4, false), 0.5, 7);
+    let imgs = images(&prog, 40, 1);
+    let opts = RunOptions {
+        mode: Mode::Analytical,
+        choice: Choice::auto(Objective::Latency),
+        error_rate: 0.0,
+        seed: 3,
+        limits: Default::default(),
+    };
+    let hw = hw();
+    let plans = plan_network(&prog, &imgs, &hw, &opts).unwrap();
+    let mut priced = 0;
+    for p in &plans {
+        for (layout, costs) in &p.options {
+            let t = timeline::layer_cycles(costs, &hw);
+            let b = pass_bounds(costs, &hw);
+            assert!(t >= b, "{} {layout:?}: timeline {t} < bound {b}", p.name);
+            priced += 1;
+        }
+    }
+    assert!(priced > 2 * plans.len(), "{priced} candidates");
+}

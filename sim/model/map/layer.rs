@@ -186,9 +186,6 @@ pub(crate) fn report(
     let mut streams = 0;
     let mut deploy = Actions::default();
     let (mut d_moved, mut d_written, mut d_commands, mut d_longest) = (0, 0, 0, 0);
-    // Per pass: (longest chain of runs' cycles, Σ run cycles, commands, moved bits,
-    // subarrays taken).
-    let mut passes: Vec<[u64; 5]> = Vec::new();
     for c in costs {
         let k = c.repeat;
         deploy.add_scaled(&c.deploy.actions, k as f64);
@@ -208,45 +205,14 @@ pub(crate) fn report(
         shared_copies += c.shared_copies * k;
         lane_cycles += u128::from(c.lanes) * u128::from(c.cycles_per_run) * u128::from(k);
         cols = cols.max(c.cols);
-        if passes.len() <= c.pass {
-            passes.resize(c.pass + 1, [0; 5]);
-        }
-        let p = &mut passes[c.pass];
-        p[0] = p[0].max(c.cycles_per_run * c.chain);
-        p[1] += c.cycles_per_run * c.runs * k;
-        p[2] += c.commands * k;
-        p[3] += c.loaded_bits * k;
-        // A later wave of a layout with copies runs on subarrays an earlier one took.
-        if c.new_subarrays {
-            p[4] += c.runs * k;
-        }
     }
+    let passes = pass_sums(costs, hw.lanes());
     let bus = hw.org.params.global_bus.width_bits as u64;
     let slots = u64::from(hw.org.params.issue_slots_per_cycle);
-    // The cycles a chip-link port needs for `bits` spread over `chips` ports.
-    let link = |bits: u64, chips: u64| {
-        hw.chip_link().map_or(0, |l| {
-            hw.org
-                .link_cycles(&l, hw.link_bits(bits).div_ceil(chips.max(1)))
-        })
-    };
-    // A pass starts when the one before it has ended (a reducer needs every partial sum);
-    // within a pass, runs on disjoint subarrays overlap, each chip has its own controller
-    // (issuing the pass's programs to its subarrays), global bus and chip-link port
-    // (docs/model.md §2.8, §2.10).
-    let mut issued = 0;
-    let cycles = passes
-        .iter()
-        .map(|&[longest, work, commands, loaded, subarrays]| {
-            let chips = hw.chips_used(subarrays);
-            issued += commands * chips;
-            longest
-                .max(work.div_ceil(hw.subarrays()))
-                .max(commands.div_ceil(slots))
-                .max(loaded.div_ceil(bus * chips))
-                .max(link(loaded, chips))
-        })
-        .sum();
+    // Each chip that runs a pass issues its programs' commands (docs/model.md §2.10).
+    let issued: u64 = passes.iter().map(|p| p[2] * hw.chips_used(p[4])).sum();
+    // The layer's runs on the cycle-level timeline, alone on the machine (§2.11).
+    let cycles = timeline::layer_cycles(costs, hw);
     actions.commands = issued as f64;
     deploy.commands = d_commands as f64;
     let deployment = Deployment {
@@ -257,7 +223,7 @@ pub(crate) fn report(
         cycles: d_longest
             .max(d_commands.div_ceil(slots))
             .max(d_moved.div_ceil(bus * hw.chips))
-            .max(link(d_moved, hw.chips)),
+            .max(link_cycles(hw, d_moved, hw.chips)),
         energy: energy::energy(&deploy, &hw.table, Pricing::ByZeros),
     };
     let chip_lanes = hw.machine_lanes();
@@ -299,6 +265,67 @@ pub(crate) fn report(
         shared_copies,
         deployment,
     }
+}
+
+/// Per pass of a layer's streams: (longest chain of runs on one subarray, Σ run cycles,
+/// commands, moved bits, subarrays taken). A layout with copies chains each block's waves
+/// on one subarray (a shorter last wave's block takes fewer cycles: its row writes are per
+/// lane).
+fn pass_sums(costs: &[StreamCost], per: usize) -> Vec<[u64; 5]> {
+    let mut passes: Vec<[u64; 5]> = Vec::new();
+    let mut chains: std::collections::BTreeMap<(usize, usize, usize), u64> = Default::default();
+    for c in costs {
+        let k = c.repeat;
+        if passes.len() <= c.pass {
+            passes.resize(c.pass + 1, [0; 5]);
+        }
+        let p = &mut passes[c.pass];
+        if c.place.wave_lanes > 0 {
+            let block = c.place.lanes.start % c.place.wave_lanes / per.max(1);
+            let chain = chains.entry((c.pass, c.place.program, block)).or_default();
+            *chain += c.cycles_per_run * k;
+            p[0] = p[0].max(*chain);
+        } else {
+            p[0] = p[0].max(c.cycles_per_run);
+        }
+        p[1] += c.cycles_per_run * c.runs * k;
+        p[2] += c.commands * k;
+        p[3] += c.loaded_bits * k;
+        // A later wave of a layout with copies runs on subarrays an earlier one took.
+        if c.new_subarrays {
+            p[4] += c.runs * k;
+        }
+    }
+    passes
+}
+
+/// The cycles a chip-link port needs for its share of `bits` spread over `chips` ports.
+fn link_cycles(hw: &Hw, bits: u64, chips: u64) -> u64 {
+    hw.chip_link().map_or(0, |l| {
+        hw.org
+            .link_cycles(&l, hw.link_bits(bits).div_ceil(chips.max(1)))
+    })
+}
+
+/// A bound on a layer's cycles that its timeline ([`timeline::layer_cycles`]) on one chip
+/// can only meet or exceed: per pass, in turn, the longest of its longest chain of runs on
+/// one subarray, its work over the subarrays, its commands at the issue rate and its moves
+/// at the bus width (docs/model.md §2.11).
+#[cfg(test)]
+pub(crate) fn pass_bounds(costs: &[StreamCost], hw: &Hw) -> u64 {
+    let bus = hw.org.params.global_bus.width_bits as u64;
+    let slots = u64::from(hw.org.params.issue_slots_per_cycle);
+    pass_sums(costs, hw.lanes())
+        .iter()
+        .map(|&[longest, work, commands, loaded, subarrays]| {
+            let chips = hw.chips_used(subarrays);
+            longest
+                .max(work.div_ceil(hw.subarrays()))
+                .max(commands.div_ceil(slots))
+                .max(loaded.div_ceil(bus * chips))
+                .max(link_cycles(hw, loaded, chips))
+        })
+        .sum()
 }
 
 pub(crate) type LayerOut = (Vec<StreamCost>, Vec<Array3<i64>>);
@@ -655,15 +682,6 @@ impl Order {
         self.copies * self.round_lanes()
     }
 
-    /// Runs each subarray makes one after another: the waves.
-    fn chain(&self) -> u64 {
-        if self.copies == 0 {
-            1
-        } else {
-            self.rounds.div_ceil(self.copies) as u64
-        }
-    }
-
     /// The lane blocks of a lane per output, `per` lanes to a subarray.
     fn blocks(&self, per: usize) -> Vec<Range<usize>> {
         blocks(self.c_out * self.rounds * self.s, per)
@@ -982,7 +1000,6 @@ fn stored_pass(
                         cost.new_subarrays = false;
                     }
                     cost.repeat = repeat;
-                    cost.chain = order.chain();
                     cost.pass = usize::from(matches!(pass, Pass::Reduce(..)));
                     cost.place = Place {
                         program: base + if layout.shared { 0 } else { gi },

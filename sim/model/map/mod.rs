@@ -18,10 +18,9 @@
 //! `read_bits`, `moved_bits`, `write_bits`, `bsl_write_cells`). ReLU, ReLU6 and Sign run in place on their producer's output columns;
 //! Flatten and Softmax (the identity on codes) cost nothing.
 //!
-//! Layer latency is a bound-based schedule, not the cycle-by-cycle [`crate::model::timing`]
-//! timeline: streams on disjoint subarrays overlap, so a layer takes the longest of its
-//! longest stream, its total array work spread over the chip's subarrays, its controller
-//! commands at the issue rate and its bus traffic at the bus width.
+//! Latency comes from [`timeline`]: every subarray run scheduled on the subarrays and each
+//! chip's controller, global bus and chip-link port, a layer's passes in turn, layers
+//! overlapping where their inputs allow (a layer's own cycles: its runs alone).
 //!
 //! Many images ([`run_waves`]) are mapped onto the chip together, and what the simulator
 //! holds does not grow with their number: an analytical run prices equal lane blocks once
@@ -39,6 +38,7 @@ pub mod unary;
 mod layer;
 mod run;
 mod stream;
+pub mod timeline;
 
 pub(crate) use layer::*;
 pub use run::*;
@@ -49,6 +49,7 @@ use ndarray::Array3;
 use serde::{Deserialize, Serialize};
 
 pub use linear::{Layout, Strategy};
+pub use timeline::Timeline;
 
 use crate::model::energy::{EnergyBreakdown, EnergyTable};
 use crate::model::kernels::GateSet;
@@ -446,7 +447,7 @@ pub struct LayerReport {
     pub loaded_bits: u64,
     /// Bits written into cells by those loads (every lane's operands).
     pub written_bits: u64,
-    /// Cycles (bound-based schedule, see the module doc).
+    /// Cycles of its runs alone on the chips' timeline (docs/model.md §2.8, §2.11).
     pub cycles: u64,
     /// Lane-cycles the layer keeps busy: Σ over subarray runs of the lanes holding work ×
     /// the run's cycles.
@@ -479,7 +480,8 @@ pub struct Deployment {
     pub moved_bits: u64,
     /// Bits written into cells (the resident footprint; each cell written once).
     pub written_bits: u64,
-    /// Cycles (the same bound-based schedule as a run's).
+    /// Cycles (a bound: every run's rows written at once, the commands at the issue rate,
+    /// the moves at the bus width and link).
     pub cycles: u64,
     /// Energy by component.
     pub energy: EnergyBreakdown,
@@ -579,6 +581,8 @@ pub struct NetRun {
     pub residency: Residency,
     /// Final layer's codes per image (functional mode; empty otherwise).
     pub outputs: Vec<Array3<i64>>,
+    /// Every layer's runs on the network's cycle-level timeline (docs/model.md §2.11).
+    pub timeline: Timeline,
 }
 
 impl LayerReport {
@@ -605,13 +609,14 @@ impl NetRun {
         self.layers.iter().map(|l| l.energy.total_pj()).sum()
     }
 
-    /// Σ of the layers' cycles (layers run one after another).
+    /// The network's cycles: its timeline's, from the first run's start to the last run's
+    /// end, layers overlapping where their inputs allow (docs/model.md §2.11).
     pub fn cycles(&self) -> u64 {
-        self.layers.iter().map(|l| l.cycles).sum()
+        self.timeline.cycles
     }
 
-    /// Σ of the layers' lane-cycles ÷ (lanes on the chip × Σ of their cycles): the share of
-    /// the chip's lanes the network keeps busy over its time.
+    /// Σ of the layers' lane-cycles ÷ (lanes on the chip × the network's cycles): the share
+    /// of the chip's lanes the network keeps busy over its time.
     pub fn chip_lane_utilization(&self, chip_lanes: u64) -> f64 {
         let used: u64 = self.layers.iter().map(|l| l.lane_cycles).sum();
         ratio(used as f64, chip_lanes as f64 * self.cycles() as f64, 0.0)
@@ -626,7 +631,7 @@ impl NetRun {
         d
     }
 
-    /// Σ of the layers' lower bounds ÷ Σ of their cycles.
+    /// Σ of the layers' lower bounds ÷ the network's cycles.
     pub fn mapping_efficiency(&self) -> f64 {
         let bound: u64 = self.layers.iter().map(|l| l.bound_cycles).sum();
         ratio(bound as f64, self.cycles() as f64, 1.0)

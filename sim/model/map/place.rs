@@ -3,9 +3,9 @@
 //! before each segment (docs/model.md §2.8). It is read off the same plan the runner prices.
 //!
 //! Subarrays are assigned in stream order, round-robin over the chip: subarray run k goes to
-//! subarray k mod S (bank ⌊(k mod S) / subarrays per bank⌋) in wave ⌊k / S⌋. This is the
-//! placement the layer's bound-based latency assumes (module [`super`]): all subarrays busy
-//! before any takes a second run.
+//! subarray k mod S (bank ⌊(k mod S) / subarrays per bank⌋) in wave ⌊k / S⌋: all subarrays
+//! busy before any takes a second run, as the timeline ([`super::timeline`]) takes them on
+//! an idle chip.
 
 use std::ops::Range;
 

@@ -8,7 +8,9 @@ use crate::model::timing::broadcast_cycles;
 use cram_workloads::golden::{self, Step};
 use linear::Linear;
 use ndarray::Array3;
+use rayon::prelude::*;
 use std::ops::Range;
+use timeline::Scheduler;
 
 /// Most memory one functional wave of images may hold (activations of its images): a
 /// fixed budget, not `--max-memory`, so that the waves, and with them every number a run
@@ -113,7 +115,9 @@ pub fn run_waves(
 /// evaluations, loaded (moved) and written bits, cycles, column utilization, lane-cycles and
 /// lower bounds are equal, and so are the
 /// preset and bus energies (the rest differs only through the pulses' data-dependent zero
-/// split). A layer whose functional programs had to copy a column read twice by one gate
+/// split), and the network's timelines (docs/model.md §2.11: the analytical run schedules
+/// each equal block its streams stand for, the functional run each block it executed). A
+/// layer whose functional programs had to copy a column read twice by one gate
 /// is the exception the closed form cannot see: there the analytical run must be short
 /// (fewer steps and evaluations). Returns how many such layers there were; the error names
 /// the first layer that disagrees.
@@ -180,6 +184,18 @@ pub fn analytical_matches(f: &NetRun, a: &NetRun) -> Result<usize, MapError> {
                 lf.name, ef.presets_pj, ef.bus_pj, ea.presets_pj, ea.bus_pj
             )));
         }
+    }
+    if with_copies == 0 && f.timeline != a.timeline {
+        return Err(MapError::Disagree(format!(
+            "timeline: functional {} cycles, spans {:?}, busy {:?} vs analytical {} cycles, \
+             spans {:?}, busy {:?}",
+            f.timeline.cycles,
+            f.timeline.spans,
+            f.timeline.busy,
+            a.timeline.cycles,
+            a.timeline.spans,
+            a.timeline.busy
+        )));
     }
     Ok(with_copies)
 }
@@ -336,13 +352,15 @@ fn choose(
     images: usize,
 ) -> Result<NetRun, Error> {
     let pin = opts.choice.resident;
+    // Each candidate priced on its own (its timeline included), in parallel; the order
+    // and so the choice do not depend on the threads.
     let layers: Vec<Vec<Priced>> = plans
-        .iter()
+        .par_iter()
         .map(|p| {
             let several = p.options.len() > 1;
             // (Pinned reload, the plans hold no resident candidate.)
             p.options
-                .iter()
+                .par_iter()
                 .map(|(s, costs)| {
                     let mut costs = costs.clone();
                     reprice(&mut costs, hw);
@@ -437,12 +455,16 @@ fn choose(
         }
     }
     let held = total(&pick);
+    let net = prog.network();
+    let mut timeline = Scheduler::new(hw);
     let layers = plans
         .iter()
         .zip(layers)
         .zip(&pick)
-        .map(|((p, mut o), &k)| {
+        .zip(&net.layers)
+        .map(|(((p, mut o), &k), layer)| {
             let c = o.swap_remove(k);
+            timeline.layer(&c.costs, &layer.inputs);
             report(p.name.clone(), p.op, c.layout, &c.costs, hw)
         })
         .collect();
@@ -450,6 +472,7 @@ fn choose(
         layers,
         outputs: Vec::new(),
         residency: Residency::default(),
+        timeline: timeline.timeline(),
     };
     r.residency = Residency {
         wanted_bits: wanted,
@@ -494,6 +517,7 @@ fn run_layers_once(
     let functional = opts.mode == Mode::Functional;
     let mut outs: Vec<Vec<Array3<i64>>> = Vec::with_capacity(net.layers.len());
     let mut reports = Vec::with_capacity(net.layers.len());
+    let mut timeline = Scheduler::new(hw);
     for (i, layer) in net.layers.iter().enumerate() {
         opts.limits.stop.check()?;
         let forced = layouts.and_then(|s| s[i]).map(|s| RunOptions {
@@ -504,6 +528,7 @@ fn run_layers_once(
         let (costs, strategy, y) =
             layer_costs(prog, i, images, &outs, hw, layer_opts, realize, None)
                 .map_err(|why| layer_error(prog, i, why))?;
+        timeline.layer(&costs, &layer.inputs);
         reports.push(report(
             layer.name.clone(),
             layer.op.name(),
@@ -522,6 +547,7 @@ fn run_layers_once(
         layers: reports,
         outputs,
         residency: Residency::default(),
+        timeline: timeline.timeline(),
     })
 }
 

@@ -39,12 +39,12 @@ pub(crate) struct StreamCost {
     /// Which pass of its layer the run belongs to: a split reduction's reducer pass (1)
     /// starts when its slice pass (0) has ended (docs/model.md §2.8).
     pub(crate) pass: usize,
-    /// Runs its subarray makes one after another (the waves of a layout with copies,
-    /// docs/model.md §2.2): its cycles count that many times on the critical path.
-    pub(crate) chain: u64,
     /// Whether its runs take subarrays of their own (false for a later wave of a layout
     /// with copies, which runs where wave 0 ran).
     pub(crate) new_subarrays: bool,
+    /// Whether its runs work in place on their producer's output columns (an element-wise
+    /// layer with no operand loads), and so on its producer's subarrays.
+    pub(crate) in_place: bool,
 }
 
 /// The deployment of a run's resident weights and constants: one partial row write per
@@ -286,8 +286,8 @@ pub(crate) fn run_job(
             repeat: 1,
             deploy,
             pass: 0,
-            chain: 1,
             new_subarrays: true,
+            in_place: !charge_loads,
         },
         sa,
     )
