@@ -904,6 +904,8 @@ fn run_default_compares_cram_with_cpu_and_nmp() {
         "CRAM's gain",
         "at a batch of 360 on CRAM and 360 on each baseline",
         "CO2e per million",
+        "cram energy by boundary: array",
+        "energy gain by boundary",
     ] {
         assert!(s.contains(name), "missing {name} in {s}");
     }
@@ -925,6 +927,26 @@ fn run_default_compares_cram_with_cpu_and_nmp() {
         let split = m.compute_pj + m.data_movement_pj + m.static_pj;
         assert!((split - m.energy_pj).abs() < 1e-9 * m.energy_pj);
         assert!((b.versus_cram.energy - m.energy_pj / report.cram.metrics.energy_pj).abs() < 1e-9);
+        // At each boundary, the baseline's whole energy over CRAM's inside it.
+        let (r, e) = (
+            &b.versus_cram.energy_by_boundary,
+            &report.cram.energy_by_boundary,
+        );
+        for (ratio, inside) in [(r.array, e.array), (r.macro_, e.macro_), (r.chip, e.chip)] {
+            assert!((ratio * inside - m.energy_pj).abs() < 1e-9 * m.energy_pj);
+        }
+        assert!((r.system - b.versus_cram.energy).abs() < 1e-9 * r.system);
+    }
+    // The boundaries nest, and the system's is the energy the tables give.
+    let e = &report.cram.energy_by_boundary;
+    assert!(0.0 < e.array && e.array < e.macro_ && e.macro_ < e.chip && e.chip <= e.system);
+    let total = report.cram.metrics.energy_pj;
+    assert!((e.system - total).abs() < 1e-9 * total, "{e:?} vs {total}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    for k in ["array", "macro", "chip", "system"] {
+        assert!(json["cram"]["energy_by_boundary"][k].is_number(), "{k}");
+        assert!(json["baselines"][0]["versus_cram"]["energy_by_boundary"][k].is_number());
     }
     // resolved.toml is a complete config that reproduces the run.
     let resolved = std::fs::read_to_string(dir.join("resolved.toml")).unwrap();
@@ -953,6 +975,22 @@ fn run_default_compares_cram_with_cpu_and_nmp() {
         .map(|r| r.energy_pj)
         .sum();
     assert!((cram_pj - report.cram.metrics.energy_pj).abs() < 1e-6 * cram_pj);
+    // CRAM rows split their energy by boundary; baseline rows leave it empty.
+    for r in &rows {
+        let inside = [r.array_pj, r.macro_pj, r.chip_pj];
+        if r.machine == "cram" {
+            let [a, m, c] = inside.map(Option::unwrap);
+            assert!(
+                a <= m && m <= c && c <= r.energy_pj * (1.0 + 1e-12),
+                "{r:?}"
+            );
+        } else {
+            assert_eq!(inside, [None; 3], "{r:?}");
+        }
+    }
+    let sum = |f: fn(&LayerRow) -> Option<f64>| -> f64 { rows.iter().filter_map(f).sum() };
+    assert!((sum(|r| r.array_pj) - e.array).abs() < 1e-6 * e.array);
+    assert!((sum(|r| r.chip_pj) - e.chip).abs() < 1e-6 * e.chip);
     // The same run again, on one thread: byte-identical files, replaced atomically.
     let o = Command::new(env!("CARGO_BIN_EXE_cramulator"))
         .args(["run", "--threads", "1", "--out", out.to_str().unwrap()])

@@ -14,15 +14,15 @@ use crate::experiment::config::{Config, ProgramCache, Resolved};
 use crate::experiment::options::Options;
 use crate::experiment::simulate::{Images, one_image, run_checked};
 use crate::model::baseline::{self, BaselineRun, LayerWork, work_of_program};
-use crate::model::energy::EnergyBreakdown;
+use crate::model::energy::{Boundary, EnergyBreakdown};
 use crate::model::limits::Limits;
 use crate::model::map::{self, Layout, NetRun, RunOptions};
 use crate::model::memo::Memo;
-use crate::records::ResidencyReport;
 use crate::records::{
     BaselineSide, CramSide, IrSummary, LayerRow, Manifest, Metrics, RUN_FILES, Ratios, RunRecord,
     RunReport, SCHEMA_VERSION, WorkloadSummary, fnv1a64,
 };
+use crate::records::{ByBoundary, ResidencyReport};
 
 /// Where a run's configuration came from; the manifest records it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -176,6 +176,7 @@ pub fn evaluate(
     let grid = config.compare.grid_gco2e_per_kwh;
     let (energy, cram_metrics, batch_latency_s) =
         cram_side_metrics(&batch, &single, (org, hw.chips), n, macs, grid);
+    let by_boundary = ByBoundary::of(&energy);
     let mut rows = cram_rows(&batch, &single, &work, n, cycle_s);
     // Equal footing: each baseline batches as many inferences as CRAM ran, unless the
     // config says otherwise; latency is one inference alone on both sides.
@@ -191,7 +192,7 @@ pub fn evaluate(
             &work,
             baseline_batch,
             (macs, grid),
-            &cram_metrics,
+            (&cram_metrics, &by_boundary),
             prog.network(),
         );
         rows.extend(their_rows);
@@ -226,6 +227,7 @@ pub fn evaluate(
             chip_lane_utilization: single.chip_lane_utilization(hw.machine_lanes()),
             mapping_efficiency: single.mapping_efficiency(),
             energy: (&energy).into(),
+            energy_by_boundary: by_boundary,
             residency: residency_report(&batch, choice.inferences_per_deployment, cycle_s),
         },
         baselines: sides,
@@ -297,7 +299,7 @@ fn baseline_side(
     work: &[LayerWork],
     batch: usize,
     (macs, grid): (u64, f64),
-    cram: &Metrics,
+    (cram, cram_within): (&Metrics, &ByBoundary),
     network: &Network,
 ) -> (BaselineSide, Vec<LayerRow>) {
     let r = baseline::evaluate(b, work, batch as u32);
@@ -329,6 +331,7 @@ fn baseline_side(
         edp: ratio(metrics.edp_j_s, cram.edp_j_s),
         compute_energy: ratio(metrics.compute_pj, cram.compute_pj),
         data_movement_energy: ratio(metrics.data_movement_pj, cram.data_movement_pj),
+        energy_by_boundary: cram_within.map(|e| ratio(metrics.energy_pj, e)),
     };
     let rows = baseline_rows(network, &r, &alone, work, &p.name);
     let compute_bound = alone.layers.iter().filter(|l| l.bound == "compute").count();
@@ -377,6 +380,9 @@ pub(crate) fn cram_rows(
             detail: l.layout.map(Layout::name).unwrap_or_default(),
             chip_lane_utilization: Some(s.chip_lane_utilization),
             mapping_efficiency: Some(s.mapping_efficiency),
+            array_pj: Some(k * l.energy.within_pj(Boundary::Array)),
+            macro_pj: Some(k * l.energy.within_pj(Boundary::Macro)),
+            chip_pj: Some(k * l.energy.within_pj(Boundary::Chip)),
         })
         .collect()
 }
@@ -409,6 +415,9 @@ pub(crate) fn baseline_rows(
             detail: format!("{}-bound", a.bound),
             chip_lane_utilization: None,
             mapping_efficiency: None,
+            array_pj: None,
+            macro_pj: None,
+            chip_pj: None,
         })
         .collect()
 }

@@ -154,6 +154,62 @@ impl EnergyBreakdown {
     pub fn data_movement_pj(&self) -> f64 {
         self.memory_reads_pj + self.memory_writes_pj + self.bus_pj + self.host_io_pj
     }
+
+    /// The energy inside boundary `b`, pJ (docs/model.md §4.1):
+    ///
+    /// * the **array**, its cells and their lines: logic pulses, presets, memory-mode
+    ///   writes and the line drivers' charging;
+    /// * the **macro**, the array with its periphery: + sensing and decoders;
+    /// * the **chip**: + the bank and global buses and the controller;
+    /// * the **system**: + the off-chip links (host, chip to chip): every component,
+    ///   [`EnergyBreakdown::total_pj`].
+    pub fn within_pj(&self, b: Boundary) -> f64 {
+        let array =
+            self.logic_pulses_pj + self.presets_pj + self.memory_writes_pj + self.line_drivers_pj;
+        let macro_ = array + self.memory_reads_pj + self.peripherals_pj;
+        let chip = macro_ + self.bus_pj + self.controller_pj;
+        match b {
+            Boundary::Array => array,
+            Boundary::Macro => macro_,
+            Boundary::Chip => chip,
+            Boundary::System => chip + self.host_io_pj,
+        }
+    }
+}
+
+/// Where an energy tally stops, innermost first: each boundary adds components to the one
+/// inside it ([`EnergyBreakdown::within_pj`], docs/model.md §4.1). Papers compare CRAM at
+/// any of them; the tables' energy is the system's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Boundary {
+    /// The cells and their lines.
+    Array,
+    /// The array and its periphery (sense amplifiers, decoders).
+    Macro,
+    /// The macros, the buses between them and the controller.
+    Chip,
+    /// The chip and its off-chip links.
+    System,
+}
+
+impl Boundary {
+    /// Every boundary, innermost first.
+    pub const ALL: [Boundary; 4] = [
+        Boundary::Array,
+        Boundary::Macro,
+        Boundary::Chip,
+        Boundary::System,
+    ];
+
+    /// Its name in records and metric keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            Boundary::Array => "array",
+            Boundary::Macro => "macro",
+            Boundary::Chip => "chip",
+            Boundary::System => "system",
+        }
+    }
 }
 
 /// fF · V² → pJ.

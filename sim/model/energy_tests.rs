@@ -214,3 +214,25 @@ fn data_dependent_energy_converges_to_the_mean_model() {
         assert_eq!(lanes_run, steps.len() as u64 * n);
     }
 }
+
+/// Each energy boundary adds its own components to the one inside it, and the system's is
+/// every component (docs/model.md §4.1).
+#[test]
+fn energy_boundaries_nest() {
+    let e = EnergyBreakdown {
+        logic_pulses_pj: 1.0,
+        presets_pj: 2.0,
+        memory_reads_pj: 4.0,
+        memory_writes_pj: 8.0,
+        line_drivers_pj: 16.0,
+        peripherals_pj: 32.0,
+        bus_pj: 64.0,
+        host_io_pj: 128.0,
+        controller_pj: 256.0,
+    };
+    let at: Vec<f64> = Boundary::ALL.iter().map(|&b| e.within_pj(b)).collect();
+    assert_eq!(at, [27.0, 63.0, 383.0, 511.0]);
+    assert_eq!(e.within_pj(Boundary::System), e.total_pj());
+    let names: Vec<&str> = Boundary::ALL.iter().map(|b| b.name()).collect();
+    assert_eq!(names, ["array", "macro", "chip", "system"]);
+}

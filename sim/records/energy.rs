@@ -73,6 +73,58 @@ impl From<&energy::EnergyBreakdown> for EnergyBreakdown {
     }
 }
 
+// Converted from the model's [`energy::EnergyBreakdown::within_pj`].
+/// Energy per inference inside each boundary, pJ (docs/model.md §4.1): the array (cells and
+/// their lines), the macro (+ sensing and decoders), the chip (+ buses and controller) and
+/// the system (+ off-chip links; the total). For a baseline's ratios (`Ratios`), the
+/// baseline's whole energy ÷ CRAM's inside each boundary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ByBoundary {
+    /// The cells and their lines.
+    pub array: f64,
+    /// The array and its periphery.
+    #[serde(rename = "macro")]
+    pub macro_: f64,
+    /// The macros, the buses and the controller.
+    pub chip: f64,
+    /// Everything, the off-chip links included.
+    pub system: f64,
+}
+
+impl ByBoundary {
+    /// CRAM's energy inside each boundary, pJ.
+    pub fn of(e: &energy::EnergyBreakdown) -> ByBoundary {
+        use energy::Boundary::*;
+        ByBoundary {
+            array: e.within_pj(Array),
+            macro_: e.within_pj(Macro),
+            chip: e.within_pj(Chip),
+            system: e.within_pj(System),
+        }
+    }
+
+    /// The value at boundary `b`.
+    pub fn at(&self, b: energy::Boundary) -> f64 {
+        match b {
+            energy::Boundary::Array => self.array,
+            energy::Boundary::Macro => self.macro_,
+            energy::Boundary::Chip => self.chip,
+            energy::Boundary::System => self.system,
+        }
+    }
+
+    /// `f` of each boundary's value.
+    pub fn map(&self, f: impl Fn(f64) -> f64) -> ByBoundary {
+        ByBoundary {
+            array: f(self.array),
+            macro_: f(self.macro_),
+            chip: f(self.chip),
+            system: f(self.system),
+        }
+    }
+}
+
 // Converted from the model's [`energy::Actions`].
 /// What a run does, as numbers.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]

@@ -1,6 +1,6 @@
 //! The record of a run: `report.json`, `manifest.json` and the rows of `layers.csv`.
 
-use crate::records::{BaselineEnergy, EnergyBreakdown};
+use crate::records::{BaselineEnergy, ByBoundary, EnergyBreakdown};
 use serde::{Deserialize, Serialize};
 
 /// `manifest.json`: what produced a run.
@@ -160,6 +160,9 @@ pub struct CramSide {
     pub mapping_efficiency: f64,
     /// Energy per inference by component.
     pub energy: EnergyBreakdown,
+    /// Energy per inference inside each boundary, pJ: the array, the macro, the chip and
+    /// the system (`system` is `metrics.energy_pj`; docs/model.md §4.1).
+    pub energy_by_boundary: ByBoundary,
     /// Whether the weights stay resident in the cells, and what writing them costs.
     pub residency: ResidencyReport,
 }
@@ -214,6 +217,9 @@ pub struct Ratios {
     pub compute_energy: f64,
     /// Data-movement energy, baseline ÷ CRAM.
     pub data_movement_energy: f64,
+    /// The baseline's whole energy per inference ÷ CRAM's inside each boundary (`system`
+    /// is `energy`; docs/model.md §4.1).
+    pub energy_by_boundary: ByBoundary,
 }
 
 /// One baseline machine's side of a run.
@@ -309,6 +315,13 @@ pub struct LayerRow {
     /// CRAM, one inference alone: the layer's lower-bound cycles ÷ its cycles
     /// (docs/model.md §2.8); empty for a baseline.
     pub mapping_efficiency: Option<f64>,
+    /// CRAM: of `energy_pj` (the system's), the energy inside the array, pJ
+    /// (docs/model.md §4.1); empty for a baseline.
+    pub array_pj: Option<f64>,
+    /// CRAM: inside the macro (the array and its periphery), pJ; empty for a baseline.
+    pub macro_pj: Option<f64>,
+    /// CRAM: inside the chip (the macros, buses and controller), pJ; empty for a baseline.
+    pub chip_pj: Option<f64>,
 }
 
 /// The files of a run folder (`results/<run-id>/`), in the order the manifest lists them.

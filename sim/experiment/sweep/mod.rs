@@ -452,8 +452,11 @@ pub fn run_point(plan: &Plan, id: u64, cache: &Caches, limits: Limits) -> PointR
 }
 
 /// CRAM metric columns of results.csv.
-pub const CRAM_COLUMNS: [&str; 14] = [
+pub const CRAM_COLUMNS: [&str; 17] = [
     "cram_energy_pj",
+    "cram_energy_array_pj",
+    "cram_energy_macro_pj",
+    "cram_energy_chip_pj",
     "cram_compute_pj",
     "cram_data_movement_pj",
     "cram_latency_s",
@@ -470,11 +473,14 @@ pub const CRAM_COLUMNS: [&str; 14] = [
 ];
 
 /// Metric columns of results.csv per baseline, each prefixed `<baseline>_`.
-pub const BASELINE_COLUMNS: [&str; 6] = [
+pub const BASELINE_COLUMNS: [&str; 9] = [
     "energy_pj",
     "latency_s",
     "throughput_per_s",
     "energy_ratio",
+    "energy_ratio_array",
+    "energy_ratio_macro",
+    "energy_ratio_chip",
     "speedup",
     "throughput_ratio",
 ];
@@ -542,6 +548,9 @@ pub(crate) fn results_csv(m: &SweepManifest, records: &[PointRecord]) -> Result<
                 row.extend(
                     [
                         c.energy_pj,
+                        cr.energy_by_boundary.array,
+                        cr.energy_by_boundary.macro_,
+                        cr.energy_by_boundary.chip,
                         c.compute_pj,
                         c.data_movement_pj,
                         c.latency_s,
@@ -570,6 +579,9 @@ pub(crate) fn results_csv(m: &SweepManifest, records: &[PointRecord]) -> Result<
                                 b.metrics.latency_s,
                                 b.metrics.throughput_per_s,
                                 b.versus_cram.energy,
+                                b.versus_cram.energy_by_boundary.array,
+                                b.versus_cram.energy_by_boundary.macro_,
+                                b.versus_cram.energy_by_boundary.chip,
                                 b.versus_cram.speedup,
                                 b.versus_cram.throughput,
                             ]

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::{PAPERS, by_gate, spec};
 use crate::error::Error;
 use crate::experiment::config::Config;
+use crate::model::energy::Boundary;
 use crate::model::engine::count::Counter;
 use crate::model::kernels::{GateSet, KernelKind, KernelSpec};
 use crate::model::limits::Limits;
@@ -57,8 +58,10 @@ pub(crate) struct AccessClaim {
 pub(crate) struct PaperCheck {
     pub(super) name: String,
     /// Kernel files: `gate_steps` or a gate name (NAND, NOT, AND, MAJ3, …), or a sum of
-    /// them with `+`. Run files: `energy_ratio:<baseline>`, `speedup:<baseline>`,
-    /// `throughput_ratio:<baseline>`. Access files: `access_over_compute`.
+    /// them with `+`. Run files: `energy_ratio:<baseline>` (at the system boundary) or
+    /// `energy_ratio@<boundary>:<baseline>` (array, macro, chip, system),
+    /// `speedup:<baseline>`, `throughput_ratio:<baseline>`. Access files:
+    /// `access_over_compute`.
     pub(super) metric: String,
     pub(super) expected: f64,
     /// Kernel files: the operand width.
@@ -215,7 +218,9 @@ pub(crate) fn paper_file(
     Ok(out)
 }
 
-/// Our value of a run metric: `energy_ratio:<b>` (baseline ÷ CRAM energy per inference),
+/// Our value of a run metric: `energy_ratio:<b>` (baseline ÷ CRAM energy per inference;
+/// `energy_ratio@<boundary>:<b>`, the baseline's whole energy ÷ CRAM's inside that
+/// boundary, docs/model.md §4.1; without one, the system's),
 /// `speedup:<b>` (baseline ÷ CRAM latency of one inference), `throughput_ratio:<b>` (CRAM
 /// inferences per second running the whole batch at once ÷ the baseline's at its
 /// `compare.batch`), and the setting it was measured in.
@@ -232,27 +237,49 @@ pub(crate) fn run_metric(
         .find(|b| b.name == name)
         .ok_or_else(|| format!("{metric:?}: baseline '{name}' is not in compare.baselines"))?;
     let cram = &r.cram;
-    let v = match what {
-        "energy_ratio" => b.versus_cram.energy,
-        "speedup" => b.versus_cram.speedup,
-        "throughput_ratio" => b.versus_cram.throughput,
-        _ => {
+    let boundary = |name: &str| {
+        Boundary::ALL
+            .into_iter()
+            .find(|b| b.name() == name)
+            .ok_or_else(|| {
+                format!("{metric:?}: boundary '{name}' is not array, macro, chip or system")
+            })
+    };
+    let mut at = Boundary::System;
+    let v = match what.split_once('@') {
+        Some(("energy_ratio", name)) => {
+            at = boundary(name)?;
+            b.versus_cram.energy_by_boundary.at(at)
+        }
+        Some((other, _)) => {
             return Err(format!(
-                "{metric:?}: '{what}' is not energy_ratio, speedup or throughput_ratio"
+                "{metric:?}: '{other}' takes no boundary (only energy_ratio@<boundary> does)"
             ));
         }
+        None => match what {
+            "energy_ratio" => b.versus_cram.energy,
+            "speedup" => b.versus_cram.speedup,
+            "throughput_ratio" => b.versus_cram.throughput,
+            _ => {
+                return Err(format!(
+                    "{metric:?}: '{what}' is not energy_ratio, energy_ratio@<boundary>, speedup \
+                     or throughput_ratio"
+                ));
+            }
+        },
     };
     Ok((
         v,
         format!(
-            "{} on {} / {} ({}, {} image(s)): CRAM {:.3} nJ and {:.3} µs per inference, batch \
-             {:.3} µs; {} at a batch of {}: {:.3} nJ and {:.3} µs",
+            "{} on {} / {} ({}, {} image(s)): CRAM {:.3} nJ (inside the {}) and {:.3} µs per \
+             inference, batch {:.3} µs; {} at a batch of {}: {:.3} nJ and {:.3} µs",
             r.workload.model,
             cram.device,
             cram.array,
             cram.mode,
             cram.images,
-            cram.metrics.energy_pj / 1e3,
+            cram.energy_by_boundary.at(at) / 1e3,
+            at.name(),
             cram.metrics.latency_s * 1e6,
             cram.batch_latency_s * 1e6,
             b.name,

@@ -146,7 +146,7 @@ pub(crate) fn read_file(path: &Path, what: &str, memory: MemoryLimit) -> Result<
 
 /// Unit of a column or key, from its suffix.
 pub(crate) fn unit(name: &str) -> &'static str {
-    const UNITS: [(&str, &str); 12] = [
+    const UNITS: [(&str, &str); 15] = [
         ("_j_s", "J·s"),
         ("_pj", "pJ"),
         ("_mm2", "mm²"),
@@ -158,6 +158,9 @@ pub(crate) fn unit(name: &str) -> &'static str {
         ("_ghz", "GHz"),
         ("_g_per_inference", "g CO2e"),
         ("_ratio", "×"),
+        ("_ratio_array", "×"),
+        ("_ratio_macro", "×"),
+        ("_ratio_chip", "×"),
         ("_speedup", "×"),
     ];
     UNITS
@@ -168,8 +171,20 @@ pub(crate) fn unit(name: &str) -> &'static str {
 
 /// A readable axis description: the metric's meaning or the key, with its unit.
 pub(crate) fn describe(name: &str) -> String {
-    const KNOWN: [(&str, &str); 11] = [
+    const KNOWN: [(&str, &str); 14] = [
         ("cram_energy_pj", "CRAM energy per inference"),
+        (
+            "cram_energy_array_pj",
+            "CRAM energy per inference inside the array",
+        ),
+        (
+            "cram_energy_macro_pj",
+            "CRAM energy per inference inside the macros",
+        ),
+        (
+            "cram_energy_chip_pj",
+            "CRAM energy per inference inside the chip",
+        ),
         ("cram_compute_pj", "CRAM compute energy per inference"),
         (
             "cram_data_movement_pj",
@@ -223,7 +238,7 @@ pub(crate) fn layers(dir: &Path, memory: MemoryLimit) -> Result<Figure, Error> {
             machines.push(r.machine.clone());
         }
     }
-    let series = machines
+    let mut series: Vec<Series> = machines
         .iter()
         .enumerate()
         .map(|(i, m)| Series {
@@ -239,8 +254,40 @@ pub(crate) fn layers(dir: &Path, memory: MemoryLimit) -> Result<Figure, Error> {
             filled: i == 0,
         })
         .collect();
+    // CRAM's energy inside its array and inside its chip (docs/model.md §4.1), beside the
+    // system's (its own series).
+    type Inside = fn(&LayerRow) -> Option<f64>;
+    let inner: [(&str, Inside); 2] = [
+        ("cram inside its array", |r| r.array_pj),
+        ("cram inside its chip", |r| r.chip_pj),
+    ];
+    for (k, (label, at)) in inner.into_iter().enumerate() {
+        let points: Vec<(f64, f64)> = rows
+            .iter()
+            .filter_map(|r| at(r).filter(|&e| e > 0.0).map(|e| (r.index as f64, e)))
+            .collect();
+        if !points.is_empty() {
+            series.push(Series {
+                label: label.into(),
+                points,
+                radii: None,
+                line: true,
+                color: color(machines.len() + k),
+                filled: false,
+            });
+        }
+    }
+    let opt = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
     let csv = csv_bytes(
-        &["machine", "index", "layer", "op", "energy_pj"],
+        &[
+            "machine",
+            "index",
+            "layer",
+            "op",
+            "energy_pj",
+            "array_pj",
+            "chip_pj",
+        ],
         &rows
             .iter()
             .map(|r| {
@@ -250,6 +297,8 @@ pub(crate) fn layers(dir: &Path, memory: MemoryLimit) -> Result<Figure, Error> {
                     r.layer.clone(),
                     r.op.clone(),
                     format!("{}", r.energy_pj),
+                    opt(r.array_pj),
+                    opt(r.chip_pj),
                 ]
             })
             .collect::<Vec<_>>(),

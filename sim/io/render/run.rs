@@ -47,6 +47,16 @@ pub(crate) fn table(r: &RunReport, dir: &Path) -> String {
         crate::units::percent(c.chip_lane_utilization),
         crate::units::percent(c.mapping_efficiency)
     );
+    let b = &c.energy_by_boundary;
+    let _ = writeln!(
+        s,
+        "cram energy by boundary: array {}, macro {}, chip {}, system {} (the tables: system; \
+         docs/model.md §4.1)",
+        crate::units::si(b.array * 1e-12, "J"),
+        crate::units::si(b.macro_ * 1e-12, "J"),
+        crate::units::si(b.chip * 1e-12, "J"),
+        crate::units::si(b.system * 1e-12, "J"),
+    );
     let d = &c.residency;
     let _ = writeln!(s, "cram weights: {}", d.decision);
     if d.resident {
@@ -161,7 +171,25 @@ fn gains_table(s: &mut String, r: &RunReport) {
         let _ = writeln!(
             s,
             "(baseline ÷ CRAM for energy, latency and EDP, CRAM ÷ baseline for inf/s: above 1, \
-             CRAM is better)"
+             CRAM is better; energy at the system boundary)"
         );
+        let _ = writeln!(
+            s,
+            "\nenergy gain by boundary (the baseline's whole energy ÷ CRAM's inside it)\n{:<16} \
+             {:>10} {:>10} {:>10} {:>10}",
+            "", "array", "macro", "chip", "system"
+        );
+        for b in &r.baselines {
+            let v = &b.versus_cram.energy_by_boundary;
+            let _ = writeln!(
+                s,
+                "{:<16} {:>10} {:>10} {:>10} {:>10}",
+                b.name,
+                crate::units::times(v.array),
+                crate::units::times(v.macro_),
+                crate::units::times(v.chip),
+                crate::units::times(v.system)
+            );
+        }
     }
 }
