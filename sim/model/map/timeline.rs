@@ -71,7 +71,11 @@ impl Timeline {
 pub(crate) struct Scheduler<'h> {
     hw: &'h Hw,
     per_chip: u64,
-    /// Next free cycle of each subarray.
+    /// Subarrays on all the chips.
+    total: u64,
+    /// Next free cycle of each subarray a run has taken so far: subarrays `0..free.len()`
+    /// (runs take fresh subarrays in index order; the rest are free from cycle 0), so the
+    /// work does not grow with the chips a run does not use.
     free: Vec<u64>,
     /// (free cycle, subarray), lazily: an entry whose cycle is not the subarray's is stale.
     soonest: BinaryHeap<Reverse<(u64, u32)>>,
@@ -119,13 +123,13 @@ struct RunNeeds {
 impl<'h> Scheduler<'h> {
     /// An idle machine: `hw`'s chips.
     pub(crate) fn new(hw: &'h Hw) -> Scheduler<'h> {
-        let n = usize::try_from(hw.subarrays()).unwrap_or(usize::MAX).max(1);
         let chips = usize::try_from(hw.chips).unwrap_or(1).max(1);
         Scheduler {
             hw,
             per_chip: hw.org.subarrays().max(1),
-            free: vec![0; n],
-            soonest: (0..n as u32).map(|i| Reverse((0, i))).collect(),
+            total: hw.subarrays().clamp(1, u64::from(u32::MAX)),
+            free: Vec::new(),
+            soonest: BinaryHeap::new(),
             bus: vec![0; chips],
             link: vec![0; chips],
             issue: vec![0; chips],
@@ -181,7 +185,7 @@ impl<'h> Scheduler<'h> {
                 from: end,
                 start,
                 end,
-                seen: vec![0; self.free.len().div_ceil(64)],
+                seen: Vec::new(),
                 k: 0,
                 producer_subs,
                 issued: BTreeMap::new(),
@@ -223,10 +227,10 @@ impl<'h> Scheduler<'h> {
         // Whether a run takes the subarray free soonest (else its producer's next one).
         let any = !c.in_place || ps.producer_subs.is_empty();
         let base = if any {
-            self.free.len()
+            self.total
         } else {
-            ps.producer_subs.len()
-        } as u64;
+            ps.producer_subs.len() as u64
+        };
         let round = base * c.runs;
         let floor = ps.from + self.lead(c.loaded_bits / c.runs.max(1));
         let mut snap: Option<Snap> = None;
@@ -286,7 +290,11 @@ impl<'h> Scheduler<'h> {
         }
         ps.start = ps.start.min(s0);
         ps.end = ps.end.max(e0);
-        ps.seen[sub as usize / 64] |= 1 << (sub % 64);
+        let word = sub as usize / 64;
+        if ps.seen.len() <= word {
+            ps.seen.resize(word + 1, 0);
+        }
+        ps.seen[word] |= 1 << (sub % 64);
         sub
     }
 
@@ -435,6 +443,11 @@ impl<'h> Scheduler<'h> {
                 (Some(x), Some(d)) => x == d,
             }
         };
+        // A round that took a fresh subarray changed what the next one finds; with `all`,
+        // every subarray must have been taken and moved on.
+        if self.free.len() != s.free.len() || (all && (self.free.len() as u64) < self.total) {
+            return None;
+        }
         for (&now, &then) in self.free.iter().zip(&s.free) {
             if now == then {
                 if all {
@@ -509,15 +522,30 @@ impl<'h> Scheduler<'h> {
             .collect();
     }
 
-    /// The subarray free soonest (the lowest index on a tie), taken off the heap.
+    /// The subarray free soonest (the lowest index on a tie): off the heap of the taken
+    /// ones, or the next fresh one (free from cycle 0, above every taken index).
     fn soonest_free(&mut self) -> u32 {
-        while let Some(Reverse((t, i))) = self.soonest.pop() {
-            if self.free[i as usize] == t {
-                return i;
+        let fresh = (self.free.len() as u64) < self.total;
+        while let Some(&Reverse((t, i))) = self.soonest.peek() {
+            if self.free[i as usize] != t {
+                self.soonest.pop();
+                continue;
             }
+            if fresh && t > 0 {
+                break;
+            }
+            self.soonest.pop();
+            return i;
         }
-        // Unreachable: every subarray keeps one current entry.
-        0
+        if fresh {
+            let i = self.free.len() as u32;
+            self.free.push(0);
+            return i;
+        }
+        // Every taken subarray keeps one current entry, so this is not reached; if it were,
+        // the heap afresh gives the soonest.
+        self.rebuild();
+        self.soonest.pop().map_or(0, |Reverse((_, i))| i)
     }
 
     /// Schedules one run from `ready` on subarray `sub`: the start of its moves (of its
@@ -526,6 +554,9 @@ impl<'h> Scheduler<'h> {
         let hw = self.hw;
         let chip = ((u64::from(sub) / self.per_chip) as usize).min(self.bus.len() - 1);
         let (bus_occupied, link_occupied, lead) = self.moves(r.bits);
+        if self.free.len() <= sub as usize {
+            self.free.resize(sub as usize + 1, 0);
+        }
         let sub_free = self.free[sub as usize];
         let mut moved = ready.max(sub_free.saturating_sub(lead));
         if bus_occupied > 0 {
