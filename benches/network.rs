@@ -27,7 +27,7 @@ fn analytical(c: &mut Criterion) {
     let opts = RunOptions {
         mode: Mode::Analytical,
         choice: Choice::auto(Objective::Energy),
-        error_rate: 0.0,
+        error_rates: [0.0; cram_arch::GateKind::COUNT],
         seed: 1,
         limits: Default::default(),
     };

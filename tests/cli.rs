@@ -1048,8 +1048,16 @@ fn run_every_shipped_config() {
         assert!(!report.baselines.is_empty() && report.cram.metrics.energy_pj > 0.0);
         report
     };
+    // Every shipped run config keeps the default gate-error budget and evaluates only gates
+    // within it (issue 22: a result the modelled device could compute).
     for c in &configs {
-        check(&stem(c), &[c.to_str().unwrap()]);
+        let r = check(&stem(c), &[c.to_str().unwrap()]);
+        let q = &r.cram.reliability;
+        assert_eq!(q.max_gate_error, 1e-6, "{c:?}");
+        assert!(!q.gates.is_empty(), "{c:?}");
+        for g in &q.gates {
+            assert!(g.p_err <= q.max_gate_error, "{c:?}: {g:?}");
+        }
     }
     let baselines: Vec<String> = shipped("baselines").iter().map(stem).collect();
     let all = format!("compare.baselines={}", baselines.join(","));
@@ -1060,7 +1068,32 @@ fn run_every_shipped_config() {
                 format!("cram.array={array}"),
             );
             let name = format!("{device}-{array}");
-            let r = check(&name, &["--set", &d, "--set", &a, "--set", &all]);
+            // A device with no gate set inside the default budget is refused with the
+            // numbers; unbudgeted, it runs and states its expected flips.
+            let out = results_dir(&format!("run-budget-{name}"));
+            let o = cram(&[
+                "run",
+                "--out",
+                out.to_str().unwrap(),
+                "--set",
+                &d,
+                "--set",
+                &a,
+            ]);
+            if o.status.code() != Some(0) {
+                let e = stderr(&o);
+                assert_eq!(o.status.code(), Some(2), "{name}: {e}");
+                assert!(
+                    e.contains("mapping.max_gate_error = 1e-6") && e.contains("p_err"),
+                    "{e}"
+                );
+            }
+            let free = "mapping.max_gate_error=1";
+            let r = check(
+                &name,
+                &["--set", &d, "--set", &a, "--set", &all, "--set", free],
+            );
+            assert!(r.cram.reliability.expected_flips_per_inference >= 0.0);
             assert_eq!(
                 (r.cram.device.as_str(), r.cram.array.as_str()),
                 (&*device, &*array)

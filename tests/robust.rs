@@ -56,6 +56,13 @@ fn first_record(plan: &std::path::Path) -> serde_json::Value {
 /// And the segmentation the check assumes is what energy and timing price.
 #[test]
 fn every_command_checks_the_ir_drop_and_prices_the_segments() {
+    // The maj set (MAJ5 has the fewest rows), unbudgeted: this is about the IR drop.
+    const MAJ: [&str; 4] = [
+        "--set",
+        "cram.gate_set=maj",
+        "--set",
+        "mapping.max_gate_error=1",
+    ];
     let d = scratch("ir");
     let out = d.join("results");
     let long = array_file(&d, "seg1024.toml", 1.0, 100_000);
@@ -64,7 +71,11 @@ fn every_command_checks_the_ir_drop_and_prices_the_segments() {
         let name = arr.file_name().unwrap().to_str().unwrap();
         let want = ["IR drop", name, "stt-today", "MAJ5", "--allow-ir-violation"];
         let set = format!("cram.array={}", arg(arr));
-        let run = ["run", "--set", "cram.device=stt-today", "--set", &set];
+        let run = [
+            &["run", "--set", "cram.device=stt-today", "--set", &set][..],
+            &MAJ,
+        ]
+        .concat();
         assert_usage_error(&cram(&[&run[..], &["--out", arg(&out)]].concat()), &want);
         assert_usage_error(
             &cram(&[
@@ -74,13 +85,21 @@ fn every_command_checks_the_ir_drop_and_prices_the_segments() {
                 "stt-today",
                 "--array",
                 arg(arr),
+                "--gate-set",
+                "maj",
+                "--set",
+                "mapping.max_gate_error=1",
             ]),
             &want,
         );
         let config = d.join(format!("{name}.run.toml"));
         std::fs::write(
             &config,
-            format!("[cram]\ndevice = \"stt-today\"\narray = \"{}\"\n", arg(arr)),
+            format!(
+                "[cram]\ndevice = \"stt-today\"\narray = \"{}\"\ngate_set = \"maj\"\n\
+                 [mapping]\nmax_gate_error = 1.0\n",
+                arg(arr)
+            ),
         )
         .unwrap();
         assert_usage_error(&cram(&["map", arg(&config)]), &want);
@@ -108,19 +127,13 @@ fn every_command_checks_the_ir_drop_and_prices_the_segments() {
     let analytical = |arr: &std::path::Path, allow: bool| {
         let set = format!("cram.array={}", arg(arr));
         // One layout on every array, so that the arrays price the same work.
-        let mut args = vec![
-            "run",
-            "--set",
-            "cram.device=stt-today",
-            "--set",
-            &set,
-            "--set",
-            "mapping.strategy=const",
-            "--mode",
-            "analytical",
-            "--out",
-            arg(&out),
-        ];
+        let mut args = [
+            &["run", "--set", "cram.device=stt-today", "--set", &set][..],
+            &MAJ,
+            &["--set", "mapping.strategy=const", "--mode"],
+        ]
+        .concat();
+        args.extend(["analytical", "--out", arg(&out)]);
         if allow {
             args.push("--allow-ir-violation");
         }
@@ -174,7 +187,8 @@ fn every_command_checks_the_ir_drop_and_prices_the_segments() {
             &sweep,
             format!(
                 "[sweep]\nname = \"ir\"\nset = [\"run.mode=analytical\", \
-                 \"cram.device=stt-today\", \"cram.allow_ir_violation={allow}\"]\n\
+                 \"cram.device=stt-today\", \"cram.allow_ir_violation={allow}\", \
+                 \"cram.gate_set=maj\", \"mapping.max_gate_error=1\"]\n\
                  [[axis]]\nkey = \"cram.array\"\nvalues = [\"{}\"]\n",
                 arg(&long)
             ),
@@ -220,7 +234,8 @@ fn run_ids_cover_file_contents_and_resolved_runs_repeat() {
     let config = d.join("run.toml");
     std::fs::write(
         &config,
-        "[cram]\ndevice = \"dev.toml\"\n[run]\nmode = \"analytical\"\nimages = 4\n",
+        "[cram]\ndevice = \"dev.toml\"\n[mapping]\nmax_gate_error = 1.0\n[run]\n\
+         mode = \"analytical\"\nimages = 4\n",
     )
     .unwrap();
     ok(&cram(&["run", arg(&config), "--out", arg(&out)]));
@@ -305,7 +320,8 @@ fn sweep_plans_freeze_the_files_they_read() {
     std::fs::write(
         &sweep,
         "[sweep]\nname = \"frozen\"\nset = [\"run.mode=analytical\", \"run.images=2\", \
-         \"cram.device=dev.toml\"]\n[[axis]]\nkey = \"mapping.objective\"\n\
+         \"cram.device=dev.toml\", \"mapping.max_gate_error=1\"]\n[[axis]]\n\
+         key = \"mapping.objective\"\n\
          values = [\"energy\", \"latency\"]\n",
     )
     .unwrap();
@@ -324,7 +340,14 @@ fn sweep_plans_freeze_the_files_they_read() {
     let rec = first_record(&plan);
     // The point equals a run of the original file (TMR 1.33).
     let orig = edited("configs/devices/stt-today.toml", &d, "orig.toml", |s| s);
-    let v = point_alone(&rec, &[format!("cram.device={}", arg(&orig))], &d.join("r"));
+    let v = point_alone(
+        &rec,
+        &[
+            format!("cram.device={}", arg(&orig)),
+            "mapping.max_gate_error=1".to_owned(),
+        ],
+        &d.join("r"),
+    );
     assert_eq!(
         rec["report"]["cram"]["metrics"]["energy_pj"],
         v["cram"]["metrics"]["energy_pj"]
@@ -700,6 +723,8 @@ fn the_run_table_prints_what_it_means() {
         "--set",
         "cram.device_params.tmr=4.0",
         "--set",
+        "mapping.max_gate_error=1e-5",
+        "--set",
         "run.mode=analytical",
         "--out",
         arg(&d),
@@ -1027,7 +1052,8 @@ fn more_digits_than_held_out_are_refused() {
 fn base_overrides_survive_an_axis_over_the_device() {
     let d = scratch("overrides");
     let text = "[sweep]\nname = \"o\"\nset = [\"run.mode=analytical\", \"run.images=2\", \
-                \"cram.device_params.tmr=2.0\"]\n[[axis]]\nkey = \"cram.device\"\n\
+                \"cram.device_params.tmr=2.0\", \"mapping.max_gate_error=1\"]\n[[axis]]\n\
+                key = \"cram.device\"\n\
                 values = [\"stt-projected\", \"stt-today\"]\n";
     let p = plan(&d, text, "o");
     ok(&cram(&["sweep", "run", arg(&p)]));
@@ -1042,6 +1068,7 @@ fn base_overrides_survive_an_axis_over_the_device() {
         let sets = [
             format!("cram.device={device}"),
             "cram.device_params.tmr=2.0".to_owned(),
+            "mapping.max_gate_error=1".to_owned(),
         ];
         let alone = point_alone(&rec, &sets, &d.join("r"));
         assert_eq!(

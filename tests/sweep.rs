@@ -44,7 +44,7 @@ const SMALL: &str = r#"
 [sweep]
 name = "small"
 seed = 5
-set = ["run.mode=analytical", "run.images=2"]
+set = ["run.mode=analytical", "run.images=2", "mapping.max_gate_error=1"]
 
 [[axis]]
 key = "cram.device"

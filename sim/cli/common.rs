@@ -17,6 +17,8 @@ pub enum GateSetArg {
     Maj,
     /// NAND-based (NOT, NAND, AND only).
     Nand,
+    /// NOT and NAND only (AND as NOT of NAND).
+    NandNot,
 }
 
 impl From<GateSetArg> for GateSet {
@@ -24,6 +26,7 @@ impl From<GateSetArg> for GateSet {
         match g {
             GateSetArg::Maj => GateSet::Maj,
             GateSetArg::Nand => GateSet::Nand,
+            GateSetArg::NandNot => GateSet::NandNot,
         }
     }
 }

@@ -54,8 +54,8 @@ pub struct SimulateArgs {
     /// Array preset or TOML file.
     #[arg(long, default_value = "cram-1k")]
     pub array: String,
-    /// Gate set the programs are generated from.
-    #[arg(long, default_value = "maj")]
+    /// Gate set the programs are generated from (maj, nand, nand-not).
+    #[arg(long, default_value = "nand-not")]
     pub gate_set: String,
     /// Functional (every gate executed, outputs checked) or analytical (counted).
     #[arg(long, value_enum, default_value = "functional")]

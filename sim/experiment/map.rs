@@ -41,11 +41,12 @@ fn map_in(config: &Config, layer: Option<&str>, limits: Limits) -> Result<MapRep
     let opts = RunOptions {
         mode: Mode::Analytical,
         choice,
-        error_rate: 0.0,
+        error_rates: [0.0; cram_arch::GateKind::COUNT],
         seed: 0,
         limits,
     };
     let net = run_network(&prog, &[Array3::zeros((s.c, s.h, s.w))], &hw, &opts)?;
+    crate::experiment::config::check_layer_gates(&net, &hw.lib, config.mapping.max_gate_error)?;
     let layers = &prog.network().layers;
     let which: Vec<usize> = match layer {
         None => (0..layers.len()).collect(),

@@ -32,7 +32,7 @@ pub(crate) fn versus_dense(
             let opts = RunOptions {
                 mode: Mode::Analytical,
                 choice: Choice::force(strategy),
-                error_rate: 0.0,
+                error_rates: [0.0; cram_arch::GateKind::COUNT],
                 seed: 0,
                 limits,
             };
@@ -290,16 +290,21 @@ fn simulate_in(
     let opts = RunOptions {
         mode,
         choice,
-        error_rate: 0.0,
+        error_rates: [0.0; cram_arch::GateKind::COUNT],
         seed: config.run.seed,
         limits,
     };
     let checked = run_checked(&prog, &images, &hw, &opts, None)?;
+    crate::experiment::config::check_layer_gates(
+        &checked.run,
+        &hw.lib,
+        config.mapping.max_gate_error,
+    )?;
     let (run, exact, correct) = (checked.run, checked.exact, checked.correct);
     let mut faults = Vec::new();
     for &p in error_rates {
         let faulty = RunOptions {
-            error_rate: p,
+            error_rates: [p; cram_arch::GateKind::COUNT],
             ..opts
         };
         let r = run_checked(&prog, &images, &hw, &faulty, None)?;

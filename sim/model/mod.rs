@@ -12,4 +12,5 @@ pub mod kernels;
 pub mod limits;
 pub mod map;
 pub mod memo;
+pub mod reliability;
 pub mod timing;

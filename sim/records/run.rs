@@ -165,6 +165,56 @@ pub struct CramSide {
     pub energy_by_boundary: ByBoundary,
     /// Whether the weights stay resident in the cells, and what writing them costs.
     pub residency: ResidencyReport,
+    /// Gate errors: each gate's derived error rate and what follows for an inference.
+    pub reliability: Reliability,
+}
+
+/// The gates a run evaluates, their derived error probabilities (`cramulator gates`), and
+/// the expected effect on one inference (docs/model.md §1.7.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reliability {
+    /// `mapping.max_gate_error`: every gate the run evaluates is at or below it.
+    pub max_gate_error: f64,
+    /// Each gate kind the run evaluates.
+    pub gates: Vec<GateErrors>,
+    /// Expected gate-output flips per inference: Σ over gates of evaluations × p_err.
+    pub expected_flips_per_inference: f64,
+    /// Probability that an inference sees no flip: Π over gates of (1 − p_err)^evaluations.
+    /// A lower bound on the share of bit-exact inferences (a flip may be masked).
+    pub p_flip_free_inference: f64,
+    /// The golden executor's accuracy on the labelled images (what an error-free device
+    /// computes); absent for unlabelled inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clean_accuracy: Option<f64>,
+    /// Expected accuracy under the gates' error rates, if every inference with a flip were
+    /// wrong: `clean_accuracy × p_flip_free_inference`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_accuracy_min: Option<f64>,
+    /// ... and if every one were right: `expected_accuracy_min + 1 − p_flip_free_inference`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_accuracy_max: Option<f64>,
+    /// Whether the functional run flipped gate outputs at these rates
+    /// (`run.inject_gate_errors`); its `bit_exact_images` and `correct` are then the
+    /// device's.
+    pub injected: bool,
+    /// Flips injected over all images (injected runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injected_flips: Option<u64>,
+}
+
+/// One gate kind a run evaluates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateErrors {
+    /// Mnemonic (`NAND`).
+    pub gate: String,
+    /// Derived error probability per evaluation.
+    pub p_err: f64,
+    /// Lane evaluations per inference.
+    pub evaluations_per_inference: f64,
+    /// `p_err × evaluations_per_inference`.
+    pub expected_flips_per_inference: f64,
 }
 
 /// Whether a network's stored weights stay resident in the cells between runs, why, and

@@ -56,7 +56,7 @@ mod resolve;
 pub use keys::check_key;
 use keys::{flatten_keys, forget_model_hash, insert, labelled, parse_doc, relative_to, set_value};
 use resolve::{DIGITS_FLOAT, compresses, model_digest};
-pub use resolve::{check_model_file, zoo_program};
+pub use resolve::{check_layer_gates, check_model_file, zoo_program};
 
 /// A run configuration; every section and key has a default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -125,7 +125,7 @@ impl Default for CramConfig {
         CramConfig {
             device: "stt-projected".into(),
             array: "cram-1k".into(),
-            gate_set: GateSet::Maj,
+            gate_set: GateSet::NandNot,
             device_params: toml::Table::new(),
             array_params: toml::Table::new(),
             allow_ir_violation: false,
@@ -327,7 +327,15 @@ pub struct MappingConfig {
     pub residency: ResidencyChoice,
     /// Copies of a resident, shared stored layer's weights.
     pub copies: CopiesChoice,
+    /// The largest derived error probability a gate the programs use may have (docs/model.md
+    /// §1.7.1): a gate set with a gate above it is refused, and so is a layer whose
+    /// programs would use one.
+    pub max_gate_error: f64,
 }
+
+/// Default of `mapping.max_gate_error`: a gate may fail at most once in a million
+/// evaluations (an assumption of this project, docs/model.md §1.7.1).
+pub const DEFAULT_MAX_GATE_ERROR: f64 = 1e-6;
 
 impl Default for MappingConfig {
     fn default() -> Self {
@@ -338,6 +346,7 @@ impl Default for MappingConfig {
             programs: ProgramsChoice::Auto,
             residency: ResidencyChoice::Auto,
             copies: CopiesChoice::Auto,
+            max_gate_error: DEFAULT_MAX_GATE_ERROR,
         }
     }
 }
@@ -449,6 +458,10 @@ pub struct RunSection {
     /// Inferences one deployment of the network serves: resident weights are written once
     /// per deployment, and their energy is shared over these inferences.
     pub inferences_per_deployment: u64,
+    /// Functional mode: flip each gate's output at the gate's derived error probability
+    /// (`cramulator gates`), so the values are those the modelled device would compute.
+    #[serde(skip_serializing_if = "is_false")]
+    pub inject_gate_errors: bool,
 }
 
 impl Default for RunSection {
@@ -458,6 +471,7 @@ impl Default for RunSection {
             seed: 1,
             images: None,
             inferences_per_deployment: DEFAULT_INFERENCES_PER_DEPLOYMENT,
+            inject_gate_errors: false,
         }
     }
 }
@@ -663,6 +677,21 @@ impl Config {
             )));
         }
         self.mapping.choice(n).map_err(Error::usage)?;
+        let budget = self.mapping.max_gate_error;
+        if !(budget > 0.0 && budget <= 1.0) {
+            return Err(Error::usage(format!(
+                "{}: must be a probability in (0, 1]",
+                self.named("mapping.max_gate_error", budget)
+            )));
+        }
+        if self.run.inject_gate_errors && self.run.mode == Mode::Analytical {
+            return Err(Error::usage(format!(
+                "{} with run.mode = \"analytical\": injected errors change values, which \
+                 only a functional run computes (an analytical run states the expected \
+                 errors instead); set run.mode = \"functional\"",
+                self.named("run.inject_gate_errors", true)
+            )));
+        }
         let chips = self.cram.chips;
         if !(1..=4096).contains(&chips) {
             return Err(Error::usage(format!(
@@ -869,6 +898,7 @@ impl Config {
         c.compare.batch = Some(1);
         c.cram.allow_ir_violation = true;
         c.cram.chips = 2;
+        c.run.inject_gate_errors = true;
         let v = toml::Value::try_from(&c).expect("a config serializes");
         let mut out = Vec::new();
         flatten_keys(&v, "", &mut out);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use cram_arch::{GateLibrary, IrCheck, Org, presets};
+use cram_arch::{GateKind, GateLibrary, IrCheck, Org, presets};
 use cram_workloads::compress::{CompressSpec, compress};
 use cram_workloads::digits::{Digits, SPLIT_SEED};
 use cram_workloads::{golden, load, train, zoo};
@@ -34,7 +34,12 @@ impl Config {
         let device = presets::inline_device(&c.device)?;
         let array = presets::inline_array(&c.array)?;
         let lib = GateLibrary::derive(&presets::device_from(&device, &c.device_params)?);
-        check_gates(&lib, c.gate_set)?;
+        check_gates(
+            &lib,
+            &self.device_label(),
+            c.gate_set,
+            self.mapping.max_gate_error,
+        )?;
         let org = presets::array_from(&array, &c.array_params)?;
         let ir = self.ir_check(&lib, &org)?;
         if c.chips > 1 && org.params.chip_link.is_none() {
@@ -231,21 +236,98 @@ pub(crate) fn model_digest(model: &str) -> Result<Option<String>, Error> {
     Ok(load::load(model, false)?.digest)
 }
 
-/// Refuses a gate set whose gates the device cannot run.
-pub(crate) fn check_gates(lib: &GateLibrary, set: GateSet) -> Result<(), Error> {
+/// Refuses a gate set whose gates the device cannot run, or whose derived error
+/// probabilities exceed `mapping.max_gate_error` (naming the gates, the budget and the sets
+/// within it).
+pub(crate) fn check_gates(
+    lib: &GateLibrary,
+    device: &str,
+    set: GateSet,
+    max_gate_error: f64,
+) -> Result<(), Error> {
     let missing: Vec<String> = set
         .gates()
         .iter()
         .filter_map(|&g| lib.get(g).unavailable.clone())
         .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::usage(format!(
+    if !missing.is_empty() {
+        return Err(Error::usage(format!(
             "gate set {} cannot run on device '{}': {} (see `cramulator gates`)",
             set.name(),
-            lib.device.params.name,
+            device,
             missing.join("; ")
-        )))
+        )));
     }
+    let over = over_budget(lib, set, max_gate_error);
+    if over.is_empty() {
+        return Ok(());
+    }
+    let within: Vec<&str> = GateSet::ALL
+        .iter()
+        .filter(|s| over_budget(lib, **s, max_gate_error).is_empty())
+        .filter(|s| s.gates().iter().all(|&g| lib.get(g).available()))
+        .map(|s| s.name())
+        .collect();
+    let worst = over
+        .iter()
+        .map(|g| lib.get(*g).error_prob)
+        .fold(0.0, f64::max);
+    Err(Error::usage(format!(
+        "cram.gate_set = \"{}\" on device '{}': {} above mapping.max_gate_error = {:e} \
+         (derived error probability per evaluation, see `cramulator gates`); {}, or raise \
+         mapping.max_gate_error to at least {:.3e} to run these gates anyway",
+        set.name(),
+        device,
+        over.iter()
+            .map(|g| format!("{} has p_err {:.3e}", g.mnemonic(), lib.get(*g).error_prob))
+            .collect::<Vec<_>>()
+            .join(", "),
+        max_gate_error,
+        if within.is_empty() {
+            "no gate set is within it on this device".to_owned()
+        } else {
+            format!("gate sets within it: {}", within.join(", "))
+        },
+        worst,
+    )))
+}
+
+/// Refuses a run whose layers evaluate a gate above `mapping.max_gate_error`, naming the
+/// first such layer: a gate set's own gates are checked before the run
+/// ([`check_gates`]); this catches what its programs add (the maj set's COPY).
+pub fn check_layer_gates(
+    run: &crate::model::map::NetRun,
+    lib: &GateLibrary,
+    max_gate_error: f64,
+) -> Result<(), Error> {
+    for l in &run.layers {
+        for g in GateKind::ALL {
+            let p = lib.get(g).error_prob;
+            if l.lane_evals_by_gate[g.index()] > 0 && p > max_gate_error {
+                return Err(Error::usage(format!(
+                    "layer '{}' ({}): its programs evaluate {} (p_err {p:.3e}{}), above \
+                     mapping.max_gate_error = {max_gate_error:e}; choose a gate set whose \
+                     programs avoid it (cram.gate_set), or raise mapping.max_gate_error to at \
+                     least {p:.3e}",
+                    l.name,
+                    l.op,
+                    g.mnemonic(),
+                    lib.get(g)
+                        .unavailable
+                        .as_ref()
+                        .map_or(String::new(), |why| format!("; unavailable: {why}")),
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The gates of `set` whose derived error probability exceeds `max_gate_error`.
+pub(crate) fn over_budget(lib: &GateLibrary, set: GateSet, max_gate_error: f64) -> Vec<GateKind> {
+    set.gates()
+        .iter()
+        .copied()
+        .filter(|&g| lib.get(g).error_prob > max_gate_error)
+        .collect()
 }

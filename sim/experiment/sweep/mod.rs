@@ -452,7 +452,7 @@ pub fn run_point(plan: &Plan, id: u64, cache: &Caches, limits: Limits) -> PointR
 }
 
 /// CRAM metric columns of results.csv.
-pub const CRAM_COLUMNS: [&str; 17] = [
+pub const CRAM_COLUMNS: [&str; 19] = [
     "cram_energy_pj",
     "cram_energy_array_pj",
     "cram_energy_macro_pj",
@@ -470,6 +470,8 @@ pub const CRAM_COLUMNS: [&str; 17] = [
     "cram_mapping_efficiency",
     "cram_resident_bits",
     "cram_deployment_pj_per_inference",
+    "cram_expected_flips_per_inference",
+    "cram_p_flip_free_inference",
 ];
 
 /// Metric columns of results.csv per baseline, each prefixed `<baseline>_`.
@@ -568,6 +570,8 @@ pub(crate) fn results_csv(m: &SweepManifest, records: &[PointRecord]) -> Result<
                             0.0
                         },
                         cr.residency.deployment_pj_per_inference,
+                        cr.reliability.expected_flips_per_inference,
+                        cr.reliability.p_flip_free_inference,
                     ]
                     .map(num),
                 );

@@ -171,7 +171,7 @@ pub(crate) fn unit(name: &str) -> &'static str {
 
 /// A readable axis description: the metric's meaning or the key, with its unit.
 pub(crate) fn describe(name: &str) -> String {
-    const KNOWN: [(&str, &str); 14] = [
+    const KNOWN: [(&str, &str); 16] = [
         ("cram_energy_pj", "CRAM energy per inference"),
         (
             "cram_energy_array_pj",
@@ -198,6 +198,14 @@ pub(crate) fn describe(name: &str) -> String {
         ("cram_utilization", "CRAM lane utilization (fraction)"),
         ("cram_co2e_g_per_inference", "CO2e per inference on CRAM"),
         ("accuracy", "accuracy on the held-out images (fraction)"),
+        (
+            "cram_expected_flips_per_inference",
+            "CRAM expected gate-output flips per inference",
+        ),
+        (
+            "cram_p_flip_free_inference",
+            "share of CRAM inferences free of gate errors",
+        ),
     ];
     let u = unit(name);
     let n = match KNOWN.iter().find(|k| k.0 == name) {

@@ -4,6 +4,53 @@ use crate::records::{Metrics, RunReport};
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// The gate-error line: each gate's derived rate and evaluations per inference, the
+/// expected flips, the flip-free share and the expected accuracy (docs/model.md §1.7.1).
+fn reliability_line(s: &mut String, q: &crate::records::Reliability) {
+    let gates: Vec<String> = q
+        .gates
+        .iter()
+        .map(|g| {
+            format!(
+                "{} {:.2e} × {}",
+                g.gate,
+                g.p_err,
+                crate::units::si(g.evaluations_per_inference, "")
+            )
+        })
+        .collect();
+    let _ = write!(
+        s,
+        "cram gate errors (p_err × evaluations per inference, budget {:e}): {}; {:.3e} \
+         expected flips per inference, {} of inferences flip-free",
+        q.max_gate_error,
+        gates.join(", "),
+        q.expected_flips_per_inference,
+        crate::units::percent(q.p_flip_free_inference),
+    );
+    if let (Some(c), Some(lo), Some(hi)) = (
+        q.clean_accuracy,
+        q.expected_accuracy_min,
+        q.expected_accuracy_max,
+    ) {
+        let _ = write!(
+            s,
+            "; expected accuracy {:.2}–{:.2} % (error-free {:.2} %)",
+            100.0 * lo,
+            100.0 * hi,
+            100.0 * c
+        );
+    }
+    match q.injected_flips {
+        Some(f) => {
+            let _ = writeln!(s, "; injected: {f} flips, the check above is the device's");
+        }
+        None => {
+            let _ = writeln!(s, "; not injected (run.inject_gate_errors)");
+        }
+    }
+}
+
 /// The `run` table: the workload and its check, CRAM's and each baseline's metrics per
 /// inference, CRAM's gains, the carbon footprint and where the results are.
 pub(crate) fn table(r: &RunReport, dir: &Path) -> String {
@@ -57,6 +104,7 @@ pub(crate) fn table(r: &RunReport, dir: &Path) -> String {
         crate::units::si(b.chip * 1e-12, "J"),
         crate::units::si(b.system * 1e-12, "J"),
     );
+    reliability_line(&mut s, &c.reliability);
     let d = &c.residency;
     let _ = writeln!(s, "cram weights: {}", d.decision);
     if d.resident {

@@ -8,6 +8,11 @@
 //! * [`GateSet::Nand`] — NOT, NAND, AND only, the set of the public PIM endurance simulator
 //!   (docs/references.md L-A6, [C]): half adder 5 steps, full adder 9 NAND steps, so an n-bit
 //!   ripple add takes 9n − 4.
+//! * [`GateSet::NandNot`] — NOT and NAND only: the NAND set with each AND made of a NAND and
+//!   a NOT (one more step and one temporary column). Both gates preset their output to 0 (P)
+//!   and switch it to 1, which on STT devices gives them the widest windows and the lowest
+//!   derived error rates (docs/model.md §1.2, `cramulator gates`), so it is the set a
+//!   strict error budget leaves (`mapping.max_gate_error`).
 //!
 //! Every primitive allocates its result in a fresh column and frees its own temporaries.
 //! Inputs are never freed by a primitive.
@@ -33,23 +38,26 @@ use crate::model::engine::isa::{Col, MAX_INPUTS, Op, Program};
     serde::Deserialize,
     schemars::JsonSchema,
 )]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum GateSet {
     /// Majority-based: MAJ3/MAJ5 adders plus every simple gate.
     Maj,
     /// NAND-based: only NOT, NAND and AND.
     Nand,
+    /// NOT and NAND only (an AND is NOT(NAND)).
+    NandNot,
 }
 
 impl GateSet {
-    /// Both sets.
-    pub const ALL: [GateSet; 2] = [GateSet::Maj, GateSet::Nand];
+    /// Every set.
+    pub const ALL: [GateSet; 3] = [GateSet::Maj, GateSet::Nand, GateSet::NandNot];
 
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
         match self {
             GateSet::Maj => "maj",
             GateSet::Nand => "nand",
+            GateSet::NandNot => "nand-not",
         }
     }
 
@@ -58,6 +66,7 @@ impl GateSet {
         match self {
             GateSet::Maj => 0,
             GateSet::Nand => 1,
+            GateSet::NandNot => 2,
         }
     }
 
@@ -77,6 +86,7 @@ impl GateSet {
                 GateKind::Maj5,
             ],
             GateSet::Nand => &[GateKind::Not, GateKind::Nand, GateKind::And],
+            GateSet::NandNot => &[GateKind::Not, GateKind::Nand],
         }
     }
 }
@@ -91,7 +101,7 @@ impl std::str::FromStr for GateSet {
             .find(|g| g.name() == s)
             .ok_or_else(|| {
                 let names: Vec<&str> = GateSet::ALL.iter().map(|g| g.name()).collect();
-                format!("expected {}", names.join(" or "))
+                format!("expected one of {}", names.join(", "))
             })
     }
 }
@@ -231,6 +241,14 @@ impl Builder {
                 .all(|(i, c)| !ins[..i].contains(c) && *c != out),
             "{gate:?} reads {ins:?} into {out}: a cell may take part once per step"
         );
+        if gate == GateKind::And && self.set == GateSet::NandNot {
+            // AND = NOT(NAND): the NAND into a temporary, its inverse into `out`.
+            let t = self.alloc();
+            self.gate_into(GateKind::Nand, ins, t);
+            self.gate_into(GateKind::Not, &[t], out);
+            self.release(t);
+            return;
+        }
         if let Some(t) = &mut self.tally {
             t.gates[gate.index()] += 1;
             return;
@@ -318,7 +336,7 @@ impl Builder {
     pub fn copy(&mut self, a: Col) -> Col {
         match self.set {
             GateSet::Maj => self.gate(GateKind::Copy, &[a]),
-            GateSet::Nand => {
+            GateSet::Nand | GateSet::NandNot => {
                 let t = self.not(a);
                 let r = self.not(t);
                 self.release(t);
@@ -341,7 +359,7 @@ impl Builder {
     pub fn or(&mut self, a: Col, b: Col) -> Col {
         match self.set {
             GateSet::Maj => self.gate(GateKind::Or, &[a, b]),
-            GateSet::Nand => self.with_inverted(a, b, GateKind::Nand),
+            GateSet::Nand | GateSet::NandNot => self.with_inverted(a, b, GateKind::Nand),
         }
     }
 
@@ -349,7 +367,7 @@ impl Builder {
     pub fn nor(&mut self, a: Col, b: Col) -> Col {
         match self.set {
             GateSet::Maj => self.gate(GateKind::Nor, &[a, b]),
-            GateSet::Nand => self.with_inverted(a, b, GateKind::And),
+            GateSet::Nand | GateSet::NandNot => self.with_inverted(a, b, GateKind::And),
         }
     }
 
@@ -384,7 +402,7 @@ impl Builder {
         let (g1, g2, g3) = match (self.set, invert) {
             (GateSet::Maj, false) => (GateKind::Or, GateKind::Nand, GateKind::And),
             (GateSet::Maj, true) => (GateKind::And, GateKind::Nor, GateKind::Or),
-            (GateSet::Nand, _) => {
+            (GateSet::Nand | GateSet::NandNot, _) => {
                 let (t1, t2, t3) = self.nand_xor_parts(a, b);
                 let r = self.gate(
                     if invert {
@@ -418,7 +436,7 @@ impl Builder {
                 },
                 &[a, b, c],
             ),
-            GateSet::Nand => {
+            GateSet::Nand | GateSet::NandNot => {
                 // maj = ab ∨ ac ∨ bc = NAND(AND(NAND(a,b), NAND(a,c)), NAND(b,c)).
                 let (t1, t2, t3) = (self.nand(a, b), self.nand(a, c), self.nand(b, c));
                 let t4 = self.and(t1, t2);
@@ -448,7 +466,7 @@ impl Builder {
                 self.release(t2);
                 r
             }
-            GateSet::Nand => {
+            GateSet::Nand | GateSet::NandNot => {
                 let (t1, t2) = (self.nand(b, s), self.nand(a, not_s));
                 let r = self.nand(t1, t2);
                 self.release(t1);
@@ -467,7 +485,7 @@ impl Builder {
                 let c = need_carry.then(|| self.and(a, b));
                 (s, c)
             }
-            GateSet::Nand => {
+            GateSet::Nand | GateSet::NandNot => {
                 let (t1, t2, t3) = self.nand_xor_parts(a, b);
                 let s = self.nand(t2, t3);
                 let c = need_carry.then(|| self.not(t1));
@@ -492,7 +510,7 @@ impl Builder {
                 self.release(n2);
                 (s, carry)
             }
-            GateSet::Nand => {
+            GateSet::Nand | GateSet::NandNot => {
                 // s1 = a ⊕ b from (t1, t2, t3); then the same with c; carry = NAND(t4, t1).
                 let (t1, t2, t3) = self.nand_xor_parts(a, b);
                 let s1 = self.nand(t2, t3);

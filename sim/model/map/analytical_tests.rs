@@ -43,7 +43,7 @@ fn run(prog: &golden::Program, images: &[Array3<i64>], mode: Mode, s: Layout) ->
     let opts = RunOptions {
         mode,
         choice: Choice::layout(s),
-        error_rate: 0.0,
+        error_rates: [0.0; cram_arch::GateKind::COUNT],
         seed: 3,
         limits: Default::default(),
     };
@@ -167,7 +167,7 @@ proptest! {
         match run_network(&prog, &imgs, &hw(), &RunOptions {
             mode: Mode::Analytical,
             choice: Choice::layout(layout),
-            error_rate: 0.0,
+            error_rates: [0.0; cram_arch::GateKind::COUNT],
             seed: 3,
             limits: Default::default(),
         }) {
@@ -255,7 +255,7 @@ fn wide_formats_and_heavy_pruning_are_exact() {
     let opts = RunOptions {
         mode: Mode::Analytical,
         choice: Choice::auto(Objective::Energy),
-        error_rate: 0.0,
+        error_rates: [0.0; cram_arch::GateKind::COUNT],
         seed: 1,
         limits: Default::default(),
     };
@@ -282,7 +282,7 @@ fn waves_report_what_one_run_of_every_image_does() {
                 let opts = RunOptions {
                     mode: Mode::Functional,
                     choice,
-                    error_rate,
+                    error_rates: [error_rate; cram_arch::GateKind::COUNT],
                     seed: 3,
                     limits: Default::default(),
                 };
@@ -437,7 +437,7 @@ fn a_broadcast_program_is_issued_once_whatever_the_blocks() {
         let opts = RunOptions {
             mode,
             choice: Choice::force(Strategy::Stored),
-            error_rate: 0.0,
+            error_rates: [0.0; cram_arch::GateKind::COUNT],
             seed: 3,
             limits: Default::default(),
         };
@@ -495,7 +495,7 @@ fn each_objective_wins_its_own_measure() {
             let opts = RunOptions {
                 mode: Mode::Analytical,
                 choice: Choice::auto(objective),
-                error_rate: 0.0,
+                error_rates: [0.0; cram_arch::GateKind::COUNT],
                 seed: 1,
                 limits: Default::default(),
             };
@@ -546,7 +546,7 @@ fn residency_that_does_not_fit() {
         let opts = RunOptions {
             mode: Mode::Analytical,
             choice,
-            error_rate: 0.0,
+            error_rates: [0.0; cram_arch::GateKind::COUNT],
             seed: 1,
             limits: Default::default(),
         };
@@ -616,7 +616,7 @@ fn the_memory_estimate_counts_the_partial_sums() {
                 resident: false,
                 copies: 0,
             }),
-            error_rate: 0.0,
+            error_rates: [0.0; cram_arch::GateKind::COUNT],
             seed: 1,
             limits: Default::default(),
         };
@@ -647,7 +647,7 @@ fn the_timeline_meets_the_pass_bounds() {
     let opts = RunOptions {
         mode: Mode::Analytical,
         choice: Choice::auto(Objective::Latency),
-        error_rate: 0.0,
+        error_rates: [0.0; cram_arch::GateKind::COUNT],
         seed: 3,
         limits: Default::default(),
     };

@@ -36,7 +36,7 @@ proptest! {
     fn requantize_equals_round_shift_and_clamp(
         bits in 2u32..10, signed in any::<bool>(), m in 0.0f64..4.0,
         zero in -20i64..20, xs in proptest::collection::vec(any::<u64>(), 1..40),
-        set in prop_oneof![Just(GateSet::Maj), Just(GateSet::Nand)],
+        set in prop_oneof![Just(GateSet::Maj), Just(GateSet::Nand), Just(GateSet::NandNot)],
     ) {
         let rq = Requant::from_real(m).unwrap();
         let code = Coding::signed(bits);
@@ -56,7 +56,7 @@ proptest! {
 
     /// Wide accumulators times large multipliers and shifts, past one 64-bit heap (the
     /// chunked path): every lane equals the golden rule, for one constant multiplier
-    /// and for a per-lane stored one (zero in some lanes), in both gate sets; and the
+    /// and for a per-lane stored one (zero in some lanes), in every gate set; and the
     /// counting builder's closed form tallies the same ops as the real program.
     #[test]
     fn wide_requantize_equals_round_shift_and_clamp(
@@ -64,7 +64,7 @@ proptest! {
         xs in proptest::collection::vec(any::<u64>(), 1..24),
         ms in proptest::collection::vec(any::<u64>(), 24),
         stored in any::<bool>(),
-        set in prop_oneof![Just(GateSet::Maj), Just(GateSet::Nand)],
+        set in prop_oneof![Just(GateSet::Maj), Just(GateSet::Nand), Just(GateSet::NandNot)],
     ) {
         // Beyond this the rounded quotient itself needs more than 64 bits (refused).
         prop_assume!(bits + m_bits <= shift + 60);

@@ -76,7 +76,7 @@ fn small_cnn_is_bit_exact() {
                 &RunOptions {
                     mode: Mode::Functional,
                     choice: Choice::force(s),
-                    error_rate: 0.0,
+                    error_rates: [0.0; cram_arch::GateKind::COUNT],
                     seed: 0,
                     limits: Default::default(),
                 },

@@ -181,6 +181,7 @@ pub(crate) fn report(
     let (mut runs, mut lanes, mut steps, mut evals, mut loaded) = (0, 0, 0, 0, 0);
     let mut written = 0;
     let (mut flips, mut shared_copies) = (0, 0);
+    let mut by_gate = [0u64; cram_arch::GateKind::COUNT];
     let mut cols = 0usize;
     let mut lane_cycles = 0u128;
     let mut streams = 0;
@@ -199,6 +200,15 @@ pub(crate) fn report(
         lanes += c.lanes * k;
         steps += c.counts.gate_steps * c.runs * k;
         evals += c.counts.lane_gate_evals * k;
+        // Every op of a generated program selects all its lanes, so each kind's share of
+        // the lane evaluations is its share of the steps.
+        if c.counts.gate_steps > 0 {
+            for (&g, &n) in &c.counts.by_gate {
+                by_gate[g.index()] += (u128::from(c.counts.lane_gate_evals) * u128::from(n)
+                    / u128::from(c.counts.gate_steps)) as u64
+                    * k;
+            }
+        }
         loaded += c.loaded_bits * k;
         written += c.written_bits * k;
         flips += c.flips * k;
@@ -253,6 +263,7 @@ pub(crate) fn report(
         column_utilization: cols as f64 / hw.cols() as f64,
         gate_steps: steps,
         lane_gate_evals: evals,
+        lane_evals_by_gate: by_gate,
         loaded_bits: loaded,
         written_bits: written,
         cycles,

@@ -409,8 +409,9 @@ pub struct RunOptions {
     pub mode: Mode,
     /// Strategy choice.
     pub choice: Choice,
-    /// Gate-output error probability (functional mode), the same for every gate.
-    pub error_rate: f64,
+    /// Gate-output error probability per gate kind ([`cram_arch::GateKind::index`]) in
+    /// functional mode; all zero for an error-free run.
+    pub error_rates: [f64; cram_arch::GateKind::COUNT],
     /// Seed of the fault streams.
     pub seed: u64,
     /// When to stop, and the memory limit of functional runs.
@@ -442,6 +443,9 @@ pub struct LayerReport {
     pub gate_steps: u64,
     /// Σ over gate steps of the lanes they ran in.
     pub lane_gate_evals: u64,
+    /// `lane_gate_evals` by gate kind ([`cram_arch::GateKind::index`]): how often each gate
+    /// is evaluated, what its error rate applies to (docs/model.md §1.7.1).
+    pub lane_evals_by_gate: [u64; cram_arch::GateKind::COUNT],
     /// Bits moved over the global bus into lanes before segments (inputs and stored
     /// weights): each distinct value once per subarray run (docs/model.md §2.6).
     pub loaded_bits: u64,
@@ -629,6 +633,17 @@ impl NetRun {
             d.add(&l.deployment);
         }
         d
+    }
+
+    /// Σ over the layers of the lane evaluations of each gate kind.
+    pub fn lane_evals_by_gate(&self) -> [u64; cram_arch::GateKind::COUNT] {
+        let mut n = [0u64; cram_arch::GateKind::COUNT];
+        for l in &self.layers {
+            for (a, b) in n.iter_mut().zip(&l.lane_evals_by_gate) {
+                *a += b;
+            }
+        }
+        n
     }
 
     /// Σ of the layers' lower bounds ÷ the network's cycles.

@@ -158,7 +158,7 @@ pub fn place(
     let opts = RunOptions {
         mode: Mode::Analytical,
         choice,
-        error_rate: 0.0,
+        error_rates: [0.0; cram_arch::GateKind::COUNT],
         seed: 0,
         limits: Default::default(),
     };

@@ -153,7 +153,7 @@ pub fn analytical_matches(f: &NetRun, a: &NetRun) -> Result<usize, MapError> {
                 l.subarray_runs,
                 l.lanes_used,
                 l.gate_steps,
-                l.lane_gate_evals,
+                (l.lane_gate_evals, l.lane_evals_by_gate),
                 l.loaded_bits,
                 l.written_bits,
                 l.cycles,

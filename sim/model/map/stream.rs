@@ -191,8 +191,8 @@ pub(crate) fn run_job(
     let sa = real.zip(load).map(|(job, load)| {
         let mut sa = Subarray::new(lanes, job.program.cols());
         sa.set_track_zeros(true);
-        if opts.error_rate > 0.0 {
-            sa.set_faults(Some(Faults::new(opts.error_rate, opts.seed, stream)));
+        if opts.error_rates.iter().any(|&p| p > 0.0) {
+            sa.set_faults(Some(Faults::per_gate(opts.error_rates, opts.seed, stream)));
         }
         for seg in &job.segments {
             for l in &seg.loads {

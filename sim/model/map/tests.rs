@@ -15,7 +15,7 @@ fn opts(mode: Mode, layout: Layout) -> RunOptions {
     RunOptions {
         mode,
         choice: Choice::layout(layout),
-        error_rate: 0.0,
+        error_rates: [0.0; cram_arch::GateKind::COUNT],
         seed: 1,
         limits: Default::default(),
     }
