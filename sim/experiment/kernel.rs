@@ -314,8 +314,7 @@ fn prepare(
         lanes_per_subarray,
         seed: a.seed,
         error_rate,
-        error_rates_by_gate: derived_errors
-            .then(|| std::array::from_fn(|i| lib.gates[i].error_prob)),
+        error_rates_by_gate: derived_errors.then(|| crate::model::reliability::derived_rates(&lib)),
         track_zeros: a.data_energy,
         stop: options.limits.stop,
     };

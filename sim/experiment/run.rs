@@ -570,8 +570,8 @@ mod tests {
     }
 
     /// A gate set with a gate above the budget is refused, naming the gates, the budget and
-    /// the sets within it; raising the budget runs it, and a layer evaluating an
-    /// unavailable COPY (the maj set's copies) is refused naming the layer.
+    /// the sets within it; raising the budget runs it and states the expected flips; a
+    /// budget outside (0, 1] and injection in analytical mode are refused.
     #[test]
     fn the_gate_budget_refuses_gates_above_it() {
         let load = |s: &[&str]| {

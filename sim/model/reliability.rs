@@ -57,17 +57,6 @@ impl Estimate {
         let p0 = self.p_flip_free;
         (clean * p0, clean * p0 + (1.0 - p0))
     }
-
-    /// The largest error probability among the gates evaluated, and its gate.
-    pub fn worst(&self) -> Option<(GateKind, f64)> {
-        self.gates
-            .iter()
-            .map(|&(g, p, _)| (g, p))
-            .fold(None, |w, (g, p)| match w {
-                Some((_, q)) if q >= p => w,
-                _ => Some((g, p)),
-            })
-    }
 }
 
 /// The per-gate error probabilities a functional run injects ([`GateKind::index`] order).
@@ -88,7 +77,6 @@ mod tests {
         assert!((e.expected_flips - 2.0).abs() < 1e-12);
         let want = (1.0f64 - 1e-3).powf(1000.0) * (1.0f64 - 2e-3).powf(500.0);
         assert!((e.p_flip_free - want).abs() < 1e-12, "{}", e.p_flip_free);
-        assert_eq!(e.worst(), Some((GateKind::Not, 2e-3)));
         let (lo, hi) = e.accuracy_bounds(0.9);
         assert!((lo - 0.9 * want).abs() < 1e-12 && (hi - (lo + 1.0 - want)).abs() < 1e-12);
     }
@@ -99,6 +87,5 @@ mod tests {
         assert_eq!((clean.expected_flips, clean.p_flip_free), (0.0, 1.0));
         let sure = Estimate::of(vec![(GateKind::Maj5, 1.0, 1.0)]);
         assert_eq!(sure.p_flip_free, 0.0);
-        assert_eq!(Estimate::of(vec![]).worst(), None);
     }
 }
