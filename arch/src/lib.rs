@@ -12,11 +12,12 @@ pub mod gates;
 pub mod ir;
 pub mod org;
 pub mod presets;
+pub mod tech;
 
 pub use baseline::{Baseline, BaselineKind, BaselineParams, LevelParams};
 pub use device::{Derived, Device, DeviceParams, SheChannel, Variant};
 pub use error::ArchError;
 pub use gates::{GateKind, GateLibrary, GateSpec};
 pub use ir::{IrCheck, IrGateCheck, IrLimit};
-pub use org::{BusParams, HostLinkParams, Lines, Org, OrgParams, PeripheralParams};
+pub use org::{BusParams, HostLinkParams, Lines, Org, OrgParams, PeripheralParams, Periphery};
 pub use presets::Source;

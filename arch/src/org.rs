@@ -15,8 +15,10 @@ pub struct BusParams {
     pub width_bits: u32,
     /// Cycles from the start of a transfer until its first bits arrive.
     pub latency_cycles: u32,
-    /// Energy per bit moved, pJ.
-    pub e_pj_per_bit: f64,
+    /// Energy per bit moved, pJ; absent, derived from the node and the bus's wire length
+    /// ([`Periphery`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e_pj_per_bit: Option<f64>,
 }
 
 /// An off-chip link: the one between the chip and its host, or between chips.
@@ -31,28 +33,72 @@ pub struct HostLinkParams {
     pub e_pj_per_bit: f64,
 }
 
-/// Line capacitances and peripheral energies of a subarray.
+/// Line capacitances and peripheral energies of a subarray. Each energy or capacitance left
+/// out is derived from the array's `node_nm` ([`Periphery`], docs/model.md §1.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeripheralParams {
     /// Capacitance of a bit-select line per cell it passes (the line spans all lanes), fF.
-    pub c_bsl_ff_per_cell: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub c_bsl_ff_per_cell: Option<f64>,
     /// Capacitance of a logic word line per cell it passes (the line spans all columns), fF.
-    pub c_wll_ff_per_cell: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub c_wll_ff_per_cell: Option<f64>,
     /// Swing of a logic word line when its lane is selected, V.
-    pub v_wordline_v: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v_wordline_v: Option<f64>,
     /// Row/column decode for one command in one subarray, pJ.
-    pub e_decoder_pj: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e_decoder_pj: Option<f64>,
     /// Sensing one bit in a memory-mode read (sense amplifier and read current), pJ.
-    pub e_sense_pj_per_bit: f64,
-    /// Controller energy per command issued (decode, sequencing), pJ.
-    pub e_controller_pj_per_command: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e_sense_pj_per_bit: Option<f64>,
+    /// Controller energy per command issued (its instruction read and broadcast), pJ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e_controller_pj_per_command: Option<f64>,
     /// Resistance of a bit-select line per cell pitch it passes, Ω (sets the IR drop, see
     /// `ir.rs`).
     pub r_wire_ohm_per_cell: f64,
     /// Rows on one driven segment of a bit-select line: each segment has its own line drivers,
     /// so the IR drop accrues over at most this many rows (fewer if the subarray is smaller).
     pub lanes_per_line_segment: u32,
+}
+
+/// The keys of an array file that may be left out and derived from its `node_nm`.
+pub const DERIVED_KEYS: [&str; 8] = [
+    "peripherals.c_bsl_ff_per_cell",
+    "peripherals.c_wll_ff_per_cell",
+    "peripherals.v_wordline_v",
+    "peripherals.e_decoder_pj",
+    "peripherals.e_sense_pj_per_bit",
+    "peripherals.e_controller_pj_per_command",
+    "bank_bus.e_pj_per_bit",
+    "global_bus.e_pj_per_bit",
+];
+
+/// The periphery's prices and line capacitances as used: each given in the array file, or
+/// derived from its `node_nm` ([`crate::tech::Tech`]) and the area model (docs/model.md
+/// §1.1.1).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Periphery {
+    /// Bit-select line per cell, fF.
+    pub c_bsl_ff_per_cell: f64,
+    /// Logic word line per cell, fF.
+    pub c_wll_ff_per_cell: f64,
+    /// Word-line swing, V.
+    pub v_wordline_v: f64,
+    /// One decode, pJ.
+    pub e_decoder_pj: f64,
+    /// Sensing one bit, pJ.
+    pub e_sense_pj_per_bit: f64,
+    /// One controller command, pJ.
+    pub e_controller_pj_per_command: f64,
+    /// One bit over the bank bus, pJ (wire across a bank).
+    pub e_bank_bus_pj_per_bit: f64,
+    /// One bit over the global bus, pJ (wire across the chip).
+    pub e_global_bus_pj_per_bit: f64,
+    /// Which of [`DERIVED_KEYS`] were derived rather than given.
+    pub derived: Vec<&'static str>,
 }
 
 /// Organisation of one CRAM chip, as written in a `configs/arrays/*.toml` file.
@@ -94,6 +140,10 @@ pub struct OrgParams {
     /// amplifiers, buses, controller).
     #[serde(default = "default_array_efficiency")]
     pub array_efficiency: f64,
+    /// CMOS process node of the periphery, nm (22–65): the energies and capacitances the
+    /// file leaves out are derived from it (docs/model.md §1.1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_nm: Option<f64>,
 }
 
 fn default_cell_area() -> f64 {
@@ -112,6 +162,74 @@ impl OrgParams {
             * self.subarrays_per_bank as f64
             * self.banks as f64;
         cells * self.cell_area_um2 / self.array_efficiency * 1e-6
+    }
+
+    /// Side of the chip, mm (a square of [`OrgParams::chip_area_mm2`]): the global bus's
+    /// wire length.
+    pub fn chip_side_mm(&self) -> f64 {
+        self.chip_area_mm2().sqrt()
+    }
+
+    /// Side of one bank, mm: the bank bus's wire length.
+    pub fn bank_side_mm(&self) -> f64 {
+        (self.chip_area_mm2() / f64::from(self.banks.max(1))).sqrt()
+    }
+
+    /// The periphery as used: every value the file gives, the others derived from
+    /// `node_nm` (refused, naming the first missing key, when the file has no node).
+    fn periphery(&self, check: &Checker<'_>) -> Result<Periphery, ArchError> {
+        let tech = match self.node_nm {
+            None => None,
+            Some(n) => Some(crate::tech::Tech::new(n).ok_or_else(|| {
+                check.bad(
+                    "node_nm",
+                    n,
+                    "must be between 22 and 65 nm (the nodes NVSim and CACTI tabulate)",
+                )
+            })?),
+        };
+        let per = &self.peripherals;
+        let pitch_um = self.cell_area_um2.sqrt();
+        let mut derived = Vec::new();
+        let mut pick =
+            |key: &'static str, given: Option<f64>, f: &dyn Fn(&crate::tech::Tech) -> f64| match (
+                given, tech,
+            ) {
+                (Some(v), _) => Ok(v),
+                (None, Some(t)) => {
+                    derived.push(key);
+                    Ok(f(&t))
+                }
+                (None, None) => Err(check.bad(
+                    key,
+                    "(missing)",
+                    "a value, or node_nm (22–65) to derive it from",
+                )),
+            };
+        let (chip_mm, bank_mm) = (self.chip_side_mm(), self.bank_side_mm());
+        Ok(Periphery {
+            c_bsl_ff_per_cell: pick(DERIVED_KEYS[0], per.c_bsl_ff_per_cell, &|t| {
+                t.c_bitline_ff_per_cell(pitch_um)
+            })?,
+            c_wll_ff_per_cell: pick(DERIVED_KEYS[1], per.c_wll_ff_per_cell, &|t| {
+                t.c_wordline_ff_per_cell(pitch_um)
+            })?,
+            v_wordline_v: pick(DERIVED_KEYS[2], per.v_wordline_v, &|t| t.vdd_v())?,
+            e_decoder_pj: pick(DERIVED_KEYS[3], per.e_decoder_pj, &|t| t.decoder_pj())?,
+            e_sense_pj_per_bit: pick(DERIVED_KEYS[4], per.e_sense_pj_per_bit, &|t| t.sense_pj())?,
+            e_controller_pj_per_command: pick(
+                DERIVED_KEYS[5],
+                per.e_controller_pj_per_command,
+                &|t| t.controller_pj(chip_mm),
+            )?,
+            e_bank_bus_pj_per_bit: pick(DERIVED_KEYS[6], self.bank_bus.e_pj_per_bit, &|t| {
+                t.wire_pj_per_bit(bank_mm)
+            })?,
+            e_global_bus_pj_per_bit: pick(DERIVED_KEYS[7], self.global_bus.e_pj_per_bit, &|t| {
+                t.wire_pj_per_bit(chip_mm)
+            })?,
+            derived,
+        })
     }
 
     /// Checks every field's range; `origin` (file or preset) is quoted in errors.
@@ -146,20 +264,6 @@ impl OrgParams {
             "GB/s",
         )?;
         real(
-            "bank_bus.e_pj_per_bit",
-            self.bank_bus.e_pj_per_bit,
-            0.0,
-            1e4,
-            "pJ",
-        )?;
-        real(
-            "global_bus.e_pj_per_bit",
-            self.global_bus.e_pj_per_bit,
-            0.0,
-            1e4,
-            "pJ",
-        )?;
-        real(
             "host_link.e_pj_per_bit",
             self.host_link.e_pj_per_bit,
             0.0,
@@ -167,36 +271,29 @@ impl OrgParams {
             "pJ",
         )?;
         let per = &self.peripherals;
-        real(
-            "peripherals.c_bsl_ff_per_cell",
-            per.c_bsl_ff_per_cell,
-            0.0,
-            1e3,
-            "fF",
-        )?;
-        real(
-            "peripherals.c_wll_ff_per_cell",
-            per.c_wll_ff_per_cell,
-            0.0,
-            1e3,
-            "fF",
-        )?;
-        real("peripherals.v_wordline_v", per.v_wordline_v, 0.0, 10.0, "V")?;
-        real("peripherals.e_decoder_pj", per.e_decoder_pj, 0.0, 1e6, "pJ")?;
-        real(
-            "peripherals.e_sense_pj_per_bit",
-            per.e_sense_pj_per_bit,
-            0.0,
-            1e4,
-            "pJ",
-        )?;
-        real(
-            "peripherals.e_controller_pj_per_command",
-            per.e_controller_pj_per_command,
-            0.0,
-            1e6,
-            "pJ",
-        )?;
+        let periphery = self.periphery(&check)?;
+        for (key, v, hi, unit) in [
+            (DERIVED_KEYS[0], periphery.c_bsl_ff_per_cell, 1e3, "fF"),
+            (DERIVED_KEYS[1], periphery.c_wll_ff_per_cell, 1e3, "fF"),
+            (DERIVED_KEYS[2], periphery.v_wordline_v, 10.0, "V"),
+            (DERIVED_KEYS[3], periphery.e_decoder_pj, 1e6, "pJ"),
+            (DERIVED_KEYS[4], periphery.e_sense_pj_per_bit, 1e4, "pJ"),
+            (
+                DERIVED_KEYS[5],
+                periphery.e_controller_pj_per_command,
+                1e6,
+                "pJ",
+            ),
+            (DERIVED_KEYS[6], periphery.e_bank_bus_pj_per_bit, 1e4, "pJ"),
+            (
+                DERIVED_KEYS[7],
+                periphery.e_global_bus_pj_per_bit,
+                1e4,
+                "pJ",
+            ),
+        ] {
+            real(key, v, 0.0, hi, unit)?;
+        }
         real(
             "peripherals.r_wire_ohm_per_cell",
             per.r_wire_ohm_per_cell,
@@ -227,7 +324,10 @@ impl OrgParams {
             real("chip_link.e_pj_per_bit", link.e_pj_per_bit, 0.0, 1e4, "pJ")?;
             count("chip_link.latency_cycles", link.latency_cycles, 0, 1 << 20)?;
         }
-        Ok(Org { params: self })
+        Ok(Org {
+            params: self,
+            periphery,
+        })
     }
 }
 
@@ -236,6 +336,8 @@ impl OrgParams {
 pub struct Org {
     /// The validated parameters.
     pub params: OrgParams,
+    /// The periphery's prices and capacitances as used.
+    pub periphery: Periphery,
 }
 
 impl Org {
@@ -278,13 +380,16 @@ impl Org {
     /// Settling time of one driven line segment, ns: the Elmore delay of a distributed RC
     /// line, τ = r·c·S²/2 for S cells of resistance r and capacitance c each (textbook
     /// result for a uniform RC line driven from one end; recalled, e.g. Rabaey et al.,
-    /// *Digital Integrated Circuits*, ch. 4). Ω·fF = 10⁻⁶ ns. At the shipped 1 Ω and 0.1 fF
-    /// per cell and 8-row segments it is 3.2 fs; it matters for long segments of resistive
+    /// *Digital Integrated Circuits*, ch. 4). Ω·fF = 10⁻⁶ ns. At the shipped 1 Ω and 0.193 fF
+    /// per cell and 8-row segments it is 6.2 fs; it matters for long segments of resistive
     /// lines, which the IR-drop check usually refuses first.
     pub fn line_settle_ns(&self) -> f64 {
-        let per = &self.params.peripherals;
         let s = self.rows_per_line() as f64;
-        0.5 * per.r_wire_ohm_per_cell * per.c_bsl_ff_per_cell * s * s * 1e-6
+        0.5 * self.params.peripherals.r_wire_ohm_per_cell
+            * self.periphery.c_bsl_ff_per_cell
+            * s
+            * s
+            * 1e-6
     }
 
     /// Line-driver set-up of every array step, ns: `t_driver_setup_ns`, stretched to the
@@ -356,6 +461,7 @@ impl Lines {
 
 #[cfg(test)]
 mod tests {
+    use super::DERIVED_KEYS;
     use crate::presets;
 
     /// Only the segments holding a selected lane are charged, each over its full length.
@@ -380,7 +486,7 @@ mod tests {
     }
 
     /// The Elmore delay of a segment, r·c·S²/2, stretches the driver set-up once it is
-    /// longer: negligible on the shipped array, 52 ns for 1024 cells of 1 kΩ and 0.1 fF.
+    /// longer: negligible on the shipped array, 101 ns for 1024 cells of 1 kΩ and 0.193 fF.
     #[test]
     fn long_resistive_segments_settle_slowly() {
         let mut org = presets::array("cram-1k").unwrap();
@@ -389,7 +495,8 @@ mod tests {
         org.params.peripherals.r_wire_ohm_per_cell = 1000.0;
         org.params.peripherals.lanes_per_line_segment = 1 << 20;
         assert_eq!(org.rows_per_line(), 1024);
-        assert!((org.line_settle_ns() - 0.5 * 1000.0 * 0.1 * 1024.0 * 1024.0 * 1e-6).abs() < 1e-9);
+        let c = org.periphery.c_bsl_ff_per_cell;
+        assert!((org.line_settle_ns() - 0.5 * 1000.0 * c * 1024.0 * 1024.0 * 1e-6).abs() < 1e-9);
         assert_eq!(org.step_setup_ns(), org.line_settle_ns());
     }
 
@@ -410,6 +517,56 @@ mod tests {
         let e = p.validate("a.toml").unwrap_err().to_string();
         assert!(
             e.contains("a.toml") && e.contains("lanes_per_subarray") && e.contains("1..="),
+            "{e}"
+        );
+    }
+
+    /// The periphery: derived from the node when left out, the file's value when given, and
+    /// a node outside the tables or a value missing without a node is refused by key.
+    #[test]
+    fn periphery_is_derived_overridden_or_refused() {
+        let base = presets::array("cram-1k").unwrap().params;
+        let at = |node: f64| {
+            let mut p = base.clone();
+            p.node_nm = Some(node);
+            p.validate("a.toml").map(|o| o.periphery)
+        };
+        let (n22, n45) = (at(22.0).unwrap(), at(45.0).unwrap());
+        assert_eq!(n22.derived.len(), DERIVED_KEYS.len());
+        assert!((n45.e_sense_pj_per_bit - 0.1026).abs() < 1e-12);
+        assert!((n45.v_wordline_v - 1.0).abs() < 1e-12);
+        // Older nodes: lower sensing energy, dearer decoders, wires and commands.
+        assert!(n45.e_decoder_pj > n22.e_decoder_pj);
+        assert!(n45.e_global_bus_pj_per_bit > n22.e_global_bus_pj_per_bit);
+        assert!(n45.e_controller_pj_per_command > n22.e_controller_pj_per_command);
+        for bad in [10.0, 90.0, f64::NAN] {
+            let e = at(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("a.toml") && e.contains("node_nm") && e.contains("22"),
+                "{e}"
+            );
+        }
+        let mut given = base.clone();
+        given.peripherals.e_sense_pj_per_bit = Some(0.2);
+        given.global_bus.e_pj_per_bit = Some(1.5);
+        let per = given.validate("a.toml").unwrap().periphery;
+        assert_eq!(
+            (per.e_sense_pj_per_bit, per.e_global_bus_pj_per_bit),
+            (0.2, 1.5)
+        );
+        assert_eq!(per.derived.len(), DERIVED_KEYS.len() - 2);
+        let mut bare = base;
+        bare.node_nm = None;
+        let e = bare.clone().validate("a.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("peripherals.c_bsl_ff_per_cell") && e.contains("node_nm"),
+            "{e}"
+        );
+        bare.peripherals.e_sense_pj_per_bit = Some(-1.0);
+        bare.node_nm = Some(22.0);
+        let e = bare.validate("a.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("peripherals.e_sense_pj_per_bit") && e.contains("-1"),
             "{e}"
         );
     }

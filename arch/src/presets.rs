@@ -335,6 +335,35 @@ mod tests {
         assert!(array("nope").unwrap_err().to_string().contains("cram-1k"));
     }
 
+    /// Issue 22: no number in an array preset is untagged. Every `key = number` line says
+    /// on the same line whether it is verified, code, derived or an assumption, and the
+    /// periphery keys derived from the node are left to it.
+    #[test]
+    fn every_array_number_is_tagged() {
+        for name in ARRAY_NAMES {
+            let src = array_source(name).unwrap();
+            for line in src.lines() {
+                let code = line.split('#').next().unwrap_or("");
+                let Some((key, value)) = code.split_once('=') else {
+                    continue;
+                };
+                if value.trim().parse::<f64>().is_err() {
+                    continue;
+                }
+                let tagged = ["[V]", "[C]", "[D]", "[A]"]
+                    .iter()
+                    .any(|t| line.contains(&format!("# {t}")));
+                assert!(tagged, "{name}: '{}' has no tag: {line}", key.trim());
+            }
+            let org = array(name).unwrap();
+            assert_eq!(
+                org.periphery.derived.len(),
+                crate::org::DERIVED_KEYS.len(),
+                "{name}"
+            );
+        }
+    }
+
     #[test]
     fn every_baseline_preset_loads_and_round_trips() {
         for name in BASELINE_NAMES {

@@ -3,7 +3,6 @@
 use crate::cli::common::*;
 use crate::error::Error;
 use crate::io::render::{Format, render};
-use crate::records::CalibrationPoint;
 use clap::{Args, Subcommand};
 use cram_arch::presets;
 use serde::Serialize;
@@ -40,9 +39,9 @@ pub enum ConfigCommand {
 
 /// `cramulator calibrate`.
 pub fn calibrate(a: &CalibrateArgs) -> Result<Outcome, Error> {
-    let points = crate::experiment::calibrate::calibration()?;
-    emit(&render(&points, Format::of_flags(a.json, false))?)?;
-    Ok(if points.iter().all(CalibrationPoint::within_band) {
+    let report = crate::experiment::calibrate::report()?;
+    emit(&render(&report, Format::of_flags(a.json, false))?)?;
+    Ok(if report.within_band() {
         Outcome::Success
     } else {
         Outcome::CheckFailed

@@ -220,7 +220,7 @@ impl EnergyTable {
     pub fn derive(lib: &GateLibrary, org: &Org) -> EnergyTable {
         let dev = &lib.device;
         let d = &dev.derived;
-        let per = &org.params.peripherals;
+        let per = &org.periphery;
         let bsl_c_ff = per.c_bsl_ff_per_cell;
         let wll_c_ff = per.c_wll_ff_per_cell * f64::from(org.params.cols_per_subarray);
         // The write driver forces overdrive · I_c through the worst-case write path.
@@ -246,8 +246,8 @@ impl EnergyTable {
             sense_pj_per_bit: per.e_sense_pj_per_bit,
             controller_pj_per_command: per.e_controller_pj_per_command,
             moved_pj_per_bit: [
-                org.params.bank_bus.e_pj_per_bit,
-                org.params.global_bus.e_pj_per_bit,
+                per.e_bank_bus_pj_per_bit,
+                per.e_global_bus_pj_per_bit,
                 org.params.host_link.e_pj_per_bit,
                 org.params.chip_link.map_or(0.0, |l| l.e_pj_per_bit),
             ],

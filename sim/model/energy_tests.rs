@@ -39,14 +39,25 @@ fn lines() -> Lines {
     presets::array("cram-1k").unwrap().lines()
 }
 
-/// The table by hand: a logic word line of 0.1 fF/cell × 1024 columns = 102.4 fF; a bit
-/// line 0.1 fF per cell it passes.
+/// The table by hand from cram-1k's derived 22 nm periphery (docs/model.md §1.1.1): a line
+/// of 0.280 fF/µm × 0.1 µm + 0.165 fF = 0.193 fF per cell; a logic word line of 1024 cells
+/// swung by 0.8 V; the sense, decode, controller and bus prices of the node.
 #[test]
 fn table_entries_by_hand() {
     let (lib, t) = table();
-    assert!((t.wll_pj - 102.4e-3).abs() < 1e-12); // 102.4 fF × 1 V²
+    assert!((t.wll_pj - 0.193 * 1024.0 * 0.8 * 0.8 * 1e-3).abs() < 1e-12);
+    assert!((t.sense_pj_per_bit - 0.150).abs() < 1e-12);
+    assert!((t.decoder_pj - 0.114).abs() < 1e-12);
+    // ¼ × 0.248 fF/µm × 0.64 V² per mm = 39.68 fJ/bit/mm, over a bank (1.64 mm / √8) and
+    // the chip (√2.68 mm²).
+    let side_mm = (1024.0f64 * 1024.0 * 128.0 * 0.01 / 0.5 * 1e-6).sqrt();
+    let wire = |mm: f64| 0.03968 * mm;
+    assert!((t.moved_pj_per_bit[0] - wire(side_mm / 8f64.sqrt())).abs() < 1e-12);
+    assert!((t.moved_pj_per_bit[1] - wire(side_mm)).abs() < 1e-12);
+    let sram = 10.0 * 22.0 / 45.0 * 0.64 / 0.81;
+    assert!((t.controller_pj_per_command - (sram + 64.0 * wire(side_mm))).abs() < 1e-9);
     let nand = lib.get(GateKind::Nand);
-    let per_cell = 0.1 * nand.bias_v * nand.bias_v * 1e-3;
+    let per_cell = 0.193 * nand.bias_v * nand.bias_v * 1e-3;
     assert!((t.bsl_logic_pj_per_cell[NAND] - per_cell).abs() < 1e-18);
     assert_eq!(&t.pulse_pj[NAND][..3], nand.e_pulse_pj.as_slice());
     assert_eq!(
@@ -105,8 +116,8 @@ fn idle_lanes_and_columns_cost_nothing() {
     assert_eq!(e.peripherals_pj, 2.0 * t.decoder_pj); // mask + step
 }
 
-/// A row move inside a bank and one across banks, by hand (cram-1k: 1024 columns,
-/// 0.2 / 1.0 pJ per bit on the bank / global bus, 0.1 pJ per sensed bit).
+/// A row move inside a bank and one across banks, by hand (cram-1k: 1024 columns, the
+/// bank and global bus's and the sense amplifier's prices from the table).
 #[test]
 fn row_move_energy_by_hand() {
     use crate::model::timing::ChipOp;
@@ -128,9 +139,9 @@ fn row_move_energy_by_hand() {
         )
     };
     let (near, far) = (mv(1), mv(16));
-    assert!((near.bus_pj - 1024.0 * 0.2).abs() < 1e-9);
-    assert!((far.bus_pj - 1024.0 * 1.0).abs() < 1e-9);
-    assert!((near.memory_reads_pj - 1024.0 * 0.1).abs() < 1e-9);
+    assert!((near.bus_pj - 1024.0 * t.moved_pj_per_bit[0]).abs() < 1e-9);
+    assert!((far.bus_pj - 1024.0 * t.moved_pj_per_bit[1]).abs() < 1e-9);
+    assert!((near.memory_reads_pj - 1024.0 * t.sense_pj_per_bit).abs() < 1e-9);
     let write = 512.0 * (t.cell_write_pj[0] + t.cell_write_pj[1]);
     assert!((near.memory_writes_pj - write).abs() < 1e-9);
     // 1024 bit lines, each over the destination row's 8-row segment.

@@ -30,7 +30,7 @@ pub use sweep::*;
 pub use validation::*;
 
 /// Version of the record layout; raised whenever a field changes.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// The JSON Schemas of the records, by file name (`docs/schema/<name>`).
 pub fn schemas() -> Vec<(&'static str, String)> {
@@ -45,7 +45,7 @@ pub fn schemas() -> Vec<(&'static str, String)> {
     add("layer-row.schema.json", schemars::schema_for!(LayerRow));
     add(
         "calibration.schema.json",
-        schemars::schema_for!(Vec<CalibrationPoint>),
+        schemars::schema_for!(CalibrationReport),
     );
     add(
         "validation.schema.json",

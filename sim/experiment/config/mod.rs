@@ -922,6 +922,13 @@ impl Config {
                 }
             }
         }
+        // The array keys a preset may leave to its node (docs/model.md §1.1.1).
+        for k in cram_arch::org::DERIVED_KEYS {
+            let k = format!("cram.array_params.{k}");
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
         out
     }
 

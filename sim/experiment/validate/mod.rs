@@ -682,6 +682,38 @@ pub(crate) fn networks(limits: Limits) -> Result<Vec<ValidationCheck>, Error> {
 }
 
 pub(crate) fn baseline() -> Result<Vec<ValidationCheck>, Error> {
+    let macros = crate::experiment::calibrate::macro_calibration()?
+        .into_iter()
+        .map(|p| {
+            let ok = p.within_band();
+            ValidationCheck {
+                group: String::new(),
+                id: format!("calibration/{}", p.name),
+                name: format!("{}: read energy per bit", p.system),
+                expected: format!("{:.3} pJ/bit (published)", p.measured_pj_per_bit),
+                obtained: format!(
+                    "{:.3} pJ/bit (model ÷ published = {:.2}; {} at {} nm, {}-bit row read: \
+                     sensing {:.3}, decode {:.2e} pJ/bit)",
+                    p.model_pj_per_bit,
+                    p.ratio,
+                    p.array,
+                    p.node_nm,
+                    p.access_bits,
+                    p.sense_pj_per_bit,
+                    p.decode_pj_per_bit
+                ),
+                tolerance: "model ÷ published in [0.5, 2]".to_owned(),
+                status: if ok {
+                    CheckStatus::WithinTolerance
+                } else {
+                    CheckStatus::Diverges
+                },
+                reason: (!ok).then(|| format!("ratio {:.2} outside [0.5, 2]", p.ratio)),
+                source: p.source,
+                required: true,
+                assumptions: p.assumptions,
+            }
+        });
     Ok(crate::experiment::calibrate::calibration()?
         .into_iter()
         .map(|p| {
@@ -707,6 +739,7 @@ pub(crate) fn baseline() -> Result<Vec<ValidationCheck>, Error> {
                 assumptions: p.assumptions,
             }
         })
+        .chain(macros)
         .collect())
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::records::{
-    CalibrationPoint, GateTable, InspectReport, KernelRunReport, MapReport, RunReport,
+    CalibrationReport, GateTable, InspectReport, KernelRunReport, MapReport, RunReport,
     SimulateReport, Trained, ValidationReport, ZooEntry, to_json,
 };
 
@@ -80,7 +80,7 @@ impl Render for Vec<Trained> {
     }
 }
 
-impl Render for Vec<CalibrationPoint> {
+impl Render for CalibrationReport {
     fn text(&self) -> String {
         models::calibration(self)
     }

@@ -1,7 +1,7 @@
 //! The zoo list, one inspected network, the trained digits models and the calibration
 //! points as text.
 
-use crate::records::{CalibrationPoint, InspectReport, Trained, ZooEntry};
+use crate::records::{CalibrationReport, InspectReport, Trained, ZooEntry};
 use crate::units::group;
 use std::fmt::Write as _;
 
@@ -101,9 +101,9 @@ pub(crate) fn trained(rows: &[Trained]) -> String {
 }
 
 /// The calibration points, model against measurement.
-pub(crate) fn calibration(points: &[CalibrationPoint]) -> String {
+pub(crate) fn calibration(r: &CalibrationReport) -> String {
     let mut s = String::new();
-    for p in points {
+    for p in &r.baselines {
         let _ = writeln!(s, "{}: {}", p.name, p.system);
         let _ = writeln!(
             s,
@@ -130,6 +130,33 @@ pub(crate) fn calibration(points: &[CalibrationPoint]) -> String {
             let _ = writeln!(s, "  assumes: {a}");
         }
         s.push('\n');
+    }
+    for p in &r.macros {
+        let _ = writeln!(s, "{}: {}", p.name, p.system);
+        let _ = writeln!(
+            s,
+            "  published {:>9.3} pJ/bit read ({}-bit access, {} nm)",
+            p.measured_pj_per_bit, p.access_bits, p.node_nm
+        );
+        let _ = writeln!(
+            s,
+            "  model     {:>9.3} pJ/bit read (array {} at {} nm: sensing {:.3}, decode {:.2e})",
+            p.model_pj_per_bit, p.array, p.node_nm, p.sense_pj_per_bit, p.decode_pj_per_bit
+        );
+        let _ = writeln!(
+            s,
+            "  model ÷ published = {:.2} ({})",
+            p.ratio,
+            if p.within_band() {
+                "within [0.5, 2]"
+            } else {
+                "OUTSIDE [0.5, 2]"
+            }
+        );
+        let _ = writeln!(s, "  source: {}", p.source);
+        for a in &p.assumptions {
+            let _ = writeln!(s, "  assumes: {a}");
+        }
     }
     s
 }
