@@ -685,62 +685,76 @@ pub(crate) fn baseline() -> Result<Vec<ValidationCheck>, Error> {
     let macros = crate::experiment::calibrate::macro_calibration()?
         .into_iter()
         .map(|p| {
-            let ok = p.within_band();
-            ValidationCheck {
-                group: String::new(),
-                id: format!("calibration/{}", p.name),
-                name: format!("{}: read energy per bit", p.system),
-                expected: format!("{:.3} pJ/bit (published)", p.measured_pj_per_bit),
-                obtained: format!(
-                    "{:.3} pJ/bit (model ÷ published = {:.2}; {} at {} nm, {}-bit row read: \
-                     sensing {:.3}, decode {:.2e} pJ/bit)",
-                    p.model_pj_per_bit,
-                    p.ratio,
-                    p.array,
-                    p.node_nm,
-                    p.access_bits,
-                    p.sense_pj_per_bit,
-                    p.decode_pj_per_bit
+            let obtained = format!(
+                "{:.3} pJ/bit (model ÷ published = {:.2}; {} at {} nm, {}-bit row read: \
+                 sensing {:.3}, decode {:.2e} pJ/bit)",
+                p.model_pj_per_bit,
+                p.ratio,
+                p.array,
+                p.node_nm,
+                p.access_bits,
+                p.sense_pj_per_bit,
+                p.decode_pj_per_bit
+            );
+            calibration_check(
+                (&p.name, format!("{}: read energy per bit", p.system)),
+                (
+                    format!("{:.3} pJ/bit (published)", p.measured_pj_per_bit),
+                    obtained,
                 ),
-                tolerance: "model ÷ published in [0.5, 2]".to_owned(),
-                status: if ok {
-                    CheckStatus::WithinTolerance
-                } else {
-                    CheckStatus::Diverges
-                },
-                reason: (!ok).then(|| format!("ratio {:.2} outside [0.5, 2]", p.ratio)),
-                source: p.source,
-                required: true,
-                assumptions: p.assumptions,
-            }
+                ("published", p.ratio, p.within_band()),
+                p.source,
+                p.assumptions,
+            )
         });
     Ok(crate::experiment::calibrate::calibration()?
         .into_iter()
         .map(|p| {
-            let ok = p.within_band();
-            ValidationCheck {
-                group: String::new(),
-                id: format!("calibration/{}", p.name),
-                name: format!("{} ({})", p.system, p.scope),
-                expected: format!("{:.3} mJ per inference (measured)", p.measured_mj),
-                obtained: format!(
-                    "{:.3} mJ (model ÷ measured = {:.2}; preset {}, {}-bit, batch {})",
-                    p.model_mj, p.ratio, p.preset, p.bits, p.batch
+            let obtained = format!(
+                "{:.3} mJ (model ÷ measured = {:.2}; preset {}, {}-bit, batch {})",
+                p.model_mj, p.ratio, p.preset, p.bits, p.batch
+            );
+            calibration_check(
+                (&p.name, format!("{} ({})", p.system, p.scope)),
+                (
+                    format!("{:.3} mJ per inference (measured)", p.measured_mj),
+                    obtained,
                 ),
-                tolerance: "model ÷ measured in [0.5, 2]".to_owned(),
-                status: if ok {
-                    CheckStatus::WithinTolerance
-                } else {
-                    CheckStatus::Diverges
-                },
-                reason: (!ok).then(|| format!("ratio {:.2} outside [0.5, 2]", p.ratio)),
-                source: p.source,
-                required: true,
-                assumptions: p.assumptions,
-            }
+                ("measured", p.ratio, p.within_band()),
+                p.source,
+                p.assumptions,
+            )
         })
         .chain(macros)
         .collect())
+}
+
+/// A calibration point as a required check: within tolerance while model ÷ `against` is
+/// inside [0.5, 2], diverging otherwise.
+fn calibration_check(
+    (name, title): (&str, String),
+    (expected, obtained): (String, String),
+    (against, ratio, ok): (&str, f64, bool),
+    source: String,
+    assumptions: Vec<String>,
+) -> ValidationCheck {
+    ValidationCheck {
+        group: String::new(),
+        id: format!("calibration/{name}"),
+        name: title,
+        expected,
+        obtained,
+        tolerance: format!("model ÷ {against} in [0.5, 2]"),
+        status: if ok {
+            CheckStatus::WithinTolerance
+        } else {
+            CheckStatus::Diverges
+        },
+        reason: (!ok).then(|| format!("ratio {ratio:.2} outside [0.5, 2]")),
+        source,
+        required: true,
+        assumptions,
+    }
 }
 
 #[cfg(test)]

@@ -115,20 +115,14 @@ pub(crate) fn calibration(r: &CalibrationReport) -> String {
             "  model     {:>9.3} mJ/inference, {:>9.3} ms (preset {}, {}-bit, batch {})",
             p.model_mj, p.model_ms, p.preset, p.bits, p.batch
         );
-        let _ = writeln!(
-            s,
-            "  model ÷ measured = {:.2} ({})",
+        ratio_source_assumptions(
+            &mut s,
+            "measured",
             p.ratio,
-            if p.within_band() {
-                "within [0.5, 2]"
-            } else {
-                "OUTSIDE [0.5, 2]"
-            }
+            p.within_band(),
+            &p.source,
+            &p.assumptions,
         );
-        let _ = writeln!(s, "  source: {}", p.source);
-        for a in &p.assumptions {
-            let _ = writeln!(s, "  assumes: {a}");
-        }
         s.push('\n');
     }
     for p in &r.macros {
@@ -143,20 +137,36 @@ pub(crate) fn calibration(r: &CalibrationReport) -> String {
             "  model     {:>9.3} pJ/bit read (array {} at {} nm: sensing {:.3}, decode {:.2e})",
             p.model_pj_per_bit, p.array, p.node_nm, p.sense_pj_per_bit, p.decode_pj_per_bit
         );
-        let _ = writeln!(
-            s,
-            "  model ÷ published = {:.2} ({})",
+        ratio_source_assumptions(
+            &mut s,
+            "published",
             p.ratio,
-            if p.within_band() {
-                "within [0.5, 2]"
-            } else {
-                "OUTSIDE [0.5, 2]"
-            }
+            p.within_band(),
+            &p.source,
+            &p.assumptions,
         );
-        let _ = writeln!(s, "  source: {}", p.source);
-        for a in &p.assumptions {
-            let _ = writeln!(s, "  assumes: {a}");
-        }
     }
     s
+}
+
+/// A calibration point's closing lines: model ÷ `against` and whether it is within the
+/// band, its source and its assumptions.
+fn ratio_source_assumptions(
+    s: &mut String,
+    against: &str,
+    ratio: f64,
+    within: bool,
+    source: &str,
+    assumptions: &[String],
+) {
+    let band = if within {
+        "within [0.5, 2]"
+    } else {
+        "OUTSIDE [0.5, 2]"
+    };
+    let _ = writeln!(s, "  model ÷ {against} = {ratio:.2} ({band})");
+    let _ = writeln!(s, "  source: {source}");
+    for a in assumptions {
+        let _ = writeln!(s, "  assumes: {a}");
+    }
 }
