@@ -1168,6 +1168,54 @@ fn run_overrides_and_bad_overrides() {
     assert_usage_error(&o, &["--set oops", "key.path=value"]);
 }
 
+/// The chip's area and leakage (docs/model.md §1.1.2–1.1.3): the report's components add
+/// up to the chip, the metrics' area is every chip's and TOPS/mm² follows from it, the
+/// leakage is the static energy, power gating lowers it, and an array efficiency given
+/// replaces the components by cells ÷ that fraction.
+#[test]
+fn area_and_leakage_follow_the_chip() {
+    let run = |sets: &str| {
+        json(&cram_line(&format!(
+            "run --mode analytical --set run.images=8 {sets} --json"
+        )))
+    };
+    let v = run("");
+    let (c, m) = (&v["cram"]["chip"], &v["cram"]["metrics"]);
+    let area = c["area_mm2"].as_f64().unwrap();
+    let parts: f64 = c["area_by_component"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_f64().unwrap())
+        .sum();
+    assert!(
+        (parts - area).abs() < 1e-9 * area && area > 1.0,
+        "{parts} vs {area}"
+    );
+    assert!((m["area_mm2"].as_f64().unwrap() - area).abs() < 1e-12);
+    let macs = v["workload"]["macs"].as_f64().unwrap();
+    let tops = 2.0 * macs * m["throughput_per_s"].as_f64().unwrap() * 1e-12 / area;
+    assert!((m["tops_per_mm2"].as_f64().unwrap() - tops).abs() < 1e-9 * tops);
+    let static_pj = m["static_pj"].as_f64().unwrap();
+    assert!(static_pj > 0.0 && c["leakage_mw"].as_f64().unwrap() > 1.0);
+    assert_eq!(
+        v["cram"]["energy"]["leakage_pj"].as_f64().unwrap(),
+        static_pj
+    );
+    let two = run("--set cram.chips=2");
+    let a2 = two["cram"]["metrics"]["area_mm2"].as_f64().unwrap();
+    assert!((a2 - 2.0 * area).abs() < 1e-9 * area, "{a2}");
+    let gated = run("--set cram.array_params.peripherals.power_gating=true");
+    assert!(gated["cram"]["metrics"]["static_pj"].as_f64().unwrap() < static_pj);
+    let given = run("--set cram.array_params.array_efficiency=0.5");
+    let g = &given["cram"]["chip"];
+    let cells = c["area_by_component"][0][1].as_f64().unwrap();
+    assert!((g["area_mm2"].as_f64().unwrap() - 2.0 * cells).abs() < 1e-9);
+    assert_eq!(g["area_by_component"][6][0], "unattributed");
+    let o = cram_line("run --mode analytical --set cram.array_params.array_efficiency=0");
+    assert_usage_error(&o, &["array_efficiency", "0"]);
+}
+
 /// The periphery follows `node_nm` (docs/model.md §1.1.1): another node re-prices the run, a
 /// node outside 22–65 nm is refused naming the key, and a price given overrides the node's.
 #[test]
@@ -1180,7 +1228,8 @@ fn the_periphery_follows_the_node() {
     };
     let (n22, n45) = (energy(""), energy("--set cram.array_params.node_nm=45"));
     assert!((n45 / n22 - 1.0).abs() > 0.01, "{n45} vs {n22}");
-    // A cheaper command (8.0 pJ derived at 22 nm) can only lower the energy objective's best.
+    // A cheaper command (12.6 pJ derived at 22 nm) can only lower the energy objective's
+    // best.
     let one = energy("--set cram.array_params.peripherals.e_controller_pj_per_command=1");
     assert!(one < n22, "{one} vs {n22}");
     let o = cram_line("run --mode analytical --set cram.array_params.node_nm=10");

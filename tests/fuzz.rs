@@ -316,6 +316,7 @@ fn numbers(v: &serde_json::Value, at: &str, bad: &mut Vec<String>) {
         }
         serde_json::Value::Null
             if !at.ends_with("area_mm2")
+                && !at.ends_with("per_mm2")
                 && !at.contains("bit_exact")
                 && !at.contains("correct") =>
         {

@@ -62,10 +62,20 @@ pub struct PeripheralParams {
     /// Rows on one driven segment of a bit-select line: each segment has its own line drivers,
     /// so the IR drop accrues over at most this many rows (fewer if the subarray is smaller).
     pub lanes_per_line_segment: u32,
+    /// Leakage of one column's sense amplifier, nW (docs/model.md §1.1.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leakage_nw_per_sense_amp: Option<f64>,
+    /// Leakage of the row periphery (decoders, word-line drivers, precharge) per row, nW.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leakage_nw_per_row: Option<f64>,
+    /// Whether a subarray's periphery is power-gated while the subarray holds no run: it then
+    /// leaks only over the cycles it computes (the cells keep their state unpowered).
+    #[serde(default)]
+    pub power_gating: bool,
 }
 
 /// The keys of an array file that may be left out and derived from its `node_nm`.
-pub const DERIVED_KEYS: [&str; 8] = [
+pub const DERIVED_KEYS: [&str; 10] = [
     "peripherals.c_bsl_ff_per_cell",
     "peripherals.c_wll_ff_per_cell",
     "peripherals.v_wordline_v",
@@ -74,6 +84,8 @@ pub const DERIVED_KEYS: [&str; 8] = [
     "peripherals.e_controller_pj_per_command",
     "bank_bus.e_pj_per_bit",
     "global_bus.e_pj_per_bit",
+    "peripherals.leakage_nw_per_sense_amp",
+    "peripherals.leakage_nw_per_row",
 ];
 
 /// The periphery's prices and line capacitances as used: each given in the array file, or
@@ -97,6 +109,10 @@ pub struct Periphery {
     pub e_bank_bus_pj_per_bit: f64,
     /// One bit over the global bus, pJ (wire across the chip).
     pub e_global_bus_pj_per_bit: f64,
+    /// Leakage of a column's sense amplifier, nW.
+    pub leakage_nw_per_sense_amp: f64,
+    /// Leakage of the row periphery per row, nW.
+    pub leakage_nw_per_row: f64,
     /// Which of [`DERIVED_KEYS`] were derived rather than given.
     pub derived: Vec<&'static str>,
 }
@@ -136,10 +152,11 @@ pub struct OrgParams {
     /// Area of one cell (MTJ and its two access transistors), µm².
     #[serde(default = "default_cell_area")]
     pub cell_area_um2: f64,
-    /// Fraction of the chip area that is cells (the rest: drivers, decoders, sense
-    /// amplifiers, buses, controller).
-    #[serde(default = "default_array_efficiency")]
-    pub array_efficiency: f64,
+    /// Fraction of the chip area that is cells. Left out, the area is built from its
+    /// components by `node_nm` (docs/model.md §1.1.3); given, it overrides them, and the
+    /// area beside the cells is not broken down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_efficiency: Option<f64>,
     /// CMOS process node of the periphery, nm (22–65): the energies and capacitances the
     /// file leaves out are derived from it (docs/model.md §1.1.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,34 +167,106 @@ fn default_cell_area() -> f64 {
     0.01
 }
 
-fn default_array_efficiency() -> f64 {
-    0.5
+/// One chip's area by component, mm² (docs/model.md §1.1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Area {
+    /// The cells: every subarray's rows × columns × `cell_area_um2`.
+    pub cells_mm2: f64,
+    /// The line drivers: one per column of every line segment.
+    pub line_drivers_mm2: f64,
+    /// The sense amplifiers: one per column.
+    pub sense_mm2: f64,
+    /// The row decoders with their word-line drivers, and the predecoders.
+    pub decoders_mm2: f64,
+    /// The controller's instruction store.
+    pub controller_mm2: f64,
+    /// The bank and global buses' wires.
+    pub buses_mm2: f64,
+    /// Area beside the cells not broken down (only when `array_efficiency` is given).
+    pub unattributed_mm2: f64,
+}
+
+impl Area {
+    /// The components by name, mm².
+    pub fn components(&self) -> [(&'static str, f64); 7] {
+        [
+            ("cells", self.cells_mm2),
+            ("line drivers", self.line_drivers_mm2),
+            ("sense amplifiers", self.sense_mm2),
+            ("decoders", self.decoders_mm2),
+            ("controller", self.controller_mm2),
+            ("buses", self.buses_mm2),
+            ("unattributed", self.unattributed_mm2),
+        ]
+    }
+
+    /// The chip's area, mm².
+    pub fn total_mm2(&self) -> f64 {
+        self.components().iter().map(|c| c.1).sum()
+    }
 }
 
 impl OrgParams {
-    /// Chip area: cells × cell area / array efficiency, mm².
-    pub fn chip_area_mm2(&self) -> f64 {
-        let cells = self.lanes_per_subarray as f64
-            * self.cols_per_subarray as f64
-            * self.subarrays_per_bank as f64
-            * self.banks as f64;
-        cells * self.cell_area_um2 / self.array_efficiency * 1e-6
+    /// Cells on the chip.
+    fn cells(&self) -> f64 {
+        f64::from(self.lanes_per_subarray)
+            * f64::from(self.cols_per_subarray)
+            * f64::from(self.subarrays_per_bank)
+            * f64::from(self.banks)
     }
 
-    /// Side of the chip, mm (a square of [`OrgParams::chip_area_mm2`]): the global bus's
-    /// wire length.
-    pub fn chip_side_mm(&self) -> f64 {
-        self.chip_area_mm2().sqrt()
-    }
-
-    /// Side of one bank, mm: the bank bus's wire length.
-    pub fn bank_side_mm(&self) -> f64 {
-        (self.chip_area_mm2() / f64::from(self.banks.max(1))).sqrt()
+    /// The chip's area by component (docs/model.md §1.1.3): the cells, then either
+    /// `array_efficiency` (the rest unattributed) or the periphery built from the node's
+    /// component areas (`tech`); `None` when neither is given. The buses' wires run across a
+    /// bank and across the chip, whose sides are taken from the area without them.
+    fn area(&self, tech: Option<&crate::tech::Tech>) -> Option<Area> {
+        use crate::tech;
+        let cells_mm2 = self.cells() * self.cell_area_um2 * 1e-6;
+        let zero = Area {
+            cells_mm2,
+            line_drivers_mm2: 0.0,
+            sense_mm2: 0.0,
+            decoders_mm2: 0.0,
+            controller_mm2: 0.0,
+            buses_mm2: 0.0,
+            unattributed_mm2: 0.0,
+        };
+        if let Some(e) = self.array_efficiency {
+            return Some(Area {
+                unattributed_mm2: cells_mm2 / e - cells_mm2,
+                ..zero
+            });
+        }
+        let t = tech?;
+        let subarrays = f64::from(self.subarrays_per_bank) * f64::from(self.banks);
+        let (rows, cols) = (
+            f64::from(self.lanes_per_subarray),
+            f64::from(self.cols_per_subarray),
+        );
+        let segments = f64::from(
+            self.lanes_per_subarray
+                .div_ceil(self.peripherals.lanes_per_line_segment.max(1)),
+        );
+        let mm2 = |f2: f64| t.area_um2(f2) * 1e-6;
+        let mut a = Area {
+            line_drivers_mm2: subarrays * cols * segments * mm2(tech::LINE_DRIVER_AREA_F2),
+            sense_mm2: subarrays * cols * mm2(tech::SENSE_AMP_AREA_F2),
+            decoders_mm2: subarrays
+                * (rows * mm2(tech::ROW_DECODER_AREA_F2) + mm2(tech::PREDECODER_AREA_F2)),
+            controller_mm2: tech::INSTRUCTION_STORE_BITS * mm2(tech::SRAM_CELL_AREA_F2),
+            ..zero
+        };
+        let side_mm = a.total_mm2().sqrt();
+        let bank_side_mm = side_mm / f64::from(self.banks).sqrt();
+        let wires_mm = f64::from(self.banks) * f64::from(self.bank_bus.width_bits) * bank_side_mm
+            + f64::from(self.global_bus.width_bits) * side_mm;
+        a.buses_mm2 = wires_mm * t.global_wire_pitch_um() * 1e-3;
+        Some(a)
     }
 
     /// The periphery as used: every value the file gives, the others derived from
     /// `node_nm` (refused, naming the first missing key, when the file has no node).
-    fn periphery(&self, check: &Checker<'_>) -> Result<Periphery, ArchError> {
+    fn periphery(&self, check: &Checker<'_>) -> Result<(Periphery, Area), ArchError> {
         let tech = match self.node_nm {
             None => None,
             Some(n) => Some(crate::tech::Tech::new(n).ok_or_else(|| {
@@ -206,8 +295,16 @@ impl OrgParams {
                     "a value, or node_nm (22–65) to derive it from",
                 )),
             };
-        let (chip_mm, bank_mm) = (self.chip_side_mm(), self.bank_side_mm());
-        Ok(Periphery {
+        let area = self.area(tech.as_ref()).ok_or_else(|| {
+            check.bad(
+                "array_efficiency",
+                "(missing)",
+                "a fraction in (0, 1], or node_nm (22–65) to build the area from",
+            )
+        })?;
+        let chip_mm = area.total_mm2().sqrt();
+        let bank_mm = (area.total_mm2() / f64::from(self.banks.max(1))).sqrt();
+        let periphery = Periphery {
             c_bsl_ff_per_cell: pick(DERIVED_KEYS[0], per.c_bsl_ff_per_cell, &|t| {
                 t.c_bitline_ff_per_cell(pitch_um)
             })?,
@@ -228,8 +325,15 @@ impl OrgParams {
             e_global_bus_pj_per_bit: pick(DERIVED_KEYS[7], self.global_bus.e_pj_per_bit, &|t| {
                 t.wire_pj_per_bit(chip_mm)
             })?,
+            leakage_nw_per_sense_amp: pick(DERIVED_KEYS[8], per.leakage_nw_per_sense_amp, &|t| {
+                t.sense_leakage_nw()
+            })?,
+            leakage_nw_per_row: pick(DERIVED_KEYS[9], per.leakage_nw_per_row, &|t| {
+                t.row_leakage_nw()
+            })?,
             derived,
-        })
+        };
+        Ok((periphery, area))
     }
 
     /// Checks every field's range; `origin` (file or preset) is quoted in errors.
@@ -246,7 +350,9 @@ impl OrgParams {
         count("issue_slots_per_cycle", self.issue_slots_per_cycle, 1, 64)?;
         real("t_driver_setup_ns", self.t_driver_setup_ns, 0.0, 1e6, "ns")?;
         real("cell_area_um2", self.cell_area_um2, 1e-6, 1e3, "µm²")?;
-        real("array_efficiency", self.array_efficiency, 1e-3, 1.0, "")?;
+        if let Some(e) = self.array_efficiency {
+            real("array_efficiency", e, 1e-3, 1.0, "")?;
+        }
         for (name, bus) in [("bank_bus", self.bank_bus), ("global_bus", self.global_bus)] {
             count(&format!("{name}.width_bits"), bus.width_bits, 1, 1 << 20)?;
             count(
@@ -271,7 +377,7 @@ impl OrgParams {
             "pJ",
         )?;
         let per = &self.peripherals;
-        let periphery = self.periphery(&check)?;
+        let (periphery, area) = self.periphery(&check)?;
         for (key, v, hi, unit) in [
             (DERIVED_KEYS[0], periphery.c_bsl_ff_per_cell, 1e3, "fF"),
             (DERIVED_KEYS[1], periphery.c_wll_ff_per_cell, 1e3, "fF"),
@@ -291,6 +397,13 @@ impl OrgParams {
                 1e4,
                 "pJ",
             ),
+            (
+                DERIVED_KEYS[8],
+                periphery.leakage_nw_per_sense_amp,
+                1e6,
+                "nW",
+            ),
+            (DERIVED_KEYS[9], periphery.leakage_nw_per_row, 1e6, "nW"),
         ] {
             real(key, v, 0.0, hi, unit)?;
         }
@@ -327,6 +440,7 @@ impl OrgParams {
         Ok(Org {
             params: self,
             periphery,
+            area,
         })
     }
 }
@@ -338,6 +452,8 @@ pub struct Org {
     pub params: OrgParams,
     /// The periphery's prices and capacitances as used.
     pub periphery: Periphery,
+    /// One chip's area by component.
+    pub area: Area,
 }
 
 impl Org {
@@ -345,6 +461,11 @@ impl Org {
     pub fn cycles(&self, t_ns: f64) -> u64 {
         // A tiny tolerance keeps exact products such as 2.0 ns × 1 GHz at 2 cycles.
         (t_ns * self.params.clock_ghz - 1e-9).ceil().max(0.0) as u64
+    }
+
+    /// One chip's area, mm².
+    pub fn chip_area_mm2(&self) -> f64 {
+        self.area.total_mm2()
     }
 
     /// Subarrays on the chip.
@@ -355,6 +476,32 @@ impl Org {
     /// Lanes on the chip: subarrays × lanes per subarray.
     pub fn lanes(&self) -> u64 {
         self.subarrays() * u64::from(self.params.lanes_per_subarray)
+    }
+
+    /// Leakage of one chip's periphery, W (docs/model.md §1.1.2): per subarray a sense
+    /// amplifier per column and the row periphery per row. The cells hold their state
+    /// without power and leak nothing; the controller and bus drivers are not counted.
+    pub fn leakage_w(&self) -> f64 {
+        let p = &self.params;
+        let per_subarray_nw = f64::from(p.cols_per_subarray)
+            * self.periphery.leakage_nw_per_sense_amp
+            + f64::from(p.lanes_per_subarray) * self.periphery.leakage_nw_per_row;
+        per_subarray_nw * self.subarrays() as f64 * 1e-9
+    }
+
+    /// Leakage energy of a run on `chips` chips that lasts `cycles` and keeps subarrays busy
+    /// for `subarray_cycles` (summed over them), pJ: with `power_gating`, each subarray's
+    /// share of the periphery leaks only while it holds a run; without, every chip leaks for
+    /// the whole run (docs/model.md §1.1.2).
+    pub fn leakage_pj(&self, chips: u64, cycles: u64, subarray_cycles: u64) -> f64 {
+        let cycle_s = 1e-9 / self.params.clock_ghz;
+        let w = self.leakage_w();
+        let s = if self.params.peripherals.power_gating {
+            w / self.subarrays() as f64 * subarray_cycles as f64 * cycle_s
+        } else {
+            w * chips as f64 * cycles as f64 * cycle_s
+        };
+        s * 1e12
     }
 
     /// Bank of a subarray.
@@ -521,6 +668,59 @@ mod tests {
         );
     }
 
+    /// Leakage: per column and per row of every subarray, for the whole run on every chip,
+    /// or, power-gated, for the subarrays' busy cycles only.
+    #[test]
+    fn leakage_follows_area_time_and_gating() {
+        let mut org = presets::array("cram-1k").unwrap();
+        let w = org.leakage_w();
+        // 128 subarrays of 1024 sense amplifiers and 1024 rows.
+        let per = &org.periphery;
+        let by_hand = 128.0 * 1024.0 * (per.leakage_nw_per_sense_amp + per.leakage_nw_per_row);
+        assert!((w - by_hand * 1e-9).abs() < 1e-15);
+        // 1000 cycles at 1 GHz on 2 chips: 2 × w × 1 µs.
+        assert!((org.leakage_pj(2, 1000, 0) - 2.0 * w * 1e-6 * 1e12).abs() < 1e-6);
+        org.params.peripherals.power_gating = true;
+        // One subarray busy for 1000 cycles: its share of one chip.
+        let one = w / org.subarrays() as f64 * 1e-6 * 1e12;
+        assert!((org.leakage_pj(2, 1000, 1000) - one).abs() < 1e-9);
+        assert_eq!(org.leakage_pj(2, 1000, 0), 0.0);
+    }
+
+    /// The area by hand at 22 nm: each component from its count and NVSim's size in F²; the
+    /// buses over the sides of the rest; `array_efficiency` given overrides the components.
+    #[test]
+    fn area_is_built_from_components_or_given_efficiency() {
+        use crate::tech;
+        let org = presets::array("cram-1k").unwrap();
+        let a = org.area;
+        let f2 = 0.022 * 0.022 * 1e-6; // mm² per F²
+        let sub = 128.0;
+        assert!((a.cells_mm2 - sub * 1024.0 * 1024.0 * 0.01e-6).abs() < 1e-12);
+        // 1024 columns × 128 segments of 8 rows.
+        let drivers = sub * 1024.0 * 128.0 * tech::LINE_DRIVER_AREA_F2 * f2;
+        assert!((a.line_drivers_mm2 - drivers).abs() < 1e-9);
+        assert!((a.sense_mm2 - sub * 1024.0 * tech::SENSE_AMP_AREA_F2 * f2).abs() < 1e-9);
+        let dec = sub * (1024.0 * tech::ROW_DECODER_AREA_F2 + tech::PREDECODER_AREA_F2) * f2;
+        assert!((a.decoders_mm2 - dec).abs() < 1e-9);
+        assert!((a.controller_mm2 - 65536.0 * 146.0 * f2).abs() < 1e-12);
+        let rest = a.total_mm2() - a.buses_mm2;
+        let side = rest.sqrt();
+        let wires_mm = 8.0 * 256.0 * side / 8f64.sqrt() + 512.0 * side;
+        assert!((a.buses_mm2 - wires_mm * 0.176e-3).abs() < 1e-9);
+        assert_eq!(a.unattributed_mm2, 0.0);
+        assert!((org.chip_area_mm2() - a.total_mm2()).abs() < 1e-12);
+        // Fewer rows per segment, more drivers; a given efficiency replaces the components.
+        let mut p = org.params.clone();
+        p.peripherals.lanes_per_line_segment = 4;
+        assert!(p.clone().validate("a.toml").unwrap().area.line_drivers_mm2 > drivers * 1.99);
+        p.array_efficiency = Some(0.25);
+        let given = p.validate("a.toml").unwrap().area;
+        assert!((given.total_mm2() - 4.0 * a.cells_mm2).abs() < 1e-9);
+        assert_eq!(given.sense_mm2, 0.0);
+        assert!((given.unattributed_mm2 - 3.0 * a.cells_mm2).abs() < 1e-9);
+    }
+
     /// The periphery: derived from the node when left out, the file's value when given, and
     /// a node outside the tables or a value missing without a node is refused by key.
     #[test]
@@ -557,6 +757,12 @@ mod tests {
         assert_eq!(per.derived.len(), DERIVED_KEYS.len() - 2);
         let mut bare = base;
         bare.node_nm = None;
+        let e = bare.clone().validate("a.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("array_efficiency") && e.contains("node_nm"),
+            "{e}"
+        );
+        bare.array_efficiency = Some(0.5);
         let e = bare.clone().validate("a.toml").unwrap_err().to_string();
         assert!(
             e.contains("peripherals.c_bsl_ff_per_cell") && e.contains("node_nm"),

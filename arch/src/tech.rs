@@ -1,5 +1,6 @@
 //! The CMOS technology around the cells, by process node: supply voltage, sense amplifier,
-//! decoders, line and wire capacitance, the instruction store's read (docs/model.md §1.1.1).
+//! decoders, line and wire capacitance, the instruction store's read (docs/model.md §1.1.1),
+//! the periphery's leakage (§1.1.2) and its area (§1.1.3).
 //!
 //! Values are tabulated at 22, 32, 45 and 65 nm, the nodes the public NVSim and CACTI 7
 //! models carry, and interpolated linearly in the node between them; a node outside
@@ -38,6 +39,51 @@ const GLOBAL_WIRE_FF_PER_UM: [f64; 4] = [0.248, 0.269, 0.291, 0.308];
 /// ([NVSim]); other nodes scale it with the feature size.
 const ACCESS_GATE_FF_AT_22NM: f64 = 0.165;
 
+/// Leakage of one current-mode sense amplifier, nW: NVSim's leakage of the 1024 sense
+/// amplifiers of the subarray below ÷ 1024 [D] ([NVSim]). Nearly all of it is the per-node
+/// table of `SenseAmp.cpp` `CalculatePower` [C], the same for every device flavour; NVSim
+/// marks the 22 nm entry uncalibrated, and its 45 nm entry falls out of the trend.
+const SENSE_LEAKAGE_NW: [f64; 4] = [150.007, 125.429, 4.430, 25.767];
+
+/// Leakage of the row periphery per row (row decoder with its word-line drivers,
+/// predecoders, precharge), nW: NVSim's leakage of one 1024 × 1024 STT-RAM subarray without
+/// column multiplexing, with low-standby-power (LSTP) devices, ÷ 1024 rows [D] ([NVSim]).
+/// LSTP, not high-performance devices: a memory's periphery idles most of the time, and
+/// NVSim's HP devices leak about ten thousand times more (7.5 mW for that row decoder at
+/// 22 nm), which no embedded memory accepts.
+const ROW_LEAKAGE_NW: [f64; 4] = [0.7205, 2.4358, 1.7021, 6.3559];
+
+/// Area of one current-mode sense amplifier, F²: NVSim `SenseAmp.cpp` `CalculateArea`, a
+/// 50,000 F² current-to-voltage converter (`constant.h` `IV_CONVERTER_AREA`, which NVSim
+/// itself marks a technology-dependent placeholder) and a 466 F² latch laid out from CACTI's
+/// transistor sizes [C] ([NVSim]); NVSim's runs at 22–65 nm give the same count in F² [D].
+pub const SENSE_AMP_AREA_F2: f64 = 50_466.0;
+
+/// Area of a row's decoder stage with its word-line driver, F² per row: NVSim's row decoder
+/// of a 1024 × 1024 STT-RAM subarray ÷ 1024 rows, the same in F² at 22–65 nm [D] ([NVSim]).
+pub const ROW_DECODER_AREA_F2: f64 = 3_608.0;
+
+/// Area of a subarray's row predecoders, F²: NVSim's two predecoder blocks of that subarray,
+/// the same in F² at 22–65 nm [D] ([NVSim]).
+pub const PREDECODER_AREA_F2: f64 = 284_417.0;
+
+/// Area of one line driver (one column of one line segment), F²: NVSim's bit-line precharger
+/// per column [D] ([NVSim]). That a segment's driver is the size of a precharger is an
+/// assumption of this project: a driver sized for the segment's gate currents may be larger.
+pub const LINE_DRIVER_AREA_F2: f64 = 792.0;
+
+/// Area of a 6-transistor SRAM cell, F²: NVSim's `SRAM.cell` [C] ([NVSim]): the controller's
+/// instruction store.
+pub const SRAM_CELL_AREA_F2: f64 = 146.0;
+
+/// Bits of the controller's instruction store (8 KB, the SRAM whose read
+/// [`Tech::controller_pj`] prices); an assumption of this project.
+pub const INSTRUCTION_STORE_BITS: f64 = 8.0 * 1024.0 * 8.0;
+
+/// Pitch of a global (bus) wire, in F: NVSim `Wire.cpp`, global-aggressive wires [C]
+/// ([NVSim]).
+pub const GLOBAL_WIRE_PITCH_F: f64 = 8.0;
+
 /// Energy of a 64-bit read of an 8 KB SRAM at 45 nm and 0.9 V, pJ [V] (Horowitz ISSCC
 /// 2014, docs/references.md `A1.1`): the controller's instruction store.
 const SRAM_8KB_READ_PJ_AT_45NM: f64 = 10.0;
@@ -54,6 +100,9 @@ pub const WIRE_ACTIVITY: f64 = 0.25;
 fn at(table: &[f64; 4], node_nm: f64) -> Option<f64> {
     if !(NODES_NM[0]..=NODES_NM[3]).contains(&node_nm) {
         return None;
+    }
+    if let Some(j) = NODES_NM.iter().position(|&n| n == node_nm) {
+        return Some(table[j]);
     }
     let i = NODES_NM
         .windows(2)
@@ -113,6 +162,27 @@ impl Tech {
         ACCESS_GATE_FF_AT_22NM * self.node_nm / 22.0
     }
 
+    /// An area of `f2` squared feature sizes, µm².
+    pub fn area_um2(&self, f2: f64) -> f64 {
+        let f_um = self.node_nm * 1e-3;
+        f2 * f_um * f_um
+    }
+
+    /// Pitch of a global wire, µm.
+    pub fn global_wire_pitch_um(&self) -> f64 {
+        GLOBAL_WIRE_PITCH_F * self.node_nm * 1e-3
+    }
+
+    /// Leakage of one sense amplifier, nW.
+    pub fn sense_leakage_nw(&self) -> f64 {
+        self.get(&SENSE_LEAKAGE_NW)
+    }
+
+    /// Leakage of the row periphery per row, nW (LSTP devices).
+    pub fn row_leakage_nw(&self) -> f64 {
+        self.get(&ROW_LEAKAGE_NW)
+    }
+
     /// Moving one bit of random data `mm` millimetres over a global wire, pJ:
     /// activity × C·Vdd² [D]. Repeaters are not counted (a lower bound).
     pub fn wire_pj_per_bit(&self, mm: f64) -> f64 {
@@ -142,6 +212,8 @@ mod tests {
             assert_eq!(t.vdd_v(), VDD_V[i]);
             assert_eq!(t.sense_pj(), SENSE_PJ[i]);
             assert_eq!(t.decoder_pj(), DECODER_PJ[i]);
+            assert_eq!(t.sense_leakage_nw(), SENSE_LEAKAGE_NW[i]);
+            assert_eq!(t.row_leakage_nw(), ROW_LEAKAGE_NW[i]);
         }
         let mid = Tech::new(27.0).unwrap();
         assert!((mid.vdd_v() - 0.85).abs() < 1e-12);
@@ -149,7 +221,7 @@ mod tests {
         assert!(Tech::new(f64::NAN).is_none());
     }
 
-    /// The derived numbers the shipped array uses, by hand: 22 nm, 0.1 µm pitch, 1.64 mm.
+    /// Derived numbers by hand: 22 nm, a 0.1 µm pitch, a 1.64 mm wire.
     #[test]
     fn derived_values_at_22_nm() {
         let t = Tech::new(22.0).unwrap();
@@ -160,5 +232,8 @@ mod tests {
         // 10 pJ × 22/45 × 0.64/0.81 + 64 × 0.03968 × 1.64.
         let want = 10.0 * 22.0 / 45.0 * 0.64 / 0.81 + 64.0 * 0.03968 * 1.64;
         assert!((t.controller_pj(1.64) - want).abs() < 1e-9);
+        // A sense amplifier: 50,466 × 0.022² µm² = 24.43 µm²; a bus wire every 0.176 µm.
+        assert!((t.area_um2(SENSE_AMP_AREA_F2) - 24.425_544).abs() < 1e-9);
+        assert!((t.global_wire_pitch_um() - 0.176).abs() < 1e-12);
     }
 }

@@ -149,7 +149,14 @@ pub fn run(
     }
     let lanes = a.lanes as u64;
     let (kernel_timing, commands, needed) = kernel_timing(a, &p);
-    let energy = price_energy(a, &p, commands, check.as_ref());
+    let mut energy = price_energy(a, &p, commands, check.as_ref());
+    // One chip's periphery leaks over the whole run (docs/model.md §1.1.2); power-gated,
+    // each subarray the lanes fill only over its passes' cycles.
+    let per_pass = kernel_timing.cycles / kernel_timing.passes.max(1);
+    energy.add_leakage(
+        p.org
+            .leakage_pj(1, kernel_timing.cycles, needed.saturating_mul(per_pass)),
+    );
     let wall_s = t.elapsed().as_secs_f64();
     let counts = p.counts;
     let lane_gate_evals = counts.gate_steps.saturating_mul(lanes);

@@ -5,7 +5,7 @@
 //! `results/<run-id>/` as `resolved.toml`, `manifest.json`, `report.json` and `layers.csv`
 //! (records in `records.rs`).
 
-use cram_arch::{Baseline, OrgParams, presets};
+use cram_arch::{Baseline, Org, presets};
 use cram_workloads::golden;
 use cram_workloads::net::Network;
 
@@ -23,7 +23,7 @@ use crate::records::{
     BaselineSide, CramSide, IrSummary, LayerRow, Manifest, Metrics, RUN_FILES, Ratios, RunRecord,
     RunReport, SCHEMA_VERSION, WorkloadSummary, fnv1a64,
 };
-use crate::records::{ByBoundary, GateErrors, Reliability, ResidencyReport};
+use crate::records::{ByBoundary, ChipReport, GateErrors, Reliability, ResidencyReport};
 
 /// Where a run's configuration came from; the manifest records it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -237,7 +237,7 @@ pub fn evaluate(
     let macs: u64 = work.iter().map(|l| l.macs).sum();
     let grid = config.compare.grid_gco2e_per_kwh;
     let (energy, cram_metrics, batch_latency_s) =
-        cram_side_metrics(&batch, &single, (org, hw.chips), n, macs, grid);
+        cram_side_metrics(&batch, &single, (&hw.org, hw.chips), n, macs, grid);
     let by_boundary = ByBoundary::of(&energy);
     let mut rows = cram_rows(&batch, &single, &work, n, cycle_s);
     // Equal footing: each baseline batches as many inferences as CRAM ran, unless the
@@ -290,6 +290,7 @@ pub fn evaluate(
             mapping_efficiency: single.mapping_efficiency(),
             energy: (&energy).into(),
             energy_by_boundary: by_boundary,
+            chip: chip_report(&hw.org, hw.chips),
             residency: residency_report(&batch, choice.inferences_per_deployment, cycle_s),
             reliability,
         },
@@ -322,16 +323,33 @@ fn program_work(
     })
 }
 
+/// One chip's area by component and leakage, for the report.
+fn chip_report(org: &Org, chips: u64) -> ChipReport {
+    ChipReport {
+        chips,
+        area_mm2: org.chip_area_mm2(),
+        area_by_component: org
+            .area
+            .components()
+            .iter()
+            .map(|&(name, a)| (name.to_owned(), a))
+            .collect(),
+        leakage_mw: org.leakage_w() * 1e3,
+        power_gating: org.params.peripherals.power_gating,
+    }
+}
+
 /// CRAM's energy per inference (from the batch of `n` images), its metrics (latency and
 /// utilization from one inference alone) and the latency of the whole batch.
 fn cram_side_metrics(
     batch: &NetRun,
     single: &NetRun,
-    (org, chips): (&OrgParams, u64),
+    (chip, chips): (&Org, u64),
     n: usize,
     macs: u64,
     grid: f64,
 ) -> (EnergyBreakdown, Metrics, f64) {
+    let org = &chip.params;
     let cycle_s = 1e-9 / org.clock_ghz;
     let mut energy = EnergyBreakdown::default();
     for l in &batch.layers {
@@ -344,11 +362,15 @@ fn cram_side_metrics(
     let cram_latency_s = single.cycles() as f64 * cycle_s;
     let batch_latency_s = batch.cycles() as f64 * cycle_s;
     let cram_metrics = Metrics::new(
-        (energy.compute_pj(), energy.data_movement_pj(), 0.0),
+        (
+            energy.compute_pj(),
+            energy.data_movement_pj(),
+            energy.leakage_pj,
+        ),
         (cram_latency_s, per_second(n as f64, batch_latency_s)),
         macs,
         // Every chip's area.
-        Some(org.chip_area_mm2() * chips as f64),
+        Some(chip.chip_area_mm2() * chips as f64),
         if offered > 0.0 { used / offered } else { 0.0 },
         grid,
     );
@@ -439,7 +461,7 @@ pub(crate) fn cram_rows(
             energy_pj: k * l.energy.total_pj(),
             compute_pj: k * l.energy.compute_pj(),
             data_movement_pj: k * l.energy.data_movement_pj(),
-            static_pj: 0.0,
+            static_pj: k * l.energy.leakage_pj,
             latency_s: s.cycles as f64 * cycle_s,
             detail: l.layout.map(Layout::name).unwrap_or_default(),
             chip_lane_utilization: Some(s.chip_lane_utilization),

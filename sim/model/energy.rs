@@ -110,6 +110,8 @@ pub struct EnergyBreakdown {
     pub host_io_pj: f64,
     /// Controller.
     pub controller_pj: f64,
+    /// Leakage of the periphery's CMOS over the run (static; docs/model.md §1.1.2).
+    pub leakage_pj: f64,
 }
 
 impl EnergyBreakdown {
@@ -124,6 +126,7 @@ impl EnergyBreakdown {
             + self.bus_pj
             + self.host_io_pj
             + self.controller_pj
+            + self.leakage_pj
     }
 
     /// Adds `k` × `other`, component by component.
@@ -137,6 +140,7 @@ impl EnergyBreakdown {
         self.bus_pj += k * other.bus_pj;
         self.host_io_pj += k * other.host_io_pj;
         self.controller_pj += k * other.controller_pj;
+        self.leakage_pj += k * other.leakage_pj;
     }
 
     /// Computing in the array: logic pulses, presets, line drivers, decoders and the
@@ -159,14 +163,15 @@ impl EnergyBreakdown {
     ///
     /// * the **array**, its cells and their lines: logic pulses, presets, memory-mode
     ///   writes and the line drivers' charging;
-    /// * the **macro**, the array with its periphery: + sensing and decoders;
+    /// * the **macro**, the array with its periphery: + sensing, decoders and the
+    ///   periphery's leakage;
     /// * the **chip**: + the bank and global buses and the controller;
     /// * the **system**: + the off-chip links (host, chip to chip): every component,
     ///   [`EnergyBreakdown::total_pj`].
     pub fn within_pj(&self, b: Boundary) -> f64 {
         let array =
             self.logic_pulses_pj + self.presets_pj + self.memory_writes_pj + self.line_drivers_pj;
-        let macro_ = array + self.memory_reads_pj + self.peripherals_pj;
+        let macro_ = array + self.memory_reads_pj + self.peripherals_pj + self.leakage_pj;
         let chip = macro_ + self.bus_pj + self.controller_pj;
         match b {
             Boundary::Array => array,
@@ -310,6 +315,8 @@ pub fn energy(a: &Actions, t: &EnergyTable, pricing: Pricing) -> EnergyBreakdown
         host_io_pj: a.moved_bits[2] * t.moved_pj_per_bit[2]
             + a.moved_bits[3] * t.moved_pj_per_bit[3],
         controller_pj: a.commands * t.controller_pj_per_command,
+        // Static: added over a network's timeline (`NetRun::add_leakage`), not per action.
+        leakage_pj: 0.0,
     }
 }
 
@@ -547,6 +554,18 @@ pub struct RunEnergy {
     pub mean: EnergyBreakdown,
     /// Worst-case total: every lane at its most expensive input pattern, pJ.
     pub worst_total_pj: f64,
+}
+
+impl RunEnergy {
+    /// Adds the periphery's leakage over the run, `pj`, to every pulse model's energy
+    /// (docs/model.md §1.1.2).
+    pub fn add_leakage(&mut self, pj: f64) {
+        self.mean.leakage_pj += pj;
+        if let Some(d) = &mut self.data_dependent {
+            d.leakage_pj += pj;
+        }
+        self.worst_total_pj += pj;
+    }
 }
 
 /// Key mixed into the seed for the characterization sample.

@@ -48,9 +48,9 @@ fn table_entries_by_hand() {
     assert!((t.wll_pj - 0.193 * 1024.0 * 0.8 * 0.8 * 1e-3).abs() < 1e-12);
     assert!((t.sense_pj_per_bit - 0.150).abs() < 1e-12);
     assert!((t.decoder_pj - 0.114).abs() < 1e-12);
-    // ¼ × 0.248 fF/µm × 0.64 V² per mm = 39.68 fJ/bit/mm, over a bank (1.64 mm / √8) and
-    // the chip (√2.68 mm²).
-    let side_mm = (1024.0f64 * 1024.0 * 128.0 * 0.01 / 0.5 * 1e-6).sqrt();
+    // ¼ × 0.248 fF/µm × 0.64 V² per mm = 39.68 fJ/bit/mm, over a bank (the chip's side
+    // / √8) and the chip (the side of its area, docs/model.md §1.1.3).
+    let side_mm = presets::array("cram-1k").unwrap().chip_area_mm2().sqrt();
     let wire = |mm: f64| 0.03968 * mm;
     assert!((t.moved_pj_per_bit[0] - wire(side_mm / 8f64.sqrt())).abs() < 1e-12);
     assert!((t.moved_pj_per_bit[1] - wire(side_mm)).abs() < 1e-12);
@@ -240,9 +240,10 @@ fn energy_boundaries_nest() {
         bus_pj: 64.0,
         host_io_pj: 128.0,
         controller_pj: 256.0,
+        leakage_pj: 512.0,
     };
     let at: Vec<f64> = Boundary::ALL.iter().map(|&b| e.within_pj(b)).collect();
-    assert_eq!(at, [27.0, 63.0, 383.0, 511.0]);
+    assert_eq!(at, [27.0, 575.0, 895.0, 1023.0]);
     assert_eq!(e.within_pj(Boundary::System), e.total_pj());
     let names: Vec<&str> = Boundary::ALL.iter().map(|b| b.name()).collect();
     assert_eq!(names, ["array", "macro", "chip", "system"]);

@@ -33,11 +33,13 @@ pub struct EnergyBreakdown {
     pub host_io_pj: f64,
     /// Controller.
     pub controller_pj: f64,
+    /// Leakage of the periphery's CMOS over the run (static; docs/model.md §1.1.2).
+    pub leakage_pj: f64,
 }
 
 impl EnergyBreakdown {
     /// The components by name, in field order, pJ.
-    pub fn components(&self) -> [(&'static str, f64); 9] {
+    pub fn components(&self) -> [(&'static str, f64); 10] {
         [
             ("logic pulses", self.logic_pulses_pj),
             ("presets", self.presets_pj),
@@ -48,6 +50,7 @@ impl EnergyBreakdown {
             ("bus", self.bus_pj),
             ("host I/O", self.host_io_pj),
             ("controller", self.controller_pj),
+            ("leakage", self.leakage_pj),
         ]
     }
 
@@ -69,6 +72,7 @@ impl From<&energy::EnergyBreakdown> for EnergyBreakdown {
             bus_pj: e.bus_pj,
             host_io_pj: e.host_io_pj,
             controller_pj: e.controller_pj,
+            leakage_pj: e.leakage_pj,
         }
     }
 }

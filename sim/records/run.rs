@@ -37,7 +37,8 @@ pub struct Metrics {
     /// Of which moving data (CRAM: memory-mode reads and writes, buses, host link;
     /// baseline: every memory level), pJ.
     pub data_movement_pj: f64,
-    /// Of which static power × time, pJ (0 for CRAM: non-volatile cells, no standby model).
+    /// Of which static power × time, pJ (CRAM: its periphery's leakage over the run; the
+    /// non-volatile cells leak nothing; docs/model.md §1.1.2).
     pub static_pj: f64,
     /// Latency of one inference, s.
     pub latency_s: f64,
@@ -51,6 +52,9 @@ pub struct Metrics {
     pub edp_j_s: f64,
     /// Chip area, mm², where known.
     pub area_mm2: Option<f64>,
+    /// Dense network ops (2 per MAC) per second at `throughput_per_s`, per mm² of
+    /// `area_mm2`: TOPS/mm², where the area is known.
+    pub tops_per_mm2: Option<f64>,
     /// For one inference alone: CRAM, lanes holding work over lanes of the subarrays run;
     /// a baseline, its achieved MAC rate over the peak.
     pub utilization: f64,
@@ -88,6 +92,9 @@ impl Metrics {
             },
             edp_j_s: energy_pj * 1e-12 * latency_s,
             area_mm2,
+            tops_per_mm2: area_mm2
+                .filter(|&a| a > 0.0)
+                .map(|a| 2.0 * macs as f64 * throughput_per_s * 1e-12 / a),
             utilization,
             co2e_g_per_inference: co2e_g,
             co2e_kg_per_million: co2e_g * 1e6 / 1e3,
@@ -163,10 +170,31 @@ pub struct CramSide {
     /// Energy per inference inside each boundary, pJ: the array, the macro, the chip and
     /// the system (`system` is `metrics.energy_pj`; docs/model.md §4.1).
     pub energy_by_boundary: ByBoundary,
+    /// The chip: its area by component and its periphery's leakage.
+    pub chip: ChipReport,
     /// Whether the weights stay resident in the cells, and what writing them costs.
     pub residency: ResidencyReport,
     /// Gate errors: each gate's derived error rate and what follows for an inference.
     pub reliability: Reliability,
+}
+
+/// One CRAM chip's area by component and its periphery's leakage (docs/model.md §1.1.2 and
+/// §1.1.3). `metrics.area_mm2` is `chips` × the area.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChipReport {
+    /// Chips the run spans.
+    pub chips: u64,
+    /// One chip's area, mm²: the sum of `area_by_component`.
+    pub area_mm2: f64,
+    /// One chip's area by component, mm²: `cells`, `line drivers`, `sense amplifiers`,
+    /// `decoders`, `controller`, `buses`, and `unattributed` (the rest, when the array file
+    /// gives `array_efficiency` instead of a node).
+    pub area_by_component: Vec<(String, f64)>,
+    /// One chip's periphery leakage, mW (the cells leak nothing).
+    pub leakage_mw: f64,
+    /// Whether idle subarrays' periphery is power-gated.
+    pub power_gating: bool,
 }
 
 /// The gates a run evaluates, their derived error probabilities (`cramulator gates`), and

@@ -922,8 +922,11 @@ impl Config {
                 }
             }
         }
-        // The array keys a preset may leave to its node (docs/model.md §1.1.1).
-        for k in cram_arch::org::DERIVED_KEYS {
+        // The array keys a preset may leave to its node (docs/model.md §1.1.1, §1.1.3).
+        for k in cram_arch::org::DERIVED_KEYS
+            .iter()
+            .chain(&["array_efficiency"])
+        {
             let k = format!("cram.array_params.{k}");
             if !out.contains(&k) {
                 out.push(k);

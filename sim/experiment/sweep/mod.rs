@@ -452,18 +452,20 @@ pub fn run_point(plan: &Plan, id: u64, cache: &Caches, limits: Limits) -> PointR
 }
 
 /// CRAM metric columns of results.csv.
-pub const CRAM_COLUMNS: [&str; 19] = [
+pub const CRAM_COLUMNS: [&str; 21] = [
     "cram_energy_pj",
     "cram_energy_array_pj",
     "cram_energy_macro_pj",
     "cram_energy_chip_pj",
     "cram_compute_pj",
     "cram_data_movement_pj",
+    "cram_static_pj",
     "cram_latency_s",
     "cram_throughput_per_s",
     "cram_tops_per_w",
     "cram_edp_j_s",
     "cram_area_mm2",
+    "cram_tops_per_mm2",
     "cram_utilization",
     "cram_co2e_g_per_inference",
     "cram_chip_lane_utilization",
@@ -555,11 +557,13 @@ pub(crate) fn results_csv(m: &SweepManifest, records: &[PointRecord]) -> Result<
                         cr.energy_by_boundary.chip,
                         c.compute_pj,
                         c.data_movement_pj,
+                        c.static_pj,
                         c.latency_s,
                         c.throughput_per_s,
                         c.tops_per_w,
                         c.edp_j_s,
                         c.area_mm2.unwrap_or(f64::NAN),
+                        c.tops_per_mm2.unwrap_or(f64::NAN),
                         c.utilization,
                         c.co2e_g_per_inference,
                         cr.chip_lane_utilization,

@@ -146,7 +146,8 @@ pub(crate) fn read_file(path: &Path, what: &str, memory: MemoryLimit) -> Result<
 
 /// Unit of a column or key, from its suffix.
 pub(crate) fn unit(name: &str) -> &'static str {
-    const UNITS: [(&str, &str); 15] = [
+    const UNITS: [(&str, &str); 16] = [
+        ("_tops_per_mm2", "TOPS/mm²"),
         ("_j_s", "J·s"),
         ("_pj", "pJ"),
         ("_mm2", "mm²"),
@@ -171,7 +172,7 @@ pub(crate) fn unit(name: &str) -> &'static str {
 
 /// A readable axis description: the metric's meaning or the key, with its unit.
 pub(crate) fn describe(name: &str) -> String {
-    const KNOWN: [(&str, &str); 16] = [
+    const KNOWN: [(&str, &str); 18] = [
         ("cram_energy_pj", "CRAM energy per inference"),
         (
             "cram_energy_array_pj",
@@ -190,11 +191,13 @@ pub(crate) fn describe(name: &str) -> String {
             "cram_data_movement_pj",
             "CRAM data-movement energy per inference",
         ),
+        ("cram_static_pj", "CRAM leakage energy per inference"),
         ("cram_latency_s", "CRAM latency per inference"),
         ("cram_throughput_per_s", "CRAM inferences per second"),
         ("cram_tops_per_w", "CRAM efficiency"),
         ("cram_edp_j_s", "CRAM energy-delay product"),
         ("cram_area_mm2", "CRAM chip area"),
+        ("cram_tops_per_mm2", "CRAM throughput per area"),
         ("cram_utilization", "CRAM lane utilization (fraction)"),
         ("cram_co2e_g_per_inference", "CO2e per inference on CRAM"),
         ("accuracy", "accuracy on the held-out images (fraction)"),

@@ -4,6 +4,32 @@ use crate::records::{Metrics, RunReport};
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// The chip line: one chip's area by component and its periphery's leakage (docs/model.md
+/// §1.1.2 and §1.1.3).
+fn chip_line(s: &mut String, c: &crate::records::ChipReport) {
+    use crate::units::si;
+    let parts: Vec<String> = c
+        .area_by_component
+        .iter()
+        .filter(|(_, a)| *a > 0.0)
+        .map(|(name, a)| format!("{name} {}", si(*a, "")))
+        .collect();
+    let _ = writeln!(
+        s,
+        "cram chip: {} mm² per chip × {} ({} mm²); periphery leakage {} per chip, {} \
+         (docs/model.md §1.1.2-1.1.3)",
+        si(c.area_mm2, ""),
+        c.chips,
+        parts.join(", "),
+        si(c.leakage_mw * 1e-3, "W"),
+        if c.power_gating {
+            "idle subarrays power-gated"
+        } else {
+            "not power-gated"
+        },
+    );
+}
+
 /// The gate-error line: each gate's derived rate and evaluations per inference, the
 /// expected flips, the flip-free share and the expected accuracy (docs/model.md §1.7.1).
 fn reliability_line(s: &mut String, q: &crate::records::Reliability) {
@@ -104,6 +130,7 @@ pub(crate) fn table(r: &RunReport, dir: &Path) -> String {
         crate::units::si(b.chip * 1e-12, "J"),
         crate::units::si(b.system * 1e-12, "J"),
     );
+    chip_line(&mut s, &c.chip);
     reliability_line(&mut s, &c.reliability);
     let d = &c.residency;
     let _ = writeln!(s, "cram weights: {}", d.decision);

@@ -252,13 +252,7 @@ fn wide_formats_and_heavy_pruning_are_exact() {
         }
     }
     let prog = zoo_program("resnet20", &spec(Some(0.8)), 1);
-    let opts = RunOptions {
-        mode: Mode::Analytical,
-        choice: Choice::auto(Objective::Energy),
-        error_rates: [0.0; cram_arch::GateKind::COUNT],
-        seed: 1,
-        limits: Default::default(),
-    };
+    let opts = analytical(Choice::auto(Objective::Energy));
     let r = run_network(&prog, &images(&prog, 1, 5), &hw(), &opts).unwrap();
     mapping_measures_are_bounded(&r);
 }
@@ -483,6 +477,8 @@ fn a_broadcast_program_is_issued_once_whatever_the_blocks() {
 /// more energy than the latency one; EDP lies between on both. This holds per layer while
 /// every layer's preferred layout fits the chips (asserted); once it does not, the choice
 /// trades layers against each other (docs/model.md §2.7), so the run spans enough chips.
+/// The periphery leaks nothing here: leakage is shared among the layers by their spans
+/// after the choice (see `leakage_pulls_the_energy_objective_toward_speed`).
 #[test]
 fn each_objective_wins_its_own_measure() {
     for (name, sparsity, n) in [
@@ -494,14 +490,8 @@ fn each_objective_wins_its_own_measure() {
         let s = prog.network().input_shape();
         let imgs = vec![Array3::zeros((s.c, s.h, s.w)); n];
         let run = |objective| {
-            let opts = RunOptions {
-                mode: Mode::Analytical,
-                choice: Choice::auto(objective),
-                error_rates: [0.0; cram_arch::GateKind::COUNT],
-                seed: 1,
-                limits: Default::default(),
-            };
-            let run = run_network(&prog, &imgs, &hw().with_chips(8), &opts).unwrap();
+            let opts = analytical(Choice::auto(objective));
+            let run = run_network(&prog, &imgs, &no_leakage(hw().with_chips(8)), &opts).unwrap();
             assert!(!run.residency.spilled(), "{name} {objective:?}");
             run
         };
@@ -528,6 +518,52 @@ fn each_objective_wins_its_own_measure() {
         // The objectives do pick different layouts somewhere (the test is not vacuous).
         assert!(differ > 0, "{name}");
     }
+}
+
+/// Analytical options under `choice`, error-free, seed 1.
+fn analytical(choice: Choice) -> RunOptions {
+    RunOptions {
+        mode: Mode::Analytical,
+        choice,
+        error_rates: [0.0; cram_arch::GateKind::COUNT],
+        seed: 1,
+        limits: Default::default(),
+    }
+}
+
+/// `hw` with a periphery that leaks nothing.
+fn no_leakage(mut hw: Hw) -> Hw {
+    hw.org.periphery.leakage_nw_per_sense_amp = 0.0;
+    hw.org.periphery.leakage_nw_per_row = 0.0;
+    hw
+}
+
+/// The energy objective counts the periphery's leakage over each layout's cycles
+/// (docs/model.md §1.1.2): on an MLP whose energy and latency objectives pick different
+/// layouts without leakage, cram-1k's 19.8 mW per chip makes the energy objective pick
+/// faster ones, and the run's energy then includes the leakage over its timeline, all of
+/// it shared among the layers.
+#[test]
+fn leakage_pulls_the_energy_objective_toward_speed() {
+    let prog = zoo_program("mlp-784-256-10", &spec(None), 1);
+    let s = prog.network().input_shape();
+    let imgs = vec![Array3::zeros((s.c, s.h, s.w)); 4];
+    let opts = analytical(Choice::auto(Objective::Energy));
+    let leaky = hw().with_chips(8);
+    let (with, without) = (
+        run_network(&prog, &imgs, &leaky, &opts).unwrap(),
+        run_network(&prog, &imgs, &no_leakage(leaky.clone()), &opts).unwrap(),
+    );
+    assert!(
+        with.cycles() < without.cycles(),
+        "{} vs {}",
+        with.cycles(),
+        without.cycles()
+    );
+    let leak: f64 = with.layers.iter().map(|l| l.energy.leakage_pj).sum();
+    let want = leaky.org.leakage_pj(8, with.cycles(), 0);
+    assert!((leak - want).abs() <= 1e-9 * want, "{leak} vs {want}");
+    assert!(without.layers.iter().all(|l| l.energy.leakage_pj == 0.0));
 }
 
 /// A network whose resident layouts do not fit the chip. With a lane per output (every

@@ -608,6 +608,25 @@ impl NetRun {
             .count()
     }
 
+    /// Adds the periphery's leakage over the run's timeline to its layers
+    /// (`EnergyBreakdown::leakage_pj`; docs/model.md §1.1.2): the whole run's
+    /// ([`cram_arch::Org::leakage_pj`]), each layer's share its span's share of the layers'
+    /// spans (a layer with no span gets none). Every run is built with it.
+    pub(crate) fn add_leakage(&mut self, hw: &Hw) {
+        let busy = self.timeline.busy.subarray_cycles;
+        let total = hw.org.leakage_pj(hw.chips, self.cycles(), busy);
+        let spans: Vec<u64> = (0..self.layers.len())
+            .map(|i| self.timeline.layer_cycles(i))
+            .collect();
+        let sum: u64 = spans.iter().sum();
+        if sum == 0 || total == 0.0 {
+            return;
+        }
+        for (l, s) in self.layers.iter_mut().zip(spans) {
+            l.energy.leakage_pj += total * s as f64 / sum as f64;
+        }
+    }
+
     /// Σ of the layers' energy, pJ.
     pub fn energy_pj(&self) -> f64 {
         self.layers.iter().map(|l| l.energy.total_pj()).sum()

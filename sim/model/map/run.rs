@@ -474,6 +474,7 @@ fn choose(
         residency: Residency::default(),
         timeline: timeline.timeline(),
     };
+    r.add_leakage(hw);
     r.residency = Residency {
         wanted_bits: wanted,
         capacity_bits: capacity,
@@ -543,12 +544,14 @@ fn run_layers_once(
     } else {
         Vec::new()
     };
-    Ok(NetRun {
+    let mut r = NetRun {
         layers: reports,
         outputs,
         residency: Residency::default(),
         timeline: timeline.timeline(),
-    })
+    };
+    r.add_leakage(hw);
+    Ok(r)
 }
 
 /// Analytical plans of networks, shared by the points of a sweep: a layer's streams (gate

@@ -103,8 +103,10 @@ pub(crate) fn totals(costs: &[StreamCost], hw: &Hw) -> (f64, u64, f64) {
 }
 
 /// What the search minimizes for a layer's streams over `images` images: the objective of
-/// its energy, with each image's 1/N share of the deployment (N inferences per
-/// deployment), and its cycles. Also gives that energy and the cycles.
+/// its energy, with the periphery's leakage over its cycles (docs/model.md §1.1.2; over
+/// its runs' subarray-cycles when power-gated) and each image's 1/N share of the
+/// deployment (N inferences per deployment), and its cycles. Also gives that energy and
+/// the cycles.
 pub(crate) fn score(
     choice: &Choice,
     costs: &[StreamCost],
@@ -112,7 +114,13 @@ pub(crate) fn score(
     images: usize,
 ) -> (f64, f64, u64) {
     let (e, t, d) = totals(costs, hw);
-    let e = e + d * images as f64 / choice.inferences_per_deployment.max(1) as f64;
+    let busy: u64 = costs
+        .iter()
+        .map(|c| c.runs * c.cycles_per_run * c.repeat)
+        .sum();
+    let e = e
+        + hw.org.leakage_pj(hw.chips, t, busy)
+        + d * images as f64 / choice.inferences_per_deployment.max(1) as f64;
     (choice.objective.score(e, t), e, t)
 }
 
