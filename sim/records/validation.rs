@@ -51,6 +51,11 @@ pub struct ValidationCheck {
     pub required: bool,
     /// Assumptions between the source and this check.
     pub assumptions: Vec<String>,
+    /// Why the claim itself is ambiguous: sources that read it differently.
+    pub ambiguous: Option<String>,
+    /// A diverging paper check: for each knob its file names, the value that would
+    /// reproduce the claim beside ours, or what the knob's range gives instead.
+    pub what_it_would_take: Vec<String>,
 }
 
 /// A published claim the suite does not attempt, and why.

@@ -254,6 +254,8 @@ pub(crate) fn exact(
         source: source.to_owned(),
         required: true,
         assumptions: Vec::new(),
+        ambiguous: None,
+        what_it_would_take: Vec::new(),
     }
 }
 
@@ -389,6 +391,8 @@ pub(crate) fn ir_trend(device: &str, lib: &GateLibrary, r_w: f64) -> ValidationC
         ),
         required: true,
         assumptions: Vec::new(),
+        ambiguous: None,
+        what_it_would_take: Vec::new(),
     }
 }
 
@@ -754,6 +758,8 @@ fn calibration_check(
         source,
         required: true,
         assumptions,
+        ambiguous: None,
+        what_it_would_take: Vec::new(),
     }
 }
 

@@ -75,7 +75,32 @@ pub(crate) struct PaperCheck {
     pub(super) required: bool,
     /// Why our number differs, printed when it diverges.
     pub(super) if_diverges: Option<String>,
+    /// Why the claim itself is ambiguous (sources that read it differently), printed with
+    /// the check whatever its status.
+    pub(super) ambiguous: Option<String>,
+    /// Run files: knobs solved for when the check diverges, each giving the value that
+    /// would reproduce the claim beside ours (docs/validation.md, "what it would take").
+    #[serde(default)]
+    pub(super) what_it_takes: Vec<Knob>,
 }
+
+/// A configuration knob of a run file: keys set together to one value, searched over
+/// `range` for the value at which the check's metric meets the claim.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Knob {
+    /// Config keys, as `--set` takes them (e.g. both critical current densities).
+    keys: Vec<String>,
+    /// The values searched, [low, high].
+    range: [f64; 2],
+    /// Whether the keys take whole numbers (chips, images).
+    #[serde(default)]
+    integer: bool,
+}
+
+/// Steps of the search for a knob's value (bisection; on a logarithmic scale when the
+/// range is positive).
+const KNOB_STEPS: usize = 12;
 
 pub(crate) fn one() -> f64 {
     1.0
@@ -213,9 +238,149 @@ pub(crate) fn paper_file(
             let e = run.as_ref().expect("a run file was evaluated");
             run_metric(&e.report, &c.metric).map_err(|w| bad(format!("{}: {w}", key("metric"))))?
         };
-        out.push(judge(&paper, c, obtained, setting));
+        let mut check = judge(&paper, c, obtained, setting);
+        if check.status == CheckStatus::Diverges {
+            for k in &c.what_it_takes {
+                let what = match &run {
+                    Some(e) => what_it_takes(&config, &e.resolved, c, k, limits)
+                        .map_err(|w| bad(format!("{}: {w}", key("what_it_takes"))))?,
+                    None => {
+                        return Err(bad(format!(
+                            "{}: only run files have knobs",
+                            key("what_it_takes")
+                        )));
+                    }
+                };
+                check.what_it_would_take.push(what);
+            }
+        }
+        out.push(check);
     }
     Ok(out)
+}
+
+/// What it would take for a run check to meet its claim (docs/validation.md): the value of
+/// the knob's keys at which the metric reaches the claim, found by bisection over the
+/// knob's range (the metric taken as monotonic there), beside our value of the first key
+/// (from the run's `resolved.toml`); or, when the claim lies outside what the range gives,
+/// the metric at both ends.
+fn what_it_takes(
+    config: &Config,
+    resolved: &str,
+    c: &PaperCheck,
+    k: &Knob,
+    limits: Limits,
+) -> Result<String, String> {
+    let [lo, hi] = k.range;
+    if k.keys.is_empty() || !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Err(format!(
+            "keys {:?}, range [{lo}, {hi}]: needs a key and a range [low, high] with low < high",
+            k.keys
+        ));
+    }
+    let value = |v: f64| {
+        if k.integer {
+            toml::Value::Integer(v.round() as i64)
+        } else {
+            toml::Value::Float(v)
+        }
+    };
+    let metric = |v: f64| -> Result<f64, String> {
+        let tv = value(v);
+        let sets: Vec<(&str, &toml::Value)> =
+            k.keys.iter().map(|key| (key.as_str(), &tv)).collect();
+        let cfg = config.with_values(&sets).map_err(|e| e.to_string())?;
+        let e = crate::experiment::run::evaluate(&cfg, None, limits).map_err(|e| e.to_string())?;
+        run_metric(&e.report, &c.metric).map(|m| m.0)
+    };
+    let names = k.keys.join(", ");
+    let show = |v: f64| {
+        if k.integer {
+            format!("{}", v.round())
+        } else {
+            format!("{v:.3e}")
+        }
+    };
+    let ours = ours(resolved, &k.keys[0]);
+    let ours = ours.parse::<f64>().map_or(ours, show);
+    // A run that fails at a value (a gate outside its window, over the error budget) ends
+    // the search with its reason.
+    let fails = |v: f64, why: String| format!("{names} = {}: the run fails ({why})", show(v));
+    let (f_lo, f_hi) = match (metric(lo), metric(hi)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(why), _) => return Ok(fails(lo, why)),
+        (_, Err(why)) => return Ok(fails(hi, why)),
+    };
+    let target = c.expected;
+    if (f_lo - target).signum() == (f_hi - target).signum() {
+        return Ok(format!(
+            "{names} over [{}, {}] (ours: {ours}) gives {f_lo:.4} to {f_hi:.4}: the claim's \
+             {target} is out of that range",
+            show(lo),
+            show(hi)
+        ));
+    }
+    let geometric = lo > 0.0;
+    let (mut a, mut b, mut fa, mut fb) = (lo, hi, f_lo, f_hi);
+    for _ in 0..KNOB_STEPS {
+        if k.integer && b - a <= 1.0 {
+            break;
+        }
+        let m = if geometric {
+            (a * b).sqrt()
+        } else {
+            0.5 * (a + b)
+        };
+        let m = if k.integer {
+            m.round().clamp(a + 1.0, b - 1.0)
+        } else {
+            m
+        };
+        let fm = match metric(m) {
+            Ok(f) => f,
+            Err(why) => return Ok(fails(m, why)),
+        };
+        if (fm - target).signum() == (fa - target).signum() {
+            (a, fa) = (m, fm);
+        } else {
+            (b, fb) = (m, fm);
+        }
+    }
+    // The end of the last bracket nearer the claim.
+    let (v, f) = if (fa - target).abs() <= (fb - target).abs() {
+        (a, fa)
+    } else {
+        (b, fb)
+    };
+    Ok(format!(
+        "{names} = {} would give {f:.4} against the claim's {target} (ours: {ours})",
+        show(v)
+    ))
+}
+
+/// Our value of a `--set` key in a run's `resolved.toml`: the key itself, or a device or
+/// array parameter from the device or array written out there.
+fn ours(resolved: &str, key: &str) -> String {
+    let Ok(doc) = resolved.parse::<toml::Table>() else {
+        return "?".to_owned();
+    };
+    let find = |path: &str| {
+        let mut v: Option<&toml::Value> = None;
+        let mut table = &doc;
+        for (i, part) in path.split('.').enumerate() {
+            let next = table.get(part)?;
+            if i + 1 == path.split('.').count() {
+                v = Some(next);
+            } else {
+                table = next.as_table()?;
+            }
+        }
+        v.map(ToString::to_string)
+    };
+    find(key)
+        .or_else(|| find(&key.replacen("cram.device_params.", "cram.device.", 1)))
+        .or_else(|| find(&key.replacen("cram.array_params.", "cram.array.", 1)))
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 /// Our value of a run metric: `energy_ratio:<b>` (baseline ÷ CRAM energy per inference;
@@ -384,5 +549,7 @@ pub(crate) fn judge(
         source: paper.source.clone(),
         required: c.required,
         assumptions: paper.assumptions.clone(),
+        ambiguous: c.ambiguous.clone(),
+        what_it_would_take: Vec::new(),
     }
 }

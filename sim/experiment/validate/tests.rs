@@ -57,6 +57,8 @@ fn judge_grades_exact_tolerant_and_divergent_values() {
         at_least,
         required: true,
         if_diverges: Some("because".into()),
+        ambiguous: None,
+        what_it_takes: vec![],
     };
     let st = |c: &PaperCheck, v| judge(&paper, c, v, String::new()).status;
     assert_eq!(st(&check(1.0, false), 100.0), CheckStatus::Reproduced);
@@ -72,5 +74,50 @@ fn judge_grades_exact_tolerant_and_divergent_values() {
         d.reason
             .unwrap()
             .contains("2.000e1× below the claim; because")
+    );
+}
+
+/// What it would take (docs/validation.md): a claim set to our own metric at a known
+/// switching time is met by the knob near that time, with our 1 ns beside it; a claim
+/// beyond what the knob's range gives says so with the range's values; a knob on a kernel
+/// file is refused.
+#[test]
+fn what_it_would_take_finds_the_knob_value() {
+    let run = "[workload]\nmodel = 'digits-mlp-int4'\n[run]\nmode = 'analytical'\nimages = 8\n\
+               [compare]\nbaselines = ['cpu-ddr4']\n";
+    let at = Config::from_text(
+        &format!("{run}[cram]\ndevice_params = {{ t_switch_ns = 0.25 }}\n"),
+        "t",
+    )
+    .unwrap();
+    let e = crate::experiment::run::evaluate(&at, None, Default::default()).unwrap();
+    let claim = papers::run_metric(&e.report, "energy_ratio:cpu-ddr4")
+        .unwrap()
+        .0;
+    let paper = |expected: f64| {
+        format!(
+            "[paper]\nid = 'T0'\nclaim = 'c'\nsource = 's'\nassumptions = ['a', 'b']\n\
+             [[paper.check]]\nname = 'n'\nmetric = 'energy_ratio:cpu-ddr4'\n\
+             expected = {expected}\nrequired = false\nwhat_it_takes = [{{ keys = \
+             ['cram.device_params.t_switch_ns'], range = [0.01, 1.0] }}]\n{run}"
+        )
+    };
+    let c = papers::paper_file("t", &paper(claim), Default::default()).unwrap();
+    assert_eq!(c[0].status, CheckStatus::Diverges);
+    let w = &c[0].what_it_would_take[0];
+    let v: f64 = w
+        .split(" = ")
+        .nth(1)
+        .and_then(|x| x.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((v / 0.25 - 1.0).abs() < 0.01, "{w}");
+    assert!(w.contains("(ours: 1.000e0)"), "{w}");
+    let far = papers::paper_file("t", &paper(1e9), Default::default()).unwrap();
+    assert!(
+        far[0].what_it_would_take[0].contains("out of that range"),
+        "{:?}",
+        far[0].what_it_would_take
     );
 }

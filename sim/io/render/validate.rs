@@ -28,6 +28,12 @@ pub(crate) fn text(r: &ValidationReport) -> String {
         if let Some(why) = &c.reason {
             let _ = writeln!(s, "  why        {why}");
         }
+        if let Some(a) = &c.ambiguous {
+            let _ = writeln!(s, "  ambiguous  {a}");
+        }
+        for w in &c.what_it_would_take {
+            let _ = writeln!(s, "  would take {w}");
+        }
         // A paper's checks share its source and assumptions: print them once.
         if Some((&c.source, &c.assumptions)) != shown {
             let _ = writeln!(s, "  source     {}", c.source);
@@ -100,7 +106,7 @@ pub fn markdown(r: &ValidationReport) -> String {
              |---|---|---|---|---|---|"
         );
         for c in r.checks.iter().filter(|c| &c.group == g) {
-            let status = match (&c.reason, c.required) {
+            let mut status = match (&c.reason, c.required) {
                 (Some(why), true) => format!("**{}**: {}", c.status.label(), why),
                 (Some(why), false) => format!("{} (informational): {}", c.status.label(), why),
                 (None, req) => format!(
@@ -109,6 +115,16 @@ pub fn markdown(r: &ValidationReport) -> String {
                     if req { "" } else { " (informational)" }
                 ),
             };
+            if let Some(a) = &c.ambiguous {
+                let _ = write!(status, ". **Ambiguous claim:** {a}");
+            }
+            if !c.what_it_would_take.is_empty() {
+                let _ = write!(
+                    status,
+                    ". **What it would take:** {}",
+                    c.what_it_would_take.join("; ")
+                );
+            }
             let _ = writeln!(
                 s,
                 "| `{}`: {} | {} | {} | {} | {} | {} |",
