@@ -564,9 +564,10 @@ fn simulate_digits_bit_exact_and_reproducible_faults() {
         &["--sparsity 1.5", "[0, 1)"],
     );
     assert_usage_error(
-        &cram_line("simulate lenet5 --weight-bits 1"),
+        &cram_line("simulate lenet5 --weight-bits 17"),
         &["--weight-bits"],
     );
+    assert_usage_error(&cram_line("simulate lenet5 --act-bits 0"), &["--act-bits"]);
 }
 
 /// A zoo network compressed on the fly runs bit-exactly, and a pruned one is costed against
@@ -1214,6 +1215,53 @@ fn area_and_leakage_follow_the_chip() {
     assert_eq!(g["area_by_component"][6][0], "unattributed");
     let o = cram_line("run --mode analytical --set cram.array_params.array_efficiency=0");
     assert_usage_error(&o, &["array_efficiency", "0"]);
+}
+
+/// Binary networks (docs/model.md §2.1): a zoo network with 1-bit weights and activations
+/// runs functionally and bit-exactly, its inner weighted layers at w1a1 and its first and
+/// last at 8 bits, cheaper than at int8 on CRAM and on the bit-packed baseline; the ends
+/// can be binarized too; a network whose weighted layers are all ends is refused until
+/// they are; 1-bit weights cannot be pruned; the shipped binary digits model runs
+/// bit-exactly at its recorded accuracy.
+#[test]
+fn binary_networks_run_bit_exact() {
+    let run = |model: &str, sets: &str| {
+        cram_line(&format!(
+            "run --set workload.model={model} --mode functional --set run.images=1 \
+             --set compare.baselines=cpu-ddr4 {sets} --json"
+        ))
+    };
+    let bnn = "--set workload.weight_bits=1 --set workload.act_bits=1";
+    for model in ["resnet20", "lenet5"] {
+        let v = json(&run(model, bnn));
+        assert_eq!(v["cram"]["bit_exact_images"], 1, "{model}");
+        let int8 = json(&run(model, ""));
+        let e = |v: &serde_json::Value, side: &str| match side {
+            "cram" => v["cram"]["metrics"]["energy_pj"].as_f64().unwrap(),
+            _ => v["baselines"][0]["metrics"]["energy_pj"].as_f64().unwrap(),
+        };
+        assert!(e(&v, "cram") < e(&int8, "cram"), "{model}");
+        assert!(e(&v, "cpu") < e(&int8, "cpu"), "{model}");
+    }
+    let all = json(&run(
+        "lenet5",
+        &format!("{bnn} --set workload.binary_ends_bits=1"),
+    ));
+    assert_eq!(all["cram"]["bit_exact_images"], 1);
+    let o = run("mlp-784-256-10", bnn);
+    assert_usage_error(&o, &["none of its 2 weighted layer(s)"]);
+    let o = run(
+        "lenet5",
+        "--set workload.weight_bits=1 --set workload.sparsity=0.5",
+    );
+    assert_usage_error(&o, &["workload.sparsity", "pruned"]);
+    let o = run("lenet5", "--set workload.binary_ends_bits=4");
+    assert_usage_error(&o, &["workload.binary_ends_bits", "binary networks only"]);
+    let d = json(&cram_line(
+        "run --set workload.model=digits-mlp-binary --set compare.baselines=cpu-ddr4 --json",
+    ));
+    assert_eq!(d["cram"]["bit_exact_images"], 360);
+    assert_eq!(d["cram"]["correct"], 339);
 }
 
 /// The periphery follows `node_nm` (docs/model.md §1.1.1): another node re-prices the run, a

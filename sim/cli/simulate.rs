@@ -39,10 +39,12 @@ pub struct SimulateArgs {
     /// own-format `.toml` file; or a zoo network (see `cramulator models`), compressed here
     /// with seeded synthetic weights by `--weight-bits`, `--act-bits` and `--sparsity`.
     pub model: String,
-    /// Weight bits of a zoo network (symmetric, per output channel).
+    /// Weight bits of a zoo network (symmetric, per output channel; 1: binary ±α weights
+    /// between the first and last layers, docs/model.md §2.1).
     #[arg(long)]
     pub weight_bits: Option<u32>,
-    /// Activation bits of a zoo network (unsigned affine).
+    /// Activation bits of a zoo network (unsigned affine; 1: ±1 inputs to the layers between
+    /// the first and last).
     #[arg(long)]
     pub act_bits: Option<u32>,
     /// Unstructured magnitude-pruning sparsity of a zoo network's weights, in [0, 1).
@@ -130,6 +132,7 @@ pub(crate) fn config(a: &SimulateArgs) -> Result<Config, Error> {
             weight_bits: a.weight_bits,
             act_bits: a.act_bits,
             sparsity: a.sparsity,
+            binary_ends_bits: None,
             seed: None,
             model_hash: None,
         },

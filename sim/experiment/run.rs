@@ -395,7 +395,7 @@ fn baseline_side(
         baseline::evaluate(b, work, 1)
     };
     let p = &b.params;
-    let executed: u64 = alone.layers.iter().map(|l| l.macs_executed).sum();
+    let executed: u64 = alone.layers.iter().map(|l| l.slots).sum();
     let peak = p.macs_per_cycle * p.clock_ghz * 1e9;
     let metrics = Metrics::new(
         (
@@ -717,7 +717,7 @@ mod tests {
                 assert_eq!(b.metrics.latency_s, alone.latency_s);
                 assert_eq!(b.metrics.throughput_per_s, 1.0 / r.latency_s);
                 let p = &machines[k].params;
-                let executed: u64 = alone.layers.iter().map(|l| l.macs_executed).sum();
+                let executed: u64 = alone.layers.iter().map(|l| l.slots).sum();
                 let peak = p.macs_per_cycle * p.clock_ghz * 1e9;
                 assert_eq!(
                     b.metrics.utilization,

@@ -22,7 +22,9 @@
 //! The baseline runs the same layers at the same bit widths: operands narrower than the
 //! datapath's `native_bits` are computed at that width but stored at their own; pruned
 //! weights are skipped (stored as nonzeros with an index each) when the preset says so and
-//! that format is the smaller one.
+//! that format is the smaller one. A layer of 1-bit weights on 1-bit inputs (a binary
+//! layer) runs bit-packed, XNOR-popcount: each slot of the datapath takes `native_bits`
+//! of its MACs at once (docs/model.md §3.2).
 
 use cram_arch::{Baseline, BaselineKind};
 use cram_workloads::golden::{self, Step};
@@ -233,6 +235,8 @@ pub struct BaselineLayer {
     pub name: String,
     /// MACs executed (pruned weights skipped when the machine skips them).
     pub macs_executed: u64,
+    /// Datapath slots they take: one per MAC, or `native_bits` MACs per slot bit-packed.
+    pub slots: u64,
     /// Bytes moved at each memory level, innermost first.
     pub level_bytes: Vec<f64>,
     /// Latency, s.
@@ -356,15 +360,23 @@ fn roofline(b: &Baseline, work: &[LayerWork], batch: u32) -> BaselineRun {
             (l.w_bits.max(1) as f64).max(nb),
             (l.a_bits.max(1) as f64).max(nb),
         );
-        let e_mul = p.e_mul_pj * wb * ab / (nb * nb);
         let acc = p.acc_bits as f64;
-        let arithmetic_pj = macs * (e_mul + p.e_add_pj) + l.elem_ops as f64 * p.e_add_pj;
-        let ops = macs + l.elem_ops as f64;
+        // A binary layer: `native_bits` MACs per slot, each slot an XNOR of two packed words
+        // and a popcount (an adder tree about as dear as one native_bits-wide add) added into
+        // the accumulator; its operands are the packed words.
+        let packed = l.w_bits == 1 && l.a_bits == 1;
+        let (slots, e_slot) = if packed {
+            ((macs / nb).ceil(), p.e_add_pj * (1.0 + nb / acc))
+        } else {
+            (macs, p.e_mul_pj * wb * ab / (nb * nb) + p.e_add_pj)
+        };
+        let arithmetic_pj = slots * e_slot + l.elem_ops as f64 * p.e_add_pj;
+        let ops = slots + l.elem_ops as f64;
         let instructions_pj = ops / p.macs_per_instr * p.e_instr_pj;
         // Operand traffic at the innermost level.
         let mut bytes = vec![0.0; n_levels];
         bytes[0] =
-            (macs * (wb + ab + 2.0 * acc) + l.elem_ops as f64 * 2.0 * acc) / p.rf_reuse / 8.0;
+            (slots * (wb + ab + 2.0 * acc) + l.elem_ops as f64 * 2.0 * acc) / p.rf_reuse / 8.0;
         let i_bytes = batch * l.in_elems as f64 * l.a_bits as f64 / 8.0;
         let o_bytes = batch * l.out_elems as f64 * l.out_bits as f64 / 8.0;
         let act_home = (1..n_levels)
@@ -407,6 +419,7 @@ fn roofline(b: &Baseline, work: &[LayerWork], batch: u32) -> BaselineRun {
         layers.push(BaselineLayer {
             name: l.name.clone(),
             macs_executed: macs as u64,
+            slots: slots as u64,
             level_bytes: bytes,
             latency_s: t,
             bound: bound.0,
@@ -487,6 +500,30 @@ mod tests {
         assert_eq!(w8.energy.arithmetic_pj, w4.energy.arithmetic_pj);
         let dram = |r: &BaselineRun| *r.energy.levels_pj.last().unwrap();
         assert!((dram(&w8) / dram(&w4) - 2.0).abs() < 0.1);
+    }
+
+    /// A binary layer (1-bit weights on 1-bit inputs) runs bit-packed: `native_bits` MACs
+    /// per slot at one add and a popcount each, so 8× fewer slots on an int8 machine; 1-bit
+    /// weights on 8-bit inputs do not pack.
+    #[test]
+    fn binary_layers_run_bit_packed() {
+        let cpu = presets::baseline("cpu-ddr4").unwrap();
+        let p = &cpu.params;
+        let n = 1u64 << 20;
+        let binary = LayerWork {
+            a_bits: 1,
+            ..one_dense(n, n, 1)
+        };
+        let r = evaluate(&cpu, std::slice::from_ref(&binary), 1);
+        let slots = n as f64 / 8.0;
+        let want = slots * p.e_add_pj * (1.0 + 8.0 / 32.0);
+        assert!((r.energy.arithmetic_pj - want).abs() < 1e-9 * want);
+        let int8 = evaluate(&cpu, &[one_dense(n, n, 8)], 1);
+        let compute = |r: &BaselineRun| r.energy.instructions_pj;
+        assert!((compute(&int8) / compute(&r) - 8.0).abs() < 1e-9);
+        assert!(r.latency_s < int8.latency_s);
+        let w1a8 = evaluate(&cpu, &[one_dense(n, n, 1)], 1);
+        assert_eq!(w1a8.energy.arithmetic_pj, int8.energy.arithmetic_pj);
     }
 
     #[test]

@@ -32,6 +32,85 @@ pub struct CompressSpec {
     pub prune: Option<Prune>,
     /// How activation ranges are chosen from the calibration values.
     pub calibration: Calibration,
+    /// Binarization of the weighted layers (None: every layer takes `weights`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binarize: Option<Binarize>,
+}
+
+/// A binary network (XNOR-Net, Rastegari et al. 2016; BNN, Courbariaux et al. 2016): the
+/// weighted layers (Dense, Conv2d) between the first and the last get ±α weights and, with
+/// `acts`, ±1 inputs, a Sign inserted before each (+1 where the input is positive). The
+/// first and the last keep `ends`, as binary networks usually do; `ends = None` binarizes
+/// them too. The other activations (pooling, residual sums, the ends' outputs) keep
+/// `CompressSpec::act_bits`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Binarize {
+    /// ±α weights for the binarized layers.
+    pub weights: bool,
+    /// ±1 inputs for the binarized layers.
+    pub acts: bool,
+    /// Weight scheme of the first and last weighted layers (None: binarized as well).
+    pub ends: Option<WeightScheme>,
+}
+
+/// The binary weight scheme: ±1 codes, α per output channel.
+pub const BINARY_WEIGHTS: WeightScheme = WeightScheme {
+    bits: 1,
+    mode: WeightMode::Binary,
+    per_channel: true,
+};
+
+/// The weighted layers (those with a weight tensor), in order.
+fn weighted(net: &Network) -> Vec<usize> {
+    (0..net.layers.len())
+        .filter(|&i| exec::weight_dims(&net.layers[i].op, 0).is_some())
+        .collect()
+}
+
+/// `net` with a Sign before every layer `b` binarizes whose input is not already ±1 (a
+/// Sign), the weight scheme of each weighted layer by name (`weights` unless `b` binarizes
+/// it or it is an end `b` keeps), and how many layers `b` binarizes.
+pub fn binarized(
+    net: &Network,
+    b: &Binarize,
+    weights: WeightScheme,
+) -> (Network, Vec<(String, WeightScheme)>, usize) {
+    let w = weighted(net);
+    let (first, last) = (w.first().copied(), w.last().copied());
+    let binarizes = |i: usize| b.ends.is_none() || (Some(i) != first && Some(i) != last);
+    let mut out = Network {
+        name: net.name.clone(),
+        layers: Vec::with_capacity(net.layers.len() + w.len()),
+    };
+    let mut map = vec![0usize; net.layers.len()];
+    let mut schemes = Vec::with_capacity(w.len());
+    let inner = w.iter().filter(|&&i| binarizes(i)).count();
+    for (i, layer) in net.layers.iter().enumerate() {
+        let mut l = layer.clone();
+        l.inputs.iter_mut().for_each(|j| *j = map[*j]);
+        if w.contains(&i) {
+            let scheme = match (binarizes(i), b.ends) {
+                (true, _) if b.weights => BINARY_WEIGHTS,
+                (true, _) => weights,
+                (false, Some(ends)) => ends,
+                (false, None) => weights,
+            };
+            schemes.push((l.name.clone(), scheme));
+            let x = l.inputs[0];
+            if binarizes(i) && b.acts && out.layers[x].op != Op::Sign {
+                out.layers.push(crate::net::Layer {
+                    name: format!("{}.sign", l.name),
+                    op: Op::Sign,
+                    inputs: vec![x],
+                    bits: None,
+                });
+                l.inputs[0] = out.layers.len() - 1;
+            }
+        }
+        map[i] = out.layers.len();
+        out.layers.push(l);
+    }
+    (out, schemes, inner)
 }
 
 /// How an activation's range is chosen.
@@ -282,13 +361,18 @@ pub fn compress(
 ) -> Result<(Model, Vec<(String, f64)>), WorkloadError> {
     let bad = |why: String| WorkloadError::Network(format!("compressing '{}': {why}", net.name));
     spec.weights.validate().map_err(bad)?;
+    if let Some(ends) = spec.binarize.and_then(|b| b.ends) {
+        ends.validate().map_err(bad)?;
+    }
     if !(1..=16).contains(&spec.act_bits) {
         return Err(bad(format!(
             "activation bits {} are outside 1..=16",
             spec.act_bits
         )));
     }
-    if spec.prune.is_some() && spec.weights.mode == WeightMode::Binary {
+    if spec.prune.is_some()
+        && (spec.weights.mode == WeightMode::Binary || spec.binarize.is_some_and(|b| b.weights))
+    {
         return Err(bad(
             "binary weights are ±1 and cannot hold pruned zeros".into()
         ));
@@ -296,7 +380,27 @@ pub fn compress(
     if calib.is_empty() {
         return Err(bad("calibration needs at least one input".into()));
     }
-    let (mut net, mut weights) = fold_batchnorm(net, weights)?;
+    let (folded, mut weights) = fold_batchnorm(net, weights)?;
+    let (mut net, schemes) = match &spec.binarize {
+        Some(b) => {
+            let (n, schemes, inner) = binarized(&folded, b, spec.weights);
+            if inner == 0 {
+                return Err(bad(format!(
+                    "binarizing: none of its {} weighted layer(s) lies between the first and \
+                     the last, which keep their bits",
+                    schemes.len()
+                )));
+            }
+            (n, schemes)
+        }
+        None => (folded, Vec::new()),
+    };
+    let scheme_of = |name: &str| {
+        schemes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(spec.weights, |s| s.1)
+    };
     let mut quant = Quant::default();
     let mut sparsity = Vec::new();
     for layer in &net.layers {
@@ -318,7 +422,7 @@ pub fn compress(
             p.apply(t)
                 .map_err(|e| bad(format!("layer '{}': {e}", layer.name)))?;
         }
-        let q = QWeight::quantize(t, spec.weights)
+        let q = QWeight::quantize(t, scheme_of(&layer.name))
             .map_err(|e| bad(format!("layer '{}': {e}", layer.name)))?;
         *t = q.dequantize();
         sparsity.push((layer.name.clone(), q.sparsity()));
@@ -439,6 +543,59 @@ pub fn compress(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// Binarizing LeNet-5 (5 weighted layers): the three inner ones get ±α weights and a
+    /// Sign before them, the first and last keep 8 bits and their inputs; with no ends kept,
+    /// all five; compressed, the inner layers are w1a1.
+    #[test]
+    fn binarizing_keeps_the_ends_and_signs_the_inner_inputs() {
+        let net = crate::zoo::model("lenet5").unwrap();
+        let w8 = WeightScheme {
+            bits: 8,
+            mode: WeightMode::Symmetric,
+            per_channel: true,
+        };
+        let b = Binarize {
+            weights: true,
+            acts: true,
+            ends: Some(w8),
+        };
+        let (bin, schemes, inner) = binarized(&net, &b, BINARY_WEIGHTS);
+        assert_eq!((schemes.len(), inner), (5, 3));
+        let modes: Vec<WeightMode> = schemes.iter().map(|s| s.1.mode).collect();
+        use WeightMode::{Binary, Symmetric};
+        assert_eq!(modes, [Symmetric, Binary, Binary, Binary, Symmetric]);
+        assert_eq!(bin.layers.len(), net.layers.len() + 3);
+        for (name, s) in &schemes {
+            let i = bin.find(name).unwrap();
+            let reads_sign = bin.layers[bin.layers[i].inputs[0]].op == Op::Sign;
+            assert_eq!(reads_sign, s.mode == Binary, "{name}");
+        }
+        bin.stats().unwrap();
+        let (_, _, all) = binarized(&net, &Binarize { ends: None, ..b }, BINARY_WEIGHTS);
+        assert_eq!(all, 5);
+        let spec = CompressSpec {
+            weights: BINARY_WEIGHTS,
+            act_bits: 8,
+            act_symmetric: false,
+            input: None,
+            prune: None,
+            calibration: Calibration::MinMax,
+            binarize: Some(b),
+        };
+        let m = synthetic_model(&net, &spec, 1, 1).unwrap();
+        let bits: Vec<(u32, u32)> = m
+            .net
+            .layers
+            .iter()
+            .filter_map(|l| l.bits.map(|b| (b.w, b.a)))
+            .collect();
+        assert_eq!(bits[1..4], [(1, 1); 3]);
+        assert_eq!(bits[0].0, 8);
+        assert_eq!(bits[4].0, 8);
+    }
+
     /// A range of synthetic inputs equals the same images drawn from the start.
     #[test]
     fn input_ranges_equal_the_whole_draw() {

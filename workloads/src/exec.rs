@@ -40,13 +40,25 @@ pub fn conv2d<T: LinalgScalar + Send + Sync>(
     window: &Window,
     groups: usize,
 ) -> Array3<T> {
+    conv2d_padded(x, w, window, groups, T::zero())
+}
+
+/// [`conv2d`] with the padding cells holding `pad` instead of zero (a ±1 input, whose code
+/// cannot hold 0, is padded with −1).
+pub fn conv2d_padded<T: LinalgScalar + Send + Sync>(
+    x: ArrayView3<T>,
+    w: ArrayView4<T>,
+    window: &Window,
+    groups: usize,
+    pad: T,
+) -> Array3<T> {
     let (c, h, wd) = x.dim();
     let (oh, ow) = window
         .output(h, wd)
         .expect("shapes checked by Network::stats");
     let [pt, pl, pb, pr] = window.pad;
     let (hp, wp) = (h + pt + pb, wd + pl + pr);
-    let mut xp = Array3::<T>::zeros((c, hp, wp));
+    let mut xp = Array3::<T>::from_elem((c, hp, wp), pad);
     xp.slice_mut(s![.., pt..pt + h, pl..pl + wd]).assign(&x);
     let xp = xp.as_slice().expect("a new array is contiguous");
     let [sh, sw] = window.stride;
@@ -263,13 +275,23 @@ pub fn apply_weight<T: LinalgScalar + Send + Sync>(
     x: ArrayView3<T>,
     w: ArrayView4<T>,
 ) -> Array3<T> {
+    apply_weight_padded(op, x, w, T::zero())
+}
+
+/// [`apply_weight`] with a convolution's padding cells holding `pad`.
+pub fn apply_weight_padded<T: LinalgScalar + Send + Sync>(
+    op: &Op,
+    x: ArrayView3<T>,
+    w: ArrayView4<T>,
+    pad: T,
+) -> Array3<T> {
     match *op {
         Op::Dense { .. } => {
             let (o, i, _, _) = w.dim();
             let w2 = w.to_shape((o, i)).expect("[out, in, 1, 1]");
             dense(x, w2.view())
         }
-        Op::Conv2d { window, groups, .. } => conv2d(x, w, &window, groups),
+        Op::Conv2d { window, groups, .. } => conv2d_padded(x, w, &window, groups, pad),
         Op::Input { .. }
         | Op::MaxPool { .. }
         | Op::AvgPool { .. }
@@ -331,7 +353,7 @@ pub fn forward(
             }
             Op::Relu => x(0).mapv(|v| v.max(0.0)),
             Op::Relu6 => x(0).mapv(|v| v.clamp(0.0, 6.0)),
-            Op::Sign => x(0).mapv(|v| if v >= 0.0 { 1.0 } else { -1.0 }),
+            Op::Sign => x(0).mapv(|v| if v > 0.0 { 1.0 } else { -1.0 }),
             Op::Softmax => x(0).to_owned(),
             Op::Add => &x(0) + &x(1),
             Op::Concat => {

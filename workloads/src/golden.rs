@@ -16,7 +16,7 @@
 //!   each input to the output format.
 //! * MaxPool, ReLU (max(q, z)), ReLU6 (clamped at z + round(6/s)), Flatten, Downsample (new
 //!   channels hold z) and Softmax (the identity: monotone) keep their input's format.
-//! * Sign: +1 if q ≥ z else −1. Attention products: exact dot products of centred codes,
+//! * Sign: +1 if q > z (a positive value) else −1. Attention products: exact dot products of centred codes,
 //!   then requantized.
 
 use std::collections::BTreeMap;
@@ -366,7 +366,17 @@ impl Program {
                 Step::Linear { w, bias, rq, xnor } => {
                     let mut acc = match xnor {
                         Some(rows) => xnor_dense(x(0), rows),
-                        None => exec::apply_weight(&layer.op, centred(0).view(), w.view()),
+                        // A ±1 input's padding is −1: its code cannot hold 0.
+                        None => exec::apply_weight_padded(
+                            &layer.op,
+                            centred(0).view(),
+                            w.view(),
+                            if self.acts[layer.inputs[0]].binary {
+                                -1
+                            } else {
+                                0
+                            },
+                        ),
                     };
                     for (o, mut plane) in acc.outer_iter_mut().enumerate() {
                         plane.mapv_inplace(|a| {
@@ -426,7 +436,7 @@ impl Program {
                 Step::Relu6 { hi } => x(0).mapv(|v| v.clamp(zy, *hi)),
                 Step::Sign => {
                     let z = i64::from(self.acts[layer.inputs[0]].zero);
-                    x(0).mapv(|v| if v >= z { 1 } else { -1 })
+                    x(0).mapv(|v| if v > z { 1 } else { -1 })
                 }
                 Step::Add { mults, shift } => {
                     let (a, b) = (centred(0), centred(1));
@@ -714,6 +724,7 @@ mod tests {
             input: None,
             prune: None,
             calibration: Calibration::MinMax,
+            binarize: None,
         }
     }
 

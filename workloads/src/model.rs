@@ -571,6 +571,7 @@ mod tests {
                 input: None,
                 prune,
                 calibration: Calibration::MinMax,
+                binarize: None,
             };
             let (m, sparsity) = compress(&net, &w, &spec, &calib).unwrap();
             if let Some(Prune::Unstructured { sparsity: s }) = prune {

@@ -442,6 +442,7 @@ pub fn digits_models(cfg: &TrainConfig) -> Result<Vec<Model>, WorkloadError> {
             input: Some(DIGITS_INPUT),
             prune: None,
             calibration,
+            binarize: None,
         };
         let w = if binary { &bnn_w } else { &float_w };
         let (mut m, _) = compress(&net, w, &spec, &calib)?;

@@ -10,7 +10,7 @@
 //!
 //! [workload]
 //! model = "resnet20"          # shipped digits model, own-format .toml, or zoo network
-//! weight_bits = 4             # zoo networks only (default 8)
+//! weight_bits = 4             # zoo networks only (default 8; 1: binary, see binary_ends_bits)
 //! act_bits = 8                # zoo networks only (default 8)
 //! sparsity = 0.5              # zoo networks only, unstructured, in [0, 1)
 //!
@@ -39,7 +39,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use cram_arch::{BaselineParams, IrCheck, Source, presets};
-use cram_workloads::compress::{Calibration, CompressSpec};
+use cram_workloads::compress::{BINARY_WEIGHTS, Binarize, Calibration, CompressSpec};
 use cram_workloads::prune::Prune;
 use cram_workloads::quant::{WeightMode, WeightScheme};
 use cram_workloads::{golden, zoo};
@@ -149,6 +149,10 @@ pub struct WorkloadConfig {
     /// Unstructured magnitude-pruning sparsity of a zoo network, in [0, 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sparsity: Option<f64>,
+    /// In a binary network (`weight_bits` or `act_bits` = 1): the weight bits of its first
+    /// and last weighted layers, which keep 8-bit inputs (default 8; 1 binarizes them too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binary_ends_bits: Option<u32>,
     /// Seed of a zoo network's synthetic weights (default: `run.seed`). A sweep fixes it, so
     /// every design point runs the same network while `run.seed` varies per point.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,6 +171,7 @@ impl Default for WorkloadConfig {
             weight_bits: None,
             act_bits: None,
             sparsity: None,
+            binary_ends_bits: None,
             seed: None,
             model_hash: None,
         }
@@ -747,6 +752,7 @@ impl Config {
             ("workload.weight_bits", w.weight_bits.is_some()),
             ("workload.act_bits", w.act_bits.is_some()),
             ("workload.sparsity", w.sparsity.is_some()),
+            ("workload.binary_ends_bits", w.binary_ends_bits.is_some()),
         ];
         if let Some((key, _)) = set.iter().find(|k| k.1)
             && !compresses(&w.model)
@@ -764,16 +770,46 @@ impl Config {
 
     /// The compression of a zoo network: symmetric per-channel weights of `weight_bits`
     /// (default 8), unsigned affine activations of `act_bits` (default 8), min/max
-    /// calibrated, optionally pruned to `sparsity` (unstructured, by magnitude).
+    /// calibrated, optionally pruned to `sparsity` (unstructured, by magnitude). One bit of
+    /// either makes a binary network (docs/model.md §2.1): the weighted layers between the
+    /// first and the last get ±α weights (`weight_bits = 1`) and ±1 inputs (`act_bits = 1`),
+    /// the ends keep `binary_ends_bits`-bit weights (default 8) and 8-bit inputs, and every
+    /// other activation keeps 8 bits.
     pub fn compress_spec(&self) -> Result<CompressSpec, Error> {
         let w = &self.workload;
+        let (wb, ab) = (w.weight_bits.unwrap_or(8), w.act_bits.unwrap_or(8));
+        let binary = wb == 1 || ab == 1;
+        let symmetric = |bits| WeightScheme {
+            bits,
+            mode: WeightMode::Symmetric,
+            per_channel: true,
+        };
+        if let Some(e) = w.binary_ends_bits {
+            if !binary {
+                return Err(Error::usage(format!(
+                    "{}: applies to binary networks only (workload.weight_bits or \
+                     workload.act_bits = 1)",
+                    self.named("workload.binary_ends_bits", e)
+                )));
+            }
+            if !(1..=16).contains(&e) {
+                return Err(Error::usage(format!(
+                    "{}: must be in 1..=16 (1 binarizes the first and last layers too)",
+                    self.named("workload.binary_ends_bits", e)
+                )));
+            }
+        }
+        let ends = match w.binary_ends_bits.unwrap_or(8) {
+            1 => None,
+            e => Some(symmetric(e)),
+        };
         let spec = CompressSpec {
-            weights: WeightScheme {
-                bits: w.weight_bits.unwrap_or(8),
-                mode: WeightMode::Symmetric,
-                per_channel: true,
+            weights: if wb == 1 {
+                BINARY_WEIGHTS
+            } else {
+                symmetric(wb)
             },
-            act_bits: w.act_bits.unwrap_or(8),
+            act_bits: if ab == 1 { 8 } else { ab },
             act_symmetric: false,
             input: None,
             prune: w
@@ -781,6 +817,11 @@ impl Config {
                 .filter(|&s| s > 0.0)
                 .map(|sparsity| Prune::Unstructured { sparsity }),
             calibration: Calibration::MinMax,
+            binarize: binary.then_some(Binarize {
+                weights: wb == 1,
+                acts: ab == 1,
+                ends,
+            }),
         };
         spec.weights.validate().map_err(|e| {
             Error::usage(format!(
@@ -788,10 +829,16 @@ impl Config {
                 self.named("workload.weight_bits", spec.weights.bits)
             ))
         })?;
-        if !(2..=16).contains(&spec.act_bits) {
+        if !(1..=16).contains(&ab) {
             return Err(Error::usage(format!(
-                "{}: must be in 2..=16",
-                self.named("workload.act_bits", spec.act_bits)
+                "{}: must be in 1..=16 (1: binary inputs)",
+                self.named("workload.act_bits", ab)
+            )));
+        }
+        if wb == 1 && spec.prune.is_some() {
+            return Err(Error::usage(format!(
+                "{}: binary weights are ±1 and cannot hold pruned zeros",
+                self.named("workload.sparsity", w.sparsity.unwrap_or(0.0))
             )));
         }
         Ok(spec)
@@ -812,6 +859,9 @@ impl Config {
             w.weight_bits.get_or_insert(8);
             w.act_bits.get_or_insert(8);
             w.sparsity.get_or_insert(0.0);
+            if w.weight_bits == Some(1) || w.act_bits == Some(1) {
+                w.binary_ends_bits.get_or_insert(8);
+            }
             w.seed.get_or_insert(self.run.seed);
         }
         c
@@ -893,6 +943,7 @@ impl Config {
         c.workload.weight_bits = Some(8);
         c.workload.act_bits = Some(8);
         c.workload.sparsity = Some(0.0);
+        c.workload.binary_ends_bits = Some(8);
         c.workload.seed = Some(1);
         c.run.images = Some(1);
         c.compare.batch = Some(1);

@@ -21,6 +21,7 @@ fn spec(sparsity: Option<f64>) -> CompressSpec {
             .filter(|&s| s > 0.0)
             .map(|sparsity| Prune::Unstructured { sparsity }),
         calibration: Calibration::MinMax,
+        binarize: None,
     }
 }
 
@@ -202,6 +203,7 @@ fn every_op_program(
         input: None,
         prune: (sparsity > 0.0).then_some(Prune::Unstructured { sparsity }),
         calibration: Calibration::MinMax,
+        binarize: None,
     };
     let calib = synthetic_inputs(net.input_shape(), 3, seed + 1);
     compress(&net, &w, &spec, &calib)

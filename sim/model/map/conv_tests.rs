@@ -39,6 +39,7 @@ fn model(bits: u32, mode: WeightMode, symmetric: bool, prune: Option<Prune>) -> 
         input: None,
         prune,
         calibration: Calibration::MinMax,
+        binarize: None,
     };
     compress(&net, &w, &spec, &calib)
         .unwrap()

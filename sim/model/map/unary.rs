@@ -1,5 +1,5 @@
 //! Element-wise layers mapped in place: ReLU (max(q, z)), ReLU6 (clamp(q, z, top)) and Sign
-//! (+1 if q ≥ z), each one program over the lanes that hold the producer's outputs, built
+//! (+1 if q > z), each one program over the lanes that hold the producer's outputs, built
 //! from the carry-only compare and saturation of [`super::arith`].
 
 use crate::error::MapError;
@@ -39,13 +39,14 @@ pub fn job(set: GateSet, step: &Step, x: ActQuant, out: ActQuant) -> Result<Job,
             arith::clamp(&mut b, &s, z, hi, cx)
         }
         Step::Sign => {
-            let bit = if cx.binary || s.lo >= z {
+            let bit = if cx.binary || s.lo > z {
                 // Binary inputs are their own sign; a range above z is always +1.
                 if cx.binary { cols[0] } else { b.constant(true) }
-            } else if s.hi < z {
+            } else if s.hi <= z {
                 b.constant(false)
             } else {
-                arith::compare_const(&mut b, &s, z, true).0
+                // q > z ⇔ q ≥ z + 1.
+                arith::compare_const(&mut b, &s, z + 1, true).0
             };
             vec![bit]
         }
