@@ -364,18 +364,11 @@ fn ours(resolved: &str, key: &str) -> String {
     let Ok(doc) = resolved.parse::<toml::Table>() else {
         return "?".to_owned();
     };
+    let doc = toml::Value::Table(doc);
     let find = |path: &str| {
-        let mut v: Option<&toml::Value> = None;
-        let mut table = &doc;
-        for (i, part) in path.split('.').enumerate() {
-            let next = table.get(part)?;
-            if i + 1 == path.split('.').count() {
-                v = Some(next);
-            } else {
-                table = next.as_table()?;
-            }
-        }
-        v.map(ToString::to_string)
+        path.split('.')
+            .try_fold(&doc, |v, part| v.get(part))
+            .map(ToString::to_string)
     };
     find(key)
         .or_else(|| find(&key.replacen("cram.device_params.", "cram.device.", 1)))
