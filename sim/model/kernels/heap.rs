@@ -40,6 +40,11 @@ pub enum HeapBit {
     Nand(Col, Col),
     /// ¬a, emitted when needed.
     Not(Col),
+    /// ¬(a ⊕ b), emitted when needed: the product of two ±1 values stored as one bit each
+    /// (set for +1) is 2·XNOR − 1 (the XNOR-popcount of binary networks).
+    Xnor(Col, Col),
+    /// a ⊕ b, emitted when needed (a negative XNOR term: −XNOR = XOR − 1).
+    Xor(Col, Col),
 }
 
 /// Bits to be summed, by weight, modulo 2^width.
@@ -48,8 +53,9 @@ pub struct BitHeap {
     width: u32,
     queues: Vec<VecDeque<HeapBit>>,
     constant: u64,
-    /// Counting heap, per weight: bits waiting by kind (plain column, AND, NAND, NOT).
-    counts: Vec<[u64; 4]>,
+    /// Counting heap, per weight: bits waiting by kind (plain column, AND, NAND, NOT, XNOR,
+    /// XOR).
+    counts: Vec<[u64; KINDS]>,
     /// Counting heap: only the counts (and the owned columns, to free) are kept; it reduces
     /// on a counting builder only, and a real heap on a real builder only.
     counting: bool,
@@ -63,9 +69,14 @@ impl HeapBit {
             HeapBit::And(..) => 1,
             HeapBit::Nand(..) => 2,
             HeapBit::Not(_) => 3,
+            HeapBit::Xnor(..) => 4,
+            HeapBit::Xor(..) => 5,
         }
     }
 }
+
+/// Kinds of [`HeapBit`].
+const KINDS: usize = 6;
 
 impl BitHeap {
     /// An empty heap whose sum is taken modulo 2^width (width ≤ 64).
@@ -85,7 +96,7 @@ impl BitHeap {
         BitHeap {
             counting: true,
             queues: Vec::new(),
-            counts: vec![[0; 4]; width as usize],
+            counts: vec![[0; KINDS]; width as usize],
             ..BitHeap::new(width)
         }
     }
@@ -221,7 +232,8 @@ impl BitHeap {
         let p = prims(b.set());
         let width = self.width as usize;
         // How many times each primitive runs: and, nand, not, fa[2], ha[2], xnor, or,
-        // constant[2].
+        // constant[2], and the XOR of a negative XNOR input.
+        let mut n_xor = 0u64;
         let mut n_and = 0u64;
         let mut n_nand = 0u64;
         let mut n_not = 0u64;
@@ -236,7 +248,9 @@ impl BitHeap {
             n_and += c[1];
             n_nand += c[2];
             n_not += c[3];
-            let n = c[0] + c[1] + c[2] + c[3] + carry_in;
+            n_xnor += c[4];
+            n_xor += c[5];
+            let n = c.iter().sum::<u64>() + carry_in;
             let fa = if n >= 3 { (n - 1) / 2 } else { 0 };
             n_fa[usize::from(need)] += fa;
             let mut out = if need { fa } else { 0 };
@@ -274,6 +288,7 @@ impl BitHeap {
             (&p.ha[0], n_ha[0]),
             (&p.ha[1], n_ha[1]),
             (&p.xnor, n_xnor),
+            (&p.xor, n_xor),
             (&p.or, n_or),
             (&p.constant[0], n_const[0]),
             (&p.constant[1], n_const[1]),
@@ -305,6 +320,7 @@ struct Prims {
     /// Half adder without / with the carry.
     ha: [Tally; 2],
     xnor: Tally,
+    xor: Tally,
     or: Tally,
     not: Tally,
     and: Tally,
@@ -348,6 +364,9 @@ fn prims(set: GateSet) -> &'static Prims {
             xnor: one(&|b, x| {
                 let _ = b.xnor(x[0], x[1]);
             }),
+            xor: one(&|b, x| {
+                let _ = b.xor(x[0], x[1]);
+            }),
             or: one(&|b, x| {
                 let _ = b.or(x[0], x[1]);
             }),
@@ -379,6 +398,8 @@ fn materialize(b: &mut Builder, bit: HeapBit) -> (Col, bool) {
         HeapBit::And(x, y) => (b.and(x, y), true),
         HeapBit::Nand(x, y) => (b.nand(x, y), true),
         HeapBit::Not(x) => (b.not(x), true),
+        HeapBit::Xnor(x, y) => (b.xnor(x, y), true),
+        HeapBit::Xor(x, y) => (b.xor(x, y), true),
     }
 }
 

@@ -32,7 +32,8 @@ fn zoo_program(name: &str, spec: &CompressSpec, seed: u64) -> golden::Program {
     golden::Program::compile(&m.net, &m.weights, m.quant.as_ref().unwrap()).unwrap()
 }
 use cram_workloads::compress::{
-    Calibration, CompressSpec, compress, synthetic_inputs, synthetic_weights,
+    BINARY_WEIGHTS, Binarize, Calibration, CompressSpec, compress, synthetic_inputs,
+    synthetic_weights,
 };
 use cram_workloads::net::{Network, Op as NetOp, Shape, Window};
 use cram_workloads::prune::Prune;
@@ -180,6 +181,40 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+
+    /// The same on binarized networks, whose ±1 × ±1 stored products take the XNOR route
+    /// ([`Linear::xnor`]): the inner weighted layers (or all of them) at ±1 weights and
+    /// inputs, the ends at `bits`, under a random stored layout whose reductions are whole
+    /// or split in slices of unequal length (a shorter slice's lanes load inputs that add
+    /// nothing past its end).
+    #[test]
+    fn binary_analytical_equals_functional(
+        c in 1usize..4, k in prop_oneof![Just(1usize), Just(3)], pool in any::<bool>(),
+        bits in 2u32..9, all in any::<bool>(), seed in 0u64..1000,
+        slices in 1usize..12, shared in any::<bool>(), resident in any::<bool>(),
+    ) {
+        let binarize = Binarize {
+            weights: true,
+            acts: true,
+            ends: (!all).then_some(BINARY_WEIGHTS),
+        };
+        let prog = every_op_compressed(c, k, pool, (bits, 8, false), 0.0, Some(binarize), seed);
+        let imgs = images(&prog, 3, seed + 2);
+        for s in Strategy::ALL {
+            check_equal(&prog, &imgs, Layout::plain(s));
+        }
+        let layout = Layout { strategy: Strategy::Stored, slices, shared, resident, copies: 0 };
+        match run_network(&prog, &imgs, &hw(), &analytical(Choice::layout(layout))) {
+            Ok(_) => {
+                check_equal(&prog, &imgs, layout);
+            }
+            Err(e) => prop_assert!(resident && e.to_string().contains("resident"), "{e}"),
+        }
+    }
+}
+
 /// [`every_op`] compressed with seeded synthetic weights: (weight bits, activation bits,
 /// signed activations), unstructured pruning to `sparsity`.
 fn every_op_program(
@@ -190,20 +225,50 @@ fn every_op_program(
     sparsity: f64,
     seed: u64,
 ) -> golden::Program {
+    every_op_compressed(
+        c,
+        k,
+        pool,
+        (bits, act_bits, symmetric),
+        sparsity,
+        None,
+        seed,
+    )
+}
+
+/// [`every_op_program`], binarized by `binarize` when given (its weighted layers between
+/// the ends, or all of them, at ±1 weights and inputs; `bits` is then the ends' width).
+fn every_op_compressed(
+    c: usize,
+    k: usize,
+    pool: bool,
+    (bits, act_bits, symmetric): (u32, u32, bool),
+    sparsity: f64,
+    binarize: Option<Binarize>,
+    seed: u64,
+) -> golden::Program {
     let net = every_op(c, k, pool);
     let w = synthetic_weights(&net, seed).unwrap();
+    let scheme = WeightScheme {
+        bits,
+        mode: WeightMode::Symmetric,
+        per_channel: true,
+    };
     let spec = CompressSpec {
-        weights: WeightScheme {
-            bits,
-            mode: WeightMode::Symmetric,
-            per_channel: true,
+        weights: if binarize.is_some() {
+            BINARY_WEIGHTS
+        } else {
+            scheme
         },
         act_bits,
         act_symmetric: symmetric,
         input: None,
         prune: (sparsity > 0.0).then_some(Prune::Unstructured { sparsity }),
         calibration: Calibration::MinMax,
-        binarize: None,
+        binarize: binarize.map(|b| Binarize {
+            ends: b.ends.map(|_| scheme),
+            ..b
+        }),
     };
     let calib = synthetic_inputs(net.input_shape(), 3, seed + 1);
     compress(&net, &w, &spec, &calib)

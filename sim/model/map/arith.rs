@@ -356,6 +356,8 @@ fn heap_bit(lit: Lit, negative: bool) -> HeapBit {
         (Lit::Col(c) | Lit::Owned(c), true) => HeapBit::Not(c),
         (Lit::And(a, b), false) => HeapBit::And(a, b),
         (Lit::And(a, b), true) => HeapBit::Nand(a, b),
+        (Lit::Xnor(a, b), false) => HeapBit::Xnor(a, b),
+        (Lit::Xnor(a, b), true) => HeapBit::Xor(a, b),
     }
 }
 
@@ -368,6 +370,8 @@ pub enum Lit {
     Owned(Col),
     /// a ∧ b, emitted lazily.
     And(Col, Col),
+    /// ¬(a ⊕ b), emitted lazily.
+    Xnor(Col, Col),
 }
 
 /// ⌊s / 2^k⌋ of a two's-complement signal (as [`Sum::reduce`] returns): drops the low bits.

@@ -114,6 +114,60 @@ proptest! {
         }
     }
 
+    /// XNOR-popcount, the product of binary networks: Σ ±2·XNOR(a_i, e_i) + c over n pairs
+    /// of bits (for ±1 values x·w = 2·XNOR − 1) is exact in every lane and gate set, and a
+    /// counting heap given the same literals by count tallies the same ops.
+    #[test]
+    fn xnor_popcount_is_exact(
+        n in 1usize..24, negs in proptest::collection::vec(any::<bool>(), 24), c in -50i128..50,
+        a in proptest::collection::vec(any::<u64>(), 24),
+        e in proptest::collection::vec(any::<u64>(), 24), lanes in 1usize..=64,
+        set in prop_oneof![Just(GateSet::Maj), Just(GateSet::Nand), Just(GateSet::NandNot)],
+    ) {
+        let (lo, hi) = (c - 2 * n as i128, c + 2 * n as i128);
+        let build = |b: &mut Builder| {
+            let cols: Vec<(Col, Col)> =
+                (0..n).map(|_| (b.operand("a", 1)[0], b.operand("e", 1)[0])).collect();
+            let mut sum = Sum::new(b, lo, hi).unwrap();
+            sum.constant(c);
+            if b.is_counting() {
+                let neg = negs[..n].iter().filter(|&&g| g).count() as u64;
+                let lit = Lit::Xnor(cols[0].0, cols[0].1);
+                sum.literal_n(1, lit, false, n as u64 - neg);
+                sum.literal_n(1, lit, true, neg);
+            } else {
+                for (&(x, w), &g) in cols.iter().zip(&negs) {
+                    sum.literal(1, Lit::Xnor(x, w), g);
+                }
+            }
+            (cols, sum.reduce_raw(b))
+        };
+        let mut counting = Builder::counting(set);
+        build(&mut counting);
+        let mut b = Builder::new(set);
+        let (cols, out) = build(&mut b);
+        prop_assert_eq!(counting.tally(), b.tally());
+        let lane_bits = |v: u64| (0..lanes).map(|l| v >> l & 1).collect::<Vec<u64>>();
+        let loads: Vec<(&[Col], Vec<u64>)> = cols
+            .iter()
+            .zip(a.iter().zip(&e))
+            .flat_map(|(p, (&va, &ve))| {
+                [(std::slice::from_ref(&p.0), lane_bits(va)), (std::slice::from_ref(&p.1), lane_bits(ve))]
+            })
+            .collect();
+        let got = run(b, &loads, &out);
+        let code = Coding::signed(out.len() as u32);
+        for (l, g) in got.iter().enumerate() {
+            let want: i128 = c + (0..n)
+                .map(|i| {
+                    let xnor = i128::from((a[i] >> l & 1) == (e[i] >> l & 1));
+                    if negs[i] { -2 * xnor } else { 2 * xnor }
+                })
+                .sum::<i128>();
+            prop_assert_eq!(i128::from(code.decode(*g)), want, "lane {}", l);
+        }
+    }
+
     /// Compares with a constant agree with `<` for signed and unsigned signals.
     #[test]
     fn compare_const_is_exact(bits in 1u32..9, signed in any::<bool>(), k in -300i128..300,

@@ -191,18 +191,23 @@ pub fn stored_job(
     let first_temp = b.cols() as Col;
     let mut acc: Vec<Col> = Vec::new();
     let mut segments = Vec::new();
-    // Per input position: which weight bits are set in some lane (a column of zeros is
-    // skipped); past a shorter range's end a lane's bits are zero.
+    // Per input position: which weight bits are set in some lane and which in every lane
+    // (a column of zeros is skipped; on the XNOR route one of zeros or ones needs no XNOR);
+    // past a shorter range's end a lane's bits are zero.
     let rows: Vec<&[i64]> = spec.channels.iter().map(|&c| l.row(c)).collect();
-    let live = |j: usize| -> u64 {
-        let mut m = 0;
-        for r in spec.ranges.iter().filter(|r| r.start + j < r.end) {
-            m = rows
-                .iter()
-                .fold(m, |m, row| m | wc.encode(row[r.start + j]));
+    let live = |j: usize| -> Live {
+        let (mut any, mut all) = (0, u64::MAX);
+        for r in spec.ranges {
+            for row in &rows {
+                let bits = row.get(r.start + j).filter(|_| r.start + j < r.end);
+                let bits = bits.map_or(0, |&w| wc.encode(w));
+                any |= bits;
+                all &= bits;
+            }
         }
-        m
+        Live { any, all }
     };
+    let xnor = l.xnor();
     for (k, rs) in chunks(len, chunk).into_iter().enumerate() {
         let start = b.len();
         let mut loads: Vec<Load> = Vec::new();
@@ -213,20 +218,20 @@ pub fn stored_job(
         if let (0, Some(c)) = (k, &consts) {
             loads.extend(c.loads(&mut sum));
         }
-        let mut n_live = [0u64; 64];
+        let mut n_live = LiveCounts::default();
         for (j, r) in rs.clone().enumerate() {
             let w = &w_cols[if spec.resident { r } else { j }];
             loads.extend(input_loads(r, &x_cols[j], w, l.x, wc, spec.resident));
             let mask = live(r);
             if counting {
-                count_bits(&mut n_live, mask);
+                n_live.count(mask);
                 continue;
             }
-            add_products(&mut sum, l.x.signal(&x_cols[j]), wc.signal(w), mask);
+            add_products(&mut sum, l.x.signal(&x_cols[j]), wc.signal(w), mask, xnor);
         }
         if counting {
             let (x0, w0) = (l.x.signal(&x_cols[0]), wc.signal(&w_cols[0]));
-            add_counted_products(&mut sum, x0, w0, &n_live, rs.len() as u64);
+            add_counted_products(&mut sum, x0, w0, &n_live, rs.len() as u64, xnor);
         }
         acc = sum.reduce_raw(&mut b);
         segments.push(Segment {
@@ -482,20 +487,65 @@ fn input_loads(
     ]
 }
 
-/// Counts each set bit of `mask` at its position in `n`.
-fn count_bits(n: &mut [u64; 64], mask: u64) {
-    let mut m = mask;
-    while m != 0 {
-        n[m.trailing_zeros() as usize] += 1;
-        m &= m - 1;
+/// The weight bits of one input position over a program's lanes.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    /// Set in some lane.
+    any: u64,
+    /// Set in every lane.
+    all: u64,
+}
+
+/// [`Live`] counted over a chunk's inputs: per weight bit, how many inputs have it set in
+/// some lane (`any`) and in every lane (`all`).
+#[derive(Debug, Clone, Copy)]
+struct LiveCounts {
+    any: [u64; 64],
+    all: [u64; 64],
+}
+
+impl Default for LiveCounts {
+    fn default() -> LiveCounts {
+        LiveCounts {
+            any: [0; 64],
+            all: [0; 64],
+        }
     }
 }
 
-/// Adds the products of one input's bits with the weight bits set in some lane (`mask`)
-/// to `sum`; binary weights (w = 2e − 1) add their −Σ a_i part (the offsets are in K).
-fn add_products(sum: &mut Sum, sig: Signal, wsig: Signal, mask: u64) {
+impl LiveCounts {
+    /// Counts one input's masks, each set bit at its position.
+    fn count(&mut self, live: Live) {
+        for (n, mask) in [(&mut self.any, live.any), (&mut self.all, live.all)] {
+            let mut m = mask;
+            while m != 0 {
+                n[m.trailing_zeros() as usize] += 1;
+                m &= m - 1;
+            }
+        }
+    }
+}
+
+/// Adds the products of one input's bits with the weight bits set in some lane
+/// (`live.any`) to `sum`; binary weights (w = 2e − 1) add their −Σ a_i part (the offsets
+/// are in K). On the XNOR route ([`Linear::xnor`]) the product of ±1 bits a (input) and
+/// e (weight) adds 2·XNOR(a, e) (the −1 is in K): 2·¬a where e is 0 in every lane, 2·a
+/// where it is 1 in every lane, so only mixed positions emit an XNOR.
+fn add_products(sum: &mut Sum, sig: Signal, wsig: Signal, live: Live, xnor: bool) {
+    if xnor {
+        let (a, e) = (sig.bits[0].col, wsig.bits[0].col);
+        match (live.any & 1 == 1, live.all & 1 == 1) {
+            (false, _) => {
+                sum.literal(1, Lit::Col(a), true);
+                sum.constant(2);
+            }
+            (true, true) => sum.literal(1, Lit::Col(a), false),
+            (true, false) => sum.literal(1, Lit::Xnor(a, e), false),
+        }
+        return;
+    }
     for (kb, wb) in wsig.bits.iter().enumerate() {
-        if mask >> kb & 1 == 0 {
+        if live.any >> kb & 1 == 0 {
             continue;
         }
         for xb in &sig.bits {
@@ -512,13 +562,28 @@ fn add_products(sum: &mut Sum, sig: Signal, wsig: Signal, mask: u64) {
     }
 }
 
-/// The counted form of [`add_products`] over a chunk of `inputs` inputs: weight bit `kb`
-/// is live in `n_live[kb]` of them.
-fn add_counted_products(sum: &mut Sum, sig: Signal, wsig: Signal, n_live: &[u64; 64], inputs: u64) {
+/// The counted form of [`add_products`] over a chunk of `inputs` inputs.
+fn add_counted_products(
+    sum: &mut Sum,
+    sig: Signal,
+    wsig: Signal,
+    n: &LiveCounts,
+    inputs: u64,
+    xnor: bool,
+) {
+    if xnor {
+        let (a, e) = (sig.bits[0].col, wsig.bits[0].col);
+        let zeros = inputs - n.any[0];
+        sum.literal_n(1, Lit::Col(a), true, zeros);
+        sum.constant(2 * i128::from(zeros));
+        sum.literal_n(1, Lit::Col(a), false, n.all[0]);
+        sum.literal_n(1, Lit::Xnor(a, e), false, n.any[0] - n.all[0]);
+        return;
+    }
     for (kb, wb) in wsig.bits.iter().enumerate() {
         for xb in &sig.bits {
             let lit = Lit::And(xb.col, wb.col);
-            sum.literal_n(xb.shift + wb.shift, lit, xb.neg ^ wb.neg, n_live[kb]);
+            sum.literal_n(xb.shift + wb.shift, lit, xb.neg ^ wb.neg, n.any[kb]);
         }
     }
     if wsig.offset != 0 {

@@ -952,8 +952,8 @@ fn stored_pass(
                         let ci = co - channels[0];
                         let rs = &ranges[slice];
                         match src {
-                            // Past a shorter slice's end, zero bits: a product of 0.
-                            Source::X(j) if rs.start + j >= rs.end => l.x_offset() as i64,
+                            // Past a shorter slice's end: a product of 0.
+                            Source::X(j) if rs.start + j >= rs.end => l.x_past_end(),
                             Source::W(j) if rs.start + j >= rs.end => 0,
                             Source::X(j) => {
                                 l.gather(&x.expect("functional")[img], co, p, rs.start + j)

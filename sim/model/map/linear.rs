@@ -406,8 +406,13 @@ impl<'a> Linear<'a> {
 
     /// The exact interval of channel co's partial sum over reduction range `rs`, Σ_r w·v
     /// with v the value of the input's stored bits without their offset (v = x − offset,
-    /// see [`Linear::lane_constant`]): what a slice of a reduction split in space adds.
+    /// see [`Linear::lane_constant`]): what a slice of a reduction split in space adds. On
+    /// the XNOR route ([`Linear::xnor`]) a slice adds Σ_r 2·XNOR(a_r, b_r) instead, any
+    /// value in [0, 2·|rs|].
     pub fn partial_interval(&self, co: usize, rs: Range<usize>) -> (i128, i128) {
+        if self.xnor() {
+            return (0, 2 * rs.len() as i128);
+        }
         let (xl, xh) = self.x_centred();
         let a0 = self.x_centred_offset();
         // In i64, as the accumulator intervals are (`Linear::of` bounds |v|, |w| and the
@@ -423,10 +428,35 @@ impl<'a> Linear<'a> {
     }
 
     /// Per-lane constant of channel co: bias + Σ_r w·(offset − z_x), where the input's stored
-    /// bits carry value Σ ±2^i·b + offset.
+    /// bits carry value Σ ±2^i·b + offset. On the XNOR route, where the lanes sum
+    /// 2·XNOR(a, b) = x·w + 1 per input, it is bias − n − z_x·Σw over the row's n inputs.
     pub fn lane_constant(&self, co: usize) -> i128 {
-        let a0 = self.x_offset() - i128::from(self.x_zero);
+        let z = i128::from(self.x_zero);
+        if self.xnor() {
+            return i128::from(self.bias[co]) - self.reduction() as i128 - z * self.wsum[co];
+        }
+        let a0 = self.x_offset() - z;
         i128::from(self.bias[co]) + a0 * self.wsum[co]
+    }
+
+    /// Whether stored products take the XNOR route: a ±1 input (bit a, set for +1) times a
+    /// ±1 weight (bit b) is 2·XNOR(a, b) − 1, one heap bit per input where the general
+    /// product (2a − 1)(2b − 1) = 4ab − 2a − 2b + 1 needs two (the AND and ¬a; the −2b + 1
+    /// folds into K). This is the XNOR-popcount of binary networks (XNOR-Net,
+    /// docs/references.md [Rastegari2016], [R]), done in the array's bit heap.
+    pub fn xnor(&self) -> bool {
+        self.x.binary && self.stored.binary
+    }
+
+    /// The code a lane past a shorter slice's end loads for its input, so that its product
+    /// with the zero weight bits loaded there adds nothing: the code minimum (its bits are
+    /// zero, and an AND with them is zero), or +1 on the XNOR route (XNOR(1, 0) = 0).
+    pub(crate) fn x_past_end(&self) -> i64 {
+        if self.xnor() {
+            1
+        } else {
+            self.x_offset() as i64
+        }
     }
 
     pub(crate) fn x_offset(&self) -> i128 {
