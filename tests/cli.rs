@@ -589,15 +589,20 @@ fn simulate_zoo_network_against_dense_int8() {
     assert_eq!(v[1]["layers"].as_array().unwrap().len(), 5);
 }
 
+/// The int8 MNIST MLP that T4 ran before it was binarized (mlp-784-256-10 on the
+/// `nand-not` set), for `map`.
+const INT8_MLP: &str = "--set workload.model=mlp-784-256-10 --set cram.gate_set=nand-not";
+
 /// A value several lanes of a run load crosses the bus once (docs/model.md §2.6): fc1 of
-/// the T4 network at one image runs `stored`, one lane per output channel, and its 784 int8
-/// inputs are the same in all 256 lanes, so they move once while every lane writes them.
+/// the int8 MNIST MLP at one image runs `stored`, one lane per output channel, and its 784
+/// int8 inputs are the same in all 256 lanes, so they move once while every lane writes
+/// them.
 #[test]
 fn a_shared_input_crosses_the_bus_once() {
-    let j = json(&cram_line(
-        "map configs/papers/t4-mnist-vs-nmp.toml --layer fc1 --json --set mapping.slices=1 \
-         --set mapping.programs=per-group",
-    ));
+    let j = json(&cram_line(&format!(
+        "map {INT8_MLP} --layer fc1 --json --set mapping.slices=1 \
+         --set mapping.programs=per-group"
+    )));
     let r = &j["layers"][0]["report"];
     assert_eq!(r["strategy"], "stored");
     assert_eq!(r["lanes_used"], 256);
@@ -612,14 +617,12 @@ fn a_shared_input_crosses_the_bus_once() {
     );
 }
 
-/// Issue 21's T4 criterion: fc1 of the T4 network at one image, weights resident, moves at
+/// Issue 21's T4 criterion: fc1 of the int8 MNIST MLP at one image, weights resident, moves at
 /// most a tenth of the 3,225,344 bits it moved when every lane loaded its weights and
 /// inputs; the deployment (every weight written once) is reported apart.
 #[test]
 fn resident_weights_leave_fc1_a_tenth_of_its_moves() {
-    let j = json(&cram_line(
-        "map configs/papers/t4-mnist-vs-nmp.toml --layer fc1 --json",
-    ));
+    let j = json(&cram_line(&format!("map {INT8_MLP} --layer fc1 --json")));
     assert_eq!(j["resident"], true);
     let r = &j["layers"][0]["report"];
     assert_eq!(r["resident"], true, "{r}");
@@ -1250,6 +1253,12 @@ fn binary_networks_run_bit_exact() {
     assert_eq!(all["cram"]["bit_exact_images"], 1);
     let o = run("mlp-784-256-10", bnn);
     assert_usage_error(&o, &["none of its 2 weighted layer(s)"]);
+    // T4's network (configs/papers/t4-mnist-vs-nmp.toml), functional on two images: every
+    // layer XNOR-popcount, bit-exact.
+    let t4 = json(&cram_line(
+        "run configs/papers/t4-mnist-vs-nmp.toml --mode functional --set run.images=2 --json",
+    ));
+    assert_eq!(t4["cram"]["bit_exact_images"], 2);
     let o = run(
         "lenet5",
         "--set workload.weight_bits=1 --set workload.sparsity=0.5",

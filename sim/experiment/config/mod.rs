@@ -931,6 +931,18 @@ impl Config {
         self.workload.seed.unwrap_or(self.run.seed)
     }
 
+    /// The value `resolved.toml` stands for when it leaves `key` out: the keys written only
+    /// away from their default (so that adding them kept earlier run ids), at that default.
+    pub(crate) fn omitted_default(key: &str) -> Option<String> {
+        let c = Config::default();
+        match key {
+            "cram.chips" => Some(c.cram.chips.to_string()),
+            "cram.allow_ir_violation" => Some(c.cram.allow_ir_violation.to_string()),
+            "run.inject_gate_errors" => Some(c.run.inject_gate_errors.to_string()),
+            _ => None,
+        }
+    }
+
     /// Every settable key, dotted (`cram.device`, `workload.sparsity`, …); listed once per
     /// process (sweeps check keys at every point).
     pub fn keys() -> &'static [String] {

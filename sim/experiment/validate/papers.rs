@@ -373,6 +373,7 @@ fn ours(resolved: &str, key: &str) -> String {
     find(key)
         .or_else(|| find(&key.replacen("cram.device_params.", "cram.device.", 1)))
         .or_else(|| find(&key.replacen("cram.array_params.", "cram.array.", 1)))
+        .or_else(|| Config::omitted_default(key))
         .unwrap_or_else(|| "?".to_owned())
 }
 

@@ -30,6 +30,51 @@ fn every_paper_file_states_source_and_assumptions() {
     }
 }
 
+/// Issue 22 Deliver 6: T4 and T5 compare energy at every boundary (the system's, and
+/// inside the array, the macros and the chip), and each diverging energy row says what it
+/// would take; T4 is a binarized MNIST network over the 10,000 test images, and its speed
+/// claim is marked ambiguous with a knob for the chips.
+#[test]
+fn t4_and_t5_are_checked_at_every_boundary_with_what_it_would_take() {
+    for (file, baseline) in [
+        ("t4-mnist-vs-nmp.toml", "nmp"),
+        ("t5-ai-energy-1000x.toml", "cpu-ddr4"),
+    ] {
+        let t = PAPERS.iter().find(|(n, _)| *n == file).unwrap().1;
+        let c = Config::from_text(t, file).unwrap();
+        let p: Paper = c.paper.clone().unwrap().try_into().unwrap();
+        let metrics: Vec<&str> = p.check.iter().map(|k| k.metric.as_str()).collect();
+        for m in [
+            "energy_ratio",
+            "energy_ratio@array",
+            "energy_ratio@macro",
+            "energy_ratio@chip",
+        ] {
+            let m = format!("{m}:{baseline}");
+            let k = p.check.iter().find(|k| k.metric == m);
+            let k = k.unwrap_or_else(|| panic!("{file}: no {m} in {metrics:?}"));
+            assert!(
+                !k.what_it_takes.is_empty(),
+                "{file}: {m} says what it would take"
+            );
+        }
+        if file.starts_with("t4") {
+            assert_eq!(c.workload.model, "mlp-784-256-10");
+            assert_eq!(
+                (c.workload.weight_bits, c.workload.act_bits),
+                (Some(1), Some(1))
+            );
+            assert_eq!(c.run.images, Some(10_000));
+            let speed = p
+                .check
+                .iter()
+                .find(|k| k.metric == "throughput_ratio:nmp")
+                .unwrap();
+            assert!(speed.ambiguous.is_some() && !speed.what_it_takes.is_empty());
+        }
+    }
+}
+
 #[test]
 fn physics_group_holds() {
     let r = report(&[Group::Physics], None, &Default::default()).unwrap();
