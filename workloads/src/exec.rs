@@ -409,6 +409,74 @@ mod tests {
     use super::*;
     use crate::net::Shape;
     use crate::weights::Tensor;
+    use proptest::prelude::*;
+
+    /// The convolution written the plain way, one `plane += w·shifted input` pass per
+    /// (ci, r, q) term: the order the module doc fixes.
+    fn conv_by_planes(
+        x: &Array3<f32>,
+        w: &Array4<f32>,
+        win: &Window,
+        groups: usize,
+    ) -> Array3<f32> {
+        let (c, h, wd) = x.dim();
+        let (oh, ow) = win.output(h, wd).unwrap();
+        let [pt, pl, pb, pr] = win.pad;
+        let mut xp = Array3::<f32>::zeros((c, h + pt + pb, wd + pl + pr));
+        xp.slice_mut(s![.., pt..pt + h, pl..pl + wd]).assign(x);
+        let (cout, cin_g, kh, kw) = w.dim();
+        let mut out = Array3::<f32>::zeros((cout, oh, ow));
+        for o in 0..cout {
+            let g = o / (cout / groups);
+            for ci in 0..cin_g {
+                for r in 0..kh {
+                    for q in 0..kw {
+                        let wv = w[[o, ci, r, q]];
+                        for y in 0..oh {
+                            for xo in 0..ow {
+                                let v = xp[[
+                                    g * cin_g + ci,
+                                    r + win.stride[0] * y,
+                                    q + win.stride[1] * xo,
+                                ]];
+                                out[[o, y, xo]] += wv * v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The float convolution adds every output's terms in the order the module doc
+        /// fixes (input channel, kernel row, kernel column), bit for bit, whatever the
+        /// row width, stride and padding: the calibration ranges depend on it.
+        #[test]
+        fn float_conv_keeps_the_documented_order(
+            groups in 1usize..=2, cin_g in 1usize..=3, cout_g in 1usize..=2,
+            kh in 1usize..=3, kw in 1usize..=3, sh in 1usize..=2, sw in 1usize..=3,
+            pad in proptest::array::uniform4(0usize..=2), h in 3usize..=6, wd in 3usize..=40,
+            seed in any::<u64>(),
+        ) {
+            let win = Window { kernel: [kh, kw], stride: [sh, sw], pad, ceil: false };
+            prop_assume!(win.output(h, wd).is_ok());
+            let mut s = seed;
+            let mut next = || {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.7
+            };
+            let x = Array3::from_shape_simple_fn((groups * cin_g, h, wd), &mut next);
+            let w = Array4::from_shape_simple_fn((groups * cout_g, cin_g, kh, kw), &mut next);
+            let got = conv2d(x.view(), w.view(), &win, groups);
+            let want = conv_by_planes(&x, &w, &win, groups);
+            let bits = |a: &Array3<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+            prop_assert_eq!(bits(&got), bits(&want));
+        }
+    }
 
     #[test]
     fn small_network_by_hand() {

@@ -191,22 +191,8 @@ pub fn stored_job(
     let first_temp = b.cols() as Col;
     let mut acc: Vec<Col> = Vec::new();
     let mut segments = Vec::new();
-    // Per input position: which weight bits are set in some lane and which in every lane
-    // (a column of zeros is skipped; on the XNOR route one of zeros or ones needs no XNOR);
-    // past a shorter range's end a lane's bits are zero.
-    let rows: Vec<&[i64]> = spec.channels.iter().map(|&c| l.row(c)).collect();
-    let live = |j: usize| -> Live {
-        let (mut any, mut all) = (0, u64::MAX);
-        for r in spec.ranges {
-            for row in &rows {
-                let bits = row.get(r.start + j).filter(|_| r.start + j < r.end);
-                let bits = bits.map_or(0, |&w| wc.encode(w));
-                any |= bits;
-                all &= bits;
-            }
-        }
-        Live { any, all }
-    };
+    // Per input position: which weight bits are set in some lane and which in every lane.
+    let lives = l.live_masks(spec.channels, spec.ranges);
     let xnor = l.xnor();
     for (k, rs) in chunks(len, chunk).into_iter().enumerate() {
         let start = b.len();
@@ -222,7 +208,7 @@ pub fn stored_job(
         for (j, r) in rs.clone().enumerate() {
             let w = &w_cols[if spec.resident { r } else { j }];
             loads.extend(input_loads(r, &x_cols[j], w, l.x, wc, spec.resident));
-            let mask = live(r);
+            let mask = lives[r];
             if counting {
                 n_live.count(mask);
                 continue;
@@ -485,15 +471,6 @@ fn input_loads(
             resident,
         },
     ]
-}
-
-/// The weight bits of one input position over a program's lanes.
-#[derive(Debug, Clone, Copy)]
-struct Live {
-    /// Set in some lane.
-    any: u64,
-    /// Set in every lane.
-    all: u64,
 }
 
 /// [`Live`] counted over a chunk's inputs: per weight bit, how many inputs have it set in

@@ -180,6 +180,17 @@ pub struct Linear<'a> {
 pub(crate) struct LayerMemo {
     pub(crate) plans: Memo<PlanKey, Result<(usize, Job), MapError>>,
     pub(crate) tables: Memo<usize, Vec<Vec<(i128, i128)>>>,
+    /// [`Linear::live_masks`] by (program channels, slice width).
+    lives: Memo<(Range<usize>, usize), Vec<Live>>,
+}
+
+/// The weight bits of one input position over a stored program's lanes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Live {
+    /// Set in some lane.
+    pub(crate) any: u64,
+    /// Set in every lane.
+    pub(crate) all: u64,
 }
 
 /// What a stored pass's fitted first program depends on: the pass (0 whole, 1 slices, 2
@@ -188,6 +199,52 @@ pub(crate) struct LayerMemo {
 pub(crate) type PlanKey = (u8, usize, usize, bool, Range<usize>, GateSet, usize);
 
 impl Linear<'_> {
+    /// Per input position j of a stored program over `channels` and the reduction slices
+    /// `ranges`: which stored weight bits are set in some of its lanes and which in every
+    /// lane (a lane past a shorter slice's end holds zero bits). A column of zeros needs
+    /// no product, and on the XNOR route a column of zeros or of ones needs no XNOR.
+    /// Computed once per layer for each contiguous channel set and slice width (every
+    /// candidate layout and every chunk size tried shares it), row by row.
+    pub(crate) fn live_masks(&self, channels: &[usize], ranges: &[Range<usize>]) -> Arc<Vec<Live>> {
+        let len = ranges.iter().map(Range::len).max().unwrap_or(0);
+        let build = || {
+            let mut lives = vec![
+                Live {
+                    any: 0,
+                    all: u64::MAX
+                };
+                len
+            ];
+            for &c in channels {
+                let row = self.row(c);
+                for r in ranges {
+                    for (j, live) in lives.iter_mut().enumerate() {
+                        let bits = if r.start + j < r.end {
+                            self.stored.encode(row[r.start + j])
+                        } else {
+                            0
+                        };
+                        live.any |= bits;
+                        live.all &= bits;
+                    }
+                }
+            }
+            lives
+        };
+        let contiguous = channels.windows(2).all(|w| w[1] == w[0] + 1);
+        match (channels.first(), channels.last()) {
+            (Some(&first), Some(&last)) if contiguous => self
+                .memo
+                .lives
+                .get_or_build(
+                    (first..last + 1, ranges.first().map_or(0, Range::len)),
+                    || Ok(build()),
+                )
+                .expect("masks always build"),
+            _ => Arc::new(build()),
+        }
+    }
+
     /// Every channel's partial-sum intervals over the slices `ranges` (all as wide as the
     /// first but the last, as [`chunks`] cuts them), computed once per layer and width.
     pub(crate) fn partial_table_of(&self, ranges: &[Range<usize>]) -> Arc<Vec<Vec<(i128, i128)>>> {
