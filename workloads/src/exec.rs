@@ -222,10 +222,7 @@ fn conv_blocked<T: LinalgScalar + Send + Sync>(
 #[inline(always)]
 fn tile<T: LinalgScalar>(wt: &[T], panel: &[T]) -> [[T; PX_BLOCK]; CO_BLOCK] {
     let mut acc = [[T::zero(); PX_BLOCK]; CO_BLOCK];
-    for (wv, xv) in wt
-        .chunks_exact(CO_BLOCK)
-        .zip(panel.chunks_exact(PX_BLOCK))
-    {
+    for (wv, xv) in wt.chunks_exact(CO_BLOCK).zip(panel.chunks_exact(PX_BLOCK)) {
         for (a, &wc) in acc.iter_mut().zip(wv) {
             for (aj, &xj) in a.iter_mut().zip(xv) {
                 *aj = *aj + wc * xj;

@@ -771,3 +771,59 @@ fn the_timeline_meets_the_pass_bounds() {
     }
     assert!(priced > 2 * plans.len(), "{priced} candidates");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// The per-layer helpers that sum or mask a row range in one pass (the interval of a
+    /// slice's partial sum, the weight-bit masks of a channel set) equal their term-by-term
+    /// definitions, on int8 and binarized layers, for any channel set and slice width.
+    #[test]
+    fn row_range_helpers_match_their_definitions(
+        seed in any::<u64>(), binary in any::<bool>(), first in 0usize..16, n in 1usize..8,
+        width in 1usize..80,
+    ) {
+        let mut net = Network::new("t", Shape::new(3, 6, 6));
+        net.then("c1", conv(16, 3, 1, 1, 1, true));
+        net.then("r1", NetOp::Relu);
+        net.then("c2", conv(16, 3, 1, 1, 1, true));
+        let mut sp = spec(None);
+        if binary {
+            sp.weights = BINARY_WEIGHTS;
+            sp.binarize = Some(Binarize { weights: true, acts: true, ends: None });
+        }
+        let w = synthetic_weights(&net, seed).unwrap();
+        let (m, _) = compress(&net, &w, &sp, &synthetic_inputs(net.input_shape(), 2, seed)).unwrap();
+        let prog = golden::Program::compile(&m.net, &m.weights, m.quant.as_ref().unwrap()).unwrap();
+        let c2 = prog.network().layers.iter().position(|x| x.name == "c2").unwrap();
+        let l = linear::Linear::at(&prog, c2).unwrap();
+        let red = l.reduction();
+        let ranges = linear::chunks(red, width.min(red));
+        let channels: Vec<usize> = (first..(first + n).min(l.channels())).collect();
+        prop_assume!(!channels.is_empty());
+        let (xl, xh) = l.x_centred();
+        let a0 = l.x_centred_offset();
+        for &c in &channels {
+            for r in &ranges {
+                let (mut lo, mut hi) = (0i128, 0i128);
+                for &w in &l.row(c)[r.clone()] {
+                    let (u, v) = ((xl - a0) * i128::from(w), (xh - a0) * i128::from(w));
+                    lo += u.min(v);
+                    hi += u.max(v);
+                }
+                let want = if l.xnor() { (0, 2 * r.len() as i128) } else { (lo, hi) };
+                prop_assert_eq!(l.partial_interval(c, r.clone()), want);
+            }
+        }
+        let lives = l.live_masks(&channels, &ranges);
+        prop_assert_eq!(lives.len(), ranges[0].len());
+        for (j, live) in lives.iter().enumerate() {
+            let bits: Vec<u64> = channels
+                .iter()
+                .flat_map(|&c| ranges.iter().map(move |r| (c, r)))
+                .map(|(c, r)| if r.start + j < r.end { l.weight_coding().encode(l.row(c)[r.start + j]) } else { 0 })
+                .collect();
+            prop_assert_eq!(live.any, bits.iter().fold(0, |a, &b| a | b));
+            prop_assert_eq!(live.all, bits.iter().fold(u64::MAX, |a, &b| a & b));
+        }
+    }
+}

@@ -196,7 +196,8 @@ pub fn stored_job(
     let xnor = l.xnor();
     for (k, rs) in chunks(len, chunk).into_iter().enumerate() {
         let start = b.len();
-        let mut loads: Vec<Load> = Vec::new();
+        // Two loads per input, and the constants' (K, M and its flag).
+        let mut loads: Vec<Load> = Vec::with_capacity(2 * rs.len() + 3);
         let mut sum = Sum::new(&b, lo, hi)?;
         for (i, &c) in acc.iter().enumerate() {
             sum.literal(i as u32, Lit::Owned(c), false);

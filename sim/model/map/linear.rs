@@ -215,17 +215,34 @@ impl Linear<'_> {
                 };
                 len
             ];
+            // `Coding::encode`, with its case decided once.
+            let code = self.stored;
+            let mask = if code.bits >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << code.bits) - 1
+            };
             for &c in channels {
                 let row = self.row(c);
                 for r in ranges {
-                    for (j, live) in lives.iter_mut().enumerate() {
-                        let bits = if r.start + j < r.end {
-                            self.stored.encode(row[r.start + j])
-                        } else {
-                            0
-                        };
-                        live.any |= bits;
-                        live.all &= bits;
+                    let src = &row[r.clone()];
+                    let (head, tail) = lives.split_at_mut(src.len());
+                    if code.binary {
+                        for (live, &w) in head.iter_mut().zip(src) {
+                            let bits = u64::from(w > 0);
+                            live.any |= bits;
+                            live.all &= bits;
+                        }
+                    } else {
+                        for (live, &w) in head.iter_mut().zip(src) {
+                            let bits = w as u64 & mask;
+                            live.any |= bits;
+                            live.all &= bits;
+                        }
+                    }
+                    // Past a shorter range's end the lanes hold zero bits.
+                    for live in tail {
+                        live.all = 0;
                     }
                 }
             }
@@ -475,13 +492,17 @@ impl<'a> Linear<'a> {
         // In i64, as the accumulator intervals are (`Linear::of` bounds |v|, |w| and the
         // row length so that a row's sums fit).
         let (vl, vh) = ((xl - a0) as i64, (xh - a0) as i64);
-        let (mut lo, mut hi) = (0i64, 0i64);
+        // Σ_{w≥0} vl·w + Σ_{w<0} vh·w = vl·Σw⁺ + vh·Σw⁻ (and the same for hi): the
+        // positive and negative weights summed apart, exactly.
+        let (mut pos, mut neg) = (0i64, 0i64);
         for &w in &self.row(co)[rs] {
-            let (a, b) = if w >= 0 { (vl, vh) } else { (vh, vl) };
-            lo += a * w;
-            hi += b * w;
+            pos += w.max(0);
+            neg += w.min(0);
         }
-        (i128::from(lo), i128::from(hi))
+        (
+            i128::from(vl * pos + vh * neg),
+            i128::from(vh * pos + vl * neg),
+        )
     }
 
     /// Per-lane constant of channel co: bias + Σ_r w·(offset − z_x), where the input's stored
