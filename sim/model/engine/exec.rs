@@ -162,33 +162,22 @@ impl Subarray {
 
     /// Selected lanes by number of zeros among `ins`, over the valid lanes.
     fn count_zeros(&self, ins: &[Col]) -> ZeroHistogram {
-        let n = ins.len();
-        let mut h = [0u64; MAX_INPUTS + 1];
         let (cells, mask) = (self.data.as_raw_slice(), self.mask.as_raw_slice());
-        for w in 0..self.words {
-            let valid = if (w + 1) * WORD_BITS <= self.lanes {
-                u64::MAX
-            } else {
-                (1u64 << (self.lanes % WORD_BITS)) - 1
-            };
-            let selected = valid & mask.get(w).copied().unwrap_or(u64::MAX);
-            // Bit-sliced counter of ones (up to 5 fits 3 bits).
-            let (mut c0, mut c1, mut c2) = (0u64, 0u64, 0u64);
-            for &c in ins {
-                let x = cells[usize::from(c) * self.words + w];
-                let k0 = c0 & x;
-                c0 ^= x;
-                let k1 = c1 & k0;
-                c1 ^= k0;
-                c2 |= k1;
-            }
-            for ones in 0..=n {
-                let pick = |bit: usize, v: u64| if ones >> bit & 1 == 1 { v } else { !v };
-                let lanes = pick(0, c0) & pick(1, c1) & pick(2, c2) & selected;
-                h[n - ones] += u64::from(lanes.count_ones());
-            }
+        let z = Zeros {
+            cells,
+            mask,
+            words: self.words,
+            lanes: self.lanes,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if self.simd == Simd::Avx2 {
+            // SAFETY: a `Simd::Avx2` value only exists in a `Subarray` after
+            // `Simd::is_supported` confirmed the CPU has AVX2 and POPCNT (see
+            // `Subarray::set_simd` and `Simd::best`).
+            #[allow(unsafe_code)]
+            return unsafe { count_zeros_avx2(&z, ins) };
         }
-        h
+        count_zeros_portable(&z, ins)
     }
 
     /// Enables (or with `None` disables) random gate-output errors.
@@ -404,6 +393,72 @@ word_loop!(apply2, apply2_portable, apply2_avx2; a, b);
 word_loop!(apply3, apply3_portable, apply3_avx2; a, b, c);
 word_loop!(apply5, apply5_portable, apply5_avx2; a, b, c, d, e);
 
+/// The columns [`Subarray::count_zeros`] reads: cells column-major, `words` words a column.
+struct Zeros<'a> {
+    cells: &'a [u64],
+    mask: &'a [u64],
+    words: usize,
+    lanes: usize,
+}
+
+#[inline(never)]
+fn count_zeros_portable(z: &Zeros<'_>, ins: &[Col]) -> ZeroHistogram {
+    count_zeros_any(z, ins)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt")]
+#[inline(never)]
+fn count_zeros_avx2(z: &Zeros<'_>, ins: &[Col]) -> ZeroHistogram {
+    count_zeros_any(z, ins)
+}
+
+/// [`count_zeros_n`] for the gate's arity.
+#[inline(always)]
+fn count_zeros_any(z: &Zeros<'_>, ins: &[Col]) -> ZeroHistogram {
+    match ins.len() {
+        1 => count_zeros_n::<1>(z, ins),
+        2 => count_zeros_n::<2>(z, ins),
+        3 => count_zeros_n::<3>(z, ins),
+        4 => count_zeros_n::<4>(z, ins),
+        5 => count_zeros_n::<5>(z, ins),
+        n => unreachable!("gates have 1 to {MAX_INPUTS} inputs, not {n}"),
+    }
+}
+
+/// Selected valid lanes by number of zeros among the `N` columns `ins`: per word, a
+/// bit-sliced counter of ones (up to 5 fits 3 bits), then one population count per count
+/// value.
+#[inline(always)]
+fn count_zeros_n<const N: usize>(z: &Zeros<'_>, ins: &[Col]) -> ZeroHistogram {
+    let mut h = [0u64; MAX_INPUTS + 1];
+    let rows: [&[u64]; N] =
+        std::array::from_fn(|i| &z.cells[usize::from(ins[i]) * z.words..][..z.words]);
+    for w in 0..z.words {
+        let valid = if (w + 1) * WORD_BITS <= z.lanes {
+            u64::MAX
+        } else {
+            (1u64 << (z.lanes % WORD_BITS)) - 1
+        };
+        let selected = valid & z.mask.get(w).copied().unwrap_or(u64::MAX);
+        let (mut c0, mut c1, mut c2) = (0u64, 0u64, 0u64);
+        for row in &rows {
+            let x = row[w];
+            let k0 = c0 & x;
+            c0 ^= x;
+            let k1 = c1 & k0;
+            c1 ^= k0;
+            c2 |= k1;
+        }
+        for ones in 0..=N {
+            let pick = |bit: usize, v: u64| if ones >> bit & 1 == 1 { v } else { !v };
+            let lanes = pick(0, c0) & pick(1, c1) & pick(2, c2) & selected;
+            h[N - ones] += u64::from(lanes.count_ones());
+        }
+    }
+    h
+}
+
 /// Vector instruction set the word loops run with. The build is portable (SSE2 on x86-64);
 /// AVX2 is chosen at run time when the CPU has it (docs/model.md §7: wider vectors by runtime
 /// dispatch, never a default that breaks older machines).
@@ -412,7 +467,7 @@ word_loop!(apply5, apply5_portable, apply5_avx2; a, b, c, d, e);
 pub enum Simd {
     /// The build's baseline (SSE2 on x86-64).
     Portable,
-    /// 256-bit AVX2 loops (x86-64 only).
+    /// 256-bit AVX2 loops, and POPCNT for the input-zero counts (x86-64 only).
     Avx2,
 }
 
@@ -422,7 +477,10 @@ impl Simd {
         match self {
             Simd::Portable => true,
             #[cfg(target_arch = "x86_64")]
-            Simd::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            Simd::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("popcnt")
+            }
             #[cfg(not(target_arch = "x86_64"))]
             Simd::Avx2 => false,
         }

@@ -187,3 +187,41 @@ fn maj5_counts_ones() {
         assert_eq!(maj5(w[0], w[1], w[2], w[3], w[4]), expect);
     }
 }
+
+proptest::proptest! {
+    /// The input-zero histogram of a gate step, at every vector level, equals a lane-by-lane
+    /// count over the selected lanes, for every arity, lane count (partial last word
+    /// included) and lane range.
+    #[test]
+    fn zero_histograms_match_a_lane_by_lane_count(
+        lanes in 1usize..300, gate_i in 0usize..GateKind::ALL.len(), seed in proptest::prelude::any::<u64>(),
+        lo in 0u32..300, len in 1u32..300,
+    ) {
+        let gate = GateKind::ALL[gate_i];
+        let n = gate.arity();
+        let cell = |l: usize, c: usize| (seed.rotate_left((l * 7 + c * 13) as u32 % 64) ^ (l as u64 * 0x9E37_79B9)) >> (c % 5) & 1 == 1;
+        let lo = lo % lanes as u32;
+        let hi = (lo + len).min(lanes as u32);
+        let ins: Vec<Col> = (0..n as Col).collect();
+        let mut want = [0u64; MAX_INPUTS + 1];
+        for l in lo as usize..hi as usize {
+            want[(0..n).filter(|&c| !cell(l, c)).count()] += 1;
+        }
+        for simd in Simd::supported() {
+            let mut sa = Subarray::new(lanes, n + 1);
+            proptest::prop_assert!(sa.set_simd(simd));
+            for l in 0..lanes {
+                for c in 0..n {
+                    sa.set(l, c as Col, cell(l, c));
+                }
+            }
+            sa.set_track_zeros(true);
+            let ops = vec![
+                Op::SetMask(LaneMask::Range { lo, hi }),
+                gate_op(gate, &ins, n as Col, true),
+            ];
+            sa.run(&Program::new(ops, vec![], names(n + 1)).unwrap()).unwrap();
+            proptest::prop_assert_eq!(sa.zero_histograms()[0], want, "{:?}", simd);
+        }
+    }
+}
