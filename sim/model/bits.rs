@@ -1,12 +1,37 @@
 //! Bit-matrix helpers: moving between bit-serial columns and per-lane integers.
 
 use crate::model::engine::Subarray;
+use crate::model::engine::exec::Simd;
 use crate::model::engine::isa::Col;
 
 /// Transposes a 64×64 bit matrix in place: afterwards bit `c` of word `r` is what bit `r` of
 /// word `c` was. With word `i` = column i's 64-lane word, word `l` becomes lane l's value.
 /// (Recursive block swap, Warren, *Hacker's Delight*, 2nd ed., §7-3, in LSB-first order.)
 pub fn transpose64(m: &mut [u64; 64]) {
+    #[cfg(target_arch = "x86_64")]
+    if Simd::best() == Simd::Avx2 {
+        // SAFETY: `Simd::best` returns `Avx2` only after `Simd::is_supported` confirmed
+        // the CPU has AVX2.
+        #[allow(unsafe_code)]
+        return unsafe { transpose64_avx2(m) };
+    }
+    transpose64_portable(m);
+}
+
+#[inline(never)]
+fn transpose64_portable(m: &mut [u64; 64]) {
+    transpose64_body(m);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline(never)]
+fn transpose64_avx2(m: &mut [u64; 64]) {
+    transpose64_body(m);
+}
+
+#[inline(always)]
+fn transpose64_body(m: &mut [u64; 64]) {
     // Stage j swaps the high j bits of word k with the low j bits of word k + j, for every
     // k whose bit j is clear: contiguous halves of each 2j-word block, so the loop vectorizes.
     let mut j = 32;

@@ -279,12 +279,17 @@ impl Subarray {
     }
 
     /// Fills columns with random words from `rng`, in the order given (the operand data of
-    /// kernel checks and energy characterization).
-    pub fn fill_random(&mut self, cols: &[Col], rng: &mut impl Rng) {
+    /// kernel checks and energy characterization): word by word the values `rng.next_u64()`
+    /// returns in turn, drawn a column at a time (ChaCha's block generator hands out its
+    /// 32-bit outputs in order, a u64 being two of them, low first, as `fill_bytes` lays
+    /// them out little-endian; the words drawn so far are whole, so no output is split).
+    pub fn fill_random(&mut self, cols: &[Col], rng: &mut ChaCha8Rng) {
         for &c in cols {
-            self.column_mut(c)
-                .iter_mut()
-                .for_each(|w| *w = rng.next_u64());
+            let words = self.column_mut(c);
+            rng.fill_bytes(bytemuck::cast_slice_mut(words));
+            for w in words.iter_mut() {
+                *w = u64::from_le(*w);
+            }
         }
     }
 

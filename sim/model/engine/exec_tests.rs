@@ -225,3 +225,30 @@ proptest::proptest! {
         }
     }
 }
+
+/// Columns filled a buffer at a time hold the words `next_u64` returns in turn, whatever
+/// the column length (a partial buffer included) and the number of columns.
+#[test]
+fn fill_random_draws_the_next_u64_sequence() {
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{Rng, SeedableRng};
+    for lanes in [1, 64, 65, 4096, 4097 + 64 * 70] {
+        let cols: Vec<Col> = vec![2, 0, 3];
+        let mut sa = Subarray::new(lanes, 4);
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        rng.set_stream(5);
+        sa.fill_random(&cols, &mut rng);
+        let mut want = ChaCha8Rng::seed_from_u64(11);
+        want.set_stream(5);
+        for &c in &cols {
+            for (w, &got) in sa.column(c).iter().enumerate() {
+                assert_eq!(got, want.next_u64(), "lanes {lanes}, column {c}, word {w}");
+            }
+        }
+        assert_eq!(
+            rng.next_u64(),
+            want.next_u64(),
+            "both streams at the same place"
+        );
+    }
+}

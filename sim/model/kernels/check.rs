@@ -21,7 +21,8 @@ use rayon::prelude::*;
 
 use super::Kernel;
 use crate::model::bits::transpose64;
-use crate::model::engine::exec::{Faults, Subarray, WORD_BITS, ZeroHistogram};
+use crate::model::engine::exec::{Faults, Simd, Subarray, WORD_BITS, ZeroHistogram};
+use crate::model::engine::isa::Col;
 use crate::model::limits::Stop;
 
 /// How to run a kernel.
@@ -237,21 +238,29 @@ fn one_block(kernel: &Kernel, sa: &mut Subarray, cfg: &RunConfig, b: usize, lane
     let mut ins = vec![[0u64; 64]; kernel.inputs.len()];
     let mut outs = vec![[0u64; 64]; kernel.outputs.len()];
     let mut expected = [[0u64; 64]; 2];
-    for w in 0..sa.words() {
-        for (m, op) in ins
-            .iter_mut()
-            .zip(&kernel.inputs)
-            .chain(outs.iter_mut().zip(&kernel.outputs))
-        {
+    let (cells, words) = (sa.cells(), sa.words());
+    // Lanes that may be wrong: those whose output differs from the bit-sliced reference,
+    // or every lane when the kernel has none.
+    let mut suspects = vec![u64::MAX; words];
+    let column = |c: Col| &cells[usize::from(c) * words..][..words];
+    kernel.wrong_lanes(&column, words, &mut suspects);
+    for (w, &suspect) in suspects.iter().enumerate() {
+        let valid = (lanes - w * WORD_BITS).min(WORD_BITS);
+        for (m, op) in outs.iter_mut().zip(&kernel.outputs) {
             gather(sa, op, w, m);
         }
-        let valid = (lanes - w * WORD_BITS).min(WORD_BITS);
+        for (i, m) in outs.iter().enumerate() {
+            let d = digest(lane0 + (w * WORD_BITS) as u64, i as u64, &m[..valid]);
+            out.digest = out.digest.wrapping_add(d);
+        }
+        if suspect == 0 {
+            continue;
+        }
+        for (m, op) in ins.iter_mut().zip(&kernel.inputs) {
+            gather(sa, op, w, m);
+        }
         kernel.reference_block(&ins, valid, &mut expected);
-        for l in 0..valid {
-            let lane = lane0 + (w * WORD_BITS + l) as u64;
-            for (i, m) in outs.iter().enumerate() {
-                out.digest = out.digest.wrapping_add(mix(lane, i as u64, m[l]));
-            }
+        for l in (0..valid).filter(|&l| suspect >> l & 1 == 1) {
             // Compare first: bits are counted only for the rare wrong lane.
             if outs.iter().zip(&expected).any(|(m, e)| m[l] != e[l]) {
                 let wrong: u32 = outs
@@ -263,7 +272,7 @@ fn one_block(kernel: &Kernel, sa: &mut Subarray, cfg: &RunConfig, b: usize, lane
                 out.bits_wrong += u64::from(wrong);
                 if out.first.is_none() {
                     out.first = Some(Mismatch {
-                        lane,
+                        lane: lane0 + (w * WORD_BITS + l) as u64,
                         inputs: ins.iter().map(|m| m[l]).collect(),
                         got: outs.iter().map(|m| m[l]).collect(),
                         expected: expected[..outs.len()].iter().map(|e| e[l]).collect(),
@@ -275,7 +284,40 @@ fn one_block(kernel: &Kernel, sa: &mut Subarray, cfg: &RunConfig, b: usize, lane
     out
 }
 
+/// Σ_l [`mix`](lane + l, operand, values[l]) (wrapping): the digest of consecutive lanes'
+/// values of one output operand, vectorized with AVX2 where the CPU has it.
+fn digest(lane: u64, operand: u64, values: &[u64]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if Simd::best() == Simd::Avx2 {
+        // SAFETY: `Simd::best` returns `Avx2` only after `Simd::is_supported` confirmed
+        // the CPU has AVX2.
+        #[allow(unsafe_code)]
+        return unsafe { digest_avx2(lane, operand, values) };
+    }
+    digest_portable(lane, operand, values)
+}
+
+#[inline(never)]
+fn digest_portable(lane: u64, operand: u64, values: &[u64]) -> u64 {
+    digest_body(lane, operand, values)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline(never)]
+fn digest_avx2(lane: u64, operand: u64, values: &[u64]) -> u64 {
+    digest_body(lane, operand, values)
+}
+
+#[inline(always)]
+fn digest_body(lane: u64, operand: u64, values: &[u64]) -> u64 {
+    values.iter().enumerate().fold(0u64, |d, (l, &v)| {
+        d.wrapping_add(mix(lane + l as u64, operand, v))
+    })
+}
+
 /// SplitMix64-style mix of (lane, output operand, value); summed over lanes it digests a run.
+#[inline(always)]
 fn mix(lane: u64, operand: u64, value: u64) -> u64 {
     let mut z = value
         ^ lane.wrapping_mul(0x9E37_79B9_7F4A_7C15)

@@ -477,6 +477,45 @@ impl Kernel {
         [out[0][0], out[1][0]]
     }
 
+    /// Checks a ripple-sum kernel (`add`, `sub`) bit-sliced, against the low output bits of
+    /// a ± b (each input sign- or zero-extended by its format), which [`int::add`] /
+    /// [`int::sub`] with wrap-around give: `column(c)` is column c's `words` words as the
+    /// array holds them, and `wrong[w]` receives the lanes of word w whose output differs.
+    /// Returns false (and leaves `wrong`) for every other kernel.
+    pub fn wrong_lanes<'a>(
+        &self,
+        column: &dyn Fn(Col) -> &'a [u64],
+        words: usize,
+        wrong: &mut [u64],
+    ) -> bool {
+        let negate = match self.spec.kind {
+            KernelKind::Add => 0,
+            KernelKind::Sub => u64::MAX,
+            _ => return false,
+        };
+        let zeros = vec![0u64; words];
+        // Bit k of an input: its column, the sign column past a signed input's width, else 0.
+        let bit = |op: &Operand, k: usize| -> &[u64] {
+            match (op.cols.get(k), op.cols.last()) {
+                (Some(&c), _) => &column(c)[..words],
+                (None, Some(&c)) if op.format.is_signed() => &column(c)[..words],
+                _ => &zeros,
+            }
+        };
+        // a − b = a + ¬b + 1.
+        let mut carry = vec![negate; words];
+        wrong[..words].fill(0);
+        for (k, &oc) in self.outputs[0].cols.iter().enumerate() {
+            let (a, b, got) = (bit(&self.inputs[0], k), bit(&self.inputs[1], k), column(oc));
+            for w in 0..words {
+                let (x, y, c) = (a[w], b[w] ^ negate, carry[w]);
+                wrong[w] |= got[w] ^ x ^ y ^ c;
+                carry[w] = (x & y) | (c & (x | y));
+            }
+        }
+        true
+    }
+
     /// [`Kernel::reference`] for the first `lanes` (≤ 64) lanes of a block: `ins[k][l]` is
     /// input operand k of lane l, `out[i][l]` receives output operand i. The kernel is
     /// dispatched once per block, not per lane.
@@ -619,5 +658,60 @@ mod tests {
                 .to_string()
                 .contains("--bits-b 40")
         );
+    }
+
+    proptest::proptest! {
+        /// The bit-sliced check of `add` and `sub` flags exactly the lanes whose output
+        /// differs from the lane-by-lane reference, at every width and gate set.
+        #[test]
+        fn bit_sliced_check_flags_the_lanes_the_reference_rejects(
+            sub in proptest::bool::ANY, bits in 1u32..=MAX_BITS, nand in proptest::bool::ANY,
+            data in proptest::collection::vec(proptest::num::u64::ANY, 3 * 64 * 2),
+            flips in proptest::collection::vec(proptest::num::u64::ANY, 0..4),
+        ) {
+            let kind = if sub { KernelKind::Sub } else { KernelKind::Add };
+            let k = spec(kind, bits, if nand { GateSet::NandNot } else { GateSet::Maj }).build();
+            // Two words of lanes; every column gets its own data, the output the true sum
+            // with a few bits flipped.
+            let words = 2;
+            let cols = k.program.cols();
+            let mut cells = vec![0u64; cols * words];
+            for (i, v) in cells.iter_mut().enumerate() {
+                *v = data[i % data.len()];
+            }
+            let lane = |cells: &[u64], op: &Operand, l: usize| {
+                op.cols.iter().enumerate().fold(0u64, |v, (i, &c)| {
+                    v | (cells[usize::from(c) * words + l / 64] >> (l % 64) & 1) << i
+                })
+            };
+            let mut want = vec![[[0u64; 64]; 2]; words];
+            for (w, out) in want.iter_mut().enumerate() {
+                let ins: Vec<[u64; 64]> = k.inputs.iter()
+                    .map(|op| std::array::from_fn(|l| lane(&cells, op, w * 64 + l)))
+                    .collect();
+                k.reference_block(&ins, 64, out);
+            }
+            let o = &k.outputs[0];
+            for l in 0..words * 64 {
+                for (i, &c) in o.cols.iter().enumerate() {
+                    let bit = want[l / 64][0][l % 64] >> i & 1;
+                    let cell = &mut cells[usize::from(c) * words + l / 64];
+                    *cell = (*cell & !(1 << (l % 64))) | bit << (l % 64);
+                }
+            }
+            for f in &flips {
+                let (i, l) = ((f % o.cols.len() as u64) as usize, (f >> 32) as usize % (words * 64));
+                cells[usize::from(o.cols[i]) * words + l / 64] ^= 1 << (l % 64);
+            }
+            let mut wrong = vec![0u64; words];
+            let column = |c: Col| &cells[usize::from(c) * words..][..words];
+            proptest::prop_assert!(k.wrong_lanes(&column, words, &mut wrong));
+            for l in 0..words * 64 {
+                let differs = lane(&cells, o, l) != want[l / 64][0][l % 64];
+                proptest::prop_assert_eq!(wrong[l / 64] >> (l % 64) & 1 == 1, differs, "lane {}", l);
+            }
+            let mul = spec(KernelKind::Mul, bits.min(8), GateSet::Maj).build();
+            proptest::prop_assert!(!mul.wrong_lanes(&column, words, &mut wrong));
+        }
     }
 }
