@@ -439,13 +439,15 @@ fn count_zeros_n<const N: usize>(z: &Zeros<'_>, ins: &[Col]) -> ZeroHistogram {
     let mut h = [0u64; MAX_INPUTS + 1];
     let rows: [&[u64]; N] =
         std::array::from_fn(|i| &z.cells[usize::from(ins[i]) * z.words..][..z.words]);
+    // The lane mask is a word per column word, or empty when every lane is selected.
+    let mask = &z.mask[..if z.mask.is_empty() { 0 } else { z.words }];
     for w in 0..z.words {
         let valid = if (w + 1) * WORD_BITS <= z.lanes {
             u64::MAX
         } else {
             (1u64 << (z.lanes % WORD_BITS)) - 1
         };
-        let selected = valid & z.mask.get(w).copied().unwrap_or(u64::MAX);
+        let selected = valid & if mask.is_empty() { u64::MAX } else { mask[w] };
         let (mut c0, mut c1, mut c2) = (0u64, 0u64, 0u64);
         for row in &rows {
             let x = row[w];
