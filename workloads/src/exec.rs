@@ -75,7 +75,7 @@ pub fn conv2d_padded<T: LinalgScalar + Send + Sync>(
         kw,
         cout_g: cout / groups,
     };
-    let out = if geo.cout_g % CO_BLOCK == 0 {
+    let out = if geo.cout_g.is_multiple_of(CO_BLOCK) {
         conv_blocked(xp, w, &geo, groups)
     } else {
         conv_by_channel(xp, w, &geo, cout)
