@@ -639,8 +639,8 @@ mod tests {
         assert!(e.to_string().contains("only a functional run"), "{e}");
     }
 
-    /// A sweep's caches give the very report an uncached run gives, on another device and
-    /// array than the one that filled them, under every strategy choice.
+    /// A sweep's caches give the very report an uncached run gives, on another device, chip
+    /// and subarray than the one that filled them, under every strategy choice.
     #[test]
     fn cached_plans_price_like_a_fresh_run() {
         let caches = Caches::default();
@@ -660,6 +660,15 @@ mod tests {
                 for extra in [
                     &["cram.device=she-projected"][..],
                     &["cram.device_params.tmr=3.0", "mapping.objective=latency"][..],
+                    // The chip around the subarrays: its size, chips (the link's share of
+                    // moved bits), clock and buses; then another subarray shape.
+                    &[
+                        "cram.array_params.subarrays_per_bank=4",
+                        "cram.array_params.banks=2",
+                    ][..],
+                    &["cram.chips=3", "cram.array_params.clock_ghz=2.0"][..],
+                    &["cram.array_params.global_bus.width_bits=128"][..],
+                    &["cram.array_params.lanes_per_subarray=512"][..],
                 ] {
                     let c = config(&[&common[..], extra].concat());
                     let cached = evaluate(&c, Some(&caches), Limits::default()).unwrap();

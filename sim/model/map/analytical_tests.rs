@@ -759,7 +759,7 @@ fn the_timeline_meets_the_pass_bounds() {
         limits: Default::default(),
     };
     let hw = hw();
-    let plans = plan_network(&prog, &imgs, &hw, &opts).unwrap();
+    let plans = plan_network(&prog, &imgs, &hw, &opts, None).unwrap();
     let mut priced = 0;
     for p in &plans {
         for (layout, costs) in &p.options {

@@ -117,10 +117,18 @@ pub(crate) fn cost_layouts(
     opts: &RunOptions,
     layer: usize,
 ) -> Result<Vec<(Layout, LayerOut)>, MapError> {
-    let outs: Vec<Result<LayerOut, MapError>> = layouts
-        .par_iter()
-        .map(|&lay| linear_layer(l, lay, hw, n_img, None, false, opts, layer))
-        .collect();
+    fitting(layouts, |lay| {
+        linear_layer(l, lay, hw, n_img, None, false, opts, layer)
+    })
+}
+
+/// `cost` of every one of `layouts` (in parallel), in order, passing over the layouts it
+/// refuses; with none left, the first refusal stands.
+pub(crate) fn fitting<T: Send>(
+    layouts: Vec<Layout>,
+    cost: impl Fn(Layout) -> Result<T, MapError> + Sync,
+) -> Result<Vec<(Layout, T)>, MapError> {
+    let outs: Vec<Result<T, MapError>> = layouts.par_iter().map(|&lay| cost(lay)).collect();
     let mut first_error = None;
     let mut fit = Vec::new();
     for (lay, out) in layouts.into_iter().zip(outs) {

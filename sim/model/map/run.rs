@@ -313,7 +313,7 @@ pub(crate) fn run_layers(
         mode: Mode::Analytical,
         ..*opts
     };
-    let plans = plan_network(prog, images, hw, &counted)?;
+    let plans = plan_network(prog, images, hw, &counted, None)?;
     let chosen = choose(prog, &plans, hw, opts, images.len())?;
     if opts.mode == Mode::Analytical && !realize {
         return Ok(chosen);
@@ -554,12 +554,17 @@ fn run_layers_once(
     Ok(r)
 }
 
-/// Analytical plans of networks, shared by the points of a sweep: a layer's streams (gate
-/// counts, actions, placement) depend on the program, the gate set, the organisation and
-/// the strategy choice, not on the device, whose prices and step latencies are applied per
-/// point ([`run_network_with`]).
+/// Analytical layer candidates, shared by the points of a sweep. A candidate's streams (gate
+/// counts, actions, placement) depend on the program, the layer, its layout, the gate set,
+/// the subarray's lanes, columns and line segments and the image count. The rest of the
+/// chip (how many subarrays, banks and chips, the clock, buses and links) and the device
+/// only decide which layouts a choice admits, and price and place the candidates, per point
+/// ([`run_network_with`], [`reprice`]). So each candidate is costed once per subarray shape.
 #[derive(Debug, Default)]
-pub struct PlanCache(Memo<String, Vec<LayerPlan>>);
+pub struct PlanCache(Memo<String, Result<Options, MapError>>);
+
+/// A layer's candidates: each layout (None: the layer's one way) with its streams.
+type Options = Vec<(Option<Layout>, Vec<StreamCost>)>;
 
 /// One layer's candidate stream sets: one, or every layout the choice leaves.
 #[derive(Debug)]
@@ -569,10 +574,10 @@ pub struct LayerPlan {
     pub(crate) options: Vec<(Option<Layout>, Vec<StreamCost>)>,
 }
 
-/// [`run_network`] in analytical mode with the layer plans taken from `cache` when an
-/// earlier run had the same program, gate set, organisation, choice and image count; then
-/// priced on this `hw`'s device. Gives the same report as [`run_network`] (tested).
-/// Functional runs, or no cache, go straight to [`run_network`].
+/// [`run_network`] in analytical mode with the layer candidates taken from `cache` when an
+/// earlier run costed them ([`PlanCache`]); then chosen and priced on this `hw`. Gives the
+/// same report as [`run_network`] (tested). Functional runs, or no cache, go straight to
+/// [`run_network`].
 pub fn run_network_with(
     prog: &golden::Program,
     images: &[Array3<i64>],
@@ -583,46 +588,57 @@ pub fn run_network_with(
     let Some(cache) = cache.filter(|_| opts.mode == Mode::Analytical) else {
         return run_network(prog, images, hw, opts);
     };
-    let key = format!(
-        "{:p}|{:?}|{:?}|{}|{:?}|{}",
-        prog as *const golden::Program,
-        hw.set,
-        hw.org.params,
-        hw.chips,
-        opts.choice,
-        images.len()
-    );
-    let plans = cache
-        .0
-        .get_or_build(key, || {
-            plan_network(prog, images, hw, opts).map_err(|e| e.to_string())
-        })
-        .map_err(Error::usage)?;
+    let plans = plan_network(prog, images, hw, opts, Some(cache))?;
     choose(prog, &plans, hw, opts, images.len())
 }
 
-/// Every layer's candidate streams (analytical).
+/// Every layer's candidate streams (analytical), each taken from `cache` when an earlier
+/// run costed it ([`PlanCache`]).
 pub(crate) fn plan_network(
     prog: &golden::Program,
     images: &[Array3<i64>],
     hw: &Hw,
     opts: &RunOptions,
+    cache: Option<&PlanCache>,
 ) -> Result<Vec<LayerPlan>, Error> {
     let net = prog.network();
     let n_img = images.len();
+    // What a candidate's streams depend on besides its layer and layout (see `PlanCache`).
+    let shape = format!(
+        "{:p}|{:?}|{}|{}|{}|{n_img}",
+        prog as *const golden::Program,
+        hw.set,
+        hw.org.params.lanes_per_subarray,
+        hw.org.params.cols_per_subarray,
+        hw.org.params.peripherals.lanes_per_line_segment,
+    );
+    let cached = |key: String, build: &dyn Fn() -> Result<Options, MapError>| match cache {
+        Some(c) => {
+            c.0.get_or_build(key, || Ok(build()))
+                .expect("a candidate always builds")
+                .as_ref()
+                .clone()
+        }
+        None => build(),
+    };
     let mut out = Vec::with_capacity(net.layers.len());
     for (i, layer) in net.layers.iter().enumerate() {
         let step = prog.step(i);
+        let bad = |why| layer_error(prog, i, why);
         let options = match step {
             Step::Linear { .. } if !opts.choice.is_pinned() => {
                 let l = Linear::at(prog, i).expect("a linear step");
-                let bad = |why| layer_error(prog, i, why);
                 let all = layouts(&opts.choice, &l, n_img, hw).map_err(bad)?;
-                cost_layouts(&l, all, hw, n_img, opts, i)
-                    .map_err(bad)?
-                    .into_iter()
-                    .map(|(s, out)| (Some(s), out.0))
-                    .collect()
+                fitting(all, |lay| {
+                    cached(format!("{shape}|{i}|{lay:?}"), &|| {
+                        let (costs, _) = linear_layer(&l, lay, hw, n_img, None, false, opts, i)?;
+                        Ok(vec![(Some(lay), costs)])
+                    })
+                })
+                .map_err(bad)?
+                .into_iter()
+                .flat_map(|(_, options)| options)
+                .collect()
             }
             Step::Input
             | Step::Linear { .. }
@@ -635,11 +651,17 @@ pub(crate) fn plan_network(
             | Step::Concat(_)
             | Step::Pass
             | Step::Downsample
-            | Step::Attn(_) => {
-                let (costs, strategy, _) = layer_costs(prog, i, images, &[], hw, opts, false, None)
-                    .map_err(|why| layer_error(prog, i, why))?;
-                vec![(strategy, costs)]
-            }
+            // The one way of a layer (a pinned layout's copies are bounded by the chip's
+            // lanes).
+            | Step::Attn(_) => cached(
+                format!("{shape}|{i}|{:?}|{}", opts.choice, hw.machine_lanes()),
+                &|| {
+                    let (costs, strategy, _) =
+                        layer_costs(prog, i, images, &[], hw, opts, false, None)?;
+                    Ok(vec![(strategy, costs)])
+                },
+            )
+            .map_err(bad)?,
         };
         out.push(LayerPlan {
             name: layer.name.clone(),
@@ -650,11 +672,16 @@ pub(crate) fn plan_network(
     Ok(out)
 }
 
-/// Sets the streams' cycles from this device's step latencies (the only device-dependent
-/// part of a stream's cost besides the prices `report` applies).
+/// Sets the streams' cycles from this device's step latencies, and the share of their
+/// moved bits that crosses the chip link from this chip count: the parts of a stream's
+/// cost that depend on more than the subarray ([`PlanCache`]) besides the prices `report`
+/// applies. Both are what `run_job` computes (`charge_writes` is the only writer of the
+/// link share).
 pub(crate) fn reprice(costs: &mut [StreamCost], hw: &Hw) {
     for c in costs {
         c.cycles_per_run =
             broadcast_cycles(&c.counts, &hw.steps) + c.load_writes * hw.steps.write_row;
+        c.actions.moved_bits[3] = hw.link_bits(c.loaded_bits) as f64;
+        c.deploy.actions.moved_bits[3] = hw.link_bits(c.deploy.moved_bits) as f64;
     }
 }
