@@ -559,9 +559,15 @@ fn run_layers_once(
 /// the subarray's lanes, columns and line segments and the image count. The rest of the
 /// chip (how many subarrays, banks and chips, the clock, buses and links) and the device
 /// only decide which layouts a choice admits, and price and place the candidates, per point
-/// ([`run_network_with`], [`reprice`]). So each candidate is costed once per subarray shape.
+/// ([`run_network_with`], [`reprice`]). So each candidate is costed once per subarray shape,
+/// and a whole plan (every layer's admitted candidates) is kept per subarray shape, chip
+/// lane count and choice, which serves the points that change only the device or the
+/// chip's clock, buses and links.
 #[derive(Debug, Default)]
-pub struct PlanCache(Memo<String, Result<Options, MapError>>);
+pub struct PlanCache {
+    plans: Memo<String, Vec<LayerPlan>>,
+    candidates: Memo<String, Result<Options, MapError>>,
+}
 
 /// A layer's candidates: each layout (None: the layer's one way) with its streams.
 type Options = Vec<(Option<Layout>, Vec<StreamCost>)>;
@@ -588,8 +594,31 @@ pub fn run_network_with(
     let Some(cache) = cache.filter(|_| opts.mode == Mode::Analytical) else {
         return run_network(prog, images, hw, opts);
     };
-    let plans = plan_network(prog, images, hw, opts, Some(cache))?;
+    let key = format!(
+        "{}|{}|{:?}",
+        plan_shape(prog, hw, images.len()),
+        hw.machine_lanes(),
+        opts.choice
+    );
+    let plans = cache
+        .plans
+        .get_or_build(key, || {
+            plan_network(prog, images, hw, opts, Some(cache)).map_err(|e| e.to_string())
+        })
+        .map_err(Error::usage)?;
     choose(prog, &plans, hw, opts, images.len())
+}
+
+/// What a candidate's streams depend on besides its layer and layout (see [`PlanCache`]).
+fn plan_shape(prog: &golden::Program, hw: &Hw, n_img: usize) -> String {
+    format!(
+        "{:p}|{:?}|{}|{}|{}|{n_img}",
+        prog as *const golden::Program,
+        hw.set,
+        hw.org.params.lanes_per_subarray,
+        hw.org.params.cols_per_subarray,
+        hw.org.params.peripherals.lanes_per_line_segment,
+    )
 }
 
 /// Every layer's candidate streams (analytical), each taken from `cache` when an earlier
@@ -603,22 +632,14 @@ pub(crate) fn plan_network(
 ) -> Result<Vec<LayerPlan>, Error> {
     let net = prog.network();
     let n_img = images.len();
-    // What a candidate's streams depend on besides its layer and layout (see `PlanCache`).
-    let shape = format!(
-        "{:p}|{:?}|{}|{}|{}|{n_img}",
-        prog as *const golden::Program,
-        hw.set,
-        hw.org.params.lanes_per_subarray,
-        hw.org.params.cols_per_subarray,
-        hw.org.params.peripherals.lanes_per_line_segment,
-    );
+    let shape = plan_shape(prog, hw, n_img);
     let cached = |key: String, build: &dyn Fn() -> Result<Options, MapError>| match cache {
-        Some(c) => {
-            c.0.get_or_build(key, || Ok(build()))
-                .expect("a candidate always builds")
-                .as_ref()
-                .clone()
-        }
+        Some(c) => c
+            .candidates
+            .get_or_build(key, || Ok(build()))
+            .expect("a candidate always builds")
+            .as_ref()
+            .clone(),
         None => build(),
     };
     let mut out = Vec::with_capacity(net.layers.len());
