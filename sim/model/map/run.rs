@@ -395,7 +395,7 @@ fn choose(
     let by_score = |o: &Priced| (o.score, 0.0);
     let preferred: Vec<usize> = layers
         .iter()
-        // Every layer has a candidate (`cost_layouts` fails when none fits).
+        // Every layer has a candidate (`fitting` fails when none fits).
         .map(|o| first_min(o, &|_| true, &by_score).unwrap_or(0))
         .collect();
     let total = |pick: &[usize]| -> u64 { pick.iter().zip(&layers).map(|(&k, o)| o[k].bits).sum() };
