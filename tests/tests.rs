@@ -6,6 +6,7 @@ mod fuzz;
 mod layering;
 mod layers_api;
 mod ops;
+mod own_models;
 mod props;
 mod robust;
 mod schemas;

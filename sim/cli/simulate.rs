@@ -35,21 +35,26 @@ pub enum ObjectiveArg {
 /// Arguments of `cramulator simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// A quantized model: a shipped name (digits-mlp-int8, -int4, -w4a4, -binary) or an
-    /// own-format `.toml` file; or a zoo network (see `cramulator models`), compressed here
-    /// with seeded synthetic weights by `--weight-bits`, `--act-bits` and `--sparsity`.
+    /// A zoo network (see `cramulator models`, seeded synthetic weights), a shipped digits
+    /// model (digits-mlp, -int8, -int4, -w4a4, -binary), an `.onnx` file or an own-format
+    /// `.toml` file. A float model is compressed here by `--weight-bits`, `--act-bits` and
+    /// `--sparsity`; a quantized file runs at its recorded bits.
     pub model: String,
-    /// Weight bits of a zoo network (symmetric, per output channel; 1: binary ±α weights
-    /// between the first and last layers, docs/model.md §2.1).
+    /// Weight bits (symmetric, per output channel; default 8; 1: binary ±α weights between
+    /// the first and last layers, docs/model.md §2.1).
     #[arg(long)]
     pub weight_bits: Option<u32>,
-    /// Activation bits of a zoo network (unsigned affine; 1: ±1 inputs to the layers between
-    /// the first and last).
+    /// Activation bits (unsigned affine; default 8; 1: ±1 inputs to the layers between the
+    /// first and last).
     #[arg(long)]
     pub act_bits: Option<u32>,
-    /// Unstructured magnitude-pruning sparsity of a zoo network's weights, in [0, 1).
+    /// Unstructured magnitude-pruning sparsity of the weights, in [0, 1).
     #[arg(long)]
     pub sparsity: Option<f64>,
+    /// A model file's calibration inputs: a NumPy `.npy` array `[N, C, H, W]` (default: two
+    /// seeded uniform [0, 1) inputs).
+    #[arg(long)]
+    pub calibration_data: Option<String>,
     /// Device preset or TOML file.
     #[arg(long, default_value = "stt-projected")]
     pub device: String,
@@ -134,6 +139,7 @@ pub(crate) fn config(a: &SimulateArgs) -> Result<Config, Error> {
             sparsity: a.sparsity,
             binary_ends_bits: None,
             seed: None,
+            calibration_data: a.calibration_data.clone(),
             model_hash: None,
         },
         mapping: MappingConfig {

@@ -195,6 +195,7 @@ pub fn evaluate(
         hw,
         choice,
         ir,
+        origin,
         ..
     } = resolved_config;
     let plans = cache.map(|c| &c.plans);
@@ -269,6 +270,7 @@ pub fn evaluate(
             macs,
             weights: work.iter().map(|l| l.weights).sum(),
             nonzero_weights: work.iter().map(|l| l.nonzero_weights).sum(),
+            origin: origin.clone(),
         },
         grid_gco2e_per_kwh: grid,
         cram: CramSide {

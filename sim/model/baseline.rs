@@ -89,6 +89,7 @@ pub fn work_of_program(prog: &golden::Program) -> Result<Vec<LayerWork>, Error> 
             Step::Input
             | Step::MaxPool
             | Step::SumPool(_)
+            | Step::SumPoolCounted(_)
             | Step::Relu
             | Step::Relu6 { .. }
             | Step::Sign
@@ -96,6 +97,8 @@ pub fn work_of_program(prog: &golden::Program) -> Result<Vec<LayerWork>, Error> 
             | Step::Concat(_)
             | Step::Pass
             | Step::Downsample
+            | Step::Move
+            | Step::Host { .. }
             | Step::Attn(_) => (0, 0),
         };
         out.push(layer_work(
@@ -151,12 +154,15 @@ fn layer_work(
         | Op::Softmax
         | Op::Sign
         | Op::AttnScores { .. }
-        | Op::AttnContext { .. } => (false, false),
+        | Op::AttnContext { .. }
+        | Op::Shuffle { .. }
+        | Op::Channels { .. }
+        | Op::Lrn { .. } => (false, false),
     };
     let elem_ops = match &layer.op {
         // Requantization: one multiply and one add per output.
         Op::Dense { .. } | Op::Conv2d { .. } => 2 * out_elems,
-        Op::MaxPool { window } | Op::AvgPool { window } => {
+        Op::MaxPool { window } | Op::AvgPool { window, .. } => {
             out_elems * (window.kernel[0] * window.kernel[1]) as u64
         }
         Op::GlobalAvgPool => in_elems + out_elems,
@@ -168,7 +174,10 @@ fn layer_work(
         | Op::BatchNorm { .. }
         | Op::Sign
         | Op::AttnScores { .. }
-        | Op::AttnContext { .. } => out_elems,
+        | Op::AttnContext { .. }
+        | Op::Shuffle { .. }
+        | Op::Channels { .. }
+        | Op::Lrn { .. } => out_elems,
     };
     LayerWork {
         name: layer.name.clone(),

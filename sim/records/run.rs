@@ -339,6 +339,10 @@ pub struct WorkloadSummary {
     pub weights: u64,
     /// Nonzero weights.
     pub nonzero_weights: u64,
+    /// Where the weights came from (the file or seeded synthetic ones), who chose the
+    /// integer codes (the file, the `workload.*` settings, the file's recorded bit-widths)
+    /// and what the activation ranges were calibrated on.
+    pub origin: cram_workloads::prepare::Origin,
 }
 
 /// `report.json`: one CRAM architecture × one workload × the baselines.

@@ -60,10 +60,41 @@ pub const BINARY_WEIGHTS: WeightScheme = WeightScheme {
     per_channel: true,
 };
 
-/// The weighted layers (those with a weight tensor), in order.
+/// The weighted layers (those with a weight tensor) that are not per-channel scales, in
+/// order.
 fn weighted(net: &Network) -> Vec<usize> {
+    let scales = channel_scales(net);
     (0..net.layers.len())
-        .filter(|&i| exec::weight_dims(&net.layers[i].op, 0).is_some())
+        .filter(|&i| exec::weight_dims(&net.layers[i].op, 0).is_some() && !scales[i])
+        .collect()
+}
+
+/// For each layer, whether it is a per-channel scale: a depthwise 1×1 convolution with one
+/// weight per channel, as [`fold_batchnorm`] makes of a BatchNorm it cannot fold. A single
+/// weight per channel is exact at any weight code, so binarization (which would also put a
+/// Sign before it) and pruning (which would zero whole channels) leave such layers alone.
+pub fn channel_scales(net: &Network) -> Vec<bool> {
+    let stats = net.stats().ok();
+    net.layers
+        .iter()
+        .map(|l| {
+            if let (
+                Op::Conv2d {
+                    window,
+                    groups,
+                    out_channels,
+                    ..
+                },
+                Some(st),
+            ) = (&l.op, &stats)
+            {
+                *window == crate::net::Window::square(1, 1, 0)
+                    && groups == out_channels
+                    && st[l.inputs[0]].out.c == *groups
+            } else {
+                false
+            }
+        })
         .collect()
 }
 
@@ -129,6 +160,9 @@ pub enum Calibration {
 /// Folds every BatchNorm into the Dense/Conv2d layer it follows (its only reader):
 /// W'[c] = W[c]·γ[c]/√(σ²[c] + ε), b'[c] = (b[c] − μ[c])·γ[c]/√(σ²[c] + ε) + β[c]
 /// (Jacob et al. 2018 §3.2; Krishnamoorthi 2018 eq. 15). The BatchNorm layers disappear.
+/// One that follows anything else (a pre-activation network's BatchNorm after a sum or a
+/// concatenation, an input normalization) becomes the per-channel scale it is: a depthwise
+/// 1×1 convolution of the same name, weights γ/√(σ² + ε), bias β − μ·γ/√(σ² + ε).
 pub fn fold_batchnorm(
     net: &Network,
     weights: &Weights,
@@ -144,20 +178,25 @@ pub fn fold_batchnorm(
         let j = layer.inputs[0];
         let readers = net.layers.iter().filter(|l| l.inputs.contains(&j)).count();
         let prev = &net.layers[j];
-        if !matches!(prev.op, Op::Dense { .. } | Op::Conv2d { .. }) || readers != 1 {
-            return Err(WorkloadError::Network(format!(
-                "network '{}': BatchNorm '{}' cannot be folded: it must be the only reader of a \
-                 Dense or Conv2d layer ('{}' is {} with {readers} reader(s))",
-                net.name,
-                layer.name,
-                prev.name,
-                prev.op.name()
-            )));
-        }
         let c = stats[j].out.c;
         let p = |role| exec::param(weights, &layer.name, role, c).map(<[f32]>::to_vec);
         let (g, beta, mean, var) = (p("gamma")?, p("beta")?, p("mean")?, p("var")?);
         let k: Vec<f32> = (0..c).map(|ch| g[ch] / (var[ch] + eps).sqrt()).collect();
+        if !matches!(prev.op, Op::Dense { .. } | Op::Conv2d { .. }) || readers != 1 {
+            let b: Vec<f32> = (0..c).map(|ch| beta[ch] - mean[ch] * k[ch]).collect();
+            w.insert(&layer.name, "weight", Tensor::new(vec![c, 1, 1, 1], k));
+            w.insert(&layer.name, "bias", Tensor::new(vec![c], b));
+            for role in ["gamma", "beta", "mean", "var"] {
+                w.tensors.remove(&format!("{}.{role}", layer.name));
+            }
+            layers[i].op = Op::Conv2d {
+                out_channels: c,
+                window: crate::net::Window::square(1, 1, 0),
+                groups: c,
+                bias: true,
+            };
+            continue;
+        }
         let d = exec::weight_dims(&prev.op, stats[prev_input(net, j)].out.c).expect("weighted");
         exec::param(weights, &prev.name, "weight", d.0 * d.1 * d.2 * d.3)?;
         let wt = w
@@ -205,7 +244,10 @@ pub fn fold_batchnorm(
             | Op::Softmax
             | Op::Sign
             | Op::AttnScores { .. }
-            | Op::AttnContext { .. } => unreachable!(),
+            | Op::AttnContext { .. }
+            | Op::Shuffle { .. }
+            | Op::Channels { .. }
+            | Op::Lrn { .. } => unreachable!(),
         }
         for role in ["gamma", "beta", "mean", "var"] {
             w.tensors.remove(&format!("{}.{role}", layer.name));
@@ -277,7 +319,10 @@ pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadEr
                 | Op::Softmax
                 | Op::Sign
                 | Op::AttnScores { .. }
-                | Op::AttnContext { .. } => vec![d.0, d.1, d.2, d.3],
+                | Op::AttnContext { .. }
+                | Op::Shuffle { .. }
+                | Op::Channels { .. }
+                | Op::Lrn { .. } => vec![d.0, d.1, d.2, d.3],
             };
             let n = d.0 * d.1 * d.2 * d.3;
             w.insert(
@@ -359,6 +404,19 @@ pub fn compress(
     spec: &CompressSpec,
     calib: &[Array3<f32>],
 ) -> Result<(Model, Vec<(String, f64)>), WorkloadError> {
+    compress_with(net, weights, spec, calib, &[])
+}
+
+/// [`compress`] with the weight scheme of some layers given by name (`layers`; a quantized
+/// model's recorded bit-widths): those layers take it instead of `spec.weights` or the
+/// binarization's.
+pub fn compress_with(
+    net: &Network,
+    weights: &Weights,
+    spec: &CompressSpec,
+    calib: &[Array3<f32>],
+    layers: &[(String, WeightScheme)],
+) -> Result<(Model, Vec<(String, f64)>), WorkloadError> {
     let bad = |why: String| WorkloadError::Network(format!("compressing '{}': {why}", net.name));
     spec.weights.validate().map_err(bad)?;
     if let Some(ends) = spec.binarize.and_then(|b| b.ends) {
@@ -395,15 +453,22 @@ pub fn compress(
         }
         None => (folded, Vec::new()),
     };
+    for (name, scheme) in layers {
+        scheme
+            .validate()
+            .map_err(|e| bad(format!("layer '{name}': {e}")))?;
+    }
     let scheme_of = |name: &str| {
-        schemes
+        layers
             .iter()
+            .chain(&schemes)
             .find(|(n, _)| n == name)
             .map_or(spec.weights, |s| s.1)
     };
     let mut quant = Quant::default();
     let mut sparsity = Vec::new();
-    for layer in &net.layers {
+    let scales = channel_scales(&net);
+    for (i, layer) in net.layers.iter().enumerate() {
         if exec::weight_dims(&layer.op, 0).is_none() {
             continue;
         }
@@ -418,7 +483,7 @@ pub fn compress(
                 layer.name
             )));
         }
-        if let Some(p) = spec.prune {
+        if let Some(p) = spec.prune.filter(|_| !scales[i]) {
             p.apply(t)
                 .map_err(|e| bad(format!("layer '{}': {e}", layer.name)))?;
         }
@@ -469,7 +534,9 @@ pub fn compress(
             | Op::Relu6
             | Op::Flatten
             | Op::Downsample { .. }
-            | Op::Softmax => acts[layer.inputs[0]],
+            | Op::Softmax
+            | Op::Shuffle { .. }
+            | Op::Channels { .. } => acts[layer.inputs[0]],
             Op::Sign => ActQuant::BINARY,
             Op::Dense { .. } | Op::Conv2d { .. } if sole == Some(&Op::Sign) => ActQuant::BINARY,
             Op::Dense { .. }
@@ -480,7 +547,8 @@ pub fn compress(
             | Op::Concat
             | Op::BatchNorm { .. }
             | Op::AttnScores { .. }
-            | Op::AttnContext { .. } => {
+            | Op::AttnContext { .. }
+            | Op::Lrn { .. } => {
                 if let Some((low, high)) = sole.and_then(Op::clips_to) {
                     (lo, hi) = (lo.max(low), hi.min(high));
                 }
@@ -594,6 +662,58 @@ mod tests {
         assert_eq!(bits[1..4], [(1, 1); 3]);
         assert_eq!(bits[0].0, 8);
         assert_eq!(bits[4].0, 8);
+    }
+
+    /// A BatchNorm that follows no Dense or Conv2d becomes a depthwise 1×1 convolution of the
+    /// same name that computes the same values; binarization leaves it alone (no Sign before
+    /// it, not counted as the first layer) and pruning does not zero its channels.
+    #[test]
+    fn an_unfoldable_batchnorm_becomes_a_channel_scale() {
+        let mut net = Network::new("pre", Shape::new(3, 4, 4));
+        net.then("relu", Op::Relu);
+        net.then("bn", Op::BatchNorm { eps: 1e-3 });
+        net.then("conv", crate::zoo::conv(4, 3, 1, 1, 1, false));
+        net.then("gap", Op::GlobalAvgPool);
+        net.then("fc", crate::zoo::dense(2));
+        let w = synthetic_weights(&net, 5).unwrap();
+        let x = synthetic_inputs(net.input_shape(), 1, 9).remove(0);
+        let before = exec::forward(&net, &w, &x).unwrap();
+        let (folded, fw) = fold_batchnorm(&net, &w).unwrap();
+        assert_eq!(folded.layers.len(), net.layers.len());
+        assert!(matches!(folded.layers[2].op, Op::Conv2d { groups: 3, .. }));
+        assert_eq!(
+            channel_scales(&folded),
+            [false, false, true, false, false, false]
+        );
+        let after = exec::forward(&folded, &fw, &x).unwrap();
+        for (a, b) in before.last().unwrap().iter().zip(after.last().unwrap()) {
+            assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{a} vs {b}");
+        }
+        let b = Binarize {
+            weights: true,
+            acts: true,
+            ends: None,
+        };
+        let (bin, schemes, _) = binarized(&folded, &b, BINARY_WEIGHTS);
+        assert_eq!(schemes.len(), 2, "{schemes:?}");
+        assert_eq!(bin.layers[bin.find("bn").unwrap()].inputs, [1]);
+        let spec = CompressSpec {
+            weights: WeightScheme {
+                bits: 4,
+                mode: WeightMode::Symmetric,
+                per_channel: true,
+            },
+            act_bits: 8,
+            act_symmetric: false,
+            input: None,
+            prune: Some(Prune::Unstructured { sparsity: 0.9 }),
+            calibration: Calibration::MinMax,
+            binarize: None,
+        };
+        let (m, sparsity) = compress(&net, &w, &spec, &[x]).unwrap();
+        let q = &m.quant.unwrap().weights["bn"];
+        assert!(q.values.iter().all(|&v| v != 0), "{:?}", q.values);
+        assert_eq!(sparsity.iter().find(|s| s.0 == "bn").unwrap().1, 0.0);
     }
 
     /// A range of synthetic inputs equals the same images drawn from the start.

@@ -278,6 +278,17 @@ pub fn sum_pool<T: LinalgScalar>(x: ArrayView3<T>, window: &Window) -> Array3<T>
     })
 }
 
+/// For each output position of `window` over an `h`×`w` input (row-major), how many of its
+/// cells lie inside the input (the divisor of an average that leaves padding out).
+pub fn window_counts(window: &Window, h: usize, w: usize) -> Vec<usize> {
+    let (oh, ow) = window
+        .output(h, w)
+        .expect("shapes checked by Network::stats");
+    (0..oh * ow)
+        .map(|p| window_cells(window, h, w, p / ow, p % ow).count())
+        .collect()
+}
+
 /// Σ over H×W per channel (a C×1×1 result).
 pub fn sum_spatial<T: LinalgScalar>(x: ArrayView3<T>) -> Array3<T> {
     let c = x.dim().0;
@@ -301,6 +312,34 @@ pub fn downsample<T: Copy>(x: ArrayView3<T>, stride: usize, out_c: usize, fill: 
             }
         },
     )
+}
+
+/// The output of an op that only moves channels ([`Op::source_channel`]: Shuffle,
+/// Channels).
+pub fn move_channels<T: Copy>(op: &Op, x: ArrayView3<T>) -> Array3<T> {
+    let (c, h, w) = x.dim();
+    let out_c = if let Op::Channels { len, .. } = *op {
+        len
+    } else {
+        c
+    };
+    Array3::from_shape_fn((out_c, h, w), |(j, y, q)| {
+        x[[op.source_channel(j, c).expect("a channel move"), y, q]]
+    })
+}
+
+/// Local response normalization across channels ([`Op::Lrn`]), in f64:
+/// y_c = x_c / (bias + alpha/size · Σ_{i ∈ window(c)} x_i²)^beta.
+pub fn lrn(x: ArrayView3<f64>, size: usize, (alpha, beta, bias): (f32, f32, f32)) -> Array3<f64> {
+    let (c, _, _) = x.dim();
+    let (lo, hi) = ((size - 1) / 2, (size - 1).div_ceil(2));
+    let (alpha, beta, bias) = (f64::from(alpha), f64::from(beta), f64::from(bias));
+    Array3::from_shape_fn(x.dim(), |(ch, y, q)| {
+        let sum: f64 = (ch.saturating_sub(lo)..(ch + hi + 1).min(c))
+            .map(|i| x[[i, y, q]] * x[[i, y, q]])
+            .sum();
+        x[[ch, y, q]] / (bias + alpha / size as f64 * sum).powf(beta)
+    })
 }
 
 /// Concatenation along channels.
@@ -402,7 +441,10 @@ pub fn weight_dims(op: &Op, in_c: usize) -> Option<(usize, usize, usize, usize)>
         | Op::Softmax
         | Op::Sign
         | Op::AttnScores { .. }
-        | Op::AttnContext { .. } => None,
+        | Op::AttnContext { .. }
+        | Op::Shuffle { .. }
+        | Op::Channels { .. }
+        | Op::Lrn { .. } => None,
     }
 }
 
@@ -443,7 +485,10 @@ pub fn apply_weight_padded<T: LinalgScalar + Send + Sync>(
         | Op::Softmax
         | Op::Sign
         | Op::AttnScores { .. }
-        | Op::AttnContext { .. } => unreachable!("only Dense and Conv2d carry weights"),
+        | Op::AttnContext { .. }
+        | Op::Shuffle { .. }
+        | Op::Channels { .. }
+        | Op::Lrn { .. } => unreachable!("only Dense and Conv2d carry weights"),
     }
 }
 
@@ -480,9 +525,21 @@ pub fn forward(
                 y
             }
             Op::MaxPool { window } => max_pool(x(0), window, 0.0),
-            Op::AvgPool { window } => {
+            Op::AvgPool { window, count_pad } => {
                 let area = (window.kernel[0] * window.kernel[1]) as f32;
-                sum_pool(x(0), window).mapv(|v| v / area)
+                let mut y = sum_pool(x(0), window);
+                if *count_pad {
+                    y.mapv_inplace(|v| v / area);
+                } else {
+                    let (_, h, w) = x(0).dim();
+                    let counts = window_counts(window, h, w);
+                    for mut plane in y.outer_iter_mut() {
+                        for (v, &n) in plane.iter_mut().zip(&counts) {
+                            *v /= n.max(1) as f32;
+                        }
+                    }
+                }
+                y
             }
             Op::GlobalAvgPool => {
                 let (_, h, w) = x(0).dim();
@@ -519,6 +576,13 @@ pub fn forward(
             } => downsample(x(0), *stride, *out_channels, 0.0),
             Op::AttnScores { heads } => attn_scores(x(0), x(1), *heads),
             Op::AttnContext { heads } => attn_context(x(0), x(1), *heads),
+            op @ (Op::Shuffle { .. } | Op::Channels { .. }) => move_channels(op, x(0)),
+            Op::Lrn {
+                size,
+                alpha,
+                beta,
+                bias,
+            } => lrn(x(0).mapv(f64::from).view(), *size, (*alpha, *beta, *bias)).mapv(|v| v as f32),
         };
         outs.push(y);
     }

@@ -60,6 +60,9 @@ pub enum Step {
     MaxPool,
     /// Average or global average pooling: the sum of centred codes, requantized.
     SumPool(Requant),
+    /// Average pooling that leaves padding out of the divisor: the sum of centred codes,
+    /// requantized by element k for a window of k cells inside the input.
+    SumPoolCounted(Vec<Requant>),
     /// max(q, z).
     Relu,
     /// clamp(q, z, hi).
@@ -82,6 +85,17 @@ pub enum Step {
     Pass,
     /// The option-A shortcut.
     Downsample,
+    /// Codes moved between channels, unchanged (Shuffle, Channels).
+    Move,
+    /// A function not computed in integer arithmetic (LRN): evaluated in f64 on the
+    /// dequantized input codes, as the host or periphery unit that computes it would, and
+    /// requantized to the output format (round half to even).
+    Host {
+        /// The input's scale and zero point.
+        x: (f64, i64),
+        /// The output's scale.
+        y_scale: f64,
+    },
     /// Attention products, requantized.
     Attn(Requant),
 }
@@ -161,7 +175,10 @@ impl Program {
                         | Op::Softmax
                         | Op::Sign
                         | Op::AttnScores { .. }
-                        | Op::AttnContext { .. } => vec![dims.0, dims.1, dims.2, dims.3],
+                        | Op::AttnContext { .. }
+                        | Op::Shuffle { .. }
+                        | Op::Channels { .. }
+                        | Op::Lrn { .. } => vec![dims.0, dims.1, dims.2, dims.3],
                     };
                     if q.dims != want {
                         return Err(bad(format!(
@@ -222,11 +239,21 @@ impl Program {
                     same("max pooling")?;
                     Step::MaxPool
                 }
-                Op::AvgPool { window } => {
-                    let area = (window.kernel[0] * window.kernel[1]) as f64;
-                    Step::SumPool(requant(
-                        f64::from(input(0).scale) / (area * f64::from(act.scale)),
-                    )?)
+                Op::AvgPool { window, count_pad } => {
+                    let area = window.kernel[0] * window.kernel[1];
+                    let m =
+                        |n: usize| f64::from(input(0).scale) / (n as f64 * f64::from(act.scale));
+                    if *count_pad {
+                        Step::SumPool(requant(m(area))?)
+                    } else {
+                        // No window of a valid pooling lies wholly in the padding; k = 0
+                        // stays a zero multiplier.
+                        let mut rqs = vec![Requant { mult: 0, shift: 0 }];
+                        for k in 1..=area {
+                            rqs.push(requant(m(k))?);
+                        }
+                        Step::SumPoolCounted(rqs)
+                    }
                 }
                 Op::GlobalAvgPool => {
                     let s = stats[layer.inputs[0]].out;
@@ -278,6 +305,14 @@ impl Program {
                     same("the option-A shortcut")?;
                     Step::Downsample
                 }
+                Op::Shuffle { .. } | Op::Channels { .. } => {
+                    same("a channel move")?;
+                    Step::Move
+                }
+                Op::Lrn { .. } => Step::Host {
+                    x: (f64::from(input(0).scale), i64::from(input(0).zero)),
+                    y_scale: f64::from(act.scale),
+                },
                 Op::AttnScores { .. } | Op::AttnContext { .. } => Step::Attn(requant(
                     f64::from(input(0).scale) * f64::from(input(1).scale) / f64::from(act.scale),
                 )?),
@@ -407,12 +442,15 @@ impl Program {
                     | Op::Softmax
                     | Op::Sign
                     | Op::AttnScores { .. }
-                    | Op::AttnContext { .. } => unreachable!(),
+                    | Op::AttnContext { .. }
+                    | Op::Shuffle { .. }
+                    | Op::Channels { .. }
+                    | Op::Lrn { .. } => unreachable!(),
                 },
                 Step::SumPool(r) => {
                     let c = centred(0);
                     let sum = match layer.op {
-                        Op::AvgPool { window } => exec::sum_pool(c.view(), &window),
+                        Op::AvgPool { window, .. } => exec::sum_pool(c.view(), &window),
                         Op::Input { .. }
                         | Op::Dense { .. }
                         | Op::Conv2d { .. }
@@ -428,9 +466,26 @@ impl Program {
                         | Op::Softmax
                         | Op::Sign
                         | Op::AttnScores { .. }
-                        | Op::AttnContext { .. } => exec::sum_spatial(c.view()),
+                        | Op::AttnContext { .. }
+                        | Op::Shuffle { .. }
+                        | Op::Channels { .. }
+                        | Op::Lrn { .. } => exec::sum_spatial(c.view()),
                     };
                     sum.mapv(|v| clamp(r.apply(v)))
+                }
+                Step::SumPoolCounted(rqs) => {
+                    let Op::AvgPool { window, .. } = layer.op else {
+                        unreachable!("counted pooling is an AvgPool")
+                    };
+                    let (_, h, w) = x(0).dim();
+                    let counts = exec::window_counts(&window, h, w);
+                    let mut sum = exec::sum_pool(centred(0).view(), &window);
+                    for mut plane in sum.outer_iter_mut() {
+                        for (v, &n) in plane.iter_mut().zip(&counts) {
+                            *v = clamp(rqs[n].apply(*v));
+                        }
+                    }
+                    sum
                 }
                 Step::Relu => x(0).mapv(|v| v.max(zy)),
                 Step::Relu6 { hi } => x(0).mapv(|v| v.clamp(zy, *hi)),
@@ -462,6 +517,31 @@ impl Program {
                     let s = self.shapes[i];
                     Array3::from_shape_vec((s.c, s.h, s.w), v).expect("same element count")
                 }
+                Step::Move => exec::move_channels(&layer.op, x(0)),
+                Step::Host {
+                    x: (sx, zx),
+                    y_scale,
+                } => {
+                    let real = x(0).mapv(|q| (q - zx) as f64 * sx);
+                    let Op::Lrn {
+                        size,
+                        alpha,
+                        beta,
+                        bias,
+                    } = layer.op
+                    else {
+                        unreachable!("only LRN compiles to a host step")
+                    };
+                    let y = exec::lrn(real.view(), size, (alpha, beta, bias));
+                    y.mapv(|v| {
+                        let q = (v / y_scale).round_ties_even();
+                        if q.is_finite() {
+                            clamp(q.clamp(i64::MIN as f64, i64::MAX as f64) as i64)
+                        } else {
+                            clamp(0)
+                        }
+                    })
+                }
                 Step::Downsample => match layer.op {
                     Op::Downsample {
                         stride,
@@ -488,7 +568,10 @@ impl Program {
                         | Op::BatchNorm { .. }
                         | Op::Downsample { .. }
                         | Op::Softmax
-                        | Op::Sign => unreachable!(),
+                        | Op::Sign
+                        | Op::Shuffle { .. }
+                        | Op::Channels { .. }
+                        | Op::Lrn { .. } => unreachable!(),
                     };
                     acc.mapv(|v| clamp(r.apply(v)))
                 }
@@ -774,6 +857,7 @@ mod tests {
             "ap",
             Op::AvgPool {
                 window: Window::square(2, 2, 0),
+                count_pad: true,
             },
         );
         let ds = n.push(

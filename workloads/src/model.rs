@@ -445,7 +445,10 @@ pub fn check_params(
                 | Op::Softmax
                 | Op::Sign
                 | Op::AttnScores { .. }
-                | Op::AttnContext { .. } => vec![d.0, d.1, d.2, d.3],
+                | Op::AttnContext { .. }
+                | Op::Shuffle { .. }
+                | Op::Channels { .. }
+                | Op::Lrn { .. } => vec![d.0, d.1, d.2, d.3],
             };
             let got = &w.get(&layer.name, "weight").expect("checked").dims;
             if *got != want {
@@ -514,7 +517,10 @@ fn uses(op: &Op, role: &str) -> bool {
         | Op::Softmax
         | Op::Sign
         | Op::AttnScores { .. }
-        | Op::AttnContext { .. } => false,
+        | Op::AttnContext { .. }
+        | Op::Shuffle { .. }
+        | Op::Channels { .. }
+        | Op::Lrn { .. } => false,
     }
 }
 

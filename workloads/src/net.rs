@@ -148,10 +148,15 @@ pub enum Op {
         /// Kernel, stride, padding (padding never wins the max).
         window: Window,
     },
-    /// Average pooling (padding counts as zeros in the sum; the divisor is the kernel area).
+    /// Average pooling: padding counts as zeros in the sum; the divisor is the kernel area,
+    /// or with `count_pad` false the number of window cells inside the input (ONNX
+    /// `count_include_pad = 0`).
     AvgPool {
         /// Kernel, stride, padding.
         window: Window,
+        /// Whether padding cells count in the divisor.
+        #[serde(default = "counts_pad", skip_serializing_if = "bool::clone")]
+        count_pad: bool,
     },
     /// Mean over H×W per channel.
     GlobalAvgPool,
@@ -195,6 +200,32 @@ pub enum Op {
         /// Number of heads.
         heads: usize,
     },
+    /// Channel shuffle (ShuffleNet, Zhang et al. 2018): output channel j is input channel
+    /// (j mod g)·(C/g) + ⌊j/g⌋, the reshape to g × C/g, transpose and flatten of exports.
+    Shuffle {
+        /// Groups g (dividing the channels).
+        groups: usize,
+    },
+    /// Channels `start..start + len` of the input (a Slice, Split or Gather on channels).
+    Channels {
+        /// First channel kept.
+        start: usize,
+        /// Channels kept.
+        len: usize,
+    },
+    /// Local response normalization across channels (Krizhevsky et al. 2012; the ONNX LRN
+    /// operator): y_c = x_c / (bias + alpha/size · Σ x_i²)^beta, the sum over channels
+    /// c − ⌊(size − 1)/2⌋ … c + ⌈(size − 1)/2⌉ inside the input.
+    Lrn {
+        /// Channels in the window.
+        size: usize,
+        /// Scale of the sum of squares.
+        alpha: f32,
+        /// Exponent.
+        beta: f32,
+        /// Additive constant.
+        bias: f32,
+    },
 }
 
 impl Op {
@@ -219,6 +250,36 @@ impl Op {
             Op::Sign => "sign",
             Op::AttnScores { .. } => "attn-scores",
             Op::AttnContext { .. } => "attn-context",
+            Op::Shuffle { .. } => "shuffle",
+            Op::Channels { .. } => "channels",
+            Op::Lrn { .. } => "lrn",
+        }
+    }
+
+    /// The input channel output channel `j` copies, for the ops that only move channels
+    /// (Shuffle, Channels); `None` for any other op.
+    pub fn source_channel(&self, j: usize, in_channels: usize) -> Option<usize> {
+        match *self {
+            Op::Shuffle { groups } => Some((j % groups) * (in_channels / groups) + j / groups),
+            Op::Channels { start, .. } => Some(start + j),
+            Op::Input { .. }
+            | Op::Dense { .. }
+            | Op::Conv2d { .. }
+            | Op::MaxPool { .. }
+            | Op::AvgPool { .. }
+            | Op::GlobalAvgPool
+            | Op::Relu
+            | Op::Relu6
+            | Op::Add
+            | Op::Concat
+            | Op::Flatten
+            | Op::BatchNorm { .. }
+            | Op::Downsample { .. }
+            | Op::Softmax
+            | Op::Sign
+            | Op::AttnScores { .. }
+            | Op::AttnContext { .. }
+            | Op::Lrn { .. } => None,
         }
     }
 
@@ -242,7 +303,10 @@ impl Op {
             | Op::Softmax
             | Op::Sign
             | Op::AttnScores { .. }
-            | Op::AttnContext { .. } => None,
+            | Op::AttnContext { .. }
+            | Op::Shuffle { .. }
+            | Op::Channels { .. }
+            | Op::Lrn { .. } => None,
         }
     }
 
@@ -263,9 +327,17 @@ impl Op {
             | Op::BatchNorm { .. }
             | Op::Downsample { .. }
             | Op::Softmax
-            | Op::Sign => Some(1),
+            | Op::Sign
+            | Op::Shuffle { .. }
+            | Op::Channels { .. }
+            | Op::Lrn { .. } => Some(1),
         }
     }
+}
+
+/// The default of `AvgPool::count_pad`: padding counts, as in every framework's default.
+fn counts_pad() -> bool {
+    true
 }
 
 /// Bit-widths of a compressed layer.
@@ -445,7 +517,10 @@ impl Network {
             | Op::Softmax
             | Op::Sign
             | Op::AttnScores { .. }
-            | Op::AttnContext { .. } => unreachable!("stats() checks layer 0 is the input"),
+            | Op::AttnContext { .. }
+            | Op::Shuffle { .. }
+            | Op::Channels { .. }
+            | Op::Lrn { .. } => unreachable!("stats() checks layer 0 is the input"),
         }
     }
 }
@@ -544,7 +619,7 @@ fn layer_stats_unchecked(op: &Op, ins: &[Shape]) -> Result<LayerStats, String> {
                     .ok_or("the parameter count overflows")?,
             }
         }
-        Op::MaxPool { window } | Op::AvgPool { window } => {
+        Op::MaxPool { window } | Op::AvgPool { window, .. } => {
             let (h, w) = window.output(x.h, x.w)?;
             plain(Shape::new(x.c, h, w))
         }
@@ -590,6 +665,39 @@ fn layer_stats_unchecked(op: &Op, ins: &[Shape]) -> Result<LayerStats, String> {
                 x.h.div_ceil(stride),
                 x.w.div_ceil(stride),
             ))
+        }
+        Op::Shuffle { groups } => {
+            if groups == 0 || !x.c.is_multiple_of(groups) {
+                return Err(format!(
+                    "{groups} shuffle groups must divide the {} channels",
+                    x.c
+                ));
+            }
+            plain(x)
+        }
+        Op::Lrn {
+            size,
+            alpha,
+            beta,
+            bias,
+        } => {
+            if size == 0 || ![alpha, beta, bias].iter().all(|v| v.is_finite()) {
+                return Err(format!(
+                    "LRN size {size}, alpha {alpha}, beta {beta}, bias {bias}: the size must \
+                     be positive and the constants finite"
+                ));
+            }
+            plain(x)
+        }
+        Op::Channels { start, len } => {
+            if len == 0 || start.checked_add(len).is_none_or(|end| end > x.c) {
+                return Err(format!(
+                    "channels {start}..{} of {} (at least one, within the input)",
+                    start.saturating_add(len),
+                    x.c
+                ));
+            }
+            plain(Shape::new(len, x.h, x.w))
         }
         Op::AttnScores { heads } => {
             let (q, k) = (ins[0], ins[1]);

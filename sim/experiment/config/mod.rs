@@ -9,10 +9,11 @@
 //! gate_set = "maj"            # maj | nand
 //!
 //! [workload]
-//! model = "resnet20"          # shipped digits model, own-format .toml, or zoo network
-//! weight_bits = 4             # zoo networks only (default 8; 1: binary, see binary_ends_bits)
-//! act_bits = 8                # zoo networks only (default 8)
-//! sparsity = 0.5              # zoo networks only, unstructured, in [0, 1)
+//! model = "resnet20"          # zoo network, shipped digits model, .onnx or own-format .toml
+//! weight_bits = 4             # default 8 (a quantized file: its recorded bits); 1: binary
+//! act_bits = 8                # default 8 (a quantized file: its recorded bits)
+//! sparsity = 0.5              # unstructured, in [0, 1)
+//! calibration_data = "x.npy"  # a float model file's calibration inputs, [N, C, H, W]
 //!
 //! [mapping]                   # docs/model.md §2.2, §2.7; each key pins one dimension
 //! strategy = "auto"           # auto | const | stored
@@ -40,6 +41,7 @@ use std::sync::{Arc, OnceLock};
 
 use cram_arch::{BaselineParams, IrCheck, Source, presets};
 use cram_workloads::compress::{BINARY_WEIGHTS, Binarize, Calibration, CompressSpec};
+use cram_workloads::prepare::Origin;
 use cram_workloads::prune::Prune;
 use cram_workloads::quant::{WeightMode, WeightScheme};
 use cram_workloads::{golden, zoo};
@@ -55,7 +57,7 @@ mod resolve;
 
 pub use keys::check_key;
 use keys::{flatten_keys, forget_model_hash, insert, labelled, parse_doc, relative_to, set_value};
-use resolve::{DIGITS_FLOAT, compresses, model_digest};
+use resolve::{DIGITS_FLOAT, compresses, is_file};
 pub use resolve::{check_layer_gates, check_model_file, zoo_program};
 
 /// A run configuration; every section and key has a default.
@@ -138,7 +140,7 @@ impl Default for CramConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkloadConfig {
-    /// Shipped digits model, own-format `.toml` file, or zoo network name.
+    /// Zoo network name, shipped digits model, `.onnx` file or own-format `.toml` file.
     pub model: String,
     /// Weight bits of a zoo network (symmetric, per output channel; default 8).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -157,6 +159,10 @@ pub struct WorkloadConfig {
     /// every design point runs the same network while `run.seed` varies per point.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// A model file's calibration inputs: a NumPy `.npy` array of N inputs, `[N, C, H, W]`
+    /// (or `[N, features]`), float or 8-bit (default: two seeded uniform [0, 1) inputs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration_data: Option<String>,
     /// Digest of the model file's bytes (16 hex digits), as `resolved.toml` records it: a run
     /// refuses a model file whose bytes no longer match, instead of running other weights
     /// under the same id.
@@ -173,6 +179,7 @@ impl Default for WorkloadConfig {
             sparsity: None,
             binary_ends_bits: None,
             seed: None,
+            calibration_data: None,
             model_hash: None,
         }
     }
@@ -515,7 +522,7 @@ impl Default for CompareSection {
 pub struct ProgramCache(Memo<String, Compiled>);
 
 /// A compiled network and the digest of the model file's bytes (None for zoo networks).
-pub(crate) type Compiled = (Arc<golden::Program>, Option<String>);
+pub(crate) type Compiled = (Arc<golden::Program>, Option<String>, Origin);
 
 /// A validated configuration: the compiled network and the hardware it maps onto.
 #[derive(Debug)]
@@ -528,6 +535,8 @@ pub struct Resolved {
     pub choice: Choice,
     /// Whether the model is a zoo network (synthetic weights, random inputs).
     pub zoo: bool,
+    /// Where its weights came from and who chose its codes.
+    pub origin: Origin,
     /// The IR-drop check of the gate set's gates on the array's line segments (passed, or
     /// failed and allowed by `cram.allow_ir_violation`).
     pub ir: IrCheck,
@@ -614,6 +623,9 @@ impl Config {
             }
         }
         self.workload.model = relative_to(dir, &self.workload.model);
+        if let Some(c) = &mut self.workload.calibration_data {
+            *c = relative_to(dir, c);
+        }
     }
 
     /// This config with `sets` (`KEY=VALUE`, as `--set` takes them) applied in order, by
@@ -745,6 +757,15 @@ impl Config {
             )));
         }
         self.compress_spec()?;
+        if let Some(path) = &w.calibration_data
+            && !is_file(&w.model)
+        {
+            return Err(Error::usage(format!(
+                "{}: calibration inputs apply to model files (.onnx, .toml); '{}' is not one",
+                self.named("workload.calibration_data", path),
+                w.model
+            )));
+        }
         let c = &self.cram;
         presets::device_from(&c.device, &c.device_params)?;
         presets::array_from(&c.array, &c.array_params)?;
@@ -758,8 +779,9 @@ impl Config {
             && !compresses(&w.model)
         {
             return Err(Error::usage(format!(
-                "{}: weight bits, activation bits and sparsity compress zoo networks and the \
-                 float {DIGITS_FLOAT}; '{}' is neither (zoo: {})",
+                "{}: weight bits, activation bits and sparsity compress zoo networks, the \
+                 float {DIGITS_FLOAT} and model files (.onnx, .toml); '{}' is none of them \
+                 (zoo: {})",
                 self.named(key, "…"),
                 w.model,
                 zoo::MODELS.map(|m| m.0).join(", ")
@@ -844,6 +866,16 @@ impl Config {
         Ok(spec)
     }
 
+    /// Whether the config sets the compression (`workload.weight_bits`, `act_bits`,
+    /// `sparsity` or `binary_ends_bits`).
+    pub fn explicit_compression(&self) -> bool {
+        let w = &self.workload;
+        w.weight_bits.is_some()
+            || w.act_bits.is_some()
+            || w.sparsity.is_some()
+            || w.binary_ends_bits.is_some()
+    }
+
     /// Whether the workload is compressed below dense int8 (pruned or fewer weight bits).
     pub fn compressed(&self) -> bool {
         let w = &self.workload;
@@ -854,7 +886,12 @@ impl Config {
     /// a zoo network's weight bits, activation bits and sparsity included.
     pub fn filled(&self) -> Config {
         let mut c = self.clone();
-        if compresses(&c.workload.model) {
+        if is_file(&c.workload.model) {
+            // A model file's compression defaults depend on what it holds (its recorded
+            // bits), so they stay unwritten (its digest covers it); the seed of synthetic
+            // weights and calibration inputs is fixed as a zoo network's is.
+            c.workload.seed.get_or_insert(self.run.seed);
+        } else if compresses(&c.workload.model) {
             let w = &mut c.workload;
             w.weight_bits.get_or_insert(8);
             w.act_bits.get_or_insert(8);
@@ -896,7 +933,7 @@ impl Config {
             .map(presets::baseline_from)
             .collect::<Result<Vec<_>, _>>()?;
         let params: Vec<&BaselineParams> = baselines.iter().map(|b| &b.params).collect();
-        let digest = model_digest(&self.workload.model)?;
+        let digest = self.model_digest()?;
         Ok(self.freeze(device, array, &params, digest))
     }
 
@@ -957,6 +994,7 @@ impl Config {
         c.workload.sparsity = Some(0.0);
         c.workload.binary_ends_bits = Some(8);
         c.workload.seed = Some(1);
+        c.workload.calibration_data = Some("inputs.npy".into());
         c.run.images = Some(1);
         c.compare.batch = Some(1);
         c.cram.allow_ir_violation = true;

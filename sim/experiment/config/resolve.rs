@@ -6,7 +6,10 @@ use std::sync::Arc;
 use cram_arch::{GateKind, GateLibrary, IrCheck, Org, presets};
 use cram_workloads::compress::{CompressSpec, compress};
 use cram_workloads::digits::{Digits, SPLIT_SEED};
-use cram_workloads::{golden, load, train, zoo};
+use cram_workloads::prepare::{
+    Origin, QuantizedBy, SYNTHETIC_CALIBRATION_INPUTS, Settings, WeightsFrom, prepare,
+};
+use cram_workloads::{golden, load, npy, train, zoo};
 
 use super::{Compiled, Config, ProgramCache, Resolved};
 use crate::error::Error;
@@ -53,38 +56,57 @@ impl Config {
         }
         let zoo = is_zoo(&self.workload.model);
         let build = || -> Result<Compiled, Error> {
-            let (prog, digest) = if zoo {
+            let (prog, digest, origin) = if zoo {
                 let spec = self.compress_spec()?;
                 (
                     zoo_program(&self.workload.model, &spec, self.weights_seed(), memory)?,
                     None,
+                    Origin {
+                        weights_from: WeightsFrom::Synthetic,
+                        quantized_by: QuantizedBy::Settings,
+                        calibration: Some(format!(
+                            "{SYNTHETIC_CALIBRATION_INPUTS} seeded uniform [0, 1) inputs (seed {})",
+                            self.weights_seed().wrapping_add(1)
+                        )),
+                    },
                 )
-            } else if compresses(&self.workload.model) {
-                digits_program(&self.compress_spec()?)?
+            } else if self.workload.model == DIGITS_FLOAT {
+                let (prog, digest) = digits_program(&self.compress_spec()?)?;
+                let origin = Origin {
+                    weights_from: WeightsFrom::File,
+                    quantized_by: QuantizedBy::Settings,
+                    calibration: Some("the digits' training split".into()),
+                };
+                (prog, digest, origin)
             } else {
-                quantized_program(&self.workload.model, memory)?
+                self.file_program(memory)?
             };
-            Ok((Arc::new(prog), digest))
+            Ok((Arc::new(prog), digest, origin))
         };
-        let (prog, model_digest) = match cache {
+        let (prog, model_digest, origin) = match cache {
             None => build()?,
             Some(cache) => {
                 let key = format!("{:?}|{}", self.filled().workload, self.weights_seed());
-                let hit = cache
+                cache
                     .0
                     .get_or_build(key, || build().map_err(|e| e.to_string()))
-                    .map_err(Error::usage)?;
-                (hit.0.clone(), hit.1.clone())
+                    .map_err(Error::usage)?
+                    .as_ref()
+                    .clone()
             }
         };
         if let (Some(want), Some(got)) = (&self.workload.model_hash, &model_digest)
             && want != got
         {
             return Err(Error::usage(format!(
-                "workload.model '{}': its bytes changed since this configuration was resolved \
+                "workload.model '{}'{}: its bytes changed since this configuration was resolved \
                  (workload.model_hash = \"{want}\", the file now hashes to \"{got}\"); restore \
                  the file, or remove workload.model_hash to run what it holds now",
-                self.workload.model
+                self.workload.model,
+                self.workload
+                    .calibration_data
+                    .as_ref()
+                    .map_or(String::new(), |c| format!(" or its calibration data '{c}'"))
             )));
         }
         let choice = self
@@ -96,6 +118,7 @@ impl Config {
             hw: Hw::new(lib, org, self.cram.gate_set).with_chips(u64::from(c.chips)),
             choice,
             zoo,
+            origin,
             ir,
             model_digest,
             device,
@@ -197,43 +220,97 @@ pub(crate) fn digits_program(
 /// The float digits model, which `workload.weight_bits`, `act_bits` and `sparsity` compress.
 pub(crate) const DIGITS_FLOAT: &str = "digits-mlp";
 
-/// Whether `workload.weight_bits`, `act_bits` and `sparsity` apply: zoo networks and the
-/// float digits model.
+/// Whether `workload.weight_bits`, `act_bits` and `sparsity` may apply: zoo networks, the
+/// float digits model and model files (a file quantized by itself refuses them when it is
+/// read).
 pub(crate) fn compresses(model: &str) -> bool {
-    is_zoo(model) || model == DIGITS_FLOAT
+    is_zoo(model) || model == DIGITS_FLOAT || is_file(model)
 }
 
-/// A quantized model as given (a shipped name or an own-format file), and the digest of the
-/// bytes it was read from.
-pub(crate) fn quantized_program(
-    model: &str,
-    memory: MemoryLimit,
-) -> Result<(golden::Program, Option<String>), Error> {
-    check_model_file(model, memory)?;
-    let loaded = load::load(model, false)?;
-    let (Some(quant), Some(weights)) = (loaded.quant.as_ref(), loaded.weights.as_ref()) else {
-        return Err(Error::usage(format!(
-            "model '{model}' is not quantized: a run needs integer codes (a shipped digits \
-             model, a quantized .toml, or a zoo network name)"
-        )));
-    };
-    Ok((
-        golden::Program::compile(&loaded.net, weights, quant)?,
-        loaded.digest.clone(),
-    ))
+/// Whether `model` names a model file (`.onnx` or cramulator's own `.toml`).
+pub(crate) fn is_file(model: &str) -> bool {
+    model.ends_with(".onnx") || model.ends_with(".toml")
 }
 
-/// The digest of the bytes a model is read from: None for a zoo network (built from code
-/// and a seed), the embedded bytes of a shipped model (and of the float digits model the
-/// `workload.*` keys compress), the file's bytes otherwise.
-pub(crate) fn model_digest(model: &str) -> Result<Option<String>, Error> {
-    if is_zoo(model) {
-        return Ok(None);
+impl Config {
+    /// A model file or a shipped quantized model, prepared for integer execution
+    /// (`cram_workloads::prepare`: compressed by the `workload.*` settings, or at its
+    /// recorded bit-widths, or as quantized by its file; synthetic weights for a
+    /// structure-only file), compiled, with the digest of everything read.
+    fn file_program(
+        &self,
+        memory: MemoryLimit,
+    ) -> Result<(golden::Program, Option<String>, Origin), Error> {
+        let w = &self.workload;
+        check_model_file(&w.model, memory)?;
+        let loaded = load::load(&w.model, false)?;
+        let calibration = match &w.calibration_data {
+            None => None,
+            Some(path) => {
+                let bytes = read_calibration(path)?;
+                let shape = loaded.net.input_shape();
+                let inputs = npy::inputs(&bytes, path, shape)?;
+                Some((format!("{} inputs of '{path}'", inputs.len()), inputs))
+            }
+        };
+        let settings = Settings {
+            spec: self.compress_spec()?,
+            explicit: self.explicit_compression(),
+            seed: self.weights_seed(),
+            calibration,
+        };
+        let (m, origin) = prepare(&loaded, &settings)
+            .map_err(|e| Error::usage(format!("workload.model = \"{}\": {e}", w.model)))?;
+        if origin.calibration.is_none() && w.calibration_data.is_some() {
+            return Err(Error::usage(format!(
+                "workload.calibration_data = \"{}\": model '{}' is quantized by its file, \
+                 so nothing is calibrated; remove the key",
+                w.calibration_data.as_deref().unwrap_or_default(),
+                w.model
+            )));
+        }
+        let quant = m.quant.as_ref().expect("prepared models are quantized");
+        let prog = golden::Program::compile(&m.net, &m.weights, quant)?;
+        Ok((prog, self.workload_digest(loaded.digest)?, origin))
     }
-    if let Some(d) = train::shipped_digest(model) {
-        return Ok(Some(d.hex()));
+
+    /// The digest of what the workload reads: the model's bytes and, if given, the
+    /// calibration file's.
+    fn workload_digest(&self, model: Option<String>) -> Result<Option<String>, Error> {
+        Ok(match (&self.workload.calibration_data, model) {
+            (None, d) => d,
+            (Some(path), d) => Some(
+                cram_workloads::digest::Fnv::default()
+                    .part(d.unwrap_or_default().as_bytes())
+                    .part(&read_calibration(path)?)
+                    .hex(),
+            ),
+        })
     }
-    Ok(load::load(model, false)?.digest)
+
+    /// The digest of the bytes a workload reads: None for a zoo network (built from code
+    /// and a seed), the embedded bytes of a shipped model (and of the float digits model the
+    /// `workload.*` keys compress), the model file's bytes otherwise, with the calibration
+    /// file's.
+    pub(crate) fn model_digest(&self) -> Result<Option<String>, Error> {
+        let model = &self.workload.model;
+        if is_zoo(model) {
+            return Ok(None);
+        }
+        if let Some(d) = train::shipped_digest(model) {
+            return Ok(Some(d.hex()));
+        }
+        self.workload_digest(load::load(model, false)?.digest)
+    }
+}
+
+/// The bytes of a calibration file.
+fn read_calibration(path: &str) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| {
+        Error::usage(format!(
+            "workload.calibration_data = \"{path}\": cannot read: {e}"
+        ))
+    })
 }
 
 /// Refuses a gate set whose gates the device cannot run, or whose derived error

@@ -99,6 +99,7 @@ pub(crate) fn table(r: &RunReport, dir: &Path) -> String {
         let _ = write!(s, ", accuracy {:.2} %", 100.0 * k as f64 / c.images as f64);
     }
     let _ = writeln!(s);
+    let _ = writeln!(s, "{}", origin_line(&r.workload.origin));
     s.push_str(&crate::records::ir_warning(
         &c.ir.violations,
         crate::records::IR_ALLOWED,
@@ -266,5 +267,23 @@ fn gains_table(s: &mut String, r: &RunReport) {
                 crate::units::times(v.system)
             );
         }
+    }
+}
+
+/// One line on where a workload's weights and codes came from.
+pub(crate) fn origin_line(o: &cram_workloads::prepare::Origin) -> String {
+    use cram_workloads::prepare::{QuantizedBy, WeightsFrom};
+    let weights = match o.weights_from {
+        WeightsFrom::File => "weights from the model",
+        WeightsFrom::Synthetic => "seeded synthetic weights (the model holds none)",
+    };
+    let codes = match o.quantized_by {
+        QuantizedBy::File => "quantized as the model file gives it",
+        QuantizedBy::Settings => "compressed by the workload.* settings",
+        QuantizedBy::RecordedBits => "requantized at the bit-widths the file records",
+    };
+    match &o.calibration {
+        Some(c) => format!("workload: {weights}; {codes}; activations calibrated on {c}"),
+        None => format!("workload: {weights}; {codes}"),
     }
 }

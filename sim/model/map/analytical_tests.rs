@@ -109,7 +109,8 @@ fn mapping_measures_are_bounded(r: &NetRun) {
     }
 }
 
-/// A network with every op the mapper knows beside Dense/Conv2d.
+/// A network with every op the mapper knows beside Dense/Conv2d (average pooling with and
+/// without padding in its divisor, by `k`).
 fn every_op(c: usize, k: usize, pool: bool) -> Network {
     let mut n = Network::new("every-op", Shape { c, h: 6, w: 6 });
     n.then("c1", conv(4, k, 1, k / 2, 1, true));
@@ -126,6 +127,8 @@ fn every_op(c: usize, k: usize, pool: bool) -> Network {
             "ap",
             NetOp::AvgPool {
                 window: Window::square(3, 2, 1),
+                // Padding in the divisor, or out of it (a program per cell count).
+                count_pad: k == 1,
             },
         )
     };
@@ -140,6 +143,8 @@ fn every_op(c: usize, k: usize, pool: bool) -> Network {
     );
     let e = n.push("c3", conv(3, 1, 1, 0, 1, true), &[d]);
     n.push("cat", NetOp::Concat, &[d, e]);
+    n.then("shuffle", NetOp::Shuffle { groups: 3 });
+    n.then("channels", NetOp::Channels { start: 2, len: 5 });
     n.then("gap", NetOp::GlobalAvgPool);
     n.then("fc", dense(5));
     n

@@ -378,12 +378,15 @@ pub fn dot(
     requant_job(b, segments, &acc, (lo, hi), rq, out)
 }
 
-/// One program over a range of output channels of an element-wise layer.
+/// One program over a range of output channels of an element-wise layer (and, for a
+/// program that differs by position, some of their positions).
 pub struct Part {
     /// The program.
     pub job: Job,
     /// Output channels whose lanes run it.
     pub channels: Range<usize>,
+    /// The output positions (row-major) whose lanes run it; `None`: all.
+    pub positions: Option<Vec<usize>>,
 }
 
 /// The programs of weight-free layer `i` of `prog` and whether their operand loads are
@@ -403,6 +406,7 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
         vec![Part {
             job,
             channels: 0..shape.c,
+            positions: None,
         }]
     };
     let set = hw.set;
@@ -417,7 +421,7 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
         ),
         (Step::SumPool(rq), op) => {
             let n = match op {
-                Op::AvgPool { window } => window.kernel[0] * window.kernel[1],
+                Op::AvgPool { window, .. } => window.kernel[0] * window.kernel[1],
                 Op::Input { .. }
                 | Op::Dense { .. }
                 | Op::Conv2d { .. }
@@ -433,7 +437,10 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
                 | Op::Softmax
                 | Op::Sign
                 | Op::AttnScores { .. }
-                | Op::AttnContext { .. } => {
+                | Op::AttnContext { .. }
+                | Op::Shuffle { .. }
+                | Op::Channels { .. }
+                | Op::Lrn { .. } => {
                     let s = prog.shape(input(0));
                     s.h * s.w
                 }
@@ -443,6 +450,30 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
                 sum_pool(set, c, z, n, chunk, *rq, &out)
             })?;
             (all(job), true)
+        }
+        // Padding left out of the divisor: one program per count of cells inside the input,
+        // run by the positions whose windows hold that many.
+        (Step::SumPoolCounted(rqs), Op::AvgPool { window, .. }) => {
+            let s = prog.shape(input(0));
+            let counts = cram_workloads::exec::window_counts(window, s.h, s.w);
+            let n = window.kernel[0] * window.kernel[1];
+            let (c, z) = x(0);
+            let mut parts = Vec::new();
+            for (k, rq) in rqs.iter().enumerate() {
+                let at: Vec<usize> = (0..counts.len()).filter(|&p| counts[p] == k).collect();
+                if at.is_empty() {
+                    continue;
+                }
+                let (_, job) = super::fitted(hw, n, c.bits as usize, |chunk| {
+                    sum_pool(set, c, z, n, chunk, *rq, &out)
+                })?;
+                parts.push(Part {
+                    job,
+                    channels: 0..shape.c,
+                    positions: Some(at),
+                });
+            }
+            (parts, true)
         }
         (Step::Add { mults, shift }, _) => (all(add(set, x(0), x(1), *mults, *shift, &out)?), true),
         (Step::Concat(rqs), _) => {
@@ -454,22 +485,29 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
                 parts.push(Part {
                     job: requant(set, c, z, *rq, &out)?,
                     channels: c0..c0 + n,
+                    positions: None,
                 });
                 c0 += n;
             }
             (parts, true)
         }
+        // A channel move copies each code to the lane of its new channel (loaded from the
+        // producer's lane over the bus, as the option-A shortcut's copies).
+        (Step::Move, _) => (all(copy(Coding::of(&out))), true),
+        (Step::Host { .. }, op) => return Err(MapError::HostOp(op.name())),
         (Step::Downsample, _) => {
             let c_in = prog.shape(input(0)).c;
             let code = Coding::of(&out);
             let mut parts = vec![Part {
                 job: copy(code),
                 channels: 0..c_in,
+                positions: None,
             }];
             if shape.c > c_in {
                 parts.push(Part {
                     job: fill(set, i64::from(out.zero), code),
                     channels: c_in..shape.c,
+                    positions: None,
                 });
             }
             (parts, true)
@@ -492,7 +530,10 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
                 | Op::Downsample { .. }
                 | Op::Softmax
                 | Op::Sign
-                | Op::AttnContext { .. } => prog.shape(input(1)).h,
+                | Op::AttnContext { .. }
+                | Op::Shuffle { .. }
+                | Op::Channels { .. }
+                | Op::Lrn { .. } => prog.shape(input(1)).h,
             };
             let per = (x(0).0.bits + x(1).0.bits) as usize;
             let (_, job) = super::fitted(hw, n, per, |chunk| {
@@ -500,7 +541,14 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
             })?;
             (all(job), true)
         }
-        (Step::Input | Step::Linear { .. } | Step::MaxPool | Step::Pass, _) => {
+        (
+            Step::Input
+            | Step::Linear { .. }
+            | Step::MaxPool
+            | Step::Pass
+            | Step::SumPoolCounted(_),
+            _,
+        ) => {
             return Err(MapError::NotElementWiseLayer);
         }
     })
@@ -518,7 +566,9 @@ pub fn gather<'a>(
     let inp = |k: usize| &outs[layer.inputs[k]];
     let (a, b) = (inp(0), layer.inputs.get(1).map(|&j| &outs[j]));
     match (prog.step(i), &layer.op) {
-        (Step::MaxPool | Step::SumPool(_), op) => pool_gather(prog, i, op, a, ow),
+        (Step::MaxPool | Step::SumPool(_) | Step::SumPoolCounted(_), op) => {
+            pool_gather(prog, i, op, a, ow)
+        }
         (Step::Concat(_), _) => {
             let offsets: Vec<usize> = layer
                 .inputs
@@ -560,6 +610,13 @@ pub fn gather<'a>(
                 _ => unreachable!("attention loads X and W"),
             })
         }
+        (Step::Move, op) => {
+            let c_in = prog.shape(layer.inputs[0]).c;
+            Box::new(move |_, img, c, p| {
+                let from = op.source_channel(c, c_in).expect("a channel move");
+                a[img][[from, p / ow, p % ow]]
+            })
+        }
         // Element-wise (unary, Add): operand k of the lane's own element.
         (
             Step::Input
@@ -570,6 +627,7 @@ pub fn gather<'a>(
             | Step::Add { .. }
             | Step::Pass
             | Step::Downsample
+            | Step::Host { .. }
             | Step::Attn(_),
             _,
         ) => Box::new(move |src, img, c, p| {
@@ -595,7 +653,7 @@ fn pool_gather<'a>(
     let layer = &prog.network().layers[i];
     let s = prog.shape(layer.inputs[0]);
     let window = match *op {
-        Op::MaxPool { window } | Op::AvgPool { window } => window,
+        Op::MaxPool { window } | Op::AvgPool { window, .. } => window,
         Op::Input { .. }
         | Op::Dense { .. }
         | Op::Conv2d { .. }
@@ -610,7 +668,10 @@ fn pool_gather<'a>(
         | Op::Softmax
         | Op::Sign
         | Op::AttnScores { .. }
-        | Op::AttnContext { .. } => Window {
+        | Op::AttnContext { .. }
+        | Op::Shuffle { .. }
+        | Op::Channels { .. }
+        | Op::Lrn { .. } => Window {
             kernel: [s.h, s.w],
             stride: [1, 1],
             pad: [0; 4],
@@ -626,6 +687,7 @@ fn pool_gather<'a>(
         Step::Input
         | Step::Linear { .. }
         | Step::SumPool(_)
+        | Step::SumPoolCounted(_)
         | Step::Relu
         | Step::Relu6 { .. }
         | Step::Sign
@@ -633,6 +695,8 @@ fn pool_gather<'a>(
         | Step::Concat(_)
         | Step::Pass
         | Step::Downsample
+        | Step::Move
+        | Step::Host { .. }
         | Step::Attn(_) => None,
     };
     let [kh, kw] = window.kernel;

@@ -81,12 +81,15 @@ pub(crate) fn layer_costs(
         }
         Step::MaxPool
         | Step::SumPool(_)
+        | Step::SumPoolCounted(_)
         | Step::Relu
         | Step::Relu6 { .. }
         | Step::Sign
         | Step::Add { .. }
         | Step::Concat(_)
         | Step::Downsample
+        | Step::Move
+        | Step::Host { .. }
         | Step::Attn(_) => {
             let (parts, charge) = elem::parts(prog, i, hw)?;
             let g = functional.then(|| elem::gather(prog, i, outs));
@@ -1091,12 +1094,14 @@ pub(crate) fn elem_layer(
     layer: usize,
     charge_loads: bool,
 ) -> LayerOut {
-    let p_n = out.h * out.w;
+    let p_all = out.h * out.w;
+    // Positions a part's lanes cover per channel.
+    let p_of = |part: &Part| part.positions.as_ref().map_or(p_all, Vec::len);
     // (part, block index, lanes, how many blocks it stands for, stream number)
     let mut tasks: Vec<(usize, usize, Range<usize>, u64, usize)> = Vec::new();
     let mut streams = 0;
     for (pi, part) in parts.iter().enumerate() {
-        let total = n_img * part.channels.len() * p_n;
+        let total = n_img * part.channels.len() * p_of(part);
         let bs = blocks(total, hw.lanes());
         let all: Vec<usize> = (0..bs.len()).collect();
         for (bi, repeat) in block_runs(&bs, &all, gather.is_some()) {
@@ -1109,10 +1114,13 @@ pub(crate) fn elem_layer(
         .map(|(pi, bi, blk, repeat, k)| {
             let part = &parts[*pi];
             let n_c = part.channels.len();
+            let p_n = p_of(part);
             // Lane g of the part: image-major, then channel, then position.
             let place = |g: usize| {
                 let (img, rest) = (g / (n_c * p_n), g % (n_c * p_n));
-                (img, part.channels.start + rest / p_n, rest % p_n)
+                let p = rest % p_n;
+                let p = part.positions.as_ref().map_or(p, |at| at[p]);
+                (img, part.channels.start + rest / p_n, p)
             };
             let loader = |src: Source, lane: usize| -> i64 {
                 let (img, c, p) = place(blk.start + lane);
@@ -1149,7 +1157,7 @@ pub(crate) fn elem_layer(
                     .enumerate()
                     .map(|(lane, v)| {
                         let (img, c, p) = place(blk.start + lane);
-                        (c, img * p_n + p, part.job.out.decode(v))
+                        (c, img * p_all + p, part.job.out.decode(v))
                     })
                     .collect()
             });
@@ -1161,7 +1169,7 @@ pub(crate) fn elem_layer(
     let mut costs = Vec::with_capacity(results.len());
     for (cost, vals) in results {
         for (c, g, v) in vals {
-            let (img, p) = (g / p_n, g % p_n);
+            let (img, p) = (g / p_all, g % p_all);
             y[img][[c, p / out.w, p % out.w]] = v;
         }
         costs.push(cost);

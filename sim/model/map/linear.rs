@@ -318,7 +318,10 @@ impl<'a> Linear<'a> {
             | NetOp::Softmax
             | NetOp::Sign
             | NetOp::AttnScores { .. }
-            | NetOp::AttnContext { .. } => (
+            | NetOp::AttnContext { .. }
+            | NetOp::Shuffle { .. }
+            | NetOp::Channels { .. }
+            | NetOp::Lrn { .. } => (
                 Window {
                     kernel: [1, 1],
                     stride: [1, 1],

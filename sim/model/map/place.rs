@@ -448,7 +448,7 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
         (Source::X(_), Op::Dense { .. }) => {
             format!("'{}' output element r for x_r; {via}", name(0))
         }
-        (Source::X(_), Op::MaxPool { window } | Op::AvgPool { window }) => format!(
+        (Source::X(_), Op::MaxPool { window } | Op::AvgPool { window, .. }) => format!(
             "'{}' output at (c, y·{}+ky−{}, x·{}+kx−{}) for window element r = (ky, kx); \
              padding loads the code minimum (max) or the zero point (average); {via}",
             name(0),
@@ -467,6 +467,13 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        (Source::X(_), Op::Shuffle { groups }) => format!(
+            "'{}' output at ((c mod {groups})·C/{groups} + ⌊c/{groups}⌋, y, x); {via}",
+            name(0)
+        ),
+        (Source::X(_), Op::Channels { start, .. }) => {
+            format!("'{}' output at (c + {start}, y, x); {via}", name(0))
+        }
         (Source::X(_), Op::Downsample { stride, .. }) => {
             format!("'{}' output at (c, y·{stride}, x·{stride}); {via}", name(0))
         }
@@ -494,7 +501,8 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
             | Op::Flatten
             | Op::BatchNorm { .. }
             | Op::Softmax
-            | Op::Sign,
+            | Op::Sign
+            | Op::Lrn { .. },
         ) => format!("'{}' output at (c, y, x); {via}", name(0)),
         (
             Source::W(_),
@@ -511,7 +519,10 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
             | Op::BatchNorm { .. }
             | Op::Downsample { .. }
             | Op::Softmax
-            | Op::Sign,
+            | Op::Sign
+            | Op::Shuffle { .. }
+            | Op::Channels { .. }
+            | Op::Lrn { .. },
         ) => "the layer's weight store in CRAM (weight r of the lane's output \
                                channel for w_r), sensed and moved over the global bus"
             .to_owned(),

@@ -665,6 +665,7 @@ pub(crate) fn plan_network(
             | Step::Linear { .. }
             | Step::MaxPool
             | Step::SumPool(_)
+            | Step::SumPoolCounted(_)
             | Step::Relu
             | Step::Relu6 { .. }
             | Step::Sign
@@ -672,6 +673,8 @@ pub(crate) fn plan_network(
             | Step::Concat(_)
             | Step::Pass
             | Step::Downsample
+            | Step::Move
+            | Step::Host { .. }
             // The one way of a layer (a pinned layout's copies are bounded by the chip's
             // lanes).
             | Step::Attn(_) => cached(

@@ -28,12 +28,15 @@ pub fn job(set: GateSet, step: &Step, x: ActQuant, out: ActQuant) -> Result<Job,
                 | Step::Linear { .. }
                 | Step::MaxPool
                 | Step::SumPool(_)
+                | Step::SumPoolCounted(_)
                 | Step::Relu
                 | Step::Sign
                 | Step::Add { .. }
                 | Step::Concat(_)
                 | Step::Pass
                 | Step::Downsample
+                | Step::Move
+                | Step::Host { .. }
                 | Step::Attn(_) => s.hi,
             };
             arith::clamp(&mut b, &s, z, hi, cx)
@@ -54,10 +57,13 @@ pub fn job(set: GateSet, step: &Step, x: ActQuant, out: ActQuant) -> Result<Job,
         | Step::Linear { .. }
         | Step::MaxPool
         | Step::SumPool(_)
+        | Step::SumPoolCounted(_)
         | Step::Add { .. }
         | Step::Concat(_)
         | Step::Pass
         | Step::Downsample
+        | Step::Move
+        | Step::Host { .. }
         | Step::Attn(_) => return Err(MapError::NotElementWiseStep),
     };
     let n = b.len();

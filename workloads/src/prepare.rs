@@ -1,0 +1,178 @@
+//! From a loaded model file to an integer model: a float model is compressed by the caller's
+//! settings, a structure-only one (no weight values in the file) gets seeded synthetic
+//! weights first, and a quantized one (ONNX QDQ, QLinear or Integer ops) is requantized at
+//! the bit-widths its file records unless the caller asks for other ones. Every path says
+//! what it did in an [`Origin`].
+
+use ndarray::Array3;
+use serde::{Deserialize, Serialize};
+
+use crate::compress::{CompressSpec, compress_with, synthetic_inputs, synthetic_weights};
+use crate::error::WorkloadError;
+use crate::exec;
+use crate::load::Loaded;
+use crate::model::Model;
+use crate::net::Op;
+use crate::quant::{WeightMode, WeightScheme};
+use crate::weights::Weights;
+
+/// Where a model's weight values came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightsFrom {
+    /// The model file (or the shipped model).
+    File,
+    /// Seeded synthetic weights ([`synthetic_weights`]): a zoo network, or a model file that
+    /// holds only the structure.
+    Synthetic,
+}
+
+/// Who chose a model's integer codes and formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QuantizedBy {
+    /// The file: a quantized model run as it is.
+    File,
+    /// cramulator, by the `workload.*` settings (a float model, a zoo network).
+    Settings,
+    /// cramulator, at the bit-widths the file records (a quantized ONNX model: its
+    /// dequantized weights are requantized symmetric per channel at each layer's recorded
+    /// weight bits, its activations calibrated at the recorded activation bits).
+    RecordedBits,
+}
+
+/// What was done to a model before it ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    /// Where the weights came from.
+    pub weights_from: WeightsFrom,
+    /// Who chose the codes.
+    pub quantized_by: QuantizedBy,
+    /// The inputs the activation ranges were calibrated on (None: the file's own formats).
+    pub calibration: Option<String>,
+}
+
+/// How to prepare a model.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The compression of a float model (and of a quantized one when `explicit`).
+    pub spec: CompressSpec,
+    /// Whether the caller chose the compression (else a quantized model keeps its recorded
+    /// bit-widths).
+    pub explicit: bool,
+    /// Seed of synthetic weights (and, plus one, of synthetic calibration inputs).
+    pub seed: u64,
+    /// The calibration inputs and what they are (None: two seeded uniform [0, 1) inputs).
+    pub calibration: Option<(String, Vec<Array3<f32>>)>,
+}
+
+/// Calibration inputs a model gets when the caller gives none.
+pub const SYNTHETIC_CALIBRATION_INPUTS: usize = 2;
+
+/// Whether `weights` lacks a value of some weighted or BatchNorm layer of `net` (a
+/// structure-only file: missing tensors or placeholder fills).
+pub fn structure_only(net: &crate::net::Network, weights: &Weights) -> bool {
+    net.layers.iter().any(|l| {
+        let roles: &[&str] = if matches!(l.op, Op::BatchNorm { .. }) {
+            &["gamma", "beta", "mean", "var"]
+        } else if exec::weight_dims(&l.op, 0).is_some() {
+            &["weight"]
+        } else {
+            &[]
+        };
+        roles
+            .iter()
+            .any(|r| weights.get(&l.name, r).is_none_or(|t| !t.is_dense()))
+    })
+}
+
+/// The integer model of `loaded` (see the module documentation) and what was done to it.
+pub fn prepare(loaded: &Loaded, s: &Settings) -> Result<(Model, Origin), WorkloadError> {
+    let net = &loaded.net;
+    if let (Some(quant), Some(weights)) = (&loaded.quant, &loaded.weights) {
+        if s.explicit {
+            return Err(WorkloadError::Network(format!(
+                "model '{}' is already quantized by its file (cramulator's own format); \
+                 the workload.* compression settings apply to float models, zoo networks \
+                 and ONNX files",
+                net.name
+            )));
+        }
+        return Ok((
+            Model {
+                net: net.clone(),
+                weights: weights.clone(),
+                quant: Some(quant.clone()),
+                metrics: loaded.metrics.clone(),
+            },
+            Origin {
+                weights_from: WeightsFrom::File,
+                quantized_by: QuantizedBy::File,
+                calibration: None,
+            },
+        ));
+    }
+    let synthetic = loaded
+        .weights
+        .as_ref()
+        .is_none_or(|w| structure_only(net, w));
+    let weights = if synthetic {
+        synthetic_weights(net, s.seed)?
+    } else {
+        loaded.weights.clone().expect("checked")
+    };
+    let recorded: Vec<(String, crate::net::Bits)> = net
+        .layers
+        .iter()
+        .filter_map(|l| l.bits.map(|b| (l.name.clone(), b)))
+        .collect();
+    let mut spec = s.spec;
+    let mut layers = Vec::new();
+    let quantized_by = if recorded.is_empty() || s.explicit {
+        QuantizedBy::Settings
+    } else {
+        spec.act_bits = recorded.iter().map(|r| r.1.a).max().expect("not empty");
+        layers = recorded
+            .iter()
+            .map(|(name, b)| {
+                (
+                    name.clone(),
+                    WeightScheme {
+                        bits: b.w,
+                        mode: WeightMode::Symmetric,
+                        per_channel: true,
+                    },
+                )
+            })
+            .collect();
+        QuantizedBy::RecordedBits
+    };
+    let (what, inputs) = match &s.calibration {
+        Some((what, inputs)) => (what.clone(), inputs.clone()),
+        None => (
+            format!(
+                "{SYNTHETIC_CALIBRATION_INPUTS} seeded uniform [0, 1) inputs (seed {})",
+                s.seed.wrapping_add(1)
+            ),
+            synthetic_inputs(
+                net.input_shape(),
+                SYNTHETIC_CALIBRATION_INPUTS,
+                s.seed.wrapping_add(1),
+            ),
+        ),
+    };
+    let (m, _) = compress_with(net, &weights, &spec, &inputs, &layers)?;
+    Ok((
+        m,
+        Origin {
+            weights_from: if synthetic {
+                WeightsFrom::Synthetic
+            } else {
+                WeightsFrom::File
+            },
+            quantized_by,
+            calibration: Some(what),
+        },
+    ))
+}
