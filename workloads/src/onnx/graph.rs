@@ -263,6 +263,64 @@ impl Importer<'_> {
         Ok(())
     }
 
+    /// The com.microsoft contrib ops of ONNX Runtime's int8 models, as the layers of their
+    /// float forms (the activation bits from the type of the output zero point): QLinearAdd,
+    /// QLinearGlobalAveragePool, QLinearAveragePool, QLinearConcat and QGemm.
+    pub(super) fn microsoft_op(&mut self, node: &proto::Node, label: &str) -> NodeResult {
+        let bits = |me: &Self, i: usize| me.int_bits_of(node, i).or(Some(8));
+        if node.int("channels_last", 0) != 0 {
+            return Err(Unsupported(format!(
+                "{} with channels_last = 1",
+                node.op_type
+            )));
+        }
+        match node.op_type.as_str() {
+            "QLinearAdd" => {
+                let (a, _) = self.act(node, 0)?;
+                let (b, _) = self.act(node, 3)?;
+                let out = bits(self, 7);
+                self.layer(node, label, Op::Add, &[a, b], out)?;
+            }
+            "QLinearGlobalAveragePool" => {
+                let (x, _) = self.act(node, 0)?;
+                let out = bits(self, 4);
+                self.layer(node, label, Op::GlobalAvgPool, &[x], out)?;
+            }
+            "QLinearAveragePool" => {
+                let (x, _) = self.act(node, 0)?;
+                let window = self.window(&node.ints("kernel_shape"), node, x, [0; 4])?;
+                let count_pad =
+                    node.int("count_include_pad", 0) == 1 || !(window.ceil || window.pad != [0; 4]);
+                let out = bits(self, 4);
+                self.layer(node, label, Op::AvgPool { window, count_pad }, &[x], out)?;
+            }
+            "QLinearConcat" => {
+                // Inputs: y_scale, y_zero_point, then (x, scale, zero point) per input.
+                let rank = self.view(node, 2)?.dims.len();
+                let a = folded(consts::axis(node.int("axis", 1), rank))?;
+                if a != 1 || node.inputs.len() < 5 || !(node.inputs.len() - 2).is_multiple_of(3) {
+                    return Err(Unsupported(format!(
+                        "QLinearConcat of {} inputs along axis {a} (only channels)",
+                        node.inputs.len()
+                    )));
+                }
+                let ins = (2..node.inputs.len())
+                    .step_by(3)
+                    .map(|i| self.act(node, i).map(|(x, _)| x))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let out = bits(self, 1);
+                self.layer(node, label, Op::Concat, &ins, out)?;
+            }
+            "QGemm" => self.dense(node, label)?,
+            other => {
+                return Err(Unsupported(format!(
+                    "com.microsoft op type {other} is not supported"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Binds the node's outputs to a folded constant.
     fn constant(&mut self, node: &proto::Node, t: Tensor) {
         self.alias(node, Val::Const { t, w_bits: None });

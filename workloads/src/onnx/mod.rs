@@ -596,6 +596,9 @@ impl Importer<'_> {
     }
 
     fn node(&mut self, node: &proto::Node, label: &str) -> NodeResult {
+        if node.domain == "com.microsoft" {
+            return self.microsoft_op(node, label);
+        }
         if !(node.domain.is_empty() || node.domain == "ai.onnx") {
             return Err(Unsupported(format!(
                 "domain '{}' is not supported",
@@ -901,17 +904,27 @@ impl Importer<'_> {
         Ok(())
     }
 
-    /// Activation bits of a QLinear op's output: the type of its output zero point (input 7).
+    /// Activation bits of a QLinear op's output: the type of its output zero point (input 7;
+    /// QGemm's input 8, when it gives one: without it the output is float).
     fn out_bits(&self, node: &proto::Node) -> Option<u32> {
+        if node.op_type == "QGemm" {
+            return node
+                .inputs
+                .get(8)
+                .filter(|n| !n.is_empty())
+                .map(|_| self.int_bits_of(node, 8).unwrap_or(8));
+        }
         node.op_type
             .starts_with("QLinear")
             .then(|| self.int_bits_of(node, 7).unwrap_or(8))
     }
 
-    /// Gemm, MatMul, MatMulInteger and QLinearMatMul.
+    /// Gemm, MatMul, MatMulInteger, QLinearMatMul and (com.microsoft) QGemm.
     fn dense(&mut self, node: &proto::Node, label: &str) -> NodeResult {
         let (x, mut a_bits) = self.act(node, 0)?;
-        let b_at = if node.op_type == "QLinearMatMul" {
+        let qgemm = node.op_type == "QGemm";
+        let gemm = node.op_type == "Gemm" || qgemm;
+        let b_at = if node.op_type == "QLinearMatMul" || qgemm {
             3
         } else {
             1
@@ -923,8 +936,8 @@ impl Importer<'_> {
                 b.dims
             )));
         }
-        let trans_b = node.op_type == "Gemm" && node.attr("transB").and_then(|a| a.i) == Some(1);
-        if node.op_type == "Gemm" && node.attr("transA").and_then(|a| a.i) == Some(1) {
+        let trans_b = gemm && node.attr("transB").and_then(|a| a.i) == Some(1);
+        if gemm && node.attr("transA").and_then(|a| a.i) == Some(1) {
             return Err(Unsupported("Gemm with transA = 1".into()));
         }
         match node.op_type.as_str() {
@@ -939,6 +952,13 @@ impl Importer<'_> {
                 a_bits = a_bits.or(self.int_bits_of(node, 2)).or(Some(8));
                 b = dequantize(&b, self.opt_konst(node, 3)?.as_ref(), None, 1)?;
             }
+            "QGemm" => {
+                w_bits = w_bits.or(Some(8));
+                a_bits = a_bits.or(self.int_bits_of(node, 2)).or(Some(8));
+                let (zp, scale) = (self.opt_konst(node, 5)?, self.opt_konst(node, 4)?);
+                // Per-channel parameters run along the output features.
+                b = dequantize(&b, zp.as_ref(), scale.as_ref(), if trans_b { 0 } else { 1 })?;
+            }
             _ => {}
         }
         // Our layout is [out, in]: Gemm with transB already is; MatMul's [in, out] is not.
@@ -949,7 +969,7 @@ impl Importer<'_> {
         };
         let features = self.shapes[x].c;
         let spatial = self.shapes[x].h * self.shapes[x].w != 1;
-        if (spatial && node.op_type == "Gemm") || self.shapes[x].w != 1 {
+        if (spatial && gemm) || self.shapes[x].w != 1 {
             return Err(Unsupported(format!(
                 "Gemm on a {} activation (flatten it first)",
                 self.shapes[x]
@@ -970,7 +990,25 @@ impl Importer<'_> {
                 "{n_out} output features (at most 2^26)"
             )));
         }
-        let bias = if node.op_type == "Gemm" {
+        let bias = if qgemm {
+            // An int32 bias in units of a_scale · b_scale (per output feature).
+            let b_scale = self.opt_konst(node, 4)?;
+            let a_scale = match self.opt_konst(node, 1)? {
+                Some(t) => scalar(&t, "a_scale")?,
+                None => 1.0,
+            };
+            self.opt_konst(node, 6)?
+                .map(|c| {
+                    if c.len() != n_out {
+                        return Err(Unsupported(format!("bias of shape {:?}", c.dims)));
+                    }
+                    let v = (0..n_out).map(|o| {
+                        c.get(o) * a_scale * per_axis(b_scale.as_ref(), &[n_out], 0, o, 1.0)
+                    });
+                    Ok(Tensor::new(vec![n_out], v.collect()))
+                })
+                .transpose()?
+        } else if gemm {
             self.opt_konst(node, 2)?
                 .map(|c| {
                     if c.len() == n_out || c.len() == 1 {
@@ -1855,5 +1893,88 @@ mod tests {
                 assert!((g - w).abs() <= 1e-5 * scale, "{name}: {g} vs {w}");
             }
         }
+    }
+
+    /// ONNX Runtime's com.microsoft int8 contrib ops import as the layers of their float
+    /// forms, with the bits of their output zero points; QGemm's int32 bias is rescaled by
+    /// a_scale · b_scale.
+    #[test]
+    fn com_microsoft_qlinear_ops_import() {
+        let ms = |op: &str, ins: &[&str], outs: &[&str], attrs: &[Vec<u8>]| {
+            let mut n = node(op, ins, outs, attrs);
+            bytes(&mut n, 7, b"com.microsoft");
+            n
+        };
+        let inits = [
+            tensor("s", &[], 1, &f32s(&[0.5])),
+            tensor("z", &[], 2, &[0]),
+            tensor("w", &[2, 2, 1, 1], 3, &[1, 2, 3, 4]),
+            tensor("wq", &[3, 4], 3, &[1; 12]),
+            tensor("bs", &[3], 1, &f32s(&[0.25, 0.5, 1.0])),
+            tensor("bz", &[3], 3, &[0, 0, 0]),
+            tensor("bias", &[3], 6, &[4i32; 3].map(i32::to_le_bytes).concat()),
+        ];
+        let nodes = [
+            node("QuantizeLinear", &["x", "s", "z"], &["q"], &[]),
+            node(
+                "QLinearConv",
+                &["q", "s", "z", "w", "s", "z", "s", "z"],
+                &["c"],
+                &[],
+            ),
+            ms(
+                "QLinearAdd",
+                &["c", "s", "z", "q", "s", "z", "s", "z"],
+                &["a"],
+                &[],
+            ),
+            ms(
+                "QLinearAveragePool",
+                &["a", "s", "z", "s", "z"],
+                &["p"],
+                &[
+                    ints_attr("kernel_shape", &[2, 2]),
+                    ints_attr("strides", &[2, 2]),
+                ],
+            ),
+            ms(
+                "QLinearConcat",
+                &["s", "z", "p", "s", "z", "p", "s", "z"],
+                &["cat"],
+                &[int_attr("axis", 1)],
+            ),
+            ms(
+                "QLinearGlobalAveragePool",
+                &["cat", "s", "z", "s", "z"],
+                &["g"],
+                &[],
+            ),
+            node("Flatten", &["g"], &["f"], &[]),
+            ms(
+                "QGemm",
+                &["f", "s", "z", "wq", "bs", "bz", "bias", "s", "z"],
+                &["y"],
+                &[int_attr("transB", 1)],
+            ),
+        ];
+        let im = import(&model(&[1, 2, 4, 4], &inits, &nodes), "ms.onnx", false).unwrap();
+        let ops: Vec<&str> = im.net.layers.iter().map(|l| l.op.name()).collect();
+        assert_eq!(
+            ops,
+            ["input", "conv", "add", "avgpool", "concat", "gap", "dense"]
+        );
+        let fc = im.net.layers.last().unwrap();
+        assert_eq!(fc.bits, Some(Bits { w: 8, a: 8 }));
+        // 4 · 0.5 · b_scale[o].
+        assert_eq!(
+            im.weights.get(&fc.name, "bias").unwrap().to_vec(),
+            [0.5, 1.0, 2.0]
+        );
+        assert_eq!(im.weights.get(&fc.name, "weight").unwrap().get(4), 0.5);
+        let other = ms("QLinearWhere", &["x"], &["y"], &[]);
+        let e = import(&model(&[1, 2, 4, 4], &inits, &[other]), "ms2.onnx", false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("com.microsoft op type QLinearWhere"), "{e}");
     }
 }
