@@ -70,6 +70,11 @@ pub struct Settings {
 /// Calibration inputs a model gets when the caller gives none.
 pub const SYNTHETIC_CALIBRATION_INPUTS: usize = 2;
 
+/// What [`Origin::calibration`] says of the synthetic calibration inputs drawn with `seed`.
+pub fn synthetic_calibration(seed: u64) -> String {
+    format!("{SYNTHETIC_CALIBRATION_INPUTS} seeded uniform [0, 1) inputs (seed {seed})")
+}
+
 /// Whether `weights` lacks a value of some weighted or BatchNorm layer of `net` (a
 /// structure-only file: missing tensors or placeholder fills).
 pub fn structure_only(net: &crate::net::Network, weights: &Weights) -> bool {
@@ -151,10 +156,7 @@ pub fn prepare(loaded: &Loaded, s: &Settings) -> Result<(Model, Origin), Workloa
     let (what, inputs) = match &s.calibration {
         Some((what, inputs)) => (what.clone(), inputs.clone()),
         None => (
-            format!(
-                "{SYNTHETIC_CALIBRATION_INPUTS} seeded uniform [0, 1) inputs (seed {})",
-                s.seed.wrapping_add(1)
-            ),
+            synthetic_calibration(s.seed.wrapping_add(1)),
             synthetic_inputs(
                 net.input_shape(),
                 SYNTHETIC_CALIBRATION_INPUTS,

@@ -7,7 +7,7 @@ use cram_arch::{GateKind, GateLibrary, IrCheck, Org, presets};
 use cram_workloads::compress::{CompressSpec, compress};
 use cram_workloads::digits::{Digits, SPLIT_SEED};
 use cram_workloads::prepare::{
-    Origin, QuantizedBy, SYNTHETIC_CALIBRATION_INPUTS, Settings, WeightsFrom, prepare,
+    Origin, QuantizedBy, Settings, WeightsFrom, prepare, synthetic_calibration,
 };
 use cram_workloads::{golden, load, npy, train, zoo};
 
@@ -64,9 +64,8 @@ impl Config {
                     Origin {
                         weights_from: WeightsFrom::Synthetic,
                         quantized_by: QuantizedBy::Settings,
-                        calibration: Some(format!(
-                            "{SYNTHETIC_CALIBRATION_INPUTS} seeded uniform [0, 1) inputs (seed {})",
-                            self.weights_seed().wrapping_add(1)
+                        calibration: Some(synthetic_calibration(
+                            self.weights_seed().wrapping_add(1),
                         )),
                     },
                 )

@@ -754,26 +754,8 @@ impl Importer<'_> {
             return false;
         };
         let needs_bias = has_bias || uniform(&b) != Some(0.0);
-        match &mut self.net.layers[x].op {
-            Op::Conv2d { bias, .. } | Op::Dense { bias, .. } => *bias = needs_bias,
-            Op::Input { .. }
-            | Op::MaxPool { .. }
-            | Op::AvgPool { .. }
-            | Op::GlobalAvgPool
-            | Op::Relu
-            | Op::Relu6
-            | Op::Add
-            | Op::Concat
-            | Op::Flatten
-            | Op::BatchNorm { .. }
-            | Op::Downsample { .. }
-            | Op::Softmax
-            | Op::Sign
-            | Op::AttnScores { .. }
-            | Op::AttnContext { .. }
-            | Op::Shuffle { .. }
-            | Op::Channels { .. }
-            | Op::Lrn { .. } => unreachable!("a weighted layer"),
+        if let Op::Conv2d { bias, .. } | Op::Dense { bias, .. } = &mut self.net.layers[x].op {
+            *bias = needs_bias;
         }
         self.weights.insert(&name, "weight", w);
         if needs_bias {
