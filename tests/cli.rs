@@ -446,7 +446,7 @@ fn inspect_zoo_and_onnx_and_refuses_unsupported_ops() {
     assert_eq!(v["skipped"].as_array().unwrap().len(), 0);
     let t = stdout(&cram(&["inspect", alex]));
     assert!(t.contains("conv(g)") && t.contains(" lrn "), "{t}");
-    // An op the importer lacks (Selu where the small CNN has its first Relu) stops the
+    // An op the importer lacks (Loop, a control-flow op, where the small CNN has its first Relu) stops the
     // import, naming the node; inspect --skip-unsupported lists it and passes its input on.
     let mut bytes = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -454,19 +454,19 @@ fn inspect_zoo_and_onnx_and_refuses_unsupported_ops() {
     ))
     .unwrap();
     let at = bytes.windows(4).position(|w| w == b"Relu").unwrap();
-    bytes[at..at + 4].copy_from_slice(b"Selu");
-    let selu = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("selu.onnx");
-    std::fs::write(&selu, bytes).unwrap();
-    let selu = selu.to_str().unwrap();
+    bytes[at..at + 4].copy_from_slice(b"Loop");
+    let looped = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("loop.onnx");
+    std::fs::write(&looped, bytes).unwrap();
+    let looped = looped.to_str().unwrap();
     assert_usage_error(
-        &cram(&["inspect", selu]),
-        &["selu.onnx", "node 'relu1'", "Selu", "--skip-unsupported"],
+        &cram(&["inspect", looped]),
+        &["loop.onnx", "node 'relu1'", "Loop", "--skip-unsupported"],
     );
-    let v = json(&cram(&["inspect", selu, "--skip-unsupported", "--json"]));
+    let v = json(&cram(&["inspect", looped, "--skip-unsupported", "--json"]));
     assert_eq!(v["skipped"].as_array().unwrap().len(), 1);
     assert_usage_error(
-        &cram(&["run", "--set", &format!("workload.model={selu}")]),
-        &["selu.onnx", "Selu"],
+        &cram(&["run", "--set", &format!("workload.model={looped}")]),
+        &["loop.onnx", "Loop"],
     );
     assert_usage_error(&cram_line("inspect resnet-19"), &["resnet-19", "resnet18"]);
     let junk = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("junk.onnx");

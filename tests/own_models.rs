@@ -71,10 +71,15 @@ fn a_float_onnx_model_is_compressed_by_the_settings_and_runs_bit_exact() {
 /// The graph plumbing of real exports (an NHWC input, an input normalization, Pad, an
 /// unfolded pre-activation BatchNorm after a Concat, a three-input Sum, ReduceMean, a torch
 /// flatten subgraph; a channel shuffle, Split, Slice and Gather of channels, average pooling
-/// without its padding in the divisor) imports and runs bit-exact at 8, 3 and 1 bits.
+/// without its padding in the divisor; the activations and gates of mobile networks, as
+/// tables and products of two activations) imports and runs bit-exact at 8, 3 and 1 bits.
 #[test]
 fn graph_plumbing_runs_bit_exact_at_every_compression() {
-    for f in [fixture("tiny_graph_ops.onnx"), fixture("tiny_shuffle.onnx")] {
+    for f in [
+        fixture("tiny_graph_ops.onnx"),
+        fixture("tiny_shuffle.onnx"),
+        fixture("tiny_activations.onnx"),
+    ] {
         runs_bit_exact_compressed(&f);
     }
 }

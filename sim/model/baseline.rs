@@ -99,7 +99,9 @@ pub fn work_of_program(prog: &golden::Program) -> Result<Vec<LayerWork>, Error> 
             | Step::Downsample
             | Step::Move
             | Step::Host { .. }
-            | Step::Attn(_) => (0, 0),
+            | Step::Attn(_)
+            | Step::Lut { .. }
+            | Step::Mul(_) => (0, 0),
         };
         out.push(layer_work(
             net,
@@ -157,7 +159,9 @@ fn layer_work(
         | Op::AttnContext { .. }
         | Op::Shuffle { .. }
         | Op::Channels { .. }
-        | Op::Lrn { .. } => (false, false),
+        | Op::Lrn { .. }
+        | Op::Unary { .. }
+        | Op::Mul => (false, false),
     };
     let elem_ops = match &layer.op {
         // Requantization: one multiply and one add per output.
@@ -166,7 +170,8 @@ fn layer_work(
             out_elems * (window.kernel[0] * window.kernel[1]) as u64
         }
         Op::GlobalAvgPool => in_elems + out_elems,
-        Op::Add => 3 * out_elems,
+        // A product of two activations is requantized as a sum is.
+        Op::Add | Op::Mul => 3 * out_elems,
         Op::Flatten | Op::Input { .. } | Op::Downsample { .. } | Op::Softmax => 0,
         Op::Relu
         | Op::Relu6
@@ -177,7 +182,9 @@ fn layer_work(
         | Op::AttnContext { .. }
         | Op::Shuffle { .. }
         | Op::Channels { .. }
-        | Op::Lrn { .. } => out_elems,
+        | Op::Lrn { .. }
+        // A table lookup per element (`golden::Step::Lut`).
+        | Op::Unary { .. } => out_elems,
     };
     LayerWork {
         name: layer.name.clone(),

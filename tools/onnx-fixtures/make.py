@@ -28,6 +28,11 @@ evaluated here by the specification instead (`SpecLRN`).
   channels.
 - tiny_lrn.onnx: local response normalization (LRN, odd and even windows) between
   convolutions, as AlexNet and GoogLeNet have it.
+- tiny_activations.onnx: the activations and gates of mobile networks on a small network
+  with real weights: HardSwish, a squeeze-and-excitation gate (GlobalAveragePool, 1×1
+  convolutions, HardSigmoid, Mul of two activations) as in MobileNetV3, SiLU as Sigmoid and
+  Mul as in EfficientNet, the older exports' hard-swish x·Clip(x + 3, 0, 6)/6, a general
+  Clip, Tanh, LeakyRelu, Elu, Mish as x·Tanh(Softplus(x)) and a PRelu with one slope.
 """
 
 import os
@@ -273,6 +278,67 @@ def tiny_lrn():
     return model("tiny_lrn", nodes, inits, [1, 3, 15, 15], [1, 3])
 
 
+def tiny_activations():
+    r = rng(19)
+    n = helper.make_node
+    inits = {
+        "c1_w": he(r, 8, 3, 3, 3),
+        "c1_b": r.uniform(-0.1, 0.1, 8).astype(np.float32),
+        "dw_w": he(r, 8, 1, 3, 3),
+        "se1_w": he(r, 4, 8, 1, 1),
+        "se1_b": r.uniform(-0.1, 0.1, 4).astype(np.float32),
+        "se2_w": he(r, 8, 4, 1, 1),
+        "se2_b": r.uniform(-0.1, 0.1, 8).astype(np.float32),
+        "c2_w": he(r, 8, 8, 1, 1),
+        "three": np.array(3.0, np.float32),
+        "zero": np.array(0.0, np.float32),
+        "six": np.array(6.0, np.float32),
+        "lo": np.array(-1.0, np.float32),
+        "hi": np.array(1.5, np.float32),
+        "slope": np.array([0.2], np.float32),
+        "c3_w": he(r, 6, 8, 3, 3),
+        "fc_w": he(r, 4, 12),
+        "fc_b": r.uniform(-0.1, 0.1, 4).astype(np.float32),
+    }
+    nodes = [
+        n("Conv", ["x", "c1_w", "c1_b"], ["c1"], name="conv1", pads=[1, 1, 1, 1], strides=[2, 2]),
+        n("HardSwish", ["c1"], ["h1"], name="hswish1"),
+        n("Conv", ["h1", "dw_w"], ["dw"], name="dwconv", pads=[1, 1, 1, 1], group=8),
+        # Squeeze and excitation (MobileNetV3).
+        n("GlobalAveragePool", ["dw"], ["se_g"], name="se_pool"),
+        n("Conv", ["se_g", "se1_w", "se1_b"], ["se1"], name="se_fc1"),
+        n("Relu", ["se1"], ["se1r"], name="se_relu"),
+        n("Conv", ["se1r", "se2_w", "se2_b"], ["se2"], name="se_fc2"),
+        n("HardSigmoid", ["se2"], ["se_s"], name="se_gate", alpha=1.0 / 6.0, beta=0.5),
+        n("Mul", ["dw", "se_s"], ["se"], name="se_scale"),
+        # SiLU (EfficientNet): x · σ(x).
+        n("Conv", ["se", "c2_w"], ["c2"], name="conv2"),
+        n("Sigmoid", ["c2"], ["c2s"], name="silu_sigmoid"),
+        n("Mul", ["c2s", "c2"], ["silu"], name="silu_mul"),
+        # The older exports' hard-swish: x · Clip(x + 3, 0, 6) / 6.
+        n("Add", ["silu", "three"], ["hs_a"], name="hs_add"),
+        n("Clip", ["hs_a", "zero", "six"], ["hs_c"], name="hs_clip"),
+        n("Div", ["hs_c", "six"], ["hs_d"], name="hs_div"),
+        n("Mul", ["silu", "hs_d"], ["hs"], name="hs_mul"),
+        n("Clip", ["hs", "lo", "hi"], ["cl"], name="clip"),
+        n("Conv", ["cl", "c3_w"], ["c3"], name="conv3", pads=[1, 1, 1, 1]),
+        n("Split", ["c3"], ["s0", "s1", "s2"], name="split", axis=1),
+        n("Tanh", ["s0"], ["t0"], name="tanh"),
+        n("LeakyRelu", ["s1"], ["t1"], name="leaky", alpha=0.1),
+        n("Elu", ["s2"], ["t2"], name="elu", alpha=0.7),
+        # Mish as exports write it before opset 18: x · tanh(softplus(x)).
+        n("Softplus", ["c3"], ["sp"], name="softplus"),
+        n("Tanh", ["sp"], ["spt"], name="mish_tanh"),
+        n("Mul", ["c3", "spt"], ["mi"], name="mish"),
+        n("PRelu", ["mi", "slope"], ["pr"], name="prelu"),
+        n("Concat", ["t0", "t1", "t2", "pr"], ["cat"], name="concat", axis=1),
+        n("GlobalAveragePool", ["cat"], ["g"], name="gap"),
+        n("Flatten", ["g"], ["f"], name="flatten"),
+        n("Gemm", ["f", "fc_w", "fc_b"], ["y"], name="fc", transB=1),
+    ]
+    return model("tiny_activations", nodes, inits, [1, 3, 16, 16], [1, 4])
+
+
 def spec_lrn():
     """LRN as the ONNX operator specification defines it (the reference evaluator's own
     implementation loops over the batch axis instead of the channels)."""
@@ -303,6 +369,7 @@ def main():
         ("tiny_graph_ops", tiny_graph_ops, True),
         ("tiny_shuffle", tiny_shuffle, True),
         ("tiny_lrn", tiny_lrn, True),
+        ("tiny_activations", tiny_activations, True),
     ]:
         m = build()
         path = os.path.join(out, f"{name}.onnx")

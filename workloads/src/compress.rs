@@ -172,7 +172,7 @@ pub fn fold_batchnorm(
     let mut keep: Vec<bool> = vec![true; net.layers.len()];
     let mut layers = net.layers.clone();
     for (i, layer) in net.layers.iter().enumerate() {
-        let Op::BatchNorm { eps } = layer.op else {
+        let Op::BatchNorm { eps, .. } = layer.op else {
             continue;
         };
         let j = layer.inputs[0];
@@ -247,7 +247,9 @@ pub fn fold_batchnorm(
             | Op::AttnContext { .. }
             | Op::Shuffle { .. }
             | Op::Channels { .. }
-            | Op::Lrn { .. } => unreachable!(),
+            | Op::Lrn { .. }
+            | Op::Unary { .. }
+            | Op::Mul => unreachable!(),
         }
         for role in ["gamma", "beta", "mean", "var"] {
             w.tensors.remove(&format!("{}.{role}", layer.name));
@@ -322,7 +324,9 @@ pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadEr
                 | Op::AttnContext { .. }
                 | Op::Shuffle { .. }
                 | Op::Channels { .. }
-                | Op::Lrn { .. } => vec![d.0, d.1, d.2, d.3],
+                | Op::Lrn { .. }
+                | Op::Unary { .. }
+                | Op::Mul => vec![d.0, d.1, d.2, d.3],
             };
             let n = d.0 * d.1 * d.2 * d.3;
             w.insert(
@@ -548,7 +552,9 @@ pub fn compress_with(
             | Op::BatchNorm { .. }
             | Op::AttnScores { .. }
             | Op::AttnContext { .. }
-            | Op::Lrn { .. } => {
+            | Op::Lrn { .. }
+            | Op::Unary { .. }
+            | Op::Mul => {
                 if let Some((low, high)) = sole.and_then(Op::clips_to) {
                     (lo, hi) = (lo.max(low), hi.min(high));
                 }
@@ -671,7 +677,13 @@ mod tests {
     fn an_unfoldable_batchnorm_becomes_a_channel_scale() {
         let mut net = Network::new("pre", Shape::new(3, 4, 4));
         net.then("relu", Op::Relu);
-        net.then("bn", Op::BatchNorm { eps: 1e-3 });
+        net.then(
+            "bn",
+            Op::BatchNorm {
+                eps: 1e-3,
+                counted: true,
+            },
+        );
         net.then("conv", crate::zoo::conv(4, 3, 1, 1, 1, false));
         net.then("gap", Op::GlobalAvgPool);
         net.then("fc", crate::zoo::dense(2));

@@ -444,7 +444,9 @@ pub fn weight_dims(op: &Op, in_c: usize) -> Option<(usize, usize, usize, usize)>
         | Op::AttnContext { .. }
         | Op::Shuffle { .. }
         | Op::Channels { .. }
-        | Op::Lrn { .. } => None,
+        | Op::Lrn { .. }
+        | Op::Unary { .. }
+        | Op::Mul => None,
     }
 }
 
@@ -488,7 +490,9 @@ pub fn apply_weight_padded<T: LinalgScalar + Send + Sync>(
         | Op::AttnContext { .. }
         | Op::Shuffle { .. }
         | Op::Channels { .. }
-        | Op::Lrn { .. } => unreachable!("only Dense and Conv2d carry weights"),
+        | Op::Lrn { .. }
+        | Op::Unary { .. }
+        | Op::Mul => unreachable!("only Dense and Conv2d carry weights"),
     }
 }
 
@@ -559,7 +563,7 @@ pub fn forward(
                 let n = v.len();
                 Array3::from_shape_vec((n, 1, 1), v).expect("n elements")
             }
-            Op::BatchNorm { eps } => {
+            Op::BatchNorm { eps, .. } => {
                 let c = x(0).dim().0;
                 let p = |role| param(weights, &layer.name, role, c);
                 let (g, b, m, var) = (p("gamma")?, p("beta")?, p("mean")?, p("var")?);
@@ -583,6 +587,8 @@ pub fn forward(
                 beta,
                 bias,
             } => lrn(x(0).mapv(f64::from).view(), *size, (*alpha, *beta, *bias)).mapv(|v| v as f32),
+            Op::Unary { f } => x(0).mapv(|v| f.eval(f64::from(v)) as f32),
+            Op::Mul => product(x(0), x(1), |a, b| a * b),
         };
         outs.push(y);
     }
@@ -592,6 +598,22 @@ pub fn forward(
             .all(|(o, s)| o.dim() == (s.out.c, s.out.h, s.out.w))
     );
     Ok(outs)
+}
+
+/// f(a, b) element by element ([`Op::Mul`]): `b` has `a`'s shape, or is C×1×1 and gives
+/// one factor per channel at every position.
+pub fn product<T: Copy, U>(a: ArrayView3<T>, b: ArrayView3<T>, f: impl Fn(T, T) -> U) -> Array3<U> {
+    let (c, h, w) = a.dim();
+    let per_channel = b.dim() != a.dim();
+    debug_assert!(!per_channel || b.dim() == (c, 1, 1));
+    Array3::from_shape_fn((c, h, w), |(ch, y, x)| {
+        let bv = if per_channel {
+            b[[ch, 0, 0]]
+        } else {
+            b[[ch, y, x]]
+        };
+        f(a[[ch, y, x]], bv)
+    })
 }
 
 /// Index of the largest element in iteration order (the first one on ties).

@@ -98,6 +98,31 @@ pub enum Step {
     },
     /// Attention products, requantized.
     Attn(Requant),
+    /// An element-wise function ([`Op::Unary`]) as a table over the input's codes: input
+    /// code `lo + k` gives output code `table[k]`. Each entry is the function evaluated in
+    /// f64 on the dequantized code and rounded half to even into the output format, once
+    /// at compile time, so any function of one value runs exactly.
+    Lut {
+        /// The input format's lowest code.
+        lo: i64,
+        /// Output codes, one per input code from `lo` up.
+        table: Vec<i64>,
+    },
+    /// Product of two activations ([`Op::Mul`]): clamp(z_y + R((a − z_a)·(b − z_b))) with
+    /// R ≈ s_a·s_b/s_y, the second factor broadcast over positions when it is per channel.
+    Mul(Requant),
+}
+
+/// The output code of a real value `v` in a format of scale `y_scale` whose codes are
+/// `clamp(z + r)`: r = round(v / y_scale), half to even; NaN gives the zero point and
+/// ±∞ saturate.
+fn real_to_code(v: f64, y_scale: f64, clamp: impl Fn(i64) -> i64) -> i64 {
+    let q = (v / y_scale).round_ties_even();
+    if q.is_nan() {
+        clamp(0)
+    } else {
+        clamp(q.clamp(i64::MIN as f64, i64::MAX as f64) as i64)
+    }
 }
 
 /// A network compiled to integer steps.
@@ -178,7 +203,9 @@ impl Program {
                         | Op::AttnContext { .. }
                         | Op::Shuffle { .. }
                         | Op::Channels { .. }
-                        | Op::Lrn { .. } => vec![dims.0, dims.1, dims.2, dims.3],
+                        | Op::Lrn { .. }
+                        | Op::Unary { .. }
+                        | Op::Mul => vec![dims.0, dims.1, dims.2, dims.3],
                     };
                     if q.dims != want {
                         return Err(bad(format!(
@@ -313,6 +340,24 @@ impl Program {
                     x: (f64::from(input(0).scale), i64::from(input(0).zero)),
                     y_scale: f64::from(act.scale),
                 },
+                Op::Unary { f } => {
+                    let x = input(0);
+                    let (lo, hi) = x.range();
+                    let (sx, zx) = (f64::from(x.scale), i64::from(x.zero));
+                    let (ylo, yhi) = act.range();
+                    let zy = i64::from(act.zero);
+                    let table = (lo..=hi)
+                        .map(|q| {
+                            real_to_code(f.eval((q - zx) as f64 * sx), f64::from(act.scale), |r| {
+                                zy.saturating_add(r).clamp(ylo, yhi)
+                            })
+                        })
+                        .collect();
+                    Step::Lut { lo, table }
+                }
+                Op::Mul => Step::Mul(requant(
+                    f64::from(input(0).scale) * f64::from(input(1).scale) / f64::from(act.scale),
+                )?),
                 Op::AttnScores { .. } | Op::AttnContext { .. } => Step::Attn(requant(
                     f64::from(input(0).scale) * f64::from(input(1).scale) / f64::from(act.scale),
                 )?),
@@ -445,7 +490,9 @@ impl Program {
                     | Op::AttnContext { .. }
                     | Op::Shuffle { .. }
                     | Op::Channels { .. }
-                    | Op::Lrn { .. } => unreachable!(),
+                    | Op::Lrn { .. }
+                    | Op::Unary { .. }
+                    | Op::Mul => unreachable!(),
                 },
                 Step::SumPool(r) => {
                     let c = centred(0);
@@ -469,7 +516,9 @@ impl Program {
                         | Op::AttnContext { .. }
                         | Op::Shuffle { .. }
                         | Op::Channels { .. }
-                        | Op::Lrn { .. } => exec::sum_spatial(c.view()),
+                        | Op::Lrn { .. }
+                        | Op::Unary { .. }
+                        | Op::Mul => exec::sum_spatial(c.view()),
                     };
                     sum.mapv(|v| clamp(r.apply(v)))
                 }
@@ -533,15 +582,12 @@ impl Program {
                         unreachable!("only LRN compiles to a host step")
                     };
                     let y = exec::lrn(real.view(), size, (alpha, beta, bias));
-                    y.mapv(|v| {
-                        let q = (v / y_scale).round_ties_even();
-                        if q.is_finite() {
-                            clamp(q.clamp(i64::MIN as f64, i64::MAX as f64) as i64)
-                        } else {
-                            clamp(0)
-                        }
-                    })
+                    y.mapv(|v| real_to_code(v, *y_scale, clamp))
                 }
+                Step::Lut { lo, table } => x(0).mapv(|q| table[(q - lo) as usize]),
+                Step::Mul(r) => exec::product(centred(0).view(), centred(1).view(), |a, b| {
+                    clamp(r.apply(a * b))
+                }),
                 Step::Downsample => match layer.op {
                     Op::Downsample {
                         stride,
@@ -571,7 +617,9 @@ impl Program {
                         | Op::Sign
                         | Op::Shuffle { .. }
                         | Op::Channels { .. }
-                        | Op::Lrn { .. } => unreachable!(),
+                        | Op::Lrn { .. }
+                        | Op::Unary { .. }
+                        | Op::Mul => unreachable!(),
                     };
                     acc.mapv(|v| clamp(r.apply(v)))
                 }
@@ -849,7 +897,13 @@ mod tests {
     fn every_op_in_integer_tracks_float() {
         let mut n = Network::new("every-op", Shape::new(4, 8, 8));
         n.then("c1", conv(8, 3, 1, 1, 1, false));
-        n.then("bn1", Op::BatchNorm { eps: 1e-5 });
+        n.then(
+            "bn1",
+            Op::BatchNorm {
+                eps: 1e-5,
+                counted: true,
+            },
+        );
         let r6 = n.then("r6", Op::Relu6);
         n.then("dw", conv(8, 3, 1, 1, 8, true));
         n.then("r", Op::Relu);
@@ -931,7 +985,8 @@ mod tests {
 #[cfg(test)]
 mod edge_tests {
     use super::*;
-    use crate::net::Shape;
+    use crate::net::{Shape, UnaryFn};
+    use proptest::prelude::{any, prop_assert};
 
     fn act(bits: u32, scale: f32, zero: i32) -> ActQuant {
         ActQuant {
@@ -940,6 +995,103 @@ mod edge_tests {
             binary: false,
             scale,
             zero,
+        }
+    }
+
+    fn functions() -> Vec<UnaryFn> {
+        vec![
+            UnaryFn::Sigmoid,
+            UnaryFn::Tanh,
+            UnaryFn::HardSigmoid {
+                alpha: 1.0 / 6.0,
+                beta: 0.5,
+            },
+            UnaryFn::HardSwish,
+            UnaryFn::Clip {
+                min: -0.5,
+                max: 1.5,
+            },
+            UnaryFn::LeakyRelu { alpha: 0.1 },
+            UnaryFn::Elu { alpha: 1.0 },
+            UnaryFn::Selu {
+                alpha: 1.673_263_2,
+                gamma: 1.050_701,
+            },
+            UnaryFn::Celu { alpha: 0.5 },
+            UnaryFn::Softplus,
+            UnaryFn::Softsign,
+            UnaryFn::Mish,
+            UnaryFn::ThresholdedRelu { alpha: 0.3 },
+        ]
+    }
+
+    proptest::proptest! {
+        /// A table's output is the function of the dequantized input, rounded to the
+        /// nearest output step (error ≤ half a step), or the format's bound when the value
+        /// lies beyond it; for every input code of any input and output format.
+        #[test]
+        fn a_table_is_the_function_rounded_to_the_output_step(
+            f in proptest::sample::select(functions()), bits in 2u32..=10, signed in any::<bool>(),
+            sx in 0.001f32..0.2, out_bits in 2u32..=10, sy in 0.001f32..0.2, zy in 0i32..4,
+        ) {
+            let x = ActQuant { bits, signed, binary: false, scale: sx, zero: 0 };
+            let y = ActQuant { bits: out_bits, signed: false, binary: false, scale: sy, zero: zy };
+            let (lo, hi) = x.range();
+            let n = (hi - lo + 1) as usize;
+            let mut net = Network::new("t", Shape::vector(n));
+            net.then("f", Op::Unary { f });
+            let mut q = Quant::default();
+            q.acts.insert("input".into(), x);
+            q.acts.insert("f".into(), y);
+            let p = Program::compile(&net, &Weights::default(), &q).unwrap();
+            let codes = Array3::from_shape_fn((n, 1, 1), |(i, _, _)| lo + i as i64);
+            let out = p.run(&codes).unwrap().pop().unwrap();
+            let (ylo, yhi) = y.range();
+            let top = sy as f64 * (yhi - zy as i64) as f64;
+            let bottom = sy as f64 * (ylo - zy as i64) as f64;
+            for (i, &code) in out.iter().enumerate() {
+                let want = f.eval((lo + i as i64) as f64 * sx as f64);
+                let got = sy as f64 * (code - zy as i64) as f64;
+                let bound = want.clamp(bottom, top);
+                prop_assert!((got - bound).abs() <= sy as f64 / 2.0 * (1.0 + 1e-9),
+                    "{f:?}: x code {} → {code}, f = {want}", lo + i as i64);
+            }
+        }
+
+        /// A product of two activations (a per-channel gate or a same-shaped one) is the
+        /// real product of the two layers' values rounded to the output step, within the
+        /// requantizer's relative error.
+        #[test]
+        fn a_product_is_the_real_product_rounded(
+            sa in 0.001f32..0.5, sb in 0.001f32..0.5, sy in 0.001f32..0.5, za in 0i32..200,
+            per_channel in any::<bool>(),
+            codes in proptest::collection::vec(0i64..256, 12),
+        ) {
+            let (c, h) = (3usize, 4usize);
+            let mut net = Network::new("t", Shape::new(c, h, 1));
+            let g = if per_channel {
+                net.then("b", Op::GlobalAvgPool)
+            } else {
+                net.then("b", Op::AvgPool { window: crate::net::Window::square(1, 1, 0), count_pad: true })
+            };
+            net.push("m", Op::Mul, &[0, g]);
+            let mut q = Quant::default();
+            q.acts.insert("input".into(), act(8, sa, za));
+            q.acts.insert("b".into(), ActQuant { bits: 8, signed: true, binary: false, scale: sb, zero: 0 });
+            q.acts.insert("m".into(), ActQuant { bits: 16, signed: true, binary: false, scale: sy, zero: 0 });
+            let p = Program::compile(&net, &Weights::default(), &q).unwrap();
+            let x = Array3::from_shape_vec((c, h, 1), codes).unwrap();
+            let outs = p.run(&x).unwrap();
+            let (a, b, y) = (&outs[0], &outs[1], &outs[2]);
+            for ((ch, i, _), &got) in y.indexed_iter() {
+                let bv = if per_channel { b[[ch, 0, 0]] } else { b[[ch, i, 0]] };
+                let want = f64::from(sa) * (a[[ch, i, 0]] - za as i64) as f64
+                    * f64::from(sb) * bv as f64;
+                // The output format saturates at its bounds.
+                let want = want.clamp(-32768.0 * f64::from(sy), 32767.0 * f64::from(sy));
+                let err = (f64::from(sy) * got as f64 - want).abs();
+                prop_assert!(err <= f64::from(sy) / 2.0 + want.abs() * 1e-6, "{got} vs {want}");
+            }
         }
     }
 

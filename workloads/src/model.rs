@@ -448,7 +448,9 @@ pub fn check_params(
                 | Op::AttnContext { .. }
                 | Op::Shuffle { .. }
                 | Op::Channels { .. }
-                | Op::Lrn { .. } => vec![d.0, d.1, d.2, d.3],
+                | Op::Lrn { .. }
+                | Op::Unary { .. }
+                | Op::Mul => vec![d.0, d.1, d.2, d.3],
             };
             let got = &w.get(&layer.name, "weight").expect("checked").dims;
             if *got != want {
@@ -520,7 +522,9 @@ fn uses(op: &Op, role: &str) -> bool {
         | Op::AttnContext { .. }
         | Op::Shuffle { .. }
         | Op::Channels { .. }
-        | Op::Lrn { .. } => false,
+        | Op::Lrn { .. }
+        | Op::Unary { .. }
+        | Op::Mul => false,
     }
 }
 

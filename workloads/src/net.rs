@@ -175,6 +175,11 @@ pub enum Op {
     BatchNorm {
         /// ε of the normalization.
         eps: f32,
+        /// Whether γ and β count as parameters: false for the affine of an element-wise
+        /// multiply or add by one scalar (an export's constant, such as an input transform,
+        /// which published totals leave out).
+        #[serde(default = "yes", skip_serializing_if = "bool::clone")]
+        counted: bool,
     },
     /// Option-A shortcut of He et al. 2016: every `stride`-th row and column, channels padded
     /// with zeros up to `out_channels`.
@@ -226,6 +231,16 @@ pub enum Op {
         /// Additive constant.
         bias: f32,
     },
+    /// An element-wise function of one input ([`UnaryFn`]): sigmoid, tanh, the hard
+    /// activations of MobileNetV3, a general clip and the like.
+    Unary {
+        /// The function.
+        f: UnaryFn,
+    },
+    /// Element-wise product of two activations (squeeze-and-excitation gates, SiLU's
+    /// x·σ(x)): the second input has the first's shape, or its channels at 1×1, one factor
+    /// per channel for every position.
+    Mul,
 }
 
 impl Op {
@@ -253,6 +268,8 @@ impl Op {
             Op::Shuffle { .. } => "shuffle",
             Op::Channels { .. } => "channels",
             Op::Lrn { .. } => "lrn",
+            Op::Unary { f } => f.name(),
+            Op::Mul => "mul",
         }
     }
 
@@ -279,7 +296,9 @@ impl Op {
             | Op::Sign
             | Op::AttnScores { .. }
             | Op::AttnContext { .. }
-            | Op::Lrn { .. } => None,
+            | Op::Lrn { .. }
+            | Op::Unary { .. }
+            | Op::Mul => None,
         }
     }
 
@@ -289,6 +308,10 @@ impl Op {
         match self {
             Op::Relu => Some((0.0, f32::INFINITY)),
             Op::Relu6 => Some((0.0, 6.0)),
+            Op::Unary {
+                f: UnaryFn::Clip { min, max },
+            } => Some((*min, *max)),
+            Op::Unary { .. } | Op::Mul => None,
             Op::Input { .. }
             | Op::Dense { .. }
             | Op::Conv2d { .. }
@@ -314,7 +337,7 @@ impl Op {
     fn arity(&self) -> Option<usize> {
         match self {
             Op::Input { .. } => Some(0),
-            Op::Add | Op::AttnScores { .. } | Op::AttnContext { .. } => Some(2),
+            Op::Add | Op::Mul | Op::AttnScores { .. } | Op::AttnContext { .. } => Some(2),
             Op::Concat => None,
             Op::Dense { .. }
             | Op::Conv2d { .. }
@@ -330,13 +353,199 @@ impl Op {
             | Op::Sign
             | Op::Shuffle { .. }
             | Op::Channels { .. }
-            | Op::Lrn { .. } => Some(1),
+            | Op::Lrn { .. }
+            | Op::Unary { .. } => Some(1),
+        }
+    }
+}
+
+/// An element-wise activation function y = f(x) ([`Op::Unary`]), with the ONNX operator's
+/// definition (ONNX operator specification, opset 22 [verified: onnx/onnx
+/// docs/Operators.md]). Integer execution evaluates it once per input code into a lookup
+/// table (`golden::Step::Lut`), so any function of one value runs bit-exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "fn", rename_all = "snake_case")]
+pub enum UnaryFn {
+    /// 1 / (1 + e^−x).
+    Sigmoid,
+    /// tanh x.
+    Tanh,
+    /// max(0, min(1, α·x + β)) (ONNX defaults α = 0.2, β = 0.5; PyTorch's is α = 1/6).
+    HardSigmoid {
+        /// Slope α.
+        alpha: f32,
+        /// Offset β.
+        beta: f32,
+    },
+    /// x · max(0, min(1, x/6 + 1/2)) (MobileNetV3, Howard et al. 2019).
+    HardSwish,
+    /// min(max(x, min), max).
+    Clip {
+        /// Lower bound.
+        min: f32,
+        /// Upper bound.
+        max: f32,
+    },
+    /// x if x ≥ 0, else α·x.
+    LeakyRelu {
+        /// Slope below zero.
+        alpha: f32,
+    },
+    /// x if x > 0, else α·(eˣ − 1).
+    Elu {
+        /// Scale below zero.
+        alpha: f32,
+    },
+    /// γ·x if x > 0, else γ·α·(eˣ − 1).
+    Selu {
+        /// α.
+        alpha: f32,
+        /// γ.
+        gamma: f32,
+    },
+    /// max(0, x) + min(0, α·(e^(x/α) − 1)).
+    Celu {
+        /// α.
+        alpha: f32,
+    },
+    /// ln(1 + eˣ).
+    Softplus,
+    /// x / (1 + |x|).
+    Softsign,
+    /// x · tanh(ln(1 + eˣ)).
+    Mish,
+    /// x if x > α, else 0.
+    ThresholdedRelu {
+        /// Threshold α.
+        alpha: f32,
+    },
+}
+
+impl UnaryFn {
+    /// Short name for tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            UnaryFn::Sigmoid => "sigmoid",
+            UnaryFn::Tanh => "tanh",
+            UnaryFn::HardSigmoid { .. } => "hardsigmoid",
+            UnaryFn::HardSwish => "hardswish",
+            UnaryFn::Clip { .. } => "clip",
+            UnaryFn::LeakyRelu { .. } => "leakyrelu",
+            UnaryFn::Elu { .. } => "elu",
+            UnaryFn::Selu { .. } => "selu",
+            UnaryFn::Celu { .. } => "celu",
+            UnaryFn::Softplus => "softplus",
+            UnaryFn::Softsign => "softsign",
+            UnaryFn::Mish => "mish",
+            UnaryFn::ThresholdedRelu { .. } => "thresholdedrelu",
+        }
+    }
+
+    /// f(x), in f64.
+    pub fn eval(&self, x: f64) -> f64 {
+        let softplus = |x: f64| {
+            // ln(1 + eˣ) without overflow: x + ln(1 + e^−x) for x > 0.
+            if x > 0.0 {
+                x + (-x).exp().ln_1p()
+            } else {
+                x.exp().ln_1p()
+            }
+        };
+        match *self {
+            UnaryFn::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            UnaryFn::Tanh => x.tanh(),
+            UnaryFn::HardSigmoid { alpha, beta } => {
+                (f64::from(alpha) * x + f64::from(beta)).clamp(0.0, 1.0)
+            }
+            UnaryFn::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            UnaryFn::Clip { min, max } => x.max(f64::from(min)).min(f64::from(max)),
+            UnaryFn::LeakyRelu { alpha } => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    f64::from(alpha) * x
+                }
+            }
+            UnaryFn::Elu { alpha } => {
+                if x > 0.0 {
+                    x
+                } else {
+                    f64::from(alpha) * x.exp_m1()
+                }
+            }
+            UnaryFn::Selu { alpha, gamma } => {
+                let g = f64::from(gamma);
+                if x > 0.0 {
+                    g * x
+                } else {
+                    g * f64::from(alpha) * x.exp_m1()
+                }
+            }
+            UnaryFn::Celu { alpha } => {
+                let a = f64::from(alpha);
+                x.max(0.0) + (a * (x / a).exp_m1()).min(0.0)
+            }
+            UnaryFn::Softplus => softplus(x),
+            UnaryFn::Softsign => x / (1.0 + x.abs()),
+            UnaryFn::Mish => x * softplus(x).tanh(),
+            UnaryFn::ThresholdedRelu { alpha } => {
+                if x > f64::from(alpha) {
+                    x
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+
+    /// Its constants are finite (and a clip's bounds ordered, a CELU's α nonzero).
+    fn validate(&self) -> Result<(), String> {
+        let consts: &[f32] = match self {
+            UnaryFn::Sigmoid
+            | UnaryFn::Tanh
+            | UnaryFn::HardSwish
+            | UnaryFn::Softplus
+            | UnaryFn::Softsign
+            | UnaryFn::Mish => &[],
+            UnaryFn::HardSigmoid { alpha, beta } => &[*alpha, *beta],
+            UnaryFn::Clip { min, max } => {
+                // ONNX's unbounded sides are ±∞; NaN bounds or min > max are refused.
+                if min.is_nan() || max.is_nan() || min > max {
+                    return Err(format!(
+                        "clip bounds [{min}, {max}] must be ordered numbers"
+                    ));
+                }
+                &[]
+            }
+            UnaryFn::LeakyRelu { alpha }
+            | UnaryFn::Elu { alpha }
+            | UnaryFn::ThresholdedRelu { alpha } => &[*alpha],
+            UnaryFn::Celu { alpha } => {
+                if *alpha == 0.0 {
+                    return Err("CELU's alpha must be nonzero".into());
+                }
+                &[*alpha]
+            }
+            UnaryFn::Selu { alpha, gamma } => &[*alpha, *gamma],
+        };
+        if consts.iter().all(|v| v.is_finite()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} has constants {consts:?}; they must be finite",
+                self.name()
+            ))
         }
     }
 }
 
 /// The default of `AvgPool::count_pad`: padding counts, as in every framework's default.
 fn counts_pad() -> bool {
+    true
+}
+
+/// The default of `BatchNorm::counted`.
+fn yes() -> bool {
     true
 }
 
@@ -520,7 +729,9 @@ impl Network {
             | Op::AttnContext { .. }
             | Op::Shuffle { .. }
             | Op::Channels { .. }
-            | Op::Lrn { .. } => unreachable!("stats() checks layer 0 is the input"),
+            | Op::Lrn { .. }
+            | Op::Unary { .. }
+            | Op::Mul => unreachable!("stats() checks layer 0 is the input"),
         }
     }
 }
@@ -625,11 +836,11 @@ fn layer_stats_unchecked(op: &Op, ins: &[Shape]) -> Result<LayerStats, String> {
         }
         Op::GlobalAvgPool => plain(Shape::vector(x.c)),
         Op::Relu | Op::Relu6 | Op::Softmax | Op::Sign => plain(x),
-        Op::BatchNorm { .. } => LayerStats {
+        Op::BatchNorm { counted, .. } => LayerStats {
             out: x,
             macs: 0,
             weights: 0,
-            params: 2 * x.c as u64,
+            params: if counted { 2 * x.c as u64 } else { 0 },
         },
         Op::Add => {
             if ins[0] != ins[1] {
@@ -685,6 +896,20 @@ fn layer_stats_unchecked(op: &Op, ins: &[Shape]) -> Result<LayerStats, String> {
                 return Err(format!(
                     "LRN size {size}, alpha {alpha}, beta {beta}, bias {bias}: the size must \
                      be positive and the constants finite"
+                ));
+            }
+            plain(x)
+        }
+        Op::Unary { f } => {
+            f.validate()?;
+            plain(x)
+        }
+        Op::Mul => {
+            let b = ins[1];
+            if b != x && b != Shape::vector(x.c) {
+                return Err(format!(
+                    "multiplies {x} by {b}: the second factor has the first's shape or {}",
+                    Shape::vector(x.c)
                 ));
             }
             plain(x)

@@ -106,7 +106,10 @@ fn maxpool(k: usize, s: usize, p: usize) -> Op {
     }
 }
 
-const BN: Op = Op::BatchNorm { eps: 1e-5 };
+const BN: Op = Op::BatchNorm {
+    eps: 1e-5,
+    counted: true,
+};
 
 /// An MLP with ReLU between layers (none after the last).
 fn mlp(name: &str, inputs: usize, widths: &[usize]) -> Network {

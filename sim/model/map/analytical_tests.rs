@@ -35,7 +35,7 @@ use cram_workloads::compress::{
     BINARY_WEIGHTS, Binarize, Calibration, CompressSpec, compress, synthetic_inputs,
     synthetic_weights,
 };
-use cram_workloads::net::{Network, Op as NetOp, Shape, Window};
+use cram_workloads::net::{Network, Op as NetOp, Shape, UnaryFn, Window};
 use cram_workloads::prune::Prune;
 use cram_workloads::quant::{WeightMode, WeightScheme};
 use cram_workloads::zoo::{conv, dense};
@@ -145,6 +145,24 @@ fn every_op(c: usize, k: usize, pool: bool) -> Network {
     n.push("cat", NetOp::Concat, &[d, e]);
     n.then("shuffle", NetOp::Shuffle { groups: 3 });
     n.then("channels", NetOp::Channels { start: 2, len: 5 });
+    // Tables (hard-swish, sigmoid, tanh) and products of two activations: a per-channel
+    // gate (squeeze-and-excitation) and a same-shaped one.
+    let hs = n.then(
+        "hswish",
+        NetOp::Unary {
+            f: UnaryFn::HardSwish,
+        },
+    );
+    n.then("se_gap", NetOp::GlobalAvgPool);
+    let g = n.then(
+        "se_sigmoid",
+        NetOp::Unary {
+            f: UnaryFn::Sigmoid,
+        },
+    );
+    let m = n.push("se_mul", NetOp::Mul, &[hs, g]);
+    let t = n.then("tanh", NetOp::Unary { f: UnaryFn::Tanh });
+    n.push("mul", NetOp::Mul, &[m, t]);
     n.then("gap", NetOp::GlobalAvgPool);
     n.then("fc", dense(5));
     n

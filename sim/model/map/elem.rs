@@ -411,7 +411,7 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
     };
     let set = hw.set;
     Ok(match (prog.step(i), &layer.op) {
-        (step @ (Step::Relu | Step::Relu6 { .. } | Step::Sign), _) => (
+        (step @ (Step::Relu | Step::Relu6 { .. } | Step::Sign | Step::Lut { .. }), _) => (
             all(super::unary::job(set, step, prog.act(input(0)), out)?),
             false,
         ),
@@ -440,7 +440,9 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
                 | Op::AttnContext { .. }
                 | Op::Shuffle { .. }
                 | Op::Channels { .. }
-                | Op::Lrn { .. } => {
+                | Op::Lrn { .. }
+                | Op::Unary { .. }
+                | Op::Mul => {
                     let s = prog.shape(input(0));
                     s.h * s.w
                 }
@@ -476,6 +478,8 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
             (parts, true)
         }
         (Step::Add { mults, shift }, _) => (all(add(set, x(0), x(1), *mults, *shift, &out)?), true),
+        // A product of two activations is a one-term attention product.
+        (Step::Mul(rq), _) => (all(dot(set, x(0), x(1), 1, 1, *rq, &out)?), true),
         (Step::Concat(rqs), _) => {
             let mut parts = Vec::with_capacity(rqs.len());
             let mut c0 = 0;
@@ -533,7 +537,9 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
                 | Op::AttnContext { .. }
                 | Op::Shuffle { .. }
                 | Op::Channels { .. }
-                | Op::Lrn { .. } => prog.shape(input(1)).h,
+                | Op::Lrn { .. }
+                | Op::Unary { .. }
+                | Op::Mul => prog.shape(input(1)).h,
             };
             let per = (x(0).0.bits + x(1).0.bits) as usize;
             let (_, job) = super::fitted(hw, n, per, |chunk| {
@@ -610,6 +616,15 @@ pub fn gather<'a>(
                 _ => unreachable!("attention loads X and W"),
             })
         }
+        (Step::Mul(_), _) => {
+            let per_channel = prog.shape(layer.inputs[1]) != prog.shape(layer.inputs[0]);
+            let b = b.expect("two inputs");
+            Box::new(move |src, img, c, p| match src {
+                Source::W(_) if per_channel => b[img][[c, 0, 0]],
+                Source::W(_) => b[img][[c, p / ow, p % ow]],
+                _ => a[img][[c, p / ow, p % ow]],
+            })
+        }
         (Step::Move, op) => {
             let c_in = prog.shape(layer.inputs[0]).c;
             Box::new(move |_, img, c, p| {
@@ -628,7 +643,8 @@ pub fn gather<'a>(
             | Step::Pass
             | Step::Downsample
             | Step::Host { .. }
-            | Step::Attn(_),
+            | Step::Attn(_)
+            | Step::Lut { .. },
             _,
         ) => Box::new(move |src, img, c, p| {
             let x = match src {
@@ -671,7 +687,9 @@ fn pool_gather<'a>(
         | Op::AttnContext { .. }
         | Op::Shuffle { .. }
         | Op::Channels { .. }
-        | Op::Lrn { .. } => Window {
+        | Op::Lrn { .. }
+        | Op::Unary { .. }
+        | Op::Mul => Window {
             kernel: [s.h, s.w],
             stride: [1, 1],
             pad: [0; 4],
@@ -697,7 +715,9 @@ fn pool_gather<'a>(
         | Step::Downsample
         | Step::Move
         | Step::Host { .. }
-        | Step::Attn(_) => None,
+        | Step::Attn(_)
+        | Step::Lut { .. }
+        | Step::Mul(_) => None,
     };
     let [kh, kw] = window.kernel;
     let cell = move |oy: usize, ox: usize, r: usize| -> Option<(usize, usize)> {

@@ -90,7 +90,9 @@ pub(crate) fn layer_costs(
         | Step::Downsample
         | Step::Move
         | Step::Host { .. }
-        | Step::Attn(_) => {
+        | Step::Attn(_)
+        | Step::Lut { .. }
+        | Step::Mul(_) => {
             let (parts, charge) = elem::parts(prog, i, hw)?;
             let g = functional.then(|| elem::gather(prog, i, outs));
             let (c, y) = elem_layer(

@@ -321,7 +321,9 @@ impl<'a> Linear<'a> {
             | NetOp::AttnContext { .. }
             | NetOp::Shuffle { .. }
             | NetOp::Channels { .. }
-            | NetOp::Lrn { .. } => (
+            | NetOp::Lrn { .. }
+            | NetOp::Unary { .. }
+            | NetOp::Mul => (
                 Window {
                     kernel: [1, 1],
                     stride: [1, 1],

@@ -492,6 +492,11 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
             format!("'{}' (values) at (c, value r) for w_r; {via}", name(1))
         }
         (Source::W(_), Op::Add) => format!("'{}' output at (c, y, x); {via}", name(1)),
+        (Source::W(_), Op::Mul) => format!(
+            "'{}' output at (c, y, x), or at (c, 0, 0) when it holds one factor per channel; \
+             {via}",
+            name(1)
+        ),
         (
             Source::X(_),
             Op::Input { .. }
@@ -502,7 +507,9 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
             | Op::BatchNorm { .. }
             | Op::Softmax
             | Op::Sign
-            | Op::Lrn { .. },
+            | Op::Lrn { .. }
+            | Op::Unary { .. }
+            | Op::Mul,
         ) => format!("'{}' output at (c, y, x); {via}", name(0)),
         (
             Source::W(_),
@@ -522,7 +529,8 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
             | Op::Sign
             | Op::Shuffle { .. }
             | Op::Channels { .. }
-            | Op::Lrn { .. },
+            | Op::Lrn { .. }
+            | Op::Unary { .. },
         ) => "the layer's weight store in CRAM (weight r of the lane's output \
                                channel for w_r), sensed and moved over the global bus"
             .to_owned(),

@@ -603,10 +603,25 @@ impl Importer<'_> {
         let acts: Vec<usize> = (0..node.inputs.len())
             .filter(|&i| matches!(self.val(node, i), Ok(Val::Act(_))))
             .collect();
+        if acts.len() == node.inputs.len() && op == "Mul" && node.inputs.len() == 2 {
+            // The product of two activations; the full-shaped one first (a per-channel
+            // factor, as a squeeze-and-excitation gate's, second).
+            let (x0, bits) = self.act(node, 0)?;
+            let (x1, _) = self.act(node, 1)?;
+            let (a, b) = if self.shapes[x0] == Shape::vector(self.shapes[x1].c)
+                && self.shapes[x1] != self.shapes[x0]
+            {
+                (x1, x0)
+            } else {
+                (x0, x1)
+            };
+            self.layer(node, label, Op::Mul, &[a, b], bits)?;
+            return Ok(());
+        }
         if acts.len() == node.inputs.len() {
             if !matches!(op, "Add" | "Sum") || node.inputs.len() < 2 {
                 return Err(Unsupported(format!(
-                    "{op} of {} activations (two or more activations add)",
+                    "{op} of {} activations (two or more activations add, two multiply)",
                     node.inputs.len()
                 )));
             }
@@ -692,7 +707,9 @@ impl Importer<'_> {
                 | Op::AttnContext { .. }
                 | Op::Shuffle { .. }
                 | Op::Channels { .. }
-                | Op::Lrn { .. } => false,
+                | Op::Lrn { .. }
+                | Op::Unary { .. }
+                | Op::Mul => false,
             }
         } else {
             false
@@ -701,7 +718,12 @@ impl Importer<'_> {
             self.alias(node, Val::Act(Act { a_bits: bits, ..a }));
             return Ok(());
         }
-        let l = self.layer(node, label, Op::BatchNorm { eps: 0.0 }, &[x], bits)?;
+        // A scalar's affine is a constant of the graph, not a parameter.
+        let op = Op::BatchNorm {
+            eps: 0.0,
+            counted: c.len() != 1,
+        };
+        let l = self.layer(node, label, op, &[x], bits)?;
         let name = self.net.layers[l].name.clone();
         self.weights.insert(&name, "gamma", scale);
         self.weights.insert(&name, "beta", shift);
