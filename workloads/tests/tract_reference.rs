@@ -1,0 +1,164 @@
+//! An independent ONNX runtime as the reference: tract (Sonos, `tract-onnx`) runs every float
+//! ONNX fixture on a seeded input, and cramulator's importer and float executor
+//! (`exec::forward` on the imported network) must give the same output.
+//!
+//! Tolerance: every output element within 1e-4 of the output's largest magnitude (both sum
+//! f32 products, in different orders; the largest error measured is 7.9e-6, ResNet-18).
+//! Structure-only models (weights as ConstantOfShape placeholders) run with those
+//! placeholders in both runtimes: every weight 0.02, so the check covers the graph plumbing
+//! (shapes, padding, pooling windows, channel moves, the activations), not trained values;
+//! a final Softmax is compared at its input, the logits (the float executor passes logits
+//! through it, and uniform probabilities would say nothing).
+
+use std::path::{Path, PathBuf};
+
+use cram_workloads::Op;
+use cram_workloads::exec;
+use cram_workloads::onnx::import;
+use cram_workloads::weights::Tensor as Tensor32;
+use ndarray::Array3;
+use tract_onnx::prelude::*;
+
+fn fixtures() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/onnx");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+        // The QDQ fixture is compared on its own, below (up to its activation rounding).
+        .filter(|p| !p.to_string_lossy().contains("qdq"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// A seeded input in [0, 1) (a 64-bit LCG, so the values do not depend on any crate).
+fn input(c: usize, h: usize, w: usize, seed: u64) -> Array3<f32> {
+    let mut s = seed;
+    Array3::from_shape_fn((c, h, w), |_| {
+        s = s
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (s >> 40) as f32 / (1u64 << 24) as f32
+    })
+}
+
+/// tract's output for `x` (C×H×W), fed in the layout the file declares (NCHW, or NHWC for
+/// a model whose input is transposed at once).
+fn tract_output(path: &Path, x: &Array3<f32>, logits: bool) -> Vec<f32> {
+    let mut model = tract_onnx::onnx().model_for_path(path).unwrap();
+    if logits {
+        let softmax = model.output_outlets().unwrap()[0].node;
+        let input = model.node(softmax).inputs[0];
+        model.select_output_outlets(&[input]).unwrap();
+    }
+    let dims: Vec<usize> = model
+        .input_fact(0)
+        .unwrap()
+        .shape
+        .as_concrete_finite()
+        .unwrap()
+        .expect("a fixed input shape")
+        .to_vec();
+    let (c, h, w) = x.dim();
+    // Plain vectors in, so the test does not depend on tract's ndarray version.
+    let t = if dims == [1, c, h, w] {
+        let v: Vec<f32> = x.iter().copied().collect();
+        Tensor::from_shape(&[1, c, h, w], &v).unwrap()
+    } else {
+        assert_eq!(dims, [1, h, w, c], "{}: input dims", path.display());
+        let v: Vec<f32> = x.view().permuted_axes([1, 2, 0]).iter().copied().collect();
+        Tensor::from_shape(&[1, h, w, c], &v).unwrap()
+    };
+    let plan = model
+        .into_optimized()
+        .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()))
+        .into_runnable()
+        .unwrap();
+    let out = plan.run(tvec!(t.into())).unwrap();
+    out[0]
+        .to_plain_array_view::<f32>()
+        .unwrap()
+        .iter()
+        .copied()
+        .collect()
+}
+
+#[test]
+fn the_float_executor_equals_tract_on_every_fixture() {
+    let mut worst = Vec::new();
+    for path in fixtures() {
+        let started = std::time::Instant::now();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let mut im = import(&std::fs::read(&path).unwrap(), &name, false).unwrap();
+        // Placeholders hold 0.02 in both runtimes; the float executor takes them stored.
+        for t in im.weights.tensors.values_mut() {
+            if !t.is_dense() {
+                *t = Tensor32::new(t.dims.clone(), t.to_vec());
+            }
+        }
+        let s = im.net.input_shape();
+        let x = input(s.c, s.h, s.w, 7);
+        let ours = exec::forward(&im.net, &im.weights, &x)
+            .unwrap()
+            .pop()
+            .unwrap();
+        let ours: Vec<f32> = ours.iter().copied().collect();
+        // The float executor passes logits through a final Softmax (monotone, as the
+        // integer reference does): compare the logits, tract's Softmax input. (Of a
+        // structure-only model the probabilities would be uniform, and say nothing.)
+        let logits = im.net.layers.last().unwrap().op == Op::Softmax;
+        let want = tract_output(&path, &x, logits);
+        assert_eq!(ours.len(), want.len(), "{name}: output size");
+        let scale = want
+            .iter()
+            .fold(0f32, |m, v| m.max(v.abs()))
+            .max(f32::MIN_POSITIVE);
+        assert!(scale.is_finite(), "{name}: tract's output is not finite");
+        let err = ours
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs() / scale)
+            .fold(0f32, f32::max);
+        assert!(err <= 1e-4, "{name}: relative error {err:e}");
+        eprintln!(
+            "{name}: relative error {err:e}, {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        worst.push((err, name));
+    }
+    worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+    eprintln!(
+        "largest relative errors: {:?}",
+        &worst[..worst.len().min(5)]
+    );
+}
+
+/// The QDQ fixture: tract runs its QuantizeLinear/DequantizeLinear pairs (activations rounded
+/// to the file's uint8 scales, weights from their int8 codes); the importer dequantizes the
+/// weights exactly as tract does, and the float executor runs the activations unrounded, so
+/// the two differ by the activations' rounding only: within 5 % of the output's largest
+/// magnitude (about half a quantization step per element per layer; measured below 1 %).
+#[test]
+fn a_qdq_model_equals_tract_up_to_activation_rounding() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/onnx/tiny_cnn_qdq.onnx");
+    let im = import(&std::fs::read(&path).unwrap(), "tiny_cnn_qdq.onnx", false).unwrap();
+    let s = im.net.input_shape();
+    for seed in [7, 8, 9] {
+        let x = input(s.c, s.h, s.w, seed);
+        let ours = exec::forward(&im.net, &im.weights, &x)
+            .unwrap()
+            .pop()
+            .unwrap();
+        let want = tract_output(&path, &x, false);
+        assert_eq!(ours.len(), want.len());
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let err = ours
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs() / scale)
+            .fold(0f32, f32::max);
+        eprintln!("qdq seed {seed}: relative error {err:e}");
+        assert!(err <= 0.05, "relative error {err:e}");
+    }
+}
