@@ -104,6 +104,9 @@ fn a_qdq_model_keeps_its_recorded_bits_unless_told() {
     let v = run(&q, &["run.mode=functional", "run.images=2"]);
     assert_eq!(v["cram"]["bit_exact_images"], 2);
     assert_eq!(v["workload"]["origin"]["quantized_by"], "recorded_bits");
+    // The input's, conv1's (on relu1), conv2's (on relu2) and the pool's; fc is float in
+    // the file.
+    assert_eq!(v["workload"]["origin"]["file_formats"], 4);
     let w4 = run(&q, &["workload.weight_bits=4"]);
     assert_eq!(w4["workload"]["origin"]["quantized_by"], "settings");
     // The shipped int4 digits model is quantized by its own file: no settings apply.

@@ -42,7 +42,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-OPSET = 17
+from common import finish
 
 
 def rng(seed):
@@ -77,14 +77,7 @@ def model(name, nodes, inits, inp, out_dims):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_dims)],
         [numpy_helper.from_array(v, k) for k, v in inits.items()],
     )
-    m = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="cramulator tools/onnx-fixtures",
-    )
-    m.ir_version = 8
-    onnx.checker.check_model(m, full_check=True)
-    return m
+    return finish(graph, "cramulator tools/onnx-fixtures")
 
 
 def tiny_float():

@@ -32,7 +32,7 @@ import sys
 import onnx
 from onnx import TensorProto, helper
 
-OPSET = 17
+from common import finish
 
 
 class Graph:
@@ -160,7 +160,9 @@ class Graph:
         return self.node("Add", [a, b], name, self.shape[a])
 
     def mul(self, a, b, name="mul"):
-        return self.node("Mul", [a, b], name, self.shape[a])
+        # Either factor may be the per-channel one (C×1×1); the product has the other's shape.
+        full = max(self.shape[a], self.shape[b], key=lambda s: s[1] * s[2])
+        return self.node("Mul", [a, b], name, full)
 
     def concat(self, xs, name="cat"):
         c = sum(self.shape[x][0] for x in xs)
@@ -188,7 +190,8 @@ class Graph:
         s = self.act(s, inner, name=name + "." + inner)
         s = self.conv(s, c, 1, bias=True, name=name + ".fc2")
         s = self.act(s, gate, name=name + "." + gate)
-        return self.mul(x, s, name=name + ".scale")
+        # torchvision's SqueezeExcitation returns `scale * input`: the gate is Mul's first input.
+        return self.mul(s, x, name=name + ".scale")
 
     def model(self, out):
         c, h, w = self.shape["x"]
@@ -199,14 +202,7 @@ class Graph:
             [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, self.shape[out][0]])],
             self.inits,
         )
-        m = helper.make_model(
-            graph,
-            opset_imports=[helper.make_opsetid("", OPSET)],
-            producer_name="cramulator tools/onnx-fixtures/torchvision.py",
-        )
-        m.ir_version = 8
-        onnx.checker.check_model(m, full_check=True)
-        return m
+        return finish(graph, "cramulator tools/onnx-fixtures/torchvision.py")
 
 
 def make_divisible(v, divisor=8, min_value=None):
@@ -322,8 +318,9 @@ MOBILENET_V3_SMALL = [
 
 
 def efficientnet_b0():
+    # BatchNorm's default ε (1e-5): torchvision passes eps=1e-3 only for B5–B7 (and the V2s).
     g = Graph("efficientnet_b0", 3, 224, 224)
-    x = g.conv_bn("x", 32, 3, 2, act="silu", eps=0.001, name="features.0")
+    x = g.conv_bn("x", 32, 3, 2, act="silu", name="features.0")
     cin, k = 32, 1
     # expand ratio, kernel, stride, out channels, layers
     for t, kernel, s, c, n in [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2),
@@ -335,15 +332,15 @@ def efficientnet_b0():
             hidden = make_divisible(cin * t)
             y = x
             if hidden != cin:
-                y = g.conv_bn(y, hidden, 1, act="silu", eps=0.001, name=pre + ".expand")
-            y = g.conv_bn(y, hidden, kernel, stride, groups=hidden, act="silu", eps=0.001,
+                y = g.conv_bn(y, hidden, 1, act="silu", name=pre + ".expand")
+            y = g.conv_bn(y, hidden, kernel, stride, groups=hidden, act="silu",
                           name=pre + ".dw")
             y = g.se(y, max(1, cin // 4), "silu", "sigmoid", name=pre + ".se")
-            y = g.conv_bn(y, c, 1, act=None, eps=0.001, name=pre + ".project")
+            y = g.conv_bn(y, c, 1, act=None, name=pre + ".project")
             x = g.add(y, x, name=pre + ".add") if stride == 1 and cin == c else y
             cin = c
         k += 1
-    x = g.conv_bn(x, 4 * cin, 1, act="silu", eps=0.001, name="features.8")
+    x = g.conv_bn(x, 4 * cin, 1, act="silu", name="features.8")
     x = g.flatten(g.gap(x))
     return g.model(g.linear(x, 1000, name="classifier"))
 

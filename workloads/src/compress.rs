@@ -3,6 +3,8 @@
 //! and min/max calibration of every activation format (post-training quantization, Jacob et
 //! al. 2018 §3; ranges from a calibration set as in TFLite/ONNX Runtime's MinMax).
 
+use std::collections::BTreeMap;
+
 use ndarray::Array3;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -400,27 +402,98 @@ pub fn synthetic_model(
 ///
 /// Formats: a layer whose only reader is ReLU (ReLU6) is calibrated on the clipped range, so
 /// its requantization clamp is the activation (ReLU fusion, Jacob et al. 2018 §2.4); one
-/// whose only reader is Sign gives ±1 directly; MaxPool, ReLU, ReLU6, Flatten, Downsample
-/// and Softmax keep their input's format.
+/// whose only reader is Sign gives ±1 directly; the ops that select, move or clip codes
+/// ([`Op::keeps_format`]: MaxPool, ReLU, ReLU6, Flatten, Downsample, Softmax and the channel
+/// moves) keep their input's format.
 pub fn compress(
     net: &Network,
     weights: &Weights,
     spec: &CompressSpec,
     calib: &[Array3<f32>],
 ) -> Result<(Model, Vec<(String, f64)>), WorkloadError> {
-    compress_with(net, weights, spec, calib, &[])
+    let c = compress_with(net, weights, spec, calib, &Recorded::default())?;
+    Ok((c.model, c.sparsity))
 }
 
-/// [`compress`] with the weight scheme of some layers given by name (`layers`; a quantized
-/// model's recorded bit-widths): those layers take it instead of `spec.weights` or the
-/// binarization's.
+/// What a quantized model file records, which [`compress_with`] keeps.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    /// The weight scheme of some layers, by name: those layers take it instead of
+    /// `spec.weights` or the binarization's.
+    pub weights: Vec<(String, WeightScheme)>,
+    /// The activation format of some layers' outputs, by name (an ONNX file's
+    /// QuantizeLinear scales and zero points): those layers take it instead of a calibrated
+    /// one. A format recorded on an op that keeps its input's format ([`Op::keeps_format`],
+    /// e.g. the ReLU after a convolution) or on a BatchNorm that folds into its producer is
+    /// its producer's, and overrides the producer's own (the clipped range, as ReLU fusion).
+    pub acts: BTreeMap<String, ActQuant>,
+}
+
+/// A compressed model, with what [`compress_with`] measured and kept.
+#[derive(Debug, Clone)]
+pub struct Compressed {
+    /// The integer model.
+    pub model: Model,
+    /// Each weighted layer's achieved weight sparsity.
+    pub sparsity: Vec<(String, f64)>,
+    /// Names of the layers whose activation format is a recorded one (not calibrated).
+    pub recorded_acts: Vec<String>,
+}
+
+/// The recorded formats of `recorded` moved to the layers that produce those codes in the
+/// BatchNorm-folded form of `net` (see [`Recorded::acts`]); a format that names no layer of
+/// `net` is dropped.
+fn format_owners(
+    net: &Network,
+    recorded: &BTreeMap<String, ActQuant>,
+) -> BTreeMap<String, ActQuant> {
+    let readers = |j: usize| net.layers.iter().filter(|l| l.inputs.contains(&j)).count();
+    // A BatchNorm folds into a Dense/Conv2d producer that it alone reads (fold_batchnorm).
+    let folds = |i: usize| {
+        let l = &net.layers[i];
+        matches!(l.op, Op::BatchNorm { .. })
+            && matches!(
+                net.layers[l.inputs[0]].op,
+                Op::Dense { .. } | Op::Conv2d { .. }
+            )
+            && readers(l.inputs[0]) == 1
+    };
+    let mut owners = BTreeMap::new();
+    // In layer order, so a reader's format overrides its producer's.
+    for (i, layer) in net.layers.iter().enumerate() {
+        let Some(&act) = recorded.get(&layer.name) else {
+            continue;
+        };
+        // Softmax passes the logits' codes on (monotone, docs/model.md): a format recorded
+        // on its probabilities is not theirs.
+        if layer.op == Op::Softmax {
+            continue;
+        }
+        // The output of a layer that a BatchNorm folds into is the BatchNorm's once folded:
+        // the format recorded before the BatchNorm describes nothing that remains.
+        if (0..net.layers.len()).any(|k| net.layers[k].inputs.first() == Some(&i) && folds(k)) {
+            continue;
+        }
+        let mut owner = i;
+        while net.layers[owner].op.keeps_format() || folds(owner) {
+            owner = net.layers[owner].inputs[0];
+        }
+        owners.insert(net.layers[owner].name.clone(), act);
+    }
+    owners
+}
+
+/// [`compress`] keeping what a quantized model file records (`recorded`: some layers' weight
+/// schemes and activation formats).
 pub fn compress_with(
     net: &Network,
     weights: &Weights,
     spec: &CompressSpec,
     calib: &[Array3<f32>],
-    layers: &[(String, WeightScheme)],
-) -> Result<(Model, Vec<(String, f64)>), WorkloadError> {
+    recorded: &Recorded,
+) -> Result<Compressed, WorkloadError> {
+    let layers = &recorded.weights;
+    let formats = format_owners(net, &recorded.acts);
     let bad = |why: String| WorkloadError::Network(format!("compressing '{}': {why}", net.name));
     spec.weights.validate().map_err(bad)?;
     if let Some(ends) = spec.binarize.and_then(|b| b.ends) {
@@ -457,7 +530,7 @@ pub fn compress_with(
         }
         None => (folded, Vec::new()),
     };
-    for (name, scheme) in layers {
+    for (name, scheme) in layers.iter() {
         scheme
             .validate()
             .map_err(|e| bad(format!("layer '{name}': {e}")))?;
@@ -516,6 +589,7 @@ pub fn compress_with(
         }
     }
     let mut acts: Vec<ActQuant> = Vec::with_capacity(net.layers.len());
+    let mut recorded_acts = Vec::new();
     for (i, layer) in net.layers.iter().enumerate() {
         let readers: Vec<&Op> = net
             .layers
@@ -533,28 +607,11 @@ pub fn compress_with(
             Op::Input { .. } => spec
                 .input
                 .unwrap_or_else(|| ActQuant::from_range(lo, hi, spec.act_bits, spec.act_symmetric)),
-            Op::MaxPool { .. }
-            | Op::Relu
-            | Op::Relu6
-            | Op::Flatten
-            | Op::Downsample { .. }
-            | Op::Softmax
-            | Op::Shuffle { .. }
-            | Op::Channels { .. } => acts[layer.inputs[0]],
+            _ if layer.op.keeps_format() => acts[layer.inputs[0]],
             Op::Sign => ActQuant::BINARY,
             Op::Dense { .. } | Op::Conv2d { .. } if sole == Some(&Op::Sign) => ActQuant::BINARY,
-            Op::Dense { .. }
-            | Op::Conv2d { .. }
-            | Op::AvgPool { .. }
-            | Op::GlobalAvgPool
-            | Op::Add
-            | Op::Concat
-            | Op::BatchNorm { .. }
-            | Op::AttnScores { .. }
-            | Op::AttnContext { .. }
-            | Op::Lrn { .. }
-            | Op::Unary { .. }
-            | Op::Mul => {
+            // Every other op computes new values: calibrated.
+            _ => {
                 if let Some((low, high)) = sole.and_then(Op::clips_to) {
                     (lo, hi) = (lo.max(low), hi.min(high));
                 }
@@ -590,6 +647,15 @@ pub fn compress_with(
                 }
             }
         };
+        // The file's format where it records one (never on a layer whose format is its
+        // input's, see format_owners, nor on a ±1 binary one).
+        let act = match formats.get(&layer.name) {
+            Some(&file) if !layer.op.keeps_format() && !act.binary => {
+                recorded_acts.push(layer.name.clone());
+                file
+            }
+            _ => act,
+        };
         act.validate()
             .map_err(|e| bad(format!("layer '{}': {e}", layer.name)))?;
         acts.push(act);
@@ -604,15 +670,16 @@ pub fn compress_with(
             });
         }
     }
-    Ok((
-        Model {
+    Ok(Compressed {
+        model: Model {
             net,
             weights,
             quant: Some(quant),
             metrics: Default::default(),
         },
         sparsity,
-    ))
+        recorded_acts,
+    })
 }
 
 #[cfg(test)]
@@ -726,6 +793,89 @@ mod tests {
         let q = &m.quant.unwrap().weights["bn"];
         assert!(q.values.iter().all(|&v| v != 0), "{:?}", q.values);
         assert_eq!(sparsity.iter().find(|s| s.0 == "bn").unwrap().1, 0.0);
+    }
+
+    /// Recorded activation formats land on the layers that produce those codes: a ReLU's
+    /// and a MaxPool's move to the convolution before them (the reader's overriding the
+    /// convolution's own), a BatchNorm's to the convolution it folds into (whose own
+    /// pre-BatchNorm format is dropped), a Softmax's nowhere; a name that is no layer is
+    /// ignored. compress_with uses them and names the layers that kept one.
+    #[test]
+    fn recorded_formats_land_on_the_layers_that_produce_the_codes() {
+        let mut net = Network::new("rec", Shape::new(3, 6, 6));
+        net.then("c1", crate::zoo::conv(4, 3, 1, 1, 1, true));
+        net.then("r1", Op::Relu);
+        net.then(
+            "p1",
+            Op::MaxPool {
+                window: crate::net::Window::square(2, 2, 0),
+            },
+        );
+        net.then("c2", crate::zoo::conv(4, 1, 1, 0, 1, false));
+        net.then(
+            "bn",
+            Op::BatchNorm {
+                eps: 1e-5,
+                counted: true,
+            },
+        );
+        net.then("gap", Op::GlobalAvgPool);
+        net.then("fc", crate::zoo::dense(3));
+        net.then("sm", Op::Softmax);
+        let fmt = |scale: f32, zero: i32| ActQuant {
+            bits: 8,
+            signed: false,
+            binary: false,
+            scale,
+            zero,
+        };
+        let recorded: BTreeMap<String, ActQuant> = [
+            ("input", fmt(1.0 / 255.0, 0)),
+            ("c1", fmt(0.5, 100)),
+            ("r1", fmt(0.25, 0)),
+            ("p1", fmt(0.125, 0)),
+            ("c2", fmt(0.75, 30)),
+            ("bn", fmt(0.0625, 20)),
+            ("sm", fmt(1.0 / 256.0, 0)),
+            ("nowhere", fmt(1.0, 0)),
+        ]
+        .into_iter()
+        .map(|(n, a)| (n.to_owned(), a))
+        .collect();
+        let owners = format_owners(&net, &recorded);
+        let got: Vec<(&str, f32)> = owners.iter().map(|(n, a)| (n.as_str(), a.scale)).collect();
+        assert_eq!(got, [("c1", 0.125), ("c2", 0.0625), ("input", 1.0 / 255.0)]);
+        let w = synthetic_weights(&net, 3).unwrap();
+        let x = synthetic_inputs(net.input_shape(), 2, 4);
+        let spec = CompressSpec {
+            weights: WeightScheme {
+                bits: 8,
+                mode: WeightMode::Symmetric,
+                per_channel: true,
+            },
+            act_bits: 8,
+            act_symmetric: false,
+            input: None,
+            prune: None,
+            calibration: Calibration::MinMax,
+            binarize: None,
+        };
+        let keep = Recorded {
+            weights: vec![],
+            acts: recorded,
+        };
+        let c = compress_with(&net, &w, &spec, &x, &keep).unwrap();
+        assert_eq!(c.recorded_acts, ["input", "c1", "c2"]);
+        let acts = &c.model.quant.as_ref().unwrap().acts;
+        assert_eq!(acts["r1"], owners["c1"]);
+        assert_eq!(acts["p1"], owners["c1"]);
+        assert_eq!(acts["c2"], owners["c2"]);
+        // The rest are calibrated, as without a file.
+        let plain = compress(&net, &w, &spec, &x).unwrap().0;
+        let plain = &plain.quant.as_ref().unwrap().acts;
+        for name in ["gap", "fc", "sm"] {
+            assert_eq!(acts[name], plain[name], "{name}");
+        }
     }
 
     /// A range of synthetic inputs equals the same images drawn from the start.

@@ -1011,6 +1011,11 @@ mod edge_tests {
                 min: -0.5,
                 max: 1.5,
             },
+            // min > max: every output is max (ONNX).
+            UnaryFn::Clip {
+                min: 1.0,
+                max: -0.5,
+            },
             UnaryFn::LeakyRelu { alpha: 0.1 },
             UnaryFn::Elu { alpha: 1.0 },
             UnaryFn::Selu {

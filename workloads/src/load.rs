@@ -25,6 +25,9 @@ pub struct Loaded {
     pub quant: Option<Quant>,
     /// Recorded measurements of a model file.
     pub metrics: std::collections::BTreeMap<String, f64>,
+    /// The activation formats an ONNX file records, by layer ([`crate::onnx::Imported::acts`];
+    /// empty for any other model).
+    pub acts: std::collections::BTreeMap<String, crate::quant::ActQuant>,
     /// Digest of the bytes the model was read from (16 hex digits; None for zoo models,
     /// which are built from code and a seed).
     pub digest: Option<String>,
@@ -39,6 +42,7 @@ impl Loaded {
             source,
             quant: m.quant,
             metrics: m.metrics,
+            acts: Default::default(),
             digest: Some(digest.hex()),
         }
     }
@@ -67,6 +71,7 @@ pub fn load(spec: &str, skip_unsupported: bool) -> Result<Loaded, WorkloadError>
             source: spec.to_owned(),
             quant: None,
             metrics: Default::default(),
+            acts: im.acts,
             digest: Some(crate::digest::Fnv::default().part(&bytes).hex()),
         });
     }
@@ -85,6 +90,7 @@ pub fn load(spec: &str, skip_unsupported: bool) -> Result<Loaded, WorkloadError>
         source: "zoo".into(),
         quant: None,
         metrics: Default::default(),
+        acts: Default::default(),
         digest: None,
     })
 }

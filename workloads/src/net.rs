@@ -273,6 +273,35 @@ impl Op {
         }
     }
 
+    /// Whether the op's output codes are in its (first) input's format: it selects, moves or
+    /// clips codes without rescaling them (compression gives it its producer's format).
+    pub fn keeps_format(&self) -> bool {
+        match self {
+            Op::MaxPool { .. }
+            | Op::Relu
+            | Op::Relu6
+            | Op::Flatten
+            | Op::Downsample { .. }
+            | Op::Softmax
+            | Op::Shuffle { .. }
+            | Op::Channels { .. } => true,
+            Op::Input { .. }
+            | Op::Dense { .. }
+            | Op::Conv2d { .. }
+            | Op::AvgPool { .. }
+            | Op::GlobalAvgPool
+            | Op::Add
+            | Op::Concat
+            | Op::BatchNorm { .. }
+            | Op::Sign
+            | Op::AttnScores { .. }
+            | Op::AttnContext { .. }
+            | Op::Lrn { .. }
+            | Op::Unary { .. }
+            | Op::Mul => false,
+        }
+    }
+
     /// The input channel output channel `j` copies, for the ops that only move channels
     /// (Shuffle, Channels); `None` for any other op.
     pub fn source_channel(&self, j: usize, in_channels: usize) -> Option<usize> {
@@ -308,9 +337,10 @@ impl Op {
         match self {
             Op::Relu => Some((0.0, f32::INFINITY)),
             Op::Relu6 => Some((0.0, 6.0)),
+            // min > max makes every output max (ONNX), which narrows nothing upstream.
             Op::Unary {
                 f: UnaryFn::Clip { min, max },
-            } => Some((*min, *max)),
+            } => (min <= max).then_some((*min, *max)),
             Op::Unary { .. } | Op::Mul => None,
             Op::Input { .. }
             | Op::Dense { .. }
@@ -509,11 +539,10 @@ impl UnaryFn {
             | UnaryFn::Mish => &[],
             UnaryFn::HardSigmoid { alpha, beta } => &[*alpha, *beta],
             UnaryFn::Clip { min, max } => {
-                // ONNX's unbounded sides are ±∞; NaN bounds or min > max are refused.
-                if min.is_nan() || max.is_nan() || min > max {
-                    return Err(format!(
-                        "clip bounds [{min}, {max}] must be ordered numbers"
-                    ));
+                // ONNX's unbounded sides are ±∞, and min > max sets every output to max
+                // (which `eval`'s max-then-min does); NaN bounds are refused.
+                if min.is_nan() || max.is_nan() {
+                    return Err(format!("clip bounds [{min}, {max}] must be numbers"));
                 }
                 &[]
             }

@@ -7,7 +7,7 @@
 use ndarray::Array3;
 use serde::{Deserialize, Serialize};
 
-use crate::compress::{CompressSpec, compress_with, synthetic_inputs, synthetic_weights};
+use crate::compress::{CompressSpec, Recorded, compress_with, synthetic_inputs, synthetic_weights};
 use crate::error::WorkloadError;
 use crate::exec;
 use crate::load::Loaded;
@@ -37,7 +37,9 @@ pub enum QuantizedBy {
     Settings,
     /// cramulator, at the bit-widths the file records (a quantized ONNX model: its
     /// dequantized weights are requantized symmetric per channel at each layer's recorded
-    /// weight bits, its activations calibrated at the recorded activation bits).
+    /// weight bits; its activations take the file's scales and zero points where it records
+    /// them ([`Origin::file_formats`]), and are calibrated at the recorded activation bits
+    /// elsewhere).
     RecordedBits,
 }
 
@@ -51,6 +53,11 @@ pub struct Origin {
     pub quantized_by: QuantizedBy,
     /// The inputs the activation ranges were calibrated on (None: the file's own formats).
     pub calibration: Option<String>,
+    /// How many layers' activation formats are the file's own scales and zero points
+    /// (QuantizeLinear or QLinear outputs), not calibrated; 0 unless `quantized_by` is
+    /// `recorded_bits`.
+    #[serde(default)]
+    pub file_formats: usize,
 }
 
 /// How to prepare a model.
@@ -115,6 +122,7 @@ pub fn prepare(loaded: &Loaded, s: &Settings) -> Result<(Model, Origin), Workloa
                 weights_from: WeightsFrom::File,
                 quantized_by: QuantizedBy::File,
                 calibration: None,
+                file_formats: 0,
             },
         ));
     }
@@ -133,12 +141,13 @@ pub fn prepare(loaded: &Loaded, s: &Settings) -> Result<(Model, Origin), Workloa
         .filter_map(|l| l.bits.map(|b| (l.name.clone(), b)))
         .collect();
     let mut spec = s.spec;
-    let mut layers = Vec::new();
+    let mut keep = Recorded::default();
     let quantized_by = if recorded.is_empty() || s.explicit {
         QuantizedBy::Settings
     } else {
         spec.act_bits = recorded.iter().map(|r| r.1.a).max().expect("not empty");
-        layers = recorded
+        keep.acts = loaded.acts.clone();
+        keep.weights = recorded
             .iter()
             .map(|(name, b)| {
                 (
@@ -164,9 +173,9 @@ pub fn prepare(loaded: &Loaded, s: &Settings) -> Result<(Model, Origin), Workloa
             ),
         ),
     };
-    let (m, _) = compress_with(net, &weights, &spec, &inputs, &layers)?;
+    let c = compress_with(net, &weights, &spec, &inputs, &keep)?;
     Ok((
-        m,
+        c.model,
         Origin {
             weights_from: if synthetic {
                 WeightsFrom::Synthetic
@@ -175,6 +184,7 @@ pub fn prepare(loaded: &Loaded, s: &Settings) -> Result<(Model, Origin), Workloa
             },
             quantized_by,
             calibration: Some(what),
+            file_formats: c.recorded_acts.len(),
         },
     ))
 }

@@ -9,6 +9,10 @@
 //! (shapes, padding, pooling windows, channel moves, the activations), not trained values;
 //! a final Softmax is compared at its input, the logits (the float executor passes logits
 //! through it, and uniform probabilities would say nothing).
+//!
+//! The QDQ fixture is compared twice: the float executor against tract within its activation
+//! rounding, and the integer golden executor (at the file's own formats) against tract's
+//! quantized run within one output step.
 
 use std::path::{Path, PathBuf};
 
@@ -109,17 +113,7 @@ fn the_float_executor_equals_tract_on_every_fixture() {
         // structure-only model the probabilities would be uniform, and say nothing.)
         let logits = im.net.layers.last().unwrap().op == Op::Softmax;
         let want = tract_output(&path, &x, logits);
-        assert_eq!(ours.len(), want.len(), "{name}: output size");
-        let scale = want
-            .iter()
-            .fold(0f32, |m, v| m.max(v.abs()))
-            .max(f32::MIN_POSITIVE);
-        assert!(scale.is_finite(), "{name}: tract's output is not finite");
-        let err = ours
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs() / scale)
-            .fold(0f32, f32::max);
+        let err = relative_error(&ours, &want, &name);
         assert!(err <= 1e-4, "{name}: relative error {err:e}");
         eprintln!(
             "{name}: relative error {err:e}, {:.1} s",
@@ -132,6 +126,30 @@ fn the_float_executor_equals_tract_on_every_fixture() {
         "largest relative errors: {:?}",
         &worst[..worst.len().min(5)]
     );
+}
+
+/// The largest difference between `ours` and `want` over `want`'s largest magnitude (see
+/// [`largest_difference`]).
+fn relative_error(ours: &[f32], want: &[f32], name: &str) -> f32 {
+    let scale = want
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()))
+        .max(f32::MIN_POSITIVE);
+    largest_difference(ours, want, name) / scale
+}
+
+/// The largest |ours − want|, once both are checked to be finite and of one length
+/// (`f32::max` would drop a NaN).
+fn largest_difference(ours: &[f32], want: &[f32], name: &str) -> f32 {
+    assert_eq!(ours.len(), want.len(), "{name}: output size");
+    assert!(
+        ours.iter().chain(want).all(|v| v.is_finite()),
+        "{name}: an output is not finite"
+    );
+    ours.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max)
 }
 
 /// The QDQ fixture: tract runs its QuantizeLinear/DequantizeLinear pairs (activations rounded
@@ -151,14 +169,73 @@ fn a_qdq_model_equals_tract_up_to_activation_rounding() {
             .pop()
             .unwrap();
         let want = tract_output(&path, &x, false);
-        assert_eq!(ours.len(), want.len());
-        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let err = ours
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs() / scale)
-            .fold(0f32, f32::max);
+        let err = relative_error(ours.as_slice().unwrap(), &want, "tiny_cnn_qdq");
         eprintln!("qdq seed {seed}: relative error {err:e}");
         assert!(err <= 0.05, "relative error {err:e}");
+    }
+}
+
+/// The integer golden executor on the QDQ fixture, prepared as `run` prepares it (weights
+/// requantized at the recorded bits, activations at the file's scales and zero points where
+/// it records them), against tract's run of the file's QuantizeLinear/DequantizeLinear
+/// pairs. The file records the input's, conv1's (on relu1), conv2's (on relu2) and the
+/// pool's formats; the final Gemm is float in the file and calibrated here. Both runtimes
+/// then round the same activations to the same steps, and the dequantized outputs differ by
+/// the rounding of a requantization near a tie and of the calibrated output: at most one
+/// step of the output format (measured below half a step).
+#[test]
+fn the_golden_executor_on_a_qdq_model_equals_tract() {
+    use cram_workloads::prepare::{QuantizedBy, Settings, prepare};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/onnx/tiny_cnn_qdq.onnx");
+    let loaded = cram_workloads::load::load(path.to_str().unwrap(), false).unwrap();
+    let spec = cram_workloads::compress::CompressSpec {
+        weights: cram_workloads::quant::WeightScheme {
+            bits: 8,
+            mode: cram_workloads::quant::WeightMode::Symmetric,
+            per_channel: true,
+        },
+        act_bits: 8,
+        act_symmetric: false,
+        input: None,
+        prune: None,
+        calibration: cram_workloads::compress::Calibration::MinMax,
+        binarize: None,
+    };
+    let settings = Settings {
+        spec,
+        explicit: false,
+        seed: 1,
+        calibration: None,
+    };
+    let (m, origin) = prepare(&loaded, &settings).unwrap();
+    assert_eq!(origin.quantized_by, QuantizedBy::RecordedBits);
+    assert_eq!(origin.file_formats, 4);
+    let quant = m.quant.as_ref().unwrap();
+    // The file's formats, moved from each ReLU to the convolution it follows.
+    for (layer, scale) in [
+        ("input", 1.0 / 255.0),
+        ("conv1", 4.0 / 255.0),
+        ("conv2", 8.0 / 255.0),
+    ] {
+        let a = quant.acts[layer];
+        assert_eq!((a.bits, a.signed, a.zero), (8, false, 0), "{layer}");
+        assert!(
+            (a.scale - scale).abs() <= f32::EPSILON * scale,
+            "{layer}: {}",
+            a.scale
+        );
+    }
+    let prog = m.program().unwrap();
+    let (input_fmt, out_fmt) = (prog.act(0), prog.act(prog.network().layers.len() - 1));
+    let s = loaded.net.input_shape();
+    for seed in [7, 8, 9] {
+        let x = input(s.c, s.h, s.w, seed);
+        let codes = x.mapv(|v| input_fmt.quantize(v));
+        let out = prog.run(&codes).unwrap().pop().unwrap();
+        let ours: Vec<f32> = out.iter().map(|&q| out_fmt.dequantize(q)).collect();
+        let want = tract_output(&path, &x, false);
+        let steps = largest_difference(&ours, &want, "tiny_cnn_qdq") / out_fmt.scale;
+        eprintln!("qdq golden, seed {seed}: within {steps:.2} output steps");
+        assert!(steps <= 1.0, "{steps} output steps");
     }
 }

@@ -67,6 +67,7 @@ impl Config {
                         calibration: Some(synthetic_calibration(
                             self.weights_seed().wrapping_add(1),
                         )),
+                        file_formats: 0,
                     },
                 )
             } else if self.workload.model == DIGITS_FLOAT {
@@ -75,6 +76,7 @@ impl Config {
                     weights_from: WeightsFrom::File,
                     quantized_by: QuantizedBy::Settings,
                     calibration: Some("the digits' training split".into()),
+                    file_formats: 0,
                 };
                 (prog, digest, origin)
             } else {

@@ -282,8 +282,12 @@ pub(crate) fn origin_line(o: &cram_workloads::prepare::Origin) -> String {
         QuantizedBy::Settings => "compressed by the workload.* settings",
         QuantizedBy::RecordedBits => "requantized at the bit-widths the file records",
     };
-    match &o.calibration {
-        Some(c) => format!("workload: {weights}; {codes}; activations calibrated on {c}"),
-        None => format!("workload: {weights}; {codes}"),
+    match (&o.calibration, o.file_formats) {
+        (Some(c), 0) => format!("workload: {weights}; {codes}; activations calibrated on {c}"),
+        (Some(c), n) => format!(
+            "workload: {weights}; {codes}; activations at the file's scales and zero points \
+             in {n} layer(s), elsewhere calibrated on {c}"
+        ),
+        (None, _) => format!("workload: {weights}; {codes}"),
     }
 }

@@ -49,7 +49,20 @@ fn run(prog: &golden::Program, images: &[Array3<i64>], mode: Mode, s: Layout) ->
         seed: 3,
         limits: Default::default(),
     };
-    run_network(prog, images, &hw(), &opts).unwrap()
+    run_network(prog, images, &hw_for(prog), &opts).unwrap()
+}
+
+/// cram-1k, with its subarrays widened to 4,096 columns when an activation is wider than
+/// 8 bits: a table over 12–16-bit codes takes 1,500–2,200 columns, which cram-1k's 1,024
+/// refuse (`MapError::Columns`, tested in `map::tests`).
+fn hw_for(prog: &golden::Program) -> Hw {
+    let wide = (0..prog.network().layers.len()).any(|i| prog.act(i).bits > 8);
+    if !wide {
+        return hw();
+    }
+    let mut org = hw().org.params.clone();
+    org.cols_per_subarray = 4096;
+    Hw::new(hw().lib, org.validate("test").unwrap(), GateSet::Maj)
 }
 
 fn images(prog: &golden::Program, n: usize, seed: u64) -> Vec<Array3<i64>> {
@@ -345,6 +358,31 @@ fn wide_formats_and_heavy_pruning_are_exact() {
     let opts = analytical(Choice::auto(Objective::Energy));
     let r = run_network(&prog, &images(&prog, 1, 5), &hw(), &opts).unwrap();
     mapping_measures_are_bounded(&r);
+}
+
+/// An element-wise program is one program however wide: a table over 16-bit codes (about
+/// 2,000 columns) is refused on cram-1k's 1,024-column subarrays, in either mode, naming
+/// the columns; over 8-bit codes (under 50 columns) it runs.
+#[test]
+fn a_table_wider_than_the_subarray_is_refused() {
+    for mode in [Mode::Analytical, Mode::Functional] {
+        let opts = RunOptions {
+            mode,
+            choice: Choice::auto(Objective::Energy),
+            error_rates: [0.0; cram_arch::GateKind::COUNT],
+            seed: 3,
+            limits: Default::default(),
+        };
+        let wide = every_op_program(1, 1, false, (8, 16, false), 0.0, 1);
+        let e = run_network(&wide, &images(&wide, 1, 2), &hw(), &opts).unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("the subarray has 1024 (cols_per_subarray)"),
+            "{e}"
+        );
+        let narrow = every_op_program(1, 1, false, (8, 8, false), 0.0, 1);
+        run_network(&narrow, &images(&narrow, 1, 2), &hw(), &opts).unwrap();
+    }
 }
 
 /// Issue 19 item 8: a functional run in waves (here of 2 images) checks every image and

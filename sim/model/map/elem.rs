@@ -410,7 +410,7 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
         }]
     };
     let set = hw.set;
-    Ok(match (prog.step(i), &layer.op) {
+    let (parts, charged) = match (prog.step(i), &layer.op) {
         (step @ (Step::Relu | Step::Relu6 { .. } | Step::Sign | Step::Lut { .. }), _) => (
             all(super::unary::job(set, step, prog.act(input(0)), out)?),
             false,
@@ -557,7 +557,17 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
         ) => {
             return Err(MapError::NotElementWiseLayer);
         }
-    })
+    };
+    // Chunked reductions were fitted above; a table, a max pool, an Add or a copy is one
+    // program however wide, so it is refused here rather than run over columns that the
+    // subarray does not have.
+    if let Some(wide) = parts.iter().find(|p| p.job.cols > hw.cols()) {
+        return Err(MapError::Columns {
+            needed: wide.job.cols,
+            have: hw.cols(),
+        });
+    }
+    Ok((parts, charged))
 }
 
 /// The operand gather of weight-free layer `i`: (source, image, output channel, output

@@ -147,13 +147,14 @@ impl Diagram {
     fn build(&mut self, t: &[u64], k: usize) -> Ref {
         let len = 1usize << k;
         let bit = |p: usize| t[p / 64] >> (p % 64) & 1 == 1;
-        let ones = (0..len).filter(|&p| bit(p)).count();
-        if ones == 0 || ones == len {
-            return Ref::Const(ones == len);
-        }
         let key = (k, t.to_vec());
         if let Some(&r) = self.memo.get(&key) {
             return r;
+        }
+        // The table's ones, a word at a time (bits past 2^k in a short table are clear).
+        let ones: usize = t.iter().map(|w| w.count_ones() as usize).sum();
+        if ones == 0 || ones == len {
+            return Ref::Const(ones == len);
         }
         // Halves: bit k − 1 clear (lo) and set (hi), each a table of 2^(k−1) bits.
         let half = len / 2;
@@ -183,7 +184,7 @@ impl Diagram {
             }
             Ref::Node(id)
         };
-        self.memo.insert((k, t.to_vec()), r);
+        self.memo.insert(key, r);
         r
     }
 

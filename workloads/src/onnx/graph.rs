@@ -279,12 +279,14 @@ impl Importer<'_> {
                 let (a, _) = self.act(node, 0)?;
                 let (b, _) = self.act(node, 3)?;
                 let out = bits(self, 7);
-                self.layer(node, label, Op::Add, &[a, b], out)?;
+                let l = self.layer(node, label, Op::Add, &[a, b], out)?;
+                self.record_format(node, l, 6, 7);
             }
             "QLinearGlobalAveragePool" => {
                 let (x, _) = self.act(node, 0)?;
                 let out = bits(self, 4);
-                self.layer(node, label, Op::GlobalAvgPool, &[x], out)?;
+                let l = self.layer(node, label, Op::GlobalAvgPool, &[x], out)?;
+                self.record_format(node, l, 3, 4);
             }
             "QLinearAveragePool" => {
                 let (x, _) = self.act(node, 0)?;
@@ -292,7 +294,8 @@ impl Importer<'_> {
                 let count_pad =
                     node.int("count_include_pad", 0) == 1 || !(window.ceil || window.pad != [0; 4]);
                 let out = bits(self, 4);
-                self.layer(node, label, Op::AvgPool { window, count_pad }, &[x], out)?;
+                let l = self.layer(node, label, Op::AvgPool { window, count_pad }, &[x], out)?;
+                self.record_format(node, l, 3, 4);
             }
             "QLinearConcat" => {
                 // Inputs: y_scale, y_zero_point, then (x, scale, zero point) per input.
@@ -309,7 +312,8 @@ impl Importer<'_> {
                     .map(|i| self.act(node, i).map(|(x, _)| x))
                     .collect::<Result<Vec<_>, _>>()?;
                 let out = bits(self, 1);
-                self.layer(node, label, Op::Concat, &ins, out)?;
+                let l = self.layer(node, label, Op::Concat, &ins, out)?;
+                self.record_format(node, l, 0, 1);
             }
             "QGemm" => self.dense(node, label)?,
             other => {
@@ -604,16 +608,24 @@ impl Importer<'_> {
             .filter(|&i| matches!(self.val(node, i), Ok(Val::Act(_))))
             .collect();
         if acts.len() == node.inputs.len() && op == "Mul" && node.inputs.len() == 2 {
-            // The product of two activations; the full-shaped one first (a per-channel
-            // factor, as a squeeze-and-excitation gate's, second).
+            // The product of two activations, broadcast as ONNX does: equal dimensions, or
+            // a gate of one value per channel (a squeeze-and-excitation gate's [1, C, 1, 1])
+            // over a [1, C, H, W] activation, either first. The full-shaped one goes first.
+            let (v0, v1) = (self.view(node, 0)?, self.view(node, 1)?);
+            let (d0, d1) = (v0.dims, v1.dims);
+            // A token sequence's channels are its last axis: only equal dimensions there.
+            let gated = !(v0.tokens || v1.tokens);
             let (x0, bits) = self.act(node, 0)?;
             let (x1, _) = self.act(node, 1)?;
-            let (a, b) = if self.shapes[x0] == Shape::vector(self.shapes[x1].c)
-                && self.shapes[x1] != self.shapes[x0]
-            {
+            let (a, b) = if d0 == d1 || (gated && channel_gate(&d0, &d1)) {
+                (x0, x1)
+            } else if gated && channel_gate(&d1, &d0) {
                 (x1, x0)
             } else {
-                (x0, x1)
+                return Err(Unsupported(format!(
+                    "Mul of activations of dimensions {d0:?} and {d1:?} (equal dimensions, or \
+                     one value per channel broadcast over the positions)"
+                )));
             };
             self.layer(node, label, Op::Mul, &[a, b], bits)?;
             return Ok(());
@@ -715,6 +727,9 @@ impl Importer<'_> {
             false
         };
         if folded_into {
+            // The layer's output is now the affine's: a format recorded on it before no
+            // longer describes it.
+            self.acts.remove(&layer_name);
             self.alias(node, Val::Act(Act { a_bits: bits, ..a }));
             return Ok(());
         }
@@ -819,5 +834,21 @@ fn per_channel(c: &Tensor, a: &Act, channels: usize) -> Option<Tensor> {
     ok.then(|| Tensor {
         dims: vec![channels],
         data: c.data.clone(),
+    })
+}
+
+/// Whether an activation of ONNX dimensions `gate` broadcasts over one of `full` as one value
+/// per channel (numpy broadcasting: right-aligned; every axis 1 but `full`'s channel axis,
+/// which it equals): [1, C, 1, 1] or [C, 1, 1] over [1, C, H, W]. A [1, C] or [C] gate lines
+/// up with W, not C, and is not one.
+fn channel_gate(full: &[usize], gate: &[usize]) -> bool {
+    let rank = full.len();
+    if rank < 3 || gate.len() > rank {
+        return false;
+    }
+    let off = rank - gate.len();
+    (0..rank).all(|k| {
+        let g = if k < off { 1 } else { gate[k - off] };
+        if k == 1 { g == full[1] } else { g == 1 }
     })
 }

@@ -7,7 +7,9 @@
 //! quantized forms: QuantizeLinear/DequantizeLinear around Conv/MatMul/Gemm, QLinearConv,
 //! QLinearMatMul, MatMulInteger and ConvInteger. Quantized weights are imported dequantized
 //! ((q − zero point) · scale, per tensor or per channel) and the layer records its weight and
-//! activation bit-widths from the integer types.
+//! activation bit-widths from the integer types; a per-tensor activation format (the scale and
+//! zero point of a QuantizeLinear of a layer's output, or of a QLinear op's output) is kept in
+//! `Imported::acts` for compression to use instead of calibrating.
 //!
 //! Any other op is an error naming the node and op type; with `skip_unsupported` the node is
 //! listed in `Imported::skipped` and its first input passes through unchanged.
@@ -16,10 +18,11 @@ pub mod consts;
 mod graph;
 pub mod proto;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::error::WorkloadError;
 use crate::net::{Bits, LayerStats, Network, Op, Shape, UnaryFn, Window};
+use crate::quant::ActQuant;
 use crate::weights::{Data, Tensor, Weights};
 
 /// An imported model.
@@ -33,6 +36,10 @@ pub struct Imported {
     pub skipped: Vec<String>,
     /// ONNX opset of the default domain.
     pub opset: i64,
+    /// The activation formats the file records, by layer: the scale and zero point of a
+    /// per-tensor QuantizeLinear of the layer's output, or of a QLinear op's output. Only
+    /// formats an [`ActQuant`] holds are kept (see [`Importer::record_format`]).
+    pub acts: BTreeMap<String, ActQuant>,
 }
 
 /// A value flowing between nodes.
@@ -117,6 +124,7 @@ pub fn import(
         readers: HashMap::new(),
         dtypes: HashMap::new(),
         skipped: vec![],
+        acts: BTreeMap::new(),
     };
     for name in model
         .graph
@@ -190,6 +198,7 @@ pub fn import(
         weights: im.weights,
         skipped: im.skipped,
         opset: model.opset,
+        acts: im.acts,
     })
 }
 
@@ -217,6 +226,8 @@ struct Importer<'a> {
     /// How many nodes (and graph outputs) read each value.
     readers: HashMap<String, usize>,
     skipped: Vec<String>,
+    /// Recorded activation formats by layer name ([`Imported::acts`]).
+    acts: BTreeMap<String, ActQuant>,
 }
 
 fn stem(origin: &str) -> &str {
@@ -712,13 +723,13 @@ impl Importer<'_> {
                         alpha: f("alpha", 1.0),
                     },
                     _ => {
-                        // PRelu: one slope for every element is a leaky ReLU.
+                        // PRelu: one slope for every element is a leaky ReLU. A slope per
+                        // channel is refused even where its values are equal: in a
+                        // structure-only model they are a placeholder's.
                         let (slope, _) = self.konst(node, 1)?;
                         let v = expand(&slope, "the PRelu slope")?;
-                        match v.first() {
-                            Some(&alpha) if v.iter().all(|&s| s == alpha) => {
-                                UnaryFn::LeakyRelu { alpha }
-                            }
+                        match v[..] {
+                            [alpha] => UnaryFn::LeakyRelu { alpha },
                             _ => {
                                 return Err(Unsupported(format!(
                                     "PRelu with a slope per element or channel (dimensions \
@@ -956,6 +967,9 @@ impl Importer<'_> {
         };
         let out_bits = self.out_bits(node);
         let l = self.layer(node, label, op, &[x], out_bits)?;
+        if out_bits.is_some() {
+            self.record_format(node, l, 6, 7);
+        }
         self.finish_weighted(l, w, bias, w_bits, a_bits);
         Ok(())
     }
@@ -1084,6 +1098,11 @@ impl Importer<'_> {
         };
         let out_bits = self.out_bits(node);
         let l = self.layer(node, label, op, &[x], out_bits)?;
+        if out_bits.is_some() {
+            // QLinearMatMul's y_scale and y_zero_point are inputs 6 and 7, QGemm's 7 and 8.
+            let at = if node.op_type == "QGemm" { 7 } else { 6 };
+            self.record_format(node, l, at, at + 1);
+        }
         self.finish_weighted(l, w, bias, w_bits, a_bits);
         Ok(())
     }
@@ -1114,6 +1133,52 @@ impl Importer<'_> {
         }
     }
 
+    /// The integer type of zero point input `i`: (bits, signed); ONNX's uint8 when it is
+    /// absent or untyped.
+    fn zero_type(&self, node: &proto::Node, i: usize) -> (u32, bool) {
+        match self.val(node, i).ok() {
+            Some(Val::Const {
+                w_bits: Some(b), ..
+            }) => {
+                let signed = node
+                    .inputs
+                    .get(i)
+                    .and_then(|n| self.dtypes.get(n))
+                    .is_some_and(|d| matches!(d, 3 | 5 | 6 | 22));
+                (*b, signed)
+            }
+            _ => (8, false),
+        }
+    }
+
+    /// Records the activation format the file gives layer `l`'s output: scale input `s` and
+    /// zero point input `z` of `node` (a QuantizeLinear of the output, or a QLinear op's own
+    /// output). Only a per-tensor format an [`ActQuant`] holds is kept: one constant scale
+    /// and an integral zero point of an unsigned type, or of a signed type at 0. Any other
+    /// (per-axis, or a signed type with a nonzero zero point) leaves the layer to
+    /// calibration. A layer's first recorded format stays.
+    fn record_format(&mut self, node: &proto::Node, l: usize, s: usize, z: usize) {
+        let (Ok(Some(scale)), Ok(zp)) = (self.opt_konst(node, s), self.opt_konst(node, z)) else {
+            return;
+        };
+        let (bits, signed) = self.zero_type(node, z);
+        let zero = zp.as_ref().map_or(0.0, |t| t.get(0));
+        if scale.len() != 1 || zp.is_some_and(|t| t.len() != 1) || zero.fract() != 0.0 {
+            return;
+        }
+        let act = ActQuant {
+            bits,
+            signed,
+            binary: false,
+            scale: scale.get(0),
+            zero: zero as i32,
+        };
+        if act.validate().is_ok() {
+            let name = self.net.layers[l].name.clone();
+            self.acts.entry(name).or_insert(act);
+        }
+    }
+
     /// QuantizeLinear / DequantizeLinear: constants are converted, activations pass through
     /// carrying the bit-width of the zero point's type.
     fn qdq(&mut self, node: &proto::Node) -> NodeResult {
@@ -1125,34 +1190,23 @@ impl Importer<'_> {
             .unwrap_or(1);
         let bits = self.int_bits_of(node, 2).or(Some(8));
         // ONNX saturates to the zero point's type (uint8 when it is absent).
-        let range = match self.val(node, 2).ok() {
-            Some(Val::Const {
-                w_bits: Some(b), ..
-            }) => {
-                let signed = node
-                    .inputs
-                    .get(2)
-                    .and_then(|n| self.dtypes.get(n))
-                    .is_some_and(|d| matches!(d, 3 | 5 | 6 | 22));
-                if signed {
-                    (-(1i64 << (b - 1)) as f32, ((1i64 << (b - 1)) - 1) as f32)
-                } else {
-                    (0.0, ((1i64 << b) - 1) as f32)
-                }
-            }
-            _ => (0.0, 255.0),
+        let range = match self.zero_type(node, 2) {
+            (b, true) => (-(1i64 << (b - 1)) as f32, ((1i64 << (b - 1)) - 1) as f32),
+            (b, false) => (0.0, ((1i64 << b) - 1) as f32),
         };
         let scale_t = self.opt_konst(node, 1)?;
         let zp = self.opt_konst(node, 2)?;
         let v = match self.val(node, 0)?.clone() {
-            Val::Act(a) => Val::Act(Act {
-                a_bits: if node.op_type == "QuantizeLinear" {
-                    bits
-                } else {
-                    a.a_bits
-                },
-                ..a
-            }),
+            Val::Act(a) => {
+                let quantize = node.op_type == "QuantizeLinear";
+                if quantize {
+                    self.record_format(node, a.layer, 1, 2);
+                }
+                Val::Act(Act {
+                    a_bits: if quantize { bits } else { a.a_bits },
+                    ..a
+                })
+            }
             Val::Const { t, w_bits } => {
                 if node.op_type == "DequantizeLinear" {
                     Val::Const {
@@ -2078,5 +2132,55 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("com.microsoft op type QLinearWhere"), "{e}");
+    }
+
+    /// Mul of two activations broadcasts as ONNX does: equal dimensions, or a [1, C, 1, 1]
+    /// gate over [1, C, H, W] either first (the full one becomes the layer's first input);
+    /// a [1, C] vector lines up with W, not C, and is refused. A PRelu slope per channel is
+    /// refused even when its values are equal; one slope is a leaky ReLU.
+    #[test]
+    fn a_product_of_activations_broadcasts_as_onnx_does() {
+        for gate_first in [false, true] {
+            let (a, b) = if gate_first { ("g", "x") } else { ("x", "g") };
+            let nodes = [
+                node("GlobalAveragePool", &["x"], &["g"], &[]),
+                node("Mul", &[a, b], &["y"], &[]),
+                node("Mul", &["y", "y"], &["z"], &[]),
+            ];
+            let im = import(&model(&[1, 2, 3, 3], &[], &nodes), "se.onnx", false).unwrap();
+            let ops: Vec<&str> = im.net.layers.iter().map(|l| l.op.name()).collect();
+            assert_eq!(ops, ["input", "gap", "mul", "mul"]);
+            assert_eq!(im.net.layers[2].inputs, [0, 1]);
+            assert_eq!(im.net.layers[3].inputs, [2, 2]);
+        }
+        let nodes = [
+            node("GlobalAveragePool", &["x"], &["g"], &[]),
+            node("Flatten", &["g"], &["f"], &[]),
+            node("Mul", &["f", "x"], &["y"], &[]),
+        ];
+        let e = import(&model(&[1, 2, 3, 3], &[], &nodes), "vec.onnx", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("Mul of activations of dimensions [1, 2] and [1, 2, 3, 3]"),
+            "{e}"
+        );
+        let prelu = |dims: &[i64], v: &[f32]| {
+            let inits = [tensor("s", dims, 1, &f32s(v))];
+            let nodes = [node("PRelu", &["x", "s"], &["y"], &[])];
+            import(&model(&[1, 2, 3, 3], &inits, &nodes), "prelu.onnx", false)
+        };
+        let e = prelu(&[2, 1, 1], &[0.25, 0.25]).unwrap_err().to_string();
+        assert!(
+            e.contains("PRelu with a slope per element or channel"),
+            "{e}"
+        );
+        let im = prelu(&[1], &[0.25]).unwrap();
+        assert_eq!(
+            im.net.layers[1].op,
+            Op::Unary {
+                f: UnaryFn::LeakyRelu { alpha: 0.25 }
+            }
+        );
     }
 }
