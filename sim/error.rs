@@ -249,13 +249,6 @@ pub enum MapError {
     /// A layer that is not element-wise where one was expected.
     #[error("this op is not an element-wise layer")]
     NotElementWiseLayer,
-    /// An op the array does not compute (LRN) and whose periphery unit is not modelled yet.
-    #[error(
-        "{0} is not computed in the array, and the periphery unit that would compute it is \
-         not modelled yet: `inspect` and the float and integer executors take it, `run`, \
-         `simulate` and `map` do not"
-    )]
-    HostOp(&'static str),
     /// An analytical run that disagrees with the functional run of the same work.
     #[error("{0}")]
     Disagree(String),

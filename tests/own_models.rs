@@ -84,6 +84,52 @@ fn graph_plumbing_runs_bit_exact_at_every_compression() {
     }
 }
 
+/// LRN (after a convolution, odd and even windows) runs on the periphery's function unit
+/// (docs/model.md §2.5.1): bit-exact, its energy a component of the report in both modes
+/// (the same in each), and each LRN layer's row in layers.csv names the unit.
+#[test]
+fn lrn_runs_on_the_function_unit() {
+    let f = fixture("tiny_lrn.onnx");
+    let v = run(&f, &["run.mode=functional", "run.images=2"]);
+    assert_eq!(v["cram"]["bit_exact_images"], 2);
+    let unit = &v["cram"]["energy"]["function_unit_pj"];
+    assert!(unit.as_f64().unwrap() > 0.0, "{unit}");
+    let a = run(&f, &["run.mode=analytical", "run.images=2"]);
+    assert_eq!(&a["cram"]["energy"]["function_unit_pj"], unit);
+    let (_, dir) = run_to(&f, "run.mode=functional", "own-lrn");
+    let csv = std::fs::read_to_string(dir.join("layers.csv")).unwrap();
+    let lrn: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.starts_with("cram,") && l.contains(",lrn,"))
+        .collect();
+    assert_eq!(lrn.len(), 2, "{csv}");
+    assert!(lrn.iter().all(|l| l.contains("function unit")), "{lrn:?}");
+}
+
+/// `run` of `model` with `set` against cpu-ddr4 into a new scratch folder `name`: its text
+/// and its one results folder.
+fn run_to(model: &str, set: &str, name: &str) -> (String, PathBuf) {
+    let out = scratch(name);
+    let text = ok(&cram(&[
+        "run",
+        "--set",
+        &format!("workload.model={model}"),
+        "--set",
+        set,
+        "--set",
+        "compare.baselines=cpu-ddr4",
+        "--out",
+        arg(&out),
+    ]));
+    let dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    (text, dir)
+}
+
 /// `f` runs bit-exact at 8 bits, at 3 bits pruned, and binarized.
 fn runs_bit_exact_compressed(f: &str) {
     for sets in [
@@ -123,29 +169,12 @@ fn a_qdq_model_keeps_its_recorded_bits_unless_told() {
 #[test]
 fn a_structure_only_model_gets_synthetic_weights_and_says_so() {
     let s = fixture("light_squeezenet.onnx");
-    let out = scratch("own-squeezenet");
-    let text = ok(&cram(&[
-        "run",
-        "--set",
-        &format!("workload.model={s}"),
-        "--set",
-        "run.mode=analytical",
-        "--set",
-        "compare.baselines=cpu-ddr4",
-        "--out",
-        arg(&out),
-    ]));
+    let (text, dir) = run_to(&s, "run.mode=analytical", "own-squeezenet");
     assert!(
         text.contains("seeded synthetic weights (the model holds none)"),
         "{text}"
     );
     // resolved.toml pins the file's bytes and the seed of its synthetic weights.
-    let dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
     let resolved = std::fs::read_to_string(dir.join("resolved.toml")).unwrap();
     assert!(
         resolved.contains("model_hash = ") && resolved.contains("seed = 1"),

@@ -33,6 +33,34 @@ pub struct HostLinkParams {
     pub e_pj_per_bit: f64,
 }
 
+/// The function unit in the chip's periphery, beside the controller: it computes what the
+/// array does not (local response normalization), reading its operands out of the cells over
+/// the buses and writing the results back (docs/model.md §2.5.1). Left out of an array file,
+/// the defaults below are used ([`FunctionUnitParams::default`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionUnitParams {
+    /// 32-bit floating-point multiply-adds it completes per controller cycle.
+    pub ops_per_cycle: u32,
+    /// Cycles from its first operand to its first result (the pipeline's depth).
+    pub latency_cycles: u32,
+    /// Energy per multiply-add, pJ; absent, derived from the node ([`Periphery`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e_pj_per_op: Option<f64>,
+}
+
+impl Default for FunctionUnitParams {
+    /// 16 multiply-adds per cycle and an 8-cycle pipeline: a small vector unit, an assumption
+    /// of this project [A] (no CRAM paper describes one).
+    fn default() -> Self {
+        FunctionUnitParams {
+            ops_per_cycle: 16,
+            latency_cycles: 8,
+            e_pj_per_op: None,
+        }
+    }
+}
+
 /// Line capacitances and peripheral energies of a subarray. Each energy or capacitance left
 /// out is derived from the array's `node_nm` ([`Periphery`], docs/model.md §1.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -75,7 +103,7 @@ pub struct PeripheralParams {
 }
 
 /// The keys of an array file that may be left out and derived from its `node_nm`.
-pub const DERIVED_KEYS: [&str; 10] = [
+pub const DERIVED_KEYS: [&str; 11] = [
     "peripherals.c_bsl_ff_per_cell",
     "peripherals.c_wll_ff_per_cell",
     "peripherals.v_wordline_v",
@@ -86,6 +114,7 @@ pub const DERIVED_KEYS: [&str; 10] = [
     "global_bus.e_pj_per_bit",
     "peripherals.leakage_nw_per_sense_amp",
     "peripherals.leakage_nw_per_row",
+    "function_unit.e_pj_per_op",
 ];
 
 /// The periphery's prices and line capacitances as used: each given in the array file, or
@@ -113,6 +142,8 @@ pub struct Periphery {
     pub leakage_nw_per_sense_amp: f64,
     /// Leakage of the row periphery per row, nW.
     pub leakage_nw_per_row: f64,
+    /// One multiply-add of the function unit, pJ.
+    pub e_function_unit_pj_per_op: f64,
     /// Which of [`DERIVED_KEYS`] were derived rather than given.
     pub derived: Vec<&'static str>,
 }
@@ -149,6 +180,9 @@ pub struct OrgParams {
     pub chip_link: Option<HostLinkParams>,
     /// Lines and peripherals.
     pub peripherals: PeripheralParams,
+    /// The periphery's function unit.
+    #[serde(default)]
+    pub function_unit: FunctionUnitParams,
     /// Area of one cell (MTJ and its two access transistors), µm².
     #[serde(default = "default_cell_area")]
     pub cell_area_um2: f64,
@@ -331,6 +365,11 @@ impl OrgParams {
             leakage_nw_per_row: pick(DERIVED_KEYS[9], per.leakage_nw_per_row, &|t| {
                 t.row_leakage_nw()
             })?,
+            e_function_unit_pj_per_op: pick(
+                DERIVED_KEYS[10],
+                self.function_unit.e_pj_per_op,
+                &|t| t.fp32_mac_pj(),
+            )?,
             derived,
         };
         Ok((periphery, area))
@@ -404,6 +443,12 @@ impl OrgParams {
                 "nW",
             ),
             (DERIVED_KEYS[9], periphery.leakage_nw_per_row, 1e6, "nW"),
+            (
+                DERIVED_KEYS[10],
+                periphery.e_function_unit_pj_per_op,
+                1e6,
+                "pJ",
+            ),
         ] {
             real(key, v, 0.0, hi, unit)?;
         }
@@ -418,6 +463,18 @@ impl OrgParams {
             "peripherals.lanes_per_line_segment",
             per.lanes_per_line_segment,
             1,
+            1 << 20,
+        )?;
+        count(
+            "function_unit.ops_per_cycle",
+            self.function_unit.ops_per_cycle,
+            1,
+            1 << 20,
+        )?;
+        count(
+            "function_unit.latency_cycles",
+            self.function_unit.latency_cycles,
+            0,
             1 << 20,
         )?;
         count(

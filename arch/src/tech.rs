@@ -88,6 +88,11 @@ pub const GLOBAL_WIRE_PITCH_F: f64 = 8.0;
 /// 2014, docs/references.md `A1.1`): the controller's instruction store.
 const SRAM_8KB_READ_PJ_AT_45NM: f64 = 10.0;
 
+/// Energy of a 32-bit floating-point multiply (3.7 pJ) and add (0.9 pJ) at 45 nm and 0.9 V
+/// [V] (Horowitz ISSCC 2014, docs/references.md `A1.1`): one multiply-add of the periphery's
+/// function unit.
+const FP32_MAC_PJ_AT_45NM: f64 = 3.7 + 0.9;
+
 /// Bits of one controller command: a gate and up to six column addresses of 10 bits (an
 /// assumption of this project).
 pub const COMMAND_BITS: f64 = 64.0;
@@ -195,10 +200,22 @@ impl Tech {
     /// (`chip_side_mm` of global wire; the tree to every subarray is longer, so this is a
     /// lower bound).
     pub fn controller_pj(&self, chip_side_mm: f64) -> f64 {
-        let v = self.vdd_v();
-        let sram = SRAM_8KB_READ_PJ_AT_45NM * self.node_nm / 45.0 * (v * v) / (0.9 * 0.9);
-        sram + COMMAND_BITS * self.wire_pj_per_bit(chip_side_mm)
+        scaled_from_45nm(self, SRAM_8KB_READ_PJ_AT_45NM)
+            + COMMAND_BITS * self.wire_pj_per_bit(chip_side_mm)
     }
+
+    /// One 32-bit floating-point multiply-add of the periphery's function unit, pJ [D]:
+    /// Horowitz's 45 nm energies scaled as the controller's SRAM read is (∝ node × V²).
+    pub fn fp32_mac_pj(&self) -> f64 {
+        scaled_from_45nm(self, FP32_MAC_PJ_AT_45NM)
+    }
+}
+
+/// `pj_at_45nm` (a 45 nm, 0.9 V energy) at this node and supply: dynamic energy ∝ C·V²,
+/// with the switched capacitance ∝ the feature size [D].
+fn scaled_from_45nm(t: &Tech, pj_at_45nm: f64) -> f64 {
+    let v = t.vdd_v();
+    pj_at_45nm * t.node_nm / 45.0 * (v * v) / (0.9 * 0.9)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::experiment::simulate::{Images, golden_outputs, one_image, run_checked
 use crate::model::baseline::{self, BaselineRun, LayerWork, work_of_program};
 use crate::model::energy::{Boundary, EnergyBreakdown};
 use crate::model::limits::Limits;
-use crate::model::map::{self, Layout, NetRun, RunOptions};
+use crate::model::map::{self, NetRun, RunOptions};
 use crate::model::memo::Memo;
 use crate::model::reliability::{self, Estimate};
 use crate::records::{
@@ -465,7 +465,15 @@ pub(crate) fn cram_rows(
             data_movement_pj: k * l.energy.data_movement_pj(),
             static_pj: k * l.energy.leakage_pj,
             latency_s: s.cycles as f64 * cycle_s,
-            detail: l.layout.map(Layout::name).unwrap_or_default(),
+            // A layer computed by the periphery's function unit says so (its energy is in
+            // compute_pj, its cycles in latency_s).
+            detail: match l.layout {
+                Some(lay) => lay.name(),
+                None if l.energy.function_unit_pj > 0.0 => {
+                    format!("function unit {:.3e} pJ", k * l.energy.function_unit_pj)
+                }
+                None => String::new(),
+            },
             chip_lane_utilization: Some(s.chip_lane_utilization),
             mapping_efficiency: Some(s.mapping_efficiency),
             array_pj: Some(k * l.energy.within_pj(Boundary::Array)),

@@ -182,9 +182,10 @@ fn layer_work(
         | Op::AttnContext { .. }
         | Op::Shuffle { .. }
         | Op::Channels { .. }
-        | Op::Lrn { .. }
         // A table lookup per element (`golden::Step::Lut`).
         | Op::Unary { .. } => out_elems,
+        // The multiply-adds CRAM's function unit does (docs/model.md §2.5.1).
+        Op::Lrn { .. } => out_elems * crate::model::map::unit::ops_per_output(&layer.op),
     };
     LayerWork {
         name: layer.name.clone(),

@@ -59,6 +59,8 @@ pub struct EnergyTable {
     /// Moving one bit over a bank bus, the global bus, the host link, the chip-to-chip link
     /// (0 when the array has none).
     pub moved_pj_per_bit: [f64; 4],
+    /// One multiply-add of the periphery's function unit.
+    pub function_unit_pj_per_op: f64,
 }
 
 /// What a run does, as numbers (f64 so that counts can be scaled and expectations summed).
@@ -86,6 +88,8 @@ pub struct Actions {
     pub commands: f64,
     /// Bits moved over the bank buses, the global bus, the host link, the chip-to-chip link.
     pub moved_bits: [f64; 4],
+    /// Multiply-adds of the periphery's function unit.
+    pub unit_ops: f64,
 }
 
 /// Energy by component, pJ.
@@ -110,6 +114,8 @@ pub struct EnergyBreakdown {
     pub host_io_pj: f64,
     /// Controller.
     pub controller_pj: f64,
+    /// The periphery's function unit (docs/model.md §2.5.1).
+    pub function_unit_pj: f64,
     /// Leakage of the periphery's CMOS over the run (static; docs/model.md §1.1.2).
     pub leakage_pj: f64,
 }
@@ -126,6 +132,7 @@ impl EnergyBreakdown {
             + self.bus_pj
             + self.host_io_pj
             + self.controller_pj
+            + self.function_unit_pj
             + self.leakage_pj
     }
 
@@ -140,17 +147,19 @@ impl EnergyBreakdown {
         self.bus_pj += k * other.bus_pj;
         self.host_io_pj += k * other.host_io_pj;
         self.controller_pj += k * other.controller_pj;
+        self.function_unit_pj += k * other.function_unit_pj;
         self.leakage_pj += k * other.leakage_pj;
     }
 
-    /// Computing in the array: logic pulses, presets, line drivers, decoders and the
-    /// controller, pJ.
+    /// Computing: logic pulses, presets, line drivers, decoders and the controller in the
+    /// array, and the periphery's function unit, pJ.
     pub fn compute_pj(&self) -> f64 {
         self.logic_pulses_pj
             + self.presets_pj
             + self.line_drivers_pj
             + self.peripherals_pj
             + self.controller_pj
+            + self.function_unit_pj
     }
 
     /// Moving data: memory-mode reads and writes (loading operands, sensing results), the
@@ -165,14 +174,14 @@ impl EnergyBreakdown {
     ///   writes and the line drivers' charging;
     /// * the **macro**, the array with its periphery: + sensing, decoders and the
     ///   periphery's leakage;
-    /// * the **chip**: + the bank and global buses and the controller;
+    /// * the **chip**: + the bank and global buses, the controller and the function unit;
     /// * the **system**: + the off-chip links (host, chip to chip): every component,
     ///   [`EnergyBreakdown::total_pj`].
     pub fn within_pj(&self, b: Boundary) -> f64 {
         let array =
             self.logic_pulses_pj + self.presets_pj + self.memory_writes_pj + self.line_drivers_pj;
         let macro_ = array + self.memory_reads_pj + self.peripherals_pj + self.leakage_pj;
-        let chip = macro_ + self.bus_pj + self.controller_pj;
+        let chip = macro_ + self.bus_pj + self.controller_pj + self.function_unit_pj;
         match b {
             Boundary::Array => array,
             Boundary::Macro => macro_,
@@ -256,6 +265,7 @@ impl EnergyTable {
                 org.params.host_link.e_pj_per_bit,
                 org.params.chip_link.map_or(0.0, |l| l.e_pj_per_bit),
             ],
+            function_unit_pj_per_op: per.e_function_unit_pj_per_op,
         }
     }
 }
@@ -315,6 +325,7 @@ pub fn energy(a: &Actions, t: &EnergyTable, pricing: Pricing) -> EnergyBreakdown
         host_io_pj: a.moved_bits[2] * t.moved_pj_per_bit[2]
             + a.moved_bits[3] * t.moved_pj_per_bit[3],
         controller_pj: a.commands * t.controller_pj_per_command,
+        function_unit_pj: a.unit_ops * t.function_unit_pj_per_op,
         // Static: added over a network's timeline (`NetRun::add_leakage`), not per action.
         leakage_pj: 0.0,
     }
@@ -339,6 +350,7 @@ impl Actions {
         add(&mut self.write_bits, &other.write_bits, k);
         self.commands += k * other.commands;
         add(&mut self.moved_bits, &other.moved_bits, k);
+        self.unit_ops += k * other.unit_ops;
     }
 
     /// Splits the lanes of each gate step (`(gate, lanes)`, program order) over input-zero

@@ -240,10 +240,11 @@ fn energy_boundaries_nest() {
         bus_pj: 64.0,
         host_io_pj: 128.0,
         controller_pj: 256.0,
+        function_unit_pj: 1024.0,
         leakage_pj: 512.0,
     };
     let at: Vec<f64> = Boundary::ALL.iter().map(|&b| e.within_pj(b)).collect();
-    assert_eq!(at, [27.0, 575.0, 895.0, 1023.0]);
+    assert_eq!(at, [27.0, 575.0, 1919.0, 2047.0]);
     assert_eq!(e.within_pj(Boundary::System), e.total_pj());
     let names: Vec<&str> = Boundary::ALL.iter().map(|b| b.name()).collect();
     assert_eq!(names, ["array", "macro", "chip", "system"]);

@@ -33,13 +33,15 @@ pub struct EnergyBreakdown {
     pub host_io_pj: f64,
     /// Controller.
     pub controller_pj: f64,
+    /// The periphery's function unit (docs/model.md §2.5.1).
+    pub function_unit_pj: f64,
     /// Leakage of the periphery's CMOS over the run (static; docs/model.md §1.1.2).
     pub leakage_pj: f64,
 }
 
 impl EnergyBreakdown {
     /// The components by name, in field order, pJ.
-    pub fn components(&self) -> [(&'static str, f64); 10] {
+    pub fn components(&self) -> [(&'static str, f64); 11] {
         [
             ("logic pulses", self.logic_pulses_pj),
             ("presets", self.presets_pj),
@@ -50,6 +52,7 @@ impl EnergyBreakdown {
             ("bus", self.bus_pj),
             ("host I/O", self.host_io_pj),
             ("controller", self.controller_pj),
+            ("function unit", self.function_unit_pj),
             ("leakage", self.leakage_pj),
         ]
     }
@@ -72,6 +75,7 @@ impl From<&energy::EnergyBreakdown> for EnergyBreakdown {
             bus_pj: e.bus_pj,
             host_io_pj: e.host_io_pj,
             controller_pj: e.controller_pj,
+            function_unit_pj: e.function_unit_pj,
             leakage_pj: e.leakage_pj,
         }
     }
@@ -155,6 +159,8 @@ pub struct Actions {
     pub commands: f64,
     /// Bits moved over the bank buses, the global bus, the host link, the chip-to-chip link.
     pub moved_bits: [f64; 4],
+    /// Multiply-adds of the periphery's function unit.
+    pub unit_ops: f64,
 }
 
 impl From<&energy::Actions> for Actions {
@@ -171,6 +177,7 @@ impl From<&energy::Actions> for Actions {
             write_bits: a.write_bits,
             commands: a.commands,
             moved_bits: a.moved_bits,
+            unit_ops: a.unit_ops,
         }
     }
 }

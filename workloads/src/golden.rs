@@ -405,6 +405,37 @@ impl Program {
         self.shapes[i]
     }
 
+    /// The output codes of layer `i`, a [`Step::Host`] layer (LRN), from its input codes
+    /// `x`: computed in f64 on the dequantized codes and requantized, as the periphery's
+    /// function unit does.
+    ///
+    /// # Panics
+    /// If layer `i` is not a host step.
+    pub fn host(&self, i: usize, x: ArrayView3<'_, i64>) -> Array3<i64> {
+        let (
+            Step::Host {
+                x: (sx, zx),
+                y_scale,
+            },
+            Op::Lrn {
+                size,
+                alpha,
+                beta,
+                bias,
+            },
+        ) = (&self.steps[i], &self.net.layers[i].op)
+        else {
+            panic!("layer {i} is not a host step (only LRN compiles to one)")
+        };
+        let act = self.acts[i];
+        let (lo, hi) = act.range();
+        let zy = i64::from(act.zero);
+        let clamp = |r: i64| zy.saturating_add(r).clamp(lo, hi);
+        let real = x.mapv(|q| (q - zx) as f64 * sx);
+        let y = exec::lrn(real.view(), *size, (*alpha, *beta, *bias));
+        y.mapv(|v| real_to_code(v, *y_scale, clamp))
+    }
+
     /// Every layer's output codes for one input (codes in the input layer's format).
     pub fn run(&self, input: &Array3<i64>) -> Result<Vec<Array3<i64>>, WorkloadError> {
         let want = self.net.input_shape();
@@ -567,23 +598,7 @@ impl Program {
                     Array3::from_shape_vec((s.c, s.h, s.w), v).expect("same element count")
                 }
                 Step::Move => exec::move_channels(&layer.op, x(0)),
-                Step::Host {
-                    x: (sx, zx),
-                    y_scale,
-                } => {
-                    let real = x(0).mapv(|q| (q - zx) as f64 * sx);
-                    let Op::Lrn {
-                        size,
-                        alpha,
-                        beta,
-                        bias,
-                    } = layer.op
-                    else {
-                        unreachable!("only LRN compiles to a host step")
-                    };
-                    let y = exec::lrn(real.view(), size, (alpha, beta, bias));
-                    y.mapv(|v| real_to_code(v, *y_scale, clamp))
-                }
+                Step::Host { .. } => self.host(i, x(0)),
                 Step::Lut { lo, table } => x(0).mapv(|q| table[(q - lo) as usize]),
                 Step::Mul(r) => exec::product(centred(0).view(), centred(1).view(), |a, b| {
                     clamp(r.apply(a * b))

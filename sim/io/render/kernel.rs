@@ -184,7 +184,11 @@ fn energy_lines(s: &mut String, r: &KernelRunReport) {
             );
         }
         let _ = writeln!(s, "  energy by component ({label}), pJ:");
+        // A kernel runs in the array: the periphery's function unit (LRN) never takes part.
         for (name, v) in primary.components() {
+            if name == "function unit" && v == 0.0 {
+                continue;
+            }
             let _ = writeln!(s, "    {name:<18} {v:>14.3}");
         }
     }

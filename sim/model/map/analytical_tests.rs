@@ -108,10 +108,15 @@ fn mapping_measures_are_bounded(r: &NetRun) {
             l.cycles
         );
         // A value crosses the bus at most once per lane that loads it; a lane of an
-        // element-wise part loads its own operands.
-        assert!(l.loaded_bits <= l.written_bits, "{}", l.name);
-        if l.layout.is_none() {
-            assert_eq!(l.loaded_bits, l.written_bits, "{}", l.name);
+        // element-wise part loads its own operands. A layer of the function unit also moves
+        // its inputs out of their lanes to the unit (docs/model.md §2.5.1).
+        if l.energy.function_unit_pj > 0.0 {
+            assert!(l.loaded_bits > l.written_bits, "{}", l.name);
+        } else {
+            assert!(l.loaded_bits <= l.written_bits, "{}", l.name);
+            if l.layout.is_none() {
+                assert_eq!(l.loaded_bits, l.written_bits, "{}", l.name);
+            }
         }
         for m in [l.chip_lane_utilization, l.mapping_efficiency] {
             assert!((0.0..=1.0).contains(&m), "{}: {m}", l.name);
@@ -358,6 +363,81 @@ fn wide_formats_and_heavy_pruning_are_exact() {
     let opts = analytical(Choice::auto(Objective::Energy));
     let r = run_network(&prog, &images(&prog, 1, 5), &hw(), &opts).unwrap();
     mapping_measures_are_bounded(&r);
+}
+
+/// A network with LRN (AlexNet's place for it: after a ReLU, before a pool): the periphery's
+/// function unit computes it (docs/model.md §2.5.1). Under every strategy the run is
+/// bit-exact and analytical == functional; the LRN layer's energy holds the unit's
+/// multiply-adds at the array file's price, its input's read-out and its results'
+/// write-back, and its cycles at least the unit's; a second pass (the write-back) follows
+/// the unit's. A faster unit shortens the layer and leaves its energy but the unit's.
+#[test]
+fn lrn_runs_on_the_function_unit_exactly() {
+    let mut net = Network::new("lrn", Shape { c: 3, h: 6, w: 6 });
+    net.then("c1", conv(5, 3, 1, 1, 1, true));
+    net.then("r1", NetOp::Relu);
+    net.then(
+        "norm",
+        NetOp::Lrn {
+            size: 3,
+            alpha: 1e-2,
+            beta: 0.75,
+            bias: 1.0,
+        },
+    );
+    net.then(
+        "mp",
+        NetOp::MaxPool {
+            window: Window::square(2, 2, 0),
+        },
+    );
+    net.then("fc", dense(4));
+    let w = synthetic_weights(&net, 3).unwrap();
+    let calib = synthetic_inputs(net.input_shape(), 3, 4);
+    let prog = compress(&net, &w, &spec(None), &calib)
+        .unwrap()
+        .0
+        .program()
+        .unwrap();
+    let imgs = images(&prog, 3, 5);
+    for s in Strategy::ALL {
+        check_equal(&prog, &imgs, Layout::plain(s));
+    }
+    let layer_of = |h: &Hw| {
+        let r = run_network(
+            &prog,
+            &imgs,
+            h,
+            &analytical(Choice::auto(Objective::Energy)),
+        )
+        .unwrap();
+        r.layers.into_iter().find(|l| l.name == "norm").unwrap()
+    };
+    let h = hw();
+    let l = layer_of(&h);
+    let elements = 3.0 * 5.0 * 6.0 * 6.0;
+    let ops = elements * (3 + super::unit::LRN_TAIL_OPS) as f64;
+    let price = h.table.function_unit_pj_per_op;
+    assert!(price > 0.0);
+    assert!((l.energy.function_unit_pj - ops * price).abs() <= 1e-9 * ops * price);
+    assert!(l.energy.memory_reads_pj > 0.0 && l.energy.memory_writes_pj > 0.0);
+    let fu = h.org.params.function_unit;
+    let unit = (ops as u64)
+        .div_ceil(u64::from(fu.ops_per_cycle))
+        .max(elements as u64)
+        + u64::from(fu.latency_cycles);
+    assert!(
+        l.cycles > unit,
+        "{} cycles, the unit alone {unit}",
+        l.cycles
+    );
+    let mut fast = h.org.params.clone();
+    fast.function_unit.ops_per_cycle *= 64;
+    fast.issue_slots_per_cycle = 64;
+    let fast = Hw::new(hw().lib, fast.validate("test").unwrap(), GateSet::Maj);
+    let f = layer_of(&fast);
+    assert!(f.cycles < l.cycles, "{} vs {}", f.cycles, l.cycles);
+    assert_eq!(f.energy.function_unit_pj, l.energy.function_unit_pj);
 }
 
 /// An element-wise program is one program however wide: a table over 16-bit codes (about

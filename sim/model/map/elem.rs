@@ -498,7 +498,9 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
         // A channel move copies each code to the lane of its new channel (loaded from the
         // producer's lane over the bus, as the option-A shortcut's copies).
         (Step::Move, _) => (all(copy(Coding::of(&out))), true),
-        (Step::Host { .. }, op) => return Err(MapError::HostOp(op.name())),
+        // The periphery's function unit computes it (`unit_stream`); its results are written
+        // back into the lanes of their elements over the bus, as the loads of a copy.
+        (Step::Host { .. }, _) => (all(copy(Coding::of(&out))), true),
         (Step::Downsample, _) => {
             let c_in = prog.shape(input(0)).c;
             let code = Coding::of(&out);
@@ -635,6 +637,11 @@ pub fn gather<'a>(
                 _ => a[img][[c, p / ow, p % ow]],
             })
         }
+        // The function unit's results, each loaded into its element's lane.
+        (Step::Host { .. }, _) => {
+            let ys: Vec<Array3<i64>> = a.iter().map(|x| prog.host(i, x.view())).collect();
+            Box::new(move |_, img, c, p| ys[img][[c, p / ow, p % ow]])
+        }
         (Step::Move, op) => {
             let c_in = prog.shape(layer.inputs[0]).c;
             Box::new(move |_, img, c, p| {
@@ -652,7 +659,6 @@ pub fn gather<'a>(
             | Step::Add { .. }
             | Step::Pass
             | Step::Downsample
-            | Step::Host { .. }
             | Step::Attn(_)
             | Step::Lut { .. },
             _,

@@ -93,6 +93,9 @@ pub(crate) fn layer_costs(
         | Step::Attn(_)
         | Step::Lut { .. }
         | Step::Mul(_) => {
+            // A host layer's first pass is the function unit's (`unit`); its results are
+            // written back in the second, as the parts' loads.
+            let host = matches!(prog.step(i), Step::Host { .. });
             let (parts, charge) = elem::parts(prog, i, hw)?;
             let g = functional.then(|| elem::gather(prog, i, outs));
             let (c, y) = elem_layer(
@@ -105,6 +108,13 @@ pub(crate) fn layer_costs(
                 i,
                 charge,
             );
+            let c = if host {
+                let mut all = vec![unit::unit_stream(prog, i, n_img, hw)];
+                all.extend(c.into_iter().map(|s| StreamCost { pass: 1, ..s }));
+                all
+            } else {
+                c
+            };
             (c, None, y)
         }
     };

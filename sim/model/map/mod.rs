@@ -34,6 +34,7 @@ mod jobs;
 pub mod linear;
 pub mod place;
 pub mod unary;
+pub mod unit;
 
 mod layer;
 mod run;

@@ -253,17 +253,21 @@ fn programs(costs: &[StreamCost], hw: &Hw) -> Vec<ProgramPlace> {
     let per = hw.lanes();
     // A cost standing for several equal blocks expands into its runs, one block apart (or,
     // for a layout in waves, one wave apart).
-    let expanded = costs.iter().flat_map(|c| {
-        let step = match c.place.wave_lanes {
-            0 => c.place.lanes.len(),
-            w => w,
-        };
-        (0..c.repeat as usize).map(move |r| {
-            let mut place = c.place.clone();
-            place.lanes = place.lanes.start + r * step..place.lanes.end + r * step;
-            (c, place)
-        })
-    });
+    // The function unit's pass (an LRN layer's first) runs on no subarray's lanes.
+    let expanded = costs
+        .iter()
+        .filter(|c| c.unit_work == (0, 0))
+        .flat_map(|c| {
+            let step = match c.place.wave_lanes {
+                0 => c.place.lanes.len(),
+                w => w,
+            };
+            (0..c.repeat as usize).map(move |r| {
+                let mut place = c.place.clone();
+                place.lanes = place.lanes.start + r * step..place.lanes.end + r * step;
+                (c, place)
+            })
+        });
     // Runs in waves stay on their block's subarray; the others go round-robin.
     let mut k = 0u64;
     for (c, place) in expanded {
@@ -471,6 +475,11 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
             "'{}' output at ((c mod {groups})·C/{groups} + ⌊c/{groups}⌋, y, x); {via}",
             name(0)
         ),
+        (Source::X(_), Op::Lrn { .. }) => format!(
+            "the periphery's function unit, its result at (c, y, x) (every code of '{}' is \
+             read out and sent to it over the global bus); {via}",
+            name(0)
+        ),
         (Source::X(_), Op::Channels { start, .. }) => {
             format!("'{}' output at (c + {start}, y, x); {via}", name(0))
         }
@@ -507,7 +516,6 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
             | Op::BatchNorm { .. }
             | Op::Softmax
             | Op::Sign
-            | Op::Lrn { .. }
             | Op::Unary { .. }
             | Op::Mul,
         ) => format!("'{}' output at (c, y, x); {via}", name(0)),

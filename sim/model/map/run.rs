@@ -114,7 +114,7 @@ pub fn run_waves(
 /// images and options: every layer's streams, subarray runs, lanes, gate steps, lane-gate
 /// evaluations, loaded (moved) and written bits, cycles, column utilization, lane-cycles and
 /// lower bounds are equal, and so are the
-/// preset and bus energies (the rest differs only through the pulses' data-dependent zero
+/// preset, bus and function-unit energies (the rest differs only through the pulses' data-dependent zero
 /// split), and the network's timelines (docs/model.md §2.11: the analytical run schedules
 /// each equal block its streams stand for, the functional run each block it executed). A
 /// layer whose functional programs had to copy a column read twice by one gate
@@ -178,10 +178,20 @@ pub fn analytical_matches(f: &NetRun, a: &NetRun) -> Result<usize, MapError> {
             )));
         }
         let (ef, ea) = (&lf.energy, &la.energy);
-        if ef.presets_pj != ea.presets_pj || ef.bus_pj != ea.bus_pj {
+        if ef.presets_pj != ea.presets_pj
+            || ef.bus_pj != ea.bus_pj
+            || ef.function_unit_pj != ea.function_unit_pj
+        {
             return Err(MapError::Disagree(format!(
-                "layer {}: preset/bus energy {} / {} pJ functional vs {} / {} pJ analytical",
-                lf.name, ef.presets_pj, ef.bus_pj, ea.presets_pj, ea.bus_pj
+                "layer {}: preset/bus/function-unit energy {} / {} / {} pJ functional vs {} / \
+                 {} / {} pJ analytical",
+                lf.name,
+                ef.presets_pj,
+                ef.bus_pj,
+                ef.function_unit_pj,
+                ea.presets_pj,
+                ea.bus_pj,
+                ea.function_unit_pj
             )));
         }
     }
@@ -703,8 +713,9 @@ pub(crate) fn plan_network(
 /// link share).
 pub(crate) fn reprice(costs: &mut [StreamCost], hw: &Hw) {
     for c in costs {
-        c.cycles_per_run =
-            broadcast_cycles(&c.counts, &hw.steps) + c.load_writes * hw.steps.write_row;
+        c.cycles_per_run = broadcast_cycles(&c.counts, &hw.steps)
+            + c.load_writes * hw.steps.write_row
+            + unit::cycles(c.unit_work, hw);
         c.actions.moved_bits[3] = hw.link_bits(c.loaded_bits) as f64;
         c.deploy.actions.moved_bits[3] = hw.link_bits(c.deploy.moved_bits) as f64;
     }

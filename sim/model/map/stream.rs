@@ -45,6 +45,10 @@ pub(crate) struct StreamCost {
     /// Whether its runs work in place on their producer's output columns (an element-wise
     /// layer with no operand loads), and so on its producer's subarrays.
     pub(crate) in_place: bool,
+    /// A run's work on the periphery's function unit, (lane reads, multiply-adds)
+    /// (`unit::unit_stream`; zero for a run in the array): its cycles
+    /// (`unit::cycles`) are part of `cycles_per_run`.
+    pub(crate) unit_work: (u64, u64),
 }
 
 /// The deployment of a run's resident weights and constants: one partial row write per
@@ -296,6 +300,7 @@ pub(crate) fn run_job(
             pass: 0,
             new_subarrays: true,
             in_place: !charge_loads,
+            unit_work: (0, 0),
         },
         sa,
     )
