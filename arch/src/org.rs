@@ -35,10 +35,10 @@ pub struct HostLinkParams {
 
 /// The function unit in the chip's periphery, beside the controller: it computes what the
 /// array does not (local response normalization), reading its operands out of the cells over
-/// the buses and writing the results back (docs/model.md §2.5.1). Left out of an array file,
-/// the defaults below are used ([`FunctionUnitParams::default`]).
+/// the buses and writing the results back (docs/model.md §2.5.1). Keys left out of an array
+/// file (or the whole section) take the defaults ([`FunctionUnitParams::default`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct FunctionUnitParams {
     /// 32-bit floating-point multiply-adds it completes per controller cycle.
     pub ops_per_cycle: u32,
@@ -712,6 +712,36 @@ mod tests {
         assert_eq!(org.cycles(1.0 / f), 1);
         assert_eq!(org.cycles(1.0 / f + 1e-3), 2);
         assert_eq!(org.cycles(2.0 / f), 2);
+    }
+
+    /// The function unit: the shipped preset's keys; a partial section, or none, takes the
+    /// defaults; its energy is derived from the node (Horowitz's FP32 multiply-add, 4.6 pJ
+    /// at 45 nm and 0.9 V, scaled by node × V²: 1.78 pJ at 22 nm and 0.8 V) unless given;
+    /// a zero rate is refused by name.
+    #[test]
+    fn the_function_unit_takes_defaults_derives_and_checks() {
+        let org = presets::array("cram-1k").unwrap();
+        let fu = org.params.function_unit;
+        assert_eq!(
+            (fu.ops_per_cycle, fu.latency_cycles, fu.e_pj_per_op),
+            (16, 8, None)
+        );
+        let e = org.periphery.e_function_unit_pj_per_op;
+        assert!((e - 4.6 * 22.0 / 45.0 * 0.64 / 0.81).abs() < 1e-12, "{e}");
+        assert!(org.periphery.derived.contains(&"function_unit.e_pj_per_op"));
+        let src = presets::array_source("cram-1k").unwrap();
+        let cut = &src[..src.find("[function_unit]").unwrap()];
+        let none: super::OrgParams = toml::from_str(cut).unwrap();
+        assert_eq!(none.function_unit, super::FunctionUnitParams::default());
+        let partial: super::OrgParams =
+            toml::from_str(&format!("{cut}[function_unit]\ne_pj_per_op = 3.0\n")).unwrap();
+        assert_eq!(partial.function_unit.ops_per_cycle, 16);
+        let org = partial.validate("p.toml").unwrap();
+        assert_eq!(org.periphery.e_function_unit_pj_per_op, 3.0);
+        let mut p = presets::array("cram-1k").unwrap().params;
+        p.function_unit.ops_per_cycle = 0;
+        let e = p.validate("a.toml").unwrap_err().to_string();
+        assert!(e.contains("function_unit.ops_per_cycle"), "{e}");
     }
 
     #[test]

@@ -464,23 +464,45 @@ fn format_owners(
         let Some(&act) = recorded.get(&layer.name) else {
             continue;
         };
-        // Softmax passes the logits' codes on (monotone, docs/model.md): a format recorded
-        // on its probabilities is not theirs.
-        if layer.op == Op::Softmax {
-            continue;
-        }
         // The output of a layer that a BatchNorm folds into is the BatchNorm's once folded:
         // the format recorded before the BatchNorm describes nothing that remains.
         if (0..net.layers.len()).any(|k| net.layers[k].inputs.first() == Some(&i) && folds(k)) {
             continue;
         }
-        let mut owner = i;
-        while net.layers[owner].op.keeps_format() || folds(owner) {
-            owner = net.layers[owner].inputs[0];
+        if let Some(owner) = owner_of(net, i, &readers, &folds) {
+            owners.insert(net.layers[owner].name.clone(), act);
         }
-        owners.insert(net.layers[owner].name.clone(), act);
     }
     owners
+}
+
+/// The layer whose format a format recorded on layer `i` is: `i`, or up through the ops
+/// that keep their input's codes and the BatchNorms that fold, each the sole reader of its
+/// producer. `None` when the walk meets a producer with other readers (the format would
+/// clip what they read: the ReLU of a convolution that a residual Add also reads) or a
+/// Softmax (it passes the logits' codes on, docs/model.md: a format of its probabilities is
+/// not theirs).
+fn owner_of(
+    net: &Network,
+    i: usize,
+    readers: &dyn Fn(usize) -> usize,
+    folds: &dyn Fn(usize) -> bool,
+) -> Option<usize> {
+    let mut owner = i;
+    loop {
+        let op = &net.layers[owner].op;
+        if *op == Op::Softmax {
+            return None;
+        }
+        if !(op.keeps_format() || folds(owner)) {
+            return Some(owner);
+        }
+        let producer = net.layers[owner].inputs[0];
+        if readers(producer) != 1 {
+            return None;
+        }
+        owner = producer;
+    }
 }
 
 /// [`compress`] keeping what a quantized model file records (`recorded`: some layers' weight
@@ -793,6 +815,35 @@ mod tests {
         let q = &m.quant.unwrap().weights["bn"];
         assert!(q.values.iter().all(|&v| v != 0), "{:?}", q.values);
         assert_eq!(sparsity.iter().find(|s| s.0 == "bn").unwrap().1, 0.0);
+    }
+
+    /// A recorded format never reaches a layer that something else also reads, nor the
+    /// logits through a Softmax: a ReLU's is dropped when its convolution also feeds a
+    /// residual Add (the Add would read clipped values), and a Flatten's after a Softmax is
+    /// dropped (it is the probabilities'); the convolution keeps its own.
+    #[test]
+    fn recorded_formats_stop_at_shared_producers_and_softmax() {
+        let mut net = Network::new("shared", Shape::new(2, 4, 4));
+        let c1 = net.then("c1", crate::zoo::conv(2, 3, 1, 1, 1, true));
+        let r1 = net.then("r1", Op::Relu);
+        net.push("add", Op::Add, &[r1, c1]);
+        net.then("gap", Op::GlobalAvgPool);
+        net.then("sm", Op::Softmax);
+        net.then("fl", Op::Flatten);
+        let fmt = |scale: f32| ActQuant {
+            bits: 8,
+            signed: false,
+            binary: false,
+            scale,
+            zero: 0,
+        };
+        let recorded: BTreeMap<String, ActQuant> = [("c1", 0.5), ("r1", 0.25), ("fl", 1.0 / 255.0)]
+            .into_iter()
+            .map(|(n, s)| (n.to_owned(), fmt(s)))
+            .collect();
+        let owners = format_owners(&net, &recorded);
+        let got: Vec<(&str, f32)> = owners.iter().map(|(n, a)| (n.as_str(), a.scale)).collect();
+        assert_eq!(got, [("c1", 0.5)]);
     }
 
     /// Recorded activation formats land on the layers that produce those codes: a ReLU's

@@ -146,7 +146,10 @@ pub fn prepare(loaded: &Loaded, s: &Settings) -> Result<(Model, Origin), Workloa
         QuantizedBy::Settings
     } else {
         spec.act_bits = recorded.iter().map(|r| r.1.a).max().expect("not empty");
-        keep.acts = loaded.acts.clone();
+        // The file's activation scales belong to its weights, not to synthetic stand-ins.
+        if !synthetic {
+            keep.acts = loaded.acts.clone();
+        }
         keep.weights = recorded
             .iter()
             .map(|(name, b)| {

@@ -431,6 +431,12 @@ fn lrn_runs_on_the_function_unit_exactly() {
         "{} cycles, the unit alone {unit}",
         l.cycles
     );
+    // `map` lists the write-back's runs on subarrays, which are the layer's subarray runs
+    // (the unit's pass is none).
+    let norm = prog.network().find("norm").unwrap();
+    let p = super::place::place(&prog, norm, &h, Choice::auto(Objective::Energy), None).unwrap();
+    let runs: usize = p.programs.iter().map(|q| q.runs.len()).sum();
+    assert_eq!(runs as u64, p.report.subarray_runs);
     let mut fast = h.org.params.clone();
     fast.function_unit.ops_per_cycle *= 64;
     fast.issue_slots_per_cycle = 64;

@@ -219,7 +219,10 @@ pub(crate) fn report(
         d_longest = d_longest.max(c.deploy.writes * hw.steps.write_row);
         actions.add_scaled(&c.actions, k as f64);
         streams += k;
-        runs += c.runs * k;
+        // The function unit's pass (§2.5.1) is no run on a subarray's lanes.
+        if c.unit_work == (0, 0) {
+            runs += c.runs * k;
+        }
         lanes += c.lanes * k;
         steps += c.counts.gate_steps * c.runs * k;
         evals += c.counts.lane_gate_evals * k;

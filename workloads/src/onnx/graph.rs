@@ -682,8 +682,13 @@ impl Importer<'_> {
             }
         };
         let name = node.inputs[k].clone();
-        let sole =
-            self.readers.get(&name) == Some(&1) && x + 1 == self.net.layers.len() && x == a.layer;
+        // The layer's only reader, also through the Q/DQ pairs of a quantized graph (one
+        // QuantizeLinear dequantized for two consumers is read twice).
+        let root = self.roots.get(&x).unwrap_or(&name);
+        let sole = self.readers.get(&name) == Some(&1)
+            && self.through.get(root) == Some(&1)
+            && x + 1 == self.net.layers.len()
+            && x == a.layer;
         let layer_name = self.net.layers[x].name.clone();
         let folded_into = if sole {
             match self.net.layers[x].op {

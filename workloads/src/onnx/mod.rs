@@ -122,6 +122,8 @@ pub fn import(
         weights: Weights::default(),
         vals: HashMap::new(),
         readers: HashMap::new(),
+        through: HashMap::new(),
+        roots: HashMap::new(),
         dtypes: HashMap::new(),
         skipped: vec![],
         acts: BTreeMap::new(),
@@ -134,6 +136,24 @@ pub fn import(
         .chain(model.graph.outputs.iter().map(|o| &o.name))
     {
         *im.readers.entry(name.clone()).or_insert(0) += 1;
+    }
+    // Readers through pass-through nodes, last node first (ONNX lists nodes in topological
+    // order, so a node's output has its count before the node is met).
+    for o in &model.graph.outputs {
+        *im.through.entry(o.name.clone()).or_insert(0) += 1;
+    }
+    for node in model.graph.nodes.iter().rev() {
+        let pass = matches!(
+            node.op_type.as_str(),
+            "QuantizeLinear" | "DequantizeLinear" | "Identity" | "Dropout"
+        ) && matches!(node.domain.as_str(), "" | "ai.onnx");
+        for (k, name) in node.inputs.iter().enumerate() {
+            let n = match node.outputs.first() {
+                Some(out) if pass && k == 0 => im.through.get(out).copied().unwrap_or(0),
+                _ => 1,
+            };
+            *im.through.entry(name.clone()).or_insert(0) += n;
+        }
     }
     for t in &model.graph.initializers {
         let c = const_of(t).map_err(|why| im.err_tensor(&t.name, &why))?;
@@ -225,6 +245,12 @@ struct Importer<'a> {
     dtypes: HashMap<String, i32>,
     /// How many nodes (and graph outputs) read each value.
     readers: HashMap<String, usize>,
+    /// How many nodes (and graph outputs) read each value through QuantizeLinear,
+    /// DequantizeLinear, Identity and Dropout (which pass it on): a value quantized once and
+    /// dequantized for two consumers has two.
+    through: HashMap<String, usize>,
+    /// The ONNX output that made each layer (its first), by layer.
+    roots: HashMap<usize, String>,
     skipped: Vec<String>,
     /// Recorded activation formats by layer name ([`Imported::acts`]).
     acts: BTreeMap<String, ActQuant>,
@@ -554,6 +580,7 @@ impl Importer<'_> {
         let tokens = first.is_some_and(|f| f.1) && rank != 4;
         let i = self.push_layer(label, op, inputs)?;
         if let Some(out) = node.outputs.first() {
+            self.roots.insert(i, out.clone());
             let s = self.shapes[i];
             let dims = if tokens {
                 vec![1, s.h, s.c]
@@ -2182,5 +2209,43 @@ mod tests {
                 f: UnaryFn::LeakyRelu { alpha: 0.25 }
             }
         );
+    }
+
+    /// A constant Mul folds into the layer before it only when nothing else reads that
+    /// layer, also through a quantized graph's pairs: one QuantizeLinear dequantized for
+    /// two consumers (a scaled branch and a residual Add) keeps the Mul a layer of its own,
+    /// so the Add reads the unscaled values.
+    #[test]
+    fn a_constant_folds_only_into_a_layer_nothing_else_reads() {
+        let inits = [
+            tensor("w", &[2, 2, 1, 1], 1, &f32s(&[1.0, 0.5, -0.5, 1.0])),
+            tensor("s", &[], 1, &f32s(&[0.05])),
+            tensor("z", &[], 2, &[128]),
+            tensor("k", &[2, 1, 1], 1, &f32s(&[2.0, 3.0])),
+        ];
+        let nodes = [
+            node("Conv", &["x", "w"], &["c"], &[]),
+            node("QuantizeLinear", &["c", "s", "z"], &["q"], &[]),
+            node("DequantizeLinear", &["q", "s", "z"], &["d1"], &[]),
+            node("DequantizeLinear", &["q", "s", "z"], &["d2"], &[]),
+            node("Mul", &["d1", "k"], &["m"], &[]),
+            node("Add", &["m", "d2"], &["y"], &[]),
+        ];
+        let im = import(&model(&[1, 2, 3, 3], &inits, &nodes), "qdq2.onnx", false).unwrap();
+        let ops: Vec<&str> = im.net.layers.iter().map(|l| l.op.name()).collect();
+        assert_eq!(ops, ["input", "conv", "batchnorm", "add"]);
+        assert_eq!(im.acts[&im.net.layers[1].name].scale, 0.05);
+        // With one dequantized reader, the Mul folds into the convolution, whose recorded
+        // format (of the unscaled output) is then dropped.
+        let nodes = [
+            node("Conv", &["x", "w"], &["c"], &[]),
+            node("QuantizeLinear", &["c", "s", "z"], &["q"], &[]),
+            node("DequantizeLinear", &["q", "s", "z"], &["d1"], &[]),
+            node("Mul", &["d1", "k"], &["y"], &[]),
+        ];
+        let im = import(&model(&[1, 2, 3, 3], &inits, &nodes), "qdq1.onnx", false).unwrap();
+        let ops: Vec<&str> = im.net.layers.iter().map(|l| l.op.name()).collect();
+        assert_eq!(ops, ["input", "conv"]);
+        assert!(im.acts.is_empty(), "{:?}", im.acts);
     }
 }
