@@ -153,6 +153,7 @@ fn a_qdq_model_keeps_its_recorded_bits_unless_told() {
     // The input's, conv1's (on relu1), conv2's (on relu2) and the pool's; fc is float in
     // the file.
     assert_eq!(v["workload"]["origin"]["file_formats"], 4);
+    assert_eq!(v["workload"]["origin"]["file_weights"], 3);
     let w4 = run(&q, &["workload.weight_bits=4"]);
     assert_eq!(w4["workload"]["origin"]["quantized_by"], "settings");
     // The shipped int4 digits model is quantized by its own file: no settings apply.

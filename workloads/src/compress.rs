@@ -16,7 +16,7 @@ use crate::golden::Quant;
 use crate::model::Model;
 use crate::net::{Bits, Network, Op, Shape};
 use crate::prune::Prune;
-use crate::quant::{ActQuant, QWeight, WeightMode, WeightScheme};
+use crate::quant::{ActQuant, QWeight, WeightFormat, WeightMode, WeightScheme};
 use crate::weights::{Data, Tensor, Weights};
 
 /// What to do to a network.
@@ -427,6 +427,11 @@ pub struct Recorded {
     /// e.g. the ReLU after a convolution) or on a BatchNorm that folds into its producer is
     /// its producer's, and overrides the producer's own (the clipped range, as ReLU fusion).
     pub acts: BTreeMap<String, ActQuant>,
+    /// The weight format of some layers, by name (an ONNX file's integer weights): those
+    /// layers keep the file's codes where their weights still are exactly those codes'
+    /// values ([`QWeight::from_format`]; a folded BatchNorm changes them), instead of being
+    /// requantized.
+    pub codes: BTreeMap<String, WeightFormat>,
 }
 
 /// A compressed model, with what [`compress_with`] measured and kept.
@@ -438,6 +443,8 @@ pub struct Compressed {
     pub sparsity: Vec<(String, f64)>,
     /// Names of the layers whose activation format is a recorded one (not calibrated).
     pub recorded_acts: Vec<String>,
+    /// Names of the layers whose weight codes are the recorded ones (not requantized).
+    pub recorded_codes: Vec<String>,
 }
 
 /// The recorded formats of `recorded` moved to the layers that produce those codes in the
@@ -566,6 +573,7 @@ pub fn compress_with(
     };
     let mut quant = Quant::default();
     let mut sparsity = Vec::new();
+    let mut recorded_codes = Vec::new();
     let scales = channel_scales(&net);
     for (i, layer) in net.layers.iter().enumerate() {
         if exec::weight_dims(&layer.op, 0).is_none() {
@@ -586,8 +594,18 @@ pub fn compress_with(
             p.apply(t)
                 .map_err(|e| bad(format!("layer '{}': {e}", layer.name)))?;
         }
-        let q = QWeight::quantize(t, scheme_of(&layer.name))
-            .map_err(|e| bad(format!("layer '{}': {e}", layer.name)))?;
+        let file = recorded
+            .codes
+            .get(&layer.name)
+            .and_then(|f| QWeight::from_format(t, f));
+        let q = match file {
+            Some(q) => {
+                recorded_codes.push(layer.name.clone());
+                q
+            }
+            None => QWeight::quantize(t, scheme_of(&layer.name))
+                .map_err(|e| bad(format!("layer '{}': {e}", layer.name)))?,
+        };
         *t = q.dequantize();
         sparsity.push((layer.name.clone(), q.sparsity()));
         quant.weights.insert(layer.name.clone(), q);
@@ -701,6 +719,7 @@ pub fn compress_with(
         },
         sparsity,
         recorded_acts,
+        recorded_codes,
     })
 }
 
@@ -912,8 +931,8 @@ mod tests {
             binarize: None,
         };
         let keep = Recorded {
-            weights: vec![],
             acts: recorded,
+            ..Recorded::default()
         };
         let c = compress_with(&net, &w, &spec, &x, &keep).unwrap();
         assert_eq!(c.recorded_acts, ["input", "c1", "c2"]);

@@ -28,6 +28,9 @@ pub struct Loaded {
     /// The activation formats an ONNX file records, by layer ([`crate::onnx::Imported::acts`];
     /// empty for any other model).
     pub acts: std::collections::BTreeMap<String, crate::quant::ActQuant>,
+    /// The weight formats an ONNX file records, by layer
+    /// ([`crate::onnx::Imported::weights_q`]; empty for any other model).
+    pub weights_q: std::collections::BTreeMap<String, crate::quant::WeightFormat>,
     /// Digest of the bytes the model was read from (16 hex digits; None for zoo models,
     /// which are built from code and a seed).
     pub digest: Option<String>,
@@ -43,6 +46,7 @@ impl Loaded {
             quant: m.quant,
             metrics: m.metrics,
             acts: Default::default(),
+            weights_q: Default::default(),
             digest: Some(digest.hex()),
         }
     }
@@ -72,6 +76,7 @@ pub fn load(spec: &str, skip_unsupported: bool) -> Result<Loaded, WorkloadError>
             quant: None,
             metrics: Default::default(),
             acts: im.acts,
+            weights_q: im.weights_q,
             digest: Some(crate::digest::Fnv::default().part(&bytes).hex()),
         });
     }
@@ -91,6 +96,7 @@ pub fn load(spec: &str, skip_unsupported: bool) -> Result<Loaded, WorkloadError>
         quant: None,
         metrics: Default::default(),
         acts: Default::default(),
+        weights_q: Default::default(),
         digest: None,
     })
 }

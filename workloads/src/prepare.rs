@@ -1,7 +1,8 @@
 //! From a loaded model file to an integer model: a float model is compressed by the caller's
 //! settings, a structure-only one (no weight values in the file) gets seeded synthetic
-//! weights first, and a quantized one (ONNX QDQ, QLinear or Integer ops) is requantized at
-//! the bit-widths its file records unless the caller asks for other ones. Every path says
+//! weights first, and a quantized one (ONNX QDQ, QLinear or Integer ops) keeps its file's
+//! weight codes and activation formats where the file records them, and runs at the
+//! bit-widths it records elsewhere, unless the caller asks for other ones. Every path says
 //! what it did in an [`Origin`].
 
 use ndarray::Array3;
@@ -35,10 +36,11 @@ pub enum QuantizedBy {
     File,
     /// cramulator, by the `workload.*` settings (a float model, a zoo network).
     Settings,
-    /// cramulator, at the bit-widths the file records (a quantized ONNX model: its
-    /// dequantized weights are requantized symmetric per channel at each layer's recorded
-    /// weight bits; its activations take the file's scales and zero points where it records
-    /// them ([`Origin::file_formats`]), and are calibrated at the recorded activation bits
+    /// cramulator, at the bit-widths the file records (a quantized ONNX model: its weights
+    /// keep the file's codes ([`Origin::file_weights`]), or are requantized symmetric per
+    /// channel at each layer's recorded weight bits where the file's cannot be kept; its
+    /// activations take the file's scales and zero points where it records them
+    /// ([`Origin::file_formats`]), and are calibrated at the recorded activation bits
     /// elsewhere).
     RecordedBits,
 }
@@ -58,6 +60,10 @@ pub struct Origin {
     /// `recorded_bits`.
     #[serde(default)]
     pub file_formats: usize,
+    /// How many weighted layers run at the file's own weight codes (its integer weights,
+    /// scales and zero points), not requantized; 0 unless `quantized_by` is `recorded_bits`.
+    #[serde(default)]
+    pub file_weights: usize,
 }
 
 /// How to prepare a model.
@@ -123,6 +129,7 @@ pub fn prepare(loaded: &Loaded, s: &Settings) -> Result<(Model, Origin), Workloa
                 quantized_by: QuantizedBy::File,
                 calibration: None,
                 file_formats: 0,
+                file_weights: 0,
             },
         ));
     }
@@ -149,6 +156,7 @@ pub fn prepare(loaded: &Loaded, s: &Settings) -> Result<(Model, Origin), Workloa
         // The file's activation scales belong to its weights, not to synthetic stand-ins.
         if !synthetic {
             keep.acts = loaded.acts.clone();
+            keep.codes = loaded.weights_q.clone();
         }
         keep.weights = recorded
             .iter()
@@ -188,6 +196,7 @@ pub fn prepare(loaded: &Loaded, s: &Settings) -> Result<(Model, Origin), Workloa
             quantized_by,
             calibration: Some(what),
             file_formats: c.recorded_acts.len(),
+            file_weights: c.recorded_codes.len(),
         },
     ))
 }

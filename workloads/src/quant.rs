@@ -71,6 +71,21 @@ impl WeightScheme {
     }
 }
 
+/// A weight tensor's integer format as a quantized file records it: r = scale[c]·(q −
+/// zero[c]) for output channel c (or one scale and zero point for the tensor), q an integer
+/// of `bits` bits, signed or not (ONNX DequantizeLinear, QLinearConv's w_scale/w_zero_point).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightFormat {
+    /// Bits of the integer type.
+    pub bits: u32,
+    /// Whether the type is signed.
+    pub signed: bool,
+    /// One scale, or one per output channel.
+    pub scale: Vec<f32>,
+    /// One zero point, or one per output channel.
+    pub zero: Vec<i32>,
+}
+
 /// A quantized weight tensor: r = scale[c]·(values − zero[c]) for output channel c (dims[0]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QWeight {
@@ -143,6 +158,63 @@ impl QWeight {
             }));
         }
         Ok(q)
+    }
+
+    /// The codes a quantized file gives the dense float tensor `t` (dequantized from them):
+    /// q = round(t / scale[c]) + zero[c] per output channel c (or one scale and zero point),
+    /// as symmetric codes when the file's are signed with zero point 0 inside the narrow
+    /// range, else as affine codes (a signed file's shifted by 2^(b−1), zero points with
+    /// them). `None` when `t` is not exactly those codes' values (weights changed since, e.g.
+    /// by a folded BatchNorm) or a code falls outside the file's integer type.
+    pub fn from_format(t: &Tensor, f: &WeightFormat) -> Option<QWeight> {
+        let channels = *t.dims.first()?;
+        let groups = f.scale.len();
+        if !(1..=16).contains(&f.bits)
+            || t.is_empty()
+            || !(groups == 1 || groups == channels)
+            || f.zero.len() != groups
+            || f.scale.iter().any(|s| !(s.is_finite() && *s > 0.0))
+        {
+            return None;
+        }
+        let data = t.to_vec();
+        let per = data.len() / channels;
+        let (lo, hi) = if f.signed {
+            (-(1i64 << (f.bits - 1)), (1i64 << (f.bits - 1)) - 1)
+        } else {
+            (0, (1i64 << f.bits) - 1)
+        };
+        let mut values = Vec::with_capacity(data.len());
+        for (i, &x) in data.iter().enumerate() {
+            let g = if groups == 1 { 0 } else { i / per };
+            let (s, z) = (f.scale[g], i64::from(f.zero[g]));
+            let q = (x / s).round() as i64 + z;
+            if !(lo..=hi).contains(&q) || s * (q - z) as f32 != x {
+                return None;
+            }
+            values.push(q as i32);
+        }
+        let narrow = (1i32 << (f.bits - 1)) - 1;
+        let symmetric = f.signed
+            && f.bits >= 2
+            && f.zero.iter().all(|&z| z == 0)
+            && values.iter().all(|q| q.abs() <= narrow);
+        let (mode, shift) = match (symmetric, f.signed) {
+            (true, _) => (WeightMode::Symmetric, 0),
+            (false, true) => (WeightMode::Affine, 1i32 << (f.bits - 1)),
+            (false, false) => (WeightMode::Affine, 0),
+        };
+        Some(QWeight {
+            scheme: WeightScheme {
+                bits: f.bits,
+                mode,
+                per_channel: groups > 1,
+            },
+            dims: t.dims.clone(),
+            values: values.into_iter().map(|q| q + shift).collect(),
+            scale: f.scale.clone(),
+            zero: f.zero.iter().map(|z| z + shift).collect(),
+        })
     }
 
     /// Elements per output channel.

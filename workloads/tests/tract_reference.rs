@@ -210,6 +210,8 @@ fn the_golden_executor_on_a_qdq_model_equals_tract() {
     let (m, origin) = prepare(&loaded, &settings).unwrap();
     assert_eq!(origin.quantized_by, QuantizedBy::RecordedBits);
     assert_eq!(origin.file_formats, 4);
+    // conv1, conv2 and fc at the file's int8 codes.
+    assert_eq!(origin.file_weights, 3);
     let quant = m.quant.as_ref().unwrap();
     // The file's formats, moved from each ReLU to the convolution it follows.
     for (layer, scale) in [

@@ -68,6 +68,7 @@ impl Config {
                             self.weights_seed().wrapping_add(1),
                         )),
                         file_formats: 0,
+                        file_weights: 0,
                     },
                 )
             } else if self.workload.model == DIGITS_FLOAT {
@@ -77,6 +78,7 @@ impl Config {
                     quantized_by: QuantizedBy::Settings,
                     calibration: Some("the digits' training split".into()),
                     file_formats: 0,
+                    file_weights: 0,
                 };
                 (prog, digest, origin)
             } else {

@@ -277,10 +277,15 @@ pub(crate) fn origin_line(o: &cram_workloads::prepare::Origin) -> String {
         WeightsFrom::File => "weights from the model",
         WeightsFrom::Synthetic => "seeded synthetic weights (the model holds none)",
     };
-    let codes = match o.quantized_by {
-        QuantizedBy::File => "quantized as the model file gives it",
-        QuantizedBy::Settings => "compressed by the workload.* settings",
-        QuantizedBy::RecordedBits => "requantized at the bit-widths the file records",
+    let codes = match (o.quantized_by, o.file_weights) {
+        (QuantizedBy::File, _) => "quantized as the model file gives it".to_owned(),
+        (QuantizedBy::Settings, _) => "compressed by the workload.* settings".to_owned(),
+        (QuantizedBy::RecordedBits, 0) => {
+            "requantized at the bit-widths the file records".to_owned()
+        }
+        (QuantizedBy::RecordedBits, n) => {
+            format!("at the bit-widths the file records, with its own weight codes in {n} layer(s)")
+        }
     };
     match (&o.calibration, o.file_formats) {
         (Some(c), 0) => format!("workload: {weights}; {codes}; activations calibrated on {c}"),

@@ -735,6 +735,7 @@ impl Importer<'_> {
             // The layer's output is now the affine's: a format recorded on it before no
             // longer describes it.
             self.acts.remove(&layer_name);
+            self.weights_q.remove(&layer_name);
             self.alias(node, Val::Act(Act { a_bits: bits, ..a }));
             return Ok(());
         }

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::error::WorkloadError;
 use crate::net::{Bits, LayerStats, Network, Op, Shape, UnaryFn, Window};
-use crate::quant::ActQuant;
+use crate::quant::{ActQuant, WeightFormat};
 use crate::weights::{Data, Tensor, Weights};
 
 /// An imported model.
@@ -40,6 +40,22 @@ pub struct Imported {
     /// per-tensor QuantizeLinear of the layer's output, or of a QLinear op's output. Only
     /// formats an [`ActQuant`] holds are kept (see [`Importer::record_format`]).
     pub acts: BTreeMap<String, ActQuant>,
+    /// The weight formats the file records, by layer: the integer type, scales and zero
+    /// points of its weight tensor's DequantizeLinear (or a QLinear op's w_scale and
+    /// w_zero_point), per tensor or per output channel. Compression gives the layer those
+    /// codes where its weights still are exactly their values (`QWeight::from_format`).
+    pub weights_q: BTreeMap<String, WeightFormat>,
+}
+
+/// How a DequantizeLinear's constant input is coded: r = scale·(q − zero) per tensor or
+/// along `axis`, q an integer of `bits` bits, signed or not.
+#[derive(Debug, Clone)]
+struct Coding {
+    scale: Tensor,
+    zero: Option<Tensor>,
+    axis: usize,
+    bits: u32,
+    signed: bool,
 }
 
 /// A value flowing between nodes.
@@ -127,6 +143,8 @@ pub fn import(
         dtypes: HashMap::new(),
         skipped: vec![],
         acts: BTreeMap::new(),
+        codings: HashMap::new(),
+        weights_q: BTreeMap::new(),
     };
     for name in model
         .graph
@@ -219,6 +237,7 @@ pub fn import(
         skipped: im.skipped,
         opset: model.opset,
         acts: im.acts,
+        weights_q: im.weights_q,
     })
 }
 
@@ -254,6 +273,10 @@ struct Importer<'a> {
     skipped: Vec<String>,
     /// Recorded activation formats by layer name ([`Imported::acts`]).
     acts: BTreeMap<String, ActQuant>,
+    /// How each dequantized constant was coded, by the DequantizeLinear's output name.
+    codings: HashMap<String, Coding>,
+    /// Recorded weight formats by layer name ([`Imported::weights_q`]).
+    weights_q: BTreeMap<String, WeightFormat>,
 }
 
 fn stem(origin: &str) -> &str {
@@ -997,6 +1020,10 @@ impl Importer<'_> {
         if out_bits.is_some() {
             self.record_format(node, l, 6, 7);
         }
+        // A convolution's output channels are its weights' axis 0.
+        if let Some(f) = self.weight_format(node, w_at, 0) {
+            self.weights_q.insert(self.net.layers[l].name.clone(), f);
+        }
         self.finish_weighted(l, w, bias, w_bits, a_bits);
         Ok(())
     }
@@ -1130,6 +1157,10 @@ impl Importer<'_> {
             let at = if node.op_type == "QGemm" { 7 } else { 6 };
             self.record_format(node, l, at, at + 1);
         }
+        // The output features are B's axis 1 ([in, out]), or 0 with transB.
+        if let Some(f) = self.weight_format(node, b_at, usize::from(!trans_b)) {
+            self.weights_q.insert(self.net.layers[l].name.clone(), f);
+        }
         self.finish_weighted(l, w, bias, w_bits, a_bits);
         Ok(())
     }
@@ -1176,6 +1207,59 @@ impl Importer<'_> {
             }
             _ => (8, false),
         }
+    }
+
+    /// Whether the constant `name` is of a signed integer type (INT8, INT16, INT32, INT4).
+    fn signed(&self, name: Option<&String>) -> bool {
+        name.and_then(|n| self.dtypes.get(n))
+            .is_some_and(|d| matches!(d, 3 | 5 | 6 | 22))
+    }
+
+    /// The weight format of `node`'s weight input `w_at` whose output channels run along
+    /// axis `out_axis` of the file's tensor: a QLinear op's (or QGemm's) w_scale and
+    /// w_zero_point (inputs 4 and 5), or the DequantizeLinear that made the input. `None`
+    /// for float weights, and for scales along another axis (they are not per output
+    /// channel).
+    fn weight_format(
+        &self,
+        node: &proto::Node,
+        w_at: usize,
+        out_axis: usize,
+    ) -> Option<WeightFormat> {
+        let name = node.inputs.get(w_at)?;
+        let c = if node.op_type.starts_with("QLinear") || node.op_type == "QGemm" {
+            Coding {
+                scale: self.opt_konst(node, 4).ok()??,
+                zero: self.opt_konst(node, 5).ok()?,
+                axis: out_axis,
+                bits: self.int_bits_of(node, w_at).unwrap_or(8),
+                signed: self.signed(Some(name)),
+            }
+        } else {
+            self.codings.get(name)?.clone()
+        };
+        let n = c.scale.len();
+        if n != 1 && c.axis != out_axis
+            || c.zero
+                .as_ref()
+                .is_some_and(|z| z.len() != 1 && z.len() != n)
+        {
+            return None;
+        }
+        let zero = (0..n)
+            .map(|i| {
+                c.zero
+                    .as_ref()
+                    .map_or(0.0, |z| z.get(if z.len() == 1 { 0 } else { i }))
+            })
+            .map(|z| (z.fract() == 0.0).then_some(z as i32))
+            .collect::<Option<Vec<i32>>>()?;
+        Some(WeightFormat {
+            bits: c.bits,
+            signed: c.signed,
+            scale: (0..n).map(|i| c.scale.get(i)).collect(),
+            zero,
+        })
     }
 
     /// Records the activation format the file gives layer `l`'s output: scale input `s` and
@@ -1236,6 +1320,19 @@ impl Importer<'_> {
             }
             Val::Const { t, w_bits } => {
                 if node.op_type == "DequantizeLinear" {
+                    if let Some(scale) = scale_t.clone() {
+                        let rank = t.dims.len() as i64;
+                        let coding = Coding {
+                            scale,
+                            zero: zp.clone(),
+                            axis: (if axis < 0 { axis + rank } else { axis }).max(0) as usize,
+                            bits: w_bits.or(bits).unwrap_or(8),
+                            signed: self.signed(node.inputs.first()),
+                        };
+                        for out in &node.outputs {
+                            self.codings.insert(out.clone(), coding.clone());
+                        }
+                    }
                     Val::Const {
                         t: dequantize(&t, zp.as_ref(), scale_t.as_ref(), axis)?,
                         w_bits: w_bits.or(bits),
@@ -2247,5 +2344,100 @@ mod tests {
         let ops: Vec<&str> = im.net.layers.iter().map(|l| l.op.name()).collect();
         assert_eq!(ops, ["input", "conv"]);
         assert!(im.acts.is_empty(), "{:?}", im.acts);
+    }
+
+    /// A quantized file's weight codes are kept: asymmetric uint8 codes per tensor (as
+    /// affine codes), and int8 codes per output channel with zero points 0 (as symmetric
+    /// ones; MatMul's B is [in, out], so its channels run along axis 1), whatever
+    /// requantizing them symmetric per channel would have given. A Gemm's alpha changes
+    /// the weights, so they are requantized.
+    #[test]
+    fn a_quantized_files_weight_codes_are_kept() {
+        use crate::compress::{Calibration, CompressSpec, Recorded, compress_with};
+        use crate::quant::{WeightMode, WeightScheme};
+        let codes_u8: [u8; 4] = [0, 3, 200, 255];
+        let codes_i8: [i8; 6] = [-128, 5, 127, -7, 0, 64];
+        let inits = [
+            tensor("wq", &[2, 2, 1, 1], 2, &codes_u8),
+            tensor("ws", &[], 1, &f32s(&[0.01])),
+            tensor("wz", &[], 2, &[3]),
+            tensor("mq", &[2, 3], 3, &codes_i8.map(|c| c as u8)),
+            tensor("ms", &[3], 1, &f32s(&[0.5, 0.25, 0.125])),
+            tensor("mz", &[3], 3, &[0, 0, 0]),
+        ];
+        let nodes = [
+            node("DequantizeLinear", &["wq", "ws", "wz"], &["w"], &[]),
+            node("Conv", &["x", "w"], &["c"], &[]),
+            node("GlobalAveragePool", &["c"], &["g"], &[]),
+            node("Flatten", &["g"], &["f"], &[]),
+            node(
+                "DequantizeLinear",
+                &["mq", "ms", "mz"],
+                &["m"],
+                &[int_attr("axis", 1)],
+            ),
+            node("MatMul", &["f", "m"], &["y"], &[]),
+        ];
+        let im = import(&model(&[1, 2, 3, 3], &inits, &nodes), "codes.onnx", false).unwrap();
+        let (conv, fc) = (
+            im.net.layers[1].name.clone(),
+            im.net.layers.last().unwrap().name.clone(),
+        );
+        assert_eq!(im.weights_q.len(), 2, "{:?}", im.weights_q);
+        let spec = CompressSpec {
+            weights: WeightScheme {
+                bits: 8,
+                mode: WeightMode::Symmetric,
+                per_channel: true,
+            },
+            act_bits: 8,
+            act_symmetric: false,
+            input: None,
+            prune: None,
+            calibration: Calibration::MinMax,
+            binarize: None,
+        };
+        let keep = Recorded {
+            codes: im.weights_q.clone(),
+            ..Recorded::default()
+        };
+        let x = crate::compress::synthetic_inputs(im.net.input_shape(), 1, 1);
+        let c = compress_with(&im.net, &im.weights, &spec, &x, &keep).unwrap();
+        assert_eq!(c.recorded_codes, [conv.clone(), fc.clone()]);
+        let q = &c.model.quant.as_ref().unwrap().weights;
+        assert_eq!(q[&conv].scheme.mode, WeightMode::Affine);
+        assert_eq!(q[&conv].values, [0, 3, 200, 255]);
+        assert_eq!(
+            (q[&conv].scale.as_slice(), q[&conv].zero.as_slice()),
+            (&[0.01f32][..], &[3][..])
+        );
+        // [out = 3, in = 2] after the transpose; −128 is outside the narrow symmetric
+        // range, so the codes are affine, shifted by 128.
+        assert_eq!(q[&fc].scheme.mode, WeightMode::Affine);
+        assert_eq!(q[&fc].values, [0, 121, 133, 128, 255, 192]);
+        assert_eq!(q[&fc].zero, [128, 128, 128]);
+        assert_eq!(q[&fc].scale, [0.5, 0.25, 0.125]);
+        // Scaled by a Gemm's alpha, the weights are no longer the codes' values.
+        let mut alpha = Vec::new();
+        bytes(&mut alpha, 1, b"alpha");
+        alpha.push(2 << 3 | 5);
+        alpha.extend(0.3f32.to_le_bytes());
+        let nodes = [
+            node(
+                "DequantizeLinear",
+                &["mq", "ms", "mz"],
+                &["m"],
+                &[int_attr("axis", 1)],
+            ),
+            node("Gemm", &["x", "m"], &["y"], &[alpha]),
+        ];
+        let im = import(&model(&[1, 2], &inits, &nodes), "alpha.onnx", false).unwrap();
+        let keep = Recorded {
+            codes: im.weights_q.clone(),
+            ..Recorded::default()
+        };
+        let x = crate::compress::synthetic_inputs(im.net.input_shape(), 1, 1);
+        let c = compress_with(&im.net, &im.weights, &spec, &x, &keep).unwrap();
+        assert!(c.recorded_codes.is_empty());
     }
 }
