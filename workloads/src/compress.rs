@@ -55,6 +55,24 @@ pub struct Binarize {
     pub ends: Option<WeightScheme>,
 }
 
+impl CompressSpec {
+    /// 8-bit symmetric weights per output channel and 8-bit affine activations calibrated
+    /// by min/max, nothing pruned or binarized.
+    pub const INT8: CompressSpec = CompressSpec {
+        weights: WeightScheme {
+            bits: 8,
+            mode: WeightMode::Symmetric,
+            per_channel: true,
+        },
+        act_bits: 8,
+        act_symmetric: false,
+        input: None,
+        prune: None,
+        calibration: Calibration::MinMax,
+        binarize: None,
+    };
+}
+
 /// The binary weight scheme: ±1 codes, α per output channel.
 pub const BINARY_WEIGHTS: WeightScheme = WeightScheme {
     bits: 1,
@@ -454,7 +472,15 @@ fn format_owners(
     net: &Network,
     recorded: &BTreeMap<String, ActQuant>,
 ) -> BTreeMap<String, ActQuant> {
-    let readers = |j: usize| net.layers.iter().filter(|l| l.inputs.contains(&j)).count();
+    // How many layers read each layer (once however many of their inputs it is).
+    let mut readers = vec![0usize; net.layers.len()];
+    for l in &net.layers {
+        for (k, &j) in l.inputs.iter().enumerate() {
+            if !l.inputs[..k].contains(&j) {
+                readers[j] += 1;
+            }
+        }
+    }
     // A BatchNorm folds into a Dense/Conv2d producer that it alone reads (fold_batchnorm).
     let folds = |i: usize| {
         let l = &net.layers[i];
@@ -463,8 +489,15 @@ fn format_owners(
                 net.layers[l.inputs[0]].op,
                 Op::Dense { .. } | Op::Conv2d { .. }
             )
-            && readers(l.inputs[0]) == 1
+            && readers[l.inputs[0]] == 1
     };
+    // The layers a BatchNorm folds into.
+    let mut folded_into = vec![false; net.layers.len()];
+    for (k, l) in net.layers.iter().enumerate() {
+        if folds(k) {
+            folded_into[l.inputs[0]] = true;
+        }
+    }
     let mut owners = BTreeMap::new();
     // In layer order, so a reader's format overrides its producer's.
     for (i, layer) in net.layers.iter().enumerate() {
@@ -473,7 +506,7 @@ fn format_owners(
         };
         // The output of a layer that a BatchNorm folds into is the BatchNorm's once folded:
         // the format recorded before the BatchNorm describes nothing that remains.
-        if (0..net.layers.len()).any(|k| net.layers[k].inputs.first() == Some(&i) && folds(k)) {
+        if folded_into[i] {
             continue;
         }
         if let Some(owner) = owner_of(net, i, &readers, &folds) {
@@ -492,7 +525,7 @@ fn format_owners(
 fn owner_of(
     net: &Network,
     i: usize,
-    readers: &dyn Fn(usize) -> usize,
+    readers: &[usize],
     folds: &dyn Fn(usize) -> bool,
 ) -> Option<usize> {
     let mut owner = i;
@@ -505,7 +538,7 @@ fn owner_of(
             return Some(owner);
         }
         let producer = net.layers[owner].inputs[0];
-        if readers(producer) != 1 {
+        if readers[producer] != 1 {
             return None;
         }
         owner = producer;
@@ -917,19 +950,7 @@ mod tests {
         assert_eq!(got, [("c1", 0.125), ("c2", 0.0625), ("input", 1.0 / 255.0)]);
         let w = synthetic_weights(&net, 3).unwrap();
         let x = synthetic_inputs(net.input_shape(), 2, 4);
-        let spec = CompressSpec {
-            weights: WeightScheme {
-                bits: 8,
-                mode: WeightMode::Symmetric,
-                per_channel: true,
-            },
-            act_bits: 8,
-            act_symmetric: false,
-            input: None,
-            prune: None,
-            calibration: Calibration::MinMax,
-            binarize: None,
-        };
+        let spec = CompressSpec::INT8;
         let keep = Recorded {
             acts: recorded,
             ..Recorded::default()

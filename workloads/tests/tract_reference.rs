@@ -188,21 +188,8 @@ fn the_golden_executor_on_a_qdq_model_equals_tract() {
     use cram_workloads::prepare::{QuantizedBy, Settings, prepare};
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/onnx/tiny_cnn_qdq.onnx");
     let loaded = cram_workloads::load::load(path.to_str().unwrap(), false).unwrap();
-    let spec = cram_workloads::compress::CompressSpec {
-        weights: cram_workloads::quant::WeightScheme {
-            bits: 8,
-            mode: cram_workloads::quant::WeightMode::Symmetric,
-            per_channel: true,
-        },
-        act_bits: 8,
-        act_symmetric: false,
-        input: None,
-        prune: None,
-        calibration: cram_workloads::compress::Calibration::MinMax,
-        binarize: None,
-    };
     let settings = Settings {
-        spec,
+        spec: cram_workloads::compress::CompressSpec::INT8,
         explicit: false,
         seed: 1,
         calibration: None,

@@ -9,19 +9,10 @@ use cram_workloads::golden;
 /// 8-bit activations), with `sparsity` of the weights pruned.
 fn spec(sparsity: Option<f64>) -> CompressSpec {
     CompressSpec {
-        weights: WeightScheme {
-            bits: 8,
-            mode: WeightMode::Symmetric,
-            per_channel: true,
-        },
-        act_bits: 8,
-        act_symmetric: false,
-        input: None,
         prune: sparsity
             .filter(|&s| s > 0.0)
             .map(|sparsity| Prune::Unstructured { sparsity }),
-        calibration: Calibration::MinMax,
-        binarize: None,
+        ..CompressSpec::INT8
     }
 }
 
@@ -42,14 +33,31 @@ use cram_workloads::zoo::{conv, dense};
 use proptest::prelude::*;
 
 fn run(prog: &golden::Program, images: &[Array3<i64>], mode: Mode, s: Layout) -> NetRun {
-    let opts = RunOptions {
+    run_network(
+        prog,
+        images,
+        &hw_for(prog),
+        &options(mode, Choice::layout(s)),
+    )
+    .unwrap()
+}
+
+/// Error-free run options of `mode` and `choice`, seed 3.
+fn options(mode: Mode, choice: Choice) -> RunOptions {
+    RunOptions {
         mode,
-        choice: Choice::layout(s),
+        choice,
         error_rates: [0.0; cram_arch::GateKind::COUNT],
         seed: 3,
         limits: Default::default(),
-    };
-    run_network(prog, images, &hw_for(prog), &opts).unwrap()
+    }
+}
+
+/// cram-1k with its organisation changed by `f`.
+fn hw_with(f: impl FnOnce(&mut cram_arch::org::OrgParams)) -> Hw {
+    let mut org = hw().org.params.clone();
+    f(&mut org);
+    Hw::new(hw().lib, org.validate("test").unwrap(), GateSet::Maj)
 }
 
 /// cram-1k, with its subarrays widened to 4,096 columns when an activation is wider than
@@ -60,9 +68,7 @@ fn hw_for(prog: &golden::Program) -> Hw {
     if !wide {
         return hw();
     }
-    let mut org = hw().org.params.clone();
-    org.cols_per_subarray = 4096;
-    Hw::new(hw().lib, org.validate("test").unwrap(), GateSet::Maj)
+    hw_with(|org| org.cols_per_subarray = 4096)
 }
 
 fn images(prog: &golden::Program, n: usize, seed: u64) -> Vec<Array3<i64>> {
@@ -437,10 +443,10 @@ fn lrn_runs_on_the_function_unit_exactly() {
     let p = super::place::place(&prog, norm, &h, Choice::auto(Objective::Energy), None).unwrap();
     let runs: usize = p.programs.iter().map(|q| q.runs.len()).sum();
     assert_eq!(runs as u64, p.report.subarray_runs);
-    let mut fast = h.org.params.clone();
-    fast.function_unit.ops_per_cycle *= 64;
-    fast.issue_slots_per_cycle = 64;
-    let fast = Hw::new(hw().lib, fast.validate("test").unwrap(), GateSet::Maj);
+    let fast = hw_with(|org| {
+        org.function_unit.ops_per_cycle *= 64;
+        org.issue_slots_per_cycle = 64;
+    });
     let f = layer_of(&fast);
     assert!(f.cycles < l.cycles, "{} vs {}", f.cycles, l.cycles);
     assert_eq!(f.energy.function_unit_pj, l.energy.function_unit_pj);
@@ -452,13 +458,7 @@ fn lrn_runs_on_the_function_unit_exactly() {
 #[test]
 fn a_table_wider_than_the_subarray_is_refused() {
     for mode in [Mode::Analytical, Mode::Functional] {
-        let opts = RunOptions {
-            mode,
-            choice: Choice::auto(Objective::Energy),
-            error_rates: [0.0; cram_arch::GateKind::COUNT],
-            seed: 3,
-            limits: Default::default(),
-        };
+        let opts = options(mode, Choice::auto(Objective::Energy));
         let wide = every_op_program(1, 1, false, (8, 16, false), 0.0, 1);
         let e = run_network(&wide, &images(&wide, 1, 2), &hw(), &opts).unwrap_err();
         let e = e.to_string();
@@ -637,18 +637,12 @@ fn a_broadcast_program_is_issued_once_whatever_the_blocks() {
     let prog = every_op_program(2, 3, false, (4, 6, false), 0.0, 7);
     let imgs = images(&prog, 16, 8);
     let run_on = |lanes: u32, mode: Mode| {
-        let mut org = hw().org.params.clone();
-        org.lanes_per_subarray = lanes;
-        org.peripherals.lanes_per_line_segment = lanes.min(org.peripherals.lanes_per_line_segment);
-        let org = org.validate("test").unwrap();
-        let h = Hw::new(hw().lib, org, GateSet::Maj);
-        let opts = RunOptions {
-            mode,
-            choice: Choice::force(Strategy::Stored),
-            error_rates: [0.0; cram_arch::GateKind::COUNT],
-            seed: 3,
-            limits: Default::default(),
-        };
+        let h = hw_with(|org| {
+            org.lanes_per_subarray = lanes;
+            org.peripherals.lanes_per_line_segment =
+                lanes.min(org.peripherals.lanes_per_line_segment);
+        });
+        let opts = options(mode, Choice::force(Strategy::Stored));
         (
             run_network(&prog, &imgs, &h, &opts).unwrap(),
             h.table.controller_pj_per_command,

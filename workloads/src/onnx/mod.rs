@@ -2353,8 +2353,8 @@ mod tests {
     /// the weights, so they are requantized.
     #[test]
     fn a_quantized_files_weight_codes_are_kept() {
-        use crate::compress::{Calibration, CompressSpec, Recorded, compress_with};
-        use crate::quant::{WeightMode, WeightScheme};
+        use crate::compress::{Recorded, compress_with};
+        use crate::quant::WeightMode;
         let codes_u8: [u8; 4] = [0, 3, 200, 255];
         let codes_i8: [i8; 6] = [-128, 5, 127, -7, 0, 64];
         let inits = [
@@ -2384,19 +2384,7 @@ mod tests {
             im.net.layers.last().unwrap().name.clone(),
         );
         assert_eq!(im.weights_q.len(), 2, "{:?}", im.weights_q);
-        let spec = CompressSpec {
-            weights: WeightScheme {
-                bits: 8,
-                mode: WeightMode::Symmetric,
-                per_channel: true,
-            },
-            act_bits: 8,
-            act_symmetric: false,
-            input: None,
-            prune: None,
-            calibration: Calibration::MinMax,
-            binarize: None,
-        };
+        let spec = crate::compress::CompressSpec::INT8;
         let keep = Recorded {
             codes: im.weights_q.clone(),
             ..Recorded::default()
