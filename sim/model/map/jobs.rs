@@ -127,7 +127,7 @@ impl StoredSpec<'_> {
             if self.partial {
                 &self.partials[c]
             } else {
-                std::slice::from_ref(&l.intervals[c])
+                std::slice::from_ref(&l.intervals()[c])
             }
         };
         union(self.channels.iter().flat_map(|&c| one(c)))
@@ -258,7 +258,7 @@ pub fn reduce_job(
         .collect();
     let w_max = widths.iter().copied().max().unwrap_or(1);
     let p_cols: Vec<Vec<Col>> = (0..n).map(|j| b.operand_at("p", j, w_max)).collect();
-    let (lo, hi) = union(channels.iter().map(|&c| &l.intervals[c]));
+    let (lo, hi) = union(channels.iter().map(|&c| &l.intervals()[c]));
     let consts = Consts::new(&mut b, l, channels, lo, hi, resident)?;
     let first_temp = b.cols() as Col;
     let mut acc: Vec<Col> = Vec::new();

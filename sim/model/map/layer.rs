@@ -7,7 +7,7 @@ use crate::model::energy::{self, Actions, Pricing};
 use cram_workloads::golden::{self, Step};
 use elem::Part;
 use linear::Strategy;
-use linear::{Linear, Source, StoredSpec, chunks};
+use linear::{Linear, Source, SourceKind, StoredSpec, chunks};
 use ndarray::Array3;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -167,10 +167,25 @@ pub(crate) fn layouts(
     n_img: usize,
     hw: &Hw,
 ) -> Result<Vec<Layout>, MapError> {
+    layouts_of(
+        choice,
+        (l.channels(), l.positions(), l.reduction()),
+        n_img,
+        hw,
+    )
+}
+
+/// [`layouts`] of a layer of `(channels, positions, reduction)` ([`Linear::dims`]).
+pub(crate) fn layouts_of(
+    choice: &Choice,
+    (channels, positions, reduction): (usize, usize, usize),
+    n_img: usize,
+    hw: &Hw,
+) -> Result<Vec<Layout>, MapError> {
     let out = choice.layouts(
-        l.channels(),
-        n_img * l.positions(),
-        l.reduction(),
+        channels,
+        n_img * positions,
+        reduction,
         hw.machine_lanes() as usize,
     );
     if out.is_empty() {
@@ -200,7 +215,7 @@ pub(crate) fn report(
     costs: &[StreamCost],
     hw: &Hw,
 ) -> LayerReport {
-    let mut actions = Actions::default();
+    let (actions, deploy) = action_sums(costs);
     let (mut runs, mut lanes, mut steps, mut evals, mut loaded) = (0, 0, 0, 0, 0);
     let mut written = 0;
     let (mut flips, mut shared_copies) = (0, 0);
@@ -208,16 +223,12 @@ pub(crate) fn report(
     let mut cols = 0usize;
     let mut lane_cycles = 0u128;
     let mut streams = 0;
-    let mut deploy = Actions::default();
-    let (mut d_moved, mut d_written, mut d_commands, mut d_longest) = (0, 0, 0, 0);
+    let (mut d_moved, mut d_written, mut d_longest) = (0, 0, 0);
     for c in costs {
         let k = c.repeat;
-        deploy.add_scaled(&c.deploy.actions, k as f64);
         d_moved += c.deploy.moved_bits * k;
         d_written += c.deploy.written_bits * k;
-        d_commands += c.deploy.commands * k;
         d_longest = d_longest.max(c.deploy.writes * hw.steps.write_row);
-        actions.add_scaled(&c.actions, k as f64);
         streams += k;
         // The function unit's pass (§2.5.1) is no run on a subarray's lanes.
         if c.unit_work == (0, 0) {
@@ -245,12 +256,9 @@ pub(crate) fn report(
     let passes = pass_sums(costs, hw.lanes());
     let bus = hw.org.params.global_bus.width_bits as u64;
     let slots = u64::from(hw.org.params.issue_slots_per_cycle);
-    // Each chip that runs a pass issues its programs' commands (docs/model.md §2.10).
-    let issued: u64 = passes.iter().map(|p| p[2] * hw.chips_used(p[4])).sum();
+    let (actions, deploy, d_commands) = with_commands(costs, (actions, deploy), &passes, hw);
     // The layer's runs on the cycle-level timeline, alone on the machine (§2.11).
     let cycles = timeline::layer_cycles(costs, hw);
-    actions.commands = issued as f64;
-    deploy.commands = d_commands as f64;
     let deployment = Deployment {
         moved_bits: d_moved,
         written_bits: d_written,
@@ -302,6 +310,52 @@ pub(crate) fn report(
         shared_copies,
         deployment,
     }
+}
+
+/// A layer's streams' actions and deployment actions, each summed stream by stream in
+/// order, `repeat` times each: what [`report`] prices once [`with_commands`] has set their
+/// commands. They do not depend on the chip around the subarrays, so a candidate shared by
+/// a sweep's points sums them once (`run::Candidate`).
+pub(crate) fn action_sums(costs: &[StreamCost]) -> (Actions, Actions) {
+    let (mut actions, mut deploy) = (Actions::default(), Actions::default());
+    for c in costs {
+        let k = c.repeat as f64;
+        actions.add_scaled(&c.actions, k);
+        deploy.add_scaled(&c.deploy.actions, k);
+    }
+    (actions, deploy)
+}
+
+/// The [`action_sums`] with their commands: each chip that runs a pass issues its programs'
+/// commands (docs/model.md §2.10), and every deployment write is one. Also gives the
+/// deployment's commands.
+fn with_commands(
+    costs: &[StreamCost],
+    (mut actions, mut deploy): (Actions, Actions),
+    passes: &[[u64; 5]],
+    hw: &Hw,
+) -> (Actions, Actions, u64) {
+    let issued: u64 = passes.iter().map(|p| p[2] * hw.chips_used(p[4])).sum();
+    let d_commands: u64 = costs.iter().map(|c| c.deploy.commands * c.repeat).sum();
+    actions.commands = issued as f64;
+    deploy.commands = d_commands as f64;
+    (actions, deploy, d_commands)
+}
+
+/// Energy (pJ) and cycles of a layer's streams, and its deployment energy (pJ), as
+/// [`report`] gives them, from the streams' [`action_sums`].
+pub(crate) fn totals_of(
+    costs: &[StreamCost],
+    sums: &(Actions, Actions),
+    hw: &Hw,
+) -> (f64, u64, f64) {
+    let passes = pass_sums(costs, hw.lanes());
+    let (actions, deploy, _) = with_commands(costs, sums.clone(), &passes, hw);
+    (
+        energy::energy(&actions, &hw.table, Pricing::ByZeros).total_pj(),
+        timeline::layer_cycles(costs, hw),
+        energy::energy(&deploy, &hw.table, Pricing::ByZeros).total_pj(),
+    )
 }
 
 /// Per pass of a layer's streams: (longest chain of runs on one subarray, Σ run cycles,
@@ -905,7 +959,7 @@ fn stored_pass(
         hw.cols(),
     );
     let fit = l
-        .memo
+        .memo()
         .plans
         .get_or_build(key, || {
             Ok(fitted(hw, len, per_r, |chunk| make(&first, chunk, true)))
@@ -998,13 +1052,15 @@ fn stored_pass(
                     // channel's lanes its constants. Round-major, the copies of a wave
                     // share its first round's weights and constants.
                     let round = order.round_lanes();
-                    let distinct = |src: Source| match (src, layout.copies) {
-                        (Source::Partial(_), _) => blk.len() as u64,
-                        (Source::X(_), 0) => first_lanes(blk, per_ch * c_out / l.groups, per_ch),
-                        (Source::W(_), 0) => first_lanes(blk, per_ch, s),
-                        (Source::K | Source::M | Source::MPos, 0) => first_lanes(blk, per_ch, 1),
-                        (Source::X(_), _) => first_lanes(blk, round / l.groups, s),
-                        (Source::W(_) | Source::K | Source::M | Source::MPos, _) => {
+                    let distinct = |src: SourceKind| match (src, layout.copies) {
+                        (SourceKind::Partial, _) => blk.len() as u64,
+                        (SourceKind::X, 0) => first_lanes(blk, per_ch * c_out / l.groups, per_ch),
+                        (SourceKind::W, 0) => first_lanes(blk, per_ch, s),
+                        (SourceKind::K | SourceKind::M | SourceKind::MPos, 0) => {
+                            first_lanes(blk, per_ch, 1)
+                        }
+                        (SourceKind::X, _) => first_lanes(blk, round / l.groups, s),
+                        (SourceKind::W | SourceKind::K | SourceKind::M | SourceKind::MPos, _) => {
                             first_lanes(blk, wave, round)
                         }
                     };

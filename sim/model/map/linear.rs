@@ -157,10 +157,20 @@ pub struct Linear<'a> {
     pub in_shape: Shape,
     /// Output shape.
     pub out_shape: Shape,
+    /// What the view computed from the weights, shared by every view of the layer that
+    /// [`Linear::at_with`] builds from it.
+    scan: Arc<Scan>,
+}
+
+/// What a layer's view computes from its weights and input coding, and what its candidate
+/// layouts build alike: a function of the compiled layer alone, so the views of one layer
+/// share it (a sweep's points, `map::PlanCache`).
+#[derive(Debug)]
+pub(crate) struct Scan {
     /// How the weights are stored in cells ([`Linear::weight_coding`]).
     stored: Coding,
     /// Per channel: the accumulator's interval.
-    pub(crate) intervals: Vec<(i128, i128)>,
+    intervals: Vec<(i128, i128)>,
     /// Per channel: Σ_r w.
     wsum: Vec<i128>,
     /// Smallest weight, and the CSD digits (position, negative) of every weight from it up.
@@ -170,7 +180,7 @@ pub struct Linear<'a> {
     /// one add per weight (the counting builder's hot loop).
     packed: Option<Vec<u128>>,
     /// What several candidate layouts of this layer would build alike, built once.
-    pub(crate) memo: Arc<LayerMemo>,
+    pub(crate) memo: LayerMemo,
 }
 
 /// What candidate layouts of one layer share (the layout search costs dozens): the fitted
@@ -216,7 +226,7 @@ impl Linear<'_> {
                 len
             ];
             // `Coding::encode`, with its case decided once.
-            let code = self.stored;
+            let code = self.scan.stored;
             let mask = if code.bits >= 64 {
                 u64::MAX
             } else {
@@ -251,6 +261,7 @@ impl Linear<'_> {
         let contiguous = channels.windows(2).all(|w| w[1] == w[0] + 1);
         match (channels.first(), channels.last()) {
             (Some(&first), Some(&last)) if contiguous => self
+                .scan
                 .memo
                 .lives
                 .get_or_build(
@@ -266,7 +277,8 @@ impl Linear<'_> {
     /// first but the last, as [`chunks`] cuts them), computed once per layer and width.
     pub(crate) fn partial_table_of(&self, ranges: &[Range<usize>]) -> Arc<Vec<Vec<(i128, i128)>>> {
         let width = ranges.first().map_or(0, |r| r.len());
-        self.memo
+        self.scan
+            .memo
             .tables
             .get_or_build(width, || Ok(partial_table(self, ranges)))
             .expect("a table always builds")
@@ -277,16 +289,36 @@ impl<'a> Linear<'a> {
     /// The linear view of layer `i` of a compiled network (None unless it is Dense or
     /// Conv2d); its input is the layer's first input.
     pub fn at(prog: &'a golden::Program, i: usize) -> Option<Linear<'a>> {
+        Linear::at_with(prog, i, None)
+    }
+
+    /// [`Linear::at`], from the [`Scan`] of an earlier view of the same layer of the same
+    /// program when given (then nothing is computed from the weights).
+    pub(crate) fn at_with(
+        prog: &'a golden::Program,
+        i: usize,
+        scan: Option<Arc<Scan>>,
+    ) -> Option<Linear<'a>> {
         let layer = &prog.network().layers[i];
         let j = layer.inputs.first().copied().unwrap_or(0);
-        Linear::of(
+        Linear::of_with(
             &layer.op,
             prog.step(i),
-            prog.act(j),
-            prog.act(i),
-            prog.shape(j),
-            prog.shape(i),
+            (prog.act(j), prog.act(i)),
+            (prog.shape(j), prog.shape(i)),
+            scan,
         )
+    }
+
+    /// Layer `i`'s (output channels, output positions per image, reduction length), as its
+    /// view gives them, without building the view (None unless it is Dense or Conv2d).
+    pub(crate) fn dims(prog: &golden::Program, i: usize) -> Option<(usize, usize, usize)> {
+        let Step::Linear { w, .. } = prog.step(i) else {
+            return None;
+        };
+        let d = w.dim();
+        let out = prog.shape(i);
+        Some((d.0, out.h * out.w, d.1 * d.2 * d.3))
     }
 
     /// The linear view of a compiled layer (None for other steps).
@@ -297,6 +329,17 @@ impl<'a> Linear<'a> {
         out: ActQuant,
         in_shape: Shape,
         out_shape: Shape,
+    ) -> Option<Linear<'a>> {
+        Linear::of_with(op, step, (x, out), (in_shape, out_shape), None)
+    }
+
+    /// [`Linear::of`], from a given [`Scan`] of the same layer when there is one.
+    fn of_with(
+        op: &NetOp,
+        step: &'a Step,
+        (x, out): (ActQuant, ActQuant),
+        (in_shape, out_shape): (Shape, Shape),
+        scan: Option<Arc<Scan>>,
     ) -> Option<Linear<'a>> {
         let Step::Linear { w, bias, rq, .. } = step else {
             return None;
@@ -333,13 +376,29 @@ impl<'a> Linear<'a> {
                 1,
             ),
         };
+        let fresh = scan.is_none();
         let mut l = Linear {
-            stored: stored_coding(w),
-            intervals: Vec::new(),
-            wsum: Vec::new(),
-            digits: digit_table(w),
-            packed: None,
-            memo: Arc::default(),
+            scan: scan.unwrap_or_else(|| {
+                let digits = digit_table(w);
+                let packed = digits
+                    .1
+                    .iter()
+                    .map(|ds| {
+                        ds.iter().try_fold(0u128, |p, &(j, neg)| {
+                            (j < 8)
+                                .then(|| p + (1u128 << (8 * (2 * j as usize + usize::from(neg)))))
+                        })
+                    })
+                    .collect();
+                Arc::new(Scan {
+                    stored: stored_coding(w),
+                    intervals: Vec::new(),
+                    wsum: Vec::new(),
+                    digits,
+                    packed,
+                    memo: LayerMemo::default(),
+                })
+            }),
             w,
             bias,
             rq,
@@ -351,29 +410,24 @@ impl<'a> Linear<'a> {
             in_shape,
             out_shape,
         };
-        l.packed = l
-            .digits
-            .1
-            .iter()
-            .map(|ds| {
-                ds.iter().try_fold(0u128, |p, &(j, neg)| {
-                    (j < 8).then(|| p + (1u128 << (8 * (2 * j as usize + usize::from(neg)))))
-                })
-            })
-            .collect();
+        if !fresh {
+            return Some(l);
+        }
         let (xl, xh) = l.x_centred();
         // Products and their row sums fit in i64: |x|, |w| < 2^17 and rows are shorter than
         // 2^28 (asserted), so each row is summed in i64 and widened once.
         let (xl, xh) = (i64::try_from(xl).ok()?, i64::try_from(xh).ok()?);
         let big = |v: i64| v.unsigned_abs() >= 1 << 17;
+        let digits = &l.scan.digits;
         assert!(
             !big(xl)
                 && !big(xh)
-                && !big(l.digits.0)
-                && !big(l.digits.0 + l.digits.1.len() as i64)
+                && !big(digits.0)
+                && !big(digits.0 + digits.1.len() as i64)
                 && l.reduction() < 1 << 28,
             "operands beyond the i64 interval bound"
         );
+        let (mut intervals, mut wsum) = (Vec::new(), Vec::new());
         for co in 0..l.channels() {
             let (mut lo, mut hi, mut sw) = (0i64, 0i64, 0i64);
             for &w in l.row(co) {
@@ -383,11 +437,28 @@ impl<'a> Linear<'a> {
                 sw += w;
             }
             let bias = i128::from(l.bias[co]);
-            l.intervals
-                .push((bias + i128::from(lo), bias + i128::from(hi)));
-            l.wsum.push(i128::from(sw));
+            intervals.push((bias + i128::from(lo), bias + i128::from(hi)));
+            wsum.push(i128::from(sw));
         }
+        let scan = Arc::get_mut(&mut l.scan).expect("built here, not shared yet");
+        (scan.intervals, scan.wsum) = (intervals, wsum);
         Some(l)
+    }
+
+    /// What this view computed from the weights, to build the layer's other views from
+    /// ([`Linear::at_with`]).
+    pub(crate) fn scan(&self) -> Arc<Scan> {
+        Arc::clone(&self.scan)
+    }
+
+    /// Every channel's accumulator interval.
+    pub(crate) fn intervals(&self) -> &[(i128, i128)] {
+        &self.scan.intervals
+    }
+
+    /// What several candidate layouts of this layer would build alike, built once.
+    pub(crate) fn memo(&self) -> &LayerMemo {
+        &self.scan.memo
     }
 
     /// Channel co's weights in reduction order (ci, kh, kw).
@@ -402,14 +473,14 @@ impl<'a> Linear<'a> {
         let mut n = [[0u64; 2]; 64];
         let mut sw = 0i64;
         let mut top = 0usize;
-        match &self.packed {
+        match &self.scan.packed {
             Some(packed) => {
                 // Bytes count up to 255 digits each: flush every 255 weights.
                 for part in row.chunks(255) {
                     let mut acc = 0u128;
                     for &w in part {
                         sw += w;
-                        acc += packed[(w - self.digits.0) as usize];
+                        acc += packed[(w - self.scan.digits.0) as usize];
                     }
                     for f in 0..16 {
                         n[f / 2][f % 2] += (acc >> (8 * f)) as u64 & 0xff;
@@ -432,7 +503,7 @@ impl<'a> Linear<'a> {
 
     /// The nonzero CSD digits of a weight: (position, negative).
     pub(crate) fn digits_of(&self, w: i64) -> &[(u32, bool)] {
-        &self.digits.1[(w - self.digits.0) as usize]
+        &self.scan.digits.1[(w - self.scan.digits.0) as usize]
     }
 
     /// Reduction length per output (C_in/groups·kh·kw).
@@ -480,7 +551,7 @@ impl<'a> Linear<'a> {
 
     /// The exact interval of channel co's accumulator (bias included).
     pub fn acc_interval(&self, co: usize) -> (i128, i128) {
-        self.intervals[co]
+        self.scan.intervals[co]
     }
 
     /// The exact interval of channel co's partial sum over reduction range `rs`, Σ_r w·v
@@ -516,10 +587,10 @@ impl<'a> Linear<'a> {
     pub fn lane_constant(&self, co: usize) -> i128 {
         let z = i128::from(self.x_zero);
         if self.xnor() {
-            return i128::from(self.bias[co]) - self.reduction() as i128 - z * self.wsum[co];
+            return i128::from(self.bias[co]) - self.reduction() as i128 - z * self.scan.wsum[co];
         }
         let a0 = self.x_offset() - z;
-        i128::from(self.bias[co]) + a0 * self.wsum[co]
+        i128::from(self.bias[co]) + a0 * self.scan.wsum[co]
     }
 
     /// Whether stored products take the XNOR route: a ±1 input (bit a, set for +1) times a
@@ -528,7 +599,7 @@ impl<'a> Linear<'a> {
     /// folds into K). This is the XNOR-popcount of binary networks (XNOR-Net,
     /// docs/references.md [Rastegari2016], [R]), done in the array's bit heap.
     pub fn xnor(&self) -> bool {
-        self.x.binary && self.stored.binary
+        self.x.binary && self.scan.stored.binary
     }
 
     /// The code a lane past a shorter slice's end loads for its input, so that its product
@@ -550,7 +621,7 @@ impl<'a> Linear<'a> {
     /// +1) when every weight is ±1, else two's complement of the narrowest width holding
     /// them all.
     pub fn weight_coding(&self) -> Coding {
-        self.stored
+        self.scan.stored
     }
 
     /// Output coding.
@@ -611,6 +682,50 @@ pub enum Source {
     Partial(usize),
 }
 
+/// A [`Source`] without its index: what decides which lanes of a run share a loaded value
+/// (`stream::Distinct`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// [`Source::X`].
+    X,
+    /// [`Source::W`].
+    W,
+    /// [`Source::K`].
+    K,
+    /// [`Source::M`].
+    M,
+    /// [`Source::MPos`].
+    MPos,
+    /// [`Source::Partial`].
+    Partial,
+}
+
+impl SourceKind {
+    /// Every kind.
+    pub const ALL: [SourceKind; 6] = [
+        SourceKind::X,
+        SourceKind::W,
+        SourceKind::K,
+        SourceKind::M,
+        SourceKind::MPos,
+        SourceKind::Partial,
+    ];
+}
+
+impl Source {
+    /// Its kind.
+    pub fn kind(self) -> SourceKind {
+        match self {
+            Source::X(_) => SourceKind::X,
+            Source::W(_) => SourceKind::W,
+            Source::K => SourceKind::K,
+            Source::M => SourceKind::M,
+            Source::MPos => SourceKind::MPos,
+            Source::Partial(_) => SourceKind::Partial,
+        }
+    }
+}
+
 /// One operand written into every lane of a job before a segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Load {
@@ -652,12 +767,30 @@ pub struct Job {
     pub cols: usize,
     /// Copies made so that no gate reads a cell twice ([`Builder::shared_copies`]).
     pub shared_copies: u64,
+    /// The segments' load columns per lane by source kind (in [`SourceKind::ALL`]'s order)
+    /// and residency (`[kind][resident]`), summed once when the job is closed: what a run's
+    /// loads cost depends on no more ([`super::stream::run_job`]).
+    load_cols: [[u64; 2]; 6],
+    /// Segments that load something not resident before their ops.
+    loading_segments: u64,
 }
 
 impl Job {
     /// Closes a builder into a job.
     pub fn new(b: Builder, segments: Vec<Segment>, outputs: Vec<Vec<Col>>, out: Coding) -> Job {
         let (tally, cols, shared_copies) = (b.tally(), b.cols(), b.shared_copies());
+        let mut load_cols = [[0u64; 2]; 6];
+        for l in segments.iter().flat_map(|s| &s.loads) {
+            let k = SourceKind::ALL
+                .iter()
+                .position(|&k| k == l.source.kind())
+                .expect("every kind is listed");
+            load_cols[k][usize::from(l.resident)] += l.cols.len() as u64;
+        }
+        let loading_segments = segments
+            .iter()
+            .filter(|s| s.loads.iter().any(|l| !l.resident))
+            .count() as u64;
         Job {
             program: b.finish(),
             segments,
@@ -666,7 +799,24 @@ impl Job {
             tally,
             cols,
             shared_copies,
+            load_cols,
+            loading_segments,
         }
+    }
+
+    /// Load columns per lane of `kind`, resident or not.
+    pub fn load_cols(&self, kind: SourceKind, resident: bool) -> u64 {
+        let k = SourceKind::ALL
+            .iter()
+            .position(|&k| k == kind)
+            .expect("every kind is listed");
+        self.load_cols[k][usize::from(resident)]
+    }
+
+    /// Segments that load something not resident before their ops (a partial row write per
+    /// lane each).
+    pub fn loading_segments(&self) -> u64 {
+        self.loading_segments
     }
 
     /// Bits written into each lane before every run (all segments' loads but the
@@ -681,11 +831,9 @@ impl Job {
     }
 
     fn bits_per_lane(&self, resident: bool) -> u64 {
-        self.segments
+        self.load_cols
             .iter()
-            .flat_map(|s| &s.loads)
-            .filter(|l| l.resident == resident)
-            .map(|l| l.cols.len() as u64)
+            .map(|k| k[usize::from(resident)])
             .sum()
     }
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::error::{Error, MapError};
+use crate::model::energy::Actions;
 use crate::model::limits::MemoryEstimate;
 use crate::model::memo::Memo;
 use crate::model::timing::broadcast_cycles;
@@ -10,6 +11,7 @@ use linear::Linear;
 use ndarray::Array3;
 use rayon::prelude::*;
 use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 use timeline::Scheduler;
 
 /// Most memory one functional wave of images may hold (activations of its images): a
@@ -342,7 +344,7 @@ pub fn resident_capacity(hw: &Hw) -> u64 {
 /// One layer's candidate, priced on `hw`: its layout, costs, score and resident bits.
 struct Priced {
     layout: Option<Layout>,
-    costs: Vec<StreamCost>,
+    costs: Arc<Candidate>,
     score: f64,
     bits: u64,
 }
@@ -372,10 +374,9 @@ fn choose(
             p.options
                 .par_iter()
                 .map(|(s, costs)| {
-                    let mut costs = costs.clone();
-                    reprice(&mut costs, hw);
+                    let costs = repriced(costs, hw);
                     let score = if several {
-                        score(&opts.choice, &costs, hw, images).0
+                        score_of(&opts.choice, &costs, costs.sums(), hw, images).0
                     } else {
                         0.0
                     };
@@ -577,17 +578,49 @@ fn run_layers_once(
 pub struct PlanCache {
     plans: Memo<String, Vec<LayerPlan>>,
     candidates: Memo<String, Result<Options, MapError>>,
+    /// What each weighted layer's view computes from its weights, by program and layer.
+    scans: Memo<String, Arc<linear::Scan>>,
 }
 
 /// A layer's candidates: each layout (None: the layer's one way) with its streams.
-type Options = Vec<(Option<Layout>, Vec<StreamCost>)>;
+type Options = Vec<(Option<Layout>, Arc<Candidate>)>;
+
+/// One candidate's streams, which the cache, its whole plans and the points pricing them
+/// share, with their [`action_sums`], summed the first time a point scores them.
+#[derive(Debug)]
+pub(crate) struct Candidate {
+    costs: Vec<StreamCost>,
+    sums: OnceLock<(Actions, Actions)>,
+}
+
+impl Candidate {
+    fn new(costs: Vec<StreamCost>) -> Arc<Candidate> {
+        Arc::new(Candidate {
+            costs,
+            sums: OnceLock::new(),
+        })
+    }
+
+    /// The streams' [`action_sums`].
+    fn sums(&self) -> &(Actions, Actions) {
+        self.sums.get_or_init(|| action_sums(&self.costs))
+    }
+}
+
+impl std::ops::Deref for Candidate {
+    type Target = [StreamCost];
+
+    fn deref(&self) -> &[StreamCost] {
+        &self.costs
+    }
+}
 
 /// One layer's candidate stream sets: one, or every layout the choice leaves.
 #[derive(Debug)]
 pub struct LayerPlan {
     pub(crate) name: String,
     pub(crate) op: &'static str,
-    pub(crate) options: Vec<(Option<Layout>, Vec<StreamCost>)>,
+    pub(crate) options: Options,
 }
 
 /// [`run_network`] in analytical mode with the layer candidates taken from `cache` when an
@@ -643,6 +676,7 @@ pub(crate) fn plan_network(
     let net = prog.network();
     let n_img = images.len();
     let shape = plan_shape(prog, hw, n_img);
+    let shape_prog = format!("{:p}", prog as *const golden::Program);
     let cached = |key: String, build: &dyn Fn() -> Result<Options, MapError>| match cache {
         Some(c) => c
             .candidates
@@ -658,12 +692,29 @@ pub(crate) fn plan_network(
         let bad = |why| layer_error(prog, i, why);
         let options = match step {
             Step::Linear { .. } if !opts.choice.is_pinned() => {
-                let l = Linear::at(prog, i).expect("a linear step");
-                let all = layouts(&opts.choice, &l, n_img, hw).map_err(bad)?;
+                // The layer's view (its weights scanned) is built only when a candidate is
+                // not cached, and then once for all of them.
+                let view = OnceLock::new();
+                let l = || {
+                    view.get_or_init(|| {
+                        // A sweep's points share what the view computes from the weights.
+                        let scan = cache.map(|c| {
+                            c.scans
+                                .get_or_build(format!("{shape_prog}|{i}"), || {
+                                    Ok(Linear::at(prog, i).expect("a linear step").scan())
+                                })
+                                .expect("a view always builds")
+                        });
+                        Linear::at_with(prog, i, scan.map(|s| Arc::clone(s.as_ref())))
+                            .expect("a linear step")
+                    })
+                };
+                let dims = Linear::dims(prog, i).expect("a linear step");
+                let all = layouts_of(&opts.choice, dims, n_img, hw).map_err(bad)?;
                 fitting(all, |lay| {
                     cached(format!("{shape}|{i}|{lay:?}"), &|| {
-                        let (costs, _) = linear_layer(&l, lay, hw, n_img, None, false, opts, i)?;
-                        Ok(vec![(Some(lay), costs)])
+                        let (costs, _) = linear_layer(l(), lay, hw, n_img, None, false, opts, i)?;
+                        Ok(vec![(Some(lay), Candidate::new(costs))])
                     })
                 })
                 .map_err(bad)?
@@ -692,7 +743,7 @@ pub(crate) fn plan_network(
                 &|| {
                     let (costs, strategy, _) =
                         layer_costs(prog, i, images, &[], hw, opts, false, None)?;
-                    Ok(vec![(strategy, costs)])
+                    Ok(vec![(strategy, Candidate::new(costs))])
                 },
             )
             .map_err(bad)?,
@@ -713,10 +764,39 @@ pub(crate) fn plan_network(
 /// link share).
 pub(crate) fn reprice(costs: &mut [StreamCost], hw: &Hw) {
     for c in costs {
-        c.cycles_per_run = broadcast_cycles(&c.counts, &hw.steps)
-            + c.load_writes * hw.steps.write_row
-            + unit::cycles(c.unit_work, hw);
-        c.actions.moved_bits[3] = hw.link_bits(c.loaded_bits) as f64;
-        c.deploy.actions.moved_bits[3] = hw.link_bits(c.deploy.moved_bits) as f64;
+        (
+            c.cycles_per_run,
+            c.actions.moved_bits[3],
+            c.deploy.actions.moved_bits[3],
+        ) = priced(c, hw);
     }
+}
+
+/// What [`reprice`] sets a stream's cycles per run and chip-link bits (run, deployment) to.
+fn priced(c: &StreamCost, hw: &Hw) -> (u64, f64, f64) {
+    (
+        broadcast_cycles(&c.counts, &hw.steps)
+            + c.load_writes * hw.steps.write_row
+            + unit::cycles(c.unit_work, hw),
+        hw.link_bits(c.loaded_bits) as f64,
+        hw.link_bits(c.deploy.moved_bits) as f64,
+    )
+}
+
+/// `costs` [`reprice`]d on `hw`: the same shared streams when they already are priced so (a
+/// sweep point that changes only the subarrays, banks or buses around them), a repriced
+/// copy otherwise.
+fn repriced(costs: &Arc<Candidate>, hw: &Hw) -> Arc<Candidate> {
+    let same = costs.iter().all(|c| {
+        let (cycles, link, deploy_link) = priced(c, hw);
+        cycles == c.cycles_per_run
+            && link.to_bits() == c.actions.moved_bits[3].to_bits()
+            && deploy_link.to_bits() == c.deploy.actions.moved_bits[3].to_bits()
+    });
+    if same {
+        return Arc::clone(costs);
+    }
+    let mut copy = costs.costs.clone();
+    reprice(&mut copy, hw);
+    Candidate::new(copy)
 }

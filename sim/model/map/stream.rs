@@ -9,7 +9,7 @@ use crate::model::engine::exec::{Faults, Subarray};
 use crate::model::kernels::GateSet;
 use crate::model::timing::broadcast_cycles;
 use cram_arch::GateKind;
-use linear::{Job, Segment, Source};
+use linear::{Job, SourceKind};
 use std::ops::Range;
 
 /// One stream's cost: a program run on some subarrays.
@@ -96,16 +96,6 @@ pub(crate) struct Place {
     pub(crate) wave_lanes: usize,
 }
 
-/// Energy (pJ) and cycles of a layer's streams, and its deployment energy (pJ).
-pub(crate) fn totals(costs: &[StreamCost], hw: &Hw) -> (f64, u64, f64) {
-    let r = report(String::new(), "", None, costs, hw);
-    (
-        r.energy.total_pj(),
-        r.cycles,
-        r.deployment.energy.total_pj(),
-    )
-}
-
 /// What the search minimizes for a layer's streams over `images` images: the objective of
 /// its energy, with the periphery's leakage over its cycles (docs/model.md §1.1.2; over
 /// its runs' subarray-cycles when power-gated) and each image's 1/N share of the
@@ -117,7 +107,18 @@ pub(crate) fn score(
     hw: &Hw,
     images: usize,
 ) -> (f64, f64, u64) {
-    let (e, t, d) = totals(costs, hw);
+    score_of(choice, costs, &action_sums(costs), hw, images)
+}
+
+/// [`score`], from the streams' [`action_sums`].
+pub(crate) fn score_of(
+    choice: &Choice,
+    costs: &[StreamCost],
+    sums: &(Actions, Actions),
+    hw: &Hw,
+    images: usize,
+) -> (f64, f64, u64) {
+    let (e, t, d) = totals_of(costs, sums, hw);
     let busy: u64 = costs
         .iter()
         .map(|c| c.runs * c.cycles_per_run * c.repeat)
@@ -179,7 +180,7 @@ pub(crate) fn binomial(n: usize, k: usize) -> f64 {
 /// for it (at most the lanes): a value several lanes of a layer load crosses the bus once,
 /// with the first run that loads it, and every subarray that loads it latches it then
 /// (multicast, docs/model.md §2.6).
-pub(crate) type Distinct<'a> = &'a (dyn Fn(Source) -> u64 + Sync);
+pub(crate) type Distinct<'a> = &'a (dyn Fn(SourceKind) -> u64 + Sync);
 
 /// Costs one job on `lanes` lanes from its tally (`plan`, which may come from a counting
 /// builder) and, in functional mode, executes `real` (the same program, generated) with
@@ -245,18 +246,18 @@ pub(crate) fn run_job(
     // crosses the global bus once; the subarray's write drivers keep it for every row that
     // loads it. Resident loads are written once, at deployment, one row write per lane.
     let moved_by = |resident: bool| -> u64 {
-        plan.segments
+        SourceKind::ALL
             .iter()
-            .flat_map(|s| &s.loads)
-            .filter(|l| l.resident == resident)
-            .map(|l| l.cols.len() as u64 * distinct(l.source).min(lanes as u64))
+            .map(|&k| match plan.load_cols(k, resident) {
+                0 => 0,
+                cols => cols * distinct(k).min(lanes as u64),
+            })
             .sum()
     };
     let (bits, writes, moved) = if charge_loads {
-        let loading = |s: &&Segment| s.loads.iter().any(|l| !l.resident);
         (
             plan.loaded_bits_per_lane() * lanes as u64,
-            plan.segments.iter().filter(loading).count() as u64 * lanes as u64,
+            plan.loading_segments() * lanes as u64,
             moved_by(false),
         )
     } else {
