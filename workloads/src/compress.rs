@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use ndarray::Array3;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::WorkloadError;
@@ -312,11 +313,8 @@ pub(crate) fn unit(rng: &mut ChaCha8Rng) -> f32 {
 /// layer order, so the same seed gives the same weights on every machine.
 pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadError> {
     let stats = net.stats()?;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut w = Weights::default();
-    let mut fill = |n: usize, lo: f32, hi: f32| -> Vec<f32> {
-        (0..n).map(|_| lo + (hi - lo) * unit(&mut rng)).collect()
-    };
+    // Every tensor in stream order: (layer, role, dims, range), each value one word.
+    let mut tensors: Vec<(&str, &str, Vec<usize>, f32, f32)> = Vec::new();
     for layer in &net.layers {
         if let Some(d) = layer
             .inputs
@@ -348,21 +346,12 @@ pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadEr
                 | Op::Unary { .. }
                 | Op::Mul => vec![d.0, d.1, d.2, d.3],
             };
-            let n = d.0 * d.1 * d.2 * d.3;
-            w.insert(
-                &layer.name,
-                "weight",
-                Tensor::new(dims, fill(n, -bound, bound)),
-            );
+            tensors.push((&layer.name, "weight", dims, -bound, bound));
             if matches!(
                 layer.op,
                 Op::Dense { bias: true, .. } | Op::Conv2d { bias: true, .. }
             ) {
-                w.insert(
-                    &layer.name,
-                    "bias",
-                    Tensor::new(vec![d.0], fill(d.0, -0.1, 0.1)),
-                );
+                tensors.push((&layer.name, "bias", vec![d.0], -0.1, 0.1));
             }
         }
         if let Op::BatchNorm { .. } = layer.op {
@@ -373,9 +362,36 @@ pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadEr
                 ("mean", -0.1, 0.1),
                 ("var", 0.8, 1.2),
             ] {
-                w.insert(&layer.name, role, Tensor::new(vec![c], fill(c, lo, hi)));
+                tensors.push((&layer.name, role, vec![c], lo, hi));
             }
         }
+    }
+    // Each tensor draws its values from where the one stream is when it starts, so the
+    // tensors are filled in parallel with the values a sequential draw gives.
+    let mut at = 0u128;
+    let starts: Vec<u128> = tensors
+        .iter()
+        .map(|t| {
+            let start = at;
+            at += t.2.iter().product::<usize>() as u128;
+            start
+        })
+        .collect();
+    let stream = ChaCha8Rng::seed_from_u64(seed);
+    let filled: Vec<Tensor> = tensors
+        .par_iter()
+        .zip(&starts)
+        .map(|((_, _, dims, lo, hi), &start)| {
+            let mut rng = stream.clone();
+            rng.set_word_pos(start);
+            let n = dims.iter().product::<usize>();
+            let v = (0..n).map(|_| lo + (hi - lo) * unit(&mut rng)).collect();
+            Tensor::new(dims.clone(), v)
+        })
+        .collect();
+    let mut w = Weights::default();
+    for ((layer, role, ..), t) in tensors.iter().zip(filled) {
+        w.insert(layer, role, t);
     }
     Ok(w)
 }
@@ -608,40 +624,61 @@ pub fn compress_with(
     let mut sparsity = Vec::new();
     let mut recorded_codes = Vec::new();
     let scales = channel_scales(&net);
-    for (i, layer) in net.layers.iter().enumerate() {
-        if exec::weight_dims(&layer.op, 0).is_none() {
-            continue;
-        }
-        let key = format!("{}.weight", layer.name);
-        let t = weights.tensors.get_mut(&key).ok_or_else(|| {
-            WorkloadError::Network(format!("layer '{}' has no 'weight' tensor", layer.name))
-        })?;
-        if !t.is_dense() {
-            return Err(bad(format!(
-                "layer '{}' has placeholder weights (structure-only model); compress the zoo \
-                 model with synthetic weights instead",
-                layer.name
-            )));
-        }
-        if let Some(p) = spec.prune.filter(|_| !scales[i]) {
-            p.apply(t)
-                .map_err(|e| bad(format!("layer '{}': {e}", layer.name)))?;
-        }
-        let file = recorded
-            .codes
-            .get(&layer.name)
-            .and_then(|f| QWeight::from_format(t, f));
-        let q = match file {
-            Some(q) => {
-                recorded_codes.push(layer.name.clone());
-                q
+    // Each weighted layer's tensor pruned, quantized and replaced by its codes' values, the
+    // layers in parallel (each on its own tensor); the first error in layer order stands.
+    let weighted: Vec<usize> = (0..net.layers.len())
+        .filter(|&i| exec::weight_dims(&net.layers[i].op, 0).is_some())
+        .collect();
+    let key = |i: usize| format!("{}.weight", net.layers[i].name);
+    let mut tensors: Vec<Option<Tensor>> = weighted
+        .iter()
+        .map(|&i| weights.tensors.remove(&key(i)))
+        .collect();
+    let done: Vec<Result<(QWeight, bool, f64), WorkloadError>> = weighted
+        .par_iter()
+        .zip(tensors.par_iter_mut())
+        .map(|(&i, t)| {
+            let layer = &net.layers[i];
+            let t = t.as_mut().ok_or_else(|| {
+                WorkloadError::Network(format!("layer '{}' has no 'weight' tensor", layer.name))
+            })?;
+            if !t.is_dense() {
+                return Err(bad(format!(
+                    "layer '{}' has placeholder weights (structure-only model); compress the \
+                     zoo model with synthetic weights instead",
+                    layer.name
+                )));
             }
-            None => QWeight::quantize(t, scheme_of(&layer.name))
-                .map_err(|e| bad(format!("layer '{}': {e}", layer.name)))?,
-        };
-        *t = q.dequantize();
-        sparsity.push((layer.name.clone(), q.sparsity()));
-        quant.weights.insert(layer.name.clone(), q);
+            if let Some(p) = spec.prune.filter(|_| !scales[i]) {
+                p.apply(t)
+                    .map_err(|e| bad(format!("layer '{}': {e}", layer.name)))?;
+            }
+            let file = recorded
+                .codes
+                .get(&layer.name)
+                .and_then(|f| QWeight::from_format(t, f));
+            let from_file = file.is_some();
+            let q = match file {
+                Some(q) => q,
+                None => QWeight::quantize(t, scheme_of(&layer.name))
+                    .map_err(|e| bad(format!("layer '{}': {e}", layer.name)))?,
+            };
+            *t = q.dequantize();
+            let sparse = q.sparsity();
+            Ok((q, from_file, sparse))
+        })
+        .collect();
+    for ((&i, t), d) in weighted.iter().zip(tensors).zip(done) {
+        let (q, from_file, sparse) = d?;
+        let name = &net.layers[i].name;
+        weights
+            .tensors
+            .insert(key(i), t.expect("a layer without its tensor failed above"));
+        if from_file {
+            recorded_codes.push(name.clone());
+        }
+        sparsity.push((name.clone(), sparse));
+        quant.weights.insert(name.clone(), q);
     }
     // Ranges of every layer's output over the calibration set (and the values, for MSE).
     let mut range = vec![(f32::INFINITY, f32::NEG_INFINITY); net.layers.len()];

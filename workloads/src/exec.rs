@@ -76,7 +76,13 @@ pub fn conv2d_padded<T: LinalgScalar + Send + Sync>(
         cout_g: cout / groups,
     };
     let out = if geo.cout_g.is_multiple_of(CO_BLOCK) {
-        conv_blocked(xp, w, &geo, groups)
+        // Four-byte values (f32) take twice the positions per tile: eight vector
+        // accumulators of eight lanes each with AVX2.
+        if std::mem::size_of::<T>() <= 4 {
+            conv_blocked::<T, { 2 * PX_BLOCK }>(xp, w, &geo, groups)
+        } else {
+            conv_blocked::<T, PX_BLOCK>(xp, w, &geo, groups)
+        }
     } else {
         conv_by_channel(xp, w, &geo, cout)
     };
@@ -85,8 +91,26 @@ pub fn conv2d_padded<T: LinalgScalar + Send + Sync>(
 
 /// Output channels per register block of [`conv_blocked`].
 const CO_BLOCK: usize = 4;
-/// Output positions per register block of [`conv_blocked`].
+/// Output positions per register block of [`conv_blocked`] (twice as many for f32).
 const PX_BLOCK: usize = 8;
+
+/// Whether the register tiles run compiled for AVX2: the CPU has it, and the environment
+/// does not ask for the portable build (`CRAMULATOR_SIMD=portable`, as the gate executor
+/// reads it). Either way each output adds the same products in the same order, so the
+/// results are bit-identical.
+fn tiles_avx2() -> bool {
+    static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX2.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let portable =
+                std::env::var("CRAMULATOR_SIMD").is_ok_and(|v| v.eq_ignore_ascii_case("portable"));
+            !portable && std::arch::is_x86_feature_detected!("avx2")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    })
+}
 
 /// The shapes a convolution kernel needs: the padded input plane (`hp` × `wp`), the output
 /// plane, the stride and the per-group channel counts.
@@ -162,30 +186,29 @@ fn conv_by_channel<T: LinalgScalar + Send + Sync>(
 }
 
 /// Register-blocked convolution for group sizes that are a multiple of [`CO_BLOCK`]: each
-/// task holds a [`CO_BLOCK`] × [`PX_BLOCK`] tile of outputs in registers and walks the terms
+/// task holds a [`CO_BLOCK`] × `PX` tile of outputs in registers and walks the terms
 /// once, reading the input from position-interleaved panels (im2col). Every output element
 /// still starts at zero and adds its terms one by one in (input channel, kernel row, kernel
 /// column) order, so the result is bit-identical to [`conv_by_channel`].
-fn conv_blocked<T: LinalgScalar + Send + Sync>(
+fn conv_blocked<T: LinalgScalar + Send + Sync, const PX: usize>(
     xp: &[T],
     w: &[T],
     geo: &ConvGeometry,
     groups: usize,
 ) -> Vec<T> {
     let (p, k) = (geo.oh * geo.ow, geo.terms());
-    let blocks = p.div_ceil(PX_BLOCK);
+    let avx2 = tiles_avx2();
+    let blocks = p.div_ceil(PX);
     // panels[g][block][term][lane]; positions past the plane read zero and are dropped.
-    let mut panels = vec![T::zero(); groups * blocks * k * PX_BLOCK];
+    let mut panels = vec![T::zero(); groups * blocks * k * PX];
     panels
-        .par_chunks_mut(k * PX_BLOCK)
+        .par_chunks_mut(k * PX)
         .enumerate()
         .for_each(|(gb, panel)| {
             let (g, b) = (gb / blocks, gb % blocks);
-            let n = PX_BLOCK.min(p - b * PX_BLOCK);
-            let at: Vec<usize> = (0..n)
-                .map(|j| geo.position_offset(b * PX_BLOCK + j))
-                .collect();
-            for (t, lanes) in panel.chunks_exact_mut(PX_BLOCK).enumerate() {
+            let n = PX.min(p - b * PX);
+            let at: Vec<usize> = (0..n).map(|j| geo.position_offset(b * PX + j)).collect();
+            for (t, lanes) in panel.chunks_exact_mut(PX).enumerate() {
                 let base = &xp[geo.term_offset(g, t)..];
                 for (v, &a) in lanes.iter_mut().zip(&at) {
                     *v = base[a];
@@ -206,23 +229,47 @@ fn conv_blocked<T: LinalgScalar + Send + Sync>(
                     wt[t * CO_BLOCK + c] = v;
                 }
             }
-            let group_panels = &panels[g * blocks * k * PX_BLOCK..][..blocks * k * PX_BLOCK];
-            for (b, panel) in group_panels.chunks_exact(k * PX_BLOCK).enumerate() {
-                let acc = tile(&wt, panel);
-                let n = PX_BLOCK.min(p - b * PX_BLOCK);
+            let group_panels = &panels[g * blocks * k * PX..][..blocks * k * PX];
+            for (b, panel) in group_panels.chunks_exact(k * PX).enumerate() {
+                let acc = tile_dispatch::<T, PX>(&wt, panel, avx2);
+                let n = PX.min(p - b * PX);
                 for (c, row) in acc.iter().enumerate() {
-                    planes[c * p + b * PX_BLOCK..][..n].copy_from_slice(&row[..n]);
+                    planes[c * p + b * PX..][..n].copy_from_slice(&row[..n]);
                 }
             }
         });
     out
 }
 
+/// [`tile`], compiled for AVX2 when `avx2` ([`tiles_avx2`]).
+#[inline(always)]
+fn tile_dispatch<T: LinalgScalar, const PX: usize>(
+    wt: &[T],
+    panel: &[T],
+    avx2: bool,
+) -> [[T; PX]; CO_BLOCK] {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: `avx2` comes from `tiles_avx2`, which is true only when the CPU has AVX2.
+        #[allow(unsafe_code)]
+        return unsafe { tile_avx2::<T, PX>(wt, panel) };
+    }
+    let _ = avx2;
+    tile::<T, PX>(wt, panel)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline(never)]
+fn tile_avx2<T: LinalgScalar, const PX: usize>(wt: &[T], panel: &[T]) -> [[T; PX]; CO_BLOCK] {
+    tile::<T, PX>(wt, panel)
+}
+
 /// Σ_t wt[t][c]·panel[t][j] for one tile, added term by term from zero.
 #[inline(always)]
-fn tile<T: LinalgScalar>(wt: &[T], panel: &[T]) -> [[T; PX_BLOCK]; CO_BLOCK] {
-    let mut acc = [[T::zero(); PX_BLOCK]; CO_BLOCK];
-    for (wv, xv) in wt.chunks_exact(CO_BLOCK).zip(panel.chunks_exact(PX_BLOCK)) {
+fn tile<T: LinalgScalar, const PX: usize>(wt: &[T], panel: &[T]) -> [[T; PX]; CO_BLOCK] {
+    let mut acc = [[T::zero(); PX]; CO_BLOCK];
+    for (wv, xv) in wt.chunks_exact(CO_BLOCK).zip(panel.chunks_exact(PX)) {
         for (a, &wc) in acc.iter_mut().zip(wv) {
             for (aj, &xj) in a.iter_mut().zip(xv) {
                 *aj = *aj + wc * xj;

@@ -736,22 +736,28 @@ pub fn run_points(
     let stop = options.limits.stop;
     let cache = Caches::default();
     let (ran, failed) = (AtomicU64::new(0), AtomicU64::new(0));
-    pool.install(|| {
-        ids.par_iter().for_each(|&id| {
+    let one = |id: u64| {
+        if stop.requested() {
+            return;
+        }
+        let rec = run_point(plan, id, &cache, options.limits);
+        if rec.status != "ok" {
+            // A point stopped by the flag is not recorded: the re-run runs it.
             if stop.requested() {
                 return;
             }
-            let rec = run_point(plan, id, &cache, options.limits);
-            if rec.status != "ok" {
-                // A point stopped by the flag is not recorded: the re-run runs it.
-                if stop.requested() {
-                    return;
-                }
-                failed.fetch_add(1, Ordering::Relaxed);
-            }
-            sink(&rec);
-            ran.fetch_add(1, Ordering::Relaxed);
-        });
+            failed.fetch_add(1, Ordering::Relaxed);
+        }
+        sink(&rec);
+        ran.fetch_add(1, Ordering::Relaxed);
+    };
+    pool.install(|| {
+        // The first point runs alone: what the points share (the compiled network, its
+        // first plan) is then built on every thread, not on one while the others wait.
+        if let Some((&first, rest)) = ids.split_first() {
+            one(first);
+            rest.par_iter().for_each(|&id| one(id));
+        }
     });
     Ok(PointsRun {
         ran: ran.into_inner(),

@@ -173,6 +173,7 @@ pub fn max_pool(set: GateSet, x: Coding, n: usize) -> Job {
         vec![Segment {
             loads,
             ops: 0..n_ops,
+            ..Default::default()
         }],
         outputs,
         x,
@@ -208,6 +209,7 @@ fn accumulate(
         segments.push(Segment {
             loads: seg_loads,
             ops: start..b.len(),
+            ..Default::default()
         });
     }
     Ok((acc, segments))
@@ -228,6 +230,7 @@ fn requant_job(
     segments.push(Segment {
         loads: Vec::new(),
         ops: start..b.len(),
+        ..Default::default()
     });
     Ok(job(b, segments, outputs, Coding::of(out)))
 }
@@ -284,7 +287,11 @@ pub fn add(
     let loads = vec![load(Source::X(0), &xa, ca), load(Source::W(0), &xb, cb)];
     Ok(job(
         b,
-        vec![Segment { loads, ops: 0..n }],
+        vec![Segment {
+            loads,
+            ops: 0..n,
+            ..Default::default()
+        }],
         outputs,
         Coding::of(out),
     ))
@@ -306,7 +313,11 @@ pub fn requant(
     let loads = vec![load(Source::X(0), &cols, x)];
     Ok(job(
         b,
-        vec![Segment { loads, ops: 0..n }],
+        vec![Segment {
+            loads,
+            ops: 0..n,
+            ..Default::default()
+        }],
         outputs,
         Coding::of(out),
     ))
@@ -318,7 +329,16 @@ pub fn copy(x: Coding) -> Job {
     let mut b = Builder::new(GateSet::Maj);
     let cols = b.operand("x", x.bits);
     let loads = vec![load(Source::X(0), &cols, x)];
-    job(b, vec![Segment { loads, ops: 0..0 }], cols, x)
+    job(
+        b,
+        vec![Segment {
+            loads,
+            ops: 0..0,
+            ..Default::default()
+        }],
+        cols,
+        x,
+    )
 }
 
 /// The option-A shortcut's padded channels: the code `v` as constant columns.
@@ -334,6 +354,7 @@ pub fn fill(set: GateSet, v: i64, out: Coding) -> Job {
         vec![Segment {
             loads: Vec::new(),
             ops: 0..n,
+            ..Default::default()
         }],
         cols,
         out,

@@ -30,16 +30,22 @@ pub fn const_job(
     let mut segments = Vec::new();
     for (k, rs) in chunks(l.reduction(), chunk).into_iter().enumerate() {
         let start = b.len();
-        let loads = rs
-            .clone()
-            .enumerate()
-            .map(|(j, r)| Load {
-                source: Source::X(r),
-                cols: x_cols[j].clone(),
-                coding: l.x,
-                resident: false,
-            })
-            .collect();
+        // A counting job counts the chunk's input loads by their size.
+        let mut counted = LoadCounts::default();
+        let loads = if counting {
+            counted.add(SourceKind::X, false, x_cols[0].len(), rs.len());
+            Vec::new()
+        } else {
+            rs.clone()
+                .enumerate()
+                .map(|(j, r)| Load {
+                    source: Source::X(r),
+                    cols: x_cols[j].clone(),
+                    coding: l.x,
+                    resident: false,
+                })
+                .collect()
+        };
         for (i, co) in chs.clone().enumerate() {
             let (lo, hi) = intervals[i];
             let mut sum = Sum::new(&b, lo, hi)?;
@@ -78,6 +84,7 @@ pub fn const_job(
         segments.push(Segment {
             loads,
             ops: start..b.len(),
+            counted,
         });
     }
     let start = b.len();
@@ -205,25 +212,36 @@ pub fn stored_job(
         if let (0, Some(c)) = (k, &consts) {
             loads.extend(c.loads(&mut sum));
         }
-        let mut n_live = LiveCounts::default();
-        for (j, r) in rs.clone().enumerate() {
-            let w = &w_cols[if spec.resident { r } else { j }];
-            loads.extend(input_loads(r, &x_cols[j], w, l.x, wc, spec.resident));
-            let mask = lives[r];
-            if counting {
-                n_live.count(mask);
-                continue;
-            }
-            add_products(&mut sum, l.x.signal(&x_cols[j]), wc.signal(w), mask, xnor);
-        }
+        let mut counted = LoadCounts::default();
         if counting {
+            // Counted: the chunk's inputs and weights by their sizes alone, their products
+            // by the weight bits live at each input.
+            counted.add(SourceKind::X, false, x_cols[0].len(), rs.len());
+            counted.add(SourceKind::W, spec.resident, w_cols[0].len(), rs.len());
+            let mut n_live = LiveCounts::default();
+            for r in rs.clone() {
+                n_live.count(lives[r]);
+            }
             let (x0, w0) = (l.x.signal(&x_cols[0]), wc.signal(&w_cols[0]));
             add_counted_products(&mut sum, x0, w0, &n_live, rs.len() as u64, xnor);
+        } else {
+            for (j, r) in rs.clone().enumerate() {
+                let w = &w_cols[if spec.resident { r } else { j }];
+                loads.extend(input_loads(r, &x_cols[j], w, l.x, wc, spec.resident));
+                add_products(
+                    &mut sum,
+                    l.x.signal(&x_cols[j]),
+                    wc.signal(w),
+                    lives[r],
+                    xnor,
+                );
+            }
         }
         acc = sum.reduce_raw(&mut b);
         segments.push(Segment {
             loads,
             ops: start..b.len(),
+            counted,
         });
     }
     let start = b.len();
@@ -288,6 +306,7 @@ pub fn reduce_job(
         segments.push(Segment {
             loads,
             ops: start..b.len(),
+            ..Default::default()
         });
     }
     let start = b.len();
@@ -581,6 +600,7 @@ fn finish(
     segments.push(Segment {
         loads: Vec::new(),
         ops: start..b.len(),
+        ..Default::default()
     });
     Job::new(b, segments, outputs, out)
 }

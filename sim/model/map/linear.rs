@@ -685,6 +685,7 @@ pub enum Source {
 /// A [`Source`] without its index: what decides which lanes of a run share a loaded value
 /// (`stream::Distinct`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
 pub enum SourceKind {
     /// [`Source::X`].
     X,
@@ -701,6 +702,11 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    /// Its place in [`SourceKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Every kind.
     pub const ALL: [SourceKind; 6] = [
         SourceKind::X,
@@ -741,12 +747,37 @@ pub struct Load {
 }
 
 /// A run of ops preceded by operand loads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Segment {
     /// Loads before the ops.
     pub loads: Vec<Load>,
     /// Op range in the job's program.
     pub ops: Range<usize>,
+    /// Loads before the ops that a counting builder's job counts without listing them (the
+    /// inputs and weights of a chunk: their sizes are all its cost needs); a generated job
+    /// lists every load.
+    pub counted: LoadCounts,
+}
+
+/// Load columns per lane by source kind (in [`SourceKind::ALL`]'s order) and residency.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadCounts([[u64; 2]; 6]);
+
+impl LoadCounts {
+    /// Adds `n` loads of `cols` columns each of `kind`.
+    pub fn add(&mut self, kind: SourceKind, resident: bool, cols: usize, n: usize) {
+        self.0[kind.index()][usize::from(resident)] += (cols * n) as u64;
+    }
+
+    /// Load columns of `kind`, resident or not.
+    pub fn get(&self, kind: SourceKind, resident: bool) -> u64 {
+        self.0[kind.index()][usize::from(resident)]
+    }
+
+    /// Whether some load is not resident.
+    fn loads_per_run(&self) -> bool {
+        self.0.iter().any(|k| k[0] > 0)
+    }
 }
 
 /// A generated program for one subarray's lanes, in segments.
@@ -767,10 +798,9 @@ pub struct Job {
     pub cols: usize,
     /// Copies made so that no gate reads a cell twice ([`Builder::shared_copies`]).
     pub shared_copies: u64,
-    /// The segments' load columns per lane by source kind (in [`SourceKind::ALL`]'s order)
-    /// and residency (`[kind][resident]`), summed once when the job is closed: what a run's
-    /// loads cost depends on no more ([`super::stream::run_job`]).
-    load_cols: [[u64; 2]; 6],
+    /// The segments' load columns per lane, listed and counted, summed once when the job
+    /// is closed: what a run's loads cost depends on no more ([`super::stream::run_job`]).
+    load_cols: LoadCounts,
     /// Segments that load something not resident before their ops.
     loading_segments: u64,
 }
@@ -779,17 +809,19 @@ impl Job {
     /// Closes a builder into a job.
     pub fn new(b: Builder, segments: Vec<Segment>, outputs: Vec<Vec<Col>>, out: Coding) -> Job {
         let (tally, cols, shared_copies) = (b.tally(), b.cols(), b.shared_copies());
-        let mut load_cols = [[0u64; 2]; 6];
-        for l in segments.iter().flat_map(|s| &s.loads) {
-            let k = SourceKind::ALL
-                .iter()
-                .position(|&k| k == l.source.kind())
-                .expect("every kind is listed");
-            load_cols[k][usize::from(l.resident)] += l.cols.len() as u64;
+        let mut load_cols = LoadCounts::default();
+        for s in &segments {
+            for (k, counted) in load_cols.0.iter_mut().zip(&s.counted.0) {
+                k[0] += counted[0];
+                k[1] += counted[1];
+            }
+            for l in &s.loads {
+                load_cols.add(l.source.kind(), l.resident, l.cols.len(), 1);
+            }
         }
         let loading_segments = segments
             .iter()
-            .filter(|s| s.loads.iter().any(|l| !l.resident))
+            .filter(|s| s.counted.loads_per_run() || s.loads.iter().any(|l| !l.resident))
             .count() as u64;
         Job {
             program: b.finish(),
@@ -806,11 +838,12 @@ impl Job {
 
     /// Load columns per lane of `kind`, resident or not.
     pub fn load_cols(&self, kind: SourceKind, resident: bool) -> u64 {
-        let k = SourceKind::ALL
-            .iter()
-            .position(|&k| k == kind)
-            .expect("every kind is listed");
-        self.load_cols[k][usize::from(resident)]
+        self.load_cols.get(kind, resident)
+    }
+
+    /// Its load columns per lane by kind and residency.
+    pub fn load_counts(&self) -> LoadCounts {
+        self.load_cols
     }
 
     /// Segments that load something not resident before their ops (a partial row write per
@@ -832,6 +865,7 @@ impl Job {
 
     fn bits_per_lane(&self, resident: bool) -> u64 {
         self.load_cols
+            .0
             .iter()
             .map(|k| k[usize::from(resident)])
             .sum()

@@ -419,6 +419,9 @@ pub(crate) fn realize(plan: &Job, real: Result<Job, MapError>, hw: &Hw) -> Resul
         }
         return Ok(real);
     }
+    // The plan counts the loads its generated program lists.
+    debug_assert_eq!(real.load_counts(), plan.load_counts());
+    debug_assert_eq!(real.loading_segments(), plan.loading_segments());
     if real.tally != plan.tally || real.program.cols() > plan.cols {
         return Err(MapError::CostModel {
             planned: plan.tally.ops(),

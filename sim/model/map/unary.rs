@@ -87,6 +87,7 @@ pub fn job(set: GateSet, step: &Step, x: ActQuant, out: ActQuant) -> Result<Job,
             resident: false,
         }],
         ops: 0..n,
+        ..Default::default()
     }];
     Ok(Job::new(b, segments, vec![outputs], Coding::of(&out)))
 }
