@@ -9,7 +9,9 @@
 //! * `runs/simulate/resnet18-32px`: a functional, bit-exact int8 inference of ResNet-18's
 //!   layers on a 32×32 input (1/49 of the 224×224 network's MACs);
 //! * `runs/geometry-sweep/resnet20-4-points`: a 4-point sweep of subarray lanes on ResNet-20,
-//!   analytical, as one `sweep run` shard (the table's row sweeps ResNet-18).
+//!   analytical, as one `sweep run` shard (the table's row sweeps ResNet-18);
+//! * `runs/chip-sweep/resnet20-16-points`: a 16-point sweep of subarrays per bank × banks on
+//!   ResNet-20, analytical, as one shard (the table's chip rows sweep ResNet-18).
 //!
 //! Threads: every core (the table's rows run on 2 threads).
 
@@ -92,7 +94,11 @@ fn simulate(c: &mut Criterion) {
 }
 
 fn geometry_sweep(c: &mut Criterion) {
-    let text = r#"
+    sweep_bench(
+        c,
+        "runs/geometry-sweep",
+        "resnet20-4-points",
+        r#"
 [sweep]
 name = "bench-geometry"
 seed = 1
@@ -101,20 +107,48 @@ set = ["workload.model=resnet20", "run.mode=analytical", "mapping.max_gate_error
 [[axis]]
 key = "cram.array_params.lanes_per_subarray"
 values = [256, 512, 1024, 2048]
-"#;
+"#,
+    );
+}
+
+fn chip_sweep(c: &mut Criterion) {
+    sweep_bench(
+        c,
+        "runs/chip-sweep",
+        "resnet20-16-points",
+        r#"
+[sweep]
+name = "bench-chip"
+seed = 1
+set = ["workload.model=resnet20", "run.mode=analytical", "mapping.max_gate_error=1"]
+
+[[axis]]
+key = "cram.array_params.subarrays_per_bank"
+values = [4, 8, 16, 32]
+
+[[axis]]
+key = "cram.array_params.banks"
+values = [2, 4, 8, 16]
+"#,
+    );
+}
+
+/// Every point of the sweep file `text`, as one `sweep run` shard, each iteration from
+/// empty caches.
+fn sweep_bench(c: &mut Criterion, group: &str, name: &str, text: &str) {
     let options = Options::default();
-    let plan = Plan::from_text(text, Path::new("bench-geometry.toml"), options.limits.stop)
+    let plan = Plan::from_text(text, Path::new("bench-sweep.toml"), options.limits.stop)
         .expect("a sweep plan");
     let ids: Vec<u64> = (0..plan.manifest.points).collect();
-    let mut g = c.benchmark_group("runs/geometry-sweep");
+    let mut g = c.benchmark_group(group);
     g.sample_size(10);
-    g.bench_function("resnet20-4-points", |b| {
+    g.bench_function(name, |b| {
         b.iter(|| {
             let run = run_points(&plan, &ids, &options, &|p| {
                 black_box(p);
             })
             .expect("runs");
-            assert_eq!((run.ran, run.failed), (4, 0));
+            assert_eq!((run.ran, run.failed), (ids.len() as u64, 0));
         })
     });
     g.finish();
@@ -123,6 +157,6 @@ values = [256, 512, 1024, 2048]
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(5));
-    targets = compress, kernel_add, simulate, geometry_sweep
+    targets = compress, kernel_add, simulate, geometry_sweep, chip_sweep
 }
 criterion_main!(benches);

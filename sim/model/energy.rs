@@ -380,6 +380,18 @@ impl Actions {
     }
 }
 
+impl Actions {
+    /// Adds the lanes of gate steps by gate kind ([`GateKind::index`]) and input-zero count,
+    /// summed over the steps ([`crate::model::engine::Subarray::zero_sums`]): the same
+    /// pulses [`Actions::add_pulses`] adds step by step from the steps' histograms (counts
+    /// are integers far below 2^53, so both sums are exact).
+    pub fn add_pulse_sums(&mut self, sums: &[ZeroHistogram; GateKind::COUNT]) {
+        for (row, sum) in self.pulse_lanes.iter_mut().zip(sums) {
+            row.iter_mut().zip(sum).for_each(|(r, &n)| *r += n as f64);
+        }
+    }
+}
+
 /// How the lanes of each gate step split over input-zero counts.
 #[derive(Debug, Clone, Copy)]
 pub enum PulseModel<'a> {

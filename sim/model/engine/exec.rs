@@ -46,6 +46,10 @@ pub struct Subarray {
     track_zeros: bool,
     /// Per gate step, in program order: selected lanes with z inputs at 0, z = 0..=5.
     zero_hist: Vec<ZeroHistogram>,
+    /// Whether gate steps add their input-zero histograms into their gate kind's sum instead.
+    sum_zeros: bool,
+    /// Per gate kind, the sum of its steps' input-zero histograms.
+    zero_sums: [ZeroHistogram; GateKind::COUNT],
 }
 
 /// Selected lanes of one gate step by number of inputs at 0 (index z = 0..=5).
@@ -146,6 +150,8 @@ impl Subarray {
             faults: None,
             track_zeros: false,
             zero_hist: Vec::new(),
+            sum_zeros: false,
+            zero_sums: [[0; MAX_INPUTS + 1]; GateKind::COUNT],
         }
     }
 
@@ -158,6 +164,20 @@ impl Subarray {
     /// [`Subarray::set_track_zeros`]), one per gate step in program order.
     pub fn zero_histograms(&self) -> &[ZeroHistogram] {
         &self.zero_hist
+    }
+
+    /// Makes every following gate step add how many selected lanes had z inputs at 0 into
+    /// its gate kind's sum ([`Subarray::zero_sums`]): what the pulse energy needs, in
+    /// memory that does not grow with the program (a run of a long program would otherwise
+    /// hold a histogram per step).
+    pub fn set_sum_zeros(&mut self, on: bool) {
+        self.sum_zeros = on;
+    }
+
+    /// Per gate kind ([`GateKind::index`]), the input-zero histograms of its gate steps run
+    /// so far, summed (see [`Subarray::set_sum_zeros`]).
+    pub fn zero_sums(&self) -> &[ZeroHistogram; GateKind::COUNT] {
+        &self.zero_sums
     }
 
     /// Selected lanes by number of zeros among `ins`, over the valid lanes.
@@ -219,6 +239,7 @@ impl Subarray {
         self.reads.clear();
         self.faults = None;
         self.zero_hist.clear();
+        self.zero_sums = [[0; MAX_INPUTS + 1]; GateKind::COUNT];
     }
 
     /// Number of lanes (rows).
@@ -242,6 +263,7 @@ impl Subarray {
         program.check_fits(self.lanes, self.cols)?;
         self.mask.clear();
         self.zero_hist.clear();
+        self.zero_sums = [[0; MAX_INPUTS + 1]; GateKind::COUNT];
         program.visit(self);
         Ok(())
     }
@@ -560,6 +582,12 @@ impl OpVisitor for Subarray {
         if self.track_zeros {
             let h = self.count_zeros(ins);
             self.zero_hist.push(h);
+        }
+        if self.sum_zeros {
+            let h = self.count_zeros(ins);
+            for (s, n) in self.zero_sums[gate.index()].iter_mut().zip(h) {
+                *s += n;
+            }
         }
         {
             // Disjoint borrows: the output column mutably, the columns around it shared.

@@ -3,7 +3,7 @@
 use super::*;
 use crate::error::MapError;
 use crate::model::bits::store_lanes;
-use crate::model::energy::{self, Actions, PulseModel};
+use crate::model::energy::{self, Actions};
 use crate::model::engine::Counts;
 use crate::model::engine::exec::{Faults, Subarray};
 use crate::model::kernels::GateSet;
@@ -203,7 +203,7 @@ pub(crate) fn run_job(
     let mut flips = 0;
     let sa = real.zip(load).map(|(job, load)| {
         let mut sa = Subarray::new(lanes, job.program.cols());
-        sa.set_track_zeros(true);
+        sa.set_sum_zeros(true);
         if opts.error_rates.iter().any(|&p| p > 0.0) {
             sa.set_faults(Some(Faults::per_gate(opts.error_rates, opts.seed, stream)));
         }
@@ -221,18 +221,7 @@ pub(crate) fn run_job(
         sa
     });
     match (&sa, real) {
-        (Some(sa), Some(job)) => {
-            let steps: Vec<(GateKind, u64)> = job
-                .program
-                .ops()
-                .iter()
-                .filter_map(|op| match *op {
-                    crate::model::engine::Op::Gate { gate, .. } => Some((gate, lanes as u64)),
-                    _ => None,
-                })
-                .collect();
-            actions.add_pulses(&steps, PulseModel::Measured(sa.zero_histograms()));
-        }
+        (Some(sa), Some(_)) => actions.add_pulse_sums(sa.zero_sums()),
         _ => {
             for (g, z) in hw.fractions.iter().enumerate() {
                 for (k, p) in z.iter().enumerate() {
