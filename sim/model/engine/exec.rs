@@ -455,7 +455,8 @@ fn count_zeros_any(z: &Zeros<'_>, ins: &[Col]) -> ZeroHistogram {
 
 /// Selected valid lanes by number of zeros among the `N` columns `ins`: per word, a
 /// bit-sliced counter of ones (up to 5 fits 3 bits), then one population count per count
-/// value.
+/// value; with every lane selected, the lanes with no zero are the rest of them, so that
+/// count value needs none.
 #[inline(always)]
 fn count_zeros_n<const N: usize>(z: &Zeros<'_>, ins: &[Col]) -> ZeroHistogram {
     let mut h = [0u64; MAX_INPUTS + 1];
@@ -463,22 +464,31 @@ fn count_zeros_n<const N: usize>(z: &Zeros<'_>, ins: &[Col]) -> ZeroHistogram {
         std::array::from_fn(|i| &z.cells[usize::from(ins[i]) * z.words..][..z.words]);
     // The lane mask is a word per column word, or empty when every lane is selected.
     let mask = &z.mask[..if z.mask.is_empty() { 0 } else { z.words }];
+    if mask.is_empty() {
+        for w in 0..z.words {
+            let valid = if (w + 1) * WORD_BITS <= z.lanes {
+                u64::MAX
+            } else {
+                (1u64 << (z.lanes % WORD_BITS)) - 1
+            };
+            let (c0, c1, c2) = ones_counter(&rows, w);
+            for ones in 0..N {
+                let pick = |bit: usize, v: u64| if ones >> bit & 1 == 1 { v } else { !v };
+                let lanes = pick(0, c0) & pick(1, c1) & pick(2, c2) & valid;
+                h[N - ones] += u64::from(lanes.count_ones());
+            }
+        }
+        h[0] = z.lanes as u64 - h[1..=N].iter().sum::<u64>();
+        return h;
+    }
     for w in 0..z.words {
         let valid = if (w + 1) * WORD_BITS <= z.lanes {
             u64::MAX
         } else {
             (1u64 << (z.lanes % WORD_BITS)) - 1
         };
-        let selected = valid & if mask.is_empty() { u64::MAX } else { mask[w] };
-        let (mut c0, mut c1, mut c2) = (0u64, 0u64, 0u64);
-        for row in &rows {
-            let x = row[w];
-            let k0 = c0 & x;
-            c0 ^= x;
-            let k1 = c1 & k0;
-            c1 ^= k0;
-            c2 |= k1;
-        }
+        let selected = valid & mask[w];
+        let (c0, c1, c2) = ones_counter(&rows, w);
         for ones in 0..=N {
             let pick = |bit: usize, v: u64| if ones >> bit & 1 == 1 { v } else { !v };
             let lanes = pick(0, c0) & pick(1, c1) & pick(2, c2) & selected;
@@ -486,6 +496,22 @@ fn count_zeros_n<const N: usize>(z: &Zeros<'_>, ins: &[Col]) -> ZeroHistogram {
         }
     }
     h
+}
+
+/// Per lane of word `w`, how many of the `N` rows hold a one, bit-sliced: (bit 0, bit 1,
+/// bit 2) of the count.
+#[inline(always)]
+fn ones_counter<const N: usize>(rows: &[&[u64]; N], w: usize) -> (u64, u64, u64) {
+    let (mut c0, mut c1, mut c2) = (0u64, 0u64, 0u64);
+    for row in rows {
+        let x = row[w];
+        let k0 = c0 & x;
+        c0 ^= x;
+        let k1 = c1 & k0;
+        c1 ^= k0;
+        c2 |= k1;
+    }
+    (c0, c1, c2)
 }
 
 /// Vector instruction set the word loops run with. The build is portable (SSE2 on x86-64);

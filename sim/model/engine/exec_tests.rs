@@ -191,7 +191,8 @@ fn maj5_counts_ones() {
 proptest::proptest! {
     /// The input-zero histogram of a gate step, at every vector level, equals a lane-by-lane
     /// count over the selected lanes, for every arity, lane count (partial last word
-    /// included) and lane range.
+    /// included) and lane range, with or without a lane mask (every lane selected); the
+    /// per-gate sums (`set_sum_zeros`) equal it too.
     #[test]
     fn zero_histograms_match_a_lane_by_lane_count(
         lanes in 1usize..300, gate_i in 0usize..GateKind::ALL.len(), seed in proptest::prelude::any::<u64>(),
@@ -203,25 +204,35 @@ proptest::proptest! {
         let lo = lo % lanes as u32;
         let hi = (lo + len).min(lanes as u32);
         let ins: Vec<Col> = (0..n as Col).collect();
-        let mut want = [0u64; MAX_INPUTS + 1];
-        for l in lo as usize..hi as usize {
-            want[(0..n).filter(|&c| !cell(l, c)).count()] += 1;
-        }
-        for simd in Simd::supported() {
-            let mut sa = Subarray::new(lanes, n + 1);
-            proptest::prop_assert!(sa.set_simd(simd));
-            for l in 0..lanes {
-                for c in 0..n {
-                    sa.set(l, c as Col, cell(l, c));
-                }
+        let count = |range: std::ops::Range<usize>| {
+            let mut want = [0u64; MAX_INPUTS + 1];
+            for l in range {
+                want[(0..n).filter(|&c| !cell(l, c)).count()] += 1;
             }
-            sa.set_track_zeros(true);
-            let ops = vec![
-                Op::SetMask(LaneMask::Range { lo, hi }),
-                gate_op(gate, &ins, n as Col, true),
-            ];
-            sa.run(&Program::new(ops, vec![], names(n + 1)).unwrap()).unwrap();
-            proptest::prop_assert_eq!(sa.zero_histograms()[0], want, "{:?}", simd);
+            want
+        };
+        for simd in Simd::supported() {
+            for masked in [true, false] {
+                let mut sa = Subarray::new(lanes, n + 1);
+                proptest::prop_assert!(sa.set_simd(simd));
+                for l in 0..lanes {
+                    for c in 0..n {
+                        sa.set(l, c as Col, cell(l, c));
+                    }
+                }
+                sa.set_track_zeros(true);
+                sa.set_sum_zeros(true);
+                let mut ops = vec![gate_op(gate, &ins, n as Col, true)];
+                let want = if masked {
+                    ops.insert(0, Op::SetMask(LaneMask::Range { lo, hi }));
+                    count(lo as usize..hi as usize)
+                } else {
+                    count(0..lanes)
+                };
+                sa.run(&Program::new(ops, vec![], names(n + 1)).unwrap()).unwrap();
+                proptest::prop_assert_eq!(sa.zero_histograms()[0], want, "{:?}", simd);
+                proptest::prop_assert_eq!(sa.zero_sums()[gate.index()], want, "{:?}", simd);
+            }
         }
     }
 }

@@ -421,8 +421,10 @@ pub(crate) fn pass_bounds(costs: &[StreamCost], hw: &Hw) -> u64 {
 
 pub(crate) type LayerOut = (Vec<StreamCost>, Vec<Array3<i64>>);
 
-/// Gives the value a lane loads for an operand (functional mode).
-pub(crate) type Loader<'a> = &'a (dyn Fn(Source, usize) -> i64 + Sync);
+/// Gives the values the lanes of a run load for an operand (functional mode): fills the
+/// slice, one value per lane (what each lane reads is worked out once per run, not per
+/// operand).
+pub(crate) type Loader<'a> = &'a (dyn Fn(Source, &mut [i64]) + Sync);
 
 /// Output codes read back from a job: (channel, lane index within the layer, code).
 pub(crate) type Placed = Vec<(usize, usize, i64)>;
@@ -526,13 +528,19 @@ fn const_streams(
                 .par_iter()
                 .map(|&(bi, repeat)| {
                     let blk = &lane_blocks[bi];
-                    let loader = |src: Source, lane: usize| -> i64 {
-                        let g = blk.start + lane;
-                        let (img, p) = (g / p_n, g % p_n);
-                        match src {
-                            Source::X(r) => l.gather(&x.expect("functional")[img], chs.start, p, r),
-                            _ => unreachable!("const jobs load inputs only"),
+                    // Per lane: its image and output position (functional).
+                    let at: Vec<(usize, usize, usize)> = match x {
+                        Some(_) => blk.clone().map(|g| l.place(g, p_n)).collect(),
+                        None => Vec::new(),
+                    };
+                    let loader = |src: Source, out: &mut [i64]| match src {
+                        Source::X(r) => {
+                            let (x, tap) = (x.expect("functional"), l.tap(chs.start, r));
+                            for (o, &(img, oy, ox)) in out.iter_mut().zip(&at) {
+                                *o = l.gather_tap(&x[img], tap, oy, ox);
+                            }
                         }
+                        _ => unreachable!("const jobs load inputs only"),
                     };
                     let (mut cost, sa) = run_job(
                         real.as_ref().unwrap_or(&plan),
@@ -1025,26 +1033,53 @@ fn stored_pass(
                 .par_iter()
                 .map(|&(k, repeat, deploys)| {
                     let blk = &block(k);
-                    let loader = |src: Source, lane: usize| -> i64 {
-                        let g = blk.start + lane;
-                        let (co, t, slice) = order.decode(g);
-                        let (img, p) = (t / p_n, t % p_n);
-                        let ci = co - channels[0];
-                        let rs = &ranges[slice];
-                        match src {
-                            // Past a shorter slice's end: a product of 0.
-                            Source::X(j) if rs.start + j >= rs.end => l.x_past_end(),
-                            Source::W(j) if rs.start + j >= rs.end => 0,
-                            Source::X(j) => {
-                                l.gather(&x.expect("functional")[img], co, p, rs.start + j)
+                    // Per lane (functional): its channel, image, output row and column, and
+                    // slice.
+                    let at: Vec<(usize, usize, usize, usize, usize)> = match x {
+                        Some(_) => blk
+                            .clone()
+                            .map(|g| {
+                                let (co, t, slice) = order.decode(g);
+                                let (img, oy, ox) = l.place(t, p_n);
+                                (co, img, oy, ox, slice)
+                            })
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                    let loader = |src: Source, out: &mut [i64]| {
+                        let lanes = out.iter_mut().zip(&at).zip(blk.clone());
+                        // Neighbouring lanes mostly share a channel: its weight row and
+                        // (per slice) the input's tap are looked up when it changes.
+                        let (mut at_co, mut row) = (usize::MAX, &[][..]);
+                        let mut taps = vec![(0, 0, 0); ranges.len()];
+                        for ((o, &(co, img, oy, ox, slice)), g) in lanes {
+                            let ci = co - channels[0];
+                            let rs = &ranges[slice];
+                            if at_co != co {
+                                at_co = co;
+                                row = l.row(co);
+                                if let Source::X(j) = src {
+                                    for (t, r) in taps.iter_mut().zip(ranges) {
+                                        *t = l.tap(co, r.start + j);
+                                    }
+                                }
                             }
-                            Source::W(j) => l.row(co)[rs.start + j],
-                            Source::K => ks_c[ci] as i64,
-                            Source::M => mults[ci] as i64,
-                            Source::MPos => i64::from(mults[ci] > 0),
-                            Source::Partial(t) => {
-                                partials.expect("functional")[g * ranges.len() + t]
-                            }
+                            *o = match src {
+                                // Past a shorter slice's end: a product of 0.
+                                Source::X(j) if rs.start + j >= rs.end => l.x_past_end(),
+                                Source::W(j) if rs.start + j >= rs.end => 0,
+                                Source::X(_) => {
+                                    let x = &x.expect("functional")[img];
+                                    l.gather_tap(x, taps[slice], oy, ox)
+                                }
+                                Source::W(j) => row[rs.start + j],
+                                Source::K => ks_c[ci] as i64,
+                                Source::M => mults[ci] as i64,
+                                Source::MPos => i64::from(mults[ci] > 0),
+                                Source::Partial(t) => {
+                                    partials.expect("functional")[g * ranges.len() + t]
+                                }
+                            };
                         }
                     };
                     // Multicast: lanes of one conv group at one (image, position, slice)
@@ -1193,9 +1228,16 @@ pub(crate) fn elem_layer(
                 let p = part.positions.as_ref().map_or(p, |at| at[p]);
                 (img, part.channels.start + rest / p_n, p)
             };
-            let loader = |src: Source, lane: usize| -> i64 {
-                let (img, c, p) = place(blk.start + lane);
-                gather.expect("functional")(src, img, c, p)
+            // Per lane: its image, channel and position (functional).
+            let at: Vec<(usize, usize, usize)> = match gather {
+                Some(_) => blk.clone().map(place).collect(),
+                None => Vec::new(),
+            };
+            let loader = |src: Source, out: &mut [i64]| {
+                let gather = gather.expect("functional");
+                for (o, &(img, c, p)) in out.iter_mut().zip(&at) {
+                    *o = gather(src, img, c, p);
+                }
             };
             // Realized (priced as execution prices it) with values or when asked to.
             let (mut cost, sa) = run_job(

@@ -525,17 +525,40 @@ impl<'a> Linear<'a> {
     /// The input code lane (image input `x`, output position p) needs for reduction index r
     /// of channel co's group: the zero point in the padding.
     pub fn gather(&self, x: &ndarray::Array3<i64>, co: usize, p: usize, r: usize) -> i64 {
+        let (oy, ox) = (p / self.out_shape.w, p % self.out_shape.w);
+        self.gather_tap(x, self.tap(co, r), oy, ox)
+    }
+
+    /// Where reduction index r of output channel co reads its input: (input channel, kernel
+    /// row, kernel column).
+    pub(crate) fn tap(&self, co: usize, r: usize) -> (usize, usize, usize) {
         let (_, cin_g, kh, kw) = self.w.dim();
         let g = co / (self.channels() / self.groups);
-        let (ci, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
-        let (oy, ox) = (p / self.out_shape.w, p % self.out_shape.w);
+        (g * cin_g + r / (kh * kw), r / kw % kh, r % kw)
+    }
+
+    /// [`Linear::gather`] at a [`Linear::tap`], for the output position (row oy, column ox).
+    pub(crate) fn gather_tap(
+        &self,
+        x: &ndarray::Array3<i64>,
+        (ci, ky, kx): (usize, usize, usize),
+        oy: usize,
+        ox: usize,
+    ) -> i64 {
         let y = (oy * self.window.stride[0] + ky) as isize - self.window.pad[0] as isize;
         let xx = (ox * self.window.stride[1] + kx) as isize - self.window.pad[1] as isize;
         if y < 0 || xx < 0 || y as usize >= self.in_shape.h || xx as usize >= self.in_shape.w {
             self.x_zero
         } else {
-            x[[g * cin_g + ci, y as usize, xx as usize]]
+            x[[ci, y as usize, xx as usize]]
         }
+    }
+
+    /// The (image, output row, output column) of lane position g, g = image · `positions` +
+    /// output position.
+    pub(crate) fn place(&self, g: usize, positions: usize) -> (usize, usize, usize) {
+        let (img, p) = (g / positions, g % positions);
+        (img, p / self.out_shape.w, p % self.out_shape.w)
     }
 
     /// Centred input interval [x_lo − z, x_hi − z].

@@ -207,12 +207,14 @@ pub(crate) fn run_job(
         if opts.error_rates.iter().any(|&p| p > 0.0) {
             sa.set_faults(Some(Faults::per_gate(opts.error_rates, opts.seed, stream)));
         }
+        let (mut vals, mut codes) = (vec![0i64; lanes], vec![0u64; lanes]);
         for seg in &job.segments {
             for l in &seg.loads {
-                let vals: Vec<u64> = (0..lanes)
-                    .map(|lane| l.coding.encode(load(l.source, lane)))
-                    .collect();
-                store_lanes(&mut sa, &l.cols, &vals);
+                load(l.source, &mut vals);
+                for (c, &v) in codes.iter_mut().zip(&vals) {
+                    *c = l.coding.encode(v);
+                }
+                store_lanes(&mut sa, &l.cols, &codes);
             }
             sa.run_segment(&job.program, seg.ops.clone())
                 .expect("a job fits its own columns");
