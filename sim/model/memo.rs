@@ -35,6 +35,30 @@ impl<K: Eq + Hash, V> Memo<K, V> {
             .clone();
         slot.get_or_init(|| build().map(Arc::new)).clone()
     }
+
+    /// The value for `key` if it is built; otherwise `build`'s, kept for the next caller
+    /// unless another thread is building it meanwhile. Unlike [`Memo::get_or_build`] it
+    /// never waits for another thread's build: for values built from finer memos, where a
+    /// second builder shares the work instead of idling (a thread of rayon's pool that waits
+    /// cannot help the builder's parallel work).
+    pub fn get_or_share(
+        &self,
+        key: K,
+        build: impl FnOnce() -> Result<V, String>,
+    ) -> Result<Arc<V>, String> {
+        let slot = self
+            .0
+            .lock()
+            .expect("the memo lock is not poisoned")
+            .entry(key)
+            .or_default()
+            .clone();
+        if let Some(v) = slot.get() {
+            return v.clone();
+        }
+        let v = build().map(Arc::new);
+        slot.get_or_init(|| v).clone()
+    }
 }
 
 #[cfg(test)]
@@ -64,5 +88,10 @@ mod tests {
         assert_eq!(calls, 1);
         assert_eq!(m.get_or_build(2, || Err("no".into())).unwrap_err(), "no");
         assert_eq!(m.get_or_build(2, || Ok(3)).unwrap_err(), "no");
+        // A shared build keeps the first value and reads a built one.
+        assert_eq!(*m.get_or_share(3, || Ok(4)).unwrap(), 4);
+        assert_eq!(*m.get_or_share(3, || Ok(5)).unwrap(), 4);
+        assert_eq!(*m.get_or_build(1, || Ok(9)).unwrap(), 7);
+        assert_eq!(*m.get_or_share(1, || Ok(9)).unwrap(), 7);
     }
 }

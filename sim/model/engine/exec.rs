@@ -481,13 +481,13 @@ fn count_zeros_n<const N: usize>(z: &Zeros<'_>, ins: &[Col]) -> ZeroHistogram {
         h[0] = z.lanes as u64 - h[1..=N].iter().sum::<u64>();
         return h;
     }
-    for w in 0..z.words {
+    for (w, &m) in mask.iter().enumerate() {
         let valid = if (w + 1) * WORD_BITS <= z.lanes {
             u64::MAX
         } else {
             (1u64 << (z.lanes % WORD_BITS)) - 1
         };
-        let selected = valid & mask[w];
+        let selected = valid & m;
         let (c0, c1, c2) = ones_counter(&rows, w);
         for ones in 0..=N {
             let pick = |bit: usize, v: u64| if ones >> bit & 1 == 1 { v } else { !v };

@@ -321,7 +321,10 @@ pub(crate) fn action_sums(costs: &[StreamCost]) -> (Actions, Actions) {
     for c in costs {
         let k = c.repeat as f64;
         actions.add_scaled(&c.actions, k);
-        deploy.add_scaled(&c.deploy.actions, k);
+        // No deployment actions are zeros, which add nothing.
+        if let Some(d) = &c.deploy.actions {
+            deploy.add_scaled(d, k);
+        }
     }
     (actions, deploy)
 }

@@ -643,9 +643,11 @@ pub fn run_network_with(
         hw.machine_lanes(),
         opts.choice
     );
+    // A point that finds its whole plan being built builds it too, from the shared
+    // candidates, rather than wait for it.
     let plans = cache
         .plans
-        .get_or_build(key, || {
+        .get_or_share(key, || {
             plan_network(prog, images, hw, opts, Some(cache)).map_err(|e| e.to_string())
         })
         .map_err(Error::usage)?;
@@ -764,11 +766,12 @@ pub(crate) fn plan_network(
 /// link share).
 pub(crate) fn reprice(costs: &mut [StreamCost], hw: &Hw) {
     for c in costs {
-        (
-            c.cycles_per_run,
-            c.actions.moved_bits[3],
-            c.deploy.actions.moved_bits[3],
-        ) = priced(c, hw);
+        let deploy_link;
+        (c.cycles_per_run, c.actions.moved_bits[3], deploy_link) = priced(c, hw);
+        // A run without resident data moves none at deployment.
+        if let Some(d) = &mut c.deploy.actions {
+            d.moved_bits[3] = deploy_link;
+        }
     }
 }
 
@@ -791,7 +794,10 @@ fn repriced(costs: &Arc<Candidate>, hw: &Hw) -> Arc<Candidate> {
         let (cycles, link, deploy_link) = priced(c, hw);
         cycles == c.cycles_per_run
             && link.to_bits() == c.actions.moved_bits[3].to_bits()
-            && deploy_link.to_bits() == c.deploy.actions.moved_bits[3].to_bits()
+            && c.deploy
+                .actions
+                .as_ref()
+                .is_none_or(|d| deploy_link.to_bits() == d.moved_bits[3].to_bits())
     });
     if same {
         return Arc::clone(costs);

@@ -56,7 +56,9 @@ pub(crate) struct StreamCost {
 /// layer (as per-run loads are, docs/model.md §2.6).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Deploy {
-    pub(crate) actions: Actions,
+    /// Its actions; none for a run without resident data (most streams, so the cached
+    /// candidates of a sweep do not each carry a table of zeros).
+    pub(crate) actions: Option<Box<Actions>>,
     /// Bits moved over the global bus.
     pub(crate) moved_bits: u64,
     /// Bits written into cells: the run's resident footprint.
@@ -268,8 +270,10 @@ pub(crate) fn run_job(
         deploy.writes = lanes as u64;
         deploy.commands = deploy.writes;
         let counts = (deploy.moved_bits, deploy.written_bits, deploy.writes);
-        charge_writes(&mut deploy.actions, counts, resident, lanes, hw);
-        deploy.actions.commands = deploy.commands as f64;
+        let mut actions = Actions::default();
+        charge_writes(&mut actions, counts, resident, lanes, hw);
+        actions.commands = deploy.commands as f64;
+        deploy.actions = Some(Box::new(actions));
     }
     let load_cycles = writes * hw.steps.write_row;
     (
