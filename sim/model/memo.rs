@@ -1,12 +1,17 @@
-//! A keyed, build-once, thread-safe memo: the caches a sweep's points share (compiled
-//! networks, baseline work, analytical layer plans).
+//! A keyed, thread-safe memo: the caches a sweep's points share (compiled networks,
+//! baseline work, analytical layer plans).
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Values by key, each built once; threads wanting a value being built wait for it. A failed
-/// build is remembered as its message.
+/// Values by key, each kept from the first build to finish. A caller that finds its value
+/// being built builds it too instead of waiting: a rayon worker that waits can neither help
+/// the builder's parallel work nor be sure not to deadlock, since while the builder's inner
+/// parallel loop waits for a stolen task it may itself be handed, by work stealing, a task
+/// that needs the very value it is building further down its stack. Builds are
+/// deterministic, so which one is kept does not matter. A failed build is remembered as its
+/// message.
 #[derive(Debug)]
 pub struct Memo<K, V>(Mutex<HashMap<K, Slot<V>>>);
 
@@ -19,7 +24,8 @@ impl<K, V> Default for Memo<K, V> {
 }
 
 impl<K: Eq + Hash, V> Memo<K, V> {
-    /// The value for `key`, built by `build` the first time.
+    /// The value for `key`: the kept one, or `build`'s (kept unless another build finished
+    /// first).
     pub fn get_or_build(
         &self,
         key: K,
@@ -33,29 +39,10 @@ impl<K: Eq + Hash, V> Memo<K, V> {
             .entry(key)
             .or_default()
             .clone();
-        slot.get_or_init(|| build().map(Arc::new)).clone()
-    }
-
-    /// The value for `key` if it is built; otherwise `build`'s, kept for the next caller
-    /// unless another thread is building it meanwhile. Unlike [`Memo::get_or_build`] it
-    /// never waits for another thread's build: for values built from finer memos, where a
-    /// second builder shares the work instead of idling (a thread of rayon's pool that waits
-    /// cannot help the builder's parallel work).
-    pub fn get_or_share(
-        &self,
-        key: K,
-        build: impl FnOnce() -> Result<V, String>,
-    ) -> Result<Arc<V>, String> {
-        let slot = self
-            .0
-            .lock()
-            .expect("the memo lock is not poisoned")
-            .entry(key)
-            .or_default()
-            .clone();
         if let Some(v) = slot.get() {
             return v.clone();
         }
+        // Built outside the cell, so that nothing ever waits on a build in progress.
         let v = build().map(Arc::new);
         slot.get_or_init(|| v).clone()
     }
@@ -88,10 +75,16 @@ mod tests {
         assert_eq!(calls, 1);
         assert_eq!(m.get_or_build(2, || Err("no".into())).unwrap_err(), "no");
         assert_eq!(m.get_or_build(2, || Ok(3)).unwrap_err(), "no");
-        // A shared build keeps the first value and reads a built one.
-        assert_eq!(*m.get_or_share(3, || Ok(4)).unwrap(), 4);
-        assert_eq!(*m.get_or_share(3, || Ok(5)).unwrap(), 4);
-        assert_eq!(*m.get_or_build(1, || Ok(9)).unwrap(), 7);
-        assert_eq!(*m.get_or_share(1, || Ok(9)).unwrap(), 7);
+    }
+
+    /// A build that needs its own key (as a rayon worker may, handed a task by work
+    /// stealing while it builds) builds it again rather than waiting for itself; the build
+    /// that finished first is kept.
+    #[test]
+    fn a_build_that_needs_its_own_key_does_not_wait_for_itself() {
+        let m: Memo<u32, u32> = Memo::default();
+        let outer = m.get_or_build(1, || Ok(*m.get_or_build(1, || Ok(5)).unwrap() + 1));
+        assert_eq!(*outer.unwrap(), 5);
+        assert_eq!(*m.get_or_build(1, || Ok(9)).unwrap(), 5);
     }
 }

@@ -643,11 +643,9 @@ pub fn run_network_with(
         hw.machine_lanes(),
         opts.choice
     );
-    // A point that finds its whole plan being built builds it too, from the shared
-    // candidates, rather than wait for it.
     let plans = cache
         .plans
-        .get_or_share(key, || {
+        .get_or_build(key, || {
             plan_network(prog, images, hw, opts, Some(cache)).map_err(|e| e.to_string())
         })
         .map_err(Error::usage)?;

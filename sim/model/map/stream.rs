@@ -56,8 +56,9 @@ pub(crate) struct StreamCost {
 /// layer (as per-run loads are, docs/model.md §2.6).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Deploy {
-    /// Its actions; none for a run without resident data (most streams, so the cached
-    /// candidates of a sweep do not each carry a table of zeros).
+    /// Its actions; none when the run writes no resident data (most streams, and a later
+    /// wave that finds its data where wave 0 wrote them), so the cached candidates of a
+    /// sweep do not each carry a table of zeros.
     pub(crate) actions: Option<Box<Actions>>,
     /// Bits moved over the global bus.
     pub(crate) moved_bits: u64,
