@@ -466,11 +466,7 @@ fn count_zeros_n<const N: usize>(z: &Zeros<'_>, ins: &[Col]) -> ZeroHistogram {
     let mask = &z.mask[..if z.mask.is_empty() { 0 } else { z.words }];
     if mask.is_empty() {
         for w in 0..z.words {
-            let valid = if (w + 1) * WORD_BITS <= z.lanes {
-                u64::MAX
-            } else {
-                (1u64 << (z.lanes % WORD_BITS)) - 1
-            };
+            let valid = valid_bits(w, z.lanes);
             let (c0, c1, c2) = ones_counter(&rows, w);
             for ones in 0..N {
                 let pick = |bit: usize, v: u64| if ones >> bit & 1 == 1 { v } else { !v };
@@ -482,12 +478,7 @@ fn count_zeros_n<const N: usize>(z: &Zeros<'_>, ins: &[Col]) -> ZeroHistogram {
         return h;
     }
     for (w, &m) in mask.iter().enumerate() {
-        let valid = if (w + 1) * WORD_BITS <= z.lanes {
-            u64::MAX
-        } else {
-            (1u64 << (z.lanes % WORD_BITS)) - 1
-        };
-        let selected = valid & m;
+        let selected = valid_bits(w, z.lanes) & m;
         let (c0, c1, c2) = ones_counter(&rows, w);
         for ones in 0..=N {
             let pick = |bit: usize, v: u64| if ones >> bit & 1 == 1 { v } else { !v };
@@ -496,6 +487,16 @@ fn count_zeros_n<const N: usize>(z: &Zeros<'_>, ins: &[Col]) -> ZeroHistogram {
         }
     }
     h
+}
+
+/// The bits of word `w` that are lanes (all but past the last of `lanes`).
+#[inline(always)]
+fn valid_bits(w: usize, lanes: usize) -> u64 {
+    if (w + 1) * WORD_BITS <= lanes {
+        u64::MAX
+    } else {
+        (1u64 << (lanes % WORD_BITS)) - 1
+    }
 }
 
 /// Per lane of word `w`, how many of the `N` rows hold a one, bit-sliced: (bit 0, bit 1,

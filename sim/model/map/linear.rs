@@ -522,13 +522,6 @@ impl<'a> Linear<'a> {
         self.out_shape.h * self.out_shape.w
     }
 
-    /// The input code lane (image input `x`, output position p) needs for reduction index r
-    /// of channel co's group: the zero point in the padding.
-    pub fn gather(&self, x: &ndarray::Array3<i64>, co: usize, p: usize, r: usize) -> i64 {
-        let (oy, ox) = (p / self.out_shape.w, p % self.out_shape.w);
-        self.gather_tap(x, self.tap(co, r), oy, ox)
-    }
-
     /// Where reduction index r of output channel co reads its input: (input channel, kernel
     /// row, kernel column).
     pub(crate) fn tap(&self, co: usize, r: usize) -> (usize, usize, usize) {
@@ -537,7 +530,8 @@ impl<'a> Linear<'a> {
         (g * cin_g + r / (kh * kw), r / kw % kh, r % kw)
     }
 
-    /// [`Linear::gather`] at a [`Linear::tap`], for the output position (row oy, column ox).
+    /// The input code a lane (image input `x`, output row oy and column ox) loads at `tap`
+    /// ([`Linear::tap`]): the zero point in the padding.
     pub(crate) fn gather_tap(
         &self,
         x: &ndarray::Array3<i64>,
