@@ -208,6 +208,11 @@ impl Images {
             return Err(Error::usage(format!("--images {n}: must be in 1..=65536")));
         }
         let (lo, hi) = prog.act(0).range();
+        // A token network's inputs are ids inside its table.
+        let hi = prog
+            .network()
+            .token_vocab()
+            .map_or(hi, |v| hi.min(v as i64 - 1));
         Ok(Images {
             n,
             kind: ImageKind::Random {

@@ -101,7 +101,11 @@ pub fn work_of_program(prog: &golden::Program) -> Result<Vec<LayerWork>, Error> 
             | Step::Host { .. }
             | Step::Attn(_)
             | Step::Lut { .. }
-            | Step::Mul(_) => (0, 0),
+            | Step::Mul(_)
+            | Step::Softmax(_)
+            | Step::LayerNorm(_)
+            | Step::Lookup { .. }
+            | Step::AddTable { .. } => (0, 0),
         };
         out.push(layer_work(
             net,
@@ -161,7 +165,11 @@ fn layer_work(
         | Op::Channels { .. }
         | Op::Lrn { .. }
         | Op::Unary { .. }
-        | Op::Mul => (false, false),
+        | Op::Mul
+        | Op::LayerNorm { .. }
+        | Op::AttnSoftmax { .. }
+        | Op::Embedding { .. }
+        | Op::Positional { .. } => (false, false),
     };
     let elem_ops = match &layer.op {
         // Requantization: one multiply and one add per output.
@@ -184,8 +192,14 @@ fn layer_work(
         | Op::Channels { .. }
         // A table lookup per element (`golden::Step::Lut`).
         | Op::Unary { .. } => out_elems,
-        // The multiply-adds CRAM's function unit does (docs/model.md §2.5.1).
-        Op::Lrn { .. } => out_elems * crate::model::map::unit::ops_per_output(&layer.op),
+        // The multiply-adds CRAM's function unit does (docs/model.md §2.5.1), and the
+        // integer operations of I-BERT's softmax and LayerNorm: vector-unit work.
+        Op::Lrn { .. } | Op::LayerNorm { .. } | Op::AttnSoftmax { .. } => {
+            out_elems * crate::model::map::unit::ops_per_output(&layer.op)
+        }
+        // A lookup reads each element once; a position table is added as a sum is.
+        Op::Embedding { .. } => out_elems,
+        Op::Positional { .. } => 3 * out_elems,
     };
     LayerWork {
         name: layer.name.clone(),

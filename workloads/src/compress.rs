@@ -155,6 +155,7 @@ pub fn binarized(
                     op: Op::Sign,
                     inputs: vec![x],
                     bits: None,
+                    tied: None,
                 });
                 l.inputs[0] = out.layers.len() - 1;
             }
@@ -270,7 +271,11 @@ pub fn fold_batchnorm(
             | Op::Channels { .. }
             | Op::Lrn { .. }
             | Op::Unary { .. }
-            | Op::Mul => unreachable!(),
+            | Op::Mul
+            | Op::LayerNorm { .. }
+            | Op::AttnSoftmax { .. }
+            | Op::Embedding { .. }
+            | Op::Positional { .. } => unreachable!(),
         }
         for role in ["gamma", "beta", "mean", "var"] {
             w.tensors.remove(&format!("{}.{role}", layer.name));
@@ -309,7 +314,8 @@ pub(crate) fn unit(rng: &mut ChaCha8Rng) -> f32 {
 }
 
 /// Seeded synthetic parameters: He-uniform weights U(±√(6/fan_in)) (He et al., ICCV 2015),
-/// biases U(±0.1), BatchNorm γ, σ² ∈ U(0.8, 1.2) and β, μ ∈ U(±0.1). One ChaCha8 stream in
+/// biases U(±0.1), BatchNorm and LayerNorm γ, σ² ∈ U(0.8, 1.2) and β, μ ∈ U(±0.1), token
+/// tables U(±0.1) and position tables U(±0.02). One ChaCha8 stream in
 /// layer order, so the same seed gives the same weights on every machine.
 pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadError> {
     let stats = net.stats()?;
@@ -344,15 +350,44 @@ pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadEr
                 | Op::Channels { .. }
                 | Op::Lrn { .. }
                 | Op::Unary { .. }
-                | Op::Mul => vec![d.0, d.1, d.2, d.3],
+                | Op::Mul
+                | Op::LayerNorm { .. }
+                | Op::AttnSoftmax { .. }
+                | Op::Embedding { .. }
+                | Op::Positional { .. } => vec![d.0, d.1, d.2, d.3],
             };
-            tensors.push((&layer.name, "weight", dims, -bound, bound));
+            // A tied layer's table is its source's, copied below.
+            if layer.tied.is_none() {
+                tensors.push((&layer.name, "weight", dims, -bound, bound));
+            }
             if matches!(
                 layer.op,
                 Op::Dense { bias: true, .. } | Op::Conv2d { bias: true, .. }
             ) {
                 tensors.push((&layer.name, "bias", vec![d.0], -0.1, 0.1));
             }
+        }
+        match layer.op {
+            Op::Embedding { vocab, dim } => {
+                tensors.push((&layer.name, "weight", vec![vocab, dim], -0.1, 0.1));
+            }
+            Op::Positional {
+                positions,
+                token_types,
+                ..
+            } => {
+                let c = stats[layer.inputs[0]].out.c;
+                tensors.push((&layer.name, "weight", vec![positions, c], -0.02, 0.02));
+                if token_types > 0 {
+                    tensors.push((&layer.name, "types", vec![token_types, c], -0.02, 0.02));
+                }
+            }
+            _ => {}
+        }
+        if let Op::LayerNorm { .. } = layer.op {
+            let c = stats[layer.inputs[0]].out.c;
+            tensors.push((&layer.name, "gamma", vec![c], 0.8, 1.2));
+            tensors.push((&layer.name, "beta", vec![c], -0.1, 0.1));
         }
         if let Op::BatchNorm { .. } = layer.op {
             let c = stats[layer.inputs[0]].out.c;
@@ -393,6 +428,17 @@ pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadEr
     for ((layer, role, ..), t) in tensors.iter().zip(filled) {
         w.insert(layer, role, t);
     }
+    for layer in &net.layers {
+        if let Some(src) = &layer.tied {
+            let t = w.get(src, "weight").cloned().ok_or_else(|| {
+                WorkloadError::Network(format!(
+                    "layer '{}' is tied to '{src}', which has no weight table",
+                    layer.name
+                ))
+            })?;
+            w.insert(&layer.name, "weight", t);
+        }
+    }
     Ok(w)
 }
 
@@ -415,6 +461,18 @@ pub fn synthetic_inputs_range(
         .collect()
 }
 
+/// `n` seeded synthetic inputs of `net`: [`synthetic_inputs`] of its input shape, or for a
+/// token network ([`Network::token_vocab`]) ids ⌊u·vocab⌋ of the same uniform draws.
+pub fn synthetic_inputs_of(net: &Network, n: usize, seed: u64) -> Vec<Array3<f32>> {
+    let mut x = synthetic_inputs(net.input_shape(), n, seed);
+    if let Some(vocab) = net.token_vocab() {
+        for a in &mut x {
+            a.mapv_inplace(|u| ((u * vocab as f32) as usize).min(vocab - 1) as f32);
+        }
+    }
+    x
+}
+
 /// A zoo network compressed with seeded synthetic weights ([`synthetic_weights`], seed
 /// `seed`), calibrated on `calib` seeded synthetic inputs (seed `seed + 1`): the stand-in for
 /// a trained model when only the shape and the compression matter (cost studies).
@@ -425,7 +483,7 @@ pub fn synthetic_model(
     calib: usize,
 ) -> Result<Model, WorkloadError> {
     let w = synthetic_weights(net, seed)?;
-    let inputs = synthetic_inputs(net.input_shape(), calib.max(1), seed.wrapping_add(1));
+    let inputs = synthetic_inputs_of(net, calib.max(1), seed.wrapping_add(1));
     Ok(compress(net, &w, spec, &inputs)?.0)
 }
 
@@ -714,11 +772,20 @@ pub fn compress_with(
         };
         let (mut lo, mut hi) = range[i];
         let act = match layer.op {
+            Op::Input { .. } if net.token_vocab().is_some() => ActQuant::TOKENS,
             Op::Input { .. } => spec
                 .input
                 .unwrap_or_else(|| ActQuant::from_range(lo, hi, spec.act_bits, spec.act_symmetric)),
             _ if layer.op.keeps_format() => acts[layer.inputs[0]],
             Op::Sign => ActQuant::BINARY,
+            // Probabilities in [0, 1): I-BERT's fixed output scale 2^−bits.
+            Op::AttnSoftmax { .. } => ActQuant {
+                bits: spec.act_bits,
+                signed: false,
+                binary: false,
+                scale: 2f32.powi(-(spec.act_bits as i32)),
+                zero: 0,
+            },
             Op::Dense { .. } | Op::Conv2d { .. } if sole == Some(&Op::Sign) => ActQuant::BINARY,
             // Every other op computes new values: calibrated.
             _ => {
@@ -760,7 +827,11 @@ pub fn compress_with(
         // The file's format where it records one (never on a layer whose format is its
         // input's, see format_owners, nor on a ±1 binary one).
         let act = match formats.get(&layer.name) {
-            Some(&file) if !layer.op.keeps_format() && !act.binary => {
+            Some(&file)
+                if !layer.op.keeps_format()
+                    && !act.binary
+                    && !matches!(layer.op, Op::AttnSoftmax { .. }) =>
+            {
                 recorded_acts.push(layer.name.clone());
                 file
             }

@@ -407,6 +407,81 @@ pub fn attn_scores<T: LinalgScalar>(q: ArrayView3<T>, k: ArrayView3<T>, heads: u
     })
 }
 
+/// The token ids of a 1×seq input of a `vocab`-token lookup (layer `layer`): each value an
+/// integer in 0..vocab.
+pub fn token_ids(
+    x: ArrayView3<f32>,
+    vocab: usize,
+    layer: &str,
+) -> Result<Vec<usize>, WorkloadError> {
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            if v.fract() == 0.0 && v >= 0.0 && (v as usize) < vocab {
+                Ok(v as usize)
+            } else {
+                Err(WorkloadError::Shape(format!(
+                    "layer '{layer}': token {i} has id {v}, not an integer in 0..{vocab}"
+                )))
+            }
+        })
+        .collect()
+}
+
+/// Layer normalization over channels at each position: γ_c·(x_c − μ)/√(σ² + ε) + β_c, the
+/// mean and variance in f64.
+pub fn layer_norm(x: ArrayView3<f32>, gamma: &[f32], beta: &[f32], eps: f32) -> Array3<f32> {
+    let (c, h, w) = x.dim();
+    let mut y = Array3::zeros((c, h, w));
+    for i in 0..h {
+        for j in 0..w {
+            let col = x.slice(ndarray::s![.., i, j]);
+            let mean = col.iter().map(|&v| f64::from(v)).sum::<f64>() / c as f64;
+            let var = col
+                .iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / c as f64;
+            let k = 1.0 / (var + f64::from(eps)).sqrt();
+            for ch in 0..c {
+                y[[ch, i, j]] = (f64::from(gamma[ch]) * (f64::from(col[ch]) - mean) * k
+                    + f64::from(beta[ch])) as f32;
+            }
+        }
+    }
+    y
+}
+
+/// The keys query position `i` of `queries` sees among `keys` ([`Op::AttnSoftmax`]): all,
+/// or with a causal mask the first i + 1 + (keys − queries).
+pub fn visible_keys(causal: bool, i: usize, keys: usize, queries: usize) -> usize {
+    if causal {
+        (i + 1 + keys - queries).min(keys)
+    } else {
+        keys
+    }
+}
+
+/// Softmax over each head's keys at every query position ([`Op::AttnSoftmax`]), in f64;
+/// masked keys get 0.
+pub fn attn_softmax(x: ArrayView3<f32>, heads: usize, causal: bool) -> Array3<f32> {
+    let (c, q, w) = x.dim();
+    let keys = c / heads;
+    let mut y = Array3::zeros((c, q, w));
+    for h in 0..heads {
+        for i in 0..q {
+            let n = visible_keys(causal, i, keys, q);
+            let row = |j: usize| f64::from(x[[h * keys + j, i, 0]]);
+            let m = (0..n).map(row).fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = (0..n).map(|j| (row(j) - m).exp()).sum();
+            for j in 0..n {
+                y[[h * keys + j, i, 0]] = ((row(j) - m).exp() / sum) as f32;
+            }
+        }
+    }
+    y
+}
+
 /// Attention context: out[h·dₕ+d, i] = Σ_j S[h·Sv + j, i]·V[h·dₕ+d, j].
 pub fn attn_context<T: LinalgScalar>(
     sc: ArrayView3<T>,
@@ -493,7 +568,11 @@ pub fn weight_dims(op: &Op, in_c: usize) -> Option<(usize, usize, usize, usize)>
         | Op::Channels { .. }
         | Op::Lrn { .. }
         | Op::Unary { .. }
-        | Op::Mul => None,
+        | Op::Mul
+        | Op::LayerNorm { .. }
+        | Op::AttnSoftmax { .. }
+        | Op::Embedding { .. }
+        | Op::Positional { .. } => None,
     }
 }
 
@@ -539,7 +618,11 @@ pub fn apply_weight_padded<T: LinalgScalar + Send + Sync>(
         | Op::Channels { .. }
         | Op::Lrn { .. }
         | Op::Unary { .. }
-        | Op::Mul => unreachable!("only Dense and Conv2d carry weights"),
+        | Op::Mul
+        | Op::LayerNorm { .. }
+        | Op::AttnSoftmax { .. }
+        | Op::Embedding { .. }
+        | Op::Positional { .. } => unreachable!("only Dense and Conv2d carry weights"),
     }
 }
 
@@ -636,6 +719,35 @@ pub fn forward(
             } => lrn(x(0).mapv(f64::from).view(), *size, (*alpha, *beta, *bias)).mapv(|v| v as f32),
             Op::Unary { f } => x(0).mapv(|v| f.eval(f64::from(v)) as f32),
             Op::Mul => product(x(0), x(1), |a, b| a * b),
+            Op::LayerNorm { eps } => {
+                let c = x(0).dim().0;
+                let p = |role| param(weights, &layer.name, role, c);
+                layer_norm(x(0), p("gamma")?, p("beta")?, *eps)
+            }
+            Op::AttnSoftmax { heads, causal } => attn_softmax(x(0), *heads, *causal),
+            Op::Embedding { vocab, dim } => {
+                let e = param(weights, &layer.name, "weight", vocab * dim)?;
+                let ids = token_ids(x(0), *vocab, &layer.name)?;
+                Array3::from_shape_fn((*dim, ids.len(), 1), |(d, i, _)| e[ids[i] * dim + d])
+            }
+            Op::Positional {
+                positions,
+                offset,
+                token_types,
+            } => {
+                let c = x(0).dim().0;
+                let p = param(weights, &layer.name, "weight", positions * c)?;
+                let t = if *token_types > 0 {
+                    Some(param(weights, &layer.name, "types", token_types * c)?)
+                } else {
+                    None
+                };
+                let mut y = x(0).to_owned();
+                for ((d, i, _), v) in y.indexed_iter_mut() {
+                    *v += p[(offset + i) * c + d] + t.map_or(0.0, |t| t[d]);
+                }
+                y
+            }
         };
         outs.push(y);
     }

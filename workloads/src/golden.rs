@@ -25,7 +25,8 @@ use ndarray::{Array3, Array4, ArrayView3, Zip};
 
 use crate::error::WorkloadError;
 use crate::exec::{self, weight_dims};
-use crate::net::{Network, Op, Shape};
+use crate::ibert;
+use crate::net::{Network, Op, Shape, UnaryFn};
 use crate::quant::{ActQuant, QWeight, Requant, WeightMode, round_shift};
 use crate::weights::Weights;
 
@@ -111,6 +112,32 @@ pub enum Step {
     /// Product of two activations ([`Op::Mul`]): clamp(z_y + R((a − z_a)·(b − z_b))) with
     /// R ≈ s_a·s_b/s_y, the second factor broadcast over positions when it is per channel.
     Mul(Requant),
+    /// I-BERT's integer softmax over each head's keys ([`Op::AttnSoftmax`]): probabilities
+    /// of scale 2^−bits.
+    Softmax(ibert::Softmax),
+    /// I-BERT's integer LayerNorm over channels ([`Op::LayerNorm`]), γ and β folded in.
+    LayerNorm(ibert::LayerNorm),
+    /// A token lookup ([`Op::Embedding`]): the input codes are token ids, and token t's
+    /// output codes are `lo + table[t·dim + d]` (the table rounded to the output format
+    /// once, half to even).
+    Lookup {
+        /// The output format's lowest code.
+        lo: i64,
+        /// Codes minus `lo`, [vocab, dim] row-major.
+        table: Vec<u16>,
+    },
+    /// A constant table added to the input ([`Op::Positional`]): as [`Step::Add`] with the
+    /// second operand the table's codes, in a signed format of its own (`table_format`).
+    AddTable {
+        /// Multipliers of the input and the table.
+        mults: [i64; 2],
+        /// Common shift.
+        shift: u32,
+        /// The table's codes, features×seq.
+        table: Array3<i64>,
+        /// The table's format (signed, symmetric).
+        format: ActQuant,
+    },
 }
 
 /// The output code of a real value `v` in a format of scale `y_scale` whose codes are
@@ -132,6 +159,35 @@ pub struct Program {
     shapes: Vec<Shape>,
     acts: Vec<ActQuant>,
     steps: Vec<Step>,
+}
+
+impl Step {
+    /// Whether the periphery's function unit computes the layer rather than the array
+    /// (LRN; the integer softmax and LayerNorm until their array programs exist): its
+    /// output is [`Program::host`]'s.
+    pub fn on_unit(&self) -> bool {
+        match self {
+            Step::Host { .. } | Step::Softmax(_) | Step::LayerNorm(_) => true,
+            Step::Input
+            | Step::Linear { .. }
+            | Step::MaxPool
+            | Step::SumPool(_)
+            | Step::SumPoolCounted(_)
+            | Step::Relu
+            | Step::Relu6 { .. }
+            | Step::Sign
+            | Step::Add { .. }
+            | Step::Concat(_)
+            | Step::Pass
+            | Step::Downsample
+            | Step::Move
+            | Step::Attn(_)
+            | Step::Lut { .. }
+            | Step::Mul(_)
+            | Step::Lookup { .. }
+            | Step::AddTable { .. } => false,
+        }
+    }
 }
 
 impl Program {
@@ -205,7 +261,11 @@ impl Program {
                         | Op::Channels { .. }
                         | Op::Lrn { .. }
                         | Op::Unary { .. }
-                        | Op::Mul => vec![dims.0, dims.1, dims.2, dims.3],
+                        | Op::Mul
+                        | Op::LayerNorm { .. }
+                        | Op::AttnSoftmax { .. }
+                        | Op::Embedding { .. }
+                        | Op::Positional { .. } => vec![dims.0, dims.1, dims.2, dims.3],
                     };
                     if q.dims != want {
                         return Err(bad(format!(
@@ -340,6 +400,112 @@ impl Program {
                     x: (f64::from(input(0).scale), i64::from(input(0).zero)),
                     y_scale: f64::from(act.scale),
                 },
+                Op::AttnSoftmax { .. } => {
+                    let want = ActQuant {
+                        bits: act.bits,
+                        signed: false,
+                        binary: false,
+                        scale: 2f32.powi(-(act.bits as i32)),
+                        zero: 0,
+                    };
+                    if act != want {
+                        return Err(bad(format!(
+                            "softmax probabilities are unsigned with scale 2^-bits and zero \
+                             point 0 ({want:?}), not {act:?}"
+                        )));
+                    }
+                    Step::Softmax(
+                        ibert::Softmax::new(f64::from(input(0).scale), act.bits).map_err(&bad)?,
+                    )
+                }
+                Op::Embedding { vocab, dim } => {
+                    let token = ActQuant::TOKENS;
+                    if input(0) != token {
+                        return Err(bad(format!(
+                            "a lookup reads token ids as codes of {token:?}, not {:?}",
+                            input(0)
+                        )));
+                    }
+                    let e = exec::param(weights, &layer.name, "weight", vocab * dim)?;
+                    let (lo, hi) = act.range();
+                    let zy = i64::from(act.zero);
+                    let table = e
+                        .iter()
+                        .map(|&v| {
+                            let q = real_to_code(f64::from(v), f64::from(act.scale), |r| {
+                                zy.saturating_add(r).clamp(lo, hi)
+                            });
+                            (q - lo) as u16
+                        })
+                        .collect();
+                    Step::Lookup { lo, table }
+                }
+                Op::Positional {
+                    positions,
+                    offset,
+                    token_types,
+                } => {
+                    let s = stats[layer.inputs[0]].out;
+                    let p = exec::param(weights, &layer.name, "weight", positions * s.c)?;
+                    let t = if *token_types > 0 {
+                        Some(exec::param(
+                            weights,
+                            &layer.name,
+                            "types",
+                            token_types * s.c,
+                        )?)
+                    } else {
+                        None
+                    };
+                    let real = Array3::from_shape_fn((s.c, s.h, 1), |(d, i, _)| {
+                        p[(offset + i) * s.c + d] + t.map_or(0.0, |t| t[d])
+                    });
+                    let (min, max) = real
+                        .iter()
+                        .fold((0f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
+                    let format = ActQuant::from_range(min, max, act.bits.max(2), true);
+                    let table = real.mapv(|v| format.quantize(v));
+                    let (mults, shift) = Requant::common(&[
+                        f64::from(input(0).scale) / f64::from(act.scale),
+                        f64::from(format.scale) / f64::from(act.scale),
+                    ])
+                    .map_err(&bad)?;
+                    Step::AddTable {
+                        mults: [mults[0], mults[1]],
+                        shift,
+                        table,
+                        format,
+                    }
+                }
+                Op::LayerNorm { eps } => {
+                    let c = stats[layer.inputs[0]].out.c;
+                    let p = |role| exec::param(weights, &layer.name, role, c);
+                    let (lo, hi) = act.range();
+                    Step::LayerNorm(
+                        ibert::LayerNorm::new(
+                            p("gamma")?,
+                            p("beta")?,
+                            f64::from(*eps),
+                            f64::from(input(0).scale),
+                            (f64::from(act.scale), i64::from(act.zero), lo, hi),
+                        )
+                        .map_err(&bad)?,
+                    )
+                }
+                // I-BERT's GELU polynomial, evaluated once per input code into a table.
+                Op::Unary { f: UnaryFn::Gelu } => {
+                    let x = input(0);
+                    let (lo, hi) = x.range();
+                    let zx = i64::from(x.zero);
+                    let g =
+                        ibert::Gelu::new(f64::from(x.scale), f64::from(act.scale)).map_err(&bad)?;
+                    let (ylo, yhi) = act.range();
+                    let zy = i64::from(act.zero);
+                    let table = (lo..=hi)
+                        .map(|q| zy.saturating_add(g.eval(q - zx)).clamp(ylo, yhi))
+                        .collect();
+                    Step::Lut { lo, table }
+                }
                 Op::Unary { f } => {
                     let x = input(0);
                     let (lo, hi) = x.range();
@@ -405,35 +571,64 @@ impl Program {
         self.shapes[i]
     }
 
-    /// The output codes of layer `i`, a [`Step::Host`] layer (LRN), from its input codes
-    /// `x`: computed in f64 on the dequantized codes and requantized, as the periphery's
-    /// function unit does.
+    /// The output codes of layer `i`, a step the function unit computes ([`Step::on_unit`]),
+    /// from its input codes `x`: LRN in f64 on the dequantized codes, requantized; the
+    /// integer softmax and LayerNorm exactly as [`Program::run`] computes them.
     ///
     /// # Panics
-    /// If layer `i` is not a host step.
+    /// If layer `i` is not a function-unit step.
     pub fn host(&self, i: usize, x: ArrayView3<'_, i64>) -> Array3<i64> {
-        let (
-            Step::Host {
-                x: (sx, zx),
-                y_scale,
-            },
-            Op::Lrn {
-                size,
-                alpha,
-                beta,
-                bias,
-            },
-        ) = (&self.steps[i], &self.net.layers[i].op)
-        else {
-            panic!("layer {i} is not a host step (only LRN compiles to one)")
-        };
         let act = self.acts[i];
         let (lo, hi) = act.range();
         let zy = i64::from(act.zero);
         let clamp = |r: i64| zy.saturating_add(r).clamp(lo, hi);
-        let real = x.mapv(|q| (q - zx) as f64 * sx);
-        let y = exec::lrn(real.view(), *size, (*alpha, *beta, *bias));
-        y.mapv(|v| real_to_code(v, *y_scale, clamp))
+        match (&self.steps[i], &self.net.layers[i].op) {
+            (
+                Step::Host {
+                    x: (sx, zx),
+                    y_scale,
+                },
+                Op::Lrn {
+                    size,
+                    alpha,
+                    beta,
+                    bias,
+                },
+            ) => {
+                let real = x.mapv(|q| (q - zx) as f64 * sx);
+                let y = exec::lrn(real.view(), *size, (*alpha, *beta, *bias));
+                y.mapv(|v| real_to_code(v, *y_scale, clamp))
+            }
+            (Step::Softmax(sm), Op::AttnSoftmax { heads, causal }) => {
+                ibert::softmax_heads(sm, x, *heads, *causal)
+            }
+            (Step::LayerNorm(ln), Op::LayerNorm { .. }) => {
+                let z = i64::from(self.acts[self.net.layers[i].inputs[0]].zero);
+                ibert::layer_norm_positions(ln, x.mapv(|v| v - z).view())
+            }
+            _ => panic!("layer {i} is not a function-unit step (LRN, softmax, LayerNorm)"),
+        }
+    }
+
+    /// The output codes of lookup layer `i` ([`Step::Lookup`]) for token-id codes `ids`, or
+    /// the first id outside the table.
+    ///
+    /// # Panics
+    /// If layer `i` is not a lookup.
+    pub fn lookup(&self, i: usize, ids: ArrayView3<'_, i64>) -> Result<Array3<i64>, i64> {
+        let (Step::Lookup { lo, table }, Op::Embedding { vocab, dim }) =
+            (&self.steps[i], &self.net.layers[i].op)
+        else {
+            panic!("layer {i} is not a lookup");
+        };
+        let (vocab, dim) = (*vocab as i64, *dim);
+        if let Some(&bad) = ids.iter().find(|&&t| !(0..vocab).contains(&t)) {
+            return Err(bad);
+        }
+        let seq = ids.len();
+        Ok(Array3::from_shape_fn((dim, seq, 1), |(d, i, _)| {
+            lo + i64::from(table[ids[[0, i, 0]] as usize * dim + d])
+        }))
     }
 
     /// Every layer's output codes for one input (codes in the input layer's format).
@@ -523,7 +718,11 @@ impl Program {
                     | Op::Channels { .. }
                     | Op::Lrn { .. }
                     | Op::Unary { .. }
-                    | Op::Mul => unreachable!(),
+                    | Op::Mul
+                    | Op::LayerNorm { .. }
+                    | Op::AttnSoftmax { .. }
+                    | Op::Embedding { .. }
+                    | Op::Positional { .. } => unreachable!(),
                 },
                 Step::SumPool(r) => {
                     let c = centred(0);
@@ -549,7 +748,11 @@ impl Program {
                         | Op::Channels { .. }
                         | Op::Lrn { .. }
                         | Op::Unary { .. }
-                        | Op::Mul => exec::sum_spatial(c.view()),
+                        | Op::Mul
+                        | Op::LayerNorm { .. }
+                        | Op::AttnSoftmax { .. }
+                        | Op::Embedding { .. }
+                        | Op::Positional { .. } => exec::sum_spatial(c.view()),
                     };
                     sum.mapv(|v| clamp(r.apply(v)))
                 }
@@ -600,6 +803,29 @@ impl Program {
                 Step::Move => exec::move_channels(&layer.op, x(0)),
                 Step::Host { .. } => self.host(i, x(0)),
                 Step::Lut { lo, table } => x(0).mapv(|q| table[(q - lo) as usize]),
+                Step::Softmax(_) | Step::LayerNorm(_) => self.host(i, x(0)),
+                Step::Lookup { .. } => self.lookup(i, x(0)).map_err(|id| {
+                    WorkloadError::Network(format!(
+                        "network '{}', layer '{}': token id {id} is outside its table",
+                        self.net.name, layer.name
+                    ))
+                })?,
+                Step::AddTable {
+                    mults,
+                    shift,
+                    table,
+                    format,
+                } => {
+                    let a = centred(0);
+                    let zt = i128::from(format.zero);
+                    let mut y = Array3::zeros(a.dim());
+                    Zip::from(&mut y).and(&a).and(table).for_each(|y, &a, &t| {
+                        let p = i128::from(a) * i128::from(mults[0])
+                            + (i128::from(t) - zt) * i128::from(mults[1]);
+                        *y = clamp(round_shift(p, *shift));
+                    });
+                    y
+                }
                 Step::Mul(r) => exec::product(centred(0).view(), centred(1).view(), |a, b| {
                     clamp(r.apply(a * b))
                 }),
@@ -634,7 +860,11 @@ impl Program {
                         | Op::Channels { .. }
                         | Op::Lrn { .. }
                         | Op::Unary { .. }
-                        | Op::Mul => unreachable!(),
+                        | Op::Mul
+                        | Op::LayerNorm { .. }
+                        | Op::AttnSoftmax { .. }
+                        | Op::Embedding { .. }
+                        | Op::Positional { .. } => unreachable!(),
                     };
                     acc.mapv(|v| clamp(r.apply(v)))
                 }
@@ -1013,6 +1243,33 @@ mod edge_tests {
         }
     }
 
+    /// A softmax's output format is I-BERT's (unsigned, scale 2^−bits, zero point 0); a
+    /// file that gives it another is refused, naming the format allowed.
+    #[test]
+    fn a_softmax_into_another_format_is_refused() {
+        let mut net = Network::new("t", Shape::new(4, 2, 1));
+        net.then(
+            "p",
+            Op::AttnSoftmax {
+                heads: 2,
+                causal: false,
+            },
+        );
+        let mut q = Quant::default();
+        q.acts.insert("input".into(), act(8, 0.1, 0));
+        q.acts.insert("p".into(), act(8, 0.01, 0));
+        let e = Program::compile(&net, &Weights::default(), &q)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("softmax") && e.contains("0.00390625"), "{e}");
+        q.acts.insert("p".into(), act(8, 1.0 / 256.0, 0));
+        let p = Program::compile(&net, &Weights::default(), &q).unwrap();
+        let x = Array3::from_shape_vec((4, 2, 1), vec![10, 0, 10, 0, 3, 5, 3, 5]).unwrap();
+        let y = p.run(&x).unwrap().pop().unwrap();
+        // Equal scores share the probability (each head's two keys, at both queries).
+        assert_eq!(y.iter().copied().collect::<Vec<_>>(), [128; 8]);
+    }
+
     fn functions() -> Vec<UnaryFn> {
         vec![
             UnaryFn::Sigmoid,
@@ -1075,6 +1332,38 @@ mod edge_tests {
                 let bound = want.clamp(bottom, top);
                 prop_assert!((got - bound).abs() <= sy as f64 / 2.0 * (1.0 + 1e-9),
                     "{f:?}: x code {} → {code}, f = {want}", lo + i as i64);
+            }
+        }
+
+        /// GELU's table is I-BERT's integer GELU: within `ibert::GELU_ERROR`·max(1, |x|)
+        /// plus half an output step of the exact GELU (or of the format's bound), for every
+        /// input code of any 8-bit input and output format.
+        #[test]
+        fn gelu_is_ibert_within_its_bound(
+            signed in any::<bool>(), sx in 0.002f32..0.2, sy in 0.002f32..0.2, zy in 0i32..64,
+        ) {
+            let x = ActQuant { bits: 8, signed, binary: false, scale: sx, zero: if signed { 0 } else { 128 } };
+            let y = ActQuant { bits: 8, signed: false, binary: false, scale: sy, zero: zy };
+            let (lo, hi) = x.range();
+            let n = (hi - lo + 1) as usize;
+            let mut net = Network::new("t", Shape::vector(n));
+            net.then("f", Op::Unary { f: UnaryFn::Gelu });
+            let mut q = Quant::default();
+            q.acts.insert("input".into(), x);
+            q.acts.insert("f".into(), y);
+            let p = Program::compile(&net, &Weights::default(), &q).unwrap();
+            let codes = Array3::from_shape_fn((n, 1, 1), |(i, _, _)| lo + i as i64);
+            let out = p.run(&codes).unwrap().pop().unwrap();
+            let (ylo, yhi) = y.range();
+            let top = sy as f64 * (yhi - zy as i64) as f64;
+            let bottom = sy as f64 * (ylo - zy as i64) as f64;
+            for (i, &code) in out.iter().enumerate() {
+                let r = (lo + i as i64 - i64::from(x.zero)) as f64 * sx as f64;
+                let want = crate::ibert::gelu(r);
+                let got = sy as f64 * (code - zy as i64) as f64;
+                let bound = crate::ibert::GELU_ERROR * r.abs().max(1.0) + sy as f64 / 2.0 + 1e-9;
+                prop_assert!((got - want.clamp(bottom, top)).abs() <= bound,
+                    "x {r}: got {got}, GELU {want}");
             }
         }
 

@@ -10,6 +10,7 @@ pub mod digits;
 pub mod error;
 pub mod exec;
 pub mod golden;
+pub mod ibert;
 pub mod int;
 pub mod load;
 pub mod model;

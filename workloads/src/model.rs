@@ -450,7 +450,11 @@ pub fn check_params(
                 | Op::Channels { .. }
                 | Op::Lrn { .. }
                 | Op::Unary { .. }
-                | Op::Mul => vec![d.0, d.1, d.2, d.3],
+                | Op::Mul
+                | Op::LayerNorm { .. }
+                | Op::AttnSoftmax { .. }
+                | Op::Embedding { .. }
+                | Op::Positional { .. } => vec![d.0, d.1, d.2, d.3],
             };
             let got = &w.get(&layer.name, "weight").expect("checked").dims;
             if *got != want {
@@ -480,6 +484,22 @@ pub fn check_params(
                     need(role, in_c)?;
                 }
             }
+            Op::LayerNorm { .. } => {
+                for role in ["gamma", "beta"] {
+                    need(role, in_c)?;
+                }
+            }
+            Op::Embedding { vocab, dim } => need("weight", vocab * dim)?,
+            Op::Positional {
+                positions,
+                token_types,
+                ..
+            } => {
+                need("weight", positions * in_c)?;
+                if token_types > 0 {
+                    need("types", token_types * in_c)?;
+                }
+            }
             _ => {}
         }
     }
@@ -506,6 +526,7 @@ fn uses(op: &Op, role: &str) -> bool {
             role == "weight" || (*bias && role == "bias")
         }
         Op::BatchNorm { .. } => ["gamma", "beta", "mean", "var"].contains(&role),
+        Op::LayerNorm { .. } => ["gamma", "beta"].contains(&role),
         Op::Input { .. }
         | Op::MaxPool { .. }
         | Op::AvgPool { .. }
@@ -524,7 +545,12 @@ fn uses(op: &Op, role: &str) -> bool {
         | Op::Channels { .. }
         | Op::Lrn { .. }
         | Op::Unary { .. }
-        | Op::Mul => false,
+        | Op::Mul
+        | Op::AttnSoftmax { .. } => false,
+        Op::Embedding { .. } => role == "weight",
+        Op::Positional { token_types, .. } => {
+            role == "weight" || (*token_types > 0 && role == "types")
+        }
     }
 }
 

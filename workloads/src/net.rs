@@ -241,6 +241,44 @@ pub enum Op {
     /// x·σ(x)): the second input has the first's shape, or its channels at 1×1, one factor
     /// per channel for every position.
     Mul,
+    /// Layer normalization over channels at every position (Ba et al. 2016):
+    /// y_c = γ_c·(x_c − mean)/√(var + ε) + β_c, the mean and variance over the C channels;
+    /// γ and β are the layer's `weight` and `bias` (2·C parameters). Integer execution is
+    /// I-BERT's (`ibert::LayerNorm`).
+    LayerNorm {
+        /// ε of the normalization.
+        eps: f32,
+    },
+    /// Softmax over the keys of an attention score matrix ([`Op::AttnScores`]' output,
+    /// (heads·keys)×queries): at every query position, over each head's `keys = C/heads`
+    /// channels. With `causal`, query i sees keys j ≤ i + (keys − queries) only (a
+    /// decoder's mask; the others get probability 0). Integer execution is I-BERT's
+    /// (`ibert::Softmax`), into probabilities of scale 2^−bits.
+    AttnSoftmax {
+        /// Number of heads.
+        heads: usize,
+        /// Whether a query sees only keys up to its own position.
+        causal: bool,
+    },
+    /// Token embedding lookup: a 1×seq input of token ids (integer values in 0..vocab) to
+    /// dim×seq, out[d][i] = E[idᵢ][d], E the layer's `weight` [vocab, dim].
+    Embedding {
+        /// Number of tokens in the table.
+        vocab: usize,
+        /// Features per token.
+        dim: usize,
+    },
+    /// Learned position embeddings (and BERT's token-type embeddings) added to a dim×seq
+    /// input: out[d][i] = x[d][i] + P[offset + i][d] + T[0][d], P the layer's `weight`
+    /// [positions, dim] and T its `types` [token_types, dim] (every token in segment 0).
+    Positional {
+        /// Rows of the position table.
+        positions: usize,
+        /// Position of the first token of the input.
+        offset: usize,
+        /// Rows of the token-type table (0: none).
+        token_types: usize,
+    },
 }
 
 impl Op {
@@ -270,6 +308,10 @@ impl Op {
             Op::Lrn { .. } => "lrn",
             Op::Unary { f } => f.name(),
             Op::Mul => "mul",
+            Op::LayerNorm { .. } => "layernorm",
+            Op::AttnSoftmax { .. } => "attn-softmax",
+            Op::Embedding { .. } => "embedding",
+            Op::Positional { .. } => "positional",
         }
     }
 
@@ -298,7 +340,11 @@ impl Op {
             | Op::AttnContext { .. }
             | Op::Lrn { .. }
             | Op::Unary { .. }
-            | Op::Mul => false,
+            | Op::Mul
+            | Op::LayerNorm { .. }
+            | Op::AttnSoftmax { .. }
+            | Op::Embedding { .. }
+            | Op::Positional { .. } => false,
         }
     }
 
@@ -327,7 +373,11 @@ impl Op {
             | Op::AttnContext { .. }
             | Op::Lrn { .. }
             | Op::Unary { .. }
-            | Op::Mul => None,
+            | Op::Mul
+            | Op::LayerNorm { .. }
+            | Op::AttnSoftmax { .. }
+            | Op::Embedding { .. }
+            | Op::Positional { .. } => None,
         }
     }
 
@@ -359,7 +409,11 @@ impl Op {
             | Op::AttnContext { .. }
             | Op::Shuffle { .. }
             | Op::Channels { .. }
-            | Op::Lrn { .. } => None,
+            | Op::Lrn { .. }
+            | Op::LayerNorm { .. }
+            | Op::AttnSoftmax { .. }
+            | Op::Embedding { .. }
+            | Op::Positional { .. } => None,
         }
     }
 
@@ -384,7 +438,11 @@ impl Op {
             | Op::Shuffle { .. }
             | Op::Channels { .. }
             | Op::Lrn { .. }
-            | Op::Unary { .. } => Some(1),
+            | Op::Unary { .. }
+            | Op::LayerNorm { .. }
+            | Op::AttnSoftmax { .. }
+            | Op::Embedding { .. }
+            | Op::Positional { .. } => Some(1),
         }
     }
 }
@@ -449,6 +507,9 @@ pub enum UnaryFn {
         /// Threshold α.
         alpha: f32,
     },
+    /// x·(1 + erf(x/√2))/2 (Hendrycks & Gimpel 2016; BERT's and GPT-2's activation).
+    /// Integer execution is I-BERT's polynomial (`ibert::Gelu`), not the exact function.
+    Gelu,
 }
 
 impl UnaryFn {
@@ -468,6 +529,7 @@ impl UnaryFn {
             UnaryFn::Softsign => "softsign",
             UnaryFn::Mish => "mish",
             UnaryFn::ThresholdedRelu { .. } => "thresholdedrelu",
+            UnaryFn::Gelu => "gelu",
         }
     }
 
@@ -525,6 +587,7 @@ impl UnaryFn {
                     0.0
                 }
             }
+            UnaryFn::Gelu => crate::ibert::gelu(x),
         }
     }
 
@@ -536,7 +599,8 @@ impl UnaryFn {
             | UnaryFn::HardSwish
             | UnaryFn::Softplus
             | UnaryFn::Softsign
-            | UnaryFn::Mish => &[],
+            | UnaryFn::Mish
+            | UnaryFn::Gelu => &[],
             UnaryFn::HardSigmoid { alpha, beta } => &[*alpha, *beta],
             UnaryFn::Clip { min, max } => {
                 // ONNX's unbounded sides are ±∞, and min > max sets every output to max
@@ -600,6 +664,11 @@ pub struct Layer {
     /// Bit-widths once compressed (None: not quantized yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bits: Option<Bits>,
+    /// Weight tying: the earlier layer whose table this layer's `weight` is (GPT-2's LM head
+    /// reads the token embedding's table), so its weights are not counted again as
+    /// parameters. The layer still reads them: its weight count and traffic stand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tied: Option<String>,
 }
 
 /// A network: layers in topological order; layer 0 is the input.
@@ -634,6 +703,7 @@ impl Network {
                 op: Op::Input { shape: input },
                 inputs: vec![],
                 bits: None,
+                tied: None,
             }],
         }
     }
@@ -645,6 +715,7 @@ impl Network {
             op,
             inputs: inputs.to_vec(),
             bits: None,
+            tied: None,
         });
         self.layers.len() - 1
     }
@@ -707,7 +778,21 @@ impl Network {
             )));
         }
         let ins: Vec<Shape> = layer.inputs.iter().map(|&j| earlier[j].out).collect();
-        layer_stats(&layer.op, &ins).map_err(bad)
+        let mut s = layer_stats(&layer.op, &ins).map_err(bad)?;
+        if let Some(t) = &layer.tied {
+            let j = self.layers[..i]
+                .iter()
+                .position(|l| &l.name == t)
+                .ok_or_else(|| bad(format!("is tied to '{t}', which is not an earlier layer")))?;
+            if s.weights == 0 || earlier[j].weights != s.weights {
+                return Err(bad(format!(
+                    "is tied to '{t}', whose {} weights are not its {}",
+                    earlier[j].weights, s.weights
+                )));
+            }
+            s.params -= s.weights;
+        }
+        Ok(s)
     }
 
     fn layer_error(&self, i: usize, why: String) -> WorkloadError {
@@ -736,6 +821,15 @@ impl Network {
         Ok((sum(|l| l.macs)?, sum(|l| l.weights)?, sum(|l| l.params)?))
     }
 
+    /// The table size of a token network: `Some(vocab)` when an [`Op::Embedding`] reads the
+    /// input (whose values are then token ids).
+    pub fn token_vocab(&self) -> Option<usize> {
+        self.layers.iter().find_map(|l| match l.op {
+            Op::Embedding { vocab, .. } if l.inputs.first() == Some(&0) => Some(vocab),
+            _ => None,
+        })
+    }
+
     /// The input shape.
     pub fn input_shape(&self) -> Shape {
         match self.layers[0].op {
@@ -760,7 +854,11 @@ impl Network {
             | Op::Channels { .. }
             | Op::Lrn { .. }
             | Op::Unary { .. }
-            | Op::Mul => unreachable!("stats() checks layer 0 is the input"),
+            | Op::Mul
+            | Op::LayerNorm { .. }
+            | Op::AttnSoftmax { .. }
+            | Op::Embedding { .. }
+            | Op::Positional { .. } => unreachable!("stats() checks layer 0 is the input"),
         }
     }
 }
@@ -967,6 +1065,67 @@ fn layer_stats_unchecked(op: &Op, ins: &[Shape]) -> Result<LayerStats, String> {
                 weights: 0,
                 params: 0,
             }
+        }
+        Op::LayerNorm { eps } => {
+            if !(eps.is_finite() && eps >= 0.0) {
+                return Err(format!("LayerNorm eps {eps} is not a finite eps ≥ 0"));
+            }
+            LayerStats {
+                out: x,
+                macs: 0,
+                weights: 0,
+                params: 2 * x.c as u64,
+            }
+        }
+        Op::Embedding { vocab, dim } => {
+            if vocab == 0 || dim == 0 || x.c != 1 || x.w != 1 {
+                return Err(format!(
+                    "a lookup of {vocab} tokens × {dim} features reads 1×seq token ids, not {x}"
+                ));
+            }
+            let weights = product(&[vocab, dim])?;
+            LayerStats {
+                out: Shape::new(dim, x.h, 1),
+                macs: 0,
+                weights,
+                params: weights,
+            }
+        }
+        Op::Positional {
+            positions,
+            offset,
+            token_types,
+        } => {
+            if x.w != 1 || offset.checked_add(x.h).is_none_or(|end| end > positions) {
+                return Err(format!(
+                    "positions {offset}..{} of a {positions}-row table for input {x} \
+                     (features×seq, within the table)",
+                    offset.saturating_add(x.h)
+                ));
+            }
+            let weights = product(&[positions + token_types, x.c])?;
+            LayerStats {
+                out: x,
+                macs: 0,
+                weights,
+                params: weights,
+            }
+        }
+        Op::AttnSoftmax { heads, causal } => {
+            if heads == 0 || !x.c.is_multiple_of(heads) || x.w != 1 {
+                return Err(format!(
+                    "scores {x} must be (heads·keys)×queries with {heads} heads dividing the \
+                     channels"
+                ));
+            }
+            if causal && x.c / heads < x.h {
+                return Err(format!(
+                    "a causal mask needs at least as many keys ({}) as queries ({})",
+                    x.c / heads,
+                    x.h
+                ));
+            }
+            plain(x)
         }
         Op::AttnContext { heads } => {
             let (s, v) = (ins[0], ins[1]);

@@ -8,7 +8,9 @@
 use ndarray::Array3;
 use serde::{Deserialize, Serialize};
 
-use crate::compress::{CompressSpec, Recorded, compress_with, synthetic_inputs, synthetic_weights};
+use crate::compress::{
+    CompressSpec, Recorded, compress_with, synthetic_inputs_of, synthetic_weights,
+};
 use crate::error::WorkloadError;
 use crate::exec;
 use crate::load::Loaded;
@@ -177,11 +179,7 @@ pub fn prepare(loaded: &Loaded, s: &Settings) -> Result<(Model, Origin), Workloa
         Some((what, inputs)) => (what.clone(), inputs.clone()),
         None => (
             synthetic_calibration(s.seed.wrapping_add(1)),
-            synthetic_inputs(
-                net.input_shape(),
-                SYNTHETIC_CALIBRATION_INPUTS,
-                s.seed.wrapping_add(1),
-            ),
+            synthetic_inputs_of(net, SYNTHETIC_CALIBRATION_INPUTS, s.seed.wrapping_add(1)),
         ),
     };
     let c = compress_with(net, &weights, &spec, &inputs, &keep)?;

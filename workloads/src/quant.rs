@@ -328,6 +328,16 @@ impl ActQuant {
         zero: 0,
     };
 
+    /// Token ids ([`crate::net::Op::Embedding`]'s input): unsigned 16-bit codes of scale 1,
+    /// the code being the id.
+    pub const TOKENS: ActQuant = ActQuant {
+        bits: 16,
+        signed: false,
+        binary: false,
+        scale: 1.0,
+        zero: 0,
+    };
+
     /// The format covering [lo, hi] (widened to include 0) with `bits` bits: unsigned affine,
     /// or signed symmetric (zero point 0) if `symmetric`.
     pub fn from_range(lo: f32, hi: f32, bits: u32, symmetric: bool) -> ActQuant {

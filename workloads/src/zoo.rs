@@ -3,10 +3,10 @@
 //! tests check every MAC and parameter total against the published numbers.
 
 use crate::error::WorkloadError;
-use crate::net::{Network, Op, Shape, Window};
+use crate::net::{Network, Op, Shape, UnaryFn, Window};
 
 /// Zoo entries: key and one-line description.
-pub const MODELS: [(&str, &str); 12] = [
+pub const MODELS: [(&str, &str); 14] = [
     (
         "lenet5",
         "LeNet-5, LeCun 1998 style: 32×32 input, full C3, biases (61,706 params)",
@@ -52,6 +52,14 @@ pub const MODELS: [(&str, &str); 12] = [
         "resnet50",
         "ResNet-50 v1.5, ImageNet 224×224, torchvision definition (4.09 G MACs)",
     ),
+    (
+        "bert-base",
+        "BERT-base, 12 encoder layers at seq 128 with embeddings and pooler (110 M params)",
+    ),
+    (
+        "gpt2-small",
+        "GPT-2 small, prefill of a 128-token prompt, causal, tied LM head (124 M params)",
+    ),
 ];
 
 /// The zoo network called `name`.
@@ -69,6 +77,8 @@ pub fn model(name: &str) -> Result<Network, WorkloadError> {
         "alexnet" => alexnet(),
         "resnet8" => resnet8(),
         "resnet50" => resnet50(),
+        "bert-base" => bert_base(128),
+        "gpt2-small" => gpt2_small(128, 0),
         _ => {
             let names: Vec<&str> = MODELS.iter().map(|m| m.0).collect();
             return Err(WorkloadError::Network(format!(
@@ -445,11 +455,141 @@ fn bert_base_layer(seq: usize) -> Network {
     n
 }
 
+/// BERT-base (Devlin et al., NAACL 2019; `docs/references.md` B1) at sequence length `seq`
+/// with the Hugging Face `bert-base-uncased` layout: token (30,522), position (512) and
+/// token-type (2) embeddings and their LayerNorm; 12 post-norm encoder layers (d 768,
+/// 12 heads, FFN 3072, GELU, LayerNorm ε 10⁻¹²); the pooler's dense + tanh on the first
+/// ([CLS]) token, picked by a 1×1 max pool of stride `seq` (it selects, no arithmetic).
+pub fn bert_base(seq: usize) -> Network {
+    let (d, heads, ffn, eps) = (768, 12, 3072, 1e-12);
+    let mut n = Network::new("bert-base", Shape::new(1, seq, 1));
+    n.then(
+        "embeddings",
+        Op::Embedding {
+            vocab: 30_522,
+            dim: d,
+        },
+    );
+    n.then(
+        "positions",
+        Op::Positional {
+            positions: 512,
+            offset: 0,
+            token_types: 2,
+        },
+    );
+    let mut x = n.then("embeddings.norm", Op::LayerNorm { eps });
+    for l in 0..12 {
+        let a = attention(&mut n, &format!("layer{l}"), x, (d, heads), false);
+        let r = n.push(format!("layer{l}.attn.add"), Op::Add, &[a, x]);
+        let h = n.push(format!("layer{l}.attn.norm"), Op::LayerNorm { eps }, &[r]);
+        let f = feed_forward(&mut n, &format!("layer{l}"), h, ffn, d);
+        let r = n.push(format!("layer{l}.ffn.add"), Op::Add, &[f, h]);
+        x = n.push(format!("layer{l}.ffn.norm"), Op::LayerNorm { eps }, &[r]);
+    }
+    n.push(
+        "cls",
+        Op::MaxPool {
+            window: Window {
+                kernel: [1, 1],
+                stride: [seq, 1],
+                pad: [0; 4],
+                ceil: false,
+            },
+        },
+        &[x],
+    );
+    n.then("pooler", dense(d));
+    n.then("pooler.tanh", Op::Unary { f: UnaryFn::Tanh });
+    n
+}
+
+/// GPT-2 small (Radford et al. 2019; `docs/references.md` B1): token (50,257) and position
+/// (1,024) embeddings, 12 pre-norm decoder layers (d 768, 12 heads, FFN 3072, GELU,
+/// LayerNorm ε 10⁻⁵) with causal attention, the final LayerNorm and the LM head, whose
+/// weight is the token table (tied, not counted twice). `seq` tokens starting at position
+/// `offset` (0: a prompt's prefill).
+pub fn gpt2_small(seq: usize, offset: usize) -> Network {
+    let (d, heads, ffn, eps) = (768, 12, 3072, 1e-5);
+    let mut n = Network::new("gpt2-small", Shape::new(1, seq, 1));
+    n.then(
+        "wte",
+        Op::Embedding {
+            vocab: 50_257,
+            dim: d,
+        },
+    );
+    let mut x = n.then(
+        "wpe",
+        Op::Positional {
+            positions: 1024,
+            offset,
+            token_types: 0,
+        },
+    );
+    for l in 0..12 {
+        let h = n.push(format!("h{l}.ln_1"), Op::LayerNorm { eps }, &[x]);
+        let a = attention(&mut n, &format!("h{l}"), h, (d, heads), true);
+        let r = n.push(format!("h{l}.attn.add"), Op::Add, &[a, x]);
+        let h = n.push(format!("h{l}.ln_2"), Op::LayerNorm { eps }, &[r]);
+        let f = feed_forward(&mut n, &format!("h{l}"), h, ffn, d);
+        x = n.push(format!("h{l}.mlp.add"), Op::Add, &[f, r]);
+    }
+    n.push("ln_f", Op::LayerNorm { eps }, &[x]);
+    let head = n.then(
+        "lm_head",
+        Op::Dense {
+            out_features: 50_257,
+            bias: false,
+        },
+    );
+    n.layers[head].tied = Some("wte".into());
+    n
+}
+
+/// Multi-head self-attention on `x` (d×seq): Q, K, V projections, the scores, the integer
+/// softmax (`causal` masks later keys), the context and the output projection, whose
+/// index it returns.
+fn attention(
+    n: &mut Network,
+    p: &str,
+    x: usize,
+    (d, heads): (usize, usize),
+    causal: bool,
+) -> usize {
+    let q = n.push(format!("{p}.attn.q"), dense(d), &[x]);
+    let k = n.push(format!("{p}.attn.k"), dense(d), &[x]);
+    let v = n.push(format!("{p}.attn.v"), dense(d), &[x]);
+    let s = n.push(
+        format!("{p}.attn.scores"),
+        Op::AttnScores { heads },
+        &[q, k],
+    );
+    let sm = n.push(
+        format!("{p}.attn.softmax"),
+        Op::AttnSoftmax { heads, causal },
+        &[s],
+    );
+    let c = n.push(
+        format!("{p}.attn.context"),
+        Op::AttnContext { heads },
+        &[sm, v],
+    );
+    n.push(format!("{p}.attn.out"), dense(d), &[c])
+}
+
+/// The feed-forward block on `x`: dense(ffn), GELU, dense(d). Returns the last index.
+fn feed_forward(n: &mut Network, p: &str, x: usize, ffn: usize, d: usize) -> usize {
+    n.push(format!("{p}.ffn.up"), dense(ffn), &[x]);
+    n.then(format!("{p}.ffn.gelu"), Op::Unary { f: UnaryFn::Gelu });
+    n.then(format!("{p}.ffn.down"), dense(d))
+}
+
 /// Published totals of the zoo networks: (model, MACs, weights + biases (no BN), all
 /// parameters incl. BN γ/β), each from the workload reference (`docs/references.md`
 /// B2: torchvision model cards, the LeNet/VGG/ResNet papers) unless noted. Tested equal to
 /// the zoo's own counts; `cramulator validate --group networks` reports them.
-pub const PUBLISHED: [(&str, u64, u64, u64); 9] = [
+pub const PUBLISHED: [(&str, u64, u64, u64); 11] = [
     ("lenet5", 416_520, 61_706, 61_706),
     ("lenet5-caffe", 2_293_000, 431_080, 431_080),
     ("mlp-784-256-10", 203_264, 203_530, 203_530),
@@ -468,6 +608,22 @@ pub const PUBLISHED: [(&str, u64, u64, u64); 9] = [
         7_077_888 * 128 + 2 * 128 * 128 * 768,
         7_077_888 + 6_912,
         7_077_888 + 6_912,
+    ),
+    // B1: BERT-base's 109,482,240 parameters (LayerNorms included) at seq 128: 12 layers of
+    // the line above plus the pooler's 768² MACs.
+    (
+        "bert-base",
+        12 * (7_077_888 * 128 + 2 * 128 * 128 * 768) + 768 * 768,
+        109_482_240,
+        109_482_240,
+    ),
+    // B1: GPT-2 small's 124,439,808 parameters (LM head tied) at a 128-token prefill: the
+    // same 12 layers plus the LM head's 768 × 50,257 MACs per token.
+    (
+        "gpt2-small",
+        12 * (7_077_888 * 128 + 2 * 128 * 128 * 768) + 128 * 768 * 50_257,
+        124_439_808,
+        124_439_808,
     ),
 ];
 
@@ -494,6 +650,39 @@ mod tests {
             assert_eq!(got_params - bn, weights_biases, "{name} weights + biases");
             assert_eq!(got_params, params, "{name} parameters");
         }
+    }
+
+    /// BERT-base: 109,482,240 parameters (the Hugging Face `bert-base-uncased` count,
+    /// "110 M" in Devlin et al.), 85,645,056 without the embeddings ("86 M"); GPT-2 small:
+    /// 124,439,808 ("124 M", the LM head tied to the token table). MACs per layer as B1:
+    /// 7,077,888 weight MACs per token plus 2·seq·768 for scores and context.
+    #[test]
+    fn transformer_totals_are_the_published_ones() {
+        let bert = model("bert-base").unwrap();
+        let (macs, _, params) = bert.totals().unwrap();
+        assert_eq!(params, 109_482_240);
+        assert_eq!((params as f64 / 1e6).round(), 109.0);
+        let stats = bert.stats().unwrap();
+        let embeddings: u64 = bert
+            .layers
+            .iter()
+            .zip(&stats)
+            .filter(|(l, _)| l.name.starts_with("embeddings") || l.name == "positions")
+            .map(|(_, s)| s.params)
+            .sum();
+        assert_eq!(embeddings, 30_522 * 768 + 514 * 768 + 2 * 768);
+        assert_eq!(((params - embeddings) as f64 / 1e6).round(), 86.0);
+        let per_layer = 7_077_888 * 128 + 2 * 128 * 128 * 768;
+        assert_eq!(macs, 12 * per_layer + 768 * 768);
+        let gpt = model("gpt2-small").unwrap();
+        let (macs, weights, params) = gpt.totals().unwrap();
+        assert_eq!(params, 124_439_808);
+        // The head reads the 38.6 M-weight table: counted as weights, not as parameters.
+        assert_eq!(
+            weights - params,
+            50_257 * 768 - 12 * 2 * 2 * 768 - 2 * 768 - 12 * (4 * 768 + 3072 + 768)
+        );
+        assert_eq!(macs, 12 * per_layer + 128 * 768 * 50_257);
     }
 
     #[test]

@@ -680,7 +680,7 @@ pub(crate) fn networks(limits: Limits) -> Result<Vec<ValidationCheck>, Error> {
         format!("{n}/{n} networks"),
         format!("{}/{n} equal ({})", n - wrong.len(), shown.join(", ")),
         first_failure(&wrong),
-        "docs/references.md B1/B2 (torchvision, the LeNet/VGG/ResNet/BERT papers)",
+        "docs/references.md B1/B2 (torchvision, the LeNet/VGG/ResNet/BERT/GPT-2 papers)",
     ));
     Ok(out)
 }

@@ -27,7 +27,7 @@ pub(crate) fn zoo(rows: &[ZooEntry]) -> String {
     }
     let _ = writeln!(
         s,
-        "\nMACs count Dense, Conv and attention products; params include biases and BatchNorm γ/β."
+        "\nMACs count Dense, Conv and attention products; params include biases and BatchNorm and LayerNorm γ/β, a tied table once."
     );
     s
 }

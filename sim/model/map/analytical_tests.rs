@@ -7,7 +7,7 @@ use cram_workloads::golden;
 
 /// The compression of the default configuration (8-bit symmetric per-channel weights,
 /// 8-bit activations), with `sparsity` of the weights pruned.
-fn spec(sparsity: Option<f64>) -> CompressSpec {
+pub(super) fn spec(sparsity: Option<f64>) -> CompressSpec {
     CompressSpec {
         prune: sparsity
             .filter(|&s| s > 0.0)
@@ -43,7 +43,7 @@ fn run(prog: &golden::Program, images: &[Array3<i64>], mode: Mode, s: Layout) ->
 }
 
 /// Error-free run options of `mode` and `choice`, seed 3.
-fn options(mode: Mode, choice: Choice) -> RunOptions {
+pub(super) fn options(mode: Mode, choice: Choice) -> RunOptions {
     RunOptions {
         mode,
         choice,
@@ -63,7 +63,7 @@ fn hw_with(f: impl FnOnce(&mut cram_arch::org::OrgParams)) -> Hw {
 /// cram-1k, with its subarrays widened to 4,096 columns when an activation is wider than
 /// 8 bits: a table over 12–16-bit codes takes 1,500–2,200 columns, which cram-1k's 1,024
 /// refuse (`MapError::Columns`, tested in `map::tests`).
-fn hw_for(prog: &golden::Program) -> Hw {
+pub(super) fn hw_for(prog: &golden::Program) -> Hw {
     let wide = (0..prog.network().layers.len()).any(|i| prog.act(i).bits > 8);
     if !wide {
         return hw();
@@ -83,7 +83,7 @@ fn images(prog: &golden::Program, n: usize, seed: u64) -> Vec<Array3<i64>> {
 /// closed-form analytical run's, except in a layer whose programs had to copy a column
 /// read twice by one gate: there the analytical run is short by those copies. Returns
 /// how many such layers there were.
-fn check_equal(prog: &golden::Program, images: &[Array3<i64>], s: Layout) -> usize {
+pub(super) fn check_equal(prog: &golden::Program, images: &[Array3<i64>], s: Layout) -> usize {
     let f = run(prog, images, Mode::Functional, s);
     let a = run(prog, images, Mode::Analytical, s);
     for (x, got) in images.iter().zip(&f.outputs) {
@@ -729,7 +729,7 @@ fn each_objective_wins_its_own_measure() {
 }
 
 /// Analytical options under `choice`, error-free, seed 1.
-fn analytical(choice: Choice) -> RunOptions {
+pub(super) fn analytical(choice: Choice) -> RunOptions {
     RunOptions {
         mode: Mode::Analytical,
         choice,

@@ -463,7 +463,11 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
                 | Op::Channels { .. }
                 | Op::Lrn { .. }
                 | Op::Unary { .. }
-                | Op::Mul => {
+                | Op::Mul
+                | Op::LayerNorm { .. }
+                | Op::AttnSoftmax { .. }
+                | Op::Embedding { .. }
+                | Op::Positional { .. } => {
                     let s = prog.shape(input(0));
                     s.h * s.w
                 }
@@ -521,7 +525,31 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
         (Step::Move, _) => (all(copy(Coding::of(&out))), true),
         // The periphery's function unit computes it (`unit_stream`); its results are written
         // back into the lanes of their elements over the bus, as the loads of a copy.
-        (Step::Host { .. }, _) => (all(copy(Coding::of(&out))), true),
+        (Step::Host { .. } | Step::Softmax(_) | Step::LayerNorm(_), _) => {
+            (all(copy(Coding::of(&out))), true)
+        }
+        // A token's codes are read from its table row and loaded into their lanes.
+        (Step::Lookup { .. }, _) => (all(copy(Coding::of(&out))), true),
+        // A position table is the second addend, loaded from the weight store.
+        (
+            Step::AddTable {
+                mults,
+                shift,
+                format,
+                ..
+            },
+            _,
+        ) => (
+            all(add(
+                set,
+                x(0),
+                (Coding::of(format), i64::from(format.zero)),
+                *mults,
+                *shift,
+                &out,
+            )?),
+            true,
+        ),
         (Step::Downsample, _) => {
             let c_in = prog.shape(input(0)).c;
             let code = Coding::of(&out);
@@ -562,7 +590,11 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
                 | Op::Channels { .. }
                 | Op::Lrn { .. }
                 | Op::Unary { .. }
-                | Op::Mul => prog.shape(input(1)).h,
+                | Op::Mul
+                | Op::LayerNorm { .. }
+                | Op::AttnSoftmax { .. }
+                | Op::Embedding { .. }
+                | Op::Positional { .. } => prog.shape(input(1)).h,
             };
             let per = (x(0).0.bits + x(1).0.bits) as usize;
             let (_, job) = super::fitted(hw, n, per, |chunk| {
@@ -659,7 +691,25 @@ pub fn gather<'a>(
             })
         }
         // The function unit's results, each loaded into its element's lane.
-        (Step::Host { .. }, _) => {
+        // A token's table row; an id outside the table (which the golden executor refuses,
+        // failing the run) loads the zero point.
+        (Step::Lookup { .. }, _) => {
+            let z = i64::from(prog.act(i).zero);
+            let s = prog.shape(i);
+            let ys: Vec<Array3<i64>> = a
+                .iter()
+                .map(|x| {
+                    prog.lookup(i, x.view())
+                        .unwrap_or_else(|_| Array3::from_elem((s.c, s.h, s.w), z))
+                })
+                .collect();
+            Box::new(move |_, img, c, p| ys[img][[c, p / ow, p % ow]])
+        }
+        (Step::AddTable { table, .. }, _) => Box::new(move |src, img, c, p| match src {
+            Source::W(_) => table[[c, p / ow, p % ow]],
+            _ => a[img][[c, p / ow, p % ow]],
+        }),
+        (Step::Host { .. } | Step::Softmax(_) | Step::LayerNorm(_), _) => {
             let ys: Vec<Array3<i64>> = a.iter().map(|x| prog.host(i, x.view())).collect();
             Box::new(move |_, img, c, p| ys[img][[c, p / ow, p % ow]])
         }
@@ -726,7 +776,11 @@ fn pool_gather<'a>(
         | Op::Channels { .. }
         | Op::Lrn { .. }
         | Op::Unary { .. }
-        | Op::Mul => Window {
+        | Op::Mul
+        | Op::LayerNorm { .. }
+        | Op::AttnSoftmax { .. }
+        | Op::Embedding { .. }
+        | Op::Positional { .. } => Window {
             kernel: [s.h, s.w],
             stride: [1, 1],
             pad: [0; 4],
@@ -754,7 +808,11 @@ fn pool_gather<'a>(
         | Step::Host { .. }
         | Step::Attn(_)
         | Step::Lut { .. }
-        | Step::Mul(_) => None,
+        | Step::Mul(_)
+        | Step::Softmax(_)
+        | Step::LayerNorm(_)
+        | Step::Lookup { .. }
+        | Step::AddTable { .. } => None,
     };
     let [kh, kw] = window.kernel;
     let cell = move |oy: usize, ox: usize, r: usize| -> Option<(usize, usize)> {

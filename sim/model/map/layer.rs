@@ -92,10 +92,14 @@ pub(crate) fn layer_costs(
         | Step::Host { .. }
         | Step::Attn(_)
         | Step::Lut { .. }
-        | Step::Mul(_) => {
+        | Step::Mul(_)
+        | Step::Softmax(_)
+        | Step::LayerNorm(_)
+        | Step::Lookup { .. }
+        | Step::AddTable { .. } => {
             // A host layer's first pass is the function unit's (`unit`); its results are
             // written back in the second, as the parts' loads.
-            let host = matches!(prog.step(i), Step::Host { .. });
+            let host = prog.step(i).on_unit();
             let (parts, charge) = elem::parts(prog, i, hw)?;
             let g = functional.then(|| elem::gather(prog, i, outs));
             let (c, y) = elem_layer(

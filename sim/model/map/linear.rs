@@ -366,7 +366,11 @@ impl<'a> Linear<'a> {
             | NetOp::Channels { .. }
             | NetOp::Lrn { .. }
             | NetOp::Unary { .. }
-            | NetOp::Mul => (
+            | NetOp::Mul
+            | NetOp::LayerNorm { .. }
+            | NetOp::AttnSoftmax { .. }
+            | NetOp::Embedding { .. }
+            | NetOp::Positional { .. } => (
                 Window {
                     kernel: [1, 1],
                     stride: [1, 1],

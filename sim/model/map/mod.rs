@@ -683,6 +683,8 @@ mod conv_tests;
 
 #[cfg(test)]
 mod analytical_tests;
+#[cfg(test)]
+mod transformer_tests;
 
 #[cfg(test)]
 mod tests;

@@ -475,11 +475,23 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
             "'{}' output at ((c mod {groups})·C/{groups} + ⌊c/{groups}⌋, y, x); {via}",
             name(0)
         ),
-        (Source::X(_), Op::Lrn { .. }) => format!(
+        (Source::X(_), Op::Lrn { .. } | Op::LayerNorm { .. } | Op::AttnSoftmax { .. }) => format!(
             "the periphery's function unit, its result at (c, y, x) (every code of '{}' is \
              read out and sent to it over the global bus); {via}",
             name(0)
         ),
+        (Source::X(_), Op::Embedding { .. }) => format!(
+            "the token table's row of the token id '{}' holds at position y, sensed from the \
+             layer's weight store in CRAM; {via}",
+            name(0)
+        ),
+        (Source::X(_), Op::Positional { .. }) => {
+            format!("'{}' output at (c, y, x); {via}", name(0))
+        }
+        (Source::W(_), Op::Positional { .. }) => "the position table in the layer's weight \
+                                                  store in CRAM (row offset + y, feature c), \
+                                                  sensed and moved over the global bus"
+            .to_owned(),
         (Source::X(_), Op::Channels { start, .. }) => {
             format!("'{}' output at (c + {start}, y, x); {via}", name(0))
         }
@@ -538,7 +550,10 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
             | Op::Shuffle { .. }
             | Op::Channels { .. }
             | Op::Lrn { .. }
-            | Op::Unary { .. },
+            | Op::Unary { .. }
+            | Op::LayerNorm { .. }
+            | Op::AttnSoftmax { .. }
+            | Op::Embedding { .. },
         ) => "the layer's weight store in CRAM (weight r of the lane's output \
                                channel for w_r), sensed and moved over the global bus"
             .to_owned(),

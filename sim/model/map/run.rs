@@ -738,7 +738,10 @@ pub(crate) fn plan_network(
             | Step::Host { .. }
             // The one way of a layer (a pinned layout's copies are bounded by the chip's
             // lanes).
-            | Step::Attn(_) | Step::Lut { .. } | Step::Mul(_) => cached(
+            | Step::Attn(_) | Step::Lut { .. } | Step::Mul(_) | Step::Softmax(_)
+            | Step::LayerNorm(_)
+            | Step::Lookup { .. }
+            | Step::AddTable { .. } => cached(
                 format!("{shape}|{i}|{:?}|{}", opts.choice, hw.machine_lanes()),
                 &|| {
                     let (costs, strategy, _) =

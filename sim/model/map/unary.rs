@@ -44,7 +44,11 @@ pub fn job(set: GateSet, step: &Step, x: ActQuant, out: ActQuant) -> Result<Job,
                 | Step::Host { .. }
                 | Step::Attn(_)
                 | Step::Lut { .. }
-                | Step::Mul(_) => s.hi,
+                | Step::Mul(_)
+                | Step::Softmax(_)
+                | Step::LayerNorm(_)
+                | Step::Lookup { .. }
+                | Step::AddTable { .. } => s.hi,
             };
             arith::clamp(&mut b, &s, z, hi, cx)
         }
@@ -76,7 +80,11 @@ pub fn job(set: GateSet, step: &Step, x: ActQuant, out: ActQuant) -> Result<Job,
         | Step::Move
         | Step::Host { .. }
         | Step::Attn(_)
-        | Step::Mul(_) => return Err(MapError::NotElementWiseStep),
+        | Step::Mul(_)
+        | Step::Softmax(_)
+        | Step::LayerNorm(_)
+        | Step::Lookup { .. }
+        | Step::AddTable { .. } => return Err(MapError::NotElementWiseStep),
     };
     let n = b.len();
     let segments = vec![Segment {

@@ -1,10 +1,13 @@
 //! The periphery's function unit (docs/model.md §2.5.1): the pass of a layer the array does
-//! not compute (local response normalization, `golden::Step::Host`), charged to a unit of its
-//! own beside the controller, with its own prices in the array file (`[function_unit]`).
+//! not compute (local response normalization, `golden::Step::Host`; the integer softmax
+//! and LayerNorm, `Step::Softmax` and `Step::LayerNorm`, until their array programs exist:
+//! `cram_workloads::golden::Step::on_unit`), charged to a unit of its own beside the controller, with its
+//! own prices in the array file (`[function_unit]`).
 //!
-//! A host layer is two passes. In the first, every input code is read out of its lane
-//! (sensed, one row read and one decode per lane), crosses the global bus to the unit, and the unit does [`ops_per_output`] 32-bit floating-point multiply-adds per output
-//! element. In the second, the results are written back into the lanes of their elements as
+//! Such a layer is two passes. In the first, every input code is read out of its lane
+//! (sensed, one row read and one decode per lane), crosses the global bus to the unit, and
+//! the unit does [`ops_per_output`] operations per output element, each priced as a 32-bit
+//! floating-point multiply-add. In the second, the results are written back into the lanes of their elements as
 //! the loads of a copy are (`elem::parts`), where the next layer finds them. The unit
 //! computes what the golden executor computes (`golden::Program::host`), so the layer is
 //! exact by construction: its outputs are not evaluated gate by gate.
@@ -21,11 +24,27 @@ use cram_workloads::net::Op;
 /// of this project [A].
 pub const LRN_TAIL_OPS: u64 = 21;
 
-/// Multiply-adds the function unit spends per output element of `op`: LRN's window sum of
-/// squares (`size`) and its tail ([`LRN_TAIL_OPS`]); 0 for an op it does not compute.
+/// Integer operations of I-BERT's softmax (`cram_workloads::ibert::Softmax`) per
+/// probability: the row maximum's compare, the subtraction, the clamp, the quotient and
+/// remainder by ⌊−ln2/S⌋ (2), the polynomial p·(p + b) + c (2), the shift, the row sum's add
+/// and the division. An assumption of this project [A].
+pub const SOFTMAX_OPS: u64 = 10;
+
+/// Integer operations of I-BERT's LayerNorm (`cram_workloads::ibert::LayerNorm`) per
+/// output: the sum's add, d = n·x − Σx, d²'s multiply-add, the division by σ, the
+/// requantization's multiply-add and its shift and clamp, and a share of the square root's
+/// Newton steps (about 12 per position, one per feature at n ≥ 12). An assumption of this
+/// project [A].
+pub const LAYERNORM_OPS: u64 = 7;
+
+/// Operations the function unit spends per output element of `op`: LRN's window sum of
+/// squares (`size`) and its tail ([`LRN_TAIL_OPS`]), the integer softmax's
+/// ([`SOFTMAX_OPS`]) and LayerNorm's ([`LAYERNORM_OPS`]); 0 for an op it does not compute.
 pub fn ops_per_output(op: &Op) -> u64 {
     match op {
         Op::Lrn { size, .. } => *size as u64 + LRN_TAIL_OPS,
+        Op::AttnSoftmax { .. } => SOFTMAX_OPS,
+        Op::LayerNorm { .. } => LAYERNORM_OPS,
         _ => 0,
     }
 }

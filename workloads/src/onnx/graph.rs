@@ -726,7 +726,11 @@ impl Importer<'_> {
                 | Op::Channels { .. }
                 | Op::Lrn { .. }
                 | Op::Unary { .. }
-                | Op::Mul => false,
+                | Op::Mul
+                | Op::LayerNorm { .. }
+                | Op::AttnSoftmax { .. }
+                | Op::Embedding { .. }
+                | Op::Positional { .. } => false,
             }
         } else {
             false

@@ -598,7 +598,11 @@ impl Importer<'_> {
             | Op::Channels { .. }
             | Op::Lrn { .. }
             | Op::Unary { .. }
-            | Op::Mul => first.map_or(4, |f| f.0),
+            | Op::Mul
+            | Op::LayerNorm { .. }
+            | Op::AttnSoftmax { .. }
+            | Op::Embedding { .. }
+            | Op::Positional { .. } => first.map_or(4, |f| f.0),
         };
         let tokens = first.is_some_and(|f| f.1) && rank != 4;
         let i = self.push_layer(label, op, inputs)?;

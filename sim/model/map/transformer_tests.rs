@@ -1,0 +1,160 @@
+//! Tests of the mapper on transformer layers: token lookup, position tables, I-BERT's
+//! integer softmax (with and without a causal mask), GELU and LayerNorm, bit-exact against
+//! the golden executor and with analytical runs equal to functional ones.
+
+use super::analytical_tests::{analytical, check_equal, hw_for, spec};
+use super::*;
+use cram_workloads::compress::{compress, synthetic_inputs_of, synthetic_weights};
+use cram_workloads::golden;
+use cram_workloads::net::{Network, Op as NetOp, Shape, UnaryFn, Window};
+use cram_workloads::zoo::dense;
+
+/// A one-layer transformer on `seq` tokens of a 40-token table: embeddings, position (and,
+/// unless `causal`, token-type) tables, a LayerNorm, 2-head attention (causal or not), a
+/// GELU feed-forward block, residual adds and LayerNorms, the first token's features and a
+/// 4-way classifier.
+pub(super) fn tiny_transformer(seq: usize, causal: bool) -> Network {
+    let (d, heads) = (16, 2);
+    let mut n = Network::new("tiny-transformer", Shape::new(1, seq, 1));
+    n.then("emb", NetOp::Embedding { vocab: 40, dim: d });
+    n.then(
+        "pos",
+        NetOp::Positional {
+            positions: seq + 2,
+            offset: 1,
+            token_types: if causal { 0 } else { 2 },
+        },
+    );
+    let x = n.then("ln0", NetOp::LayerNorm { eps: 1e-5 });
+    let q = n.push("q", dense(d), &[x]);
+    let k = n.push("k", dense(d), &[x]);
+    let v = n.push("v", dense(d), &[x]);
+    let s = n.push("scores", NetOp::AttnScores { heads }, &[q, k]);
+    let p = n.push("softmax", NetOp::AttnSoftmax { heads, causal }, &[s]);
+    let c = n.push("context", NetOp::AttnContext { heads }, &[p, v]);
+    let o = n.push("out", dense(d), &[c]);
+    n.push("add1", NetOp::Add, &[o, x]);
+    let h = n.then("ln1", NetOp::LayerNorm { eps: 1e-5 });
+    n.then("up", dense(2 * d));
+    n.then("gelu", NetOp::Unary { f: UnaryFn::Gelu });
+    let f = n.then("down", dense(d));
+    n.push("add2", NetOp::Add, &[f, h]);
+    n.then("ln2", NetOp::LayerNorm { eps: 1e-5 });
+    n.then(
+        "cls",
+        NetOp::MaxPool {
+            window: Window {
+                kernel: [1, 1],
+                stride: [seq, 1],
+                pad: [0; 4],
+                ceil: false,
+            },
+        },
+    );
+    n.then("head", dense(4));
+    n
+}
+
+/// `net` compressed by the default int8 spec with synthetic weights of `seed`.
+fn program(net: &Network, seed: u64) -> golden::Program {
+    let w = synthetic_weights(net, seed).unwrap();
+    let calib = synthetic_inputs_of(net, 3, seed + 1);
+    compress(net, &w, &spec(None), &calib)
+        .unwrap()
+        .0
+        .program()
+        .unwrap()
+}
+
+/// `n` seeded token-id inputs of `prog`'s network.
+fn tokens(prog: &golden::Program, n: usize, seed: u64) -> Vec<Array3<i64>> {
+    synthetic_inputs_of(prog.network(), n, seed)
+        .iter()
+        .map(|x| x.mapv(|v| v as i64))
+        .collect()
+}
+
+/// Every strategy's functional run equals the golden executor on every image, and the
+/// analytical run's counts and cycles equal the functional run's, for an encoder and a
+/// causal decoder layer.
+#[test]
+fn a_transformer_layer_is_bit_exact_and_analytical_equals_functional() {
+    for causal in [false, true] {
+        let prog = program(&tiny_transformer(5, causal), 7);
+        let imgs = tokens(&prog, 3, 11);
+        // Different tokens give different outputs: the lookup is not constant.
+        let outs: Vec<_> = imgs.iter().map(|x| prog.run(x).unwrap()).collect();
+        assert_ne!(outs[0].last(), outs[1].last());
+        for s in Strategy::ALL {
+            check_equal(&prog, &imgs, Layout::plain(s));
+        }
+    }
+}
+
+/// The causal mask: query i's probabilities over keys after it are 0, and each row's
+/// probabilities sum to at most 1 (in steps of 2^−8) and at least 1 − keys·2^−8.
+#[test]
+fn a_causal_softmax_gives_later_keys_nothing() {
+    let prog = program(&tiny_transformer(5, true), 3);
+    let sm = prog.network().find("softmax").unwrap();
+    for x in tokens(&prog, 2, 5) {
+        let p = prog.run(&x).unwrap().swap_remove(sm);
+        for h in 0..2 {
+            for i in 0..5 {
+                let row: Vec<i64> = (0..5).map(|j| p[[h * 5 + j, i, 0]]).collect();
+                assert!(row[i + 1..].iter().all(|&v| v == 0), "{row:?}");
+                let sum: i64 = row.iter().sum();
+                assert!((256 - 5..=256).contains(&sum), "{row:?}");
+            }
+        }
+    }
+}
+
+/// Softmax and LayerNorm run on the periphery's function unit, charged their integer
+/// operations per output; the lookup and the position table are loads (and an add) in the
+/// array, and GELU a table in place, with no function-unit energy.
+#[test]
+fn softmax_and_layernorm_are_charged_to_the_function_unit() {
+    let prog = program(&tiny_transformer(5, false), 5);
+    let imgs = tokens(&prog, 1, 2);
+    let h = hw_for(&prog);
+    let r = run_network(
+        &prog,
+        &imgs,
+        &h,
+        &analytical(Choice::auto(Objective::Energy)),
+    )
+    .unwrap();
+    let price = h.table.function_unit_pj_per_op;
+    let layer = |name: &str| r.layers.iter().find(|l| l.name == name).unwrap();
+    let softmax_ops = (2 * 5 * 5) as f64 * super::unit::SOFTMAX_OPS as f64;
+    let ln_ops = (16 * 5) as f64 * super::unit::LAYERNORM_OPS as f64;
+    for (name, ops) in [("softmax", softmax_ops), ("ln0", ln_ops), ("ln2", ln_ops)] {
+        let got = layer(name).energy.function_unit_pj;
+        assert!(
+            (got - ops * price).abs() <= 1e-9 * ops * price,
+            "{name}: {got}"
+        );
+    }
+    for name in ["emb", "pos", "gelu"] {
+        assert_eq!(layer(name).energy.function_unit_pj, 0.0, "{name}");
+        assert!(
+            layer(name).energy.logic_pulses_pj > 0.0 || name == "emb",
+            "{name}"
+        );
+    }
+    // The lookup and the table's addend are loads written into lanes; GELU runs in place.
+    for name in ["emb", "pos"] {
+        assert!(layer(name).energy.memory_writes_pj > 0.0, "{name}");
+    }
+}
+
+/// A token id outside the table is refused by the golden executor, naming the layer.
+#[test]
+fn a_token_outside_the_table_is_refused() {
+    let prog = program(&tiny_transformer(4, true), 1);
+    let mut x = tokens(&prog, 1, 1).remove(0);
+    x[[0, 2, 0]] = 40;
+    let e = prog.run(&x).unwrap_err().to_string();
+    assert!(e.contains("'emb'") && e.contains("40"), "{e}");
+}
