@@ -105,6 +105,7 @@ pub fn work_of_program(prog: &golden::Program) -> Result<Vec<LayerWork>, Error> 
             | Step::Softmax(_)
             | Step::LayerNorm(_)
             | Step::Lookup { .. }
+            | Step::Cache { .. }
             | Step::AddTable { .. } => (0, 0),
         };
         out.push(layer_work(
@@ -142,7 +143,11 @@ fn layer_work(
     let s = &stats[i];
     let elems = |sh: cram_workloads::net::Shape| (sh.c * sh.h * sh.w) as u64;
     let in_elems: u64 = layer.inputs.iter().map(|&j| elems(stats[j].out)).sum();
-    let out_elems = elems(s.out);
+    // A cache writes its new entries only; the attention layers read the rest.
+    let out_elems = match layer.op {
+        Op::KvCache { .. } => in_elems,
+        _ => elems(s.out),
+    };
     let (weighted, conv) = match layer.op {
         Op::Dense { .. } => (true, false),
         Op::Conv2d { .. } => (true, true),
@@ -169,7 +174,8 @@ fn layer_work(
         | Op::LayerNorm { .. }
         | Op::AttnSoftmax { .. }
         | Op::Embedding { .. }
-        | Op::Positional { .. } => (false, false),
+        | Op::Positional { .. }
+        | Op::KvCache { .. } => (false, false),
     };
     let elem_ops = match &layer.op {
         // Requantization: one multiply and one add per output.
@@ -198,7 +204,7 @@ fn layer_work(
             out_elems * crate::model::map::unit::ops_per_output(&layer.op)
         }
         // A lookup reads each element once; a position table is added as a sum is.
-        Op::Embedding { .. } => out_elems,
+        Op::Embedding { .. } | Op::KvCache { .. } => out_elems,
         Op::Positional { .. } => 3 * out_elems,
     };
     LayerWork {

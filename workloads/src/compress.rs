@@ -275,7 +275,8 @@ pub fn fold_batchnorm(
             | Op::LayerNorm { .. }
             | Op::AttnSoftmax { .. }
             | Op::Embedding { .. }
-            | Op::Positional { .. } => unreachable!(),
+            | Op::Positional { .. }
+            | Op::KvCache { .. } => unreachable!(),
         }
         for role in ["gamma", "beta", "mean", "var"] {
             w.tensors.remove(&format!("{}.{role}", layer.name));
@@ -315,7 +316,8 @@ pub(crate) fn unit(rng: &mut ChaCha8Rng) -> f32 {
 
 /// Seeded synthetic parameters: He-uniform weights U(±√(6/fan_in)) (He et al., ICCV 2015),
 /// biases U(±0.1), BatchNorm and LayerNorm γ, σ² ∈ U(0.8, 1.2) and β, μ ∈ U(±0.1), token
-/// tables U(±0.1) and position tables U(±0.02). One ChaCha8 stream in
+/// tables U(±0.1), position tables U(±0.02) and a decoder's cached keys and values U(±0.5).
+/// One ChaCha8 stream in
 /// layer order, so the same seed gives the same weights on every machine.
 pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadError> {
     let stats = net.stats()?;
@@ -354,7 +356,8 @@ pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadEr
                 | Op::LayerNorm { .. }
                 | Op::AttnSoftmax { .. }
                 | Op::Embedding { .. }
-                | Op::Positional { .. } => vec![d.0, d.1, d.2, d.3],
+                | Op::Positional { .. }
+                | Op::KvCache { .. } => vec![d.0, d.1, d.2, d.3],
             };
             // A tied layer's table is its source's, copied below.
             if layer.tied.is_none() {
@@ -370,6 +373,10 @@ pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadEr
         match layer.op {
             Op::Embedding { vocab, dim } => {
                 tensors.push((&layer.name, "weight", vec![vocab, dim], -0.1, 0.1));
+            }
+            Op::KvCache { past } if past > 0 => {
+                let c = stats[layer.inputs[0]].out.c;
+                tensors.push((&layer.name, "cache", vec![past, c], -0.5, 0.5));
             }
             Op::Positional {
                 positions,

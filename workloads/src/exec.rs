@@ -572,7 +572,8 @@ pub fn weight_dims(op: &Op, in_c: usize) -> Option<(usize, usize, usize, usize)>
         | Op::LayerNorm { .. }
         | Op::AttnSoftmax { .. }
         | Op::Embedding { .. }
-        | Op::Positional { .. } => None,
+        | Op::Positional { .. }
+        | Op::KvCache { .. } => None,
     }
 }
 
@@ -622,7 +623,8 @@ pub fn apply_weight_padded<T: LinalgScalar + Send + Sync>(
         | Op::LayerNorm { .. }
         | Op::AttnSoftmax { .. }
         | Op::Embedding { .. }
-        | Op::Positional { .. } => unreachable!("only Dense and Conv2d carry weights"),
+        | Op::Positional { .. }
+        | Op::KvCache { .. } => unreachable!("only Dense and Conv2d carry weights"),
     }
 }
 
@@ -725,6 +727,21 @@ pub fn forward(
                 layer_norm(x(0), p("gamma")?, p("beta")?, *eps)
             }
             Op::AttnSoftmax { heads, causal } => attn_softmax(x(0), *heads, *causal),
+            Op::KvCache { past } => {
+                let (c, s, _) = x(0).dim();
+                let cache = if *past > 0 {
+                    param(weights, &layer.name, "cache", past * c)?
+                } else {
+                    &[]
+                };
+                Array3::from_shape_fn((c, past + s, 1), |(d, j, _)| {
+                    if j < *past {
+                        cache[j * c + d]
+                    } else {
+                        x(0)[[d, j - past, 0]]
+                    }
+                })
+            }
             Op::Embedding { vocab, dim } => {
                 let e = param(weights, &layer.name, "weight", vocab * dim)?;
                 let ids = token_ids(x(0), *vocab, &layer.name)?;

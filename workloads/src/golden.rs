@@ -126,6 +126,12 @@ pub enum Step {
         /// Codes minus `lo`, [vocab, dim] row-major.
         table: Vec<u16>,
     },
+    /// A decoder's cache ([`Op::KvCache`]): its cached entries' codes (features×past, in
+    /// the input's format), then the input's.
+    Cache {
+        /// The cached entries' codes.
+        codes: Array3<i64>,
+    },
     /// A constant table added to the input ([`Op::Positional`]): as [`Step::Add`] with the
     /// second operand the table's codes, in a signed format of its own (`table_format`).
     AddTable {
@@ -185,6 +191,7 @@ impl Step {
             | Step::Lut { .. }
             | Step::Mul(_)
             | Step::Lookup { .. }
+            | Step::Cache { .. }
             | Step::AddTable { .. } => false,
         }
     }
@@ -265,7 +272,8 @@ impl Program {
                         | Op::LayerNorm { .. }
                         | Op::AttnSoftmax { .. }
                         | Op::Embedding { .. }
-                        | Op::Positional { .. } => vec![dims.0, dims.1, dims.2, dims.3],
+                        | Op::Positional { .. }
+                        | Op::KvCache { .. } => vec![dims.0, dims.1, dims.2, dims.3],
                     };
                     if q.dims != want {
                         return Err(bad(format!(
@@ -475,6 +483,20 @@ impl Program {
                         shift,
                         table,
                         format,
+                    }
+                }
+                Op::KvCache { past } => {
+                    same("a key or value cache")?;
+                    let c = stats[layer.inputs[0]].out.c;
+                    let cache = if *past > 0 {
+                        exec::param(weights, &layer.name, "cache", past * c)?
+                    } else {
+                        &[]
+                    };
+                    Step::Cache {
+                        codes: Array3::from_shape_fn((c, *past, 1), |(d, j, _)| {
+                            act.quantize(cache[j * c + d])
+                        }),
                     }
                 }
                 Op::LayerNorm { eps } => {
@@ -722,7 +744,8 @@ impl Program {
                     | Op::LayerNorm { .. }
                     | Op::AttnSoftmax { .. }
                     | Op::Embedding { .. }
-                    | Op::Positional { .. } => unreachable!(),
+                    | Op::Positional { .. }
+                    | Op::KvCache { .. } => unreachable!(),
                 },
                 Step::SumPool(r) => {
                     let c = centred(0);
@@ -752,7 +775,8 @@ impl Program {
                         | Op::LayerNorm { .. }
                         | Op::AttnSoftmax { .. }
                         | Op::Embedding { .. }
-                        | Op::Positional { .. } => exec::sum_spatial(c.view()),
+                        | Op::Positional { .. }
+                        | Op::KvCache { .. } => exec::sum_spatial(c.view()),
                     };
                     sum.mapv(|v| clamp(r.apply(v)))
                 }
@@ -810,6 +834,10 @@ impl Program {
                         self.net.name, layer.name
                     ))
                 })?,
+                Step::Cache { codes } => {
+                    ndarray::concatenate(ndarray::Axis(1), &[codes.view(), x(0)])
+                        .expect("features checked by Network::stats")
+                }
                 Step::AddTable {
                     mults,
                     shift,
@@ -864,7 +892,8 @@ impl Program {
                         | Op::LayerNorm { .. }
                         | Op::AttnSoftmax { .. }
                         | Op::Embedding { .. }
-                        | Op::Positional { .. } => unreachable!(),
+                        | Op::Positional { .. }
+                        | Op::KvCache { .. } => unreachable!(),
                     };
                     acc.mapv(|v| clamp(r.apply(v)))
                 }

@@ -454,7 +454,8 @@ pub fn check_params(
                 | Op::LayerNorm { .. }
                 | Op::AttnSoftmax { .. }
                 | Op::Embedding { .. }
-                | Op::Positional { .. } => vec![d.0, d.1, d.2, d.3],
+                | Op::Positional { .. }
+                | Op::KvCache { .. } => vec![d.0, d.1, d.2, d.3],
             };
             let got = &w.get(&layer.name, "weight").expect("checked").dims;
             if *got != want {
@@ -490,6 +491,7 @@ pub fn check_params(
                 }
             }
             Op::Embedding { vocab, dim } => need("weight", vocab * dim)?,
+            Op::KvCache { past } if past > 0 => need("cache", past * in_c)?,
             Op::Positional {
                 positions,
                 token_types,
@@ -548,6 +550,7 @@ fn uses(op: &Op, role: &str) -> bool {
         | Op::Mul
         | Op::AttnSoftmax { .. } => false,
         Op::Embedding { .. } => role == "weight",
+        Op::KvCache { past } => *past > 0 && role == "cache",
         Op::Positional { token_types, .. } => {
             role == "weight" || (*token_types > 0 && role == "types")
         }

@@ -279,6 +279,15 @@ pub enum Op {
         /// Rows of the token-type table (0: none).
         token_types: usize,
     },
+    /// A decoder's key or value cache: the `past` entries of earlier tokens, then the
+    /// input's (features×seq): out[d][j] = C[j][d] for j < past, else x[d][j − past]. C is
+    /// the layer's `cache` [past, features], state written by earlier decode steps (not a
+    /// parameter); in CRAM it stays resident in cells and each step writes only its new
+    /// entries. Codes keep the input's format.
+    KvCache {
+        /// Entries already cached.
+        past: usize,
+    },
 }
 
 impl Op {
@@ -312,6 +321,7 @@ impl Op {
             Op::AttnSoftmax { .. } => "attn-softmax",
             Op::Embedding { .. } => "embedding",
             Op::Positional { .. } => "positional",
+            Op::KvCache { .. } => "kv-cache",
         }
     }
 
@@ -326,7 +336,8 @@ impl Op {
             | Op::Downsample { .. }
             | Op::Softmax
             | Op::Shuffle { .. }
-            | Op::Channels { .. } => true,
+            | Op::Channels { .. }
+            | Op::KvCache { .. } => true,
             Op::Input { .. }
             | Op::Dense { .. }
             | Op::Conv2d { .. }
@@ -377,7 +388,8 @@ impl Op {
             | Op::LayerNorm { .. }
             | Op::AttnSoftmax { .. }
             | Op::Embedding { .. }
-            | Op::Positional { .. } => None,
+            | Op::Positional { .. }
+            | Op::KvCache { .. } => None,
         }
     }
 
@@ -413,7 +425,8 @@ impl Op {
             | Op::LayerNorm { .. }
             | Op::AttnSoftmax { .. }
             | Op::Embedding { .. }
-            | Op::Positional { .. } => None,
+            | Op::Positional { .. }
+            | Op::KvCache { .. } => None,
         }
     }
 
@@ -442,7 +455,8 @@ impl Op {
             | Op::LayerNorm { .. }
             | Op::AttnSoftmax { .. }
             | Op::Embedding { .. }
-            | Op::Positional { .. } => Some(1),
+            | Op::Positional { .. }
+            | Op::KvCache { .. } => Some(1),
         }
     }
 }
@@ -858,7 +872,8 @@ impl Network {
             | Op::LayerNorm { .. }
             | Op::AttnSoftmax { .. }
             | Op::Embedding { .. }
-            | Op::Positional { .. } => unreachable!("stats() checks layer 0 is the input"),
+            | Op::Positional { .. }
+            | Op::KvCache { .. } => unreachable!("stats() checks layer 0 is the input"),
         }
     }
 }
@@ -1110,6 +1125,13 @@ fn layer_stats_unchecked(op: &Op, ins: &[Shape]) -> Result<LayerStats, String> {
                 weights,
                 params: weights,
             }
+        }
+        Op::KvCache { past } => {
+            if x.w != 1 {
+                return Err(format!("a cache appends to features×seq, not {x}"));
+            }
+            let len = past.checked_add(x.h).ok_or("the cache length overflows")?;
+            plain(Shape::new(x.c, len, 1))
         }
         Op::AttnSoftmax { heads, causal } => {
             if heads == 0 || !x.c.is_multiple_of(heads) || x.w != 1 {

@@ -6,7 +6,7 @@ use crate::error::WorkloadError;
 use crate::net::{Network, Op, Shape, UnaryFn, Window};
 
 /// Zoo entries: key and one-line description.
-pub const MODELS: [(&str, &str); 14] = [
+pub const MODELS: [(&str, &str); 15] = [
     (
         "lenet5",
         "LeNet-5, LeCun 1998 style: 32×32 input, full C3, biases (61,706 params)",
@@ -60,6 +60,10 @@ pub const MODELS: [(&str, &str); 14] = [
         "gpt2-small",
         "GPT-2 small, prefill of a 128-token prompt, causal, tied LM head (124 M params)",
     ),
+    (
+        "gpt2-small-decode",
+        "GPT-2 small, one decode step: token 129 over a 128-entry KV cache in CRAM cells",
+    ),
 ];
 
 /// The zoo network called `name`.
@@ -79,6 +83,7 @@ pub fn model(name: &str) -> Result<Network, WorkloadError> {
         "resnet50" => resnet50(),
         "bert-base" => bert_base(128),
         "gpt2-small" => gpt2_small(128, 0),
+        "gpt2-small-decode" => gpt2_small(1, 128),
         _ => {
             let names: Vec<&str> = MODELS.iter().map(|m| m.0).collect();
             return Err(WorkloadError::Network(format!(
@@ -480,7 +485,7 @@ pub fn bert_base(seq: usize) -> Network {
     );
     let mut x = n.then("embeddings.norm", Op::LayerNorm { eps });
     for l in 0..12 {
-        let a = attention(&mut n, &format!("layer{l}"), x, (d, heads), false);
+        let a = attention(&mut n, &format!("layer{l}"), x, (d, heads, 0), false);
         let r = n.push(format!("layer{l}.attn.add"), Op::Add, &[a, x]);
         let h = n.push(format!("layer{l}.attn.norm"), Op::LayerNorm { eps }, &[r]);
         let f = feed_forward(&mut n, &format!("layer{l}"), h, ffn, d);
@@ -507,11 +512,17 @@ pub fn bert_base(seq: usize) -> Network {
 /// GPT-2 small (Radford et al. 2019; `docs/references.md` B1): token (50,257) and position
 /// (1,024) embeddings, 12 pre-norm decoder layers (d 768, 12 heads, FFN 3072, GELU,
 /// LayerNorm ε 10⁻⁵) with causal attention, the final LayerNorm and the LM head, whose
-/// weight is the token table (tied, not counted twice). `seq` tokens starting at position
-/// `offset` (0: a prompt's prefill).
-pub fn gpt2_small(seq: usize, offset: usize) -> Network {
+/// weight is the token table (tied, not counted twice). `seq` tokens after `past` earlier
+/// ones: `past` = 0 is a prompt's prefill; `past` > 0 a decode step, each layer's keys and
+/// values appended to a cache of the `past` earlier tokens' ([`Op::KvCache`]).
+pub fn gpt2_small(seq: usize, past: usize) -> Network {
     let (d, heads, ffn, eps) = (768, 12, 3072, 1e-5);
-    let mut n = Network::new("gpt2-small", Shape::new(1, seq, 1));
+    let name = if past == 0 {
+        "gpt2-small"
+    } else {
+        "gpt2-small-decode"
+    };
+    let mut n = Network::new(name, Shape::new(1, seq, 1));
     n.then(
         "wte",
         Op::Embedding {
@@ -523,13 +534,13 @@ pub fn gpt2_small(seq: usize, offset: usize) -> Network {
         "wpe",
         Op::Positional {
             positions: 1024,
-            offset,
+            offset: past,
             token_types: 0,
         },
     );
     for l in 0..12 {
         let h = n.push(format!("h{l}.ln_1"), Op::LayerNorm { eps }, &[x]);
-        let a = attention(&mut n, &format!("h{l}"), h, (d, heads), true);
+        let a = attention(&mut n, &format!("h{l}"), h, (d, heads, past), true);
         let r = n.push(format!("h{l}.attn.add"), Op::Add, &[a, x]);
         let h = n.push(format!("h{l}.ln_2"), Op::LayerNorm { eps }, &[r]);
         let f = feed_forward(&mut n, &format!("h{l}"), h, ffn, d);
@@ -547,19 +558,24 @@ pub fn gpt2_small(seq: usize, offset: usize) -> Network {
     n
 }
 
-/// Multi-head self-attention on `x` (d×seq): Q, K, V projections, the scores, the integer
-/// softmax (`causal` masks later keys), the context and the output projection, whose
-/// index it returns.
+/// Multi-head self-attention on `x` (d×seq): Q, K, V projections (K and V appended to
+/// caches of `past` earlier tokens when `past` > 0), the scores, the integer softmax
+/// (`causal` masks later keys), the context and the output projection, whose index it
+/// returns.
 fn attention(
     n: &mut Network,
     p: &str,
     x: usize,
-    (d, heads): (usize, usize),
+    (d, heads, past): (usize, usize, usize),
     causal: bool,
 ) -> usize {
     let q = n.push(format!("{p}.attn.q"), dense(d), &[x]);
-    let k = n.push(format!("{p}.attn.k"), dense(d), &[x]);
-    let v = n.push(format!("{p}.attn.v"), dense(d), &[x]);
+    let mut k = n.push(format!("{p}.attn.k"), dense(d), &[x]);
+    let mut v = n.push(format!("{p}.attn.v"), dense(d), &[x]);
+    if past > 0 {
+        k = n.push(format!("{p}.attn.k_cache"), Op::KvCache { past }, &[k]);
+        v = n.push(format!("{p}.attn.v_cache"), Op::KvCache { past }, &[v]);
+    }
     let s = n.push(
         format!("{p}.attn.scores"),
         Op::AttnScores { heads },
@@ -683,6 +699,12 @@ mod tests {
             50_257 * 768 - 12 * 2 * 2 * 768 - 2 * 768 - 12 * (4 * 768 + 3072 + 768)
         );
         assert_eq!(macs, 12 * per_layer + 128 * 768 * 50_257);
+        // One decode step: the same parameters; per layer 7,077,888 weight MACs and
+        // 2 × 129 × 768 for scores and context over the 129 keys, plus the LM head.
+        let step = model("gpt2-small-decode").unwrap();
+        let (macs, _, params) = step.totals().unwrap();
+        assert_eq!(params, 124_439_808);
+        assert_eq!(macs, 12 * (7_077_888 + 2 * 129 * 768) + 768 * 50_257);
     }
 
     #[test]

@@ -467,7 +467,8 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
                 | Op::LayerNorm { .. }
                 | Op::AttnSoftmax { .. }
                 | Op::Embedding { .. }
-                | Op::Positional { .. } => {
+                | Op::Positional { .. }
+                | Op::KvCache { .. } => {
                     let s = prog.shape(input(0));
                     s.h * s.w
                 }
@@ -530,6 +531,19 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
         }
         // A token's codes are read from its table row and loaded into their lanes.
         (Step::Lookup { .. }, _) => (all(copy(Coding::of(&out))), true),
+        // A cache writes only its new entries (its cached ones stay where earlier steps
+        // wrote them).
+        (Step::Cache { codes }, _) => {
+            let past = codes.dim().1;
+            (
+                vec![Part {
+                    job: copy(Coding::of(&out)),
+                    channels: 0..shape.c,
+                    positions: Some((past..shape.h).collect()),
+                }],
+                true,
+            )
+        }
         // A position table is the second addend, loaded from the weight store.
         (
             Step::AddTable {
@@ -594,7 +608,8 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
                 | Op::LayerNorm { .. }
                 | Op::AttnSoftmax { .. }
                 | Op::Embedding { .. }
-                | Op::Positional { .. } => prog.shape(input(1)).h,
+                | Op::Positional { .. }
+                | Op::KvCache { .. } => prog.shape(input(1)).h,
             };
             let per = (x(0).0.bits + x(1).0.bits) as usize;
             let (_, job) = super::fitted(hw, n, per, |chunk| {
@@ -705,6 +720,10 @@ pub fn gather<'a>(
                 .collect();
             Box::new(move |_, img, c, p| ys[img][[c, p / ow, p % ow]])
         }
+        (Step::Cache { codes }, _) => {
+            let past = codes.dim().1;
+            Box::new(move |_, img, c, p| a[img][[c, p - past, 0]])
+        }
         (Step::AddTable { table, .. }, _) => Box::new(move |src, img, c, p| match src {
             Source::W(_) => table[[c, p / ow, p % ow]],
             _ => a[img][[c, p / ow, p % ow]],
@@ -780,7 +799,8 @@ fn pool_gather<'a>(
         | Op::LayerNorm { .. }
         | Op::AttnSoftmax { .. }
         | Op::Embedding { .. }
-        | Op::Positional { .. } => Window {
+        | Op::Positional { .. }
+        | Op::KvCache { .. } => Window {
             kernel: [s.h, s.w],
             stride: [1, 1],
             pad: [0; 4],
@@ -812,6 +832,7 @@ fn pool_gather<'a>(
         | Step::Softmax(_)
         | Step::LayerNorm(_)
         | Step::Lookup { .. }
+        | Step::Cache { .. }
         | Step::AddTable { .. } => None,
     };
     let [kh, kw] = window.kernel;

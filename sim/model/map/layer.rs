@@ -96,13 +96,14 @@ pub(crate) fn layer_costs(
         | Step::Softmax(_)
         | Step::LayerNorm(_)
         | Step::Lookup { .. }
+        | Step::Cache { .. }
         | Step::AddTable { .. } => {
             // A host layer's first pass is the function unit's (`unit`); its results are
             // written back in the second, as the parts' loads.
             let host = prog.step(i).on_unit();
             let (parts, charge) = elem::parts(prog, i, hw)?;
             let g = functional.then(|| elem::gather(prog, i, outs));
-            let (c, y) = elem_layer(
+            let (c, mut y) = elem_layer(
                 &parts,
                 hw,
                 n_img,
@@ -112,6 +113,14 @@ pub(crate) fn layer_costs(
                 i,
                 charge,
             );
+            // A cache's earlier entries are not recomputed: they are what earlier steps
+            // wrote.
+            if let Step::Cache { codes } = prog.step(i) {
+                for yi in &mut y {
+                    yi.slice_mut(ndarray::s![.., ..codes.dim().1, ..])
+                        .assign(codes);
+                }
+            }
             let c = if host {
                 let mut all = vec![unit::unit_stream(prog, i, n_img, hw)];
                 all.extend(c.into_iter().map(|s| StreamCost { pass: 1, ..s }));

@@ -370,7 +370,8 @@ impl<'a> Linear<'a> {
             | NetOp::LayerNorm { .. }
             | NetOp::AttnSoftmax { .. }
             | NetOp::Embedding { .. }
-            | NetOp::Positional { .. } => (
+            | NetOp::Positional { .. }
+            | NetOp::KvCache { .. } => (
                 Window {
                     kernel: [1, 1],
                     stride: [1, 1],

@@ -485,6 +485,11 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
              layer's weight store in CRAM; {via}",
             name(0)
         ),
+        (Source::X(_), Op::KvCache { past }) => format!(
+            "'{}' output at (c, y − {past}), the new entries only (the {past} cached ones \
+             stay where earlier steps wrote them); {via}",
+            name(0)
+        ),
         (Source::X(_), Op::Positional { .. }) => {
             format!("'{}' output at (c, y, x); {via}", name(0))
         }
@@ -553,7 +558,8 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
             | Op::Unary { .. }
             | Op::LayerNorm { .. }
             | Op::AttnSoftmax { .. }
-            | Op::Embedding { .. },
+            | Op::Embedding { .. }
+            | Op::KvCache { .. },
         ) => "the layer's weight store in CRAM (weight r of the lane's output \
                                channel for w_r), sensed and moved over the global bus"
             .to_owned(),

@@ -741,6 +741,7 @@ pub(crate) fn plan_network(
             | Step::Attn(_) | Step::Lut { .. } | Step::Mul(_) | Step::Softmax(_)
             | Step::LayerNorm(_)
             | Step::Lookup { .. }
+            | Step::Cache { .. }
             | Step::AddTable { .. } => cached(
                 format!("{shape}|{i}|{:?}|{}", opts.choice, hw.machine_lanes()),
                 &|| {

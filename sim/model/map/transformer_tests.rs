@@ -9,26 +9,31 @@ use cram_workloads::golden;
 use cram_workloads::net::{Network, Op as NetOp, Shape, UnaryFn, Window};
 use cram_workloads::zoo::dense;
 
-/// A one-layer transformer on `seq` tokens of a 40-token table: embeddings, position (and,
-/// unless `causal`, token-type) tables, a LayerNorm, 2-head attention (causal or not), a
-/// GELU feed-forward block, residual adds and LayerNorms, the first token's features and a
+/// A one-layer transformer on `seq` tokens of a 40-token table after `past` cached ones:
+/// embeddings, position (and, unless `causal`, token-type) tables, a LayerNorm, 2-head
+/// attention (causal or not; keys and values appended to caches when `past` > 0), a GELU
+/// feed-forward block, residual adds and LayerNorms, the first token's features and a
 /// 4-way classifier.
-pub(super) fn tiny_transformer(seq: usize, causal: bool) -> Network {
+pub(super) fn tiny_transformer(seq: usize, causal: bool, past: usize) -> Network {
     let (d, heads) = (16, 2);
     let mut n = Network::new("tiny-transformer", Shape::new(1, seq, 1));
     n.then("emb", NetOp::Embedding { vocab: 40, dim: d });
     n.then(
         "pos",
         NetOp::Positional {
-            positions: seq + 2,
-            offset: 1,
+            positions: past + seq + 2,
+            offset: past + 1,
             token_types: if causal { 0 } else { 2 },
         },
     );
     let x = n.then("ln0", NetOp::LayerNorm { eps: 1e-5 });
     let q = n.push("q", dense(d), &[x]);
-    let k = n.push("k", dense(d), &[x]);
-    let v = n.push("v", dense(d), &[x]);
+    let mut k = n.push("k", dense(d), &[x]);
+    let mut v = n.push("v", dense(d), &[x]);
+    if past > 0 {
+        k = n.push("k_cache", NetOp::KvCache { past }, &[k]);
+        v = n.push("v_cache", NetOp::KvCache { past }, &[v]);
+    }
     let s = n.push("scores", NetOp::AttnScores { heads }, &[q, k]);
     let p = n.push("softmax", NetOp::AttnSoftmax { heads, causal }, &[s]);
     let c = n.push("context", NetOp::AttnContext { heads }, &[p, v]);
@@ -80,7 +85,7 @@ fn tokens(prog: &golden::Program, n: usize, seed: u64) -> Vec<Array3<i64>> {
 #[test]
 fn a_transformer_layer_is_bit_exact_and_analytical_equals_functional() {
     for causal in [false, true] {
-        let prog = program(&tiny_transformer(5, causal), 7);
+        let prog = program(&tiny_transformer(5, causal, 0), 7);
         let imgs = tokens(&prog, 3, 11);
         // Different tokens give different outputs: the lookup is not constant.
         let outs: Vec<_> = imgs.iter().map(|x| prog.run(x).unwrap()).collect();
@@ -91,11 +96,43 @@ fn a_transformer_layer_is_bit_exact_and_analytical_equals_functional() {
     }
 }
 
+/// A decode step: two new tokens over a cache of six (keys and values appended in CRAM,
+/// the cached entries resident), bit-exact on every strategy and with analytical ==
+/// functional; only the new entries are written, and query i sees the six cached keys and
+/// the new ones up to its own.
+#[test]
+fn a_decode_step_over_a_kv_cache_is_bit_exact() {
+    let prog = program(&tiny_transformer(2, true, 6), 9);
+    let imgs = tokens(&prog, 2, 4);
+    for s in Strategy::ALL {
+        check_equal(&prog, &imgs, Layout::plain(s));
+    }
+    let sm = prog.network().find("softmax").unwrap();
+    let p = prog.run(&imgs[0]).unwrap().swap_remove(sm);
+    assert_eq!(p.dim(), (2 * 8, 2, 1));
+    for h in 0..2 {
+        assert_eq!(p[[h * 8 + 7, 0, 0]], 0, "query 0 does not see the last key");
+        let sum: i64 = (0..8).map(|j| p[[h * 8 + j, 1, 0]]).sum();
+        assert!((256 - 8..=256).contains(&sum));
+    }
+    let h = hw_for(&prog);
+    let r = run_network(
+        &prog,
+        &imgs[..1],
+        &h,
+        &analytical(Choice::auto(Objective::Energy)),
+    )
+    .unwrap();
+    let cache = r.layers.iter().find(|l| l.name == "k_cache").unwrap();
+    // 2 new entries × 16 features of 8 bits are written (not the 6 cached ones).
+    assert_eq!(cache.written_bits, 2 * 16 * 8);
+}
+
 /// The causal mask: query i's probabilities over keys after it are 0, and each row's
 /// probabilities sum to at most 1 (in steps of 2^−8) and at least 1 − keys·2^−8.
 #[test]
 fn a_causal_softmax_gives_later_keys_nothing() {
-    let prog = program(&tiny_transformer(5, true), 3);
+    let prog = program(&tiny_transformer(5, true, 0), 3);
     let sm = prog.network().find("softmax").unwrap();
     for x in tokens(&prog, 2, 5) {
         let p = prog.run(&x).unwrap().swap_remove(sm);
@@ -115,7 +152,7 @@ fn a_causal_softmax_gives_later_keys_nothing() {
 /// array, and GELU a table in place, with no function-unit energy.
 #[test]
 fn softmax_and_layernorm_are_charged_to_the_function_unit() {
-    let prog = program(&tiny_transformer(5, false), 5);
+    let prog = program(&tiny_transformer(5, false, 0), 5);
     let imgs = tokens(&prog, 1, 2);
     let h = hw_for(&prog);
     let r = run_network(
@@ -152,7 +189,7 @@ fn softmax_and_layernorm_are_charged_to_the_function_unit() {
 /// A token id outside the table is refused by the golden executor, naming the layer.
 #[test]
 fn a_token_outside_the_table_is_refused() {
-    let prog = program(&tiny_transformer(4, true), 1);
+    let prog = program(&tiny_transformer(4, true, 0), 1);
     let mut x = tokens(&prog, 1, 1).remove(0);
     x[[0, 2, 0]] = 40;
     let e = prog.run(&x).unwrap_err().to_string();

@@ -48,6 +48,7 @@ pub fn job(set: GateSet, step: &Step, x: ActQuant, out: ActQuant) -> Result<Job,
                 | Step::Softmax(_)
                 | Step::LayerNorm(_)
                 | Step::Lookup { .. }
+                | Step::Cache { .. }
                 | Step::AddTable { .. } => s.hi,
             };
             arith::clamp(&mut b, &s, z, hi, cx)
@@ -84,6 +85,7 @@ pub fn job(set: GateSet, step: &Step, x: ActQuant, out: ActQuant) -> Result<Job,
         | Step::Softmax(_)
         | Step::LayerNorm(_)
         | Step::Lookup { .. }
+        | Step::Cache { .. }
         | Step::AddTable { .. } => return Err(MapError::NotElementWiseStep),
     };
     let n = b.len();

@@ -730,7 +730,8 @@ impl Importer<'_> {
                 | Op::LayerNorm { .. }
                 | Op::AttnSoftmax { .. }
                 | Op::Embedding { .. }
-                | Op::Positional { .. } => false,
+                | Op::Positional { .. }
+                | Op::KvCache { .. } => false,
             }
         } else {
             false

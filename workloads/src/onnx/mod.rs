@@ -602,7 +602,8 @@ impl Importer<'_> {
             | Op::LayerNorm { .. }
             | Op::AttnSoftmax { .. }
             | Op::Embedding { .. }
-            | Op::Positional { .. } => first.map_or(4, |f| f.0),
+            | Op::Positional { .. }
+            | Op::KvCache { .. } => first.map_or(4, |f| f.0),
         };
         let tokens = first.is_some_and(|f| f.1) && rank != 4;
         let i = self.push_layer(label, op, inputs)?;
