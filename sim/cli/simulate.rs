@@ -140,6 +140,8 @@ pub(crate) fn config(a: &SimulateArgs) -> Result<Config, Error> {
             binary_ends_bits: None,
             seed: None,
             calibration_data: a.calibration_data.clone(),
+            seq_len: None,
+            cached_tokens: None,
             model_hash: None,
         },
         mapping: MappingConfig {

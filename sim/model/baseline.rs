@@ -59,6 +59,10 @@ pub struct LayerWork {
     pub out_bits: u32,
     /// Element-wise operations besides MACs (requantization, pooling, ReLU, residual adds).
     pub elem_ops: u64,
+    /// Elements of persistent state the layer streams in from where the network's state
+    /// lives (a decode step's cached keys or values: `Op::KvCache`'s cached entries, read
+    /// every token, of `out_bits` bits each, one copy per inference of a batch).
+    pub state_elems: u64,
 }
 
 /// Each layer's work in a compiled network (bit widths and nonzero weights from its codes).
@@ -143,10 +147,11 @@ fn layer_work(
     let s = &stats[i];
     let elems = |sh: cram_workloads::net::Shape| (sh.c * sh.h * sh.w) as u64;
     let in_elems: u64 = layer.inputs.iter().map(|&j| elems(stats[j].out)).sum();
-    // A cache writes its new entries only; the attention layers read the rest.
-    let out_elems = match layer.op {
-        Op::KvCache { .. } => in_elems,
-        _ => elems(s.out),
+    // A cache writes its new entries only, and streams its cached ones in from where the
+    // caches live (for the attention layers to read).
+    let (out_elems, state_elems) = match layer.op {
+        Op::KvCache { past } => (in_elems, (past * s.out.c) as u64),
+        _ => (elems(s.out), 0),
     };
     let (weighted, conv) = match layer.op {
         Op::Dense { .. } => (true, false),
@@ -220,6 +225,7 @@ fn layer_work(
         a_bits,
         out_bits,
         elem_ops,
+        state_elems,
     }
 }
 
@@ -380,6 +386,13 @@ fn roofline(b: &Baseline, work: &[LayerWork], batch: u32) -> BaselineRun {
     let weight_home = (1..n_levels)
         .find(|&k| p.levels[k].weights_resident && all_weights <= b.capacity_bytes(k))
         .unwrap_or(n_levels - 1);
+    // A decode step's caches, one set per inference of the batch, live with the weights:
+    // at the innermost level that holds both, the caches read from there every token.
+    let state_bytes = |l: &LayerWork| batch * l.state_elems as f64 * l.out_bits as f64 / 8.0;
+    let all_state: f64 = work.iter().map(state_bytes).sum();
+    let state_home = (1..n_levels)
+        .find(|&k| p.levels[k].weights_resident && all_weights + all_state <= b.capacity_bytes(k))
+        .unwrap_or(n_levels - 1);
     let mut layers = Vec::with_capacity(work.len());
     let mut total = BaselineEnergy {
         levels_pj: vec![0.0; n_levels],
@@ -419,6 +432,7 @@ fn roofline(b: &Baseline, work: &[LayerWork], batch: u32) -> BaselineRun {
         let act_home = (1..n_levels)
             .find(|&k| i_bytes + o_bytes <= b.capacity_bytes(k))
             .unwrap_or(n_levels - 1);
+        let s_bytes = state_bytes(l);
         for (k, slot) in bytes.iter_mut().enumerate().skip(1) {
             let child = b.capacity_bytes(k - 1);
             // Weights are shared by the batch; everything is reported per inference.
@@ -430,6 +444,10 @@ fn roofline(b: &Baseline, work: &[LayerWork], batch: u32) -> BaselineRun {
                 k <= weight_home,
                 k <= act_home,
             ) / batch;
+            // A cache streams in once per inference from its home.
+            if k <= state_home {
+                *slot += s_bytes / batch;
+            }
         }
         let compute_s = ops / (p.macs_per_cycle * p.utilization * p.clock_ghz * 1e9);
         let mut bound = ("compute".to_owned(), compute_s);
@@ -489,6 +507,7 @@ mod tests {
             a_bits: 8,
             out_bits: 8,
             elem_ops: 0,
+            state_elems: 0,
         }
     }
 
@@ -537,6 +556,37 @@ mod tests {
         assert_eq!(w8.energy.arithmetic_pj, w4.energy.arithmetic_pj);
         let dram = |r: &BaselineRun| *r.energy.levels_pj.last().unwrap();
         assert!((dram(&w8) / dram(&w4) - 2.0).abs() < 0.1);
+    }
+
+    /// A decode step's cache streams in from where the weights live (here the outermost
+    /// level: the weights do not fit inside), once per inference of a batch, unlike the
+    /// weights, which the batch shares.
+    #[test]
+    fn a_kv_cache_streams_from_the_weights_home_per_inference() {
+        let gpu = presets::baseline("gpu-hbm2").unwrap();
+        let big = one_dense(1 << 32, 1 << 32, 8);
+        let cache = LayerWork {
+            name: "k_cache".into(),
+            weighted: false,
+            weights: 0,
+            nonzero_weights: 0,
+            macs: 0,
+            in_elems: 768,
+            out_elems: 768,
+            state_elems: 768 * 1000,
+            ..one_dense(0, 0, 8)
+        };
+        let outer = |r: &BaselineRun| *r.layers[1].level_bytes.last().unwrap();
+        for batch in [1, 4] {
+            let r = evaluate(&gpu, &[big.clone(), cache.clone()], batch);
+            assert_eq!(outer(&r), 768.0 * 1000.0, "batch {batch}");
+        }
+        let without = LayerWork {
+            state_elems: 0,
+            ..cache
+        };
+        let r = evaluate(&gpu, &[big, without], 1);
+        assert_eq!(outer(&r), 0.0);
     }
 
     /// A binary layer (1-bit weights on 1-bit inputs) runs bit-packed: `native_bits` MACs

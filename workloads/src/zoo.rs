@@ -66,6 +66,59 @@ pub const MODELS: [(&str, &str); 15] = [
     ),
 ];
 
+/// The transformer zoo networks whose token counts a run may set: name, default
+/// (tokens, cached tokens), most tokens in all (positions of the table; BERT: 512, GPT-2:
+/// 1,024), and whether it takes cached tokens (a decode step).
+pub const SIZED: [(&str, (usize, usize), usize, bool); 3] = [
+    ("bert-base", (128, 0), 512, false),
+    ("gpt2-small", (128, 0), 1024, false),
+    ("gpt2-small-decode", (1, 128), 1024, true),
+];
+
+/// Transformer zoo network `name` on `tokens` tokens after `cached` cached ones (each
+/// `None`: the entry's default, [`SIZED`]); any other zoo network with both `None`.
+pub fn model_sized(
+    name: &str,
+    tokens: Option<usize>,
+    cached: Option<usize>,
+) -> Result<Network, WorkloadError> {
+    let Some(&(_, (t0, c0), most, decode)) = SIZED.iter().find(|s| s.0 == name) else {
+        if tokens.is_some() || cached.is_some() {
+            let names: Vec<&str> = SIZED.iter().map(|s| s.0).collect();
+            return Err(WorkloadError::Network(format!(
+                "'{name}' has no token counts to set: they apply to {}",
+                names.join(", ")
+            )));
+        }
+        return model(name);
+    };
+    if cached.is_some() && !decode {
+        return Err(WorkloadError::Network(format!(
+            "'{name}' caches no tokens (a prefill); cached tokens apply to gpt2-small-decode"
+        )));
+    }
+    let (t, c) = (tokens.unwrap_or(t0), cached.unwrap_or(c0));
+    if t == 0 || t.checked_add(c).is_none_or(|all| all > most) || (decode && c == 0) {
+        return Err(WorkloadError::Network(format!(
+            "'{name}' on {t} token(s){}: it takes 1 to {most} tokens in all{}",
+            if decode {
+                format!(" after {c} cached")
+            } else {
+                String::new()
+            },
+            if decode {
+                ", at least 1 of them cached"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(match name {
+        "bert-base" => bert_base(t),
+        _ => gpt2_small(t, c),
+    })
+}
+
 /// The zoo network called `name`.
 pub fn model(name: &str) -> Result<Network, WorkloadError> {
     Ok(match name {

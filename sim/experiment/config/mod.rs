@@ -14,6 +14,8 @@
 //! act_bits = 8                # default 8 (a quantized file: its recorded bits)
 //! sparsity = 0.5              # unstructured, in [0, 1)
 //! calibration_data = "x.npy"  # a float model file's calibration inputs, [N, C, H, W]
+//! seq_len = 128               # bert-base, gpt2-small: tokens; gpt2-small-decode: new ones
+//! cached_tokens = 128         # gpt2-small-decode: tokens already in its KV caches
 //!
 //! [mapping]                   # docs/model.md §2.2, §2.7; each key pins one dimension
 //! strategy = "auto"           # auto | const | stored
@@ -163,6 +165,13 @@ pub struct WorkloadConfig {
     /// (or `[N, features]`), float or 8-bit (default: two seeded uniform [0, 1) inputs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration_data: Option<String>,
+    /// Tokens a transformer zoo network runs on: `bert-base`'s and `gpt2-small`'s sequence
+    /// (default 128), a `gpt2-small-decode` step's new tokens (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq_len: Option<usize>,
+    /// Tokens already in a `gpt2-small-decode` step's key and value caches (default 128).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<usize>,
     /// Digest of the model file's bytes (16 hex digits), as `resolved.toml` records it: a run
     /// refuses a model file whose bytes no longer match, instead of running other weights
     /// under the same id.
@@ -180,6 +189,8 @@ impl Default for WorkloadConfig {
             binary_ends_bits: None,
             seed: None,
             calibration_data: None,
+            seq_len: None,
+            cached_tokens: None,
             model_hash: None,
         }
     }
@@ -757,6 +768,16 @@ impl Config {
             )));
         }
         self.compress_spec()?;
+        if w.seq_len.is_some() || w.cached_tokens.is_some() {
+            zoo::model_sized(&w.model, w.seq_len, w.cached_tokens).map_err(|e| {
+                let key = if w.cached_tokens.is_some() && w.seq_len.is_none() {
+                    self.named("workload.cached_tokens", w.cached_tokens.unwrap_or(0))
+                } else {
+                    self.named("workload.seq_len", w.seq_len.unwrap_or(0))
+                };
+                Error::usage(format!("{key}: {e}"))
+            })?;
+        }
         if let Some(path) = &w.calibration_data
             && !is_file(&w.model)
         {
@@ -900,6 +921,12 @@ impl Config {
                 w.binary_ends_bits.get_or_insert(8);
             }
             w.seed.get_or_insert(self.run.seed);
+            if let Some(&(_, (t, cached), _, decode)) = zoo::SIZED.iter().find(|s| s.0 == w.model) {
+                w.seq_len.get_or_insert(t);
+                if decode {
+                    w.cached_tokens.get_or_insert(cached);
+                }
+            }
         }
         c
     }
@@ -995,6 +1022,8 @@ impl Config {
         c.workload.binary_ends_bits = Some(8);
         c.workload.seed = Some(1);
         c.workload.calibration_data = Some("inputs.npy".into());
+        c.workload.seq_len = Some(128);
+        c.workload.cached_tokens = Some(128);
         c.run.images = Some(1);
         c.compare.batch = Some(1);
         c.cram.allow_ir_violation = true;

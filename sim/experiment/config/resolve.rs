@@ -59,7 +59,16 @@ impl Config {
             let (prog, digest, origin) = if zoo {
                 let spec = self.compress_spec()?;
                 (
-                    zoo_program(&self.workload.model, &spec, self.weights_seed(), memory)?,
+                    synthetic_program(
+                        &zoo::model_sized(
+                            &self.workload.model,
+                            self.workload.seq_len,
+                            self.workload.cached_tokens,
+                        )?,
+                        &spec,
+                        self.weights_seed(),
+                        memory,
+                    )?,
                     None,
                     Origin {
                         weights_from: WeightsFrom::Synthetic,
@@ -185,14 +194,25 @@ pub fn zoo_program(
     seed: u64,
     memory: MemoryLimit,
 ) -> Result<golden::Program, Error> {
-    let net = zoo::model(name)?;
+    synthetic_program(&zoo::model(name)?, spec, seed, memory)
+}
+
+/// Network `net` compressed by `spec` with seeded synthetic weights (calibrated on two
+/// seeded synthetic inputs) and compiled to integer steps.
+pub fn synthetic_program(
+    net: &cram_workloads::Network,
+    spec: &CompressSpec,
+    seed: u64,
+    memory: MemoryLimit,
+) -> Result<golden::Program, Error> {
     let (_, _, params) = net.totals()?;
+    let name = &net.name;
     crate::model::limits::check_network(
         &format!("network '{name}' ({params} parameters)"),
         params,
         memory,
     )?;
-    let m = cram_workloads::compress::synthetic_model(&net, spec, seed, 2)?;
+    let m = cram_workloads::compress::synthetic_model(net, spec, seed, 2)?;
     let quant = m.quant.as_ref().expect("compressed");
     Ok(golden::Program::compile(&m.net, &m.weights, quant)?)
 }

@@ -114,3 +114,41 @@ fn config_round_trips_through_toml() {
     assert_eq!(parse(&toml::to_string(&c).unwrap()).unwrap(), c);
     assert!(c.compressed() && !c.dense_int8().compressed());
 }
+
+/// `workload.seq_len` and `workload.cached_tokens` size the transformer zoo networks:
+/// refused elsewhere or out of range (naming the key, the value and what is allowed),
+/// written into `resolved.toml` at their defaults for those networks only, and the
+/// network built with them.
+#[test]
+fn token_counts_size_the_transformers_only() {
+    let e = parse("[workload]\nmodel = 'resnet20'\nseq_len = 64\n").unwrap_err();
+    assert!(
+        e.contains("workload.seq_len = 64") && e.contains("gpt2-small-decode"),
+        "{e}"
+    );
+    let e = parse("[workload]\nmodel = 'gpt2-small'\ncached_tokens = 8\n").unwrap_err();
+    assert!(
+        e.contains("workload.cached_tokens = 8") && e.contains("prefill"),
+        "{e}"
+    );
+    let e = parse("[workload]\nmodel = 'bert-base'\nseq_len = 513\n").unwrap_err();
+    assert!(e.contains("1 to 512"), "{e}");
+    let e = parse("[workload]\nmodel = 'gpt2-small-decode'\ncached_tokens = 1024\n").unwrap_err();
+    assert!(e.contains("1 to 1024") && e.contains("1024 cached"), "{e}");
+    let c = parse("[workload]\nmodel = 'gpt2-small-decode'\ncached_tokens = 300\n").unwrap();
+    let f = c.filled().workload;
+    assert_eq!((f.seq_len, f.cached_tokens), (Some(1), Some(300)));
+    let f = parse("[workload]\nmodel = 'bert-base'\n")
+        .unwrap()
+        .filled()
+        .workload;
+    assert_eq!((f.seq_len, f.cached_tokens), (Some(128), None));
+    let f = Config::default().filled().workload;
+    assert_eq!((f.seq_len, f.cached_tokens), (None, None));
+    let net = cram_workloads::zoo::model_sized("gpt2-small-decode", Some(2), Some(300)).unwrap();
+    let sm = net.find("h0.attn.softmax").unwrap();
+    assert_eq!(
+        net.stats().unwrap()[sm].out,
+        cram_workloads::Shape::new(12 * 302, 2, 1)
+    );
+}
