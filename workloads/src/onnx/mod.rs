@@ -817,6 +817,21 @@ impl Importer<'_> {
                 let (x, a) = self.act(node, 0)?;
                 self.layer(node, label, Op::Softmax, &[x], a)?;
             }
+            // GELU (opset 20) with the exact erf form; the tanh approximation is another
+            // function.
+            "Gelu" => {
+                let (x, a) = self.act(node, 0)?;
+                let approx = node.attr("approximate").and_then(|a| a.s.clone());
+                if approx.as_deref().is_some_and(|s| s != b"none") {
+                    return Err(Unsupported(
+                        "Gelu with approximate = \"tanh\" (the exact erf form, \"none\", is \
+                         supported)"
+                            .into(),
+                    ));
+                }
+                self.layer(node, label, Op::Unary { f: UnaryFn::Gelu }, &[x], a)?;
+            }
+            "LayerNormalization" => self.layer_norm(node, label)?,
             "GlobalAveragePool" => {
                 let (x, a) = self.act(node, 0)?;
                 self.layer(node, label, Op::GlobalAvgPool, &[x], a)?;
@@ -870,6 +885,44 @@ impl Importer<'_> {
             "QuantizeLinear" | "DequantizeLinear" => self.qdq(node)?,
             _ => self.graph_op(node, label)?,
         }
+        Ok(())
+    }
+
+    /// LayerNormalization over the features of a [1, S, F] token sequence or a [1, F]
+    /// vector (the last axis), with its scale γ and optional bias β (F each; constants).
+    fn layer_norm(&mut self, node: &proto::Node, label: &str) -> NodeResult {
+        let (x, a) = self.act(node, 0)?;
+        let (rank, tokens) = match self.val(node, 0)? {
+            Val::Act(v) => (v.dims.len() as i64, v.tokens),
+            Val::Const { .. } => unreachable!("act() took an activation"),
+        };
+        let axis = node.int("axis", -1);
+        let last = if axis < 0 { axis + rank } else { axis } == rank - 1;
+        if !(last && (tokens || rank == 2)) {
+            return Err(Unsupported(format!(
+                "LayerNormalization over axis {axis} of a rank-{rank} tensor (the last axis of \
+                 a [1, S, F] sequence or a [1, F] vector is supported)"
+            )));
+        }
+        let f = self.shapes[x].c;
+        let eps = node.attr("epsilon").and_then(|a| a.f).unwrap_or(1e-5);
+        let gamma = self.konst(node, 1)?.0;
+        let beta = self
+            .opt_konst(node, 2)?
+            .unwrap_or_else(|| Tensor::new(vec![f], vec![0.0; f]));
+        for (what, t) in [("scale", &gamma), ("bias", &beta)] {
+            if t.len() != f || !t.is_dense() {
+                return Err(Unsupported(format!(
+                    "LayerNormalization {what} of {} elements for {f} features",
+                    t.len()
+                )));
+            }
+        }
+        let l = self.layer(node, label, Op::LayerNorm { eps }, &[x], a)?;
+        let name = self.net.layers[l].name.clone();
+        let flat = |t: Tensor| Tensor::new(vec![f], t.to_vec());
+        self.weights.insert(&name, "gamma", flat(gamma));
+        self.weights.insert(&name, "beta", flat(beta));
         Ok(())
     }
 
@@ -1951,6 +2004,127 @@ mod tests {
             e.contains("tensor 'w'") && e.contains("raw_data has 20 bytes"),
             "{e}"
         );
+    }
+
+    /// A transformer block's pieces on a [1, S, F] sequence: MatMul per token,
+    /// LayerNormalization over the features (γ and β kept as the layer's parameters, β
+    /// optional) and the exact Gelu import and run as the float reference computes them;
+    /// another axis and the tanh approximation are refused, naming what is supported.
+    #[test]
+    fn layer_norm_and_gelu_of_a_token_sequence_import() {
+        let (s, f) = (3usize, 4usize);
+        let w: Vec<f32> = (0..f * f).map(|i| (i as f32 - 7.0) / 10.0).collect();
+        let g = [1.0f32, 0.5, -1.0, 2.0];
+        let b = [0.0f32, 0.1, 0.2, -0.3];
+        let inits = |beta: bool| {
+            let mut v = vec![
+                tensor("w", &[f as i64, f as i64], 1, &f32s(&w)),
+                tensor("g", &[f as i64], 1, &f32s(&g)),
+            ];
+            if beta {
+                v.push(tensor("b", &[f as i64], 1, &f32s(&b)));
+            }
+            v
+        };
+        let ln_eps = {
+            let mut a = Vec::new();
+            bytes(&mut a, 1, b"epsilon");
+            a.extend([0x15]);
+            a.extend(1e-3f32.to_le_bytes());
+            a
+        };
+        let nodes =
+            |ln: Vec<u8>, gelu: Vec<u8>| vec![node("MatMul", &["x", "w"], &["m"], &[]), ln, gelu];
+        let dims = [1, s as i64, f as i64];
+        let bytes_ok = model(
+            &dims,
+            &inits(true),
+            &nodes(
+                node(
+                    "LayerNormalization",
+                    &["m", "g", "b"],
+                    &["n"],
+                    std::slice::from_ref(&ln_eps),
+                ),
+                node("Gelu", &["n"], &["y"], &[]),
+            ),
+        );
+        let im = import(&bytes_ok, "block.onnx", false).unwrap();
+        let ops: Vec<&str> = im.net.layers.iter().map(|l| l.op.name()).collect();
+        assert_eq!(ops, ["input", "dense", "layernorm", "gelu"]);
+        assert_eq!(im.net.layers[2].op, Op::LayerNorm { eps: 1e-3 });
+        assert_eq!(
+            im.weights
+                .get(&im.net.layers[2].name, "gamma")
+                .unwrap()
+                .to_vec(),
+            g
+        );
+        assert_eq!(
+            im.weights
+                .get(&im.net.layers[2].name, "beta")
+                .unwrap()
+                .to_vec(),
+            b
+        );
+        let x = ndarray::Array3::from_shape_fn((f, s, 1), |(c, t, _)| (c as f32 - t as f32) / 3.0);
+        let outs = crate::exec::forward(&im.net, &im.weights, &x).unwrap();
+        let y = outs.last().unwrap();
+        for t in 0..s {
+            let m: Vec<f64> = (0..f)
+                .map(|o| (0..f).map(|i| f64::from(w[i * f + o] * x[[i, t, 0]])).sum())
+                .collect();
+            let mean = m.iter().sum::<f64>() / f as f64;
+            let var = m.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / f as f64;
+            for o in 0..f {
+                let n = f64::from(g[o]) * (m[o] - mean) / (var + 1e-3).sqrt() + f64::from(b[o]);
+                let want = crate::ibert::gelu(n);
+                assert!((f64::from(y[[o, t, 0]]) - want).abs() < 1e-4, "{o} {t}");
+            }
+        }
+        // No β: zeros.
+        let no_beta = model(
+            &dims,
+            &inits(false),
+            &nodes(
+                node("LayerNormalization", &["m", "g"], &["n"], &[]),
+                node("Gelu", &["n"], &["y"], &[]),
+            ),
+        );
+        let im = import(&no_beta, "block.onnx", false).unwrap();
+        assert_eq!(
+            im.weights
+                .get(&im.net.layers[2].name, "beta")
+                .unwrap()
+                .to_vec(),
+            [0.0; 4]
+        );
+        for (ln, gelu, want) in [
+            (
+                node(
+                    "LayerNormalization",
+                    &["m", "g"],
+                    &["n"],
+                    &[int_attr("axis", 1)],
+                ),
+                node("Gelu", &["n"], &["y"], &[]),
+                "axis 1",
+            ),
+            (
+                node("LayerNormalization", &["m", "g"], &["n"], &[]),
+                node("Gelu", &["n"], &["y"], &[str_attr("approximate", "tanh")]),
+                "tanh",
+            ),
+        ] {
+            let e = import(
+                &model(&dims, &inits(false), &nodes(ln, gelu)),
+                "b.onnx",
+                false,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     /// An INT attribute.
