@@ -59,10 +59,14 @@ pub struct LayerWork {
     pub out_bits: u32,
     /// Element-wise operations besides MACs (requantization, pooling, ReLU, residual adds).
     pub elem_ops: u64,
-    /// Elements of persistent state the layer streams in from where the network's state
-    /// lives (a decode step's cached keys or values: `Op::KvCache`'s cached entries, read
-    /// every token, of `out_bits` bits each, one copy per inference of a batch).
+    /// Elements the layer streams in from where the weights live, one copy per inference of
+    /// a batch, of `out_bits` bits each: a decode step's cached keys or values
+    /// (`Op::KvCache`'s cached entries, read every token), or the rows a token or position
+    /// table gives (`Op::Embedding`, `Op::Positional`).
     pub state_elems: u64,
+    /// Elements of such a table (stored with the weights, at `out_bits`; never streamed
+    /// whole).
+    pub table_elems: u64,
 }
 
 /// Each layer's work in a compiled network (bit widths and nonzero weights from its codes).
@@ -148,10 +152,12 @@ fn layer_work(
     let elems = |sh: cram_workloads::net::Shape| (sh.c * sh.h * sh.w) as u64;
     let in_elems: u64 = layer.inputs.iter().map(|&j| elems(stats[j].out)).sum();
     // A cache writes its new entries only, and streams its cached ones in from where the
-    // caches live (for the attention layers to read).
-    let (out_elems, state_elems) = match layer.op {
-        Op::KvCache { past } => (in_elems, (past * s.out.c) as u64),
-        _ => (elems(s.out), 0),
+    // caches live (for the attention layers to read); a token or position table streams in
+    // the rows it reads, not the whole table.
+    let (out_elems, state_elems, weights, table_elems) = match layer.op {
+        Op::KvCache { past } => (in_elems, (past * s.out.c) as u64, s.weights, 0),
+        Op::Embedding { .. } | Op::Positional { .. } => (elems(s.out), elems(s.out), 0, s.weights),
+        _ => (elems(s.out), 0, s.weights, 0),
     };
     let (weighted, conv) = match layer.op {
         Op::Dense { .. } => (true, false),
@@ -206,7 +212,9 @@ fn layer_work(
         // The multiply-adds CRAM's function unit does (docs/model.md §2.5.1), and the
         // integer operations of I-BERT's softmax and LayerNorm: vector-unit work.
         Op::Lrn { .. } | Op::LayerNorm { .. } | Op::AttnSoftmax { .. } => {
-            out_elems * crate::model::map::unit::ops_per_output(&layer.op)
+            use crate::model::map::unit;
+            unit::unit_elements(&layer.op, stats[layer.inputs[0]].out)
+                * unit::ops_per_output(&layer.op)
         }
         // A lookup reads each element once; a position table is added as a sum is.
         Op::Embedding { .. } | Op::KvCache { .. } => out_elems,
@@ -217,8 +225,8 @@ fn layer_work(
         weighted,
         conv,
         macs: s.macs,
-        weights: s.weights,
-        nonzero_weights: nonzero_weights.min(s.weights),
+        weights,
+        nonzero_weights: nonzero_weights.min(weights),
         in_elems,
         out_elems,
         w_bits,
@@ -226,6 +234,7 @@ fn layer_work(
         out_bits,
         elem_ops,
         state_elems,
+        table_elems,
     }
 }
 
@@ -382,7 +391,10 @@ fn roofline(b: &Baseline, work: &[LayerWork], batch: u32) -> BaselineRun {
             (dense, false)
         }
     };
-    let all_weights: f64 = work.iter().map(|l| weight_store(l).0).sum();
+    let all_weights: f64 = work
+        .iter()
+        .map(|l| weight_store(l).0 + l.table_elems as f64 * l.out_bits as f64 / 8.0)
+        .sum();
     let weight_home = (1..n_levels)
         .find(|&k| p.levels[k].weights_resident && all_weights <= b.capacity_bytes(k))
         .unwrap_or(n_levels - 1);
@@ -508,6 +520,7 @@ mod tests {
             out_bits: 8,
             elem_ops: 0,
             state_elems: 0,
+            table_elems: 0,
         }
     }
 

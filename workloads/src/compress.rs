@@ -786,13 +786,7 @@ pub fn compress_with(
             _ if layer.op.keeps_format() => acts[layer.inputs[0]],
             Op::Sign => ActQuant::BINARY,
             // Probabilities in [0, 1): I-BERT's fixed output scale 2^−bits.
-            Op::AttnSoftmax { .. } => ActQuant {
-                bits: spec.act_bits,
-                signed: false,
-                binary: false,
-                scale: 2f32.powi(-(spec.act_bits as i32)),
-                zero: 0,
-            },
+            Op::AttnSoftmax { .. } => ActQuant::probabilities(spec.act_bits),
             Op::Dense { .. } | Op::Conv2d { .. } if sole == Some(&Op::Sign) => ActQuant::BINARY,
             // Every other op computes new values: calibrated.
             _ => {

@@ -394,7 +394,8 @@ pub fn concat<T: Copy>(xs: &[ArrayView3<T>]) -> Array3<T> {
     ndarray::concatenate(ndarray::Axis(0), xs).expect("H×W checked by Network::stats")
 }
 
-/// Attention scores: out[h·Sk + j, i] = Σ_d Q[h·dₕ+d, i]·K[h·dₕ+d, j].
+/// Attention scores' dot products: out[h·Sk + j, i] = Σ_d Q[h·dₕ+d, i]·K[h·dₕ+d, j] (the
+/// layer scales them by 1/√dₕ: in `forward`, and in the golden requantization).
 pub fn attn_scores<T: LinalgScalar>(q: ArrayView3<T>, k: ArrayView3<T>, heads: usize) -> Array3<T> {
     let (f, sq, _) = q.dim();
     let sk = k.dim().1;
@@ -456,10 +457,19 @@ pub fn layer_norm(x: ArrayView3<f32>, gamma: &[f32], beta: &[f32], eps: f32) -> 
 /// or with a causal mask the first i + 1 + (keys − queries).
 pub fn visible_keys(causal: bool, i: usize, keys: usize, queries: usize) -> usize {
     if causal {
-        (i + 1 + keys - queries).min(keys)
+        (keys + i + 1).saturating_sub(queries).min(keys)
     } else {
         keys
     }
+}
+
+/// The probabilities an [`Op::AttnSoftmax`] computes on a (heads·keys)×queries score
+/// tensor: every key for every query, or with a causal mask the visible ones only.
+pub fn visible_scores(heads: usize, causal: bool, keys: usize, queries: usize) -> u64 {
+    let per_head: u64 = (0..queries)
+        .map(|i| visible_keys(causal, i, keys, queries) as u64)
+        .sum();
+    heads as u64 * per_head
 }
 
 /// Softmax over each head's keys at every query position ([`Op::AttnSoftmax`]), in f64;
@@ -710,7 +720,10 @@ pub fn forward(
                 stride,
                 out_channels,
             } => downsample(x(0), *stride, *out_channels, 0.0),
-            Op::AttnScores { heads } => attn_scores(x(0), x(1), *heads),
+            Op::AttnScores { heads } => {
+                let dh = x(0).dim().0 / heads;
+                attn_scores(x(0), x(1), *heads).mapv(|v| v / (dh as f32).sqrt())
+            }
             Op::AttnContext { heads } => attn_context(x(0), x(1), *heads),
             op @ (Op::Shuffle { .. } | Op::Channels { .. }) => move_channels(op, x(0)),
             Op::Lrn {

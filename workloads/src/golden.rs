@@ -16,8 +16,10 @@
 //!   each input to the output format.
 //! * MaxPool, ReLU (max(q, z)), ReLU6 (clamped at z + round(6/s)), Flatten, Downsample (new
 //!   channels hold z) and Softmax (the identity: monotone) keep their input's format.
-//! * Sign: +1 if q > z (a positive value) else −1. Attention products: exact dot products of centred codes,
-//!   then requantized.
+//! * Sign: +1 if q > z (a positive value) else −1. Attention products: exact dot products of
+//!   centred codes, then requantized (the scores' 1/√dₕ in their multiplier).
+//! * Transformer layers (`ibert`): I-BERT's integer softmax and LayerNorm, GELU as a table
+//!   of I-BERT's polynomial, a token lookup, a position table added, a decoder's cache.
 
 use std::collections::BTreeMap;
 
@@ -118,8 +120,8 @@ pub enum Step {
     /// I-BERT's integer LayerNorm over channels ([`Op::LayerNorm`]), γ and β folded in.
     LayerNorm(ibert::LayerNorm),
     /// A token lookup ([`Op::Embedding`]): the input codes are token ids, and token t's
-    /// output codes are `lo + table[t·dim + d]` (the table rounded to the output format
-    /// once, half to even).
+    /// output codes are `lo + table[t·dim + d]` (the table rounded into the output format
+    /// once, as activations are: to nearest, ties away from zero).
     Lookup {
         /// The output format's lowest code.
         lo: i64,
@@ -409,13 +411,7 @@ impl Program {
                     y_scale: f64::from(act.scale),
                 },
                 Op::AttnSoftmax { .. } => {
-                    let want = ActQuant {
-                        bits: act.bits,
-                        signed: false,
-                        binary: false,
-                        scale: 2f32.powi(-(act.bits as i32)),
-                        zero: 0,
-                    };
+                    let want = ActQuant::probabilities(act.bits);
                     if act != want {
                         return Err(bad(format!(
                             "softmax probabilities are unsigned with scale 2^-bits and zero \
@@ -435,17 +431,9 @@ impl Program {
                         )));
                     }
                     let e = exec::param(weights, &layer.name, "weight", vocab * dim)?;
-                    let (lo, hi) = act.range();
-                    let zy = i64::from(act.zero);
-                    let table = e
-                        .iter()
-                        .map(|&v| {
-                            let q = real_to_code(f64::from(v), f64::from(act.scale), |r| {
-                                zy.saturating_add(r).clamp(lo, hi)
-                            });
-                            (q - lo) as u16
-                        })
-                        .collect();
+                    let lo = act.range().0;
+                    // A code of a format of at most 16 bits, minus its lowest: 0..2^16.
+                    let table = e.iter().map(|&v| (act.quantize(v) - lo) as u16).collect();
                     Step::Lookup { lo, table }
                 }
                 Op::Positional {
@@ -546,7 +534,14 @@ impl Program {
                 Op::Mul => Step::Mul(requant(
                     f64::from(input(0).scale) * f64::from(input(1).scale) / f64::from(act.scale),
                 )?),
-                Op::AttnScores { .. } | Op::AttnContext { .. } => Step::Attn(requant(
+                Op::AttnScores { heads } => {
+                    let dh = stats[layer.inputs[0]].out.c / heads;
+                    Step::Attn(requant(
+                        f64::from(input(0).scale) * f64::from(input(1).scale)
+                            / ((dh as f64).sqrt() * f64::from(act.scale)),
+                    )?)
+                }
+                Op::AttnContext { .. } => Step::Attn(requant(
                     f64::from(input(0).scale) * f64::from(input(1).scale) / f64::from(act.scale),
                 )?),
                 Op::BatchNorm { .. } => {
@@ -801,14 +796,7 @@ impl Program {
                     x(0).mapv(|v| if v > z { 1 } else { -1 })
                 }
                 Step::Add { mults, shift } => {
-                    let (a, b) = (centred(0), centred(1));
-                    let mut y = Array3::zeros(a.dim());
-                    Zip::from(&mut y).and(&a).and(&b).for_each(|y, &a, &b| {
-                        let p = i128::from(a) * i128::from(mults[0])
-                            + i128::from(b) * i128::from(mults[1]);
-                        *y = clamp(round_shift(p, *shift));
-                    });
-                    y
+                    add_rounded(centred(0).view(), centred(1).view(), *mults, *shift, clamp)
                 }
                 Step::Concat(rqs) => {
                     let parts: Vec<Array3<i64>> = rqs
@@ -844,15 +832,9 @@ impl Program {
                     table,
                     format,
                 } => {
-                    let a = centred(0);
-                    let zt = i128::from(format.zero);
-                    let mut y = Array3::zeros(a.dim());
-                    Zip::from(&mut y).and(&a).and(table).for_each(|y, &a, &t| {
-                        let p = i128::from(a) * i128::from(mults[0])
-                            + (i128::from(t) - zt) * i128::from(mults[1]);
-                        *y = clamp(round_shift(p, *shift));
-                    });
-                    y
+                    let zt = i64::from(format.zero);
+                    let t = table.mapv(|v| v - zt);
+                    add_rounded(centred(0).view(), t.view(), *mults, *shift, clamp)
                 }
                 Step::Mul(r) => exec::product(centred(0).view(), centred(1).view(), |a, b| {
                     clamp(r.apply(a * b))
@@ -909,6 +891,23 @@ impl Program {
             self.run(input)?.last().expect("layer 0 exists"),
         ))
     }
+}
+
+/// clamp(round((m_a·a + m_b·b) / 2^shift)) of centred codes `a` and `b`, element by element:
+/// one rounding of a sum at a common shift ([`Step::Add`], [`Step::AddTable`]).
+fn add_rounded(
+    a: ArrayView3<i64>,
+    b: ArrayView3<i64>,
+    mults: [i64; 2],
+    shift: u32,
+    clamp: impl Fn(i64) -> i64,
+) -> Array3<i64> {
+    let mut y = Array3::zeros(a.dim());
+    Zip::from(&mut y).and(&a).and(&b).for_each(|y, &a, &b| {
+        let p = i128::from(a) * i128::from(mults[0]) + i128::from(b) * i128::from(mults[1]);
+        *y = clamp(round_shift(p, shift));
+    });
+    y
 }
 
 /// Packs ±1 values into u64 words, bit i set for +1 (word i/64, bit i%64).

@@ -26,7 +26,8 @@
 //!   iterations): over n features, d_c = n·x_c − Σx (exactly n·(x_c − mean)),
 //!   V = Σ d_c²·2^32 + E with E = round(n³·ε/s²·2^32), σ_q = ⌊√V⌋ (the integer square
 //!   root, which Newton's iteration from above reaches exactly; the 2^32 keeps 16 fraction
-//!   bits in σ_q however few features or codes there are), t_c = ⌊d_c·2^32 / σ_q⌋, and
+//!   bits in σ_q however few features or codes there are), t_c = ⌊d_c·2^32 / σ_q⌋ (the
+//!   normalized value with 16 fraction bits, over √n), and
 //!   y_c = clamp(z_y + round((m_c·t_c + B_c) / 2^shift)) with m_c ≈ γ_c·√n/(2^16·s_y) and
 //!   B_c ≈ β_c/s_y·2^shift: the affine γ, β folded into one per-channel requantization.
 //!
@@ -62,8 +63,8 @@ pub const EXP_CLAMP: i64 = 30;
 /// most 2^−8 [A].
 pub const FRAC_BITS: i32 = 8;
 
-/// Fraction bits of LayerNorm's normalized value t = ⌊d·2^16/σ⌋, and of its σ = √V·2^16
-/// (V scaled by 2^32 before the square root) [A].
+/// Fraction bits of LayerNorm's normalized value t = ⌊d·2^32/σ⌋ = d·2^16/√(Σd²), and of
+/// its σ = ⌊√(Σd²·2^32 + E)⌋ (V scaled by 2^32 before the square root) [A].
 pub const LAYERNORM_FRAC: u32 = 16;
 
 /// Bound on |softmax − exact| per probability, beyond the 2^−M of the final floor
@@ -89,12 +90,14 @@ fn refine(s: f64) -> u32 {
     k
 }
 
+/// Refuses a step outside [2^−24, 10^6]: finer steps would take the polynomials' constants
+/// (about 1/S²) past 2^50, and with them the products past 64 bits.
 fn bad_scale(what: &str, s: f64) -> Result<(), String> {
-    if s.is_finite() && s > 0.0 && s < 1e6 {
+    if s.is_finite() && (2f64.powi(-24)..1e6).contains(&s) {
         Ok(())
     } else {
         Err(format!(
-            "{what}: input scale {s} is not a positive finite number below 10^6"
+            "{what}: step {s} is outside 2^-24 (5.96e-8) .. 10^6"
         ))
     }
 }
@@ -196,8 +199,12 @@ pub struct Gelu {
     pub b: i64,
     /// ⌊1/(a·S'²)⌋ (negative): the polynomial's constant, and its "+1" in GELU's 1 + erf.
     pub c: i64,
-    /// Requantization of the (negated) product into the output step.
-    pub rq: Requant,
+    /// The (negated) product's requantization into the output step: ×`mult` / 2^`shift`,
+    /// `mult` in [2^30, 2^31) (31 significant bits however small the multiplier: I-BERT's
+    /// internal scale makes it about 2^−40 or less, beyond [`Requant`]'s 62-bit shift).
+    pub mult: i64,
+    /// See `mult`.
+    pub shift: u32,
 }
 
 impl Gelu {
@@ -211,20 +218,30 @@ impl Gelu {
         let (a, b) = ERF_COEF;
         let c = (1.0 / (a * s_erf * s_erf)).floor() as i64;
         // The product x·(erf + 1) is at scale S·a·S'²/2, negative: requantize its negation.
+        // It is below 2^−27 (S ≤ 2^−8) and s_y ≥ 2^−24, so the multiplier is below 1/8.
         let out = s * (-a) * s_erf * s_erf / 2.0;
+        let m = out / s_y;
+        let e = m.log2().floor() as i32;
+        let (mut mult, mut shift) = ((m * 2f64.powi(30 - e)).round() as i64, (30 - e) as u32);
+        if mult >= 1 << 31 {
+            (mult, shift) = (mult >> 1, shift - 1);
+        }
         Ok(Gelu {
             k,
             b: (b / s_erf).floor() as i64,
             c,
-            rq: Requant::from_real(out / s_y)?,
+            mult,
+            shift,
         })
     }
 
     /// GELU(s·x) in output steps (unclamped, before the output's zero point).
     pub fn eval(&self, x: i64) -> i64 {
         let (erf, x) = self.erf(x);
-        // x·(1 + erf), negated: c and erf are at the negative scale a·S'².
-        self.rq.apply(-(x * (erf + self.c)))
+        // x·(1 + erf), negated: c and erf are at the negative scale a·S'². In i128: a
+        // refined 16-bit code times a constant near 2^50 passes 64 bits.
+        let p = -i128::from(x) * i128::from(erf + self.c);
+        round_shift(p * i128::from(self.mult), self.shift)
     }
 
     /// The integer erf of the refined input x·2^k (scale a·S'²), and that input.
@@ -543,6 +560,17 @@ mod tests {
     #[test]
     fn bad_constants_are_refused() {
         assert!(Exp::new(0.0).is_err());
+        assert!(Exp::new(1e-9).is_err() && Gelu::new(0.1, 1e-9).is_err());
+        // The finest step allowed keeps every product inside its integers.
+        let s = 2f64.powi(-24);
+        let g = Gelu::new(s, 1e-6).unwrap();
+        assert_eq!(g.eval(0), 0);
+        assert!(g.eval(32767) > 0 && g.eval(-32768) <= 0);
+        let sm = Softmax::new(s, 8).unwrap();
+        let mut out = [0; 2];
+        sm.row(&[-32768, 32767], &mut out);
+        // 65,535 steps of 2^−24 apart: e^−0.0039, nearly even.
+        assert_eq!(out, [127, 128]);
         assert!(Softmax::new(0.1, 0).is_err());
         assert!(Gelu::new(f64::NAN, 0.1).is_err());
         assert!(LayerNorm::new(&[1.0], &[], 1e-5, 0.1, (0.1, 0, -128, 127)).is_err());

@@ -193,8 +193,9 @@ pub enum Op {
     Softmax,
     /// Binary activation: +1 if x ≥ 0, else −1 (BNN sign; Courbariaux, Hubara et al. 2016).
     Sign,
-    /// Attention scores per head: S[h][i][j] = Σ_d Q[h·dₕ+d][i]·K[h·dₕ+d][j]
-    /// (inputs Q and K, features×seq; output (heads·seq)×seq).
+    /// Scaled attention scores per head (Vaswani et al. 2017):
+    /// S[h][i][j] = Σ_d Q[h·dₕ+d][i]·K[h·dₕ+d][j] / √dₕ (inputs Q and K, features×seq;
+    /// output (heads·keys)×queries). The 1/√dₕ is a constant of the requantization.
     AttnScores {
         /// Number of heads.
         heads: usize,
@@ -243,7 +244,7 @@ pub enum Op {
     Mul,
     /// Layer normalization over channels at every position (Ba et al. 2016):
     /// y_c = γ_c·(x_c − mean)/√(var + ε) + β_c, the mean and variance over the C channels;
-    /// γ and β are the layer's `weight` and `bias` (2·C parameters). Integer execution is
+    /// γ and β are the layer's `gamma` and `beta` (2·C parameters). Integer execution is
     /// I-BERT's (`ibert::LayerNorm`).
     LayerNorm {
         /// ε of the normalization.
@@ -1098,6 +1099,12 @@ fn layer_stats_unchecked(op: &Op, ins: &[Shape]) -> Result<LayerStats, String> {
                     "a lookup of {vocab} tokens × {dim} features reads 1×seq token ids, not {x}"
                 ));
             }
+            if vocab > 1 << 16 {
+                return Err(format!(
+                    "a table of {vocab} tokens: token ids are 16-bit codes, at most 65,536 \
+                     tokens"
+                ));
+            }
             let weights = product(&[vocab, dim])?;
             LayerStats {
                 out: Shape::new(dim, x.h, 1),
@@ -1118,7 +1125,10 @@ fn layer_stats_unchecked(op: &Op, ins: &[Shape]) -> Result<LayerStats, String> {
                     offset.saturating_add(x.h)
                 ));
             }
-            let weights = product(&[positions + token_types, x.c])?;
+            let rows = positions
+                .checked_add(token_types)
+                .ok_or("the table's rows overflow")?;
+            let weights = product(&[rows, x.c])?;
             LayerStats {
                 out: x,
                 macs: 0,

@@ -338,6 +338,18 @@ impl ActQuant {
         zero: 0,
     };
 
+    /// Probabilities of an integer softmax (I-BERT's output): unsigned `bits`-bit codes of
+    /// scale 2^−bits, zero point 0.
+    pub fn probabilities(bits: u32) -> ActQuant {
+        ActQuant {
+            bits,
+            signed: false,
+            binary: false,
+            scale: 2f32.powi(-(bits as i32)),
+            zero: 0,
+        }
+    }
+
     /// The format covering [lo, hi] (widened to include 0) with `bits` bits: unsigned affine,
     /// or signed symmetric (zero point 0) if `symmetric`.
     pub fn from_range(lo: f32, hi: f32, bits: u32, symmetric: bool) -> ActQuant {

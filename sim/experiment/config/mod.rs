@@ -768,15 +768,16 @@ impl Config {
             )));
         }
         self.compress_spec()?;
-        if w.seq_len.is_some() || w.cached_tokens.is_some() {
-            zoo::model_sized(&w.model, w.seq_len, w.cached_tokens).map_err(|e| {
-                let key = if w.cached_tokens.is_some() && w.seq_len.is_none() {
-                    self.named("workload.cached_tokens", w.cached_tokens.unwrap_or(0))
-                } else {
-                    self.named("workload.seq_len", w.seq_len.unwrap_or(0))
-                };
-                Error::usage(format!("{key}: {e}"))
-            })?;
+        // The token count first, then the cache beside it: an error names the key it
+        // comes from.
+        for (key, value, cached) in [
+            ("workload.seq_len", w.seq_len, None),
+            ("workload.cached_tokens", w.cached_tokens, w.cached_tokens),
+        ] {
+            if let Some(v) = value {
+                zoo::model_sized(&w.model, w.seq_len, cached)
+                    .map_err(|e| Error::usage(format!("{}: {e}", self.named(key, v))))?;
+            }
         }
         if let Some(path) = &w.calibration_data
             && !is_file(&w.model)

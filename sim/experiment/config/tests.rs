@@ -131,6 +131,11 @@ fn token_counts_size_the_transformers_only() {
         e.contains("workload.cached_tokens = 8") && e.contains("prefill"),
         "{e}"
     );
+    let e =
+        parse("[workload]\nmodel = 'gpt2-small'\nseq_len = 8\ncached_tokens = 8\n").unwrap_err();
+    assert!(e.contains("workload.cached_tokens = 8"), "{e}");
+    let e = parse("[workload]\nmodel = 'resnet20'\ncached_tokens = 8\n").unwrap_err();
+    assert!(e.contains("workload.cached_tokens = 8"), "{e}");
     let e = parse("[workload]\nmodel = 'bert-base'\nseq_len = 513\n").unwrap_err();
     assert!(e.contains("1 to 512"), "{e}");
     let e = parse("[workload]\nmodel = 'gpt2-small-decode'\ncached_tokens = 1024\n").unwrap_err();

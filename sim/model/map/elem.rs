@@ -705,7 +705,6 @@ pub fn gather<'a>(
                 _ => a[img][[c, p / ow, p % ow]],
             })
         }
-        // The function unit's results, each loaded into its element's lane.
         // A token's table row; an id outside the table (which the golden executor refuses,
         // failing the run) loads the zero point.
         (Step::Lookup { .. }, _) => {
@@ -728,6 +727,7 @@ pub fn gather<'a>(
             Source::W(_) => table[[c, p / ow, p % ow]],
             _ => a[img][[c, p / ow, p % ow]],
         }),
+        // The function unit's results, each loaded into its element's lane.
         (Step::Host { .. } | Step::Softmax(_) | Step::LayerNorm(_), _) => {
             let ys: Vec<Array3<i64>> = a.iter().map(|x| prog.host(i, x.view())).collect();
             Box::new(move |_, img, c, p| ys[img][[c, p / ow, p % ow]])

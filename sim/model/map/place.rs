@@ -481,8 +481,8 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
             name(0)
         ),
         (Source::X(_), Op::Embedding { .. }) => format!(
-            "the token table's row of the token id '{}' holds at position y, sensed from the \
-             layer's weight store in CRAM; {via}",
+            "the token table's row for the id '{}' holds at position y (the table priced as \
+             these loads, not as cells of its own); {via}",
             name(0)
         ),
         (Source::X(_), Op::KvCache { past }) => format!(
@@ -493,9 +493,9 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
         (Source::X(_), Op::Positional { .. }) => {
             format!("'{}' output at (c, y, x); {via}", name(0))
         }
-        (Source::W(_), Op::Positional { .. }) => "the position table in the layer's weight \
-                                                  store in CRAM (row offset + y, feature c), \
-                                                  sensed and moved over the global bus"
+        (Source::W(_), Op::Positional { .. }) => "the position table's row offset + y, feature \
+                                                  c (the table priced as these loads, not as \
+                                                  cells of its own), over the global bus"
             .to_owned(),
         (Source::X(_), Op::Channels { start, .. }) => {
             format!("'{}' output at (c + {start}, y, x); {via}", name(0))

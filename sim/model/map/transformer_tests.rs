@@ -173,6 +173,22 @@ fn softmax_and_layernorm_are_charged_to_the_function_unit() {
             "{name}: {got}"
         );
     }
+    // A causal mask: only the 1 + 2 + … + 5 visible scores of each head are computed.
+    let causal = program(&tiny_transformer(5, true, 0), 5);
+    let r = run_network(
+        &causal,
+        &tokens(&causal, 1, 2),
+        &h,
+        &analytical(Choice::auto(Objective::Energy)),
+    )
+    .unwrap();
+    let got = r.layers.iter().find(|l| l.name == "softmax").unwrap();
+    let ops = (2 * 15) as f64 * super::unit::SOFTMAX_OPS as f64;
+    let got = got.energy.function_unit_pj;
+    assert!(
+        (got - ops * price).abs() <= 1e-9 * ops * price,
+        "causal: {got}"
+    );
     for name in ["emb", "pos", "gelu"] {
         assert_eq!(layer(name).energy.function_unit_pj, 0.0, "{name}");
         assert!(

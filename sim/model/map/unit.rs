@@ -31,10 +31,10 @@ pub const LRN_TAIL_OPS: u64 = 21;
 pub const SOFTMAX_OPS: u64 = 10;
 
 /// Integer operations of I-BERT's LayerNorm (`cram_workloads::ibert::LayerNorm`) per
-/// output: the sum's add, d = n·x − Σx, d²'s multiply-add, the division by σ, the
-/// requantization's multiply-add and its shift and clamp, and a share of the square root's
-/// Newton steps (about 12 per position, one per feature at n ≥ 12). An assumption of this
-/// project [A].
+/// output: (1) the sum's add, (2) d = n·x − Σx, (3) d²'s multiply-add, (4) the division by
+/// σ, (5) the requantization's multiply-add, (6) its shift and clamp, and (7) a share of
+/// the square root's Newton steps (about 12 per position, one per feature at n ≥ 12). An
+/// assumption of this project [A].
 pub const LAYERNORM_OPS: u64 = 7;
 
 /// Operations the function unit spends per output element of `op`: LRN's window sum of
@@ -46,6 +46,18 @@ pub fn ops_per_output(op: &Op) -> u64 {
         Op::AttnSoftmax { .. } => SOFTMAX_OPS,
         Op::LayerNorm { .. } => LAYERNORM_OPS,
         _ => 0,
+    }
+}
+
+/// The elements a function-unit layer of `op` reads and computes per image, its input
+/// being `x`: every one, except the scores a causal softmax masks (never read, their
+/// probabilities the write-back's zeros).
+pub fn unit_elements(op: &Op, x: cram_workloads::Shape) -> u64 {
+    match *op {
+        Op::AttnSoftmax { heads, causal } => {
+            cram_workloads::exec::visible_scores(heads, causal, x.c / heads, x.h)
+        }
+        _ => (x.c * x.h * x.w) as u64,
     }
 }
 
@@ -67,10 +79,9 @@ pub(crate) fn cycles((reads, ops): (u64, u64), hw: &Hw) -> u64 {
 pub(crate) fn unit_stream(prog: &Program, i: usize, n_img: usize, hw: &Hw) -> StreamCost {
     let layer = &prog.network().layers[i];
     let x = prog.shape(layer.inputs[0]);
-    let out = prog.shape(i);
-    let codes = (n_img * x.c * x.h * x.w) as u64;
-    let bits = codes * u64::from(prog.act(layer.inputs[0]).bits);
-    let ops = (n_img * out.c * out.h * out.w) as u64 * ops_per_output(&layer.op);
+    let elements = unit_elements(&layer.op, x) * n_img as u64;
+    let bits = elements * u64::from(prog.act(layer.inputs[0]).bits);
+    let (codes, ops) = (elements, elements * ops_per_output(&layer.op));
     let unit_work = (codes, ops);
     let mut actions = Actions {
         read_bits: bits as f64,
