@@ -316,13 +316,16 @@ pub(crate) fn unit(rng: &mut ChaCha8Rng) -> f32 {
 
 /// Seeded synthetic parameters: He-uniform weights U(±√(6/fan_in)) (He et al., ICCV 2015),
 /// biases U(±0.1), BatchNorm and LayerNorm γ, σ² ∈ U(0.8, 1.2) and β, μ ∈ U(±0.1), token
-/// tables U(±0.1), position tables U(±0.02) and a decoder's cached keys and values U(±0.5).
-/// One ChaCha8 stream in
+/// tables U(±0.1), position tables U(±0.02) and a decoder's cached keys and values U(±0.5)
+/// (drawn after every parameter). One ChaCha8 stream in
 /// layer order, so the same seed gives the same weights on every machine.
 pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadError> {
     let stats = net.stats()?;
-    // Every tensor in stream order: (layer, role, dims, range), each value one word.
+    // Every tensor in stream order: (layer, role, dims, range), each value one word; a
+    // decode step's caches (state, not parameters) after every parameter, so that a step
+    // and the prefill it follows draw the same parameters.
     let mut tensors: Vec<(&str, &str, Vec<usize>, f32, f32)> = Vec::new();
+    let mut caches: Vec<(&str, &str, Vec<usize>, f32, f32)> = Vec::new();
     for layer in &net.layers {
         if let Some(d) = layer
             .inputs
@@ -376,7 +379,7 @@ pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadEr
             }
             Op::KvCache { past } if past > 0 => {
                 let c = stats[layer.inputs[0]].out.c;
-                tensors.push((&layer.name, "cache", vec![past, c], -0.5, 0.5));
+                caches.push((&layer.name, "cache", vec![past, c], -0.5, 0.5));
             }
             Op::Positional {
                 positions,
@@ -408,6 +411,7 @@ pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadEr
             }
         }
     }
+    tensors.extend(caches);
     // Each tensor draws its values from where the one stream is when it starts, so the
     // tensors are filled in parallel with the values a sequential draw gives.
     let mut at = 0u128;
@@ -923,6 +927,41 @@ mod tests {
     /// A BatchNorm that follows no Dense or Conv2d becomes a depthwise 1×1 convolution of the
     /// same name that computes the same values; binarization leaves it alone (no Sign before
     /// it, not counted as the first layer) and pruning does not zero its channels.
+    /// A decode step draws the same parameters as the prefill it follows: its caches come
+    /// after every parameter in the stream.
+    #[test]
+    fn a_decode_step_shares_the_prefills_parameters() {
+        let net = |past: usize| {
+            let mut n = Network::new("t", Shape::new(1, 3, 1));
+            n.then("emb", Op::Embedding { vocab: 10, dim: 4 });
+            let k = n.then("k", crate::zoo::dense(4));
+            let c = if past > 0 {
+                n.then("k_cache", Op::KvCache { past })
+            } else {
+                k
+            };
+            n.push("out", crate::zoo::dense(2), &[c]);
+            n
+        };
+        let (prefill, step) = (
+            synthetic_weights(&net(0), 3).unwrap(),
+            synthetic_weights(&net(5), 3).unwrap(),
+        );
+        for (layer, role) in [
+            ("emb", "weight"),
+            ("k", "weight"),
+            ("k", "bias"),
+            ("out", "weight"),
+        ] {
+            assert_eq!(
+                prefill.get(layer, role),
+                step.get(layer, role),
+                "{layer}.{role}"
+            );
+        }
+        assert_eq!(step.get("k_cache", "cache").unwrap().len(), 5 * 4);
+    }
+
     #[test]
     fn an_unfoldable_batchnorm_becomes_a_channel_scale() {
         let mut net = Network::new("pre", Shape::new(3, 4, 4));
