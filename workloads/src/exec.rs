@@ -408,6 +408,51 @@ pub fn attn_scores<T: LinalgScalar>(q: ArrayView3<T>, k: ArrayView3<T>, heads: u
     })
 }
 
+/// What a position table ([`Op::Positional`] `op`, layer `layer`) adds to a c×`seq` input:
+/// rows[d][i] = P[offset + i][d] + T[0][d], from the layer's `weight` and `types`.
+///
+/// # Panics
+/// If `op` is not a position table.
+pub fn position_rows(
+    weights: &Weights,
+    layer: &str,
+    op: &Op,
+    c: usize,
+    seq: usize,
+) -> Result<Array3<f32>, WorkloadError> {
+    let Op::Positional {
+        positions,
+        offset,
+        token_types,
+    } = *op
+    else {
+        panic!("layer '{layer}' is not a position table");
+    };
+    let p = param(weights, layer, "weight", positions * c)?;
+    let t = if token_types > 0 {
+        Some(param(weights, layer, "types", token_types * c)?)
+    } else {
+        None
+    };
+    Ok(Array3::from_shape_fn((c, seq, 1), |(d, i, _)| {
+        p[(offset + i) * c + d] + t.map_or(0.0, |t| t[d])
+    }))
+}
+
+/// The `past` cached entries of cache layer `layer` ([`Op::KvCache`]) of `c` features,
+/// [past, c] row-major (none when nothing is cached).
+pub fn cached_entries<'a>(
+    weights: &'a Weights,
+    layer: &str,
+    past: usize,
+    c: usize,
+) -> Result<&'a [f32], WorkloadError> {
+    if past == 0 {
+        return Ok(&[]);
+    }
+    param(weights, layer, "cache", past * c)
+}
+
 /// The token ids of a 1×seq input of a `vocab`-token lookup (layer `layer`): each value an
 /// integer in 0..vocab.
 pub fn token_ids(
@@ -742,11 +787,7 @@ pub fn forward(
             Op::AttnSoftmax { heads, causal } => attn_softmax(x(0), *heads, *causal),
             Op::KvCache { past } => {
                 let (c, s, _) = x(0).dim();
-                let cache = if *past > 0 {
-                    param(weights, &layer.name, "cache", past * c)?
-                } else {
-                    &[]
-                };
+                let cache = cached_entries(weights, &layer.name, *past, c)?;
                 Array3::from_shape_fn((c, past + s, 1), |(d, j, _)| {
                     if j < *past {
                         cache[j * c + d]
@@ -760,23 +801,9 @@ pub fn forward(
                 let ids = token_ids(x(0), *vocab, &layer.name)?;
                 Array3::from_shape_fn((*dim, ids.len(), 1), |(d, i, _)| e[ids[i] * dim + d])
             }
-            Op::Positional {
-                positions,
-                offset,
-                token_types,
-            } => {
-                let c = x(0).dim().0;
-                let p = param(weights, &layer.name, "weight", positions * c)?;
-                let t = if *token_types > 0 {
-                    Some(param(weights, &layer.name, "types", token_types * c)?)
-                } else {
-                    None
-                };
-                let mut y = x(0).to_owned();
-                for ((d, i, _), v) in y.indexed_iter_mut() {
-                    *v += p[(offset + i) * c + d] + t.map_or(0.0, |t| t[d]);
-                }
-                y
+            op @ Op::Positional { .. } => {
+                let (c, s, _) = x(0).dim();
+                &x(0) + &position_rows(weights, &layer.name, op, c, s)?
             }
         };
         outs.push(y);

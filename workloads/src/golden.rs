@@ -436,26 +436,9 @@ impl Program {
                     let table = e.iter().map(|&v| (act.quantize(v) - lo) as u16).collect();
                     Step::Lookup { lo, table }
                 }
-                Op::Positional {
-                    positions,
-                    offset,
-                    token_types,
-                } => {
+                op @ Op::Positional { .. } => {
                     let s = stats[layer.inputs[0]].out;
-                    let p = exec::param(weights, &layer.name, "weight", positions * s.c)?;
-                    let t = if *token_types > 0 {
-                        Some(exec::param(
-                            weights,
-                            &layer.name,
-                            "types",
-                            token_types * s.c,
-                        )?)
-                    } else {
-                        None
-                    };
-                    let real = Array3::from_shape_fn((s.c, s.h, 1), |(d, i, _)| {
-                        p[(offset + i) * s.c + d] + t.map_or(0.0, |t| t[d])
-                    });
+                    let real = exec::position_rows(weights, &layer.name, op, s.c, s.h)?;
                     let (min, max) = real
                         .iter()
                         .fold((0f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
@@ -476,11 +459,7 @@ impl Program {
                 Op::KvCache { past } => {
                     same("a key or value cache")?;
                     let c = stats[layer.inputs[0]].out.c;
-                    let cache = if *past > 0 {
-                        exec::param(weights, &layer.name, "cache", past * c)?
-                    } else {
-                        &[]
-                    };
+                    let cache = exec::cached_entries(weights, &layer.name, *past, c)?;
                     Step::Cache {
                         codes: Array3::from_shape_fn((c, *past, 1), |(d, j, _)| {
                             act.quantize(cache[j * c + d])
@@ -1298,6 +1277,36 @@ mod edge_tests {
         assert_eq!(y.iter().copied().collect::<Vec<_>>(), [128; 8]);
     }
 
+    /// An input code, its real value, the output code and its real value.
+    type TableRow = (i64, f64, i64, f64);
+
+    /// Layer `f` from format `x` to `y` run on every input code: per code (the code, its
+    /// real value, the output code, its real value), and the output format's real range.
+    fn table_outputs(f: UnaryFn, x: ActQuant, y: ActQuant) -> (Vec<TableRow>, (f64, f64)) {
+        let (lo, hi) = x.range();
+        let n = (hi - lo + 1) as usize;
+        let mut net = Network::new("t", Shape::vector(n));
+        net.then("f", Op::Unary { f });
+        let mut q = Quant::default();
+        q.acts.insert("input".into(), x);
+        q.acts.insert("f".into(), y);
+        let p = Program::compile(&net, &Weights::default(), &q).unwrap();
+        let codes = Array3::from_shape_fn((n, 1, 1), |(i, _, _)| lo + i as i64);
+        let out = p.run(&codes).unwrap().pop().unwrap();
+        let (sx, sy, zy) = (x.scale as f64, y.scale as f64, i64::from(y.zero));
+        let (ylo, yhi) = y.range();
+        let outs = out
+            .iter()
+            .enumerate()
+            .map(|(i, &code)| {
+                let q = lo + i as i64;
+                let r = (q - i64::from(x.zero)) as f64 * sx;
+                (q, r, code, sy * (code - zy) as f64)
+            })
+            .collect();
+        (outs, (sy * (ylo - zy) as f64, sy * (yhi - zy) as f64))
+    }
+
     fn functions() -> Vec<UnaryFn> {
         vec![
             UnaryFn::Sigmoid,
@@ -1341,25 +1350,12 @@ mod edge_tests {
         ) {
             let x = ActQuant { bits, signed, binary: false, scale: sx, zero: 0 };
             let y = ActQuant { bits: out_bits, signed: false, binary: false, scale: sy, zero: zy };
-            let (lo, hi) = x.range();
-            let n = (hi - lo + 1) as usize;
-            let mut net = Network::new("t", Shape::vector(n));
-            net.then("f", Op::Unary { f });
-            let mut q = Quant::default();
-            q.acts.insert("input".into(), x);
-            q.acts.insert("f".into(), y);
-            let p = Program::compile(&net, &Weights::default(), &q).unwrap();
-            let codes = Array3::from_shape_fn((n, 1, 1), |(i, _, _)| lo + i as i64);
-            let out = p.run(&codes).unwrap().pop().unwrap();
-            let (ylo, yhi) = y.range();
-            let top = sy as f64 * (yhi - zy as i64) as f64;
-            let bottom = sy as f64 * (ylo - zy as i64) as f64;
-            for (i, &code) in out.iter().enumerate() {
-                let want = f.eval((lo + i as i64) as f64 * sx as f64);
-                let got = sy as f64 * (code - zy as i64) as f64;
+            let (outs, (bottom, top)) = table_outputs(f, x, y);
+            for (q, r, code, got) in outs {
+                let want = f.eval(r);
                 let bound = want.clamp(bottom, top);
                 prop_assert!((got - bound).abs() <= sy as f64 / 2.0 * (1.0 + 1e-9),
-                    "{f:?}: x code {} → {code}, f = {want}", lo + i as i64);
+                    "{f:?}: x code {q} → {code}, f = {want}");
             }
         }
 
@@ -1372,23 +1368,9 @@ mod edge_tests {
         ) {
             let x = ActQuant { bits: 8, signed, binary: false, scale: sx, zero: if signed { 0 } else { 128 } };
             let y = ActQuant { bits: 8, signed: false, binary: false, scale: sy, zero: zy };
-            let (lo, hi) = x.range();
-            let n = (hi - lo + 1) as usize;
-            let mut net = Network::new("t", Shape::vector(n));
-            net.then("f", Op::Unary { f: UnaryFn::Gelu });
-            let mut q = Quant::default();
-            q.acts.insert("input".into(), x);
-            q.acts.insert("f".into(), y);
-            let p = Program::compile(&net, &Weights::default(), &q).unwrap();
-            let codes = Array3::from_shape_fn((n, 1, 1), |(i, _, _)| lo + i as i64);
-            let out = p.run(&codes).unwrap().pop().unwrap();
-            let (ylo, yhi) = y.range();
-            let top = sy as f64 * (yhi - zy as i64) as f64;
-            let bottom = sy as f64 * (ylo - zy as i64) as f64;
-            for (i, &code) in out.iter().enumerate() {
-                let r = (lo + i as i64 - i64::from(x.zero)) as f64 * sx as f64;
+            let (outs, (bottom, top)) = table_outputs(UnaryFn::Gelu, x, y);
+            for (_, r, _, got) in outs {
                 let want = crate::ibert::gelu(r);
-                let got = sy as f64 * (code - zy as i64) as f64;
                 let bound = crate::ibert::GELU_ERROR * r.abs().max(1.0) + sy as f64 / 2.0 + 1e-9;
                 prop_assert!((got - want.clamp(bottom, top)).abs() <= bound,
                     "x {r}: got {got}, GELU {want}");

@@ -543,21 +543,23 @@ pub fn bert_base(seq: usize) -> Network {
         let r = n.push(format!("layer{l}.ffn.add"), Op::Add, &[f, h]);
         x = n.push(format!("layer{l}.ffn.norm"), Op::LayerNorm { eps }, &[r]);
     }
-    n.push(
-        "cls",
-        Op::MaxPool {
-            window: Window {
-                kernel: [1, 1],
-                stride: [seq, 1],
-                pad: [0; 4],
-                ceil: false,
-            },
-        },
-        &[x],
-    );
+    n.push("cls", first_token(seq), &[x]);
     n.then("pooler", dense(d));
     n.then("pooler.tanh", Op::Unary { f: UnaryFn::Tanh });
     n
+}
+
+/// The first ([CLS]) token's features of a features×`seq` sequence: a 1×1 max pool of
+/// stride `seq`, which selects without arithmetic.
+pub fn first_token(seq: usize) -> Op {
+    Op::MaxPool {
+        window: Window {
+            kernel: [1, 1],
+            stride: [seq, 1],
+            pad: [0; 4],
+            ceil: false,
+        },
+    }
 }
 
 /// GPT-2 small (Radford et al. 2019; `docs/references.md` B1): token (50,257) and position

@@ -6,8 +6,8 @@ use super::analytical_tests::{analytical, check_equal, hw_for, spec};
 use super::*;
 use cram_workloads::compress::{compress, synthetic_inputs_of, synthetic_weights};
 use cram_workloads::golden;
-use cram_workloads::net::{Network, Op as NetOp, Shape, UnaryFn, Window};
-use cram_workloads::zoo::dense;
+use cram_workloads::net::{Network, Op as NetOp, Shape, UnaryFn};
+use cram_workloads::zoo::{dense, first_token};
 
 /// A one-layer transformer on `seq` tokens of a 40-token table after `past` cached ones:
 /// embeddings, position (and, unless `causal`, token-type) tables, a LayerNorm, 2-head
@@ -45,17 +45,7 @@ pub(super) fn tiny_transformer(seq: usize, causal: bool, past: usize) -> Network
     let f = n.then("down", dense(d));
     n.push("add2", NetOp::Add, &[f, h]);
     n.then("ln2", NetOp::LayerNorm { eps: 1e-5 });
-    n.then(
-        "cls",
-        NetOp::MaxPool {
-            window: Window {
-                kernel: [1, 1],
-                stride: [seq, 1],
-                pad: [0; 4],
-                ceil: false,
-            },
-        },
-    );
+    n.then("cls", first_token(seq));
     n.then("head", dense(4));
     n
 }
