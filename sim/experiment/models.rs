@@ -12,12 +12,7 @@ use crate::records::{InspectReport, Trained, ZooEntry};
 
 /// Every zoo network and shipped model with its input, layers, MACs and parameters.
 pub fn zoo() -> Result<Vec<ZooEntry>, Error> {
-    let shipped = train::SHIPPED.iter().map(|s| {
-        (
-            s.0,
-            "trained on the 8×8 digits, shipped (see `inspect` for its accuracy)",
-        )
-    });
+    let shipped = train::SHIPPED.iter().map(|s| (s.0, s.1));
     let mut rows = Vec::new();
     for (name, description) in zoo::MODELS.into_iter().chain(shipped) {
         let net = match train::shipped(name) {

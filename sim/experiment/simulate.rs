@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use cram_workloads::digits::{Digits, SPLIT_SEED};
 use cram_workloads::golden;
-use cram_workloads::train::code_inputs;
+use cram_workloads::train;
 use ndarray::Array3;
 
 use crate::error::Error;
@@ -185,7 +185,7 @@ impl Images {
         seed: u64,
     ) -> Result<Images, Error> {
         let shape = prog.network().input_shape();
-        let digits_like = shape.c == 64 && shape.h == 1 && shape.w == 1 && prog.act(0).bits == 5;
+        let digits_like = train::digits_layout(shape) && prog.act(0) == train::DIGITS_INPUT;
         if digits_like {
             let (_, test) = Digits::embedded().split(SPLIT_SEED);
             let n = images.unwrap_or(test.len());
@@ -196,7 +196,10 @@ impl Images {
                     test.len()
                 )));
             }
-            let codes = code_inputs(&test).into_iter().take(n).collect();
+            let codes = train::code_inputs(&test, shape)
+                .into_iter()
+                .take(n)
+                .collect();
             let labels = test.labels.iter().take(n).map(|&y| y as usize).collect();
             return Ok(Images {
                 n,

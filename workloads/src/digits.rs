@@ -93,7 +93,7 @@ impl Digits {
     }
 
     /// The images at `idx`, in that order.
-    fn subset(&self, idx: &[usize]) -> Digits {
+    pub(crate) fn subset(&self, idx: &[usize]) -> Digits {
         Digits {
             images: idx.iter().map(|&i| self.images[i]).collect(),
             labels: idx.iter().map(|&i| self.labels[i]).collect(),

@@ -22,6 +22,7 @@ pub mod prune;
 pub mod quant;
 pub mod tensor;
 pub mod train;
+pub mod train_tf;
 pub mod weights;
 pub mod zoo;
 

@@ -17,9 +17,11 @@ use crate::compress::{Calibration, CompressSpec, compress, unit};
 use crate::digits::{Digits, SPLIT_SEED, shuffle};
 use crate::error::WorkloadError;
 use crate::exec;
+use crate::ibert::exp_det;
 use crate::model::Model;
 use crate::net::{Network, Op, Shape};
 use crate::quant::{ActQuant, QWeight, WeightMode, WeightScheme};
+use crate::train_tf::{EncoderTraining, ROW, digits_transformer, token_rows};
 use crate::weights::{Tensor, Weights};
 use crate::zoo::{DIGITS_HIDDEN, dense};
 
@@ -86,23 +88,6 @@ pub fn digits_network(name: &str, hidden: usize, binary: bool) -> Network {
     );
     n.then("fc2", dense(10));
     n
-}
-
-/// e^x for x ≤ 0 (softmax after subtracting the maximum): x = k·ln 2 + r with |r| ≤ ln2/2,
-/// e^r by its Taylor series to r¹², times 2^k. Relative error below 1e-14.
-fn exp_det(x: f64) -> f64 {
-    if x < -700.0 {
-        return 0.0;
-    }
-    let k = (x / std::f64::consts::LN_2).round();
-    let r = x - k * std::f64::consts::LN_2;
-    let mut term = 1.0;
-    let mut sum = 1.0;
-    for n in 1..=12 {
-        term = term * r / f64::from(n);
-        sum += term;
-    }
-    sum * f64::from_bits(((k as i64 + 1023) as u64) << 52)
 }
 
 /// Sign with 0 counting as +1.
@@ -300,19 +285,36 @@ impl Mlp {
     }
 }
 
-/// Float inputs (pixel/16) of a digits set.
-pub fn float_inputs(d: &Digits) -> Vec<Array3<f32>> {
+/// The two layouts of a digit as a network input: the 64 pixels as a vector (64×1×1, the
+/// MLPs) or the 8 rows as 8 tokens of 8 pixels (8×8×1, features × tokens, the encoder).
+pub fn digits_layout(shape: Shape) -> bool {
+    shape == Shape::vector(64) || shape == Shape::new(ROW, ROW, 1)
+}
+
+/// A digit laid out as an input of `shape` ([`digits_layout`]), each pixel mapped by `f`.
+fn laid_out<T>(img: &[u8; 64], shape: Shape, f: impl Fn(u8) -> T) -> Array3<T> {
+    if shape == Shape::vector(64) {
+        Array3::from_shape_fn((64, 1, 1), |(i, _, _)| f(img[i]))
+    } else {
+        debug_assert!(digits_layout(shape), "{shape}");
+        token_rows(img, f)
+    }
+}
+
+/// Float inputs (pixel/16) of a digits set, as inputs of `shape` ([`digits_layout`]).
+pub fn float_inputs(d: &Digits, shape: Shape) -> Vec<Array3<f32>> {
     d.images
         .iter()
-        .map(|img| Array3::from_shape_fn((64, 1, 1), |(i, _, _)| f32::from(img[i]) / 16.0))
+        .map(|img| laid_out(img, shape, |p| f32::from(p) / 16.0))
         .collect()
 }
 
-/// Integer inputs (the pixel codes of [`DIGITS_INPUT`]) of a digits set.
-pub fn code_inputs(d: &Digits) -> Vec<Array3<i64>> {
+/// Integer inputs (the pixel codes of [`DIGITS_INPUT`]) of a digits set, as inputs of
+/// `shape` ([`digits_layout`]).
+pub fn code_inputs(d: &Digits, shape: Shape) -> Vec<Array3<i64>> {
     d.images
         .iter()
-        .map(|img| Array3::from_shape_fn((64, 1, 1), |(i, _, _)| i64::from(img[i])))
+        .map(|img| laid_out(img, shape, i64::from))
         .collect()
 }
 
@@ -355,11 +357,17 @@ pub fn correct(model: &Model, test: &Digits) -> Result<usize, WorkloadError> {
     let mut n = 0;
     if model.quant.is_some() {
         let prog = model.program()?;
-        for (x, &y) in code_inputs(test).iter().zip(&test.labels) {
+        for (x, &y) in code_inputs(test, model.net.input_shape())
+            .iter()
+            .zip(&test.labels)
+        {
             n += usize::from(prog.predict(x)? == y as usize);
         }
     } else {
-        for (x, &y) in float_inputs(test).iter().zip(&test.labels) {
+        for (x, &y) in float_inputs(test, model.net.input_shape())
+            .iter()
+            .zip(&test.labels)
+        {
             let out = exec::forward(&model.net, &model.weights, x)?;
             n += usize::from(exec::argmax(out.last().expect("layers")) == y as usize);
         }
@@ -374,12 +382,14 @@ pub fn correct(model: &Model, test: &Digits) -> Result<usize, WorkloadError> {
 /// * `digits-mlp-int4`: W4A8, 4-bit weights as in B4.3's int4 (which rounds weights only);
 /// * `digits-mlp-w4a4`: W4A4, the hidden activations on 4 bits too (MSE-chosen range);
 /// * `digits-mlp-binary`: W1A1 BNN (±α weights, ±1 hidden units, XNOR-popcount second
-///   layer), logits on 8 bits.
+///   layer), logits on 8 bits;
+/// * `digits-transformer`: the encoder of [`crate::train_tf`], W8A8 with I-BERT's integer
+///   softmax, GELU and LayerNorm.
 ///
 /// The first layer of every variant reads the 5-bit pixel codes ([`DIGITS_INPUT`]).
 pub fn digits_models(cfg: &TrainConfig) -> Result<Vec<Model>, WorkloadError> {
     let (train, test) = Digits::embedded().split(SPLIT_SEED);
-    let calib = float_inputs(&train);
+    let calib = float_inputs(&train, Shape::vector(64));
     let stopped = || {
         cfg.stop
             .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
@@ -449,12 +459,13 @@ pub fn digits_models(cfg: &TrainConfig) -> Result<Vec<Model>, WorkloadError> {
         record(&mut m, &test)?;
         out.push(m);
     }
+    out.push(digits_transformer(&EncoderTraining::default(), cfg.stop)?);
     Ok(out)
 }
 
 /// The shipped models (`workloads/models/`, written by `cramulator train-digits`): name,
 /// one-line summary, description file and safetensors bytes.
-pub const SHIPPED: [(&str, &str, &str, &[u8]); 5] = [
+pub const SHIPPED: [(&str, &str, &str, &[u8]); 6] = [
     (
         "digits-mlp",
         "64-64-10 MLP trained on the 8×8 UCI digits (float; `inspect` shows its accuracy)",
@@ -485,6 +496,12 @@ pub const SHIPPED: [(&str, &str, &str, &[u8]); 5] = [
         include_str!("../models/digits-mlp-binary.toml"),
         include_bytes!("../models/digits-mlp-binary.safetensors"),
     ),
+    (
+        "digits-transformer",
+        "1-layer encoder (d 32, 2 heads) on a digit's 8 rows as tokens, W8A8, I-BERT integer softmax, GELU, LayerNorm",
+        include_str!("../models/digits-transformer.toml"),
+        include_bytes!("../models/digits-transformer.safetensors"),
+    ),
 ];
 
 /// The shipped model called `name`, if there is one.
@@ -511,7 +528,7 @@ pub fn shipped_digest(name: &str) -> Option<crate::digest::Fnv> {
 }
 
 /// Records the held-out accuracy of `m` in its metrics.
-fn record(m: &mut Model, test: &Digits) -> Result<(), WorkloadError> {
+pub(crate) fn record(m: &mut Model, test: &Digits) -> Result<(), WorkloadError> {
     let n = correct(m, test)?;
     m.metrics.insert("held_out_correct".into(), n as f64);
     m.metrics
@@ -525,17 +542,6 @@ fn record(m: &mut Model, test: &Digits) -> Result<(), WorkloadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exp_det_agrees_with_libm() {
-        for i in 0..2000 {
-            let x = -(i as f64) * 0.05;
-            let (a, b) = (exp_det(x), x.exp());
-            assert!((a - b).abs() <= 1e-14 * b, "{x}: {a} vs {b}");
-        }
-        assert_eq!(exp_det(0.0), 1.0);
-        assert_eq!(exp_det(-1000.0), 0.0);
-    }
 
     /// The acceptance of issue 4: training reproduces the shipped files byte for byte, the
     /// recorded accuracies are what the golden executor measures, int8 and int4 ≥ 97 %.

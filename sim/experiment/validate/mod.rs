@@ -7,8 +7,8 @@
 //! * kernels — NAND ripple add = 9n − 4 steps (T1), majority full adder and ripple add step
 //!   counts, multiply gate counts (T2), every kernel bit-exact in every gate set, and the
 //!   analytical cost model equal to the functional run on whole networks;
-//! * networks — digits-mlp variants bit-exact against the golden integer executor, the zoo's
-//!   MAC and parameter totals against the published ones;
+//! * networks — digits-mlp variants and digits-transformer bit-exact against the golden
+//!   integer executor, the zoo's MAC and parameter totals against the published ones;
 //! * baseline — the three calibration points (`calibrate.rs`);
 //! * papers — one file per reproducible published claim in `configs/papers/` (shipped in the
 //!   binary; `--papers DIR` reads another folder): its claim, source, every assumption, and
@@ -638,7 +638,12 @@ fn analytical_equals_functional(
 
 pub(crate) fn networks(limits: Limits) -> Result<Vec<ValidationCheck>, Error> {
     let mut out = Vec::new();
-    for model in ["digits-mlp-int4", "digits-mlp-int8", "digits-mlp-binary"] {
+    for model in [
+        "digits-mlp-int4",
+        "digits-mlp-int8",
+        "digits-mlp-binary",
+        "digits-transformer",
+    ] {
         let mut config = Config::default();
         config.workload.model = model.to_owned();
         config.compare.baselines.clear();

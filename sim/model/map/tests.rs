@@ -28,7 +28,6 @@ fn opts(mode: Mode, layout: Layout) -> RunOptions {
 #[test]
 fn digits_models_are_bit_exact_under_every_layout() {
     let (_, test) = Digits::embedded().split(SPLIT_SEED);
-    let images = code_inputs(&test);
     let hw = hw();
     for name in [
         "digits-mlp-int8",
@@ -37,6 +36,7 @@ fn digits_models_are_bit_exact_under_every_layout() {
         "digits-mlp-binary",
     ] {
         let prog = shipped(name).unwrap().unwrap().program().unwrap();
+        let images = code_inputs(&test, prog.network().input_shape());
         let want: Vec<Array3<i64>> = images
             .iter()
             .map(|x| prog.run(x).unwrap().pop().unwrap())
@@ -82,6 +82,49 @@ fn digits_models_are_bit_exact_under_every_layout() {
             }
             assert!(run.energy_pj() > 0.0 && run.cycles() > 0);
         }
+    }
+}
+
+/// The acceptance of issue 25 for `digits-transformer`: on all 360 held-out digits the
+/// functional run (the layouts the default search picks, and both plain strategies) gives
+/// the golden executor's final codes, the analytical run matches the functional one
+/// (`analytical_matches`), and the predictions are ≥ 95 % correct.
+#[test]
+fn the_digits_transformer_is_bit_exact_on_every_held_out_digit() {
+    let (_, test) = Digits::embedded().split(SPLIT_SEED);
+    let prog = shipped("digits-transformer")
+        .unwrap()
+        .unwrap()
+        .program()
+        .unwrap();
+    let images = code_inputs(&test, prog.network().input_shape());
+    assert_eq!(images.len(), 360);
+    let want: Vec<Array3<i64>> = images
+        .iter()
+        .map(|x| prog.run(x).unwrap().pop().unwrap())
+        .collect();
+    let correct = want
+        .iter()
+        .zip(&test.labels)
+        .filter(|(z, y)| cram_workloads::exec::argmax(z) == usize::from(**y))
+        .count();
+    assert!(correct * 100 >= 95 * 360, "{correct}/360");
+    let hw = hw();
+    let choices = [Choice::auto(Objective::Energy)]
+        .into_iter()
+        .chain(Strategy::ALL.map(Choice::force));
+    for choice in choices {
+        let run_in = |mode| {
+            let o = RunOptions {
+                choice,
+                ..opts(mode, Layout::plain(Strategy::Stored))
+            };
+            run_network(&prog, &images, &hw, &o).unwrap()
+        };
+        let f = run_in(Mode::Functional);
+        assert_eq!(f.outputs, want, "{choice:?}");
+        let a = run_in(Mode::Analytical);
+        analytical_matches(&f, &a).unwrap_or_else(|e| panic!("{choice:?}: {e}"));
     }
 }
 
