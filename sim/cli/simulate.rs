@@ -142,6 +142,7 @@ pub(crate) fn config(a: &SimulateArgs) -> Result<Config, Error> {
             calibration_data: a.calibration_data.clone(),
             seq_len: None,
             cached_tokens: None,
+            decode_tokens: None,
             model_hash: None,
         },
         mapping: MappingConfig {

@@ -7,6 +7,7 @@
 pub mod calibrate;
 pub mod config;
 pub mod gates;
+mod generation;
 pub mod kernel;
 pub mod map;
 pub mod models;

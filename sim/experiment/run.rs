@@ -11,6 +11,7 @@ use cram_workloads::net::Network;
 
 use crate::error::Error;
 use crate::experiment::config::{Config, ProgramCache, Resolved, check_layer_gates};
+use crate::experiment::generation::{self, Generation};
 use crate::experiment::options::Options;
 use crate::experiment::simulate::{Images, golden_outputs, one_image, run_checked};
 use crate::model::baseline::{self, BaselineRun, LayerWork, work_of_program};
@@ -297,7 +298,31 @@ pub fn evaluate(
             reliability,
         },
         baselines: sides,
+        generation: None,
     };
+    let mut report = report;
+    // The prefill's compiled network is not needed any more: a generation compiles its
+    // own decode steps, and a large model's two programs need not be held at once.
+    drop(prog);
+    let w = &frozen.workload;
+    if let (Some(tokens @ 1..), Some(prompt)) = (w.decode_tokens, w.seq_len) {
+        let (decode, _) = cram_workloads::zoo::decode_step(&w.model, prompt + tokens - 1)
+            .ok_or_else(|| Error::usage(format!("'{}' generates no tokens", w.model)))?;
+        let g = Generation {
+            decode,
+            prompt,
+            tokens,
+            spec: config.compress_spec()?,
+            seed: config.weights_seed(),
+            endurance_budget: frozen
+                .run
+                .endurance_budget
+                .unwrap_or(crate::experiment::config::DEFAULT_ENDURANCE_BUDGET),
+            prefill: (report.cram.metrics.energy_pj, report.cram.metrics.latency_s),
+            prefill_work: &work,
+        };
+        report.generation = Some(generation::price(&g, &hw, &opts, &baselines)?);
+    }
     Ok(Evaluation {
         resolved,
         hash,

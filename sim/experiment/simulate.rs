@@ -6,7 +6,7 @@
 use crate::records::*;
 use std::ops::Range;
 
-use cram_workloads::digits::{Digits, SPLIT_SEED};
+use cram_workloads::digits::{self, Digits, SPLIT_SEED};
 use cram_workloads::golden;
 use cram_workloads::train;
 use ndarray::Array3;
@@ -185,7 +185,7 @@ impl Images {
         seed: u64,
     ) -> Result<Images, Error> {
         let shape = prog.network().input_shape();
-        let digits_like = train::digits_layout(shape) && prog.act(0) == train::DIGITS_INPUT;
+        let digits_like = digits::digits_layout(shape) && prog.act(0) == train::DIGITS_INPUT;
         if digits_like {
             let (_, test) = Digits::embedded().split(SPLIT_SEED);
             let n = images.unwrap_or(test.len());
@@ -196,7 +196,7 @@ impl Images {
                     test.len()
                 )));
             }
-            let codes = train::code_inputs(&test, shape)
+            let codes = digits::code_inputs(&test, shape)
                 .into_iter()
                 .take(n)
                 .collect();

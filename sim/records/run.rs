@@ -361,6 +361,97 @@ pub struct RunReport {
     pub cram: CramSide,
     /// Each baseline.
     pub baselines: Vec<BaselineSide>,
+    /// A language model's generation (`workload.decode_tokens` > 0): the prefill above, then
+    /// each decode step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<GenerationReport>,
+}
+
+/// A language model's generation, one sequence: the prompt's prefill (the run itself), then
+/// `decode_tokens` decode steps, step k attending over the prompt and the k tokens before
+/// it (it feeds the (k+1)-th generated token and gives the next's logits), each priced analytically at its own cache length with one set of quantized weights
+/// and activation formats (docs/model.md §2.1); and the key/value cache's cells and wear.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationReport {
+    /// Tokens of the prompt (`workload.seq_len`).
+    pub prompt_tokens: usize,
+    /// Decode steps after it, one per generated token (`workload.decode_tokens`).
+    pub decode_tokens: usize,
+    /// CRAM first, then each baseline (batch 1: one sequence).
+    pub machines: Vec<GenerationSide>,
+    /// The key/value cache.
+    pub cache: CacheReport,
+}
+
+/// One machine over a generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationSide {
+    /// `cram` or the baseline's name.
+    pub machine: String,
+    /// The prompt's prefill, pJ (CRAM: the run's energy per inference; a baseline: the
+    /// prefill at batch 1, which differs from its row in `baselines` when `compare.batch` >
+    /// 1).
+    pub prefill_energy_pj: f64,
+    /// The prefill's latency, s.
+    pub prefill_latency_s: f64,
+    /// Energy of each decode step, in order, pJ.
+    pub step_energy_pj: Vec<f64>,
+    /// Latency of each decode step, in order, s.
+    pub step_latency_s: Vec<f64>,
+    /// Every decode step's energy, pJ.
+    pub decode_energy_pj: f64,
+    /// Every decode step's latency, one after the other, s.
+    pub decode_latency_s: f64,
+    /// Mean energy per generated token, pJ.
+    pub energy_per_token_pj: f64,
+    /// Mean latency per generated token, s.
+    pub latency_per_token_s: f64,
+    /// Prefill and decode, pJ.
+    pub total_energy_pj: f64,
+    /// Prefill and decode, s.
+    pub total_latency_s: f64,
+    /// Baselines: the last decode step's layers whose time the memory bounds (at batch 1).
+    pub last_step_memory_bound_layers: Option<usize>,
+    /// Baselines: the last decode step's layers.
+    pub last_step_layers: Option<usize>,
+}
+
+/// The key/value cache of a generation: its size against the chips' resident capacity, and
+/// how long its cells and the compute cells last at the write budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheReport {
+    /// Bits one token adds: every layer's key and value features at their activation bits.
+    pub bits_per_token: u64,
+    /// Bits the caches hold after the generation (prompt and generated tokens).
+    pub bits_at_end: u64,
+    /// Resident bits the chips hold (half of every subarray's cells).
+    pub resident_capacity_bits: u64,
+    /// Of which the last decode step's deployment writes (resident weights and their
+    /// per-channel constants), bits.
+    pub resident_weight_bits: u64,
+    /// Whether the cache at its end fits beside the resident weights.
+    pub fits: bool,
+    /// Writes a cell survives (`run.endurance_budget`).
+    pub endurance_budget: f64,
+    /// Writes on each cache cell per generation: an entry is written once, by the step of
+    /// its token, and never rewritten.
+    pub writes_per_cache_cell: u64,
+    /// Generated tokens until the hottest cache cells reach the budget, generation after
+    /// generation of this length written into the same cells: budget × `decode_tokens`.
+    pub cache_tokens_to_budget: f64,
+    /// Write events of a decode step outside the cache, mean per generated token: logic
+    /// pulses on gate outputs and memory-mode operand writes (presets not counted).
+    pub compute_writes_per_token: f64,
+    /// Cells of the chips.
+    pub chip_cells: u64,
+    /// Generated tokens until the compute cells reach the budget, at most: budget × chip
+    /// cells ÷ `compute_writes_per_token`, the lifetime if every write were spread evenly
+    /// over every cell of the chips (ideal wear levelling; any real placement wears out
+    /// sooner). None if a step writes nothing.
+    pub compute_tokens_to_budget_at_most: Option<f64>,
 }
 
 /// One row of `layers.csv`: one layer on one machine (long format: the machines' rows

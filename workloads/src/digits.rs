@@ -4,10 +4,12 @@
 
 use std::io::Read as _;
 
+use ndarray::Array3;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use crate::error::WorkloadError;
+use crate::net::Shape;
 
 /// The shipped file (gzip of 1,797 CSV rows: 64 pixels 0..=16, then the label).
 pub const DIGITS_CSV_GZ: &[u8] = include_bytes!("../data/digits.csv.gz");
@@ -93,7 +95,7 @@ impl Digits {
     }
 
     /// The images at `idx`, in that order.
-    pub(crate) fn subset(&self, idx: &[usize]) -> Digits {
+    fn subset(&self, idx: &[usize]) -> Digits {
         Digits {
             images: idx.iter().map(|&i| self.images[i]).collect(),
             labels: idx.iter().map(|&i| self.labels[i]).collect(),
@@ -110,6 +112,51 @@ impl Digits {
         let n_train = self.len() - n_test;
         (self.subset(&idx[..n_train]), self.subset(&idx[n_train..]))
     }
+}
+
+/// Pixels per token (one row of the image) and tokens (rows).
+pub const ROW: usize = 8;
+
+/// A digit as the encoder's input, features × tokens: x[c][t] = pixel (row t, column c),
+/// each value `f(pixel)` (pixel/16 for the float model, the code itself for the integer).
+pub fn token_rows<T>(img: &[u8; 64], f: impl Fn(u8) -> T) -> Array3<T> {
+    Array3::from_shape_fn((ROW, ROW, 1), |(c, t, _)| f(img[t * ROW + c]))
+}
+
+/// The two layouts of a digit as a network input: the 64 pixels as a vector (64×1×1, the
+/// MLPs) or the 8 rows as 8 tokens of 8 pixels (8×8×1, features × tokens, the encoder).
+pub fn digits_layout(shape: Shape) -> bool {
+    shape == Shape::vector(64) || shape == Shape::new(ROW, ROW, 1)
+}
+
+/// A digit laid out as an input of `shape` ([`digits_layout`]), each pixel mapped by `f`.
+///
+/// # Panics
+/// If `shape` is neither layout.
+fn laid_out<T>(img: &[u8; 64], shape: Shape, f: impl Fn(u8) -> T) -> Array3<T> {
+    if shape == Shape::vector(64) {
+        Array3::from_shape_fn((64, 1, 1), |(i, _, _)| f(img[i]))
+    } else {
+        assert!(digits_layout(shape), "not a digits layout: {shape}");
+        token_rows(img, f)
+    }
+}
+
+/// Float inputs (pixel/16) of a digits set, as inputs of `shape` ([`digits_layout`]).
+pub fn float_inputs(d: &Digits, shape: Shape) -> Vec<Array3<f32>> {
+    d.images
+        .iter()
+        .map(|img| laid_out(img, shape, |p| f32::from(p) / 16.0))
+        .collect()
+}
+
+/// Integer inputs (the pixel codes of `train::DIGITS_INPUT`) of a digits set, as inputs of
+/// `shape` ([`digits_layout`]).
+pub fn code_inputs(d: &Digits, shape: Shape) -> Vec<Array3<i64>> {
+    d.images
+        .iter()
+        .map(|img| laid_out(img, shape, i64::from))
+        .collect()
 }
 
 /// Fisher–Yates shuffle with unbiased indices (rejection sampling).

@@ -69,6 +69,71 @@ impl Model {
         Program::compile(&self.net, &self.weights, q)
     }
 
+    /// A decode step of this model with `past` cached tokens instead of its own: every
+    /// [`Op::KvCache`] keeps its first `past` entries (the earlier tokens' keys and values,
+    /// a prefix of the longer cache) and every [`Op::Positional`] moves its offset by as
+    /// much, so the new token sits at position `past`. Weights, biases and activation
+    /// formats stay: one quantized model serving a growing context, as a deployed one does.
+    /// Refused if the model has no cache, its caches differ in length, or `past` is 0 or
+    /// more than the caches hold.
+    pub fn with_past(&mut self, past: usize) -> Result<(), WorkloadError> {
+        let pasts: Vec<usize> = self
+            .net
+            .layers
+            .iter()
+            .filter_map(|l| match l.op {
+                Op::KvCache { past } => Some(past),
+                _ => None,
+            })
+            .collect();
+        let name = &self.net.name;
+        let Some(&own) = pasts.first() else {
+            return Err(WorkloadError::Network(format!(
+                "model '{name}' has no key or value cache to shorten"
+            )));
+        };
+        if pasts.iter().any(|&p| p != own) || past == 0 || past > own {
+            return Err(WorkloadError::Network(format!(
+                "model '{name}': {past} cached token(s) from caches of {pasts:?}: \
+                 1 to {own}, from caches of one length"
+            )));
+        }
+        for layer in &mut self.net.layers {
+            match &mut layer.op {
+                Op::KvCache { past: p } => {
+                    *p = past;
+                    let key = format!("{}.cache", layer.name);
+                    let t = self.weights.tensors.get_mut(&key).ok_or_else(|| {
+                        WorkloadError::Network(format!("model '{name}': no tensor '{key}'"))
+                    })?;
+                    let [rows, features] = t.dims[..] else {
+                        return Err(WorkloadError::Network(format!(
+                            "model '{name}': tensor '{key}' has dims {:?}, not [{own}, features]",
+                            t.dims
+                        )));
+                    };
+                    if rows != own {
+                        return Err(WorkloadError::Network(format!(
+                            "model '{name}': tensor '{key}' holds {rows} entries, not {own}"
+                        )));
+                    }
+                    t.truncate_rows(past, features);
+                }
+                Op::Positional { offset, .. } => {
+                    *offset = (*offset + past).checked_sub(own).ok_or_else(|| {
+                        WorkloadError::Network(format!(
+                            "model '{name}', layer '{}': its positions start at {offset}, \
+                             before the {own} cached tokens",
+                            layer.name
+                        ))
+                    })?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The description text and the safetensors bytes (None if there are no tensors), with
     /// the description naming `weights_file`.
     pub fn to_bytes(&self, weights_file: &str) -> Result<(String, Option<Vec<u8>>), WorkloadError> {
@@ -741,5 +806,73 @@ mod tests {
         let (other, _) = shipped("digits-mlp-binary");
         let e = err(&other, st);
         assert!(e.starts_with("m."), "{e}");
+    }
+
+    /// A decode step shortened to fewer cached tokens keeps its caches' first entries,
+    /// moves its positions with them (the new token at position 2) and compiles; 0, more than it holds, or a model
+    /// without caches are refused.
+    #[test]
+    fn a_decode_step_shortens_to_fewer_cached_tokens() {
+        use crate::net::{Network, Shape};
+        use crate::zoo::dense;
+        let heads = 2;
+        let mut small = Network::new("d", Shape::new(1, 1, 1));
+        small.then("emb", Op::Embedding { vocab: 8, dim: 4 });
+        small.then(
+            "pos",
+            Op::Positional {
+                positions: 9,
+                offset: 4,
+                token_types: 0,
+            },
+        );
+        let q = small.then("q", dense(4));
+        let k = small.push("k", dense(4), &[q - 1]);
+        let k = small.push("k_cache", Op::KvCache { past: 4 }, &[k]);
+        let s = small.push("scores", Op::AttnScores { heads }, &[q, k]);
+        let causal = true;
+        small.push("softmax", Op::AttnSoftmax { heads, causal }, &[s]);
+        let mut m = crate::compress::synthetic_model(&small, &CompressSpec::INT8, 5, 1).unwrap();
+        let before = m.weights.get("k_cache", "cache").unwrap().to_vec();
+        m.with_past(2).unwrap();
+        let k = m.weights.get("k_cache", "cache").unwrap();
+        assert_eq!(k.dims, vec![2, 4]);
+        assert_eq!(k.to_vec(), before[..2 * 4]);
+        for l in &m.net.layers {
+            match l.op {
+                Op::KvCache { past } => assert_eq!(past, 2),
+                Op::Positional { offset, .. } => assert_eq!(offset, 2),
+                _ => {}
+            }
+        }
+        let prog = m.program().unwrap();
+        let sm = m.net.find("softmax").unwrap();
+        assert_eq!(prog.shape(sm).c, heads * 3);
+        for bad in [0, 3] {
+            let e = m.with_past(bad).unwrap_err().to_string();
+            assert!(e.contains("1 to 2"), "{e}");
+        }
+        let mut uneven = m.clone();
+        uneven.net.layers.iter_mut().for_each(|l| {
+            if let Op::KvCache { past } = &mut l.op {
+                *past = 1;
+            }
+        });
+        let kk = uneven.net.find("k").unwrap();
+        uneven.net.push("v_cache", Op::KvCache { past: 2 }, &[kk]);
+        let e = uneven.with_past(1).unwrap_err().to_string();
+        assert!(e.contains("one length"), "{e}");
+        let mut plain = shipped_model("digits-mlp-int8");
+        assert!(
+            plain
+                .with_past(1)
+                .unwrap_err()
+                .to_string()
+                .contains("no key or value cache")
+        );
+    }
+
+    fn shipped_model(name: &str) -> Model {
+        crate::train::shipped(name).unwrap().unwrap()
     }
 }

@@ -9,19 +9,19 @@
 //! our own (range reduction plus a Taylor polynomial in f64) instead of the platform's libm,
 //! so the same seed gives the same bytes on every IEEE-754 machine.
 
-use ndarray::Array3;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
 use crate::compress::{Calibration, CompressSpec, compress, unit};
 use crate::digits::{Digits, SPLIT_SEED, shuffle};
+use crate::digits::{code_inputs, float_inputs};
 use crate::error::WorkloadError;
 use crate::exec;
 use crate::ibert::exp_det;
 use crate::model::Model;
 use crate::net::{Network, Op, Shape};
 use crate::quant::{ActQuant, QWeight, WeightMode, WeightScheme};
-use crate::train_tf::{EncoderTraining, ROW, digits_transformer, token_rows};
+use crate::train_tf::{EncoderTraining, digits_transformer};
 use crate::weights::{Tensor, Weights};
 use crate::zoo::{DIGITS_HIDDEN, dense};
 
@@ -283,39 +283,6 @@ impl Mlp {
         w.insert("fc2", "bias", Tensor::new(vec![10], self.b2.clone()));
         w
     }
-}
-
-/// The two layouts of a digit as a network input: the 64 pixels as a vector (64×1×1, the
-/// MLPs) or the 8 rows as 8 tokens of 8 pixels (8×8×1, features × tokens, the encoder).
-pub fn digits_layout(shape: Shape) -> bool {
-    shape == Shape::vector(64) || shape == Shape::new(ROW, ROW, 1)
-}
-
-/// A digit laid out as an input of `shape` ([`digits_layout`]), each pixel mapped by `f`.
-fn laid_out<T>(img: &[u8; 64], shape: Shape, f: impl Fn(u8) -> T) -> Array3<T> {
-    if shape == Shape::vector(64) {
-        Array3::from_shape_fn((64, 1, 1), |(i, _, _)| f(img[i]))
-    } else {
-        debug_assert!(digits_layout(shape), "{shape}");
-        token_rows(img, f)
-    }
-}
-
-/// Float inputs (pixel/16) of a digits set, as inputs of `shape` ([`digits_layout`]).
-pub fn float_inputs(d: &Digits, shape: Shape) -> Vec<Array3<f32>> {
-    d.images
-        .iter()
-        .map(|img| laid_out(img, shape, |p| f32::from(p) / 16.0))
-        .collect()
-}
-
-/// Integer inputs (the pixel codes of [`DIGITS_INPUT`]) of a digits set, as inputs of
-/// `shape` ([`digits_layout`]).
-pub fn code_inputs(d: &Digits, shape: Shape) -> Vec<Array3<i64>> {
-    d.images
-        .iter()
-        .map(|img| laid_out(img, shape, i64::from))
-        .collect()
 }
 
 /// Trains the float (or BNN) MLP on `train` from seeded initial weights.

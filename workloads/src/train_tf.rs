@@ -10,23 +10,18 @@
 //! fixed order (no BLAS, whose kernels pick FMA by CPU), no fused multiply-add, and
 //! [`exp_det`] in place of the platform's exp.
 
-use ndarray::Array3;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
-use crate::compress::{Calibration, CompressSpec, compress, unit};
-use crate::digits::{Digits, SPLIT_SEED};
+use crate::compress::{CompressSpec, compress, unit};
+use crate::digits::{Digits, ROW, SPLIT_SEED, float_inputs, token_rows};
 use crate::error::WorkloadError;
 use crate::ibert::exp_det;
 use crate::model::Model;
 use crate::net::{Network, Op, Shape, UnaryFn};
-use crate::quant::{WeightMode, WeightScheme};
-use crate::train::{DIGITS_INPUT, correct, float_inputs, record};
+use crate::train::{DIGITS_INPUT, correct, record};
 use crate::weights::{Tensor, Weights};
 use crate::zoo::dense;
-
-/// Pixels per token (one row of the image) and tokens (rows).
-pub const ROW: usize = 8;
 
 /// Sizes of the encoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,12 +87,6 @@ pub fn encoder_network(name: &str, s: EncoderShape) -> Network {
     n.then("pool", Op::GlobalAvgPool);
     n.then("classifier", dense(10));
     n
-}
-
-/// A digit as the encoder's input, features × tokens: x[c][t] = pixel (row t, column c),
-/// each value `f(pixel)` (pixel/16 for the float model, the code itself for the integer).
-pub fn token_rows<T>(img: &[u8; 64], f: impl Fn(u8) -> T) -> Array3<T> {
-    Array3::from_shape_fn((ROW, ROW, 1), |(c, t, _)| f(img[t * ROW + c]))
 }
 
 /// Training settings.
@@ -189,8 +178,8 @@ impl Params {
                 }
                 Op::Positional {
                     positions,
+                    offset: 0,
                     token_types: 0,
-                    ..
                 } => p.push(layer, "weight", vec![positions, c], |_| {
                     unit(rng) * 0.04 - 0.02
                 }),
@@ -268,13 +257,13 @@ struct Tape {
     norm: Vec<Option<(Act, Vec<f32>)>>,
 }
 
-/// GELU(x) = x·Φ(x) and its derivative Φ(x) + x·φ(x), Φ by `ibert::erf` (whose large-|x|
-/// branch uses [`exp_det`]).
+/// GELU(x) = x·Φ(x) ([`crate::ibert::gelu`], the network's own float GELU) and its
+/// derivative Φ(x) + x·φ(x), Φ by `ibert::erf` (whose large-|x| branch uses [`exp_det`]).
 fn gelu(x: f32) -> (f32, f32) {
     let x = f64::from(x);
     let cdf = (1.0 + crate::ibert::erf(x / std::f64::consts::SQRT_2)) / 2.0;
     let pdf = exp_det(-x * x / 2.0) / (2.0 * std::f64::consts::PI).sqrt();
-    ((x * cdf) as f32, (cdf + x * pdf) as f32)
+    (crate::ibert::gelu(x) as f32, (cdf + x * pdf) as f32)
 }
 
 /// The forward pass of `net` on `input` (c×s).
@@ -321,7 +310,10 @@ fn forward(net: &Network, p: &Params, input: &Act) -> Tape {
                 for (t, rs) in rstd.iter_mut().enumerate() {
                     let mean = (0..x.c).map(|c| f64::from(x.at(c, t))).sum::<f64>() / x.c as f64;
                     let var = (0..x.c)
-                        .map(|c| (f64::from(x.at(c, t)) - mean).powi(2))
+                        .map(|c| {
+                            let d = f64::from(x.at(c, t)) - mean;
+                            d * d
+                        })
                         .sum::<f64>()
                         / x.c as f64;
                     let r = 1.0 / (var + f64::from(eps)).sqrt();
@@ -671,17 +663,8 @@ pub fn digits_transformer(
     };
     let float_correct = correct(&float, &test)?;
     let spec = CompressSpec {
-        weights: WeightScheme {
-            bits: 8,
-            mode: WeightMode::Symmetric,
-            per_channel: true,
-        },
-        act_bits: 8,
-        act_symmetric: false,
         input: Some(DIGITS_INPUT),
-        prune: None,
-        calibration: Calibration::MinMax,
-        binarize: None,
+        ..CompressSpec::INT8
     };
     let calib = float_inputs(&train, net.input_shape());
     let (mut m, _) = compress(&net, &float.weights, &spec, &calib)?;
@@ -787,7 +770,7 @@ mod tests {
     fn the_forward_pass_is_the_networks() {
         let (net, p, x) = tiny();
         let ours = forward(&net, &p, &x);
-        let input = Array3::from_shape_vec((ROW, ROW, 1), x.v.clone()).unwrap();
+        let input = ndarray::Array3::from_shape_vec((ROW, ROW, 1), x.v.clone()).unwrap();
         let theirs = crate::exec::forward(&net, &p.weights(), &input).unwrap();
         for (a, b) in ours.outs.iter().zip(&theirs) {
             for (u, v) in a.v.iter().zip(b.iter()) {

@@ -63,6 +63,22 @@ impl Tensor {
         }
     }
 
+    /// Keeps the first `rows` rows of a [rows′, `cols`] tensor.
+    ///
+    /// # Panics
+    /// If the tensor is not [rows′, `cols`] with rows′ ≥ `rows`.
+    pub fn truncate_rows(&mut self, rows: usize, cols: usize) {
+        assert!(
+            self.dims.len() == 2 && self.dims[1] == cols && self.dims[0] >= rows,
+            "truncating {:?} to [{rows}, {cols}]",
+            self.dims
+        );
+        self.dims = vec![rows, cols];
+        if let Data::F32(v) = &mut self.data {
+            v.truncate(rows * cols);
+        }
+    }
+
     /// True if every element is stored (not a fill).
     pub fn is_dense(&self) -> bool {
         matches!(self.data, Data::F32(_))

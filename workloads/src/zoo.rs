@@ -75,6 +75,32 @@ pub const SIZED: [(&str, (usize, usize), usize, bool); 3] = [
     ("gpt2-small-decode", (1, 128), 1024, true),
 ];
 
+/// Tokens a language model's run generates after its prompt unless told
+/// (`workload.decode_tokens`).
+pub const DECODE_TOKENS: usize = 8;
+
+/// The decode step that follows zoo language model `name`'s prefill, over `past` cached
+/// tokens (one new token), and the most tokens the model takes in all; `None` for a network
+/// that generates nothing.
+pub fn decode_step(name: &str, past: usize) -> Option<(Network, usize)> {
+    let most = generates(name)?;
+    Some((gpt2_small(1, past.max(1)), most))
+}
+
+/// The most tokens (prompt and generated) zoo language model `name` takes, or `None` for a
+/// network that generates nothing ([`decode_step`]).
+pub fn generates(name: &str) -> Option<usize> {
+    match name {
+        "gpt2-small" => SIZED.iter().find(|s| s.0 == name).map(|s| s.2),
+        _ => None,
+    }
+}
+
+/// The tokens zoo network `name` runs on unless told (`workload.seq_len`; [`SIZED`]).
+pub fn default_tokens(name: &str) -> Option<usize> {
+    SIZED.iter().find(|s| s.0 == name).map(|s| s.1.0)
+}
+
 /// Transformer zoo network `name` on `tokens` tokens after `cached` cached ones (each
 /// `None`: the entry's default, [`SIZED`]); any other zoo network with both `None`.
 pub fn model_sized(

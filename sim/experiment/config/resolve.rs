@@ -234,7 +234,7 @@ pub(crate) fn digits_program(
         &float.net,
         &float.weights,
         &spec,
-        &train::float_inputs(&train_set, float.net.input_shape()),
+        &cram_workloads::digits::float_inputs(&train_set, float.net.input_shape()),
     )?;
     let quant = m.quant.as_ref().expect("compressed");
     Ok((golden::Program::compile(&m.net, &m.weights, quant)?, digest))

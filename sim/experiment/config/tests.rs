@@ -157,3 +157,61 @@ fn token_counts_size_the_transformers_only() {
         cram_workloads::Shape::new(12 * 302, 2, 1)
     );
 }
+
+/// `workload.decode_tokens` applies to a language model only, fits its positions after the
+/// prompt (naming the key, the value and what is allowed), defaults to
+/// `zoo::DECODE_TOKENS` (fewer when the prompt leaves fewer positions) and brings the
+/// endurance budget into `resolved.toml`; `run.endurance_budget` must be ≥ 1 write.
+#[test]
+fn decode_tokens_apply_to_a_language_model_within_its_positions() {
+    let e = parse("[workload]\nmodel = 'bert-base'\ndecode_tokens = 4\n").unwrap_err();
+    assert!(
+        e.contains("workload.decode_tokens = 4") && e.contains("generates none"),
+        "{e}"
+    );
+    let e = parse("[workload]\nmodel = 'gpt2-small'\nseq_len = 1000\ndecode_tokens = 25\n")
+        .unwrap_err();
+    assert!(
+        e.contains("workload.decode_tokens = 25") && e.contains("use 0 to 24"),
+        "{e}"
+    );
+    let f = parse("[workload]\nmodel = 'gpt2-small'\n")
+        .unwrap()
+        .filled();
+    assert_eq!(
+        (f.workload.decode_tokens, f.run.endurance_budget),
+        (
+            Some(cram_workloads::zoo::DECODE_TOKENS),
+            Some(DEFAULT_ENDURANCE_BUDGET)
+        )
+    );
+    let f = parse("[workload]\nmodel = 'gpt2-small'\nseq_len = 1020\n")
+        .unwrap()
+        .filled();
+    assert_eq!(f.workload.decode_tokens, Some(4));
+    let f = parse("[workload]\nmodel = 'gpt2-small'\ndecode_tokens = 0\n")
+        .unwrap()
+        .filled();
+    assert_eq!(
+        (f.workload.decode_tokens, f.run.endurance_budget),
+        (Some(0), None)
+    );
+    let f = Config::default().filled();
+    assert_eq!(
+        (f.workload.decode_tokens, f.run.endurance_budget),
+        (None, None)
+    );
+    let e = parse("[run]\nendurance_budget = 0.5\n").unwrap_err();
+    assert!(e.contains("run.endurance_budget = 0.5"), "{e}");
+    for text in [
+        "[workload]\nmodel = 'bert-base'\n[run]\nendurance_budget = 1e9\n",
+        "[workload]\nmodel = 'gpt2-small'\ndecode_tokens = 0\n[run]\nendurance_budget = 1e9\n",
+    ] {
+        let e = parse(text).unwrap_err();
+        assert!(
+            e.contains("run.endurance_budget = 1000000000") && e.contains("generates nothing"),
+            "{e}"
+        );
+    }
+    parse("[workload]\nmodel = 'gpt2-small'\n[run]\nendurance_budget = 1e9\n").unwrap();
+}

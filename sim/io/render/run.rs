@@ -162,12 +162,98 @@ pub(crate) fn table(r: &RunReport, dir: &Path) -> String {
             ))
             .collect::<String>()
     );
+    if let Some(g) = &r.generation {
+        generation_table(&mut s, g);
+    }
     let _ = writeln!(
         s,
         "results: {} (resolved.toml, manifest.json, report.json, layers.csv)",
         dir.display()
     );
     s
+}
+
+/// A generation: the prefill, the decode steps (first, last, mean per token), the totals,
+/// and the cache's size and wear.
+fn generation_table(s: &mut String, g: &crate::records::GenerationReport) {
+    use crate::units::si;
+    let j = |pj: f64| si(pj * 1e-12, "J");
+    let _ = writeln!(
+        s,
+        "\ngeneration: a {}-token prompt's prefill (the run above), then {} generated token(s), \
+         each decode step priced at its own cache length (analytical, batch 1)",
+        g.prompt_tokens, g.decode_tokens
+    );
+    let _ = writeln!(
+        s,
+        "{:<14} {:>19} {:>25} {:>19} {:>19} {:>19}",
+        "", "prefill", "token 1 → last", "per token (mean)", "decode", "whole"
+    );
+    for m in &g.machines {
+        let first_last = |v: &[f64], f: &dyn Fn(f64) -> String| match (v.first(), v.last()) {
+            (Some(&a), Some(&b)) => format!("{} → {}", f(a), f(b)),
+            _ => "–".to_owned(),
+        };
+        let t = |x: f64| si(x, "s");
+        let _ = writeln!(
+            s,
+            "{:<14} {:>19} {:>25} {:>19} {:>19} {:>19}",
+            m.machine,
+            format!("{}, {}", j(m.prefill_energy_pj), t(m.prefill_latency_s)),
+            first_last(&m.step_energy_pj, &j),
+            format!("{}, {}", j(m.energy_per_token_pj), t(m.latency_per_token_s)),
+            format!("{}, {}", j(m.decode_energy_pj), t(m.decode_latency_s)),
+            format!("{}, {}", j(m.total_energy_pj), t(m.total_latency_s)),
+        );
+    }
+    let bound: Vec<String> = g
+        .machines
+        .iter()
+        .filter_map(|m| {
+            Some(format!(
+                "{} {} of {}",
+                m.machine, m.last_step_memory_bound_layers?, m.last_step_layers?
+            ))
+        })
+        .collect();
+    if !bound.is_empty() {
+        let _ = writeln!(
+            s,
+            "baseline layers memory-bound in the last decode step: {}",
+            bound.join(", ")
+        );
+    }
+    let c = &g.cache;
+    let _ = writeln!(
+        s,
+        "KV cache: {} bits per token, {} after the generation; the chips' resident share \
+         holds {} of which resident weights take {}: {}",
+        c.bits_per_token,
+        si(c.bits_at_end as f64, "bit"),
+        si(c.resident_capacity_bits as f64, "bit"),
+        si(c.resident_weight_bits as f64, "bit"),
+        if c.fits {
+            "the cache fits beside them"
+        } else {
+            "the cache does not fit beside them (not refused: the run prices it as loads)"
+        }
+    );
+    let _ = writeln!(
+        s,
+        "KV cache endurance at {:e} writes per cell: each cache cell is written {} time(s) per \
+         generation, so generations of {} tokens into the same cells last {:.3e} generated \
+         tokens; the compute cells take {:.3e} writes per token{} (docs/model.md §1.7)",
+        c.endurance_budget,
+        c.writes_per_cache_cell,
+        g.decode_tokens,
+        c.cache_tokens_to_budget,
+        c.compute_writes_per_token,
+        c.compute_tokens_to_budget_at_most
+            .map_or(String::new(), |t| format!(
+                ", so {t:.3e} tokens at most even with every write spread over all {} cells",
+                si(c.chip_cells as f64, "")
+            )),
+    );
 }
 
 /// Every side's metrics per inference.

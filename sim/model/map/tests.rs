@@ -3,8 +3,8 @@
 use super::*;
 use crate::error::MapError;
 use cram_arch::presets;
-use cram_workloads::digits::{Digits, SPLIT_SEED};
-use cram_workloads::train::{code_inputs, shipped};
+use cram_workloads::digits::{Digits, SPLIT_SEED, code_inputs};
+use cram_workloads::train::shipped;
 
 pub(crate) fn hw() -> Hw {
     let lib = GateLibrary::derive(&presets::device("stt-projected").unwrap());
