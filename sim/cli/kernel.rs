@@ -72,7 +72,7 @@ pub struct KernelArgs {
     pub error_rate: String,
     /// Write budget per cell for the endurance estimate (default 1e7, the upper budget the
     /// public PIM endurance simulator studies; a setting, not device data).
-    #[arg(long, default_value_t = 1e7)]
+    #[arg(long, default_value_t = crate::experiment::config::DEFAULT_ENDURANCE_BUDGET)]
     pub endurance_budget: f64,
     /// Run even if the IR drop along the shared lines would leave far rows outside a gate's
     /// window (the results then assume every gate still switches).

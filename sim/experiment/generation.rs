@@ -6,19 +6,18 @@
 //! One quantized decode model serves every step, as a deployed model serves a growing
 //! context: its synthetic weights are the prefill's (drawn first, `compress`), its caches
 //! are drawn for the longest step and its activation formats calibrated there; step k keeps
-//! the first prompt + k cache entries ([`Model::with_past`]) and is compiled and mapped on
+//! the first prompt + k cache entries (`Model::with_past`) and is compiled and mapped on
 //! its own, analytically, one sequence at a time.
 
 use cram_arch::Baseline;
-use cram_workloads::compress::{CompressSpec, synthetic_model};
+use cram_workloads::compress::CompressSpec;
 use cram_workloads::golden;
-use cram_workloads::model::Model;
 use cram_workloads::net::{Network, Op};
 
 use crate::error::Error;
+use crate::experiment::config::synthetic_model;
 use crate::experiment::simulate::one_image;
 use crate::model::baseline::{self, LayerWork, work_of_program};
-use crate::model::limits::check_network;
 use crate::model::map::{Hw, Mode, NetRun, RunOptions};
 use crate::records::{CacheReport, GenerationReport, GenerationSide};
 
@@ -65,14 +64,7 @@ pub(crate) fn price(
         ));
     }
     let longest = g.prompt + g.tokens - 1;
-    let net = &g.decode;
-    let (_, _, params) = net.totals()?;
-    check_network(
-        &format!("decode step '{}' ({params} parameters)", net.name),
-        params,
-        opts.limits.memory,
-    )?;
-    let mut m = synthetic_model(net, &g.spec, g.seed, 2)?;
+    let mut m = synthetic_model(&g.decode, &g.spec, g.seed, opts.limits.memory)?;
     let opts = RunOptions {
         mode: Mode::Analytical,
         ..*opts
@@ -83,7 +75,7 @@ pub(crate) fn price(
     for past in (g.prompt..=longest).rev() {
         opts.limits.stop.check()?;
         m.with_past(past)?;
-        let prog = golden::Program::compile(&m.net, &m.weights, quant(&m))?;
+        let prog = m.program()?;
         cache_bits = bits_per_token(&prog);
         steps.push(step(&prog, hw, &opts, baselines)?);
     }
@@ -133,11 +125,6 @@ pub(crate) fn price(
                 .then(|| budget * chip_cells as f64 / compute_writes),
         },
     })
-}
-
-/// The quantization of a compressed model.
-fn quant(m: &Model) -> &golden::Quant {
-    m.quant.as_ref().expect("synthetic models are compressed")
 }
 
 /// Bits one token adds to the caches: every cache layer's features at its format's bits.

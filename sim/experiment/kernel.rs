@@ -98,7 +98,7 @@ impl KernelRequest {
             mode: Mode::Functional,
             data_energy: false,
             allow_ir_violation: false,
-            endurance_budget: 1e7,
+            endurance_budget: crate::experiment::config::DEFAULT_ENDURANCE_BUDGET,
             full_report: false,
         }
     }

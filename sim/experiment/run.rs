@@ -262,7 +262,7 @@ pub fn evaluate(
         rows.extend(their_rows);
         sides.push(side);
     }
-    let report = RunReport {
+    let mut report = RunReport {
         schema_version: SCHEMA_VERSION,
         run_id,
         workload: WorkloadSummary {
@@ -300,13 +300,12 @@ pub fn evaluate(
         baselines: sides,
         generation: None,
     };
-    let mut report = report;
     // The prefill's compiled network is not needed any more: a generation compiles its
     // own decode steps, and a large model's two programs need not be held at once.
     drop(prog);
     let w = &frozen.workload;
     if let (Some(tokens @ 1..), Some(prompt)) = (w.decode_tokens, w.seq_len) {
-        let (decode, _) = cram_workloads::zoo::decode_step(&w.model, prompt + tokens - 1)
+        let decode = cram_workloads::zoo::decode_step(&w.model, prompt + tokens - 1)
             .ok_or_else(|| Error::usage(format!("'{}' generates no tokens", w.model)))?;
         let g = Generation {
             decode,

@@ -257,13 +257,13 @@ struct Tape {
     norm: Vec<Option<(Act, Vec<f32>)>>,
 }
 
-/// GELU(x) = x·Φ(x) ([`crate::ibert::gelu`], the network's own float GELU) and its
-/// derivative Φ(x) + x·φ(x), Φ by `ibert::erf` (whose large-|x| branch uses [`exp_det`]).
-fn gelu(x: f32) -> (f32, f32) {
+/// The derivative of GELU(x) = x·Φ(x) ([`crate::ibert::gelu`], the network's own float
+/// GELU): Φ(x) + x·φ(x), Φ by `ibert::erf` (whose large-|x| branch uses [`exp_det`]).
+fn gelu_grad(x: f32) -> f32 {
     let x = f64::from(x);
     let cdf = (1.0 + crate::ibert::erf(x / std::f64::consts::SQRT_2)) / 2.0;
     let pdf = exp_det(-x * x / 2.0) / (2.0 * std::f64::consts::PI).sqrt();
-    (crate::ibert::gelu(x) as f32, (cdf + x * pdf) as f32)
+    (cdf + x * pdf) as f32
 }
 
 /// The forward pass of `net` on `input` (c×s).
@@ -380,7 +380,8 @@ fn forward(net: &Network, p: &Params, input: &Act) -> Tape {
             }
             Op::Unary { .. } => {
                 let mut y = x(0).clone();
-                y.v.iter_mut().for_each(|v| *v = gelu(*v).0);
+                y.v.iter_mut()
+                    .for_each(|v| *v = crate::ibert::gelu(f64::from(*v)) as f32);
                 y
             }
             Op::GlobalAvgPool => {
@@ -529,7 +530,7 @@ fn backward(net: &Network, p: &Params, tape: &Tape, dy: Act, grad: &mut [f32]) {
                 let mut dx = gy;
                 dx.v.iter_mut()
                     .zip(&x.v)
-                    .for_each(|(d, &xv)| *d *= gelu(xv).1);
+                    .for_each(|(d, &xv)| *d *= gelu_grad(xv));
                 acc(&mut g, layer.inputs[0], dx);
             }
             Op::GlobalAvgPool => {

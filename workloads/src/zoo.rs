@@ -80,11 +80,9 @@ pub const SIZED: [(&str, (usize, usize), usize, bool); 3] = [
 pub const DECODE_TOKENS: usize = 8;
 
 /// The decode step that follows zoo language model `name`'s prefill, over `past` cached
-/// tokens (one new token), and the most tokens the model takes in all; `None` for a network
-/// that generates nothing.
-pub fn decode_step(name: &str, past: usize) -> Option<(Network, usize)> {
-    let most = generates(name)?;
-    Some((gpt2_small(1, past.max(1)), most))
+/// tokens (one new token); `None` for a network that generates nothing ([`generates`]).
+pub fn decode_step(name: &str, past: usize) -> Option<Network> {
+    generates(name).map(|_| gpt2_small(1, past.max(1)))
 }
 
 /// The most tokens (prompt and generated) zoo language model `name` takes, or `None` for a

@@ -62,7 +62,7 @@ mod resolve;
 pub use keys::check_key;
 use keys::{flatten_keys, forget_model_hash, insert, labelled, parse_doc, relative_to, set_value};
 use resolve::{DIGITS_FLOAT, compresses, is_file};
-pub use resolve::{check_layer_gates, check_model_file, zoo_program};
+pub use resolve::{check_layer_gates, check_model_file, synthetic_model, zoo_program};
 
 /// A run configuration; every section and key has a default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -205,6 +205,17 @@ pub fn synthetic_program(
     seed: u64,
     memory: MemoryLimit,
 ) -> Result<golden::Program, Error> {
+    Ok(synthetic_model(net, spec, seed, memory)?.program()?)
+}
+
+/// Network `net` compressed by `spec` with seeded synthetic weights (calibrated on two
+/// seeded synthetic inputs), refused first if its parameters would exceed `memory`.
+pub fn synthetic_model(
+    net: &cram_workloads::Network,
+    spec: &CompressSpec,
+    seed: u64,
+    memory: MemoryLimit,
+) -> Result<cram_workloads::model::Model, Error> {
     let (_, _, params) = net.totals()?;
     let name = &net.name;
     crate::model::limits::check_network(
@@ -212,9 +223,9 @@ pub fn synthetic_program(
         params,
         memory,
     )?;
-    let m = cram_workloads::compress::synthetic_model(net, spec, seed, 2)?;
-    let quant = m.quant.as_ref().expect("compressed");
-    Ok(golden::Program::compile(&m.net, &m.weights, quant)?)
+    Ok(cram_workloads::compress::synthetic_model(
+        net, spec, seed, 2,
+    )?)
 }
 
 /// The shipped float `digits-mlp` compressed by `spec` (its first layer reads the 5-bit
