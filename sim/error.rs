@@ -240,6 +240,17 @@ pub enum MapError {
         /// The closed form's column bound.
         bound: usize,
     },
+    /// A LayerNorm whose row statistics do not fit the one 63-bit code a lane hands on.
+    #[error(
+        "LayerNorm over {features} features: its statistics (the row sum and σ) need {bits} \
+         bits per position, more than the 63 one lane's code holds"
+    )]
+    NormStats {
+        /// Features normalized together.
+        features: usize,
+        /// Bits the statistics need.
+        bits: u32,
+    },
     /// ReLU of a ±1 activation.
     #[error("ReLU of a binary (±1) activation is not defined here")]
     BinaryRelu,

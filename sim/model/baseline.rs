@@ -138,6 +138,19 @@ pub fn work_of_network(net: &Network, bits: u32) -> Result<Vec<LayerWork>, Error
         .collect())
 }
 
+/// Integer operations of I-BERT's softmax (`cram_workloads::ibert::Softmax`) per
+/// probability on a baseline's vector unit: the row maximum's compare, the subtraction, the
+/// clamp, the quotient and remainder by ⌊−ln2/S⌋ (2), the polynomial p·(p + b) + c (2), the
+/// shift, the row sum's add and the division. An assumption of this project [A].
+pub const SOFTMAX_OPS: u64 = 10;
+
+/// Integer operations of I-BERT's LayerNorm (`cram_workloads::ibert::LayerNorm`) per
+/// output on a baseline's vector unit: (1) the sum's add, (2) d = n·x − Σx, (3) d²'s
+/// multiply-add, (4) the division by σ, (5) the requantization's multiply-add, (6) its
+/// shift and clamp, and (7) a share of the square root's Newton steps (about 12 per
+/// position, one per feature at n ≥ 12). An assumption of this project [A].
+pub const LAYERNORM_OPS: u64 = 7;
+
 fn layer_work(
     net: &Network,
     i: usize,
@@ -209,13 +222,16 @@ fn layer_work(
         | Op::Channels { .. }
         // A table lookup per element (`golden::Step::Lut`).
         | Op::Unary { .. } => out_elems,
-        // The multiply-adds CRAM's function unit does (docs/model.md §2.5.1), and the
-        // integer operations of I-BERT's softmax and LayerNorm: vector-unit work.
-        Op::Lrn { .. } | Op::LayerNorm { .. } | Op::AttnSoftmax { .. } => {
-            use crate::model::map::unit;
-            unit::unit_elements(&layer.op, stats[layer.inputs[0]].out)
-                * unit::ops_per_output(&layer.op)
+        // The multiply-adds CRAM's function unit does (docs/model.md §2.5.1): vector-unit
+        // work.
+        Op::Lrn { .. } => in_elems * crate::model::map::unit::ops_per_output(&layer.op),
+        // The integer operations of I-BERT's softmax (over the visible scores only) and
+        // LayerNorm: vector-unit work.
+        Op::AttnSoftmax { heads, causal } => {
+            let x = stats[layer.inputs[0]].out;
+            cram_workloads::exec::visible_scores(*heads, *causal, x.c / heads, x.h) * SOFTMAX_OPS
         }
+        Op::LayerNorm { .. } => in_elems * LAYERNORM_OPS,
         // A lookup reads each element once; a position table is added as a sum is.
         Op::Embedding { .. } | Op::KvCache { .. } => out_elems,
         Op::Positional { .. } => 3 * out_elems,

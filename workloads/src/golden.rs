@@ -171,12 +171,13 @@ pub struct Program {
 
 impl Step {
     /// Whether the periphery's function unit computes the layer rather than the array
-    /// (LRN; the integer softmax and LayerNorm until their array programs exist): its
-    /// output is [`Program::host`]'s.
+    /// (LRN): its output is [`Program::host`]'s.
     pub fn on_unit(&self) -> bool {
         match self {
-            Step::Host { .. } | Step::Softmax(_) | Step::LayerNorm(_) => true,
+            Step::Host { .. } => true,
             Step::Input
+            | Step::Softmax(_)
+            | Step::LayerNorm(_)
             | Step::Linear { .. }
             | Step::MaxPool
             | Step::SumPool(_)

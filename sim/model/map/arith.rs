@@ -78,6 +78,15 @@ impl Coding {
         }
     }
 
+    /// An unsigned coding of `bits` bits.
+    pub fn unsigned(bits: u32) -> Coding {
+        Coding {
+            bits,
+            signed: false,
+            binary: false,
+        }
+    }
+
     /// The bits stored for a code (low `bits` bits).
     pub fn encode(self, code: i64) -> u64 {
         if self.binary {
@@ -134,6 +143,11 @@ impl Coding {
 }
 
 impl Signal {
+    /// Its columns.
+    pub fn cols(&self) -> Vec<Col> {
+        self.bits.iter().map(|x| x.col).collect()
+    }
+
     /// The raw columns of a sum (its value modulo 2^n, bit 0 first) as a canonical
     /// two's-complement signal known to lie in [lo, hi].
     pub fn raw(cols: &[Col], lo: i128, hi: i128) -> Signal {

@@ -32,7 +32,7 @@ use crate::model::engine::isa::Col;
 use crate::model::kernels::{Builder, GateSet};
 
 /// A code of `coding` in `cols`, minus the zero point `z`.
-fn centred(coding: Coding, cols: &[Col], z: i64) -> Signal {
+pub(super) fn centred(coding: Coding, cols: &[Col], z: i64) -> Signal {
     let mut s = coding.signal(cols);
     let z = i128::from(z);
     s.offset -= z;
@@ -42,7 +42,7 @@ fn centred(coding: Coding, cols: &[Col], z: i64) -> Signal {
 }
 
 /// A canonical two's-complement signal of `s`'s value (reduced only when it is not one).
-fn canonical(b: &mut Builder, s: &Signal) -> Result<Signal, MapError> {
+pub(super) fn canonical(b: &mut Builder, s: &Signal) -> Result<Signal, MapError> {
     let n = s.bits.len();
     let plain = s.offset == 0
         && s.bits
@@ -58,7 +58,7 @@ fn canonical(b: &mut Builder, s: &Signal) -> Result<Signal, MapError> {
 }
 
 /// y = clamp(z + round(acc·m / 2^shift)) into `out`, with the product's temporaries freed.
-fn requant_out(
+pub(super) fn requant_out(
     b: &mut Builder,
     acc: &Signal,
     m: i64,
@@ -86,7 +86,7 @@ fn requant_out(
     Ok(cols)
 }
 
-fn load(source: Source, cols: &[Col], coding: Coding) -> Load {
+pub(super) fn load(source: Source, cols: &[Col], coding: Coding) -> Load {
     Load {
         source,
         cols: cols.into(),
@@ -95,7 +95,7 @@ fn load(source: Source, cols: &[Col], coding: Coding) -> Load {
     }
 }
 
-fn job(b: Builder, segments: Vec<Segment>, outputs: Vec<Col>, out: Coding) -> Job {
+pub(super) fn job(b: Builder, segments: Vec<Segment>, outputs: Vec<Col>, out: Coding) -> Job {
     Job::new(b, segments, vec![outputs], out)
 }
 
@@ -142,8 +142,28 @@ pub fn max_pool(set: GateSet, x: Coding, n: usize) -> Job {
         .map(|(r, c)| load(Source::X(r), c, x))
         .collect();
     let first_temp = b.cols() as Col;
-    // A balanced tree; each level keeps the larger of each pair.
-    let mut level: Vec<Vec<Col>> = ops;
+    let outputs = max_tree(&mut b, x, ops, first_temp);
+    let n_ops = b.len();
+    job(
+        b,
+        vec![Segment {
+            loads,
+            ops: 0..n_ops,
+            ..Default::default()
+        }],
+        outputs,
+        x,
+    )
+}
+
+/// The largest of `level`'s codes of `x` coding by a balanced tree (each level keeps the
+/// larger of each pair), freeing the losers' temporaries (index ≥ `first_temp`).
+pub(super) fn max_tree(
+    b: &mut Builder,
+    x: Coding,
+    mut level: Vec<Vec<Col>>,
+    first_temp: Col,
+) -> Vec<Col> {
     while level.len() > 1 {
         let mut next = Vec::with_capacity(level.len().div_ceil(2));
         for pair in level.chunks(2) {
@@ -151,7 +171,7 @@ pub fn max_pool(set: GateSet, x: Coding, n: usize) -> Job {
                 next.push(pair[0].clone());
                 continue;
             };
-            let (lt, ge) = less_than(&mut b, &x.signal(p), &x.signal(q));
+            let (lt, ge) = less_than(b, &x.signal(p), &x.signal(q));
             let m: Vec<Col> = p
                 .iter()
                 .zip(q)
@@ -166,25 +186,14 @@ pub fn max_pool(set: GateSet, x: Coding, n: usize) -> Job {
         }
         level = next;
     }
-    let outputs = level.pop().expect("n ≥ 1");
-    let n_ops = b.len();
-    job(
-        b,
-        vec![Segment {
-            loads,
-            ops: 0..n_ops,
-            ..Default::default()
-        }],
-        outputs,
-        x,
-    )
+    level.pop().expect("n ≥ 1")
 }
 
 /// Σ over a chunked reduction of `n` terms into one accumulator known to lie in [lo, hi]:
 /// before each chunk the runner performs `loads(r, j)` for the chunk's terms r (into operand
 /// slot j), then `term(sum, j)` adds slot j's term; the accumulator stays in the lanes
 /// between chunks. Returns the raw accumulator columns and the segments.
-fn accumulate(
+pub(super) fn accumulate(
     b: &mut Builder,
     n: usize,
     chunk: usize,
@@ -205,7 +214,8 @@ fn accumulate(
             seg_loads.extend(loads(r, j));
             term(&mut sum, j);
         }
-        acc = sum.reduce_raw(b);
+        let raw = sum.reduce_raw(b);
+        acc = owned(b, raw, &seg_loads);
         segments.push(Segment {
             loads: seg_loads,
             ops: start..b.len(),
@@ -213,6 +223,21 @@ fn accumulate(
         });
     }
     Ok((acc, segments))
+}
+
+/// A sum's result columns, carried to the next chunk: a column that is one of this chunk's
+/// operands (a heap passes a lone bit through) is copied, as the next chunk's loads
+/// overwrite it.
+pub(super) fn owned(b: &mut Builder, cols: Vec<Col>, loads: &[Load]) -> Vec<Col> {
+    cols.into_iter()
+        .map(|c| {
+            if loads.iter().any(|l| l.cols.contains(&c)) {
+                b.copy(c)
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// The epilogue of a chunked sum: requantize the accumulator in a last segment and close
@@ -526,8 +551,10 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
         (Step::Move, _) => (all(copy(Coding::of(&out))), true),
         // The periphery's function unit computes it (`unit_stream`); its results are written
         // back into the lanes of their elements over the bus, as the loads of a copy.
-        (Step::Host { .. } | Step::Softmax(_) | Step::LayerNorm(_), _) => {
-            (all(copy(Coding::of(&out))), true)
+        (Step::Host { .. }, _) => (all(copy(Coding::of(&out))), true),
+        // In the array, in passes (`norm`): the first pass's programs.
+        (Step::Softmax(_) | Step::LayerNorm(_), _) => {
+            (super::norm::first_parts(prog, i, hw)?, true)
         }
         // A token's codes are read from its table row and loaded into their lanes.
         (Step::Lookup { .. }, _) => (all(copy(Coding::of(&out))), true),
@@ -631,13 +658,19 @@ pub fn parts(prog: &Program, i: usize, hw: &Hw) -> Result<(Vec<Part>, bool), Map
     // Chunked reductions were fitted above; a table, a max pool, an Add or a copy is one
     // program however wide, so it is refused here rather than run over columns that the
     // subarray does not have.
-    if let Some(wide) = parts.iter().find(|p| p.job.cols > hw.cols()) {
-        return Err(MapError::Columns {
+    fits(&parts, hw)?;
+    Ok((parts, charged))
+}
+
+/// Refuses a program wider than the subarray (one that is not chunked cannot shrink).
+pub(super) fn fits(parts: &[Part], hw: &Hw) -> Result<(), MapError> {
+    match parts.iter().find(|p| p.job.cols > hw.cols()) {
+        Some(wide) => Err(MapError::Columns {
             needed: wide.job.cols,
             have: hw.cols(),
-        });
+        }),
+        None => Ok(()),
     }
-    Ok((parts, charged))
 }
 
 /// The operand gather of weight-free layer `i`: (source, image, output channel, output
@@ -728,7 +761,11 @@ pub fn gather<'a>(
             _ => a[img][[c, p / ow, p % ow]],
         }),
         // The function unit's results, each loaded into its element's lane.
-        (Step::Host { .. } | Step::Softmax(_) | Step::LayerNorm(_), _) => {
+        // Each pass of softmax and LayerNorm gathers its own operands (`norm`).
+        (Step::Softmax(_) | Step::LayerNorm(_), _) => {
+            unreachable!("softmax and LayerNorm run in passes with gathers of their own")
+        }
+        (Step::Host { .. }, _) => {
             let ys: Vec<Array3<i64>> = a.iter().map(|x| prog.host(i, x.view())).collect();
             Box::new(move |_, img, c, p| ys[img][[c, p / ow, p % ow]])
         }

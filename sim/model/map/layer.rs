@@ -79,6 +79,11 @@ pub(crate) fn layer_costs(
             };
             (c, Some(layout), y)
         }
+        // Softmax and LayerNorm in the array, in passes (`norm`).
+        Step::Softmax(_) | Step::LayerNorm(_) => {
+            let (c, y) = norm::layer(prog, i, outs, hw, n_img, (functional, realize), opts)?;
+            (c, None, y)
+        }
         Step::MaxPool
         | Step::SumPool(_)
         | Step::SumPoolCounted(_)
@@ -93,8 +98,6 @@ pub(crate) fn layer_costs(
         | Step::Attn(_)
         | Step::Lut { .. }
         | Step::Mul(_)
-        | Step::Softmax(_)
-        | Step::LayerNorm(_)
         | Step::Lookup { .. }
         | Step::Cache { .. }
         | Step::AddTable { .. } => {
@@ -110,7 +113,7 @@ pub(crate) fn layer_costs(
                 shape,
                 (g.as_deref(), realize),
                 opts,
-                i,
+                (i as u64) << 32,
                 charge,
             );
             // A cache's earlier entries are not recomputed: they are what earlier steps
@@ -1213,7 +1216,7 @@ pub(crate) fn elem_layer(
     out: cram_workloads::Shape,
     (gather, realize): (Option<Gather<'_>>, bool),
     opts: &RunOptions,
-    layer: usize,
+    stream: u64,
     charge_loads: bool,
 ) -> LayerOut {
     let p_all = out.h * out.w;
@@ -1262,7 +1265,7 @@ pub(crate) fn elem_layer(
                 blk.len(),
                 hw,
                 opts,
-                ((layer as u64) << 32) | *k as u64,
+                stream | *k as u64,
                 gather.is_some().then_some(&loader as Loader<'_>),
                 charge_loads,
                 // Every lane is another output element with its own operands.

@@ -29,9 +29,11 @@
 //! what one run of all the images reports.
 
 pub mod arith;
+pub mod digit;
 pub mod elem;
 mod jobs;
 pub mod linear;
+pub mod norm;
 pub mod place;
 pub mod unary;
 pub mod unit;
@@ -683,6 +685,8 @@ mod conv_tests;
 
 #[cfg(test)]
 mod analytical_tests;
+#[cfg(test)]
+mod norm_tests;
 #[cfg(test)]
 mod transformer_tests;
 

@@ -475,7 +475,19 @@ fn source_rule(prog: &golden::Program, i: usize, src: Source) -> String {
             "'{}' output at ((c mod {groups})·C/{groups} + ⌊c/{groups}⌋, y, x); {via}",
             name(0)
         ),
-        (Source::X(_), Op::Lrn { .. } | Op::LayerNorm { .. } | Op::AttnSoftmax { .. }) => format!(
+        (Source::X(_), Op::AttnSoftmax { heads, .. }) => format!(
+            "the first pass (row maxima, docs/model.md §2.5.2), a lane per head and query y: \
+             '{}' (scores) at (head·n + r, y) for x_r, r over the row's visible keys (the code \
+             minimum past them), n = C/{heads}; {via}",
+            name(0)
+        ),
+        (Source::X(_), Op::LayerNorm { .. }) => format!(
+            "the first pass (statistics, docs/model.md §2.5.2), a lane per position (y, x), or \
+             per slice k of L features and position when a position's features do not fit \
+             one chunk: '{}' output at (r, y, x), or (k·L + r, y, x), for x_r; {via}",
+            name(0)
+        ),
+        (Source::X(_), Op::Lrn { .. }) => format!(
             "the periphery's function unit, its result at (c, y, x) (every code of '{}' is \
              read out and sent to it over the global bus); {via}",
             name(0)

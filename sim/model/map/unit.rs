@@ -1,8 +1,7 @@
 //! The periphery's function unit (docs/model.md §2.5.1): the pass of a layer the array does
-//! not compute (local response normalization, `golden::Step::Host`; the integer softmax
-//! and LayerNorm, `Step::Softmax` and `Step::LayerNorm`, until their array programs exist:
-//! `cram_workloads::golden::Step::on_unit`), charged to a unit of its own beside the controller, with its
-//! own prices in the array file (`[function_unit]`).
+//! not compute (local response normalization, `golden::Step::Host`:
+//! `cram_workloads::golden::Step::on_unit`), charged to a unit of its own beside the
+//! controller, with its own prices in the array file (`[function_unit]`).
 //!
 //! Such a layer is two passes. In the first, every input code is read out of its lane
 //! (sensed, one row read and one decode per lane), crosses the global bus to the unit, and
@@ -24,40 +23,12 @@ use cram_workloads::net::Op;
 /// of this project [A].
 pub const LRN_TAIL_OPS: u64 = 21;
 
-/// Integer operations of I-BERT's softmax (`cram_workloads::ibert::Softmax`) per
-/// probability: the row maximum's compare, the subtraction, the clamp, the quotient and
-/// remainder by ⌊−ln2/S⌋ (2), the polynomial p·(p + b) + c (2), the shift, the row sum's add
-/// and the division. An assumption of this project [A].
-pub const SOFTMAX_OPS: u64 = 10;
-
-/// Integer operations of I-BERT's LayerNorm (`cram_workloads::ibert::LayerNorm`) per
-/// output: (1) the sum's add, (2) d = n·x − Σx, (3) d²'s multiply-add, (4) the division by
-/// σ, (5) the requantization's multiply-add, (6) its shift and clamp, and (7) a share of
-/// the square root's Newton steps (about 12 per position, one per feature at n ≥ 12). An
-/// assumption of this project [A].
-pub const LAYERNORM_OPS: u64 = 7;
-
 /// Operations the function unit spends per output element of `op`: LRN's window sum of
-/// squares (`size`) and its tail ([`LRN_TAIL_OPS`]), the integer softmax's
-/// ([`SOFTMAX_OPS`]) and LayerNorm's ([`LAYERNORM_OPS`]); 0 for an op it does not compute.
+/// squares (`size`) and its tail ([`LRN_TAIL_OPS`]); 0 for an op it does not compute.
 pub fn ops_per_output(op: &Op) -> u64 {
     match op {
         Op::Lrn { size, .. } => *size as u64 + LRN_TAIL_OPS,
-        Op::AttnSoftmax { .. } => SOFTMAX_OPS,
-        Op::LayerNorm { .. } => LAYERNORM_OPS,
         _ => 0,
-    }
-}
-
-/// The elements a function-unit layer of `op` reads and computes per image, its input
-/// being `x`: every one, except the scores a causal softmax masks (never read, their
-/// probabilities the write-back's zeros).
-pub fn unit_elements(op: &Op, x: cram_workloads::Shape) -> u64 {
-    match *op {
-        Op::AttnSoftmax { heads, causal } => {
-            cram_workloads::exec::visible_scores(heads, causal, x.c / heads, x.h)
-        }
-        _ => (x.c * x.h * x.w) as u64,
     }
 }
 
@@ -79,7 +50,7 @@ pub(crate) fn cycles((reads, ops): (u64, u64), hw: &Hw) -> u64 {
 pub(crate) fn unit_stream(prog: &Program, i: usize, n_img: usize, hw: &Hw) -> StreamCost {
     let layer = &prog.network().layers[i];
     let x = prog.shape(layer.inputs[0]);
-    let elements = unit_elements(&layer.op, x) * n_img as u64;
+    let elements = (x.c * x.h * x.w * n_img) as u64;
     let bits = elements * u64::from(prog.act(layer.inputs[0]).bits);
     let (codes, ops) = (elements, elements * ops_per_output(&layer.op));
     let unit_work = (codes, ops);
