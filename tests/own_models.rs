@@ -84,6 +84,22 @@ fn graph_plumbing_runs_bit_exact_at_every_compression() {
     }
 }
 
+/// A user's transformer from ONNX (a BERT layer, and a GPT-2 layer with its causal mask,
+/// attention written as the exporters write it) runs bit-exact on CRAM at 8 and 4 weight
+/// bits, its softmax and LayerNorms in the array (no function-unit energy).
+#[test]
+fn onnx_transformers_run_bit_exact() {
+    for f in [fixture("tiny_encoder.onnx"), fixture("tiny_decoder.onnx")] {
+        for sets in [vec![], vec!["workload.weight_bits=4"]] {
+            let mut all = vec!["run.mode=functional", "run.images=2"];
+            all.extend(&sets);
+            let v = run(&f, &all);
+            assert_eq!(v["cram"]["bit_exact_images"], 2, "{f} {sets:?}");
+            assert_eq!(v["cram"]["energy"]["function_unit_pj"], 0.0, "{f}");
+        }
+    }
+}
+
 /// LRN (after a convolution, odd and even windows) runs on the periphery's function unit
 /// (docs/model.md §2.5.1): bit-exact, its energy a component of the report in both modes
 /// (the same in each), and each LRN layer's row in layers.csv names the unit.

@@ -8,14 +8,14 @@ from onnx import helper
 OPSET = 17
 
 
-def finish(graph, producer):
-    """The model of `graph` (opset OPSET, IR version 8, `producer` as its producer name),
-    checked by the onnx package's full checker."""
+def finish(graph, producer, opset=OPSET):
+    """The model of `graph` (opset `opset`, IR version 8, or 9 from opset 19 on, `producer`
+    as its producer name), checked by the onnx package's full checker."""
     m = helper.make_model(
         graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
+        opset_imports=[helper.make_opsetid("", opset)],
         producer_name=producer,
     )
-    m.ir_version = 8
+    m.ir_version = 8 if opset < 19 else 9
     onnx.checker.check_model(m, full_check=True)
     return m

@@ -3,7 +3,9 @@
 //! (`exec::forward` on the imported network) must give the same output.
 //!
 //! Tolerance: every output element within 1e-4 of the output's largest magnitude (both sum
-//! f32 products, in different orders; the largest error measured is 7.9e-6, ResNet-18).
+//! f32 products, in different orders; the largest error measured is 7.9e-6, ResNet-18), 1e-3
+//! for the structure-only BERT-base encoder (see [`BERT_TOLERANCE`]). A token sequence's
+//! input and output ([1, S, F], an F×S layer) are transposed between the two layouts.
 //! Structure-only models (weights as ConstantOfShape placeholders) run with those
 //! placeholders in both runtimes: every weight 0.02, so the check covers the graph plumbing
 //! (shapes, padding, pooling windows, channel moves, the activations), not trained values;
@@ -22,6 +24,14 @@ use cram_workloads::onnx::import;
 use cram_workloads::weights::Tensor as Tensor32;
 use ndarray::Array3;
 use tract_onnx::prelude::*;
+
+/// The tolerance of the structure-only BERT-base encoder (measured: 2.9e-4 of the output's
+/// largest magnitude; the seeded tiny encoder and decoder agree within 2e-7). Our reading of
+/// the gap: its placeholder weights (all 0.02) make every attention and feed-forward output
+/// the same for every feature of a token, so each of its 24 LayerNorms subtracts a per-token
+/// constant that is large against the variation it keeps, and the two runtimes' f32
+/// rounding of that difference grows layer after layer.
+const BERT_TOLERANCE: f32 = 1e-3;
 
 fn fixtures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/onnx");
@@ -47,9 +57,10 @@ fn input(c: usize, h: usize, w: usize, seed: u64) -> Array3<f32> {
     })
 }
 
-/// tract's output for `x` (C×H×W), fed in the layout the file declares (NCHW, or NHWC for
-/// a model whose input is transposed at once).
-fn tract_output(path: &Path, x: &Array3<f32>, logits: bool) -> Vec<f32> {
+/// tract's output for `x` (C×H×W), fed in the layout the file declares (NCHW, NHWC for a
+/// model whose input is transposed at once, or [1, S, F] for a token sequence, whose layer
+/// is F×S×1), with its dimensions.
+fn tract_output(path: &Path, x: &Array3<f32>, logits: bool) -> (Vec<usize>, Vec<f32>) {
     let mut model = tract_onnx::onnx().model_for_path(path).unwrap();
     if logits {
         let softmax = model.output_outlets().unwrap()[0].node;
@@ -69,6 +80,9 @@ fn tract_output(path: &Path, x: &Array3<f32>, logits: bool) -> Vec<f32> {
     let t = if dims == [1, c, h, w] {
         let v: Vec<f32> = x.iter().copied().collect();
         Tensor::from_shape(&[1, c, h, w], &v).unwrap()
+    } else if dims == [1, h, c] && w == 1 {
+        let v: Vec<f32> = x.view().permuted_axes([1, 0, 2]).iter().copied().collect();
+        Tensor::from_shape(&[1, h, c], &v).unwrap()
     } else {
         assert_eq!(dims, [1, h, w, c], "{}: input dims", path.display());
         let v: Vec<f32> = x.view().permuted_axes([1, 2, 0]).iter().copied().collect();
@@ -80,12 +94,8 @@ fn tract_output(path: &Path, x: &Array3<f32>, logits: bool) -> Vec<f32> {
         .into_runnable()
         .unwrap();
     let out = plan.run(tvec!(t.into())).unwrap();
-    out[0]
-        .to_plain_array_view::<f32>()
-        .unwrap()
-        .iter()
-        .copied()
-        .collect()
+    let view = out[0].to_plain_array_view::<f32>().unwrap();
+    (view.shape().to_vec(), view.iter().copied().collect())
 }
 
 #[test]
@@ -107,14 +117,29 @@ fn the_float_executor_equals_tract_on_every_fixture() {
             .unwrap()
             .pop()
             .unwrap();
-        let ours: Vec<f32> = ours.iter().copied().collect();
+        let logits = im.net.layers.last().unwrap().op == Op::Softmax;
+        let (dims, want) = tract_output(&path, &x, logits);
+        // A token sequence's layer is F×S: tract's [1, S, F] is its transpose.
+        let (f, n) = (ours.dim().0, ours.dim().1);
+        let ours: Vec<f32> = if dims == [1, n, f] && n > 1 {
+            ours.view()
+                .permuted_axes([1, 0, 2])
+                .iter()
+                .copied()
+                .collect()
+        } else {
+            ours.iter().copied().collect()
+        };
         // The float executor passes logits through a final Softmax (monotone, as the
         // integer reference does): compare the logits, tract's Softmax input. (Of a
         // structure-only model the probabilities would be uniform, and say nothing.)
-        let logits = im.net.layers.last().unwrap().op == Op::Softmax;
-        let want = tract_output(&path, &x, logits);
         let err = relative_error(&ours, &want, &name);
-        assert!(err <= 1e-4, "{name}: relative error {err:e}");
+        let tolerance = if name.starts_with("struct_bert") {
+            BERT_TOLERANCE
+        } else {
+            1e-4
+        };
+        assert!(err <= tolerance, "{name}: relative error {err:e}");
         eprintln!(
             "{name}: relative error {err:e}, {:.1} s",
             started.elapsed().as_secs_f64()
@@ -168,7 +193,7 @@ fn a_qdq_model_equals_tract_up_to_activation_rounding() {
             .unwrap()
             .pop()
             .unwrap();
-        let want = tract_output(&path, &x, false);
+        let (_, want) = tract_output(&path, &x, false);
         let err = relative_error(ours.as_slice().unwrap(), &want, "tiny_cnn_qdq");
         eprintln!("qdq seed {seed}: relative error {err:e}");
         assert!(err <= 0.05, "relative error {err:e}");
@@ -222,7 +247,7 @@ fn the_golden_executor_on_a_qdq_model_equals_tract() {
         let codes = x.mapv(|v| input_fmt.quantize(v));
         let out = prog.run(&codes).unwrap().pop().unwrap();
         let ours: Vec<f32> = out.iter().map(|&q| out_fmt.dequantize(q)).collect();
-        let want = tract_output(&path, &x, false);
+        let (_, want) = tract_output(&path, &x, false);
         let steps = largest_difference(&ours, &want, "tiny_cnn_qdq") / out_fmt.scale;
         eprintln!("qdq golden, seed {seed}: within {steps:.2} output steps");
         assert!(steps <= 1.0, "{steps} output steps");

@@ -428,9 +428,15 @@ impl Importer<'_> {
                 );
             }
             Val::Act(a) => {
-                if a.tokens || a.pad != [0; 4] {
+                if let Some(view) = self.head_reshape(&a, &dims) {
+                    self.alias(node, Val::Act(view));
+                    return Ok(());
+                }
+                if a.tokens || a.pad != [0; 4] || a.heads.is_some() {
                     return Err(Unsupported(format!(
-                        "{} of a token sequence or of a zero-padded activation",
+                        "{} of a token sequence (other than into attention heads, [1, S, H, \
+                         F/H]), of attention heads (other than back) or of a zero-padded \
+                         activation",
                         node.op_type
                     )));
                 }
@@ -471,6 +477,9 @@ impl Importer<'_> {
                         .map(|&p| folded(consts::axis(p, rank)))
                         .collect::<Result<_, _>>()?
                 };
+                if a.heads.is_some() {
+                    return self.head_transpose(node, a, &perm);
+                }
                 let dims: Vec<usize> = perm.iter().map(|&p| a.dims[p]).collect();
                 let moved: Vec<usize> = perm.iter().copied().filter(|&p| a.dims[p] != 1).collect();
                 let order_kept = moved.windows(2).all(|w| w[0] < w[1]);
@@ -582,6 +591,22 @@ impl Importer<'_> {
             .map(|&x| folded(consts::axis(x, rank)))
             .collect::<Result<_, _>>()?;
         axes.sort_unstable();
+        // The mean over a token sequence's positions: its global average pool.
+        if a.tokens && axes == [1] {
+            let (x, bits) = self.act(node, 0)?;
+            let l = self.layer(node, label, Op::GlobalAvgPool, &[x], bits)?;
+            let f = self.shapes[l].c;
+            let view = if node.int("keepdims", 1) == 0 {
+                Act::new(l, bits, vec![1, f])
+            } else {
+                Act {
+                    tokens: true,
+                    ..Act::new(l, bits, vec![1, 1, f])
+                }
+            };
+            self.alias(node, Val::Act(view));
+            return Ok(());
+        }
         if rank != 4 || axes != [2, 3] || a.tokens {
             return Err(Unsupported(format!(
                 "ReduceMean over axes {axes:?} of a {:?} activation (only height and width)",
@@ -604,6 +629,11 @@ impl Importer<'_> {
     /// (ε = 0, μ = 0, σ² = 1, γ = s, β = b).
     fn arith(&mut self, node: &proto::Node, label: &str) -> NodeResult {
         let op = node.op_type.as_str();
+        if (0..node.inputs.len())
+            .any(|i| matches!(self.val(node, i), Ok(Val::Act(a)) if a.heads.is_some()))
+        {
+            return self.head_arith(node);
+        }
         let acts: Vec<usize> = (0..node.inputs.len())
             .filter(|&i| matches!(self.val(node, i), Ok(Val::Act(_))))
             .collect();
@@ -828,12 +858,19 @@ fn per_channel(c: &Tensor, a: &Act, channels: usize) -> Option<Tensor> {
         });
     }
     let rank = a.dims.len();
-    if c.dims.len() > rank || a.tokens {
+    if c.dims.len() > rank {
         return None;
     }
     let off = rank - c.dims.len();
-    // The channel axis of the view: 1 ([1, C, …], [1, N]) or 0 ([N]).
-    let axis = if rank == 1 { 0 } else { 1 };
+    // The channel axis of the view: 1 ([1, C, …], [1, N]), 0 ([N]), or the last, a token
+    // sequence's features ([1, S, F]).
+    let axis = if a.tokens {
+        rank - 1
+    } else if rank == 1 {
+        0
+    } else {
+        1
+    };
     let ok = (0..c.dims.len()).all(|k| {
         let d = c.dims[k];
         if k + off == axis {

@@ -5,7 +5,8 @@
 //! Concat, Flatten, Reshape (to a vector), BatchNormalization, Softmax, Dropout and Identity
 //! (inference no-ops), Constant and ConstantOfShape (weights of structure-only models), and the
 //! quantized forms: QuantizeLinear/DequantizeLinear around Conv/MatMul/Gemm, QLinearConv,
-//! QLinearMatMul, MatMulInteger and ConvInteger. Quantized weights are imported dequantized
+//! QLinearMatMul, MatMulInteger and ConvInteger; multi-head attention over a [1, S, F] token
+//! sequence as the exporters write it (`attention`). Quantized weights are imported dequantized
 //! ((q − zero point) · scale, per tensor or per channel) and the layer records its weight and
 //! activation bit-widths from the integer types; a per-tensor activation format (the scale and
 //! zero point of a QuantizeLinear of a layer's output, or of a QLinear op's output) is kept in
@@ -14,6 +15,7 @@
 //! Any other op is an error naming the node and op type; with `skip_unsupported` the node is
 //! listed in `Imported::skipped` and its first input passes through unchanged.
 
+mod attention;
 pub mod consts;
 mod graph;
 pub mod proto;
@@ -82,6 +84,8 @@ struct Act {
     tokens: bool,
     /// Zero padding of a Pad node for the next windowed op: top, left, bottom, right.
     pad: [usize; 4],
+    /// A view of the layer's features as attention heads (`attention`).
+    heads: Option<attention::Heads>,
 }
 
 impl Act {
@@ -92,6 +96,7 @@ impl Act {
             dims,
             tokens: false,
             pad: [0; 4],
+            heads: None,
         }
     }
 }
@@ -519,6 +524,12 @@ impl Importer<'_> {
 
     /// The layer whose C×H×W output is the activation `a` as viewed (see [`implied`]).
     fn materialize(&mut self, a: &Act) -> Result<usize, Unsupported> {
+        if let Some(h) = a.heads {
+            return Err(Unsupported(format!(
+                "attention heads viewed as {h:?} read by an op other than the attention ops \
+                 (Transpose, Reshape, MatMul, the scores' scale and mask, Softmax)"
+            )));
+        }
         if a.tokens {
             return Ok(a.layer);
         }
@@ -813,6 +824,7 @@ impl Importer<'_> {
                 };
                 self.layer(node, label, op, &[x], a)?;
             }
+            "Softmax" if self.heads_of(node, 0).is_some() => self.head_softmax(node, label)?,
             "Softmax" => {
                 let (x, a) = self.act(node, 0)?;
                 self.layer(node, label, Op::Softmax, &[x], a)?;
@@ -881,6 +893,9 @@ impl Importer<'_> {
                 }
             }
             "Conv" | "ConvInteger" | "QLinearConv" => self.conv(node, label)?,
+            "MatMul" if matches!(self.val(node, 1), Ok(Val::Act(_))) => {
+                self.attention_matmul(node, label)?
+            }
             "Gemm" | "MatMul" | "MatMulInteger" | "QLinearMatMul" => self.dense(node, label)?,
             "QuantizeLinear" | "DequantizeLinear" => self.qdq(node)?,
             _ => self.graph_op(node, label)?,
@@ -911,7 +926,7 @@ impl Importer<'_> {
             .opt_konst(node, 2)?
             .unwrap_or_else(|| Tensor::new(vec![f], vec![0.0; f]));
         for (what, t) in [("scale", &gamma), ("bias", &beta)] {
-            if t.len() != f || !t.is_dense() {
+            if t.len() != f {
                 return Err(Unsupported(format!(
                     "LayerNormalization {what} of {} elements for {f} features",
                     t.len()
@@ -920,7 +935,11 @@ impl Importer<'_> {
         }
         let l = self.layer(node, label, Op::LayerNorm { eps }, &[x], a)?;
         let name = self.net.layers[l].name.clone();
-        let flat = |t: Tensor| Tensor::new(vec![f], t.to_vec());
+        // A placeholder (a structure-only model's fill) stays one.
+        let flat = |t: Tensor| Tensor {
+            dims: vec![f],
+            data: t.data,
+        };
         self.weights.insert(&name, "gamma", flat(gamma));
         self.weights.insert(&name, "beta", flat(beta));
         Ok(())
@@ -2010,6 +2029,129 @@ mod tests {
     /// LayerNormalization over the features (γ and β kept as the layer's parameters, β
     /// optional) and the exact Gelu import and run as the float reference computes them;
     /// another axis and the tanh approximation are refused, naming what is supported.
+    /// Attention as the exports write it imports as the network's attention layers: the
+    /// fixtures of tools/onnx-fixtures/transformers.py (a BERT layer, a causal GPT-2 layer,
+    /// BERT-base's structure-only encoder with its totals), and a hand-built graph whose
+    /// scale, mask or softmax axis is not the attention's is refused, saying why.
+    #[test]
+    fn attention_graphs_import_as_attention_layers() {
+        let read = |file: &str| {
+            std::fs::read(format!(
+                "{}/fixtures/onnx/{file}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        };
+        for (file, causal) in [("tiny_encoder.onnx", false), ("tiny_decoder.onnx", true)] {
+            let im = import(&read(file), file, false).unwrap();
+            let ops: Vec<&Op> = im.net.layers.iter().map(|l| &l.op).collect();
+            assert!(
+                ops.contains(&&Op::AttnScores { heads: 2 }),
+                "{file}: {ops:?}"
+            );
+            assert!(
+                ops.contains(&&Op::AttnSoftmax { heads: 2, causal }),
+                "{file}"
+            );
+            assert!(ops.contains(&&Op::AttnContext { heads: 2 }), "{file}");
+            // No view became a layer of its own: 3 attention layers, 6 dense, 2 or 3
+            // LayerNorms, 2 adds, GELU, the pool, the classifier and the input.
+            assert_eq!(ops.len(), 17 + usize::from(causal), "{file}: {ops:?}");
+        }
+        // BERT-base's encoder: 12 layers of 7,087,872 parameters (Q, K, V and the output
+        // projection 4·(768² + 768), the feed-forward block 2·768·3072 + 3072 + 768, two
+        // LayerNorms 2·2·768); MACs 12·(4·128·768² + 2·128²·768 + 2·128·768·3072).
+        let im = import(
+            &read("struct_bert_base.onnx"),
+            "struct_bert_base.onnx",
+            false,
+        )
+        .unwrap();
+        let (macs, _, params) = im.net.totals().unwrap();
+        assert_eq!(params, 85_054_464);
+        assert_eq!(macs, 11_173_625_856);
+        let scores = im
+            .net
+            .layers
+            .iter()
+            .filter(|l| l.op == Op::AttnScores { heads: 12 });
+        assert_eq!(scores.count(), 12);
+
+        // x [1, 4, 8] as its own queries, keys and values in 2 heads of 4.
+        let split = tensor("split", &[4], 7, &i64s(&[1, 4, 2, 4]));
+        let merge = tensor("merge", &[3], 7, &i64s(&[1, 4, 8]));
+        let build = |scale: f32, mask: Option<&[f32]>, axis: i64| {
+            let mut inits = vec![
+                split.clone(),
+                merge.clone(),
+                tensor("c", &[], 1, &f32s(&[scale])),
+            ];
+            let mut nodes = vec![
+                node("Reshape", &["x", "split"], &["h"], &[]),
+                node(
+                    "Transpose",
+                    &["h"],
+                    &["q"],
+                    &[ints_attr("perm", &[0, 2, 1, 3])],
+                ),
+                node(
+                    "Transpose",
+                    &["h"],
+                    &["k"],
+                    &[ints_attr("perm", &[0, 2, 3, 1])],
+                ),
+                node("MatMul", &["q", "k"], &["s"], &[]),
+                node("Div", &["s", "c"], &["sd"], &[]),
+            ];
+            let scores = if let Some(m) = mask {
+                inits.push(tensor("m", &[4, 4], 1, &f32s(m)));
+                nodes.push(node("Add", &["sd", "m"], &["sm"], &[]));
+                "sm"
+            } else {
+                "sd"
+            };
+            nodes.extend([
+                node("Softmax", &[scores], &["p"], &[int_attr("axis", axis)]),
+                node("MatMul", &["p", "q"], &["ctx"], &[]),
+                node(
+                    "Transpose",
+                    &["ctx"],
+                    &["ct"],
+                    &[ints_attr("perm", &[0, 2, 1, 3])],
+                ),
+                node("Reshape", &["ct", "merge"], &["y"], &[]),
+            ]);
+            model(&[1, 4, 8], &inits, &nodes)
+        };
+        let causal: Vec<f32> = (0..16)
+            .map(|k| if k % 4 > k / 4 { -1e9 } else { 0.0 })
+            .collect();
+        let im = import(&build(2.0, Some(&causal), -1), "attn.onnx", false).unwrap();
+        let ops: Vec<&str> = im.net.layers.iter().map(|l| l.op.name()).collect();
+        assert_eq!(
+            ops,
+            ["input", "attn-scores", "attn-softmax", "attn-context"]
+        );
+        assert_eq!(
+            im.net.layers[2].op,
+            Op::AttnSoftmax {
+                heads: 2,
+                causal: true
+            }
+        );
+        assert_eq!(im.net.layers[1].inputs, [0, 0]);
+        let mut anti = causal.clone();
+        anti.reverse();
+        for (bytes, why) in [
+            (build(3.0, None, -1), "scaled by 0.33"),
+            (build(2.0, Some(&anti), -1), "neither zero nor causal"),
+            (build(2.0, None, 2), "Softmax over axis 2"),
+        ] {
+            let e = import(&bytes, "attn.onnx", false).unwrap_err().to_string();
+            assert!(e.contains(why), "{e}");
+        }
+    }
+
     #[test]
     fn layer_norm_and_gelu_of_a_token_sequence_import() {
         let (s, f) = (3usize, 4usize);
