@@ -3,8 +3,9 @@
 in CI): python3 tools/onnx-fixtures/transformers.py workloads/fixtures/onnx
 
 Needs the `onnx` and `numpy` packages from PyPI (tested with onnx 1.23.2, numpy 2.4). The
-graphs are written node by node as Hugging Face's BERT and GPT-2 exports write attention
-(opset 20, for the Gelu op): each head split by Reshape [1, S, H, d] and Transpose
+graphs are written node by node (opset 20, for the Gelu op) with attention in the form with
+separate query, key and value projections, not exported from a framework: each head split
+by Reshape [1, S, H, d] and Transpose
 ([0, 2, 1, 3] for queries and values, [0, 2, 3, 1] for keys), the scores by MatMul and Div
 by sqrt(d), an additive causal mask (0 on and below the diagonal, -1e9 above) for the
 decoder, Softmax over the last axis, the context by MatMul, Transpose and Reshape back to
@@ -14,8 +15,9 @@ part of these graphs).
 - tiny_encoder.onnx: one BERT layer (post-norm: attention, residual, LayerNormalization,
   a GELU feed-forward block, residual, LayerNormalization; S 6, F 16, 2 heads, FFN 32),
   the mean over the tokens (ReduceMean) and a 4-way classifier; seeded weights.
-- tiny_decoder.onnx: one GPT-2 layer (pre-norm, causal mask, a final LayerNormalization),
-  the same sizes and head; seeded weights.
+- tiny_decoder.onnx: one GPT-2 layer (pre-norm, causal mask, a final LayerNormalization,
+  its GELU written with Erf as torch.onnx.export writes it before opset 20), the same sizes
+  and head; seeded weights.
 - struct_bert_base.onnx: BERT-base's encoder (12 post-norm layers, F 768, 12 heads, FFN
   3072, epsilon 1e-12) over a 128-token embedded sequence, its output the last layer's
   [1, 128, 768]. Every weight is a placeholder (ConstantOfShape, as the ONNX project's
@@ -90,7 +92,7 @@ def layer_norm(g, x, p, f, eps):
 
 
 def attention(g, x, p, s, f, heads, causal):
-    """Multi-head self-attention of x [1, S, F], as the exports write it."""
+    """Multi-head self-attention of x [1, S, F] with separate Q, K and V projections."""
     d = f // heads
     split = g.const(p + ".split", np.array([1, s, heads, d], dtype=np.int64))
     merge = g.const(p + ".merge", np.array([1, s, f], dtype=np.int64))
@@ -116,8 +118,19 @@ def attention(g, x, p, s, f, heads, causal):
     return dense(g, c, p + ".out", f, f)
 
 
-def ffn(g, x, p, f, hidden):
-    h = g.node("Gelu", [dense(g, x, p + ".up", f, hidden)], p + ".gelu")
+def ffn(g, x, p, f, hidden, erf=False):
+    """The feed-forward block; its GELU the Gelu op, or (`erf`) x·0.5·(1 + Erf(x/√2)) as
+    torch.onnx.export writes it before opset 20."""
+    u = dense(g, x, p + ".up", f, hidden)
+    if erf:
+        root2 = g.const(p + ".sqrt2", np.array(math.sqrt(2), dtype=np.float32))
+        one = g.const(p + ".one", np.array(1, dtype=np.float32))
+        half = g.const(p + ".half", np.array(0.5, dtype=np.float32))
+        e = g.node("Erf", [g.node("Div", [u, root2], p + ".div")], p + ".erf")
+        e = g.node("Add", [e, one], p + ".erf1")
+        h = g.node("Mul", [g.node("Mul", [u, e], p + ".xerf"), half], p + ".gelu")
+    else:
+        h = g.node("Gelu", [u], p + ".gelu")
     return dense(g, h, p + ".down", hidden, f)
 
 
@@ -132,7 +145,7 @@ def gpt_layer(g, x, p, s, f, heads, hidden, eps):
     h = layer_norm(g, x, p + ".ln1", f, eps)
     x = g.node("Add", [x, attention(g, h, p + ".attn", s, f, heads, True)], p + ".res1")
     h = layer_norm(g, x, p + ".ln2", f, eps)
-    return g.node("Add", [x, ffn(g, h, p + ".ffn", f, hidden)], p + ".res2")
+    return g.node("Add", [x, ffn(g, h, p + ".ffn", f, hidden, erf=True)], p + ".res2")
 
 
 def classify(g, x, f, classes):

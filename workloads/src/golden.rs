@@ -1337,6 +1337,7 @@ mod edge_tests {
             UnaryFn::Softsign,
             UnaryFn::Mish,
             UnaryFn::ThresholdedRelu { alpha: 0.3 },
+            UnaryFn::Erf,
         ]
     }
 

@@ -525,6 +525,9 @@ pub enum UnaryFn {
     /// x·(1 + erf(x/√2))/2 (Hendrycks & Gimpel 2016; BERT's and GPT-2's activation).
     /// Integer execution is I-BERT's polynomial (`ibert::Gelu`), not the exact function.
     Gelu,
+    /// The error function erf(x) (ONNX's Erf: the exact GELU as exporters before opset 20
+    /// write it, x·0.5·(1 + erf(x/√2))).
+    Erf,
 }
 
 impl UnaryFn {
@@ -545,6 +548,7 @@ impl UnaryFn {
             UnaryFn::Mish => "mish",
             UnaryFn::ThresholdedRelu { .. } => "thresholdedrelu",
             UnaryFn::Gelu => "gelu",
+            UnaryFn::Erf => "erf",
         }
     }
 
@@ -603,6 +607,7 @@ impl UnaryFn {
                 }
             }
             UnaryFn::Gelu => crate::ibert::gelu(x),
+            UnaryFn::Erf => crate::ibert::erf(x),
         }
     }
 
@@ -615,7 +620,8 @@ impl UnaryFn {
             | UnaryFn::Softplus
             | UnaryFn::Softsign
             | UnaryFn::Mish
-            | UnaryFn::Gelu => &[],
+            | UnaryFn::Gelu
+            | UnaryFn::Erf => &[],
             UnaryFn::HardSigmoid { alpha, beta } => &[*alpha, *beta],
             UnaryFn::Clip { min, max } => {
                 // ONNX's unbounded sides are ±∞, and min > max sets every output to max

@@ -96,6 +96,8 @@ pub fn structure_only(net: &crate::net::Network, weights: &Weights) -> bool {
     net.layers.iter().any(|l| {
         let roles: &[&str] = if matches!(l.op, Op::BatchNorm { .. }) {
             &["gamma", "beta", "mean", "var"]
+        } else if matches!(l.op, Op::LayerNorm { .. }) {
+            &["gamma", "beta"]
         } else if exec::weight_dims(&l.op, 0).is_some() {
             &["weight"]
         } else {

@@ -43,7 +43,7 @@ pub(super) enum Heads {
 }
 
 /// Every value of `t` at (i, j) of its last two axes is the same in each leading index.
-fn mask_at(t: &Tensor, (sq, sk): (usize, usize)) -> Result<Vec<f32>, Unsupported> {
+fn mask_at(t: &Tensor, heads: usize, (sq, sk): (usize, usize)) -> Result<Vec<f32>, Unsupported> {
     let d = &t.dims;
     let n = d.len();
     let (tq, tk) = match n {
@@ -51,9 +51,13 @@ fn mask_at(t: &Tensor, (sq, sk): (usize, usize)) -> Result<Vec<f32>, Unsupported
         1 => (1, d[0]),
         _ => (d[n - 2], d[n - 1]),
     };
-    if !(tq == sq || tq == 1) || !(tk == sk || tk == 1) {
+    // Leading axes: at most [batch 1, heads 1 or H], so the sum keeps the scores' shape.
+    let lead_ok = n <= 4 && (n < 4 || d[0] == 1) && (n < 3 || d[n - 3] == 1 || d[n - 3] == heads);
+    if !(tq == sq || tq == 1) || !(tk == sk || tk == 1) || !lead_ok {
         return Err(Unsupported(format!(
-            "an attention mask of dimensions {d:?} over {sq}×{sk} scores"
+            "an attention mask of dimensions {d:?} over [1, {heads}, {sq}, {sk}] scores (one \
+             that broadcasts to them without changing their shape: [{sq}, {sk}], [1, 1, {sq}, \
+             {sk}] or [1, {heads}, {sq}, {sk}], any of those axes possibly 1)"
         )));
     }
     let v = t.to_vec();
@@ -76,7 +80,7 @@ impl Importer<'_> {
     /// Input `i` as an activation with its head view, if any.
     pub(super) fn heads_of(&self, node: &proto::Node, i: usize) -> Option<(Act, Heads)> {
         match self.val(node, i) {
-            Ok(Val::Act(a)) => a.heads.map(|h| (a.clone(), h)),
+            Ok(Val::Act(a)) if a.pad == [0; 4] => a.heads.map(|h| (a.clone(), h)),
             _ => None,
         }
     }
@@ -146,7 +150,8 @@ impl Importer<'_> {
             _ => {
                 return Err(Unsupported(
                     "MatMul of two activations that are not attention heads (queries by \
-                     transposed keys, or probabilities by values)"
+                     transposed keys, or probabilities by values; weights are a MatMul's \
+                     second operand, a constant)"
                         .into(),
                 ));
             }
@@ -245,6 +250,13 @@ impl Importer<'_> {
         // A scale divides the scores (Div of the scores by c, or Mul either way round).
         let scale_op = (op == "Div" && k == 0) || op == "Mul";
         let to = if scale_op && !scaled {
+            if c.len() != 1 {
+                return Err(Unsupported(format!(
+                    "attention scores scaled by a constant of dimensions {:?} (one value, \
+                     √dₕ to divide by or 1/√dₕ to multiply by, is supported)",
+                    c.dims
+                )));
+            }
             let v = super::scalar(&c, "the scores' scale")?;
             let scale = if op == "Div" { 1.0 / v } else { v };
             let want = 1.0 / (dh as f32).sqrt();
@@ -261,7 +273,7 @@ impl Importer<'_> {
                 probs: false,
             }
         } else if op == "Add" && scaled && !causal {
-            let m = mask_at(&c, (sq, sk))?;
+            let m = mask_at(&c, heads, (sq, sk))?;
             let zero = m.iter().all(|&v| v == 0.0);
             let is_causal = (0..sq).all(|i| {
                 (0..sk).all(|j| {
@@ -288,8 +300,13 @@ impl Importer<'_> {
             }
         } else {
             return Err(Unsupported(format!(
-                "{op} of attention scores (a Div or Mul by √dₕ's inverse, then the Add of a \
-                 zero or causal mask, are supported)"
+                "{op} of attention scores {} (a Div of the scores by √dₕ or a Mul by 1/√dₕ, \
+                 then the Add of a zero or causal constant mask, are supported)",
+                if scaled {
+                    "already scaled"
+                } else {
+                    "not yet scaled"
+                }
             )));
         };
         self.alias(
@@ -305,7 +322,9 @@ impl Importer<'_> {
     /// Softmax of scaled scores over the keys (the last axis): an attention softmax layer.
     pub(super) fn head_softmax(&mut self, node: &proto::Node, label: &str) -> NodeResult {
         let (a, h) = self.heads_of(node, 0).expect("an input with heads");
-        let axis = folded(consts::axis(node.int("axis", -1), a.dims.len()))?;
+        // Before opset 13 a Softmax's default axis is 1, over the inputs flattened from it.
+        let default = if self.opset < 13 { 1 } else { -1 };
+        let axis = folded(consts::axis(node.int("axis", default), a.dims.len()))?;
         match h {
             Heads::Scores {
                 heads,

@@ -2,7 +2,8 @@
 //! codes, see [`Act`]), constant folding of everything computed from constants (the ONNX
 //! shape subgraphs, [`super::consts`]), element-wise arithmetic of an activation with a
 //! per-channel constant (folded into the Conv, Dense or BatchNorm before it, or a new
-//! BatchNorm), n-ary sums, Pad into the next window, ReduceMean over H×W as a global average
+//! BatchNorm), n-ary sums, Pad into the next window, ReduceMean over H×W (or a token
+//! sequence's positions) as a global average
 //! pool, and an NHWC input transposed at once.
 
 use super::consts::{self, Folded};
@@ -538,6 +539,11 @@ impl Importer<'_> {
     /// that reads it.
     fn pad(&mut self, node: &proto::Node) -> NodeResult {
         let a = self.view(node, 0)?;
+        if let Some(h) = a.heads {
+            return Err(Unsupported(format!(
+                "Pad of attention heads viewed as {h:?} (heads are read whole)"
+            )));
+        }
         let mode = node
             .attr("mode")
             .and_then(|m| m.s.clone())
@@ -581,7 +587,8 @@ impl Importer<'_> {
         Ok(())
     }
 
-    /// ReduceMean over height and width of a 4-D activation: a global average pool.
+    /// ReduceMean over height and width of a 4-D activation, or over the positions of a
+    /// [1, S, F] token sequence: a global average pool.
     fn reduce_mean(&mut self, node: &proto::Node, label: &str) -> NodeResult {
         let a = self.view(node, 0)?;
         let rank = a.dims.len();
@@ -609,7 +616,8 @@ impl Importer<'_> {
         }
         if rank != 4 || axes != [2, 3] || a.tokens {
             return Err(Unsupported(format!(
-                "ReduceMean over axes {axes:?} of a {:?} activation (only height and width)",
+                "ReduceMean over axes {axes:?} of a {:?} activation (height and width, or a \
+                 token sequence's positions, axis 1)",
                 a.dims
             )));
         }
