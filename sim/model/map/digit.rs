@@ -11,6 +11,7 @@
 //! executor computes.
 
 use super::arith::{Bit, Signal, Sum};
+use super::linear::release_temps;
 use crate::error::MapError;
 use crate::model::engine::isa::Col;
 use crate::model::kernels::{Builder, csd_digits};
@@ -144,23 +145,7 @@ impl Plain {
 
     /// Releases its temporary columns (index ≥ `first_temp`) not in `keep`.
     pub fn release(&self, b: &mut Builder, first_temp: Col, keep: &[Col]) {
-        release_dead(b, cols_of(&self.bits), first_temp, keep);
-    }
-}
-
-/// Releases each of `dead`'s temporaries (index ≥ `first_temp`) once, except `keep`'s.
-pub fn release_dead(
-    b: &mut Builder,
-    dead: impl IntoIterator<Item = Col>,
-    first_temp: Col,
-    keep: &[Col],
-) {
-    let mut done: Vec<Col> = Vec::new();
-    for c in dead {
-        if c >= first_temp && !keep.contains(&c) && !done.contains(&c) {
-            done.push(c);
-            b.release(c);
-        }
+        release_temps(b, &cols_of(&self.bits), keep, first_temp);
     }
 }
 
@@ -257,8 +242,9 @@ fn restore(
     let mut keep: Vec<Col> = protect.to_vec();
     keep.extend(cols_of(&bits));
     keep.extend(cols_of(&[bit]));
-    let dead = t.bits.iter().map(|x| x.col).chain(cols_of(&rem.bits));
-    release_dead(b, dead, first_temp, &keep);
+    let mut dead = t.cols();
+    dead.extend(cols_of(&rem.bits));
+    release_temps(b, &dead, &keep, first_temp);
     (bit, Plain { bits, lo: 0, hi })
 }
 

@@ -891,7 +891,7 @@ fn pool_gather<'a>(
     })
 }
 
-fn src_index(src: Source) -> usize {
+pub(super) fn src_index(src: Source) -> usize {
     match src {
         Source::X(r) | Source::W(r) => r,
         _ => 0,

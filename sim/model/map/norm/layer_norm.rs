@@ -4,8 +4,9 @@
 //! requantization; `super` runs them in passes.
 
 use super::super::arith::{self, Coding, Signal, Sum, signed_width};
-use super::super::digit::{self, B, Plain, bit_len, cols_of, release_dead};
+use super::super::digit::{self, B, Plain, bit_len, cols_of};
 use super::super::elem::{self, centred, job, load};
+use super::super::linear::release_temps;
 use super::super::linear::{Job, Segment, Source, chunks};
 use crate::error::MapError;
 use crate::model::engine::isa::Col;
@@ -195,7 +196,7 @@ pub fn ln_partial(
     // Q ≥ 0: its sign column is dropped.
     let mut outputs = acc_s;
     outputs.extend_from_slice(&acc_q[..p.q_bits as usize]);
-    release_dead(&mut b, acc_q, first_temp, &outputs);
+    release_temps(&mut b, &acc_q, &outputs, first_temp);
     Ok(job(b, segments, outputs, p.coding()))
 }
 
@@ -223,7 +224,7 @@ pub fn ln_stats(
     digit::add_quadratic(&mut h, &s, -n_, 0);
     h.constant(e_high);
     let h = h.reduce(&mut b);
-    release_dead(&mut b, acc_q, first_temp, &h.cols());
+    release_temps(&mut b, &acc_q, &h.cols(), first_temp);
     let h = Plain::of_nonneg(&mut b, h, first_temp);
     let low = eps & ((1 << V_SHIFT) - 1);
     let sigma = digit::isqrt(&mut b, h, (V_SHIFT, low), first_temp, &acc_s)?;
@@ -285,12 +286,8 @@ pub fn ln_out(
         }
         sum.literal(0, arith::Lit::Col(sign), false);
         let a = sum.reduce(&mut b);
-        release_dead(
-            &mut b,
-            d.bits[..d.bits.len() - 1].iter().map(|x| x.col),
-            first_temp,
-            &a.cols(),
-        );
+        let low = &d.cols()[..d.bits.len() - 1];
+        release_temps(&mut b, low, &a.cols(), first_temp);
         (Plain::of_nonneg(&mut b, a, first_temp), Some(sign))
     } else {
         (Plain::of_nonneg(&mut b, d, first_temp), None)
@@ -347,12 +344,9 @@ pub fn ln_out(
                 })
                 .collect();
             b.release(not_sign);
-            release_dead(
-                &mut b,
-                nq.bits.iter().map(|x| x.col).chain(cols_of(&q.bits)),
-                first_temp,
-                &cols,
-            );
+            let mut dead = nq.cols();
+            dead.extend(cols_of(&q.bits));
+            release_temps(&mut b, &dead, &cols, first_temp);
             if sign >= first_temp && !cols.contains(&sign) {
                 b.release(sign);
             }
@@ -369,12 +363,7 @@ pub fn ln_out(
     sum.product(&t, &m);
     sum.scaled(&k, 1);
     let acc = sum.reduce(&mut b);
-    release_dead(
-        &mut b,
-        t.bits.iter().map(|x| x.col),
-        first_temp,
-        &acc.cols(),
-    );
+    release_temps(&mut b, &t.cols(), &acc.cols(), first_temp);
     let outputs = elem::requant_out(&mut b, &acc, 1, ln.shift, out)?;
     let segments = vec![Segment {
         loads: vec![

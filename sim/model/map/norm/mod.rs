@@ -26,7 +26,7 @@ pub use layer_norm::*;
 pub use softmax::*;
 
 use super::arith::Coding;
-use super::elem::{self, Part};
+use super::elem::{self, Part, src_index as index};
 use super::linear::{Job, Source};
 use super::*;
 use crate::error::MapError;
@@ -57,14 +57,6 @@ fn row_parts(
             })
         })
         .collect()
-}
-
-/// The index of a lane's operand `X(r)` or `W(r)`.
-fn index(src: Source) -> usize {
-    match src {
-        Source::X(r) | Source::W(r) => r,
-        Source::K | Source::M | Source::MPos | Source::Partial(_) => 0,
-    }
 }
 
 /// A LayerNorm's statistics passes.

@@ -3,8 +3,9 @@
 //! division; `super` runs them in passes.
 
 use super::super::arith::{self, Coding, Sum};
-use super::super::digit::{self, B, Plain, bit_len, cols_of, release_dead};
+use super::super::digit::{self, B, Plain, bit_len, cols_of};
 use super::super::elem::{self, job, load};
+use super::super::linear::release_temps;
 use super::super::linear::{Job, Segment, Source, chunks};
 use crate::error::MapError;
 use crate::model::engine::isa::Col;
@@ -86,8 +87,9 @@ pub fn exp(set: GateSet, x: Coding, e: &Exp) -> Result<Job, MapError> {
         None => up,
         Some(s) => {
             let ns = b.not(s);
+            let capped = Plain::constant(cap);
             let bits: Vec<B> = (0..bit_len(cap) as usize)
-                .map(|i| digit::select(&mut b, (s, ns), up.bit(i), Plain::constant(cap).bit(i)))
+                .map(|i| digit::select(&mut b, (s, ns), up.bit(i), capped.bit(i)))
                 .collect();
             up.release(&mut b, first_temp, &cols_of(&bits));
             b.release(ns);
@@ -110,7 +112,7 @@ pub fn exp(set: GateSet, x: Coding, e: &Exp) -> Result<Job, MapError> {
     let n = bit_len(l_hi.max(0));
     let lp = if l_lo < 0 {
         let cols = arith::clamp(&mut b, &l, 0, l_hi.max(0), Coding::unsigned(n));
-        release_dead(&mut b, l.bits.iter().map(|x| x.col), first_temp, &cols);
+        release_temps(&mut b, &l.cols(), &cols, first_temp);
         Plain::of_cols(&cols, 0, l_hi.max(0))
     } else {
         Plain::of_nonneg(&mut b, l, first_temp)
@@ -171,7 +173,7 @@ pub fn quotient(
         top,
         Coding::of(out),
     );
-    release_dead(&mut b, qc, first_temp, &outputs);
+    release_temps(&mut b, &qc, &outputs, first_temp);
     let segments = vec![Segment {
         loads: vec![load(Source::X(0), &es, e), load(Source::W(0), &ss, s)],
         ops: 0..b.len(),
