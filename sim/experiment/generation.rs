@@ -15,10 +15,12 @@ use cram_workloads::golden;
 use cram_workloads::net::{Network, Op};
 
 use crate::error::Error;
+use crate::experiment::config::Config;
 use crate::experiment::config::synthetic_model;
 use crate::experiment::simulate::one_image;
 use crate::model::baseline::{self, LayerWork, work_of_program};
-use crate::model::map::{Hw, Mode, NetRun, RunOptions};
+use crate::model::limits::MemoryLimit;
+use crate::model::map::{self, Hw, Mode, NetRun, RunOptions};
 use crate::records::{CacheReport, GenerationReport, GenerationSide};
 
 /// What a generation is priced from.
@@ -49,6 +51,32 @@ struct Step {
     compute_writes: u64,
     resident_weight_bits: u64,
     resident_capacity_bits: u64,
+}
+
+/// The decode step over the longest cache of the generation `config` asks for (filled:
+/// `workload.decode_tokens` ≥ 1 after a `workload.seq_len`-token prompt), with the prompt's
+/// and the generation's tokens; None when it generates nothing.
+pub(crate) fn decode_network(config: &Config) -> Result<Option<(Network, usize, usize)>, Error> {
+    let w = &config.workload;
+    let (Some(tokens @ 1..), Some(prompt)) = (w.decode_tokens, w.seq_len) else {
+        return Ok(None);
+    };
+    let net = cram_workloads::zoo::decode_step(&w.model, prompt + tokens - 1)
+        .ok_or_else(|| Error::usage(format!("'{}' generates no tokens", w.model)))?;
+    Ok(Some((net, prompt, tokens)))
+}
+
+/// Bits the caches hold at the end of the generation whose longest step is `decode`: that
+/// step's caches (`map::state_bits`), the prompt's and every generated token's entries,
+/// with the formats the quantized decode model gives them.
+pub(crate) fn cache_bits_at_end(
+    decode: &Network,
+    spec: &CompressSpec,
+    seed: u64,
+    memory: MemoryLimit,
+) -> Result<u64, Error> {
+    let prog = synthetic_model(decode, spec, seed, memory)?.program()?;
+    Ok(map::state_bits(&prog))
 }
 
 /// Prices `g` on `hw` (the run's mapping `opts`, made analytical) and `baselines`.
@@ -115,7 +143,6 @@ pub(crate) fn price(
             bits_at_end,
             resident_capacity_bits: last.resident_capacity_bits,
             resident_weight_bits: last.resident_weight_bits,
-            fits: bits_at_end + last.resident_weight_bits <= last.resident_capacity_bits,
             endurance_budget: budget,
             writes_per_cache_cell: 1,
             cache_tokens_to_budget: budget * g.tokens as f64,
@@ -255,6 +282,63 @@ mod tests {
         Hw::new(lib, presets::array("cram-1k").unwrap(), GateSet::Maj)
     }
 
+    /// The prefill's work: the decoder over one cached token.
+    fn prefill_work() -> Vec<LayerWork> {
+        let prefill = synthetic_model(&decoder(1), &CompressSpec::INT8, 3, 2)
+            .unwrap()
+            .program()
+            .unwrap();
+        work_of_program(&prefill).unwrap()
+    }
+
+    /// `tokens` generated after a `prompt`-token prompt, the prefill priced at 1 nJ, 1 µs.
+    fn generation(prefill: &[LayerWork], prompt: usize, tokens: usize) -> Generation<'_> {
+        Generation {
+            decode: decoder(prompt + tokens - 1),
+            prompt,
+            tokens,
+            spec: CompressSpec::INT8,
+            seed: 3,
+            endurance_budget: 1e7,
+            prefill: (1000.0, 1e-6),
+            prefill_work: prefill,
+        }
+    }
+
+    /// The energy choice, no injected errors.
+    fn options(mode: Mode) -> RunOptions {
+        RunOptions {
+            mode,
+            choice: Choice::auto(crate::model::map::Objective::Energy),
+            error_rates: [0.0; cram_arch::GateKind::COUNT],
+            seed: 1,
+            limits: Default::default(),
+        }
+    }
+
+    /// The caches at the generation's end are those of its longest step, every entry at its
+    /// activation bits; a step priced with them reserved keeps its resident weights to the
+    /// rest of the share, and the report states both.
+    #[test]
+    fn the_caches_at_the_end_are_reserved_for_every_step() {
+        let (prompt, tokens) = (6, 5);
+        let spec = CompressSpec::INT8;
+        let prefill = prefill_work();
+        let g = generation(&prefill, prompt, tokens);
+        let bits = cache_bits_at_end(&g.decode, &spec, 3, Default::default()).unwrap();
+        assert_eq!(bits, 2 * 16 * 8 * (prompt + tokens) as u64);
+        let cells = map::resident_cells(&hw());
+        let opts = options(Mode::Analytical);
+        // All but 100 bits reserved: the weights that fitted no longer do.
+        let whole = price(&g, &hw(), &opts, &[]).unwrap().cache;
+        assert!(whole.resident_weight_bits > 100, "{whole:?}");
+        let tight = hw().with_state(cells - 100);
+        let c = price(&g, &tight, &opts, &[]).unwrap().cache;
+        assert_eq!(c.bits_at_end, bits);
+        assert_eq!(c.resident_capacity_bits, cells);
+        assert!(c.resident_weight_bits <= 100, "{c:?}");
+    }
+
     /// Five tokens after a 6-token prompt: one step per token, each at its own cache
     /// length, the sums and means as stated, the cache's bits and wear as counted by hand,
     /// and step k priced exactly as the decode model shortened to prompt + k entries.
@@ -262,29 +346,10 @@ mod tests {
     fn a_generation_prices_every_step_at_its_own_cache_length() {
         let (prompt, tokens) = (6, 5);
         let spec = CompressSpec::INT8;
-        let prefill = synthetic_model(&decoder(1), &spec, 3, 2)
-            .unwrap()
-            .program()
-            .unwrap();
-        let prefill = work_of_program(&prefill).unwrap();
-        let g = Generation {
-            decode: decoder(prompt + tokens - 1),
-            prompt,
-            tokens,
-            spec,
-            seed: 3,
-            endurance_budget: 1e7,
-            prefill: (1000.0, 1e-6),
-            prefill_work: &prefill,
-        };
+        let prefill = prefill_work();
+        let g = generation(&prefill, prompt, tokens);
         let hw = hw();
-        let opts = RunOptions {
-            mode: Mode::Functional,
-            choice: Choice::auto(crate::model::map::Objective::Energy),
-            error_rates: [0.0; cram_arch::GateKind::COUNT],
-            seed: 1,
-            limits: Default::default(),
-        };
+        let opts = options(Mode::Functional);
         let gpu = presets::baseline("gpu-hbm2").unwrap();
         let r = price(&g, &hw, &opts, std::slice::from_ref(&gpu)).unwrap();
         assert_eq!((r.prompt_tokens, r.decode_tokens), (prompt, tokens));
@@ -306,7 +371,6 @@ mod tests {
         let c = &r.cache;
         assert_eq!(c.bits_per_token, 2 * 16 * 8);
         assert_eq!(c.bits_at_end, 2 * 16 * 8 * (prompt + tokens) as u64);
-        assert!(c.fits);
         assert_eq!(c.cache_tokens_to_budget, 1e7 * tokens as f64);
         // The compute writes: every layer's logic pulses and operand writes but the
         // caches' own, counted by hand from the last step's run.

@@ -91,6 +91,7 @@ fn map_in(config: &Config, layer: Option<&str>, limits: Limits) -> Result<MapRep
         wanted_resident_bits: net.residency.wanted_bits,
         residency: net.residency.describe(),
         resident_capacity_bits: net.residency.capacity_bits,
+        reserved_bits: net.residency.reserved_bits,
         ir_violations: ir.violations(),
         cycles: net.cycles(),
         layers_cycles: net.layers.iter().map(|l| l.cycles).sum(),

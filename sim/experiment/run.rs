@@ -165,6 +165,7 @@ fn residency_report(run: &NetRun, inferences: u64, cycle_s: f64) -> ResidencyRep
         decision,
         wanted_bits: r.wanted_bits,
         capacity_bits: r.capacity_bits,
+        reserved_bits: r.reserved_bits,
         chips: r.chips,
         chips_needed: r.chips_needed(),
         inferences_per_deployment: inferences,
@@ -183,7 +184,26 @@ pub fn evaluate(
     cache: Option<&Caches>,
     limits: Limits,
 ) -> Result<Evaluation, Error> {
-    let resolved_config = config.resolve_with(cache.map(|c| &c.programs), limits.memory)?;
+    // A generation's caches at its end take their cells from the prefill on (as a deployed
+    // model reserves its context): sized from the longest decode step, compiled alone before
+    // the prefill's program, so the two are never held at once (the configuration checked
+    // first, so that a mistake is not reported after a compile).
+    config.validate()?;
+    let decode = generation::decode_network(&config.filled())?;
+    let reserved = decode
+        .as_ref()
+        .map(|(net, _, _)| {
+            generation::cache_bits_at_end(
+                net,
+                &config.compress_spec()?,
+                config.weights_seed(),
+                limits.memory,
+            )
+        })
+        .transpose()?
+        .unwrap_or(0);
+    let resolved_config =
+        config.resolve_reserving(cache.map(|c| &c.programs), limits.memory, reserved)?;
     let baselines = config
         .compare
         .baselines
@@ -303,10 +323,7 @@ pub fn evaluate(
     // The prefill's compiled network is not needed any more: a generation compiles its
     // own decode steps, and a large model's two programs need not be held at once.
     drop(prog);
-    let w = &frozen.workload;
-    if let (Some(tokens @ 1..), Some(prompt)) = (w.decode_tokens, w.seq_len) {
-        let decode = cram_workloads::zoo::decode_step(&w.model, prompt + tokens - 1)
-            .ok_or_else(|| Error::usage(format!("'{}' generates no tokens", w.model)))?;
+    if let Some((decode, prompt, tokens)) = decode {
         let g = Generation {
             decode,
             prompt,

@@ -341,6 +341,8 @@ pub struct MapReport {
     pub residency: String,
     /// Resident bits the chip holds (half of every subarray's cells).
     pub resident_capacity_bits: u64,
+    /// Of which reserved for a decode step's key and value caches.
+    pub reserved_bits: u64,
     /// Gates the IR drop keeps from switching in the far rows (under
     /// `--allow-ir-violation`); empty when every gate switches.
     pub ir_violations: Vec<String>,

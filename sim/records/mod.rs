@@ -30,7 +30,7 @@ pub use sweep::*;
 pub use validation::*;
 
 /// Version of the record layout; raised whenever a field changes.
-pub const SCHEMA_VERSION: u32 = 16;
+pub const SCHEMA_VERSION: u32 = 17;
 
 /// The JSON Schemas of the records, by file name (`docs/schema/<name>`).
 pub fn schemas() -> Vec<(&'static str, String)> {

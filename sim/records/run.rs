@@ -258,6 +258,9 @@ pub struct ResidencyReport {
     pub wanted_bits: u64,
     /// Resident bits the chips hold (half of every subarray's cells).
     pub capacity_bits: u64,
+    /// Of which reserved for the key and value caches (a generation's at its end, or a
+    /// decode step's), which the weights cannot use.
+    pub reserved_bits: u64,
     /// Chips the network is spread over (`cram.chips`).
     pub chips: u64,
     /// Chips whose resident share would hold `wanted_bits` (what `cram.chips` needs for
@@ -425,15 +428,14 @@ pub struct GenerationSide {
 pub struct CacheReport {
     /// Bits one token adds: every layer's key and value features at their activation bits.
     pub bits_per_token: u64,
-    /// Bits the caches hold after the generation (prompt and generated tokens).
+    /// Bits the caches hold after the generation (prompt and generated tokens): reserved in
+    /// the resident share from the prefill on (a cache that does not fit is refused).
     pub bits_at_end: u64,
     /// Resident bits the chips hold (half of every subarray's cells).
     pub resident_capacity_bits: u64,
-    /// Of which the last decode step's deployment writes (resident weights and their
-    /// per-channel constants), bits.
+    /// Of the rest, what the last decode step's deployment writes (resident weights and
+    /// their per-channel constants), bits.
     pub resident_weight_bits: u64,
-    /// Whether the cache at its end fits beside the resident weights.
-    pub fits: bool,
     /// Writes a cell survives (`run.endurance_budget`).
     pub endurance_budget: f64,
     /// Writes on each cache cell per generation: an entry is written once, by the step of

@@ -31,6 +31,18 @@ impl Config {
         cache: Option<&ProgramCache>,
         memory: MemoryLimit,
     ) -> Result<Resolved, Error> {
+        self.resolve_reserving(cache, memory, 0)
+    }
+
+    /// [`Config::resolve_with`] with `reserved` resident bits set aside for a generation's
+    /// caches ([`Hw::with_state`]), refused before the network is compiled when they alone
+    /// outgrow the chips.
+    pub fn resolve_reserving(
+        &self,
+        cache: Option<&ProgramCache>,
+        memory: MemoryLimit,
+        reserved: u64,
+    ) -> Result<Resolved, Error> {
         self.validate()?;
         let c = &self.cram;
         // Each file is read once: its keys as read are what the run uses and records.
@@ -54,6 +66,9 @@ impl Config {
                 c.array.label()
             )));
         }
+        let chips = u64::from(c.chips);
+        let hw = Hw::new(lib, org, self.cram.gate_set).with_chips(chips);
+        crate::model::map::state_fits(&self.workload.model, &hw.clone().with_state(reserved))?;
         let zoo = is_zoo(&self.workload.model);
         let build = || -> Result<Compiled, Error> {
             let (prog, digest, origin) = if zoo {
@@ -125,9 +140,11 @@ impl Config {
             .mapping
             .choice(self.run.inferences_per_deployment)
             .map_err(Error::usage)?;
+        // A decode step's caches take their cells out of the resident share.
+        let state = crate::model::map::state_bits(&prog).max(reserved);
         Ok(Resolved {
             prog,
-            hw: Hw::new(lib, org, self.cram.gate_set).with_chips(u64::from(c.chips)),
+            hw: hw.with_state(state),
             choice,
             zoo,
             origin,

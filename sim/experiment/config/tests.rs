@@ -215,3 +215,30 @@ fn decode_tokens_apply_to_a_language_model_within_its_positions() {
     }
     parse("[workload]\nmodel = 'gpt2-small'\n[run]\nendurance_budget = 1e9\n").unwrap();
 }
+
+/// A reservation for a generation's caches is refused before anything is compiled when it
+/// alone outgrows the chips (naming the chips that would hold it), and otherwise carried in
+/// the hardware the run uses; a model with no caches reserves nothing of its own.
+#[test]
+fn a_reservation_is_refused_before_compiling_when_it_outgrows_the_chips() {
+    let c = Config::default();
+    let free = c.resolve(Default::default()).unwrap();
+    assert_eq!(free.hw.state_bits, 0);
+    let cells = crate::model::map::resident_cells(&free.hw);
+    let e = match c.resolve_reserving(None, Default::default(), 4 * cells) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("{} bits reserved in a {cells}-bit share", 4 * cells),
+    };
+    assert!(
+        e.contains(&format!("need {} resident bits", 4 * cells)) && e.contains("cram.chips = 4"),
+        "{e}"
+    );
+    let r = c
+        .resolve_reserving(None, Default::default(), cells / 2)
+        .unwrap();
+    assert_eq!(r.hw.state_bits, cells / 2);
+    assert_eq!(
+        crate::model::map::resident_capacity(&r.hw),
+        cells - cells / 2
+    );
+}

@@ -226,17 +226,12 @@ fn generation_table(s: &mut String, g: &crate::records::GenerationReport) {
     let c = &g.cache;
     let _ = writeln!(
         s,
-        "KV cache: {} bits per token, {} after the generation; the chips' resident share \
-         holds {} of which resident weights take {}: {}",
+        "KV cache: {} bits per token, {} after the generation, reserved in the chips' \
+         resident share of {} from the prefill on; resident weights take {} of the rest",
         c.bits_per_token,
         si(c.bits_at_end as f64, "bit"),
         si(c.resident_capacity_bits as f64, "bit"),
         si(c.resident_weight_bits as f64, "bit"),
-        if c.fits {
-            "the cache fits beside them"
-        } else {
-            "the cache does not fit beside them (not refused: the run prices it as loads)"
-        }
     );
     let _ = writeln!(
         s,

@@ -847,6 +847,81 @@ fn residency_that_does_not_fit() {
     );
 }
 
+/// Bits reserved for a model's state (a generation's key and value caches) come out of
+/// the weights' share: what fitted beside nothing spills beside the reservation, the
+/// resident bits held stay within what it leaves, a pinned network that no longer fits is
+/// refused with the reservation named, and a reservation larger than the chips is refused
+/// with the chips it needs, for any network.
+#[test]
+fn a_reserved_state_takes_its_bits_from_the_weights_share() {
+    let prog = zoo_program("resnet20", &spec(None), 1);
+    let img = vec![Array3::zeros((3, 32, 32))];
+    let opts = |choice| RunOptions {
+        mode: Mode::Analytical,
+        choice,
+        error_rates: [0.0; cram_arch::GateKind::COUNT],
+        seed: 1,
+        limits: Default::default(),
+    };
+    let auto = Choice::auto(Objective::Energy);
+    // Eight chips hold every layer's preferred resident layout.
+    let eight = || hw().with_chips(8);
+    let free = run_network(&prog, &img, &eight(), &opts(auto)).unwrap();
+    let r0 = free.residency;
+    assert!(
+        !r0.spilled() && r0.held_bits > 0 && r0.reserved_bits == 0,
+        "{r0:?}"
+    );
+    let cells = resident_cells(&eight());
+    assert_eq!(r0.capacity_bits, cells);
+    // Leave the weights half of what they held.
+    let reserved = cells - r0.held_bits / 2;
+    let hw_r = eight().with_state(reserved);
+    assert_eq!(resident_capacity(&hw_r), r0.held_bits / 2);
+    let r = run_network(&prog, &img, &hw_r, &opts(auto)).unwrap();
+    let d = r.residency;
+    assert_eq!((d.capacity_bits, d.reserved_bits), (cells, reserved));
+    assert_eq!(d.wanted_bits, r0.wanted_bits);
+    assert!(d.spilled() && d.held_bits <= d.free_bits(), "{d:?}");
+    assert_eq!(r.deployment().written_bits, d.held_bits);
+    assert!(d.chips_needed() > 8, "{d:?}");
+    let words = d.describe();
+    assert!(
+        words.contains(&format!(
+            "{reserved} resident bits are reserved for the key and value caches"
+        )),
+        "{words}"
+    );
+    // Less resident, so more reloaded: the run costs more than with the whole share.
+    assert!(r.energy_pj() > free.energy_pj());
+    // Pinned resident, with one bit left them, the weights do not fit.
+    let pinned = Choice {
+        resident: Some(true),
+        ..auto
+    };
+    let e = run_network(&prog, &img, &eight().with_state(cells - 1), &opts(pinned))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "{} of them reserved for the key and value caches",
+            cells - 1
+        )),
+        "{e}"
+    );
+    // A reservation the chips cannot hold is refused, naming the chips that would.
+    let cells = resident_cells(&hw());
+    let e = run_network(&prog, &img, &hw().with_state(2 * cells + 1), &opts(auto))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("key and value caches need") && e.contains("cram.chips = 3"),
+        "{e}"
+    );
+    let three = hw().with_chips(3).with_state(2 * cells + 1);
+    assert!(run_network(&prog, &img, &three, &opts(auto)).is_ok());
+}
+
 /// A functional run's memory estimate holds a split reduction's partial sums: every slice
 /// lane's value while the reducer runs, so pinning many slices is refused up front rather
 /// than run past `--max-memory`.

@@ -336,6 +336,9 @@ pub struct Hw {
     /// Identical chips the network is spread over, joined by the array's chip link
     /// (docs/model.md §2.10).
     pub chips: u64,
+    /// Resident bits reserved for the model's state, out of the resident share: a
+    /// generation's key and value caches at its end (docs/model.md §2.7).
+    pub state_bits: u64,
 }
 
 impl Hw {
@@ -351,7 +354,15 @@ impl Hw {
             steps,
             fractions: gate_fractions(set),
             chips: 1,
+            state_bits: 0,
         }
+    }
+
+    /// The same hardware with `bits` of its resident share reserved for the model's state
+    /// (the key and value caches), which the weights then cannot use.
+    pub fn with_state(mut self, bits: u64) -> Hw {
+        self.state_bits = bits;
+        self
     }
 
     /// The same hardware spread over `chips` identical chips (at least 1); more than one
@@ -512,6 +523,9 @@ pub struct Residency {
     pub wanted_bits: u64,
     /// Resident bits the chips hold: the resident share of every subarray's cells.
     pub capacity_bits: u64,
+    /// Of which reserved for the model's state (a generation's caches, [`Hw::state_bits`]):
+    /// the weights have the rest.
+    pub reserved_bits: u64,
     /// Chips the run spans.
     pub chips: u64,
     /// Resident bits the chosen layouts hold (at most `capacity_bits`).
@@ -524,16 +538,24 @@ pub struct Residency {
 }
 
 impl Residency {
-    /// Chips whose resident share would hold the wanted bits (at least 1).
+    /// Chips whose resident share would hold the wanted bits beside the reserved ones (at
+    /// least 1).
     pub fn chips_needed(&self) -> u64 {
         let per_chip = (self.capacity_bits / self.chips.max(1)).max(1);
-        self.wanted_bits.div_ceil(per_chip).max(1)
+        (self.wanted_bits + self.reserved_bits)
+            .div_ceil(per_chip)
+            .max(1)
+    }
+
+    /// Resident bits left for the weights beside the reserved ones.
+    pub fn free_bits(&self) -> u64 {
+        self.capacity_bits.saturating_sub(self.reserved_bits)
     }
 
     /// Whether the preferred resident layouts did not fit (some or all layers then reload
     /// their weights).
     pub fn spilled(&self) -> bool {
-        self.wanted_bits > self.capacity_bits
+        self.wanted_bits > self.free_bits()
     }
 
     /// What the mapper did, in words (docs/model.md §2.7).
@@ -544,14 +566,19 @@ impl Residency {
             "the chip's".to_owned()
         };
         let (w, c, h) = (self.wanted_bits, self.capacity_bits, self.held_bits);
+        // The weights' share: all of it, or what the caches leave.
+        let cap = match self.reserved_bits {
+            0 => format!("{chips} {c}"),
+            _ => format!("the {} of {chips} {c}", self.free_bits()),
+        };
         let more = format!("cram.chips = {} would hold them", self.chips_needed());
-        match (self.spilled(), h > 0) {
+        let what = match (self.spilled(), h > 0) {
             (false, true) if self.reloading == 0 => format!(
-                "resident: the stored layers' weights and constants ({h} of {chips} {c} \
+                "resident: the stored layers' weights and constants ({h} of {cap} \
                  resident bits) are written once per deployment"
             ),
             (false, true) => format!(
-                "resident where the search preferred it: {h} of {chips} {c} resident bits \
+                "resident where the search preferred it: {h} of {cap} resident bits \
                  are written once per deployment; {} stored layer(s) reload their weights \
                  every run, their best layout",
                 self.reloading
@@ -561,20 +588,24 @@ impl Residency {
             }
             (true, true) if self.reloading == 0 => format!(
                 "resident in fewer bits: the resident layouts each layer preferred need {w} \
-                 bits, more than {chips} {c}; the layers that gain least per bit take \
+                 bits, more than {cap}; the layers that gain least per bit take \
                  layouts holding fewer (fewer copies of their weights), {h} bits in all \
                  ({more})"
             ),
             (true, true) => format!(
                 "partly resident: the resident layouts each layer preferred need {w} bits, \
-                 more than {chips} {c}; the layers that gain most per bit keep {h} bits \
+                 more than {cap}; the layers that gain most per bit keep {h} bits \
                  resident and {} stored layer(s) reload their weights every run ({more})",
                 self.reloading
             ),
             (true, false) => format!(
                 "reload: the resident layouts each layer preferred need {w} bits, more than \
-                 {chips} {c}, so every layer reloads its weights ({more})"
+                 {cap}, so every layer reloads its weights ({more})"
             ),
+        };
+        match self.reserved_bits {
+            0 => what,
+            r => format!("{what}; {r} resident bits are reserved for the key and value caches"),
         }
     }
 }

@@ -308,12 +308,14 @@ pub(crate) fn run_layers(
     layouts: Option<&[Option<Layout>]>,
     realize: bool,
 ) -> Result<NetRun, Error> {
+    state_fits(&prog.network().name, hw)?;
     if let Some(l) = layouts {
         let mut r = run_layers_once(prog, images, hw, opts, Some(l), realize)?;
         let held = r.deployment().written_bits;
         r.residency = Residency {
             wanted_bits: held,
-            capacity_bits: resident_capacity(hw),
+            capacity_bits: resident_cells(hw),
+            reserved_bits: hw.state_bits,
             chips: hw.chips,
             held_bits: held,
             reloading: r.reloading(),
@@ -337,8 +339,47 @@ pub(crate) fn run_layers(
 }
 
 /// Resident bits the chips hold: the resident share of every subarray's cells (§2.7).
-pub fn resident_capacity(hw: &Hw) -> u64 {
+pub fn resident_cells(hw: &Hw) -> u64 {
     hw.subarrays() * u64::from(hw.org.params.lanes_per_subarray) * resident_cols(hw) as u64
+}
+
+/// Resident bits left for the weights: the chips' resident share less the bits reserved
+/// for the model's state ([`Hw::state_bits`]).
+pub fn resident_capacity(hw: &Hw) -> u64 {
+    resident_cells(hw).saturating_sub(hw.state_bits)
+}
+
+/// Bits a decode step's key and value caches hold (`Op::KvCache`, every entry, cached and
+/// new, at its activation bits): what [`Hw::with_state`] reserves for a model run alone.
+pub fn state_bits(prog: &golden::Program) -> u64 {
+    let net = prog.network();
+    (0..net.layers.len())
+        .filter(|&i| matches!(net.layers[i].op, cram_workloads::net::Op::KvCache { .. }))
+        .map(|i| {
+            let s = prog.shape(i);
+            (s.c * s.h * s.w) as u64 * u64::from(prog.act(i).bits)
+        })
+        .sum()
+}
+
+/// Refuses a run whose reserved state (a generation's key and value caches) alone does not
+/// fit the chips' resident share.
+pub fn state_fits(model: &str, hw: &Hw) -> Result<(), Error> {
+    let cells = resident_cells(hw);
+    if hw.state_bits > cells {
+        let per_chip = (cells / hw.chips).max(1);
+        return Err(Error::usage(format!(
+            "{}: its key and value caches need {} resident bits; {} chip(s) hold {cells} \
+             (half of every subarray's cells): set cram.chips = {} (each chip one more of \
+             the array, joined by its chip link), or fewer tokens (workload.seq_len, \
+             workload.decode_tokens, workload.cached_tokens)",
+            model,
+            hw.state_bits,
+            hw.chips,
+            hw.state_bits.div_ceil(per_chip)
+        )));
+    }
+    Ok(())
 }
 
 /// One layer's candidate, priced on `hw`: its layout, costs, score and resident bits.
@@ -430,7 +471,8 @@ fn choose(
         if least > capacity {
             let r = Residency {
                 wanted_bits: least,
-                capacity_bits: capacity,
+                capacity_bits: resident_cells(hw),
+                reserved_bits: hw.state_bits,
                 chips: hw.chips,
                 held_bits: 0,
                 reloading: 0,
@@ -488,7 +530,8 @@ fn choose(
     r.add_leakage(hw);
     r.residency = Residency {
         wanted_bits: wanted,
-        capacity_bits: capacity,
+        capacity_bits: resident_cells(hw),
+        reserved_bits: hw.state_bits,
         chips: hw.chips,
         held_bits: held,
         reloading: r.reloading(),
@@ -502,13 +545,17 @@ fn does_not_fit(prog: &golden::Program, r: &Residency) -> Result<(), Error> {
     if r.spilled() {
         return Err(Error::usage(format!(
             "{}: its resident weights and constants need at least {} bits; {} chip(s) hold {} \
-             resident bits (half of every subarray's cells): set cram.chips = {} (each chip \
+             resident bits (half of every subarray's cells){}: set cram.chips = {} (each chip \
              one more of the array, joined by its chip link), or mapping.residency = \
              \"reload\" or \"auto\"",
             prog.network().name,
             r.wanted_bits,
             r.chips,
             r.capacity_bits,
+            match r.reserved_bits {
+                0 => String::new(),
+                b => format!(", {b} of them reserved for the key and value caches"),
+            },
             r.chips_needed()
         )));
     }
