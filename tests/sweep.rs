@@ -361,26 +361,41 @@ fn sbatch_prints_an_array_and_its_merge_job() {
     assert!(submit.contains("--dependency=afterok:"), "{submit}");
 }
 
-#[test]
-fn every_plot_kind_draws_and_writes_its_data() {
-    let d = scratch("plots");
+/// The SMALL sweep planned in a fresh scratch folder `name`, run in one shard and merged:
+/// (the scratch folder, the sweep folder).
+fn merged_small(name: &str) -> (PathBuf, PathBuf) {
+    let d = scratch(name);
     let p = plan(&d, SMALL, "p");
     run_shard(&p, "0/1", "2");
     ok(merge(&p));
+    (d, p)
+}
+
+/// An analytical `run` with `extra` flags into `d/runs`: its folder and what it printed.
+fn one_run(d: &Path, extra: &[&str]) -> (PathBuf, String) {
     let runs = d.join("runs");
-    ok(cram(&[
+    let mut args: Vec<&std::ffi::OsStr> = vec![
         "run".as_ref(),
         "--mode".as_ref(),
         "analytical".as_ref(),
         "--out".as_ref(),
         runs.as_os_str(),
-    ]));
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    let out = ok(cram(&args));
     let run = std::fs::read_dir(&runs)
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
         .path();
+    (run, out)
+}
+
+#[test]
+fn every_plot_kind_draws_and_writes_its_data() {
+    let (d, p) = merged_small("plots");
+    let (run, _) = one_run(&d, &[]);
     let cases: [(&str, &Path, &[&str]); 6] = [
         ("layers", &run, &[]),
         ("breakdown", &run, &[]),
@@ -431,6 +446,127 @@ fn every_plot_kind_draws_and_writes_its_data() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("axes: cram.device"));
+}
+
+/// A whole HTML page that loads nothing: no script, no linked or imported resource.
+fn self_contained_text(html: &str) {
+    assert!(html.starts_with("<!DOCTYPE html>"), "{}", &html[..60]);
+    assert!(html.trim_end().ends_with("</html>"));
+    for banned in ["<script", " src=", " href=", "@import", "url("] {
+        assert!(!html.contains(banned), "{banned}");
+    }
+}
+
+/// `cramulator report` writes one self-contained page (no script, nothing fetched, every
+/// section) of a run folder and of a merged sweep folder, `run --html` the run's beside its
+/// records; the figures it and `plot` draw name a small network's layers, sum a large one's
+/// by op kind and label the Pareto points; bad input is refused with a clear message.
+#[test]
+fn report_pages_hold_every_section_and_fetch_nothing() {
+    let (d, p) = merged_small("report");
+    let (run, out) = one_run(&d, &["--set", "workload.model=resnet20", "--html"]);
+    assert!(out.contains("report: "), "{out}");
+    let self_contained = |html: &str| {
+        self_contained_text(html);
+        assert!(html.contains("<svg"), "no figure");
+    };
+    let page = String::from_utf8(read(&run.join("report.html"))).unwrap();
+    self_contained(&page);
+    for section in [
+        "Headline: CRAM against each baseline",
+        "Where CRAM&#39;s energy goes",
+        "Per layer",
+        "Mapping",
+        "Reliability: gate error rates",
+        "Configuration and assumptions",
+        "array preset &#39;cram-1k&#39;",
+        "resolved.toml",
+    ] {
+        let section = section.replace("&#39;", "'");
+        assert!(page.contains(&section), "{section}");
+    }
+    // 51 layers: summed by op kind below the per-layer markers; by component too.
+    assert!(page.contains("op kind (its layers summed)"));
+    assert!(page.contains("CRAM component"));
+    // The page written by `report` is the one `run --html` wrote.
+    let again = d.join("again.html");
+    ok(cram(&[
+        "report".as_ref(),
+        run.as_os_str(),
+        "--out".as_ref(),
+        again.as_os_str(),
+    ]));
+    assert_eq!(read(&again), page.as_bytes());
+    let sweep_page = d.join("sweep.html");
+    ok(cram(&[
+        "report".as_ref(),
+        p.as_os_str(),
+        "--out".as_ref(),
+        sweep_page.as_os_str(),
+    ]));
+    let page = String::from_utf8(read(&sweep_page)).unwrap();
+    self_contained(&page);
+    for section in [
+        "Axes",
+        "Best points",
+        "Energy against latency",
+        "Along the axes",
+        "Every point",
+    ] {
+        assert!(page.contains(section), "{section}");
+    }
+    // Labelled points on the Pareto figure.
+    assert!(
+        page.contains(">\n#0") || page.contains(">\n#1"),
+        "no point label"
+    );
+    // A sweep whose every point failed still gets its page, saying why a figure is missing.
+    let failing = plan(
+        &d,
+        r#"
+[sweep]
+name = "failing"
+set = ["run.mode=analytical", "cram.gate_set=maj"]
+
+[[axis]]
+key = "run.seed"
+values = [1, 2]
+"#,
+        "failing",
+    );
+    run_shard(&failing, "0/1", "1");
+    let _ = merge(&failing);
+    let failed_page = d.join("failed.html");
+    ok(cram(&[
+        "report".as_ref(),
+        failing.as_os_str(),
+        "--out".as_ref(),
+        failed_page.as_os_str(),
+    ]));
+    let page = String::from_utf8(read(&failed_page)).unwrap();
+    self_contained_text(&page);
+    assert!(
+        page.contains("Figure not drawn"),
+        "no note of the missing figure"
+    );
+    assert!(page.contains("2 point(s), 0 ok, 2 failed"));
+    // Bad input: a clear error, exit 2, no file.
+    let o = cram(&["report".as_ref(), d.join("nowhere").as_os_str()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such folder"));
+    let o = cram(&["report".as_ref(), d.as_os_str()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("neither a run folder"));
+    let bad = d.join("report.txt");
+    let o = cram(&[
+        "report".as_ref(),
+        run.as_os_str(),
+        "--out".as_ref(),
+        bad.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("must end in .html"));
+    assert!(!bad.exists());
 }
 
 /// Sends SIGINT to a child process.

@@ -10,15 +10,14 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use crate::experiment::options::MAX_THREADS;
-use crate::model::limits::{FALLBACK_MEMORY_BYTES, Limits, MemoryLimit, Stop};
+use crate::model::limits::{Limits, MemoryLimit, Stop};
 
 pub(crate) static STOP: AtomicBool = AtomicBool::new(false);
 pub(crate) static MAX_MEMORY: AtomicU64 = AtomicU64::new(0);
 
 pub use crate::error::EXIT_INTERRUPTED;
 
-/// Share of physical memory a functional run may use by default.
-pub const DEFAULT_MEMORY_SHARE: f64 = 0.5;
+pub use crate::experiment::options::DEFAULT_MEMORY_SHARE;
 
 /// Installs the SIGINT handler (once, from `main`).
 pub fn install_sigint() {
@@ -56,51 +55,17 @@ pub fn set_max_memory(bytes: u64) {
     MAX_MEMORY.store(bytes, Ordering::Relaxed);
 }
 
-/// Physical memory from `/proc/meminfo` (Linux), bytes.
-pub fn physical_memory_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 /// The limit in force: `--max-memory`, else half of physical memory, else 4 GiB.
 pub fn max_memory_bytes() -> u64 {
     match MAX_MEMORY.load(Ordering::Relaxed) {
-        0 => physical_memory_bytes().map_or(FALLBACK_MEMORY_BYTES, |b| {
-            (b as f64 * DEFAULT_MEMORY_SHARE) as u64
-        }),
+        0 => crate::experiment::options::default_memory_bytes(),
         b => b,
     }
 }
 
-/// Parses a size: bytes, or a number with K, M, G or T (powers of 1024; an optional `iB`
-/// or `B` after the letter), e.g. `512M`, `4G`, `1.5GiB`.
+/// Parses `--max-memory` ([`crate::experiment::options::parse_size`]).
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let upper = t.to_ascii_uppercase();
-    let body = upper
-        .strip_suffix("IB")
-        .or_else(|| upper.strip_suffix('B'))
-        .unwrap_or(&upper);
-    let (num, shift) = match body.chars().last() {
-        Some('K') => (&body[..body.len() - 1], 10),
-        Some('M') => (&body[..body.len() - 1], 20),
-        Some('G') => (&body[..body.len() - 1], 30),
-        Some('T') => (&body[..body.len() - 1], 40),
-        _ => (body, 0),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("--max-memory {s}: expected a size such as 512M, 4G or 1073741824"))?;
-    let bytes = v * (1u64 << shift) as f64;
-    if !(bytes.is_finite() && bytes >= 1.0 && bytes < 2f64.powi(63)) {
-        return Err(format!(
-            "--max-memory {s}: must be at least 1 byte and below 8 EiB"
-        ));
-    }
-    Ok(bytes as u64)
+    crate::experiment::options::parse_size(s, "--max-memory")
 }
 
 #[cfg(test)]

@@ -89,19 +89,7 @@ pub(crate) fn parse_kernel(s: &str) -> Result<KernelKind, String> {
 
 /// `cramulator kernel`.
 pub fn kernel(a: &KernelArgs) -> Result<Outcome, Error> {
-    let error_rate = if a.error_rate == "derived" {
-        ErrorRate::Derived
-    } else {
-        match a.error_rate.parse::<f64>() {
-            Ok(p) if (0.0..=1.0).contains(&p) => ErrorRate::Fixed(p),
-            _ => {
-                return Err(Error::usage(format!(
-                    "--error-rate {}: must be a probability in [0, 1] or `derived`",
-                    a.error_rate
-                )));
-            }
-        }
-    };
+    let error_rate = ErrorRate::parse(&a.error_rate, "--error-rate")?;
     let request = KernelRequest {
         kind: a.name,
         bits: a.bits,

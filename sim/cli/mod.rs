@@ -9,6 +9,7 @@ pub mod map;
 pub mod misc;
 pub mod models;
 pub mod plot;
+pub mod report;
 pub mod run;
 pub mod simulate;
 pub mod sweep;
@@ -78,6 +79,10 @@ pub enum Command {
     Sweep(sweep::SweepCommand),
     /// Draw a figure (SVG, or PNG by the file name) and write the CSV it was drawn from.
     Plot(plot::PlotArgs),
+    /// Write one self-contained HTML page of a run folder or a merged sweep folder: the
+    /// comparison, energy, layers, mapping, reliability, configuration and assumptions
+    /// (a sweep: its Pareto front, lines, heat map and results), inline SVG, no script.
+    Report(report::ReportArgs),
     /// The validation suite: physics, kernels, networks, baseline calibration and published
     /// paper claims; per check the expected and obtained values, the tolerance, the status
     /// and the source. Exits 1 when a required check diverges.
@@ -119,6 +124,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Map(a) => crate::cli::map::map(&a),
         Command::Sweep(c) => sweep::sweep(&c),
         Command::Plot(a) => plot::plot(&a),
+        Command::Report(a) => report::report(&a),
         Command::Validate(a) => validate::validate(&a),
     }
 }

@@ -19,6 +19,9 @@ pub struct RunArgs {
     /// Print report.json instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Also write the run's HTML report, `<run-id>/report.html` (`cramulator report`).
+    #[arg(long)]
+    pub html: bool,
 }
 
 /// `cramulator run`.
@@ -32,6 +35,12 @@ pub fn run(a: &RunArgs) -> Result<Outcome, Error> {
         dir: &dir,
     };
     emit(&render(&view, Format::of_flags(a.json, false))?)?;
+    if a.html {
+        let page = crate::cli::report::write(&dir, &dir.join("report.html"))?;
+        if !a.json {
+            emit(&format!("report: {}\n", page.display()))?;
+        }
+    }
     Ok(if record.ok {
         Outcome::Success
     } else {

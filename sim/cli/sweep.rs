@@ -139,40 +139,9 @@ pub(crate) fn plan_cmd(a: &PlanArgs) -> Result<Outcome, Error> {
 
 // ----- running a shard -------------------------------------------------------------------
 
-/// `I/N` or `auto`.
-pub(crate) fn parse_shard(s: &str) -> Result<(u64, u64), Error> {
-    let (i, n) = if s == "auto" {
-        let var = |k: &str| std::env::var(k).ok();
-        match (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
-            (Some(i), Some(n)) => (i, n),
-            _ => {
-                return Err(Error::usage(
-                    "--shard auto: SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT are not set \
-                     (not in a Slurm job array); give --shard I/N",
-                ));
-            }
-        }
-    } else {
-        match s.split_once('/') {
-            Some((i, n)) => (i.to_owned(), n.to_owned()),
-            None => {
-                return Err(Error::usage(format!(
-                    "--shard {s}: expected I/N (e.g. 3/64) or auto"
-                )));
-            }
-        }
-    };
-    match (i.trim().parse::<u64>(), n.trim().parse::<u64>()) {
-        (Ok(i), Ok(n)) if n >= 1 && i < n => Ok((i, n)),
-        _ => Err(Error::usage(format!(
-            "--shard {s} (= {i}/{n}): expected I/N with 0 ≤ I < N"
-        ))),
-    }
-}
-
 pub(crate) fn run_cmd(a: &RunShardArgs) -> Result<Outcome, Error> {
     let plan = Plan::read(&a.dir)?;
-    let (shard, of) = parse_shard(&a.shard)?;
+    let (shard, of) = crate::experiment::sweep::parse_shard(&a.shard, "--shard")?;
     let options = crate::cli::common::options(a.threads);
     // The thread count is refused before any file is touched.
     options.workers()?;

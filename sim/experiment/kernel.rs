@@ -30,6 +30,20 @@ pub enum ErrorRate {
 }
 
 impl ErrorRate {
+    /// Parses `derived` or a probability in [0, 1]; errors name the option `name` (the
+    /// flag, or a keyword of the Python binding), the value and what is allowed.
+    pub fn parse(value: &str, name: &str) -> Result<ErrorRate, Error> {
+        if value == "derived" {
+            return Ok(ErrorRate::Derived);
+        }
+        match value.parse::<f64>() {
+            Ok(p) if (0.0..=1.0).contains(&p) => Ok(ErrorRate::Fixed(p)),
+            _ => Err(Error::usage(format!(
+                "{name} {value}: must be a probability in [0, 1] or `derived`"
+            ))),
+        }
+    }
+
     /// Whether faults are injected.
     pub fn injects(self) -> bool {
         match self {

@@ -26,6 +26,55 @@ impl Options {
     }
 }
 
+/// Share of physical memory a functional run may use by default.
+pub const DEFAULT_MEMORY_SHARE: f64 = 0.5;
+
+/// Physical memory from `/proc/meminfo` (Linux), bytes.
+pub fn physical_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The memory limit when none is given: [`DEFAULT_MEMORY_SHARE`] of physical memory, else
+/// 4 GiB.
+pub fn default_memory_bytes() -> u64 {
+    physical_memory_bytes().map_or(crate::model::limits::FALLBACK_MEMORY_BYTES, |b| {
+        (b as f64 * DEFAULT_MEMORY_SHARE) as u64
+    })
+}
+
+/// Parses a size: bytes, or a number with K, M, G or T (powers of 1024; an optional `iB`
+/// or `B` after the letter), e.g. `512M`, `4G`, `1.5GiB`. Errors name the option `name`
+/// (`--max-memory`, or the Python binding's keyword), the value and what is allowed.
+pub fn parse_size(s: &str, name: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let upper = t.to_ascii_uppercase();
+    let body = upper
+        .strip_suffix("IB")
+        .or_else(|| upper.strip_suffix('B'))
+        .unwrap_or(&upper);
+    let (num, shift) = match body.chars().last() {
+        Some('K') => (&body[..body.len() - 1], 10),
+        Some('M') => (&body[..body.len() - 1], 20),
+        Some('G') => (&body[..body.len() - 1], 30),
+        Some('T') => (&body[..body.len() - 1], 40),
+        _ => (body, 0),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{name} {s}: expected a size such as 512M, 4G or 1073741824"))?;
+    let bytes = v * (1u64 << shift) as f64;
+    if !(bytes.is_finite() && bytes >= 1.0 && bytes < 2f64.powi(63)) {
+        return Err(format!(
+            "{name} {s}: must be at least 1 byte and below 8 EiB"
+        ));
+    }
+    Ok(bytes as u64)
+}
+
 /// Most worker threads a command may run, whatever the machine.
 pub const MAX_THREADS: usize = 1024;
 

@@ -73,7 +73,20 @@ pub fn write_by_path(
 /// new one. A folder of the same id holds the same bytes (the id is the hash of everything
 /// the run read, and no record holds a time): it is replaced, or, if another process
 /// renamed its copy into place between these steps, that one is kept. Returns `out/id`.
+/// The id and every file name must be one path component (no separator, not `.` or `..`),
+/// so nothing is written or replaced outside `out/id`.
 pub fn write_folder(out: &Path, id: &str, files: &[(&str, Vec<u8>)]) -> Result<PathBuf, Error> {
+    let plain = |n: &str| !matches!(n, "" | "." | "..") && !n.contains(['/', '\\', '\0']);
+    if let Some(bad) = std::iter::once(id)
+        .chain(files.iter().map(|f| f.0))
+        .find(|n| !plain(n))
+    {
+        return Err(Error::usage(format!(
+            "writing results into '{}': {bad:?} is not a plain file or folder name (one path \
+             component: no '/' or '\\', not '.' or '..')",
+            out.display()
+        )));
+    }
     let io = |what: &Path, e: std::io::Error| {
         Error::usage(format!("writing results '{}': {e}", what.display()))
     };
@@ -151,6 +164,23 @@ mod tests {
         let again = write_folder(&dir, "r1", &[("x", b"2".to_vec())]).unwrap();
         assert_eq!(run, again);
         assert_eq!(std::fs::read(run.join("x")).unwrap(), b"2");
+        // Nothing is written or replaced outside out/id: an id or a file name that is not
+        // one path component is refused, a run id with spaces or accents is not.
+        for (id, file) in [
+            ("..", "x"),
+            ("../r1", "x"),
+            ("a/b", "x"),
+            ("r2", "../x"),
+            ("", "x"),
+        ] {
+            let e = write_folder(&dir.join("out"), id, &[(file, b"3".to_vec())]).unwrap_err();
+            assert!(
+                e.to_string().contains("not a plain file or folder name"),
+                "{e}"
+            );
+        }
+        assert_eq!(std::fs::read(run.join("x")).unwrap(), b"2");
+        assert!(write_folder(&dir, "my model+ü-1", &[("x", b"4".to_vec())]).is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

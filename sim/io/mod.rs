@@ -8,5 +8,6 @@ pub mod atomic;
 pub mod lock;
 pub mod plot;
 pub mod render;
+pub mod report;
 pub mod shard;
 pub mod slurm;

@@ -86,7 +86,7 @@ pub struct ShardHeader {
 }
 
 /// summary.json.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Summary {
     /// Sweep name.
     pub name: String,
@@ -109,7 +109,7 @@ pub struct Summary {
 }
 
 /// The point with the lowest value of a metric.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Best {
     /// Metric name.
     pub metric: String,

@@ -628,6 +628,9 @@ pub(crate) fn summary(m: &SweepManifest, records: &[PointRecord]) -> Summary {
         let with: Vec<(&PointRecord, f64)> = ok
             .iter()
             .filter_map(|r| r.report.as_ref().map(|rep| (*r, f(rep))))
+            // A value that is not a number has no place in a best point or a range (and
+            // JSON would write it as null).
+            .filter(|(_, v)| v.is_finite())
             .collect();
         if let Some((r, v)) = with
             .iter()
@@ -717,6 +720,38 @@ pub struct PointsRun {
     pub threads: usize,
     /// Stopped by the stop flag before every point ran.
     pub interrupted: bool,
+}
+
+/// A shard, `I/N` (0 ≤ I < N) or `auto` (Slurm's job array task); errors name the option
+/// `name` (`--shard`, or the Python binding's keyword).
+pub fn parse_shard(s: &str, name: &str) -> Result<(u64, u64), Error> {
+    let (i, n) = if s == "auto" {
+        let var = |k: &str| std::env::var(k).ok();
+        match (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
+            (Some(i), Some(n)) => (i, n),
+            _ => {
+                return Err(Error::usage(format!(
+                    "{name} auto: SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT are not set \
+                     (not in a Slurm job array); give {name} I/N"
+                )));
+            }
+        }
+    } else {
+        match s.split_once('/') {
+            Some((i, n)) => (i.to_owned(), n.to_owned()),
+            None => {
+                return Err(Error::usage(format!(
+                    "{name} {s}: expected I/N (e.g. 3/64) or auto"
+                )));
+            }
+        }
+    };
+    match (i.trim().parse::<u64>(), n.trim().parse::<u64>()) {
+        (Ok(i), Ok(n)) if n >= 1 && i < n => Ok((i, n)),
+        _ => Err(Error::usage(format!(
+            "{name} {s} (= {i}/{n}): expected I/N with 0 ≤ I < N"
+        ))),
+    }
 }
 
 /// Runs the points `ids` of `plan` on `options`' threads, sharing compiled networks and

@@ -1,9 +1,9 @@
 //! Drawing a figure with plotters: x–y series, stacked bars and heat maps, on any backend.
 
-use plotters::coord::Shift;
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 
-use super::{Body, FAMILY, Figure, Xy, color, spread};
+use super::{Bars, Body, FAMILY, Figure, Xy, color, spread};
 
 pub(crate) type DrawResult = Result<(), String>;
 
@@ -11,13 +11,26 @@ pub(crate) fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figur
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
     let title = root.titled(&fig.title, (FAMILY, 24)).map_err(e)?;
-    match &fig.body {
-        Body::Xy(xy) => draw_xy(&title, xy)?,
+    draw_body(&title, &fig.body)?;
+    root.present().map_err(e)
+}
+
+/// Draws `body` on `area` (panels one under the other).
+fn draw_body<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, body: &Body) -> DrawResult {
+    match body {
+        Body::Xy(xy) => draw_xy(area, xy),
+        Body::Bars(b) => draw_bars(area, b),
+        Body::Panels(panels) => {
+            for (part, body) in area.split_evenly((panels.len(), 1)).iter().zip(panels) {
+                draw_body(part, body)?;
+            }
+            Ok(())
+        }
         Body::Stacked {
             bars,
             parts,
             total_unit,
-        } => draw_stacked(&title, bars, parts, total_unit)?,
+        } => draw_stacked(area, bars, parts, total_unit),
         Body::Heat {
             x_desc,
             y_desc,
@@ -25,9 +38,38 @@ pub(crate) fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figur
             y_labels,
             cells,
             metric,
-        } => draw_heat(&title, x_desc, y_desc, x_labels, y_labels, cells, metric)?,
+        } => draw_heat(area, x_desc, y_desc, x_labels, y_labels, cells, metric),
     }
-    root.present().map_err(e)
+}
+
+/// The runs of `points` a line joins: consecutive points, broken at a zero on a log axis
+/// (marked at the floor instead) and, on a category axis, across a category with no point.
+pub(crate) fn line_runs(
+    points: &[(f64, f64)],
+    log_y: bool,
+    categories: bool,
+) -> Vec<Vec<(f64, f64)>> {
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut cur: Vec<(f64, f64)> = Vec::new();
+    for &p in points {
+        let drawn = !log_y || p.1 > 0.0;
+        let joined = cur
+            .last()
+            .is_some_and(|q| !categories || p.0 - q.0 <= 1.0 + 1e-9);
+        if !drawn || !joined {
+            if cur.len() > 1 {
+                runs.push(std::mem::take(&mut cur));
+            }
+            cur.clear();
+        }
+        if drawn {
+            cur.push(p);
+        }
+    }
+    if cur.len() > 1 {
+        runs.push(cur);
+    }
+    runs
 }
 
 /// The label of category axis position `v`: a category at each integer, nothing between.
@@ -79,12 +121,14 @@ pub(crate) fn draw_xy<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, xy: &Xy
         xy.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
         xy.log_y,
     );
+    // Many categories: their names run up the axis.
+    let upright = xy.x_labels.as_ref().is_some_and(|l| l.len() > 8);
     // Four coordinate combinations share one body.
     macro_rules! body {
         ($xr:expr, $yr:expr) => {{
             let mut chart = ChartBuilder::on(area)
                 .margin(20)
-                .x_label_area_size(60)
+                .x_label_area_size(if upright { 130 } else { 60 })
                 .y_label_area_size(100)
                 .build_cartesian_2d($xr, $yr)
                 .map_err(|e| e.to_string())?;
@@ -100,30 +144,67 @@ pub(crate) fn draw_xy<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, xy: &Xy
                 .y_desc(xy.y_desc.as_str())
                 .x_labels(n_x)
                 .x_label_formatter(&xf)
+                .x_label_style(if upright {
+                    (FAMILY, 12).into_font().transform(FontTransform::Rotate90)
+                } else {
+                    (FAMILY, 14).into_font()
+                })
                 .y_label_formatter(&|v: &f64| crate::units::compact(*v))
                 .axis_desc_style((FAMILY, 18))
                 .label_style((FAMILY, 14))
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw()
                 .map_err(|e| e.to_string())?;
+            let categories = xy.x_labels.is_some();
             for s in &xy.series {
                 let c = s.color;
-                if s.line && s.points.len() > 1 {
+                if s.line {
+                    for run in line_runs(&s.points, xy.log_y, categories) {
+                        chart
+                            .draw_series(LineSeries::new(run, c.stroke_width(2)))
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                // A zero on a log axis: a triangle on the floor.
+                let zeros: Vec<f64> = s
+                    .points
+                    .iter()
+                    .filter(|p| xy.log_y && p.1 <= 0.0)
+                    .map(|p| p.0)
+                    .collect();
+                chart
+                    .draw_series(
+                        zeros
+                            .iter()
+                            .map(|&x| TriangleMarker::new((x, y0), 5, c.stroke_width(1))),
+                    )
+                    .map_err(|e| e.to_string())?;
+                if let Some(labels) = &s.labels {
                     chart
-                        .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))
+                        .draw_series(s.points.iter().zip(labels).map(|(&p, l)| {
+                            EmptyElement::at(p)
+                                + Text::new(l.clone(), (7, -16), (FAMILY, 12).into_font())
+                        }))
                         .map_err(|e| e.to_string())?;
                 }
                 let radii = s.radii.clone().unwrap_or_else(|| vec![3.0; s.points.len()]);
                 let filled = s.filled;
+                let log_y = xy.log_y;
                 chart
-                    .draw_series(s.points.iter().zip(radii).map(move |(&p, r)| {
-                        let style = if filled {
-                            c.filled()
-                        } else {
-                            c.stroke_width(2)
-                        };
-                        Circle::new(p, r.round() as i32, style)
-                    }))
+                    .draw_series(
+                        s.points
+                            .iter()
+                            .zip(radii)
+                            .filter(move |(p, _)| !log_y || p.1 > 0.0)
+                            .map(move |(&p, r)| {
+                                let style = if filled {
+                                    c.filled()
+                                } else {
+                                    c.stroke_width(2)
+                                };
+                                Circle::new(p, r.round() as i32, style)
+                            }),
+                    )
                     .map_err(|e| e.to_string())?
                     .label(s.label.as_str())
                     .legend(move |(x, y)| {
@@ -132,14 +213,7 @@ pub(crate) fn draw_xy<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, xy: &Xy
                             + Circle::new((0, 0), 4, c.filled())
                     });
             }
-            chart
-                .configure_series_labels()
-                .position(legend_corner(xy, (x0, x1), (y0, y1)))
-                .label_font((FAMILY, 14))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| e.to_string())?;
+            legend(&mut chart, legend_corner(xy, (x0, x1), (y0, y1)))?;
         }};
     }
     match (xy.log_x, xy.log_y) {
@@ -244,14 +318,99 @@ pub(crate) fn draw_stacked<DB: DrawingBackend>(
             )
         }))
         .map_err(|e| e.to_string())?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)
+}
+
+/// The series' legend at `at`, boxed on a translucent white.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    at: SeriesLabelPosition,
+) -> DrawResult {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(at)
         .label_font((FAMILY, 14))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
         .map_err(|e| e.to_string())
+}
+
+pub(crate) fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, b: &Bars) -> DrawResult {
+    let n = b.groups.len();
+    let k = b.series.len().max(1);
+    let (y0, y1) = padded(b.series.iter().flat_map(|s| s.1.iter().copied()), b.log_y);
+    let y0 = if b.log_y { y0 } else { y0.min(0.0) };
+    macro_rules! body {
+        ($yr:expr) => {{
+            let mut chart = ChartBuilder::on(area)
+                .margin(20)
+                .x_label_area_size(if n > 8 { 110 } else { 60 })
+                .y_label_area_size(100)
+                .build_cartesian_2d(-0.5..n as f64 - 0.5, $yr)
+                .map_err(|e| e.to_string())?;
+            let groups = b.groups.clone();
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(4 * n.max(1))
+                .x_label_formatter(&move |v: &f64| category(&groups, *v))
+                .x_label_style(if n > 8 {
+                    (FAMILY, 13).into_font().transform(FontTransform::Rotate90)
+                } else {
+                    (FAMILY, 14).into_font()
+                })
+                .y_label_formatter(&|v: &f64| crate::units::compact(*v))
+                .x_desc(b.x_desc.as_str())
+                .y_desc(b.y_desc.as_str())
+                .axis_desc_style((FAMILY, 18))
+                .label_style((FAMILY, 14))
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            let w = 0.8 / k as f64;
+            for (j, (label, values)) in b.series.iter().enumerate() {
+                let c = color(j);
+                let x = move |i: usize| i as f64 - 0.4 + j as f64 * w;
+                chart
+                    .draw_series(
+                        values
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, v)| !b.log_y || **v > 0.0)
+                            .map(move |(i, &v)| {
+                                Rectangle::new([(x(i), y0), (x(i) + w * 0.9, v)], c.filled())
+                            }),
+                    )
+                    .map_err(|e| e.to_string())?
+                    .label(label.as_str())
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x - 8, y - 6), (x + 8, y + 6)], c.filled())
+                    });
+                // A zero on a log axis: a triangle on the floor.
+                chart
+                    .draw_series(
+                        values
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, v)| b.log_y && **v <= 0.0)
+                            .map(move |(i, _)| {
+                                TriangleMarker::new((x(i) + w * 0.45, y0), 5, c.stroke_width(1))
+                            }),
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+            if b.series.len() > 1 {
+                legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+            }
+        }};
+    }
+    if b.log_y {
+        body!((y0..y1).log_scale());
+    } else {
+        body!(y0..y1);
+    }
+    Ok(())
 }
 
 /// The unit in parentheses at the end of a description, or the description.
@@ -358,35 +517,45 @@ pub(crate) fn draw_heat<DB: DrawingBackend>(
             }))
             .map_err(|e| e.to_string())?;
     }
-    // Colour bar.
-    let mut bar = ChartBuilder::on(&legend)
-        .margin_top(40)
-        .margin_bottom(80)
-        .margin_right(10)
-        .y_label_area_size(70)
-        .caption(
-            format!("{}{}", unit_of_desc(metric), if log { ", log" } else { "" }),
-            (FAMILY, 14),
-        )
-        .build_cartesian_2d(0.0..1.0, lo.min(hi)..hi.max(lo + 1e-12))
-        .map_err(|e| e.to_string())?;
-    bar.configure_mesh()
-        .disable_x_mesh()
-        .disable_x_axis()
-        .y_labels(6)
-        .y_label_formatter(&|v: &f64| crate::units::compact(if log { 10f64.powf(*v) } else { *v }))
-        .label_style((FAMILY, 12))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    // Colour bar: on a log scale its own coordinate is logarithmic, so its ticks fall on
+    // round values (1, 2, 5 × a power of ten) rather than on round exponents.
     let steps = 64;
-    bar.draw_series((0..steps).map(|k| {
-        let a = lo + (hi - lo) * k as f64 / steps as f64;
-        let b = lo + (hi - lo) * (k + 1) as f64 / steps as f64;
-        Rectangle::new(
-            [(0.0, a), (1.0, b)],
-            viridis(k as f64 / (steps - 1) as f64).filled(),
-        )
-    }))
-    .map_err(|e| e.to_string())?;
+    let caption = format!("{}{}", unit_of_desc(metric), if log { ", log" } else { "" });
+    let untf = |t: f64| if log { 10f64.powf(t) } else { t };
+    macro_rules! colour_bar {
+        ($yr:expr) => {{
+            let mut bar = ChartBuilder::on(&legend)
+                .margin_top(40)
+                .margin_bottom(80)
+                .margin_right(10)
+                .y_label_area_size(70)
+                .caption(caption.as_str(), (FAMILY, 14))
+                .build_cartesian_2d(0.0..1.0, $yr)
+                .map_err(|e| e.to_string())?;
+            bar.configure_mesh()
+                .disable_x_mesh()
+                .disable_x_axis()
+                .y_labels(6)
+                .y_label_formatter(&|v: &f64| crate::units::compact(*v))
+                .label_style((FAMILY, 12))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            bar.draw_series((0..steps).map(|k| {
+                let a = lo + (hi - lo) * k as f64 / steps as f64;
+                let b = lo + (hi - lo) * (k + 1) as f64 / steps as f64;
+                Rectangle::new(
+                    [(0.0, untf(a)), (1.0, untf(b))],
+                    viridis(k as f64 / (steps - 1) as f64).filled(),
+                )
+            }))
+            .map_err(|e| e.to_string())?;
+        }};
+    }
+    let (y0, y1) = (untf(lo.min(hi)), untf(hi.max(lo + 1e-12)));
+    if log {
+        colour_bar!((y0..y1).log_scale());
+    } else {
+        colour_bar!(y0..y1);
+    }
     Ok(())
 }

@@ -78,6 +78,10 @@ pub(crate) enum Body {
         parts: Vec<String>,
         total_unit: String,
     },
+    /// Bars in groups: one bar per series in each group (a category of the x axis).
+    Bars(Bars),
+    /// Several bodies, one under the other.
+    Panels(Vec<Body>),
     /// Cells over two categorical axes.
     Heat {
         x_desc: String,
@@ -100,9 +104,21 @@ pub(crate) struct Xy {
     series: Vec<Series>,
 }
 
+/// Grouped bars: `series` values per group, on a linear or log y axis.
+pub(crate) struct Bars {
+    pub x_desc: String,
+    pub y_desc: String,
+    pub log_y: bool,
+    pub groups: Vec<String>,
+    /// (label, one value per group); a zero on a log axis is marked at the floor.
+    pub series: Vec<(String, Vec<f64>)>,
+}
+
 pub(crate) struct Series {
     label: String,
     points: Vec<(f64, f64)>,
+    /// A text beside each point (none when absent).
+    labels: Option<Vec<String>>,
     /// Marker radius per point (px); 3 px each when absent.
     radii: Option<Vec<f64>>,
     /// Join the points with a line.
@@ -240,6 +256,11 @@ pub(crate) fn report(dir: &Path, what: &str, memory: MemoryLimit) -> Result<RunR
     serde_json::from_str(&text).map_err(|e| Error::usage(format!("'{}': {e}", path.display())))
 }
 
+/// Networks with at most this many CRAM layers show each layer's name on the axis; larger
+/// ones show markers by index (no line: a line across cheap and costly layers zig-zags)
+/// above the energy summed by op kind.
+pub(crate) const NAMED_LAYERS: usize = 40;
+
 pub(crate) fn layers(dir: &Path, memory: MemoryLimit) -> Result<Figure, Error> {
     let rows = layer_rows(dir, memory)?;
     let rep = report(dir, "layers", memory)?;
@@ -249,6 +270,23 @@ pub(crate) fn layers(dir: &Path, memory: MemoryLimit) -> Result<Figure, Error> {
             machines.push(r.machine.clone());
         }
     }
+    // The network's layers in order (CRAM's rows; any machine's when CRAM has none).
+    let mut order: Vec<(usize, String, String)> = Vec::new();
+    for r in &rows {
+        if !order.iter().any(|o| o.0 == r.index) {
+            order.push((r.index, r.layer.clone(), r.op.clone()));
+        }
+    }
+    order.sort_by_key(|o| o.0);
+    let named = order.len() <= NAMED_LAYERS;
+    let at = |index: usize| -> f64 {
+        if named {
+            order.iter().position(|o| o.0 == index).unwrap_or(0) as f64
+        } else {
+            index as f64
+        }
+    };
+    // Zeros stay: the log axis marks them on its floor.
     let mut series: Vec<Series> = machines
         .iter()
         .enumerate()
@@ -256,11 +294,12 @@ pub(crate) fn layers(dir: &Path, memory: MemoryLimit) -> Result<Figure, Error> {
             label: m.clone(),
             points: rows
                 .iter()
-                .filter(|r| &r.machine == m && r.energy_pj > 0.0)
-                .map(|r| (r.index as f64, r.energy_pj))
+                .filter(|r| &r.machine == m)
+                .map(|r| (at(r.index), r.energy_pj))
                 .collect(),
+            labels: None,
             radii: None,
-            line: true,
+            line: named,
             color: color(i),
             filled: i == 0,
         })
@@ -272,62 +311,119 @@ pub(crate) fn layers(dir: &Path, memory: MemoryLimit) -> Result<Figure, Error> {
         ("cram inside its array", |r| r.array_pj),
         ("cram inside its chip", |r| r.chip_pj),
     ];
-    for (k, (label, at)) in inner.into_iter().enumerate() {
+    for (k, (label, inside)) in inner.into_iter().enumerate() {
         let points: Vec<(f64, f64)> = rows
             .iter()
-            .filter_map(|r| at(r).filter(|&e| e > 0.0).map(|e| (r.index as f64, e)))
+            .filter_map(|r| inside(r).map(|e| (at(r.index), e)))
             .collect();
-        if !points.is_empty() {
+        if points.iter().any(|p| p.1 > 0.0) {
             series.push(Series {
                 label: label.into(),
                 points,
+                labels: None,
                 radii: None,
-                line: true,
+                line: named,
                 color: color(machines.len() + k),
                 filled: false,
             });
         }
     }
+    // The CSV: every layer's row, then (when drawn) each machine's sum per op kind.
     let opt = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
-    let csv = csv_bytes(
-        &[
-            "machine",
-            "index",
-            "layer",
-            "op",
-            "energy_pj",
-            "array_pj",
-            "chip_pj",
-        ],
-        &rows
-            .iter()
-            .map(|r| {
-                vec![
-                    r.machine.clone(),
-                    r.index.to_string(),
-                    r.layer.clone(),
-                    r.op.clone(),
-                    format!("{}", r.energy_pj),
-                    opt(r.array_pj),
-                    opt(r.chip_pj),
-                ]
-            })
-            .collect::<Vec<_>>(),
-    )?;
+    let mut data: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.machine.clone(),
+                r.index.to_string(),
+                r.layer.clone(),
+                r.op.clone(),
+                format!("{}", r.energy_pj),
+                opt(r.array_pj),
+                opt(r.chip_pj),
+            ]
+        })
+        .collect();
+    let header = [
+        "machine",
+        "index",
+        "layer",
+        "op",
+        "energy_pj",
+        "array_pj",
+        "chip_pj",
+    ];
+    let per_layer = Body::Xy(Xy {
+        x_desc: if named {
+            "layer".into()
+        } else {
+            "layer (index in the network)".into()
+        },
+        y_desc: "energy per inference (pJ, log; ▲ on the floor: 0)".into(),
+        log_x: false,
+        log_y: true,
+        x_labels: named.then(|| order.iter().map(|o| o.1.clone()).collect()),
+        series,
+    });
+    let title = format!(
+        "{}: energy per layer per inference, CRAM ({} / {}) vs baselines",
+        rep.workload.model, rep.cram.device, rep.cram.array
+    );
+    if named {
+        return Ok(Figure {
+            title,
+            body: per_layer,
+            csv: csv_bytes(&header, &data)?,
+        });
+    }
+    // Energy by op kind, each machine's layers of that kind summed.
+    let mut ops: Vec<String> = Vec::new();
+    for o in &order {
+        if !ops.contains(&o.2) {
+            ops.push(o.2.clone());
+        }
+    }
+    let by_op: Vec<(String, Vec<f64>)> = machines
+        .iter()
+        .map(|m| {
+            let sums = ops
+                .iter()
+                .map(|op| {
+                    rows.iter()
+                        .filter(|r| &r.machine == m && &r.op == op)
+                        .map(|r| r.energy_pj)
+                        .sum()
+                })
+                .collect();
+            (m.clone(), sums)
+        })
+        .collect();
+    for (m, sums) in &by_op {
+        for (op, e) in ops.iter().zip(sums) {
+            data.push(vec![
+                m.clone(),
+                String::new(),
+                format!("all {op} layers"),
+                op.clone(),
+                format!("{e}"),
+                String::new(),
+                String::new(),
+            ]);
+        }
+    }
     Ok(Figure {
-        title: format!(
-            "{}: energy per layer per inference, CRAM ({} / {}) vs baselines",
-            rep.workload.model, rep.cram.device, rep.cram.array
-        ),
-        body: Body::Xy(Xy {
-            x_desc: "layer (index in the network)".into(),
-            y_desc: "energy per inference (pJ, log scale)".into(),
-            log_x: false,
-            log_y: true,
-            x_labels: None,
-            series,
-        }),
-        csv,
+        title,
+        body: Body::Panels(vec![
+            per_layer,
+            Body::Bars(Bars {
+                x_desc: "op kind (its layers summed)".into(),
+                y_desc: "energy per inference (pJ, log)".into(),
+                log_y: true,
+                groups: ops,
+                series: by_op,
+            }),
+        ]),
+        csv: csv_bytes(&header, &data)?,
     })
 }
 
@@ -353,34 +449,66 @@ pub(crate) fn breakdown(dir: &Path, memory: MemoryLimit) -> Result<Figure, Error
             b.metrics.energy_pj,
         ));
     }
+    let parts = ["compute", "data movement", "static"];
+    // CRAM by component, largest first (the ones that spend nothing left out).
+    let total = rep.cram.energy.total_pj();
+    let mut components: Vec<(&str, f64)> = rep
+        .cram
+        .energy
+        .components()
+        .into_iter()
+        .filter(|c| c.1 > 0.0)
+        .collect();
+    components.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let share = |v: f64| if total > 0.0 { 100.0 * v / total } else { 0.0 };
+    let mut data: Vec<Vec<String>> = Vec::new();
+    for (m, p, t) in &bars {
+        for (part, v) in parts.iter().zip(p) {
+            data.push(vec![
+                m.clone(),
+                "class".into(),
+                (*part).into(),
+                format!("{v}"),
+                format!("{t}"),
+            ]);
+        }
+    }
+    for (name, v) in &components {
+        data.push(vec![
+            "cram".into(),
+            "component".into(),
+            name.replace('_', " "),
+            format!("{v}"),
+            format!("{total}"),
+        ]);
+    }
     let csv = csv_bytes(
-        &[
-            "machine",
-            "compute_pj",
-            "data_movement_pj",
-            "static_pj",
-            "energy_pj",
-        ],
-        &bars
-            .iter()
-            .map(|(m, p, t)| {
-                let mut r = vec![m.clone()];
-                r.extend(p.iter().map(|v| format!("{v}")));
-                r.push(format!("{t}"));
-                r
-            })
-            .collect::<Vec<_>>(),
+        &["machine", "split", "part", "energy_pj", "total_pj"],
+        &data,
     )?;
     Ok(Figure {
         title: format!(
-            "{}: where the energy of one inference goes (share of each machine's total)",
+            "{}: where the energy of one inference goes (share of each machine's total; \
+             below, CRAM by component)",
             rep.workload.model
         ),
-        body: Body::Stacked {
-            bars,
-            parts: vec!["compute".into(), "data movement".into(), "static".into()],
-            total_unit: "per inference".into(),
-        },
+        body: Body::Panels(vec![
+            Body::Stacked {
+                bars,
+                parts: parts.iter().map(|p| (*p).to_owned()).collect(),
+                total_unit: "per inference".into(),
+            },
+            Body::Bars(Bars {
+                x_desc: "CRAM component".into(),
+                y_desc: "share of CRAM's energy per inference (%)".into(),
+                log_y: false,
+                groups: components.iter().map(|c| c.0.replace('_', " ")).collect(),
+                series: vec![(
+                    "cram".into(),
+                    components.iter().map(|c| share(c.1)).collect(),
+                )],
+            }),
+        ]),
         csv,
     })
 }
@@ -404,6 +532,29 @@ mod tests {
         );
         assert_eq!(unit_of_desc("CRAM energy per inference (pJ)"), "pJ");
         assert_eq!(unit("cpu-ddr4_energy_ratio"), "×");
+    }
+
+    /// A line joins consecutive points only: it breaks at a zero on a log axis (marked on
+    /// the floor instead) and, on a category axis, across a category with no point.
+    #[test]
+    fn lines_break_at_zeros_and_gaps() {
+        let pts = [
+            (0.0, 1.0),
+            (1.0, 2.0),
+            (2.0, 0.0),
+            (3.0, 4.0),
+            (4.0, 5.0),
+            (6.0, 6.0),
+        ];
+        let runs = line_runs(&pts, true, true);
+        assert_eq!(
+            runs,
+            vec![vec![(0.0, 1.0), (1.0, 2.0)], vec![(3.0, 4.0), (4.0, 5.0)]]
+        );
+        // On a linear axis a zero is a point like any other; on a continuous x, a gap is not
+        // a break.
+        assert_eq!(line_runs(&pts, false, false), vec![pts.to_vec()]);
+        assert_eq!(line_runs(&pts, false, true), vec![pts[..5].to_vec()]);
     }
 
     #[test]

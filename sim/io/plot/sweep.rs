@@ -163,6 +163,7 @@ pub(crate) fn line(a: &SweepPlot) -> Result<Figure, Error> {
             pts.sort_by(|p, q| p.0.total_cmp(&q.0));
             Series {
                 label: series_label(&others, key),
+                labels: None,
                 radii: Some(vec![4.0; pts.len()]),
                 points: pts,
                 line: true,
@@ -326,10 +327,24 @@ fn pareto_series(pts: &[DesignPoint], front: &[bool]) -> Vec<Series> {
     let (off, on) = (split(false), split(true));
     let mut on_sorted = on.clone();
     on_sorted.sort_by(|p, q| p.1.total_cmp(&q.1));
+    // Every front point is labelled with its id, and with its settings while they stay
+    // readable; the other points with their id while there are few.
+    let front_labels = on_sorted
+        .iter()
+        .map(|p| {
+            if on_sorted.len() <= 10 {
+                format!("#{} {}", p.0, p.4)
+            } else {
+                format!("#{}", p.0)
+            }
+        })
+        .collect();
+    let off_labels = (pts.len() <= 60).then(|| off.iter().map(|p| format!("#{}", p.0)).collect());
     vec![
         Series {
             label: "design point (marker area ∝ chip area)".into(),
             points: off.iter().map(|p| (p.1, p.2)).collect(),
+            labels: off_labels,
             radii: Some(off.iter().map(|p| radius(p.3)).collect()),
             line: false,
             color: RGBColor(150, 150, 150),
@@ -338,6 +353,7 @@ fn pareto_series(pts: &[DesignPoint], front: &[bool]) -> Vec<Series> {
         Series {
             label: "Pareto front".into(),
             points: on_sorted.iter().map(|p| (p.1, p.2)).collect(),
+            labels: Some(front_labels),
             radii: Some(on_sorted.iter().map(|p| radius(p.3)).collect()),
             line: true,
             color: color(1),
