@@ -42,6 +42,19 @@ fn draw_body<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, body: &Body) -> 
     }
 }
 
+/// A category label running down from its tick (rotated a quarter turn, anchored at its
+/// start, so it never reaches up into the plot).
+fn upright_label(size: u32) -> TextStyle<'static> {
+    (FAMILY, size)
+        .into_font()
+        .transform(FontTransform::Rotate90)
+        .into_text_style(&(0, 0))
+        .pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Left,
+            plotters::style::text_anchor::VPos::Center,
+        ))
+}
+
 /// The runs of `points` a line joins: consecutive points, broken at a zero on a log axis
 /// (marked at the floor instead) and, on a category axis, across a category with no point.
 pub(crate) fn line_runs(
@@ -145,13 +158,13 @@ pub(crate) fn draw_xy<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, xy: &Xy
                 .x_labels(n_x)
                 .x_label_formatter(&xf)
                 .x_label_style(if upright {
-                    (FAMILY, 12).into_font().transform(FontTransform::Rotate90)
+                    upright_label(12)
                 } else {
-                    (FAMILY, 14).into_font()
+                    (FAMILY, 14).into_text_style(&(0, 0))
                 })
                 .y_label_formatter(&|v: &f64| crate::units::compact(*v))
                 .axis_desc_style((FAMILY, 18))
-                .label_style((FAMILY, 14))
+                .y_label_style((FAMILY, 14))
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw()
                 .map_err(|e| e.to_string())?;
@@ -345,7 +358,7 @@ pub(crate) fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, b: &B
         ($yr:expr) => {{
             let mut chart = ChartBuilder::on(area)
                 .margin(20)
-                .x_label_area_size(if n > 8 { 110 } else { 60 })
+                .x_label_area_size(if n > 12 { 130 } else { 60 })
                 .y_label_area_size(100)
                 .build_cartesian_2d(-0.5..n as f64 - 0.5, $yr)
                 .map_err(|e| e.to_string())?;
@@ -355,16 +368,16 @@ pub(crate) fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, b: &B
                 .disable_x_mesh()
                 .x_labels(4 * n.max(1))
                 .x_label_formatter(&move |v: &f64| category(&groups, *v))
-                .x_label_style(if n > 8 {
-                    (FAMILY, 13).into_font().transform(FontTransform::Rotate90)
+                .x_label_style(if n > 12 {
+                    upright_label(13)
                 } else {
-                    (FAMILY, 14).into_font()
+                    (FAMILY, 14).into_text_style(&(0, 0))
                 })
                 .y_label_formatter(&|v: &f64| crate::units::compact(*v))
                 .x_desc(b.x_desc.as_str())
                 .y_desc(b.y_desc.as_str())
                 .axis_desc_style((FAMILY, 18))
-                .label_style((FAMILY, 14))
+                .y_label_style((FAMILY, 14))
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw()
                 .map_err(|e| e.to_string())?;
