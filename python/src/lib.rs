@@ -62,21 +62,20 @@ create_exception!(
 /// How often the calling thread looks for signals while the work runs.
 const POLL: Duration = Duration::from_millis(50);
 
-/// The Python exception for `e`, with the message `cramulator` prints after `error: `.
+/// The message `cramulator` prints after `error: ` for `e`.
+fn message(e: Error) -> String {
+    format!("{:#}", anyhow::Error::from(e))
+}
+
+/// The Python exception for `e`, with the command line's message.
 fn to_py(e: Error) -> PyErr {
-    let kind = match &e {
-        Error::Interrupted => 0,
-        Error::Memory(_) => 1,
-        Error::Io(_) => 2,
-        _ => 3,
+    let raise: fn(String) -> PyErr = match &e {
+        Error::Interrupted => PyKeyboardInterrupt::new_err,
+        Error::Memory(_) => MemoryLimitError::new_err,
+        Error::Io(_) => OutputError::new_err,
+        _ => UsageError::new_err,
     };
-    let message = format!("{:#}", anyhow::Error::from(e));
-    match kind {
-        0 => PyKeyboardInterrupt::new_err(message),
-        1 => MemoryLimitError::new_err(message),
-        2 => OutputError::new_err(message),
-        _ => UsageError::new_err(message),
-    }
+    raise(message(e))
 }
 
 /// The memory limit: `max_memory` (a size such as `4G`), else the command line's default
@@ -219,7 +218,7 @@ fn save_folder(
     // Whatever went wrong, it was writing the output.
     let dir = py
         .detach(|| cramulator::io::atomic::write_folder(&out, run_id, &files))
-        .map_err(|e| OutputError::new_err(format!("{:#}", anyhow::Error::from(e))))?;
+        .map_err(|e| OutputError::new_err(message(e)))?;
     Ok(dir.display().to_string())
 }
 

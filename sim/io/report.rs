@@ -177,8 +177,8 @@ fn run_page(dir: &Path, memory: MemoryLimit) -> Result<String, Error> {
         si(r.workload.weights as f64, ""),
     );
     headline(&mut b, &r);
-    energy(&mut b, dir, &r, memory)?;
-    layers(&mut b, dir, &r, &rows, memory)?;
+    energy(&mut b, &r)?;
+    layers(&mut b, &r, &rows)?;
     mapping(&mut b, &r);
     reliability(&mut b, &r);
     generation(&mut b, &r);
@@ -271,10 +271,10 @@ fn headline(b: &mut String, r: &RunReport) {
     ));
 }
 
-fn energy(b: &mut String, dir: &Path, r: &RunReport, memory: MemoryLimit) -> Result<(), Error> {
+fn energy(b: &mut String, r: &RunReport) -> Result<(), Error> {
     let c = &r.cram;
     b.push_str("<h2>Where CRAM's energy goes</h2>\n");
-    b.push_str(&figure(plot::breakdown(dir, memory))?);
+    b.push_str(&figure(plot::breakdown_of(r))?);
     let total = c.metrics.energy_pj;
     let rows: Vec<Vec<String>> = c
         .energy
@@ -306,15 +306,9 @@ fn energy(b: &mut String, dir: &Path, r: &RunReport, memory: MemoryLimit) -> Res
     Ok(())
 }
 
-fn layers(
-    b: &mut String,
-    dir: &Path,
-    r: &RunReport,
-    rows: &[LayerRow],
-    memory: MemoryLimit,
-) -> Result<(), Error> {
+fn layers(b: &mut String, r: &RunReport, rows: &[LayerRow]) -> Result<(), Error> {
     b.push_str("<h2>Per layer</h2>\n");
-    b.push_str(&figure(plot::layers(dir, memory))?);
+    b.push_str(&figure(plot::layers_of(rows, r))?);
     let total = r.cram.metrics.energy_pj;
     let body: Vec<Vec<String>> = rows
         .iter()

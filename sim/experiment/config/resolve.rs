@@ -66,9 +66,10 @@ impl Config {
                 c.array.label()
             )));
         }
-        let chips = u64::from(c.chips);
-        let hw = Hw::new(lib, org, self.cram.gate_set).with_chips(chips);
-        crate::model::map::state_fits(&self.workload.model, &hw.clone().with_state(reserved))?;
+        let hw = Hw::new(lib, org, self.cram.gate_set)
+            .with_chips(u64::from(c.chips))
+            .with_state(reserved);
+        crate::model::map::state_fits(&self.workload.model, &hw)?;
         let zoo = is_zoo(&self.workload.model);
         let build = || -> Result<Compiled, Error> {
             let (prog, digest, origin) = if zoo {

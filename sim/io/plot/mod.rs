@@ -264,15 +264,20 @@ pub(crate) const NAMED_LAYERS: usize = 40;
 pub(crate) fn layers(dir: &Path, memory: MemoryLimit) -> Result<Figure, Error> {
     let rows = layer_rows(dir, memory)?;
     let rep = report(dir, "layers", memory)?;
+    layers_of(&rows, &rep)
+}
+
+/// [`layers`] of a run folder's records already read.
+pub(crate) fn layers_of(rows: &[LayerRow], rep: &RunReport) -> Result<Figure, Error> {
     let mut machines: Vec<String> = Vec::new();
-    for r in &rows {
+    for r in rows {
         if !machines.contains(&r.machine) {
             machines.push(r.machine.clone());
         }
     }
     // The network's layers in order (CRAM's rows; any machine's when CRAM has none).
     let mut order: Vec<(usize, String, String)> = Vec::new();
-    for r in &rows {
+    for r in rows {
         if !order.iter().any(|o| o.0 == r.index) {
             order.push((r.index, r.layer.clone(), r.op.clone()));
         }
@@ -428,7 +433,11 @@ pub(crate) fn layers(dir: &Path, memory: MemoryLimit) -> Result<Figure, Error> {
 }
 
 pub(crate) fn breakdown(dir: &Path, memory: MemoryLimit) -> Result<Figure, Error> {
-    let rep = report(dir, "breakdown", memory)?;
+    breakdown_of(&report(dir, "breakdown", memory)?)
+}
+
+/// [`breakdown`] of a run's report already read.
+pub(crate) fn breakdown_of(rep: &RunReport) -> Result<Figure, Error> {
     let mut bars = vec![(
         "cram".to_owned(),
         vec![
