@@ -10,7 +10,28 @@ use std::process::ExitCode;
 use cramulator::cli::{self, Outcome};
 use cramulator::error::{EXIT_FAILURE, EXIT_INCOMPLETE, EXIT_USAGE};
 
+/// Keeps the memory a run frees for its next allocations (glibc): blocks of up to 32 MiB
+/// come from the heap, not from fresh mappings, and freed memory is not handed back to the
+/// system mid-run. A run allocates and frees tensors and candidate tables of tens of
+/// megabytes; by default each large one is a new mapping whose pages fault in afresh
+/// (about 90,000 faults for an analytical ResNet-18, 53,000 with this). Results do not
+/// depend on it.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    #[allow(unsafe_code)]
+    // SAFETY: `mallopt` only sets two of glibc's allocator parameters; it is called once,
+    // first thing, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = cli::parse();
     cramulator::cli::guard::install_sigint();
     match cli::run(cli) {

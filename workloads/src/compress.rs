@@ -179,6 +179,30 @@ pub enum Calibration {
     Mse,
 }
 
+/// The smallest and largest of `v` and `init`, NaNs passed over (as `f32::min` and `max`
+/// do). Eight running minima and maxima, not one, so that the loop does not wait on its
+/// own result: the same values, since min and max do not depend on the order (a zero's
+/// sign may differ, which no range reader sees: `ActQuant::from_range` takes
+/// `lo.min(0.0)`).
+fn min_max(v: &[f32], init: (f32, f32)) -> (f32, f32) {
+    const LANES: usize = 8;
+    let mut lo = [init.0; LANES];
+    let mut hi = [init.1; LANES];
+    let mut rows = v.chunks_exact(LANES);
+    for row in &mut rows {
+        for k in 0..LANES {
+            lo[k] = lo[k].min(row[k]);
+            hi[k] = hi[k].max(row[k]);
+        }
+    }
+    let fold = |a: [f32; LANES], f: fn(f32, f32) -> f32| a.into_iter().reduce(f).expect("lanes");
+    let (mut l, mut h) = (fold(lo, f32::min), fold(hi, f32::max));
+    for &x in rows.remainder() {
+        (l, h) = (l.min(x), h.max(x));
+    }
+    (l, h)
+}
+
 /// Folds every BatchNorm into the Dense/Conv2d layer it follows (its only reader):
 /// W'[c] = W[c]·γ[c]/√(σ²[c] + ε), b'[c] = (b[c] − μ[c])·γ[c]/√(σ²[c] + ε) + β[c]
 /// (Jacob et al. 2018 §3.2; Krishnamoorthi 2018 eq. 15). The BatchNorm layers disappear.
@@ -189,8 +213,15 @@ pub fn fold_batchnorm(
     net: &Network,
     weights: &Weights,
 ) -> Result<(Network, Weights), WorkloadError> {
+    fold_batchnorm_owned(net, weights.clone())
+}
+
+/// [`fold_batchnorm`] of weights the caller gives up (folded in place, not copied).
+pub fn fold_batchnorm_owned(
+    net: &Network,
+    mut w: Weights,
+) -> Result<(Network, Weights), WorkloadError> {
     let stats = net.stats()?;
-    let mut w = weights.clone();
     let mut keep: Vec<bool> = vec![true; net.layers.len()];
     let mut layers = net.layers.clone();
     for (i, layer) in net.layers.iter().enumerate() {
@@ -201,7 +232,7 @@ pub fn fold_batchnorm(
         let readers = net.layers.iter().filter(|l| l.inputs.contains(&j)).count();
         let prev = &net.layers[j];
         let c = stats[j].out.c;
-        let p = |role| exec::param(weights, &layer.name, role, c).map(<[f32]>::to_vec);
+        let p = |role| exec::param(&w, &layer.name, role, c).map(<[f32]>::to_vec);
         let (g, beta, mean, var) = (p("gamma")?, p("beta")?, p("mean")?, p("var")?);
         let k: Vec<f32> = (0..c).map(|ch| g[ch] / (var[ch] + eps).sqrt()).collect();
         if !matches!(prev.op, Op::Dense { .. } | Op::Conv2d { .. }) || readers != 1 {
@@ -220,7 +251,7 @@ pub fn fold_batchnorm(
             continue;
         }
         let d = exec::weight_dims(&prev.op, stats[prev_input(net, j)].out.c).expect("weighted");
-        exec::param(weights, &prev.name, "weight", d.0 * d.1 * d.2 * d.3)?;
+        exec::param(&w, &prev.name, "weight", d.0 * d.1 * d.2 * d.3)?;
         let wt = w
             .tensors
             .get_mut(&format!("{}.weight", prev.name))
@@ -242,7 +273,7 @@ pub fn fold_batchnorm(
             Op::Dense { bias: true, .. } | Op::Conv2d { bias: true, .. }
         );
         let b0 = if has_bias {
-            exec::param(weights, &prev.name, "bias", c)?.to_vec()
+            exec::param(&w, &prev.name, "bias", c)?.to_vec()
         } else {
             vec![0.0; c]
         };
@@ -495,7 +526,7 @@ pub fn synthetic_model(
 ) -> Result<Model, WorkloadError> {
     let w = synthetic_weights(net, seed)?;
     let inputs = synthetic_inputs_of(net, calib.max(1), seed.wrapping_add(1));
-    Ok(compress(net, &w, spec, &inputs)?.0)
+    Ok(compress_owned(net, w, spec, &inputs, &Recorded::default())?.model)
 }
 
 /// Compresses a float network: folds BatchNorm, prunes, quantizes or binarizes every
@@ -639,6 +670,18 @@ pub fn compress_with(
     calib: &[Array3<f32>],
     recorded: &Recorded,
 ) -> Result<Compressed, WorkloadError> {
+    compress_owned(net, weights.clone(), spec, calib, recorded)
+}
+
+/// [`compress_with`] of float weights the caller gives up: they are folded, pruned and
+/// quantized in place, not copied first.
+pub fn compress_owned(
+    net: &Network,
+    weights: Weights,
+    spec: &CompressSpec,
+    calib: &[Array3<f32>],
+    recorded: &Recorded,
+) -> Result<Compressed, WorkloadError> {
     let layers = &recorded.weights;
     let formats = format_owners(net, &recorded.acts);
     let bad = |why: String| WorkloadError::Network(format!("compressing '{}': {why}", net.name));
@@ -662,7 +705,7 @@ pub fn compress_with(
     if calib.is_empty() {
         return Err(bad("calibration needs at least one input".into()));
     }
-    let (folded, mut weights) = fold_batchnorm(net, weights)?;
+    let (folded, mut weights) = fold_batchnorm_owned(net, weights)?;
     let (mut net, schemes) = match &spec.binarize {
         Some(b) => {
             let (n, schemes, inner) = binarized(&folded, b, spec.weights);
@@ -732,7 +775,11 @@ pub fn compress_with(
                 None => QWeight::quantize(t, scheme_of(&layer.name))
                     .map_err(|e| bad(format!("layer '{}': {e}", layer.name)))?,
             };
-            *t = q.dequantize();
+            // In place when the tensor is stored (its dims are the codes').
+            match &mut t.data {
+                Data::F32(v) if t.dims == q.dims => q.dequantize_into(v),
+                _ => *t = q.dequantize(),
+            }
             let sparse = q.sparsity();
             Ok((q, from_file, sparse))
         })
@@ -754,18 +801,22 @@ pub fn compress_with(
     let keep_values = spec.calibration == Calibration::Mse;
     let mut values: Vec<Vec<f32>> = vec![Vec::new(); net.layers.len()];
     for x in calib {
-        for ((r, y), vals) in range
-            .iter_mut()
-            .zip(exec::forward(&net, &weights, x)?)
-            .zip(&mut values)
-        {
-            for &v in &y {
-                *r = (r.0.min(v), r.1.max(v));
-            }
-            if keep_values {
-                vals.extend(y.iter().copied());
-            }
-        }
+        // The layers' ranges in parallel, each over its values in order.
+        let ys = exec::forward(&net, &weights, x)?;
+        range
+            .par_iter_mut()
+            .zip(ys.par_iter())
+            .zip(values.par_iter_mut())
+            .for_each(|((r, y), vals)| {
+                // Any order will do for a range.
+                *r = match y.as_slice_memory_order() {
+                    Some(v) => min_max(v, *r),
+                    None => y.iter().fold(*r, |r, &v| (r.0.min(v), r.1.max(v))),
+                };
+                if keep_values {
+                    vals.extend(y.iter().copied());
+                }
+            });
     }
     let mut acts: Vec<ActQuant> = Vec::with_capacity(net.layers.len());
     let mut recorded_acts = Vec::new();

@@ -7,7 +7,7 @@
 //! every machine and thread count. Layout: activations are C×H×W `Array3`; Dense weights
 //! [out, in]; Conv2d weights [out, in/groups, kh, kw].
 
-use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView3, ArrayView4, LinalgScalar, s};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayView4, LinalgScalar, s};
 use rayon::prelude::*;
 
 use crate::error::WorkloadError;
@@ -576,17 +576,18 @@ pub(crate) fn param<'a>(
 }
 
 /// The weight tensor of a Dense or Conv2d layer as an `Array4` [out, in/groups, kh, kw]
-/// (Dense: [out, in, 1, 1]), checked against the layer's input channels.
-pub(crate) fn weight4(
-    weights: &Weights,
+/// (Dense: [out, in, 1, 1]), checked against the layer's input channels: a view of the
+/// stored values, not a copy.
+pub(crate) fn weight4<'a>(
+    weights: &'a Weights,
     layer: &str,
     op: &Op,
     in_c: usize,
-) -> Result<Array4<f32>, WorkloadError> {
+) -> Result<ArrayView4<'a, f32>, WorkloadError> {
     let dims = weight_dims(op, in_c).expect("a weighted op");
     let n = dims.0 * dims.1 * dims.2 * dims.3;
     let v = param(weights, layer, "weight", n)?;
-    Ok(Array4::from_shape_vec(dims, v.to_vec()).expect("length checked"))
+    Ok(ArrayView4::from_shape(dims, v).expect("length checked"))
 }
 
 /// [out, in/groups, kh, kw] of a weighted op reading `in_c` channels (None: no weights).
@@ -706,7 +707,7 @@ pub fn forward(
             Op::Input { .. } => input.clone(),
             op @ (Op::Dense { bias, .. } | Op::Conv2d { bias, .. }) => {
                 let w = weight4(weights, &layer.name, op, x(0).dim().0)?;
-                let mut y = apply_weight(op, x(0), w.view());
+                let mut y = apply_weight(op, x(0), w);
                 if *bias {
                     let b = param(weights, &layer.name, "bias", y.dim().0)?;
                     for (mut plane, &bo) in y.outer_iter_mut().zip(b) {
@@ -848,6 +849,7 @@ mod tests {
     use super::*;
     use crate::net::Shape;
     use crate::weights::Tensor;
+    use ndarray::Array4;
     use proptest::prelude::*;
 
     /// The convolution written the plain way, one `plane += w·shifted input` pass per

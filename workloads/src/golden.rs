@@ -285,10 +285,18 @@ impl Program {
                         )));
                     }
                     let per = q.per_channel_len();
-                    let w = Array4::from_shape_fn(dims, |(o, a, b, c)| {
-                        let idx = ((o * dims.1 + a) * dims.2 + b) * dims.3 + c;
-                        i64::from(q.values[idx] - q.channel(idx / per).1)
-                    });
+                    // The codes in their stored (standard) order, each less its output
+                    // channel's zero point.
+                    let codes: Vec<i64> = q
+                        .values
+                        .chunks(per.max(1))
+                        .enumerate()
+                        .flat_map(|(o, row)| {
+                            let zero = q.channel(o).1;
+                            row.iter().map(move |&v| i64::from(v - zero))
+                        })
+                        .collect();
+                    let w = Array4::from_shape_vec(dims, codes).expect("dims checked above");
                     let b = if *bias {
                         exec::param(weights, &layer.name, "bias", dims.0)?.to_vec()
                     } else {

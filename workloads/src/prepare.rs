@@ -9,7 +9,7 @@ use ndarray::Array3;
 use serde::{Deserialize, Serialize};
 
 use crate::compress::{
-    CompressSpec, Recorded, compress_with, synthetic_inputs_of, synthetic_weights,
+    CompressSpec, Recorded, compress_owned, synthetic_inputs_of, synthetic_weights,
 };
 use crate::error::WorkloadError;
 use crate::exec;
@@ -184,7 +184,7 @@ pub fn prepare(loaded: &Loaded, s: &Settings) -> Result<(Model, Origin), Workloa
             synthetic_inputs_of(net, SYNTHETIC_CALIBRATION_INPUTS, s.seed.wrapping_add(1)),
         ),
     };
-    let c = compress_with(net, &weights, &spec, &inputs, &keep)?;
+    let c = compress_owned(net, weights, &spec, &inputs, &keep)?;
     Ok((
         c.model,
         Origin {

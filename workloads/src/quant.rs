@@ -108,7 +108,11 @@ impl QWeight {
         if t.dims.is_empty() || t.is_empty() {
             return Err("cannot quantize an empty tensor".into());
         }
-        let data = t.to_vec();
+        // The stored values read in place (a placeholder fill materialized).
+        let data: std::borrow::Cow<'_, [f32]> = match &t.data {
+            crate::weights::Data::F32(v) => v.as_slice().into(),
+            crate::weights::Data::Fill(_) => t.to_vec().into(),
+        };
         if let Some(x) = data.iter().find(|x| !x.is_finite()) {
             return Err(format!("cannot quantize the non-finite weight {x}"));
         }
@@ -230,30 +234,37 @@ impl QWeight {
 
     /// The real values the codes stand for.
     pub fn dequantize(&self) -> Tensor {
-        let per = self.per_channel_len();
-        let v = self
-            .values
-            .iter()
-            .enumerate()
-            .map(|(i, &q)| {
-                let (s, z) = self.channel(i / per);
-                s * (q - z) as f32
-            })
-            .collect();
+        let mut v = Vec::with_capacity(self.values.len());
+        self.dequantize_into(&mut v);
         Tensor::new(self.dims.clone(), v)
+    }
+
+    /// [`QWeight::dequantize`]'s values in `out` (cleared first; its memory reused).
+    pub fn dequantize_into(&self, out: &mut Vec<f32>) {
+        out.clear();
+        // Value i is in channel i / per: the values a channel's row at a time.
+        let per = self.per_channel_len().max(1);
+        out.extend(self.values.chunks(per).enumerate().flat_map(|(c, row)| {
+            let (s, z) = self.channel(c);
+            row.iter().map(move |&q| s * (q - z) as f32)
+        }));
     }
 
     /// Fraction of weights whose real value is exactly zero (code equal to the zero point).
     pub fn sparsity(&self) -> f64 {
-        let per = self.per_channel_len();
-        let zeros = self
-            .values
-            .iter()
-            .enumerate()
-            .filter(|&(i, &q)| {
-                self.scheme.mode != WeightMode::Binary && q == self.channel(i / per).1
-            })
-            .count();
+        let per = self.per_channel_len().max(1);
+        let zeros: usize = if self.scheme.mode == WeightMode::Binary {
+            0
+        } else {
+            self.values
+                .chunks(per)
+                .enumerate()
+                .map(|(c, row)| {
+                    let z = self.channel(c).1;
+                    row.iter().filter(|&&q| q == z).count()
+                })
+                .sum()
+        };
         zeros as f64 / self.values.len() as f64
     }
 

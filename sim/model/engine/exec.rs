@@ -25,7 +25,7 @@ pub const fn words_for(lanes: usize) -> usize {
 }
 
 /// The cells of one subarray: `lanes` rows × `cols` columns.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Subarray {
     lanes: usize,
     cols: usize,
@@ -33,8 +33,9 @@ pub struct Subarray {
     /// The cells, column-major: bit `l` of column `c` is bit `c·64·words + l`. The word loops
     /// read its raw `u64` words ([`BitVec::as_raw_slice`]), as do fault flips and row reads
     /// and writes (they run per lane; a BitVec decode per access would cost more than the
-    /// access).
+    /// access). They start `off` words in, on a 64-byte line ([`lined`]).
     data: Cells,
+    off: usize,
     /// The selected lanes, padded to whole words; empty means all lanes.
     mask: Cells,
     reads: Vec<Vec<u64>>,
@@ -135,15 +136,57 @@ impl Faults {
     }
 }
 
+/// Words per 64-byte cache line.
+const LINE_WORDS: usize = 8;
+
+/// `n` zero words in the storage of `words` (reused), and how many words in they start so
+/// that they begin on a 64-byte line: the word loops' 256-bit loads then never straddle two
+/// lines, whatever the allocator returned (a run's speed would otherwise depend on where
+/// the heap placed each subarray; `simulate resnet18` varied by 20 % with it).
+fn lined(mut words: Vec<u64>, n: usize) -> (Cells, usize) {
+    words.clear();
+    words.resize(n + LINE_WORDS - 1, 0);
+    let cells = Cells::from_vec(words);
+    let at = cells.as_raw_slice().as_ptr() as usize / std::mem::size_of::<u64>();
+    let off = (LINE_WORDS - at % LINE_WORDS) % LINE_WORDS;
+    (cells, off)
+}
+
+/// The `n` cell words of `data` from `off` on, writable (a borrow of the field alone, so
+/// that the mask and fault fields stay usable beside it).
+fn cells_mut(data: &mut Cells, off: usize, n: usize) -> &mut [u64] {
+    &mut data.as_raw_mut_slice()[off..][..n]
+}
+
+/// Two subarrays are equal when their cells and state are, wherever their words sit.
+impl PartialEq for Subarray {
+    fn eq(&self, other: &Subarray) -> bool {
+        self.lanes == other.lanes
+            && self.cols == other.cols
+            && self.words == other.words
+            && self.raw() == other.raw()
+            && self.mask == other.mask
+            && self.reads == other.reads
+            && self.simd == other.simd
+            && self.faults == other.faults
+            && self.track_zeros == other.track_zeros
+            && self.zero_hist == other.zero_hist
+            && self.sum_zeros == other.sum_zeros
+            && self.zero_sums == other.zero_sums
+    }
+}
+
 impl Subarray {
     /// A subarray with every cell at 0 (P).
     pub fn new(lanes: usize, cols: usize) -> Subarray {
         let words = words_for(lanes);
+        let (data, off) = lined(Vec::new(), words * cols);
         Subarray {
             lanes,
             cols,
             words,
-            data: Cells::from_vec(vec![0; words * cols]),
+            data,
+            off,
             mask: Cells::new(),
             reads: Vec::new(),
             simd: Simd::best(),
@@ -182,7 +225,7 @@ impl Subarray {
 
     /// Selected lanes by number of zeros among `ins`, over the valid lanes.
     fn count_zeros(&self, ins: &[Col]) -> ZeroHistogram {
-        let (cells, mask) = (self.data.as_raw_slice(), self.mask.as_raw_slice());
+        let (cells, mask) = (self.raw(), self.mask.as_raw_slice());
         let z = Zeros {
             cells,
             mask,
@@ -231,10 +274,8 @@ impl Subarray {
         self.cols = cols;
         self.words = words_for(lanes);
         // The words are reused: a BitVec's storage converts to and from its Vec for free.
-        let mut words = std::mem::take(&mut self.data).into_vec();
-        words.clear();
-        words.resize(self.words * cols, 0);
-        self.data = Cells::from_vec(words);
+        let words = std::mem::take(&mut self.data).into_vec();
+        (self.data, self.off) = lined(words, self.words * cols);
         self.mask.clear();
         self.reads.clear();
         self.faults = None;
@@ -285,19 +326,30 @@ impl Subarray {
     /// Every cell's word, column-major (`words()` words per column): the raw storage, for
     /// loops that read many columns (one call, then plain indexing).
     pub fn cells(&self) -> &[u64] {
-        self.data.as_raw_slice()
+        self.raw()
+    }
+
+    /// The cells' words (past the line padding).
+    fn raw(&self) -> &[u64] {
+        &self.data.as_raw_slice()[self.off..][..self.words * self.cols]
+    }
+
+    /// The cells' words, writable.
+    fn raw_mut(&mut self) -> &mut [u64] {
+        cells_mut(&mut self.data, self.off, self.words * self.cols)
     }
 
     /// The packed words of one column.
     pub fn column(&self, col: Col) -> &[u64] {
         let c = usize::from(col);
-        &self.data.as_raw_slice()[c * self.words..(c + 1) * self.words]
+        &self.raw()[c * self.words..(c + 1) * self.words]
     }
 
     /// The packed words of one column, writable (for loading data outside the op stream).
     pub fn column_mut(&mut self, col: Col) -> &mut [u64] {
         let c = usize::from(col);
-        &mut self.data.as_raw_mut_slice()[c * self.words..(c + 1) * self.words]
+        let words = self.words;
+        &mut self.raw_mut()[c * words..(c + 1) * words]
     }
 
     /// Fills columns with random words from `rng`, in the order given (the operand data of
@@ -588,7 +640,7 @@ impl OpVisitor for Subarray {
         let fill = if value { u64::MAX } else { 0 };
         let words = self.words;
         let c = usize::from(col);
-        let out = &mut self.data.as_raw_mut_slice()[c * words..(c + 1) * words];
+        let out = &mut cells_mut(&mut self.data, self.off, words * self.cols)[c * words..][..words];
         if self.mask.is_empty() {
             out.fill(fill);
         } else {
@@ -618,7 +670,8 @@ impl OpVisitor for Subarray {
         }
         {
             // Disjoint borrows: the output column mutably, the columns around it shared.
-            let (data, mask) = (self.data.as_raw_mut_slice(), self.mask.as_raw_slice());
+            let data = cells_mut(&mut self.data, self.off, self.words * self.cols);
+            let mask = self.mask.as_raw_slice();
             let (before, rest) = data.split_at_mut(usize::from(out) * words);
             let (o, after) = rest.split_at_mut(words);
             let oc = usize::from(out);
@@ -673,7 +726,7 @@ impl OpVisitor for Subarray {
             let o = usize::from(out) * words;
             faults.apply(
                 gate,
-                &mut self.data.as_raw_mut_slice()[o..o + words],
+                &mut cells_mut(&mut self.data, self.off, words * self.cols)[o..o + words],
                 &self.mask,
                 self.lanes,
             );
@@ -701,7 +754,7 @@ impl OpVisitor for Subarray {
             "read of lane {lane} in a {}-lane subarray",
             self.lanes
         );
-        let (cells, words) = (self.data.as_raw_slice(), self.words);
+        let (cells, words) = (self.raw(), self.words);
         let (w, shift) = (lane / WORD_BITS, lane % WORD_BITS);
         let mut row = vec![0u64; words_for(self.cols)];
         for c in 0..self.cols {
@@ -719,8 +772,9 @@ impl OpVisitor for Subarray {
         );
         let words = self.words;
         let (w, bit) = (lane / WORD_BITS, 1u64 << (lane % WORD_BITS));
-        let cells = self.data.as_raw_mut_slice();
-        for c in 0..self.cols {
+        let cols = self.cols;
+        let cells = self.raw_mut();
+        for c in 0..cols {
             let v = bits
                 .get(c / WORD_BITS)
                 .is_some_and(|x| x >> (c % WORD_BITS) & 1 == 1);

@@ -1043,3 +1043,49 @@ proptest! {
         }
     }
 }
+
+/// A run's own search (no sweep cache, energy objective) leaves out the reloading layouts
+/// whose first programs already spend more than the best other reloading layout scores
+/// (`fitting_within`); it must choose exactly what the whole search chooses. On ResNet-8,
+/// the every-op network and a stem that chooses `const`, on cram-1k with and without leakage and on a chip too small
+/// for every layer's resident weights (so that residency is shared out greedily), for 1 and
+/// 3 images: the chosen runs are identical, and ResNet-8 has layouts left out.
+#[test]
+fn layouts_left_out_by_the_bound_are_never_chosen() {
+    let mut left_out = [0usize; 2];
+    // A stem on 128×128 images, whose many positions make `const` the choice: its
+    // channel sets are costed in several batches, each checked against the bound.
+    let mut stem = Network::new("stem", Shape::new(3, 128, 128));
+    stem.then("c1", conv(64, 7, 2, 3, 1, true));
+    stem.then("r1", NetOp::Relu);
+    stem.then("c2", conv(64, 3, 1, 1, 1, true));
+    let m = cram_workloads::compress::synthetic_model(&stem, &spec(None), 3, 2).unwrap();
+    let progs = [
+        zoo_program("resnet8", &spec(None), 5),
+        every_op_program(3, 3, true, (4, 4, false), 0.5, 7),
+        golden::Program::compile(&m.net, &m.weights, m.quant.as_ref().unwrap()).unwrap(),
+    ];
+    let opts = analytical(Choice::auto(Objective::Energy));
+    let small = hw_with(|org| {
+        org.banks = 1;
+        org.subarrays_per_bank = 2;
+    });
+    for prog in &progs {
+        for hw in [hw(), no_leakage(hw()), small.clone()] {
+            for n in [1, 3] {
+                let imgs = images(prog, n, 2);
+                let cache = PlanCache::default();
+                let whole = plan_network(prog, &imgs, &hw, &opts, Some(&cache)).unwrap();
+                let bounded = plan_network(prog, &imgs, &hw, &opts, None).unwrap();
+                let count = |p: &[LayerPlan]| p.iter().map(|l| l.options.len()).sum::<usize>();
+                let name = &prog.network().name;
+                assert!(count(&bounded) <= count(&whole), "{name}");
+                left_out[usize::from(name != "resnet8")] += count(&whole) - count(&bounded);
+                let a = choose(prog, &whole, &hw, &opts, n).unwrap();
+                let b = choose(prog, &bounded, &hw, &opts, n).unwrap();
+                assert_eq!(format!("{a:?}"), format!("{b:?}"), "{name} {n} images");
+            }
+        }
+    }
+    assert!(left_out[0] > 0, "ResNet-8: nothing left out ({left_out:?})");
+}

@@ -159,12 +159,64 @@ pub(crate) fn fitting<T: Send>(
     layouts: Vec<Layout>,
     cost: impl Fn(Layout) -> Result<T, MapError> + Sync,
 ) -> Result<Vec<(Layout, T)>, MapError> {
-    let outs: Vec<Result<T, MapError>> = layouts.par_iter().map(|&lay| cost(lay)).collect();
+    let outs = layouts.par_iter().map(|&lay| cost(lay).map(Some)).collect();
+    first_fits(layouts, outs)
+}
+
+/// [`fitting`] for a run's own search under the energy objective. The layouts that reload
+/// their weights and seldom score best (`const`, and `stored` with a program per channel
+/// group) are costed after the others, each left out as soon as its first programs
+/// already spend more than the lowest score among the others that reload
+/// (`reload_score`): `within(layout, bound_pj)` gives `None` then ([`linear_within`]).
+/// Such a layout could never be chosen: `choose` takes the lowest score, or starts each
+/// layer from its lowest-scoring reloading layout and only ever moves to lower scores.
+/// (A sweep's cached candidates are costed whole: another point's prices may rank them
+/// apart.)
+pub(crate) fn fitting_within<T: Send>(
+    layouts: Vec<Layout>,
+    cost: impl Fn(Layout) -> Result<T, MapError> + Sync,
+    within: impl Fn(Layout, f64) -> Result<Option<T>, MapError> + Sync,
+    reload_score: impl Fn(&T) -> Option<f64>,
+) -> Result<Vec<(Layout, T)>, MapError> {
+    let later = |lay: &Layout| !lay.resident && (lay.strategy == Strategy::Const || !lay.shared);
+    let mut outs: Vec<Result<Option<T>, MapError>> = layouts
+        .par_iter()
+        .map(|lay| (!later(lay)).then(|| cost(*lay)).transpose())
+        .collect();
+    let bound = outs
+        .iter()
+        .filter_map(|o| o.as_ref().ok()?.as_ref().and_then(&reload_score))
+        .reduce(f64::min);
+    let rest: Vec<(usize, Result<Option<T>, MapError>)> = layouts
+        .par_iter()
+        .enumerate()
+        .filter(|(_, lay)| later(lay))
+        .map(|(k, &lay)| {
+            let out = match bound {
+                Some(b) => within(lay, b),
+                None => cost(lay).map(Some),
+            };
+            (k, out)
+        })
+        .collect();
+    for (k, out) in rest {
+        outs[k] = out;
+    }
+    first_fits(layouts, outs)
+}
+
+/// The layouts whose cost came out (in order), passing over those refused or left out
+/// (`None`); with none left, the first refusal stands.
+fn first_fits<T>(
+    layouts: Vec<Layout>,
+    outs: Vec<Result<Option<T>, MapError>>,
+) -> Result<Vec<(Layout, T)>, MapError> {
     let mut first_error = None;
     let mut fit = Vec::new();
     for (lay, out) in layouts.into_iter().zip(outs) {
         match out {
-            Ok(out) => fit.push((lay, out)),
+            Ok(Some(out)) => fit.push((lay, out)),
+            Ok(None) => {}
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -469,9 +521,10 @@ pub(crate) fn linear_layer(
     let p_n = l.positions();
     let c_out = l.channels();
     let results = match layout.strategy {
-        Strategy::Const => const_streams(l, hw, n_img, x, generate, opts, layer)?,
-        Strategy::Stored => stored_streams(l, hw, n_img, x, generate, opts, layer, layout)?,
-    };
+        Strategy::Const => const_streams(l, hw, n_img, x, generate, opts, layer, None)?,
+        Strategy::Stored => stored_streams(l, hw, n_img, x, generate, opts, layer, layout, None)?,
+    }
+    .expect("never given up");
     let mut y = vec![
         Array3::<i64>::zeros((c_out, l.out_shape.h, l.out_shape.w));
         if x.is_some() { n_img } else { 0 }
@@ -487,8 +540,97 @@ pub(crate) fn linear_layer(
     Ok((costs, y))
 }
 
+/// A layout of a linear layer that keeps no weights resident, costed in closed form
+/// (analytical), or `None` as soon as the dynamic energy of its first programs' streams
+/// ([`dynamic_pj`]) exceeds `bound_pj`: then its whole score (energy objective) exceeds it
+/// too, since every later stream, the leakage and the deployment share only add to it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn linear_within(
+    l: &Linear<'_>,
+    layout: Layout,
+    hw: &Hw,
+    n_img: usize,
+    opts: &RunOptions,
+    layer: usize,
+    bound_pj: f64,
+) -> Result<Option<Vec<StreamCost>>, MapError> {
+    // Priced as `choose` prices them; streams that keep data resident are never given
+    // up (the bound is for layouts that reload).
+    let going = |done: &[StreamCost]| {
+        let mut costs = done.to_vec();
+        reprice(&mut costs, hw);
+        resident_bits(&costs) > 0 || dynamic_pj(&costs, hw) <= bound_pj
+    };
+    let streams = match layout.strategy {
+        Strategy::Const => const_streams(l, hw, n_img, None, false, opts, layer, Some(&going))?,
+        Strategy::Stored => {
+            stored_streams(l, hw, n_img, None, false, opts, layer, layout, Some(&going))?
+        }
+    };
+    Ok(streams.map(|s| s.into_iter().map(|(c, _)| c).collect()))
+}
+
+/// The energy (pJ) of `costs`' actions and commands, as [`totals_of`] prices them: no
+/// leakage, no deployment. It only grows as streams are added after them (every action
+/// count and price is non-negative, and floating-point sums in the same order are
+/// monotone), so the dynamic energy of a candidate's first streams bounds its score from
+/// below under the energy objective.
+pub(crate) fn dynamic_pj(costs: &[StreamCost], hw: &Hw) -> f64 {
+    let passes = pass_sums(costs, hw.lanes());
+    let (actions, _, _) = with_commands(costs, action_sums(costs), &passes, hw);
+    energy::energy(&actions, &hw.table, Pricing::ByZeros).total_pj()
+}
+
+/// The bits a candidate's streams keep resident (written at deployment).
+pub(crate) fn resident_bits(costs: &[StreamCost]) -> u64 {
+    costs.iter().map(|c| c.deploy.written_bits * c.repeat).sum()
+}
+
+/// Whether to go on costing a candidate, given its streams so far (None: to the end).
+pub(crate) type Going<'a> = Option<&'a (dyn Fn(&[StreamCost]) -> bool + Sync)>;
+
+/// A candidate's streams, or `None` when it was given up ([`Going`]).
+type MaybeStreams = Result<Option<Vec<(StreamCost, Placed)>>, MapError>;
+
+/// `each` of `items` (each a program's streams), in order: all at once in parallel, or
+/// with `going`, in batches of 4, 8, 16, … items, each batch in parallel, while `going`
+/// holds for `before`'s streams and those so far. `None` once it stops holding before the
+/// last item.
+fn in_batches<I: Sync>(
+    items: &[I],
+    each: impl Fn(usize, &I) -> Streams + Sync,
+    going: Going<'_>,
+    before: &[StreamCost],
+) -> MaybeStreams {
+    let mut done = Vec::new();
+    let mut at = 0;
+    let mut batch = if going.is_some() { 4 } else { items.len() };
+    while at < items.len() {
+        let end = (at + batch).min(items.len());
+        let streams: Vec<Streams> = items[at..end]
+            .par_iter()
+            .enumerate()
+            .map(|(k, item)| each(at + k, item))
+            .collect();
+        done.extend(flatten(streams)?);
+        if let Some(going) = going.filter(|_| end < items.len()) {
+            let costs: Vec<StreamCost> = before
+                .iter()
+                .cloned()
+                .chain(done.iter().map(|(c, _)| c.clone()))
+                .collect();
+            if !going(&costs) {
+                return Ok(None);
+            }
+        }
+        (at, batch) = (end, batch * 2);
+    }
+    Ok(Some(done))
+}
+
 /// The streams of a linear layer by the `const` strategy: lanes are (image, position),
-/// one program per set of output channels, as many as fit beside the inputs.
+/// one program per set of output channels, as many as fit beside the inputs. With `going`,
+/// the sets are costed a batch at a time while it holds ([`in_batches`]).
 #[allow(clippy::too_many_arguments)]
 fn const_streams(
     l: &Linear<'_>,
@@ -498,7 +640,8 @@ fn const_streams(
     generate: bool,
     opts: &RunOptions,
     layer: usize,
-) -> Streams {
+    going: Going<'_>,
+) -> MaybeStreams {
     let p_n = l.positions();
     let c_out = l.channels();
     let per = hw.lanes();
@@ -527,87 +670,83 @@ fn const_streams(
     let (chunk0, _) = fitted(hw, l.reduction(), a_bits, |chunk| {
         linear::const_job(set, l, sets[0].clone(), chunk, true)
     })?;
-    let per_set: Vec<Streams> = sets
-        .par_iter()
-        .enumerate()
-        .map(|(s, chs)| {
-            let (chunk, plan) = fitted_from(hw, chunk0, |chunk| {
-                linear::const_job(set, l, chs.clone(), chunk, true)
-            })?;
-            let real = if generate {
-                Some(realize(
-                    &plan,
-                    linear::const_job(set, l, chs.clone(), chunk, false),
+    let set_streams = |s: usize, chs: &Range<usize>| -> Streams {
+        let (chunk, plan) = fitted_from(hw, chunk0, |chunk| {
+            linear::const_job(set, l, chs.clone(), chunk, true)
+        })?;
+        let real = if generate {
+            Some(realize(
+                &plan,
+                linear::const_job(set, l, chs.clone(), chunk, false),
+                hw,
+            )?)
+        } else {
+            None
+        };
+        Ok(block_runs(&lane_blocks, &all_blocks, x.is_some())
+            .par_iter()
+            .map(|&(bi, repeat)| {
+                let blk = &lane_blocks[bi];
+                // Per lane: its image and output position (functional).
+                let at: Vec<(usize, usize, usize)> = match x {
+                    Some(_) => blk.clone().map(|g| l.place(g, p_n)).collect(),
+                    None => Vec::new(),
+                };
+                let loader = |src: Source, out: &mut [i64]| match src {
+                    Source::X(r) => {
+                        let (x, tap) = (x.expect("functional"), l.tap(chs.start, r));
+                        for (o, &(img, oy, ox)) in out.iter_mut().zip(&at) {
+                            *o = l.gather_tap(&x[img], tap, oy, ox);
+                        }
+                    }
+                    _ => unreachable!("const jobs load inputs only"),
+                };
+                let (mut cost, sa) = run_job(
+                    real.as_ref().unwrap_or(&plan),
+                    real.as_ref(),
+                    blk.len(),
                     hw,
-                )?)
-            } else {
-                None
-            };
-            Ok(block_runs(&lane_blocks, &all_blocks, x.is_some())
-                .par_iter()
-                .map(|&(bi, repeat)| {
-                    let blk = &lane_blocks[bi];
-                    // Per lane: its image and output position (functional).
-                    let at: Vec<(usize, usize, usize)> = match x {
-                        Some(_) => blk.clone().map(|g| l.place(g, p_n)).collect(),
-                        None => Vec::new(),
-                    };
-                    let loader = |src: Source, out: &mut [i64]| match src {
-                        Source::X(r) => {
-                            let (x, tap) = (x.expect("functional"), l.tap(chs.start, r));
-                            for (o, &(img, oy, ox)) in out.iter_mut().zip(&at) {
-                                *o = l.gather_tap(&x[img], tap, oy, ox);
-                            }
-                        }
-                        _ => unreachable!("const jobs load inputs only"),
-                    };
-                    let (mut cost, sa) = run_job(
-                        real.as_ref().unwrap_or(&plan),
-                        real.as_ref(),
-                        blk.len(),
-                        hw,
-                        opts,
-                        stream_of(s * lane_blocks.len() + bi),
-                        x.is_some().then_some(&loader as Loader<'_>),
-                        true,
-                        // Every lane is another (image, position): its own inputs, which
-                        // the sets of one conv group share (multicast: they cross the bus
-                        // with the group's first set).
-                        &|_| {
-                            let group = |c: usize| c / per_group;
-                            let first = s == 0 || group(sets[s - 1].start) != group(chs.start);
-                            if first { blk.len() as u64 } else { 0 }
-                        },
-                    );
-                    // One broadcast stream per set.
-                    if bi > 0 {
-                        cost.share_program();
-                    }
-                    cost.repeat = repeat;
-                    cost.place = Place {
-                        program: s,
-                        channels: chs.clone(),
-                        lanes: blk.clone(),
-                        chunk,
-                        wave_lanes: 0,
-                    };
-                    let mut vals = Vec::new();
-                    if let (Some(sa), Some(job)) = (sa, &real) {
-                        for (i, co) in chs.clone().enumerate() {
-                            for (lane, v) in load_lanes(&sa, &job.outputs[i], blk.len())
-                                .into_iter()
-                                .enumerate()
-                            {
-                                vals.push((co, blk.start + lane, job.out.decode(v)));
-                            }
+                    opts,
+                    stream_of(s * lane_blocks.len() + bi),
+                    x.is_some().then_some(&loader as Loader<'_>),
+                    true,
+                    // Every lane is another (image, position): its own inputs, which
+                    // the sets of one conv group share (multicast: they cross the bus
+                    // with the group's first set).
+                    &|_| {
+                        let group = |c: usize| c / per_group;
+                        let first = s == 0 || group(sets[s - 1].start) != group(chs.start);
+                        if first { blk.len() as u64 } else { 0 }
+                    },
+                );
+                // One broadcast stream per set.
+                if bi > 0 {
+                    cost.share_program();
+                }
+                cost.repeat = repeat;
+                cost.place = Place {
+                    program: s,
+                    channels: chs.clone(),
+                    lanes: blk.clone(),
+                    chunk,
+                    wave_lanes: 0,
+                };
+                let mut vals = Vec::new();
+                if let (Some(sa), Some(job)) = (sa, &real) {
+                    for (i, co) in chs.clone().enumerate() {
+                        for (lane, v) in load_lanes(&sa, &job.outputs[i], blk.len())
+                            .into_iter()
+                            .enumerate()
+                        {
+                            vals.push((co, blk.start + lane, job.out.decode(v)));
                         }
                     }
-                    (cost, vals)
-                })
-                .collect())
-        })
-        .collect();
-    flatten(per_set)
+                }
+                (cost, vals)
+            })
+            .collect())
+    };
+    in_batches(&sets, set_streams, going, &[])
 }
 
 /// The streams of a linear layer by the `stored` strategy: lanes are (channel, image,
@@ -626,7 +765,8 @@ fn stored_streams(
     opts: &RunOptions,
     layer: usize,
     layout: Layout,
-) -> Streams {
+    going: Going<'_>,
+) -> MaybeStreams {
     let s = layout.slices.clamp(1, l.reduction().max(1));
     let per_img = n_img * l.positions();
     // Output values by (channel, image and position).
@@ -642,7 +782,7 @@ fn stored_streams(
             })
             .collect()
     };
-    let pass = |p: &Pass<'_>, partials: Option<&[i64]>, base: usize| {
+    let pass = |p: &Pass<'_>, partials: Option<&[i64]>, base: usize, before: &[StreamCost]| {
         stored_pass(
             l,
             hw,
@@ -654,15 +794,18 @@ fn stored_streams(
             layout,
             p,
             base,
+            (going, before),
         )
     };
     if s == 1 {
-        return pass(&Pass::Whole, None, 0).map(outputs);
+        return Ok(pass(&Pass::Whole, None, 0, &[])?.map(outputs));
     }
     let ranges = slice_ranges(l, s);
     // Every channel's partial-sum interval per slice, for both passes.
     let table = l.partial_table_of(&ranges);
-    let first = pass(&Pass::Slices(&ranges, &table[..]), None, 0)?;
+    let Some(first) = pass(&Pass::Slices(&ranges, &table[..]), None, 0, &[])? else {
+        return Ok(None);
+    };
     // The partial sums by slice lane (functional mode).
     let partials: Option<Vec<i64>> = x.map(|_| {
         // Slice lane g·s + k holds reducer lane g's slice k, in either lane order.
@@ -679,16 +822,26 @@ fn stored_streams(
         .map(|(c, _)| c.place.program + 1)
         .max()
         .unwrap_or(0);
-    let second = pass(
+    let before: Vec<StreamCost> = match going {
+        Some(_) => first.iter().map(|(c, _)| c.clone()).collect(),
+        None => Vec::new(),
+    };
+    let Some(second) = pass(
         &Pass::Reduce(&ranges, &table[..]),
         partials.as_deref(),
         base,
-    )?;
-    Ok(first
-        .into_iter()
-        .map(|(c, _)| (c, Vec::new()))
-        .chain(outputs(second))
-        .collect())
+        &before,
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(
+        first
+            .into_iter()
+            .map(|(c, _)| (c, Vec::new()))
+            .chain(outputs(second))
+            .collect(),
+    ))
 }
 
 /// A reduction cut into `s` slices of ⌈reduction / s⌉ inputs (the last may be shorter).
@@ -868,7 +1021,8 @@ fn stored_pass(
     layout: Layout,
     pass: &Pass<'_>,
     base: usize,
-) -> Streams {
+    (going, before): (Going<'_>, &[StreamCost]),
+) -> MaybeStreams {
     let p_n = l.positions();
     let c_out = l.channels();
     let per = hw.lanes();
@@ -1011,166 +1165,161 @@ fn stored_pass(
     } else {
         None
     };
-    let per_group: Vec<Streams> = groups
-        .par_iter()
-        .enumerate()
-        .map(|(gi, (chs, ks))| {
-            let channels = program_channels(chs);
-            let own;
-            let (chunk, plan, real) = match &shared_job {
-                Some((c, p, r)) => (*c, p, r.as_ref()),
-                None => {
-                    let (chunk, plan) =
-                        fitted_from(hw, chunk0, |chunk| make(&channels, chunk, true))?;
-                    let real = if generate {
-                        Some(realize(&plan, make(&channels, chunk, false), hw)?)
-                    } else {
-                        None
-                    };
-                    own = (plan, real);
-                    (chunk, &own.0, own.1.as_ref())
-                }
-            };
-            let (_, mults) = l.common_mult(&channels);
-            // Per-channel constants, once per group (the K load keeps their low bits).
-            let ks_c: Vec<i128> = channels.iter().map(|&c| l.lane_constant(c)).collect();
-            let runs: Vec<(usize, u64, bool)> = if layout.copies > 0 {
-                order.wave_runs(per, x.is_some())
-            } else {
-                block_runs(&lane_blocks, ks, x.is_some())
-                    .into_iter()
-                    .map(|(k, r)| (k, r, true))
-                    .collect()
-            };
-            let wave = order.wave_lanes();
-            let per_wave = if layout.copies > 0 {
-                order.wave_blocks(per).0.max(1)
-            } else {
-                1
-            };
-            Ok(runs
-                .par_iter()
-                .map(|&(k, repeat, deploys)| {
-                    let blk = &block(k);
-                    // Per lane (functional): its channel, image, output row and column, and
-                    // slice.
-                    let at: Vec<(usize, usize, usize, usize, usize)> = match x {
-                        Some(_) => blk
-                            .clone()
-                            .map(|g| {
-                                let (co, t, slice) = order.decode(g);
-                                let (img, oy, ox) = l.place(t, p_n);
-                                (co, img, oy, ox, slice)
-                            })
-                            .collect(),
-                        None => Vec::new(),
-                    };
-                    let loader = |src: Source, out: &mut [i64]| {
-                        let lanes = out.iter_mut().zip(&at).zip(blk.clone());
-                        // Neighbouring lanes mostly share a channel: its weight row and
-                        // (per slice) the input's tap are looked up when it changes.
-                        let (mut at_co, mut row) = (usize::MAX, &[][..]);
-                        let mut taps = vec![(0, 0, 0); ranges.len()];
-                        for ((o, &(co, img, oy, ox, slice)), g) in lanes {
-                            let ci = co - channels[0];
-                            let rs = &ranges[slice];
-                            if at_co != co {
-                                at_co = co;
-                                row = l.row(co);
-                                if let Source::X(j) = src {
-                                    for (t, r) in taps.iter_mut().zip(ranges) {
-                                        *t = l.tap(co, r.start + j);
-                                    }
+    let group_streams = |gi: usize, (chs, ks): &(Range<usize>, Vec<usize>)| -> Streams {
+        let channels = program_channels(chs);
+        let own;
+        let (chunk, plan, real) = match &shared_job {
+            Some((c, p, r)) => (*c, p, r.as_ref()),
+            None => {
+                let (chunk, plan) = fitted_from(hw, chunk0, |chunk| make(&channels, chunk, true))?;
+                let real = if generate {
+                    Some(realize(&plan, make(&channels, chunk, false), hw)?)
+                } else {
+                    None
+                };
+                own = (plan, real);
+                (chunk, &own.0, own.1.as_ref())
+            }
+        };
+        let (_, mults) = l.common_mult(&channels);
+        // Per-channel constants, once per group (the K load keeps their low bits).
+        let ks_c: Vec<i128> = channels.iter().map(|&c| l.lane_constant(c)).collect();
+        let runs: Vec<(usize, u64, bool)> = if layout.copies > 0 {
+            order.wave_runs(per, x.is_some())
+        } else {
+            block_runs(&lane_blocks, ks, x.is_some())
+                .into_iter()
+                .map(|(k, r)| (k, r, true))
+                .collect()
+        };
+        let wave = order.wave_lanes();
+        let per_wave = if layout.copies > 0 {
+            order.wave_blocks(per).0.max(1)
+        } else {
+            1
+        };
+        Ok(runs
+            .par_iter()
+            .map(|&(k, repeat, deploys)| {
+                let blk = &block(k);
+                // Per lane (functional): its channel, image, output row and column, and
+                // slice.
+                let at: Vec<(usize, usize, usize, usize, usize)> = match x {
+                    Some(_) => blk
+                        .clone()
+                        .map(|g| {
+                            let (co, t, slice) = order.decode(g);
+                            let (img, oy, ox) = l.place(t, p_n);
+                            (co, img, oy, ox, slice)
+                        })
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let loader = |src: Source, out: &mut [i64]| {
+                    let lanes = out.iter_mut().zip(&at).zip(blk.clone());
+                    // Neighbouring lanes mostly share a channel: its weight row and
+                    // (per slice) the input's tap are looked up when it changes.
+                    let (mut at_co, mut row) = (usize::MAX, &[][..]);
+                    let mut taps = vec![(0, 0, 0); ranges.len()];
+                    for ((o, &(co, img, oy, ox, slice)), g) in lanes {
+                        let ci = co - channels[0];
+                        let rs = &ranges[slice];
+                        if at_co != co {
+                            at_co = co;
+                            row = l.row(co);
+                            if let Source::X(j) = src {
+                                for (t, r) in taps.iter_mut().zip(ranges) {
+                                    *t = l.tap(co, r.start + j);
                                 }
                             }
-                            *o = match src {
-                                // Past a shorter slice's end: a product of 0.
-                                Source::X(j) if rs.start + j >= rs.end => l.x_past_end(),
-                                Source::W(j) if rs.start + j >= rs.end => 0,
-                                Source::X(_) => {
-                                    let x = &x.expect("functional")[img];
-                                    l.gather_tap(x, taps[slice], oy, ox)
-                                }
-                                Source::W(j) => row[rs.start + j],
-                                Source::K => ks_c[ci] as i64,
-                                Source::M => mults[ci] as i64,
-                                Source::MPos => i64::from(mults[ci] > 0),
-                                Source::Partial(t) => {
-                                    partials.expect("functional")[g * ranges.len() + t]
-                                }
-                            };
                         }
-                    };
-                    // Multicast: lanes of one conv group at one (image, position, slice)
-                    // share their inputs, a (channel, slice)'s lanes its weights, a
-                    // channel's lanes its constants. Round-major, the copies of a wave
-                    // share its first round's weights and constants.
-                    let round = order.round_lanes();
-                    let distinct = |src: SourceKind| match (src, layout.copies) {
-                        (SourceKind::Partial, _) => blk.len() as u64,
-                        (SourceKind::X, 0) => first_lanes(blk, per_ch * c_out / l.groups, per_ch),
-                        (SourceKind::W, 0) => first_lanes(blk, per_ch, s),
-                        (SourceKind::K | SourceKind::M | SourceKind::MPos, 0) => {
-                            first_lanes(blk, per_ch, 1)
-                        }
-                        (SourceKind::X, _) => first_lanes(blk, round / l.groups, s),
-                        (SourceKind::W | SourceKind::K | SourceKind::M | SourceKind::MPos, _) => {
-                            first_lanes(blk, wave, round)
-                        }
-                    };
-                    let (mut cost, sa) = run_job(
-                        real.unwrap_or(plan),
-                        real,
-                        blk.len(),
-                        hw,
-                        opts,
-                        stream_of(k),
-                        x.is_some().then_some(&loader as Loader<'_>),
-                        true,
-                        &distinct,
-                    );
-                    // The group's blocks run one program, broadcast (and so do all the
-                    // groups' blocks when the program is shared). Waves run one after
-                    // another, so each wave issues it again, with its first block.
-                    let shares = if layout.copies > 0 {
-                        k % per_wave != 0
-                    } else {
-                        k != ks[0] || (layout.shared && gi > 0)
-                    };
-                    if shares {
-                        cost.share_program();
+                        *o = match src {
+                            // Past a shorter slice's end: a product of 0.
+                            Source::X(j) if rs.start + j >= rs.end => l.x_past_end(),
+                            Source::W(j) if rs.start + j >= rs.end => 0,
+                            Source::X(_) => {
+                                let x = &x.expect("functional")[img];
+                                l.gather_tap(x, taps[slice], oy, ox)
+                            }
+                            Source::W(j) => row[rs.start + j],
+                            Source::K => ks_c[ci] as i64,
+                            Source::M => mults[ci] as i64,
+                            Source::MPos => i64::from(mults[ci] > 0),
+                            Source::Partial(t) => {
+                                partials.expect("functional")[g * ranges.len() + t]
+                            }
+                        };
                     }
-                    // A later wave finds the resident data where wave 0 wrote them, on the
-                    // subarrays wave 0 took.
-                    if !deploys {
-                        cost.deploy = Default::default();
-                        cost.new_subarrays = false;
+                };
+                // Multicast: lanes of one conv group at one (image, position, slice)
+                // share their inputs, a (channel, slice)'s lanes its weights, a
+                // channel's lanes its constants. Round-major, the copies of a wave
+                // share its first round's weights and constants.
+                let round = order.round_lanes();
+                let distinct = |src: SourceKind| match (src, layout.copies) {
+                    (SourceKind::Partial, _) => blk.len() as u64,
+                    (SourceKind::X, 0) => first_lanes(blk, per_ch * c_out / l.groups, per_ch),
+                    (SourceKind::W, 0) => first_lanes(blk, per_ch, s),
+                    (SourceKind::K | SourceKind::M | SourceKind::MPos, 0) => {
+                        first_lanes(blk, per_ch, 1)
                     }
-                    cost.repeat = repeat;
-                    cost.pass = usize::from(matches!(pass, Pass::Reduce(..)));
-                    cost.place = Place {
-                        program: base + if layout.shared { 0 } else { gi },
-                        channels: if layout.shared { 0..c_out } else { chs.clone() },
-                        lanes: blk.clone(),
-                        chunk,
-                        wave_lanes: wave,
-                    };
-                    let mut vals = Vec::new();
-                    if let (Some(sa), Some(job)) = (sa, real) {
-                        for (lane, v) in load_lanes(&sa, &job.outputs[0], blk.len())
-                            .into_iter()
-                            .enumerate()
-                        {
-                            let g = blk.start + lane;
-                            vals.push((order.decode(g).0, g, job.out.decode(v)));
-                        }
+                    (SourceKind::X, _) => first_lanes(blk, round / l.groups, s),
+                    (SourceKind::W | SourceKind::K | SourceKind::M | SourceKind::MPos, _) => {
+                        first_lanes(blk, wave, round)
                     }
-                    (cost, vals)
-                })
-                .collect())
-        })
-        .collect();
-    flatten(per_group)
+                };
+                let (mut cost, sa) = run_job(
+                    real.unwrap_or(plan),
+                    real,
+                    blk.len(),
+                    hw,
+                    opts,
+                    stream_of(k),
+                    x.is_some().then_some(&loader as Loader<'_>),
+                    true,
+                    &distinct,
+                );
+                // The group's blocks run one program, broadcast (and so do all the
+                // groups' blocks when the program is shared). Waves run one after
+                // another, so each wave issues it again, with its first block.
+                let shares = if layout.copies > 0 {
+                    k % per_wave != 0
+                } else {
+                    k != ks[0] || (layout.shared && gi > 0)
+                };
+                if shares {
+                    cost.share_program();
+                }
+                // A later wave finds the resident data where wave 0 wrote them, on the
+                // subarrays wave 0 took.
+                if !deploys {
+                    cost.deploy = Default::default();
+                    cost.new_subarrays = false;
+                }
+                cost.repeat = repeat;
+                cost.pass = usize::from(matches!(pass, Pass::Reduce(..)));
+                cost.place = Place {
+                    program: base + if layout.shared { 0 } else { gi },
+                    channels: if layout.shared { 0..c_out } else { chs.clone() },
+                    lanes: blk.clone(),
+                    chunk,
+                    wave_lanes: wave,
+                };
+                let mut vals = Vec::new();
+                if let (Some(sa), Some(job)) = (sa, real) {
+                    for (lane, v) in load_lanes(&sa, &job.outputs[0], blk.len())
+                        .into_iter()
+                        .enumerate()
+                    {
+                        let g = blk.start + lane;
+                        vals.push((order.decode(g).0, g, job.out.decode(v)));
+                    }
+                }
+                (cost, vals)
+            })
+            .collect())
+    };
+    in_batches(&groups, group_streams, going, before)
 }
 
 /// How many lanes of block `blk` are the first of their kind, lanes being numbered

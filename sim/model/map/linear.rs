@@ -591,12 +591,12 @@ impl<'a> Linear<'a> {
         // row length so that a row's sums fit).
         let (vl, vh) = ((xl - a0) as i64, (xh - a0) as i64);
         // Σ_{w≥0} vl·w + Σ_{w<0} vh·w = vl·Σw⁺ + vh·Σw⁻ (and the same for hi): the
-        // positive and negative weights summed apart, exactly.
-        let (mut pos, mut neg) = (0i64, 0i64);
-        for &w in &self.row(co)[rs] {
-            pos += w.max(0);
-            neg += w.min(0);
-        }
+        // positive and negative weights summed apart, exactly, as Σw⁺ = (Σw + Σ|w|)/2 and
+        // Σw⁻ = (Σw − Σ|w|)/2 (two plain sums, which vectorize).
+        let (sum, abs) = self.row(co)[rs]
+            .iter()
+            .fold((0i64, 0i64), |(s, a), &w| (s + w, a + w.abs()));
+        let (pos, neg) = ((sum + abs) / 2, (sum - abs) / 2);
         (
             i128::from(vl * pos + vh * neg),
             i128::from(vh * pos + vl * neg),

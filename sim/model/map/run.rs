@@ -397,7 +397,7 @@ struct Priced {
 /// resident bits still fit, the move with the most score gained per resident bit added
 /// first, so that the layers that gain most from residency keep it. Pinned resident, a
 /// network whose fewest resident bits do not fit is refused.
-fn choose(
+pub(crate) fn choose(
     prog: &golden::Program,
     plans: &[LayerPlan],
     hw: &Hw,
@@ -421,7 +421,7 @@ fn choose(
                     } else {
                         0.0
                     };
-                    let bits = costs.iter().map(|c| c.deploy.written_bits * c.repeat).sum();
+                    let bits = resident_bits(&costs);
                     Priced {
                         layout: *s,
                         costs,
@@ -733,79 +733,99 @@ pub(crate) fn plan_network(
             .clone(),
         None => build(),
     };
-    let mut out = Vec::with_capacity(net.layers.len());
-    for (i, layer) in net.layers.iter().enumerate() {
-        let step = prog.step(i);
-        let bad = |why| layer_error(prog, i, why);
-        let options = match step {
-            Step::Linear { .. } if !opts.choice.is_pinned() => {
-                // The layer's view (its weights scanned) is built only when a candidate is
-                // not cached, and then once for all of them.
-                let view = OnceLock::new();
-                let l = || {
-                    view.get_or_init(|| {
-                        // A sweep's points share what the view computes from the weights.
-                        let scan = cache.map(|c| {
-                            c.scans
-                                .get_or_build(format!("{shape_prog}|{i}"), || {
-                                    Ok(Linear::at(prog, i).expect("a linear step").scan())
-                                })
-                                .expect("a view always builds")
-                        });
-                        Linear::at_with(prog, i, scan.map(|s| Arc::clone(s.as_ref())))
-                            .expect("a linear step")
-                    })
-                };
-                let dims = Linear::dims(prog, i).expect("a linear step");
-                let all = layouts_of(&opts.choice, dims, n_img, hw).map_err(bad)?;
-                fitting(all, |lay| {
-                    cached(format!("{shape}|{i}|{lay:?}"), &|| {
-                        let (costs, _) = linear_layer(l(), lay, hw, n_img, None, false, opts, i)?;
-                        Ok(vec![(Some(lay), Candidate::new(costs))])
-                    })
-                })
-                .map_err(bad)?
-                .into_iter()
-                .flat_map(|(_, options)| options)
-                .collect()
-            }
-            Step::Input
-            | Step::Linear { .. }
-            | Step::MaxPool
-            | Step::SumPool(_)
-            | Step::SumPoolCounted(_)
-            | Step::Relu
-            | Step::Relu6 { .. }
-            | Step::Sign
-            | Step::Add { .. }
-            | Step::Concat(_)
-            | Step::Pass
-            | Step::Downsample
-            | Step::Move
-            | Step::Host { .. }
-            // The one way of a layer (a pinned layout's copies are bounded by the chip's
-            // lanes).
-            | Step::Attn(_) | Step::Lut { .. } | Step::Mul(_) | Step::Softmax(_)
-            | Step::LayerNorm(_)
-            | Step::Lookup { .. }
-            | Step::Cache { .. }
-            | Step::AddTable { .. } => cached(
-                format!("{shape}|{i}|{:?}|{}", opts.choice, hw.machine_lanes()),
-                &|| {
-                    let (costs, strategy, _) =
-                        layer_costs(prog, i, images, &[], hw, opts, false, None)?;
-                    Ok(vec![(strategy, Candidate::new(costs))])
-                },
-            )
-            .map_err(bad)?,
+    // The layers in parallel as well as each layer's layouts, so that one layer's costly
+    // layouts do not leave a thread idle; the first error in layer order stands.
+    let plan_layer =
+        |(i, layer): (usize, &cram_workloads::net::Layer)| -> Result<LayerPlan, Error> {
+            let step = prog.step(i);
+            let bad = |why| layer_error(prog, i, why);
+            let options = match step {
+                Step::Linear { .. } if !opts.choice.is_pinned() => {
+                    // The layer's view (its weights scanned) is built only when a candidate is
+                    // not cached, and then once for all of them.
+                    let view = OnceLock::new();
+                    let l = || {
+                        view.get_or_init(|| {
+                            // A sweep's points share what the view computes from the weights.
+                            let scan = cache.map(|c| {
+                                c.scans
+                                    .get_or_build(format!("{shape_prog}|{i}"), || {
+                                        Ok(Linear::at(prog, i).expect("a linear step").scan())
+                                    })
+                                    .expect("a view always builds")
+                            });
+                            Linear::at_with(prog, i, scan.map(|s| Arc::clone(s.as_ref())))
+                                .expect("a linear step")
+                        })
+                    };
+                    let dims = Linear::dims(prog, i).expect("a linear step");
+                    let all = layouts_of(&opts.choice, dims, n_img, hw).map_err(bad)?;
+                    let cost = |lay: Layout| {
+                        cached(format!("{shape}|{i}|{lay:?}"), &|| {
+                            let l = l();
+                            let (costs, _) = linear_layer(l, lay, hw, n_img, None, false, opts, i)?;
+                            Ok(vec![(Some(lay), Candidate::new(costs))])
+                        })
+                    };
+                    let fit = if cache.is_none() && opts.choice.objective == Objective::Energy {
+                        // Scored as `choose` scores them.
+                        let reload_score = |o: &Options| {
+                            let c = repriced(&o[0].1, hw);
+                            (resident_bits(&c) == 0)
+                                .then(|| score_of(&opts.choice, &c, c.sums(), hw, n_img).0)
+                        };
+                        let within = |lay: Layout, bound_pj: f64| {
+                            Ok(linear_within(l(), lay, hw, n_img, opts, i, bound_pj)?
+                                .map(|costs| vec![(Some(lay), Candidate::new(costs))]))
+                        };
+                        fitting_within(all, cost, within, reload_score)
+                    } else {
+                        fitting(all, cost)
+                    };
+                    fit.map_err(bad)?
+                    .into_iter()
+                    .flat_map(|(_, options)| options)
+                    .collect()
+                }
+                Step::Input
+                | Step::Linear { .. }
+                | Step::MaxPool
+                | Step::SumPool(_)
+                | Step::SumPoolCounted(_)
+                | Step::Relu
+                | Step::Relu6 { .. }
+                | Step::Sign
+                | Step::Add { .. }
+                | Step::Concat(_)
+                | Step::Pass
+                | Step::Downsample
+                | Step::Move
+                | Step::Host { .. }
+                // The one way of a layer (a pinned layout's copies are bounded by the chip's
+                // lanes).
+                | Step::Attn(_) | Step::Lut { .. } | Step::Mul(_) | Step::Softmax(_)
+                | Step::LayerNorm(_)
+                | Step::Lookup { .. }
+                | Step::Cache { .. }
+                | Step::AddTable { .. } => cached(
+                    format!("{shape}|{i}|{:?}|{}", opts.choice, hw.machine_lanes()),
+                    &|| {
+                        let (costs, strategy, _) =
+                            layer_costs(prog, i, images, &[], hw, opts, false, None)?;
+                        Ok(vec![(strategy, Candidate::new(costs))])
+                    },
+                )
+                .map_err(bad)?,
+            };
+            Ok(LayerPlan {
+                name: layer.name.clone(),
+                op: layer.op.name(),
+                options,
+            })
         };
-        out.push(LayerPlan {
-            name: layer.name.clone(),
-            op: layer.op.name(),
-            options,
-        });
-    }
-    Ok(out)
+    let plans: Vec<Result<LayerPlan, Error>> =
+        net.layers.par_iter().enumerate().map(plan_layer).collect();
+    plans.into_iter().collect()
 }
 
 /// Sets the streams' cycles from this device's step latencies, and the share of their
