@@ -140,9 +140,10 @@ impl Faults {
 const LINE_WORDS: usize = 8;
 
 /// `n` zero words in the storage of `words` (reused), and how many words in they start so
-/// that they begin on a 64-byte line: the word loops' 256-bit loads then never straddle two
-/// lines, whatever the allocator returned (a run's speed would otherwise depend on where
-/// the heap placed each subarray; `simulate resnet18` varied by 20 % with it).
+/// that they begin on a 64-byte line: columns of a multiple of 8 words (512 lanes, as full
+/// executor blocks are) then all start on lines, and the word loops' 256-bit loads never
+/// straddle two, whatever the allocator returned (a run's speed would otherwise depend on
+/// where the heap placed each subarray; `simulate resnet18` varied by 20 % with it).
 fn lined(mut words: Vec<u64>, n: usize) -> (Cells, usize) {
     words.clear();
     words.resize(n + LINE_WORDS - 1, 0);

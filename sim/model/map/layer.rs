@@ -166,7 +166,7 @@ pub(crate) fn fitting<T: Send>(
 /// [`fitting`] for a run's own search under the energy objective. The layouts that reload
 /// their weights and seldom score best (`const`, and `stored` with a program per channel
 /// group) are costed after the others, each left out as soon as its first programs
-/// already spend more than the lowest score among the others that reload
+/// already spend more than the lowest score among the layouts costed first that reload
 /// (`reload_score`): `within(layout, bound_pj)` gives `None` then ([`linear_within`]).
 /// Such a layout could never be chosen: `choose` takes the lowest score, or starts each
 /// layer from its lowest-scoring reloading layout and only ever moves to lower scores.
