@@ -284,17 +284,11 @@ impl Program {
                             q.dims
                         )));
                     }
-                    let per = q.per_channel_len();
                     // The codes in their stored (standard) order, each less its output
                     // channel's zero point.
                     let codes: Vec<i64> = q
-                        .values
-                        .chunks(per.max(1))
-                        .enumerate()
-                        .flat_map(|(o, row)| {
-                            let zero = q.channel(o).1;
-                            row.iter().map(move |&v| i64::from(v - zero))
-                        })
+                        .rows()
+                        .flat_map(|((_, zero), row)| row.iter().map(move |&v| i64::from(v - zero)))
                         .collect();
                     let w = Array4::from_shape_vec(dims, codes).expect("dims checked above");
                     let b = if *bias {

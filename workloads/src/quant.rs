@@ -242,27 +242,28 @@ impl QWeight {
     /// [`QWeight::dequantize`]'s values in `out` (cleared first; its memory reused).
     pub fn dequantize_into(&self, out: &mut Vec<f32>) {
         out.clear();
-        // Value i is in channel i / per: the values a channel's row at a time.
-        let per = self.per_channel_len().max(1);
-        out.extend(self.values.chunks(per).enumerate().flat_map(|(c, row)| {
-            let (s, z) = self.channel(c);
-            row.iter().map(move |&q| s * (q - z) as f32)
-        }));
+        out.extend(
+            self.rows()
+                .flat_map(|((s, z), row)| row.iter().map(move |&q| s * (q - z) as f32)),
+        );
+    }
+
+    /// Each output channel's (scale, zero point) with its codes, in order: value i is in
+    /// channel i / [`QWeight::per_channel_len`].
+    pub fn rows(&self) -> impl Iterator<Item = ((f32, i32), &[i32])> {
+        self.values
+            .chunks(self.per_channel_len().max(1))
+            .enumerate()
+            .map(|(c, row)| (self.channel(c), row))
     }
 
     /// Fraction of weights whose real value is exactly zero (code equal to the zero point).
     pub fn sparsity(&self) -> f64 {
-        let per = self.per_channel_len().max(1);
         let zeros: usize = if self.scheme.mode == WeightMode::Binary {
             0
         } else {
-            self.values
-                .chunks(per)
-                .enumerate()
-                .map(|(c, row)| {
-                    let z = self.channel(c).1;
-                    row.iter().filter(|&&q| q == z).count()
-                })
+            self.rows()
+                .map(|((_, z), row)| row.iter().filter(|&&q| q == z).count())
                 .sum()
         };
         zeros as f64 / self.values.len() as f64

@@ -165,7 +165,7 @@ impl PartialEq for Subarray {
         self.lanes == other.lanes
             && self.cols == other.cols
             && self.words == other.words
-            && self.raw() == other.raw()
+            && self.cells() == other.cells()
             && self.mask == other.mask
             && self.reads == other.reads
             && self.simd == other.simd
@@ -226,7 +226,7 @@ impl Subarray {
 
     /// Selected lanes by number of zeros among `ins`, over the valid lanes.
     fn count_zeros(&self, ins: &[Col]) -> ZeroHistogram {
-        let (cells, mask) = (self.raw(), self.mask.as_raw_slice());
+        let (cells, mask) = (self.cells(), self.mask.as_raw_slice());
         let z = Zeros {
             cells,
             mask,
@@ -327,11 +327,6 @@ impl Subarray {
     /// Every cell's word, column-major (`words()` words per column): the raw storage, for
     /// loops that read many columns (one call, then plain indexing).
     pub fn cells(&self) -> &[u64] {
-        self.raw()
-    }
-
-    /// The cells' words (past the line padding).
-    fn raw(&self) -> &[u64] {
         &self.data.as_raw_slice()[self.off..][..self.words * self.cols]
     }
 
@@ -343,7 +338,7 @@ impl Subarray {
     /// The packed words of one column.
     pub fn column(&self, col: Col) -> &[u64] {
         let c = usize::from(col);
-        &self.raw()[c * self.words..(c + 1) * self.words]
+        &self.cells()[c * self.words..(c + 1) * self.words]
     }
 
     /// The packed words of one column, writable (for loading data outside the op stream).
@@ -755,7 +750,7 @@ impl OpVisitor for Subarray {
             "read of lane {lane} in a {}-lane subarray",
             self.lanes
         );
-        let (cells, words) = (self.raw(), self.words);
+        let (cells, words) = (self.cells(), self.words);
         let (w, shift) = (lane / WORD_BITS, lane % WORD_BITS);
         let mut row = vec![0u64; words_for(self.cols)];
         for c in 0..self.cols {

@@ -602,7 +602,9 @@ fn in_batches<I: Sync>(
     going: Going<'_>,
     before: &[StreamCost],
 ) -> MaybeStreams {
-    let mut done = Vec::new();
+    let mut done: Vec<(StreamCost, Placed)> = Vec::new();
+    // `before` and the streams so far, what `going` judges (kept only with `going`).
+    let mut so_far: Vec<StreamCost> = going.map_or_else(Vec::new, |_| before.to_vec());
     let mut at = 0;
     let mut batch = if going.is_some() { 4 } else { items.len() };
     while at < items.len() {
@@ -612,14 +614,11 @@ fn in_batches<I: Sync>(
             .enumerate()
             .map(|(k, item)| each(at + k, item))
             .collect();
+        let new = done.len();
         done.extend(flatten(streams)?);
         if let Some(going) = going.filter(|_| end < items.len()) {
-            let costs: Vec<StreamCost> = before
-                .iter()
-                .cloned()
-                .chain(done.iter().map(|(c, _)| c.clone()))
-                .collect();
-            if !going(&costs) {
+            so_far.extend(done[new..].iter().map(|(c, _)| c.clone()));
+            if !going(&so_far) {
                 return Ok(None);
             }
         }
