@@ -24,6 +24,12 @@ impl<K, V> Default for Memo<K, V> {
 }
 
 impl<K: Eq + Hash, V> Memo<K, V> {
+    /// The value kept for `key`, if one was built.
+    pub fn get(&self, key: &K) -> Option<Result<Arc<V>, String>> {
+        let map = self.0.lock().expect("the memo lock is not poisoned");
+        map.get(key)?.get().cloned()
+    }
+
     /// The value for `key`: the kept one, or `build`'s (kept unless another build finished
     /// first).
     pub fn get_or_build(
@@ -75,6 +81,9 @@ mod tests {
         assert_eq!(calls, 1);
         assert_eq!(m.get_or_build(2, || Err("no".into())).unwrap_err(), "no");
         assert_eq!(m.get_or_build(2, || Ok(3)).unwrap_err(), "no");
+        assert_eq!(*m.get(&1).unwrap().unwrap(), 7);
+        assert_eq!(m.get(&2).unwrap().unwrap_err(), "no");
+        assert!(m.get(&3).is_none());
     }
 
     /// A build that needs its own key (as a rayon worker may, handed a task by work

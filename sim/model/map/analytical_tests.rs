@@ -1044,7 +1044,7 @@ proptest! {
     }
 }
 
-/// A run's own search (no sweep cache, energy objective) leaves out the reloading layouts
+/// A run's own search (energy objective) leaves out the reloading layouts
 /// whose first programs already spend more than the best other reloading layout scores
 /// (`fitting_within`); it must choose exactly what the whole search chooses. On ResNet-8,
 /// the every-op network and a stem that chooses `const`, on cram-1k with and without leakage and on a chip too small
@@ -1074,8 +1074,7 @@ fn layouts_left_out_by_the_bound_are_never_chosen() {
         for hw in [hw(), no_leakage(hw()), small.clone()] {
             for n in [1, 3] {
                 let imgs = images(prog, n, 2);
-                let cache = PlanCache::default();
-                let whole = plan_network(prog, &imgs, &hw, &opts, Some(&cache)).unwrap();
+                let whole = plan_layers(prog, &imgs, &hw, &opts, None, false).unwrap();
                 let bounded = plan_network(prog, &imgs, &hw, &opts, None).unwrap();
                 let count = |p: &[LayerPlan]| p.iter().map(|l| l.options.len()).sum::<usize>();
                 let name = &prog.network().name;
@@ -1088,4 +1087,125 @@ fn layouts_left_out_by_the_bound_are_never_chosen() {
         }
     }
     assert!(left_out[0] > 0, "ResNet-8: nothing left out ({left_out:?})");
+}
+
+/// A sweep's points share what each left out (`PlanCache`): a later point judges a left-out
+/// layout again at its own prices and costs it whole when it may win there. On ResNet-8 and
+/// points whose prices rank the layouts apart (a chip too small for every layer's resident
+/// weights, with and without leakage, with dearer cell writes, with dearer buses), in
+/// either order, every point keeps at least the layouts its own search keeps, and chooses
+/// and reports what its own run does. Dearer writes choose `const` in layers where dearer
+/// buses leave it out, so the judging again and the plans kept per price are tested.
+#[test]
+fn a_sweep_judges_left_out_layouts_again_at_each_points_prices() {
+    let prog = zoo_program("resnet8", &spec(None), 5);
+    let opts = analytical(Choice::auto(Objective::Energy));
+    let imgs = images(&prog, 1, 2);
+    let small = hw_with(|org| {
+        org.banks = 1;
+        org.subarrays_per_bank = 2;
+    });
+    let priced = |f: &dyn Fn(&mut crate::model::energy::EnergyTable)| {
+        let mut hw = small.clone();
+        f(&mut hw.table);
+        hw
+    };
+    let points = [
+        small.clone(),
+        no_leakage(small.clone()),
+        priced(&|t| t.cell_write_pj = t.cell_write_pj.map(|e| e * 40.0)),
+        priced(&|t| t.moved_pj_per_bit = t.moved_pj_per_bit.map(|e| e * 40.0)),
+    ];
+    let kept = |plans: &[LayerPlan]| -> Vec<Vec<Option<Layout>>> {
+        plans
+            .iter()
+            .map(|l| l.options.iter().map(|(lay, _)| *lay).collect())
+            .collect()
+    };
+    let own: Vec<_> = points
+        .iter()
+        .map(|hw| plan_network(&prog, &imgs, hw, &opts, None).unwrap())
+        .collect();
+    let owns: Vec<_> = own.iter().map(|p| kept(p)).collect();
+    // Some point chooses a layout another point leaves out.
+    let chosen: Vec<Vec<Option<Layout>>> = points
+        .iter()
+        .zip(&own)
+        .map(|(hw, plans)| {
+            let run = choose(&prog, plans, hw, &opts, 1).unwrap();
+            run.layers.iter().map(|l| l.layout).collect()
+        })
+        .collect();
+    let apart = chosen.iter().any(|picks| {
+        picks
+            .iter()
+            .enumerate()
+            .any(|(i, pick)| pick.is_some() && owns.iter().any(|o| !o[i].contains(pick)))
+    });
+    assert!(apart, "no point chooses a layout another point leaves out");
+    for reversed in [false, true] {
+        let mut order: Vec<usize> = (0..points.len()).collect();
+        if reversed {
+            order.reverse();
+        }
+        let cache = PlanCache::default();
+        for k in order {
+            let hw = &points[k];
+            let shared = plan_network(&prog, &imgs, hw, &opts, Some(&cache)).unwrap();
+            for (i, (mine, all)) in owns[k].iter().zip(kept(&shared)).enumerate() {
+                for lay in mine {
+                    assert!(all.contains(lay), "point {k}, layer {i}: {lay:?} left out");
+                }
+            }
+            let a = choose(&prog, &shared, hw, &opts, 1).unwrap();
+            let b = choose(&prog, &own[k], hw, &opts, 1).unwrap();
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "point {k}");
+            let swept = run_network_with(&prog, &imgs, hw, &opts, Some(&cache)).unwrap();
+            let alone = run_network(&prog, &imgs, hw, &opts).unwrap();
+            assert_eq!(format!("{swept:?}"), format!("{alone:?}"), "point {k}");
+        }
+    }
+}
+
+/// A sweep's subarray shapes share each layer's fitted programs (`LayerMemo`), which
+/// depend on the columns but not on the lanes per subarray: on ResNet-8 and the every-op
+/// network, points of 256 to 2,048 lanes and 512 or 1,024 columns, in either order, twice
+/// over and with one cache for all (which keeps only the shapes used last,
+/// `SHAPES_PER_THREAD`), each report what the point's own run reports.
+#[test]
+fn a_sweeps_subarray_shapes_share_programs_not_results() {
+    let progs = [
+        zoo_program("resnet8", &spec(None), 5),
+        every_op_program(3, 3, true, (4, 4, false), 0.5, 7),
+    ];
+    let opts = analytical(Choice::auto(Objective::Energy));
+    let mut points = Vec::new();
+    for lanes in [256, 512, 2048] {
+        for cols in [512, 1024] {
+            points.push(hw_with(|org| {
+                org.lanes_per_subarray = lanes;
+                org.cols_per_subarray = cols;
+            }));
+        }
+    }
+    for prog in &progs {
+        let imgs = images(prog, 1, 2);
+        let alone: Vec<String> = points
+            .iter()
+            .map(|hw| format!("{:?}", run_network(prog, &imgs, hw, &opts).unwrap()))
+            .collect();
+        for reversed in [false, true] {
+            let cache = PlanCache::default();
+            let mut order: Vec<usize> = (0..points.len()).collect();
+            if reversed {
+                order.reverse();
+            }
+            // Twice: the cache keeps the shapes used last, so the second time round some
+            // shapes are costed again.
+            for &k in order.iter().chain(&order) {
+                let swept = run_network_with(prog, &imgs, &points[k], &opts, Some(&cache));
+                assert_eq!(format!("{:?}", swept.unwrap()), alone[k], "point {k}");
+            }
+        }
+    }
 }

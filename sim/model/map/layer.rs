@@ -7,10 +7,11 @@ use crate::model::energy::{self, Actions, Pricing};
 use cram_workloads::golden::{self, Step};
 use elem::Part;
 use linear::Strategy;
-use linear::{Linear, Source, SourceKind, StoredSpec, chunks};
+use linear::{Linear, PlanKey, Source, SourceKind, StoredSpec, chunks};
 use ndarray::Array3;
 use rayon::prelude::*;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// A layer's costs, layout and (functional mode) output codes; `candidates` collects every
 /// searched layout's (energy pJ, cycles) when the cost model chooses. `realize` (analytical
@@ -170,8 +171,6 @@ pub(crate) fn fitting<T: Send>(
 /// (`reload_score`): `within(layout, bound_pj)` gives `None` then ([`linear_within`]).
 /// Such a layout could never be chosen: `choose` takes the lowest score, or starts each
 /// layer from its lowest-scoring reloading layout and only ever moves to lower scores.
-/// (A sweep's cached candidates are costed whole: another point's prices may rank them
-/// apart.)
 pub(crate) fn fitting_within<T: Send>(
     layouts: Vec<Layout>,
     cost: impl Fn(Layout) -> Result<T, MapError> + Sync,
@@ -541,7 +540,7 @@ pub(crate) fn linear_layer(
 }
 
 /// A layout of a linear layer that keeps no weights resident, costed in closed form
-/// (analytical), or `None` as soon as the dynamic energy of its first programs' streams
+/// (analytical), or left out as soon as the dynamic energy of its first programs' streams
 /// ([`dynamic_pj`]) exceeds `bound_pj`: then its whole score (energy objective) exceeds it
 /// too, since every later stream, the leakage and the deployment share only add to it.
 #[allow(clippy::too_many_arguments)]
@@ -553,13 +552,19 @@ pub(crate) fn linear_within(
     opts: &RunOptions,
     layer: usize,
     bound_pj: f64,
-) -> Result<Option<Vec<StreamCost>>, MapError> {
+) -> Result<Within, MapError> {
+    // The streams judged last, kept when they are left out.
+    let judged = std::sync::Mutex::new(Vec::new());
     // Priced as `choose` prices them; streams that keep data resident are never given
     // up (the bound is for layouts that reload).
     let going = |done: &[StreamCost]| {
         let mut costs = done.to_vec();
         reprice(&mut costs, hw);
-        resident_bits(&costs) > 0 || dynamic_pj(&costs, hw) <= bound_pj
+        let going = resident_bits(&costs) > 0 || dynamic_pj(&costs, hw) <= bound_pj;
+        if !going {
+            *judged.lock().expect("not poisoned") = costs;
+        }
+        going
     };
     let streams = match layout.strategy {
         Strategy::Const => const_streams(l, hw, n_img, None, false, opts, layer, Some(&going))?,
@@ -567,7 +572,20 @@ pub(crate) fn linear_within(
             stored_streams(l, hw, n_img, None, false, opts, layer, layout, Some(&going))?
         }
     };
-    Ok(streams.map(|s| s.into_iter().map(|(c, _)| c).collect()))
+    Ok(match streams {
+        Some(s) => Within::Whole(s.into_iter().map(|(c, _)| c).collect()),
+        None => Within::LeftOut(judged.into_inner().expect("not poisoned")),
+    })
+}
+
+/// A candidate costed against a bound ([`linear_within`]).
+#[derive(Debug)]
+pub(crate) enum Within {
+    /// Its streams, all of them.
+    Whole(Vec<StreamCost>),
+    /// Left out: its first streams, whose dynamic energy exceeded the bound. Another
+    /// point's prices judge them again: left out as well when they exceed its bound.
+    LeftOut(Vec<StreamCost>),
 }
 
 /// The energy (pJ) of `costs`' actions and commands, as [`totals_of`] prices them: no
@@ -665,17 +683,34 @@ fn const_streams(
         .collect();
     let lane_blocks = blocks(n_img * p_n, per);
     let all_blocks: Vec<usize> = (0..lane_blocks.len()).collect();
+    let key = |chs: &Range<usize>, from| PlanKey {
+        pass: 3,
+        slices: (1, l.reduction()),
+        resident: false,
+        channels: chs.clone(),
+        set,
+        cols: hw.cols(),
+        from,
+    };
+    let job = |chs: &Range<usize>| {
+        let chs = chs.clone();
+        move |chunk| linear::const_job(set, l, chs.clone(), chunk, true)
+    };
     // The first set's chunk is where every other set's search starts.
-    let (chunk0, _) = fitted(hw, l.reduction(), a_bits, |chunk| {
-        linear::const_job(set, l, sets[0].clone(), chunk, true)
-    })?;
+    let first = fitted_once(
+        l,
+        hw,
+        key(&sets[0], None),
+        (l.reduction(), a_bits),
+        job(&sets[0]),
+    );
+    let (chunk0, _) = fit_of(&first)?;
     let set_streams = |s: usize, chs: &Range<usize>| -> Streams {
-        let (chunk, plan) = fitted_from(hw, chunk0, |chunk| {
-            linear::const_job(set, l, chs.clone(), chunk, true)
-        })?;
+        let fit = fitted_once(l, hw, key(chs, Some(chunk0)), (0, 0), job(chs));
+        let (chunk, plan) = fit_of(&fit)?;
         let real = if generate {
             Some(realize(
-                &plan,
+                plan,
                 linear::const_job(set, l, chs.clone(), chunk, false),
                 hw,
             )?)
@@ -701,7 +736,7 @@ fn const_streams(
                     _ => unreachable!("const jobs load inputs only"),
                 };
                 let (mut cost, sa) = run_job(
-                    real.as_ref().unwrap_or(&plan),
+                    real.as_ref().unwrap_or(plan),
                     real.as_ref(),
                     blk.len(),
                     hw,
@@ -1122,30 +1157,27 @@ fn stored_pass(
             budget,
         });
     }
-    // The first group's chunk is where every other group's search starts.
+    // The first group's chunk is where every other group's search starts. Every fitted
+    // program is kept in the layer's view (`LayerMemo`): candidates differing only in
+    // copies share the first, and a sweep's subarray shapes share them all.
     let first = program_channels(&groups[0].0);
-    // Candidates differing only in copies share it (`LayerMemo`).
-    let key = (
-        match pass {
+    let key = |channels: &[usize], from| PlanKey {
+        pass: match pass {
             Pass::Whole => 0,
             Pass::Slices(..) => 1,
             Pass::Reduce(..) => 2,
         },
-        ranges.len(),
-        ranges[0].len(),
-        layout.resident,
-        first[0]..first[first.len() - 1] + 1,
+        slices: (ranges.len(), ranges[0].len()),
+        resident: layout.resident,
+        channels: channels[0]..channels[channels.len() - 1] + 1,
         set,
-        hw.cols(),
-    );
-    let fit = l
-        .memo()
-        .plans
-        .get_or_build(key, || {
-            Ok(fitted(hw, len, per_r, |chunk| make(&first, chunk, true)))
-        })
-        .expect("a fit always builds");
-    let (chunk0, plan0) = fit.as_ref().clone()?;
+        cols: hw.cols(),
+        from,
+    };
+    let fit = fitted_once(l, hw, key(&first, None), (len, per_r), |chunk| {
+        make(&first, chunk, true)
+    });
+    let (chunk0, plan0) = fit_of(&fit)?;
     if plan0.resident_bits_per_lane() as usize > budget {
         return Err(MapError::ResidentColumns {
             needed: plan0.resident_bits_per_lane() as usize,
@@ -1156,7 +1188,7 @@ fn stored_pass(
     // all of them, generated once.
     let shared_job = if layout.shared {
         let real = if generate {
-            Some(realize(&plan0, make(&all, chunk0, false), hw)?)
+            Some(realize(plan0, make(&all, chunk0, false), hw)?)
         } else {
             None
         };
@@ -1166,18 +1198,21 @@ fn stored_pass(
     };
     let group_streams = |gi: usize, (chs, ks): &(Range<usize>, Vec<usize>)| -> Streams {
         let channels = program_channels(chs);
-        let own;
+        let (own, own_real);
         let (chunk, plan, real) = match &shared_job {
-            Some((c, p, r)) => (*c, p, r.as_ref()),
+            Some((c, p, r)) => (*c, *p, r.as_ref()),
             None => {
-                let (chunk, plan) = fitted_from(hw, chunk0, |chunk| make(&channels, chunk, true))?;
+                own = fitted_once(l, hw, key(&channels, Some(chunk0)), (0, 0), |chunk| {
+                    make(&channels, chunk, true)
+                });
+                let (chunk, plan) = fit_of(&own)?;
                 let real = if generate {
-                    Some(realize(&plan, make(&channels, chunk, false), hw)?)
+                    Some(realize(plan, make(&channels, chunk, false), hw)?)
                 } else {
                     None
                 };
-                own = (plan, real);
-                (chunk, &own.0, own.1.as_ref())
+                own_real = real;
+                (chunk, plan, own_real.as_ref())
             }
         };
         let (_, mults) = l.common_mult(&channels);
@@ -1319,6 +1354,34 @@ fn stored_pass(
             .collect())
     };
     in_batches(&groups, group_streams, going, before)
+}
+
+/// The fitted program `key` names (its chunk and counted job, or why none fits), built by
+/// `make(chunk)` once per layer view and key ([`linear::LayerMemo`]): searched from
+/// `key.from`, or from [`fitted`]'s first guess for `reduction` inputs of `per_r` bits.
+fn fitted_once(
+    l: &Linear<'_>,
+    hw: &Hw,
+    key: PlanKey,
+    (reduction, per_r): (usize, usize),
+    make: impl FnMut(usize) -> Result<linear::Job, MapError>,
+) -> Arc<Result<(usize, linear::Job), MapError>> {
+    let from = key.from;
+    l.memo()
+        .plans
+        .get_or_build(key, || {
+            let fit = match from {
+                Some(chunk) => fitted_from(hw, chunk, make),
+                None => fitted(hw, reduction, per_r, make),
+            };
+            Ok(fit.map(|(chunk, job)| (chunk, job.priced_only())))
+        })
+        .expect("a fit always builds")
+}
+
+/// A [`fitted_once`] program's chunk and job, or why none fits.
+fn fit_of(fit: &Result<(usize, linear::Job), MapError>) -> Result<(usize, &linear::Job), MapError> {
+    fit.as_ref().map(|(c, j)| (*c, j)).map_err(Clone::clone)
 }
 
 /// How many lanes of block `blk` are the first of their kind, lanes being numbered

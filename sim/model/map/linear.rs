@@ -184,8 +184,10 @@ pub(crate) struct Scan {
 }
 
 /// What candidate layouts of one layer share (the layout search costs dozens): the fitted
-/// first program of a stored pass (its chunk and counted job, or why none fits) by
-/// [`PlanKey`], and every channel's partial-sum intervals by slice count.
+/// programs (their chunk and counted job, or why none fits) by [`PlanKey`], and every
+/// channel's partial-sum intervals by slice count. A program depends on the columns but not
+/// on the lanes per subarray, so the points of a sweep over subarray shapes that share the
+/// layer's view (`map::PlanCache`) build each program once.
 #[derive(Debug, Default)]
 pub(crate) struct LayerMemo {
     pub(crate) plans: Memo<PlanKey, Result<(usize, Job), MapError>>,
@@ -203,10 +205,25 @@ pub(crate) struct Live {
     pub(crate) all: u64,
 }
 
-/// What a stored pass's fitted first program depends on: the pass (0 whole, 1 slices, 2
-/// reducer), the slices and their width, residency, the program's channels, the gate set
-/// and the columns.
-pub(crate) type PlanKey = (u8, usize, usize, bool, Range<usize>, GateSet, usize);
+/// What a fitted program depends on besides its layer: the program and the pass it runs,
+/// its channels, the gate set, the columns, and the chunk its search starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct PlanKey {
+    /// 0 a stored pass with the reduction whole, 1 a stored pass of slices' partial sums, 2
+    /// a reducer pass, 3 a `const` set.
+    pub(crate) pass: u8,
+    /// Slices, and the width of the first.
+    pub(crate) slices: (usize, usize),
+    /// Whether the weights stay resident.
+    pub(crate) resident: bool,
+    /// The program's channels.
+    pub(crate) channels: Range<usize>,
+    pub(crate) set: GateSet,
+    pub(crate) cols: usize,
+    /// The chunk the search starts from; `None`: the pass's own first guess
+    /// (`stream::fitted`).
+    pub(crate) from: Option<usize>,
+}
 
 impl Linear<'_> {
     /// Per input position j of a stored program over `channels` and the reduction slices
@@ -855,6 +872,17 @@ impl Job {
             shared_copies,
             load_cols,
             loading_segments,
+        }
+    }
+
+    /// The job without its segments, outputs and program: what pricing a counted job reads
+    /// (its tally, columns and load counts), to keep many of them (`LayerMemo`).
+    pub(crate) fn priced_only(self) -> Job {
+        Job {
+            program: Program::default(),
+            segments: Vec::new(),
+            outputs: Vec::new(),
+            ..self
         }
     }
 

@@ -617,20 +617,73 @@ fn run_layers_once(
 /// the subarray's lanes, columns and line segments and the image count. The rest of the
 /// chip (how many subarrays, banks and chips, the clock, buses and links) and the device
 /// only decide which layouts a choice admits, and price and place the candidates, per point
-/// ([`run_network_with`], [`reprice`]). So each candidate is costed once per subarray shape,
-/// and a whole plan (every layer's admitted candidates) is kept per subarray shape, chip
-/// lane count and choice, which serves the points that change only the device or the
-/// chip's clock, buses and links.
+/// ([`run_network_with`], [`reprice`]). So each candidate is costed once per subarray shape
+/// (and its programs once per column count, in the layer's `linear::Scan`, kept here per
+/// program and layer), and a whole plan (every layer's admitted candidates) is kept per
+/// subarray shape, chip lane count and choice.
+///
+/// Under the energy objective a point leaves out the layouts that cannot win at its prices
+/// ([`fitting_within`]), as a run does. A left-out candidate keeps the streams it was
+/// judged by; a later point prices them again and leaves the candidate out as well when
+/// they exceed its own bound, and costs it whole otherwise. A whole plan then depends on
+/// the prices too, so under that objective a plan is kept per hardware.
+///
+/// A subarray shape's candidates take tens to hundreds of megabytes (ResNet-18: about 50,000
+/// streams), so the cache keeps those of the [`SHAPES_PER_THREAD`] × threads shapes used
+/// last, and a long sweep over shapes holds a few shapes', not all of them. A shape dropped
+/// and needed again is costed again, to the same streams (costing is deterministic).
 #[derive(Debug, Default)]
 pub struct PlanCache {
-    plans: Memo<String, Vec<LayerPlan>>,
-    candidates: Memo<String, Result<Options, MapError>>,
+    /// The subarray shapes' caches by [`plan_shape`], the one used last at the end.
+    shapes: std::sync::Mutex<Vec<(String, Arc<ShapeCache>)>>,
     /// What each weighted layer's view computes from its weights, by program and layer.
     scans: Memo<String, Arc<linear::Scan>>,
 }
 
+/// Subarray shapes a [`PlanCache`] keeps per thread of the pool it runs on.
+pub const SHAPES_PER_THREAD: usize = 1;
+
+/// One subarray shape's candidates and plans ([`PlanCache`]).
+#[derive(Debug, Default)]
+struct ShapeCache {
+    /// Whole plans by chip lanes, choice and (energy objective) hardware.
+    plans: Memo<String, Vec<LayerPlan>>,
+    /// Candidates by layer and layout.
+    candidates: Memo<String, Result<Options, MapError>>,
+    /// The later layouts of [`fitting_within`], each costed against the bound of the first
+    /// point that needed it.
+    judged: Memo<String, Result<Judged, MapError>>,
+}
+
+impl PlanCache {
+    /// The cache of subarray shape `shape`, kept as the one used last.
+    fn shape(&self, shape: &str) -> Arc<ShapeCache> {
+        let mut shapes = self.shapes.lock().expect("not poisoned");
+        let kept = match shapes.iter().position(|(k, _)| k == shape) {
+            Some(at) => shapes.remove(at),
+            None => (shape.to_owned(), Arc::default()),
+        };
+        let cache = Arc::clone(&kept.1);
+        shapes.push(kept);
+        let most = SHAPES_PER_THREAD * rayon::current_num_threads().max(1);
+        if shapes.len() > most {
+            let over = shapes.len() - most;
+            shapes.drain(..over);
+        }
+        cache
+    }
+}
+
 /// A layer's candidates: each layout (None: the layer's one way) with its streams.
 type Options = Vec<(Option<Layout>, Arc<Candidate>)>;
+
+/// A later layout costed against a point's bound ([`layer::Within`]).
+#[derive(Debug, Clone)]
+enum Judged {
+    Whole(Options),
+    /// The first streams, which exceeded that point's bound.
+    LeftOut(Arc<Candidate>),
+}
 
 /// One candidate's streams, which the cache, its whole plans and the points pricing them
 /// share, with their [`action_sums`], summed the first time a point scores them.
@@ -684,13 +737,14 @@ pub fn run_network_with(
     let Some(cache) = cache.filter(|_| opts.mode == Mode::Analytical) else {
         return run_network(prog, images, hw, opts);
     };
-    let key = format!(
-        "{}|{}|{:?}",
-        plan_shape(prog, hw, images.len()),
-        hw.machine_lanes(),
-        opts.choice
-    );
+    // What the layouts left out depend on: the prices, so all of the hardware.
+    let prices = match opts.choice.objective {
+        Objective::Energy => format!("{hw:?}"),
+        _ => String::new(),
+    };
+    let key = format!("{}|{:?}|{prices}", hw.machine_lanes(), opts.choice);
     let plans = cache
+        .shape(&plan_shape(prog, hw, images.len()))
         .plans
         .get_or_build(key, || {
             plan_network(prog, images, hw, opts, Some(cache)).map_err(|e| e.to_string())
@@ -712,7 +766,8 @@ fn plan_shape(prog: &golden::Program, hw: &Hw, n_img: usize) -> String {
 }
 
 /// Every layer's candidate streams (analytical), each taken from `cache` when an earlier
-/// run costed it ([`PlanCache`]).
+/// run costed it ([`PlanCache`]), leaving out under the energy objective the layouts that
+/// cannot win ([`fitting_within`]).
 pub(crate) fn plan_network(
     prog: &golden::Program,
     images: &[Array3<i64>],
@@ -720,11 +775,23 @@ pub(crate) fn plan_network(
     opts: &RunOptions,
     cache: Option<&PlanCache>,
 ) -> Result<Vec<LayerPlan>, Error> {
+    plan_layers(prog, images, hw, opts, cache, true)
+}
+
+/// [`plan_network`], with (`bounded`) or without the layouts that cannot win.
+pub(crate) fn plan_layers(
+    prog: &golden::Program,
+    images: &[Array3<i64>],
+    hw: &Hw,
+    opts: &RunOptions,
+    cache: Option<&PlanCache>,
+    bounded: bool,
+) -> Result<Vec<LayerPlan>, Error> {
     let net = prog.network();
     let n_img = images.len();
-    let shape = plan_shape(prog, hw, n_img);
+    let shaped = cache.map(|c| c.shape(&plan_shape(prog, hw, n_img)));
     let shape_prog = format!("{:p}", prog as *const golden::Program);
-    let cached = |key: String, build: &dyn Fn() -> Result<Options, MapError>| match cache {
+    let cached = |key: String, build: &dyn Fn() -> Result<Options, MapError>| match &shaped {
         Some(c) => c
             .candidates
             .get_or_build(key, || Ok(build()))
@@ -761,22 +828,54 @@ pub(crate) fn plan_network(
                     let dims = Linear::dims(prog, i).expect("a linear step");
                     let all = layouts_of(&opts.choice, dims, n_img, hw).map_err(bad)?;
                     let cost = |lay: Layout| {
-                        cached(format!("{shape}|{i}|{lay:?}"), &|| {
+                        cached(format!("{i}|{lay:?}"), &|| {
                             let l = l();
                             let (costs, _) = linear_layer(l, lay, hw, n_img, None, false, opts, i)?;
                             Ok(vec![(Some(lay), Candidate::new(costs))])
                         })
                     };
-                    let fit = if cache.is_none() && opts.choice.objective == Objective::Energy {
+                    let fit = if bounded && opts.choice.objective == Objective::Energy {
                         // Scored as `choose` scores them.
                         let reload_score = |o: &Options| {
                             let c = repriced(&o[0].1, hw);
                             (resident_bits(&c) == 0)
                                 .then(|| score_of(&opts.choice, &c, c.sums(), hw, n_img).0)
                         };
-                        let within = |lay: Layout, bound_pj: f64| {
-                            Ok(linear_within(l(), lay, hw, n_img, opts, i, bound_pj)?
-                                .map(|costs| vec![(Some(lay), Candidate::new(costs))]))
+                        let within = |lay: Layout, bound_pj: f64| -> Result<Option<Options>, MapError> {
+                            let judge = || {
+                                Ok(match linear_within(l(), lay, hw, n_img, opts, i, bound_pj)? {
+                                    Within::Whole(c) => Judged::Whole(vec![(Some(lay), Candidate::new(c))]),
+                                    Within::LeftOut(c) => Judged::LeftOut(Candidate::new(c)),
+                                })
+                            };
+                            let judged = match &shaped {
+                                None => judge()?,
+                                Some(c) => {
+                                    let key = format!("{i}|{lay:?}");
+                                    // Costed whole for an earlier point.
+                                    if let Some(Ok(o)) = c.candidates.get(&key) {
+                                        return o.as_ref().clone().map(Some);
+                                    }
+                                    c.judged
+                                        .get_or_build(key, || Ok(judge()))
+                                        .expect("a judgement always builds")
+                                        .as_ref()
+                                        .clone()?
+                                }
+                            };
+                            match judged {
+                                Judged::Whole(o) => Ok(Some(o)),
+                                // Left out at an earlier point's (or this point's) prices:
+                                // judged again at this point's.
+                                Judged::LeftOut(first) => {
+                                    let first = repriced(&first, hw);
+                                    if resident_bits(&first) == 0 && dynamic_pj(&first, hw) > bound_pj {
+                                        Ok(None)
+                                    } else {
+                                        cost(lay).map(Some)
+                                    }
+                                }
+                            }
                         };
                         fitting_within(all, cost, within, reload_score)
                     } else {
@@ -808,7 +907,7 @@ pub(crate) fn plan_network(
                 | Step::Lookup { .. }
                 | Step::Cache { .. }
                 | Step::AddTable { .. } => cached(
-                    format!("{shape}|{i}|{:?}|{}", opts.choice, hw.machine_lanes()),
+                    format!("{i}|{:?}|{}", opts.choice, hw.machine_lanes()),
                     &|| {
                         let (costs, strategy, _) =
                             layer_costs(prog, i, images, &[], hw, opts, false, None)?;
