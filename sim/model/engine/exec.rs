@@ -224,26 +224,6 @@ impl Subarray {
         &self.zero_sums
     }
 
-    /// Selected lanes by number of zeros among `ins`, over the valid lanes.
-    fn count_zeros(&self, ins: &[Col]) -> ZeroHistogram {
-        let (cells, mask) = (self.cells(), self.mask.as_raw_slice());
-        let z = Zeros {
-            cells,
-            mask,
-            words: self.words,
-            lanes: self.lanes,
-        };
-        #[cfg(target_arch = "x86_64")]
-        if self.simd == Simd::Avx2 {
-            // SAFETY: a `Simd::Avx2` value only exists in a `Subarray` after
-            // `Simd::is_supported` confirmed the CPU has AVX2 and POPCNT (see
-            // `Subarray::set_simd` and `Simd::best`).
-            #[allow(unsafe_code)]
-            return unsafe { count_zeros_avx2(&z, ins) };
-        }
-        count_zeros_portable(&z, ins)
-    }
-
     /// Enables (or with `None` disables) random gate-output errors.
     pub fn set_faults(&mut self, faults: Option<Faults>) {
         self.faults = faults;
@@ -468,24 +448,53 @@ word_loop!(apply2, apply2_portable, apply2_avx2; a, b);
 word_loop!(apply3, apply3_portable, apply3_avx2; a, b, c);
 word_loop!(apply5, apply5_portable, apply5_avx2; a, b, c, d, e);
 
-/// The columns [`Subarray::count_zeros`] reads: cells column-major, `words` words a column.
+/// What a gate's input-zero count reads: cells column-major, `words` words a column, the
+/// lane mask, and the vector level to count with.
 struct Zeros<'a> {
     cells: &'a [u64],
     mask: &'a [u64],
     words: usize,
     lanes: usize,
+    simd: Simd,
+}
+
+impl Zeros<'_> {
+    /// Adds to `to` the selected lanes by number of zeros among `ins`, over the valid
+    /// lanes. The counts are added where they are made: a histogram returned and then
+    /// added would be read back in wider loads than it was written in, which stalls on
+    /// every gate (store forwarding fails).
+    #[inline(always)]
+    fn add(&self, ins: &[Col], to: &mut ZeroHistogram) {
+        #[cfg(target_arch = "x86_64")]
+        if self.simd == Simd::Avx2 {
+            // SAFETY: a `Simd::Avx2` value only exists in a `Subarray` after
+            // `Simd::is_supported` confirmed the CPU has AVX2 and POPCNT (see
+            // `Subarray::set_simd` and `Simd::best`).
+            #[allow(unsafe_code)]
+            return unsafe { count_zeros_avx2(self, ins, to) };
+        }
+        count_zeros_portable(self, ins, to)
+    }
 }
 
 #[inline(never)]
-fn count_zeros_portable(z: &Zeros<'_>, ins: &[Col]) -> ZeroHistogram {
-    count_zeros_any(z, ins)
+fn count_zeros_portable(z: &Zeros<'_>, ins: &[Col], to: &mut ZeroHistogram) {
+    add_counts(to, count_zeros_any(z, ins));
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt")]
 #[inline(never)]
-fn count_zeros_avx2(z: &Zeros<'_>, ins: &[Col]) -> ZeroHistogram {
-    count_zeros_any(z, ins)
+fn count_zeros_avx2(z: &Zeros<'_>, ins: &[Col], to: &mut ZeroHistogram) {
+    add_counts(to, count_zeros_any(z, ins));
+}
+
+/// `to` += `h`, value by value.
+#[inline(always)]
+fn add_counts(to: &mut ZeroHistogram, h: ZeroHistogram) {
+    for (t, n) in to.iter_mut().zip(h) {
+        *t += n;
+    }
 }
 
 /// [`count_zeros_n`] for the gate's arity.
@@ -654,14 +663,22 @@ impl OpVisitor for Subarray {
             (false, true) => Combine::And,
         };
         let words = self.words;
-        if self.track_zeros {
-            let h = self.count_zeros(ins);
-            self.zero_hist.push(h);
-        }
-        if self.sum_zeros {
-            let h = self.count_zeros(ins);
-            for (s, n) in self.zero_sums[gate.index()].iter_mut().zip(h) {
-                *s += n;
+        if self.track_zeros || self.sum_zeros {
+            // The fields apart: the cells and mask read, the histograms written.
+            let z = Zeros {
+                cells: &self.data.as_raw_slice()[self.off..][..words * self.cols],
+                mask: self.mask.as_raw_slice(),
+                words,
+                lanes: self.lanes,
+                simd: self.simd,
+            };
+            if self.track_zeros {
+                let mut h = ZeroHistogram::default();
+                z.add(ins, &mut h);
+                self.zero_hist.push(h);
+            }
+            if self.sum_zeros {
+                z.add(ins, &mut self.zero_sums[gate.index()]);
             }
         }
         {

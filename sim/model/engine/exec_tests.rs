@@ -190,13 +190,13 @@ fn maj5_counts_ones() {
 
 proptest::proptest! {
     /// The input-zero histogram of a gate step, at every vector level, equals a lane-by-lane
-    /// count over the selected lanes, for every arity, lane count (partial last word
-    /// included) and lane range, with or without a lane mask (every lane selected); the
-    /// per-gate sums (`set_sum_zeros`) equal it too.
+    /// count over the selected lanes, for every arity, lane count (up to 18 words, partial
+    /// last word included) and lane range, with or without a lane mask (every lane
+    /// selected); the per-gate sums (`set_sum_zeros`) equal it too.
     #[test]
     fn zero_histograms_match_a_lane_by_lane_count(
-        lanes in 1usize..300, gate_i in 0usize..GateKind::ALL.len(), seed in proptest::prelude::any::<u64>(),
-        lo in 0u32..300, len in 1u32..300,
+        lanes in 1usize..1200, gate_i in 0usize..GateKind::ALL.len(), seed in proptest::prelude::any::<u64>(),
+        lo in 0u32..1200, len in 1u32..1200,
     ) {
         let gate = GateKind::ALL[gate_i];
         let n = gate.arity();
