@@ -849,7 +849,13 @@ pub(crate) fn plan_layers(
                                 })
                             };
                             let judged = match &shaped {
-                                None => judge()?,
+                                // A run's own search: judged at its own prices only.
+                                None => {
+                                    return Ok(match judge()? {
+                                        Judged::Whole(o) => Some(o),
+                                        Judged::LeftOut(_) => None,
+                                    });
+                                }
                                 Some(c) => {
                                     let key = format!("{i}|{lay:?}");
                                     // Costed whole for an earlier point.
@@ -865,8 +871,8 @@ pub(crate) fn plan_layers(
                             };
                             match judged {
                                 Judged::Whole(o) => Ok(Some(o)),
-                                // Left out at an earlier point's (or this point's) prices:
-                                // judged again at this point's.
+                                // Left out at the prices of the point that first
+                                // needed it (maybe this one): judged at this point's.
                                 Judged::LeftOut(first) => {
                                     let first = repriced(&first, hw);
                                     if resident_bits(&first) == 0 && dynamic_pj(&first, hw) > bound_pj {
