@@ -101,6 +101,22 @@ pub struct QWeight {
     pub zero: Vec<i32>,
 }
 
+/// `y.round() as i32`: to the nearest integer, halves away from zero, saturating (NaN to
+/// 0), without a call into libm, so that the loops over weights vectorize. Below 2^23 in
+/// magnitude y − trunc(y) is exact, so comparing it with ±0.5 rounds exactly; from 2^23 on
+/// every f32 is an integer already (or infinite or NaN), and the cast alone gives the same.
+#[inline]
+pub fn round_half_away(y: f32) -> i32 {
+    // Toward zero, saturating, as `as` casts do.
+    let t = y as i32;
+    if y.abs() < 8_388_608.0 {
+        let frac = y - t as f32;
+        t + i32::from(frac >= 0.5) - i32::from(frac <= -0.5)
+    } else {
+        t
+    }
+}
+
 impl QWeight {
     /// Quantizes `t` (a dense float tensor) with `scheme`.
     pub fn quantize(t: &Tensor, scheme: WeightScheme) -> Result<QWeight, String> {
@@ -150,16 +166,17 @@ impl QWeight {
             };
             q.scale.push(s);
             q.zero.push(z);
-            q.values.extend(chunk.iter().map(|&x| match scheme.mode {
-                WeightMode::Binary => {
-                    if x >= 0.0 {
-                        1
-                    } else {
-                        -1
-                    }
-                }
-                _ => ((x / s).round() as i32 + z).clamp(lo_q, hi_q),
-            }));
+            // The mode decided once per channel, so that each loop vectorizes.
+            if scheme.mode == WeightMode::Binary {
+                q.values
+                    .extend(chunk.iter().map(|&x| if x >= 0.0 { 1 } else { -1 }));
+            } else {
+                q.values.extend(
+                    chunk
+                        .iter()
+                        .map(|&x| (round_half_away(x / s) + z).clamp(lo_q, hi_q)),
+                );
+            }
         }
         Ok(q)
     }
@@ -242,10 +259,11 @@ impl QWeight {
     /// [`QWeight::dequantize`]'s values in `out` (cleared first; its memory reused).
     pub fn dequantize_into(&self, out: &mut Vec<f32>) {
         out.clear();
-        out.extend(
-            self.rows()
-                .flat_map(|((s, z), row)| row.iter().map(move |&q| s * (q - z) as f32)),
-        );
+        out.reserve(self.values.len());
+        // Row by row, each a loop of known length (which vectorizes).
+        for ((s, z), row) in self.rows() {
+            out.extend(row.iter().map(|&q| s * (q - z) as f32));
+        }
     }
 
     /// Each output channel's (scale, zero point) with its codes, in order: value i is in
@@ -550,6 +568,51 @@ fn frexp(m: f64) -> (f64, i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `round_half_away` is `round() as i32` on every edge: halves and the floats next to
+    /// them on both sides from −2^12 to 2^12, the 2^23 and 2^31 boundaries, infinities and
+    /// NaN; and on any f32 bit pattern (below).
+    #[test]
+    fn round_half_away_is_round_on_the_edges() {
+        let same = |y: f32| assert_eq!(round_half_away(y), y.round() as i32, "{y:e}");
+        for k in -8192..=8192 {
+            let half = k as f32 / 2.0;
+            for y in [half, half.next_up(), half.next_down()] {
+                same(y);
+            }
+        }
+        for p in [23, 24, 31, 32] {
+            let b = 2f32.powi(p);
+            for y in [b, b.next_up(), b.next_down(), b + 0.5, b - 0.5] {
+                same(y);
+                same(-y);
+            }
+        }
+        for y in [
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::MAX,
+            f32::MIN,
+        ] {
+            same(y);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn round_half_away_is_round(bits in proptest::prelude::any::<u32>()) {
+            let y = f32::from_bits(bits);
+            proptest::prop_assert_eq!(round_half_away(y), y.round() as i32);
+        }
+
+        #[test]
+        fn round_half_away_is_round_on_weight_codes(y in -70_000f32..70_000f32) {
+            proptest::prop_assert_eq!(round_half_away(y), y.round() as i32);
+        }
+    }
 
     #[test]
     fn requant_matches_the_hand_worked_examples() {

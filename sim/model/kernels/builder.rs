@@ -218,7 +218,13 @@ impl Builder {
             return c;
         }
         self.temp_counter += 1;
-        self.new_col(format!("t{}", self.temp_counter - 1))
+        // As for operands, a counting builder's columns need no names.
+        let name = if self.is_counting() {
+            String::new()
+        } else {
+            format!("t{}", self.temp_counter - 1)
+        };
+        self.new_col(name)
     }
 
     /// Returns a temporary column to the pool.

@@ -112,7 +112,9 @@ impl BitHeap {
             if let HeapBit::Col { owned: true, .. } = bit {
                 // Kept so the closed form can free it.
                 if self.queues.is_empty() {
-                    self.queues.push(VecDeque::new());
+                    // Room for an accumulator's bits, one per weight, without regrowing.
+                    self.queues
+                        .push(VecDeque::with_capacity(self.width as usize));
                 }
                 self.queues[0].push_back(bit);
             }

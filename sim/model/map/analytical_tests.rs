@@ -992,17 +992,19 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     /// The per-layer helpers that sum or mask a row range in one pass (the interval of a
     /// slice's partial sum, the weight-bit masks of a channel set) equal their term-by-term
-    /// definitions, on int8 and binarized layers, for any channel set and slice width.
+    /// definitions, on 4-, 8- and 12-bit and binarized layers (weights read as bytes, and
+    /// as i64 where they do not fit in one), for any channel set and slice width.
     #[test]
     fn row_range_helpers_match_their_definitions(
         seed in any::<u64>(), binary in any::<bool>(), first in 0usize..16, n in 1usize..8,
-        width in 1usize..80,
+        width in 1usize..80, bits in prop::sample::select(vec![4u32, 8, 12]),
     ) {
         let mut net = Network::new("t", Shape::new(3, 6, 6));
         net.then("c1", conv(16, 3, 1, 1, 1, true));
         net.then("r1", NetOp::Relu);
         net.then("c2", conv(16, 3, 1, 1, 1, true));
         let mut sp = spec(None);
+        sp.weights.bits = bits;
         if binary {
             sp.weights = BINARY_WEIGHTS;
             sp.binarize = Some(Binarize { weights: true, acts: true, ends: None });
@@ -1019,7 +1021,17 @@ proptest! {
         let (xl, xh) = l.x_centred();
         let a0 = l.x_centred_offset();
         for &c in &channels {
-            for r in &ranges {
+            // The accumulator's interval, bias included, over the input's whole range.
+            let (xl0, xh0) = l.x_centred();
+            let (mut lo, mut hi) = (i128::from(l.bias[c]), i128::from(l.bias[c]));
+            for &w in l.row(c) {
+                let (u, v) = (xl0 * i128::from(w), xh0 * i128::from(w));
+                lo += u.min(v);
+                hi += u.max(v);
+            }
+            prop_assert_eq!(l.acc_interval(c), (lo, hi));
+            let table = l.partial_intervals(c, &ranges);
+            for (r, &got) in ranges.iter().zip(&table) {
                 let (mut lo, mut hi) = (0i128, 0i128);
                 for &w in &l.row(c)[r.clone()] {
                     let (u, v) = ((xl - a0) * i128::from(w), (xh - a0) * i128::from(w));
@@ -1027,6 +1039,7 @@ proptest! {
                     hi += u.max(v);
                 }
                 let want = if l.xnor() { (0, 2 * r.len() as i128) } else { (lo, hi) };
+                prop_assert_eq!(got, want);
                 prop_assert_eq!(l.partial_interval(c, r.clone()), want);
             }
         }

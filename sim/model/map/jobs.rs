@@ -150,12 +150,7 @@ impl StoredSpec<'_> {
 /// ([`Linear::partial_interval`]), computed once per layer and split.
 pub fn partial_table(l: &Linear<'_>, ranges: &[Range<usize>]) -> Vec<Vec<(i128, i128)>> {
     (0..l.channels())
-        .map(|c| {
-            ranges
-                .iter()
-                .map(|r| l.partial_interval(c, r.clone()))
-                .collect()
-        })
+        .map(|c| l.partial_intervals(c, ranges))
         .collect()
 }
 

@@ -524,10 +524,11 @@ pub(crate) fn linear_layer(
         Strategy::Stored => stored_streams(l, hw, n_img, x, generate, opts, layer, layout, None)?,
     }
     .expect("never given up");
-    let mut y = vec![
-        Array3::<i64>::zeros((c_out, l.out_shape.h, l.out_shape.w));
-        if x.is_some() { n_img } else { 0 }
-    ];
+    // Built only when there are outputs (`vec![a; 0]` would still make and drop `a`).
+    let images = if x.is_some() { n_img } else { 0 };
+    let mut y: Vec<_> = (0..images)
+        .map(|_| Array3::<i64>::zeros((c_out, l.out_shape.h, l.out_shape.w)))
+        .collect();
     let mut costs = Vec::with_capacity(results.len());
     for (cost, vals) in results {
         for (co, g, v) in vals {
@@ -705,6 +706,8 @@ fn const_streams(
         job(&sets[0]),
     );
     let (chunk0, _) = fit_of(&first)?;
+    // Functional: the input images padded once for every block's loads.
+    let padded = x.map(|x| l.padded(x));
     let set_streams = |s: usize, chs: &Range<usize>| -> Streams {
         let fit = fitted_once(l, hw, key(chs, Some(chunk0)), (0, 0), job(chs));
         let (chunk, plan) = fit_of(&fit)?;
@@ -721,16 +724,24 @@ fn const_streams(
             .par_iter()
             .map(|&(bi, repeat)| {
                 let blk = &lane_blocks[bi];
-                // Per lane: its image and output position (functional).
-                let at: Vec<(usize, usize, usize)> = match x {
-                    Some(_) => blk.clone().map(|g| l.place(g, p_n)).collect(),
+                // Per lane (functional): where it reads its input's taps
+                // (`Padded::base`), from its image and output position.
+                let at: Vec<usize> = match &padded {
+                    Some(xp) => blk
+                        .clone()
+                        .map(|g| {
+                            let (img, oy, ox) = l.place(g, p_n);
+                            xp.base(img, oy, ox)
+                        })
+                        .collect(),
                     None => Vec::new(),
                 };
                 let loader = |src: Source, out: &mut [i64]| match src {
                     Source::X(r) => {
-                        let (x, tap) = (x.expect("functional"), l.tap(chs.start, r));
-                        for (o, &(img, oy, ox)) in out.iter_mut().zip(&at) {
-                            *o = l.gather_tap(&x[img], tap, oy, ox);
+                        let xp = padded.as_ref().expect("functional");
+                        let tap = xp.tap(l.tap(chs.start, r));
+                        for (o, &base) in out.iter_mut().zip(&at) {
+                            *o = xp.get(base + tap);
                         }
                     }
                     _ => unreachable!("const jobs load inputs only"),
@@ -1070,6 +1081,8 @@ fn stored_pass(
         Pass::Reduce(r, t) => (r, 1, t),
     };
     let order = Order::new(l, n_img, s, layout.copies);
+    // Functional: the input images padded once for every block's loads.
+    let padded = x.map(|x| l.padded(x));
     // Stream numbers (fault streams) after the slice pass's.
     let offset = match pass {
         Pass::Reduce(r, _) => Order::new(l, n_img, r.len(), layout.copies).n_blocks(per),
@@ -1236,46 +1249,55 @@ fn stored_pass(
             .par_iter()
             .map(|&(k, repeat, deploys)| {
                 let blk = &block(k);
-                // Per lane (functional): its channel, image, output row and column, and
-                // slice.
-                let at: Vec<(usize, usize, usize, usize, usize)> = match x {
-                    Some(_) => blk
+                // Per lane (functional): its channel, its slice, and where it reads its
+                // input's taps (`Padded::base`).
+                let at: Vec<(usize, usize, usize)> = match &padded {
+                    Some(xp) => blk
                         .clone()
                         .map(|g| {
                             let (co, t, slice) = order.decode(g);
                             let (img, oy, ox) = l.place(t, p_n);
-                            (co, img, oy, ox, slice)
+                            (co, slice, xp.base(img, oy, ox))
                         })
                         .collect(),
                     None => Vec::new(),
                 };
                 let loader = |src: Source, out: &mut [i64]| {
-                    let lanes = out.iter_mut().zip(&at).zip(blk.clone());
-                    // Neighbouring lanes mostly share a channel: its weight row and
-                    // (per slice) the input's tap are looked up when it changes.
-                    let (mut at_co, mut row) = (usize::MAX, &[][..]);
-                    let mut taps = vec![(0, 0, 0); ranges.len()];
-                    for ((o, &(co, img, oy, ox, slice)), g) in lanes {
+                    let lanes = out.iter_mut().zip(&at);
+                    // Neighbouring lanes mostly share a channel: its weight row and (per
+                    // slice) the input's tap are looked up when it changes.
+                    let mut at_co = usize::MAX;
+                    if let Source::X(j) = src {
+                        // The hot load. Per slice, the tap's offset, or None past a
+                        // shorter slice's end (a product of 0).
+                        let xp = padded.as_ref().expect("functional");
+                        let mut taps: Vec<Option<usize>> = vec![None; ranges.len()];
+                        let past = l.x_past_end();
+                        for (o, &(co, slice, base)) in lanes {
+                            if at_co != co {
+                                at_co = co;
+                                for (t, r) in taps.iter_mut().zip(ranges) {
+                                    *t = (r.start + j < r.end)
+                                        .then(|| xp.tap(l.tap(co, r.start + j)));
+                                }
+                            }
+                            *o = taps[slice].map_or(past, |t| xp.get(base + t));
+                        }
+                        return;
+                    }
+                    let mut row = &[][..];
+                    for ((o, &(co, slice, _)), g) in lanes.zip(blk.clone()) {
                         let ci = co - channels[0];
                         let rs = &ranges[slice];
                         if at_co != co {
                             at_co = co;
                             row = l.row(co);
-                            if let Source::X(j) = src {
-                                for (t, r) in taps.iter_mut().zip(ranges) {
-                                    *t = l.tap(co, r.start + j);
-                                }
-                            }
                         }
                         *o = match src {
                             // Past a shorter slice's end: a product of 0.
-                            Source::X(j) if rs.start + j >= rs.end => l.x_past_end(),
                             Source::W(j) if rs.start + j >= rs.end => 0,
-                            Source::X(_) => {
-                                let x = &x.expect("functional")[img];
-                                l.gather_tap(x, taps[slice], oy, ox)
-                            }
                             Source::W(j) => row[rs.start + j],
+                            Source::X(_) => unreachable!("inputs are loaded above"),
                             Source::K => ks_c[ci] as i64,
                             Source::M => mults[ci] as i64,
                             Source::MPos => i64::from(mults[ci] > 0),
@@ -1507,8 +1529,10 @@ pub(crate) fn elem_layer(
             (cost, vals)
         })
         .collect();
-    let mut y =
-        vec![Array3::<i64>::zeros((out.c, out.h, out.w)); if gather.is_some() { n_img } else { 0 }];
+    let images = if gather.is_some() { n_img } else { 0 };
+    let mut y: Vec<_> = (0..images)
+        .map(|_| Array3::<i64>::zeros((out.c, out.h, out.w)))
+        .collect();
     let mut costs = Vec::with_capacity(results.len());
     for (cost, vals) in results {
         for (c, g, v) in vals {

@@ -179,6 +179,10 @@ pub(crate) struct Scan {
     /// every position is below 8 (weights of up to 8 bits), so a chunk's digit histogram is
     /// one add per weight (the counting builder's hot loop).
     packed: Option<Vec<u128>>,
+    /// Every weight as an i8, row by row, when every weight fits in one: what the row-range
+    /// helpers ([`Linear::live_masks`], [`Linear::partial_interval`], the accumulator
+    /// intervals) read, an eighth of the i64 weights' bytes.
+    bytes: Option<Vec<i8>>,
     /// What several candidate layouts of this layer would build alike, built once.
     pub(crate) memo: LayerMemo,
 }
@@ -203,6 +207,35 @@ pub(crate) struct Live {
     pub(crate) any: u64,
     /// Set in every lane.
     pub(crate) all: u64,
+}
+
+/// A layer's input images padded out to every tap's reach ([`Linear::padded`]).
+#[derive(Debug)]
+pub(crate) struct Padded {
+    data: Vec<i64>,
+    /// Codes per image, per input channel, per row.
+    image: usize,
+    plane: usize,
+    row: usize,
+    /// The window's stride (rows, columns).
+    stride: (usize, usize),
+}
+
+impl Padded {
+    /// Where the lane of image `img` at output row `oy` and column `ox` reads tap (0, 0, 0).
+    pub(crate) fn base(&self, img: usize, oy: usize, ox: usize) -> usize {
+        img * self.image + oy * self.stride.0 * self.row + ox * self.stride.1
+    }
+
+    /// How far tap (input channel, kernel row, kernel column) lies from a lane's base.
+    pub(crate) fn tap(&self, (ci, ky, kx): (usize, usize, usize)) -> usize {
+        ci * self.plane + ky * self.row + kx
+    }
+
+    /// The code at `at` (a base plus a tap).
+    pub(crate) fn get(&self, at: usize) -> i64 {
+        self.data[at]
+    }
 }
 
 /// What a fitted program depends on besides its layer: the program and the pass it runs,
@@ -235,13 +268,6 @@ impl Linear<'_> {
     pub(crate) fn live_masks(&self, channels: &[usize], ranges: &[Range<usize>]) -> Arc<Vec<Live>> {
         let len = ranges.iter().map(Range::len).max().unwrap_or(0);
         let build = || {
-            let mut lives = vec![
-                Live {
-                    any: 0,
-                    all: u64::MAX
-                };
-                len
-            ];
             // `Coding::encode`, with its case decided once.
             let code = self.scan.stored;
             let mask = if code.bits >= 64 {
@@ -249,31 +275,29 @@ impl Linear<'_> {
             } else {
                 (1u64 << code.bits) - 1
             };
-            for &c in channels {
-                let row = self.row(c);
-                for r in ranges {
-                    let src = &row[r.clone()];
-                    let (head, tail) = lives.split_at_mut(src.len());
-                    if code.binary {
-                        for (live, &w) in head.iter_mut().zip(src) {
-                            let bits = u64::from(w > 0);
-                            live.any |= bits;
-                            live.all &= bits;
-                        }
-                    } else {
-                        for (live, &w) in head.iter_mut().zip(src) {
-                            let bits = w as u64 & mask;
-                            live.any |= bits;
-                            live.all &= bits;
-                        }
-                    }
-                    // Past a shorter range's end the lanes hold zero bits.
-                    for live in tail {
-                        live.all = 0;
-                    }
+            let encode = |w: i64| {
+                if code.binary {
+                    u64::from(w > 0)
+                } else {
+                    w as u64 & mask
                 }
+            };
+            let r = self.reduction();
+            match self.small() {
+                // A byte holds a code of up to 8 bits: the low byte of the i64 encoding.
+                Some(s) if code.binary || code.bits <= 8 => {
+                    let m = mask as u8;
+                    let encode = |w: i8| {
+                        if code.binary {
+                            u8::from(w > 0)
+                        } else {
+                            w as u8 & m
+                        }
+                    };
+                    fold_rows(|c| &s[c * r..(c + 1) * r], encode, channels, ranges, len)
+                }
+                _ => fold_rows(|c| self.row(c), encode, channels, ranges, len),
             }
-            lives
         };
         let contiguous = channels.windows(2).all(|w| w[1] == w[0] + 1);
         match (channels.first(), channels.last()) {
@@ -300,6 +324,64 @@ impl Linear<'_> {
             .get_or_build(width, || Ok(partial_table(self, ranges)))
             .expect("a table always builds")
     }
+}
+
+/// (Σw, Σ|w|) of `w`, in i32 blocks short enough not to overflow (|w| ≤ 128), so that
+/// the sums vectorize four lanes to a word, each block widened once.
+fn sum_abs_i8(w: &[i8]) -> (i64, i64) {
+    w.chunks(1 << 23).fold((0, 0), |(s, a), block| {
+        let (bs, ba) = block.iter().fold((0i32, 0i32), |(s, a), &w| {
+            let w = i32::from(w);
+            (s + w, a + w.abs())
+        });
+        (s + i64::from(bs), a + i64::from(ba))
+    })
+}
+
+/// The weight bits of each input position over `channels`' rows of `ranges`
+/// ([`Linear::live_masks`]): `row(c)` is channel c's weights and `encode` gives a weight's
+/// stored bits. Kept as two arrays while reduced over the rows, so that the word loops
+/// vectorize, then paired.
+fn fold_rows<'w, T: Copy + 'w, U>(
+    row: impl Fn(usize) -> &'w [T],
+    encode: impl Fn(T) -> U,
+    channels: &[usize],
+    ranges: &[Range<usize>],
+    len: usize,
+) -> Vec<Live>
+where
+    U: Copy
+        + Into<u64>
+        + std::ops::BitOrAssign
+        + std::ops::BitAndAssign
+        + std::ops::Not<Output = U>
+        + Default,
+{
+    let mut any = vec![U::default(); len];
+    let mut all = vec![!U::default(); len];
+    for &c in channels {
+        let row = row(c);
+        for r in ranges {
+            let src = &row[r.clone()];
+            let n = src.len();
+            for ((a, l), &w) in any[..n].iter_mut().zip(&mut all[..n]).zip(src) {
+                let bits = encode(w);
+                *a |= bits;
+                *l &= bits;
+            }
+            // Past a shorter range's end the lanes hold zero bits.
+            all[n..].fill(U::default());
+        }
+    }
+    // With no rows, every lane's bits are all ones (as in u64, whatever U's width).
+    let none = channels.is_empty();
+    any.into_iter()
+        .zip(all)
+        .map(|(a, l)| Live {
+            any: a.into(),
+            all: if none { u64::MAX } else { l.into() },
+        })
+        .collect()
 }
 
 impl<'a> Linear<'a> {
@@ -401,7 +483,10 @@ impl<'a> Linear<'a> {
         let fresh = scan.is_none();
         let mut l = Linear {
             scan: scan.unwrap_or_else(|| {
-                let digits = digit_table(w);
+                // The weights read once for their range (the digit table's, the stored
+                // coding's, and whether they fit in bytes).
+                let stats = weight_stats(w);
+                let digits = digit_table(stats);
                 let packed = digits
                     .1
                     .iter()
@@ -412,12 +497,18 @@ impl<'a> Linear<'a> {
                         })
                     })
                     .collect();
+                let (lo, hi, _) = stats;
+                let bytes = (lo >= i64::from(i8::MIN) && hi <= i64::from(i8::MAX)).then(|| {
+                    let w = w.as_slice().expect("weights in standard layout");
+                    w.iter().map(|&v| v as i8).collect()
+                });
                 Arc::new(Scan {
-                    stored: stored_coding(w),
+                    stored: stored_coding(stats),
                     intervals: Vec::new(),
                     wsum: Vec::new(),
                     digits,
                     packed,
+                    bytes,
                     memo: LayerMemo::default(),
                 })
             }),
@@ -450,17 +541,13 @@ impl<'a> Linear<'a> {
             "operands beyond the i64 interval bound"
         );
         let (mut intervals, mut wsum) = (Vec::new(), Vec::new());
+        let whole = 0..l.reduction();
         for co in 0..l.channels() {
-            let (mut lo, mut hi, mut sw) = (0i64, 0i64, 0i64);
-            for &w in l.row(co) {
-                let (a, b) = if w >= 0 { (xl, xh) } else { (xh, xl) };
-                lo += a * w;
-                hi += b * w;
-                sw += w;
-            }
+            let sums = l.row_sums(co, whole.clone());
+            let (lo, hi) = product_bounds((xl, xh), sums);
             let bias = i128::from(l.bias[co]);
-            intervals.push((bias + i128::from(lo), bias + i128::from(hi)));
-            wsum.push(i128::from(sw));
+            intervals.push((bias + lo, bias + hi));
+            wsum.push(i128::from(sums.0));
         }
         let scan = Arc::get_mut(&mut l.scan).expect("built here, not shared yet");
         (scan.intervals, scan.wsum) = (intervals, wsum);
@@ -481,6 +568,11 @@ impl<'a> Linear<'a> {
     /// What several candidate layouts of this layer would build alike, built once.
     pub(crate) fn memo(&self) -> &LayerMemo {
         &self.scan.memo
+    }
+
+    /// Every weight as an i8, row by row, when every weight fits in one.
+    fn small(&self) -> Option<&[i8]> {
+        self.scan.bytes.as_deref()
     }
 
     /// Channel co's weights in reduction order (ci, kh, kw).
@@ -552,21 +644,37 @@ impl<'a> Linear<'a> {
         (g * cin_g + r / (kh * kw), r / kw % kh, r % kw)
     }
 
-    /// The input code a lane (image input `x`, output row oy and column ox) loads at `tap`
-    /// ([`Linear::tap`]): the zero point in the padding.
-    pub(crate) fn gather_tap(
-        &self,
-        x: &ndarray::Array3<i64>,
-        (ci, ky, kx): (usize, usize, usize),
-        oy: usize,
-        ox: usize,
-    ) -> i64 {
-        let y = (oy * self.window.stride[0] + ky) as isize - self.window.pad[0] as isize;
-        let xx = (ox * self.window.stride[1] + kx) as isize - self.window.pad[1] as isize;
-        if y < 0 || xx < 0 || y as usize >= self.in_shape.h || xx as usize >= self.in_shape.w {
-            self.x_zero
-        } else {
-            x[[ci, y as usize, xx as usize]]
+    /// The input images padded with the input's zero point out to every tap's reach, in
+    /// one array, so that a lane at output row oy and column ox reads tap (ci, ky, kx),
+    /// input row oy·stride + ky − pad and column ox·stride + kx − pad (the zero point in
+    /// the padding), at [`Padded::base`] + [`Padded::tap`] with no bounds to check.
+    pub(crate) fn padded(&self, x: &[ndarray::Array3<i64>]) -> Padded {
+        let (sy, sx) = (self.window.stride[0], self.window.stride[1]);
+        let (pt, pl) = (self.window.pad[0], self.window.pad[1]);
+        let [kh, kw] = self.window.kernel;
+        let (h, w) = (self.in_shape.h, self.in_shape.w);
+        // Padded rows and columns: every tap (oy·sy + ky, in padded coordinates) and every
+        // input row or column lie inside.
+        let hp = (h + pt).max((self.out_shape.h.max(1) - 1) * sy + kh);
+        let wp = (w + pl).max((self.out_shape.w.max(1) - 1) * sx + kw);
+        let c = self.in_shape.c;
+        let mut data = vec![self.x_zero; x.len() * c * hp * wp];
+        for (img, xi) in x.iter().enumerate() {
+            assert_eq!(
+                xi.dim(),
+                (c, h, w),
+                "an input image of the layer's input shape"
+            );
+            for ((ci, y, xx), &v) in xi.indexed_iter() {
+                data[((img * c + ci) * hp + y + pt) * wp + xx + pl] = v;
+            }
+        }
+        Padded {
+            data,
+            image: c * hp * wp,
+            plane: hp * wp,
+            row: wp,
+            stride: (sy, sx),
         }
     }
 
@@ -599,25 +707,38 @@ impl<'a> Linear<'a> {
     /// the XNOR route ([`Linear::xnor`]) a slice adds Σ_r 2·XNOR(a_r, b_r) instead, any
     /// value in [0, 2·|rs|].
     pub fn partial_interval(&self, co: usize, rs: Range<usize>) -> (i128, i128) {
+        self.partial_intervals(co, std::slice::from_ref(&rs))[0]
+    }
+
+    /// [`Linear::partial_interval`] of channel co over each of `ranges`, what is common to
+    /// them worked out once (a table of narrow slices makes many short ranges).
+    pub fn partial_intervals(&self, co: usize, ranges: &[Range<usize>]) -> Vec<(i128, i128)> {
         if self.xnor() {
-            return (0, 2 * rs.len() as i128);
+            return ranges.iter().map(|rs| (0, 2 * rs.len() as i128)).collect();
         }
         let (xl, xh) = self.x_centred();
         let a0 = self.x_centred_offset();
         // In i64, as the accumulator intervals are (`Linear::of` bounds |v|, |w| and the
-        // row length so that a row's sums fit).
+        // row length so that a row's sums fit), from two plain sums ([`product_bounds`]).
         let (vl, vh) = ((xl - a0) as i64, (xh - a0) as i64);
-        // Σ_{w≥0} vl·w + Σ_{w<0} vh·w = vl·Σw⁺ + vh·Σw⁻ (and the same for hi): the
-        // positive and negative weights summed apart, exactly, as Σw⁺ = (Σw + Σ|w|)/2 and
-        // Σw⁻ = (Σw − Σ|w|)/2 (two plain sums, which vectorize).
-        let (sum, abs) = self.row(co)[rs]
+        ranges
             .iter()
-            .fold((0i64, 0i64), |(s, a), &w| (s + w, a + w.abs()));
-        let (pos, neg) = ((sum + abs) / 2, (sum - abs) / 2);
-        (
-            i128::from(vl * pos + vh * neg),
-            i128::from(vh * pos + vl * neg),
-        )
+            .map(|rs| product_bounds((vl, vh), self.row_sums(co, rs.clone())))
+            .collect()
+    }
+
+    /// (Σw, Σ|w|) over range `rs` of channel co's weights: from their bytes when they fit
+    /// in bytes, in i32 blocks that vectorize four to a word, else in i64.
+    fn row_sums(&self, co: usize, rs: Range<usize>) -> (i64, i64) {
+        match self.small() {
+            Some(s) => {
+                let r = self.reduction();
+                sum_abs_i8(&s[co * r..(co + 1) * r][rs])
+            }
+            None => self.row(co)[rs]
+                .iter()
+                .fold((0i64, 0i64), |(s, a), &w| (s + w, a + w.abs())),
+        }
     }
 
     /// Per-lane constant of channel co: bias + Σ_r w·(offset − z_x), where the input's stored
@@ -669,9 +790,36 @@ impl<'a> Linear<'a> {
     }
 }
 
-pub(crate) fn digit_table(w: &Array4<i64>) -> (i64, Vec<Vec<(u32, bool)>>) {
-    let lo = w.iter().copied().min().unwrap_or(0);
-    let hi = w.iter().copied().max().unwrap_or(0);
+/// A layer's smallest and largest weight (0 and 0 when it has none) and whether every
+/// weight is ±1.
+pub(crate) type WeightStats = (i64, i64, bool);
+
+/// [`WeightStats`] of `w`, in one pass.
+pub(crate) fn weight_stats(w: &Array4<i64>) -> WeightStats {
+    if w.is_empty() {
+        return (0, 0, true);
+    }
+    w.iter()
+        .fold((i64::MAX, i64::MIN, true), |(lo, hi, pm1), &v| {
+            (lo.min(v), hi.max(v), pm1 & ((v == 1) | (v == -1)))
+        })
+}
+
+/// The interval of Σ_r w_r·x_r over x_r in [xl, xh], from the weights' (Σw, Σ|w|): the
+/// positive and negative weights apart, Σw⁺ = (Σw + Σ|w|)/2 and Σw⁻ = (Σw − Σ|w|)/2, each
+/// taking the end of the input range that makes its products smallest (largest). Exact
+/// in i64 within `Linear::of`'s asserted bounds.
+fn product_bounds((xl, xh): (i64, i64), (sum, abs): (i64, i64)) -> (i128, i128) {
+    let (pos, neg) = ((sum + abs) / 2, (sum - abs) / 2);
+    (
+        i128::from(xl * pos + xh * neg),
+        i128::from(xh * pos + xl * neg),
+    )
+}
+
+/// The smallest weight, and the CSD digits (position, negative) of every weight value from
+/// it up to the largest.
+pub(crate) fn digit_table((lo, hi, _): WeightStats) -> (i64, Vec<Vec<(u32, bool)>>) {
     let table = (lo..=hi)
         .map(|v| {
             csd_digits(i128::from(v))
@@ -685,14 +833,11 @@ pub(crate) fn digit_table(w: &Array4<i64>) -> (i64, Vec<Vec<(u32, bool)>>) {
     (lo, table)
 }
 
-pub(crate) fn stored_coding(w: &Array4<i64>) -> Coding {
-    let (mut lo, mut hi) = (0i64, 0i64);
-    let mut pm1 = true;
-    for &v in w.iter() {
-        lo = lo.min(v);
-        hi = hi.max(v);
-        pm1 &= v == 1 || v == -1;
-    }
+/// How a layer's weights are stored in cells: one bit each when every weight is ±1, else
+/// signed two's complement wide enough for their range.
+pub(crate) fn stored_coding((lo, hi, pm1): WeightStats) -> Coding {
+    // The range holds 0 (the cells' code of a missing weight).
+    let (lo, hi) = (lo.min(0), hi.max(0));
     if pm1 {
         Coding {
             bits: 1,
