@@ -1285,19 +1285,30 @@ fn stored_pass(
                         }
                         return;
                     }
-                    let mut row = &[][..];
-                    for ((o, &(co, slice, _)), g) in lanes.zip(blk.clone()) {
-                        let ci = co - channels[0];
-                        let rs = &ranges[slice];
-                        if at_co != co {
-                            at_co = co;
-                            row = l.row(co);
+                    if let Source::W(j) = src {
+                        // A weight depends on the lane's channel and slice alone: per
+                        // channel, each slice's (0 past a shorter slice's end).
+                        let mut ws = vec![0; ranges.len()];
+                        for (o, &(co, slice, _)) in lanes {
+                            if at_co != co {
+                                at_co = co;
+                                let row = l.row(co);
+                                for (w, r) in ws.iter_mut().zip(ranges) {
+                                    *w = if r.start + j < r.end {
+                                        row[r.start + j]
+                                    } else {
+                                        0
+                                    };
+                                }
+                            }
+                            *o = ws[slice];
                         }
+                        return;
+                    }
+                    for ((o, &(co, _, _)), g) in lanes.zip(blk.clone()) {
+                        let ci = co - channels[0];
                         *o = match src {
-                            // Past a shorter slice's end: a product of 0.
-                            Source::W(j) if rs.start + j >= rs.end => 0,
-                            Source::W(j) => row[rs.start + j],
-                            Source::X(_) => unreachable!("inputs are loaded above"),
+                            Source::X(_) | Source::W(_) => unreachable!("loaded above"),
                             Source::K => ks_c[ci] as i64,
                             Source::M => mults[ci] as i64,
                             Source::MPos => i64::from(mults[ci] > 0),
