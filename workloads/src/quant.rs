@@ -106,7 +106,7 @@ pub struct QWeight {
 /// magnitude y − trunc(y) is exact, so comparing it with ±0.5 rounds exactly; from 2^23 on
 /// every f32 is an integer already (or infinite or NaN), and the cast alone gives the same.
 #[inline]
-pub fn round_half_away(y: f32) -> i32 {
+fn round_half_away(y: f32) -> i32 {
     // Toward zero, saturating, as `as` casts do.
     let t = y as i32;
     if y.abs() < 8_388_608.0 {

@@ -213,9 +213,11 @@ pub(crate) struct Live {
 #[derive(Debug)]
 pub(crate) struct Padded {
     data: Vec<i64>,
-    /// Codes per image, per input channel, per row.
+    /// Codes per image.
     image: usize,
+    /// Codes per input channel of an image.
     plane: usize,
+    /// Codes per padded row.
     row: usize,
     /// The window's stride (rows, columns).
     stride: (usize, usize),
@@ -284,7 +286,8 @@ impl Linear<'_> {
             };
             let r = self.reduction();
             match self.small() {
-                // A byte holds a code of up to 8 bits: the low byte of the i64 encoding.
+                // A byte holds a code of up to 8 bits: the low byte of the i64 encoding
+                // (the case decided here too, so that the byte loop vectorizes).
                 Some(s) if code.binary || code.bits <= 8 => {
                     let m = mask as u8;
                     let encode = |w: i8| {
