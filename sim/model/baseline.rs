@@ -83,8 +83,15 @@ pub fn work_of_program(prog: &golden::Program) -> Result<Vec<LayerWork>, Error> 
             .unwrap_or(8);
         let (w_bits, nonzero) = match prog.step(i) {
             Step::Linear { w, xnor, .. } => {
-                let max = w.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
-                let nonzero = w.iter().filter(|&&v| v != 0).count() as u64;
+                // One pass, over the slice where the codes are in standard layout (they are
+                // as compiled), so that it vectorizes.
+                let fold = |(max, nonzero): (u64, u64), &v: &i64| {
+                    (max.max(v.unsigned_abs()), nonzero + u64::from(v != 0))
+                };
+                let (max, nonzero) = match w.as_slice() {
+                    Some(s) => s.iter().fold((0, 0), fold),
+                    None => w.iter().fold((0, 0), fold),
+                };
                 let bits = if xnor.is_some() || (max == 1 && nonzero == w.len() as u64) {
                     // ±1 weights: one sign bit each.
                     1

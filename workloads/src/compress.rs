@@ -17,7 +17,7 @@ use crate::golden::Quant;
 use crate::model::Model;
 use crate::net::{Bits, Network, Op, Shape};
 use crate::prune::Prune;
-use crate::quant::{ActQuant, QWeight, WeightFormat, WeightMode, WeightScheme};
+use crate::quant::{ActQuant, QWeight, WeightFormat, WeightMode, WeightScheme, min_max};
 use crate::weights::{Data, Tensor, Weights};
 
 /// What to do to a network.
@@ -179,28 +179,28 @@ pub enum Calibration {
     Mse,
 }
 
-/// The smallest and largest of `v` and `init`, NaNs passed over (as `f32::min` and `max`
-/// do). Eight running minima and maxima, not one, so that the loop does not wait on its
-/// own result: the same values, since min and max do not depend on the order (a zero's
-/// sign may differ, which no range reader sees: `ActQuant::from_range` takes
-/// `lo.min(0.0)`).
-fn min_max(v: &[f32], init: (f32, f32)) -> (f32, f32) {
-    const LANES: usize = 8;
-    let mut lo = [init.0; LANES];
-    let mut hi = [init.1; LANES];
-    let mut rows = v.chunks_exact(LANES);
-    for row in &mut rows {
-        for k in 0..LANES {
-            lo[k] = lo[k].min(row[k]);
-            hi[k] = hi[k].max(row[k]);
-        }
-    }
-    let fold = |a: [f32; LANES], f: fn(f32, f32) -> f32| a.into_iter().reduce(f).expect("lanes");
-    let (mut l, mut h) = (fold(lo, f32::min), fold(hi, f32::max));
-    for &x in rows.remainder() {
-        (l, h) = (l.min(x), h.max(x));
-    }
-    (l, h)
+/// Folds one calibration image's layer outputs `ys` into every layer's `range` (and, with
+/// `keep_values`, appends them to its `values`), the layers in parallel.
+fn fold_ranges(
+    ys: &[Array3<f32>],
+    range: &mut [(f32, f32)],
+    values: &mut [Vec<f32>],
+    keep_values: bool,
+) {
+    range
+        .par_iter_mut()
+        .zip(ys.par_iter())
+        .zip(values.par_iter_mut())
+        .for_each(|((r, y), vals)| {
+            // Any order will do for a range.
+            *r = match y.as_slice_memory_order() {
+                Some(v) => min_max(v, *r),
+                None => y.iter().fold(*r, |r, &v| (r.0.min(v), r.1.max(v))),
+            };
+            if keep_values {
+                vals.extend(y.iter().copied());
+            }
+        });
 }
 
 /// Folds every BatchNorm into the Dense/Conv2d layer it follows (its only reader):
@@ -800,23 +800,19 @@ pub fn compress_owned(
     let mut range = vec![(f32::INFINITY, f32::NEG_INFINITY); net.layers.len()];
     let keep_values = spec.calibration == Calibration::Mse;
     let mut values: Vec<Vec<f32>> = vec![Vec::new(); net.layers.len()];
-    for x in calib {
-        // The layers' ranges in parallel, each over its values in order.
-        let ys = exec::forward(&net, &weights, x)?;
-        range
-            .par_iter_mut()
-            .zip(ys.par_iter())
-            .zip(values.par_iter_mut())
-            .for_each(|((r, y), vals)| {
-                // Any order will do for a range.
-                *r = match y.as_slice_memory_order() {
-                    Some(v) => min_max(v, *r),
-                    None => y.iter().fold(*r, |r, &v| (r.0.min(v), r.1.max(v))),
-                };
-                if keep_values {
-                    vals.extend(y.iter().copied());
-                }
-            });
+    // As many images forward at once as there are threads (each forward is parallel within
+    // its convolutions too, but its small layers keep a thread idle); their outputs are
+    // then folded in image order, so the ranges and values are those of one image at a
+    // time.
+    let at_once = rayon::current_num_threads().max(1);
+    for batch in calib.chunks(at_once) {
+        let outs: Vec<Result<Vec<Array3<f32>>, WorkloadError>> = batch
+            .par_iter()
+            .map(|x| exec::forward(&net, &weights, x))
+            .collect();
+        for ys in outs {
+            fold_ranges(&ys?, &mut range, &mut values, keep_values);
+        }
     }
     let mut acts: Vec<ActQuant> = Vec::with_capacity(net.layers.len());
     let mut recorded_acts = Vec::new();

@@ -24,6 +24,7 @@
 use std::collections::BTreeMap;
 
 use ndarray::{Array3, Array4, ArrayView3, Zip};
+use rayon::prelude::*;
 
 use crate::error::WorkloadError;
 use crate::exec::{self, weight_dims};
@@ -200,6 +201,10 @@ impl Step {
     }
 }
 
+/// A weighted step compiled without its codes yet: (step index, its weights, the weight
+/// tensor's dims), filled in after the loop of [`Program::compile`].
+type PendingCodes<'q> = (usize, &'q QWeight, (usize, usize, usize, usize));
+
 impl Program {
     /// Compiles `net` with its float parameters (`weights`: biases) and `quant`. BatchNorm
     /// must be folded first ([`crate::compress::fold_batchnorm`]).
@@ -211,6 +216,8 @@ impl Program {
         let stats = net.stats()?;
         let mut acts = Vec::with_capacity(net.layers.len());
         let mut steps = Vec::with_capacity(net.layers.len());
+        // The weighted steps still to receive their codes.
+        let mut pending: Vec<PendingCodes<'_>> = Vec::new();
         for layer in &net.layers {
             let bad = |why: String| {
                 WorkloadError::Network(format!(
@@ -284,13 +291,8 @@ impl Program {
                             q.dims
                         )));
                     }
-                    // The codes in their stored (standard) order, each less its output
-                    // channel's zero point.
-                    let codes: Vec<i64> = q
-                        .rows()
-                        .flat_map(|((_, zero), row)| row.iter().map(move |&v| i64::from(v - zero)))
-                        .collect();
-                    let w = Array4::from_shape_vec(dims, codes).expect("dims checked above");
+                    // The codes are filled in after the loop, every layer's in parallel.
+                    pending.push((steps.len(), q, dims));
                     let b = if *bias {
                         exec::param(weights, &layer.name, "bias", dims.0)?.to_vec()
                     } else {
@@ -323,13 +325,9 @@ impl Program {
                     let xnor = (x.binary
                         && q.scheme.mode == WeightMode::Binary
                         && matches!(op, Op::Dense { .. }))
-                    .then(|| {
-                        w.outer_iter()
-                            .map(|row| pack_signs(row.iter().copied()))
-                            .collect()
-                    });
+                    .then(Vec::new);
                     Step::Linear {
-                        w,
+                        w: Array4::zeros((0, 0, 0, 0)),
                         bias: bias_q,
                         rq,
                         xnor,
@@ -541,6 +539,30 @@ impl Program {
             }
             acts.push(act);
             steps.push(step);
+        }
+        // Each weighted step's codes in their stored (standard) order, each less its output
+        // channel's zero point, the layers in parallel; then a ±1 dense layer's signs,
+        // packed from them.
+        let codes: Vec<Array4<i64>> = pending
+            .par_iter()
+            .map(|&(_, q, dims)| {
+                let mut codes: Vec<i64> = Vec::with_capacity(q.values.len());
+                for ((_, zero), row) in q.rows() {
+                    codes.extend(row.iter().map(|&v| i64::from(v - zero)));
+                }
+                Array4::from_shape_vec(dims, codes).expect("dims checked in the loop")
+            })
+            .collect();
+        for ((k, _, _), w) in pending.into_iter().zip(codes) {
+            if let Step::Linear { w: slot, xnor, .. } = &mut steps[k] {
+                if let Some(signs) = xnor {
+                    *signs = w
+                        .outer_iter()
+                        .map(|row| pack_signs(row.iter().copied()))
+                        .collect();
+                }
+                *slot = w;
+            }
         }
         Ok(Program {
             net: net.clone(),

@@ -101,6 +101,31 @@ pub struct QWeight {
     pub zero: Vec<i32>,
 }
 
+/// The smallest and largest of `v` and `init`, NaNs passed over (as `f32::min` and `max`
+/// do). Eight running minima and maxima, not one, so that the loop does not wait on its
+/// own result: the same values, since min and max do not depend on the order (a zero's
+/// sign may differ, which no range reader sees: `ActQuant::from_range` takes
+/// `lo.min(0.0)`, and a weight tensor's range [`QWeight::quantize`] compares with 0 and
+/// subtracts).
+pub(crate) fn min_max(v: &[f32], init: (f32, f32)) -> (f32, f32) {
+    const LANES: usize = 8;
+    let mut lo = [init.0; LANES];
+    let mut hi = [init.1; LANES];
+    let mut rows = v.chunks_exact(LANES);
+    for row in &mut rows {
+        for k in 0..LANES {
+            lo[k] = lo[k].min(row[k]);
+            hi[k] = hi[k].max(row[k]);
+        }
+    }
+    let fold = |a: [f32; LANES], f: fn(f32, f32) -> f32| a.into_iter().reduce(f).expect("lanes");
+    let (mut l, mut h) = (fold(lo, f32::min), fold(hi, f32::max));
+    for &x in rows.remainder() {
+        (l, h) = (l.min(x), h.max(x));
+    }
+    (l, h)
+}
+
 /// `y.round() as i32`: to the nearest integer, halves away from zero, saturating (NaN to
 /// 0), without a call into libm, so that the loops over weights vectorize. Below 2^23 in
 /// magnitude y − trunc(y) is exact, so comparing it with ±0.5 rounds exactly; from 2^23 on
@@ -129,7 +154,11 @@ impl QWeight {
             crate::weights::Data::F32(v) => v.as_slice().into(),
             crate::weights::Data::Fill(_) => t.to_vec().into(),
         };
-        if let Some(x) = data.iter().find(|x| !x.is_finite()) {
+        // Checked in a loop that vectorizes (no early exit); the first one found for the
+        // message.
+        if !data.iter().fold(true, |ok, x| ok & x.is_finite())
+            && let Some(x) = data.iter().find(|x| !x.is_finite())
+        {
             return Err(format!("cannot quantize the non-finite weight {x}"));
         }
         let groups = if scheme.per_channel { t.dims[0] } else { 1 };
@@ -144,13 +173,16 @@ impl QWeight {
         };
         for chunk in data.chunks(per) {
             let (s, z) = match scheme.mode {
+                // The largest |x| is max(hi, −lo) over the chunk and 0, the same value
+                // whatever the order (every weight is finite; only a zero's sign may
+                // differ, and a zero range gives scale 1 either way).
                 WeightMode::Symmetric => {
-                    let m = chunk.iter().fold(0f32, |a, x| a.max(x.abs()));
+                    let (lo, hi) = min_max(chunk, (0.0, 0.0));
+                    let m = hi.max(-lo);
                     (if m > 0.0 { m / hi_q as f32 } else { 1.0 }, 0)
                 }
                 WeightMode::Affine => {
-                    let lo = chunk.iter().fold(0f32, |a, &x| a.min(x));
-                    let hi = chunk.iter().fold(0f32, |a, &x| a.max(x));
+                    let (lo, hi) = min_max(chunk, (0.0, 0.0));
                     let s = if hi > lo {
                         (hi - lo) / hi_q as f32
                     } else {
@@ -314,11 +346,19 @@ impl QWeight {
             return Err(format!("scale {s} is not a positive finite number"));
         }
         let (lo, hi) = self.scheme.range();
-        if let Some(v) = self
+        // The codes' extremes first, in a loop that vectorizes (no early exit), then the
+        // first code outside the range, for the message.
+        let (min, max) = self
             .values
             .iter()
             .chain(&self.zero)
-            .find(|v| !(lo..=hi).contains(*v))
+            .fold((i32::MAX, i32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        if (min < lo || max > hi)
+            && let Some(v) = self
+                .values
+                .iter()
+                .chain(&self.zero)
+                .find(|v| !(lo..=hi).contains(*v))
         {
             return Err(format!("code {v} is outside {lo}..={hi}"));
         }
@@ -611,6 +651,42 @@ mod tests {
         #[test]
         fn round_half_away_is_round_on_weight_codes(y in -70_000f32..70_000f32) {
             proptest::prop_assert_eq!(round_half_away(y), y.round() as i32);
+        }
+
+        /// The scales and zero points come out as the plain folds over each channel in
+        /// order give them (the quantizer takes a channel's range in eight lanes):
+        /// symmetric from max |x|, affine from min and max with 0, on channels of any
+        /// length with zeros of both signs, all-zero channels and ties among the extremes.
+        #[test]
+        fn scales_are_those_of_the_ordered_folds(
+            v in proptest::collection::vec(
+                proptest::prop_oneof![-4.0f32..4.0, proptest::strategy::Just(0.0), proptest::strategy::Just(-0.0), proptest::strategy::Just(-2.5), proptest::strategy::Just(2.5)],
+                1..60,
+            ),
+            channels in 1usize..4,
+            bits in 2u32..9,
+            affine in proptest::prelude::any::<bool>(),
+        ) {
+            let per = v.len();
+            let data: Vec<f32> = (0..channels).flat_map(|c| v.iter().map(move |&x| if c == 1 { -x } else if c == 2 { 0.0 * x } else { x })).collect();
+            let t = Tensor::new(vec![channels, per], data.clone());
+            let mode = if affine { WeightMode::Affine } else { WeightMode::Symmetric };
+            let scheme = WeightScheme { bits, mode, per_channel: true };
+            let q = QWeight::quantize(&t, scheme).unwrap();
+            let (_, hi_q) = scheme.range();
+            for (c, chunk) in data.chunks(per).enumerate() {
+                let (s, z) = if affine {
+                    let lo = chunk.iter().fold(0f32, |a, &x| a.min(x));
+                    let hi = chunk.iter().fold(0f32, |a, &x| a.max(x));
+                    let s = if hi > lo { (hi - lo) / hi_q as f32 } else { 1.0 };
+                    (s, ((-lo / s).round() as i32).clamp(0, hi_q))
+                } else {
+                    let m = chunk.iter().fold(0f32, |a, x| a.max(x.abs()));
+                    (if m > 0.0 { m / hi_q as f32 } else { 1.0 }, 0)
+                };
+                proptest::prop_assert_eq!(q.scale[c].to_bits(), s.to_bits());
+                proptest::prop_assert_eq!(q.zero[c], z);
+            }
         }
     }
 

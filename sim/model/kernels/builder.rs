@@ -111,7 +111,10 @@ impl std::str::FromStr for GateSet {
 pub struct Builder {
     set: GateSet,
     ops: Vec<Op>,
+    /// The columns' names (none in counting mode, which keeps no program).
     names: Vec<String>,
+    /// Columns declared (operands and temporaries).
+    n_cols: usize,
     free: Vec<Col>,
     temp_counter: usize,
     /// Counting mode: the ops' tally instead of the ops.
@@ -131,6 +134,7 @@ impl Builder {
             set,
             ops: Vec::new(),
             names: Vec::new(),
+            n_cols: 0,
             free: Vec::new(),
             temp_counter: 0,
             tally: None,
@@ -172,7 +176,7 @@ impl Builder {
     /// Announces that up to `extra` more temporaries than are live now may be needed at once
     /// (closed-form code in counting mode); [`Builder::cols`] includes it.
     pub fn reserve(&mut self, extra: usize) {
-        let live = self.names.len() - self.operands - self.free.len();
+        let live = self.n_cols - self.operands - self.free.len();
         self.reserved_peak = self.reserved_peak.max(live + extra);
     }
 
@@ -184,31 +188,41 @@ impl Builder {
     /// Declares an `bits`-bit operand in fresh columns named `name[i]` (bit 0 first).
     pub fn operand(&mut self, name: &str, bits: u32) -> Vec<Col> {
         self.operands += bits as usize;
-        let counting = self.is_counting();
         (0..bits)
-            .map(|i| {
-                // A counting builder keeps no program, so its columns need no names.
-                self.new_col(if counting {
-                    String::new()
-                } else {
-                    format!("{name}[{i}]")
-                })
-            })
+            .map(|i| self.new_col(|| format!("{name}[{i}]")))
             .collect()
     }
 
     /// [`Builder::operand`] named `{prefix}{index}`.
     pub fn operand_at(&mut self, prefix: &str, index: usize, bits: u32) -> Vec<Col> {
         if self.is_counting() {
+            // A counting builder keeps no program, so its columns need no names.
             self.operand("", bits)
         } else {
             self.operand(&format!("{prefix}{index}"), bits)
         }
     }
 
-    fn new_col(&mut self, name: String) -> Col {
-        let c = Col::try_from(self.names.len()).expect("kernels use fewer than 65536 columns");
-        self.names.push(name);
+    /// Declares `cols` more operand columns without listing them (counting mode, which
+    /// keeps no program: a counted job reads one operand's columns for their count and
+    /// coding, and needs the others only to be declared).
+    pub fn declare_operands(&mut self, cols: usize) {
+        assert!(self.is_counting(), "a program names its operand columns");
+        self.operands += cols;
+        self.n_cols += cols;
+        assert!(
+            self.n_cols <= 1 << 16,
+            "kernels use fewer than 65536 columns"
+        );
+    }
+
+    /// A new column; its name is dropped in counting mode.
+    fn new_col(&mut self, name: impl FnOnce() -> String) -> Col {
+        let c = Col::try_from(self.n_cols).expect("kernels use fewer than 65536 columns");
+        self.n_cols += 1;
+        if !self.is_counting() {
+            self.names.push(name());
+        }
         c
     }
 
@@ -218,13 +232,8 @@ impl Builder {
             return c;
         }
         self.temp_counter += 1;
-        // As for operands, a counting builder's columns need no names.
-        let name = if self.is_counting() {
-            String::new()
-        } else {
-            format!("t{}", self.temp_counter - 1)
-        };
-        self.new_col(name)
+        let t = self.temp_counter - 1;
+        self.new_col(|| format!("t{t}"))
     }
 
     /// Returns a temporary column to the pool.
@@ -233,9 +242,12 @@ impl Builder {
         self.free.push(c);
     }
 
-    /// Renames a column (for outputs) so traces read well.
+    /// Renames a column (for outputs) so traces read well; a counting builder keeps no
+    /// names.
     pub fn rename(&mut self, c: Col, name: String) {
-        self.names[usize::from(c)] = name;
+        if let Some(n) = self.names.get_mut(usize::from(c)) {
+            *n = name;
+        }
     }
 
     /// Emits a gate step into `out` (with the output preset).
@@ -302,7 +314,7 @@ impl Builder {
     /// Columns declared so far (operands and temporaries), or announced by
     /// [`Builder::reserve`].
     pub fn cols(&self) -> usize {
-        self.names.len().max(self.operands + self.reserved_peak)
+        self.n_cols.max(self.operands + self.reserved_peak)
     }
 
     /// Finishes the program.

@@ -93,11 +93,13 @@ impl BitHeap {
 
     /// An empty heap that keeps counts only (reducible on a counting builder alone).
     pub fn counting(width: u32) -> BitHeap {
+        assert!((1..=64).contains(&width), "heap width {width}");
         BitHeap {
-            counting: true,
+            width,
             queues: Vec::new(),
+            constant: 0,
             counts: vec![[0; KINDS]; width as usize],
-            ..BitHeap::new(width)
+            counting: true,
         }
     }
 

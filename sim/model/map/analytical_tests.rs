@@ -992,12 +992,14 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     /// The per-layer helpers that sum or mask a row range in one pass (the interval of a
     /// slice's partial sum, the weight-bit masks of a channel set) equal their term-by-term
-    /// definitions, on 4-, 8- and 12-bit and binarized layers (weights read as bytes, and
-    /// as i64 where they do not fit in one), for any channel set and slice width.
+    /// definitions, on 4-, 8- and 12-bit and binarized layers (weights read as bytes, with
+    /// their blocks' running sums, and as i64 where they do not fit in one), for any
+    /// channel set, slice width and range.
     #[test]
     fn row_range_helpers_match_their_definitions(
         seed in any::<u64>(), binary in any::<bool>(), first in 0usize..16, n in 1usize..8,
         width in 1usize..80, bits in prop::sample::select(vec![4u32, 8, 12]),
+        at in 0usize..144, len in 0usize..144,
     ) {
         let mut net = Network::new("t", Shape::new(3, 6, 6));
         net.then("c1", conv(16, 3, 1, 1, 1, true));
@@ -1020,6 +1022,19 @@ proptest! {
         prop_assume!(!channels.is_empty());
         let (xl, xh) = l.x_centred();
         let a0 = l.x_centred_offset();
+        // A slice's partial-sum interval, term by term.
+        let partial = |c: usize, r: std::ops::Range<usize>| {
+            if l.xnor() {
+                return (0, 2 * r.len() as i128);
+            }
+            let (mut lo, mut hi) = (0i128, 0i128);
+            for &w in &l.row(c)[r] {
+                let (u, v) = ((xl - a0) * i128::from(w), (xh - a0) * i128::from(w));
+                lo += u.min(v);
+                hi += u.max(v);
+            }
+            (lo, hi)
+        };
         for &c in &channels {
             // The accumulator's interval, bias included, over the input's whole range.
             let (xl0, xh0) = l.x_centred();
@@ -1032,16 +1047,13 @@ proptest! {
             prop_assert_eq!(l.acc_interval(c), (lo, hi));
             let table = l.partial_intervals(c, &ranges);
             for (r, &got) in ranges.iter().zip(&table) {
-                let (mut lo, mut hi) = (0i128, 0i128);
-                for &w in &l.row(c)[r.clone()] {
-                    let (u, v) = ((xl - a0) * i128::from(w), (xh - a0) * i128::from(w));
-                    lo += u.min(v);
-                    hi += u.max(v);
-                }
-                let want = if l.xnor() { (0, 2 * r.len() as i128) } else { (lo, hi) };
+                let want = partial(c, r.clone());
                 prop_assert_eq!(got, want);
                 prop_assert_eq!(l.partial_interval(c, r.clone()), want);
             }
+            // Any range, however it meets the blocks of the bytes' running sums.
+            let r = at.min(red)..(at + len).min(red);
+            prop_assert_eq!(l.partial_interval(c, r.clone()), partial(c, r));
         }
         let lives = l.live_masks(&channels, &ranges);
         prop_assert_eq!(lives.len(), ranges[0].len());

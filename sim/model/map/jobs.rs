@@ -19,9 +19,7 @@ pub fn const_job(
 ) -> Result<Job, MapError> {
     let mut b = builder(set, counting);
     let a = l.x.bits;
-    let x_cols: Vec<Arc<[Col]>> = (0..chunk.min(l.reduction()))
-        .map(|r| b.operand_at("x", r, a).into())
-        .collect();
+    let x_cols = operands(&mut b, "x", chunk.min(l.reduction()), a);
     let first_temp = b.cols() as Col;
     let xsig0 = l.x.signal(&x_cols[0]);
     let xc = l.x_centred_offset();
@@ -104,6 +102,21 @@ pub fn const_job(
     Ok(finish(b, segments, start, outputs, l.out_coding()))
 }
 
+/// `n` operands of `bits` bits each, named `{prefix}{r}`: every one's columns for a
+/// program; for a counting job only the first's (it reads no other: the chunk's loads and
+/// products are counted from one operand's size and coding), the others declared without
+/// a list of columns each, so that the columns come out the same.
+fn operands(b: &mut Builder, prefix: &str, n: usize, bits: u32) -> Vec<Arc<[Col]>> {
+    if b.is_counting() && n > 0 {
+        let first = b.operand_at(prefix, 0, bits).into();
+        b.declare_operands((n - 1) * bits as usize);
+        return vec![first];
+    }
+    (0..n)
+        .map(|r| b.operand_at(prefix, r, bits).into())
+        .collect()
+}
+
 /// What one [`Strategy::Stored`] program serves.
 #[derive(Debug, Clone, Copy)]
 pub struct StoredSpec<'s> {
@@ -173,10 +186,8 @@ pub fn stored_job(
     let wc = l.weight_coding();
     let len = spec.len();
     let n = chunk.min(len);
-    let x_cols: Vec<Arc<[Col]>> = (0..n).map(|r| b.operand_at("x", r, a).into()).collect();
-    let w_cols: Vec<Arc<[Col]>> = (0..if spec.resident { len } else { n })
-        .map(|r| b.operand_at("w", r, wc.bits).into())
-        .collect();
+    let x_cols = operands(&mut b, "x", n, a);
+    let w_cols = operands(&mut b, "w", if spec.resident { len } else { n }, wc.bits);
     let (lo, hi) = spec.interval(l);
     let consts = if spec.partial {
         None
@@ -213,10 +224,7 @@ pub fn stored_job(
             // by the weight bits live at each input.
             counted.add(SourceKind::X, false, x_cols[0].len(), rs.len());
             counted.add(SourceKind::W, spec.resident, w_cols[0].len(), rs.len());
-            let mut n_live = LiveCounts::default();
-            for r in rs.clone() {
-                n_live.count(lives[r]);
-            }
+            let n_live = LiveCounts::of(&lives[rs.clone()], wc.bits, xnor);
             let (x0, w0) = (l.x.signal(&x_cols[0]), wc.signal(&w_cols[0]));
             add_counted_products(&mut sum, x0, w0, &n_live, rs.len() as u64, xnor);
         } else {
@@ -489,7 +497,7 @@ fn input_loads(
 }
 
 /// [`Live`] counted over a chunk's inputs: per weight bit, how many inputs have it set in
-/// some lane (`any`) and in every lane (`all`).
+/// some lane (`any`) and, on the XNOR route, in every lane (`all`; zero otherwise).
 #[derive(Debug, Clone, Copy)]
 struct LiveCounts {
     any: [u64; 64],
@@ -506,15 +514,22 @@ impl Default for LiveCounts {
 }
 
 impl LiveCounts {
-    /// Counts one input's masks, each set bit at its position.
-    fn count(&mut self, live: Live) {
-        for (n, mask) in [(&mut self.any, live.any), (&mut self.all, live.all)] {
-            let mut m = mask;
-            while m != 0 {
-                n[m.trailing_zeros() as usize] += 1;
-                m &= m - 1;
+    /// Counts the masks of `lives` (a chunk's inputs) at their `bits` low positions (a
+    /// weight code's; the masks have no others): `any`, and `all` when `with_all` (only the
+    /// XNOR route reads it). A position at a time over the whole chunk, without branches,
+    /// so that the sums vectorize.
+    fn of(lives: &[Live], bits: u32, with_all: bool) -> LiveCounts {
+        let mut n = LiveCounts::default();
+        let at = |mask: fn(&Live) -> u64, k: usize| -> u64 {
+            lives.iter().map(|l| mask(l) >> k & 1).sum()
+        };
+        for k in 0..(bits as usize).min(64) {
+            n.any[k] = at(|l| l.any, k);
+            if with_all {
+                n.all[k] = at(|l| l.all, k);
             }
         }
+        n
     }
 }
 

@@ -634,7 +634,7 @@ fn in_batches<I: Sync>(
             .map(|(k, item)| each(at + k, item))
             .collect();
         let new = done.len();
-        done.extend(flatten(streams)?);
+        flatten_into(streams, &mut done)?;
         if let Some(going) = going.filter(|_| end < items.len()) {
             so_far.extend(done[new..].iter().map(|(c, _)| c.clone()));
             if !going(&so_far) {
@@ -880,13 +880,14 @@ fn stored_streams(
     else {
         return Ok(None);
     };
-    Ok(Some(
-        first
-            .into_iter()
-            .map(|(c, _)| (c, Vec::new()))
-            .chain(outputs(second))
-            .collect(),
-    ))
+    // The slice pass's streams place no outputs; the reducer's follow them (in place: the
+    // streams are about 1 KB each).
+    let mut all = first;
+    for (_, placed) in &mut all {
+        *placed = Vec::new();
+    }
+    all.extend(outputs(second));
+    Ok(Some(all))
 }
 
 /// A reduction cut into `s` slices of ⌈reduction / s⌉ inputs (the last may be shorter).
@@ -1436,13 +1437,19 @@ pub(crate) fn first_lanes(blk: &Range<usize>, period: usize, first: usize) -> u6
         .sum()
 }
 
-/// The streams of every program in order, or the first program's error.
-pub(crate) fn flatten(per_program: Vec<Streams>) -> Streams {
-    let mut all = Vec::new();
+/// Appends the streams of every program in order to `all`, or gives the first program's
+/// error. Room for all of them is made first: a stream is about 1 KB, and growing `all`
+/// as it fills would copy (and fault in) every stream again at each doubling.
+pub(crate) fn flatten_into(
+    per_program: Vec<Streams>,
+    all: &mut Vec<(StreamCost, Placed)>,
+) -> Result<(), MapError> {
+    let per_program = per_program.into_iter().collect::<Result<Vec<_>, _>>()?;
+    all.reserve(per_program.iter().map(Vec::len).sum());
     for streams in per_program {
-        all.extend(streams?);
+        all.extend(streams);
     }
-    Ok(all)
+    Ok(())
 }
 
 /// Gives a lane's operand: (source, image, output channel, output position) → code.

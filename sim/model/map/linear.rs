@@ -173,6 +173,9 @@ pub(crate) struct Scan {
     intervals: Vec<(i128, i128)>,
     /// Per channel: Σ_r w.
     wsum: Vec<i128>,
+    /// Per channel: whether its requantization can give a nonzero output over its
+    /// accumulator's interval (not [`arith::rounds_to_zero`]; [`Linear::common_mult`]).
+    rq_live: Vec<bool>,
     /// Smallest weight, and the CSD digits (position, negative) of every weight from it up.
     digits: (i64, Vec<Vec<(u32, bool)>>),
     /// The same digits packed per weight value: byte 2j + neg counts digit (j, neg), when
@@ -183,6 +186,11 @@ pub(crate) struct Scan {
     /// helpers ([`Linear::live_masks`], [`Linear::partial_interval`], the accumulator
     /// intervals) read, an eighth of the i64 weights' bytes.
     bytes: Option<Vec<i8>>,
+    /// With `bytes`, per channel the running (Σw, Σ|w|) of its row at every [`BLOCK`]
+    /// weights ([`block_sums`]): a long range's sums are a difference of two of them plus
+    /// the few weights at its ends, so that the slices' partial-sum tables (one per slice
+    /// width, a dozen per layer) do not each read every weight again.
+    blocks: Option<Vec<(i32, i32)>>,
     /// What several candidate layouts of this layer would build alike, built once.
     pub(crate) memo: LayerMemo,
 }
@@ -329,15 +337,42 @@ impl Linear<'_> {
     }
 }
 
-/// (Σw, Σ|w|) of `w`, in i32 blocks short enough not to overflow (|w| ≤ 128), so that
-/// the sums vectorize four lanes to a word, each block widened once.
-fn sum_abs_i8(w: &[i8]) -> (i64, i64) {
-    w.chunks(1 << 23).fold((0, 0), |(s, a), block| {
-        let (bs, ba) = block.iter().fold((0i32, 0i32), |(s, a), &w| {
-            let w = i32::from(w);
-            (s + w, a + w.abs())
-        });
-        (s + i64::from(bs), a + i64::from(ba))
+/// Weights per block of [`block_sums`].
+const BLOCK: usize = 16;
+
+/// Rows at least this long keep no [`block_sums`] (their sums could pass i32); their
+/// ranges are summed weight by weight.
+const MAX_BLOCKED_ROW: usize = 1 << 23;
+
+/// Per row of `r` weights (`bytes` holds whole rows), the running (Σw, Σ|w|) at every
+/// [`BLOCK`] weights: entries 0, BLOCK, 2·BLOCK, … up to ⌊r / BLOCK⌋·BLOCK, so
+/// ⌊r / BLOCK⌋ + 1 per row. Exact in i32 for rows shorter than [`MAX_BLOCKED_ROW`]
+/// (|w| ≤ 128).
+fn block_sums(bytes: &[i8], r: usize) -> Vec<(i32, i32)> {
+    if r == 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(bytes.len() / r * (r / BLOCK + 1));
+    for row in bytes.chunks_exact(r) {
+        let mut at = (0i32, 0i32);
+        out.push(at);
+        for block in row.chunks_exact(BLOCK) {
+            let (s, a) = block.iter().fold((0i32, 0i32), |(s, a), &w| {
+                let w = i32::from(w);
+                (s + w, a + w.abs())
+            });
+            at = (at.0 + s, at.1 + a);
+            out.push(at);
+        }
+    }
+    out
+}
+
+/// (Σw, Σ|w|) of a few bytes.
+fn plain_sums(w: &[i8]) -> (i64, i64) {
+    w.iter().fold((0, 0), |(s, a), &w| {
+        let w = i64::from(w);
+        (s + w, a + w.abs())
     })
 }
 
@@ -501,17 +536,25 @@ impl<'a> Linear<'a> {
                     })
                     .collect();
                 let (lo, hi, _) = stats;
-                let bytes = (lo >= i64::from(i8::MIN) && hi <= i64::from(i8::MAX)).then(|| {
-                    let w = w.as_slice().expect("weights in standard layout");
-                    w.iter().map(|&v| v as i8).collect()
-                });
+                let bytes: Option<Vec<i8>> = (lo >= i64::from(i8::MIN) && hi <= i64::from(i8::MAX))
+                    .then(|| {
+                        let w = w.as_slice().expect("weights in standard layout");
+                        w.iter().map(|&v| v as i8).collect()
+                    });
+                let reduction = w.len() / w.shape()[0].max(1);
+                let blocks = bytes
+                    .as_deref()
+                    .filter(|_| reduction < MAX_BLOCKED_ROW)
+                    .map(|b| block_sums(b, reduction));
                 Arc::new(Scan {
                     stored: stored_coding(stats),
                     intervals: Vec::new(),
                     wsum: Vec::new(),
+                    rq_live: Vec::new(),
                     digits,
                     packed,
                     bytes,
+                    blocks,
                     memo: LayerMemo::default(),
                 })
             }),
@@ -546,14 +589,19 @@ impl<'a> Linear<'a> {
         let (mut intervals, mut wsum) = (Vec::new(), Vec::new());
         let whole = 0..l.reduction();
         for co in 0..l.channels() {
-            let sums = l.row_sums(co, whole.clone());
+            let sums = l.row_sums(co)(whole.clone());
             let (lo, hi) = product_bounds((xl, xh), sums);
             let bias = i128::from(l.bias[co]);
             intervals.push((bias + lo, bias + hi));
             wsum.push(i128::from(sums.0));
         }
+        let rq_live = intervals
+            .iter()
+            .zip(l.rq)
+            .map(|(&(lo, hi), rq)| !arith::rounds_to_zero(lo, hi, i128::from(rq.mult), rq.shift))
+            .collect();
         let scan = Arc::get_mut(&mut l.scan).expect("built here, not shared yet");
-        (scan.intervals, scan.wsum) = (intervals, wsum);
+        (scan.intervals, scan.wsum, scan.rq_live) = (intervals, wsum, rq_live);
         Some(l)
     }
 
@@ -724,21 +772,41 @@ impl<'a> Linear<'a> {
         // In i64, as the accumulator intervals are (`Linear::of` bounds |v|, |w| and the
         // row length so that a row's sums fit), from two plain sums ([`product_bounds`]).
         let (vl, vh) = ((xl - a0) as i64, (xh - a0) as i64);
+        let sums = self.row_sums(co);
         ranges
             .iter()
-            .map(|rs| product_bounds((vl, vh), self.row_sums(co, rs.clone())))
+            .map(|rs| product_bounds((vl, vh), sums(rs.clone())))
             .collect()
     }
 
-    /// (Σw, Σ|w|) over range `rs` of channel co's weights: from their bytes when they fit
-    /// in bytes, in i32 blocks that vectorize four to a word, else in i64.
-    fn row_sums(&self, co: usize, rs: Range<usize>) -> (i64, i64) {
-        match self.small() {
-            Some(s) => {
-                let r = self.reduction();
-                sum_abs_i8(&s[co * r..(co + 1) * r][rs])
+    /// (Σw, Σ|w|) over a range of channel co's weights, the range given to the function
+    /// returned: from the running sums of their bytes' blocks and the bytes at the range's
+    /// ends when they fit in bytes, else from the i64 weights one by one. The row is looked
+    /// up once for all the ranges of a table.
+    fn row_sums(&self, co: usize) -> impl Fn(Range<usize>) -> (i64, i64) + '_ {
+        let r = self.reduction();
+        let bytes = self.small().map(|s| &s[co * r..(co + 1) * r]);
+        let blocks = self
+            .scan
+            .blocks
+            .as_deref()
+            .map(|b| &b[co * (r / BLOCK + 1)..(co + 1) * (r / BLOCK + 1)]);
+        let wide = self.row(co);
+        move |rs: Range<usize>| match (bytes, blocks) {
+            (Some(row), Some(p)) => {
+                // The whole blocks inside the range, from the running sums.
+                let (a, b) = (rs.start.div_ceil(BLOCK), rs.end / BLOCK);
+                if a >= b {
+                    return plain_sums(&row[rs]);
+                }
+                let (hs, ha) = plain_sums(&row[rs.start..a * BLOCK]);
+                let (ts, ta) = plain_sums(&row[b * BLOCK..rs.end]);
+                (
+                    hs + ts + i64::from(p[b].0 - p[a].0),
+                    ha + ta + i64::from(p[b].1 - p[a].1),
+                )
             }
-            None => self.row(co)[rs]
+            _ => wide[rs]
                 .iter()
                 .fold((0i64, 0i64), |(s, a), &w| (s + w, a + w.abs())),
         }
@@ -1150,10 +1218,7 @@ impl Linear<'_> {
     /// the common shift (a near-empty pruned channel would otherwise widen every lane's
     /// multiplier and heaps by its large shift).
     pub fn common_mult(&self, channels: &[usize]) -> (u32, Vec<i128>) {
-        let live = |c: usize| {
-            let (lo, hi) = self.acc_interval(c);
-            !arith::rounds_to_zero(lo, hi, i128::from(self.rq[c].mult), self.rq[c].shift)
-        };
+        let live = |c: usize| self.scan.rq_live[c];
         let s = channels
             .iter()
             .filter(|&&c| live(c))
