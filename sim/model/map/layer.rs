@@ -1082,8 +1082,11 @@ fn stored_pass(
         Pass::Reduce(r, t) => (r, 1, t),
     };
     let order = Order::new(l, n_img, s, layout.copies);
-    // Functional: the input images padded once for every block's loads.
-    let padded = x.map(|x| l.padded(x));
+    // Functional: the input images padded once for every block's loads (not for a
+    // reducer, which loads partial sums).
+    let padded = x
+        .filter(|_| !matches!(pass, Pass::Reduce(..)))
+        .map(|x| l.padded(x));
     // Stream numbers (fault streams) after the slice pass's.
     let offset = match pass {
         Pass::Reduce(r, _) => Order::new(l, n_img, r.len(), layout.copies).n_blocks(per),
@@ -1251,14 +1254,17 @@ fn stored_pass(
             .map(|&(k, repeat, deploys)| {
                 let blk = &block(k);
                 // Per lane (functional): its channel, its slice, and where it reads its
-                // input's taps (`Padded::base`).
-                let at: Vec<(usize, usize, usize)> = match &padded {
-                    Some(xp) => blk
+                // input's taps (`Padded::base`; 0 for a reducer, which loads none).
+                let at: Vec<(usize, usize, usize)> = match x {
+                    Some(_) => blk
                         .clone()
                         .map(|g| {
                             let (co, t, slice) = order.decode(g);
-                            let (img, oy, ox) = l.place(t, p_n);
-                            (co, slice, xp.base(img, oy, ox))
+                            let base = padded.as_ref().map_or(0, |xp| {
+                                let (img, oy, ox) = l.place(t, p_n);
+                                xp.base(img, oy, ox)
+                            });
+                            (co, slice, base)
                         })
                         .collect(),
                     None => Vec::new(),

@@ -368,10 +368,11 @@ fn block_sums(bytes: &[i8], r: usize) -> Vec<(i32, i32)> {
     out
 }
 
-/// (Σw, Σ|w|) of a few bytes.
-fn plain_sums(w: &[i8]) -> (i64, i64) {
+/// (Σw, Σ|w|) of `w`, term by term (a range's few end bytes, or i64 weights that do
+/// not fit in bytes).
+fn plain_sums<T: Copy + Into<i64>>(w: &[T]) -> (i64, i64) {
     w.iter().fold((0, 0), |(s, a), &w| {
-        let w = i64::from(w);
+        let w: i64 = w.into();
         (s + w, a + w.abs())
     })
 }
@@ -806,9 +807,7 @@ impl<'a> Linear<'a> {
                     ha + ta + i64::from(p[b].1 - p[a].1),
                 )
             }
-            _ => wide[rs]
-                .iter()
-                .fold((0i64, 0i64), |(s, a), &w| (s + w, a + w.abs())),
+            _ => plain_sums(&wide[rs]),
         }
     }
 
