@@ -75,7 +75,7 @@ pub(crate) fn cache_bits_at_end(
     seed: u64,
     memory: MemoryLimit,
 ) -> Result<u64, Error> {
-    let prog = synthetic_model(decode, spec, seed, memory)?.program()?;
+    let prog = synthetic_model(decode, spec, seed, memory)?.into_program()?;
     Ok(map::state_bits(&prog))
 }
 

@@ -85,8 +85,11 @@ pub fn work_of_program(prog: &golden::Program) -> Result<Vec<LayerWork>, Error> 
             Step::Linear { w, xnor, .. } => {
                 // One pass, over the slice where the codes are in standard layout (they are
                 // as compiled), so that it vectorizes.
-                let fold = |(max, nonzero): (u64, u64), &v: &i64| {
-                    (max.max(v.unsigned_abs()), nonzero + u64::from(v != 0))
+                let fold = |(max, nonzero): (u64, u64), &v: &i32| {
+                    (
+                        max.max(u64::from(v.unsigned_abs())),
+                        nonzero + u64::from(v != 0),
+                    )
                 };
                 let (max, nonzero) = match w.as_slice() {
                     Some(s) => s.iter().fold((0, 0), fold),

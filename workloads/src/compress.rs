@@ -179,28 +179,41 @@ pub enum Calibration {
     Mse,
 }
 
-/// Folds one calibration image's layer outputs `ys` into every layer's `range` (and, with
-/// `keep_values`, appends them to its `values`), the layers in parallel.
-fn fold_ranges(
-    ys: &[Array3<f32>],
-    range: &mut [(f32, f32)],
-    values: &mut [Vec<f32>],
-    keep_values: bool,
-) {
-    range
-        .par_iter_mut()
-        .zip(ys.par_iter())
-        .zip(values.par_iter_mut())
-        .for_each(|((r, y), vals)| {
-            // Any order will do for a range.
-            *r = match y.as_slice_memory_order() {
-                Some(v) => min_max(v, *r),
-                None => y.iter().fold(*r, |r, &v| (r.0.min(v), r.1.max(v))),
-            };
-            if keep_values {
-                vals.extend(y.iter().copied());
+/// One calibration image's range of every layer's output (and its values, for MSE).
+struct Calibrated {
+    range: Vec<(f32, f32)>,
+    values: Vec<Vec<f32>>,
+}
+
+impl Calibrated {
+    /// Takes in layer `i`'s output `y`.
+    fn see(&mut self, i: usize, y: &Array3<f32>, keep_values: bool) {
+        // Any order will do for a range.
+        self.range[i] = match y.as_slice_memory_order() {
+            Some(v) => min_max(v, self.range[i]),
+            None => y
+                .iter()
+                .fold(self.range[i], |r, &v| (r.0.min(v), r.1.max(v))),
+        };
+        if keep_values {
+            self.values[i].extend(y.iter().copied());
+        }
+    }
+
+    /// Folds this image's ranges into every layer's `range`, and appends its values to
+    /// `values` (images taken in order, so the values are in image order).
+    fn fold_into(self, range: &mut [(f32, f32)], values: &mut [Vec<f32>]) {
+        for (r, (lo, hi)) in range.iter_mut().zip(self.range) {
+            *r = (r.0.min(lo), r.1.max(hi));
+        }
+        for (v, mine) in values.iter_mut().zip(self.values) {
+            if v.is_empty() {
+                *v = mine;
+            } else {
+                v.extend(mine);
             }
-        });
+        }
+    }
 }
 
 /// Folds every BatchNorm into the Dense/Conv2d layer it follows (its only reader):
@@ -342,7 +355,28 @@ fn prev_input(net: &Network, j: usize) -> usize {
 
 /// A uniform f32 in [0, 1) from 24 random bits.
 pub(crate) fn unit(rng: &mut ChaCha8Rng) -> f32 {
-    (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32
+    unit_of(rng.next_u32())
+}
+
+/// [`unit`] of the word `r`.
+fn unit_of(r: u32) -> f32 {
+    (r >> 8) as f32 / (1u32 << 24) as f32
+}
+
+/// Fills `out` with `lo + (hi − lo)·u`, u drawn by [`unit`] from `rng`'s next words in
+/// order (read a block of words at a time: the same words, little-endian, as one
+/// `next_u32` each).
+fn uniform_into(rng: &mut ChaCha8Rng, out: &mut [f32], lo: f32, hi: f32) {
+    const WORDS: usize = 256;
+    let mut bytes = [0u8; 4 * WORDS];
+    for piece in out.chunks_mut(WORDS) {
+        let bytes = &mut bytes[..4 * piece.len()];
+        rng.fill_bytes(bytes);
+        for (v, b) in piece.iter_mut().zip(bytes.chunks_exact(4)) {
+            let r = u32::from_le_bytes(b.try_into().expect("four bytes"));
+            *v = lo + (hi - lo) * unit_of(r);
+        }
+    }
 }
 
 /// Seeded synthetic parameters: He-uniform weights U(±√(6/fan_in)) (He et al., ICCV 2015),
@@ -454,15 +488,19 @@ pub fn synthetic_weights(net: &Network, seed: u64) -> Result<Weights, WorkloadEr
             start
         })
         .collect();
+    // A large tensor is filled in pieces (in parallel too), each from its own word.
+    const PIECE: usize = 1 << 16;
     let stream = ChaCha8Rng::seed_from_u64(seed);
     let filled: Vec<Tensor> = tensors
         .par_iter()
         .zip(&starts)
         .map(|((_, _, dims, lo, hi), &start)| {
-            let mut rng = stream.clone();
-            rng.set_word_pos(start);
-            let n = dims.iter().product::<usize>();
-            let v = (0..n).map(|_| lo + (hi - lo) * unit(&mut rng)).collect();
+            let mut v = vec![0.0f32; dims.iter().product::<usize>()];
+            v.par_chunks_mut(PIECE).enumerate().for_each(|(k, piece)| {
+                let mut rng = stream.clone();
+                rng.set_word_pos(start + (k * PIECE) as u128);
+                uniform_into(&mut rng, piece, *lo, *hi);
+            });
             Tensor::new(dims.clone(), v)
         })
         .collect();
@@ -801,17 +839,27 @@ pub fn compress_owned(
     let keep_values = spec.calibration == Calibration::Mse;
     let mut values: Vec<Vec<f32>> = vec![Vec::new(); net.layers.len()];
     // As many images forward at once as there are threads (each forward is parallel within
-    // its convolutions too, but its small layers keep a thread idle); their outputs are
-    // then folded in image order, so the ranges and values are those of one image at a
-    // time.
+    // its convolutions too, but its small layers keep a thread idle). Each pass takes in
+    // every layer's output as it is made and drops it once read; the images' ranges and
+    // values are then folded in image order, so they are those of one image at a time.
     let at_once = rayon::current_num_threads().max(1);
+    let layers = net.layers.len();
     for batch in calib.chunks(at_once) {
-        let outs: Vec<Result<Vec<Array3<f32>>, WorkloadError>> = batch
+        // Each image's ranges (and values) as its pass makes each output, which is then
+        // dropped once read.
+        let seen: Vec<Result<Calibrated, WorkloadError>> = batch
             .par_iter()
-            .map(|x| exec::forward(&net, &weights, x))
+            .map(|x| {
+                let mut c = Calibrated {
+                    range: vec![(f32::INFINITY, f32::NEG_INFINITY); layers],
+                    values: vec![Vec::new(); if keep_values { layers } else { 0 }],
+                };
+                exec::forward_each(&net, &weights, x, |i, y| c.see(i, y, keep_values))?;
+                Ok(c)
+            })
             .collect();
-        for ys in outs {
-            fold_ranges(&ys?, &mut range, &mut values, keep_values);
+        for c in seen {
+            c?.fold_into(&mut range, &mut values);
         }
     }
     let mut acts: Vec<ActQuant> = Vec::with_capacity(net.layers.len());
@@ -919,6 +967,44 @@ pub fn compress_owned(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Filling a block of words at a time draws the values one `next_u32` each gives,
+    /// from any word position and for lengths around the block size.
+    #[test]
+    fn uniform_fill_is_the_sequential_draw() {
+        for (start, n) in [(0u128, 1usize), (3, 255), (17, 256), (1000, 257), (5, 1300)] {
+            let mut a = ChaCha8Rng::seed_from_u64(9);
+            a.set_word_pos(start);
+            let (lo, hi) = (-0.3f32, 0.4f32);
+            let want: Vec<f32> = (0..n).map(|_| lo + (hi - lo) * unit(&mut a)).collect();
+            let mut b = ChaCha8Rng::seed_from_u64(9);
+            b.set_word_pos(start);
+            let mut got = vec![0.0; n];
+            uniform_into(&mut b, &mut got, lo, hi);
+            assert_eq!(got, want, "start {start}, {n} values");
+            // The stream goes on where the sequential draw would.
+            assert_eq!(a.next_u32(), b.next_u32());
+        }
+    }
+
+    /// A calibration pass that drops each output after its last reader sees the outputs
+    /// the full forward pass keeps, each once and in layer order (residual adds read
+    /// outputs several layers back).
+    #[test]
+    fn forward_each_sees_the_kept_outputs() {
+        for name in ["resnet8", "mobilenetv2"] {
+            let net = crate::zoo::model(name).unwrap();
+            let (net, w) = fold_batchnorm(&net, &synthetic_weights(&net, 2).unwrap()).unwrap();
+            let x = &synthetic_inputs_of(&net, 1, 4)[0];
+            let all = exec::forward(&net, &w, x).unwrap();
+            let mut seen = Vec::new();
+            exec::forward_each(&net, &w, x, |i, y| seen.push((i, y.clone()))).unwrap();
+            assert_eq!(seen.len(), all.len(), "{name}");
+            for (k, ((i, y), want)) in seen.iter().zip(&all).enumerate() {
+                assert_eq!((*i, y), (k, want), "{name}");
+            }
+        }
+    }
 
     /// Binarizing LeNet-5 (5 weighted layers): the three inner ones get ±α weights and a
     /// Sign before them, the first and last keep 8 bits and their inputs; with no ends kept,

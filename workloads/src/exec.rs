@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use crate::error::WorkloadError;
 use crate::net::{Network, Op, Window};
+use crate::simd::{self, Level};
 use crate::weights::Weights;
 
 /// Σ_i W[o,i]·x[i] at every position: W is [out, in], x is in×H×W.
@@ -77,7 +78,7 @@ pub fn conv2d_padded<T: LinalgScalar + Send + Sync>(
     };
     let out = if geo.cout_g.is_multiple_of(CO_BLOCK) {
         // Four-byte values (f32) take twice the positions per tile: eight vector
-        // accumulators of eight lanes each with AVX2.
+        // accumulators of eight lanes each with AVX2, four of sixteen with AVX-512.
         if std::mem::size_of::<T>() <= 4 {
             conv_blocked::<T, { 2 * PX_BLOCK }>(xp, w, &geo, groups)
         } else {
@@ -93,24 +94,6 @@ pub fn conv2d_padded<T: LinalgScalar + Send + Sync>(
 const CO_BLOCK: usize = 4;
 /// Output positions per register block of [`conv_blocked`] (twice as many for f32).
 const PX_BLOCK: usize = 8;
-
-/// Whether the register tiles run compiled for AVX2: the CPU has it, and the environment
-/// does not ask for the portable build (`CRAMULATOR_SIMD=portable`, as the gate executor
-/// reads it). Either way each output adds the same products in the same order, so the
-/// results are bit-identical.
-fn tiles_avx2() -> bool {
-    static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AVX2.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let portable =
-                std::env::var("CRAMULATOR_SIMD").is_ok_and(|v| v.eq_ignore_ascii_case("portable"));
-            !portable && std::arch::is_x86_feature_detected!("avx2")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        false
-    })
-}
 
 /// The shapes a convolution kernel needs: the padded input plane (`hp` × `wp`), the output
 /// plane, the stride and the per-group channel counts.
@@ -130,13 +113,6 @@ impl ConvGeometry {
     /// Terms per output element: (input channel, kernel row, kernel column).
     fn terms(&self) -> usize {
         self.cin_g * self.kh * self.kw
-    }
-
-    /// Offset in the padded input of term `k` (input channel, kernel row, kernel column) of
-    /// group `g`, for the output position at the plane's origin.
-    fn term_offset(&self, g: usize, k: usize) -> usize {
-        let (ci, r, q) = (k / (self.kh * self.kw), k / self.kw % self.kh, k % self.kw);
-        ((g * self.cin_g + ci) * self.hp + r) * self.wp + q
     }
 
     /// How far output position `px`'s window is from the origin's, in the padded input.
@@ -186,92 +162,159 @@ fn conv_by_channel<T: LinalgScalar + Send + Sync>(
 }
 
 /// Register-blocked convolution for group sizes that are a multiple of [`CO_BLOCK`]: each
-/// task holds a [`CO_BLOCK`] × `PX` tile of outputs in registers and walks the terms
-/// once, reading the input from position-interleaved panels (im2col). Every output element
-/// still starts at zero and adds its terms one by one in (input channel, kernel row, kernel
-/// column) order, so the result is bit-identical to [`conv_by_channel`].
+/// task takes `PX` output positions of one group, gathers their input windows into a
+/// position-interleaved panel (im2col, terms × `PX`, small enough to stay in cache), and
+/// runs every [`CO_BLOCK`] × `PX` tile of the group's channels over it, each tile held in
+/// registers while it walks the terms once. Every output element still starts at zero and
+/// adds its terms one by one in (input channel, kernel row, kernel column) order, so the
+/// result is bit-identical to [`conv_by_channel`].
 fn conv_blocked<T: LinalgScalar + Send + Sync, const PX: usize>(
     xp: &[T],
     w: &[T],
     geo: &ConvGeometry,
     groups: usize,
 ) -> Vec<T> {
-    let (p, k) = (geo.oh * geo.ow, geo.terms());
-    let avx2 = tiles_avx2();
+    let (p, k, cout_g) = (geo.oh * geo.ow, geo.terms(), geo.cout_g);
+    let level = simd::level();
     let blocks = p.div_ceil(PX);
-    // panels[g][block][term][lane]; positions past the plane read zero and are dropped.
-    let mut panels = vec![T::zero(); groups * blocks * k * PX];
-    panels
-        .par_chunks_mut(k * PX)
-        .enumerate()
-        .for_each(|(gb, panel)| {
-            let (g, b) = (gb / blocks, gb % blocks);
-            let n = PX.min(p - b * PX);
-            let at: Vec<usize> = (0..n).map(|j| geo.position_offset(b * PX + j)).collect();
-            for (t, lanes) in panel.chunks_exact_mut(PX).enumerate() {
-                let base = &xp[geo.term_offset(g, t)..];
-                for (v, &a) in lanes.iter_mut().zip(&at) {
-                    *v = base[a];
-                }
-            }
-        });
-    let cout = groups * geo.cout_g;
+    let cout = groups * cout_g;
     let mut out = vec![T::zero(); cout * p];
-    out.par_chunks_mut((CO_BLOCK * p).max(1))
-        .enumerate()
-        .for_each(|(cb, planes)| {
-            let o0 = cb * CO_BLOCK;
-            let g = o0 / geo.cout_g;
-            // The block's weights, term-major: wt[term][channel].
-            let mut wt = vec![T::zero(); k * CO_BLOCK];
-            for (c, row) in w[o0 * k..][..CO_BLOCK * k].chunks_exact(k).enumerate() {
-                for (t, &v) in row.iter().enumerate() {
-                    wt[t * CO_BLOCK + c] = v;
+    // Each task's outputs: the PX-wide piece of every channel plane of its group.
+    let mut pieces: Vec<Vec<&mut [T]>> = (0..groups * blocks)
+        .map(|_| Vec::with_capacity(cout_g))
+        .collect();
+    for (o, plane) in out.chunks_mut(p.max(1)).enumerate() {
+        for (b, piece) in plane.chunks_mut(PX).enumerate() {
+            pieces[o / cout_g * blocks + b].push(piece);
+        }
+    }
+    pieces.par_iter_mut().enumerate().for_each_init(
+        || vec![T::zero(); k * PX],
+        |panel, (gb, dst)| {
+            let (g, b) = (gb / blocks, gb % blocks);
+            fill_panel::<T, PX>(panel, xp, geo, g, b * PX, PX.min(p - b * PX));
+            let group_w = &w[g * cout_g * k..][..cout_g * k];
+            for (wb, dst) in group_w
+                .chunks_exact(CO_BLOCK * k)
+                .zip(dst.chunks_exact_mut(CO_BLOCK))
+            {
+                let acc = tile_dispatch::<T, PX>(wb, panel, level);
+                for (row, d) in acc.iter().zip(dst) {
+                    d.copy_from_slice(&row[..d.len()]);
                 }
             }
-            let group_panels = &panels[g * blocks * k * PX..][..blocks * k * PX];
-            for (b, panel) in group_panels.chunks_exact(k * PX).enumerate() {
-                let acc = tile_dispatch::<T, PX>(&wt, panel, avx2);
-                let n = PX.min(p - b * PX);
-                for (c, row) in acc.iter().enumerate() {
-                    planes[c * p + b * PX..][..n].copy_from_slice(&row[..n]);
-                }
-            }
-        });
+        },
+    );
     out
 }
 
-/// [`tile`], compiled for AVX2 when `avx2` ([`tiles_avx2`]).
+/// Fills `panel` (terms × `PX`, term-major) with the input windows of group `g`'s output
+/// positions `first..first + n` in the padded input `xp`; lanes past `n` hold zero.
+fn fill_panel<T: LinalgScalar, const PX: usize>(
+    panel: &mut [T],
+    xp: &[T],
+    geo: &ConvGeometry,
+    g: usize,
+    first: usize,
+    n: usize,
+) {
+    // The positions in runs along one output row: (first lane, lanes, offset of the first
+    // window), so that a term's lanes are a few contiguous (or strided) reads.
+    let mut runs = [(0usize, 0usize, 0usize); PX];
+    let (mut nr, mut j) = (0, 0);
+    while j < n {
+        let px = first + j;
+        let len = (geo.ow - px % geo.ow).min(n - j);
+        runs[nr] = (j, len, geo.position_offset(px));
+        (nr, j) = (nr + 1, j + len);
+    }
+    let runs = &runs[..nr];
+    let sw = geo.stride[1];
+    let mut terms = panel.chunks_exact_mut(PX);
+    for ci in 0..geo.cin_g {
+        for r in 0..geo.kh {
+            let row = &xp[((g * geo.cin_g + ci) * geo.hp + r) * geo.wp..];
+            for q in 0..geo.kw {
+                let lanes = terms.next().expect("the panel holds every term");
+                let base = &row[q..];
+                match runs {
+                    [(0, len, off)] if *len == PX && sw == 1 => {
+                        lanes.copy_from_slice(&base[*off..*off + PX]);
+                    }
+                    _ => {
+                        for &(j0, len, off) in runs {
+                            let dst = &mut lanes[j0..j0 + len];
+                            for (d, s) in dst.iter_mut().zip(base[off..].iter().step_by(sw)) {
+                                *d = *s;
+                            }
+                        }
+                        lanes[n..].fill(T::zero());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`tile`], compiled for the widest vector `level` that suits it: AVX-512 for four-byte
+/// values (its 64-bit multiply needs more than the foundation), else AVX2.
 #[inline(always)]
 fn tile_dispatch<T: LinalgScalar, const PX: usize>(
-    wt: &[T],
+    w: &[T],
     panel: &[T],
-    avx2: bool,
+    level: Level,
 ) -> [[T; PX]; CO_BLOCK] {
     #[cfg(target_arch = "x86_64")]
-    if avx2 {
-        // SAFETY: `avx2` comes from `tiles_avx2`, which is true only when the CPU has AVX2.
-        #[allow(unsafe_code)]
-        return unsafe { tile_avx2::<T, PX>(wt, panel) };
+    {
+        if level >= Level::Avx512 && std::mem::size_of::<T>() <= 4 {
+            // SAFETY: `level` comes from `simd::level`, which gives AVX-512 only when the
+            // CPU has it.
+            #[allow(unsafe_code)]
+            return unsafe { tile_avx512::<T, PX>(w, panel) };
+        }
+        if level >= Level::Avx2 {
+            // SAFETY: as above, for AVX2.
+            #[allow(unsafe_code)]
+            return unsafe { tile_avx2::<T, PX>(w, panel) };
+        }
     }
-    let _ = avx2;
-    tile::<T, PX>(wt, panel)
+    let _ = level;
+    tile::<T, PX>(w, panel)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline(never)]
-fn tile_avx2<T: LinalgScalar, const PX: usize>(wt: &[T], panel: &[T]) -> [[T; PX]; CO_BLOCK] {
-    tile::<T, PX>(wt, panel)
+fn tile_avx2<T: LinalgScalar, const PX: usize>(w: &[T], panel: &[T]) -> [[T; PX]; CO_BLOCK] {
+    tile::<T, PX>(w, panel)
 }
 
-/// Σ_t wt[t][c]·panel[t][j] for one tile, added term by term from zero.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+fn tile_avx512<T: LinalgScalar, const PX: usize>(w: &[T], panel: &[T]) -> [[T; PX]; CO_BLOCK] {
+    tile::<T, PX>(w, panel)
+}
+
+/// Σ_t w[c][t]·panel[t][j] for one tile (`w`: [`CO_BLOCK`] rows of the weights, channel
+/// by channel), added term by term from zero.
 #[inline(always)]
-fn tile<T: LinalgScalar, const PX: usize>(wt: &[T], panel: &[T]) -> [[T; PX]; CO_BLOCK] {
+fn tile<T: LinalgScalar, const PX: usize>(w: &[T], panel: &[T]) -> [[T; PX]; CO_BLOCK] {
+    const { assert!(CO_BLOCK == 4) };
+    let k = w.len() / CO_BLOCK;
+    let (w0, rest) = w.split_at(k);
+    let (w1, rest) = rest.split_at(k);
+    let (w2, w3) = rest.split_at(k);
     let mut acc = [[T::zero(); PX]; CO_BLOCK];
-    for (wv, xv) in wt.chunks_exact(CO_BLOCK).zip(panel.chunks_exact(PX)) {
-        for (a, &wc) in acc.iter_mut().zip(wv) {
-            for (aj, &xj) in a.iter_mut().zip(xv) {
+    for ((((&a, &b), &c), &d), xv) in w0
+        .iter()
+        .zip(w1)
+        .zip(w2)
+        .zip(w3)
+        .zip(panel.chunks_exact(PX))
+    {
+        for (acc_c, wc) in acc.iter_mut().zip([a, b, c, d]) {
+            for (aj, &xj) in acc_c.iter_mut().zip(xv) {
                 *aj = *aj + wc * xj;
             }
         }
@@ -691,6 +734,34 @@ pub fn forward(
     weights: &Weights,
     input: &Array3<f32>,
 ) -> Result<Vec<Array3<f32>>, WorkloadError> {
+    let outs = forward_visit(net, weights, input, true, &mut |_, _| {})?;
+    Ok(outs
+        .into_iter()
+        .map(|o| o.expect("every output kept"))
+        .collect())
+}
+
+/// [`forward`], showing `seen` each layer's output (with the layer's index) as it is made
+/// and keeping an output only while a later layer still reads it, so that a pass holds a
+/// few layers' outputs rather than all of them.
+pub fn forward_each(
+    net: &Network,
+    weights: &Weights,
+    input: &Array3<f32>,
+    mut seen: impl FnMut(usize, &Array3<f32>),
+) -> Result<(), WorkloadError> {
+    forward_visit(net, weights, input, false, &mut seen).map(drop)
+}
+
+/// The forward pass behind [`forward`] (`keep_all`) and [`forward_each`]: every layer's
+/// output where kept, `None` where dropped after its last reader.
+fn forward_visit(
+    net: &Network,
+    weights: &Weights,
+    input: &Array3<f32>,
+    keep_all: bool,
+    seen: &mut dyn FnMut(usize, &Array3<f32>),
+) -> Result<Vec<Option<Array3<f32>>>, WorkloadError> {
     let stats = net.stats()?;
     let want = net.input_shape();
     if input.dim() != (want.c, want.h, want.w) {
@@ -700,9 +771,21 @@ pub fn forward(
             input.dim()
         )));
     }
-    let mut outs: Vec<Array3<f32>> = Vec::with_capacity(net.layers.len());
-    for layer in &net.layers {
-        let x = |k: usize| outs[layer.inputs[k]].view();
+    // The last layer to read each output (its own index when none does).
+    let mut last_reader: Vec<usize> = (0..net.layers.len()).collect();
+    for (i, layer) in net.layers.iter().enumerate() {
+        for &j in &layer.inputs {
+            last_reader[j] = i;
+        }
+    }
+    let mut outs: Vec<Option<Array3<f32>>> = Vec::with_capacity(net.layers.len());
+    for (i, layer) in net.layers.iter().enumerate() {
+        let x = |k: usize| {
+            outs[layer.inputs[k]]
+                .as_ref()
+                .expect("an output is kept until its last reader")
+                .view()
+        };
         let y = match &layer.op {
             Op::Input { .. } => input.clone(),
             op @ (Op::Dense { bias, .. } | Op::Conv2d { bias, .. }) => {
@@ -807,13 +890,18 @@ pub fn forward(
                 &x(0) + &position_rows(weights, &layer.name, op, c, s)?
             }
         };
-        outs.push(y);
+        let out = stats[i].out;
+        debug_assert_eq!(y.dim(), (out.c, out.h, out.w), "layer {}", layer.name);
+        seen(i, &y);
+        outs.push(Some(y));
+        if !keep_all {
+            for &j in layer.inputs.iter().chain([&i]) {
+                if last_reader[j] == i {
+                    outs[j] = None;
+                }
+            }
+        }
     }
-    debug_assert!(
-        outs.iter()
-            .zip(&stats)
-            .all(|(o, s)| o.dim() == (s.out.c, s.out.h, s.out.w))
-    );
     Ok(outs)
 }
 

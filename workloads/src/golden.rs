@@ -51,8 +51,9 @@ pub enum Step {
     Input,
     /// Dense or Conv2d.
     Linear {
-        /// Centred weight codes w − z_w, [out, in/groups, kh, kw].
-        w: Array4<i64>,
+        /// Centred weight codes w − z_w, [out, in/groups, kh, kw] (codes have at most 16
+        /// bits, so their differences fit).
+        w: Array4<i32>,
         /// Bias in accumulator units.
         bias: Vec<i64>,
         /// Per output channel (unused into a binary output).
@@ -201,9 +202,9 @@ impl Step {
     }
 }
 
-/// A weighted step compiled without its codes yet: (step index, its weights, the weight
-/// tensor's dims), filled in after the loop of [`Program::compile`].
-type PendingCodes<'q> = (usize, &'q QWeight, (usize, usize, usize, usize));
+/// A weighted step compiled without its codes yet: (step index, its layer's name, the
+/// weight tensor's dims), filled in after the checks of [`Program::compile`].
+type PendingCodes<'n> = (usize, &'n str, (usize, usize, usize, usize));
 
 impl Program {
     /// Compiles `net` with its float parameters (`weights`: biases) and `quant`. BatchNorm
@@ -213,6 +214,40 @@ impl Program {
         weights: &Weights,
         quant: &Quant,
     ) -> Result<Program, WorkloadError> {
+        let (mut prog, pending) = Program::without_codes(net, weights, quant)?;
+        let codes = pending
+            .par_iter()
+            .map(|&(_, name, _)| quant.weights[name].centred())
+            .collect();
+        prog.set_codes(&pending, codes);
+        Ok(prog)
+    }
+
+    /// [`Program::compile`] of a quantization the caller gives up: the codes' memory
+    /// becomes the program's (centred in place), not copied.
+    pub fn compile_owned(
+        net: &Network,
+        weights: &Weights,
+        mut quant: Quant,
+    ) -> Result<Program, WorkloadError> {
+        let (mut prog, pending) = Program::without_codes(net, weights, &quant)?;
+        // Layer names are unique (Network::stats checks them), so each is taken once.
+        let taken: Vec<QWeight> = pending
+            .iter()
+            .map(|&(_, name, _)| quant.weights.remove(name).expect("checked in the loop"))
+            .collect();
+        let codes = taken.into_par_iter().map(QWeight::into_centred).collect();
+        prog.set_codes(&pending, codes);
+        Ok(prog)
+    }
+
+    /// The program with every check done and every constant derived but the weighted
+    /// steps' codes, and those steps (to fill with [`Program::set_codes`]).
+    fn without_codes<'n>(
+        net: &'n Network,
+        weights: &Weights,
+        quant: &Quant,
+    ) -> Result<(Program, Vec<PendingCodes<'n>>), WorkloadError> {
         let stats = net.stats()?;
         let mut acts = Vec::with_capacity(net.layers.len());
         let mut steps = Vec::with_capacity(net.layers.len());
@@ -292,7 +327,7 @@ impl Program {
                         )));
                     }
                     // The codes are filled in after the loop, every layer's in parallel.
-                    pending.push((steps.len(), q, dims));
+                    pending.push((steps.len(), &layer.name, dims));
                     let b = if *bias {
                         exec::param(weights, &layer.name, "bias", dims.0)?.to_vec()
                     } else {
@@ -540,36 +575,30 @@ impl Program {
             acts.push(act);
             steps.push(step);
         }
-        // Each weighted step's codes in their stored (standard) order, each less its output
-        // channel's zero point, the layers in parallel; then a ±1 dense layer's signs,
-        // packed from them.
-        let codes: Vec<Array4<i64>> = pending
-            .par_iter()
-            .map(|&(_, q, dims)| {
-                let mut codes: Vec<i64> = Vec::with_capacity(q.values.len());
-                for ((_, zero), row) in q.rows() {
-                    codes.extend(row.iter().map(|&v| i64::from(v - zero)));
-                }
-                Array4::from_shape_vec(dims, codes).expect("dims checked in the loop")
-            })
-            .collect();
-        for ((k, _, _), w) in pending.into_iter().zip(codes) {
-            if let Step::Linear { w: slot, xnor, .. } = &mut steps[k] {
+        let prog = Program {
+            net: net.clone(),
+            shapes: stats.iter().map(|s| s.out).collect(),
+            acts,
+            steps,
+        };
+        Ok((prog, pending))
+    }
+
+    /// Gives each pending weighted step its centred codes (in the stored, standard order),
+    /// and a ±1 dense layer its signs, packed from them.
+    fn set_codes(&mut self, pending: &[PendingCodes<'_>], codes: Vec<Vec<i32>>) {
+        for (&(k, _, dims), codes) in pending.iter().zip(codes) {
+            let w = Array4::from_shape_vec(dims, codes).expect("dims checked in the loop");
+            if let Step::Linear { w: slot, xnor, .. } = &mut self.steps[k] {
                 if let Some(signs) = xnor {
                     *signs = w
                         .outer_iter()
-                        .map(|row| pack_signs(row.iter().copied()))
+                        .map(|row| pack_signs(row.iter().map(|&v| i64::from(v))))
                         .collect();
                 }
                 *slot = w;
             }
         }
-        Ok(Program {
-            net: net.clone(),
-            shapes: stats.iter().map(|s| s.out).collect(),
-            acts,
-            steps,
-        })
     }
 
     /// The network it runs.
@@ -697,7 +726,7 @@ impl Program {
                         None => exec::apply_weight_padded(
                             &layer.op,
                             centred(0).view(),
-                            w.view(),
+                            w.mapv(i64::from).view(),
                             if self.acts[layer.inputs[0]].binary {
                                 -1
                             } else {

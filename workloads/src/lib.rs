@@ -20,6 +20,7 @@ pub mod onnx;
 pub mod prepare;
 pub mod prune;
 pub mod quant;
+mod simd;
 pub mod tensor;
 pub mod train;
 pub mod train_tf;

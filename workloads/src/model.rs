@@ -69,6 +69,15 @@ impl Model {
         Program::compile(&self.net, &self.weights, q)
     }
 
+    /// [`Model::program`] of a model the caller is done with: its weight codes become the
+    /// program's instead of being copied.
+    pub fn into_program(self) -> Result<Program, WorkloadError> {
+        let q = self.quant.ok_or_else(|| {
+            WorkloadError::Network(format!("model '{}' is not quantized", self.net.name))
+        })?;
+        Program::compile_owned(&self.net, &self.weights, q)
+    }
+
     /// A decode step of this model with `past` cached tokens instead of its own: every
     /// [`Op::KvCache`] keeps its first `past` entries (the earlier tokens' keys and values,
     /// a prefix of the longer cache) and every [`Op::Positional`] moves its offset by as

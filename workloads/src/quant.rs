@@ -107,6 +107,7 @@ pub struct QWeight {
 /// sign may differ, which no range reader sees: `ActQuant::from_range` takes
 /// `lo.min(0.0)`, and a weight tensor's range [`QWeight::quantize`] compares with 0 and
 /// subtracts).
+#[inline]
 pub(crate) fn min_max(v: &[f32], init: (f32, f32)) -> (f32, f32) {
     const LANES: usize = 8;
     let mut lo = [init.0; LANES];
@@ -142,6 +143,71 @@ fn round_half_away(y: f32) -> i32 {
     }
 }
 
+/// [`QWeight::quantize`]'s work on valid, finite `data`: each channel's (`per` values)
+/// scale and zero point, then its codes, appended to `q`'s.
+#[inline(always)]
+fn channel_codes(data: &[f32], per: usize, q: &mut QWeight) {
+    let scheme = q.scheme;
+    let (scales, zeros, values) = (&mut q.scale, &mut q.zero, &mut q.values);
+    let (lo_q, hi_q) = scheme.range();
+    for chunk in data.chunks(per) {
+        let (s, z) = match scheme.mode {
+            // The largest |x| is max(hi, −lo) over the chunk and 0, the same value
+            // whatever the order (every weight is finite; only a zero's sign may
+            // differ, and a zero range gives scale 1 either way).
+            WeightMode::Symmetric => {
+                let (lo, hi) = min_max(chunk, (0.0, 0.0));
+                let m = hi.max(-lo);
+                (if m > 0.0 { m / hi_q as f32 } else { 1.0 }, 0)
+            }
+            WeightMode::Affine => {
+                let (lo, hi) = min_max(chunk, (0.0, 0.0));
+                let s = if hi > lo {
+                    (hi - lo) / hi_q as f32
+                } else {
+                    1.0
+                };
+                (s, ((-lo / s).round() as i32).clamp(0, hi_q))
+            }
+            WeightMode::Binary => {
+                // Σ|w| / n, accumulated in f64 in index order.
+                let a = chunk.iter().map(|x| f64::from(x.abs())).sum::<f64>() / per as f64;
+                (if a > 0.0 { a as f32 } else { 1.0 }, 0)
+            }
+        };
+        scales.push(s);
+        zeros.push(z);
+        // The mode decided once per channel, so that each loop vectorizes (plain loops
+        // over slices, which inline into the callers compiled for wider vectors).
+        let at = values.len();
+        values.resize(at + chunk.len(), 0);
+        let codes = &mut values[at..];
+        if scheme.mode == WeightMode::Binary {
+            for (c, &x) in codes.iter_mut().zip(chunk) {
+                *c = if x >= 0.0 { 1 } else { -1 };
+            }
+        } else {
+            for (c, &x) in codes.iter_mut().zip(chunk) {
+                *c = (round_half_away(x / s) + z).clamp(lo_q, hi_q);
+            }
+        }
+    }
+}
+
+/// [`channel_codes`] compiled for AVX2 (the same operations in the same order).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn channel_codes_avx2(data: &[f32], per: usize, q: &mut QWeight) {
+    channel_codes(data, per, q);
+}
+
+/// [`channel_codes`] compiled for AVX-512 (the same operations in the same order).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn channel_codes_avx512(data: &[f32], per: usize, q: &mut QWeight) {
+    channel_codes(data, per, q);
+}
+
 impl QWeight {
     /// Quantizes `t` (a dense float tensor) with `scheme`.
     pub fn quantize(t: &Tensor, scheme: WeightScheme) -> Result<QWeight, String> {
@@ -163,7 +229,6 @@ impl QWeight {
         }
         let groups = if scheme.per_channel { t.dims[0] } else { 1 };
         let per = data.len() / groups;
-        let (lo_q, hi_q) = scheme.range();
         let mut q = QWeight {
             scheme,
             dims: t.dims.clone(),
@@ -171,44 +236,16 @@ impl QWeight {
             scale: Vec::with_capacity(groups),
             zero: Vec::with_capacity(groups),
         };
-        for chunk in data.chunks(per) {
-            let (s, z) = match scheme.mode {
-                // The largest |x| is max(hi, −lo) over the chunk and 0, the same value
-                // whatever the order (every weight is finite; only a zero's sign may
-                // differ, and a zero range gives scale 1 either way).
-                WeightMode::Symmetric => {
-                    let (lo, hi) = min_max(chunk, (0.0, 0.0));
-                    let m = hi.max(-lo);
-                    (if m > 0.0 { m / hi_q as f32 } else { 1.0 }, 0)
-                }
-                WeightMode::Affine => {
-                    let (lo, hi) = min_max(chunk, (0.0, 0.0));
-                    let s = if hi > lo {
-                        (hi - lo) / hi_q as f32
-                    } else {
-                        1.0
-                    };
-                    (s, ((-lo / s).round() as i32).clamp(0, hi_q))
-                }
-                WeightMode::Binary => {
-                    // Σ|w| / n, accumulated in f64 in index order.
-                    let a = chunk.iter().map(|x| f64::from(x.abs())).sum::<f64>() / per as f64;
-                    (if a > 0.0 { a as f32 } else { 1.0 }, 0)
-                }
-            };
-            q.scale.push(s);
-            q.zero.push(z);
-            // The mode decided once per channel, so that each loop vectorizes.
-            if scheme.mode == WeightMode::Binary {
-                q.values
-                    .extend(chunk.iter().map(|&x| if x >= 0.0 { 1 } else { -1 }));
-            } else {
-                q.values.extend(
-                    chunk
-                        .iter()
-                        .map(|&x| (round_half_away(x / s) + z).clamp(lo_q, hi_q)),
-                );
-            }
+        match crate::simd::level() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `simd::level` gives AVX-512 only when the CPU has it.
+            #[allow(unsafe_code)]
+            crate::simd::Level::Avx512 => unsafe { channel_codes_avx512(&data, per, &mut q) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above, for AVX2.
+            #[allow(unsafe_code)]
+            crate::simd::Level::Avx2 => unsafe { channel_codes_avx2(&data, per, &mut q) },
+            _ => channel_codes(&data, per, &mut q),
         }
         Ok(q)
     }
@@ -273,6 +310,35 @@ impl QWeight {
     /// Elements per output channel.
     pub fn per_channel_len(&self) -> usize {
         self.values.len() / self.dims[0].max(1)
+    }
+
+    /// The codes less their output channel's zero point (w − z_w), in stored order.
+    pub fn centred(&self) -> Vec<i32> {
+        let mut v = self.values.clone();
+        self.centre(&mut v, self.per_channel_len());
+        v
+    }
+
+    /// [`QWeight::centred`], its codes' memory reused.
+    pub fn into_centred(mut self) -> Vec<i32> {
+        let per = self.per_channel_len();
+        let mut values = std::mem::take(&mut self.values);
+        self.centre(&mut values, per);
+        values
+    }
+
+    /// Subtracts each output channel's zero point from its `per` codes in `v` (this
+    /// weight's codes or a copy of them).
+    fn centre(&self, v: &mut [i32], per: usize) {
+        if self.zero.iter().all(|&z| z == 0) {
+            return;
+        }
+        for (c, row) in v.chunks_mut(per.max(1)).enumerate() {
+            let z = self.channel(c).1;
+            for x in row {
+                *x -= z;
+            }
+        }
     }
 
     /// Scale and zero point of output channel `c`.

@@ -223,7 +223,7 @@ pub fn synthetic_program(
     seed: u64,
     memory: MemoryLimit,
 ) -> Result<golden::Program, Error> {
-    Ok(synthetic_model(net, spec, seed, memory)?.program()?)
+    Ok(synthetic_model(net, spec, seed, memory)?.into_program()?)
 }
 
 /// Network `net` compressed by `spec` with seeded synthetic weights (calibrated on two

@@ -1061,7 +1061,7 @@ proptest! {
             let bits: Vec<u64> = channels
                 .iter()
                 .flat_map(|&c| ranges.iter().map(move |r| (c, r)))
-                .map(|(c, r)| if r.start + j < r.end { l.weight_coding().encode(l.row(c)[r.start + j]) } else { 0 })
+                .map(|(c, r)| if r.start + j < r.end { l.weight_coding().encode(i64::from(l.row(c)[r.start + j])) } else { 0 })
                 .collect();
             prop_assert_eq!(live.any, bits.iter().fold(0, |a, &b| a | b));
             prop_assert_eq!(live.all, bits.iter().fold(u64::MAX, |a, &b| a & b));

@@ -70,7 +70,7 @@ pub fn const_job(
             } else {
                 for (j, &w) in row.iter().enumerate() {
                     for xb in &l.x.signal(&x_cols[j]).bits {
-                        for &(d, neg) in l.digits_of(w) {
+                        for &(d, neg) in l.digits_of(i64::from(w)) {
                             sum.literal(xb.shift + d, Lit::Col(xb.col), neg ^ xb.neg);
                         }
                     }

@@ -1302,7 +1302,7 @@ fn stored_pass(
                                 let row = l.row(co);
                                 for (w, r) in ws.iter_mut().zip(ranges) {
                                     *w = if r.start + j < r.end {
-                                        row[r.start + j]
+                                        i64::from(row[r.start + j])
                                     } else {
                                         0
                                     };

@@ -138,7 +138,7 @@ impl Layout {
 #[derive(Debug, Clone)]
 pub struct Linear<'a> {
     /// Centred weight codes, [out, in/groups, kh, kw].
-    pub w: &'a Array4<i64>,
+    pub w: &'a Array4<i32>,
     /// Bias in accumulator units.
     pub bias: &'a [i64],
     /// Requantization per output channel.
@@ -285,11 +285,11 @@ impl Linear<'_> {
             } else {
                 (1u64 << code.bits) - 1
             };
-            let encode = |w: i64| {
+            let encode = |w: i32| {
                 if code.binary {
                     u64::from(w > 0)
                 } else {
-                    w as u64 & mask
+                    i64::from(w) as u64 & mask
                 }
             };
             let r = self.reduction();
@@ -628,14 +628,14 @@ impl<'a> Linear<'a> {
     }
 
     /// Channel co's weights in reduction order (ci, kh, kw).
-    pub fn row(&self, co: usize) -> &[i64] {
+    pub fn row(&self, co: usize) -> &[i32] {
         let r = self.reduction();
         &self.w.as_slice().expect("weights in standard layout")[co * r..(co + 1) * r]
     }
 
     /// Histogram of the CSD digits of `row` by (position, negative), one past the highest
     /// position, and Σ row.
-    pub(crate) fn digit_histogram(&self, row: &[i64]) -> ([[u64; 2]; 64], usize, i128) {
+    pub(crate) fn digit_histogram(&self, row: &[i32]) -> ([[u64; 2]; 64], usize, i128) {
         let mut n = [[0u64; 2]; 64];
         let mut sw = 0i64;
         let mut top = 0usize;
@@ -645,6 +645,7 @@ impl<'a> Linear<'a> {
                 for part in row.chunks(255) {
                     let mut acc = 0u128;
                     for &w in part {
+                        let w = i64::from(w);
                         sw += w;
                         acc += packed[(w - self.scan.digits.0) as usize];
                     }
@@ -656,6 +657,7 @@ impl<'a> Linear<'a> {
             }
             None => {
                 for &w in row {
+                    let w = i64::from(w);
                     sw += w;
                     for &(j, neg) in self.digits_of(w) {
                         n[j as usize][usize::from(neg)] += 1;
@@ -865,14 +867,16 @@ impl<'a> Linear<'a> {
 pub(crate) type WeightStats = (i64, i64, bool);
 
 /// [`WeightStats`] of `w`, in one pass.
-pub(crate) fn weight_stats(w: &Array4<i64>) -> WeightStats {
+pub(crate) fn weight_stats(w: &Array4<i32>) -> WeightStats {
     if w.is_empty() {
         return (0, 0, true);
     }
-    w.iter()
-        .fold((i64::MAX, i64::MIN, true), |(lo, hi, pm1), &v| {
+    let (lo, hi, pm1) = w
+        .iter()
+        .fold((i32::MAX, i32::MIN, true), |(lo, hi, pm1), &v| {
             (lo.min(v), hi.max(v), pm1 & ((v == 1) | (v == -1)))
-        })
+        });
+    (i64::from(lo), i64::from(hi), pm1)
 }
 
 /// The interval of Σ_r w_r·x_r over x_r in [xl, xh], from the weights' (Σw, Σ|w|): the
