@@ -29,6 +29,7 @@
 use cram_arch::{Baseline, BaselineKind};
 use cram_workloads::golden::{self, Step};
 use cram_workloads::net::{Network, Op};
+use rayon::prelude::*;
 
 use crate::error::Error;
 
@@ -73,70 +74,75 @@ pub struct LayerWork {
 pub fn work_of_program(prog: &golden::Program) -> Result<Vec<LayerWork>, Error> {
     let net = prog.network();
     let stats = net.stats()?;
-    let mut out = Vec::new();
-    for (i, layer) in net.layers.iter().enumerate().skip(1) {
-        let a_bits = layer
-            .inputs
-            .iter()
-            .map(|&j| prog.act(j).bits)
-            .max()
-            .unwrap_or(8);
-        let (w_bits, nonzero) = match prog.step(i) {
-            Step::Linear { w, xnor, .. } => {
-                // One pass, over the slice where the codes are in standard layout (they are
-                // as compiled), so that it vectorizes.
-                let fold = |(max, nonzero): (u64, u64), &v: &i32| {
-                    (
-                        max.max(u64::from(v.unsigned_abs())),
-                        nonzero + u64::from(v != 0),
-                    )
-                };
-                let (max, nonzero) = match w.as_slice() {
-                    Some(s) => s.iter().fold((0, 0), fold),
-                    None => w.iter().fold((0, 0), fold),
-                };
-                let bits = if xnor.is_some() || (max == 1 && nonzero == w.len() as u64) {
-                    // ±1 weights: one sign bit each.
-                    1
-                } else {
-                    // Signed width of the codes: ±(2^(b−1) − 1) needs b bits.
-                    65 - max.leading_zeros().min(64)
-                };
-                (bits, nonzero)
-            }
-            Step::Input
-            | Step::MaxPool
-            | Step::SumPool(_)
-            | Step::SumPoolCounted(_)
-            | Step::Relu
-            | Step::Relu6 { .. }
-            | Step::Sign
-            | Step::Add { .. }
-            | Step::Concat(_)
-            | Step::Pass
-            | Step::Downsample
-            | Step::Move
-            | Step::Host { .. }
-            | Step::Attn(_)
-            | Step::Lut { .. }
-            | Step::Mul(_)
-            | Step::Softmax(_)
-            | Step::LayerNorm(_)
-            | Step::Lookup { .. }
-            | Step::Cache { .. }
-            | Step::AddTable { .. } => (0, 0),
-        };
-        out.push(layer_work(
-            net,
-            i,
-            &stats,
-            w_bits,
-            nonzero,
-            a_bits,
-            prog.act(i).bits,
-        ));
-    }
-    Ok(out)
+    // The layers in parallel (each scans its own codes), collected in order.
+    Ok((1..net.layers.len())
+        .into_par_iter()
+        .map(|i| program_layer_work(prog, &stats, i))
+        .collect())
+}
+
+/// Layer `i`'s work in a compiled network ([`work_of_program`]).
+fn program_layer_work(
+    prog: &golden::Program,
+    stats: &[cram_workloads::net::LayerStats],
+    i: usize,
+) -> LayerWork {
+    let net = prog.network();
+    let layer = &net.layers[i];
+    let a_bits = layer
+        .inputs
+        .iter()
+        .map(|&j| prog.act(j).bits)
+        .max()
+        .unwrap_or(8);
+    let (w_bits, nonzero) = match prog.step(i) {
+        Step::Linear { w, xnor, .. } => {
+            // One pass over the codes (in standard layout, as compiled), in pieces whose
+            // counts fit 32 bits, so that the loop works on 32-bit lanes and vectorizes.
+            let fold = |(max, nonzero): (u32, u32), &v: &i32| {
+                (max.max(v.unsigned_abs()), nonzero + u32::from(v != 0))
+            };
+            let (max, nonzero) = match w.as_slice() {
+                Some(s) => s.chunks(1 << 24).fold((0, 0), |(m, n), piece| {
+                    let (pm, pn) = piece.iter().fold((0, 0), fold);
+                    (m.max(u64::from(pm)), n + u64::from(pn))
+                }),
+                None => w.iter().fold((0, 0), |(m, n), &v| {
+                    (m.max(u64::from(v.unsigned_abs())), n + u64::from(v != 0))
+                }),
+            };
+            let bits = if xnor.is_some() || (max == 1 && nonzero == w.len() as u64) {
+                // ±1 weights: one sign bit each.
+                1
+            } else {
+                // Signed width of the codes: ±(2^(b−1) − 1) needs b bits.
+                65 - max.leading_zeros().min(64)
+            };
+            (bits, nonzero)
+        }
+        Step::Input
+        | Step::MaxPool
+        | Step::SumPool(_)
+        | Step::SumPoolCounted(_)
+        | Step::Relu
+        | Step::Relu6 { .. }
+        | Step::Sign
+        | Step::Add { .. }
+        | Step::Concat(_)
+        | Step::Pass
+        | Step::Downsample
+        | Step::Move
+        | Step::Host { .. }
+        | Step::Attn(_)
+        | Step::Lut { .. }
+        | Step::Mul(_)
+        | Step::Softmax(_)
+        | Step::LayerNorm(_)
+        | Step::Lookup { .. }
+        | Step::Cache { .. }
+        | Step::AddTable { .. } => (0, 0),
+    };
+    layer_work(net, i, stats, w_bits, nonzero, a_bits, prog.act(i).bits)
 }
 
 /// Each layer's work in an uncompiled network at uniform `bits` (dense weights), for the

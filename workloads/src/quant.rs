@@ -127,20 +127,26 @@ pub(crate) fn min_max(v: &[f32], init: (f32, f32)) -> (f32, f32) {
     (l, h)
 }
 
-/// `y.round() as i32`: to the nearest integer, halves away from zero, saturating (NaN to
-/// 0), without a call into libm, so that the loops over weights vectorize. Below 2^23 in
-/// magnitude y − trunc(y) is exact, so comparing it with ±0.5 rounds exactly; from 2^23 on
-/// every f32 is an integer already (or infinite or NaN), and the cast alone gives the same.
-#[inline]
-fn round_half_away(y: f32) -> i32 {
-    // Toward zero, saturating, as `as` casts do.
-    let t = y as i32;
-    if y.abs() < 8_388_608.0 {
-        let frac = y - t as f32;
-        t + i32::from(frac >= 0.5) - i32::from(frac <= -0.5)
+/// The code of a weight at `y` = w / scale: (round(y) + `z`) clamped to `lo..=hi` (rounding
+/// halves away from zero, a NaN as 0), for zero points and code ranges within ±2^16 (codes
+/// have at most 16 bits). Worked in floats, every step exact (integers below 2^24), and
+/// turned into an integer by the bits of 1.5·2^23 + v, so that the loop vectorizes (a
+/// saturating `as i32` cast does not).
+#[inline(always)]
+fn code_of(y: f32, z: i32, lo: i32, hi: i32) -> i32 {
+    // Beyond ±2^20 every value gives an end code anyway.
+    const LIMIT: f32 = (1 << 20) as f32;
+    let y = if y.is_nan() {
+        0.0
     } else {
-        t
-    }
+        y.clamp(-LIMIT, LIMIT)
+    };
+    let t = y.trunc();
+    let frac = y - t;
+    let r = t + f32::from(u8::from(frac >= 0.5)) - f32::from(u8::from(frac <= -0.5));
+    let v = (r + z as f32).clamp(lo as f32, hi as f32);
+    const MAGIC: f32 = 12_582_912.0; // 1.5·2^23: v + MAGIC has v in its low mantissa bits
+    (v + MAGIC).to_bits() as i32 - MAGIC.to_bits() as i32
 }
 
 /// [`QWeight::quantize`]'s work on valid, finite `data`: each channel's (`per` values)
@@ -188,7 +194,7 @@ fn channel_codes(data: &[f32], per: usize, q: &mut QWeight) {
             }
         } else {
             for (c, &x) in codes.iter_mut().zip(chunk) {
-                *c = (round_half_away(x / s) + z).clamp(lo_q, hi_q);
+                *c = code_of(x / s, z, lo_q, hi_q);
             }
         }
     }
@@ -675,12 +681,26 @@ fn frexp(m: f64) -> (f64, i32) {
 mod tests {
     use super::*;
 
-    /// `round_half_away` is `round() as i32` on every edge: halves and the floats next to
-    /// them on both sides from −2^12 to 2^12, the 2^23 and 2^31 boundaries, infinities and
-    /// NaN; and on any f32 bit pattern (below).
+    /// [`code_of`] is `(y.round() as i32 + z).clamp(lo, hi)` on every edge: halves and the
+    /// floats next to them, the powers of two where floats become integers and where the
+    /// cast saturates, the end codes of the widest range, zeros, infinities and NaN.
     #[test]
-    fn round_half_away_is_round_on_the_edges() {
-        let same = |y: f32| assert_eq!(round_half_away(y), y.round() as i32, "{y:e}");
+    fn code_of_is_round_on_the_edges() {
+        let same = |y: f32| {
+            for (z, lo, hi) in [
+                (0, -32767, 32767),
+                (0, 0, 65535),
+                (40000, 0, 65535),
+                (3, 0, 15),
+            ] {
+                let want = (i64::from(y.round() as i32) + i64::from(z)).clamp(lo, hi);
+                assert_eq!(
+                    i64::from(code_of(y, z, lo as i32, hi as i32)),
+                    want,
+                    "{y:e}"
+                );
+            }
+        };
         for k in -8192..=8192 {
             let half = k as f32 / 2.0;
             for y in [half, half.next_up(), half.next_down()] {
@@ -708,15 +728,19 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The vectorized code of a weight is the rounded value plus the zero point,
+        /// clamped, for any f32 (NaN and infinities too) and any code range of up to 16
+        /// bits.
         #[test]
-        fn round_half_away_is_round(bits in proptest::prelude::any::<u32>()) {
-            let y = f32::from_bits(bits);
-            proptest::prop_assert_eq!(round_half_away(y), y.round() as i32);
-        }
-
-        #[test]
-        fn round_half_away_is_round_on_weight_codes(y in -70_000f32..70_000f32) {
-            proptest::prop_assert_eq!(round_half_away(y), y.round() as i32);
+        fn code_of_is_the_clamped_rounded_sum(
+            bits in proptest::prelude::any::<u32>(), near in -70_000f32..70_000f32,
+            pick in 0u8..3, b in 2u32..=16, zf in 0f64..1.0, affine in proptest::prelude::any::<bool>(),
+        ) {
+            let y = match pick { 0 => f32::from_bits(bits), 1 => near, _ => near.round() + 0.5 };
+            let (lo, hi) = if affine { (0, (1i32 << b) - 1) } else { (-((1i32 << (b - 1)) - 1), (1i32 << (b - 1)) - 1) };
+            let z = if affine { (zf * f64::from(hi)) as i32 } else { 0 };
+            let want = (i64::from(y.round() as i32) + i64::from(z)).clamp(i64::from(lo), i64::from(hi));
+            proptest::prop_assert_eq!(i64::from(code_of(y, z, lo, hi)), want, "y = {:e}", y);
         }
 
         /// The scales and zero points come out as the plain folds over each channel in

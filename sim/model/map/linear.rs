@@ -871,11 +871,14 @@ pub(crate) fn weight_stats(w: &Array4<i32>) -> WeightStats {
     if w.is_empty() {
         return (0, 0, true);
     }
-    let (lo, hi, pm1) = w
-        .iter()
-        .fold((i32::MAX, i32::MIN, true), |(lo, hi, pm1), &v| {
-            (lo.min(v), hi.max(v), pm1 & ((v == 1) | (v == -1)))
-        });
+    let fold = |(lo, hi, pm1): (i32, i32, bool), &v: &i32| {
+        (lo.min(v), hi.max(v), pm1 & ((v == 1) | (v == -1)))
+    };
+    // Over the slice where the codes are in standard layout (as compiled): it vectorizes.
+    let (lo, hi, pm1) = match w.as_slice() {
+        Some(s) => s.iter().fold((i32::MAX, i32::MIN, true), fold),
+        None => w.iter().fold((i32::MAX, i32::MIN, true), fold),
+    };
     (i64::from(lo), i64::from(hi), pm1)
 }
 
