@@ -133,7 +133,7 @@ pub struct StoredSpec<'s> {
     pub partial: bool,
     /// With `partial`: every channel's partial-sum interval over each of `ranges`
     /// ([`partial_table`]), indexed by channel.
-    pub partials: &'s [Vec<(i128, i128)>],
+    pub partials: &'s [Vec<(i64, i64)>],
     /// Whether the weights (and constants) are resident: every input position of the range
     /// gets weight columns of its own, loaded once at deployment.
     pub resident: bool,
@@ -143,14 +143,11 @@ impl StoredSpec<'_> {
     /// The interval its accumulator lies in: the union over its channels (and ranges) of
     /// the output accumulator's, or the partial sums'.
     pub fn interval(&self, l: &Linear<'_>) -> (i128, i128) {
-        let one = |c: usize| -> &[(i128, i128)] {
-            if self.partial {
-                &self.partials[c]
-            } else {
-                std::slice::from_ref(&l.intervals()[c])
-            }
-        };
-        union(self.channels.iter().flat_map(|&c| one(c)))
+        if self.partial {
+            union(self.channels.iter().flat_map(|&c| &self.partials[c]))
+        } else {
+            union(self.channels.iter().map(|&c| &l.intervals()[c]))
+        }
     }
 
     /// Inputs per lane: the longest range.
@@ -161,15 +158,18 @@ impl StoredSpec<'_> {
 
 /// Every channel's partial-sum interval over each reduction range
 /// ([`Linear::partial_interval`]), computed once per layer and split.
-pub fn partial_table(l: &Linear<'_>, ranges: &[Range<usize>]) -> Vec<Vec<(i128, i128)>> {
+pub fn partial_table(l: &Linear<'_>, ranges: &[Range<usize>]) -> Vec<Vec<(i64, i64)>> {
     (0..l.channels())
         .map(|c| l.partial_intervals(c, ranges))
         .collect()
 }
 
-/// The smallest interval holding 0 and every one of `intervals`.
-pub fn union<'a>(intervals: impl Iterator<Item = &'a (i128, i128)>) -> (i128, i128) {
-    intervals.fold((0, 0), |(a, b), &(c, d)| (a.min(c), b.max(d)))
+/// The smallest interval holding 0 and every one of `intervals` (i128 accumulator
+/// intervals or i64 partial-sum ones).
+pub fn union<'a, T: Copy + Into<i128> + 'a>(
+    intervals: impl Iterator<Item = &'a (T, T)>,
+) -> (i128, i128) {
+    intervals.fold((0, 0), |(a, b), &(c, d)| (a.min(c.into()), b.max(d.into())))
 }
 
 /// [`Strategy::Stored`]: the program for subarrays whose lanes hold outputs (or, for a

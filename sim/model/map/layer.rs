@@ -949,7 +949,7 @@ enum Pass<'r> {
 }
 
 /// Per channel, an interval per slice.
-type Intervals = [Vec<(i128, i128)>];
+type Intervals = [Vec<(i64, i64)>];
 
 /// Which output a stored pass's lane g computes: (channel, round, slice), a round being an
 /// (image, output position) (docs/model.md §2.2).

@@ -203,7 +203,7 @@ pub(crate) struct Scan {
 #[derive(Debug, Default)]
 pub(crate) struct LayerMemo {
     pub(crate) plans: Memo<PlanKey, Result<(usize, Job), MapError>>,
-    pub(crate) tables: Memo<usize, Vec<Vec<(i128, i128)>>>,
+    pub(crate) tables: Memo<usize, Vec<Vec<(i64, i64)>>>,
     /// [`Linear::live_masks`] by (program channels, slice width).
     lives: Memo<(Range<usize>, usize), Vec<Live>>,
 }
@@ -327,7 +327,7 @@ impl Linear<'_> {
 
     /// Every channel's partial-sum intervals over the slices `ranges` (all as wide as the
     /// first but the last, as [`chunks`] cuts them), computed once per layer and width.
-    pub(crate) fn partial_table_of(&self, ranges: &[Range<usize>]) -> Arc<Vec<Vec<(i128, i128)>>> {
+    pub(crate) fn partial_table_of(&self, ranges: &[Range<usize>]) -> Arc<Vec<Vec<(i64, i64)>>> {
         let width = ranges.first().map_or(0, |r| r.len());
         self.scan
             .memo
@@ -593,7 +593,7 @@ impl<'a> Linear<'a> {
             let sums = l.row_sums(co)(whole.clone());
             let (lo, hi) = product_bounds((xl, xh), sums);
             let bias = i128::from(l.bias[co]);
-            intervals.push((bias + lo, bias + hi));
+            intervals.push((bias + i128::from(lo), bias + i128::from(hi)));
             wsum.push(i128::from(sums.0));
         }
         let rq_live = intervals
@@ -761,14 +761,17 @@ impl<'a> Linear<'a> {
     /// the XNOR route ([`Linear::xnor`]) a slice adds Σ_r 2·XNOR(a_r, b_r) instead, any
     /// value in [0, 2·|rs|].
     pub fn partial_interval(&self, co: usize, rs: Range<usize>) -> (i128, i128) {
-        self.partial_intervals(co, std::slice::from_ref(&rs))[0]
+        let (lo, hi) = self.partial_intervals(co, std::slice::from_ref(&rs))[0];
+        (i128::from(lo), i128::from(hi))
     }
 
     /// [`Linear::partial_interval`] of channel co over each of `ranges`, what is common to
-    /// them worked out once (a table of narrow slices makes many short ranges).
-    pub fn partial_intervals(&self, co: usize, ranges: &[Range<usize>]) -> Vec<(i128, i128)> {
+    /// them worked out once (a table of narrow slices makes many short ranges). The ends
+    /// are i64: they are computed in it (see [`product_bounds`]), and a table of them takes
+    /// half the memory.
+    pub fn partial_intervals(&self, co: usize, ranges: &[Range<usize>]) -> Vec<(i64, i64)> {
         if self.xnor() {
-            return ranges.iter().map(|rs| (0, 2 * rs.len() as i128)).collect();
+            return ranges.iter().map(|rs| (0, 2 * rs.len() as i64)).collect();
         }
         let (xl, xh) = self.x_centred();
         let a0 = self.x_centred_offset();
@@ -886,12 +889,9 @@ pub(crate) fn weight_stats(w: &Array4<i32>) -> WeightStats {
 /// positive and negative weights apart, Σw⁺ = (Σw + Σ|w|)/2 and Σw⁻ = (Σw − Σ|w|)/2, each
 /// taking the end of the input range that makes its products smallest (largest). Exact
 /// in i64 within `Linear::of`'s asserted bounds.
-fn product_bounds((xl, xh): (i64, i64), (sum, abs): (i64, i64)) -> (i128, i128) {
+fn product_bounds((xl, xh): (i64, i64), (sum, abs): (i64, i64)) -> (i64, i64) {
     let (pos, neg) = ((sum + abs) / 2, (sum - abs) / 2);
-    (
-        i128::from(xl * pos + xh * neg),
-        i128::from(xh * pos + xl * neg),
-    )
+    (xl * pos + xh * neg, xh * pos + xl * neg)
 }
 
 /// The smallest weight, and the CSD digits (position, negative) of every weight value from
