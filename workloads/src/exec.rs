@@ -164,8 +164,9 @@ fn conv_by_channel<T: LinalgScalar + Send + Sync>(
 /// Register-blocked convolution for group sizes that are a multiple of [`CO_BLOCK`]: each
 /// task takes `PX` output positions of one group, gathers their input windows into a
 /// position-interleaved panel (im2col, terms × `PX`, small enough to stay in cache), and
-/// runs every [`CO_BLOCK`] × `PX` tile of the group's channels over it, each tile held in
-/// registers while it walks the terms once. Every output element still starts at zero and
+/// runs the [`CO_BLOCK`] × `PX` tiles of the group's channels over it (all of them, or a
+/// run of them when the layer has too few positions to keep the threads busy), each tile
+/// held in registers while it walks the terms once. Every output element still starts at zero and
 /// adds its terms one by one in (input channel, kernel row, kernel column) order, so the
 /// result is bit-identical to [`conv_by_channel`].
 fn conv_blocked<T: LinalgScalar + Send + Sync, const PX: usize>(
@@ -178,23 +179,36 @@ fn conv_blocked<T: LinalgScalar + Send + Sync, const PX: usize>(
     let level = simd::level();
     let blocks = p.div_ceil(PX);
     let cout = groups * cout_g;
+    // A layer of few positions (the last stages of a small image) also splits each group's
+    // channel tiles over tasks, so that every thread has work: a task is a block of
+    // positions of a group and a run of `per_task` of its tiles (each task gathers its own
+    // panel). Which task computes a tile changes nothing in its sums.
+    let tiles = cout_g / CO_BLOCK;
+    let wanted = 4 * rayon::current_num_threads();
+    let splits = wanted
+        .div_ceil((groups * blocks).max(1))
+        .clamp(1, tiles.max(1));
+    let per_task = tiles.div_ceil(splits).max(1);
+    let runs = tiles.div_ceil(per_task);
     let mut out = vec![T::zero(); cout * p];
-    // Each task's outputs: the PX-wide piece of every channel plane of its group.
-    let mut pieces: Vec<Vec<&mut [T]>> = (0..groups * blocks)
-        .map(|_| Vec::with_capacity(cout_g))
+    // Each task's outputs: the PX-wide piece of every channel plane of its run of tiles.
+    let mut pieces: Vec<Vec<&mut [T]>> = (0..groups * blocks * runs)
+        .map(|_| Vec::with_capacity(per_task * CO_BLOCK))
         .collect();
     for (o, plane) in out.chunks_mut(p.max(1)).enumerate() {
+        let (g, run) = (o / cout_g, o % cout_g / CO_BLOCK / per_task);
         for (b, piece) in plane.chunks_mut(PX).enumerate() {
-            pieces[o / cout_g * blocks + b].push(piece);
+            pieces[(g * blocks + b) * runs + run].push(piece);
         }
     }
     pieces.par_iter_mut().enumerate().for_each_init(
         || vec![T::zero(); k * PX],
-        |panel, (gb, dst)| {
-            let (g, b) = (gb / blocks, gb % blocks);
+        |panel, (task, dst)| {
+            let (g, b, run) = (task / runs / blocks, task / runs % blocks, task % runs);
             fill_panel::<T, PX>(panel, xp, geo, g, b * PX, PX.min(p - b * PX));
-            let group_w = &w[g * cout_g * k..][..cout_g * k];
-            for (wb, dst) in group_w
+            let first = g * cout_g + run * per_task * CO_BLOCK;
+            let run_w = &w[first * k..][..dst.len() * k];
+            for (wb, dst) in run_w
                 .chunks_exact(CO_BLOCK * k)
                 .zip(dst.chunks_exact_mut(CO_BLOCK))
             {

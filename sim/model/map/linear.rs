@@ -184,7 +184,7 @@ pub(crate) struct Scan {
     packed: Option<Vec<u128>>,
     /// Every weight as an i8, row by row, when every weight fits in one: what the row-range
     /// helpers ([`Linear::live_masks`], [`Linear::partial_interval`], the accumulator
-    /// intervals) read, an eighth of the i64 weights' bytes.
+    /// intervals) read, a quarter of the i32 weights' bytes.
     bytes: Option<Vec<i8>>,
     /// With `bytes`, per channel the running (Σw, Σ|w|) of its row at every [`BLOCK`]
     /// weights ([`block_sums`]): a long range's sums are a difference of two of them plus
@@ -368,7 +368,7 @@ fn block_sums(bytes: &[i8], r: usize) -> Vec<(i32, i32)> {
     out
 }
 
-/// (Σw, Σ|w|) of `w`, term by term (a range's few end bytes, or i64 weights that do
+/// (Σw, Σ|w|) of `w`, term by term (a range's few end bytes, or i32 weights that do
 /// not fit in bytes).
 fn plain_sums<T: Copy + Into<i64>>(w: &[T]) -> (i64, i64) {
     w.iter().fold((0, 0), |(s, a), &w| {
@@ -787,7 +787,7 @@ impl<'a> Linear<'a> {
 
     /// (Σw, Σ|w|) over a range of channel co's weights, the range given to the function
     /// returned: from the running sums of their bytes' blocks and the bytes at the range's
-    /// ends when they fit in bytes, else from the i64 weights one by one. The row is looked
+    /// ends when they fit in bytes, else from the i32 weights one by one. The row is looked
     /// up once for all the ranges of a table.
     fn row_sums(&self, co: usize) -> impl Fn(Range<usize>) -> (i64, i64) + '_ {
         let r = self.reduction();
