@@ -125,6 +125,7 @@ impl BitHeap {
 
     /// Adds `n` bits like `bit` at weight 2^w by count only (ignored if w ≥ width); counting
     /// heaps only.
+    #[inline]
     pub fn push_n(&mut self, w: u32, bit: HeapBit, n: u64) {
         assert!(
             self.counting,
@@ -153,6 +154,12 @@ impl BitHeap {
     /// Emits the reduction and returns one column per weight (bit 0 first). Result columns
     /// may alias input columns; they are never freed.
     pub fn reduce(mut self, b: &mut Builder) -> Vec<Col> {
+        self.reduce_and_empty(b)
+    }
+
+    /// [`BitHeap::reduce`], leaving the heap empty (no bits, constant 0) to be filled again
+    /// without allocating (a chunked reduction's next chunk).
+    pub fn reduce_and_empty(&mut self, b: &mut Builder) -> Vec<Col> {
         assert_eq!(
             self.counting,
             b.is_counting(),
@@ -162,10 +169,12 @@ impl BitHeap {
             return self.reduce_counted(b);
         }
         let mut result = Vec::with_capacity(self.width as usize);
+        // Each weight's queue is taken as it is reduced; the constant is read here.
+        let constant = std::mem::take(&mut self.constant);
         for w in 0..self.width as usize {
             let need_carry = w + 1 < self.width as usize;
             let mut q = std::mem::take(&mut self.queues[w]);
-            let one = self.constant >> w & 1 == 1;
+            let one = constant >> w & 1 == 1;
             while q.len() >= 3 {
                 let mut xyz = [(); 3].map(|_| materialize(b, q.pop_front().expect("len ≥ 3")));
                 b.distinct(&mut xyz);
@@ -232,7 +241,7 @@ impl BitHeap {
     /// per weight from the counts, and a bound on the temporaries live at once (results so
     /// far, carries queued, the carries and sums in the current weight, three materialized
     /// inputs and a primitive's own). Returns fresh result columns.
-    fn reduce_counted(self, b: &mut Builder) -> Vec<Col> {
+    fn reduce_counted(&mut self, b: &mut Builder) -> Vec<Col> {
         let p = prims(b.set());
         let width = self.width as usize;
         // How many times each primitive runs: and, nand, not, fa[2], ha[2], xnor, or,
@@ -305,13 +314,15 @@ impl BitHeap {
         b.reserve(extra as usize);
         let result = (0..width).map(|_| b.alloc()).collect();
         // Owned inputs are consumed (the real reduction frees each as it goes).
-        for q in &self.queues {
-            for bit in q {
-                if let HeapBit::Col { col, owned: true } = *bit {
+        for q in &mut self.queues {
+            for bit in q.drain(..) {
+                if let HeapBit::Col { col, owned: true } = bit {
                     b.release(col);
                 }
             }
         }
+        self.counts.fill([0; KINDS]);
+        self.constant = 0;
         result
     }
 }

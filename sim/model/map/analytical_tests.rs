@@ -993,8 +993,9 @@ proptest! {
     /// The per-layer helpers that sum or mask a row range in one pass (the interval of a
     /// slice's partial sum, the weight-bit masks of a channel set) equal their term-by-term
     /// definitions, on 4-, 8- and 12-bit and binarized layers (weights read as bytes, with
-    /// their blocks' running sums, and as i64 where they do not fit in one), for any
-    /// channel set, slice width and range.
+    /// their blocks' running sums or slice by slice for narrow slices, and as i64 where
+    /// they do not fit in one), for any channel set (every channel too), slice width and
+    /// range.
     #[test]
     fn row_range_helpers_match_their_definitions(
         seed in any::<u64>(), binary in any::<bool>(), first in 0usize..16, n in 1usize..8,
@@ -1055,16 +1056,21 @@ proptest! {
             let r = at.min(red)..(at + len).min(red);
             prop_assert_eq!(l.partial_interval(c, r.clone()), partial(c, r));
         }
-        let lives = l.live_masks(&channels, &ranges);
-        prop_assert_eq!(lives.len(), ranges[0].len());
-        for (j, live) in lives.iter().enumerate() {
-            let bits: Vec<u64> = channels
-                .iter()
-                .flat_map(|&c| ranges.iter().map(move |r| (c, r)))
-                .map(|(c, r)| if r.start + j < r.end { l.weight_coding().encode(i64::from(l.row(c)[r.start + j])) } else { 0 })
-                .collect();
-            prop_assert_eq!(live.any, bits.iter().fold(0, |a, &b| a | b));
-            prop_assert_eq!(live.all, bits.iter().fold(u64::MAX, |a, &b| a & b));
+        // A channel set, and every channel (a shared program's, whose masks come from
+        // the masks of every reduction position over all the rows).
+        let every: Vec<usize> = (0..l.channels()).collect();
+        for channels in [&channels, &every] {
+            let lives = l.live_masks(channels, &ranges);
+            prop_assert_eq!(lives.len(), ranges[0].len());
+            for (j, live) in lives.iter().enumerate() {
+                let bits: Vec<u64> = channels
+                    .iter()
+                    .flat_map(|&c| ranges.iter().map(move |r| (c, r)))
+                    .map(|(c, r)| if r.start + j < r.end { l.weight_coding().encode(i64::from(l.row(c)[r.start + j])) } else { 0 })
+                    .collect();
+                prop_assert_eq!(live.any, bits.iter().fold(0, |a, &b| a | b));
+                prop_assert_eq!(live.all, bits.iter().fold(u64::MAX, |a, &b| a & b));
+            }
         }
     }
 }

@@ -255,6 +255,7 @@ impl Sum {
 
     /// Adds `n` terms like [`Sum::literal`]'s by count only, for a counting builder's closed
     /// form (the columns are placeholders: only the literal's kind matters).
+    #[inline]
     pub fn literal_n(&mut self, w: u32, lit: Lit, negative: bool, n: u64) {
         if w >= self.width || n == 0 {
             return;
@@ -354,6 +355,12 @@ impl Sum {
     /// Emits the reduction and returns the raw result columns (the value modulo 2^width).
     pub fn reduce_raw(self, b: &mut Builder) -> Vec<Col> {
         self.heap.reduce(b)
+    }
+
+    /// [`Sum::reduce_raw`], leaving the sum empty for another of the same interval (a
+    /// chunked reduction's next chunk), its heap kept rather than allocated again.
+    pub fn reduce_raw_and_empty(&mut self, b: &mut Builder) -> Vec<Col> {
+        self.heap.reduce_and_empty(b)
     }
 }
 

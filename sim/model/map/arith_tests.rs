@@ -168,6 +168,87 @@ proptest! {
         }
     }
 
+    /// A running sum reduced chunk by chunk in one kept sum (`Sum::reduce_raw_and_empty`,
+    /// as the stored and `const` jobs reduce their chunks) emits what a fresh sum per
+    /// chunk emits: the same result columns, columns in all and tally, on a real and on a
+    /// counting builder. The real program's total is exact in every lane.
+    #[test]
+    fn a_kept_sum_reduces_chunks_as_fresh_sums_do(
+        chunks in proptest::collection::vec(
+            proptest::collection::vec((0u32..6, any::<bool>()), 1..6), 1..5),
+        c in -20i128..20, xs in proptest::collection::vec(any::<u64>(), 20),
+        set in prop_oneof![Just(GateSet::Maj), Just(GateSet::Nand), Just(GateSet::NandNot)],
+    ) {
+        // At most 20 terms of magnitude 32 or less, and the constant.
+        let (lo, hi) = (-700i128, 700i128);
+        let build = |b: &mut Builder, keep: bool| {
+            let ins: Vec<Vec<Col>> = chunks
+                .iter()
+                .map(|ch| ch.iter().map(|_| b.operand("x", 1)[0]).collect())
+                .collect();
+            let fill = |sum: &mut Sum, acc: &[Col], k: usize| {
+                for (i, &col) in acc.iter().enumerate() {
+                    sum.literal(i as u32, Lit::Owned(col), false);
+                }
+                if k == 0 {
+                    sum.constant(c);
+                }
+                for (&(w, neg), &x) in chunks[k].iter().zip(&ins[k]) {
+                    sum.literal(w, Lit::Col(x), neg);
+                }
+            };
+            let mut kept: Option<Sum> = None;
+            let mut acc = Vec::new();
+            for k in 0..chunks.len() {
+                acc = if keep {
+                    let sum = match &mut kept {
+                        Some(sum) => sum,
+                        None => kept.insert(Sum::new(b, lo, hi).unwrap()),
+                    };
+                    fill(sum, &acc, k);
+                    sum.reduce_raw_and_empty(b)
+                } else {
+                    let mut sum = Sum::new(b, lo, hi).unwrap();
+                    fill(&mut sum, &acc, k);
+                    sum.reduce_raw(b)
+                };
+            }
+            (ins, acc)
+        };
+        for counting in [false, true] {
+            let new = || if counting { Builder::counting(set) } else { Builder::new(set) };
+            let (mut fresh, mut kept) = (new(), new());
+            let (_, want) = build(&mut fresh, false);
+            let (_, got) = build(&mut kept, true);
+            prop_assert_eq!(&got, &want);
+            prop_assert_eq!(kept.cols(), fresh.cols());
+            prop_assert_eq!(kept.tally(), fresh.tally());
+        }
+        let mut b = Builder::new(set);
+        let (ins, out) = build(&mut b, true);
+        let lane_bits = |v: u64| (0..8).map(|l| v >> l & 1).collect::<Vec<u64>>();
+        let cols: Vec<Col> = ins.iter().flatten().copied().collect();
+        let loads: Vec<(&[Col], Vec<u64>)> = cols
+            .iter()
+            .zip(&xs)
+            .map(|(col, &v)| (std::slice::from_ref(col), lane_bits(v)))
+            .collect();
+        let got = run(b, &loads, &out);
+        let terms: Vec<(u32, bool)> = chunks.iter().flatten().copied().collect();
+        let code = Coding::signed(out.len() as u32);
+        for (l, g) in got.iter().enumerate() {
+            let want: i128 = c + terms
+                .iter()
+                .zip(&xs)
+                .map(|(&(w, neg), &v)| {
+                    let t = i128::from(v >> l & 1) << w;
+                    if neg { -t } else { t }
+                })
+                .sum::<i128>();
+            prop_assert_eq!(i128::from(code.decode(*g)), want, "lane {}", l);
+        }
+    }
+
     /// Compares with a constant agree with `<` for signed and unsigned signals.
     #[test]
     fn compare_const_is_exact(bits in 1u32..9, signed in any::<bool>(), k in -300i128..300,

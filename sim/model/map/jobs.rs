@@ -26,6 +26,8 @@ pub fn const_job(
     let intervals: Vec<(i128, i128)> = chs.clone().map(|co| l.acc_interval(co)).collect();
     let mut accs: Vec<Vec<Col>> = vec![Vec::new(); chs.len()];
     let mut segments = Vec::new();
+    // One sum per channel, emptied by each chunk's reduction for the next.
+    let mut heaps: Vec<Option<Sum>> = (0..chs.len()).map(|_| None).collect();
     for (k, rs) in chunks(l.reduction(), chunk).into_iter().enumerate() {
         let start = b.len();
         // A counting job counts the chunk's input loads by their size.
@@ -46,7 +48,10 @@ pub fn const_job(
         };
         for (i, co) in chs.clone().enumerate() {
             let (lo, hi) = intervals[i];
-            let mut sum = Sum::new(&b, lo, hi)?;
+            let sum = match &mut heaps[i] {
+                Some(sum) => sum,
+                None => heaps[i].insert(Sum::new(&b, lo, hi)?),
+            };
             for (bit, &c) in accs[i].iter().enumerate() {
                 sum.literal(bit as u32, Lit::Owned(c), false);
             }
@@ -77,7 +82,7 @@ pub fn const_job(
                     sum.constant(i128::from(w) * xc);
                 }
             }
-            accs[i] = sum.reduce_raw(&mut b);
+            accs[i] = sum.reduce_raw_and_empty(&mut b);
         }
         segments.push(Segment {
             loads,
@@ -132,8 +137,8 @@ pub struct StoredSpec<'s> {
     /// reducer: no constants, no epilogue) rather than the output.
     pub partial: bool,
     /// With `partial`: every channel's partial-sum interval over each of `ranges`
-    /// ([`partial_table`]), indexed by channel.
-    pub partials: &'s [Vec<(i64, i64)>],
+    /// ([`partial_table`]).
+    pub partials: &'s PartialTable,
     /// Whether the weights (and constants) are resident: every input position of the range
     /// gets weight columns of its own, loaded once at deployment.
     pub resident: bool,
@@ -144,9 +149,9 @@ impl StoredSpec<'_> {
     /// the output accumulator's, or the partial sums'.
     pub fn interval(&self, l: &Linear<'_>) -> (i128, i128) {
         if self.partial {
-            union(self.channels.iter().flat_map(|&c| &self.partials[c]))
+            union(self.channels.iter().flat_map(|&c| self.partials.channel(c)))
         } else {
-            union(self.channels.iter().map(|&c| &l.intervals()[c]))
+            union(self.channels.iter().map(|&c| l.intervals()[c]))
         }
     }
 
@@ -156,20 +161,82 @@ impl StoredSpec<'_> {
     }
 }
 
+/// Every channel's partial-sum interval over each reduction slice ([`partial_table`]), in
+/// one array, channel-major. Its ends are i32 when every one fits (an 8-bit layer's always
+/// do), which halves a table that a narrow slice width makes large: ResNet-18's widest
+/// layers have over a thousand two-input slices per channel, and a sweep keeps every
+/// layer's table of every width it costed.
+#[derive(Debug, Default)]
+pub struct PartialTable {
+    slices: usize,
+    ends: Ends,
+}
+
+/// A [`PartialTable`]'s interval ends.
+#[derive(Debug)]
+enum Ends {
+    Narrow(Vec<(i32, i32)>),
+    Wide(Vec<(i64, i64)>),
+}
+
+impl Default for Ends {
+    fn default() -> Ends {
+        Ends::Narrow(Vec::new())
+    }
+}
+
+impl PartialTable {
+    /// Channel c's partial-sum interval over slice k.
+    pub fn at(&self, c: usize, k: usize) -> (i64, i64) {
+        let i = c * self.slices + k;
+        match &self.ends {
+            Ends::Narrow(v) => (i64::from(v[i].0), i64::from(v[i].1)),
+            Ends::Wide(v) => v[i],
+        }
+    }
+
+    /// Channel c's partial-sum intervals, slice by slice.
+    pub fn channel(&self, c: usize) -> impl Iterator<Item = (i64, i64)> + '_ {
+        (0..self.slices).map(move |k| self.at(c, k))
+    }
+}
+
 /// Every channel's partial-sum interval over each reduction range
 /// ([`Linear::partial_interval`]), computed once per layer and split.
-pub fn partial_table(l: &Linear<'_>, ranges: &[Range<usize>]) -> Vec<Vec<(i64, i64)>> {
-    (0..l.channels())
-        .map(|c| l.partial_intervals(c, ranges))
-        .collect()
+pub fn partial_table(l: &Linear<'_>, ranges: &[Range<usize>]) -> PartialTable {
+    let n = l.channels() * ranges.len();
+    let mut ends = Ends::Narrow(Vec::with_capacity(n));
+    for c in 0..l.channels() {
+        let row = l.partial_intervals(c, ranges);
+        let fits = |&(lo, hi): &(i64, i64)| i32::try_from(lo).is_ok() && i32::try_from(hi).is_ok();
+        ends = match ends {
+            Ends::Narrow(mut v) if row.iter().all(fits) => {
+                v.extend(row.iter().map(|&(lo, hi)| (lo as i32, hi as i32)));
+                Ends::Narrow(v)
+            }
+            // An end past i32: the table so far, and the rest, in i64.
+            Ends::Narrow(v) => {
+                let mut wide = Vec::with_capacity(n);
+                wide.extend(v.iter().map(|&(lo, hi)| (i64::from(lo), i64::from(hi))));
+                wide.extend(row);
+                Ends::Wide(wide)
+            }
+            Ends::Wide(mut v) => {
+                v.extend(row);
+                Ends::Wide(v)
+            }
+        };
+    }
+    PartialTable {
+        slices: ranges.len(),
+        ends,
+    }
 }
 
 /// The smallest interval holding 0 and every one of `intervals` (i128 accumulator
 /// intervals or i64 partial-sum ones).
-pub fn union<'a, T: Copy + Into<i128> + 'a>(
-    intervals: impl Iterator<Item = &'a (T, T)>,
-) -> (i128, i128) {
-    intervals.fold((0, 0), |(a, b), &(c, d)| (a.min(c.into()), b.max(d.into())))
+pub fn union<T: Copy + Into<i128>>(intervals: impl Iterator<Item = (T, T)>) -> (i128, i128) {
+    intervals.fold((0, 0), |(a, b), (c, d)| (a.min(c.into()), b.max(d.into())))
 }
 
 /// [`Strategy::Stored`]: the program for subarrays whose lanes hold outputs (or, for a
@@ -207,16 +274,22 @@ pub fn stored_job(
     // Per input position: which weight bits are set in some lane and which in every lane.
     let lives = l.live_masks(spec.channels, spec.ranges);
     let xnor = l.xnor();
+    // One sum, emptied by each chunk's reduction for the next.
+    let mut heap: Option<Sum> = None;
     for (k, rs) in chunks(len, chunk).into_iter().enumerate() {
         let start = b.len();
-        // Two loads per input, and the constants' (K, M and its flag).
-        let mut loads: Vec<Load> = Vec::with_capacity(2 * rs.len() + 3);
-        let mut sum = Sum::new(&b, lo, hi)?;
+        // Two loads per input, and the constants' (K, M and its flag); a counting job
+        // lists none past the first segment's constants (it counts them).
+        let mut loads: Vec<Load> = Vec::with_capacity(if counting { 0 } else { 2 * rs.len() + 3 });
+        let sum = match &mut heap {
+            Some(sum) => sum,
+            None => heap.insert(Sum::new(&b, lo, hi)?),
+        };
         for (i, &c) in acc.iter().enumerate() {
             sum.literal(i as u32, Lit::Owned(c), false);
         }
         if let (0, Some(c)) = (k, &consts) {
-            loads.extend(c.loads(&mut sum));
+            loads.extend(c.loads(sum));
         }
         let mut counted = LoadCounts::default();
         if counting {
@@ -226,21 +299,15 @@ pub fn stored_job(
             counted.add(SourceKind::W, spec.resident, w_cols[0].len(), rs.len());
             let n_live = LiveCounts::of(&lives[rs.clone()], wc.bits, xnor);
             let (x0, w0) = (l.x.signal(&x_cols[0]), wc.signal(&w_cols[0]));
-            add_counted_products(&mut sum, x0, w0, &n_live, rs.len() as u64, xnor);
+            add_counted_products(sum, x0, w0, &n_live, rs.len() as u64, xnor);
         } else {
             for (j, r) in rs.clone().enumerate() {
                 let w = &w_cols[if spec.resident { r } else { j }];
                 loads.extend(input_loads(r, &x_cols[j], w, l.x, wc, spec.resident));
-                add_products(
-                    &mut sum,
-                    l.x.signal(&x_cols[j]),
-                    wc.signal(w),
-                    lives[r],
-                    xnor,
-                );
+                add_products(sum, l.x.signal(&x_cols[j]), wc.signal(w), lives[r], xnor);
             }
         }
-        acc = sum.reduce_raw(&mut b);
+        acc = sum.reduce_raw_and_empty(&mut b);
         segments.push(Segment {
             loads,
             ops: start..b.len(),
@@ -279,7 +346,7 @@ pub fn reduce_job(
         .collect();
     let w_max = widths.iter().copied().max().unwrap_or(1);
     let p_cols: Vec<Vec<Col>> = (0..n).map(|j| b.operand_at("p", j, w_max)).collect();
-    let (lo, hi) = union(channels.iter().map(|&c| &l.intervals()[c]));
+    let (lo, hi) = union(channels.iter().map(|&c| l.intervals()[c]));
     let consts = Consts::new(&mut b, l, channels, lo, hi, resident)?;
     let first_temp = b.cols() as Col;
     let mut acc: Vec<Col> = Vec::new();

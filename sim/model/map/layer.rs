@@ -612,9 +612,9 @@ pub(crate) type Going<'a> = Option<&'a (dyn Fn(&[StreamCost]) -> bool + Sync)>;
 type MaybeStreams = Result<Option<Vec<(StreamCost, Placed)>>, MapError>;
 
 /// `each` of `items` (each a program's streams), in order: all at once in parallel, or
-/// with `going`, in batches of 4, 8, 16, … items, each batch in parallel, while `going`
-/// holds for `before`'s streams and those so far. `None` once it stops holding before the
-/// last item.
+/// with `going`, in batches of 4, 4, 4, 4, 4, 5, 6, 7, 9, … items (a quarter of those so
+/// far, at least 4), each batch in parallel, while `going` holds for `before`'s streams
+/// and those so far. `None` once it stops holding before the last item.
 fn in_batches<I: Sync>(
     items: &[I],
     each: impl Fn(usize, &I) -> Streams + Sync,
@@ -641,7 +641,10 @@ fn in_batches<I: Sync>(
                 return Ok(None);
             }
         }
-        (at, batch) = (end, batch * 2);
+        // A batch of a quarter of the items so far (at least 4): a candidate is left out
+        // at most a quarter past the item where it passes the bound, and the judging
+        // (which reprices every stream so far) stays linear in the items.
+        (at, batch) = (end, (end / 4).max(4));
     }
     Ok(Some(done))
 }
@@ -848,7 +851,7 @@ fn stored_streams(
     let ranges = slice_ranges(l, s);
     // Every channel's partial-sum interval per slice, for both passes.
     let table = l.partial_table_of(&ranges);
-    let Some(first) = pass(&Pass::Slices(&ranges, &table[..]), None, 0, &[])? else {
+    let Some(first) = pass(&Pass::Slices(&ranges, &table), None, 0, &[])? else {
         return Ok(None);
     };
     // The partial sums by slice lane (functional mode).
@@ -872,7 +875,7 @@ fn stored_streams(
         None => Vec::new(),
     };
     let Some(second) = pass(
-        &Pass::Reduce(&ranges, &table[..]),
+        &Pass::Reduce(&ranges, &table),
         partials.as_deref(),
         base,
         &before,
@@ -949,7 +952,7 @@ enum Pass<'r> {
 }
 
 /// Per channel, an interval per slice.
-type Intervals = [Vec<(i64, i64)>];
+type Intervals = linear::PartialTable;
 
 /// Which output a stored pass's lane g computes: (channel, round, slice), a round being an
 /// (image, output position) (docs/model.md §2.2).
@@ -1076,8 +1079,9 @@ fn stored_pass(
     let a_bits = l.x.bits as usize;
     #[allow(clippy::single_range_in_vec_init)] // one range: the whole reduction
     let whole = [0..l.reduction()];
+    let none = Intervals::default();
     let (ranges, s, table): (&[Range<usize>], usize, &Intervals) = match pass {
-        Pass::Whole => (&whole, 1, &[]),
+        Pass::Whole => (&whole, 1, &none),
         Pass::Slices(r, t) => (r, r.len(), t),
         Pass::Reduce(r, t) => (r, 1, t),
     };
@@ -1138,7 +1142,7 @@ fn stored_pass(
     // The partial sums' intervals per slice over a program's channels.
     let parts = |channels: &[usize]| -> Vec<(i128, i128)> {
         (0..ranges.len())
-            .map(|k| linear::union(channels.iter().map(|&c| &table[c][k])))
+            .map(|k| linear::union(channels.iter().map(|&c| table.at(c, k))))
             .collect()
     };
     let make = |channels: &[usize], chunk: usize, counting: bool| match pass {
@@ -1232,9 +1236,15 @@ fn stored_pass(
                 (chunk, plan, own_real.as_ref())
             }
         };
-        let (_, mults) = l.common_mult(&channels);
-        // Per-channel constants, once per group (the K load keeps their low bits).
-        let ks_c: Vec<i128> = channels.iter().map(|&c| l.lane_constant(c)).collect();
+        // Per-channel constants, once per group (the K load keeps their low bits), for the
+        // loads of a functional run.
+        let (mults, ks_c): (Vec<i128>, Vec<i128>) = match x {
+            Some(_) => (
+                l.common_mult(&channels).1,
+                channels.iter().map(|&c| l.lane_constant(c)).collect(),
+            ),
+            None => Default::default(),
+        };
         let runs: Vec<(usize, u64, bool)> = if layout.copies > 0 {
             order.wave_runs(per, x.is_some())
         } else {

@@ -20,7 +20,9 @@
 //! for `Stored`, its weights) into the same columns before each segment, and the
 //! accumulator stays in the lanes between chunks (a split over time).
 
-pub use super::jobs::{StoredSpec, const_job, partial_table, reduce_job, stored_job, union};
+pub use super::jobs::{
+    PartialTable, StoredSpec, const_job, partial_table, reduce_job, stored_job, union,
+};
 use crate::error::MapError;
 use std::ops::Range;
 use std::sync::Arc;
@@ -196,16 +198,16 @@ pub(crate) struct Scan {
 }
 
 /// What candidate layouts of one layer share (the layout search costs dozens): the fitted
-/// programs (their chunk and counted job, or why none fits) by [`PlanKey`], and every
-/// channel's partial-sum intervals by slice count. A program depends on the columns but not
-/// on the lanes per subarray, so the points of a sweep over subarray shapes that share the
-/// layer's view (`map::PlanCache`) build each program once.
+/// programs (their chunk and counted job, or why none fits) by [`PlanKey`], every
+/// channel's partial-sum intervals and weight-bit masks by slice width. A program depends
+/// on the columns but not on the lanes per subarray, so the points of a sweep over
+/// subarray shapes that share the layer's view (`map::PlanCache`) build each program once.
 #[derive(Debug, Default)]
 pub(crate) struct LayerMemo {
     pub(crate) plans: Memo<PlanKey, Result<(usize, Job), MapError>>,
-    pub(crate) tables: Memo<usize, Vec<Vec<(i64, i64)>>>,
-    /// [`Linear::live_masks`] by (program channels, slice width).
-    lives: Memo<(Range<usize>, usize), Vec<Live>>,
+    pub(crate) tables: Memo<usize, PartialTable>,
+    /// [`Linear::live_masks`] of every channel by slice width.
+    lives: Memo<usize, Vec<Live>>,
 }
 
 /// The weight bits of one input position over a stored program's lanes.
@@ -273,8 +275,9 @@ impl Linear<'_> {
     /// `ranges`: which stored weight bits are set in some of its lanes and which in every
     /// lane (a lane past a shorter slice's end holds zero bits). A column of zeros needs
     /// no product, and on the XNOR route a column of zeros or of ones needs no XNOR.
-    /// Computed once per layer for each contiguous channel set and slice width (every
-    /// candidate layout and every chunk size tried shares it), row by row.
+    /// Every channel's (a shared program's) are computed once per layer and slice width
+    /// (every candidate layout and every chunk size tried shares them); a channel group's
+    /// are read from its rows when its program is built.
     pub(crate) fn live_masks(&self, channels: &[usize], ranges: &[Range<usize>]) -> Arc<Vec<Live>> {
         let len = ranges.iter().map(Range::len).max().unwrap_or(0);
         let build = || {
@@ -310,24 +313,38 @@ impl Linear<'_> {
                 _ => fold_rows(|c| self.row(c), encode, channels, ranges, len),
             }
         };
-        let contiguous = channels.windows(2).all(|w| w[1] == w[0] + 1);
-        match (channels.first(), channels.last()) {
-            (Some(&first), Some(&last)) if contiguous => self
-                .scan
-                .memo
-                .lives
-                .get_or_build(
-                    (first..last + 1, ranges.first().map_or(0, Range::len)),
-                    || Ok(build()),
-                )
-                .expect("masks always build"),
-            _ => Arc::new(build()),
+        let r = self.reduction();
+        let every =
+            channels.len() == self.channels() && channels.windows(2).all(|w| w[1] == w[0] + 1);
+        if !every {
+            // A channel group's (its program's own): read from its few rows each time, not
+            // kept, as a sweep over subarray shapes meets thousands of groups.
+            return Arc::new(build());
         }
+        let whole = ranges.len() == 1 && ranges[0] == (0..r);
+        let width = ranges.first().map_or(0, Range::len);
+        self.scan
+            .memo
+            .lives
+            .get_or_build(width, || {
+                Ok(if whole || r == 0 {
+                    build()
+                } else {
+                    // Each slice width's from the masks of every reduction position over
+                    // all the rows, without reading every weight again.
+                    slice_masks(
+                        &self.live_masks(channels, std::slice::from_ref(&(0..r))),
+                        ranges,
+                        len,
+                    )
+                })
+            })
+            .expect("masks always build")
     }
 
     /// Every channel's partial-sum intervals over the slices `ranges` (all as wide as the
     /// first but the last, as [`chunks`] cuts them), computed once per layer and width.
-    pub(crate) fn partial_table_of(&self, ranges: &[Range<usize>]) -> Arc<Vec<Vec<(i64, i64)>>> {
+    pub(crate) fn partial_table_of(&self, ranges: &[Range<usize>]) -> Arc<PartialTable> {
         let width = ranges.first().map_or(0, |r| r.len());
         self.scan
             .memo
@@ -335,6 +352,30 @@ impl Linear<'_> {
             .get_or_build(width, || Ok(partial_table(self, ranges)))
             .expect("a table always builds")
     }
+}
+
+/// [`Live`] per input position over the slices `ranges` (`len` positions, the longest
+/// slice's), from `columns`, the masks of every reduction position over the same rows: a
+/// position is live where it is in some slice, set in every lane where it is in every slice
+/// (a lane past a shorter slice's end holds zero bits), as [`fold_rows`] finds it.
+fn slice_masks(columns: &[Live], ranges: &[Range<usize>], len: usize) -> Vec<Live> {
+    (0..len)
+        .map(|j| {
+            ranges.iter().fold(
+                Live {
+                    any: 0,
+                    all: u64::MAX,
+                },
+                |m, r| match columns.get(r.start + j).filter(|_| r.start + j < r.end) {
+                    Some(c) => Live {
+                        any: m.any | c.any,
+                        all: m.all & c.all,
+                    },
+                    None => Live { all: 0, ..m },
+                },
+            )
+        })
+        .collect()
 }
 
 /// Weights per block of [`block_sums`].
@@ -778,6 +819,31 @@ impl<'a> Linear<'a> {
         // In i64, as the accumulator intervals are (`Linear::of` bounds |v|, |w| and the
         // row length so that a row's sums fit), from two plain sums ([`product_bounds`]).
         let (vl, vh) = ((xl - a0) as i64, (xh - a0) as i64);
+        // Slices of up to a few blocks, cut as `chunks` cuts the row (a table of narrow
+        // slices): summed along the row's bytes, a slice at a time (in i32: a slice's
+        // bytes sum to less than 2^13 in magnitude), rather than from the blocks' sums and
+        // the bytes at both ends of each.
+        let r = self.reduction();
+        let w = ranges.first().map_or(0, Range::len);
+        let cut = w > 0
+            && w < 4 * BLOCK
+            && ranges.len() == r.div_ceil(w)
+            && ranges
+                .iter()
+                .enumerate()
+                .all(|(k, rs)| *rs == (k * w..((k + 1) * w).min(r)));
+        if let Some(row) = self.small().filter(|_| cut) {
+            return row[co * r..(co + 1) * r]
+                .chunks(w)
+                .map(|slice| {
+                    let (sum, abs) = slice.iter().fold((0i32, 0i32), |(s, a), &w| {
+                        let w = i32::from(w);
+                        (s + w, a + w.abs())
+                    });
+                    product_bounds((vl, vh), (i64::from(sum), i64::from(abs)))
+                })
+                .collect();
+        }
         let sums = self.row_sums(co);
         ranges
             .iter()
@@ -1242,5 +1308,36 @@ impl Linear<'_> {
             })
             .collect();
         (s, m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A shared program's masks over the slices, taken from the masks of every
+        /// reduction position ([`slice_masks`]), equal those read from the rows slice by
+        /// slice ([`fold_rows`]), at a position past a shorter slice's end too: the rows'
+        /// weights are all odd, so bit 0 is set in every lane but there.
+        #[test]
+        fn slice_masks_match_the_rows(
+            rows in prop::collection::vec(
+                prop::collection::vec(prop::sample::select(vec![-1i8, 3, 5, 7, -3]), 40), 1..5),
+            width in 1usize..41,
+        ) {
+            let r = 40;
+            let channels: Vec<usize> = (0..rows.len()).collect();
+            let ranges = chunks(r, width);
+            let len = ranges[0].len();
+            let row = |c: usize| &rows[c][..];
+            let encode = |w: i8| w as u8;
+            let columns = fold_rows(row, encode, &channels, std::slice::from_ref(&(0..r)), r);
+            prop_assert_eq!(
+                slice_masks(&columns, &ranges, len),
+                fold_rows(row, encode, &channels, &ranges, len)
+            );
+        }
     }
 }
