@@ -158,7 +158,8 @@ impl BitHeap {
     }
 
     /// [`BitHeap::reduce`], leaving the heap empty (no bits, constant 0) to be filled again
-    /// without allocating (a chunked reduction's next chunk).
+    /// for a chunked reduction's next chunk: a counting heap keeps its counts' room, so it
+    /// is not allocated again.
     pub fn reduce_and_empty(&mut self, b: &mut Builder) -> Vec<Col> {
         assert_eq!(
             self.counting,

@@ -170,8 +170,8 @@ proptest! {
 
     /// A running sum reduced chunk by chunk in one kept sum (`Sum::reduce_raw_and_empty`,
     /// as the stored and `const` jobs reduce their chunks) emits what a fresh sum per
-    /// chunk emits: the same result columns, columns in all and tally, on a real and on a
-    /// counting builder. The real program's total is exact in every lane.
+    /// chunk emits: the same result columns, columns in all, tally and program, on a real
+    /// and on a counting builder. The real program's total is exact in every lane.
     #[test]
     fn a_kept_sum_reduces_chunks_as_fresh_sums_do(
         chunks in proptest::collection::vec(
@@ -223,6 +223,7 @@ proptest! {
             prop_assert_eq!(&got, &want);
             prop_assert_eq!(kept.cols(), fresh.cols());
             prop_assert_eq!(kept.tally(), fresh.tally());
+            prop_assert_eq!(kept.finish(), fresh.finish());
         }
         let mut b = Builder::new(set);
         let (ins, out) = build(&mut b, true);

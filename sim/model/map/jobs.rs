@@ -199,38 +199,49 @@ impl PartialTable {
     pub fn channel(&self, c: usize) -> impl Iterator<Item = (i64, i64)> + '_ {
         (0..self.slices).map(move |k| self.at(c, k))
     }
+
+    /// The table of `channels` rows of `slices` intervals each, in i32 while every end so
+    /// far fits, switching to i64 (the entries so far widened) at the first that does not.
+    fn from_rows(
+        slices: usize,
+        channels: usize,
+        rows: impl Iterator<Item = Vec<(i64, i64)>>,
+    ) -> PartialTable {
+        let n = channels * slices;
+        let mut ends = Ends::Narrow(Vec::with_capacity(n));
+        for row in rows {
+            let fits =
+                |&(lo, hi): &(i64, i64)| i32::try_from(lo).is_ok() && i32::try_from(hi).is_ok();
+            ends = match ends {
+                Ends::Narrow(mut v) if row.iter().all(fits) => {
+                    v.extend(row.iter().map(|&(lo, hi)| (lo as i32, hi as i32)));
+                    Ends::Narrow(v)
+                }
+                // An end past i32: the table so far, and the rest, in i64.
+                Ends::Narrow(v) => {
+                    let mut wide = Vec::with_capacity(n);
+                    wide.extend(v.iter().map(|&(lo, hi)| (i64::from(lo), i64::from(hi))));
+                    wide.extend(row);
+                    Ends::Wide(wide)
+                }
+                Ends::Wide(mut v) => {
+                    v.extend(row);
+                    Ends::Wide(v)
+                }
+            };
+        }
+        PartialTable { slices, ends }
+    }
 }
 
 /// Every channel's partial-sum interval over each reduction range
 /// ([`Linear::partial_interval`]), computed once per layer and split.
 pub fn partial_table(l: &Linear<'_>, ranges: &[Range<usize>]) -> PartialTable {
-    let n = l.channels() * ranges.len();
-    let mut ends = Ends::Narrow(Vec::with_capacity(n));
-    for c in 0..l.channels() {
-        let row = l.partial_intervals(c, ranges);
-        let fits = |&(lo, hi): &(i64, i64)| i32::try_from(lo).is_ok() && i32::try_from(hi).is_ok();
-        ends = match ends {
-            Ends::Narrow(mut v) if row.iter().all(fits) => {
-                v.extend(row.iter().map(|&(lo, hi)| (lo as i32, hi as i32)));
-                Ends::Narrow(v)
-            }
-            // An end past i32: the table so far, and the rest, in i64.
-            Ends::Narrow(v) => {
-                let mut wide = Vec::with_capacity(n);
-                wide.extend(v.iter().map(|&(lo, hi)| (i64::from(lo), i64::from(hi))));
-                wide.extend(row);
-                Ends::Wide(wide)
-            }
-            Ends::Wide(mut v) => {
-                v.extend(row);
-                Ends::Wide(v)
-            }
-        };
-    }
-    PartialTable {
-        slices: ranges.len(),
-        ends,
-    }
+    PartialTable::from_rows(
+        ranges.len(),
+        l.channels(),
+        (0..l.channels()).map(|c| l.partial_intervals(c, ranges)),
+    )
 }
 
 /// The smallest interval holding 0 and every one of `intervals` (i128 accumulator
@@ -680,4 +691,38 @@ fn finish(
         ..Default::default()
     });
     Job::new(b, segments, outputs, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A partial-sum table keeps i32 ends while they fit (i32::MIN and i32::MAX included)
+    /// and switches to i64 at the first row with an end past them, the rows before it
+    /// widened: every entry reads back as given, wherever the switch falls.
+    #[test]
+    fn a_partial_table_reads_back_its_rows() {
+        let big = i64::from(i32::MAX) + 1;
+        for wide_at in [None, Some(0), Some(2), Some(3)] {
+            let rows: Vec<Vec<(i64, i64)>> = (0..4)
+                .map(|c| {
+                    (0..3)
+                        .map(|k| match (Some(c) == wide_at, k) {
+                            (true, 1) => (-5, big),
+                            (false, 2) => (i64::from(i32::MIN), i64::from(i32::MAX)),
+                            _ => (-(10 * c as i64 + k), 10 * c as i64 + k),
+                        })
+                        .collect()
+                })
+                .collect();
+            let t = PartialTable::from_rows(3, 4, rows.clone().into_iter());
+            assert_eq!(matches!(t.ends, Ends::Wide(_)), wide_at.is_some());
+            for (c, row) in rows.iter().enumerate() {
+                assert_eq!(t.channel(c).collect::<Vec<_>>(), *row, "{wide_at:?}");
+                for (k, &end) in row.iter().enumerate() {
+                    assert_eq!(t.at(c, k), end);
+                }
+            }
+        }
+    }
 }

@@ -642,8 +642,9 @@ fn in_batches<I: Sync>(
             }
         }
         // A batch of a quarter of the items so far (at least 4): a candidate is left out
-        // at most a quarter past the item where it passes the bound, and the judging
-        // (which reprices every stream so far) stays linear in the items.
+        // at most max(4, a quarter of the items so far) items past the one where it passes
+        // the bound, and the judging (which reprices every stream so far) stays linear in
+        // the items.
         (at, batch) = (end, (end / 4).max(4));
     }
     Ok(Some(done))

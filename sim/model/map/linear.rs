@@ -190,8 +190,8 @@ pub(crate) struct Scan {
     bytes: Option<Vec<i8>>,
     /// With `bytes`, per channel the running (Σw, Σ|w|) of its row at every [`BLOCK`]
     /// weights ([`block_sums`]): a long range's sums are a difference of two of them plus
-    /// the few weights at its ends, so that the slices' partial-sum tables (one per slice
-    /// width, a dozen per layer) do not each read every weight again.
+    /// the few weights at its ends, so that the tables of slices 64 inputs or wider (one
+    /// per slice width) do not each read every weight again.
     blocks: Option<Vec<(i32, i32)>>,
     /// What several candidate layouts of this layer would build alike, built once.
     pub(crate) memo: LayerMemo,
@@ -314,8 +314,9 @@ impl Linear<'_> {
             }
         };
         let r = self.reduction();
-        let every =
-            channels.len() == self.channels() && channels.windows(2).all(|w| w[1] == w[0] + 1);
+        let every = !channels.is_empty()
+            && channels.len() == self.channels()
+            && channels.windows(2).all(|w| w[1] == w[0] + 1);
         if !every {
             // A channel group's (its program's own): read from its few rows each time, not
             // kept, as a sweep over subarray shapes meets thousands of groups.
@@ -808,8 +809,8 @@ impl<'a> Linear<'a> {
 
     /// [`Linear::partial_interval`] of channel co over each of `ranges`, what is common to
     /// them worked out once (a table of narrow slices makes many short ranges). The ends
-    /// are i64: they are computed in it (see [`product_bounds`]), and a table of them takes
-    /// half the memory.
+    /// are i64, as they are computed (see [`product_bounds`]); a table keeps them in i32
+    /// when they fit ([`PartialTable`]).
     pub fn partial_intervals(&self, co: usize, ranges: &[Range<usize>]) -> Vec<(i64, i64)> {
         if self.xnor() {
             return ranges.iter().map(|rs| (0, 2 * rs.len() as i64)).collect();
