@@ -162,10 +162,10 @@ impl StoredSpec<'_> {
 }
 
 /// Every channel's partial-sum interval over each reduction slice ([`partial_table`]), in
-/// one array, channel-major. Its ends are i32 when every one fits (an 8-bit layer's always
-/// do), which halves a table that a narrow slice width makes large: ResNet-18's widest
-/// layers have over a thousand two-input slices per channel, and a sweep keeps every
-/// layer's table of every width it costed.
+/// one array, channel-major. Its ends are i32 when every one fits (an 8-bit layer's do for
+/// rows of up to about 65,000 inputs), which halves a table that a narrow slice width makes
+/// large: ResNet-18's widest layers have over a thousand two-input slices per channel, and
+/// a sweep keeps every layer's table of every width it costed.
 #[derive(Debug, Default)]
 pub struct PartialTable {
     slices: usize,
