@@ -367,12 +367,12 @@ fn slice_masks(columns: &[Live], ranges: &[Range<usize>], len: usize) -> Vec<Liv
                     any: 0,
                     all: u64::MAX,
                 },
-                |m, r| match columns.get(r.start + j).filter(|_| r.start + j < r.end) {
-                    Some(c) => Live {
-                        any: m.any | c.any,
-                        all: m.all & c.all,
+                |m, r| match r.start + j {
+                    at if at < r.end => Live {
+                        any: m.any | columns[at].any,
+                        all: m.all & columns[at].all,
                     },
-                    None => Live { all: 0, ..m },
+                    _ => Live { all: 0, ..m },
                 },
             )
         })
@@ -399,10 +399,7 @@ fn block_sums(bytes: &[i8], r: usize) -> Vec<(i32, i32)> {
         let mut at = (0i32, 0i32);
         out.push(at);
         for block in row.chunks_exact(BLOCK) {
-            let (s, a) = block.iter().fold((0i32, 0i32), |(s, a), &w| {
-                let w = i32::from(w);
-                (s + w, a + w.abs())
-            });
+            let (s, a) = byte_sums(block);
             at = (at.0 + s, at.1 + a);
             out.push(at);
         }
@@ -410,11 +407,20 @@ fn block_sums(bytes: &[i8], r: usize) -> Vec<(i32, i32)> {
     out
 }
 
-/// (Σw, Σ|w|) of `w`, term by term (a range's few end bytes, or i32 weights that do
-/// not fit in bytes).
-fn plain_sums<T: Copy + Into<i64>>(w: &[T]) -> (i64, i64) {
+/// (Σw, Σ|w|) of fewer than 2^24 byte weights (a block, a narrow slice, a range's few end
+/// bytes), in i32, which vectorizes better than i64.
+fn byte_sums(w: &[i8]) -> (i32, i32) {
+    debug_assert!(w.len() < 1 << 24, "{} bytes could pass i32", w.len());
     w.iter().fold((0, 0), |(s, a), &w| {
-        let w: i64 = w.into();
+        let w = i32::from(w);
+        (s + w, a + w.abs())
+    })
+}
+
+/// (Σw, Σ|w|) of i32 weights that do not fit in bytes, term by term.
+fn plain_sums(w: &[i32]) -> (i64, i64) {
+    w.iter().fold((0, 0), |(s, a), &w| {
+        let w = i64::from(w);
         (s + w, a + w.abs())
     })
 }
@@ -821,9 +827,8 @@ impl<'a> Linear<'a> {
         // row length so that a row's sums fit), from two plain sums ([`product_bounds`]).
         let (vl, vh) = ((xl - a0) as i64, (xh - a0) as i64);
         // Slices of up to a few blocks, cut as `chunks` cuts the row (a table of narrow
-        // slices): summed along the row's bytes, a slice at a time (in i32: a slice's
-        // bytes sum to less than 2^13 in magnitude), rather than from the blocks' sums and
-        // the bytes at both ends of each.
+        // slices): summed along the row's bytes, a slice at a time, rather than from the
+        // blocks' sums and the bytes at both ends of each.
         let r = self.reduction();
         let w = ranges.first().map_or(0, Range::len);
         let cut = w > 0
@@ -837,10 +842,7 @@ impl<'a> Linear<'a> {
             return row[co * r..(co + 1) * r]
                 .chunks(w)
                 .map(|slice| {
-                    let (sum, abs) = slice.iter().fold((0i32, 0i32), |(s, a), &w| {
-                        let w = i32::from(w);
-                        (s + w, a + w.abs())
-                    });
+                    let (sum, abs) = byte_sums(slice);
                     product_bounds((vl, vh), (i64::from(sum), i64::from(abs)))
                 })
                 .collect();
@@ -870,13 +872,14 @@ impl<'a> Linear<'a> {
                 // The whole blocks inside the range, from the running sums.
                 let (a, b) = (rs.start.div_ceil(BLOCK), rs.end / BLOCK);
                 if a >= b {
-                    return plain_sums(&row[rs]);
+                    let (s, a) = byte_sums(&row[rs]);
+                    return (i64::from(s), i64::from(a));
                 }
-                let (hs, ha) = plain_sums(&row[rs.start..a * BLOCK]);
-                let (ts, ta) = plain_sums(&row[b * BLOCK..rs.end]);
+                let (hs, ha) = byte_sums(&row[rs.start..a * BLOCK]);
+                let (ts, ta) = byte_sums(&row[b * BLOCK..rs.end]);
                 (
-                    hs + ts + i64::from(p[b].0 - p[a].0),
-                    ha + ta + i64::from(p[b].1 - p[a].1),
+                    i64::from(hs) + i64::from(ts) + i64::from(p[b].0 - p[a].0),
+                    i64::from(ha) + i64::from(ta) + i64::from(p[b].1 - p[a].1),
                 )
             }
             _ => plain_sums(&wide[rs]),
