@@ -392,6 +392,116 @@ impl Actions {
     }
 }
 
+/// One gate's rows of [`Actions`]: its `pulse_lanes` by input-zero count, its
+/// `gate_lanes` and its `bsl_logic_cells`.
+type GateRow = ([f64; ZS], f64, f64);
+
+/// [`Actions`] without the gates they have no count for, as a stream's cost keeps them: a
+/// program uses two to four of the ten gate kinds, so most of the per-gate tables (640 of
+/// the 752 bytes of an `Actions`) are zeros, and a sweep over subarray shapes keeps the
+/// costs of about a hundred thousand streams. [`PackedActions::add_scaled_to`] adds what
+/// [`Actions::add_scaled`] of the unpacked actions adds, bit for bit: a gate left out has
+/// +0.0 in every entry, and k·(+0.0) added to a sum leaves it as it is (a sum that starts
+/// at +0.0 and adds non-negative terms is never −0.0).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PackedActions {
+    /// Per gate with an entry other than +0.0, in index order: its index and its rows.
+    gates: Box<[(u8, GateRow)]>,
+    /// As in [`Actions`].
+    pub preset_cells: [f64; 2],
+    /// As in [`Actions`].
+    pub bsl_write_cells: f64,
+    /// As in [`Actions`].
+    pub wll_lanes: f64,
+    /// As in [`Actions`].
+    pub decodes: f64,
+    /// As in [`Actions`].
+    pub read_bits: f64,
+    /// As in [`Actions`].
+    pub write_bits: [f64; 2],
+    /// As in [`Actions`].
+    pub commands: f64,
+    /// As in [`Actions`].
+    pub moved_bits: [f64; 4],
+    /// As in [`Actions`].
+    pub unit_ops: f64,
+}
+
+impl From<&Actions> for PackedActions {
+    fn from(a: &Actions) -> PackedActions {
+        let zero = |v: f64| v.to_bits() == 0;
+        let gates = (0..GATES)
+            .filter(|&g| {
+                !(a.pulse_lanes[g].iter().all(|&v| zero(v))
+                    && zero(a.gate_lanes[g])
+                    && zero(a.bsl_logic_cells[g]))
+            })
+            .map(|g| {
+                let row = (a.pulse_lanes[g], a.gate_lanes[g], a.bsl_logic_cells[g]);
+                (g as u8, row)
+            })
+            .collect();
+        PackedActions {
+            gates,
+            preset_cells: a.preset_cells,
+            bsl_write_cells: a.bsl_write_cells,
+            wll_lanes: a.wll_lanes,
+            decodes: a.decodes,
+            read_bits: a.read_bits,
+            write_bits: a.write_bits,
+            commands: a.commands,
+            moved_bits: a.moved_bits,
+            unit_ops: a.unit_ops,
+        }
+    }
+}
+
+impl PackedActions {
+    /// `into += k·self`, component by component, as [`Actions::add_scaled`] of the
+    /// unpacked actions.
+    pub fn add_scaled_to(&self, into: &mut Actions, k: f64) {
+        fn add<const N: usize>(a: &mut [f64; N], b: &[f64; N], k: f64) {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += k * y);
+        }
+        for (g, (pulses, lanes, bsl)) in self.gates.iter() {
+            let g = usize::from(*g);
+            add(&mut into.pulse_lanes[g], pulses, k);
+            into.gate_lanes[g] += k * lanes;
+            into.bsl_logic_cells[g] += k * bsl;
+        }
+        add(&mut into.preset_cells, &self.preset_cells, k);
+        into.bsl_write_cells += k * self.bsl_write_cells;
+        into.wll_lanes += k * self.wll_lanes;
+        into.decodes += k * self.decodes;
+        into.read_bits += k * self.read_bits;
+        add(&mut into.write_bits, &self.write_bits, k);
+        into.commands += k * self.commands;
+        add(&mut into.moved_bits, &self.moved_bits, k);
+        into.unit_ops += k * self.unit_ops;
+    }
+
+    /// The actions unpacked (the left-out gates' entries +0.0).
+    pub fn unpacked(&self) -> Actions {
+        let mut a = Actions {
+            preset_cells: self.preset_cells,
+            bsl_write_cells: self.bsl_write_cells,
+            wll_lanes: self.wll_lanes,
+            decodes: self.decodes,
+            read_bits: self.read_bits,
+            write_bits: self.write_bits,
+            commands: self.commands,
+            moved_bits: self.moved_bits,
+            unit_ops: self.unit_ops,
+            ..Actions::default()
+        };
+        for &(g, (pulses, lanes, bsl)) in self.gates.iter() {
+            let g = usize::from(g);
+            (a.pulse_lanes[g], a.gate_lanes[g], a.bsl_logic_cells[g]) = (pulses, lanes, bsl);
+        }
+        a
+    }
+}
+
 /// How the lanes of each gate step split over input-zero counts.
 #[derive(Debug, Clone, Copy)]
 pub enum PulseModel<'a> {

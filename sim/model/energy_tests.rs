@@ -249,3 +249,71 @@ fn energy_boundaries_nest() {
     let names: Vec<&str> = Boundary::ALL.iter().map(|b| b.name()).collect();
     assert_eq!(names, ["array", "macro", "chip", "system"]);
 }
+
+mod packed {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Non-negative counts, a third of them +0.0 (whole gates too, so that some are left
+    /// out), with fractions as the expected pulse model gives them.
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            Just(0.0),
+            0.0f64..1e9,
+            (0u64..1 << 40).prop_map(|n| n as f64)
+        ]
+    }
+
+    fn actions() -> impl Strategy<Value = Actions> {
+        (
+            prop::collection::vec(prop::collection::vec(value(), ZS), GATES),
+            prop::collection::vec(any::<bool>(), GATES),
+            prop::collection::vec(value(), 2 * GATES + 14),
+        )
+            .prop_map(|(pulses, used, v)| {
+                let mut a = Actions::default();
+                for g in (0..GATES).filter(|&g| used[g]) {
+                    a.pulse_lanes[g].copy_from_slice(&pulses[g]);
+                    (a.gate_lanes[g], a.bsl_logic_cells[g]) = (v[2 * g], v[2 * g + 1]);
+                }
+                let r = &v[2 * GATES..];
+                a.preset_cells = [r[0], r[1]];
+                (a.bsl_write_cells, a.wll_lanes, a.decodes, a.read_bits) = (r[2], r[3], r[4], r[5]);
+                a.write_bits = [r[6], r[7]];
+                a.commands = r[8];
+                a.moved_bits = [r[9], r[10], r[11], r[12]];
+                a.unit_ops = r[13];
+                a
+            })
+    }
+
+    proptest! {
+        /// Packed actions unpack to the same bits, and a sum of scaled packed actions (a
+        /// layer's streams, `repeat` times each) is bit for bit the sum of the unpacked
+        /// ones, whichever gates each stream leaves out.
+        #[test]
+        fn packed_actions_sum_as_the_unpacked(
+            streams in prop::collection::vec((actions(), 1u64..1 << 20), 1..6),
+        ) {
+            let (mut plain, mut packed) = (Actions::default(), Actions::default());
+            for (a, k) in &streams {
+                let p = PackedActions::from(a);
+                prop_assert_eq!(format!("{:?}", p.unpacked()), format!("{a:?}"));
+                plain.add_scaled(a, *k as f64);
+                p.add_scaled_to(&mut packed, *k as f64);
+            }
+            prop_assert_eq!(format!("{packed:?}"), format!("{plain:?}"));
+        }
+    }
+
+    /// A gate with no count is left out; one with any entry other than +0.0 is kept.
+    #[test]
+    fn only_counted_gates_are_kept() {
+        let mut a = Actions::default();
+        a.gate_lanes[GateKind::Nand.index()] = 3.0;
+        a.pulse_lanes[GateKind::Not.index()][1] = 1.0;
+        let p = PackedActions::from(&a);
+        assert_eq!(p.gates.len(), 2);
+        assert_eq!(PackedActions::from(&Actions::default()).gates.len(), 0);
+    }
+}

@@ -387,10 +387,10 @@ pub(crate) fn action_sums(costs: &[StreamCost]) -> (Actions, Actions) {
     let (mut actions, mut deploy) = (Actions::default(), Actions::default());
     for c in costs {
         let k = c.repeat as f64;
-        actions.add_scaled(&c.actions, k);
+        c.actions.add_scaled_to(&mut actions, k);
         // No deployment actions are zeros, which add nothing.
         if let Some(d) = &c.deploy.actions {
-            deploy.add_scaled(d, k);
+            d.add_scaled_to(&mut deploy, k);
         }
     }
     (actions, deploy)

@@ -3,7 +3,7 @@
 use super::*;
 use crate::error::MapError;
 use crate::model::bits::store_lanes;
-use crate::model::energy::{self, Actions};
+use crate::model::energy::{self, Actions, PackedActions};
 use crate::model::engine::Counts;
 use crate::model::engine::exec::{Faults, Subarray};
 use crate::model::kernels::GateSet;
@@ -16,7 +16,8 @@ use std::ops::Range;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StreamCost {
     pub(crate) counts: Counts,
-    pub(crate) actions: Actions,
+    /// Its actions, without the gates it does not use.
+    pub(crate) actions: PackedActions,
     pub(crate) runs: u64,
     pub(crate) lanes: u64,
     pub(crate) cycles_per_run: u64,
@@ -59,7 +60,7 @@ pub(crate) struct Deploy {
     /// Its actions; none when the run writes no resident data (most streams, and a later
     /// wave that finds its data where wave 0 wrote them), so the cached candidates of a
     /// sweep do not each carry a table of zeros.
-    pub(crate) actions: Option<Box<Actions>>,
+    pub(crate) actions: Option<Box<PackedActions>>,
     /// Bits moved over the global bus.
     pub(crate) moved_bits: u64,
     /// Bits written into cells: the run's resident footprint.
@@ -274,7 +275,7 @@ pub(crate) fn run_job(
         let mut actions = Actions::default();
         charge_writes(&mut actions, counts, resident, lanes, hw);
         actions.commands = deploy.commands as f64;
-        deploy.actions = Some(Box::new(actions));
+        deploy.actions = Some(Box::new(PackedActions::from(&actions)));
     }
     let load_cycles = writes * hw.steps.write_row;
     (
@@ -283,7 +284,7 @@ pub(crate) fn run_job(
             load_writes: writes,
             commands: plan.tally.ops() + writes,
             counts,
-            actions,
+            actions: PackedActions::from(&actions),
             runs: 1,
             lanes: lanes as u64,
             loaded_bits: moved,

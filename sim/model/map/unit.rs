@@ -70,7 +70,7 @@ pub(crate) fn unit_stream(prog: &Program, i: usize, n_img: usize, hw: &Hw) -> St
         unit_work,
         commands: codes + 1,
         loaded_bits: bits,
-        actions,
+        actions: (&actions).into(),
         repeat: 1,
         pass: 0,
         new_subarrays: true,
