@@ -162,7 +162,7 @@ fn accounting(c: &mut Criterion) {
         }
         .build();
         let inputs: Vec<u16> = k.inputs.iter().flat_map(|o| o.cols.clone()).collect();
-        let counts = Counter::count(&k.program, 4096);
+        let counts = Counter::count(&k.program, 4096).ops();
         let at = Placement {
             lanes: 4096,
             lines: cramulator::arch::Lines::new(4096, 8),

@@ -142,7 +142,7 @@ mod analytical_equals_functional {
             // Cycles: the O(1) formula equals the cycle-level schedule.
             let steps = StepCycles::derive(&dev, &org);
             let scheduled = schedule(&dev, &org, &broadcast(&k.program, subarrays)).cycles;
-            prop_assert_eq!(broadcast_cycles(&counts, &steps), scheduled);
+            prop_assert_eq!(broadcast_cycles(&counts.ops(), &steps), scheduled);
 
             // Mean energy from executed lane counts vs analytical lane counts.
             let inputs: Vec<Col> = k.inputs.iter().flat_map(|o| o.cols.clone()).collect();

@@ -28,6 +28,7 @@
 use cram_arch::{GateKind, GateLibrary, Lines, Org, Variant};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
+use smallvec::SmallVec;
 
 use crate::model::engine::exec::{Subarray, ZeroHistogram};
 use crate::model::engine::isa::{Col, LaneMask, MAX_INPUTS, OpVisitor, Program};
@@ -397,7 +398,7 @@ impl Actions {
 type GateRow = ([f64; ZS], f64, f64);
 
 /// [`Actions`] without the gates they have no count for, as a stream's cost keeps them: a
-/// program uses two to four of the ten gate kinds, so most of the per-gate tables (640 of
+/// program uses a few of the ten gate kinds (`nand-not` two, `nand` three), so most of the per-gate tables (640 of
 /// the 752 bytes of an `Actions`) are zeros, and a sweep over subarray shapes keeps the
 /// costs of about a hundred thousand streams. [`PackedActions::add_scaled_to`] adds what
 /// [`Actions::add_scaled`] of the unpacked actions adds, bit for bit: a gate left out has
@@ -405,8 +406,10 @@ type GateRow = ([f64; ZS], f64, f64);
 /// at +0.0 and adds non-negative terms is never −0.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PackedActions {
-    /// Per gate with an entry other than +0.0, in index order: its index and its rows.
-    gates: Box<[(u8, GateRow)]>,
+    /// Per gate with an entry other than +0.0, in index order: its index and its rows
+    /// (in place for up to three gates, as many as the `nand` and `nand-not` sets' programs
+    /// use; the `maj` set's may use more, kept on the heap).
+    gates: SmallVec<[(u8, GateRow); 3]>,
     /// As in [`Actions`].
     pub preset_cells: [f64; 2],
     /// As in [`Actions`].

@@ -341,7 +341,7 @@ pub fn schedule(device: &Device, org: &Org, program: &[ChipOp]) -> TimingReport 
 /// cycle or more: every step runs in lockstep, so the total is the sum of the step latencies
 /// (each step takes at least one cycle, so issue never limits). Equal to
 /// `schedule(broadcast(..)).cycles` (tested); O(1) given the counts.
-pub fn broadcast_cycles(counts: &crate::model::engine::Counts, steps: &StepCycles) -> u64 {
+pub fn broadcast_cycles(counts: &crate::model::engine::OpCounts, steps: &StepCycles) -> u64 {
     counts.gate_presets * steps.gate
         + (counts.gate_steps - counts.gate_presets) * steps.gate_no_preset
         + counts.column_presets * steps.preset

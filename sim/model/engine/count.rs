@@ -34,6 +34,50 @@ pub struct Counts {
     pub hottest: CellWrites,
 }
 
+/// [`Counts`] without the hottest cell, and with the gate steps by kind in a table
+/// indexed by [`GateKind::index`] instead of a map: what a stream's cost keeps
+/// (`model::map`), a plain value that a sweep's hundred thousand streams do not each
+/// allocate, copy and free.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpCounts {
+    /// As in [`Counts`].
+    pub gate_steps: u64,
+    /// Gate steps by gate kind ([`GateKind::index`]).
+    pub by_gate: [u64; GateKind::COUNT],
+    /// As in [`Counts`].
+    pub gate_presets: u64,
+    /// As in [`Counts`].
+    pub column_presets: u64,
+    /// As in [`Counts`].
+    pub masks: u64,
+    /// As in [`Counts`].
+    pub row_reads: u64,
+    /// As in [`Counts`].
+    pub row_writes: u64,
+    /// As in [`Counts`].
+    pub lane_gate_evals: u64,
+}
+
+impl Counts {
+    /// These counts but the hottest cell, as an [`OpCounts`].
+    pub fn ops(&self) -> OpCounts {
+        let mut by_gate = [0; GateKind::COUNT];
+        for (g, &n) in &self.by_gate {
+            by_gate[g.index()] = n;
+        }
+        OpCounts {
+            gate_steps: self.gate_steps,
+            by_gate,
+            gate_presets: self.gate_presets,
+            column_presets: self.column_presets,
+            masks: self.masks,
+            row_reads: self.row_reads,
+            row_writes: self.row_writes,
+            lane_gate_evals: self.lane_gate_evals,
+        }
+    }
+}
+
 /// Write events on one cell during one run (endurance, docs/model.md §1.7; each event is one
 /// switching attempt, as the PIM endurance simulator counts them, docs/references.md L-A7 [C]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

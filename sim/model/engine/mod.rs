@@ -10,7 +10,7 @@ pub mod exec;
 pub mod isa;
 pub mod trace;
 
-pub use count::{CellWrites, Counter, Counts};
+pub use count::{CellWrites, Counter, Counts, OpCounts};
 pub use exec::{Simd, Subarray};
 pub use isa::{Col, LaneMask, Op, OpVisitor, Program, ProgramError};
 pub use trace::Tracer;

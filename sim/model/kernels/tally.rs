@@ -2,18 +2,16 @@
 //!
 //! A program the [`super::Builder`] emits has only gate steps (each with its output preset)
 //! and column presets, one lane mask (all lanes) and no row access, so its counts
-//! ([`crate::model::engine::Counts`]) and its energy actions ([`crate::model::energy::account`], pulses
+//! ([`crate::model::engine::OpCounts`]) and its energy actions ([`crate::model::energy::account`], pulses
 //! aside) are linear in these few numbers. The mapper's analytical mode computes a
 //! [`Tally`] in closed form instead of generating the program (docs/model.md §1.5: analytical ==
 //! functional); a test checks both against the walkers over generated programs.
 
-use std::collections::BTreeMap;
-
 use cram_arch::{GateKind, Lines};
 
 use crate::model::energy::Actions;
+use crate::model::engine::OpCounts;
 use crate::model::engine::isa::{Op, Program};
-use crate::model::engine::{CellWrites, Counts};
 
 /// Gate steps by kind and column presets by value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,23 +63,17 @@ impl Tally {
 
     /// The counts of the program on `lanes` lanes, as [`crate::model::engine::Counter`] gives them
     /// (without the hottest cell, which needs the ops).
-    pub fn counts(&self, lanes: u64) -> Counts {
+    pub fn counts(&self, lanes: u64) -> OpCounts {
         let steps = self.gate_steps();
-        Counts {
+        OpCounts {
             gate_steps: steps,
-            by_gate: GateKind::ALL
-                .iter()
-                .filter(|g| self.gates[g.index()] > 0)
-                .map(|&g| (g, self.gates[g.index()]))
-                .collect::<BTreeMap<_, _>>(),
+            by_gate: self.gates,
             gate_presets: steps,
             column_presets: self.presets[0] + self.presets[1],
             masks: 0,
             row_reads: 0,
             row_writes: 0,
             lane_gate_evals: steps * lanes,
-            hottest_col: None,
-            hottest: CellWrites::default(),
         }
     }
 
@@ -135,9 +127,7 @@ mod tests {
                 }
                 .build();
                 let t = Tally::of(&k.program);
-                let mut want = Counter::count(&k.program, 77);
-                want.hottest_col = None;
-                want.hottest = CellWrites::default();
+                let want = Counter::count(&k.program, 77).ops();
                 assert_eq!(t.counts(77), want);
                 for lines in [
                     Lines::new(1024, 8),

@@ -307,10 +307,12 @@ pub(crate) fn report(
         // Every op of a generated program selects all its lanes, so each kind's share of
         // the lane evaluations is its share of the steps.
         if c.counts.gate_steps > 0 {
-            for (&g, &n) in &c.counts.by_gate {
-                by_gate[g.index()] += (u128::from(c.counts.lane_gate_evals) * u128::from(n)
-                    / u128::from(c.counts.gate_steps)) as u64
-                    * k;
+            for (sum, &n) in by_gate.iter_mut().zip(&c.counts.by_gate) {
+                if n > 0 {
+                    *sum += (u128::from(c.counts.lane_gate_evals) * u128::from(n)
+                        / u128::from(c.counts.gate_steps)) as u64
+                        * k;
+                }
             }
         }
         loaded += c.loaded_bits * k;

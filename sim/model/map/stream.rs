@@ -4,7 +4,7 @@ use super::*;
 use crate::error::MapError;
 use crate::model::bits::store_lanes;
 use crate::model::energy::{self, Actions, PackedActions};
-use crate::model::engine::Counts;
+use crate::model::engine::OpCounts;
 use crate::model::engine::exec::{Faults, Subarray};
 use crate::model::kernels::GateSet;
 use crate::model::timing::broadcast_cycles;
@@ -15,7 +15,7 @@ use std::ops::Range;
 /// One stream's cost: a program run on some subarrays.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StreamCost {
-    pub(crate) counts: Counts,
+    pub(crate) counts: OpCounts,
     /// Its actions, without the gates it does not use.
     pub(crate) actions: PackedActions,
     pub(crate) runs: u64,
