@@ -691,13 +691,44 @@ enum Judged {
 pub(crate) struct Candidate {
     costs: Vec<StreamCost>,
     sums: OnceLock<(Actions, Actions)>,
+    /// What its streams' [`priced`] parts were computed from.
+    prices: Prices,
+}
+
+/// Everything [`priced`] reads of the hardware: the step latencies, the function unit's
+/// issue and throughput, and the chip count (the link's share of the moved bits). Streams
+/// priced under equal `Prices` have equal cycles and link bits, so a point whose `Prices`
+/// are a candidate's shares its streams without repricing each one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Prices {
+    steps: crate::model::timing::StepCycles,
+    issue_slots: u32,
+    unit: (u32, u32),
+    chips: u64,
+}
+
+impl Prices {
+    fn of(hw: &Hw) -> Prices {
+        let p = &hw.org.params;
+        Prices {
+            steps: hw.steps,
+            issue_slots: p.issue_slots_per_cycle,
+            unit: (
+                p.function_unit.ops_per_cycle,
+                p.function_unit.latency_cycles,
+            ),
+            chips: hw.chips,
+        }
+    }
 }
 
 impl Candidate {
-    fn new(costs: Vec<StreamCost>) -> Arc<Candidate> {
+    /// `costs` as run on `hw`.
+    fn new(costs: Vec<StreamCost>, hw: &Hw) -> Arc<Candidate> {
         Arc::new(Candidate {
             costs,
             sums: OnceLock::new(),
+            prices: Prices::of(hw),
         })
     }
 
@@ -831,7 +862,7 @@ pub(crate) fn plan_layers(
                         cached(format!("{i}|{lay:?}"), &|| {
                             let l = l();
                             let (costs, _) = linear_layer(l, lay, hw, n_img, None, false, opts, i)?;
-                            Ok(vec![(Some(lay), Candidate::new(costs))])
+                            Ok(vec![(Some(lay), Candidate::new(costs, hw))])
                         })
                     };
                     let fit = if bounded && opts.choice.objective == Objective::Energy {
@@ -844,8 +875,8 @@ pub(crate) fn plan_layers(
                         let within = |lay: Layout, bound_pj: f64| -> Result<Option<Options>, MapError> {
                             let judge = || {
                                 Ok(match linear_within(l(), lay, hw, n_img, opts, i, bound_pj)? {
-                                    Within::Whole(c) => Judged::Whole(vec![(Some(lay), Candidate::new(c))]),
-                                    Within::LeftOut(c) => Judged::LeftOut(Candidate::new(c)),
+                                    Within::Whole(c) => Judged::Whole(vec![(Some(lay), Candidate::new(c, hw))]),
+                                    Within::LeftOut(c) => Judged::LeftOut(Candidate::new(c, hw)),
                                 })
                             };
                             let judged = match &shaped {
@@ -917,7 +948,7 @@ pub(crate) fn plan_layers(
                     &|| {
                         let (costs, strategy, _) =
                             layer_costs(prog, i, images, &[], hw, opts, false, None)?;
-                        Ok(vec![(strategy, Candidate::new(costs))])
+                        Ok(vec![(strategy, Candidate::new(costs, hw))])
                     },
                 )
                 .map_err(bad)?,
@@ -961,9 +992,13 @@ fn priced(c: &StreamCost, hw: &Hw) -> (u64, f64, f64) {
 }
 
 /// `costs` [`reprice`]d on `hw`: the same shared streams when they already are priced so (a
-/// sweep point that changes only the subarrays, banks or buses around them), a repriced
+/// sweep point that changes only the subarrays, banks or buses around them: at once when
+/// its [`Prices`] are those the streams were priced at, else stream by stream), a repriced
 /// copy otherwise.
 fn repriced(costs: &Arc<Candidate>, hw: &Hw) -> Arc<Candidate> {
+    if costs.prices == Prices::of(hw) {
+        return Arc::clone(costs);
+    }
     let same = costs.iter().all(|c| {
         let (cycles, link, deploy_link) = priced(c, hw);
         cycles == c.cycles_per_run
@@ -978,5 +1013,5 @@ fn repriced(costs: &Arc<Candidate>, hw: &Hw) -> Arc<Candidate> {
     }
     let mut copy = costs.costs.clone();
     reprice(&mut copy, hw);
-    Candidate::new(copy)
+    Candidate::new(copy, hw)
 }
