@@ -1120,6 +1120,61 @@ fn layouts_left_out_by_the_bound_are_never_chosen() {
     assert!(left_out[0] > 0, "ResNet-8: nothing left out ({left_out:?})");
 }
 
+/// The choice leaves unrun the timelines of candidates whose floor (score without the
+/// leakage) exceeds another candidate's score; it must choose and report exactly what
+/// running every timeline does. On ResNet-8, the every-op network and a `const` stem, on
+/// cram-1k with no leakage, its own and a thousand times it, and on a chip too small for
+/// every layer's resident weights (where every score is needed), for 1 and 3 images,
+/// under each objective: the runs are identical, and some timelines are left unrun.
+#[test]
+fn timelines_left_unrun_never_change_the_choice() {
+    let mut stem = Network::new("stem", Shape::new(3, 64, 64));
+    stem.then("c1", conv(32, 7, 2, 3, 1, true));
+    stem.then("r1", NetOp::Relu);
+    stem.then("c2", conv(32, 3, 1, 1, 1, true));
+    let m = cram_workloads::compress::synthetic_model(&stem, &spec(None), 3, 2).unwrap();
+    let progs = [
+        zoo_program("resnet8", &spec(None), 5),
+        every_op_program(3, 3, true, (4, 4, false), 0.5, 7),
+        golden::Program::compile(&m.net, &m.weights, m.quant.as_ref().unwrap()).unwrap(),
+    ];
+    let small = hw_with(|org| {
+        org.banks = 1;
+        org.subarrays_per_bank = 2;
+    });
+    // A thousand times the leakage, so that the candidate with the lowest floor is often
+    // not the one with the lowest score.
+    let mut leaky = hw();
+    leaky.org.periphery.leakage_nw_per_sense_amp *= 1000.0;
+    leaky.org.periphery.leakage_nw_per_row *= 1000.0;
+    let mut unrun = 0;
+    for prog in &progs {
+        for hw in [hw(), no_leakage(hw()), leaky.clone(), small.clone()] {
+            for objective in [Objective::Energy, Objective::Latency, Objective::Edp] {
+                let opts = analytical(Choice::auto(objective));
+                for n in [1, 3] {
+                    let imgs = images(prog, n, 2);
+                    let plans = plan_layers(prog, &imgs, &hw, &opts, None, false).unwrap();
+                    let (a, skipped) = choose_with(prog, &plans, &hw, &opts, n, true).unwrap();
+                    let (b, none) = choose_with(prog, &plans, &hw, &opts, n, false).unwrap();
+                    let name = &prog.network().name;
+                    assert_eq!(
+                        format!("{a:?}"),
+                        format!("{b:?}"),
+                        "{name} {objective:?} {n}"
+                    );
+                    assert_eq!(none, 0);
+                    if objective != Objective::Energy {
+                        assert_eq!(skipped, 0, "only the energy objective has a floor");
+                    }
+                    unrun += skipped;
+                }
+            }
+        }
+    }
+    assert!(unrun > 0, "no timeline left unrun");
+}
+
 /// A sweep's points share what each left out (`PlanCache`): a later point judges a left-out
 /// layout again at its own prices and costs it whole when it may win there. On ResNet-8 and
 /// points whose prices rank the layouts apart (a chip too small for every layer's resident

@@ -421,11 +421,17 @@ pub(crate) fn totals_of(
     sums: &(Actions, Actions),
     hw: &Hw,
 ) -> (f64, u64, f64) {
+    let (e, d) = energies_of(costs, sums, hw);
+    (e, timeline::layer_cycles(costs, hw), d)
+}
+
+/// [`totals_of`] without the cycles (the layer's timeline): its energy and its deployment
+/// energy, pJ.
+pub(crate) fn energies_of(costs: &[StreamCost], sums: &(Actions, Actions), hw: &Hw) -> (f64, f64) {
     let passes = pass_sums(costs, hw.lanes());
     let (actions, deploy, _) = with_commands(costs, sums.clone(), &passes, hw);
     (
         energy::energy(&actions, &hw.table, Pricing::ByZeros).total_pj(),
-        timeline::layer_cycles(costs, hw),
         energy::energy(&deploy, &hw.table, Pricing::ByZeros).total_pj(),
     )
 }

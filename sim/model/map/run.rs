@@ -404,32 +404,71 @@ pub(crate) fn choose(
     opts: &RunOptions,
     images: usize,
 ) -> Result<NetRun, Error> {
+    choose_with(prog, plans, hw, opts, images, true).map(|(run, _)| run)
+}
+
+/// [`choose`], leaving unrun (`floors`) the timelines of the candidates whose floor shows
+/// they cannot be picked, or running every one; also gives how many it left unrun.
+pub(crate) fn choose_with(
+    prog: &golden::Program,
+    plans: &[LayerPlan],
+    hw: &Hw,
+    opts: &RunOptions,
+    images: usize,
+    floors: bool,
+) -> Result<(NetRun, usize), Error> {
     let pin = opts.choice.resident;
+    let scored = |c: &Arc<Candidate>| score_of(&opts.choice, c, c.sums(), hw, images).0;
     // Each candidate priced on its own (its timeline included), in parallel; the order
-    // and so the choice do not depend on the threads.
-    let layers: Vec<Vec<Priced>> = plans
+    // and so the choice do not depend on the threads. Under the energy objective a
+    // candidate whose floor (its score without the leakage, `score_floor`) exceeds the
+    // score of the candidate with the lowest floor cannot be the first of the lowest: its
+    // timeline is left unrun (an infinite score here), unless the resident bits of the
+    // layers' first picks do not fit and every score is needed (below).
+    let mut layers: Vec<Vec<Priced>> = plans
         .par_iter()
         .map(|p| {
             let several = p.options.len() > 1;
             // (Pinned reload, the plans hold no resident candidate.)
-            p.options
+            let mut o: Vec<(Priced, Option<f64>)> = p
+                .options
                 .par_iter()
                 .map(|(s, costs)| {
                     let costs = repriced(costs, hw);
-                    let score = if several {
-                        score_of(&opts.choice, &costs, costs.sums(), hw, images).0
-                    } else {
-                        0.0
-                    };
+                    let floor = (several && floors)
+                        .then(|| score_floor(&opts.choice, &costs, costs.sums(), hw, images))
+                        .flatten();
                     let bits = resident_bits(&costs);
-                    Priced {
+                    let priced = Priced {
                         layout: *s,
                         costs,
-                        score,
+                        score: if several { f64::NAN } else { 0.0 },
                         bits,
-                    }
+                    };
+                    (priced, floor)
                 })
-                .collect()
+                .collect();
+            if several {
+                let lowest = o
+                    .iter()
+                    .map(|(_, f)| *f)
+                    .collect::<Option<Vec<f64>>>()
+                    .map(|fs| {
+                        let k = (0..fs.len()).fold(0, |b, k| if fs[k] < fs[b] { k } else { b });
+                        let s = scored(&o[k].0.costs);
+                        o[k].0.score = s;
+                        s
+                    });
+                o.par_iter_mut()
+                    .filter(|(c, _)| c.score.is_nan())
+                    .for_each(|(c, floor)| {
+                        c.score = match (floor, lowest) {
+                            (Some(f), Some(s)) if *f > s => f64::INFINITY,
+                            _ => scored(&c.costs),
+                        };
+                    });
+            }
+            o.into_iter().map(|(c, _)| c).collect()
         })
         .collect();
     // The first of the lowest by `key` among a layer's candidates that `keep`.
@@ -442,6 +481,11 @@ pub(crate) fn choose(
                     _ => Some(k),
                 })
         };
+    let unrun = layers
+        .iter()
+        .flatten()
+        .filter(|c| c.score == f64::INFINITY)
+        .count();
     let fewest_bits = |c: &Priced| (c.bits as f64, c.score);
     let capacity = resident_capacity(hw);
     let by_score = |o: &Priced| (o.score, 0.0);
@@ -450,10 +494,18 @@ pub(crate) fn choose(
         // Every layer has a candidate (`fitting` fails when none fits).
         .map(|o| first_min(o, &|_| true, &by_score).unwrap_or(0))
         .collect();
-    let total = |pick: &[usize]| -> u64 { pick.iter().zip(&layers).map(|(&k, o)| o[k].bits).sum() };
-    let wanted = total(&preferred);
+    let total = |layers: &[Vec<Priced>], pick: &[usize]| -> u64 {
+        pick.iter().zip(layers).map(|(&k, o)| o[k].bits).sum()
+    };
+    let wanted = total(&layers, &preferred);
     let mut pick = preferred;
     if wanted > capacity {
+        // Every candidate's score, the ones left unrun included.
+        layers
+            .par_iter_mut()
+            .flat_map(|o| o.par_iter_mut())
+            .filter(|c| c.score == f64::INFINITY)
+            .for_each(|c| c.score = scored(&c.costs));
         pick = layers
             .iter()
             .map(|o| {
@@ -467,7 +519,7 @@ pub(crate) fn choose(
                     .unwrap_or(0)
             })
             .collect();
-        let least = total(&pick);
+        let least = total(&layers, &pick);
         if least > capacity {
             let r = Residency {
                 wanted_bits: least,
@@ -507,7 +559,7 @@ pub(crate) fn choose(
             pick[i] = k;
         }
     }
-    let held = total(&pick);
+    let held = total(&layers, &pick);
     let net = prog.network();
     let mut timeline = Scheduler::new(hw);
     let layers = plans
@@ -537,7 +589,7 @@ pub(crate) fn choose(
         reloading: r.reloading(),
         resident: held > 0,
     };
-    Ok(r)
+    Ok((r, unrun))
 }
 
 /// Refuses a network pinned resident whose resident data do not fit the chip.

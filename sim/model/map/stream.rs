@@ -127,10 +127,33 @@ pub(crate) fn score_of(
         .iter()
         .map(|c| c.runs * c.cycles_per_run * c.repeat)
         .sum();
-    let e = e
-        + hw.org.leakage_pj(hw.chips, t, busy)
-        + d * images as f64 / choice.inferences_per_deployment.max(1) as f64;
+    let e = e + hw.org.leakage_pj(hw.chips, t, busy) + deployed_share(choice, d, images);
     (choice.objective.score(e, t), e, t)
+}
+
+/// The share of a deployment's energy `d_pj` one run of `images` images carries.
+fn deployed_share(choice: &Choice, d_pj: f64, images: usize) -> f64 {
+    d_pj * images as f64 / choice.inferences_per_deployment.max(1) as f64
+}
+
+/// A floor under [`score_of`] that needs no timeline, under the energy objective (None
+/// under the others, whose scores need the cycles): the score without the leakage. The
+/// leakage is never negative (a device with a negative leakage gets no floor), and a
+/// rounded sum never falls when one of its terms grows, so the floor never exceeds the
+/// score.
+pub(crate) fn score_floor(
+    choice: &Choice,
+    costs: &[StreamCost],
+    sums: &(Actions, Actions),
+    hw: &Hw,
+    images: usize,
+) -> Option<f64> {
+    let leaks = hw.org.leakage_w().partial_cmp(&0.0);
+    if choice.objective != Objective::Energy || leaks.is_none_or(|o| o.is_lt()) {
+        return None;
+    }
+    let (e, d) = energies_of(costs, sums, hw);
+    Some(e + 0.0 + deployed_share(choice, d, images))
 }
 
 /// Expected fraction of lanes per input-zero count for each gate kind, characterized once
