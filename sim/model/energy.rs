@@ -407,9 +407,9 @@ type GateRow = ([f64; ZS], f64, f64);
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PackedActions {
     /// Per gate with an entry other than +0.0, in index order: its index and its rows
-    /// (in place for up to three gates, as many as the `nand` and `nand-not` sets' programs
-    /// use; the `maj` set's may use more, kept on the heap).
-    gates: SmallVec<[(u8, GateRow); 3]>,
+    /// (in place for up to two gates, as many as the default `nand-not` set's programs use;
+    /// the `nand` and `maj` sets' use more, kept on the heap).
+    gates: SmallVec<[(u8, GateRow); 2]>,
     /// As in [`Actions`].
     pub preset_cells: [f64; 2],
     /// As in [`Actions`].

@@ -829,6 +829,10 @@ fn stored_streams(
     // Output values by (channel, image and position).
     let order = Order::new(l, n_img, 1, layout.copies);
     let outputs = |streams: Vec<(StreamCost, Placed)>| {
+        // Counted only, no stream has outputs to renumber.
+        if x.is_none() {
+            return streams;
+        }
         streams
             .into_iter()
             .map(|(c, vals)| {
