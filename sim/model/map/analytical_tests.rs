@@ -1075,6 +1075,22 @@ proptest! {
     }
 }
 
+/// The programs the search's shortcuts are tested on: ResNet-8, the every-op network and a
+/// stem of two convolutions (`channels` each) on `side`×`side` images, whose many
+/// positions make `const` its choice.
+fn search_programs(side: usize, channels: usize) -> [golden::Program; 3] {
+    let mut stem = Network::new("stem", Shape::new(3, side, side));
+    stem.then("c1", conv(channels, 7, 2, 3, 1, true));
+    stem.then("r1", NetOp::Relu);
+    stem.then("c2", conv(channels, 3, 1, 1, 1, true));
+    let m = cram_workloads::compress::synthetic_model(&stem, &spec(None), 3, 2).unwrap();
+    [
+        zoo_program("resnet8", &spec(None), 5),
+        every_op_program(3, 3, true, (4, 4, false), 0.5, 7),
+        golden::Program::compile(&m.net, &m.weights, m.quant.as_ref().unwrap()).unwrap(),
+    ]
+}
+
 /// A run's own search (energy objective) leaves out the reloading layouts
 /// whose first programs already spend more than the best other reloading layout scores
 /// (`fitting_within`); it must choose exactly what the whole search chooses. On ResNet-8,
@@ -1086,16 +1102,7 @@ fn layouts_left_out_by_the_bound_are_never_chosen() {
     let mut left_out = [0usize; 2];
     // A stem on 128×128 images, whose many positions make `const` the choice: its
     // channel sets are costed in several batches, each checked against the bound.
-    let mut stem = Network::new("stem", Shape::new(3, 128, 128));
-    stem.then("c1", conv(64, 7, 2, 3, 1, true));
-    stem.then("r1", NetOp::Relu);
-    stem.then("c2", conv(64, 3, 1, 1, 1, true));
-    let m = cram_workloads::compress::synthetic_model(&stem, &spec(None), 3, 2).unwrap();
-    let progs = [
-        zoo_program("resnet8", &spec(None), 5),
-        every_op_program(3, 3, true, (4, 4, false), 0.5, 7),
-        golden::Program::compile(&m.net, &m.weights, m.quant.as_ref().unwrap()).unwrap(),
-    ];
+    let progs = search_programs(128, 64);
     let opts = analytical(Choice::auto(Objective::Energy));
     let small = hw_with(|org| {
         org.banks = 1;
@@ -1128,16 +1135,7 @@ fn layouts_left_out_by_the_bound_are_never_chosen() {
 /// under each objective: the runs are identical, and some timelines are left unrun.
 #[test]
 fn timelines_left_unrun_never_change_the_choice() {
-    let mut stem = Network::new("stem", Shape::new(3, 64, 64));
-    stem.then("c1", conv(32, 7, 2, 3, 1, true));
-    stem.then("r1", NetOp::Relu);
-    stem.then("c2", conv(32, 3, 1, 1, 1, true));
-    let m = cram_workloads::compress::synthetic_model(&stem, &spec(None), 3, 2).unwrap();
-    let progs = [
-        zoo_program("resnet8", &spec(None), 5),
-        every_op_program(3, 3, true, (4, 4, false), 0.5, 7),
-        golden::Program::compile(&m.net, &m.weights, m.quant.as_ref().unwrap()).unwrap(),
-    ];
+    let progs = search_programs(64, 32);
     let small = hw_with(|org| {
         org.banks = 1;
         org.subarrays_per_bank = 2;
