@@ -401,9 +401,10 @@ type GateRow = ([f64; ZS], f64, f64);
 /// program uses a few of the ten gate kinds (`nand-not` two, `nand` three), so most of the per-gate tables (640 of
 /// the 752 bytes of an `Actions`) are zeros, and a sweep over subarray shapes keeps the
 /// costs of about a hundred thousand streams. [`PackedActions::add_scaled_to`] adds what
-/// [`Actions::add_scaled`] of the unpacked actions adds, bit for bit: a gate left out has
-/// +0.0 in every entry, and k·(+0.0) added to a sum leaves it as it is (a sum that starts
-/// at +0.0 and adds non-negative terms is never −0.0).
+/// [`Actions::add_scaled`] of the unpacked actions adds, bit for bit, for a finite k into
+/// sums that started at +0.0: a gate left out has +0.0 in every entry, k·(+0.0) is ±0.0,
+/// and adding ±0.0 leaves a sum as it is unless the sum is −0.0, which a sum that starts
+/// at +0.0 never is (rounding to nearest gives +0.0 for an exact zero sum).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PackedActions {
     /// Per gate with an entry other than +0.0, in index order: its index and its rows
@@ -461,8 +462,9 @@ impl From<&Actions> for PackedActions {
 
 impl PackedActions {
     /// `into += k·self`, component by component, as [`Actions::add_scaled`] of the
-    /// unpacked actions.
+    /// unpacked actions (for a finite `k`, into sums that started at +0.0).
     pub fn add_scaled_to(&self, into: &mut Actions, k: f64) {
+        debug_assert!(k.is_finite(), "a finite scale, k = {k}");
         fn add<const N: usize>(a: &mut [f64; N], b: &[f64; N], k: f64) {
             a.iter_mut().zip(b).for_each(|(x, y)| *x += k * y);
         }

@@ -259,6 +259,7 @@ mod packed {
     fn value() -> impl Strategy<Value = f64> {
         prop_oneof![
             Just(0.0),
+            Just(-0.0),
             0.0f64..1e9,
             (0u64..1 << 40).prop_map(|n| n as f64)
         ]
@@ -306,14 +307,27 @@ mod packed {
         }
     }
 
-    /// A gate with no count is left out; one with any entry other than +0.0 is kept.
+    /// A gate with no count is left out; one with any entry other than +0.0 is kept (a
+    /// −0.0 too), in index order, the first two in place.
     #[test]
     fn only_counted_gates_are_kept() {
         let mut a = Actions::default();
         a.gate_lanes[GateKind::Nand.index()] = 3.0;
         a.pulse_lanes[GateKind::Not.index()][1] = 1.0;
         let p = PackedActions::from(&a);
-        assert_eq!(p.gates.len(), 2);
-        assert_eq!(PackedActions::from(&Actions::default()).gates.len(), 0);
+        let kept = |p: &PackedActions| p.gates.iter().map(|g| g.0 as usize).collect::<Vec<_>>();
+        let mut want = vec![GateKind::Not.index(), GateKind::Nand.index()];
+        want.sort();
+        assert_eq!(kept(&p), want);
+        assert!(!p.gates.spilled());
+        assert!(kept(&PackedActions::from(&Actions::default())).is_empty());
+        // A line charge alone, or a −0.0, keeps its gate.
+        a.bsl_logic_cells[GateKind::And.index()] = 2.0;
+        a.gate_lanes[GateKind::Maj3.index()] = -0.0;
+        let p = PackedActions::from(&a);
+        assert_eq!(p.gates.len(), 4);
+        assert!(kept(&p).contains(&GateKind::And.index()));
+        assert!(kept(&p).contains(&GateKind::Maj3.index()));
+        assert_eq!(format!("{:?}", p.unpacked()), format!("{a:?}"));
     }
 }

@@ -62,7 +62,7 @@ impl Tally {
     }
 
     /// The counts of the program on `lanes` lanes, as [`crate::model::engine::Counter`] gives them
-    /// (without the hottest cell, which needs the ops).
+    /// (`Counter::count(..).ops()`: without the hottest cell, which needs the ops).
     pub fn counts(&self, lanes: u64) -> OpCounts {
         let steps = self.gate_steps();
         OpCounts {

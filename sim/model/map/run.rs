@@ -408,7 +408,8 @@ pub(crate) fn choose(
 }
 
 /// [`choose`], leaving unrun (`floors`) the timelines of the candidates whose floor shows
-/// they cannot be picked, or running every one; also gives how many it left unrun.
+/// they cannot be picked, or running every one; also gives how many timelines it left
+/// unrun in the end (none when the resident bits do not fit, which needs every score).
 pub(crate) fn choose_with(
     prog: &golden::Program,
     plans: &[LayerPlan],
@@ -419,8 +420,8 @@ pub(crate) fn choose_with(
 ) -> Result<(NetRun, usize), Error> {
     let pin = opts.choice.resident;
     let scored = |c: &Arc<Candidate>| score_of(&opts.choice, c, c.sums(), hw, images).0;
-    // Each candidate priced on its own (its timeline included), in parallel; the order
-    // and so the choice do not depend on the threads. Under the energy objective a
+    // Each candidate priced on its own, in parallel; the order and so the choice do not
+    // depend on the threads. Under the energy objective a
     // candidate whose floor (its score without the leakage, `score_floor`) exceeds the
     // score of the candidate with the lowest floor cannot be the first of the lowest: its
     // timeline is left unrun (an infinite score here), unless the resident bits of the
@@ -449,16 +450,19 @@ pub(crate) fn choose_with(
                 })
                 .collect();
             if several {
+                // Only finite floors and a finite reference score leave timelines unrun, so
+                // that no NaN meets a skipped candidate in `first_min`.
                 let lowest = o
                     .iter()
-                    .map(|(_, f)| *f)
+                    .map(|(_, f)| f.filter(|f| f.is_finite()))
                     .collect::<Option<Vec<f64>>>()
                     .map(|fs| {
                         let k = (0..fs.len()).fold(0, |b, k| if fs[k] < fs[b] { k } else { b });
                         let s = scored(&o[k].0.costs);
                         o[k].0.score = s;
                         s
-                    });
+                    })
+                    .filter(|s| s.is_finite());
                 o.par_iter_mut()
                     .filter(|(c, _)| c.score.is_nan())
                     .for_each(|(c, floor)| {
@@ -481,11 +485,6 @@ pub(crate) fn choose_with(
                     _ => Some(k),
                 })
         };
-    let unrun = layers
-        .iter()
-        .flatten()
-        .filter(|c| c.score == f64::INFINITY)
-        .count();
     let fewest_bits = |c: &Priced| (c.bits as f64, c.score);
     let capacity = resident_capacity(hw);
     let by_score = |o: &Priced| (o.score, 0.0);
@@ -499,6 +498,11 @@ pub(crate) fn choose_with(
     };
     let wanted = total(&layers, &preferred);
     let mut pick = preferred;
+    let mut unrun = layers
+        .iter()
+        .flatten()
+        .filter(|c| c.score == f64::INFINITY)
+        .count();
     if wanted > capacity {
         // Every candidate's score, the ones left unrun included.
         layers
@@ -506,6 +510,7 @@ pub(crate) fn choose_with(
             .flat_map(|o| o.par_iter_mut())
             .filter(|c| c.score == f64::INFINITY)
             .for_each(|c| c.score = scored(&c.costs));
+        unrun = 0;
         pick = layers
             .iter()
             .map(|o| {
@@ -777,6 +782,16 @@ impl Prices {
 impl Candidate {
     /// `costs` as run on `hw`.
     fn new(costs: Vec<StreamCost>, hw: &Hw) -> Arc<Candidate> {
+        // What `repriced` relies on to share the streams at equal `Prices`.
+        debug_assert!(costs.iter().all(|c| {
+            let (cycles, link, deploy_link) = priced(c, hw);
+            cycles == c.cycles_per_run
+                && link.to_bits() == c.actions.moved_bits[3].to_bits()
+                && c.deploy
+                    .actions
+                    .as_ref()
+                    .is_none_or(|d| deploy_link.to_bits() == d.moved_bits[3].to_bits())
+        }));
         Arc::new(Candidate {
             costs,
             sums: OnceLock::new(),
