@@ -783,15 +783,7 @@ impl Candidate {
     /// `costs` as run on `hw`.
     fn new(costs: Vec<StreamCost>, hw: &Hw) -> Arc<Candidate> {
         // What `repriced` relies on to share the streams at equal `Prices`.
-        debug_assert!(costs.iter().all(|c| {
-            let (cycles, link, deploy_link) = priced(c, hw);
-            cycles == c.cycles_per_run
-                && link.to_bits() == c.actions.moved_bits[3].to_bits()
-                && c.deploy
-                    .actions
-                    .as_ref()
-                    .is_none_or(|d| deploy_link.to_bits() == d.moved_bits[3].to_bits())
-        }));
+        debug_assert!(costs.iter().all(|c| priced_as(c, hw)));
         Arc::new(Candidate {
             costs,
             sums: OnceLock::new(),
@@ -1058,6 +1050,17 @@ fn priced(c: &StreamCost, hw: &Hw) -> (u64, f64, f64) {
     )
 }
 
+/// Whether stream `c`'s cycles and chip-link bits are what [`priced`] gives them on `hw`.
+fn priced_as(c: &StreamCost, hw: &Hw) -> bool {
+    let (cycles, link, deploy_link) = priced(c, hw);
+    cycles == c.cycles_per_run
+        && link.to_bits() == c.actions.moved_bits[3].to_bits()
+        && c.deploy
+            .actions
+            .as_ref()
+            .is_none_or(|d| deploy_link.to_bits() == d.moved_bits[3].to_bits())
+}
+
 /// `costs` [`reprice`]d on `hw`: the same shared streams when they already are priced so (a
 /// sweep point that changes only the subarrays, banks or buses around them: at once when
 /// its [`Prices`] are those the streams were priced at, else stream by stream), a repriced
@@ -1066,16 +1069,7 @@ fn repriced(costs: &Arc<Candidate>, hw: &Hw) -> Arc<Candidate> {
     if costs.prices == Prices::of(hw) {
         return Arc::clone(costs);
     }
-    let same = costs.iter().all(|c| {
-        let (cycles, link, deploy_link) = priced(c, hw);
-        cycles == c.cycles_per_run
-            && link.to_bits() == c.actions.moved_bits[3].to_bits()
-            && c.deploy
-                .actions
-                .as_ref()
-                .is_none_or(|d| deploy_link.to_bits() == d.moved_bits[3].to_bits())
-    });
-    if same {
+    if costs.iter().all(|c| priced_as(c, hw)) {
         return Arc::clone(costs);
     }
     let mut copy = costs.costs.clone();
