@@ -308,11 +308,9 @@ pub(crate) fn report(
         // the lane evaluations is its share of the steps.
         if c.counts.gate_steps > 0 {
             for (sum, &n) in by_gate.iter_mut().zip(&c.counts.by_gate) {
-                if n > 0 {
-                    *sum += (u128::from(c.counts.lane_gate_evals) * u128::from(n)
-                        / u128::from(c.counts.gate_steps)) as u64
-                        * k;
-                }
+                *sum += (u128::from(c.counts.lane_gate_evals) * u128::from(n)
+                    / u128::from(c.counts.gate_steps)) as u64
+                    * k;
             }
         }
         loaded += c.loaded_bits * k;
@@ -414,19 +412,8 @@ fn with_commands(
     (actions, deploy, d_commands)
 }
 
-/// Energy (pJ) and cycles of a layer's streams, and its deployment energy (pJ), as
-/// [`report`] gives them, from the streams' [`action_sums`].
-pub(crate) fn totals_of(
-    costs: &[StreamCost],
-    sums: &(Actions, Actions),
-    hw: &Hw,
-) -> (f64, u64, f64) {
-    let (e, d) = energies_of(costs, sums, hw);
-    (e, timeline::layer_cycles(costs, hw), d)
-}
-
-/// [`totals_of`] without the cycles (the layer's timeline): its energy and its deployment
-/// energy, pJ.
+/// Energy (pJ) of a layer's streams and its deployment energy (pJ), as [`report`] gives
+/// them, from the streams' [`action_sums`].
 pub(crate) fn energies_of(costs: &[StreamCost], sums: &(Actions, Actions), hw: &Hw) -> (f64, f64) {
     let passes = pass_sums(costs, hw.lanes());
     let (actions, deploy, _) = with_commands(costs, sums.clone(), &passes, hw);
@@ -597,7 +584,7 @@ pub(crate) enum Within {
     LeftOut(Vec<StreamCost>),
 }
 
-/// The energy (pJ) of `costs`' actions and commands, as [`totals_of`] prices them: no
+/// The energy (pJ) of `costs`' actions and commands, as [`energies_of`] prices them: no
 /// leakage, no deployment. It only grows as streams are added after them (every action
 /// count and price is non-negative, and floating-point sums in the same order are
 /// monotone), so the dynamic energy of a candidate's first streams bounds its score from

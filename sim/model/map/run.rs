@@ -420,6 +420,11 @@ pub(crate) fn choose_with(
 ) -> Result<(NetRun, usize), Error> {
     let pin = opts.choice.resident;
     let scored = |c: &Arc<Candidate>| score_of(&opts.choice, c, c.sums(), hw, images).0;
+    // The same from the energies its floor was made of (not priced again).
+    let scored_from = |c: &Arc<Candidate>, floor: Option<Floor>| match floor {
+        Some((_, energies)) => score_from(&opts.choice, c, energies, hw, images).0,
+        None => scored(c),
+    };
     // Each candidate priced on its own, in parallel; the order and so the choice do not
     // depend on the threads. Under the energy objective a
     // candidate whose floor (its score without the leakage, `score_floor`) exceeds the
@@ -431,7 +436,7 @@ pub(crate) fn choose_with(
         .map(|p| {
             let several = p.options.len() > 1;
             // (Pinned reload, the plans hold no resident candidate.)
-            let mut o: Vec<(Priced, Option<f64>)> = p
+            let mut o: Vec<(Priced, Option<Floor>)> = p
                 .options
                 .par_iter()
                 .map(|(s, costs)| {
@@ -454,11 +459,11 @@ pub(crate) fn choose_with(
                 // that no NaN meets a skipped candidate in `first_min`.
                 let lowest = o
                     .iter()
-                    .map(|(_, f)| f.filter(|f| f.is_finite()))
+                    .map(|(_, f)| f.map(|f| f.0).filter(|f| f.is_finite()))
                     .collect::<Option<Vec<f64>>>()
                     .map(|fs| {
                         let k = (0..fs.len()).fold(0, |b, k| if fs[k] < fs[b] { k } else { b });
-                        let s = scored(&o[k].0.costs);
+                        let s = scored_from(&o[k].0.costs, o[k].1);
                         o[k].0.score = s;
                         s
                     })
@@ -466,9 +471,9 @@ pub(crate) fn choose_with(
                 o.par_iter_mut()
                     .filter(|(c, _)| c.score.is_nan())
                     .for_each(|(c, floor)| {
-                        c.score = match (floor, lowest) {
-                            (Some(f), Some(s)) if *f > s => f64::INFINITY,
-                            _ => scored(&c.costs),
+                        c.score = match (*floor, lowest) {
+                            (Some((f, _)), Some(s)) if f > s => f64::INFINITY,
+                            _ => scored_from(&c.costs, *floor),
                         };
                     });
             }

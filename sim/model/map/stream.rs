@@ -122,7 +122,19 @@ pub(crate) fn score_of(
     hw: &Hw,
     images: usize,
 ) -> (f64, f64, u64) {
-    let (e, t, d) = totals_of(costs, sums, hw);
+    score_from(choice, costs, energies_of(costs, sums, hw), hw, images)
+}
+
+/// [`score_of`], from the streams' energy and deployment energy ([`energies_of`]): adds
+/// the leakage over the layer's timeline and the deployment's share.
+pub(crate) fn score_from(
+    choice: &Choice,
+    costs: &[StreamCost],
+    (e, d): (f64, f64),
+    hw: &Hw,
+    images: usize,
+) -> (f64, f64, u64) {
+    let t = timeline::layer_cycles(costs, hw);
     let busy: u64 = costs
         .iter()
         .map(|c| c.runs * c.cycles_per_run * c.repeat)
@@ -136,24 +148,27 @@ fn deployed_share(choice: &Choice, d_pj: f64, images: usize) -> f64 {
     d_pj * images as f64 / choice.inferences_per_deployment.max(1) as f64
 }
 
+/// A [`score_floor`] and the (energy, deployment energy) in pJ it is made of.
+pub(crate) type Floor = (f64, (f64, f64));
+
 /// A floor under [`score_of`] that needs no timeline, under the energy objective (None
 /// under the others, whose scores need the cycles): the score without the leakage. The
 /// leakage is never negative (a device with a negative leakage gets no floor), and a
 /// rounded sum never falls when one of its terms grows, so the floor never exceeds the
-/// score.
+/// score. Also gives the energies it is made of, for [`score_from`].
 pub(crate) fn score_floor(
     choice: &Choice,
     costs: &[StreamCost],
     sums: &(Actions, Actions),
     hw: &Hw,
     images: usize,
-) -> Option<f64> {
+) -> Option<Floor> {
     let leaks = hw.org.leakage_w().partial_cmp(&0.0);
     if choice.objective != Objective::Energy || leaks.is_none_or(|o| o.is_lt()) {
         return None;
     }
     let (e, d) = energies_of(costs, sums, hw);
-    Some(e + 0.0 + deployed_share(choice, d, images))
+    Some((e + 0.0 + deployed_share(choice, d, images), (e, d)))
 }
 
 /// Expected fraction of lanes per input-zero count for each gate kind, characterized once
