@@ -165,6 +165,13 @@ impl Builder {
         }
     }
 
+    /// What its temporaries look like, up to which columns hold what: columns declared,
+    /// columns free, and the peak of live temporaries plus announced reserves. A counting
+    /// builder's ops depend on no more (its closed forms never read a column's number).
+    pub fn temp_state(&self) -> (usize, usize, usize) {
+        (self.n_cols, self.free.len(), self.reserved_peak)
+    }
+
     /// Adds `n` times `t` to the tally (counting mode: ops generated in closed form).
     pub fn add_tally(&mut self, t: &Tally, n: u64) {
         self.tally

@@ -51,6 +51,18 @@ impl Tally {
         }
     }
 
+    /// What this tally adds to `earlier`, a tally it grew from (every count only grows).
+    pub fn minus(&self, earlier: &Tally) -> Tally {
+        let mut d = *self;
+        for (a, b) in d.gates.iter_mut().zip(&earlier.gates) {
+            *a -= b;
+        }
+        for (a, b) in d.presets.iter_mut().zip(&earlier.presets) {
+            *a -= b;
+        }
+        d
+    }
+
     /// Gate steps.
     pub fn gate_steps(&self) -> u64 {
         self.gates.iter().sum()

@@ -1002,20 +1002,7 @@ proptest! {
         width in 1usize..80, bits in prop::sample::select(vec![4u32, 8, 12]),
         at in 0usize..144, len in 0usize..144,
     ) {
-        let mut net = Network::new("t", Shape::new(3, 6, 6));
-        net.then("c1", conv(16, 3, 1, 1, 1, true));
-        net.then("r1", NetOp::Relu);
-        net.then("c2", conv(16, 3, 1, 1, 1, true));
-        let mut sp = spec(None);
-        sp.weights.bits = bits;
-        if binary {
-            sp.weights = BINARY_WEIGHTS;
-            sp.binarize = Some(Binarize { weights: true, acts: true, ends: None });
-        }
-        let w = synthetic_weights(&net, seed).unwrap();
-        let (m, _) = compress(&net, &w, &sp, &synthetic_inputs(net.input_shape(), 2, seed)).unwrap();
-        let prog = golden::Program::compile(&m.net, &m.weights, m.quant.as_ref().unwrap()).unwrap();
-        let c2 = prog.network().layers.iter().position(|x| x.name == "c2").unwrap();
+        let (prog, c2) = c2_program(seed, bits, binary);
         let l = linear::Linear::at(&prog, c2).unwrap();
         let red = l.reduction();
         let ranges = linear::chunks(red, width.min(red));
@@ -1305,4 +1292,130 @@ fn a_sweeps_subarray_shapes_share_programs_not_results() {
             }
         }
     }
+}
+
+/// Layer "c2" (16 channels, 3×3 over 16 inputs: a reduction of 144) of a small network with
+/// synthetic weights of `seed` coded in `bits` bits, or binarized.
+fn c2_program(seed: u64, bits: u32, binary: bool) -> (golden::Program, usize) {
+    let mut net = Network::new("t", Shape::new(3, 6, 6));
+    net.then("c1", conv(16, 3, 1, 1, 1, true));
+    net.then("r1", NetOp::Relu);
+    net.then("c2", conv(16, 3, 1, 1, 1, true));
+    let mut sp = spec(None);
+    sp.weights.bits = bits;
+    if binary {
+        sp.weights = BINARY_WEIGHTS;
+        sp.binarize = Some(Binarize {
+            weights: true,
+            acts: true,
+            ends: None,
+        });
+    }
+    let w = synthetic_weights(&net, seed).unwrap();
+    let (m, _) = compress(&net, &w, &sp, &synthetic_inputs(net.input_shape(), 2, seed)).unwrap();
+    let prog = golden::Program::compile(&m.net, &m.weights, m.quant.as_ref().unwrap()).unwrap();
+    let c2 = prog
+        .network()
+        .layers
+        .iter()
+        .position(|x| x.name == "c2")
+        .unwrap();
+    (prog, c2)
+}
+
+/// A counting stored job of `l` over `channels` (whole, or the partial sums of `slices`
+/// slices), once tallying a chunk like the steady one before it and once reducing every
+/// chunk: the jobs, and how many chunks the first tallied without reducing them.
+fn both_counted(
+    l: &linear::Linear<'_>,
+    set: GateSet,
+    channels: &[usize],
+    (slices, resident): (usize, bool),
+    chunk: usize,
+) -> Option<(linear::Job, linear::Job, usize)> {
+    let red = l.reduction();
+    let ranges = linear::chunks(red, red.div_ceil(slices));
+    let table = linear::partial_table(l, &ranges);
+    let spec = linear::StoredSpec {
+        channels,
+        ranges: &ranges,
+        partial: slices > 1,
+        partials: &table,
+        resident,
+    };
+    let reused = linear::stored_job_with(set, l, &spec, chunk, true, true);
+    let plain = linear::stored_job_with(set, l, &spec, chunk, true, false);
+    match (reused, plain) {
+        (Ok((a, n)), Ok((b, none))) => {
+            assert_eq!(none, 0);
+            Some((a, b, n))
+        }
+        (Err(a), Err(b)) => {
+            assert_eq!(a, b);
+            None
+        }
+        (a, b) => panic!("one failed: {:?} vs {:?}", a.map(|x| x.1), b.map(|x| x.1)),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// A counting stored job that tallies a chunk like the steady chunk before it, without
+    /// reducing it, comes out as the one that reduces every chunk (the same tally, column
+    /// bound, segments, loads and outputs), and as its generated program counts: on 2-,
+    /// 4- and 8-bit and binarized layers, every gate set, any channel set, chunk, slice
+    /// count and residency.
+    #[test]
+    fn steady_chunks_tally_as_reduced_ones(
+        seed in any::<u64>(), binary in any::<bool>(), first in 0usize..16, n in 1usize..17,
+        chunk in 1usize..24, bits in prop::sample::select(vec![2u32, 4, 8]),
+        set in prop::sample::select(GateSet::ALL.to_vec()), slices in 1usize..4,
+        resident in any::<bool>(),
+    ) {
+        let (prog, c2) = c2_program(seed, bits, binary);
+        let l = linear::Linear::at(&prog, c2).unwrap();
+        let channels: Vec<usize> = (first..(first + n).min(l.channels())).collect();
+        prop_assume!(!channels.is_empty());
+        let Some((a, b, _)) = both_counted(&l, set, &channels, (slices, resident), chunk) else {
+            return Ok(());
+        };
+        prop_assert_eq!(a.tally, b.tally);
+        prop_assert_eq!(a.cols, b.cols);
+        prop_assert_eq!(&a.segments, &b.segments);
+        prop_assert_eq!(a.load_counts(), b.load_counts());
+        prop_assert_eq!(a.loading_segments(), b.loading_segments());
+        prop_assert_eq!(a.outputs.iter().map(Vec::len).collect::<Vec<_>>(),
+            b.outputs.iter().map(Vec::len).collect::<Vec<_>>());
+        prop_assert_eq!(a.out, b.out);
+        // The generated program: the same tally, within the bound.
+        let red = l.reduction();
+        let ranges = linear::chunks(red, red.div_ceil(slices));
+        let table = linear::partial_table(&l, &ranges);
+        let spec = linear::StoredSpec {
+            channels: &channels,
+            ranges: &ranges,
+            partial: slices > 1,
+            partials: &table,
+            resident,
+        };
+        let real = linear::stored_job(set, &l, &spec, chunk, false).unwrap();
+        prop_assert_eq!(real.tally, a.tally);
+        prop_assert!(real.program.cols() <= a.cols);
+    }
+}
+
+/// The shortcut is taken where it can be: every channel of a 2-bit layer has its low weight
+/// bits set in some lane at every input, so chunks of equal length enter the heap alike,
+/// and all but the first few (the constants' chunk, and those that add columns) are
+/// tallied without being reduced.
+#[test]
+fn steady_chunks_are_tallied_without_a_reduction() {
+    let (prog, c2) = c2_program(5, 2, false);
+    let l = linear::Linear::at(&prog, c2).unwrap();
+    let channels: Vec<usize> = (0..l.channels()).collect();
+    let (a, b, reused) = both_counted(&l, GateSet::NandNot, &channels, (1, false), 4).unwrap();
+    // 144 inputs in 36 chunks of 4.
+    assert_eq!(a.segments.len(), 37);
+    assert!(reused >= 30, "{reused} of 36 chunks tallied as steady");
+    assert_eq!((a.tally, a.cols), (b.tally, b.cols));
 }

@@ -4,7 +4,7 @@ use super::arith::{self, Coding, Lit, Mult, Nonzero, Signal, Sum};
 use super::linear::*;
 use crate::error::MapError;
 use crate::model::engine::isa::Col;
-use crate::model::kernels::{Builder, GateSet};
+use crate::model::kernels::{Builder, GateSet, Tally};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -259,6 +259,19 @@ pub fn stored_job(
     chunk: usize,
     counting: bool,
 ) -> Result<Job, MapError> {
+    stored_job_with(set, l, spec, chunk, counting, true).map(|(job, _)| job)
+}
+
+/// [`stored_job`], a counting one tallying a chunk like a steady one before it without
+/// reducing it ([`Steady`]) only when `reuse`; also gives how many chunks it so tallied.
+pub(crate) fn stored_job_with(
+    set: GateSet,
+    l: &Linear<'_>,
+    spec: &StoredSpec<'_>,
+    chunk: usize,
+    counting: bool,
+    reuse: bool,
+) -> Result<(Job, usize), MapError> {
     let mut b = builder(set, counting);
     let a = l.x.bits;
     let wc = l.weight_coding();
@@ -287,11 +300,30 @@ pub fn stored_job(
     let xnor = l.xnor();
     // One sum, emptied by each chunk's reduction for the next.
     let mut heap: Option<Sum> = None;
+    // Counting: the last chunk, when it was steady; the chunks tallied as it.
+    let mut steady: Option<Steady> = None;
+    let mut reused = 0;
     for (k, rs) in chunks(len, chunk).into_iter().enumerate() {
         let start = b.len();
         // Two loads per input, and the constants' (K, M and its flag); a counting job
         // lists none past the first segment's constants (it counts them).
         let mut loads: Vec<Load> = Vec::with_capacity(if counting { 0 } else { 2 * rs.len() + 3 });
+        let n_live = counting.then(|| LiveCounts::of(&lives[rs.clone()], wc.bits, xnor));
+        if let (Some(st), Some(n)) = (&steady, &n_live)
+            && reuse
+            && st.inputs == rs.len()
+            && st.n_live == *n
+        {
+            b.add_tally(&st.tally, 1);
+            reused += 1;
+            segments.push(Segment {
+                loads,
+                ops: start..b.len(),
+                counted: st.counted,
+            });
+            continue;
+        }
+        let before = (b.temp_state(), b.tally(), acc.len());
         let sum = match &mut heap {
             Some(sum) => sum,
             None => heap.insert(Sum::new(&b, lo, hi)?),
@@ -303,22 +335,29 @@ pub fn stored_job(
             loads.extend(c.loads(sum));
         }
         let mut counted = LoadCounts::default();
-        if counting {
+        if let Some(n_live) = n_live {
             // Counted: the chunk's inputs and weights by their sizes alone, their products
             // by the weight bits live at each input.
             counted.add(SourceKind::X, false, x_cols[0].len(), rs.len());
             counted.add(SourceKind::W, spec.resident, w_cols[0].len(), rs.len());
-            let n_live = LiveCounts::of(&lives[rs.clone()], wc.bits, xnor);
             let (x0, w0) = (l.x.signal(&x_cols[0]), wc.signal(&w_cols[0]));
             add_counted_products(sum, x0, w0, &n_live, rs.len() as u64, xnor);
+            acc = sum.reduce_raw_and_empty(&mut b);
+            steady =
+                (k > 0 && before.0 == b.temp_state() && before.2 == acc.len()).then(|| Steady {
+                    inputs: rs.len(),
+                    n_live,
+                    tally: b.tally().minus(&before.1),
+                    counted,
+                });
         } else {
             for (j, r) in rs.clone().enumerate() {
                 let w = &w_cols[if spec.resident { r } else { j }];
                 loads.extend(input_loads(r, &x_cols[j], w, l.x, wc, spec.resident));
                 add_products(sum, l.x.signal(&x_cols[j]), wc.signal(w), lives[r], xnor);
             }
+            acc = sum.reduce_raw_and_empty(&mut b);
         }
-        acc = sum.reduce_raw_and_empty(&mut b);
         segments.push(Segment {
             loads,
             ops: start..b.len(),
@@ -329,10 +368,13 @@ pub fn stored_job(
     let Some(consts) = consts else {
         // A partial sum leaves as it is, for the reducer.
         let coding = Coding::signed(acc.len() as u32);
-        return Ok(finish(b, segments, start, vec![acc], coding));
+        return Ok((finish(b, segments, start, vec![acc], coding), reused));
     };
     let out = consts.epilogue(&mut b, l, &Signal::raw(&acc, lo, hi), first_temp)?;
-    Ok(finish(b, segments, start, vec![out], l.out_coding()))
+    Ok((
+        finish(b, segments, start, vec![out], l.out_coding()),
+        reused,
+    ))
 }
 
 /// The reducer of a reduction split in space: for subarrays whose lanes hold outputs of
@@ -574,9 +616,28 @@ fn input_loads(
     ]
 }
 
+/// A chunk of a counting [`stored_job`] that left the builder's temporaries as it found
+/// them (its accumulator traded for a new one of the same width, no column added, no
+/// higher peak): what it entered into the heap (its inputs and their live weight bits,
+/// after the accumulator's bits) and what it added. A counting heap's reduction depends on
+/// the bits of each kind waiting at each weight and on the constant alone ([`BitHeap`]'s
+/// closed form), and a chunk empties the heap, so the next chunk that enters the same
+/// adds the same ops, and leaves the temporaries as it found them too (up to which
+/// columns hold what, which a counting builder never reads): it is tallied without being
+/// reduced.
+///
+/// [`BitHeap`]: crate::model::kernels::heap::BitHeap
+#[derive(Debug)]
+struct Steady {
+    inputs: usize,
+    n_live: LiveCounts,
+    tally: Tally,
+    counted: LoadCounts,
+}
+
 /// [`Live`] counted over a chunk's inputs: per weight bit, how many inputs have it set in
 /// some lane (`any`) and, on the XNOR route, in every lane (`all`; zero otherwise).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct LiveCounts {
     any: [u64; 64],
     all: [u64; 64],
