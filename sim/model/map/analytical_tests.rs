@@ -991,11 +991,11 @@ fn the_timeline_meets_the_pass_bounds() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     /// The per-layer helpers that sum or mask a row range in one pass (the interval of a
-    /// slice's partial sum, the weight-bit masks of a channel set) equal their term-by-term
-    /// definitions, on 4-, 8- and 12-bit and binarized layers (weights read as bytes, with
-    /// their blocks' running sums or slice by slice for narrow slices, and as i64 where
-    /// they do not fit in one), for any channel set (every channel too), slice width and
-    /// range.
+    /// slice's partial sum, also as the layer's table keeps it, the weight-bit masks of a
+    /// channel set) equal their term-by-term definitions, on 4-, 8- and 12-bit and
+    /// binarized layers (weights read as bytes, with their blocks' running sums or slice by
+    /// slice for narrow slices, and as i64 where they do not fit in one), for any channel
+    /// set (every channel too), slice width and range.
     #[test]
     fn row_range_helpers_match_their_definitions(
         seed in any::<u64>(), binary in any::<bool>(), first in 0usize..16, n in 1usize..8,
@@ -1006,6 +1006,7 @@ proptest! {
         let l = linear::Linear::at(&prog, c2).unwrap();
         let red = l.reduction();
         let ranges = linear::chunks(red, width.min(red));
+        let tables = linear::partial_table(&l, &ranges);
         let channels: Vec<usize> = (first..(first + n).min(l.channels())).collect();
         prop_assume!(!channels.is_empty());
         let (xl, xh) = l.x_centred();
@@ -1034,10 +1035,13 @@ proptest! {
             }
             prop_assert_eq!(l.acc_interval(c), (lo, hi));
             let table = l.partial_intervals(c, &ranges);
-            for (r, &got) in ranges.iter().zip(&table) {
+            for (k, (r, &got)) in ranges.iter().zip(&table).enumerate() {
                 let want = partial(c, r.clone());
                 prop_assert_eq!((i128::from(got.0), i128::from(got.1)), want);
                 prop_assert_eq!(l.partial_interval(c, r.clone()), want);
+                // The layer's table, whichever way it keeps its entries.
+                let kept = tables.at(c, k);
+                prop_assert_eq!((i128::from(kept.0), i128::from(kept.1)), want);
             }
             // Any range, however it meets the blocks of the bytes' running sums.
             let r = at.min(red)..(at + len).min(red);

@@ -149,7 +149,11 @@ impl StoredSpec<'_> {
     /// the output accumulator's, or the partial sums'.
     pub fn interval(&self, l: &Linear<'_>) -> (i128, i128) {
         if self.partial {
-            union(self.channels.iter().flat_map(|&c| self.partials.channel(c)))
+            union(
+                self.channels
+                    .iter()
+                    .map(|&c| self.partials.channel_union(c)),
+            )
         } else {
             union(self.channels.iter().map(|&c| l.intervals()[c]))
         }
@@ -162,14 +166,19 @@ impl StoredSpec<'_> {
 }
 
 /// Every channel's partial-sum interval over each reduction slice ([`partial_table`]), in
-/// one array, channel-major. Its ends are i32 when every one fits (an 8-bit layer's do for
-/// rows of up to about 65,000 inputs), which halves a table that a narrow slice width makes
-/// large: ResNet-18's widest layers have over a thousand two-input slices per channel, and
-/// a sweep keeps every layer's table of every width it costed.
+/// one array, channel-major. A narrow slice width makes a table large (ResNet-18's widest
+/// layers have over a thousand two-input slices per channel), and a sweep keeps every
+/// layer's table of every width it costed: slices of up to 255 byte weights keep their
+/// weights' two sums in i16, from which an interval is worked out when read (4 bytes an
+/// entry); other tables keep the ends, in i32 when every one fits (an 8-bit layer's do for
+/// rows of up to about 65,000 inputs).
 #[derive(Debug, Default)]
 pub struct PartialTable {
     slices: usize,
     ends: Ends,
+    /// Per channel, the union of its slices' intervals with 0 (what a partial-sum
+    /// program's accumulator interval is made of, [`StoredSpec::interval`]).
+    unions: Vec<(i64, i64)>,
 }
 
 /// A [`PartialTable`]'s interval ends.
@@ -177,6 +186,9 @@ pub struct PartialTable {
 enum Ends {
     Narrow(Vec<(i32, i32)>),
     Wide(Vec<(i64, i64)>),
+    /// The centred input range and each slice's (Σw, Σ|w|) ([`Linear::slice_sums`]): the
+    /// interval is [`product_bounds`] of them, as [`Linear::partial_intervals`] finds it.
+    Sums((i64, i64), Vec<(i16, i16)>),
 }
 
 impl Default for Ends {
@@ -192,12 +204,48 @@ impl PartialTable {
         match &self.ends {
             Ends::Narrow(v) => (i64::from(v[i].0), i64::from(v[i].1)),
             Ends::Wide(v) => v[i],
+            Ends::Sums(xs, v) => product_bounds(*xs, (i64::from(v[i].0), i64::from(v[i].1))),
         }
     }
 
     /// Channel c's partial-sum intervals, slice by slice.
     pub fn channel(&self, c: usize) -> impl Iterator<Item = (i64, i64)> + '_ {
         (0..self.slices).map(move |k| self.at(c, k))
+    }
+
+    /// The smallest interval holding 0 and channel c's every slice's interval.
+    pub fn channel_union(&self, c: usize) -> (i64, i64) {
+        self.unions[c]
+    }
+
+    /// Per slice, the smallest interval holding 0 and the slice's interval of every one of
+    /// `channels` ([`union`] slice by slice, the rows read in order).
+    pub fn slice_unions(&self, channels: &[usize]) -> Vec<(i128, i128)> {
+        let mut u = vec![(0i64, 0i64); self.slices];
+        for &c in channels {
+            for (k, (lo, hi)) in u.iter_mut().enumerate() {
+                let (a, b) = self.at(c, k);
+                (*lo, *hi) = ((*lo).min(a), (*hi).max(b));
+            }
+        }
+        u.into_iter()
+            .map(|(lo, hi)| (i128::from(lo), i128::from(hi)))
+            .collect()
+    }
+
+    /// The table of `slices` intervals per channel kept as their weight sums `sums`
+    /// (channel-major), read over the centred input range `xs`, and each channel's union.
+    pub(crate) fn of_sums(
+        slices: usize,
+        xs: (i64, i64),
+        sums: Vec<(i16, i16)>,
+        unions: Vec<(i64, i64)>,
+    ) -> PartialTable {
+        PartialTable {
+            slices,
+            ends: Ends::Sums(xs, sums),
+            unions,
+        }
     }
 
     /// The table of `channels` rows of `slices` intervals each, in i32 while every end so
@@ -209,7 +257,10 @@ impl PartialTable {
     ) -> PartialTable {
         let n = channels * slices;
         let mut ends = Ends::Narrow(Vec::with_capacity(n));
+        let mut unions = Vec::with_capacity(channels);
         for row in rows {
+            let (lo, hi) = union(row.iter().copied());
+            unions.push((lo as i64, hi as i64));
             let fits =
                 |&(lo, hi): &(i64, i64)| i32::try_from(lo).is_ok() && i32::try_from(hi).is_ok();
             ends = match ends {
@@ -228,15 +279,23 @@ impl PartialTable {
                     v.extend(row);
                     Ends::Wide(v)
                 }
+                Ends::Sums(..) => unreachable!("rows are kept as their ends"),
             };
         }
-        PartialTable { slices, ends }
+        PartialTable {
+            slices,
+            ends,
+            unions,
+        }
     }
 }
 
 /// Every channel's partial-sum interval over each reduction range
 /// ([`Linear::partial_interval`]), computed once per layer and split.
 pub fn partial_table(l: &Linear<'_>, ranges: &[Range<usize>]) -> PartialTable {
+    if let Some(table) = l.slice_sums(ranges) {
+        return table;
+    }
     PartialTable::from_rows(
         ranges.len(),
         l.channels(),
@@ -760,7 +819,8 @@ mod tests {
 
     /// A partial-sum table keeps i32 ends while they fit (i32::MIN and i32::MAX included)
     /// and switches to i64 at the first row with an end past them, the rows before it
-    /// widened: every entry reads back as given, wherever the switch falls.
+    /// widened: every entry reads back as given, wherever the switch falls, and so do the
+    /// unions of a channel's slices and of a slice's channels.
     #[test]
     fn a_partial_table_reads_back_its_rows() {
         let big = i64::from(i32::MAX) + 1;
@@ -783,6 +843,15 @@ mod tests {
                 for (k, &end) in row.iter().enumerate() {
                     assert_eq!(t.at(c, k), end);
                 }
+                let (lo, hi) = union(row.iter().copied());
+                assert_eq!(t.channel_union(c), (lo as i64, hi as i64));
+            }
+            // Slice by slice over some channels, in any order.
+            for channels in [vec![2], vec![3, 0], vec![0, 1, 2, 3]] {
+                let want: Vec<(i128, i128)> = (0..3)
+                    .map(|k| union(channels.iter().map(|&c| rows[c][k])))
+                    .collect();
+                assert_eq!(t.slice_unions(&channels), want, "{channels:?}");
             }
         }
     }

@@ -494,8 +494,23 @@ pub(crate) type Loader<'a> = &'a (dyn Fn(Source, &mut [i64]) + Sync);
 /// Output codes read back from a job: (channel, lane index within the layer, code).
 pub(crate) type Placed = Vec<(usize, usize, i64)>;
 
+/// Streams in order, and what each placed (functional mode; nothing when counted), apart:
+/// a stream's cost is moved from where it is made to where it is kept once (a cost is about
+/// 600 bytes, and a ResNet-18 sweep keeps some 100,000).
+#[derive(Debug, Default)]
+pub(crate) struct Costed {
+    pub(crate) costs: Vec<StreamCost>,
+    pub(crate) placed: Vec<Placed>,
+}
+
+impl From<(Vec<StreamCost>, Vec<Placed>)> for Costed {
+    fn from((costs, placed): (Vec<StreamCost>, Vec<Placed>)) -> Costed {
+        Costed { costs, placed }
+    }
+}
+
 /// The streams of one program (set or group), or why it could not be built.
-pub(crate) type Streams = Result<Vec<(StreamCost, Placed)>, MapError>;
+pub(crate) type Streams = Result<Costed, MapError>;
 
 /// A Dense or Conv2d layer's streams, counted in closed form, or with `x` (input codes)
 /// executed bit by bit; `realize` prices the counted streams with their generated programs
@@ -524,15 +539,11 @@ pub(crate) fn linear_layer(
     let mut y: Vec<_> = (0..images)
         .map(|_| Array3::<i64>::zeros((c_out, l.out_shape.h, l.out_shape.w)))
         .collect();
-    let mut costs = Vec::with_capacity(results.len());
-    for (cost, vals) in results {
-        for (co, g, v) in vals {
-            let (img, p) = (g / p_n, g % p_n);
-            y[img][[co, p / l.out_shape.w, p % l.out_shape.w]] = v;
-        }
-        costs.push(cost);
+    for (co, g, v) in results.placed.into_iter().flatten() {
+        let (img, p) = (g / p_n, g % p_n);
+        y[img][[co, p / l.out_shape.w, p % l.out_shape.w]] = v;
     }
-    Ok((costs, y))
+    Ok((results.costs, y))
 }
 
 /// A layout of a linear layer that keeps no weights resident, costed in closed form
@@ -569,7 +580,12 @@ pub(crate) fn linear_within(
         }
     };
     Ok(match streams {
-        Some(s) => Within::Whole(s.into_iter().map(|(c, _)| c).collect()),
+        Some(s) => {
+            // Kept: without the room its batches grew into.
+            let mut costs = s.costs;
+            costs.shrink_to_fit();
+            Within::Whole(costs)
+        }
         None => Within::LeftOut(judged.into_inner().expect("not poisoned")),
     })
 }
@@ -604,7 +620,7 @@ pub(crate) fn resident_bits(costs: &[StreamCost]) -> u64 {
 pub(crate) type Going<'a> = Option<&'a (dyn Fn(&[StreamCost]) -> bool + Sync)>;
 
 /// A candidate's streams, or `None` when it was given up ([`Going`]).
-type MaybeStreams = Result<Option<Vec<(StreamCost, Placed)>>, MapError>;
+type MaybeStreams = Result<Option<Costed>, MapError>;
 
 /// `each` of `items` (each a program's streams), in order: all at once in parallel, or
 /// with `going`, in batches of 4, 4, 4, 4, 4, 5, 6, 7, 9, … items (a quarter of those so
@@ -616,7 +632,7 @@ fn in_batches<I: Sync>(
     going: Going<'_>,
     before: &[StreamCost],
 ) -> MaybeStreams {
-    let mut done: Vec<(StreamCost, Placed)> = Vec::new();
+    let mut done = Costed::default();
     // `before` and the streams so far, what `going` judges (kept only with `going`).
     let mut so_far: Vec<StreamCost> = going.map_or_else(Vec::new, |_| before.to_vec());
     let mut at = 0;
@@ -628,10 +644,10 @@ fn in_batches<I: Sync>(
             .enumerate()
             .map(|(k, item)| each(at + k, item))
             .collect();
-        let new = done.len();
+        let new = done.costs.len();
         flatten_into(streams, &mut done)?;
         if let Some(going) = going.filter(|_| end < items.len()) {
-            so_far.extend(done[new..].iter().map(|(c, _)| c.clone()));
+            so_far.extend_from_slice(&done.costs[new..]);
             if !going(&so_far) {
                 return Ok(None);
             }
@@ -788,7 +804,8 @@ fn const_streams(
                 }
                 (cost, vals)
             })
-            .collect())
+            .unzip::<_, _, Vec<_>, Vec<_>>()
+            .into())
     };
     in_batches(&sets, set_streams, going, &[])
 }
@@ -815,20 +832,16 @@ fn stored_streams(
     let per_img = n_img * l.positions();
     // Output values by (channel, image and position).
     let order = Order::new(l, n_img, 1, layout.copies);
-    let outputs = |streams: Vec<(StreamCost, Placed)>| {
+    let outputs = |mut streams: Costed| {
         // Counted only, no stream has outputs to renumber.
-        if x.is_none() {
-            return streams;
+        if x.is_some() {
+            for vals in &mut streams.placed {
+                for (_, g, _) in vals.iter_mut() {
+                    *g = order.decode(*g).1;
+                }
+            }
         }
         streams
-            .into_iter()
-            .map(|(c, vals)| {
-                let vals = vals
-                    .into_iter()
-                    .map(|(co, g, v)| (co, order.decode(g).1, v));
-                (c, vals.collect())
-            })
-            .collect()
     };
     let pass = |p: &Pass<'_>, partials: Option<&[i64]>, base: usize, before: &[StreamCost]| {
         stored_pass(
@@ -858,20 +871,19 @@ fn stored_streams(
     let partials: Option<Vec<i64>> = x.map(|_| {
         // Slice lane g·s + k holds reducer lane g's slice k, in either lane order.
         let mut p = vec![0; l.channels() * per_img * ranges.len()];
-        for (_, vals) in &first {
-            for &(_, g, v) in vals {
-                p[g] = v;
-            }
+        for &(_, g, v) in first.placed.iter().flatten() {
+            p[g] = v;
         }
         p
     });
     let base = first
+        .costs
         .iter()
-        .map(|(c, _)| c.place.program + 1)
+        .map(|c| c.place.program + 1)
         .max()
         .unwrap_or(0);
     let before: Vec<StreamCost> = match going {
-        Some(_) => first.iter().map(|(c, _)| c.clone()).collect(),
+        Some(_) => first.costs.clone(),
         None => Vec::new(),
     };
     let Some(second) = pass(
@@ -883,13 +895,17 @@ fn stored_streams(
     else {
         return Ok(None);
     };
-    // The slice pass's streams place no outputs; the reducer's follow them (in place: the
-    // streams are about 1 KB each).
+    // The slice pass's streams place no outputs; the reducer's follow them.
     let mut all = first;
-    for (_, placed) in &mut all {
+    for placed in &mut all.placed {
         *placed = Vec::new();
     }
-    all.extend(outputs(second));
+    let second = outputs(second);
+    // Exactly: a candidate's streams are kept, room to spare too.
+    all.costs.reserve_exact(second.costs.len());
+    all.placed.reserve_exact(second.placed.len());
+    all.costs.extend(second.costs);
+    all.placed.extend(second.placed);
     Ok(Some(all))
 }
 
@@ -1140,11 +1156,7 @@ fn stored_pass(
         }
     };
     // The partial sums' intervals per slice over a program's channels.
-    let parts = |channels: &[usize]| -> Vec<(i128, i128)> {
-        (0..ranges.len())
-            .map(|k| linear::union(channels.iter().map(|&c| table.at(c, k))))
-            .collect()
-    };
+    let parts = |channels: &[usize]| table.slice_unions(channels);
     let make = |channels: &[usize], chunk: usize, counting: bool| match pass {
         Pass::Whole | Pass::Slices(..) => {
             let spec = StoredSpec {
@@ -1401,7 +1413,8 @@ fn stored_pass(
                 }
                 (cost, vals)
             })
-            .collect())
+            .unzip::<_, _, Vec<_>, Vec<_>>()
+            .into())
     };
     in_batches(&groups, group_streams, going, before)
 }
@@ -1454,16 +1467,21 @@ pub(crate) fn first_lanes(blk: &Range<usize>, period: usize, first: usize) -> u6
 }
 
 /// Appends the streams of every program in order to `all`, or gives the first program's
-/// error. Room for all of them is made first: a stream is about 1 KB, and growing `all`
-/// as it fills would copy (and fault in) every stream again at each doubling.
-pub(crate) fn flatten_into(
-    per_program: Vec<Streams>,
-    all: &mut Vec<(StreamCost, Placed)>,
-) -> Result<(), MapError> {
-    let per_program = per_program.into_iter().collect::<Result<Vec<_>, _>>()?;
-    all.reserve(per_program.iter().map(Vec::len).sum());
+/// error. Room for all of them is made first: growing `all` as it fills would copy (and
+/// fault in) every stream again at each doubling; and one program's streams, the first,
+/// are taken as they are.
+pub(crate) fn flatten_into(per_program: Vec<Streams>, all: &mut Costed) -> Result<(), MapError> {
+    let mut per_program = per_program.into_iter().collect::<Result<Vec<_>, _>>()?;
+    if all.costs.is_empty() && per_program.len() == 1 {
+        *all = per_program.pop().expect("one program");
+        return Ok(());
+    }
+    let n: usize = per_program.iter().map(|p| p.costs.len()).sum();
+    all.costs.reserve(n);
+    all.placed.reserve(n);
     for streams in per_program {
-        all.extend(streams);
+        all.costs.extend(streams.costs);
+        all.placed.extend(streams.placed);
     }
     Ok(())
 }
@@ -1501,7 +1519,7 @@ pub(crate) fn elem_layer(
         }
         streams += bs.len();
     }
-    let results: Vec<(StreamCost, Placed)> = tasks
+    let (costs, placed): (Vec<StreamCost>, Vec<Placed>) = tasks
         .par_iter()
         .map(|(pi, bi, blk, repeat, k)| {
             let part = &parts[*pi];
@@ -1562,18 +1580,14 @@ pub(crate) fn elem_layer(
             });
             (cost, vals)
         })
-        .collect();
+        .unzip();
     let images = if gather.is_some() { n_img } else { 0 };
     let mut y: Vec<_> = (0..images)
         .map(|_| Array3::<i64>::zeros((out.c, out.h, out.w)))
         .collect();
-    let mut costs = Vec::with_capacity(results.len());
-    for (cost, vals) in results {
-        for (c, g, v) in vals {
-            let (img, p) = (g / p_all, g % p_all);
-            y[img][[c, p / out.w, p % out.w]] = v;
-        }
-        costs.push(cost);
+    for (c, g, v) in placed.into_iter().flatten() {
+        let (img, p) = (g / p_all, g % p_all);
+        y[img][[c, p / out.w, p % out.w]] = v;
     }
     (costs, y)
 }

@@ -856,6 +856,46 @@ impl<'a> Linear<'a> {
             .collect()
     }
 
+    /// The partial-sum table of the slices `ranges` kept as every channel's weight sums
+    /// (Σw, Σ|w|) over each slice, in i16 ([`PartialTable::of_sums`]; the intervals are
+    /// [`product_bounds`] of them, as [`Linear::partial_intervals`] finds them). None unless
+    /// the weights are bytes, the layer is not XNOR, and the slices are cut as [`chunks`]
+    /// cuts the row, at most 255 inputs wide (their sums then fit in i16: |Σw|, Σ|w| ≤
+    /// 255 · 128).
+    pub(crate) fn slice_sums(&self, ranges: &[Range<usize>]) -> Option<PartialTable> {
+        if self.xnor() {
+            return None;
+        }
+        let bytes = self.small()?;
+        let r = self.reduction();
+        let w = ranges.first().map_or(0, Range::len);
+        let cut = (1..=255).contains(&w)
+            && ranges.len() == r.div_ceil(w)
+            && ranges
+                .iter()
+                .enumerate()
+                .all(|(k, rs)| *rs == (k * w..((k + 1) * w).min(r)));
+        if !cut {
+            return None;
+        }
+        let (xl, xh) = self.x_centred();
+        let a0 = self.x_centred_offset();
+        let xs = ((xl - a0) as i64, (xh - a0) as i64);
+        let mut sums = Vec::with_capacity(self.channels() * ranges.len());
+        let mut unions = Vec::with_capacity(self.channels());
+        for row in bytes.chunks_exact(r.max(1)).take(self.channels()) {
+            let (mut lo, mut hi) = (0i64, 0i64);
+            sums.extend(row.chunks(w).map(|slice| {
+                let (sum, abs) = byte_sums(slice);
+                let (a, b) = product_bounds(xs, (i64::from(sum), i64::from(abs)));
+                (lo, hi) = (lo.min(a), hi.max(b));
+                (sum as i16, abs as i16)
+            }));
+            unions.push((lo, hi));
+        }
+        Some(PartialTable::of_sums(ranges.len(), xs, sums, unions))
+    }
+
     /// (Σw, Σ|w|) over a range of channel co's weights, the range given to the function
     /// returned: from the running sums of their bytes' blocks and the bytes at the range's
     /// ends when they fit in bytes, else from the i32 weights one by one. The row is looked
@@ -961,7 +1001,7 @@ pub(crate) fn weight_stats(w: &Array4<i32>) -> WeightStats {
 /// positive and negative weights apart, Σw⁺ = (Σw + Σ|w|)/2 and Σw⁻ = (Σw − Σ|w|)/2, each
 /// taking the end of the input range that makes its products smallest (largest). Exact
 /// in i64 within `Linear::of`'s asserted bounds.
-fn product_bounds((xl, xh): (i64, i64), (sum, abs): (i64, i64)) -> (i64, i64) {
+pub(crate) fn product_bounds((xl, xh): (i64, i64), (sum, abs): (i64, i64)) -> (i64, i64) {
     let (pos, neg) = ((sum + abs) / 2, (sum - abs) / 2);
     (xl * pos + xh * neg, xh * pos + xl * neg)
 }
