@@ -1047,6 +1047,18 @@ proptest! {
             let r = at.min(red)..(at + len).min(red);
             prop_assert_eq!(l.partial_interval(c, r.clone()), partial(c, r));
         }
+        // The table's unions: slice by slice over the channel set (a reducer's), and of
+        // each channel's slices (a partial-sum program's accumulator).
+        let want: Vec<(i128, i128)> = ranges
+            .iter()
+            .map(|r| linear::union(channels.iter().map(|&c| partial(c, r.clone()))))
+            .collect();
+        prop_assert_eq!(tables.slice_unions(&channels), want);
+        for &c in &channels {
+            let (lo, hi) = tables.channel_union(c);
+            let want = linear::union(ranges.iter().map(|r| partial(c, r.clone())));
+            prop_assert_eq!((i128::from(lo), i128::from(hi)), want);
+        }
         // A channel set, and every channel (a shared program's, whose masks come from
         // the masks of every reduction position over all the rows).
         let every: Vec<usize> = (0..l.channels()).collect();

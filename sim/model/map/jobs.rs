@@ -221,11 +221,27 @@ impl PartialTable {
     /// Per slice, the smallest interval holding 0 and the slice's interval of every one of
     /// `channels` ([`union`] slice by slice, the rows read in order).
     pub fn slice_unions(&self, channels: &[usize]) -> Vec<(i128, i128)> {
-        let mut u = vec![(0i64, 0i64); self.slices];
-        for &c in channels {
-            for (k, (lo, hi)) in u.iter_mut().enumerate() {
-                let (a, b) = self.at(c, k);
+        fn widen(u: &mut [(i64, i64)], ends: impl Iterator<Item = (i64, i64)>) {
+            for ((lo, hi), (a, b)) in u.iter_mut().zip(ends) {
                 (*lo, *hi) = ((*lo).min(a), (*hi).max(b));
+            }
+        }
+        let mut u = vec![(0i64, 0i64); self.slices];
+        let row = |c: usize| c * self.slices..(c + 1) * self.slices;
+        // Each row read in place (the kind of table decided once per row, not per entry).
+        for &c in channels {
+            match &self.ends {
+                Ends::Narrow(v) => widen(
+                    &mut u,
+                    v[row(c)].iter().map(|&(a, b)| (i64::from(a), i64::from(b))),
+                ),
+                Ends::Wide(v) => widen(&mut u, v[row(c)].iter().copied()),
+                Ends::Sums(xs, v) => widen(
+                    &mut u,
+                    v[row(c)]
+                        .iter()
+                        .map(|&(s, a)| product_bounds(*xs, (i64::from(s), i64::from(a)))),
+                ),
             }
         }
         u.into_iter()
