@@ -166,8 +166,8 @@ impl Builder {
     }
 
     /// What its temporaries look like, up to which columns hold what: columns declared,
-    /// columns free, and the peak of live temporaries plus announced reserves. A counting
-    /// builder's ops depend on no more (its closed forms never read a column's number).
+    /// columns free, and the peak of live temporaries plus announced reserves (all that a
+    /// counting heap's closed-form reduction reads of the builder).
     pub fn temp_state(&self) -> (usize, usize, usize) {
         (self.n_cols, self.free.len(), self.reserved_peak)
     }

@@ -901,7 +901,7 @@ fn stored_streams(
         *placed = Vec::new();
     }
     let second = outputs(second);
-    // Exactly: a candidate's streams are kept, room to spare too.
+    // Exactly: a candidate's streams are kept, and so would be any room to spare.
     all.costs.reserve_exact(second.costs.len());
     all.placed.reserve_exact(second.placed.len());
     all.costs.extend(second.costs);
