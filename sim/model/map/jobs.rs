@@ -398,7 +398,9 @@ pub(crate) fn stored_job_with(
             });
             continue;
         }
-        let before = (b.temp_state(), b.tally(), acc.len());
+        // Counting: the builder as the chunk finds it (a generated job's tally would walk
+        // its ops so far).
+        let before = counting.then(|| (b.temp_state(), b.tally(), acc.len()));
         let sum = match &mut heap {
             Some(sum) => sum,
             None => heap.insert(Sum::new(&b, lo, hi)?),
@@ -410,7 +412,7 @@ pub(crate) fn stored_job_with(
             loads.extend(c.loads(sum));
         }
         let mut counted = LoadCounts::default();
-        if let Some(n_live) = n_live {
+        if let (Some(n_live), Some((state, tally, width))) = (n_live, before) {
             // Counted: the chunk's inputs and weights by their sizes alone, their products
             // by the weight bits live at each input.
             counted.add(SourceKind::X, false, x_cols[0].len(), rs.len());
@@ -418,13 +420,12 @@ pub(crate) fn stored_job_with(
             let (x0, w0) = (l.x.signal(&x_cols[0]), wc.signal(&w_cols[0]));
             add_counted_products(sum, x0, w0, &n_live, rs.len() as u64, xnor);
             acc = sum.reduce_raw_and_empty(&mut b);
-            steady =
-                (k > 0 && before.0 == b.temp_state() && before.2 == acc.len()).then(|| Steady {
-                    inputs: rs.len(),
-                    n_live,
-                    tally: b.tally().minus(&before.1),
-                    counted,
-                });
+            steady = (k > 0 && state == b.temp_state() && width == acc.len()).then(|| Steady {
+                inputs: rs.len(),
+                n_live,
+                tally: b.tally().minus(&tally),
+                counted,
+            });
         } else {
             for (j, r) in rs.clone().enumerate() {
                 let w = &w_cols[if spec.resident { r } else { j }];

@@ -823,24 +823,13 @@ impl<'a> Linear<'a> {
         if self.xnor() {
             return ranges.iter().map(|rs| (0, 2 * rs.len() as i64)).collect();
         }
-        let (xl, xh) = self.x_centred();
-        let a0 = self.x_centred_offset();
-        // In i64, as the accumulator intervals are (`Linear::of` bounds |v|, |w| and the
-        // row length so that a row's sums fit), from two plain sums ([`product_bounds`]).
-        let (vl, vh) = ((xl - a0) as i64, (xh - a0) as i64);
+        let (vl, vh) = self.centred_range();
         // Slices of up to a few blocks, cut as `chunks` cuts the row (a table of narrow
         // slices): summed along the row's bytes, a slice at a time, rather than from the
         // blocks' sums and the bytes at both ends of each.
         let r = self.reduction();
-        let w = ranges.first().map_or(0, Range::len);
-        let cut = w > 0
-            && w < 4 * BLOCK
-            && ranges.len() == r.div_ceil(w)
-            && ranges
-                .iter()
-                .enumerate()
-                .all(|(k, rs)| *rs == (k * w..((k + 1) * w).min(r)));
-        if let Some(row) = self.small().filter(|_| cut) {
+        let w = self.cut_width(ranges).filter(|&w| w < 4 * BLOCK);
+        if let (Some(row), Some(w)) = (self.small(), w) {
             return row[co * r..(co + 1) * r]
                 .chunks(w)
                 .map(|slice| {
@@ -856,6 +845,29 @@ impl<'a> Linear<'a> {
             .collect()
     }
 
+    /// The input range a partial sum's products take their ends from ([`product_bounds`]),
+    /// centred: in i64, as the accumulator intervals are (`Linear::of` bounds |v|, |w| and
+    /// the row length so that a row's sums fit).
+    fn centred_range(&self) -> (i64, i64) {
+        let (xl, xh) = self.x_centred();
+        let a0 = self.x_centred_offset();
+        ((xl - a0) as i64, (xh - a0) as i64)
+    }
+
+    /// The width of the slices `ranges` when they are cut as [`chunks`] cuts the row (all
+    /// as wide as the first but the last), None otherwise or when empty.
+    fn cut_width(&self, ranges: &[Range<usize>]) -> Option<usize> {
+        let r = self.reduction();
+        let w = ranges.first().map_or(0, Range::len);
+        let cut = w > 0
+            && ranges.len() == r.div_ceil(w)
+            && ranges
+                .iter()
+                .enumerate()
+                .all(|(k, rs)| *rs == (k * w..((k + 1) * w).min(r)));
+        cut.then_some(w)
+    }
+
     /// The partial-sum table of the slices `ranges` kept as every channel's weight sums
     /// (Σw, Σ|w|) over each slice, in i16 ([`PartialTable::of_sums`]; the intervals are
     /// [`product_bounds`] of them, as [`Linear::partial_intervals`] finds them). None unless
@@ -868,19 +880,8 @@ impl<'a> Linear<'a> {
         }
         let bytes = self.small()?;
         let r = self.reduction();
-        let w = ranges.first().map_or(0, Range::len);
-        let cut = (1..=255).contains(&w)
-            && ranges.len() == r.div_ceil(w)
-            && ranges
-                .iter()
-                .enumerate()
-                .all(|(k, rs)| *rs == (k * w..((k + 1) * w).min(r)));
-        if !cut {
-            return None;
-        }
-        let (xl, xh) = self.x_centred();
-        let a0 = self.x_centred_offset();
-        let xs = ((xl - a0) as i64, (xh - a0) as i64);
+        let w = self.cut_width(ranges).filter(|&w| w <= 255)?;
+        let xs = self.centred_range();
         let mut sums = Vec::with_capacity(self.channels() * ranges.len());
         let mut unions = Vec::with_capacity(self.channels());
         for row in bytes.chunks_exact(r.max(1)).take(self.channels()) {

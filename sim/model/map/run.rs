@@ -1071,10 +1071,7 @@ fn priced_as(c: &StreamCost, hw: &Hw) -> bool {
 /// its [`Prices`] are those the streams were priced at, else stream by stream), a repriced
 /// copy otherwise.
 fn repriced(costs: &Arc<Candidate>, hw: &Hw) -> Arc<Candidate> {
-    if costs.prices == Prices::of(hw) {
-        return Arc::clone(costs);
-    }
-    if costs.iter().all(|c| priced_as(c, hw)) {
+    if costs.prices == Prices::of(hw) || costs.iter().all(|c| priced_as(c, hw)) {
         return Arc::clone(costs);
     }
     let mut copy = costs.costs.clone();
