@@ -988,6 +988,64 @@ fn the_timeline_meets_the_pass_bounds() {
     assert!(priced > 2 * plans.len(), "{priced} candidates");
 }
 
+/// A candidate's [`layer::StreamSums`], of every layout the search prices on a network with
+/// each mapped op, equal their stream-by-stream definitions: each pass's longest chain of
+/// runs on one subarray as the running maximum of its chains' running sums, its work,
+/// commands, moves and subarrays, and the deployment commands, busy subarray-cycles and
+/// resident bits.
+#[test]
+fn stream_sums_match_their_definitions() {
+    let prog = every_op_program(3, 3, true, (4, 4, false), 0.5, 7);
+    let imgs = images(&prog, 40, 1);
+    let opts = RunOptions {
+        mode: Mode::Analytical,
+        choice: Choice::auto(Objective::Latency),
+        error_rates: [0.0; cram_arch::GateKind::COUNT],
+        seed: 3,
+        limits: Default::default(),
+    };
+    let hw = hw();
+    let per = hw.lanes();
+    let plans = plan_network(&prog, &imgs, &hw, &opts, None).unwrap();
+    let mut chained = 0;
+    for p in &plans {
+        for (layout, costs) in &p.options {
+            let mut passes: Vec<[u64; 5]> = Vec::new();
+            let mut chains = std::collections::BTreeMap::new();
+            for c in costs.iter() {
+                let k = c.repeat;
+                if passes.len() <= c.pass {
+                    passes.resize(c.pass + 1, [0; 5]);
+                }
+                let q = &mut passes[c.pass];
+                if c.place.wave_lanes > 0 {
+                    let block = c.place.lanes.start % c.place.wave_lanes / per;
+                    let chain = chains.entry((c.pass, c.place.program, block)).or_insert(0);
+                    *chain += c.cycles_per_run * k;
+                    q[0] = q[0].max(*chain);
+                    chained += 1;
+                } else {
+                    q[0] = q[0].max(c.cycles_per_run);
+                }
+                q[1] += c.cycles_per_run * c.runs * k;
+                q[2] += c.commands * k;
+                q[3] += c.loaded_bits * k;
+                q[4] += if c.new_subarrays { c.runs * k } else { 0 };
+            }
+            let sums = layer::stream_sums(costs, per);
+            let total = |f: &dyn Fn(&StreamCost) -> u64| -> u64 {
+                costs.iter().map(|c| f(c) * c.repeat).sum()
+            };
+            let at = format!("{} {layout:?}", p.name);
+            assert_eq!(sums.passes, passes, "{at}");
+            assert_eq!(sums.d_commands, total(&|c| c.deploy.commands), "{at}");
+            assert_eq!(sums.busy, total(&|c| c.runs * c.cycles_per_run), "{at}");
+            assert_eq!(sums.resident_bits, layer::resident_bits(costs), "{at}");
+        }
+    }
+    assert!(chained > 0, "no layout with copies chains its waves");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     /// The per-layer helpers that sum or mask a row range in one pass (the interval of a
@@ -1339,6 +1397,17 @@ fn c2_program(seed: u64, bits: u32, binary: bool) -> (golden::Program, usize) {
     (prog, c2)
 }
 
+/// `l`'s reduction cut into `slices` slices, and their partial-sum table.
+fn sliced(
+    l: &linear::Linear<'_>,
+    slices: usize,
+) -> (Vec<std::ops::Range<usize>>, linear::PartialTable) {
+    let red = l.reduction();
+    let ranges = linear::chunks(red, red.div_ceil(slices));
+    let table = linear::partial_table(l, &ranges);
+    (ranges, table)
+}
+
 /// A counting stored job of `l` over `channels` (whole, or the partial sums of `slices`
 /// slices), once tallying a chunk like the steady one before it and once reducing every
 /// chunk: the jobs, and how many chunks the first tallied without reducing them.
@@ -1349,9 +1418,7 @@ fn both_counted(
     (slices, resident): (usize, bool),
     chunk: usize,
 ) -> Option<(linear::Job, linear::Job, usize)> {
-    let red = l.reduction();
-    let ranges = linear::chunks(red, red.div_ceil(slices));
-    let table = linear::partial_table(l, &ranges);
+    let (ranges, table) = sliced(l, slices);
     let spec = linear::StoredSpec {
         channels,
         ranges: &ranges,
@@ -1359,8 +1426,8 @@ fn both_counted(
         partials: &table,
         resident,
     };
-    let reused = linear::stored_job_with(set, l, &spec, chunk, true, true);
-    let plain = linear::stored_job_with(set, l, &spec, chunk, true, false);
+    let reused = linear::stored_job_with(set, l, &spec, chunk, true, true, None);
+    let plain = linear::stored_job_with(set, l, &spec, chunk, true, false, None);
     match (reused, plain) {
         (Ok((a, n)), Ok((b, none))) => {
             assert_eq!(none, 0);
@@ -1404,9 +1471,7 @@ proptest! {
             b.outputs.iter().map(Vec::len).collect::<Vec<_>>());
         prop_assert_eq!(a.out, b.out);
         // The generated program: the same tally, within the bound.
-        let red = l.reduction();
-        let ranges = linear::chunks(red, red.div_ceil(slices));
-        let table = linear::partial_table(&l, &ranges);
+        let (ranges, table) = sliced(&l, slices);
         let spec = linear::StoredSpec {
             channels: &channels,
             ranges: &ranges,
@@ -1417,6 +1482,106 @@ proptest! {
         let real = linear::stored_job(set, &l, &spec, chunk, false).unwrap();
         prop_assert_eq!(real.tally, a.tally);
         prop_assert!(real.program.cols() <= a.cols);
+    }
+}
+
+/// [`fitted_within`] on `make` as given (free to cut a job short past the columns) and on
+/// `make` told no bound (every job built whole): the fits, each as (chunk, tally, columns,
+/// segments), or the error.
+#[allow(clippy::type_complexity)]
+fn fit_both(
+    hw: &Hw,
+    first: usize,
+    mut make: impl FnMut(usize, Option<usize>) -> Result<linear::Job, crate::error::MapError>,
+) -> [Result<(usize, crate::model::kernels::Tally, usize, usize), crate::error::MapError>; 2] {
+    let short = fitted_within(hw, first, &mut make);
+    let whole = fitted_within(hw, first, |c, _| make(c, None));
+    [short, whole].map(|f| f.map(|(c, j)| (c, j.tally, j.cols, j.segments.len())))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// A search for the chunk that fits, whose counting jobs stop at the first chunk that
+    /// takes more columns than the subarray has, finds the chunk and job (tally, column
+    /// bound, segments) that building every job whole finds, or the same error: `stored`
+    /// (whole or slices' partial sums, resident or not) and `const` programs on 2-, 4- and
+    /// 8-bit and binarized layers, every gate set, subarrays of 128 to 1,024 columns and
+    /// any first chunk.
+    #[test]
+    fn jobs_cut_short_fit_as_whole_ones(
+        seed in any::<u64>(), binary in any::<bool>(), first in 0usize..16, n in 1usize..17,
+        chunk in 1usize..145, bits in prop::sample::select(vec![2u32, 4, 8]),
+        set in prop::sample::select(GateSet::ALL.to_vec()), slices in 1usize..4,
+        resident in any::<bool>(), cols in prop::sample::select(vec![128u32, 256, 512, 1024]),
+    ) {
+        let (prog, c2) = c2_program(seed, bits, binary);
+        let l = linear::Linear::at(&prog, c2).unwrap();
+        let channels: Vec<usize> = (first..(first + n).min(l.channels())).collect();
+        prop_assume!(!channels.is_empty());
+        let hw = hw_with(|org| org.cols_per_subarray = cols);
+        let (ranges, table) = sliced(&l, slices);
+        let spec = linear::StoredSpec {
+            channels: &channels,
+            ranges: &ranges,
+            partial: slices > 1,
+            partials: &table,
+            resident,
+        };
+        let [a, b] = fit_both(&hw, chunk, |c, w| {
+            linear::stored_job_with(set, &l, &spec, c, true, true, w).map(|(job, _)| job)
+        });
+        prop_assert_eq!(a, b);
+        let chs = channels[0]..channels[channels.len() - 1] + 1;
+        let [a, b] = fit_both(&hw, chunk, |c, w| {
+            linear::const_job_within(set, &l, chs.clone(), c, true, w)
+        });
+        prop_assert_eq!(a, b);
+    }
+}
+
+/// A counting job past the columns stops after its first chunk: a search from a chunk of
+/// every input on 1,024 columns gives up its first tries (`stored` and `const`) after one
+/// segment each, and ends where the whole jobs' search ends.
+#[test]
+fn jobs_past_the_columns_stop_after_their_first_chunk() {
+    let (prog, c2) = c2_program(5, 8, false);
+    let l = linear::Linear::at(&prog, c2).unwrap();
+    let hw = hw_with(|org| org.cols_per_subarray = 1024);
+    let channels: Vec<usize> = (0..l.channels()).collect();
+    let ranges = linear::chunks(l.reduction(), l.reduction());
+    let table = linear::PartialTable::default();
+    let spec = linear::StoredSpec {
+        channels: &channels,
+        ranges: &ranges,
+        partial: false,
+        partials: &table,
+        resident: false,
+    };
+    let chs = 0..l.channels();
+    for stored in [true, false] {
+        let mut short = Vec::new();
+        let make = |c: usize, w: Option<usize>| {
+            if stored {
+                linear::stored_job_with(GateSet::NandNot, &l, &spec, c, true, true, w)
+                    .map(|(job, _)| job)
+            } else {
+                linear::const_job_within(GateSet::NandNot, &l, chs.clone(), c, true, w)
+            }
+        };
+        let fit = fitted_within(&hw, l.reduction(), |c, w| {
+            let job = make(c, w)?;
+            if job.cols > hw.cols() {
+                short.push(job.segments.len());
+            }
+            Ok(job)
+        })
+        .unwrap();
+        // The given-up tries: the first chunk's segment and the closing one.
+        assert!(!short.is_empty(), "stored {stored}: no try was too wide");
+        assert!(short.iter().all(|&n| n == 2), "stored {stored}: {short:?}");
+        let whole = fitted_within(&hw, l.reduction(), |c, _| make(c, None)).unwrap();
+        assert_eq!(fit.0, whole.0);
+        assert_eq!((fit.1.tally, fit.1.cols), (whole.1.tally, whole.1.cols));
     }
 }
 

@@ -17,6 +17,19 @@ pub fn const_job(
     chunk: usize,
     counting: bool,
 ) -> Result<Job, MapError> {
+    const_job_within(set, l, chs, chunk, counting, None)
+}
+
+/// [`const_job`], a counting one given up as it stands after the first chunk that leaves
+/// its columns past `within` ([`cut_short`]).
+pub(crate) fn const_job_within(
+    set: GateSet,
+    l: &Linear<'_>,
+    chs: Range<usize>,
+    chunk: usize,
+    counting: bool,
+    within: Option<usize>,
+) -> Result<Job, MapError> {
     let mut b = builder(set, counting);
     let a = l.x.bits;
     let x_cols = operands(&mut b, "x", chunk.min(l.reduction()), a);
@@ -89,6 +102,10 @@ pub fn const_job(
             ops: start..b.len(),
             counted,
         });
+        if cut_short(&b, counting, within) {
+            let end = b.len();
+            return Ok(finish(b, segments, end, Vec::new(), l.out_coding()));
+        }
     }
     let start = b.len();
     let mut outputs = Vec::with_capacity(chs.len());
@@ -334,11 +351,13 @@ pub fn stored_job(
     chunk: usize,
     counting: bool,
 ) -> Result<Job, MapError> {
-    stored_job_with(set, l, spec, chunk, counting, true).map(|(job, _)| job)
+    stored_job_with(set, l, spec, chunk, counting, true, None).map(|(job, _)| job)
 }
 
 /// [`stored_job`], a counting one tallying a chunk like a steady one before it without
-/// reducing it ([`Steady`]) only when `reuse`; also gives how many chunks it so tallied.
+/// reducing it ([`Steady`]) only when `reuse`, and given up as it stands after the first
+/// chunk that leaves its columns past `within` ([`cut_short`]); also gives how many chunks
+/// it so tallied.
 pub(crate) fn stored_job_with(
     set: GateSet,
     l: &Linear<'_>,
@@ -346,6 +365,7 @@ pub(crate) fn stored_job_with(
     chunk: usize,
     counting: bool,
     reuse: bool,
+    within: Option<usize>,
 ) -> Result<(Job, usize), MapError> {
     let mut b = builder(set, counting);
     let a = l.x.bits;
@@ -439,6 +459,10 @@ pub(crate) fn stored_job_with(
             ops: start..b.len(),
             counted,
         });
+        if cut_short(&b, counting, within) {
+            let (end, coding) = (b.len(), Coding::signed(acc.len() as u32));
+            return Ok((finish(b, segments, end, Vec::new(), coding), reused));
+        }
     }
     let start = b.len();
     let Some(consts) = consts else {
@@ -812,6 +836,13 @@ fn add_counted_products(
         let bare = Signal { offset: 0, ..sig };
         sum.scaled_n(&bare, wsig.offset, inputs);
     }
+}
+
+/// Whether a counting job may stop where it stands: its columns are past `within`. A
+/// builder's columns only grow, so the whole job would take more than `within` as well, and
+/// [`super::fitted_within`], which judges such a job by its columns alone, drops it.
+fn cut_short(b: &Builder, counting: bool, within: Option<usize>) -> bool {
+    counting && within.is_some_and(|cols| b.cols() > cols)
 }
 
 /// Closes a job: the epilogue segment (ops from `start`) and the program.

@@ -282,7 +282,7 @@ pub(crate) fn report(
     costs: &[StreamCost],
     hw: &Hw,
 ) -> LayerReport {
-    let (actions, deploy) = action_sums(costs);
+    let sums = stream_sums(costs, hw.lanes());
     let (mut runs, mut lanes, mut steps, mut evals, mut loaded) = (0, 0, 0, 0, 0);
     let mut written = 0;
     let (mut flips, mut shared_copies) = (0, 0);
@@ -320,10 +320,10 @@ pub(crate) fn report(
         lane_cycles += u128::from(c.lanes) * u128::from(c.cycles_per_run) * u128::from(k);
         cols = cols.max(c.cols);
     }
-    let passes = pass_sums(costs, hw.lanes());
     let bus = hw.org.params.global_bus.width_bits as u64;
     let slots = u64::from(hw.org.params.issue_slots_per_cycle);
-    let (actions, deploy, d_commands) = with_commands(costs, (actions, deploy), &passes, hw);
+    let (actions, deploy) = with_commands(&sums, hw);
+    let (passes, d_commands) = (&sums.passes, sums.d_commands);
     // The layer's runs on the cycle-level timeline, alone on the machine (§2.11).
     let cycles = timeline::layer_cycles(costs, hw);
     let deployment = Deployment {
@@ -379,12 +379,30 @@ pub(crate) fn report(
     }
 }
 
-/// A layer's streams' actions and deployment actions, each summed stream by stream in
-/// order, `repeat` times each: what [`report`] prices once [`with_commands`] has set their
-/// commands. They do not depend on the chip around the subarrays, so a candidate shared by
-/// a sweep's points sums them once (`run::Candidate`).
-pub(crate) fn action_sums(costs: &[StreamCost]) -> (Actions, Actions) {
+/// What a layer's streams add up to on any chip whose subarrays have `per` lanes: their
+/// actions and deployment actions, each summed stream by stream in order, `repeat` times
+/// each (what [`report`] prices once [`with_commands`] has set their commands), their
+/// [`pass_sums`], deployment commands, busy subarray-cycles and resident bits. None of
+/// them depends on the chip around the subarrays, so a candidate shared by a sweep's
+/// points sums them once (`run::Candidate`).
+#[derive(Debug, Clone)]
+pub(crate) struct StreamSums {
+    pub(crate) actions: Actions,
+    pub(crate) deploy: Actions,
+    pub(crate) passes: Vec<[u64; 5]>,
+    pub(crate) d_commands: u64,
+    /// Σ runs · cycles per run over the streams, `repeat` times each.
+    pub(crate) busy: u64,
+    /// As [`resident_bits`] gives them.
+    pub(crate) resident_bits: u64,
+    /// The lanes per subarray they were summed for.
+    per: usize,
+}
+
+/// The [`StreamSums`] of `costs` on subarrays of `per` lanes.
+pub(crate) fn stream_sums(costs: &[StreamCost], per: usize) -> StreamSums {
     let (mut actions, mut deploy) = (Actions::default(), Actions::default());
+    let (mut d_commands, mut busy, mut resident) = (0u64, 0u64, 0u64);
     for c in costs {
         let k = c.repeat as f64;
         c.actions.add_scaled_to(&mut actions, k);
@@ -392,31 +410,36 @@ pub(crate) fn action_sums(costs: &[StreamCost]) -> (Actions, Actions) {
         if let Some(d) = &c.deploy.actions {
             d.add_scaled_to(&mut deploy, k);
         }
+        d_commands += c.deploy.commands * c.repeat;
+        busy += c.runs * c.cycles_per_run * c.repeat;
+        resident += c.deploy.written_bits * c.repeat;
     }
+    StreamSums {
+        actions,
+        deploy,
+        passes: pass_sums(costs, per),
+        d_commands,
+        busy,
+        resident_bits: resident,
+        per,
+    }
+}
+
+/// The [`StreamSums`]' actions with their commands: each chip that runs a pass issues its
+/// programs' commands (docs/model.md §2.10), and every deployment write is one.
+fn with_commands(sums: &StreamSums, hw: &Hw) -> (Actions, Actions) {
+    debug_assert_eq!(sums.per, hw.lanes(), "sums of another subarray shape");
+    let issued: u64 = sums.passes.iter().map(|p| p[2] * hw.chips_used(p[4])).sum();
+    let (mut actions, mut deploy) = (sums.actions.clone(), sums.deploy.clone());
+    actions.commands = issued as f64;
+    deploy.commands = sums.d_commands as f64;
     (actions, deploy)
 }
 
-/// The [`action_sums`] with their commands: each chip that runs a pass issues its programs'
-/// commands (docs/model.md §2.10), and every deployment write is one. Also gives the
-/// deployment's commands.
-fn with_commands(
-    costs: &[StreamCost],
-    (mut actions, mut deploy): (Actions, Actions),
-    passes: &[[u64; 5]],
-    hw: &Hw,
-) -> (Actions, Actions, u64) {
-    let issued: u64 = passes.iter().map(|p| p[2] * hw.chips_used(p[4])).sum();
-    let d_commands: u64 = costs.iter().map(|c| c.deploy.commands * c.repeat).sum();
-    actions.commands = issued as f64;
-    deploy.commands = d_commands as f64;
-    (actions, deploy, d_commands)
-}
-
 /// Energy (pJ) of a layer's streams and its deployment energy (pJ), as [`report`] gives
-/// them, from the streams' [`action_sums`].
-pub(crate) fn energies_of(costs: &[StreamCost], sums: &(Actions, Actions), hw: &Hw) -> (f64, f64) {
-    let passes = pass_sums(costs, hw.lanes());
-    let (actions, deploy, _) = with_commands(costs, sums.clone(), &passes, hw);
+/// them, from the streams' [`StreamSums`].
+pub(crate) fn energies_of(sums: &StreamSums, hw: &Hw) -> (f64, f64) {
+    let (actions, deploy) = with_commands(sums, hw);
     (
         energy::energy(&actions, &hw.table, Pricing::ByZeros).total_pj(),
         energy::energy(&deploy, &hw.table, Pricing::ByZeros).total_pj(),
@@ -429,7 +452,9 @@ pub(crate) fn energies_of(costs: &[StreamCost], sums: &(Actions, Actions), hw: &
 /// lane).
 fn pass_sums(costs: &[StreamCost], per: usize) -> Vec<[u64; 5]> {
     let mut passes: Vec<[u64; 5]> = Vec::new();
-    let mut chains: std::collections::BTreeMap<(usize, usize, usize), u64> = Default::default();
+    // Each run's cycles on its chain, (pass, program, block): a chain's total is their sum
+    // in any order, and the longest chain is the largest total (every term is ≥ 0).
+    let mut links: Vec<((usize, usize, usize), u64)> = Vec::new();
     for c in costs {
         let k = c.repeat;
         if passes.len() <= c.pass {
@@ -438,9 +463,7 @@ fn pass_sums(costs: &[StreamCost], per: usize) -> Vec<[u64; 5]> {
         let p = &mut passes[c.pass];
         if c.place.wave_lanes > 0 {
             let block = c.place.lanes.start % c.place.wave_lanes / per.max(1);
-            let chain = chains.entry((c.pass, c.place.program, block)).or_default();
-            *chain += c.cycles_per_run * k;
-            p[0] = p[0].max(*chain);
+            links.push(((c.pass, c.place.program, block), c.cycles_per_run * k));
         } else {
             p[0] = p[0].max(c.cycles_per_run);
         }
@@ -451,6 +474,11 @@ fn pass_sums(costs: &[StreamCost], per: usize) -> Vec<[u64; 5]> {
         if c.new_subarrays {
             p[4] += c.runs * k;
         }
+    }
+    links.sort_unstable_by_key(|&(key, _)| key);
+    for run in links.chunk_by(|a, b| a.0 == b.0) {
+        let p = &mut passes[run[0].0.0];
+        p[0] = p[0].max(run.iter().map(|&(_, t)| t).sum());
     }
     passes
 }
@@ -606,8 +634,7 @@ pub(crate) enum Within {
 /// monotone), so the dynamic energy of a candidate's first streams bounds its score from
 /// below under the energy objective.
 pub(crate) fn dynamic_pj(costs: &[StreamCost], hw: &Hw) -> f64 {
-    let passes = pass_sums(costs, hw.lanes());
-    let (actions, _, _) = with_commands(costs, action_sums(costs), &passes, hw);
+    let (actions, _) = with_commands(&stream_sums(costs, hw.lanes()), hw);
     energy::energy(&actions, &hw.table, Pricing::ByZeros).total_pj()
 }
 
@@ -710,7 +737,7 @@ fn const_streams(
     };
     let job = |chs: &Range<usize>| {
         let chs = chs.clone();
-        move |chunk| linear::const_job(set, l, chs.clone(), chunk, true)
+        move |chunk, within| linear::const_job_within(set, l, chs.clone(), chunk, true, within)
     };
     // The first set's chunk is where every other set's search starts.
     let first = fitted_once(
@@ -1157,7 +1184,8 @@ fn stored_pass(
     };
     // The partial sums' intervals per slice over a program's channels.
     let parts = |channels: &[usize]| table.slice_unions(channels);
-    let make = |channels: &[usize], chunk: usize, counting: bool| match pass {
+    // A counting job may be given up once its columns pass `within` (`fitted_within`).
+    let make = |channels: &[usize], chunk: usize, counting: bool, within| match pass {
         Pass::Whole | Pass::Slices(..) => {
             let spec = StoredSpec {
                 channels,
@@ -1166,7 +1194,8 @@ fn stored_pass(
                 partials: table,
                 resident: layout.resident,
             };
-            linear::stored_job(set, l, &spec, chunk, counting)
+            linear::stored_job_with(set, l, &spec, chunk, counting, true, within)
+                .map(|(job, _)| job)
         }
         Pass::Reduce(..) => {
             let parts = parts(channels);
@@ -1207,8 +1236,8 @@ fn stored_pass(
         cols: hw.cols(),
         from,
     };
-    let fit = fitted_once(l, hw, key(&first, None), (len, per_r), |chunk| {
-        make(&first, chunk, true)
+    let fit = fitted_once(l, hw, key(&first, None), (len, per_r), |chunk, within| {
+        make(&first, chunk, true, within)
     });
     let (chunk0, plan0) = fit_of(&fit)?;
     if plan0.resident_bits_per_lane() as usize > budget {
@@ -1221,7 +1250,7 @@ fn stored_pass(
     // all of them, generated once.
     let shared_job = if layout.shared {
         let real = if generate {
-            Some(realize(plan0, make(&all, chunk0, false), hw)?)
+            Some(realize(plan0, make(&all, chunk0, false, None), hw)?)
         } else {
             None
         };
@@ -1235,12 +1264,16 @@ fn stored_pass(
         let (chunk, plan, real) = match &shared_job {
             Some((c, p, r)) => (*c, *p, r.as_ref()),
             None => {
-                own = fitted_once(l, hw, key(&channels, Some(chunk0)), (0, 0), |chunk| {
-                    make(&channels, chunk, true)
-                });
+                own = fitted_once(
+                    l,
+                    hw,
+                    key(&channels, Some(chunk0)),
+                    (0, 0),
+                    |chunk, within| make(&channels, chunk, true, within),
+                );
                 let (chunk, plan) = fit_of(&own)?;
                 let real = if generate {
-                    Some(realize(plan, make(&channels, chunk, false), hw)?)
+                    Some(realize(plan, make(&channels, chunk, false, None), hw)?)
                 } else {
                     None
                 };
@@ -1420,23 +1453,22 @@ fn stored_pass(
 }
 
 /// The fitted program `key` names (its chunk and counted job, or why none fits), built by
-/// `make(chunk)` once per layer view and key ([`linear::LayerMemo`]): searched from
-/// `key.from`, or from [`fitted`]'s first guess for `reduction` inputs of `per_r` bits.
+/// `make(chunk, within)` ([`fitted_within`]) once per layer view and key
+/// ([`linear::LayerMemo`]): searched from `key.from`, or from [`fitted`]'s first guess for
+/// `reduction` inputs of `per_r` bits.
 fn fitted_once(
     l: &Linear<'_>,
     hw: &Hw,
     key: PlanKey,
     (reduction, per_r): (usize, usize),
-    make: impl FnMut(usize) -> Result<linear::Job, MapError>,
+    make: impl FnMut(usize, Option<usize>) -> Result<linear::Job, MapError>,
 ) -> Arc<Result<(usize, linear::Job), MapError>> {
     let from = key.from;
     l.memo()
         .plans
         .get_or_build(key, || {
-            let fit = match from {
-                Some(chunk) => fitted_from(hw, chunk, make),
-                None => fitted(hw, reduction, per_r, make),
-            };
+            let first = from.unwrap_or_else(|| first_chunk(hw, reduction, per_r));
+            let fit = fitted_within(hw, first, make);
             Ok(fit.map(|(chunk, job)| (chunk, job.priced_only())))
         })
         .expect("a fit always builds")

@@ -20,11 +20,10 @@
 //! for `Stored`, its weights) into the same columns before each segment, and the
 //! accumulator stays in the lanes between chunks (a split over time).
 
-#[cfg(test)]
-pub(crate) use super::jobs::stored_job_with;
 pub use super::jobs::{
     PartialTable, StoredSpec, const_job, partial_table, reduce_job, stored_job, union,
 };
+pub(crate) use super::jobs::{const_job_within, stored_job_with};
 use crate::error::MapError;
 use std::ops::Range;
 use std::sync::Arc;

@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::error::{Error, MapError};
-use crate::model::energy::Actions;
 use crate::model::limits::MemoryEstimate;
 use crate::model::memo::Memo;
 use crate::model::timing::broadcast_cycles;
@@ -422,7 +421,7 @@ pub(crate) fn choose_with(
     let scored = |c: &Arc<Candidate>| score_of(&opts.choice, c, c.sums(), hw, images).0;
     // The same from the energies its floor was made of (not priced again).
     let scored_from = |c: &Arc<Candidate>, floor: Option<Floor>| match floor {
-        Some((_, energies)) => score_from(&opts.choice, c, energies, hw, images).0,
+        Some((_, energies)) => score_from(&opts.choice, c, c.sums(), energies, hw, images).0,
         None => scored(c),
     };
     // Each candidate priced on its own, in parallel; the order and so the choice do not
@@ -442,9 +441,14 @@ pub(crate) fn choose_with(
                 .map(|(s, costs)| {
                     let costs = repriced(costs, hw);
                     let floor = (several && floors)
-                        .then(|| score_floor(&opts.choice, &costs, costs.sums(), hw, images))
+                        .then(|| score_floor(&opts.choice, costs.sums(), hw, images))
                         .flatten();
-                    let bits = resident_bits(&costs);
+                    // Summed once for a candidate scored anyway.
+                    let bits = if several {
+                        costs.sums().resident_bits
+                    } else {
+                        resident_bits(&costs)
+                    };
                     let priced = Priced {
                         layout: *s,
                         costs,
@@ -748,11 +752,13 @@ enum Judged {
 }
 
 /// One candidate's streams, which the cache, its whole plans and the points pricing them
-/// share, with their [`action_sums`], summed the first time a point scores them.
+/// share, with their [`StreamSums`], summed the first time a point scores them.
 #[derive(Debug)]
 pub(crate) struct Candidate {
     costs: Vec<StreamCost>,
-    sums: OnceLock<(Actions, Actions)>,
+    sums: OnceLock<StreamSums>,
+    /// The lanes per subarray its streams were cut for.
+    per: usize,
     /// What its streams' [`priced`] parts were computed from.
     prices: Prices,
 }
@@ -792,13 +798,14 @@ impl Candidate {
         Arc::new(Candidate {
             costs,
             sums: OnceLock::new(),
+            per: hw.lanes(),
             prices: Prices::of(hw),
         })
     }
 
-    /// The streams' [`action_sums`].
-    fn sums(&self) -> &(Actions, Actions) {
-        self.sums.get_or_init(|| action_sums(&self.costs))
+    /// The streams' [`StreamSums`].
+    fn sums(&self) -> &StreamSums {
+        self.sums.get_or_init(|| stream_sums(&self.costs, self.per))
     }
 }
 

@@ -111,18 +111,18 @@ pub(crate) fn score(
     hw: &Hw,
     images: usize,
 ) -> (f64, f64, u64) {
-    score_of(choice, costs, &action_sums(costs), hw, images)
+    score_of(choice, costs, &stream_sums(costs, hw.lanes()), hw, images)
 }
 
-/// [`score`], from the streams' [`action_sums`].
+/// [`score`], from the streams' [`StreamSums`].
 pub(crate) fn score_of(
     choice: &Choice,
     costs: &[StreamCost],
-    sums: &(Actions, Actions),
+    sums: &StreamSums,
     hw: &Hw,
     images: usize,
 ) -> (f64, f64, u64) {
-    score_from(choice, costs, energies_of(costs, sums, hw), hw, images)
+    score_from(choice, costs, sums, energies_of(sums, hw), hw, images)
 }
 
 /// [`score_of`], from the streams' energy and deployment energy ([`energies_of`]): adds
@@ -130,16 +130,13 @@ pub(crate) fn score_of(
 pub(crate) fn score_from(
     choice: &Choice,
     costs: &[StreamCost],
+    sums: &StreamSums,
     (e, d): (f64, f64),
     hw: &Hw,
     images: usize,
 ) -> (f64, f64, u64) {
     let t = timeline::layer_cycles(costs, hw);
-    let busy: u64 = costs
-        .iter()
-        .map(|c| c.runs * c.cycles_per_run * c.repeat)
-        .sum();
-    let e = e + hw.org.leakage_pj(hw.chips, t, busy) + deployed_share(choice, d, images);
+    let e = e + hw.org.leakage_pj(hw.chips, t, sums.busy) + deployed_share(choice, d, images);
     (choice.objective.score(e, t), e, t)
 }
 
@@ -158,8 +155,7 @@ pub(crate) type Floor = (f64, (f64, f64));
 /// score. Also gives the energies it is made of, for [`score_from`].
 pub(crate) fn score_floor(
     choice: &Choice,
-    costs: &[StreamCost],
-    sums: &(Actions, Actions),
+    sums: &StreamSums,
     hw: &Hw,
     images: usize,
 ) -> Option<Floor> {
@@ -167,7 +163,7 @@ pub(crate) fn score_floor(
     if choice.objective != Objective::Energy || leaks.is_none_or(|o| o.is_lt()) {
         return None;
     }
-    let (e, d) = energies_of(costs, sums, hw);
+    let (e, d) = energies_of(sums, hw);
     Some((e + 0.0 + deployed_share(choice, d, images), (e, d)))
 }
 
@@ -403,26 +399,33 @@ pub(crate) fn fitted<F>(
     hw: &Hw,
     reduction: usize,
     per_r: usize,
-    make: F,
+    mut make: F,
 ) -> Result<(usize, Job), MapError>
 where
     F: FnMut(usize) -> Result<Job, MapError>,
 {
-    fitted_from(
-        hw,
-        (hw.cols() / 2 / per_r.max(1)).clamp(1, reduction.max(1)),
-        make,
-    )
+    fitted_within(hw, first_chunk(hw, reduction, per_r), |chunk, _| {
+        make(chunk)
+    })
 }
 
-/// [`fitted`] from a given first chunk.
-pub(crate) fn fitted_from<F>(hw: &Hw, first: usize, mut make: F) -> Result<(usize, Job), MapError>
+/// [`fitted`]'s first chunk: half the columns' worth of operands of `per_r` bits, at least
+/// one and at most the `reduction`.
+pub(crate) fn first_chunk(hw: &Hw, reduction: usize, per_r: usize) -> usize {
+    (hw.cols() / 2 / per_r.max(1)).clamp(1, reduction.max(1))
+}
+
+/// [`fitted`] from a given first chunk, `make(chunk, within)` free to give up a job once
+/// its columns pass `within` and give it as it stands (its columns, which only grow, past
+/// `within`): every try but one of a single input, which is built whole so that the error
+/// of a job that fits nowhere counts all its columns.
+pub(crate) fn fitted_within<F>(hw: &Hw, first: usize, mut make: F) -> Result<(usize, Job), MapError>
 where
-    F: FnMut(usize) -> Result<Job, MapError>,
+    F: FnMut(usize, Option<usize>) -> Result<Job, MapError>,
 {
     let mut chunk = first;
     loop {
-        let job = make(chunk)?;
+        let job = make(chunk, (chunk > 1).then(|| hw.cols()))?;
         if job.cols <= hw.cols() {
             return Ok((chunk, job));
         }
