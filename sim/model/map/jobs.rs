@@ -736,18 +736,24 @@ struct Steady {
 }
 
 /// [`Live`] counted over a chunk's inputs: per weight bit, how many inputs have it set in
-/// some lane (`any`) and, on the XNOR route, in every lane (`all`; zero otherwise).
+/// some lane (`any`) and, on the XNOR route, in every lane (`all`; zero otherwise). For up
+/// to [`LIVE_BITS`] weight bits: a chunk's counts are made, compared and kept once per
+/// chunk, so they are no wider than a weight gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct LiveCounts {
-    any: [u64; 64],
-    all: [u64; 64],
+    any: [u64; LIVE_BITS],
+    all: [u64; LIVE_BITS],
 }
+
+/// The most weight bits [`LiveCounts`] counts: more than any stored weight coding takes
+/// (`Linear::of` asserts |w| < 2^17, 18 bits in two's complement).
+const LIVE_BITS: usize = 32;
 
 impl Default for LiveCounts {
     fn default() -> LiveCounts {
         LiveCounts {
-            any: [0; 64],
-            all: [0; 64],
+            any: [0; LIVE_BITS],
+            all: [0; LIVE_BITS],
         }
     }
 }
@@ -758,11 +764,15 @@ impl LiveCounts {
     /// XNOR route reads it). A position at a time over the whole chunk, without branches,
     /// so that the sums vectorize.
     fn of(lives: &[Live], bits: u32, with_all: bool) -> LiveCounts {
+        assert!(
+            bits as usize <= LIVE_BITS,
+            "{bits}-bit weights: live counts hold {LIVE_BITS}"
+        );
         let mut n = LiveCounts::default();
         let at = |mask: fn(&Live) -> u64, k: usize| -> u64 {
             lives.iter().map(|l| mask(l) >> k & 1).sum()
         };
-        for k in 0..(bits as usize).min(64) {
+        for k in 0..bits as usize {
             n.any[k] = at(|l| l.any, k);
             if with_all {
                 n.all[k] = at(|l| l.all, k);
