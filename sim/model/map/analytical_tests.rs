@@ -958,13 +958,9 @@ fn the_memory_estimate_counts_the_partial_sums() {
     assert_eq!(split, whole + 32 * lanes);
 }
 
-/// Every layout the search prices, of every layer of a network with each mapped op, on one
-/// chip and on three: the layer's timeline (docs/model.md §2.11) never beats the per-pass
-/// bound (each pass's longest chain of runs on a subarray, its work over the subarrays,
-/// its commands at the issue rate, its moves at the bus width). On one chip the timeline is
-/// one chip's, so the bound holds in full.
-#[test]
-fn the_timeline_meets_the_pass_bounds() {
+/// cram-1k and the candidates the search prices (under the latency objective, which costs
+/// every layout) for every layer of a network with each mapped op.
+fn every_op_plans() -> (Hw, Vec<LayerPlan>) {
     let prog = every_op_program(3, 3, true, (4, 4, false), 0.5, 7);
     let imgs = images(&prog, 40, 1);
     let opts = RunOptions {
@@ -976,6 +972,17 @@ fn the_timeline_meets_the_pass_bounds() {
     };
     let hw = hw();
     let plans = plan_network(&prog, &imgs, &hw, &opts, None).unwrap();
+    (hw, plans)
+}
+
+/// Every layout the search prices, of every layer of a network with each mapped op, on one
+/// chip and on three: the layer's timeline (docs/model.md §2.11) never beats the per-pass
+/// bound (each pass's longest chain of runs on a subarray, its work over the subarrays,
+/// its commands at the issue rate, its moves at the bus width). On one chip the timeline is
+/// one chip's, so the bound holds in full.
+#[test]
+fn the_timeline_meets_the_pass_bounds() {
+    let (hw, plans) = every_op_plans();
     let mut priced = 0;
     for p in &plans {
         for (layout, costs) in &p.options {
@@ -995,18 +1002,8 @@ fn the_timeline_meets_the_pass_bounds() {
 /// resident bits.
 #[test]
 fn stream_sums_match_their_definitions() {
-    let prog = every_op_program(3, 3, true, (4, 4, false), 0.5, 7);
-    let imgs = images(&prog, 40, 1);
-    let opts = RunOptions {
-        mode: Mode::Analytical,
-        choice: Choice::auto(Objective::Latency),
-        error_rates: [0.0; cram_arch::GateKind::COUNT],
-        seed: 3,
-        limits: Default::default(),
-    };
-    let hw = hw();
+    let (hw, plans) = every_op_plans();
     let per = hw.lanes();
-    let plans = plan_network(&prog, &imgs, &hw, &opts, None).unwrap();
     let mut chained = 0;
     for p in &plans {
         for (layout, costs) in &p.options {

@@ -275,6 +275,7 @@ pub(crate) fn layer_error(prog: &golden::Program, i: usize, why: MapError) -> Er
     }
 }
 
+/// A layer's report of its streams `costs` on `hw`.
 pub(crate) fn report(
     name: String,
     op: &'static str,
@@ -282,7 +283,18 @@ pub(crate) fn report(
     costs: &[StreamCost],
     hw: &Hw,
 ) -> LayerReport {
-    let sums = stream_sums(costs, hw.lanes());
+    report_of(name, op, layout, costs, &stream_sums(costs, hw.lanes()), hw)
+}
+
+/// [`report`], from the streams' [`StreamSums`] (a chosen candidate's, summed once).
+pub(crate) fn report_of(
+    name: String,
+    op: &'static str,
+    layout: Option<Layout>,
+    costs: &[StreamCost],
+    sums: &StreamSums,
+    hw: &Hw,
+) -> LayerReport {
     let (mut runs, mut lanes, mut steps, mut evals, mut loaded) = (0, 0, 0, 0, 0);
     let mut written = 0;
     let (mut flips, mut shared_copies) = (0, 0);
@@ -322,7 +334,7 @@ pub(crate) fn report(
     }
     let bus = hw.org.params.global_bus.width_bits as u64;
     let slots = u64::from(hw.org.params.issue_slots_per_cycle);
-    let (actions, deploy) = with_commands(&sums, hw);
+    let (actions, deploy) = with_commands(sums, hw);
     let (passes, d_commands) = (&sums.passes, sums.d_commands);
     // The layer's runs on the cycle-level timeline, alone on the machine (§2.11).
     let cycles = timeline::layer_cycles(costs, hw);

@@ -443,12 +443,7 @@ pub(crate) fn choose_with(
                     let floor = (several && floors)
                         .then(|| score_floor(&opts.choice, costs.sums(), hw, images))
                         .flatten();
-                    // Summed once for a candidate scored anyway.
-                    let bits = if several {
-                        costs.sums().resident_bits
-                    } else {
-                        resident_bits(&costs)
-                    };
+                    let bits = costs.sums().resident_bits;
                     let priced = Priced {
                         layout: *s,
                         costs,
@@ -584,7 +579,7 @@ pub(crate) fn choose_with(
         .map(|(((p, mut o), &k), layer)| {
             let c = o.swap_remove(k);
             timeline.layer(&c.costs, &layer.inputs);
-            report(p.name.clone(), p.op, c.layout, &c.costs, hw)
+            report_of(p.name.clone(), p.op, c.layout, &c.costs, c.costs.sums(), hw)
         })
         .collect();
     let mut r = NetRun {
